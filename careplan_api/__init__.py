@@ -1,0 +1,1 @@
+"""careplan_api."""
