@@ -18,6 +18,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+
+@app.callback()
+def main() -> None:
+    """bidvis, bite by bite."""
+
+
 for _module in (demo, bus_commands, careplan_commands, vision_commands, safety_commands):
     _module.register(app)
 
