@@ -7,7 +7,7 @@ the joint-1 axis, h the height above joint 2.
 
 `forward`/`inverse` speak about the tool tip (end of link 4, without the spoon) and the tool pitch
 q2+q3+q4 (rad below horizontal). `forward_spoon`/`inverse_spoon` speak about the spoon's bowl, whose
-offset on the tool is a calibration value (`SpoonOffset`); `inverse_spoon` keeps the bowl level.
+offset on the tool is a calibration value (`SpoonMount`); `inverse_spoon` keeps the bowl level.
 
 The maths is scalar (`math`), not numpy: these run once or twice per 5 ms control tick.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 import numpy as np
 
@@ -66,18 +67,27 @@ class Unreachable(ValueError):
         self.joint = joint
 
 
-@dataclass(frozen=True, slots=True)
-class SpoonOffset:
-    """Where the spoon's bowl sits on the tool (a calibration value).
+class SpoonMount(Protocol):
+    """Where the spoon's bowl sits on the tool: any object with these attributes (a calibration
+    value; `controller.config.SpoonOffset` is one).
 
-    `forward_m` along the tool axis from the tool tip, `up_m` perpendicular to it in the arm's
-    plane (up when the tool is horizontal), and `mount_pitch_rad` the bowl's angle below the tool
-    axis. A level bowl needs the tool at pitch `-mount_pitch_rad`.
+    `x_m` along the tool axis from the tool tip, `z_m` perpendicular to it in the arm's plane (up
+    when the tool is horizontal), `pitch_rad` the bowl's angle below the tool axis (positive tips
+    it down, like the tool pitch). A level bowl needs the tool at pitch `-pitch_rad`.
     """
 
-    forward_m: float = 0.0
-    up_m: float = 0.0
-    mount_pitch_rad: float = 0.0
+    x_m: float
+    z_m: float
+    pitch_rad: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpoonOffset:
+    """A plain `SpoonMount` value (for the simulator and tests, which do not load configuration)."""
+
+    x_m: float = 0.0
+    z_m: float = 0.0
+    pitch_rad: float = 0.0
 
 
 def _wrap(angle: float) -> float:
@@ -187,25 +197,25 @@ def inverse(pose, elbow_up: bool = True) -> np.ndarray:
     return np.array(q)
 
 
-def forward_spoon(q, spoon: SpoonOffset) -> np.ndarray:
+def forward_spoon(q, spoon: SpoonMount) -> np.ndarray:
     """Spoon bowl (x, y, z in m, base frame) and its pitch below horizontal (rad)."""
     q1, q2, q3, q4 = (float(v) for v in q)
     pitch = q2 + q3 + q4
     r, h = _planar_forward(q2, q3, q4)
-    r += spoon.forward_m * math.cos(pitch) + spoon.up_m * math.sin(pitch)
-    h += -spoon.forward_m * math.sin(pitch) + spoon.up_m * math.cos(pitch)
+    r += spoon.x_m * math.cos(pitch) + spoon.z_m * math.sin(pitch)
+    h += -spoon.x_m * math.sin(pitch) + spoon.z_m * math.cos(pitch)
     return np.array(
         (
             BASE_TO_J1[0] + r * math.cos(q1),
             BASE_TO_J1[1] + r * math.sin(q1),
             SHOULDER_HEIGHT_M + h,
-            pitch + spoon.mount_pitch_rad,
+            pitch + spoon.pitch_rad,
         )
     )
 
 
 def inverse_spoon(
-    position, spoon: SpoonOffset, elbow_up: bool = True, spoon_pitch_rad: float = 0.0
+    position, spoon: SpoonMount, elbow_up: bool = True, spoon_pitch_rad: float = 0.0
 ) -> np.ndarray:
     """Joint angles putting the spoon bowl at position = (x, y, z), level by default.
 
@@ -215,10 +225,10 @@ def inverse_spoon(
     x, y, z = _check_pose(position, 3)
     if not math.isfinite(spoon_pitch_rad):
         raise Unreachable(f"spoon pitch {spoon_pitch_rad} is not finite", UnreachableReason.NOT_FINITE)
-    pitch = spoon_pitch_rad - spoon.mount_pitch_rad
+    pitch = spoon_pitch_rad - spoon.pitch_rad
     q1, r = _azimuth(x, y)
-    r -= spoon.forward_m * math.cos(pitch) + spoon.up_m * math.sin(pitch)
-    h = z - SHOULDER_HEIGHT_M + spoon.forward_m * math.sin(pitch) - spoon.up_m * math.cos(pitch)
+    r -= spoon.x_m * math.cos(pitch) + spoon.z_m * math.sin(pitch)
+    h = z - SHOULDER_HEIGHT_M + spoon.x_m * math.sin(pitch) - spoon.z_m * math.cos(pitch)
     q = _planar_inverse(q1, r, h, pitch, elbow_up)
     check_joint_limits(q)
     return np.array(q)
@@ -228,6 +238,7 @@ __all__ = [
     "JOINT_LIMITS_RAD",
     "JOINT_NAMES",
     "LEVER_ARM_M",
+    "SpoonMount",
     "SpoonOffset",
     "Unreachable",
     "UnreachableReason",

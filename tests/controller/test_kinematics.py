@@ -131,9 +131,9 @@ def test_wrong_number_of_pose_values_is_a_value_error():
 
 spoon_offsets = st.builds(
     SpoonOffset,
-    forward_m=st.floats(0.0, 0.08),
-    up_m=st.floats(-0.03, 0.03),
-    mount_pitch_rad=st.floats(-0.5, 0.5),
+    x_m=st.floats(0.0, 0.08),
+    z_m=st.floats(-0.03, 0.03),
+    pitch_rad=st.floats(-0.5, 0.5),
 )
 
 
@@ -152,5 +152,13 @@ def test_inverse_spoon_keeps_the_bowl_level_at_the_target(x, y, z, spoon):
 
 
 def test_spoon_offset_moves_the_bowl_ahead_of_the_tool():
-    spoon = SpoonOffset(forward_m=0.05, up_m=0.0, mount_pitch_rad=0.0)
+    spoon = SpoonOffset(x_m=0.05, z_m=0.0, pitch_rad=0.0)
     np.testing.assert_allclose(forward_spoon([0, 0, 0, 0], spoon), [0.336, 0, 0.2045, 0], atol=1e-12)
+
+
+def test_spoon_functions_accept_the_calibration_document():
+    from controller.config import demo_calibration
+
+    spoon = demo_calibration().spoon
+    q = inverse_spoon([0.27, 0.0, 0.30], spoon)
+    np.testing.assert_allclose(forward_spoon(q, spoon), [0.27, 0.0, 0.30, 0.0], atol=1e-9)
