@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from enum import IntEnum, IntFlag, StrEnum
 
 HEADER = b"\xff\xff\xfd\x00"
 BROADCAST_ID = 0xFE
@@ -23,6 +23,8 @@ STATUS = 0x55
 # Largest LEN the parser accepts; XM/XL servos answer at most a few hundred bytes. Anything longer
 # is treated as a corrupted length field so the parser resynchronises instead of waiting forever.
 MAX_PACKET_LENGTH = 1024
+# Bytes of a status packet around its parameters: header 4, id, LEN 2, INST, ERR, CRC 2.
+STATUS_OVERHEAD = 11
 
 
 class Instruction(IntEnum):
@@ -234,35 +236,52 @@ def bulk_write(writes: dict[int, tuple[int, bytes]]) -> bytes:
 def encode_fast_read_status(entries: list[tuple[int, int, bytes]]) -> bytes:
     """The one status packet of a FAST SYNC/BULK READ, for (id, error, data) per servo in order.
 
-    Layout: header, id 0xFE, LEN, 0x55, then per servo ERR, ID, DATA, CRC, where each servo's CRC
-    covers the packet from the header up to that point and the last one is the packet CRC.
+    Layout (as the official SDK reads it): header, id 0xFE, LEN, 0x55, then per servo
+    ERR, ID, DATA, CRC. Each servo's CRC is the running CRC of everything before it on the wire,
+    header and the earlier servos' CRC bytes included, so the last one is the packet CRC.
+    Should the body need byte stuffing, it is stuffed like any status packet and the packet CRC is
+    taken over the stuffed bytes; the intermediate CRCs then cover the unstuffed bytes (the
+    e-Manual leaves this case open, and receivers check only the packet CRC).
     """
+    if not entries:
+        raise ValueError("a fast read answer needs at least one servo entry")
     length = 1 + sum(4 + len(data) for _, _, data in entries)
-    packet = bytearray(HEADER + bytes((BROADCAST_ID, length & 0xFF, length >> 8, STATUS)))
-    for servo_id, error, data in entries:
-        packet += bytes((error & 0xFF, servo_id)) + bytes(data)
-        crc = crc16(packet)
-        packet += bytes((crc & 0xFF, crc >> 8))
-    if stuff(bytes(packet[8:-2])) != bytes(packet[8:-2]):
-        raise ValueError("fast read data that needs byte stuffing is not supported")
-    return bytes(packet)
+    body = bytearray((STATUS,))
+    crc = crc16(HEADER + bytes((BROADCAST_ID, length & 0xFF, length >> 8, STATUS)))
+    last = len(entries) - 1
+    for index, (servo_id, error, data) in enumerate(entries):
+        _check_id(servo_id, allow_broadcast=False)
+        entry = bytes((error & 0xFF, servo_id)) + bytes(data)
+        body += entry
+        if index < last:
+            crc = crc16(entry, crc)
+            body += bytes((crc & 0xFF, crc >> 8))
+            crc = crc16(body[-2:], crc)
+    return _frame(BROADCAST_ID, bytes(body))
 
 
-def split_fast_read(packet: StatusPacket, lengths: list[int]) -> dict[int, tuple[int, bytes]]:
+def split_fast_read(
+    packet: StatusPacket, lengths: list[int] | tuple[int, ...], ids: list[int] | tuple[int, ...] | None = None
+) -> dict[int, tuple[int, bytes]]:
     """Split the parameters of a fast read answer into {id: (error byte, data)}.
 
-    `lengths` gives the data length of each servo in the order the request named them.
+    `lengths` gives the data length of each servo in the order the request named them; with `ids`
+    (that order), an entry from another servo raises ValueError.
     """
     if packet.servo_id != BROADCAST_ID:
         raise ValueError(f"a fast read answer comes from id {BROADCAST_ID}, this one from {packet.servo_id}")
     raw = bytes((packet.error,)) + packet.params
     expected = sum(lengths) + 4 * len(lengths) - 2
     if len(raw) != expected:
-        raise ValueError(f"fast read answer has {len(raw)} bytes of entries, expected {expected}")
+        raise ValueError(
+            f"fast read answer has {len(raw)} bytes of entries, expected {expected} for data lengths {list(lengths)}"
+        )
     result: dict[int, tuple[int, bytes]] = {}
     pos = 0
-    for length in lengths:
+    for index, length in enumerate(lengths):
         error, servo_id = raw[pos], raw[pos + 1]
+        if ids is not None and servo_id != ids[index]:
+            raise ValueError(f"fast read entry {index} comes from id {servo_id}, expected id {ids[index]}")
         result[servo_id] = (error, raw[pos + 2 : pos + 2 + length])
         pos += 4 + length
     return result
@@ -301,13 +320,27 @@ class InstructionPacket:
     params: bytes
 
 
+class DropReason(StrEnum):
+    """Why the parser skipped bytes."""
+
+    GARBAGE = "garbage"
+    IMPOSSIBLE_HEADER = "impossible length or id"
+    TRUNCATED = "truncated packet"
+    BAD_CRC = "bad crc"
+    INSTRUCTION_ECHO = "instruction echo"
+    STATUS_WITHOUT_ERROR = "status without error byte"
+
+
 @dataclass(frozen=True, slots=True)
 class DroppedBytes:
     """Bytes the parser skipped, and why (garbage, bad CRC, impossible length, echo)."""
 
-    reason: str
+    reason: DropReason
     servo_id: int | None
     data: bytes
+
+
+_INVALID_IDS = frozenset((0xFD, 0xFF))
 
 
 class _PacketScanner:
@@ -339,31 +372,51 @@ class _PacketScanner:
                 # Keep a tail that might be the start of a header split across reads.
                 keep = 3 if buf.endswith(b"\xff\xff\xfd") else 2 if buf.endswith(b"\xff\xff") else 1 if buf.endswith(b"\xff") else 0
                 if len(buf) > keep:
-                    self.dropped.append(DroppedBytes("garbage", None, bytes(buf[: len(buf) - keep])))
-                    del buf[: len(buf) - keep]
+                    self._drop(DropReason.GARBAGE, None, buf[: len(buf) - keep])
                 return found
             if start:
-                self.dropped.append(DroppedBytes("garbage", None, bytes(buf[:start])))
-                del buf[:start]
+                self._drop(DropReason.GARBAGE, None, buf[:start])
             if len(buf) < 7:
                 return found
             servo_id = buf[4]
             length = buf[5] | (buf[6] << 8)
-            if length < 3 or length > self._max_length or servo_id > BROADCAST_ID:
-                self.dropped.append(DroppedBytes("impossible length or id", servo_id, bytes(buf[:7])))
-                del buf[:1]
+            if length < 3 or length > self._max_length or servo_id in _INVALID_IDS:
+                self._drop(DropReason.IMPOSSIBLE_HEADER, servo_id, buf[:1], shown=buf[:7])
                 continue
             end = 7 + length
             if len(buf) < end:
-                return found
-            packet = bytes(buf[:end])
-            if crc16(packet[:-2]) != (packet[-2] | (packet[-1] << 8)):
-                self.crc_errors += 1
-                self.dropped.append(DroppedBytes("bad crc", servo_id, packet))
-                del buf[:1]
+                # Stuffing keeps a header out of a genuine packet's body, so a complete valid
+                # packet starting inside the claimed length proves this one truncated or corrupt.
+                nested = self._nested_packet(7)
+                if nested < 0:
+                    return found
+                self._drop(DropReason.TRUNCATED, servo_id, buf[:nested])
                 continue
+            if crc16(memoryview(buf)[: end - 2]) != (buf[end - 2] | (buf[end - 1] << 8)):
+                self.crc_errors += 1
+                self._drop(DropReason.BAD_CRC, servo_id, buf[:1], shown=buf[:end])
+                continue
+            body = bytes(buf[7 : end - 2])
             del buf[:end]
-            found.append((servo_id, unstuff(packet[7:-2])))
+            found.append((servo_id, unstuff(body)))
+
+    def _drop(self, reason: DropReason, servo_id: int | None, prefix: bytearray, shown: bytearray | None = None) -> None:
+        """Record why bytes are skipped and remove `prefix` from the front of the buffer."""
+        self.dropped.append(DroppedBytes(reason, servo_id, bytes(prefix if shown is None else shown)))
+        del self._buffer[: len(prefix)]
+
+    def _nested_packet(self, start: int) -> int:
+        """Offset of the first complete, CRC-valid packet beginning at or after `start`, or -1."""
+        buf = self._buffer
+        pos = buf.find(HEADER, start)
+        while 0 <= pos and pos + 10 <= len(buf):
+            length = buf[pos + 5] | (buf[pos + 6] << 8)
+            end = pos + 7 + length
+            if 3 <= length <= self._max_length and buf[pos + 4] not in _INVALID_IDS and end <= len(buf):
+                if crc16(memoryview(buf)[pos : end - 2]) == (buf[end - 2] | (buf[end - 1] << 8)):
+                    return pos
+            pos = buf.find(HEADER, pos + 1)
+        return -1
 
 
 class StatusParser(_PacketScanner):
@@ -380,10 +433,10 @@ class StatusParser(_PacketScanner):
         packets = []
         for servo_id, body in self._scan(data):
             if body[0] != STATUS:
-                self.dropped.append(DroppedBytes("instruction echo", servo_id, body))
+                self.dropped.append(DroppedBytes(DropReason.INSTRUCTION_ECHO, servo_id, body))
                 continue
             if len(body) < 2:
-                self.dropped.append(DroppedBytes("status without error byte", servo_id, body))
+                self.dropped.append(DroppedBytes(DropReason.STATUS_WITHOUT_ERROR, servo_id, body))
                 continue
             packets.append(StatusPacket(servo_id, body[1], bytes(body[2:])))
         return packets
@@ -408,7 +461,10 @@ class InstructionParser(_PacketScanner):
 __all__ = [
     "ALERT_BIT",
     "BROADCAST_ID",
+    "DropReason",
     "DroppedBytes",
+    "MAX_ID",
+    "STATUS_OVERHEAD",
     "HardwareError",
     "Instruction",
     "InstructionPacket",

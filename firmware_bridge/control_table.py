@@ -1,0 +1,365 @@
+"""Typed control tables of the servos we drive, with unit conversion to SI.
+
+Callers name a register (`Register.GOAL_POSITION`) instead of a raw address; the table of the
+servo's model gives its address, size, EEPROM/RAM area, access, signedness, raw range and the
+conversion between raw units and SI (rad, rad/s, rad/s^2, A, V, degC, s).
+
+Addresses and ranges follow the ROBOTIS e-Manual control tables of the XM430-W350 (model 1020)
+and the XL430-W250 (model 1060), Protocol 2.0. Positions are centred: raw 2048 (the middle of one
+turn, 4096 ticks) is 0 rad. Profile acceleration uses the velocity-based profile unit
+(214.577 rev/min^2), which is what Drive Mode 0 selects.
+
+Everything here is immutable data built at import without I/O, so the virtual servos can share it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from types import MappingProxyType
+
+
+class Area(Enum):
+    """Where a register lives: EEPROM is writable only while torque is off."""
+
+    EEPROM = "EEPROM"
+    RAM = "RAM"
+
+
+class Access(Enum):
+    """Read-only or read-write."""
+
+    R = "R"
+    RW = "RW"
+
+
+class Register(StrEnum):
+    """Names of the control-table registers."""
+
+    MODEL_NUMBER = "MODEL_NUMBER"
+    MODEL_INFORMATION = "MODEL_INFORMATION"
+    FIRMWARE_VERSION = "FIRMWARE_VERSION"
+    ID = "ID"
+    BAUD_RATE = "BAUD_RATE"
+    RETURN_DELAY_TIME = "RETURN_DELAY_TIME"
+    DRIVE_MODE = "DRIVE_MODE"
+    OPERATING_MODE = "OPERATING_MODE"
+    SECONDARY_ID = "SECONDARY_ID"
+    PROTOCOL_TYPE = "PROTOCOL_TYPE"
+    HOMING_OFFSET = "HOMING_OFFSET"
+    MOVING_THRESHOLD = "MOVING_THRESHOLD"
+    TEMPERATURE_LIMIT = "TEMPERATURE_LIMIT"
+    MAX_VOLTAGE_LIMIT = "MAX_VOLTAGE_LIMIT"
+    MIN_VOLTAGE_LIMIT = "MIN_VOLTAGE_LIMIT"
+    PWM_LIMIT = "PWM_LIMIT"
+    CURRENT_LIMIT = "CURRENT_LIMIT"
+    VELOCITY_LIMIT = "VELOCITY_LIMIT"
+    MAX_POSITION_LIMIT = "MAX_POSITION_LIMIT"
+    MIN_POSITION_LIMIT = "MIN_POSITION_LIMIT"
+    SHUTDOWN = "SHUTDOWN"
+    TORQUE_ENABLE = "TORQUE_ENABLE"
+    LED = "LED"
+    STATUS_RETURN_LEVEL = "STATUS_RETURN_LEVEL"
+    REGISTERED_INSTRUCTION = "REGISTERED_INSTRUCTION"
+    HARDWARE_ERROR_STATUS = "HARDWARE_ERROR_STATUS"
+    VELOCITY_I_GAIN = "VELOCITY_I_GAIN"
+    VELOCITY_P_GAIN = "VELOCITY_P_GAIN"
+    POSITION_D_GAIN = "POSITION_D_GAIN"
+    POSITION_I_GAIN = "POSITION_I_GAIN"
+    POSITION_P_GAIN = "POSITION_P_GAIN"
+    FEEDFORWARD_2ND_GAIN = "FEEDFORWARD_2ND_GAIN"
+    FEEDFORWARD_1ST_GAIN = "FEEDFORWARD_1ST_GAIN"
+    BUS_WATCHDOG = "BUS_WATCHDOG"
+    GOAL_PWM = "GOAL_PWM"
+    GOAL_CURRENT = "GOAL_CURRENT"
+    GOAL_VELOCITY = "GOAL_VELOCITY"
+    PROFILE_ACCELERATION = "PROFILE_ACCELERATION"
+    PROFILE_VELOCITY = "PROFILE_VELOCITY"
+    GOAL_POSITION = "GOAL_POSITION"
+    REALTIME_TICK = "REALTIME_TICK"
+    MOVING = "MOVING"
+    MOVING_STATUS = "MOVING_STATUS"
+    PRESENT_PWM = "PRESENT_PWM"
+    PRESENT_CURRENT = "PRESENT_CURRENT"
+    PRESENT_LOAD = "PRESENT_LOAD"
+    PRESENT_VELOCITY = "PRESENT_VELOCITY"
+    PRESENT_POSITION = "PRESENT_POSITION"
+    VELOCITY_TRAJECTORY = "VELOCITY_TRAJECTORY"
+    POSITION_TRAJECTORY = "POSITION_TRAJECTORY"
+    PRESENT_INPUT_VOLTAGE = "PRESENT_INPUT_VOLTAGE"
+    PRESENT_TEMPERATURE = "PRESENT_TEMPERATURE"
+
+
+class OperatingMode(int, Enum):
+    """Values of Operating Mode (11)."""
+
+    CURRENT = 0
+    VELOCITY = 1
+    POSITION = 3
+    EXTENDED_POSITION = 4
+    CURRENT_BASED_POSITION = 5
+    PWM = 16
+
+
+# Raw-unit sizes, as the e-Manual gives them, in SI per raw unit.
+TICKS_PER_REV = 4096
+POSITION_CENTER = 2048
+RAD_PER_TICK = 2.0 * math.pi / TICKS_PER_REV
+RAD_S_PER_VELOCITY_UNIT = 0.229 * 2.0 * math.pi / 60.0  # 0.229 rev/min
+RAD_S2_PER_ACCELERATION_UNIT = 214.577 * 2.0 * math.pi / 3600.0  # 214.577 rev/min^2
+AMPERE_PER_CURRENT_UNIT = 2.69e-3  # XM430-W350
+FRACTION_PER_PWM_UNIT = 0.00113  # 0.113 %
+FRACTION_PER_LOAD_UNIT = 0.001  # 0.1 % of the maximum torque (XL430 Present Load)
+VOLT_PER_UNIT = 0.1
+SECOND_PER_RETURN_DELAY_UNIT = 2e-6
+SECOND_PER_WATCHDOG_UNIT = 0.02
+SECOND_PER_TICK_MS = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One register: where it is, how big, who may write it, and its unit conversion.
+
+    SI value = (raw - offset) * scale. `minimum`/`maximum` bound the raw value a write may carry.
+    """
+
+    name: Register
+    address: int
+    size: int
+    area: Area
+    access: Access
+    signed: bool = False
+    minimum: int = 0
+    maximum: int = 0
+    scale: float = 1.0
+    offset: int = 0
+    unit: str = ""
+
+    @property
+    def end(self) -> int:
+        """The address just past this register."""
+        return self.address + self.size
+
+    def to_si(self, raw: int) -> float:
+        """Convert a raw register value to SI units."""
+        return (raw - self.offset) * self.scale
+
+    def from_si(self, value: float) -> int:
+        """Convert an SI value to the nearest raw value; ValueError when it is outside the range."""
+        raw = round(value / self.scale) + self.offset
+        if not self.minimum <= raw <= self.maximum:
+            raise ValueError(
+                f"{self.name} = {value} {self.unit} is raw {raw}, outside {self.minimum}..{self.maximum} "
+                f"({self.to_si(self.minimum):g}..{self.to_si(self.maximum):g} {self.unit})"
+            )
+        return raw
+
+    def encode_raw(self, raw: int) -> bytes:
+        """Little-endian bytes of a raw value, range-checked."""
+        if not self.minimum <= raw <= self.maximum:
+            raise ValueError(f"{self.name} raw value {raw} is outside {self.minimum}..{self.maximum}")
+        return raw.to_bytes(self.size, "little", signed=self.signed)
+
+    def decode_raw(self, data: bytes) -> int:
+        """The raw value of this register's bytes."""
+        if len(data) != self.size:
+            raise ValueError(f"{self.name} has {self.size} byte(s), got {len(data)}")
+        return int.from_bytes(data, "little", signed=self.signed)
+
+
+def encode(field: Field, value_si: float) -> bytes:
+    """The bytes to write to `field` for an SI value."""
+    return field.encode_raw(field.from_si(value_si))
+
+
+def decode(field: Field, raw: bytes) -> float:
+    """The SI value of `field`'s bytes."""
+    return field.to_si(field.decode_raw(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A contiguous address range covering several registers, read in one (sync) read."""
+
+    address: int
+    length: int
+    fields: tuple[Field, ...]
+    _layout: tuple[tuple[Register, int, int, bool, float, int], ...] = field(repr=False, compare=False)
+
+    def decode(self, data: bytes) -> dict[Register, float]:
+        """SI values of every register of the block from the bytes read at `address`."""
+        if len(data) != self.length:
+            raise ValueError(f"block at {self.address} has {self.length} bytes, got {len(data)}")
+        from_bytes = int.from_bytes
+        return {
+            name: (from_bytes(data[start:stop], "little", signed=signed) - offset) * scale
+            for name, start, stop, signed, scale, offset in self._layout
+        }
+
+
+@dataclass(frozen=True)
+class ControlTable:
+    """The control table of one servo model."""
+
+    model_number: int
+    model_name: str
+    fields: Mapping[Register, Field]
+
+    def __getitem__(self, name: Register | str) -> Field:
+        try:
+            return self.fields[Register(name)]
+        except (KeyError, ValueError):
+            raise KeyError(f"{self.model_name} has no register {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields
+
+    def at(self, address: int) -> Field | None:
+        """The register starting at `address`, if any."""
+        for candidate in self.fields.values():
+            if candidate.address == address:
+                return candidate
+        return None
+
+    def block(self, *names: Register | str) -> Block:
+        """The smallest address range covering `names`, with a decoder for it.
+
+        Registers need not be adjacent; the bytes in between are read and ignored.
+        """
+        if not names:
+            raise ValueError("a block needs at least one register")
+        members = tuple(sorted((self[name] for name in names), key=lambda f: f.address))
+        start = members[0].address
+        stop = max(f.end for f in members)
+        layout = tuple(
+            (f.name, f.address - start, f.end - start, f.signed, f.scale, f.offset) for f in members
+        )
+        return Block(start, stop - start, members, layout)
+
+
+def _table(model_number: int, model_name: str, fields: list[Field]) -> ControlTable:
+    by_name = {f.name: f for f in fields}
+    if len(by_name) != len(fields):
+        raise ValueError(f"{model_name}: duplicate register names")
+    return ControlTable(model_number, model_name, MappingProxyType(by_name))
+
+
+E, M = Area.EEPROM, Area.RAM
+R, RW = Access.R, Access.RW
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+
+
+def _common(*, max_voltage: tuple[int, int], velocity_limit_max: int, temperature_max: int) -> list[Field]:
+    """Registers the XM430-W350 and XL430-W250 share (same address, size and unit)."""
+    pos = {"scale": RAD_PER_TICK, "offset": POSITION_CENTER, "unit": "rad"}
+    vel = {"scale": RAD_S_PER_VELOCITY_UNIT, "unit": "rad/s"}
+    volt = {"scale": VOLT_PER_UNIT, "unit": "V", "minimum": max_voltage[0], "maximum": max_voltage[1]}
+    return [
+        Field(Register.MODEL_NUMBER, 0, 2, E, R, maximum=0xFFFF),
+        Field(Register.MODEL_INFORMATION, 2, 4, E, R, maximum=2**32 - 1),
+        Field(Register.FIRMWARE_VERSION, 6, 1, E, R, maximum=0xFF),
+        Field(Register.ID, 7, 1, E, RW, maximum=252),
+        Field(Register.BAUD_RATE, 8, 1, E, RW, maximum=7),
+        Field(Register.RETURN_DELAY_TIME, 9, 1, E, RW, maximum=254, scale=SECOND_PER_RETURN_DELAY_UNIT, unit="s"),
+        Field(Register.DRIVE_MODE, 10, 1, E, RW, maximum=13),
+        Field(Register.OPERATING_MODE, 11, 1, E, RW, maximum=16),
+        Field(Register.SECONDARY_ID, 12, 1, E, RW, maximum=255),
+        Field(Register.PROTOCOL_TYPE, 13, 1, E, RW, minimum=1, maximum=2),
+        Field(Register.HOMING_OFFSET, 20, 4, E, RW, True, -1_044_479, 1_044_479, RAD_PER_TICK, 0, "rad"),
+        Field(Register.MOVING_THRESHOLD, 24, 4, E, RW, maximum=1023, **vel),
+        Field(Register.TEMPERATURE_LIMIT, 31, 1, E, RW, maximum=temperature_max, unit="degC"),
+        Field(Register.MAX_VOLTAGE_LIMIT, 32, 2, E, RW, **volt),
+        Field(Register.MIN_VOLTAGE_LIMIT, 34, 2, E, RW, **volt),
+        Field(Register.PWM_LIMIT, 36, 2, E, RW, maximum=885, scale=FRACTION_PER_PWM_UNIT, unit="1"),
+        Field(Register.VELOCITY_LIMIT, 44, 4, E, RW, maximum=velocity_limit_max, **vel),
+        Field(Register.MAX_POSITION_LIMIT, 48, 4, E, RW, maximum=4095, **pos),
+        Field(Register.MIN_POSITION_LIMIT, 52, 4, E, RW, maximum=4095, **pos),
+        Field(Register.SHUTDOWN, 63, 1, E, RW, maximum=0xFF),
+        Field(Register.TORQUE_ENABLE, 64, 1, M, RW, maximum=1),
+        Field(Register.LED, 65, 1, M, RW, maximum=1),
+        Field(Register.STATUS_RETURN_LEVEL, 68, 1, M, RW, maximum=2),
+        Field(Register.REGISTERED_INSTRUCTION, 69, 1, M, R, maximum=1),
+        Field(Register.HARDWARE_ERROR_STATUS, 70, 1, M, R, maximum=0xFF),
+        Field(Register.VELOCITY_I_GAIN, 76, 2, M, RW, maximum=16383),
+        Field(Register.VELOCITY_P_GAIN, 78, 2, M, RW, maximum=16383),
+        Field(Register.POSITION_D_GAIN, 80, 2, M, RW, maximum=16383),
+        Field(Register.POSITION_I_GAIN, 82, 2, M, RW, maximum=16383),
+        Field(Register.POSITION_P_GAIN, 84, 2, M, RW, maximum=16383),
+        Field(Register.FEEDFORWARD_2ND_GAIN, 88, 2, M, RW, maximum=16383),
+        Field(Register.FEEDFORWARD_1ST_GAIN, 90, 2, M, RW, maximum=16383),
+        # -1 reports a watchdog stop; writable range is 0 (off) .. 127 (x 20 ms).
+        Field(Register.BUS_WATCHDOG, 98, 1, M, RW, True, 0, 127, SECOND_PER_WATCHDOG_UNIT, 0, "s"),
+        Field(Register.GOAL_PWM, 100, 2, M, RW, True, -885, 885, FRACTION_PER_PWM_UNIT, 0, "1"),
+        Field(
+            Register.GOAL_VELOCITY, 104, 4, M, RW, True, -velocity_limit_max, velocity_limit_max,
+            RAD_S_PER_VELOCITY_UNIT, 0, "rad/s",
+        ),
+        Field(
+            Register.PROFILE_ACCELERATION, 108, 4, M, RW, False, 0, 32767, RAD_S2_PER_ACCELERATION_UNIT, 0, "rad/s^2"
+        ),
+        Field(Register.PROFILE_VELOCITY, 112, 4, M, RW, maximum=32767, **vel),
+        # Position mode accepts 0..4095 (limited further by the position limits); extended
+        # position mode accepts +-1,048,575. The wider range is the one the register holds.
+        Field(Register.GOAL_POSITION, 116, 4, M, RW, True, -1_048_575, 1_048_575, **pos),
+        Field(Register.REALTIME_TICK, 120, 2, M, R, maximum=32767, scale=SECOND_PER_TICK_MS, unit="s"),
+        Field(Register.MOVING, 122, 1, M, R, maximum=1),
+        Field(Register.MOVING_STATUS, 123, 1, M, R, maximum=0xFF),
+        Field(Register.PRESENT_PWM, 124, 2, M, R, True, -885, 885, FRACTION_PER_PWM_UNIT, 0, "1"),
+        Field(Register.PRESENT_VELOCITY, 128, 4, M, R, True, I32_MIN, I32_MAX, **vel),
+        Field(Register.PRESENT_POSITION, 132, 4, M, R, True, I32_MIN, I32_MAX, **pos),
+        Field(Register.VELOCITY_TRAJECTORY, 136, 4, M, R, True, I32_MIN, I32_MAX, **vel),
+        Field(Register.POSITION_TRAJECTORY, 140, 4, M, R, True, I32_MIN, I32_MAX, **pos),
+        Field(Register.PRESENT_INPUT_VOLTAGE, 144, 2, M, R, maximum=0xFFFF, scale=VOLT_PER_UNIT, unit="V"),
+        Field(Register.PRESENT_TEMPERATURE, 146, 1, M, R, maximum=0xFF, unit="degC"),
+    ]
+
+
+XM430_W350 = _table(
+    1020,
+    "XM430-W350",
+    [
+        *_common(max_voltage=(95, 160), velocity_limit_max=1023, temperature_max=100),
+        Field(Register.CURRENT_LIMIT, 38, 2, E, RW, maximum=1193, scale=AMPERE_PER_CURRENT_UNIT, unit="A"),
+        Field(Register.GOAL_CURRENT, 102, 2, M, RW, True, -1193, 1193, AMPERE_PER_CURRENT_UNIT, 0, "A"),
+        Field(Register.PRESENT_CURRENT, 126, 2, M, R, True, -32768, 32767, AMPERE_PER_CURRENT_UNIT, 0, "A"),
+    ],
+)
+
+XL430_W250 = _table(
+    1060,
+    "XL430-W250",
+    [
+        *_common(max_voltage=(60, 140), velocity_limit_max=1023, temperature_max=100),
+        Field(Register.PRESENT_LOAD, 126, 2, M, R, True, -1000, 1000, FRACTION_PER_LOAD_UNIT, 0, "1"),
+    ],
+)
+
+MODELS: Mapping[int, ControlTable] = MappingProxyType({t.model_number: t for t in (XM430_W350, XL430_W250)})
+
+
+def table_for_model(model_number: int) -> ControlTable:
+    """The control table of a model number as PING reports it."""
+    try:
+        return MODELS[model_number]
+    except KeyError:
+        known = ", ".join(f"{t.model_name} ({n})" for n, t in MODELS.items())
+        raise KeyError(f"no control table for model number {model_number}; known models: {known}") from None
+
+
+__all__ = [
+    "Access",
+    "Area",
+    "Block",
+    "ControlTable",
+    "Field",
+    "MODELS",
+    "OperatingMode",
+    "Register",
+    "XL430_W250",
+    "XM430_W350",
+    "decode",
+    "encode",
+    "table_for_model",
+]
