@@ -1,0 +1,145 @@
+"""Configuration: typed documents, TOML/JSON files, atomic save, embedded demo defaults."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from controller.config import (
+    JOINT_LIMITS_RAD,
+    CitizenProfile,
+    ConfigFileError,
+    ConfigValidationError,
+    ControllerSettings,
+    RobotCalibration,
+    SafetyLimits,
+    TriggerKind,
+    calibration_change,
+    check_profile_fits,
+    demo_calibration,
+    demo_profile,
+    demo_safety_limits,
+    load_calibration,
+    load_config,
+    load_profile,
+    load_safety_limits,
+    save_config,
+)
+
+DOCUMENTS = [
+    pytest.param(demo_profile, CitizenProfile, id="profile"),
+    pytest.param(demo_calibration, RobotCalibration, id="calibration"),
+    pytest.param(demo_safety_limits, SafetyLimits, id="safety"),
+]
+
+
+def test_demo_profile_has_the_documented_defaults():
+    profile = demo_profile()
+    assert profile.speed_m_s == 0.15
+    assert profile.speed_near_mouth_m_s == 0.06
+    assert profile.near_mouth_radius_m == 0.10
+    assert profile.standoff_m == 0.02
+    assert profile.trigger_kind is TriggerKind.SWITCH
+    assert profile.gesture.close_threshold < profile.gesture.open_threshold
+
+
+def test_demo_safety_limits_match_the_issue():
+    limits = demo_safety_limits()
+    assert (limits.stale_after_s, limits.lost_after_s) == (0.2, 0.5)
+    assert limits.watchdog_ms == 100
+    assert limits.watchdog_steps == 5
+
+
+def test_demo_calibration_is_a_rigid_camera_and_known_servos():
+    calibration = demo_calibration()
+    assert calibration.servo_ids == (11, 12, 13, 14, 15)
+    assert calibration.rate_hz == 200.0
+    matrix = calibration.camera.matrix()
+    assert matrix.shape == (4, 4)
+    assert np.isclose(np.linalg.det(matrix[:3, :3]), 1.0)
+    check_profile_fits(demo_profile(), calibration)
+
+
+@pytest.mark.parametrize("factory, model", DOCUMENTS)
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_save_then_load_round_trips(tmp_path, factory, model, suffix):
+    document = factory()
+    path = tmp_path / f"doc{suffix}"
+    save_config(document, path)
+    assert load_config(path, model) == document
+
+
+def test_save_replaces_atomically_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "profile.toml"
+    save_config(demo_profile(), path)
+    faster = demo_profile().model_copy(update={"speed_m_s": 0.2})
+    save_config(faster, path)
+    assert load_profile(path).speed_m_s == 0.2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profile.toml"]
+
+
+def test_save_into_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigFileError, match="cannot write"):
+        save_config(demo_profile(), tmp_path / "nowhere" / "profile.toml")
+
+
+def test_saved_toml_is_readable_by_staff(tmp_path):
+    path = tmp_path / "profile.toml"
+    save_config(demo_profile(), path)
+    text = path.read_text()
+    assert "speed_near_mouth_m_s = 0.06" in text
+    assert 'trigger_kind = "switch"' in text
+
+
+def test_settings_come_from_the_environment(monkeypatch, tmp_path):
+    path = tmp_path / "p.toml"
+    save_config(demo_profile().model_copy(update={"standoff_m": 0.03}), path)
+    monkeypatch.setenv("BIDVIS_PROFILE_PATH", str(path))
+    monkeypatch.setenv("BIDVIS_DEVICE_TOKEN", "secret-token")
+    settings = ControllerSettings()
+    assert settings.load_profile().standoff_m == 0.03
+    assert settings.load_calibration() == demo_calibration()
+    assert settings.device_token is not None
+    assert "secret-token" not in repr(settings)
+
+
+def test_calibration_change_names_who_and_what():
+    old = demo_calibration()
+    new = old.model_copy(
+        update={
+            "spoon": old.spoon.model_copy(update={"x_m": 0.06}),
+            "changed_by": "staff:anna",
+            "changed_at": datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+        }
+    )
+    change = calibration_change(old, new)
+    assert change == {
+        "changed_by": "staff:anna",
+        "changed_at": "2026-11-23T12:00:00+00:00",
+        "fields": ["spoon"],
+    }
+
+
+def test_demo_poses_are_within_joint_limits():
+    calibration = demo_calibration()
+    poses = [calibration.ready_pose_rad] + [q for b in calibration.bowls for q in b.waypoints_rad]
+    for q in poses:
+        for angle, (low, high) in zip(q, JOINT_LIMITS_RAD, strict=True):
+            assert low <= angle <= high
+
+
+def test_json_file_written_by_another_tool_loads(tmp_path):
+    path = tmp_path / "limits.json"
+    path.write_text(json.dumps(demo_safety_limits().model_dump()))
+    assert load_safety_limits(path) == demo_safety_limits()
+
+
+def test_calibration_file_keeps_its_own_values(tmp_path):
+    path = tmp_path / "cal.toml"
+    changed = demo_calibration().model_copy(update={"port": "/dev/ttyACM3", "baudrate": 57_600})
+    save_config(changed, path)
+    loaded = load_calibration(path)
+    assert (loaded.port, loaded.baudrate) == ("/dev/ttyACM3", 57_600)
