@@ -1,0 +1,150 @@
+"""Motion: jerk-limited joint moves and straight spoon moves under the speed caps; stops."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from controller.kinematics import SpoonOffset, Unreachable, forward_spoon, inverse_spoon
+from controller.motion import Motion, MotionLimits, MotionMode
+
+PERIOD_S = 0.005
+SPOON = SpoonOffset(x_m=0.05)
+READY_SPOON = (0.27, 0.0, 0.30)
+MOUTH_SIDE = (0.36, 0.05, 0.24)
+
+
+def motion_at(xyz=READY_SPOON) -> Motion:
+    return Motion(inverse_spoon(xyz, SPOON), SPOON, PERIOD_S)
+
+
+def run(motion: Motion, max_steps: int = 4000) -> list[np.ndarray]:
+    poses = [motion.spoon_pose]
+    for _ in range(max_steps):
+        motion.step()
+        poses.append(motion.spoon_pose)
+        if motion.at_rest:
+            break
+    else:
+        pytest.fail("motion did not finish")
+    return poses
+
+
+def speeds(poses) -> np.ndarray:
+    xyz = np.array([p[:3] for p in poses])
+    return np.linalg.norm(np.diff(xyz, axis=0), axis=1) / PERIOD_S
+
+
+def test_spoon_moves_in_a_straight_line_within_the_cap_and_stays_level():
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    poses = run(motion)
+    start, end = np.array(READY_SPOON), np.array(MOUTH_SIDE)
+    direction = (end - start) / np.linalg.norm(end - start)
+    for pose in poses:
+        offset = pose[:3] - start
+        assert np.linalg.norm(offset - (offset @ direction) * direction) < 1e-4
+        assert pose[3] == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(poses[-1][:3], end, atol=1e-4)
+    assert speeds(poses).max() <= 0.15 * 1.001
+    assert speeds(poses).max() > 0.14  # it does use the allowed speed
+
+
+def test_slow_cap_is_respected():
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.06)
+    assert speeds(run(motion)).max() <= 0.06 * 1.001
+
+
+def test_acceleration_and_jerk_are_limited():
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    xyz = np.array([p[:3] for p in run(motion)])
+    velocity = np.diff(xyz, axis=0) / PERIOD_S
+    acceleration = np.diff(velocity, axis=0) / PERIOD_S
+    limits = MotionLimits()
+    assert np.abs(acceleration).max() <= limits.acceleration_m_s2 * 1.01
+    jerk = np.diff(acceleration, axis=0) / PERIOD_S
+    assert np.abs(jerk).max() <= limits.jerk_m_s3 * 1.05
+
+
+def test_joint_move_reaches_the_taught_pose_with_the_spoon_under_the_cap():
+    motion = motion_at()
+    scoop = np.array([0.4889, -0.0135, 0.8102, -0.1967])
+    motion.move_joints(scoop, 0.15)
+    poses = run(motion)
+    np.testing.assert_allclose(motion.q, scoop, atol=1e-6)
+    assert speeds(poses).max() <= 0.15 * 1.001
+
+
+def test_retargeting_every_tick_follows_a_moving_goal_within_the_cap():
+    motion = motion_at()
+    max_speed = 0.0
+    for tick in range(1200):
+        t = tick * PERIOD_S
+        goal = (0.34, 0.04 * math.sin(2.0 * t), 0.25 + 0.01 * math.sin(3.0 * t))
+        motion.move_spoon(goal, 0.15)
+        motion.step()
+        max_speed = max(max_speed, motion.spoon_speed_m_s)
+    assert np.linalg.norm(motion.spoon_pose[:3] - np.array(goal)) < 0.01
+    assert max_speed <= 0.15 * 1.05
+
+
+def test_stop_is_a_zero_velocity_target_with_higher_jerk():
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    for _ in range(100):
+        motion.step()
+    assert motion.spoon_speed_m_s > 0.1
+    before = motion.spoon_pose[:3].copy()
+    motion.stop()
+    steps = len(run(motion)) - 1
+    assert motion.stopping and motion.at_rest
+    assert steps * PERIOD_S < 0.3  # normal braking at 0.5 m/s^2 would take longer
+    assert np.linalg.norm(motion.spoon_pose[:3] - before) < 0.03
+
+
+def test_switching_from_a_moving_joint_move_to_a_spoon_move_keeps_velocity_continuous():
+    motion = motion_at()
+    motion.move_joints(inverse_spoon((0.30, 0.05, 0.28), SPOON), 0.15)
+    for _ in range(100):
+        motion.step()
+    v_before = motion.spoon_speed_m_s
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    motion.step()
+    assert motion.mode is MotionMode.CARTESIAN
+    assert abs(motion.spoon_speed_m_s - v_before) < 0.02
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_targets_are_refused_and_the_old_goal_kept(bad):
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    with pytest.raises(Unreachable):
+        motion.move_spoon((0.3, bad, 0.3), 0.15)
+    with pytest.raises(Unreachable):
+        motion.move_joints((0.0, bad, 0.0, 0.0), 0.15)
+    with pytest.raises(ValueError, match="speed cap"):
+        motion.move_spoon(MOUTH_SIDE, bad)
+    run(motion)
+    np.testing.assert_allclose(motion.spoon_pose[:3], MOUTH_SIDE, atol=1e-4)
+
+
+def test_out_of_range_targets_are_refused():
+    motion = motion_at()
+    with pytest.raises(Unreachable):
+        motion.move_spoon((2.0, 0.0, 0.3), 0.15)
+    with pytest.raises(Unreachable, match="joint2"):
+        motion.move_joints((0.0, 2.0, 0.0, 0.0), 0.15)
+    with pytest.raises(ValueError):
+        motion.move_spoon(MOUTH_SIDE, -0.1)
+
+
+def test_commanded_pose_matches_forward_kinematics():
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    for _ in range(50):
+        q = motion.step()
+    np.testing.assert_allclose(forward_spoon(q, SPOON), motion.spoon_pose)
