@@ -1,0 +1,302 @@
+"""The physical world: arm, spoon, table with bowls and the citizen's head, simulated with MuJoCo.
+
+`World` wraps one MuJoCo model (`sim/assets/bidvis_world.xml`, written from DESIGN.md's geometry)
+and steps it. Every physics step it measures the contact force between any robot part and the face
+(`mujoco.mj_contactForce`), the spoon tip's speed near the mouth and its closest approach, and it
+stops with `PhysicsUnstable` (carrying a report) the moment MuJoCo flags a bad state, so a diverging
+run never hangs or silently resets.
+
+Frames: the world frame is the arm's base frame (x forward, z up, metres).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+ASSET_PATH = Path(__file__).resolve().parent / "assets" / "bidvis_world.xml"
+ARM_JOINTS = ("joint1", "joint2", "joint3", "joint4")
+CITIZEN_ACTUATORS = ("lean_x", "lean_y", "lean_z", "neck_yaw", "neck_pitch", "jaw")
+NEAR_MOUTH_RADIUS_M = 0.10
+_BAD_STATE_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+    mujoco.mjtWarning.mjWARN_BADCTRL,
+)
+
+
+class SimError(Exception):
+    """Base of every error the simulator raises."""
+
+
+class PhysicsUnstable(SimError):
+    """MuJoCo found a non-finite or diverging state; the run stops with `report`."""
+
+    def __init__(self, report: InstabilityReport) -> None:
+        super().__init__(
+            f"physics became unstable at t={report.t_s:.4f} s ({', '.join(report.warnings)}); "
+            f"arm joints {report.arm_q_rad}; check the commanded targets and the model's timestep"
+        )
+        self.report = report
+
+
+@dataclass(frozen=True, slots=True)
+class InstabilityReport:
+    """What the world looked like when it became unstable."""
+
+    t_s: float
+    warnings: tuple[str, ...]
+    arm_q_rad: tuple[float, ...]
+    arm_ctrl_rad: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorldConfig:
+    """Parameters of the simulated world (SI units, base frame).
+
+    `spoon_offset_m` is the spoon tip beyond DESIGN.md's tool tip, along the tool's x and z axes
+    (the spoon calibration value). `neck_home_m` is where the citizen's neck pivot rests; the mouth
+    sits 0.079 m in front of and 0.10 m above it. The servo values are those of the XM430-W350 at
+    12 V: stall torque 4.1 N m at 2.3 A.
+    """
+
+    timestep_s: float = 0.002
+    spoon_offset_m: tuple[float, float] = (0.075, 0.0)
+    neck_home_m: tuple[float, float, float] = (0.48, 0.0, 0.10)
+    stall_torque_nm: float = 4.1
+    stall_current_a: float = 2.3
+
+    @property
+    def torque_constant_nm_a(self) -> float:
+        """Output torque per ampere of motor current (gear included)."""
+        return self.stall_torque_nm / self.stall_current_a
+
+
+@dataclass(slots=True)
+class PhysicsMetrics:
+    """Safety-relevant physics measured every step since the last `reset`."""
+
+    peak_face_force_n: float = 0.0
+    max_speed_near_mouth_m_s: float = 0.0
+    closest_approach_m: float = float("inf")
+    contact_steps: int = 0
+    face_force_history: list[tuple[float, float]] = field(default_factory=list)
+
+    def reset(self) -> None:
+        """Forget everything measured so far."""
+        self.peak_face_force_n = 0.0
+        self.max_speed_near_mouth_m_s = 0.0
+        self.closest_approach_m = float("inf")
+        self.contact_steps = 0
+        self.face_force_history.clear()
+
+
+def load_model(config: WorldConfig) -> mujoco.MjModel:
+    """Build the MuJoCo model from the MJCF asset, patched with `config`."""
+    tree = ET.parse(ASSET_PATH)
+    root = tree.getroot()
+    root.find("option").set("timestep", repr(config.timestep_s))
+    sx, sz = config.spoon_offset_m
+    for element in root.iter():
+        name = element.get("name")
+        if element.tag == "site" and name == "spoon_tip":
+            element.set("pos", f"{sx} 0 {sz}")
+        elif element.tag == "geom" and name == "spoon_bowl":
+            element.set("pos", f"{sx - 0.015} 0 {sz}")
+        elif element.tag == "geom" and name == "spoon_handle":
+            element.set("fromto", f"-0.03 0 0 {sx - 0.03} 0 {sz}")
+        elif element.tag == "body" and name == "torso":
+            element.set("pos", " ".join(repr(v) for v in config.neck_home_m))
+        elif element.tag == "position" and element.get("class") == "servo":
+            element.set("forcerange", f"{-config.stall_torque_nm} {config.stall_torque_nm}")
+    return mujoco.MjModel.from_xml_string(ET.tostring(root, encoding="unicode"))
+
+
+class World:
+    """One simulated world: step it, drive the arm and the citizen, read what happened."""
+
+    def __init__(self, config: WorldConfig | None = None) -> None:
+        self.config = config or WorldConfig()
+        self.model = load_model(self.config)
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self._arm_qpos = np.array([m.jnt_qposadr[m.joint(j).id] for j in ARM_JOINTS])
+        self._arm_qvel = np.array([m.jnt_dofadr[m.joint(j).id] for j in ARM_JOINTS])
+        self._arm_act = np.array([m.actuator(j).id for j in ARM_JOINTS])
+        self._citizen_act = np.array([m.actuator(a).id for a in CITIZEN_ACTUATORS])
+        self._spoon_tip = m.site("spoon_tip").id
+        self._upper_lip = m.site("upper_lip").id
+        self._lower_lip = m.site("lower_lip").id
+        self._head_body = m.body("head").id
+        robot_bodies = {m.body(b).id for b in ("link2", "link3", "link4", "link5", "spoon")}
+        face_bodies = {m.body(b).id for b in ("head", "jaw")}
+        self._is_robot_geom = np.array([m.geom_bodyid[g] in robot_bodies for g in range(m.ngeom)])
+        self._is_face_geom = np.array([m.geom_bodyid[g] in face_bodies for g in range(m.ngeom)])
+        self._force6 = np.zeros(6)
+        self._vel6 = np.zeros(6)
+        self._servo_gain = m.actuator_gainprm[self._arm_act, 0].copy()
+        self._servo_bias = m.actuator_biasprm[self._arm_act, :3].copy()
+        self.face_force_n = 0.0
+        self.metrics = PhysicsMetrics()
+        self.record_force_history = False
+        mujoco.mj_forward(m, self.data)
+        self.data.ctrl[self._arm_act] = self.data.qpos[self._arm_qpos]
+
+    @property
+    def time_s(self) -> float:
+        """Simulated time since the world was built."""
+        return float(self.data.time)
+
+    @property
+    def timestep_s(self) -> float:
+        """Length of one physics step."""
+        return float(self.model.opt.timestep)
+
+    # the arm -------------------------------------------------------------------------------
+
+    def set_arm_pose(self, q_rad) -> None:
+        """Teleport the arm to joint angles `q_rad` at rest (setup only, not during a run)."""
+        q = np.asarray(q_rad, dtype=float)
+        self.data.qpos[self._arm_qpos] = q
+        self.data.qvel[self._arm_qvel] = 0.0
+        self.data.ctrl[self._arm_act] = q
+        mujoco.mj_forward(self.model, self.data)
+
+    def set_arm_targets(self, q_rad) -> None:
+        """Position setpoints (rad) of the four servo position controllers."""
+        self.data.ctrl[self._arm_act] = q_rad
+
+    def set_arm_target(self, index: int, q_rad: float) -> None:
+        """Position setpoint (rad) of joint `index` (0..3)."""
+        self.data.ctrl[self._arm_act[index]] = q_rad
+
+    def set_torque_enabled(self, index: int, enabled: bool) -> None:
+        """Switch joint `index`'s servo torque on (position control) or off (limp, back-drivable)."""
+        act = self._arm_act[index]
+        if enabled:
+            self.model.actuator_gainprm[act, 0] = self._servo_gain[index]
+            self.model.actuator_biasprm[act, :3] = self._servo_bias[index]
+        else:
+            self.model.actuator_gainprm[act, 0] = 0.0
+            self.model.actuator_biasprm[act, :3] = 0.0
+
+    def arm_positions(self) -> np.ndarray:
+        """Joint angles (rad) of joints 1-4."""
+        return self.data.qpos[self._arm_qpos].copy()
+
+    def arm_velocities(self) -> np.ndarray:
+        """Joint velocities (rad/s) of joints 1-4."""
+        return self.data.qvel[self._arm_qvel].copy()
+
+    def arm_torques(self) -> np.ndarray:
+        """Torque (N m) each servo applies to its joint, as MuJoCo computed it (qfrc_actuator)."""
+        return self.data.qfrc_actuator[self._arm_qvel].copy()
+
+    def arm_currents(self) -> np.ndarray:
+        """Motor current (A) that produces `arm_torques()`."""
+        return self.arm_torques() / self.config.torque_constant_nm_a
+
+    def spoon_tip_position(self) -> np.ndarray:
+        """Spoon tip in the base frame (m)."""
+        return self.data.site_xpos[self._spoon_tip].copy()
+
+    def spoon_tip_speed(self) -> float:
+        """Linear speed (m/s) of the spoon tip."""
+        mujoco.mj_objectVelocity(
+            self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self._spoon_tip, self._vel6, 0
+        )
+        return float(np.linalg.norm(self._vel6[3:]))
+
+    # the citizen ---------------------------------------------------------------------------
+
+    def set_citizen_targets(
+        self, lean_m, yaw_rad: float, pitch_rad: float, jaw_open_m: float
+    ) -> None:
+        """Where the citizen's muscles pull: torso lean (x, y, z offsets from the seat), head yaw
+        and pitch, and how far the jaw drops (0 = closed)."""
+        ctrl = self.data.ctrl
+        a = self._citizen_act
+        ctrl[a[0]], ctrl[a[1]], ctrl[a[2]] = lean_m
+        ctrl[a[3]] = yaw_rad
+        ctrl[a[4]] = pitch_rad
+        ctrl[a[5]] = -jaw_open_m
+
+    def mouth_position(self) -> np.ndarray:
+        """Centre of the mouth opening (midway between the lips) in the base frame (m)."""
+        xpos = self.data.site_xpos
+        return 0.5 * (xpos[self._upper_lip] + xpos[self._lower_lip])
+
+    def mouth_opening_m(self) -> float:
+        """Gap between the lips (m)."""
+        xpos = self.data.site_xpos
+        return float(np.linalg.norm(xpos[self._upper_lip] - xpos[self._lower_lip]))
+
+    def head_rotation(self) -> np.ndarray:
+        """Rotation matrix of the head frame (face looks along its -x axis)."""
+        return self.data.xmat[self._head_body].reshape(3, 3).copy()
+
+    # stepping ------------------------------------------------------------------------------
+
+    def step(self, n: int = 1) -> None:
+        """Advance physics `n` steps, measuring the face contact every step."""
+        m, d = self.model, self.data
+        for _ in range(n):
+            mujoco.mj_step(m, d)
+            warnings = d.warning
+            for w in _BAD_STATE_WARNINGS:
+                if warnings[w].number:
+                    self._raise_unstable()
+            self._measure()
+
+    def advance_to(self, t_s: float) -> None:
+        """Step until simulated time reaches `t_s` (no step if already there)."""
+        remaining = int((t_s - self.data.time) / self.model.opt.timestep + 1e-6)
+        if remaining > 0:
+            self.step(remaining)
+
+    def _measure(self) -> None:
+        d = self.data
+        face_force = 0.0
+        if d.ncon:
+            g1 = d.contact.geom1
+            g2 = d.contact.geom2
+            hits = (self._is_robot_geom[g1] & self._is_face_geom[g2]) | (
+                self._is_face_geom[g1] & self._is_robot_geom[g2]
+            )
+            for i in np.flatnonzero(hits):
+                mujoco.mj_contactForce(self.model, d, int(i), self._force6)
+                face_force += abs(float(self._force6[0]))
+        self.face_force_n = face_force
+        metrics = self.metrics
+        if face_force > 0.0:
+            metrics.contact_steps += 1
+            if self.record_force_history:
+                metrics.face_force_history.append((float(d.time), face_force))
+        if face_force > metrics.peak_face_force_n:
+            metrics.peak_face_force_n = face_force
+        distance = float(np.linalg.norm(d.site_xpos[self._spoon_tip] - self.mouth_position()))
+        if distance < metrics.closest_approach_m:
+            metrics.closest_approach_m = distance
+        if distance <= NEAR_MOUTH_RADIUS_M:
+            speed = self.spoon_tip_speed()
+            if speed > metrics.max_speed_near_mouth_m_s:
+                metrics.max_speed_near_mouth_m_s = speed
+
+    def _raise_unstable(self) -> None:
+        d = self.data
+        names = tuple(
+            mujoco.mjtWarning(w).name for w in _BAD_STATE_WARNINGS if d.warning[w].number
+        )
+        raise PhysicsUnstable(
+            InstabilityReport(
+                t_s=float(d.time),
+                warnings=names,
+                arm_q_rad=tuple(float(v) for v in d.qpos[self._arm_qpos]),
+                arm_ctrl_rad=tuple(float(v) for v in d.ctrl[self._arm_act]),
+            )
+        )

@@ -1,0 +1,90 @@
+"""The MuJoCo world: geometry of DESIGN.md, servo limits, face contact measured, instability stops."""
+
+import math
+
+import numpy as np
+import pytest
+
+from controller import kinematics
+from sim.world import PhysicsUnstable, World, WorldConfig
+
+
+@pytest.fixture
+def world():
+    return World(WorldConfig(spoon_offset_m=(0.07, 0.0)))
+
+
+def test_zero_pose_puts_spoon_tip_at_design_tool_tip_plus_offset(world):
+    tip = world.spoon_tip_position()
+    np.testing.assert_allclose(tip, [0.286 + 0.07, 0.0, 0.2045], atol=1e-9)
+
+
+@pytest.mark.parametrize("q", [(0.3, -0.4, 0.5, 0.2), (-1.0, 0.6, -0.3, 0.9), (2.0, 0.0, 1.0, -1.2)])
+def test_model_geometry_matches_controller_forward_kinematics(world, q):
+    world.set_arm_pose(q)
+    flange = world.data.body("spoon").xpos
+    np.testing.assert_allclose(flange, kinematics.forward(q)[:3], atol=1e-9)
+
+
+def test_servos_hold_a_pose_against_gravity(world):
+    target = np.array([0.2, 0.3, -0.4, 0.3])
+    world.set_arm_targets(target)
+    world.step(int(1.5 / world.timestep_s))
+    np.testing.assert_allclose(world.arm_positions(), target, atol=0.02)
+    assert np.all(np.abs(world.arm_velocities()) < 1e-3)
+
+
+def test_servo_torque_never_exceeds_the_stall_torque(world):
+    world.set_arm_targets([0.0, 1.4, 0.0, 0.0])  # a large step asks for more than 4.1 N m
+    peak = 0.0
+    for _ in range(200):
+        world.step()
+        peak = max(peak, float(np.max(np.abs(world.arm_torques()))))
+    assert peak == pytest.approx(4.1, abs=1e-6)
+    assert np.all(np.abs(world.arm_currents()) <= 2.3 + 1e-9)
+
+
+def test_torque_off_lets_the_arm_fall(world):
+    world.set_arm_pose([0.0, 0.5, 0.0, 0.0])
+    world.set_torque_enabled(1, False)
+    world.step(200)
+    assert world.arm_positions()[1] > 0.6
+    assert world.arm_torques()[1] == 0.0
+
+
+def test_spoon_pushed_into_the_face_is_measured_every_step(world):
+    # reach toward the mouth with the spoon level; the arm pushes past the lips into the chin
+    mouth = world.mouth_position()
+    world.set_arm_pose(kinematics.inverse((mouth[0] - 0.07 - 0.06, 0.0, mouth[2] - 0.02, 0.0)))
+    world.record_force_history = True
+    world.set_arm_targets(kinematics.inverse((mouth[0] - 0.07 + 0.03, 0.0, mouth[2] - 0.02, 0.0)))
+    world.step(1000)
+    assert world.metrics.peak_face_force_n > 1.0
+    assert world.metrics.contact_steps > 10
+    assert world.metrics.closest_approach_m < 0.07
+    times = [t for t, _ in world.metrics.face_force_history]
+    assert np.allclose(np.diff(times[:5]), world.timestep_s)
+
+
+def test_mouth_opens_with_the_jaw(world):
+    assert world.mouth_opening_m() < 0.003
+    world.set_citizen_targets((0.0, 0.0, 0.0), 0.0, 0.0, 0.025)
+    world.step(500)
+    assert world.mouth_opening_m() == pytest.approx(0.026, abs=0.003)
+
+
+def test_nan_target_stops_with_a_report_instead_of_running_on(world):
+    world.set_arm_targets([0.0, math.nan, 0.0, 0.0])
+    with pytest.raises(PhysicsUnstable) as caught:
+        world.step(100)
+    report = caught.value.report
+    assert "mjWARN_BADCTRL" in report.warnings
+    assert math.isnan(report.arm_ctrl_rad[1])
+    assert "unstable" in str(caught.value)
+
+
+def test_diverging_physics_stops_with_a_report(world):
+    world.data.qvel[:] = 1e12
+    with pytest.raises(PhysicsUnstable) as caught:
+        world.step(10)
+    assert caught.value.report.t_s < 0.1
