@@ -210,6 +210,7 @@ class Motion:
         inp.max_jerk = [self.limits.joint_jerk_rad_s3] * 4
         self._joint_goal = (target, speed_cap_m_s)
         self.stopping = False
+        self.finished = False
 
     def move_spoon(self, target_xyz, speed_cap_m_s: float) -> None:
         """Move the spoon bowl in a straight line to target_xyz (m), ending at rest.
@@ -236,6 +237,7 @@ class Motion:
         inp.max_acceleration = [self.limits.acceleration_m_s2] * 3
         inp.max_jerk = [self.limits.jerk_m_s3] * 3
         self.stopping = False
+        self.finished = False
 
     def stop(self) -> None:
         """Bring the arm to rest where it is: zero target velocity, stop acceleration and jerk."""
@@ -253,6 +255,7 @@ class Motion:
         inp.max_jerk = [jerk] * n
         self._joint_goal = None
         self.stopping = True
+        self.finished = False
 
     # -- the step ------------------------------------------------------------------------------
 
