@@ -1,7 +1,9 @@
-"""Wire schemas shared by the care-plan service and the devices that post to it.
+"""Wire schemas of the care-plan service.
 
-The controller's journal builds these; the service validates them. See DESIGN.md
-("Devices post usage in batches").
+The first part (usage events, batches, the ingest result) is shared with the devices that post to
+the service: the controller's journal builds them, the service validates them (DESIGN.md, "Devices
+post usage in batches"). This module imports nothing but pydantic, so the controller can use it.
+The second part describes the people-facing API's requests and answers.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
+
+from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -66,9 +70,201 @@ class IngestResult(BaseModel):
     rejected: list[RejectedEvent] = Field(default_factory=list)
 
 
+class RawUsageBatch(BaseModel):
+    """What `POST /api/v1/usage-events` accepts before each event is checked on its own.
+
+    Each item should be a `UsageEvent`; an item that is not is rejected alone (see IngestResult).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Any] = Field(
+        max_length=MAX_EVENTS_PER_BATCH,
+        description="UsageEvent objects: {id, meal_id, type, at, data}; invalid ones are rejected one by one",
+    )
+
+
+# People-facing API ------------------------------------------------------------------------------
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=8, max_length=1024)
+    role: str = Field(pattern="^(staff|relative|citizen|analyst|admin)$")
+    unit: str | None = Field(default=None, min_length=1, max_length=200, description="staff: the unit's name")
+    citizen_id: UUID | None = Field(default=None, description="citizen and relative users: whose")
+    valid_until: AwareDatetime | None = Field(default=None, description="relative: when the fuldmagt ends")
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    username: str
+    role: str
+    unit_id: UUID | None
+    citizen_id: UUID | None
+    is_active: bool
+
+
+class CitizenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    cpr: str | None = Field(default=None, pattern=r"^\d{6}-?\d{4}$", description="stored only as a keyed hash")
+    unit: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class CitizenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID = Field(description="pseudonymous id")
+    name: str
+    unit_id: UUID | None
+    created_at: datetime
+
+
+class DeviceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    citizen_id: UUID
+    label: str = Field(default="", max_length=200)
+
+
+class DeviceEnrolled(BaseModel):
+    device_id: UUID
+    citizen_id: UUID
+    token: str = Field(description="shown once; the service keeps only its hash")
+
+
+class DeviceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    citizen_id: UUID
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_seen_at: datetime | None
+
+
+class FuldmagtCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    relative_user_id: UUID
+    citizen_id: UUID
+    scope: str = Field(default="full", pattern="^(care_plan|audit_log|full)$")
+    valid_until: AwareDatetime | None = None
+
+
+class FuldmagtOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    relative_user_id: UUID
+    citizen_id: UUID
+    scope: str
+    valid_from: datetime
+    valid_until: datetime | None
+    revoked_at: datetime | None
+
+
+class MealOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    citizen_id: UUID
+    device_id: UUID
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    bites_offered: int
+    bites_taken: int
+    bite_timeouts: int
+    triggers: int
+    misfires: int
+    safety_stops: int
+    faults: int
+    calibration_changes: int
+    event_count: int
+
+
+class StoredUsageEvent(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    meal_id: UUID
+    type: str
+    at: datetime
+    data: dict[str, Any]
+    received_at: datetime
+
+
+class MealDetail(MealOut):
+    events: list[StoredUsageEvent]
+
+
+class GoalAssessment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: int = Field(ge=0, le=4, description="FSIII assessed level: 0 none .. 4 complete limitation")
+    goal_text: str = Field(default="", max_length=2000)
+
+
+class GoalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    citizen_id: UUID
+    code_system: str
+    condition_code: str
+    level: int
+    goal_text: str
+    assessed_by: UUID | None
+    assessed_at: datetime
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class NoteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    citizen_id: UUID
+    author_id: UUID
+    text: str
+    created_at: datetime
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor_kind: str
+    actor_name: str
+    actor_role: str
+    action: str
+    resource: str
+    purpose: str
+    outcome: str
+
+
 __all__ = [
     "MAX_EVENTS_PER_BATCH",
     "IngestResult",
+    "RawUsageBatch",
     "RejectedEvent",
     "UsageBatch",
     "UsageEvent",

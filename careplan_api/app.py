@@ -1,0 +1,180 @@
+"""The FastAPI application: `create_app(settings)` wires database, routes, middleware and metrics.
+
+    from careplan_api.app import create_app
+    from careplan_api.settings import Settings
+    app = create_app(Settings(database_url="sqlite:///care.sqlite3"))
+
+The database is migrated to the newest schema when the app is created (unless
+`settings.run_migrations` is off). Everything lives on `app.state`: `settings`, `engine`,
+`session_factory`, `metrics`, `jwt_key`, `cpr_key`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from careplan_api.db import make_engine, make_session_factory, upgrade_database
+from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
+from careplan_api.observability import ACCESS_LOGGER, Metrics
+from careplan_api.routes import admin, auth, citizens, ingest, ops
+from careplan_api.services.security import InvalidToken
+from careplan_api.settings import Settings
+
+RETRY_AFTER_S = 1
+_ERROR_STATUS: dict[type[CareplanError], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+    InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    InvalidToken: status.HTTP_401_UNAUTHORIZED,
+}
+_access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """Refuses bodies over the limit with 413, measures every request, and logs it without personal data."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code, response_started
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                response_started = True
+            await send(message)
+
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body_bytes:
+                raise _BodyTooLarge
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if response_started:
+                raise
+            response = JSONResponse(
+                {"detail": f"request body larger than {self.max_body_bytes} bytes"},
+                status.HTTP_413_CONTENT_TOO_LARGE,
+            )
+            await response(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
+            duration = time.perf_counter() - started
+            self.metrics.observe_request(scope["method"], template, status_code, duration)
+            _access_log.info(
+                "request",
+                extra={"fields": {"method": scope["method"], "route": template, "status": status_code,
+                                  "duration_ms": round(duration * 1000, 2)}},
+            )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    logging.getLogger("careplan_api").warning("database unavailable", extra={"fields": {"error": type(exc).__name__}})
+    return JSONResponse(
+        {"detail": "the database is unavailable; retry later"},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def _careplan_error(_request: Request, exc: Exception) -> JSONResponse:
+    code = next((c for t, c in _ERROR_STATUS.items() if isinstance(exc, t)), status.HTTP_400_BAD_REQUEST)
+    return JSONResponse({"detail": str(exc)}, code)
+
+
+def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return _database_unavailable(request, exc)
+    raise exc
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the service for `settings` (secrets from `settings.with_secrets()` when unset)."""
+    settings = settings.with_secrets()
+    jwt_key, cpr_key = settings.require_secrets()
+    engine = make_engine(settings)
+    if settings.run_migrations:
+        upgrade_database(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="bidvis care plan",
+        version="1.0.0",
+        summary="Meals from eating-assistance robots in the municipal care plan; audited; FHIR R4 export.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.metrics = Metrics()
+    app.state.jwt_key = jwt_key
+    app.state.cpr_key = cpr_key
+
+    for module in (ops, auth, ingest, citizens, admin, *_optional_route_modules()):
+        app.include_router(module.router)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _dbapi_error)
+    app.add_exception_handler(CareplanError, _careplan_error)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_request_body_bytes, metrics=app.state.metrics)
+    return app
+
+
+def _optional_route_modules() -> list[Any]:
+    """FHIR, reports and dashboard routes (`careplan_api.routes.{fhir,reports,dashboard}.router`)."""
+    import importlib
+    import importlib.util
+
+    names = ("fhir", "reports", "dashboard")
+    return [
+        importlib.import_module(f"careplan_api.routes.{name}")
+        for name in names
+        if importlib.util.find_spec(f"careplan_api.routes.{name}") is not None
+    ]

@@ -1,0 +1,391 @@
+"""FHIR R4 mapping of one citizen's care-plan record: pure functions from records to JSON dicts.
+
+Each function returns one resource as a plain dict (what the API sends); tests validate them with
+fhir.resources' R4B models (`careplan_api.fhir.validation`). Ids come from `ids.resource_id`, so a
+re-export carries the same ids. References are `urn:uuid:` full URLs, resolvable inside the Bundle.
+See docs/fhir.md for the mapping table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from careplan_api.errors import InvalidInput
+from careplan_api.fhir import codes
+from careplan_api.fhir.ids import full_url, resource_id
+from careplan_api.fhir.records import (
+    AuditRecord,
+    CitizenRecord,
+    DeviceRecord,
+    GoalAssessment,
+    PowerOfAttorney,
+)
+from careplan_api.meal_summary import IncidentKind, MealSummary
+
+Resource = dict[str, Any]
+
+
+class BundleType(StrEnum):
+    """Bundle types the export can produce."""
+
+    SEARCHSET = "searchset"  # the answer of $everything
+    COLLECTION = "collection"  # a document-less set, e.g. for files
+    TRANSACTION = "transaction"  # PUT every resource by id: loading it twice updates, never duplicates
+
+
+def _instant(when: datetime) -> str:
+    if when.tzinfo is None:
+        raise InvalidInput(f"time {when.isoformat()} has no UTC offset; FHIR needs one")
+    return when.isoformat()
+
+
+def _text(value: str | None) -> str | None:
+    """FHIR strings may not be empty or only whitespace: such a value becomes absent (None)."""
+    return value.strip() or None if value else None
+
+
+def _ref(resource_type: str, *keys: object) -> dict[str, str]:
+    return {"reference": full_url(resource_id(resource_type, *keys))}
+
+
+def patient_ref(record: CitizenRecord) -> dict[str, str]:
+    """Reference to the citizen's Patient."""
+    return _ref("Patient", record.citizen_id)
+
+
+def patient(record: CitizenRecord) -> Resource:
+    """The citizen as a Patient: a pseudonymous identifier only, no name, no CPR number."""
+    return {
+        "resourceType": "Patient",
+        "id": resource_id("Patient", record.citizen_id),
+        "meta": {"security": [codes.coding(codes.V3_OBSERVATION_VALUE, "PSEUDED", "pseudonymized")]},
+        "identifier": [{"system": codes.BIDVIS_CITIZEN_ID, "value": str(record.citizen_id)}],
+        "active": record.active,
+    }
+
+
+def device(record: CitizenRecord, dev: DeviceRecord) -> Resource:
+    """An eating robot registered to the citizen."""
+    resource: Resource = {
+        "resourceType": "Device",
+        "id": resource_id("Device", dev.device_id),
+        "identifier": [{"system": codes.BIDVIS_DEVICE_ID, "value": str(dev.device_id)}],
+        "status": "inactive" if dev.revoked_at is not None else "active",
+        "deviceName": [{"name": _text(dev.label) or "bidvis", "type": "user-friendly-name"}],
+        "modelNumber": "OpenManipulator-X-class eating assistance arm",
+        "type": {"text": "Spiserobot (eating assistance robot arm)"},
+        "patient": patient_ref(record),
+    }
+    if dev.software_version:
+        resource["version"] = [{"value": dev.software_version}]
+    return resource
+
+
+def device_use_statement(record: CitizenRecord, dev: DeviceRecord) -> Resource:
+    """That the citizen uses the robot, from registration until the device was withdrawn."""
+    period = {"start": _instant(dev.registered_at)}
+    if dev.revoked_at is not None:
+        period["end"] = _instant(dev.revoked_at)
+    return {
+        "resourceType": "DeviceUseStatement",
+        "id": resource_id("DeviceUseStatement", record.citizen_id, dev.device_id),
+        "status": "completed" if dev.revoked_at is not None else "active",
+        "subject": patient_ref(record),
+        "timingPeriod": period,
+        "recordedOn": _instant(dev.registered_at),
+        "device": _ref("Device", dev.device_id),
+    }
+
+
+def _count(code: str, value: int) -> Resource:
+    return {"code": codes.meal_concept(code), "valueInteger": value}
+
+
+def _meal_components(meal: MealSummary) -> list[Resource]:
+    components = [
+        _count("bites-offered", meal.bites_offered),
+        _count("bites-taken", meal.bites_taken),
+        {
+            "code": codes.meal_concept("duration"),
+            "valueQuantity": {"value": round(meal.duration_s, 1), "unit": "s", "system": codes.UCUM, "code": "s"},
+        },
+    ]
+    pace = meal.pace_bites_per_min
+    if pace is not None:
+        components.append(
+            {
+                "code": codes.meal_concept("pace"),
+                "valueQuantity": {"value": round(pace, 2), "unit": "/min", "system": codes.UCUM, "code": "/min"},
+            }
+        )
+    if meal.assistance_level is not None:
+        components.append(
+            {
+                "code": codes.concept(codes.KL_COMMON, codes.FUNCTION_LEVEL_CODE, codes.FUNCTION_LEVEL_DISPLAY),
+                "valueCodeableConcept": codes.severity_concept(meal.assistance_level),
+            }
+        )
+    components.append(_count("staff-assists", meal.staff_assists))
+    components.extend(
+        {"code": codes.meal_concept("bowl-bites-taken", f"Skål {tally.bowl}"), "valueInteger": tally.bites_taken}
+        for tally in meal.bowls
+    )
+    for code, kind in (
+        ("safety-stops", IncidentKind.SAFETY_STOP),
+        ("faults", IncidentKind.FAULT),
+        ("misfires", IncidentKind.MISFIRE),
+        ("bite-timeouts", IncidentKind.BITE_TIMEOUT),
+    ):
+        components.append(_count(code, meal.count(kind)))
+    components.extend(
+        {
+            "code": codes.meal_concept("incident", incident.kind.value),
+            "valueString": f"{_instant(incident.at)} {incident.reason or incident.kind.value}",
+        }
+        for incident in meal.incidents
+        if incident.kind in (IncidentKind.SAFETY_STOP, IncidentKind.FAULT)
+    )
+    return components
+
+
+def meal_observation(record: CitizenRecord, meal: MealSummary) -> Resource:
+    """One Observation per meal: bites, duration, pace, assistance level, incidents."""
+    period = {"start": _instant(meal.started_at)}
+    if meal.complete:
+        period["end"] = _instant(meal.ended_at)
+    return {
+        "resourceType": "Observation",
+        "id": resource_id("Observation", meal.meal_id),
+        "identifier": [{"system": f"{codes.BIDVIS_MEAL}:meal-id", "value": str(meal.meal_id)}],
+        "status": "final" if meal.complete else "preliminary",
+        "category": [codes.concept(codes.OBSERVATION_CATEGORY, "activity", "Activity")],
+        "code": {
+            "coding": [
+                codes.coding(codes.BIDVIS_MEAL, "meal", codes.MEAL_DISPLAY["meal"]),
+                codes.coding(codes.FSIII, codes.EATING_CONDITION_CODE, codes.EATING_CONDITION_DISPLAY),
+            ],
+            "text": codes.MEAL_DISPLAY["meal"],
+        },
+        "subject": patient_ref(record),
+        "effectivePeriod": period,
+        "device": _ref("Device", meal.device_id),
+        "component": _meal_components(meal),
+    }
+
+
+def meal_provenance(record: CitizenRecord, meal: MealSummary) -> Resource:
+    """That the meal Observation was generated by the robot, not typed by a person."""
+    return {
+        "resourceType": "Provenance",
+        "id": resource_id("Provenance", meal.meal_id),
+        "target": [_ref("Observation", meal.meal_id)],
+        "occurredPeriod": {"start": _instant(meal.started_at), "end": _instant(meal.ended_at)},
+        "recorded": _instant(meal.ended_at),
+        "activity": codes.concept(codes.DATA_OPERATION, "CREATE", "create"),
+        "agent": [
+            {
+                "type": codes.concept(codes.PROVENANCE_PARTICIPANT, "author", "Author"),
+                "who": _ref("Device", meal.device_id),
+                "onBehalfOf": patient_ref(record),
+            }
+        ],
+    }
+
+
+def eating_condition(record: CitizenRecord, goal: GoalAssessment) -> Resource:
+    """The FSIII condition "Spise og drikke" with the assessed level as severity."""
+    return {
+        "resourceType": "Condition",
+        "id": resource_id("Condition", record.citizen_id, codes.EATING_CONDITION_CODE),
+        "clinicalStatus": codes.concept(codes.CONDITION_CLINICAL, "active"),
+        "category": [codes.concept(codes.CONDITION_CATEGORY, "problem-list-item")],
+        "severity": codes.severity_concept(goal.assessed_level),
+        "code": codes.eating_condition_concept(),
+        "subject": patient_ref(record),
+        "recordedDate": goal.assessed_on.isoformat(),
+    }
+
+
+def eating_goal(record: CitizenRecord, goal: GoalAssessment) -> Resource:
+    """The goal for eating: the FSIII level aimed for (the assessed one when none is set)."""
+    target = goal.target_level if goal.target_level is not None else goal.assessed_level
+    resource: Resource = {
+        "resourceType": "Goal",
+        "id": resource_id("Goal", record.citizen_id, codes.EATING_CONDITION_CODE),
+        "lifecycleStatus": "active",
+        "category": [codes.concept(codes.KL_COMMON, codes.GOAL_CATEGORY_CODE, codes.GOAL_CATEGORY_DISPLAY)],
+        "description": codes.concept(
+            codes.FSIII, codes.GOAL_DESCRIPTION_CODE, codes.GOAL_DESCRIPTION_DISPLAY, text=_text(goal.note)
+        ),
+        "subject": patient_ref(record),
+        "startDate": goal.assessed_on.isoformat(),
+        "target": [
+            {
+                "measure": codes.concept(codes.KL_COMMON, codes.FUNCTION_LEVEL_CODE, codes.FUNCTION_LEVEL_DISPLAY),
+                "detailCodeableConcept": codes.severity_concept(target),
+            }
+        ],
+        "addresses": [_ref("Condition", record.citizen_id, codes.EATING_CONDITION_CODE)],
+    }
+    return resource
+
+
+def related_person(record: CitizenRecord, poa: PowerOfAttorney, as_of: datetime) -> Resource:
+    """The relative who holds a fuldmagt (pseudonymous user id, no name)."""
+    period = {"start": _instant(poa.valid_from)}
+    end = min((t for t in (poa.valid_until, poa.revoked_at) if t is not None), default=None)
+    if end is not None:
+        period["end"] = _instant(end)
+    return {
+        "resourceType": "RelatedPerson",
+        "id": resource_id("RelatedPerson", record.citizen_id, poa.relative_id),
+        "identifier": [{"system": codes.BIDVIS_USER_ID, "value": str(poa.relative_id)}],
+        "active": poa.is_valid_at(as_of),
+        "patient": patient_ref(record),
+        "relationship": [codes.concept(codes.V3_ROLE_CODE, "POWATT", "power of attorney", text="Fuldmagt")],
+        "period": period,
+    }
+
+
+def fuldmagt_consent(record: CitizenRecord, poa: PowerOfAttorney, as_of: datetime) -> Resource:
+    """The fuldmagt as a Consent: the citizen permits the relative to access, within its scope and period."""
+    period = {"start": _instant(poa.valid_from)}
+    if poa.valid_until is not None:
+        period["end"] = _instant(poa.valid_until)
+    return {
+        "resourceType": "Consent",
+        "id": resource_id("Consent", poa.fuldmagt_id),
+        "status": "active" if poa.is_valid_at(as_of) else "inactive",
+        "scope": codes.concept(codes.CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
+        "category": [codes.concept(codes.LOINC, "59284-0", "Consent Document", text="Fuldmagt")],
+        "patient": patient_ref(record),
+        "dateTime": _instant(poa.valid_from),
+        "policyRule": codes.concept(codes.V3_ACT_CODE, "OPTIN", "opt-in"),
+        "provision": {
+            "type": "permit",
+            "period": period,
+            "actor": [
+                {
+                    "role": codes.concept(codes.V3_ROLE_CODE, "POWATT", "power of attorney"),
+                    "reference": _ref("RelatedPerson", record.citizen_id, poa.relative_id),
+                }
+            ],
+            "action": [codes.concept(codes.CONSENT_ACTION, "access", "Access", text=_text(poa.scope))],
+        },
+    }
+
+
+_AUDIT_ACTION = {"read": "R", "search": "E", "create": "C", "update": "U", "delete": "D"}  # else E(xecute)
+_AUDIT_OUTCOME = {"ok": "0", "denied": "4"}  # else 8 (serious failure)
+
+
+def audit_event(record: CitizenRecord, entry: AuditRecord) -> Resource:
+    """One audit-log line about the citizen's data: who, when, what and why."""
+    role = _text(entry.actor_role) or "system"
+    agent: Resource = {
+        "type": {"text": role},
+        "who": (
+            {"identifier": {"system": codes.BIDVIS_USER_ID, "value": str(entry.actor_id)}}
+            if entry.actor_id is not None
+            else {"display": role}
+        ),
+        "requestor": True,
+    }
+    if purpose := _text(entry.purpose):
+        agent["purposeOfUse"] = [{"text": purpose}]
+    entity: Resource = {"what": patient_ref(record)}
+    if what := _text(entry.what):
+        entity["description"] = what
+    return {
+        "resourceType": "AuditEvent",
+        "id": resource_id("AuditEvent", entry.entry_id),
+        "type": codes.coding(codes.AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
+        "subtype": [codes.coding(codes.BIDVIS_AUDIT_ACTION, entry.action)],
+        "action": _AUDIT_ACTION.get(entry.action, "E"),
+        "recorded": _instant(entry.at),
+        "outcome": _AUDIT_OUTCOME.get(entry.outcome, "8"),
+        "agent": [agent],
+        "source": {
+            "observer": {"display": "bidvis careplan_api"},
+            "type": [codes.coding(codes.AUDIT_SOURCE_TYPE, "4", "Application Server")],
+        },
+        "entity": [entity],
+    }
+
+
+def citizen_resources(record: CitizenRecord, as_of: datetime) -> Iterator[Resource]:
+    """Every resource about one citizen, in a stable order (Patient first)."""
+    _instant(as_of)
+    known_devices = {dev.device_id for dev in record.devices}
+    strays = {meal.device_id for meal in record.meals} - known_devices
+    if strays:
+        raise InvalidInput(f"meals of citizen {record.citizen_id} name devices not in the record: {sorted(map(str, strays))}")
+    yield patient(record)
+    for dev in record.devices:
+        yield device(record, dev)
+        yield device_use_statement(record, dev)
+    if record.goal is not None:
+        yield eating_condition(record, record.goal)
+        yield eating_goal(record, record.goal)
+    for poa in record.powers_of_attorney:
+        yield related_person(record, poa, as_of)
+        yield fuldmagt_consent(record, poa, as_of)
+    for meal in record.meals:
+        yield meal_observation(record, meal)
+        yield meal_provenance(record, meal)
+    for entry in record.audit:
+        yield audit_event(record, entry)
+
+
+def bundle(resources: list[Resource], *, bundle_type: BundleType, as_of: datetime, bundle_id: str) -> Resource:
+    """Wrap resources in a Bundle with `urn:uuid` full URLs."""
+    entries = []
+    for resource in resources:
+        entry: Resource = {"fullUrl": full_url(resource["id"]), "resource": resource}
+        if bundle_type is BundleType.SEARCHSET:
+            entry["search"] = {"mode": "match"}
+        elif bundle_type is BundleType.TRANSACTION:
+            entry["request"] = {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+        entries.append(entry)
+    out: Resource = {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "type": bundle_type.value,
+        "timestamp": _instant(as_of),
+    }
+    if bundle_type is BundleType.SEARCHSET:
+        out["total"] = len(entries)
+    out["entry"] = entries
+    return out
+
+
+def everything_bundle(
+    record: CitizenRecord, *, as_of: datetime, bundle_type: BundleType = BundleType.SEARCHSET
+) -> Resource:
+    """The answer of `Patient/{id}/$everything`: all resources of the citizen in one Bundle."""
+    resources = list(citizen_resources(record, as_of))
+    bundle_id = resource_id("Bundle", "everything", record.citizen_id, _instant(as_of), bundle_type.value)
+    return bundle(resources, bundle_type=bundle_type, as_of=as_of, bundle_id=bundle_id)
+
+
+__all__ = [
+    "BundleType",
+    "Resource",
+    "audit_event",
+    "bundle",
+    "citizen_resources",
+    "device",
+    "device_use_statement",
+    "eating_condition",
+    "eating_goal",
+    "everything_bundle",
+    "fuldmagt_consent",
+    "meal_observation",
+    "meal_provenance",
+    "patient",
+    "patient_ref",
+    "related_person",
+]

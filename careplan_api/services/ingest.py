@@ -1,0 +1,238 @@
+"""Storing a device's batch of usage events: each event once, meals kept up to date.
+
+The rule for a batch (docs/careplan.md, "Ingest"):
+- the body must be `{"events": [...]}` with at most `MAX_EVENTS_PER_BATCH` items, else the whole
+  request is refused (4xx) and nothing is stored;
+- each event is then checked on its own; an invalid one is listed in `rejected` with its id (when it
+  has a readable one) and the reason, and the valid ones are stored all the same;
+- an event whose id is already stored for this device, or repeated within the batch, counts as a
+  duplicate and changes nothing; an event id or meal id that belongs to another device is rejected;
+- meal counters are recomputed from the stored events, so order and repetition do not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from careplan_api.models import AuditAction, Device, Meal, MealStatus, UsageEventRecord, utcnow
+from careplan_api.services import audit
+from careplan_api.schemas import IngestResult, RejectedEvent, UsageEvent, UsageEventType
+
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_REPORTED_ID_CHARS = 64
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _BiteData(_Data):
+    bowl: int | str | None = None
+    duration_s: float | None = Field(default=None, ge=0, le=3600)
+
+
+class _TriggerData(_Data):
+    kind: str | None = Field(default=None, max_length=64)
+
+
+class _SafetyStopData(_Data):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class _BowlData(_Data):
+    bowl: int | str | None = None
+
+
+# The keys of `data` that the service reads, per event type; other keys are kept as sent.
+DATA_SCHEMAS: dict[UsageEventType, type[_Data]] = {
+    UsageEventType.BITE_OFFERED: _BiteData,
+    UsageEventType.BITE_TAKEN: _BiteData,
+    UsageEventType.BITE_TIMEOUT: _BiteData,
+    UsageEventType.BOWL_SELECTED: _BowlData,
+    UsageEventType.TRIGGER: _TriggerData,
+    UsageEventType.MISFIRE: _TriggerData,
+    UsageEventType.SAFETY_STOP: _SafetyStopData,
+}
+
+_COUNTERS = {
+    UsageEventType.BITE_OFFERED: "bites_offered",
+    UsageEventType.BITE_TAKEN: "bites_taken",
+    UsageEventType.BITE_TIMEOUT: "bite_timeouts",
+    UsageEventType.TRIGGER: "triggers",
+    UsageEventType.MISFIRE: "misfires",
+    UsageEventType.SAFETY_STOP: "safety_stops",
+    UsageEventType.FAULT: "faults",
+    UsageEventType.CALIBRATION_CHANGED: "calibration_changes",
+}
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_event_data_bytes: int = 4096
+    max_clock_skew_s: float = 300.0
+
+
+def _reported_id(raw: Any) -> str | None:
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+        return raw["id"][:MAX_REPORTED_ID_CHARS]
+    return None
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "event"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def check_event(raw: Any, limits: IngestLimits, now: datetime) -> UsageEvent | str:
+    """The parsed event, or the reason it cannot be stored."""
+    if not isinstance(raw, dict):
+        return "an event is a JSON object"
+    try:
+        event = UsageEvent.model_validate(raw)
+    except ValidationError as exc:
+        return _explain(exc)
+    try:
+        size = len(json.dumps(event.data, separators=(",", ":"), allow_nan=False).encode())
+    except ValueError:
+        return "data: numbers must be finite (no NaN or Infinity)"
+    if size > limits.max_event_data_bytes:
+        return f"data: {size} bytes is more than the limit of {limits.max_event_data_bytes}"
+    if event.at > now + timedelta(seconds=limits.max_clock_skew_s):
+        return f"at: {event.at.isoformat()} is more than {limits.max_clock_skew_s:g} s in the future; check the device clock"
+    if event.at < EARLIEST_EVENT_TIME:
+        return f"at: {event.at.isoformat()} is before {EARLIEST_EVENT_TIME.date()}; check the device clock"
+    schema = DATA_SCHEMAS.get(event.type)
+    if schema is not None:
+        try:
+            schema.model_validate(event.data)
+        except ValidationError as exc:
+            return f"{event.type.value} " + _explain(exc).replace("event:", "data:", 1)
+    return event
+
+
+def _insert(session: Session):  # noqa: ANN202 - a dialect's insert construct
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def ingest_batch(
+    session: Session,
+    device: Device,
+    raw_events: Sequence[Any],
+    limits: IngestLimits,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Store a batch for `device` and commit; see the module docstring for the rules."""
+    now = now or utcnow()
+    rejected: list[RejectedEvent] = []
+    events: dict[uuid.UUID, UsageEvent] = {}
+    duplicates = 0
+    for raw in raw_events:
+        checked = check_event(raw, limits, now)
+        if isinstance(checked, str):
+            rejected.append(RejectedEvent(id=_reported_id(raw), reason=checked))
+        elif checked.id in events:
+            duplicates += 1
+        else:
+            events[checked.id] = checked
+
+    insert = _insert(session)
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    meal_ids = sorted({e.meal_id for e in events.values()})
+    accepted = 0
+    if meal_ids:
+        session.execute(
+            insert(Meal).on_conflict_do_nothing(index_elements=["id"]),
+            [{"id": m, "citizen_id": device.citizen_id, "device_id": device.id, "status": MealStatus.OPEN,
+              "updated_at": now} for m in meal_ids],
+        )
+        owner_query = select(Meal.id, Meal.device_id).where(Meal.id.in_(meal_ids)).order_by(Meal.id)
+        if is_postgres:
+            owner_query = owner_query.with_for_update()  # serialise concurrent batches of one meal
+        owners = dict(session.execute(owner_query).tuples().all())
+        rows = []
+        for event in events.values():
+            if owners.get(event.meal_id) != device.id:
+                rejected.append(RejectedEvent(id=str(event.id), reason="meal_id belongs to another device"))
+                continue
+            rows.append({
+                "id": event.id, "meal_id": event.meal_id, "device_id": device.id, "citizen_id": device.citizen_id,
+                "type": event.type.value, "at": event.at, "data": event.data, "received_at": now,
+            })
+        inserted: set[uuid.UUID] = set()
+        if rows:
+            result = session.execute(
+                insert(UsageEventRecord).on_conflict_do_nothing(index_elements=["id"]).returning(UsageEventRecord.id),
+                rows,
+            )
+            inserted = set(result.scalars().all())
+        accepted = len(inserted)
+        not_inserted = [r["id"] for r in rows if r["id"] not in inserted]
+        if not_inserted:
+            stored_by = dict(
+                session.execute(
+                    select(UsageEventRecord.id, UsageEventRecord.device_id).where(UsageEventRecord.id.in_(not_inserted))
+                ).tuples().all()
+            )
+            for event_id in not_inserted:
+                if stored_by.get(event_id, device.id) == device.id:
+                    duplicates += 1
+                else:
+                    rejected.append(RejectedEvent(id=str(event_id), reason="event id already used by another device"))
+        touched = sorted({r["meal_id"] for r in rows if r["id"] in inserted})
+        if touched:
+            refresh_meals(session, touched, now)
+        if accepted:
+            audit.record(session, actor=device, action=AuditAction.CREATE, citizen_id=device.citizen_id,
+                         resource=f"POST /api/v1/usage-events ({accepted} events)", purpose="device ingest")
+    session.get(Device, device.id).last_seen_at = now  # type: ignore[union-attr]
+    session.commit()
+    return IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
+
+
+def refresh_meals(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """Recompute the counters, start, end and status of meals from their stored events."""
+    stats = session.execute(
+        select(
+            UsageEventRecord.meal_id,
+            UsageEventRecord.type,
+            func.count(),
+            func.min(UsageEventRecord.at),
+            func.max(UsageEventRecord.at),
+        )
+        .where(UsageEventRecord.meal_id.in_(meal_ids))
+        .group_by(UsageEventRecord.meal_id, UsageEventRecord.type)
+    ).tuples().all()
+    by_meal: dict[uuid.UUID, dict[str, tuple[int, datetime, datetime]]] = {m: {} for m in meal_ids}
+    for meal_id, kind, count, first, last in stats:
+        by_meal[meal_id][kind] = (count, _aware(first), _aware(last))
+    for meal in session.scalars(select(Meal).where(Meal.id.in_(meal_ids))):
+        kinds = by_meal[meal.id]
+        for kind, attribute in _COUNTERS.items():
+            setattr(meal, attribute, kinds.get(kind.value, (0,))[0])
+        meal.event_count = sum(v[0] for v in kinds.values())
+        started = kinds.get(UsageEventType.MEAL_STARTED.value)
+        ended = kinds.get(UsageEventType.MEAL_ENDED.value)
+        meal.started_at = started[1] if started else min((v[1] for v in kinds.values()), default=None)
+        meal.ended_at = ended[1] if ended else None
+        meal.status = MealStatus.ENDED if ended else MealStatus.OPEN
+        meal.updated_at = now
+
+
+def _aware(value: datetime) -> datetime:
+    """Aggregates bypass the column type on SQLite (naive strings or datetimes come back)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,130 @@
+"""Passwords (argon2), access tokens (JWT with a server-side revocation list), device tokens, CPR hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careplan_api.errors import CareplanError, InvalidInput
+from careplan_api.models import Device, RevokedToken, Role, User, utcnow
+
+JWT_ALGORITHM = "HS256"
+DEVICE_TOKEN_PREFIX = "bvd_"
+_PASSWORD_HASHER = PasswordHasher()
+_CPR_PATTERN = re.compile(r"^(\d{6})-?(\d{4})$")
+# A fixed hash to verify against when the username is unknown, so timing does not tell.
+_DUMMY_HASH = _PASSWORD_HASHER.hash("not-a-real-password")
+
+
+class InvalidToken(CareplanError):
+    """An access token is malformed, expired, revoked, or its user is gone or inactive."""
+
+
+def hash_password(password: str) -> str:
+    return _PASSWORD_HASHER.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when `password` matches; always spends one argon2 verification."""
+    try:
+        return _PASSWORD_HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalise_cpr(cpr: str) -> str:
+    """The ten digits of a CPR number given as `DDMMYY-XXXX` or `DDMMYYXXXX`."""
+    match = _CPR_PATTERN.match(cpr.strip())
+    if not match:
+        raise InvalidInput("a CPR number is ten digits, DDMMYY-XXXX or DDMMYYXXXX")
+    digits = match.group(1) + match.group(2)
+    day, month = int(digits[0:2]), int(digits[2:4])
+    if not (1 <= day <= 31 and 1 <= month <= 12):
+        raise InvalidInput("a CPR number starts with a date DDMMYY")
+    return digits
+
+
+def cpr_hmac(cpr: str, key: bytes) -> str:
+    """Keyed hash of a CPR number (HMAC-SHA256, hex); the number itself is never stored."""
+    return hmac.new(key, normalise_cpr(cpr).encode(), hashlib.sha256).hexdigest()
+
+
+def new_device_token() -> str:
+    return DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def device_token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def find_device_by_token(session: Session, token: str) -> Device | None:
+    """The active (not revoked) device whose token this is, else None."""
+    device = session.scalar(select(Device).where(Device.token_sha256 == device_token_sha256(token)))
+    if device is None or device.revoked_at is not None:
+        return None
+    return device
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    role: Role
+    jti: str
+    expires_at: datetime
+
+
+def create_access_token(user: User, key: bytes, ttl_s: int, now: datetime | None = None) -> tuple[str, AccessClaims]:
+    now = now or datetime.now(UTC)
+    claims = AccessClaims(user.id, user.role, uuid.uuid4().hex, now + timedelta(seconds=ttl_s))
+    payload = {
+        "sub": str(user.id),
+        "role": user.role.value,
+        "jti": claims.jti,
+        "iat": int(now.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+    }
+    return jwt.encode(payload, key, algorithm=JWT_ALGORITHM), claims
+
+
+def decode_access_token(token: str, key: bytes) -> AccessClaims:
+    """Signature, expiry and shape of a token; raises `InvalidToken`. Revocation is checked separately."""
+    try:
+        payload = jwt.decode(token, key, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "exp", "jti", "role"]})
+        return AccessClaims(
+            uuid.UUID(str(payload["sub"])),
+            Role(payload["role"]),
+            str(payload["jti"])[:64],
+            datetime.fromtimestamp(int(payload["exp"]), UTC),
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("the access token has expired; log in again") from exc
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+        raise InvalidToken("the access token is not valid") from exc
+
+
+def user_for_token(session: Session, token: str, key: bytes) -> tuple[User, AccessClaims]:
+    """The active user of a valid, unrevoked access token; raises `InvalidToken`."""
+    claims = decode_access_token(token, key)
+    if session.get(RevokedToken, claims.jti) is not None:
+        raise InvalidToken("the access token has been revoked; log in again")
+    user = session.get(User, claims.user_id)
+    if user is None or not user.is_active or user.role is not claims.role:
+        raise InvalidToken("the access token's user is no longer active")
+    return user, claims
+
+
+def revoke_token(session: Session, claims: AccessClaims) -> None:
+    """Put the token on the revocation list (idempotent); the caller commits."""
+    if session.get(RevokedToken, claims.jti) is None:
+        session.add(RevokedToken(jti=claims.jti, expires_at=claims.expires_at, revoked_at=utcnow()))
