@@ -1,9 +1,196 @@
-"""Commands of this part; filled in as the part lands."""
+"""`bidvis careplan ...`: run the care-plan service and administer it from the command line.
+
+Every administration command takes `--database-url` (default: a SQLite file in the per-user data
+folder, `$XDG_DATA_HOME/bidvis/careplan.sqlite3`, else `~/.local/share/bidvis/careplan.sqlite3`;
+or `BIDVIS_CAREPLAN_DATABASE_URL`), migrates the database if needed, and prints one JSON object.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
 import typer
+
+careplan_app = typer.Typer(name="careplan", help="The municipal care-plan service (FastAPI).", no_args_is_help=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy URL; default: SQLite file in the per-user data folder"),
+]
+CLI_PURPOSE = "administration from the command line"
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the `bidvis` app."""
+    app.add_typer(careplan_app)
+
+
+def _settings(database_url: str | None) -> Any:
+    from careplan_api.settings import Settings
+
+    return Settings(database_url=database_url) if database_url else Settings()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _admin_session(database_url: str | None) -> Any:
+    """A context manager yielding (session, cpr_key) on a migrated database; errors end the command."""
+    from contextlib import contextmanager
+
+    from careplan_api.db import make_engine, make_session_factory, upgrade_database
+    from careplan_api.errors import CareplanError
+
+    @contextmanager
+    def opened() -> Any:
+        try:
+            settings = _settings(database_url).with_secrets()
+            _jwt, cpr_key = settings.require_secrets()
+            engine = make_engine(settings)
+            if settings.run_migrations:
+                upgrade_database(engine)
+        except (CareplanError, ValueError) as exc:
+            _fail(str(exc))
+        try:
+            with make_session_factory(engine)() as session:
+                try:
+                    yield session, cpr_key
+                except CareplanError as exc:
+                    session.rollback()
+                    _fail(str(exc))
+        finally:
+            engine.dispose()
+
+    return opened()
+
+
+def _print(obj: dict[str, Any]) -> None:
+    typer.echo(json.dumps(obj))
+
+
+def _parse_valid_until(value: str) -> datetime:
+    """An ISO date (valid through that day, UTC) or an ISO date-time with offset."""
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(0), UTC) + timedelta(days=1)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("use YYYY-MM-DD or an ISO date-time with offset", param_hint="--valid-until") from None
+    if parsed.tzinfo is None:
+        raise typer.BadParameter("a date-time needs an offset, e.g. 2027-01-31T12:00:00+01:00", param_hint="--valid-until")
+    return parsed
+
+
+@careplan_app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the service with uvicorn (JSON logs on stderr, migrations applied on start)."""
+    import uvicorn
+
+    from careplan_api.app import create_app
+    from careplan_api.errors import CareplanError
+    from careplan_api.observability import configure_json_logging
+
+    settings = _settings(database_url)
+    configure_json_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+    except CareplanError as exc:
+        _fail(str(exc))
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+@careplan_app.command("add-citizen")
+def add_citizen(
+    name: Annotated[str, typer.Option(help="the citizen's name")],
+    cpr: Annotated[str | None, typer.Option(help="CPR number (stored only as a keyed hash)")] = None,
+    unit: Annotated[str, typer.Option(help="care unit name (created if new)")] = "default",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register a citizen; prints {"citizen_id": ...}."""
+    from careplan_api.models import AuditAction
+    from careplan_api.services import audit, people
+
+    with _admin_session(database_url) as (session, cpr_key):
+        citizen = people.create_citizen(session, name, cpr_key, cpr, people.get_or_create_unit(session, unit))
+        audit.record(session, actor=None, action=AuditAction.CREATE, resource="cli add-citizen",
+                     citizen_id=citizen.id, purpose=CLI_PURPOSE)
+        session.commit()
+        _print({"citizen_id": str(citizen.id)})
+
+
+@careplan_app.command("enroll-device")
+def enroll_device(
+    citizen: Annotated[str, typer.Option(help="the citizen's id")],
+    label: Annotated[str, typer.Option(help="a name for the device")] = "",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register a device to a citizen; prints {"device_id": ..., "token": ...} (the token only this once)."""
+    from careplan_api.models import AuditAction
+    from careplan_api.services import audit, people
+
+    citizen_id = _uuid(citizen, "--citizen")
+    with _admin_session(database_url) as (session, _cpr_key):
+        device, token = people.enroll_device(session, citizen_id, label)
+        audit.record(session, actor=None, action=AuditAction.CREATE, resource="cli enroll-device",
+                     citizen_id=citizen_id, purpose=CLI_PURPOSE)
+        session.commit()
+        _print({"device_id": str(device.id), "token": token})
+
+
+@careplan_app.command("add-user")
+def add_user(
+    username: Annotated[str, typer.Option(help="login name")],
+    role: Annotated[str, typer.Option(help="staff, relative, citizen, analyst or admin")],
+    citizen: Annotated[str | None, typer.Option(help="citizen id (for citizen and relative users)")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="relative: fuldmagt ends after this date (YYYY-MM-DD, UTC)")] = None,
+    unit: Annotated[str, typer.Option(help="staff: care unit name (created if new)")] = "default",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a login with the password read from standard input; prints {"user_id": ...}.
+
+    A relative gets a fuldmagt (scope full) for --citizen, ending at --valid-until.
+    """
+    from careplan_api.models import AuditAction, FuldmagtScope, Role
+    from careplan_api.services import audit, people
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise typer.BadParameter("one of staff, relative, citizen, analyst, admin", param_hint="--role") from None
+    citizen_id = _uuid(citizen, "--citizen") if citizen else None
+    until = _parse_valid_until(valid_until) if valid_until else None
+    if until is not None and role_value is not Role.RELATIVE:
+        raise typer.BadParameter("only a relative's fuldmagt has an end date", param_hint="--valid-until")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _fail("give the password on standard input, e.g. `printf '%s\\n' \"$PW\" | bidvis careplan add-user ...`", 2)
+    with _admin_session(database_url) as (session, _cpr_key):
+        user = people.create_user(
+            session, username, password, role_value,
+            unit=people.get_or_create_unit(session, unit) if role_value is Role.STAFF else None,
+            citizen_id=citizen_id,
+        )
+        if role_value is Role.RELATIVE and citizen_id is not None:
+            people.grant_fuldmagt(session, user, citizen_id, FuldmagtScope.FULL, until)
+        audit.record(session, actor=None, action=AuditAction.CREATE, resource="cli add-user",
+                     citizen_id=citizen_id, purpose=CLI_PURPOSE)
+        session.commit()
+        _print({"user_id": str(user.id)})
+
+
+def _uuid(value: str, option: str) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise typer.BadParameter("not a UUID (as printed by add-citizen)", param_hint=option) from None
