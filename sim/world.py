@@ -218,12 +218,13 @@ class World:
         self, lean_m, yaw_rad: float, pitch_rad: float, jaw_open_m: float
     ) -> None:
         """Where the citizen's muscles pull: torso lean (x, y, z offsets from the seat), head yaw
-        and pitch, and how far the jaw drops (0 = closed)."""
+        (about the vertical; positive turns the face toward -y), head pitch (positive nods the
+        face down) and how far the jaw drops (0 = closed)."""
         ctrl = self.data.ctrl
         a = self._citizen_act
         ctrl[a[0]], ctrl[a[1]], ctrl[a[2]] = lean_m
         ctrl[a[3]] = yaw_rad
-        ctrl[a[4]] = pitch_rad
+        ctrl[a[4]] = -pitch_rad
         ctrl[a[5]] = -jaw_open_m
 
     def mouth_position(self) -> np.ndarray:

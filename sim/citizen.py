@@ -1,0 +1,270 @@
+"""The simulated citizen: head pose, mouth and bites over time, driven by a `Scenario`.
+
+Each update the citizen looks at where the spoon is (it sees it, as a person does) and sets the
+targets of its muscles in the `World` (torso lean, head yaw and pitch, jaw). Eating follows what
+people do at a meal: the mouth opens as the spoon comes near; once the spoon waits within reach
+for the reaction time, the head moves toward it, the lips close on it, hold, and the head moves
+back (the bite is taken); then the citizen chews. Scenario events lay other behaviour over this:
+talking, turning away, leaning in toward the spoon, sneezing, falling asleep, leaving the table,
+keeping the mouth shut. Everything random comes from the scenario's seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from sim.scenario import CitizenEvent, EventKind, Scenario
+from sim.world import World
+
+SPOON_STILL_M_S = 0.03  # the citizen takes a bite only from a spoon that (nearly) waits
+LIPS_OVER_SPOON_M = 0.012  # the lips close this far behind the spoon tip
+HEAD_BACK_SPEED_M_S = 0.10
+CHEW_AMPLITUDE_M = 0.008
+CHEW_HZ = 1.5
+TALK_SYLLABLE_S = (0.12, 0.25)
+TALK_OPENING_M = (0.004, 0.018)
+SNEEZE_PITCH_RAD = 0.4
+ASLEEP_PITCH_RAD = 0.5
+ASLEEP_DROP_M = 0.03
+LEAVE_YAW_RAD = 0.8
+
+
+class CitizenActivity(Enum):
+    """What the citizen is doing about food."""
+
+    WAITING = "waiting"
+    TAKING_BITE = "taking_bite"
+    CHEWING = "chewing"
+    ASLEEP = "asleep"
+    AWAY = "away"
+    FINISHED = "finished"
+
+
+@dataclass(slots=True)
+class _ActiveEvent:
+    event: CitizenEvent
+    start_s: float
+    direction: np.ndarray  # unit vector (for lean-in: toward the spoon)
+
+    def envelope(self, t_s: float, rise_s: float, fall_s: float | None = None) -> float:
+        """0..1: ramp up over rise_s, hold for the event's duration, ramp down over fall_s."""
+        fall_s = rise_s if fall_s is None else fall_s
+        dt = t_s - self.start_s
+        if dt < 0.0:
+            return 0.0
+        if dt < rise_s:
+            return dt / rise_s if rise_s > 0 else 1.0
+        hold_end = rise_s + self.event.duration_s
+        if dt < hold_end:
+            return 1.0
+        if fall_s > 0 and dt < hold_end + fall_s:
+            return 1.0 - (dt - hold_end) / fall_s
+        return 0.0
+
+    def finished(self, t_s: float, rise_s: float, fall_s: float) -> bool:
+        return t_s - self.start_s > rise_s + self.event.duration_s + fall_s
+
+
+class Citizen:
+    """A person at the table; `update(t_s)` once per control tick (or more often)."""
+
+    def __init__(self, world: World, scenario: Scenario) -> None:
+        self.world = world
+        self.scenario = scenario
+        self.profile = scenario.citizen
+        self.activity = CitizenActivity.WAITING
+        self.bites_taken = 0
+        self.log: list[tuple[float, str]] = []
+        self._rng = np.random.default_rng(scenario.seed)
+        self._sway_phase = self._rng.uniform(0, 2 * np.pi, size=3)
+        self._sway_hz = self._rng.uniform(0.15, 0.35, size=3)
+        self._pending = list(scenario.events)
+        self._active: list[_ActiveEvent] = []
+        self._bite_lean = np.zeros(3)  # current lean of the bite motion
+        self._bite_goal = np.zeros(3)
+        self._phase_start_s = 0.0
+        self._spoon_still_since_s: float | None = None
+        self._last_spoon = world.spoon_tip_position()
+        self._last_t = world.time_s
+        self._talk_opening_m = 0.0
+        self._next_syllable_s = 0.0
+        self._lips_closed_at: float | None = None
+
+    # public ---------------------------------------------------------------------------------
+
+    @property
+    def bite_number(self) -> int:
+        """The bite the citizen is waiting for or taking (1-based)."""
+        return self.bites_taken + 1
+
+    def update(self, t_s: float) -> None:
+        """Look at the spoon and set the muscle targets for time `t_s`."""
+        world = self.world
+        spoon = world.spoon_tip_position()
+        mouth = world.mouth_position()
+        dt = max(t_s - self._last_t, 1e-9)
+        spoon_speed = float(np.linalg.norm(spoon - self._last_spoon)) / dt
+        self._last_spoon, self._last_t = spoon, t_s
+        distance = float(np.linalg.norm(spoon - mouth))
+        self._start_events(t_s, spoon, mouth, distance)
+        self._eat(t_s, spoon, mouth, distance, spoon_speed, dt)
+        self._apply(t_s)
+
+    # behaviour ------------------------------------------------------------------------------
+
+    def _start_events(self, t_s: float, spoon, mouth, distance: float) -> None:
+        still_pending = []
+        for event in self._pending:
+            due = (event.at_s is not None and t_s >= event.at_s) or (
+                event.bite is not None
+                and event.bite == self.bite_number
+                and distance <= event.when_spoon_within_m
+                and self.activity is CitizenActivity.WAITING
+            )
+            if not due:
+                still_pending.append(event)
+                continue
+            toward = spoon - mouth
+            toward[2] = 0.0
+            norm = float(np.linalg.norm(toward))
+            direction = toward / norm if norm > 1e-6 else np.array([-1.0, 0.0, 0.0])
+            self._active.append(_ActiveEvent(event, t_s, direction))
+            self.log.append((t_s, f"starts {event.kind.value}"))
+            if event.kind is EventKind.FALL_ASLEEP:
+                self._set_activity(t_s, CitizenActivity.ASLEEP)
+            elif event.kind is EventKind.LEAVE_TABLE:
+                self._set_activity(t_s, CitizenActivity.AWAY)
+            if self.activity is CitizenActivity.TAKING_BITE:
+                self._set_activity(t_s, CitizenActivity.WAITING)
+        self._pending = still_pending
+        self._active = [a for a in self._active if not a.finished(t_s, *self._ramps(a))]
+        if self.activity in (CitizenActivity.ASLEEP, CitizenActivity.AWAY) and not any(
+            a.event.kind in (EventKind.FALL_ASLEEP, EventKind.LEAVE_TABLE) for a in self._active
+        ):
+            self._set_activity(t_s, CitizenActivity.WAITING)
+
+    def _busy(self) -> bool:
+        """True while an event keeps the citizen from taking a bite."""
+        return any(a.event.kind is not EventKind.LEAN_IN for a in self._active)
+
+    def _eat(self, t_s: float, spoon, mouth, distance: float, spoon_speed: float, dt: float) -> None:
+        p = self.profile
+        activity = self.activity
+        if activity is CitizenActivity.WAITING:
+            self._bite_goal[:] = 0.0
+            if self.bites_taken >= self.scenario.bites:
+                self._set_activity(t_s, CitizenActivity.FINISHED)
+                return
+            near = distance <= p.bite_reach_m and spoon_speed <= SPOON_STILL_M_S and not self._busy()
+            if not near:
+                self._spoon_still_since_s = None
+            elif self._spoon_still_since_s is None:
+                self._spoon_still_since_s = t_s
+            elif t_s - self._spoon_still_since_s >= p.reaction_s:
+                reach = max(distance - LIPS_OVER_SPOON_M, 0.0)
+                self._bite_goal = self._bite_lean + (spoon - mouth) / max(distance, 1e-9) * reach
+                self._set_activity(t_s, CitizenActivity.TAKING_BITE)
+        elif activity is CitizenActivity.TAKING_BITE:
+            arrived = self._move_bite_lean(self._bite_goal, p.bite_lean_speed_m_s, dt)
+            if arrived and t_s - self._phase_start_s > 0.05:
+                if self._lips_closed_at is None:
+                    self._lips_closed_at = t_s
+                if t_s - self._lips_closed_at >= p.bite_hold_s:
+                    self._lips_closed_at = None
+                    self.bites_taken += 1
+                    self._set_activity(t_s, CitizenActivity.CHEWING)
+        elif activity is CitizenActivity.CHEWING:
+            self._move_bite_lean(np.zeros(3), HEAD_BACK_SPEED_M_S, dt)
+            if t_s - self._phase_start_s >= p.chew_s:
+                self._set_activity(t_s, CitizenActivity.WAITING)
+        else:
+            self._move_bite_lean(np.zeros(3), HEAD_BACK_SPEED_M_S, dt)
+
+    def _move_bite_lean(self, goal, speed_m_s: float, dt: float) -> bool:
+        delta = goal - self._bite_lean
+        step = speed_m_s * dt
+        norm = float(np.linalg.norm(delta))
+        if norm <= step:
+            self._bite_lean = np.array(goal, dtype=float)
+            return True
+        self._bite_lean = self._bite_lean + delta / norm * step
+        return False
+
+    def _set_activity(self, t_s: float, activity: CitizenActivity) -> None:
+        self._lips_closed_at = None
+        if activity is not self.activity:
+            self.log.append((t_s, f"{self.activity.value} -> {activity.value}"))
+        self.activity = activity
+        self._phase_start_s = t_s
+        self._spoon_still_since_s = None
+
+    # muscles --------------------------------------------------------------------------------
+
+    def _ramps(self, active: _ActiveEvent) -> tuple[float, float]:
+        e = active.event
+        kind = e.kind
+        if kind is EventKind.LEAN_IN:
+            return e.distance_m / e.speed_m_s, e.distance_m / 0.1
+        if kind is EventKind.SNEEZE:
+            return e.distance_m / e.speed_m_s, 0.5
+        if kind is EventKind.TURN_AWAY:
+            return 0.6, 0.6
+        if kind is EventKind.LEAVE_TABLE:
+            return e.distance_m / e.speed_m_s, 2.0
+        if kind is EventKind.FALL_ASLEEP:
+            return 2.0, 1.0
+        return 0.0, 0.0
+
+    def _apply(self, t_s: float) -> None:
+        p = self.profile
+        lean = self._bite_lean.copy()
+        lean += p.sway_m * np.sin(2 * np.pi * self._sway_hz * t_s + self._sway_phase)
+        yaw = pitch = 0.0
+        jaw = self._jaw_for_eating(t_s)
+        for active in self._active:
+            e = active.event
+            k = active.envelope(t_s, *self._ramps(active))
+            if e.kind is EventKind.LEAN_IN:
+                lean += active.direction * e.distance_m * k
+            elif e.kind is EventKind.SNEEZE:
+                lean += active.direction * e.distance_m * k
+                pitch += SNEEZE_PITCH_RAD * k
+                jaw = 0.0
+            elif e.kind is EventKind.TURN_AWAY:
+                yaw += e.angle_rad * k
+                jaw = 0.0
+            elif e.kind is EventKind.FALL_ASLEEP:
+                pitch += ASLEEP_PITCH_RAD * k
+                lean[2] -= ASLEEP_DROP_M * k
+                jaw = 0.0
+            elif e.kind is EventKind.LEAVE_TABLE:
+                lean[0] += e.distance_m * k
+                yaw += LEAVE_YAW_RAD * k
+                jaw = 0.0
+            elif e.kind is EventKind.KEEP_MOUTH_CLOSED:
+                jaw = 0.0
+            elif e.kind is EventKind.TALK:
+                jaw = self._talk(t_s)
+        self.world.set_citizen_targets(lean, yaw, pitch, jaw)
+
+    def _jaw_for_eating(self, t_s: float) -> float:
+        p = self.profile
+        activity = self.activity
+        if activity is CitizenActivity.TAKING_BITE:
+            return 0.0 if self._lips_closed_at is not None else p.mouth_open_m
+        if activity is CitizenActivity.CHEWING:
+            return CHEW_AMPLITUDE_M * 0.5 * (1 - np.cos(2 * np.pi * CHEW_HZ * (t_s - self._phase_start_s)))
+        if activity is CitizenActivity.WAITING:
+            distance = float(np.linalg.norm(self.world.spoon_tip_position() - self.world.mouth_position()))
+            if distance <= p.open_mouth_when_spoon_within_m and not self._busy():
+                return p.mouth_open_m
+        return 0.0
+
+    def _talk(self, t_s: float) -> float:
+        if t_s >= self._next_syllable_s:
+            self._talk_opening_m = float(self._rng.uniform(*TALK_OPENING_M))
+            self._next_syllable_s = t_s + float(self._rng.uniform(*TALK_SYLLABLE_S))
+        return self._talk_opening_m

@@ -1,0 +1,155 @@
+"""Scenarios as data: how the simulated citizen behaves during a meal, and what goes wrong.
+
+A scenario file is TOML with one `[[scenario]]` table per scenario (format: docs/scenarios.md). It
+is validated with pydantic on load; a bad value raises `ScenarioError` whose message names the
+field (`scenario[2].events[0].duration_s: ...`). The built-in scenarios live in
+`sim/assets/scenarios.toml`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import Enum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.world import SimError
+
+BUILTIN_SCENARIOS = Path(__file__).resolve().parent / "assets" / "scenarios.toml"
+
+
+class ScenarioError(SimError):
+    """A scenario file that cannot be read or has invalid values."""
+
+
+class EventKind(str, Enum):
+    """Things a citizen does besides eating."""
+
+    TALK = "talk"
+    TURN_AWAY = "turn_away"
+    LEAN_IN = "lean_in"
+    SNEEZE = "sneeze"
+    FALL_ASLEEP = "fall_asleep"
+    LEAVE_TABLE = "leave_table"
+    KEEP_MOUTH_CLOSED = "keep_mouth_closed"
+
+
+class CameraFaultKind(str, Enum):
+    """Ways the camera fails."""
+
+    FROZEN_FRAME = "frozen_frame"
+    BLACK_FRAME = "black_frame"
+    DROPPED_FRAMES = "dropped_frames"
+    SECOND_FACE = "second_face"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CitizenEvent(_Strict):
+    """One behaviour, started at a time (`at_s`) or when the spoon comes near (`bite` +
+    `when_spoon_within_m`: during that bite's approach, once the spoon tip is that close)."""
+
+    kind: EventKind
+    at_s: float | None = Field(default=None, ge=0.0, le=3600.0)
+    bite: int | None = Field(default=None, ge=1, le=200)
+    when_spoon_within_m: float | None = Field(default=None, gt=0.0, le=0.5)
+    duration_s: float = Field(default=1.0, gt=0.0, le=3600.0)
+    distance_m: float = Field(default=0.05, ge=0.0, le=0.25)
+    angle_rad: float = Field(default=1.2, ge=-1.6, le=1.6)
+    speed_m_s: float = Field(default=0.3, gt=0.0, le=3.0)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> CitizenEvent:
+        timed = self.at_s is not None
+        proximity = self.bite is not None or self.when_spoon_within_m is not None
+        if timed == proximity:
+            raise ValueError("give either at_s, or bite together with when_spoon_within_m")
+        if proximity and (self.bite is None or self.when_spoon_within_m is None):
+            raise ValueError("bite and when_spoon_within_m go together")
+        return self
+
+
+class CameraFault(_Strict):
+    """A camera fault from `at_s` for `duration_s`."""
+
+    kind: CameraFaultKind
+    at_s: float = Field(ge=0.0, le=3600.0)
+    duration_s: float = Field(gt=0.0, le=3600.0)
+
+
+class CitizenProfile(_Strict):
+    """How this citizen eats (SI units)."""
+
+    open_mouth_when_spoon_within_m: float = Field(default=0.15, gt=0.0, le=0.5)
+    mouth_open_m: float = Field(default=0.026, gt=0.005, le=0.035)
+    bite_reach_m: float = Field(default=0.05, gt=0.0, le=0.12)
+    reaction_s: float = Field(default=0.3, ge=0.0, le=10.0)
+    bite_lean_speed_m_s: float = Field(default=0.06, gt=0.0, le=0.5)
+    bite_hold_s: float = Field(default=0.4, ge=0.0, le=10.0)
+    chew_s: float = Field(default=3.0, ge=0.0, le=120.0)
+    sway_m: float = Field(default=0.003, ge=0.0, le=0.03)
+
+
+class Scenario(_Strict):
+    """One safety scenario: a citizen, a number of bites and the things that happen."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
+    description: str = ""
+    bites: int = Field(default=3, ge=1, le=200)
+    seed: int = Field(default=0, ge=0)
+    max_duration_s: float = Field(default=120.0, gt=0.0, le=7200.0)
+    citizen: CitizenProfile = CitizenProfile()
+    events: tuple[CitizenEvent, ...] = ()
+    camera_faults: tuple[CameraFault, ...] = ()
+
+
+class ScenarioFile(_Strict):
+    """A scenario file: a list of scenarios with distinct names."""
+
+    scenario: tuple[Scenario, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> ScenarioFile:
+        names = [s.name for s in self.scenario]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"scenario names must be distinct; repeated: {', '.join(duplicates)}")
+        return self
+
+
+def _field_path(location: tuple) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(file)"
+
+
+def parse_scenarios(text: str, source: str = "<text>") -> list[Scenario]:
+    """Parse and validate scenario TOML; raises `ScenarioError` naming the bad field."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        return list(ScenarioFile.model_validate(raw).scenario)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_field_path(err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ScenarioError(f"{source}: invalid scenario file: {problems}") from exc
+
+
+def load_scenarios(path: Path | str = BUILTIN_SCENARIOS) -> list[Scenario]:
+    """Read the scenarios of a file (the built-in ones by default)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"scenario file {path} is not UTF-8 text: {exc}") from exc
+    return parse_scenarios(text, source=str(path))

@@ -1,0 +1,89 @@
+"""Scenario files: the built-in ones load; bad files give errors that name the field."""
+
+import pytest
+
+from sim.scenario import EventKind, ScenarioError, load_scenarios, parse_scenarios
+
+REQUIRED_BEHAVIOURS = {
+    "normal_eater",
+    "slow_eater",
+    "talks_during_approach",
+    "turns_away",
+    "leans_in",
+    "sneezes",
+    "falls_asleep",
+    "leaves_table",
+}
+
+
+def test_builtin_scenarios_cover_every_behaviour_of_the_issue():
+    scenarios = load_scenarios()
+    assert REQUIRED_BEHAVIOURS <= {s.name for s in scenarios}
+    kinds = {e.kind for s in scenarios for e in s.events}
+    assert kinds >= set(EventKind) - {EventKind.KEEP_MOUTH_CLOSED}
+
+
+def test_a_minimal_scenario_gets_defaults():
+    (scenario,) = parse_scenarios('[[scenario]]\nname = "quiet"\n')
+    assert scenario.bites == 3 and scenario.events == () and scenario.citizen.chew_s == 3.0
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[[scenario]]\nname = "a"\nbites = 0\n', "scenario[0].bites"),
+        ('[[scenario]]\nname = "a"\n[[scenario]]\nname = "b"\nbites = -2\n', "scenario[1].bites"),
+        (
+            '[[scenario]]\nname = "a"\nevents = [{ kind = "talk", at_s = 1.0, duration_s = -1.0 }]\n',
+            "scenario[0].events[0].duration_s",
+        ),
+        (
+            '[[scenario]]\nname = "a"\nevents = [{ kind = "dance", at_s = 1.0 }]\n',
+            "scenario[0].events[0].kind",
+        ),
+        ('[[scenario]]\nname = "a"\ncitizen = { chew_s = "long" }\n', "scenario[0].citizen.chew_s"),
+        ('[[scenario]]\nname = "a"\nbitez = 3\n', "scenario[0].bitez"),
+        ('[[scenario]]\nname = "Bad Name"\n', "scenario[0].name"),
+        (
+            '[[scenario]]\nname = "a"\ncamera_faults = [{ kind = "black_frame", at_s = 1.0 }]\n',
+            "scenario[0].camera_faults[0].duration_s",
+        ),
+    ],
+)
+def test_bad_value_names_the_field(text, field):
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenarios(text, source="bad.toml")
+    assert field in str(caught.value)
+    assert "bad.toml" in str(caught.value)
+
+
+def test_event_needs_exactly_one_trigger():
+    both = '[[scenario]]\nname = "a"\nevents = [{ kind = "talk", at_s = 1.0, bite = 1, when_spoon_within_m = 0.1 }]\n'
+    half = '[[scenario]]\nname = "a"\nevents = [{ kind = "talk", bite = 1 }]\n'
+    for text in (both, half):
+        with pytest.raises(ScenarioError, match=r"scenario\[0\]\.events\[0\]"):
+            parse_scenarios(text)
+
+
+def test_duplicate_names_are_refused():
+    with pytest.raises(ScenarioError, match="repeated: a"):
+        parse_scenarios('[[scenario]]\nname = "a"\n[[scenario]]\nname = "a"\n')
+
+
+def test_empty_file_is_refused():
+    with pytest.raises(ScenarioError, match="scenario"):
+        parse_scenarios("")
+
+
+def test_not_toml_is_refused_with_the_reason():
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        parse_scenarios("[[scenario]\nname = ")
+
+
+def test_missing_and_binary_files_are_refused(tmp_path):
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenarios(tmp_path / "nope.toml")
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ScenarioError, match="UTF-8"):
+        load_scenarios(binary)
