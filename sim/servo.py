@@ -1,0 +1,542 @@
+"""One virtual XM430-W350: its control table, the instructions it answers, and its motion.
+
+A `VirtualServo` is the servo's firmware, without the wire: `sim.virtual_bus.VirtualServoBus`
+feeds it instructions and ticks its clock; the servo answers with (error, data) and tells the
+plant where its joint should be. What it emulates, following the ROBOTIS e-Manual:
+
+- Control table (`sim.servo_table`): reads of any range inside the table (gaps read 0); writes
+  only of whole RW fields (Access Error 7 for read-only or undefined addresses and for EEPROM while
+  torque is on, Data Length Error 5 for a partial field, Data Range Error 4 for values outside the
+  field's range, Data Limit Error 6 for goal values beyond Position/Velocity/Current/PWM Limit).
+  Nothing is written when any part of a write is refused.
+- Motion in position, extended position and current-based position mode: the velocity-based
+  profile (trapezoidal; triangular when the move is too short to reach Profile Velocity;
+  rectangular when Profile Acceleration is 0; Profile Velocity 0 moves at Velocity Limit), with
+  velocity override when a new goal arrives mid-move, and the time-based profile (Drive Mode bit
+  2). Velocity mode ramps to Goal Velocity with Profile Acceleration. Current and PWM mode are
+  accepted but drive no plant torque (the joint is left free).
+- Torque on sets Goal Position to Present Position (the servo does not jump).
+- Present current = plant torque / torque constant, clipped to Current Limit.
+- Hardware errors: a condition is reported in Hardware Error Status only when its bit is set in
+  Shutdown(63); it then clears Torque Enable, sets the Alert bit of every status packet, and only
+  a REBOOT clears it (a condition that persists, like a low supply, is detected again).
+  A load beyond Current Limit for 1 s raises the overload condition.
+- Bus Watchdog(98): while torque is on and the value is 1..127, an instruction gap longer than
+  value x 20 ms stops the servo at once, sets the value to -1 and makes goal writes answer Data
+  Range Error until the host writes 0.
+- Fault injection for tests: `inject_hardware_error`, `set_input_voltage`, `set_temperature`,
+  and `reply_faults` (drop, corrupt or delay this servo's replies; see `ReplyFaults`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from firmware_bridge.protocol import ALERT_BIT, HardwareError, Instruction, StatusError
+from sim import servo_table as table
+from sim.servo_plant import STALL_TORQUE_NM, TORQUE_CONSTANT_NM_PER_A, JointReading
+from sim.servo_table import FIELD_AT, FIELD_BY_NAME, Access, Field
+
+_GOALS = frozenset({"goal_pwm", "goal_current", "goal_velocity", "goal_position"})
+_POSITION_MODES = frozenset({3, 4, 5})
+_VELOCITY_MODE = 1
+_EXTENDED_RANGE = 1_048_575
+_PULSES_PER_S_PER_VELOCITY_UNIT = 0.229 * table.PULSES_PER_REV / 60
+_PULSES_PER_S2_PER_ACCELERATION_UNIT = 214.577 * table.PULSES_PER_REV / 3600
+_OVERLOAD_AFTER_S = 1.0
+_CLEAR_KEY = bytes((0x44, 0x58, 0x4C, 0x22))
+
+# Moving Status(123) bits.
+_IN_POSITION = 0x01
+_PROFILE_ONGOING = 0x02
+_PROFILE_RECTANGULAR, _PROFILE_TRIANGULAR, _PROFILE_TRAPEZOIDAL = 0x10, 0x20, 0x30
+
+
+class TableError(Exception):
+    """A refused read or write; `error` is the status error number to answer with."""
+
+    def __init__(self, error: StatusError, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+@dataclass
+class ReplyFaults:
+    """Faults on this servo's replies, set by tests. Counts are used up one reply at a time."""
+
+    drop: int = 0  # the next `drop` replies are never sent
+    corrupt: int = 0  # the next `corrupt` replies are sent with a wrong CRC
+    delay_s: float = 0.0  # every reply comes this much later than the wire allows
+    silent: bool = False  # the servo hears everything and answers nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a servo answers to one instruction: status error byte and parameters."""
+
+    error: int
+    params: bytes = b""
+
+
+class VirtualServo:
+    """A virtual XM430-W350 with its control table; see the module docstring for what it emulates."""
+
+    def __init__(self, servo_id: int = 1, *, eeprom: dict[str, int] | None = None) -> None:
+        self._table = bytearray(table.TABLE_SIZE)
+        self._eeprom_defaults = {f.name: f.default for f in table.FIELDS if f.eeprom}
+        self._eeprom_defaults["id"] = servo_id
+        self._eeprom_defaults.update(eeprom or {})
+        self.reply_faults = ReplyFaults()
+        self.time_s = 0.0
+        self._latched_errors = HardwareError.NONE
+        self._input_voltage_v = 12.0
+        self._temperature_c = 30.0
+        self._overload_s = 0.0
+        self._registered: tuple[int, bytes] | None = None
+        self._reset_pending = False
+        self._last_instruction_s = 0.0
+        self._reading = JointReading(0.0, 0.0, 0.0)
+        self._power_on(reset_eeprom=True)
+
+    # --- control table ----------------------------------------------------------------------
+
+    def get(self, name: str) -> int:
+        """The value of a control table field."""
+        f = FIELD_BY_NAME[name]
+        return int.from_bytes(self._table[f.address : f.end], "little", signed=f.signed)
+
+    def _set(self, name: str, value: int) -> None:
+        f = FIELD_BY_NAME[name]
+        if f.signed:
+            value &= (1 << (8 * f.size)) - 1
+        self._table[f.address : f.end] = value.to_bytes(f.size, "little")
+
+    @property
+    def servo_id(self) -> int:
+        """The servo's current ID (the host can change it)."""
+        return self._table[7]
+
+    @property
+    def baudrate(self) -> int:
+        """The serial rate this servo listens at, from Baud Rate(8)."""
+        return table.BAUD_RATES[self._table[8]]
+
+    @property
+    def return_delay_s(self) -> float:
+        """Return Delay Time(9) in seconds."""
+        return self._table[9] * table.SECONDS_PER_RETURN_DELAY_UNIT
+
+    @property
+    def torque_on(self) -> bool:
+        """Torque Enable(64)."""
+        return self._table[64] == 1
+
+    @property
+    def hardware_errors(self) -> HardwareError:
+        """Hardware Error Status(70)."""
+        return HardwareError(self._table[70])
+
+    @property
+    def joint(self) -> JointReading:
+        """The joint as the plant last reported it."""
+        return self._reading
+
+    def _power_on(self, *, reset_eeprom: bool) -> None:
+        for f in table.FIELDS:
+            if f.eeprom and not reset_eeprom:
+                continue
+            self._set(f.name, self._eeprom_defaults.get(f.name, f.default))
+        self._registered = None
+        self._latched_errors = HardwareError.NONE
+        self._overload_s = 0.0
+        self._traj_pos = float(self._position_to_pulses(self._reading.position_rad))
+        self._traj_vel = 0.0
+        self._profile = (0.0, math.inf)
+        self._update_present(self._reading, 0.0)
+        self._set("goal_position", round(self._traj_pos))
+        self._set("position_trajectory", round(self._traj_pos))
+        self._detect_conditions()
+
+    def read_table(self, address: int, length: int) -> bytes:
+        """Bytes `address`..`address+length-1`; raises TableError outside the table."""
+        if length < 1 or address + length > table.TABLE_SIZE:
+            raise TableError(StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{table.TABLE_SIZE - 1})")
+        data = bytearray(self._table[address : address + length])
+        for i in range(length):
+            indirect = table.INDIRECT_DATA.get(address + i)
+            if indirect is not None:
+                target = int.from_bytes(self._table[indirect.address : indirect.end], "little")
+                data[i] = self._table[target]
+        return bytes(data)
+
+    def check_write(self, address: int, data: bytes) -> list[tuple[Field, int]]:
+        """Validate a write; return the (field, value) pairs it would set, or raise TableError."""
+        if not data:
+            raise TableError(StatusError.DATA_LENGTH_ERROR, "write without data")
+        end = address + len(data)
+        if end > table.TABLE_SIZE:
+            raise TableError(StatusError.ACCESS_ERROR, f"write {address}+{len(data)} is outside the table")
+        changes: list[tuple[Field, int]] = []
+        a = address
+        while a < end:
+            f = FIELD_AT[a]
+            if f is None:
+                raise TableError(StatusError.ACCESS_ERROR, f"address {a} is not defined")
+            if f.access is Access.R:
+                raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is read-only")
+            if f.eeprom and self.torque_on:
+                raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is EEPROM, locked while torque is on")
+            if f.address != a or f.end > end:
+                raise TableError(StatusError.DATA_LENGTH_ERROR, f"{f.name} takes {f.size} bytes at {f.address}")
+            value = int.from_bytes(data[a - address : f.end - address], "little", signed=f.signed)
+            changes.append((f, value))
+            a = f.end
+        for f, value in changes:
+            self._check_value(f, value, dict((c.name, v) for c, v in changes))
+        return changes
+
+    def _limit(self, name: str, pending: dict[str, int]) -> int:
+        return pending.get(name, self.get(name))
+
+    def _check_value(self, f: Field, value: int, pending: dict[str, int]) -> None:
+        name = f.name
+        if name == "bus_watchdog":
+            # After a watchdog error (-1) only 0 is accepted: it clears the error.
+            ok = 0 <= value <= 127 and (value == 0 or self.get("bus_watchdog") != -1)
+        elif name == "operating_mode":
+            ok = value in table.OPERATING_MODES
+        elif name == "drive_mode":
+            ok = value & ~table.DRIVE_MODE_BITS == 0
+        elif name == "shutdown":
+            ok = value & ~table.SHUTDOWN_BITS == 0
+        elif f.low is not None and f.high is not None:
+            ok = f.low <= value <= f.high
+        else:
+            ok = True
+        if not ok:
+            raise TableError(StatusError.DATA_RANGE_ERROR, f"{name} cannot be {value}")
+        if name in _GOALS:
+            if self.get("bus_watchdog") == -1:
+                raise TableError(StatusError.DATA_RANGE_ERROR, f"{name} is read-only after a bus watchdog error; write 0 to bus_watchdog")
+            self._check_goal_limit(name, value, pending)
+
+    def _check_goal_limit(self, name: str, value: int, pending: dict[str, int]) -> None:
+        if name == "goal_position":
+            if self.get("operating_mode") == 3:
+                low, high = self._limit("min_position_limit", pending), self._limit("max_position_limit", pending)
+            else:
+                low, high = -_EXTENDED_RANGE, _EXTENDED_RANGE
+        else:
+            limit_name = {"goal_pwm": "pwm_limit", "goal_current": "current_limit", "goal_velocity": "velocity_limit"}[name]
+            high = self._limit(limit_name, pending)
+            low = -high
+        if not low <= value <= high:
+            raise TableError(StatusError.DATA_LIMIT_ERROR, f"{name} {value} is outside {low}..{high}")
+
+    def apply_write(self, changes: list[tuple[Field, int]]) -> None:
+        """Store a checked write and act on it (torque, goals, watchdog)."""
+        for f, value in changes:
+            name = f.name
+            if name == "torque_enable":
+                self._set_torque(value == 1)
+                continue
+            if f.address in table.INDIRECT_DATA:
+                target = int.from_bytes(self._table[table.INDIRECT_DATA[f.address].address : table.INDIRECT_DATA[f.address].end], "little")
+                self._table[target] = value & 0xFF
+            self._set(name, value)
+            if name == "goal_position":
+                self._start_profile()
+            elif name in ("min_voltage_limit", "max_voltage_limit", "temperature_limit", "shutdown"):
+                self._detect_conditions()
+        if self._table[10] & 0x08 and any(f.name in _GOALS for f, _ in changes) and not self.torque_on:
+            self._set_torque(True)  # Drive Mode bit 3: torque on by goal update
+
+    def _set_torque(self, on: bool) -> None:
+        if on and self.hardware_errors & self.get("shutdown"):
+            return  # after a shutdown only REBOOT brings torque back
+        if on and not self.torque_on:
+            self._traj_pos = float(self._table_position())
+            self._traj_vel = 0.0
+            self._set("goal_position", round(self._traj_pos))
+            self._set("goal_velocity", 0)
+            self._profile = (0.0, math.inf)
+            self._last_instruction_s = self.time_s
+        self._table[64] = 1 if on else 0
+
+    def _table_position(self) -> int:
+        return self.get("present_position")
+
+    # --- instructions -----------------------------------------------------------------------
+
+    def status_error(self, error: StatusError | int = StatusError.NONE) -> int:
+        """The error byte of a status packet: the number plus the Alert bit when a hardware error is set."""
+        return int(error) | (ALERT_BIT if self._table[70] else 0)
+
+    def heard_instruction(self) -> None:
+        """Any instruction packet on the bus: resets the bus watchdog's interval."""
+        self._last_instruction_s = self.time_s
+
+    def ping_reply(self) -> Reply:
+        """Model number and firmware version."""
+        return Reply(self.status_error(), bytes(self._table[0:2]) + bytes((self._table[6],)))
+
+    def read(self, address: int, length: int) -> Reply:
+        """Answer a READ (also one servo's share of a sync/bulk read)."""
+        try:
+            return Reply(self.status_error(), self.read_table(address, length))
+        except TableError as exc:
+            return Reply(self.status_error(exc.error))
+
+    def write(self, address: int, data: bytes) -> Reply:
+        """Answer a WRITE (also one servo's share of a sync/bulk write)."""
+        try:
+            self.apply_write(self.check_write(address, data))
+        except TableError as exc:
+            return Reply(self.status_error(exc.error))
+        return Reply(self.status_error())
+
+    def execute(self, instruction: int, params: bytes) -> Reply | None:
+        """Run an instruction addressed to this servo (by its ID or broadcast); the reply, if any."""
+        if instruction == Instruction.PING:
+            return self.ping_reply()
+        if instruction in (Instruction.READ, Instruction.WRITE, Instruction.REG_WRITE) and len(params) < (4 if instruction == Instruction.READ else 3):
+            return Reply(self.status_error(StatusError.DATA_LENGTH_ERROR))
+        if instruction == Instruction.READ:
+            if len(params) != 4:
+                return Reply(self.status_error(StatusError.DATA_LENGTH_ERROR))
+            return self.read(int.from_bytes(params[0:2], "little"), int.from_bytes(params[2:4], "little"))
+        if instruction == Instruction.WRITE:
+            return self.write(int.from_bytes(params[0:2], "little"), params[2:])
+        if instruction == Instruction.REG_WRITE:
+            address = int.from_bytes(params[0:2], "little")
+            try:
+                self.check_write(address, params[2:])
+            except TableError as exc:
+                return Reply(self.status_error(exc.error))
+            self._registered = (address, params[2:])
+            self._table[69] = 1
+            return Reply(self.status_error())
+        if instruction == Instruction.ACTION:
+            if self._registered is None:
+                return Reply(self.status_error(StatusError.INSTRUCTION_ERROR))
+            address, data = self._registered
+            self._registered = None
+            self._table[69] = 0
+            return self.write(address, data)
+        if instruction == Instruction.FACTORY_RESET:
+            return self._factory_reset(params)
+        if instruction == Instruction.REBOOT:
+            return Reply(self.status_error())  # the bus reboots the servo after the reply is sent
+        if instruction == Instruction.CLEAR:
+            return self._clear(params)
+        return Reply(self.status_error(StatusError.INSTRUCTION_ERROR))
+
+    def _factory_reset(self, params: bytes) -> Reply:
+        if len(params) != 1 or params[0] not in (0x01, 0x02, 0xFF):
+            return Reply(self.status_error(StatusError.DATA_RANGE_ERROR))
+        if self.torque_on:
+            return Reply(self.status_error(StatusError.ACCESS_ERROR))
+        keep = {0x01: ("id",), 0x02: ("id", "baud_rate"), 0xFF: ()}[params[0]]
+        kept = {name: self.get(name) for name in keep}
+        self._eeprom_defaults = {f.name: f.default for f in table.FIELDS if f.eeprom} | kept
+        if params[0] == 0xFF:
+            self._eeprom_defaults["id"] = 1
+        self._reset_pending = True
+        return Reply(self.status_error())
+
+    def finish_factory_reset(self) -> None:
+        """Apply an accepted factory reset after its reply went out (the servo restarts with defaults)."""
+        if self._reset_pending:
+            self._reset_pending = False
+            self._power_on(reset_eeprom=True)
+
+    def reboot(self) -> None:
+        """Restart: RAM back to power-on values, latched hardware errors cleared, torque off."""
+        for f in table.FIELDS:
+            if f.eeprom:
+                self._eeprom_defaults[f.name] = self.get(f.name)
+        self._power_on(reset_eeprom=False)
+
+    def _clear(self, params: bytes) -> Reply:
+        if len(params) != 5 or params[0] != 0x01 or params[1:] != _CLEAR_KEY:
+            return Reply(self.status_error(StatusError.DATA_RANGE_ERROR))
+        if self._table[122]:
+            return Reply(self.status_error(StatusError.RESULT_FAIL))
+        return Reply(self.status_error())  # multi-turn count: our joints never pass a full turn
+
+    # --- faults -----------------------------------------------------------------------------
+
+    def inject_hardware_error(self, errors: HardwareError) -> None:
+        """Raise latched conditions (overload, electrical shock, encoder) as if detected now."""
+        self._latched_errors |= errors
+        self._detect_conditions()
+
+    def set_input_voltage(self, volts: float) -> None:
+        """Change the supply the servo measures (0.1 V resolution); limits in EEPROM apply."""
+        self._input_voltage_v = volts
+        self._detect_conditions()
+
+    def set_temperature(self, celsius: float) -> None:
+        """Change the internal temperature; beyond Temperature Limit it is an overheating condition."""
+        self._temperature_c = celsius
+        self._detect_conditions()
+
+    def _detect_conditions(self) -> None:
+        self._set("present_input_voltage", round(self._input_voltage_v * 10))
+        self._set("present_temperature", max(0, min(255, round(self._temperature_c))))
+        conditions = self._latched_errors
+        voltage = self.get("present_input_voltage")
+        if not self.get("min_voltage_limit") <= voltage <= self.get("max_voltage_limit"):
+            conditions |= HardwareError.INPUT_VOLTAGE
+        if self.get("present_temperature") > self.get("temperature_limit"):
+            conditions |= HardwareError.OVERHEATING
+        detected = HardwareError(int(conditions) & self.get("shutdown"))
+        if detected & ~self.hardware_errors:
+            self._table[70] |= int(detected)
+            self._set_torque(False)
+
+    # --- motion -----------------------------------------------------------------------------
+
+    def _reverse(self) -> int:
+        return -1 if self._table[10] & 0x01 else 1
+
+    def _position_to_pulses(self, rad: float) -> float:
+        return self._reverse() * rad / table.RAD_PER_PULSE + table.CENTER_PULSE + self.get("homing_offset")
+
+    def _pulses_to_rad(self, pulses: float) -> float:
+        return self._reverse() * (pulses - table.CENTER_PULSE - self.get("homing_offset")) * table.RAD_PER_PULSE
+
+    def _goal_pulses(self) -> int:
+        goal = self.get("goal_position")
+        if self.get("operating_mode") == 3:
+            goal = max(self.get("min_position_limit"), min(self.get("max_position_limit"), goal))
+        return goal
+
+    def _max_velocity(self) -> float:
+        """Speed cap in pulses/s: Velocity Limit (also what Profile Velocity 0 means)."""
+        return max(self.get("velocity_limit"), 1) * _PULSES_PER_S_PER_VELOCITY_UNIT
+
+    def _start_profile(self) -> None:
+        """Plan the profile for a new Goal Position: its velocity/acceleration caps and type."""
+        distance = abs(self._goal_pulses() - self._traj_pos)
+        v_unit, a_unit = self.get("profile_velocity"), self.get("profile_acceleration")
+        if self._table[10] & 0x04:  # time-based: Profile Velocity = total ms, Profile Acceleration = ramp ms
+            total_s = v_unit / 1000
+            ramp_s = min(a_unit, v_unit // 2) / 1000
+            if total_s <= 0:
+                self._profile = (self._max_velocity(), math.inf)
+                kind = 0
+            elif ramp_s <= 0:
+                self._profile = (max(distance / total_s, 1e-9), math.inf)
+                kind = _PROFILE_RECTANGULAR
+            else:
+                v = max(distance / (total_s - ramp_s), 1e-9)
+                self._profile = (v, v / ramp_s)
+                kind = _PROFILE_TRAPEZOIDAL
+        else:
+            cap = self._max_velocity()
+            v = min(v_unit * _PULSES_PER_S_PER_VELOCITY_UNIT, cap) if v_unit else cap
+            a = a_unit * _PULSES_PER_S2_PER_ACCELERATION_UNIT if a_unit and v_unit else math.inf
+            self._profile = (v, a)
+            if not v_unit:
+                kind = 0
+            elif math.isinf(a):
+                kind = _PROFILE_RECTANGULAR
+            else:
+                kind = _PROFILE_TRIANGULAR if distance < v * v / a else _PROFILE_TRAPEZOIDAL
+        self._table[123] = kind | _PROFILE_ONGOING
+
+    def command_rad(self) -> float | None:
+        """Where the joint should be now (the profile's output), or None while torque is off."""
+        mode = self.get("operating_mode")
+        if not self.torque_on or mode not in _POSITION_MODES and mode != _VELOCITY_MODE:
+            return None
+        return self._pulses_to_rad(self._traj_pos)
+
+    def advance_profile(self, dt: float) -> None:
+        """Move the profile on by `dt` seconds (before the plant step)."""
+        self.time_s += dt
+        if not self.torque_on:
+            self._traj_pos = float(self._position_to_pulses(self._reading.position_rad))
+            self._traj_vel = 0.0
+            return
+        self._check_watchdog()
+        mode = self.get("operating_mode")
+        if mode in _POSITION_MODES:
+            self._step_position(dt)
+        elif mode == _VELOCITY_MODE:
+            self._step_velocity(dt)
+
+    def _step_position(self, dt: float) -> None:
+        goal = float(self._goal_pulses())
+        p, v = self._traj_pos, self._traj_vel
+        v_max, a_max = self._profile
+        d = goal - p
+        if d == 0 and v == 0:
+            return
+        direction = 1.0 if d > 0 else -1.0
+        along = v * direction
+        if math.isinf(a_max):
+            along_new = min(v_max, abs(d) / dt)
+        else:
+            allowed = min(v_max, math.sqrt(2 * a_max * abs(d)))
+            along_new = max(allowed, along - a_max * dt) if along > allowed else min(allowed, along + a_max * dt)
+        p_new = p + direction * along_new * dt
+        if (goal - p_new) * direction <= 0 or abs(goal - p_new) < 1e-6:
+            p_new, along_new = goal, 0.0
+        self._traj_pos, self._traj_vel = p_new, direction * along_new
+
+    def _step_velocity(self, dt: float) -> None:
+        target = self.get("goal_velocity") * _PULSES_PER_S_PER_VELOCITY_UNIT
+        a_unit = self.get("profile_acceleration")
+        if a_unit:
+            step = a_unit * _PULSES_PER_S2_PER_ACCELERATION_UNIT * dt
+            self._traj_vel += max(-step, min(step, target - self._traj_vel))
+        else:
+            self._traj_vel = target
+        self._traj_pos += self._traj_vel * dt
+
+    def _check_watchdog(self) -> None:
+        watchdog = self.get("bus_watchdog")
+        if watchdog <= 0 or self.time_s - self._last_instruction_s <= watchdog * table.SECONDS_PER_WATCHDOG_UNIT:
+            return
+        # Stop at once (profile acceleration and velocity taken as 0), hold, and lock the goals.
+        self._traj_pos = float(self._table_position())
+        self._traj_vel = 0.0
+        self._set("goal_position", round(self._traj_pos))
+        self._set("goal_velocity", 0)
+        self._set("bus_watchdog", -1)
+        self._table[123] = 0
+
+    def observe(self, reading: JointReading, dt: float) -> None:
+        """Take the plant's reading after a step: present values, current, moving, overload."""
+        self._reading = reading
+        self._update_present(reading, dt)
+
+    def _update_present(self, reading: JointReading, dt: float) -> None:
+        present = round(self._position_to_pulses(reading.position_rad))
+        velocity = round(self._reverse() * reading.velocity_rad_s / table.RAD_S_PER_VELOCITY_UNIT)
+        limit = self.get("current_limit")
+        raw_current = reading.torque_nm / TORQUE_CONSTANT_NM_PER_A / table.AMPERE_PER_CURRENT_UNIT
+        current = max(-limit, min(limit, round(self._reverse() * raw_current)))
+        self._overload_s = self._overload_s + dt if abs(raw_current) > limit or abs(reading.torque_nm) > STALL_TORQUE_NM else 0.0
+        if self._overload_s >= _OVERLOAD_AFTER_S:
+            self.inject_hardware_error(HardwareError.OVERLOAD)
+        volts = max(self._input_voltage_v, 1.0)
+        # PWM needed: resistive drop plus back-EMF (12 V / 2.3 A stall, 46 rev/min no-load at 12 V).
+        duty = (abs(raw_current) * table.AMPERE_PER_CURRENT_UNIT * 12.0 / 2.3 + abs(reading.velocity_rad_s) * 12.0 / (46 * 2 * math.pi / 60)) / volts
+        pwm = round(math.copysign(min(duty, 1.0) * self.get("pwm_limit"), raw_current)) if self.torque_on else 0
+        self._set("present_position", present)
+        self._set("present_velocity", velocity)
+        self._set("present_current", current if self.torque_on else 0)
+        self._set("present_pwm", pwm)
+        self._set("position_trajectory", round(self._traj_pos))
+        self._set("velocity_trajectory", round(self._traj_vel / _PULSES_PER_S_PER_VELOCITY_UNIT))
+        self._set("realtime_tick", int(self.time_s * 1000) % 32768)
+        status = self._table[123]
+        if status & _PROFILE_ONGOING and self._traj_vel == 0 and round(self._traj_pos) == self._goal_pulses():
+            status = (status & ~_PROFILE_ONGOING) | _IN_POSITION
+        self._table[123] = status
+        moving = abs(velocity) > self.get("moving_threshold") or bool(status & _PROFILE_ONGOING and self.torque_on)
+        self._table[122] = 1 if moving else 0

@@ -1,0 +1,441 @@
+"""A half-duplex Dynamixel bus of virtual servos, with wire time, and the clock it runs on.
+
+`VirtualServoBus` is the wire plus the servos on it. The host side writes instruction bytes with
+`transmit(data, baudrate)` and takes reply bytes with `pop_ready()`; transports put a serial port
+on top of that: `sim.serial_url` (in-process, `serial.serial_for_url("bidvis-sim://<name>")`) and
+`sim.virtual_bus_pty` (a pseudo-terminal for any Dynamixel client).
+
+    bus = VirtualServoBus.start(ids=(11, 12, 13, 14))     # registered under a name
+    with firmware_bridge.DynamixelBus(bus.url) as host:    # "bidvis-sim://bus-1"
+        host.ping(11)
+    bus.close()
+
+Time. Every byte takes 10 bit times at the host's baud rate (start, 8 data, stop). An instruction
+is processed when its last byte has crossed the wire (after the line is free of earlier traffic);
+each reply starts after the servo's Return Delay Time and after the previous reply ended (replies
+to a broadcast ping come in ID order, to a sync/bulk read in the order asked), and its bytes are
+readable only from the moment its last byte would have arrived. Servos whose Baud Rate differs from
+the host's hear nothing. Two servos with the same ID answer at once and collide (the line carries
+the AND of their bytes, as an open line driven low by either would).
+
+The clock is injected. `RealClock` (the default) is `time.monotonic`; the serial port then sleeps
+until bytes are due. With a `SimulatedClock` nothing sleeps: whoever waits for a reply (the serial
+port's `read`) advances the simulated clock to the moment the bytes are due, so wire time and
+return delays consume simulated time deterministically, and the controller or simulator advances
+the clock for everything else. Either way, the servos' motion and watchdogs are integrated lazily
+in fixed ticks (`tick_s`, 1 ms) up to the time of each instruction or of `advance_to(t)`, calling
+the plant (`sim.servo_plant.ServoPlant`) once per tick for all servos.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from firmware_bridge.protocol import (
+    BROADCAST_ID,
+    Instruction,
+    InstructionPacket,
+    InstructionParser,
+    encode_fast_read_status,
+    encode_status,
+)
+from sim.servo import Reply, VirtualServo
+from sim.servo_plant import IdealPlant, ServoPlant
+from sim.servo_table import BAUD_RATES
+
+URL_SCHEME = "bidvis-sim"
+BITS_PER_BYTE = 10
+DEFAULT_IDS = (11, 12, 13, 14)
+
+_buses: dict[str, VirtualServoBus] = {}  # buses reachable by URL; filled by start(), emptied by close()
+_bus_names = itertools.count(1)
+_registry_lock = threading.Lock()
+
+
+class Clock(Protocol):
+    """Time source of a bus: `now()` in seconds, and `sleep(seconds)`."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    """Wall-clock time (`time.monotonic`); sleeping really waits."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class SimulatedClock:
+    """Simulated time that only moves when someone advances it; sleeping advances it."""
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        self._now = start_s
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        """Advance by `seconds` (never backwards)."""
+        self.advance_to(self._now + max(seconds, 0.0))
+
+    def advance_to(self, t: float) -> None:
+        """Move to time `t` if it is later than now."""
+        with self._lock:
+            if t > self._now:
+                self._now = t
+
+
+class UnknownBusError(LookupError):
+    """No virtual bus is registered under the name of a `bidvis-sim://` URL."""
+
+
+def wire_time_s(n_bytes: int, baudrate: int) -> float:
+    """Seconds that `n_bytes` take on the wire at `baudrate` (10 bits per byte)."""
+    return n_bytes * BITS_PER_BYTE / baudrate
+
+
+@dataclass(order=True)
+class _Pending:
+    ready_s: float
+    seq: int
+    data: bytes = field(compare=False)
+
+
+@dataclass
+class _Answer:
+    servo: VirtualServo
+    reply: Reply
+    servo_id: int
+
+
+class VirtualServoBus:
+    """Virtual XM430-W350 servos on one bus; see the module docstring for timing and clocks."""
+
+    def __init__(
+        self,
+        ids: Iterable[int] = DEFAULT_IDS,
+        *,
+        baudrate: int = 1_000_000,
+        clock: Clock | None = None,
+        plant: ServoPlant | None = None,
+        tick_s: float = 0.001,
+        eeprom: dict[str, int] | None = None,
+    ) -> None:
+        baud_index = {rate: index for index, rate in BAUD_RATES.items()}.get(baudrate)
+        if baud_index is None:
+            raise ValueError(f"baudrate {baudrate} is not a Dynamixel X rate; use one of {sorted(BAUD_RATES.values())}")
+        self.clock: Clock = clock or RealClock()
+        self.plant: ServoPlant = plant or IdealPlant()
+        self.tick_s = tick_s
+        self.baudrate = baudrate
+        self.name: str | None = None
+        self.servos: list[VirtualServo] = []
+        self._lock = threading.RLock()
+        self._parser = InstructionParser()
+        self._pending: list[_Pending] = []
+        self._seq = itertools.count()
+        self._line_free_s = self.clock.now()
+        self._physics_s = self.clock.now()
+        self._host_done_s = self.clock.now()
+        self.instructions_seen = 0
+        for servo_id in ids:
+            self.add_servo(VirtualServo(servo_id, eeprom={"baud_rate": baud_index, **(eeprom or {})}))
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, ids: Iterable[int] = DEFAULT_IDS, *, name: str | None = None, **kwargs) -> VirtualServoBus:
+        """Create a bus and make it reachable as `bus.url` (registers the `bidvis-sim://` handler)."""
+        from sim.serial_url import register_url_handler
+
+        register_url_handler()
+        bus = cls(ids, **kwargs)
+        with _registry_lock:
+            bus.name = name or f"bus-{next(_bus_names)}"
+            if bus.name in _buses:
+                raise ValueError(f"a virtual bus named {bus.name!r} is already running; close it or pick another name")
+            _buses[bus.name] = bus
+        return bus
+
+    @property
+    def url(self) -> str:
+        """The `serial_for_url` URL of this bus (only after `start`)."""
+        if self.name is None:
+            raise RuntimeError("this bus is not registered; create it with VirtualServoBus.start(...)")
+        return f"{URL_SCHEME}://{self.name}"
+
+    def close(self) -> None:
+        """Unregister the bus; ports opened on its URL stop working."""
+        with _registry_lock:
+            if self.name is not None and _buses.get(self.name) is self:
+                del _buses[self.name]
+
+    def __enter__(self) -> VirtualServoBus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_servo(self, servo: VirtualServo) -> VirtualServo:
+        """Put another servo on the bus (its joint starts where the plant says)."""
+        with self._lock:
+            reading = self.plant.step({servo.servo_id: None}, 0.0).get(servo.servo_id)
+            if reading is not None:
+                servo.observe(reading, 0.0)
+                servo.reboot()  # power on at the plant's position
+            servo.time_s = self._physics_s
+            self.servos.append(servo)
+        return servo
+
+    def servo(self, servo_id: int) -> VirtualServo:
+        """The (first) servo with this ID."""
+        for servo in self.servos:
+            if servo.servo_id == servo_id:
+                return servo
+        raise KeyError(f"no virtual servo with id {servo_id} on this bus (ids: {[s.servo_id for s in self.servos]})")
+
+    # --- physics ----------------------------------------------------------------------------
+
+    def advance_to(self, t: float) -> None:
+        """Integrate motion, plant and watchdogs in whole ticks up to time `t`."""
+        with self._lock:
+            tick = self.tick_s
+            while self._physics_s + tick <= t + 1e-12:
+                self._physics_s += tick
+                for servo in self.servos:
+                    servo.advance_profile(tick)
+                # The plant sees one command per joint; a duplicated ID drives the joint once.
+                commands = {servo.servo_id: servo.command_rad() for servo in reversed(self.servos)}
+                readings = self.plant.step(commands, tick)
+                for servo in self.servos:
+                    reading = readings.get(servo.servo_id)
+                    if reading is not None:
+                        servo.observe(reading, tick)
+
+    # --- host side --------------------------------------------------------------------------
+
+    def transmit(self, data: bytes, baudrate: int | None = None) -> None:
+        """The host sends `data` now at `baudrate` (default: the bus's); replies are scheduled."""
+        baudrate = baudrate or self.baudrate
+        with self._lock:
+            start = max(self.clock.now(), self._line_free_s)
+            arrived = start + wire_time_s(len(data), baudrate)
+            self._line_free_s = arrived
+            self._host_done_s = arrived
+            packets = self._parser.feed(bytes(data))
+            if not packets:
+                return
+            self.advance_to(arrived)
+            listeners = [s for s in self.servos if s.baudrate == baudrate]
+            for packet in packets:
+                self.instructions_seen += 1
+                for servo in listeners:
+                    servo.heard_instruction()
+                self._dispatch(packet, listeners, arrived, baudrate)
+
+    def pop_ready(self, now: float | None = None) -> bytes:
+        """Reply bytes that have fully arrived by `now` (default: the clock's now)."""
+        now = self.clock.now() if now is None else now
+        with self._lock:
+            split = 0
+            while split < len(self._pending) and self._pending[split].ready_s <= now:
+                split += 1
+            ready, self._pending = self._pending[:split], self._pending[split:]
+        return b"".join(p.data for p in ready)
+
+    def next_ready_s(self) -> float | None:
+        """When the next reply bytes become readable, or None if none are on the way."""
+        with self._lock:
+            return self._pending[0].ready_s if self._pending else None
+
+    @property
+    def line_free_s(self) -> float:
+        """When the line is quiet again (host transmission and scheduled replies done)."""
+        return self._line_free_s
+
+    @property
+    def transmit_done_s(self) -> float:
+        """When the host's last transmission has fully left (what `flush` waits for)."""
+        return self._host_done_s
+
+    def discard_pending(self) -> None:
+        """Forget replies still on their way (the port closed)."""
+        with self._lock:
+            self._pending.clear()
+
+    # --- instructions -----------------------------------------------------------------------
+
+    def _dispatch(self, packet: InstructionPacket, listeners: list[VirtualServo], arrived: float, baudrate: int) -> None:
+        instruction, params, target = packet.instruction, packet.params, packet.servo_id
+        if instruction in (Instruction.SYNC_READ, Instruction.FAST_SYNC_READ, Instruction.BULK_READ, Instruction.FAST_BULK_READ):
+            if target == BROADCAST_ID:
+                self._group_read(instruction, params, listeners, arrived, baudrate)
+            return
+        if instruction in (Instruction.SYNC_WRITE, Instruction.BULK_WRITE):
+            if target == BROADCAST_ID:
+                self._group_write(instruction, params, listeners)
+            return
+        addressed = [s for s in listeners if target in (BROADCAST_ID, s.servo_id)]
+        if instruction == Instruction.PING:
+            addressed.sort(key=lambda s: s.servo_id)
+        elif instruction == Instruction.FACTORY_RESET and target == BROADCAST_ID and params[:1] == b"\xff":
+            return  # firmware 42+: a broadcast reset of everything is refused
+        answers = []
+        for servo in addressed:
+            servo_id = servo.servo_id
+            reply = servo.execute(instruction, params)
+            if reply is not None and self._answers(servo, instruction, target):
+                answers.append(_Answer(servo, reply, servo_id))
+        self._schedule([(a, encode_status(a.servo_id, a.reply.error, a.reply.params)) for a in answers], arrived, baudrate)
+        for servo in addressed:
+            if instruction == Instruction.REBOOT:
+                servo.reboot()
+            elif instruction == Instruction.FACTORY_RESET:
+                servo.finish_factory_reset()
+
+    @staticmethod
+    def _answers(servo: VirtualServo, instruction: int, target: int) -> bool:
+        """Whether a status packet goes out (broadcast and Status Return Level rules)."""
+        if instruction == Instruction.PING:
+            return True
+        if target == BROADCAST_ID:
+            return False
+        level = servo.get("status_return_level")
+        return level >= 2 or (level == 1 and instruction == Instruction.READ)
+
+    def _group_read(self, instruction: int, params: bytes, listeners: list[VirtualServo], arrived: float, baudrate: int) -> None:
+        if instruction in (Instruction.SYNC_READ, Instruction.FAST_SYNC_READ):
+            if len(params) < 5:
+                return
+            address, length = int.from_bytes(params[0:2], "little"), int.from_bytes(params[2:4], "little")
+            requests = [(servo_id, address, length) for servo_id in params[4:]]
+        else:
+            if len(params) < 5 or len(params) % 5:
+                return
+            requests = [
+                (params[i], int.from_bytes(params[i + 1 : i + 3], "little"), int.from_bytes(params[i + 3 : i + 5], "little"))
+                for i in range(0, len(params), 5)
+            ]
+        answers: list[tuple[_Answer, int]] = []
+        for servo_id, address, length in requests:
+            for servo in listeners:
+                if servo.servo_id == servo_id and servo.get("status_return_level") >= 1:
+                    answers.append((_Answer(servo, servo.read(address, length), servo_id), length))
+        if instruction in (Instruction.SYNC_READ, Instruction.BULK_READ):
+            self._schedule([(a, encode_status(a.servo_id, a.reply.error, a.reply.params)) for a, _ in answers], arrived, baudrate)
+            return
+        # Fast read: the servos fill one packet together, each appending its part in turn.
+        entries, delay = [], 0.0
+        corrupt = False
+        for answer, length in answers:
+            faults = answer.servo.reply_faults
+            if faults.silent or faults.drop:
+                faults.drop = max(faults.drop - 1, 0) if not faults.silent else faults.drop
+                break  # the chain stops at a servo that does not answer
+            if faults.corrupt:
+                faults.corrupt -= 1
+                corrupt = True
+            delay = max(delay, faults.delay_s)
+            data = answer.reply.params if len(answer.reply.params) == length else bytes(length)
+            entries.append((answer.servo_id, answer.reply.error, data))
+        if not entries:
+            return
+        try:
+            packet = encode_fast_read_status(entries)
+        except ValueError:
+            return  # data that would need byte stuffing: real servos garble this too
+        if corrupt:
+            packet = packet[:-1] + bytes((packet[-1] ^ 0xFF,))
+        start = max(arrived + answers[0][0].servo.return_delay_s, self._line_free_s)
+        self._emit(packet, start, delay, baudrate)
+
+    def _group_write(self, instruction: int, params: bytes, listeners: list[VirtualServo]) -> None:
+        writes: list[tuple[int, int, bytes]] = []
+        if instruction == Instruction.SYNC_WRITE:
+            if len(params) < 4:
+                return
+            address, length = int.from_bytes(params[0:2], "little"), int.from_bytes(params[2:4], "little")
+            body = params[4:]
+            if length == 0 or len(body) % (length + 1):
+                return  # malformed: real servos cannot find their share either
+            for i in range(0, len(body), length + 1):
+                writes.append((body[i], address, body[i + 1 : i + 1 + length]))
+        else:
+            i = 0
+            while i < len(params):
+                if i + 5 > len(params):
+                    return
+                servo_id = params[i]
+                address = int.from_bytes(params[i + 1 : i + 3], "little")
+                length = int.from_bytes(params[i + 3 : i + 5], "little")
+                if i + 5 + length > len(params):
+                    return
+                writes.append((servo_id, address, params[i + 5 : i + 5 + length]))
+                i += 5 + length
+        for servo_id, address, data in writes:
+            for servo in listeners:
+                if servo.servo_id == servo_id:
+                    servo.write(address, data)
+
+    def _schedule(self, replies: list[tuple[_Answer, bytes]], arrived: float, baudrate: int) -> None:
+        """Put status packets on the line one after another; same-ID answers collide."""
+        groups: dict[int, list[tuple[_Answer, bytes]]] = {}
+        for answer, packet in replies:
+            groups.setdefault(answer.servo_id, []).append((answer, packet))
+        for group in groups.values():
+            sent = []
+            for answer, packet in group:
+                faults = answer.servo.reply_faults
+                if faults.silent:
+                    continue
+                if faults.drop:
+                    faults.drop -= 1
+                    continue
+                if faults.corrupt:
+                    faults.corrupt -= 1
+                    packet = packet[:-1] + bytes((packet[-1] ^ 0xFF,))
+                sent.append((answer, packet))
+            if not sent:
+                continue
+            packet = sent[0][1]
+            for _, other in sent[1:]:
+                width = max(len(packet), len(other))
+                packet = bytes(a & b for a, b in zip(packet.ljust(width, b"\xff"), other.ljust(width, b"\xff")))
+            servo = sent[0][0].servo
+            start = max(arrived + servo.return_delay_s, self._line_free_s)
+            self._emit(packet, start, max(a.servo.reply_faults.delay_s for a, _ in sent), baudrate)
+
+    def _emit(self, packet: bytes, start: float, delay_s: float, baudrate: int) -> None:
+        end = start + wire_time_s(len(packet), baudrate)
+        self._line_free_s = max(self._line_free_s, end + delay_s)
+        bisect.insort(self._pending, _Pending(end + delay_s, next(self._seq), packet))
+
+
+def lookup_bus(name: str) -> VirtualServoBus:
+    """The running bus registered under `name` (the host part of a `bidvis-sim://` URL)."""
+    with _registry_lock:
+        bus = _buses.get(name)
+        running = sorted(_buses)
+    if bus is None:
+        raise UnknownBusError(f"no virtual servo bus named {name!r} is running (running: {running or 'none'}); start one with VirtualServoBus.start(name={name!r})")
+    return bus
+
+
+def register_url_handler() -> None:
+    """Make `serial.serial_for_url("bidvis-sim://<name>")` open running virtual buses."""
+    from sim.serial_url import register_url_handler as register
+
+    register()
