@@ -1,0 +1,415 @@
+"""The safety supervisor: pure checks, each answering with a `Verdict` that names its reason.
+
+Every check is a plain function of its inputs (limits come from `controller.config.SafetyLimits`
+and the citizen profile); the little state that watchdogs need (consecutive bus errors, the last
+trusted mouth, the contact detector's filters) lives in `SafetySupervisor`, which the loop calls
+once per tick. A verdict is only a decision: the feeding state machine turns it into an ordinary
+motion target (stop = zero velocity with the stop jerk limit, then retract or hold).
+
+Reactions, in rising severity:
+- HOLD: stop advancing and stand still until the cause goes away (stale vision, a lean-in).
+- RETRACT: stop, then take the spoon back to the ready pose (mouth lost, contact, unreachable).
+- SAFE_STOP: stop where we are and enter FAULT until staff reset (servo hardware error,
+  overheating, voltage, bus errors, e-stop, invalid command).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+
+import numpy as np
+
+from controller.kinematics import JOINT_LIMITS_RAD, JOINT_NAMES
+from firmware_bridge.protocol import HardwareError
+
+
+class SafetyReason(StrEnum):
+    """Why the supervisor reacted; journalled as `data["reason"]` of a `safety_stop` event."""
+
+    JOINT_LIMIT = "joint_limit"
+    WORKSPACE = "workspace"
+    SPEED_LIMIT = "speed_limit"
+    INVALID_TARGET = "invalid_target"
+    UNREACHABLE = "unreachable"
+    STALE_VISION = "stale_vision"
+    MOUTH_LOST = "mouth_lost"
+    MOUTH_JUMP = "mouth_jump"
+    LEAN_IN = "lean_in"
+    CONTACT = "contact"
+    SERVO_HARDWARE_ERROR = "servo_hardware_error"
+    OVERHEATING = "overheating"
+    LOW_VOLTAGE = "low_voltage"
+    HIGH_VOLTAGE = "high_voltage"
+    BUS_ERRORS = "bus_errors"
+    ESTOP = "estop"
+    CLOCK_JUMP = "clock_jump"
+
+
+class Reaction(IntEnum):
+    """What the arm must do, ordered by severity (the worst verdict of a tick wins)."""
+
+    NONE = 0
+    HOLD = 1
+    RETRACT = 2
+    SAFE_STOP = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A check's decision: the reaction, its reason, and a human-readable detail."""
+
+    reaction: Reaction
+    reason: SafetyReason | None = None
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return self.reaction is not Reaction.NONE
+
+
+OK = Verdict(Reaction.NONE)
+
+
+def worst(verdicts: Sequence[Verdict]) -> Verdict:
+    """The most severe verdict (the first of equals), or OK."""
+    result = OK
+    for verdict in verdicts:
+        if verdict.reaction > result.reaction:
+            result = verdict
+    return result
+
+
+# -- limits of the command ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """Where the spoon may be, in the base frame (m): above the table, within a radius of joint 1.
+
+    Defaults fit the OpenManipulator-X-class arm on a table at z = 0.
+    """
+
+    min_z_m: float = 0.005
+    max_z_m: float = 0.45
+    max_radius_m: float = 0.50
+
+
+def check_joint_command(q: Sequence[float]) -> Verdict:
+    """A joint command must be finite and within the joint limits (SAFE_STOP otherwise)."""
+    for index, (value, (low, high)) in enumerate(zip(q, JOINT_LIMITS_RAD, strict=True)):
+        if not math.isfinite(value):
+            return Verdict(
+                Reaction.SAFE_STOP, SafetyReason.INVALID_TARGET, f"{JOINT_NAMES[index]} command is {value}"
+            )
+        if not low <= value <= high:
+            return Verdict(
+                Reaction.SAFE_STOP,
+                SafetyReason.JOINT_LIMIT,
+                f"{JOINT_NAMES[index]} command {value:.3f} rad outside [{low}, {high}]",
+            )
+    return OK
+
+
+def check_workspace(spoon_xyz: Sequence[float], workspace: Workspace) -> Verdict:
+    """The commanded spoon must stay above the table and within reach (SAFE_STOP otherwise)."""
+    x, y, z = spoon_xyz
+    if not workspace.min_z_m <= z <= workspace.max_z_m:
+        return Verdict(
+            Reaction.SAFE_STOP,
+            SafetyReason.WORKSPACE,
+            f"spoon height {z:.3f} m outside {workspace.min_z_m}..{workspace.max_z_m} m",
+        )
+    radius = math.hypot(x, y)
+    if radius > workspace.max_radius_m:
+        return Verdict(
+            Reaction.SAFE_STOP,
+            SafetyReason.WORKSPACE,
+            f"spoon {radius:.3f} m from the base, beyond {workspace.max_radius_m} m",
+        )
+    return OK
+
+
+def check_speeds(
+    joint_speeds_rad_s: Sequence[float],
+    max_joint_speed_rad_s: float,
+    spoon_speed_m_s: float,
+    spoon_speed_cap_m_s: float,
+    tolerance: float = 0.05,
+) -> Verdict:
+    """Commanded joint and spoon speeds within their limits (+tolerance); SAFE_STOP otherwise."""
+    fastest = max(abs(v) for v in joint_speeds_rad_s)
+    if fastest > max_joint_speed_rad_s * (1.0 + tolerance):
+        return Verdict(
+            Reaction.SAFE_STOP,
+            SafetyReason.SPEED_LIMIT,
+            f"joint speed {fastest:.3f} rad/s above {max_joint_speed_rad_s} rad/s",
+        )
+    if spoon_speed_m_s > spoon_speed_cap_m_s * (1.0 + tolerance):
+        return Verdict(
+            Reaction.SAFE_STOP,
+            SafetyReason.SPEED_LIMIT,
+            f"spoon speed {spoon_speed_m_s:.3f} m/s above the cap {spoon_speed_cap_m_s} m/s",
+        )
+    return OK
+
+
+def speed_cap_m_s(
+    distance_to_mouth_m: float | None,
+    speed_m_s: float,
+    speed_near_mouth_m_s: float,
+    near_mouth_radius_m: float,
+    braking_distance_m: float,
+) -> float:
+    """The spoon speed cap: the near-mouth cap within the near-mouth radius plus the distance the
+    arm needs to slow down to it (so it is already slow when it crosses the radius); the free
+    cap elsewhere. An unknown mouth distance counts as near."""
+    if distance_to_mouth_m is None or distance_to_mouth_m < near_mouth_radius_m + braking_distance_m:
+        return speed_near_mouth_m_s
+    return speed_m_s
+
+
+# -- vision -----------------------------------------------------------------------------------
+
+
+def check_vision(
+    now_s: float,
+    observation_t_s: float | None,
+    last_trusted_t_s: float | None,
+    stale_after_s: float,
+    lost_after_s: float,
+) -> Verdict:
+    """Vision watchdog: HOLD when the latest observation is older than `stale_after_s` (or from the
+    future: a clock jumped), RETRACT when no trusted observation came for `lost_after_s`."""
+    if last_trusted_t_s is None or now_s - last_trusted_t_s > lost_after_s:
+        return Verdict(Reaction.RETRACT, SafetyReason.MOUTH_LOST, f"no trusted mouth for {lost_after_s} s")
+    if observation_t_s is None:
+        return Verdict(Reaction.HOLD, SafetyReason.STALE_VISION, "no mouth observation")
+    age = now_s - observation_t_s
+    if age > stale_after_s:
+        return Verdict(Reaction.HOLD, SafetyReason.STALE_VISION, f"mouth observation {age * 1e3:.0f} ms old")
+    if age < -stale_after_s:
+        return Verdict(
+            Reaction.HOLD, SafetyReason.CLOCK_JUMP, f"mouth observation {-age:.3f} s in the future"
+        )
+    return OK
+
+
+def mouth_jump_m(previous_m: np.ndarray | None, current_m: np.ndarray) -> float:
+    """How far the mouth moved since the last trusted observation (0 when there is none)."""
+    if previous_m is None:
+        return 0.0
+    return float(np.linalg.norm(current_m - previous_m))
+
+
+def lean_in_speed_m_s(
+    previous_m: np.ndarray | None,
+    current_m: np.ndarray,
+    dt_s: float,
+    spoon_xyz: np.ndarray,
+) -> float:
+    """Speed at which the mouth comes toward the spoon (m/s, positive = closing in)."""
+    if previous_m is None or dt_s <= 0.0:
+        return 0.0
+    before = float(np.linalg.norm(spoon_xyz - previous_m))
+    after = float(np.linalg.norm(spoon_xyz - current_m))
+    return (before - after) / dt_s
+
+
+# -- servos -----------------------------------------------------------------------------------
+
+
+def check_servo_health(
+    temperatures_c: Sequence[float],
+    voltages_v: Sequence[float],
+    max_temperature_c: float,
+    min_voltage_v: float,
+    max_voltage_v: float,
+) -> Verdict:
+    """Present temperature and input voltage of every servo within limits (SAFE_STOP otherwise)."""
+    hottest = max(temperatures_c)
+    if hottest > max_temperature_c:
+        return Verdict(
+            Reaction.SAFE_STOP, SafetyReason.OVERHEATING, f"servo at {hottest:.0f} degC > {max_temperature_c}"
+        )
+    lowest, highest = min(voltages_v), max(voltages_v)
+    if lowest < min_voltage_v:
+        return Verdict(Reaction.SAFE_STOP, SafetyReason.LOW_VOLTAGE, f"supply {lowest:.1f} V < {min_voltage_v} V")
+    if highest > max_voltage_v:
+        return Verdict(Reaction.SAFE_STOP, SafetyReason.HIGH_VOLTAGE, f"supply {highest:.1f} V > {max_voltage_v} V")
+    return OK
+
+
+def classify_hardware_error(servo_id: int, hardware_error: HardwareError | None) -> Verdict:
+    """A servo's Alert (Hardware Error Status) as a SAFE_STOP naming the most specific reason."""
+    if hardware_error is not None and HardwareError.OVERHEATING in hardware_error:
+        reason = SafetyReason.OVERHEATING
+    elif hardware_error is not None and HardwareError.INPUT_VOLTAGE in hardware_error:
+        reason = SafetyReason.LOW_VOLTAGE
+    else:
+        reason = SafetyReason.SERVO_HARDWARE_ERROR
+    flags = "unknown" if hardware_error is None else (hardware_error.name or str(int(hardware_error)))
+    return Verdict(Reaction.SAFE_STOP, reason, f"servo {servo_id} hardware error: {flags}")
+
+
+# -- contact ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentModel:
+    """Expected motor current of a commanded motion, per joint (A).
+
+    current = gravity (point masses on the links, joints 2-4) / torque constant
+              + inertia * commanded acceleration / torque constant.
+    The masses are rough; the contact detector removes the slow model error with its baseline.
+    """
+
+    torque_constant_nm_a: float = 4.1 / 2.3  # XM430-W350 at 12 V
+    link_masses_kg: tuple[float, float, float] = (0.14, 0.14, 0.20)  # upper arm, forearm, wrist+spoon
+    inertia_kg_m2: tuple[float, float, float, float] = (0.004, 0.010, 0.005, 0.002)
+
+    def expected_a(self, q: np.ndarray, qdd: np.ndarray) -> np.ndarray:
+        """Expected current (A) of joints 1-4 holding q (rad) while accelerating at qdd (rad/s^2)."""
+        g = 9.81
+        a2, a23, a234 = q[1], q[1] + q[2], q[1] + q[2] + q[3]
+        m_upper, m_fore, m_wrist = self.link_masses_kg
+        # Horizontal lever arms (m) of each link's centre of mass about joints 2, 3 and 4.
+        upper_mid = 0.5 * (0.024 * math.cos(a2) + 0.128 * math.sin(a2))
+        upper_end = 2.0 * upper_mid
+        fore_mid = 0.062 * math.cos(a23)
+        fore_end = 2.0 * fore_mid
+        wrist_mid = 0.08 * math.cos(a234)
+        tau4 = m_wrist * g * wrist_mid
+        tau3 = tau4 + m_wrist * g * fore_end + m_fore * g * fore_mid
+        tau2 = tau3 + (m_wrist + m_fore) * g * upper_end + m_upper * g * upper_mid
+        gravity = np.array((0.0, tau2, tau3, tau4))
+        return (gravity + np.asarray(self.inertia_kg_m2) * qdd) / self.torque_constant_nm_a
+
+
+@dataclass
+class ContactDetector:
+    """Contact from motor current: |measured - expected - baseline| above the margin on any joint
+    for `confirm_ticks` ticks in a row. The baseline follows the residual slowly (time constant
+    `baseline_tau_s`) so that model error and slow load changes do not count as contact, while a
+    push on the spoon (a step within a few ticks) does."""
+
+    margin_a: float
+    period_s: float
+    baseline_tau_s: float = 1.0
+    confirm_ticks: int = 2
+    baseline: np.ndarray | None = None
+    _over: int = 0
+
+    def update(self, measured_a: np.ndarray, expected_a: np.ndarray) -> Verdict:
+        residual = measured_a - expected_a
+        if self.baseline is None:
+            self.baseline = residual.copy()
+            return OK
+        excess = np.abs(residual - self.baseline)
+        joint = int(np.argmax(excess))
+        if excess[joint] > self.margin_a:
+            self._over += 1
+            if self._over >= self.confirm_ticks:
+                return Verdict(
+                    Reaction.RETRACT,
+                    SafetyReason.CONTACT,
+                    f"{JOINT_NAMES[joint]} current {excess[joint] * 1e3:.0f} mA off the expected",
+                )
+            return OK
+        self._over = 0
+        alpha = min(1.0, self.period_s / self.baseline_tau_s)
+        self.baseline += alpha * (residual - self.baseline)
+        return OK
+
+    def reset(self) -> None:
+        """Forget the baseline (after a stop, a reboot or a long pause)."""
+        self.baseline = None
+        self._over = 0
+
+
+# -- the supervisor ---------------------------------------------------------------------------
+
+
+@dataclass
+class SafetySupervisor:
+    """The watchdogs' state between ticks. Limits are passed in; nothing is read from globals.
+
+    `max_consecutive_bus_errors`: that many failed bus exchanges in a row is a SAFE_STOP.
+    `max_mouth_jump_m`: a trusted mouth that moves further than this in one observation is not
+    trusted (the observation is rejected, counted, and the last trusted position kept).
+    `lean_in_speed_m_s`: a mouth closing in on the spoon faster than this makes the arm HOLD.
+    """
+
+    max_consecutive_bus_errors: int
+    max_mouth_jump_m: float
+    contact: ContactDetector
+    lean_in_limit_m_s: float = 0.25
+    bus_errors_in_a_row: int = 0
+    rejected_mouth_jumps: int = 0
+    trusted_mouth_m: np.ndarray | None = None
+    trusted_mouth_t_s: float | None = None
+    _counters: dict[SafetyReason, int] = field(default_factory=dict)
+
+    def count(self, verdict: Verdict) -> Verdict:
+        """Count a non-OK verdict by reason (for the summary) and return it."""
+        if verdict.reason is not None:
+            self._counters[verdict.reason] = self._counters.get(verdict.reason, 0) + 1
+        return verdict
+
+    @property
+    def counts(self) -> dict[SafetyReason, int]:
+        """How many times each reason fired."""
+        return dict(self._counters)
+
+    def bus_ok(self) -> None:
+        self.bus_errors_in_a_row = 0
+
+    def bus_failed(self, error: Exception) -> Verdict:
+        """One failed bus exchange; SAFE_STOP after the configured number in a row."""
+        self.bus_errors_in_a_row += 1
+        if self.bus_errors_in_a_row >= self.max_consecutive_bus_errors:
+            return Verdict(
+                Reaction.SAFE_STOP,
+                SafetyReason.BUS_ERRORS,
+                f"{self.bus_errors_in_a_row} bus errors in a row, last: {error}",
+            )
+        return OK
+
+    def trust_mouth(self, position_m: np.ndarray, t_s: float) -> Verdict:
+        """Accept a mouth position unless it jumped too far from the last trusted one."""
+        if not np.all(np.isfinite(position_m)):
+            return Verdict(Reaction.HOLD, SafetyReason.INVALID_TARGET, "mouth position is not finite")
+        jump = mouth_jump_m(self.trusted_mouth_m, position_m)
+        if jump > self.max_mouth_jump_m:
+            self.rejected_mouth_jumps += 1
+            return Verdict(Reaction.HOLD, SafetyReason.MOUTH_JUMP, f"mouth jumped {jump:.3f} m in one frame")
+        self.trusted_mouth_m = position_m
+        self.trusted_mouth_t_s = t_s
+        return OK
+
+    def forget_mouth(self) -> None:
+        """Drop the trusted mouth (the next observation is taken as it comes, e.g. at ready)."""
+        self.trusted_mouth_m = None
+
+
+__all__ = [
+    "OK",
+    "ContactDetector",
+    "CurrentModel",
+    "Reaction",
+    "SafetyReason",
+    "SafetySupervisor",
+    "Verdict",
+    "Workspace",
+    "check_joint_command",
+    "check_servo_health",
+    "check_speeds",
+    "check_vision",
+    "check_workspace",
+    "classify_hardware_error",
+    "lean_in_speed_m_s",
+    "mouth_jump_m",
+    "speed_cap_m_s",
+    "worst",
+]

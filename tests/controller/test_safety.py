@@ -1,0 +1,212 @@
+"""Safety supervisor: each pure check, its reaction and its named reason."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from controller.config import demo_safety_limits
+from controller.safety import (
+    OK,
+    ContactDetector,
+    CurrentModel,
+    Reaction,
+    SafetyReason,
+    SafetySupervisor,
+    Verdict,
+    Workspace,
+    check_joint_command,
+    check_servo_health,
+    check_speeds,
+    check_vision,
+    check_workspace,
+    classify_hardware_error,
+    lean_in_speed_m_s,
+    speed_cap_m_s,
+    worst,
+)
+from firmware_bridge.protocol import HardwareError
+
+LIMITS = demo_safety_limits()
+PERIOD_S = 0.005
+
+
+def supervisor() -> SafetySupervisor:
+    return SafetySupervisor(
+        max_consecutive_bus_errors=LIMITS.max_consecutive_bus_errors,
+        max_mouth_jump_m=LIMITS.max_mouth_jump_m,
+        contact=ContactDetector(margin_a=LIMITS.contact_current_margin_ma / 1e3, period_s=PERIOD_S),
+    )
+
+
+@pytest.mark.parametrize(
+    ("q", "reason"),
+    [
+        ((0.0, 0.0, 0.0, 0.0), None),
+        ((0.0, 1.6, 0.0, 0.0), SafetyReason.JOINT_LIMIT),
+        ((0.0, 0.0, -1.6, 0.0), SafetyReason.JOINT_LIMIT),
+        ((math.nan, 0.0, 0.0, 0.0), SafetyReason.INVALID_TARGET),
+        ((0.0, 0.0, 0.0, math.inf), SafetyReason.INVALID_TARGET),
+    ],
+)
+def test_joint_command_limits(q, reason):
+    verdict = check_joint_command(q)
+    assert verdict.reason is reason
+    assert verdict.reaction is (Reaction.NONE if reason is None else Reaction.SAFE_STOP)
+
+
+@pytest.mark.parametrize(
+    ("xyz", "ok"),
+    [((0.3, 0.0, 0.2), True), ((0.3, 0.0, -0.01), False), ((0.3, 0.0, 0.6), False), ((0.5, 0.3, 0.2), False)],
+)
+def test_workspace_keeps_the_spoon_above_the_table_and_in_reach(xyz, ok):
+    verdict = check_workspace(xyz, Workspace())
+    assert bool(verdict) is not ok
+    if not ok:
+        assert verdict.reason is SafetyReason.WORKSPACE
+
+
+def test_speed_limits():
+    assert check_speeds([0.5] * 4, 2.0, 0.06, 0.06) == OK
+    assert check_speeds([2.5, 0, 0, 0], 2.0, 0.0, 0.06).reason is SafetyReason.SPEED_LIMIT
+    assert check_speeds([0.1] * 4, 2.0, 0.08, 0.06).reason is SafetyReason.SPEED_LIMIT
+
+
+def test_speed_cap_is_slow_near_the_mouth_and_before_it():
+    cap = lambda d: speed_cap_m_s(d, 0.15, 0.06, 0.10, 0.03)  # noqa: E731
+    assert cap(0.30) == 0.15
+    assert cap(0.12) == 0.06  # inside radius + braking distance
+    assert cap(0.05) == 0.06
+    assert cap(None) == 0.06  # unknown distance: slow
+
+
+@pytest.mark.parametrize(
+    ("age_s", "since_trusted_s", "reaction", "reason"),
+    [
+        (0.05, 0.05, Reaction.NONE, None),
+        (0.25, 0.25, Reaction.HOLD, SafetyReason.STALE_VISION),
+        (0.45, 0.45, Reaction.HOLD, SafetyReason.STALE_VISION),
+        (0.60, 0.60, Reaction.RETRACT, SafetyReason.MOUTH_LOST),
+        (-1.0, 0.0, Reaction.HOLD, SafetyReason.CLOCK_JUMP),
+    ],
+)
+def test_vision_watchdog(age_s, since_trusted_s, reaction, reason):
+    now = 100.0
+    verdict = check_vision(now, now - age_s, now - since_trusted_s, 0.2, 0.5)
+    assert (verdict.reaction, verdict.reason) == (reaction, reason)
+
+
+def test_never_seen_mouth_is_lost():
+    assert check_vision(1.0, None, None, 0.2, 0.5).reason is SafetyReason.MOUTH_LOST
+
+
+def test_mouth_jumping_30_cm_in_one_frame_is_rejected_and_the_old_position_kept():
+    sup = supervisor()
+    assert sup.trust_mouth(np.array([0.40, 0.0, 0.20]), 1.0) == OK
+    verdict = sup.trust_mouth(np.array([0.40, 0.30, 0.20]), 1.03)
+    assert verdict.reason is SafetyReason.MOUTH_JUMP and verdict.reaction is Reaction.HOLD
+    np.testing.assert_allclose(sup.trusted_mouth_m, [0.40, 0.0, 0.20])
+    assert sup.trusted_mouth_t_s == 1.0
+    assert sup.rejected_mouth_jumps == 1
+    assert sup.trust_mouth(np.array([0.41, 0.0, 0.20]), 1.06) == OK
+
+
+def test_non_finite_mouth_is_not_trusted():
+    sup = supervisor()
+    assert sup.trust_mouth(np.array([math.nan, 0.0, 0.2]), 1.0).reason is SafetyReason.INVALID_TARGET
+    assert sup.trusted_mouth_m is None
+
+
+def test_lean_in_speed():
+    spoon = np.array([0.35, 0.0, 0.2])
+    speed = lean_in_speed_m_s(np.array([0.45, 0, 0.2]), np.array([0.44, 0, 0.2]), 0.02, spoon)
+    assert speed == pytest.approx(0.5)
+
+
+def test_bus_errors_in_a_row_make_a_safe_stop_and_a_good_exchange_resets_the_count():
+    sup = supervisor()
+    n = LIMITS.max_consecutive_bus_errors
+    for _ in range(n - 1):
+        assert sup.bus_failed(TimeoutError("silent")) == OK
+    sup.bus_ok()
+    for _ in range(n - 1):
+        assert sup.bus_failed(TimeoutError("silent")) == OK
+    verdict = sup.bus_failed(TimeoutError("silent"))
+    assert verdict.reaction is Reaction.SAFE_STOP and verdict.reason is SafetyReason.BUS_ERRORS
+
+
+@pytest.mark.parametrize(
+    ("temps", "volts", "reason"),
+    [
+        ((40, 41, 42, 43), (12.0,) * 4, None),
+        ((40, 75, 42, 43), (12.0,) * 4, SafetyReason.OVERHEATING),
+        ((40, 41, 42, 43), (12.0, 9.8, 12.0, 12.0), SafetyReason.LOW_VOLTAGE),
+        ((40, 41, 42, 43), (12.0, 15.0, 12.0, 12.0), SafetyReason.HIGH_VOLTAGE),
+    ],
+)
+def test_servo_health(temps, volts, reason):
+    verdict = check_servo_health(temps, volts, LIMITS.max_temperature_c, LIMITS.min_voltage_v, LIMITS.max_voltage_v)
+    assert verdict.reason is reason
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (HardwareError.OVERHEATING, SafetyReason.OVERHEATING),
+        (HardwareError.INPUT_VOLTAGE, SafetyReason.LOW_VOLTAGE),
+        (HardwareError.OVERLOAD, SafetyReason.SERVO_HARDWARE_ERROR),
+        (None, SafetyReason.SERVO_HARDWARE_ERROR),
+    ],
+)
+def test_servo_alert_is_a_safe_stop_with_the_specific_reason(flags, reason):
+    verdict = classify_hardware_error(12, flags)
+    assert verdict.reaction is Reaction.SAFE_STOP and verdict.reason is reason
+    assert "servo 12" in verdict.detail
+
+
+def test_worst_verdict_wins():
+    hold = Verdict(Reaction.HOLD, SafetyReason.STALE_VISION)
+    stop = Verdict(Reaction.SAFE_STOP, SafetyReason.ESTOP)
+    assert worst([OK, hold, stop, hold]) is stop
+    assert worst([]) == OK
+
+
+def _contact_run(extra_current_a):
+    """Feed the detector a slow approach; extra_current_a(tick) is what a contact would add."""
+    model = CurrentModel()
+    detector = ContactDetector(margin_a=0.15, period_s=PERIOD_S)
+    q = np.array([0.0, -0.18, -0.67, 0.85])
+    bias = np.array([0.02, 0.05, -0.03, 0.01])  # model error
+    for tick in range(600):
+        q = q + np.array([0.0, 0.0004, 0.0002, -0.0006])  # slow, steady motion
+        measured = model.expected_a(q, np.zeros(4)) * 1.1 + bias
+        measured[1] += extra_current_a(tick)
+        verdict = detector.update(measured, model.expected_a(q, np.zeros(4)))
+        if verdict:
+            return tick, verdict
+    return None, OK
+
+
+def test_no_contact_on_free_motion_with_model_error():
+    assert _contact_run(lambda tick: 0.0) == (None, OK)
+
+
+def test_no_contact_on_a_slow_load_drift():
+    assert _contact_run(lambda tick: 0.1 * tick / 600)[0] is None
+
+
+def test_push_on_the_spoon_is_contact_within_two_ticks():
+    tick, verdict = _contact_run(lambda tick: 0.3 if tick >= 400 else 0.0)
+    assert tick == 401  # two ticks in a row: 10 ms at 200 Hz
+    assert verdict.reaction is Reaction.RETRACT and verdict.reason is SafetyReason.CONTACT
+    assert "joint2" in verdict.detail
+
+
+def test_expected_current_grows_with_the_arm_stretched_out():
+    model = CurrentModel()
+    folded = model.expected_a(np.array([0, -1.0, 1.2, 0.0]), np.zeros(4))
+    stretched = model.expected_a(np.array([0, 1.2, -1.2, 0.0]), np.zeros(4))
+    assert abs(stretched[1]) > abs(folded[1])
+    assert model.expected_a(np.zeros(4), np.array([0, 10.0, 0, 0]))[1] > model.expected_a(np.zeros(4), np.zeros(4))[1]
