@@ -357,6 +357,14 @@ class _PacketScanner:
         self._buffer.clear()
 
     @property
+    def wanted(self) -> int:
+        """Bytes still missing from the packet at the front of the buffer (at least 1)."""
+        buf = self._buffer
+        if len(buf) >= 7 and buf.startswith(HEADER):
+            return max(1, 7 + (buf[5] | (buf[6] << 8)) - len(buf))
+        return max(1, 7 - len(buf))
+
+    @property
     def pending(self) -> int:
         """Bytes held while waiting for the rest of a packet."""
         return len(self._buffer)
