@@ -1,0 +1,179 @@
+"""Camera intrinsics from checkerboard images, pinhole projection, and hand-eye calibration.
+
+Frames: the camera frame is OpenCV's (x right, y down, z forward, metres). A pose is a 4x4
+homogeneous matrix `T_a_b` that maps points of frame b into frame a.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vision.errors import CalibrationError
+
+
+@dataclass(frozen=True, slots=True)
+class CameraIntrinsics:
+    """Pinhole intrinsics (pixels) of one camera at one resolution, with OpenCV distortion terms."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+    distortion: tuple[float, ...] = field(default=(0.0, 0.0, 0.0, 0.0, 0.0))
+
+    def __post_init__(self) -> None:
+        if not (self.fx > 0 and self.fy > 0 and self.width > 0 and self.height > 0):
+            raise CalibrationError(f"intrinsics need positive focal lengths and size, got {self}")
+
+    @classmethod
+    def from_fov(cls, width: int, height: int, horizontal_fov_deg: float) -> CameraIntrinsics:
+        """An ideal camera (square pixels, centred principal point) with the given field of view."""
+        f = (width / 2.0) / np.tan(np.radians(horizontal_fov_deg) / 2.0)
+        return cls(float(f), float(f), width / 2.0, height / 2.0, width, height)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def dist_coeffs(self) -> np.ndarray:
+        return np.asarray(self.distortion, dtype=np.float64)
+
+    def to_json(self) -> str:
+        return json.dumps({"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
+                           "height": self.height, "distortion": list(self.distortion)}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> CameraIntrinsics:
+        try:
+            data = json.loads(text)
+            return cls(float(data["fx"]), float(data["fy"]), float(data["cx"]), float(data["cy"]),
+                       int(data["width"]), int(data["height"]), tuple(float(d) for d in data.get("distortion", ())))
+        except (ValueError, KeyError, TypeError) as error:
+            raise CalibrationError(f"not a camera calibration file ({error!r}); expected the JSON "
+                                   "that `bidvis vision calibrate-camera` writes") from error
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> CameraIntrinsics:
+        try:
+            return cls.from_json(Path(path).read_text())
+        except OSError as error:
+            raise CalibrationError(f"cannot read camera calibration {path}: {error}") from error
+
+
+def project(point_cam_m: Sequence[float], intrinsics: CameraIntrinsics) -> tuple[float, float]:
+    """Pixel of a camera-frame point by the ideal pinhole model (no distortion): u = fx x/z + cx.
+
+    This is the model the simulator renders with; raises `ValueError` for points at or behind
+    the camera (z <= 0).
+    """
+    x, y, z = (float(v) for v in point_cam_m)
+    if z <= 0.0:
+        raise ValueError(f"point {point_cam_m} is not in front of the camera (z must be > 0)")
+    return intrinsics.fx * x / z + intrinsics.cx, intrinsics.fy * y / z + intrinsics.cy
+
+
+def back_project(pixel: Sequence[float], depth_m: float, intrinsics: CameraIntrinsics) -> np.ndarray:
+    """Camera-frame point (m) at depth `depth_m` along the pinhole ray of `pixel` (inverse of `project`)."""
+    u, v = pixel
+    return np.array([(u - intrinsics.cx) / intrinsics.fx * depth_m, (v - intrinsics.cy) / intrinsics.fy * depth_m, depth_m])
+
+
+@dataclass(frozen=True, slots=True)
+class CheckerboardCalibration:
+    intrinsics: CameraIntrinsics
+    rms_error_px: float
+    images_used: int
+    images_rejected: int
+
+
+def checkerboard_points(board: tuple[int, int], square_m: float) -> np.ndarray:
+    """3-D inner-corner positions (m, z = 0) of a board with `board` = (columns, rows) inner corners."""
+    cols, rows = board
+    grid = np.zeros((rows * cols, 3), np.float32)
+    grid[:, :2] = np.mgrid[0:cols, 0:rows].T.reshape(-1, 2) * square_m
+    return grid
+
+
+def calibrate_checkerboard(images: Iterable[np.ndarray], board: tuple[int, int], square_m: float) -> CheckerboardCalibration:
+    """Intrinsics from views of a checkerboard with `board` = (columns, rows) inner corners.
+
+    Raises `CalibrationError` when fewer than 3 images show the whole board or sizes differ.
+    """
+    object_points, image_points, size, rejected = [], [], None, 0
+    template = checkerboard_points(board, square_m)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
+    for image in images:
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if size is not None and gray.shape[::-1] != size:
+            raise CalibrationError(f"all images must have one size; got {gray.shape[::-1]} after {size}")
+        size = gray.shape[::-1]
+        found, corners = cv2.findChessboardCorners(gray, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE)
+        if not found:
+            rejected += 1
+            continue
+        corners = cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria)
+        object_points.append(template)
+        image_points.append(corners)
+    if len(image_points) < 3:
+        raise CalibrationError(f"the {board[0]}x{board[1]} checkerboard was found in {len(image_points)} image(s), "
+                               f"need at least 3 (rejected {rejected}); check --board (inner corners) and lighting")
+    rms, matrix, dist, _, _ = cv2.calibrateCamera(object_points, image_points, size, None, None)
+    intrinsics = CameraIntrinsics(float(matrix[0, 0]), float(matrix[1, 1]), float(matrix[0, 2]), float(matrix[1, 2]),
+                                  int(size[0]), int(size[1]), tuple(float(d) for d in dist.reshape(-1)))
+    return CheckerboardCalibration(intrinsics, float(rms), len(image_points), rejected)
+
+
+class CameraMount(StrEnum):
+    ON_ARM = "on_arm"  # eye-in-hand: the camera rides on the arm; result is T_gripper_camera
+    FIXED = "fixed"  # eye-to-hand: the camera is fixed; result is T_base_camera
+
+
+def pose_matrix(rotation: np.ndarray, translation: Sequence[float]) -> np.ndarray:
+    """4x4 pose from a 3x3 rotation matrix or a Rodrigues vector and a translation."""
+    rotation = np.asarray(rotation, dtype=np.float64)
+    if rotation.shape != (3, 3):
+        rotation, _ = cv2.Rodrigues(rotation.reshape(3))
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = np.asarray(translation, dtype=np.float64).reshape(3)
+    return pose
+
+
+def calibrate_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_target: Sequence[np.ndarray],
+                       mount: CameraMount = CameraMount.ON_ARM) -> np.ndarray:
+    """Camera pose from arm poses and views of a marker (OpenCV `calibrateHandEye`, Tsai's method).
+
+    `T_base_gripper[i]` is the arm's tool pose (forward kinematics) and `T_camera_target[i]` the
+    marker pose seen by the camera (e.g. from solvePnP) at the same moment. For `ON_ARM` the
+    marker is fixed in the world and the result is `T_gripper_camera`; for `FIXED` the marker is
+    held by the arm and the result is `T_base_camera`.
+    """
+    if len(T_base_gripper) != len(T_camera_target) or len(T_base_gripper) < 3:
+        raise CalibrationError(f"need at least 3 paired poses, got {len(T_base_gripper)} arm and {len(T_camera_target)} marker poses")
+    arm = [np.asarray(p, dtype=np.float64) for p in T_base_gripper]
+    if mount is CameraMount.FIXED:
+        arm = [np.linalg.inv(p) for p in arm]
+    rotation, translation = cv2.calibrateHandEye(
+        [p[:3, :3] for p in arm], [p[:3, 3] for p in arm],
+        [np.asarray(p)[:3, :3] for p in T_camera_target], [np.asarray(p)[:3, 3] for p in T_camera_target],
+        method=cv2.CALIB_HAND_EYE_TSAI,
+    )
+    return pose_matrix(rotation, translation.reshape(3))
+
+
+def to_frame(T_a_b: np.ndarray, point_b: Sequence[float]) -> np.ndarray:
+    """Point of frame b expressed in frame a (e.g. the mouth from camera to robot base)."""
+    return (np.asarray(T_a_b) @ np.append(np.asarray(point_b, dtype=np.float64), 1.0))[:3]
