@@ -1,0 +1,386 @@
+"""The simulated camera fixed on the robot: the true mouth through a pinhole, and what it sees.
+
+`PinholeCamera` projects world points with OpenCV (`cv2.projectPoints`) from a calibration value
+(`CameraIntrinsics`) and a mount on the robot (`CameraMount`). `true_mouth` is what an ideal
+detector would report. Two sources turn that into the camera's output over time:
+
+- `FaceFrameSource` (mode a) composes real face photographs (`<repo>/../shared/data/faces`, never
+  part of the project) into BGR frames: an open- or closed-mouth photo of one person, scaled and
+  placed so that its labelled mouth lands on the projected mouth. The real vision pipeline then
+  reads these frames.
+- `GroundTruthMouthSource` (mode b, the fallback when the photos are absent) reports the projected
+  mouth directly with pixel noise, latency and dropouts, and says so: `ground_truth` is True on the
+  source and on every sighting, and it logs a warning when created.
+
+Both apply the scenario's camera faults: a frozen frame (the same picture with fresh timestamps, as
+a stuck USB camera delivers), black frames, dropped frames, and a second face in view.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from sim.scenario import CameraFault, CameraFaultKind
+from sim.world import SimError, World
+
+log = logging.getLogger(__name__)
+
+MOUTH_WIDTH_M = 0.05
+OPEN_RATIO_THRESHOLD = 0.2
+MAX_VISIBLE_YAW_RAD = 1.0  # beyond this the face is turned too far for a detector
+BACKGROUND_BGR = (96, 104, 110)
+
+
+class FacesUnavailable(SimError):
+    """The face photographs for frame compositing are missing or unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraIntrinsics:
+    """Pinhole calibration (pixels); distortion is left to the vision calibration."""
+
+    fx: float = 520.0
+    fy: float = 520.0
+    cx: float = 320.0
+    cy: float = 240.0
+    width_px: int = 640
+    height_px: int = 480
+
+    def matrix(self) -> np.ndarray:
+        """The 3x3 camera matrix K."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+
+@dataclass(frozen=True, slots=True)
+class CameraMount:
+    """Where the camera sits on the robot (base frame, m) and the point it looks at."""
+
+    position_m: tuple[float, float, float] = (-0.03, 0.09, 0.32)
+    look_at_m: tuple[float, float, float] = (0.40, 0.0, 0.20)
+
+    def rotation_world_from_camera(self) -> np.ndarray:
+        """Columns: camera x (right), y (down), z (forward) in the base frame."""
+        forward = np.subtract(self.look_at_m, self.position_m).astype(float)
+        forward /= np.linalg.norm(forward)
+        right = np.cross(forward, (0.0, 0.0, 1.0))
+        right /= np.linalg.norm(right)
+        down = np.cross(forward, right)
+        return np.column_stack((right, down, forward))
+
+
+class PinholeCamera:
+    """Projects base-frame points into the image of a camera fixed on the robot."""
+
+    def __init__(self, intrinsics: CameraIntrinsics | None = None, mount: CameraMount | None = None) -> None:
+        self.intrinsics = intrinsics or CameraIntrinsics()
+        self.mount = mount or CameraMount()
+        r_wc = self.mount.rotation_world_from_camera()
+        self._r_cw = r_wc.T
+        self._t_cw = -self._r_cw @ np.asarray(self.mount.position_m, dtype=float)
+        self._rvec, _ = cv2.Rodrigues(self._r_cw)
+        self._k = self.intrinsics.matrix()
+
+    def to_camera(self, point_m) -> np.ndarray:
+        """A base-frame point in the camera frame (x right, y down, z forward)."""
+        return self._r_cw @ np.asarray(point_m, dtype=float) + self._t_cw
+
+    def project(self, points_m) -> np.ndarray:
+        """Pixel coordinates (N, 2) of base-frame points (N, 3)."""
+        pts = np.asarray(points_m, dtype=float).reshape(-1, 1, 3)
+        px, _ = cv2.projectPoints(pts, self._rvec, self._t_cw, self._k, None)
+        return px.reshape(-1, 2)
+
+    def in_view(self, px: np.ndarray) -> bool:
+        """True when a pixel lies inside the image."""
+        return 0 <= px[0] < self.intrinsics.width_px and 0 <= px[1] < self.intrinsics.height_px
+
+
+@dataclass(frozen=True, slots=True)
+class MouthSighting:
+    """One observation of the mouth, field for field a `vision.MouthObservation`, plus
+    `ground_truth`: True when it came from the simulator's truth rather than from images."""
+
+    center_px: tuple[float, float]
+    width_px: float
+    open_ratio: float
+    is_open: bool
+    confidence: float
+    t: float
+    position_m: tuple[float, float, float] | None = None
+    ground_truth: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TrueMouth:
+    """The mouth as the camera would see it right now."""
+
+    center_px: np.ndarray
+    width_px: float
+    open_ratio: float
+    yaw_rad: float
+    position_cam_m: np.ndarray
+
+
+def true_mouth(world: World, camera: PinholeCamera) -> TrueMouth | None:
+    """The projected mouth, or None when it is behind the camera, out of the image or turned away."""
+    mouth = world.mouth_position()
+    cam = camera.to_camera(mouth)
+    if cam[2] <= 0.05:
+        return None
+    facing = -world.head_rotation()[:, 0]  # the face looks along the head's -x axis
+    toward_camera = np.asarray(camera.mount.position_m) - mouth
+    cos_angle = float(facing @ toward_camera / np.linalg.norm(toward_camera))
+    yaw = float(np.arccos(np.clip(cos_angle, -1.0, 1.0)))
+    if yaw > MAX_VISIBLE_YAW_RAD:
+        return None
+    center = camera.project(mouth)[0]
+    if not camera.in_view(center):
+        return None
+    width_px = camera.intrinsics.fx * MOUTH_WIDTH_M * max(np.cos(yaw), 0.0) / cam[2]
+    return TrueMouth(center, float(width_px), world.mouth_opening_m() / MOUTH_WIDTH_M, yaw, cam)
+
+
+class CameraFaultSchedule:
+    """Which camera faults are active at a time."""
+
+    def __init__(self, faults: tuple[CameraFault, ...] = ()) -> None:
+        self._faults = faults
+
+    def active(self, t_s: float) -> set[CameraFaultKind]:
+        return {f.kind for f in self._faults if f.at_s <= t_s < f.at_s + f.duration_s}
+
+
+class _FrameClock:
+    """Frame capture times at a fixed rate, and delivery after a latency."""
+
+    def __init__(self, fps: float, latency_s: float) -> None:
+        self.period_s = 1.0 / fps
+        self.latency_s = latency_s
+        self.next_capture_s = 0.0
+
+    def due(self, t_s: float) -> bool:
+        """True when a frame is captured at `t_s` (call once per tick)."""
+        if t_s + 1e-12 >= self.next_capture_s:
+            self.next_capture_s += self.period_s * max(1, int((t_s - self.next_capture_s) / self.period_s) + 1)
+            return True
+        return False
+
+
+class GroundTruthMouthSource:
+    """Fallback camera: the true mouth with noise, latency and dropouts (not the vision pipeline).
+
+    Call `poll(t_s)` every control tick; it returns the newest sighting delivered by then (its `t`
+    is the capture time), or None if none has been delivered yet.
+    """
+
+    ground_truth = True
+
+    def __init__(
+        self,
+        world: World,
+        camera: PinholeCamera | None = None,
+        faults: tuple[CameraFault, ...] = (),
+        *,
+        seed: int = 0,
+        fps: float = 30.0,
+        latency_s: float = 0.06,
+        noise_px: float = 1.5,
+        dropout_probability: float = 0.03,
+        reason: str = "no face images",
+    ) -> None:
+        self.world = world
+        self.camera = camera or PinholeCamera()
+        self.faults = CameraFaultSchedule(faults)
+        self.noise_px = noise_px
+        self.dropout_probability = dropout_probability
+        self._clock = _FrameClock(fps, latency_s)
+        self._rng = np.random.default_rng(seed)
+        self._in_flight: list[MouthSighting | None] = []
+        self._delivery_s: list[float] = []
+        self._latest: MouthSighting | None = None
+        self._frozen: MouthSighting | None = None
+        self.frames_captured = 0
+        self.frames_dropped = 0
+        log.warning(
+            "simulated camera: %s; using ground-truth mouth observations with noise, latency "
+            "and dropouts instead of the vision pipeline",
+            reason,
+        )
+
+    def poll(self, t_s: float) -> MouthSighting | None:
+        if self._clock.due(t_s):
+            self._in_flight.append(self._capture(t_s))
+            self._delivery_s.append(t_s + self._clock.latency_s)
+        while self._delivery_s and self._delivery_s[0] <= t_s + 1e-12:
+            self._delivery_s.pop(0)
+            sighting = self._in_flight.pop(0)
+            if sighting is not None:
+                self._latest = sighting
+        return self._latest
+
+    def _capture(self, t_s: float) -> MouthSighting | None:
+        self.frames_captured += 1
+        faults = self.faults.active(t_s)
+        if CameraFaultKind.FROZEN_FRAME in faults and self._frozen is not None:
+            old = self._frozen
+            return MouthSighting(old.center_px, old.width_px, old.open_ratio, old.is_open, old.confidence, t_s, old.position_m)
+        if faults & {CameraFaultKind.BLACK_FRAME, CameraFaultKind.DROPPED_FRAMES} or (
+            self._rng.random() < self.dropout_probability
+        ):
+            self.frames_dropped += 1
+            return None
+        truth = true_mouth(self.world, self.camera)
+        if CameraFaultKind.SECOND_FACE in faults and self._rng.random() < 0.25:
+            truth = self._second_face()
+        if truth is None:
+            return None
+        noisy = truth.center_px + self._rng.normal(0.0, self.noise_px, size=2)
+        ratio = max(truth.open_ratio + self._rng.normal(0.0, 0.02), 0.0)
+        position = truth.position_cam_m * (1.0 + self._rng.normal(0.0, 0.01))
+        sighting = MouthSighting(
+            (float(noisy[0]), float(noisy[1])),
+            truth.width_px * (1.0 + self._rng.normal(0.0, 0.03)),
+            ratio,
+            ratio > OPEN_RATIO_THRESHOLD,
+            float(np.clip(0.9 - 0.3 * truth.yaw_rad, 0.0, 1.0)),
+            t_s,
+            tuple(float(v) for v in position),
+        )
+        self._frozen = sighting
+        return sighting
+
+    def _second_face(self) -> TrueMouth:
+        """A bystander's mouth, half a metre behind the citizen and to the side."""
+        mouth = self.world.mouth_position() + np.array([0.5, -0.3, 0.05])
+        cam = self.camera.to_camera(mouth)
+        center = self.camera.project(mouth)[0]
+        return TrueMouth(center, float(self.camera.intrinsics.fx * MOUTH_WIDTH_M / cam[2]), 0.05, 0.0, cam)
+
+
+@dataclass(frozen=True, slots=True)
+class FacePhoto:
+    """A labelled face photograph: the image and where its mouth is."""
+
+    image_bgr: np.ndarray
+    mouth_center_px: tuple[float, float]
+    mouth_width_px: float
+
+
+def default_faces_dir() -> Path:
+    """`<repo>/../shared/data/faces`, where the shared face photographs live."""
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
+
+
+def load_face_photos(faces_dir: Path) -> tuple[dict[str, FacePhoto], FacePhoto]:
+    """One person's open and closed photos (`{"open": ..., "closed": ...}`) and another person's
+    photo for the second face, from the dev split of `labels.csv`."""
+    labels = faces_dir / "labels.csv"
+    if not labels.is_file():
+        raise FacesUnavailable(f"no face labels at {labels}")
+    by_person: dict[str, dict[str, dict]] = {}
+    with labels.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("split") != "dev" or row.get("mouth_state") not in ("open", "closed"):
+                continue
+            person = Path(row["file"]).stem.rsplit("_", 1)[0]
+            by_person.setdefault(person, {}).setdefault(row["mouth_state"], row)
+    people = sorted(p for p, states in by_person.items() if {"open", "closed"} <= states.keys())
+    if len(people) < 2:
+        raise FacesUnavailable(f"{labels} has no two people with both open and closed mouths in the dev split")
+
+    def photo(row: dict) -> FacePhoto:
+        image = cv2.imread(str(faces_dir / row["file"]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FacesUnavailable(f"cannot read face image {faces_dir / row['file']}")
+        try:
+            return FacePhoto(image, (float(row["mouth_cx"]), float(row["mouth_cy"])), float(row["mouth_w"]))
+        except (KeyError, ValueError) as exc:
+            raise FacesUnavailable(f"bad mouth label for {row.get('file')}: {exc}") from exc
+
+    citizen = {state: photo(by_person[people[0]][state]) for state in ("open", "closed")}
+    return citizen, photo(by_person[people[1]]["closed"])
+
+
+def _paste(frame: np.ndarray, photo: FacePhoto, center_px, width_px: float, squeeze: float = 1.0) -> None:
+    """Scale `photo` so its mouth is `width_px` wide and put its mouth at `center_px` (clipped)."""
+    scale = width_px / photo.mouth_width_px
+    h, w = photo.image_bgr.shape[:2]
+    size = (max(int(round(w * scale * squeeze)), 1), max(int(round(h * scale)), 1))
+    scaled = cv2.resize(photo.image_bgr, size, interpolation=cv2.INTER_LINEAR)
+    x0 = int(round(center_px[0] - photo.mouth_center_px[0] * scale * squeeze))
+    y0 = int(round(center_px[1] - photo.mouth_center_px[1] * scale))
+    fh, fw = frame.shape[:2]
+    sx0, sy0 = max(0, -x0), max(0, -y0)
+    dx0, dy0 = max(0, x0), max(0, y0)
+    dx1, dy1 = min(fw, x0 + size[0]), min(fh, y0 + size[1])
+    if dx1 > dx0 and dy1 > dy0:
+        frame[dy0:dy1, dx0:dx1] = scaled[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+
+
+class FaceFrameSource:
+    """Camera mode (a): BGR frames composed from real face photos, placed by the head pose.
+
+    Call `poll(t_s)` every control tick; it returns `(capture_t, frame)` when a frame is
+    delivered at this tick, else None. Raises `FacesUnavailable` when the photos are missing.
+    """
+
+    ground_truth = False
+
+    def __init__(
+        self,
+        world: World,
+        camera: PinholeCamera | None = None,
+        faults: tuple[CameraFault, ...] = (),
+        *,
+        faces_dir: Path | None = None,
+        fps: float = 30.0,
+        latency_s: float = 0.04,
+        seed: int = 0,
+    ) -> None:
+        self.world = world
+        self.camera = camera or PinholeCamera()
+        self.faults = CameraFaultSchedule(faults)
+        self.photos, self.second_photo = load_face_photos(faces_dir or default_faces_dir())
+        self._clock = _FrameClock(fps, latency_s)
+        self._queue: list[tuple[float, float, np.ndarray | None]] = []
+        self._last_frame: np.ndarray | None = None
+        self._rng = np.random.default_rng(seed)
+        self.frames_captured = 0
+
+    def render(self, t_s: float) -> np.ndarray | None:
+        """The frame the camera captures now (None for a dropped frame)."""
+        self.frames_captured += 1
+        faults = self.faults.active(t_s)
+        if CameraFaultKind.DROPPED_FRAMES in faults:
+            return None
+        if CameraFaultKind.FROZEN_FRAME in faults and self._last_frame is not None:
+            return self._last_frame
+        ih = self.camera.intrinsics
+        if CameraFaultKind.BLACK_FRAME in faults:
+            return np.zeros((ih.height_px, ih.width_px, 3), np.uint8)
+        frame = np.empty((ih.height_px, ih.width_px, 3), np.uint8)
+        frame[:] = BACKGROUND_BGR
+        if CameraFaultKind.SECOND_FACE in faults:
+            _paste(frame, self.second_photo, (ih.width_px * 0.15, ih.height_px * 0.35), 35.0)
+        truth = true_mouth(self.world, self.camera)
+        if truth is not None:
+            photo = self.photos["open" if truth.open_ratio > OPEN_RATIO_THRESHOLD else "closed"]
+            _paste(frame, photo, truth.center_px, truth.width_px / max(np.cos(truth.yaw_rad), 0.3), np.cos(truth.yaw_rad))
+        self._last_frame = frame
+        return frame
+
+    def poll(self, t_s: float) -> tuple[float, np.ndarray] | None:
+        if self._clock.due(t_s):
+            self._queue.append((t_s + self._clock.latency_s, t_s, self.render(t_s)))
+        delivered = None
+        while self._queue and self._queue[0][0] <= t_s + 1e-12:
+            _, capture_t, frame = self._queue.pop(0)
+            if frame is not None:
+                delivered = (capture_t, frame)
+        return delivered

@@ -1,0 +1,60 @@
+"""The MuJoCo arm as the virtual servos' plant (`sim.servo_plant.ServoPlant`).
+
+The virtual servos run their own profile and hand the plant one commanded position per servo each
+tick; here that command becomes the setpoint of the joint's MuJoCo position actuator (stiffness,
+damping and the 4.1 N m stall torque of the XM430-W350, see `sim/assets/bidvis_world.xml`), and the
+reading comes back from physics: joint position and velocity, and the torque MuJoCo applied
+(`qfrc_actuator`), which the servo turns into Present Current. So a spoon pressed against the face
+shows up in the current the controller reads, as it would on the real arm.
+"""
+
+from __future__ import annotations
+
+from sim.servo_plant import JointReading
+from sim.world import SimError, World
+
+ARM_SERVO_IDS = (11, 12, 13, 14)
+
+
+class UnknownServo(SimError):
+    """A command for a servo ID the simulated arm does not have."""
+
+
+class MujocoPlant:
+    """Drives `world`'s arm joints from servo commands; physics advances with the servo ticks.
+
+    The physics timestep may be longer than the servo tick: commands are latched and the world
+    steps whenever the accumulated servo time reaches the next physics step.
+    """
+
+    def __init__(self, world: World, servo_ids: tuple[int, ...] = ARM_SERVO_IDS) -> None:
+        self.world = world
+        self._index = {servo_id: i for i, servo_id in enumerate(servo_ids)}
+        self._torque_on = [True] * len(servo_ids)
+        self._clock_s = world.time_s
+
+    def step(self, commands: dict[int, float | None], dt: float) -> dict[int, JointReading]:
+        """Apply `commands` (rad, None = torque off) and advance physics by `dt` seconds."""
+        world = self.world
+        for servo_id, command in commands.items():
+            index = self._index.get(servo_id)
+            if index is None:
+                raise UnknownServo(
+                    f"servo {servo_id} is not on the simulated arm (it has {sorted(self._index)})"
+                )
+            enabled = command is not None
+            if enabled != self._torque_on[index]:
+                world.set_torque_enabled(index, enabled)
+                self._torque_on[index] = enabled
+            if enabled:
+                world.set_arm_target(index, command)
+        self._clock_s += dt
+        world.advance_to(self._clock_s)
+        q = world.arm_positions()
+        qd = world.arm_velocities()
+        tau = world.arm_torques()
+        return {
+            servo_id: JointReading(float(q[i]), float(qd[i]), float(tau[i]))
+            for servo_id, i in self._index.items()
+            if servo_id in commands
+        }

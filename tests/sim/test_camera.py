@@ -1,0 +1,154 @@
+"""The simulated camera: pinhole projection, composed face frames, the ground-truth fallback, faults."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.camera import (
+    FaceFrameSource,
+    FacesUnavailable,
+    GroundTruthMouthSource,
+    PinholeCamera,
+    load_face_photos,
+    true_mouth,
+)
+from sim.scenario import CameraFault, CameraFaultKind
+from sim.world import World
+
+FACES = Path(__file__).resolve().parents[2] / "../shared/data/faces"
+needs_faces = pytest.mark.skipif(
+    not (FACES / "labels.csv").is_file(), reason=f"face photos not available at {FACES} (shared data)"
+)
+
+
+def _fault(kind: CameraFaultKind, at_s: float = 0.0, duration_s: float = 10.0):
+    return (CameraFault(kind=kind, at_s=at_s, duration_s=duration_s),)
+
+
+def test_point_on_the_optical_axis_projects_to_the_principal_point():
+    camera = PinholeCamera()
+    px = camera.project(camera.mount.look_at_m)[0]
+    np.testing.assert_allclose(px, (camera.intrinsics.cx, camera.intrinsics.cy), atol=1e-6)
+
+
+def test_projection_follows_the_pinhole_model():
+    camera = PinholeCamera()
+    point = np.array([0.42, -0.05, 0.25])
+    x, y, z = camera.to_camera(point)
+    expected = (camera.intrinsics.fx * x / z + camera.intrinsics.cx, camera.intrinsics.fy * y / z + camera.intrinsics.cy)
+    np.testing.assert_allclose(camera.project(point)[0], expected, atol=1e-9)
+
+
+def test_mouth_moving_left_in_the_world_moves_right_in_the_image():
+    world, camera = World(), PinholeCamera()
+    before = true_mouth(world, camera).center_px
+    world.set_citizen_targets((0.0, 0.05, 0.0), 0.0, 0.0, 0.0)  # +y is the camera's left
+    world.step(500)
+    assert true_mouth(world, camera).center_px[0] < before[0] - 20
+
+
+def test_turned_away_face_is_not_seen():
+    world, camera = World(), PinholeCamera()
+    world.set_citizen_targets((0.0, 0.0, 0.0), -1.5, 0.0, 0.0)
+    world.step(1000)
+    assert true_mouth(world, camera) is None
+
+
+def test_ground_truth_source_says_so_and_delivers_late_noisy_sightings(caplog):
+    world = World()
+    with caplog.at_level(logging.WARNING):
+        source = GroundTruthMouthSource(world, seed=1, dropout_probability=0.0)
+    assert source.ground_truth and "ground-truth" in caplog.text
+    assert source.poll(0.0) is None  # captured now, delivered after the latency
+    sighting = None
+    t = 0.0
+    while sighting is None:
+        t += 0.005
+        sighting = source.poll(t)
+    assert t == pytest.approx(0.06, abs=0.006)
+    assert sighting.t == 0.0 and sighting.ground_truth
+    truth = true_mouth(world, PinholeCamera())
+    assert np.linalg.norm(np.subtract(sighting.center_px, truth.center_px)) < 8.0
+    assert not sighting.is_open
+
+
+def test_ground_truth_is_deterministic_for_a_seed():
+    def run():
+        source = GroundTruthMouthSource(World(), seed=4, dropout_probability=0.2)
+        return [source.poll(i * 0.005) for i in range(200)]
+
+    assert run() == run()
+
+
+@pytest.mark.parametrize("kind", [CameraFaultKind.BLACK_FRAME, CameraFaultKind.DROPPED_FRAMES])
+def test_black_and_dropped_frames_deliver_no_new_sighting(kind):
+    source = GroundTruthMouthSource(World(), faults=_fault(kind, at_s=0.5), dropout_probability=0.0)
+    seen = [source.poll(i * 0.005) for i in range(400)]
+    assert seen[-1].t < 0.5
+
+
+def test_frozen_frame_repeats_the_picture_with_fresh_timestamps():
+    world = World()
+    source = GroundTruthMouthSource(world, faults=_fault(CameraFaultKind.FROZEN_FRAME, at_s=0.3), dropout_probability=0.0)
+    for i in range(60):
+        source.poll(i * 0.005)
+    world.set_citizen_targets((-0.06, 0.0, 0.0), 0.0, 0.0, 0.0)
+    last = None
+    for i in range(60, 300):
+        world.step(2)
+        last = source.poll(i * 0.005)
+    assert last.t > 1.2
+    moved = true_mouth(world, PinholeCamera()).center_px
+    assert np.linalg.norm(np.subtract(last.center_px, moved)) > 10  # the picture did not follow
+
+
+def test_second_face_sometimes_wins_the_detector():
+    source = GroundTruthMouthSource(World(), faults=_fault(CameraFaultKind.SECOND_FACE), dropout_probability=0.0, noise_px=0.0)
+    xs = {round(s.center_px[0]) for s in (source.poll(i * 0.005) for i in range(400)) if s is not None}
+    assert max(xs) - min(xs) > 40
+
+
+def test_missing_faces_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(FacesUnavailable, match="labels"):
+        load_face_photos(tmp_path)
+
+
+def test_corrupt_labels_are_a_clear_error(tmp_path):
+    (tmp_path / "labels.csv").write_text("file,split,mouth_state\nx.png,dev,open\n")
+    with pytest.raises(FacesUnavailable, match="two people"):
+        load_face_photos(tmp_path)
+
+
+@needs_faces
+def test_composed_frame_puts_the_labelled_mouth_on_the_projected_mouth():
+    world = World()
+    source = FaceFrameSource(world, faces_dir=FACES)
+    frame = source.render(0.0)
+    assert frame.shape == (480, 640, 3) and frame.dtype == np.uint8
+    truth = true_mouth(world, source.camera)
+    x, y = (int(v) for v in truth.center_px)
+    # the pasted photo covers the projected mouth; the corner stays background
+    assert not np.array_equal(frame[y, x], frame[0, 0])
+
+
+@needs_faces
+@pytest.mark.parametrize(
+    ("kind", "check"),
+    [
+        (CameraFaultKind.BLACK_FRAME, lambda f: f is not None and f.max() == 0),
+        (CameraFaultKind.DROPPED_FRAMES, lambda f: f is None),
+    ],
+)
+def test_composed_frame_faults(kind, check):
+    source = FaceFrameSource(World(), faults=_fault(kind), faces_dir=FACES)
+    assert check(source.render(0.0))
+
+
+@needs_faces
+def test_composed_frames_are_delivered_after_the_latency():
+    source = FaceFrameSource(World(), faces_dir=FACES, latency_s=0.04)
+    delivered = [(i * 0.005, source.poll(i * 0.005)) for i in range(20)]
+    first = next((t, d) for t, d in delivered if d is not None)
+    assert first[0] == pytest.approx(0.04, abs=0.006) and first[1][0] == 0.0
