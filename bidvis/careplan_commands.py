@@ -40,7 +40,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _admin_session(database_url: str | None) -> Any:
-    """A context manager yielding (session, cpr_key) on a migrated database; errors end the command."""
+    """A context manager yielding (session, settings) on a migrated database, secrets resolved; errors end the command."""
     from contextlib import contextmanager
 
     from careplan_api.db import make_engine, make_session_factory, upgrade_database
@@ -50,7 +50,7 @@ def _admin_session(database_url: str | None) -> Any:
     def opened() -> Any:
         try:
             settings = _settings(database_url).with_secrets()
-            _jwt, cpr_key = settings.require_secrets()
+            settings.require_secrets()
             engine = make_engine(settings)
             if settings.run_migrations:
                 upgrade_database(engine)
@@ -59,7 +59,7 @@ def _admin_session(database_url: str | None) -> Any:
         try:
             with make_session_factory(engine)() as session:
                 try:
-                    yield session, cpr_key
+                    yield session, settings
                 except CareplanError as exc:
                     session.rollback()
                     _fail(str(exc))
@@ -119,7 +119,8 @@ def add_citizen(
     from careplan_api.models import AuditAction
     from careplan_api.services import audit, people
 
-    with _admin_session(database_url) as (session, cpr_key):
+    with _admin_session(database_url) as (session, settings):
+        _jwt_key, cpr_key = settings.require_secrets()
         citizen = people.create_citizen(session, name, cpr_key, cpr, people.get_or_create_unit(session, unit))
         audit.record(session, actor=None, action=AuditAction.CREATE, resource="cli add-citizen",
                      citizen_id=citizen.id, purpose=CLI_PURPOSE)
@@ -138,7 +139,7 @@ def enroll_device(
     from careplan_api.services import audit, people
 
     citizen_id = _uuid(citizen, "--citizen")
-    with _admin_session(database_url) as (session, _cpr_key):
+    with _admin_session(database_url) as (session, _settings):
         device, token = people.enroll_device(session, citizen_id, label)
         audit.record(session, actor=None, action=AuditAction.CREATE, resource="cli enroll-device",
                      citizen_id=citizen_id, purpose=CLI_PURPOSE)
@@ -173,9 +174,12 @@ def add_user(
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         _fail("give the password on standard input, e.g. `printf '%s\\n' \"$PW\" | bidvis careplan add-user ...`", 2)
-    with _admin_session(database_url) as (session, _cpr_key):
+    from careplan_api.services.security import password_hasher
+
+    with _admin_session(database_url) as (session, settings):
         user = people.create_user(
             session, username, password, role_value,
+            hasher=password_hasher(settings.argon2_profile),
             unit=people.get_or_create_unit(session, unit) if role_value is Role.STAFF else None,
             citizen_id=citizen_id,
         )

@@ -6,7 +6,7 @@
 
 The database is migrated to the newest schema when the app is created (unless
 `settings.run_migrations` is off). Everything lives on `app.state`: `settings`, `engine`,
-`session_factory`, `metrics`, `jwt_key`, `cpr_key`.
+`session_factory`, `metrics`, `jwt_key`, `cpr_key`, `password_hasher`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from careplan_api.db import make_engine, make_session_factory, upgrade_database
 from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
 from careplan_api.observability import ACCESS_LOGGER, Metrics
 from careplan_api.routes import admin, auth, citizens, ingest, ops
-from careplan_api.services.security import InvalidToken
+from careplan_api.services.security import InvalidToken, password_hasher
 from careplan_api.settings import Settings
 
 RETRY_AFTER_S = 1
@@ -157,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.jwt_key = jwt_key
     app.state.cpr_key = cpr_key
+    app.state.password_hasher = password_hasher(settings.argon2_profile)
 
     for module in (ops, auth, ingest, citizens, admin, *_optional_route_modules()):
         app.include_router(module.router)

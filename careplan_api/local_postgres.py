@@ -1,9 +1,10 @@
 """A throwaway PostgreSQL server from Debian's binaries, for tests, benchmarks and trials.
 
-`LocalPostgres(base_dir).start()` runs `initdb` and `pg_ctl` from `/usr/lib/postgresql/*/bin`
+`LocalPostgres().start()` runs `initdb` and `pg_ctl` from `/usr/lib/postgresql/*/bin`
 on a free localhost port (as the `postgres` user when run as root, since PostgreSQL refuses to
 run as root), `stop()` shuts it down, `start()` again restarts it on the same data. Not used by
-the service itself.
+the service itself. Without a `base_dir` it works in a new folder under the system's temporary
+folder (which the `postgres` user can reach) and `destroy()` removes it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 from careplan_api.errors import CareplanError
@@ -46,9 +48,10 @@ def free_port() -> int:
 class LocalPostgres:
     """One PostgreSQL cluster in `base_dir`, listening on 127.0.0.1:`port`, trust auth, no fsync."""
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    def __init__(self, base_dir: Path | None = None, port: int | None = None) -> None:
         self.bin_dir = find_pg_bin()
-        self.base_dir = Path(base_dir)
+        self._owns_dir = base_dir is None
+        self.base_dir = Path(base_dir) if base_dir is not None else Path(tempfile.mkdtemp(prefix="bidvis-pg-"))
         self.data_dir = self.base_dir / "data"
         self.port = port or free_port()
         self._run_as = "postgres" if os.geteuid() == 0 else None
@@ -95,6 +98,14 @@ class LocalPostgres:
         """Stop the server (`fast` disconnects clients; `immediate` is a crash-like stop)."""
         if (self.data_dir / "postmaster.pid").exists():
             self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop")
+
+    def destroy(self) -> None:
+        """Stop the server and, if this object made its folder, remove it."""
+        try:
+            self.stop("immediate")
+        finally:
+            if self._owns_dir:
+                shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def create_database(self, name: str, template: str = "template1") -> str:
         """Create database `name` (optionally as a copy of `template`) and return its URL."""

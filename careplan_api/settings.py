@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 key for access tokens; generated into data_dir when unset")
     cpr_hmac_key: SecretStr | None = Field(default=None, description="HMAC key for CPR numbers; generated into data_dir when unset")
+    argon2_profile: Literal["RFC_9106_LOW_MEMORY", "RFC_9106_HIGH_MEMORY", "CHEAPEST"] = Field(
+        default="RFC_9106_LOW_MEMORY", description="password hashing cost; CHEAPEST is for tests only"
+    )
     access_token_ttl_s: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
     max_request_body_bytes: int = Field(default=1_048_576, gt=0)
     max_event_data_bytes: int = Field(default=4096, gt=0)

@@ -8,6 +8,7 @@ See docs/fhir.md for the mapping table.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
@@ -100,6 +101,14 @@ def device_use_statement(record: CitizenRecord, dev: DeviceRecord) -> Resource:
     }
 
 
+_INCIDENT_COMPONENTS = (
+    ("safety-stops", IncidentKind.SAFETY_STOP),
+    ("faults", IncidentKind.FAULT),
+    ("misfires", IncidentKind.MISFIRE),
+    ("bite-timeouts", IncidentKind.BITE_TIMEOUT),
+)
+
+
 def _count(code: str, value: int) -> Resource:
     return {"code": codes.meal_concept(code), "valueInteger": value}
 
@@ -133,13 +142,8 @@ def _meal_components(meal: MealSummary) -> list[Resource]:
         {"code": codes.meal_concept("bowl-bites-taken", f"Skål {tally.bowl}"), "valueInteger": tally.bites_taken}
         for tally in meal.bowls
     )
-    for code, kind in (
-        ("safety-stops", IncidentKind.SAFETY_STOP),
-        ("faults", IncidentKind.FAULT),
-        ("misfires", IncidentKind.MISFIRE),
-        ("bite-timeouts", IncidentKind.BITE_TIMEOUT),
-    ):
-        components.append(_count(code, meal.count(kind)))
+    incident_counts = Counter(incident.kind for incident in meal.incidents)
+    components.extend(_count(code, incident_counts[kind]) for code, kind in _INCIDENT_COMPONENTS)
     components.extend(
         {
             "code": codes.meal_concept("incident", incident.kind.value),

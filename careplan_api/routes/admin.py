@@ -47,7 +47,10 @@ def create_user(request: Request, session: SessionDep, admin: AdminUser, purpose
     """Create a login; a relative gets a fuldmagt (scope full) for `citizen_id`, ending at `valid_until`."""
     role = Role(body.role)
     unit = people.get_or_create_unit(session, body.unit) if body.unit else None
-    user = people.create_user(session, body.username, body.password, role, unit=unit, citizen_id=body.citizen_id)
+    user = people.create_user(
+        session, body.username, body.password, role,
+        hasher=request.app.state.password_hasher, unit=unit, citizen_id=body.citizen_id,
+    )
     if role is Role.RELATIVE and body.citizen_id is not None:
         people.grant_fuldmagt(session, user, body.citizen_id, FuldmagtScope.FULL, body.valid_until)
     audit.record(session, actor=admin, action=AuditAction.CREATE, resource=_where(request), citizen_id=body.citizen_id, purpose=purpose)

@@ -26,7 +26,7 @@ def login(
 ) -> Token:
     """Exchange username and password (form fields) for a bearer access token."""
     user = session.scalar(select(User).where(User.username == form.username[:150]))
-    if not verify_password(user.password_hash if user else None, form.password) or user is None or not user.is_active:
+    if not verify_password(user.password_hash if user else None, form.password, request.app.state.password_hasher) or user is None or not user.is_active:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )

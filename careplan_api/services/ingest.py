@@ -161,7 +161,7 @@ def ingest_batch(
         owner_query = select(Meal.id, Meal.device_id).where(Meal.id.in_(meal_ids)).order_by(Meal.id)
         if is_postgres:
             owner_query = owner_query.with_for_update()  # serialise concurrent batches of one meal
-        owners = dict(session.execute(owner_query).tuples().all())
+        owners = dict(session.execute(owner_query).all())
         rows = []
         for event in events.values():
             if owners.get(event.meal_id) != device.id:
@@ -184,7 +184,7 @@ def ingest_batch(
             stored_by = dict(
                 session.execute(
                     select(UsageEventRecord.id, UsageEventRecord.device_id).where(UsageEventRecord.id.in_(not_inserted))
-                ).tuples().all()
+                ).all()
             )
             for event_id in not_inserted:
                 if stored_by.get(event_id, device.id) == device.id:
@@ -214,7 +214,7 @@ def refresh_meals(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime
         )
         .where(UsageEventRecord.meal_id.in_(meal_ids))
         .group_by(UsageEventRecord.meal_id, UsageEventRecord.type)
-    ).tuples().all()
+    ).all()
     by_meal: dict[uuid.UUID, dict[str, tuple[int, datetime, datetime]]] = {m: {} for m in meal_ids}
     for meal_id, kind, count, first, last in stats:
         by_meal[meal_id][kind] = (count, _aware(first), _aware(last))

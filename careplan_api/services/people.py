@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -70,6 +71,7 @@ def create_user(
     password: str,
     role: Role,
     *,
+    hasher: PasswordHasher,
     unit: Unit | None = None,
     citizen_id: uuid.UUID | None = None,
 ) -> User:
@@ -91,7 +93,7 @@ def create_user(
     user = User(
         id=uuid.uuid4(),
         username=username,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, hasher),
         role=role,
         unit_id=(unit or get_or_create_unit(session)).id if role is Role.STAFF else None,
         citizen_id=citizen_id if role is Role.CITIZEN else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,24 +22,32 @@ from careplan_api.models import Device, RevokedToken, Role, User, utcnow
 
 JWT_ALGORITHM = "HS256"
 DEVICE_TOKEN_PREFIX = "bvd_"
-_PASSWORD_HASHER = PasswordHasher()
 _CPR_PATTERN = re.compile(r"^(\d{6})-?(\d{4})$")
-# A fixed hash to verify against when the username is unknown, so timing does not tell.
-_DUMMY_HASH = _PASSWORD_HASHER.hash("not-a-real-password")
 
 
 class InvalidToken(CareplanError):
     """An access token is malformed, expired, revoked, or its user is gone or inactive."""
 
 
-def hash_password(password: str) -> str:
-    return _PASSWORD_HASHER.hash(password)
+@functools.cache
+def password_hasher(profile: str) -> PasswordHasher:
+    """An argon2id hasher for a profile of `argon2.profiles` (`Settings.argon2_profile`)."""
+    return PasswordHasher.from_parameters(getattr(profiles, profile))
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when `password` matches; always spends one argon2 verification."""
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str, hasher: PasswordHasher) -> str:
+    return hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str, hasher: PasswordHasher) -> bool:
+    """True when `password` matches. An unknown user (`password_hash=None`) spends the same time."""
     try:
-        return _PASSWORD_HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return hasher.verify(password_hash or _dummy_hash(hasher), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
