@@ -61,8 +61,8 @@ class CameraIntrinsics:
 class CameraMount:
     """Where the camera sits on the robot (base frame, m) and the point it looks at."""
 
-    position_m: tuple[float, float, float] = (-0.03, 0.09, 0.32)
-    look_at_m: tuple[float, float, float] = (0.40, 0.0, 0.20)
+    position_m: tuple[float, float, float] = (0.02, 0.12, 0.40)
+    look_at_m: tuple[float, float, float] = (0.36, 0.0, 0.25)
 
     def rotation_world_from_camera(self) -> np.ndarray:
         """Columns: camera x (right), y (down), z (forward) in the base frame."""

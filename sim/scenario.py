@@ -83,7 +83,7 @@ class CameraFault(_Strict):
 class CitizenProfile(_Strict):
     """How this citizen eats (SI units)."""
 
-    open_mouth_when_spoon_within_m: float = Field(default=0.15, gt=0.0, le=0.5)
+    open_mouth_when_spoon_within_m: float = Field(default=0.07, gt=0.0, le=0.5)
     mouth_open_m: float = Field(default=0.026, gt=0.005, le=0.035)
     bite_reach_m: float = Field(default=0.05, gt=0.0, le=0.12)
     reaction_s: float = Field(default=0.3, ge=0.0, le=10.0)

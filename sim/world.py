@@ -61,13 +61,13 @@ class WorldConfig:
 
     `spoon_offset_m` is the spoon tip beyond DESIGN.md's tool tip, along the tool's x and z axes
     (the spoon calibration value). `neck_home_m` is where the citizen's neck pivot rests; the mouth
-    sits 0.079 m in front of and 0.10 m above it. The servo values are those of the XM430-W350 at
+    sits 0.079 m in front of and 0.1005 m above it, so by default at (0.36, 0, 0.25). The servo values are those of the XM430-W350 at
     12 V: stall torque 4.1 N m at 2.3 A.
     """
 
     timestep_s: float = 0.002
-    spoon_offset_m: tuple[float, float] = (0.075, 0.0)
-    neck_home_m: tuple[float, float, float] = (0.48, 0.0, 0.10)
+    spoon_offset_m: tuple[float, float] = (0.05, 0.0)
+    neck_home_m: tuple[float, float, float] = (0.439, 0.0, 0.1495)
     stall_torque_nm: float = 4.1
     stall_current_a: float = 2.3
 

@@ -119,4 +119,4 @@ def test_sneeze_is_a_fast_jerk(world):
         last = now
 
     _run(world, citizen, 1.0, record)
-    assert max(speeds) > 0.4
+    assert max(speeds) > 0.3  # a bite lean moves at 0.06 m/s
