@@ -9,6 +9,9 @@ from controller import kinematics
 from sim.world import PhysicsUnstable, World, WorldConfig
 
 
+READY = (0.0, -0.1831, -0.6682, 0.8514)  # the controller's demo ready pose: spoon level in front of the face
+
+
 @pytest.fixture
 def world():
     return World(WorldConfig(spoon_offset_m=(0.07, 0.0)))
@@ -45,10 +48,10 @@ def test_servo_torque_never_exceeds_the_stall_torque(world):
 
 
 def test_torque_off_lets_the_arm_fall(world):
-    world.set_arm_pose([0.0, 0.5, 0.0, 0.0])
+    world.set_arm_pose(READY)
     world.set_torque_enabled(1, False)
     world.step(200)
-    assert world.arm_positions()[1] > 0.6
+    assert world.arm_positions()[1] > READY[1] + 0.1
     assert world.arm_torques()[1] == 0.0
 
 
@@ -67,6 +70,7 @@ def test_spoon_pushed_into_the_face_is_measured_every_step(world):
 
 
 def test_mouth_opens_with_the_jaw(world):
+    world.set_arm_pose(READY)
     assert world.mouth_opening_m() < 0.003
     world.set_citizen_targets((0.0, 0.0, 0.0), 0.0, 0.0, 0.025)
     world.step(500)

@@ -53,14 +53,15 @@ def test_pushing_the_spoon_into_the_face_raises_the_current():
 def test_torque_off_reports_no_torque_and_lets_the_joint_move():
     world = World()
     plant = MujocoPlant(world)
-    world.set_arm_pose((0.0, 0.5, 0.0, 0.0))
+    ready = (0.0, -0.1831, -0.6682, 0.8514)
+    world.set_arm_pose(ready)
     readings = None
     for _ in range(300):
-        readings = plant.step({11: 0.0, 12: None, 13: 0.0, 14: 0.0}, 0.001)
+        readings = plant.step({11: 0.0, 12: None, 13: ready[2], 14: ready[3]}, 0.001)
     assert readings[12].torque_nm == 0.0
-    assert readings[12].position_rad > 0.6
-    readings = _hold(plant, (0.0, 0.5, 0.0, 0.0), 1.0)
-    assert readings[12].position_rad == pytest.approx(0.5, abs=0.03)
+    assert readings[12].position_rad > ready[1] + 0.1
+    readings = _hold(plant, ready, 1.5)
+    assert readings[12].position_rad == pytest.approx(ready[1], abs=0.03)
 
 
 def test_unknown_servo_is_named():
