@@ -30,6 +30,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from careplan_api.client import BatchRefused, CareplanClient
 from careplan_api.schemas import (
     MAX_EVENTS_PER_BATCH,
     IngestResult,
@@ -525,6 +526,34 @@ class UsageSender(Protocol):
     def send(self, batch: UsageBatch) -> IngestResult: ...
 
 
+class CareplanSender:
+    """`UsageSender` over HTTP: posts batches with `careplan_api.client.CareplanClient`.
+
+    The client makes `max_attempts` quick tries per batch (1 by default); the long waits of an
+    outage are `JournalSync`'s backoff. `transport` is for tests (an httpx transport).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 10.0,
+        max_attempts: int = 1,
+        transport: Any = None,
+    ) -> None:
+        self.client = CareplanClient(
+            base_url, token, timeout_s=timeout_s, max_attempts=max_attempts, transport=transport
+        )
+
+    def send(self, batch: UsageBatch) -> IngestResult:
+        """Post one batch; raises `careplan_api.client` errors when it is not delivered."""
+        return self.client.post_events(batch)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def backoff_delay_s(
     failures: int,
     *,
@@ -599,6 +628,7 @@ class JournalSync:
         self.backoff_cap_s = backoff_cap_s
         self.max_retry_after_s = max_retry_after_s
         self._rng = rng or random.Random()
+        self._batch_limit = batch_size
         self._failures = 0
         self._last_error: str | None = None
         self._sent = 0
@@ -611,13 +641,15 @@ class JournalSync:
     def sync_once(self) -> SyncOutcome:
         """Send one batch of pending events, if any, and say when to try next."""
         try:
-            events = self.journal.pending(self.batch_size)
+            events = self.journal.pending(self._batch_limit)
         except JournalError as exc:
             return self._failed(f"reading the journal: {exc}", None)
         if not events:
             return SyncOutcome(sent=0, rejected=0, failed=False, retry_in_s=self.idle_interval_s)
         try:
             result = self.sender.send(UsageBatch(events=events))
+        except BatchRefused as exc:
+            return self._refused(events, exc)
         except Exception as exc:  # noqa: BLE001 - the network edge: every failure means "retry later"
             return self._failed(f"{type(exc).__name__}: {exc}", getattr(exc, "retry_after_s", None))
         ids = {event.id for event in events}
@@ -648,13 +680,31 @@ class JournalSync:
             self._last_error = None
             self._sent += len(ids) - len(rejected)
             self._rejected += len(rejected)
-        more = len(events) == self.batch_size
+        more = len(events) == self._batch_limit
+        self._batch_limit = min(self.batch_size, self._batch_limit * 2)
         return SyncOutcome(
             sent=len(ids) - len(rejected),
             rejected=len(rejected),
             failed=False,
             retry_in_s=0.0 if more else self.idle_interval_s,
         )
+
+    def _refused(self, events: list[UsageEvent], exc: BatchRefused) -> SyncOutcome:
+        """The service refused the batch as a whole (too large or malformed): halve it and go on;
+        a single event refused on its own is flagged rejected with the service's answer."""
+        error = f"batch of {len(events)} refused: {exc}"
+        if len(events) > 1:
+            self._batch_limit = max(1, len(events) // 2)
+            logger.warning("journal sync: %s; retrying with batches of %d", error, self._batch_limit)
+            return SyncOutcome(sent=0, rejected=0, failed=False, retry_in_s=0.0, error=error)
+        try:
+            self.journal.mark_rejected({events[0].id: f"refused by the service: {exc}"})
+        except JournalError as journal_exc:
+            return self._failed(f"flagging a refused event: {journal_exc}", None)
+        logger.warning("usage event %s refused by the care-plan service: %s", events[0].id, exc)
+        with self._status_lock:
+            self._rejected += 1
+        return SyncOutcome(sent=0, rejected=1, failed=False, retry_in_s=0.0, error=error)
 
     def _failed(self, error: str, retry_after_s: float | None) -> SyncOutcome:
         with self._status_lock:
@@ -733,6 +783,7 @@ class JournalSync:
 
 __all__ = [
     "APPLICATION_ID",
+    "CareplanSender",
     "EventState",
     "JournalCorruptError",
     "JournalCounts",
