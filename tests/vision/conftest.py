@@ -1,0 +1,80 @@
+"""Fixtures of the vision tests: shared models, the shared face images, frame composition."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vision import FaceModels
+
+FACES_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces"
+
+
+@pytest.fixture(scope="session")
+def models() -> FaceModels:
+    cv2.setNumThreads(1)
+    return FaceModels.load()
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not (FACES_DIR / "labels.csv").is_file():
+        pytest.skip(f"shared face images not found at {FACES_DIR.resolve()} (../shared/data/faces next to the repository)")
+    return FACES_DIR
+
+
+@pytest.fixture(scope="session")
+def face_labels(faces_dir: Path) -> dict[str, dict[str, str]]:
+    with (faces_dir / "labels.csv").open(newline="") as handle:
+        return {Path(row["file"]).stem: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="session")
+def face(faces_dir: Path, face_labels):
+    """`face(stem)` -> (image BGR, label row) of one shared image."""
+
+    def load(stem: str) -> tuple[np.ndarray, dict[str, str]]:
+        row = face_labels[stem]
+        image = cv2.imread(str(faces_dir / row["file"]))
+        assert image is not None, f"unreadable shared image {row['file']}"
+        return image, row
+
+    return load
+
+
+def _compose(size: tuple[int, int] = (640, 480), background: int = 90, *placements) -> np.ndarray:
+    """A frame of `size` (w, h) with images pasted at (x, y) (clipped at the border) and scaled by s.
+
+    Each placement is (image, x, y) or (image, x, y, scale).
+    """
+    width, height = size
+    frame = np.full((height, width, 3), background, np.uint8)
+    for placement in placements:
+        image, x, y = placement[:3]
+        if len(placement) == 4:
+            image = cv2.resize(image, None, fx=placement[3], fy=placement[3], interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+        if x1 > x0 and y1 > y0:
+            frame[y0:y1, x0:x1] = image[y0 - y : y1 - y, x0 - x : x1 - x]
+    return frame
+
+
+def _label_center(row: dict[str, str], x: float = 0.0, y: float = 0.0, scale: float = 1.0) -> tuple[float, float]:
+    return float(row["mouth_cx"]) * scale + x, float(row["mouth_cy"]) * scale + y
+
+
+@pytest.fixture(scope="session")
+def compose():
+    """`compose((w, h), background, (image, x, y[, scale]), ...)` -> a frame with pasted images."""
+    return _compose
+
+
+@pytest.fixture(scope="session")
+def label_center():
+    """`label_center(row, x, y, scale)` -> the labelled mouth centre after pasting at (x, y) with scale."""
+    return _label_center
