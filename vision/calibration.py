@@ -154,24 +154,48 @@ def pose_matrix(rotation: np.ndarray, translation: Sequence[float]) -> np.ndarra
 
 def calibrate_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_target: Sequence[np.ndarray],
                        mount: CameraMount = CameraMount.ON_ARM) -> np.ndarray:
-    """Camera pose from arm poses and views of a marker (OpenCV `calibrateHandEye`, Tsai's method).
+    """Camera pose from arm poses and views of a marker (solves AX = XB).
 
     `T_base_gripper[i]` is the arm's tool pose (forward kinematics) and `T_camera_target[i]` the
     marker pose seen by the camera (e.g. from solvePnP) at the same moment. For `ON_ARM` the
     marker is fixed in the world and the result is `T_gripper_camera`; for `FIXED` the marker is
-    held by the arm and the result is `T_base_camera`.
+    held by the arm and the result is `T_base_camera`. Uses OpenCV's `calibrateHandEye` (Park's
+    method) when the installed build exposes it; OpenCV 5.0.0's Python bindings do not
+    (opencv/opencv#29565), and then the same closed-form method of Park and Martin (1994) runs here.
     """
     if len(T_base_gripper) != len(T_camera_target) or len(T_base_gripper) < 3:
         raise CalibrationError(f"need at least 3 paired poses, got {len(T_base_gripper)} arm and {len(T_camera_target)} marker poses")
     arm = [np.asarray(p, dtype=np.float64) for p in T_base_gripper]
+    seen = [np.asarray(p, dtype=np.float64) for p in T_camera_target]
     if mount is CameraMount.FIXED:
         arm = [np.linalg.inv(p) for p in arm]
-    rotation, translation = cv2.calibrateHandEye(
-        [p[:3, :3] for p in arm], [p[:3, 3] for p in arm],
-        [np.asarray(p)[:3, :3] for p in T_camera_target], [np.asarray(p)[:3, 3] for p in T_camera_target],
-        method=cv2.CALIB_HAND_EYE_TSAI,
-    )
-    return pose_matrix(rotation, translation.reshape(3))
+    opencv = getattr(cv2, "calibrateHandEye", None)
+    if opencv is not None:
+        rotation, translation = opencv([p[:3, :3] for p in arm], [p[:3, 3] for p in arm],
+                                       [p[:3, :3] for p in seen], [p[:3, 3] for p in seen], method=cv2.CALIB_HAND_EYE_PARK)
+        return pose_matrix(rotation, translation.reshape(3))
+    return _park_martin(arm, seen)
+
+
+def _park_martin(arm: list[np.ndarray], seen: list[np.ndarray]) -> np.ndarray:
+    """X with A X = X B for the relative motions A (gripper) and B (camera) between all pose pairs."""
+    motions = []
+    for i in range(len(arm)):
+        for j in range(i + 1, len(arm)):
+            motions.append((np.linalg.inv(arm[j]) @ arm[i], seen[j] @ np.linalg.inv(seen[i])))
+    m = np.zeros((3, 3))
+    for a, b in motions:
+        alpha, _ = cv2.Rodrigues(a[:3, :3])
+        beta, _ = cv2.Rodrigues(b[:3, :3])
+        m += beta @ alpha.T
+    eigenvalues, eigenvectors = np.linalg.eigh(m.T @ m)
+    if eigenvalues.min() < 1e-9:
+        raise CalibrationError("the arm poses rotate about fewer than two distinct axes; move the wrist in two directions")
+    rotation = eigenvectors @ np.diag(eigenvalues**-0.5) @ eigenvectors.T @ m.T
+    lhs = np.vstack([a[:3, :3] - np.eye(3) for a, _ in motions])
+    rhs = np.concatenate([rotation @ b[:3, 3] - a[:3, 3] for a, b in motions])
+    translation, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
+    return pose_matrix(rotation, translation)
 
 
 def to_frame(T_a_b: np.ndarray, point_b: Sequence[float]) -> np.ndarray:
