@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag, StrEnum
+from typing import NamedTuple
+
+from fastcrc.crc16 import umts as _crc16_umts
 
 HEADER = b"\xff\xff\xfd\x00"
 BROADCAST_ID = 0xFE
@@ -75,25 +78,13 @@ class HardwareError(IntFlag):
     OVERLOAD = 0x20
 
 
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x8005) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return tuple(table)
+def crc16(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
+    """CRC-16 of Protocol 2.0 (polynomial 0x8005, init 0, not reflected); `crc` continues a run.
 
-
-_CRC_TABLE = _crc_table()
-
-
-def crc16(data: bytes, crc: int = 0) -> int:
-    """CRC-16 of Protocol 2.0 (polynomial 0x8005, init 0, not reflected); `crc` continues a run."""
-    table = _CRC_TABLE
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ byte) & 0xFF]
-    return crc
+    This is the catalogue's CRC-16/UMTS (alias BUYPASS), computed by fastcrc's compiled code:
+    a pure-Python table loop took most of a control cycle's codec time (docs/benchmarks.md).
+    """
+    return _crc16_umts(data, crc)
 
 
 def stuff(payload: bytes) -> bytes:
@@ -290,9 +281,8 @@ def split_fast_read(
 # --- parsing ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class StatusPacket:
-    """A decoded status packet."""
+class StatusPacket(NamedTuple):
+    """A decoded status packet (a named tuple: cheap to build on the hot path)."""
 
     servo_id: int
     error: int
@@ -311,8 +301,7 @@ class StatusPacket:
         return bool(self.error & ALERT_BIT)
 
 
-@dataclass(frozen=True, slots=True)
-class InstructionPacket:
+class InstructionPacket(NamedTuple):
     """A decoded instruction packet (what a servo receives)."""
 
     servo_id: int
@@ -341,6 +330,7 @@ class DroppedBytes:
 
 
 _INVALID_IDS = frozenset((0xFD, 0xFF))
+_STUFFED = b"\xff\xff\xfd\xfd"
 
 
 class _PacketScanner:
@@ -370,48 +360,52 @@ class _PacketScanner:
         return len(self._buffer)
 
     def _scan(self, data: bytes) -> list[tuple[int, bytes]]:
-        """Append `data`; return (id, unstuffed INST+PARAMS) of each complete, valid packet."""
+        """Append `data`; return (id, stuffed INST+PARAMS) of each complete, valid packet."""
         buf = self._buffer
         buf += data
         found: list[tuple[int, bytes]] = []
+        size = len(buf)
+        pos = 0
         while True:
-            start = buf.find(HEADER)
+            start = buf.find(HEADER, pos)
             if start < 0:
                 # Keep a tail that might be the start of a header split across reads.
                 keep = 3 if buf.endswith(b"\xff\xff\xfd") else 2 if buf.endswith(b"\xff\xff") else 1 if buf.endswith(b"\xff") else 0
-                if len(buf) > keep:
-                    self._drop(DropReason.GARBAGE, None, buf[: len(buf) - keep])
-                return found
-            if start:
-                self._drop(DropReason.GARBAGE, None, buf[:start])
-            if len(buf) < 7:
-                return found
-            servo_id = buf[4]
-            length = buf[5] | (buf[6] << 8)
+                if size - keep > pos:
+                    self.dropped.append(DroppedBytes(DropReason.GARBAGE, None, bytes(buf[pos : size - keep])))
+                    pos = size - keep
+                break
+            if start > pos:
+                self.dropped.append(DroppedBytes(DropReason.GARBAGE, None, bytes(buf[pos:start])))
+                pos = start
+            if size - pos < 7:
+                break
+            servo_id = buf[pos + 4]
+            length = buf[pos + 5] | (buf[pos + 6] << 8)
             if length < 3 or length > self._max_length or servo_id in _INVALID_IDS:
-                self._drop(DropReason.IMPOSSIBLE_HEADER, servo_id, buf[:1], shown=buf[:7])
+                self.dropped.append(DroppedBytes(DropReason.IMPOSSIBLE_HEADER, servo_id, bytes(buf[pos : pos + 7])))
+                pos += 1
                 continue
-            end = 7 + length
-            if len(buf) < end:
+            end = pos + 7 + length
+            if size < end:
                 # Stuffing keeps a header out of a genuine packet's body, so a complete valid
                 # packet starting inside the claimed length proves this one truncated or corrupt.
-                nested = self._nested_packet(7)
+                nested = self._nested_packet(pos + 7)
                 if nested < 0:
-                    return found
-                self._drop(DropReason.TRUNCATED, servo_id, buf[:nested])
+                    break
+                self.dropped.append(DroppedBytes(DropReason.TRUNCATED, servo_id, bytes(buf[pos:nested])))
+                pos = nested
                 continue
-            if crc16(memoryview(buf)[: end - 2]) != (buf[end - 2] | (buf[end - 1] << 8)):
+            if _crc16_umts(buf[pos : end - 2]) != (buf[end - 2] | (buf[end - 1] << 8)):
                 self.crc_errors += 1
-                self._drop(DropReason.BAD_CRC, servo_id, buf[:1], shown=buf[:end])
+                self.dropped.append(DroppedBytes(DropReason.BAD_CRC, servo_id, bytes(buf[pos:end])))
+                pos += 1
                 continue
-            body = bytes(buf[7 : end - 2])
-            del buf[:end]
-            found.append((servo_id, unstuff(body)))
-
-    def _drop(self, reason: DropReason, servo_id: int | None, prefix: bytearray, shown: bytearray | None = None) -> None:
-        """Record why bytes are skipped and remove `prefix` from the front of the buffer."""
-        self.dropped.append(DroppedBytes(reason, servo_id, bytes(prefix if shown is None else shown)))
-        del self._buffer[: len(prefix)]
+            found.append((servo_id, bytes(buf[pos + 7 : end - 2])))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return found
 
     def _nested_packet(self, start: int) -> int:
         """Offset of the first complete, CRC-valid packet beginning at or after `start`, or -1."""
@@ -421,7 +415,7 @@ class _PacketScanner:
             length = buf[pos + 5] | (buf[pos + 6] << 8)
             end = pos + 7 + length
             if 3 <= length <= self._max_length and buf[pos + 4] not in _INVALID_IDS and end <= len(buf):
-                if crc16(memoryview(buf)[pos : end - 2]) == (buf[end - 2] | (buf[end - 1] << 8)):
+                if _crc16_umts(buf[pos : end - 2]) == (buf[end - 2] | (buf[end - 1] << 8)):
                     return pos
             pos = buf.find(HEADER, pos + 1)
         return -1
@@ -446,7 +440,9 @@ class StatusParser(_PacketScanner):
             if len(body) < 2:
                 self.dropped.append(DroppedBytes(DropReason.STATUS_WITHOUT_ERROR, servo_id, body))
                 continue
-            packets.append(StatusPacket(servo_id, body[1], bytes(body[2:])))
+            if _STUFFED in body:
+                body = unstuff(body)
+            packets.append(StatusPacket(servo_id, body[1], body[2:]))
         return packets
 
 
@@ -462,7 +458,9 @@ class InstructionParser(_PacketScanner):
         for servo_id, body in self._scan(data):
             if body[0] == STATUS:
                 continue
-            packets.append(InstructionPacket(servo_id, body[0], bytes(body[1:])))
+            if _STUFFED in body:
+                body = unstuff(body)
+            packets.append(InstructionPacket(servo_id, body[0], body[1:]))
         return packets
 
 

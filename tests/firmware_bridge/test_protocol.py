@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_bridge import protocol
 from firmware_bridge.protocol import (
@@ -238,3 +240,19 @@ def test_status_without_error_byte_is_dropped():
     parser = protocol.StatusParser()
     assert parser.feed(packet) == []
     assert parser.dropped[-1].reason is DropReason.STATUS_WITHOUT_ERROR
+
+
+def _crc16_bitwise(data: bytes) -> int:
+    """The e-Manual's CRC written out bit by bit: poly 0x8005, init 0, MSB first."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+@settings(derandomize=True, max_examples=200)
+@given(st.binary(max_size=300))
+def test_crc_matches_the_bitwise_definition(data):
+    assert protocol.crc16(data) == _crc16_bitwise(data)
