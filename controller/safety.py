@@ -284,7 +284,8 @@ class CurrentModel:
         tau3 = tau4 + m_wrist * g * fore_end + m_fore * g * fore_mid
         tau2 = tau3 + (m_wrist + m_fore) * g * upper_end + m_upper * g * upper_mid
         gravity = np.array((0.0, tau2, tau3, tau4))
-        return (gravity + np.asarray(self.inertia_kg_m2) * qdd) / self.torque_constant_nm_a
+        # The motor holds against gravity: its torque is the opposite of gravity's.
+        return (np.asarray(self.inertia_kg_m2) * qdd - gravity) / self.torque_constant_nm_a
 
 
 @dataclass
@@ -376,21 +377,18 @@ class SafetySupervisor:
             )
         return OK
 
-    def trust_mouth(self, position_m: np.ndarray, t_s: float) -> Verdict:
-        """Accept a mouth position unless it jumped too far from the last trusted one."""
+    def trust_mouth(self, position_m: np.ndarray, t_s: float, check_jump: bool = True) -> Verdict:
+        """Accept a mouth position unless it is not finite or (with `check_jump`, while the spoon
+        is at the face) it jumped too far from the last trusted one."""
         if not np.all(np.isfinite(position_m)):
             return Verdict(Reaction.HOLD, SafetyReason.INVALID_TARGET, "mouth position is not finite")
         jump = mouth_jump_m(self.trusted_mouth_m, position_m)
-        if jump > self.max_mouth_jump_m:
+        if check_jump and jump > self.max_mouth_jump_m:
             self.rejected_mouth_jumps += 1
             return Verdict(Reaction.HOLD, SafetyReason.MOUTH_JUMP, f"mouth jumped {jump:.3f} m in one frame")
         self.trusted_mouth_m = position_m
         self.trusted_mouth_t_s = t_s
         return OK
-
-    def forget_mouth(self) -> None:
-        """Drop the trusted mouth (the next observation is taken as it comes, e.g. at ready)."""
-        self.trusted_mouth_m = None
 
 
 __all__ = [

@@ -1,0 +1,489 @@
+"""The feeding state machine: from a meal's start, bowl by bowl and bite by bite, to its end.
+
+The transitions are data (`TRANSITIONS`, one row per (state, event)); `FeedingMachine` turns what a
+tick brings (user commands, the trusted mouth, the safety verdict, where the spoon is) into events,
+applies the table, and says what the arm should do now as a `Goal` (hold still, a joint move, or a
+straight spoon move with its speed cap). It performs no I/O and reads no clock: the loop passes
+the time in, and drains `events` (usage events for the journal) after each step.
+
+    IDLE -> CHOOSE_BOWL -> SCOOP -> READY -(trigger)-> APPROACH -> AT_MOUTH -> RETRACT -> CHOOSE_BOWL
+    any active state -(pause)-> PAUSED -(resume)-> RETRACT / READY / CHOOSE_BOWL
+    any state -(safe stop)-> FAULT -(reset)-> IDLE;  end -> RETRACT (if at the face) -> ENDED
+
+See docs/controller.md for the table in words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Any
+
+import numpy as np
+
+from careplan_api.schemas import UsageEventType
+from controller.kinematics import BASE_TO_J1
+from controller.safety import Reaction, SafetyReason, Verdict, speed_cap_m_s
+
+
+class FeedingState(StrEnum):
+    """Where the meal is."""
+
+    IDLE = "idle"
+    CHOOSE_BOWL = "choose_bowl"
+    SCOOP = "scoop"
+    READY = "ready"
+    APPROACH = "approach"
+    AT_MOUTH = "at_mouth"
+    RETRACT = "retract"
+    PAUSED = "paused"
+    ENDED = "ended"
+    FAULT = "fault"
+
+
+class FeedingEvent(StrEnum):
+    """What can move the machine from one state to another."""
+
+    START = "start"
+    BOWL_CHOSEN = "bowl_chosen"
+    SCOOPED = "scooped"
+    TRIGGER = "trigger"
+    ARRIVED = "arrived"
+    BITE_TAKEN = "bite_taken"
+    BITE_TIMEOUT = "bite_timeout"
+    SAFETY_RETRACT = "safety_retract"
+    RETRACTED_EMPTY = "retracted_empty"  # the bite was taken: scoop again
+    RETRACTED_LOADED = "retracted_loaded"  # food still on the spoon: wait for the next trigger
+    RETRACTED_ENDING = "retracted_ending"
+    PAUSE = "pause"
+    RESUME_AT_FACE = "resume_at_face"
+    RESUME_LOADED = "resume_loaded"
+    RESUME_EMPTY = "resume_empty"
+    END = "end"
+    END_AT_FACE = "end_at_face"
+    FAULT = "fault"
+    RESET = "reset"
+
+
+S, E = FeedingState, FeedingEvent
+_ACTIVE = (S.CHOOSE_BOWL, S.SCOOP, S.READY, S.APPROACH, S.AT_MOUTH, S.RETRACT)
+_AT_FACE = (S.APPROACH, S.AT_MOUTH, S.RETRACT)
+
+TRANSITIONS: dict[tuple[FeedingState, FeedingEvent], FeedingState] = {
+    (S.IDLE, E.START): S.CHOOSE_BOWL,
+    (S.ENDED, E.START): S.CHOOSE_BOWL,
+    (S.CHOOSE_BOWL, E.BOWL_CHOSEN): S.SCOOP,
+    (S.SCOOP, E.SCOOPED): S.READY,
+    (S.READY, E.TRIGGER): S.APPROACH,
+    (S.APPROACH, E.ARRIVED): S.AT_MOUTH,
+    (S.APPROACH, E.SAFETY_RETRACT): S.RETRACT,
+    (S.AT_MOUTH, E.BITE_TAKEN): S.RETRACT,
+    (S.AT_MOUTH, E.BITE_TIMEOUT): S.RETRACT,
+    (S.AT_MOUTH, E.SAFETY_RETRACT): S.RETRACT,
+    (S.RETRACT, E.RETRACTED_EMPTY): S.CHOOSE_BOWL,
+    (S.RETRACT, E.RETRACTED_LOADED): S.READY,
+    (S.RETRACT, E.RETRACTED_ENDING): S.ENDED,
+    **{(state, E.PAUSE): S.PAUSED for state in _ACTIVE},
+    (S.PAUSED, E.RESUME_AT_FACE): S.RETRACT,
+    (S.PAUSED, E.RESUME_LOADED): S.READY,
+    (S.PAUSED, E.RESUME_EMPTY): S.CHOOSE_BOWL,
+    **{(state, E.END): S.ENDED for state in (S.IDLE, S.CHOOSE_BOWL, S.SCOOP, S.READY, S.PAUSED)},
+    **{(state, E.END_AT_FACE): S.RETRACT for state in (*_AT_FACE, S.PAUSED)},
+    **{(state, E.FAULT): S.FAULT for state in FeedingState if state is not S.FAULT},
+    (S.FAULT, E.RESET): S.IDLE,
+}
+
+
+def transition(state: FeedingState, event: FeedingEvent) -> FeedingState | None:
+    """The next state, or None when the event does not apply in this state."""
+    return TRANSITIONS.get((state, event))
+
+
+class CommandKind(StrEnum):
+    """What a person (citizen or staff) can ask for, through any trigger or panel."""
+
+    START_MEAL = "start_meal"
+    NEXT_BITE = "next_bite"
+    SELECT_BOWL = "select_bowl"
+    PAUSE = "pause"
+    RESUME = "resume"
+    END_MEAL = "end_meal"
+    ESTOP = "estop"
+    RESET = "reset"
+
+
+@dataclass(frozen=True, slots=True)
+class UserCommand:
+    """One request: its kind, the bowl for SELECT_BOWL, and where it came from (`source`, a
+    `controller.config.TriggerKind` value such as "switch", "panel", "mouth_gesture",
+    "auto_pace"; journalled as the trigger's `kind`)."""
+
+    kind: CommandKind
+    source: str = "panel"
+    bowl: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MouthView:
+    """The mouth as the machine sees it this tick: a trusted position in the base frame (m), or
+    None when vision has nothing fresh and trusted; whether it is open; the observation time."""
+
+    position_m: np.ndarray | None
+    is_open: bool = False
+    t_s: float = 0.0
+
+
+class GoalKind(Enum):
+    """What the arm should do this tick."""
+
+    HOLD = "hold"  # stop where it is (an ordinary zero-velocity target)
+    JOINTS = "joints"
+    SPOON = "spoon"
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """A motion goal: joint angles (rad) or spoon position (m), with the spoon speed cap (m/s)."""
+
+    kind: GoalKind
+    target: tuple[float, ...] = ()
+    speed_cap_m_s: float = 0.0
+
+
+HOLD = Goal(GoalKind.HOLD)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedingTuning:
+    """Values of the machine that are not part of the citizen profile (units in the names)."""
+
+    arrive_tolerance_m: float = 0.005  # spoon this close to the stand-off point counts as arrived
+    arrive_speed_m_s: float = 0.01  # ... while moving slower than this
+    bite_head_back_m: float = 0.03  # lips closed, then the mouth this much further away: bite taken
+    rest_tolerance_rad: float = 1e-3  # a joint move counts as done within this of its target
+
+
+@dataclass(frozen=True, slots=True)
+class FeedingSettings:
+    """What the machine needs from the citizen profile and the robot calibration."""
+
+    speed_m_s: float
+    speed_near_mouth_m_s: float
+    near_mouth_radius_m: float
+    standoff_m: float
+    bite_timeout_s: float
+    ready_pose_rad: tuple[float, float, float, float]
+    ready_spoon_m: tuple[float, float, float]
+    bowls_waypoints_rad: tuple[tuple[tuple[float, float, float, float], ...], ...]
+    bowls_used: tuple[int, ...]
+    braking_distance_m: float
+    tuning: FeedingTuning = FeedingTuning()
+
+
+@dataclass(frozen=True, slots=True)
+class ArmView:
+    """Where the commanded arm is: joints (rad), spoon (m), spoon speed (m/s), and whether the
+    last motion finished and stands still."""
+
+    q: np.ndarray
+    spoon_m: np.ndarray
+    spoon_speed_m_s: float
+    at_rest: bool
+
+
+class _RetractPhase(Enum):
+    STOP = "stop"
+    BACK = "back"
+    HOME = "home"
+
+
+@dataclass
+class FeedingStats:
+    """Counters of a meal."""
+
+    bites_offered: int = 0
+    bites_taken: int = 0
+    bite_timeouts: int = 0
+    triggers: int = 0
+    triggers_ignored: int = 0
+    safety_stops: int = 0
+    faults: int = 0
+
+
+@dataclass
+class FeedingMachine:
+    """The meal's state and what it asks of the arm. Call `step` once per tick."""
+
+    settings: FeedingSettings
+    state: FeedingState = FeedingState.IDLE
+    stats: FeedingStats = field(default_factory=FeedingStats)
+    events: list[tuple[UsageEventType, dict[str, Any]]] = field(default_factory=list)
+    bowl: int | None = None
+    loaded: bool = False
+    ending: bool = False
+    _requested_bowl: int | None = None
+    _entered_s: float = 0.0
+    _paused_from: FeedingState | None = None
+    _scoop_index: int = 0
+    _retract: _RetractPhase = _RetractPhase.STOP
+    _last_mouth_m: np.ndarray | None = None
+    _arrival_distance_m: float = 0.0
+    _lips_closed: bool = False
+    _fault_reason: str = ""
+
+    # -- the step ------------------------------------------------------------------------------
+
+    def step(
+        self,
+        now_s: float,
+        commands: Sequence[UserCommand],
+        mouth: MouthView,
+        verdict: Verdict,
+        arm: ArmView,
+    ) -> Goal:
+        """Advance the machine by one tick and return what the arm should do."""
+        if mouth.position_m is not None:
+            self._last_mouth_m = mouth.position_m
+        for command in commands:
+            self._command(now_s, command, mouth)
+        self._safety(now_s, verdict)
+        self._progress(now_s, mouth, arm)
+        return self._goal(mouth, verdict, arm)
+
+    def _fire(self, now_s: float, event: FeedingEvent) -> bool:
+        target = transition(self.state, event)
+        if target is None:
+            return False
+        previous, self.state = self.state, target
+        self._entered_s = now_s
+        self._on_enter(previous, event)
+        return True
+
+    def _on_enter(self, previous: FeedingState, event: FeedingEvent) -> None:
+        state = self.state
+        if state is S.SCOOP:
+            self._scoop_index = 0
+        elif state is S.RETRACT:
+            self._retract = _RetractPhase.STOP
+        elif state is S.AT_MOUTH:
+            self._lips_closed = False
+        elif state is S.PAUSED:
+            self._paused_from = previous
+        elif state is S.IDLE:
+            self.ending = False
+        if state is S.ENDED:
+            self._note(UsageEventType.MEAL_ENDED, {"reason": "completed" if not self._fault_reason else "fault"})
+
+    def _note(self, kind: UsageEventType, data: dict[str, Any]) -> None:
+        self.events.append((kind, data))
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def _command(self, now_s: float, command: UserCommand, mouth: MouthView) -> None:
+        kind = command.kind
+        if kind is CommandKind.START_MEAL:
+            if self._fire(now_s, E.START):
+                self.loaded = self.ending = False
+                self.stats = FeedingStats()
+                self._fault_reason = ""
+                self._note(UsageEventType.MEAL_STARTED, {"bowls_used": list(self.settings.bowls_used)})
+        elif kind is CommandKind.NEXT_BITE:
+            self.stats.triggers += 1
+            data: dict[str, Any] = {"kind": command.source, "state": self.state.value}
+            accepted = self.state is S.READY and mouth.position_m is not None and self._fire(now_s, E.TRIGGER)
+            data["accepted"] = accepted
+            if not accepted:
+                self.stats.triggers_ignored += 1
+                data["ignored_because"] = "no mouth in view" if self.state is S.READY else "arm busy"
+            self._note(UsageEventType.TRIGGER, data)
+            if accepted:
+                self.stats.bites_offered += 1
+                self._note(UsageEventType.BITE_OFFERED, {"bowl": self.bowl})
+        elif kind is CommandKind.SELECT_BOWL:
+            if command.bowl in self.settings.bowls_used:
+                self._requested_bowl = command.bowl
+        elif kind is CommandKind.PAUSE:
+            self._fire(now_s, E.PAUSE)
+        elif kind is CommandKind.RESUME and self.state is S.PAUSED:
+            origin = self._paused_from
+            if origin in _AT_FACE:
+                self._fire(now_s, E.RESUME_AT_FACE)
+            elif origin is S.READY and self.loaded:
+                self._fire(now_s, E.RESUME_LOADED)
+            else:
+                self._fire(now_s, E.RESUME_EMPTY)
+        elif kind is CommandKind.END_MEAL:
+            at_face = self.state in _AT_FACE or (self.state is S.PAUSED and self._paused_from in _AT_FACE)
+            event = E.END_AT_FACE if at_face else E.END
+            if transition(self.state, event) is not None:
+                self.ending = True
+                self._fire(now_s, event)
+        elif kind is CommandKind.ESTOP:
+            self._fault(now_s, Verdict(Reaction.SAFE_STOP, SafetyReason.ESTOP, f"e-stop from {command.source}"))
+        elif kind is CommandKind.RESET and self.state is S.FAULT:
+            self._fire(now_s, E.RESET)
+
+    # -- safety --------------------------------------------------------------------------------
+
+    def _safety(self, now_s: float, verdict: Verdict) -> None:
+        if verdict.reaction is Reaction.SAFE_STOP:
+            self._fault(now_s, verdict)
+        elif (
+            verdict.reason is SafetyReason.MOUTH_LOST and self.state is S.AT_MOUTH and self._lips_closed
+        ):
+            # The spoon hides the lips once they close on it: losing the mouth then is the bite.
+            self._bite_taken(now_s, confirmed=False)
+        elif verdict.reaction is Reaction.RETRACT and self.state in (S.APPROACH, S.AT_MOUTH):
+            self.stats.safety_stops += 1
+            self._note(UsageEventType.SAFETY_STOP, _verdict_data(verdict, self.state))
+            self._fire(now_s, E.SAFETY_RETRACT)
+
+    def _fault(self, now_s: float, verdict: Verdict) -> None:
+        if self.state is S.FAULT:
+            return
+        data = _verdict_data(verdict, self.state)
+        self.stats.safety_stops += 1
+        self.stats.faults += 1
+        self._note(UsageEventType.SAFETY_STOP, data)
+        self._note(UsageEventType.FAULT, data)
+        self._fault_reason = str(verdict.reason)
+        self._fire(now_s, E.FAULT)
+
+    # -- progress within a state ---------------------------------------------------------------
+
+    def _progress(self, now_s: float, mouth: MouthView, arm: ArmView) -> None:
+        state, tuning = self.state, self.settings.tuning
+        if state is S.CHOOSE_BOWL:
+            chosen = self._requested_bowl if self._requested_bowl is not None else self.bowl
+            if chosen is None:
+                chosen = self.settings.bowls_used[0]
+            if chosen != self.bowl:
+                self._note(UsageEventType.BOWL_SELECTED, {"bowl": chosen})
+            self.bowl, self._requested_bowl = chosen, None
+            self._fire(now_s, E.BOWL_CHOSEN)
+        elif state is S.SCOOP:
+            waypoints = self._scoop_path()
+            if self._reached(arm, waypoints[self._scoop_index]):
+                self._scoop_index += 1
+                if self._scoop_index == len(waypoints):
+                    self.loaded = True
+                    self._fire(now_s, E.SCOOPED)
+        elif state is S.APPROACH:
+            target = self._standoff_point()
+            if (
+                mouth.position_m is not None
+                and np.linalg.norm(arm.spoon_m - target) < tuning.arrive_tolerance_m
+                and arm.spoon_speed_m_s < tuning.arrive_speed_m_s
+            ):
+                self._arrival_distance_m = float(np.linalg.norm(arm.spoon_m - mouth.position_m))
+                self._fire(now_s, E.ARRIVED)
+        elif state is S.AT_MOUTH:
+            self._watch_bite(now_s, mouth, arm)
+        elif state is S.RETRACT:
+            self._progress_retract(now_s, arm)
+        elif state is S.ENDED and self.ending:
+            self.ending = not self._reached(arm, self.settings.ready_pose_rad)
+
+    def _watch_bite(self, now_s: float, mouth: MouthView, arm: ArmView) -> None:
+        if mouth.position_m is not None:
+            if not mouth.is_open:
+                self._lips_closed = True
+            distance = float(np.linalg.norm(arm.spoon_m - mouth.position_m))
+            if self._lips_closed and distance > self._arrival_distance_m + self.settings.tuning.bite_head_back_m:
+                self._bite_taken(now_s, confirmed=True)
+                return
+        if now_s - self._entered_s > self.settings.bite_timeout_s:
+            self.stats.bite_timeouts += 1
+            self._note(UsageEventType.BITE_TIMEOUT, {"bowl": self.bowl, "held_s": round(now_s - self._entered_s, 3)})
+            self._fire(now_s, E.BITE_TIMEOUT)
+
+    def _bite_taken(self, now_s: float, confirmed: bool) -> None:
+        self.loaded = False
+        self.stats.bites_taken += 1
+        held_s = round(now_s - self._entered_s, 3)
+        self._note(UsageEventType.BITE_TAKEN, {"bowl": self.bowl, "held_s": held_s, "head_moved_back": confirmed})
+        self._fire(now_s, E.BITE_TAKEN)
+
+    def _progress_retract(self, now_s: float, arm: ArmView) -> None:
+        if not arm.at_rest:
+            return
+        if self._retract is _RetractPhase.STOP:
+            self._retract = _RetractPhase.BACK
+        elif self._retract is _RetractPhase.BACK:
+            if np.linalg.norm(arm.spoon_m - np.asarray(self.settings.ready_spoon_m)) < self.settings.tuning.arrive_tolerance_m:
+                self._retract = _RetractPhase.HOME
+        elif self._reached(arm, self.settings.ready_pose_rad):
+            if self.ending:
+                self._fire(now_s, E.RETRACTED_ENDING)
+            else:
+                self._fire(now_s, E.RETRACTED_LOADED if self.loaded else E.RETRACTED_EMPTY)
+
+    # -- goals ---------------------------------------------------------------------------------
+
+    def _goal(self, mouth: MouthView, verdict: Verdict, arm: ArmView) -> Goal:
+        state, settings = self.state, self.settings
+        if state is S.SCOOP:
+            return Goal(GoalKind.JOINTS, self._scoop_path()[self._scoop_index], self._cap(arm.spoon_m, False))
+        if state is S.APPROACH:
+            if verdict.reaction is Reaction.HOLD or mouth.position_m is None:
+                return HOLD
+            return Goal(GoalKind.SPOON, tuple(self._standoff_point()), self._cap(arm.spoon_m))
+        if state is S.RETRACT:
+            if self._retract is _RetractPhase.STOP:
+                return HOLD
+            if self._retract is _RetractPhase.BACK:
+                return Goal(GoalKind.SPOON, settings.ready_spoon_m, self._cap(arm.spoon_m))
+            return Goal(GoalKind.JOINTS, settings.ready_pose_rad, self._cap(arm.spoon_m, False))
+        if state is S.ENDED and self.ending:
+            return Goal(GoalKind.JOINTS, settings.ready_pose_rad, self._cap(arm.spoon_m, False))
+        return HOLD
+
+    def _cap(self, spoon_m: np.ndarray, unknown_is_near: bool = True) -> float:
+        """The spoon speed cap where the spoon is now (slow near the last known mouth). Moves
+        toward the face treat an unknown mouth as near; taught joint moves away from it do not."""
+        if self._last_mouth_m is None:
+            distance = None if unknown_is_near else math.inf
+        else:
+            distance = float(np.linalg.norm(spoon_m - self._last_mouth_m))
+        s = self.settings
+        return speed_cap_m_s(distance, s.speed_m_s, s.speed_near_mouth_m_s, s.near_mouth_radius_m, s.braking_distance_m)
+
+    def _scoop_path(self) -> tuple[tuple[float, float, float, float], ...]:
+        return (*self.settings.bowls_waypoints_rad[self.bowl], self.settings.ready_pose_rad)
+
+    def _reached(self, arm: ArmView, q_target: Sequence[float]) -> bool:
+        return arm.at_rest and float(np.max(np.abs(arm.q - np.asarray(q_target)))) < self.settings.tuning.rest_tolerance_rad
+
+    def _standoff_point(self) -> np.ndarray:
+        """The stand-off point: `standoff_m` from the mouth, horizontally toward the arm's base."""
+        mouth = self._last_mouth_m
+        toward = np.array((BASE_TO_J1[0] - mouth[0], BASE_TO_J1[1] - mouth[1], 0.0))
+        norm = math.hypot(toward[0], toward[1])
+        if norm == 0.0:
+            return mouth.copy()
+        return mouth + toward * (self.settings.standoff_m / norm)
+
+
+def _verdict_data(verdict: Verdict, state: FeedingState) -> dict[str, Any]:
+    return {"reason": str(verdict.reason), "reaction": verdict.reaction.name.lower(), "detail": verdict.detail, "state": state.value}
+
+
+__all__ = [
+    "HOLD",
+    "TRANSITIONS",
+    "ArmView",
+    "CommandKind",
+    "FeedingEvent",
+    "FeedingMachine",
+    "FeedingSettings",
+    "FeedingState",
+    "FeedingStats",
+    "FeedingTuning",
+    "Goal",
+    "GoalKind",
+    "MouthView",
+    "UserCommand",
+    "transition",
+]

@@ -1,0 +1,629 @@
+"""The control loop: one tick of the controller, and the fixed-rate runner over injected roles.
+
+`MealController.tick` is the whole controller without I/O: it takes this tick's joint reading (or
+the bus error), the latest mouth observation and user commands, runs the safety supervisor, the
+feeding state machine and the jerk-limited motion, and returns the joint command to send.
+
+`run_meal` runs it at a fixed rate (200 Hz by default) over injected roles:
+
+- bus: `sync_read(address, length, ids) -> {id: bytes}` and `sync_write(address, {id: bytes})`
+  (`firmware_bridge.DynamixelBus`, or one over the `bidvis-sim://` virtual servos); one sync read
+  and one sync write per tick;
+- mouth: `latest() -> vision.MouthObservation | None` (a `LatestValue` the vision thread fills);
+- inputs: `poll(now_s, mouth) -> list[UserCommand]` (a `CommandQueue` or the trigger sources);
+- clock: `now() -> float` (s) and `sleep(seconds)`; a simulated clock runs the loop faster than
+  real time, and the mouth observations' `t` must come from the same clock;
+- journal: `start_meal(data)`, `record(event_type, data)`, `end_meal(reason, data)`
+  (`controller.journal.UsageJournal`), written from a background thread (`JournalWriter`) so a
+  disk flush never delays a tick.
+
+Deadlines: ticks start on a fixed grid of slots; a tick that overruns its slot is counted and the
+next tick starts at the next free slot (missed slots are skipped, never made up). A clock that
+jumps backward restarts the grid at the current time. The servos' Bus Watchdog is armed by
+`prepare_servos`, so the arm stops by itself if this loop dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from careplan_api.schemas import UsageEventType
+from controller.feeding import (
+    ArmView,
+    CommandKind,
+    FeedingMachine,
+    FeedingSettings,
+    FeedingState,
+    FeedingTuning,
+    GoalKind,
+    MouthView,
+    UserCommand,
+)
+from controller.kinematics import Unreachable, forward_spoon
+from controller.motion import Motion, MotionLimits
+from controller.safety import (
+    OK,
+    ContactDetector,
+    CurrentModel,
+    Reaction,
+    SafetyReason,
+    SafetySupervisor,
+    Verdict,
+    Workspace,
+    check_joint_command,
+    check_servo_health,
+    check_speeds,
+    check_vision,
+    check_workspace,
+    classify_hardware_error,
+    lean_in_speed_m_s,
+    speed_cap_m_s,
+    worst,
+)
+from firmware_bridge.control_table import XM430_W350, OperatingMode, Register, encode
+from firmware_bridge.errors import BridgeError, ServoError
+from vision.observation import MouthObservation
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_RATE_HZ = 200.0
+
+
+# -- roles ------------------------------------------------------------------------------------
+
+
+class ServoBus(Protocol):
+    """The part of `firmware_bridge.DynamixelBus` the loop uses."""
+
+    def sync_read(self, address: int, length: int, ids: Sequence[int]) -> dict[int, bytes]: ...
+
+    def sync_write(self, address: int, data: Mapping[int, bytes]) -> None: ...
+
+    def write(self, servo_id: int, address: int, data: bytes) -> None: ...
+
+
+class MouthSource(Protocol):
+    def latest(self) -> MouthObservation | None: ...
+
+
+class CommandSource(Protocol):
+    def poll(self, now_s: float, mouth: MouthObservation | None) -> Sequence[UserCommand]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class Journal(Protocol):
+    """The part of `controller.journal.UsageJournal` the loop uses."""
+
+    def start_meal(self, data: Mapping[str, Any] | None = None) -> Any: ...
+
+    def record(self, event_type: UsageEventType, data: Mapping[str, Any] | None = None) -> Any: ...
+
+    def end_meal(self, reason: str = "completed", data: Mapping[str, Any] | None = None) -> Any: ...
+
+
+class LatestValue(Generic[T]):
+    """A thread-safe holder of the latest value: producers `put`, the loop reads `latest()`.
+
+    Vision runs in its own thread and puts each new `MouthObservation`; older values are simply
+    replaced, so the loop never waits and never sees a backlog.
+    """
+
+    def __init__(self, value: T | None = None) -> None:
+        self._value = value
+        self._lock = threading.Lock()
+
+    def put(self, value: T | None) -> None:
+        with self._lock:
+            self._value = value
+
+    def latest(self) -> T | None:
+        with self._lock:
+            return self._value
+
+
+class CommandQueue:
+    """Commands from any thread (switch, panel, gesture detector), handed to the loop in order.
+
+    Implements the `CommandSource` role: `poll` returns everything pushed since the last poll.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[UserCommand] = deque()
+        self._lock = threading.Lock()
+
+    def push(self, command: UserCommand) -> None:
+        with self._lock:
+            self._items.append(command)
+
+    def poll(self, now_s: float, mouth: MouthObservation | None) -> list[UserCommand]:
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+        return items
+
+
+# -- servos -----------------------------------------------------------------------------------
+
+_READ_BLOCK = XM430_W350.block(
+    Register.PRESENT_CURRENT,
+    Register.PRESENT_VELOCITY,
+    Register.PRESENT_POSITION,
+    Register.PRESENT_INPUT_VOLTAGE,
+    Register.PRESENT_TEMPERATURE,
+)
+_GOAL = XM430_W350[Register.GOAL_POSITION]
+
+
+@dataclass(frozen=True, slots=True)
+class JointReading:
+    """One sync read of the joint servos, in SI units, joints 1-4 in order."""
+
+    q_rad: np.ndarray
+    qd_rad_s: np.ndarray
+    current_a: np.ndarray
+    voltage_v: np.ndarray
+    temperature_c: np.ndarray
+
+
+class ArmServos:
+    """The joint servos on a bus: one sync read of present state, one sync write of goals."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        if len(ids) != 4:
+            raise ValueError(f"expected 4 joint servo ids, got {list(ids)}")
+        self.ids = tuple(ids)
+
+    def read(self, bus: ServoBus) -> JointReading:
+        """Present current, velocity, position, input voltage and temperature of joints 1-4."""
+        raw = bus.sync_read(_READ_BLOCK.address, _READ_BLOCK.length, self.ids)
+        rows = []
+        for servo_id in self.ids:
+            data = raw.get(servo_id)
+            if data is None:
+                raise MissingReply(f"servo {servo_id} did not answer the sync read")
+            rows.append(_READ_BLOCK.decode(data))
+        column = lambda name: np.array([row[name] for row in rows])  # noqa: E731
+        return JointReading(
+            column(Register.PRESENT_POSITION),
+            column(Register.PRESENT_VELOCITY),
+            column(Register.PRESENT_CURRENT),
+            column(Register.PRESENT_INPUT_VOLTAGE),
+            column(Register.PRESENT_TEMPERATURE),
+        )
+
+    def write(self, bus: ServoBus, q_rad: np.ndarray) -> None:
+        """Goal positions of joints 1-4 (rad)."""
+        bus.sync_write(_GOAL.address, {i: encode(_GOAL, float(q)) for i, q in zip(self.ids, q_rad)})
+
+    def prepare(self, bus: ServoBus, watchdog_steps: int) -> None:
+        """Position mode, no servo-side profile (the controller streams smooth goals), torque on,
+        and the Bus Watchdog armed at `watchdog_steps` x 20 ms."""
+        table = XM430_W350
+        for servo_id in self.ids:
+            bus.write(servo_id, table[Register.BUS_WATCHDOG].address, b"\x00")  # clear a tripped watchdog
+            bus.write(servo_id, table[Register.TORQUE_ENABLE].address, b"\x00")
+            bus.write(servo_id, table[Register.OPERATING_MODE].address, bytes((OperatingMode.POSITION,)))
+            bus.write(servo_id, table[Register.PROFILE_VELOCITY].address, (0).to_bytes(4, "little"))
+            bus.write(servo_id, table[Register.PROFILE_ACCELERATION].address, (0).to_bytes(4, "little"))
+            bus.write(servo_id, table[Register.TORQUE_ENABLE].address, b"\x01")
+        for servo_id in self.ids:
+            bus.write(servo_id, table[Register.BUS_WATCHDOG].address, bytes((watchdog_steps,)))
+
+
+class MissingReply(BridgeError):
+    """A servo's part of a sync read is missing."""
+
+
+# -- the controller ---------------------------------------------------------------------------
+
+
+@dataclass
+class ControllerStats:
+    """What the controller saw: counts of each safety reason (on its rising edge) and more."""
+
+    reasons: dict[SafetyReason, int] = field(default_factory=dict)
+    rejected_mouth_jumps: int = 0
+    bus_errors: int = 0
+    clock_jumps_back: int = 0
+    advances_on_stale_mouth: int = 0
+
+
+class MealController:
+    """The controller without I/O: `tick` maps this tick's inputs to the joint command.
+
+    `profile`, `calibration` and `limits` are `controller.config.CitizenProfile`,
+    `RobotCalibration` and `SafetyLimits` (or objects with the same fields); `q0` the measured
+    joint angles at start (rad).
+    """
+
+    def __init__(
+        self,
+        profile: Any,
+        calibration: Any,
+        limits: Any,
+        q0: Sequence[float],
+        *,
+        period_s: float,
+        motion_limits: MotionLimits | None = None,
+        workspace: Workspace = Workspace(),
+        current_model: CurrentModel = CurrentModel(),
+        tuning: FeedingTuning = FeedingTuning(),
+    ) -> None:
+        self.period_s = period_s
+        self.limits = limits
+        self.profile = profile
+        self.workspace = workspace
+        self.current_model = current_model
+        self.camera_to_base = calibration.camera.matrix()
+        motion_limits = motion_limits or MotionLimits(max_joint_speed_rad_s=limits.max_joint_speed_rad_s)
+        self.motion = Motion(q0, calibration.spoon, period_s, motion_limits)
+        ready = tuple(calibration.ready_pose_rad)
+        self.machine = FeedingMachine(
+            FeedingSettings(
+                speed_m_s=profile.speed_m_s,
+                speed_near_mouth_m_s=profile.speed_near_mouth_m_s,
+                near_mouth_radius_m=profile.near_mouth_radius_m,
+                standoff_m=profile.standoff_m,
+                bite_timeout_s=profile.bite_timeout_s,
+                ready_pose_rad=ready,
+                ready_spoon_m=tuple(forward_spoon(ready, calibration.spoon)[:3]),
+                bowls_waypoints_rad=tuple(tuple(map(tuple, b.waypoints_rad)) for b in calibration.bowls),
+                bowls_used=tuple(profile.bowls_used),
+                braking_distance_m=motion_limits.braking_distance_m(profile.speed_m_s, profile.speed_near_mouth_m_s),
+                tuning=tuning,
+            )
+        )
+        self.supervisor = SafetySupervisor(
+            max_consecutive_bus_errors=limits.max_consecutive_bus_errors,
+            max_mouth_jump_m=limits.max_mouth_jump_m,
+            contact=ContactDetector(margin_a=limits.contact_current_margin_ma / 1e3, period_s=period_s),
+        )
+        self.stats = ControllerStats()
+        self._last_now_s: float | None = None
+        self._last_obs_t_s: float | None = None
+        self._pending: Verdict = OK
+        self._last_reason: SafetyReason | None = None
+        self._q_sent = np.array(q0, dtype=float)
+        self._qd_prev = np.zeros(4)
+
+    @property
+    def state(self) -> FeedingState:
+        return self.machine.state
+
+    def tick(
+        self,
+        now_s: float,
+        reading: JointReading | None,
+        bus_error: BridgeError | None,
+        observation: MouthObservation | None,
+        commands: Sequence[UserCommand],
+    ) -> np.ndarray:
+        """One control period: returns the joint command (rad) to send."""
+        verdicts = [self._pending]
+        self._pending = OK
+        if self._last_now_s is not None and now_s < self._last_now_s:
+            self.stats.clock_jumps_back += 1
+        self._last_now_s = now_s
+        verdicts.append(self._check_bus(reading, bus_error))
+        mouth, vision_verdict = self._check_mouth(now_s, observation)
+        verdicts.append(vision_verdict)
+        verdict = worst(verdicts)
+        self._count(verdict)
+
+        motion = self.motion
+        arm = ArmView(motion.q, motion.spoon_pose[:3], motion.spoon_speed_m_s, motion.at_rest)
+        goal = self.machine.step(now_s, commands, mouth, verdict, arm)
+        try:
+            if goal.kind is GoalKind.HOLD:
+                if not motion.stopping:
+                    motion.stop()
+            elif goal.kind is GoalKind.JOINTS:
+                motion.move_joints(goal.target, goal.speed_cap_m_s)
+            else:
+                motion.move_spoon(goal.target, goal.speed_cap_m_s)
+            q = motion.step()
+        except (Unreachable, ValueError) as error:
+            self._pending = Verdict(Reaction.RETRACT, SafetyReason.UNREACHABLE, str(error))
+            if not motion.stopping:
+                motion.stop()
+            q = motion.q
+        if (
+            goal.kind is GoalKind.SPOON
+            and mouth.position_m is None
+            and self.machine.state is FeedingState.APPROACH
+        ):
+            self.stats.advances_on_stale_mouth += 1
+        command_verdict = self._check_command(q)
+        if command_verdict:
+            self._pending = command_verdict
+            self._count(command_verdict)
+            return self._q_sent  # never send a bad command: keep the last good one
+        self._q_sent = q
+        return q
+
+    # -- checks --------------------------------------------------------------------------------
+
+    def _check_bus(self, reading: JointReading | None, error: BridgeError | None) -> Verdict:
+        supervisor, limits = self.supervisor, self.limits
+        if error is not None or reading is None:
+            self.stats.bus_errors += 1
+            if isinstance(error, ServoError) and error.alert:
+                return classify_hardware_error(error.servo_id, error.hardware_error)
+            return supervisor.bus_failed(error or MissingReply("no reading"))
+        supervisor.bus_ok()
+        health = check_servo_health(
+            reading.temperature_c, reading.voltage_v, limits.max_temperature_c, limits.min_voltage_v, limits.max_voltage_v
+        )
+        if health:
+            return health
+        if self.machine.state in (FeedingState.APPROACH, FeedingState.AT_MOUTH):
+            qd = self.motion.qd
+            qdd = (qd - self._qd_prev) / self.period_s
+            self._qd_prev = qd
+            expected = self.current_model.expected_a(self.motion.q, qdd)
+            return supervisor.contact.update(reading.current_a, expected)
+        supervisor.contact.reset()
+        return OK
+
+    def _check_mouth(self, now_s: float, observation: MouthObservation | None) -> tuple[MouthView, Verdict]:
+        supervisor = self.supervisor
+        near_face = self.machine.state in (FeedingState.APPROACH, FeedingState.AT_MOUTH, FeedingState.RETRACT)
+        verdict = OK
+        previous = supervisor.trusted_mouth_m
+        if (
+            observation is not None
+            and observation.position_m is not None
+            and observation.t != self._last_obs_t_s
+        ):
+            self._last_obs_t_s = observation.t
+            position = self.camera_to_base[:3, :3] @ np.asarray(observation.position_m, dtype=float)
+            position += self.camera_to_base[:3, 3]
+            dt_s = (
+                observation.t - supervisor.trusted_mouth_t_s
+                if supervisor.trusted_mouth_t_s is not None
+                else 0.0
+            )
+            verdict = supervisor.trust_mouth(position, observation.t, check_jump=near_face)
+            if verdict.reason is SafetyReason.MOUTH_JUMP:
+                self.stats.rejected_mouth_jumps += 1
+            elif self.machine.state is FeedingState.APPROACH and previous is not None:
+                closing = lean_in_speed_m_s(previous, position, dt_s, self.motion.spoon_pose[:3])
+                if closing > supervisor.lean_in_limit_m_s:
+                    verdict = Verdict(Reaction.HOLD, SafetyReason.LEAN_IN, f"mouth closing in at {closing:.2f} m/s")
+        obs_t = None if observation is None else observation.t
+        vision = check_vision(
+            now_s, obs_t, supervisor.trusted_mouth_t_s, self.limits.stale_after_s, self.limits.lost_after_s
+        )
+        fresh = not vision and supervisor.trusted_mouth_m is not None and verdict.reaction is Reaction.NONE
+        view = MouthView(
+            supervisor.trusted_mouth_m if fresh else None,
+            bool(observation.is_open) if observation is not None else False,
+            obs_t or 0.0,
+        )
+        if not near_face:
+            return view, OK  # nothing to guard: the machine only needs the mouth to accept a trigger
+        return view, worst([verdict, vision])
+
+    def _check_command(self, q: np.ndarray) -> Verdict:
+        verdict = check_joint_command(q)
+        if verdict:
+            return verdict
+        spoon = self.motion.spoon_pose[:3]
+        verdict = check_workspace(spoon, self.workspace)
+        if verdict:
+            return verdict
+        mouth = self.supervisor.trusted_mouth_m
+        distance = None if mouth is None else float(np.linalg.norm(spoon - mouth))
+        if distance is None and self.machine.state not in (FeedingState.APPROACH, FeedingState.AT_MOUTH):
+            distance = math.inf  # away from the face with no mouth in view: the free cap applies
+        p = self.profile
+        cap = speed_cap_m_s(distance, p.speed_m_s, p.speed_near_mouth_m_s, p.near_mouth_radius_m, 0.0)
+        return check_speeds(self.motion.qd, self.limits.max_joint_speed_rad_s, self.motion.spoon_speed_m_s, cap)
+
+    def _count(self, verdict: Verdict) -> None:
+        reason = verdict.reason
+        if reason is not None and reason is not self._last_reason:
+            self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        self._last_reason = reason
+
+
+# -- journal ----------------------------------------------------------------------------------
+
+
+class JournalWriter:
+    """Writes journal events from a background thread so that the loop never waits on the disk.
+
+    `put` never blocks. Errors of the journal are logged and counted in `errors` (the last one in
+    `last_error`); the events themselves stay in order. `close()` writes what is queued, then stops.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.errors = 0
+        self.last_error: Exception | None = None
+        self.written = 0
+        self._queue: queue.SimpleQueue[tuple[UsageEventType, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="bidvis-journal", daemon=True)
+        self._thread.start()
+
+    def put(self, event_type: UsageEventType, data: dict[str, Any]) -> None:
+        self._queue.put((event_type, data))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            event_type, data = item
+            try:
+                if event_type is UsageEventType.MEAL_STARTED:
+                    self.journal.start_meal(data)
+                elif event_type is UsageEventType.MEAL_ENDED:
+                    data = dict(data)
+                    self.journal.end_meal(data.pop("reason", "completed"), data)
+                else:
+                    self.journal.record(event_type, data)
+                self.written += 1
+            except Exception as error:  # noqa: BLE001 - a journal failure must not stop the arm
+                self.errors += 1
+                self.last_error = error
+                log.error("journal could not store %s: %s", event_type.value, error)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+# -- the runner -------------------------------------------------------------------------------
+
+
+@dataclass
+class LoopStats:
+    """Timing of the runner: ticks, overruns (slots missed), and per-tick start lateness."""
+
+    ticks: int = 0
+    overruns: int = 0
+    slots_skipped: int = 0
+    clock_jumps_back: int = 0
+    lateness_s: list[float] | None = None
+
+
+@dataclass
+class MealReport:
+    """How a run ended, with everything counted on the way."""
+
+    final_state: FeedingState
+    duration_s: float
+    loop: LoopStats
+    controller: ControllerStats
+    feeding: Any
+    journal_errors: int
+
+
+def run_meal(
+    bus: ServoBus,
+    mouth: MouthSource,
+    inputs: CommandSource,
+    clock: Clock,
+    journal: Journal,
+    profile: Any,
+    calibration: Any,
+    limits: Any,
+    *,
+    rate_hz: float = DEFAULT_RATE_HZ,
+    max_duration_s: float | None = None,
+    stop_when: Callable[[MealController], bool] | None = None,
+    prepare: bool = True,
+    record_lateness: bool = False,
+    on_tick: Callable[[MealController], None] | None = None,
+) -> MealReport:
+    """Run the controller at `rate_hz` until the meal has ended (arm home), a fault has brought the
+    arm to rest, `stop_when(controller)` is true, or `max_duration_s` has passed.
+
+    Servos: `calibration.joint_servo_ids`; they are prepared (position mode, torque on, Bus
+    Watchdog `limits.watchdog_steps`) unless `prepare` is False. The start position is read from
+    the bus. `on_tick` is called after every tick (progress display, the simulator's step).
+    """
+    if not (math.isfinite(rate_hz) and rate_hz > 0.0):
+        raise ValueError(f"rate must be a positive frequency in Hz, got {rate_hz}")
+    period_s = 1.0 / rate_hz
+    servos = ArmServos(calibration.joint_servo_ids)
+    if prepare:
+        servos.prepare(bus, limits.watchdog_steps)
+    start_reading = servos.read(bus)
+    controller = MealController(profile, calibration, limits, start_reading.q_rad, period_s=period_s)
+    writer = JournalWriter(journal)
+    stats = LoopStats(lateness_s=[] if record_lateness else None)
+    start_s = clock.now()
+    slot_s = start_s
+    try:
+        while True:
+            now_s = clock.now()
+            if stats.lateness_s is not None:
+                stats.lateness_s.append(now_s - slot_s)
+            reading, error = None, None
+            try:
+                reading = servos.read(bus)
+            except BridgeError as exc:
+                error = exc
+            observation = mouth.latest()
+            commands = inputs.poll(now_s, observation)
+            q = controller.tick(now_s, reading, error, observation, commands)
+            try:
+                servos.write(bus, q)
+            except BridgeError as exc:  # a lost write shows as a failed read next tick
+                log.warning("sync write failed: %s", exc)
+            for event in controller.machine.events:
+                writer.put(*event)
+            controller.machine.events.clear()
+            stats.ticks += 1
+            if on_tick is not None:
+                on_tick(controller)
+            if _finished(controller) or (stop_when is not None and stop_when(controller)):
+                break
+            if max_duration_s is not None and clock.now() - start_s >= max_duration_s:
+                break
+            slot_s = _next_slot(clock.now(), slot_s, period_s, stats)
+            clock.sleep(slot_s - clock.now())
+    finally:
+        writer.close()
+    return MealReport(
+        controller.state,
+        clock.now() - start_s,
+        stats,
+        controller.stats,
+        controller.machine.stats,
+        writer.errors,
+    )
+
+
+def _finished(controller: MealController) -> bool:
+    machine = controller.machine
+    if machine.state is FeedingState.ENDED and not machine.ending:
+        return True
+    return machine.state is FeedingState.FAULT and controller.motion.at_rest
+
+
+def _next_slot(now_s: float, slot_s: float, period_s: float, stats: LoopStats) -> float:
+    """The start of the next tick: the next slot of the grid, skipping slots already past."""
+    next_slot = slot_s + period_s
+    if now_s < slot_s - period_s:  # the clock went backward: restart the grid from now
+        stats.clock_jumps_back += 1
+        return now_s + period_s
+    if now_s > next_slot:
+        missed = math.floor((now_s - next_slot) / period_s) + 1
+        stats.overruns += 1
+        stats.slots_skipped += missed
+        next_slot += missed * period_s
+    return next_slot
+
+
+__all__ = [
+    "DEFAULT_RATE_HZ",
+    "ArmServos",
+    "CommandKind",
+    "CommandQueue",
+    "ControllerStats",
+    "JointReading",
+    "JournalWriter",
+    "LatestValue",
+    "LoopStats",
+    "MealController",
+    "MealReport",
+    "MissingReply",
+    "UserCommand",
+    "run_meal",
+]

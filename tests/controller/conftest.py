@@ -1,0 +1,145 @@
+"""Fixtures for loop tests: the real virtual servos (`bidvis-sim://`) on a simulated clock, the
+real journal, and a scripted citizen whose mouth the loop sees through `LatestValue`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from controller.config import demo_calibration, demo_profile, demo_safety_limits
+from controller.feeding import CommandKind, FeedingState, UserCommand
+from controller.journal import UsageJournal
+from controller.loop import CommandQueue, LatestValue, MealController
+from firmware_bridge import DynamixelBus
+from sim.servo_plant import IdealPlant
+from sim.virtual_bus import SimulatedClock, VirtualServoBus
+from vision.observation import MouthObservation
+
+MOUTH_M = (0.36, 0.0, 0.25)  # where sim.world puts the demo citizen's mouth
+
+
+@dataclass
+class ScriptedCitizen:
+    """A citizen for loop tests: the mouth sits at `mouth_m` (base frame); once the spoon has
+    waited at the lips for `bite_after_s`, the lips close on it, and `head_back_s` later the head
+    moves back by `head_back_m`, returning after `away_s`. Frames come every `frame_period_s`.
+    `visible` False hides the face; `offset_m` displaces the reported mouth (a bad detection)."""
+
+    camera_to_base: np.ndarray
+    mouth_m: np.ndarray = field(default_factory=lambda: np.array(MOUTH_M))
+    bite_after_s: float = 0.6
+    head_back_s: float = 0.3
+    head_back_m: float = 0.06
+    away_s: float = 1.0
+    frame_period_s: float = 1.0 / 30.0
+    visible: bool = True
+    takes_bites: bool = True
+    offset_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    _waiting_since: float | None = None
+    _last_frame_s: float = -1.0
+    _head_back: float = 0.0
+    is_open: bool = True
+
+    def mouth_now(self) -> np.ndarray:
+        return self.mouth_m + np.array([self._head_back, 0.0, 0.0])
+
+    def update(self, now_s: float, spoon_m: np.ndarray) -> MouthObservation | None:
+        distance = float(np.linalg.norm(spoon_m - self.mouth_now()))
+        if self.takes_bites and distance < 0.03 and self._waiting_since is None:
+            self._waiting_since = now_s
+        if self._waiting_since is not None:
+            waited = now_s - self._waiting_since
+            self.is_open = waited < self.bite_after_s
+            back = waited - self.bite_after_s - self.head_back_s
+            self._head_back = self.head_back_m if 0.0 <= back < self.away_s else 0.0
+            if back >= self.away_s:
+                self._waiting_since, self.is_open = None, True
+        if not self.visible or now_s - self._last_frame_s < self.frame_period_s:
+            return None
+        self._last_frame_s = now_s
+        base_to_camera = np.linalg.inv(self.camera_to_base)
+        in_camera = base_to_camera[:3, :3] @ (self.mouth_now() + self.offset_m) + base_to_camera[:3, 3]
+        return MouthObservation(
+            center_px=(320.0, 240.0),
+            width_px=60.0,
+            open_ratio=0.5 if self.is_open else 0.05,
+            is_open=self.is_open,
+            confidence=0.9,
+            t=now_s,
+            position_m=tuple(float(v) for v in in_camera),
+        )
+
+
+@dataclass
+class Table:
+    """Everything a meal loop runs against in tests."""
+
+    clock: SimulatedClock
+    servos: VirtualServoBus
+    bus: DynamixelBus
+    journal: UsageJournal
+    citizen: ScriptedCitizen
+    mouth: LatestValue
+    commands: CommandQueue
+    profile: object
+    calibration: object
+    limits: object
+    bites_wanted: int = 1
+    bite_cycles_s: list[float] = field(default_factory=list)
+    _trigger_s: float | None = None
+
+    def on_tick(self, controller: MealController) -> None:
+        """Drive the meal like a citizen with a switch: trigger when ready, end after N bites."""
+        now = self.clock.now()
+        observation = self.citizen.update(now, controller.motion.spoon_pose[:3])
+        if observation is not None:
+            self.mouth.put(observation)
+        state, stats = controller.state, controller.machine.stats
+        if state is FeedingState.READY and self._trigger_s is None and stats.bites_offered < self.bites_wanted:
+            self.commands.push(UserCommand(CommandKind.NEXT_BITE, source="switch"))
+            self._trigger_s = now
+        if self._trigger_s is not None and state is FeedingState.APPROACH:
+            self._trigger_s = -abs(self._trigger_s)  # accepted: now wait for the return to ready
+        if self._trigger_s is not None and self._trigger_s < 0 and state in (
+            FeedingState.READY,
+            FeedingState.CHOOSE_BOWL,
+            FeedingState.SCOOP,
+        ):
+            self.bite_cycles_s.append(now + self._trigger_s)
+            self._trigger_s = None
+        if state is FeedingState.READY and stats.bites_offered >= self.bites_wanted and self._trigger_s is None:
+            self.commands.push(UserCommand(CommandKind.END_MEAL, source="panel"))
+
+
+@pytest.fixture
+def table(tmp_path) -> Iterator[Table]:
+    calibration = demo_calibration()
+    clock = SimulatedClock()
+    plant = IdealPlant()
+    for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad):
+        plant.set_position(servo_id, angle)
+    servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant)
+    bus = DynamixelBus(servos.url)
+    journal = UsageJournal(tmp_path / "journal.sqlite3")
+    commands = CommandQueue()
+    commands.push(UserCommand(CommandKind.START_MEAL, source="panel"))
+    try:
+        yield Table(
+            clock=clock,
+            servos=servos,
+            bus=bus,
+            journal=journal,
+            citizen=ScriptedCitizen(calibration.camera.matrix()),
+            mouth=LatestValue(),
+            commands=commands,
+            profile=demo_profile(),
+            calibration=calibration,
+            limits=demo_safety_limits(),
+        )
+    finally:
+        bus.close()
+        servos.close()
+        journal.close()
