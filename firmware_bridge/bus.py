@@ -46,7 +46,21 @@ DEFAULT_ALLOWANCE_S = 0.005  # OS scheduling and USB transfer on top of the wire
 BROADCAST_PING_SLOT_S = 0.003
 PING_STATUS_BYTES = STATUS_OVERHEAD + 3
 HARDWARE_ERROR_STATUS_ADDRESS = 70
-INSTRUCTION_OVERHEAD = 10  # header 4, id, LEN 2, INST, CRC 2
+# Instructions whose answer with the Alert bit alone (error number 0) still raises ServoError: the
+# servo did what was asked but has switched its torque off, which a control loop must not miss.
+# PING, REBOOT, FACTORY RESET and CLEAR are how one diagnoses and recovers, so they do not raise.
+_ALERT_RAISES = frozenset(
+    {
+        Instruction.READ,
+        Instruction.WRITE,
+        Instruction.REG_WRITE,
+        Instruction.ACTION,
+        Instruction.SYNC_READ,
+        Instruction.FAST_SYNC_READ,
+        Instruction.BULK_READ,
+        Instruction.FAST_BULK_READ,
+    }
+)
 
 
 def wire_time_s(n_bytes: int, baudrate: int) -> float:
@@ -157,6 +171,12 @@ class DynamixelBus:
             except _PORT_ERRORS as exc:
                 raise self._port_error("broadcast PING", exc) from exc
         return found
+
+    def hardware_error(self, servo_id: int) -> HardwareError:
+        """Read Hardware Error Status (address 70) without raising for the Alert bit."""
+        packet = protocol.read(servo_id, HARDWARE_ERROR_STATUS_ADDRESS, 1)
+        status = self._single(packet, Instruction.PING, servo_id, 1, instruction=Instruction.READ)
+        return HardwareError(status.params[0])
 
     def read(self, servo_id: int, address: int, length: int) -> bytes:
         """READ `length` bytes at `address` of one servo."""
@@ -277,15 +297,22 @@ class DynamixelBus:
             self._sync_read_cache[key] = plan
         return plan
 
-    def _single(self, packet: bytes, instruction: Instruction, servo_id: int, length: int) -> StatusPacket:
-        """Send a request to one servo and return its checked status with `length` data bytes."""
+    def _single(
+        self, packet: bytes, policy: Instruction, servo_id: int, length: int, *, instruction: Instruction | None = None
+    ) -> StatusPacket:
+        """Send a request to one servo and return its checked status with `length` data bytes.
+
+        `policy` decides whether the Alert bit alone raises (see _ALERT_RAISES); `instruction`
+        names the request in errors when it differs.
+        """
+        instruction = instruction or policy
         if not 0 <= servo_id <= MAX_ID:
             raise ValueError(f"{instruction.name} needs one servo id 0..{MAX_ID}, got {servo_id}")
         reply_bytes = STATUS_OVERHEAD + length
         timeout = self.reply_timeout_s(len(packet), reply_bytes)
         with self._lock:
             status = self._exchange(packet, instruction, (servo_id,), reply_bytes, timeout)[servo_id]
-            if status.error:
+            if status.error & 0x7F or (status.error and policy in _ALERT_RAISES):
                 self._raise_servo_error(status, instruction)
             if len(status.params) != length:
                 raise self._length_error(status, instruction, length)

@@ -58,6 +58,7 @@ class Register(StrEnum):
     VELOCITY_LIMIT = "VELOCITY_LIMIT"
     MAX_POSITION_LIMIT = "MAX_POSITION_LIMIT"
     MIN_POSITION_LIMIT = "MIN_POSITION_LIMIT"
+    STARTUP_CONFIGURATION = "STARTUP_CONFIGURATION"
     SHUTDOWN = "SHUTDOWN"
     TORQUE_ENABLE = "TORQUE_ENABLE"
     LED = "LED"
@@ -90,6 +91,7 @@ class Register(StrEnum):
     POSITION_TRAJECTORY = "POSITION_TRAJECTORY"
     PRESENT_INPUT_VOLTAGE = "PRESENT_INPUT_VOLTAGE"
     PRESENT_TEMPERATURE = "PRESENT_TEMPERATURE"
+    BACKUP_READY = "BACKUP_READY"
 
 
 class OperatingMode(int, Enum):
@@ -276,7 +278,8 @@ def _common(*, max_voltage: tuple[int, int], velocity_limit_max: int, temperatur
         Field(Register.VELOCITY_LIMIT, 44, 4, E, RW, maximum=velocity_limit_max, **vel),
         Field(Register.MAX_POSITION_LIMIT, 48, 4, E, RW, maximum=4095, **pos),
         Field(Register.MIN_POSITION_LIMIT, 52, 4, E, RW, maximum=4095, **pos),
-        Field(Register.SHUTDOWN, 63, 1, E, RW, maximum=0xFF),
+        Field(Register.STARTUP_CONFIGURATION, 60, 1, E, RW, maximum=3),  # firmware v45 and later
+        Field(Register.SHUTDOWN, 63, 1, E, RW, maximum=0x3D),
         Field(Register.TORQUE_ENABLE, 64, 1, M, RW, maximum=1),
         Field(Register.LED, 65, 1, M, RW, maximum=1),
         Field(Register.STATUS_RETURN_LEVEL, 68, 1, M, RW, maximum=2),
@@ -313,6 +316,7 @@ def _common(*, max_voltage: tuple[int, int], velocity_limit_max: int, temperatur
         Field(Register.POSITION_TRAJECTORY, 140, 4, M, R, True, I32_MIN, I32_MAX, **pos),
         Field(Register.PRESENT_INPUT_VOLTAGE, 144, 2, M, R, maximum=0xFFFF, scale=VOLT_PER_UNIT, unit="V"),
         Field(Register.PRESENT_TEMPERATURE, 146, 1, M, R, maximum=0xFF, unit="degC"),
+        Field(Register.BACKUP_READY, 147, 1, M, R, maximum=1),
     ]
 
 
