@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vision.calibration import CameraIntrinsics
 from vision.face_detector import FaceDetection
+from vision.head_pose import estimate_head_pose
 from vision.observation import MouthStatus
 
-NOSE_TIP, RIGHT_CHEEK, LEFT_CHEEK = 1, 234, 454
-RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
+RIGHT_CHEEK, LEFT_CHEEK = 234, 454
+NOMINAL_FOV_DEG = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,18 +24,19 @@ class FaceChecks:
     `seat_center_fraction` is where the user's face is expected (x, y as fractions of the frame);
     a face narrower than `min_face_width_fraction` is too small (too far away); a face whose
     centre lies more than `max_offset_fraction` of the frame width from the seat position is too
-    far to the side; `max_turn_asymmetry` bounds how far the nose tip may sit from the middle of
-    the two cheeks (0 = frontal, 0.5 = nose on a cheek, i.e. profile; 0.3 is about 50 degrees of yaw).
+    far to the side; a head turned (yaw) more than `max_yaw_deg` away from the camera is turned
+    away. Yaw comes from solvePnP against the canonical face with a nominal 60-degree camera, so it
+    needs no calibration (the focal length barely changes a rotation estimate).
     """
 
     seat_center_fraction: tuple[float, float] = (0.5, 0.5)
     min_face_width_fraction: float = 0.08
     max_offset_fraction: float = 0.42
-    max_turn_asymmetry: float = 0.3
+    max_yaw_deg: float = 45.0
 
     def __post_init__(self) -> None:
         if not (0.0 < self.min_face_width_fraction < 1.0 and 0.0 < self.max_offset_fraction
-                and 0.0 < self.max_turn_asymmetry <= 0.5):
+                and 0.0 < self.max_yaw_deg <= 90.0):
             raise ValueError(f"face check limits out of range: {self}")
 
     def seat_px(self, frame_shape: Sequence[int]) -> tuple[float, float]:
@@ -45,10 +48,10 @@ class FaceChecks:
         if face_width_px(points) < self.min_face_width_fraction * width:
             return MouthStatus.TOO_SMALL
         seat = self.seat_px(frame_shape)
-        centre = points[:, :2].mean(axis=0)
+        centre = (points[RIGHT_CHEEK, :2] + points[LEFT_CHEEK, :2]) / 2.0
         if math.hypot(centre[0] - seat[0], centre[1] - seat[1]) > self.max_offset_fraction * width:
             return MouthStatus.OFF_CENTER
-        if abs(turn_asymmetry(points)) > self.max_turn_asymmetry:
+        if abs(head_yaw_deg(points, frame_shape)) > self.max_yaw_deg:
             return MouthStatus.TURNED_AWAY
         return MouthStatus.TRACKED
 
@@ -64,12 +67,12 @@ def face_width_px(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[LEFT_CHEEK, :2] - points[RIGHT_CHEEK, :2]))
 
 
-def turn_asymmetry(points: np.ndarray) -> float:
-    """Nose tip position between the cheeks along the eye line: 0 frontal, +-0.5 in profile."""
-    axis = points[LEFT_EYE_OUTER, :2] - points[RIGHT_EYE_OUTER, :2]
-    axis = axis / max(float(np.linalg.norm(axis)), 1e-6)
-    right, left, nose = (float(points[i, :2] @ axis) for i in (RIGHT_CHEEK, LEFT_CHEEK, NOSE_TIP))
-    span = left - right
-    if abs(span) < 1e-6:
-        return 0.5
-    return (nose - right) / span - 0.5
+def head_yaw_deg(points: np.ndarray, frame_shape: Sequence[int]) -> float:
+    """Head turn about the vertical axis (degrees, 0 facing the camera), or 90 when no pose is found."""
+    intrinsics = CameraIntrinsics.from_fov(int(frame_shape[1]), int(frame_shape[0]), NOMINAL_FOV_DEG)
+    pose = estimate_head_pose(points, intrinsics)
+    if pose is None:
+        return 90.0
+    # The face's forward axis (towards the camera is -z) in the camera frame.
+    forward = -pose.T_camera_face[:3, 2]
+    return math.degrees(math.atan2(forward[0], -forward[2]))

@@ -56,8 +56,8 @@ class OpenThresholds:
 
 
 # Chosen on the dev split of ../shared/data/faces (docs/vision.md, "Open or closed").
-OPENCV_THRESHOLDS = OpenThresholds(open_at=0.095, close_at=0.075)
-MEDIAPIPE_THRESHOLDS = OpenThresholds(open_at=0.095, close_at=0.075)
+OPENCV_THRESHOLDS = OpenThresholds(open_at=0.091, close_at=0.078)
+MEDIAPIPE_THRESHOLDS = OpenThresholds(open_at=0.118, close_at=0.089)
 
 
 class OpenHysteresis:
