@@ -11,6 +11,7 @@ import pytest
 
 from vision import FaceModels
 
+BOARD, SQUARE_M, SQUARE_PX, MARGIN_PX = (9, 6), 0.024, 40, 40
 FACES_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces"
 
 
@@ -78,3 +79,28 @@ def compose():
 def label_center():
     """`label_center(row, x, y, scale)` -> the labelled mouth centre after pasting at (x, y) with scale."""
     return _label_center
+
+
+def _render_checkerboard(rvec, tvec, intrinsics) -> np.ndarray:
+    """A 9x6 (inner corners, 24 mm squares) board seen by a pinhole camera, rendered by warpPerspective."""
+    cols, rows = BOARD[0] + 1, BOARD[1] + 1
+    texture = np.full((rows * SQUARE_PX + 2 * MARGIN_PX, cols * SQUARE_PX + 2 * MARGIN_PX), 255, np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            if (r + c) % 2 == 0:
+                y, x = MARGIN_PX + r * SQUARE_PX, MARGIN_PX + c * SQUARE_PX
+                texture[y : y + SQUARE_PX, x : x + SQUARE_PX] = 0
+    # Texture pixel of a board point (metres, inner corner 0 at the origin).
+    board_to_texture = np.array([[SQUARE_PX / SQUARE_M, 0, MARGIN_PX + SQUARE_PX],
+                                 [0, SQUARE_PX / SQUARE_M, MARGIN_PX + SQUARE_PX], [0, 0, 1.0]])
+    rotation, _ = cv2.Rodrigues(np.asarray(rvec, float))
+    board_to_image = intrinsics.matrix @ np.column_stack([rotation[:, 0], rotation[:, 1], np.asarray(tvec, float)])
+    homography = board_to_image @ np.linalg.inv(board_to_texture)
+    return cv2.warpPerspective(texture, homography, (intrinsics.width, intrinsics.height), flags=cv2.INTER_AREA,
+                               borderValue=255)
+
+
+@pytest.fixture(scope="session")
+def render_checkerboard():
+    """`render_checkerboard(rvec, tvec, intrinsics)` -> grayscale image of a 9x6 board, 24 mm squares."""
+    return _render_checkerboard

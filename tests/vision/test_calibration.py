@@ -19,26 +19,7 @@ from vision.calibration import (
 from vision.head_pose import CANONICAL_MOUTH_MM, CANONICAL_RIGID_MM, RIGID_POINTS, estimate_head_pose
 
 TRUE = CameraIntrinsics(fx=610.0, fy=605.0, cx=322.0, cy=236.0, width=640, height=480)
-BOARD, SQUARE_M, SQUARE_PX, MARGIN_PX = (9, 6), 0.024, 40, 40
-
-
-def render_checkerboard(rvec, tvec, intrinsics: CameraIntrinsics = TRUE) -> np.ndarray:
-    """A 9x6 (inner corners) board seen by a pinhole camera, rendered by warpPerspective."""
-    cols, rows = BOARD[0] + 1, BOARD[1] + 1
-    texture = np.full((rows * SQUARE_PX + 2 * MARGIN_PX, cols * SQUARE_PX + 2 * MARGIN_PX), 255, np.uint8)
-    for r in range(rows):
-        for c in range(cols):
-            if (r + c) % 2 == 0:
-                y, x = MARGIN_PX + r * SQUARE_PX, MARGIN_PX + c * SQUARE_PX
-                texture[y : y + SQUARE_PX, x : x + SQUARE_PX] = 0
-    # Texture pixel of a board point (metres, inner corner 0 at the origin).
-    board_to_texture = np.array([[SQUARE_PX / SQUARE_M, 0, MARGIN_PX + SQUARE_PX],
-                                 [0, SQUARE_PX / SQUARE_M, MARGIN_PX + SQUARE_PX], [0, 0, 1.0]])
-    rotation, _ = cv2.Rodrigues(np.asarray(rvec, float))
-    board_to_image = intrinsics.matrix @ np.column_stack([rotation[:, 0], rotation[:, 1], np.asarray(tvec, float)])
-    homography = board_to_image @ np.linalg.inv(board_to_texture)
-    return cv2.warpPerspective(texture, homography, (intrinsics.width, intrinsics.height), flags=cv2.INTER_AREA,
-                               borderValue=255)
+BOARD, SQUARE_M = (9, 6), 0.024
 
 
 VIEWS = [((0.3, -0.2, 0.05), (-0.10, -0.06, 0.45)), ((-0.25, 0.3, -0.1), (-0.08, -0.07, 0.50)),
@@ -47,8 +28,8 @@ VIEWS = [((0.3, -0.2, 0.05), (-0.10, -0.06, 0.45)), ((-0.25, 0.3, -0.1), (-0.08,
 
 
 @pytest.fixture(scope="module")
-def board_images() -> list[np.ndarray]:
-    return [render_checkerboard(r, t) for r, t in VIEWS]
+def board_images(render_checkerboard) -> list[np.ndarray]:
+    return [render_checkerboard(r, t, TRUE) for r, t in VIEWS]
 
 
 def test_checkerboard_calibration_recovers_known_intrinsics(board_images):
