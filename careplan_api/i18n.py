@@ -1,0 +1,200 @@
+"""Danish (default) and English texts of the web pages, language negotiation and number formats.
+
+Pick the language with `negotiate(lang_query, accept_language)`: an explicit `?lang=` wins, then
+the first supported language of the `Accept-Language` header, else Danish.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+
+class Lang(StrEnum):
+    """Languages of the pages."""
+
+    DA = "da"
+    EN = "en"
+
+
+DEFAULT_LANG = Lang.DA
+DISPLAY_TZ = ZoneInfo("Europe/Copenhagen")
+
+_TEXTS: dict[Lang, dict[str, str]] = {
+    Lang.DA: {
+        "app_name": "bidvis plejeplan",
+        "skip_to_content": "Spring til indhold",
+        "language": "Sprog",
+        "other_language": "English",
+        "report_title": "Måltidsrapport",
+        "citizen": "Borger (pseudonym)",
+        "period": "Periode",
+        "weeks": "uger",
+        "summary": "Overblik",
+        "meals": "Måltider",
+        "bites_offered": "Bidder tilbudt",
+        "bites_taken": "Bidder taget",
+        "pace": "Tempo (bidder/min)",
+        "duration": "Varighed (min)",
+        "assistance": "Hjælpebehov (FSIII 0-4)",
+        "staff_assists": "Bidder udløst af personale",
+        "incidents": "Hændelser",
+        "bowls": "Fra skål (taget/tilbudt)",
+        "started": "Start",
+        "trend_title": "Udvikling pr. uge",
+        "trend_caption": "Bidder taget pr. måltid og tempo pr. uge. Samme tal står i tabellen nedenfor.",
+        "trend_alt": "Graf over bidder taget pr. måltid og tempo pr. uge, {first} til {last}.",
+        "week": "Uge",
+        "week_label": "uge {week}, {year}",
+        "mean_bites": "Bidder taget pr. måltid (gns.)",
+        "mean_pace": "Tempo (gns.)",
+        "mean_duration": "Varighed (gns. min)",
+        "safety_stops": "Sikkerhedsstop",
+        "meal_list": "Måltider i perioden",
+        "no_meals": "Ingen måltider i perioden.",
+        "none": "–",
+        "goal": "Mål for spise og drikke (FSIII)",
+        "assessed_level": "Vurderet niveau",
+        "no_goal": "Intet mål registreret.",
+        "level_0": "0 Ingen/ubetydelige begrænsninger",
+        "level_1": "1 Lette begrænsninger",
+        "level_2": "2 Moderate begrænsninger",
+        "level_3": "3 Svære begrænsninger",
+        "level_4": "4 Totale begrænsninger",
+        "incident_safety_stop": "Sikkerhedsstop",
+        "incident_fault": "Fejl",
+        "incident_misfire": "Fejludløsning",
+        "incident_bite_timeout": "Bid ikke taget",
+        "unfinished": "ikke afsluttet",
+        "audit_note": "Din visning af denne side er registreret i loggen med formålet: {purpose}",
+        "dashboard_title": "Kommunens overblik",
+        "dashboard_intro": "Tal for grupper af borgere. Grupper med færre end {min} borgere vises ikke, så ingen enkeltperson kan genkendes.",
+        "by_unit": "Pr. enhed",
+        "by_level": "Pr. vurderet FSIII-niveau",
+        "total": "I alt",
+        "group": "Gruppe",
+        "citizens": "Borgere",
+        "meals_per_citizen": "Måltider pr. borger",
+        "stops_per_100": "Sikkerhedsstop pr. 100 måltider",
+        "suppressed": "færre end {min}",
+        "no_level": "Ikke vurderet",
+        "dashboard_chart_caption": "Måltider pr. borger pr. enhed. Undertrykte grupper er udeladt.",
+        "dashboard_chart_alt": "Søjlediagram over måltider pr. borger for {n} enheder.",
+        "chart_empty": "Ingen data at vise.",
+    },
+    Lang.EN: {
+        "app_name": "bidvis care plan",
+        "skip_to_content": "Skip to content",
+        "language": "Language",
+        "other_language": "Dansk",
+        "report_title": "Meal report",
+        "citizen": "Citizen (pseudonym)",
+        "period": "Period",
+        "weeks": "weeks",
+        "summary": "Summary",
+        "meals": "Meals",
+        "bites_offered": "Bites offered",
+        "bites_taken": "Bites taken",
+        "pace": "Pace (bites/min)",
+        "duration": "Duration (min)",
+        "assistance": "Assistance needed (FSIII 0-4)",
+        "staff_assists": "Bites triggered by staff",
+        "incidents": "Incidents",
+        "bowls": "From bowl (taken/offered)",
+        "started": "Start",
+        "trend_title": "Trend per week",
+        "trend_caption": "Bites taken per meal and pace per week. The table below holds the same numbers.",
+        "trend_alt": "Chart of bites taken per meal and pace per week, {first} to {last}.",
+        "week": "Week",
+        "week_label": "week {week}, {year}",
+        "mean_bites": "Bites taken per meal (mean)",
+        "mean_pace": "Pace (mean)",
+        "mean_duration": "Duration (mean min)",
+        "safety_stops": "Safety stops",
+        "meal_list": "Meals in the period",
+        "no_meals": "No meals in the period.",
+        "none": "–",
+        "goal": "Goal for eating and drinking (FSIII)",
+        "assessed_level": "Assessed level",
+        "no_goal": "No goal recorded.",
+        "level_0": "0 No or negligible limitations",
+        "level_1": "1 Light limitations",
+        "level_2": "2 Moderate limitations",
+        "level_3": "3 Severe limitations",
+        "level_4": "4 Total limitations",
+        "incident_safety_stop": "Safety stop",
+        "incident_fault": "Fault",
+        "incident_misfire": "Misfire",
+        "incident_bite_timeout": "Bite not taken",
+        "unfinished": "not finished",
+        "audit_note": "Your view of this page is logged with the purpose: {purpose}",
+        "dashboard_title": "Municipality overview",
+        "dashboard_intro": "Figures for groups of citizens. Groups of fewer than {min} citizens are not shown, so no single person can be recognised.",
+        "by_unit": "By unit",
+        "by_level": "By assessed FSIII level",
+        "total": "Total",
+        "group": "Group",
+        "citizens": "Citizens",
+        "meals_per_citizen": "Meals per citizen",
+        "stops_per_100": "Safety stops per 100 meals",
+        "suppressed": "fewer than {min}",
+        "no_level": "Not assessed",
+        "dashboard_chart_caption": "Meals per citizen per unit. Suppressed groups are left out.",
+        "dashboard_chart_alt": "Bar chart of meals per citizen for {n} units.",
+        "chart_empty": "No data to show.",
+    },
+}
+
+_ACCEPT_ITEM = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([01](?:\.\d{0,3})?))?\s*$")
+
+
+def negotiate(lang_query: str | None, accept_language: str | None) -> Lang:
+    """The page language: `?lang=` if supported, else the best supported `Accept-Language`, else Danish."""
+    if lang_query:
+        try:
+            return Lang(lang_query.strip().lower())
+        except ValueError:
+            pass
+    best: tuple[float, int, Lang] | None = None
+    for position, item in enumerate((accept_language or "")[:1000].split(",")[:50]):
+        match = _ACCEPT_ITEM.match(item)
+        if match is None:
+            continue
+        quality = float(match.group(2)) if match.group(2) else 1.0
+        try:
+            lang = Lang(match.group(1).lower())
+        except ValueError:
+            continue
+        if quality > 0 and (best is None or (quality, -position) > (best[0], best[1])):
+            best = (quality, -position, lang)
+    return best[2] if best else DEFAULT_LANG
+
+
+def texts(lang: Lang) -> Mapping[str, str]:
+    """All texts of one language (the templates read them as `t.key`)."""
+    return _TEXTS[lang]
+
+
+def number(value: float | int | None, lang: Lang, digits: int = 1) -> str:
+    """A number as the language writes it (Danish decimal comma); `–` for no value."""
+    if value is None:
+        return _TEXTS[lang]["none"]
+    text = f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+    if lang is Lang.DA:
+        text = text.replace(",", "\u2009").replace(".", ",")
+    else:
+        text = text.replace(",", "\u2009")
+    return text
+
+
+def local_time(when: datetime) -> str:
+    """Date and time in Danish local time, ISO order (unambiguous in both languages)."""
+    return when.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def local_date(day: date) -> str:
+    """A date in ISO order."""
+    return day.isoformat()

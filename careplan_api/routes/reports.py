@@ -1,0 +1,109 @@
+"""Meal report pages of one citizen (HTML, Danish or English) and the trend plot (SVG).
+
+For staff of the citizen's unit, the citizen, and relatives with a valid fuldmagt for the care
+plan (`services.access`); every view is audited with its purpose (`purpose` query or `X-Purpose`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from careplan_api.care_record import load_meal_summaries, summary_cache
+from careplan_api.deps import ReadCarePlan, SessionDep
+from careplan_api.i18n import DISPLAY_TZ, Lang, local_date, negotiate, texts
+from careplan_api.meal_summary import AssistanceLevel, MealSummary
+from careplan_api.fhir.records import GoalAssessment
+from careplan_api.models import utcnow
+from careplan_api.report_plots import trend_svg
+from careplan_api.reports import MAX_TREND_WEEKS, meal_rows, period_summary, weekly_trend
+from careplan_api.services.people import current_goal
+from careplan_api.templating import PAGE_HEADERS, render_page
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+Weeks = Annotated[int, Query(ge=1, le=MAX_TREND_WEEKS, description="how many weeks back, this week included")]
+LangQuery = Annotated[str | None, Query(max_length=8, description="da (default) or en")]
+AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
+MealLimit = Annotated[int, Query(ge=1, le=1000, description="at most this many meals in the meal table, newest first")]
+
+
+def _period(weeks: int, now: datetime) -> tuple[datetime, datetime]:
+    today = now.astimezone(DISPLAY_TZ).date()
+    first_monday = today - timedelta(days=today.weekday(), weeks=weeks - 1)
+    return datetime.combine(first_monday, datetime.min.time(), tzinfo=DISPLAY_TZ), now
+
+
+def _meals(request: Request, access: ReadCarePlan, session: SessionDep, weeks: int) -> tuple[list[MealSummary], datetime, datetime]:
+    since, now = _period(weeks, utcnow())
+    meals = load_meal_summaries(session, access.citizen.id, since=since, cache=summary_cache(request.app.state))
+    return meals, since, now
+
+
+@router.get("/citizens/{citizen_id}", response_class=HTMLResponse)
+def citizen_report(
+    request: Request,
+    access: ReadCarePlan,
+    session: SessionDep,
+    weeks: Weeks = 12,
+    meals: MealLimit = 100,
+    lang: LangQuery = None,
+    accept_language: AcceptLanguage = None,
+) -> HTMLResponse:
+    """The meal report: summary, FSIII goal, weekly trend (plot and table) and the meals."""
+    language = negotiate(lang, accept_language)
+    summaries, since, now = _meals(request, access, session, weeks)
+    trend = weekly_trend(summaries, weeks=weeks, until=now.astimezone(DISPLAY_TZ).date())
+    goal_row = current_goal(session, access.citizen.id)
+    goal = (
+        GoalAssessment(AssistanceLevel(goal_row.level), goal_row.assessed_at.astimezone(DISPLAY_TZ).date(), note=goal_row.goal_text or None)
+        if goal_row is not None
+        else None
+    )
+    t = texts(language)
+    return render_page(
+        request,
+        "report.html",
+        language,
+        citizen_id=str(access.citizen.id),
+        purpose=access.purpose,
+        weeks=weeks,
+        period_from=local_date(since.date()),
+        period_to=local_date(now.astimezone(DISPLAY_TZ).date()),
+        summary=period_summary(summaries),
+        goal=goal,
+        trend=trend,
+        trend_svg=trend_svg(trend, language),
+        trend_alt=t["trend_alt"].format(
+            first=t["week_label"].format(week=trend[0].week, year=trend[0].year),
+            last=t["week_label"].format(week=trend[-1].week, year=trend[-1].year),
+        ),
+        trend_svg_url=request.app.url_path_for("citizen_trend_svg", citizen_id=str(access.citizen.id))
+        + "?" + urlencode({"weeks": weeks, "lang": language.value, "purpose": access.purpose}),
+        rows=meal_rows(summaries)[:meals],
+    )
+
+
+@router.get(
+    "/citizens/{citizen_id}/trend.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "the weekly trend plot"}},
+)
+def citizen_trend_svg(
+    request: Request,
+    access: ReadCarePlan,
+    session: SessionDep,
+    weeks: Weeks = 12,
+    lang: LangQuery = None,
+    accept_language: AcceptLanguage = None,
+) -> Response:
+    """Bites taken per meal and pace per week, as SVG (the report page shows it with a data table)."""
+    language = negotiate(lang, accept_language)
+    summaries, _since, now = _meals(request, access, session, weeks)
+    trend = weekly_trend(summaries, weeks=weeks, until=now.astimezone(DISPLAY_TZ).date())
+    svg = '<?xml version="1.0" encoding="utf-8"?>\n' + trend_svg(trend, language)
+    return Response(svg, media_type="image/svg+xml", headers=PAGE_HEADERS | {"Content-Language": language.value})

@@ -1,0 +1,53 @@
+"""Server-rendered pages: one Jinja2 environment over `careplan_api/templates` (autoescaped),
+with the language's texts and number/date formats available to every template."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from careplan_api.i18n import Lang, local_date, local_time, number, texts
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",  # personal data: never kept by a browser or proxy cache
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@cache
+def environment() -> Environment:
+    """The template environment (built on first use, not at import)."""
+    return Environment(
+        loader=PackageLoader("careplan_api", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _relative(url: Any) -> str:
+    return f"{url.path}?{url.query}" if url.query else url.path
+
+
+def render_page(request: Request, template: str, lang: Lang, **context: Any) -> HTMLResponse:
+    """Render `template` in `lang`; the page links to itself in the other language."""
+    other = Lang.EN if lang is Lang.DA else Lang.DA
+    html = environment().get_template(template).render(
+        lang=lang.value,
+        other_lang=other.value,
+        other_lang_url=_relative(request.url.include_query_params(lang=other.value)),
+        t=texts(lang),
+        num=lambda value, digits=1: number(value, lang, digits),
+        time=local_time,
+        clock=lambda when: local_time(when)[-5:],
+        date=local_date,
+        **context,
+    )
+    return HTMLResponse(html, headers=PAGE_HEADERS)
