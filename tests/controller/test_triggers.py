@@ -1,0 +1,279 @@
+"""Switch, serial button, panel and the merger: real byte streams (pipes, files, pyserial's loop://)
+and hostile input (partial events, unplugged devices, malformed panel commands, floods)."""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+
+import pytest
+
+from careplan_api.schemas import UsageEventType
+from controller.config import TriggerKind, demo_profile
+from controller.feeding import CommandKind, UserCommand
+from controller.triggers import (
+    EV_KEY,
+    INPUT_EVENT,
+    AutoPace,
+    EvdevSwitch,
+    InputEventParser,
+    InvalidCommand,
+    MouthGesture,
+    PanelInput,
+    SerialButton,
+    SerialButtonMode,
+    TriggerDeviceError,
+    TriggerMerger,
+    triggers_for,
+)
+
+EV_SYN, KEY_SPACE, KEY_ENTER, KEY_ESC = 0x00, 57, 28, 1
+
+
+def key(t_s: float, code: int, value: int) -> bytes:
+    """One key event followed by its SYN_REPORT, as the kernel writes them."""
+    sec, usec = int(t_s), round((t_s % 1) * 1e6)
+    return INPUT_EVENT.pack(sec, usec, EV_KEY, code, value) + INPUT_EVENT.pack(sec, usec, EV_SYN, 0, 0)
+
+
+def press(t_s: float, code: int = KEY_SPACE) -> bytes:
+    return key(t_s, code, 1) + key(t_s + 0.08, code, 0)
+
+
+@pytest.fixture
+def pipe():
+    read_fd, write_fd = os.pipe()
+    yield read_fd, write_fd
+    os.close(read_fd)
+    os.close(write_fd)
+
+
+def failing_switch(tmp_path) -> EvdevSwitch:
+    """A switch whose reads fail with an OS error (a directory opened as the device), as reads
+    of a removed input device fail with ENODEV."""
+    return EvdevSwitch(tmp_path)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[tuple[UsageEventType, dict]] = []
+
+    def put(self, event_type: UsageEventType, data: dict) -> None:
+        self.events.append((event_type, data))
+
+
+# ---- evdev switch ---------------------------------------------------------------------------
+
+
+def test_input_event_layout_is_the_kernels():
+    # struct timeval (two C longs), __u16 type, __u16 code, __s32 value: 24 bytes on 64-bit Linux
+    assert INPUT_EVENT.size == 2 * struct.calcsize("l") + 8
+
+
+def test_parser_keeps_partial_events_until_complete():
+    stream = press(1.0) + press(2.0)
+    parser = InputEventParser()
+    events = []
+    for i in range(0, len(stream), 7):  # split at odd places
+        events += parser.feed(stream[i : i + 7])
+    assert [(e.type, e.code, e.value) for e in events if e.type == EV_KEY] == [
+        (EV_KEY, KEY_SPACE, 1),
+        (EV_KEY, KEY_SPACE, 0),
+        (EV_KEY, KEY_SPACE, 1),
+        (EV_KEY, KEY_SPACE, 0),
+    ]
+    assert events[0].t_s == pytest.approx(1.0)
+
+
+def test_any_key_press_is_the_next_bite_and_releases_repeats_are_not(pipe):
+    read_fd, write_fd = pipe
+    switch = EvdevSwitch(read_fd)
+    assert switch.poll(0.0) == []  # nothing yet, and no blocking
+    os.write(write_fd, press(1.0, KEY_ENTER) + key(1.5, KEY_ENTER, 1) + key(1.6, KEY_ENTER, 2) + key(1.7, KEY_ENTER, 2))
+    assert switch.poll(0.1) == [UserCommand(CommandKind.NEXT_BITE, "switch"), UserCommand(CommandKind.NEXT_BITE, "switch")]
+    assert switch.poll(0.2) == []
+    assert switch.presses == 2
+
+
+def test_key_map_sends_other_commands(pipe):
+    read_fd, write_fd = pipe
+    switch = EvdevSwitch(read_fd, key_map={KEY_ESC: CommandKind.ESTOP})
+    os.write(write_fd, press(1.0, KEY_ESC) + press(2.0, KEY_SPACE))
+    assert [c.kind for c in switch.poll(0.0)] == [CommandKind.ESTOP, CommandKind.NEXT_BITE]
+
+
+def test_switch_bounce_counts_once(pipe):
+    read_fd, write_fd = pipe
+    switch = EvdevSwitch(read_fd, debounce_s=0.15)
+    os.write(write_fd, key(1.0, KEY_SPACE, 1) + key(1.01, KEY_SPACE, 0) + key(1.03, KEY_SPACE, 1) + press(1.5))
+    assert len(switch.poll(0.0)) == 2
+
+
+def test_an_event_split_across_reads_is_not_lost(pipe):
+    read_fd, write_fd = pipe
+    switch = EvdevSwitch(read_fd)
+    data = press(3.0)
+    os.write(write_fd, data[:10])
+    assert switch.poll(0.0) == []
+    os.write(write_fd, data[10:])
+    assert len(switch.poll(0.1)) == 1
+
+
+def test_a_recorded_event_file_can_be_replayed(tmp_path):
+    path = tmp_path / "event-capture"
+    path.write_bytes(press(1.0) + press(2.0) + press(3.0))
+    switch = EvdevSwitch(path)
+    assert len(switch.poll(0.0)) == 3
+    assert switch.poll(0.1) == []  # end of file is just "nothing new"
+    switch.close()
+
+
+def test_a_missing_device_is_a_clear_error(tmp_path):
+    with pytest.raises(TriggerDeviceError, match="cannot open"):
+        EvdevSwitch(tmp_path / "event99")
+
+
+def test_a_device_that_fails_to_read_raises_device_error(tmp_path):
+    switch = failing_switch(tmp_path)
+    with pytest.raises(TriggerDeviceError, match="lost"):
+        switch.poll(0.0)
+
+
+# ---- serial button ----------------------------------------------------------------------------
+
+
+def test_serial_button_any_byte_is_a_press():
+    button = SerialButton("loop://")
+    assert button.poll(0.0) == []
+    button.serial.write(b"\x01")
+    assert button.poll(1.0) == [UserCommand(CommandKind.NEXT_BITE, "switch")]
+    button.serial.write(b"xyz")  # a burst of bytes is one press
+    assert len(button.poll(2.0)) == 1
+    assert button.poll(2.05) == []
+    button.close()
+
+
+def test_serial_button_debounces_on_the_loop_clock():
+    button = SerialButton("loop://", debounce_s=0.2)
+    button.serial.write(b"a")
+    assert len(button.poll(1.0)) == 1
+    button.serial.write(b"b")
+    assert button.poll(1.1) == []
+    button.serial.write(b"c")
+    assert len(button.poll(1.5)) == 1
+    button.close()
+
+
+def test_serial_button_on_cts_fires_on_the_rising_edge():
+    button = SerialButton("loop://", mode=SerialButtonMode.CTS, command=CommandKind.PAUSE)
+    button.serial.rts = False
+    assert button.poll(0.0) == []
+    button.serial.rts = True  # loop:// wires RTS to CTS: the switch closes
+    assert button.poll(1.0) == [UserCommand(CommandKind.PAUSE, "switch")]
+    assert button.poll(1.5) == []  # held: still one press
+    button.serial.rts = False
+    assert button.poll(2.0) == []
+    button.serial.rts = True
+    assert len(button.poll(3.0)) == 1
+    button.close()
+
+
+def test_serial_button_errors_are_device_errors():
+    with pytest.raises(TriggerDeviceError, match="cannot open"):
+        SerialButton("nosuchscheme://x")
+    button = SerialButton("loop://")
+    button.serial.close()
+    with pytest.raises(TriggerDeviceError, match="lost"):
+        button.poll(0.0)
+
+
+# ---- panel ------------------------------------------------------------------------------------
+
+
+def test_panel_commands_come_out_in_order_with_the_panel_as_source():
+    panel = PanelInput(bowls=(0, 1))
+    panel.push("select_bowl", 1)
+    panel.push(CommandKind.NEXT_BITE)
+    panel.push("pause")
+    assert panel.poll(0.0) == [
+        UserCommand(CommandKind.SELECT_BOWL, "panel", 1),
+        UserCommand(CommandKind.NEXT_BITE, "panel"),
+        UserCommand(CommandKind.PAUSE, "panel"),
+    ]
+    assert panel.poll(0.1) == []
+
+
+@pytest.mark.parametrize(
+    "kind, bowl, match",
+    [
+        ("teleport", None, "unknown command"),
+        ("select_bowl", None, "needs a bowl"),
+        ("select_bowl", -1, "needs a bowl"),
+        ("select_bowl", True, "needs a bowl"),
+        ("select_bowl", "1", "needs a bowl"),
+        ("select_bowl", 5, "not in use"),
+        ("next_bite", 1, "takes no bowl"),
+    ],
+)
+def test_malformed_panel_commands_are_refused(kind, bowl, match):
+    panel = PanelInput(bowls=(0, 1))
+    with pytest.raises(InvalidCommand, match=match):
+        panel.push(kind, bowl)
+    assert panel.poll(0.0) == []
+
+
+def test_a_flooding_panel_cannot_grow_the_queue_without_bound():
+    panel = PanelInput(max_queued=8)
+    for _ in range(1000):
+        panel.push("next_bite")
+    panel.push("estop")
+    commands = panel.poll(0.0)
+    assert len(commands) == 8 and commands[-1].kind is CommandKind.ESTOP
+
+
+def test_panel_push_from_many_threads_loses_nothing():
+    panel = PanelInput(max_queued=10_000)
+    threads = [threading.Thread(target=lambda: [panel.push("next_bite") for _ in range(500)]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    collected = []
+    while any(t.is_alive() for t in threads):
+        collected += panel.poll(0.0)
+    collected += panel.poll(0.0)
+    assert len(collected) == 2000
+
+
+# ---- merger -------------------------------------------------------------------------------------
+
+
+def test_merger_gives_estop_first_from_any_source():
+    panel, other = PanelInput(), PanelInput()
+    panel.push("next_bite")
+    other.push("estop")
+    merger = TriggerMerger([panel, other])
+    assert [c.kind for c in merger.poll(0.0, None)] == [CommandKind.ESTOP, CommandKind.NEXT_BITE]
+
+
+def test_a_lost_switch_pauses_the_meal_and_reports_a_fault(tmp_path):
+    sink = Sink()
+    switch = failing_switch(tmp_path)
+    panel = PanelInput()
+    merger = TriggerMerger([switch, panel], events=sink)
+    panel.push("next_bite")
+    commands = merger.poll(0.0, None)
+    assert [c.kind for c in commands] == [CommandKind.PAUSE, CommandKind.NEXT_BITE]
+    assert sink.events[0][0] is UsageEventType.FAULT and sink.events[0][1]["reason"] == "trigger_lost"
+    assert merger.sources == [panel] and len(merger.failed) == 1
+    assert merger.poll(0.1, None) == []  # the dropped source is not polled again
+
+
+def test_triggers_follow_the_profile():
+    profile = demo_profile()
+    gesture = triggers_for(profile.model_copy(update={"trigger_kind": TriggerKind.MOUTH_GESTURE}), armed=lambda: True)
+    assert any(isinstance(s, MouthGesture) for s in gesture.sources)
+    paced = triggers_for(profile.model_copy(update={"trigger_kind": TriggerKind.AUTO_PACE}), armed=lambda: True)
+    (auto,) = [s for s in paced.sources if isinstance(s, AutoPace)]
+    assert auto.pace_s == profile.auto_pace_s
+    switch = triggers_for(profile, armed=lambda: True)
+    assert [type(s) for s in switch.sources] == [PanelInput]
