@@ -40,17 +40,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from controller.kinematics import check_joint_limits
+
 # Staff may adjust speeds only within these bounds (m/s).
 SPEED_MAX_M_S = 0.25
 SPEED_NEAR_MOUTH_MAX_M_S = 0.08
-
-# Joint limits of the OpenManipulator-X-class arm (rad, DESIGN.md), joints 1-4.
-JOINT_LIMITS_RAD: tuple[tuple[float, float], ...] = (
-    (-math.pi, math.pi),
-    (-1.5, 1.5),
-    (-1.5, 1.4),
-    (-1.7, 1.97),
-)
 
 # Baud rates a Dynamixel X-series servo can be set to (control table address 8).
 DYNAMIXEL_BAUDRATES = frozenset(
@@ -169,9 +163,7 @@ JointAngles = Annotated[tuple[float, float, float, float], Field(description="jo
 
 
 def _check_joint_limits(q: tuple[float, ...]) -> tuple[float, ...]:
-    for joint, (angle, (low, high)) in enumerate(zip(q, JOINT_LIMITS_RAD, strict=True), start=1):
-        if not low <= angle <= high:
-            raise ValueError(f"joint {joint} angle {angle} rad is outside its limits [{low}, {high}]")
+    check_joint_limits(q)  # raises Unreachable (a ValueError) naming the joint
     return q
 
 
@@ -500,7 +492,6 @@ def calibration_change(old: RobotCalibration, new: RobotCalibration) -> dict[str
 
 __all__ = [
     "DYNAMIXEL_BAUDRATES",
-    "JOINT_LIMITS_RAD",
     "SPEED_MAX_M_S",
     "SPEED_NEAR_MOUTH_MAX_M_S",
     "BowlScoop",

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from controller.config import (
-    JOINT_LIMITS_RAD,
     CitizenProfile,
     ConfigFileError,
     ConfigValidationError,
@@ -28,6 +27,7 @@ from controller.config import (
     load_safety_limits,
     save_config,
 )
+from controller.kinematics import JOINT_LIMITS_RAD, forward, forward_spoon, inverse
 
 DOCUMENTS = [
     pytest.param(demo_profile, CitizenProfile, id="profile"),
@@ -143,3 +143,66 @@ def test_calibration_file_keeps_its_own_values(tmp_path):
     save_config(changed, path)
     loaded = load_calibration(path)
     assert (loaded.port, loaded.baudrate) == ("/dev/ttyACM3", 57_600)
+
+
+def _all_taught_poses(calibration):
+    return [calibration.ready_pose_rad] + [q for bowl in calibration.bowls for q in bowl.waypoints_rad]
+
+
+def test_demo_poses_are_reachable_on_the_elbow_up_branch():
+    calibration = demo_calibration()
+    for q in _all_taught_poses(calibration):
+        assert np.allclose(inverse(forward(q), elbow_up=True), q, atol=1e-6)
+
+
+def test_demo_ready_pose_holds_the_spoon_level_in_front_of_the_face():
+    calibration = demo_calibration()
+    spoon = forward_spoon(calibration.ready_pose_rad, calibration.spoon)
+    mouth = np.array([0.36, 0.0, 0.25])  # the simulated citizen's mouth at rest
+    assert spoon[3] == pytest.approx(0.0, abs=1e-3)  # level: food stays on the spoon
+    assert 0.10 < np.linalg.norm(spoon[:3] - mouth) < 0.20  # outside the near-mouth zone, close by
+    assert spoon[0] < mouth[0] and spoon[2] > 0.15
+
+
+@pytest.mark.parametrize("bowl, centre_y", [(0, 0.10), (1, -0.10)])
+def test_demo_scoop_goes_into_its_bowl_and_comes_out_level(bowl, centre_y):
+    calibration = demo_calibration()
+    points = [forward_spoon(q, calibration.spoon) for q in calibration.bowls[bowl].waypoints_rad]
+    centre = np.array([0.23, centre_y])
+    for point in points:
+        assert np.linalg.norm(point[:2] - centre) < 0.03  # within the bowl's 0.06 m radius
+    assert min(p[2] for p in points) < 0.035  # down into the food
+    assert points[0][3] == pytest.approx(0.0, abs=1e-3) and points[-1][3] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_demo_camera_matches_the_simulated_camera():
+    from sim.camera import CameraMount as SimCameraMount
+
+    mount = SimCameraMount()
+    matrix = demo_calibration().camera.matrix()
+    assert np.allclose(matrix[:3, :3], mount.rotation_world_from_camera(), atol=1e-6)
+    assert np.allclose(matrix[:3, 3], mount.position_m)
+
+
+def test_demo_scoop_clears_the_simulated_bowls():
+    """Along the joint-space path from ready through every waypoint and back, no part of the arm
+    comes within 5 mm of a bowl (MuJoCo's geometry distance in the simulator's world)."""
+    mujoco = pytest.importorskip("mujoco")
+    from sim.world import World
+
+    world = World()
+    model = world.model
+    robot = [g for g in range(model.ngeom) if world._is_robot_geom[g]]
+    bowls = [g for g in range(model.ngeom) if model.body(model.geom_bodyid[g]).name.startswith("bowl")]
+    scratch = np.zeros(6)
+    calibration = demo_calibration()
+    ready = np.array(calibration.ready_pose_rad)
+    for bowl in calibration.bowls:
+        path = [ready, *map(np.array, bowl.waypoints_rad), ready]
+        for start, end in zip(path, path[1:]):
+            for s in np.linspace(0.0, 1.0, 11):
+                world.set_arm_pose(start + (end - start) * s)
+                clearance = min(
+                    mujoco.mj_geomDistance(model, world.data, r, b, 0.05, scratch) for r in robot for b in bowls
+                )
+                assert clearance > 0.005, (bowl.name, s)

@@ -168,7 +168,7 @@ def test_missing_file_and_unknown_format_are_clear_errors(tmp_path):
 def test_pose_outside_joint_limits_names_the_waypoint(tmp_path):
     data = demo_calibration().model_dump(mode="json", exclude_none=True)
     data["bowls"][1]["waypoints_rad"][2][2] = 2.5
-    with pytest.raises(ConfigValidationError, match="joint 3") as caught:
+    with pytest.raises(ConfigValidationError, match="joint3") as caught:
         parse_config(tomli_w.dumps(data), RobotCalibration, fmt="toml")
     assert caught.value.fields == ["bowls.1.waypoints_rad"]
     assert "waypoint 2" in str(caught.value)
