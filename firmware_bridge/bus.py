@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 import serial
 
 from firmware_bridge import protocol
-from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, PortError, ProtocolError, ServoError
+from firmware_bridge.errors import BusTimeout, CRCError, PortError, ProtocolError, ServoError
 from firmware_bridge.latency import check_latency_timer
 from firmware_bridge.protocol import (
     BROADCAST_ID,
@@ -460,4 +460,4 @@ def _fast_reply_bytes(lengths: tuple[int, ...] | list[int]) -> int:
     return 8 + sum(lengths) + 4 * len(lengths)
 
 
-__all__ = ["BridgeError", "DynamixelBus", "wire_time_s"]
+__all__ = ["DynamixelBus", "wire_time_s"]

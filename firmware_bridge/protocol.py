@@ -133,6 +133,8 @@ def encode_status(servo_id: int, error: int = 0, params: bytes = b"") -> bytes:
 
 
 def _u16(value: int) -> bytes:
+    if not 0 <= value <= 0xFFFF:
+        raise ValueError(f"address and length must be 0..65535, got {value}")
     return value.to_bytes(2, "little")
 
 
@@ -176,18 +178,28 @@ def clear(servo_id: int, what: int = 0x01) -> bytes:
     return encode_instruction(servo_id, Instruction.CLEAR, bytes((what, 0x44, 0x58, 0x4C, 0x22)))
 
 
+def _id_list(ids: list[int] | tuple[int, ...]) -> bytes:
+    if not ids:
+        raise ValueError("a sync read needs at least one servo id")
+    for servo_id in ids:
+        _check_id(servo_id, allow_broadcast=False)
+    return bytes(ids)
+
+
 def sync_read(address: int, length: int, ids: list[int] | tuple[int, ...]) -> bytes:
     """SYNC READ the same range from several servos; each answers with its own status packet."""
-    return encode_instruction(BROADCAST_ID, Instruction.SYNC_READ, _u16(address) + _u16(length) + bytes(ids))
+    return encode_instruction(BROADCAST_ID, Instruction.SYNC_READ, _u16(address) + _u16(length) + _id_list(ids))
 
 
 def fast_sync_read(address: int, length: int, ids: list[int] | tuple[int, ...]) -> bytes:
     """FAST SYNC READ: like SYNC READ, but the servos answer together in one packet."""
-    return encode_instruction(BROADCAST_ID, Instruction.FAST_SYNC_READ, _u16(address) + _u16(length) + bytes(ids))
+    return encode_instruction(BROADCAST_ID, Instruction.FAST_SYNC_READ, _u16(address) + _u16(length) + _id_list(ids))
 
 
 def sync_write(address: int, data_by_id: dict[int, bytes]) -> bytes:
     """SYNC WRITE the same range, with data of equal length per servo."""
+    if not data_by_id:
+        raise ValueError("sync write needs data for at least one servo")
     lengths = {len(d) for d in data_by_id.values()}
     if len(lengths) != 1:
         raise ValueError(f"sync write needs data of one length for every servo, got lengths {sorted(lengths)}")
@@ -202,6 +214,8 @@ def sync_write(address: int, data_by_id: dict[int, bytes]) -> bytes:
 
 def bulk_read(requests: dict[int, tuple[int, int]], *, fast: bool = False) -> bytes:
     """BULK READ (or FAST BULK READ): per servo its own (address, length)."""
+    if not requests:
+        raise ValueError("bulk read needs at least one servo")
     body = bytearray()
     for servo_id, (address, length) in requests.items():
         _check_id(servo_id, allow_broadcast=False)
@@ -213,6 +227,8 @@ def bulk_read(requests: dict[int, tuple[int, int]], *, fast: bool = False) -> by
 
 def bulk_write(writes: dict[int, tuple[int, bytes]]) -> bytes:
     """BULK WRITE: per servo its own (address, data)."""
+    if not writes:
+        raise ValueError("bulk write needs data for at least one servo")
     body = bytearray()
     for servo_id, (address, data) in writes.items():
         _check_id(servo_id, allow_broadcast=False)

@@ -203,6 +203,13 @@ def test_hardware_error_bits_follow_the_control_table():
         (lambda: protocol.sync_write(116, {BROADCAST_ID: b"\x00"}), "servo id"),
         (lambda: protocol.bulk_read({300: (0, 1)}), "servo id"),
         (lambda: protocol.encode_fast_read_status([]), "at least one"),
+        (lambda: protocol.sync_write(116, {}), "at least one"),
+        (lambda: protocol.bulk_write({}), "at least one"),
+        (lambda: protocol.bulk_read({}), "at least one"),
+        (lambda: protocol.sync_read(132, 4, []), "at least one"),
+        (lambda: protocol.fast_sync_read(132, 4, [1, BROADCAST_ID]), "servo id"),
+        (lambda: protocol.read(1, 70000, 1), "0..65535"),
+        (lambda: protocol.read(1, 0, -1), "0..65535"),
     ],
 )
 def test_builders_refuse_impossible_requests(call, message):
