@@ -42,8 +42,11 @@ class FaceChecks:
     def seat_px(self, frame_shape: Sequence[int]) -> tuple[float, float]:
         return self.seat_center_fraction[0] * frame_shape[1], self.seat_center_fraction[1] * frame_shape[0]
 
-    def status(self, points: np.ndarray, frame_shape: Sequence[int]) -> MouthStatus:
-        """`TRACKED` for a usable face, else the first reason it is not usable."""
+    def status(self, points: np.ndarray, frame_shape: Sequence[int], yaw_deg: float | None = None) -> MouthStatus:
+        """`TRACKED` for a usable face, else the first reason it is not usable.
+
+        `yaw_deg` may be passed when known (the tracker measures it once per landmark-model run).
+        """
         width = frame_shape[1]
         if face_width_px(points) < self.min_face_width_fraction * width:
             return MouthStatus.TOO_SMALL
@@ -51,7 +54,7 @@ class FaceChecks:
         centre = (points[RIGHT_CHEEK, :2] + points[LEFT_CHEEK, :2]) / 2.0
         if math.hypot(centre[0] - seat[0], centre[1] - seat[1]) > self.max_offset_fraction * width:
             return MouthStatus.OFF_CENTER
-        if abs(head_yaw_deg(points, frame_shape)) > self.max_yaw_deg:
+        if abs(head_yaw_deg(points, frame_shape) if yaw_deg is None else yaw_deg) > self.max_yaw_deg:
             return MouthStatus.TURNED_AWAY
         return MouthStatus.TRACKED
 

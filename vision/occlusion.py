@@ -46,6 +46,7 @@ class LipOcclusion:
     def __init__(self, limits: OcclusionLimits | None = None) -> None:
         self._limits = limits or OcclusionLimits()
         self._chroma: np.ndarray | None = None
+        self._sampled = np.zeros((len(LIP_POINTS), 2), np.float32)
         self.clear_view: ClearView | None = None
 
     def reset(self) -> None:
@@ -54,16 +55,15 @@ class LipOcclusion:
 
     def lips_hidden(self, image_bgr: np.ndarray, points: np.ndarray) -> bool:
         """True when most outer-lip samples no longer have the learned lip colour."""
-        chroma = _sample_chroma(image_bgr, points[LIP_POINTS, :2])
+        self._sampled = _sample_chroma(image_bgr, points[LIP_POINTS, :2])
         if self._chroma is None:
-            self._chroma = chroma
             return False
-        distance = np.linalg.norm(chroma - self._chroma, axis=1)
+        distance = np.linalg.norm(self._sampled - self._chroma, axis=1)
         return bool(np.mean(distance > self._limits.chroma_tolerance) >= self._limits.covered_fraction)
 
-    def remember(self, image_bgr: np.ndarray, points: np.ndarray, mouth: MouthGeometry, confidence: float, t: float) -> None:
-        """Record a frame with the lips in view (updates the colour reference)."""
-        chroma = _sample_chroma(image_bgr, points[LIP_POINTS, :2])
+    def remember(self, points: np.ndarray, mouth: MouthGeometry, confidence: float, t: float) -> None:
+        """Record the frame last passed to `lips_hidden` as one with the lips in view."""
+        chroma = self._sampled
         rate = self._limits.learning_rate
         self._chroma = chroma if self._chroma is None else (1.0 - rate) * self._chroma + rate * chroma
         self.clear_view = ClearView(points[RIGID_FACE_POINTS, :2].astype(np.float32), mouth, confidence, t)

@@ -20,7 +20,7 @@ import numpy as np
 
 from vision.calibration import CameraIntrinsics
 from vision.errors import InvalidFrame
-from vision.face_checks import FaceChecks, face_width_px
+from vision.face_checks import FaceChecks, face_width_px, head_yaw_deg
 from vision.face_detector import FaceDetection, FaceDetector
 from vision.face_landmarks import FaceLandmarker, FaceLandmarks, FaceRoi
 from vision.frames import to_bgr_uint8
@@ -60,7 +60,10 @@ class TrackerConfig:
     `identity_gate_face_widths` / `identity_hold_s`: after losing the user, only a face within
     this many face widths of where the user was is taken for `identity_hold_s` seconds, so the
     tracker never jumps to a passer-by. `landmark_interval`: run the landmark model every n-th
-    frame and optical flow in between (1 = landmarks on every frame). `occlusion_hold_s` /
+    frame and optical flow in between (1 = landmarks on every frame); `flow_max_error`: when a
+    mouth point's flow patch changes more than this (mean absolute grey-level difference, as
+    OpenCV's pyramidal Lucas-Kanade reports it), e.g. when the mouth opens, the landmark model runs
+    instead. `occlusion_hold_s` /
     `occlusion_confidence_tau_s`: how long a hidden mouth is estimated from the rest of the face,
     and the time constant of the confidence falling meanwhile.
     """
@@ -71,7 +74,8 @@ class TrackerConfig:
     min_presence: float = 0.5
     identity_gate_face_widths: float = 1.0
     identity_hold_s: float = 2.0
-    landmark_interval: int = 1
+    landmark_interval: int = 3
+    flow_max_error: float = 8.0
     occlusion_hold_s: float = 3.0
     occlusion_confidence_tau_s: float = 1.0
     face_scale: float = 1.0
@@ -128,6 +132,7 @@ class MouthTracker:
         self._frames_since_landmarks = 0
         self._flow_rect: tuple[int, int, int, int] | None = None
         self._flow_gray: np.ndarray | None = None
+        self._yaw_deg = 0.0
 
     def reset(self) -> None:
         """Forget the followed face (e.g. at the start of a meal)."""
@@ -162,6 +167,7 @@ class MouthTracker:
         if landmarks.roi is not getattr(self._landmarks, "roi", None):  # a fresh landmark-model run
             self._frames_since_landmarks = 0
             self._start_flow(image, landmarks.points)
+            self._yaw_deg = head_yaw_deg(landmarks.points, image.shape)
         self._landmarks = landmarks
         return self._observe(image, landmarks, t)
 
@@ -217,10 +223,10 @@ class MouthTracker:
         gray = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
         offset = np.array([x0, y0], np.float32)
         before = (previous.points[FLOW_POINTS, :2] - offset).astype(np.float32)
-        after, found, _ = cv2.calcOpticalFlowPyrLK(self._flow_gray, gray, before, None, **_LK_PARAMS)
+        after, found, error = cv2.calcOpticalFlowPyrLK(self._flow_gray, gray, before, None, **_LK_PARAMS)
         self._flow_gray = gray
         n_mouth = len(FLOW_MOUTH_POINTS)
-        if after is None or not found.all():
+        if after is None or not found.all() or error[:n_mouth].max() > self.config.flow_max_error:
             return None
         transform, _ = cv2.estimateAffinePartial2D(before[n_mouth:], after[n_mouth:], method=cv2.LMEDS)
         if transform is None:
@@ -235,7 +241,7 @@ class MouthTracker:
     def _observe(self, image: np.ndarray, landmarks: FaceLandmarks, t: float) -> MouthObservation | None:
         points = landmarks.points
         self._identity = _Identity(tuple(points[:, :2].mean(axis=0).tolist()), face_width_px(points), t)
-        status = self.config.checks.status(points, image.shape)
+        status = self.config.checks.status(points, image.shape, self._yaw_deg)
         mouth = mouth_geometry(points)
         if status is not MouthStatus.TRACKED:
             self.state = TrackerState.TRACKING
@@ -245,7 +251,7 @@ class MouthTracker:
             return self._observe_hidden(points, t)
         self.state = TrackerState.TRACKING
         confidence = float(landmarks.presence)
-        self._occlusion.remember(image, points, mouth, confidence, t)
+        self._occlusion.remember(points, mouth, confidence, t)
         is_open = self._open.update(mouth.open_ratio)
         return MouthObservation(mouth.center_px, mouth.width_px, mouth.open_ratio, is_open, confidence, t,
                                 self._position(points), MouthStatus.TRACKED)

@@ -1,0 +1,132 @@
+"""Mouth tracking on one core: `MouthTracker.update` against MediaPipe's FaceMesh, same frames, same run.
+
+The tracked video is composed from shared face images (../shared/data/faces, GRID clip bbaf2n):
+640x480 frames in which one face moves on a smooth path (up to 3 px per frame)
+and changes between closed, open, open and closed mouth frames every 17 frames. Truth per frame:
+the labelled mouth centre moved with the face, and the labelled mouth state. Each result's
+`extra_info` holds the accuracy on the same frames (mean and max centre error as a fraction of the
+labelled mouth width, open/closed agreement with the labels using each backend's own hysteresis
+thresholds) and, for MediaPipe, the speed ratio to our default tracker.
+
+One core: run under `taskset -c 0` with OMP_NUM_THREADS=1 (OpenCV threads are set to 1 here):
+
+    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python -m pytest benchmarks/bench_vision_tracker.py \
+        --benchmark-columns=min,median,mean,stddev,rounds
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vision import FaceModels, MouthTracker, TrackerConfig
+from vision.capture import CameraCapture
+from vision.mouth import MEDIAPIPE_THRESHOLDS, OpenHysteresis, mouth_geometry
+
+FACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces"
+CLIP = ("grid_bbaf2n_f002", "grid_bbaf2n_f049", "grid_bbaf2n_f036", "grid_bbaf2n_f073")
+FRAMES, BLOCK = 240, 17  # 17: state changes fall on flow frames too, whatever the interval
+RESULTS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    """(frames, truth) where truth[i] = (centre x, centre y, mouth width, is_open)."""
+    if not (FACES / "labels.csv").is_file():
+        pytest.skip(f"shared face images not found at {FACES.resolve()}")
+    cv2.setNumThreads(1)
+    with (FACES / "labels.csv").open(newline="") as handle:
+        rows = {Path(r["file"]).stem: r for r in csv.DictReader(handle)}
+    frames, truth = [], []
+    for i in range(FRAMES):
+        row = rows[CLIP[(i // BLOCK) % len(CLIP)]]
+        image = cv2.imread(str(FACES / row["file"]))
+        x, y = int(140 + 80 * math.sin(i / 25)), int(96 + 40 * math.sin(i / 17))
+        frame = np.full((480, 640, 3), 90, np.uint8)
+        frame[y : y + image.shape[0], x : x + image.shape[1]] = image
+        frames.append(frame)
+        truth.append((float(row["mouth_cx"]) + x, float(row["mouth_cy"]) + y, float(row["mouth_w"]), row["mouth_state"] == "open"))
+    return frames, truth
+
+
+def accuracy(estimates, truth) -> dict[str, float]:
+    """estimates[i] = (cx, cy, is_open) or None."""
+    errors = [math.dist(e[:2], t[:2]) / t[2] for e, t in zip(estimates, truth) if e is not None]
+    agree = [e[2] == t[3] for e, t in zip(estimates, truth) if e is not None]
+    return {"frames_with_mouth": len(errors), "frames": len(truth), "centre_error_mean": float(np.mean(errors)),
+            "centre_error_max": float(np.max(errors)), "open_closed_agreement": float(np.mean(agree))}
+
+
+@pytest.mark.parametrize("interval", [1, 2, 3])
+def test_mouth_tracker_update(benchmark, sequence, interval):
+    frames, truth = sequence
+    models = FaceModels.load()
+
+    def run():
+        tracker = MouthTracker(TrackerConfig(landmark_interval=interval), models=models)
+        return [tracker.update(frame, i / 30.0) for i, frame in enumerate(frames)]
+
+    run()  # warm-up: first forward passes allocate
+    observations = benchmark.pedantic(run, rounds=5, iterations=1)
+    per_frame_ms = 1000.0 * benchmark.stats.stats.median / len(frames)
+    RESULTS[f"ours_interval_{interval}"] = per_frame_ms
+    benchmark.extra_info.update(accuracy([None if o is None else (*o.center_px, o.is_open) for o in observations], truth))
+    benchmark.extra_info["ms_per_frame_median"] = per_frame_ms
+
+
+def test_mediapipe_face_mesh_tracking(benchmark, sequence):
+    """MediaPipe's own runtime on the same frames, doing the same job (tracking mode, 468 points)."""
+    from vision.reference import MediaPipeFaceMesh
+
+    frames, truth = sequence
+
+    def run():
+        mesh, hysteresis = MediaPipeFaceMesh(static_image_mode=False), OpenHysteresis(MEDIAPIPE_THRESHOLDS)
+        estimates = []
+        for frame in frames:
+            points = mesh.landmarks(frame)
+            if points is None:
+                estimates.append(None)
+                continue
+            mouth = mouth_geometry(points)
+            estimates.append((*mouth.center_px, hysteresis.update(mouth.open_ratio)))
+        mesh.close()
+        return estimates
+
+    run()
+    estimates = benchmark.pedantic(run, rounds=5, iterations=1)
+    per_frame_ms = 1000.0 * benchmark.stats.stats.median / len(frames)
+    benchmark.extra_info.update(accuracy(estimates, truth))
+    benchmark.extra_info["ms_per_frame_median"] = per_frame_ms
+    for name, ours in RESULTS.items():
+        benchmark.extra_info[f"speedup_of_{name}"] = per_frame_ms / ours
+
+
+def test_camera_to_observation_latency(benchmark, sequence, tmp_path):
+    """A 30 fps replay through `CameraCapture` into the tracker: time from capture to observation."""
+    frames, _ = sequence
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    for i, frame in enumerate(frames[:90]):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
+    models = FaceModels.load()
+
+    def run():
+        tracker, latencies = MouthTracker(models=models), []
+        with CameraCapture(folder, fps=30.0) as capture:
+            while not capture.stats.finished:
+                frame = capture.read(timeout_s=0.1)
+                if frame is not None and tracker.update(frame.image, frame.t) is not None:
+                    latencies.append(time.monotonic() - frame.t)
+        return latencies
+
+    latencies = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["latency_ms_median"] = 1000.0 * float(np.median(latencies))
+    benchmark.extra_info["latency_ms_p95"] = 1000.0 * float(np.percentile(latencies, 95))
+    benchmark.extra_info["observations"] = len(latencies)
