@@ -20,8 +20,9 @@ from sim.scenario import CitizenEvent, EventKind, Scenario
 from sim.world import World
 
 SPOON_STILL_M_S = 0.03  # the citizen takes a bite only from a spoon that (nearly) waits
-LIPS_OVER_SPOON_M = 0.012  # the lips close this far behind the spoon tip
+LIPS_OVER_SPOON_M = 0.012  # the lips close this far past the spoon tip (over the bowl)
 HEAD_BACK_SPEED_M_S = 0.10
+SPOON_GONE_M = 0.09  # after a bite the spoon must go this far away before the next one
 CHEW_AMPLITUDE_M = 0.008
 CHEW_HZ = 1.5
 TALK_SYLLABLE_S = (0.12, 0.25)
@@ -30,6 +31,7 @@ SNEEZE_PITCH_RAD = 0.4
 ASLEEP_PITCH_RAD = 0.5
 ASLEEP_DROP_M = 0.03
 LEAVE_YAW_RAD = 0.8
+JAW_SPEED_M_S = 0.08  # lips open and close at most this fast (they close gently on a spoon)
 
 
 class CitizenActivity(Enum):
@@ -92,6 +94,8 @@ class Citizen:
         self._talk_opening_m = 0.0
         self._next_syllable_s = 0.0
         self._lips_closed_at: float | None = None
+        self._jaw_m = 0.0
+        self._spoon_emptied = False  # the spoon in front of the mouth was already eaten from
 
     # public ---------------------------------------------------------------------------------
 
@@ -99,6 +103,16 @@ class Citizen:
     def bite_number(self) -> int:
         """The bite the citizen is waiting for or taking (1-based)."""
         return self.bites_taken + 1
+
+    @property
+    def wants_bite(self) -> bool:
+        """True while the citizen would press the switch for the next bite: waiting, not busy
+        with anything else, and not yet done with the scenario's bites."""
+        return (
+            self.activity is CitizenActivity.WAITING
+            and not self._busy()
+            and self.bites_taken < self.scenario.bites
+        )
 
     def update(self, t_s: float) -> None:
         """Look at the spoon and set the muscle targets for time `t_s`."""
@@ -111,7 +125,7 @@ class Citizen:
         distance = float(np.linalg.norm(spoon - mouth))
         self._start_events(t_s, spoon, mouth, distance)
         self._eat(t_s, spoon, mouth, distance, spoon_speed, dt)
-        self._apply(t_s)
+        self._apply(t_s, dt)
 
     # behaviour ------------------------------------------------------------------------------
 
@@ -158,13 +172,20 @@ class Citizen:
             if self.bites_taken >= self.scenario.bites:
                 self._set_activity(t_s, CitizenActivity.FINISHED)
                 return
-            near = distance <= p.bite_reach_m and spoon_speed <= SPOON_STILL_M_S and not self._busy()
+            if distance > SPOON_GONE_M:
+                self._spoon_emptied = False
+            near = (
+                distance <= p.bite_reach_m
+                and spoon_speed <= SPOON_STILL_M_S
+                and not self._busy()
+                and not self._spoon_emptied
+            )
             if not near:
                 self._spoon_still_since_s = None
             elif self._spoon_still_since_s is None:
                 self._spoon_still_since_s = t_s
             elif t_s - self._spoon_still_since_s >= p.reaction_s:
-                reach = max(distance - LIPS_OVER_SPOON_M, 0.0)
+                reach = distance + LIPS_OVER_SPOON_M
                 self._bite_goal = self._bite_lean + (spoon - mouth) / max(distance, 1e-9) * reach
                 self._set_activity(t_s, CitizenActivity.TAKING_BITE)
         elif activity is CitizenActivity.TAKING_BITE:
@@ -173,11 +194,17 @@ class Citizen:
                 if self._lips_closed_at is None:
                     self._lips_closed_at = t_s
                 if t_s - self._lips_closed_at >= p.bite_hold_s:
-                    self._lips_closed_at = None
                     self.bites_taken += 1
+                    self._spoon_emptied = True
                     self._set_activity(t_s, CitizenActivity.CHEWING)
+                    away = mouth - spoon
+                    away[2] = 0.0
+                    norm = float(np.linalg.norm(away))
+                    self._bite_goal = away / norm * p.head_back_m if norm > 1e-6 else np.zeros(3)
         elif activity is CitizenActivity.CHEWING:
-            self._move_bite_lean(np.zeros(3), HEAD_BACK_SPEED_M_S, dt)
+            # pull the food off the spoon: head back past the resting place, then settle
+            settled = t_s - self._phase_start_s > p.chew_s / 2
+            self._move_bite_lean(np.zeros(3) if settled else self._bite_goal, HEAD_BACK_SPEED_M_S, dt)
             if t_s - self._phase_start_s >= p.chew_s:
                 self._set_activity(t_s, CitizenActivity.WAITING)
         else:
@@ -218,7 +245,7 @@ class Citizen:
             return 2.0, 1.0
         return 0.0, 0.0
 
-    def _apply(self, t_s: float) -> None:
+    def _apply(self, t_s: float, dt: float) -> None:
         p = self.profile
         lean = self._bite_lean.copy()
         lean += p.sway_m * np.sin(2 * np.pi * self._sway_hz * t_s + self._sway_phase)
@@ -248,7 +275,9 @@ class Citizen:
                 jaw = 0.0
             elif e.kind is EventKind.TALK:
                 jaw = self._talk(t_s)
-        self.world.set_citizen_targets(lean, yaw, pitch, jaw)
+        step = JAW_SPEED_M_S * dt
+        self._jaw_m += min(max(jaw - self._jaw_m, -step), step)
+        self.world.set_citizen_targets(lean, yaw, pitch, self._jaw_m)
 
     def _jaw_for_eating(self, t_s: float) -> float:
         p = self.profile

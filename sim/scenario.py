@@ -89,6 +89,7 @@ class CitizenProfile(_Strict):
     reaction_s: float = Field(default=0.3, ge=0.0, le=10.0)
     bite_lean_speed_m_s: float = Field(default=0.06, gt=0.0, le=0.5)
     bite_hold_s: float = Field(default=0.4, ge=0.0, le=10.0)
+    head_back_m: float = Field(default=0.05, ge=0.0, le=0.15)
     chew_s: float = Field(default=3.0, ge=0.0, le=120.0)
     sway_m: float = Field(default=0.003, ge=0.0, le=0.03)
 

@@ -11,6 +11,7 @@ Frames: the world frame is the arm's base frame (x forward, z up, metres).
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class PhysicsMetrics:
 
     peak_face_force_n: float = 0.0
     max_speed_near_mouth_m_s: float = 0.0
+    max_speed_near_mouth_at_s: float = 0.0
     closest_approach_m: float = float("inf")
     contact_steps: int = 0
     face_force_history: list[tuple[float, float]] = field(default_factory=list)
@@ -91,6 +93,7 @@ class PhysicsMetrics:
         """Forget everything measured so far."""
         self.peak_face_force_n = 0.0
         self.max_speed_near_mouth_m_s = 0.0
+        self.max_speed_near_mouth_at_s = 0.0
         self.closest_approach_m = float("inf")
         self.contact_steps = 0
         self.face_force_history.clear()
@@ -274,19 +277,26 @@ class World:
                 face_force += abs(float(self._force6[0]))
         self.face_force_n = face_force
         metrics = self.metrics
+        xpos = d.site_xpos
+        tip, upper, lower = xpos[self._spoon_tip], xpos[self._upper_lip], xpos[self._lower_lip]
+        distance = math.sqrt(
+            (tip[0] - 0.5 * (upper[0] + lower[0])) ** 2
+            + (tip[1] - 0.5 * (upper[1] + lower[1])) ** 2
+            + (tip[2] - 0.5 * (upper[2] + lower[2])) ** 2
+        )
         if face_force > 0.0:
             metrics.contact_steps += 1
             if self.record_force_history:
                 metrics.face_force_history.append((float(d.time), face_force))
         if face_force > metrics.peak_face_force_n:
             metrics.peak_face_force_n = face_force
-        distance = float(np.linalg.norm(d.site_xpos[self._spoon_tip] - self.mouth_position()))
         if distance < metrics.closest_approach_m:
             metrics.closest_approach_m = distance
         if distance <= NEAR_MOUTH_RADIUS_M:
             speed = self.spoon_tip_speed()
             if speed > metrics.max_speed_near_mouth_m_s:
                 metrics.max_speed_near_mouth_m_s = speed
+                metrics.max_speed_near_mouth_at_s = float(d.time)
 
     def _raise_unstable(self) -> None:
         d = self.data

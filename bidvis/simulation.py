@@ -1,0 +1,423 @@
+"""The simulated meal: the real controller wired to the simulated world (composition root).
+
+`SimulatedMeal` builds everything a meal needs without hardware and runs it on one simulated clock:
+
+    MuJoCo world (sim.world) <- MujocoPlant <- virtual XM430 servos (sim.virtual_bus)
+        <- bidvis-sim:// serial port <- firmware_bridge.DynamixelBus <- controller.loop.run_meal
+    citizen (sim.citizen) -> camera (sim.camera: face frames -> vision.MouthTracker, or the
+        ground-truth fallback) -> MouthObservation -> the loop's mouth source
+    citizen's switch -> UserCommand -> the loop's command queue;  journal -> UsageJournal
+
+`run_simulated_meal` runs one meal and returns a `MealSummary` (what `bidvis demo` prints);
+`run_safety_scenario` runs a scenario plus a host-silence probe and returns the
+`sim.safety_report.ScenarioResult` that `bidvis safety-report` tabulates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from controller.config import (
+    CameraMount as CalibrationCameraMount,
+    CitizenProfile,
+    RobotCalibration,
+    SafetyLimits,
+    demo_calibration,
+    demo_profile,
+    demo_safety_limits,
+)
+from controller.feeding import CommandKind, FeedingState, UserCommand
+from controller.journal import UsageJournal
+from controller.loop import CommandQueue, LatestValue, MealController, run_meal
+from firmware_bridge import DynamixelBus
+from sim.camera import (
+    CameraIntrinsics,
+    CameraMount,
+    FaceFrameSource,
+    FacesUnavailable,
+    GroundTruthMouthSource,
+    PinholeCamera,
+)
+from sim.citizen import Citizen
+from sim.safety_report import ReportLimits, ScenarioResult, StaleAdvanceCounter, time_to_stop
+from sim.scenario import Scenario, load_scenarios
+from sim.virtual_bus import SimulatedClock, VirtualServoBus
+from sim.world import PhysicsUnstable, World, WorldConfig
+from sim.world_plant import MujocoPlant
+from vision.observation import MouthObservation
+
+log = logging.getLogger(__name__)
+
+SILENCE_PROBE_SPEED_M_S = 0.02  # the host falls silent once the spoon moves at least this fast
+SILENCE_WATCH_S = 0.6
+_TRACKING_STATES = (FeedingState.APPROACH, FeedingState.AT_MOUTH)
+
+
+class CameraMode(str, Enum):
+    """Where mouth observations come from in the simulation."""
+
+    AUTO = "auto"  # face frames through the vision pipeline when the photos are there, else ground truth
+    FACES = "faces"
+    GROUND_TRUTH = "ground_truth"
+
+
+@dataclass
+class MealSummary:
+    """What a simulated meal did (the `bidvis demo` summary)."""
+
+    scenario: str
+    bites_offered: int
+    bites_taken: int
+    bite_timeouts: int
+    duration_s: float
+    wall_s: float
+    realtime_factor: float
+    safety_stops: int
+    safety_reasons: dict[str, int]
+    peak_face_force_n: float
+    max_speed_near_mouth_m_s: float
+    closest_approach_m: float
+    advances_on_stale_mouth: int
+    final_state: str
+    camera_mode: str
+    ground_truth_camera: bool
+    events: dict[str, int]
+    citizen_bites_taken: int
+    aborted: str | None = None
+    citizen_log: list[tuple[float, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _CountingJournal:
+    """Passes events to the real journal and counts them by type."""
+
+    def __init__(self, journal: Any) -> None:
+        self._journal = journal
+        self.counts: Counter[str] = Counter()
+
+    def start_meal(self, data: Mapping[str, Any] | None = None) -> Any:
+        self.counts["meal_started"] += 1
+        return self._journal.start_meal(data)
+
+    def record(self, event_type: Any, data: Mapping[str, Any] | None = None) -> Any:
+        self.counts[str(getattr(event_type, "value", event_type))] += 1
+        return self._journal.record(event_type, data)
+
+    def end_meal(self, reason: str = "completed", data: Mapping[str, Any] | None = None) -> Any:
+        self.counts["meal_ended"] += 1
+        return self._journal.end_meal(reason, data)
+
+
+def sim_calibration(calibration: RobotCalibration, camera: PinholeCamera) -> RobotCalibration:
+    """The robot calibration of the simulated robot: the given one with the simulated camera's
+    mount (its pose in the base frame), so vision positions land where the simulator put them."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = camera.mount.rotation_world_from_camera()
+    matrix[:3, 3] = camera.mount.position_m
+    mount = CalibrationCameraMount(
+        intrinsics_ref="simulated-camera", camera_to_base=tuple(tuple(float(v) for v in row) for row in matrix)
+    )
+    return calibration.model_copy(update={"camera": mount})
+
+
+class SimulatedMeal:
+    """One simulated meal, built and ready to `run()`; see the module docstring."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        journal: Any,
+        *,
+        profile: CitizenProfile | None = None,
+        calibration: RobotCalibration | None = None,
+        limits: SafetyLimits | None = None,
+        camera_mode: CameraMode = CameraMode.GROUND_TRUTH,
+        faces_dir: Path | None = None,
+        camera_intrinsics: CameraIntrinsics | None = None,
+        camera_mount: CameraMount | None = None,
+        report_limits: ReportLimits = ReportLimits(),
+    ) -> None:
+        self.scenario = scenario
+        self.profile = profile or demo_profile()
+        self.limits = limits or demo_safety_limits()
+        self.camera = PinholeCamera(camera_intrinsics, camera_mount)
+        self.calibration = sim_calibration(calibration or demo_calibration(), self.camera)
+        spoon = self.calibration.spoon
+        self.world = World(WorldConfig(spoon_offset_m=(spoon.x_m, spoon.z_m)))
+        self.world.set_arm_pose(self.calibration.ready_pose_rad)
+        self.clock = SimulatedClock()
+        ids = tuple(self.calibration.joint_servo_ids)
+        self.bus = VirtualServoBus.start(
+            ids,
+            clock=self.clock,
+            plant=MujocoPlant(self.world, ids),
+            tick_s=1.0 / self.calibration.rate_hz,
+            baudrate=self.calibration.baudrate,
+        )
+        self.host = DynamixelBus(self.bus.url, baudrate=self.calibration.baudrate)
+        self.citizen = Citizen(self.world, scenario)
+        self.journal = _CountingJournal(journal)
+        self.mouth: LatestValue[MouthObservation] = LatestValue()
+        self.inputs = CommandQueue()
+        self.camera_mode, self._frames, self._sightings, self._tracker = self._open_camera(camera_mode, faces_dir)
+        self.report_limits = report_limits
+        self.stale_advances = StaleAdvanceCounter(report_limits.stale_mouth_s, 1.0 / self.calibration.rate_hz)
+        self._started = False
+        self._ended = False
+        self._asked_in_ready = False
+        self._last_spoon: np.ndarray | None = None
+        self._last_sighting_t: float | None = None
+
+    def _open_camera(self, mode: CameraMode, faces_dir: Path | None):
+        faults = self.scenario.camera_faults
+        seed = self.scenario.seed
+        if mode in (CameraMode.AUTO, CameraMode.FACES):
+            try:
+                from vision import CameraIntrinsics as VisionIntrinsics
+                from vision import MouthTracker
+
+                frames = FaceFrameSource(self.world, self.camera, faults, faces_dir=faces_dir, seed=seed)
+                ci = self.camera.intrinsics
+                tracker = MouthTracker(intrinsics=VisionIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px))
+                return CameraMode.FACES, frames, None, tracker
+            except (FacesUnavailable, ImportError, OSError) as exc:
+                if mode is CameraMode.FACES:
+                    raise
+                reason = f"face frames unavailable ({exc})"
+        else:
+            reason = "ground-truth camera chosen"
+        sightings = GroundTruthMouthSource(self.world, self.camera, faults, seed=seed, reason=reason)
+        return CameraMode.GROUND_TRUTH, None, sightings, None
+
+    # -- one tick of the world, after each controller tick -----------------------------------------
+
+    def _observe(self, now_s: float) -> None:
+        if self._frames is not None:
+            delivered = self._frames.poll(now_s)
+            if delivered is not None:
+                observation = self._tracker.update(delivered[1], delivered[0])
+                if observation is not None:
+                    self.mouth.put(observation)
+            return
+        sighting = self._sightings.poll(now_s)
+        if sighting is not None and sighting.t != self._last_sighting_t:
+            self._last_sighting_t = sighting.t
+            self.mouth.put(
+                MouthObservation(
+                    sighting.center_px,
+                    sighting.width_px,
+                    sighting.open_ratio,
+                    sighting.is_open,
+                    sighting.confidence,
+                    sighting.t,
+                    sighting.position_m,
+                )
+            )
+
+    def _press_switch(self, controller: MealController) -> None:
+        state = controller.state
+        if not self._started:
+            self.inputs.push(UserCommand(CommandKind.START_MEAL, source="switch"))
+            self._started = True
+            return
+        if state is not FeedingState.READY:
+            self._asked_in_ready = False
+            return
+        if self.citizen.bites_taken >= self.scenario.bites and not self._ended:
+            self.inputs.push(UserCommand(CommandKind.END_MEAL, source="panel"))
+            self._ended = True
+        elif self.citizen.wants_bite and not self._asked_in_ready:
+            self.inputs.push(UserCommand(CommandKind.NEXT_BITE, source="switch"))
+            self._asked_in_ready = True
+
+    def _measure(self, now_s: float, controller: MealController) -> None:
+        spoon = np.asarray(controller.motion.spoon_pose[:3], dtype=float)
+        if self._last_spoon is not None and controller.state in _TRACKING_STATES:
+            to_mouth = self.world.mouth_position() - spoon
+            distance = float(np.linalg.norm(to_mouth))
+            velocity = (spoon - self._last_spoon) / controller.period_s
+            toward = float(velocity @ to_mouth / distance) if distance > 1e-9 else 0.0
+            latest = self.mouth.latest()
+            age = math.inf if latest is None else now_s - latest.t
+            self.stale_advances.update(age, toward)
+        self._last_spoon = spoon
+
+    def on_tick(self, controller: MealController) -> None:
+        """The simulator's part of one control tick (after the controller's sync write)."""
+        now_s = self.clock.now()
+        self.citizen.update(now_s)
+        self._observe(now_s)
+        self._press_switch(controller)
+        self._measure(now_s, controller)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(self, stop_when: Callable[[MealController], bool] | None = None, on_progress=None):
+        """Run the meal until it ends, the scenario's time is up, or `stop_when`; returns the
+        loop's `MealReport` (or raises `PhysicsUnstable`)."""
+
+        def on_tick(controller: MealController) -> None:
+            self.on_tick(controller)
+            if on_progress is not None:
+                on_progress(self, controller)
+
+        return run_meal(
+            self.host,
+            self.mouth,
+            self.inputs,
+            self.clock,
+            self.journal,
+            self.profile,
+            self.calibration,
+            self.limits,
+            rate_hz=self.calibration.rate_hz,
+            max_duration_s=self.scenario.max_duration_s,
+            stop_when=stop_when,
+            on_tick=on_tick,
+        )
+
+    def close(self) -> None:
+        """Close the host port and unregister the virtual bus."""
+        self.host.close()
+        self.bus.close()
+
+    def __enter__(self) -> SimulatedMeal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def host_silence_stop_s(self, watch_s: float = SILENCE_WATCH_S) -> float:
+        """With the host silent from now on, step the servos and physics alone and return the
+        seconds until the spoon stands still (NaN if it does not within `watch_s`)."""
+        silent_from = self.clock.now()
+        speeds = []
+        t = silent_from
+        tick = self.world.timestep_s
+        while t < silent_from + watch_s:
+            t += tick
+            self.clock.advance_to(t)
+            self.bus.advance_to(t)
+            speeds.append((t, self.world.spoon_tip_speed()))
+        return time_to_stop(speeds, silent_from)
+
+
+def _summary(meal: SimulatedMeal, report, wall_s: float, aborted: str | None) -> MealSummary:
+    metrics = meal.world.metrics
+    feeding = report.feeding if report is not None else None
+    reasons = {} if report is None else {str(k): v for k, v in report.controller.reasons.items()}
+    duration = meal.clock.now()
+    return MealSummary(
+        scenario=meal.scenario.name,
+        bites_offered=feeding.bites_offered if feeding else 0,
+        bites_taken=feeding.bites_taken if feeding else 0,
+        bite_timeouts=feeding.bite_timeouts if feeding else 0,
+        duration_s=round(duration, 3),
+        wall_s=round(wall_s, 3),
+        realtime_factor=round(duration / wall_s, 2) if wall_s > 0 else math.inf,
+        safety_stops=feeding.safety_stops if feeding else 0,
+        safety_reasons=reasons,
+        peak_face_force_n=round(metrics.peak_face_force_n, 4),
+        max_speed_near_mouth_m_s=round(metrics.max_speed_near_mouth_m_s, 4),
+        closest_approach_m=round(metrics.closest_approach_m, 4),
+        advances_on_stale_mouth=meal.stale_advances.count,
+        final_state=str(report.final_state.value) if report is not None else "aborted",
+        camera_mode=meal.camera_mode.value,
+        ground_truth_camera=meal.camera_mode is CameraMode.GROUND_TRUTH,
+        events=dict(meal.journal.counts),
+        citizen_bites_taken=meal.citizen.bites_taken,
+        aborted=aborted,
+        citizen_log=list(meal.citizen.log),
+    )
+
+
+def run_simulated_meal(
+    scenario: Scenario,
+    journal: Any,
+    *,
+    on_progress: Callable[[SimulatedMeal, MealController], None] | None = None,
+    **options: Any,
+) -> MealSummary:
+    """Build and run one simulated meal; the journal gets the meal's events. `options` go to
+    `SimulatedMeal` (profile, calibration, limits, camera_mode, faces_dir, ...)."""
+    with SimulatedMeal(scenario, journal, **options) as meal:
+        started = time.perf_counter()
+        report, aborted = None, None
+        try:
+            report = meal.run(on_progress=on_progress)
+        except PhysicsUnstable as exc:
+            log.error("simulated meal stopped: %s", exc)
+            aborted = str(exc)
+        return _summary(meal, report, time.perf_counter() - started, aborted)
+
+
+def _silence_probe(scenario: Scenario, journal: Any, options: dict[str, Any]) -> float:
+    """Replay the scenario until the spoon moves toward the mouth, then silence the host."""
+    with SimulatedMeal(scenario, journal, **options) as meal:
+
+        def moving(controller: MealController) -> bool:
+            return controller.state in _TRACKING_STATES and meal.world.spoon_tip_speed() > SILENCE_PROBE_SPEED_M_S
+
+        meal.run(stop_when=moving)
+        if meal.world.spoon_tip_speed() <= SILENCE_PROBE_SPEED_M_S:
+            return math.nan
+        return meal.host_silence_stop_s()
+
+
+def run_safety_scenario(
+    scenario: Scenario, *, report_limits: ReportLimits = ReportLimits(), workdir: Path | None = None, **options: Any
+) -> ScenarioResult:
+    """Run one safety scenario with the real controller and measure it (plus the silence probe)."""
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        notes: list[str] = []
+        main = UsageJournal(Path(tmp) / "meal.sqlite3")
+        try:
+            summary = run_simulated_meal(scenario, main, report_limits=report_limits, **options)
+        finally:
+            main.close()
+        probe = UsageJournal(Path(tmp) / "probe.sqlite3")
+        try:
+            stop_s = _silence_probe(scenario, probe, {"report_limits": report_limits, **options})
+        except PhysicsUnstable as exc:
+            stop_s = math.nan
+            notes.append(f"silence probe aborted: {exc}")
+        finally:
+            probe.close()
+    if math.isnan(stop_s):
+        notes.append("host-silence probe: the spoon never moved toward the mouth, so no stop time was measured")
+    if summary.bites_taken < min(scenario.bites, summary.bites_offered):
+        notes.append(f"{summary.bites_taken} of {summary.bites_offered} bites offered were taken")
+    return ScenarioResult(
+        scenario=scenario.name,
+        peak_face_force_n=summary.peak_face_force_n,
+        max_speed_near_mouth_m_s=summary.max_speed_near_mouth_m_s,
+        closest_approach_m=summary.closest_approach_m,
+        advances_on_stale_mouth=summary.advances_on_stale_mouth,
+        stop_after_host_silence_s=stop_s,
+        bites_offered=summary.bites_offered,
+        bites_taken=summary.bites_taken,
+        safety_stops=summary.safety_stops,
+        duration_s=summary.duration_s,
+        ground_truth_camera=summary.ground_truth_camera,
+        aborted=summary.aborted,
+        notes=tuple(notes),
+    )
+
+
+def run_safety_scenarios(path: Path | None = None, **options: Any) -> list[ScenarioResult]:
+    """Every scenario of a file (the built-in ones by default), in order."""
+    scenarios = load_scenarios(path) if path is not None else load_scenarios()
+    return [run_safety_scenario(s, **options) for s in scenarios]

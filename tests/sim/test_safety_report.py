@@ -1,0 +1,93 @@
+"""Safety report: limits judged right, JSON with exactly the contract's keys, table, stop timing."""
+
+import json
+import math
+
+import pytest
+
+from sim.safety_report import (
+    JSON_FIELDS,
+    ReportLimits,
+    ScenarioResult,
+    StaleAdvanceCounter,
+    render_markdown,
+    time_to_stop,
+    write_json,
+)
+
+LIMITS = ReportLimits()
+
+
+def _result(**changes):
+    values = dict(
+        scenario="s",
+        peak_face_force_n=1.0,
+        max_speed_near_mouth_m_s=0.05,
+        closest_approach_m=0.02,
+        advances_on_stale_mouth=0,
+        stop_after_host_silence_s=0.09,
+    )
+    values.update(changes)
+    return ScenarioResult(**values)
+
+
+def test_a_result_within_every_limit_passes():
+    assert _result().passed(LIMITS)
+    assert _result(peak_face_force_n=5.0, max_speed_near_mouth_m_s=0.06, stop_after_host_silence_s=0.1).passed(LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"peak_face_force_n": 5.01}, "face force"),
+        ({"max_speed_near_mouth_m_s": 0.061}, "speed near mouth"),
+        ({"advances_on_stale_mouth": 1}, "older than 0.2 s"),
+        ({"stop_after_host_silence_s": 0.12}, "host silence"),
+        ({"stop_after_host_silence_s": math.nan}, "host silence"),
+        ({"peak_face_force_n": math.nan}, "face force"),
+        ({"aborted": "physics became unstable"}, "aborted"),
+    ],
+)
+def test_each_broken_limit_fails_and_is_named(change, words):
+    result = _result(**change)
+    assert not result.passed(LIMITS)
+    assert any(words in b for b in result.broken_limits(LIMITS))
+
+
+def test_json_rows_have_exactly_the_contract_fields(tmp_path):
+    path = tmp_path / "s.json"
+    write_json([_result(), _result(scenario="t", stop_after_host_silence_s=math.nan)], LIMITS, path)
+    rows = json.loads(path.read_text())
+    assert [tuple(row) for row in rows] == [JSON_FIELDS, JSON_FIELDS]
+    assert rows[0]["passed"] is True and rows[1]["passed"] is False
+    assert rows[1]["stop_after_host_silence_s"] is None  # NaN is not JSON
+    assert isinstance(rows[0]["advances_on_stale_mouth"], int)
+
+
+def test_markdown_table_lists_every_scenario_and_the_broken_limits():
+    text = render_markdown(
+        [_result(), _result(scenario="leans_in", peak_face_force_n=7.5)], LIMITS, command="bidvis safety-report", generated="now"
+    )
+    assert "| s | 1.00 |" in text
+    assert "| leans_in | 7.50 |" in text and "| NO |" in text
+    assert "leans_in: face force 7.50 N > 5.0 N" in text
+    assert "bidvis safety-report" in text
+
+
+def test_stale_advance_counts_only_unbraked_motion_toward_the_mouth():
+    counter = StaleAdvanceCounter(stale_s=0.2, period_s=0.005)
+    counter.update(0.1, 0.05)  # fresh: fine
+    counter.update(0.204, 0.05)  # just stale: the controller gets one tick to notice
+    counter.update(0.25, 0.04)  # braking: fine
+    counter.update(0.30, 0.0)  # stopped
+    assert counter.count == 0
+    counter.update(0.35, 0.01)  # moving toward the mouth again on a stale observation
+    counter.update(0.36, 0.02)
+    counter.update(0.37, -0.02)  # moving away is fine
+    assert counter.count == 2
+
+
+def test_time_to_stop_waits_until_the_spoon_stays_still():
+    samples = [(0.0, 0.05), (0.05, 0.05), (0.1, 0.001), (0.12, 0.02), (0.14, 0.001), (0.2, 0.0)]
+    assert time_to_stop(samples, 0.0) == pytest.approx(0.14)
+    assert math.isnan(time_to_stop([(0.0, 0.1), (0.1, 0.1)], 0.0))
