@@ -416,7 +416,7 @@ class DynamixelBus:
         try:
             entries = protocol.split_fast_read(status, lengths, ids)
         except ValueError as exc:
-            raise ProtocolError(f"answer to {instruction.name} from ids {list(ids)} is malformed: {exc}") from exc
+            raise ProtocolError(instruction, ids, f"is malformed ({exc})") from exc
         result = {}
         for servo_id, (error, data) in entries.items():
             if error:
@@ -443,9 +443,7 @@ class DynamixelBus:
     @staticmethod
     def _length_error(status: StatusPacket, instruction: Instruction, length: int) -> ProtocolError:
         return ProtocolError(
-            f"servo {status.servo_id} answered {instruction.name} with {len(status.params)} data byte(s), expected "
-            f"{length}: another controller may be on the bus, or the servo does not follow Protocol 2.0; "
-            "make sure only this host talks on the bus"
+            instruction, (status.servo_id,), f"has {len(status.params)} data byte(s), expected {length}"
         )
 
     def _port_error(self, doing: str, exc: BaseException) -> PortError:

@@ -57,6 +57,14 @@ class CRCError(BridgeError):
 class ProtocolError(BridgeError):
     """An answer that is well formed but not what the request asks for (wrong length, wrong layout)."""
 
+    def __init__(self, instruction: int, ids: tuple[int, ...], problem: str) -> None:
+        self.instruction = instruction
+        self.ids = ids
+        super().__init__(
+            f"answer to {_name(instruction)} from id {_ids(ids)} {problem}. Another controller may be on the bus "
+            "or the servo does not follow Protocol 2.0: make sure only this host talks on the bus"
+        )
+
 
 class ServoError(BridgeError):
     """The servo answered with an error number or with the Alert bit set.

@@ -182,7 +182,7 @@ def test_garbage_before_the_reply_is_skipped(bus, servos):
 
 def test_reply_longer_than_asked_is_a_protocol_error(bus, servos):
     servos.respond = lambda packet: protocol.encode_status(packet.servo_id, 0, bytes(8))
-    with pytest.raises(ProtocolError, match="8 data byte.*expected 4"):
+    with pytest.raises(ProtocolError, match="READ from id 1 has 8 data byte.*expected 4"):
         bus.read(1, 132, 4)
 
 
@@ -292,3 +292,43 @@ def test_custom_url_handler_is_used(monkeypatch):
 def test_every_bus_error_is_a_bridge_error():
     for kind in (BusTimeout, CRCError, ServoError, PortError, ProtocolError):
         assert issubclass(kind, BridgeError)
+
+
+def test_fast_sync_read_answer_of_the_wrong_size_is_a_protocol_error(bus, servos):
+    servos.respond = lambda packet: protocol.encode_fast_read_status([(1, 0, bytes(4)), (2, 0, bytes(6))])
+    with pytest.raises(ProtocolError, match="FAST SYNC READ from id 1, 2 is malformed"):
+        bus.fast_sync_read(132, 4, (1, 2))
+
+
+def test_fast_sync_read_entry_with_an_error_raises_for_that_servo(bus, servos):
+    servos.respond = lambda packet: protocol.encode_fast_read_status(
+        [(1, 0, bytes(4)), (2, StatusError.ACCESS_ERROR, bytes(4))]
+    )
+    with pytest.raises(ServoError) as caught:
+        bus.fast_sync_read(132, 4, (1, 2))
+    assert caught.value.servo_id == 2 and caught.value.error_number is StatusError.ACCESS_ERROR
+
+
+def test_silent_fast_sync_read_names_every_asked_servo(servos):
+    servos.respond = lambda packet: None
+    with DynamixelBus(servos.path, timeout=0.01) as b:
+        with pytest.raises(BusTimeout, match="FAST SYNC READ from id 1, 2"):
+            b.fast_sync_read(132, 4, (1, 2))
+
+
+def test_port_closed_during_broadcast_ping_raises_port_error(bus, servos):
+    def hang_up(packet):
+        servos.hang_up()
+        return None
+
+    servos.respond = hang_up
+    with pytest.raises(PortError):
+        bus.broadcast_ping(max_id=3)
+
+
+def test_hardware_error_reads_status_even_with_alert_set(bus, servos):
+    servos.memory[5][70] = HardwareError.ELECTRICAL_SHOCK
+    servos.respond = lambda packet: protocol.encode_status(5, ALERT_BIT, bytes(servos.memory[5][70:71]))
+    assert bus.hardware_error(5) == HardwareError.ELECTRICAL_SHOCK
+    with pytest.raises(ServoError, match="ELECTRICAL_SHOCK"):
+        bus.read(5, 70, 1)
