@@ -10,6 +10,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
 from uuid import UUID
 
+from careplan_api.fhir.records import AuditRecord, CitizenRecord, DeviceRecord, GoalAssessment, PowerOfAttorney
+from careplan_api.meal_summary import AssistanceLevel, summarize_meal
 from careplan_api.schemas import UsageEvent, UsageEventType
 
 MEAL_TIMES = (time(8, 0), time(12, 0), time(17, 30))
@@ -76,3 +78,26 @@ def synthetic_meals(
             level = min(4, max(0, round(3 - 1.5 * progress + rng.gauss(0, 0.4))))
             meal_id = _uuid(rng)
             yield meal_id, synthetic_meal_events(meal_id, start, rng, bites=bites, assistance_level=level)
+
+
+def synthetic_citizen_record(first_day: datetime, days: int, seed: int) -> CitizenRecord:
+    """A whole synthetic citizen for the FHIR export: one robot, `days` days of meals, an FSIII goal
+    (assessed 3, target 2), one valid and one expired fuldmagt, and two audit-log lines."""
+    rng = random.Random(seed)
+    citizen_id, device_id = _uuid(rng), _uuid(rng)
+    meals = tuple(summarize_meal(meal_id, device_id, events) for meal_id, events in synthetic_meals(first_day, days, rng))
+    return CitizenRecord(
+        citizen_id=citizen_id,
+        created_at=first_day - timedelta(days=30),
+        devices=(DeviceRecord(device_id, first_day - timedelta(days=7)),),
+        meals=meals,
+        goal=GoalAssessment(AssistanceLevel.SEVERE, (first_day - timedelta(days=14)).date(), AssistanceLevel.MODERATE),
+        powers_of_attorney=(
+            PowerOfAttorney(_uuid(rng), _uuid(rng), "care_plan", first_day - timedelta(days=10)),
+            PowerOfAttorney(_uuid(rng), _uuid(rng), "full", first_day - timedelta(days=60), first_day - timedelta(days=1)),
+        ),
+        audit=(
+            AuditRecord(_uuid(rng), first_day, _uuid(rng), "staff", "read", "care", "GET /reports/citizens"),
+            AuditRecord(_uuid(rng), first_day, None, "device", "create", "device ingest", "POST /api/v1/usage-events"),
+        ),
+    )
