@@ -46,6 +46,7 @@ DEFAULT_ALLOWANCE_S = 0.005  # OS scheduling and USB transfer on top of the wire
 BROADCAST_PING_SLOT_S = 0.003
 PING_STATUS_BYTES = STATUS_OVERHEAD + 3
 HARDWARE_ERROR_STATUS_ADDRESS = 70
+_PLAN_CACHE_SIZE = 64  # encoded sync-read requests kept; a control loop reuses one or two
 # Instructions whose answer with the Alert bit alone (error number 0) still raises ServoError: the
 # servo did what was asked but has switched its torque off, which a control loop must not miss.
 # PING, REBOOT, FACTORY RESET and CLEAR are how one diagnoses and recovers, so they do not raise.
@@ -138,8 +139,7 @@ class DynamixelBus:
 
     def ping(self, servo_id: int) -> int:
         """PING one servo; returns its model number."""
-        status = self._single(protocol.ping(servo_id), Instruction.PING, servo_id, 3)
-        return status.params[0] | (status.params[1] << 8)
+        return self.ping_details(servo_id)[0]
 
     def ping_details(self, servo_id: int) -> tuple[int, int]:
         """PING one servo; returns (model number, firmware version)."""
@@ -175,7 +175,7 @@ class DynamixelBus:
     def hardware_error(self, servo_id: int) -> HardwareError:
         """Read Hardware Error Status (address 70) without raising for the Alert bit."""
         packet = protocol.read(servo_id, HARDWARE_ERROR_STATUS_ADDRESS, 1)
-        status = self._single(packet, Instruction.PING, servo_id, 1, instruction=Instruction.READ)
+        status = self._single(packet, Instruction.READ, servo_id, 1, alert_raises=False)
         return HardwareError(status.params[0])
 
     def read(self, servo_id: int, address: int, length: int) -> bytes:
@@ -294,25 +294,28 @@ class DynamixelBus:
                 packet = protocol.sync_read(address, length, ids_t)
                 reply_bytes = (STATUS_OVERHEAD + length) * len(ids_t)
             plan = (packet, ids_t, reply_bytes, self.reply_timeout_s(len(packet), reply_bytes, len(ids_t)))
+            if len(self._sync_read_cache) >= _PLAN_CACHE_SIZE:
+                self._sync_read_cache.clear()
             self._sync_read_cache[key] = plan
         return plan
 
     def _single(
-        self, packet: bytes, policy: Instruction, servo_id: int, length: int, *, instruction: Instruction | None = None
+        self, packet: bytes, instruction: Instruction, servo_id: int, length: int, *, alert_raises: bool | None = None
     ) -> StatusPacket:
         """Send a request to one servo and return its checked status with `length` data bytes.
 
-        `policy` decides whether the Alert bit alone raises (see _ALERT_RAISES); `instruction`
-        names the request in errors when it differs.
+        An error number always raises ServoError; the Alert bit alone raises when `alert_raises`
+        (by default: when the instruction is in _ALERT_RAISES).
         """
-        instruction = instruction or policy
         if not 0 <= servo_id <= MAX_ID:
             raise ValueError(f"{instruction.name} needs one servo id 0..{MAX_ID}, got {servo_id}")
+        if alert_raises is None:
+            alert_raises = instruction in _ALERT_RAISES
         reply_bytes = STATUS_OVERHEAD + length
         timeout = self.reply_timeout_s(len(packet), reply_bytes)
         with self._lock:
             status = self._exchange(packet, instruction, (servo_id,), reply_bytes, timeout)[servo_id]
-            if status.error & 0x7F or (status.error and policy in _ALERT_RAISES):
+            if status.error & 0x7F or (status.error and alert_raises):
                 self._raise_servo_error(status, instruction)
             if len(status.params) != length:
                 raise self._length_error(status, instruction, length)
