@@ -1,9 +1,178 @@
-"""Commands of this part; filled in as the part lands."""
+"""Servo bus commands: `bidvis sim-bus` (virtual servos on a pty) and `bidvis bus scan`."""
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+# Baud rates of the X series (Baud Rate register values 0..7), most used first, as the Wizard scans.
+X_SERIES_BAUD_RATES = (57_600, 1_000_000, 115_200, 2_000_000, 3_000_000, 4_000_000, 4_500_000, 9_600)
+MODEL_NAMES = {
+    1000: "XH430-W350",
+    1010: "XH430-W210",
+    1020: "XM430-W350",
+    1030: "XM430-W210",
+    1040: "XH430-V350",
+    1050: "XH430-V210",
+    1060: "XL430-W250",
+    1070: "XC430-W150",
+    1080: "XC430-W240",
+    1090: "2XL430-W250",
+    1120: "XM540-W270",
+    1130: "XM540-W150",
+    1190: "XL330-M077",
+    1200: "XL330-M288",
+}
+HARDWARE_ERROR_STATUS = 70
+
+bus_app = typer.Typer(help="Find and inspect Dynamixel servos on a serial port.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this part's commands to the `bidvis` app."""
+    """Add `sim-bus` and the `bus` group to the `bidvis` app."""
+    app.command("sim-bus")(sim_bus)
+    app.add_typer(bus_app, name="bus")
+
+
+def _parse_ids(text: str) -> tuple[int, ...]:
+    try:
+        ids = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated servo ids like 11,12,13,14, got {text!r}") from None
+    if not ids or any(not 0 <= i <= 252 for i in ids):
+        raise typer.BadParameter(f"servo ids must be 0..252, got {text!r}")
+    return ids
+
+
+def _parse_bauds(text: str) -> tuple[int, ...]:
+    try:
+        bauds = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated baud rates like 57600,1000000, got {text!r}") from None
+    if not bauds or any(b <= 0 for b in bauds):
+        raise typer.BadParameter(f"baud rates must be positive, got {text!r}")
+    return bauds
+
+
+def sim_bus(
+    link: Annotated[Path, typer.Option("--link", help="Path to create as a symlink to the pseudo-terminal.")],
+    ids: Annotated[str, typer.Option("--ids", help="Servo ids, comma-separated.")] = "11,12,13,14",
+    baud: Annotated[int, typer.Option("--baud", help="Baud rate the servos are set to.")] = 1_000_000,
+    return_delay_us: Annotated[
+        int | None, typer.Option("--return-delay-us", help="Return Delay Time in us (factory value 500 us).")
+    ] = None,
+) -> None:
+    """Serve virtual XM430-W350 servos on a pseudo-terminal until interrupted (real time)."""
+    from sim.virtual_bus import VirtualServoBus
+    from sim.virtual_bus_pty import PtyBusServer
+
+    servo_ids = _parse_ids(ids)
+    eeprom = {} if return_delay_us is None else {"return_delay_time": max(0, min(254, return_delay_us // 2))}
+    try:
+        bus = VirtualServoBus(servo_ids, baudrate=baud, eeprom=eeprom)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--baud") from None
+    try:
+        server = PtyBusServer(bus, link)
+    except (FileExistsError, OSError) as exc:
+        typer.echo(f"bidvis sim-bus: cannot create {link}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        typer.echo(f"virtual XM430-W350 ids {','.join(map(str, servo_ids))} at {baud} baud on {server.path} -> {server.device}")
+        server.serve(stop)
+    finally:
+        server.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    typer.echo("bidvis sim-bus: stopped")
+
+
+@dataclass(frozen=True)
+class FoundServo:
+    """One servo that answered a scan."""
+
+    baudrate: int
+    id: int
+    model_number: int
+    model_name: str
+    firmware_version: int
+    hardware_error_status: int | None
+    hardware_errors: list[str]
+
+
+def scan_port(port: str, bauds: tuple[int, ...], ids: tuple[int, ...] | None, timeout_s: float = 0.05) -> list[FoundServo]:
+    """Ping every baud rate on `port`; returns what answered (raises firmware_bridge.PortError)."""
+    from firmware_bridge import BridgeError, DynamixelBus, HardwareError, ServoError
+
+    found: list[FoundServo] = []
+    for baudrate in bauds:
+        with DynamixelBus(port, baudrate=baudrate, timeout=timeout_s) as bus:
+            try:
+                answered = bus.broadcast_ping(max_id=max(ids) if ids else 252)
+            except BridgeError:
+                answered = {}  # collisions or garbage: ask one id at a time instead
+            if ids:
+                answered = {i: details for i, details in answered.items() if i in ids}
+            if not answered:
+                for servo_id in ids or ():
+                    try:
+                        answered[servo_id] = bus.ping_details(servo_id)
+                    except BridgeError:
+                        continue
+            for servo_id, (model_number, firmware) in sorted(answered.items()):
+                status: int | None
+                try:
+                    status = bus.read(servo_id, HARDWARE_ERROR_STATUS, 1)[0]
+                except ServoError as exc:  # the Alert bit: the bus decoded the status for us
+                    status = None if exc.hardware_error is None else int(exc.hardware_error)
+                except BridgeError:
+                    status = None
+                errors = ["unreadable"] if status is None else [flag.name.lower() for flag in HardwareError if flag and status & flag]
+                name = MODEL_NAMES.get(model_number, f"model {model_number}")
+                found.append(FoundServo(baudrate, servo_id, model_number, name, firmware, status, errors))
+    return found
+
+
+@bus_app.command("scan")
+def scan(
+    port: Annotated[str, typer.Option("--port", help="Serial port: device path, pty, or URL (bidvis-sim://NAME).")],
+    baud: Annotated[
+        str | None, typer.Option("--baud", help="Baud rates to try, comma-separated (default: every X-series rate).")
+    ] = None,
+    ids: Annotated[str | None, typer.Option("--ids", help="Only these ids (pinged one by one if broadcast finds none).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Find servos on a port at every baud rate, like the vendor's Wizard: ID, model, firmware, hardware errors."""
+    from firmware_bridge import PortError
+
+    bauds = _parse_bauds(baud) if baud else X_SERIES_BAUD_RATES
+    wanted = _parse_ids(ids) if ids else None
+    try:
+        found = scan_port(port, bauds, wanted)
+    except PortError as exc:
+        typer.echo(f"bidvis bus scan: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps([asdict(servo) for servo in found], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Dynamixel servos on {port}")
+    for column in ("baud", "id", "model", "firmware", "hardware errors"):
+        table.add_column(column)
+    for servo in found:
+        errors = ", ".join(servo.hardware_errors) or "none"
+        table.add_row(str(servo.baudrate), str(servo.id), f"{servo.model_name} ({servo.model_number})", str(servo.firmware_version), errors)
+    console = Console()
+    console.print(table)
+    if not found:
+        console.print(f"no servo answered on {port} at {', '.join(map(str, bauds))} baud")

@@ -353,10 +353,7 @@ class VirtualServoBus:
             entries.append((answer.servo_id, answer.reply.error, data))
         if not entries:
             return
-        try:
-            packet = encode_fast_read_status(entries)
-        except ValueError:
-            return  # data that would need byte stuffing: real servos garble this too
+        packet = encode_fast_read_status(entries)
         if corrupt:
             packet = packet[:-1] + bytes((packet[-1] ^ 0xFF,))
         start = max(arrived + answers[0][0].servo.return_delay_s, self._line_free_s)
