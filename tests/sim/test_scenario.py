@@ -87,3 +87,12 @@ def test_missing_and_binary_files_are_refused(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ScenarioError, match="UTF-8"):
         load_scenarios(binary)
+
+
+def test_the_example_of_docs_scenarios_md_is_valid():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    example = text.split("```toml", 1)[1].split("```", 1)[0]
+    (scenario,) = parse_scenarios(example, source="docs/scenarios.md")
+    assert scenario.name == "hungry_and_chatty" and len(scenario.events) == 2
