@@ -24,13 +24,20 @@ from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
-from ruckig import ControlInterface, InputParameter, OutputParameter, Result, Ruckig, Synchronization
+from ruckig import (
+    ControlInterface,
+    InputParameter,
+    OutputParameter,
+    Result,
+    Ruckig,
+    RuckigError,
+    Synchronization,
+)
 
 from controller.kinematics import (
     LEVER_ARM_M,
     SpoonMount,
     Unreachable,
-    UnreachableReason,
     check_joint_limits,
     forward_spoon,
     inverse_spoon,
@@ -45,7 +52,7 @@ _REST_SPEED_RAD_S = 1e-9
 _PATH_SAMPLES = 12
 _PATH_SAMPLING_MARGIN = 1.1
 # Smallest per-axis speed limit handed to ruckig (m/s); ruckig needs positive limits.
-_MIN_AXIS_SPEED_M_S = 1e-4
+_MIN_AXIS_SPEED_M_S = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,10 @@ class MotionLimits:
             return 0.0
         a, j = self.acceleration_m_s2, self.jerk_m_s3
         return (speed_m_s**2 - to_speed_m_s**2) / (2.0 * a) + speed_m_s * a / j
+
+
+class PlanningError(ValueError):
+    """ruckig could not plan the requested move (the arm is held where it was)."""
 
 
 class MotionMode(Enum):
@@ -262,18 +273,17 @@ class Motion:
     def step(self) -> np.ndarray:
         """Advance one period and return the new commanded joint angles (rad).
 
-        Raises `Unreachable` when the Cartesian path leaves the reachable workspace; the arm is
-        then held at the last commanded angles (velocity zeroed) and must be given a new goal.
+        Raises `Unreachable` when the Cartesian path leaves the reachable workspace, and
+        `PlanningError` when ruckig cannot plan; the arm is then held at the last commanded angles
+        (velocity zeroed) and must be given a new goal.
         """
         if self.mode is MotionMode.JOINT:
-            result = self._joint.update(self._joint_in, self._joint_out)
-            _check_result(result)
+            result = self._update(self._joint, self._joint_in, self._joint_out)
             self._joint_out.pass_to_input(self._joint_in)
             q = np.array(self._joint_out.new_position)
             qd = np.array(self._joint_out.new_velocity)
         else:
-            result = self._cart.update(self._cart_in, self._cart_out)
-            _check_result(result)
+            result = self._update(self._cart, self._cart_in, self._cart_out)
             position = self._cart_out.new_position
             try:
                 q = inverse_spoon(position, self.spoon, self.elbow_up, self._spoon_pitch_rad)
@@ -288,6 +298,18 @@ class Motion:
         self.finished = result == Result.Finished
         return q
 
+    def _update(self, generator: Ruckig, inp: InputParameter, out: OutputParameter) -> Result:
+        """One ruckig step; a failed plan holds the arm and raises `PlanningError`."""
+        try:
+            result = generator.update(inp, out)
+        except RuckigError as error:
+            self._hold()
+            raise PlanningError(f"ruckig could not plan the {self.mode.value} move: {error}") from error
+        if result not in (Result.Working, Result.Finished):
+            self._hold()
+            raise PlanningError(f"ruckig could not plan the {self.mode.value} move ({result.name})")
+        return result
+
     def _hold(self) -> None:
         """Stand still at the last commanded state (after a failed step)."""
         self.qd = np.zeros(4)
@@ -296,6 +318,9 @@ class Motion:
         self._cart_in.current_velocity = [0.0] * 3
         self._cart_in.current_acceleration = [0.0] * 3
         self._cart_in.target_position = list(self._pose[:3])
+        self._set_joint_state(self.q, self.qd)
+        self._joint_in.target_position = list(self.q)
+        self._joint_goal = None
         self.finished = True
 
 
@@ -304,11 +329,4 @@ def _check_speed(speed_m_s: float) -> None:
         raise ValueError(f"speed cap must be a positive finite speed in m/s, got {speed_m_s}")
 
 
-def _check_result(result: Result) -> None:
-    if result not in (Result.Working, Result.Finished):
-        raise Unreachable(
-            f"ruckig could not plan the move ({result.name})", UnreachableReason.OUT_OF_REACH
-        )
-
-
-__all__ = ["Motion", "MotionLimits", "MotionMode"]
+__all__ = ["Motion", "MotionLimits", "MotionMode", "PlanningError"]

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from controller.config import demo_calibration, demo_profile, demo_safety_limits
+from controller.config import BowlScoop, demo_calibration, demo_profile, demo_safety_limits
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
 from controller.loop import CommandQueue, LatestValue, MealController
 from firmware_bridge import DynamixelBus
-from sim.servo_plant import IdealPlant
+from sim.servo_plant import IdealPlant, JointReading
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 from vision.observation import MouthObservation
 
@@ -74,11 +74,50 @@ class ScriptedCitizen:
 
 
 @dataclass
+class PushablePlant:
+    """The ideal servo plant plus an external torque on chosen joints (a hand or face pushing on
+    the spoon), so that present current shows a contact."""
+
+    inner: IdealPlant = field(default_factory=IdealPlant)
+    push_nm: dict[int, float] = field(default_factory=dict)
+
+    def set_position(self, servo_id: int, position_rad: float) -> None:
+        self.inner.set_position(servo_id, position_rad)
+
+    def step(self, commands, dt):
+        readings = self.inner.step(commands, dt)
+        return {
+            i: JointReading(r.position_rad, r.velocity_rad_s, r.torque_nm + self.push_nm.get(i, 0.0))
+            for i, r in readings.items()
+        }
+
+
+class JumpingClock:
+    """The loop's clock when the system time jumps: `inner` time plus offsets that switch on at
+    given inner times ({inner_time_s: jump_s}). The servos keep running on `inner`."""
+
+    def __init__(self, inner: SimulatedClock, jumps: dict[float, float]) -> None:
+        self.inner = inner
+        self.jumps = dict(jumps)
+        self.offset_s = 0.0
+
+    def now(self) -> float:
+        t = self.inner.now()
+        for at in [at for at in self.jumps if at <= t]:
+            self.offset_s += self.jumps.pop(at)
+        return t + self.offset_s
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+@dataclass
 class Table:
     """Everything a meal loop runs against in tests."""
 
     clock: SimulatedClock
     servos: VirtualServoBus
+    plant: PushablePlant
     bus: DynamixelBus
     journal: UsageJournal
     citizen: ScriptedCitizen
@@ -107,18 +146,32 @@ class Table:
             FeedingState.READY,
             FeedingState.CHOOSE_BOWL,
             FeedingState.SCOOP,
+            FeedingState.ENDED,
         ):
             self.bite_cycles_s.append(now + self._trigger_s)
             self._trigger_s = None
-        if state is FeedingState.READY and stats.bites_offered >= self.bites_wanted and self._trigger_s is None:
+        done = stats.bites_offered >= self.bites_wanted and self._trigger_s is None
+        if done and state in (FeedingState.READY, FeedingState.RETRACT) and not controller.machine.ending:
             self.commands.push(UserCommand(CommandKind.END_MEAL, source="panel"))
+
+
+def quick_scoop_calibration():
+    """The demo calibration with both bowls taught as one short dip just below the ready pose,
+    so that loop tests spend their simulated time at the face, not in the bowls."""
+    calibration = demo_calibration()
+    ready = calibration.ready_pose_rad
+    dip = (ready[0], ready[1] + 0.05, ready[2], ready[3] - 0.05)
+    bowls = [BowlScoop(name=name, waypoints_rad=[dip]) for name in ("left", "right")]
+    return calibration.model_copy(update={"bowls": bowls})
 
 
 @pytest.fixture
 def table(tmp_path) -> Iterator[Table]:
-    calibration = demo_calibration()
+    """A table with the demo profile and limits; bowls taught as a quick dip (set
+    `table.calibration = demo_calibration()` for the real scoops)."""
+    calibration = quick_scoop_calibration()
     clock = SimulatedClock()
-    plant = IdealPlant()
+    plant = PushablePlant()
     for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad):
         plant.set_position(servo_id, angle)
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant)
@@ -130,6 +183,7 @@ def table(tmp_path) -> Iterator[Table]:
         yield Table(
             clock=clock,
             servos=servos,
+            plant=plant,
             bus=bus,
             journal=journal,
             citizen=ScriptedCitizen(calibration.camera.matrix()),
@@ -143,3 +197,11 @@ def table(tmp_path) -> Iterator[Table]:
         bus.close()
         servos.close()
         journal.close()
+
+
+@pytest.fixture
+def jumping_clock(table: Table) -> JumpingClock:
+    """Make the table's loop clock one that can jump (add to `jumping_clock.jumps`)."""
+    clock = JumpingClock(table.clock, {})
+    table.clock = clock
+    return clock

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from careplan_api.schemas import UsageEventType
+from controller.config import demo_calibration
 from controller.feeding import FeedingState
 from controller.loop import run_meal
 
@@ -25,12 +26,15 @@ def run(table, **kwargs):
     )
 
 
-def test_one_bite_meal_runs_to_the_end_and_is_journalled(table):
+def test_one_bite_meal_with_the_taught_scoops_runs_to_the_end_and_is_journalled(table):
+    table.calibration = demo_calibration()
     report = run(table, max_duration_s=60.0)
     assert report.final_state is FeedingState.ENDED, report
     assert report.feeding.bites_offered == 1
     assert report.feeding.bites_taken == 1
     assert report.journal_errors == 0
+    assert report.controller.reasons == {}  # no false alarm on a normal bite
+    assert report.loop.overruns == 0
     kinds = [event.type for event, _ in table.journal.events()]
     assert kinds[0] is UsageEventType.MEAL_STARTED
     assert kinds[-1] is UsageEventType.MEAL_ENDED

@@ -1,0 +1,211 @@
+"""Hostile conditions around the meal loop, each on the real virtual servos and simulated time:
+a bus that goes silent, servo alerts, a jumping mouth, NaN and unreachable mouths, triggers
+while moving, a push on the spoon, and a clock that jumps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from careplan_api.schemas import UsageEventType
+from controller.feeding import CommandKind, FeedingState, UserCommand
+from controller.loop import run_meal
+from controller.safety import SafetyReason
+from firmware_bridge.protocol import HardwareError
+
+
+def run(table, on_tick=None, **kwargs):
+    def tick(controller):
+        table.on_tick(controller)
+        if on_tick is not None:
+            on_tick(controller)
+
+    return run_meal(
+        table.bus,
+        table.mouth,
+        table.commands,
+        table.clock,
+        table.journal,
+        table.profile,
+        table.calibration,
+        table.limits,
+        on_tick=tick,
+        max_duration_s=kwargs.pop("max_duration_s", 60.0),
+        **kwargs,
+    )
+
+
+def journalled(table, kind: UsageEventType) -> list[dict]:
+    return [event.data for event, _ in table.journal.events() if event.type is kind]
+
+
+class Once:
+    """Run `action(controller)` once, the first tick `when(controller)` holds."""
+
+    def __init__(self, when, action):
+        self.when, self.action, self.done_at = when, action, None
+
+    def __call__(self, controller):
+        if self.done_at is None and self.when(controller):
+            self.done_at = controller.machine  # marks done
+            self.action(controller)
+
+
+def approaching_for(seconds: float, table):
+    start = {}
+
+    def when(controller):
+        if controller.state is not FeedingState.APPROACH:
+            return False
+        start.setdefault("t", table.clock.now())
+        return table.clock.now() - start["t"] >= seconds
+
+    return when
+
+
+def test_bus_that_stops_answering_mid_approach_is_a_safe_stop_and_the_servos_stop_themselves(table):
+    def silence(_):
+        for servo in table.servos.servos:
+            servo.reply_faults.silent = True
+
+    report = run(table, Once(approaching_for(0.3, table), silence))
+    assert report.final_state is FeedingState.FAULT
+    assert report.controller.reasons.get(SafetyReason.BUS_ERRORS) == 1
+    assert report.controller.bus_errors >= table.limits.max_consecutive_bus_errors
+    assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "bus_errors"
+    # The host has stopped talking: the servos' own Bus Watchdog (100 ms) stops them.
+    table.clock.sleep(0.15)
+    table.servos.advance_to(table.clock.now())
+    assert all(servo.get("bus_watchdog") in (-1, 255) for servo in table.servos.servos)
+
+
+def test_servo_alert_mid_approach_is_a_safe_stop_naming_the_hardware_error(table):
+    report = run(
+        table,
+        Once(approaching_for(0.2, table), lambda _: table.servos.servo(13).inject_hardware_error(HardwareError.OVERLOAD)),
+    )
+    assert report.final_state is FeedingState.FAULT
+    stop = journalled(table, UsageEventType.SAFETY_STOP)[0]
+    assert stop["reason"] == "servo_hardware_error" and "13" in stop["detail"]
+    assert journalled(table, UsageEventType.FAULT)
+
+
+def test_hot_servo_is_a_safe_stop_before_its_own_shutdown(table):
+    report = run(table, Once(approaching_for(0.2, table), lambda _: table.servos.servo(12).set_temperature(75.0)))
+    assert report.final_state is FeedingState.FAULT
+    assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "overheating"
+
+
+def test_mouth_jumping_30_cm_in_one_frame_is_not_followed(table):
+    spoon_y = []
+
+    def jump(_):
+        table.citizen.offset_m = np.array([0.0, 0.30, 0.0])
+
+    def watch(controller):
+        if controller.state in (FeedingState.APPROACH, FeedingState.AT_MOUTH, FeedingState.RETRACT):
+            spoon_y.append(controller.motion.spoon_pose[1])
+
+    once = Once(approaching_for(0.2, table), jump)
+    report = run(table, lambda c: (once(c), watch(c)))
+    assert report.controller.rejected_mouth_jumps >= 1
+    assert SafetyReason.MOUTH_JUMP in report.controller.reasons
+    assert max(abs(y) for y in spoon_y) < 0.01  # never turned toward the jumped position
+    # Every later frame jumps too: the mouth counts as lost and the spoon goes back to ready.
+    assert SafetyReason.MOUTH_LOST in report.controller.reasons
+    assert report.final_state is FeedingState.ENDED
+
+
+def test_nan_mouth_position_is_never_a_target(table):
+    commanded = []
+    once = Once(approaching_for(0.2, table), lambda _: setattr(table.citizen, "offset_m", np.array([math.nan, 0, 0])))
+    report = run(table, lambda c: (once(c), commanded.append(c.motion.q.copy())))
+    assert np.all(np.isfinite(commanded))
+    assert SafetyReason.INVALID_TARGET in report.controller.reasons
+    assert report.final_state is FeedingState.ENDED
+
+
+def test_mouth_out_of_reach_retracts_with_the_reason(table):
+    table.citizen.mouth_m = np.array([0.60, 0.0, 0.25])
+    table.citizen.takes_bites = False
+    report = run(table)
+    assert report.feeding.bites_offered == 1 and report.feeding.bites_taken == 0
+    assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "unreachable"
+    assert report.final_state is FeedingState.ENDED
+
+
+def test_triggers_while_moving_are_ignored_counted_and_journalled(table):
+    def press(controller):
+        if controller.state in (FeedingState.APPROACH, FeedingState.RETRACT, FeedingState.SCOOP):
+            table.commands.push(UserCommand(CommandKind.NEXT_BITE, source="switch"))
+
+    report = run(table, press)
+    assert report.final_state is FeedingState.ENDED
+    assert report.feeding.bites_offered == 1
+    assert report.feeding.triggers_ignored > 100
+    ignored = [d for d in journalled(table, UsageEventType.TRIGGER) if not d["accepted"]]
+    assert len(ignored) == report.feeding.triggers_ignored
+    assert {d["state"] for d in ignored} >= {"approach", "retract"}
+
+
+def test_push_on_the_spoon_near_the_face_stops_within_20_ms_then_retracts(table):
+    detected, stopped = [], []
+
+    def near_face(controller):
+        spoon = controller.motion.spoon_pose[:3]
+        return controller.state is FeedingState.APPROACH and np.linalg.norm(spoon - table.citizen.mouth_now()) < 0.06
+
+    def push(_):
+        table.plant.push_nm[12] = 0.6  # about 0.34 A more on the shoulder
+
+    def watch(controller):
+        now = table.clock.now()
+        if not detected and SafetyReason.CONTACT in controller.stats.reasons:
+            detected.append(now)
+        if detected and not stopped and controller.motion.stopping:
+            stopped.append(now)
+        if detected and controller.state is FeedingState.READY:
+            table.plant.push_nm.clear()
+
+    once = Once(near_face, push)
+    report = run(table, lambda c: (once(c), watch(c)))
+    assert detected, report
+    assert stopped[0] - detected[0] <= 0.020
+    stop = journalled(table, UsageEventType.SAFETY_STOP)[0]
+    assert stop["reason"] == "contact" and stop["state"] == "approach"
+    assert report.final_state is FeedingState.ENDED
+
+
+def test_clock_jumping_forward_mid_approach_skips_slots_without_a_burst(table, jumping_clock):
+    start = {}
+
+    def jump(controller):
+        if controller.state is FeedingState.APPROACH and "t" not in start:
+            start["t"] = jumping_clock.inner.now()
+            jumping_clock.jumps[start["t"] + 0.2] = 10.0
+
+    report = run(table, jump, max_duration_s=80.0)
+    assert report.loop.overruns >= 1
+    assert report.loop.slots_skipped >= 1900  # ten seconds of slots skipped, not made up
+    assert report.loop.ticks < (report.duration_s - 10.0) * 200 + 50
+    # Frames stamped before the jump look 10 s old after it: the arm may hold or retract (then
+    # the reason is journalled), but it never advances on them.
+    assert report.controller.advances_on_stale_mouth == 0
+    assert report.final_state is FeedingState.ENDED
+    stops = journalled(table, UsageEventType.SAFETY_STOP)
+    assert report.feeding.bites_taken == 1 or stops[0]["reason"] == "mouth_lost"
+
+
+def test_clock_jumping_backward_mid_approach_keeps_the_loop_running(table, jumping_clock):
+    start = {}
+
+    def jump(controller):
+        if controller.state is FeedingState.APPROACH and "t" not in start:
+            start["t"] = jumping_clock.inner.now()
+            jumping_clock.jumps[start["t"] + 0.2] = -5.0
+
+    report = run(table, jump)
+    assert report.loop.clock_jumps_back == 1
+    assert report.controller.clock_jumps_back == 1
+    assert report.final_state is FeedingState.ENDED
+    assert report.feeding.bites_taken == 1
