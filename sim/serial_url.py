@@ -67,7 +67,7 @@ class Serial(SerialBase):
     def _live_bus(self) -> VirtualServoBus:
         if not self.is_open or self._bus is None:
             raise PortNotOpenError()
-        if self._bus.name is None or lookup_bus(self._bus.name) is not self._bus:
+        if not self._bus.running:
             raise SerialException(f"virtual bus {self._bus.name!r} was closed")
         return self._bus
 

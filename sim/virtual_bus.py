@@ -177,6 +177,12 @@ class VirtualServoBus:
             raise RuntimeError("this bus is not registered; create it with VirtualServoBus.start(...)")
         return f"{URL_SCHEME}://{self.name}"
 
+    @property
+    def running(self) -> bool:
+        """True between `start` and `close` (while its URL opens)."""
+        with _registry_lock:
+            return self.name is not None and _buses.get(self.name) is self
+
     def close(self) -> None:
         """Unregister the bus; ports opened on its URL stop working."""
         with _registry_lock:
