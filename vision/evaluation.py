@@ -124,13 +124,19 @@ def observer(backend: Backend) -> Callable[[np.ndarray], MouthObservation | None
 
 
 def run(images: Iterable[LabelledImage], backend: Backend = Backend.OPENCV) -> list[ImageResult]:
-    """Each image through the backend, timed; unreadable images raise `DatasetError`."""
+    """Each image through the backend, timed; unreadable images raise `DatasetError`.
+
+    The first image also runs once untimed, so that model loading is not counted.
+    """
     observe = observer(backend)
-    results = []
+    results, warmed_up = [], False
     for item in images:
         image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
         if image is None:
             raise DatasetError(f"cannot read image {item.path}")
+        if not warmed_up:
+            observe(image)
+            warmed_up = True
         start = time.perf_counter()
         observation = observe(image)
         results.append(ImageResult(item, observation, time.perf_counter() - start))
