@@ -26,6 +26,7 @@ from careplan_api.fhir import (
     everything_bundle,
 )
 from careplan_api.fhir import codes
+from careplan_api.fhir.encoding import EntryCache, everything_json
 from careplan_api.fhir.ids import resource_id
 from careplan_api.fhir.validation import FhirValidationError, validate_resource
 from careplan_api.meal_summary import AssistanceLevel, summarize_meal
@@ -300,3 +301,32 @@ def test_hostile_event_data_still_gives_a_valid_bundle(labels, reasons, level):
     meal = summarize_meal(meal_id, device_id, events)
     record = make_record(days=0, meals=(meal,), devices=(DeviceRecord(device_id, T0),))
     Bundle.model_validate(everything_bundle(record, as_of=AS_OF))
+
+
+@pytest.mark.parametrize("bundle_type", list(BundleType))
+def test_json_assembled_from_cached_meal_entries_equals_the_bundle(bundle_type):
+    record = make_record(days=3)
+    cache = EntryCache()
+    expected = everything_bundle(record, as_of=AS_OF, bundle_type=bundle_type)
+    cold = everything_json(record, as_of=AS_OF, bundle_type=bundle_type, cache=cache)
+    assert len(cache) == len(record.meals)
+    warm = everything_json(record, as_of=AS_OF, bundle_type=bundle_type, cache=cache)
+    assert json.loads(cold) == json.loads(warm) == expected
+    assert everything_json(record, as_of=AS_OF, bundle_type=bundle_type) == cold  # without a cache
+
+
+def test_a_changed_meal_never_gets_a_stale_cached_entry():
+    record = make_record(days=1)
+    cache = EntryCache()
+    everything_json(record, as_of=AS_OF, cache=cache)
+    changed = replace(record.meals[0], bites_taken=record.meals[0].bites_taken + 1)
+    record2 = replace(record, meals=(changed, *record.meals[1:]))
+    bundle = json.loads(everything_json(record2, as_of=AS_OF, cache=cache))
+    assert bundle == everything_bundle(record2, as_of=AS_OF)
+
+
+def test_entry_cache_forgets_the_least_recently_used():
+    cache = EntryCache(max_meals=2)
+    for key in "abc":
+        cache.put(key, key.encode())
+    assert cache.get("a") is None and cache.get("c") == b"c" and len(cache) == 2

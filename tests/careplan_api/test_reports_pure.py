@@ -54,7 +54,8 @@ def test_summary_counts_bites_per_bowl_triggers_incidents_and_pace():
     meal = summarize_meal(meal_id, uuid4(), list(reversed(events)))  # order of arrival does not matter
     assert (meal.bites_offered, meal.bites_taken) == (4, 2)
     assert [(b.bowl, b.bites_offered, b.bites_taken) for b in meal.bowls] == [("1", 3, 2), ("grød", 1, 0)]
-    assert meal.triggers == {"switch": 1, "staff": 1} and meal.staff_assists == 1
+    assert dict(meal.triggers) == {"switch": 1, "staff": 1} and meal.staff_assists == 1
+    assert hash(meal) == hash(summarize_meal(meal_id, meal.device_id, events))
     assert [i.kind for i in meal.incidents] == [IncidentKind.BITE_TIMEOUT, IncidentKind.MISFIRE, IncidentKind.SAFETY_STOP]
     assert meal.incidents[2].reason == "face force above limit"
     assert meal.duration_s == 240.0 and meal.pace_bites_per_min == pytest.approx(0.5)
