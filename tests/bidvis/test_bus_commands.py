@@ -1,0 +1,84 @@
+"""`bidvis bus scan` finds servos like the vendor's Wizard; `bidvis sim-bus` refuses bad arguments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bidvis.bus_commands import scan_port
+from bidvis.cli import app
+from firmware_bridge.protocol import HardwareError
+from sim.servo import VirtualServo
+from sim.virtual_bus import VirtualServoBus
+
+
+@pytest.fixture
+def arm():
+    bus = VirtualServoBus.start((11, 12, 13, 14), name="scan-arm")
+    yield bus
+    bus.close()
+
+
+def test_scan_lists_every_servo_with_model_and_firmware(arm):
+    result = CliRunner().invoke(app, ["bus", "scan", "--port", arm.url, "--baud", "57600,1000000", "--ids", "11,12,13,14,15"])
+    assert result.exit_code == 0, result.output
+    for servo_id in ("11", "12", "13", "14"):
+        assert servo_id in result.output
+    assert "XM430-W350 (1020)" in result.output
+    assert "1000000" in result.output
+
+
+def test_scan_json_decodes_hardware_errors(arm):
+    arm.servo(13).inject_hardware_error(HardwareError.OVERLOAD)
+    result = CliRunner().invoke(app, ["bus", "scan", "--port", arm.url, "--baud", "1000000", "--ids", "11,13", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert [(s["id"], s["baudrate"], s["model_number"], s["firmware_version"]) for s in found] == [
+        (11, 1_000_000, 1020, 48),
+        (13, 1_000_000, 1020, 48),
+    ]
+    assert found[0]["hardware_errors"] == []
+    assert found[1]["hardware_error_status"] == int(HardwareError.OVERLOAD)
+    assert found[1]["hardware_errors"] == ["overload"]
+
+
+def test_scan_finds_servos_at_their_own_baud_rate():
+    bus = VirtualServoBus.start((1,), baudrate=57_600, name="factory-new")
+    try:
+        found = scan_port(bus.url, (1_000_000, 57_600), (1, 2))
+    finally:
+        bus.close()
+    assert [(s.baudrate, s.id, s.model_name) for s in found] == [(57_600, 1, "XM430-W350")]
+
+
+def test_scan_names_unknown_models_by_number(arm):
+    arm.add_servo(VirtualServo(20, eeprom={"model_number": 1234, "baud_rate": 3}))  # a model we have no name for
+    (servo,) = scan_port(arm.url, (1_000_000,), (20,))
+    assert servo.model_name == "model 1234"
+
+
+def test_scan_of_a_missing_port_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["bus", "scan", "--port", str(tmp_path / "ttyUSB9"), "--baud", "1000000"])
+    assert result.exit_code == 2
+    assert "cannot open serial port" in result.output
+
+
+def test_scan_with_nobody_there_says_so(arm):
+    result = CliRunner().invoke(app, ["bus", "scan", "--port", arm.url, "--baud", "9600", "--ids", "11"])
+    assert result.exit_code == 0
+    assert "no servo answered" in result.output
+
+
+@pytest.mark.parametrize("args", [["--ids", "11,x"], ["--ids", "300"], ["--baud", "fast"], ["--baud", "-5"]])
+def test_scan_rejects_bad_arguments(args):
+    result = CliRunner().invoke(app, ["bus", "scan", "--port", "bidvis-sim://none", *args])
+    assert result.exit_code == 2
+
+
+def test_sim_bus_rejects_a_non_dynamixel_baud_rate(tmp_path):
+    result = CliRunner().invoke(app, ["sim-bus", "--link", str(tmp_path / "tty"), "--baud", "12345"])
+    assert result.exit_code == 2
+    assert "not a Dynamixel X rate" in result.output
+    assert not (tmp_path / "tty").exists()
