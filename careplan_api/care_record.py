@@ -29,7 +29,7 @@ class SummaryCache:
     """Meal summaries by (meal id, stored event count, last update): events are only ever added, so
     an unchanged key means an unchanged meal. Bounded (least recently used out); thread-safe."""
 
-    def __init__(self, max_meals: int = 200_000) -> None:
+    def __init__(self, max_meals: int = 50_000) -> None:
         self.max_meals = max_meals
         self._items: OrderedDict[tuple[object, ...], MealSummary] = OrderedDict()
         self._lock = Lock()

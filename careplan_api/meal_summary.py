@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any, Protocol
@@ -85,7 +85,10 @@ class BowlTally:
 
 @dataclass(frozen=True, slots=True)
 class MealSummary:
-    """One meal of one citizen with one device, as the care plan shows it."""
+    """One meal of one citizen with one device, as the care plan shows it.
+
+    Immutable and hashable: equal summaries are the same meal in the same state, so a summary can
+    key a cache of what is derived from it (the FHIR entries)."""
 
     meal_id: UUID
     device_id: UUID
@@ -96,7 +99,7 @@ class MealSummary:
     bites_taken: int
     bowls: tuple[BowlTally, ...] = ()
     incidents: tuple[Incident, ...] = ()
-    triggers: Mapping[str, int] = field(default_factory=dict)
+    triggers: tuple[tuple[str, int], ...] = ()  # (trigger kind, count), sorted by kind
     assistance_level: AssistanceLevel | None = None
     calibration_changes: int = 0
 
@@ -114,7 +117,7 @@ class MealSummary:
     @property
     def staff_assists(self) -> int:
         """Bites that staff triggered for the citizen."""
-        return self.triggers.get(STAFF_TRIGGER_KIND, 0)
+        return dict(self.triggers).get(STAFF_TRIGGER_KIND, 0)
 
     def count(self, kind: IncidentKind) -> int:
         """Number of incidents of one kind."""
@@ -192,7 +195,7 @@ def summarize_meal(meal_id: UUID, device_id: UUID, events: Iterable[JournalEvent
         bites_taken=sum(taken.values()),
         bowls=bowls,
         incidents=tuple(incidents),
-        triggers=dict(triggers),
+        triggers=tuple(sorted(triggers.items())),
         assistance_level=assistance,
         calibration_changes=calibration_changes,
     )

@@ -320,13 +320,17 @@ def audit_event(record: CitizenRecord, entry: AuditRecord) -> Resource:
     }
 
 
-def citizen_resources(record: CitizenRecord, as_of: datetime) -> Iterator[Resource]:
-    """Every resource about one citizen, in a stable order (Patient first)."""
+def check_record(record: CitizenRecord, as_of: datetime) -> None:
+    """Refuse (`InvalidInput`) an export time without offset or meals of devices not in the record."""
     _instant(as_of)
     known_devices = {dev.device_id for dev in record.devices}
     strays = {meal.device_id for meal in record.meals} - known_devices
     if strays:
         raise InvalidInput(f"meals of citizen {record.citizen_id} name devices not in the record: {sorted(map(str, strays))}")
+
+
+def leading_resources(record: CitizenRecord, as_of: datetime) -> Iterator[Resource]:
+    """Patient, devices and their use, Condition and Goal, and each fuldmagt (before the meals)."""
     yield patient(record)
     for dev in record.devices:
         yield device(record, dev)
@@ -337,49 +341,74 @@ def citizen_resources(record: CitizenRecord, as_of: datetime) -> Iterator[Resour
     for poa in record.powers_of_attorney:
         yield related_person(record, poa, as_of)
         yield fuldmagt_consent(record, poa, as_of)
+
+
+def meal_resources(record: CitizenRecord, meal: MealSummary) -> tuple[Resource, Resource]:
+    """The Observation of one meal and the Provenance that says the robot recorded it."""
+    return meal_observation(record, meal), meal_provenance(record, meal)
+
+
+def citizen_resources(record: CitizenRecord, as_of: datetime) -> Iterator[Resource]:
+    """Every resource about one citizen, in a stable order: Patient first, audit events last."""
+    check_record(record, as_of)
+    yield from leading_resources(record, as_of)
     for meal in record.meals:
-        yield meal_observation(record, meal)
-        yield meal_provenance(record, meal)
+        yield from meal_resources(record, meal)
     for entry in record.audit:
         yield audit_event(record, entry)
 
 
-def bundle(resources: list[Resource], *, bundle_type: BundleType, as_of: datetime, bundle_id: str) -> Resource:
-    """Wrap resources in a Bundle with `urn:uuid` full URLs."""
-    entries = []
-    for resource in resources:
-        entry: Resource = {"fullUrl": full_url(resource["id"]), "resource": resource}
-        if bundle_type is BundleType.SEARCHSET:
-            entry["search"] = {"mode": "match"}
-        elif bundle_type is BundleType.TRANSACTION:
-            entry["request"] = {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
-        entries.append(entry)
-    out: Resource = {
+def bundle_entry(resource: Resource, bundle_type: BundleType) -> Resource:
+    """One Bundle.entry: `urn:uuid` fullUrl, the resource, and search mode or PUT request."""
+    entry: Resource = {"fullUrl": full_url(resource["id"]), "resource": resource}
+    if bundle_type is BundleType.SEARCHSET:
+        entry["search"] = {"mode": "match"}
+    elif bundle_type is BundleType.TRANSACTION:
+        entry["request"] = {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+    return entry
+
+
+def bundle_head(record: CitizenRecord, *, bundle_type: BundleType, as_of: datetime, total: int) -> Resource:
+    """The Bundle without its entries (id from citizen, time and type)."""
+    head: Resource = {
         "resourceType": "Bundle",
-        "id": bundle_id,
+        "id": resource_id("Bundle", "everything", record.citizen_id, _instant(as_of), bundle_type.value),
         "type": bundle_type.value,
         "timestamp": _instant(as_of),
     }
     if bundle_type is BundleType.SEARCHSET:
-        out["total"] = len(entries)
-    out["entry"] = entries
-    return out
+        head["total"] = total
+    return head
+
+
+def resource_count(record: CitizenRecord) -> int:
+    """How many resources `citizen_resources` yields for `record`."""
+    return (
+        1
+        + 2 * len(record.devices)
+        + (2 if record.goal is not None else 0)
+        + 2 * len(record.powers_of_attorney)
+        + 2 * len(record.meals)
+        + len(record.audit)
+    )
 
 
 def everything_bundle(
     record: CitizenRecord, *, as_of: datetime, bundle_type: BundleType = BundleType.SEARCHSET
 ) -> Resource:
     """The answer of `Patient/{id}/$everything`: all resources of the citizen in one Bundle."""
-    resources = list(citizen_resources(record, as_of))
-    bundle_id = resource_id("Bundle", "everything", record.citizen_id, _instant(as_of), bundle_type.value)
-    return bundle(resources, bundle_type=bundle_type, as_of=as_of, bundle_id=bundle_id)
+    entries = [bundle_entry(resource, bundle_type) for resource in citizen_resources(record, as_of)]
+    head = bundle_head(record, bundle_type=bundle_type, as_of=as_of, total=len(entries))
+    return head | {"entry": entries}
 
 
 __all__ = [
     "BundleType",
     "Resource",
     "audit_event",
-    "bundle",
+    "bundle_entry",
+    "bundle_head",
+    "check_record",
     "citizen_resources",
     "device",
     "device_use_statement",
@@ -387,9 +416,12 @@ __all__ = [
     "eating_goal",
     "everything_bundle",
     "fuldmagt_consent",
+    "leading_resources",
     "meal_observation",
+    "meal_resources",
     "meal_provenance",
     "patient",
     "patient_ref",
     "related_person",
+    "resource_count",
 ]

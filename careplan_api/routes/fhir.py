@@ -11,20 +11,27 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
 from careplan_api.care_record import iter_citizen_records, load_citizen_record, summary_cache
 from careplan_api.deps import AdminUser, ExportCarePlan, Purpose, SessionDep
-from careplan_api.fhir import EXPORT_TYPES, NDJSON_MEDIA_TYPE, BundleType, everything_bundle, iter_ndjson
+from careplan_api.fhir import EXPORT_TYPES, NDJSON_MEDIA_TYPE, BundleType, iter_ndjson
+from careplan_api.fhir.encoding import EntryCache, everything_json
 from careplan_api.i18n import DISPLAY_TZ
 from careplan_api.models import AuditAction, Citizen, utcnow
 from careplan_api.services import audit
 
 FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+
+def _entry_cache(state: object) -> EntryCache:
+    cache = getattr(state, "fhir_entry_cache", None)
+    if cache is None:
+        cache = state.fhir_entry_cache = EntryCache()  # type: ignore[attr-defined]
+    return cache
 
 
 def _day_start(day: date | None) -> datetime | None:
@@ -53,8 +60,8 @@ def patient_everything(
     record = load_citizen_record(
         session, access.citizen, since=_day_start(start), until=until, cache=summary_cache(request.app.state)
     )
-    bundle = everything_bundle(record, as_of=utcnow(), bundle_type=bundle_type)
-    return Response(orjson.dumps(bundle), media_type=FHIR_JSON, headers={"Cache-Control": "no-store"})
+    body = everything_json(record, as_of=utcnow(), bundle_type=bundle_type, cache=_entry_cache(request.app.state))
+    return Response(body, media_type=FHIR_JSON, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/$export")

@@ -1,0 +1,76 @@
+"""The `$everything` Bundle as JSON bytes, assembled from cached per-meal entries.
+
+A year of meals is ~2,200 of the Bundle's entries; a meal's entries change only while it is eaten.
+`everything_json` gives the same JSON as `orjson.dumps(everything_bundle(...))`, but takes each
+meal's encoded entries from an `EntryCache` keyed by the (hashable) `MealSummary` itself, so an
+unchanged meal is never mapped or encoded twice, and a changed meal can never hit a stale entry.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+from threading import Lock
+
+import orjson
+
+from careplan_api.fhir.mapping import (
+    BundleType,
+    audit_event,
+    bundle_entry,
+    bundle_head,
+    check_record,
+    leading_resources,
+    meal_resources,
+    resource_count,
+)
+from careplan_api.fhir.records import CitizenRecord
+
+
+class EntryCache:
+    """Encoded Bundle entries of meals, least recently used out; thread-safe."""
+
+    def __init__(self, max_meals: int = 20_000) -> None:
+        self.max_meals = max_meals
+        self._items: OrderedDict[object, bytes] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: object) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: object, value: bytes) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_meals:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def everything_json(
+    record: CitizenRecord,
+    *,
+    as_of: datetime,
+    bundle_type: BundleType = BundleType.SEARCHSET,
+    cache: EntryCache | None = None,
+) -> bytes:
+    """`Patient/{id}/$everything` as UTF-8 JSON bytes (see the module docstring)."""
+    check_record(record, as_of)
+    parts = [orjson.dumps(bundle_entry(r, bundle_type)) for r in leading_resources(record, as_of)]
+    for meal in record.meals:
+        key = (bundle_type, record.citizen_id, meal)
+        encoded = cache.get(key) if cache is not None else None
+        if encoded is None:
+            encoded = b",".join(orjson.dumps(bundle_entry(r, bundle_type)) for r in meal_resources(record, meal))
+            if cache is not None:
+                cache.put(key, encoded)
+        parts.append(encoded)
+    parts.extend(orjson.dumps(bundle_entry(audit_event(record, e), bundle_type)) for e in record.audit)
+    head = orjson.dumps(bundle_head(record, bundle_type=bundle_type, as_of=as_of, total=resource_count(record)))
+    return head[:-1] + b',"entry":[' + b",".join(parts) + b"]}"
