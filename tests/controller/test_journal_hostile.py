@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,32 @@ def test_a_tampered_row_is_flagged_rejected_and_does_not_block_the_outbox(tmp_pa
 def test_errors_form_one_tree():
     for error in (JournalCorruptError, JournalForeignError, JournalFullError, JournalOpenError, JournalReadOnlyError):
         assert issubclass(error, JournalError)
+
+
+def test_a_killed_process_keeps_every_event_whose_record_returned(tmp_path):
+    """SIGKILL in the middle of recording (the closest a test gets to pulling the plug): every id
+    the writer saw `record()` return is in the journal when it is reopened."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "journal.sqlite3"
+    script = (
+        "import sys\n"
+        "from controller.journal import UsageJournal\n"
+        f"journal = UsageJournal({str(path)!r})\n"
+        "journal.start_meal()\n"
+        "while True:\n"
+        "    print(journal.record('bite_offered', {'pad': 'x' * 100}), flush=True)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=repo)
+    acknowledged = [child.stdout.readline().strip() for _ in range(200)]
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    acknowledged += [line.strip() for line in child.stdout if len(line.strip()) == 36]  # whole ids
+    with UsageJournal(path) as journal:
+        stored = {str(event.id) for event, _ in journal.events()}
+        assert journal.open_meal_id is not None
+    assert set(acknowledged) <= stored
+    assert len(stored) >= 201
