@@ -21,7 +21,7 @@ import numpy as np
 from vision.calibration import CameraIntrinsics
 from vision.errors import InvalidFrame
 from vision.face_checks import FaceChecks, face_width_px, head_yaw_deg
-from vision.face_detector import FaceDetection, FaceDetector
+from vision.face_detector import FaceDetector
 from vision.face_landmarks import FaceLandmarker, FaceLandmarks, FaceRoi
 from vision.frames import to_bgr_uint8
 from vision.head_pose import estimate_head_pose
@@ -129,14 +129,20 @@ class MouthTracker:
         self._last_t: float | None = None
         self._identity: _Identity | None = None
         self._landmarks: FaceLandmarks | None = None
+        self._frame_shape: tuple[int, ...] = ()
         self._frames_since_landmarks = 0
         self._flow_rect: tuple[int, int, int, int] | None = None
         self._flow_gray: np.ndarray | None = None
         self._yaw_deg = 0.0
 
     def reset(self) -> None:
-        """Forget the followed face (e.g. at the start of a meal)."""
-        self.__init__(self.config, self.intrinsics, self._models)
+        """Forget the followed face and its history (e.g. at the start of a meal)."""
+        self._identity = self._landmarks = None
+        self._last_t = None
+        self._flow_gray = None
+        self._open.reset()
+        self._occlusion.reset()
+        self.state, self.last_error = TrackerState.SEARCHING, ""
 
     def update(self, frame_bgr: np.ndarray | None, t: float) -> MouthObservation | None:
         """The mouth in this frame captured at time `t` (s), or None when there is no usable estimate.
@@ -157,6 +163,8 @@ class MouthTracker:
             self.state = TrackerState.STALE
             return None
         self._last_t = t
+        if image.shape != self._frame_shape:  # a new camera or resolution: pixel history no longer applies
+            self._frame_shape, self._landmarks, self._flow_gray, self._identity = image.shape, None, None, None
         landmarks = self._follow(image) if self._landmarks is not None else None
         if landmarks is None:
             landmarks = self._acquire(image, t)
@@ -184,23 +192,24 @@ class MouthTracker:
         return landmarks if landmarks.presence >= self.config.min_presence else None
 
     def _acquire(self, image: np.ndarray, t: float) -> FaceLandmarks | None:
-        face = self._choose(self._models.detector.detect(image), image.shape, t)
+        faces = self._models.detector.detect(image)
+        identity = self._identity
+        if identity is not None and t - identity.t_seen <= self.config.identity_hold_s:
+            # The user was seen moments ago: only a face where the user was may be taken.
+            gate = self.config.identity_gate_face_widths * identity.width_px
+            near = [f for f in faces if math.dist(f.center_px, identity.center) <= gate]
+            face, same_user = (min(near, key=lambda f: math.dist(f.center_px, identity.center)) if near else None), True
+        else:
+            face, same_user = self.config.checks.pick_user(faces, image.shape), False
         if face is None:
             return None
         landmarks = self._models.landmarker.run(image, FaceRoi.from_detection(face))
         if landmarks.presence < self.config.min_presence:
             return None
-        self._occlusion.reset()
-        self._open.reset()
+        if not same_user:  # lip colour, last clear view and open state belonged to someone else
+            self._occlusion.reset()
+            self._open.reset()
         return landmarks
-
-    def _choose(self, faces: list[FaceDetection], frame_shape: tuple[int, ...], t: float) -> FaceDetection | None:
-        identity = self._identity
-        if identity is not None and t - identity.t_seen <= self.config.identity_hold_s:
-            gate = self.config.identity_gate_face_widths * identity.width_px
-            near = [f for f in faces if math.dist(f.center_px, identity.center) <= gate]
-            return min(near, key=lambda f: math.dist(f.center_px, identity.center)) if near else None
-        return self.config.checks.pick_user(faces, frame_shape)
 
     # -- optical flow between landmark runs ---------------------------------------------------
 

@@ -156,3 +156,36 @@ def test_spoon_over_the_lips_keeps_an_estimate_with_falling_confidence(models, f
     # Hidden longer than occlusion_hold_s: no estimate any more.
     frame = draw_spoon(compose((640, 480), 90, (image, 165, 90)), label_center(row, 165, 90))
     assert tracker.update(frame, 10 / 30 + 1.2) is None
+
+
+def test_resolution_change_mid_stream_restarts_cleanly(models, face, compose):
+    image, row = face(OPEN)
+    tracker = MouthTracker(models=models)
+    for i in range(4):
+        assert tracker.update(compose((640, 480), 90, (image, 140, 90)), i / 30) is not None
+    observation = tracker.update(compose((1280, 720), 90, (image, 500, 200, 1.5)), 4 / 30)
+    assert observation is not None and error_in_widths(observation, row, 500, 200, 1.5) < 0.1
+    assert tracker.update(compose((640, 480), 90, (image, 140, 90)), 5 / 30) is not None
+
+
+def test_reset_forgets_the_user_and_takes_the_face_at_the_seat(models, face, compose):
+    user, _ = face(OPEN)
+    other, row = face("grid_lrwp9a_f016")
+    tracker = MouthTracker(models=models)
+    assert tracker.update(compose((640, 480), 90, (user, 0, 100)), 0.0) is not None
+    tracker.reset()
+    observation = tracker.update(compose((640, 480), 90, (other, 140, 100)), 0.1)
+    assert observation is not None and error_in_widths(observation, row, 140, 100) < 0.1
+
+
+def test_calibrated_tracker_reports_the_mouth_in_metres(models, face, compose):
+    from vision import CameraIntrinsics, project
+
+    image, row = face(OPEN)
+    camera = CameraIntrinsics.from_fov(640, 480, 60.0)
+    observation = MouthTracker(intrinsics=camera, models=models).update(compose((640, 480), 90, (image, 140, 90)), 0.0)
+    assert observation is not None and observation.position_m is not None
+    x, y, z = observation.position_m
+    assert 0.2 < z < 1.5  # a face ~110 px wide in a 60-degree 640 px view is about half a metre away
+    u, v = project(observation.position_m, camera)
+    assert math.dist((u, v), observation.center_px) < 0.5 * observation.width_px
