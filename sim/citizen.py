@@ -31,6 +31,9 @@ SNEEZE_PITCH_RAD = 0.4
 ASLEEP_PITCH_RAD = 0.5
 ASLEEP_DROP_M = 0.03
 LEAVE_YAW_RAD = 0.8
+FLINCH_FORCE_N = 2.0  # touched harder than this outside a bite, the citizen pulls back ...
+FLINCH_M = 0.03  # ... this far from the spoon ...
+FLINCH_S = 0.6  # ... for this long, and stops leaning in meanwhile
 JAW_SPEED_M_S = 0.08  # lips open and close at most this fast (they close gently on a spoon)
 
 
@@ -95,6 +98,8 @@ class Citizen:
         self._next_syllable_s = 0.0
         self._lips_closed_at: float | None = None
         self._jaw_m = 0.0
+        self._flinch_until_s = -1.0
+        self._flinch_direction = np.zeros(3)
         self._spoon_emptied = False  # the spoon in front of the mouth was already eaten from
 
     # public ---------------------------------------------------------------------------------
@@ -123,6 +128,11 @@ class Citizen:
         spoon_speed = float(np.linalg.norm(spoon - self._last_spoon)) / dt
         self._last_spoon, self._last_t = spoon, t_s
         distance = float(np.linalg.norm(spoon - mouth))
+        if world.face_force_n > FLINCH_FORCE_N and self.activity is not CitizenActivity.TAKING_BITE:
+            if t_s >= self._flinch_until_s:
+                self.log.append((t_s, f"flinches ({world.face_force_n:.1f} N)"))
+            self._flinch_direction = self._backward()
+            self._flinch_until_s = t_s + FLINCH_S
         self._start_events(t_s, spoon, mouth, distance)
         self._eat(t_s, spoon, mouth, distance, spoon_speed, dt)
         self._apply(t_s, dt)
@@ -197,10 +207,7 @@ class Citizen:
                     self.bites_taken += 1
                     self._spoon_emptied = True
                     self._set_activity(t_s, CitizenActivity.CHEWING)
-                    away = mouth - spoon
-                    away[2] = 0.0
-                    norm = float(np.linalg.norm(away))
-                    self._bite_goal = away / norm * p.head_back_m if norm > 1e-6 else np.zeros(3)
+                    self._bite_goal = self._backward() * p.head_back_m
         elif activity is CitizenActivity.CHEWING:
             # pull the food off the spoon: head back past the resting place, then settle
             settled = t_s - self._phase_start_s > p.chew_s / 2
@@ -209,6 +216,13 @@ class Citizen:
                 self._set_activity(t_s, CitizenActivity.WAITING)
         else:
             self._move_bite_lean(np.zeros(3), HEAD_BACK_SPEED_M_S, dt)
+
+    def _backward(self) -> np.ndarray:
+        """Horizontal unit vector from the face toward the back of the head."""
+        back = self.world.head_rotation()[:, 0].copy()
+        back[2] = 0.0
+        norm = float(np.linalg.norm(back))
+        return back / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
 
     def _move_bite_lean(self, goal, speed_m_s: float, dt: float) -> bool:
         delta = goal - self._bite_lean
@@ -251,9 +265,14 @@ class Citizen:
         lean += p.sway_m * np.sin(2 * np.pi * self._sway_hz * t_s + self._sway_phase)
         yaw = pitch = 0.0
         jaw = self._jaw_for_eating(t_s)
+        flinching = t_s < self._flinch_until_s
+        if flinching:
+            lean += self._flinch_direction * FLINCH_M
         for active in self._active:
             e = active.event
             k = active.envelope(t_s, *self._ramps(active))
+            if flinching and e.kind in (EventKind.LEAN_IN, EventKind.SNEEZE):
+                continue
             if e.kind is EventKind.LEAN_IN:
                 lean += active.direction * e.distance_m * k
             elif e.kind is EventKind.SNEEZE:

@@ -120,3 +120,17 @@ def test_sneeze_is_a_fast_jerk(world):
 
     _run(world, citizen, 1.0, record)
     assert max(speeds) > 0.3  # a bite lean moves at 0.06 m/s
+
+
+def test_flinches_back_when_the_spoon_presses_on_the_face(world):
+    mouth = world.mouth_position()
+    _spoon_at(world, mouth + np.array([-0.06, 0.0, 0.0]))
+    citizen = Citizen(
+        world,
+        _scenario('events = [{ kind = "lean_in", at_s = 0.0, distance_m = 0.10, speed_m_s = 0.3, duration_s = 3.0 }]'),
+    )
+    forces = []
+    _run(world, citizen, 1.5, lambda w: forces.append(w.face_force_n))
+    assert any("flinches" in entry for _, entry in citizen.log)
+    assert max(forces) > 2.0  # the impact is measured ...
+    assert forces[-1] < 2.0  # ... but the citizen does not keep pushing into the spoon
