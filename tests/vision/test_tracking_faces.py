@@ -189,3 +189,19 @@ def test_calibrated_tracker_reports_the_mouth_in_metres(models, face, compose):
     assert 0.2 < z < 1.5  # a face ~110 px wide in a 60-degree 640 px view is about half a metre away
     u, v = project(observation.position_m, camera)
     assert math.dist((u, v), observation.center_px) < 0.5 * observation.width_px
+
+
+TURNED = "yawn_1288_c7ba8927500974d5c4c126d086c6ce78.jp"  # a driver turned about 35 degrees
+
+
+def test_turned_head_is_measured_and_refused_beyond_the_limit(face):
+    from vision.face_checks import FaceChecks
+
+    turned, _ = face(TURNED)
+    frontal, _ = face(OPEN)
+    strict = FaceChecks(max_yaw_deg=25.0)
+    assert detect_mouth(turned).status is MouthStatus.TRACKED  # default limit 45 degrees
+    for image in (turned, cv2.flip(turned, 1)):  # turned either way
+        observation = detect_mouth(image, checks=strict)
+        assert observation.status is MouthStatus.TURNED_AWAY and not observation.usable
+    assert detect_mouth(frontal, checks=strict).status is MouthStatus.TRACKED
