@@ -164,22 +164,36 @@ class VirtualServo:
             raise TableError(StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{table.TABLE_SIZE - 1})")
         data = bytearray(self._table[address : address + length])
         for i in range(length):
-            indirect = table.INDIRECT_DATA.get(address + i)
-            if indirect is not None:
-                target = int.from_bytes(self._table[indirect.address : indirect.end], "little")
+            target = self._indirect_target(address + i)
+            if target is not None:
                 data[i] = self._table[target]
         return bytes(data)
 
+    def _indirect_target(self, address: int) -> int | None:
+        """The address an Indirect Data byte stands for (None if `address` is not Indirect Data)."""
+        pointer = table.INDIRECT_DATA.get(address)
+        if pointer is None:
+            return None
+        target = int.from_bytes(self._table[pointer.address : pointer.end], "little")
+        return None if target == address else target
+
     def check_write(self, address: int, data: bytes) -> list[tuple[Field, int]]:
-        """Validate a write; return the (field, value) pairs it would set, or raise TableError."""
+        """Validate a write; return the (field, value) pairs it would set, or raise TableError.
+
+        Bytes written to Indirect Data go to the addresses their Indirect Address names; those
+        bytes must then make up whole fields, as if written there directly.
+        """
         if not data:
             raise TableError(StatusError.DATA_LENGTH_ERROR, "write without data")
         end = address + len(data)
         if end > table.TABLE_SIZE:
             raise TableError(StatusError.ACCESS_ERROR, f"write {address}+{len(data)} is outside the table")
+        by_address: dict[int, int] = {}
+        for offset, a in enumerate(range(address, end)):
+            target = self._indirect_target(a)
+            by_address[a if target is None else target] = data[offset]
         changes: list[tuple[Field, int]] = []
-        a = address
-        while a < end:
+        for a in sorted(by_address):
             f = FIELD_AT[a]
             if f is None:
                 raise TableError(StatusError.ACCESS_ERROR, f"address {a} is not defined")
@@ -187,13 +201,14 @@ class VirtualServo:
                 raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is read-only")
             if f.eeprom and self.torque_on:
                 raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is EEPROM, locked while torque is on")
-            if f.address != a or f.end > end:
+            if any(b not in by_address for b in range(f.address, f.end)):
                 raise TableError(StatusError.DATA_LENGTH_ERROR, f"{f.name} takes {f.size} bytes at {f.address}")
-            value = int.from_bytes(data[a - address : f.end - address], "little", signed=f.signed)
-            changes.append((f, value))
-            a = f.end
+            if a == f.address:
+                raw = bytes(by_address[b] for b in range(f.address, f.end))
+                changes.append((f, int.from_bytes(raw, "little", signed=f.signed)))
+        pending = {f.name: value for f, value in changes}
         for f, value in changes:
-            self._check_value(f, value, dict((c.name, v) for c, v in changes))
+            self._check_value(f, value, pending)
         return changes
 
     def _limit(self, name: str, pending: dict[str, int]) -> int:
@@ -241,9 +256,6 @@ class VirtualServo:
             if name == "torque_enable":
                 self._set_torque(value == 1)
                 continue
-            if f.address in table.INDIRECT_DATA:
-                target = int.from_bytes(self._table[table.INDIRECT_DATA[f.address].address : table.INDIRECT_DATA[f.address].end], "little")
-                self._table[target] = value & 0xFF
             self._set(name, value)
             if name == "goal_position":
                 self._start_profile()
@@ -262,6 +274,8 @@ class VirtualServo:
             self._set("goal_velocity", 0)
             self._profile = (0.0, math.inf)
             self._last_instruction_s = self.time_s
+        if not on:
+            self._table[123] = 0  # no profile runs without torque
         self._table[64] = 1 if on else 0
 
     def _table_position(self) -> int:

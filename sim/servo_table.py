@@ -25,7 +25,6 @@ PULSES_PER_REV = 4096
 CENTER_PULSE = 2048
 RAD_PER_PULSE = 2 * math.pi / PULSES_PER_REV
 RAD_S_PER_VELOCITY_UNIT = 0.229 * 2 * math.pi / 60
-RAD_S2_PER_ACCELERATION_UNIT = 214.577 * 2 * math.pi / 3600
 AMPERE_PER_CURRENT_UNIT = 0.00269
 SECONDS_PER_RETURN_DELAY_UNIT = 2e-6
 SECONDS_PER_WATCHDOG_UNIT = 0.020
@@ -145,12 +144,3 @@ FIELD_AT: tuple[Field | None, ...] = tuple(
 
 INDIRECT_DATA = {f.address: FIELD_BY_NAME[f"indirect_address_{f.name.rsplit('_', 1)[1]}"] for f in FIELDS if f.name.startswith("indirect_data_")}
 
-
-def pulses_to_rad(pulses: int) -> float:
-    """Present/goal position (pulses) to joint angle (rad), 2048 being 0 rad."""
-    return (pulses - CENTER_PULSE) * RAD_PER_PULSE
-
-
-def rad_to_pulses(rad: float) -> int:
-    """Joint angle (rad) to position pulses, 2048 being 0 rad."""
-    return round(rad / RAD_PER_PULSE) + CENTER_PULSE

@@ -150,7 +150,6 @@ class VirtualServoBus:
         self._line_free_s = self.clock.now()
         self._physics_s = self.clock.now()
         self._host_done_s = self.clock.now()
-        self.instructions_seen = 0
         for servo_id in ids:
             self.add_servo(VirtualServo(servo_id, eeprom={"baud_rate": baud_index, **(eeprom or {})}))
 
@@ -247,7 +246,6 @@ class VirtualServoBus:
             self.advance_to(arrived)
             listeners = [s for s in self.servos if s.baudrate == baudrate]
             for packet in packets:
-                self.instructions_seen += 1
                 for servo in listeners:
                     servo.heard_instruction()
                 self._dispatch(packet, listeners, arrived, baudrate)
@@ -276,11 +274,6 @@ class VirtualServoBus:
     def transmit_done_s(self) -> float:
         """When the host's last transmission has fully left (what `flush` waits for)."""
         return self._host_done_s
-
-    def discard_pending(self) -> None:
-        """Forget replies still on their way (the port closed)."""
-        with self._lock:
-            self._pending.clear()
 
     # --- instructions -----------------------------------------------------------------------
 

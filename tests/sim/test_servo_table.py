@@ -221,6 +221,17 @@ def test_indirect_data_reads_the_mapped_address(bus):
     assert exchange(bus, p.read(11, 224, 2))[0].params == (2048).to_bytes(2, "little")
 
 
+def test_indirect_data_writes_go_to_the_mapped_field(bus):
+    pointers = b"".join((112 + i).to_bytes(2, "little") for i in range(4))  # profile velocity
+    assert exchange(bus, p.write(11, 168, pointers))[0].error == 0
+    assert exchange(bus, p.write(11, 224, u32(77)))[0].error == 0
+    assert bus.servo(11).get("profile_velocity") == 77
+    assert exchange(bus, p.write(11, 224, b"\x05\x00"))[0].error_number is StatusError.DATA_LENGTH_ERROR
+    pointers = b"".join((132 + i).to_bytes(2, "little") for i in range(4))  # present position
+    assert exchange(bus, p.write(11, 168, pointers))[0].error == 0
+    assert exchange(bus, p.write(11, 224, u32(1)))[0].error_number is StatusError.ACCESS_ERROR  
+
+
 def test_direct_servo_api_reports_alert_bit_with_hardware_error():
     servo = VirtualServo(3)
     assert servo.status_error() == 0
