@@ -229,7 +229,7 @@ def test_indirect_data_writes_go_to_the_mapped_field(bus):
     assert exchange(bus, p.write(11, 224, b"\x05\x00"))[0].error_number is StatusError.DATA_LENGTH_ERROR
     pointers = b"".join((132 + i).to_bytes(2, "little") for i in range(4))  # present position
     assert exchange(bus, p.write(11, 168, pointers))[0].error == 0
-    assert exchange(bus, p.write(11, 224, u32(1)))[0].error_number is StatusError.ACCESS_ERROR  
+    assert exchange(bus, p.write(11, 224, u32(1)))[0].error_number is StatusError.ACCESS_ERROR
 
 
 def test_direct_servo_api_reports_alert_bit_with_hardware_error():
