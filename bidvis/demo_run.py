@@ -1,0 +1,253 @@
+"""The work of `bidvis demo`: one simulated meal, journalled and synced to a local care plan.
+
+`run_demo(options, console)` returns the summary (a dict, the `--json` object). It shows progress
+while the meal runs, prints the summary, and where the meal can be seen in the care plan.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from controller.journal import CareplanSender, EventState, JournalError, JournalSync, UsageJournal
+
+JOURNAL_FILE_NAME = "demo-journal.sqlite3"
+SYNC_FLUSH_TIMEOUT_S = 30.0
+
+
+class DemoError(RuntimeError):
+    """The demo could not run (bad option, scenario file, or database)."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `bidvis demo` was asked to do."""
+
+    scenario: str
+    scenarios_file: Path
+    seed: int | None
+    bites: int | None
+    speed: float
+    camera: str
+    service: bool
+    data_dir: Path
+    database_url: str | None
+
+
+class _DemoJournal(UsageJournal):
+    """The usage journal, remembering which meals this run started."""
+
+    def __init__(self, path: Path, clock: Any) -> None:
+        super().__init__(path, clock=clock)
+        self.meal_ids: set[str] = set()
+
+    def start_meal(self, data: Any = None, at: datetime | None = None) -> UUID:
+        meal_id = super().start_meal(data, at)
+        self.meal_ids.add(str(meal_id))
+        return meal_id
+
+    def sent_of_run(self) -> int:
+        """Events of this run's meals that the care plan has acknowledged."""
+        return sum(
+            1
+            for meal_id in self.meal_ids
+            for _, state in self.events(UUID(meal_id))
+            if state is EventState.SENT
+        )
+
+
+def _load_scenario(options: DemoOptions) -> Any:
+    from sim.scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenarios
+
+    try:
+        candidates = load_scenarios(options.scenarios_file)
+        if options.scenarios_file != BUILTIN_SCENARIOS:
+            candidates += load_scenarios(BUILTIN_SCENARIOS)
+    except ScenarioError as exc:
+        raise DemoError(str(exc)) from exc
+    by_name = {s.name: s for s in candidates}
+    if options.scenario not in by_name:
+        raise DemoError(f"no scenario {options.scenario!r}; choose one of {', '.join(sorted(by_name))}")
+    scenario = by_name[options.scenario]
+    changes: dict[str, Any] = {}
+    if options.seed is not None:
+        changes["seed"] = options.seed
+    if options.bites is not None:
+        changes["bites"] = options.bites
+    return scenario.model_copy(update=changes) if changes else scenario
+
+
+def _camera_mode(name: str) -> Any:
+    from bidvis.simulation import CameraMode
+
+    try:
+        return CameraMode(name)
+    except ValueError:
+        raise DemoError(f"--camera must be one of {', '.join(m.value for m in CameraMode)}, got {name!r}") from None
+
+
+class _Pacer:
+    """Holds the simulation to `speed` times real time (0: no holding)."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.started = time.monotonic()
+
+    def hold(self, sim_now_s: float) -> None:
+        if self.speed <= 0:
+            return
+        ahead = sim_now_s / self.speed - (time.monotonic() - self.started)
+        if ahead > 0.002:
+            time.sleep(ahead)
+
+
+def run_demo(options: DemoOptions, console: Console) -> dict[str, Any]:
+    """Run the demo meal; returns the summary."""
+    from bidvis.demo_service import DemoServiceError, LocalCareplan
+    from bidvis.simulation import run_simulated_meal
+
+    scenario = _load_scenario(options)
+    camera_mode = _camera_mode(options.camera)
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+
+    anchor = datetime.now(UTC)
+    sim_clock: dict[str, Any] = {}
+
+    def journal_time() -> datetime:
+        clock = sim_clock.get("clock")
+        return anchor + timedelta(seconds=clock.now() if clock is not None else 0.0)
+
+    try:
+        journal = _DemoJournal(options.data_dir / JOURNAL_FILE_NAME, journal_time)
+    except JournalError as exc:
+        raise DemoError(f"usage journal: {exc}") from exc
+
+    service: LocalCareplan | None = None
+    sync: JournalSync | None = None
+    try:
+        if options.service:
+            try:
+                service = LocalCareplan(options.data_dir, options.database_url).__enter__()
+            except DemoServiceError as exc:
+                raise DemoError(str(exc)) from exc
+            sync = JournalSync(journal, CareplanSender(service.base_url, service.device.token), idle_interval_s=0.5)
+            sync.start()
+        summary = _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_simulated_meal)
+        sent_before_flush = journal.sent_of_run()
+        if sync is not None:
+            sync.stop()
+            _flush(sync, journal)
+        result = _result(summary, journal, service, sent_before_flush)
+    finally:
+        if sync is not None:
+            sync.stop()
+        if service is not None:
+            service.close()
+        journal.close()
+    _print_summary(console, result, options)
+    return result
+
+
+def _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_simulated_meal) -> Any:
+    pacer = _Pacer(options.speed)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("bites taken", total=scenario.bites, state="")
+        last = {"taken": -1, "state": ""}
+
+        def on_progress(meal: Any, controller: Any) -> None:
+            sim_clock["clock"] = meal.clock
+            pacer.hold(meal.clock.now())
+            taken = meal.journal.counts.get("bite_taken", 0)
+            state = str(getattr(controller, "state", ""))
+            if taken != last["taken"] or state != last["state"]:
+                last.update(taken=taken, state=state)
+                progress.update(task, completed=taken, state=f"{state}  t={meal.clock.now():6.1f} s")
+
+        return run_simulated_meal(
+            scenario,
+            journal,
+            on_progress=on_progress,
+            camera_mode=camera_mode,
+        )
+
+
+def _flush(sync: JournalSync, journal: UsageJournal) -> None:
+    """Send what is left of the backlog now, so the meal is in the care plan when the demo ends."""
+    deadline = time.monotonic() + SYNC_FLUSH_TIMEOUT_S
+    while journal.counts().pending and time.monotonic() < deadline:
+        outcome = sync.sync_once()
+        if outcome.failed:
+            return
+
+
+def _result(summary: Any, journal: _DemoJournal, service: Any, sent_before_flush: int) -> dict[str, Any]:
+    result = summary.as_dict()
+    result.pop("citizen_log", None)
+    meal_ids = sorted(journal.meal_ids)
+    result.update(
+        meal_ids=meal_ids,
+        events_recorded=sum(len(journal.events(UUID(m))) for m in meal_ids),
+        events_sent=journal.sent_of_run(),
+        events_sent_during_meal=sent_before_flush,
+        events_pending=journal.counts().pending,
+        journal_path=str(journal.path),
+        database_url=service.database_url if service else None,
+        citizen_id=service.device.citizen_id if service else None,
+        events_stored=service.stored_events(set(meal_ids)) if service else 0,
+    )
+    if service is not None:
+        result["report_url"] = f"/reports/citizens/{service.device.citizen_id}"
+        result["fhir_url"] = f"/fhir/Patient/{service.device.citizen_id}/$everything"
+    return result
+
+
+def _print_summary(console: Console, result: dict[str, Any], options: DemoOptions) -> None:
+    table = Table(title=f"bidvis demo: {result['scenario']}", show_header=False)
+    pace = result["bites_taken"] / (result["duration_s"] / 60) if result["duration_s"] else 0.0
+    rows = [
+        ("bites offered / taken", f"{result['bites_offered']} / {result['bites_taken']}"),
+        ("bite timeouts", str(result.get("bite_timeouts", 0))),
+        ("meal duration (simulated)", f"{result['duration_s']:.1f} s, {pace:.1f} bites/min"),
+        ("wall time", f"{result['wall_s']:.1f} s ({result['realtime_factor']}x real time)"),
+        ("safety stops", f"{result['safety_stops']} {result.get('safety_reasons') or ''}"),
+        ("misfires (talk etc.)", str(result["events"].get("misfire", 0))),
+        ("peak spoon-to-face force", f"{result['peak_face_force_n']:.3f} N"),
+        ("max speed within 10 cm of mouth", f"{result['max_speed_near_mouth_m_s']:.3f} m/s"),
+        ("closest approach", f"{result['closest_approach_m'] * 100:.1f} cm"),
+        ("camera", result["camera_mode"] + (" (ground-truth fallback, no face photos)" if result["ground_truth_camera"] else "")),
+        ("events recorded / sent / stored", f"{result['events_recorded']} / {result['events_sent']} / {result['events_stored']}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    if result.get("aborted"):
+        console.print(f"[bold red]the meal was aborted:[/] {result['aborted']}")
+    if result["citizen_id"]:
+        url = result["database_url"]
+        console.print(
+            f"The meal is in the care plan ({url}), citizen {result['citizen_id']}. To see it:\n"
+            f"  bidvis careplan serve --database-url '{url}'\n"
+            f"  then open http://127.0.0.1:8000{result['report_url']} (meal report) and\n"
+            f"  http://127.0.0.1:8000{result['fhir_url']} (FHIR R4 export; staff login: bidvis careplan add-user)"
+        )
+    else:
+        console.print(
+            f"--no-service: {result['events_pending']} events wait in the journal {result['journal_path']}; "
+            "the next demo with the service sends them."
+        )
