@@ -21,7 +21,7 @@ import numpy as np
 
 from vision.errors import VisionError
 from vision.face_checks import FaceChecks
-from vision.mouth import MEDIAPIPE_THRESHOLDS, OPENCV_THRESHOLDS, OpenThresholds, mouth_geometry
+from vision.mouth import MEDIAPIPE_THRESHOLDS, OpenThresholds, mouth_geometry
 from vision.observation import MouthObservation, MouthStatus
 from vision.tracker import detect_mouth
 
@@ -191,6 +191,3 @@ def choose_thresholds(results: list[ImageResult], split: str = "dev") -> OpenThr
     _, centre, gap = best
     half_band = max(0.005, gap / 4.0)
     return OpenThresholds(open_at=round(centre + half_band, 3), close_at=round(max(0.001, centre - half_band), 3))
-
-
-DEFAULT_THRESHOLDS = {Backend.OPENCV: OPENCV_THRESHOLDS, Backend.MEDIAPIPE: MEDIAPIPE_THRESHOLDS}

@@ -63,3 +63,9 @@ def test_eval_scores_the_shared_faces_per_split(faces_dir, tmp_path):
         assert s["centre_error_median"] < 0.1
         assert s["open_closed_correct"] >= 0.9 * s["open_closed"]
     assert summary["thresholds_from_dev"]["close_at"] < summary["thresholds_from_dev"]["open_at"]
+
+
+def test_eval_refuses_an_unknown_backend(tmp_path):
+    (tmp_path / "labels.csv").write_text("file,split,mouth_state,mouth_cx,mouth_cy,mouth_w\n")
+    result = CliRunner().invoke(app, ["vision", "eval", "--data", str(tmp_path), "--backend", "dlib"])
+    assert result.exit_code == 2 and "backend must be one of" in " ".join(result.output.split())
