@@ -152,11 +152,11 @@ def test_a_killed_process_keeps_every_event_whose_record_returned(tmp_path):
         "    print(journal.record('bite_offered', {'pad': 'x' * 100}), flush=True)\n"
     )
     repo = Path(__file__).resolve().parents[2]
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=repo)
-    acknowledged = [child.stdout.readline().strip() for _ in range(200)]
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
-    acknowledged += [line.strip() for line in child.stdout if len(line.strip()) == 36]  # whole ids
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=repo) as child:
+        acknowledged = [child.stdout.readline().strip() for _ in range(200)]
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        acknowledged += [line.strip() for line in child.stdout if len(line.strip()) == 36]  # whole ids
     with UsageJournal(path) as journal:
         stored = {str(event.id) for event, _ in journal.events()}
         assert journal.open_meal_id is not None
