@@ -39,10 +39,6 @@ _ERROR_STATUS: dict[type[CareplanError], int] = {
 _access_log = logging.getLogger(ACCESS_LOGGER)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class GuardMiddleware:
     """Refuses bodies over the limit with 413, measures every request, and logs it without personal data."""
 
@@ -58,38 +54,47 @@ class GuardMiddleware:
         started = time.perf_counter()
         status_code = 500
         response_started = False
+        refused = False  # a 413 went out; whatever the app sends afterwards is dropped
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status_code, response_started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 status_code = message["status"]
                 response_started = True
             await send(message)
 
+        async def refuse() -> None:
+            nonlocal refused, status_code
+            response = JSONResponse(
+                {"detail": f"request body larger than {self.max_body_bytes} bytes"},
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            refused, status_code = True, status.HTTP_413_CONTENT_TOO_LARGE
+
         received = 0
 
         async def receive_wrapper() -> Message:
             nonlocal received
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge
+                if received > self.max_body_bytes and not response_started:
+                    await refuse()
+                    return {"type": "http.disconnect"}  # the app stops reading; its answer is dropped
             return message
 
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body_bytes:
-                raise _BodyTooLarge
-            await self.app(scope, receive_wrapper, send_wrapper)
-        except _BodyTooLarge:
-            if response_started:
-                raise
-            response = JSONResponse(
-                {"detail": f"request body larger than {self.max_body_bytes} bytes"},
-                status.HTTP_413_CONTENT_TOO_LARGE,
-            )
-            await response(scope, receive, send_wrapper)
+                await refuse()
+            else:
+                await self.app(scope, receive_wrapper, send_wrapper)
         finally:
             route = scope.get("route")
             template = getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
