@@ -1,0 +1,99 @@
+"""Safety scenarios: the real controller (loop, feeding machine, supervisor, motion) on the simulator.
+
+These run whole simulated meals through the virtual Dynamixel bus on MuJoCo physics, so they are
+the slowest tests of the simulator (seconds each); every scenario is shortened to one bite.
+`bidvis safety-report` runs the full built-in scenarios and writes docs/safety.md.
+"""
+
+import math
+
+import pytest
+
+from bidvis.simulation import SimulatedMeal, run_safety_scenario, run_simulated_meal
+from controller.config import demo_safety_limits
+from controller.journal import UsageJournal
+from sim.safety_report import ReportLimits
+from sim.scenario import load_scenarios
+
+SCENARIOS = {s.name: s for s in load_scenarios()}
+LIMITS = ReportLimits()
+
+
+def _one_bite(name: str, **changes):
+    return SCENARIOS[name].model_copy(update={"bites": 1, **changes})
+
+
+@pytest.fixture(scope="module")
+def normal_meal(tmp_path_factory):
+    journal = UsageJournal(tmp_path_factory.mktemp("meal") / "journal.sqlite3")
+    try:
+        yield run_simulated_meal(_one_bite("normal_eater", max_duration_s=40.0), journal)
+    finally:
+        journal.close()
+
+
+def test_meal_runs_the_real_controller_on_physics(normal_meal):
+    assert normal_meal.aborted is None
+    assert normal_meal.events["meal_started"] == 1
+    assert normal_meal.bites_offered >= 1 and normal_meal.events["bite_offered"] == normal_meal.bites_offered
+    assert normal_meal.closest_approach_m < 0.05  # the spoon came to the mouth
+    assert normal_meal.citizen_bites_taken == 1  # and the citizen ate from it
+    assert normal_meal.ground_truth_camera and normal_meal.camera_mode == "ground_truth"
+    assert normal_meal.duration_s > 5.0 and math.isfinite(normal_meal.peak_face_force_n)
+
+
+def test_same_scenario_and_seed_give_the_same_meal(tmp_path):
+    scenario = _one_bite("talks_during_approach", max_duration_s=6.0)
+    runs = []
+    for i in range(2):
+        journal = UsageJournal(tmp_path / f"j{i}.sqlite3")
+        try:
+            summary = run_simulated_meal(scenario, journal).as_dict()
+        finally:
+            journal.close()
+        for timing in ("wall_s", "realtime_factor"):
+            summary.pop(timing)
+        runs.append(summary)
+    assert runs[0] == runs[1]
+
+
+def test_servos_stop_by_themselves_when_the_host_falls_silent(tmp_path):
+    journal = UsageJournal(tmp_path / "j.sqlite3")
+    try:
+        with SimulatedMeal(_one_bite("normal_eater"), journal) as meal:
+            meal.run(stop_when=lambda c: c.state.value == "approach" and meal.world.spoon_tip_speed() > 0.02)
+            assert meal.world.spoon_tip_speed() > 0.02
+            stop_s = meal.host_silence_stop_s()
+    finally:
+        journal.close()
+    watchdog_s = demo_safety_limits().watchdog_ms / 1000.0
+    # nothing stops the arm before the watchdog expires; the watchdog then stops it in braking time
+    assert watchdog_s <= stop_s <= watchdog_s + 0.1
+
+
+def test_physics_instability_stops_the_meal_with_a_report(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes its warning log into the working directory
+
+    def blow_up(meal, controller):
+        if meal.clock.now() > 1.0:
+            meal.world.data.qvel[:] = 1e12
+
+    journal = UsageJournal(tmp_path / "j.sqlite3")
+    try:
+        summary = run_simulated_meal(_one_bite("normal_eater"), journal, on_progress=blow_up)
+    finally:
+        journal.close()
+    assert summary.aborted is not None and "unstable" in summary.aborted
+    assert summary.duration_s < 2.0
+
+
+@pytest.mark.xfail(
+    reason="known controller findings, see docs/safety.md: the spoon is commanded at exactly the 0.06 m/s "
+    "cap, so the servos' tracking ripple measures 0.062-0.07 m/s near the mouth; the 100 ms bus watchdog "
+    "plus braking stops the arm 0.17 s after the host falls silent",
+    strict=False,
+)
+@pytest.mark.parametrize("name", ["leans_in", "frozen_camera"])
+def test_safety_limits_hold_on_measured_physics(name, tmp_path):
+    result = run_safety_scenario(_one_bite(name, max_duration_s=40.0), workdir=tmp_path)
+    assert result.broken_limits(LIMITS) == []
