@@ -491,14 +491,26 @@ class JournalWriter:
 
 
 @dataclass
+class TickTiming:
+    """Per-tick timing (s), kept when `run_meal(record_timing=True)`: how late each tick started
+    against its slot, and how long its sync read, computation and sync write took."""
+
+    lateness_s: list[float] = field(default_factory=list)
+    read_s: list[float] = field(default_factory=list)
+    compute_s: list[float] = field(default_factory=list)
+    write_s: list[float] = field(default_factory=list)
+
+
+@dataclass
 class LoopStats:
-    """Timing of the runner: ticks, overruns (slots missed), and per-tick start lateness."""
+    """Timing of the runner: ticks, overruns (ticks that ended after their slot was over), slots
+    skipped because of them, backward clock jumps, and optionally per-tick timing."""
 
     ticks: int = 0
     overruns: int = 0
     slots_skipped: int = 0
     clock_jumps_back: int = 0
-    lateness_s: list[float] | None = None
+    timing: TickTiming | None = None
 
 
 @dataclass
@@ -527,7 +539,7 @@ def run_meal(
     max_duration_s: float | None = None,
     stop_when: Callable[[MealController], bool] | None = None,
     prepare: bool = True,
-    record_lateness: bool = False,
+    record_timing: bool = False,
     on_tick: Callable[[MealController], None] | None = None,
 ) -> MealReport:
     """Run the controller at `rate_hz` until the meal has ended (arm home), a fault has brought the
@@ -546,26 +558,32 @@ def run_meal(
     start_reading = servos.read(bus)
     controller = MealController(profile, calibration, limits, start_reading.q_rad, period_s=period_s)
     writer = JournalWriter(journal)
-    stats = LoopStats(lateness_s=[] if record_lateness else None)
+    stats = LoopStats(timing=TickTiming() if record_timing else None)
+    timing = stats.timing
     start_s = clock.now()
     slot_s = start_s
     try:
         while True:
             now_s = clock.now()
-            if stats.lateness_s is not None:
-                stats.lateness_s.append(now_s - slot_s)
             reading, error = None, None
             try:
                 reading = servos.read(bus)
             except BridgeError as exc:
                 error = exc
+            read_s = clock.now()
             observation = mouth.latest()
             commands = inputs.poll(now_s, observation)
             q = controller.tick(now_s, reading, error, observation, commands)
+            computed_s = clock.now()
             try:
                 servos.write(bus, q)
             except BridgeError as exc:  # a lost write shows as a failed read next tick
                 log.warning("sync write failed: %s", exc)
+            if timing is not None:
+                timing.lateness_s.append(now_s - slot_s)
+                timing.read_s.append(read_s - now_s)
+                timing.compute_s.append(computed_s - read_s)
+                timing.write_s.append(clock.now() - computed_s)
             for event in controller.machine.events:
                 writer.put(*event)
             controller.machine.events.clear()
@@ -621,6 +639,7 @@ __all__ = [
     "JournalWriter",
     "LatestValue",
     "LoopStats",
+    "TickTiming",
     "MealController",
     "MealReport",
     "MissingReply",

@@ -120,6 +120,7 @@ class Motion:
         self.finished = True
         self.spoon_speed_m_s = 0.0
         self._joint_goal: tuple[np.ndarray, float] | None = None
+        self._joint_path: tuple[np.ndarray, float] = (np.zeros(4), 0.0)
         self._spoon_pitch_rad = 0.0
         self._pose = forward_spoon(self.q, spoon)
 
@@ -193,20 +194,14 @@ class Motion:
         target = np.array(q_target, dtype=float)
         check_joint_limits(target)
         _check_speed(speed_cap_m_s)
-        if (
-            self._joint_goal is not None
-            and self._joint_goal[1] == speed_cap_m_s
-            and np.array_equal(self._joint_goal[0], target)
-        ):
-            return  # same goal as before: keep the running trajectory
-        self._enter(MotionMode.JOINT)
-        delta = target - self.q
-        # Peak spoon speed per unit path speed along the straight joint-space line, sampled.
-        gain = max(
-            float(np.linalg.norm(self._spoon_jacobian(self.q + s * delta)[:3] @ delta))
-            for s in np.linspace(0.0, 1.0, _PATH_SAMPLES)
-        )
-        gain *= _PATH_SAMPLING_MARGIN
+        if self._joint_goal is not None and np.array_equal(self._joint_goal[0], target):
+            if self._joint_goal[1] == speed_cap_m_s:
+                return  # same goal as before: keep the running trajectory
+            delta, gain = self._joint_path  # same straight line, new cap: only the speeds change
+        else:
+            self._enter(MotionMode.JOINT)
+            delta = target - self.q
+            gain = self._path_gain(delta)
         max_joint = self.limits.max_joint_speed_rad_s
         if gain > 0.0:
             speeds = np.minimum(max_joint, np.maximum(np.abs(delta) * speed_cap_m_s / gain, 1e-6))
@@ -220,8 +215,18 @@ class Motion:
         inp.max_acceleration = [self.limits.joint_acceleration_rad_s2] * 4
         inp.max_jerk = [self.limits.joint_jerk_rad_s3] * 4
         self._joint_goal = (target, speed_cap_m_s)
+        self._joint_path = (delta, gain)
         self.stopping = False
         self.finished = False
+
+    def _path_gain(self, delta: np.ndarray) -> float:
+        """Peak spoon speed per unit path speed on the straight joint-space line from q to q+delta
+        (sampled, with a margin for peaks between samples)."""
+        gain = max(
+            float(np.linalg.norm(self._spoon_jacobian(self.q + s * delta)[:3] @ delta))
+            for s in np.linspace(0.0, 1.0, _PATH_SAMPLES)
+        )
+        return gain * _PATH_SAMPLING_MARGIN
 
     def move_spoon(self, target_xyz, speed_cap_m_s: float) -> None:
         """Move the spoon bowl in a straight line to target_xyz (m), ending at rest.
