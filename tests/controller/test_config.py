@@ -11,7 +11,6 @@ import pytest
 from controller.config import (
     CitizenProfile,
     ConfigFileError,
-    ConfigValidationError,
     ControllerSettings,
     RobotCalibration,
     SafetyLimits,
@@ -199,7 +198,7 @@ def test_demo_scoop_clears_the_simulated_bowls():
     ready = np.array(calibration.ready_pose_rad)
     for bowl in calibration.bowls:
         path = [ready, *map(np.array, bowl.waypoints_rad), ready]
-        for start, end in zip(path, path[1:]):
+        for start, end in zip(path[:-1], path[1:], strict=True):
             for s in np.linspace(0.0, 1.0, 11):
                 world.set_arm_pose(start + (end - start) * s)
                 clearance = min(
