@@ -31,6 +31,7 @@ plant where its joint should be. What it emulates, following the ROBOTIS e-Manua
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 
 from firmware_bridge.protocol import ALERT_BIT, HardwareError, Instruction, StatusError
@@ -45,7 +46,12 @@ _EXTENDED_RANGE = 1_048_575
 _PULSES_PER_S_PER_VELOCITY_UNIT = 0.229 * table.PULSES_PER_REV / 60
 _PULSES_PER_S2_PER_ACCELERATION_UNIT = 214.577 * table.PULSES_PER_REV / 3600
 _OVERLOAD_AFTER_S = 1.0
+_VOLT_S_PER_RAD = 12.0 / (46 * 2 * math.pi / 60)  # back-EMF: 46 rev/min no-load at 12 V
 _CLEAR_KEY = bytes((0x44, 0x58, 0x4C, 0x22))
+_LAYOUT = {f.name: (f.address, f.end, f.signed, f.size) for f in table.FIELDS}
+# Present PWM, Present Current, Present Velocity, Present Position, Velocity and Position Trajectory.
+_PRESENT_BLOCK = struct.Struct("<hhiiii")
+_PRESENT_ADDRESS = 124
 
 # Moving Status(123) bits.
 _IN_POSITION = 0x01
@@ -97,20 +103,19 @@ class VirtualServo:
         self._reset_pending = False
         self._last_instruction_s = 0.0
         self._reading = JointReading(0.0, 0.0, 0.0)
+        self._settled = False  # True while nothing moves and nothing changed: ticks then skip the work
         self._power_on(reset_eeprom=True)
 
     # --- control table ----------------------------------------------------------------------
 
     def get(self, name: str) -> int:
         """The value of a control table field."""
-        f = FIELD_BY_NAME[name]
-        return int.from_bytes(self._table[f.address : f.end], "little", signed=f.signed)
+        address, end, signed, _ = _LAYOUT[name]
+        return int.from_bytes(self._table[address:end], "little", signed=signed)
 
     def _set(self, name: str, value: int) -> None:
-        f = FIELD_BY_NAME[name]
-        if f.signed:
-            value &= (1 << (8 * f.size)) - 1
-        self._table[f.address : f.end] = value.to_bytes(f.size, "little")
+        address, end, _, size = _LAYOUT[name]
+        self._table[address:end] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
 
     @property
     def servo_id(self) -> int:
@@ -143,6 +148,7 @@ class VirtualServo:
         return self._reading
 
     def _power_on(self, *, reset_eeprom: bool) -> None:
+        self._settled = False
         for f in table.FIELDS:
             if f.eeprom and not reset_eeprom:
                 continue
@@ -251,6 +257,7 @@ class VirtualServo:
 
     def apply_write(self, changes: list[tuple[Field, int]]) -> None:
         """Store a checked write and act on it (torque, goals, watchdog)."""
+        self._settled = False
         for f, value in changes:
             name = f.name
             if name == "torque_enable":
@@ -265,6 +272,7 @@ class VirtualServo:
             self._set_torque(True)  # Drive Mode bit 3: torque on by goal update
 
     def _set_torque(self, on: bool) -> None:
+        self._settled = False
         if on and self.hardware_errors & self.get("shutdown"):
             return  # after a shutdown only REBOOT brings torque back
         if on and not self.torque_on:
@@ -471,6 +479,10 @@ class VirtualServo:
     def advance_profile(self, dt: float) -> None:
         """Move the profile on by `dt` seconds (before the plant step)."""
         self.time_s += dt
+        if self._settled:
+            if self._table[64] == 1 and self._table[98]:
+                self._check_watchdog()
+            return
         if not self.torque_on:
             self._traj_pos = float(self._position_to_pulses(self._reading.position_rad))
             self._traj_vel = 0.0
@@ -522,35 +534,45 @@ class VirtualServo:
         self._set("goal_velocity", 0)
         self._set("bus_watchdog", -1)
         self._table[123] = 0
+        self._settled = False
 
     def observe(self, reading: JointReading, dt: float) -> None:
         """Take the plant's reading after a step: present values, current, moving, overload."""
+        if self._settled and reading == self._reading and not self._overload_s:
+            self._set("realtime_tick", int(self.time_s * 1000) % 32768)
+            return
         self._reading = reading
         self._update_present(reading, dt)
+        self._settled = self._traj_vel == 0 and (
+            not self.torque_on or self.get("operating_mode") not in _POSITION_MODES or round(self._traj_pos) == self._goal_pulses()
+        )
 
     def _update_present(self, reading: JointReading, dt: float) -> None:
+        reverse = self._reverse()
+        torque_on = self._table[64] == 1
         present = round(self._position_to_pulses(reading.position_rad))
-        velocity = round(self._reverse() * reading.velocity_rad_s / table.RAD_S_PER_VELOCITY_UNIT)
+        velocity = round(reverse * reading.velocity_rad_s / table.RAD_S_PER_VELOCITY_UNIT)
         limit = self.get("current_limit")
         raw_current = reading.torque_nm / TORQUE_CONSTANT_NM_PER_A / table.AMPERE_PER_CURRENT_UNIT
-        current = max(-limit, min(limit, round(self._reverse() * raw_current)))
+        current = max(-limit, min(limit, round(reverse * raw_current))) if torque_on else 0
         self._overload_s = self._overload_s + dt if abs(raw_current) > limit or abs(reading.torque_nm) > STALL_TORQUE_NM else 0.0
         if self._overload_s >= _OVERLOAD_AFTER_S:
             self.inject_hardware_error(HardwareError.OVERLOAD)
-        volts = max(self._input_voltage_v, 1.0)
-        # PWM needed: resistive drop plus back-EMF (12 V / 2.3 A stall, 46 rev/min no-load at 12 V).
-        duty = (abs(raw_current) * table.AMPERE_PER_CURRENT_UNIT * 12.0 / 2.3 + abs(reading.velocity_rad_s) * 12.0 / (46 * 2 * math.pi / 60)) / volts
-        pwm = round(math.copysign(min(duty, 1.0) * self.get("pwm_limit"), raw_current)) if self.torque_on else 0
-        self._set("present_position", present)
-        self._set("present_velocity", velocity)
-        self._set("present_current", current if self.torque_on else 0)
-        self._set("present_pwm", pwm)
-        self._set("position_trajectory", round(self._traj_pos))
-        self._set("velocity_trajectory", round(self._traj_vel / _PULSES_PER_S_PER_VELOCITY_UNIT))
+        pwm = 0
+        if torque_on:
+            # PWM needed: resistive drop plus back-EMF (12 V / 2.3 A stall, 46 rev/min no-load at 12 V).
+            volts = max(self._input_voltage_v, 1.0)
+            duty = (abs(raw_current) * table.AMPERE_PER_CURRENT_UNIT * 12.0 / 2.3 + abs(reading.velocity_rad_s) * _VOLT_S_PER_RAD) / volts
+            pwm = round(math.copysign(min(duty, 1.0) * self.get("pwm_limit"), raw_current))
+        trajectory = round(self._traj_pos)
+        _PRESENT_BLOCK.pack_into(
+            self._table, _PRESENT_ADDRESS, pwm, current, velocity, present,
+            round(self._traj_vel / _PULSES_PER_S_PER_VELOCITY_UNIT), trajectory,
+        )
         self._set("realtime_tick", int(self.time_s * 1000) % 32768)
         status = self._table[123]
-        if status & _PROFILE_ONGOING and self._traj_vel == 0 and round(self._traj_pos) == self._goal_pulses():
+        if status & _PROFILE_ONGOING and self._traj_vel == 0 and trajectory == self._goal_pulses():
             status = (status & ~_PROFILE_ONGOING) | _IN_POSITION
         self._table[123] = status
-        moving = abs(velocity) > self.get("moving_threshold") or bool(status & _PROFILE_ONGOING and self.torque_on)
+        moving = abs(velocity) > self.get("moving_threshold") or bool(status & _PROFILE_ONGOING and torque_on)
         self._table[122] = 1 if moving else 0
