@@ -37,6 +37,10 @@ class FaceDetection:
     def center_px(self) -> tuple[float, float]:
         return ((self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0)
 
+    def shifted(self, dx: float, dy: float) -> FaceDetection:
+        x0, y0, x1, y1 = self.box
+        return FaceDetection(self.score, (x0 + dx, y0 + dy, x1 + dx, y1 + dy), self.keypoints + np.float32((dx, dy)))
+
 
 def blazeface_anchors() -> np.ndarray:
     """The 896 anchor centres (normalised [0, 1]) of the short-range model, in output order."""
@@ -59,8 +63,11 @@ class FaceDetector:
         self._min_logit = float(np.log(min_score / (1.0 - min_score)))
         self._canvas = np.zeros((INPUT_PX, INPUT_PX, 3), np.uint8)
 
-    def detect(self, image_bgr: np.ndarray) -> list[FaceDetection]:
-        """Faces in `image_bgr` (BGR uint8, HxWx3), best score first."""
+    def detect(self, image_bgr: np.ndarray, region: tuple[int, int, int, int] | None = None) -> list[FaceDetection]:
+        """Faces in `image_bgr` (BGR uint8, HxWx3), best score first; only in `region` (x0, y0, x1, y1) if given."""
+        if region is not None:
+            x0, y0, x1, y1 = region
+            return [face.shifted(x0, y0) for face in self.detect(image_bgr[y0:y1, x0:x1])]
         height, width = image_bgr.shape[:2]
         scale = INPUT_PX / max(height, width)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))

@@ -192,7 +192,7 @@ class MouthTracker:
         return landmarks if landmarks.presence >= self.config.min_presence else None
 
     def _acquire(self, image: np.ndarray, t: float) -> FaceLandmarks | None:
-        faces = self._models.detector.detect(image)
+        faces = self.config.checks.find_faces(self._models.detector, image)
         identity = self._identity
         if identity is not None and t - identity.t_seen <= self.config.identity_hold_s:
             # The user was seen moments ago: only a face where the user was may be taken.
@@ -307,7 +307,7 @@ def detect_mouth(image_bgr: np.ndarray, *, intrinsics: CameraIntrinsics | None =
     checks = checks or FaceChecks()
     with _still_lock:
         models = _still_image_models()
-        face = checks.pick_user(models.detector.detect(image), image.shape)
+        face = checks.pick_user(checks.find_faces(models.detector, image), image.shape)
         if face is None:
             return None
         first = models.landmarker.run(image, FaceRoi.from_detection(face))

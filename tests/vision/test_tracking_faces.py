@@ -205,3 +205,12 @@ def test_turned_head_is_measured_and_refused_beyond_the_limit(face):
         observation = detect_mouth(image, checks=strict)
         assert observation.status is MouthStatus.TURNED_AWAY and not observation.usable
     assert detect_mouth(frontal, checks=strict).status is MouthStatus.TRACKED
+
+
+def test_face_too_small_for_the_whole_wide_frame_is_found_at_the_seat(models, face, compose):
+    image, row = face(OPEN)
+    frame = compose((1280, 480), 90, (image, 480, 120, 0.8))  # face ~1/14 of the frame width
+    assert models.detector.detect(frame) == []
+    observation = MouthTracker(models=models).update(frame, 0.0)
+    assert observation is not None and error_in_widths(observation, row, 480, 120, 0.8) < 0.1
+    assert error_in_widths(detect_mouth(frame), row, 480, 120, 0.8) < 0.1
