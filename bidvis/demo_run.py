@@ -230,7 +230,7 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
         ("peak spoon-to-face force", f"{result['peak_face_force_n']:.3f} N"),
         ("max speed within 10 cm of mouth", f"{result['max_speed_near_mouth_m_s']:.3f} m/s"),
         ("closest approach", f"{result['closest_approach_m'] * 100:.1f} cm"),
-        ("camera", result["camera_mode"] + (" (ground-truth fallback, no face photos)" if result["ground_truth_camera"] else "")),
+        ("camera", result["camera_mode"] + (" (simulated detections with noise, latency and dropouts; no camera frames)" if result["ground_truth_camera"] else "")),
         ("events recorded / sent / stored", f"{result['events_recorded']} / {result['events_sent']} / {result['events_stored']}"),
     ]
     for name, value in rows:

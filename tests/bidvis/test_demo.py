@@ -1,0 +1,99 @@
+"""`bidvis demo` runs a meal end to end and leaves it in the care plan (DESIGN.md contract)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from bidvis.cli import app
+from careplan_api.models import Meal, MealStatus
+from controller.journal import UsageJournal
+
+CONTRACT_FIELDS = {
+    "bites_offered", "bites_taken", "duration_s", "safety_stops", "peak_face_force_n",
+    "events_sent", "events_stored", "database_url", "citizen_id",
+}
+
+
+def _demo(data_dir: Path, *extra: str) -> tuple[int, str, dict]:
+    out = data_dir / "summary.json"
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--bites", "1", "--camera", "ground_truth", "--data-dir", str(data_dir), "--json", str(out), *extra],
+    )
+    summary = json.loads(out.read_text()) if out.exists() else {}
+    return result.exit_code, result.output, summary
+
+
+def _meals(database_url: str, citizen_id: str) -> list[Meal]:
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return list(session.scalars(select(Meal).where(Meal.citizen_id == uuid.UUID(citizen_id))))
+    finally:
+        engine.dispose()
+
+
+def test_demo_meal_lands_in_the_care_plan(tmp_path):
+    code, output, summary = _demo(tmp_path)
+
+    assert code == 0, output
+    assert CONTRACT_FIELDS <= summary.keys()
+    assert summary["events_recorded"] > 0
+    assert summary["events_sent"] == summary["events_recorded"]
+    assert summary["events_stored"] == summary["events_recorded"]
+    meals = _meals(summary["database_url"], summary["citizen_id"])
+    assert [str(m.id) for m in meals] == summary["meal_ids"]
+    assert meals[0].status is MealStatus.ENDED
+    assert meals[0].bites_offered == summary["bites_offered"]
+    assert summary["citizen_id"] in output
+
+
+def test_events_kept_without_the_service_are_sent_by_the_next_demo(tmp_path):
+    code, output, offline = _demo(tmp_path, "--no-service")
+    assert code == 0, output
+    assert offline["events_pending"] == offline["events_recorded"] > 0
+    assert offline["events_stored"] == 0 and offline["citizen_id"] is None
+
+    code, output, online = _demo(tmp_path)
+    assert code == 0, output
+
+    stored = {str(m.id) for m in _meals(online["database_url"], online["citizen_id"])}
+    assert set(offline["meal_ids"]) | set(online["meal_ids"]) == stored
+    with UsageJournal(tmp_path / "demo-journal.sqlite3", read_only=True) as journal:
+        assert journal.counts().pending == 0
+
+
+def test_repeated_demos_add_meals_to_one_demo_citizen(tmp_path):
+    _, _, first = _demo(tmp_path)
+    _, _, second = _demo(tmp_path)
+    assert first["citizen_id"] == second["citizen_id"]
+    assert len(_meals(second["database_url"], second["citizen_id"])) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "no_such_meal"], "no scenario 'no_such_meal'"),
+        (["--camera", "infrared"], "--camera must be one of"),
+    ],
+)
+def test_demo_refuses_bad_options_with_a_clear_message(tmp_path, args, message):
+    code, output, summary = _demo(tmp_path, *args)
+    assert code == 1
+    assert message in " ".join(output.split())
+    assert summary == {}
+
+
+def test_demo_names_the_field_of_a_broken_scenario_file(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[scenario]]\nname = "x"\nbites = -3\n')
+    code, output, _ = _demo(tmp_path, "--scenarios", str(broken), "--scenario", "x")
+    assert code == 1
+    assert "bites" in output
