@@ -76,6 +76,33 @@ def test_sdk_sync_write_then_sync_read(served, sdk_port):
     assert {i: bus.servo(i).get("present_position") for i in IDS} == goals
 
 
+def test_sdk_fast_sync_read_bulk_reads_and_other_instructions(served, sdk_port):
+    bus, _ = served
+    port, packets = sdk_port
+    fast = sdk.GroupSyncRead(port, packets, 0, 2)
+    for servo_id in IDS:
+        fast.addParam(servo_id)
+    assert fast.fastSyncRead() == sdk.COMM_SUCCESS
+    assert {i: fast.getData(i, 0, 2) for i in IDS} == {i: 1020 for i in IDS}
+    bulk = sdk.GroupBulkRead(port, packets)
+    assert bulk.addParam(11, 132, 4) and bulk.addParam(12, 7, 1)
+    assert bulk.txRxPacket() == sdk.COMM_SUCCESS
+    assert (bulk.getData(11, 132, 4), bulk.getData(12, 7, 1)) == (2048, 12)
+    assert bulk.fastBulkRead() == sdk.COMM_SUCCESS
+    assert (bulk.getData(11, 132, 4), bulk.getData(12, 7, 1)) == (2048, 12)
+    assert packets.regWriteTxRx(port, 13, 65, 1, [1]) == (sdk.COMM_SUCCESS, 0)
+    assert bus.servo(13).get("led") == 0
+    assert packets.action(port, 13) == sdk.COMM_SUCCESS
+    time.sleep(0.05)
+    assert bus.servo(13).get("led") == 1
+    assert packets.clearMultiTurn(port, 13) == (sdk.COMM_SUCCESS, 0)
+    assert packets.reboot(port, 13) == (sdk.COMM_SUCCESS, 0)
+    assert packets.read1ByteTxRx(port, 13, 65) == (0, sdk.COMM_SUCCESS, 0)  # RAM back to power-on values
+    assert packets.write1ByteTxRx(port, 14, 31, 70) == (sdk.COMM_SUCCESS, 0)
+    assert packets.factoryReset(port, 14, 0x02) == (sdk.COMM_SUCCESS, 0)
+    assert packets.read1ByteTxRx(port, 14, 31) == (80, sdk.COMM_SUCCESS, 0)
+
+
 def test_our_bus_reads_what_the_sdk_wrote(served):
     _, path = served
     port = sdk.PortHandler(path)
