@@ -173,7 +173,8 @@ def test_trigger_at_ready_starts_the_approach_to_the_standoff_point():
     target = np.array(goal.target)
     assert np.linalg.norm(target - MOUTH) == pytest.approx(0.02)
     assert target[0] < MOUTH[0]  # on the robot's side of the mouth
-    assert goal.speed_cap_m_s == 0.06  # the ready pose is within the slow zone
+    # The ready pose is within the slow zone; moves are planned below the cap for servo ripple.
+    assert goal.speed_cap_m_s == pytest.approx(0.06 * machine.settings.tuning.speed_planning_fraction)
     kinds = [kind for kind, _ in machine.events]
     assert kinds == [UsageEventType.TRIGGER, UsageEventType.BITE_OFFERED]
 
