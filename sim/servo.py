@@ -258,6 +258,8 @@ class VirtualServo:
     def apply_write(self, changes: list[tuple[Field, int]]) -> None:
         """Store a checked write and act on it (torque, goals, watchdog)."""
         self._settled = False
+        if self._table[10] & 0x08 and any(f.name in _GOALS for f, _ in changes):
+            self._set_torque(True)  # Drive Mode bit 3: torque on by goal update, then the goal applies
         for f, value in changes:
             name = f.name
             if name == "torque_enable":
@@ -268,8 +270,6 @@ class VirtualServo:
                 self._start_profile()
             elif name in ("min_voltage_limit", "max_voltage_limit", "temperature_limit", "shutdown"):
                 self._detect_conditions()
-        if self._table[10] & 0x08 and any(f.name in _GOALS for f, _ in changes) and not self.torque_on:
-            self._set_torque(True)  # Drive Mode bit 3: torque on by goal update
 
     def _set_torque(self, on: bool) -> None:
         self._settled = False

@@ -143,6 +143,32 @@ def test_torque_on_takes_the_present_position_as_goal():
     assert np.all(positions == 2048)
 
 
+def test_torque_on_by_goal_update_moves_to_the_new_goal():
+    bus = VirtualServoBus((11,), clock=SimulatedClock(), plant=IdealPlant(loads={}))
+    write(bus, 11, 10, b"\x08")  # drive mode bit 3
+    write(bus, 11, 116, u32(2548))
+    assert bus.servo(11).torque_on
+    positions, _ = record(bus, 11, 0.5)
+    assert positions[-1] == 2548
+
+
+def test_reverse_mode_mirrors_the_direction():
+    bus = VirtualServoBus((11,), clock=SimulatedClock(), plant=IdealPlant(loads={}))
+    write(bus, 11, 10, b"\x01")  # drive mode bit 0: reverse
+    write(bus, 11, 64, b"\x01")
+    write(bus, 11, 116, u32(2548))
+    record(bus, 11, 0.5)
+    assert bus.servo(11).get("present_position") == 2548
+    assert bus.servo(11).joint.position_rad == pytest.approx(-500 * 2 * math.pi / 4096)
+
+
+def test_homing_offset_shifts_present_position():
+    bus = VirtualServoBus((11,), clock=SimulatedClock(), plant=IdealPlant(loads={}))
+    write(bus, 11, 20, u32(100))
+    record(bus, 11, 0.01)
+    assert bus.servo(11).get("present_position") == 2148
+
+
 def test_present_current_comes_from_the_load():
     load = JointLoad(inertia_kg_m2=0.0, gravity_nm=0.5, coulomb_nm=0.0, viscous_nm_s=0.0)
     bus = VirtualServoBus((12,), clock=SimulatedClock(), plant=IdealPlant(loads={12: load}))
