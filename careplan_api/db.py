@@ -52,8 +52,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def upgrade_database(engine: Engine, revision: str = "head") -> None:
-    """Run the Alembic migrations up to `revision` on `engine`'s database (idempotent)."""
+def _run_alembic(engine: Engine, verb: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -62,8 +61,18 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            getattr(command, verb)(config, revision)
     except SQLAlchemyError as exc:
         raise DatabaseError(
             f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc.__class__.__name__}: {exc}"
         ) from exc
+
+
+def upgrade_database(engine: Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations up to `revision` on `engine`'s database (idempotent)."""
+    _run_alembic(engine, "upgrade", revision)
+
+
+def downgrade_database(engine: Engine, revision: str) -> None:
+    """Undo migrations down to `revision` (`"base"`: drop every table of the service)."""
+    _run_alembic(engine, "downgrade", revision)

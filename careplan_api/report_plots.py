@@ -63,7 +63,7 @@ def trend_svg(points: Sequence[WeekPoint], lang: Lang) -> str:
         pace_ax.set_ylabel(t["pace"])
         pace_ax.set_ylim(bottom=0)
         handles = ax.get_legend_handles_labels()[0] + pace_ax.get_legend_handles_labels()[0]
-        ax.legend(handles, [h.get_label() for h in handles], loc="upper left", frameon=True)
+        fig.legend(handles, [h.get_label() for h in handles], loc="outside upper center", ncols=2, frameon=False)
         first = f"{points[0].week}/{points[0].year}" if points else ""
         last = f"{points[-1].week}/{points[-1].year}" if points else ""
         return _svg(fig, t["trend_title"], t["trend_alt"].format(first=first, last=last))

@@ -94,6 +94,9 @@ def dashboard_page(
     language = negotiate(lang, accept_language)
     dashboard, since, now = _dashboard(session, user, request, weeks, purpose, language)
     t = texts(language)
+    dashboard = replace(dashboard, by_level=tuple(
+        replace(g, label=t[f"level_{g.label}"]) if f"level_{g.label}" in t else g for g in dashboard.by_level
+    ))
     shown = [g for g in dashboard.by_unit if not g.suppressed]
     return render_page(
         request,
