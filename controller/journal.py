@@ -157,7 +157,8 @@ class UsageJournal:
     """A durable local outbox of usage events (SQLite, WAL, synchronous=FULL). Thread-safe.
 
     `path` is the journal file; it is created (with its schema) when absent. `max_bytes` bounds
-    the file's size (a full journal raises `JournalFullError` rather than filling the disk).
+    what new events may fill (a full journal raises `JournalFullError` rather than filling the
+    disk; marking sent and pruning keep working, so it can drain).
     `read_only` opens an existing journal for inspection. `clock` gives the time of events
     recorded without `at` (timezone-aware).
     """
@@ -173,6 +174,7 @@ class UsageJournal:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()
+        self._max_pages: int | None = None
         if self.path.is_dir():
             raise JournalOpenError(f"journal {self.path}: is a directory, expected a file")
         if not self.path.parent.is_dir():
@@ -224,8 +226,12 @@ class UsageJournal:
                     raise JournalOpenError(f"journal {self.path}: cannot use WAL mode (got {mode!r})")
             self._db.execute("PRAGMA synchronous=FULL")
             if max_bytes is not None:
+                # New events may fill `max_bytes`; the outbox's own bookkeeping (marking sent,
+                # pruning) gets headroom beyond it, so a full journal can always drain.
                 page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
-                self._db.execute(f"PRAGMA max_page_count={max(1, int(max_bytes) // page_size)}")
+                self._max_pages = max(1, int(max_bytes) // page_size)
+                headroom = max(64, self._max_pages // 4)
+                self._db.execute(f"PRAGMA max_page_count={self._max_pages + headroom}")
             check = self._db.execute("PRAGMA quick_check").fetchall()
         except sqlite3.Error as exc:
             raise _sqlite_error(exc, self.path, "opening") from exc
@@ -274,6 +280,7 @@ class UsageJournal:
             statements.append(
                 ("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_OPEN_MEAL, str(meal_id)))
             )
+            self._check_room("starting a meal")
             self._write(statements, "starting a meal")
             self._open_meal = meal_id
         return meal_id
@@ -287,6 +294,7 @@ class UsageJournal:
                 raise NoOpenMealError(f"journal {self.path}: end_meal() without an open meal")
             merged = {"reason": reason, **(data or {})}
             insert = self._insert(UsageEventType.MEAL_ENDED, merged, at, self._open_meal)
+            self._check_room("ending a meal")
             self._write([insert, ("DELETE FROM meta WHERE key = ?", (_OPEN_MEAL,))], "ending a meal")
             self._open_meal = None
         return UUID(insert[1][0])
@@ -319,6 +327,7 @@ class UsageJournal:
                     f"journal {self.path}: {event_type.value} outside a meal; start a meal or pass meal_id"
                 )
             insert = self._insert(event_type, data, at, owner)
+            self._check_room(f"recording {event_type.value}")
             self._write([insert], f"recording {event_type.value}")
         return UUID(insert[1][0])
 
@@ -338,6 +347,23 @@ class UsageJournal:
             "INSERT INTO events (id, meal_id, type, at, data) VALUES (?, ?, ?, ?, ?)",
             (str(uuid.uuid4()), str(meal_id), event_type.value, when.isoformat(), text),
         )
+
+    def _check_room(self, doing: str) -> None:
+        """Refuse a new event when the pages in use reach `max_bytes` (caller holds the lock)."""
+        if self._max_pages is None:
+            return
+        try:
+            used = (
+                self._db.execute("PRAGMA page_count").fetchone()[0]
+                - self._db.execute("PRAGMA freelist_count").fetchone()[0]
+            )
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, self.path, doing) from exc
+        if used >= self._max_pages:
+            raise JournalFullError(
+                f"journal {self.path}: {doing} failed: the journal's size limit is reached "
+                f"({used} of {self._max_pages} pages); deliver and prune sent events, or raise max_bytes"
+            )
 
     def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]], doing: str) -> None:
         """Run statements in one durable transaction (caller holds the lock)."""
@@ -458,13 +484,10 @@ class UsageJournal:
                 "SELECT id, meal_id, type, at, data, reason, attempts FROM events "
                 "WHERE state = 'rejected' ORDER BY seq"
             ).fetchall()
-        records = []
-        for event_id, meal_id, event_type, at, data, reason, attempts in rows:
-            event = UsageEvent.model_construct(
-                id=UUID(event_id), meal_id=meal_id, type=event_type, at=at, data=_loads_or_raw(data)
-            )
-            records.append(RejectedRecord(event=event, reason=reason or "", attempts=attempts))
-        return records
+        return [
+            RejectedRecord(event=_event_or_raw(i, m, t, a, d), reason=reason or "", attempts=attempts)
+            for i, m, t, a, d, reason, attempts in rows
+        ]
 
     def counts(self) -> JournalCounts:
         """How many events are pending, sent and rejected."""
@@ -488,10 +511,7 @@ class UsageJournal:
             parameters = (str(meal_id),)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY seq", parameters).fetchall()
-        return [
-            (UsageEvent(id=i, meal_id=m, type=t, at=a, data=json.loads(d)), EventState(s))
-            for i, m, t, a, d, s in rows
-        ]
+        return [(_event_or_raw(i, m, t, a, d), EventState(s)) for i, m, t, a, d, s in rows]
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -505,12 +525,12 @@ class UsageJournal:
         self.close()
 
 
-def _loads_or_raw(data: str) -> dict[str, Any]:
+def _event_or_raw(event_id: str, meal_id: str, event_type: str, at: str, data: str) -> UsageEvent:
+    """The stored event; a row damaged on disk comes back unvalidated, its raw text in `data`."""
     try:
-        loaded = json.loads(data)
-    except ValueError:
-        return {"raw": data}
-    return loaded if isinstance(loaded, dict) else {"raw": loaded}
+        return UsageEvent(id=event_id, meal_id=meal_id, type=event_type, at=at, data=json.loads(data))
+    except (ValidationError, ValueError, TypeError):
+        return UsageEvent.model_construct(id=event_id, meal_id=meal_id, type=event_type, at=at, data={"raw": data})
 
 
 # ---- sync ---------------------------------------------------------------------------------------

@@ -18,9 +18,11 @@ and never blocks:
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import math
 import os
+import stat
 import struct
 import threading
 from collections import deque
@@ -76,6 +78,9 @@ KEY_RELEASE, KEY_PRESS, KEY_REPEAT = 0, 1, 2
 
 # struct input_event { struct timeval time; __u16 type; __u16 code; __s32 value; } (native layout)
 INPUT_EVENT = struct.Struct("llHHi")
+# ioctl EVIOCGRAB = _IOW('E', 0x90, int): take the device for ourselves, so that the switch's
+# "key presses" do not also reach the desktop (and press buttons in the panel's browser).
+EVIOCGRAB = (1 << 30) | (struct.calcsize("i") << 16) | (ord("E") << 8) | 0x90
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +114,10 @@ class EvdevSwitch:
     """A switch interface that types a key: every key press is a command (NEXT_BITE by default).
 
     `device` is a path (`/dev/input/event3`, or a FIFO/file in tests) opened non-blocking, or an
-    already open file descriptor. `key_map` maps key codes to other commands (e.g. a second
-    switch sending KEY_ESC to ESTOP). Key repeats and releases are ignored; presses closer than
-    `debounce_s` (kernel time) to the previous one count once.
+    already open file descriptor. An input device (a character device) is grabbed (EVIOCGRAB)
+    so its keys reach no other program; `grab=False` leaves it shared. `key_map` maps key codes
+    to other commands (e.g. a second switch sending KEY_ESC to ESTOP). Key repeats and releases
+    are ignored; presses closer than `debounce_s` (kernel time) to the previous one count once.
     """
 
     def __init__(
@@ -121,6 +127,7 @@ class EvdevSwitch:
         key_map: Mapping[int, CommandKind] | None = None,
         default: CommandKind = CommandKind.NEXT_BITE,
         debounce_s: float = 0.15,
+        grab: bool = True,
     ) -> None:
         self.name = str(device)
         if isinstance(device, int):
@@ -131,6 +138,17 @@ class EvdevSwitch:
                 self._fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)
             except OSError as exc:
                 raise TriggerDeviceError(f"switch {device}: cannot open: {exc.strerror}") from exc
+        self.grabbed = False
+        if grab and stat.S_ISCHR(os.fstat(self._fd).st_mode):
+            try:
+                fcntl.ioctl(self._fd, EVIOCGRAB, 1)
+            except OSError as exc:
+                os.close(self._fd)
+                raise TriggerDeviceError(
+                    f"switch {device}: cannot take the device for bidvis ({exc.strerror}); "
+                    "another program holds it, or it is not an input device"
+                ) from exc
+            self.grabbed = True
         self.key_map = dict(key_map or {})
         self.default = default
         self.debounce_s = debounce_s
@@ -512,6 +530,7 @@ def triggers_for(
 
 
 __all__ = [
+    "EVIOCGRAB",
     "EV_KEY",
     "INPUT_EVENT",
     "AutoPace",

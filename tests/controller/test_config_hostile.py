@@ -12,6 +12,7 @@ from controller.config import (
     CitizenProfile,
     ConfigFileError,
     ConfigValidationError,
+    ControllerSettings,
     RobotCalibration,
     SafetyLimits,
     check_profile_fits,
@@ -247,3 +248,11 @@ def test_loaded_documents_are_immutable():
     profile = demo_profile()
     with pytest.raises(Exception, match="frozen"):
         profile.speed_m_s = 0.2  # type: ignore[misc]
+
+
+def test_settings_pointing_at_a_corrupt_profile_fail_clearly(monkeypatch, tmp_path):
+    path = tmp_path / "anna.toml"
+    path.write_text("speed_m_s = [")
+    monkeypatch.setenv("BIDVIS_PROFILE_PATH", str(path))
+    with pytest.raises(ConfigFileError, match="anna.toml: not valid TOML"):
+        ControllerSettings().load_profile()

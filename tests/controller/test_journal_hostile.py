@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -92,10 +93,11 @@ def test_a_full_journal_says_so_and_keeps_what_it_has(tmp_path):
                 journal.record(UsageEventType.BITE_OFFERED, {"n": n, "pad": "x" * 500})
                 stored += 1
         assert journal.counts().pending == stored
-        # the loop can go on: once space is freed (events delivered and pruned) recording works
-    with UsageJournal(path) as reopened:
-        assert reopened.counts().pending == stored
-        reopened.record(UsageEventType.BITE_TAKEN)
+        # once the backlog is delivered and pruned, the same bounded journal records again
+        journal.mark_sent([event.id for event in journal.pending(stored)])
+        assert journal.prune_sent(datetime.now(UTC) + timedelta(days=1)) == stored
+        journal.record(UsageEventType.BITE_TAKEN)
+        assert journal.counts().pending == 1
 
 
 def test_a_read_only_journal_refuses_writes_but_reads(tmp_path):
@@ -125,9 +127,11 @@ def test_a_tampered_row_is_flagged_rejected_and_does_not_block_the_outbox(tmp_pa
         pending = journal.pending()
         assert good in [e.id for e in pending] and bad not in [e.id for e in pending]
         (rejected,) = journal.rejected()
-        assert rejected.event.id == bad
+        assert str(rejected.event.id) == str(bad)
+        assert rejected.event.data == {"raw": "{broken"}  # kept as it is on disk, for staff to see
         assert "unreadable in the local journal" in rejected.reason
         assert journal.counts().rejected == 1
+        assert len(journal.events()) == 3  # inspection does not trip over the damaged row
 
 
 def test_errors_form_one_tree():
@@ -162,3 +166,15 @@ def test_a_killed_process_keeps_every_event_whose_record_returned(tmp_path):
         assert journal.open_meal_id is not None
     assert set(acknowledged) <= stored
     assert len(stored) >= 201
+
+
+def test_an_event_too_big_for_the_disk_is_refused_whole(tmp_path):
+    """SQLite's own "database or disk is full" (here: one event larger than the journal's room)
+    becomes JournalFullError, and the transaction leaves nothing half-written."""
+    with UsageJournal(tmp_path / "journal.sqlite3", max_bytes=64 * 1024) as journal:
+        journal.start_meal()
+        with pytest.raises(JournalFullError, match="database or disk is full"):
+            journal.record(UsageEventType.FAULT, {"log": "x" * 2_000_000})
+        assert journal.counts().total == 1
+        journal.record(UsageEventType.FAULT, {"log": "short"})
+        assert journal.counts().total == 2

@@ -140,6 +140,20 @@ def test_a_device_that_fails_to_read_raises_device_error(tmp_path):
         switch.poll(0.0)
 
 
+def test_a_character_device_that_is_not_an_input_device_cannot_be_grabbed():
+    with pytest.raises(TriggerDeviceError, match="cannot take the device"):
+        EvdevSwitch("/dev/null")
+    shared = EvdevSwitch("/dev/null", grab=False)
+    assert (shared.grabbed, shared.poll(0.0)) == (False, [])
+    shared.close()
+
+
+def test_files_and_pipes_are_not_grabbed(pipe, tmp_path):
+    assert not EvdevSwitch(pipe[0]).grabbed
+    (tmp_path / "capture").write_bytes(b"")
+    assert not EvdevSwitch(tmp_path / "capture").grabbed
+
+
 # ---- serial button ----------------------------------------------------------------------------
 
 
