@@ -4,8 +4,8 @@
    ruckig, inverse kinematics, command checks), no bus: the joint reading is the last command
    (perfect servos), the mouth a synthetic observation moving +-3 cm at 0.4 Hz, so the spoon
    re-targets every tick. One round = one whole bite on simulated time (trigger, approach, hold,
-   bite, retract, re-scoop): every state's tick is in the mix. Per-tick p50/p99/max go to
-   `extra_info`.
+   bite, retract): every state's tick is in the mix. Per-tick p50/p99/max go to `extra_info`,
+   over all ticks of all rounds and over each tick's best round (least interference).
 2. `test_loop_jitter_200hz`: `run_meal` in real time at 200 Hz over `firmware_bridge.DynamixelBus`
    on the virtual servos of `bidvis sim-bus` (own process, pseudo-terminal, 1 Mbps wire time
    emulated, Return Delay 0; the arm starts at the zero pose), with the
@@ -80,15 +80,18 @@ def one_bite_ticks() -> list[float]:
 
 
 def test_tick_compute(benchmark):
-    durations = benchmark.pedantic(one_bite_ticks, rounds=5, iterations=1)
-    per_tick_us = np.array(durations) * 1e6
-    info = {
-        "ticks_per_bite": len(durations),
-        "tick_p50_us": float(np.percentile(per_tick_us, 50)),
-        "tick_p99_us": float(np.percentile(per_tick_us, 99)),
-        "tick_max_us": float(per_tick_us.max()),
-        "tick_mean_us": float(per_tick_us.mean()),
-    }
+    rounds: list[list[float]] = []
+    benchmark.pedantic(lambda: rounds.append(one_bite_ticks()), rounds=7, iterations=1)
+    # The bite is deterministic, so tick i does the same work every round: its minimum over the
+    # rounds is its compute time with the least interference from other processes.
+    n = min(len(r) for r in rounds)
+    raw_us = np.concatenate([np.array(r[:n]) for r in rounds]) * 1e6
+    best_us = np.min([np.array(r[:n]) for r in rounds], axis=0) * 1e6
+    info = {"ticks_per_bite": n}
+    for name, values in (("all", raw_us), ("best_of_rounds", best_us)):
+        info[f"{name}_p50_us"] = float(np.percentile(values, 50))
+        info[f"{name}_p99_us"] = float(np.percentile(values, 99))
+        info[f"{name}_max_us"] = float(values.max())
     benchmark.extra_info.update(info)
     print("\ntick compute:", {k: round(v, 1) for k, v in info.items()})
 

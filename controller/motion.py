@@ -222,10 +222,13 @@ class Motion:
     def _path_gain(self, delta: np.ndarray) -> float:
         """Peak spoon speed per unit path speed on the straight joint-space line from q to q+delta
         (sampled, with a margin for peaks between samples)."""
-        gain = max(
-            float(np.linalg.norm(self._spoon_jacobian(self.q + s * delta)[:3] @ delta))
-            for s in np.linspace(0.0, 1.0, _PATH_SAMPLES)
-        )
+        # d(spoon)/ds along q + s * delta is the Jacobian times delta: a directional difference.
+        h = _JACOBIAN_STEP_RAD
+        gain = 0.0
+        for s in np.linspace(0.0, 1.0, _PATH_SAMPLES):
+            ahead = forward_spoon(self.q + (s + h) * delta, self.spoon)[:3]
+            behind = forward_spoon(self.q + (s - h) * delta, self.spoon)[:3]
+            gain = max(gain, float(np.linalg.norm(ahead - behind)) / (2.0 * h))
         return gain * _PATH_SAMPLING_MARGIN
 
     def move_spoon(self, target_xyz, speed_cap_m_s: float) -> None:
