@@ -1,6 +1,7 @@
 """Is the spoon hiding the lips? And where is the mouth then, from the rest of the face?
 
-Hidden lips are told by colour: the chroma (YCrCb) of the outer lip contour is learned while the
+Hidden lips are told by colour: the chroma (YCrCb) of the outer lip contour, relative to the
+chroma of the cheeks and nose (so that a change of light moves both alike), is learned while the
 lips are in view; when most contour samples leave it, the lips are covered. While they are, the
 mouth is carried from its last clear view by the similarity transform of the face's rigid points
 (eyes, nose, cheeks), which the landmark model still places when the mouth is covered.
@@ -17,6 +18,7 @@ from vision.mouth import OUTER_LIP_CONTOUR, MouthGeometry
 
 RIGID_FACE_POINTS = [33, 133, 362, 263, 168, 6, 197, 195, 1, 234, 454]
 LIP_POINTS = list(OUTER_LIP_CONTOUR)
+SKIN_POINTS = [50, 280, 101, 330, 4, 195]  # cheeks and nose: skin that a spoon at the mouth leaves in view
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +27,8 @@ class OcclusionLimits:
     `covered_fraction`: share of covered samples that means the lips are hidden; `learning_rate` of
     the lip colour reference while the lips are in view."""
 
-    chroma_tolerance: float = 14.0
-    covered_fraction: float = 0.5
+    chroma_tolerance: float = 25.0
+    covered_fraction: float = 0.6
     learning_rate: float = 0.1
 
 
@@ -55,7 +57,7 @@ class LipOcclusion:
 
     def lips_hidden(self, image_bgr: np.ndarray, points: np.ndarray) -> bool:
         """True when most outer-lip samples no longer have the learned lip colour."""
-        self._sampled = _sample_chroma(image_bgr, points[LIP_POINTS, :2])
+        self._sampled = _lip_chroma(image_bgr, points)
         if self._chroma is None:
             return False
         distance = np.linalg.norm(self._sampled - self._chroma, axis=1)
@@ -82,9 +84,12 @@ class LipOcclusion:
         return MouthGeometry((float(centre[0]), float(centre[1])), old.width_px * scale, old.open_ratio)
 
 
-def _sample_chroma(image_bgr: np.ndarray, xy: np.ndarray) -> np.ndarray:
+def _lip_chroma(image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Chroma (Cr, Cb) of each outer-lip point minus the mean chroma of the skin points."""
     height, width = image_bgr.shape[:2]
+    xy = points[LIP_POINTS + SKIN_POINTS, :2]
     cols = np.clip(np.rint(xy[:, 0]).astype(np.intp), 0, width - 1)
     rows = np.clip(np.rint(xy[:, 1]).astype(np.intp), 0, height - 1)
     pixels = image_bgr[rows, cols].reshape(1, -1, 3)
-    return cv2.cvtColor(pixels, cv2.COLOR_BGR2YCrCb)[0, :, 1:].astype(np.float32)
+    chroma = cv2.cvtColor(pixels, cv2.COLOR_BGR2YCrCb)[0, :, 1:].astype(np.float32)
+    return chroma[: len(LIP_POINTS)] - chroma[len(LIP_POINTS) :].mean(axis=0)

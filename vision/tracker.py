@@ -269,6 +269,9 @@ class MouthTracker:
         clear = self._occlusion.clear_view
         estimate: MouthGeometry | None = self._occlusion.estimate(points)
         if clear is None or estimate is None or t - clear.t > self.config.occlusion_hold_s:
+            # Hidden too long (or a lip colour that no longer fits, e.g. after a change of light):
+            # report nothing now and learn the lips afresh from the next frame.
+            self._occlusion.reset()
             self.state = TrackerState.SEARCHING
             return None
         self.state = TrackerState.OCCLUDED

@@ -214,3 +214,24 @@ def test_face_too_small_for_the_whole_wide_frame_is_found_at_the_seat(models, fa
     observation = MouthTracker(models=models).update(frame, 0.0)
     assert observation is not None and error_in_widths(observation, row, 480, 120, 0.8) < 0.1
     assert error_in_widths(detect_mouth(frame), row, 480, 120, 0.8) < 0.1
+
+
+@pytest.mark.parametrize("gain", [0.5, 1.3])
+def test_sudden_change_of_light_is_not_taken_for_a_spoon(models, face, compose, gain):
+    image, _ = face(OPEN)
+    tracker = MouthTracker(models=models)
+    for i in range(20):
+        lit = image if i < 10 else np.clip(image * gain, 0, 255).astype(np.uint8)
+        observation = tracker.update(compose((640, 480), 90, (lit, 140, 90)), i / 30)
+        assert observation.status is MouthStatus.TRACKED, f"frame {i}"
+
+
+def test_after_a_long_cover_the_lips_are_learned_afresh(models, face, compose, label_center):
+    image, row = face(OPEN)
+    tracker = MouthTracker(TrackerConfig(occlusion_hold_s=0.2), models=models)
+    clear = compose((640, 480), 90, (image, 140, 90))
+    covered = draw_spoon(compose((640, 480), 90, (image, 140, 90)), label_center(row, 140, 90))
+    assert tracker.update(clear, 0.0).status is MouthStatus.TRACKED
+    assert tracker.update(covered, 0.1).status is MouthStatus.OCCLUDED
+    assert tracker.update(covered, 0.5) is None  # past the hold
+    assert tracker.update(clear, 0.6).status is MouthStatus.TRACKED  # not stuck as hidden
