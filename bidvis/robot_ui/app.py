@@ -1,0 +1,71 @@
+"""The robot's web app: `create_app(session)` serves the staff pages, the panel and their JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, JogBusy
+from bidvis.robot_ui.routes import arm, pages, panel, setup
+from bidvis.robot_ui.session import Busy, FieldError, NotReady, RobotSession
+from controller.config import ConfigError, ConfigValidationError
+from controller.triggers import InvalidCommand
+from firmware_bridge import BridgeError
+
+HERE = Path(__file__).parent
+
+
+def _error(status: int, message: str, fields: list[str] | None = None) -> JSONResponse:
+    body: dict[str, object] = {"detail": message}
+    if fields is not None:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status)
+
+
+def create_app(session: RobotSession) -> FastAPI:
+    """The app over one robot session (the session is closed when the app shuts down)."""
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        session.close()
+
+    app = FastAPI(title="bidvis robot", summary="Set-up pages for staff and the citizen's panel", lifespan=lifespan)
+    app.state.session = session
+    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for module in (pages, arm, setup, panel):
+        app.include_router(module.router)
+
+    async def validation(_: Request, exc: ConfigValidationError) -> JSONResponse:
+        return _error(422, str(exc), exc.fields)
+
+    async def field(_: Request, exc: FieldError) -> JSONResponse:
+        return _error(422, str(exc), [exc.field])
+
+    async def invalid_command(_: Request, exc: InvalidCommand) -> JSONResponse:
+        return _error(422, str(exc), ["bowl"])
+
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
+        return _error(409, str(exc))
+
+    async def config_file(_: Request, exc: ConfigError) -> JSONResponse:
+        return _error(500, f"cannot save: {exc}")
+
+    async def bus(_: Request, exc: BridgeError) -> JSONResponse:
+        return _error(503, f"servo bus: {exc}")
+
+    app.add_exception_handler(ConfigValidationError, validation)
+    app.add_exception_handler(FieldError, field)
+    app.add_exception_handler(InvalidCommand, invalid_command)
+    for kind in (JogBusy, Busy, ArmNotConnected, ArmFault, NotReady):
+        app.add_exception_handler(kind, conflict)
+    app.add_exception_handler(ConfigError, config_file)
+    app.add_exception_handler(BridgeError, bus)
+
+    return app

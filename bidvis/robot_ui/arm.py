@@ -1,0 +1,371 @@
+"""The arm during set-up: hold-to-move jogging, taught-pose moves and a stop, on one motion path.
+
+`ArmDriver` owns the servo bus while staff set the robot up. Every `tick()` (50 Hz from its own
+thread, or called directly by tests on a simulated clock) reads the joint servos, advances one
+jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop does:
+
+- Jogging is hold-to-move. `hold(owner, ...)` is a heartbeat the browser sends every ~50 ms while
+  a button is pressed; the joint moves only while heartbeats keep coming. When none came for
+  `HOLD_TIMEOUT_S` (the button was released, the tab closed, the network dropped) the next tick
+  stops the arm: a stop target with high jerk, so it rests within 200 ms of the last heartbeat
+  (tested on the virtual servos' simulated clock).
+- One jog owner at a time: the first browser to hold keeps a lease for `LEASE_S` after its last
+  heartbeat; another owner gets `JogBusy` (the web app answers 409 and names who holds it).
+- `move_through(poses)` moves through joint poses (go to a taught pose, a test bite);
+  `stop()` ends any motion at once, whoever asks.
+- The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
+  process dies and stops talking.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
+from controller.loop import ArmServos, JointReading
+from controller.motion import Motion, MotionLimits, PlanningError
+from firmware_bridge import BridgeError
+
+log = logging.getLogger(__name__)
+
+PERIOD_S = 0.02
+HOLD_TIMEOUT_S = 0.1  # two heartbeats (50 ms) missed: stop
+LEASE_S = 3.0  # the jog owner keeps the arm this long after its last heartbeat
+JOG_SPOON_SPEED_M_S = 0.05  # the spoon's speed cap while jogging
+JOG_MAX_JOINT_SPEED_RAD_S = 0.3
+LIMIT_MARGIN_RAD = 0.02  # jogging ends this short of a joint limit
+MAX_BUS_ERRORS = 5  # consecutive failed reads before the driver reports a fault
+
+# Stops while jogging are sharper than in a meal: nothing is near a face and the arm is slow.
+JOG_LIMITS = MotionLimits(
+    max_joint_speed_rad_s=JOG_MAX_JOINT_SPEED_RAD_S,
+    joint_stop_acceleration_rad_s2=8.0,
+    joint_stop_jerk_rad_s3=600.0,
+)
+
+
+class ArmError(Exception):
+    """Base of the set-up arm errors."""
+
+
+class ArmNotConnected(ArmError):
+    """The arm is not connected (or is being used by a running meal)."""
+
+
+class JogBusy(ArmError):
+    """Another browser holds the jog lease."""
+
+    def __init__(self, operator: str, idle_s: float) -> None:
+        self.operator = operator
+        super().__init__(
+            f"{operator} is jogging the arm from another screen; wait until they let go "
+            f"(free {max(LEASE_S - idle_s, 0.0):.0f} s after their last move) or press STOP"
+        )
+
+
+class ArmFault(ArmError):
+    """The arm cannot move: the bus failed or a servo reported an error; reconnect to clear."""
+
+
+class ArmMode(StrEnum):
+    """What the driver is doing."""
+
+    IDLE = "idle"
+    JOGGING = "jogging"
+    MOVING = "moving"
+    STOPPING = "stopping"
+    FAULT = "fault"
+
+
+@dataclass
+class JogLease:
+    """Who jogs which joint, and when their last heartbeat came."""
+
+    owner: str
+    operator: str
+    joint: int
+    direction: int
+    last_beat_s: float
+    moving: bool = True
+
+
+@dataclass(frozen=True)
+class ArmStatus:
+    """A snapshot for the status display."""
+
+    mode: ArmMode
+    q_rad: tuple[float, ...]
+    spoon_xyz_m: tuple[float, ...]
+    temperature_c: tuple[float, ...]
+    voltage_v: float
+    jog_operator: str | None
+    fault: str | None
+    at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.value,
+            "q_rad": list(self.q_rad),
+            "q_deg": [round(math.degrees(q), 1) for q in self.q_rad],
+            "spoon_xyz_m": list(self.spoon_xyz_m),
+            "temperature_c": list(self.temperature_c),
+            "voltage_v": self.voltage_v,
+            "jog_operator": self.jog_operator,
+            "fault": self.fault,
+        }
+
+
+@dataclass
+class _Sequence:
+    poses: list[np.ndarray]
+    speed_m_s: float
+    index: int = 0
+    started: bool = field(default=False)
+
+
+class ArmDriver:
+    """Set-up motion of the arm on `bus` (a `firmware_bridge.DynamixelBus`); see the module doc."""
+
+    def __init__(
+        self,
+        bus: Any,
+        joint_ids: Sequence[int],
+        spoon: SpoonMount,
+        watchdog_steps: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        period_s: float = PERIOD_S,
+    ) -> None:
+        self.bus = bus
+        self.servos = ArmServos(joint_ids)
+        self.spoon = spoon
+        self.watchdog_steps = watchdog_steps
+        self.clock = clock
+        self.period_s = period_s
+        self._lock = threading.RLock()
+        self._lease: JogLease | None = None
+        self._sequence: _Sequence | None = None
+        self._reading: JointReading | None = None
+        self._motion: Motion | None = None
+        self._mode = ArmMode.IDLE
+        self._fault: str | None = None
+        self._bus_errors = 0
+        self._thread: threading.Thread | None = None
+        self._running = threading.Event()
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def connect(self) -> JointReading:
+        """Prepare the servos (position mode, torque on, watchdog armed) and hold them where they are."""
+        with self._lock:
+            try:
+                self.servos.prepare(self.bus, self.watchdog_steps)
+                reading = self.servos.read(self.bus)
+            except BridgeError as exc:
+                raise ArmFault(f"cannot prepare the servos: {exc}") from exc
+            self._reading = reading
+            self._motion = Motion(np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
+            self._mode, self._fault, self._bus_errors = ArmMode.IDLE, None, 0
+            self._lease, self._sequence = None, None
+            return reading
+
+    def start(self) -> None:
+        """Run `tick()` every period from a background thread (real time)."""
+        if self._thread is not None:
+            return
+        self._running.set()
+        self._thread = threading.Thread(target=self._run, name="arm-driver", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the thread; the servos hold their last goal (and stop by watchdog if left alone)."""
+        self._running.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    def _run(self) -> None:
+        next_s = time.monotonic()
+        while self._running.is_set():
+            try:
+                self.tick()
+            except Exception:  # never die silently: report it as a fault and keep the arm held
+                log.exception("arm driver tick failed")
+                with self._lock:
+                    self._set_fault("internal error in the arm driver; see the log")
+            next_s += self.period_s
+            delay = next_s - time.monotonic()
+            if delay < 0:
+                next_s = time.monotonic()
+            else:
+                time.sleep(delay)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def hold(self, owner: str, operator: str, joint: int, direction: int) -> None:
+        """One heartbeat of a held jog button: move `joint` (1-4) in `direction` (+1/-1)."""
+        if joint not in (1, 2, 3, 4) or direction not in (1, -1):
+            raise ValueError(f"jog needs joint 1-4 and direction +1 or -1, got joint {joint}, direction {direction}")
+        now = self.clock()
+        with self._lock:
+            self._require_ready()
+            lease = self._lease
+            if lease is not None and lease.owner != owner and now - lease.last_beat_s < LEASE_S:
+                raise JogBusy(lease.operator, now - lease.last_beat_s)
+            self._sequence = None
+            self._lease = JogLease(owner, operator, joint, direction, now)
+
+    def release(self, owner: str) -> None:
+        """The jog button was let go: stop now (the lease stays with `owner` for `LEASE_S`)."""
+        with self._lock:
+            if self._lease is not None and self._lease.owner == owner and self._lease.moving:
+                self._lease.moving = False
+                self._stop_motion()
+
+    def move_through(self, poses: Sequence[Sequence[float]], speed_m_s: float, owner: str | None = None) -> None:
+        """Move through joint poses (rad) in order, the spoon no faster than `speed_m_s`."""
+        targets = [np.asarray(p, dtype=float) for p in poses]
+        if not targets:
+            raise ValueError("no poses to move through")
+        now = self.clock()
+        with self._lock:
+            self._require_ready()
+            lease = self._lease
+            if lease is not None and lease.owner != owner and now - lease.last_beat_s < LEASE_S:
+                raise JogBusy(lease.operator, now - lease.last_beat_s)
+            self._lease = None
+            self._sequence = _Sequence(targets, speed_m_s)
+
+    def stop(self) -> None:
+        """Stop any motion now (jog or pose moves), whoever asks."""
+        with self._lock:
+            self._sequence = None
+            if self._lease is not None:
+                self._lease.moving = False
+            self._stop_motion()
+
+    def _stop_motion(self) -> None:
+        if self._motion is not None and self._mode is not ArmMode.FAULT:
+            self._motion.stop()
+            self._mode = ArmMode.STOPPING
+
+    def _require_ready(self) -> None:
+        if self._motion is None:
+            raise ArmNotConnected("the arm is not connected; press Connect first")
+        if self._mode is ArmMode.FAULT:
+            raise ArmFault(f"the arm has a fault: {self._fault}; press Connect to clear it")
+
+    # -- one period ----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Read the joints, advance the motion one period, write the goals."""
+        with self._lock:
+            if self._motion is None or self._mode is ArmMode.FAULT:
+                return
+            now = self.clock()
+            try:
+                self._reading = self.servos.read(self.bus)
+                self._bus_errors = 0
+            except BridgeError as exc:
+                self._bus_errors += 1
+                if self._bus_errors >= MAX_BUS_ERRORS:
+                    self._set_fault(f"the servo bus stopped answering: {exc}")
+                    return
+            self._plan(now)
+            if self._mode is ArmMode.IDLE and self._motion.finished:
+                return  # nothing asked: the servos hold their goal (the reads keep the watchdog fed)
+            try:
+                q = self._motion.step()
+            except (Unreachable, PlanningError) as exc:
+                self._sequence = None
+                self._stop_motion()
+                log.warning("set-up move stopped: %s", exc)
+                return
+            try:
+                self.servos.write(self.bus, q)
+            except BridgeError as exc:
+                log.warning("goal write failed: %s", exc)
+            if self._mode is ArmMode.STOPPING and self._motion.at_rest:
+                self._mode = ArmMode.IDLE
+
+    def _plan(self, now: float) -> None:
+        motion = self._motion
+        lease = self._lease
+        if lease is not None and lease.moving:
+            if now - lease.last_beat_s > HOLD_TIMEOUT_S:
+                lease.moving = False
+                self._stop_motion()
+                return
+            target = motion.q.copy()
+            low, high = JOINT_LIMITS_RAD[lease.joint - 1]
+            target[lease.joint - 1] = high - LIMIT_MARGIN_RAD if lease.direction > 0 else low + LIMIT_MARGIN_RAD
+            motion.move_joints(target, JOG_SPOON_SPEED_M_S)
+            self._mode = ArmMode.JOGGING
+            return
+        sequence = self._sequence
+        if sequence is None:
+            return
+        if sequence.started and motion.at_rest:
+            sequence.index += 1
+            sequence.started = False
+        if sequence.index >= len(sequence.poses):
+            self._sequence = None
+            self._mode = ArmMode.IDLE
+            return
+        if not sequence.started:
+            try:
+                motion.move_joints(sequence.poses[sequence.index], sequence.speed_m_s)
+            except (Unreachable, ValueError) as exc:
+                self._sequence = None
+                self._stop_motion()
+                log.warning("pose move refused: %s", exc)
+                return
+            sequence.started = True
+            self._mode = ArmMode.MOVING
+
+    def _set_fault(self, reason: str) -> None:
+        self._mode, self._fault = ArmMode.FAULT, reason
+        self._sequence, self._lease = None, None
+
+    # -- what the pages show -------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """True while the arm moves on its own (a pose move or a test bite)."""
+        with self._lock:
+            return self._sequence is not None
+
+    def measured_q(self) -> np.ndarray:
+        """The joint angles last read from the servos (rad)."""
+        with self._lock:
+            if self._reading is None:
+                raise ArmNotConnected("the arm is not connected; press Connect first")
+            return self._reading.q_rad.copy()
+
+    def status(self) -> ArmStatus:
+        with self._lock:
+            reading = self._reading
+            lease = self._lease
+            jogger = lease.operator if lease is not None and self.clock() - lease.last_beat_s < LEASE_S else None
+            if reading is None:
+                return ArmStatus(self._mode, (), (), (), 0.0, jogger, self._fault, self.clock())
+            spoon = forward_spoon(reading.q_rad, self.spoon)[:3] if self._motion is not None else forward(reading.q_rad)[:3]
+            return ArmStatus(
+                self._mode,
+                tuple(float(q) for q in reading.q_rad),
+                tuple(round(float(v), 4) for v in spoon),
+                tuple(float(t) for t in reading.temperature_c),
+                float(np.min(reading.voltage_v)),
+                jogger,
+                self._fault,
+                self.clock(),
+            )

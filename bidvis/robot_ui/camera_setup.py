@@ -1,0 +1,169 @@
+"""Guided camera calibration for staff: checkerboard intrinsics, then hand-eye (camera to robot base).
+
+Both collect views one button press at a time and say what to do next:
+
+- `CheckerboardViews`: each view must show the whole board; the guidance walks staff through
+  the poses that make a good calibration (centre, corners, tilts). `solve()` runs
+  `vision.calibrate_checkerboard`.
+- `HandEyeViews`: the board is fixed to the arm's tool (eye-to-hand: the camera stands still);
+  each view pairs the arm's tool pose (forward kinematics of the measured joints) with the board
+  pose the camera sees (`cv2.solvePnP` with the intrinsics). `solve()` runs
+  `vision.calibrate_hand_eye` and gives the camera's pose in the robot base frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from controller.kinematics import forward
+from vision import CameraIntrinsics
+from vision.calibration import CameraMount, calibrate_checkerboard, calibrate_hand_eye, checkerboard_points
+from vision.errors import CalibrationError
+
+MIN_VIEWS = 3
+GOOD_VIEWS = 8
+MAX_VIEWS = 30
+MAX_GOOD_RMS_PX = 1.0
+
+CHECKERBOARD_GUIDANCE = (
+    "Hold the board in the middle of the picture, flat towards the camera.",
+    "Move the board to the upper left corner of the picture.",
+    "Move the board to the upper right corner.",
+    "Move the board to the lower left corner.",
+    "Move the board to the lower right corner.",
+    "Tilt the board left by about 30 degrees.",
+    "Tilt the board right by about 30 degrees.",
+    "Tilt the top of the board away from the camera.",
+    "Hold the board closer to the camera, still all in view.",
+    "Hold the board further away.",
+)
+HAND_EYE_GUIDANCE = (
+    "Fix the board to the spoon holder. Jog the arm so the camera sees the whole board.",
+    "Turn joint 1 a little left and take the next view.",
+    "Turn joint 1 a little right.",
+    "Tip the tool down (joint 4) by about 20 degrees.",
+    "Raise the tool (joint 2 back) and tip it up.",
+    "Move the board nearer the camera, turning joint 1 as well.",
+    "Change both joint 1 and joint 4 together.",
+    "One more view from a new angle.",
+)
+
+
+def tool_pose(q_rad: np.ndarray) -> np.ndarray:
+    """4x4 pose of the tool tip in the base frame (x along the tool, pitch about y, yaw about z)."""
+    x, y, z, pitch = forward(q_rad)
+    yaw = float(q_rad[0])
+    rz = np.array([[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]])
+    ry = np.array([[np.cos(pitch), 0.0, np.sin(pitch)], [0.0, 1.0, 0.0], [-np.sin(pitch), 0.0, np.cos(pitch)]])
+    pose = np.eye(4)
+    pose[:3, :3] = rz @ ry
+    pose[:3, 3] = (x, y, z)
+    return pose
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
+        raise CalibrationError("the camera gave no usable picture (empty or not an 8-bit image)")
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def find_board(image: np.ndarray, board: tuple[int, int]) -> np.ndarray | None:
+    """Refined inner corners of the checkerboard in `image`, or None when the whole board is not seen."""
+    gray = _gray(image)
+    found, corners = cv2.findChessboardCorners(gray, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE)
+    if not found:
+        return None
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
+    return cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria)
+
+
+@dataclass(frozen=True)
+class ViewResult:
+    """What one capture gave: accepted or not, the count, and what to do next."""
+
+    accepted: bool
+    views: int
+    message: str
+    next_step: str
+
+
+@dataclass
+class CheckerboardViews:
+    """Views of a checkerboard with `board` = (columns, rows) inner corners of `square_m`."""
+
+    board: tuple[int, int]
+    square_m: float
+    images: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        cols, rows = self.board
+        if not (2 <= cols <= 30 and 2 <= rows <= 30):
+            raise ValueError(f"board: inner corners must be 2..30 each way, got {cols}x{rows}")
+        if not (0.002 <= self.square_m <= 0.2):
+            raise ValueError(f"square_mm: squares must be 2..200 mm, got {self.square_m * 1000:g} mm")
+
+    def guidance(self) -> str:
+        return CHECKERBOARD_GUIDANCE[len(self.images) % len(CHECKERBOARD_GUIDANCE)]
+
+    def add(self, image: np.ndarray) -> ViewResult:
+        if len(self.images) >= MAX_VIEWS:
+            return ViewResult(False, len(self.images), f"{MAX_VIEWS} views are plenty; compute the calibration now.", self.guidance())
+        if self.images and _gray(image).shape != _gray(self.images[0]).shape:
+            raise CalibrationError("the picture size changed between views; restart the camera calibration")
+        if find_board(image, self.board) is None:
+            return ViewResult(False, len(self.images), f"The whole {self.board[0]}x{self.board[1]} board was not found: "
+                              "show all of it, avoid glare and hold it still.", self.guidance())
+        self.images.append(image.copy())
+        ready = "enough to compute" if len(self.images) >= GOOD_VIEWS else f"{GOOD_VIEWS - len(self.images)} more recommended"
+        return ViewResult(True, len(self.images), f"View {len(self.images)} taken ({ready}).", self.guidance())
+
+    def solve(self) -> tuple[CameraIntrinsics, float]:
+        """The intrinsics and the RMS reprojection error (px)."""
+        if len(self.images) < MIN_VIEWS:
+            raise CalibrationError(f"need at least {MIN_VIEWS} views of the board, have {len(self.images)}")
+        result = calibrate_checkerboard(self.images, self.board, self.square_m)
+        return result.intrinsics, result.rms_error_px
+
+
+@dataclass
+class HandEyeViews:
+    """Paired views for a fixed camera and a board fixed to the tool (see the module docstring)."""
+
+    board: tuple[int, int]
+    square_m: float
+    intrinsics: CameraIntrinsics
+    tool_poses: list[np.ndarray] = field(default_factory=list)
+    board_poses: list[np.ndarray] = field(default_factory=list)
+
+    def guidance(self) -> str:
+        return HAND_EYE_GUIDANCE[len(self.tool_poses) % len(HAND_EYE_GUIDANCE)]
+
+    def add(self, image: np.ndarray, q_rad: np.ndarray) -> ViewResult:
+        corners = find_board(image, self.board)
+        if corners is None:
+            return ViewResult(False, len(self.tool_poses), "The whole board was not found: jog the arm so the camera "
+                              "sees all of it.", self.guidance())
+        ok, rvec, tvec = cv2.solvePnP(checkerboard_points(self.board, self.square_m), corners,
+                                      self.intrinsics.matrix, self.intrinsics.dist_coeffs)
+        if not ok:
+            return ViewResult(False, len(self.tool_poses), "The board pose could not be computed; try again.", self.guidance())
+        seen = np.eye(4)
+        seen[:3, :3], _ = cv2.Rodrigues(rvec)
+        seen[:3, 3] = tvec.reshape(3)
+        pose = tool_pose(q_rad)
+        if any(np.linalg.norm(pose[:3, 3] - p[:3, 3]) < 0.01 and np.allclose(pose[:3, :3], p[:3, :3], atol=0.02)
+               for p in self.tool_poses):
+            return ViewResult(False, len(self.tool_poses), "The arm has hardly moved since the last view; "
+                              "move it before the next one.", self.guidance())
+        self.tool_poses.append(pose)
+        self.board_poses.append(seen)
+        return ViewResult(True, len(self.tool_poses), f"View {len(self.tool_poses)} taken.", self.guidance())
+
+    def solve(self) -> np.ndarray:
+        """The camera's pose in the robot base frame (4x4, `T_base_camera`)."""
+        if len(self.tool_poses) < MIN_VIEWS:
+            raise CalibrationError(f"need at least {MIN_VIEWS} arm poses, have {len(self.tool_poses)}")
+        return calibrate_hand_eye(self.tool_poses, self.board_poses, CameraMount.FIXED)

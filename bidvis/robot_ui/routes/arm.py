@@ -1,0 +1,70 @@
+"""The arm during set-up: status, bus scan, connect, STOP, hold-to-move jogging, pose moves."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+
+from bidvis.robot_ui.deps import Session
+from bidvis.robot_ui.schemas import JogHold, Owner, TestBite
+
+router = APIRouter(prefix="/api", tags=["arm"])
+
+
+@router.get("/status")
+def status(session: Session) -> dict[str, Any]:
+    """Live status: connection, joints, temperatures, jog owner, meal, calibration and profile."""
+    return session.status()
+
+
+@router.post("/scan")
+def scan(session: Session) -> dict[str, Any]:
+    """Find the servos on the port at every X-series baud rate (the arm must be disconnected)."""
+    found = session.scan()
+    return {"servos": [asdict(s) for s in found], "message": f"{len(found)} servo(s) answered on {session.port}"}
+
+
+@router.post("/connect")
+def connect(session: Session) -> dict[str, Any]:
+    session.connect()
+    return {"message": "arm connected; torque is on and the servos' watchdog is armed"}
+
+
+@router.post("/disconnect")
+def disconnect(session: Session) -> dict[str, Any]:
+    session.disconnect()
+    return {"message": "arm disconnected"}
+
+
+@router.post("/stop")
+def stop(session: Session) -> dict[str, Any]:
+    """STOP, from any screen and whoever holds the jog: the arm stops now."""
+    return {"message": session.stop()}
+
+
+@router.post("/jog/hold")
+def jog_hold(body: JogHold, session: Session) -> dict[str, Any]:
+    """Heartbeat of a held jog button; the joint moves only while these keep coming (every ~50 ms)."""
+    session.arm().hold(body.owner, body.operator.strip() or "someone", body.joint, body.direction)
+    return {"moving": True}
+
+
+@router.post("/jog/release")
+def jog_release(body: Owner, session: Session) -> dict[str, Any]:
+    session.arm().release(body.owner)
+    return {"moving": False}
+
+
+@router.post("/move/ready")
+def move_ready(body: Owner, session: Session) -> dict[str, Any]:
+    session.go_to_ready(body.owner)
+    return {"message": "moving to the ready pose"}
+
+
+@router.post("/test-bite")
+def test_bite(body: TestBite, session: Session) -> dict[str, Any]:
+    """Ready pose, the taught scoop of the bowl, back to ready, at the citizen's speed."""
+    session.test_bite(body.bowl, body.owner)
+    return {"message": f"test bite from bowl {body.bowl + 1} running"}

@@ -1,0 +1,43 @@
+"""Server-rendered pages: the staff set-up page and the citizen's panel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from bidvis.robot_ui.deps import Session
+from bidvis.robot_ui.texts import PANEL_TEXT, Language, parse_language, state_words
+from controller.config import TriggerKind
+from controller.feeding import FeedingState
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/staff")
+
+
+@router.get("/staff", response_class=HTMLResponse)
+def staff(request: Request, session: Session) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "staff.html",
+        {"status": session.status(), "calibration": session.calibration, "profile": session.profile,
+         "trigger_kinds": [k.value for k in TriggerKind]},
+    )
+
+
+@router.get("/panel", response_class=HTMLResponse)
+def panel(request: Request, session: Session, lang: str | None = None, scan: str | None = None) -> HTMLResponse:
+    language = parse_language(lang)
+    meal = session.meal_status()
+    tone, words = state_words(None if meal["state"] is None else FeedingState(meal["state"]), language)
+    other = Language.ENGLISH if language is Language.DANISH else Language.DANISH
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "panel.html",
+        {"t": PANEL_TEXT[language], "lang": language.value, "other_lang": other.value, "tone": tone.value,
+         "words": words, "bowls": [b for b in session.profile.bowls_used if b < len(session.calibration.bowls)],
+         "auto_scan": scan == "auto"},
+    )

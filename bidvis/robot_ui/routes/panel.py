@@ -1,0 +1,38 @@
+"""The citizen's panel: its buttons push commands into the panel trigger source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from bidvis.robot_ui.deps import Session
+from bidvis.robot_ui.schemas import PanelPress
+from bidvis.robot_ui.texts import parse_language, state_words
+from controller.feeding import CommandKind, FeedingState
+
+router = APIRouter(prefix="/api/panel", tags=["panel"])
+
+_COMMANDS = {
+    "select_bowl": CommandKind.SELECT_BOWL,
+    "next_bite": CommandKind.NEXT_BITE,
+    "pause": CommandKind.PAUSE,
+    "resume": CommandKind.RESUME,
+    "done": CommandKind.END_MEAL,
+}
+
+
+@router.post("")
+def press(body: PanelPress, session: Session) -> dict[str, Any]:
+    """One button of the panel (bowl 1/2 are `select_bowl` with bowl 0/1)."""
+    session.panel_command(_COMMANDS[body.command], body.bowl)
+    return {"accepted": True, "command": body.command}
+
+
+@router.get("/status")
+def panel_status(session: Session, lang: str | None = None) -> dict[str, Any]:
+    """The meal's state in words and colour, in the panel's language."""
+    meal = session.meal_status()
+    state = None if meal["state"] is None else FeedingState(meal["state"])
+    tone, words = state_words(state, parse_language(lang))
+    return {"state": meal["state"], "tone": tone.value, "words": words, "paused": state is FeedingState.PAUSED}

@@ -1,0 +1,88 @@
+"""Calibration (taught poses, spoon offset, camera, hand-eye) and the citizen's profile.
+
+Every change is validated (a bad value is refused with 422 naming the field), saved and journalled
+with the operator's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from bidvis.robot_ui.camera_setup import ViewResult
+from bidvis.robot_ui.deps import Session
+from bidvis.robot_ui.schemas import Board, Operator, ProfileChange, SpoonChange
+
+router = APIRouter(prefix="/api", tags=["setup"])
+
+
+def _view(result: ViewResult) -> dict[str, Any]:
+    return {"accepted": result.accepted, "views": result.views, "message": result.message, "guidance": result.next_step}
+
+
+@router.post("/calibration/ready")
+def teach_ready(body: Operator, session: Session) -> dict[str, Any]:
+    """The arm's present pose becomes the ready pose."""
+    calibration = session.teach_ready(body.operator)
+    return {"message": "ready pose taught", "ready_pose_rad": list(calibration.ready_pose_rad)}
+
+
+@router.post("/calibration/bowls/{bowl}/waypoints")
+def teach_waypoint(bowl: int, body: Operator, session: Session) -> dict[str, Any]:
+    """Append the arm's present pose to the scoop of `bowl` (0-based; the next number adds a bowl)."""
+    calibration = session.teach_waypoint(body.operator, bowl)
+    return {"message": f"waypoint {len(calibration.bowls[bowl].waypoints_rad)} of bowl {bowl + 1} taught"}
+
+
+@router.post("/calibration/bowls/{bowl}/clear")
+def clear_bowl(bowl: int, body: Operator, session: Session) -> dict[str, Any]:
+    session.clear_bowl(body.operator, bowl)
+    return {"message": f"scoop of bowl {bowl + 1} cleared to its first waypoint; teach the rest"}
+
+
+@router.put("/calibration/spoon")
+def set_spoon(body: SpoonChange, session: Session) -> dict[str, Any]:
+    session.set_spoon(body.operator, body.model_dump(exclude={"operator"}))
+    return {"message": "spoon offset saved"}
+
+
+@router.post("/camera/start")
+def camera_start(body: Board, session: Session) -> dict[str, Any]:
+    guidance = session.start_camera_calibration((body.columns, body.rows), body.square_mm)
+    return {"message": "camera calibration started", "guidance": guidance, "views": 0}
+
+
+@router.post("/camera/capture")
+def camera_capture(session: Session) -> dict[str, Any]:
+    return _view(session.capture_camera_view())
+
+
+@router.post("/camera/solve")
+def camera_solve(body: Operator, session: Session) -> dict[str, Any]:
+    rms = session.solve_camera(body.operator)
+    quality = "good" if rms <= 1.0 else "poor: take more views with the board in new places"
+    return {"message": f"camera calibrated, reprojection error {rms:.2f} px ({quality})", "rms_error_px": rms}
+
+
+@router.post("/hand-eye/start")
+def hand_eye_start(body: Board, session: Session) -> dict[str, Any]:
+    guidance = session.start_hand_eye((body.columns, body.rows), body.square_mm)
+    return {"message": "hand-eye calibration started", "guidance": guidance, "views": 0}
+
+
+@router.post("/hand-eye/capture")
+def hand_eye_capture(session: Session) -> dict[str, Any]:
+    return _view(session.capture_hand_eye_view())
+
+
+@router.post("/hand-eye/solve")
+def hand_eye_solve(body: Operator, session: Session) -> dict[str, Any]:
+    pose = session.solve_hand_eye(body.operator)
+    return {"message": "camera position saved", "camera_to_base": [list(map(float, row)) for row in pose]}
+
+
+@router.put("/profile")
+def set_profile(body: ProfileChange, session: Session) -> dict[str, Any]:
+    profile = session.set_profile(body.operator, body.values)
+    return {"message": "profile saved", "profile": profile.model_dump(mode="json")}

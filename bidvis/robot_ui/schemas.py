@@ -1,0 +1,62 @@
+"""Request bodies of the robot's web app (validated by FastAPI; a bad value is a 422 naming it)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OwnerId = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="one browser tab's id")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Operator(_Body):
+    """Who makes a change (journalled)."""
+
+    operator: str = Field(max_length=200)
+
+
+class JogHold(_Body):
+    """One heartbeat of a held jog button (sent every ~50 ms while pressed)."""
+
+    owner: str = OwnerId
+    operator: str = Field("", max_length=200)
+    joint: int = Field(ge=1, le=4)
+    direction: Literal[-1, 1]
+
+
+class Owner(_Body):
+    owner: str = OwnerId
+
+
+class TestBite(_Body):
+    owner: str = OwnerId
+    bowl: int = Field(ge=0, le=7)
+
+
+class SpoonChange(Operator):
+    x_m: float
+    z_m: float
+    pitch_rad: float
+
+
+class Board(_Body):
+    """A checkerboard: inner corners across and down, and the square size."""
+
+    columns: int = Field(ge=2, le=30)
+    rows: int = Field(ge=2, le=30)
+    square_mm: float = Field(gt=0, le=200)
+
+
+class ProfileChange(Operator):
+    """Profile fields to change; each is validated with the rest of the profile."""
+
+    values: dict[str, Any]
+
+
+class PanelPress(_Body):
+    command: Literal["select_bowl", "next_bite", "pause", "resume", "done"]
+    bowl: int | None = Field(None, ge=0, le=7)

@@ -1,0 +1,494 @@
+"""The robot as staff and citizen meet it: one `RobotSession` behind the web pages.
+
+It holds the robot's files (calibration, citizen profile), the servo bus and the set-up
+`ArmDriver`, the guided camera calibration, the panel's trigger source and the meal when one runs.
+Every change of the calibration or the profile is validated (a bad value is refused with the
+field named), saved atomically, and journalled as `calibration_changed` with who made it.
+
+While a meal runs (`controller.loop.run_meal` in its own thread) the meal owns the bus: jogging,
+teaching and calibration are refused until it ends; the STOP button still works (an e-stop
+command to the meal).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
+from bidvis.robot_ui.arm import ArmDriver, ArmError, ArmNotConnected
+from bidvis.robot_ui.camera_setup import CheckerboardViews, HandEyeViews, ViewResult
+from careplan_api.schemas import UsageEventType
+from controller.config import (
+    CitizenProfile,
+    ConfigValidationError,
+    RobotCalibration,
+    SafetyLimits,
+    calibration_change,
+    check_profile_fits,
+    save_config,
+)
+from controller.feeding import CommandKind, FeedingState
+from controller.loop import LatestValue, MealController, run_meal
+from controller.triggers import PanelInput, triggers_for
+from firmware_bridge import BridgeError, DynamixelBus
+from vision import CameraIntrinsics
+from vision.capture import Frame
+from vision.errors import CalibrationError
+
+log = logging.getLogger(__name__)
+
+MAX_OPERATOR_CHARS = 80
+
+
+class SessionError(Exception):
+    """Base of the errors a request to the robot session can get."""
+
+
+class Busy(SessionError):
+    """The robot is doing something that excludes this request (a meal runs, the arm is connected)."""
+
+
+class NotReady(SessionError):
+    """Something the request needs is missing (no camera, no intrinsics yet, not connected)."""
+
+
+class FieldError(SessionError, ValueError):
+    """One named request field is invalid."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class FrameSource(Protocol):
+    """A camera: `read(timeout_s)` gives the newest frame or None (`vision.capture.CameraCapture`)."""
+
+    def read(self, timeout_s: float = 0.0) -> Frame | None: ...
+
+
+class MouthFeed(Protocol):
+    """What the meal reads the mouth from (`controller.loop.LatestValue` filled by vision)."""
+
+    def latest(self) -> Any: ...
+
+
+class WallClock:
+    """The meal loop's clock on real hardware: monotonic time, real sleeps."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+def check_operator(operator: str | None) -> str:
+    """The staff member's name as journalled: required, trimmed, at most 80 characters."""
+    name = (operator or "").strip()
+    if not name:
+        raise FieldError("operator", "enter your name: every change is journalled with who made it")
+    if len(name) > MAX_OPERATOR_CHARS:
+        raise FieldError("operator", f"at most {MAX_OPERATOR_CHARS} characters")
+    return name
+
+
+def _validated(model: type[BaseModel], data: dict[str, Any], source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigValidationError(source, exc.errors()) from exc
+
+
+class RobotSession:
+    """See the module docstring. `journal` is a `controller.journal.UsageJournal`."""
+
+    def __init__(
+        self,
+        *,
+        port: str,
+        calibration: RobotCalibration,
+        calibration_path: Path,
+        profile: CitizenProfile,
+        profile_path: Path,
+        limits: SafetyLimits,
+        journal: Any,
+        camera: FrameSource | None = None,
+        mouth: MouthFeed | None = None,
+        bus_timeout_s: float = 0.05,
+        meal_clock: Any = None,
+    ) -> None:
+        self.port = port
+        self.calibration = calibration
+        self.calibration_path = Path(calibration_path)
+        self.profile = profile
+        self.profile_path = Path(profile_path)
+        self.limits = limits
+        self.journal = journal
+        self.camera = camera
+        self.mouth = mouth or LatestValue()
+        self.bus_timeout_s = bus_timeout_s
+        self.meal_clock = meal_clock
+        self.setup_id = uuid.uuid4()  # the journal's meal id for changes made outside a meal
+        self.panel = PanelInput(bowls=profile.bowls_used)
+        self.bus: DynamixelBus | None = None
+        self.driver: ArmDriver | None = None
+        self.last_scan: list[FoundServo] = []
+        self.checkerboard: CheckerboardViews | None = None
+        self.hand_eye: HandEyeViews | None = None
+        self.last_message = ""
+        self._lock = threading.RLock()
+        self._meal_thread: threading.Thread | None = None
+        self._meal_state: FeedingState | None = None
+        self._meal_result = ""
+        self._meal_controller: MealController | None = None
+
+    # -- bus and arm ---------------------------------------------------------------------------
+
+    def scan(self, bauds: tuple[int, ...] | None = None) -> list[FoundServo]:
+        """Find servos on the port (the arm must be disconnected: a scan changes baud rates)."""
+        with self._lock:
+            self._require_no_meal()
+            if self.bus is not None:
+                raise Busy("disconnect the arm before scanning the bus")
+            rates = bauds or (self.calibration.baudrate, *[b for b in X_SERIES_BAUD_RATES if b != self.calibration.baudrate])
+            try:
+                self.last_scan = scan_port(self.port, rates, None, timeout_s=self.bus_timeout_s)
+            except BridgeError as exc:
+                raise NotReady(f"cannot scan {self.port}: {exc}") from exc
+            return self.last_scan
+
+    def connect(self) -> None:
+        """Open the bus at the calibration's baud rate, prepare the joint servos, start the driver."""
+        with self._lock:
+            self._require_no_meal()
+            if self.driver is not None:
+                return
+            try:
+                bus = DynamixelBus(self.port, baudrate=self.calibration.baudrate, timeout=self.bus_timeout_s)
+            except BridgeError as exc:
+                raise NotReady(f"cannot open {self.port}: {exc}") from exc
+            driver = ArmDriver(bus, self.calibration.joint_servo_ids, self.calibration.spoon, self.limits.watchdog_steps)
+            try:
+                driver.connect()
+            except ArmError:
+                bus.close()
+                raise
+            driver.start()
+            self.bus, self.driver = bus, driver
+
+    def disconnect(self) -> None:
+        with self._lock:
+            self._require_no_meal()
+            self._release_bus()
+
+    def _release_bus(self) -> None:
+        if self.driver is not None:
+            self.driver.stop()
+            self.driver.close()
+            self.driver = None
+        if self.bus is not None:
+            self.bus.close()
+            self.bus = None
+
+    def arm(self) -> ArmDriver:
+        """The connected set-up driver (raises `ArmNotConnected` or `Busy` during a meal)."""
+        self._require_no_meal()
+        if self.driver is None:
+            raise ArmNotConnected("the arm is not connected; press Connect first")
+        return self.driver
+
+    def stop(self) -> str:
+        """STOP: stop the arm now, whatever moves it (set-up motion, or the meal by e-stop)."""
+        if self.meal_running:
+            self.panel.push(CommandKind.ESTOP)
+            return "meal stopped"
+        if self.driver is not None:
+            self.driver.stop()
+        return "arm stopped"
+
+    # -- calibration ---------------------------------------------------------------------------
+
+    def _change_calibration(self, operator: str, **updates: Any) -> RobotCalibration:
+        who = check_operator(operator)
+        with self._lock:
+            self._require_no_meal()
+            old = self.calibration
+            data = {**old.model_dump(mode="python"), **updates, "changed_by": who, "changed_at": datetime.now(UTC)}
+            new = _validated(RobotCalibration, data, "calibration")
+            check_profile_fits(self.profile, new)
+            save_config(new, self.calibration_path)
+            self.calibration = new
+            change = calibration_change(old, new)
+            self._journal({**change, "document": "calibration"})
+            if self.driver is not None and "spoon" in change["fields"]:
+                self.driver.spoon = new.spoon
+            return new
+
+    def _journal(self, data: dict[str, Any]) -> None:
+        self.journal.record(UsageEventType.CALIBRATION_CHANGED, data, meal_id=self.setup_id)
+
+    def teach_ready(self, operator: str) -> RobotCalibration:
+        """The arm's present joint angles become the ready pose."""
+        q = self.arm().measured_q()
+        return self._change_calibration(operator, ready_pose_rad=tuple(float(v) for v in q))
+
+    def teach_waypoint(self, operator: str, bowl: int) -> RobotCalibration:
+        """Append the present joint angles to the scoop of `bowl` (a new bowl after the last one)."""
+        q = tuple(float(v) for v in self.arm().measured_q())
+        bowls = [b.model_dump() for b in self.calibration.bowls]
+        if not 0 <= bowl <= len(bowls):
+            raise FieldError("bowl", f"bowl {bowl} does not exist; teach bowls 0..{len(bowls)}")
+        if bowl == len(bowls):
+            bowls.append({"name": f"bowl {bowl + 1}", "waypoints_rad": [q]})
+        else:
+            bowls[bowl]["waypoints_rad"] = [*bowls[bowl]["waypoints_rad"], q]
+        return self._change_calibration(operator, bowls=bowls)
+
+    def clear_bowl(self, operator: str, bowl: int) -> RobotCalibration:
+        """Forget the scoop of `bowl`, to teach it again (its first waypoint is kept as the start)."""
+        bowls = [b.model_dump() for b in self.calibration.bowls]
+        if not 0 <= bowl < len(bowls):
+            raise FieldError("bowl", f"bowl {bowl} does not exist (bowls 0..{len(bowls) - 1})")
+        bowls[bowl]["waypoints_rad"] = bowls[bowl]["waypoints_rad"][:1]
+        return self._change_calibration(operator, bowls=bowls)
+
+    def set_spoon(self, operator: str, values: dict[str, Any]) -> RobotCalibration:
+        return self._change_calibration(operator, spoon=values)
+
+    # -- camera --------------------------------------------------------------------------------
+
+    def _frame(self) -> np.ndarray:
+        if self.camera is None:
+            raise NotReady("no camera is attached to this robot")
+        frame = self.camera.read(timeout_s=1.0)
+        if frame is None:
+            raise NotReady("the camera gave no picture within 1 s; check its cable")
+        return frame.image
+
+    def start_camera_calibration(self, board: tuple[int, int], square_mm: float) -> str:
+        with self._lock:
+            self._require_no_meal()
+            try:
+                self.checkerboard = CheckerboardViews(board, square_mm / 1000.0)
+            except ValueError as exc:
+                raise FieldError(str(exc).split(":")[0], str(exc).split(":", 1)[1].strip()) from None
+            return self.checkerboard.guidance()
+
+    def capture_camera_view(self) -> ViewResult:
+        with self._lock:
+            self._require_no_meal()
+            if self.checkerboard is None:
+                raise NotReady("start the camera calibration first (board size and square size)")
+            try:
+                return self.checkerboard.add(self._frame())
+            except CalibrationError as exc:
+                raise NotReady(str(exc)) from exc
+
+    def solve_camera(self, operator: str) -> float:
+        """Compute and save the intrinsics; returns the RMS reprojection error (px)."""
+        who = check_operator(operator)
+        with self._lock:
+            if self.checkerboard is None:
+                raise NotReady("start the camera calibration first")
+            try:
+                intrinsics, rms = self.checkerboard.solve()
+            except CalibrationError as exc:
+                raise NotReady(str(exc)) from exc
+            path = self.intrinsics_path()
+            intrinsics.save(path)
+            camera = {**self.calibration.camera.model_dump(), "intrinsics_ref": path.name}
+            self._change_calibration(who, camera=camera)
+            self._journal_intrinsics(who, rms)
+            return rms
+
+    def _journal_intrinsics(self, who: str, rms: float) -> None:
+        self._journal({"changed_by": who, "changed_at": datetime.now(UTC).isoformat(),
+                       "fields": ["camera.intrinsics"], "document": "camera", "rms_error_px": round(rms, 3)})
+
+    def intrinsics_path(self) -> Path:
+        """Where the camera intrinsics file of the calibration lives (next to the calibration)."""
+        return self.calibration_path.parent / Path(self.calibration.camera.intrinsics_ref).name
+
+    def start_hand_eye(self, board: tuple[int, int], square_mm: float) -> str:
+        with self._lock:
+            self._require_no_meal()
+            try:
+                intrinsics = CameraIntrinsics.load(self.intrinsics_path())
+            except CalibrationError as exc:
+                raise NotReady(f"calibrate the camera first ({exc})") from exc
+            CheckerboardViews(board, square_mm / 1000.0)  # same checks of the board
+            self.hand_eye = HandEyeViews(board, square_mm / 1000.0, intrinsics)
+            return self.hand_eye.guidance()
+
+    def capture_hand_eye_view(self) -> ViewResult:
+        with self._lock:
+            if self.hand_eye is None:
+                raise NotReady("start the hand-eye calibration first")
+            q = self.arm().measured_q()
+            try:
+                return self.hand_eye.add(self._frame(), q)
+            except CalibrationError as exc:
+                raise NotReady(str(exc)) from exc
+
+    def solve_hand_eye(self, operator: str) -> np.ndarray:
+        with self._lock:
+            if self.hand_eye is None:
+                raise NotReady("start the hand-eye calibration first")
+            try:
+                pose = self.hand_eye.solve()
+            except CalibrationError as exc:
+                raise NotReady(str(exc)) from exc
+            camera = {**self.calibration.camera.model_dump(), "camera_to_base": [list(map(float, row)) for row in pose]}
+            self._change_calibration(operator, camera=camera)
+            return pose
+
+    # -- profile -------------------------------------------------------------------------------
+
+    def set_profile(self, operator: str, values: dict[str, Any]) -> CitizenProfile:
+        """Change profile fields (validated together with the rest of the profile), save, journal."""
+        who = check_operator(operator)
+        with self._lock:
+            old = self.profile
+            merged = old.model_dump(mode="python")
+            for key, value in values.items():
+                if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                    merged[key] = {**merged[key], **value}
+                else:
+                    merged[key] = value
+            new = _validated(CitizenProfile, merged, "profile")
+            check_profile_fits(new, self.calibration)
+            save_config(new, self.profile_path)
+            self.profile = new
+            before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+            fields = sorted(f"profile.{key}" for key in after if before.get(key) != after[key])
+            self._journal({"changed_by": who, "changed_at": datetime.now(UTC).isoformat(), "fields": fields,
+                           "document": "profile"})
+            self.panel.bowls = new.bowls_used
+            return new
+
+    # -- test bite and taught poses ------------------------------------------------------------
+
+    def go_to_ready(self, owner: str | None = None) -> None:
+        self.arm().move_through([self.calibration.ready_pose_rad], self.profile.speed_m_s, owner)
+
+    def test_bite(self, bowl: int, owner: str | None = None) -> None:
+        """Ready pose, the taught scoop of `bowl`, back to ready: at the citizen's speed, no citizen."""
+        if not 0 <= bowl < len(self.calibration.bowls):
+            raise FieldError("bowl", f"bowl {bowl} is not taught (bowls 0..{len(self.calibration.bowls) - 1})")
+        ready = self.calibration.ready_pose_rad
+        poses = [ready, *self.calibration.bowls[bowl].waypoints_rad, ready]
+        self.arm().move_through(poses, self.profile.speed_m_s, owner)
+
+    # -- the meal ------------------------------------------------------------------------------
+
+    @property
+    def meal_running(self) -> bool:
+        return self._meal_thread is not None and self._meal_thread.is_alive()
+
+    def _require_no_meal(self) -> None:
+        if self.meal_running:
+            raise Busy("a meal is running; end it on the panel (Done) or press STOP first")
+
+    def panel_command(self, kind: CommandKind, bowl: int | None = None) -> None:
+        """A button on the citizen's panel: start the meal if none runs, then pass the command on."""
+        with self._lock:
+            if not self.meal_running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):
+                self.start_meal()
+            self.panel.push(kind, bowl)
+
+    def start_meal(self) -> None:
+        """Hand the bus to the real meal loop (the set-up driver lets go) and start the meal."""
+        with self._lock:
+            self._require_no_meal()
+            if self.driver is None:
+                self.connect()
+            driver = self.driver
+            if driver is not None and driver.busy:
+                raise Busy("the arm is moving; wait for it or press STOP")
+            bus = self.bus
+            if driver is not None:
+                driver.close()
+                self.driver = None
+            self._meal_state, self._meal_result = FeedingState.IDLE, ""
+            self.panel.push(CommandKind.START_MEAL)
+            self._meal_thread = threading.Thread(target=self._run_meal, args=(bus,), name="meal", daemon=True)
+            self._meal_thread.start()
+
+    def _run_meal(self, bus: DynamixelBus) -> None:
+        clock = self.meal_clock or WallClock()
+
+        def armed() -> bool:
+            return self._meal_state is FeedingState.READY
+
+        def on_tick(controller: MealController) -> None:
+            self._meal_state = controller.state
+            self._meal_controller = controller
+
+        inputs = triggers_for(self.profile, armed=armed, panel=self.panel)
+        try:
+            report = run_meal(bus, self.mouth, inputs, clock, self.journal, self.profile, self.calibration,
+                              self.limits, rate_hz=self.calibration.rate_hz, on_tick=on_tick)
+            self._meal_result = f"meal ended: {report.final_state.value}"
+        except Exception as exc:  # the meal's thread must report, never vanish
+            log.exception("meal loop failed")
+            self._meal_result = f"meal failed: {exc}"
+            self._meal_state = FeedingState.FAULT
+        finally:
+            with self._lock:
+                self.bus = None
+                bus.close()
+                self._meal_thread = None
+                try:
+                    self.connect()
+                except (SessionError, ArmError) as exc:
+                    self.last_message = f"could not take the arm back after the meal: {exc}"
+
+    def meal_status(self) -> dict[str, Any]:
+        state = self._meal_state
+        return {"running": self.meal_running, "state": None if state is None else state.value, "result": self._meal_result}
+
+    # -- status --------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        driver = self.driver
+        cal = self.calibration
+        return {
+            "port": self.port,
+            "connected": driver is not None or self.meal_running,
+            "arm": None if driver is None else driver.status().as_dict(),
+            "meal": self.meal_status(),
+            "calibration": {
+                "changed_by": cal.changed_by,
+                "changed_at": cal.changed_at.isoformat(),
+                "ready_pose_rad": list(cal.ready_pose_rad),
+                "bowls": [{"name": b.name, "waypoints": len(b.waypoints_rad)} for b in cal.bowls],
+                "spoon": cal.spoon.model_dump(),
+                "intrinsics_ref": cal.camera.intrinsics_ref,
+            },
+            "profile": self.profile.model_dump(mode="json"),
+            "scan": [asdict(s) for s in self.last_scan],
+            "camera": self.camera is not None,
+            "message": self.last_message,
+        }
+
+    def close(self) -> None:
+        """Stop everything this session runs (the meal by e-stop, then the set-up driver)."""
+        thread = self._meal_thread
+        if thread is not None and thread.is_alive():
+            self.panel.push(CommandKind.ESTOP)
+            self.panel.push(CommandKind.END_MEAL)
+            thread.join(timeout=5.0)
+        with self._lock:
+            self._release_bus()
+

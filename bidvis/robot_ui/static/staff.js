@@ -1,0 +1,156 @@
+// Staff set-up page. Hold-to-move: while a jog button is held, a heartbeat goes to the robot
+// every 50 ms; the robot moves only while heartbeats arrive and stops when they stop.
+"use strict";
+const HEARTBEAT_MS = 50;
+const owner = sessionStorage.getItem("bidvis-owner") || (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + "-" + Math.random().toString(16).slice(2));
+sessionStorage.setItem("bidvis-owner", owner);
+const $ = (sel) => document.querySelector(sel);
+const operatorInput = $("#operator");
+operatorInput.value = localStorage.getItem("bidvis-operator") || "";
+operatorInput.addEventListener("change", () => localStorage.setItem("bidvis-operator", operatorInput.value));
+
+function say(text) { $("#message").textContent = text || ""; $("#error").textContent = ""; }
+function fail(text) { $("#error").textContent = text; }
+
+async function call(method, url, body) {
+  let response;
+  try {
+    response = await fetch(url, { method, headers: { "Content-Type": "application/json" },
+                                  body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    fail("No connection to the robot: " + err.message);
+    return null;
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    let detail = data.detail;
+    if (Array.isArray(detail)) detail = detail.map((d) => d.loc.slice(1).join(".") + ": " + d.msg).join("; ");
+    fail((response.status === 409 ? "Refused: " : "Error: ") + (detail || response.statusText));
+    return null;
+  }
+  if (data.message) say(data.message);
+  return data;
+}
+const who = () => ({ operator: operatorInput.value });
+
+// --- STOP: always visible, works for everyone ---
+$("#stop").addEventListener("click", () => { stopHold(); call("POST", "/api/stop"); });
+document.addEventListener("keydown", (e) => { if (e.key === "Escape") { stopHold(); call("POST", "/api/stop"); } });
+
+// --- hold to move ---
+let holding = null;
+function beat() {
+  if (!holding) return;
+  const { joint, direction, button } = holding;
+  fetch("/api/jog/hold", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ owner, operator: operatorInput.value, joint, direction }) })
+    .then(async (r) => {
+      if (!r.ok && holding && holding.button === button) {
+        const data = await r.json().catch(() => ({}));
+        stopHold();
+        fail("Refused: " + (typeof data.detail === "string" ? data.detail : r.statusText));
+      }
+    })
+    .catch(() => { stopHold(); fail("No connection to the robot: the arm stops by itself."); });
+}
+function startHold(button) {
+  if (holding) return;
+  holding = { joint: Number(button.dataset.joint), direction: Number(button.dataset.direction), button,
+              timer: setInterval(beat, HEARTBEAT_MS) };
+  button.classList.add("active");
+  say("");
+  beat();
+}
+function stopHold() {
+  if (!holding) return;
+  clearInterval(holding.timer);
+  holding.button.classList.remove("active");
+  holding = null;
+  fetch("/api/jog/release", { method: "POST", keepalive: true, headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ owner }) }).catch(() => {});
+}
+document.querySelectorAll(".hold").forEach((button) => {
+  button.addEventListener("pointerdown", (e) => { button.setPointerCapture(e.pointerId); startHold(button); });
+  for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) button.addEventListener(type, stopHold);
+  button.addEventListener("keydown", (e) => { if ((e.key === " " || e.key === "Enter") && !e.repeat) { e.preventDefault(); startHold(button); } });
+  button.addEventListener("keyup", (e) => { if (e.key === " " || e.key === "Enter") stopHold(); });
+  button.addEventListener("blur", stopHold);
+  button.addEventListener("contextmenu", (e) => e.preventDefault());
+});
+window.addEventListener("blur", stopHold);
+document.addEventListener("visibilitychange", () => { if (document.hidden) stopHold(); });
+
+// --- connect and scan ---
+$("#scan").addEventListener("click", async () => {
+  const data = await call("POST", "/api/scan");
+  if (!data) return;
+  const body = $("#scan-table tbody");
+  body.replaceChildren(...data.servos.map((s) => {
+    const row = document.createElement("tr");
+    for (const v of [s.baudrate, s.id, s.model_name + " (" + s.model_number + ")", s.firmware_version, s.hardware_errors.join(", ") || "none"]) {
+      const cell = document.createElement("td"); cell.textContent = v; row.append(cell);
+    }
+    return row;
+  }));
+});
+$("#connect").addEventListener("click", () => call("POST", "/api/connect"));
+$("#disconnect").addEventListener("click", () => call("POST", "/api/disconnect"));
+$("#go-ready").addEventListener("click", () => call("POST", "/api/move/ready", { owner }));
+
+// --- teach ---
+async function refreshAfter(promise) { const data = await promise; if (data) refresh(); return data; }
+$("#teach-ready").addEventListener("click", () => refreshAfter(call("POST", "/api/calibration/ready", who())));
+document.querySelectorAll(".teach-waypoint").forEach((b) => b.addEventListener("click",
+  () => refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/waypoints`, who()))));
+document.querySelectorAll(".clear-bowl").forEach((b) => b.addEventListener("click",
+  () => refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/clear`, who()))));
+document.querySelectorAll(".test-bite").forEach((b) => b.addEventListener("click",
+  () => call("POST", "/api/test-bite", { owner, bowl: Number(b.dataset.bowl) })));
+
+// --- forms ---
+const numbers = (form) => Object.fromEntries([...new FormData(form)].map(([k, v]) => [k, v === "" ? null : Number(v)]));
+$("#spoon-form").addEventListener("submit", (e) => { e.preventDefault(); call("PUT", "/api/calibration/spoon", { ...who(), ...numbers(e.target) }); });
+function boardForm(id, prefix) {
+  $(id).addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = await call("POST", `/api/${prefix}/start`, numbers(e.target));
+    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = data.guidance;
+  });
+  $(`#${prefix.replace("-", "")}-capture`).addEventListener("click", async () => {
+    const data = await call("POST", `/api/${prefix}/capture`);
+    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = `${data.views} view(s). Next: ${data.guidance}`;
+    if (data && !data.accepted) fail(data.message);
+  });
+  $(`#${prefix.replace("-", "")}-solve`).addEventListener("click", () => call("POST", `/api/${prefix}/solve`, who()));
+}
+boardForm("#camera-form", "camera");
+boardForm("#handeye-form", "hand-eye");
+$("#profile-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const values = {};
+  for (const [key, raw] of new FormData(e.target)) {
+    const value = key === "trigger_kind" ? raw : (raw === "" ? null : Number(raw));
+    if (key.includes(".")) { const [outer, inner] = key.split("."); (values[outer] ||= {})[inner] = value; }
+    else values[key] = value;
+  }
+  call("PUT", "/api/profile", { ...who(), values });
+});
+
+// --- live status ---
+async function refresh() {
+  let data;
+  try { const r = await fetch("/api/status"); data = await r.json(); } catch { return; }
+  const arm = data.arm;
+  $("#st-mode").textContent = arm ? arm.mode + (arm.fault ? ": " + arm.fault : "") : (data.meal.running ? "in a meal" : "not connected");
+  $("#st-joints").textContent = arm && arm.q_deg.length ? arm.q_deg.join(", ") : "-";
+  $("#st-spoon").textContent = arm && arm.spoon_xyz_m.length ? arm.spoon_xyz_m.join(", ") : "-";
+  $("#st-temps").textContent = arm && arm.temperature_c.length ? arm.temperature_c.join(", ") : "-";
+  $("#st-jog").textContent = arm && arm.jog_operator ? arm.jog_operator : "nobody";
+  $("#st-meal").textContent = data.meal.running ? data.meal.state : (data.meal.result || "none");
+  data.calibration.bowls.forEach((bowl, i) => {
+    const count = document.querySelector(`#bowl-${i}-label .count`);
+    if (count) count.textContent = bowl.waypoints;
+  });
+}
+setInterval(refresh, 500);
+refresh();

@@ -1,0 +1,270 @@
+"""`bidvis run` and `bidvis ui`: the product on a real robot, and its web app on real or virtual servos.
+
+`preflight` is what `bidvis run` checks before anything moves; it refuses to start, with a
+`RefusedToStart` that says what is wrong and what to do, when
+
+- the citizen profile or the robot calibration is missing, unreadable or invalid, or the profile
+  uses a bowl the calibration has not taught;
+- the calibration is stale: made for other servos than the bus has (an id missing, a wrong
+  model, another baud rate), or for another camera (its intrinsics file is missing, or the
+  camera's picture has another size than the intrinsics were computed for);
+- the serial port cannot be opened, or the camera does not open or gives no picture.
+
+`build_robot` then wires the robot's parts (journal, camera, mouth tracking, `RobotSession`) and
+`sim_robot` does the same on virtual servos and a simulated camera (for `bidvis ui --sim`, the
+browser tests and the screenshots).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bidvis.robot_ui.session import RobotSession
+from controller.config import (
+    CitizenProfile,
+    ConfigError,
+    RobotCalibration,
+    SafetyLimits,
+    check_profile_fits,
+    demo_calibration,
+    demo_profile,
+    demo_safety_limits,
+    load_calibration,
+    load_profile,
+    load_safety_limits,
+    save_config,
+)
+from controller.loop import LatestValue
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_MODELS = {1020: "XM430-W350", 1060: "XL430-W250"}
+CAMERA_FIRST_FRAME_S = 3.0
+
+
+class RefusedToStart(Exception):
+    """`bidvis run` will not start: the message says what is wrong and what to do."""
+
+
+@dataclass
+class Preflight:
+    """Everything `bidvis run` checked, ready to use."""
+
+    profile: CitizenProfile
+    calibration: RobotCalibration
+    limits: SafetyLimits
+    intrinsics: Any  # vision.CameraIntrinsics
+    servos: dict[int, int] = field(default_factory=dict)  # id -> model number
+    camera: Any = None  # vision.capture.CameraCapture, started
+    notes: list[str] = field(default_factory=list)
+
+
+def _load(kind: str, path: Path | None, loader) -> Any:
+    if path is None:
+        raise RefusedToStart(f"no {kind} file given")
+    if not path.exists():
+        raise RefusedToStart(f"the {kind} file {path} does not exist; set the robot up with `bidvis ui` first")
+    try:
+        return loader(path)
+    except ConfigError as exc:
+        raise RefusedToStart(f"the {kind} file is not valid:\n{exc}") from None
+
+
+def check_configuration(profile_path: Path, calibration_path: Path, safety_path: Path | None) -> Preflight:
+    """Load and cross-check the profile, the calibration, the safety limits and the intrinsics."""
+    from vision import CameraIntrinsics
+    from vision.errors import CalibrationError
+
+    profile = _load("citizen profile", profile_path, load_profile)
+    calibration = _load("robot calibration", calibration_path, load_calibration)
+    limits = demo_safety_limits() if safety_path is None else _load("safety limits", safety_path, load_safety_limits)
+    try:
+        check_profile_fits(profile, calibration)
+    except ConfigError as exc:
+        raise RefusedToStart(f"the profile does not fit this robot's calibration:\n{exc}") from None
+    intrinsics_path = calibration_path.parent / Path(calibration.camera.intrinsics_ref).name
+    try:
+        intrinsics = CameraIntrinsics.load(intrinsics_path)
+    except CalibrationError as exc:
+        raise RefusedToStart(
+            f"the camera calibration {intrinsics_path} named by the robot calibration is missing or broken ({exc}); "
+            "calibrate the camera with `bidvis ui`"
+        ) from None
+    return Preflight(profile, calibration, limits, intrinsics)
+
+
+def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.05) -> dict[int, int]:
+    """Ping every servo of the calibration at its baud rate; returns id -> model number."""
+    from firmware_bridge import BridgeError, DynamixelBus, PortError
+
+    try:
+        bus = DynamixelBus(port, baudrate=calibration.baudrate, timeout=timeout_s)
+    except PortError as exc:
+        raise RefusedToStart(f"cannot open the servo port: {exc}; check the U2D2 cable and --port") from None
+    missing, wrong, found = [], [], {}
+    with bus:
+        for servo_id in calibration.servo_ids:
+            try:
+                model = bus.ping(servo_id)
+            except BridgeError:
+                missing.append(servo_id)
+                continue
+            found[servo_id] = model
+            if model not in SUPPORTED_MODELS:
+                wrong.append(f"id {servo_id} is model {model}")
+    if len(missing) == len(calibration.servo_ids):
+        raise RefusedToStart(
+            f"no arm on {port}: none of the servos {list(calibration.servo_ids)} answered at {calibration.baudrate} baud; "
+            "check power and cable, or find the servos with `bidvis bus scan`"
+        )
+    if missing:
+        raise RefusedToStart(
+            f"the calibration is stale or the arm is incomplete: servo(s) {missing} did not answer on {port} at "
+            f"{calibration.baudrate} baud (answered: {sorted(found)}); check the cable, or re-calibrate with `bidvis ui`"
+        )
+    if wrong:
+        raise RefusedToStart(
+            f"wrong servo model: {', '.join(wrong)}; bidvis drives {', '.join(f'{n} ({m})' for m, n in SUPPORTED_MODELS.items())}"
+        )
+    return found
+
+
+def open_camera(source: str, intrinsics: Any) -> Any:
+    """Open the camera and check its first picture against the intrinsics' size."""
+    from vision.capture import CameraCapture
+    from vision.errors import CameraError
+
+    try:
+        camera = CameraCapture(int(source) if source.isdigit() else source)
+    except CameraError as exc:
+        raise RefusedToStart(f"the camera does not open: {exc}; check --camera (an index such as 0, or /dev/video0)") from None
+    camera.start()
+    frame = camera.read(timeout_s=CAMERA_FIRST_FRAME_S)
+    if frame is None:
+        camera.stop()
+        raise RefusedToStart(f"the camera {source!r} opened but gave no picture within {CAMERA_FIRST_FRAME_S:.0f} s")
+    height, width = frame.image.shape[:2]
+    if (width, height) != (intrinsics.width, intrinsics.height):
+        camera.stop()
+        raise RefusedToStart(
+            f"the camera calibration is stale: it was made for {intrinsics.width}x{intrinsics.height} pictures, "
+            f"the camera gives {width}x{height}; calibrate the camera again with `bidvis ui`"
+        )
+    return camera
+
+
+def preflight(port: str, camera: str, profile_path: Path, calibration_path: Path, safety_path: Path | None = None) -> Preflight:
+    """Every check of `bidvis run`, cheapest first; raises `RefusedToStart`."""
+    checked = check_configuration(profile_path, calibration_path, safety_path)
+    if port != checked.calibration.port:
+        checked.notes.append(f"the calibration was made on port {checked.calibration.port}; using {port}")
+    checked.servos = check_servos(port, checked.calibration)
+    checked.camera = open_camera(camera, checked.intrinsics)
+    return checked
+
+
+class MouthFeed:
+    """Camera frames through `vision.MouthTracker` into the meal's latest mouth observation."""
+
+    def __init__(self, camera: Any, tracker: Any) -> None:
+        self.camera = camera
+        self.tracker = tracker
+        self.latest = LatestValue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mouth-feed", daemon=True)
+
+    def start(self) -> MouthFeed:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            frame = self.camera.read(timeout_s=0.1)
+            if frame is None:
+                continue
+            try:
+                observation = self.tracker.update(frame.image, frame.t)
+            except Exception:  # a bad frame must not end tracking; the safety supervisor sees it stale
+                log.exception("mouth tracking failed on one frame")
+                continue
+            if observation is not None:
+                self.latest.put(observation)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+def build_robot(port: str, checked: Preflight, profile_path: Path, calibration_path: Path, journal_path: Path) -> tuple[RobotSession, list[Any]]:
+    """The robot session over checked parts; also returns what must be closed after it."""
+    from controller.journal import UsageJournal
+    from vision import MouthTracker
+
+    journal = UsageJournal(journal_path)
+    feed = MouthFeed(checked.camera, MouthTracker(intrinsics=checked.intrinsics)).start()
+    session = RobotSession(
+        port=port, calibration=checked.calibration, calibration_path=calibration_path, profile=checked.profile,
+        profile_path=profile_path, limits=checked.limits, journal=journal, camera=None, mouth=feed.latest,
+    )
+    return session, [feed, checked.camera, journal]
+
+
+@dataclass
+class SimRobot:
+    """A robot session on virtual servos and a simulated camera (see `sim_robot`)."""
+
+    session: RobotSession
+    bus: Any  # sim.virtual_bus.VirtualServoBus
+    journal: Any
+
+    def close(self) -> None:
+        self.session.close()
+        self.bus.close()
+        self.journal.close()
+
+
+def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
+    """Virtual XM430 servos, a camera that sees a checkerboard on the tool, and the demo files.
+
+    The calibration and profile files are created in `directory` from the embedded demo defaults
+    when absent (and kept: changes made in the pages are saved there).
+    """
+    import numpy as np
+
+    from bidvis.robot_ui.board_camera import BoardCamera
+    from controller.journal import UsageJournal
+    from sim.virtual_bus import VirtualServoBus
+    from vision import CameraIntrinsics
+
+    directory.mkdir(parents=True, exist_ok=True)
+    calibration_path, profile_path = directory / "robot_calibration.toml", directory / "citizen_profile.toml"
+    if not calibration_path.exists():
+        save_config(demo_calibration(), calibration_path)
+    if not profile_path.exists():
+        save_config(demo_profile(), profile_path)
+    calibration, profile = load_calibration(calibration_path), load_profile(profile_path)
+    bus = VirtualServoBus.start(ids=calibration.servo_ids, baudrate=calibration.baudrate, name=name)
+    journal = UsageJournal(directory / "journal.sqlite3")
+    truth = np.asarray(demo_calibration().camera.camera_to_base)  # where the simulated camera really is
+    session = RobotSession(
+        port=bus.url, calibration=calibration, calibration_path=calibration_path, profile=profile,
+        profile_path=profile_path, limits=demo_safety_limits(), journal=journal,
+    )
+
+    def joints() -> np.ndarray:
+        driver = session.driver
+        return driver.measured_q() if driver is not None else np.zeros(4)
+
+    session.camera = BoardCamera(joints, CameraIntrinsics.from_fov(640, 480, 70.0), truth)
+    return SimRobot(session, bus, journal)
+
+
+def serve(app: Any, host: str, port: int) -> None:
+    """Serve the robot's web app until interrupted."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="warning")

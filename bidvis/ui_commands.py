@@ -1,0 +1,107 @@
+"""`bidvis run` (the robot at a meal, on real hardware) and `bidvis ui` (set-up pages, real or virtual servos)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_HTTP_PORT = 8080
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run` and `ui` to the `bidvis` app."""
+    app.command("run")(run)
+    app.command("ui")(ui)
+
+
+def run(
+    port: Annotated[str, typer.Option("--port", help="Servo bus: serial device (/dev/ttyUSB0) or URL.")],
+    camera: Annotated[str, typer.Option("--camera", help="Camera: index (0), device (/dev/video0) or a video/folder.")],
+    profile: Annotated[Path, typer.Option("--profile", help="The citizen's profile file (.toml or .json).")],
+    calibration: Annotated[
+        Path | None, typer.Option("--calibration", help="Robot calibration file [default: robot_calibration.toml next to the profile].")
+    ] = None,
+    safety: Annotated[Path | None, typer.Option("--safety", help="Safety limits file [default: the built-in limits].")] = None,
+    journal: Annotated[Path, typer.Option("--journal", help="Usage journal (SQLite outbox).")] = Path("bidvis-journal.sqlite3"),
+    host: Annotated[str, typer.Option("--host", help="Address the robot's web pages listen on.")] = "0.0.0.0",
+    http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages (/panel, /staff).")] = DEFAULT_HTTP_PORT,
+    check: Annotated[bool, typer.Option("--check", help="Only run the start-up checks, then exit.")] = False,
+) -> None:
+    """Run the robot for a citizen on real hardware: check everything, then serve the panel and staff pages."""
+    from bidvis.run import RefusedToStart, build_robot, preflight, serve
+
+    calibration_path = calibration or profile.parent / "robot_calibration.toml"
+    try:
+        checked = preflight(port, camera, profile, calibration_path, safety)
+    except RefusedToStart as exc:
+        typer.echo(f"bidvis run: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for note in checked.notes:
+        typer.echo(f"note: {note}")
+    servos = ", ".join(f"{i}" for i in sorted(checked.servos))
+    typer.echo(f"checks passed: servos {servos} on {port}, camera {camera}, calibration by {checked.calibration.changed_by}")
+    if check:
+        checked.camera.stop()
+        return
+    from bidvis.robot_ui.app import create_app
+
+    session, parts = build_robot(port, checked, profile, calibration_path, journal)
+    typer.echo(f"panel: http://{host}:{http_port}/panel   staff: http://{host}:{http_port}/staff")
+    try:
+        serve(create_app(session), host, http_port)
+    finally:
+        session.close()
+        for part in parts:
+            (getattr(part, "close", None) or part.stop)()
+
+
+def ui(
+    sim: Annotated[bool, typer.Option("--sim", help="Virtual servos and a simulated camera instead of hardware.")] = False,
+    port: Annotated[str | None, typer.Option("--port", help="Servo bus (hardware): serial device or URL.")] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Where the calibration, profile and journal files live.")] = Path("."),
+    host: Annotated[str, typer.Option("--host", help="Address the web pages listen on.")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages.")] = DEFAULT_HTTP_PORT,
+) -> None:
+    """Serve the set-up pages (/staff) and the panel (/panel): on a real arm (--port) or simulated (--sim)."""
+    from bidvis.robot_ui.app import create_app
+    from bidvis.run import serve, sim_robot
+
+    if sim == (port is not None):
+        raise typer.BadParameter("give either --sim or --port")
+    if sim:
+        robot = sim_robot(directory)
+        close = robot.close
+        session = robot.session
+    else:
+        session, close = _hardware_session(port, directory)
+    typer.echo(f"staff: http://{host}:{http_port}/staff   panel: http://{host}:{http_port}/panel")
+    try:
+        serve(create_app(session), host, http_port)
+    finally:
+        close()
+
+
+def _hardware_session(port: str, directory: Path):
+    """A set-up session on real servos; files from `directory` (demo defaults when absent)."""
+    from bidvis.robot_ui.session import RobotSession
+    from controller.config import ConfigError, demo_calibration, demo_profile, demo_safety_limits, load_calibration, load_profile
+    from controller.journal import UsageJournal
+
+    calibration_path, profile_path = directory / "robot_calibration.toml", directory / "citizen_profile.toml"
+    try:
+        calibration = load_calibration(calibration_path) if calibration_path.exists() else demo_calibration()
+        profile = load_profile(profile_path) if profile_path.exists() else demo_profile()
+    except ConfigError as exc:
+        typer.echo(f"bidvis ui: {exc}", err=True)
+        raise typer.Exit(2) from None
+    journal = UsageJournal(directory / "journal.sqlite3")
+    session = RobotSession(port=port, calibration=calibration, calibration_path=calibration_path, profile=profile,
+                           profile_path=profile_path, limits=demo_safety_limits(), journal=journal)
+
+    def close() -> None:
+        session.close()
+        journal.close()
+
+    return session, close
