@@ -91,8 +91,9 @@ class FaceDetector:
         keypoints = raw[:, 4:16].reshape(-1, 6, 2) / INPUT_PX + anchors[:, None, :]
         # From the letterboxed 128 px square back to frame pixels.
         offset = np.array([pad_x, pad_y], np.float32)
-        to_px = lambda p: (p * INPUT_PX - offset) / scale  # noqa: E731
-        centre, size, keypoints = to_px(centre), size * INPUT_PX / scale, to_px(keypoints)
+        centre = (centre * INPUT_PX - offset) / scale
+        keypoints = (keypoints * INPUT_PX - offset) / scale
+        size = size * INPUT_PX / scale
         boxes = np.concatenate([centre - size / 2, size], axis=1)
         chosen = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), 0.0, NMS_IOU)
         faces = []
