@@ -39,9 +39,11 @@ from typing import Protocol
 
 from firmware_bridge.protocol import (
     BROADCAST_ID,
+    DropReason,
     Instruction,
     InstructionPacket,
     InstructionParser,
+    StatusError,
     encode_fast_read_status,
     encode_status,
 )
@@ -240,11 +242,23 @@ class VirtualServoBus:
             arrived = start + wire_time_s(len(data), baudrate)
             self._line_free_s = arrived
             self._host_done_s = arrived
+            self._parser.dropped.clear()
             packets = self._parser.feed(bytes(data))
-            if not packets:
+            corrupted = [d.servo_id for d in self._parser.dropped if d.reason == DropReason.BAD_CRC]
+            if not packets and not corrupted:
                 return
             self.advance_to(arrived)
             listeners = [s for s in self.servos if s.baudrate == baudrate]
+            # A servo that recognises its ID in a packet with a bad CRC answers CRC Error (3). Such
+            # a packet (a cut-off one whose length swallowed what followed) ends before any good
+            # packet found inside it, so its answer goes first.
+            answers = [
+                _Answer(servo, Reply(servo.status_error(StatusError.CRC_ERROR)), servo.servo_id)
+                for servo_id in corrupted
+                for servo in listeners
+                if servo.servo_id == servo_id and servo.get("status_return_level") >= 2
+            ]
+            self._schedule([(a, encode_status(a.servo_id, a.reply.error)) for a in answers], arrived, baudrate)
             for packet in packets:
                 for servo in listeners:
                     servo.heard_instruction()
