@@ -235,3 +235,13 @@ def test_after_a_long_cover_the_lips_are_learned_afresh(models, face, compose, l
     assert tracker.update(covered, 0.1).status is MouthStatus.OCCLUDED
     assert tracker.update(covered, 0.5) is None  # past the hold
     assert tracker.update(clear, 0.6).status is MouthStatus.TRACKED  # not stuck as hidden
+
+
+def test_poster_left_alone_after_the_user_goes_is_never_usable(models, face, compose):
+    user, _ = face(OPEN)
+    poster, _ = face("grid_sbia1a_f002")
+    tracker = MouthTracker(models=models)
+    assert tracker.update(compose((640, 480), 90, (poster, 20, 20, 0.45), (user, 200, 150)), 0.0).usable
+    for i in range(1, 40):  # the user has left; the poster stays, before and after the identity hold
+        observation = tracker.update(compose((640, 480), 90, (poster, 20, 20, 0.45)), i * 0.1)
+        assert observation is None or not observation.usable
