@@ -31,6 +31,7 @@ def _meal(tmp_path: Path, scenario: Scenario, camera: CameraMode):
         journal.close()
 
 
+@pytest.mark.timeout(1800)
 def test_meal_20_bites_ground_truth_camera(benchmark, tmp_path):
     """The whole stack (controller loop at 200 Hz, Protocol 2.0 over the virtual bus, MuJoCo,
     citizen, ground-truth camera) for a 20-bite meal."""
@@ -42,6 +43,7 @@ def test_meal_20_bites_ground_truth_camera(benchmark, tmp_path):
 
 
 @pytest.mark.skipif(not (FACES / "labels.csv").is_file(), reason=f"face photos not available at {FACES}")
+@pytest.mark.timeout(1800)
 def test_meal_with_face_frames_through_the_vision_pipeline(benchmark, tmp_path):
     """Same stack with composed face frames at 30 fps through vision.MouthTracker (3 bites)."""
     scenario = MEAL_20.model_copy(update={"name": "meal_3_bites_faces", "bites": 3})

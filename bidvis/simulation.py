@@ -180,6 +180,7 @@ class SimulatedMeal:
         self._asked_in_ready = False
         self._last_spoon: np.ndarray | None = None
         self._last_sighting_t: float | None = None
+        self._mouth_content_t: float | None = None  # when the scene of the latest observation was captured
 
     def _open_camera(self, mode: CameraMode, faces_dir: Path | None):
         faults = self.scenario.camera_faults
@@ -211,10 +212,12 @@ class SimulatedMeal:
                 observation = self._tracker.update(delivered[1], delivered[0])
                 if observation is not None:
                     self.mouth.put(observation)
+                    self._mouth_content_t = self._frames.delivered_content_t
             return
         sighting = self._sightings.poll(now_s)
         if sighting is not None and sighting.t != self._last_sighting_t:
             self._last_sighting_t = sighting.t
+            self._mouth_content_t = sighting.content_t
             self.mouth.put(
                 MouthObservation(
                     sighting.center_px,
@@ -250,8 +253,8 @@ class SimulatedMeal:
             distance = float(np.linalg.norm(to_mouth))
             velocity = (spoon - self._last_spoon) / controller.period_s
             toward = float(velocity @ to_mouth / distance) if distance > 1e-9 else 0.0
-            latest = self.mouth.latest()
-            age = math.inf if latest is None else now_s - latest.t
+            # the age of what the controller knows: a frozen frame looks fresh but shows the past
+            age = math.inf if self._mouth_content_t is None else now_s - self._mouth_content_t
             self.stale_advances.update(age, toward)
         self._last_spoon = spoon
 

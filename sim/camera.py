@@ -19,6 +19,7 @@ a stuck USB camera delivers), black frames, dropped frames, and a second face in
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,8 @@ class PinholeCamera:
 @dataclass(frozen=True, slots=True)
 class MouthSighting:
     """One observation of the mouth, field for field a `vision.MouthObservation`, plus
-    `ground_truth`: True when it came from the simulator's truth rather than from images."""
+    `ground_truth` (True: from the simulator's truth rather than from images) and `content_t`,
+    when the scene it shows was really captured (older than `t` for a frozen frame)."""
 
     center_px: tuple[float, float]
     width_px: float
@@ -114,6 +116,7 @@ class MouthSighting:
     t: float
     position_m: tuple[float, float, float] | None = None
     ground_truth: bool = True
+    content_t: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +231,7 @@ class GroundTruthMouthSource:
         self.frames_captured += 1
         faults = self.faults.active(t_s)
         if CameraFaultKind.FROZEN_FRAME in faults and self._frozen is not None:
-            old = self._frozen
-            return MouthSighting(old.center_px, old.width_px, old.open_ratio, old.is_open, old.confidence, t_s, old.position_m)
+            return dataclasses.replace(self._frozen, t=t_s)
         if faults & {CameraFaultKind.BLACK_FRAME, CameraFaultKind.DROPPED_FRAMES} or (
             self._rng.random() < self.dropout_probability
         ):
@@ -251,6 +253,7 @@ class GroundTruthMouthSource:
             float(np.clip(0.9 - 0.3 * truth.yaw_rad, 0.0, 1.0)),
             t_s,
             tuple(float(v) for v in position),
+            content_t=t_s,
         )
         self._frozen = sighting
         return sighting
@@ -327,7 +330,8 @@ class FaceFrameSource:
     """Camera mode (a): BGR frames composed from real face photos, placed by the head pose.
 
     Call `poll(t_s)` every control tick; it returns `(capture_t, frame)` when a frame is
-    delivered at this tick, else None. Raises `FacesUnavailable` when the photos are missing.
+    delivered at this tick, else None; `delivered_content_t` is when the scene of that frame was
+    really captured (older for a frozen frame). Raises `FacesUnavailable` when the photos are missing.
     """
 
     ground_truth = False
@@ -350,8 +354,10 @@ class FaceFrameSource:
         self._clock = _FrameClock(fps, latency_s)
         self._queue: list[tuple[float, float, np.ndarray | None]] = []
         self._last_frame: np.ndarray | None = None
+        self._last_content_t = 0.0
         self._rng = np.random.default_rng(seed)
         self.frames_captured = 0
+        self.delivered_content_t: float | None = None
 
     def render(self, t_s: float) -> np.ndarray | None:
         """The frame the camera captures now (None for a dropped frame)."""
@@ -361,6 +367,7 @@ class FaceFrameSource:
             return None
         if CameraFaultKind.FROZEN_FRAME in faults and self._last_frame is not None:
             return self._last_frame
+        self._last_content_t = t_s
         ih = self.camera.intrinsics
         if CameraFaultKind.BLACK_FRAME in faults:
             return np.zeros((ih.height_px, ih.width_px, 3), np.uint8)
@@ -377,10 +384,12 @@ class FaceFrameSource:
 
     def poll(self, t_s: float) -> tuple[float, np.ndarray] | None:
         if self._clock.due(t_s):
-            self._queue.append((t_s + self._clock.latency_s, t_s, self.render(t_s)))
+            frame = self.render(t_s)
+            self._queue.append((t_s + self._clock.latency_s, t_s, frame, self._last_content_t))
         delivered = None
         while self._queue and self._queue[0][0] <= t_s + 1e-12:
-            _, capture_t, frame = self._queue.pop(0)
+            _, capture_t, frame, content_t = self._queue.pop(0)
             if frame is not None:
                 delivered = (capture_t, frame)
+                self.delivered_content_t = content_t
         return delivered

@@ -100,6 +100,7 @@ def test_frozen_frame_repeats_the_picture_with_fresh_timestamps():
         world.step(2)
         last = source.poll(i * 0.005)
     assert last.t > 1.2
+    assert last.content_t < 0.35  # the scene is the one from before the freeze
     moved = true_mouth(world, PinholeCamera()).center_px
     assert np.linalg.norm(np.subtract(last.center_px, moved)) > 10  # the picture did not follow
 
@@ -144,6 +145,18 @@ def test_composed_frame_puts_the_labelled_mouth_on_the_projected_mouth():
 def test_composed_frame_faults(kind, check):
     source = FaceFrameSource(World(), faults=_fault(kind), faces_dir=FACES)
     assert check(source.render(0.0))
+
+
+@needs_faces
+def test_frozen_composed_frames_keep_the_time_of_their_scene():
+    source = FaceFrameSource(World(), faults=_fault(CameraFaultKind.FROZEN_FRAME, at_s=0.2), faces_dir=FACES)
+    first = None
+    for i in range(200):
+        delivered = source.poll(i * 0.005)
+        if delivered is not None and delivered[0] > 0.5:
+            first = delivered[1] if first is None else first
+            assert delivered[1] is first  # the same picture ...
+            assert source.delivered_content_t < 0.2  # ... showing the scene from before the freeze
 
 
 @needs_faces
