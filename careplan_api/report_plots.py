@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from careplan_api.i18n import Lang, texts
 from careplan_api.reports import WeekPoint
 
-BAR_COLOUR = "#1f4e79"  # 8.9:1 on white
-LINE_COLOUR = "#8a3b00"  # 7.4:1 on white
+BAR_COLOUR = "#1f4e79"  # 8.7:1 on white
+LINE_COLOUR = "#8a3b00"  # 7.8:1 on white
 TEXT_COLOUR = "#1a1a1a"
 _RC = {
     "svg.hashsalt": "bidvis",  # stable ids: the same numbers give the same SVG

@@ -199,3 +199,31 @@ def test_bar_svg_escapes_hostile_labels():
 
 def test_bar_svg_without_groups_says_so():
     assert texts(Lang.EN)["chart_empty"] in bar_svg([], [], Lang.EN, ylabel="y", title="t", description="d")
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_colour_of_pages_and_plots_has_aa_contrast_on_every_background():
+    import re
+    from importlib.resources import files
+
+    from careplan_api import report_plots
+
+    css = files("careplan_api").joinpath("templates/careplan.css").read_text()
+    foregrounds = set(re.findall(r"(?<![-\w])(?:color|outline):[^;#]*(#[0-9a-f]{6})", css))
+    foregrounds |= set(re.findall(r"border[^:]*:[^;#]*(#[0-9a-f]{6})", css))
+    foregrounds |= {report_plots.BAR_COLOUR, report_plots.LINE_COLOUR, report_plots.TEXT_COLOUR}
+    backgrounds = set(re.findall(r"background:\s*(#[0-9a-f]{6})", css))
+    assert len(foregrounds) >= 5 and "#ffffff" in backgrounds and len(backgrounds) >= 3
+    for fg in foregrounds:
+        for bg in backgrounds:
+            assert _contrast(fg, bg) >= 4.5, (fg, bg, _contrast(fg, bg))
