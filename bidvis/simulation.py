@@ -367,17 +367,24 @@ def run_simulated_meal(
         return _summary(meal, report, time.perf_counter() - started, aborted)
 
 
-def _silence_probe(scenario: Scenario, journal: Any, options: dict[str, Any]) -> float:
-    """Replay the scenario until the spoon moves toward the mouth, then silence the host."""
-    with SimulatedMeal(scenario, journal, **options) as meal:
+def _silence_probe(scenario: Scenario, journal_dir: Path, options: dict[str, Any], *, approaching: bool) -> float:
+    """Replay the scenario until the spoon moves (toward the mouth when `approaching`, else in any
+    state after the first second), then silence the host; NaN if the arm never moved so."""
+    journal = UsageJournal(journal_dir / f"probe-{'approach' if approaching else 'any'}.sqlite3")
+    try:
+        with SimulatedMeal(scenario, journal, **options) as meal:
 
-        def moving(controller: MealController) -> bool:
-            return controller.state in _TRACKING_STATES and meal.world.spoon_tip_speed() > SILENCE_PROBE_SPEED_M_S
+            def moving(controller: MealController) -> bool:
+                if meal.world.spoon_tip_speed() <= SILENCE_PROBE_SPEED_M_S:
+                    return False
+                return controller.state in _TRACKING_STATES if approaching else meal.clock.now() > 1.0
 
-        meal.run(stop_when=moving)
-        if meal.world.spoon_tip_speed() <= SILENCE_PROBE_SPEED_M_S:
-            return math.nan
-        return meal.host_silence_stop_s()
+            meal.run(stop_when=moving)
+            if meal.world.spoon_tip_speed() <= SILENCE_PROBE_SPEED_M_S:
+                return math.nan
+            return meal.host_silence_stop_s()
+    finally:
+        journal.close()
 
 
 def run_safety_scenario(
@@ -391,16 +398,17 @@ def run_safety_scenario(
             summary = run_simulated_meal(scenario, main, report_limits=report_limits, **options)
         finally:
             main.close()
-        probe = UsageJournal(Path(tmp) / "probe.sqlite3")
+        probe_options = {"report_limits": report_limits, **options}
         try:
-            stop_s = _silence_probe(scenario, probe, {"report_limits": report_limits, **options})
+            stop_s = _silence_probe(scenario, Path(tmp), probe_options, approaching=True)
+            if math.isnan(stop_s):
+                stop_s = _silence_probe(scenario, Path(tmp), probe_options, approaching=False)
+                notes.append("host-silence probe: no approach to the mouth in this scenario, probed while scooping")
         except PhysicsUnstable as exc:
             stop_s = math.nan
             notes.append(f"silence probe aborted: {exc}")
-        finally:
-            probe.close()
     if math.isnan(stop_s):
-        notes.append("host-silence probe: the spoon never moved toward the mouth, so no stop time was measured")
+        notes.append("host-silence probe: the arm never moved, so no stop time was measured")
     if summary.bites_taken < min(scenario.bites, summary.bites_offered):
         notes.append(f"{summary.bites_taken} of {summary.bites_offered} bites offered were taken")
     return ScenarioResult(
