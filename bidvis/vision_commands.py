@@ -25,28 +25,36 @@ def register(app: typer.Typer) -> None:
 
     @vision_app.command("calibrate-camera")
     def calibrate_camera(
-        images: Annotated[Path, typer.Option("--images", help="folder of checkerboard images", exists=True, file_okay=False)],
+        images: Annotated[Path, typer.Option("--images", help="folder of board images", exists=True, file_okay=False)],
         out: Annotated[Path, typer.Option("--out", help="where to write the intrinsics (JSON)")],
-        board: Annotated[str, typer.Option("--board", help="inner corners, COLUMNSxROWS")] = "9x6",
+        board: Annotated[str, typer.Option("--board", help="checkerboard: inner corners; charuco: squares; COLUMNSxROWS")] = "9x6",
         square_m: Annotated[float, typer.Option("--square-m", help="side of one square (m)", min=1e-4)] = 0.024,
+        pattern: Annotated[str, typer.Option("--pattern", help="checkerboard or charuco")] = "checkerboard",
+        marker_m: Annotated[float, typer.Option("--marker-m", help="ChArUco marker side (m)", min=1e-4)] = 0.018,
+        dictionary: Annotated[str, typer.Option("--dictionary", help="ChArUco marker dictionary")] = "DICT_5X5_100",
     ) -> None:
-        """Camera intrinsics from images of a printed checkerboard (OpenCV calibrateCamera)."""
+        """Camera intrinsics from images of a printed checkerboard or ChArUco board (OpenCV calibrateCamera)."""
         import cv2
         from rich.console import Console
 
-        from vision.calibration import calibrate_checkerboard
+        from vision.calibration import calibrate_charuco, calibrate_checkerboard
         from vision.capture import IMAGE_SUFFIXES
         from vision.errors import CalibrationError
 
         console = Console()
         columns_rows = _parse_board(board)
+        if pattern not in ("checkerboard", "charuco"):
+            raise typer.BadParameter(f"--pattern must be checkerboard or charuco, got {pattern!r}")
         files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         frames = [image for image in (cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files) if image is not None]
         if not frames:
             console.print(f"[red]no readable images in {images}[/red]")
             raise typer.Exit(1)
         try:
-            result = calibrate_checkerboard(frames, columns_rows, square_m)
+            if pattern == "charuco":
+                result = calibrate_charuco(frames, columns_rows, square_m, marker_m, dictionary)
+            else:
+                result = calibrate_checkerboard(frames, columns_rows, square_m)
         except CalibrationError as error:
             console.print(f"[red]calibration failed:[/red] {error}")
             raise typer.Exit(1) from None

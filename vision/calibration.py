@@ -1,4 +1,4 @@
-"""Camera intrinsics from checkerboard images, pinhole projection, and hand-eye calibration.
+"""Camera intrinsics from checkerboard or ChArUco images, pinhole projection, and hand-eye calibration.
 
 Frames: the camera frame is OpenCV's (x right, y down, z forward, metres). A pose is a 4x4
 homogeneous matrix `T_a_b` that maps points of frame b into frame a.
@@ -112,24 +112,60 @@ def calibrate_checkerboard(images: Iterable[np.ndarray], board: tuple[int, int],
 
     Raises `CalibrationError` when fewer than 3 images show the whole board or sizes differ.
     """
-    object_points, image_points, size, rejected = [], [], None, 0
     template = checkerboard_points(board, square_m)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
+
+    def find(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        found, corners = cv2.findChessboardCorners(gray, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE)
+        if not found:
+            return None
+        return template, cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria)
+
+    return _calibrate(images, find, f"the {board[0]}x{board[1]} checkerboard", "check --board (inner corners) and lighting")
+
+
+def charuco_board(squares: tuple[int, int], square_m: float, marker_m: float, dictionary: str = "DICT_5X5_100"):
+    """An OpenCV ChArUco board of `squares` = (columns, rows) squares with ArUco markers of `dictionary`."""
+    if not 0.0 < marker_m < square_m:
+        raise CalibrationError(f"ChArUco markers must be smaller than the squares, got marker {marker_m} m, square {square_m} m")
+    try:
+        words = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary))
+    except AttributeError:
+        raise CalibrationError(f"unknown ArUco dictionary {dictionary!r}; use a cv2.aruco name such as DICT_5X5_100") from None
+    return cv2.aruco.CharucoBoard(squares, square_m, marker_m, words)
+
+
+def calibrate_charuco(images: Iterable[np.ndarray], squares: tuple[int, int], square_m: float, marker_m: float,
+                      dictionary: str = "DICT_5X5_100") -> CheckerboardCalibration:
+    """Intrinsics from views of a ChArUco board (partial views count, with at least 6 corners)."""
+    board = charuco_board(squares, square_m, marker_m, dictionary)
+    detector = cv2.aruco.CharucoDetector(board)
+
+    def find(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        corners, ids, _, _ = detector.detectBoard(gray)
+        if ids is None or len(ids) < 6:
+            return None
+        object_points, image_points = board.matchImagePoints(corners, ids)
+        return object_points.reshape(-1, 3).astype(np.float32), image_points.reshape(-1, 1, 2).astype(np.float32)
+
+    return _calibrate(images, find, f"the {squares[0]}x{squares[1]} ChArUco board", "check --board (squares), --dictionary and lighting")
+
+
+def _calibrate(images: Iterable[np.ndarray], find, what: str, hint: str) -> CheckerboardCalibration:
+    object_points, image_points, size, rejected = [], [], None, 0
     for image in images:
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if size is not None and gray.shape[::-1] != size:
             raise CalibrationError(f"all images must have one size; got {gray.shape[::-1]} after {size}")
         size = gray.shape[::-1]
-        found, corners = cv2.findChessboardCorners(gray, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE)
-        if not found:
+        found = find(gray)
+        if found is None:
             rejected += 1
             continue
-        corners = cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria)
-        object_points.append(template)
-        image_points.append(corners)
+        object_points.append(found[0])
+        image_points.append(found[1])
     if len(image_points) < 3:
-        raise CalibrationError(f"the {board[0]}x{board[1]} checkerboard was found in {len(image_points)} image(s), "
-                               f"need at least 3 (rejected {rejected}); check --board (inner corners) and lighting")
+        raise CalibrationError(f"{what} was found in {len(image_points)} image(s), need at least 3 (rejected {rejected}); {hint}")
     rms, matrix, dist, _, _ = cv2.calibrateCamera(object_points, image_points, size, None, None)
     intrinsics = CameraIntrinsics(float(matrix[0, 0]), float(matrix[1, 1]), float(matrix[0, 2]), float(matrix[1, 2]),
                                   int(size[0]), int(size[1]), tuple(float(d) for d in dist.reshape(-1)))

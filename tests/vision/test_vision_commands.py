@@ -69,3 +69,17 @@ def test_eval_refuses_an_unknown_backend(tmp_path):
     (tmp_path / "labels.csv").write_text("file,split,mouth_state,mouth_cx,mouth_cy,mouth_w\n")
     result = CliRunner().invoke(app, ["vision", "eval", "--data", str(tmp_path), "--backend", "dlib"])
     assert result.exit_code == 2 and "backend must be one of" in " ".join(result.output.split())
+
+
+def test_calibrate_camera_refuses_an_unknown_pattern(tmp_path):
+    result = CliRunner().invoke(app, ["vision", "calibrate-camera", "--images", str(tmp_path), "--pattern", "dots",
+                                      "--out", str(tmp_path / "c.json")])
+    assert result.exit_code == 2 and "checkerboard or charuco" in " ".join(result.output.split())
+
+
+def test_calibrate_camera_with_charuco_and_a_wrong_dictionary_fails_clearly(tmp_path):
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((48, 64), 255, np.uint8))
+    result = CliRunner().invoke(app, ["vision", "calibrate-camera", "--images", str(tmp_path), "--pattern", "charuco",
+                                      "--board", "7x5", "--square-m", "0.03", "--marker-m", "0.022",
+                                      "--dictionary", "DICT_NOPE", "--out", str(tmp_path / "c.json")])
+    assert result.exit_code == 1 and "unknown ArUco dictionary" in " ".join(result.output.split())
