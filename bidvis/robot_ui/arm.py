@@ -19,6 +19,7 @@ jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -45,12 +46,14 @@ JOG_MAX_JOINT_SPEED_RAD_S = 0.3
 LIMIT_MARGIN_RAD = 0.02  # jogging ends this short of a joint limit
 MAX_BUS_ERRORS = 5  # consecutive failed reads before the driver reports a fault
 
-# Stops while jogging are sharper than in a meal: nothing is near a face and the arm is slow.
+# Stops during set-up are sharper than in a meal: nothing is near a face and the arm is slow.
 JOG_LIMITS = MotionLimits(
     max_joint_speed_rad_s=JOG_MAX_JOINT_SPEED_RAD_S,
     joint_stop_acceleration_rad_s2=8.0,
     joint_stop_jerk_rad_s3=600.0,
 )
+# Pose moves and test bites: the spoon speed cap of the move rules; joints as in a meal.
+POSE_LIMITS = dataclasses.replace(JOG_LIMITS, max_joint_speed_rad_s=1.0)
 
 
 class ArmError(Exception):
@@ -308,6 +311,7 @@ class ArmDriver:
             target = motion.q.copy()
             low, high = JOINT_LIMITS_RAD[lease.joint - 1]
             target[lease.joint - 1] = high - LIMIT_MARGIN_RAD if lease.direction > 0 else low + LIMIT_MARGIN_RAD
+            motion.limits = JOG_LIMITS
             motion.move_joints(target, JOG_SPOON_SPEED_M_S)
             self._mode = ArmMode.JOGGING
             return
@@ -323,6 +327,7 @@ class ArmDriver:
             return
         if not sequence.started:
             try:
+                motion.limits = POSE_LIMITS
                 motion.move_joints(sequence.poses[sequence.index], sequence.speed_m_s)
             except (Unreachable, ValueError) as exc:
                 self._sequence = None

@@ -1,0 +1,161 @@
+"""The set-up arm driver on virtual servos and a simulated clock: hold-to-move, one owner, stop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bidvis.robot_ui import arm as arm_module
+from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, JogBusy
+from controller.config import demo_calibration, demo_safety_limits
+from firmware_bridge import DynamixelBus
+from sim.virtual_bus import SimulatedClock, VirtualServoBus
+
+TICK_S = arm_module.PERIOD_S
+
+
+@pytest.fixture
+def rig():
+    clock = SimulatedClock()
+    servos = VirtualServoBus.start(clock=clock)
+    bus = DynamixelBus(servos.url, timeout=0.05)
+    calibration = demo_calibration()
+    driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, demo_safety_limits().watchdog_steps, clock=clock.now)
+    driver.connect()
+    yield driver, servos, clock
+    bus.close()
+    servos.close()
+
+
+def run_for(driver, clock, seconds, hold=None) -> float | None:
+    """Tick for `seconds` of simulated time; `hold` = (owner, joint, direction) sends a heartbeat
+    every 50 ms. Returns the time of the last heartbeat."""
+    end = clock.now() + seconds
+    next_beat, last_beat = clock.now(), None
+    while clock.now() < end:
+        if hold is not None and clock.now() >= next_beat:
+            driver.hold(hold[0], "Anna", hold[1], hold[2])
+            last_beat, next_beat = clock.now(), clock.now() + 0.05
+        driver.tick()
+        clock.advance_to(clock.now() + TICK_S)
+    return last_beat
+
+
+def positions(servos) -> tuple[int, ...]:
+    return tuple(servos.servo(i).get("present_position") for i in (11, 12, 13, 14))
+
+
+def time_to_rest(driver, servos, clock, since_s: float, watch_s: float = 0.6) -> float:
+    """Tick for `watch_s` and return when the servos' present positions last changed, after `since_s`."""
+    last_change_s, previous = since_s, positions(servos)
+    end = clock.now() + watch_s
+    while clock.now() < end:
+        run_for(driver, clock, TICK_S)
+        now = positions(servos)
+        if now != previous:
+            last_change_s, previous = clock.now(), now
+    return last_change_s - since_s
+
+
+def servo_moving(servos, clock, driver) -> bool:
+    before = positions(servos)
+    run_for(driver, clock, TICK_S)
+    return positions(servos) != before
+
+
+@pytest.mark.parametrize("joint, direction", [(1, 1), (2, -1), (4, 1)])
+def test_arm_moves_only_while_heartbeats_come_and_stops_within_200_ms(rig, joint, direction):
+    driver, servos, clock = rig
+    start = driver.measured_q()
+    last_beat_s = run_for(driver, clock, 1.0, hold=("owner-aaaa", joint, direction))
+    moved = driver.measured_q() - start
+    assert moved[joint - 1] * direction > 0.05, "the held joint did not move"
+    assert np.all(np.abs(np.delete(moved, joint - 1)) < 1e-3), "other joints moved"
+
+    assert time_to_rest(driver, servos, clock, last_beat_s) <= 0.2
+    assert driver.status().mode is ArmMode.IDLE
+    resting = driver.measured_q()
+    run_for(driver, clock, 0.5)
+    assert np.allclose(driver.measured_q(), resting, atol=1e-3)
+
+
+def test_release_stops_at_once(rig):
+    driver, servos, clock = rig
+    run_for(driver, clock, 0.5, hold=("owner-aaaa", 1, 1))
+    driver.release("owner-aaaa")
+    assert time_to_rest(driver, servos, clock, clock.now()) <= 0.12
+
+
+def test_second_owner_is_refused_while_the_first_holds_the_lease(rig):
+    driver, _, clock = rig
+    run_for(driver, clock, 0.2, hold=("owner-aaaa", 1, 1))
+    with pytest.raises(JogBusy, match="Anna is jogging"):
+        driver.hold("owner-bbbb", "Bo", 1, -1)
+    with pytest.raises(JogBusy):
+        driver.move_through([demo_calibration().ready_pose_rad], 0.1, owner="owner-bbbb")
+    run_for(driver, clock, arm_module.LEASE_S + 0.1)  # the first owner let go long ago
+    driver.hold("owner-bbbb", "Bo", 1, -1)
+    assert driver.status().jog_operator == "Bo"
+
+
+def test_stop_from_anyone_ends_a_pose_move(rig):
+    driver, servos, clock = rig
+    driver.move_through([demo_calibration().ready_pose_rad], 0.15)
+    run_for(driver, clock, 0.3)
+    assert driver.busy and servo_moving(servos, clock, driver)
+    driver.stop()
+    assert not driver.busy
+    assert time_to_rest(driver, servos, clock, clock.now()) <= 0.3
+
+
+def test_pose_moves_reach_every_pose_in_order(rig):
+    driver, _, clock = rig
+    calibration = demo_calibration()
+    ready = np.array(calibration.ready_pose_rad)
+    driver.move_through([ready, calibration.bowls[0].waypoints_rad[0], ready], 0.15)
+    for _ in range(40):
+        run_for(driver, clock, 0.25)
+        if not driver.busy:
+            break
+    assert not driver.busy
+    assert np.allclose(driver.measured_q(), ready, atol=0.01)
+
+
+@pytest.mark.parametrize("joint, direction", [(0, 1), (5, 1), (1, 0), (1, 2)])
+def test_bad_jog_requests_are_refused(rig, joint, direction):
+    driver, _, _ = rig
+    with pytest.raises(ValueError, match="joint 1-4"):
+        driver.hold("owner-aaaa", "Anna", joint, direction)
+
+
+def test_jogging_stops_short_of_the_joint_limit(rig):
+    driver, _, clock = rig
+    run_for(driver, clock, 12.0, hold=("owner-aaaa", 4, 1))  # about 0.2 rad/s: reaches the limit
+    low, high = arm_module.JOINT_LIMITS_RAD[3]
+    assert high - 0.05 < driver.measured_q()[3] <= high
+
+
+def test_a_silent_bus_is_a_fault_and_refuses_motion(rig):
+    driver, servos, clock = rig
+    servos.close()  # the port's other end is gone: every read fails
+    run_for(driver, clock, 0.3)
+    status = driver.status()
+    assert status.mode is ArmMode.FAULT and "stopped answering" in status.fault
+    with pytest.raises(ArmFault, match="Connect"):
+        driver.hold("owner-aaaa", "Anna", 1, 1)
+
+
+def test_a_driver_that_never_connected_refuses_motion():
+    calibration = demo_calibration()
+    driver = ArmDriver(None, calibration.joint_servo_ids, calibration.spoon, 5)
+    with pytest.raises(ArmNotConnected, match="Connect"):
+        driver.hold("owner-aaaa", "Anna", 1, 1)
+    with pytest.raises(ArmNotConnected):
+        driver.measured_q()
+
+
+def test_the_servo_watchdog_is_armed_on_connect(rig):
+    _, servos, _ = rig
+    steps = demo_safety_limits().watchdog_steps
+    assert all(servos.servo(i).get("bus_watchdog") == steps for i in (11, 12, 13, 14))
+    assert all(servos.servo(i).get("torque_enable") == 1 for i in (11, 12, 13, 14))
