@@ -24,7 +24,7 @@ import tomllib
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import tomli_w
@@ -35,16 +35,18 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from controller.kinematics import check_joint_limits
 
 # Staff may adjust speeds only within these bounds (m/s).
-SPEED_MAX_M_S = 0.25
-SPEED_NEAR_MOUTH_MAX_M_S = 0.08
+SPEED_MIN_M_S, SPEED_MAX_M_S = 0.02, 0.25
+SPEED_NEAR_MOUTH_MIN_M_S, SPEED_NEAR_MOUTH_MAX_M_S = 0.01, 0.08
+
+MAX_SERVO_ID = 252  # Dynamixel ids 0..252 (253 and up are reserved or broadcast)
 
 # Baud rates a Dynamixel X-series servo can be set to (control table address 8).
 DYNAMIXEL_BAUDRATES = frozenset(
@@ -89,6 +91,19 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "<document>"
 
 
+def _require_below(
+    value: float, info: ValidationInfo, other: str, relation: str, *, or_equal: bool = False, above: bool = False
+) -> None:
+    """Cross-field check on the later field, so that the error names it. `other` was validated
+    first (declared earlier); when it failed, its own error is reported and this check is skipped."""
+    reference = info.data.get(other)
+    if reference is None:
+        return
+    low, high = (reference, value) if above else (value, reference)
+    if not (low <= high if or_equal else low < high):
+        raise ValueError(f"must be {relation} ({reference}), got {value}")
+
+
 class TriggerKind(StrEnum):
     """How the citizen asks for the next bite (also the `kind` of a journalled trigger)."""
 
@@ -115,25 +130,24 @@ class GestureSettings(_Document):
     debounce_s: float = Field(0.1, ge=0.0, le=1.0)
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.close_threshold >= self.open_threshold:
-            raise ValueError(
-                f"close_threshold ({self.close_threshold}) must be below open_threshold "
-                f"({self.open_threshold}) for hysteresis"
-            )
-        if self.misfire_min_s >= self.dwell_s:
-            raise ValueError(
-                f"misfire_min_s ({self.misfire_min_s}) must be shorter than dwell_s ({self.dwell_s})"
-            )
-        return self
+    @field_validator("close_threshold")
+    @classmethod
+    def _hysteresis(cls, close: float, info: ValidationInfo) -> float:
+        _require_below(close, info, "open_threshold", "below open_threshold for hysteresis")
+        return close
+
+    @field_validator("misfire_min_s")
+    @classmethod
+    def _shorter_than_dwell(cls, misfire_min_s: float, info: ValidationInfo) -> float:
+        _require_below(misfire_min_s, info, "dwell_s", "shorter than dwell_s")
+        return misfire_min_s
 
 
 class CitizenProfile(_Document):
     """How the robot feeds one citizen. Speeds and distances are required in a file."""
 
-    speed_m_s: float = Field(gt=0.0, le=SPEED_MAX_M_S)
-    speed_near_mouth_m_s: float = Field(gt=0.0, le=SPEED_NEAR_MOUTH_MAX_M_S)
+    speed_m_s: float = Field(ge=SPEED_MIN_M_S, le=SPEED_MAX_M_S)
+    speed_near_mouth_m_s: float = Field(ge=SPEED_NEAR_MOUTH_MIN_M_S, le=SPEED_NEAR_MOUTH_MAX_M_S)
     near_mouth_radius_m: float = Field(ge=0.05, le=0.30)
     standoff_m: float = Field(ge=0.01, le=0.05)
     bite_timeout_s: float = Field(ge=2.0, le=120.0)
@@ -149,14 +163,11 @@ class CitizenProfile(_Document):
             raise ValueError(f"bowl numbers must be distinct and >= 0, got {list(bowls)}")
         return bowls
 
-    @model_validator(mode="after")
-    def _near_mouth_not_faster(self) -> Self:
-        if self.speed_near_mouth_m_s > self.speed_m_s:
-            raise ValueError(
-                f"speed_near_mouth_m_s ({self.speed_near_mouth_m_s}) must not exceed "
-                f"speed_m_s ({self.speed_m_s})"
-            )
-        return self
+    @field_validator("speed_near_mouth_m_s")
+    @classmethod
+    def _near_mouth_not_faster(cls, speed: float, info: ValidationInfo) -> float:
+        _require_below(speed, info, "speed_m_s", "at most speed_m_s", or_equal=True)
+        return speed
 
 
 JointAngles = Annotated[tuple[float, float, float, float], Field(description="joints 1-4, rad")]
@@ -250,12 +261,23 @@ class RobotCalibration(_Document):
             raise ValueError(f"{baudrate} is not a Dynamixel baud rate ({sorted(DYNAMIXEL_BAUDRATES)})")
         return baudrate
 
-    @model_validator(mode="after")
-    def _servo_ids(self) -> Self:
-        ids = [*self.joint_servo_ids, *([] if self.tool_servo_id is None else [self.tool_servo_id])]
-        if any(not 0 <= i <= 252 for i in ids) or len(set(ids)) != len(ids):
-            raise ValueError(f"servo ids must be distinct and in 0..252, got {ids}")
-        return self
+    @field_validator("joint_servo_ids")
+    @classmethod
+    def _joint_ids(cls, ids: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= i <= MAX_SERVO_ID for i in ids) or len(set(ids)) != len(ids):
+            raise ValueError(f"servo ids must be distinct and in 0..{MAX_SERVO_ID}, got {list(ids)}")
+        return ids
+
+    @field_validator("tool_servo_id")
+    @classmethod
+    def _tool_id(cls, tool: int | None, info: ValidationInfo) -> int | None:
+        if tool is None:
+            return None
+        if not 0 <= tool <= MAX_SERVO_ID:
+            raise ValueError(f"servo id must be in 0..{MAX_SERVO_ID}, got {tool}")
+        if tool in info.data.get("joint_servo_ids", ()):
+            raise ValueError(f"servo id {tool} is already a joint servo")
+        return tool
 
     @property
     def servo_ids(self) -> tuple[int, ...]:
@@ -287,17 +309,17 @@ class SafetyLimits(_Document):
             )
         return watchdog_ms
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.lost_after_s <= self.stale_after_s:
-            raise ValueError(
-                f"lost_after_s ({self.lost_after_s}) must be longer than stale_after_s ({self.stale_after_s})"
-            )
-        if self.min_voltage_v >= self.max_voltage_v:
-            raise ValueError(
-                f"min_voltage_v ({self.min_voltage_v}) must be below max_voltage_v ({self.max_voltage_v})"
-            )
-        return self
+    @field_validator("lost_after_s")
+    @classmethod
+    def _lost_after_stale(cls, lost_after_s: float, info: ValidationInfo) -> float:
+        _require_below(lost_after_s, info, "stale_after_s", "longer than stale_after_s", above=True)
+        return lost_after_s
+
+    @field_validator("max_voltage_v")
+    @classmethod
+    def _voltage_window(cls, max_voltage_v: float, info: ValidationInfo) -> float:
+        _require_below(max_voltage_v, info, "min_voltage_v", "above min_voltage_v", above=True)
+        return max_voltage_v
 
     @property
     def watchdog_steps(self) -> int:
@@ -493,7 +515,9 @@ def calibration_change(old: RobotCalibration, new: RobotCalibration) -> dict[str
 __all__ = [
     "DYNAMIXEL_BAUDRATES",
     "SPEED_MAX_M_S",
+    "SPEED_MIN_M_S",
     "SPEED_NEAR_MOUTH_MAX_M_S",
+    "SPEED_NEAR_MOUTH_MIN_M_S",
     "BowlScoop",
     "CameraMount",
     "CitizenProfile",

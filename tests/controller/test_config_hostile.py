@@ -7,6 +7,8 @@ import math
 
 import pytest
 import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.config import (
     CitizenProfile,
@@ -116,8 +118,9 @@ def test_nan_and_infinite_speeds_are_rejected(bad):
 
 def test_near_mouth_faster_than_free_space_is_rejected():
     data = _profile_dict() | {"speed_m_s": 0.05, "speed_near_mouth_m_s": 0.06}
-    with pytest.raises(ConfigValidationError, match="must not exceed speed_m_s"):
+    with pytest.raises(ConfigValidationError, match="must be at most speed_m_s") as caught:
         parse_config(tomli_w.dumps(data), CitizenProfile, fmt="toml")
+    assert caught.value.fields == ["speed_near_mouth_m_s"]
 
 
 def test_gesture_thresholds_without_hysteresis_are_rejected():
@@ -125,7 +128,7 @@ def test_gesture_thresholds_without_hysteresis_are_rejected():
     data["gesture"] |= {"open_threshold": 0.2, "close_threshold": 0.3}
     with pytest.raises(ConfigValidationError, match="hysteresis") as caught:
         parse_config(tomli_w.dumps(data), CitizenProfile, fmt="toml")
-    assert caught.value.fields == ["gesture"]
+    assert caught.value.fields == ["gesture.close_threshold"]
 
 
 @pytest.mark.parametrize(
@@ -179,8 +182,9 @@ def test_pose_outside_joint_limits_names_the_waypoint(tmp_path):
     "update, field",
     [
         ({"baudrate": 1_000_001}, "baudrate"),
-        ({"joint_servo_ids": [11, 12, 12, 14]}, "<document>"),
-        ({"tool_servo_id": 300}, "<document>"),
+        ({"joint_servo_ids": [11, 12, 12, 14]}, "joint_servo_ids"),
+        ({"tool_servo_id": 300}, "tool_servo_id"),
+        ({"tool_servo_id": 14}, "tool_servo_id"),
         ({"rate_hz": 5000}, "rate_hz"),
         ({"ready_pose_rad": [0.0, 0.0, 0.0]}, "ready_pose_rad.3"),
         ({"changed_at": "2026-11-23T12:00:00"}, "changed_at"),
@@ -211,19 +215,20 @@ def test_camera_transform_must_be_rigid_and_near(matrix, reason):
 
 
 @pytest.mark.parametrize(
-    "update, match",
+    "update, field, match",
     [
-        ({"watchdog_ms": 90}, "multiple of the servo watchdog step"),
-        ({"watchdog_ms": 0}, "watchdog_ms"),
-        ({"lost_after_s": 0.1}, "lost_after_s"),
-        ({"min_voltage_v": 15.0}, "min_voltage_v"),
-        ({"max_consecutive_bus_errors": 0}, "max_consecutive_bus_errors"),
+        ({"watchdog_ms": 90}, "watchdog_ms", "multiple of the servo watchdog step"),
+        ({"watchdog_ms": 0}, "watchdog_ms", "greater than or equal to 20"),
+        ({"lost_after_s": 0.1}, "lost_after_s", "longer than stale_after_s"),
+        ({"min_voltage_v": 15.0}, "max_voltage_v", "above min_voltage_v"),
+        ({"max_consecutive_bus_errors": 0}, "max_consecutive_bus_errors", "greater than or equal to 1"),
     ],
 )
-def test_inconsistent_safety_limits_are_rejected(update, match):
+def test_inconsistent_safety_limits_are_rejected(update, field, match):
     data = demo_safety_limits().model_dump() | update
-    with pytest.raises(ConfigValidationError, match=match):
+    with pytest.raises(ConfigValidationError, match=match) as caught:
         parse_config(tomli_w.dumps(data), SafetyLimits, fmt="toml")
+    assert caught.value.fields == [field]
 
 
 def test_profile_using_an_untaught_bowl_is_rejected():
@@ -256,3 +261,30 @@ def test_settings_pointing_at_a_corrupt_profile_fail_clearly(monkeypatch, tmp_pa
     monkeypatch.setenv("BIDVIS_PROFILE_PATH", str(path))
     with pytest.raises(ConfigFileError, match="anna.toml: not valid TOML"):
         ControllerSettings().load_profile()
+
+
+# field: (low, high, low included)
+_PROFILE_BOUNDS = {
+    "speed_m_s": (0.02, 0.25, True),
+    "speed_near_mouth_m_s": (0.01, 0.08, True),
+    "near_mouth_radius_m": (0.05, 0.30, True),
+    "standoff_m": (0.01, 0.05, True),
+    "bite_timeout_s": (2.0, 120.0, True),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(field=st.sampled_from(sorted(_PROFILE_BOUNDS)), value=st.floats(allow_nan=True, allow_infinity=True))
+def test_any_profile_value_is_either_within_its_bounds_or_an_error_naming_it(field, value):
+    # the two speeds are also ordered; keep the other one out of the way
+    others = {"speed_m_s": {"speed_near_mouth_m_s": 0.01}, "speed_near_mouth_m_s": {"speed_m_s": 0.25}}
+    data = _profile_dict() | others.get(field, {}) | {field: value}
+    low, high, low_included = _PROFILE_BOUNDS[field]
+    within = math.isfinite(value) and (low <= value if low_included else low < value) and value <= high
+    try:
+        profile = parse_config(json.dumps(data), CitizenProfile, fmt="json")
+    except ConfigValidationError as exc:
+        assert not within
+        assert exc.fields == [field]
+    else:
+        assert within and getattr(profile, field) == value
