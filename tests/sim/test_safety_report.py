@@ -91,3 +91,33 @@ def test_time_to_stop_waits_until_the_spoon_stays_still():
     samples = [(0.0, 0.05), (0.05, 0.05), (0.1, 0.001), (0.12, 0.02), (0.14, 0.001), (0.2, 0.0)]
     assert time_to_stop(samples, 0.0) == pytest.approx(0.14)
     assert math.isnan(time_to_stop([(0.0, 0.1), (0.1, 0.1)], 0.0))
+
+
+def test_cli_refuses_a_bad_scenario_file_naming_the_field(tmp_path):
+    from typer.testing import CliRunner
+
+    from bidvis.cli import app
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[scenario]]\nname = "x"\nseed = -1\n')
+    result = CliRunner().invoke(app, ["safety-report", "--scenarios", str(bad)])
+    assert result.exit_code == 2
+    assert "scenario[0].seed" in result.output
+
+
+def test_cli_writes_the_json_and_table_of_a_scenario_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from bidvis.cli import app
+
+    short = tmp_path / "short.toml"
+    short.write_text('[[scenario]]\nname = "first_seconds"\nbites = 1\nmax_duration_s = 3.0\n')
+    out, json_path = tmp_path / "safety.md", tmp_path / "safety.json"
+    result = CliRunner().invoke(
+        app, ["safety-report", "--scenarios", str(short), "--out", str(out), "--json", str(json_path)]
+    )
+    rows = json.loads(json_path.read_text())
+    assert [row["scenario"] for row in rows] == ["first_seconds"]
+    assert tuple(rows[0]) == JSON_FIELDS
+    assert result.exit_code == (0 if rows[0]["passed"] else 1)
+    assert "| first_seconds |" in out.read_text()
