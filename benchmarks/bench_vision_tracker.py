@@ -2,7 +2,8 @@
 
 The tracked video is composed from shared face images (../shared/data/faces, GRID clip bbaf2n):
 640x480 frames in which one face moves on a smooth path (up to 3 px per frame)
-and changes between closed, open, open and closed mouth frames every 17 frames. Truth per frame:
+and changes between closed, open, open and closed mouth frames every 17 frames, with +-2 grey
+levels of sensor noise. Truth per frame:
 the labelled mouth centre moved with the face, and the labelled mouth state. Each result's
 `extra_info` holds the accuracy on the same frames (mean and max centre error as a fraction of the
 labelled mouth width, open/closed agreement with the labels using each backend's own hysteresis
@@ -43,14 +44,15 @@ def sequence():
     cv2.setNumThreads(1)
     with (FACES / "labels.csv").open(newline="") as handle:
         rows = {Path(r["file"]).stem: r for r in csv.DictReader(handle)}
-    frames, truth = [], []
+    frames, truth, noise = [], [], np.random.default_rng(5)
     for i in range(FRAMES):
         row = rows[CLIP[(i // BLOCK) % len(CLIP)]]
         image = cv2.imread(str(FACES / row["file"]))
         x, y = int(140 + 80 * math.sin(i / 25)), int(96 + 40 * math.sin(i / 17))
-        frame = np.full((480, 640, 3), 90, np.uint8)
+        frame = np.full((480, 640, 3), 90, np.int16)
         frame[y : y + image.shape[0], x : x + image.shape[1]] = image
-        frames.append(frame)
+        frame += noise.integers(-2, 3, frame.shape, dtype=np.int16)  # sensor noise, as in every real frame
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
         truth.append((float(row["mouth_cx"]) + x, float(row["mouth_cy"]) + y, float(row["mouth_w"]), row["mouth_state"] == "open"))
     return frames, truth
 

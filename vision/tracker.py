@@ -49,6 +49,7 @@ class TrackerState(StrEnum):
     TRACKING = "tracking"  # following a face (its observation says whether it is usable)
     OCCLUDED = "occluded"  # following a face whose lips are hidden
     STALE = "stale"  # no new frame (None, or a capture time not after the last one): nothing reported
+    FROZEN = "frozen"  # the camera repeats the same picture with fresh times (a stuck camera): nothing reported
     INVALID_FRAME = "invalid_frame"  # the frame was not an image; `last_error` says why
 
 
@@ -65,7 +66,9 @@ class TrackerConfig:
     OpenCV's pyramidal Lucas-Kanade reports it), e.g. when the mouth opens, the landmark model runs
     instead. `occlusion_hold_s` /
     `occlusion_confidence_tau_s`: how long a hidden mouth is estimated from the rest of the face,
-    and the time constant of the confidence falling meanwhile.
+    and the time constant of the confidence falling meanwhile. `frozen_after_frames`: this many
+    pixel-identical frames in a row mean a stuck camera (a real sensor's noise never repeats a
+    frame); a simulator that renders without noise must add some, or set None to switch it off.
     """
 
     thresholds: OpenThresholds = OPENCV_THRESHOLDS
@@ -79,12 +82,15 @@ class TrackerConfig:
     occlusion_hold_s: float = 3.0
     occlusion_confidence_tau_s: float = 1.0
     face_scale: float = 1.0
+    frozen_after_frames: int | None = 5
 
     def __post_init__(self) -> None:
         if self.landmark_interval < 1:
             raise ValueError(f"landmark_interval must be >= 1, got {self.landmark_interval}")
         if not 0.0 < self.min_presence < 1.0:
             raise ValueError(f"min_presence must be in (0, 1), got {self.min_presence}")
+        if self.frozen_after_frames is not None and self.frozen_after_frames < 2:
+            raise ValueError(f"frozen_after_frames must be >= 2 or None, got {self.frozen_after_frames}")
         if self.identity_hold_s < 0 or self.occlusion_hold_s < 0 or self.occlusion_confidence_tau_s <= 0:
             raise ValueError("hold times must be >= 0 and the confidence time constant > 0")
 
@@ -130,6 +136,8 @@ class MouthTracker:
         self._identity: _Identity | None = None
         self._landmarks: FaceLandmarks | None = None
         self._frame_shape: tuple[int, ...] = ()
+        self._fingerprint: np.ndarray | None = None
+        self._repeats = 0
         self._frames_since_landmarks = 0
         self._flow_rect: tuple[int, int, int, int] | None = None
         self._flow_gray: np.ndarray | None = None
@@ -163,6 +171,9 @@ class MouthTracker:
             self.state = TrackerState.STALE
             return None
         self._last_t = t
+        if self._frozen(image):
+            self.state = TrackerState.FROZEN
+            return None
         if image.shape != self._frame_shape:  # a new camera or resolution: pixel history no longer applies
             self._frame_shape, self._landmarks, self._flow_gray, self._identity = image.shape, None, None, None
         landmarks = self._follow(image) if self._landmarks is not None else None
@@ -178,6 +189,17 @@ class MouthTracker:
             self._yaw_deg = head_yaw_deg(landmarks.points, image.shape)
         self._landmarks = landmarks
         return self._observe(image, landmarks, t)
+
+    def _frozen(self, image: np.ndarray) -> bool:
+        """True once `frozen_after_frames` frames in a row have been identical (sampled every 8th pixel)."""
+        limit = self.config.frozen_after_frames
+        if limit is None:
+            return False
+        fingerprint = image[::8, ::8]
+        same = self._fingerprint is not None and self._fingerprint.shape == fingerprint.shape and np.array_equal(fingerprint, self._fingerprint)
+        self._repeats = self._repeats + 1 if same else 1
+        self._fingerprint = fingerprint.copy()
+        return self._repeats >= limit
 
     # -- following and acquiring a face -------------------------------------------------------
 

@@ -47,8 +47,13 @@ def face(faces_dir: Path, face_labels):
     return load
 
 
+_SENSOR_NOISE = np.random.default_rng(11)
+
+
 def _compose(size: tuple[int, int] = (640, 480), background: int = 90, *placements) -> np.ndarray:
-    """A frame of `size` (w, h) with images pasted at (x, y) (clipped at the border) and scaled by s.
+    """A frame of `size` (w, h) with images pasted at (x, y) (clipped at the border) and scaled by s,
+    plus +-2 grey levels of sensor noise, as every real camera frame has (no two frames are equal;
+    frames above 1920x1080 stay noiseless).
 
     Each placement is (image, x, y) or (image, x, y, scale).
     """
@@ -62,7 +67,10 @@ def _compose(size: tuple[int, int] = (640, 480), background: int = 90, *placemen
         x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
         if x1 > x0 and y1 > y0:
             frame[y0:y1, x0:x1] = image[y0 - y : y1 - y, x0 - x : x1 - x]
-    return frame
+    if frame.size > 1920 * 1080 * 3:  # still-image tests of huge frames need no noise, and it is slow
+        return frame
+    noise = _SENSOR_NOISE.integers(-2, 3, frame.shape, dtype=np.int16)
+    return np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
 def _label_center(row: dict[str, str], x: float = 0.0, y: float = 0.0, scale: float = 1.0) -> tuple[float, float]:

@@ -245,3 +245,13 @@ def test_poster_left_alone_after_the_user_goes_is_never_usable(models, face, com
     for i in range(1, 40):  # the user has left; the poster stays, before and after the identity hold
         observation = tracker.update(compose((640, 480), 90, (poster, 20, 20, 0.45)), i * 0.1)
         assert observation is None or not observation.usable
+
+
+def test_stuck_camera_repeating_one_picture_is_reported_frozen(models, face, compose):
+    image, _ = face(OPEN)
+    tracker = MouthTracker(TrackerConfig(frozen_after_frames=5), models=models)
+    stuck = compose((640, 480), 90, (image, 140, 90))
+    results = [tracker.update(stuck, i / 30) for i in range(8)]  # the same picture with fresh times
+    assert all(r is not None for r in results[:4]) and all(r is None for r in results[4:])
+    assert tracker.state is TrackerState.FROZEN
+    assert tracker.update(compose((640, 480), 90, (image, 140, 90)), 8 / 30) is not None  # the camera recovers
