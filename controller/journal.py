@@ -194,10 +194,10 @@ class UsageJournal:
             raise _sqlite_error(exc, self.path, "opening") from exc
         try:
             self._prepare(max_bytes, read_only)
+            self._open_meal = self._read_open_meal()
         except BaseException:
             self._db.close()
             raise
-        self._open_meal = self._read_open_meal()
 
     def _prepare(self, max_bytes: int | None, read_only: bool) -> None:
         try:
@@ -252,8 +252,14 @@ class UsageJournal:
             raise _sqlite_error(exc, self.path, "creating the schema") from exc
 
     def _read_open_meal(self) -> UUID | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_OPEN_MEAL,)).fetchone()
-        return None if row is None else UUID(row[0])
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_OPEN_MEAL,)).fetchone()
+            return None if row is None else UUID(row[0])
+        except (sqlite3.Error, ValueError) as exc:
+            raise JournalCorruptError(
+                f"journal {self.path}: its meal record is damaged ({exc}); "
+                "move the file aside and start a new one"
+            ) from exc
 
     # ---- recording -------------------------------------------------------------------------
 

@@ -178,3 +178,20 @@ def test_an_event_too_big_for_the_disk_is_refused_whole(tmp_path):
         assert journal.counts().total == 1
         journal.record(UsageEventType.FAULT, {"log": "short"})
         assert journal.counts().total == 2
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["UPDATE meta SET value = 'not-a-uuid'", "DROP TABLE meta"],
+    ids=["bad-meal-id", "missing-table"],
+)
+def test_a_journal_with_damaged_bookkeeping_is_reported(tmp_path, damage):
+    path = tmp_path / "journal.sqlite3"
+    with UsageJournal(path) as journal:
+        journal.start_meal()
+    db = sqlite3.connect(path)
+    db.execute(damage)
+    db.commit()
+    db.close()
+    with pytest.raises(JournalCorruptError, match="meal record is damaged"):
+        UsageJournal(path)
