@@ -271,16 +271,19 @@ class UsageJournal:
     def start_meal(self, data: Mapping[str, Any] | None = None, at: datetime | None = None) -> UUID:
         """Start a meal: record `meal_started` and return the new meal's id.
 
-        A meal still open (e.g. after a power cut) is first ended with reason "interrupted".
+        A meal still open (e.g. after a power cut) is first ended with reason "interrupted", at
+        the time of its last event, so its duration is not stretched over the outage.
         """
         meal_id = uuid.uuid4()
         with self._lock:
             statements: list[tuple[str, tuple[Any, ...]]] = []
             if self._open_meal is not None:
+                last = self._db.execute(
+                    "SELECT at FROM events WHERE meal_id = ? ORDER BY seq DESC LIMIT 1", (str(self._open_meal),)
+                ).fetchone()
+                ended_at = datetime.fromisoformat(last[0]) if last else at
                 statements.append(
-                    self._insert(
-                        UsageEventType.MEAL_ENDED, {"reason": "interrupted"}, at, self._open_meal
-                    )
+                    self._insert(UsageEventType.MEAL_ENDED, {"reason": "interrupted"}, ended_at, self._open_meal)
                 )
             statements.append(self._insert(UsageEventType.MEAL_STARTED, data, at, meal_id))
             statements.append(

@@ -91,10 +91,12 @@ def test_pending_survives_a_restart_and_so_does_the_open_meal(tmp_path):
 
 def test_a_meal_left_open_by_a_power_cut_is_ended_as_interrupted(tmp_path):
     path = tmp_path / "journal.sqlite3"
-    journal = UsageJournal(path)
+    lunch = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    journal = UsageJournal(path, clock=lambda: lunch)
     first = journal.start_meal()
-    journal.close()
-    with UsageJournal(path) as reopened:
+    journal.record(UsageEventType.BITE_TAKEN, at=lunch + timedelta(minutes=4))
+    journal.close()  # power cut; back on the next morning
+    with UsageJournal(path, clock=lambda: lunch + timedelta(hours=20)) as reopened:
         second = reopened.start_meal()
         events = reopened.pending()
     assert second != first
@@ -102,6 +104,8 @@ def test_a_meal_left_open_by_a_power_cut_is_ended_as_interrupted(tmp_path):
     assert len(ended) == 1
     assert ended[0].meal_id == first
     assert ended[0].data == {"reason": "interrupted"}
+    assert ended[0].at == lunch + timedelta(minutes=4)  # the meal did not last 20 hours
+    assert events[-1].at == lunch + timedelta(hours=20)
 
 
 def test_mark_sent_and_rejected_move_events_out_of_pending(journal):
