@@ -155,13 +155,14 @@ class RobotSession:
 
     # -- bus and arm ---------------------------------------------------------------------------
 
-    def scan(self, bauds: tuple[int, ...] | None = None) -> list[FoundServo]:
-        """Find servos on the port (the arm must be disconnected: a scan changes baud rates)."""
+    def scan(self, all_rates: bool = False) -> list[FoundServo]:
+        """Find servos on the port at the calibration's baud rate, or at every X-series rate
+        (slow: seconds per rate). The arm must be disconnected."""
         with self._lock:
             self._require_no_meal()
             if self.bus is not None:
                 raise Busy("disconnect the arm before scanning the bus")
-            rates = bauds or (self.calibration.baudrate, *[b for b in X_SERIES_BAUD_RATES if b != self.calibration.baudrate])
+            rates = X_SERIES_BAUD_RATES if all_rates else (self.calibration.baudrate,)
             try:
                 self.last_scan = scan_port(self.port, rates, None, timeout_s=self.bus_timeout_s)
             except BridgeError as exc:
@@ -172,6 +173,10 @@ class RobotSession:
         """Open the bus at the calibration's baud rate, prepare the joint servos, start the driver."""
         with self._lock:
             self._require_no_meal()
+            self._connect()
+
+    def _connect(self) -> None:
+        with self._lock:
             if self.driver is not None:
                 return
             try:
@@ -403,6 +408,7 @@ class RobotSession:
     def panel_command(self, kind: CommandKind, bowl: int | None = None) -> None:
         """A button on the citizen's panel: start the meal if none runs, then pass the command on."""
         with self._lock:
+            PanelInput(bowls=self.panel.bowls).push(kind, bowl)  # validate before anything starts
             if not self.meal_running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):
                 self.start_meal()
             self.panel.push(kind, bowl)
@@ -448,11 +454,11 @@ class RobotSession:
             with self._lock:
                 self.bus = None
                 bus.close()
-                self._meal_thread = None
                 try:
-                    self.connect()
+                    self._connect()  # staff get the arm back, held where the meal left it
                 except (SessionError, ArmError) as exc:
                     self.last_message = f"could not take the arm back after the meal: {exc}"
+                self._meal_thread = None
 
     def meal_status(self) -> dict[str, Any]:
         state = self._meal_state

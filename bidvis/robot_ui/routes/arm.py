@@ -20,9 +20,10 @@ def status(session: Session) -> dict[str, Any]:
 
 
 @router.post("/scan")
-def scan(session: Session) -> dict[str, Any]:
-    """Find the servos on the port at every X-series baud rate (the arm must be disconnected)."""
-    found = session.scan()
+def scan(session: Session, all_rates: bool = False) -> dict[str, Any]:
+    """Find the servos on the port at the calibration's baud rate, or at every X-series rate
+    (`all_rates=true`, slow). The arm must be disconnected."""
+    found = session.scan(all_rates)
     return {"servos": [asdict(s) for s in found], "message": f"{len(found)} servo(s) answered on {session.port}"}
 
 

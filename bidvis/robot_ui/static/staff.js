@@ -82,7 +82,7 @@ document.addEventListener("visibilitychange", () => { if (document.hidden) stopH
 
 // --- connect and scan ---
 $("#scan").addEventListener("click", async () => {
-  const data = await call("POST", "/api/scan");
+  const data = await call("POST", "/api/scan?all_rates=" + $("#scan-all").checked);
   if (!data) return;
   const body = $("#scan-table tbody");
   body.replaceChildren(...data.servos.map((s) => {
