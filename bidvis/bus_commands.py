@@ -108,7 +108,7 @@ class FoundServo:
     hardware_errors: list[str]
 
 
-def scan_port(port: str, bauds: tuple[int, ...], ids: tuple[int, ...] | None, timeout_s: float = 0.05) -> list[FoundServo]:
+def scan_port(port: str, bauds: tuple[int, ...], ids: tuple[int, ...] | None, timeout_s: float = 0.1) -> list[FoundServo]:
     """Ping every baud rate on `port`; returns what answered (raises firmware_bridge.PortError)."""
     from firmware_bridge import BridgeError, DynamixelBus, HardwareError, ServoError
 

@@ -10,8 +10,10 @@ longer fit into the terminal's buffer are lost, like an overflowing adapter's.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
+import fcntl
 import os
 import select
 import termios
@@ -22,6 +24,8 @@ from pathlib import Path
 from sim.virtual_bus import RealClock, VirtualServoBus
 
 _IDLE_S = 0.02  # longest wait between checks of `stop` and physics updates
+_TCGETS2 = 0x802C542A  # Linux: struct termios2, whose c_ospeed holds any baud rate
+_C_OSPEED = 10
 _SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios) if name[:1] == "B" and name[1:].isdigit()}
 
 
@@ -59,9 +63,13 @@ class PtyBusServer:
             termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
 
     def client_baudrate(self) -> int:
-        """The baud rate the client set on the terminal (the bus's rate if it is not a standard one)."""
-        speed = termios.tcgetattr(self._slave)[5]
-        return _SPEEDS.get(speed, self.bus.baudrate)
+        """The baud rate the client set on the terminal (any rate, via TCGETS2 on Linux)."""
+        try:
+            attrs = array.array("i", [0] * 64)
+            fcntl.ioctl(self._slave, _TCGETS2, attrs)
+            return attrs[_C_OSPEED]
+        except OSError:  # no termios2: standard rates only
+            return _SPEEDS.get(termios.tcgetattr(self._slave)[5], self.bus.baudrate)
 
     def serve(self, stop: threading.Event) -> None:
         """Answer the client until `stop` is set."""
