@@ -483,15 +483,43 @@ _PRIORITY = {CommandKind.ESTOP: 0, CommandKind.PAUSE: 1, CommandKind.END_MEAL: 2
 class TriggerMerger:
     """Polls every source once per tick and hands the loop their commands, e-stops first.
 
+    The merger is also the sources' `EventSink`: usage events (misfires, lost devices) go to
+    `events` when given (e.g. `controller.loop.JournalWriter`), else they wait, at most
+    `max_pending_events`, for the loop to `drain_events()`.
+
     A source that fails (`TriggerError`: a switch unplugged) is dropped: the merger reports a
-    `fault` to `events`, and issues one PAUSE so the meal waits for staff instead of going on
-    without the citizen's control.
+    `fault`, and issues one PAUSE so the meal waits for staff instead of going on without the
+    citizen's control.
     """
 
-    def __init__(self, sources: Sequence[CommandSource], *, events: EventSink | None = None) -> None:
+    def __init__(
+        self,
+        sources: Sequence[CommandSource] = (),
+        *,
+        events: EventSink | None = None,
+        max_pending_events: int = 256,
+    ) -> None:
         self.sources = list(sources)
         self.events = events
         self.failed: list[tuple[CommandSource, str]] = []
+        self._pending: deque[tuple[UsageEventType, dict[str, Any]]] = deque(maxlen=max_pending_events)
+
+    def add(self, source: CommandSource) -> None:
+        """Poll `source` too from now on."""
+        self.sources.append(source)
+
+    def put(self, event_type: UsageEventType, data: dict[str, Any]) -> None:
+        """Report a usage event (never blocks)."""
+        if self.events is not None:
+            self.events.put(event_type, data)
+        else:
+            self._pending.append((event_type, data))
+
+    def drain_events(self) -> list[tuple[UsageEventType, dict[str, Any]]]:
+        """Usage events reported since the last call (when no `events` sink was given)."""
+        drained = list(self._pending)
+        self._pending.clear()
+        return drained
 
     def poll(self, now_s: float, mouth: MouthObservation | None) -> list[UserCommand]:
         commands: list[UserCommand] = []
@@ -502,8 +530,7 @@ class TriggerMerger:
                 self.sources.remove(source)
                 self.failed.append((source, str(exc)))
                 logger.error("trigger source dropped: %s", exc)
-                if self.events is not None:
-                    self.events.put(UsageEventType.FAULT, {"reason": "trigger_lost", "detail": str(exc)})
+                self.put(UsageEventType.FAULT, {"reason": "trigger_lost", "detail": str(exc)})
                 commands.append(UserCommand(CommandKind.PAUSE, TriggerKind.PANEL.value))
         commands.sort(key=lambda c: _PRIORITY.get(c.kind, 3))
         return commands
@@ -518,15 +545,14 @@ def triggers_for(
     events: EventSink | None = None,
 ) -> TriggerMerger:
     """The sources a citizen's profile asks for: the panel (always, for staff), the given switch
-    sources, and the mouth gesture or auto-pace when that is the profile's `trigger_kind`."""
-    sources: list[CommandSource] = [panel or PanelInput(bowls=profile.bowls_used), *switches]
+    sources, and the mouth gesture or auto-pace when that is the profile's `trigger_kind`.
+    `armed()` says whether the spoon waits at the ready pose for a trigger."""
+    merger = TriggerMerger([panel or PanelInput(bowls=profile.bowls_used), *switches], events=events)
     if profile.trigger_kind is TriggerKind.MOUTH_GESTURE:
-        sources.append(MouthGesture(profile.gesture, armed=armed, events=events))
+        merger.add(MouthGesture(profile.gesture, armed=armed, events=merger))
     elif profile.trigger_kind is TriggerKind.AUTO_PACE:
-        sources.append(
-            AutoPace(profile.auto_pace_s, armed=armed, min_confidence=profile.gesture.min_confidence)
-        )
-    return TriggerMerger(sources, events=events)
+        merger.add(AutoPace(profile.auto_pace_s, armed=armed, min_confidence=profile.gesture.min_confidence))
+    return merger
 
 
 __all__ = [

@@ -291,3 +291,29 @@ def test_triggers_follow_the_profile():
     assert auto.pace_s == profile.auto_pace_s
     switch = triggers_for(profile, armed=lambda: True)
     assert [type(s) for s in switch.sources] == [PanelInput]
+
+
+def test_misfires_reach_the_journal_sink_or_wait_for_the_loop_to_drain_them():
+    from vision.observation import MouthObservation
+
+    def released_early(merger: TriggerMerger) -> None:
+        for k in range(60):  # 30 fps: closed, 0.7 s open, closed
+            t = k / 30
+            ratio = 0.5 if 10 <= k < 31 else 0.05
+            merger.poll(t, MouthObservation((320.0, 240.0), 60.0, ratio, ratio > 0.3, 0.9, t))
+
+    profile = demo_profile().model_copy(update={"trigger_kind": TriggerKind.MOUTH_GESTURE})
+    sink = Sink()
+    released_early(triggers_for(profile, armed=lambda: True, events=sink))
+    assert [(kind, data["reason"]) for kind, data in sink.events] == [(UsageEventType.MISFIRE, "released_before_dwell")]
+    buffered = triggers_for(profile, armed=lambda: True)
+    released_early(buffered)
+    assert [kind for kind, _ in buffered.drain_events()] == [UsageEventType.MISFIRE]
+    assert buffered.drain_events() == []
+
+
+def test_merger_buffer_of_events_is_bounded():
+    merger = TriggerMerger(max_pending_events=4)
+    for n in range(100):
+        merger.put(UsageEventType.FAULT, {"n": n})
+    assert [data["n"] for _, data in merger.drain_events()] == [96, 97, 98, 99]
