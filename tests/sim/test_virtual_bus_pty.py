@@ -125,7 +125,7 @@ def test_our_bus_reads_what_the_sdk_wrote(served):
     assert reader.txRxPacket() == sdk.COMM_SUCCESS
     sdk_values = {i: reader.getData(i, 112, 4) for i in IDS}
     port.closePort()
-    with DynamixelBus(path, timeout=0.05) as ours:
+    with DynamixelBus(path, timeout=0.2) as ours:
         values = ours.sync_read(112, 4, IDS)
         fast = ours.fast_sync_read(112, 4, IDS)
     assert {i: int.from_bytes(v, "little") for i, v in values.items()} == sdk_values == {i: i * 10 for i in IDS}
@@ -204,7 +204,7 @@ def test_sim_bus_command_serves_until_sigterm_and_removes_its_link(tmp_path):
             assert proc.poll() is None, proc.stderr.read()
             assert time.monotonic() < deadline, "sim-bus did not create its link"
             time.sleep(0.05)
-        with DynamixelBus(str(link), timeout=0.05) as host:
+        with DynamixelBus(str(link), timeout=0.2) as host:
             assert host.broadcast_ping(max_id=20) == {11: (1020, 48), 12: (1020, 48)}
             assert host.read(12, 9, 1) == b"\x00"
         proc.send_signal(signal.SIGTERM)
