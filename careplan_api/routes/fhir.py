@@ -24,6 +24,7 @@ from careplan_api.models import AuditAction, Citizen, utcnow
 from careplan_api.services import audit
 
 FHIR_JSON = "application/fhir+json"
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 
@@ -54,6 +55,9 @@ def patient_everything(
     """Everything about one citizen as a FHIR R4 Bundle: Patient, Device, DeviceUseStatement, one
     Observation per meal, Condition/Goal (FSIII), RelatedPerson + Consent per fuldmagt,
     Provenance per meal and the AuditEvents of the citizen's audit log."""
+    for name, day in (("start", start), ("end", end)):
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} must be between {EARLIEST_DAY} and {LATEST_DAY}")
     if start is not None and end is not None and end < start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end is before start")
     until = None if end is None else _day_start(end + timedelta(days=1))
