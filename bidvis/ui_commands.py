@@ -60,6 +60,7 @@ def run(
 def ui(
     sim: Annotated[bool, typer.Option("--sim", help="Virtual servos and a simulated camera instead of hardware.")] = False,
     port: Annotated[str | None, typer.Option("--port", help="Servo bus (hardware): serial device or URL.")] = None,
+    camera: Annotated[str | None, typer.Option("--camera", help="Camera (hardware) for calibration: index or device.")] = None,
     directory: Annotated[Path, typer.Option("--dir", help="Where the calibration, profile and journal files live.")] = Path("."),
     host: Annotated[str, typer.Option("--host", help="Address the web pages listen on.")] = "127.0.0.1",
     http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages.")] = DEFAULT_HTTP_PORT,
@@ -75,7 +76,7 @@ def ui(
         close = robot.close
         session = robot.session
     else:
-        session, close = _hardware_session(port, directory)
+        session, close = _hardware_session(port, camera, directory)
     typer.echo(f"staff: http://{host}:{http_port}/staff   panel: http://{host}:{http_port}/panel")
     try:
         serve(create_app(session), host, http_port)
@@ -83,11 +84,21 @@ def ui(
         close()
 
 
-def _hardware_session(port: str, directory: Path):
+def _hardware_session(port: str, camera_source: str | None, directory: Path):
     """A set-up session on real servos; files from `directory` (demo defaults when absent)."""
     from bidvis.robot_ui.session import RobotSession
     from controller.config import ConfigError, demo_calibration, demo_profile, demo_safety_limits, load_calibration, load_profile
     from controller.journal import UsageJournal
+    from vision.capture import CameraCapture
+    from vision.errors import CameraError
+
+    camera = None
+    if camera_source is not None:
+        try:
+            camera = CameraCapture(int(camera_source) if camera_source.isdigit() else camera_source).start()
+        except CameraError as exc:
+            typer.echo(f"bidvis ui: {exc}", err=True)
+            raise typer.Exit(2) from None
 
     calibration_path, profile_path = directory / "robot_calibration.toml", directory / "citizen_profile.toml"
     try:
@@ -98,10 +109,12 @@ def _hardware_session(port: str, directory: Path):
         raise typer.Exit(2) from None
     journal = UsageJournal(directory / "journal.sqlite3")
     session = RobotSession(port=port, calibration=calibration, calibration_path=calibration_path, profile=profile,
-                           profile_path=profile_path, limits=demo_safety_limits(), journal=journal)
+                           profile_path=profile_path, limits=demo_safety_limits(), journal=journal, camera=camera)
 
     def close() -> None:
         session.close()
         journal.close()
+        if camera is not None:
+            camera.stop()
 
     return session, close

@@ -1,0 +1,154 @@
+"""`bidvis run` refuses to start, with a clear message and no traceback, on hostile set-ups."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from bidvis.ui_commands import register
+from controller.config import demo_calibration, demo_profile, save_config
+from sim.virtual_bus import VirtualServoBus
+from vision import CameraIntrinsics
+
+WIDTH, HEIGHT = 640, 480
+
+
+@pytest.fixture
+def cli():
+    app = typer.Typer()
+    register(app)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(app, list(args))
+
+    return invoke
+
+
+@pytest.fixture
+def robot_files(tmp_path):
+    """A robot's files as `bidvis ui` leaves them: calibration, intrinsics, profile, and a camera (frames folder)."""
+    calibration = demo_calibration()
+    save_config(calibration, tmp_path / "robot_calibration.toml")
+    save_config(demo_profile(), tmp_path / "citizen.toml")
+    CameraIntrinsics.from_fov(WIDTH, HEIGHT, 70.0).save(tmp_path / calibration.camera.intrinsics_ref)
+    frames = tmp_path / "camera"
+    frames.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(frames / f"{index}.png"), np.full((HEIGHT, WIDTH, 3), 60 * index, np.uint8))
+    return tmp_path
+
+
+@pytest.fixture
+def arm():
+    bus = VirtualServoBus.start(ids=(11, 12, 13, 14, 15))
+    yield bus
+    bus.close()
+
+
+def run_args(files, port, camera=None, *extra):
+    return ("run", "--port", port, "--camera", str(camera or files / "camera"), "--profile", str(files / "citizen.toml"),
+            "--check", *extra)
+
+
+def refused(result, *phrases):
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "refusing to start" in result.output
+    for phrase in phrases:
+        assert phrase in result.output, result.output
+
+
+def test_a_complete_robot_passes_the_checks(cli, robot_files, arm):
+    result = cli(*run_args(robot_files, arm.url))
+    assert result.exit_code == 0, result.output
+    assert "checks passed: servos 11, 12, 13, 14, 15" in result.output
+    assert "calibration was made on port /dev/ttyUSB0" in result.output  # a note, not a refusal
+
+
+def test_refuses_a_port_that_does_not_exist(cli, robot_files):
+    refused(cli(*run_args(robot_files, "/dev/ttyUSB-nonexistent")), "cannot open the servo port")
+
+
+def test_refuses_a_bus_with_no_arm(cli, robot_files):
+    with VirtualServoBus.start(ids=()) as empty:
+        refused(cli(*run_args(robot_files, empty.url)), "no arm on", "bidvis bus scan")
+
+
+def test_refuses_an_arm_missing_a_servo(cli, robot_files):
+    with VirtualServoBus.start(ids=(11, 12, 13, 15)) as bus:
+        refused(cli(*run_args(robot_files, bus.url)), "servo(s) [14] did not answer", "stale")
+
+
+def test_refuses_servos_at_another_baud_rate(cli, robot_files):
+    with VirtualServoBus.start(ids=(11, 12, 13, 14, 15), baudrate=57_600) as bus:
+        refused(cli(*run_args(robot_files, bus.url)), "no arm on", "1000000 baud")
+
+
+def test_refuses_the_wrong_servo_model(cli, robot_files):
+    with VirtualServoBus.start(ids=(11, 12, 13, 14, 15), eeprom={"model_number": 1200}) as bus:
+        refused(cli(*run_args(robot_files, bus.url)), "wrong servo model", "model 1200")
+
+
+def test_refuses_a_camera_index_that_does_not_exist(cli, robot_files, arm):
+    refused(cli(*run_args(robot_files, arm.url, "97")), "camera does not open")
+
+
+def test_refuses_a_camera_path_that_does_not_exist(cli, robot_files, arm):
+    refused(cli(*run_args(robot_files, arm.url, robot_files / "no-such-camera.mp4")), "camera does not open")
+
+
+def test_refuses_a_camera_calibration_made_for_another_picture_size(cli, robot_files, arm):
+    CameraIntrinsics.from_fov(1280, 720, 70.0).save(robot_files / "camera_intrinsics.json")
+    refused(cli(*run_args(robot_files, arm.url)), "calibration is stale", "1280x720", "640x480")
+
+
+@pytest.mark.parametrize("content, phrase", [
+    (b"\x00\xff\xfe garbage", "not UTF-8"),
+    (b"speed_m_s = [unclosed", "not valid TOML"),
+    (b'speed_m_s = 0.1\n', "speed_near_mouth_m_s: required value is missing"),
+    (b'speed_m_s = 5.0\nspeed_near_mouth_m_s = 0.05\nnear_mouth_radius_m = 0.1\nstandoff_m = 0.02\n'
+     b'bite_timeout_s = 15\ntrigger_kind = "switch"\n', "speed_m_s: Input should be less than or equal to 0.25"),
+    (b'speed_m_s = 0.1\nspeed_near_mouth_m_s = 0.05\nnear_mouth_radius_m = 0.1\nstandoff_m = 0.02\n'
+     b'bite_timeout_s = 15\ntrigger_kind = "switch"\nbowls_used = [0, 5]\n', "bowl(s) [5] not taught"),
+])
+def test_refuses_a_corrupt_or_invalid_profile(cli, robot_files, arm, content, phrase):
+    (robot_files / "citizen.toml").write_bytes(content)
+    refused(cli(*run_args(robot_files, arm.url)), phrase)
+
+
+def test_refuses_a_missing_calibration(cli, robot_files, arm):
+    (robot_files / "robot_calibration.toml").unlink()
+    refused(cli(*run_args(robot_files, arm.url)), "does not exist", "bidvis ui")
+
+
+def test_refuses_a_calibration_that_fails_validation(cli, robot_files, arm):
+    path = robot_files / "robot_calibration.toml"
+    path.write_text(path.read_text().replace("ready_pose_rad = [", "ready_pose_rad = [9.0, "), encoding="utf-8")
+    refused(cli(*run_args(robot_files, arm.url)), "robot calibration file is not valid", "ready_pose_rad")
+
+
+def test_refuses_when_the_camera_intrinsics_are_missing(cli, robot_files, arm):
+    (robot_files / "camera_intrinsics.json").unlink()
+    refused(cli(*run_args(robot_files, arm.url)), "camera calibration", "missing or broken")
+
+
+def test_refuses_broken_camera_intrinsics(cli, robot_files, arm):
+    (robot_files / "camera_intrinsics.json").write_text('{"fx": "wide"}')
+    refused(cli(*run_args(robot_files, arm.url)), "missing or broken")
+
+
+def test_an_explicit_calibration_file_is_used(cli, robot_files, arm, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (robot_files / "robot_calibration.toml").rename(elsewhere / "robot.toml")
+    (robot_files / "camera_intrinsics.json").rename(elsewhere / "camera_intrinsics.json")
+    result = cli(*run_args(robot_files, arm.url, None, "--calibration", str(elsewhere / "robot.toml")))
+    assert result.exit_code == 0, result.output
+
+
+def test_ui_needs_either_sim_or_a_port(cli):
+    assert cli("ui").exit_code == 2
+    assert cli("ui", "--sim", "--port", "/dev/ttyUSB0").exit_code == 2
