@@ -89,6 +89,8 @@ class VirtualServo:
     """A virtual XM430-W350 with its control table; see the module docstring for what it emulates."""
 
     def __init__(self, servo_id: int = 1, *, eeprom: dict[str, int] | None = None) -> None:
+        """A servo with this ID; `eeprom` overrides factory EEPROM values by field name, as a
+        technician would have set them (e.g. {"baud_rate": 3} for 1 Mbps, {"return_delay_time": 0})."""
         self._table = bytearray(table.TABLE_SIZE)
         self._eeprom_defaults = {f.name: f.default for f in table.FIELDS if f.eeprom}
         self._eeprom_defaults["id"] = servo_id
@@ -276,7 +278,7 @@ class VirtualServo:
         if on and self.hardware_errors & self.get("shutdown"):
             return  # after a shutdown only REBOOT brings torque back
         if on and not self.torque_on:
-            self._traj_pos = float(self._table_position())
+            self._traj_pos = float(self.get("present_position"))
             self._traj_vel = 0.0
             self._set("goal_position", round(self._traj_pos))
             self._set("goal_velocity", 0)
@@ -285,9 +287,6 @@ class VirtualServo:
         if not on:
             self._table[123] = 0  # no profile runs without torque
         self._table[64] = 1 if on else 0
-
-    def _table_position(self) -> int:
-        return self.get("present_position")
 
     # --- instructions -----------------------------------------------------------------------
 
@@ -322,12 +321,12 @@ class VirtualServo:
         """Run an instruction addressed to this servo (by its ID or broadcast); the reply, if any."""
         if instruction == Instruction.PING:
             return self.ping_reply()
-        if instruction in (Instruction.READ, Instruction.WRITE, Instruction.REG_WRITE) and len(params) < (4 if instruction == Instruction.READ else 3):
-            return Reply(self.status_error(StatusError.DATA_LENGTH_ERROR))
         if instruction == Instruction.READ:
             if len(params) != 4:
                 return Reply(self.status_error(StatusError.DATA_LENGTH_ERROR))
             return self.read(int.from_bytes(params[0:2], "little"), int.from_bytes(params[2:4], "little"))
+        if instruction in (Instruction.WRITE, Instruction.REG_WRITE) and len(params) < 3:
+            return Reply(self.status_error(StatusError.DATA_LENGTH_ERROR))
         if instruction == Instruction.WRITE:
             return self.write(int.from_bytes(params[0:2], "little"), params[2:])
         if instruction == Instruction.REG_WRITE:
@@ -375,9 +374,6 @@ class VirtualServo:
 
     def reboot(self) -> None:
         """Restart: RAM back to power-on values, latched hardware errors cleared, torque off."""
-        for f in table.FIELDS:
-            if f.eeprom:
-                self._eeprom_defaults[f.name] = self.get(f.name)
         self._power_on(reset_eeprom=False)
 
     def _clear(self, params: bytes) -> Reply:
@@ -528,7 +524,7 @@ class VirtualServo:
         if watchdog <= 0 or self.time_s - self._last_instruction_s <= watchdog * table.SECONDS_PER_WATCHDOG_UNIT:
             return
         # Stop at once (profile acceleration and velocity taken as 0), hold, and lock the goals.
-        self._traj_pos = float(self._table_position())
+        self._traj_pos = float(self.get("present_position"))
         self._traj_vel = 0.0
         self._set("goal_position", round(self._traj_pos))
         self._set("goal_velocity", 0)
