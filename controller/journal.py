@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
+import httpx
 from pydantic import ValidationError
 
 from careplan_api.client import BatchRefused, CareplanClient
@@ -569,7 +570,7 @@ class CareplanSender:
         *,
         timeout_s: float = 10.0,
         max_attempts: int = 1,
-        transport: Any = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.client = CareplanClient(
             base_url, token, timeout_s=timeout_s, max_attempts=max_attempts, transport=transport
