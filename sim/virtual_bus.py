@@ -355,9 +355,11 @@ class VirtualServoBus:
         corrupt = False
         for answer, length in answers:
             faults = answer.servo.reply_faults
-            if faults.silent or faults.drop:
-                faults.drop = max(faults.drop - 1, 0) if not faults.silent else faults.drop
+            if faults.silent:
                 break  # the chain stops at a servo that does not answer
+            if faults.drop:
+                faults.drop -= 1
+                break
             if faults.corrupt:
                 faults.corrupt -= 1
                 corrupt = True
