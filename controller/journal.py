@@ -796,7 +796,11 @@ class JournalSync:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            outcome = self.sync_once()
+            try:
+                outcome = self.sync_once()
+            except Exception as exc:  # noqa: BLE001 - the sync thread must report, never vanish
+                logger.exception("journal sync attempt failed unexpectedly")
+                outcome = self._failed(f"{type(exc).__name__}: {exc}", None)
             if outcome.failed:
                 self._stop.wait(outcome.retry_in_s)
             elif outcome.retry_in_s > 0:

@@ -266,3 +266,22 @@ def test_background_thread_delivers_everything_while_the_loop_records(journal):
     assert set(service.stored) == set(recorded)
     assert set(service.times_stored.values()) == {1}
     assert sync.status.events_sent == len(recorded)
+
+
+def test_the_thread_survives_an_unexpected_error_and_goes_on(journal, monkeypatch):
+    service = FakeCareplanService()
+    sync = JournalSync(journal, service, idle_interval_s=0.01, backoff_base_s=0.001, backoff_cap_s=0.01)
+    real_pending = journal.pending
+    calls = {"n": 0}
+
+    def flaky_pending(limit: int):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise KeyError("a bug somewhere below")
+        return real_pending(limit)
+
+    monkeypatch.setattr(journal, "pending", flaky_pending)
+    ids = _meal(journal, 2)
+    with sync:
+        assert sync.flush(timeout=30.0)
+    assert set(service.stored) == set(ids)
