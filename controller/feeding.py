@@ -128,11 +128,13 @@ class UserCommand:
 @dataclass(frozen=True, slots=True)
 class MouthView:
     """The mouth as the machine sees it this tick: a trusted position in the base frame (m), or
-    None when vision has nothing fresh and trusted; whether it is open; the observation time."""
+    None when vision has nothing fresh and trusted; whether it is open; the observation time; and
+    the last trusted position however old (`last_known_m`, for speed caps near the face)."""
 
     position_m: np.ndarray | None
     is_open: bool = False
     t_s: float = 0.0
+    last_known_m: np.ndarray | None = None
 
 
 class GoalKind(Enum):
@@ -247,8 +249,9 @@ class FeedingMachine:
         arm: ArmView,
     ) -> Goal:
         """Advance the machine by one tick and return what the arm should do."""
-        if mouth.position_m is not None:
-            self._last_mouth_m = mouth.position_m
+        known = mouth.position_m if mouth.last_known_m is None else mouth.last_known_m
+        if known is not None:
+            self._last_mouth_m = known
         for command in commands:
             self._command(now_s, command, mouth)
         self._safety(now_s, verdict)

@@ -61,7 +61,8 @@ from controller.safety import (
     Workspace,
     check_joint_command,
     check_servo_health,
-    check_speeds,
+    check_joint_speeds,
+    check_spoon_speed,
     check_vision,
     check_workspace,
     classify_hardware_error,
@@ -351,9 +352,10 @@ class MealController:
             self.stats.advances_on_stale_mouth += 1
         command_verdict = self._check_command(q)
         if command_verdict:
-            self._pending = command_verdict
+            self._pending = worst([self._pending, command_verdict])
             self._count(command_verdict)
-            return self._q_sent  # never send a bad command: keep the last good one
+            if command_verdict.reaction is Reaction.SAFE_STOP:
+                return self._q_sent  # never send a bad command: keep the last good one
         self._q_sent = q
         return q
 
@@ -405,7 +407,7 @@ class MealController:
             elif self.machine.state is FeedingState.APPROACH and previous is not None:
                 closing = lean_in_speed_m_s(previous, position, dt_s, self.motion.spoon_pose[:3])
                 if closing > supervisor.lean_in_limit_m_s:
-                    verdict = Verdict(Reaction.HOLD, SafetyReason.LEAN_IN, f"mouth closing in at {closing:.2f} m/s")
+                    verdict = Verdict(Reaction.RETRACT, SafetyReason.LEAN_IN, f"mouth closing in at {closing:.2f} m/s")
         obs_t = None if observation is None else observation.t
         vision = check_vision(
             now_s, obs_t, supervisor.trusted_mouth_t_s, self.limits.stale_after_s, self.limits.lost_after_s
@@ -415,17 +417,22 @@ class MealController:
             supervisor.trusted_mouth_m if fresh else None,
             bool(observation.is_open) if observation is not None else False,
             obs_t or 0.0,
+            supervisor.trusted_mouth_m,
         )
         if not near_face:
             return view, OK  # nothing to guard: the machine only needs the mouth to accept a trigger
         return view, worst([verdict, vision])
 
     def _check_command(self, q: np.ndarray) -> Verdict:
+        """Checks of the command about to be sent. A SAFE_STOP verdict keeps the last good command;
+        a RETRACT (spoon too fast for where it is) sends it and stops from the next tick."""
         verdict = check_joint_command(q)
         if verdict:
             return verdict
         spoon = self.motion.spoon_pose[:3]
-        verdict = check_workspace(spoon, self.workspace)
+        verdict = check_workspace(spoon, self.workspace) or check_joint_speeds(
+            self.motion.qd, self.limits.max_joint_speed_rad_s
+        )
         if verdict:
             return verdict
         mouth = self.supervisor.trusted_mouth_m
@@ -434,7 +441,7 @@ class MealController:
             distance = math.inf  # away from the face with no mouth in view: the free cap applies
         p = self.profile
         cap = speed_cap_m_s(distance, p.speed_m_s, p.speed_near_mouth_m_s, p.near_mouth_radius_m, 0.0)
-        return check_speeds(self.motion.qd, self.limits.max_joint_speed_rad_s, self.motion.spoon_speed_m_s, cap)
+        return check_spoon_speed(self.motion.spoon_speed_m_s, cap, self.motion.stopping)
 
     def _count(self, verdict: Verdict) -> None:
         reason = verdict.reason

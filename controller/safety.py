@@ -7,8 +7,9 @@ once per tick. A verdict is only a decision: the feeding state machine turns it 
 motion target (stop = zero velocity with the stop jerk limit, then retract or hold).
 
 Reactions, in rising severity:
-- HOLD: stop advancing and stand still until the cause goes away (stale vision, a lean-in).
-- RETRACT: stop, then take the spoon back to the ready pose (mouth lost, contact, unreachable).
+- HOLD: stop advancing and stand still until the cause goes away (stale vision, a jumped mouth).
+- RETRACT: stop, then take the spoon back to the ready pose (mouth lost, contact, a sudden
+  lean-in toward the spoon, unreachable target).
 - SAFE_STOP: stop where we are and enter FAULT until staff reset (servo hardware error,
   overheating, voltage, bus errors, e-stop, invalid command).
 """
@@ -131,14 +132,10 @@ def check_workspace(spoon_xyz: Sequence[float], workspace: Workspace) -> Verdict
     return OK
 
 
-def check_speeds(
-    joint_speeds_rad_s: Sequence[float],
-    max_joint_speed_rad_s: float,
-    spoon_speed_m_s: float,
-    spoon_speed_cap_m_s: float,
-    tolerance: float = 0.05,
+def check_joint_speeds(
+    joint_speeds_rad_s: Sequence[float], max_joint_speed_rad_s: float, tolerance: float = 0.05
 ) -> Verdict:
-    """Commanded joint and spoon speeds within their limits (+tolerance); SAFE_STOP otherwise."""
+    """Commanded joint speeds within the limit (+tolerance); SAFE_STOP otherwise (a planner fault)."""
     fastest = max(abs(v) for v in joint_speeds_rad_s)
     if fastest > max_joint_speed_rad_s * (1.0 + tolerance):
         return Verdict(
@@ -146,11 +143,19 @@ def check_speeds(
             SafetyReason.SPEED_LIMIT,
             f"joint speed {fastest:.3f} rad/s above {max_joint_speed_rad_s} rad/s",
         )
-    if spoon_speed_m_s > spoon_speed_cap_m_s * (1.0 + tolerance):
+    return OK
+
+
+def check_spoon_speed(
+    spoon_speed_m_s: float, spoon_speed_cap_m_s: float, stopping: bool, tolerance: float = 0.05
+) -> Verdict:
+    """The spoon no faster than the cap where it is (+tolerance). Too fast (typically because the
+    mouth came closer) is a stop and retract; a spoon already stopping is only slowing down."""
+    if not stopping and spoon_speed_m_s > spoon_speed_cap_m_s * (1.0 + tolerance):
         return Verdict(
-            Reaction.SAFE_STOP,
+            Reaction.RETRACT,
             SafetyReason.SPEED_LIMIT,
-            f"spoon speed {spoon_speed_m_s:.3f} m/s above the cap {spoon_speed_cap_m_s} m/s",
+            f"spoon speed {spoon_speed_m_s:.3f} m/s above the cap {spoon_speed_cap_m_s} m/s here",
         )
     return OK
 
@@ -339,7 +344,8 @@ class SafetySupervisor:
     `max_consecutive_bus_errors`: that many failed bus exchanges in a row is a SAFE_STOP.
     `max_mouth_jump_m`: a trusted mouth that moves further than this in one observation is not
     trusted (the observation is rejected, counted, and the last trusted position kept).
-    `lean_in_speed_m_s`: a mouth closing in on the spoon faster than this makes the arm HOLD.
+    `lean_in_limit_m_s`: a mouth closing in on the spoon faster than this during the approach
+    makes the arm stop and retract.
     """
 
     max_consecutive_bus_errors: int
@@ -402,7 +408,8 @@ __all__ = [
     "Workspace",
     "check_joint_command",
     "check_servo_health",
-    "check_speeds",
+    "check_joint_speeds",
+    "check_spoon_speed",
     "check_vision",
     "check_workspace",
     "classify_hardware_error",

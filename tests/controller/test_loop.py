@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from careplan_api.schemas import UsageEventType
-from controller.config import demo_calibration
-from controller.feeding import FeedingState
-from controller.loop import run_meal
+from controller.config import demo_calibration, demo_profile, demo_safety_limits
+from controller.feeding import CommandKind, FeedingState, UserCommand
+from controller.kinematics import forward_spoon
+from controller.loop import JointReading, MealController, run_meal
 
 
 def run(table, **kwargs):
@@ -26,8 +27,7 @@ def run(table, **kwargs):
     )
 
 
-def test_one_bite_meal_with_the_taught_scoops_runs_to_the_end_and_is_journalled(table):
-    table.calibration = demo_calibration()
+def test_one_bite_meal_runs_to_the_end_and_is_journalled(table):
     report = run(table, max_duration_s=60.0)
     assert report.final_state is FeedingState.ENDED, report
     assert report.feeding.bites_offered == 1
@@ -49,3 +49,28 @@ def test_bite_cycle_is_under_8_s_at_default_speeds(table):
     assert len(table.bite_cycles_s) == 2
     print("bite cycles (s):", table.bite_cycles_s)
     assert max(table.bite_cycles_s) < 8.0
+
+
+def test_taught_scoop_visits_every_waypoint_under_the_speed_cap():
+    """The demo calibration's real scoop, tick by tick without a bus (servos follow exactly)."""
+    calibration, profile = demo_calibration(), demo_profile()
+    controller = MealController(profile, calibration, demo_safety_limits(), calibration.ready_pose_rad, period_s=0.005)
+    waypoints = [np.array(q) for q in calibration.bowls[0].waypoints_rad]
+    visited, speeds = 0, []
+    commands = [UserCommand(CommandKind.START_MEAL)]
+    ones = np.ones(4)
+    for tick in range(6000):
+        q = controller.motion.q
+        reading = JointReading(q.copy(), controller.motion.qd.copy(), ones * 0.1, ones * 12.0, ones * 40.0)
+        controller.tick(tick * 0.005, reading, None, None, commands)
+        commands = []
+        speeds.append(controller.motion.spoon_speed_m_s)
+        if visited < len(waypoints) and np.allclose(controller.motion.q, waypoints[visited], atol=1e-3):
+            visited += 1
+        if controller.state is FeedingState.READY:
+            break
+    assert controller.state is FeedingState.READY and controller.machine.loaded
+    assert visited == len(waypoints)
+    np.testing.assert_allclose(controller.motion.q, calibration.ready_pose_rad, atol=1e-3)
+    assert max(speeds) <= profile.speed_m_s
+    assert forward_spoon(controller.motion.q, calibration.spoon)[3] == pytest.approx(0.0, abs=1e-3)

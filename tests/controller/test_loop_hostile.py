@@ -209,3 +209,20 @@ def test_clock_jumping_backward_mid_approach_keeps_the_loop_running(table, jumpi
     assert report.controller.clock_jumps_back == 1
     assert report.final_state is FeedingState.ENDED
     assert report.feeding.bites_taken == 1
+
+
+def test_sudden_lean_in_toward_the_spoon_stops_and_retracts(table):
+    lean = {}
+
+    def lean_in(controller):
+        now = table.clock.now()
+        if controller.state is FeedingState.APPROACH and "t" not in lean:
+            lean["t"] = now + 0.3
+        if "t" in lean and lean["t"] <= now < lean["t"] + 0.1:
+            table.citizen.mouth_m = table.citizen.mouth_m - np.array([0.5 * 0.005, 0.0, 0.0])  # 0.5 m/s
+
+    report = run(table, lean_in)
+    stop = journalled(table, UsageEventType.SAFETY_STOP)[0]
+    assert stop["reason"] == "lean_in" and stop["state"] == "approach"
+    assert report.feeding.bites_taken == 0
+    assert report.final_state is FeedingState.ENDED

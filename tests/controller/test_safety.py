@@ -19,7 +19,8 @@ from controller.safety import (
     Workspace,
     check_joint_command,
     check_servo_health,
-    check_speeds,
+    check_joint_speeds,
+    check_spoon_speed,
     check_vision,
     check_workspace,
     classify_hardware_error,
@@ -68,10 +69,17 @@ def test_workspace_keeps_the_spoon_above_the_table_and_in_reach(xyz, ok):
         assert verdict.reason is SafetyReason.WORKSPACE
 
 
-def test_speed_limits():
-    assert check_speeds([0.5] * 4, 2.0, 0.06, 0.06) == OK
-    assert check_speeds([2.5, 0, 0, 0], 2.0, 0.0, 0.06).reason is SafetyReason.SPEED_LIMIT
-    assert check_speeds([0.1] * 4, 2.0, 0.08, 0.06).reason is SafetyReason.SPEED_LIMIT
+def test_joint_speed_over_the_limit_is_a_safe_stop():
+    assert check_joint_speeds([0.5] * 4, 2.0) == OK
+    verdict = check_joint_speeds([2.5, 0, 0, 0], 2.0)
+    assert verdict.reason is SafetyReason.SPEED_LIMIT and verdict.reaction is Reaction.SAFE_STOP
+
+
+def test_spoon_too_fast_for_where_it_is_stops_and_retracts_unless_already_stopping():
+    assert check_spoon_speed(0.06, 0.06, stopping=False) == OK
+    verdict = check_spoon_speed(0.08, 0.06, stopping=False)
+    assert verdict.reason is SafetyReason.SPEED_LIMIT and verdict.reaction is Reaction.RETRACT
+    assert check_spoon_speed(0.08, 0.06, stopping=True) == OK
 
 
 def test_speed_cap_is_slow_near_the_mouth_and_before_it():
