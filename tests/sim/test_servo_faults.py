@@ -141,3 +141,13 @@ def test_faults_apply_to_sync_read_answers(bus):
 def test_fast_sync_read_breaks_at_a_silent_servo(bus):
     bus.servo(11).reply_faults.silent = True
     assert exchange(bus, p.fast_sync_read(132, 4, [11, 12])) == []
+
+
+def test_fast_sync_read_is_cut_short_by_a_dropped_answer(bus):
+    bus.servo(12).reply_faults.drop = 1
+    (status,) = exchange(bus, p.fast_sync_read(132, 4, [11, 12]))
+    assert p.split_fast_read(status, [4], [11]) == {11: (0, (2048).to_bytes(4, "little"))}
+    with pytest.raises(ValueError):
+        p.split_fast_read(status, [4, 4], [11, 12])  # what the host expected
+    (status,) = exchange(bus, p.fast_sync_read(132, 4, [11, 12]))
+    assert sorted(p.split_fast_read(status, [4, 4], [11, 12])) == [11, 12]
