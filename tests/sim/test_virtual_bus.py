@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from firmware_bridge import BusTimeout, DynamixelBus, ServoError
 from firmware_bridge import protocol as p
 from firmware_bridge.protocol import BROADCAST_ID, StatusParser
+from sim.servo_plant import JointReading
 from sim.virtual_bus import SimulatedClock, VirtualServoBus, wire_time_s
 
 PING_REPLY_BYTES = 14
@@ -275,3 +277,29 @@ def test_our_dynamixel_bus_works_in_process(url_bus):
         url_bus.servo(13).reply_faults.silent = True
         with pytest.raises(BusTimeout):
             host.ping(13)
+
+
+# --- byte stuffing ---------------------------------------------------------------------------------
+
+
+def test_stuffed_instruction_data_arrives_unstuffed(bus):
+    exchange(bus, p.write(11, 11, b"\x04"))  # extended position: negative goals allowed
+    packet = p.write(11, 116, b"\xff\xff\xfd\xff")
+    assert b"\xff\xff\xfd\xfd" in packet  # our encoder stuffed it
+    assert exchange(bus, packet)[0].error == 0
+    assert bus.servo(11).get("goal_position") == int.from_bytes(b"\xff\xff\xfd\xff", "little", signed=True)
+
+
+def test_status_data_that_needs_stuffing_is_stuffed():
+    class Backwards:
+        def step(self, commands, dt):
+            # 2045 pulses (low byte 0xFD) turning at -1 velocity unit: present velocity ff ff ff ff, then fd
+            return {i: JointReading((2045 - 2048) * 2 * math.pi / 4096, -0.229 * 2 * math.pi / 60, 0.0) for i in commands}
+
+    bus = VirtualServoBus((11,), clock=SimulatedClock(), plant=Backwards())
+    bus.transmit(p.read(11, 128, 8))
+    bus.clock.sleep(0.01)
+    raw = bus.pop_ready()
+    assert b"\xff\xff\xfd\xfd" in raw[7:]
+    (status,) = StatusParser().feed(raw)
+    assert status.params == b"\xff\xff\xff\xff" + (2045).to_bytes(4, "little")
