@@ -179,6 +179,20 @@ def test_truncated_instruction_then_a_good_one(bus, cut, instruction):
     assert all(s.error_number is p.StatusError.CRC_ERROR for s in statuses[:-1])
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    servo_id=st.sampled_from([11, 12, 99, BROADCAST_ID]),
+    instruction=st.one_of(st.sampled_from(list(p.Instruction)), st.integers(0, 255)),
+    params=st.binary(max_size=40),
+)
+def test_any_well_framed_instruction_gets_an_answer_or_silence_never_a_crash(bus, servo_id, instruction, params):
+    # Examples share the bus, so random writes pile up (new ids, baud rates, limits): only
+    # well-formed answers from servos that are on the bus may come back.
+    ids = {servo.servo_id for servo in bus.servos} | {BROADCAST_ID}
+    for packet in exchange(bus, p.encode_instruction(servo_id, instruction, params)):
+        assert packet.servo_id in ids
+
+
 def test_instruction_split_across_writes_is_assembled(bus):
     packet = p.read(12, 132, 4)
     for i in range(len(packet)):
