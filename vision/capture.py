@@ -4,7 +4,9 @@
 file, or a folder of images, on a background thread. `read()` hands over the newest frame not yet
 handed over (older ones are dropped and counted), or None when no new frame has come: a caller
 never gets an old frame twice. Device failures (an unplugged camera) are retried every
-`reconnect_interval_s`. Video files and image folders are replayed at their frame rate.
+`reconnect_interval_s`. A live camera that keeps delivering one picture (a stuck USB camera: a real
+sensor's noise never repeats a frame) has its repeats withheld from `frozen_after_frames`
+identical frames on, and counted. Video files and image folders are replayed at their frame rate.
 Frames stay in memory: nothing is ever written to disk or sent anywhere.
 """
 
@@ -49,6 +51,7 @@ class CaptureStats:
     frames_captured: int
     frames_dropped: int
     reconnects: int
+    frames_frozen: int
     connected: bool
     finished: bool
 
@@ -97,7 +100,8 @@ class CameraCapture:
     """Background capture of one source; use as a context manager or call `start`/`stop`."""
 
     def __init__(self, source: int | str | Path, *, fps: float | None = None, loop: bool = False,
-                 reconnect_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 reconnect_interval_s: float = 1.0, frozen_after_frames: int | None = 5,
+                 clock: Callable[[], float] = time.monotonic,
                  opener: Callable[[int | str | Path], tuple[VideoSource, bool]] = open_source) -> None:
         self.source = source
         self._fps = fps
@@ -108,7 +112,10 @@ class CameraCapture:
         self._lock = threading.Condition()
         self._latest: Frame | None = None
         self._handed_over = True
-        self._captured = self._dropped = self._reconnects = 0
+        self._captured = self._dropped = self._reconnects = self._frozen = 0
+        self._frozen_after_frames = frozen_after_frames
+        self._fingerprint: np.ndarray | None = None
+        self._repeats = 0
         self._times: deque[float] = deque(maxlen=30)
         self._connected = self._finished = False
         self._stop = threading.Event()
@@ -155,7 +162,8 @@ class CameraCapture:
         with self._lock:
             times = self._times
             fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-            return CaptureStats(fps, self._captured, self._dropped, self._reconnects, self._connected, self._finished)
+            return CaptureStats(fps, self._captured, self._dropped, self._reconnects, self._frozen, self._connected,
+                                self._finished)
 
     def _run(self) -> None:
         period = 0.0
@@ -176,6 +184,10 @@ class CameraCapture:
 
     def _publish(self, image: np.ndarray) -> None:
         t = self._clock()
+        if self._stuck(image):
+            with self._lock:
+                self._frozen += 1
+            return
         with self._lock:
             if not self._handed_over:
                 self._dropped += 1
@@ -184,6 +196,17 @@ class CameraCapture:
             self._handed_over = False
             self._times.append(t)
             self._lock.notify_all()
+
+    def _stuck(self, image: np.ndarray) -> bool:
+        """True when a live camera has delivered the same picture `frozen_after_frames` times in a row."""
+        if not self._live or self._frozen_after_frames is None:
+            return False
+        fingerprint = image[::8, ::8]
+        previous = self._fingerprint
+        same = previous is not None and previous.shape == fingerprint.shape and np.array_equal(previous, fingerprint)
+        self._repeats = self._repeats + 1 if same else 1
+        self._fingerprint = fingerprint.copy()
+        return self._repeats >= self._frozen_after_frames
 
     def _recover(self) -> bool:
         """After a failed read: reopen a device (or loop a replay); False when capture is over."""

@@ -49,7 +49,7 @@ class TrackerState(StrEnum):
     TRACKING = "tracking"  # following a face (its observation says whether it is usable)
     OCCLUDED = "occluded"  # following a face whose lips are hidden
     STALE = "stale"  # no new frame (None, or a capture time not after the last one): nothing reported
-    FROZEN = "frozen"  # the camera repeats the same picture with fresh times (a stuck camera): nothing reported
+    FROZEN = "frozen"  # the same picture again with a fresh time (a stuck camera): nothing reported
     INVALID_FRAME = "invalid_frame"  # the frame was not an image; `last_error` says why
 
 
@@ -66,9 +66,11 @@ class TrackerConfig:
     OpenCV's pyramidal Lucas-Kanade reports it), e.g. when the mouth opens, the landmark model runs
     instead. `occlusion_hold_s` /
     `occlusion_confidence_tau_s`: how long a hidden mouth is estimated from the rest of the face,
-    and the time constant of the confidence falling meanwhile. `frozen_after_frames`: this many
-    pixel-identical frames in a row mean a stuck camera (a real sensor's noise never repeats a
-    frame); a simulator that renders without noise must add some, or set None to switch it off.
+    and the time constant of the confidence falling meanwhile. `frozen_after_frames`: when set,
+    this many pixel-identical frames in a row mean a stuck camera (a real sensor's noise never
+    repeats a frame); off by default because noiseless synthetic frames of a still scene repeat
+    (`CameraCapture` does the same check on real cameras). The very same array handed over again
+    with a new time is always frozen.
     """
 
     thresholds: OpenThresholds = OPENCV_THRESHOLDS
@@ -82,7 +84,7 @@ class TrackerConfig:
     occlusion_hold_s: float = 3.0
     occlusion_confidence_tau_s: float = 1.0
     face_scale: float = 1.0
-    frozen_after_frames: int | None = 5
+    frozen_after_frames: int | None = None
 
     def __post_init__(self) -> None:
         if self.landmark_interval < 1:
@@ -138,6 +140,7 @@ class MouthTracker:
         self._frame_shape: tuple[int, ...] = ()
         self._fingerprint: np.ndarray | None = None
         self._repeats = 0
+        self._last_frame: object = None
         self._frames_since_landmarks = 0
         self._flow_rect: tuple[int, int, int, int] | None = None
         self._flow_gray: np.ndarray | None = None
@@ -171,7 +174,7 @@ class MouthTracker:
             self.state = TrackerState.STALE
             return None
         self._last_t = t
-        if self._frozen(image):
+        if self._frozen(frame_bgr, image):
             self.state = TrackerState.FROZEN
             return None
         if image.shape != self._frame_shape:  # a new camera or resolution: pixel history no longer applies
@@ -190,16 +193,17 @@ class MouthTracker:
         self._landmarks = landmarks
         return self._observe(image, landmarks, t)
 
-    def _frozen(self, image: np.ndarray) -> bool:
-        """True once `frozen_after_frames` frames in a row have been identical (sampled every 8th pixel)."""
-        limit = self.config.frozen_after_frames
-        if limit is None:
-            return False
+    def _frozen(self, frame: np.ndarray, image: np.ndarray) -> bool:
+        """True for the same array again unchanged, or `frozen_after_frames` identical frames in a row."""
         fingerprint = image[::8, ::8]
-        same = self._fingerprint is not None and self._fingerprint.shape == fingerprint.shape and np.array_equal(fingerprint, self._fingerprint)
+        previous = self._fingerprint
+        same = previous is not None and previous.shape == fingerprint.shape and np.array_equal(fingerprint, previous)
         self._repeats = self._repeats + 1 if same else 1
         self._fingerprint = fingerprint.copy()
-        return self._repeats >= limit
+        resent = same and frame is self._last_frame
+        self._last_frame = frame
+        limit = self.config.frozen_after_frames
+        return resent or (limit is not None and self._repeats >= limit)
 
     # -- following and acquiring a face -------------------------------------------------------
 

@@ -127,3 +127,40 @@ def test_stop_ends_the_thread(video_file):
     capture = CameraCapture(video_file, fps=5.0, loop=True).start()
     capture.stop()
     assert not any(t.name.startswith("camera-") and t.is_alive() for t in threading.enumerate())
+
+
+class StuckCamera:
+    """A live camera that returns one picture forever after `stick_after` reads."""
+
+    def __init__(self, stick_after: int) -> None:
+        self._reads, self._stick_after = 0, stick_after
+        self._rng = np.random.default_rng(1)
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return True
+
+    def read(self):
+        self._reads += 1
+        time.sleep(0.002)
+        if self._reads <= self._stick_after:
+            return True, self._rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)  # sensor noise
+        return True, np.full((120, 160, 3), 77, np.uint8)  # a fresh array, the same picture
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self) -> None:
+        pass
+
+
+def test_stuck_live_camera_stops_handing_over_its_repeated_picture():
+    with CameraCapture(0, frozen_after_frames=5, opener=lambda s: (StuckCamera(stick_after=10), True)) as capture:
+        deadline = time.monotonic() + 5.0
+        while capture.stats.frames_frozen < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        capture.read()  # whatever was last handed over before the freeze was noticed
+        time.sleep(0.05)
+        assert capture.read() is None  # nothing new while it is stuck
+    stats = capture.stats
+    assert stats.frames_frozen >= 20
+    assert stats.frames_captured <= 10 + 4  # the noisy frames, then at most 4 repeats before the limit

@@ -80,7 +80,7 @@ def test_camera_that_stops_delivering_is_reported_stale_never_as_fresh(models, f
     assert tracker.update(frame, 0.5) is None  # an older capture
     assert tracker.update(None, 2.0) is None  # nothing at all
     assert tracker.state is TrackerState.STALE
-    observation = tracker.update(frame, 2.5)
+    observation = tracker.update(compose((640, 480), 90, (image, 140, 90)), 2.5)  # the camera is back
     assert observation is not None and observation.t == 2.5
 
 
@@ -229,12 +229,17 @@ def test_sudden_change_of_light_is_not_taken_for_a_spoon(models, face, compose, 
 def test_after_a_long_cover_the_lips_are_learned_afresh(models, face, compose, label_center):
     image, row = face(OPEN)
     tracker = MouthTracker(TrackerConfig(occlusion_hold_s=0.2), models=models)
-    clear = compose((640, 480), 90, (image, 140, 90))
-    covered = draw_spoon(compose((640, 480), 90, (image, 140, 90)), label_center(row, 140, 90))
-    assert tracker.update(clear, 0.0).status is MouthStatus.TRACKED
-    assert tracker.update(covered, 0.1).status is MouthStatus.OCCLUDED
-    assert tracker.update(covered, 0.5) is None  # past the hold
-    assert tracker.update(clear, 0.6).status is MouthStatus.TRACKED  # not stuck as hidden
+    def clear():
+        return compose((640, 480), 90, (image, 140, 90))
+
+    def covered():
+        return draw_spoon(clear(), label_center(row, 140, 90))
+
+    assert tracker.update(clear(), 0.0).status is MouthStatus.TRACKED
+    assert tracker.update(covered(), 0.1).status is MouthStatus.OCCLUDED
+    assert tracker.update(covered(), 0.5) is None  # past the hold
+    assert tracker.state is TrackerState.SEARCHING
+    assert tracker.update(clear(), 0.6).status is MouthStatus.TRACKED  # not stuck as hidden
 
 
 def test_poster_left_alone_after_the_user_goes_is_never_usable(models, face, compose):
@@ -251,7 +256,16 @@ def test_stuck_camera_repeating_one_picture_is_reported_frozen(models, face, com
     image, _ = face(OPEN)
     tracker = MouthTracker(TrackerConfig(frozen_after_frames=5), models=models)
     stuck = compose((640, 480), 90, (image, 140, 90))
-    results = [tracker.update(stuck, i / 30) for i in range(8)]  # the same picture with fresh times
+    results = [tracker.update(stuck.copy(), i / 30) for i in range(8)]  # the same picture with fresh times
     assert all(r is not None for r in results[:4]) and all(r is None for r in results[4:])
     assert tracker.state is TrackerState.FROZEN
     assert tracker.update(compose((640, 480), 90, (image, 140, 90)), 8 / 30) is not None  # the camera recovers
+
+
+def test_the_same_frame_array_handed_over_again_is_frozen_at_once(models, face, compose):
+    image, _ = face(OPEN)
+    tracker = MouthTracker(models=models)  # content check off by default; a resent array is still caught
+    frame = compose((640, 480), 90, (image, 140, 90))
+    assert tracker.update(frame, 0.0) is not None
+    assert tracker.update(frame, 0.1) is None and tracker.state is TrackerState.FROZEN
+    assert tracker.update(frame.copy(), 0.2) is not None  # identical copies pass unless frozen_after_frames is set
