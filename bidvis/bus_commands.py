@@ -80,7 +80,7 @@ def sim_bus(
         raise typer.BadParameter(str(exc), param_hint="--baud") from None
     try:
         server = PtyBusServer(bus, link)
-    except (FileExistsError, OSError) as exc:
+    except OSError as exc:
         typer.echo(f"bidvis sim-bus: cannot create {link}: {exc}", err=True)
         raise typer.Exit(2) from None
     stop = threading.Event()

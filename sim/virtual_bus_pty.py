@@ -41,14 +41,21 @@ class PtyBusServer:
         self._set_speed(bus.baudrate)
         os.set_blocking(self._master, False)
         self.device = os.ttyname(self._slave)
-        self.link = Path(link) if link is not None else None
-        if self.link is not None:
-            if self.link.is_symlink():
-                self.link.unlink()
-            elif self.link.exists():
+        self.link = None
+        if link is not None:
+            try:
+                self._make_link(Path(link))
+            except OSError:
                 self.close()
-                raise FileExistsError(f"{self.link} exists and is not a symlink; pick another --link path")
-            self.link.symlink_to(self.device)
+                raise
+            self.link = Path(link)
+
+    def _make_link(self, link: Path) -> None:
+        if link.is_symlink():
+            link.unlink()  # left over from a server that was killed
+        elif link.exists():
+            raise FileExistsError(f"{link} exists and is not a symlink; pick another --link path")
+        link.symlink_to(self.device)
 
     @property
     def path(self) -> str:

@@ -82,3 +82,9 @@ def test_sim_bus_rejects_a_non_dynamixel_baud_rate(tmp_path):
     assert result.exit_code == 2
     assert "not a Dynamixel X rate" in result.output
     assert not (tmp_path / "tty").exists()
+
+
+def test_sim_bus_with_a_link_in_a_missing_directory_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["sim-bus", "--link", str(tmp_path / "no" / "such" / "tty")])
+    assert result.exit_code == 2
+    assert "cannot create" in result.output
