@@ -48,7 +48,7 @@ from firmware_bridge.protocol import (
     encode_status,
 )
 from sim.servo import Reply, VirtualServo
-from sim.servo_plant import IdealPlant, ServoPlant
+from sim.servo_plant import IdealPlant, JointReading, ServoPlant
 from sim.servo_table import BAUD_RATES
 
 URL_SCHEME = "bidvis-sim"
@@ -213,6 +213,11 @@ class VirtualServoBus:
             if servo.servo_id == servo_id:
                 return servo
         raise KeyError(f"no virtual servo with id {servo_id} on this bus (ids: {[s.servo_id for s in self.servos]})")
+
+    def joint_states(self) -> dict[int, JointReading]:
+        """Each servo's joint as the plant last reported it, by servo ID (for displays and checks)."""
+        with self._lock:
+            return {servo.servo_id: servo.joint for servo in self.servos}
 
     # --- physics ----------------------------------------------------------------------------
 

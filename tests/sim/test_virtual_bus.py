@@ -284,6 +284,9 @@ def test_our_dynamixel_bus_works_in_process(url_bus):
         host.write(12, 116, u32(2548))
         url_bus.clock.sleep(2.0)
         assert host.sync_read(132, 4, [11, 12]) == {11: u32(2048), 12: u32(2548)}
+        joints = url_bus.joint_states()
+        assert sorted(joints) == [11, 12, 13, 14]
+        assert joints[12].position_rad == pytest.approx(500 * 2 * math.pi / 4096)
         assert host.fast_sync_read(132, 4, [11, 12]) == {11: u32(2048), 12: u32(2548)}
         with pytest.raises(ServoError) as excinfo:
             host.write(11, 132, u32(0))
