@@ -154,6 +154,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _event_type(value: UsageEventType | str) -> UsageEventType:
+    """A type `record` accepts: one of the contract's, and not meal start/end."""
+    try:
+        event_type = UsageEventType(value)
+    except ValueError:
+        raise JournalDataError(
+            f"unknown event type {value!r}; expected one of {[t.value for t in UsageEventType]}"
+        ) from None
+    if event_type in (UsageEventType.MEAL_STARTED, UsageEventType.MEAL_ENDED):
+        raise JournalDataError(f"record {event_type.value} with start_meal()/end_meal()")
+    return event_type
+
+
 class UsageJournal:
     """A durable local outbox of usage events (SQLite, WAL, synchronous=FULL). Thread-safe.
 
@@ -322,24 +335,31 @@ class UsageJournal:
         `at` defaults to the journal clock and must be timezone-aware. `data` must be JSON
         (finite numbers, string keys). Meal start and end go through `start_meal`/`end_meal`.
         """
-        try:
-            event_type = UsageEventType(event_type)
-        except ValueError:
-            raise JournalDataError(
-                f"unknown event type {event_type!r}; expected one of {[t.value for t in UsageEventType]}"
-            ) from None
-        if event_type in (UsageEventType.MEAL_STARTED, UsageEventType.MEAL_ENDED):
-            raise JournalDataError(f"record {event_type.value} with start_meal()/end_meal()")
+        (event_id,) = self.record_many([(event_type, data, at)], meal_id=meal_id)
+        return event_id
+
+    def record_many(
+        self,
+        events: Iterable[tuple[UsageEventType | str, Mapping[str, Any] | None, datetime | None]],
+        meal_id: UUID | None = None,
+    ) -> list[UUID]:
+        """Store several `(type, data, at)` events in one durable transaction (one fsync), all
+        or none, and return their ids; each is checked as by `record`. For a writer that found
+        several events queued."""
+        checked = [(_event_type(kind), data, at) for kind, data, at in events]
+        if not checked:
+            return []
+        doing = f"recording {', '.join(sorted({kind.value for kind, _, _ in checked}))}"
         with self._lock:
             owner = meal_id or self._open_meal
             if owner is None:
                 raise NoOpenMealError(
-                    f"journal {self.path}: {event_type.value} outside a meal; start a meal or pass meal_id"
+                    f"journal {self.path}: {checked[0][0].value} outside a meal; start a meal or pass meal_id"
                 )
-            insert = self._insert(event_type, data, at, owner)
-            self._check_room(f"recording {event_type.value}")
-            self._write([insert], f"recording {event_type.value}")
-        return UUID(insert[1][0])
+            inserts = [self._insert(kind, data, at, owner) for kind, data, at in checked]
+            self._check_room(doing)
+            self._write(inserts, doing)
+        return [UUID(insert[1][0]) for insert in inserts]
 
     def _insert(
         self, event_type: UsageEventType, data: Mapping[str, Any] | None, at: datetime | None, meal_id: UUID

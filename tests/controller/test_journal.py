@@ -209,3 +209,17 @@ def test_record_from_the_loop_thread_while_another_thread_drains(journal):
     assert len(drained) == len(set(drained)) == 601
     assert set(recorded[0]) | set(recorded[1]) <= set(drained)
     assert journal.counts() == JournalCounts(pending=0, sent=601, rejected=0)
+
+
+def test_record_many_is_all_or_nothing(journal):
+    journal.start_meal()
+    ids = journal.record_many([(UsageEventType.BITE_OFFERED, {"bowl": 0}, None), ("bite_taken", None, None)])
+    assert [e.id for e in journal.pending()][1:] == ids
+    with pytest.raises(JournalDataError, match="not JSON"):
+        journal.record_many(
+            [(UsageEventType.BITE_OFFERED, {"ok": 1}, None), (UsageEventType.BITE_TAKEN, {"x": float("inf")}, None)]
+        )
+    with pytest.raises(JournalDataError, match="unknown event type"):
+        journal.record_many([(UsageEventType.BITE_OFFERED, None, None), ("bite_eaten", None, None)])
+    assert journal.counts().total == 3
+    assert journal.record_many([]) == []

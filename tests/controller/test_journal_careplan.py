@@ -95,10 +95,12 @@ def _meals(journal: UsageJournal, meals: int, bites: int) -> None:
     for _ in range(meals):
         journal.start_meal({"bowls": [0, 1]})
         journal.record(UsageEventType.BOWL_SELECTED, {"bowl": 0})
-        for _ in range(bites):
-            journal.record(UsageEventType.TRIGGER, {"kind": "switch", "command": "next_bite"})
-            journal.record(UsageEventType.BITE_OFFERED, {"bowl": 0})
-            journal.record(UsageEventType.BITE_TAKEN, {"bowl": 0})
+        bite = [
+            (UsageEventType.TRIGGER, {"kind": "switch", "accepted": True}, None),
+            (UsageEventType.BITE_OFFERED, {"bowl": 0}, None),
+            (UsageEventType.BITE_TAKEN, {"bowl": 0}, None),
+        ]
+        journal.record_many(bite * bites)
         journal.end_meal("completed")
 
 

@@ -78,11 +78,13 @@ def journal(tmp_path):
 
 
 def _meal(journal: UsageJournal, bites: int) -> list[UUID]:
-    """Record a whole meal; return the ids of its events."""
+    """Record a whole meal (the bites in one transaction); return the ids of its events."""
     meal_id = journal.start_meal()
-    for bite in range(bites):
-        journal.record(UsageEventType.BITE_OFFERED, {"bite": bite})
-        journal.record(UsageEventType.BITE_TAKEN, {"bite": bite})
+    journal.record_many(
+        (kind, {"bite": bite}, None)
+        for bite in range(bites)
+        for kind in (UsageEventType.BITE_OFFERED, UsageEventType.BITE_TAKEN)
+    )
     journal.end_meal()
     return [event.id for event, _ in journal.events(meal_id)]
 
