@@ -65,7 +65,8 @@ def sim_bus(
     ids: Annotated[str, typer.Option("--ids", help="Servo ids, comma-separated.")] = "11,12,13,14",
     baud: Annotated[int, typer.Option("--baud", help="Baud rate the servos are set to.")] = 1_000_000,
     return_delay_us: Annotated[
-        int | None, typer.Option("--return-delay-us", help="Return Delay Time in us (factory value 500 us).")
+        int | None,
+        typer.Option("--return-delay-us", min=0, max=508, help="Return Delay Time in us, 0..508 in steps of 2 (factory value 500)."),
     ] = None,
 ) -> None:
     """Serve virtual XM430-W350 servos on a pseudo-terminal until interrupted (real time)."""
@@ -73,7 +74,7 @@ def sim_bus(
     from sim.virtual_bus_pty import PtyBusServer
 
     servo_ids = _parse_ids(ids)
-    eeprom = {} if return_delay_us is None else {"return_delay_time": max(0, min(254, return_delay_us // 2))}
+    eeprom = {} if return_delay_us is None else {"return_delay_time": return_delay_us // 2}
     try:
         bus = VirtualServoBus(servo_ids, baudrate=baud, eeprom=eeprom)
     except ValueError as exc:

@@ -88,3 +88,9 @@ def test_sim_bus_with_a_link_in_a_missing_directory_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["sim-bus", "--link", str(tmp_path / "no" / "such" / "tty")])
     assert result.exit_code == 2
     assert "cannot create" in result.output
+
+
+def test_sim_bus_rejects_a_return_delay_the_servo_cannot_hold(tmp_path):
+    result = CliRunner().invoke(app, ["sim-bus", "--link", str(tmp_path / "tty"), "--return-delay-us", "600"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "tty").exists()
