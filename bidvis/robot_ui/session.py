@@ -409,6 +409,8 @@ class RobotSession:
         """A button on the citizen's panel: start the meal if none runs, then pass the command on."""
         with self._lock:
             PanelInput(bowls=self.panel.bowls).push(kind, bowl)  # validate before anything starts
+            if not self.meal_running and self._meal_state is FeedingState.FAULT:
+                raise Busy("the robot stopped; staff must check the citizen and the arm and clear the stop")
             if not self.meal_running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):
                 self.start_meal()
             self.panel.push(kind, bowl)
@@ -459,6 +461,15 @@ class RobotSession:
                 except (SessionError, ArmError) as exc:
                     self.last_message = f"could not take the arm back after the meal: {exc}"
                 self._meal_thread = None
+
+    def clear_stop(self, operator: str) -> None:
+        """Staff have checked the citizen and the arm after a stop: the panel may start a meal again."""
+        who = check_operator(operator)
+        with self._lock:
+            self._require_no_meal()
+            if self._meal_state is FeedingState.FAULT:
+                log.info("stop cleared by %s", who)
+                self._meal_state, self._meal_result = None, f"stop cleared by {who}"
 
     def meal_status(self) -> dict[str, Any]:
         state = self._meal_state

@@ -34,7 +34,7 @@ PANEL_TEXT: dict[Language, dict[str, str]] = {
         "scan_help": "Mellemrum: næste knap. Enter: vælg.",
         "language": "English",
         "sent": "Sendt: {what}",
-        "refused": "Ikke muligt: {why}",
+        "refused": "Ikke muligt lige nu. Tilkald personale",
         "offline": "Ingen forbindelse til robotten",
     },
     Language.ENGLISH: {
@@ -48,7 +48,7 @@ PANEL_TEXT: dict[Language, dict[str, str]] = {
         "scan_help": "Space: next button. Enter: select.",
         "language": "Dansk",
         "sent": "Sent: {what}",
-        "refused": "Not possible: {why}",
+        "refused": "Not possible now. Please call staff",
         "offline": "No connection to the robot",
     },
 }

@@ -383,6 +383,14 @@ def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, rob
     wait_for(lambda: panel_state(connected)["state"] == "fault", what="the e-stop")
     assert panel_state(connected, "da") == {"state": "fault", "tone": "stopped", "words": "Stoppet. Tilkald personale",
                                             "paused": False}
+    wait_for(lambda: not robot.session.meal_running, what="the meal to end after the e-stop")
+    again = connected.post("/api/panel", json={"command": "next_bite"})
+    assert again.status_code == 409 and "staff must check" in again.json()["detail"]
+    assert connected.post("/api/meal/clear-stop", json={"operator": ""}).status_code == 422
+    assert connected.post("/api/meal/clear-stop", json={"operator": "Anna"}).status_code == 200
+    assert panel_state(connected)["tone"] == "calm"
+    assert connected.post("/api/panel", json={"command": "next_bite"}).status_code == 200
+    wait_for(lambda: robot.session.meal_running, what="a new meal")
 
 
 @pytest.mark.parametrize("body", [

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from bidvis.robot_ui.deps import Session
-from bidvis.robot_ui.schemas import JogHold, Owner, TestBite
+from bidvis.robot_ui.schemas import JogHold, Operator, Owner, TestBite
 
 router = APIRouter(prefix="/api", tags=["arm"])
 
@@ -43,6 +43,13 @@ def disconnect(session: Session) -> dict[str, Any]:
 def stop(session: Session) -> dict[str, Any]:
     """STOP, from any screen and whoever holds the jog: the arm stops now."""
     return {"message": session.stop()}
+
+
+@router.post("/meal/clear-stop")
+def clear_stop(body: Operator, session: Session) -> dict[str, Any]:
+    """After a stop in a meal, staff check the citizen and the arm, then let the panel start again."""
+    session.clear_stop(body.operator)
+    return {"message": "stop cleared: the citizen can start a meal on the panel"}
 
 
 @router.post("/jog/hold")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bidvis.robot_ui.deps import Session
@@ -29,7 +31,14 @@ def staff(request: Request, session: Session) -> HTMLResponse:
 
 
 @router.get("/panel", response_class=HTMLResponse)
-def panel(request: Request, session: Session, lang: str | None = None, scan: str | None = None) -> HTMLResponse:
+def panel(
+    request: Request,
+    session: Session,
+    lang: str | None = None,
+    scan: str | None = None,
+    scan_ms: Annotated[int, Query(ge=300, le=10_000, description="automatic scanning: ms per button")] = 1500,
+) -> HTMLResponse:
+    """The citizen's panel; `scan=auto` starts automatic switch scanning at `scan_ms` per button."""
     language = parse_language(lang)
     meal = session.meal_status()
     tone, words = state_words(None if meal["state"] is None else FeedingState(meal["state"]), language)
@@ -39,5 +48,5 @@ def panel(request: Request, session: Session, lang: str | None = None, scan: str
         "panel.html",
         {"t": PANEL_TEXT[language], "lang": language.value, "other_lang": other.value, "tone": tone.value,
          "words": words, "bowls": [b for b in session.profile.bowls_used if b < len(session.calibration.bowls)],
-         "auto_scan": scan == "auto"},
+         "auto_scan": scan == "auto", "scan_ms": scan_ms},
     )

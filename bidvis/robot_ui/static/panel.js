@@ -1,7 +1,7 @@
 // Citizen panel. Touch, or one switch: Space moves the highlight to the next button, Enter
 // selects it. With automatic scanning the highlight moves by itself and Space or Enter selects.
 "use strict";
-const SCAN_MS = 1500;
+const SCAN_MS = Number(document.body.dataset.scanMs) || 1500;
 const lang = document.body.dataset.lang;
 const targets = [...document.querySelectorAll(".scan-target")];
 const feedback = document.getElementById("feedback");
@@ -38,9 +38,7 @@ async function press(button) {
   if (button.dataset.bowl !== undefined) body.bowl = Number(button.dataset.bowl);
   try {
     const r = await fetch("/api/panel", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    const data = await r.json().catch(() => ({}));
-    feedback.textContent = r.ok ? feedback.dataset.sent.replace("{what}", button.textContent.trim())
-                                : feedback.dataset.refused.replace("{why}", typeof data.detail === "string" ? data.detail : r.statusText);
+    feedback.textContent = r.ok ? feedback.dataset.sent.replace("{what}", button.textContent.trim()) : feedback.dataset.refused;
   } catch {
     feedback.textContent = feedback.dataset.offline;
   }

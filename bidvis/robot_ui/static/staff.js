@@ -95,6 +95,7 @@ $("#scan").addEventListener("click", async () => {
 });
 $("#connect").addEventListener("click", () => call("POST", "/api/connect"));
 $("#disconnect").addEventListener("click", () => call("POST", "/api/disconnect"));
+$("#clear-stop").addEventListener("click", () => call("POST", "/api/meal/clear-stop", who()));
 $("#go-ready").addEventListener("click", () => call("POST", "/api/move/ready", { owner }));
 
 // --- teach ---

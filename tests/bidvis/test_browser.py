@@ -1,0 +1,245 @@
+"""Both UIs in a real browser (Playwright + Debian's Chromium) against the virtual servos.
+
+Staff: connect, hold-to-move, teach the ready pose, a test bite, STOP, two browsers jogging, an
+invalid profile value. Citizen: switch scanning (Space/Enter), start a meal, pause, the e-stop in
+red. Accessibility: axe-core (from the npm registry, `npm pack axe-core@4`) finds no serious or
+critical violation on either page. Screenshots go to a temporary folder, or to docs/screenshots/
+when `BIDVIS_SCREENSHOTS=1`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from bidvis.robot_ui.app import create_app
+from bidvis.run import sim_robot
+from controller.config import load_calibration, load_profile
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+REPO = Path(__file__).resolve().parents[2]
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium; scripts/setup --test-deps)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
+
+
+@pytest.fixture(scope="module")
+def robot(tmp_path_factory):
+    robot = sim_robot(tmp_path_factory.mktemp("robot"))
+    robot.session.profile_path.write_text(
+        robot.session.profile_path.read_text().replace("speed_m_s = 0.15", "speed_m_s = 0.25"))  # quicker test bites
+    yield robot
+    robot.close()
+
+
+@pytest.fixture(scope="module")
+def server(robot):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(create_app(robot.session), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < end, "the robot's web app did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def axe_source(tmp_path_factory) -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: cannot fetch axe-core for the accessibility check")
+    folder = tmp_path_factory.mktemp("axe")
+    try:
+        packed = subprocess.run([npm, "pack", "axe-core@4", "--silent", "--pack-destination", str(folder)],
+                                capture_output=True, text=True, timeout=120, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        pytest.skip(f"npm could not fetch axe-core from the registry: {exc}")
+    with tarfile.open(folder / packed.stdout.strip().splitlines()[-1]) as archive:
+        return archive.extractfile("package/axe.min.js").read().decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    if os.environ.get("BIDVIS_SCREENSHOTS") == "1":
+        folder = REPO / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def staff(page, server, name="Anna"):
+    page.goto(server + "/staff")
+    page.fill("#operator", name)
+    page.dispatch_event("#operator", "change")
+    return page
+
+
+def mode(page) -> str:
+    return page.text_content("#st-mode")
+
+
+def wait_mode(page, wanted: str, timeout_ms: int = 15_000) -> None:
+    page.wait_for_function(f"document.querySelector('#st-mode').textContent === '{wanted}'", timeout=timeout_ms)
+
+
+def hold(page, selector: str, seconds: float) -> None:
+    button = page.locator(selector)
+    button.hover()
+    page.mouse.down()
+    page.wait_for_timeout(int(seconds * 1000))
+    page.mouse.up()
+
+
+def test_staff_connect_jog_teach_test_bite_and_stop(page, server, robot, shots):
+    staff(page, server)
+    page.click("#connect")
+    page.wait_for_selector("#message:has-text('arm connected')")
+    wait_mode(page, "idle")
+    before = page.text_content("#st-joints")
+    hold(page, "button[aria-label='Joint 1 plus']", 0.6)
+    page.wait_for_function(f"document.querySelector('#st-joints').textContent !== '{before}'")
+    wait_mode(page, "idle", 2_000)  # let go: the arm stops
+    page.click("#teach-ready")
+    page.wait_for_selector("#message:has-text('ready pose taught')")
+    assert load_calibration(robot.session.calibration_path).changed_by == "Anna"
+
+    page.click(".clear-bowl[data-bowl='1']")  # a short scoop keeps the test bite quick
+    page.wait_for_selector("#message:has-text('cleared')")
+    page.click(".test-bite[data-bowl='1']")
+    page.wait_for_selector("#message:has-text('test bite from bowl 2 running')")
+    wait_mode(page, "moving", 5_000)
+    page.screenshot(path=str(shots / "staff-setup.png"))
+    wait_mode(page, "idle", 20_000)
+
+    page.click(".test-bite[data-bowl='0']")
+    wait_mode(page, "moving", 5_000)
+    page.click("#stop")
+    page.wait_for_selector("#message:has-text('arm stopped')")
+    wait_mode(page, "idle", 2_000)
+    assert not robot.session.driver.busy
+
+
+def test_two_browsers_jogging_one_is_told(browser, page, server, robot):
+    staff(page, server)
+    page.click("#connect")
+    wait_mode(page, "idle")
+    other = browser.new_context().new_page()
+    staff(other, server, name="Bo")
+    button = page.locator("button[aria-label='Joint 2 minus']")
+    button.hover()
+    page.mouse.down()
+    try:
+        page.wait_for_function("document.querySelector('#st-jog').textContent === 'Anna'")
+        other.locator("button[aria-label='Joint 2 plus']").dispatch_event("pointerdown", {"pointerId": 1})
+        other.wait_for_selector("#error:has-text('Refused: Anna is jogging the arm')")
+    finally:
+        page.mouse.up()
+        other.context.close()
+    wait_mode(page, "idle", 2_000)
+
+
+def test_an_invalid_profile_value_is_refused_in_the_page(page, server, robot):
+    staff(page, server)
+    before = robot.session.profile_path.read_bytes()
+    page.fill("input[name='speed_m_s']", "9")
+    page.click("#profile-form button[type=submit]")
+    page.wait_for_selector("#error:has-text('speed_m_s')")
+    assert robot.session.profile_path.read_bytes() == before
+    page.fill("input[name='speed_m_s']", "0.2")
+    page.click("#profile-form button[type=submit]")
+    page.wait_for_selector("#message:has-text('profile saved')")
+    assert load_profile(robot.session.profile_path).speed_m_s == 0.2
+
+
+def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser, page, server, robot, shots):
+    page.set_viewport_size({"width": 1024, "height": 768})  # a tablet
+    page.goto(server + "/panel")
+    assert page.get_attribute("html", "lang") == "da"
+    page.screenshot(path=str(shots / "panel-da.png"))
+    page.keyboard.press("Space")
+    assert page.get_attribute(".scan-target >> nth=0", "class").endswith("scanned")
+    page.keyboard.press("Space")
+    page.keyboard.press("Space")  # Skål 1 -> Skål 2 -> Næste bid
+    assert page.text_content(".scanned") == "Næste bid"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#feedback:has-text('Sendt: Næste bid')")
+    page.wait_for_function("document.querySelector('#state').className !== 'state tone-calm'")
+    page.keyboard.press("Space")  # -> Pause
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#state:has-text('Pause')")
+    page.wait_for_selector("#pause:has-text('Fortsæt')")
+    page.screenshot(path=str(shots / "panel-paused-da.png"))
+
+    staff_page = browser.new_context().new_page()
+    staff(staff_page, server)
+    staff_page.click("#stop")
+    staff_page.wait_for_selector("#message:has-text('meal stopped')")
+    page.wait_for_selector("#state.tone-stopped:has-text('Stoppet. Tilkald personale')")
+    deadline = time.monotonic() + 10
+    while robot.session.meal_running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not robot.session.meal_running
+    page.keyboard.press("Enter")  # the citizen cannot restart after a stop
+    page.wait_for_selector("#feedback:has-text('Ikke muligt lige nu. Tilkald personale')")
+    page.screenshot(path=str(shots / "panel-stopped-da.png"))
+    staff_page.click("#clear-stop")  # staff have checked the citizen and the arm
+    staff_page.wait_for_selector("#message:has-text('stop cleared')")
+    page.wait_for_selector("#state.tone-calm")
+    staff_page.context.close()
+
+
+def test_panel_in_english_with_automatic_scanning(page, server, shots):
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(server + "/panel?lang=en&scan=auto&scan_ms=300")
+    assert page.get_attribute("html", "lang") == "en"
+    first = page.text_content(".scanned")
+    page.wait_for_function(f"document.querySelector('.scanned').textContent !== {first!r}", timeout=2_000)
+    page.screenshot(path=str(shots / "panel-en-scanning.png"))  # the highlight has moved on
+    page.click("a.lang")
+    page.wait_for_selector("html[lang='da']")
+
+
+@pytest.mark.parametrize("path", ["/staff", "/panel", "/panel?lang=en"])
+def test_no_serious_or_critical_accessibility_violations(page, server, axe_source, path):
+    page.goto(server + path)
+    page.add_script_tag(content=axe_source)
+    violations = page.evaluate("async () => (await axe.run(document)).violations"
+                               ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))")
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert bad == [], bad
