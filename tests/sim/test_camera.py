@@ -165,3 +165,30 @@ def test_composed_frames_are_delivered_after_the_latency():
     delivered = [(i * 0.005, source.poll(i * 0.005)) for i in range(20)]
     first = next((t, d) for t, d in delivered if d is not None)
     assert first[0] == pytest.approx(0.04, abs=0.006) and first[1][0] == 0.0
+
+
+def test_unreadable_face_image_is_a_clear_error(tmp_path):
+    rows = ["file,split,mouth_state,mouth_cx,mouth_cy,mouth_w"]
+    for person in ("a", "b"):
+        for state in ("open", "closed"):
+            (tmp_path / f"{person}_{state}.png").write_bytes(b"not a png")
+            rows.append(f"{person}_{state}.png,dev,{state},10,10,5")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(FacesUnavailable, match="cannot read face image"):
+        load_face_photos(tmp_path)
+
+
+def test_meal_without_face_photos_falls_back_to_ground_truth_and_says_why(tmp_path, caplog):
+    from bidvis.simulation import CameraMode, SimulatedMeal
+    from controller.journal import UsageJournal
+    from sim.scenario import Scenario
+
+    journal = UsageJournal(tmp_path / "j.sqlite3")
+    try:
+        with caplog.at_level(logging.WARNING), SimulatedMeal(
+            Scenario(name="x"), journal, camera_mode=CameraMode.AUTO, faces_dir=tmp_path
+        ) as meal:
+            assert meal.camera_mode is CameraMode.GROUND_TRUTH
+    finally:
+        journal.close()
+    assert "face frames unavailable" in caplog.text and "ground-truth" in caplog.text
