@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,18 +200,35 @@ class MouthFeed:
         self._thread.join(timeout=2.0)
 
 
-def build_robot(port: str, checked: Preflight, profile_path: Path, calibration_path: Path, journal_path: Path) -> tuple[RobotSession, list[Any]]:
-    """The robot session over checked parts; also returns what must be closed after it."""
-    from controller.journal import UsageJournal
+def build_robot(
+    port: str,
+    checked: Preflight,
+    profile_path: Path,
+    calibration_path: Path,
+    journal_path: Path,
+    careplan: tuple[str, str] | None = None,
+) -> tuple[RobotSession, list[Callable[[], None]]]:
+    """The robot session over checked parts, and what must be closed after it (in order).
+
+    `careplan` is (service URL, device token): the journal's events are then sent in the
+    background (kept and resent while the service is down).
+    """
+    from controller.journal import CareplanSender, JournalSync, UsageJournal
     from vision import MouthTracker
 
     journal = UsageJournal(journal_path)
+    closers: list[Callable[[], None]] = []
+    if careplan is not None:
+        sender = CareplanSender(*careplan)
+        sync = JournalSync(journal, sender)
+        sync.start()
+        closers += [sync.stop, sender.close]
     feed = MouthFeed(checked.camera, MouthTracker(intrinsics=checked.intrinsics)).start()
     session = RobotSession(
         port=port, calibration=checked.calibration, calibration_path=calibration_path, profile=checked.profile,
         profile_path=profile_path, limits=checked.limits, journal=journal, camera=None, mouth=feed.latest,
     )
-    return session, [feed, checked.camera, journal]
+    return session, [session.close, feed.close, checked.camera.stop, *closers, journal.close]
 
 
 @dataclass

@@ -27,11 +27,24 @@ def run(
     journal: Annotated[Path, typer.Option("--journal", help="Usage journal (SQLite outbox).")] = Path("bidvis-journal.sqlite3"),
     host: Annotated[str, typer.Option("--host", help="Address the robot's web pages listen on.")] = "0.0.0.0",
     http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages (/panel, /staff).")] = DEFAULT_HTTP_PORT,
+    careplan_url: Annotated[
+        str | None, typer.Option("--careplan-url", help="Care-plan service [env BIDVIS_CAREPLAN_URL]; token in BIDVIS_DEVICE_TOKEN.")
+    ] = None,
     check: Annotated[bool, typer.Option("--check", help="Only run the start-up checks, then exit.")] = False,
 ) -> None:
     """Run the robot for a citizen on real hardware: check everything, then serve the panel and staff pages."""
     from bidvis.run import RefusedToStart, build_robot, preflight, serve
+    from controller.config import ControllerSettings
 
+    settings = ControllerSettings()
+    careplan_url = careplan_url or settings.careplan_url
+    careplan = None
+    if careplan_url is not None:
+        if settings.device_token is None:
+            typer.echo("bidvis run: refusing to start: --careplan-url needs the device token in BIDVIS_DEVICE_TOKEN "
+                       "(from `bidvis careplan enroll-device`)", err=True)
+            raise typer.Exit(2)
+        careplan = (careplan_url, settings.device_token.get_secret_value())
     calibration_path = calibration or profile.parent / "robot_calibration.toml"
     try:
         checked = preflight(port, camera, profile, calibration_path, safety)
@@ -47,14 +60,13 @@ def run(
         return
     from bidvis.robot_ui.app import create_app
 
-    session, parts = build_robot(port, checked, profile, calibration_path, journal)
+    session, closers = build_robot(port, checked, profile, calibration_path, journal, careplan)
     typer.echo(f"panel: http://{host}:{http_port}/panel   staff: http://{host}:{http_port}/staff")
     try:
         serve(create_app(session), host, http_port)
     finally:
-        session.close()
-        for part in parts:
-            (getattr(part, "close", None) or part.stop)()
+        for close in closers:
+            close()
 
 
 def ui(

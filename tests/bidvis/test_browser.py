@@ -23,7 +23,7 @@ import uvicorn
 
 from bidvis.robot_ui.app import create_app
 from bidvis.run import sim_robot
-from controller.config import load_calibration, load_profile
+from controller.config import CitizenProfile, demo_profile, load_calibration, load_profile, save_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,9 +38,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright 
 
 @pytest.fixture(scope="module")
 def robot(tmp_path_factory):
-    robot = sim_robot(tmp_path_factory.mktemp("robot"))
-    robot.session.profile_path.write_text(
-        robot.session.profile_path.read_text().replace("speed_m_s = 0.15", "speed_m_s = 0.25"))  # quicker test bites
+    folder = tmp_path_factory.mktemp("robot")
+    quick = demo_profile().model_dump() | {"speed_m_s": 0.25}  # quicker test bites
+    save_config(CitizenProfile.model_validate(quick), folder / "citizen_profile.toml")
+    robot = sim_robot(folder)
     yield robot
     robot.close()
 

@@ -152,3 +152,33 @@ def test_an_explicit_calibration_file_is_used(cli, robot_files, arm, tmp_path_fa
 def test_ui_needs_either_sim_or_a_port(cli):
     assert cli("ui").exit_code == 2
     assert cli("ui", "--sim", "--port", "/dev/ttyUSB0").exit_code == 2
+
+
+def test_careplan_url_without_a_device_token_is_refused(cli, robot_files, arm, monkeypatch):
+    monkeypatch.delenv("BIDVIS_DEVICE_TOKEN", raising=False)
+    result = cli(*run_args(robot_files, arm.url, None, "--careplan-url", "http://127.0.0.1:9"))
+    assert result.exit_code == 2 and "BIDVIS_DEVICE_TOKEN" in result.output
+
+
+def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_service_is_down(robot_files, arm):
+    from fastapi.testclient import TestClient
+
+    from bidvis.robot_ui.app import create_app
+    from bidvis.run import build_robot, preflight
+
+    profile, calibration = robot_files / "citizen.toml", robot_files / "robot_calibration.toml"
+    checked = preflight(arm.url, str(robot_files / "camera"), profile, calibration)
+    session, closers = build_robot(arm.url, checked, profile, calibration, robot_files / "journal.sqlite3",
+                                   careplan=("http://127.0.0.1:9", "device-token"))  # nothing listens on port 9
+    try:
+        with TestClient(create_app(session)) as client:
+            assert client.get("/panel").status_code == 200
+            assert client.post("/api/connect").status_code == 200
+            assert client.get("/api/status").json()["arm"]["mode"] == "idle"
+            assert client.put("/api/calibration/spoon", json={"operator": "Anna", "x_m": 0.06, "z_m": 0.0,
+                                                              "pitch_rad": 0.0}).status_code == 200
+        (event,) = session.journal.pending()
+        assert event.data["changed_by"] == "Anna"  # kept for later: the service is down
+    finally:
+        for close in closers:
+            close()
