@@ -101,6 +101,24 @@ class MealSummary:
         return asdict(self)
 
 
+class PacedClock(SimulatedClock):
+    """Simulated time that never runs ahead of wall time x `speed` (1.0 = real time): the loop's
+    sleeps wait for the wall clock; bus reads still advance simulated time as they need."""
+
+    def __init__(self, speed: float) -> None:
+        if not (math.isfinite(speed) and speed > 0.0):
+            raise ValueError(f"speed must be a positive factor of real time, got {speed}")
+        super().__init__()
+        self.speed = speed
+        self._wall_start = time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        ahead_s = self.now() / self.speed - (time.monotonic() - self._wall_start)
+        if ahead_s > 0.0:
+            time.sleep(ahead_s)
+
+
 class _CountingJournal:
     """Passes events to the real journal and counts them by type."""
 
@@ -134,7 +152,11 @@ def sim_calibration(calibration: RobotCalibration, camera: PinholeCamera) -> Rob
 
 
 class SimulatedMeal:
-    """One simulated meal, built and ready to `run()`; see the module docstring."""
+    """One simulated meal, built and ready to `run()`; see the module docstring.
+
+    `speed` None runs as fast as the machine allows; a number paces simulated time to that
+    multiple of real time (1.0 = real time, for watching).
+    """
 
     def __init__(
         self,
@@ -149,6 +171,7 @@ class SimulatedMeal:
         camera_intrinsics: CameraIntrinsics | None = None,
         camera_mount: CameraMount | None = None,
         report_limits: ReportLimits = ReportLimits(),
+        speed: float | None = None,
     ) -> None:
         self.scenario = scenario
         self.profile = profile or demo_profile()
@@ -158,7 +181,7 @@ class SimulatedMeal:
         spoon = self.calibration.spoon
         self.world = World(WorldConfig(spoon_offset_m=(spoon.x_m, spoon.z_m)))
         self.world.set_arm_pose(self.calibration.ready_pose_rad)
-        self.clock = SimulatedClock()
+        self.clock = SimulatedClock() if speed is None else PacedClock(speed)
         ids = tuple(self.calibration.joint_servo_ids)
         self.bus = VirtualServoBus.start(
             ids,

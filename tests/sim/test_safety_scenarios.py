@@ -97,3 +97,18 @@ def test_physics_instability_stops_the_meal_with_a_report(tmp_path, monkeypatch)
 def test_safety_limits_hold_on_measured_physics(name, tmp_path):
     result = run_safety_scenario(_one_bite(name, max_duration_s=40.0), workdir=tmp_path)
     assert result.broken_limits(LIMITS) == []
+
+
+def test_paced_clock_keeps_simulated_time_to_real_time():
+    import time
+
+    from bidvis.simulation import PacedClock
+
+    clock = PacedClock(speed=4.0)
+    started = time.monotonic()
+    for _ in range(20):
+        clock.sleep(0.01)  # 0.2 s simulated = 0.05 s at 4x
+    assert clock.now() == pytest.approx(0.2)
+    assert time.monotonic() - started >= 0.045
+    with pytest.raises(ValueError, match="positive"):
+        PacedClock(speed=0.0)
