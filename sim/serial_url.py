@@ -26,7 +26,7 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from sim.virtual_bus import URL_SCHEME, SimulatedClock, UnknownBusError, VirtualServoBus, lookup_bus
 
-_POLL_S = 0.001
+_SLICE_S = 0.01  # longest real-time sleep inside read
 
 
 def register_url_handler() -> None:
@@ -82,20 +82,24 @@ class Serial(SerialBase):
     def read(self, size: int = 1) -> bytes:
         bus = self._live_bus()
         clock = bus.clock
+        simulated = isinstance(clock, SimulatedClock)
         deadline = None if self.timeout is None else clock.now() + self.timeout
         self._collect()
         while len(self._received) < size:
-            due = bus.next_ready_s()
-            if deadline is not None and (due is None or due > deadline):
-                self._wait_until(clock, deadline)
-                self._collect()
+            now = clock.now()
+            if deadline is not None and now >= deadline:
                 break
-            if due is None:
-                if isinstance(clock, SimulatedClock):
+            due = bus.next_ready_s()
+            if due is not None and deadline is not None and due > deadline:
+                due = None  # arrives after the timeout: wait for the timeout only
+            if simulated:
+                if due is None and deadline is None:
                     break  # nothing will ever arrive: do not hang a simulation
-                clock.sleep(_POLL_S)
+                clock.advance_to(due if due is not None else deadline)
             else:
-                self._wait_until(clock, due)
+                # Sleep in slices, so that a bus closed meanwhile is noticed.
+                wake = min(t for t in (due, deadline, now + _SLICE_S) if t is not None)
+                clock.sleep(wake - now)
             self._collect()
         data = bytes(self._received[:size])
         del self._received[:size]

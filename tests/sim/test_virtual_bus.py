@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import pytest
@@ -253,6 +254,19 @@ def test_real_time_read_waits_for_the_wire():
         assert time.monotonic() - start >= (10 + PING_REPLY_BYTES) * 10 / 57_600 + 500e-6
     finally:
         bus.close()
+
+
+def test_bus_closed_during_a_read_fails_the_read_promptly():
+    bus = VirtualServoBus.start((11,))
+    port = serial.serial_for_url(bus.url, baudrate=1_000_000, timeout=5.0)
+    bus.servo(11).reply_faults.delay_s = 3.0
+    port.write(p.ping(11))
+    closer = threading.Timer(0.05, bus.close)
+    closer.start()
+    with pytest.raises(serial.SerialException, match="was closed"):
+        port.read(14)
+    closer.join()
+    assert bus.next_ready_s() is not None  # the reply was still on its way: the read did not wait for it
 
 
 def test_unknown_bus_name_is_a_clear_error(url_bus):
