@@ -22,6 +22,13 @@ def test_record_one_event_durably(benchmark, tmp_path):
         benchmark.pedantic(journal.record, args=(UsageEventType.BITE_OFFERED, data), rounds=500, iterations=1)
 
 
+def test_record_ten_events_in_one_transaction(benchmark, tmp_path):
+    with UsageJournal(tmp_path / "journal.sqlite3") as journal:
+        journal.start_meal()
+        events = [(UsageEventType.BITE_OFFERED, {"bowl": 1, "n": n}, None) for n in range(10)]
+        benchmark.pedantic(journal.record_many, args=(events,), rounds=200, iterations=1)
+
+
 def test_drain_a_backlog_of_5000_events(benchmark, tmp_path):
     def setup():
         journal = UsageJournal(tmp_path / f"journal-{len(list(tmp_path.iterdir()))}.sqlite3")
