@@ -59,7 +59,7 @@ def synthetic_municipality(world) -> None:
                 _ingest(session, device.id, 2, rng)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
