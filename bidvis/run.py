@@ -61,7 +61,15 @@ class Preflight:
     intrinsics: Any  # vision.CameraIntrinsics
     servos: dict[int, int] = field(default_factory=dict)  # id -> model number
     camera: Any = None  # vision.capture.CameraCapture, started
+    switches: list[Any] = field(default_factory=list)  # controller.triggers.EvdevSwitch, open
     notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Release what the checks opened (the camera, the switches)."""
+        if self.camera is not None:
+            self.camera.stop()
+        for switch in self.switches:
+            switch.close()
 
 
 def _load(kind: str, path: Path | None, loader) -> Any:
@@ -158,13 +166,44 @@ def open_camera(source: str, intrinsics: Any) -> Any:
     return camera
 
 
-def preflight(port: str, camera: str, profile_path: Path, calibration_path: Path, safety_path: Path | None = None) -> Preflight:
+def open_switches(paths: list[str], profile: CitizenProfile) -> list[Any]:
+    """Open the citizen's switch interfaces (Linux input devices that type a key)."""
+    from controller.config import TriggerKind
+    from controller.triggers import EvdevSwitch, TriggerDeviceError
+
+    if profile.trigger_kind is TriggerKind.SWITCH and not paths:
+        raise RefusedToStart("the profile's trigger is a switch, but no --switch was given "
+                             "(e.g. --switch /dev/input/by-id/usb-...-event-kbd)")
+    switches: list[Any] = []
+    for path in paths:
+        try:
+            switches.append(EvdevSwitch(path))
+        except TriggerDeviceError as exc:
+            for switch in switches:
+                switch.close()
+            raise RefusedToStart(f"the citizen's switch does not open: {exc}") from None
+    return switches
+
+
+def preflight(
+    port: str,
+    camera: str,
+    profile_path: Path,
+    calibration_path: Path,
+    safety_path: Path | None = None,
+    switches: list[str] | None = None,
+) -> Preflight:
     """Every check of `bidvis run`, cheapest first; raises `RefusedToStart`."""
     checked = check_configuration(profile_path, calibration_path, safety_path)
     if port != checked.calibration.port:
         checked.notes.append(f"the calibration was made on port {checked.calibration.port}; using {port}")
     checked.servos = check_servos(port, checked.calibration)
-    checked.camera = open_camera(camera, checked.intrinsics)
+    checked.switches = open_switches(list(switches or ()), checked.profile)
+    try:
+        checked.camera = open_camera(camera, checked.intrinsics)
+    except RefusedToStart:
+        checked.close()
+        raise
     return checked
 
 
@@ -227,8 +266,9 @@ def build_robot(
     session = RobotSession(
         port=port, calibration=checked.calibration, calibration_path=calibration_path, profile=checked.profile,
         profile_path=profile_path, limits=checked.limits, journal=journal, camera=None, mouth=feed.latest,
+        switches=checked.switches,
     )
-    return session, [session.close, feed.close, checked.camera.stop, *closers, journal.close]
+    return session, [session.close, feed.close, checked.close, *closers, journal.close]
 
 
 @dataclass

@@ -24,6 +24,9 @@ def run(
         Path | None, typer.Option("--calibration", help="Robot calibration file [default: robot_calibration.toml next to the profile].")
     ] = None,
     safety: Annotated[Path | None, typer.Option("--safety", help="Safety limits file [default: the built-in limits].")] = None,
+    switch: Annotated[
+        list[str] | None, typer.Option("--switch", help="The citizen's switch: an input device that types a key (repeatable).")
+    ] = None,
     journal: Annotated[Path, typer.Option("--journal", help="Usage journal (SQLite outbox).")] = Path("bidvis-journal.sqlite3"),
     host: Annotated[str, typer.Option("--host", help="Address the robot's web pages listen on.")] = "0.0.0.0",
     http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages (/panel, /staff).")] = DEFAULT_HTTP_PORT,
@@ -47,7 +50,7 @@ def run(
         careplan = (careplan_url, settings.device_token.get_secret_value())
     calibration_path = calibration or profile.parent / "robot_calibration.toml"
     try:
-        checked = preflight(port, camera, profile, calibration_path, safety)
+        checked = preflight(port, camera, profile, calibration_path, safety, switch)
     except RefusedToStart as exc:
         typer.echo(f"bidvis run: refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -56,7 +59,7 @@ def run(
     servos = ", ".join(f"{i}" for i in sorted(checked.servos))
     typer.echo(f"checks passed: servos {servos} on {port}, camera {camera}, calibration by {checked.calibration.changed_by}")
     if check:
-        checked.camera.stop()
+        checked.close()
         return
     from bidvis.robot_ui.app import create_app
 

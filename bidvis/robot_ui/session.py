@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -125,6 +126,7 @@ class RobotSession:
         journal: Any,
         camera: FrameSource | None = None,
         mouth: MouthFeed | None = None,
+        switches: Sequence[Any] = (),
         bus_timeout_s: float = 0.05,
         meal_clock: Any = None,
     ) -> None:
@@ -137,6 +139,7 @@ class RobotSession:
         self.journal = journal
         self.camera = camera
         self.mouth = mouth or LatestValue()
+        self.switches = tuple(switches)
         self.bus_timeout_s = bus_timeout_s
         self.meal_clock = meal_clock
         self.setup_id = uuid.uuid4()  # the journal's meal id for changes made outside a meal
@@ -443,7 +446,7 @@ class RobotSession:
             self._meal_state = controller.state
             self._meal_controller = controller
 
-        inputs = triggers_for(self.profile, armed=armed, panel=self.panel)
+        inputs = triggers_for(self.profile, armed=armed, panel=self.panel, switches=self.switches)
         try:
             report = run_meal(bus, self.mouth, inputs, clock, self.journal, self.profile, self.calibration,
                               self.limits, rate_hz=self.calibration.rate_hz, on_tick=on_tick)

@@ -38,6 +38,7 @@ def robot_files(tmp_path):
     frames.mkdir()
     for index in range(3):
         cv2.imwrite(str(frames / f"{index}.png"), np.full((HEIGHT, WIDTH, 3), 60 * index, np.uint8))
+    (tmp_path / "switch").write_bytes(b"")  # an input event stream with no presses yet
     return tmp_path
 
 
@@ -48,9 +49,10 @@ def arm():
     bus.close()
 
 
-def run_args(files, port, camera=None, *extra):
+def run_args(files, port, camera=None, *extra, switch="switch"):
+    switches = ("--switch", str(files / switch)) if switch else ()
     return ("run", "--port", port, "--camera", str(camera or files / "camera"), "--profile", str(files / "citizen.toml"),
-            "--check", *extra)
+            "--check", *switches, *extra)
 
 
 def refused(result, *phrases):
@@ -120,6 +122,14 @@ def test_refuses_a_corrupt_or_invalid_profile(cli, robot_files, arm, content, ph
     refused(cli(*run_args(robot_files, arm.url)), phrase)
 
 
+def test_refuses_a_switch_profile_without_a_switch(cli, robot_files, arm):
+    refused(cli(*run_args(robot_files, arm.url, switch=None)), "the profile's trigger is a switch", "--switch")
+
+
+def test_refuses_a_switch_that_does_not_open(cli, robot_files, arm):
+    refused(cli(*run_args(robot_files, arm.url, switch="no-such-event-device")), "switch does not open", "cannot open")
+
+
 def test_refuses_a_missing_calibration(cli, robot_files, arm):
     (robot_files / "robot_calibration.toml").unlink()
     refused(cli(*run_args(robot_files, arm.url)), "does not exist", "bidvis ui")
@@ -167,7 +177,7 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
     from bidvis.run import build_robot, preflight
 
     profile, calibration = robot_files / "citizen.toml", robot_files / "robot_calibration.toml"
-    checked = preflight(arm.url, str(robot_files / "camera"), profile, calibration)
+    checked = preflight(arm.url, str(robot_files / "camera"), profile, calibration, switches=[str(robot_files / "switch")])
     session, closers = build_robot(arm.url, checked, profile, calibration, robot_files / "journal.sqlite3",
                                    careplan=("http://127.0.0.1:9", "device-token"))  # nothing listens on port 9
     try:
