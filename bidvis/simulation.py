@@ -55,6 +55,7 @@ from sim.scenario import Scenario, load_scenarios
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 from sim.world import PhysicsUnstable, World, WorldConfig
 from sim.world_plant import MujocoPlant
+from vision.errors import VisionError
 from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
@@ -190,12 +191,16 @@ class SimulatedMeal:
             tick_s=1.0 / self.calibration.rate_hz,
             baudrate=self.calibration.baudrate,
         )
-        self.host = DynamixelBus(self.bus.url, baudrate=self.calibration.baudrate)
+        try:
+            self.host = DynamixelBus(self.bus.url, baudrate=self.calibration.baudrate)
+            self.camera_mode, self._frames, self._sightings, self._tracker = self._open_camera(camera_mode, faces_dir)
+        except BaseException:
+            self.bus.close()
+            raise
         self.citizen = Citizen(self.world, scenario)
         self.journal = _CountingJournal(journal)
         self.mouth: LatestValue[MouthObservation] = LatestValue()
         self.inputs = CommandQueue()
-        self.camera_mode, self._frames, self._sightings, self._tracker = self._open_camera(camera_mode, faces_dir)
         self.report_limits = report_limits
         self.stale_advances = StaleAdvanceCounter(report_limits.stale_mouth_s, 1.0 / self.calibration.rate_hz)
         self._started = False
@@ -217,7 +222,7 @@ class SimulatedMeal:
                 ci = self.camera.intrinsics
                 tracker = MouthTracker(intrinsics=VisionIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px))
                 return CameraMode.FACES, frames, None, tracker
-            except (FacesUnavailable, ImportError, OSError) as exc:
+            except (FacesUnavailable, VisionError, ImportError, OSError) as exc:
                 if mode is CameraMode.FACES:
                     raise
                 reason = f"face frames unavailable ({exc})"

@@ -192,3 +192,19 @@ def test_meal_without_face_photos_falls_back_to_ground_truth_and_says_why(tmp_pa
     finally:
         journal.close()
     assert "face frames unavailable" in caplog.text and "ground-truth" in caplog.text
+
+
+def test_face_mode_without_photos_refuses_and_leaves_no_bus_behind(tmp_path):
+    from bidvis.simulation import CameraMode, SimulatedMeal
+    from controller.journal import UsageJournal
+    from sim import virtual_bus
+    from sim.scenario import Scenario
+
+    before = dict(virtual_bus._buses)
+    journal = UsageJournal(tmp_path / "j.sqlite3")
+    try:
+        with pytest.raises(FacesUnavailable):
+            SimulatedMeal(Scenario(name="x"), journal, camera_mode=CameraMode.FACES, faces_dir=tmp_path)
+    finally:
+        journal.close()
+    assert virtual_bus._buses == before
