@@ -336,11 +336,13 @@ class FeedingMachine:
     def _safety(self, now_s: float, verdict: Verdict) -> None:
         if verdict.reaction is Reaction.SAFE_STOP:
             self._fault(now_s, verdict)
-        elif (
-            verdict.reason is SafetyReason.MOUTH_LOST and self.state is S.AT_MOUTH and self._lips_closed
-        ):
+        elif verdict.reason is SafetyReason.MOUTH_LOST and self.state is S.AT_MOUTH and self._lips_closed:
             # The spoon hides the lips once they close on it: losing the mouth then is the bite.
-            self._bite_taken(now_s, confirmed=False)
+            self._bite_taken(now_s, ended_by="mouth_lost")
+        elif verdict.reason is SafetyReason.CONTACT and self.state is S.AT_MOUTH:
+            # At the mouth the spoon is there to be touched: lips closing on it are the bite. The
+            # reaction is the same as for any contact (stop, then retract), journalled as the bite.
+            self._bite_taken(now_s, ended_by="lips_on_spoon")
         elif verdict.reaction is Reaction.RETRACT and self.state in (S.APPROACH, S.AT_MOUTH):
             self.stats.safety_stops += 1
             self._note(UsageEventType.SAFETY_STOP, _verdict_data(verdict, self.state))
@@ -398,18 +400,18 @@ class FeedingMachine:
                 self._lips_closed = True
             distance = float(np.linalg.norm(arm.spoon_m - mouth.position_m))
             if self._lips_closed and distance > self._arrival_distance_m + self.settings.tuning.bite_head_back_m:
-                self._bite_taken(now_s, confirmed=True)
+                self._bite_taken(now_s, ended_by="head_moved_back")
                 return
         if now_s - self._entered_s > self.settings.bite_timeout_s:
             self.stats.bite_timeouts += 1
             self._note(UsageEventType.BITE_TIMEOUT, {"bowl": self.bowl, "held_s": round(now_s - self._entered_s, 3)})
             self._fire(now_s, E.BITE_TIMEOUT)
 
-    def _bite_taken(self, now_s: float, confirmed: bool) -> None:
+    def _bite_taken(self, now_s: float, ended_by: str) -> None:
         self.loaded = False
         self.stats.bites_taken += 1
         held_s = round(now_s - self._entered_s, 3)
-        self._note(UsageEventType.BITE_TAKEN, {"bowl": self.bowl, "held_s": held_s, "head_moved_back": confirmed})
+        self._note(UsageEventType.BITE_TAKEN, {"bowl": self.bowl, "held_s": held_s, "ended_by": ended_by})
         self._fire(now_s, E.BITE_TAKEN)
 
     def _progress_retract(self, now_s: float, arm: ArmView) -> None:

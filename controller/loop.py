@@ -387,7 +387,6 @@ class MealController:
         supervisor = self.supervisor
         near_face = self.machine.state in (FeedingState.APPROACH, FeedingState.AT_MOUTH, FeedingState.RETRACT)
         verdict = OK
-        previous = supervisor.trusted_mouth_m
         if (
             observation is not None
             and observation.position_m is not None
@@ -396,16 +395,11 @@ class MealController:
             self._last_obs_t_s = observation.t
             position = self.camera_to_base[:3, :3] @ np.asarray(observation.position_m, dtype=float)
             position += self.camera_to_base[:3, 3]
-            dt_s = (
-                observation.t - supervisor.trusted_mouth_t_s
-                if supervisor.trusted_mouth_t_s is not None
-                else 0.0
-            )
             verdict = supervisor.trust_mouth(position, observation.t, check_jump=near_face)
             if verdict.reason is SafetyReason.MOUTH_JUMP:
                 self.stats.rejected_mouth_jumps += 1
-            elif self.machine.state is FeedingState.APPROACH and previous is not None:
-                closing = lean_in_speed_m_s(previous, position, dt_s, self.motion.spoon_pose[:3])
+            elif self.machine.state is FeedingState.APPROACH:
+                closing = lean_in_speed_m_s(supervisor.mouth_history, self.motion.spoon_pose[:3])
                 if closing > supervisor.lean_in_limit_m_s:
                     verdict = Verdict(Reaction.RETRACT, SafetyReason.LEAN_IN, f"mouth closing in at {closing:.2f} m/s")
         obs_t = None if observation is None else observation.t

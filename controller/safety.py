@@ -17,6 +17,7 @@ Reactions, in rising severity:
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -209,17 +210,27 @@ def mouth_jump_m(previous_m: np.ndarray | None, current_m: np.ndarray) -> float:
 
 
 def lean_in_speed_m_s(
-    previous_m: np.ndarray | None,
-    current_m: np.ndarray,
-    dt_s: float,
+    history: Sequence[tuple[float, np.ndarray]],
     spoon_xyz: np.ndarray,
+    window_s: tuple[float, float] = (0.1, 0.3),
+    min_closing_m: float = 0.02,
 ) -> float:
-    """Speed at which the mouth comes toward the spoon (m/s, positive = closing in)."""
-    if previous_m is None or dt_s <= 0.0:
+    """Speed (m/s) at which the mouth has come toward the spoon, from trusted (t, position)
+    samples, oldest first: the newest against the newest sample at least `window_s[0]` older (and
+    at most `window_s[1]`), and only once the mouth has come `min_closing_m` closer, so that
+    detection noise between two frames is not a lean-in. 0 when there is no such pair."""
+    if len(history) < 2:
         return 0.0
-    before = float(np.linalg.norm(spoon_xyz - previous_m))
-    after = float(np.linalg.norm(spoon_xyz - current_m))
-    return (before - after) / dt_s
+    t_new, p_new = history[-1]
+    for t_old, p_old in reversed(history):
+        age = t_new - t_old
+        if age < window_s[0]:
+            continue
+        if age > window_s[1]:
+            return 0.0
+        closing = float(np.linalg.norm(spoon_xyz - p_old) - np.linalg.norm(spoon_xyz - p_new))
+        return closing / age if closing >= min_closing_m else 0.0
+    return 0.0
 
 
 # -- servos -----------------------------------------------------------------------------------
@@ -298,21 +309,33 @@ class ContactDetector:
     """Contact from motor current: |measured - expected - baseline| above the margin on any joint
     for `confirm_ticks` ticks in a row. The baseline follows the residual slowly (time constant
     `baseline_tau_s`) so that model error and slow load changes do not count as contact, while a
-    push on the spoon (a step within a few ticks) does."""
+    push on the spoon (a step within a few ticks) does. For `warmup_s` after a reset the baseline
+    is learnt fast and nothing is detected (the servos settle as a move begins)."""
 
     margin_a: float
     period_s: float
     baseline_tau_s: float = 1.0
     confirm_ticks: int = 2
+    warmup_s: float = 0.25
+    warmup_tau_s: float = 0.05
     baseline: np.ndarray | None = None
+    last_excess_a: np.ndarray | None = None  # |residual - baseline| of the last update (diagnostics)
     _over: int = 0
+    _since_reset_s: float = 0.0
 
     def update(self, measured_a: np.ndarray, expected_a: np.ndarray) -> Verdict:
         residual = measured_a - expected_a
         if self.baseline is None:
             self.baseline = residual.copy()
+            self._since_reset_s = 0.0
+            return OK
+        if self._since_reset_s < self.warmup_s:
+            # Settling after a reset (a move just began or ended): learn the baseline fast.
+            self._since_reset_s += self.period_s
+            self.baseline += min(1.0, self.period_s / self.warmup_tau_s) * (residual - self.baseline)
             return OK
         excess = np.abs(residual - self.baseline)
+        self.last_excess_a = excess
         joint = int(np.argmax(excess))
         if excess[joint] > self.margin_a:
             self._over += 1
@@ -356,6 +379,7 @@ class SafetySupervisor:
     rejected_mouth_jumps: int = 0
     trusted_mouth_m: np.ndarray | None = None
     trusted_mouth_t_s: float | None = None
+    mouth_history: deque[tuple[float, np.ndarray]] = field(default_factory=lambda: deque(maxlen=32))
     _counters: dict[SafetyReason, int] = field(default_factory=dict)
 
     def count(self, verdict: Verdict) -> Verdict:
@@ -394,6 +418,7 @@ class SafetySupervisor:
             return Verdict(Reaction.HOLD, SafetyReason.MOUTH_JUMP, f"mouth jumped {jump:.3f} m in one frame")
         self.trusted_mouth_m = position_m
         self.trusted_mouth_t_s = t_s
+        self.mouth_history.append((t_s, position_m))
         return OK
 
 

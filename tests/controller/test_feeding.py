@@ -208,7 +208,7 @@ def test_stale_vision_holds_the_approach_in_place():
     assert machine.step(1.2, [], SEEN, OK, MOVING).kind is GoalKind.SPOON
 
 
-@pytest.mark.parametrize("reason", [SafetyReason.MOUTH_LOST, SafetyReason.CONTACT, SafetyReason.UNREACHABLE])
+@pytest.mark.parametrize("reason", [SafetyReason.MOUTH_LOST, SafetyReason.CONTACT, SafetyReason.UNREACHABLE, SafetyReason.LEAN_IN])
 def test_retract_reactions_take_the_spoon_back_and_are_journalled(reason):
     machine = approaching_machine()
     machine.events.clear()
@@ -274,6 +274,17 @@ def test_mouth_lost_after_the_lips_closed_counts_as_the_bite():
     lost = Verdict(Reaction.RETRACT, SafetyReason.MOUTH_LOST)
     machine.step(2.9, [], UNSEEN, lost, at_rest(spoon=standoff))
     assert machine.state is S.RETRACT and machine.stats.bites_taken == 1 and machine.stats.safety_stops == 0
+
+
+def test_contact_at_the_mouth_is_the_lips_on_the_spoon():
+    machine = approaching_machine()
+    arrive(machine, 2.0)
+    machine.events.clear()
+    goal = machine.step(2.5, [], SEEN, Verdict(Reaction.RETRACT, SafetyReason.CONTACT, "joint2"), at_rest(spoon=MOUTH))
+    # The spoon held still at the mouth, so the retreat starts at once.
+    assert machine.state is S.RETRACT and goal.kind is GoalKind.SPOON and np.allclose(goal.target, READY_SPOON)
+    assert machine.events == [(UsageEventType.BITE_TAKEN, {"bowl": 0, "held_s": 0.5, "ended_by": "lips_on_spoon"})]
+    assert machine.stats.safety_stops == 0
 
 
 def test_bite_timeout_retracts_with_the_food_still_on_the_spoon():

@@ -216,8 +216,10 @@ def test_sudden_lean_in_toward_the_spoon_stops_and_retracts(table):
 
     def lean_in(controller):
         now = table.clock.now()
-        if controller.state is FeedingState.APPROACH and "t" not in lean:
-            lean["t"] = now + 0.3
+        spoon = controller.motion.spoon_pose[:3]
+        near = np.linalg.norm(spoon - table.citizen.mouth_now()) < 0.07  # the spoon is slow here
+        if controller.state is FeedingState.APPROACH and near and "t" not in lean:
+            lean["t"] = now
         if "t" in lean and lean["t"] <= now < lean["t"] + 0.1:
             table.citizen.mouth_m = table.citizen.mouth_m - np.array([0.5 * 0.005, 0.0, 0.0])  # 0.5 m/s
 
@@ -225,4 +227,20 @@ def test_sudden_lean_in_toward_the_spoon_stops_and_retracts(table):
     stop = journalled(table, UsageEventType.SAFETY_STOP)[0]
     assert stop["reason"] == "lean_in" and stop["state"] == "approach"
     assert report.feeding.bites_taken == 0
+    assert report.final_state is FeedingState.ENDED
+
+
+def test_mouth_coming_close_to_a_fast_spoon_stops_and_retracts(table):
+    moved = {}
+
+    def come_closer(controller):
+        now = table.clock.now()
+        if controller.state is FeedingState.APPROACH and controller.motion.spoon_speed_m_s > 0.1 and "t" not in moved:
+            moved["t"] = now
+        if "t" in moved and now < moved["t"] + 0.1:
+            table.citizen.mouth_m = table.citizen.mouth_m - np.array([0.5 * 0.005, 0.0, 0.0])
+
+    report = run(table, come_closer)
+    stop = journalled(table, UsageEventType.SAFETY_STOP)[0]
+    assert stop["reason"] in ("speed_limit", "lean_in") and stop["reaction"] == "retract"
     assert report.final_state is FeedingState.ENDED

@@ -127,10 +127,25 @@ def test_non_finite_mouth_is_not_trusted():
     assert sup.trusted_mouth_m is None
 
 
-def test_lean_in_speed():
+def _history(speed_m_s, noise_m=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return [
+        (t, np.array([0.45 - speed_m_s * t, 0.0, 0.2]) + rng.normal(0.0, noise_m, 3))
+        for t in np.arange(0.0, 0.4, 1 / 30)
+    ]
+
+
+def test_lean_in_speed_over_a_window():
+    spoon = np.array([0.10, 0.0, 0.2])
+    assert lean_in_speed_m_s(_history(0.5), spoon) == pytest.approx(0.5)
+    assert lean_in_speed_m_s(_history(0.0), spoon) == 0.0
+    assert lean_in_speed_m_s(_history(0.5)[:2], spoon) == 0.0  # too short a window to judge
+
+
+def test_detection_noise_is_not_a_lean_in():
     spoon = np.array([0.35, 0.0, 0.2])
-    speed = lean_in_speed_m_s(np.array([0.45, 0, 0.2]), np.array([0.44, 0, 0.2]), 0.02, spoon)
-    assert speed == pytest.approx(0.5)
+    for seed in range(20):
+        assert lean_in_speed_m_s(_history(0.0, noise_m=0.004, seed=seed), spoon) < 0.25
 
 
 def test_bus_errors_in_a_row_make_a_safe_stop_and_a_good_exchange_resets_the_count():
@@ -187,7 +202,7 @@ def _contact_run(extra_current_a):
     detector = ContactDetector(margin_a=0.15, period_s=PERIOD_S)
     q = np.array([0.0, -0.18, -0.67, 0.85])
     bias = np.array([0.02, 0.05, -0.03, 0.01])  # model error
-    for tick in range(600):
+    for tick in range(700):
         q = q + np.array([0.0, 0.0004, 0.0002, -0.0006])  # slow, steady motion
         measured = model.expected_a(q, np.zeros(4)) * 1.1 + bias
         measured[1] += extra_current_a(tick)
@@ -210,6 +225,19 @@ def test_push_on_the_spoon_is_contact_within_two_ticks():
     assert tick == 401  # two ticks in a row: 10 ms at 200 Hz
     assert verdict.reaction is Reaction.RETRACT and verdict.reason is SafetyReason.CONTACT
     assert "joint2" in verdict.detail
+
+
+def test_no_contact_while_the_servos_settle_after_a_reset():
+    detector = ContactDetector(margin_a=0.15, period_s=PERIOD_S)
+    expected = np.zeros(4)
+    detector.update(expected, expected)
+    for tick in range(40):  # 0.2 s of a decaying 0.6 A transient as a move begins
+        measured = np.array([0.0, 0.6 * np.exp(-tick / 10), 0.0, 0.0])
+        assert detector.update(measured, expected) == OK
+    assert detector.update(np.array([0.0, 0.5, 0.0, 0.0]), expected) == OK  # warm-up still on
+    for _ in range(20):
+        verdict = detector.update(np.array([0.0, 0.5, 0.0, 0.0]), expected)
+    assert verdict.reason is SafetyReason.CONTACT
 
 
 def test_expected_current_grows_with_the_arm_stretched_out():
