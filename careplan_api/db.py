@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
+
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +16,11 @@ from careplan_api.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _to_json(value: Any) -> str:
+    """JSON columns are encoded by pydantic-core (Rust): ingest writes thousands of them a second."""
+    return pydantic_core.to_json(value).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -31,7 +38,7 @@ def make_engine(settings: Settings) -> Engine:
         url = make_url(settings.database_url)
     except SQLAlchemyError as exc:
         raise DatabaseError(f"database URL {settings.database_url!r} is not valid: {exc}") from exc
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _to_json}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,191 @@
+"""Care-plan ingest over real HTTP: throughput of batched ingest and latency with 100 devices.
+
+The service runs as `bidvis careplan serve` (uvicorn, one process, JSON access logs on) on
+127.0.0.1 in its own process, on a SQLite file and on PostgreSQL (a server started from Debian's
+binaries; skipped when they are absent). Clients are bounded loops in this process:
+
+- `throughput_sequential`: one device posts 20 batches of 1,000 events back to back;
+- `throughput_4_devices`: 4 devices post 5 batches of 1,000 events each at the same time;
+- `latency_100_devices`: 100 devices, each posting a batch of 20 events once a second (random
+  phase) for 15 s: 1,500 requests, 30,000 events, about 2,000 events/s offered; per-request
+  latency percentiles in extra_info.
+
+    .venv/bin/python -m pytest benchmarks/bench_careplan_ingest.py --benchmark-columns=min,median,mean,rounds
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from careplan_api.db import make_engine, make_session_factory, upgrade_database
+from careplan_api.local_postgres import LocalPostgres, PostgresUnavailable, free_port
+from careplan_api.services import people
+from careplan_api.settings import Settings
+
+DEVICES = 100
+EVENT_KINDS = ("trigger", "bite_offered", "bite_taken")
+
+
+@dataclass
+class Service:
+    base_url: str
+    tokens: list[str]
+    backend: str
+
+
+def _seed(settings: Settings) -> list[str]:
+    engine = make_engine(settings)
+    upgrade_database(engine)
+    tokens = []
+    with make_session_factory(engine)() as session:
+        unit = people.get_or_create_unit(session, "Bench")
+        for i in range(DEVICES):
+            citizen = people.create_citizen(session, f"Bench citizen {i}", settings.require_secrets()[1], None, unit)
+            tokens.append(people.enroll_device(session, citizen.id, f"bench {i}")[1])
+        session.commit()
+    engine.dispose()
+    return tokens
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    data_dir = tmp_path_factory.mktemp(f"careplan-{request.param}")
+    pg = None
+    if request.param == "postgresql":
+        try:
+            pg = LocalPostgres().start()
+        except PostgresUnavailable as exc:
+            pytest.skip(str(exc))
+        url = pg.url
+    else:
+        url = f"sqlite:///{data_dir / 'careplan.sqlite3'}"
+    settings = Settings(data_dir=data_dir, database_url=url).with_secrets()
+    tokens = _seed(settings)
+    port = free_port()
+    env = {**os.environ, "BIDVIS_CAREPLAN_DATA_DIR": str(data_dir)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bidvis.cli", "careplan", "serve", "--port", str(port), "--database-url", url],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the care-plan service did not start")
+            time.sleep(0.1)
+        yield Service(base_url, tokens, request.param)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if pg is not None:
+            pg.destroy()
+
+
+def _batch(n: int, meal_id: uuid.UUID | None = None) -> bytes:
+    meal_id = meal_id or uuid.uuid4()
+    start = datetime.now(UTC) - timedelta(hours=1)
+    events = [
+        f'{{"id":"{uuid.uuid4()}","meal_id":"{meal_id}","type":"{EVENT_KINDS[i % 3]}",'
+        f'"at":"{(start + timedelta(milliseconds=100 * i)).isoformat()}","data":{{"bowl":{i % 3}}}}}'
+        for i in range(n)
+    ]
+    return ('{"events":[' + ",".join(events) + "]}").encode()
+
+
+def _post_all(base_url: str, token: str, bodies: list[bytes]) -> int:
+    accepted = 0
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}",
+                                                  "Content-Type": "application/json"}, timeout=60) as client:
+        for body in bodies:
+            response = client.post("/api/v1/usage-events", content=body)
+            response.raise_for_status()
+            accepted += response.json()["accepted"]
+    return accepted
+
+
+def test_throughput_sequential(benchmark, service: Service) -> None:
+    batches, size = 20, 1000
+
+    def setup():
+        return ([_batch(size) for _ in range(batches)],), {}
+
+    def run(bodies):
+        assert _post_all(service.base_url, service.tokens[0], bodies) == batches * size
+
+    benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+    benchmark.extra_info.update(backend=service.backend, events_per_round=batches * size,
+                                events_per_s=round(batches * size / benchmark.stats.stats.mean))
+
+
+def test_throughput_4_devices(benchmark, service: Service) -> None:
+    devices, batches, size = 4, 5, 1000
+
+    def setup():
+        return ([[_batch(size) for _ in range(batches)] for _ in range(devices)],), {}
+
+    def run(per_device):
+        with ThreadPoolExecutor(devices) as pool:
+            accepted = sum(pool.map(_post_all, [service.base_url] * devices, service.tokens[1:1 + devices], per_device))
+        assert accepted == devices * batches * size
+
+    benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+    total = devices * batches * size
+    benchmark.extra_info.update(backend=service.backend, events_per_round=total,
+                                events_per_s=round(total / benchmark.stats.stats.mean))
+
+
+async def _device_loop(client: httpx.AsyncClient, token: str, seconds: float, period_s: float,
+                       size: int, latencies: list[float], rng: random.Random) -> None:
+    await asyncio.sleep(rng.uniform(0, period_s))
+    meal_id = uuid.uuid4()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        body = _batch(size, meal_id)
+        sent = time.perf_counter()
+        response = await client.post("/api/v1/usage-events", content=body,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        latencies.append(time.perf_counter() - sent)
+        assert response.status_code == 200 and response.json()["accepted"] == size
+        await asyncio.sleep(max(0.0, period_s - (time.perf_counter() - sent)))
+
+
+def test_latency_100_devices(benchmark, service: Service) -> None:
+    seconds, period_s, size = 15.0, 1.0, 20
+    latencies: list[float] = []
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=DEVICES, max_keepalive_connections=DEVICES)
+        async with httpx.AsyncClient(base_url=service.base_url, limits=limits, timeout=30) as client:
+            rng = random.Random(1)
+            await asyncio.gather(*(_device_loop(client, t, seconds, period_s, size, latencies, rng)
+                                   for t in service.tokens[:DEVICES]))
+
+    benchmark.pedantic(lambda: asyncio.run(main()), rounds=1, iterations=1)
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
+
+    benchmark.extra_info.update(backend=service.backend, requests=len(ordered), events=len(ordered) * size,
+                                p50_ms=pct(50), p95_ms=pct(95), p99_ms=pct(99), max_ms=round(1000 * ordered[-1], 1))
+    print(f"\n{service.backend}: {len(ordered)} requests, p50 {pct(50)} ms, p95 {pct(95)} ms, p99 {pct(99)} ms")
