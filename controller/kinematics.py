@@ -40,15 +40,6 @@ JOINT_LIMITS_RAD = ((-math.pi, math.pi), (-1.5, 1.5), (-1.5, 1.4), (-1.7, 1.97))
 # Slack on the limit check for floating-point rounding of a pose solved exactly at a limit.
 LIMIT_ROUNDING_RAD = 1e-9
 
-# Upper bound on the distance from each joint's axis to the tool tip (m); motion uses it to turn a
-# Cartesian speed cap into joint speed limits.
-LEVER_ARM_M = (
-    J2_TO_J3[0] + UPPER_ARM_M + J3_TO_J4 + J4_TO_TIP,
-    UPPER_ARM_M + J3_TO_J4 + J4_TO_TIP,
-    J3_TO_J4 + J4_TO_TIP,
-    J4_TO_TIP,
-)
-
 
 class UnreachableReason(Enum):
     """Why a pose cannot be reached."""
@@ -237,7 +228,6 @@ def inverse_spoon(
 __all__ = [
     "JOINT_LIMITS_RAD",
     "JOINT_NAMES",
-    "LEVER_ARM_M",
     "SpoonMount",
     "SpoonOffset",
     "Unreachable",

@@ -171,6 +171,10 @@ _READ_BLOCK = XM430_W350.block(
 _GOAL = XM430_W350[Register.GOAL_POSITION]
 
 
+class MissingReply(BridgeError):
+    """A servo's part of a sync read is missing."""
+
+
 @dataclass(frozen=True, slots=True)
 class JointReading:
     """One sync read of the joint servos, in SI units, joints 1-4 in order."""
@@ -225,10 +229,6 @@ class ArmServos:
             bus.write(servo_id, table[Register.TORQUE_ENABLE].address, b"\x01")
         for servo_id in self.ids:
             bus.write(servo_id, table[Register.BUS_WATCHDOG].address, bytes((watchdog_steps,)))
-
-
-class MissingReply(BridgeError):
-    """A servo's part of a sync read is missing."""
 
 
 # -- the controller ---------------------------------------------------------------------------

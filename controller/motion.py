@@ -35,7 +35,6 @@ from ruckig import (
 )
 
 from controller.kinematics import (
-    LEVER_ARM_M,
     SpoonMount,
     Unreachable,
     check_joint_limits,
