@@ -10,6 +10,7 @@ from controller.config import demo_calibration, demo_profile, demo_safety_limits
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.kinematics import forward_spoon
 from controller.loop import JointReading, MealController, run_meal
+from controller.safety import SafetyReason
 
 
 def run(table, **kwargs):
@@ -74,3 +75,60 @@ def test_taught_scoop_visits_every_waypoint_under_the_speed_cap():
     np.testing.assert_allclose(controller.motion.q, calibration.ready_pose_rad, atol=1e-3)
     assert max(speeds) <= profile.speed_m_s
     assert forward_spoon(controller.motion.q, calibration.spoon)[3] == pytest.approx(0.0, abs=1e-3)
+
+
+class CountingBus:
+    """The real bus, with its sync reads and writes counted."""
+
+    def __init__(self, bus):
+        self.bus, self.reads, self.writes = bus, 0, 0
+
+    def sync_read(self, address, length, ids):
+        self.reads += 1
+        return self.bus.sync_read(address, length, ids)
+
+    def sync_write(self, address, data):
+        self.writes += 1
+        return self.bus.sync_write(address, data)
+
+    def write(self, servo_id, address, data):
+        return self.bus.write(servo_id, address, data)
+
+
+def test_one_sync_read_and_one_sync_write_per_tick_with_the_watchdog_armed(table):
+    counting = CountingBus(table.bus)
+    table.bus = counting
+    watchdog = []
+
+    def on_tick(controller):
+        table.on_tick(controller)
+        watchdog.append(table.servos.servo(11).get("bus_watchdog"))
+
+    report = run_meal(
+        counting, table.mouth, table.commands, table.clock, table.journal, table.profile,
+        table.calibration, table.limits, on_tick=on_tick, max_duration_s=60.0,
+    )
+    assert report.final_state is FeedingState.ENDED
+    assert counting.reads == report.loop.ticks + 1  # plus the start position
+    assert counting.writes == report.loop.ticks
+    assert set(watchdog) == {table.limits.watchdog_steps}
+
+
+def test_a_command_outside_the_workspace_is_never_sent(table):
+    from controller.safety import Workspace
+
+    calibration, profile = table.calibration, table.profile
+    q0 = np.array(calibration.ready_pose_rad)
+    # A workspace whose ceiling is below the ready pose's spoon: the first step of the first move
+    # is outside it.
+    controller = MealController(
+        profile, calibration, table.limits, q0, period_s=0.005, workspace=Workspace(max_z_m=0.20)
+    )
+    ones = np.ones(4)
+    reading = JointReading(q0, np.zeros(4), ones * 0.1, ones * 12.0, ones * 40.0)
+    sent = [controller.tick(0.0, reading, None, None, [UserCommand(CommandKind.START_MEAL)])]
+    for tick in range(1, 100):
+        sent.append(controller.tick(tick * 0.005, reading, None, None, []))
+    assert controller.state is FeedingState.FAULT
+    assert SafetyReason.WORKSPACE in controller.stats.reasons
+    np.testing.assert_array_equal(np.array(sent), np.tile(q0, (100, 1)))
