@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from careplan_api.schemas import UsageEventType
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import run_meal
@@ -90,10 +91,15 @@ def test_servo_alert_mid_approach_is_a_safe_stop_naming_the_hardware_error(table
     assert journalled(table, UsageEventType.FAULT)
 
 
-def test_hot_servo_is_a_safe_stop_before_its_own_shutdown(table):
-    report = run(table, Once(approaching_for(0.2, table), lambda _: table.servos.servo(12).set_temperature(75.0)))
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [(lambda servo: servo.set_temperature(75.0), "overheating"), (lambda servo: servo.set_input_voltage(9.8), "low_voltage")],
+    ids=["hot", "low_supply"],
+)
+def test_hot_or_undersupplied_servo_is_a_safe_stop_before_its_own_shutdown(table, fault, reason):
+    report = run(table, Once(approaching_for(0.2, table), lambda _: fault(table.servos.servo(12))))
     assert report.final_state is FeedingState.FAULT
-    assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "overheating"
+    assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == reason
 
 
 def test_mouth_jumping_30_cm_in_one_frame_is_not_followed(table):
