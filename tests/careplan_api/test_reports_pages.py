@@ -200,3 +200,27 @@ def test_hostile_text_in_events_is_escaped_in_the_page(client, world):
     html = client.get(report_url(world.alice), headers=world.headers("staff_a")).text
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_sql_in_the_purpose_is_stored_as_text_and_harms_nothing(client, world, meals_of_alice):
+    purpose = "'; DROP TABLE audit_log; --"
+    response = client.get(report_url(world.alice), headers=world.headers("staff_a", purpose=purpose))
+    assert response.status_code == 200
+    with world.app.state.session_factory() as session:
+        purposes = session.scalars(select(AuditEntry.purpose).where(AuditEntry.citizen_id == world.alice)).all()
+    assert purpose in purposes
+    assert client.get(report_url(world.alice), headers=world.headers("staff_a")).status_code == 200
+
+
+def test_oversized_accept_language_is_refused_and_odd_ones_fall_back(client, world):
+    too_long = {"Accept-Language": "en;q=0.9," * 200}
+    assert client.get(report_url(world.alice), headers=world.headers("staff_a") | too_long).status_code == 422
+    odd = {"Accept-Language": "\u00e6\u00f8\u00e5;q=abc, *;q=1".encode()}  # raw UTF-8 bytes in a header
+    html = client.get(report_url(world.alice), headers=world.headers("staff_a") | odd).text
+    assert '<html lang="da">' in html
+
+
+def test_the_meal_table_is_capped_by_the_meals_parameter(client, world, meals_of_alice):
+    html = client.get(report_url(world.alice, meals=1, weeks=4), headers=world.headers("staff_a")).text
+    table = html.split('id="meal-table-caption"')[1]
+    assert table.count('<th scope="row">') == 1
