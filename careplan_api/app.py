@@ -6,7 +6,8 @@
 
 The database is migrated to the newest schema when the app is created (unless
 `settings.run_migrations` is off). Everything lives on `app.state`: `settings`, `engine`,
-`session_factory`, `metrics`, `jwt_key`, `cpr_key`, `password_hasher`.
+`session_factory`, `write_lock` (serialises bulk writes on SQLite), `metrics`, `jwt_key`, `cpr_key`,
+`password_hasher`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from careplan_api.db import make_engine, make_session_factory, upgrade_database
+from careplan_api.db import make_engine, make_session_factory, make_write_lock, upgrade_database
 from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
 from careplan_api.observability import ACCESS_LOGGER, Metrics
 from careplan_api.routes import admin, auth, citizens, ingest, ops
@@ -159,6 +160,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.write_lock = make_write_lock(engine)
     app.state.metrics = Metrics()
     app.state.jwt_key = jwt_key
     app.state.cpr_key = cpr_key

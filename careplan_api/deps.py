@@ -41,7 +41,7 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 device_scheme = HTTPBearer(auto_error=False, scheme_name="DeviceToken", description="a device's enrolment token")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:  # async: no thread-pool hop for a lookup
     return request.app.state.settings
 
 
@@ -97,6 +97,7 @@ def get_current_device(
         raise _unauthorized("send the device's token as `Authorization: Bearer <token>`")
     device = find_device_by_token(session, credentials.credentials)
     if device is not None:
+        session.commit()  # end the read: the connection goes back to the pool until ingest needs it
         return device
     try:
         decode_access_token(credentials.credentials, request.app.state.jwt_key)

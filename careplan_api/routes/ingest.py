@@ -23,6 +23,7 @@ def post_usage_events(
     were already stored (`duplicates`).
     """
     limits = IngestLimits(settings.max_event_data_bytes, settings.max_event_clock_skew_s)
-    result = ingest_batch(session, device, batch.events, limits)
+    with request.app.state.write_lock:
+        result = ingest_batch(session, device, batch.events, limits)
     request.app.state.metrics.count_ingest(result)
     return result

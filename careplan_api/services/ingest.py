@@ -21,7 +21,7 @@ from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from careplan_api.schemas import IngestResult, RejectedEvent, UsageEvent, UsageE
 
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_REPORTED_ID_CHARS = 64
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)  # a device's last_seen_at is written at most this often
 
 
 class _Data(BaseModel):
@@ -222,7 +223,8 @@ def ingest_batch(
         if accepted:
             audit.record(session, actor=device, action=AuditAction.CREATE, citizen_id=device.citizen_id,
                          resource=f"POST /api/v1/usage-events ({accepted} events)", purpose="device ingest")
-    session.get(Device, device.id).last_seen_at = now  # type: ignore[union-attr]
+    if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_RESOLUTION:
+        session.execute(update(Device).where(Device.id == device.id).values(last_seen_at=now))
     session.commit()
     return IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
 
