@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import sqlite3
 import threading
@@ -144,10 +145,26 @@ def _sqlite_error(exc: sqlite3.Error, path: Path, doing: str) -> JournalError:
             f"{message} (the file is damaged or not a journal; move it aside and start a new one)"
         )
     if code == sqlite3.SQLITE_CANTOPEN:
+        if _read_only_place(path):
+            return JournalReadOnlyError(
+                f"{message} (the file or its directory is read-only, and a WAL journal writes beside "
+                "its file; remount read-write or move the journal)"
+            )
         return JournalOpenError(message)
     if code == sqlite3.SQLITE_IOERR:
         return JournalWriteError(message)
     return JournalError(message)
+
+
+def _read_only_place(path: Path) -> bool:
+    """Whether the journal's file or directory cannot be written (read-only mount or mode)."""
+    directory = path.parent
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
 
 
 def _now() -> datetime:

@@ -195,3 +195,45 @@ def test_a_journal_with_damaged_bookkeeping_is_reported(tmp_path, damage):
     db.close()
     with pytest.raises(JournalCorruptError, match="meal record is damaged"):
         UsageJournal(path)
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A 256 KiB tmpfs mounted for the test (needs root, as on the CI machine), then unmounted."""
+    import subprocess
+
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_really_full_disk_is_a_journal_full_error(tiny_filesystem):
+    with UsageJournal(tiny_filesystem / "journal.sqlite3") as journal:
+        journal.start_meal()
+        stored = 1
+        with pytest.raises(JournalFullError, match="full"):
+            for n in range(100_000):
+                journal.record(UsageEventType.BITE_OFFERED, {"n": n, "pad": "x" * 200})
+                stored += 1
+        assert journal.counts().pending == stored
+
+
+def test_a_read_only_filesystem_is_a_read_only_error(tiny_filesystem):
+    import subprocess
+
+    path = tiny_filesystem / "journal.sqlite3"
+    with UsageJournal(path) as journal:
+        journal.start_meal()
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_filesystem)], check=True)
+    with pytest.raises(JournalReadOnlyError, match="read-only"):
+        UsageJournal(path)
