@@ -14,7 +14,7 @@ millimetres in OpenCV's convention (x to the image right, y down, z away from th
 | mouth centre (middle of 13 and 14) | - | (0, 42.7, -53.1) |
 
 Only points that do not move when the mouth opens (or when a spoon covers it) are used for the
-pose. A real face differs from the mean: `face_scale` (1.0 = mean face) scales the model, and
+pose; `mouth_position_m` puts the seen mouth centre on its camera ray at the depth of the pose. A real face differs from the mean: `face_scale` (1.0 = mean face) scales the model, and
 distance errors scale with it (a face 5 % larger than the mean reads 5 % nearer).
 """
 
@@ -68,3 +68,36 @@ def estimate_head_pose(points_px: np.ndarray, intrinsics: CameraIntrinsics, face
     pose = np.eye(4)
     pose[:3, :3], pose[:3, 3] = rotation, tvec.reshape(3)
     return HeadPose(pose, error)
+
+
+def mouth_position_m(points_px: np.ndarray, mouth_center_px: tuple[float, float], intrinsics: CameraIntrinsics,
+                     face_scale: float = 1.0) -> tuple[float, float, float] | None:
+    """The mouth in the camera frame (m): the seen mouth centre on its camera ray, at the depth the
+    head pose gives the canonical mouth.
+
+    The pixel carries what the mean face cannot know (where this person's mouth sits, how far the
+    jaw has dropped); the pose carries the depth. None when no pose is found.
+    """
+    pose = estimate_head_pose(points_px, intrinsics, face_scale)
+    if pose is None:
+        return None
+    depth = float(pose.mouth_position_m(face_scale)[2])
+    pixel = np.array([[mouth_center_px]], dtype=np.float64)
+    x, y = cv2.undistortPoints(pixel, intrinsics.matrix, intrinsics.dist_coeffs).reshape(2)
+    return float(x * depth), float(y * depth), depth
+
+
+def face_scale_from_depth(points_px: np.ndarray, intrinsics: CameraIntrinsics, true_mouth_depth_m: float) -> float:
+    """This user's `face_scale` from one view at a known mouth depth (e.g. with the spoon at the lips).
+
+    Depth from a pose is proportional to the size of the model face, so the scale is the true
+    depth over the depth the mean face gives. Raises `ValueError` when no pose is found or the
+    depth is not positive.
+    """
+    if not true_mouth_depth_m > 0.0:
+        raise ValueError(f"the true mouth depth must be positive, got {true_mouth_depth_m}")
+    pose = estimate_head_pose(points_px, intrinsics)
+    if pose is None:
+        raise ValueError("no head pose in these landmarks")
+    return true_mouth_depth_m / float(pose.mouth_position_m()[2])
+

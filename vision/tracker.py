@@ -24,7 +24,7 @@ from vision.face_checks import FaceChecks, face_width_px, head_yaw_deg
 from vision.face_detector import FaceDetector
 from vision.face_landmarks import FaceLandmarker, FaceLandmarks, FaceRoi
 from vision.frames import to_bgr_uint8
-from vision.head_pose import estimate_head_pose
+from vision.head_pose import mouth_position_m
 from vision.mouth import (
     INNER_CORNER_LEFT,
     INNER_CORNER_RIGHT,
@@ -70,7 +70,9 @@ class TrackerConfig:
     this many pixel-identical frames in a row mean a stuck camera (a real sensor's noise never
     repeats a frame); off by default because noiseless synthetic frames of a still scene repeat
     (`CameraCapture` does the same check on real cameras). The very same array handed over again
-    with a new time is always frozen.
+    with a new time is always frozen. `verify_interval_s` (`verify_interval_occluded_s` while the
+    lips are hidden): how often the detector checks that the followed mesh still sits on a face
+    (its centre within `verify_max_offset_face_widths` of a detected face's centre).
     """
 
     thresholds: OpenThresholds = OPENCV_THRESHOLDS
@@ -85,6 +87,9 @@ class TrackerConfig:
     occlusion_confidence_tau_s: float = 1.0
     face_scale: float = 1.0
     frozen_after_frames: int | None = None
+    verify_interval_s: float = 1.0
+    verify_interval_occluded_s: float = 0.2
+    verify_max_offset_face_widths: float = 0.5
 
     def __post_init__(self) -> None:
         if self.landmark_interval < 1:
@@ -141,10 +146,16 @@ class MouthTracker:
         self._fingerprint: np.ndarray | None = None
         self._repeats = 0
         self._last_frame: object = None
+        self._verified_t = -math.inf
         self._frames_since_landmarks = 0
         self._flow_rect: tuple[int, int, int, int] | None = None
         self._flow_gray: np.ndarray | None = None
         self._yaw_deg = 0.0
+
+    @property
+    def landmarks_px(self) -> np.ndarray | None:
+        """The 468 face-mesh points (x, y, z in px) behind the last observation, or None (read-only copy)."""
+        return None if self._landmarks is None else self._landmarks.points.copy()
 
     def reset(self) -> None:
         """Forget the followed face and its history (e.g. at the start of a meal)."""
@@ -180,6 +191,8 @@ class MouthTracker:
         if image.shape != self._frame_shape:  # a new camera or resolution: pixel history no longer applies
             self._frame_shape, self._landmarks, self._flow_gray, self._identity = image.shape, None, None, None
         landmarks = self._follow(image) if self._landmarks is not None else None
+        if landmarks is not None and self._verification_due(t):
+            landmarks = self._verify(image, landmarks, t)
         if landmarks is None:
             landmarks = self._acquire(image, t)
         if landmarks is None:
@@ -217,7 +230,32 @@ class MouthTracker:
         landmarks = self._models.landmarker.run(image, FaceRoi.from_landmarks(previous.points))
         return landmarks if landmarks.presence >= self.config.min_presence else None
 
+    def _verification_due(self, t: float) -> bool:
+        interval = self.config.verify_interval_s
+        if self.state is TrackerState.OCCLUDED:  # hidden lips are also what a mesh on the wrong spot looks like
+            interval = min(interval, self.config.verify_interval_occluded_s)
+        return t - self._verified_t >= interval
+
+    def _verify(self, image: np.ndarray, landmarks: FaceLandmarks, t: float) -> FaceLandmarks | None:
+        """Check the followed mesh against the detector; None (detect afresh) when it sits off every face.
+
+        The landmark model's presence score stays high on a crop that holds only part of a face,
+        so after a jump of the head the mesh can stay where the face was; the detector finds
+        where it is now. A frame in which the detector finds no face confirms nothing and keeps
+        the mesh (the spoon may hide enough of the face to defeat the detector).
+        """
+        self._verified_t = t
+        faces = self._models.detector.detect(image)
+        if not faces:
+            return landmarks
+        centre = (landmarks.points[:, :2].min(axis=0) + landmarks.points[:, :2].max(axis=0)) / 2.0
+        limit = self.config.verify_max_offset_face_widths * face_width_px(landmarks.points)
+        if any(math.dist(face.center_px, centre) <= limit for face in faces):
+            return landmarks
+        return None
+
     def _acquire(self, image: np.ndarray, t: float) -> FaceLandmarks | None:
+        self._verified_t = t
         faces = self.config.checks.find_faces(self._models.detector, image)
         identity = self._identity
         if identity is not None and t - identity.t_seen <= self.config.identity_hold_s:
@@ -289,7 +327,7 @@ class MouthTracker:
         self._occlusion.remember(points, mouth, confidence, t)
         is_open = self._open.update(mouth.open_ratio)
         return MouthObservation(mouth.center_px, mouth.width_px, mouth.open_ratio, is_open, confidence, t,
-                                self._position(points), MouthStatus.TRACKED)
+                                self._position(points, mouth.center_px), MouthStatus.TRACKED)
 
     def _observe_hidden(self, points: np.ndarray, t: float) -> MouthObservation | None:
         clear = self._occlusion.clear_view
@@ -303,16 +341,12 @@ class MouthTracker:
         self.state = TrackerState.OCCLUDED
         confidence = clear.confidence * math.exp(-(t - clear.t) / self.config.occlusion_confidence_tau_s)
         return MouthObservation(estimate.center_px, estimate.width_px, estimate.open_ratio, self._open.is_open,
-                                confidence, t, self._position(points), MouthStatus.OCCLUDED)
+                                confidence, t, self._position(points, estimate.center_px), MouthStatus.OCCLUDED)
 
-    def _position(self, points: np.ndarray) -> tuple[float, float, float] | None:
+    def _position(self, points: np.ndarray, center_px: tuple[float, float]) -> tuple[float, float, float] | None:
         if self.intrinsics is None:
             return None
-        pose = estimate_head_pose(points, self.intrinsics, self.config.face_scale)
-        if pose is None:
-            return None
-        x, y, z = pose.mouth_position_m(self.config.face_scale)
-        return float(x), float(y), float(z)
+        return mouth_position_m(points, center_px, self.intrinsics, self.config.face_scale)
 
 
 _still_lock = threading.Lock()
@@ -350,7 +384,6 @@ def detect_mouth(image_bgr: np.ndarray, *, intrinsics: CameraIntrinsics | None =
         return MouthObservation(mouth.center_px, mouth.width_px, mouth.open_ratio, False, 0.0, 0.0, None, status)
     position = None
     if intrinsics is not None:
-        pose = estimate_head_pose(points, intrinsics)
-        position = None if pose is None else tuple(float(v) for v in pose.mouth_position_m())
+        position = mouth_position_m(points, mouth.center_px, intrinsics)
     return MouthObservation(mouth.center_px, mouth.width_px, mouth.open_ratio, thresholds.still_image(mouth.open_ratio),
                             float(landmarks.presence * face.score), 0.0, position, MouthStatus.TRACKED)

@@ -175,3 +175,30 @@ def test_charuco_board_refuses_bad_dimensions_and_dictionaries():
         charuco_board((7, 5), 0.03, 0.04)
     with pytest.raises(CalibrationError, match="unknown ArUco dictionary"):
         charuco_board((7, 5), 0.03, 0.02, "DICT_NOPE")
+
+
+def test_mouth_position_puts_the_seen_mouth_on_its_ray_at_the_pose_depth():
+    from vision.head_pose import mouth_position_m
+
+    rng = np.random.default_rng(1)
+    rotation, _ = cv2.Rodrigues(np.array([0.1, -0.2, 0.05]))
+    T = pose_matrix(rotation, (0.02, 0.03, 0.45))
+    truth = to_frame(T, CANONICAL_MOUTH_MM / 1000.0)
+    seen = project(truth + np.array([0.0, 0.006, 0.0]), TRUE)  # this user's mouth sits 6 mm lower
+    position = mouth_position_m(synthetic_landmarks(T, 0.3, rng), seen, TRUE)
+    assert position[2] == pytest.approx(truth[2], abs=0.01)
+    assert project(position, TRUE) == pytest.approx(seen, abs=1e-6)
+
+
+def test_face_scale_from_one_view_at_a_known_depth():
+    from vision.head_pose import estimate_head_pose, face_scale_from_depth
+
+    rng = np.random.default_rng(2)
+    T = pose_matrix(np.eye(3), (0.0, 0.0, 0.40))
+    big_face = synthetic_landmarks(T, 0.0, rng)  # the mean face at 40 cm ...
+    scale = face_scale_from_depth(big_face, TRUE, true_mouth_depth_m=0.44 + CANONICAL_MOUTH_MM[2] / 1000.0 * 1.1)
+    assert scale == pytest.approx(1.1, rel=0.01)  # ... is a 10 % larger face at 44 cm
+    pose = estimate_head_pose(big_face, TRUE, face_scale=scale)
+    assert pose.mouth_position_m(scale)[2] == pytest.approx(0.44 + CANONICAL_MOUTH_MM[2] / 1000.0 * 1.1, abs=0.002)
+    with pytest.raises(ValueError, match="positive"):
+        face_scale_from_depth(big_face, TRUE, 0.0)
