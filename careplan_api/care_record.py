@@ -69,7 +69,10 @@ class _Event(NamedTuple):  # a tuple: ~66,000 of them are made for a year of mea
 def _as_datetime(value: datetime | str) -> datetime:
     # raw column values: SQLite gives naive UTC text, PostgreSQL an aware datetime
     if isinstance(value, str):
-        return datetime.fromisoformat(value + "+00:00")  # 4x cheaper than parse-then-replace(tzinfo)
+        try:
+            return datetime.fromisoformat(value + "+00:00")  # 4x cheaper than parse-then-replace(tzinfo)
+        except ValueError:  # a text that already carries an offset
+            value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
