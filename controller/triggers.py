@@ -110,6 +110,9 @@ class InputEventParser:
         return events
 
 
+_MAX_READS_PER_POLL = 4  # x 64 events
+
+
 class EvdevSwitch:
     """A switch interface that types a key: every key press is a command (NEXT_BITE by default).
 
@@ -130,14 +133,14 @@ class EvdevSwitch:
         grab: bool = True,
     ) -> None:
         self.name = str(device)
-        if isinstance(device, int):
-            self._fd = device
-            os.set_blocking(self._fd, False)
-        else:
-            try:
+        try:
+            if isinstance(device, int):
+                self._fd = device
+                os.set_blocking(self._fd, False)
+            else:
                 self._fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                raise TriggerDeviceError(f"switch {device}: cannot open: {exc.strerror}") from exc
+        except OSError as exc:
+            raise TriggerDeviceError(f"switch {device}: cannot open: {exc.strerror}") from exc
         self.grabbed = False
         if grab and stat.S_ISCHR(os.fstat(self._fd).st_mode):
             try:
@@ -169,8 +172,10 @@ class EvdevSwitch:
         return commands
 
     def _read_available(self) -> bytes:
+        """What the device has now, at most `_MAX_READS_PER_POLL` reads (a flood waits for the
+        next tick instead of stretching this one)."""
         chunks = []
-        while True:
+        for _ in range(_MAX_READS_PER_POLL):
             try:
                 chunk = os.read(self._fd, INPUT_EVENT.size * 64)
             except BlockingIOError:

@@ -129,6 +129,21 @@ def test_a_recorded_event_file_can_be_replayed(tmp_path):
     switch.close()
 
 
+def test_a_flood_of_key_events_is_read_over_several_ticks_and_nothing_is_lost(tmp_path):
+    path = tmp_path / "flood"
+    path.write_bytes(b"".join(press(1.0 + 0.2 * n) for n in range(500)))  # 2,000 events
+    switch = EvdevSwitch(path)
+    per_tick = [len(switch.poll(k / 200)) for k in range(20)]
+    assert per_tick[0] < 500  # one tick does not swallow the whole flood
+    assert sum(per_tick) == 500
+    switch.close()
+
+
+def test_a_bad_descriptor_is_a_device_error():
+    with pytest.raises(TriggerDeviceError, match="cannot open"):
+        EvdevSwitch(1_000_000)  # far above any open descriptor: EBADF
+
+
 def test_a_missing_device_is_a_clear_error(tmp_path):
     with pytest.raises(TriggerDeviceError, match="cannot open"):
         EvdevSwitch(tmp_path / "event99")
