@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from careplan_api.fhir.records import AuditRecord, CitizenRecord, DeviceRecord, GoalAssessment, PowerOfAttorney
 from careplan_api.meal_summary import AssistanceLevel, MealSummary, summarize_meal
-from careplan_api.models import AuditEntry, Citizen, Device, Fuldmagt, Meal, UsageEventRecord
+from careplan_api.models import ActorKind, AuditEntry, Citizen, Device, Fuldmagt, Meal, UsageEventRecord
 from careplan_api.services.people import current_goal
 
 
@@ -162,10 +162,15 @@ def load_citizen_record(
         for f in session.scalars(select(Fuldmagt).where(Fuldmagt.citizen_id == citizen.id).order_by(Fuldmagt.valid_from, Fuldmagt.id))
     )
     audit: tuple[AuditRecord, ...] = ()
-    if include_audit:
+    if include_audit:  # people's accesses; the device's own ingest is told by each meal's Provenance
         audit = tuple(
-            AuditRecord(e.id, e.at, e.actor_id, e.actor_role, e.action.value, e.purpose, e.resource, e.outcome)
-            for e in session.scalars(select(AuditEntry).where(AuditEntry.citizen_id == citizen.id).order_by(AuditEntry.at, AuditEntry.id))
+            AuditRecord(entry_id, at, actor_id, role, action.value, purpose, resource, outcome)
+            for entry_id, at, actor_id, role, action, purpose, resource, outcome in session.execute(
+                select(AuditEntry.id, AuditEntry.at, AuditEntry.actor_id, AuditEntry.actor_role, AuditEntry.action,
+                       AuditEntry.purpose, AuditEntry.resource, AuditEntry.outcome)
+                .where(AuditEntry.citizen_id == citizen.id, AuditEntry.actor_kind != ActorKind.DEVICE)
+                .order_by(AuditEntry.at, AuditEntry.id)
+            )
         )
     return CitizenRecord(
         citizen_id=citizen.id,

@@ -178,3 +178,12 @@ def test_bulk_ndjson_has_one_valid_resource_per_line_and_audits_each_citizen(cli
 def test_bulk_export_refuses_unknown_types_and_needs_a_purpose(client, world):
     assert client.get("/fhir/$export/Practitioner.ndjson", headers=world.headers("admin")).status_code == 404
     assert client.get("/fhir/$export/Observation.ndjson", headers=world.headers("admin", purpose=None)).status_code == 400
+
+
+def test_audit_events_are_peoples_accesses_not_the_devices_ingest(client, world, two_meals):
+    client.get(everything_url(world.alice), headers=world.headers("staff_a", purpose="first look"))
+    bundle = client.get(everything_url(world.alice), headers=world.headers("staff_a")).json()
+    events = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "AuditEvent"]
+    purposes = [e["agent"][0].get("purposeOfUse", [{}])[0].get("text") for e in events]
+    assert "first look" in purposes and "device ingest" not in purposes
+    assert all(e["agent"][0]["type"]["text"] != "device" for e in events)
