@@ -82,9 +82,13 @@ class ConfigValidationError(ConfigError, ValueError):
                 lines.append(f"  {name}: required value is missing (no default for this field)")
             else:
                 got = error.get("input")
-                shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-                lines.append(f"  {name}: {error['msg']}{shown}")
+                shown = "" if isinstance(got, dict | list) else f" (got {_short(repr(got))})"
+                lines.append(f"  {name}: {error['msg'].removeprefix('Value error, ')}{shown}")
         super().__init__("\n".join(lines))
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -101,7 +105,7 @@ def _require_below(
         return
     low, high = (reference, value) if above else (value, reference)
     if not (low <= high if or_equal else low < high):
-        raise ValueError(f"must be {relation} ({reference}), got {value}")
+        raise ValueError(f"must be {relation} ({reference})")
 
 
 class TriggerKind(StrEnum):
