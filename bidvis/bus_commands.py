@@ -66,7 +66,9 @@ def sim_bus(
     baud: Annotated[int, typer.Option("--baud", help="Baud rate the servos are set to.")] = 1_000_000,
     return_delay_us: Annotated[
         int | None,
-        typer.Option("--return-delay-us", min=0, max=508, help="Return Delay Time in us, 0..508 in steps of 2 (factory value 500)."),
+        typer.Option(
+            "--return-delay-us", min=0, max=508, help="Return Delay Time in us, 0..508 in steps of 2 (factory value 500)."
+        ),
     ] = None,
 ) -> None:
     """Serve virtual XM430-W350 servos on a pseudo-terminal until interrupted (real time)."""
@@ -87,7 +89,8 @@ def sim_bus(
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        typer.echo(f"virtual XM430-W350 ids {','.join(map(str, servo_ids))} at {baud} baud on {server.path} -> {server.device}")
+        id_list = ",".join(map(str, servo_ids))
+        typer.echo(f"virtual XM430-W350 ids {id_list} at {baud} baud on {server.path} -> {server.device}")
         server.serve(stop)
     finally:
         server.close()
@@ -136,7 +139,10 @@ def scan_port(port: str, bauds: tuple[int, ...], ids: tuple[int, ...] | None, ti
                     status = None if exc.hardware_error is None else int(exc.hardware_error)
                 except BridgeError:
                     status = None
-                errors = ["unreadable"] if status is None else [flag.name.lower() for flag in HardwareError if flag and status & flag]
+                if status is None:
+                    errors = ["unreadable"]
+                else:
+                    errors = [flag.name.lower() for flag in HardwareError if flag and status & flag]
                 name = MODEL_NAMES.get(model_number, f"model {model_number}")
                 found.append(FoundServo(baudrate, servo_id, model_number, name, firmware, status, errors))
     return found
@@ -148,7 +154,9 @@ def scan(
     baud: Annotated[
         str | None, typer.Option("--baud", help="Baud rates to try, comma-separated (default: every X-series rate).")
     ] = None,
-    ids: Annotated[str | None, typer.Option("--ids", help="Only these ids (pinged one by one if broadcast finds none).")] = None,
+    ids: Annotated[
+        str | None, typer.Option("--ids", help="Only these ids (pinged one by one if broadcast finds none).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Find servos on a port at every baud rate, like the vendor's Wizard: ID, model, firmware, hardware errors."""
@@ -172,7 +180,8 @@ def scan(
         table.add_column(column)
     for servo in found:
         errors = ", ".join(servo.hardware_errors) or "none"
-        table.add_row(str(servo.baudrate), str(servo.id), f"{servo.model_name} ({servo.model_number})", str(servo.firmware_version), errors)
+        model = f"{servo.model_name} ({servo.model_number})"
+        table.add_row(str(servo.baudrate), str(servo.id), model, str(servo.firmware_version), errors)
     console = Console()
     console.print(table)
     if not found:

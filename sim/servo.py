@@ -169,7 +169,9 @@ class VirtualServo:
     def read_table(self, address: int, length: int) -> bytes:
         """Bytes `address`..`address+length-1`; raises TableError outside the table."""
         if length < 1 or address + length > table.TABLE_SIZE:
-            raise TableError(StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{table.TABLE_SIZE - 1})")
+            raise TableError(
+                StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{table.TABLE_SIZE - 1})"
+            )
         data = bytearray(self._table[address : address + length])
         for i in range(length):
             target = self._indirect_target(address + i)
@@ -241,7 +243,9 @@ class VirtualServo:
             raise TableError(StatusError.DATA_RANGE_ERROR, f"{name} cannot be {value}")
         if name in _GOALS:
             if self.get("bus_watchdog") == -1:
-                raise TableError(StatusError.DATA_RANGE_ERROR, f"{name} is read-only after a bus watchdog error; write 0 to bus_watchdog")
+                raise TableError(
+                    StatusError.DATA_RANGE_ERROR, f"{name} is read-only after a bus watchdog error; write 0 to bus_watchdog"
+                )
             self._check_goal_limit(name, value, pending)
 
     def _check_goal_limit(self, name: str, value: int, pending: dict[str, int]) -> None:
@@ -539,9 +543,8 @@ class VirtualServo:
             return
         self._reading = reading
         self._update_present(reading, dt)
-        self._settled = self._traj_vel == 0 and (
-            not self.torque_on or self.get("operating_mode") not in _POSITION_MODES or round(self._traj_pos) == self._goal_pulses()
-        )
+        at_goal = self.get("operating_mode") not in _POSITION_MODES or round(self._traj_pos) == self._goal_pulses()
+        self._settled = self._traj_vel == 0 and (not self.torque_on or at_goal)
 
     def _update_present(self, reading: JointReading, dt: float) -> None:
         reverse = self._reverse()
@@ -551,14 +554,16 @@ class VirtualServo:
         limit = self.get("current_limit")
         raw_current = reading.torque_nm / TORQUE_CONSTANT_NM_PER_A / table.AMPERE_PER_CURRENT_UNIT
         current = max(-limit, min(limit, round(reverse * raw_current))) if torque_on else 0
-        self._overload_s = self._overload_s + dt if abs(raw_current) > limit or abs(reading.torque_nm) > STALL_TORQUE_NM else 0.0
+        overloaded = abs(raw_current) > limit or abs(reading.torque_nm) > STALL_TORQUE_NM
+        self._overload_s = self._overload_s + dt if overloaded else 0.0
         if self._overload_s >= _OVERLOAD_AFTER_S:
             self.inject_hardware_error(HardwareError.OVERLOAD)
         pwm = 0
         if torque_on:
             # PWM needed: resistive drop plus back-EMF (12 V / 2.3 A stall, 46 rev/min no-load at 12 V).
             volts = max(self._input_voltage_v, 1.0)
-            duty = (abs(raw_current) * table.AMPERE_PER_CURRENT_UNIT * 12.0 / 2.3 + abs(reading.velocity_rad_s) * _VOLT_S_PER_RAD) / volts
+            amperes = abs(raw_current) * table.AMPERE_PER_CURRENT_UNIT
+            duty = (amperes * 12.0 / 2.3 + abs(reading.velocity_rad_s) * _VOLT_S_PER_RAD) / volts
             pwm = round(math.copysign(min(duty, 1.0) * self.get("pwm_limit"), raw_current))
         trajectory = round(self._traj_pos)
         _PRESENT_BLOCK.pack_into(

@@ -142,5 +142,8 @@ FIELD_AT: tuple[Field | None, ...] = tuple(
     next((f for f in FIELDS if f.address <= a < f.end), None) for a in range(TABLE_SIZE)
 )
 
-INDIRECT_DATA = {f.address: FIELD_BY_NAME[f"indirect_address_{f.name.rsplit('_', 1)[1]}"] for f in FIELDS if f.name.startswith("indirect_data_")}
+# Indirect Data address -> the Indirect Address field that says which address it stands for.
+INDIRECT_DATA = {
+    FIELD_BY_NAME[f"indirect_data_{n}"].address: FIELD_BY_NAME[f"indirect_address_{n}"] for n in range(1, 57)
+}
 

@@ -54,6 +54,9 @@ from sim.servo_table import BAUD_RATES
 URL_SCHEME = "bidvis-sim"
 BITS_PER_BYTE = 10
 DEFAULT_IDS = (11, 12, 13, 14)
+_GROUP_READS = frozenset(
+    (Instruction.SYNC_READ, Instruction.FAST_SYNC_READ, Instruction.BULK_READ, Instruction.FAST_BULK_READ)
+)
 
 _buses: dict[str, VirtualServoBus] = {}  # buses reachable by URL; filled by start(), emptied by close()
 _bus_names = itertools.count(1)
@@ -298,7 +301,7 @@ class VirtualServoBus:
 
     def _dispatch(self, packet: InstructionPacket, listeners: list[VirtualServo], arrived: float, baudrate: int) -> None:
         instruction, params, target = packet.instruction, packet.params, packet.servo_id
-        if instruction in (Instruction.SYNC_READ, Instruction.FAST_SYNC_READ, Instruction.BULK_READ, Instruction.FAST_BULK_READ):
+        if instruction in _GROUP_READS:
             if target == BROADCAST_ID:
                 self._group_read(instruction, params, listeners, arrived, baudrate)
             return
@@ -334,7 +337,9 @@ class VirtualServoBus:
         level = servo.get("status_return_level")
         return level >= 2 or (level == 1 and instruction == Instruction.READ)
 
-    def _group_read(self, instruction: int, params: bytes, listeners: list[VirtualServo], arrived: float, baudrate: int) -> None:
+    def _group_read(
+        self, instruction: int, params: bytes, listeners: list[VirtualServo], arrived: float, baudrate: int
+    ) -> None:
         if instruction in (Instruction.SYNC_READ, Instruction.FAST_SYNC_READ):
             if len(params) < 5:
                 return
@@ -353,7 +358,8 @@ class VirtualServoBus:
                 if servo.servo_id == servo_id and servo.get("status_return_level") >= 1:
                     answers.append((_Answer(servo, servo.read(address, length), servo_id), length))
         if instruction in (Instruction.SYNC_READ, Instruction.BULK_READ):
-            self._schedule([(a, encode_status(a.servo_id, a.reply.error, a.reply.params)) for a, _ in answers], arrived, baudrate)
+            packets = [(a, encode_status(a.servo_id, a.reply.error, a.reply.params)) for a, _ in answers]
+            self._schedule(packets, arrived, baudrate)
             return
         # Fast read: the servos fill one packet together, each appending its part in turn.
         entries, delay = [], 0.0
@@ -447,7 +453,10 @@ def lookup_bus(name: str) -> VirtualServoBus:
         bus = _buses.get(name)
         running = sorted(_buses)
     if bus is None:
-        raise UnknownBusError(f"no virtual servo bus named {name!r} is running (running: {running or 'none'}); start one with VirtualServoBus.start(name={name!r})")
+        raise UnknownBusError(
+            f"no virtual servo bus named {name!r} is running (running: {running or 'none'}); "
+            f"start one with VirtualServoBus.start(name={name!r})"
+        )
     return bus
 
 

@@ -22,7 +22,8 @@ def arm():
 
 
 def test_scan_lists_every_servo_with_model_and_firmware(arm):
-    result = CliRunner().invoke(app, ["bus", "scan", "--port", arm.url, "--baud", "57600,1000000", "--ids", "11,12,13,14,15"])
+    args = ["bus", "scan", "--port", arm.url, "--baud", "57600,1000000", "--ids", "11,12,13,14,15"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     for servo_id in ("11", "12", "13", "14"):
         assert servo_id in result.output
