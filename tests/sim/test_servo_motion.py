@@ -240,3 +240,22 @@ def test_watchdog_sleeps_while_torque_is_off():
     write(bus, 11, 98, b"\x01")
     record(bus, 11, 0.2)
     assert bus.servo(11).get("bus_watchdog") == 1
+
+
+def test_watchdog_trips_on_a_servo_at_rest(bus):
+    write(bus, 11, 98, b"\x02")  # 40 ms
+    record(bus, 11, 0.1)
+    assert bus.servo(11).get("bus_watchdog") == -1
+
+
+def test_watchdog_stops_velocity_mode_at_once(bus):
+    write(bus, 11, 64, b"\x00")
+    write(bus, 11, 11, b"\x01")
+    write(bus, 11, 64, b"\x01")
+    write(bus, 11, 104, u32(100))
+    write(bus, 11, 98, b"\x05")
+    positions, velocities = record(bus, 11, 0.3)
+    assert bus.servo(11).get("bus_watchdog") == -1
+    assert velocities[-1] == 0
+    assert bus.servo(11).get("goal_velocity") == 0
+    assert np.all(positions[-50:] == positions[-1])
