@@ -287,3 +287,40 @@ def test_the_thread_survives_an_unexpected_error_and_goes_on(journal, monkeypatc
     with sync:
         assert sync.flush(timeout=30.0)
     assert set(service.stored) == set(ids)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_faults_and_restarts_still_deliver_each_event_exactly_once(tmp_path, seed):
+    """Random interleaving of recording, sync attempts, outages, 429s, lost and miscounted
+    answers, and process restarts; at the end every event is stored once and marked sent."""
+    rng = random.Random(seed)
+    path = tmp_path / "journal.sqlite3"
+    service = FakeCareplanService()
+    journal = UsageJournal(path)
+    sync = JournalSync(journal, service, batch_size=rng.choice([7, 50, 300]), rng=random.Random(seed))
+    recorded: list[UUID] = []
+    for _ in range(120):
+        action = rng.random()
+        if action < 0.3:
+            recorded += _meal(journal, rng.randint(0, 12))
+        elif action < 0.75:
+            sync.sync_once()
+        elif action < 0.82:
+            service.down = not service.down
+        elif action < 0.86:
+            service.retry_after_s = None if service.retry_after_s else 30.0
+        elif action < 0.92:
+            service.lose_answers += 1
+        elif action < 0.95:
+            service.miscount_answers += 1
+        else:  # restart the process
+            journal.close()
+            journal = UsageJournal(path)
+            sync = JournalSync(journal, service, batch_size=rng.choice([7, 50, 300]), rng=random.Random(seed))
+    service.down, service.retry_after_s, service.lose_answers, service.miscount_answers = False, None, 0, 0
+    while journal.counts().pending:
+        assert not sync.sync_once().failed
+    assert set(service.stored) == set(recorded)
+    assert set(service.times_stored.values()) <= {1}
+    assert journal.counts() == JournalCounts(pending=0, sent=len(recorded), rejected=0)
+    journal.close()
