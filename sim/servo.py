@@ -106,6 +106,7 @@ class VirtualServo:
         self._last_instruction_s = 0.0
         self._reading = JointReading(0.0, 0.0, 0.0)
         self._settled = False  # True while nothing moves and nothing changed: ticks then skip the work
+        self._command: float | None = None
         self._power_on(reset_eeprom=True)
 
     # --- control table ----------------------------------------------------------------------
@@ -471,10 +472,14 @@ class VirtualServo:
 
     def command_rad(self) -> float | None:
         """Where the joint should be now (the profile's output), or None while torque is off."""
+        if self._settled:
+            return self._command  # unchanged since the servo settled
         mode = self.get("operating_mode")
         if not self.torque_on or mode not in _POSITION_MODES and mode != _VELOCITY_MODE:
-            return None
-        return self._pulses_to_rad(self._traj_pos)
+            self._command = None
+        else:
+            self._command = self._pulses_to_rad(self._traj_pos)
+        return self._command
 
     def advance_profile(self, dt: float) -> None:
         """Move the profile on by `dt` seconds (before the plant step)."""
