@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, JogBusy
+from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
 from bidvis.robot_ui.routes import arm, pages, panel, setup
 from bidvis.robot_ui.session import Busy, FieldError, NotReady, RobotSession
 from controller.config import ConfigError, ConfigValidationError
@@ -63,7 +63,7 @@ def create_app(session: RobotSession) -> FastAPI:
     app.add_exception_handler(ConfigValidationError, validation)
     app.add_exception_handler(FieldError, field)
     app.add_exception_handler(InvalidCommand, invalid_command)
-    for kind in (JogBusy, Busy, ArmNotConnected, ArmFault, NotReady):
+    for kind in (JogBusy, ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
         app.add_exception_handler(kind, conflict)
     app.add_exception_handler(ConfigError, config_file)
     app.add_exception_handler(BridgeError, bus)

@@ -12,7 +12,8 @@ jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop
 - One jog owner at a time: the first browser to hold keeps a lease for `LEASE_S` after its last
   heartbeat; another owner gets `JogBusy` (the web app answers 409 and names who holds it).
 - `move_through(poses)` moves through joint poses (go to a taught pose, a test bite);
-  `stop()` ends any motion at once, whoever asks.
+  `stop()` ends any motion at once, whoever asks; a browser still holding its jog button is then
+  refused (`ArmStopped`) until it lets go, so STOP cannot be undone by a held button.
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
   process dies and stops talking.
 """
@@ -73,6 +74,10 @@ class JogBusy(ArmError):
             f"{operator} is jogging the arm from another screen; wait until they let go "
             f"(free {max(LEASE_S - idle_s, 0.0):.0f} s after their last move) or press STOP"
         )
+
+
+class ArmStopped(ArmError):
+    """STOP was pressed while this owner held a jog button: it must let go before moving again."""
 
 
 class ArmFault(ArmError):
@@ -156,6 +161,7 @@ class ArmDriver:
         self.period_s = period_s
         self._lock = threading.RLock()
         self._lease: JogLease | None = None
+        self._latched: set[str] = set()  # owners stopped by STOP while holding; cleared by their release
         self._sequence: _Sequence | None = None
         self._reading: JointReading | None = None
         self._motion: Motion | None = None
@@ -221,6 +227,8 @@ class ArmDriver:
         now = self.clock()
         with self._lock:
             self._require_ready()
+            if owner in self._latched:
+                raise ArmStopped("STOP was pressed: let go of the button, then press it again to move")
             lease = self._lease
             if lease is not None and lease.owner != owner and now - lease.last_beat_s < LEASE_S:
                 raise JogBusy(lease.operator, now - lease.last_beat_s)
@@ -230,6 +238,7 @@ class ArmDriver:
     def release(self, owner: str) -> None:
         """The jog button was let go: stop now (the lease stays with `owner` for `LEASE_S`)."""
         with self._lock:
+            self._latched.discard(owner)
             if self._lease is not None and self._lease.owner == owner and self._lease.moving:
                 self._lease.moving = False
                 self._stop_motion()
@@ -249,11 +258,16 @@ class ArmDriver:
             self._sequence = _Sequence(targets, speed_m_s)
 
     def stop(self) -> None:
-        """Stop any motion now (jog or pose moves), whoever asks."""
+        """Stop any motion now (jog or pose moves), whoever asks.
+
+        The jog lease ends (another screen may move the arm next); the owner who was jogging must
+        let go of its button before its heartbeats move the arm again.
+        """
         with self._lock:
             self._sequence = None
             if self._lease is not None:
-                self._lease.moving = False
+                self._latched.add(self._lease.owner)
+                self._lease = None
             self._stop_motion()
 
     def _stop_motion(self) -> None:

@@ -175,6 +175,22 @@ def test_two_browsers_jogging_one_is_told(browser, page, server, robot):
     wait_mode(page, "idle", 2_000)
 
 
+def test_a_browser_that_goes_away_while_holding_stops_the_arm(browser, server, robot):
+    context = browser.new_context()
+    page = staff(context.new_page(), server)
+    page.click("#connect")
+    page.click("#stop")  # ends an earlier screen's jog lease
+    wait_mode(page, "idle")
+    page.locator("button[aria-label='Joint 1 minus']").hover()
+    page.mouse.down()
+    page.wait_for_function("document.querySelector('#st-mode').textContent === 'jogging'")
+    context.close()  # the tab is gone with the button still held: no release, no more heartbeats
+    gone_s = time.monotonic()
+    while robot.session.driver.status().mode.value != "idle":
+        assert time.monotonic() - gone_s < 1.0, "the arm kept moving after the browser went away"
+        time.sleep(0.01)
+
+
 def test_an_invalid_profile_value_is_refused_in_the_page(page, server, robot):
     staff(page, server)
     before = robot.session.profile_path.read_bytes()

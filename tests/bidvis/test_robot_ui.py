@@ -154,7 +154,11 @@ def test_the_jog_lease_passes_on_after_the_owner_lets_go(connected, monkeypatch)
 def test_stop_ends_jogging_even_from_another_browser(connected):
     hold_for(connected, 0.2)
     assert connected.post("/api/stop").json()["message"] == "arm stopped"
+    still_held = connected.post("/api/jog/hold", json={"owner": ANNA, "operator": "Anna", "joint": 1, "direction": 1})
+    assert still_held.status_code == 409 and "let go" in still_held.json()["detail"]
     wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "idle", what="arm at rest")
+    connected.post("/api/jog/release", json={"owner": ANNA})
+    hold_for(connected, 0.1)  # a fresh press moves again
 
 
 @pytest.mark.parametrize("body", [

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bidvis.robot_ui import arm as arm_module
-from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, JogBusy
+from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped, JogBusy
 from controller.config import demo_calibration, demo_safety_limits
 from firmware_bridge import DynamixelBus
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
@@ -96,6 +96,20 @@ def test_second_owner_is_refused_while_the_first_holds_the_lease(rig):
     run_for(driver, clock, arm_module.LEASE_S + 0.1)  # the first owner let go long ago
     driver.hold("owner-bbbb", "Bo", 1, -1)
     assert driver.status().jog_operator == "Bo"
+
+
+def test_stop_cannot_be_undone_by_a_button_still_held(rig):
+    driver, servos, clock = rig
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
+    driver.stop()  # a colleague presses STOP while Anna still holds her button
+    with pytest.raises(ArmStopped, match="let go"):
+        driver.hold("owner-aaaa", "Anna", 1, 1)
+    assert time_to_rest(driver, servos, clock, clock.now()) <= 0.12
+    driver.hold("owner-bbbb", "Bo", 2, 1)  # STOP ended Anna's lease: another screen may move the arm
+    driver.release("owner-bbbb")
+    driver.release("owner-aaaa")  # Anna lets go; after Bo's lease she may press again
+    run_for(driver, clock, arm_module.LEASE_S + 0.1)
+    driver.hold("owner-aaaa", "Anna", 1, 1)
 
 
 def test_stop_from_anyone_ends_a_pose_move(rig):

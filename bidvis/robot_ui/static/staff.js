@@ -101,8 +101,10 @@ $("#go-ready").addEventListener("click", () => call("POST", "/api/move/ready", {
 // --- teach ---
 async function refreshAfter(promise) { const data = await promise; if (data) refresh(); return data; }
 $("#teach-ready").addEventListener("click", () => refreshAfter(call("POST", "/api/calibration/ready", who())));
-document.querySelectorAll(".teach-waypoint").forEach((b) => b.addEventListener("click",
-  () => refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/waypoints`, who()))));
+document.querySelectorAll(".teach-waypoint").forEach((b) => b.addEventListener("click", async () => {
+  const data = await refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/waypoints`, who()));
+  if (data && Number(b.dataset.bowl) >= document.querySelectorAll("#bowls li").length) location.reload();  // a new bowl
+}));
 document.querySelectorAll(".clear-bowl").forEach((b) => b.addEventListener("click",
   () => refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/clear`, who()))));
 document.querySelectorAll(".test-bite").forEach((b) => b.addEventListener("click",
