@@ -27,7 +27,10 @@ def pty_path():
 
 
 @pytest.fixture
-def sdk_port(pty_path):
+def sdk_port(pty_path, monkeypatch):
+    # These tests check bytes, not speed: give the SDK 200 ms per reply instead of ~34 ms, so a
+    # loaded machine stalling the server thread cannot fail them.
+    monkeypatch.setattr(sdk.port_handler, "LATENCY_TIMER", 100)
     port = sdk.PortHandler(pty_path)
     assert port.openPort() and port.setBaudRate(1_000_000)
     yield port, sdk.PacketHandler(2.0)
