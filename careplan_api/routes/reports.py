@@ -1,7 +1,9 @@
-"""Meal report pages of one citizen (HTML, Danish or English) and the trend plot (SVG).
+"""Meal report pages of one citizen (HTML, Danish or English), the trend plot (SVG), and the
+citizen's access log as a page.
 
-For staff of the citizen's unit, the citizen, and relatives with a valid fuldmagt for the care
-plan (`services.access`); every view is audited with its purpose (`purpose` query or `X-Purpose`).
+Reports: staff of the citizen's unit, the citizen, and relatives with a valid fuldmagt for the care
+plan; the access log: the same with the fuldmagt scope for the audit log, and administrators
+(`services.access`). Every view is audited with its purpose (`purpose` query or `X-Purpose`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careplan_api.care_record import load_meal_summaries, summary_cache
-from careplan_api.deps import ReadCarePlan, SessionDep
+from careplan_api.deps import ReadAuditLog, ReadCarePlan, SessionDep
 from careplan_api.i18n import DISPLAY_TZ, Lang, local_date, negotiate, texts
 from careplan_api.meal_summary import AssistanceLevel, MealSummary
 from careplan_api.fhir.records import GoalAssessment
 from careplan_api.models import utcnow
 from careplan_api.report_plots import trend_svg
 from careplan_api.reports import MAX_TREND_WEEKS, meal_rows, period_summary, weekly_trend
+from careplan_api.services import audit
 from careplan_api.services.people import current_goal
 from careplan_api.templating import PAGE_HEADERS, render_page
 
@@ -85,6 +88,8 @@ def citizen_report(
         trend_svg_url=request.app.url_path_for("citizen_trend_svg", citizen_id=str(access.citizen.id))
         + "?" + urlencode({"weeks": weeks, "lang": language.value, "purpose": access.purpose}),
         rows=meal_rows(summaries)[:meals],
+        access_log_url=request.app.url_path_for("citizen_access_log", citizen_id=str(access.citizen.id))
+        + "?" + urlencode({"lang": language.value, "purpose": access.purpose}),
     )
 
 
@@ -107,3 +112,20 @@ def citizen_trend_svg(
     trend = weekly_trend(summaries, weeks=weeks, until=now.astimezone(DISPLAY_TZ).date())
     svg = '<?xml version="1.0" encoding="utf-8"?>\n' + trend_svg(trend, language)
     return Response(svg, media_type="image/svg+xml", headers=PAGE_HEADERS | {"Content-Language": language.value})
+
+
+@router.get("/citizens/{citizen_id}/access-log", response_class=HTMLResponse)
+def citizen_access_log(
+    request: Request,
+    access: ReadAuditLog,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many entries, newest first")] = 200,
+    lang: LangQuery = None,
+    accept_language: AcceptLanguage = None,
+) -> HTMLResponse:
+    """Who has read, changed or exported the citizen's data, when and why: for the citizen, a
+    relative whose fuldmagt covers the audit log, staff of the unit and administrators."""
+    language = negotiate(lang, accept_language)
+    entries = audit.entries_for_citizen(session, access.citizen.id, limit)
+    return render_page(request, "access_log.html", language, citizen_id=str(access.citizen.id),
+                       purpose=access.purpose, limit=limit, entries=entries)

@@ -224,3 +224,25 @@ def test_the_meal_table_is_capped_by_the_meals_parameter(client, world, meals_of
     html = client.get(report_url(world.alice, meals=1, weeks=4), headers=world.headers("staff_a")).text
     table = html.split('id="meal-table-caption"')[1]
     assert table.count('<th scope="row">') == 1
+
+
+LOG_STATUS = ROLE_STATUS | {"relative_audit_only": 200, "admin": 200}
+
+
+@pytest.mark.parametrize("who", list(LOG_STATUS))
+def test_access_log_page_per_role(client, world, who):
+    response = client.get(f"/reports/citizens/{world.alice}/access-log", headers=world.headers(who))
+    assert response.status_code == LOG_STATUS[who]
+
+
+def test_the_citizen_sees_who_looked_and_why(client, world, meals_of_alice):
+    client.get(report_url(world.alice, purpose="morgenm%C3%B8de"), headers=world.headers("staff_a", purpose=None))
+    client.get(report_url(world.alice), headers=world.headers("staff_b", purpose="nysgerrig"))
+    response = client.get(f"/reports/citizens/{world.alice}/access-log", headers=world.headers("citizen", purpose="mit indsyn"))
+    page = check_accessible_structure(response.text, "da")
+    text = " ".join(page.text)
+    assert "staff_a (staff)" in text and "morgenmøde" in text and "læst" in text
+    assert "staff_b (staff)" in text and "nysgerrig" in text and "afvist" in text
+    assert "robotten" in text  # the device's ingest
+    english = client.get(f"/reports/citizens/{world.alice}/access-log?lang=en", headers=world.headers("relative_audit_only")).text
+    assert "Who has looked at the data" in english and "refused" in english
