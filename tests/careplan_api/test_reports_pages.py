@@ -246,3 +246,22 @@ def test_the_citizen_sees_who_looked_and_why(client, world, meals_of_alice):
     assert "robotten" in text  # the device's ingest
     english = client.get(f"/reports/citizens/{world.alice}/access-log?lang=en", headers=world.headers("relative_audit_only")).text
     assert "Who has looked at the data" in english and "refused" in english
+
+
+ROLE_TESTED_ROUTES = {
+    # route -> the test with its table for every role
+    "/reports/citizens/{citizen_id}": "test_report_access_per_role",
+    "/reports/citizens/{citizen_id}/trend.svg": "test_report_access_per_role",
+    "/reports/citizens/{citizen_id}/access-log": "test_access_log_page_per_role",
+    "/dashboard": "test_dashboard_pages.py::test_dashboard_access_per_role",
+    "/dashboard/aggregates.json": "test_dashboard_pages.py::test_dashboard_access_per_role",
+    "/fhir/Patient/{citizen_id}/$everything": "test_fhir_routes.py::test_everything_access_per_role",
+    "/fhir/$export": "test_fhir_routes.py::test_bulk_export_is_for_administrators_only",
+    "/fhir/$export/{resource_type}.ndjson": "test_fhir_routes.py::test_bulk_export_is_for_administrators_only",
+}
+
+
+def test_every_report_fhir_and_dashboard_route_has_a_role_table(app):
+    modules = ("careplan_api.routes.reports", "careplan_api.routes.dashboard", "careplan_api.routes.fhir")
+    paths = {route.path for route in app.routes if getattr(getattr(route, "endpoint", None), "__module__", "") in modules}
+    assert paths == set(ROLE_TESTED_ROUTES)
