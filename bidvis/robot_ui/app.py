@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
 from bidvis.robot_ui.routes import arm, pages, panel, setup
-from bidvis.robot_ui.session import Busy, FieldError, NotReady, RobotSession
+from bidvis.robot_ui.session import Busy, FieldError, NotReady, RobotSession, Unjournalled
 from controller.config import ConfigError, ConfigValidationError
 from controller.triggers import InvalidCommand
 from firmware_bridge import BridgeError
@@ -57,6 +57,9 @@ def create_app(session: RobotSession) -> FastAPI:
     async def config_file(_: Request, exc: ConfigError) -> JSONResponse:
         return _error(500, f"cannot save: {exc}")
 
+    async def unjournalled(_: Request, exc: Unjournalled) -> JSONResponse:
+        return _error(503, str(exc))
+
     async def bus(_: Request, exc: BridgeError) -> JSONResponse:
         return _error(503, f"servo bus: {exc}")
 
@@ -66,6 +69,7 @@ def create_app(session: RobotSession) -> FastAPI:
     for kind in (JogBusy, ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
         app.add_exception_handler(kind, conflict)
     app.add_exception_handler(ConfigError, config_file)
+    app.add_exception_handler(Unjournalled, unjournalled)
     app.add_exception_handler(BridgeError, bus)
 
     return app

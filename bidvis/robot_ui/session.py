@@ -39,6 +39,7 @@ from controller.config import (
     save_config,
 )
 from controller.feeding import CommandKind, FeedingState
+from controller.journal import JournalError
 from controller.loop import LatestValue, MealController, run_meal
 from controller.triggers import PanelInput, triggers_for
 from firmware_bridge import BridgeError, DynamixelBus
@@ -69,6 +70,10 @@ class FieldError(SessionError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class Unjournalled(SessionError):
+    """A change was undone because the journal could not record it."""
 
 
 class FrameSource(Protocol):
@@ -227,7 +232,11 @@ class RobotSession:
 
     # -- calibration ---------------------------------------------------------------------------
 
-    def _change_calibration(self, operator: str, **updates: Any) -> RobotCalibration:
+    def _change_calibration(
+        self, operator: str, *, also_changed: tuple[str, ...] = (), detail: dict[str, Any] | None = None, **updates: Any
+    ) -> RobotCalibration:
+        """Validate, save and journal a calibration change (`also_changed`: fields changed outside
+        the calibration document, such as the intrinsics file it names; `detail`: more event data)."""
         who = check_operator(operator)
         with self._lock:
             self._require_no_meal()
@@ -235,16 +244,26 @@ class RobotSession:
             data = {**old.model_dump(mode="python"), **updates, "changed_by": who, "changed_at": datetime.now(UTC)}
             new = _validated(RobotCalibration, data, "calibration")
             check_profile_fits(self.profile, new)
-            save_config(new, self.calibration_path)
-            self.calibration = new
             change = calibration_change(old, new)
-            self._journal({**change, "document": "calibration"})
+            change["fields"] = sorted({*change["fields"], *also_changed})
+            self._save_journalled(new, old, self.calibration_path, {**change, "document": "calibration", **(detail or {})})
+            self.calibration = new
             if self.driver is not None and "spoon" in change["fields"]:
                 self.driver.spoon = new.spoon
             return new
 
     def _journal(self, data: dict[str, Any]) -> None:
         self.journal.record(UsageEventType.CALIBRATION_CHANGED, data, meal_id=self.setup_id)
+
+    def _save_journalled(self, new: BaseModel, old: BaseModel, path: Path, event: dict[str, Any]) -> None:
+        """Save `new` and journal the change; if the journal refuses, put `old` back: no change
+        stays unjournalled."""
+        save_config(new, path)
+        try:
+            self._journal(event)
+        except JournalError as exc:
+            save_config(old, path)
+            raise Unjournalled(f"the change was not saved, because the journal could not record it: {exc}") from exc
 
     def teach_ready(self, operator: str) -> RobotCalibration:
         """The arm's present joint angles become the ready pose."""
@@ -314,15 +333,19 @@ class RobotSession:
             except CalibrationError as exc:
                 raise NotReady(str(exc)) from exc
             path = self.intrinsics_path()
+            previous = path.read_bytes() if path.exists() else None
             intrinsics.save(path)
             camera = {**self.calibration.camera.model_dump(), "intrinsics_ref": path.name}
-            self._change_calibration(who, camera=camera)
-            self._journal_intrinsics(who, rms)
+            try:
+                self._change_calibration(who, also_changed=("camera.intrinsics",),
+                                         detail={"rms_error_px": round(rms, 3)}, camera=camera)
+            except Exception:  # the calibration change was refused or undone: so is the intrinsics file
+                if previous is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(previous)
+                raise
             return rms
-
-    def _journal_intrinsics(self, who: str, rms: float) -> None:
-        self._journal({"changed_by": who, "changed_at": datetime.now(UTC).isoformat(),
-                       "fields": ["camera.intrinsics"], "document": "camera", "rms_error_px": round(rms, 3)})
 
     def intrinsics_path(self) -> Path:
         """Where the camera intrinsics file of the calibration lives (next to the calibration)."""
@@ -376,12 +399,11 @@ class RobotSession:
                     merged[key] = value
             new = _validated(CitizenProfile, merged, "profile")
             check_profile_fits(new, self.calibration)
-            save_config(new, self.profile_path)
-            self.profile = new
             before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
             fields = sorted(f"profile.{key}" for key in after if before.get(key) != after[key])
-            self._journal({"changed_by": who, "changed_at": datetime.now(UTC).isoformat(), "fields": fields,
-                           "document": "profile"})
+            self._save_journalled(new, old, self.profile_path, {
+                "changed_by": who, "changed_at": datetime.now(UTC).isoformat(), "fields": fields, "document": "profile"})
+            self.profile = new
             self.panel.bowls = new.bowls_used
             return new
 

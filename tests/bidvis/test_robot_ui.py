@@ -254,6 +254,39 @@ def test_stop_during_a_test_bite(connected, robot):
     assert np.allclose(joints(connected), resting, atol=2e-3)
 
 
+def test_a_change_the_journal_cannot_record_is_undone(connected, robot, tmp_path):
+    from controller.journal import UsageJournal
+
+    before_file = robot.session.calibration_path.read_bytes()
+    before = robot.session.calibration
+    robot.session.journal = UsageJournal(tmp_path / "full.sqlite3", max_bytes=4096)  # full from the start
+    try:
+        for request in (lambda: connected.post("/api/calibration/ready", json={"operator": "Anna"}),
+                        lambda: connected.put("/api/profile", json={"operator": "Anna", "values": {"speed_m_s": 0.1}})):
+            answer = request()
+            assert answer.status_code == 503 and "journal could not record it" in answer.json()["detail"]
+    finally:
+        robot.session.journal.close()
+        robot.session.journal = robot.journal
+    assert robot.session.calibration_path.read_bytes() == before_file and robot.session.calibration is before
+    assert load_profile(robot.session.profile_path).speed_m_s == 0.15
+
+
+def test_a_calibration_that_cannot_be_saved_is_refused_and_kept(connected, robot, tmp_path):
+    robot.session.calibration_path = tmp_path / "no-such-dir" / "robot_calibration.toml"
+    answer = connected.post("/api/calibration/ready", json={"operator": "Anna"})
+    assert answer.status_code == 500 and "cannot save" in answer.json()["detail"]
+    assert robot.session.calibration.changed_by == "factory" and calibration_events(robot) == []
+
+
+def test_names_from_files_are_escaped_in_the_page(client, robot):
+    robot.session.calibration = robot.session.calibration.model_copy(update={"changed_by": "x"})
+    bowls = [bowl.model_copy(update={"name": "<script>alert(1)</script>"}) for bowl in robot.session.calibration.bowls]
+    robot.session.calibration = robot.session.calibration.model_copy(update={"bowls": bowls})
+    page = client.get("/staff").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
 # -- profile -----------------------------------------------------------------------------------------
 
 
@@ -314,7 +347,7 @@ def test_guided_camera_and_hand_eye_calibration_find_the_simulated_camera(connec
 
     assert connected.post("/api/hand-eye/start", json=board).status_code == 200
     repeat = None
-    for q in poses:
+    for q in poses[::-1]:  # the arm is at the last pose already
         move_to(robot, q)
         assert connected.post("/api/hand-eye/capture").json()["accepted"]
         repeat = connected.post("/api/hand-eye/capture").json()  # the arm has not moved since
