@@ -21,7 +21,7 @@ from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -229,9 +229,17 @@ def ingest_batch(
     return IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
 
 
+_MEAL_FIELDS = (*_COUNTERS.values(), "event_count", "started_at", "ended_at", "status", "updated_at")
+_UPDATE_MEAL = (
+    update(Meal.__table__)
+    .where(Meal.__table__.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _MEAL_FIELDS})
+)
+
+
 def refresh_meals(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime) -> None:
-    """Recompute the counters, start, end and status of meals from their stored events."""
-    stats = session.execute(
+    """Recompute the counters, start, end and status of meals from their stored events (Core, one pass)."""
+    stats = session.connection().execute(
         select(
             UsageEventRecord.meal_id,
             UsageEventRecord.type,
@@ -245,17 +253,21 @@ def refresh_meals(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime
     by_meal: dict[uuid.UUID, dict[str, tuple[int, datetime, datetime]]] = {m: {} for m in meal_ids}
     for meal_id, kind, count, first, last in stats:
         by_meal[meal_id][kind] = (count, _aware(first), _aware(last))
-    for meal in session.scalars(select(Meal).where(Meal.id.in_(meal_ids))):
-        kinds = by_meal[meal.id]
-        for kind, attribute in _COUNTERS.items():
-            setattr(meal, attribute, kinds.get(kind.value, (0,))[0])
-        meal.event_count = sum(v[0] for v in kinds.values())
+    rows = []
+    for meal_id, kinds in by_meal.items():
         started = kinds.get(UsageEventType.MEAL_STARTED.value)
         ended = kinds.get(UsageEventType.MEAL_ENDED.value)
-        meal.started_at = started[1] if started else min((v[1] for v in kinds.values()), default=None)
-        meal.ended_at = ended[1] if ended else None
-        meal.status = MealStatus.ENDED if ended else MealStatus.OPEN
-        meal.updated_at = now
+        row: dict[str, Any] = {f"b_{attr}": kinds.get(kind.value, (0,))[0] for kind, attr in _COUNTERS.items()}
+        row.update(
+            b_id=meal_id,
+            b_event_count=sum(v[0] for v in kinds.values()),
+            b_started_at=started[1] if started else min((v[1] for v in kinds.values()), default=None),
+            b_ended_at=ended[1] if ended else None,
+            b_status=(MealStatus.ENDED if ended else MealStatus.OPEN).value,
+            b_updated_at=now,
+        )
+        rows.append(row)
+    session.connection().execute(_UPDATE_MEAL, rows)
 
 
 def _aware(value: datetime) -> datetime:
