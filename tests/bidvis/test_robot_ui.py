@@ -76,6 +76,13 @@ def test_panel_is_danish_by_default_with_english_available(client, query, lang, 
     assert words in page.text and "<script>\"" not in page.text
 
 
+def test_panel_language_link_keeps_the_scanning_settings(client):
+    page = client.get("/panel?scan=auto&scan_ms=800").text
+    assert 'href="/panel?scan=auto&amp;scan_ms=800&amp;lang=en"' in page
+    assert 'data-auto-scan="true" data-scan-ms="800"' in page
+    assert client.get("/panel?scan_ms=5").status_code == 422
+
+
 def test_panel_buttons_are_the_few_choices(client):
     page = client.get("/panel?lang=en").text
     for label in ("Bowl 1", "Bowl 2", "Next bite", "Pause", "Done"):

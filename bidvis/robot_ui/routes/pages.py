@@ -48,5 +48,12 @@ def panel(
         "panel.html",
         {"t": PANEL_TEXT[language], "lang": language.value, "other_lang": other.value, "tone": tone.value,
          "words": words, "bowls": [b for b in session.profile.bowls_used if b < len(session.calibration.bowls)],
-         "auto_scan": scan == "auto", "scan_ms": scan_ms},
+         "auto_scan": scan == "auto", "scan_ms": scan_ms,
+         "other_url": _same_page(request, lang=other.value)},
     )
+
+
+def _same_page(request: Request, **params: str) -> str:
+    """This page's path and query with `params` set (a relative link keeps the scanning settings)."""
+    url = request.url.include_query_params(**params)
+    return f"{url.path}?{url.query}"
