@@ -182,23 +182,23 @@ def speed_cap_m_s(
 def check_vision(
     now_s: float,
     observation_t_s: float | None,
-    last_trusted_t_s: float | None,
+    trusted_t_s: float | None,
     stale_after_s: float,
     lost_after_s: float,
 ) -> Verdict:
-    """Vision watchdog: HOLD when the latest observation is older than `stale_after_s` (or from the
-    future: a clock jumped), RETRACT when no trusted observation came for `lost_after_s`."""
-    if last_trusted_t_s is None or now_s - last_trusted_t_s > lost_after_s:
+    """Vision watchdog over the time of the last trusted mouth (a rejected, frozen or missing
+    observation does not refresh it): HOLD when it is older than `stale_after_s`, RETRACT when it
+    is older than `lost_after_s` or there is none; HOLD too when the latest observation claims a
+    time in the future (a clock jumped)."""
+    if trusted_t_s is None or now_s - trusted_t_s > lost_after_s:
         return Verdict(Reaction.RETRACT, SafetyReason.MOUTH_LOST, f"no trusted mouth for {lost_after_s} s")
-    if observation_t_s is None:
-        return Verdict(Reaction.HOLD, SafetyReason.STALE_VISION, "no mouth observation")
-    age = now_s - observation_t_s
-    if age > stale_after_s:
-        return Verdict(Reaction.HOLD, SafetyReason.STALE_VISION, f"mouth observation {age * 1e3:.0f} ms old")
-    if age < -stale_after_s:
+    if observation_t_s is not None and observation_t_s - now_s > stale_after_s:
         return Verdict(
-            Reaction.HOLD, SafetyReason.CLOCK_JUMP, f"mouth observation {-age:.3f} s in the future"
+            Reaction.HOLD, SafetyReason.CLOCK_JUMP, f"mouth observation {observation_t_s - now_s:.3f} s in the future"
         )
+    age = now_s - trusted_t_s
+    if age > stale_after_s:
+        return Verdict(Reaction.HOLD, SafetyReason.STALE_VISION, f"last trusted mouth {age * 1e3:.0f} ms old")
     return OK
 
 
@@ -366,7 +366,8 @@ class SafetySupervisor:
 
     `max_consecutive_bus_errors`: that many failed bus exchanges in a row is a SAFE_STOP.
     `max_mouth_jump_m`: a trusted mouth that moves further than this in one observation is not
-    trusted (the observation is rejected, counted, and the last trusted position kept).
+    trusted (the observation is rejected, counted, and the last trusted position kept). A position
+    exactly equal to the last trusted one (a frozen camera) is counted and does not refresh it.
     `lean_in_limit_m_s`: a mouth closing in on the spoon faster than this during the approach
     makes the arm stop and retract.
     """
@@ -377,6 +378,7 @@ class SafetySupervisor:
     lean_in_limit_m_s: float = 0.25
     bus_errors_in_a_row: int = 0
     rejected_mouth_jumps: int = 0
+    frozen_observations: int = 0
     trusted_mouth_m: np.ndarray | None = None
     trusted_mouth_t_s: float | None = None
     mouth_history: deque[tuple[float, np.ndarray]] = field(default_factory=lambda: deque(maxlen=32))
@@ -412,6 +414,11 @@ class SafetySupervisor:
         is at the face) it jumped too far from the last trusted one."""
         if not np.all(np.isfinite(position_m)):
             return Verdict(Reaction.HOLD, SafetyReason.INVALID_TARGET, "mouth position is not finite")
+        if self.trusted_mouth_m is not None and np.array_equal(position_m, self.trusted_mouth_m):
+            # A detector never measures exactly the same position twice: a frozen camera repeats
+            # an old frame under new timestamps. It does not refresh the trusted time.
+            self.frozen_observations += 1
+            return OK
         jump = mouth_jump_m(self.trusted_mouth_m, position_m)
         if check_jump and jump > self.max_mouth_jump_m:
             self.rejected_mouth_jumps += 1

@@ -26,7 +26,8 @@ class ScriptedCitizen:
     """A citizen for loop tests: the mouth sits at `mouth_m` (base frame); once the spoon has
     waited at the lips for `bite_after_s`, the lips close on it, and `head_back_s` later the head
     moves back by `head_back_m`, returning after `away_s`. Frames come every `frame_period_s`.
-    `visible` False hides the face; `offset_m` displaces the reported mouth (a bad detection)."""
+    `visible` False hides the face; `offset_m` displaces the reported mouth (a bad detection).
+    Reported positions carry `noise_m` of Gaussian detection noise (seeded), as real ones do."""
 
     camera_to_base: np.ndarray
     mouth_m: np.ndarray = field(default_factory=lambda: np.array(MOUTH_M))
@@ -38,6 +39,8 @@ class ScriptedCitizen:
     visible: bool = True
     takes_bites: bool = True
     offset_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    noise_m: float = 0.001
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     _waiting_since: float | None = None
     _last_frame_s: float = -1.0
     _head_back: float = 0.0
@@ -61,7 +64,8 @@ class ScriptedCitizen:
             return None
         self._last_frame_s = now_s
         base_to_camera = np.linalg.inv(self.camera_to_base)
-        in_camera = base_to_camera[:3, :3] @ (self.mouth_now() + self.offset_m) + base_to_camera[:3, 3]
+        seen = self.mouth_now() + self.offset_m + self.rng.normal(0.0, self.noise_m, 3)
+        in_camera = base_to_camera[:3, :3] @ seen + base_to_camera[:3, 3]
         return MouthObservation(
             center_px=(320.0, 240.0),
             width_px=60.0,

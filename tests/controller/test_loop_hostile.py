@@ -250,3 +250,15 @@ def test_mouth_coming_close_to_a_fast_spoon_stops_and_retracts(table):
     stop = journalled(table, UsageEventType.SAFETY_STOP)[0]
     assert stop["reason"] in ("speed_limit", "lean_in") and stop["reaction"] == "retract"
     assert report.final_state is FeedingState.ENDED
+
+
+def test_frozen_camera_mid_approach_holds_then_retracts(table):
+    def freeze(controller):
+        table.citizen.noise_m = 0.0  # the same frame again and again, under fresh timestamps
+        table.citizen.takes_bites = False
+
+    report = run(table, Once(approaching_for(0.2, table), freeze))
+    assert SafetyReason.STALE_VISION in report.controller.reasons
+    assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "mouth_lost"
+    assert report.feeding.bites_taken == 0
+    assert report.final_state is FeedingState.ENDED

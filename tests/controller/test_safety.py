@@ -246,3 +246,13 @@ def test_expected_current_grows_with_the_arm_stretched_out():
     stretched = model.expected_a(np.array([0, 1.2, -1.2, 0.0]), np.zeros(4))
     assert abs(stretched[1]) > abs(folded[1])
     assert model.expected_a(np.zeros(4), np.array([0, 10.0, 0, 0]))[1] > model.expected_a(np.zeros(4), np.zeros(4))[1]
+
+
+def test_frozen_camera_repeating_a_position_does_not_refresh_the_mouth():
+    sup = supervisor()
+    position = np.array([0.36, 0.0, 0.25])
+    assert sup.trust_mouth(position, 1.0) == OK
+    for i in range(1, 20):
+        assert sup.trust_mouth(position.copy(), 1.0 + i / 30) == OK
+    assert sup.trusted_mouth_t_s == 1.0 and sup.frozen_observations == 19
+    assert check_vision(1.0 + 19 / 30, 1.0 + 19 / 30, sup.trusted_mouth_t_s, 0.2, 0.5).reason is SafetyReason.MOUTH_LOST
