@@ -209,6 +209,8 @@ def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser
     page.goto(server + "/panel")
     assert page.get_attribute("html", "lang") == "da"
     page.screenshot(path=str(shots / "panel-da.png"))
+    sizes = [page.locator(".big").nth(i).bounding_box() for i in range(page.locator(".big").count())]
+    assert all(box["width"] >= 200 and box["height"] >= 120 for box in sizes), sizes  # very large targets
     page.keyboard.press("Space")
     assert page.get_attribute(".scan-target >> nth=0", "class").endswith("scanned")
     page.keyboard.press("Space")
