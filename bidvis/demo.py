@@ -34,6 +34,7 @@ def demo(
     data_dir: Annotated[Path | None, typer.Option(help="where the demo's database and journal live")] = None,
     database_url: Annotated[str | None, typer.Option(help="care-plan database (default: SQLite file in data dir)")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the summary as JSON here")] = None,
+    svg_path: Annotated[Path | None, typer.Option("--svg", help="also save what the demo printed as an SVG picture")] = None,
 ) -> None:
     """Run a simulated meal end to end and leave it in the care plan."""
     from rich.console import Console
@@ -41,7 +42,7 @@ def demo(
     from bidvis.demo_run import DemoError, DemoOptions, run_demo
     from careplan_api.settings import default_data_dir
 
-    console = Console()
+    console = Console(record=svg_path is not None)
     options = DemoOptions(
         scenario=scenario,
         scenarios_file=scenarios_file or DEMO_SCENARIO,
@@ -61,6 +62,9 @@ def demo(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if svg_path is not None:
+        svg_path.parent.mkdir(parents=True, exist_ok=True)
+        console.save_svg(str(svg_path), title="bidvis demo")
     if summary.get("aborted"):
         raise typer.Exit(1)
 
