@@ -27,7 +27,7 @@ def _one_bite(name: str, **changes):
 def normal_meal(tmp_path_factory):
     journal = UsageJournal(tmp_path_factory.mktemp("meal") / "journal.sqlite3")
     try:
-        yield run_simulated_meal(_one_bite("normal_eater", max_duration_s=40.0), journal)
+        yield run_simulated_meal(_one_bite("normal_eater", max_duration_s=30.0), journal)
     finally:
         journal.close()
 
@@ -93,9 +93,9 @@ def test_physics_instability_stops_the_meal_with_a_report(tmp_path, monkeypatch)
     "plus braking stops the arm 0.17 s after the host falls silent",
     strict=False,
 )
-@pytest.mark.parametrize("name", ["leans_in", "frozen_camera"])
-def test_safety_limits_hold_on_measured_physics(name, tmp_path):
-    result = run_safety_scenario(_one_bite(name, max_duration_s=40.0), workdir=tmp_path)
+def test_safety_limits_hold_on_measured_physics(tmp_path):
+    # one scenario here (a lean-in toward the moving spoon); `bidvis safety-report` runs them all
+    result = run_safety_scenario(_one_bite("leans_in", max_duration_s=25.0), workdir=tmp_path)
     assert result.broken_limits(LIMITS) == []
 
 
