@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pydantic_core
-
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker

@@ -8,11 +8,10 @@ The second part describes the people-facing API's requests and answers.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
-
-from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 

@@ -26,8 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from careplan_api.models import AuditAction, Device, Meal, MealStatus, UsageEventRecord, utcnow
-from careplan_api.services import audit
 from careplan_api.schemas import IngestResult, RejectedEvent, UsageEvent, UsageEventType
+from careplan_api.services import audit
 
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_REPORTED_ID_CHARS = 64

@@ -22,7 +22,7 @@ from careplan_api.models import (
     User,
     utcnow,
 )
-from careplan_api.services.security import cpr_hmac, hash_password, new_device_token, device_token_sha256
+from careplan_api.services.security import cpr_hmac, device_token_sha256, hash_password, new_device_token
 
 DEFAULT_UNIT_NAME = "default"
 MIN_PASSWORD_CHARS = 8

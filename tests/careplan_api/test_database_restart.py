@@ -69,7 +69,7 @@ def test_a_database_restart_mid_ingest_loses_and_doubles_nothing(own_postgres, l
 
     total = sum(len(b.events) for b in batches)
     assert len(results) == BATCHES
-    assert all(not r.rejected and r.accepted + r.duplicates == len(b.events) for b, r in zip(batches, results))
+    assert all(not r.rejected and r.accepted + r.duplicates == len(b.events) for b, r in zip(batches, results, strict=True))
     with app.state.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(UsageEventRecord)) == total
         assert session.scalar(select(func.count(func.distinct(UsageEventRecord.id)))) == total

@@ -10,8 +10,8 @@ the token revocation list and the append-only audit log (triggers refuse UPDATE/
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
