@@ -31,7 +31,7 @@ SNEEZE_PITCH_RAD = 0.4
 ASLEEP_PITCH_RAD = 0.5
 ASLEEP_DROP_M = 0.03
 LEAVE_YAW_RAD = 0.8
-FLINCH_FORCE_N = 2.0  # touched harder than this outside a bite, the citizen pulls back ...
+FLINCH_FORCE_N = 2.0  # touched harder than this elsewhere than the lips, the citizen pulls back ...
 FLINCH_M = 0.03  # ... this far from the spoon ...
 FLINCH_S = 0.6  # ... for this long, and stops leaning in meanwhile
 JAW_SPEED_M_S = 0.08  # lips open and close at most this fast (they close gently on a spoon)
@@ -128,7 +128,8 @@ class Citizen:
         spoon_speed = float(np.linalg.norm(spoon - self._last_spoon)) / dt
         self._last_spoon, self._last_t = spoon, t_s
         distance = float(np.linalg.norm(spoon - mouth))
-        if world.face_force_n > FLINCH_FORCE_N and self.activity is not CitizenActivity.TAKING_BITE:
+        # lips on the spoon are part of eating; anything else pressing on the face is not
+        if world.face_force_n - world.lip_force_n > FLINCH_FORCE_N:
             if t_s >= self._flinch_until_s:
                 self.log.append((t_s, f"flinches ({world.face_force_n:.1f} N)"))
             self._flinch_direction = self._backward()

@@ -148,6 +148,8 @@ class World:
         face_bodies = {m.body(b).id for b in ("head", "jaw")}
         self._is_robot_geom = np.array([m.geom_bodyid[g] in robot_bodies for g in range(m.ngeom)])
         self._is_face_geom = np.array([m.geom_bodyid[g] in face_bodies for g in range(m.ngeom)])
+        lip_geoms = {m.geom(g).id for g in ("upper_lip", "lower_lip")}
+        self._is_lip_geom = np.array([g in lip_geoms for g in range(m.ngeom)])
         self._robot_geoms = np.flatnonzero(self._is_robot_geom)
         self._face_geoms = np.flatnonzero(self._is_face_geom)
         self._rbound_sum = m.geom_rbound[self._robot_geoms][:, None] + m.geom_rbound[self._face_geoms][None, :]
@@ -156,6 +158,7 @@ class World:
         self._servo_gain = m.actuator_gainprm[self._arm_act, 0].copy()
         self._servo_bias = m.actuator_biasprm[self._arm_act, :3].copy()
         self.face_force_n = 0.0
+        self.lip_force_n = 0.0
         self.metrics = PhysicsMetrics()
         self.record_force_history = False
         mujoco.mj_forward(m, self.data)
@@ -293,17 +296,22 @@ class World:
 
     def _measure(self) -> None:
         d = self.data
-        face_force = 0.0
+        face_force = lip_force = 0.0
         if d.ncon:
             g1 = d.contact.geom1
             g2 = d.contact.geom2
             hits = (self._is_robot_geom[g1] & self._is_face_geom[g2]) | (
                 self._is_face_geom[g1] & self._is_robot_geom[g2]
             )
+            lips = self._is_lip_geom[g1] | self._is_lip_geom[g2]
             for i in np.flatnonzero(hits):
                 mujoco.mj_contactForce(self.model, d, int(i), self._force6)
-                face_force += abs(float(self._force6[0]))
+                force = abs(float(self._force6[0]))
+                face_force += force
+                if lips[i]:
+                    lip_force += force
         self.face_force_n = face_force
+        self.lip_force_n = lip_force
         metrics = self.metrics
         xpos = d.site_xpos
         tip, upper, lower = xpos[self._spoon_tip], xpos[self._upper_lip], xpos[self._lower_lip]
