@@ -88,9 +88,9 @@ def test_physics_instability_stops_the_meal_with_a_report(tmp_path, monkeypatch)
 
 
 @pytest.mark.xfail(
-    reason="known controller findings, see docs/safety.md: the spoon is commanded at exactly the 0.06 m/s "
-    "cap, so the servos' tracking ripple measures 0.062-0.07 m/s near the mouth; the 100 ms bus watchdog "
-    "plus braking stops the arm 0.17 s after the host falls silent",
+    reason="known finding, see docs/safety.md: with the demo's 100 ms bus watchdog the arm stops 0.166 s "
+    "after the host falls silent (watchdog + braking), limit 0.1 s; and the spoon, commanded at exactly "
+    "the 0.06 m/s cap, measures up to 0.07 m/s near the mouth from the servos' tracking ripple",
     strict=False,
 )
 def test_safety_limits_hold_on_measured_physics(tmp_path):
