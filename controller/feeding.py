@@ -164,6 +164,7 @@ class FeedingTuning:
     arrive_tolerance_m: float = 0.005  # spoon this close to the stand-off point counts as arrived
     arrive_speed_m_s: float = 0.01  # ... while moving slower than this
     bite_head_back_m: float = 0.03  # lips closed, then the mouth this much further away: bite taken
+    retract_clear_m: float = 0.05  # a retreat first draws the spoon this far straight out of the mouth
     rest_tolerance_rad: float = 1e-3  # a joint move counts as done within this of its target
     # Moves are planned at this fraction of the profile's speed caps: the servos' tracking ripple
     # (measured 0.062-0.07 m/s for a 0.06 m/s command on the simulated arm) stays under the cap.
@@ -199,9 +200,10 @@ class ArmView:
 
 
 class _RetractPhase(Enum):
-    STOP = "stop"
-    BACK = "back"
-    HOME = "home"
+    STOP = "stop"  # come to rest where the spoon is
+    CLEAR = "clear"  # straight out of the mouth, horizontally toward the base
+    BACK = "back"  # straight to the ready spoon point
+    HOME = "home"  # joint move to the ready pose
 
 
 @dataclass
@@ -233,6 +235,7 @@ class FeedingMachine:
     _paused_from: FeedingState | None = None
     _scoop_index: int = 0
     _retract: _RetractPhase = _RetractPhase.STOP
+    _clear_point_m: np.ndarray | None = None
     _last_mouth_m: np.ndarray | None = None
     _arrival_distance_m: float = 0.0
     _lips_closed: bool = False
@@ -417,10 +420,15 @@ class FeedingMachine:
     def _progress_retract(self, now_s: float, arm: ArmView) -> None:
         if not arm.at_rest:
             return
+        tolerance = self.settings.tuning.arrive_tolerance_m
         if self._retract is _RetractPhase.STOP:
-            self._retract = _RetractPhase.BACK
+            self._clear_point_m = self._clear_point(arm.spoon_m)
+            self._retract = _RetractPhase.BACK if self._clear_point_m is None else _RetractPhase.CLEAR
+        elif self._retract is _RetractPhase.CLEAR:
+            if np.linalg.norm(arm.spoon_m - self._clear_point_m) < tolerance:
+                self._retract = _RetractPhase.BACK
         elif self._retract is _RetractPhase.BACK:
-            if np.linalg.norm(arm.spoon_m - np.asarray(self.settings.ready_spoon_m)) < self.settings.tuning.arrive_tolerance_m:
+            if np.linalg.norm(arm.spoon_m - np.asarray(self.settings.ready_spoon_m)) < tolerance:
                 self._retract = _RetractPhase.HOME
         elif self._reached(arm, self.settings.ready_pose_rad):
             if self.ending:
@@ -441,6 +449,8 @@ class FeedingMachine:
         if state is S.RETRACT:
             if self._retract is _RetractPhase.STOP:
                 return HOLD
+            if self._retract is _RetractPhase.CLEAR:
+                return Goal(GoalKind.SPOON, tuple(self._clear_point_m), self._cap(arm.spoon_m))
             if self._retract is _RetractPhase.BACK:
                 return Goal(GoalKind.SPOON, settings.ready_spoon_m, self._cap(arm.spoon_m))
             return Goal(GoalKind.JOINTS, settings.ready_pose_rad, self._cap(arm.spoon_m, False))
@@ -464,6 +474,23 @@ class FeedingMachine:
 
     def _reached(self, arm: ArmView, q_target: Sequence[float]) -> bool:
         return arm.at_rest and float(np.max(np.abs(arm.q - np.asarray(q_target)))) < self.settings.tuning.rest_tolerance_rad
+
+    def _clear_point(self, spoon_m: np.ndarray) -> np.ndarray | None:
+        """Where the spoon is drawn straight out of the mouth to: `retract_clear_m` horizontally
+        toward the base. None when the spoon is not near the mouth (nothing to draw out of) or
+        already nearer the ready point than that."""
+        mouth = self._last_mouth_m
+        reach = self.settings.near_mouth_radius_m
+        ready = np.asarray(self.settings.ready_spoon_m)
+        if mouth is None or np.linalg.norm(spoon_m - mouth) > reach:
+            return None
+        if np.linalg.norm(spoon_m - ready) <= self.settings.tuning.retract_clear_m:
+            return None
+        toward = np.array((BASE_TO_J1[0] - spoon_m[0], BASE_TO_J1[1] - spoon_m[1], 0.0))
+        norm = math.hypot(toward[0], toward[1])
+        if norm == 0.0:
+            return None
+        return spoon_m + toward * (self.settings.tuning.retract_clear_m / norm)
 
     def _standoff_point(self) -> np.ndarray:
         """The stand-off point: `standoff_m` from the mouth, horizontally toward the arm's base."""

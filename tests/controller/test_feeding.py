@@ -217,7 +217,14 @@ def test_retract_reactions_take_the_spoon_back_and_are_journalled(reason):
     assert goal == HOLD  # first stop, then retract
     kind, data = machine.events[0]
     assert kind is UsageEventType.SAFETY_STOP and data["reason"] == reason.value
-    goal = machine.step(1.2, [], UNSEEN, OK, at_rest(spoon=MOUTH - [0.05, 0, 0]))
+    stopped_at = MOUTH - [0.03, 0, 0]
+    goal = machine.step(1.2, [], UNSEEN, OK, at_rest(spoon=stopped_at))
+    # First straight out of the mouth, horizontally toward the base ...
+    clear = np.array(goal.target)
+    assert goal.kind is GoalKind.SPOON and clear[2] == stopped_at[2]
+    assert np.linalg.norm(clear - stopped_at) == pytest.approx(0.05) and clear[0] < stopped_at[0]
+    # ... then to the ready spoon point, then the ready pose.
+    goal = machine.step(1.25, [], UNSEEN, OK, at_rest(spoon=clear))
     assert goal.kind is GoalKind.SPOON and np.allclose(goal.target, READY_SPOON)
     goal = machine.step(1.3, [], UNSEEN, OK, at_rest(spoon=READY_SPOON))
     assert goal.kind is GoalKind.JOINTS and goal.target == READY_Q
@@ -281,8 +288,9 @@ def test_contact_at_the_mouth_is_the_lips_on_the_spoon():
     arrive(machine, 2.0)
     machine.events.clear()
     goal = machine.step(2.5, [], SEEN, Verdict(Reaction.RETRACT, SafetyReason.CONTACT, "joint2"), at_rest(spoon=MOUTH))
-    # The spoon held still at the mouth, so the retreat starts at once.
-    assert machine.state is S.RETRACT and goal.kind is GoalKind.SPOON and np.allclose(goal.target, READY_SPOON)
+    # The spoon held still at the mouth, so the retreat (straight out of the mouth) starts at once.
+    assert machine.state is S.RETRACT and goal.kind is GoalKind.SPOON
+    assert np.allclose(goal.target, MOUTH + [-0.05, 0, 0])
     assert machine.events == [(UsageEventType.BITE_TAKEN, {"bowl": 0, "held_s": 0.5, "ended_by": "lips_on_spoon"})]
     assert machine.stats.safety_stops == 0
 
