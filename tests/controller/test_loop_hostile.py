@@ -262,3 +262,17 @@ def test_frozen_camera_mid_approach_holds_then_retracts(table):
     assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "mouth_lost"
     assert report.feeding.bites_taken == 0
     assert report.final_state is FeedingState.ENDED
+
+
+def test_arm_that_does_not_answer_at_start_is_a_clear_error_before_any_motion(table):
+    import threading
+
+    from firmware_bridge import BusTimeout
+
+    for servo in table.servos.servos:
+        servo.reply_faults.silent = True
+    threads_before = threading.active_count()
+    with pytest.raises(BusTimeout, match="no answer"):
+        run(table)
+    assert threading.active_count() == threads_before  # no journal writer left behind
+    assert table.journal.events() == []
