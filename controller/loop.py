@@ -10,7 +10,8 @@ feeding state machine and the jerk-limited motion, and returns the joint command
   (`firmware_bridge.DynamixelBus`, or one over the `bidvis-sim://` virtual servos); one sync read
   and one sync write per tick;
 - mouth: `latest() -> vision.MouthObservation | None` (a `LatestValue` the vision thread fills);
-- inputs: `poll(now_s, mouth) -> list[UserCommand]` (a `CommandQueue` or the trigger sources);
+- inputs: `poll(now_s, mouth) -> list[UserCommand]` (a `CommandQueue` or the trigger sources; a
+  `controller.triggers.TriggerMerger`'s usage events, misfires and lost devices, are journalled);
 - clock: `now() -> float` (s) and `sleep(seconds)`; a simulated clock runs the loop faster than
   real time, and the mouth observations' `t` must come from the same clock;
 - journal: `start_meal(data)`, `record(event_type, data)`, `end_meal(reason, data)`
@@ -559,6 +560,8 @@ def run_meal(
     start_reading = servos.read(bus)
     controller = MealController(profile, calibration, limits, start_reading.q_rad, period_s=period_s)
     writer = JournalWriter(journal)
+    # Trigger sources report misfires and lost devices through the merger (`controller.triggers`).
+    drain_input_events = getattr(inputs, "drain_events", None)
     stats = LoopStats(timing=TickTiming() if record_timing else None)
     timing = stats.timing
     start_s = clock.now()
@@ -588,6 +591,9 @@ def run_meal(
             for event in controller.machine.events:
                 writer.put(*event)
             controller.machine.events.clear()
+            if drain_input_events is not None:
+                for event in drain_input_events():
+                    writer.put(*event)
             stats.ticks += 1
             if on_tick is not None:
                 on_tick(controller)
