@@ -15,7 +15,8 @@ jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop
   `stop()` ends any motion at once, whoever asks; a browser still holding its jog button is then
   refused (`ArmStopped`) until it lets go, so STOP cannot be undone by a held button.
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
-  process dies and stops talking.
+  process dies and stops talking. Joints that stay far from their goals (a blocked arm, an
+  overload, a tripped watchdog) are a fault; `connect()` again clears it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ JOG_SPOON_SPEED_M_S = 0.05  # the spoon's speed cap while jogging
 JOG_MAX_JOINT_SPEED_RAD_S = 0.3
 LIMIT_MARGIN_RAD = 0.02  # jogging ends this short of a joint limit
 MAX_BUS_ERRORS = 5  # consecutive failed reads before the driver reports a fault
+FOLLOWING_ERROR_RAD = 0.1  # a joint this far from its goal ...
+FOLLOWING_ERROR_S = 0.25  # ... for this long is a fault (blocked, overloaded, or stopped by its watchdog)
+# The servos' Bus Watchdog during set-up. Goals are streamed in steps of at most 6 mrad, so a silent
+# host leaves the arm at most one step from where it stands; the watchdog is the servos' backstop and
+# must not trip when a busy computer misses a few 20 ms ticks.
+SETUP_WATCHDOG_STEPS = 10  # x 20 ms
 
 # Stops during set-up are sharper than in a meal: nothing is near a face and the arm is slow.
 JOG_LIMITS = MotionLimits(
@@ -168,6 +175,10 @@ class ArmDriver:
         self._mode = ArmMode.IDLE
         self._fault: str | None = None
         self._bus_errors = 0
+        self.failed_reads = 0  # since connect: reads lost to timeouts or bad packets
+        self._off_goal_since: float | None = None
+        self._read_at = -math.inf  # clock time of the last good reading
+        self._fresh = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
 
@@ -183,7 +194,9 @@ class ArmDriver:
                 raise ArmFault(f"cannot prepare the servos: {exc}") from exc
             self._reading = reading
             self._motion = Motion(np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
-            self._mode, self._fault, self._bus_errors = ArmMode.IDLE, None, 0
+            self._mode, self._fault, self._bus_errors, self.failed_reads = ArmMode.IDLE, None, 0, 0
+            self._off_goal_since = None
+            self._read_at = self.clock()
             self._lease, self._sequence = None, None
             return reading
 
@@ -292,11 +305,16 @@ class ArmDriver:
             try:
                 self._reading = self.servos.read(self.bus)
                 self._bus_errors = 0
+                self._read_at = now
+                self._fresh.notify_all()
             except BridgeError as exc:
                 self._bus_errors += 1
+                self.failed_reads += 1
                 if self._bus_errors >= MAX_BUS_ERRORS:
                     self._set_fault(f"the servo bus stopped answering: {exc}")
                     return
+            if self._not_following(now):
+                return
             self._plan(now)
             if self._mode is ArmMode.IDLE and self._motion.finished:
                 return  # nothing asked: the servos hold their goal (the reads keep the watchdog fed)
@@ -313,6 +331,19 @@ class ArmDriver:
                 log.warning("goal write failed: %s", exc)
             if self._mode is ArmMode.STOPPING and self._motion.at_rest:
                 self._mode = ArmMode.IDLE
+
+    def _not_following(self, now: float) -> bool:
+        """Fault when the measured joints stay far from the commanded ones (while goals are sent)."""
+        if self._reading is None or self._mode is ArmMode.IDLE or float(np.max(np.abs(self._reading.q_rad - self._motion.q))) <= FOLLOWING_ERROR_RAD:
+            self._off_goal_since = None
+            return False
+        if self._off_goal_since is None:
+            self._off_goal_since = now
+        if now - self._off_goal_since < FOLLOWING_ERROR_S:
+            return False
+        self._set_fault("the servos are not following their goals (the arm is blocked or overloaded, or the servos' "
+                        "watchdog stopped them after the computer was silent); check the arm")
+        return True
 
     def _plan(self, now: float) -> None:
         motion = self._motion
@@ -354,6 +385,7 @@ class ArmDriver:
     def _set_fault(self, reason: str) -> None:
         self._mode, self._fault = ArmMode.FAULT, reason
         self._sequence, self._lease = None, None
+        self._fresh.notify_all()
 
     # -- what the pages show -------------------------------------------------------------------
 
@@ -368,6 +400,20 @@ class ArmDriver:
         with self._lock:
             if self._reading is None:
                 raise ArmNotConnected("the arm is not connected; press Connect first")
+            return self._reading.q_rad.copy()
+
+    def current_q(self, timeout_s: float = 1.0) -> np.ndarray:
+        """The joint angles read after this call (rad): where the arm is now, never a stale reading
+        (what teaching and calibration record). Needs the driver's thread; raises `ArmFault` when
+        no reading comes within `timeout_s`."""
+        with self._lock:
+            asked = self.clock()
+            if self._reading is None:
+                raise ArmNotConnected("the arm is not connected; press Connect first")
+            if not self._fresh.wait_for(lambda: self._read_at > asked or self._mode is ArmMode.FAULT, timeout_s):
+                raise ArmFault(f"the servos gave no reading for {timeout_s:g} s; check the bus, then try again")
+            if self._mode is ArmMode.FAULT:
+                raise ArmFault(f"the arm has a fault: {self._fault}; press Connect to clear it")
             return self._reading.q_rad.copy()
 
     def status(self) -> ArmStatus:

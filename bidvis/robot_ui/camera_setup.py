@@ -52,6 +52,14 @@ HAND_EYE_GUIDANCE = (
 )
 
 
+def _check_board(board: tuple[int, int], square_m: float) -> None:
+    cols, rows = board
+    if not (2 <= cols <= 30 and 2 <= rows <= 30):
+        raise ValueError(f"a board has 2..30 inner corners each way, got {cols}x{rows}")
+    if not (0.002 <= square_m <= 0.2):
+        raise ValueError(f"board squares must be 2..200 mm, got {square_m * 1000:g} mm")
+
+
 def tool_pose(q_rad: np.ndarray) -> np.ndarray:
     """4x4 pose of the tool tip in the base frame (x along the tool, pitch about y, yaw about z)."""
     x, y, z, pitch = forward(q_rad)
@@ -99,11 +107,7 @@ class CheckerboardViews:
     images: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        cols, rows = self.board
-        if not (2 <= cols <= 30 and 2 <= rows <= 30):
-            raise ValueError(f"board: inner corners must be 2..30 each way, got {cols}x{rows}")
-        if not (0.002 <= self.square_m <= 0.2):
-            raise ValueError(f"square_mm: squares must be 2..200 mm, got {self.square_m * 1000:g} mm")
+        _check_board(self.board, self.square_m)
 
     def guidance(self) -> str:
         return CHECKERBOARD_GUIDANCE[len(self.images) % len(CHECKERBOARD_GUIDANCE)]
@@ -137,6 +141,9 @@ class HandEyeViews:
     intrinsics: CameraIntrinsics
     tool_poses: list[np.ndarray] = field(default_factory=list)
     board_poses: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _check_board(self.board, self.square_m)
 
     def guidance(self) -> str:
         return HAND_EYE_GUIDANCE[len(self.tool_poses) % len(HAND_EYE_GUIDANCE)]

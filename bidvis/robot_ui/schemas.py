@@ -48,7 +48,7 @@ class Board(_Body):
 
     columns: int = Field(ge=2, le=30)
     rows: int = Field(ge=2, le=30)
-    square_mm: float = Field(gt=0, le=200)
+    square_mm: float = Field(ge=2, le=200)
 
 
 class ProfileChange(Operator):

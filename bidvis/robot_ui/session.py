@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
-from bidvis.robot_ui.arm import ArmDriver, ArmError, ArmNotConnected
+from bidvis.robot_ui.arm import SETUP_WATCHDOG_STEPS, ArmDriver, ArmError, ArmNotConnected
 from bidvis.robot_ui.camera_setup import CheckerboardViews, HandEyeViews, ViewResult
 from careplan_api.schemas import UsageEventType
 from controller.config import (
@@ -191,7 +191,8 @@ class RobotSession:
                 bus = DynamixelBus(self.port, baudrate=self.calibration.baudrate, timeout=self.bus_timeout_s)
             except BridgeError as exc:
                 raise NotReady(f"cannot open {self.port}: {exc}") from exc
-            driver = ArmDriver(bus, self.calibration.joint_servo_ids, self.calibration.spoon, self.limits.watchdog_steps)
+            watchdog_steps = max(self.limits.watchdog_steps, SETUP_WATCHDOG_STEPS)
+            driver = ArmDriver(bus, self.calibration.joint_servo_ids, self.calibration.spoon, watchdog_steps)
             try:
                 driver.connect()
             except ArmError:
@@ -267,12 +268,12 @@ class RobotSession:
 
     def teach_ready(self, operator: str) -> RobotCalibration:
         """The arm's present joint angles become the ready pose."""
-        q = self.arm().measured_q()
+        q = self.arm().current_q()
         return self._change_calibration(operator, ready_pose_rad=tuple(float(v) for v in q))
 
     def teach_waypoint(self, operator: str, bowl: int) -> RobotCalibration:
         """Append the present joint angles to the scoop of `bowl` (a new bowl after the last one)."""
-        q = tuple(float(v) for v in self.arm().measured_q())
+        q = tuple(float(v) for v in self.arm().current_q())
         bowls = [b.model_dump() for b in self.calibration.bowls]
         if not 0 <= bowl <= len(bowls):
             raise FieldError("bowl", f"bowl {bowl} does not exist; teach bowls 0..{len(bowls)}")
@@ -306,10 +307,7 @@ class RobotSession:
     def start_camera_calibration(self, board: tuple[int, int], square_mm: float) -> str:
         with self._lock:
             self._require_no_meal()
-            try:
-                self.checkerboard = CheckerboardViews(board, square_mm / 1000.0)
-            except ValueError as exc:
-                raise FieldError(str(exc).split(":")[0], str(exc).split(":", 1)[1].strip()) from None
+            self.checkerboard = CheckerboardViews(board, square_mm / 1000.0)
             return self.checkerboard.guidance()
 
     def capture_camera_view(self) -> ViewResult:
@@ -358,7 +356,6 @@ class RobotSession:
                 intrinsics = CameraIntrinsics.load(self.intrinsics_path())
             except CalibrationError as exc:
                 raise NotReady(f"calibrate the camera first ({exc})") from exc
-            CheckerboardViews(board, square_mm / 1000.0)  # same checks of the board
             self.hand_eye = HandEyeViews(board, square_mm / 1000.0, intrinsics)
             return self.hand_eye.guidance()
 
@@ -366,7 +363,7 @@ class RobotSession:
         with self._lock:
             if self.hand_eye is None:
                 raise NotReady("start the hand-eye calibration first")
-            q = self.arm().measured_q()
+            q = self.arm().current_q()
             try:
                 return self.hand_eye.add(self._frame(), q)
             except CalibrationError as exc:

@@ -356,7 +356,8 @@ def test_guided_camera_and_hand_eye_calibration_find_the_simulated_camera(connec
     repeat = None
     for q in poses[::-1]:  # the arm is at the last pose already
         move_to(robot, q)
-        assert connected.post("/api/hand-eye/capture").json()["accepted"]
+        view = connected.post("/api/hand-eye/capture").json()
+        assert view["accepted"], view["message"]
         repeat = connected.post("/api/hand-eye/capture").json()  # the arm has not moved since
     assert not repeat["accepted"] and "hardly moved" in repeat["message"]
     pose = np.array(connected.post("/api/hand-eye/solve", json={"operator": "Anna"}).json()["camera_to_base"])
@@ -378,8 +379,9 @@ class BlackCamera:
 
 def test_camera_calibration_hostile_paths(connected, robot):
     assert connected.post("/api/camera/capture").status_code == 409  # not started
-    bad = connected.post("/api/camera/start", json={"columns": 1, "rows": 5, "square_mm": 15})
-    assert bad.status_code == 422
+    for board in ({"columns": 1, "rows": 5, "square_mm": 15}, {"columns": 7, "rows": 5, "square_mm": 0.5},
+                  {"columns": 7, "rows": 500, "square_mm": 15}, {"columns": 7, "rows": 5}):
+        assert connected.post("/api/camera/start", json=board).status_code == 422
     connected.post("/api/camera/start", json={"columns": 7, "rows": 5, "square_mm": 15})
     robot.session.camera = BlackCamera()
     view = connected.post("/api/camera/capture").json()

@@ -7,7 +7,7 @@ import pytest
 
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped, JogBusy
-from controller.config import demo_calibration, demo_safety_limits
+from controller.config import demo_calibration
 from firmware_bridge import DynamixelBus
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
@@ -20,7 +20,7 @@ def rig():
     servos = VirtualServoBus.start(clock=clock)
     bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
-    driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, demo_safety_limits().watchdog_steps, clock=clock.now)
+    driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, arm_module.SETUP_WATCHDOG_STEPS, clock=clock.now)
     driver.connect()
     yield driver, servos, clock
     bus.close()
@@ -170,6 +170,21 @@ def test_a_driver_that_never_connected_refuses_motion():
 
 def test_the_servo_watchdog_is_armed_on_connect(rig):
     _, servos, _ = rig
-    steps = demo_safety_limits().watchdog_steps
+    steps = arm_module.SETUP_WATCHDOG_STEPS
     assert all(servos.servo(i).get("bus_watchdog") == steps for i in (11, 12, 13, 14))
     assert all(servos.servo(i).get("torque_enable") == 1 for i in (11, 12, 13, 14))
+
+
+def test_servos_stopped_by_their_watchdog_are_a_fault_until_reconnected(rig):
+    driver, servos, clock = rig
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
+    clock.advance_to(clock.now() + 0.5)  # the computer was silent longer than the servos' watchdog
+    with pytest.raises(ArmFault, match="not following"):  # goals are sent, the servos do not follow
+        run_for(driver, clock, 3.0, hold=("owner-aaaa", 1, 1))
+    status = driver.status()
+    assert status.mode is ArmMode.FAULT and "watchdog" in status.fault
+    assert servos.servo(11).get("bus_watchdog") == -1
+    driver.connect()  # clears the watchdog error and re-arms it
+    before = driver.measured_q()
+    run_for(driver, clock, 0.5, hold=("owner-aaaa", 1, 1))
+    assert driver.measured_q()[0] > before[0] + 0.02
