@@ -208,3 +208,20 @@ def test_face_mode_without_photos_refuses_and_leaves_no_bus_behind(tmp_path):
     finally:
         journal.close()
     assert virtual_bus._buses == before
+
+
+@needs_faces
+def test_the_vision_pipeline_finds_the_composed_mouth_where_the_simulator_put_it():
+    from vision import detect_mouth
+
+    world = World()
+    world.set_arm_pose((0.0, -0.638, -0.1327, 0.7707))  # the spoon away from the face
+    source = FaceFrameSource(world, faces_dir=FACES)
+    for jaw_m, expect_open in ((0.0, False), (0.026, True)):
+        world.set_citizen_targets((0.0, 0.0, 0.0), 0.0, 0.0, jaw_m)
+        world.step(500)
+        observation = detect_mouth(source.render(world.time_s))
+        truth = true_mouth(world, source.camera)
+        assert observation is not None
+        assert np.linalg.norm(np.subtract(observation.center_px, truth.center_px)) < 6.0
+        assert observation.is_open is expect_open
