@@ -107,6 +107,13 @@ class LocalPostgres:
             if self._owns_dir:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
 
+    def drop_database(self, name: str) -> None:
+        """Drop database `name`, closing its connections first (no error if it is gone)."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def create_database(self, name: str, template: str = "template1") -> str:
         """Create database `name` (optionally as a copy of `template`) and return its URL."""
         import psycopg

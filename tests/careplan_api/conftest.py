@@ -81,9 +81,11 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def postgres_url(request: pytest.FixtureRequest) -> str:
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     server: LocalPostgres = request.getfixturevalue("postgres_server")
-    return server.create_database(f"t_{uuid.uuid4().hex[:12]}", template=PG_TEMPLATE)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield server.create_database(name, template=PG_TEMPLATE)
+    server.drop_database(name)  # each copy takes ~8 MB; hundreds of tests would fill the disk
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -40,28 +40,36 @@ def test_no_generated_request_causes_a_server_error(app, world, client):
     operations = [result.ok() for result in schema.get_all_operations()]
     examples_per_operation = max(25, -(-TARGET_TOTAL_CASES // len(operations)))
     for operation in operations:
-        strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
-
-        @given(case=strategy)
-        @settings(max_examples=examples_per_operation, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def fuzz(case, label: str = operation.label) -> None:
-            n = next(counter)
-            ran[label] = ran.get(label, 0) + 1
-            if "citizen_id" in (case.path_parameters or {}) and n % 2:
-                case.path_parameters["citizen_id"] = str(world.alice)
-            kwargs = case.as_transport_kwargs(base_url=str(client.base_url), headers=_headers_for(case, world, app, n))
-            response = client.request(**kwargs)  # one TestClient for all cases: much faster than case.call()
-            case.validate_response(response, checks=[not_a_server_error])
-
         try:
-            fuzz()
+            ran[operation.label] = _fuzz(operation, examples_per_operation, client, world, app, counter)
         except Exception as exc:  # collect every operation's failure, report together
             failures.append(f"{operation.label}: {type(exc).__name__}: {str(exc)[:600]}")
 
     assert not failures, "\n\n".join(failures)
     total = sum(ran.values())
     assert total >= MIN_TOTAL_CASES, f"only {total} generated cases ran: {ran}"
+
+
+def _fuzz(operation, examples: int, client, world, app, counter) -> int:
+    """Run up to `examples` generated cases of one operation; returns how many ran."""
+    strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
+    ran = 0
+
+    @given(case=strategy)
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def fuzz(case) -> None:
+        nonlocal ran
+        n = next(counter)
+        ran += 1
+        if "citizen_id" in (case.path_parameters or {}) and n % 2:
+            case.path_parameters["citizen_id"] = str(world.alice)
+        kwargs = case.as_transport_kwargs(base_url=str(client.base_url), headers=_headers_for(case, world, app, n))
+        response = client.request(**kwargs)  # one TestClient for all cases: much faster than case.call()
+        case.validate_response(response, checks=[not_a_server_error])
+
+    fuzz()
+    return ran
 
 
 def _headers_for(case, world, app, n: int) -> dict[str, str]:
