@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
-from bidvis.robot_ui.arm import SETUP_WATCHDOG_STEPS, ArmDriver, ArmError, ArmNotConnected
+from bidvis.robot_ui.arm import SETUP_WATCHDOG_STEPS, ArmDriver, ArmError, ArmMode, ArmNotConnected
 from bidvis.robot_ui.camera_setup import CheckerboardViews, HandEyeViews, ViewResult
 from careplan_api.schemas import UsageEventType
 from controller.config import (
@@ -133,7 +133,6 @@ class RobotSession:
         mouth: MouthFeed | None = None,
         switches: Sequence[Any] = (),
         bus_timeout_s: float = 0.05,
-        meal_clock: Any = None,
     ) -> None:
         self.port = port
         self.calibration = calibration
@@ -146,7 +145,6 @@ class RobotSession:
         self.mouth = mouth or LatestValue()
         self.switches = tuple(switches)
         self.bus_timeout_s = bus_timeout_s
-        self.meal_clock = meal_clock
         self.setup_id = uuid.uuid4()  # the journal's meal id for changes made outside a meal
         self.panel = PanelInput(bowls=profile.bowls_used)
         self.bus: DynamixelBus | None = None
@@ -159,7 +157,6 @@ class RobotSession:
         self._meal_thread: threading.Thread | None = None
         self._meal_state: FeedingState | None = None
         self._meal_result = ""
-        self._meal_controller: MealController | None = None
 
     # -- bus and arm ---------------------------------------------------------------------------
 
@@ -186,7 +183,9 @@ class RobotSession:
     def _connect(self) -> None:
         with self._lock:
             if self.driver is not None:
-                return
+                if self.driver.status().mode is not ArmMode.FAULT:
+                    return
+                self._release_bus()  # staff checked the arm: open the port afresh (it may have been re-plugged)
             try:
                 bus = DynamixelBus(self.port, baudrate=self.calibration.baudrate, timeout=self.bus_timeout_s)
             except BridgeError as exc:
@@ -456,14 +455,13 @@ class RobotSession:
             self._meal_thread.start()
 
     def _run_meal(self, bus: DynamixelBus) -> None:
-        clock = self.meal_clock or WallClock()
+        clock = WallClock()
 
         def armed() -> bool:
             return self._meal_state is FeedingState.READY
 
         def on_tick(controller: MealController) -> None:
             self._meal_state = controller.state
-            self._meal_controller = controller
 
         inputs = triggers_for(self.profile, armed=armed, panel=self.panel, switches=self.switches)
         try:

@@ -13,6 +13,7 @@ from bidvis.robot_ui.app import create_app
 from bidvis.run import sim_robot
 from careplan_api.schemas import UsageEventType
 from controller.config import load_calibration, load_profile
+from sim.virtual_bus import VirtualServoBus
 
 ANNA = "owner-anna-1"
 BO = "owner-bo-22"
@@ -166,6 +167,21 @@ def test_stop_ends_jogging_even_from_another_browser(connected):
     wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "idle", what="arm at rest")
     connected.post("/api/jog/release", json={"owner": ANNA})
     hold_for(connected, 0.1)  # a fresh press moves again
+
+
+def test_a_lost_bus_is_a_fault_shown_in_status_and_connect_clears_it(connected, robot):
+    robot.bus.close()  # the cable is pulled: the servos stop answering
+    wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "fault", what="the fault")
+    assert "stopped answering" in connected.get("/api/status").json()["arm"]["fault"]
+    refused = connected.post("/api/jog/hold", json={"owner": ANNA, "operator": "Anna", "joint": 1, "direction": 1})
+    assert refused.status_code == 409 and "fault" in refused.json()["detail"]
+    assert connected.post("/api/calibration/ready", json={"operator": "Anna"}).status_code == 409
+    still_gone = connected.post("/api/connect")
+    assert still_gone.status_code in (409, 503) and connected.get("/api/status").json()["connected"] is False
+    robot.bus = VirtualServoBus.start(ids=(11, 12, 13, 14, 15), name=robot.bus.name)  # cable back in
+    assert connected.post("/api/connect").status_code == 200
+    assert connected.get("/api/status").json()["arm"]["mode"] == "idle"
+    hold_for(connected, 0.1)
 
 
 @pytest.mark.parametrize("body", [
