@@ -191,6 +191,21 @@ def test_a_browser_that_goes_away_while_holding_stops_the_arm(browser, server, r
         time.sleep(0.01)
 
 
+def test_hold_to_move_works_from_the_keyboard(page, server, robot):
+    staff(page, server)
+    page.click("#connect")
+    page.click("#stop")  # ends an earlier screen's jog lease
+    wait_mode(page, "idle")
+    before = robot.session.driver.measured_q()[3]
+    page.focus("button[aria-label='Joint 4 minus']")
+    page.keyboard.down(" ")
+    page.wait_for_function("document.querySelector('#st-mode').textContent === 'jogging'")
+    page.wait_for_timeout(300)
+    page.keyboard.up(" ")
+    wait_mode(page, "idle", 2_000)
+    assert robot.session.driver.measured_q()[3] < before - 0.02
+
+
 def test_an_invalid_profile_value_is_refused_in_the_page(page, server, robot):
     staff(page, server)
     before = robot.session.profile_path.read_bytes()
