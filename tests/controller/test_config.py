@@ -48,11 +48,11 @@ def test_demo_profile_has_the_documented_defaults():
 def test_demo_safety_limits_match_the_issue():
     limits = demo_safety_limits()
     assert (limits.stale_after_s, limits.lost_after_s) == (0.2, 0.5)
-    # The servos must stop within 100 ms of host silence: the watchdog fires at 40 ms, leaving time
-    # to brake, and still tolerates several late ticks of the 200 Hz loop.
-    assert limits.watchdog_ms == 40
-    assert limits.watchdog_steps == 2
-    assert limits.watchdog_ms / 1000 * demo_calibration().rate_hz >= 8
+    # The servos must stop within 100 ms of host silence: the watchdog fires after 20 ms, leaving
+    # time to brake, and still tolerates late ticks of the 200 Hz loop.
+    assert limits.watchdog_ms == 20
+    assert limits.watchdog_steps == 1
+    assert limits.watchdog_ms / 1000 * demo_calibration().rate_hz >= 4
 
 
 def test_demo_calibration_is_a_rigid_camera_and_known_servos():

@@ -87,11 +87,6 @@ def test_physics_instability_stops_the_meal_with_a_report(tmp_path, monkeypatch)
     assert summary.duration_s < 2.0
 
 
-@pytest.mark.xfail(
-    reason="known finding, see docs/safety.md: with the demo's 40 ms bus watchdog the arm stands still "
-    "0.106-0.122 s after the host falls silent (watchdog, servo tick, then braking in MuJoCo), limit 0.1 s",
-    strict=False,
-)
 def test_safety_limits_hold_on_measured_physics(tmp_path):
     # one scenario here (a lean-in toward the moving spoon); `bidvis safety-report` runs them all
     result = run_safety_scenario(_one_bite("leans_in", max_duration_s=25.0), workdir=tmp_path)
