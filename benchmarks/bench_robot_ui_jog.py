@@ -22,7 +22,7 @@ from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.arm import ArmDriver
 from bidvis.run import sim_robot
-from controller.config import demo_calibration, demo_safety_limits
+from controller.config import demo_calibration
 from firmware_bridge import DynamixelBus
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
@@ -66,7 +66,7 @@ def _rig():
     servos = VirtualServoBus.start(clock=clock)
     bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
-    driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, demo_safety_limits().watchdog_steps,
+    driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, arm_module.SETUP_WATCHDOG_STEPS,
                        clock=clock.now)
     driver.connect()
     return driver, servos, bus, clock
