@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
@@ -26,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from careplan_api.db import make_engine, make_session_factory, make_write_lock, upgrade_database
 from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
 from careplan_api.observability import ACCESS_LOGGER, Metrics
-from careplan_api.routes import admin, auth, citizens, ingest, ops
+from careplan_api.routes import admin, auth, citizens, dashboard, fhir, ingest, ops, reports
 from careplan_api.services.security import InvalidToken, password_hasher
 from careplan_api.settings import Settings
 
@@ -166,23 +165,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.cpr_key = cpr_key
     app.state.password_hasher = password_hasher(settings.argon2_profile)
 
-    for module in (ops, auth, ingest, citizens, admin, *_optional_route_modules()):
+    for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
         app.include_router(module.router)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _dbapi_error)
     app.add_exception_handler(CareplanError, _careplan_error)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_request_body_bytes, metrics=app.state.metrics)
     return app
-
-
-def _optional_route_modules() -> list[Any]:
-    """FHIR, reports and dashboard routes (`careplan_api.routes.{fhir,reports,dashboard}.router`)."""
-    import importlib
-    import importlib.util
-
-    names = ("fhir", "reports", "dashboard")
-    return [
-        importlib.import_module(f"careplan_api.routes.{name}")
-        for name in names
-        if importlib.util.find_spec(f"careplan_api.routes.{name}") is not None
-    ]
