@@ -132,3 +132,25 @@ def test_a_cpr_number_is_never_stored_or_returned_in_clear(client, world, app):
     assert duplicate.status_code == 409
     bad = client.post("/api/v1/citizens", json={"name": "X", "cpr": "999999-1234"}, headers=world.headers("admin"))
     assert bad.status_code == 422
+
+
+def test_an_oversized_body_gets_413_from_the_real_server_too(live_server, world, app):
+    import httpx
+
+    limit = app.state.settings.max_request_body_bytes
+    body = b'{"events": [{"pad": "' + b"z" * (limit + 1000) + b'"}]}'
+    response = httpx.post(f"{live_server}/api/v1/usage-events", content=body, timeout=30,
+                          headers={**world.headers("device_alice", None), "Content-Type": "application/json"})
+    assert response.status_code == 413
+
+    def chunked():  # no Content-Length: the limit is counted while reading
+        yield body[: limit // 2]
+        yield body[limit // 2:]
+
+    try:
+        streamed = httpx.post(f"{live_server}/api/v1/usage-events", content=chunked(), timeout=30,
+                              headers={**world.headers("device_alice", None), "Content-Type": "application/json"})
+        assert streamed.status_code == 413
+    except httpx.WriteError:
+        pass  # the server may close the connection before the client has finished sending
+    assert httpx.get(f"{live_server}/healthz").status_code == 200  # and the server carries on
