@@ -30,6 +30,7 @@ plant where its joint should be. What it emulates, following the ROBOTIS e-Manua
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import dataclass
@@ -48,15 +49,63 @@ _PULSES_PER_S2_PER_ACCELERATION_UNIT = 214.577 * table.PULSES_PER_REV / 3600
 _OVERLOAD_AFTER_S = 1.0
 _VOLT_S_PER_RAD = 12.0 / (46 * 2 * math.pi / 60)  # back-EMF: 46 rev/min no-load at 12 V
 _CLEAR_KEY = bytes((0x44, 0x58, 0x4C, 0x22))
-_LAYOUT = {f.name: (f.address, f.end, f.signed, f.size) for f in table.FIELDS}
+# Per field name, precompiled: how to read it (signed or not) and how to store a value (masked to
+# the field's width, so -1 in a signed byte is stored as 0xFF).
+_FORMATS = {1: "B", 2: "H", 4: "I"}
+_READERS = {
+    f.name: (struct.Struct("<" + (_FORMATS[f.size].lower() if f.signed else _FORMATS[f.size])).unpack_from, f.address)
+    for f in table.FIELDS
+}
+_WRITERS = {f.name: (struct.Struct("<" + _FORMATS[f.size]).pack_into, f.address, (1 << (8 * f.size)) - 1) for f in table.FIELDS}
 # Present PWM, Present Current, Present Velocity, Present Position, Velocity and Position Trajectory.
 _PRESENT_BLOCK = struct.Struct("<hhiiii")
 _PRESENT_ADDRESS = 124
+# Max Position Limit(48) and Min Position Limit(52), read together on the hot path.
+_POSITION_LIMITS = struct.Struct("<II")
+_POSITION_LIMITS_ADDRESS = 48
 
 # Moving Status(123) bits.
 _IN_POSITION = 0x01
 _PROFILE_ONGOING = 0x02
 _PROFILE_RECTANGULAR, _PROFILE_TRIANGULAR, _PROFILE_TRAPEZOIDAL = 0x10, 0x20, 0x30
+
+
+def _spans(addresses) -> tuple[tuple[int, int], ...]:
+    """Runs of consecutive addresses as (first, after-last) pairs."""
+    spans: list[list[int]] = []
+    for a in sorted(addresses):
+        if spans and spans[-1][1] == a:
+            spans[-1][1] = a + 1
+        else:
+            spans.append([a, a + 1])
+    return tuple((first, end) for first, end in spans)
+
+
+_INDIRECT_DATA_SPANS = _spans(table.INDIRECT_DATA)
+
+
+def _touches_indirect_data(address: int, end: int) -> bool:
+    """True when `address`..`end-1` includes an Indirect Data byte (whose meaning is indirect)."""
+    return any(address < high and low < end for low, high in _INDIRECT_DATA_SPANS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _direct_layout(address: int, end: int) -> tuple[tuple[int, Field | None, bool], ...]:
+    """The fields and gaps `address`..`end-1` meets, in address order: (first address met, field
+    or None for a gap, whether the range covers the field only partly)."""
+    layout = []
+    a = address
+    while a < end:
+        f = FIELD_AT[a]
+        if f is None:
+            layout.append((a, None, False))
+            a += 1
+            while a < end and FIELD_AT[a] is None:
+                a += 1
+            continue
+        layout.append((a, f, f.address < address or f.end > end))
+        a = f.end
+    return tuple(layout)
 
 
 class TableError(Exception):
@@ -113,12 +162,12 @@ class VirtualServo:
 
     def get(self, name: str) -> int:
         """The value of a control table field."""
-        address, end, signed, _ = _LAYOUT[name]
-        return int.from_bytes(self._table[address:end], "little", signed=signed)
+        unpack_from, address = _READERS[name]
+        return unpack_from(self._table, address)[0]
 
     def _set(self, name: str, value: int) -> None:
-        address, end, _, size = _LAYOUT[name]
-        self._table[address:end] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        pack_into, address, mask = _WRITERS[name]
+        pack_into(self._table, address, value & mask)
 
     @property
     def servo_id(self) -> int:
@@ -173,6 +222,8 @@ class VirtualServo:
             raise TableError(
                 StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{table.TABLE_SIZE - 1})"
             )
+        if not _touches_indirect_data(address, address + length):
+            return bytes(self._table[address : address + length])
         data = bytearray(self._table[address : address + length])
         for i in range(length):
             target = self._indirect_target(address + i)
@@ -199,6 +250,8 @@ class VirtualServo:
         end = address + len(data)
         if end > table.TABLE_SIZE:
             raise TableError(StatusError.ACCESS_ERROR, f"write {address}+{len(data)} is outside the table")
+        if not _touches_indirect_data(address, end):
+            return self._check_direct_write(address, data)
         by_address: dict[int, int] = {}
         for offset, a in enumerate(range(address, end)):
             target = self._indirect_target(a)
@@ -217,10 +270,32 @@ class VirtualServo:
             if a == f.address:
                 raw = bytes(by_address[b] for b in range(f.address, f.end))
                 changes.append((f, int.from_bytes(raw, "little", signed=f.signed)))
+        self._check_values(changes)
+        return changes
+
+    def _check_direct_write(self, address: int, data: bytes) -> list[tuple[Field, int]]:
+        """`check_write` for a range without Indirect Data: the same checks, in the same order,
+        from the range's precomputed layout."""
+        torque_on = self._table[64] == 1
+        changes: list[tuple[Field, int]] = []
+        for a, f, partial in _direct_layout(address, address + len(data)):
+            if f is None:
+                raise TableError(StatusError.ACCESS_ERROR, f"address {a} is not defined")
+            if f.access is Access.R:
+                raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is read-only")
+            if torque_on and f.address < table.EEPROM_END:
+                raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is EEPROM, locked while torque is on")
+            if partial:
+                raise TableError(StatusError.DATA_LENGTH_ERROR, f"{f.name} takes {f.size} bytes at {f.address}")
+            offset = f.address - address
+            changes.append((f, int.from_bytes(data[offset : offset + f.size], "little", signed=f.signed)))
+        self._check_values(changes)
+        return changes
+
+    def _check_values(self, changes: list[tuple[Field, int]]) -> None:
         pending = {f.name: value for f, value in changes}
         for f, value in changes:
             self._check_value(f, value, pending)
-        return changes
 
     def _limit(self, name: str, pending: dict[str, int]) -> int:
         return pending.get(name, self.get(name))
@@ -432,8 +507,9 @@ class VirtualServo:
 
     def _goal_pulses(self) -> int:
         goal = self.get("goal_position")
-        if self.get("operating_mode") == 3:
-            goal = max(self.get("min_position_limit"), min(self.get("max_position_limit"), goal))
+        if self._table[11] == 3:  # Operating Mode position: the position limits apply
+            high, low = _POSITION_LIMITS.unpack_from(self._table, _POSITION_LIMITS_ADDRESS)
+            goal = max(low, min(high, goal))
         return goal
 
     def _max_velocity(self) -> float:

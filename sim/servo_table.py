@@ -138,9 +138,14 @@ FIELDS: tuple[Field, ...] = _fields()
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
 # The field each address belongs to (None for the gaps between fields).
-FIELD_AT: tuple[Field | None, ...] = tuple(
-    next((f for f in FIELDS if f.address <= a < f.end), None) for a in range(TABLE_SIZE)
-)
+def _field_at() -> tuple[Field | None, ...]:
+    at: list[Field | None] = [None] * TABLE_SIZE
+    for f in FIELDS:
+        at[f.address : f.end] = [f] * f.size
+    return tuple(at)
+
+
+FIELD_AT: tuple[Field | None, ...] = _field_at()
 
 # Indirect Data address -> the Indirect Address field that says which address it stands for.
 INDIRECT_DATA = {
