@@ -7,6 +7,7 @@ while the meal runs, prints the summary, and where the meal can be seen in the c
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from careplan_api.schemas import UsageEventType
 from controller.journal import CareplanSender, EventState, JournalError, JournalSync, UsageJournal
 
 JOURNAL_FILE_NAME = "demo-journal.sqlite3"
@@ -169,11 +171,13 @@ def _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_s
     ) as progress:
         task = progress.add_task("bites taken", total=scenario.bites, state="")
         last = {"taken": -1, "state": ""}
+        panel = _Panel(scenario.bites)
 
         def on_progress(meal: Any, controller: Any) -> None:
             sim_clock["clock"] = meal.clock
             pacer.hold(meal.clock.now())
             taken = meal.journal.counts.get("bite_taken", 0)
+            panel.choose_bowl(meal, taken)
             state = str(getattr(controller, "state", ""))
             if taken != last["taken"] or state != last["state"]:
                 last.update(taken=taken, state=state)
@@ -185,6 +189,23 @@ def _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_s
             on_progress=on_progress,
             camera_mode=camera_mode,
         )
+
+
+class _Panel:
+    """The citizen's panel in the demo: halfway through the meal they choose the next bowl."""
+
+    def __init__(self, bites: int) -> None:
+        self.switch_after = bites // 2
+        self.switched = False
+
+    def choose_bowl(self, meal: Any, bites_taken: int) -> None:
+        from controller.feeding import CommandKind, UserCommand
+
+        bowls = list(meal.profile.bowls_used)
+        if self.switched or len(bowls) < 2 or bites_taken < max(self.switch_after, 1):
+            return
+        meal.inputs.push(UserCommand(CommandKind.SELECT_BOWL, source="panel", bowl=bowls[1]))
+        self.switched = True
 
 
 def _flush(sync: JournalSync, journal: UsageJournal) -> None:
@@ -200,9 +221,12 @@ def _result(summary: Any, journal: _DemoJournal, service: Any, sent_before_flush
     result = summary.as_dict()
     result.pop("citizen_log", None)
     meal_ids = sorted(journal.meal_ids)
+    events = [event for m in meal_ids for event, _ in journal.events(UUID(m))]
+    offered_from = Counter(str(e.data.get("bowl")) for e in events if e.type is UsageEventType.BITE_OFFERED)
     result.update(
         meal_ids=meal_ids,
-        events_recorded=sum(len(journal.events(UUID(m))) for m in meal_ids),
+        bites_offered_by_bowl=dict(sorted(offered_from.items())),
+        events_recorded=len(events),
         events_sent=journal.sent_of_run(),
         events_sent_during_meal=sent_before_flush,
         events_pending=journal.counts().pending,
@@ -222,10 +246,11 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
     pace = result["bites_taken"] / (result["duration_s"] / 60) if result["duration_s"] else 0.0
     rows = [
         ("bites offered / taken", f"{result['bites_offered']} / {result['bites_taken']}"),
+        ("bites offered by bowl", ", ".join(f"bowl {b}: {n}" for b, n in result["bites_offered_by_bowl"].items())),
         ("bite timeouts", str(result.get("bite_timeouts", 0))),
         ("meal duration (simulated)", f"{result['duration_s']:.1f} s, {pace:.1f} bites/min"),
         ("wall time", f"{result['wall_s']:.1f} s ({result['realtime_factor']}x real time)"),
-        ("safety stops", f"{result['safety_stops']} {result.get('safety_reasons') or ''}"),
+        ("safety stops; reactions by reason", f"{result['safety_stops']}; {result.get('safety_reasons') or 'none'}"),
         ("misfires (talk etc.)", str(result["events"].get("misfire", 0))),
         ("peak spoon-to-face force", f"{result['peak_face_force_n']:.3f} N"),
         ("max speed within 10 cm of mouth", f"{result['max_speed_near_mouth_m_s']:.3f} m/s"),

@@ -41,7 +41,7 @@ def _meals(database_url: str, citizen_id: str) -> list[Meal]:
 
 
 def test_demo_meal_lands_in_the_care_plan(tmp_path):
-    code, output, summary = _demo(tmp_path, "--svg", str(tmp_path / "demo.svg"))
+    code, output, summary = _demo(tmp_path, "--bites", "2", "--svg", str(tmp_path / "demo.svg"))
 
     assert code == 0, output
     assert CONTRACT_FIELDS <= summary.keys()
@@ -53,7 +53,9 @@ def test_demo_meal_lands_in_the_care_plan(tmp_path):
     assert meals[0].status is MealStatus.ENDED
     assert meals[0].bites_offered == summary["bites_offered"]
     assert summary["citizen_id"] in output
-    assert "bites offered" in (tmp_path / "demo.svg").read_text()
+    assert "bites&#160;offered" in (tmp_path / "demo.svg").read_text()
+    # halfway through, the citizen's panel chooses the second bowl
+    assert summary["bites_offered_by_bowl"] == {"0": 1, "1": 1}
 
 
 def test_events_kept_without_the_service_are_sent_by_the_next_demo(tmp_path):
