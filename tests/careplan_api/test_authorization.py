@@ -7,6 +7,7 @@ have their own tables in their tests.
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -119,21 +120,24 @@ def test_every_caller_gets_the_status_of_the_access_table(client, world, ids, ro
     assert not wrong, f"{row.method} {row.path}:\n" + "\n".join(wrong)
 
 
-def test_every_route_of_the_app_is_in_the_access_table(app):
+def test_every_route_of_the_app_is_in_the_access_table():
+    # Read each routes module's own router: the app itself holds included routers, not routes.
     documented = {(r.method, r.path) for r in ROWS.values()}
     own_modules = ("careplan_api.routes.auth", "careplan_api.routes.ingest", "careplan_api.routes.citizens",
                    "careplan_api.routes.admin", "careplan_api.routes.ops")
-    missing = []
-    for route in app.routes:
-        module = getattr(getattr(route, "endpoint", None), "__module__", "")
-        if module not in own_modules or route.path == "/api/v1/auth/token":
-            continue
-        for method in route.methods:
-            key = (method, route.path.replace("{citizen_id}", "{alice}").replace("{meal_id}", "{meal}")
-                   .replace("{user_id}", "{spare_user}").replace("{fuldmagt_id}", "{spare_fuldmagt}")
-                   .replace("{device_id}", "{spare_device}"))
-            if key not in documented:
-                missing.append(key)
+    checked, missing = 0, []
+    for module in own_modules:
+        for route in importlib.import_module(module).router.routes:
+            if route.path == "/api/v1/auth/token":
+                continue
+            for method in route.methods:
+                checked += 1
+                key = (method, route.path.replace("{citizen_id}", "{alice}").replace("{meal_id}", "{meal}")
+                       .replace("{user_id}", "{spare_user}").replace("{fuldmagt_id}", "{spare_fuldmagt}")
+                       .replace("{device_id}", "{spare_device}"))
+                if key not in documented:
+                    missing.append(key)
+    assert checked >= len(ROWS) // 2, f"only {checked} routes were found to check"
     assert not missing, f"routes without an authorization row: {missing}"
 
 
