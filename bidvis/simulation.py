@@ -45,9 +45,12 @@ from sim.camera import (
     CameraIntrinsics,
     CameraMount,
     FaceFrameSource,
+    FaceMeasure,
+    FaceShape,
     FacesUnavailable,
     GroundTruthMouthSource,
     PinholeCamera,
+    true_mouth,
 )
 from sim.citizen import Citizen
 from sim.safety_report import ReportLimits, ScenarioResult, StaleAdvanceCounter, time_to_stop
@@ -97,6 +100,8 @@ class MealSummary:
     citizen_bites_taken: int
     aborted: str | None = None
     citizen_log: list[tuple[float, str]] = field(default_factory=list)
+    face_scale: float | None = None  # the tracker's calibration of the citizen's face (face frames only)
+    mouth_error_m: dict[str, float] | None = None  # vision vs truth, 3-D (face frames only)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +157,63 @@ def sim_calibration(calibration: RobotCalibration, camera: PinholeCamera) -> Rob
     return calibration.model_copy(update={"camera": mount})
 
 
+def vision_face_measure(models: Any, focal_px: float) -> FaceMeasure:
+    """The simulated camera's `FaceMeasure`, by the vision pipeline itself: the photo's face mesh
+    from `vision.MouthTracker`, placed in metres as if the photo had been taken with focal length
+    `focal_px` about its centre, with the mouth at the distance that `vision.head_pose` fits
+    against the mean face and the mesh's relative depths around it.
+
+    Rendered at its true distance, the photo's face then has the mean face's size, so the tracker's
+    default `face_scale` of 1.0 is this simulated citizen's true calibration value.
+    """
+    from vision import CameraIntrinsics as VisionIntrinsics
+    from vision import MouthTracker
+    from vision.head_pose import estimate_head_pose
+    from vision.mouth import LOWER_INNER_LIP, UPPER_INNER_LIP
+
+    def measure(image_bgr: np.ndarray) -> FaceShape | None:
+        tracker = MouthTracker(models=models)
+        tracker.update(image_bgr, 0.0)
+        points = tracker.landmarks_px
+        if points is None:
+            return None
+        h, w = image_bgr.shape[:2]
+        pose = estimate_head_pose(points, VisionIntrinsics(focal_px, focal_px, w / 2.0, h / 2.0, w, h))
+        if pose is None:
+            return None
+        mouth_depth_m = float(pose.mouth_position_m()[2])
+        mesh_mouth_z = (points[UPPER_INNER_LIP, 2] + points[LOWER_INNER_LIP, 2]) / 2.0
+        depth = mouth_depth_m * (1.0 + (points[:, 2] - mesh_mouth_z) / focal_px)  # mesh z is in pixels
+        metres = np.column_stack([(points[:, 0] - w / 2.0) * depth / focal_px, (points[:, 1] - h / 2.0) * depth / focal_px, depth])
+        return FaceShape(points[:, :2].astype(float), metres)
+
+    return measure
+
+
+def calibrate_face_scale(frames: FaceFrameSource, intrinsics: Any, models: Any, views: int = 3) -> float:
+    """The citizen's `face_scale` as staff set it up: the tracker looks at the face a few times
+    while the mouth's distance from the camera is known (on the robot: the spoon held at the lips;
+    here: the simulator's truth), and `vision.head_pose.face_scale_from_depth` does the rest.
+
+    Raises `FacesUnavailable` when the tracker finds no face in the set-up view.
+    """
+    from vision import MouthTracker
+    from vision.head_pose import face_scale_from_depth
+
+    tracker = MouthTracker(intrinsics=intrinsics, models=models)
+    for k in range(views):
+        tracker.update(frames.compose(), -1.0 + 0.01 * k)
+    truth = true_mouth(frames.world, frames.camera)
+    if tracker.landmarks_px is None or truth is None:
+        raise FacesUnavailable("no face in the set-up view: the citizen's face_scale cannot be calibrated")
+    try:
+        scale = face_scale_from_depth(tracker.landmarks_px, intrinsics, float(truth.position_cam_m[2]))
+    except ValueError as exc:
+        raise FacesUnavailable(f"the citizen's face_scale cannot be calibrated: {exc}") from exc
+    log.info("simulated citizen's face_scale calibrated to %.3f", scale)
+    return scale
+
+
 class SimulatedMeal:
     """One simulated meal, built and ready to `run()`; see the module docstring.
 
@@ -173,6 +235,7 @@ class SimulatedMeal:
         camera_mount: CameraMount | None = None,
         report_limits: ReportLimits = ReportLimits(),
         speed: float | None = None,
+        face_scale: float | None = None,
     ) -> None:
         self.scenario = scenario
         self.profile = profile or demo_profile()
@@ -191,6 +254,8 @@ class SimulatedMeal:
             tick_s=1.0 / self.calibration.rate_hz,
             baudrate=self.calibration.baudrate,
         )
+        self.face_scale = face_scale
+        self.mouth_errors_m: list[float] = []
         try:
             self.host = DynamixelBus(self.bus.url, baudrate=self.calibration.baudrate)
             self.camera_mode, self._frames, self._sightings, self._tracker = self._open_camera(camera_mode, faces_dir)
@@ -216,11 +281,16 @@ class SimulatedMeal:
         if mode in (CameraMode.AUTO, CameraMode.FACES):
             try:
                 from vision import CameraIntrinsics as VisionIntrinsics
-                from vision import MouthTracker
+                from vision import FaceModels, MouthTracker, TrackerConfig
 
-                frames = FaceFrameSource(self.world, self.camera, faults, faces_dir=faces_dir, seed=seed)
+                models = FaceModels.load()
                 ci = self.camera.intrinsics
-                tracker = MouthTracker(intrinsics=VisionIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px))
+                intrinsics = VisionIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px)
+                frames = FaceFrameSource(self.world, self.camera, faults, faces_dir=faces_dir, seed=seed,
+                                         measure_face=vision_face_measure(models, ci.fx))
+                if self.face_scale is None:
+                    self.face_scale = calibrate_face_scale(frames, intrinsics, models)
+                tracker = MouthTracker(TrackerConfig(face_scale=self.face_scale), intrinsics=intrinsics, models=models)
                 return CameraMode.FACES, frames, None, tracker
             except (FacesUnavailable, VisionError, ImportError, OSError) as exc:
                 if mode is CameraMode.FACES:
@@ -241,6 +311,9 @@ class SimulatedMeal:
                 if observation is not None:
                     self.mouth.put(observation)
                     self._mouth_content_t = self._frames.delivered_content_t
+                    truth = self._frames.delivered_truth_m
+                    if observation.position_m is not None and truth is not None:
+                        self.mouth_errors_m.append(float(np.linalg.norm(np.subtract(observation.position_m, truth))))
             return
         sighting = self._sightings.poll(now_s)
         if sighting is not None and sighting.t != self._last_sighting_t:
@@ -372,7 +445,18 @@ def _summary(meal: SimulatedMeal, report, wall_s: float, aborted: str | None) ->
         citizen_bites_taken=meal.citizen.bites_taken,
         aborted=aborted,
         citizen_log=list(meal.citizen.log),
+        face_scale=None if meal.face_scale is None else round(meal.face_scale, 4),
+        mouth_error_m=_error_stats(meal.mouth_errors_m),
     )
+
+
+def _error_stats(errors_m: list[float]) -> dict[str, float] | None:
+    """Median, 90th percentile and largest of the vision pipeline's 3-D mouth errors (m), and their count."""
+    if not errors_m:
+        return None
+    median, p90 = np.percentile(errors_m, [50, 90])
+    return {"median": round(float(median), 4), "p90": round(float(p90), 4), "max": round(max(errors_m), 4),
+            "count": len(errors_m)}
 
 
 def run_simulated_meal(

@@ -5,9 +5,11 @@
 detector would report. Two sources turn that into the camera's output over time:
 
 - `FaceFrameSource` (mode a) composes real face photographs (`<repo>/../shared/data/faces`, never
-  part of the project) into BGR frames: an open- or closed-mouth photo of one person, scaled and
-  placed so that its labelled mouth lands on the projected mouth. The real vision pipeline then
-  reads these frames.
+  part of the project) into BGR frames: an open- or closed-mouth photo of one person placed so
+  that its labelled mouth lands on the projected mouth. Given each photo's `FaceShape` (its face
+  mesh with relative depth and its size in metres, measured by an injected `FaceMeasure`), the
+  photo is rendered as a 2.5-D face mesh in the head's true pose; without one it is pasted flat,
+  scaled by a 50 mm mouth. The real vision pipeline then reads these frames.
 - `GroundTruthMouthSource` (mode b, the fallback when the photos are absent) reports the projected
   mouth directly with pixel noise, latency and dropouts, and says so: `ground_truth` is True on the
   source and on every sighting, and it logs a warning when created.
@@ -21,6 +23,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,7 @@ MOUTH_WIDTH_M = 0.05
 OPEN_RATIO_THRESHOLD = 0.2
 MAX_VISIBLE_YAW_RAD = 1.0  # beyond this the face is turned too far for a detector
 BACKGROUND_BGR = (96, 104, 110)
+_MAP_STEP = 2  # frame pixels per sample of a face mesh's pixel map
 
 
 class FacesUnavailable(SimError):
@@ -88,8 +93,8 @@ class PinholeCamera:
         self._k = self.intrinsics.matrix()
 
     def to_camera(self, point_m) -> np.ndarray:
-        """A base-frame point in the camera frame (x right, y down, z forward)."""
-        return self._r_cw @ np.asarray(point_m, dtype=float) + self._t_cw
+        """A base-frame point (3,) or points (N, 3) in the camera frame (x right, y down, z forward)."""
+        return np.asarray(point_m, dtype=float) @ self._r_cw.T + self._t_cw
 
     def project(self, points_m) -> np.ndarray:
         """Pixel coordinates (N, 2) of base-frame points (N, 3)."""
@@ -275,6 +280,120 @@ class FacePhoto:
     mouth_width_px: float
 
 
+@dataclass(frozen=True, slots=True)
+class FaceShape:
+    """What a face photo shows in three dimensions, as a face tracker measures it.
+
+    `points_px`: face-mesh points (N, 2) in photo pixels; `points_m`: the same points (N, 3) in
+    metres in the photographing camera's frame (x right, y down, z away from the camera), the face
+    being roughly frontal to that camera.
+    """
+
+    points_px: np.ndarray
+    points_m: np.ndarray
+
+
+FaceMeasure = Callable[[np.ndarray], "FaceShape | None"]
+"""Measures one BGR photo; None when no face is found in it (injected: `sim` runs no vision)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FaceMesh:
+    """A photo's face as triangles: vertices in photo pixels (N, 2) and in metres relative to the
+    labelled mouth (N, 3, photo camera's axes), triangles (T, 3) of vertex indices."""
+
+    vertices_px: np.ndarray
+    vertices_m: np.ndarray
+    triangles: np.ndarray
+
+
+def _affine_fit(px: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares affine map (3, k) from pixels (N, 2) to values (N, k): [u v 1] @ map."""
+    lhs = np.column_stack([px, np.ones(len(px))])
+    return np.linalg.lstsq(lhs, values, rcond=None)[0]
+
+
+def _face_mesh(photo: FacePhoto, shape: FaceShape) -> _FaceMesh:
+    """Triangulate the measured face points plus a frame of points around the photo's border (at
+    the depth of the face's outline), so that hair and background move with the head too; the
+    labelled mouth sits on the plane of the 20 mesh points nearest to it."""
+    px = np.asarray(shape.points_px, dtype=float)
+    m = np.asarray(shape.points_m, dtype=float)
+    if px.ndim != 2 or px.shape[1] != 2 or m.shape != (len(px), 3) or len(px) < 20:
+        raise FacesUnavailable(f"a face shape needs (N, 2) pixels and (N, 3) metres, N >= 20; got {px.shape}, {m.shape}")
+    if not (np.isfinite(px).all() and np.isfinite(m).all() and (m[:, 2] > 0.0).all()):
+        raise FacesUnavailable("a face shape needs finite points in front of the camera")
+    h, w = photo.image_bgr.shape[:2]
+    mouth_px = np.asarray(photo.mouth_center_px, dtype=float)
+    near = np.argsort(np.linalg.norm(px - mouth_px, axis=1))[:20]
+    mouth_m = np.append(mouth_px, 1.0) @ _affine_fit(px[near], m[near])
+    xs, ys = np.linspace(0.0, w - 1.0, 5), np.linspace(0.0, h - 1.0, 5)
+    border = np.array([(x, y) for x in xs for y in (0.0, h - 1.0)] + [(x, y) for x in (0.0, w - 1.0) for y in ys[1:-1]])
+    border_m = np.column_stack([border, np.ones(len(border))]) @ _affine_fit(px, m[:, :2])
+    vertices_px = np.vstack([px, border])
+    vertices_m = np.vstack([m, np.column_stack([border_m, np.full(len(border), m[:, 2].max())])]) - mouth_m
+    subdiv = cv2.Subdiv2D((-1, -1, w + 2, h + 2))
+    index: dict[tuple[float, float], int] = {}
+    for i, (x, y) in enumerate(vertices_px):
+        if 0.0 <= x <= w and 0.0 <= y <= h and (key := (round(x, 3), round(y, 3))) not in index:
+            index[key] = i
+            subdiv.insert((float(x), float(y)))
+    triangles = []
+    for t in subdiv.getTriangleList():
+        ids = [index.get((round(float(t[2 * j]), 3), round(float(t[2 * j + 1]), 3))) for j in range(3)]
+        if None not in ids:
+            triangles.append(ids)
+    return _FaceMesh(vertices_px, vertices_m, np.array(triangles, dtype=np.int64))
+
+
+def _render_mesh(frame: np.ndarray, photo: FacePhoto, mesh: _FaceMesh, camera: PinholeCamera,
+                 mouth_m: np.ndarray, head_rotation: np.ndarray) -> None:
+    """Draw the photo's face mesh with its labelled mouth at `mouth_m` (base frame) in the head's pose.
+
+    Each triangle is an affine warp of the photo; nearer triangles are drawn over farther ones.
+    """
+    # the photo camera's axes on the head: x to the face's left side, y down, z into the face
+    photo_to_world = np.column_stack([-head_rotation[:, 1], -head_rotation[:, 2], head_rotation[:, 0]])
+    world = mouth_m + mesh.vertices_m @ photo_to_world.T
+    v = mesh.vertices_px
+    depth = camera.to_camera(world)[:, 2]
+    if depth.min() <= 0.01:
+        return
+    dst = camera.project(world)
+    fh, fw = frame.shape[:2]
+    x0, y0 = np.maximum(np.floor(dst.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(dst.max(axis=0)).astype(int) + 1, (fw, fh))
+    if x1 <= x0 or y1 <= y0:
+        return
+    tri = mesh.triangles
+    corners = dst[tri]  # (T, 3, 2)
+    lhs = np.concatenate([corners, np.ones((len(tri), 3, 1))], axis=2)
+    usable = np.abs(np.linalg.det(lhs)) > 1e-6
+    affine = np.zeros((len(tri), 3, 2))
+    affine[usable] = np.linalg.solve(lhs[usable], v[tri][usable][:, :, :2])  # [x y 1] @ affine = photo px
+    # Which triangle owns each pixel, on a grid coarser by _MAP_STEP: the map from frame
+    # to photo pixels is piecewise affine and continuous, so it is computed there and upsampled.
+    size = (-(-(x1 - x0) // _MAP_STEP), -(-(y1 - y0) // _MAP_STEP))
+    owner = np.zeros((size[1], size[0]), np.int32)
+    fixed = np.round((corners - (x0, y0) - 0.5) * (16 / _MAP_STEP)).astype(np.int32)
+    order = np.argsort(-depth[tri].mean(axis=1))
+    order = order[usable[order]]
+    for i, polygon in zip((order + 1).tolist(), fixed[order], strict=True):
+        cv2.fillConvexPoly(owner, polygon, i, lineType=cv2.LINE_8, shift=4)
+    affine = np.vstack([np.full((1, 3, 2), -1e4), affine]).astype(np.float32)  # owner 0: not the face
+    grid_y, grid_x = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float32) * _MAP_STEP + 0.5
+    grid_x += x0
+    grid_y += y0
+    a = affine[owner]
+    half_x = grid_x * a[..., 0, 0] + grid_y * a[..., 1, 0] + a[..., 2, 0]
+    half_y = grid_x * a[..., 0, 1] + grid_y * a[..., 1, 1] + a[..., 2, 1]
+    full = (size[0] * _MAP_STEP, size[1] * _MAP_STEP)
+    map_x = cv2.resize(half_x, full, interpolation=cv2.INTER_LINEAR)[: y1 - y0, : x1 - x0]
+    map_y = cv2.resize(half_y, full, interpolation=cv2.INTER_LINEAR)[: y1 - y0, : x1 - x0]
+    cv2.remap(photo.image_bgr, map_x, map_y, cv2.INTER_LINEAR, dst=frame[y0:y1, x0:x1],
+              borderMode=cv2.BORDER_TRANSPARENT)
+
+
 def default_faces_dir() -> Path:
     """`<repo>/../shared/data/faces`, where the shared face photographs live."""
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
@@ -326,12 +445,24 @@ def _paste(frame: np.ndarray, photo: FacePhoto, center_px, width_px: float, sque
         frame[dy0:dy1, dx0:dx1] = scaled[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
 
 
+def _measured(measure_face: FaceMeasure, photo: FacePhoto, state: str) -> FaceShape:
+    shape = measure_face(photo.image_bgr)
+    if shape is None:
+        raise FacesUnavailable(f"no face measured in the citizen's {state}-mouth photo")
+    return shape
+
+
 class FaceFrameSource:
     """Camera mode (a): BGR frames composed from real face photos, placed by the head pose.
 
     Call `poll(t_s)` every control tick; it returns `(capture_t, frame)` when a frame is
     delivered at this tick, else None; `delivered_content_t` is when the scene of that frame was
-    really captured (older for a frozen frame). Raises `FacesUnavailable` when the photos are missing.
+    really captured (older for a frozen frame) and `delivered_truth_m` where the mouth then truly
+    was (camera frame, m; None when out of view). With `measure_face` each citizen photo is measured
+    once and rendered as a 3-D face mesh in the head's pose (geometrically what a camera sees of a
+    face of that shape); without it the photo is pasted flat, scaled so the mouth is 50 mm wide and
+    squeezed by the view angle, which biases a head-pose fit's distance by several centimetres.
+    Raises `FacesUnavailable` when the photos are missing or `measure_face` finds no face in one.
     """
 
     ground_truth = False
@@ -343,6 +474,7 @@ class FaceFrameSource:
         faults: tuple[CameraFault, ...] = (),
         *,
         faces_dir: Path | None = None,
+        measure_face: FaceMeasure | None = None,
         fps: float = 30.0,
         latency_s: float = 0.04,
         seed: int = 0,
@@ -351,13 +483,18 @@ class FaceFrameSource:
         self.camera = camera or PinholeCamera()
         self.faults = CameraFaultSchedule(faults)
         self.photos, self.second_photo = load_face_photos(faces_dir or default_faces_dir())
+        self._meshes = {} if measure_face is None else {
+            state: _face_mesh(photo, _measured(measure_face, photo, state)) for state, photo in self.photos.items()
+        }
         self._clock = _FrameClock(fps, latency_s)
         self._queue: list[tuple[float, float, np.ndarray | None]] = []
         self._last_frame: np.ndarray | None = None
         self._last_content_t = 0.0
         self._rng = np.random.default_rng(seed)
+        self._last_truth_m: np.ndarray | None = None
         self.frames_captured = 0
         self.delivered_content_t: float | None = None
+        self.delivered_truth_m: np.ndarray | None = None  # camera-frame true mouth of the delivered scene
 
     def render(self, t_s: float) -> np.ndarray | None:
         """The frame the camera captures now (None for a dropped frame)."""
@@ -368,28 +505,41 @@ class FaceFrameSource:
         if CameraFaultKind.FROZEN_FRAME in faults and self._last_frame is not None:
             return self._last_frame
         self._last_content_t = t_s
-        ih = self.camera.intrinsics
+        truth = true_mouth(self.world, self.camera)
+        self._last_truth_m = None if truth is None else truth.position_cam_m
         if CameraFaultKind.BLACK_FRAME in faults:
+            ih = self.camera.intrinsics
             return np.zeros((ih.height_px, ih.width_px, 3), np.uint8)
+        self._last_frame = self.compose(second_face=CameraFaultKind.SECOND_FACE in faults)
+        return self._last_frame
+
+    def compose(self, *, second_face: bool = False) -> np.ndarray:
+        """A picture of the scene as it is now, without faults, counting or history."""
+        ih = self.camera.intrinsics
         frame = np.empty((ih.height_px, ih.width_px, 3), np.uint8)
         frame[:] = BACKGROUND_BGR
-        if CameraFaultKind.SECOND_FACE in faults:
+        if second_face:
             _paste(frame, self.second_photo, (ih.width_px * 0.15, ih.height_px * 0.35), 35.0)
         truth = true_mouth(self.world, self.camera)
         if truth is not None:
-            photo = self.photos["open" if truth.open_ratio > OPEN_RATIO_THRESHOLD else "closed"]
-            _paste(frame, photo, truth.center_px, truth.width_px / max(np.cos(truth.yaw_rad), 0.3), np.cos(truth.yaw_rad))
-        self._last_frame = frame
+            state = "open" if truth.open_ratio > OPEN_RATIO_THRESHOLD else "closed"
+            photo = self.photos[state]
+            if self._meshes:
+                _render_mesh(frame, photo, self._meshes[state], self.camera, self.world.mouth_position(),
+                             self.world.head_rotation())
+            else:
+                _paste(frame, photo, truth.center_px, truth.width_px / max(np.cos(truth.yaw_rad), 0.3), np.cos(truth.yaw_rad))
         return frame
 
     def poll(self, t_s: float) -> tuple[float, np.ndarray] | None:
         if self._clock.due(t_s):
             frame = self.render(t_s)
-            self._queue.append((t_s + self._clock.latency_s, t_s, frame, self._last_content_t))
+            self._queue.append((t_s + self._clock.latency_s, t_s, frame, self._last_content_t, self._last_truth_m))
         delivered = None
         while self._queue and self._queue[0][0] <= t_s + 1e-12:
-            _, capture_t, frame, content_t = self._queue.pop(0)
+            _, capture_t, frame, content_t, truth_m = self._queue.pop(0)
             if frame is not None:
                 delivered = (capture_t, frame)
                 self.delivered_content_t = content_t
+                self.delivered_truth_m = truth_m
         return delivered
