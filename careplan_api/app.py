@@ -167,6 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
         app.include_router(module.router)
+    app.include_router(auth.browser_router)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _dbapi_error)
     app.add_exception_handler(CareplanError, _careplan_error)

@@ -8,6 +8,10 @@ Routes declare what they need with these `Annotated` types:
 
 `citizen_access` is the one gate to a citizen's personal data: it requires a purpose, checks the
 access policy (`services.access`), and writes the audit entry (also for refused attempts).
+
+Server-rendered pages use the `pages=True` variants: they also accept the browser's login cookie
+(`SESSION_COOKIE`), but only on GET/HEAD, send a browser without a login to `/login?next=…`, and
+let the page ask for a missing purpose (`PurposeNeeded`) instead of answering 400.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
@@ -36,6 +41,8 @@ from careplan_api.settings import Settings
 
 MIN_PURPOSE_CHARS = 3
 MAX_PURPOSE_CHARS = 200
+SESSION_COOKIE = "bidvis_session"
+COOKIE_METHODS = frozenset({"GET", "HEAD"})  # the cookie never authorises a state-changing request
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 device_scheme = HTTPBearer(auto_error=False, scheme_name="DeviceToken", description="a device's enrolment token")
@@ -81,6 +88,57 @@ def get_caller(request: Request, session: SessionDep, token: Annotated[str | Non
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
+def wants_html(request: Request) -> bool:
+    """Whether the client asked for HTML (a browser navigating), not an API client."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def clear_cookie_header(secure: bool) -> str:
+    """A `Set-Cookie` value that deletes the login cookie."""
+    return f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if secure else "")
+
+
+def _login_redirect(request: Request, clear_cookie: bool) -> HTTPException:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    headers = {"Location": "/login?" + urlencode({"next": target})}
+    if clear_cookie:
+        headers["Set-Cookie"] = clear_cookie_header(request.app.state.settings.cookie_secure)
+    return HTTPException(status.HTTP_303_SEE_OTHER, "log in first", headers=headers)
+
+
+def get_page_caller(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller:
+    """The caller of a page: the bearer header as for the API, else (GET/HEAD only) the login cookie.
+
+    A browser (Accept: text/html) without a valid login is redirected to the login page; other
+    clients get the API's 401.
+    """
+    cookie = request.cookies.get(SESSION_COOKIE) if request.method in COOKIE_METHODS else None
+    if token or not cookie:
+        try:
+            return get_caller(request, session, token)
+        except HTTPException as exc:
+            if exc.status_code == status.HTTP_401_UNAUTHORIZED and wants_html(request) and request.method in COOKIE_METHODS:
+                raise _login_redirect(request, clear_cookie=False) from exc
+            raise
+    try:
+        user, claims = user_for_token(session, cookie, request.app.state.jwt_key)
+    except InvalidToken as exc:
+        if wants_html(request):
+            raise _login_redirect(request, clear_cookie=True) from exc
+        raise _unauthorized(str(exc)) from exc
+    return Caller(user, claims)
+
+
+PageCaller = Annotated[Caller, Depends(get_page_caller)]
+
+
+def get_page_user(caller: PageCaller) -> User:
+    return caller.user
+
+
+PageUser = Annotated[User, Depends(get_page_user)]
+
+
 def get_current_user(caller: CurrentCaller) -> User:
     return caller.user
 
@@ -109,17 +167,36 @@ def get_current_device(
 CurrentDevice = Annotated[Device, Depends(get_current_device)]
 
 
-def require_roles(*roles: Role) -> Callable[[User], User]:
-    """A dependency that lets only users of `roles` through (403 for the others)."""
+def require_roles(*roles: Role, pages: bool = False) -> Callable[[User], User]:
+    """A dependency that lets only users of `roles` through (403 for the others); `pages`: `PageUser`."""
     allowed = frozenset(roles)
 
-    def check(user: CurrentUser) -> User:
+    def check(user: User) -> User:
         if user.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {names}; you are {user.role.value}")
         return user
 
-    return check
+    def check_api(user: CurrentUser) -> User:
+        return check(user)
+
+    def check_page(user: PageUser) -> User:
+        return check(user)
+
+    return check_page if pages else check_api
+
+
+def _valid_purpose(value: str) -> bool:
+    return MIN_PURPOSE_CHARS <= len(value) <= MAX_PURPOSE_CHARS and value.isprintable()
+
+
+def purpose_missing() -> HTTPException:
+    """The 400 for a request to personal data without a valid purpose."""
+    return HTTPException(
+        status.HTTP_400_BAD_REQUEST,
+        f"a purpose is required for personal data: send the X-Purpose header or the purpose query "
+        f"parameter ({MIN_PURPOSE_CHARS}-{MAX_PURPOSE_CHARS} printable characters saying why)",
+    )
 
 
 def require_purpose(
@@ -128,16 +205,38 @@ def require_purpose(
 ) -> str:
     """The purpose of an access to personal data, from the `X-Purpose` header or `purpose` query (400 if none)."""
     value = (x_purpose or purpose or "").strip()
-    if len(value) < MIN_PURPOSE_CHARS or len(value) > MAX_PURPOSE_CHARS or not value.isprintable():
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            f"a purpose is required for personal data: send the X-Purpose header or the purpose query "
-            f"parameter ({MIN_PURPOSE_CHARS}-{MAX_PURPOSE_CHARS} printable characters saying why)",
-        )
+    if not _valid_purpose(value):
+        raise purpose_missing()
     return value
 
 
 Purpose = Annotated[str, Depends(require_purpose)]
+
+
+@dataclass(frozen=True)
+class PurposeNeeded:
+    """A page request without a usable purpose: nothing was read; the page asks the reader why.
+    `invalid` when one was given but is too short, too long or not printable."""
+
+    invalid: bool
+
+
+def page_purpose(
+    x_purpose: Annotated[str | None, Header(description="why you access this personal data (logged)")] = None,
+    purpose: Annotated[str | None, Query(max_length=MAX_PURPOSE_CHARS, description="why you access this personal data (logged); or X-Purpose")] = None,
+    purpose_note: Annotated[str | None, Query(max_length=MAX_PURPOSE_CHARS, description="free text added to (or instead of) `purpose` by the page's form")] = None,
+) -> str | PurposeNeeded:
+    """The purpose of a page view: header, or the page form's choice and/or free text (`choice: text`)."""
+    if x_purpose:
+        value = x_purpose.strip()
+    else:
+        value = ": ".join(part for part in ((purpose or "").strip(), (purpose_note or "").strip()) if part)
+    if not value:
+        return PurposeNeeded(invalid=False)
+    return value if _valid_purpose(value) else PurposeNeeded(invalid=True)
+
+
+PagePurpose = Annotated[str | PurposeNeeded, Depends(page_purpose)]
 
 
 @dataclass(frozen=True)
@@ -149,6 +248,25 @@ class CitizenAccess:
     purpose: str
 
 
+def _grant(request: Request, session: Session, user: User, purpose: str, citizen_id: uuid.UUID,
+           need: Need, action: AuditAction) -> CitizenAccess:
+    resource = f"{request.method} {request.url.path}"
+    citizen = session.get(Citizen, citizen_id)
+    if citizen is None or not may_access(session, user, citizen, need):
+        audit.record(session, actor=user, action=AuditAction.DENIED, resource=resource,
+                     citizen_id=citizen_id, purpose=purpose, outcome="denied")
+        session.commit()
+        if citizen is None and user.role is Role.ADMIN:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no citizen with id {citizen_id}")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"your role ({user.role.value}) gives no access to this citizen's {need.value}")
+    audit.record(session, actor=user, action=action, resource=resource, citizen_id=citizen.id, purpose=purpose)
+    session.commit()
+    return CitizenAccess(citizen, user, purpose)
+
+
+CitizenId = Annotated[uuid.UUID, Path(description="the citizen's pseudonymous id")]
+
+
 def citizen_access(need: Need, action: AuditAction) -> Callable[..., CitizenAccess]:
     """A dependency for routes under `/…/{citizen_id}/…`: purpose, policy check, audit entry.
 
@@ -156,25 +274,22 @@ def citizen_access(need: Need, action: AuditAction) -> Callable[..., CitizenAcce
     either way the attempt is logged with outcome `denied`.
     """
 
-    def check(
-        request: Request,
-        session: SessionDep,
-        user: CurrentUser,
-        purpose: Purpose,
-        citizen_id: Annotated[uuid.UUID, Path(description="the citizen's pseudonymous id")],
-    ) -> CitizenAccess:
-        resource = f"{request.method} {request.url.path}"
-        citizen = session.get(Citizen, citizen_id)
-        if citizen is None or not may_access(session, user, citizen, need):
-            audit.record(session, actor=user, action=AuditAction.DENIED, resource=resource,
-                         citizen_id=citizen_id, purpose=purpose, outcome="denied")
-            session.commit()
-            if citizen is None and user.role is Role.ADMIN:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no citizen with id {citizen_id}")
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"your role ({user.role.value}) gives no access to this citizen's {need.value}")
-        audit.record(session, actor=user, action=action, resource=resource, citizen_id=citizen.id, purpose=purpose)
-        session.commit()
-        return CitizenAccess(citizen, user, purpose)
+    def check(request: Request, session: SessionDep, user: CurrentUser, purpose: Purpose, citizen_id: CitizenId) -> CitizenAccess:
+        return _grant(request, session, user, purpose, citizen_id, need, action)
+
+    return check
+
+
+def page_citizen_access(need: Need, action: AuditAction) -> Callable[..., CitizenAccess | PurposeNeeded]:
+    """`citizen_access` for GET pages: `PageUser` (cookie or bearer), and, for a browser that has
+    not said why yet, `PurposeNeeded` (nothing read, nothing logged; other clients get 400)."""
+
+    def check(request: Request, session: SessionDep, user: PageUser, purpose: PagePurpose, citizen_id: CitizenId) -> CitizenAccess | PurposeNeeded:
+        if isinstance(purpose, PurposeNeeded):
+            if not wants_html(request):
+                raise purpose_missing()  # API clients get the API's answer
+            return purpose
+        return _grant(request, session, user, purpose, citizen_id, need, action)
 
     return check
 
@@ -186,3 +301,6 @@ WriteCarePlan = Annotated[CitizenAccess, Depends(citizen_access(Need.WRITE_CARE_
 ReadAuditLog = Annotated[CitizenAccess, Depends(citizen_access(Need.AUDIT_LOG, AuditAction.READ))]
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
 AnalystUser = Annotated[User, Depends(require_roles(Role.ANALYST, Role.ADMIN))]
+PageAnalystUser = Annotated[User, Depends(require_roles(Role.ANALYST, Role.ADMIN, pages=True))]
+PageReadCarePlan = Annotated[CitizenAccess | PurposeNeeded, Depends(page_citizen_access(Need.CARE_PLAN, AuditAction.READ))]
+PageReadAuditLog = Annotated[CitizenAccess | PurposeNeeded, Depends(page_citizen_access(Need.AUDIT_LOG, AuditAction.READ))]

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default="RFC_9106_LOW_MEMORY", description="password hashing cost; CHEAPEST is for tests only"
     )
     access_token_ttl_s: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    cookie_secure: bool = Field(
+        default=True,
+        description="mark the browser login cookie Secure (sent over HTTPS only); browsers also accept it on "
+        "http://localhost. Switch off only to serve plain HTTP to another host in development",
+    )
     max_request_body_bytes: int = Field(default=1_048_576, gt=0)
     max_event_data_bytes: int = Field(default=4096, gt=0)
     max_event_clock_skew_s: float = Field(default=300.0, ge=0)

@@ -1,20 +1,43 @@
-"""Logging in (OAuth2 password flow) and out (server-side revocation)."""
+"""Logging in (OAuth2 password flow) and out (server-side revocation), for the API and, as
+`browser_router`, for a browser: a login page that puts the same access token in a cookie.
+
+The cookie (`deps.SESSION_COOKIE`: HttpOnly, SameSite=Strict, Path=/, Secure by setting) is read
+only by GET pages (`deps.get_page_caller`); POSTs here refuse other origins.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from careplan_api.deps import CurrentCaller, CurrentUser, SessionDep, SettingsDep
-from careplan_api.models import AuditAction, User
+from careplan_api.deps import SESSION_COOKIE, CurrentCaller, CurrentUser, SessionDep, SettingsDep, clear_cookie_header
+from careplan_api.i18n import Lang, negotiate
+from careplan_api.models import AuditAction, Role, User
 from careplan_api.schemas import Token, UserOut
 from careplan_api.services import audit
-from careplan_api.services.security import create_access_token, revoke_token, verify_password
+from careplan_api.services.security import InvalidToken, create_access_token, revoke_token, user_for_token, verify_password
+from careplan_api.templating import render_page
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+browser_router = APIRouter(tags=["browser login"])
+
+MAX_USERNAME_CHARS = 150
+MAX_NEXT_CHARS = 2000
+
+
+def authenticate(request: Request, session: Session, username: str, password: str) -> User | None:
+    """The active user with this username and password, else None (same work either way: argon2
+    runs against a dummy hash for unknown names, so timing does not tell which part was wrong)."""
+    user = session.scalar(select(User).where(User.username == username[:MAX_USERNAME_CHARS]))
+    if not verify_password(user.password_hash if user else None, password, request.app.state.password_hasher) or user is None or not user.is_active:
+        return None
+    return user
 
 
 @router.post("/token", response_model=Token)
@@ -25,8 +48,8 @@ def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> Token:
     """Exchange username and password (form fields) for a bearer access token."""
-    user = session.scalar(select(User).where(User.username == form.username[:150]))
-    if not verify_password(user.password_hash if user else None, form.password, request.app.state.password_hasher) or user is None or not user.is_active:
+    user = authenticate(request, session, form.username, form.password)
+    if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -47,3 +70,108 @@ def logout(session: SessionDep, caller: CurrentCaller) -> None:
 def me(user: CurrentUser) -> User:
     """The logged-in user."""
     return user
+
+
+def safe_next(value: str | None) -> str | None:
+    """`value` if it is a path on this site (`/…`), else None: no scheme, host, `//` or backslash."""
+    if not value or len(value) > MAX_NEXT_CHARS or not value.startswith("/") or value.startswith("//"):
+        return None
+    if "\\" in value or not value.isprintable():
+        return None
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else None
+
+
+def landing_page(user: User) -> str:
+    """Where a login without `next` goes: analysts and admins to the dashboard, a citizen (or a
+    relative registered for one) to that citizen's report, everybody else to the login page's
+    signed-in view."""
+    if user.role in (Role.ANALYST, Role.ADMIN):
+        return "/dashboard"
+    if user.role in (Role.CITIZEN, Role.RELATIVE) and user.citizen_id is not None:
+        return f"/reports/citizens/{user.citizen_id}"
+    return "/login"
+
+
+def _refuse_cross_site(request: Request) -> None:
+    """403 for a form posted from another site (defence in depth beside SameSite=Strict)."""
+    origin = request.headers.get("origin")
+    if request.headers.get("sec-fetch-site") == "cross-site" or (
+        origin is not None and urlsplit(origin).netloc != request.headers.get("host")
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this form may only be sent from this site")
+
+
+def _signed_in_user(request: Request, session: Session) -> User | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return user_for_token(session, token, request.app.state.jwt_key)[0]
+    except InvalidToken:
+        return None
+
+
+LangQuery = Annotated[str | None, Query(max_length=8, description="da (default) or en")]
+NextQuery = Annotated[str | None, Query(max_length=MAX_NEXT_CHARS, description="a local path to go to after logging in")]
+AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
+
+
+def _login_page(request: Request, session: Session, language: Lang, next_path: str | None, *, failed: bool) -> HTMLResponse:
+    user = None if failed else _signed_in_user(request, session)
+    return render_page(request, "login.html", language, next_path=next_path or "", failed=failed, user=user,
+                       landing=landing_page(user) if user else None, signed_in=user is not None)
+
+
+@browser_router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, session: SessionDep, next: NextQuery = None, lang: LangQuery = None,
+               accept_language: AcceptLanguage = None) -> HTMLResponse:
+    """The login form for a browser (or, with a valid login cookie, who is logged in and a logout button)."""
+    return _login_page(request, session, negotiate(lang, accept_language), safe_next(next), failed=False)
+
+
+@browser_router.post("/login", response_class=HTMLResponse, response_model=None, status_code=status.HTTP_303_SEE_OTHER,
+                     responses={200: {"description": "the form again, with an error (wrong username or password)"}})
+def browser_login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=1000)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str | None, Form(max_length=MAX_NEXT_CHARS)] = None,
+    lang: Annotated[str | None, Form(max_length=8)] = None,
+    accept_language: AcceptLanguage = None,
+) -> HTMLResponse | RedirectResponse:
+    """Check username and password exactly as `POST /api/v1/auth/token` does; on success put the
+    access token in the login cookie and go to `next` (a local path) or the role's landing page."""
+    _refuse_cross_site(request)
+    user = authenticate(request, session, username, password)
+    language = negotiate(lang, accept_language)
+    if user is None:
+        return _login_page(request, session, language, safe_next(next), failed=True)
+    token, _claims = create_access_token(user, request.app.state.jwt_key, settings.access_token_ttl_s)
+    audit.record(session, actor=user, action=AuditAction.LOGIN, resource="POST /login", citizen_id=user.citizen_id)
+    session.commit()
+    response = RedirectResponse(safe_next(next) or landing_page(user), status.HTTP_303_SEE_OTHER)
+    response.set_cookie(SESSION_COOKIE, token, max_age=settings.access_token_ttl_s, path="/",
+                        secure=settings.cookie_secure, httponly=True, samesite="strict")
+    return response
+
+
+@browser_router.post("/logout", status_code=status.HTTP_303_SEE_OTHER, response_class=RedirectResponse)
+def browser_logout(request: Request, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
+    """Revoke the login cookie's token (refused from now on, by the API too), delete the cookie,
+    and go to the login page."""
+    _refuse_cross_site(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            _user, claims = user_for_token(session, token, request.app.state.jwt_key)
+        except InvalidToken:
+            pass  # expired or already revoked: nothing to revoke, the cookie goes anyway
+        else:
+            revoke_token(session, claims)
+            session.commit()
+    response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+    response.headers["Set-Cookie"] = clear_cookie_header(settings.cookie_secure)
+    return response

@@ -1,6 +1,7 @@
 """The municipality dashboard: aggregates over groups of citizens (by unit, by FSIII level), with
 groups smaller than five suppressed (`careplan_api.dashboard`). For analysts and administrators;
-no route here ever shows one person. Each view is audited (without a citizen)."""
+no route here ever shows one person. Each view is audited (without a citizen). The page accepts the
+browser's login cookie (`deps.PageAnalystUser`); the JSON route only the bearer token."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careplan_api.dashboard import MIN_GROUP_SIZE, CitizenStats, Dashboard, build_dashboard
-from careplan_api.deps import AnalystUser, SessionDep
+from careplan_api.deps import SESSION_COOKIE, AnalystUser, PageAnalystUser, SessionDep
 from careplan_api.i18n import DISPLAY_TZ, Lang, local_date, negotiate, texts
 from careplan_api.models import AuditAction, Citizen, EatingGoal, Meal, Unit, User, utcnow
 from careplan_api.report_plots import bar_svg
@@ -84,7 +85,7 @@ def _dashboard(session: Session, user: User, request: Request, weeks: int, purpo
 def dashboard_page(
     request: Request,
     session: SessionDep,
-    user: AnalystUser,
+    user: PageAnalystUser,
     weeks: Weeks = 12,
     purpose: Annotated[str | None, Query(max_length=200)] = None,
     lang: Annotated[str | None, Query(max_length=8)] = None,
@@ -116,6 +117,7 @@ def dashboard_page(
             description=t["dashboard_chart_alt"].format(n=len(shown)),
         ),
         chart_alt=t["dashboard_chart_alt"].format(n=len(shown)),
+        signed_in=SESSION_COOKIE in request.cookies,
     )
 
 

@@ -4,6 +4,8 @@ citizen's access log as a page.
 Reports: staff of the citizen's unit, the citizen, and relatives with a valid fuldmagt for the care
 plan; the access log: the same with the fuldmagt scope for the audit log, and administrators
 (`services.access`). Every view is audited with its purpose (`purpose` query or `X-Purpose`).
+The pages accept the browser's login cookie as well as the bearer token (`deps.get_page_caller`);
+a page opened without a purpose shows a form asking why, and reads nothing until it is answered.
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careplan_api.care_record import load_meal_summaries, summary_cache
-from careplan_api.deps import ReadAuditLog, ReadCarePlan, SessionDep
+from careplan_api.deps import (
+    MAX_PURPOSE_CHARS,
+    MIN_PURPOSE_CHARS,
+    SESSION_COOKIE,
+    CitizenAccess,
+    PageReadAuditLog,
+    PageReadCarePlan,
+    PurposeNeeded,
+    SessionDep,
+    purpose_missing,
+)
 from careplan_api.i18n import DISPLAY_TZ, Lang, local_date, negotiate, texts
 from careplan_api.meal_summary import AssistanceLevel, MealSummary
 from careplan_api.fhir.records import GoalAssessment
@@ -41,7 +53,14 @@ def _period(weeks: int, now: datetime) -> tuple[datetime, datetime]:
     return datetime.combine(first_monday, datetime.min.time(), tzinfo=DISPLAY_TZ), now
 
 
-def _meals(request: Request, access: ReadCarePlan, session: SessionDep, weeks: int) -> tuple[list[MealSummary], datetime, datetime]:
+def _ask_purpose(request: Request, language: Lang, needed: PurposeNeeded) -> HTMLResponse:
+    """The form asking why the reader opens the page; it sends the same URL again with `purpose`."""
+    keep = {k: v for k, v in request.query_params.items() if k not in ("purpose", "purpose_note", "lang")}
+    return render_page(request, "purpose.html", language, action=request.url.path, keep=keep, invalid=needed.invalid,
+                       min_chars=MIN_PURPOSE_CHARS, max_chars=MAX_PURPOSE_CHARS, signed_in=SESSION_COOKIE in request.cookies)
+
+
+def _meals(request: Request, access: CitizenAccess, session: SessionDep, weeks: int) -> tuple[list[MealSummary], datetime, datetime]:
     since, now = _period(weeks, utcnow())
     meals = load_meal_summaries(session, access.citizen.id, since=since, cache=summary_cache(request.app.state))
     return meals, since, now
@@ -50,7 +69,7 @@ def _meals(request: Request, access: ReadCarePlan, session: SessionDep, weeks: i
 @router.get("/citizens/{citizen_id}", response_class=HTMLResponse)
 def citizen_report(
     request: Request,
-    access: ReadCarePlan,
+    access: PageReadCarePlan,
     session: SessionDep,
     weeks: Weeks = 12,
     meals: MealLimit = 100,
@@ -59,6 +78,8 @@ def citizen_report(
 ) -> HTMLResponse:
     """The meal report: summary, FSIII goal, weekly trend (plot and table) and the meals."""
     language = negotiate(lang, accept_language)
+    if isinstance(access, PurposeNeeded):
+        return _ask_purpose(request, language, access)
     summaries, since, now = _meals(request, access, session, weeks)
     trend = weekly_trend(summaries, weeks=weeks, until=now.astimezone(DISPLAY_TZ).date())
     goal_row = current_goal(session, access.citizen.id)
@@ -90,6 +111,7 @@ def citizen_report(
         rows=meal_rows(summaries)[:meals],
         access_log_url=request.app.url_path_for("citizen_access_log", citizen_id=str(access.citizen.id))
         + "?" + urlencode({"lang": language.value, "purpose": access.purpose}),
+        signed_in=SESSION_COOKIE in request.cookies,
     )
 
 
@@ -100,13 +122,15 @@ def citizen_report(
 )
 def citizen_trend_svg(
     request: Request,
-    access: ReadCarePlan,
+    access: PageReadCarePlan,
     session: SessionDep,
     weeks: Weeks = 12,
     lang: LangQuery = None,
     accept_language: AcceptLanguage = None,
 ) -> Response:
     """Bites taken per meal and pace per week, as SVG (the report page shows it with a data table)."""
+    if isinstance(access, PurposeNeeded):
+        raise purpose_missing()  # an image cannot ask; the report page links it with its purpose
     language = negotiate(lang, accept_language)
     summaries, _since, now = _meals(request, access, session, weeks)
     trend = weekly_trend(summaries, weeks=weeks, until=now.astimezone(DISPLAY_TZ).date())
@@ -117,7 +141,7 @@ def citizen_trend_svg(
 @router.get("/citizens/{citizen_id}/access-log", response_class=HTMLResponse)
 def citizen_access_log(
     request: Request,
-    access: ReadAuditLog,
+    access: PageReadAuditLog,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="at most this many entries, newest first")] = 200,
     lang: LangQuery = None,
@@ -126,6 +150,8 @@ def citizen_access_log(
     """Who has read, changed or exported the citizen's data, when and why: for the citizen, a
     relative whose fuldmagt covers the audit log, staff of the unit and administrators."""
     language = negotiate(lang, accept_language)
+    if isinstance(access, PurposeNeeded):
+        return _ask_purpose(request, language, access)
     entries = audit.entries_for_citizen(session, access.citizen.id, limit)
     return render_page(request, "access_log.html", language, citizen_id=str(access.citizen.id),
-                       purpose=access.purpose, limit=limit, entries=entries)
+                       purpose=access.purpose, limit=limit, entries=entries, signed_in=SESSION_COOKIE in request.cookies)
