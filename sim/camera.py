@@ -40,7 +40,8 @@ MOUTH_WIDTH_M = 0.05
 OPEN_RATIO_THRESHOLD = 0.2
 MAX_VISIBLE_YAW_RAD = 1.0  # beyond this the face is turned too far for a detector
 BACKGROUND_BGR = (96, 104, 110)
-_MAP_STEP = 2  # frame pixels per sample of a face mesh's pixel map
+_MAP_STEP = 4  # frame pixels per sample of a face mesh's pixel map (piecewise affine, upsampled linearly)
+_MAP_CENTRE = (_MAP_STEP - 1) / 2  # where a sample sits in its block, as cv2.resize expects
 
 
 class FacesUnavailable(SimError):
@@ -375,13 +376,13 @@ def _render_mesh(frame: np.ndarray, photo: FacePhoto, mesh: _FaceMesh, camera: P
     # to photo pixels is piecewise affine and continuous, so it is computed there and upsampled.
     size = (-(-(x1 - x0) // _MAP_STEP), -(-(y1 - y0) // _MAP_STEP))
     owner = np.zeros((size[1], size[0]), np.int32)
-    fixed = np.round((corners - (x0, y0) - 0.5) * (16 / _MAP_STEP)).astype(np.int32)
+    fixed = np.round((corners - (x0, y0) - _MAP_CENTRE) * (16 / _MAP_STEP)).astype(np.int32)
     order = np.argsort(-depth[tri].mean(axis=1))
     order = order[usable[order]]
     for i, polygon in zip((order + 1).tolist(), fixed[order], strict=True):
         cv2.fillConvexPoly(owner, polygon, i, lineType=cv2.LINE_8, shift=4)
     affine = np.vstack([np.full((1, 3, 2), -1e4), affine]).astype(np.float32)  # owner 0: not the face
-    grid_y, grid_x = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float32) * _MAP_STEP + 0.5
+    grid_y, grid_x = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float32) * _MAP_STEP + _MAP_CENTRE
     grid_x += x0
     grid_y += y0
     a = affine[owner]
