@@ -386,11 +386,11 @@ def _render_mesh(frame: np.ndarray, photo: FacePhoto, mesh: _FaceMesh, camera: P
     grid_x += x0
     grid_y += y0
     a = affine[owner]
-    half_x = grid_x * a[..., 0, 0] + grid_y * a[..., 1, 0] + a[..., 2, 0]
-    half_y = grid_x * a[..., 0, 1] + grid_y * a[..., 1, 1] + a[..., 2, 1]
+    coarse_x = grid_x * a[..., 0, 0] + grid_y * a[..., 1, 0] + a[..., 2, 0]
+    coarse_y = grid_x * a[..., 0, 1] + grid_y * a[..., 1, 1] + a[..., 2, 1]
     full = (size[0] * _MAP_STEP, size[1] * _MAP_STEP)
-    map_x = cv2.resize(half_x, full, interpolation=cv2.INTER_LINEAR)[: y1 - y0, : x1 - x0]
-    map_y = cv2.resize(half_y, full, interpolation=cv2.INTER_LINEAR)[: y1 - y0, : x1 - x0]
+    map_x = cv2.resize(coarse_x, full, interpolation=cv2.INTER_LINEAR)[: y1 - y0, : x1 - x0]
+    map_y = cv2.resize(coarse_y, full, interpolation=cv2.INTER_LINEAR)[: y1 - y0, : x1 - x0]
     cv2.remap(photo.image_bgr, map_x, map_y, cv2.INTER_LINEAR, dst=frame[y0:y1, x0:x1],
               borderMode=cv2.BORDER_TRANSPARENT)
 
