@@ -13,7 +13,8 @@ jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop
   heartbeat; another owner gets `JogBusy` (the web app answers 409 and names who holds it).
 - `move_through(poses)` moves through joint poses (go to a taught pose, a test bite);
   `stop()` ends any motion at once, whoever asks; a browser still holding its jog button is then
-  refused (`ArmStopped`) until it lets go, so STOP cannot be undone by a held button.
+  refused (`ArmStopped`) until it presses anew, so STOP cannot be undone by a held button. Presses
+  are numbered, and a heartbeat that arrives after its press was released is ignored.
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
   process dies and stops talking. Joints that stay far from their goals (a blocked arm, an
   overload, a tripped watchdog) are a fault; `connect()` again clears it.
@@ -36,7 +37,8 @@ import numpy as np
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
 from controller.loop import ArmServos, JointReading
 from controller.motion import Motion, MotionLimits, PlanningError
-from firmware_bridge import BridgeError
+from firmware_bridge import BridgeError, ServoError
+from firmware_bridge.control_table import XM430_W350, Register
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,9 @@ FOLLOWING_ERROR_S = 0.25  # ... for this long is a fault (blocked, overloaded, o
 # host leaves the arm at most one step from where it stands; the watchdog is the servos' backstop and
 # must not trip when a busy computer misses a few 20 ms ticks.
 SETUP_WATCHDOG_STEPS = 10  # x 20 ms
+WATCHDOG_CHECK_TICKS = 5  # read the servos' watchdog every 5 ticks (100 ms)
+_WATCHDOG = XM430_W350[Register.BUS_WATCHDOG]
+_WATCHDOG_TRIPPED = 0xFF  # the register reads -1 after the watchdog stopped the servo
 
 # Stops during set-up are sharper than in a meal: nothing is near a face and the arm is slow.
 JOG_LIMITS = MotionLimits(
@@ -110,6 +115,7 @@ class JogLease:
     joint: int
     direction: int
     last_beat_s: float
+    press: int = 0
     moving: bool = True
 
 
@@ -125,6 +131,7 @@ class ArmStatus:
     jog_operator: str | None
     fault: str | None
     at: float
+    watchdog_trips: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +143,7 @@ class ArmStatus:
             "voltage_v": self.voltage_v,
             "jog_operator": self.jog_operator,
             "fault": self.fault,
+            "watchdog_trips": self.watchdog_trips,
         }
 
 
@@ -168,7 +176,8 @@ class ArmDriver:
         self.period_s = period_s
         self._lock = threading.RLock()
         self._lease: JogLease | None = None
-        self._latched: set[str] = set()  # owners stopped by STOP while holding; cleared by their release
+        self._ended_press: dict[str, int] = {}  # owner -> last press released or stopped
+        self._stopped_press: dict[str, int] = {}  # owner -> last press ended by STOP
         self._sequence: _Sequence | None = None
         self._reading: JointReading | None = None
         self._motion: Motion | None = None
@@ -177,6 +186,8 @@ class ArmDriver:
         self._bus_errors = 0
         self.failed_reads = 0  # since connect: reads lost to timeouts or bad packets
         self._off_goal_since: float | None = None
+        self.watchdog_trips = 0  # since connect: times the servos' watchdog stopped the arm
+        self._ticks = 0
         self._read_at = -math.inf  # clock time of the last good reading
         self._fresh = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -195,7 +206,7 @@ class ArmDriver:
             self._reading = reading
             self._motion = Motion(np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
             self._mode, self._fault, self._bus_errors, self.failed_reads = ArmMode.IDLE, None, 0, 0
-            self._off_goal_since = None
+            self._off_goal_since, self.watchdog_trips = None, 0
             self._read_at = self.clock()
             self._lease, self._sequence = None, None
             return reading
@@ -233,27 +244,38 @@ class ArmDriver:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def hold(self, owner: str, operator: str, joint: int, direction: int) -> None:
-        """One heartbeat of a held jog button: move `joint` (1-4) in `direction` (+1/-1)."""
+    def hold(self, owner: str, operator: str, joint: int, direction: int, press: int = 0) -> bool:
+        """One heartbeat of a held jog button: move `joint` (1-4) in `direction` (+1/-1).
+
+        `press` numbers the owner's button presses; a heartbeat of a press already released (one
+        that arrives late, after its release) is ignored and returns False, so a late packet can
+        never restart the arm. A press ended by STOP is refused with `ArmStopped`.
+        """
         if joint not in (1, 2, 3, 4) or direction not in (1, -1):
             raise ValueError(f"jog needs joint 1-4 and direction +1 or -1, got joint {joint}, direction {direction}")
         now = self.clock()
         with self._lock:
             self._require_ready()
-            if owner in self._latched:
+            if press <= self._stopped_press.get(owner, -1):
                 raise ArmStopped("STOP was pressed: let go of the button, then press it again to move")
+            if press <= self._ended_press.get(owner, -1):
+                return False
             lease = self._lease
             if lease is not None and lease.owner != owner and now - lease.last_beat_s < LEASE_S:
                 raise JogBusy(lease.operator, now - lease.last_beat_s)
             self._sequence = None
-            self._lease = JogLease(owner, operator, joint, direction, now)
+            self._lease = JogLease(owner, operator, joint, direction, now, press)
+            return True
 
-    def release(self, owner: str) -> None:
-        """The jog button was let go: stop now (the lease stays with `owner` for `LEASE_S`)."""
+    def release(self, owner: str, press: int | None = None) -> None:
+        """The jog button was let go (`press`, or the owner's current press): stop now. The lease
+        stays with `owner` for `LEASE_S`."""
         with self._lock:
-            self._latched.discard(owner)
-            if self._lease is not None and self._lease.owner == owner and self._lease.moving:
-                self._lease.moving = False
+            lease = self._lease if self._lease is not None and self._lease.owner == owner else None
+            ended = press if press is not None else (lease.press if lease is not None else -1)
+            self._ended_press[owner] = max(self._ended_press.get(owner, -1), ended)
+            if lease is not None and lease.moving and lease.press <= ended:
+                lease.moving = False
                 self._stop_motion()
 
     def move_through(self, poses: Sequence[Sequence[float]], speed_m_s: float, owner: str | None = None) -> None:
@@ -278,8 +300,10 @@ class ArmDriver:
         """
         with self._lock:
             self._sequence = None
-            if self._lease is not None:
-                self._latched.add(self._lease.owner)
+            lease = self._lease
+            if lease is not None:
+                for ended in (self._stopped_press, self._ended_press):
+                    ended[lease.owner] = max(ended.get(lease.owner, -1), lease.press)
                 self._lease = None
             self._stop_motion()
 
@@ -308,11 +332,17 @@ class ArmDriver:
                 self._read_at = now
                 self._fresh.notify_all()
             except BridgeError as exc:
+                if isinstance(exc, ServoError) and exc.hardware_error is not None:  # its torque is off
+                    self._set_fault(f"a servo reports a hardware error: {exc}")
+                    return
                 self._bus_errors += 1
                 self.failed_reads += 1
                 if self._bus_errors >= MAX_BUS_ERRORS:
                     self._set_fault(f"the servo bus stopped answering: {exc}")
                     return
+            self._ticks += 1
+            if self._ticks % WATCHDOG_CHECK_TICKS == 0 and self._watchdog_tripped():
+                return
             if self._not_following(now):
                 return
             self._plan(now)
@@ -331,6 +361,36 @@ class ArmDriver:
                 log.warning("goal write failed: %s", exc)
             if self._mode is ArmMode.STOPPING and self._motion.at_rest:
                 self._mode = ArmMode.IDLE
+
+    def _watchdog_tripped(self) -> bool:
+        """If the servos' watchdog stopped them (this computer was silent too long), the arm stands
+        where it stopped: end the motion there and re-arm the watchdog. True when it had tripped."""
+        try:
+            values = self.bus.sync_read(_WATCHDOG.address, 1, self.servos.ids)
+        except BridgeError as exc:
+            log.warning("cannot read the servos' watchdog: %s", exc)
+            return False
+        if not any(data[0] == _WATCHDOG_TRIPPED for data in values.values()):
+            return False
+        self.watchdog_trips += 1
+        log.warning("the servos' watchdog stopped the arm (this computer was silent for more than %d ms)",
+                    self.watchdog_steps * 20)
+        q = self._reading.q_rad if self._reading is not None else self._motion.q
+        try:
+            for servo_id in self.servos.ids:
+                self.bus.write(servo_id, _WATCHDOG.address, b"\x00")  # clears the watchdog error
+            self.servos.write(self.bus, q)  # hold where they stopped
+            for servo_id in self.servos.ids:
+                self.bus.write(servo_id, _WATCHDOG.address, bytes((self.watchdog_steps,)))
+        except BridgeError as exc:
+            self._set_fault(f"the servos' watchdog stopped the arm and it could not be re-armed: {exc}")
+            return True
+        self._motion = Motion(np.clip(q, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
+        self._sequence = None
+        if self._lease is not None:
+            self._lease.moving = False  # a button still held moves again with its next heartbeat
+        self._mode, self._off_goal_since = ArmMode.IDLE, None
+        return True
 
     def _not_following(self, now: float) -> bool:
         """Fault when the measured joints stay far from the commanded ones (while goals are sent)."""
@@ -433,4 +493,5 @@ class ArmDriver:
                 jogger,
                 self._fault,
                 self.clock(),
+                self.watchdog_trips,
             )

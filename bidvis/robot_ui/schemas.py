@@ -26,6 +26,14 @@ class JogHold(_Body):
     operator: str = Field("", max_length=200)
     joint: int = Field(ge=1, le=4)
     direction: Literal[-1, 1]
+    press: int = Field(0, ge=0, le=2**31, description="the tab's button press number (counts up)")
+
+
+class JogRelease(_Body):
+    """The jog button was let go."""
+
+    owner: str = OwnerId
+    press: int | None = Field(None, ge=0, le=2**31)
 
 
 class Owner(_Body):

@@ -116,10 +116,11 @@ def test_status_is_live(connected):
     assert len(status["arm"]["q_deg"]) == 4 and status["arm"]["temperature_c"] == [30.0] * 4
 
 
-def hold_for(client, seconds, owner=ANNA, joint=1, direction=1, operator="Anna"):
+def hold_for(client, seconds, owner=ANNA, joint=1, direction=1, operator="Anna", press=0):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        answer = client.post("/api/jog/hold", json={"owner": owner, "operator": operator, "joint": joint, "direction": direction})
+        answer = client.post("/api/jog/hold", json={"owner": owner, "operator": operator, "joint": joint,
+                                                    "direction": direction, "press": press})
         assert answer.status_code == 200, answer.text
         time.sleep(0.05)
 
@@ -165,8 +166,19 @@ def test_stop_ends_jogging_even_from_another_browser(connected):
     still_held = connected.post("/api/jog/hold", json={"owner": ANNA, "operator": "Anna", "joint": 1, "direction": 1})
     assert still_held.status_code == 409 and "let go" in still_held.json()["detail"]
     wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "idle", what="arm at rest")
-    connected.post("/api/jog/release", json={"owner": ANNA})
-    hold_for(connected, 0.1)  # a fresh press moves again
+    connected.post("/api/jog/release", json={"owner": ANNA, "press": 0})
+    hold_for(connected, 0.1, press=1)  # a fresh press moves again
+
+
+def test_a_late_heartbeat_of_a_released_press_does_not_move_the_arm(connected):
+    hold_for(connected, 0.2, press=3)
+    assert connected.post("/api/jog/release", json={"owner": ANNA, "press": 3}).status_code == 200
+    late = connected.post("/api/jog/hold", json={"owner": ANNA, "operator": "Anna", "joint": 1, "direction": 1, "press": 3})
+    assert late.status_code == 200 and late.json() == {"moving": False}
+    wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "idle", what="arm at rest")
+    for press in (-1, 2**40, 1.5, None):
+        body = {"owner": ANNA, "operator": "Anna", "joint": 1, "direction": 1, "press": press}
+        assert connected.post("/api/jog/hold", json=body).status_code == 422
 
 
 def test_a_lost_bus_is_a_fault_shown_in_status_and_connect_clears_it(connected, robot):

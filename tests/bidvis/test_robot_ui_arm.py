@@ -8,6 +8,7 @@ import pytest
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped, JogBusy
 from controller.config import demo_calibration
+from firmware_bridge import HardwareError
 from firmware_bridge import DynamixelBus
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
@@ -105,11 +106,22 @@ def test_stop_cannot_be_undone_by_a_button_still_held(rig):
     with pytest.raises(ArmStopped, match="let go"):
         driver.hold("owner-aaaa", "Anna", 1, 1)
     assert time_to_rest(driver, servos, clock, clock.now()) <= 0.12
-    driver.hold("owner-bbbb", "Bo", 2, 1)  # STOP ended Anna's lease: another screen may move the arm
+    assert driver.hold("owner-bbbb", "Bo", 2, 1)  # STOP ended Anna's lease: another screen may move the arm
     driver.release("owner-bbbb")
-    driver.release("owner-aaaa")  # Anna lets go; after Bo's lease she may press again
     run_for(driver, clock, arm_module.LEASE_S + 0.1)
-    driver.hold("owner-aaaa", "Anna", 1, 1)
+    assert driver.hold("owner-aaaa", "Anna", 1, 1, press=1)  # a new press of Anna's moves again
+
+
+def test_a_heartbeat_arriving_after_its_release_is_ignored(rig):
+    driver, servos, clock = rig
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
+    driver.release("owner-aaaa", press=0)
+    assert not driver.hold("owner-aaaa", "Anna", 1, 1, press=0)  # late packet of the released press
+    assert time_to_rest(driver, servos, clock, clock.now()) <= 0.12
+    assert driver.status().mode is ArmMode.IDLE
+    assert driver.hold("owner-aaaa", "Anna", 1, 1, press=1)
+    run_for(driver, clock, 0.1)
+    assert driver.status().mode is ArmMode.JOGGING
 
 
 def test_stop_from_anyone_ends_a_pose_move(rig):
@@ -175,16 +187,37 @@ def test_the_servo_watchdog_is_armed_on_connect(rig):
     assert all(servos.servo(i).get("torque_enable") == 1 for i in (11, 12, 13, 14))
 
 
-def test_servos_stopped_by_their_watchdog_are_a_fault_until_reconnected(rig):
+def test_servos_stopped_by_their_watchdog_are_rearmed_and_the_jog_resumes(rig):
     driver, servos, clock = rig
     run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
-    clock.advance_to(clock.now() + 0.5)  # the computer was silent longer than the servos' watchdog
-    with pytest.raises(ArmFault, match="not following"):  # goals are sent, the servos do not follow
-        run_for(driver, clock, 3.0, hold=("owner-aaaa", 1, 1))
+    clock.advance_to(clock.now() + 0.5)  # this computer was silent longer than the servos' watchdog
+    run_for(driver, clock, 0.2)  # no heartbeats meanwhile: the jog has ended
     status = driver.status()
-    assert status.mode is ArmMode.FAULT and "watchdog" in status.fault
-    assert servos.servo(11).get("bus_watchdog") == -1
-    driver.connect()  # clears the watchdog error and re-arms it
+    assert status.watchdog_trips == 1 and status.mode is ArmMode.IDLE
+    assert all(servos.servo(i).get("bus_watchdog") == arm_module.SETUP_WATCHDOG_STEPS for i in (11, 12, 13, 14))
     before = driver.measured_q()
-    run_for(driver, clock, 0.5, hold=("owner-aaaa", 1, 1))
+    run_for(driver, clock, 0.5, hold=("owner-aaaa", 1, 1))  # the servos follow their goals again
     assert driver.measured_q()[0] > before[0] + 0.02
+
+
+def test_a_servo_overload_is_a_fault_until_reconnected(rig):
+    driver, servos, clock = rig
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 2, 1))
+    servos.servo(12).inject_hardware_error(HardwareError.OVERLOAD)  # the arm is blocked: the servo gives up
+    with pytest.raises(ArmFault, match="hardware error"):
+        run_for(driver, clock, 1.0, hold=("owner-aaaa", 2, 1))
+    assert "OVERLOAD" in driver.status().fault
+    servos.servo(12).reboot()  # staff free the arm and power-cycle the servo
+    driver.connect()
+    before = driver.measured_q()
+    run_for(driver, clock, 0.5, hold=("owner-aaaa", 2, 1))
+    assert driver.measured_q()[1] > before[1] + 0.02
+
+
+def test_a_joint_that_does_not_follow_its_goals_is_a_fault(rig):
+    driver, servos, clock = rig
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
+    servos.servo(11).write(64, b"\x00")  # torque off behind the driver's back: the joint no longer follows
+    with pytest.raises(ArmFault, match="not following"):
+        run_for(driver, clock, 3.0, hold=("owner-aaaa", 1, 1))
+    assert driver.status().mode is ArmMode.FAULT

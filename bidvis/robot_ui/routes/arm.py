@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from bidvis.robot_ui.deps import Session
-from bidvis.robot_ui.schemas import JogHold, Operator, Owner, TestBite
+from bidvis.robot_ui.schemas import JogHold, JogRelease, Operator, Owner, TestBite
 
 router = APIRouter(prefix="/api", tags=["arm"])
 
@@ -55,13 +55,13 @@ def clear_stop(body: Operator, session: Session) -> dict[str, Any]:
 @router.post("/jog/hold")
 def jog_hold(body: JogHold, session: Session) -> dict[str, Any]:
     """Heartbeat of a held jog button; the joint moves only while these keep coming (every ~50 ms)."""
-    session.arm().hold(body.owner, body.operator.strip() or "someone", body.joint, body.direction)
-    return {"moving": True}
+    moving = session.arm().hold(body.owner, body.operator.strip() or "someone", body.joint, body.direction, body.press)
+    return {"moving": moving}
 
 
 @router.post("/jog/release")
-def jog_release(body: Owner, session: Session) -> dict[str, Any]:
-    session.arm().release(body.owner)
+def jog_release(body: JogRelease, session: Session) -> dict[str, Any]:
+    session.arm().release(body.owner, body.press)
     return {"moving": False}
 
 

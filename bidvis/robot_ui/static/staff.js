@@ -39,11 +39,12 @@ document.addEventListener("keydown", (e) => { if (e.key === "Escape") { stopHold
 
 // --- hold to move ---
 let holding = null;
+let presses = Number(sessionStorage.getItem("bidvis-presses") || 0);
 function beat() {
   if (!holding) return;
-  const { joint, direction, button } = holding;
+  const { joint, direction, button, press } = holding;
   fetch("/api/jog/hold", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ owner, operator: operatorInput.value, joint, direction }) })
+        body: JSON.stringify({ owner, operator: operatorInput.value, joint, direction, press }) })
     .then(async (r) => {
       if (!r.ok && holding && holding.button === button) {
         const data = await r.json().catch(() => ({}));
@@ -55,8 +56,10 @@ function beat() {
 }
 function startHold(button) {
   if (holding) return;
+  presses += 1;
+  sessionStorage.setItem("bidvis-presses", String(presses));
   holding = { joint: Number(button.dataset.joint), direction: Number(button.dataset.direction), button,
-              timer: setInterval(beat, HEARTBEAT_MS) };
+              press: presses, timer: setInterval(beat, HEARTBEAT_MS) };
   button.classList.add("active");
   say("");
   beat();
@@ -65,9 +68,10 @@ function stopHold() {
   if (!holding) return;
   clearInterval(holding.timer);
   holding.button.classList.remove("active");
+  const press = holding.press;
   holding = null;
   fetch("/api/jog/release", { method: "POST", keepalive: true, headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ owner }) }).catch(() => {});
+        body: JSON.stringify({ owner, press }) }).catch(() => {});
 }
 document.querySelectorAll(".hold").forEach((button) => {
   button.addEventListener("pointerdown", (e) => { button.setPointerCapture(e.pointerId); startHold(button); });
