@@ -60,6 +60,11 @@ _WRITERS = {f.name: (struct.Struct("<" + _FORMATS[f.size]).pack_into, f.address,
 # Present PWM, Present Current, Present Velocity, Present Position, Velocity and Position Trajectory.
 _PRESENT_BLOCK = struct.Struct("<hhiiii")
 _PRESENT_ADDRESS = 124
+# PWM Limit(36) and Current Limit(38); Realtime Tick(120).
+_PWM_CURRENT_LIMITS = struct.Struct("<HH")
+_PWM_CURRENT_LIMITS_ADDRESS = 36
+_REALTIME_TICK = struct.Struct("<H")
+_REALTIME_TICK_ADDRESS = 120
 # Max Position Limit(48) and Min Position Limit(52), read together on the hot path.
 _POSITION_LIMITS = struct.Struct("<II")
 _POSITION_LIMITS_ADDRESS = 48
@@ -620,19 +625,22 @@ class VirtualServo:
     def observe(self, reading: JointReading, dt: float) -> None:
         """Take the plant's reading after a step: present values, current, moving, overload."""
         if self._settled and reading == self._reading and not self._overload_s:
-            self._set("realtime_tick", int(self.time_s * 1000) % 32768)
+            self._set_realtime_tick()
             return
         self._reading = reading
         self._update_present(reading, dt)
         at_goal = self.get("operating_mode") not in _POSITION_MODES or round(self._traj_pos) == self._goal_pulses()
         self._settled = self._traj_vel == 0 and (not self.torque_on or at_goal)
 
+    def _set_realtime_tick(self) -> None:
+        _REALTIME_TICK.pack_into(self._table, _REALTIME_TICK_ADDRESS, int(self.time_s * 1000) % 32768)
+
     def _update_present(self, reading: JointReading, dt: float) -> None:
         reverse = self._reverse()
         torque_on = self._table[64] == 1
         present = round(self._position_to_pulses(reading.position_rad))
         velocity = round(reverse * reading.velocity_rad_s / table.RAD_S_PER_VELOCITY_UNIT)
-        limit = self.get("current_limit")
+        pwm_limit, limit = _PWM_CURRENT_LIMITS.unpack_from(self._table, _PWM_CURRENT_LIMITS_ADDRESS)
         raw_current = reading.torque_nm / TORQUE_CONSTANT_NM_PER_A / table.AMPERE_PER_CURRENT_UNIT
         current = max(-limit, min(limit, round(reverse * raw_current))) if torque_on else 0
         overloaded = abs(raw_current) > limit or abs(reading.torque_nm) > STALL_TORQUE_NM
@@ -645,13 +653,13 @@ class VirtualServo:
             volts = max(self._input_voltage_v, 1.0)
             amperes = abs(raw_current) * table.AMPERE_PER_CURRENT_UNIT
             duty = (amperes * 12.0 / 2.3 + abs(reading.velocity_rad_s) * _VOLT_S_PER_RAD) / volts
-            pwm = round(math.copysign(min(duty, 1.0) * self.get("pwm_limit"), raw_current))
+            pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_current))
         trajectory = round(self._traj_pos)
         _PRESENT_BLOCK.pack_into(
             self._table, _PRESENT_ADDRESS, pwm, current, velocity, present,
             round(self._traj_vel / _PULSES_PER_S_PER_VELOCITY_UNIT), trajectory,
         )
-        self._set("realtime_tick", int(self.time_s * 1000) % 32768)
+        self._set_realtime_tick()
         status = self._table[123]
         if status & _PROFILE_ONGOING and self._traj_vel == 0 and trajectory == self._goal_pulses():
             status = (status & ~_PROFILE_ONGOING) | _IN_POSITION

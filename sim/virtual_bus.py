@@ -228,14 +228,16 @@ class VirtualServoBus:
         """Integrate motion, plant and watchdogs in whole ticks up to time `t`."""
         with self._lock:
             tick = self.tick_s
+            servos = self.servos
+            plant_step = self.plant.step
             while self._physics_s + tick <= t + 1e-12:
                 self._physics_s += tick
-                for servo in self.servos:
+                for servo in servos:
                     servo.advance_profile(tick)
                 # The plant sees one command per joint; a duplicated ID drives the joint once.
-                commands = {servo.servo_id: servo.command_rad() for servo in reversed(self.servos)}
-                readings = self.plant.step(commands, tick)
-                for servo in self.servos:
+                commands = {servo.servo_id: servo.command_rad() for servo in reversed(servos)}
+                readings = plant_step(commands, tick)
+                for servo in servos:
                     reading = readings.get(servo.servo_id)
                     if reading is not None:
                         servo.observe(reading, tick)
@@ -276,10 +278,13 @@ class VirtualServoBus:
         """Reply bytes that have fully arrived by `now` (default: the clock's now)."""
         now = self.clock.now() if now is None else now
         with self._lock:
+            pending = self._pending
             split = 0
-            while split < len(self._pending) and self._pending[split].ready_s <= now:
+            while split < len(pending) and pending[split].ready_s <= now:
                 split += 1
-            ready, self._pending = self._pending[:split], self._pending[split:]
+            if not split:
+                return b""
+            ready, self._pending = pending[:split], pending[split:]
         return b"".join(p.data for p in ready)
 
     def next_ready_s(self) -> float | None:
@@ -352,10 +357,11 @@ class VirtualServoBus:
                 (params[i], int.from_bytes(params[i + 1 : i + 3], "little"), int.from_bytes(params[i + 3 : i + 5], "little"))
                 for i in range(0, len(params), 5)
             ]
+        by_id = _by_id(listeners)
         answers: list[tuple[_Answer, int]] = []
         for servo_id, address, length in requests:
-            for servo in listeners:
-                if servo.servo_id == servo_id and servo.get("status_return_level") >= 1:
+            for servo in by_id.get(servo_id, ()):
+                if servo.get("status_return_level") >= 1:
                     answers.append((_Answer(servo, servo.read(address, length), servo_id), length))
         if instruction in (Instruction.SYNC_READ, Instruction.BULK_READ):
             packets = [(a, encode_status(a.servo_id, a.reply.error, a.reply.params)) for a, _ in answers]
@@ -408,10 +414,10 @@ class VirtualServoBus:
                     return
                 writes.append((servo_id, address, params[i + 5 : i + 5 + length]))
                 i += 5 + length
+        by_id = _by_id(listeners)
         for servo_id, address, data in writes:
-            for servo in listeners:
-                if servo.servo_id == servo_id:
-                    servo.write(address, data)
+            for servo in by_id.get(servo_id, ()):
+                servo.write(address, data)
 
     def _schedule(self, replies: list[tuple[_Answer, bytes]], arrived: float, baudrate: int) -> None:
         """Put status packets on the line one after another; same-ID answers collide."""
@@ -445,6 +451,14 @@ class VirtualServoBus:
         end = start + wire_time_s(len(packet), baudrate)
         self._line_free_s = max(self._line_free_s, end + delay_s)
         bisect.insort(self._pending, _Pending(end + delay_s, next(self._seq), packet))
+
+
+def _by_id(servos: list[VirtualServo]) -> dict[int, list[VirtualServo]]:
+    """The servos under each ID, in bus order (two servos may share an ID)."""
+    by_id: dict[int, list[VirtualServo]] = {}
+    for servo in servos:
+        by_id.setdefault(servo.servo_id, []).append(servo)
+    return by_id
 
 
 def lookup_bus(name: str) -> VirtualServoBus:
