@@ -21,6 +21,7 @@ from careplan_api.i18n import Lang, negotiate
 from careplan_api.models import AuditAction, Role, User
 from careplan_api.schemas import Token, UserOut
 from careplan_api.services import audit
+from careplan_api.services.access import Need, may_access, visible_citizens
 from careplan_api.services.security import InvalidToken, create_access_token, revoke_token, user_for_token, verify_password
 from careplan_api.templating import render_page
 
@@ -82,14 +83,17 @@ def safe_next(value: str | None) -> str | None:
     return value if not parts.scheme and not parts.netloc else None
 
 
-def landing_page(user: User) -> str:
-    """Where a login without `next` goes: analysts and admins to the dashboard, a citizen (or a
-    relative registered for one) to that citizen's report, everybody else to the login page's
-    signed-in view."""
+def landing_page(session: Session, user: User) -> str:
+    """Where a login without `next` goes: analysts and admins to the dashboard; a citizen, or a
+    relative with a valid fuldmagt for exactly one citizen, to that citizen's report; everybody else
+    to the login page, which shows who is logged in."""
     if user.role in (Role.ANALYST, Role.ADMIN):
         return "/dashboard"
-    if user.role in (Role.CITIZEN, Role.RELATIVE) and user.citizen_id is not None:
-        return f"/reports/citizens/{user.citizen_id}"
+    if user.role in (Role.CITIZEN, Role.RELATIVE):
+        query = visible_citizens(user)
+        citizens = session.scalars(query.limit(2)).all() if query is not None else []
+        if len(citizens) == 1 and may_access(session, user, citizens[0], Need.CARE_PLAN):
+            return f"/reports/citizens/{citizens[0].id}"
     return "/login"
 
 
@@ -120,7 +124,7 @@ AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
 def _login_page(request: Request, session: Session, language: Lang, next_path: str | None, *, failed: bool) -> HTMLResponse:
     user = None if failed else _signed_in_user(request, session)
     return render_page(request, "login.html", language, next_path=next_path or "", failed=failed, user=user,
-                       landing=landing_page(user) if user else None, signed_in=user is not None)
+                       landing=landing_page(session, user) if user else None, signed_in=user is not None)
 
 
 @browser_router.get("/login", response_class=HTMLResponse)
@@ -152,7 +156,7 @@ def browser_login(
     token, _claims = create_access_token(user, request.app.state.jwt_key, settings.access_token_ttl_s)
     audit.record(session, actor=user, action=AuditAction.LOGIN, resource="POST /login", citizen_id=user.citizen_id)
     session.commit()
-    response = RedirectResponse(safe_next(next) or landing_page(user), status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse(safe_next(next) or landing_page(session, user), status.HTTP_303_SEE_OTHER)
     response.set_cookie(SESSION_COOKIE, token, max_age=settings.access_token_ttl_s, path="/",
                         secure=settings.cookie_secure, httponly=True, samesite="strict")
     return response
