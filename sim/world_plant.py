@@ -50,11 +50,9 @@ class MujocoPlant:
                 world.set_arm_target(index, command)
         self._clock_s += dt
         world.advance_to(self._clock_s)
-        q = world.arm_positions()
-        qd = world.arm_velocities()
-        tau = world.arm_torques()
+        q = world.arm_positions().tolist()
+        qd = world.arm_velocities().tolist()
+        tau = world.arm_torques().tolist()
         return {
-            servo_id: JointReading(float(q[i]), float(qd[i]), float(tau[i]))
-            for servo_id, i in self._index.items()
-            if servo_id in commands
+            servo_id: JointReading(q[i], qd[i], tau[i]) for servo_id, i in self._index.items() if servo_id in commands
         }
