@@ -218,7 +218,8 @@ class SimulatedMeal:
     """One simulated meal, built and ready to `run()`; see the module docstring.
 
     `speed` None runs as fast as the machine allows; a number paces simulated time to that
-    multiple of real time (1.0 = real time, for watching).
+    multiple of real time (1.0 = real time, for watching). `face_scale` is the tracker's calibration
+    of the citizen's face in face-frame mode; None calibrates it at set-up (`calibrate_face_scale`).
     """
 
     def __init__(
@@ -237,6 +238,8 @@ class SimulatedMeal:
         speed: float | None = None,
         face_scale: float | None = None,
     ) -> None:
+        if face_scale is not None and not (math.isfinite(face_scale) and face_scale > 0.0):
+            raise ValueError(f"face_scale must be a positive factor of the mean face, got {face_scale}")
         self.scenario = scenario
         self.profile = profile or demo_profile()
         self.limits = limits or demo_safety_limits()

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bidvis.simulation import CameraMode, calibrate_face_scale, run_simulated_meal, vision_face_measure
+from bidvis.simulation import CameraMode, SimulatedMeal, calibrate_face_scale, run_simulated_meal, vision_face_measure
 from controller.journal import UsageJournal
 from sim.camera import FaceFrameSource, FacesUnavailable, PinholeCamera
 from sim.scenario import load_scenarios
@@ -104,3 +104,18 @@ def test_a_meal_seen_through_the_vision_pipeline_takes_its_bite(tmp_path):
     assert summary.bites_taken == 1 and summary.citizen_bites_taken == 1
     assert summary.safety_stops == 0
     assert summary.mouth_error_m is not None and summary.mouth_error_m["median"] <= 0.01
+
+
+@pytest.mark.parametrize("face_scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_meaningless_face_scale_is_refused_before_anything_is_built(tmp_path, face_scale):
+    from sim import virtual_bus
+    from sim.scenario import Scenario
+
+    before = dict(virtual_bus._buses)
+    journal = UsageJournal(tmp_path / "journal.sqlite3")
+    try:
+        with pytest.raises(ValueError, match="face_scale"):
+            SimulatedMeal(Scenario(name="x"), journal, camera_mode=CameraMode.FACES, faces_dir=FACES, face_scale=face_scale)
+    finally:
+        journal.close()
+    assert virtual_bus._buses == before
