@@ -16,7 +16,7 @@ import pytest
 
 from bidvis.simulation import CameraMode, SimulatedMeal, calibrate_face_scale, run_simulated_meal, vision_face_measure
 from controller.journal import UsageJournal
-from sim.camera import FaceFrameSource, FacesUnavailable, PinholeCamera
+from sim.camera import CameraMount, FaceFrameSource, FacesUnavailable, PinholeCamera
 from sim.scenario import load_scenarios
 from sim.world import World
 from vision import CameraIntrinsics, FaceModels, MouthTracker, TrackerConfig
@@ -73,7 +73,24 @@ def test_median_mouth_error_over_a_moving_head_is_within_a_centimetre(models):
     print("face_scale", round(scale, 3), "depths m", np.round(depths, 3), "errors mm", np.round(np.multiply(errors, 1000), 1))
     assert 0.3 <= min(depths) and max(depths) <= 0.6
     assert float(np.median(errors)) <= 0.01
-    assert max(errors) <= 0.02
+    assert max(errors) <= 0.01  # a flat photo, even calibrated, reads these poses 14-16 mm off
+
+
+def test_seen_straight_on_the_rendered_face_has_the_mean_face_size(models):
+    """With the camera in front of the face, the uncalibrated tracker (face_scale 1.0) reads the
+    distance right: the measured mesh is rendered at the mean face's size, nothing else is tuned."""
+    world = World()
+    world.step(300)
+    mouth = world.mouth_position()
+    camera = PinholeCamera(mount=CameraMount(position_m=(0.0, 0.0, float(mouth[2]) + 0.01), look_at_m=tuple(mouth)))
+    source = FaceFrameSource(world, camera, faces_dir=FACES, measure_face=vision_face_measure(models, camera.intrinsics.fx))
+    tracker = MouthTracker(intrinsics=_intrinsics(camera), models=models)
+    for k in range(4):
+        observation = tracker.update(source.compose(), 0.05 * k)
+    truth = camera.to_camera(mouth)
+    assert observation is not None and observation.position_m is not None
+    print("depth read", observation.position_m[2], "true", truth[2])
+    assert abs(observation.position_m[2] - truth[2]) <= 0.005
 
 
 def test_set_up_without_a_face_in_view_is_a_clear_error(models):
