@@ -163,8 +163,9 @@ def vision_face_measure(models: Any, focal_px: float) -> FaceMeasure:
     `focal_px` about its centre, with the mouth at the distance that `vision.head_pose` fits
     against the mean face and the mesh's relative depths around it.
 
-    Rendered at its true distance, the photo's face then has the mean face's size, so the tracker's
-    default `face_scale` of 1.0 is this simulated citizen's true calibration value.
+    Rendered at its true distance, the photo's face then has the mean face's size: seen straight on,
+    the tracker's default `face_scale` of 1.0 reads its distance right. Its proportions are still the
+    photographed person's (`calibrate_face_scale` absorbs most of that for side views).
     """
     from vision import CameraIntrinsics as VisionIntrinsics
     from vision import MouthTracker
