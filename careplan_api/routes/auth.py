@@ -98,11 +98,18 @@ def landing_page(session: Session, user: User) -> str:
 
 
 def _refuse_cross_site(request: Request) -> None:
-    """403 for a form posted from another site (defence in depth beside SameSite=Strict)."""
+    """403 for a form posted from another site (defence in depth beside SameSite=Strict).
+
+    Browsers send `Sec-Fetch-Site`; older ones only `Origin`, which is `null` for a POST from our
+    own pages (they send `Referrer-Policy: no-referrer`), so only a foreign host counts there.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
-    if request.headers.get("sec-fetch-site") == "cross-site" or (
-        origin is not None and urlsplit(origin).netloc != request.headers.get("host")
-    ):
+    if fetch_site is not None:
+        foreign = fetch_site not in ("same-origin", "none")
+    else:
+        foreign = origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("host")
+    if foreign:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this form may only be sent from this site")
 
 

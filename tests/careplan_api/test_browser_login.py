@@ -207,12 +207,16 @@ def test_a_cross_site_login_or_logout_post_is_refused(browser, world):
     evil = {"Origin": "https://evil.example"}
     response = browser.post("/login", data={"username": "staff_a", "password": world.password}, headers=evil)
     assert response.status_code == 403 and "set-cookie" not in response.headers
-    log_in(browser, "staff_a", world.password, )
+    log_in(browser, "staff_a", world.password)
     assert browser.post("/logout", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     assert browser.get(report(world.alice, purpose="omsorg")).status_code == 200  # still logged in
-    same_site = browser.post("/login", data={"username": "staff_a", "password": world.password},
-                             headers={"Origin": "https://testserver"})
-    assert same_site.status_code == 303
+    sibling = browser.post("/login", data={"username": "staff_a", "password": world.password},
+                           headers={"Sec-Fetch-Site": "same-site", "Origin": "https://other.testserver"})
+    assert sibling.status_code == 403
+    # our own pages: same origin, or Origin `null` (they send Referrer-Policy: no-referrer)
+    for own in ({"Origin": "https://testserver"}, {"Origin": "null", "Sec-Fetch-Site": "same-origin"}, {"Origin": "null"}):
+        response = browser.post("/login", data={"username": "staff_a", "password": world.password}, headers=own)
+        assert response.status_code == 303, own
 
 
 def test_a_browser_without_a_purpose_is_asked_why_and_nothing_is_read(browser, world, app):
