@@ -7,9 +7,9 @@ detector would report. Two sources turn that into the camera's output over time:
 - `FaceFrameSource` (mode a) composes real face photographs (`<repo>/../shared/data/faces`, never
   part of the project) into BGR frames: an open- or closed-mouth photo of one person placed so
   that its labelled mouth lands on the projected mouth. Given each photo's `FaceShape` (its face
-  mesh with relative depth and its size in metres, measured by an injected `FaceMeasure`), the
-  photo is rendered as a 2.5-D face mesh in the head's true pose; without one it is pasted flat,
-  scaled by a 50 mm mouth. The real vision pipeline then reads these frames.
+  mesh in metres, measured by an injected `FaceMeasure`), the photo is rendered as a 3-D face mesh
+  in the head's true pose; without one it is pasted flat, scaled by a 50 mm mouth. The spoon is
+  drawn over the face whenever it is nearer the camera. The real vision pipeline reads these frames.
 - `GroundTruthMouthSource` (mode b, the fallback when the photos are absent) reports the projected
   mouth directly with pixel noise, latency and dropouts, and says so: `ground_truth` is True on the
   source and on every sighting, and it logs a warning when created.
@@ -31,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from controller.kinematics import forward
 from sim.scenario import CameraFault, CameraFaultKind
 from sim.world import SimError, World
 
@@ -40,6 +41,9 @@ MOUTH_WIDTH_M = 0.05
 OPEN_RATIO_THRESHOLD = 0.2
 MAX_VISIBLE_YAW_RAD = 1.0  # beyond this the face is turned too far for a detector
 BACKGROUND_BGR = (96, 104, 110)
+SPOON_BGR = (200, 200, 205)
+SPOON_BOWL_HALF_M = (0.020, 0.014)  # the bowl's half length and half width (sim/assets/bidvis_world.xml)
+SPOON_HANDLE_WIDTH_M = 0.008
 _MAP_STEP = 4  # frame pixels per sample of a face mesh's pixel map (piecewise affine, upsampled linearly)
 _MAP_CENTRE = (_MAP_STEP - 1) / 2  # where a sample sits in its block, as cv2.resize expects
 
@@ -395,6 +399,29 @@ def _render_mesh(frame: np.ndarray, photo: FacePhoto, mesh: _FaceMesh, camera: P
               borderMode=cv2.BORDER_TRANSPARENT)
 
 
+def _draw_spoon(frame: np.ndarray, world: World, camera: PinholeCamera) -> None:
+    """Draw the spoon (handle from the flange, elliptic bowl at the tip) when it is nearer the camera
+    than the face, e.g. over the lips during a bite."""
+    tip = world.spoon_tip_position()
+    flange = forward(world.arm_positions())[:3]
+    along = tip - flange
+    if np.linalg.norm(along) < 1e-6:
+        return
+    along /= np.linalg.norm(along)
+    across = np.cross(along, (0.0, 0.0, 1.0))
+    across = across / np.linalg.norm(across) if np.linalg.norm(across) > 1e-6 else np.array([0.0, 1.0, 0.0])
+    bowl = tip - SPOON_BOWL_HALF_M[0] * along
+    depth = camera.to_camera(bowl)[2]
+    if depth <= 0.05 or depth >= camera.to_camera(world.mouth_position())[2] + 0.01:
+        return
+    angles = np.linspace(0.0, 2.0 * np.pi, 24, endpoint=False)
+    rim = bowl + np.outer(np.cos(angles) * SPOON_BOWL_HALF_M[0], along) + np.outer(np.sin(angles) * SPOON_BOWL_HALF_M[1], across)
+    handle = camera.project(np.array([flange - 0.03 * along, bowl]))
+    width = max(1, int(round(camera.intrinsics.fx * SPOON_HANDLE_WIDTH_M / depth)))
+    cv2.line(frame, tuple(int(v) for v in np.round(handle[0])), tuple(int(v) for v in np.round(handle[1])), SPOON_BGR, width)
+    cv2.fillPoly(frame, [np.round(camera.project(rim) * 16).astype(np.int32)], SPOON_BGR, lineType=cv2.LINE_AA, shift=4)
+
+
 def default_faces_dir() -> Path:
     """`<repo>/../shared/data/faces`, where the shared face photographs live."""
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
@@ -530,6 +557,7 @@ class FaceFrameSource:
                              self.world.head_rotation())
             else:
                 _paste(frame, photo, truth.center_px, truth.width_px / max(np.cos(truth.yaw_rad), 0.3), np.cos(truth.yaw_rad))
+        _draw_spoon(frame, self.world, self.camera)
         return frame
 
     def poll(self, t_s: float) -> tuple[float, np.ndarray] | None:
