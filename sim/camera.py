@@ -520,6 +520,8 @@ class FaceFrameSource:
         self._last_content_t = 0.0
         self._rng = np.random.default_rng(seed)
         self._last_truth_m: np.ndarray | None = None
+        ih = self.camera.intrinsics
+        self._background = np.full((ih.height_px, ih.width_px, 3), BACKGROUND_BGR, np.uint8)
         self.frames_captured = 0
         self.delivered_content_t: float | None = None
         self.delivered_truth_m: np.ndarray | None = None  # camera-frame true mouth of the delivered scene
@@ -544,8 +546,7 @@ class FaceFrameSource:
     def compose(self, *, second_face: bool = False) -> np.ndarray:
         """A picture of the scene as it is now, without faults, counting or history."""
         ih = self.camera.intrinsics
-        frame = np.empty((ih.height_px, ih.width_px, 3), np.uint8)
-        frame[:] = BACKGROUND_BGR
+        frame = self._background.copy()
         if second_face:
             _paste(frame, self.second_photo, (ih.width_px * 0.15, ih.height_px * 0.35), 35.0)
         truth = true_mouth(self.world, self.camera)
