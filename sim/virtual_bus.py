@@ -34,8 +34,8 @@ import itertools
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from firmware_bridge.protocol import (
     BROADCAST_ID,
@@ -112,11 +112,12 @@ def wire_time_s(n_bytes: int, baudrate: int) -> float:
     return n_bytes * BITS_PER_BYTE / baudrate
 
 
-@dataclass(order=True)
-class _Pending:
+class _Pending(NamedTuple):
+    """Reply bytes on the wire, readable from `ready_s`; ordered by (ready_s, seq) in C."""
+
     ready_s: float
-    seq: int
-    data: bytes = field(compare=False)
+    seq: int  # unique, so `data` is never compared
+    data: bytes
 
 
 @dataclass
