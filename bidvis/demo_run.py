@@ -39,6 +39,7 @@ class DemoOptions:
     bites: int | None
     speed: float
     camera: str
+    camera_fps: float
     service: bool
     data_dir: Path
     database_url: str | None
@@ -96,6 +97,18 @@ def _camera_mode(name: str) -> Any:
         raise DemoError(f"--camera must be one of {', '.join(m.value for m in CameraMode)}, got {name!r}") from None
 
 
+def meal_time_anchor(now: datetime, max_duration_s: float, speed: float) -> datetime:
+    """When the simulated meal is dated to begin, so that no event is stamped in the future.
+
+    Events are stamped anchor + simulated time. A meal simulated faster than real time would
+    otherwise run ahead of the wall clock (and the care plan refuses events from the future), so it
+    is dated back by what it can gain on the clock: up to `max_duration_s` when run as fast as
+    possible, nothing at real time.
+    """
+    gain_s = max_duration_s if speed <= 0 else max(0.0, max_duration_s * (1.0 - 1.0 / speed))
+    return now - timedelta(seconds=gain_s)
+
+
 class _Pacer:
     """Holds the simulation to `speed` times real time (0: no holding)."""
 
@@ -120,7 +133,7 @@ def run_demo(options: DemoOptions, console: Console) -> dict[str, Any]:
     camera_mode = _camera_mode(options.camera)
     options.data_dir.mkdir(parents=True, exist_ok=True)
 
-    anchor = datetime.now(UTC)
+    anchor = meal_time_anchor(datetime.now(UTC), scenario.max_duration_s, options.speed)
     sim_clock: dict[str, Any] = {}
 
     def journal_time() -> datetime:
@@ -188,6 +201,7 @@ def _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_s
             journal,
             on_progress=on_progress,
             camera_mode=camera_mode,
+            camera_fps=options.camera_fps,
         )
 
 

@@ -238,7 +238,11 @@ class SimulatedMeal:
         report_limits: ReportLimits = ReportLimits(),
         speed: float | None = None,
         face_scale: float | None = None,
+        camera_fps: float = 30.0,
     ) -> None:
+        if not (math.isfinite(camera_fps) and 1.0 <= camera_fps <= 120.0):
+            raise ValueError(f"camera_fps must be 1-120 frames per second, got {camera_fps}")
+        self.camera_fps = camera_fps
         if face_scale is not None and not (math.isfinite(face_scale) and face_scale > 0.0):
             raise ValueError(f"face_scale must be a positive factor of the mean face, got {face_scale}")
         self.scenario = scenario
@@ -291,7 +295,7 @@ class SimulatedMeal:
                 ci = self.camera.intrinsics
                 intrinsics = VisionIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px)
                 frames = FaceFrameSource(self.world, self.camera, faults, faces_dir=faces_dir, seed=seed,
-                                         measure_face=vision_face_measure(models, ci.fx))
+                                         measure_face=vision_face_measure(models, ci.fx), fps=self.camera_fps)
                 if self.face_scale is None:
                     self.face_scale = calibrate_face_scale(frames, intrinsics, models)
                 tracker = MouthTracker(TrackerConfig(face_scale=self.face_scale), intrinsics=intrinsics, models=models)
@@ -302,7 +306,9 @@ class SimulatedMeal:
                 reason = f"face frames unavailable ({exc})"
         else:
             reason = "ground-truth camera chosen"
-        sightings = GroundTruthMouthSource(self.world, self.camera, faults, seed=seed, reason=reason)
+        sightings = GroundTruthMouthSource(
+            self.world, self.camera, faults, seed=seed, reason=reason, fps=self.camera_fps
+        )
         return CameraMode.GROUND_TRUTH, None, sightings, None
 
     # -- one tick of the world, after each controller tick -----------------------------------------

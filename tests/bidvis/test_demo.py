@@ -100,3 +100,20 @@ def test_demo_names_the_field_of_a_broken_scenario_file(tmp_path):
     code, output, _ = _demo(tmp_path, "--scenarios", str(broken), "--scenario", "x")
     assert code == 1
     assert "bites" in output
+
+
+@pytest.mark.parametrize("speed", [0.0, 0.5, 1.0, 4.0, 50.0])
+@pytest.mark.parametrize("wall_s", [0.01, 1.0, 60.0, 899.0])
+def test_simulated_meal_times_never_run_ahead_of_the_wall_clock(speed, wall_s):
+    # The care plan refuses events stamped in the future; the demo simulates faster than real time.
+    from datetime import UTC, datetime, timedelta
+
+    from bidvis.demo_run import meal_time_anchor
+
+    start, max_duration_s = datetime(2026, 11, 23, 12, 0, tzinfo=UTC), 900.0
+    anchor = meal_time_anchor(start, max_duration_s, speed)
+    # by wall time `wall_s` the simulation has covered at most this much (anything, when unpaced)
+    simulated_s = max_duration_s if speed == 0 else min(max_duration_s, speed * wall_s)
+    assert anchor + timedelta(seconds=simulated_s) <= start + timedelta(seconds=wall_s)
+    if speed == 1.0:
+        assert anchor == start  # a meal paced at real time keeps its real times
