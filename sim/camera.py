@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

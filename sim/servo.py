@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from firmware_bridge.protocol import ALERT_BIT, HardwareError, Instruction, StatusError
 from sim import servo_table as table
 from sim.servo_plant import STALL_TORQUE_NM, TORQUE_CONSTANT_NM_PER_A, JointReading
-from sim.servo_table import FIELD_AT, FIELD_BY_NAME, Access, Field
+from sim.servo_table import FIELD_AT, Access, Field
 
 _GOALS = frozenset({"goal_pwm", "goal_current", "goal_velocity", "goal_position"})
 _POSITION_MODES = frozenset({3, 4, 5})
