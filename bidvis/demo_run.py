@@ -281,9 +281,10 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
         url = result["database_url"]
         console.print(
             f"The meal is in the care plan ({url}), citizen {result['citizen_id']}. To see it:\n"
+            f"  printf '%s\\n' \"$PASSWORD\" | bidvis careplan add-user --username staff --role staff --database-url '{url}'\n"
             f"  bidvis careplan serve --database-url '{url}'\n"
-            f"  then open http://127.0.0.1:8000{result['report_url']} (meal report) and\n"
-            f"  http://127.0.0.1:8000{result['fhir_url']} (FHIR R4 export; staff login: bidvis careplan add-user)"
+            f"  then log in at http://127.0.0.1:8000/login and open http://127.0.0.1:8000{result['report_url']}\n"
+            f"  (meal report); the FHIR R4 export is GET {result['fhir_url']} with a staff bearer token."
         )
     else:
         console.print(
