@@ -117,3 +117,28 @@ def test_simulated_meal_times_never_run_ahead_of_the_wall_clock(speed, wall_s):
     assert anchor + timedelta(seconds=simulated_s) <= start + timedelta(seconds=wall_s)
     if speed == 1.0:
         assert anchor == start  # a meal paced at real time keeps its real times
+
+
+def test_a_corrupt_demo_device_file_gets_a_fresh_demo_citizen(tmp_path):
+    (tmp_path / "demo-device.json").write_text("{not json")
+    code, output, summary = _demo(tmp_path)
+    assert code == 0, output
+    assert summary["events_stored"] == summary["events_recorded"] > 0
+    assert json.loads((tmp_path / "demo-device.json").read_text())["citizen_id"] == summary["citizen_id"]
+
+
+@pytest.mark.parametrize("fps", ["0", "-5", "500"])
+def test_demo_refuses_an_impossible_camera_frame_rate(tmp_path, fps):
+    code, output, summary = _demo(tmp_path, "--camera-fps", fps)
+    assert code == 2
+    assert "camera-fps" in output
+    assert summary == {}
+
+
+@pytest.mark.parametrize("fps", [0.0, float("nan"), float("inf"), 1000.0])
+def test_simulated_meal_refuses_an_impossible_camera_frame_rate(tmp_path, fps):
+    from bidvis.simulation import SimulatedMeal
+    from sim.scenario import load_scenarios
+
+    with UsageJournal(tmp_path / "j.sqlite3") as journal, pytest.raises(ValueError, match="camera_fps"):
+        SimulatedMeal(load_scenarios()[0], journal, camera_fps=fps)
