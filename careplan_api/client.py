@@ -3,7 +3,7 @@
     with CareplanClient("http://127.0.0.1:8000", token) as client:
         result = client.post_events(UsageBatch(events=[...]))   # -> IngestResult
 
-Retries (exponential backoff with full jitter, honouring `Retry-After`) on connection errors,
+Retries (exponential backoff with jitter, `backoff_delay_s`, honouring `Retry-After`) on connection errors,
 timeouts, 429, 502, 503 and 504. Resending is safe: the service stores each event id once. Other
 answers raise a typed error at once. Imports only httpx and `careplan_api.schemas`.
 """
@@ -23,6 +23,29 @@ from pydantic import ValidationError
 from careplan_api.schemas import IngestResult, UsageBatch
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def backoff_delay_s(
+    failures: int,
+    *,
+    base_s: float,
+    cap_s: float,
+    rng: random.Random,
+    retry_after_s: float | None = None,
+    max_retry_after_s: float | None = None,
+) -> float:
+    """Delay before the next attempt after `failures` consecutive failures (>= 1).
+
+    Exponential with "equal jitter": a random value in [c/2, c] with c = min(cap_s, base_s * 2^(n-1)),
+    so devices that lost the service together do not come back in step. A server's Retry-After is
+    honoured when it asks for longer, up to `max_retry_after_s` (default `cap_s`).
+    """
+    ceiling = min(cap_s, base_s * 2.0 ** min(max(failures, 1) - 1, 60))
+    delay = ceiling / 2.0 + rng.uniform(0.0, ceiling / 2.0)
+    if retry_after_s is not None and retry_after_s > 0:
+        limit = cap_s if max_retry_after_s is None else max_retry_after_s
+        delay = max(delay, min(float(retry_after_s), limit))
+    return delay
 
 
 class CareplanClientError(Exception):
@@ -98,13 +121,6 @@ class CareplanClient:
     def close(self) -> None:
         self._http.close()
 
-    def backoff_s(self, attempt: int, retry_after_s: float | None = None) -> float:
-        """Wait before retry number `attempt` (1-based): full jitter on an exponential cap, or Retry-After."""
-        if retry_after_s is not None:
-            return min(max(retry_after_s, 0.0), self.backoff_max_s)
-        cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
-        return self._rng.uniform(0, cap)
-
     def post_events(self, batch: UsageBatch) -> IngestResult:
         """Send one batch; returns the service's `IngestResult` (see its `rejected` list)."""
         body = batch.model_dump_json().encode()
@@ -125,7 +141,12 @@ class CareplanClient:
                 last_error = f"HTTP {response.status_code}"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if attempt < self.max_attempts:
-                self._sleep(self.backoff_s(attempt, retry_after))
+                self._sleep(
+                    backoff_delay_s(
+                        attempt, base_s=self.backoff_base_s, cap_s=self.backoff_max_s, rng=self._rng,
+                        retry_after_s=retry_after,
+                    )
+                )
         raise ServiceUnavailable(
             f"care-plan service unavailable after {self.max_attempts} attempts ({last_error}); the batch is safe to resend",
             self.max_attempts,
@@ -174,5 +195,6 @@ __all__ = [
     "DeviceUnauthorized",
     "ServiceUnavailable",
     "UnexpectedResponse",
+    "backoff_delay_s",
     "parse_retry_after",
 ]

@@ -32,7 +32,7 @@ from uuid import UUID
 import httpx
 from pydantic import ValidationError
 
-from careplan_api.client import BatchRefused, CareplanClient
+from careplan_api.client import BatchRefused, CareplanClient, backoff_delay_s
 from careplan_api.schemas import (
     MAX_EVENTS_PER_BATCH,
     IngestResult,
@@ -621,28 +621,6 @@ class CareplanSender:
         self.client.close()
 
 
-def backoff_delay_s(
-    failures: int,
-    *,
-    base_s: float,
-    cap_s: float,
-    rng: random.Random,
-    retry_after_s: float | None = None,
-    max_retry_after_s: float = 3600.0,
-) -> float:
-    """Delay before the next attempt after `failures` consecutive failures (>= 1).
-
-    Exponential with "equal jitter": a random value in [c/2, c] with c = min(cap_s, base_s * 2^(n-1)),
-    so devices that lost the service together do not come back in step. A server's Retry-After
-    is honoured (up to `max_retry_after_s`) when it asks for longer than that.
-    """
-    ceiling = min(cap_s, base_s * 2.0 ** min(max(failures, 1) - 1, 60))
-    delay = ceiling / 2.0 + rng.uniform(0.0, ceiling / 2.0)
-    if retry_after_s is not None and retry_after_s > 0:
-        delay = max(delay, min(float(retry_after_s), max_retry_after_s))
-    return delay
-
-
 @dataclass(frozen=True, slots=True)
 class SyncOutcome:
     """What one sync attempt did, and when the next should be."""
@@ -872,5 +850,4 @@ __all__ = [
     "SyncStatus",
     "UsageJournal",
     "UsageSender",
-    "backoff_delay_s",
 ]

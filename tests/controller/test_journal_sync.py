@@ -12,7 +12,8 @@ from uuid import UUID
 import pytest
 
 from careplan_api.schemas import IngestResult, RejectedEvent, UsageBatch, UsageEvent, UsageEventType
-from controller.journal import JournalCounts, JournalSync, UsageJournal, backoff_delay_s
+from careplan_api.client import backoff_delay_s
+from controller.journal import JournalCounts, JournalSync, UsageJournal
 
 
 class ServiceDown(ConnectionError):
