@@ -124,10 +124,18 @@ class _Document(BaseModel):
 
 
 class GestureSettings(_Document):
-    """Open-and-hold mouth gesture: thresholds on `MouthObservation.open_ratio` and timings (s)."""
+    """Open-and-hold mouth gesture: thresholds on `MouthObservation.open_ratio` and timings (s).
 
-    open_threshold: float = Field(0.35, gt=0.0, lt=1.5)
-    close_threshold: float = Field(0.20, ge=0.0, lt=1.5)
+    The ratio is the one `vision.MouthTracker` reports (inner-lip gap over inner mouth width, its
+    OpenCV backend), on which the shared face photos read: closed mouths 0.004-0.07, speech
+    0.10-0.49, yawns 0.24-0.86; the backend calls a mouth open above 0.091. The defaults put the
+    gesture's band (open from 0.15, closed again at 0.10) just above that, so that a mouth open
+    for the gesture is always `is_open` and the lips meeting in speech end a run; speech and a
+    deliberate opening reach the same ratios, so the dwell tells them apart (docs/configuration.md).
+    """
+
+    open_threshold: float = Field(0.15, gt=0.0, lt=1.5)
+    close_threshold: float = Field(0.10, ge=0.0, lt=1.5)
     dwell_s: float = Field(1.0, ge=0.3, le=5.0)
     misfire_min_s: float = Field(0.5, ge=0.1, le=5.0)
     refractory_s: float = Field(1.0, ge=0.0, le=10.0)

@@ -16,9 +16,9 @@ from controller.triggers import AutoPace, GesturePhase, MouthGesture
 from vision.observation import MouthObservation
 
 FPS = 30.0
-OPEN, WIDE, BAND, SHUT = 0.45, 0.6, 0.28, 0.08  # open_ratio levels; BAND is between the thresholds
+OPEN, WIDE, BAND, SHUT = 0.3, 0.5, 0.12, 0.04  # open_ratio levels; BAND is between the thresholds
 LOW_CONFIDENCE = "low-confidence"
-SETTINGS = GestureSettings()  # open 0.35, close 0.20, dwell 1.0 s, misfire from 0.5 s, debounce 0.1 s
+SETTINGS = GestureSettings()  # open 0.15, close 0.10, dwell 1.0 s, misfire from 0.5 s, debounce 0.1 s
 
 
 class Sink:
@@ -40,7 +40,7 @@ def frames(segments, fps: float = FPS, t0: float = 10.0) -> list[MouthObservatio
             else:
                 confidence = 0.1 if level == LOW_CONFIDENCE else 0.95
                 ratio = SHUT if level == LOW_CONFIDENCE else level
-                result.append(MouthObservation((320.0, 240.0), 60.0, ratio, ratio > 0.3, confidence, t))
+                result.append(MouthObservation((320.0, 240.0), 60.0, ratio, ratio > 0.091, confidence, t))
             t += 1.0 / fps
     return result
 
@@ -147,7 +147,7 @@ def test_a_longer_dwell_from_the_profile_is_respected():
     st.lists(
         st.tuples(
             st.floats(min_value=0.03, max_value=0.45),  # open syllable shorter than misfire_min_s
-            st.floats(min_value=0.36, max_value=0.9),  # its open_ratio
+            st.floats(min_value=0.16, max_value=0.9),  # its open_ratio
             st.floats(min_value=0.04, max_value=0.5),  # the closure after it (at least one frame)
         ),
         min_size=1,
