@@ -29,12 +29,17 @@ _BAD_STATE_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQACC,
     mujoco.mjtWarning.mjWARN_BADCTRL,
 )
-_BAD_STATE_INDEX = np.array([int(w) for w in _BAD_STATE_WARNINGS])
-# Far from the face, physics may run several steps per call (in MuJoCo's C loop) without missing
-# a contact or a near-mouth speed: in one batch (at most FAR_BATCH_S) spoon and head together
-# cannot close FAR_GAP_M (2 m/s relative speed) between the bounding spheres of robot and face geoms.
-FAR_BATCH_S = 0.005
-FAR_GAP_M = 0.01
+# The bad-state warnings are consecutive in mjtWarning: their counters are read as one slice.
+_BAD_STATE_SLICE = slice(min(map(int, _BAD_STATE_WARNINGS)), max(map(int, _BAD_STATE_WARNINGS)) + 1)
+assert _BAD_STATE_SLICE.stop - _BAD_STATE_SLICE.start == len(_BAD_STATE_WARNINGS)
+# Far from the face, physics runs several steps per call (in MuJoCo's C loop) and skips the contact
+# measurement: spoon and head together close at most MAX_CLOSING_SPEED_M_S, so while the bounding
+# spheres of robot and face geoms are `gap` apart (and the spoon is outside the near-mouth zone by
+# as much), neither a contact with the face nor a near-mouth speed can be missed for
+# gap / MAX_CLOSING_SPEED_M_S seconds. The test is repeated at least every FAR_HORIZON_S.
+MAX_CLOSING_SPEED_M_S = 2.0
+FAR_GAP_M = 0.01  # nearer than this, every step is measured
+FAR_HORIZON_S = 0.05
 
 
 class SimError(Exception):
@@ -144,7 +149,6 @@ class World:
         self._lower_lip = m.site("lower_lip").id
         self._head_body = m.body("head").id
         robot_bodies = {m.body(b).id for b in ("link2", "link3", "link4", "link5", "spoon")}
-        self._far_batch = max(1, int(FAR_BATCH_S / m.opt.timestep + 1e-9))
         face_bodies = {m.body(b).id for b in ("head", "jaw")}
         self._is_robot_geom = np.array([m.geom_bodyid[g] in robot_bodies for g in range(m.ngeom)])
         self._is_face_geom = np.array([m.geom_bodyid[g] in face_bodies for g in range(m.ngeom)])
@@ -161,6 +165,9 @@ class World:
         self.lip_force_n = 0.0
         self.metrics = PhysicsMetrics()
         self.record_force_history = False
+        self._bad_state = self.data.warning.number[_BAD_STATE_SLICE]  # a view
+        self._far_steps = 0  # steps that may still run unmeasured (see MAX_CLOSING_SPEED_M_S)
+        self._far_until_time = 0.0  # the simulated time those steps end at
         mujoco.mj_forward(m, self.data)
         self.data.ctrl[self._arm_act] = self.data.qpos[self._arm_qpos]
 
@@ -182,6 +189,7 @@ class World:
         self.data.qpos[self._arm_qpos] = q
         self.data.qvel[self._arm_qvel] = 0.0
         self.data.ctrl[self._arm_act] = q
+        self._far_steps = 0
         mujoco.mj_forward(self.model, self.data)
 
     def set_arm_targets(self, q_rad) -> None:
@@ -263,30 +271,48 @@ class World:
     def step(self, n: int = 1) -> None:
         """Advance physics `n` steps, measuring the face contact every step.
 
-        While every robot part is far from the face (`_far_from_face`), steps run in batches of up
-        to `FAR_BATCH_S` inside MuJoCo; no contact with the face is possible there, so nothing is
-        missed, and the distances are measured after each batch.
+        While every robot part is far from the face, steps run in batches inside MuJoCo (see
+        `MAX_CLOSING_SPEED_M_S`): no contact with the face and no near-mouth speed is possible
+        there, so nothing is missed; the spoon's distance to the mouth is measured after each batch.
         """
         m, d = self.model, self.data
-        warnings = d.warning
+        bad_state = self._bad_state
         while n > 0:
-            batch = min(n, self._far_batch) if self._far_from_face() else 1
-            mujoco.mj_step(m, d, batch)
-            n -= batch
-            if warnings.number[_BAD_STATE_INDEX].any():
-                self._raise_unstable()
-            self._measure()
+            if self._far_steps > 0 and d.time != self._far_until_time - self._far_steps * m.opt.timestep:
+                self._far_steps = 0  # the state was changed from outside (reset, teleport): test again
+            if self._far_steps <= 0:
+                self._far_steps = self._steps_far_from_face()
+                self._far_until_time = d.time + self._far_steps * m.opt.timestep
+            if self._far_steps > 0:
+                batch = min(n, self._far_steps)
+                mujoco.mj_step(m, d, batch)
+                self._far_steps -= batch
+                n -= batch
+                if any(bad_state.tolist()):
+                    self._raise_unstable()
+                self._measure_far()
+            else:
+                mujoco.mj_step(m, d)
+                n -= 1
+                if any(bad_state.tolist()):
+                    self._raise_unstable()
+                self._measure()
 
-    def _far_from_face(self) -> bool:
-        """True when no robot geom can reach the face, nor the spoon the near-mouth zone, within
-        one batch of steps (bounding spheres apart by more than `FAR_GAP_M`)."""
+    def _steps_far_from_face(self) -> int:
+        """How many steps may run before a robot geom could reach the face or the spoon the
+        near-mouth zone (bounding spheres, closing at `MAX_CLOSING_SPEED_M_S`); 0 when near."""
         d = self.data
-        if self.metrics.last_distance_m < NEAR_MOUTH_RADIUS_M + FAR_GAP_M:
-            return False
+        zone_gap = self.metrics.last_distance_m - NEAR_MOUTH_RADIUS_M
+        if zone_gap <= FAR_GAP_M:
+            return 0
         robot = d.geom_xpos[self._robot_geoms]
         face = d.geom_xpos[self._face_geoms]
         gaps = np.linalg.norm(robot[:, None, :] - face[None, :, :], axis=2) - self._rbound_sum
-        return bool(gaps.min() > FAR_GAP_M)
+        gap = min(float(gaps.min()), zone_gap)
+        if gap <= FAR_GAP_M:
+            return 0
+        seconds = min(gap / MAX_CLOSING_SPEED_M_S, FAR_HORIZON_S)
+        return int(seconds / self.model.opt.timestep + 1e-9)
 
     def advance_to(self, t_s: float) -> None:
         """Step until simulated time reaches `t_s` (no step if already there)."""
@@ -313,13 +339,7 @@ class World:
         self.face_force_n = face_force
         self.lip_force_n = lip_force
         metrics = self.metrics
-        xpos = d.site_xpos
-        tip, upper, lower = xpos[self._spoon_tip], xpos[self._upper_lip], xpos[self._lower_lip]
-        distance = math.sqrt(
-            (tip[0] - 0.5 * (upper[0] + lower[0])) ** 2
-            + (tip[1] - 0.5 * (upper[1] + lower[1])) ** 2
-            + (tip[2] - 0.5 * (upper[2] + lower[2])) ** 2
-        )
+        distance = self._spoon_mouth_distance()
         if face_force > 0.0:
             metrics.contact_steps += 1
             if self.record_force_history:
@@ -334,6 +354,25 @@ class World:
             if speed > metrics.max_speed_near_mouth_m_s:
                 metrics.max_speed_near_mouth_m_s = speed
                 metrics.max_speed_near_mouth_at_s = float(d.time)
+
+    def _measure_far(self) -> None:
+        """`_measure` where no robot part can touch the face nor the spoon be near the mouth."""
+        self.face_force_n = self.lip_force_n = 0.0
+        distance = self._spoon_mouth_distance()
+        metrics = self.metrics
+        metrics.last_distance_m = distance
+        if distance < metrics.closest_approach_m:
+            metrics.closest_approach_m = distance
+        if distance < NEAR_MOUTH_RADIUS_M + FAR_GAP_M:
+            self._far_steps = 0  # closer than the bound allowed: measure every step again
+
+    def _spoon_mouth_distance(self) -> float:
+        xpos = self.data.site_xpos
+        tx, ty, tz = xpos[self._spoon_tip].tolist()
+        ux, uy, uz = xpos[self._upper_lip].tolist()
+        lx, ly, lz = xpos[self._lower_lip].tolist()
+        dx, dy, dz = tx - 0.5 * (ux + lx), ty - 0.5 * (uy + ly), tz - 0.5 * (uz + lz)
+        return math.sqrt(dx * dx + dy * dy + dz * dz)
 
     def _raise_unstable(self) -> None:
         d = self.data
