@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from careplan_api.models import AuditAction, Device, Meal, MealStatus, UsageEventRecord, utcnow
 from careplan_api.schemas import IngestResult, RejectedEvent, UsageEvent, UsageEventType
 from careplan_api.services import audit
+from careplan_api.services.event_insert import insert_usage_events
 
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_REPORTED_ID_CHARS = 64
@@ -117,6 +118,8 @@ def check_parsed_event(event: UsageEvent, limits: IngestLimits, now: datetime) -
     encoded = pydantic_core.to_json(event.data, inf_nan_mode="constants")
     if (b"NaN" in encoded or b"Infinity" in encoded) and not _finite(event.data):
         return "data: numbers must be finite (no NaN or Infinity)"
+    if b"\\u0000" in encoded and _has_nul(event.data):  # jsonb cannot hold it; one rule for both databases
+        return "data: text must not contain the NUL character (\\u0000)"
     if len(encoded) > limits.max_event_data_bytes:
         return f"data: {len(encoded)} bytes is more than the limit of {limits.max_event_data_bytes}"
     if event.at > now + timedelta(seconds=limits.max_clock_skew_s):
@@ -147,6 +150,14 @@ def _finite(data: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _has_nul(data: Any) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in data.items())
+    return isinstance(data, list) and any(_has_nul(v) for v in data)
 
 
 def _insert(session: Session):  # noqa: ANN202 - a dialect's insert construct
@@ -197,13 +208,7 @@ def ingest_batch(
                 "id": event.id, "meal_id": event.meal_id, "device_id": device.id, "citizen_id": device.citizen_id,
                 "type": event.type.value, "at": event.at, "data": event.data, "received_at": now,
             })
-        inserted: set[uuid.UUID] = set()
-        if rows:
-            result = connection.execute(
-                insert(UsageEventRecord).on_conflict_do_nothing(index_elements=["id"]).returning(UsageEventRecord.id),
-                rows,
-            )
-            inserted = set(result.scalars().all())
+        inserted = insert_usage_events(connection, rows)
         accepted = len(inserted)
         not_inserted = [r["id"] for r in rows if r["id"] not in inserted]
         if not_inserted:
