@@ -89,14 +89,18 @@ class Serial(SerialBase):
             now = clock.now()
             if deadline is not None and now >= deadline:
                 break
-            due = bus.next_ready_s()
-            if due is not None and deadline is not None and due > deadline:
-                due = None  # arrives after the timeout: wait for the timeout only
             if simulated:
-                if due is None and deadline is None:
-                    break  # nothing will ever arrive: do not hang a simulation
-                clock.advance_to(due if due is not None else deadline)
+                # Straight to the moment the bytes asked for have arrived (or the deadline).
+                due = bus.ready_s_for(size - len(self._received), deadline)
+                if due is None:
+                    if deadline is None:
+                        break  # nothing will ever arrive: do not hang a simulation
+                    due = deadline
+                clock.advance_to(due)
             else:
+                due = bus.next_ready_s()
+                if due is not None and deadline is not None and due > deadline:
+                    due = None  # arrives after the timeout: wait for the timeout only
                 # Sleep in slices, so that a bus closed meanwhile is noticed.
                 wake = min(t for t in (due, deadline, now + _SLICE_S) if t is not None)
                 clock.sleep(wake - now)
@@ -113,7 +117,8 @@ class Serial(SerialBase):
             clock.sleep(t - clock.now())
 
     def write(self, data: bytes) -> int:
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         self._live_bus().transmit(data, self._baudrate)
         return len(data)
 

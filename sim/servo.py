@@ -89,6 +89,7 @@ def _spans(addresses) -> tuple[tuple[int, int], ...]:
 _INDIRECT_DATA_SPANS = _spans(table.INDIRECT_DATA)
 
 
+@functools.lru_cache(maxsize=1024)
 def _touches_indirect_data(address: int, end: int) -> bool:
     """True when `address`..`end-1` includes an Indirect Data byte (whose meaning is indirect)."""
     return any(address < high and low < end for low, high in _INDIRECT_DATA_SPANS)
@@ -303,7 +304,8 @@ class VirtualServo:
             self._check_value(f, value, pending)
 
     def _limit(self, name: str, pending: dict[str, int]) -> int:
-        return pending.get(name, self.get(name))
+        value = pending.get(name)
+        return self.get(name) if value is None else value
 
     def _check_value(self, f: Field, value: int, pending: dict[str, int]) -> None:
         name = f.name
@@ -565,16 +567,18 @@ class VirtualServo:
     def advance_profile(self, dt: float) -> None:
         """Move the profile on by `dt` seconds (before the plant step)."""
         self.time_s += dt
+        table = self._table
         if self._settled:
-            if self._table[64] == 1 and self._table[98]:
+            if table[64] == 1 and table[98]:
                 self._check_watchdog()
             return
-        if not self.torque_on:
+        if table[64] != 1:  # torque off
             self._traj_pos = float(self._position_to_pulses(self._reading.position_rad))
             self._traj_vel = 0.0
             return
-        self._check_watchdog()
-        mode = self.get("operating_mode")
+        if table[98]:  # Bus Watchdog set (0 is off)
+            self._check_watchdog()
+        mode = table[11]  # Operating Mode
         if mode in _POSITION_MODES:
             self._step_position(dt)
         elif mode == _VELOCITY_MODE:
@@ -629,16 +633,18 @@ class VirtualServo:
             return
         self._reading = reading
         self._update_present(reading, dt)
-        at_goal = self.get("operating_mode") not in _POSITION_MODES or round(self._traj_pos) == self._goal_pulses()
-        self._settled = self._traj_vel == 0 and (not self.torque_on or at_goal)
+        table = self._table
+        self._settled = self._traj_vel == 0 and (
+            table[64] != 1 or table[11] not in _POSITION_MODES or round(self._traj_pos) == self._goal_pulses()
+        )
 
     def _set_realtime_tick(self) -> None:
         _REALTIME_TICK.pack_into(self._table, _REALTIME_TICK_ADDRESS, int(self.time_s * 1000) % 32768)
 
     def _update_present(self, reading: JointReading, dt: float) -> None:
-        reverse = self._reverse()
+        reverse = -1 if self._table[10] & 0x01 else 1
         torque_on = self._table[64] == 1
-        present = round(self._position_to_pulses(reading.position_rad))
+        present = round(reverse * reading.position_rad / table.RAD_PER_PULSE + table.CENTER_PULSE + self.get("homing_offset"))
         velocity = round(reverse * reading.velocity_rad_s / table.RAD_S_PER_VELOCITY_UNIT)
         pwm_limit, limit = _PWM_CURRENT_LIMITS.unpack_from(self._table, _PWM_CURRENT_LIMITS_ADDRESS)
         raw_current = reading.torque_nm / TORQUE_CONSTANT_NM_PER_A / table.AMPERE_PER_CURRENT_UNIT

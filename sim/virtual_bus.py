@@ -34,7 +34,6 @@ import itertools
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from firmware_bridge.protocol import (
@@ -120,8 +119,7 @@ class _Pending(NamedTuple):
     data: bytes
 
 
-@dataclass
-class _Answer:
+class _Answer(NamedTuple):
     servo: VirtualServo
     reply: Reply
     servo_id: int
@@ -148,6 +146,7 @@ class VirtualServoBus:
         self.tick_s = tick_s
         self.baudrate = baudrate
         self.name: str | None = None
+        self._registered = False  # between start() and close(); read by ports on every call
         self.servos: list[VirtualServo] = []
         self._lock = threading.RLock()
         self._parser = InstructionParser()
@@ -173,6 +172,7 @@ class VirtualServoBus:
             if bus.name in _buses:
                 raise ValueError(f"a virtual bus named {bus.name!r} is already running; close it or pick another name")
             _buses[bus.name] = bus
+            bus._registered = True
         return bus
 
     @property
@@ -185,14 +185,14 @@ class VirtualServoBus:
     @property
     def running(self) -> bool:
         """True between `start` and `close` (while its URL opens)."""
-        with _registry_lock:
-            return self.name is not None and _buses.get(self.name) is self
+        return self._registered
 
     def close(self) -> None:
         """Unregister the bus; ports opened on its URL stop working."""
         with _registry_lock:
             if self.name is not None and _buses.get(self.name) is self:
                 del _buses[self.name]
+            self._registered = False
 
     def __enter__(self) -> VirtualServoBus:
         return self
@@ -253,23 +253,25 @@ class VirtualServoBus:
             arrived = start + wire_time_s(len(data), baudrate)
             self._line_free_s = arrived
             self._host_done_s = arrived
-            self._parser.dropped.clear()
-            packets = self._parser.feed(bytes(data))
-            corrupted = [d.servo_id for d in self._parser.dropped if d.reason == DropReason.BAD_CRC]
+            dropped = self._parser.dropped
+            dropped.clear()
+            packets = self._parser.feed(data if type(data) is bytes else bytes(data))
+            corrupted = [d.servo_id for d in dropped if d.reason == DropReason.BAD_CRC] if dropped else []
             if not packets and not corrupted:
                 return
             self.advance_to(arrived)
             listeners = [s for s in self.servos if s.baudrate == baudrate]
-            # A servo that recognises its ID in a packet with a bad CRC answers CRC Error (3). Such
-            # a packet (a cut-off one whose length swallowed what followed) ends before any good
-            # packet found inside it, so its answer goes first.
-            answers = [
-                _Answer(servo, Reply(servo.status_error(StatusError.CRC_ERROR)), servo.servo_id)
-                for servo_id in corrupted
-                for servo in listeners
-                if servo.servo_id == servo_id and servo.get("status_return_level") >= 2
-            ]
-            self._schedule([(a, encode_status(a.servo_id, a.reply.error)) for a in answers], arrived, baudrate)
+            if corrupted:
+                # A servo that recognises its ID in a packet with a bad CRC answers CRC Error (3).
+                # Such a packet (a cut-off one whose length swallowed what followed) ends before
+                # any good packet found inside it, so its answer goes first.
+                answers = [
+                    _Answer(servo, Reply(servo.status_error(StatusError.CRC_ERROR)), servo.servo_id)
+                    for servo_id in corrupted
+                    for servo in listeners
+                    if servo.servo_id == servo_id and servo.get("status_return_level") >= 2
+                ]
+                self._schedule([(a, encode_status(a.servo_id, a.reply.error)) for a in answers], arrived, baudrate)
             for packet in packets:
                 for servo in listeners:
                     servo.heard_instruction()
@@ -292,6 +294,20 @@ class VirtualServoBus:
         """When the next reply bytes become readable, or None if none are on the way."""
         with self._lock:
             return self._pending[0].ready_s if self._pending else None
+
+    def ready_s_for(self, n_bytes: int, by_s: float | None = None) -> float | None:
+        """When `n_bytes` more reply bytes will have become readable, or, if fewer arrive by `by_s`
+        (None: ever), when the last of those does; None if none arrive by then."""
+        with self._lock:
+            last = None
+            for pending in self._pending:
+                if by_s is not None and pending.ready_s > by_s:
+                    break
+                last = pending.ready_s
+                n_bytes -= len(pending.data)
+                if n_bytes <= 0:
+                    break
+            return last
 
     @property
     def line_free_s(self) -> float:
@@ -422,10 +438,14 @@ class VirtualServoBus:
 
     def _schedule(self, replies: list[tuple[_Answer, bytes]], arrived: float, baudrate: int) -> None:
         """Put status packets on the line one after another; same-ID answers collide."""
-        groups: dict[int, list[tuple[_Answer, bytes]]] = {}
-        for answer, packet in replies:
-            groups.setdefault(answer.servo_id, []).append((answer, packet))
-        for group in groups.values():
+        if len({answer.servo_id for answer, _ in replies}) == len(replies):
+            groups: Iterable[list[tuple[_Answer, bytes]]] = [[reply] for reply in replies]  # no collision
+        else:
+            by_id: dict[int, list[tuple[_Answer, bytes]]] = {}
+            for answer, packet in replies:
+                by_id.setdefault(answer.servo_id, []).append((answer, packet))
+            groups = by_id.values()
+        for group in groups:
             sent = []
             for answer, packet in group:
                 faults = answer.servo.reply_faults
