@@ -146,25 +146,31 @@ def get_current_user(caller: CurrentCaller) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_current_device(
-    request: Request,
-    session: SessionDep,
+async def get_device_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(device_scheme)],
-) -> Device:
+) -> str:
+    """The bearer token of a device request (401 when there is none); `authenticate_device` checks it.
+
+    Async and without the database, so that ingest reaches the database in one thread-pool call.
+    """
     if credentials is None:
         raise _unauthorized("send the device's token as `Authorization: Bearer <token>`")
-    device = find_device_by_token(session, credentials.credentials)
+    return credentials.credentials
+
+
+DeviceToken = Annotated[str, Depends(get_device_token)]
+
+
+def authenticate_device(session: Session, token: str, jwt_key: bytes) -> Device:
+    """The active device of `token`; 401 for an unknown or revoked one, 403 for a person's token."""
+    device = find_device_by_token(session, token)
     if device is not None:
-        session.commit()  # end the read: the connection goes back to the pool until ingest needs it
         return device
     try:
-        decode_access_token(credentials.credentials, request.app.state.jwt_key)
+        decode_access_token(token, jwt_key)
     except InvalidToken:
         raise _unauthorized("unknown or revoked device token") from None
     raise HTTPException(status.HTTP_403_FORBIDDEN, "only devices post usage events; a person's token cannot")
-
-
-CurrentDevice = Annotated[Device, Depends(get_current_device)]
 
 
 def require_roles(*roles: Role, pages: bool = False) -> Callable[[User], User]:

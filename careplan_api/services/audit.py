@@ -8,14 +8,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from careplan_api.models import ActorKind, AuditAction, AuditEntry, Device, User, utcnow
 
 MAX_RESOURCE_CHARS = 300
 MAX_PURPOSE_CHARS = 200
+_INSERT = insert(AuditEntry.__table__)
+
+
+def _values(actor: User | Device | None, action: AuditAction, resource: str, citizen_id: uuid.UUID | None,
+            purpose: str, outcome: str) -> dict[str, Any]:
+    if isinstance(actor, User):
+        kind, actor_id, name, role = ActorKind.USER, actor.id, actor.username, actor.role.value
+    elif isinstance(actor, Device):
+        kind, actor_id, name, role = ActorKind.DEVICE, actor.id, f"device {actor.id}", "device"
+    else:
+        kind, actor_id, name, role = ActorKind.SYSTEM, None, "system", ""
+    return {
+        "at": utcnow(), "actor_kind": kind, "actor_id": actor_id, "actor_name": name, "actor_role": role,
+        "action": action, "resource": resource[:MAX_RESOURCE_CHARS], "citizen_id": citizen_id,
+        "purpose": purpose[:MAX_PURPOSE_CHARS], "outcome": outcome,
+    }
 
 
 def record(
@@ -29,26 +46,24 @@ def record(
     outcome: str = "ok",
 ) -> AuditEntry:
     """Add one audit entry to `session` (the caller commits). `actor=None` means the system itself."""
-    if isinstance(actor, User):
-        kind, actor_id, name, role = ActorKind.USER, actor.id, actor.username, actor.role.value
-    elif isinstance(actor, Device):
-        kind, actor_id, name, role = ActorKind.DEVICE, actor.id, f"device {actor.id}", "device"
-    else:
-        kind, actor_id, name, role = ActorKind.SYSTEM, None, "system", ""
-    entry = AuditEntry(
-        at=utcnow(),
-        actor_kind=kind,
-        actor_id=actor_id,
-        actor_name=name,
-        actor_role=role,
-        action=action,
-        resource=resource[:MAX_RESOURCE_CHARS],
-        citizen_id=citizen_id,
-        purpose=purpose[:MAX_PURPOSE_CHARS],
-        outcome=outcome,
-    )
+    entry = AuditEntry(**_values(actor, action, resource, citizen_id, purpose, outcome))
     session.add(entry)
     return entry
+
+
+def append(
+    connection: Connection,
+    *,
+    actor: User | Device | None,
+    action: AuditAction,
+    resource: str,
+    citizen_id: uuid.UUID | None = None,
+    purpose: str = "",
+    outcome: str = "ok",
+) -> None:
+    """`record` as one Core INSERT on `connection`, in its transaction (the caller commits): no ORM
+    flush, for the ingest path, which writes one entry per batch."""
+    connection.execute(_INSERT, _values(actor, action, resource, citizen_id, purpose, outcome))
 
 
 def entries_for_citizen(session: Session, citizen_id: uuid.UUID, limit: int = 500, offset: int = 0) -> Sequence[AuditEntry]:

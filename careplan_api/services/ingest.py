@@ -226,7 +226,7 @@ def ingest_batch(
         if touched:
             refresh_meals(session, touched, now)
         if accepted:
-            audit.record(session, actor=device, action=AuditAction.CREATE, citizen_id=device.citizen_id,
+            audit.append(connection, actor=device, action=AuditAction.CREATE, citizen_id=device.citizen_id,
                          resource=f"POST /api/v1/usage-events ({accepted} events)", purpose="device ingest")
     if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_RESOLUTION:
         session.execute(update(Device).where(Device.id == device.id).values(last_seen_at=now))
