@@ -296,6 +296,10 @@ class PanelInput:
 
 
 _TIME_EPS_S = 1e-6  # frame times are sums of floats: 3 frames at 30 fps are 0.1 s, not 0.0999...
+# Between frames the loop's clock runs ahead of the last capture time by the camera's latency and
+# frame period (at 15 fps with 50 ms latency: up to ~120 ms) and a dropped frame adds a period: a
+# camera that delivers nothing is a gap only this much later than a face that is not seen.
+CAMERA_SILENCE_GRACE_S = 0.25
 
 
 class GesturePhase(StrEnum):
@@ -326,7 +330,9 @@ class MouthGesture:
     does not fire. Misfires are counted and reported to `events` as `misfire`.
 
     Frames with confidence below `min_confidence` or a non-finite ratio, and no face, are gaps: a
-    gap up to `debounce_s` is bridged, a longer one ends the episode without trigger or misfire.
+    gap up to `debounce_s` (between capture times) is bridged, a longer one ends the episode
+    without trigger or misfire; so does a camera that delivers no frame for `debounce_s` +
+    `CAMERA_SILENCE_GRACE_S` (latency and dropped frames of a slow camera are not gaps).
     Each frame is used once (by its `t`). The gesture is armed only while `armed()` (the spoon
     waits ready): a mouth still open when it becomes armed must close first.
     """
@@ -358,8 +364,11 @@ class MouthGesture:
         fresh = mouth is not None and mouth.t != self._last_t
         if fresh:
             self._last_t = mouth.t
-        if not fresh or not self._valid(mouth):
-            self._check_gap(mouth.t if fresh else now_s)
+        if not fresh:
+            self._check_gap(now_s - CAMERA_SILENCE_GRACE_S)
+            return []
+        if not self._valid(mouth):
+            self._check_gap(mouth.t)
             return []
         self._last_valid_s = mouth.t
         s = self.settings

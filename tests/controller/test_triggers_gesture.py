@@ -217,3 +217,29 @@ def test_auto_pace_needs_to_see_the_mouth(make):
 def test_auto_pace_rejects_a_nonsense_pace(bad):
     with pytest.raises(ValueError, match="pace_s"):
         AutoPace(bad)
+
+
+def test_hold_seen_by_a_slow_late_camera_with_a_dropped_frame_still_triggers():
+    """15 fps, 60 ms latency, one frame lost mid-hold, polled by a 200 Hz loop: no gap."""
+    gesture = MouthGesture(SETTINGS)
+    captures = [10.0 + k / 15.0 for k in range(40)]
+    levels = [SHUT if t < 10.5 or t > 11.9 else WIDE for t in captures]
+    delivered = [(t + 0.06, MouthObservation((320.0, 240.0), 60.0, r, r > 0.091, 0.95, t))
+                 for k, (t, r) in enumerate(zip(captures, levels, strict=True)) if k != 15]
+    commands, latest = [], None
+    for tick in range(int(2.8 * 200)):
+        now = 10.0 + tick / 200
+        while delivered and delivered[0][0] <= now:
+            latest = delivered.pop(0)[1]
+        commands += gesture.poll(now, latest)
+    assert [c.kind for c in commands] == [CommandKind.NEXT_BITE]
+
+
+def test_a_camera_that_stops_delivering_ends_the_episode_without_trigger():
+    gesture = MouthGesture(SETTINGS)
+    (last,) = frames([(WIDE, 1 / FPS)], t0=10.6)
+    run(gesture, frames([(SHUT, 0.5)]))
+    commands = []
+    for tick in range(400):  # the last frame, open, is all the loop gets for 2 s
+        commands += gesture.poll(10.6 + tick / 200, last)
+    assert commands == [] and gesture.phase is GesturePhase.CLOSED
