@@ -7,7 +7,7 @@
 The database is migrated to the newest schema when the app is created (unless
 `settings.run_migrations` is off). Everything lives on `app.state`: `settings`, `engine`,
 `session_factory`, `write_lock` (serialises bulk writes on SQLite), `metrics`, `jwt_key`, `cpr_key`,
-`password_hasher`.
+`password_hasher`, `login_throttle`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from careplan_api.db import make_engine, make_session_factory, make_write_lock, 
 from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
 from careplan_api.observability import ACCESS_LOGGER, Metrics
 from careplan_api.routes import admin, auth, citizens, dashboard, fhir, ingest, ops, reports
+from careplan_api.services.login_throttle import LoginLimits, LoginThrottle
 from careplan_api.services.security import InvalidToken, password_hasher
 from careplan_api.settings import Settings
 
@@ -164,6 +165,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.jwt_key = jwt_key
     app.state.cpr_key = cpr_key
     app.state.password_hasher = password_hasher(settings.argon2_profile)
+    app.state.login_throttle = LoginThrottle(LoginLimits(
+        settings.login_max_failures_per_account, settings.login_max_failures_per_address, settings.login_failure_window_s,
+    ))
 
     for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
         app.include_router(module.router)

@@ -32,6 +32,10 @@ class Metrics:
             "careplan_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
             buckets=LATENCY_BUCKETS_S, registry=self.registry,
         )
+        self.login_throttled = Counter(
+            "careplan_login_throttled", "Logins refused (429) by the login throttle, by scope (account, address)",
+            ["scope"], registry=self.registry,
+        )
         self.ingest_events = Counter(
             "careplan_ingest_events", "Usage events by outcome (accepted, duplicate, rejected)", ["outcome"],
             registry=self.registry,

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     max_event_data_bytes: int = Field(default=4096, gt=0)
     max_event_clock_skew_s: float = Field(default=300.0, ge=0)
     db_pool_size: int = Field(default=20, gt=0)
+    login_max_failures_per_account: int = Field(
+        default=10, gt=0, description="failed logins for one username within login_failure_window_s before more get 429"
+    )
+    login_max_failures_per_address: int = Field(
+        default=50, gt=0, description="failed logins from one client address within login_failure_window_s before more get 429"
+    )
+    login_failure_window_s: float = Field(default=900.0, gt=0, description="the sliding window of the login throttle")
     run_migrations: bool = Field(default=True, description="run `alembic upgrade head` when the app or CLI opens the database")
     log_level: str = "INFO"
 

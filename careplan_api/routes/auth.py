@@ -1,6 +1,10 @@
 """Logging in (OAuth2 password flow) and out (server-side revocation), for the API and, as
 `browser_router`, for a browser: a login page that puts the same access token in a cookie.
 
+Both check passwords through the login throttle (`services.login_throttle`): too many failed logins
+for one username or from one client address get 429 with Retry-After, before any password check;
+the moment a username or address gets locked is written to the audit log.
+
 The cookie (`deps.SESSION_COOKIE`: HttpOnly, SameSite=Strict, Path=/, Secure by setting) is read
 only by GET pages (`deps.get_page_caller`); POSTs here refuse other origins.
 """
@@ -22,6 +26,7 @@ from careplan_api.models import AuditAction, Role, User
 from careplan_api.schemas import Token, UserOut
 from careplan_api.services import audit
 from careplan_api.services.access import Need, may_access, visible_citizens
+from careplan_api.services.login_throttle import Attempt, LoginLimits, Throttled, ThrottleScope
 from careplan_api.services.security import InvalidToken, create_access_token, revoke_token, user_for_token, verify_password
 from careplan_api.templating import render_page
 
@@ -32,24 +37,81 @@ MAX_USERNAME_CHARS = 150
 MAX_NEXT_CHARS = 2000
 
 
+def _find_user(session: Session, username: str) -> User | None:
+    if "\x00" in username:  # no username holds it, and PostgreSQL refuses it in a query
+        return None
+    return session.scalar(select(User).where(User.username == username))
+
+
 def authenticate(request: Request, session: Session, username: str, password: str) -> User | None:
     """The active user with this username and password, else None (same work either way: argon2
     runs against a dummy hash for unknown names, so timing does not tell which part was wrong)."""
-    user = session.scalar(select(User).where(User.username == username[:MAX_USERNAME_CHARS]))
+    user = _find_user(session, username[:MAX_USERNAME_CHARS])
     if not verify_password(user.password_hash if user else None, password, request.app.state.password_hasher) or user is None or not user.is_active:
         return None
     return user
 
 
-@router.post("/token", response_model=Token)
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn reports it (behind a proxy: from X-Forwarded-For of a trusted
+    proxy, `--forwarded-allow-ips`; by default 127.0.0.1)."""
+    return request.client.host if request.client else "unknown"
+
+
+def throttled_authenticate(request: Request, session: Session, username: str, password: str, resource: str) -> User | Throttled | None:
+    """`authenticate` behind the login throttle: `Throttled` (password not checked) when the username
+    or the client address has too many recent failures; a failure that locks one is audit-logged."""
+    throttle = request.app.state.login_throttle
+    attempt = throttle.begin(username[:MAX_USERNAME_CHARS], client_address(request))
+    if isinstance(attempt, Throttled):
+        request.app.state.metrics.login_throttled.labels(attempt.scope.value).inc()
+        return attempt
+    try:
+        user = authenticate(request, session, username, password)
+    except Exception:
+        throttle.abandon(attempt)
+        raise
+    if user is not None:
+        throttle.succeeded(attempt)
+        return user
+    for scope in throttle.failed(attempt):
+        _audit_lock(session, attempt, scope, resource, throttle.limits)
+    return None
+
+
+def _audit_lock(session: Session, attempt: Attempt, scope: ThrottleScope, resource: str, limits: LoginLimits) -> None:
+    if scope is ThrottleScope.ACCOUNT:
+        account = _find_user(session, attempt.account)
+        what, count = f"username {attempt.account!r}", limits.max_failures_per_account
+        citizen_id = account.citizen_id if account is not None else None
+    else:
+        what, count, citizen_id = f"client address {attempt.address}", limits.max_failures_per_address, None
+    audit.record(session, actor=None, action=AuditAction.DENIED, citizen_id=citizen_id, purpose="login throttle",
+                 resource=f"{resource}: {what} locked after {count} failed logins within {limits.window_s:g} s",
+                 outcome="throttled")
+    session.commit()
+
+
+def _too_many(throttled: Throttled) -> HTTPException:
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                         f"too many failed logins for this {throttled.scope.value}; try again in {throttled.retry_after_s} s",
+                         headers={"Retry-After": str(throttled.retry_after_s)})
+
+
+THROTTLED_RESPONSE = {429: {"description": "too many failed logins for this username or client address; see Retry-After"}}
+
+
+@router.post("/token", response_model=Token, responses=THROTTLED_RESPONSE)
 def login(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> Token:
-    """Exchange username and password (form fields) for a bearer access token."""
-    user = authenticate(request, session, form.username, form.password)
+    """Exchange username and password (form fields) for a bearer access token (429 after too many failures)."""
+    user = throttled_authenticate(request, session, form.username, form.password, "POST /api/v1/auth/token")
+    if isinstance(user, Throttled):
+        raise _too_many(user)
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
@@ -128,10 +190,16 @@ NextQuery = Annotated[str | None, Query(max_length=MAX_NEXT_CHARS, description="
 AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
 
 
-def _login_page(request: Request, session: Session, language: Lang, next_path: str | None, *, failed: bool) -> HTMLResponse:
-    user = None if failed else _signed_in_user(request, session)
-    return render_page(request, "login.html", language, next_path=next_path or "", failed=failed, user=user,
-                       landing=landing_page(session, user) if user else None, signed_in=user is not None)
+def _login_page(request: Request, session: Session, language: Lang, next_path: str | None, *, failed: bool,
+                throttled: Throttled | None = None) -> HTMLResponse:
+    user = None if failed or throttled else _signed_in_user(request, session)
+    page = render_page(request, "login.html", language, next_path=next_path or "", failed=failed or throttled is not None,
+                       user=user, landing=landing_page(session, user) if user else None, signed_in=user is not None,
+                       retry_after_s=throttled.retry_after_s if throttled else None)
+    if throttled:
+        page.status_code = status.HTTP_429_TOO_MANY_REQUESTS
+        page.headers["Retry-After"] = str(throttled.retry_after_s)
+    return page
 
 
 @browser_router.get("/login", response_class=HTMLResponse)
@@ -142,7 +210,8 @@ def login_page(request: Request, session: SessionDep, next: NextQuery = None, la
 
 
 @browser_router.post("/login", response_class=HTMLResponse, response_model=None, status_code=status.HTTP_303_SEE_OTHER,
-                     responses={200: {"description": "the form again, with an error (wrong username or password)"}})
+                     responses={200: {"description": "the form again, with an error (wrong username or password)"},
+                                429: {"description": "the form again: too many failed logins for this username or client address; see Retry-After"}})
 def browser_login(
     request: Request,
     session: SessionDep,
@@ -156,8 +225,10 @@ def browser_login(
     """Check username and password exactly as `POST /api/v1/auth/token` does; on success put the
     access token in the login cookie and go to `next` (a local path) or the role's landing page."""
     _refuse_cross_site(request)
-    user = authenticate(request, session, username, password)
+    user = throttled_authenticate(request, session, username, password, "POST /login")
     language = negotiate(lang, accept_language)
+    if isinstance(user, Throttled):
+        return _login_page(request, session, language, safe_next(next), failed=True, throttled=user)
     if user is None:
         return _login_page(request, session, language, safe_next(next), failed=True)
     token, _claims = create_access_token(user, request.app.state.jwt_key, settings.access_token_ttl_s)

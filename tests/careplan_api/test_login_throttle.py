@@ -1,0 +1,178 @@
+"""Password guessing is throttled per username and per client address (429 + Retry-After), the lock
+is audit-logged, and a correct password works again once the window has passed. Time is a fake
+clock here, so nothing depends on how fast the machine is."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from careplan_api.models import AuditAction, AuditEntry
+from careplan_api.services.login_throttle import LoginLimits, LoginThrottle, Throttled, ThrottleScope
+from careplan_api.settings import Settings
+
+TOKEN_URL = "/api/v1/auth/token"
+LIMITS = LoginLimits(max_failures_per_account=3, max_failures_per_address=5, window_s=600)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(app) -> FakeClock:
+    fake = FakeClock()
+    app.state.login_throttle = LoginThrottle(LIMITS, clock=fake)
+    return fake
+
+
+def _token(client, username, password):
+    return client.post(TOKEN_URL, data={"username": username, "password": password})
+
+
+def _throttle_entries(app) -> list[AuditEntry]:
+    with app.state.session_factory() as session:
+        return list(session.scalars(select(AuditEntry).where(AuditEntry.outcome == "throttled").order_by(AuditEntry.id)))
+
+
+# The limiter on its own ---------------------------------------------------------------------------
+
+
+def test_an_account_is_locked_after_its_failures_until_the_oldest_leaves_the_window():
+    clock = FakeClock()
+    throttle = LoginThrottle(LIMITS, clock=clock)
+    locked = []
+    for i in range(3):
+        clock.now += 10
+        attempt = throttle.begin("staff_a", f"10.0.0.{i}")  # other addresses: only the account counts
+        locked.append(throttle.failed(attempt))
+    assert locked == [[], [], [ThrottleScope.ACCOUNT]]
+    refused = throttle.begin("staff_a", "10.0.0.9")
+    assert refused == Throttled(ThrottleScope.ACCOUNT, 600 - 20)  # first failure at +10, now +30
+    clock.now += 600 - 20 - 0.5
+    assert throttle.begin("staff_a", "10.0.0.9") == Throttled(ThrottleScope.ACCOUNT, 1)
+    clock.now += 0.5
+    assert not isinstance(throttle.begin("staff_a", "10.0.0.9"), Throttled)
+    assert isinstance(throttle.begin("someone_else", "10.0.0.9"), type(throttle.begin("x", "10.0.0.8")))
+
+
+def test_parallel_guesses_cannot_slip_past_the_count():
+    throttle = LoginThrottle(LIMITS, clock=FakeClock())
+    in_flight = [throttle.begin("staff_a", "10.0.0.1") for _ in range(3)]  # none finished yet
+    assert not any(isinstance(a, Throttled) for a in in_flight)
+    assert throttle.begin("staff_a", "10.0.0.1") == Throttled(ThrottleScope.ACCOUNT, 600)
+    assert [throttle.failed(a) for a in in_flight] == [[], [], [ThrottleScope.ACCOUNT]]  # the lock reported once
+
+
+def test_a_success_clears_the_account_and_gives_the_address_its_place_back():
+    throttle = LoginThrottle(LIMITS, clock=FakeClock())
+    for _ in range(2):
+        throttle.failed(throttle.begin("staff_a", "10.0.0.1"))
+    throttle.succeeded(throttle.begin("staff_a", "10.0.0.1"))
+    for _ in range(2):
+        assert throttle.failed(throttle.begin("staff_a", "10.0.0.1")) == []
+    # the address has 4 failures (the success gave its place back): one more is allowed, then locked
+    assert throttle.failed(throttle.begin("other", "10.0.0.1")) == [ThrottleScope.ADDRESS]
+    assert throttle.begin("third", "10.0.0.1") == Throttled(ThrottleScope.ADDRESS, 600)
+
+
+def test_an_abandoned_attempt_counts_for_nothing():
+    throttle = LoginThrottle(LIMITS, clock=FakeClock())
+    for _ in range(10):
+        throttle.abandon(throttle.begin("staff_a", "10.0.0.1"))
+    assert not isinstance(throttle.begin("staff_a", "10.0.0.1"), Throttled)
+
+
+def test_memory_stays_bounded_under_a_spray_of_names():
+    throttle = LoginThrottle(LIMITS, clock=FakeClock(), max_keys=100)
+    for i in range(5000):
+        throttle.failed(throttle.begin(f"user{i}", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"))
+    assert all(len(window._times) <= 100 for window in throttle._windows.values())
+
+
+@pytest.mark.parametrize("limits", [dict(max_failures_per_account=0), dict(max_failures_per_address=-1), dict(window_s=0),
+                                    dict(window_s=float("nan"))])
+def test_meaningless_limits_are_refused(limits):
+    with pytest.raises(ValueError, match="login limits"):
+        LoginLimits(**limits)
+
+
+@pytest.mark.parametrize("field", ["login_max_failures_per_account", "login_max_failures_per_address", "login_failure_window_s"])
+def test_settings_refuse_a_zero_limit(field, tmp_path):
+    with pytest.raises(ValidationError):
+        Settings(data_dir=tmp_path, **{field: 0})
+
+
+# Over HTTP -------------------------------------------------------------------------------------------
+
+
+def test_wrong_passwords_lock_the_token_endpoint_then_a_correct_password_works_after_the_window(client, world, app, clock):
+    for _ in range(3):
+        assert _token(client, "staff_a", "guess").status_code == 401
+    refused = _token(client, "staff_a", world.password)  # right password, but locked: not even checked
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "600"
+    assert "too many failed logins" in refused.json()["detail"]
+    clock.now += 300
+    assert _token(client, "staff_a", world.password).headers["Retry-After"] == "300"
+    clock.now += 300
+    assert _token(client, "staff_a", world.password).status_code == 200
+    assert _token(client, "staff_a", "guess").status_code == 401  # the success started the account afresh
+    entries = _throttle_entries(app)
+    assert len(entries) == 1
+    assert entries[0].action is AuditAction.DENIED and "username 'staff_a' locked" in entries[0].resource
+    metrics = client.get("/metrics").text
+    assert 'careplan_login_throttled_total{scope="account"} 2.0' in metrics
+
+
+def test_a_citizens_locked_account_shows_in_their_own_audit_log(client, world, app, clock):
+    for _ in range(3):
+        _token(client, "citizen", "guess")
+    [entry] = _throttle_entries(app)
+    assert entry.citizen_id == world.alice
+
+
+@pytest.mark.parametrize("username", ["", "x" * 5000, "admin' OR '1'='1", "staff_a\x00", "../../etc/passwd", "ø" * 200])
+def test_hostile_usernames_from_one_address_lock_that_address_only(client, world, app, clock, username):
+    for i in range(5):
+        response = _token(client, f"{i}{username}", "guess")  # distinct even when cut to 150
+        assert response.status_code in (401, 422)
+    locked = _token(client, "staff_a", world.password)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) == 600
+    with TestClient(app, client=("192.0.2.7", 40000)) as elsewhere:
+        assert _token(elsewhere, "staff_a", world.password).status_code == 200
+    [entry] = [e for e in _throttle_entries(app) if "client address" in e.resource]
+    assert "testclient" in entry.resource
+
+
+def test_the_browser_login_is_throttled_with_a_page_that_says_when(client, world, app, clock):
+    form = {"username": "staff_b", "password": "guess", "lang": "da"}
+    for _ in range(3):
+        page = client.post("/login", data=form)
+        assert page.status_code == 200 and "Forkert brugernavn" in page.text
+    page = client.post("/login", data={**form, "password": world.password})
+    assert page.status_code == 429
+    assert page.headers["Retry-After"] == "600"
+    assert "Prøv igen om 10 min" in page.text and 'role="alert"' in page.text
+    assert "bidvis_session" not in page.headers.get("set-cookie", "")
+    english = client.post("/login", data={**form, "lang": "en"})
+    assert english.status_code == 429 and "try again in 10 min" in english.text
+    clock.now += 600
+    page = client.post("/login", data={**form, "password": world.password}, follow_redirects=False)
+    assert page.status_code == 303 and "bidvis_session=" in page.headers["set-cookie"]
+    assert len(_throttle_entries(app)) == 1
+
+
+def test_a_username_with_a_nul_byte_is_refused_and_locked_like_any_other(client, world, app, clock):
+    for _ in range(3):
+        assert _token(client, "staff_a\x00", world.password).status_code == 401
+    assert _token(client, "staff_a\x00", world.password).status_code == 429
+    assert _token(client, "staff_a", world.password).status_code == 200  # a different account
+    [entry] = _throttle_entries(app)
+    assert "username 'staff_a\\x00' locked" in entry.resource
