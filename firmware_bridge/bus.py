@@ -367,6 +367,7 @@ class DynamixelBus:
         want = len(ids)
         received = 0
         need = reply_bytes
+        expired = False
         try:
             # The planned timeout, not the time left: it is the same every control cycle, so the
             # port is not reconfigured on the hot path.
@@ -383,9 +384,13 @@ class DynamixelBus:
                             self.stray_statuses += 1
                     if len(got) == want:
                         return got
+                if expired:
+                    break
                 left = deadline - time.perf_counter()
                 if left <= 0:
-                    break
+                    # Past the deadline (this process may have lost the CPU meanwhile): take what
+                    # has already arrived, without waiting, before calling it a timeout.
+                    expired, left = True, 0.0
                 self._set_timeout(left)
                 need = reply_bytes - received
                 if need <= 0:  # more came than planned (echo, garbage, an overlong reply)
