@@ -68,6 +68,14 @@ _REALTIME_TICK_ADDRESS = 120
 # Max Position Limit(48) and Min Position Limit(52), read together on the hot path.
 _POSITION_LIMITS = struct.Struct("<II")
 _POSITION_LIMITS_ADDRESS = 48
+# Fields the tick reads directly: Homing Offset(20), Moving Threshold(24), Goal Position(116).
+_HOMING_OFFSET = struct.Struct("<i").unpack_from
+_MOVING_THRESHOLD = struct.Struct("<I").unpack_from
+_GOAL_POSITION = struct.Struct("<i").unpack_from
+_RAD_PER_PULSE = table.RAD_PER_PULSE
+_CENTER_PULSE = table.CENTER_PULSE
+_RAD_S_PER_VELOCITY_UNIT = table.RAD_S_PER_VELOCITY_UNIT
+_AMPERE_PER_CURRENT_UNIT = table.AMPERE_PER_CURRENT_UNIT
 
 # Moving Status(123) bits.
 _IN_POSITION = 0x01
@@ -513,10 +521,14 @@ class VirtualServo:
         return self._reverse() * (pulses - table.CENTER_PULSE - self.get("homing_offset")) * table.RAD_PER_PULSE
 
     def _goal_pulses(self) -> int:
-        goal = self.get("goal_position")
-        if self._table[11] == 3:  # Operating Mode position: the position limits apply
-            high, low = _POSITION_LIMITS.unpack_from(self._table, _POSITION_LIMITS_ADDRESS)
-            goal = max(low, min(high, goal))
+        table_ = self._table
+        goal = _GOAL_POSITION(table_, 116)[0]
+        if table_[11] == 3:  # Operating Mode position: the position limits apply
+            high, low = _POSITION_LIMITS.unpack_from(table_, _POSITION_LIMITS_ADDRESS)
+            if goal > high:
+                goal = high
+            if goal < low:
+                goal = low
         return goal
 
     def _max_velocity(self) -> float:
@@ -642,14 +654,16 @@ class VirtualServo:
         _REALTIME_TICK.pack_into(self._table, _REALTIME_TICK_ADDRESS, int(self.time_s * 1000) % 32768)
 
     def _update_present(self, reading: JointReading, dt: float) -> None:
-        reverse = -1 if self._table[10] & 0x01 else 1
-        torque_on = self._table[64] == 1
-        present = round(reverse * reading.position_rad / table.RAD_PER_PULSE + table.CENTER_PULSE + self.get("homing_offset"))
-        velocity = round(reverse * reading.velocity_rad_s / table.RAD_S_PER_VELOCITY_UNIT)
-        pwm_limit, limit = _PWM_CURRENT_LIMITS.unpack_from(self._table, _PWM_CURRENT_LIMITS_ADDRESS)
-        raw_current = reading.torque_nm / TORQUE_CONSTANT_NM_PER_A / table.AMPERE_PER_CURRENT_UNIT
+        table_ = self._table
+        reverse = -1 if table_[10] & 0x01 else 1
+        torque_on = table_[64] == 1
+        position_rad, velocity_rad_s, torque_nm = reading.position_rad, reading.velocity_rad_s, reading.torque_nm
+        present = round(reverse * position_rad / _RAD_PER_PULSE + _CENTER_PULSE + _HOMING_OFFSET(table_, 20)[0])
+        velocity = round(reverse * velocity_rad_s / _RAD_S_PER_VELOCITY_UNIT)
+        pwm_limit, limit = _PWM_CURRENT_LIMITS.unpack_from(table_, _PWM_CURRENT_LIMITS_ADDRESS)
+        raw_current = torque_nm / TORQUE_CONSTANT_NM_PER_A / _AMPERE_PER_CURRENT_UNIT
         current = max(-limit, min(limit, round(reverse * raw_current))) if torque_on else 0
-        overloaded = abs(raw_current) > limit or abs(reading.torque_nm) > STALL_TORQUE_NM
+        overloaded = abs(raw_current) > limit or abs(torque_nm) > STALL_TORQUE_NM
         self._overload_s = self._overload_s + dt if overloaded else 0.0
         if self._overload_s >= _OVERLOAD_AFTER_S:
             self.inject_hardware_error(HardwareError.OVERLOAD)
@@ -657,18 +671,18 @@ class VirtualServo:
         if torque_on:
             # PWM needed: resistive drop plus back-EMF (12 V / 2.3 A stall, 46 rev/min no-load at 12 V).
             volts = max(self._input_voltage_v, 1.0)
-            amperes = abs(raw_current) * table.AMPERE_PER_CURRENT_UNIT
-            duty = (amperes * 12.0 / 2.3 + abs(reading.velocity_rad_s) * _VOLT_S_PER_RAD) / volts
+            amperes = abs(raw_current) * _AMPERE_PER_CURRENT_UNIT
+            duty = (amperes * 12.0 / 2.3 + abs(velocity_rad_s) * _VOLT_S_PER_RAD) / volts
             pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_current))
         trajectory = round(self._traj_pos)
         _PRESENT_BLOCK.pack_into(
-            self._table, _PRESENT_ADDRESS, pwm, current, velocity, present,
+            table_, _PRESENT_ADDRESS, pwm, current, velocity, present,
             round(self._traj_vel / _PULSES_PER_S_PER_VELOCITY_UNIT), trajectory,
         )
-        self._set_realtime_tick()
-        status = self._table[123]
+        _REALTIME_TICK.pack_into(table_, _REALTIME_TICK_ADDRESS, int(self.time_s * 1000) % 32768)
+        status = table_[123]
         if status & _PROFILE_ONGOING and self._traj_vel == 0 and trajectory == self._goal_pulses():
             status = (status & ~_PROFILE_ONGOING) | _IN_POSITION
-        self._table[123] = status
-        moving = abs(velocity) > self.get("moving_threshold") or bool(status & _PROFILE_ONGOING and torque_on)
-        self._table[122] = 1 if moving else 0
+        table_[123] = status
+        moving = abs(velocity) > _MOVING_THRESHOLD(table_, 24)[0] or bool(status & _PROFILE_ONGOING and torque_on)
+        table_[122] = 1 if moving else 0
