@@ -6,50 +6,85 @@ database (SQLite file; PostgreSQL too when Debian's server binaries are installe
 over HTTP with a staff token through the whole app (auth, purpose, audit entry, load, mapping,
 JSON). Three cases per database:
 
-- `cold`: the app's caches (meal summaries, encoded meal entries) are emptied before every round,
-  so every event is read, summarised, mapped and encoded;
-- `warm`: caches filled by the round before (the normal case: a meal changes only while it is
-  eaten; summaries are keyed by the meal's event count and last update, encoded entries by the
-  summary itself);
+- `cold`: as after a restart: a new app (new engine and connection pool, empty in-process caches)
+  for every round, and the process-wide resource-id cache emptied;
+- `warm`: one app, caches filled by the round before;
 - `mapping`: the pure mapping + JSON encoding of the same year, without database, HTTP or cache.
+
+Next to wall time, `extra_info` has the median CPU time per export of this process (app and
+client) and, on PostgreSQL, of the database server's processes, and the time the year took to
+ingest (`load_s`, `load_cpu_s`).
 
     .venv/bin/python -m pytest benchmarks/bench_careplan_fhir.py --benchmark-columns=min,median,mean,stddev,rounds
 """
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from careplan_api.app import create_app
+from careplan_api.fhir.encoding import everything_json
+from careplan_api.fhir.ids import resource_id
 from careplan_api.local_postgres import LocalPostgres, PostgresUnavailable
 from careplan_api.models import Device, Role
 from careplan_api.services import people
 from careplan_api.services.ingest import IngestLimits, ingest_batch
 from careplan_api.services.security import create_access_token, password_hasher
 from careplan_api.settings import Settings
-from careplan_api.fhir.encoding import everything_json
 from careplan_api.synthetic_meals import synthetic_citizen_record, synthetic_meals
 
 FIRST_DAY = datetime(2025, 1, 1, 7, 0, tzinfo=UTC)
 DAYS = 365
 BATCH = 1000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu_s(postmaster_pid: int | None) -> Callable[[], dict[int, float]]:
+    """A snapshot of the CPU seconds of the PostgreSQL server's processes (postmaster and backends)."""
+
+    def snapshot() -> dict[int, float]:
+        if postmaster_pid is None:
+            return {}
+        seconds = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            pid = int(stat.parent.name)
+            if pid == postmaster_pid or int(fields[1]) == postmaster_pid:
+                seconds[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return seconds
+
+    return snapshot
 
 
 @dataclass
-class Loaded:
-    client: TestClient
+class Year:
+    settings: Settings
     url: str
     headers: dict[str, str]
     events: int
+    load_s: float
+    load_cpu_s: float
+    server_cpu: Callable[[], dict[int, float]]
+    cpu_s: list[float] = field(default_factory=list)
+    server_cpu_s: list[float] = field(default_factory=list)
 
 
-def _load_year(settings: Settings) -> Iterator[Loaded]:
+def _load_year(settings: Settings, postmaster_pid: int | None) -> Year:
+    wall, cpu = time.perf_counter(), time.process_time()
     app = create_app(settings)
     with app.state.session_factory() as session:
         unit = people.get_or_create_unit(session, "Bench")
@@ -70,18 +105,18 @@ def _load_year(settings: Settings) -> Iterator[Loaded]:
         total += ingest_batch(session, device, pending, IngestLimits(), now=now).accepted
         token, _claims = create_access_token(staff, app.state.jwt_key, 3600)
         citizen_id = citizen.id
-    with TestClient(app) as client:
-        yield Loaded(client, f"/fhir/Patient/{citizen_id}/$everything",
-                     {"Authorization": f"Bearer {token}", "X-Purpose": "benchmark"}, total)
     app.state.engine.dispose()
+    return Year(settings, f"/fhir/Patient/{citizen_id}/$everything",
+                {"Authorization": f"Bearer {token}", "X-Purpose": "benchmark"}, total,
+                time.perf_counter() - wall, time.process_time() - cpu, _server_cpu_s(postmaster_pid))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def year(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+def year(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Year]:
     data_dir = tmp_path_factory.mktemp(request.param)
     common = {"data_dir": data_dir, "jwt_secret": "b" * 40, "cpr_hmac_key": "c" * 40, "argon2_profile": "CHEAPEST"}
     if request.param == "sqlite":
-        yield from _load_year(Settings(database_url=f"sqlite:///{data_dir / 'bench.sqlite3'}", **common))
+        yield _load_year(Settings(database_url=f"sqlite:///{data_dir / 'bench.sqlite3'}", **common), None)
         return
     try:
         server = LocalPostgres()
@@ -89,32 +124,57 @@ def year(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         pytest.skip(str(exc))
     server.start()
     try:
-        yield from _load_year(Settings(database_url=server.create_database("bench"), **common))
+        postmaster_pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+        yield _load_year(Settings(database_url=server.create_database("bench"), **common), postmaster_pid)
     finally:
         server.destroy()
 
 
-def _export(loaded: Loaded) -> int:
-    response = loaded.client.get(loaded.url, headers=loaded.headers)
+def _export(year: Year, client: TestClient) -> int:
+    server_before, cpu = year.server_cpu(), time.process_time()
+    response = client.get(year.url, headers=year.headers)
+    year.cpu_s.append(time.process_time() - cpu)
+    server_after = year.server_cpu()
+    year.server_cpu_s.append(sum(s - server_before.get(pid, 0.0) for pid, s in server_after.items()))
     assert response.status_code == 200, response.text
     return len(response.content)
 
 
-def test_everything_one_year_cold(benchmark, year: Loaded) -> None:
-    state = year.client.app.state
+def _report(benchmark, year: Year, size: int) -> None:
+    benchmark.extra_info.update(
+        events=year.events, meals=DAYS * 3, bytes=size, load_s=round(year.load_s, 1), load_cpu_s=round(year.load_cpu_s, 1),
+        cpu_ms_median=round(1000 * statistics.median(year.cpu_s), 1),
+        server_cpu_ms_median=round(1000 * statistics.median(year.server_cpu_s), 1),
+    )
+    year.cpu_s.clear()
+    year.server_cpu_s.clear()
 
-    def empty_cache() -> None:
-        state.meal_summary_cache = None
-        state.fhir_entry_cache = None
 
-    size = benchmark.pedantic(_export, args=(year,), setup=empty_cache, rounds=8, warmup_rounds=1)
-    benchmark.extra_info.update(events=year.events, meals=DAYS * 3, bytes=size)
+def test_everything_one_year_cold(benchmark, year: Year) -> None:
+    apps = ExitStack()
+
+    def restart() -> tuple[tuple[Year, TestClient], dict]:
+        apps.close()
+        resource_id.cache_clear()
+        app = create_app(year.settings)
+        apps.callback(app.state.engine.dispose)
+        return (year, apps.enter_context(TestClient(app))), {}
+
+    with apps:
+        size = benchmark.pedantic(_export, setup=restart, rounds=8, warmup_rounds=1)
+    year.cpu_s.pop(0)  # the warm-up round
+    year.server_cpu_s.pop(0)
+    _report(benchmark, year, size)
 
 
-def test_everything_one_year_warm(benchmark, year: Loaded) -> None:
-    _export(year)
-    size = benchmark.pedantic(_export, args=(year,), rounds=15, warmup_rounds=1)
-    benchmark.extra_info.update(events=year.events, meals=DAYS * 3, bytes=size)
+def test_everything_one_year_warm(benchmark, year: Year) -> None:
+    app = create_app(year.settings)
+    with TestClient(app) as client:
+        _export(year, client)
+        size = benchmark.pedantic(_export, args=(year, client), rounds=15, warmup_rounds=1)
+    app.state.engine.dispose()
+    del year.cpu_s[:2], year.server_cpu_s[:2]  # the filling and warm-up rounds
+    _report(benchmark, year, size)
 
 
 def test_mapping_one_year(benchmark) -> None:

@@ -7,80 +7,23 @@ Reading only; the caller has already checked access and written the audit entry.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
-from itertools import groupby
-from threading import Lock
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from datetime import datetime
 
-import orjson
-
-from sqlalchemy import String, Text, cast, select, type_coerce
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careplan_api.fhir.records import AuditRecord, CitizenRecord, DeviceRecord, GoalAssessment, PowerOfAttorney
-from careplan_api.meal_summary import AssistanceLevel, MealSummary, summarize_meal
-from careplan_api.models import ActorKind, AuditEntry, Citizen, Device, Fuldmagt, Meal, UsageEventRecord
+from careplan_api.fhir.records import (
+    AuditRecord,
+    CitizenRecord,
+    DeviceRecord,
+    GoalAssessment,
+    PowerOfAttorney,
+)
+from careplan_api.meal_summary import AssistanceLevel, MealSummary
+from careplan_api.meal_summary_store import load_stored_meals
+from careplan_api.models import ActorKind, AuditEntry, Citizen, Device, Fuldmagt
 from careplan_api.services.people import current_goal
-
-
-class SummaryCache:
-    """Meal summaries by (meal id, stored event count, last update): events are only ever added, so
-    an unchanged key means an unchanged meal. Bounded (least recently used out); thread-safe."""
-
-    def __init__(self, max_meals: int = 50_000) -> None:
-        self.max_meals = max_meals
-        self._items: OrderedDict[tuple[object, ...], MealSummary] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key: tuple[object, ...]) -> MealSummary | None:
-        with self._lock:
-            summary = self._items.get(key)
-            if summary is not None:
-                self._items.move_to_end(key)
-            return summary
-
-    def put(self, key: tuple[object, ...], summary: MealSummary) -> None:
-        with self._lock:
-            self._items[key] = summary
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_meals:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-def summary_cache(state: Any) -> SummaryCache:
-    """The app's meal-summary cache (`app.state.meal_summary_cache`), made on first use."""
-    cache = getattr(state, "meal_summary_cache", None)
-    if cache is None:
-        cache = state.meal_summary_cache = SummaryCache()
-    return cache
-
-
-class _Event(NamedTuple):  # a tuple: ~66,000 of them are made for a year of meals
-    type: str
-    at: datetime
-    data: Mapping[str, Any] | None
-
-
-def _as_datetime(value: datetime | str) -> datetime:
-    # raw column values: SQLite gives naive UTC text, PostgreSQL an aware datetime
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value + "+00:00")  # 4x cheaper than parse-then-replace(tzinfo)
-        except ValueError:  # a text that already carries an offset
-            value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _as_data(value: Mapping[str, Any] | str | None) -> Mapping[str, Any] | None:
-    # raw column values: SQLite gives JSON text, PostgreSQL (jsonb) a dict
-    if isinstance(value, str):
-        return None if value in ("{}", "null", "") else orjson.loads(value)
-    return value
 
 
 def load_meal_summaries(
@@ -89,53 +32,10 @@ def load_meal_summaries(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    cache: SummaryCache | None = None,
 ) -> list[MealSummary]:
-    """Summaries of the citizen's meals that started in [since, until), oldest first.
-
-    Events are read as raw column values (no ORM objects; ids and JSON cast to text in SQL so that
-    neither driver builds a UUID or parses JSON per row) because a year of meals is ~66,000 events;
-    with a `cache`, only meals that changed since the last call are read at all.
-    """
-    meal_filter = [Meal.citizen_id == citizen_id, Meal.started_at.is_not(None)]
-    if since is not None:
-        meal_filter.append(Meal.started_at >= since)
-    if until is not None:
-        meal_filter.append(Meal.started_at < until)
-    meals = session.execute(
-        select(Meal.id, cast(Meal.id, String).label("raw_id"), Meal.device_id, Meal.event_count, Meal.updated_at).where(*meal_filter)
-    ).all()
-    summaries: list[MealSummary] = []
-    missing: dict[object, tuple[uuid.UUID, uuid.UUID, tuple[object, ...]]] = {}
-    for meal_id, raw_id, device_id, event_count, updated_at in meals:
-        key = (meal_id, event_count, updated_at)
-        cached = cache.get(key) if cache is not None else None
-        if cached is not None:
-            summaries.append(cached)
-        else:
-            missing[raw_id] = (meal_id, device_id, key)
-    if missing:
-        event_query = (
-            select(cast(UsageEventRecord.meal_id, String).label("raw_meal_id"), UsageEventRecord.type,
-                   type_coerce(UsageEventRecord.at, String).label("raw_at"),
-                   cast(UsageEventRecord.data, Text).label("raw_data"))
-            .where(UsageEventRecord.citizen_id == citizen_id)
-            .order_by(UsageEventRecord.meal_id, UsageEventRecord.at)
-        )
-        if len(missing) == len(meals):
-            event_query = event_query.join(Meal, Meal.id == UsageEventRecord.meal_id).where(*meal_filter)
-        else:
-            event_query = event_query.where(UsageEventRecord.meal_id.in_([m[0] for m in missing.values()]))
-        rows = session.execute(event_query)
-        for raw_id, rows_of_meal in groupby(rows, key=lambda row: row[0]):
-            meal_id, device_id, key = missing[raw_id]
-            events = [_Event(kind, _as_datetime(at), _as_data(data)) for _, kind, at, data in rows_of_meal]
-            summary = summarize_meal(meal_id, device_id, events)
-            if cache is not None:
-                cache.put(key, summary)
-            summaries.append(summary)
-    summaries.sort(key=lambda meal: (meal.started_at, str(meal.meal_id)))
-    return summaries
+    """Summaries of the citizen's meals that started in [since, until), oldest first, as stored by
+    ingest (`careplan_api.meal_summary_store`)."""
+    return [meal.summary for meal in load_stored_meals(session, citizen_id, since=since, until=until)]
 
 
 def load_citizen_record(
@@ -145,7 +45,6 @@ def load_citizen_record(
     since: datetime | None = None,
     until: datetime | None = None,
     include_audit: bool = True,
-    cache: SummaryCache | None = None,
 ) -> CitizenRecord:
     """The whole record of one citizen for export: devices, goal, fuldmagter, meals, audit log."""
     devices = tuple(
@@ -173,23 +72,23 @@ def load_citizen_record(
                 .order_by(AuditEntry.at, AuditEntry.id)
             )
         )
+    meals = load_stored_meals(session, citizen.id, since=since, until=until)
     return CitizenRecord(
         citizen_id=citizen.id,
         created_at=citizen.created_at,
         devices=devices,
-        meals=tuple(load_meal_summaries(session, citizen.id, since=since, until=until, cache=cache)),
+        meals=tuple(meal.summary for meal in meals),
         goal=goal,
         powers_of_attorney=fuldmagter,
         audit=audit,
+        encoded_meals={meal.summary.meal_id: meal.encoded for meal in meals if meal.encoded is not None},
     )
 
 
-def iter_citizen_records(
-    session: Session, *, include_audit: bool = True, cache: SummaryCache | None = None
-) -> Iterator[CitizenRecord]:
+def iter_citizen_records(session: Session, *, include_audit: bool = True) -> Iterator[CitizenRecord]:
     """Every citizen's record, one at a time (for the bulk export)."""
     citizen_ids = session.scalars(select(Citizen.id).order_by(Citizen.created_at, Citizen.id)).all()
     for citizen_id in citizen_ids:
         citizen = session.get(Citizen, citizen_id)
         if citizen is not None:
-            yield load_citizen_record(session, citizen, include_audit=include_audit, cache=cache)
+            yield load_citizen_record(session, citizen, include_audit=include_audit)

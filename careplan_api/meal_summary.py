@@ -11,15 +11,21 @@ Both the FHIR export (`careplan_api.fhir`) and the reports (`careplan_api.report
 
 Unknown keys are ignored; a malformed value of a known key is ignored too (the event still counts),
 because a summary must never fail on what a device once sent.
+
+A summary depends only on which events were stored, never on the order they arrived in: events are
+taken by time, and events of the same instant in the order a bite happens (`SAME_INSTANT_ORDER`:
+the previous bite ends, a bowl is chosen, the next bite is triggered and offered), then by data.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum, StrEnum
+from operator import itemgetter
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -50,6 +56,21 @@ class IncidentKind(StrEnum):
 
 
 _INCIDENT_KINDS = frozenset(kind.value for kind in IncidentKind)
+
+SAME_INSTANT_ORDER: tuple[UsageEventType, ...] = (
+    UsageEventType.MEAL_STARTED,
+    UsageEventType.CALIBRATION_CHANGED,
+    UsageEventType.BITE_TAKEN,
+    UsageEventType.BITE_TIMEOUT,
+    UsageEventType.SAFETY_STOP,
+    UsageEventType.FAULT,
+    UsageEventType.BOWL_SELECTED,
+    UsageEventType.MISFIRE,
+    UsageEventType.TRIGGER,
+    UsageEventType.BITE_OFFERED,
+    UsageEventType.MEAL_ENDED,
+)
+_RANK = {kind.value: rank for rank, kind in enumerate(SAME_INSTANT_ORDER)}
 
 
 class JournalEvent(Protocol):
@@ -144,16 +165,41 @@ def _assistance(data: Mapping[str, Any] | None) -> AssistanceLevel | None:
         return None
 
 
+def _instant_key(event: JournalEvent) -> tuple[datetime, int, str]:
+    kind = str(event.type)
+    return event.at, _RANK.get(kind, len(_RANK)), kind
+
+
+def _data_key(event: JournalEvent) -> str:
+    return json.dumps(event.data or {}, sort_keys=True, default=str)  # no data: None or {}
+
+
+def in_summary_order(events: Iterable[JournalEvent]) -> list[JournalEvent]:
+    """The events in the order `summarize_meal` takes them (module docstring); the same list for
+    any order of the same events. All times must carry an offset."""
+    keyed = sorted(((_instant_key(event), event) for event in events), key=itemgetter(0))
+    ordered = [event for _key, event in keyed]
+    start = 0
+    for end in range(1, len(keyed) + 1):
+        if end == len(keyed) or keyed[end][0] != keyed[start][0]:
+            if end - start > 1:  # rare: one kind of event twice at one instant
+                ordered[start:end] = sorted(ordered[start:end], key=_data_key)
+            start = end
+    return ordered
+
+
 def summarize_meal(meal_id: UUID, device_id: UUID, events: Iterable[JournalEvent]) -> MealSummary:
-    """Summarise the events of one meal (any order, duplicates already removed by the store).
+    """Summarise the events of one meal (any order, duplicates already removed by the store; see
+    the module docstring for events at the same instant).
 
     Raises `InvalidInput` when there is no event at all or an event time has no offset.
     """
-    ordered = sorted(events, key=lambda event: event.at)
-    if not ordered:
+    events = list(events)
+    if not events:
         raise InvalidInput(f"meal {meal_id} has no events to summarise")
-    if any(event.at.tzinfo is None for event in ordered):
+    if any(event.at.tzinfo is None for event in events):
         raise InvalidInput(f"meal {meal_id} has an event time without a UTC offset")
+    ordered = in_summary_order(events)
     bowl = NO_BOWL
     offered: Counter[str] = Counter()
     taken: Counter[str] = Counter()
@@ -202,11 +248,13 @@ def summarize_meal(meal_id: UUID, device_id: UUID, events: Iterable[JournalEvent
 
 
 __all__ = [
+    "SAME_INSTANT_ORDER",
     "AssistanceLevel",
     "BowlTally",
     "Incident",
     "IncidentKind",
     "JournalEvent",
     "MealSummary",
+    "in_summary_order",
     "summarize_meal",
 ]

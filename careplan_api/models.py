@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -236,6 +237,33 @@ class Meal(Base):
         if self.started_at is None or self.ended_at is None:
             return None
         return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+
+class MealSummaryRecord(Base):
+    """The stored summary of one meal (`careplan_api.meal_summary.MealSummary`) and its FHIR
+    Observation and Provenance as encoded JSON, kept up to date by ingest in the transaction that
+    stores the meal's events (`careplan_api.meal_summary_store`). Derived data: it always equals
+    summarising all the meal's stored events; a row with an older `derived_version` is not used.
+    """
+
+    __tablename__ = "meal_summaries"
+    __table_args__ = (CheckConstraint("assistance_level BETWEEN 0 AND 4", name="summary_fsiii_level_0_4"),)
+
+    meal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meals.id", ondelete="CASCADE"), primary_key=True)
+    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizens.id", ondelete="RESTRICT"), index=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # first event (not only meal_started)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    bites_offered: Mapped[int] = mapped_column(Integer)
+    bites_taken: Mapped[int] = mapped_column(Integer)
+    assistance_level: Mapped[int | None] = mapped_column(Integer)
+    calibration_changes: Mapped[int] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType)  # bowls, incidents, triggers
+    fhir_observation: Mapped[str] = mapped_column(Text)  # the meal's Observation, JSON as exported
+    fhir_provenance: Mapped[str] = mapped_column(Text)
+    derived_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class UsageEventRecord(Base):

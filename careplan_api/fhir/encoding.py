@@ -2,8 +2,10 @@
 
 A year of meals is ~2,200 of the Bundle's entries; a meal's entries change only while it is eaten.
 `everything_json` gives the same JSON as `orjson.dumps(everything_bundle(...))`, but takes each
-meal's encoded entries from an `EntryCache` keyed by the (hashable) `MealSummary` itself, so an
-unchanged meal is never mapped or encoded twice, and a changed meal can never hit a stale entry.
+meal's resources already encoded when the record carries them (`CitizenRecord.encoded_meals`, made
+by `encode_meal_resources` and stored by the database), else its encoded entries from an
+`EntryCache` keyed by the (hashable) `MealSummary` itself, so an unchanged meal is never mapped or
+encoded twice, and a changed meal can never hit a stale entry.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime
 from threading import Lock
+from uuid import UUID
 
 import orjson
 
+from careplan_api.fhir.ids import resource_id
 from careplan_api.fhir.mapping import (
     BundleType,
     audit_event,
@@ -25,6 +29,7 @@ from careplan_api.fhir.mapping import (
     resource_count,
 )
 from careplan_api.fhir.records import CitizenRecord
+from careplan_api.meal_summary import MealSummary
 
 
 class EntryCache:
@@ -53,6 +58,22 @@ class EntryCache:
         return len(self._items)
 
 
+def encode_meal_resources(citizen_id: UUID, meal: MealSummary) -> tuple[bytes, bytes]:
+    """The meal's Observation and Provenance as JSON bytes (they depend on nothing but the citizen
+    id and the meal, so they can be stored with the meal and put into any later Bundle)."""
+    observation, provenance = meal_resources(CitizenRecord(citizen_id, created_at=meal.started_at), meal)
+    return orjson.dumps(observation), orjson.dumps(provenance)
+
+
+def _encoded_entries(meal: MealSummary, encoded: tuple[bytes, bytes], bundle_type: BundleType) -> bytes:
+    entries = []
+    for resource_type, resource in zip(("Observation", "Provenance"), encoded, strict=True):
+        entry = bundle_entry({"resourceType": resource_type, "id": resource_id(resource_type, meal.meal_id)}, bundle_type)
+        entry["resource"] = orjson.Fragment(resource)  # same key order, the stored bytes inside
+        entries.append(orjson.dumps(entry))
+    return b",".join(entries)
+
+
 def everything_json(
     record: CitizenRecord,
     *,
@@ -64,6 +85,10 @@ def everything_json(
     check_record(record, as_of)
     parts = [orjson.dumps(bundle_entry(r, bundle_type)) for r in leading_resources(record, as_of)]
     for meal in record.meals:
+        stored = record.encoded_meals.get(meal.meal_id)
+        if stored is not None:
+            parts.append(_encoded_entries(meal, stored, bundle_type))
+            continue
         key = (bundle_type, record.citizen_id, meal)
         encoded = cache.get(key) if cache is not None else None
         if encoded is None:

@@ -6,7 +6,8 @@ resources without touching the database, so it is tested and benchmarked on its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
 
@@ -83,6 +84,9 @@ class CitizenRecord:
     goal: GoalAssessment | None = None
     powers_of_attorney: tuple[PowerOfAttorney, ...] = ()
     audit: tuple[AuditRecord, ...] = ()
+    # Optional: a meal's Observation and Provenance already encoded as JSON by `fhir.encoding.
+    # encode_meal_resources` (stored by the database); `everything_json` uses them as they are.
+    encoded_meals: Mapping[UUID, tuple[bytes, bytes]] = field(default_factory=dict, compare=False, hash=False)
 
 
 __all__ = [

@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from careplan_api.meal_summary_store import refresh_meal_summaries
 from careplan_api.models import AuditAction, Device, Meal, MealStatus, UsageEventRecord, utcnow
 from careplan_api.schemas import IngestResult, RejectedEvent, UsageEvent, UsageEventType
 from careplan_api.services import audit
@@ -225,6 +226,7 @@ def ingest_batch(
         touched = sorted({r["meal_id"] for r in rows if r["id"] in inserted})
         if touched:
             refresh_meals(session, touched, now)
+            refresh_meal_summaries(session, touched, now)
         if accepted:
             audit.append(connection, actor=device, action=AuditAction.CREATE, citizen_id=device.citizen_id,
                          resource=f"POST /api/v1/usage-events ({accepted} events)", purpose="device ingest")

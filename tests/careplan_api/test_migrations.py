@@ -1,14 +1,32 @@
-"""Alembic migrations: the schema they build is the models' schema, on SQLite and PostgreSQL."""
+"""Alembic migrations: the schema they build is the models' schema, on SQLite and PostgreSQL; the
+data migration of 0002 fills the meal summaries, and every step can be undone."""
 
 from __future__ import annotations
 
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import func, insert, inspect, select
 
 from careplan_api.db import downgrade_database, make_engine, upgrade_database
-from careplan_api.models import Base
+from careplan_api.fhir.encoding import encode_meal_resources
+from careplan_api.meal_summary import summarize_meal
+from careplan_api.meal_summary_store import summary_from_row
+from careplan_api.models import (
+    Base,
+    Citizen,
+    Device,
+    Meal,
+    MealSummaryRecord,
+    UsageEventRecord,
+)
 from careplan_api.settings import Settings
+from careplan_api.synthetic_meals import synthetic_meals
 
 
 def test_the_migrated_schema_matches_the_models(database_url, tmp_path):
@@ -22,7 +40,7 @@ def test_the_migrated_schema_matches_the_models(database_url, tmp_path):
     finally:
         engine.dispose()
     assert not diff, f"models and migrations differ: {diff}"
-    assert {"citizens", "usage_events", "audit_log", "fuldmagter", "eating_goals", "alembic_version"} <= tables
+    assert {"citizens", "usage_events", "meal_summaries", "audit_log", "fuldmagter", "eating_goals", "alembic_version"} <= tables
 
 
 def test_a_new_database_is_migrated_from_empty_and_back(tmp_path):
@@ -35,5 +53,67 @@ def test_a_new_database_is_migrated_from_empty_and_back(tmp_path):
         upgrade_database(engine)
         with engine.connect() as connection:
             assert "audit_log" in inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A database with no tables at all (not the migrated template)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    yield server.create_database(name)
+    server.drop_database(name)
+
+
+def _stored_summaries(connection) -> dict[uuid.UUID, tuple]:
+    rows = connection.execute(select(MealSummaryRecord.__table__)).mappings()
+    return {
+        row["meal_id"]: (
+            summary_from_row(row["meal_id"], row["device_id"], row["started_at"], row["ended_at"], row["complete"],
+                             row["bites_offered"], row["bites_taken"], row["assistance_level"],
+                             row["calibration_changes"], row["details"]),
+            row["fhir_observation"],
+        )
+        for row in rows
+    }
+
+
+def test_0002_fills_meal_summaries_for_stored_meals_and_its_downgrade_keeps_the_events(empty_database_url, tmp_path):
+    engine = make_engine(Settings(database_url=empty_database_url, data_dir=tmp_path))
+    citizen_id, device_id = uuid.uuid4(), uuid.uuid4()
+    meals = dict(synthetic_meals(datetime(2026, 1, 5, 7, tzinfo=UTC), 3, random.Random(5)))
+    try:
+        upgrade_database(engine, "0001")
+        with engine.begin() as connection:  # what a database of revision 0001 holds: events and meals only
+            connection.execute(insert(Citizen.__table__).values(id=citizen_id, name="Migrated"))
+            connection.execute(insert(Device.__table__).values(id=device_id, citizen_id=citizen_id, token_sha256="0" * 64))
+            for meal_id, events in meals.items():
+                connection.execute(insert(Meal.__table__).values(
+                    id=meal_id, citizen_id=citizen_id, device_id=device_id, status="ended", started_at=events[0].at
+                ))
+                connection.execute(insert(UsageEventRecord.__table__), [
+                    {"id": e.id, "meal_id": meal_id, "device_id": device_id, "citizen_id": citizen_id,
+                     "type": e.type.value, "at": e.at, "data": e.data} for e in reversed(events)
+                ])
+        upgrade_database(engine)
+        with engine.connect() as connection:
+            stored = _stored_summaries(connection)
+        assert {m: s for m, (s, _json) in stored.items()} == {
+            m: summarize_meal(m, device_id, events) for m, events in meals.items()
+        }
+        assert all(observation == encode_meal_resources(citizen_id, summary)[0].decode()
+                   for summary, observation in stored.values())
+
+        downgrade_database(engine, "0001")
+        with engine.connect() as connection:
+            assert "meal_summaries" not in inspect(connection).get_table_names()
+            assert connection.scalar(select(func.count()).select_from(UsageEventRecord.__table__)) == sum(map(len, meals.values()))
+        upgrade_database(engine)
+        with engine.connect() as connection:
+            assert _stored_summaries(connection) == stored
     finally:
         engine.dispose()

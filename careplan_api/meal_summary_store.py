@@ -1,0 +1,245 @@
+"""Meal summaries kept in the database (table `meal_summaries`), so that reading a year of meals
+reads one row per meal instead of its ~60 journal events.
+
+- Ingest calls `refresh_meal_summaries` for the meals a batch added events to, in the transaction
+  that stores them: each summary is made again from all the meal's stored events
+  (`summarize_meal`), so it equals the from-scratch summary however the events arrived (out of
+  order, resent, split over batches, concurrently: PostgreSQL batches of one meal are serialised
+  by ingest's lock on the meal row, SQLite has one writer).
+- Each row also holds the meal's FHIR Observation and Provenance as encoded JSON
+  (`fhir.encoding.encode_meal_resources`), which `$everything` and the bulk export put out as they are.
+- `load_stored_meals` reads them back. A meal without a row, or with a row written by an older
+  summariser or mapping (`derived_version` other than `DERIVED_VERSION`), is summarised from its events
+  again in memory, so a reader never gets a stale summary; bump `DERIVED_VERSION` (with a migration
+  that calls `rebuild_meal_summaries`) whenever `summarize_meal` or the meal mapping changes output.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import groupby
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import Connection, String, Text, cast, select, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from careplan_api.fhir.encoding import encode_meal_resources
+from careplan_api.meal_summary import (
+    AssistanceLevel,
+    BowlTally,
+    Incident,
+    IncidentKind,
+    MealSummary,
+    summarize_meal,
+)
+from careplan_api.models import Meal, MealSummaryRecord, UsageEventRecord, utcnow
+
+DERIVED_VERSION = 1
+REBUILD_CHUNK_MEALS = 500
+
+_TABLE = MealSummaryRecord.__table__
+
+
+class StoredMeal(NamedTuple):
+    """A meal's summary with its FHIR Observation and Provenance as stored (None: not stored)."""
+
+    summary: MealSummary
+    encoded: tuple[bytes, bytes] | None
+
+
+class _Event(NamedTuple):  # a tuple: ~66,000 of them are made for a year of meals
+    type: str
+    at: datetime
+    data: Mapping[str, Any] | None
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    # raw column values: SQLite gives naive UTC text, PostgreSQL an aware datetime
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value + "+00:00")  # 4x cheaper than parse-then-replace(tzinfo)
+        except ValueError:  # a text that already carries an offset
+            value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _as_data(value: Mapping[str, Any] | str | None) -> Mapping[str, Any] | None:
+    # raw column values: SQLite gives JSON text, PostgreSQL (jsonb) a dict
+    if isinstance(value, str):
+        return None if value in ("{}", "null", "") else orjson.loads(value)
+    return value
+
+
+def summarise_from_events(connection: Connection, meal_filter: Sequence[ColumnElement[bool]]) -> list[MealSummary]:
+    """Summaries of the meals matching `meal_filter` (conditions on `Meal`) made from their stored
+    events; a meal without events has none.
+
+    Events are read as raw column values (no ORM objects; ids and JSON cast to text in SQL so that
+    neither driver builds a UUID or parses JSON per row)."""
+    return [summary for _citizen_id, summary in _summarise(connection, meal_filter)]
+
+
+def _summarise(
+    connection: Connection, meal_filter: Sequence[ColumnElement[bool]]
+) -> list[tuple[uuid.UUID, MealSummary]]:
+    meals = {
+        raw_id: (meal_id, device_id, citizen_id)
+        for raw_id, meal_id, device_id, citizen_id in connection.execute(
+            select(cast(Meal.id, String), Meal.id, Meal.device_id, Meal.citizen_id).where(*meal_filter)
+        )
+    }
+    if not meals:
+        return []
+    rows = connection.execute(
+        select(cast(UsageEventRecord.meal_id, String), UsageEventRecord.type,
+               type_coerce(UsageEventRecord.at, String), cast(UsageEventRecord.data, Text))
+        .join(Meal, Meal.id == UsageEventRecord.meal_id)
+        .where(*meal_filter)
+        .order_by(UsageEventRecord.meal_id)
+    )
+    summaries = []
+    for raw_id, rows_of_meal in groupby(rows, key=lambda row: row[0]):
+        meal_id, device_id, citizen_id = meals[raw_id]
+        events = [_Event(kind, _as_datetime(at), _as_data(data)) for _, kind, at, data in rows_of_meal]
+        summaries.append((citizen_id, summarize_meal(meal_id, device_id, events)))
+    return summaries
+
+
+def summary_row(citizen_id: uuid.UUID, summary: MealSummary, now: datetime) -> dict[str, Any]:
+    """The `meal_summaries` row of one summary (with its encoded FHIR resources)."""
+    observation, provenance = encode_meal_resources(citizen_id, summary)
+    return {
+        "meal_id": summary.meal_id,
+        "citizen_id": citizen_id,
+        "device_id": summary.device_id,
+        "started_at": summary.started_at,
+        "ended_at": summary.ended_at,
+        "complete": summary.complete,
+        "bites_offered": summary.bites_offered,
+        "bites_taken": summary.bites_taken,
+        "assistance_level": None if summary.assistance_level is None else int(summary.assistance_level),
+        "calibration_changes": summary.calibration_changes,
+        "details": {
+            "bowls": [[t.bowl, t.bites_offered, t.bites_taken] for t in summary.bowls],
+            "incidents": [[i.kind.value, i.at.isoformat(), i.reason] for i in summary.incidents],
+            "triggers": [[kind, count] for kind, count in summary.triggers],
+        },
+        "fhir_observation": observation.decode(),
+        "fhir_provenance": provenance.decode(),
+        "derived_version": DERIVED_VERSION,
+        "updated_at": now,
+    }
+
+
+def summary_from_row(
+    meal_id: uuid.UUID, device_id: uuid.UUID, started_at: datetime, ended_at: datetime, complete: bool,
+    bites_offered: int, bites_taken: int, assistance_level: int | None, calibration_changes: int,
+    details: Mapping[str, Any] | str,
+) -> MealSummary:
+    """The `MealSummary` of a stored row (`details` as stored, or as JSON text)."""
+    if isinstance(details, str):
+        details = orjson.loads(details)
+    return MealSummary(
+        meal_id=meal_id,
+        device_id=device_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        complete=bool(complete),
+        bites_offered=bites_offered,
+        bites_taken=bites_taken,
+        bowls=tuple(BowlTally(bowl, offered, taken) for bowl, offered, taken in details["bowls"]),
+        incidents=tuple(
+            Incident(IncidentKind(kind), datetime.fromisoformat(at), reason) for kind, at, reason in details["incidents"]
+        ),
+        triggers=tuple((kind, count) for kind, count in details["triggers"]),
+        assistance_level=None if assistance_level is None else AssistanceLevel(assistance_level),
+        calibration_changes=calibration_changes,
+    )
+
+
+def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(_TABLE)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.meal_id],
+        set_={name: statement.excluded[name] for name in rows[0] if name != "meal_id"},
+    )
+    connection.execute(statement, rows)
+
+
+def _store(connection: Connection, meal_filter: Sequence[ColumnElement[bool]], now: datetime) -> int:
+    rows = [summary_row(citizen_id, summary, now) for citizen_id, summary in _summarise(connection, meal_filter)]
+    _upsert(connection, rows)
+    return len(rows)
+
+
+def refresh_meal_summaries(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
+    """Summarise `meal_ids` again from all their stored events and store the summaries, in the
+    session's transaction (ingest calls this after storing a batch)."""
+    if meal_ids:
+        _store(session.connection(), [Meal.id.in_(meal_ids)], now or utcnow())
+
+
+def rebuild_meal_summaries(connection: Connection, chunk_meals: int = REBUILD_CHUNK_MEALS) -> int:
+    """Summarise every meal from its events and store it (the backfill of a migration); returns
+    the number of meals stored. Works through `chunk_meals` meals at a time."""
+    meal_ids = connection.execute(select(Meal.id).order_by(Meal.id)).scalars().all()
+    now = utcnow()
+    return sum(
+        _store(connection, [Meal.id.in_(meal_ids[i:i + chunk_meals])], now) for i in range(0, len(meal_ids), chunk_meals)
+    )
+
+
+def load_stored_meals(
+    session: Session,
+    citizen_id: uuid.UUID,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[StoredMeal]:
+    """The citizen's meals that started in [since, until), oldest first, from `meal_summaries`
+    (see the module docstring for meals without a current row)."""
+    meal_filter = [Meal.citizen_id == citizen_id, Meal.started_at.is_not(None)]
+    if since is not None:
+        meal_filter.append(Meal.started_at >= since)
+    if until is not None:
+        meal_filter.append(Meal.started_at < until)
+    s = _TABLE.c
+    rows = session.execute(
+        select(Meal.id, s.derived_version, s.device_id, s.started_at, s.ended_at, s.complete, s.bites_offered,
+               s.bites_taken, s.assistance_level, s.calibration_changes, cast(s.details, Text),
+               s.fhir_observation, s.fhir_provenance)
+        .outerjoin(_TABLE, s.meal_id == Meal.id)
+        .where(*meal_filter)
+    ).all()
+    meals: list[StoredMeal] = []
+    outdated: list[uuid.UUID] = []
+    for meal_id, version, *fields, observation, provenance in rows:
+        if version != DERIVED_VERSION:
+            outdated.append(meal_id)
+            continue
+        meals.append(StoredMeal(summary_from_row(meal_id, *fields), (observation.encode(), provenance.encode())))
+    if outdated:
+        connection = session.connection()
+        meals.extend(StoredMeal(summary, None) for summary in summarise_from_events(connection, [Meal.id.in_(outdated)]))
+    meals.sort(key=lambda meal: (meal.summary.started_at, str(meal.summary.meal_id)))
+    return meals
+
+
+__all__ = [
+    "DERIVED_VERSION",
+    "StoredMeal",
+    "load_stored_meals",
+    "rebuild_meal_summaries",
+    "refresh_meal_summaries",
+    "summarise_from_events",
+    "summary_from_row",
+    "summary_row",
+]
