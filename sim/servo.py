@@ -72,6 +72,9 @@ _POSITION_LIMITS_ADDRESS = 48
 _HOMING_OFFSET = struct.Struct("<i").unpack_from
 _MOVING_THRESHOLD = struct.Struct("<I").unpack_from
 _GOAL_POSITION = struct.Struct("<i").unpack_from
+# Profile Acceleration(108) and Profile Velocity(112), read together when a profile starts.
+_PROFILE = struct.Struct("<II").unpack_from
+_VELOCITY_LIMIT = struct.Struct("<I").unpack_from  # Velocity Limit(44)
 _RAD_PER_PULSE = table.RAD_PER_PULSE
 _CENTER_PULSE = table.CENTER_PULSE
 _RAD_S_PER_VELOCITY_UNIT = table.RAD_S_PER_VELOCITY_UNIT
@@ -333,7 +336,7 @@ class VirtualServo:
         if not ok:
             raise TableError(StatusError.DATA_RANGE_ERROR, f"{name} cannot be {value}")
         if name in _GOALS:
-            if self.get("bus_watchdog") == -1:
+            if self._table[98] == 0xFF:  # Bus Watchdog -1: tripped
                 raise TableError(
                     StatusError.DATA_RANGE_ERROR, f"{name} is read-only after a bus watchdog error; write 0 to bus_watchdog"
                 )
@@ -341,7 +344,7 @@ class VirtualServo:
 
     def _check_goal_limit(self, name: str, value: int, pending: dict[str, int]) -> None:
         if name == "goal_position":
-            if self.get("operating_mode") == 3:
+            if self._table[11] == 3:  # Operating Mode position
                 low, high = self._limit("min_position_limit", pending), self._limit("max_position_limit", pending)
             else:
                 low, high = -_EXTENDED_RANGE, _EXTENDED_RANGE
@@ -533,12 +536,12 @@ class VirtualServo:
 
     def _max_velocity(self) -> float:
         """Speed cap in pulses/s: Velocity Limit (also what Profile Velocity 0 means)."""
-        return max(self.get("velocity_limit"), 1) * _PULSES_PER_S_PER_VELOCITY_UNIT
+        return max(_VELOCITY_LIMIT(self._table, 44)[0], 1) * _PULSES_PER_S_PER_VELOCITY_UNIT
 
     def _start_profile(self) -> None:
         """Plan the profile for a new Goal Position: its velocity/acceleration caps and type."""
         distance = abs(self._goal_pulses() - self._traj_pos)
-        v_unit, a_unit = self.get("profile_velocity"), self.get("profile_acceleration")
+        a_unit, v_unit = _PROFILE(self._table, 108)
         if self._table[10] & 0x04:  # time-based: Profile Velocity = total ms, Profile Acceleration = ramp ms
             total_s = v_unit / 1000
             ramp_s = min(a_unit, v_unit // 2) / 1000

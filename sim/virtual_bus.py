@@ -375,15 +375,20 @@ class VirtualServoBus:
                 for i in range(0, len(params), 5)
             ]
         by_id = _by_id(listeners)
+        if instruction in (Instruction.SYNC_READ, Instruction.BULK_READ):
+            packets = []
+            for servo_id, address, length in requests:
+                for servo in by_id.get(servo_id, ()):
+                    if servo.get("status_return_level") >= 1:
+                        reply = servo.read(address, length)
+                        packets.append((_Answer(servo, reply, servo_id), encode_status(servo_id, reply.error, reply.params)))
+            self._schedule(packets, arrived, baudrate)
+            return
         answers: list[tuple[_Answer, int]] = []
         for servo_id, address, length in requests:
             for servo in by_id.get(servo_id, ()):
                 if servo.get("status_return_level") >= 1:
                     answers.append((_Answer(servo, servo.read(address, length), servo_id), length))
-        if instruction in (Instruction.SYNC_READ, Instruction.BULK_READ):
-            packets = [(a, encode_status(a.servo_id, a.reply.error, a.reply.params)) for a, _ in answers]
-            self._schedule(packets, arrived, baudrate)
-            return
         # Fast read: the servos fill one packet together, each appending its part in turn.
         entries, delay = [], 0.0
         corrupt = False
@@ -469,7 +474,7 @@ class VirtualServoBus:
             self._emit(packet, start, max(a.servo.reply_faults.delay_s for a, _ in sent), baudrate)
 
     def _emit(self, packet: bytes, start: float, delay_s: float, baudrate: int) -> None:
-        end = start + wire_time_s(len(packet), baudrate)
+        end = start + len(packet) * BITS_PER_BYTE / baudrate  # wire_time_s, inline on the hot path
         self._line_free_s = max(self._line_free_s, end + delay_s)
         bisect.insort(self._pending, _Pending(end + delay_s, next(self._seq), packet))
 
