@@ -199,10 +199,28 @@ def _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_s
         return run_simulated_meal(
             scenario,
             journal,
+            profile=demo_citizen_profile(),
             on_progress=on_progress,
             camera_mode=camera_mode,
             camera_fps=options.camera_fps,
         )
+
+
+# The demo citizen's widest opening is a photo of a mouth open in speech: the tracker reads it at
+# 0.09-0.18 (the closed photo at 0.02-0.03), below the default gesture band (open 0.15 / close 0.10,
+# docs/configuration.md), so their profile sets the band lower, as staff would for a citizen who
+# cannot open wide.
+DEMO_GESTURE_THRESHOLDS = {"open_threshold": 0.08, "close_threshold": 0.05}
+
+
+def demo_citizen_profile() -> Any:
+    """The demo citizen's profile: the embedded one, asking for bites with the mouth gesture
+    (thresholds set for this citizen, `DEMO_GESTURE_THRESHOLDS`)."""
+    from controller.config import CitizenProfile, TriggerKind, demo_profile
+
+    profile = demo_profile().model_dump()
+    profile["gesture"] |= DEMO_GESTURE_THRESHOLDS
+    return CitizenProfile.model_validate(profile | {"trigger_kind": TriggerKind.MOUTH_GESTURE})
 
 
 class _Panel:
@@ -255,6 +273,14 @@ def _result(summary: Any, journal: _DemoJournal, service: Any, sent_before_flush
     return result
 
 
+def _asked_by(result: dict[str, Any]) -> str:
+    gesture = result.get("gesture")
+    if not gesture:
+        return result.get("trigger_kind", "switch")
+    return (f"mouth gesture: {gesture['triggers']} held openings; {gesture['speech_openings']} short openings "
+            "ignored as speech")
+
+
 def _print_summary(console: Console, result: dict[str, Any], options: DemoOptions) -> None:
     table = Table(title=f"bidvis demo: {result['scenario']}", show_header=False)
     pace = result["bites_taken"] / (result["duration_s"] / 60) if result["duration_s"] else 0.0
@@ -265,6 +291,7 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
         ("meal duration (simulated)", f"{result['duration_s']:.1f} s, {pace:.1f} bites/min"),
         ("wall time", f"{result['wall_s']:.1f} s ({result['realtime_factor']}x real time)"),
         ("safety stops; reactions by reason", f"{result['safety_stops']}; {result.get('safety_reasons') or 'none'}"),
+        ("bites asked for by", _asked_by(result)),
         ("misfires (talk etc.)", str(result["events"].get("misfire", 0))),
         ("peak spoon-to-face force", f"{result['peak_face_force_n']:.3f} N"),
         ("max speed within 10 cm of mouth", f"{result['max_speed_near_mouth_m_s']:.3f} m/s"),

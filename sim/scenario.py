@@ -51,12 +51,14 @@ class _Strict(BaseModel):
 
 class CitizenEvent(_Strict):
     """One behaviour, started at a time (`at_s`) or when the spoon comes near (`bite` +
-    `when_spoon_within_m`: during that bite's approach, once the spoon tip is that close)."""
+    `when_spoon_within_m`: during that bite's approach, once the spoon tip is that close; with
+    `while_spoon_waits`, only while the spoon waits at the ready pose for the citizen's trigger)."""
 
     kind: EventKind
     at_s: float | None = Field(default=None, ge=0.0, le=3600.0)
     bite: int | None = Field(default=None, ge=1, le=200)
     when_spoon_within_m: float | None = Field(default=None, gt=0.0, le=0.5)
+    while_spoon_waits: bool = False
     duration_s: float = Field(default=1.0, gt=0.0, le=3600.0)
     distance_m: float = Field(default=0.05, ge=0.0, le=0.25)
     angle_rad: float = Field(default=1.2, ge=-1.6, le=1.6)
@@ -70,6 +72,8 @@ class CitizenEvent(_Strict):
             raise ValueError("give either at_s, or bite together with when_spoon_within_m")
         if proximity and (self.bite is None or self.when_spoon_within_m is None):
             raise ValueError("bite and when_spoon_within_m go together")
+        if self.while_spoon_waits and not proximity:
+            raise ValueError("while_spoon_waits needs bite and when_spoon_within_m")
         return self
 
 
