@@ -58,13 +58,17 @@ def safety_report(
         results.append(run_safety_scenario(scenario, report_limits=limits, camera_mode=CameraMode(camera.value)))
 
     table = Table(title="bidvis safety scenarios")
-    for column in ("scenario", "peak force N", "max speed near mouth m/s", "closest m", "stale advances", "stop after silence s", "passed"):
+    for column in (
+        "scenario", "peak force N", "approach speed m/s", "speed any cause m/s", "closest m", "stale advances",
+        "stop after silence s", "passed",
+    ):
         table.add_column(column)
     for r in results:
         row = r.as_json(limits)
         table.add_row(
             r.scenario,
             f"{r.peak_face_force_n:.2f}",
+            f"{r.max_approach_speed_m_s:.3f}",
             f"{r.max_speed_near_mouth_m_s:.3f}",
             f"{r.closest_approach_m:.3f}",
             str(r.advances_on_stale_mouth),

@@ -6,8 +6,7 @@
         <- bidvis-sim:// serial port <- firmware_bridge.DynamixelBus <- controller.loop.run_meal
     citizen (sim.citizen) -> camera (sim.camera: face frames -> vision.MouthTracker, or the
         ground-truth fallback) -> MouthObservation -> the loop's mouth source
-    citizen's switch, or mouth gesture on those observations (controller.triggers, as the
-        profile's trigger_kind says) -> UserCommand -> the loop;  journal -> UsageJournal
+    citizen's switch -> UserCommand -> the loop's command queue;  journal -> UsageJournal
 
 `run_simulated_meal` runs one meal and returns a `MealSummary` (what `bidvis demo` prints);
 `run_safety_scenario` runs a scenario plus a host-silence probe and returns the
@@ -33,7 +32,6 @@ from controller.config import (
     CameraMount as CalibrationCameraMount,
     CitizenProfile,
     RobotCalibration,
-    TriggerKind,
     SafetyLimits,
     demo_calibration,
     demo_profile,
@@ -42,7 +40,6 @@ from controller.config import (
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
 from controller.loop import CommandQueue, LatestValue, MealController, run_meal
-from controller.triggers import MouthGesture, TriggerMerger, triggers_for
 from firmware_bridge import DynamixelBus
 from sim.camera import (
     CameraIntrinsics,
@@ -68,7 +65,6 @@ log = logging.getLogger(__name__)
 
 SILENCE_PROBE_SPEED_M_S = 0.02  # the host falls silent once the spoon moves at least this fast
 SILENCE_WATCH_S = 0.6
-GESTURE_RETRY_S = 3.0  # a citizen whose gesture brought no spoon asks again this long after asking
 _TRACKING_STATES = (FeedingState.APPROACH, FeedingState.AT_MOUTH)
 
 
@@ -93,8 +89,10 @@ class MealSummary:
     realtime_factor: float
     safety_stops: int
     safety_reasons: dict[str, int]
+    safety_stop_reasons: dict[str, int]  # the journal's `safety_stop` events by their reason
     peak_face_force_n: float
     max_speed_near_mouth_m_s: float
+    max_approach_speed_m_s: float
     closest_approach_m: float
     advances_on_stale_mouth: int
     final_state: str
@@ -106,8 +104,6 @@ class MealSummary:
     citizen_log: list[tuple[float, str]] = field(default_factory=list)
     face_scale: float | None = None  # the tracker's calibration of the citizen's face (face frames only)
     mouth_error_m: dict[str, float] | None = None  # vision vs truth, 3-D (face frames only)
-    trigger_kind: str = TriggerKind.SWITCH.value
-    gesture: dict[str, int] | None = None  # the mouth gesture's triggers, misfires, speech openings
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,13 +133,17 @@ class _CountingJournal:
     def __init__(self, journal: Any) -> None:
         self._journal = journal
         self.counts: Counter[str] = Counter()
+        self.safety_stop_reasons: Counter[str] = Counter()
 
     def start_meal(self, data: Mapping[str, Any] | None = None) -> Any:
         self.counts["meal_started"] += 1
         return self._journal.start_meal(data)
 
     def record(self, event_type: Any, data: Mapping[str, Any] | None = None) -> Any:
-        self.counts[str(getattr(event_type, "value", event_type))] += 1
+        kind = str(getattr(event_type, "value", event_type))
+        self.counts[kind] += 1
+        if kind == "safety_stop":
+            self.safety_stop_reasons[str((data or {}).get("reason"))] += 1
         return self._journal.record(event_type, data)
 
     def end_meal(self, reason: str = "completed", data: Mapping[str, Any] | None = None) -> Any:
@@ -279,12 +279,7 @@ class SimulatedMeal:
         self.citizen = Citizen(self.world, scenario)
         self.journal = _CountingJournal(journal)
         self.mouth: LatestValue[MouthObservation] = LatestValue()
-        self.inputs = CommandQueue()  # the citizen's switch and panel; the loop polls `triggers`
-        self._state = FeedingState.IDLE
-        self.triggers: TriggerMerger = triggers_for(
-            self.profile, armed=lambda: self._state is FeedingState.READY, switches=(self.inputs,)
-        )
-        self._last_ask_s = -math.inf
+        self.inputs = CommandQueue()
         self.report_limits = report_limits
         self.stale_advances = StaleAdvanceCounter(report_limits.stale_mouth_s, 1.0 / self.calibration.rate_hz)
         self._started = False
@@ -352,10 +347,8 @@ class SimulatedMeal:
                 )
             )
 
-    def _ask(self, controller: MealController, now_s: float) -> None:
-        """The citizen at the meal: start it, ask for each bite the way the profile's
-        `trigger_kind` says (auto-pace needs no asking), end it once the scenario's bites are eaten."""
-        state = self._state = controller.state
+    def _press_switch(self, controller: MealController) -> None:
+        state = controller.state
         if not self._started:
             self.inputs.push(UserCommand(CommandKind.START_MEAL, source="switch"))
             self._started = True
@@ -366,16 +359,8 @@ class SimulatedMeal:
         if self.citizen.bites_taken >= self.scenario.bites and not self._ended:
             self.inputs.push(UserCommand(CommandKind.END_MEAL, source="panel"))
             self._ended = True
-        elif not self.citizen.wants_bite:
-            return
-        elif self.profile.trigger_kind is TriggerKind.MOUTH_GESTURE:
-            if not self.citizen.gesturing(now_s) and (
-                not self._asked_in_ready or now_s - self._last_ask_s >= GESTURE_RETRY_S
-            ):
-                self.citizen.ask_for_bite(now_s)
-                self._asked_in_ready, self._last_ask_s = True, now_s
-        elif self.profile.trigger_kind is not TriggerKind.AUTO_PACE and not self._asked_in_ready:
-            self.inputs.push(UserCommand(CommandKind.NEXT_BITE, source=self.profile.trigger_kind.value))
+        elif self.citizen.wants_bite and not self._asked_in_ready:
+            self.inputs.push(UserCommand(CommandKind.NEXT_BITE, source="switch"))
             self._asked_in_ready = True
 
     def _measure(self, now_s: float, controller: MealController) -> None:
@@ -396,7 +381,7 @@ class SimulatedMeal:
         self.citizen.spoon_waiting = controller.state is FeedingState.READY
         self.citizen.update(now_s)
         self._observe(now_s)
-        self._ask(controller, now_s)
+        self._press_switch(controller)
         self._measure(now_s, controller)
 
     # -- running --------------------------------------------------------------------------------
@@ -413,7 +398,7 @@ class SimulatedMeal:
         return run_meal(
             self.host,
             self.mouth,
-            self.triggers,
+            self.inputs,
             self.clock,
             self.journal,
             self.profile,
@@ -466,8 +451,10 @@ def _summary(meal: SimulatedMeal, report, wall_s: float, aborted: str | None) ->
         realtime_factor=round(duration / wall_s, 2) if wall_s > 0 else math.inf,
         safety_stops=feeding.safety_stops if feeding else 0,
         safety_reasons=reasons,
+        safety_stop_reasons=dict(meal.journal.safety_stop_reasons),
         peak_face_force_n=round(metrics.peak_face_force_n, 4),
         max_speed_near_mouth_m_s=round(metrics.max_speed_near_mouth_m_s, 4),
+        max_approach_speed_m_s=round(metrics.max_approach_speed_m_s, 4),
         closest_approach_m=round(metrics.closest_approach_m, 4),
         advances_on_stale_mouth=meal.stale_advances.count,
         final_state=str(report.final_state.value) if report is not None else "aborted",
@@ -479,17 +466,7 @@ def _summary(meal: SimulatedMeal, report, wall_s: float, aborted: str | None) ->
         citizen_log=list(meal.citizen.log),
         face_scale=None if meal.face_scale is None else round(meal.face_scale, 4),
         mouth_error_m=_error_stats(meal.mouth_errors_m),
-        trigger_kind=meal.profile.trigger_kind.value,
-        gesture=_gesture_counts(meal.triggers),
     )
-
-
-def _gesture_counts(triggers: TriggerMerger) -> dict[str, int] | None:
-    """What the mouth gesture detector saw, when the profile's trigger is the gesture."""
-    for source in triggers.sources:
-        if isinstance(source, MouthGesture):
-            return {"triggers": source.triggers, "misfires": source.misfires, "speech_openings": source.speech_openings}
-    return None
 
 
 def _error_stats(errors_m: list[float]) -> dict[str, float] | None:
@@ -569,12 +546,14 @@ def run_safety_scenario(
         scenario=scenario.name,
         peak_face_force_n=summary.peak_face_force_n,
         max_speed_near_mouth_m_s=summary.max_speed_near_mouth_m_s,
+        max_approach_speed_m_s=summary.max_approach_speed_m_s,
         closest_approach_m=summary.closest_approach_m,
         advances_on_stale_mouth=summary.advances_on_stale_mouth,
         stop_after_host_silence_s=stop_s,
         bites_offered=summary.bites_offered,
         bites_taken=summary.bites_taken,
         safety_stops=summary.safety_stops,
+        safety_stop_reasons=tuple(sorted(summary.safety_stop_reasons.items())),
         duration_s=summary.duration_s,
         ground_truth_camera=summary.ground_truth_camera,
         aborted=summary.aborted,

@@ -304,6 +304,8 @@ class SafetyLimits(_Document):
     stale_after_s: float = Field(gt=0.0, le=1.0)
     lost_after_s: float = Field(gt=0.0, le=5.0)
     max_mouth_jump_m: float = Field(gt=0.0, le=0.5)
+    max_lean_in_speed_m_s: float = Field(gt=0.0, le=2.0)
+    lean_in_min_closing_m: float = Field(gt=0.0, le=0.1)
     contact_current_margin_ma: float = Field(gt=0.0, le=2000.0)
     max_consecutive_bus_errors: int = Field(ge=1, le=100)
     watchdog_ms: int = Field(ge=BUS_WATCHDOG_STEP_MS, le=BUS_WATCHDOG_STEP_MS * BUS_WATCHDOG_MAX_STEPS)

@@ -169,13 +169,6 @@ _READ_BLOCK = XM430_W350.block(
     Register.PRESENT_INPUT_VOLTAGE,
     Register.PRESENT_TEMPERATURE,
 )
-_READING_ORDER = (
-    Register.PRESENT_POSITION,
-    Register.PRESENT_VELOCITY,
-    Register.PRESENT_CURRENT,
-    Register.PRESENT_INPUT_VOLTAGE,
-    Register.PRESENT_TEMPERATURE,
-)  # the fields of `JointReading`
 _GOAL = XM430_W350[Register.GOAL_POSITION]
 
 
@@ -210,11 +203,15 @@ class ArmServos:
             data = raw.get(servo_id)
             if data is None:
                 raise MissingReply(f"servo {servo_id} did not answer the sync read")
-            values = _READ_BLOCK.decode(data)
-            rows.append([values[name] for name in _READING_ORDER])
-        # One array for the whole reading (a row per quantity), built once per tick.
-        q, qd, current, voltage, temperature = np.array(rows).T.copy()
-        return JointReading(q, qd, current, voltage, temperature)
+            rows.append(_READ_BLOCK.decode(data))
+        column = lambda name: np.array([row[name] for row in rows])  # noqa: E731
+        return JointReading(
+            column(Register.PRESENT_POSITION),
+            column(Register.PRESENT_VELOCITY),
+            column(Register.PRESENT_CURRENT),
+            column(Register.PRESENT_INPUT_VOLTAGE),
+            column(Register.PRESENT_TEMPERATURE),
+        )
 
     def write(self, bus: ServoBus, q_rad: np.ndarray) -> None:
         """Goal positions of joints 1-4 (rad)."""
@@ -298,6 +295,8 @@ class MealController:
             max_consecutive_bus_errors=limits.max_consecutive_bus_errors,
             max_mouth_jump_m=limits.max_mouth_jump_m,
             contact=ContactDetector(margin_a=limits.contact_current_margin_ma / 1e3, period_s=period_s),
+            lean_in_limit_m_s=limits.max_lean_in_speed_m_s,
+            lean_in_min_closing_m=limits.lean_in_min_closing_m,
         )
         self.stats = ControllerStats()
         self._last_now_s: float | None = None
@@ -403,7 +402,9 @@ class MealController:
             if verdict.reason is SafetyReason.MOUTH_JUMP:
                 self.stats.rejected_mouth_jumps += 1
             elif self.machine.state is FeedingState.APPROACH:
-                closing = lean_in_speed_m_s(supervisor.mouth_history, self.motion.spoon_pose[:3])
+                closing = lean_in_speed_m_s(
+                    supervisor.mouth_history, self.motion.spoon_pose[:3], min_closing_m=supervisor.lean_in_min_closing_m
+                )
                 if closing > supervisor.lean_in_limit_m_s:
                     verdict = Verdict(Reaction.RETRACT, SafetyReason.LEAN_IN, f"mouth closing in at {closing:.2f} m/s")
         obs_t = None if observation is None else observation.t

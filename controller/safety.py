@@ -369,13 +369,15 @@ class SafetySupervisor:
     trusted (the observation is rejected, counted, and the last trusted position kept). A position
     exactly equal to the last trusted one (a frozen camera) is counted and does not refresh it.
     `lean_in_limit_m_s`: a mouth closing in on the spoon faster than this during the approach
-    makes the arm stop and retract.
+    (once it has come `lean_in_min_closing_m` closer, see `lean_in_speed_m_s`) makes the arm stop
+    and retract.
     """
 
     max_consecutive_bus_errors: int
     max_mouth_jump_m: float
     contact: ContactDetector
     lean_in_limit_m_s: float = 0.25
+    lean_in_min_closing_m: float = 0.02
     bus_errors_in_a_row: int = 0
     rejected_mouth_jumps: int = 0
     frozen_observations: int = 0

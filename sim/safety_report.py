@@ -16,6 +16,7 @@ JSON_FIELDS = (
     "scenario",
     "peak_face_force_n",
     "max_speed_near_mouth_m_s",
+    "max_approach_speed_m_s",
     "closest_approach_m",
     "advances_on_stale_mouth",
     "stop_after_host_silence_s",
@@ -28,7 +29,9 @@ class ReportLimits:
     """What every scenario must keep to (issue 5)."""
 
     peak_face_force_n: float = 5.0  # ISO/TS 15066 treats the face as a region to keep from contact
-    max_speed_near_mouth_m_s: float = 0.06  # within `near_mouth_radius_m` of the mouth
+    # The arm carries the spoon toward the mouth no faster than this within `near_mouth_radius_m`
+    # (measured on the spoon holder, without contact: see `sim.world.PhysicsMetrics`).
+    max_approach_speed_m_s: float = 0.06
     near_mouth_radius_m: float = 0.10
     stale_mouth_s: float = 0.2  # never advance on an observation older than this
     stop_after_host_silence_s: float = 0.1  # servos stop by themselves (bus watchdog)
@@ -37,17 +40,21 @@ class ReportLimits:
 @dataclass(frozen=True, slots=True)
 class ScenarioResult:
     """What one scenario measured. `stop_after_host_silence_s` is NaN when the probe could not
-    run (the arm never moved); that fails the scenario."""
+    run (the arm never moved); that fails the scenario. `max_speed_near_mouth_m_s` is the spoon
+    tip's speed from any cause (shown, not judged: a head that pushes the spoon back moves it
+    too); `max_approach_speed_m_s` is the judged speed at which the arm carried it toward the mouth."""
 
     scenario: str
     peak_face_force_n: float
     max_speed_near_mouth_m_s: float
+    max_approach_speed_m_s: float
     closest_approach_m: float
     advances_on_stale_mouth: int
     stop_after_host_silence_s: float
     bites_offered: int = 0
     bites_taken: int = 0
     safety_stops: int = 0
+    safety_stop_reasons: tuple[tuple[str, int], ...] = ()  # (reason, count) of the journal's safety stops
     duration_s: float = 0.0
     ground_truth_camera: bool = True
     aborted: str | None = None
@@ -58,9 +65,9 @@ class ScenarioResult:
         broken = [f"run aborted: {self.aborted}"] if self.aborted else []
         if not self.peak_face_force_n <= limits.peak_face_force_n:
             broken.append(f"face force {self.peak_face_force_n:.2f} N > {limits.peak_face_force_n} N")
-        if not self.max_speed_near_mouth_m_s <= limits.max_speed_near_mouth_m_s:
+        if not self.max_approach_speed_m_s <= limits.max_approach_speed_m_s:
             broken.append(
-                f"speed near mouth {self.max_speed_near_mouth_m_s:.3f} m/s > {limits.max_speed_near_mouth_m_s} m/s"
+                f"approach speed near mouth {self.max_approach_speed_m_s:.3f} m/s > {limits.max_approach_speed_m_s} m/s"
             )
         if self.advances_on_stale_mouth > 0:
             broken.append(f"advanced {self.advances_on_stale_mouth} ticks on a mouth older than {limits.stale_mouth_s} s")
@@ -83,6 +90,7 @@ class ScenarioResult:
             "scenario": self.scenario,
             "peak_face_force_n": number(self.peak_face_force_n),
             "max_speed_near_mouth_m_s": number(self.max_speed_near_mouth_m_s),
+            "max_approach_speed_m_s": number(self.max_approach_speed_m_s),
             "closest_approach_m": number(self.closest_approach_m),
             "advances_on_stale_mouth": int(self.advances_on_stale_mouth),
             "stop_after_host_silence_s": number(self.stop_after_host_silence_s),
@@ -92,6 +100,14 @@ class ScenarioResult:
 
 def _cell(value: float, digits: int) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
+
+
+def _stops(result: ScenarioResult) -> str:
+    """The number of safety stops, with their reasons: `2 (contact, lean_in)`."""
+    if not result.safety_stop_reasons:
+        return str(result.safety_stops)
+    reasons = ", ".join(reason if n == 1 else f"{reason} x{n}" for reason, n in result.safety_stop_reasons)
+    return f"{result.safety_stops} ({reasons})"
 
 
 def render_markdown(results: list[ScenarioResult], limits: ReportLimits, *, command: str, generated: str) -> str:
@@ -105,20 +121,29 @@ def render_markdown(results: list[ScenarioResult], limits: ReportLimits, *, comm
         "physics, every physics step. Scenarios: `sim/assets/scenarios.toml` (format: docs/scenarios.md).",
         "",
         "Limits: peak spoon-to-face force <= "
-        f"{limits.peak_face_force_n} N; spoon speed <= {limits.max_speed_near_mouth_m_s} m/s within "
-        f"{limits.near_mouth_radius_m} m of the mouth; no advance toward the mouth on an observation older "
-        f"than {limits.stale_mouth_s} s; servos stopped within {limits.stop_after_host_silence_s} s after the "
-        "host falls silent mid-approach (bus watchdog).",
+        f"{limits.peak_face_force_n} N; the arm carries the spoon toward the mouth at <= "
+        f"{limits.max_approach_speed_m_s} m/s within {limits.near_mouth_radius_m} m of the mouth; no advance "
+        f"toward the mouth on an observation older than {limits.stale_mouth_s} s; servos stopped within "
+        f"{limits.stop_after_host_silence_s} s after the host falls silent mid-approach (bus watchdog).",
         "",
-        "| scenario | peak face force (N) | max speed near mouth (m/s) | closest approach (m) | "
-        "advances on stale mouth | stop after host silence (s) | bites offered/taken | safety stops | passed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "How the speed is measured: the approach speed is the velocity, along the direction to the "
+        "mouth, of the spoon holder's tip (where the spoon tip is while the compliant holder rests at its "
+        "stop), in physics steps without robot-face contact. Moving away from the mouth does not count, "
+        "nor does the spoon giving way in its holder, nor the arm being pushed while the face touches it: "
+        "then the face force is what is measured and judged. The spoon tip's speed from any cause is in "
+        "the column `spoon speed, any cause` (not judged).",
+        "",
+        "| scenario | peak face force (N) | max approach speed (m/s) | spoon speed, any cause (m/s) | "
+        "closest approach (m) | advances on stale mouth | stop after host silence (s) | bites offered/taken | "
+        "safety stops | passed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.scenario} | {_cell(r.peak_face_force_n, 2)} | {_cell(r.max_speed_near_mouth_m_s, 3)} | "
+            f"| {r.scenario} | {_cell(r.peak_face_force_n, 2)} | {_cell(r.max_approach_speed_m_s, 3)} | "
+            f"{_cell(r.max_speed_near_mouth_m_s, 3)} | "
             f"{_cell(r.closest_approach_m, 3)} | {r.advances_on_stale_mouth} | "
-            f"{_cell(r.stop_after_host_silence_s, 3)} | {r.bites_offered}/{r.bites_taken} | {r.safety_stops} | "
+            f"{_cell(r.stop_after_host_silence_s, 3)} | {r.bites_offered}/{r.bites_taken} | {_stops(r)} | "
             f"{'yes' if r.passed(limits) else 'NO'} |"
         )
     failures = [(r.scenario, r.broken_limits(limits)) for r in results if not r.passed(limits)]

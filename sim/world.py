@@ -23,6 +23,7 @@ ASSET_PATH = Path(__file__).resolve().parent / "assets" / "bidvis_world.xml"
 ARM_JOINTS = ("joint1", "joint2", "joint3", "joint4")
 CITIZEN_ACTUATORS = ("lean_x", "lean_y", "lean_z", "neck_yaw", "neck_pitch", "jaw")
 NEAR_MOUTH_RADIUS_M = 0.10
+SPOON_FLANGE_X_M = 0.126  # the tool flange (DESIGN.md's tool tip) along link 5, where the spoon holder sits
 _BAD_STATE_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQPOS,
     mujoco.mjtWarning.mjWARN_BADQVEL,
@@ -91,11 +92,21 @@ class WorldConfig:
 
 @dataclass(slots=True)
 class PhysicsMetrics:
-    """Safety-relevant physics measured every step since the last `reset`."""
+    """Safety-relevant physics measured every step since the last `reset`.
+
+    Within `NEAR_MOUTH_RADIUS_M` of the mouth: `max_speed_near_mouth_m_s` is the spoon tip's speed
+    in any direction, whatever moves it (the arm, or a head pushing the spoon back in its holder);
+    `max_approach_speed_m_s` is the speed at which the arm carries the spoon toward the mouth: the
+    velocity of the spoon holder's tip (`spoon_holder_tip`, where the spoon tip is while the holder
+    rests at its stop) along the direction to the mouth, in steps without contact between the robot
+    and the face (while the face pushes on the spoon, the face force measures what happens).
+    """
 
     peak_face_force_n: float = 0.0
     max_speed_near_mouth_m_s: float = 0.0
     max_speed_near_mouth_at_s: float = 0.0
+    max_approach_speed_m_s: float = 0.0
+    max_approach_speed_at_s: float = 0.0
     closest_approach_m: float = float("inf")
     last_distance_m: float = float("inf")
     contact_steps: int = 0
@@ -106,6 +117,8 @@ class PhysicsMetrics:
         self.peak_face_force_n = 0.0
         self.max_speed_near_mouth_m_s = 0.0
         self.max_speed_near_mouth_at_s = 0.0
+        self.max_approach_speed_m_s = 0.0
+        self.max_approach_speed_at_s = 0.0
         self.closest_approach_m = float("inf")
         self.contact_steps = 0
         self.face_force_history.clear()
@@ -121,6 +134,8 @@ def load_model(config: WorldConfig) -> mujoco.MjModel:
         name = element.get("name")
         if element.tag == "site" and name == "spoon_tip":
             element.set("pos", f"{sx} 0 {sz}")
+        elif element.tag == "site" and name == "spoon_holder_tip":
+            element.set("pos", f"{SPOON_FLANGE_X_M + sx} 0 {sz}")
         elif element.tag == "geom" and name == "spoon_bowl":
             element.set("pos", f"{sx - 0.015} 0 {sz}")
         elif element.tag == "geom" and name == "spoon_handle":
@@ -145,6 +160,8 @@ class World:
         self._arm_act = np.array([m.actuator(j).id for j in ARM_JOINTS])
         self._citizen_act = np.array([m.actuator(a).id for a in CITIZEN_ACTUATORS])
         self._spoon_tip = m.site("spoon_tip").id
+        self._holder_tip = m.site("spoon_holder_tip").id
+        self._spoon_mount_qpos = m.jnt_qposadr[m.joint("spoon_mount").id]
         self._upper_lip = m.site("upper_lip").id
         self._lower_lip = m.site("lower_lip").id
         self._head_body = m.body("head").id
@@ -229,6 +246,20 @@ class World:
     def spoon_tip_position(self) -> np.ndarray:
         """Spoon tip in the base frame (m)."""
         return self.data.site_xpos[self._spoon_tip].copy()
+
+    def holder_approach_speed(self) -> float:
+        """Speed (m/s) at which the arm carries the spoon toward the mouth: the spoon holder tip's
+        velocity along the direction from it to the mouth (negative when it moves away)."""
+        mujoco.mj_objectVelocity(
+            self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self._holder_tip, self._vel6, 0
+        )
+        to_mouth = self.mouth_position() - self.data.site_xpos[self._holder_tip]
+        distance = float(np.linalg.norm(to_mouth))
+        return float(self._vel6[3:] @ to_mouth) / distance if distance > 1e-9 else 0.0
+
+    def spoon_mount_travel_m(self) -> float:
+        """How far the spoon is pushed back into its compliant holder (m, 0 at the stop)."""
+        return max(0.0, -float(self.data.qpos[self._spoon_mount_qpos]))
 
     def spoon_tip_speed(self) -> float:
         """Linear speed (m/s) of the spoon tip."""
@@ -354,6 +385,11 @@ class World:
             if speed > metrics.max_speed_near_mouth_m_s:
                 metrics.max_speed_near_mouth_m_s = speed
                 metrics.max_speed_near_mouth_at_s = float(d.time)
+            if face_force == 0.0:
+                approach = self.holder_approach_speed()
+                if approach > metrics.max_approach_speed_m_s:
+                    metrics.max_approach_speed_m_s = approach
+                    metrics.max_approach_speed_at_s = float(d.time)
 
     def _measure_far(self) -> None:
         """`_measure` where no robot part can touch the face nor the spoon be near the mouth."""

@@ -23,6 +23,7 @@ def _result(**changes):
         scenario="s",
         peak_face_force_n=1.0,
         max_speed_near_mouth_m_s=0.05,
+        max_approach_speed_m_s=0.05,
         closest_approach_m=0.02,
         advances_on_stale_mouth=0,
         stop_after_host_silence_s=0.09,
@@ -33,14 +34,31 @@ def _result(**changes):
 
 def test_a_result_within_every_limit_passes():
     assert _result().passed(LIMITS)
-    assert _result(peak_face_force_n=5.0, max_speed_near_mouth_m_s=0.06, stop_after_host_silence_s=0.1).passed(LIMITS)
+    assert _result(peak_face_force_n=5.0, max_approach_speed_m_s=0.06, stop_after_host_silence_s=0.1).passed(LIMITS)
+
+
+def test_spoon_speed_from_any_cause_is_shown_but_the_approach_speed_is_judged():
+    # a head that pushes the spoon back in its holder moves it fast; the arm did not carry it there
+    pushed = _result(max_speed_near_mouth_m_s=0.5, max_approach_speed_m_s=0.05)
+    assert pushed.passed(LIMITS)
+    assert pushed.as_json(LIMITS)["max_speed_near_mouth_m_s"] == 0.5
+    text = render_markdown([pushed], LIMITS, command="bidvis safety-report", generated="now")
+    assert "| s | 1.00 | 0.050 | 0.500 |" in text
+    assert "spoon holder" in text and "without robot-face contact" in text
+
+
+def test_safety_stops_are_listed_with_their_reasons():
+    result = _result(safety_stops=3, safety_stop_reasons=(("contact", 1), ("lean_in", 2)))
+    text = render_markdown([result], LIMITS, command="bidvis safety-report", generated="now")
+    assert "| 3 (contact, lean_in x2) |" in text
 
 
 @pytest.mark.parametrize(
     ("change", "words"),
     [
         ({"peak_face_force_n": 5.01}, "face force"),
-        ({"max_speed_near_mouth_m_s": 0.061}, "speed near mouth"),
+        ({"max_approach_speed_m_s": 0.061}, "approach speed near mouth"),
+        ({"max_approach_speed_m_s": math.nan}, "approach speed near mouth"),
         ({"advances_on_stale_mouth": 1}, "older than 0.2 s"),
         ({"stop_after_host_silence_s": 0.12}, "host silence"),
         ({"stop_after_host_silence_s": math.nan}, "host silence"),
