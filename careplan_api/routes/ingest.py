@@ -10,7 +10,7 @@ from starlette.datastructures import State
 
 from careplan_api.deps import DeviceToken, SettingsDep, authenticate_device
 from careplan_api.schemas import IngestResult, RawUsageBatch
-from careplan_api.services.ingest import IngestLimits, ingest_batch
+from careplan_api.services.ingest import IngestLimits, check_events, store_batch
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -32,8 +32,11 @@ async def post_usage_events(request: Request, batch: RawUsageBatch, token: Devic
 
 def _authenticate_and_store(state: State, token: str, events: list[Any], limits: IngestLimits) -> IngestResult:
     """The database part of a request, in one thread-pool call (each hand-over between the event
-    loop and a worker thread waits for the scheduler, which on a loaded machine is the tail latency)."""
+    loop and a worker thread waits for the scheduler, which on a loaded machine is the tail latency).
+    The events are checked before the write lock: while one batch is in SQLite's C code (which
+    releases the GIL) the next one is validated."""
     with state.session_factory() as session:
         device = authenticate_device(session, token, state.jwt_key)
+        checked = check_events(events, limits)
         with state.write_lock:
-            return ingest_batch(session, device, events, limits)
+            return store_batch(session, device, checked)

@@ -165,14 +165,19 @@ def _insert(session: Session):  # noqa: ANN202 - a dialect's insert construct
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def ingest_batch(
-    session: Session,
-    device: Device,
-    raw_events: Sequence[Any],
-    limits: IngestLimits,
-    now: datetime | None = None,
-) -> IngestResult:
-    """Store a batch for `device` and commit; see the module docstring for the rules."""
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch after the checks that need no database: the valid events by id (the first of each),
+    the rejected ones, the repeats within the batch, and the time it was received."""
+
+    events: dict[uuid.UUID, UsageEvent]
+    rejected: list[RejectedEvent]
+    duplicates: int
+    now: datetime
+
+
+def check_events(raw_events: Sequence[Any], limits: IngestLimits, now: datetime | None = None) -> CheckedBatch:
+    """`check_batch` and the repeats within the batch; no database (so it can run outside a write lock)."""
     now = now or utcnow()
     rejected: list[RejectedEvent] = []
     events: dict[uuid.UUID, UsageEvent] = {}
@@ -184,7 +189,24 @@ def ingest_batch(
             duplicates += 1
         else:
             events[checked.id] = checked
+    return CheckedBatch(events, rejected, duplicates, now)
 
+
+def ingest_batch(
+    session: Session,
+    device: Device,
+    raw_events: Sequence[Any],
+    limits: IngestLimits,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Store a batch for `device` and commit; see the module docstring for the rules."""
+    return store_batch(session, device, check_events(raw_events, limits, now))
+
+
+def store_batch(session: Session, device: Device, batch: CheckedBatch) -> IngestResult:
+    """The database part of `ingest_batch`, for a batch already checked (`check_events`); commits."""
+    events, now = batch.events, batch.now
+    rejected, duplicates = list(batch.rejected), batch.duplicates
     insert = _insert(session)
     is_postgres = session.get_bind().dialect.name == "postgresql"
     meal_ids = sorted({e.meal_id for e in events.values()})
