@@ -10,7 +10,14 @@ binaries; skipped when they are absent). Clients are bounded loops in this proce
   for 20 s: ~400 requests, 20 a second, 400 events/s offered; per-request latency percentiles
   and the number of failed requests (transport errors, non-200) in extra_info.
 
-    .venv/bin/python -m pytest benchmarks/bench_careplan_ingest.py --benchmark-columns=min,median,mean,rounds
+Every test also reports the server's CPU time per request (utime+stime of the server process from
+/proc/<pid>/stat, over the whole test) and the load average before and after, since the machine is
+shared. With `BIDVIS_BENCH_BASELINE=<folder>` (a checkout of an older commit, e.g.
+`git archive <commit> | tar -x -C /tmp/before`) the same tests also run against a server started
+from that folder's code, on a database migrated by this tree (`run_migrations` off for it), so
+that before and after are measured in one run:
+
+    .venv/bin/python -m pytest benchmarks/bench_careplan_ingest.py --benchmark-columns=min,median,mean,rounds -s
 """
 
 from __future__ import annotations
@@ -44,6 +51,25 @@ class Service:
     base_url: str
     tokens: list[str]
     backend: str
+    code: str  # "current", or "baseline" (the code in BIDVIS_BENCH_BASELINE)
+    pid: int
+
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        with open(f"/proc/{self.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
+def _report(benchmark, service: Service, cpu_s: float, requests: int, load_before: float, **info: object) -> None:
+    benchmark.extra_info.update(backend=service.backend, code=service.code, requests=requests,
+                                server_cpu_ms_per_request=round(1000 * cpu_s / requests, 2),
+                                load_before=load_before, load_after=_load(), **info)
+    print(f"\n{benchmark.name} [{service.code}]: " + ", ".join(f"{k} {v}" for k, v in benchmark.extra_info.items()))
 
 
 def _seed(settings: Settings) -> list[str]:
@@ -60,11 +86,16 @@ def _seed(settings: Settings) -> list[str]:
     return tokens
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+BASELINE = os.environ.get("BIDVIS_BENCH_BASELINE")
+VARIANTS = [(backend, code) for code in (["baseline"] if BASELINE else []) + ["current"] for backend in ("sqlite", "postgresql")]
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=[f"{b}-{c}" for b, c in VARIANTS])
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    data_dir = tmp_path_factory.mktemp(f"careplan-{request.param}")
+    backend, code = request.param
+    data_dir = tmp_path_factory.mktemp(f"careplan-{backend}-{code}")
     pg = None
-    if request.param == "postgresql":
+    if backend == "postgresql":
         try:
             pg = LocalPostgres().start()
         except PostgresUnavailable as exc:
@@ -76,9 +107,13 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     tokens = _seed(settings)
     port = free_port()
     env = {**os.environ, "BIDVIS_CAREPLAN_DATA_DIR": str(data_dir)}
+    cwd = None
+    if code == "baseline":
+        env.update(PYTHONPATH=BASELINE, BIDVIS_CAREPLAN_RUN_MIGRATIONS="false")
+        cwd = BASELINE
     server = subprocess.Popen(
         [sys.executable, "-m", "bidvis.cli", "careplan", "serve", "--port", str(port), "--database-url", url],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -92,7 +127,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("the care-plan service did not start")
             time.sleep(0.1)
-        yield Service(base_url, tokens, request.param)
+        yield Service(base_url, tokens, backend, code, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -131,10 +166,11 @@ def test_throughput_sequential(benchmark, service: Service) -> None:
     def run(bodies):
         assert _post_all(service.base_url, service.tokens[0], bodies) == batches * size
 
+    load, cpu = _load(), service.cpu_s()
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
-    benchmark.extra_info.update(backend=service.backend, events_per_round=batches * size,
-                                events_per_s=round(batches * size / benchmark.stats.stats.mean),
-                                load_average=os.getloadavg()[0])
+    _report(benchmark, service, service.cpu_s() - cpu, 3 * batches, load,
+            events_per_s_median=round(batches * size / benchmark.stats.stats.median),
+            events_per_s_best=round(batches * size / benchmark.stats.stats.min))
 
 
 def test_throughput_4_devices(benchmark, service: Service) -> None:
@@ -148,11 +184,12 @@ def test_throughput_4_devices(benchmark, service: Service) -> None:
             accepted = sum(pool.map(_post_all, [service.base_url] * devices, service.tokens[1:1 + devices], per_device))
         assert accepted == devices * batches * size
 
+    load, cpu = _load(), service.cpu_s()
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
     total = devices * batches * size
-    benchmark.extra_info.update(backend=service.backend, events_per_round=total,
-                                events_per_s=round(total / benchmark.stats.stats.mean),
-                                load_average=os.getloadavg()[0])
+    _report(benchmark, service, service.cpu_s() - cpu, 3 * devices * batches, load,
+            events_per_s_median=round(total / benchmark.stats.stats.median),
+            events_per_s_best=round(total / benchmark.stats.stats.min))
 
 
 async def _device_loop(client: httpx.AsyncClient, token: str, seconds: float, period_s: float,
@@ -187,14 +224,13 @@ def test_latency_100_devices(benchmark, service: Service) -> None:
             await asyncio.gather(*(_device_loop(client, t, seconds, period_s, size, latencies, errors, rng)
                                    for t in service.tokens[:DEVICES]))
 
+    load, cpu = _load(), service.cpu_s()
     benchmark.pedantic(lambda: asyncio.run(main()), rounds=1, iterations=1)
+    cpu_s = service.cpu_s() - cpu
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:
         return round(1000 * ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
 
-    benchmark.extra_info.update(backend=service.backend, requests=len(ordered), errors=len(errors),
-                                events=len(ordered) * size, p50_ms=pct(50), p95_ms=pct(95), p99_ms=pct(99),
-                                max_ms=round(1000 * ordered[-1], 1), load_average=os.getloadavg()[0])
-    print(f"\n{service.backend}: {len(ordered)} requests, {len(errors)} errors, "
-          f"p50 {pct(50)} ms, p95 {pct(95)} ms, p99 {pct(99)} ms, load {os.getloadavg()[0]:.1f}")
+    _report(benchmark, service, cpu_s, max(1, len(ordered)), load, errors=len(errors), p50_ms=pct(50),
+            p95_ms=pct(95), p99_ms=pct(99), max_ms=round(1000 * ordered[-1], 1))
