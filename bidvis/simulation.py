@@ -6,7 +6,8 @@
         <- bidvis-sim:// serial port <- firmware_bridge.DynamixelBus <- controller.loop.run_meal
     citizen (sim.citizen) -> camera (sim.camera: face frames -> vision.MouthTracker, or the
         ground-truth fallback) -> MouthObservation -> the loop's mouth source
-    citizen's switch -> UserCommand -> the loop's command queue;  journal -> UsageJournal
+    citizen's switch, or mouth gesture on those observations (controller.triggers, as the
+        profile's trigger_kind says) -> UserCommand -> the loop;  journal -> UsageJournal
 
 `run_simulated_meal` runs one meal and returns a `MealSummary` (what `bidvis demo` prints);
 `run_safety_scenario` runs a scenario plus a host-silence probe and returns the
@@ -32,6 +33,7 @@ from controller.config import (
     CameraMount as CalibrationCameraMount,
     CitizenProfile,
     RobotCalibration,
+    TriggerKind,
     SafetyLimits,
     demo_calibration,
     demo_profile,
@@ -40,6 +42,7 @@ from controller.config import (
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
 from controller.loop import CommandQueue, LatestValue, MealController, run_meal
+from controller.triggers import MouthGesture, TriggerMerger, triggers_for
 from firmware_bridge import DynamixelBus
 from sim.camera import (
     CameraIntrinsics,
@@ -65,6 +68,7 @@ log = logging.getLogger(__name__)
 
 SILENCE_PROBE_SPEED_M_S = 0.02  # the host falls silent once the spoon moves at least this fast
 SILENCE_WATCH_S = 0.6
+GESTURE_RETRY_S = 3.0  # a citizen whose gesture brought no spoon asks again this long after asking
 _TRACKING_STATES = (FeedingState.APPROACH, FeedingState.AT_MOUTH)
 
 
@@ -104,6 +108,8 @@ class MealSummary:
     citizen_log: list[tuple[float, str]] = field(default_factory=list)
     face_scale: float | None = None  # the tracker's calibration of the citizen's face (face frames only)
     mouth_error_m: dict[str, float] | None = None  # vision vs truth, 3-D (face frames only)
+    trigger_kind: str = TriggerKind.SWITCH.value
+    gesture: dict[str, int] | None = None  # the mouth gesture's triggers, misfires, speech openings
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -279,7 +285,12 @@ class SimulatedMeal:
         self.citizen = Citizen(self.world, scenario)
         self.journal = _CountingJournal(journal)
         self.mouth: LatestValue[MouthObservation] = LatestValue()
-        self.inputs = CommandQueue()
+        self.inputs = CommandQueue()  # the citizen's switch and panel; the loop polls `triggers`
+        self._state = FeedingState.IDLE
+        self.triggers: TriggerMerger = triggers_for(
+            self.profile, armed=lambda: self._state is FeedingState.READY, switches=(self.inputs,)
+        )
+        self._last_ask_s = -math.inf
         self.report_limits = report_limits
         self.stale_advances = StaleAdvanceCounter(report_limits.stale_mouth_s, 1.0 / self.calibration.rate_hz)
         self._started = False
@@ -347,8 +358,10 @@ class SimulatedMeal:
                 )
             )
 
-    def _press_switch(self, controller: MealController) -> None:
-        state = controller.state
+    def _ask(self, controller: MealController, now_s: float) -> None:
+        """The citizen at the meal: start it, ask for each bite the way the profile's
+        `trigger_kind` says (auto-pace needs no asking), end it once the scenario's bites are eaten."""
+        state = self._state = controller.state
         if not self._started:
             self.inputs.push(UserCommand(CommandKind.START_MEAL, source="switch"))
             self._started = True
@@ -359,8 +372,16 @@ class SimulatedMeal:
         if self.citizen.bites_taken >= self.scenario.bites and not self._ended:
             self.inputs.push(UserCommand(CommandKind.END_MEAL, source="panel"))
             self._ended = True
-        elif self.citizen.wants_bite and not self._asked_in_ready:
-            self.inputs.push(UserCommand(CommandKind.NEXT_BITE, source="switch"))
+        elif not self.citizen.wants_bite:
+            return
+        elif self.profile.trigger_kind is TriggerKind.MOUTH_GESTURE:
+            if not self.citizen.gesturing(now_s) and (
+                not self._asked_in_ready or now_s - self._last_ask_s >= GESTURE_RETRY_S
+            ):
+                self.citizen.ask_for_bite(now_s)
+                self._asked_in_ready, self._last_ask_s = True, now_s
+        elif self.profile.trigger_kind is not TriggerKind.AUTO_PACE and not self._asked_in_ready:
+            self.inputs.push(UserCommand(CommandKind.NEXT_BITE, source=self.profile.trigger_kind.value))
             self._asked_in_ready = True
 
     def _measure(self, now_s: float, controller: MealController) -> None:
@@ -381,7 +402,7 @@ class SimulatedMeal:
         self.citizen.spoon_waiting = controller.state is FeedingState.READY
         self.citizen.update(now_s)
         self._observe(now_s)
-        self._press_switch(controller)
+        self._ask(controller, now_s)
         self._measure(now_s, controller)
 
     # -- running --------------------------------------------------------------------------------
@@ -398,7 +419,7 @@ class SimulatedMeal:
         return run_meal(
             self.host,
             self.mouth,
-            self.inputs,
+            self.triggers,
             self.clock,
             self.journal,
             self.profile,
@@ -466,7 +487,17 @@ def _summary(meal: SimulatedMeal, report, wall_s: float, aborted: str | None) ->
         citizen_log=list(meal.citizen.log),
         face_scale=None if meal.face_scale is None else round(meal.face_scale, 4),
         mouth_error_m=_error_stats(meal.mouth_errors_m),
+        trigger_kind=meal.profile.trigger_kind.value,
+        gesture=_gesture_counts(meal.triggers),
     )
+
+
+def _gesture_counts(triggers: TriggerMerger) -> dict[str, int] | None:
+    """What the mouth gesture detector saw, when the profile's trigger is the gesture."""
+    for source in triggers.sources:
+        if isinstance(source, MouthGesture):
+            return {"triggers": source.triggers, "misfires": source.misfires, "speech_openings": source.speech_openings}
+    return None
 
 
 def _error_stats(errors_m: list[float]) -> dict[str, float] | None:

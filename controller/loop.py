@@ -169,6 +169,13 @@ _READ_BLOCK = XM430_W350.block(
     Register.PRESENT_INPUT_VOLTAGE,
     Register.PRESENT_TEMPERATURE,
 )
+_READING_ORDER = (
+    Register.PRESENT_POSITION,
+    Register.PRESENT_VELOCITY,
+    Register.PRESENT_CURRENT,
+    Register.PRESENT_INPUT_VOLTAGE,
+    Register.PRESENT_TEMPERATURE,
+)  # the fields of `JointReading`
 _GOAL = XM430_W350[Register.GOAL_POSITION]
 
 
@@ -203,15 +210,11 @@ class ArmServos:
             data = raw.get(servo_id)
             if data is None:
                 raise MissingReply(f"servo {servo_id} did not answer the sync read")
-            rows.append(_READ_BLOCK.decode(data))
-        column = lambda name: np.array([row[name] for row in rows])  # noqa: E731
-        return JointReading(
-            column(Register.PRESENT_POSITION),
-            column(Register.PRESENT_VELOCITY),
-            column(Register.PRESENT_CURRENT),
-            column(Register.PRESENT_INPUT_VOLTAGE),
-            column(Register.PRESENT_TEMPERATURE),
-        )
+            values = _READ_BLOCK.decode(data)
+            rows.append([values[name] for name in _READING_ORDER])
+        # One array for the whole reading (a row per quantity), built once per tick.
+        q, qd, current, voltage, temperature = np.array(rows).T.copy()
+        return JointReading(q, qd, current, voltage, temperature)
 
     def write(self, bus: ServoBus, q_rad: np.ndarray) -> None:
         """Goal positions of joints 1-4 (rad)."""

@@ -4,7 +4,8 @@ Each update the citizen looks at where the spoon is (it sees it, as a person doe
 targets of its muscles in the `World` (torso lean, head yaw and pitch, jaw). Eating follows what
 people do at a meal: the mouth opens as the spoon comes near; once the spoon waits within reach
 for the reaction time, the head moves toward it, the lips close on it, hold, and the head moves
-back (the bite is taken); then the citizen chews. Scenario events lay other behaviour over this:
+back (the bite is taken); then the citizen chews. A citizen whose trigger is the mouth gesture
+asks for a bite (`ask_for_bite`) by opening wide and holding it. Scenario events lay other behaviour over this:
 talking, turning away, leaning in toward the spoon, sneezing, falling asleep, leaving the table,
 keeping the mouth shut. Everything random comes from the scenario's seed.
 """
@@ -26,8 +27,15 @@ SPOON_IN_BOWL_Z_M = 0.06  # the spoon tip this low has been in a bowl (the bowls
 SPOON_GONE_M = 0.09  # after a bite the spoon must go this far away before the next one
 CHEW_AMPLITUDE_M = 0.008
 CHEW_HZ = 1.5
-TALK_SYLLABLE_S = (0.12, 0.25)
-TALK_OPENING_M = (0.004, 0.018)
+TALK_SYLLABLE_S = (0.12, 0.25)  # a vowel: the jaw opens to TALK_OPENING_M ...
+TALK_OPENING_M = (0.004, 0.012)
+TALK_CLOSURE_S = (0.04, 0.10)  # ... then a consonant: the lips meet (closed below TALK_CLOSED_M) for this long
+TALK_CLOSED_M = 0.001
+TALK_DRAWN_OUT_S = (0.65, 0.75)  # a talk ends on a drawn-out vowel ("jaaa"), after a short breath ...
+TALK_DRAWN_OUT_M = 0.016  # ... open longer than speech, shorter than a gesture: a suspected misfire
+TALK_BREATH_S = 0.3
+GESTURE_REACTION_S = 0.4  # asked for a bite, the citizen opens wide after this long ...
+GESTURE_HOLD_S = 1.5  # ... and holds it open this long (the gesture's dwell is 1.0 s by default)
 SNEEZE_PITCH_RAD = 0.4
 ASLEEP_PITCH_RAD = 0.5
 ASLEEP_DROP_M = 0.03
@@ -97,12 +105,14 @@ class Citizen:
         self._last_t = world.time_s
         self._talk_opening_m = 0.0
         self._next_syllable_s = 0.0
+        self._drawn_out_s = 0.0
+        self._gesture_s = (-1.0, -1.0)  # the mouth is held open for a bite from .. to
+        self.spoon_waiting = False  # the spoon waits at the ready pose for a trigger (the simulator sets it)
         self._lips_closed_at: float | None = None
         self._jaw_m = 0.0
         self._flinch_until_s = -1.0
         self._flinch_direction = np.zeros(3)
         self._spoon_emptied = False  # the spoon in front of the mouth was already eaten from
-        self.spoon_waiting = False  # the spoon waits at the ready pose for a trigger (the simulator sets it)
         self._spoon_loaded = False  # the spoon went into a bowl since the last bite ...
         self._spoon_served = False  # ... and then waited at the ready pose: this bite's approach is on
 
@@ -122,6 +132,19 @@ class Citizen:
             and not self._busy()
             and self.bites_taken < self.scenario.bites
         )
+
+    def gesturing(self, t_s: float) -> bool:
+        """True from `ask_for_bite` until the citizen closes the mouth again."""
+        return t_s < self._gesture_s[1]
+
+    def ask_for_bite(self, t_s: float) -> None:
+        """Ask for the next bite with the mouth gesture: after `GESTURE_REACTION_S`, open wide and
+        hold for `GESTURE_HOLD_S`. Nothing happens while the citizen is busy (an event starting
+        meanwhile stops the gesture)."""
+        if self.wants_bite and not self.gesturing(t_s):
+            start = t_s + GESTURE_REACTION_S
+            self._gesture_s = (start, start + GESTURE_HOLD_S)
+            self.log.append((t_s, "asks for a bite with the mouth"))
 
     def update(self, t_s: float) -> None:
         """Look at the spoon and set the muscle targets for time `t_s`."""
@@ -156,6 +179,7 @@ class Citizen:
                 and distance <= event.when_spoon_within_m
                 and self._spoon_served
                 and self.activity is CitizenActivity.WAITING
+                and (self.spoon_waiting or not event.while_spoon_waits)
             )
             if not due:
                 still_pending.append(event)
@@ -166,6 +190,9 @@ class Citizen:
             direction = toward / norm if norm > 1e-6 else np.array([-1.0, 0.0, 0.0])
             self._active.append(_ActiveEvent(event, t_s, direction))
             self.log.append((t_s, f"starts {event.kind.value}"))
+            self._gesture_s = (-1.0, -1.0)
+            if event.kind is EventKind.TALK:
+                self._drawn_out_s = min(float(self._rng.uniform(*TALK_DRAWN_OUT_S)), event.duration_s / 2)
             if event.kind is EventKind.FALL_ASLEEP:
                 self._set_activity(t_s, CitizenActivity.ASLEEP)
             elif event.kind is EventKind.LEAVE_TABLE:
@@ -303,7 +330,7 @@ class Citizen:
             elif e.kind is EventKind.KEEP_MOUTH_CLOSED:
                 jaw = 0.0
             elif e.kind is EventKind.TALK:
-                jaw = self._talk(t_s)
+                jaw = self._talk(t_s, active)
         step = JAW_SPEED_M_S * dt
         self._jaw_m += min(max(jaw - self._jaw_m, -step), step)
         self.world.set_citizen_targets(lean, yaw, pitch, self._jaw_m)
@@ -316,13 +343,25 @@ class Citizen:
         if activity is CitizenActivity.CHEWING:
             return CHEW_AMPLITUDE_M * 0.5 * (1 - np.cos(2 * np.pi * CHEW_HZ * (t_s - self._phase_start_s)))
         if activity is CitizenActivity.WAITING:
+            if self._gesture_s[0] <= t_s < self._gesture_s[1] and not self._busy():
+                return p.mouth_open_m
             distance = float(np.linalg.norm(self.world.spoon_tip_position() - self.world.mouth_position()))
             if distance <= p.open_mouth_when_spoon_within_m and not self._busy():
                 return p.mouth_open_m
         return 0.0
 
-    def _talk(self, t_s: float) -> float:
+    def _talk(self, t_s: float, active: _ActiveEvent) -> float:
+        """Syllables (a vowel, then the lips meet), a breath, and a drawn-out vowel to end on."""
+        drawn_out_from = active.start_s + active.event.duration_s - self._drawn_out_s
+        if t_s >= drawn_out_from:
+            return TALK_DRAWN_OUT_M
+        if t_s >= drawn_out_from - TALK_BREATH_S:
+            return 0.0
         if t_s >= self._next_syllable_s:
-            self._talk_opening_m = float(self._rng.uniform(*TALK_OPENING_M))
-            self._next_syllable_s = t_s + float(self._rng.uniform(*TALK_SYLLABLE_S))
+            if self._talk_opening_m > 0.0:  # the vowel is over: a consonant
+                self._talk_opening_m = 0.0
+                self._next_syllable_s = t_s + float(self._rng.uniform(*TALK_CLOSURE_S))
+            elif self._jaw_m <= TALK_CLOSED_M:  # the lips have met: the next vowel
+                self._talk_opening_m = float(self._rng.uniform(*TALK_OPENING_M))
+                self._next_syllable_s = t_s + float(self._rng.uniform(*TALK_SYLLABLE_S))
         return self._talk_opening_m
