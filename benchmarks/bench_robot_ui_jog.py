@@ -20,6 +20,7 @@ import uvicorn
 
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.app import create_app
+from bidvis.robot_ui.staff_login import StaffLogin
 from bidvis.robot_ui.arm import ArmDriver
 from bidvis.run import sim_robot
 from controller.config import demo_calibration
@@ -33,7 +34,10 @@ def served(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(robot.session), host="127.0.0.1", port=port, log_level="warning"))
+    staff_login = StaffLogin.for_directory(tmp_path)
+    staff_login.accounts.add("bench", "bench password")
+    server = uvicorn.Server(uvicorn.Config(create_app(robot.session, staff_login), host="127.0.0.1", port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -46,8 +50,9 @@ def served(tmp_path):
 
 def test_heartbeat_round_trip(benchmark, served):
     with httpx.Client(base_url=served) as client:
+        client.post("/login", data={"username": "bench", "password": "bench password"})
         client.post("/api/connect").raise_for_status()
-        body = {"owner": "bench-owner", "operator": "bench", "joint": 4, "direction": 1}
+        body = {"owner": "bench-owner", "joint": 4, "direction": 1}
         state = {"direction": 1, "n": 0}
 
         def beat() -> None:

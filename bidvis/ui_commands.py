@@ -1,4 +1,5 @@
-"""`bidvis run` (the robot at a meal, on real hardware) and `bidvis ui` (set-up pages, real or virtual servos)."""
+"""`bidvis run` (the robot at a meal, on real hardware), `bidvis ui` (set-up pages, real or virtual
+servos) and `bidvis ui add-staff NAME` (a staff account for the set-up pages)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from typing import Annotated
 import typer
 
 DEFAULT_HTTP_PORT = 8080
+DEMO_STAFF_NAME = "demo"
 
 
 def register(app: typer.Typer) -> None:
-    """Add `run` and `ui` to the `bidvis` app."""
+    """Add `run`, `ui` and `ui add-staff` to the `bidvis` app."""
     app.command("run")(run)
-    app.command("ui")(ui)
+    ui_app = typer.Typer(help="The robot's web pages: staff set-up (/staff, with a login) and the citizen's panel (/panel).")
+    ui_app.callback(invoke_without_command=True)(ui)
+    ui_app.command("add-staff")(add_staff)
+    app.add_typer(ui_app, name="ui")
 
 
 def run(
@@ -63,16 +68,18 @@ def run(
         return
     from bidvis.robot_ui.app import create_app
 
+    staff_login = _staff_login(calibration_path.parent)
     session, closers = build_robot(port, checked, profile, calibration_path, journal, careplan)
     typer.echo(f"panel: http://{host}:{http_port}/panel   staff: http://{host}:{http_port}/staff")
     try:
-        serve(create_app(session), host, http_port)
+        serve(create_app(session, staff_login), host, http_port)
     finally:
         for close in closers:
             close()
 
 
 def ui(
+    ctx: typer.Context,
     sim: Annotated[bool, typer.Option("--sim", help="Virtual servos and a simulated camera instead of hardware.")] = False,
     port: Annotated[str | None, typer.Option("--port", help="Servo bus (hardware): serial device or URL.")] = None,
     camera: Annotated[str | None, typer.Option("--camera", help="Camera (hardware) for calibration: index or device.")] = None,
@@ -80,23 +87,63 @@ def ui(
     host: Annotated[str, typer.Option("--host", help="Address the web pages listen on.")] = "127.0.0.1",
     http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages.")] = DEFAULT_HTTP_PORT,
 ) -> None:
-    """Serve the set-up pages (/staff) and the panel (/panel): on a real arm (--port) or simulated (--sim)."""
+    """Serve the set-up pages (/staff, staff log in) and the panel (/panel): on a real arm (--port)
+    or simulated (--sim, with a one-time demo account printed here)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from bidvis.robot_ui.app import create_app
+    from bidvis.robot_ui.staff_login import demo_password
     from bidvis.run import serve, sim_robot
 
     if sim == (port is not None):
         raise typer.BadParameter("give either --sim or --port")
+    staff_login = _staff_login(directory)
     if sim:
         robot = sim_robot(directory)
         close = robot.close
         session = robot.session
+        password = demo_password()
+        staff_login.accounts.add_temporary(DEMO_STAFF_NAME, password)
+        typer.echo(f"one-time demo login (this run only): user {DEMO_STAFF_NAME}, password {password}")
     else:
         session, close = _hardware_session(port, camera, directory)
+        if not staff_login.accounts.names():
+            typer.echo(f"note: no staff accounts yet; add one with `bidvis ui add-staff NAME --dir {directory}`")
     typer.echo(f"staff: http://{host}:{http_port}/staff   panel: http://{host}:{http_port}/panel")
     try:
-        serve(create_app(session), host, http_port)
+        serve(create_app(session, staff_login), host, http_port)
     finally:
         close()
+
+
+def add_staff(
+    name: Annotated[str, typer.Argument(help="The account name (letters, digits, . _ @ -).")],
+    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir (where its calibration lives).")] = Path("."),
+    password: Annotated[
+        str, typer.Option(prompt=True, confirmation_prompt=True, hide_input=True, help="Asked for when not given.")
+    ] = "",
+) -> None:
+    """Add a staff account to this robot (or set a new password): argon2 hash in staff_accounts.json."""
+    from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, StaffAccounts, StaffAccountsError
+
+    accounts = StaffAccounts(directory / STAFF_ACCOUNTS_FILE)
+    try:
+        accounts.add(name, password)
+    except StaffAccountsError as exc:
+        typer.echo(f"bidvis ui add-staff: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"staff account {name} saved in {accounts.path}")
+
+
+def _staff_login(directory: Path):
+    """The staff accounts and session key of the robot whose files live in `directory`."""
+    from bidvis.robot_ui.staff_login import StaffAccountsError, StaffLogin
+
+    try:
+        return StaffLogin.for_directory(directory)
+    except StaffAccountsError as exc:
+        typer.echo(f"bidvis: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _hardware_session(port: str, camera_source: str | None, directory: Path):

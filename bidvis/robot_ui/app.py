@@ -1,4 +1,5 @@
-"""The robot's web app: `create_app(session)` serves the staff pages, the panel and their JSON API."""
+"""The robot's web app: `create_app(session, login)` serves the staff pages (behind a staff login),
+the citizen's panel (no login: it is the citizen's tablet) and their JSON API."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
-from bidvis.robot_ui.routes import arm, pages, panel, setup
+from starlette.middleware.sessions import SessionMiddleware
+
+from bidvis.robot_ui.deps import SESSION_COOKIE, StaffLoginRequired
+from bidvis.robot_ui.routes import arm, login, pages, panel, setup
 from bidvis.robot_ui.session import Busy, FieldError, NotReady, RobotSession, Unjournalled
+from bidvis.robot_ui.staff_login import StaffLogin
 from controller.config import ConfigError, ConfigValidationError
 from controller.triggers import InvalidCommand
 from firmware_bridge import BridgeError
@@ -28,8 +33,9 @@ def _error(status: int, message: str, fields: list[str] | None = None) -> JSONRe
     return JSONResponse(body, status_code=status)
 
 
-def create_app(session: RobotSession) -> FastAPI:
-    """The app over one robot session (the session is closed when the app shuts down)."""
+def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
+    """The app over one robot session (closed when the app shuts down); staff log in with the
+    accounts of `staff_login`, whose key signs the session cookie."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -37,10 +43,20 @@ def create_app(session: RobotSession) -> FastAPI:
 
     app = FastAPI(title="bidvis robot", summary="Set-up pages for staff and the citizen's panel", lifespan=lifespan)
     app.state.session = session
+    app.state.login = staff_login
+    app.add_middleware(
+        SessionMiddleware, secret_key=staff_login.secret_key, session_cookie=SESSION_COOKIE,
+        max_age=staff_login.max_age_s, same_site="strict", https_only=staff_login.https_only,
+    )
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (pages, arm, setup, panel):
-        app.include_router(module.router)
+    for router in (login.router, pages.router, arm.stop_router, arm.router, setup.router, panel.router):
+        app.include_router(router)
+
+    async def login_required(request: Request, exc: StaffLoginRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return _error(403, str(exc))
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     async def validation(_: Request, exc: ConfigValidationError) -> JSONResponse:
         return _error(422, str(exc), exc.fields)
@@ -63,6 +79,7 @@ def create_app(session: RobotSession) -> FastAPI:
     async def bus(_: Request, exc: BridgeError) -> JSONResponse:
         return _error(503, f"servo bus: {exc}")
 
+    app.add_exception_handler(StaffLoginRequired, login_required)
     app.add_exception_handler(ConfigValidationError, validation)
     app.add_exception_handler(FieldError, field)
     app.add_exception_handler(InvalidCommand, invalid_command)

@@ -1,4 +1,4 @@
-"""Request dependencies of the robot's web app: the one `RobotSession` of this app."""
+"""Request dependencies of the robot's web app: the one `RobotSession`, and the logged-in staff account."""
 
 from __future__ import annotations
 
@@ -7,10 +7,33 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bidvis.robot_ui.session import RobotSession
+from bidvis.robot_ui.staff_login import StaffLogin
+
+SESSION_COOKIE = "bidvis_staff"
+
+
+class StaffLoginRequired(Exception):
+    """A staff route was asked for without a valid login (answered 403, or a redirect for a page)."""
 
 
 def get_session(request: Request) -> RobotSession:
     return request.app.state.session
 
 
+def get_login(request: Request) -> StaffLogin:
+    return request.app.state.login
+
+
+def current_staff(request: Request) -> str:
+    """The logged-in staff account's name; raises `StaffLoginRequired` without one (or when the
+    account has been removed since)."""
+    name = request.session.get("staff")
+    if not isinstance(name, str) or not request.app.state.login.accounts.exists(name):
+        request.session.clear()
+        raise StaffLoginRequired("log in as staff first (/login)")
+    return name
+
+
 Session = Annotated[RobotSession, Depends(get_session)]
+Login = Annotated[StaffLogin, Depends(get_login)]
+Staff = Annotated[str, Depends(current_staff)]

@@ -13,17 +13,10 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Operator(_Body):
-    """Who makes a change (journalled)."""
-
-    operator: str = Field(max_length=200)
-
-
 class JogHold(_Body):
     """One heartbeat of a held jog button (sent every ~50 ms while pressed)."""
 
     owner: str = OwnerId
-    operator: str = Field("", max_length=200)
     joint: int = Field(ge=1, le=4)
     direction: Literal[-1, 1]
     press: int = Field(0, ge=0, le=2**31, description="the tab's button press number (counts up)")
@@ -45,7 +38,7 @@ class TestBite(_Body):
     bowl: int = Field(ge=0, le=7)
 
 
-class SpoonChange(Operator):
+class SpoonChange(_Body):
     x_m: float
     z_m: float
     pitch_rad: float
@@ -59,7 +52,7 @@ class Board(_Body):
     square_mm: float = Field(ge=2, le=200)
 
 
-class ProfileChange(Operator):
+class ProfileChange(_Body):
     """Profile fields to change; each is validated with the rest of the profile."""
 
     values: dict[str, Any]

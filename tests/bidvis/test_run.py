@@ -170,7 +170,8 @@ def test_careplan_url_without_a_device_token_is_refused(cli, robot_files, arm, m
     assert result.exit_code == 2 and "BIDVIS_DEVICE_TOKEN" in result.output
 
 
-def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_service_is_down(robot_files, arm):
+def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_service_is_down(robot_files, arm, make_staff_login,
+                                                                                                   log_in):
     from fastapi.testclient import TestClient
 
     from bidvis.robot_ui.app import create_app
@@ -181,11 +182,12 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
     session, closers = build_robot(arm.url, checked, profile, calibration, robot_files / "journal.sqlite3",
                                    careplan=("http://127.0.0.1:9", "device-token"))  # nothing listens on port 9
     try:
-        with TestClient(create_app(session)) as client:
+        with TestClient(create_app(session, make_staff_login(robot_files))) as client:
             assert client.get("/panel").status_code == 200
+            assert log_in(client).status_code == 303
             assert client.post("/api/connect").status_code == 200
             assert client.get("/api/status").json()["arm"]["mode"] == "idle"
-            assert client.put("/api/calibration/spoon", json={"operator": "Anna", "x_m": 0.06, "z_m": 0.0,
+            assert client.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0,
                                                               "pitch_rad": 0.0}).status_code == 200
         (event,) = session.journal.pending()
         assert event.data["changed_by"] == "Anna"  # kept for later: the service is down

@@ -1,16 +1,21 @@
-"""The arm during set-up: status, bus scan, connect, STOP, hold-to-move jogging, pose moves."""
+"""The arm during set-up: status, bus scan, connect, STOP, hold-to-move jogging, pose moves.
+
+Every route needs a staff login (`deps.Staff`) except two that only ever stop the arm: STOP and
+letting go of a jog button. Stopping is never refused, not even when a login has just expired.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from bidvis.robot_ui.deps import Session
-from bidvis.robot_ui.schemas import JogHold, JogRelease, Operator, Owner, TestBite
+from bidvis.robot_ui.deps import Session, Staff, current_staff
+from bidvis.robot_ui.schemas import JogHold, JogRelease, Owner, TestBite
 
-router = APIRouter(prefix="/api", tags=["arm"])
+router = APIRouter(prefix="/api", tags=["arm"], dependencies=[Depends(current_staff)])
+stop_router = APIRouter(prefix="/api", tags=["arm"])
 
 
 @router.get("/status")
@@ -39,27 +44,27 @@ def disconnect(session: Session) -> dict[str, Any]:
     return {"message": "arm disconnected"}
 
 
-@router.post("/stop")
+@stop_router.post("/stop")
 def stop(session: Session) -> dict[str, Any]:
     """STOP, from any screen and whoever holds the jog: the arm stops now."""
     return {"message": session.stop()}
 
 
 @router.post("/meal/clear-stop")
-def clear_stop(body: Operator, session: Session) -> dict[str, Any]:
+def clear_stop(staff: Staff, session: Session) -> dict[str, Any]:
     """After a stop in a meal, staff check the citizen and the arm, then let the panel start again."""
-    session.clear_stop(body.operator)
+    session.clear_stop(staff)
     return {"message": "stop cleared: the citizen can start a meal on the panel"}
 
 
 @router.post("/jog/hold")
-def jog_hold(body: JogHold, session: Session) -> dict[str, Any]:
+def jog_hold(body: JogHold, staff: Staff, session: Session) -> dict[str, Any]:
     """Heartbeat of a held jog button; the joint moves only while these keep coming (every ~50 ms)."""
-    moving = session.arm().hold(body.owner, body.operator.strip() or "someone", body.joint, body.direction, body.press)
+    moving = session.arm().hold(body.owner, staff, body.joint, body.direction, body.press)
     return {"moving": moving}
 
 
-@router.post("/jog/release")
+@stop_router.post("/jog/release")
 def jog_release(body: JogRelease, session: Session) -> dict[str, Any]:
     session.arm().release(body.owner, body.press)
     return {"moving": False}

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from bidvis.robot_ui.deps import Session
-from bidvis.robot_ui.texts import PANEL_TEXT, Language, parse_language, state_words
+from bidvis.robot_ui.deps import Session, Staff
+from bidvis.robot_ui.texts import PANEL_TEXT, STAFF_TEXT, Language, parse_language, state_words
 from controller.config import TriggerKind
 from controller.feeding import FeedingState
 
@@ -21,11 +21,18 @@ def home() -> RedirectResponse:
 
 
 @router.get("/staff", response_class=HTMLResponse)
-def staff(request: Request, session: Session) -> HTMLResponse:
+def staff(request: Request, session: Session, staff: Staff, lang: str | None = None) -> HTMLResponse:
+    """The set-up page (staff only: without a login, `/login` answers instead). Danish unless
+    `lang=en`; the choice is kept for the login session."""
+    if lang is not None:
+        request.session["lang"] = parse_language(lang).value
+    language = parse_language(request.session.get("lang"))
+    other = Language.ENGLISH if language is Language.DANISH else Language.DANISH
     return request.app.state.templates.TemplateResponse(
         request,
         "staff.html",
-        {"status": session.status(), "calibration": session.calibration, "profile": session.profile,
+        {"t": STAFF_TEXT[language], "lang": language.value, "other_lang": other.value, "staff": staff,
+         "status": session.status(), "calibration": session.calibration, "profile": session.profile,
          "trigger_kinds": [k.value for k in TriggerKind]},
     )
 

@@ -1,20 +1,20 @@
 """Calibration (taught poses, spoon offset, camera, hand-eye) and the citizen's profile.
 
-Every change is validated (a bad value is refused with 422 naming the field), saved and journalled
-with the operator's name.
+Every route needs a staff login. Every change is validated (a bad value is refused with 422
+naming the field), saved and journalled with the logged-in staff account's name.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from bidvis.robot_ui.camera_setup import ViewResult
-from bidvis.robot_ui.deps import Session
-from bidvis.robot_ui.schemas import Board, Operator, ProfileChange, SpoonChange
+from bidvis.robot_ui.deps import Session, Staff, current_staff
+from bidvis.robot_ui.schemas import Board, ProfileChange, SpoonChange
 
-router = APIRouter(prefix="/api", tags=["setup"])
+router = APIRouter(prefix="/api", tags=["setup"], dependencies=[Depends(current_staff)])
 
 
 def _view(result: ViewResult) -> dict[str, Any]:
@@ -22,28 +22,28 @@ def _view(result: ViewResult) -> dict[str, Any]:
 
 
 @router.post("/calibration/ready")
-def teach_ready(body: Operator, session: Session) -> dict[str, Any]:
+def teach_ready(staff: Staff, session: Session) -> dict[str, Any]:
     """The arm's present pose becomes the ready pose."""
-    calibration = session.teach_ready(body.operator)
+    calibration = session.teach_ready(staff)
     return {"message": "ready pose taught", "ready_pose_rad": list(calibration.ready_pose_rad)}
 
 
 @router.post("/calibration/bowls/{bowl}/waypoints")
-def teach_waypoint(bowl: int, body: Operator, session: Session) -> dict[str, Any]:
+def teach_waypoint(bowl: int, staff: Staff, session: Session) -> dict[str, Any]:
     """Append the arm's present pose to the scoop of `bowl` (0-based; the next number adds a bowl)."""
-    calibration = session.teach_waypoint(body.operator, bowl)
+    calibration = session.teach_waypoint(staff, bowl)
     return {"message": f"waypoint {len(calibration.bowls[bowl].waypoints_rad)} of bowl {bowl + 1} taught"}
 
 
 @router.post("/calibration/bowls/{bowl}/clear")
-def clear_bowl(bowl: int, body: Operator, session: Session) -> dict[str, Any]:
-    session.clear_bowl(body.operator, bowl)
+def clear_bowl(bowl: int, staff: Staff, session: Session) -> dict[str, Any]:
+    session.clear_bowl(staff, bowl)
     return {"message": f"scoop of bowl {bowl + 1} cleared to its first waypoint; teach the rest"}
 
 
 @router.put("/calibration/spoon")
-def set_spoon(body: SpoonChange, session: Session) -> dict[str, Any]:
-    session.set_spoon(body.operator, body.model_dump(exclude={"operator"}))
+def set_spoon(body: SpoonChange, staff: Staff, session: Session) -> dict[str, Any]:
+    session.set_spoon(staff, body.model_dump())
     return {"message": "spoon offset saved"}
 
 
@@ -59,8 +59,8 @@ def camera_capture(session: Session) -> dict[str, Any]:
 
 
 @router.post("/camera/solve")
-def camera_solve(body: Operator, session: Session) -> dict[str, Any]:
-    rms = session.solve_camera(body.operator)
+def camera_solve(staff: Staff, session: Session) -> dict[str, Any]:
+    rms = session.solve_camera(staff)
     quality = "good" if rms <= 1.0 else "poor: take more views with the board in new places"
     return {"message": f"camera calibrated, reprojection error {rms:.2f} px ({quality})", "rms_error_px": rms}
 
@@ -77,12 +77,12 @@ def hand_eye_capture(session: Session) -> dict[str, Any]:
 
 
 @router.post("/hand-eye/solve")
-def hand_eye_solve(body: Operator, session: Session) -> dict[str, Any]:
-    pose = session.solve_hand_eye(body.operator)
+def hand_eye_solve(staff: Staff, session: Session) -> dict[str, Any]:
+    pose = session.solve_hand_eye(staff)
     return {"message": "camera position saved", "camera_to_base": [list(map(float, row)) for row in pose]}
 
 
 @router.put("/profile")
-def set_profile(body: ProfileChange, session: Session) -> dict[str, Any]:
-    profile = session.set_profile(body.operator, body.values)
+def set_profile(body: ProfileChange, staff: Staff, session: Session) -> dict[str, Any]:
+    profile = session.set_profile(staff, body.values)
     return {"message": "profile saved", "profile": profile.model_dump(mode="json")}

@@ -5,9 +5,6 @@ const HEARTBEAT_MS = 50;
 const owner = sessionStorage.getItem("bidvis-owner") || (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + "-" + Math.random().toString(16).slice(2));
 sessionStorage.setItem("bidvis-owner", owner);
 const $ = (sel) => document.querySelector(sel);
-const operatorInput = $("#operator");
-operatorInput.value = localStorage.getItem("bidvis-operator") || "";
-operatorInput.addEventListener("change", () => localStorage.setItem("bidvis-operator", operatorInput.value));
 
 function say(text) { $("#message").textContent = text || ""; $("#error").textContent = ""; }
 function fail(text) { $("#error").textContent = text; }
@@ -22,6 +19,7 @@ async function call(method, url, body) {
     return null;
   }
   const data = await response.json().catch(() => ({}));
+  if (response.status === 403) { location.assign("/login?next=/staff"); return null; }  // the login has expired
   if (!response.ok) {
     let detail = data.detail;
     if (Array.isArray(detail)) detail = detail.map((d) => d.loc.slice(1).join(".") + ": " + d.msg).join("; ");
@@ -31,7 +29,6 @@ async function call(method, url, body) {
   if (data.message) say(data.message);
   return data;
 }
-const who = () => ({ operator: operatorInput.value });
 
 // --- STOP: always visible, works for everyone ---
 $("#stop").addEventListener("click", () => { stopHold(); call("POST", "/api/stop"); });
@@ -44,7 +41,7 @@ function beat() {
   if (!holding) return;
   const { joint, direction, button, press } = holding;
   fetch("/api/jog/hold", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ owner, operator: operatorInput.value, joint, direction, press }) })
+        body: JSON.stringify({ owner, joint, direction, press }) })
     .then(async (r) => {
       if (!r.ok && holding && holding.button === button) {
         const data = await r.json().catch(() => ({}));
@@ -99,24 +96,24 @@ $("#scan").addEventListener("click", async () => {
 });
 $("#connect").addEventListener("click", () => call("POST", "/api/connect"));
 $("#disconnect").addEventListener("click", () => call("POST", "/api/disconnect"));
-$("#clear-stop").addEventListener("click", () => call("POST", "/api/meal/clear-stop", who()));
+$("#clear-stop").addEventListener("click", () => call("POST", "/api/meal/clear-stop"));
 $("#go-ready").addEventListener("click", () => call("POST", "/api/move/ready", { owner }));
 
 // --- teach ---
 async function refreshAfter(promise) { const data = await promise; if (data) refresh(); return data; }
-$("#teach-ready").addEventListener("click", () => refreshAfter(call("POST", "/api/calibration/ready", who())));
+$("#teach-ready").addEventListener("click", () => refreshAfter(call("POST", "/api/calibration/ready")));
 document.querySelectorAll(".teach-waypoint").forEach((b) => b.addEventListener("click", async () => {
-  const data = await refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/waypoints`, who()));
+  const data = await refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/waypoints`));
   if (data && Number(b.dataset.bowl) >= document.querySelectorAll("#bowls li").length) location.reload();  // a new bowl
 }));
 document.querySelectorAll(".clear-bowl").forEach((b) => b.addEventListener("click",
-  () => refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/clear`, who()))));
+  () => refreshAfter(call("POST", `/api/calibration/bowls/${b.dataset.bowl}/clear`))));
 document.querySelectorAll(".test-bite").forEach((b) => b.addEventListener("click",
   () => call("POST", "/api/test-bite", { owner, bowl: Number(b.dataset.bowl) })));
 
 // --- forms ---
 const numbers = (form) => Object.fromEntries([...new FormData(form)].map(([k, v]) => [k, v === "" ? null : Number(v)]));
-$("#spoon-form").addEventListener("submit", (e) => { e.preventDefault(); call("PUT", "/api/calibration/spoon", { ...who(), ...numbers(e.target) }); });
+$("#spoon-form").addEventListener("submit", (e) => { e.preventDefault(); call("PUT", "/api/calibration/spoon", numbers(e.target)); });
 function boardForm(id, prefix) {
   $(id).addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -128,7 +125,7 @@ function boardForm(id, prefix) {
     if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = `${data.views} view(s). Next: ${data.guidance}`;
     if (data && !data.accepted) fail(data.message);
   });
-  $(`#${prefix.replace("-", "")}-solve`).addEventListener("click", () => call("POST", `/api/${prefix}/solve`, who()));
+  $(`#${prefix.replace("-", "")}-solve`).addEventListener("click", () => call("POST", `/api/${prefix}/solve`));
 }
 boardForm("#camera-form", "camera");
 boardForm("#handeye-form", "hand-eye");
@@ -140,20 +137,24 @@ $("#profile-form").addEventListener("submit", (e) => {
     if (key.includes(".")) { const [outer, inner] = key.split("."); (values[outer] ||= {})[inner] = value; }
     else values[key] = value;
   }
-  call("PUT", "/api/profile", { ...who(), values });
+  call("PUT", "/api/profile", { values });
 });
 
 // --- live status ---
 async function refresh() {
   let data;
-  try { const r = await fetch("/api/status"); data = await r.json(); } catch { return; }
+  try {
+    const r = await fetch("/api/status");
+    if (r.status === 403) { location.assign("/login?next=/staff"); return; }
+    data = await r.json();
+  } catch { return; }
   const arm = data.arm;
-  $("#st-mode").textContent = arm ? arm.mode + (arm.fault ? ": " + arm.fault : "") : (data.meal.running ? "in a meal" : "not connected");
+  $("#st-mode").textContent = arm ? arm.mode + (arm.fault ? ": " + arm.fault : "") : (data.meal.running ? data.meal.state : $("#st-mode").dataset.none);
   $("#st-joints").textContent = arm && arm.q_deg.length ? arm.q_deg.join(", ") : "-";
   $("#st-spoon").textContent = arm && arm.spoon_xyz_m.length ? arm.spoon_xyz_m.join(", ") : "-";
   $("#st-temps").textContent = arm && arm.temperature_c.length ? arm.temperature_c.join(", ") : "-";
-  $("#st-jog").textContent = arm && arm.jog_operator ? arm.jog_operator : "nobody";
-  $("#st-meal").textContent = data.meal.running ? data.meal.state : (data.meal.result || "none");
+  $("#st-jog").textContent = arm && arm.jog_operator ? arm.jog_operator : $("#st-jog").dataset.none;
+  $("#st-meal").textContent = data.meal.running ? data.meal.state : (data.meal.result || $("#st-meal").dataset.none);
   data.calibration.bowls.forEach((bowl, i) => {
     const count = document.querySelector(`#bowl-${i}-label .count`);
     if (count) count.textContent = bowl.waypoints;
