@@ -98,7 +98,7 @@ def _planar_forward(q2: float, q3: float, q4: float) -> tuple[float, float]:
 
 def forward(q) -> np.ndarray:
     """Tool tip (x, y, z in m, base frame, without the spoon) and pitch q2+q3+q4 for joints q (rad)."""
-    q1, q2, q3, q4 = (float(v) for v in q)
+    q1, q2, q3, q4 = map(float, q)
     r, h = _planar_forward(q2, q3, q4)
     return np.array(
         (
@@ -190,7 +190,7 @@ def inverse(pose, elbow_up: bool = True) -> np.ndarray:
 
 def forward_spoon(q, spoon: SpoonMount) -> np.ndarray:
     """Spoon bowl (x, y, z in m, base frame) and its pitch below horizontal (rad)."""
-    q1, q2, q3, q4 = (float(v) for v in q)
+    q1, q2, q3, q4 = map(float, q)
     pitch = q2 + q3 + q4
     r, h = _planar_forward(q2, q3, q4)
     r += spoon.x_m * math.cos(pitch) + spoon.z_m * math.sin(pitch)

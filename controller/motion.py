@@ -145,7 +145,7 @@ class Motion:
     @property
     def at_rest(self) -> bool:
         """True when the last step finished its trajectory and the arm stands still."""
-        return self.finished and float(np.abs(self.qd).max()) < _REST_SPEED_RAD_S
+        return self.finished and all(abs(v) < _REST_SPEED_RAD_S for v in self.qd.tolist())
 
     def _set_joint_state(self, q: np.ndarray, qd: np.ndarray) -> None:
         self._joint_in.current_position = list(q)
@@ -300,7 +300,8 @@ class Motion:
             self._cart_out.pass_to_input(self._cart_in)
             qd = (q - self.q) / self.period_s
         pose = forward_spoon(q, self.spoon)
-        self.spoon_speed_m_s = float(np.linalg.norm(pose[:3] - self._pose[:3])) / self.period_s
+        moved = pose[:3] - self._pose[:3]
+        self.spoon_speed_m_s = math.sqrt(moved.dot(moved)) / self.period_s  # np.linalg.norm, without its overhead
         self.q, self.qd, self._pose = q, qd, pose
         self.finished = result == Result.Finished
         return q
