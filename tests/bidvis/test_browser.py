@@ -29,6 +29,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"  # the accounts of the make_staff_login fixture (conftest.py)
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium; scripts/setup --test-deps)",
@@ -47,11 +48,11 @@ def robot(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(robot):
+def server(robot, make_staff_login):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(create_app(robot.session), host="127.0.0.1", port=port, log_level="warning"))
+    uv = uvicorn.Server(uvicorn.Config(create_app(robot.session, make_staff_login(robot.session.calibration_path.parent)), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     end = time.monotonic() + 10
@@ -104,10 +105,17 @@ def shots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-def staff(page, server, name="Anna"):
-    page.goto(server + "/staff")
-    page.fill("#operator", name)
-    page.dispatch_event("#operator", "change")
+def staff(page, server, name="Anna", lang="en"):
+    """Log in as `name` through the login page (English unless `lang`) and land on the staff page."""
+    page.goto(server + "/staff")  # no login yet: the login page answers
+    page.wait_for_url("**/login?next=/staff")
+    if lang != "da":
+        page.click(f"a[lang='{lang}']")
+    page.fill("input[name='username']", name)
+    page.fill("input[name='password']", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#staff-name")
+    assert page.text_content("#staff-name") == name
     return page
 
 
@@ -270,8 +278,27 @@ def test_panel_in_english_with_automatic_scanning(page, server, shots):
     page.wait_for_selector("html[lang='da']")
 
 
-@pytest.mark.parametrize("path", ["/staff", "/panel", "/panel?lang=en"])
+def test_staff_page_is_danish_by_default_after_logging_in(page, server, shots):
+    staff(page, server, lang="da")
+    assert page.get_attribute("html", "lang") == "da"
+    assert page.text_content("#h-connect") == "1. Forbind"
+    page.screenshot(path=str(shots / "staff-da.png"))
+
+
+def test_a_wrong_password_in_the_browser_is_refused(page, server):
+    page.goto(server + "/login")
+    page.fill("input[name='username']", "Anna")
+    page.fill("input[name='password']", "not the password")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#error:has-text('Forkert brugernavn eller adgangskode')")
+    page.goto(server + "/staff")
+    page.wait_for_url("**/login?next=/staff")
+
+
+@pytest.mark.parametrize("path", ["/login", "/login?lang=en", "/staff", "/staff?lang=en", "/panel", "/panel?lang=en"])
 def test_no_serious_or_critical_accessibility_violations(page, server, axe_source, path):
+    if path.startswith("/staff"):
+        staff(page, server)
     page.goto(server + path)
     page.add_script_tag(content=axe_source)
     violations = page.evaluate("async () => (await axe.run(document)).violations"
