@@ -222,11 +222,25 @@ def test_camera_transform_must_be_rigid_and_near(matrix, reason):
         ({"lost_after_s": 0.1}, "lost_after_s", "longer than stale_after_s"),
         ({"min_voltage_v": 15.0}, "max_voltage_v", "above min_voltage_v"),
         ({"max_consecutive_bus_errors": 0}, "max_consecutive_bus_errors", "greater than or equal to 1"),
+        ({"max_lean_in_speed_m_s": 0.0}, "max_lean_in_speed_m_s", "greater than 0"),
+        ({"max_lean_in_speed_m_s": math.inf}, "max_lean_in_speed_m_s", "finite number"),
+        ({"max_lean_in_speed_m_s": 3.0}, "max_lean_in_speed_m_s", "less than or equal to 2"),
+        ({"lean_in_min_closing_m": -0.01}, "lean_in_min_closing_m", "greater than 0"),
+        ({"lean_in_min_closing_m": 0.5}, "lean_in_min_closing_m", "less than or equal to 0.1"),
     ],
 )
 def test_inconsistent_safety_limits_are_rejected(update, field, match):
     data = demo_safety_limits().model_dump() | update
     with pytest.raises(ConfigValidationError, match=match) as caught:
+        parse_config(tomli_w.dumps(data), SafetyLimits, fmt="toml")
+    assert caught.value.fields == [field]
+
+
+@pytest.mark.parametrize("field", ["max_lean_in_speed_m_s", "lean_in_min_closing_m"])
+def test_a_limits_file_without_the_lean_in_limits_is_refused_naming_them(field):
+    data = demo_safety_limits().model_dump()
+    del data[field]
+    with pytest.raises(ConfigValidationError, match="required value is missing") as caught:
         parse_config(tomli_w.dumps(data), SafetyLimits, fmt="toml")
     assert caught.value.fields == [field]
 

@@ -142,6 +142,27 @@ def test_lean_in_speed_over_a_window():
     assert lean_in_speed_m_s(_history(0.5)[:2], spoon) == 0.0  # too short a window to judge
 
 
+def test_lean_in_needs_the_configured_closing_distance():
+    spoon = np.array([0.10, 0.0, 0.2])
+    slow_short = _history(0.12)  # 1.2-3.6 cm closer over the 0.1-0.3 s window
+    assert lean_in_speed_m_s(slow_short, spoon, min_closing_m=0.04) == 0.0
+    assert lean_in_speed_m_s(slow_short, spoon, min_closing_m=0.01) == pytest.approx(0.12)
+
+
+def test_lean_in_limits_come_from_the_safety_limits():
+    from controller.config import demo_calibration, demo_profile
+    from controller.loop import MealController
+
+    calibration = demo_calibration()
+    stricter = LIMITS.model_copy(update={"max_lean_in_speed_m_s": 0.15, "lean_in_min_closing_m": 0.01})
+    controller = MealController(demo_profile(), calibration, stricter, calibration.ready_pose_rad, period_s=PERIOD_S)
+    assert controller.supervisor.lean_in_limit_m_s == 0.15
+    assert controller.supervisor.lean_in_min_closing_m == 0.01
+    controller = MealController(demo_profile(), calibration, LIMITS, calibration.ready_pose_rad, period_s=PERIOD_S)
+    assert controller.supervisor.lean_in_limit_m_s == LIMITS.max_lean_in_speed_m_s == 0.25
+    assert controller.supervisor.lean_in_min_closing_m == LIMITS.lean_in_min_closing_m == 0.02
+
+
 def test_detection_noise_is_not_a_lean_in():
     spoon = np.array([0.35, 0.0, 0.2])
     for seed in range(20):
