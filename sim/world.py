@@ -23,6 +23,7 @@ ASSET_PATH = Path(__file__).resolve().parent / "assets" / "bidvis_world.xml"
 ARM_JOINTS = ("joint1", "joint2", "joint3", "joint4")
 CITIZEN_ACTUATORS = ("lean_x", "lean_y", "lean_z", "neck_yaw", "neck_pitch", "jaw")
 NEAR_MOUTH_RADIUS_M = 0.10
+RIGID_STROKE_M = 1e-6  # a holder with no stroke is modelled with this one (MuJoCo needs a range)
 SPOON_FLANGE_X_M = 0.126  # the tool flange (DESIGN.md's tool tip) along link 5, where the spoon holder sits
 _BAD_STATE_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQPOS,
@@ -75,7 +76,10 @@ class WorldConfig:
     `spoon_offset_m` is the spoon tip beyond DESIGN.md's tool tip, along the tool's x and z axes
     (the spoon calibration value). `neck_home_m` is where the citizen's neck pivot rests; the mouth
     sits 0.079 m in front of and 0.1005 m above it, so by default at (0.36, 0, 0.25). The servo values are those of the XM430-W350 at
-    12 V: stall torque 4.1 N m at 2.3 A.
+    12 V: stall torque 4.1 N m at 2.3 A. `spoon_holder_stroke_m` is how far the spoon can be pushed
+    back into its compliant holder (preloaded to 2.5 N; it also tips down beyond 0.15 N m, see the
+    asset); 0 makes the holder rigid (for comparison: a rigidly held spoon meets a face with the
+    arm's whole inertia).
     """
 
     timestep_s: float = 0.002
@@ -83,6 +87,7 @@ class WorldConfig:
     neck_home_m: tuple[float, float, float] = (0.439, 0.0, 0.1495)
     stall_torque_nm: float = 4.1
     stall_current_a: float = 2.3
+    spoon_holder_stroke_m: float = 0.05
 
     @property
     def torque_constant_nm_a(self) -> float:
@@ -140,6 +145,10 @@ def load_model(config: WorldConfig) -> mujoco.MjModel:
             element.set("pos", f"{sx - 0.015} 0 {sz}")
         elif element.tag == "geom" and name == "spoon_handle":
             element.set("fromto", f"-0.03 0 0 {sx - 0.03} 0 {sz}")
+        elif element.tag == "joint" and name == "spoon_mount":
+            element.set("range", f"{-max(config.spoon_holder_stroke_m, RIGID_STROKE_M)} 0")
+        elif element.tag == "joint" and name == "spoon_tilt" and config.spoon_holder_stroke_m <= 0.0:
+            element.set("range", f"0 {RIGID_STROKE_M}")
         elif element.tag == "body" and name == "torso":
             element.set("pos", " ".join(repr(v) for v in config.neck_home_m))
         elif element.tag == "position" and element.get("class") == "servo":

@@ -134,3 +134,28 @@ def test_flinches_back_when_the_spoon_presses_on_the_face(world):
     assert any("flinches" in entry for _, entry in citizen.log)
     assert max(forces) > 2.0  # the impact is measured ...
     assert forces[-1] < 2.0  # ... but the citizen does not keep pushing into the spoon
+
+
+def test_events_of_a_bite_wait_for_that_bites_approach(world):
+    # "during that bite's approach": a spoon passing near the face unloaded (on its way to a bowl)
+    # or loaded but not yet served at the ready pose does not start them
+    mouth = world.mouth_position()
+    citizen = Citizen(
+        world,
+        _scenario('events = [{ kind = "lean_in", bite = 1, when_spoon_within_m = 0.12, distance_m = 0.03 }]'),
+    )
+    _spoon_at(world, mouth + np.array([-0.10, 0.0, 0.0]))
+    _run(world, citizen, 0.3)
+    assert not any("lean_in" in entry for _, entry in citizen.log)  # empty spoon near the face
+    _spoon_at(world, (0.32, 0.0, 0.05))  # down at bowl height: loaded
+    _run(world, citizen, 0.1)
+    _spoon_at(world, mouth + np.array([-0.10, 0.0, 0.0]))
+    _run(world, citizen, 0.3)
+    assert not any("lean_in" in entry for _, entry in citizen.log)  # loaded, never served
+    citizen.spoon_waiting = True  # the spoon waits at the ready pose for the trigger ...
+    _spoon_at(world, mouth + np.array([-0.14, 0.0, 0.0]))
+    _run(world, citizen, 0.1)
+    citizen.spoon_waiting = False  # ... and comes
+    _spoon_at(world, mouth + np.array([-0.10, 0.0, 0.0]))
+    _run(world, citizen, 0.1)
+    assert any("starts lean_in" in entry for _, entry in citizen.log)

@@ -40,6 +40,7 @@ def test_meal_runs_the_real_controller_on_physics(normal_meal):
     assert normal_meal.citizen_bites_taken == 1  # and the citizen ate from it
     assert normal_meal.ground_truth_camera and normal_meal.camera_mode == "ground_truth"
     assert normal_meal.duration_s > 5.0 and math.isfinite(normal_meal.peak_face_force_n)
+    assert normal_meal.safety_stops == 0 and normal_meal.safety_stop_reasons == {}
 
 
 def test_same_scenario_and_seed_give_the_same_meal(tmp_path):
@@ -91,6 +92,35 @@ def test_safety_limits_hold_on_measured_physics(tmp_path):
     # one scenario here (a lean-in toward the moving spoon); `bidvis safety-report` runs them all
     result = run_safety_scenario(_one_bite("leans_in", max_duration_s=25.0), workdir=tmp_path)
     assert result.broken_limits(LIMITS) == []
+    # the supervisor saw the lean-in during the approach: stop, retract, journalled with its reason
+    assert dict(result.safety_stop_reasons) == {"lean_in": 1}
+    assert result.bites_taken == 1 and result.bites_offered == 2  # the bite came again afterwards
+
+
+def test_sneeze_into_the_approaching_spoon_stays_within_the_limits(tmp_path):
+    journal = UsageJournal(tmp_path / "j.sqlite3")
+    try:
+        summary = run_simulated_meal(_one_bite("sneezes", max_duration_s=30.0), journal)
+    finally:
+        journal.close()
+    assert any("starts sneeze" in entry for _, entry in summary.citizen_log)
+    assert summary.peak_face_force_n > 1.0  # the head did hit the spoon ...
+    assert summary.peak_face_force_n <= LIMITS.peak_face_force_n  # ... and met the compliant holder
+    assert summary.max_approach_speed_m_s <= LIMITS.max_approach_speed_m_s
+    assert summary.max_speed_near_mouth_m_s > LIMITS.max_approach_speed_m_s  # the head pushed the spoon back
+    assert summary.safety_stop_reasons.get("contact") == 1  # felt in the motor current: stop, retract
+    assert summary.bites_taken == 1
+
+
+@pytest.mark.parametrize("name", ["slow_eater", "talks_during_approach"])
+def test_normal_eating_is_not_taken_for_a_lean_in(tmp_path, name):
+    journal = UsageJournal(tmp_path / "j.sqlite3")
+    try:
+        summary = run_simulated_meal(_one_bite(name, max_duration_s=40.0), journal)
+    finally:
+        journal.close()
+    assert summary.safety_stops == 0, summary.safety_stop_reasons
+    assert summary.bites_taken == summary.bites_offered == 1
 
 
 def test_paced_clock_keeps_simulated_time_to_real_time():

@@ -94,3 +94,60 @@ def test_diverging_physics_stops_with_a_report(world, tmp_path, monkeypatch):
     with pytest.raises(PhysicsUnstable) as caught:
         world.step(10)
     assert caught.value.report.t_s < 0.1
+
+
+def _spoon_level_in_front_of_the_mouth(world, distance_m):
+    mouth = world.mouth_position()
+    offset = world.config.spoon_offset_m[0]
+    world.set_arm_pose(kinematics.inverse((mouth[0] - offset - distance_m, 0.0, mouth[2], 0.0)))
+    return mouth
+
+
+def test_spoon_holder_is_rigid_below_its_preload_and_gives_way_above_it(world):
+    _spoon_level_in_front_of_the_mouth(world, 0.15)
+    spoon = world.model.body("spoon").id
+    for push_n, gives_way in ((1.5, False), (3.2, True)):
+        world.data.xfrc_applied[spoon, :3] = (-push_n, 0.0, 0.0)  # along the spoon, toward the arm
+        world.step(250)
+        travel = world.spoon_mount_travel_m()
+        assert (travel > 0.005) is gives_way, (push_n, travel)
+    world.data.xfrc_applied[spoon, :3] = 0.0
+    world.step(500)
+    assert world.spoon_mount_travel_m() < 0.001  # back at its stop
+
+
+def test_head_jerking_into_the_spoon_meets_the_compliant_holder_not_the_arm():
+    from sim.citizen import Citizen
+    from sim.scenario import parse_scenarios
+
+    (sneeze,) = parse_scenarios(
+        '[[scenario]]\nname = "s"\nseed = 6\n'
+        'events = [{ kind = "sneeze", at_s = 0.2, distance_m = 0.05, speed_m_s = 1.0, duration_s = 0.6 }]'
+    )
+    peaks = {}
+    for stroke_m in (0.05, 0.0):
+        world = World(WorldConfig(spoon_offset_m=(0.05, 0.0), spoon_holder_stroke_m=stroke_m))
+        _spoon_level_in_front_of_the_mouth(world, 0.08)
+        citizen = Citizen(world, sneeze)
+        for _ in range(300):
+            world.step(5)
+            citizen.update(world.time_s)
+        assert world.metrics.contact_steps > 0  # the head did hit the spoon
+        peaks[stroke_m] = world.metrics.peak_face_force_n
+    assert peaks[0.05] <= 5.0
+    assert peaks[0.0] > 2 * peaks[0.05]  # held rigidly, the spoon meets the face with the arm's inertia
+
+
+def test_approach_speed_counts_the_arm_carrying_the_spoon_toward_the_mouth_only(world):
+    mouth = world.mouth_position()
+    offset = world.config.spoon_offset_m[0]
+    pose = lambda d: kinematics.inverse((mouth[0] - offset - d, 0.0, mouth[2], 0.0))  # noqa: E731
+    world.set_arm_pose(pose(0.06))
+    world.set_arm_targets(pose(0.09))  # away from the mouth
+    world.step(300)
+    assert world.metrics.max_speed_near_mouth_m_s > 0.05
+    assert world.metrics.max_approach_speed_m_s < 0.005
+    world.set_arm_targets(pose(0.06))  # toward it
+    world.step(300)
+    assert world.metrics.max_approach_speed_m_s > 0.05
+    assert world.metrics.max_approach_speed_m_s <= world.metrics.max_speed_near_mouth_m_s + 1e-9
