@@ -252,6 +252,7 @@ class MealSummaryRecord(Base):
     meal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meals.id", ondelete="CASCADE"), primary_key=True)
     citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizens.id", ondelete="RESTRICT"), index=True)
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"))
+    derived_version: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # first event (not only meal_started)
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
     complete: Mapped[bool] = mapped_column(Boolean)
@@ -259,11 +260,11 @@ class MealSummaryRecord(Base):
     bites_taken: Mapped[int] = mapped_column(Integer)
     assistance_level: Mapped[int | None] = mapped_column(Integer)
     calibration_changes: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the long values last: SQLite reads a row's columns in order, through its overflow pages
     details: Mapped[dict[str, Any]] = mapped_column(JSONType)  # bowls, incidents, triggers
     fhir_observation: Mapped[str] = mapped_column(Text)  # the meal's Observation, JSON as exported
     fhir_provenance: Mapped[str] = mapped_column(Text)
-    derived_version: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class UsageEventRecord(Base):
