@@ -428,17 +428,22 @@ class MealController:
     def _check_command(self, q: np.ndarray) -> Verdict:
         """Checks of the command about to be sent. A SAFE_STOP verdict keeps the last good command;
         a RETRACT (spoon too fast for where it is) sends it and stops from the next tick."""
-        verdict = check_joint_command(q)
+        # The checks loop over a few values: plain floats are much cheaper to loop over than numpy's.
+        verdict = check_joint_command(q.tolist())
         if verdict:
             return verdict
         spoon = self.motion.spoon_pose[:3]
-        verdict = check_workspace(spoon, self.workspace) or check_joint_speeds(
-            self.motion.qd, self.limits.max_joint_speed_rad_s
+        verdict = check_workspace(spoon.tolist(), self.workspace) or check_joint_speeds(
+            self.motion.qd.tolist(), self.limits.max_joint_speed_rad_s
         )
         if verdict:
             return verdict
         mouth = self.supervisor.trusted_mouth_m
-        distance = None if mouth is None else float(np.linalg.norm(spoon - mouth))
+        if mouth is None:
+            distance = None
+        else:
+            to_mouth = spoon - mouth
+            distance = math.sqrt(to_mouth.dot(to_mouth))  # np.linalg.norm, without its overhead
         if distance is None and self.machine.state not in (FeedingState.APPROACH, FeedingState.AT_MOUTH):
             distance = math.inf  # away from the face with no mouth in view: the free cap applies
         p = self.profile

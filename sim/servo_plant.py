@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 # XM430-W350 at 12 V: stall torque 4.1 N m at 2.3 A (e-Manual specifications).
 TORQUE_CONSTANT_NM_PER_A = 4.1 / 2.3
 STALL_TORQUE_NM = 4.1
 
 
-@dataclass(frozen=True, slots=True)
-class JointReading:
-    """The state of one joint after a plant step."""
+class JointReading(NamedTuple):
+    """The state of one joint after a plant step (a named tuple: several are made every tick)."""
 
     position_rad: float
     velocity_rad_s: float
