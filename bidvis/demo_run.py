@@ -266,11 +266,20 @@ def _result(summary: Any, journal: _DemoJournal, service: Any, sent_before_flush
         database_url=service.database_url if service else None,
         citizen_id=service.device.citizen_id if service else None,
         events_stored=service.stored_events(set(meal_ids)) if service else 0,
+        careplan_incidents=service.meal_incidents(set(meal_ids)) if service else None,
     )
     if service is not None:
         result["report_url"] = f"/reports/citizens/{service.device.citizen_id}"
         result["fhir_url"] = f"/fhir/Patient/{service.device.citizen_id}/$everything"
     return result
+
+
+def _reasons(counts: dict[str, int] | None) -> str:
+    return ", ".join(f"{reason} x{n}" for reason, n in sorted(counts.items())) if counts else "none"
+
+
+def _by_reason(total: int, counts: dict[str, int] | None) -> str:
+    return f"{total}" + (f" ({_reasons(counts)})" if total and counts else "")
 
 
 def _asked_by(result: dict[str, Any]) -> str:
@@ -290,7 +299,8 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
         ("bite timeouts", str(result.get("bite_timeouts", 0))),
         ("meal duration (simulated)", f"{result['duration_s']:.1f} s, {pace:.1f} bites/min"),
         ("wall time", f"{result['wall_s']:.1f} s ({result['realtime_factor']}x real time)"),
-        ("safety stops; reactions by reason", f"{result['safety_stops']}; {result.get('safety_reasons') or 'none'}"),
+        ("safety stops (journalled, by reason)", _by_reason(result["safety_stops"], result.get("safety_stop_reasons"))),
+        ("safety reactions (speed caps, holds, stops)", _reasons(result.get("safety_reasons"))),
         ("bites asked for by", _asked_by(result)),
         ("misfires (talk etc.)", str(result["events"].get("misfire", 0))),
         ("peak spoon-to-face force", f"{result['peak_face_force_n']:.3f} N"),
@@ -304,6 +314,10 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
     console.print(table)
     if result.get("aborted"):
         console.print(f"[bold red]the meal was aborted:[/] {result['aborted']}")
+    if result.get("careplan_incidents") is not None:
+        incidents = Counter(f"{i['kind']} ({i['reason']})" if i["reason"] else i["kind"] for i in result["careplan_incidents"])
+        console.print("Incidents in the care plan's meal report: "
+                      + (", ".join(f"{what} x{n}" for what, n in sorted(incidents.items())) or "none"))
     if result["citizen_id"]:
         url = result["database_url"]
         console.print(

@@ -134,6 +134,24 @@ class LocalCareplan:
             )
             return int(session.execute(query).scalar_one())
 
+    def meal_incidents(self, meal_ids: set[str]) -> list[dict[str, str]]:
+        """The incidents (safety stops, faults, misfires, bite timeouts, with their reasons) of these
+        meals as the care plan's meal report shows them: `careplan_api.meal_summary` over the
+        events the service stored."""
+        from sqlalchemy import select
+
+        from careplan_api.meal_summary import summarize_meal
+        from careplan_api.models import UsageEventRecord
+
+        incidents = []
+        with self._session() as session:
+            for meal_id in sorted(meal_ids):
+                rows = list(session.scalars(select(UsageEventRecord).where(UsageEventRecord.meal_id == uuid.UUID(meal_id))))
+                if rows:
+                    summary = summarize_meal(uuid.UUID(meal_id), rows[0].device_id, rows)
+                    incidents += [{"kind": i.kind.value, "reason": i.reason, "at": i.at.isoformat()} for i in summary.incidents]
+        return incidents
+
 
 def _read_device_file(path: Path, database_url: str) -> DemoDevice | None:
     """The demo device stored for this database, or None when absent, foreign or unreadable."""

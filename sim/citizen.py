@@ -12,6 +12,7 @@ keeping the mouth shut. Everything random comes from the scenario's seed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -29,7 +30,7 @@ CHEW_AMPLITUDE_M = 0.008
 CHEW_HZ = 1.5
 TALK_SYLLABLE_S = (0.12, 0.25)  # a vowel: the jaw opens to TALK_OPENING_M ...
 TALK_OPENING_M = (0.004, 0.012)
-TALK_CLOSURE_S = (0.04, 0.10)  # ... then a consonant: the lips meet (closed below TALK_CLOSED_M) for this long
+TALK_CLOSURE_S = (0.08, 0.20)  # ... then a consonant: the lips meet (below TALK_CLOSED_M) and stay so this long
 TALK_CLOSED_M = 0.001
 TALK_DRAWN_OUT_S = (0.65, 0.75)  # a talk ends on a drawn-out vowel ("jaaa"), after a short breath ...
 TALK_DRAWN_OUT_M = 0.016  # ... open longer than speech, shorter than a gesture: a suspected misfire
@@ -357,11 +358,13 @@ class Citizen:
             return TALK_DRAWN_OUT_M
         if t_s >= drawn_out_from - TALK_BREATH_S:
             return 0.0
-        if t_s >= self._next_syllable_s:
-            if self._talk_opening_m > 0.0:  # the vowel is over: a consonant
-                self._talk_opening_m = 0.0
+        if self._talk_opening_m > 0.0:
+            if t_s >= self._next_syllable_s:  # the vowel is over: the lips meet ...
+                self._talk_opening_m, self._next_syllable_s = 0.0, math.inf
+        elif self._next_syllable_s == math.inf:
+            if self._jaw_m <= TALK_CLOSED_M:  # ... and stay closed a moment once they have met
                 self._next_syllable_s = t_s + float(self._rng.uniform(*TALK_CLOSURE_S))
-            elif self._jaw_m <= TALK_CLOSED_M:  # the lips have met: the next vowel
-                self._talk_opening_m = float(self._rng.uniform(*TALK_OPENING_M))
-                self._next_syllable_s = t_s + float(self._rng.uniform(*TALK_SYLLABLE_S))
+        elif t_s >= self._next_syllable_s:  # the next vowel
+            self._talk_opening_m = float(self._rng.uniform(*TALK_OPENING_M))
+            self._next_syllable_s = t_s + float(self._rng.uniform(*TALK_SYLLABLE_S))
         return self._talk_opening_m

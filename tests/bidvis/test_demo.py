@@ -142,3 +142,26 @@ def test_simulated_meal_refuses_an_impossible_camera_frame_rate(tmp_path, fps):
 
     with UsageJournal(tmp_path / "j.sqlite3") as journal, pytest.raises(ValueError, match="camera_fps"):
         SimulatedMeal(load_scenarios()[0], journal, camera_fps=fps)
+
+
+def test_demo_citizen_asks_with_the_mouth_and_talking_is_a_journalled_misfire_in_the_care_plan(tmp_path):
+    """The demo meal's talk comes while the spoon waits for bite 4: syllables, then a drawn-out
+    vowel that the gesture detector journals as a misfire; no bite comes of it."""
+    code, output, summary = _demo(tmp_path, "--bites", "4")
+    assert code == 0, output
+    assert summary["trigger_kind"] == "mouth_gesture"
+    assert summary["gesture"]["triggers"] == summary["bites_offered"] == summary["bites_taken"] == 4
+    assert summary["events"]["misfire"] == summary["gesture"]["misfires"] >= 1
+    misfires = [i for i in summary["careplan_incidents"] if i["kind"] == "misfire"]
+    assert len(misfires) == summary["events"]["misfire"] and misfires[0]["reason"] == "released_before_dwell"
+    assert "misfire (released_before_dwell)" in output and "mouth gesture: 4 held openings" in output
+
+
+def test_demo_citizen_profile_is_the_embedded_one_with_the_gesture():
+    from bidvis.demo_run import DEMO_GESTURE_THRESHOLDS, demo_citizen_profile
+    from controller.config import TriggerKind, demo_profile
+
+    profile = demo_citizen_profile()
+    assert profile.trigger_kind is TriggerKind.MOUTH_GESTURE
+    assert profile.gesture.model_dump() == demo_profile().gesture.model_dump() | DEMO_GESTURE_THRESHOLDS
+    assert profile.model_dump(exclude={"trigger_kind", "gesture"}) == demo_profile().model_dump(exclude={"trigger_kind", "gesture"})
