@@ -165,3 +165,13 @@ def test_demo_citizen_profile_is_the_embedded_one_with_the_gesture():
     assert profile.trigger_kind is TriggerKind.MOUTH_GESTURE
     assert profile.gesture.model_dump() == demo_profile().gesture.model_dump() | DEMO_GESTURE_THRESHOLDS
     assert profile.model_dump(exclude={"trigger_kind", "gesture"}) == demo_profile().model_dump(exclude={"trigger_kind", "gesture"})
+
+
+def test_a_lean_in_stop_is_in_the_summary_and_in_the_care_plans_meal_report(tmp_path):
+    code, output, summary = _demo(tmp_path, "--scenario", "leans_in")
+    assert code == 0, output
+    assert summary["safety_stops"] >= 1 and summary["safety_stop_reasons"].get("lean_in", 0) >= 1
+    stops = [i for i in summary["careplan_incidents"] if i["kind"] == "safety_stop"]
+    assert [i["reason"] for i in stops].count("lean_in") == summary["safety_stop_reasons"]["lean_in"]
+    assert "lean_in x" in output and "safety_stop (lean_in)" in output
+    assert summary["bites_taken"] == 1  # the bite is offered again after the stop, and taken
