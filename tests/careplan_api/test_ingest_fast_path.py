@@ -1,5 +1,6 @@
-"""The one-statement event insert (`services.event_insert`) stores exactly what was sent, once;
-text the databases cannot hold is refused per event, not with a 500."""
+"""The fast ingest path: the one-statement event insert (`services.event_insert`) stores exactly
+what was sent, once; text the databases cannot hold is refused per event, not with a 500; the
+device check inside the route's one thread-pool call keeps every refusal and stores nothing."""
 
 from __future__ import annotations
 
@@ -66,3 +67,20 @@ def test_nul_characters_in_data_are_refused_per_event(client, world, app):
     assert all("NUL" in r["reason"] for r in result["rejected"])
     assert result["accepted"] == len(events) - 3
     assert len(_stored(app, [uuid.UUID(e["id"]) for e in events])) == len(events) - 3
+
+
+def test_a_revoked_or_unknown_token_stores_nothing_whatever_the_body(client, world, app):
+    from careplan_api.services import people
+
+    with app.state.session_factory() as session:
+        people.revoke_device(session, world.device_ids["device_alice"])
+        session.commit()
+    revoked = world.headers("device_alice", purpose=None)
+    events = world.meal_events(bites=1)
+    assert client.post(URL, json={"events": events}, headers=revoked).status_code == 401
+    assert client.post(URL, json={"events": events}, headers={"Authorization": "Bearer bvd_unknown"}).status_code == 401
+    assert client.post(URL, json={"events": "no list"}, headers=revoked).status_code == 422  # shape first, then the token
+    assert client.post(URL, json={"events": events}).status_code == 401  # no token at all: before the body
+    assert client.post(URL, content=b"{broken", headers={"Content-Type": "application/json"}).status_code == 422  # not JSON
+    assert client.post(URL, json={"events": events}, headers=world.headers("staff_a", purpose=None)).status_code == 403
+    assert _stored(app, [uuid.UUID(e["id"]) for e in events]) == {}
