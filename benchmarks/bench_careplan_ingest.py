@@ -12,10 +12,11 @@ binaries; skipped when they are absent). Clients are bounded loops in this proce
 
 Every test also reports the server's CPU time per request (utime+stime of the server process from
 /proc/<pid>/stat, over the whole test) and the load average before and after, since the machine is
-shared. With `BIDVIS_BENCH_BASELINE=<folder>` (a checkout of an older commit, e.g.
-`git archive <commit> | tar -x -C /tmp/before`) the same tests also run against a server started
-from that folder's code, on a database migrated by this tree (`run_migrations` off for it), so
-that before and after are measured in one run:
+shared. With `BIDVIS_BENCH_COMPARE=name=<folder>[,name=<folder>...]` (checkouts of older commits,
+e.g. `git archive <commit> | tar -x -C /tmp/before`) every test also runs against servers started
+from those folders' code, on databases migrated by this tree (`run_migrations` off for them); all
+servers start first and the variants of each test run back to back, so that before and after see
+the same load:
 
     .venv/bin/python -m pytest benchmarks/bench_careplan_ingest.py --benchmark-columns=min,median,mean,rounds -s
 """
@@ -31,8 +32,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -51,7 +54,7 @@ class Service:
     base_url: str
     tokens: list[str]
     backend: str
-    code: str  # "current", or "baseline" (the code in BIDVIS_BENCH_BASELINE)
+    code: str  # "current", or a name from BIDVIS_BENCH_COMPARE
     pid: int
 
     def cpu_s(self) -> float:
@@ -86,53 +89,71 @@ def _seed(settings: Settings) -> list[str]:
     return tokens
 
 
-BASELINE = os.environ.get("BIDVIS_BENCH_BASELINE")
-VARIANTS = [(backend, code) for code in (["baseline"] if BASELINE else []) + ["current"] for backend in ("sqlite", "postgresql")]
+COMPARE = dict(item.split("=", 1) for item in os.environ.get("BIDVIS_BENCH_COMPARE", "").split(",") if "=" in item)
+CODES = [*COMPARE, "current"]
+BACKENDS = ("sqlite", "postgresql")
+VARIANTS = [(backend, code) for backend in BACKENDS for code in CODES]
 
 
-@pytest.fixture(scope="module", params=VARIANTS, ids=[f"{b}-{c}" for b, c in VARIANTS])
-def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    backend, code = request.param
-    data_dir = tmp_path_factory.mktemp(f"careplan-{backend}-{code}")
-    pg = None
-    if backend == "postgresql":
-        try:
-            pg = LocalPostgres().start()
-        except PostgresUnavailable as exc:
-            pytest.skip(str(exc))
-        url = pg.url
-    else:
-        url = f"sqlite:///{data_dir / 'careplan.sqlite3'}"
-    settings = Settings(data_dir=data_dir, database_url=url).with_secrets()
-    tokens = _seed(settings)
+def _start_server(url: str, data_dir: Path, code: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "BIDVIS_CAREPLAN_DATA_DIR": str(data_dir)}
     cwd = None
-    if code == "baseline":
-        env.update(PYTHONPATH=BASELINE, BIDVIS_CAREPLAN_RUN_MIGRATIONS="false")
-        cwd = BASELINE
+    if code in COMPARE:  # an older tree: its own code, on the database this tree migrated
+        env.update(PYTHONPATH=COMPARE[code], BIDVIS_CAREPLAN_RUN_MIGRATIONS="false")
+        cwd = COMPARE[code]
     server = subprocess.Popen(
         [sys.executable, "-m", "bidvis.cli", "careplan", "serve", "--port", str(port), "--database-url", url],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
     )
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the care-plan service did not start")
-            time.sleep(0.1)
-        yield Service(base_url, tokens, backend, code, server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if pg is not None:
-            pg.destroy()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return server, base_url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError(f"the care-plan service ({code}) did not start")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, str], Service | str]]:
+    """Every variant's server, all started first (an idle server costs nothing), so that the
+    variants of one test run back to back under the same load; a str says why a variant is missing."""
+    found: dict[tuple[str, str], Service | str] = {}
+    with ExitStack() as stack:
+        try:
+            pg = LocalPostgres().start()
+            stack.callback(pg.destroy)
+        except PostgresUnavailable as exc:
+            pg, reason = None, str(exc)
+        for backend, code in VARIANTS:
+            data_dir = tmp_path_factory.mktemp(f"careplan-{backend}-{code}")
+            if backend == "postgresql":
+                if pg is None:
+                    found[backend, code] = reason
+                    continue
+                url = pg.create_database(f"bench_{code}")
+            else:
+                url = f"sqlite:///{data_dir / 'careplan.sqlite3'}"
+            tokens = _seed(Settings(data_dir=data_dir, database_url=url).with_secrets())
+            server, base_url = _start_server(url, data_dir, code)
+            stack.callback(server.wait, timeout=30)
+            stack.callback(server.terminate)
+            found[backend, code] = Service(base_url, tokens, backend, code, server.pid)
+        yield found
+
+
+@pytest.fixture(params=VARIANTS, ids=[f"{b}-{c}" for b, c in VARIANTS])
+def service(request: pytest.FixtureRequest, services: dict[tuple[str, str], Service | str]) -> Service:
+    found = services[request.param]
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
 
 
 def _batch(n: int, meal_id: uuid.UUID | None = None) -> bytes:
