@@ -256,3 +256,33 @@ def test_add_staff_command_prompts_for_the_password_and_saves_a_hash(tmp_path):
 
 def test_accounts_error_tree():
     assert issubclass(InvalidStaffName, StaffAccountsError) and issubclass(WeakPassword, ValueError)
+
+
+def test_ui_sim_prints_a_one_time_demo_login_that_works(tmp_path, monkeypatch):
+    import re
+
+    from typer.testing import CliRunner
+
+    import bidvis.run
+    from bidvis.cli import app
+
+    served = {}
+
+    def serve(web_app, host, port):  # instead of uvicorn: try the login on the app
+        with TestClient(web_app) as client:
+            served["wrong"] = client.post("/login", data={"username": "demo", "password": "guess-guess"},
+                                          follow_redirects=False).status_code
+            served["right"] = client.post("/login", data={"username": "demo", "password": served["password"]},
+                                          follow_redirects=False).status_code
+
+    def capture_password(line):
+        match = re.search(r"user demo, password (\S+)", line)
+        if match:
+            served["password"] = match.group(1)
+
+    monkeypatch.setattr(bidvis.run, "serve", serve)
+    monkeypatch.setattr("typer.echo", lambda message="", **_: capture_password(str(message)))
+    result = CliRunner().invoke(app, ["ui", "--sim", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert served == {"password": served["password"], "wrong": 401, "right": 303}
+    assert "demo" not in StaffAccounts(tmp_path / "staff_accounts.json").names()  # never written to the file
