@@ -47,6 +47,11 @@ FLINCH_S = 0.6  # ... for this long, and stops leaning in meanwhile
 JAW_SPEED_M_S = 0.08  # lips open and close at most this fast (they close gently on a spoon)
 
 
+def _length(v: np.ndarray) -> float:
+    """Euclidean length of a 3-vector: what np.linalg.norm computes (sqrt of v.v), without its overhead."""
+    return math.sqrt(v.dot(v))
+
+
 class CitizenActivity(Enum):
     """What the citizen is doing about food."""
 
@@ -153,9 +158,9 @@ class Citizen:
         spoon = world.spoon_tip_position()
         mouth = world.mouth_position()
         dt = max(t_s - self._last_t, 1e-9)
-        spoon_speed = float(np.linalg.norm(spoon - self._last_spoon)) / dt
+        spoon_speed = _length(spoon - self._last_spoon) / dt
         self._last_spoon, self._last_t = spoon, t_s
-        distance = float(np.linalg.norm(spoon - mouth))
+        distance = _length(spoon - mouth)
         if spoon[2] < SPOON_IN_BOWL_Z_M:
             self._spoon_loaded = True
         self._spoon_served = self._spoon_served or (self._spoon_loaded and self.spoon_waiting)
@@ -187,7 +192,7 @@ class Citizen:
                 continue
             toward = spoon - mouth
             toward[2] = 0.0
-            norm = float(np.linalg.norm(toward))
+            norm = _length(toward)
             direction = toward / norm if norm > 1e-6 else np.array([-1.0, 0.0, 0.0])
             self._active.append(_ActiveEvent(event, t_s, direction))
             self.log.append((t_s, f"starts {event.kind.value}"))
@@ -259,13 +264,13 @@ class Citizen:
         """Horizontal unit vector from the face toward the back of the head."""
         back = self.world.head_rotation()[:, 0].copy()
         back[2] = 0.0
-        norm = float(np.linalg.norm(back))
+        norm = _length(back)
         return back / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
 
     def _move_bite_lean(self, goal, speed_m_s: float, dt: float) -> bool:
         delta = goal - self._bite_lean
         step = speed_m_s * dt
-        norm = float(np.linalg.norm(delta))
+        norm = _length(delta)
         if norm <= step:
             self._bite_lean = np.array(goal, dtype=float)
             return True
@@ -346,7 +351,7 @@ class Citizen:
         if activity is CitizenActivity.WAITING:
             if self._gesture_s[0] <= t_s < self._gesture_s[1] and not self._busy():
                 return p.mouth_open_m
-            distance = float(np.linalg.norm(self.world.spoon_tip_position() - self.world.mouth_position()))
+            distance = _length(self.world.spoon_tip_position() - self.world.mouth_position())
             if distance <= p.open_mouth_when_spoon_within_m and not self._busy():
                 return p.mouth_open_m
         return 0.0
