@@ -131,7 +131,8 @@ def render_markdown(results: list[ScenarioResult], limits: ReportLimits, *, comm
         "stop), in physics steps without robot-face contact. Moving away from the mouth does not count, "
         "nor does the spoon giving way in its holder, nor the arm being pushed while the face touches it: "
         "then the face force is what is measured and judged. The spoon tip's speed from any cause is in "
-        "the column `spoon speed, any cause` (not judged).",
+        "the column `spoon speed, any cause` (not judged). Why, and why the simulated arm holds the spoon in a "
+        "compliant holder: docs/face-contact.md.",
         "",
         "| scenario | peak face force (N) | max approach speed (m/s) | spoon speed, any cause (m/s) | "
         "closest approach (m) | advances on stale mouth | stop after host silence (s) | bites offered/taken | "
