@@ -444,13 +444,23 @@ class VirtualServoBus:
     def _schedule(self, replies: list[tuple[_Answer, bytes]], arrived: float, baudrate: int) -> None:
         """Put status packets on the line one after another; same-ID answers collide."""
         if len({answer.servo_id for answer, _ in replies}) == len(replies):
-            groups: Iterable[list[tuple[_Answer, bytes]]] = [[reply] for reply in replies]  # no collision
-        else:
-            by_id: dict[int, list[tuple[_Answer, bytes]]] = {}
-            for answer, packet in replies:
-                by_id.setdefault(answer.servo_id, []).append((answer, packet))
-            groups = by_id.values()
-        for group in groups:
+            for answer, packet in replies:  # no collision: each reply goes out on its own
+                servo = answer.servo
+                faults = servo.reply_faults
+                if faults.silent:
+                    continue
+                if faults.drop:
+                    faults.drop -= 1
+                    continue
+                if faults.corrupt:
+                    faults.corrupt -= 1
+                    packet = packet[:-1] + bytes((packet[-1] ^ 0xFF,))
+                self._emit(packet, max(arrived + servo.return_delay_s, self._line_free_s), faults.delay_s, baudrate)
+            return
+        by_id: dict[int, list[tuple[_Answer, bytes]]] = {}
+        for answer, packet in replies:
+            by_id.setdefault(answer.servo_id, []).append((answer, packet))
+        for group in by_id.values():
             sent = []
             for answer, packet in group:
                 faults = answer.servo.reply_faults
