@@ -144,17 +144,47 @@ def test_simulated_meal_refuses_an_impossible_camera_frame_rate(tmp_path, fps):
         SimulatedMeal(load_scenarios()[0], journal, camera_fps=fps)
 
 
-def test_demo_citizen_asks_with_the_mouth_and_talking_is_a_journalled_misfire_in_the_care_plan(tmp_path):
-    """The demo meal's talk comes while the spoon waits for bite 4: syllables, then a drawn-out
-    vowel that the gesture detector journals as a misfire; no bite comes of it."""
-    code, output, summary = _demo(tmp_path, "--bites", "4")
+TALK_AND_LEAN_IN = """
+[[scenario]]
+name = "talk_and_lean_in"
+bites = 2
+seed = 7
+max_duration_s = 300.0
+events = [
+  { kind = "talk", bite = 1, when_spoon_within_m = 0.20, while_spoon_waits = true, duration_s = 2.5 },
+  { kind = "lean_in", bite = 2, when_spoon_within_m = 0.12, distance_m = 0.06, speed_m_s = 0.3, duration_s = 1.5 },
+]
+"""
+
+
+def test_the_demo_meal_has_a_talk_while_the_spoon_waits_and_a_lean_in():
+    from sim.scenario import load_scenarios
+
+    (meal,) = load_scenarios(Path(__file__).resolve().parents[2] / "bidvis" / "assets" / "demo_meal.toml")
+    kinds = {e.kind.value: e for e in meal.events}
+    assert kinds["talk"].while_spoon_waits and kinds["talk"].bite <= meal.bites
+    assert kinds["lean_in"].bite <= meal.bites and meal.bites == 20
+
+
+def test_demo_talk_is_a_journalled_misfire_and_a_lean_in_a_safety_stop_in_the_care_plan(tmp_path):
+    """The demo meal's two incidents in a short meal of the same kind: the citizen asks with the
+    mouth; a talk while the spoon waits (syllables, then a drawn-out vowel) is journalled as a
+    misfire and brings no bite; a lean-in is a safety stop; both are in the care plan's report."""
+    scenarios = tmp_path / "scenarios.toml"
+    scenarios.write_text(TALK_AND_LEAN_IN)
+    code, output, summary = _demo(tmp_path, "--bites", "2", "--scenarios", str(scenarios), "--scenario", "talk_and_lean_in")
     assert code == 0, output
-    assert summary["trigger_kind"] == "mouth_gesture"
-    assert summary["gesture"]["triggers"] == summary["bites_offered"] == summary["bites_taken"] == 4
+    assert summary["trigger_kind"] == "mouth_gesture" and summary["bites_taken"] == 2
+    assert summary["gesture"]["triggers"] == summary["bites_offered"]  # every bite offered was asked for
     assert summary["events"]["misfire"] == summary["gesture"]["misfires"] >= 1
-    misfires = [i for i in summary["careplan_incidents"] if i["kind"] == "misfire"]
+    incidents = summary["careplan_incidents"]
+    misfires = [i for i in incidents if i["kind"] == "misfire"]
     assert len(misfires) == summary["events"]["misfire"] and misfires[0]["reason"] == "released_before_dwell"
-    assert "misfire (released_before_dwell)" in output and "mouth gesture: 4 held openings" in output
+    assert summary["safety_stops"] >= 1 and summary["safety_stop_reasons"].get("lean_in", 0) >= 1
+    stops = [i["reason"] for i in incidents if i["kind"] == "safety_stop"]
+    assert stops.count("lean_in") == summary["safety_stop_reasons"]["lean_in"]
+    for text in ("misfire (released_before_dwell)", "safety_stop (lean_in)", "lean_in x", "mouth gesture:"):
+        assert text in output
 
 
 def test_demo_citizen_profile_is_the_embedded_one_with_the_gesture():
@@ -165,13 +195,3 @@ def test_demo_citizen_profile_is_the_embedded_one_with_the_gesture():
     assert profile.trigger_kind is TriggerKind.MOUTH_GESTURE
     assert profile.gesture.model_dump() == demo_profile().gesture.model_dump() | DEMO_GESTURE_THRESHOLDS
     assert profile.model_dump(exclude={"trigger_kind", "gesture"}) == demo_profile().model_dump(exclude={"trigger_kind", "gesture"})
-
-
-def test_a_lean_in_stop_is_in_the_summary_and_in_the_care_plans_meal_report(tmp_path):
-    code, output, summary = _demo(tmp_path, "--scenario", "leans_in")
-    assert code == 0, output
-    assert summary["safety_stops"] >= 1 and summary["safety_stop_reasons"].get("lean_in", 0) >= 1
-    stops = [i for i in summary["careplan_incidents"] if i["kind"] == "safety_stop"]
-    assert [i["reason"] for i in stops].count("lean_in") == summary["safety_stop_reasons"]["lean_in"]
-    assert "lean_in x" in output and "safety_stop (lean_in)" in output
-    assert summary["bites_taken"] == 1  # the bite is offered again after the stop, and taken
