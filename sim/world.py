@@ -23,6 +23,7 @@ ASSET_PATH = Path(__file__).resolve().parent / "assets" / "bidvis_world.xml"
 ARM_JOINTS = ("joint1", "joint2", "joint3", "joint4")
 CITIZEN_ACTUATORS = ("lean_x", "lean_y", "lean_z", "neck_yaw", "neck_pitch", "jaw")
 NEAR_MOUTH_RADIUS_M = 0.10
+MAX_SPOON_HOLDER_STROKE_M = 0.1
 RIGID_STROKE_M = 1e-6  # a holder with no stroke is modelled with this one (MuJoCo needs a range)
 SPOON_FLANGE_X_M = 0.126  # the tool flange (DESIGN.md's tool tip) along link 5, where the spoon holder sits
 _BAD_STATE_WARNINGS = (
@@ -88,6 +89,12 @@ class WorldConfig:
     stall_torque_nm: float = 4.1
     stall_current_a: float = 2.3
     spoon_holder_stroke_m: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.spoon_holder_stroke_m <= MAX_SPOON_HOLDER_STROKE_M:
+            raise SimError(
+                f"spoon_holder_stroke_m must be 0 (rigid) .. {MAX_SPOON_HOLDER_STROKE_M} m, got {self.spoon_holder_stroke_m}"
+            )
 
     @property
     def torque_constant_nm_a(self) -> float:

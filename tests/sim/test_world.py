@@ -151,3 +151,11 @@ def test_approach_speed_counts_the_arm_carrying_the_spoon_toward_the_mouth_only(
     world.step(300)
     assert world.metrics.max_approach_speed_m_s > 0.05
     assert world.metrics.max_approach_speed_m_s <= world.metrics.max_speed_near_mouth_m_s + 1e-9
+
+
+@pytest.mark.parametrize("stroke_m", [-0.01, math.nan, math.inf, 0.5])
+def test_a_meaningless_spoon_holder_stroke_is_refused(stroke_m):
+    from sim.world import SimError
+
+    with pytest.raises(SimError, match="spoon_holder_stroke_m"):
+        WorldConfig(spoon_holder_stroke_m=stroke_m)
