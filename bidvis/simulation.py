@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 SILENCE_PROBE_SPEED_M_S = 0.02  # the host falls silent once the spoon moves at least this fast
 SILENCE_WATCH_S = 0.6
+SERVO_TICK_S = 0.001  # a servo's own control period, at which it checks its Bus Watchdog
 GESTURE_RETRY_S = 3.0  # a citizen whose gesture brought no spoon asks again this long after asking
 _TRACKING_STATES = (FeedingState.APPROACH, FeedingState.AT_MOUTH)
 
@@ -446,6 +447,10 @@ class SimulatedMeal:
         """With the host silent from now on, step the servos and physics alone and return the
         seconds until the spoon stands still (NaN if it does not within `watch_s`)."""
         silent_from = self.clock.now()
+        # The meal steps the virtual servos once per control period (5 ms) for speed, so a servo
+        # would check its Bus Watchdog only that often and stop up to a period late; a servo checks
+        # it every millisecond, so the probe steps them at that (the virtual bus's own default).
+        self.bus.tick_s = min(self.bus.tick_s, SERVO_TICK_S)
         speeds = []
         t = silent_from
         tick = self.world.timestep_s
