@@ -169,6 +169,11 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "auto_pace": "Automatisk tempo (s mellem bid)",
         "bite_timeout": "Vent ved munden højst (s)",
         "save_profile": "Gem profil",
+        "js_refused": "Afvist",
+        "js_error": "Fejl",
+        "js_offline": "Ingen forbindelse til robotten",
+        "js_offline_stops": "Ingen forbindelse til robotten: armen stopper af sig selv.",
+        "js_views": "{n} billede(r). Næste:",
     },
     Language.ENGLISH: {
         "login_title": "bidvis: staff log in",
@@ -254,5 +259,10 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "auto_pace": "Auto-pace (s between bites)",
         "bite_timeout": "Wait at the mouth at most (s)",
         "save_profile": "Save profile",
+        "js_refused": "Refused",
+        "js_error": "Error",
+        "js_offline": "No connection to the robot",
+        "js_offline_stops": "No connection to the robot: the arm stops by itself.",
+        "js_views": "{n} view(s). Next:",
     },
 }

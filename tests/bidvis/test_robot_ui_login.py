@@ -286,3 +286,17 @@ def test_ui_sim_prints_a_one_time_demo_login_that_works(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert served == {"password": served["password"], "wrong": 401, "right": 303}
     assert "demo" not in StaffAccounts(tmp_path / "staff_accounts.json").names()  # never written to the file
+
+
+def test_danish_and_english_staff_texts_have_the_same_keys_and_the_page_uses_only_known_ones(anonymous, log_in):
+    import re
+
+    from bidvis.robot_ui.texts import STAFF_TEXT, Language
+
+    assert STAFF_TEXT[Language.DANISH].keys() == STAFF_TEXT[Language.ENGLISH].keys()
+    log_in(anonymous)
+    for lang, words in (("da", "1. Forbind"), ("en", "1. Connect")):
+        page = anonymous.get(f"/staff?lang={lang}")
+        assert f'<html lang="{lang}">' in page.text and words in page.text
+        assert re.search(r"\{\{|\}\}", page.text) is None
+    assert 'lang="en"' in anonymous.get("/staff").text  # the choice stays for the session

@@ -5,6 +5,7 @@ const HEARTBEAT_MS = 50;
 const owner = sessionStorage.getItem("bidvis-owner") || (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + "-" + Math.random().toString(16).slice(2));
 sessionStorage.setItem("bidvis-owner", owner);
 const $ = (sel) => document.querySelector(sel);
+const T = document.body.dataset;  // the page's words for what this script says (texts.py)
 
 function say(text) { $("#message").textContent = text || ""; $("#error").textContent = ""; }
 function fail(text) { $("#error").textContent = text; }
@@ -15,7 +16,7 @@ async function call(method, url, body) {
     response = await fetch(url, { method, headers: { "Content-Type": "application/json" },
                                   body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (err) {
-    fail("No connection to the robot: " + err.message);
+    fail(T.offline + ": " + err.message);
     return null;
   }
   const data = await response.json().catch(() => ({}));
@@ -23,7 +24,7 @@ async function call(method, url, body) {
   if (!response.ok) {
     let detail = data.detail;
     if (Array.isArray(detail)) detail = detail.map((d) => d.loc.slice(1).join(".") + ": " + d.msg).join("; ");
-    fail((response.status === 409 ? "Refused: " : "Error: ") + (detail || response.statusText));
+    fail((response.status === 409 ? T.refused : T.error) + ": " + (detail || response.statusText));
     return null;
   }
   if (data.message) say(data.message);
@@ -46,10 +47,10 @@ function beat() {
       if (!r.ok && holding && holding.button === button) {
         const data = await r.json().catch(() => ({}));
         stopHold();
-        fail("Refused: " + (typeof data.detail === "string" ? data.detail : r.statusText));
+        fail(T.refused + ": " + (typeof data.detail === "string" ? data.detail : r.statusText));
       }
     })
-    .catch(() => { stopHold(); fail("No connection to the robot: the arm stops by itself."); });
+    .catch(() => { stopHold(); fail(T.offlineStops); });
 }
 function startHold(button) {
   if (holding) return;
@@ -122,7 +123,7 @@ function boardForm(id, prefix) {
   });
   $(`#${prefix.replace("-", "")}-capture`).addEventListener("click", async () => {
     const data = await call("POST", `/api/${prefix}/capture`);
-    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = `${data.views} view(s). Next: ${data.guidance}`;
+    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = T.views.replace("{n}", data.views) + " " + data.guidance;
     if (data && !data.accepted) fail(data.message);
   });
   $(`#${prefix.replace("-", "")}-solve`).addEventListener("click", () => call("POST", `/api/${prefix}/solve`));
