@@ -11,13 +11,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-
-from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
 from starlette.middleware.sessions import SessionMiddleware
 
+from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
 from bidvis.robot_ui.deps import SESSION_COOKIE, StaffLoginRequired
 from bidvis.robot_ui.routes import arm, login, pages, panel, setup
-from bidvis.robot_ui.session import Busy, FieldError, NotReady, RobotSession, Unjournalled
+from bidvis.robot_ui.session import (
+    Busy,
+    FieldError,
+    NotReady,
+    RobotSession,
+    Unjournalled,
+)
 from bidvis.robot_ui.staff_login import StaffLogin
 from controller.config import ConfigError, ConfigValidationError
 from controller.triggers import InvalidCommand
