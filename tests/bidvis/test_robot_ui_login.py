@@ -293,7 +293,10 @@ def test_danish_and_english_staff_texts_have_the_same_keys_and_the_page_uses_onl
 
     from bidvis.robot_ui.texts import STAFF_TEXT, Language
 
+    from controller.config import TriggerKind
+
     assert STAFF_TEXT[Language.DANISH].keys() == STAFF_TEXT[Language.ENGLISH].keys()
+    assert all(f"trigger_{kind.value}" in STAFF_TEXT[Language.DANISH] for kind in TriggerKind)
     log_in(anonymous)
     for lang, words in (("da", "1. Forbind"), ("en", "1. Connect")):
         page = anonymous.get(f"/staff?lang={lang}")
