@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,9 +22,17 @@ from careplan_api.fhir.records import (
     PowerOfAttorney,
 )
 from careplan_api.meal_summary import AssistanceLevel, MealSummary
-from careplan_api.meal_summary_store import load_stored_meals
+from careplan_api.meal_summary_store import StoredMealCache, load_stored_meals
 from careplan_api.models import ActorKind, AuditEntry, Citizen, Device, Fuldmagt
 from careplan_api.services.people import current_goal
+
+
+def stored_meal_cache(state: Any) -> StoredMealCache:
+    """The app's cache of stored meals (`app.state.stored_meal_cache`), made on first use."""
+    cache = getattr(state, "stored_meal_cache", None)
+    if cache is None:
+        cache = state.stored_meal_cache = StoredMealCache()
+    return cache
 
 
 def load_meal_summaries(
@@ -32,10 +41,11 @@ def load_meal_summaries(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    cache: StoredMealCache | None = None,
 ) -> list[MealSummary]:
     """Summaries of the citizen's meals that started in [since, until), oldest first, as stored by
     ingest (`careplan_api.meal_summary_store`)."""
-    return [meal.summary for meal in load_stored_meals(session, citizen_id, since=since, until=until)]
+    return [meal.summary for meal in load_stored_meals(session, citizen_id, since=since, until=until, cache=cache)]
 
 
 def load_citizen_record(
@@ -45,6 +55,7 @@ def load_citizen_record(
     since: datetime | None = None,
     until: datetime | None = None,
     include_audit: bool = True,
+    cache: StoredMealCache | None = None,
 ) -> CitizenRecord:
     """The whole record of one citizen for export: devices, goal, fuldmagter, meals, audit log."""
     devices = tuple(
@@ -72,7 +83,7 @@ def load_citizen_record(
                 .order_by(AuditEntry.at, AuditEntry.id)
             )
         )
-    meals = load_stored_meals(session, citizen.id, since=since, until=until)
+    meals = load_stored_meals(session, citizen.id, since=since, until=until, cache=cache)
     return CitizenRecord(
         citizen_id=citizen.id,
         created_at=citizen.created_at,
@@ -85,10 +96,12 @@ def load_citizen_record(
     )
 
 
-def iter_citizen_records(session: Session, *, include_audit: bool = True) -> Iterator[CitizenRecord]:
+def iter_citizen_records(
+    session: Session, *, include_audit: bool = True, cache: StoredMealCache | None = None
+) -> Iterator[CitizenRecord]:
     """Every citizen's record, one at a time (for the bulk export)."""
     citizen_ids = session.scalars(select(Citizen.id).order_by(Citizen.created_at, Citizen.id)).all()
     for citizen_id in citizen_ids:
         citizen = session.get(Citizen, citizen_id)
         if citizen is not None:
-            yield load_citizen_record(session, citizen, include_audit=include_audit)
+            yield load_citizen_record(session, citizen, include_audit=include_audit, cache=cache)

@@ -7,11 +7,13 @@ reads one row per meal instead of its ~60 journal events.
   order, resent, split over batches, concurrently: PostgreSQL batches of one meal are serialised
   by ingest's lock on the meal row, SQLite has one writer).
 - Each row also holds the meal's FHIR Observation and Provenance as encoded JSON
-  (`fhir.encoding.encode_meal_resources`), which `$everything` and the bulk export put out as they are.
-- `load_stored_meals` reads them back. A meal without a row, or with a row written by an older
-  summariser or mapping (`derived_version` other than `DERIVED_VERSION`), is summarised from its events
-  again in memory, so a reader never gets a stale summary; bump `DERIVED_VERSION` (with a migration
-  that calls `rebuild_meal_summaries`) whenever `summarize_meal` or the meal mapping changes output.
+  (`fhir.encoding.encode_meal_resources`), which `$everything` puts into its Bundle as they are.
+- `load_stored_meals` reads them back; with a `StoredMealCache` it reads in full only the rows whose
+  `revision` (1, raised by every refresh) it has not seen yet. A meal without a row, or with a row
+  written by an older summariser or mapping (`derived_version` other than `DERIVED_VERSION`), is
+  summarised from its events again in memory, so a reader never gets a stale summary; bump
+  `DERIVED_VERSION` (with a migration that calls `rebuild_meal_summaries`) whenever
+  `summarize_meal` or the meal mapping changes output.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from careplan_api.bounded_cache import BoundedCache
 from careplan_api.fhir.encoding import encode_meal_resources
 from careplan_api.meal_summary import (
     AssistanceLevel,
@@ -52,6 +55,13 @@ class StoredMeal(NamedTuple):
 
     summary: MealSummary
     encoded: tuple[bytes, bytes] | None
+
+
+class StoredMealCache(BoundedCache[tuple[uuid.UUID, int], StoredMeal]):
+    """Stored meals by (meal id, revision), least recently used out (about 4 KB a meal)."""
+
+    def __init__(self, max_meals: int = 20_000) -> None:
+        super().__init__(max_meals)
 
 
 class _Event(NamedTuple):  # a tuple: ~66,000 of them are made for a year of meals
@@ -134,6 +144,7 @@ def summary_row(citizen_id: uuid.UUID, summary: MealSummary, now: datetime) -> d
         "fhir_observation": observation.decode(),
         "fhir_provenance": provenance.decode(),
         "derived_version": DERIVED_VERSION,
+        "revision": 1,
         "updated_at": now,
     }
 
@@ -169,9 +180,9 @@ def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
         return
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(_TABLE)
+    updates = {name: statement.excluded[name] for name in rows[0] if name not in ("meal_id", "revision")}
     statement = statement.on_conflict_do_update(
-        index_elements=[_TABLE.c.meal_id],
-        set_={name: statement.excluded[name] for name in rows[0] if name != "meal_id"},
+        index_elements=[_TABLE.c.meal_id], set_={**updates, "revision": _TABLE.c.revision + 1}
     )
     connection.execute(statement, rows)
 
@@ -205,29 +216,43 @@ def load_stored_meals(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    cache: StoredMealCache | None = None,
 ) -> list[StoredMeal]:
     """The citizen's meals that started in [since, until), oldest first, from `meal_summaries`
-    (see the module docstring for meals without a current row)."""
+    (see the module docstring for the cache and for meals without a current row)."""
     meal_filter = [Meal.citizen_id == citizen_id, Meal.started_at.is_not(None)]
     if since is not None:
         meal_filter.append(Meal.started_at >= since)
     if until is not None:
         meal_filter.append(Meal.started_at < until)
     s = _TABLE.c
-    rows = session.execute(
-        select(Meal.id, s.derived_version, s.device_id, s.started_at, s.ended_at, s.complete, s.bites_offered,
-               s.bites_taken, s.assistance_level, s.calibration_changes, cast(s.details, Text),
-               s.fhir_observation, s.fhir_provenance)
-        .outerjoin(_TABLE, s.meal_id == Meal.id)
-        .where(*meal_filter)
+    heads = session.execute(
+        select(Meal.id, s.derived_version, s.revision).outerjoin(_TABLE, s.meal_id == Meal.id).where(*meal_filter)
     ).all()
     meals: list[StoredMeal] = []
+    unread: list[uuid.UUID] = []
     outdated: list[uuid.UUID] = []
-    for meal_id, version, *fields, observation, provenance in rows:
+    for meal_id, version, revision in heads:
         if version != DERIVED_VERSION:
             outdated.append(meal_id)
-            continue
-        meals.append(StoredMeal(summary_from_row(meal_id, *fields), (observation.encode(), provenance.encode())))
+        elif cache is not None and (hit := cache.get((meal_id, revision))) is not None:
+            meals.append(hit)
+        else:
+            unread.append(meal_id)
+    if unread:
+        rows = session.execute(
+            select(s.meal_id, s.revision, s.device_id, s.started_at, s.ended_at, s.complete, s.bites_offered,
+                   s.bites_taken, s.assistance_level, s.calibration_changes, cast(s.details, Text),
+                   s.fhir_observation, s.fhir_provenance)
+            .join(Meal, Meal.id == s.meal_id)
+            .where(*(meal_filter if len(unread) == len(heads) else [Meal.id.in_(unread)]),
+                   s.derived_version == DERIVED_VERSION)
+        )
+        for meal_id, revision, *fields, observation, provenance in rows:
+            stored = StoredMeal(summary_from_row(meal_id, *fields), (observation.encode(), provenance.encode()))
+            if cache is not None:
+                cache.put((meal_id, revision), stored)
+            meals.append(stored)
     if outdated:
         connection = session.connection()
         meals.extend(StoredMeal(summary, None) for summary in summarise_from_events(connection, [Meal.id.in_(outdated)]))
@@ -238,6 +263,7 @@ def load_stored_meals(
 __all__ = [
     "DERIVED_VERSION",
     "StoredMeal",
+    "StoredMealCache",
     "load_stored_meals",
     "rebuild_meal_summaries",
     "refresh_meal_summaries",

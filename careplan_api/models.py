@@ -253,6 +253,7 @@ class MealSummaryRecord(Base):
     citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizens.id", ondelete="RESTRICT"), index=True)
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"))
     derived_version: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer)  # 1, then +1 at every refresh: keys readers' caches
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # first event (not only meal_started)
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
     complete: Mapped[bool] = mapped_column(Boolean)

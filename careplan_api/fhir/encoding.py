@@ -10,13 +10,12 @@ encoded twice, and a changed meal can never hit a stale entry.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
-from threading import Lock
 from uuid import UUID
 
 import orjson
 
+from careplan_api.bounded_cache import BoundedCache
 from careplan_api.fhir.ids import resource_id
 from careplan_api.fhir.mapping import (
     BundleType,
@@ -32,30 +31,11 @@ from careplan_api.fhir.records import CitizenRecord
 from careplan_api.meal_summary import MealSummary
 
 
-class EntryCache:
+class EntryCache(BoundedCache[object, bytes]):
     """Encoded Bundle entries of meals, least recently used out; thread-safe."""
 
     def __init__(self, max_meals: int = 20_000) -> None:
-        self.max_meals = max_meals
-        self._items: OrderedDict[object, bytes] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key: object) -> bytes | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: object, value: bytes) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_meals:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
+        super().__init__(max_meals)
 
 
 def encode_meal_resources(citizen_id: UUID, meal: MealSummary) -> tuple[bytes, bytes]:

@@ -15,7 +15,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
-from careplan_api.care_record import iter_citizen_records, load_citizen_record
+from careplan_api.care_record import (
+    iter_citizen_records,
+    load_citizen_record,
+    stored_meal_cache,
+)
 from careplan_api.deps import AdminUser, ExportCarePlan, Purpose, SessionDep
 from careplan_api.fhir import EXPORT_TYPES, NDJSON_MEDIA_TYPE, BundleType, iter_ndjson
 from careplan_api.fhir.encoding import EntryCache, everything_json
@@ -61,7 +65,9 @@ def patient_everything(
     if start is not None and end is not None and end < start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end is before start")
     until = None if end is None else _day_start(end + timedelta(days=1))
-    record = load_citizen_record(session, access.citizen, since=_day_start(start), until=until)
+    record = load_citizen_record(
+        session, access.citizen, since=_day_start(start), until=until, cache=stored_meal_cache(request.app.state)
+    )
     body = everything_json(record, as_of=utcnow(), bundle_type=bundle_type, cache=_entry_cache(request.app.state))
     return Response(body, media_type=FHIR_JSON, headers={"Cache-Control": "no-store"})
 
@@ -102,10 +108,11 @@ def bulk_export_type(
     session.commit()
     as_of = utcnow()
     session_factory = request.app.state.session_factory
+    cache = stored_meal_cache(request.app.state)
 
     def lines() -> Iterator[str]:
         with session_factory() as stream_session:
-            records = iter_citizen_records(stream_session)
+            records = iter_citizen_records(stream_session, cache=cache)
             yield from iter_ndjson(records, resource_type, as_of)
 
     return StreamingResponse(lines(), media_type=NDJSON_MEDIA_TYPE, headers={"Cache-Control": "no-store"})

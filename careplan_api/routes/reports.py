@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from careplan_api.care_record import load_meal_summaries
+from careplan_api.care_record import load_meal_summaries, stored_meal_cache
 from careplan_api.deps import (
     MAX_PURPOSE_CHARS,
     MIN_PURPOSE_CHARS,
@@ -60,9 +60,9 @@ def _ask_purpose(request: Request, language: Lang, needed: PurposeNeeded) -> HTM
                        min_chars=MIN_PURPOSE_CHARS, max_chars=MAX_PURPOSE_CHARS, signed_in=SESSION_COOKIE in request.cookies)
 
 
-def _meals(access: CitizenAccess, session: SessionDep, weeks: int) -> tuple[list[MealSummary], datetime, datetime]:
+def _meals(request: Request, access: CitizenAccess, session: SessionDep, weeks: int) -> tuple[list[MealSummary], datetime, datetime]:
     since, now = _period(weeks, utcnow())
-    meals = load_meal_summaries(session, access.citizen.id, since=since)
+    meals = load_meal_summaries(session, access.citizen.id, since=since, cache=stored_meal_cache(request.app.state))
     return meals, since, now
 
 
@@ -80,7 +80,7 @@ def citizen_report(
     language = negotiate(lang, accept_language)
     if isinstance(access, PurposeNeeded):
         return _ask_purpose(request, language, access)
-    summaries, since, now = _meals(access, session, weeks)
+    summaries, since, now = _meals(request, access, session, weeks)
     trend = weekly_trend(summaries, weeks=weeks, until=now.astimezone(DISPLAY_TZ).date())
     goal_row = current_goal(session, access.citizen.id)
     goal = (
@@ -132,7 +132,7 @@ def citizen_trend_svg(
     if isinstance(access, PurposeNeeded):
         raise purpose_missing()  # an image cannot ask; the report page links it with its purpose
     language = negotiate(lang, accept_language)
-    summaries, _since, now = _meals(access, session, weeks)
+    summaries, _since, now = _meals(request, access, session, weeks)
     trend = weekly_trend(summaries, weeks=weeks, until=now.astimezone(DISPLAY_TZ).date())
     svg = '<?xml version="1.0" encoding="utf-8"?>\n' + trend_svg(trend, language)
     return Response(svg, media_type="image/svg+xml", headers=PAGE_HEADERS | {"Content-Language": language.value})

@@ -24,6 +24,7 @@ from careplan_api.fhir.mapping import BundleType
 from careplan_api.meal_summary import summarize_meal
 from careplan_api.meal_summary_store import (
     DERIVED_VERSION,
+    StoredMealCache,
     load_stored_meals,
     summary_from_row,
     summary_row,
@@ -236,6 +237,43 @@ def test_reports_read_the_stored_summaries_within_the_period(app, world):
     assert summaries == expected and len(summaries) == 21
 
 
+def test_a_cached_meal_is_read_again_when_new_events_change_it_even_at_the_same_clock_time(app, world):
+    meal_id = uuid.uuid4()
+    events = world.meal_events(meal_id, bites=4, start=NOW - timedelta(hours=1))
+    first, rest = events[:6], events[6:]
+    cache = StoredMealCache()
+    with app.state.session_factory() as session:
+        device = session.get(Device, world.device_ids["device_alice"])
+        ingest_batch(session, device, first, IngestLimits(), now=NOW)
+        (before,) = load_stored_meals(session, world.alice, cache=cache)
+        (again,) = load_stored_meals(session, world.alice, cache=cache)
+        ingest_batch(session, device, rest, IngestLimits(), now=NOW)  # the same `now`: only the revision tells
+        (after,) = load_stored_meals(session, world.alice, cache=cache)
+        revision = _stored_row(session, meal_id).revision
+    assert again is before  # unchanged: taken from the cache
+    assert (before.summary.bites_taken, after.summary.bites_taken, revision) == (1, 4, 2)
+    assert after.summary == _from_scratch(meal_id, device.id, events)
+    assert after.encoded == encode_meal_resources(world.alice, after.summary)
+
+
+def test_the_export_over_http_follows_new_events_with_a_warm_cache(client, app, world):
+    meal_id = uuid.uuid4()
+    events = world.meal_events(meal_id, bites=3)
+    url, headers = f"/fhir/Patient/{world.alice}/$everything", world.headers("staff_a")
+
+    def bites_taken() -> int:
+        bundle = client.get(url, headers=headers).json()
+        (observation,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+        return next(c["valueInteger"] for c in observation["component"] if c["code"]["coding"][0]["code"] == "bites-taken")
+
+    device = world.headers("device_alice", purpose=None)
+    assert client.post("/api/v1/usage-events", json={"events": events[:5]}, headers=device).status_code == 200
+    assert bites_taken() == 1
+    assert len(app.state.stored_meal_cache) == 1
+    assert client.post("/api/v1/usage-events", json={"events": events[5:]}, headers=device).status_code == 200
+    assert bites_taken() == 3
+
+
 def test_a_meal_of_another_citizen_is_never_read(app, world):
     _ingest_synthetic(app, world, days=1)
     with app.state.session_factory() as session:
@@ -259,7 +297,7 @@ def test_a_change_of_the_stored_form_comes_with_a_new_derived_version():
     digest = hashlib.sha256()
     for meal_id, events in synthetic_meals(T0, 30, random.Random(2026)):
         row = summary_row(citizen_id, summarize_meal(meal_id, device_id, events), T0)
-        del row["updated_at"]
+        del row["updated_at"], row["revision"]  # bookkeeping, not derived from the events
         digest.update(orjson.dumps(row, default=str))
     assert digest.hexdigest() == STORED_FORM_FINGERPRINTS.get(DERIVED_VERSION), (
         "summarize_meal or the meal's FHIR mapping now gives other results than the rows already stored: "

@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('citizen_id', sa.Uuid(), nullable=False),
     sa.Column('device_id', sa.Uuid(), nullable=False),
     sa.Column('derived_version', sa.Integer(), nullable=False),
+    sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('complete', sa.Boolean(), nullable=False),
