@@ -24,7 +24,6 @@ ARM_JOINTS = ("joint1", "joint2", "joint3", "joint4")
 CITIZEN_ACTUATORS = ("lean_x", "lean_y", "lean_z", "neck_yaw", "neck_pitch", "jaw")
 NEAR_MOUTH_RADIUS_M = 0.10
 MAX_SPOON_HOLDER_STROKE_M = 0.1
-RIGID_STROKE_M = 1e-6  # a holder with no stroke is modelled with this one (MuJoCo needs a range)
 SPOON_FLANGE_X_M = 0.126  # the tool flange (DESIGN.md's tool tip) along link 5, where the spoon holder sits
 _BAD_STATE_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQPOS,
@@ -153,13 +152,16 @@ def load_model(config: WorldConfig) -> mujoco.MjModel:
         elif element.tag == "geom" and name == "spoon_handle":
             element.set("fromto", f"-0.03 0 0 {sx - 0.03} 0 {sz}")
         elif element.tag == "joint" and name == "spoon_mount":
-            element.set("range", f"{-max(config.spoon_holder_stroke_m, RIGID_STROKE_M)} 0")
-        elif element.tag == "joint" and name == "spoon_tilt" and config.spoon_holder_stroke_m <= 0.0:
-            element.set("range", f"0 {RIGID_STROKE_M}")
+            element.set("range", f"{-config.spoon_holder_stroke_m} 0")
         elif element.tag == "body" and name == "torso":
             element.set("pos", " ".join(repr(v) for v in config.neck_home_m))
         elif element.tag == "position" and element.get("class") == "servo":
             element.set("forcerange", f"{-config.stall_torque_nm} {config.stall_torque_nm}")
+    if config.spoon_holder_stroke_m == 0.0:
+        # A rigid holder: the spoon is part of the arm (a joint limit would still be a stiff spring).
+        spoon = root.find(".//body[@name='spoon']")
+        for joint in spoon.findall("joint"):
+            spoon.remove(joint)
     return mujoco.MjModel.from_xml_string(ET.tostring(root, encoding="unicode"))
 
 
@@ -177,7 +179,8 @@ class World:
         self._citizen_act = np.array([m.actuator(a).id for a in CITIZEN_ACTUATORS])
         self._spoon_tip = m.site("spoon_tip").id
         self._holder_tip = m.site("spoon_holder_tip").id
-        self._spoon_mount_qpos = m.jnt_qposadr[m.joint("spoon_mount").id]
+        rigid = self.config.spoon_holder_stroke_m == 0.0
+        self._spoon_mount_qpos = None if rigid else m.jnt_qposadr[m.joint("spoon_mount").id]
         self._upper_lip = m.site("upper_lip").id
         self._lower_lip = m.site("lower_lip").id
         self._head_body = m.body("head").id
@@ -275,6 +278,8 @@ class World:
 
     def spoon_mount_travel_m(self) -> float:
         """How far the spoon is pushed back into its compliant holder (m, 0 at the stop)."""
+        if self._spoon_mount_qpos is None:
+            return 0.0
         return max(0.0, -float(self.data.qpos[self._spoon_mount_qpos]))
 
     def spoon_tip_speed(self) -> float:
