@@ -176,3 +176,13 @@ def test_a_username_with_a_nul_byte_is_refused_and_locked_like_any_other(client,
     assert _token(client, "staff_a", world.password).status_code == 200  # a different account
     [entry] = _throttle_entries(app)
     assert "username 'staff_a\\x00' locked" in entry.resource
+
+
+def test_parallel_wrong_logins_over_http_get_no_more_guesses_than_the_limit(client, world, app, clock):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda _: _token(client, "staff_a", "guess").status_code, range(24)))
+    assert codes.count(401) == LIMITS.max_failures_per_account  # the password was checked only this often
+    assert codes.count(429) == 24 - LIMITS.max_failures_per_account
+    assert len(_throttle_entries(app)) == 1
