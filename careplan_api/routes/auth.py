@@ -11,6 +11,7 @@ only by GET pages (`deps.get_page_caller`); POSTs here refuse other origins.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -52,10 +53,23 @@ def authenticate(request: Request, session: Session, username: str, password: st
     return user
 
 
+IPV6_THROTTLE_PREFIX = 64  # one subscriber usually holds a whole /64
+
+
 def client_address(request: Request) -> str:
-    """The client's address as uvicorn reports it (behind a proxy: from X-Forwarded-For of a trusted
-    proxy, `--forwarded-allow-ips`; by default 127.0.0.1)."""
-    return request.client.host if request.client else "unknown"
+    """The key the login throttle counts a client under: its address as uvicorn reports it (behind
+    a proxy: from X-Forwarded-For of a trusted proxy, `--forwarded-allow-ips`; by default
+    127.0.0.1), an IPv6 address as its /64 network, so that one network cannot rotate addresses."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/{IPV6_THROTTLE_PREFIX}", strict=False))
+    return str(address)
 
 
 def throttled_authenticate(request: Request, session: Session, username: str, password: str, resource: str) -> User | Throttled | None:

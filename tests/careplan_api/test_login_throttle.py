@@ -186,3 +186,24 @@ def test_parallel_wrong_logins_over_http_get_no_more_guesses_than_the_limit(clie
     assert codes.count(401) == LIMITS.max_failures_per_account  # the password was checked only this often
     assert codes.count(429) == 24 - LIMITS.max_failures_per_account
     assert len(_throttle_entries(app)) == 1
+
+
+def test_rotating_ipv6_addresses_within_one_network_counts_as_one_client(app, world, clock):
+    for i in range(5):
+        with TestClient(app, client=(f"2001:db8:1:2::{i + 1:x}", 40000)) as rotating:
+            assert _token(rotating, f"nobody{i}", "guess").status_code == 401
+    with TestClient(app, client=("2001:db8:1:2:ffff::9", 40000)) as same_network:
+        assert _token(same_network, "staff_a", world.password).status_code == 429
+    with TestClient(app, client=("2001:db8:1:3::1", 40000)) as next_network:
+        assert _token(next_network, "staff_a", world.password).status_code == 200
+    [entry] = _throttle_entries(app)
+    assert "client address 2001:db8:1:2::/64" in entry.resource
+
+
+def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(app, world, clock):
+    for i in range(5):
+        client_address = ("::ffff:192.0.2.1", 40000) if i % 2 else ("192.0.2.1", 40000)
+        with TestClient(app, client=client_address) as client:
+            _token(client, f"nobody{i}", "guess")
+    with TestClient(app, client=("192.0.2.1", 40000)) as client:
+        assert _token(client, "staff_a", world.password).status_code == 429
