@@ -11,13 +11,15 @@ reads one row per meal instead of its ~60 journal events.
 - `load_stored_meals` reads them back; with a `StoredMealCache` it reads in full only the rows whose
   `revision` (1, raised by every refresh) it has not seen yet. A meal without a row, or with a row
   written by an older summariser or mapping (`derived_version` other than `DERIVED_VERSION`), is
-  summarised from its events again in memory, so a reader never gets a stale summary; bump
+  summarised from its events again in memory (so is a row that cannot be read back), so a reader
+  never gets a stale summary; bump
   `DERIVED_VERSION` (with a migration that calls `rebuild_meal_summaries`) whenever
   `summarize_meal` or the meal mapping changes output.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -46,6 +48,7 @@ DERIVED_VERSION = 1
 REBUILD_CHUNK_MEALS = 500
 
 _TABLE = MealSummaryRecord.__table__
+_log = logging.getLogger("careplan_api")
 _INCIDENT_KINDS = {kind.value: kind for kind in IncidentKind}  # a dict lookup: 1,000s per export
 _LEVELS = {int(level): level for level in AssistanceLevel}
 
@@ -249,7 +252,13 @@ def load_stored_meals(
                    s.derived_version == DERIVED_VERSION)
         )
         for meal_id, revision, *fields, observation, provenance in rows:
-            stored = StoredMeal(summary_from_row(meal_id, *fields), (observation.encode(), provenance.encode()))
+            try:
+                stored = StoredMeal(summary_from_row(meal_id, *fields), (observation.encode(), provenance.encode()))
+            except (KeyError, TypeError, ValueError) as exc:  # a damaged row: the events still tell
+                _log.warning("stored meal summary unreadable; summarising the meal's events",
+                             extra={"fields": {"error": type(exc).__name__}})
+                outdated.append(meal_id)
+                continue
             if cache is not None:
                 cache.put((meal_id, revision), stored)
             meals.append(stored)

@@ -226,6 +226,22 @@ def test_a_row_of_an_older_summariser_is_not_used(app, world):
     assert everything_json(record, as_of=AS_OF) == everything_json(replace(record, encoded_meals={}), as_of=AS_OF)
 
 
+@pytest.mark.parametrize("damage", [{"details": {}}, {"details": {"bowls": [["1"]], "incidents": [], "triggers": []}},
+                                    {"details": {"bowls": [], "incidents": [["meteor", "x", ""]], "triggers": []}}])
+def test_a_damaged_row_is_not_used_and_the_meal_is_summarised_from_its_events(app, world, damage):
+    meals = _ingest_synthetic(app, world, days=1)
+    damaged = next(iter(meals))
+    with app.state.session_factory() as session:
+        session.execute(update(MealSummaryRecord).where(MealSummaryRecord.meal_id == damaged).values(**damage))
+        session.commit()
+        loaded = load_stored_meals(session, world.alice)
+    device_id = world.device_ids["device_alice"]
+    assert {m.summary.meal_id: m.summary for m in loaded} == {
+        meal_id: summarize_meal(meal_id, device_id, events) for meal_id, events in meals.items()
+    }
+    assert [m.summary.meal_id for m in loaded if m.encoded is None] == [damaged]
+
+
 def test_reports_read_the_stored_summaries_within_the_period(app, world):
     meals = _ingest_synthetic(app, world, days=14)
     since = T0 + timedelta(days=7)
