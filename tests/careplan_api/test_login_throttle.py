@@ -96,8 +96,8 @@ def test_memory_stays_bounded_under_a_spray_of_names():
     assert all(len(window._times) <= 100 for window in throttle._windows.values())
 
 
-@pytest.mark.parametrize("limits", [dict(max_failures_per_account=0), dict(max_failures_per_address=-1), dict(window_s=0),
-                                    dict(window_s=float("nan"))])
+@pytest.mark.parametrize("limits", [{"max_failures_per_account": 0}, {"max_failures_per_address": -1}, {"window_s": 0},
+                                    {"window_s": float("nan")}])
 def test_meaningless_limits_are_refused(limits):
     with pytest.raises(ValueError, match="login limits"):
         LoginLimits(**limits)
