@@ -23,6 +23,8 @@ from controller.journal import CareplanSender, EventState, JournalError, Journal
 
 JOURNAL_FILE_NAME = "demo-journal.sqlite3"
 SYNC_FLUSH_TIMEOUT_S = 30.0
+FLUSH_ATTEMPTS = 3
+FLUSH_RETRY_MAX_S = 1.0
 
 
 class DemoError(RuntimeError):
@@ -241,12 +243,18 @@ class _Panel:
 
 
 def _flush(sync: JournalSync, journal: UsageJournal) -> None:
-    """Send what is left of the backlog now, so the meal is in the care plan when the demo ends."""
+    """Send what is left of the backlog now, so the meal is in the care plan when the demo ends.
+    A failed attempt (a slow answer on a busy machine) is tried again, `FLUSH_ATTEMPTS` in all;
+    whatever is still pending then stays in the journal for the next demo."""
     deadline = time.monotonic() + SYNC_FLUSH_TIMEOUT_S
+    failures = 0
     while journal.counts().pending and time.monotonic() < deadline:
         outcome = sync.sync_once()
         if outcome.failed:
-            return
+            failures += 1
+            if failures >= FLUSH_ATTEMPTS:
+                return
+            time.sleep(min(outcome.retry_in_s, FLUSH_RETRY_MAX_S, max(0.0, deadline - time.monotonic())))
 
 
 def _result(summary: Any, journal: _DemoJournal, service: Any, sent_before_flush: int) -> dict[str, Any]:

@@ -195,3 +195,32 @@ def test_demo_citizen_profile_is_the_embedded_one_with_the_gesture():
     assert profile.trigger_kind is TriggerKind.MOUTH_GESTURE
     assert profile.gesture.model_dump() == demo_profile().gesture.model_dump() | DEMO_GESTURE_THRESHOLDS
     assert profile.model_dump(exclude={"trigger_kind", "gesture"}) == demo_profile().model_dump(exclude={"trigger_kind", "gesture"})
+
+
+class _Backlog:
+    """A journal with `pending` events left and a sync whose attempts go as `outcomes` say."""
+
+    def __init__(self, outcomes: list[bool]) -> None:
+        self.pending, self.outcomes, self.attempts = 1, outcomes, 0
+
+    def counts(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(pending=self.pending)
+
+    def sync_once(self):
+        from controller.journal import SyncOutcome
+
+        self.attempts += 1
+        failed = self.outcomes.pop(0)
+        self.pending = self.pending if failed else 0
+        return SyncOutcome(sent=0 if failed else 1, rejected=0, failed=failed, retry_in_s=0.01)
+
+
+@pytest.mark.parametrize(("outcomes", "attempts", "left"), [([True, True, False], 3, 0), ([True, True, True, False], 3, 1)])
+def test_the_final_flush_tries_a_failed_send_again_a_few_times(outcomes, attempts, left):
+    from bidvis.demo_run import _flush
+
+    backlog = _Backlog(outcomes)
+    _flush(backlog, backlog)
+    assert backlog.attempts == attempts and backlog.pending == left
