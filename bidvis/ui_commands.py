@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     ui_app = typer.Typer(help="The robot's web pages: staff set-up (/staff, with a login) and the citizen's panel (/panel).")
     ui_app.callback(invoke_without_command=True)(ui)
     ui_app.command("add-staff")(add_staff)
+    ui_app.command("remove-staff")(remove_staff)
     app.add_typer(ui_app, name="ui")
 
 
@@ -69,6 +70,7 @@ def run(
     from bidvis.robot_ui.app import create_app
 
     staff_login = _staff_login(calibration_path.parent)
+    _say_if_no_accounts(staff_login, calibration_path.parent)
     session, closers = build_robot(port, checked, profile, calibration_path, journal, careplan)
     typer.echo(f"panel: http://{host}:{http_port}/panel   staff: http://{host}:{http_port}/staff")
     try:
@@ -107,8 +109,7 @@ def ui(
         typer.echo(f"one-time demo login (this run only): user {DEMO_STAFF_NAME}, password {password}")
     else:
         session, close = _hardware_session(port, camera, directory)
-        if not staff_login.accounts.names():
-            typer.echo(f"note: no staff accounts yet; add one with `bidvis ui add-staff NAME --dir {directory}`")
+        _say_if_no_accounts(staff_login, directory)
     typer.echo(f"staff: http://{host}:{http_port}/staff   panel: http://{host}:{http_port}/panel")
     try:
         serve(create_app(session, staff_login), host, http_port)
@@ -133,6 +134,35 @@ def add_staff(
         typer.echo(f"bidvis ui add-staff: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"staff account {name} saved in {accounts.path}")
+
+
+def remove_staff(
+    name: Annotated[str, typer.Argument(help="The account name.")],
+    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir (where its calibration lives).")] = Path("."),
+) -> None:
+    """Remove a staff account from this robot; its logins end at their next request."""
+    from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, StaffAccounts, StaffAccountsError
+
+    accounts = StaffAccounts(directory / STAFF_ACCOUNTS_FILE)
+    try:
+        removed = accounts.remove(name)
+    except (StaffAccountsError, OSError) as exc:
+        typer.echo(f"bidvis ui remove-staff: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not removed:
+        typer.echo(f"bidvis ui remove-staff: no staff account {name!r} in {accounts.path}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"staff account {name} removed from {accounts.path}")
+
+
+def _say_if_no_accounts(staff_login, directory: Path) -> None:
+    try:
+        names = staff_login.accounts.names()
+    except Exception as exc:  # noqa: BLE001 - shown at start-up; the login page says it again
+        typer.echo(f"note: {exc}", err=True)
+        return
+    if not names:
+        typer.echo(f"note: no staff accounts yet; add one with `bidvis ui add-staff NAME --dir {directory}`")
 
 
 def _staff_login(directory: Path):

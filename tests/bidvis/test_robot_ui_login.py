@@ -303,3 +303,18 @@ def test_danish_and_english_staff_texts_have_the_same_keys_and_the_page_uses_onl
         assert f'<html lang="{lang}">' in page.text and words in page.text
         assert re.search(r"\{\{|\}\}", page.text) is None
     assert 'lang="en"' in anonymous.get("/staff").text  # the choice stays for the session
+
+
+def test_remove_staff_command_removes_an_account_and_says_when_there_is_none(tmp_path):
+    from typer.testing import CliRunner
+
+    from bidvis.cli import app
+
+    StaffAccounts(tmp_path / "staff_accounts.json").add("Anna", "a good password")
+    removed = CliRunner().invoke(app, ["ui", "remove-staff", "Anna", "--dir", str(tmp_path)])
+    assert removed.exit_code == 0 and StaffAccounts(tmp_path / "staff_accounts.json").names() == []
+    missing = CliRunner().invoke(app, ["ui", "remove-staff", "Anna", "--dir", str(tmp_path)])
+    assert missing.exit_code == 1 and "no staff account" in missing.output
+    (tmp_path / "staff_accounts.json").write_text("[]")
+    broken = CliRunner().invoke(app, ["ui", "remove-staff", "Anna", "--dir", str(tmp_path)])
+    assert broken.exit_code == 2 and "unreadable" in broken.output
