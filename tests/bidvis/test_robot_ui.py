@@ -350,12 +350,21 @@ def test_profile_change_is_saved_and_journalled(client, robot):
                                "profile.trigger_kind"]
 
 
+def test_staff_set_the_gesture_thresholds_for_a_citizen_who_cannot_open_wide(client, robot):
+    assert 'name="gesture.open_threshold"' in client.get("/staff").text
+    answer = client.put("/api/profile", json={"values": {"gesture": {"open_threshold": 0.08, "close_threshold": 0.05}}})
+    assert answer.status_code == 200
+    gesture = load_profile(robot.session.profile_path).gesture
+    assert (gesture.open_threshold, gesture.close_threshold, gesture.dwell_s) == (0.08, 0.05, 1.0)
+
+
 @pytest.mark.parametrize("values, field", [
     ({"speed_m_s": 9}, "speed_m_s"),
     ({"speed_near_mouth_m_s": -1}, "speed_near_mouth_m_s"),
     ({"standoff_m": "far"}, "standoff_m"),
     ({"trigger_kind": "telepathy"}, "trigger_kind"),
     ({"gesture": {"dwell_s": 60}}, "gesture.dwell_s"),
+    ({"gesture": {"open_threshold": 0.1, "close_threshold": 0.2}}, "gesture.close_threshold"),
     ({"auto_pace_s": None}, "auto_pace_s"),
     ({"bowls_used": [0, 4]}, "bowls_used"),
     ({"volume_db": 3}, "volume_db"),
