@@ -74,11 +74,20 @@ class StaffAccounts:
         self.hasher = hasher or PasswordHasher()
         self._temporary: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._cache: tuple[tuple[int, int, int], dict[str, dict[str, str]]] | None = None  # (file stamp, accounts)
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
 
     def _stored(self) -> dict[str, dict[str, str]]:
-        if not self.path.exists():
+        """The file's accounts (read again only when the file has changed: every staff request asks)."""
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise StaffAccountsError(f"staff accounts file {self.path} is unreadable ({exc})") from exc
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)  # a rewrite is a new file (os.replace)
+        if self._cache is not None and self._cache[0] == stamp:
+            return dict(self._cache[1])
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             accounts = data["accounts"]
@@ -91,7 +100,8 @@ class StaffAccounts:
                 f"staff accounts file {self.path} is unreadable ({exc}); move it away and add the "
                 "accounts again with `bidvis ui add-staff NAME`"
             ) from exc
-        return accounts
+        self._cache = (stamp, accounts)
+        return dict(accounts)
 
     def names(self) -> list[str]:
         """Every account name, file and temporary."""
