@@ -159,3 +159,29 @@ def test_a_meaningless_spoon_holder_stroke_is_refused(stroke_m):
 
     with pytest.raises(SimError, match="spoon_holder_stroke_m"):
         WorldConfig(spoon_holder_stroke_m=stroke_m)
+
+
+def test_steps_batched_far_from_the_face_give_the_same_physics_as_single_steps():
+    batched, single = World(), World()
+    for world in (batched, single):
+        world.set_arm_pose(READY)
+        world.set_arm_targets([0.2, -0.3, -0.5, 0.9])  # a move that stays away from the face
+    batched.step(300)
+    for _ in range(300):
+        single.step()
+    assert batched.time_s == single.time_s
+    assert np.array_equal(batched.data.qpos, single.data.qpos)
+    assert np.array_equal(batched.data.qvel, single.data.qvel)
+    assert batched.metrics.peak_face_force_n == single.metrics.peak_face_force_n == 0.0
+
+
+def test_an_arm_swinging_in_from_far_away_is_measured_every_step_at_the_face(world):
+    world.set_arm_pose(READY)  # the spoon 14 cm from the mouth: physics runs in batches here
+    mouth = world.mouth_position()
+    world.record_force_history = True
+    world.set_arm_targets(kinematics.inverse((mouth[0] - 0.07 + 0.03, 0.0, mouth[2] - 0.02, 0.0)))
+    world.step(1500)
+    assert world.metrics.peak_face_force_n > 1.0
+    times = [t for t, _ in world.metrics.face_force_history]
+    assert np.allclose(np.diff(times[:5]), world.timestep_s)
+    assert world.metrics.max_speed_near_mouth_m_s > 0.0  # the last 10 cm were measured step by step
