@@ -1,19 +1,21 @@
 """`GET /fhir/Patient/{id}/$everything` for a citizen with one year of meals (target < 300 ms).
 
 One synthetic citizen (`careplan_api.synthetic_meals`): 365 days x 3 meals = 1,095 meals of about
-60 journal events each (~66,000 events), ingested through the real ingest service into a fresh
+60 journal events each (64,545 events), ingested through the real ingest service into a fresh
 database (SQLite file; PostgreSQL too when Debian's server binaries are installed), then exported
 over HTTP with a staff token through the whole app (auth, purpose, audit entry, load, mapping,
-JSON). Three cases per database:
+JSON). Cases per database:
 
 - `cold`: as after a restart: a new app (new engine and connection pool, empty in-process caches)
   for every round, and the process-wide resource-id cache emptied;
 - `warm`: one app, caches filled by the round before;
+- `no_meals_cold`: `cold` for a citizen without meals, the part of a cold export that is not meals;
 - `mapping`: the pure mapping + JSON encoding of the same year, without database, HTTP or cache.
 
 Next to wall time, `extra_info` has the median CPU time per export of this process (app and
-client) and, on PostgreSQL, of the database server's processes, and the time the year took to
-ingest (`load_s`, `load_cpu_s`).
+client, `cpu_ms_median`) and, on PostgreSQL, of the database server's processes
+(`server_cpu_ms_median`), and the wall and CPU time the year took to ingest (`load_s`,
+`load_cpu_s`).
 
     .venv/bin/python -m pytest benchmarks/bench_careplan_fhir.py --benchmark-columns=min,median,mean,stddev,rounds
 """
@@ -130,9 +132,9 @@ def year(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         server.destroy()
 
 
-def _export(year: Year, client: TestClient) -> int:
+def _export(year: Year, client: TestClient, url: str) -> int:
     server_before, cpu = year.server_cpu(), time.process_time()
-    response = client.get(year.url, headers=year.headers)
+    response = client.get(url, headers=year.headers)
     year.cpu_s.append(time.process_time() - cpu)
     server_after = year.server_cpu()
     year.server_cpu_s.append(sum(s - server_before.get(pid, 0.0) for pid, s in server_after.items()))
@@ -140,38 +142,53 @@ def _export(year: Year, client: TestClient) -> int:
     return len(response.content)
 
 
-def _report(benchmark, year: Year, size: int) -> None:
+def _report(benchmark, year: Year, size: int, meals: int = DAYS * 3) -> None:
     benchmark.extra_info.update(
-        events=year.events, meals=DAYS * 3, bytes=size, load_s=round(year.load_s, 1), load_cpu_s=round(year.load_cpu_s, 1),
-        cpu_ms_median=round(1000 * statistics.median(year.cpu_s), 1),
+        meals=meals, bytes=size, year_events=year.events, load_s=round(year.load_s, 1),
+        load_cpu_s=round(year.load_cpu_s, 1), cpu_ms_median=round(1000 * statistics.median(year.cpu_s), 1),
         server_cpu_ms_median=round(1000 * statistics.median(year.server_cpu_s), 1),
     )
     year.cpu_s.clear()
     year.server_cpu_s.clear()
 
 
-def test_everything_one_year_cold(benchmark, year: Year) -> None:
+def _cold(benchmark, year: Year, url: str) -> int:
     apps = ExitStack()
 
-    def restart() -> tuple[tuple[Year, TestClient], dict]:
+    def restart() -> tuple[tuple[Year, TestClient, str], dict]:
         apps.close()
         resource_id.cache_clear()
         app = create_app(year.settings)
         apps.callback(app.state.engine.dispose)
-        return (year, apps.enter_context(TestClient(app))), {}
+        return (year, apps.enter_context(TestClient(app)), url), {}
 
     with apps:
         size = benchmark.pedantic(_export, setup=restart, rounds=8, warmup_rounds=1)
     year.cpu_s.pop(0)  # the warm-up round
     year.server_cpu_s.pop(0)
-    _report(benchmark, year, size)
+    return size
+
+
+def test_everything_one_year_cold(benchmark, year: Year) -> None:
+    _report(benchmark, year, _cold(benchmark, year, year.url))
+
+
+def test_everything_no_meals_cold(benchmark, year: Year) -> None:
+    """The part of a cold export that is not meals: a citizen of the same unit without meals."""
+    app = create_app(year.settings)
+    with app.state.session_factory() as session:
+        unit = people.get_or_create_unit(session, "Bench")
+        citizen = people.create_citizen(session, "No meals", app.state.cpr_key, None, unit)
+        session.commit()
+    app.state.engine.dispose()
+    _report(benchmark, year, _cold(benchmark, year, f"/fhir/Patient/{citizen.id}/$everything"), meals=0)
 
 
 def test_everything_one_year_warm(benchmark, year: Year) -> None:
     app = create_app(year.settings)
     with TestClient(app) as client:
-        _export(year, client)
-        size = benchmark.pedantic(_export, args=(year, client), rounds=15, warmup_rounds=1)
+        _export(year, client, year.url)
+        size = benchmark.pedantic(_export, args=(year, client, year.url), rounds=15, warmup_rounds=1)
     app.state.engine.dispose()
     del year.cpu_s[:2], year.server_cpu_s[:2]  # the filling and warm-up rounds
     _report(benchmark, year, size)
