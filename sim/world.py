@@ -203,7 +203,7 @@ class World:
         self.record_force_history = False
         self._bad_state = self.data.warning.number[_BAD_STATE_SLICE]  # a view
         self._far_steps = 0  # steps that may still run unmeasured (see MAX_CLOSING_SPEED_M_S)
-        self._far_until_time = 0.0  # the simulated time those steps end at
+        self._stepped_to = 0.0  # time after this world's last batch: another time means a reset from outside
         mujoco.mj_forward(m, self.data)
         self.data.ctrl[self._arm_act] = self.data.qpos[self._arm_qpos]
 
@@ -330,14 +330,14 @@ class World:
         m, d = self.model, self.data
         bad_state = self._bad_state
         while n > 0:
-            if self._far_steps > 0 and d.time != self._far_until_time - self._far_steps * m.opt.timestep:
+            if self._far_steps > 0 and d.time != self._stepped_to:
                 self._far_steps = 0  # the state was changed from outside (reset, teleport): test again
             if self._far_steps <= 0:
                 self._far_steps = self._steps_far_from_face()
-                self._far_until_time = d.time + self._far_steps * m.opt.timestep
             if self._far_steps > 0:
                 batch = min(n, self._far_steps)
                 mujoco.mj_step(m, d, batch)
+                self._stepped_to = d.time
                 self._far_steps -= batch
                 n -= batch
                 if any(bad_state.tolist()):
