@@ -292,7 +292,6 @@ def test_danish_and_english_staff_texts_have_the_same_keys_and_the_page_uses_onl
     import re
 
     from bidvis.robot_ui.texts import STAFF_TEXT, Language
-
     from controller.config import TriggerKind
 
     assert STAFF_TEXT[Language.DANISH].keys() == STAFF_TEXT[Language.ENGLISH].keys()
