@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sim.world import SimError
 
 BUILTIN_SCENARIOS = Path(__file__).resolve().parent / "assets" / "scenarios.toml"
-DEMO_MEAL = Path(__file__).resolve().parent / "assets" / "demo_meal.toml"
 
 
 class ScenarioError(SimError):

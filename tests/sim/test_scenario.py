@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.scenario import DEMO_MEAL, EventKind, ScenarioError, load_scenarios, parse_scenarios
+from sim.scenario import EventKind, ScenarioError, load_scenarios, parse_scenarios
 
 REQUIRED_BEHAVIOURS = {
     "normal_eater",
@@ -96,9 +96,3 @@ def test_the_example_of_docs_scenarios_md_is_valid():
     example = text.split("```toml", 1)[1].split("```", 1)[0]
     (scenario,) = parse_scenarios(example, source="docs/scenarios.md")
     assert scenario.name == "hungry_and_chatty" and len(scenario.events) == 2
-
-
-def test_the_demo_meal_has_20_bites_a_talk_and_a_lean_in():
-    (demo,) = load_scenarios(DEMO_MEAL)
-    assert demo.bites == 20
-    assert {e.kind for e in demo.events} == {EventKind.TALK, EventKind.LEAN_IN}
