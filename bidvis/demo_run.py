@@ -258,12 +258,15 @@ def _flush(sync: JournalSync, journal: UsageJournal) -> None:
 
 
 def _result(summary: Any, journal: _DemoJournal, service: Any, sent_before_flush: int) -> dict[str, Any]:
+    from sim.safety_report import ReportLimits
+
     result = summary.as_dict()
     result.pop("citizen_log", None)
     meal_ids = sorted(journal.meal_ids)
     events = [event for m in meal_ids for event, _ in journal.events(UUID(m))]
     offered_from = Counter(str(e.data.get("bowl")) for e in events if e.type is UsageEventType.BITE_OFFERED)
     result.update(
+        approach_speed_limit_m_s=ReportLimits().max_approach_speed_m_s,
         meal_ids=meal_ids,
         bites_offered_by_bowl=dict(sorted(offered_from.items())),
         events_recorded=len(events),
@@ -290,6 +293,12 @@ def _by_reason(total: int, counts: dict[str, int] | None) -> str:
     return f"{total}" + (f" ({_reasons(counts)})" if total and counts else "")
 
 
+def _approach_speed(result: dict[str, Any]) -> str:
+    """The judged approach speed near the mouth (docs/face-contact.md) against its limit."""
+    speed, limit = result["max_approach_speed_m_s"], result["approach_speed_limit_m_s"]
+    return f"{speed:.3f} m/s, limit {limit}: {'met' if speed <= limit else 'EXCEEDED'}"
+
+
 def _asked_by(result: dict[str, Any]) -> str:
     gesture = result.get("gesture")
     if not gesture:
@@ -312,7 +321,8 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
         ("bites asked for by", _asked_by(result)),
         ("misfires (talk etc.)", str(result["events"].get("misfire", 0))),
         ("peak spoon-to-face force", f"{result['peak_face_force_n']:.3f} N"),
-        ("max speed within 10 cm of mouth", f"{result['max_speed_near_mouth_m_s']:.3f} m/s"),
+        ("approach speed within 10 cm of mouth", _approach_speed(result)),
+        ("spoon speed within 10 cm of mouth, any cause", f"{result['max_speed_near_mouth_m_s']:.3f} m/s"),
         ("closest approach", f"{result['closest_approach_m'] * 100:.1f} cm"),
         ("camera", result["camera_mode"] + (" (simulated detections with noise, latency and dropouts; no camera frames)" if result["ground_truth_camera"] else "")),
         ("events recorded / sent / stored", f"{result['events_recorded']} / {result['events_sent']} / {result['events_stored']}"),

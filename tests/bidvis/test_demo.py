@@ -185,6 +185,10 @@ def test_demo_talk_is_a_journalled_misfire_and_a_lean_in_a_safety_stop_in_the_ca
     assert stops.count("lean_in") == summary["safety_stop_reasons"]["lean_in"]
     for text in ("misfire (released_before_dwell)", "safety_stop (lean_in)", "lean_in x", "mouth gesture:"):
         assert text in output
+    # The lean-in does not carry the arm toward the face faster than the near-mouth limit, and the
+    # summary says so (the judged figure of docs/safety.md).
+    assert 0.0 < summary["max_approach_speed_m_s"] <= summary["approach_speed_limit_m_s"] == 0.06
+    assert "approach speed within 10 cm of mouth" in output and "limit 0.06: met" in output
 
 
 def test_demo_citizen_profile_is_the_embedded_one_with_the_gesture():
