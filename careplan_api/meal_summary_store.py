@@ -19,6 +19,7 @@ reads one row per meal instead of its ~60 journal events.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,7 @@ from itertools import groupby
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, String, Text, cast, select, type_coerce
+from sqlalchemy import Connection, Insert, String, Text, cast, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -102,26 +103,18 @@ def summarise_from_events(connection: Connection, meal_filter: Sequence[ColumnEl
 def _summarise(
     connection: Connection, meal_filter: Sequence[ColumnElement[bool]]
 ) -> list[tuple[uuid.UUID, MealSummary]]:
-    meals = {
-        raw_id: (meal_id, device_id, citizen_id)
-        for raw_id, meal_id, device_id, citizen_id in connection.execute(
-            select(cast(Meal.id, String), Meal.id, Meal.device_id, Meal.citizen_id).where(*meal_filter)
-        )
-    }
-    if not meals:
-        return []
     rows = connection.execute(
-        select(cast(UsageEventRecord.meal_id, String), UsageEventRecord.type,
-               type_coerce(UsageEventRecord.at, String), cast(UsageEventRecord.data, Text))
+        select(cast(Meal.id, String), cast(Meal.device_id, String), cast(Meal.citizen_id, String),
+               UsageEventRecord.type, type_coerce(UsageEventRecord.at, String), cast(UsageEventRecord.data, Text))
         .join(Meal, Meal.id == UsageEventRecord.meal_id)
         .where(*meal_filter)
         .order_by(UsageEventRecord.meal_id)
     )
     summaries = []
-    for raw_id, rows_of_meal in groupby(rows, key=lambda row: row[0]):
-        meal_id, device_id, citizen_id = meals[raw_id]
-        events = [_Event(kind, _as_datetime(at), _as_data(data)) for _, kind, at, data in rows_of_meal]
-        summaries.append((citizen_id, summarize_meal(meal_id, device_id, events)))
+    for (raw_id, raw_device_id, raw_citizen_id), rows_of_meal in groupby(rows, key=lambda row: row[:3]):
+        events = [_Event(kind, _as_datetime(at), _as_data(data)) for *_ids, kind, at, data in rows_of_meal]
+        summary = summarize_meal(uuid.UUID(raw_id), uuid.UUID(raw_device_id), events)
+        summaries.append((uuid.UUID(raw_citizen_id), summary))
     return summaries
 
 
@@ -178,16 +171,22 @@ def summary_from_row(
     )
 
 
-def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+@functools.cache
+def _upsert_statement(dialect_name: str) -> Insert:
+    """INSERT ... ON CONFLICT (meal_id) DO UPDATE of every column, revision + 1; built once per
+    dialect (building `excluded` anew costs more than running the statement)."""
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
     statement = insert(_TABLE)
-    updates = {name: statement.excluded[name] for name in rows[0] if name not in ("meal_id", "revision")}
-    statement = statement.on_conflict_do_update(
+    updates = {column.name: statement.excluded[column.name] for column in _TABLE.c
+               if column.name not in ("meal_id", "revision")}
+    return statement.on_conflict_do_update(
         index_elements=[_TABLE.c.meal_id], set_={**updates, "revision": _TABLE.c.revision + 1}
     )
-    connection.execute(statement, rows)
+
+
+def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(_upsert_statement(connection.dialect.name), rows)
 
 
 def _store(connection: Connection, meal_filter: Sequence[ColumnElement[bool]], now: datetime) -> int:
