@@ -169,6 +169,11 @@ class FeedingTuning:
     # Moves are planned at this fraction of the profile's speed caps: the servos' tracking ripple
     # (measured 0.062-0.07 m/s for a 0.06 m/s command on the simulated arm) stays under the cap.
     speed_planning_fraction: float = 0.8
+    # The mouth may be this much nearer than the last frame showed: a lean toward the spoon is
+    # seen only a frame interval plus the camera's latency after it starts (~0.13 s at 15 fps,
+    # 60 ms), so the spoon is slowed to the near-mouth cap this much before the near-mouth radius
+    # plus the braking distance (docs/face-contact.md, "Lean-in").
+    unseen_mouth_approach_m: float = 0.015
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,7 +471,8 @@ class FeedingMachine:
         else:
             distance = float(np.linalg.norm(spoon_m - self._last_mouth_m))
         s = self.settings
-        cap = speed_cap_m_s(distance, s.speed_m_s, s.speed_near_mouth_m_s, s.near_mouth_radius_m, s.braking_distance_m)
+        margin = s.braking_distance_m + s.tuning.unseen_mouth_approach_m
+        cap = speed_cap_m_s(distance, s.speed_m_s, s.speed_near_mouth_m_s, s.near_mouth_radius_m, margin)
         return cap * s.tuning.speed_planning_fraction
 
     def _scoop_path(self) -> tuple[tuple[float, float, float, float], ...]:

@@ -179,6 +179,20 @@ def test_trigger_at_ready_starts_the_approach_to_the_standoff_point():
     assert kinds == [UsageEventType.TRIGGER, UsageEventType.BITE_OFFERED]
 
 
+@pytest.mark.parametrize(("beyond_m", "near"), [(-0.005, True), (0.005, True), (0.015 + 0.005, False)])
+def test_approach_slows_before_the_mouth_can_have_come_nearer_unseen(beyond_m, near):
+    # The near-mouth cap holds within the near-mouth radius plus the braking distance plus what
+    # the mouth may have closed in unseen by the camera (`unseen_mouth_approach_m`, 1.5 cm).
+    machine = approaching_machine()
+    s = machine.settings
+    assert s.tuning.unseen_mouth_approach_m == pytest.approx(0.015)
+    distance = s.near_mouth_radius_m + s.braking_distance_m + beyond_m
+    spoon = MOUTH + np.array((-1.0, 0.0, 0.0)) * distance
+    goal = machine.step(1.005, [], SEEN, OK, ArmView(np.array(READY_Q), spoon, 0.1, False))
+    cap = s.speed_near_mouth_m_s if near else s.speed_m_s
+    assert goal.speed_cap_m_s == pytest.approx(cap * s.tuning.speed_planning_fraction)
+
+
 @pytest.mark.parametrize("moving_state", ["approach", "scoop"])
 def test_trigger_while_moving_is_ignored_and_counted(moving_state):
     machine = approaching_machine() if moving_state == "approach" else FeedingMachine(settings())
