@@ -23,6 +23,9 @@ ASSET_PATH = Path(__file__).resolve().parent / "assets" / "bidvis_world.xml"
 ARM_JOINTS = ("joint1", "joint2", "joint3", "joint4")
 CITIZEN_ACTUATORS = ("lean_x", "lean_y", "lean_z", "neck_yaw", "neck_pitch", "jaw")
 NEAR_MOUTH_RADIUS_M = 0.10
+# The spoon rests at its holder's stop (within this) unless something pushes it in with more than
+# the plunger's preload: a head that hit it a moment ago, still pushing the arm (docs/face-contact.md).
+HOLDER_AT_STOP_M = 1e-4
 MAX_SPOON_HOLDER_STROKE_M = 0.1
 SPOON_FLANGE_X_M = 0.126  # the tool flange (DESIGN.md's tool tip) along link 5, where the spoon holder sits
 _BAD_STATE_WARNINGS = (
@@ -110,7 +113,8 @@ class PhysicsMetrics:
     `max_approach_speed_m_s` is the speed at which the arm carries the spoon toward the mouth: the
     velocity of the spoon holder's tip (`spoon_holder_tip`, where the spoon tip is while the holder
     rests at its stop) along the direction to the mouth, in steps without contact between the robot
-    and the face (while the face pushes on the spoon, the face force measures what happens).
+    and the face and with the spoon at its holder's stop (while the face pushes on the spoon, or
+    the spoon still springs back from its push, the face force measures what happens).
     """
 
     peak_face_force_n: float = 0.0
@@ -406,7 +410,7 @@ class World:
             if speed > metrics.max_speed_near_mouth_m_s:
                 metrics.max_speed_near_mouth_m_s = speed
                 metrics.max_speed_near_mouth_at_s = float(d.time)
-            if face_force == 0.0:
+            if face_force == 0.0 and self.spoon_mount_travel_m() < HOLDER_AT_STOP_M:
                 approach = self.holder_approach_speed()
                 if approach > metrics.max_approach_speed_m_s:
                     metrics.max_approach_speed_m_s = approach
