@@ -534,19 +534,31 @@ def run_simulated_meal(
         return _summary(meal, report, time.perf_counter() - started, aborted)
 
 
-def _silence_probe(scenario: Scenario, journal_dir: Path, options: dict[str, Any], *, approaching: bool) -> float:
-    """Replay the scenario until the spoon moves (toward the mouth when `approaching`, else in any
-    state after the first second), then silence the host; NaN if the arm never moved so."""
-    journal = UsageJournal(journal_dir / f"probe-{'approach' if approaching else 'any'}.sqlite3")
+class FastestMotion:
+    """Where in a meal the arm drove the spoon fastest (the worst moment for the host to fall
+    silent): during the approach to the mouth, and in any state after the first second. The
+    commanded speed, so that a spoon knocked about in its holder does not count. Pass `update` as
+    a meal's `on_progress`."""
+
+    def __init__(self) -> None:
+        self.approach = (0.0, math.nan)  # (commanded spoon speed m/s, simulated time s)
+        self.any_state = (0.0, math.nan)
+
+    def update(self, meal: SimulatedMeal, controller: MealController) -> None:
+        speed, now = controller.motion.spoon_speed_m_s, meal.clock.now()
+        if speed > self.approach[0] and controller.state in _TRACKING_STATES:
+            self.approach = (speed, now)
+        if speed > self.any_state[0] and now > 1.0:
+            self.any_state = (speed, now)
+
+
+def _silence_probe(scenario: Scenario, journal_dir: Path, options: dict[str, Any], at_s: float, name: str) -> float:
+    """Replay the scenario (seeded: the same meal) to simulated time `at_s`, then silence the host;
+    NaN if the spoon does not move there."""
+    journal = UsageJournal(journal_dir / f"probe-{name}.sqlite3")
     try:
         with SimulatedMeal(scenario, journal, **options) as meal:
-
-            def moving(controller: MealController) -> bool:
-                if meal.world.spoon_tip_speed() <= SILENCE_PROBE_SPEED_M_S:
-                    return False
-                return controller.state in _TRACKING_STATES if approaching else meal.clock.now() > 1.0
-
-            meal.run(stop_when=moving)
+            meal.run(stop_when=lambda controller: meal.clock.now() >= at_s)
             if meal.world.spoon_tip_speed() <= SILENCE_PROBE_SPEED_M_S:
                 return math.nan
             return meal.host_silence_stop_s()
@@ -561,16 +573,20 @@ def run_safety_scenario(
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         notes: list[str] = []
         main = UsageJournal(Path(tmp) / "meal.sqlite3")
+        fastest = FastestMotion()
         try:
-            summary = run_simulated_meal(scenario, main, report_limits=report_limits, **options)
+            summary = run_simulated_meal(
+                scenario, main, report_limits=report_limits, on_progress=fastest.update, **options
+            )
         finally:
             main.close()
         probe_options = {"report_limits": report_limits, **options}
         try:
-            stop_s = _silence_probe(scenario, Path(tmp), probe_options, approaching=True)
+            # The worst moment of the approach: where the spoon moved fastest toward the face.
+            stop_s = _silence_probe(scenario, Path(tmp), probe_options, fastest.approach[1], "approach")
             if math.isnan(stop_s):
-                stop_s = _silence_probe(scenario, Path(tmp), probe_options, approaching=False)
-                notes.append("host-silence probe: no approach to the mouth in this scenario, probed while scooping")
+                stop_s = _silence_probe(scenario, Path(tmp), probe_options, fastest.any_state[1], "any")
+                notes.append("host-silence probe: no approach to the mouth in this scenario, probed where the spoon moved fastest")
         except PhysicsUnstable as exc:
             stop_s = math.nan
             notes.append(f"silence probe aborted: {exc}")

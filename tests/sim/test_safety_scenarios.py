@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from bidvis.simulation import SimulatedMeal, run_safety_scenario, run_simulated_meal
+from bidvis.simulation import FastestMotion, SimulatedMeal, run_safety_scenario, run_simulated_meal
 from controller.config import demo_safety_limits
 from controller.journal import UsageJournal
 from sim.safety_report import ReportLimits
@@ -72,6 +72,34 @@ def test_servos_stop_by_themselves_when_the_host_falls_silent(tmp_path):
     assert watchdog_s <= stop_s <= watchdog_s + 0.1
 
 
+def test_host_silence_at_the_approach_s_fastest_moment_stops_the_servos_in_time(tmp_path):
+    # The report's probe: find where the spoon moved fastest toward the face, replay the seeded
+    # meal to that moment, and fall silent there (the worst state for the bus watchdog's stop).
+    scenario = _one_bite("normal_eater", max_duration_s=20.0)
+    fastest = FastestMotion()
+    journal = UsageJournal(tmp_path / "meal.sqlite3")
+    try:
+        run_simulated_meal(scenario, journal, on_progress=fastest.update)
+    finally:
+        journal.close()
+    speed, at_s = fastest.approach
+    assert 0.04 < speed <= 0.06  # the approach at its cruise (0.048 m/s commanded), not its start
+    journal = UsageJournal(tmp_path / "probe.sqlite3")
+    try:
+        with SimulatedMeal(scenario, journal) as meal:
+            meal.run(stop_when=lambda c: meal.clock.now() >= at_s)
+            assert meal.world.spoon_tip_speed() > 0.04  # the same meal, replayed: the arm cruises
+            stop_s = meal.host_silence_stop_s()
+    finally:
+        journal.close()
+    watchdog_s = demo_safety_limits().watchdog_ms / 1000.0
+    assert watchdog_s <= stop_s <= watchdog_s + 0.1  # the watchdog trips, then the servos brake
+    if stop_s > LIMITS.stop_after_host_silence_s:
+        # Known and open (docs/face-contact.md, "Host silence"): after the trip the servos' position
+        # loop brakes from the approach's 0.05 m/s in ~80 ms; nothing on the host side shortens it.
+        pytest.xfail(f"servos stopped {stop_s:.3f} s after the host fell silent at the approach's fastest")
+
+
 def test_physics_instability_stops_the_meal_with_a_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # MuJoCo writes its warning log into the working directory
 
@@ -97,6 +125,23 @@ def test_safety_limits_hold_on_measured_physics(tmp_path):
     assert result.bites_taken == 1 and result.bites_offered == 2  # the bite came again afterwards
 
 
+def test_lean_in_as_the_spoon_leaves_the_ready_pose_keeps_the_near_mouth_speed(tmp_path):
+    # The demo meal's lean-in timing: 0.3 m/s toward the spoon as it starts its approach, when the
+    # arm used to accelerate to 0.11 m/s; the camera shows the lean only ~0.1 s later, so the
+    # approach must already be slow (judged 0.102 m/s before the spoon was slowed for what the
+    # camera cannot have seen yet, docs/face-contact.md).
+    journal = UsageJournal(tmp_path / "j.sqlite3")
+    try:
+        summary = run_simulated_meal(_one_bite("leans_in_fast_approach", max_duration_s=30.0), journal)
+    finally:
+        journal.close()
+    assert any("starts lean_in" in entry for _, entry in summary.citizen_log)
+    assert 0.0 < summary.max_approach_speed_m_s <= LIMITS.max_approach_speed_m_s
+    assert summary.peak_face_force_n <= LIMITS.peak_face_force_n
+    assert summary.safety_stop_reasons == {"lean_in": 1}
+    assert summary.bites_taken == 1
+
+
 def test_sneeze_into_the_approaching_spoon_stays_within_the_limits(tmp_path):
     journal = UsageJournal(tmp_path / "j.sqlite3")
     try:
@@ -108,7 +153,11 @@ def test_sneeze_into_the_approaching_spoon_stays_within_the_limits(tmp_path):
     assert summary.peak_face_force_n <= LIMITS.peak_face_force_n  # ... and met the compliant holder
     assert summary.max_approach_speed_m_s <= LIMITS.max_approach_speed_m_s
     assert summary.max_speed_near_mouth_m_s > LIMITS.max_approach_speed_m_s  # the head pushed the spoon back
-    assert summary.safety_stop_reasons.get("contact") == 1  # felt in the motor current: stop, retract
+    # One stop and retract: felt in the motor current (contact), or seen as the head coming at the
+    # spoon (lean_in) when a frame showing it arrives first; which one depends on the frame timing
+    # (seed 13 of `sneezes` gives lean_in on the commit before the unseen-mouth margin too).
+    stops = summary.safety_stop_reasons
+    assert sum(stops.values()) == 1 and set(stops) <= {"contact", "lean_in"}, stops
     assert summary.bites_taken == 1
 
 
