@@ -124,7 +124,8 @@ def render_markdown(results: list[ScenarioResult], limits: ReportLimits, *, comm
         f"{limits.peak_face_force_n} N; the arm carries the spoon toward the mouth at <= "
         f"{limits.max_approach_speed_m_s} m/s within {limits.near_mouth_radius_m} m of the mouth; no advance "
         f"toward the mouth on an observation older than {limits.stale_mouth_s} s; servos stopped within "
-        f"{limits.stop_after_host_silence_s} s after the host falls silent mid-approach (bus watchdog).",
+        f"{limits.stop_after_host_silence_s} s after the host falls silent mid-approach (bus watchdog), probed "
+        "where the arm drove the spoon fastest toward the mouth (the meal replayed to that moment).",
         "",
         "How the speed is measured: the approach speed is the velocity, along the direction to the "
         "mouth, of the spoon holder's tip (where the spoon tip is while the compliant holder rests at its "
