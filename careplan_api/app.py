@@ -12,13 +12,16 @@ The database is migrated to the newest schema when the app is created (unless
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -132,6 +135,14 @@ def _careplan_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, code)
 
 
+def _request_invalid(_request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 answer, with ASCII escapes: the errors echo the input, and a lone surrogate in
+    it (valid JSON, "\\ud800") cannot be encoded as UTF-8, which turned a 422 into a 500."""
+    assert isinstance(exc, RequestValidationError)
+    body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+    return Response(body, status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
+
+
 def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return _database_unavailable(request, exc)
@@ -172,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
         app.include_router(module.router)
     app.include_router(auth.browser_router)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _dbapi_error)
     app.add_exception_handler(CareplanError, _careplan_error)

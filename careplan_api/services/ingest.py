@@ -116,7 +116,10 @@ def check_event(raw: Any, limits: IngestLimits, now: datetime) -> UsageEvent | s
 
 def check_parsed_event(event: UsageEvent, limits: IngestLimits, now: datetime) -> UsageEvent | str:
     """The rules beyond the wire schema: data size and finiteness, plausible time, per-type data."""
-    encoded = pydantic_core.to_json(event.data, inf_nan_mode="constants")
+    try:
+        encoded = pydantic_core.to_json(event.data, inf_nan_mode="constants")
+    except pydantic_core.PydanticSerializationError:
+        return "data: text must be valid Unicode (a lone surrogate such as \\ud800 cannot be stored)"
     if (b"NaN" in encoded or b"Infinity" in encoded) and not _finite(event.data):
         return "data: numbers must be finite (no NaN or Infinity)"
     if b"\\u0000" in encoded and _has_nul(event.data):  # jsonb cannot hold it; one rule for both databases

@@ -92,6 +92,18 @@ def test_oversized_notes_and_names_are_refused(client, world):
     assert client.post("/api/v1/citizens", json={"name": "n" * 201}, headers=world.headers("admin")).status_code == 422
 
 
+@pytest.mark.parametrize(("path", "who", "body"), [
+    ("/api/v1/citizens/{alice}/notes", "staff_a", {"text": "spiste \ud800"}),
+    ("/api/v1/citizens", "admin", {"name": "\udfff"}),
+])
+def test_a_lone_surrogate_in_text_is_a_422_not_a_crash(client, world, path, who, body):
+    # Valid JSON ("\ud800" escapes) but no Unicode text; the 422 echoes the input, which must not break it.
+    response = client.post(path.format(alice=world.alice), content=json.dumps(body),
+                           headers={**world.headers(who), "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert "unicode" in response.json()["detail"][0]["msg"]
+
+
 def test_a_lying_content_length_is_refused(client, world):
     response = client.post("/api/v1/usage-events", content=b'{"events": []}',
                            headers={**world.headers("device_alice", None), "Content-Type": "application/json",

@@ -4,6 +4,7 @@ device check inside the route's one thread-pool call keeps every refusal and sto
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -84,3 +85,16 @@ def test_a_revoked_or_unknown_token_stores_nothing_whatever_the_body(client, wor
     assert client.post(URL, content=b"{broken", headers={"Content-Type": "application/json"}).status_code == 422  # not JSON
     assert client.post(URL, json={"events": events}, headers=world.headers("staff_a", purpose=None)).status_code == 403
     assert _stored(app, [uuid.UUID(e["id"]) for e in events]) == {}
+
+
+def test_lone_surrogates_in_data_are_refused_per_event_not_a_crash(client, world, app):
+    events = world.meal_events(bites=1)
+    events[1]["data"] = {"note": "\ud800"}
+    events[2]["data"] = {"\udfff": 1}
+    body = json.dumps({"events": events})  # ensure_ascii: the surrogates travel as \ud800 escapes
+    response = client.post(URL, content=body, headers={**world.headers("device_alice", purpose=None), "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert {r["id"] for r in result["rejected"]} == {events[1]["id"], events[2]["id"]}
+    assert all("Unicode" in r["reason"] for r in result["rejected"])
+    assert len(_stored(app, [uuid.UUID(e["id"]) for e in events])) == len(events) - 2
