@@ -46,7 +46,7 @@ from firmware_bridge.protocol import (
     encode_fast_read_status,
     encode_status,
 )
-from sim.servo import Reply, VirtualServo
+from sim.servo import Reply, ReplyFaults, VirtualServo
 from sim.servo_plant import IdealPlant, JointReading, ServoPlant
 from sim.servo_table import BAUD_RATES
 
@@ -231,6 +231,12 @@ class VirtualServoBus:
             tick = self.tick_s
             servos = self.servos
             plant_step = self.plant.step
+            set_gains = getattr(self.plant, "set_position_gains", None)
+            if set_gains is not None:
+                for servo in servos:
+                    gains = servo.position_gains_changed()
+                    if gains is not None:
+                        set_gains(servo.servo_id, *gains)
             while self._physics_s + tick <= t + 1e-12:
                 self._physics_s += tick
                 for servo in servos:
@@ -446,16 +452,10 @@ class VirtualServoBus:
         if len({answer.servo_id for answer, _ in replies}) == len(replies):
             for answer, packet in replies:  # no collision: each reply goes out on its own
                 servo = answer.servo
-                faults = servo.reply_faults
-                if faults.silent:
-                    continue
-                if faults.drop:
-                    faults.drop -= 1
-                    continue
-                if faults.corrupt:
-                    faults.corrupt -= 1
-                    packet = packet[:-1] + bytes((packet[-1] ^ 0xFF,))
-                self._emit(packet, max(arrived + servo.return_delay_s, self._line_free_s), faults.delay_s, baudrate)
+                sent_packet = _let_out(servo.reply_faults, packet)
+                if sent_packet is not None:
+                    start = max(arrived + servo.return_delay_s, self._line_free_s)
+                    self._emit(sent_packet, start, servo.reply_faults.delay_s, baudrate)
             return
         by_id: dict[int, list[tuple[_Answer, bytes]]] = {}
         for answer, packet in replies:
@@ -463,16 +463,9 @@ class VirtualServoBus:
         for group in by_id.values():
             sent = []
             for answer, packet in group:
-                faults = answer.servo.reply_faults
-                if faults.silent:
-                    continue
-                if faults.drop:
-                    faults.drop -= 1
-                    continue
-                if faults.corrupt:
-                    faults.corrupt -= 1
-                    packet = packet[:-1] + bytes((packet[-1] ^ 0xFF,))
-                sent.append((answer, packet))
+                sent_packet = _let_out(answer.servo.reply_faults, packet)
+                if sent_packet is not None:
+                    sent.append((answer, sent_packet))
             if not sent:
                 continue
             packet = sent[0][1]
@@ -487,6 +480,20 @@ class VirtualServoBus:
         end = start + len(packet) * BITS_PER_BYTE / baudrate  # wire_time_s, inline on the hot path
         self._line_free_s = max(self._line_free_s, end + delay_s)
         bisect.insort(self._pending, _Pending(end + delay_s, next(self._seq), packet))
+
+
+def _let_out(faults: ReplyFaults, packet: bytes) -> bytes | None:
+    """The reply as the servo's faults let it out: None when silent or dropped, else the packet
+    (with a wrong CRC when a corruption is due). Uses up one drop or one corruption."""
+    if faults.silent:
+        return None
+    if faults.drop:
+        faults.drop -= 1
+        return None
+    if faults.corrupt:
+        faults.corrupt -= 1
+        return packet[:-1] + bytes((packet[-1] ^ 0xFF,))
+    return packet
 
 
 def _by_id(servos: list[VirtualServo]) -> dict[int, list[VirtualServo]]:
