@@ -228,3 +228,51 @@ def test_the_final_flush_tries_a_failed_send_again_a_few_times(outcomes, attempt
     backlog = _Backlog(outcomes)
     _flush(backlog, backlog)
     assert backlog.attempts == attempts and backlog.pending == left
+
+
+def test_the_care_plan_going_down_mid_meal_keeps_the_events_and_the_next_demo_sends_them(tmp_path, monkeypatch):
+    """The service stops while the meal runs: the demo still completes, the events stay in the
+    journal, and the next demo (service up again) sends them; nothing is lost or doubled."""
+    import bidvis.demo_service as demo_service
+    import bidvis.simulation as simulation
+
+    services: list = []
+    original_enter = demo_service.LocalCareplan.__enter__
+    original_run = simulation.run_simulated_meal
+
+    def entered(self):
+        services.append(original_enter(self))
+        return services[-1]
+
+    def run_with_an_outage(*args, on_progress, **kwargs):
+        def progress(meal, controller):
+            if services and services[0]._thread is not None and meal.clock.now() > 2.0:
+                services[0].close()  # the service goes away mid-meal
+            on_progress(meal, controller)
+
+        return original_run(*args, on_progress=progress, **kwargs)
+
+    monkeypatch.setattr(demo_service.LocalCareplan, "__enter__", entered)
+    monkeypatch.setattr(simulation, "run_simulated_meal", run_with_an_outage)
+    code, output, outage = _demo(tmp_path)
+    assert code == 0, output
+    assert outage["bites_taken"] == 1
+    assert outage["events_pending"] > 0
+    assert outage["events_stored"] + outage["events_pending"] == outage["events_recorded"]
+
+    monkeypatch.undo()
+    code, output, after = _demo(tmp_path)
+    assert code == 0, output
+    stored = {str(m.id) for m in _meals(after["database_url"], after["citizen_id"])}
+    assert set(outage["meal_ids"]) | set(after["meal_ids"]) == stored
+    with UsageJournal(tmp_path / "demo-journal.sqlite3", read_only=True) as journal:
+        assert journal.counts().pending == 0
+    engine = create_engine(after["database_url"])
+    try:
+        with Session(engine) as session:
+            from careplan_api.models import UsageEventRecord
+
+            count = len(session.scalars(select(UsageEventRecord.id)).all())
+    finally:
+        engine.dispose()
+    assert count == outage["events_recorded"] + after["events_recorded"], "every event stored once"
