@@ -16,6 +16,9 @@ plant where its joint should be. What it emulates, following the ROBOTIS e-Manua
   2). Velocity mode ramps to Goal Velocity with Profile Acceleration. Current and PWM mode are
   accepted but drive no plant torque (the joint is left free).
 - Torque on sets Goal Position to Present Position (the servo does not jump).
+- Position P/I/D Gain(84/82/80): the servo hands changed values to the plant
+  (`position_gains_changed`); how stiff a gain makes the joint is the plant's model
+  (`sim.world_plant`).
 - Present current = plant torque / torque constant, clipped to Current Limit.
 - Hardware errors: a condition is reported in Hardware Error Status only when its bit is set in
   Shutdown(63); it then clears Torque Enable, sets the Alert bit of every status packet, and only
@@ -41,6 +44,7 @@ from sim.servo_plant import STALL_TORQUE_NM, TORQUE_CONSTANT_NM_PER_A, JointRead
 from sim.servo_table import FIELD_AT, Access, Field
 
 _GOALS = frozenset({"goal_pwm", "goal_current", "goal_velocity", "goal_position"})
+_POSITION_GAINS = frozenset({"position_p_gain", "position_i_gain", "position_d_gain"})
 _POSITION_MODES = frozenset({3, 4, 5})
 _VELOCITY_MODE = 1
 _EXTENDED_RANGE = 1_048_575
@@ -216,6 +220,13 @@ class VirtualServo:
         """The joint as the plant last reported it."""
         return self._reading
 
+    def position_gains_changed(self) -> tuple[int, int, int] | None:
+        """Position (P, I, D) Gain once after they change (writes, power-on, reboot), else None."""
+        if not self._gains_changed:
+            return None
+        self._gains_changed = False
+        return self.get("position_p_gain"), self.get("position_i_gain"), self.get("position_d_gain")
+
     def _power_on(self, *, reset_eeprom: bool) -> None:
         self._settled = False
         for f in table.FIELDS:
@@ -225,6 +236,7 @@ class VirtualServo:
         self._registered = None
         self._latched_errors = HardwareError.NONE
         self._overload_s = 0.0
+        self._gains_changed = True  # RAM back to the default gains: the plant must hear of it
         self._traj_pos = float(self._position_to_pulses(self._reading.position_rad))
         self._traj_vel = 0.0
         self._profile = (0.0, math.inf)
@@ -368,6 +380,8 @@ class VirtualServo:
             self._set(name, value)
             if name == "goal_position":
                 self._start_profile()
+            elif name in _POSITION_GAINS:
+                self._gains_changed = True
             elif name in ("min_voltage_limit", "max_voltage_limit", "temperature_limit", "shutdown"):
                 self._detect_conditions()
 

@@ -42,6 +42,12 @@ class ServoPlant(Protocol):
         ...
 
 
+# A plant may also define `set_position_gains(servo_id, p_gain, i_gain, d_gain)`: the servo's
+# Position P/I/D Gain registers (84/82/80, raw values) whenever they change; the virtual bus calls
+# it before the next step. A plant without it (like `IdealPlant`, which follows every command
+# exactly) is not affected by the gains.
+
+
 @dataclass(frozen=True, slots=True)
 class JointLoad:
     """A simple load on one joint: what the ideal plant charges the servo for."""

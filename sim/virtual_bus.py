@@ -231,6 +231,12 @@ class VirtualServoBus:
             tick = self.tick_s
             servos = self.servos
             plant_step = self.plant.step
+            set_gains = getattr(self.plant, "set_position_gains", None)
+            if set_gains is not None:
+                for servo in servos:
+                    gains = servo.position_gains_changed()
+                    if gains is not None:
+                        set_gains(servo.servo_id, *gains)
             while self._physics_s + tick <= t + 1e-12:
                 self._physics_s += tick
                 for servo in servos:

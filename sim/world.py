@@ -201,6 +201,9 @@ class World:
         self._vel6 = np.zeros(6)
         self._servo_gain = m.actuator_gainprm[self._arm_act, 0].copy()
         self._servo_bias = m.actuator_biasprm[self._arm_act, :3].copy()
+        self._model_servo_gain = self._servo_gain.copy()  # the MJCF's kp, kv: the servos' default gains
+        self._model_servo_bias = self._servo_bias.copy()
+        self._servo_on = [True] * len(ARM_JOINTS)
         self.face_force_n = 0.0
         self.lip_force_n = 0.0
         self.metrics = PhysicsMetrics()
@@ -243,12 +246,30 @@ class World:
     def set_torque_enabled(self, index: int, enabled: bool) -> None:
         """Switch joint `index`'s servo torque on (position control) or off (limp, back-drivable)."""
         act = self._arm_act[index]
+        self._servo_on[index] = enabled
         if enabled:
             self.model.actuator_gainprm[act, 0] = self._servo_gain[index]
             self.model.actuator_biasprm[act, :3] = self._servo_bias[index]
         else:
             self.model.actuator_gainprm[act, 0] = 0.0
             self.model.actuator_biasprm[act, :3] = 0.0
+
+    def model_servo_kp(self, index: int) -> float:
+        """The MJCF's position stiffness (N m/rad) of joint `index`'s servo: its default gains."""
+        return float(self._model_servo_gain[index])
+
+    def set_servo_gains(self, index: int, stiffness_scale: float, extra_damping_nm_s: float = 0.0) -> None:
+        """Joint `index`'s position loop: stiffness (kp) = the MJCF's x `stiffness_scale`, damping
+        (kv) = the MJCF's + `extra_damping_nm_s` (scale 1 and no extra damping restore the MJCF's
+        exactly). Applies at once while the torque is on, else when it comes on."""
+        if not (stiffness_scale >= 0.0 and extra_damping_nm_s >= 0.0):
+            raise ValueError(f"servo stiffness scale {stiffness_scale} and extra damping {extra_damping_nm_s} must be >= 0")
+        kp = self._model_servo_gain[index] * stiffness_scale
+        kv = -self._model_servo_bias[index, 2] + extra_damping_nm_s
+        self._servo_gain[index] = kp
+        self._servo_bias[index] = (self._model_servo_bias[index, 0], -kp, -kv)
+        if self._servo_on[index]:
+            self.set_torque_enabled(index, True)
 
     def arm_positions(self) -> np.ndarray:
         """Joint angles (rad) of joints 1-4."""

@@ -6,6 +6,16 @@ damping and the 4.1 N m stall torque of the XM430-W350, see `sim/assets/bidvis_w
 reading comes back from physics: joint position and velocity, and the torque MuJoCo applied
 (`qfrc_actuator`), which the servo turns into Present Current. So a spoon pressed against the face
 shows up in the current the controller reads, as it would on the real arm.
+
+The servos' Position P and D Gain registers set the actuator's stiffness and damping. This mapping
+is a MODEL ASSUMPTION, not a datasheet fact (the e-Manual gives the gains only in its own units,
+KPP = P/128, KPD = D/16, acting on a PWM output, not N m/rad): the MJCF's kp, kv are what the
+default gains (P 800, D 0) give; stiffness scales in proportion to P (P 1600 = twice the MJCF's
+kp); D adds damping on top of the MJCF's kv (which stands for the motor's back-EMF and friction),
+each unit adding the MJCF's kp x `DAMPING_S_PER_D_GAIN` (from KPD/KPP = 8 D/P, the derivative
+taken per an assumed 1 ms control period: D 800 adds 0.8 N m s/rad to kv 3.5). Position I Gain (default 0) is not modelled: it only removes a steady offset,
+slowly, and cannot shorten a stop. The real gains must be checked with a step response on a real
+XM430-W350 before any stopping time measured here is trusted.
 """
 
 from __future__ import annotations
@@ -14,6 +24,9 @@ from sim.servo_plant import JointReading
 from sim.world import SimError, World
 
 ARM_SERVO_IDS = (11, 12, 13, 14)
+DEFAULT_POSITION_P_GAIN = 800  # XM430-W350 Position P Gain(84) power-on value
+DEFAULT_POSITION_D_GAIN = 0  # Position D Gain(80) power-on value
+DAMPING_S_PER_D_GAIN = 8 * 0.001 / DEFAULT_POSITION_P_GAIN  # model assumption, see above
 
 
 class UnknownServo(SimError):
@@ -32,6 +45,15 @@ class MujocoPlant:
         self._index = {servo_id: i for i, servo_id in enumerate(servo_ids)}
         self._torque_on = [True] * len(servo_ids)
         self._clock_s = world.time_s
+
+    def set_position_gains(self, servo_id: int, p_gain: int, i_gain: int, d_gain: int) -> None:
+        """Stiffness and damping of this servo's joint from its Position P and D Gain (see the
+        module docstring; `i_gain` is not modelled)."""
+        index = self._index.get(servo_id)
+        if index is None:
+            raise UnknownServo(f"servo {servo_id} is not on the simulated arm (it has {sorted(self._index)})")
+        extra_damping = (d_gain - DEFAULT_POSITION_D_GAIN) * DAMPING_S_PER_D_GAIN * self.world.model_servo_kp(index)
+        self.world.set_servo_gains(index, p_gain / DEFAULT_POSITION_P_GAIN, extra_damping)
 
     def step(self, commands: dict[int, float | None], dt: float) -> dict[int, JointReading]:
         """Apply `commands` (rad, None = torque off) and advance physics by `dt` seconds."""

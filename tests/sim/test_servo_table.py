@@ -237,3 +237,17 @@ def test_direct_servo_api_reports_alert_bit_with_hardware_error():
     assert servo.status_error() == 0
     servo.inject_hardware_error(p.HardwareError.OVERLOAD)
     assert servo.status_error(StatusError.NONE) == ALERT_BIT
+
+
+def test_position_gain_registers_are_handed_to_the_plant_once_per_change():
+    servo = VirtualServo(1)
+    assert servo.position_gains_changed() == (800, 0, 0)  # power-on values: P, I, D
+    assert servo.position_gains_changed() is None
+    assert servo.write(84, (1400).to_bytes(2, "little")).error == 0
+    assert servo.write(80, (600).to_bytes(2, "little")).error == 0
+    assert servo.position_gains_changed() == (1400, 0, 600)
+    assert servo.write(82, (16384).to_bytes(2, "little")).error == StatusError.DATA_RANGE_ERROR
+    assert servo.write(84, b"\x10").error == StatusError.DATA_LENGTH_ERROR  # half a gain
+    assert servo.position_gains_changed() is None
+    servo.reboot()  # RAM: the gains are back to the power-on values
+    assert servo.position_gains_changed() == (800, 0, 0)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from controller import kinematics
+from firmware_bridge.protocol import StatusError
 from sim.servo_plant import TORQUE_CONSTANT_NM_PER_A
+from sim.virtual_bus import SimulatedClock, VirtualServoBus
 from sim.world import World
 from sim.world_plant import MujocoPlant, UnknownServo
 
@@ -68,3 +70,73 @@ def test_unknown_servo_is_named():
     plant = MujocoPlant(World())
     with pytest.raises(UnknownServo, match="servo 15"):
         plant.step({15: 0.0}, 0.001)
+
+
+def _sag_of_the_shoulder(bus: VirtualServoBus, world: World, pose) -> float:
+    """How far gravity pulls joint 2 below its goal while the servos hold `pose`."""
+    for servo_id in (11, 12, 13, 14):
+        assert bus.servo(servo_id).write(64, b"\x01").error == 0  # torque on: holds where it is
+    bus.advance_to(bus.clock.now() + 1.0)
+    return abs(world.arm_positions()[1] - pose[1])
+
+
+def _gain_bus(world: World) -> VirtualServoBus:
+    return VirtualServoBus((11, 12, 13, 14), clock=SimulatedClock(), plant=MujocoPlant(world))
+
+
+def test_a_higher_position_p_gain_register_makes_the_joint_stiffer():
+    pose = (0.0, 0.6, -0.2, 0.1)  # the shoulder carries the outstretched arm
+    soft_world = World()
+    soft_world.set_arm_pose(pose)
+    soft_sag = _sag_of_the_shoulder(_gain_bus(soft_world), soft_world, pose)
+    stiff_world = World()
+    stiff_world.set_arm_pose(pose)
+    stiff_bus = _gain_bus(stiff_world)
+    for servo_id in (11, 12, 13, 14):
+        assert stiff_bus.servo(servo_id).write(84, (1600).to_bytes(2, "little")).error == 0
+    stiff_sag = _sag_of_the_shoulder(stiff_bus, stiff_world, pose)
+    assert soft_sag > 0.005  # gravity over kp 100 N m/rad: a visible droop
+    assert stiff_sag == pytest.approx(soft_sag / 2, rel=0.15)  # twice the P gain, twice the stiffness
+
+
+def test_default_gains_keep_the_mjcf_position_loop_exactly():
+    world = World()
+    kp = world.model.actuator_gainprm[:4, 0].copy()
+    bias = world.model.actuator_biasprm[:4, :3].copy()
+    bus = _gain_bus(world)
+    servo = bus.servo(13)
+    servo.write(64, b"\x01")  # torque on
+    servo.write(84, (3000).to_bytes(2, "little"))
+    servo.write(80, (800).to_bytes(2, "little"))
+    bus.advance_to(0.01)
+    assert world.model.actuator_gainprm[2, 0] == pytest.approx(kp[2] * 3000 / 800)
+    assert world.model.actuator_biasprm[2, 2] == pytest.approx(bias[2, 2] - 0.8)  # D 800: +0.8 N m s/rad (model)
+    servo.reboot()  # RAM back to the power-on gains: the MJCF's loop, to the last bit
+    servo.write(64, b"\x01")
+    bus.advance_to(0.02)
+    assert world.model.actuator_gainprm[2, 0] == kp[2]
+    np.testing.assert_array_equal(world.model.actuator_biasprm[2, :3], bias[2])
+
+
+def test_a_gain_out_of_range_is_refused_and_leaves_the_loop_alone():
+    world = World()
+    kp = world.model.actuator_gainprm[:4, 0].copy()
+    bus = _gain_bus(world)
+    bus.servo(12).write(64, b"\x01")
+    reply = bus.servo(12).write(84, (16384).to_bytes(2, "little"))
+    assert reply.error == StatusError.DATA_RANGE_ERROR
+    assert bus.servo(12).get("position_p_gain") == 800
+    bus.advance_to(0.01)
+    assert world.model.actuator_gainprm[1, 0] == kp[1]
+
+
+def test_gains_written_while_the_torque_is_off_apply_when_it_comes_on():
+    world = World()
+    plant = MujocoPlant(world)
+    plant.step({12: None}, 0.001)
+    plant.set_position_gains(12, 1600, 0, 0)
+    assert world.model.actuator_gainprm[1, 0] == 0.0  # limp until the torque comes on
+    plant.step({12: 0.0}, 0.001)
+    assert world.model.actuator_gainprm[1, 0] == pytest.approx(2 * world.model_servo_kp(1))
+    with pytest.raises(UnknownServo, match="servo 15"):
+        plant.set_position_gains(15, 800, 0, 0)
