@@ -56,6 +56,7 @@ DYNAMIXEL_BAUDRATES = frozenset(
 # The servos' Bus Watchdog (address 98) counts in 20 ms steps, 1..127.
 BUS_WATCHDOG_STEP_MS = 20
 BUS_WATCHDOG_MAX_STEPS = 127
+POSITION_GAIN_MAX = 16383  # XM430-W350 Position P/I/D Gain register range is 0..16383
 
 
 class ConfigError(Exception):
@@ -313,6 +314,10 @@ class SafetyLimits(_Document):
     max_temperature_c: float = Field(ge=30.0, le=80.0)
     min_voltage_v: float = Field(ge=9.5, le=16.0)
     max_voltage_v: float = Field(ge=9.5, le=16.0)
+    # The joint servos' Position P / D Gain registers (84 / 80; raw, 0..16383; XM430 defaults 800 / 0),
+    # written at start-up: how hard the servos brake when the Bus Watchdog stops them.
+    position_p_gain: int = Field(ge=0, le=POSITION_GAIN_MAX)
+    position_d_gain: int = Field(ge=0, le=POSITION_GAIN_MAX)
 
     @field_validator("watchdog_ms")
     @classmethod

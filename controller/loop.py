@@ -220,14 +220,19 @@ class ArmServos:
         """Goal positions of joints 1-4 (rad)."""
         bus.sync_write(_GOAL.address, {i: encode(_GOAL, float(q)) for i, q in zip(self.ids, q_rad)})
 
-    def prepare(self, bus: ServoBus, watchdog_steps: int) -> None:
+    def prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None = None) -> None:
         """Position mode, no servo-side profile (the controller streams smooth goals), torque on,
-        and the Bus Watchdog armed at `watchdog_steps` x 20 ms."""
+        and the Bus Watchdog armed at `watchdog_steps` x 20 ms. `position_gains` (Position P Gain,
+        Position D Gain; raw register values) are written too, else the servos keep theirs. Every
+        write is confirmed by the servo's status packet (`bus.write` raises on an error status)."""
         table = XM430_W350
         for servo_id in self.ids:
             bus.write(servo_id, table[Register.BUS_WATCHDOG].address, b"\x00")  # clear a tripped watchdog
             bus.write(servo_id, table[Register.TORQUE_ENABLE].address, b"\x00")
             bus.write(servo_id, table[Register.OPERATING_MODE].address, bytes((OperatingMode.POSITION,)))
+            if position_gains is not None:
+                for register, raw in zip((Register.POSITION_P_GAIN, Register.POSITION_D_GAIN), position_gains):
+                    bus.write(servo_id, table[register].address, table[register].encode_raw(raw))
             bus.write(servo_id, table[Register.PROFILE_VELOCITY].address, (0).to_bytes(4, "little"))
             bus.write(servo_id, table[Register.PROFILE_ACCELERATION].address, (0).to_bytes(4, "little"))
             bus.write(servo_id, table[Register.TORQUE_ENABLE].address, b"\x01")
@@ -560,7 +565,7 @@ def run_meal(
     arm to rest, `stop_when(controller)` is true, or `max_duration_s` has passed.
 
     Servos: `calibration.joint_servo_ids`; they are prepared (position mode, torque on, Bus
-    Watchdog `limits.watchdog_steps`) unless `prepare` is False. The start position is read from
+    Watchdog `limits.watchdog_steps`, Position P/D Gain from `limits`) unless `prepare` is False. The start position is read from
     the bus. `on_tick` is called after every tick (progress display, the simulator's step).
     """
     if not (math.isfinite(rate_hz) and rate_hz > 0.0):
@@ -568,7 +573,7 @@ def run_meal(
     period_s = 1.0 / rate_hz
     servos = ArmServos(calibration.joint_servo_ids)
     if prepare:
-        servos.prepare(bus, limits.watchdog_steps)
+        servos.prepare(bus, limits.watchdog_steps, (limits.position_p_gain, limits.position_d_gain))
     start_reading = servos.read(bus)
     controller = MealController(profile, calibration, limits, start_reading.q_rad, period_s=period_s)
     writer = JournalWriter(journal)

@@ -227,6 +227,11 @@ def test_camera_transform_must_be_rigid_and_near(matrix, reason):
         ({"max_lean_in_speed_m_s": 3.0}, "max_lean_in_speed_m_s", "less than or equal to 2"),
         ({"lean_in_min_closing_m": -0.01}, "lean_in_min_closing_m", "greater than 0"),
         ({"lean_in_min_closing_m": 0.5}, "lean_in_min_closing_m", "less than or equal to 0.1"),
+        ({"position_p_gain": 16384}, "position_p_gain", "less than or equal to 16383"),
+        ({"position_p_gain": -1}, "position_p_gain", "greater than or equal to 0"),
+        ({"position_d_gain": 20000}, "position_d_gain", "less than or equal to 16383"),
+        ({"position_d_gain": 1.5}, "position_d_gain", "integer"),
+        ({"position_p_gain": "stiff"}, "position_p_gain", "integer"),
     ],
 )
 def test_inconsistent_safety_limits_are_rejected(update, field, match):

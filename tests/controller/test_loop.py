@@ -114,6 +114,22 @@ def test_one_sync_read_and_one_sync_write_per_tick_with_the_watchdog_armed(table
     assert set(watchdog) == {table.limits.watchdog_steps}
 
 
+def test_start_up_writes_the_configured_position_gains_to_every_joint_servo(table):
+    table.limits = table.limits.model_copy(update={"position_p_gain": 2345, "position_d_gain": 67})
+    run(table, max_duration_s=0.5)
+    for servo_id in table.calibration.joint_servo_ids:
+        servo = table.servos.servo(servo_id)
+        assert (servo.get("position_p_gain"), servo.get("position_d_gain")) == (2345, 67)
+
+
+def test_a_gain_past_the_register_range_stops_the_start_up_before_it_is_sent(table):
+    # pydantic validated the limits; a value past them reaches the bus only by bypassing it
+    table.limits = table.limits.model_construct(**(table.limits.model_dump() | {"position_p_gain": 16384}))
+    with pytest.raises(ValueError, match="POSITION_P_GAIN raw value 16384"):
+        run(table, max_duration_s=0.5)
+    assert table.servos.servo(11).get("position_p_gain") == 800
+
+
 def test_a_command_outside_the_workspace_is_never_sent(table):
     from controller.safety import Workspace
 

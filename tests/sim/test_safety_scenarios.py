@@ -93,11 +93,10 @@ def test_host_silence_at_the_approach_s_fastest_moment_stops_the_servos_in_time(
     finally:
         journal.close()
     watchdog_s = demo_safety_limits().watchdog_ms / 1000.0
-    assert watchdog_s <= stop_s <= watchdog_s + 0.1  # the watchdog trips, then the servos brake
-    if stop_s > LIMITS.stop_after_host_silence_s:
-        # Known and open (docs/face-contact.md, "Host silence"): after the trip the servos' position
-        # loop brakes from the approach's 0.05 m/s in ~80 ms; nothing on the host side shortens it.
-        pytest.xfail(f"servos stopped {stop_s:.3f} s after the host fell silent at the approach's fastest")
+    assert watchdog_s <= stop_s  # nothing stops the arm before the watchdog trips
+    # then the servos' position loop, stiffened by the configured Position P Gain, brakes the arm
+    # (docs/face-contact.md, "Host silence"; the default gain took 0.108 s here)
+    assert stop_s <= LIMITS.stop_after_host_silence_s
 
 
 def test_physics_instability_stops_the_meal_with_a_report(tmp_path, monkeypatch):
