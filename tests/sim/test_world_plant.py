@@ -140,3 +140,12 @@ def test_gains_written_while_the_torque_is_off_apply_when_it_comes_on():
     assert world.model.actuator_gainprm[1, 0] == pytest.approx(2 * world.model_servo_kp(1))
     with pytest.raises(UnknownServo, match="servo 15"):
         plant.set_position_gains(15, 800, 0, 0)
+
+
+@pytest.mark.parametrize("scale, damping", [(-1.0, 0.0), (float("nan"), 0.0), (1.0, -0.5), (1.0, float("nan"))])
+def test_a_negative_or_nan_servo_gain_is_refused(scale, damping):
+    world = World()
+    kp = world.model.actuator_gainprm[1, 0]
+    with pytest.raises(ValueError, match="must be >= 0"):
+        world.set_servo_gains(1, scale, damping)
+    assert world.model.actuator_gainprm[1, 0] == kp
