@@ -38,7 +38,6 @@ from fastapi.testclient import TestClient
 from careplan_api.app import create_app
 from careplan_api.fhir.encoding import everything_json
 from careplan_api.fhir.ids import resource_id
-from careplan_api.local_postgres import LocalPostgres, PostgresUnavailable
 from careplan_api.models import Device, Role
 from careplan_api.services import people
 from careplan_api.services.ingest import IngestLimits, ingest_batch
@@ -113,23 +112,9 @@ def _load_year(settings: Settings, postmaster_pid: int | None) -> Year:
                 time.perf_counter() - wall, time.process_time() - cpu, _server_cpu_s(postmaster_pid))
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def year(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Year]:
-    data_dir = tmp_path_factory.mktemp(request.param)
-    common = {"data_dir": data_dir, "jwt_secret": "b" * 40, "cpr_hmac_key": "c" * 40, "argon2_profile": "CHEAPEST"}
-    if request.param == "sqlite":
-        yield _load_year(Settings(database_url=f"sqlite:///{data_dir / 'bench.sqlite3'}", **common), None)
-        return
-    try:
-        server = LocalPostgres()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    server.start()
-    try:
-        postmaster_pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
-        yield _load_year(Settings(database_url=server.create_database("bench"), **common), postmaster_pid)
-    finally:
-        server.destroy()
+@pytest.fixture(scope="module")
+def year(careplan_backend) -> Iterator[Year]:
+    yield _load_year(careplan_backend.settings, careplan_backend.postmaster_pid)
 
 
 def _export(year: Year, client: TestClient, url: str) -> int:

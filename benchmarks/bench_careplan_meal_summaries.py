@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy.orm import Session
 
 from careplan_api.app import create_app
-from careplan_api.local_postgres import LocalPostgres, PostgresUnavailable
 from careplan_api.meal_summary_store import refresh_meal_summaries
 from careplan_api.models import Device
 from careplan_api.services import people
@@ -50,22 +49,9 @@ def _stored_meals(settings: Settings) -> Iterator[tuple[Session, list[uuid.UUID]
     app.state.engine.dispose()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stored(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, list[uuid.UUID]]]:
-    data_dir = tmp_path_factory.mktemp(request.param)
-    common = {"data_dir": data_dir, "jwt_secret": "b" * 40, "cpr_hmac_key": "c" * 40, "argon2_profile": "CHEAPEST"}
-    if request.param == "sqlite":
-        yield from _stored_meals(Settings(database_url=f"sqlite:///{data_dir / 'bench.sqlite3'}", **common))
-        return
-    try:
-        server = LocalPostgres()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    server.start()
-    try:
-        yield from _stored_meals(Settings(database_url=server.create_database("bench"), **common))
-    finally:
-        server.destroy()
+@pytest.fixture(scope="module")
+def stored(careplan_backend) -> Iterator[tuple[Session, list[uuid.UUID]]]:
+    yield from _stored_meals(careplan_backend.settings)
 
 
 def _refresh(session: Session, meal_ids: list[uuid.UUID]) -> None:
