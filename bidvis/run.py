@@ -95,6 +95,9 @@ def check_configuration(profile_path: Path, calibration_path: Path, safety_path:
         check_profile_fits(profile, calibration)
     except ConfigError as exc:
         raise RefusedToStart(f"the profile does not fit this robot's calibration:\n{exc}") from None
+    notes = [] if profile.face_scale is not None else [(
+        "the citizen's face size is not calibrated: the mouth's depth assumes the mean face and may be off by "
+        "several cm; measure it in the staff page's face size step")]
     intrinsics_path = calibration_path.parent / Path(calibration.camera.intrinsics_ref).name
     try:
         intrinsics = CameraIntrinsics.load(intrinsics_path)
@@ -103,7 +106,7 @@ def check_configuration(profile_path: Path, calibration_path: Path, safety_path:
             f"the camera calibration {intrinsics_path} named by the robot calibration is missing or broken ({exc}); "
             "calibrate the camera with `bidvis ui`"
         ) from None
-    return Preflight(profile, calibration, limits, intrinsics)
+    return Preflight(profile, calibration, limits, intrinsics, notes=notes)
 
 
 def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.05) -> dict[int, int]:
@@ -207,6 +210,14 @@ def preflight(
     return checked
 
 
+def mouth_tracker(profile: CitizenProfile, intrinsics: Any) -> Any:
+    """The citizen's `vision.MouthTracker`: their face size (the mean face, 1.0, when not calibrated)."""
+    from vision import MouthTracker, TrackerConfig
+
+    face_scale = 1.0 if profile.face_scale is None else profile.face_scale
+    return MouthTracker(TrackerConfig(face_scale=face_scale), intrinsics=intrinsics)
+
+
 class MouthFeed:
     """Camera frames through `vision.MouthTracker` into the meal's latest mouth observation."""
 
@@ -253,7 +264,6 @@ def build_robot(
     background (kept and resent while the service is down).
     """
     from controller.journal import CareplanSender, JournalSync, UsageJournal
-    from vision import MouthTracker
 
     journal = UsageJournal(journal_path)
     closers: list[Callable[[], None]] = []
@@ -262,7 +272,7 @@ def build_robot(
         sync = JournalSync(journal, sender)
         sync.start()
         closers += [sync.stop, sender.close]
-    feed = MouthFeed(checked.camera, MouthTracker(intrinsics=checked.intrinsics)).start()
+    feed = MouthFeed(checked.camera, mouth_tracker(checked.profile, checked.intrinsics)).start()
     session = RobotSession(
         port=port, calibration=checked.calibration, calibration_path=calibration_path, profile=checked.profile,
         profile_path=profile_path, limits=checked.limits, journal=journal, camera=None, mouth=feed.latest,

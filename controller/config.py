@@ -46,6 +46,9 @@ from controller.kinematics import check_joint_limits
 SPEED_MIN_M_S, SPEED_MAX_M_S = 0.02, 0.25
 SPEED_NEAR_MOUTH_MIN_M_S, SPEED_NEAR_MOUTH_MAX_M_S = 0.01, 0.08
 
+# A citizen's face size relative to the mean face of vision's face model (1.0 = the mean face).
+FACE_SCALE_MIN, FACE_SCALE_MAX = 0.6, 1.6
+
 MAX_SERVO_ID = 252  # Dynamixel ids 0..252 (253 and up are reserved or broadcast)
 
 # Baud rates a Dynamixel X-series servo can be set to (control table address 8).
@@ -157,7 +160,12 @@ class GestureSettings(_Document):
 
 
 class CitizenProfile(_Document):
-    """How the robot feeds one citizen. Speeds and distances are required in a file."""
+    """How the robot feeds one citizen. Speeds and distances are required in a file.
+
+    `face_scale` is the citizen's face size over the mean face of vision's face model, measured
+    on the robot (staff page, step "face size"); None means not calibrated: the mouth's depth then
+    assumes the mean face and may be off by several cm, and `bidvis run` says so at start.
+    """
 
     speed_m_s: float = Field(ge=SPEED_MIN_M_S, le=SPEED_MAX_M_S)
     speed_near_mouth_m_s: float = Field(ge=SPEED_NEAR_MOUTH_MIN_M_S, le=SPEED_NEAR_MOUTH_MAX_M_S)
@@ -168,6 +176,7 @@ class CitizenProfile(_Document):
     auto_pace_s: float = Field(6.0, ge=1.0, le=120.0)
     gesture: GestureSettings = GestureSettings()
     bowls_used: tuple[int, ...] = Field((0, 1), min_length=1)
+    face_scale: float | None = Field(None, ge=FACE_SCALE_MIN, le=FACE_SCALE_MAX)
 
     @field_validator("bowls_used")
     @classmethod

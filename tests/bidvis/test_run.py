@@ -69,6 +69,34 @@ def test_a_complete_robot_passes_the_checks(cli, robot_files, arm):
     assert result.exit_code == 0, result.output
     assert "checks passed: servos 11, 12, 13, 14, 15" in result.output
     assert "calibration was made on port /dev/ttyUSB0" in result.output  # a note, not a refusal
+    assert "face size is not calibrated" in result.output  # the demo profile has no face_scale
+
+
+def test_a_calibrated_face_size_needs_no_note(cli, robot_files, arm):
+    save_config(demo_profile().model_copy(update={"face_scale": 0.9}), robot_files / "citizen.toml")
+    result = cli(*run_args(robot_files, arm.url))
+    assert result.exit_code == 0, result.output
+    assert "face size" not in result.output
+
+
+@pytest.mark.parametrize("line, phrase", [
+    ("face_scale = 2.5\n", "face_scale: Input should be less than or equal to 1.6"),
+    ("face_scale = 0.1\n", "face_scale: Input should be greater than or equal to 0.6"),
+    ('face_scale = "big"\n', "face_scale: Input should be a valid number"),
+])
+def test_refuses_a_face_scale_out_of_bounds(cli, robot_files, arm, line, phrase):
+    path = robot_files / "citizen.toml"
+    path.write_text(line + path.read_text())  # a top-level key: before the [gesture] table
+    refused(cli(*run_args(robot_files, arm.url)), phrase)
+
+
+@pytest.mark.parametrize("face_scale, expected", [(None, 1.0), (0.8, 0.8), (1.3, 1.3)])
+def test_the_mouth_tracker_gets_the_citizens_face_size(face_scale, expected):
+    from bidvis.run import mouth_tracker
+
+    profile = demo_profile().model_copy(update={"face_scale": face_scale})
+    tracker = mouth_tracker(profile, CameraIntrinsics.from_fov(WIDTH, HEIGHT, 70.0))
+    assert tracker.config.face_scale == expected
 
 
 def test_refuses_a_port_that_does_not_exist(cli, robot_files):
@@ -175,13 +203,16 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
     from fastapi.testclient import TestClient
 
     from bidvis.robot_ui.app import create_app
-    from bidvis.run import build_robot, preflight
+    from bidvis.run import MouthFeed, build_robot, preflight
 
     profile, calibration = robot_files / "citizen.toml", robot_files / "robot_calibration.toml"
+    save_config(demo_profile().model_copy(update={"face_scale": 1.12}), profile)
     checked = preflight(arm.url, str(robot_files / "camera"), profile, calibration, switches=[str(robot_files / "switch")])
     session, closers = build_robot(arm.url, checked, profile, calibration, robot_files / "journal.sqlite3",
                                    careplan=("http://127.0.0.1:9", "device-token"))  # nothing listens on port 9
     try:
+        (feed,) = [getattr(close, "__self__", None) for close in closers if isinstance(getattr(close, "__self__", None), MouthFeed)]
+        assert feed.tracker.config.face_scale == 1.12  # the robot's mouth tracking uses the citizen's face size
         with TestClient(create_app(session, make_staff_login(robot_files))) as client:
             assert client.get("/panel").status_code == 200
             assert log_in(client).status_code == 303

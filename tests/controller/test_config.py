@@ -43,6 +43,17 @@ def test_demo_profile_has_the_documented_defaults():
     assert profile.standoff_m == 0.02
     assert profile.trigger_kind is TriggerKind.SWITCH
     assert profile.gesture.close_threshold < profile.gesture.open_threshold
+    assert profile.face_scale is None  # the demo citizen's face size is not calibrated
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_a_calibrated_face_scale_is_kept_and_an_absent_one_stays_uncalibrated(tmp_path, suffix):
+    calibrated = demo_profile().model_copy(update={"face_scale": 0.87})
+    save_config(calibrated, tmp_path / f"calibrated{suffix}")
+    assert load_profile(tmp_path / f"calibrated{suffix}").face_scale == 0.87
+    save_config(demo_profile(), tmp_path / f"plain{suffix}")
+    assert "face_scale" not in (tmp_path / f"plain{suffix}").read_text()  # absent, not a made-up 1.0
+    assert load_profile(tmp_path / f"plain{suffix}").face_scale is None
 
 
 def test_demo_safety_limits_match_the_issue():

@@ -30,7 +30,7 @@ from controller.config import (
 
 
 def _profile_dict() -> dict:
-    return demo_profile().model_dump(mode="json")
+    return demo_profile().model_dump(mode="json", exclude_none=True)
 
 
 def _write_toml(path, data):
@@ -49,6 +49,12 @@ def _write_toml(path, data):
         ("near_mouth_radius_m", 2.0),
         ("bite_timeout_s", 0.5),
         ("auto_pace_s", 0.0),
+        ("face_scale", 0.59),
+        ("face_scale", 1.61),
+        ("face_scale", 0.0),
+        ("face_scale", -1.0),
+        ("face_scale", "large"),
+        ("face_scale", [1.0]),
     ],
 )
 def test_out_of_range_value_names_the_field(tmp_path, field, value):
@@ -109,11 +115,12 @@ def test_unknown_key_is_an_error_so_typos_are_caught():
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-def test_nan_and_infinite_speeds_are_rejected(bad):
-    data = _profile_dict() | {"speed_m_s": bad}
+@pytest.mark.parametrize("field", ["speed_m_s", "face_scale"])
+def test_nan_and_infinite_values_are_rejected(bad, field):
+    data = _profile_dict() | {field: bad}
     with pytest.raises(ConfigValidationError) as caught:
         parse_config(json.dumps(data), CitizenProfile, fmt="json")
-    assert caught.value.fields == ["speed_m_s"]
+    assert caught.value.fields == [field]
 
 
 def test_near_mouth_faster_than_free_space_is_rejected():
@@ -289,6 +296,7 @@ _PROFILE_BOUNDS = {
     "near_mouth_radius_m": (0.05, 0.30, True),
     "standoff_m": (0.01, 0.05, True),
     "bite_timeout_s": (2.0, 120.0, True),
+    "face_scale": (0.6, 1.6, True),
 }
 
 
