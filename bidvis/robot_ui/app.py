@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -66,6 +68,12 @@ def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
     async def validation(_: Request, exc: ConfigValidationError) -> JSONResponse:
         return _error(422, str(exc), exc.fields)
 
+    async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's 422 without the echoed input: a NaN or Infinity in it cannot be written as JSON (a 500)
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": jsonable_encoder([{k: v for k, v in e.items() if k != "input"} for e in exc.errors()])},
+                            status_code=422)
+
     async def field(_: Request, exc: FieldError) -> JSONResponse:
         return _error(422, str(exc), [exc.field])
 
@@ -86,6 +94,7 @@ def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
 
     app.add_exception_handler(StaffLoginRequired, login_required)
     app.add_exception_handler(ConfigValidationError, validation)
+    app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(FieldError, field)
     app.add_exception_handler(InvalidCommand, invalid_command)
     for kind in (JogBusy, ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):

@@ -52,6 +52,12 @@ class Board(_Body):
     square_mm: float = Field(ge=2, le=200)
 
 
+class FaceDistance(_Body):
+    """The tape-measured distance from the camera lens to the citizen's lips (m; bounds checked by the session)."""
+
+    distance_m: float = Field(allow_inf_nan=False)
+
+
 class ProfileChange(_Body):
     """Profile fields to change; each is validated with the rest of the profile."""
 

@@ -28,6 +28,14 @@ from pydantic import BaseModel, ValidationError
 from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
 from bidvis.robot_ui.arm import SETUP_WATCHDOG_STEPS, ArmDriver, ArmError, ArmMode, ArmNotConnected
 from bidvis.robot_ui.camera_setup import CheckerboardViews, HandEyeViews, ViewResult
+from bidvis.robot_ui.face_size import (
+    FACE_SIZE_VIEWS,
+    FaceSize,
+    FaceSizeRefused,
+    ImplausibleDistance,
+    check_lips_distance,
+    measure_face_scale,
+)
 from careplan_api.schemas import UsageEventType
 from controller.config import (
     CitizenProfile,
@@ -43,7 +51,7 @@ from controller.journal import JournalError
 from controller.loop import LatestValue, MealController, run_meal
 from controller.triggers import PanelInput, triggers_for
 from firmware_bridge import BridgeError, DynamixelBus
-from vision import CameraIntrinsics
+from vision import CameraIntrinsics, FaceModels
 from vision.capture import Frame
 from vision.errors import CalibrationError
 
@@ -152,6 +160,7 @@ class RobotSession:
         self.last_scan: list[FoundServo] = []
         self.checkerboard: CheckerboardViews | None = None
         self.hand_eye: HandEyeViews | None = None
+        self._face_models: FaceModels | None = None  # loaded at the first face-size measurement
         self.last_message = ""
         self._lock = threading.RLock()
         self._meal_thread: threading.Thread | None = None
@@ -380,10 +389,38 @@ class RobotSession:
             self._change_calibration(operator, camera=camera)
             return pose
 
+    def measure_face_size(self, operator: str, lips_distance_m: float) -> FaceSize:
+        """The citizen's face size from `FACE_SIZE_VIEWS` pictures with their lips `lips_distance_m`
+        from the camera lens (tape-measured): saved as the profile's `face_scale` and journalled."""
+        who = check_operator(operator)
+        try:
+            check_lips_distance(lips_distance_m)
+        except ImplausibleDistance as exc:
+            raise FieldError("distance_m", str(exc)) from None
+        with self._lock:
+            try:
+                intrinsics = CameraIntrinsics.load(self.intrinsics_path())
+            except CalibrationError as exc:
+                raise NotReady(f"calibrate the camera first ({exc})") from exc
+            images = [self._frame() for _ in range(FACE_SIZE_VIEWS)]
+            if self._face_models is None:
+                self._face_models = FaceModels.load()
+            try:
+                size = measure_face_scale(images, intrinsics, lips_distance_m, self._face_models)
+            except ImplausibleDistance as exc:
+                raise FieldError("distance_m", str(exc)) from None
+            except FaceSizeRefused as exc:
+                raise NotReady(str(exc)) from None
+            self.set_profile(who, {"face_scale": round(size.face_scale, 3)},
+                             detail={"lips_distance_m": lips_distance_m, "views_used": size.views_used,
+                                     "face_scale_spread": [round(v, 3) for v in size.spread]})
+            return size
+
     # -- profile -------------------------------------------------------------------------------
 
-    def set_profile(self, operator: str, values: dict[str, Any]) -> CitizenProfile:
-        """Change profile fields (validated together with the rest of the profile), save, journal."""
+    def set_profile(self, operator: str, values: dict[str, Any], detail: dict[str, Any] | None = None) -> CitizenProfile:
+        """Change profile fields (validated together with the rest of the profile), save, journal
+        (`detail`: more event data, such as how a value was measured)."""
         who = check_operator(operator)
         with self._lock:
             old = self.profile
@@ -398,7 +435,8 @@ class RobotSession:
             before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
             fields = sorted(f"profile.{key}" for key in after if before.get(key) != after[key])
             self._save_journalled(new, old, self.profile_path, {
-                "changed_by": who, "changed_at": datetime.now(UTC).isoformat(), "fields": fields, "document": "profile"})
+                "changed_by": who, "changed_at": datetime.now(UTC).isoformat(), "fields": fields, "document": "profile",
+                **(detail or {})})
             self.profile = new
             self.panel.bowls = new.bowls_used
             return new

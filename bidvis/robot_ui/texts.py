@@ -171,6 +171,14 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "auto_pace": "Automatisk tempo (s mellem bid)",
         "bite_timeout": "Vent ved munden højst (s)",
         "save_profile": "Gem profil",
+        "face_h": "7. Ansigtets størrelse",
+        "face_p": "Borgeren sidder ved bordet med ansigtet mod kameraet. Mål afstanden fra kameraets linse til borgerens "
+                  "læber med et målebånd, skriv den ind og mål. Robotten ser ansigtet i nogle billeder og gemmer "
+                  "ansigtets størrelse i profilen: så ved den, hvor langt væk munden er.",
+        "face_distance": "Linse til læber (m, 0,2-1,5)",
+        "face_measure": "Mål ansigtets størrelse",
+        "face_now": "Nu",
+        "face_not_calibrated": "ikke målt (gennemsnitsansigt antaget)",
         "trigger_switch": "Kontakt",
         "trigger_panel": "Panelet",
         "trigger_mouth_gesture": "Mundbevægelse (åbn og hold)",
@@ -267,6 +275,14 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "auto_pace": "Auto-pace (s between bites)",
         "bite_timeout": "Wait at the mouth at most (s)",
         "save_profile": "Save profile",
+        "face_h": "7. Face size",
+        "face_p": "The citizen sits at the table facing the camera. Measure the distance from the camera lens to the "
+                  "citizen's lips with a tape measure, enter it and measure. The robot finds the face in a few pictures "
+                  "and saves its size in the profile: then it knows how far away the mouth is.",
+        "face_distance": "Lens to lips (m, 0.2-1.5)",
+        "face_measure": "Measure face size",
+        "face_now": "Now",
+        "face_not_calibrated": "not measured (the mean face is assumed)",
         "trigger_switch": "Switch",
         "trigger_panel": "Panel",
         "trigger_mouth_gesture": "Mouth gesture (open and hold)",

@@ -44,6 +44,7 @@ STAFF_ROUTES = [
     ("POST", "/api/hand-eye/capture", None),
     ("POST", "/api/hand-eye/solve", None),
     ("PUT", "/api/profile", {"values": {"speed_m_s": 0.1}}),
+    ("POST", "/api/profile/face-size", {"distance_m": 0.45}),
 ]
 
 

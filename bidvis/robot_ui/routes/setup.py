@@ -1,4 +1,4 @@
-"""Calibration (taught poses, spoon offset, camera, hand-eye) and the citizen's profile.
+"""Calibration (taught poses, spoon offset, camera, hand-eye) and the citizen's profile and face size.
 
 Every route needs a staff login. Every change is validated (a bad value is refused with 422
 naming the field), saved and journalled with the logged-in staff account's name.
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 
 from bidvis.robot_ui.camera_setup import ViewResult
 from bidvis.robot_ui.deps import Session, Staff, current_staff
-from bidvis.robot_ui.schemas import Board, ProfileChange, SpoonChange
+from bidvis.robot_ui.schemas import Board, FaceDistance, ProfileChange, SpoonChange
 
 router = APIRouter(prefix="/api", tags=["setup"], dependencies=[Depends(current_staff)])
 
@@ -80,6 +80,15 @@ def hand_eye_capture(session: Session) -> dict[str, Any]:
 def hand_eye_solve(staff: Staff, session: Session) -> dict[str, Any]:
     pose = session.solve_hand_eye(staff)
     return {"message": "camera position saved", "camera_to_base": [list(map(float, row)) for row in pose]}
+
+
+@router.post("/profile/face-size")
+def measure_face_size(body: FaceDistance, staff: Staff, session: Session) -> dict[str, Any]:
+    """The citizen faces the camera; `distance_m` is from the lens to their lips: face_scale saved."""
+    size = session.measure_face_size(staff, body.distance_m)
+    return {"message": f"face size {size.face_scale:.2f} times the mean face saved "
+                       f"(from {size.views_used} of {size.views} pictures)",
+            "face_scale": round(size.face_scale, 3), "views_used": size.views_used, "views": size.views}
 
 
 @router.put("/profile")

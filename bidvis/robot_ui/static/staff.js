@@ -141,6 +141,12 @@ $("#profile-form").addEventListener("submit", (e) => {
   call("PUT", "/api/profile", { values });
 });
 
+$("#face-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const data = await call("POST", "/api/profile/face-size", numbers(e.target));
+  if (data) $("#face-scale").textContent = data.face_scale.toFixed(2);
+});
+
 // --- live status ---
 async function refresh() {
   let data;
