@@ -66,16 +66,19 @@ def models() -> FaceModels:
 
 
 @pytest.fixture
-def citizen(robot, models):
+def citizen(request, robot, models):
     """The simulated citizen seen straight on by the robot's camera (its intrinsics saved as the
     robot's camera calibration): their rendered face has the mean face's size, face_scale 1.0.
-    Returns the true distance from the lens to the lips (m)."""
+    The camera looks `request.param` m to the side of the mouth (default 0: the lips in the
+    picture's centre). Returns the true distance from the lens to the lips (m)."""
     if not (FACES / "labels.csv").is_file():
         pytest.skip(f"shared face photos not found at {FACES.resolve()}")
+    aside_m = getattr(request, "param", 0.0)
     world = World()
     world.step(300)
     mouth = world.mouth_position()
-    camera = PinholeCamera(mount=CameraMount(position_m=(0.0, 0.02, float(mouth[2]) + 0.03), look_at_m=tuple(mouth)))
+    camera = PinholeCamera(mount=CameraMount(position_m=(0.0, 0.02, float(mouth[2]) + 0.03),
+                                             look_at_m=(float(mouth[0]), float(mouth[1]) + aside_m, float(mouth[2]))))
     source = FaceFrameSource(world, camera, faces_dir=FACES, measure_face=vision_face_measure(models, camera.intrinsics.fx))
     ci = camera.intrinsics
     CameraIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px).save(robot.session.intrinsics_path())
@@ -111,6 +114,30 @@ def test_the_staff_page_has_the_face_size_step(client, lang, words):
     assert 'id="face-form"' in page and 'name="distance_m"' in page
     for word in words:
         assert word in page
+
+
+@needs_faces
+@pytest.mark.parametrize("citizen", [0.15], indirect=True)
+def test_lips_off_the_picture_centre_give_the_same_face_size(client, citizen):
+    # the lips 0.36 m from the lens are 0.33 m deep here: taken as the depth, the distance would read 1.085
+    answer = client.post("/api/profile/face-size", json={"distance_m": citizen})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["face_scale"] == pytest.approx(1.0, abs=0.03)
+
+
+@needs_faces
+@pytest.mark.parametrize("seen, status", [("FF.F.", 200), ("F..F.", 409)])
+def test_the_face_must_be_in_at_least_3_of_the_5_pictures(client, robot, citizen, seen, status):
+    """E.g. the citizen turns away or a carer's hand passes: too few faces are refused, not guessed from."""
+    faces = robot.session.camera.make
+    pictures = iter(seen)
+    robot.session.camera = FramesOf(lambda: faces() if next(pictures) == "F" else np.zeros((480, 640, 3), np.uint8))
+    answer = client.post("/api/profile/face-size", json={"distance_m": citizen})
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        assert (answer.json()["views_used"], answer.json()["views"]) == (3, 5)
+    else:
+        assert "face was found in 2 of 5 pictures" in answer.json()["detail"] and profile_events(robot) == []
 
 
 @needs_faces
