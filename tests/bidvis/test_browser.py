@@ -1,6 +1,6 @@
 """Both UIs in a real browser (Playwright + Debian's Chromium) against the virtual servos.
 
-Staff: connect, hold-to-move, teach the ready pose, a test bite, STOP, two browsers jogging, an
+Staff: connect, hold-to-move, teach the ready pose, a test bite, STOP, two browsers jogging, the face size, an
 invalid profile value. Citizen: switch scanning (Space/Enter), start a meal, pause, the e-stop in
 red. Accessibility: axe-core (from the npm registry, `npm pack axe-core@4`) finds no serious or
 critical violation on either page. Screenshots go to a temporary folder, or to docs/screenshots/
@@ -226,6 +226,59 @@ def test_an_invalid_profile_value_is_refused_in_the_page(page, server, robot):
     page.click("#profile-form button[type=submit]")
     page.wait_for_selector("#message:has-text('profile saved')")
     assert load_profile(robot.session.profile_path).speed_m_s == 0.2
+
+
+class _FaceCamera:
+    """The simulated citizen's face, straight on (`sim.camera.FaceFrameSource`), as the robot's camera."""
+
+    def __init__(self, source) -> None:
+        self.source, self.count = source, 0
+
+    def read(self, timeout_s: float = 0.0):
+        from vision.capture import Frame
+
+        self.count += 1
+        return Frame(self.source.compose(), float(self.count), self.count)
+
+
+def test_staff_measure_the_face_size_in_the_page(page, server, robot):
+    faces = REPO / "../shared/data/faces"
+    if not (faces / "labels.csv").is_file():
+        pytest.skip(f"shared face photos not found at {faces.resolve()}")
+    import numpy as np
+
+    from bidvis.simulation import vision_face_measure
+    from sim.camera import CameraMount, FaceFrameSource, PinholeCamera
+    from sim.world import World
+    from vision import CameraIntrinsics, FaceModels
+
+    world = World()
+    world.step(300)
+    mouth = world.mouth_position()
+    camera = PinholeCamera(mount=CameraMount(position_m=(0.0, 0.02, float(mouth[2]) + 0.03), look_at_m=tuple(mouth)))
+    source = FaceFrameSource(world, camera, faces_dir=faces, measure_face=vision_face_measure(FaceModels.load(), camera.intrinsics.fx))
+    ci = camera.intrinsics
+    session, profile_before = robot.session, robot.session.profile_path.read_bytes()
+    board_camera, intrinsics_path = session.camera, session.intrinsics_path()
+    CameraIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px).save(intrinsics_path)
+    try:
+        staff(page, server)
+        assert page.text_content("#face-scale") == "not measured (the mean face is assumed)"
+        page.fill("#face-form input[name='distance_m']", "0.45")
+        page.click("#face-form button[type=submit]")  # the simulated camera sees the checkerboard, no face
+        page.wait_for_selector("#error:has-text('Refused: the citizen') >> text=face was found in 0 of 5")
+        session.camera = _FaceCamera(source)
+        page.fill("#face-form input[name='distance_m']", f"{np.linalg.norm(camera.to_camera(mouth)):.3f}")
+        page.click("#face-form button[type=submit]")
+        page.wait_for_selector("#message:has-text('times the mean face saved')")
+        saved = load_profile(session.profile_path).face_scale
+        assert saved is not None and abs(saved - 1.0) < 0.04
+        assert page.text_content("#face-scale") == f"{saved:.2f}"
+    finally:
+        session.camera = board_camera
+        intrinsics_path.unlink(missing_ok=True)
+        session.profile_path.write_bytes(profile_before)
+        session.profile = load_profile(session.profile_path)
 
 
 def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser, page, server, robot, shots):
