@@ -90,8 +90,14 @@ def _load_year(settings: Settings, postmaster_pid: int | None) -> Year:
     with app.state.session_factory() as session:
         unit = people.get_or_create_unit(session, "Bench")
         citizen = people.create_citizen(session, "Synthetic", app.state.cpr_key, None, unit)
-        staff = people.create_user(session, "bench_staff", "bench password 1", Role.STAFF, unit=unit,
-                                   hasher=password_hasher(settings.argon2_profile))
+        staff = people.create_user(
+            session,
+            "bench_staff",
+            "bench password 1",
+            Role.STAFF,
+            unit=unit,
+            hasher=password_hasher(settings.argon2_profile),
+        )
         device, _token = people.enroll_device(session, citizen.id)
         session.commit()
         device = session.get(Device, device.id)
@@ -107,9 +113,15 @@ def _load_year(settings: Settings, postmaster_pid: int | None) -> Year:
         token, _claims = create_access_token(staff, app.state.jwt_key, 3600)
         citizen_id = citizen.id
     app.state.engine.dispose()
-    return Year(settings, f"/fhir/Patient/{citizen_id}/$everything",
-                {"Authorization": f"Bearer {token}", "X-Purpose": "benchmark"}, total,
-                time.perf_counter() - wall, time.process_time() - cpu, _server_cpu_s(postmaster_pid))
+    return Year(
+        settings,
+        f"/fhir/Patient/{citizen_id}/$everything",
+        {"Authorization": f"Bearer {token}", "X-Purpose": "benchmark"},
+        total,
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+        _server_cpu_s(postmaster_pid),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +141,12 @@ def _export(year: Year, client: TestClient, url: str) -> int:
 
 def _report(benchmark, year: Year, size: int, meals: int = DAYS * 3) -> None:
     benchmark.extra_info.update(
-        meals=meals, bytes=size, year_events=year.events, load_s=round(year.load_s, 1),
-        load_cpu_s=round(year.load_cpu_s, 1), cpu_ms_median=round(1000 * statistics.median(year.cpu_s), 1),
+        meals=meals,
+        bytes=size,
+        year_events=year.events,
+        load_s=round(year.load_s, 1),
+        load_cpu_s=round(year.load_cpu_s, 1),
+        cpu_ms_median=round(1000 * statistics.median(year.cpu_s), 1),
         server_cpu_ms_median=round(1000 * statistics.median(year.server_cpu_s), 1),
     )
     year.cpu_s.clear()

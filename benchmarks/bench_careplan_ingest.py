@@ -69,9 +69,15 @@ def _load() -> float:
 
 
 def _report(benchmark, service: Service, cpu_s: float, requests: int, load_before: float, **info: object) -> None:
-    benchmark.extra_info.update(backend=service.backend, code=service.code, requests=requests,
-                                server_cpu_ms_per_request=round(1000 * cpu_s / requests, 2),
-                                load_before=load_before, load_after=_load(), **info)
+    benchmark.extra_info.update(
+        backend=service.backend,
+        code=service.code,
+        requests=requests,
+        server_cpu_ms_per_request=round(1000 * cpu_s / requests, 2),
+        load_before=load_before,
+        load_after=_load(),
+        **info,
+    )
     print(f"\n{benchmark.name} [{service.code}]: " + ", ".join(f"{k} {v}" for k, v in benchmark.extra_info.items()))
 
 
@@ -104,7 +110,10 @@ def _start_server(url: str, data_dir: Path, code: str) -> tuple[subprocess.Popen
         cwd = COMPARE[code]
     server = subprocess.Popen(
         [sys.executable, "-m", "bidvis.cli", "careplan", "serve", "--port", str(port), "--database-url", url],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=cwd,
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -169,8 +178,9 @@ def _batch(n: int, meal_id: uuid.UUID | None = None) -> bytes:
 
 def _post_all(base_url: str, token: str, bodies: list[bytes]) -> int:
     accepted = 0
-    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}",
-                                                  "Content-Type": "application/json"}, timeout=60) as client:
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, timeout=60
+    ) as client:
         for body in bodies:
             response = client.post("/api/v1/usage-events", content=body)
             response.raise_for_status()
@@ -189,9 +199,15 @@ def test_throughput_sequential(benchmark, service: Service) -> None:
 
     load, cpu = _load(), service.cpu_s()
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
-    _report(benchmark, service, service.cpu_s() - cpu, 3 * batches, load,
-            events_per_s_median=round(batches * size / benchmark.stats.stats.median),
-            events_per_s_best=round(batches * size / benchmark.stats.stats.min))
+    _report(
+        benchmark,
+        service,
+        service.cpu_s() - cpu,
+        3 * batches,
+        load,
+        events_per_s_median=round(batches * size / benchmark.stats.stats.median),
+        events_per_s_best=round(batches * size / benchmark.stats.stats.min),
+    )
 
 
 def test_throughput_4_devices(benchmark, service: Service) -> None:
@@ -202,19 +218,35 @@ def test_throughput_4_devices(benchmark, service: Service) -> None:
 
     def run(per_device):
         with ThreadPoolExecutor(devices) as pool:
-            accepted = sum(pool.map(_post_all, [service.base_url] * devices, service.tokens[1:1 + devices], per_device))
+            accepted = sum(
+                pool.map(_post_all, [service.base_url] * devices, service.tokens[1 : 1 + devices], per_device)
+            )
         assert accepted == devices * batches * size
 
     load, cpu = _load(), service.cpu_s()
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
     total = devices * batches * size
-    _report(benchmark, service, service.cpu_s() - cpu, 3 * devices * batches, load,
-            events_per_s_median=round(total / benchmark.stats.stats.median),
-            events_per_s_best=round(total / benchmark.stats.stats.min))
+    _report(
+        benchmark,
+        service,
+        service.cpu_s() - cpu,
+        3 * devices * batches,
+        load,
+        events_per_s_median=round(total / benchmark.stats.stats.median),
+        events_per_s_best=round(total / benchmark.stats.stats.min),
+    )
 
 
-async def _device_loop(client: httpx.AsyncClient, token: str, seconds: float, period_s: float,
-                       size: int, latencies: list[float], errors: list[str], rng: random.Random) -> None:
+async def _device_loop(
+    client: httpx.AsyncClient,
+    token: str,
+    seconds: float,
+    period_s: float,
+    size: int,
+    latencies: list[float],
+    errors: list[str],
+    rng: random.Random,
+) -> None:
     await asyncio.sleep(rng.uniform(0, period_s))
     meal_id = uuid.uuid4()
     end = time.perf_counter() + seconds
@@ -222,8 +254,11 @@ async def _device_loop(client: httpx.AsyncClient, token: str, seconds: float, pe
         body = _batch(size, meal_id)
         sent = time.perf_counter()
         try:
-            response = await client.post("/api/v1/usage-events", content=body,
-                                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            response = await client.post(
+                "/api/v1/usage-events",
+                content=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
         except httpx.TransportError as exc:
             errors.append(type(exc).__name__)
         else:
@@ -242,8 +277,12 @@ def test_latency_100_devices(benchmark, service: Service) -> None:
         limits = httpx.Limits(max_connections=DEVICES, max_keepalive_connections=DEVICES)
         async with httpx.AsyncClient(base_url=service.base_url, limits=limits, timeout=30) as client:
             rng = random.Random(1)
-            await asyncio.gather(*(_device_loop(client, t, seconds, period_s, size, latencies, errors, rng)
-                                   for t in service.tokens[:DEVICES]))
+            await asyncio.gather(
+                *(
+                    _device_loop(client, t, seconds, period_s, size, latencies, errors, rng)
+                    for t in service.tokens[:DEVICES]
+                )
+            )
 
     load, cpu = _load(), service.cpu_s()
     benchmark.pedantic(lambda: asyncio.run(main()), rounds=1, iterations=1)
@@ -253,5 +292,15 @@ def test_latency_100_devices(benchmark, service: Service) -> None:
     def pct(p: float) -> float:
         return round(1000 * ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
 
-    _report(benchmark, service, cpu_s, max(1, len(ordered)), load, errors=len(errors), p50_ms=pct(50),
-            p95_ms=pct(95), p99_ms=pct(99), max_ms=round(1000 * ordered[-1], 1))
+    _report(
+        benchmark,
+        service,
+        cpu_s,
+        max(1, len(ordered)),
+        load,
+        errors=len(errors),
+        p50_ms=pct(50),
+        p95_ms=pct(95),
+        p99_ms=pct(99),
+        max_ms=round(1000 * ordered[-1], 1),
+    )

@@ -203,13 +203,26 @@ def test_loop_jitter_200hz(benchmark, tmp_path, sim_bus_port):
     results = {}
 
     def run():
-        with DynamixelBus(sim_bus_port, timeout=0.1) as bus, UsageJournal(tmp_path / "bench.sqlite3") as journal, _TrackerLoad() as load:
+        with (
+            DynamixelBus(sim_bus_port, timeout=0.1) as bus,
+            UsageJournal(tmp_path / "bench.sqlite3") as journal,
+            _TrackerLoad() as load,
+        ):
             feeder = threading.Thread(target=vision_thread, daemon=True)
             feeder.start()
             try:
                 results["report"] = run_meal(
-                    bus, mouth, commands, clock, journal, profile, calibration, limits,
-                    max_duration_s=duration_s, record_timing=True, on_tick=on_tick,
+                    bus,
+                    mouth,
+                    commands,
+                    clock,
+                    journal,
+                    profile,
+                    calibration,
+                    limits,
+                    max_duration_s=duration_s,
+                    record_timing=True,
+                    on_tick=on_tick,
                 )
             finally:
                 stop_vision.set()

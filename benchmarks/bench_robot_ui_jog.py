@@ -20,8 +20,8 @@ import uvicorn
 
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.app import create_app
-from bidvis.robot_ui.staff_login import StaffLogin
 from bidvis.robot_ui.arm import ArmDriver
+from bidvis.robot_ui.staff_login import StaffLogin
 from bidvis.run import sim_robot
 from controller.config import demo_calibration
 from firmware_bridge import DynamixelBus
@@ -36,8 +36,9 @@ def served(tmp_path):
         port = probe.getsockname()[1]
     staff_login = StaffLogin.for_directory(tmp_path)
     staff_login.accounts.add("bench", "bench password")
-    server = uvicorn.Server(uvicorn.Config(create_app(robot.session, staff_login), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(robot.session, staff_login), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -71,8 +72,9 @@ def _rig():
     servos = VirtualServoBus.start(clock=clock)
     bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
-    driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, arm_module.SETUP_WATCHDOG_STEPS,
-                       clock=clock.now)
+    driver = ArmDriver(
+        bus, calibration.joint_servo_ids, calibration.spoon, arm_module.SETUP_WATCHDOG_STEPS, clock=clock.now
+    )
     driver.connect()
     return driver, servos, bus, clock
 

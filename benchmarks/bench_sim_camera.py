@@ -38,5 +38,7 @@ def test_compose_face_mesh(benchmark, world):
     from vision import FaceModels
 
     camera = PinholeCamera()
-    source = FaceFrameSource(world, camera, faces_dir=FACES, measure_face=vision_face_measure(FaceModels.load(), camera.intrinsics.fx))
+    source = FaceFrameSource(
+        world, camera, faces_dir=FACES, measure_face=vision_face_measure(FaceModels.load(), camera.intrinsics.fx)
+    )
     benchmark(source.compose)

@@ -53,12 +53,19 @@ def test_meal_20_bites_ground_truth_camera(benchmark, tmp_path):
     cpu_started = time.process_time()
     summary = benchmark.pedantic(_meal, args=(tmp_path, MEAL_20, CameraMode.GROUND_TRUTH), rounds=1, iterations=1)
     cpu_s = time.process_time() - cpu_started
-    benchmark.extra_info.update(sim_s=summary.duration_s, wall_s=summary.wall_s, realtime_factor=summary.realtime_factor,
-                                cpu_s=round(cpu_s, 2), cpu_realtime_factor=round(summary.duration_s / cpu_s, 2),
-                                bites_offered=summary.bites_offered)
-    print(f"\n20-bite meal, ground-truth camera: sim {summary.duration_s:.1f} s / wall {summary.wall_s:.1f} s "
-          f"= {summary.realtime_factor:.1f}x, / CPU {cpu_s:.1f} s = {summary.duration_s / cpu_s:.1f}x, "
-          f"bites offered {summary.bites_offered}, load average {load_before} -> {_load()}")
+    benchmark.extra_info.update(
+        sim_s=summary.duration_s,
+        wall_s=summary.wall_s,
+        realtime_factor=summary.realtime_factor,
+        cpu_s=round(cpu_s, 2),
+        cpu_realtime_factor=round(summary.duration_s / cpu_s, 2),
+        bites_offered=summary.bites_offered,
+    )
+    print(
+        f"\n20-bite meal, ground-truth camera: sim {summary.duration_s:.1f} s / wall {summary.wall_s:.1f} s "
+        f"= {summary.realtime_factor:.1f}x, / CPU {cpu_s:.1f} s = {summary.duration_s / cpu_s:.1f}x, "
+        f"bites offered {summary.bites_offered}, load average {load_before} -> {_load()}"
+    )
 
 
 _MEAL_IN_A_PROCESS = """
@@ -81,8 +88,14 @@ print(json.dumps({"sim_s": summary.duration_s, "wall_s": summary.wall_s, "cpu_s"
 
 def _start_meal_process(source_dir: Path, bites: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(source_dir)}
-    return subprocess.Popen([sys.executable, "-c", _MEAL_IN_A_PROCESS, str(bites)], cwd=source_dir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _MEAL_IN_A_PROCESS, str(bites)],
+        cwd=source_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 @pytest.mark.skipif(not os.environ.get("BIDVIS_BENCH_BASELINE"), reason="set BIDVIS_BENCH_BASELINE=<older checkout>")
@@ -94,17 +107,24 @@ def test_meal_20_bites_against_baseline(benchmark):
     here = Path(__file__).resolve().parents[1]
 
     def both() -> dict[str, dict]:
-        processes = {"baseline": _start_meal_process(baseline, MEAL_20.bites), "this": _start_meal_process(here, MEAL_20.bites)}
+        processes = {
+            "baseline": _start_meal_process(baseline, MEAL_20.bites),
+            "this": _start_meal_process(here, MEAL_20.bites),
+        }
         return {name: json.loads(p.communicate()[0].strip().splitlines()[-1]) for name, p in processes.items()}
 
     load_before = _load()
     results = benchmark.pedantic(both, rounds=1, iterations=1)
     benchmark.extra_info.update(results)
     for name, r in results.items():
-        print(f"\n{name:8s} sim {r['sim_s']:.1f} s, wall {r['wall_s']:.1f} s = {r['sim_s'] / r['wall_s']:.1f}x, "
-              f"CPU {r['cpu_s']:.1f} s = {r['sim_s'] / r['cpu_s']:.1f}x, bites {r['bites_taken']}")
-    print(f"CPU this/baseline {results['this']['cpu_s'] / results['baseline']['cpu_s']:.2f}, "
-          f"load average {load_before} -> {_load()} (baseline {baseline})")
+        print(
+            f"\n{name:8s} sim {r['sim_s']:.1f} s, wall {r['wall_s']:.1f} s = {r['sim_s'] / r['wall_s']:.1f}x, "
+            f"CPU {r['cpu_s']:.1f} s = {r['sim_s'] / r['cpu_s']:.1f}x, bites {r['bites_taken']}"
+        )
+    print(
+        f"CPU this/baseline {results['this']['cpu_s'] / results['baseline']['cpu_s']:.2f}, "
+        f"load average {load_before} -> {_load()} (baseline {baseline})"
+    )
 
 
 @pytest.mark.skipif(not (FACES / "labels.csv").is_file(), reason=f"face photos not available at {FACES}")
@@ -113,9 +133,13 @@ def test_meal_with_face_frames_through_the_vision_pipeline(benchmark, tmp_path):
     """Same stack with composed face frames at 30 fps through vision.MouthTracker (3 bites)."""
     scenario = MEAL_20.model_copy(update={"name": "meal_3_bites_faces", "bites": 3})
     summary = benchmark.pedantic(_meal, args=(tmp_path, scenario, CameraMode.FACES), rounds=1, iterations=1)
-    benchmark.extra_info.update(sim_s=summary.duration_s, wall_s=summary.wall_s, realtime_factor=summary.realtime_factor)
-    print(f"\n3-bite meal, face frames + vision: sim {summary.duration_s:.1f} s / wall {summary.wall_s:.1f} s "
-          f"= {summary.realtime_factor:.2f}x")
+    benchmark.extra_info.update(
+        sim_s=summary.duration_s, wall_s=summary.wall_s, realtime_factor=summary.realtime_factor
+    )
+    print(
+        f"\n3-bite meal, face frames + vision: sim {summary.duration_s:.1f} s / wall {summary.wall_s:.1f} s "
+        f"= {summary.realtime_factor:.2f}x"
+    )
 
 
 def _simulator_alone(seconds: float) -> tuple[float, float]:
@@ -138,8 +162,10 @@ def _simulator_alone(seconds: float) -> tuple[float, float]:
 
 def test_simulator_alone(benchmark):
     wall, cpu = benchmark.pedantic(_simulator_alone, args=(60.0,), rounds=3, iterations=1)
-    print(f"\nsimulator alone (physics + citizen + ground-truth camera): {wall:.1f}x real time over wall time, "
-          f"{cpu:.1f}x over CPU time (last round), load average {_load()}")
+    print(
+        f"\nsimulator alone (physics + citizen + ground-truth camera): {wall:.1f}x real time over wall time, "
+        f"{cpu:.1f}x over CPU time (last round), load average {_load()}"
+    )
 
 
 @pytest.mark.skipif(not (FACES / "labels.csv").is_file(), reason=f"face photos not available at {FACES}")

@@ -53,16 +53,28 @@ def sequence():
         frame[y : y + image.shape[0], x : x + image.shape[1]] = image
         frame += noise.integers(-2, 3, frame.shape, dtype=np.int16)  # sensor noise, as in every real frame
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-        truth.append((float(row["mouth_cx"]) + x, float(row["mouth_cy"]) + y, float(row["mouth_w"]), row["mouth_state"] == "open"))
+        truth.append(
+            (
+                float(row["mouth_cx"]) + x,
+                float(row["mouth_cy"]) + y,
+                float(row["mouth_w"]),
+                row["mouth_state"] == "open",
+            )
+        )
     return frames, truth
 
 
 def accuracy(estimates, truth) -> dict[str, float]:
     """estimates[i] = (cx, cy, is_open) or None."""
-    errors = [math.dist(e[:2], t[:2]) / t[2] for e, t in zip(estimates, truth) if e is not None]
-    agree = [e[2] == t[3] for e, t in zip(estimates, truth) if e is not None]
-    return {"frames_with_mouth": len(errors), "frames": len(truth), "centre_error_mean": float(np.mean(errors)),
-            "centre_error_max": float(np.max(errors)), "open_closed_agreement": float(np.mean(agree))}
+    errors = [math.dist(e[:2], t[:2]) / t[2] for e, t in zip(estimates, truth, strict=False) if e is not None]
+    agree = [e[2] == t[3] for e, t in zip(estimates, truth, strict=False) if e is not None]
+    return {
+        "frames_with_mouth": len(errors),
+        "frames": len(truth),
+        "centre_error_mean": float(np.mean(errors)),
+        "centre_error_max": float(np.max(errors)),
+        "open_closed_agreement": float(np.mean(agree)),
+    }
 
 
 @pytest.mark.parametrize("interval", [1, 2, 3])
@@ -78,7 +90,9 @@ def test_mouth_tracker_update(benchmark, sequence, interval):
     observations = benchmark.pedantic(run, rounds=5, iterations=1)
     per_frame_ms = 1000.0 * benchmark.stats.stats.median / len(frames)
     RESULTS[f"ours_interval_{interval}"] = per_frame_ms
-    benchmark.extra_info.update(accuracy([None if o is None else (*o.center_px, o.is_open) for o in observations], truth))
+    benchmark.extra_info.update(
+        accuracy([None if o is None else (*o.center_px, o.is_open) for o in observations], truth)
+    )
     benchmark.extra_info["ms_per_frame_median"] = per_frame_ms
 
 

@@ -20,7 +20,9 @@ class CareplanBackend:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def careplan_backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CareplanBackend]:
+def careplan_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CareplanBackend]:
     """A SQLite file, or a PostgreSQL server started from Debian's binaries (skipped when absent)."""
     data_dir = tmp_path_factory.mktemp(request.param)
     common = {"data_dir": data_dir, "jwt_secret": "b" * 40, "cpr_hmac_key": "c" * 40, "argon2_profile": "CHEAPEST"}

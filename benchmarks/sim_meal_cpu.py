@@ -79,7 +79,7 @@ class _PartSampler:
         while frame is not None:
             path = frame.f_code.co_filename
             if path.startswith(self._root):
-                rel = path[len(self._root):]
+                rel = path[len(self._root) :]
                 if rel == "controller/loop.py" and frame.f_code.co_name == "run_meal":
                     in_meal = True
                     part = part or "control loop itself (controller.loop.run_meal)"
@@ -132,18 +132,25 @@ def main() -> None:
     simulated = summary.as_dict()
     for wall_clock_field in ("wall_s", "realtime_factor"):
         simulated.pop(wall_clock_field)
-    print(json.dumps({
-        "bites_taken": summary.bites_taken,
-        "sim_s": summary.duration_s,
-        "cpu_s": round(cpu_s, 2),
-        "wall_s": round(wall_s, 2),
-        "realtime_factor_cpu": round(summary.duration_s / cpu_s, 1),
-        "realtime_factor_wall": round(summary.duration_s / wall_s, 1),
-        "load_average": f"{load_before} -> {Path('/proc/loadavg').read_text().split()[0]}",
-        "wire_sha256": fingerprint.wire.hexdigest()[:16],
-        "host_writes": fingerprint.transactions,
-        "summary_sha256": hashlib.sha256(json.dumps(simulated, sort_keys=True, default=str).encode()).hexdigest()[:16],
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "bites_taken": summary.bites_taken,
+                "sim_s": summary.duration_s,
+                "cpu_s": round(cpu_s, 2),
+                "wall_s": round(wall_s, 2),
+                "realtime_factor_cpu": round(summary.duration_s / cpu_s, 1),
+                "realtime_factor_wall": round(summary.duration_s / wall_s, 1),
+                "load_average": f"{load_before} -> {Path('/proc/loadavg').read_text().split()[0]}",
+                "wire_sha256": fingerprint.wire.hexdigest()[:16],
+                "host_writes": fingerprint.transactions,
+                "summary_sha256": hashlib.sha256(
+                    json.dumps(simulated, sort_keys=True, default=str).encode()
+                ).hexdigest()[:16],
+            },
+            indent=1,
+        )
+    )
     if sampler and sampler.samples:
         print(f"CPU share by part ({sampler.samples} samples inside the meal loop):")
         for part, count in sampler.counts.most_common():

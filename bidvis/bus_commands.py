@@ -67,7 +67,10 @@ def sim_bus(
     return_delay_us: Annotated[
         int | None,
         typer.Option(
-            "--return-delay-us", min=0, max=508, help="Return Delay Time in us, 0..508 in steps of 2 (factory value 500)."
+            "--return-delay-us",
+            min=0,
+            max=508,
+            help="Return Delay Time in us, 0..508 in steps of 2 (factory value 500).",
         ),
     ] = None,
 ) -> None:
@@ -112,7 +115,9 @@ class FoundServo:
     hardware_errors: list[str]
 
 
-def scan_port(port: str, bauds: tuple[int, ...], ids: tuple[int, ...] | None, timeout_s: float = 0.1) -> list[FoundServo]:
+def scan_port(
+    port: str, bauds: tuple[int, ...], ids: tuple[int, ...] | None, timeout_s: float = 0.1
+) -> list[FoundServo]:
     """Ping every baud rate on `port`; returns what answered (raises firmware_bridge.PortError)."""
     from firmware_bridge import BridgeError, DynamixelBus, HardwareError, ServoError
 

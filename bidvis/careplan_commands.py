@@ -82,7 +82,9 @@ def _parse_valid_until(value: str) -> datetime:
     except ValueError:
         raise typer.BadParameter("use YYYY-MM-DD or an ISO date-time with offset", param_hint="--valid-until") from None
     if parsed.tzinfo is None:
-        raise typer.BadParameter("a date-time needs an offset, e.g. 2027-01-31T12:00:00+01:00", param_hint="--valid-until")
+        raise typer.BadParameter(
+            "a date-time needs an offset, e.g. 2027-01-31T12:00:00+01:00", param_hint="--valid-until"
+        )
     return parsed
 
 
@@ -122,8 +124,14 @@ def add_citizen(
     with _admin_session(database_url) as (session, settings):
         _jwt_key, cpr_key = settings.require_secrets()
         citizen = people.create_citizen(session, name, cpr_key, cpr, people.get_or_create_unit(session, unit))
-        audit.record(session, actor=None, action=AuditAction.CREATE, resource="cli add-citizen",
-                     citizen_id=citizen.id, purpose=CLI_PURPOSE)
+        audit.record(
+            session,
+            actor=None,
+            action=AuditAction.CREATE,
+            resource="cli add-citizen",
+            citizen_id=citizen.id,
+            purpose=CLI_PURPOSE,
+        )
         session.commit()
         _print({"citizen_id": str(citizen.id)})
 
@@ -141,8 +149,14 @@ def enroll_device(
     citizen_id = _uuid(citizen, "--citizen")
     with _admin_session(database_url) as (session, _settings):
         device, token = people.enroll_device(session, citizen_id, label)
-        audit.record(session, actor=None, action=AuditAction.CREATE, resource="cli enroll-device",
-                     citizen_id=citizen_id, purpose=CLI_PURPOSE)
+        audit.record(
+            session,
+            actor=None,
+            action=AuditAction.CREATE,
+            resource="cli enroll-device",
+            citizen_id=citizen_id,
+            purpose=CLI_PURPOSE,
+        )
         session.commit()
         _print({"device_id": str(device.id), "token": token})
 
@@ -152,7 +166,9 @@ def add_user(
     username: Annotated[str, typer.Option(help="login name")],
     role: Annotated[str, typer.Option(help="staff, relative, citizen, analyst or admin")],
     citizen: Annotated[str | None, typer.Option(help="citizen id (for citizen and relative users)")] = None,
-    valid_until: Annotated[str | None, typer.Option(help="relative: fuldmagt ends after this date (YYYY-MM-DD, UTC)")] = None,
+    valid_until: Annotated[
+        str | None, typer.Option(help="relative: fuldmagt ends after this date (YYYY-MM-DD, UTC)")
+    ] = None,
     unit: Annotated[str, typer.Option(help="staff: care unit name (created if new)")] = "default",
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -178,15 +194,24 @@ def add_user(
 
     with _admin_session(database_url) as (session, settings):
         user = people.create_user(
-            session, username, password, role_value,
+            session,
+            username,
+            password,
+            role_value,
             hasher=password_hasher(settings.argon2_profile),
             unit=people.get_or_create_unit(session, unit) if role_value is Role.STAFF else None,
             citizen_id=citizen_id,
         )
         if role_value is Role.RELATIVE and citizen_id is not None:
             people.grant_fuldmagt(session, user, citizen_id, FuldmagtScope.FULL, until)
-        audit.record(session, actor=None, action=AuditAction.CREATE, resource="cli add-user",
-                     citizen_id=citizen_id, purpose=CLI_PURPOSE)
+        audit.record(
+            session,
+            actor=None,
+            action=AuditAction.CREATE,
+            resource="cli add-user",
+            citizen_id=citizen_id,
+            purpose=CLI_PURPOSE,
+        )
         session.commit()
         _print({"user_id": str(user.id)})
 

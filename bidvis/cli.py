@@ -19,7 +19,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def main() -> None:
     """bidvis, bite by bite."""

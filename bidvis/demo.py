@@ -24,18 +24,28 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    scenario: Annotated[str, typer.Option(help="scenario name: the demo meal, or any built-in safety scenario")] = "demo_meal",
-    scenarios_file: Annotated[Path | None, typer.Option("--scenarios", help="scenario file (docs/scenarios.md)")] = None,
+    scenario: Annotated[
+        str, typer.Option(help="scenario name: the demo meal, or any built-in safety scenario")
+    ] = "demo_meal",
+    scenarios_file: Annotated[
+        Path | None, typer.Option("--scenarios", help="scenario file (docs/scenarios.md)")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")] = None,
     bites: Annotated[int | None, typer.Option(min=1, max=200, help="number of bites (default: the scenario's)")] = None,
     speed: Annotated[float, typer.Option(min=0.0, help="times real time; 0 runs as fast as the machine can")] = 0.0,
-    camera: Annotated[str, typer.Option(help="auto, faces (photos through the vision pipeline) or ground_truth")] = "auto",
+    camera: Annotated[
+        str, typer.Option(help="auto, faces (photos through the vision pipeline) or ground_truth")
+    ] = "auto",
     camera_fps: Annotated[float, typer.Option(min=1.0, max=120.0, help="simulated camera frame rate")] = 15.0,
     no_service: Annotated[bool, typer.Option("--no-service", help="keep events in the local journal only")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="where the demo's database and journal live")] = None,
-    database_url: Annotated[str | None, typer.Option(help="care-plan database (default: SQLite file in data dir)")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="care-plan database (default: SQLite file in data dir)")
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the summary as JSON here")] = None,
-    svg_path: Annotated[Path | None, typer.Option("--svg", help="also save what the demo printed as an SVG picture")] = None,
+    svg_path: Annotated[
+        Path | None, typer.Option("--svg", help="also save what the demo printed as an SVG picture")
+    ] = None,
 ) -> None:
     """Run a simulated meal end to end and leave it in the care plan."""
     from rich.console import Console
@@ -69,4 +79,3 @@ def demo(
         console.save_svg(str(svg_path), title="bidvis demo")
     if summary.get("aborted"):
         raise typer.Exit(1)
-

@@ -62,10 +62,7 @@ class _DemoJournal(UsageJournal):
     def sent_of_run(self) -> int:
         """Events of this run's meals that the care plan has acknowledged."""
         return sum(
-            1
-            for meal_id in self.meal_ids
-            for _, state in self.events(UUID(meal_id))
-            if state is EventState.SENT
+            1 for meal_id in self.meal_ids for _, state in self.events(UUID(meal_id)) if state is EventState.SENT
         )
 
 
@@ -303,8 +300,10 @@ def _asked_by(result: dict[str, Any]) -> str:
     gesture = result.get("gesture")
     if not gesture:
         return result.get("trigger_kind", "switch")
-    return (f"mouth gesture: {gesture['triggers']} held openings; {gesture['speech_openings']} short openings "
-            "ignored as speech")
+    return (
+        f"mouth gesture: {gesture['triggers']} held openings; {gesture['speech_openings']} short openings "
+        "ignored as speech"
+    )
 
 
 def _print_summary(console: Console, result: dict[str, Any], options: DemoOptions) -> None:
@@ -324,8 +323,19 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
         ("approach speed within 10 cm of mouth", _approach_speed(result)),
         ("spoon speed within 10 cm of mouth, any cause", f"{result['max_speed_near_mouth_m_s']:.3f} m/s"),
         ("closest approach", f"{result['closest_approach_m'] * 100:.1f} cm"),
-        ("camera", result["camera_mode"] + (" (simulated detections with noise, latency and dropouts; no camera frames)" if result["ground_truth_camera"] else "")),
-        ("events recorded / sent / stored", f"{result['events_recorded']} / {result['events_sent']} / {result['events_stored']}"),
+        (
+            "camera",
+            result["camera_mode"]
+            + (
+                " (simulated detections with noise, latency and dropouts; no camera frames)"
+                if result["ground_truth_camera"]
+                else ""
+            ),
+        ),
+        (
+            "events recorded / sent / stored",
+            f"{result['events_recorded']} / {result['events_sent']} / {result['events_stored']}",
+        ),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -333,9 +343,13 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
     if result.get("aborted"):
         console.print(f"[bold red]the meal was aborted:[/] {result['aborted']}")
     if result.get("careplan_incidents") is not None:
-        incidents = Counter(f"{i['kind']} ({i['reason']})" if i["reason"] else i["kind"] for i in result["careplan_incidents"])
-        console.print("Incidents in the care plan's meal report: "
-                      + (", ".join(f"{what} x{n}" for what, n in sorted(incidents.items())) or "none"))
+        incidents = Counter(
+            f"{i['kind']} ({i['reason']})" if i["reason"] else i["kind"] for i in result["careplan_incidents"]
+        )
+        console.print(
+            "Incidents in the care plan's meal report: "
+            + (", ".join(f"{what} x{n}" for what, n in sorted(incidents.items())) or "none")
+        )
     if result["citizen_id"]:
         url = result["database_url"]
         console.print(

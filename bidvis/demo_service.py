@@ -92,7 +92,9 @@ class LocalCareplan:
             if stored and session.get(Citizen, uuid.UUID(stored.citizen_id)) is not None:
                 return stored
             _, cpr_key = self.settings.require_secrets()
-            citizen = people.create_citizen(session, DEMO_CITIZEN_NAME, cpr_key, None, people.get_or_create_unit(session))
+            citizen = people.create_citizen(
+                session, DEMO_CITIZEN_NAME, cpr_key, None, people.get_or_create_unit(session)
+            )
             device, token = people.enroll_device(session, citizen.id, "bidvis demo robot")
             session.commit()
             created = DemoDevice(str(citizen.id), str(device.id), token)
@@ -129,8 +131,10 @@ class LocalCareplan:
         if not meal_ids:
             return 0
         with self._session() as session:
-            query = select(func.count()).select_from(UsageEventRecord).where(
-                UsageEventRecord.meal_id.in_([uuid.UUID(m) for m in meal_ids])
+            query = (
+                select(func.count())
+                .select_from(UsageEventRecord)
+                .where(UsageEventRecord.meal_id.in_([uuid.UUID(m) for m in meal_ids]))
             )
             return int(session.execute(query).scalar_one())
 
@@ -146,10 +150,14 @@ class LocalCareplan:
         incidents = []
         with self._session() as session:
             for meal_id in sorted(meal_ids):
-                rows = list(session.scalars(select(UsageEventRecord).where(UsageEventRecord.meal_id == uuid.UUID(meal_id))))
+                rows = list(
+                    session.scalars(select(UsageEventRecord).where(UsageEventRecord.meal_id == uuid.UUID(meal_id)))
+                )
                 if rows:
                     summary = summarize_meal(uuid.UUID(meal_id), rows[0].device_id, rows)
-                    incidents += [{"kind": i.kind.value, "reason": i.reason, "at": i.at.isoformat()} for i in summary.incidents]
+                    incidents += [
+                        {"kind": i.kind.value, "reason": i.reason, "at": i.at.isoformat()} for i in summary.incidents
+                    ]
         return incidents
 
 

@@ -95,9 +95,16 @@ def check_configuration(profile_path: Path, calibration_path: Path, safety_path:
         check_profile_fits(profile, calibration)
     except ConfigError as exc:
         raise RefusedToStart(f"the profile does not fit this robot's calibration:\n{exc}") from None
-    notes = [] if profile.face_scale is not None else [(
-        "the citizen's face size is not calibrated: the mouth's depth assumes the mean face and may be off by "
-        "several cm; measure it in the staff page's face size step")]
+    notes = (
+        []
+        if profile.face_scale is not None
+        else [
+            (
+                "the citizen's face size is not calibrated: the mouth's depth assumes the mean face and may be off by "
+                "several cm; measure it in the staff page's face size step"
+            )
+        ]
+    )
     intrinsics_path = calibration_path.parent / Path(calibration.camera.intrinsics_ref).name
     try:
         intrinsics = CameraIntrinsics.load(intrinsics_path)
@@ -153,7 +160,9 @@ def open_camera(source: str, intrinsics: Any) -> Any:
     try:
         camera = CameraCapture(int(source) if source.isdigit() else source)
     except CameraError as exc:
-        raise RefusedToStart(f"the camera does not open: {exc}; check --camera (an index such as 0, or /dev/video0)") from None
+        raise RefusedToStart(
+            f"the camera does not open: {exc}; check --camera (an index such as 0, or /dev/video0)"
+        ) from None
     camera.start()
     frame = camera.read(timeout_s=CAMERA_FIRST_FRAME_S)
     if frame is None:
@@ -175,8 +184,10 @@ def open_switches(paths: list[str], profile: CitizenProfile) -> list[Any]:
     from controller.triggers import EvdevSwitch, TriggerDeviceError
 
     if profile.trigger_kind is TriggerKind.SWITCH and not paths:
-        raise RefusedToStart("the profile's trigger is a switch, but no --switch was given "
-                             "(e.g. --switch /dev/input/by-id/usb-...-event-kbd)")
+        raise RefusedToStart(
+            "the profile's trigger is a switch, but no --switch was given "
+            "(e.g. --switch /dev/input/by-id/usb-...-event-kbd)"
+        )
     switches: list[Any] = []
     for path in paths:
         try:
@@ -274,8 +285,15 @@ def build_robot(
         closers += [sync.stop, sender.close]
     feed = MouthFeed(checked.camera, mouth_tracker(checked.profile, checked.intrinsics)).start()
     session = RobotSession(
-        port=port, calibration=checked.calibration, calibration_path=calibration_path, profile=checked.profile,
-        profile_path=profile_path, limits=checked.limits, journal=journal, camera=None, mouth=feed.latest,
+        port=port,
+        calibration=checked.calibration,
+        calibration_path=calibration_path,
+        profile=checked.profile,
+        profile_path=profile_path,
+        limits=checked.limits,
+        journal=journal,
+        camera=None,
+        mouth=feed.latest,
         switches=checked.switches,
     )
     return session, [session.close, feed.close, checked.close, *closers, journal.close]
@@ -319,8 +337,13 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
     journal = UsageJournal(directory / "journal.sqlite3")
     truth = np.asarray(demo_calibration().camera.camera_to_base)  # where the simulated camera really is
     session = RobotSession(
-        port=bus.url, calibration=calibration, calibration_path=calibration_path, profile=profile,
-        profile_path=profile_path, limits=demo_safety_limits(), journal=journal,
+        port=bus.url,
+        calibration=calibration,
+        calibration_path=calibration_path,
+        profile=profile,
+        profile_path=profile_path,
+        limits=demo_safety_limits(),
+        journal=journal,
     )
 
     def joints() -> np.ndarray:

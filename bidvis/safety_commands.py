@@ -27,7 +27,9 @@ def safety_report(
     out: Path | None = typer.Option(None, "--out", help="Write the Markdown table here (e.g. docs/safety.md)."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results as a JSON list."),
     scenarios: Path | None = typer.Option(
-        None, "--scenarios", help="Run the scenarios of this TOML file (docs/scenarios.md) instead of the built-in ones."
+        None,
+        "--scenarios",
+        help="Run the scenarios of this TOML file (docs/scenarios.md) instead of the built-in ones.",
     ),
     camera: CameraChoice = typer.Option(
         CameraChoice.ground_truth,
@@ -59,8 +61,14 @@ def safety_report(
 
     table = Table(title="bidvis safety scenarios")
     for column in (
-        "scenario", "peak force N", "approach speed m/s", "speed any cause m/s", "closest m", "stale advances",
-        "stop after silence s", "passed",
+        "scenario",
+        "peak force N",
+        "approach speed m/s",
+        "speed any cause m/s",
+        "closest m",
+        "stale advances",
+        "stop after silence s",
+        "passed",
     ):
         table.add_column(column)
     for r in results:

@@ -31,10 +31,12 @@ import numpy as np
 
 from controller.config import (
     CameraMount as CalibrationCameraMount,
+)
+from controller.config import (
     CitizenProfile,
     RobotCalibration,
-    TriggerKind,
     SafetyLimits,
+    TriggerKind,
     demo_calibration,
     demo_profile,
     demo_safety_limits,
@@ -198,7 +200,9 @@ def vision_face_measure(models: Any, focal_px: float) -> FaceMeasure:
         mouth_depth_m = float(pose.mouth_position_m()[2])
         mesh_mouth_z = (points[UPPER_INNER_LIP, 2] + points[LOWER_INNER_LIP, 2]) / 2.0
         depth = mouth_depth_m * (1.0 + (points[:, 2] - mesh_mouth_z) / focal_px)  # mesh z is in pixels
-        metres = np.column_stack([(points[:, 0] - w / 2.0) * depth / focal_px, (points[:, 1] - h / 2.0) * depth / focal_px, depth])
+        metres = np.column_stack(
+            [(points[:, 0] - w / 2.0) * depth / focal_px, (points[:, 1] - h / 2.0) * depth / focal_px, depth]
+        )
         return FaceShape(points[:, :2].astype(float), metres)
 
     return measure
@@ -312,8 +316,15 @@ class SimulatedMeal:
                 models = FaceModels.load()
                 ci = self.camera.intrinsics
                 intrinsics = VisionIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px)
-                frames = FaceFrameSource(self.world, self.camera, faults, faces_dir=faces_dir, seed=seed,
-                                         measure_face=vision_face_measure(models, ci.fx), fps=self.camera_fps)
+                frames = FaceFrameSource(
+                    self.world,
+                    self.camera,
+                    faults,
+                    faces_dir=faces_dir,
+                    seed=seed,
+                    measure_face=vision_face_measure(models, ci.fx),
+                    fps=self.camera_fps,
+                )
                 if self.face_scale is None:
                     self.face_scale = calibrate_face_scale(frames, intrinsics, models)
                 tracker = MouthTracker(TrackerConfig(face_scale=self.face_scale), intrinsics=intrinsics, models=models)
@@ -510,8 +521,12 @@ def _error_stats(errors_m: list[float]) -> dict[str, float] | None:
     if not errors_m:
         return None
     median, p90 = np.percentile(errors_m, [50, 90])
-    return {"median": round(float(median), 4), "p90": round(float(p90), 4), "max": round(max(errors_m), 4),
-            "count": len(errors_m)}
+    return {
+        "median": round(float(median), 4),
+        "p90": round(float(p90), 4),
+        "max": round(max(errors_m), 4),
+        "count": len(errors_m),
+    }
 
 
 def run_simulated_meal(
@@ -586,7 +601,9 @@ def run_safety_scenario(
             stop_s = _silence_probe(scenario, Path(tmp), probe_options, fastest.approach[1], "approach")
             if math.isnan(stop_s):
                 stop_s = _silence_probe(scenario, Path(tmp), probe_options, fastest.any_state[1], "any")
-                notes.append("host-silence probe: no approach to the mouth in this scenario, probed where the spoon moved fastest")
+                notes.append(
+                    "host-silence probe: no approach to the mouth in this scenario, probed where the spoon moved fastest"
+                )
         except PhysicsUnstable as exc:
             stop_s = math.nan
             notes.append(f"silence probe aborted: {exc}")

@@ -15,7 +15,9 @@ DEMO_STAFF_NAME = "demo"
 def register(app: typer.Typer) -> None:
     """Add `run`, `ui` and `ui add-staff` to the `bidvis` app."""
     app.command("run")(run)
-    ui_app = typer.Typer(help="The robot's web pages: staff set-up (/staff, with a login) and the citizen's panel (/panel).")
+    ui_app = typer.Typer(
+        help="The robot's web pages: staff set-up (/staff, with a login) and the citizen's panel (/panel)."
+    )
     ui_app.callback(invoke_without_command=True)(ui)
     ui_app.command("add-staff")(add_staff)
     ui_app.command("remove-staff")(remove_staff)
@@ -27,17 +29,30 @@ def run(
     camera: Annotated[str, typer.Option("--camera", help="Camera: index (0), device (/dev/video0) or a video/folder.")],
     profile: Annotated[Path, typer.Option("--profile", help="The citizen's profile file (.toml or .json).")],
     calibration: Annotated[
-        Path | None, typer.Option("--calibration", help="Robot calibration file [default: robot_calibration.toml next to the profile].")
+        Path | None,
+        typer.Option(
+            "--calibration", help="Robot calibration file [default: robot_calibration.toml next to the profile]."
+        ),
     ] = None,
-    safety: Annotated[Path | None, typer.Option("--safety", help="Safety limits file [default: the built-in limits].")] = None,
+    safety: Annotated[
+        Path | None, typer.Option("--safety", help="Safety limits file [default: the built-in limits].")
+    ] = None,
     switch: Annotated[
-        list[str] | None, typer.Option("--switch", help="The citizen's switch: an input device that types a key (repeatable).")
+        list[str] | None,
+        typer.Option("--switch", help="The citizen's switch: an input device that types a key (repeatable)."),
     ] = None,
-    journal: Annotated[Path, typer.Option("--journal", help="Usage journal (SQLite outbox).")] = Path("bidvis-journal.sqlite3"),
+    journal: Annotated[Path, typer.Option("--journal", help="Usage journal (SQLite outbox).")] = Path(
+        "bidvis-journal.sqlite3"
+    ),
     host: Annotated[str, typer.Option("--host", help="Address the robot's web pages listen on.")] = "0.0.0.0",
-    http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages (/panel, /staff).")] = DEFAULT_HTTP_PORT,
+    http_port: Annotated[
+        int, typer.Option("--http-port", help="Port of the web pages (/panel, /staff).")
+    ] = DEFAULT_HTTP_PORT,
     careplan_url: Annotated[
-        str | None, typer.Option("--careplan-url", help="Care-plan service [env BIDVIS_CAREPLAN_URL]; token in BIDVIS_DEVICE_TOKEN.")
+        str | None,
+        typer.Option(
+            "--careplan-url", help="Care-plan service [env BIDVIS_CAREPLAN_URL]; token in BIDVIS_DEVICE_TOKEN."
+        ),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Only run the start-up checks, then exit.")] = False,
 ) -> None:
@@ -50,8 +65,11 @@ def run(
     careplan = None
     if careplan_url is not None:
         if settings.device_token is None:
-            typer.echo("bidvis run: refusing to start: --careplan-url needs the device token in BIDVIS_DEVICE_TOKEN "
-                       "(from `bidvis careplan enroll-device`)", err=True)
+            typer.echo(
+                "bidvis run: refusing to start: --careplan-url needs the device token in BIDVIS_DEVICE_TOKEN "
+                "(from `bidvis careplan enroll-device`)",
+                err=True,
+            )
             raise typer.Exit(2)
         careplan = (careplan_url, settings.device_token.get_secret_value())
     calibration_path = calibration or profile.parent / "robot_calibration.toml"
@@ -63,7 +81,9 @@ def run(
     for note in checked.notes:
         typer.echo(f"note: {note}")
     servos = ", ".join(f"{i}" for i in sorted(checked.servos))
-    typer.echo(f"checks passed: servos {servos} on {port}, camera {camera}, calibration by {checked.calibration.changed_by}")
+    typer.echo(
+        f"checks passed: servos {servos} on {port}, camera {camera}, calibration by {checked.calibration.changed_by}"
+    )
     if check:
         checked.close()
         return
@@ -82,10 +102,16 @@ def run(
 
 def ui(
     ctx: typer.Context,
-    sim: Annotated[bool, typer.Option("--sim", help="Virtual servos and a simulated camera instead of hardware.")] = False,
+    sim: Annotated[
+        bool, typer.Option("--sim", help="Virtual servos and a simulated camera instead of hardware.")
+    ] = False,
     port: Annotated[str | None, typer.Option("--port", help="Servo bus (hardware): serial device or URL.")] = None,
-    camera: Annotated[str | None, typer.Option("--camera", help="Camera (hardware) for calibration: index or device.")] = None,
-    directory: Annotated[Path, typer.Option("--dir", help="Where the calibration, profile and journal files live.")] = Path("."),
+    camera: Annotated[
+        str | None, typer.Option("--camera", help="Camera (hardware) for calibration: index or device.")
+    ] = None,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the calibration, profile and journal files live.")
+    ] = Path("."),
     host: Annotated[str, typer.Option("--host", help="Address the web pages listen on.")] = "127.0.0.1",
     http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages.")] = DEFAULT_HTTP_PORT,
 ) -> None:
@@ -119,7 +145,9 @@ def ui(
 
 def add_staff(
     name: Annotated[str, typer.Argument(help="The account name (letters, digits, . _ @ -).")],
-    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir (where its calibration lives).")] = Path("."),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="The robot's data dir (where its calibration lives).")
+    ] = Path("."),
     password: Annotated[
         str, typer.Option(prompt=True, confirmation_prompt=True, hide_input=True, help="Asked for when not given.")
     ] = "",
@@ -138,7 +166,9 @@ def add_staff(
 
 def remove_staff(
     name: Annotated[str, typer.Argument(help="The account name.")],
-    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir (where its calibration lives).")] = Path("."),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="The robot's data dir (where its calibration lives).")
+    ] = Path("."),
 ) -> None:
     """Remove a staff account from this robot; its logins end at their next request."""
     from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, StaffAccounts, StaffAccountsError
@@ -158,7 +188,7 @@ def remove_staff(
 def _say_if_no_accounts(staff_login, directory: Path) -> None:
     try:
         names = staff_login.accounts.names()
-    except Exception as exc:  # noqa: BLE001 - shown at start-up; the login page says it again
+    except Exception as exc:
         typer.echo(f"note: {exc}", err=True)
         return
     if not names:
@@ -179,7 +209,14 @@ def _staff_login(directory: Path):
 def _hardware_session(port: str, camera_source: str | None, directory: Path):
     """A set-up session on real servos; files from `directory` (demo defaults when absent)."""
     from bidvis.robot_ui.session import RobotSession
-    from controller.config import ConfigError, demo_calibration, demo_profile, demo_safety_limits, load_calibration, load_profile
+    from controller.config import (
+        ConfigError,
+        demo_calibration,
+        demo_profile,
+        demo_safety_limits,
+        load_calibration,
+        load_profile,
+    )
     from controller.journal import UsageJournal
     from vision.capture import CameraCapture
     from vision.errors import CameraError
@@ -200,8 +237,16 @@ def _hardware_session(port: str, camera_source: str | None, directory: Path):
         typer.echo(f"bidvis ui: {exc}", err=True)
         raise typer.Exit(2) from None
     journal = UsageJournal(directory / "journal.sqlite3")
-    session = RobotSession(port=port, calibration=calibration, calibration_path=calibration_path, profile=profile,
-                           profile_path=profile_path, limits=demo_safety_limits(), journal=journal, camera=camera)
+    session = RobotSession(
+        port=port,
+        calibration=calibration,
+        calibration_path=calibration_path,
+        profile=profile,
+        profile_path=profile_path,
+        limits=demo_safety_limits(),
+        journal=journal,
+        camera=camera,
+    )
 
     def close() -> None:
         session.close()

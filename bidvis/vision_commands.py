@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
     def calibrate_camera(
         images: Annotated[Path, typer.Option("--images", help="folder of board images", exists=True, file_okay=False)],
         out: Annotated[Path, typer.Option("--out", help="where to write the intrinsics (JSON)")],
-        board: Annotated[str, typer.Option("--board", help="checkerboard: inner corners; charuco: squares; COLUMNSxROWS")] = "9x6",
+        board: Annotated[
+            str, typer.Option("--board", help="checkerboard: inner corners; charuco: squares; COLUMNSxROWS")
+        ] = "9x6",
         square_m: Annotated[float, typer.Option("--square-m", help="side of one square (m)", min=1e-4)] = 0.024,
         pattern: Annotated[str, typer.Option("--pattern", help="checkerboard or charuco")] = "checkerboard",
         marker_m: Annotated[float, typer.Option("--marker-m", help="ChArUco marker side (m)", min=1e-4)] = 0.018,
@@ -60,13 +62,17 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
         result.intrinsics.save(out)
         k = result.intrinsics
-        console.print(f"fx={k.fx:.1f} fy={k.fy:.1f} cx={k.cx:.1f} cy={k.cy:.1f} px, {k.width}x{k.height}; "
-                      f"RMS reprojection {result.rms_error_px:.3f} px from {result.images_used} image(s) "
-                      f"({result.images_rejected} without the board); written to {out}")
+        console.print(
+            f"fx={k.fx:.1f} fy={k.fy:.1f} cx={k.cx:.1f} cy={k.cy:.1f} px, {k.width}x{k.height}; "
+            f"RMS reprojection {result.rms_error_px:.3f} px from {result.images_used} image(s) "
+            f"({result.images_rejected} without the board); written to {out}"
+        )
 
     @vision_app.command("eval")
     def evaluate(
-        data: Annotated[Path, typer.Option("--data", help="folder with labels.csv and images", exists=True, file_okay=False)],
+        data: Annotated[
+            Path, typer.Option("--data", help="folder with labels.csv and images", exists=True, file_okay=False)
+        ],
         backend: Annotated[str, typer.Option("--backend", help="opencv (ours) or mediapipe (reference)")] = "opencv",
         json_path: Annotated[Path | None, typer.Option("--json", help="also write the scores as JSON")] = None,
     ) -> None:
@@ -91,22 +97,40 @@ def register(app: typer.Typer) -> None:
         splits = list(dict.fromkeys(r.image.split for r in results))
         scores = [score(results, split) for split in splits]
         table = Table(title=f"mouth detection, backend {chosen.value}, {data}")
-        for column in ("split", "images", "faces found", "centre err/width mean", "median", "max",
-                       "open/closed correct", "false detections", "ms/image"):
+        for column in (
+            "split",
+            "images",
+            "faces found",
+            "centre err/width mean",
+            "median",
+            "max",
+            "open/closed correct",
+            "false detections",
+            "ms/image",
+        ):
             table.add_column(column)
         for s in scores:
-            table.add_row(s.split, str(s.images), f"{s.faces_found}/{s.faces}",
-                          f"{s.centre_error_mean:.3f}", f"{s.centre_error_median:.3f}", f"{s.centre_error_max:.3f}",
-                          f"{s.open_closed_correct}/{s.open_closed}", f"{s.false_detections}/{s.no_face_images}",
-                          f"{s.ms_per_image:.1f}")
+            table.add_row(
+                s.split,
+                str(s.images),
+                f"{s.faces_found}/{s.faces}",
+                f"{s.centre_error_mean:.3f}",
+                f"{s.centre_error_median:.3f}",
+                f"{s.centre_error_max:.3f}",
+                f"{s.open_closed_correct}/{s.open_closed}",
+                f"{s.false_detections}/{s.no_face_images}",
+                f"{s.ms_per_image:.1f}",
+            )
         console.print(table)
         summary = {"backend": chosen.value, "splits": [s.as_dict() for s in scores]}
         if "dev" in splits:
             try:
                 thresholds = choose_thresholds(results, "dev")
                 summary["thresholds_from_dev"] = {"open_at": thresholds.open_at, "close_at": thresholds.close_at}
-                console.print(f"open/closed thresholds the dev split suggests: open above {thresholds.open_at}, "
-                              f"close below {thresholds.close_at}")
+                console.print(
+                    f"open/closed thresholds the dev split suggests: open above {thresholds.open_at}, "
+                    f"close below {thresholds.close_at}"
+                )
             except DatasetError as error:
                 console.print(f"no thresholds from dev: {error}")
         if json_path is not None:

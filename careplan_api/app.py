@@ -106,8 +106,14 @@ class GuardMiddleware:
             self.metrics.observe_request(scope["method"], template, status_code, duration)
             _access_log.info(
                 "request",
-                extra={"fields": {"method": scope["method"], "route": template, "status": status_code,
-                                  "duration_ms": round(duration * 1000, 2)}},
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "route": template,
+                        "status": status_code,
+                        "duration_ms": round(duration * 1000, 2),
+                    }
+                },
             )
 
 
@@ -176,9 +182,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.jwt_key = jwt_key
     app.state.cpr_key = cpr_key
     app.state.password_hasher = password_hasher(settings.argon2_profile)
-    app.state.login_throttle = LoginThrottle(LoginLimits(
-        settings.login_max_failures_per_account, settings.login_max_failures_per_address, settings.login_failure_window_s,
-    ))
+    app.state.login_throttle = LoginThrottle(
+        LoginLimits(
+            settings.login_max_failures_per_account,
+            settings.login_max_failures_per_address,
+            settings.login_failure_window_s,
+        )
+    )
 
     for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
         app.include_router(module.router)

@@ -60,7 +60,9 @@ def load_citizen_record(
     """The whole record of one citizen for export: devices, goal, fuldmagter, meals, audit log."""
     devices = tuple(
         DeviceRecord(device.id, device.created_at, device.revoked_at, device.label or "bidvis")
-        for device in session.scalars(select(Device).where(Device.citizen_id == citizen.id).order_by(Device.created_at, Device.id))
+        for device in session.scalars(
+            select(Device).where(Device.citizen_id == citizen.id).order_by(Device.created_at, Device.id)
+        )
     )
     goal_row = current_goal(session, citizen.id)
     goal = (
@@ -70,15 +72,25 @@ def load_citizen_record(
     )
     fuldmagter = tuple(
         PowerOfAttorney(f.id, f.relative_user_id, f.scope.value, f.valid_from, f.valid_until, f.revoked_at)
-        for f in session.scalars(select(Fuldmagt).where(Fuldmagt.citizen_id == citizen.id).order_by(Fuldmagt.valid_from, Fuldmagt.id))
+        for f in session.scalars(
+            select(Fuldmagt).where(Fuldmagt.citizen_id == citizen.id).order_by(Fuldmagt.valid_from, Fuldmagt.id)
+        )
     )
     audit: tuple[AuditRecord, ...] = ()
     if include_audit:  # people's accesses; the device's own ingest is told by each meal's Provenance
         audit = tuple(
             AuditRecord(entry_id, at, actor_id, role, action.value, purpose, resource, outcome)
             for entry_id, at, actor_id, role, action, purpose, resource, outcome in session.execute(
-                select(AuditEntry.id, AuditEntry.at, AuditEntry.actor_id, AuditEntry.actor_role, AuditEntry.action,
-                       AuditEntry.purpose, AuditEntry.resource, AuditEntry.outcome)
+                select(
+                    AuditEntry.id,
+                    AuditEntry.at,
+                    AuditEntry.actor_id,
+                    AuditEntry.actor_role,
+                    AuditEntry.action,
+                    AuditEntry.purpose,
+                    AuditEntry.resource,
+                    AuditEntry.outcome,
+                )
                 .where(AuditEntry.citizen_id == citizen.id, AuditEntry.actor_kind != ActorKind.DEVICE)
                 .order_by(AuditEntry.at, AuditEntry.id)
             )

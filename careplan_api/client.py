@@ -143,7 +143,10 @@ class CareplanClient:
             if attempt < self.max_attempts:
                 self._sleep(
                     backoff_delay_s(
-                        attempt, base_s=self.backoff_base_s, cap_s=self.backoff_max_s, rng=self._rng,
+                        attempt,
+                        base_s=self.backoff_base_s,
+                        cap_s=self.backoff_max_s,
+                        rng=self._rng,
                         retry_after_s=retry_after,
                     )
                 )

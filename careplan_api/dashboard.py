@@ -83,9 +83,7 @@ def _breakdown(
         # complementary suppression: hide the smallest shown group as well
         smallest = min((g for g in groups if g not in small), key=lambda g: (len(groups[g]), g))
         small.add(smallest)
-    return tuple(
-        _suppressed(label) if label in small else _figures(label, groups[label]) for label in sorted(groups)
-    )
+    return tuple(_suppressed(label) if label in small else _figures(label, groups[label]) for label in sorted(groups))
 
 
 def build_dashboard(

@@ -106,7 +106,9 @@ def _login_redirect(request: Request, clear_cookie: bool) -> HTTPException:
     return HTTPException(status.HTTP_303_SEE_OTHER, "log in first", headers=headers)
 
 
-def get_page_caller(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller:
+def get_page_caller(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Caller:
     """The caller of a page: the bearer header as for the API, else (GET/HEAD only) the login cookie.
 
     A browser (Accept: text/html) without a valid login is redirected to the login page; other
@@ -117,7 +119,11 @@ def get_page_caller(request: Request, session: SessionDep, token: Annotated[str 
         try:
             return get_caller(request, session, token)
         except HTTPException as exc:
-            if exc.status_code == status.HTTP_401_UNAUTHORIZED and wants_html(request) and request.method in COOKIE_METHODS:
+            if (
+                exc.status_code == status.HTTP_401_UNAUTHORIZED
+                and wants_html(request)
+                and request.method in COOKIE_METHODS
+            ):
                 raise _login_redirect(request, clear_cookie=False) from exc
             raise
     try:
@@ -207,7 +213,9 @@ def purpose_missing() -> HTTPException:
 
 def require_purpose(
     x_purpose: Annotated[str | None, Header(description="why you access this personal data (logged)")] = None,
-    purpose: Annotated[str | None, Query(description="why you access this personal data (logged); or X-Purpose")] = None,
+    purpose: Annotated[
+        str | None, Query(description="why you access this personal data (logged); or X-Purpose")
+    ] = None,
 ) -> str:
     """The purpose of an access to personal data, from the `X-Purpose` header or `purpose` query (400 if none)."""
     value = (x_purpose or purpose or "").strip()
@@ -229,8 +237,16 @@ class PurposeNeeded:
 
 def page_purpose(
     x_purpose: Annotated[str | None, Header(description="why you access this personal data (logged)")] = None,
-    purpose: Annotated[str | None, Query(max_length=MAX_PURPOSE_CHARS, description="why you access this personal data (logged); or X-Purpose")] = None,
-    purpose_note: Annotated[str | None, Query(max_length=MAX_PURPOSE_CHARS, description="free text added to (or instead of) `purpose` by the page's form")] = None,
+    purpose: Annotated[
+        str | None,
+        Query(max_length=MAX_PURPOSE_CHARS, description="why you access this personal data (logged); or X-Purpose"),
+    ] = None,
+    purpose_note: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_PURPOSE_CHARS, description="free text added to (or instead of) `purpose` by the page's form"
+        ),
+    ] = None,
 ) -> str | PurposeNeeded:
     """The purpose of a page view: header, or the page form's choice and/or free text (`choice: text`)."""
     if x_purpose:
@@ -254,17 +270,27 @@ class CitizenAccess:
     purpose: str
 
 
-def _grant(request: Request, session: Session, user: User, purpose: str, citizen_id: uuid.UUID,
-           need: Need, action: AuditAction) -> CitizenAccess:
+def _grant(
+    request: Request, session: Session, user: User, purpose: str, citizen_id: uuid.UUID, need: Need, action: AuditAction
+) -> CitizenAccess:
     resource = f"{request.method} {request.url.path}"
     citizen = session.get(Citizen, citizen_id)
     if citizen is None or not may_access(session, user, citizen, need):
-        audit.record(session, actor=user, action=AuditAction.DENIED, resource=resource,
-                     citizen_id=citizen_id, purpose=purpose, outcome="denied")
+        audit.record(
+            session,
+            actor=user,
+            action=AuditAction.DENIED,
+            resource=resource,
+            citizen_id=citizen_id,
+            purpose=purpose,
+            outcome="denied",
+        )
         session.commit()
         if citizen is None and user.role is Role.ADMIN:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no citizen with id {citizen_id}")
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"your role ({user.role.value}) gives no access to this citizen's {need.value}")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"your role ({user.role.value}) gives no access to this citizen's {need.value}"
+        )
     audit.record(session, actor=user, action=action, resource=resource, citizen_id=citizen.id, purpose=purpose)
     session.commit()
     return CitizenAccess(citizen, user, purpose)
@@ -280,7 +306,9 @@ def citizen_access(need: Need, action: AuditAction) -> Callable[..., CitizenAcce
     either way the attempt is logged with outcome `denied`.
     """
 
-    def check(request: Request, session: SessionDep, user: CurrentUser, purpose: Purpose, citizen_id: CitizenId) -> CitizenAccess:
+    def check(
+        request: Request, session: SessionDep, user: CurrentUser, purpose: Purpose, citizen_id: CitizenId
+    ) -> CitizenAccess:
         return _grant(request, session, user, purpose, citizen_id, need, action)
 
     return check
@@ -290,7 +318,9 @@ def page_citizen_access(need: Need, action: AuditAction) -> Callable[..., Citize
     """`citizen_access` for GET pages: `PageUser` (cookie or bearer), and, for a browser that has
     not said why yet, `PurposeNeeded` (nothing read, nothing logged; other clients get 400)."""
 
-    def check(request: Request, session: SessionDep, user: PageUser, purpose: PagePurpose, citizen_id: CitizenId) -> CitizenAccess | PurposeNeeded:
+    def check(
+        request: Request, session: SessionDep, user: PageUser, purpose: PagePurpose, citizen_id: CitizenId
+    ) -> CitizenAccess | PurposeNeeded:
         if isinstance(purpose, PurposeNeeded):
             if not wants_html(request):
                 raise purpose_missing()  # API clients get the API's answer
@@ -308,5 +338,9 @@ ReadAuditLog = Annotated[CitizenAccess, Depends(citizen_access(Need.AUDIT_LOG, A
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
 AnalystUser = Annotated[User, Depends(require_roles(Role.ANALYST, Role.ADMIN))]
 PageAnalystUser = Annotated[User, Depends(require_roles(Role.ANALYST, Role.ADMIN, pages=True))]
-PageReadCarePlan = Annotated[CitizenAccess | PurposeNeeded, Depends(page_citizen_access(Need.CARE_PLAN, AuditAction.READ))]
-PageReadAuditLog = Annotated[CitizenAccess | PurposeNeeded, Depends(page_citizen_access(Need.AUDIT_LOG, AuditAction.READ))]
+PageReadCarePlan = Annotated[
+    CitizenAccess | PurposeNeeded, Depends(page_citizen_access(Need.CARE_PLAN, AuditAction.READ))
+]
+PageReadAuditLog = Annotated[
+    CitizenAccess | PurposeNeeded, Depends(page_citizen_access(Need.AUDIT_LOG, AuditAction.READ))
+]

@@ -263,10 +263,7 @@ def number(value: float | int | None, lang: Lang, digits: int = 1) -> str:
     if value is None:
         return _TEXTS[lang]["none"]
     text = f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
-    if lang is Lang.DA:
-        text = text.replace(",", "\u2009").replace(".", ",")
-    else:
-        text = text.replace(",", "\u2009")
+    text = text.replace(",", "\u2009").replace(".", ",") if lang is Lang.DA else text.replace(",", "\u2009")
     return text
 
 

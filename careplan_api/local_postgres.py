@@ -81,16 +81,32 @@ class LocalPostgres:
             os.chmod(self.base_dir, 0o700)
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
-                str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                "--auth=trust", "--encoding=UTF8", "--no-sync", "-N",
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+                "-N",
             )
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base_dir} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         self._run(
-            str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.base_dir / "server.log"),
-            "-o", options, "-w", "-t", "60", "start",
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.base_dir / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         return self
 

@@ -228,9 +228,7 @@ def summarize_meal(meal_id: UUID, device_id: UUID, events: Iterable[JournalEvent
             ended_at, complete = event.at, True
             if (level := _assistance(data)) is not None:
                 assistance = level
-    bowls = tuple(
-        BowlTally(name, offered[name], taken[name]) for name in sorted(set(offered) | set(taken))
-    )
+    bowls = tuple(BowlTally(name, offered[name], taken[name]) for name in sorted(set(offered) | set(taken)))
     return MealSummary(
         meal_id=meal_id,
         device_id=device_id,

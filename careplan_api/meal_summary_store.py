@@ -104,8 +104,14 @@ def _summarise(
     connection: Connection, meal_filter: Sequence[ColumnElement[bool]]
 ) -> list[tuple[uuid.UUID, MealSummary]]:
     rows = connection.execute(
-        select(cast(Meal.id, String), cast(Meal.device_id, String), cast(Meal.citizen_id, String),
-               UsageEventRecord.type, type_coerce(UsageEventRecord.at, String), cast(UsageEventRecord.data, Text))
+        select(
+            cast(Meal.id, String),
+            cast(Meal.device_id, String),
+            cast(Meal.citizen_id, String),
+            UsageEventRecord.type,
+            type_coerce(UsageEventRecord.at, String),
+            cast(UsageEventRecord.data, Text),
+        )
         .join(Meal, Meal.id == UsageEventRecord.meal_id)
         .where(*meal_filter)
         .order_by(UsageEventRecord.meal_id)
@@ -146,8 +152,15 @@ def summary_row(citizen_id: uuid.UUID, summary: MealSummary, now: datetime) -> d
 
 
 def summary_from_row(
-    meal_id: uuid.UUID, device_id: uuid.UUID, started_at: datetime, ended_at: datetime, complete: bool,
-    bites_offered: int, bites_taken: int, assistance_level: int | None, calibration_changes: int,
+    meal_id: uuid.UUID,
+    device_id: uuid.UUID,
+    started_at: datetime,
+    ended_at: datetime,
+    complete: bool,
+    bites_offered: int,
+    bites_taken: int,
+    assistance_level: int | None,
+    calibration_changes: int,
     details: Mapping[str, Any] | str,
 ) -> MealSummary:
     """The `MealSummary` of a stored row (`details` as stored, or as JSON text)."""
@@ -162,9 +175,12 @@ def summary_from_row(
         bites_offered=bites_offered,
         bites_taken=bites_taken,
         bowls=tuple([BowlTally(bowl, offered, taken) for bowl, offered, taken in details["bowls"]]),
-        incidents=tuple([
-            Incident(_INCIDENT_KINDS[kind], datetime.fromisoformat(at), reason) for kind, at, reason in details["incidents"]
-        ]),
+        incidents=tuple(
+            [
+                Incident(_INCIDENT_KINDS[kind], datetime.fromisoformat(at), reason)
+                for kind, at, reason in details["incidents"]
+            ]
+        ),
         triggers=tuple([(kind, count) for kind, count in details["triggers"]]),
         assistance_level=None if assistance_level is None else _LEVELS[assistance_level],
         calibration_changes=calibration_changes,
@@ -177,8 +193,11 @@ def _upsert_statement(dialect_name: str) -> Insert:
     dialect (building `excluded` anew costs more than running the statement)."""
     insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
     statement = insert(_TABLE)
-    updates = {column.name: statement.excluded[column.name] for column in _TABLE.c
-               if column.name not in ("meal_id", "revision")}
+    updates = {
+        column.name: statement.excluded[column.name]
+        for column in _TABLE.c
+        if column.name not in ("meal_id", "revision")
+    }
     return statement.on_conflict_do_update(
         index_elements=[_TABLE.c.meal_id], set_={**updates, "revision": _TABLE.c.revision + 1}
     )
@@ -208,7 +227,8 @@ def rebuild_meal_summaries(connection: Connection, chunk_meals: int = REBUILD_CH
     meal_ids = connection.execute(select(Meal.id).order_by(Meal.id)).scalars().all()
     now = utcnow()
     return sum(
-        _store(connection, [Meal.id.in_(meal_ids[i:i + chunk_meals])], now) for i in range(0, len(meal_ids), chunk_meals)
+        _store(connection, [Meal.id.in_(meal_ids[i : i + chunk_meals])], now)
+        for i in range(0, len(meal_ids), chunk_meals)
     )
 
 
@@ -243,19 +263,35 @@ def load_stored_meals(
             unread.append(meal_id)
     if unread:
         rows = session.execute(
-            select(s.meal_id, s.revision, s.device_id, s.started_at, s.ended_at, s.complete, s.bites_offered,
-                   s.bites_taken, s.assistance_level, s.calibration_changes, cast(s.details, Text),
-                   s.fhir_observation, s.fhir_provenance)
+            select(
+                s.meal_id,
+                s.revision,
+                s.device_id,
+                s.started_at,
+                s.ended_at,
+                s.complete,
+                s.bites_offered,
+                s.bites_taken,
+                s.assistance_level,
+                s.calibration_changes,
+                cast(s.details, Text),
+                s.fhir_observation,
+                s.fhir_provenance,
+            )
             .join(Meal, Meal.id == s.meal_id)
-            .where(*(meal_filter if len(unread) == len(heads) else [Meal.id.in_(unread)]),
-                   s.derived_version == DERIVED_VERSION)
+            .where(
+                *(meal_filter if len(unread) == len(heads) else [Meal.id.in_(unread)]),
+                s.derived_version == DERIVED_VERSION,
+            )
         )
         for meal_id, revision, *fields, observation, provenance in rows:
             try:
                 stored = StoredMeal(summary_from_row(meal_id, *fields), (observation.encode(), provenance.encode()))
             except (KeyError, TypeError, ValueError) as exc:  # a damaged row: the events still tell
-                _log.warning("stored meal summary unreadable; summarising the meal's events",
-                             extra={"fields": {"error": type(exc).__name__}})
+                _log.warning(
+                    "stored meal summary unreadable; summarising the meal's events",
+                    extra={"fields": {"error": type(exc).__name__}},
+                )
                 outdated.append(meal_id)
                 continue
             if cache is not None:
@@ -263,7 +299,9 @@ def load_stored_meals(
             meals.append(stored)
     if outdated:
         connection = session.connection()
-        meals.extend(StoredMeal(summary, None) for summary in summarise_from_events(connection, [Meal.id.in_(outdated)]))
+        meals.extend(
+            StoredMeal(summary, None) for summary in summarise_from_events(connection, [Meal.id.in_(outdated)])
+        )
     meals.sort(key=lambda meal: (meal.summary.started_at, str(meal.summary.meal_id)))
     return meals
 

@@ -184,11 +184,7 @@ class Fuldmagt(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def is_valid_at(self, at: datetime) -> bool:
-        return (
-            self.revoked_at is None
-            and self.valid_from <= at
-            and (self.valid_until is None or at < self.valid_until)
-        )
+        return self.revoked_at is None and self.valid_from <= at and (self.valid_until is None or at < self.valid_until)
 
 
 class Device(Base):

@@ -25,19 +25,28 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "careplan_http_requests", "HTTP requests by route template and status", ["method", "route", "status"],
+            "careplan_http_requests",
+            "HTTP requests by route template and status",
+            ["method", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "careplan_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
-            buckets=LATENCY_BUCKETS_S, registry=self.registry,
+            "careplan_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
         )
         self.login_throttled = Counter(
-            "careplan_login_throttled", "Logins refused (429) by the login throttle, by scope (account, address)",
-            ["scope"], registry=self.registry,
+            "careplan_login_throttled",
+            "Logins refused (429) by the login throttle, by scope (account, address)",
+            ["scope"],
+            registry=self.registry,
         )
         self.ingest_events = Counter(
-            "careplan_ingest_events", "Usage events by outcome (accepted, duplicate, rejected)", ["outcome"],
+            "careplan_ingest_events",
+            "Usage events by outcome (accepted, duplicate, rejected)",
+            ["outcome"],
             registry=self.registry,
         )
 

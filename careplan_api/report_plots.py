@@ -74,7 +74,9 @@ def _plain(label: str) -> str:
     return label.replace("$", r"\$")
 
 
-def bar_svg(labels: Sequence[str], values: Sequence[float], lang: Lang, *, ylabel: str, title: str, description: str) -> str:
+def bar_svg(
+    labels: Sequence[str], values: Sequence[float], lang: Lang, *, ylabel: str, title: str, description: str
+) -> str:
     """A plain bar chart (the dashboard's groups) as an SVG document."""
     with rc_context(_RC):
         fig = Figure(figsize=(8.0, 3.2), dpi=96, layout="constrained")

@@ -85,6 +85,7 @@ class RawUsageBatch(BaseModel):
 
 # People-facing API ------------------------------------------------------------------------------
 
+
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"

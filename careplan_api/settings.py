@@ -35,8 +35,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir, description="SQLite file and generated secrets live here")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
-    jwt_secret: SecretStr | None = Field(default=None, description="HS256 key for access tokens; generated into data_dir when unset")
-    cpr_hmac_key: SecretStr | None = Field(default=None, description="HMAC key for CPR numbers; generated into data_dir when unset")
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key for access tokens; generated into data_dir when unset"
+    )
+    cpr_hmac_key: SecretStr | None = Field(
+        default=None, description="HMAC key for CPR numbers; generated into data_dir when unset"
+    )
     argon2_profile: Literal["RFC_9106_LOW_MEMORY", "RFC_9106_HIGH_MEMORY", "CHEAPEST"] = Field(
         default="RFC_9106_LOW_MEMORY", description="password hashing cost; CHEAPEST is for tests only"
     )
@@ -54,10 +58,14 @@ class Settings(BaseSettings):
         default=10, gt=0, description="failed logins for one username within login_failure_window_s before more get 429"
     )
     login_max_failures_per_address: int = Field(
-        default=50, gt=0, description="failed logins from one client address within login_failure_window_s before more get 429"
+        default=50,
+        gt=0,
+        description="failed logins from one client address within login_failure_window_s before more get 429",
     )
     login_failure_window_s: float = Field(default=900.0, gt=0, description="the sliding window of the login throttle")
-    run_migrations: bool = Field(default=True, description="run `alembic upgrade head` when the app or CLI opens the database")
+    run_migrations: bool = Field(
+        default=True, description="run `alembic upgrade head` when the app or CLI opens the database"
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

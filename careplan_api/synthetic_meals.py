@@ -85,7 +85,9 @@ def synthetic_citizen_record(first_day: datetime, days: int, seed: int) -> Citiz
     (assessed 3, target 2), one valid and one expired fuldmagt, and two audit-log lines."""
     rng = random.Random(seed)
     citizen_id, device_id = _uuid(rng), _uuid(rng)
-    meals = tuple(summarize_meal(meal_id, device_id, events) for meal_id, events in synthetic_meals(first_day, days, rng))
+    meals = tuple(
+        summarize_meal(meal_id, device_id, events) for meal_id, events in synthetic_meals(first_day, days, rng)
+    )
     return CitizenRecord(
         citizen_id=citizen_id,
         created_at=first_day - timedelta(days=30),
@@ -94,7 +96,9 @@ def synthetic_citizen_record(first_day: datetime, days: int, seed: int) -> Citiz
         goal=GoalAssessment(AssistanceLevel.SEVERE, (first_day - timedelta(days=14)).date(), AssistanceLevel.MODERATE),
         powers_of_attorney=(
             PowerOfAttorney(_uuid(rng), _uuid(rng), "care_plan", first_day - timedelta(days=10)),
-            PowerOfAttorney(_uuid(rng), _uuid(rng), "full", first_day - timedelta(days=60), first_day - timedelta(days=1)),
+            PowerOfAttorney(
+                _uuid(rng), _uuid(rng), "full", first_day - timedelta(days=60), first_day - timedelta(days=1)
+            ),
         ),
         audit=(
             AuditRecord(_uuid(rng), first_day, _uuid(rng), "staff", "read", "care", "GET /reports/citizens"),

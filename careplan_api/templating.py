@@ -39,15 +39,19 @@ def _relative(url: Any) -> str:
 def render_page(request: Request, template: str, lang: Lang, **context: Any) -> HTMLResponse:
     """Render `template` in `lang`; the page links to itself in the other language."""
     other = Lang.EN if lang is Lang.DA else Lang.DA
-    html = environment().get_template(template).render(
-        lang=lang.value,
-        other_lang=other.value,
-        other_lang_url=_relative(request.url.include_query_params(lang=other.value)),
-        t=texts(lang),
-        num=lambda value, digits=1: number(value, lang, digits),
-        time=local_time,
-        clock=lambda when: local_time(when)[-5:],
-        date=local_date,
-        **context,
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            lang=lang.value,
+            other_lang=other.value,
+            other_lang_url=_relative(request.url.include_query_params(lang=other.value)),
+            t=texts(lang),
+            num=lambda value, digits=1: number(value, lang, digits),
+            time=local_time,
+            clock=lambda when: local_time(when)[-5:],
+            date=local_date,
+            **context,
+        )
     )
     return HTMLResponse(html, headers=PAGE_HEADERS)

@@ -52,9 +52,7 @@ FACE_SCALE_MIN, FACE_SCALE_MAX = 0.6, 1.6
 MAX_SERVO_ID = 252  # Dynamixel ids 0..252 (253 and up are reserved or broadcast)
 
 # Baud rates a Dynamixel X-series servo can be set to (control table address 8).
-DYNAMIXEL_BAUDRATES = frozenset(
-    {9_600, 57_600, 115_200, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 4_500_000}
-)
+DYNAMIXEL_BAUDRATES = frozenset({9_600, 57_600, 115_200, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 4_500_000})
 
 # The servos' Bus Watchdog (address 98) counts in 20 ms steps, 1..127.
 BUS_WATCHDOG_STEP_MS = 20

@@ -479,7 +479,10 @@ class FeedingMachine:
         return (*self.settings.bowls_waypoints_rad[self.bowl], self.settings.ready_pose_rad)
 
     def _reached(self, arm: ArmView, q_target: Sequence[float]) -> bool:
-        return arm.at_rest and float(np.max(np.abs(arm.q - np.asarray(q_target)))) < self.settings.tuning.rest_tolerance_rad
+        return (
+            arm.at_rest
+            and float(np.max(np.abs(arm.q - np.asarray(q_target)))) < self.settings.tuning.rest_tolerance_rad
+        )
 
     def _clear_point(self, spoon_m: np.ndarray) -> np.ndarray | None:
         """Where the spoon is drawn straight out of the mouth to: `retract_clear_m` horizontally
@@ -509,7 +512,12 @@ class FeedingMachine:
 
 
 def _verdict_data(verdict: Verdict, state: FeedingState) -> dict[str, Any]:
-    return {"reason": str(verdict.reason), "reaction": verdict.reaction.name.lower(), "detail": verdict.detail, "state": state.value}
+    return {
+        "reason": str(verdict.reason),
+        "reaction": verdict.reaction.name.lower(),
+        "detail": verdict.detail,
+        "state": state.value,
+    }
 
 
 __all__ = [

@@ -268,8 +268,7 @@ class UsageJournal:
             raise _sqlite_error(exc, self.path, "opening") from exc
         if check != [("ok",)]:
             raise JournalCorruptError(
-                f"journal {self.path}: integrity check failed ({check[0][0]}); "
-                "move the file aside and start a new one"
+                f"journal {self.path}: integrity check failed ({check[0][0]}); move the file aside and start a new one"
             )
 
     def _create_schema(self) -> None:
@@ -288,8 +287,7 @@ class UsageJournal:
             return None if row is None else UUID(row[0])
         except (sqlite3.Error, ValueError) as exc:
             raise JournalCorruptError(
-                f"journal {self.path}: its meal record is damaged ({exc}); "
-                "move the file aside and start a new one"
+                f"journal {self.path}: its meal record is damaged ({exc}); move the file aside and start a new one"
             ) from exc
 
     # ---- recording -------------------------------------------------------------------------
@@ -317,9 +315,7 @@ class UsageJournal:
                     self._insert(UsageEventType.MEAL_ENDED, {"reason": "interrupted"}, ended_at, self._open_meal)
                 )
             statements.append(self._insert(UsageEventType.MEAL_STARTED, data, at, meal_id))
-            statements.append(
-                ("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_OPEN_MEAL, str(meal_id)))
-            )
+            statements.append(("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_OPEN_MEAL, str(meal_id))))
             self._check_room("starting a meal")
             self._write(statements, "starting a meal")
             self._open_meal = meal_id
@@ -445,8 +441,7 @@ class UsageJournal:
         with self._lock:
             try:
                 rows = self._db.execute(
-                    "SELECT id, meal_id, type, at, data FROM events WHERE state = 'pending' "
-                    "ORDER BY seq LIMIT ?",
+                    "SELECT id, meal_id, type, at, data FROM events WHERE state = 'pending' ORDER BY seq LIMIT ?",
                     (int(limit),),
                 ).fetchall()
             except sqlite3.Error as exc:
@@ -472,8 +467,7 @@ class UsageJournal:
         """Mark pending events as delivered; returns how many changed."""
         now = self._clock().isoformat()
         return self._update(
-            "UPDATE events SET state = 'sent', sent_at = ?, attempts = attempts + 1 "
-            "WHERE id = ? AND state = 'pending'",
+            "UPDATE events SET state = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND state = 'pending'",
             [(now, str(i)) for i in ids],
             "marking events sent",
         )
@@ -490,9 +484,7 @@ class UsageJournal:
     def requeue_rejected(self, ids: Iterable[UUID] | None = None) -> int:
         """Put rejected events (all, or `ids`) back in the outbox, e.g. after a service fix."""
         if ids is None:
-            return self._update(
-                "UPDATE events SET state = 'pending' WHERE state = 'rejected'", [()], "requeueing"
-            )
+            return self._update("UPDATE events SET state = 'pending' WHERE state = 'rejected'", [()], "requeueing")
         return self._update(
             "UPDATE events SET state = 'pending' WHERE id = ? AND state = 'rejected'",
             [(str(i),) for i in ids],
@@ -528,8 +520,7 @@ class UsageJournal:
         """Every event the service (or the journal itself) refused, with its reason."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, meal_id, type, at, data, reason, attempts FROM events "
-                "WHERE state = 'rejected' ORDER BY seq"
+                "SELECT id, meal_id, type, at, data, reason, attempts FROM events WHERE state = 'rejected' ORDER BY seq"
             ).fetchall()
         return [
             RejectedRecord(event=_event_or_raw(i, m, t, a, d), reason=reason or "", attempts=attempts)
@@ -695,7 +686,7 @@ class JournalSync:
             result = self.sender.send(UsageBatch(events=events))
         except BatchRefused as exc:
             return self._refused(events, exc)
-        except Exception as exc:  # noqa: BLE001 - the network edge: every failure means "retry later"
+        except Exception as exc:
             return self._failed(f"{type(exc).__name__}: {exc}", getattr(exc, "retry_after_s", None))
         ids = {event.id for event in events}
         rejected: dict[UUID, str] = {}
@@ -813,7 +804,7 @@ class JournalSync:
         while not self._stop.is_set():
             try:
                 outcome = self.sync_once()
-            except Exception as exc:  # noqa: BLE001 - the sync thread must report, never vanish
+            except Exception as exc:
                 logger.exception("journal sync attempt failed unexpectedly")
                 outcome = self._failed(f"{type(exc).__name__}: {exc}", None)
             if outcome.failed:

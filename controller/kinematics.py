@@ -122,16 +122,13 @@ def check_joint_limits(q) -> None:
             )
         if not low <= value <= high:
             raise Unreachable(
-                f"{JOINT_NAMES[index]} would need {value:.3f} rad, outside its limits "
-                f"[{low:.3f}, {high:.3f}] rad",
+                f"{JOINT_NAMES[index]} would need {value:.3f} rad, outside its limits [{low:.3f}, {high:.3f}] rad",
                 UnreachableReason.JOINT_LIMIT,
                 joint=index + 1,
             )
 
 
-def _planar_inverse(
-    q1: float, r: float, h: float, pitch: float, elbow_up: bool
-) -> tuple[float, float, float, float]:
+def _planar_inverse(q1: float, r: float, h: float, pitch: float, elbow_up: bool) -> tuple[float, float, float, float]:
     """Joint angles putting the tool tip at (r, h) in the plane at azimuth q1 with a given pitch."""
     # Wrist (joint 4) position in the plane, then the two-link problem for the upper and fore arm
     # in (u, v) = (r, -h), where angles below horizontal become ordinary counter-clockwise angles.
@@ -149,9 +146,7 @@ def _planar_inverse(
     elbow = math.acos(cos_elbow)
     if not elbow_up:
         elbow = -elbow
-    upper = math.atan2(v, u) - math.atan2(
-        J3_TO_J4 * math.sin(elbow), UPPER_ARM_M + J3_TO_J4 * math.cos(elbow)
-    )
+    upper = math.atan2(v, u) - math.atan2(J3_TO_J4 * math.sin(elbow), UPPER_ARM_M + J3_TO_J4 * math.cos(elbow))
     q2 = _wrap(upper - UPPER_ARM_REST_RAD)
     q3 = _wrap(elbow + UPPER_ARM_REST_RAD)
     q4 = _wrap(pitch - q2 - q3)
@@ -163,9 +158,7 @@ def _check_pose(pose, size: int) -> tuple[float, ...]:
     if len(values) != size:
         raise ValueError(f"expected {size} pose values, got {len(values)}")
     if not all(math.isfinite(v) for v in values):
-        raise Unreachable(
-            f"pose {values} is not finite", UnreachableReason.NOT_FINITE
-        )
+        raise Unreachable(f"pose {values} is not finite", UnreachableReason.NOT_FINITE)
     return values
 
 
@@ -205,9 +198,7 @@ def forward_spoon(q, spoon: SpoonMount) -> np.ndarray:
     )
 
 
-def inverse_spoon(
-    position, spoon: SpoonMount, elbow_up: bool = True, spoon_pitch_rad: float = 0.0
-) -> np.ndarray:
+def inverse_spoon(position, spoon: SpoonMount, elbow_up: bool = True, spoon_pitch_rad: float = 0.0) -> np.ndarray:
     """Joint angles putting the spoon bowl at position = (x, y, z), level by default.
 
     `spoon_pitch_rad` tilts the bowl below horizontal (scooping); 0 keeps food on the spoon.

@@ -61,8 +61,8 @@ from controller.safety import (
     Verdict,
     Workspace,
     check_joint_command,
-    check_servo_health,
     check_joint_speeds,
+    check_servo_health,
     check_spoon_speed,
     check_vision,
     check_workspace,
@@ -218,7 +218,7 @@ class ArmServos:
 
     def write(self, bus: ServoBus, q_rad: np.ndarray) -> None:
         """Goal positions of joints 1-4 (rad)."""
-        bus.sync_write(_GOAL.address, {i: encode(_GOAL, float(q)) for i, q in zip(self.ids, q_rad)})
+        bus.sync_write(_GOAL.address, {i: encode(_GOAL, float(q)) for i, q in zip(self.ids, q_rad, strict=False)})
 
     def prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None = None) -> None:
         """Position mode, no servo-side profile (the controller streams smooth goals), torque on,
@@ -231,7 +231,9 @@ class ArmServos:
             bus.write(servo_id, table[Register.TORQUE_ENABLE].address, b"\x00")
             bus.write(servo_id, table[Register.OPERATING_MODE].address, bytes((OperatingMode.POSITION,)))
             if position_gains is not None:
-                for register, raw in zip((Register.POSITION_P_GAIN, Register.POSITION_D_GAIN), position_gains):
+                for register, raw in zip(
+                    (Register.POSITION_P_GAIN, Register.POSITION_D_GAIN), position_gains, strict=False
+                ):
                     bus.write(servo_id, table[register].address, table[register].encode_raw(raw))
             bus.write(servo_id, table[Register.PROFILE_VELOCITY].address, (0).to_bytes(4, "little"))
             bus.write(servo_id, table[Register.PROFILE_ACCELERATION].address, (0).to_bytes(4, "little"))
@@ -355,11 +357,7 @@ class MealController:
             if not motion.stopping:
                 motion.stop()
             q = motion.q
-        if (
-            goal.kind is GoalKind.SPOON
-            and mouth.position_m is None
-            and self.machine.state is FeedingState.APPROACH
-        ):
+        if goal.kind is GoalKind.SPOON and mouth.position_m is None and self.machine.state is FeedingState.APPROACH:
             self.stats.advances_on_stale_mouth += 1
         command_verdict = self._check_command(q)
         if command_verdict:
@@ -381,7 +379,11 @@ class MealController:
             return supervisor.bus_failed(error or MissingReply("no reading"))
         supervisor.bus_ok()
         health = check_servo_health(
-            reading.temperature_c, reading.voltage_v, limits.max_temperature_c, limits.min_voltage_v, limits.max_voltage_v
+            reading.temperature_c,
+            reading.voltage_v,
+            limits.max_temperature_c,
+            limits.min_voltage_v,
+            limits.max_voltage_v,
         )
         if health:
             return health
@@ -398,11 +400,7 @@ class MealController:
         supervisor = self.supervisor
         near_face = self.machine.state in (FeedingState.APPROACH, FeedingState.AT_MOUTH, FeedingState.RETRACT)
         verdict = OK
-        if (
-            observation is not None
-            and observation.position_m is not None
-            and observation.t != self._last_obs_t_s
-        ):
+        if observation is not None and observation.position_m is not None and observation.t != self._last_obs_t_s:
             self._last_obs_t_s = observation.t
             position = self.camera_to_base[:3, :3] @ np.asarray(observation.position_m, dtype=float)
             position += self.camera_to_base[:3, 3]
@@ -496,7 +494,7 @@ class JournalWriter:
                 else:
                     self.journal.record(event_type, data)
                 self.written += 1
-            except Exception as error:  # noqa: BLE001 - a journal failure must not stop the arm
+            except Exception as error:
                 self.errors += 1
                 self.last_error = error
                 log.error("journal could not store %s: %s", event_type.value, error)
@@ -663,10 +661,10 @@ __all__ = [
     "JournalWriter",
     "LatestValue",
     "LoopStats",
-    "TickTiming",
     "MealController",
     "MealReport",
     "MissingReply",
+    "TickTiming",
     "UserCommand",
     "run_meal",
 ]

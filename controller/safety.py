@@ -102,9 +102,7 @@ def check_joint_command(q: Sequence[float]) -> Verdict:
     """A joint command must be finite and within the joint limits (SAFE_STOP otherwise)."""
     for index, (value, (low, high)) in enumerate(zip(q, JOINT_LIMITS_RAD, strict=True)):
         if not math.isfinite(value):
-            return Verdict(
-                Reaction.SAFE_STOP, SafetyReason.INVALID_TARGET, f"{JOINT_NAMES[index]} command is {value}"
-            )
+            return Verdict(Reaction.SAFE_STOP, SafetyReason.INVALID_TARGET, f"{JOINT_NAMES[index]} command is {value}")
         if not low <= value <= high:
             return Verdict(
                 Reaction.SAFE_STOP,
@@ -441,8 +439,8 @@ __all__ = [
     "Verdict",
     "Workspace",
     "check_joint_command",
-    "check_servo_health",
     "check_joint_speeds",
+    "check_servo_health",
     "check_spoon_speed",
     "check_vision",
     "check_workspace",

@@ -384,9 +384,7 @@ class MouthGesture:
 
     def _valid(self, mouth: MouthObservation | None) -> bool:
         return (
-            mouth is not None
-            and math.isfinite(mouth.open_ratio)
-            and mouth.confidence >= self.settings.min_confidence
+            mouth is not None and math.isfinite(mouth.open_ratio) and mouth.confidence >= self.settings.min_confidence
         )
 
     def _check_gap(self, t_s: float) -> None:

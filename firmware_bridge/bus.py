@@ -108,7 +108,9 @@ class DynamixelBus:
         self._parser = StatusParser()
         self._lock = threading.Lock()
         self._wire_free_at = 0.0
-        self._sync_read_cache: dict[tuple[int, int, tuple[int, ...], bool], tuple[bytes, tuple[int, ...], int, float]] = {}
+        self._sync_read_cache: dict[
+            tuple[int, int, tuple[int, ...], bool], tuple[bytes, tuple[int, ...], int, float]
+        ] = {}
         self.stray_statuses = 0
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -230,7 +232,9 @@ class DynamixelBus:
         """FAST SYNC READ: like `sync_read`, but the servos answer in one packet (fewer bytes)."""
         packet, ids_t, reply_bytes, timeout = self._sync_read_plan(address, length, ids, fast=True)
         with self._lock:
-            return self._fast_read(packet, Instruction.FAST_SYNC_READ, ids_t, (length,) * len(ids_t), reply_bytes, timeout)
+            return self._fast_read(
+                packet, Instruction.FAST_SYNC_READ, ids_t, (length,) * len(ids_t), reply_bytes, timeout
+            )
 
     def bulk_read(self, requests: Mapping[int, tuple[int, int]]) -> dict[int, bytes]:
         """BULK READ: per servo its own (address, length); {id: data}."""
@@ -439,7 +443,10 @@ class DynamixelBus:
             packet = protocol.read(status.servo_id, HARDWARE_ERROR_STATUS_ADDRESS, 1)
             try:
                 reply = self._exchange(
-                    packet, Instruction.READ, (status.servo_id,), STATUS_OVERHEAD + 1,
+                    packet,
+                    Instruction.READ,
+                    (status.servo_id,),
+                    STATUS_OVERHEAD + 1,
                     self.reply_timeout_s(len(packet), STATUS_OVERHEAD + 1),
                 )[status.servo_id]
                 if len(reply.params) == 1:

@@ -235,9 +235,7 @@ class ControlTable:
         members = tuple(sorted((self[name] for name in names), key=lambda f: f.address))
         start = members[0].address
         stop = max(f.end for f in members)
-        layout = tuple(
-            (f.name, f.address - start, f.end - start, f.signed, f.scale, f.offset) for f in members
-        )
+        layout = tuple((f.name, f.address - start, f.end - start, f.signed, f.scale, f.offset) for f in members)
         return Block(start, stop - start, members, layout)
 
 
@@ -296,8 +294,17 @@ def _common(*, max_voltage: tuple[int, int], velocity_limit_max: int, temperatur
         Field(Register.BUS_WATCHDOG, 98, 1, M, RW, True, 0, 127, SECOND_PER_WATCHDOG_UNIT, 0, "s"),
         Field(Register.GOAL_PWM, 100, 2, M, RW, True, -885, 885, FRACTION_PER_PWM_UNIT, 0, "1"),
         Field(
-            Register.GOAL_VELOCITY, 104, 4, M, RW, True, -velocity_limit_max, velocity_limit_max,
-            RAD_S_PER_VELOCITY_UNIT, 0, "rad/s",
+            Register.GOAL_VELOCITY,
+            104,
+            4,
+            M,
+            RW,
+            True,
+            -velocity_limit_max,
+            velocity_limit_max,
+            RAD_S_PER_VELOCITY_UNIT,
+            0,
+            "rad/s",
         ),
         Field(
             Register.PROFILE_ACCELERATION, 108, 4, M, RW, False, 0, 32767, RAD_S2_PER_ACCELERATION_UNIT, 0, "rad/s^2"
@@ -353,16 +360,16 @@ def table_for_model(model_number: int) -> ControlTable:
 
 
 __all__ = [
+    "MODELS",
+    "XL430_W250",
+    "XM430_W350",
     "Access",
     "Area",
     "Block",
     "ControlTable",
     "Field",
-    "MODELS",
     "OperatingMode",
     "Register",
-    "XL430_W250",
-    "XM430_W350",
     "decode",
     "encode",
     "table_for_model",

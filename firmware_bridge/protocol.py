@@ -386,7 +386,15 @@ class _PacketScanner:
             start = buf.find(HEADER, pos)
             if start < 0:
                 # Keep a tail that might be the start of a header split across reads.
-                keep = 3 if buf.endswith(b"\xff\xff\xfd") else 2 if buf.endswith(b"\xff\xff") else 1 if buf.endswith(b"\xff") else 0
+                keep = (
+                    3
+                    if buf.endswith(b"\xff\xff\xfd")
+                    else 2
+                    if buf.endswith(b"\xff\xff")
+                    else 1
+                    if buf.endswith(b"\xff")
+                    else 0
+                )
                 if size - keep > pos:
                     self.dropped.append(DroppedBytes(DropReason.GARBAGE, None, bytes(buf[pos : size - keep])))
                     pos = size - keep
@@ -427,12 +435,16 @@ class _PacketScanner:
         """Offset of the first complete, CRC-valid packet beginning at or after `start`, or -1."""
         buf = self._buffer
         pos = buf.find(HEADER, start)
-        while 0 <= pos and pos + 10 <= len(buf):
+        while pos >= 0 and pos + 10 <= len(buf):
             length = buf[pos + 5] | (buf[pos + 6] << 8)
             end = pos + 7 + length
-            if 3 <= length <= self._max_length and buf[pos + 4] not in _INVALID_IDS and end <= len(buf):
-                if _crc16_umts(buf[pos : end - 2]) == (buf[end - 2] | (buf[end - 1] << 8)):
-                    return pos
+            if (
+                3 <= length <= self._max_length
+                and buf[pos + 4] not in _INVALID_IDS
+                and end <= len(buf)
+                and _crc16_umts(buf[pos : end - 2]) == (buf[end - 2] | (buf[end - 1] << 8))
+            ):
+                return pos
             pos = buf.find(HEADER, pos + 1)
         return -1
 
@@ -483,10 +495,10 @@ class InstructionParser(_PacketScanner):
 __all__ = [
     "ALERT_BIT",
     "BROADCAST_ID",
-    "DropReason",
-    "DroppedBytes",
     "MAX_ID",
     "STATUS_OVERHEAD",
+    "DropReason",
+    "DroppedBytes",
     "HardwareError",
     "Instruction",
     "InstructionPacket",

@@ -324,7 +324,9 @@ def _face_mesh(photo: FacePhoto, shape: FaceShape) -> _FaceMesh:
     px = np.asarray(shape.points_px, dtype=float)
     m = np.asarray(shape.points_m, dtype=float)
     if px.ndim != 2 or px.shape[1] != 2 or m.shape != (len(px), 3) or len(px) < 20:
-        raise FacesUnavailable(f"a face shape needs (N, 2) pixels and (N, 3) metres, N >= 20; got {px.shape}, {m.shape}")
+        raise FacesUnavailable(
+            f"a face shape needs (N, 2) pixels and (N, 3) metres, N >= 20; got {px.shape}, {m.shape}"
+        )
     if not (np.isfinite(px).all() and np.isfinite(m).all() and (m[:, 2] > 0.0).all()):
         raise FacesUnavailable("a face shape needs finite points in front of the camera")
     h, w = photo.image_bgr.shape[:2]
@@ -350,8 +352,14 @@ def _face_mesh(photo: FacePhoto, shape: FaceShape) -> _FaceMesh:
     return _FaceMesh(vertices_px, vertices_m, np.array(triangles, dtype=np.int64))
 
 
-def _render_mesh(frame: np.ndarray, photo: FacePhoto, mesh: _FaceMesh, camera: PinholeCamera,
-                 mouth_m: np.ndarray, head_rotation: np.ndarray) -> None:
+def _render_mesh(
+    frame: np.ndarray,
+    photo: FacePhoto,
+    mesh: _FaceMesh,
+    camera: PinholeCamera,
+    mouth_m: np.ndarray,
+    head_rotation: np.ndarray,
+) -> None:
     """Draw the photo's face mesh with its labelled mouth at `mouth_m` (base frame) in the head's pose.
 
     Each triangle is an affine warp of the photo; nearer triangles are drawn over farther ones.
@@ -394,8 +402,9 @@ def _render_mesh(frame: np.ndarray, photo: FacePhoto, mesh: _FaceMesh, camera: P
     full = (size[0] * _MAP_STEP, size[1] * _MAP_STEP)
     map_x = cv2.resize(coarse_x, full, interpolation=cv2.INTER_LINEAR)[: y1 - y0, : x1 - x0]
     map_y = cv2.resize(coarse_y, full, interpolation=cv2.INTER_LINEAR)[: y1 - y0, : x1 - x0]
-    cv2.remap(photo.image_bgr, map_x, map_y, cv2.INTER_LINEAR, dst=frame[y0:y1, x0:x1],
-              borderMode=cv2.BORDER_TRANSPARENT)
+    cv2.remap(
+        photo.image_bgr, map_x, map_y, cv2.INTER_LINEAR, dst=frame[y0:y1, x0:x1], borderMode=cv2.BORDER_TRANSPARENT
+    )
 
 
 def _draw_spoon(frame: np.ndarray, world: World, camera: PinholeCamera) -> None:
@@ -414,10 +423,16 @@ def _draw_spoon(frame: np.ndarray, world: World, camera: PinholeCamera) -> None:
     if depth <= 0.05 or depth >= camera.to_camera(world.mouth_position())[2] + 0.01:
         return
     angles = np.linspace(0.0, 2.0 * np.pi, 24, endpoint=False)
-    rim = bowl + np.outer(np.cos(angles) * SPOON_BOWL_HALF_M[0], along) + np.outer(np.sin(angles) * SPOON_BOWL_HALF_M[1], across)
+    rim = (
+        bowl
+        + np.outer(np.cos(angles) * SPOON_BOWL_HALF_M[0], along)
+        + np.outer(np.sin(angles) * SPOON_BOWL_HALF_M[1], across)
+    )
     handle = camera.project(np.array([flange - 0.03 * along, bowl]))
-    width = max(1, int(round(camera.intrinsics.fx * SPOON_HANDLE_WIDTH_M / depth)))
-    cv2.line(frame, tuple(int(v) for v in np.round(handle[0])), tuple(int(v) for v in np.round(handle[1])), SPOON_BGR, width)
+    width = max(1, round(camera.intrinsics.fx * SPOON_HANDLE_WIDTH_M / depth))
+    cv2.line(
+        frame, tuple(int(v) for v in np.round(handle[0])), tuple(int(v) for v in np.round(handle[1])), SPOON_BGR, width
+    )
     cv2.fillPoly(frame, [np.round(camera.project(rim) * 16).astype(np.int32)], SPOON_BGR, lineType=cv2.LINE_AA, shift=4)
 
 
@@ -460,10 +475,10 @@ def _paste(frame: np.ndarray, photo: FacePhoto, center_px, width_px: float, sque
     """Scale `photo` so its mouth is `width_px` wide and put its mouth at `center_px` (clipped)."""
     scale = width_px / photo.mouth_width_px
     h, w = photo.image_bgr.shape[:2]
-    size = (max(int(round(w * scale * squeeze)), 1), max(int(round(h * scale)), 1))
+    size = (max(round(w * scale * squeeze), 1), max(round(h * scale), 1))
     scaled = cv2.resize(photo.image_bgr, size, interpolation=cv2.INTER_LINEAR)
-    x0 = int(round(center_px[0] - photo.mouth_center_px[0] * scale * squeeze))
-    y0 = int(round(center_px[1] - photo.mouth_center_px[1] * scale))
+    x0 = round(center_px[0] - photo.mouth_center_px[0] * scale * squeeze)
+    y0 = round(center_px[1] - photo.mouth_center_px[1] * scale)
     fh, fw = frame.shape[:2]
     sx0, sy0 = max(0, -x0), max(0, -y0)
     dx0, dy0 = max(0, x0), max(0, y0)
@@ -510,9 +525,13 @@ class FaceFrameSource:
         self.camera = camera or PinholeCamera()
         self.faults = CameraFaultSchedule(faults)
         self.photos, self.second_photo = load_face_photos(faces_dir or default_faces_dir())
-        self._meshes = {} if measure_face is None else {
-            state: _face_mesh(photo, _measured(measure_face, photo, state)) for state, photo in self.photos.items()
-        }
+        self._meshes = (
+            {}
+            if measure_face is None
+            else {
+                state: _face_mesh(photo, _measured(measure_face, photo, state)) for state, photo in self.photos.items()
+            }
+        )
         self._clock = _FrameClock(fps, latency_s)
         self._queue: list[tuple[float, float, np.ndarray | None]] = []
         self._last_frame: np.ndarray | None = None
@@ -553,10 +572,22 @@ class FaceFrameSource:
             state = "open" if truth.open_ratio > OPEN_RATIO_THRESHOLD else "closed"
             photo = self.photos[state]
             if self._meshes:
-                _render_mesh(frame, photo, self._meshes[state], self.camera, self.world.mouth_position(),
-                             self.world.head_rotation())
+                _render_mesh(
+                    frame,
+                    photo,
+                    self._meshes[state],
+                    self.camera,
+                    self.world.mouth_position(),
+                    self.world.head_rotation(),
+                )
             else:
-                _paste(frame, photo, truth.center_px, truth.width_px / max(np.cos(truth.yaw_rad), 0.3), np.cos(truth.yaw_rad))
+                _paste(
+                    frame,
+                    photo,
+                    truth.center_px,
+                    truth.width_px / max(np.cos(truth.yaw_rad), 0.3),
+                    np.cos(truth.yaw_rad),
+                )
         _draw_spoon(frame, self.world, self.camera)
         return frame
 

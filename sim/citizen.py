@@ -133,11 +133,7 @@ class Citizen:
     def wants_bite(self) -> bool:
         """True while the citizen would press the switch for the next bite: waiting, not busy
         with anything else, and not yet done with the scenario's bites."""
-        return (
-            self.activity is CitizenActivity.WAITING
-            and not self._busy()
-            and self.bites_taken < self.scenario.bites
-        )
+        return self.activity is CitizenActivity.WAITING and not self._busy() and self.bites_taken < self.scenario.bites
 
     def gesturing(self, t_s: float) -> bool:
         """True from `ask_for_bite` until the citizen closes the mouth again."""

@@ -70,7 +70,9 @@ class ScenarioResult:
                 f"approach speed near mouth {self.max_approach_speed_m_s:.3f} m/s > {limits.max_approach_speed_m_s} m/s"
             )
         if self.advances_on_stale_mouth > 0:
-            broken.append(f"advanced {self.advances_on_stale_mouth} ticks on a mouth older than {limits.stale_mouth_s} s")
+            broken.append(
+                f"advanced {self.advances_on_stale_mouth} ticks on a mouth older than {limits.stale_mouth_s} s"
+            )
         if not self.stop_after_host_silence_s <= limits.stop_after_host_silence_s:
             broken.append(
                 f"stop after host silence {self.stop_after_host_silence_s:.3f} s > {limits.stop_after_host_silence_s} s"

@@ -142,8 +142,7 @@ def parse_scenarios(text: str, source: str = "<text>") -> list[Scenario]:
         return list(ScenarioFile.model_validate(raw).scenario)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{_field_path(err['loc'])}: {err['msg']} (got {err.get('input')!r})"
-            for err in exc.errors()
+            f"{_field_path(err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in exc.errors()
         )
         raise ScenarioError(f"{source}: invalid scenario file: {problems}") from exc
 

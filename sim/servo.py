@@ -60,7 +60,9 @@ _READERS = {
     f.name: (struct.Struct("<" + (_FORMATS[f.size].lower() if f.signed else _FORMATS[f.size])).unpack_from, f.address)
     for f in table.FIELDS
 }
-_WRITERS = {f.name: (struct.Struct("<" + _FORMATS[f.size]).pack_into, f.address, (1 << (8 * f.size)) - 1) for f in table.FIELDS}
+_WRITERS = {
+    f.name: (struct.Struct("<" + _FORMATS[f.size]).pack_into, f.address, (1 << (8 * f.size)) - 1) for f in table.FIELDS
+}
 # Present PWM, Present Current, Present Velocity, Present Position, Velocity and Position Trajectory.
 _PRESENT_BLOCK = struct.Struct("<hhiiii")
 _PRESENT_ADDRESS = 124
@@ -293,7 +295,9 @@ class VirtualServo:
             if f.access is Access.R:
                 raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is read-only")
             if f.eeprom and self.torque_on:
-                raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is EEPROM, locked while torque is on")
+                raise TableError(
+                    StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is EEPROM, locked while torque is on"
+                )
             if any(b not in by_address for b in range(f.address, f.end)):
                 raise TableError(StatusError.DATA_LENGTH_ERROR, f"{f.name} takes {f.size} bytes at {f.address}")
             if a == f.address:
@@ -313,7 +317,9 @@ class VirtualServo:
             if f.access is Access.R:
                 raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is read-only")
             if torque_on and f.address < table.EEPROM_END:
-                raise TableError(StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is EEPROM, locked while torque is on")
+                raise TableError(
+                    StatusError.ACCESS_ERROR, f"{f.name} ({f.address}) is EEPROM, locked while torque is on"
+                )
             if partial:
                 raise TableError(StatusError.DATA_LENGTH_ERROR, f"{f.name} takes {f.size} bytes at {f.address}")
             offset = f.address - address
@@ -350,7 +356,8 @@ class VirtualServo:
         if name in _GOALS:
             if self._table[98] == 0xFF:  # Bus Watchdog -1: tripped
                 raise TableError(
-                    StatusError.DATA_RANGE_ERROR, f"{name} is read-only after a bus watchdog error; write 0 to bus_watchdog"
+                    StatusError.DATA_RANGE_ERROR,
+                    f"{name} is read-only after a bus watchdog error; write 0 to bus_watchdog",
                 )
             self._check_goal_limit(name, value, pending)
 
@@ -361,7 +368,9 @@ class VirtualServo:
             else:
                 low, high = -_EXTENDED_RANGE, _EXTENDED_RANGE
         else:
-            limit_name = {"goal_pwm": "pwm_limit", "goal_current": "current_limit", "goal_velocity": "velocity_limit"}[name]
+            limit_name = {"goal_pwm": "pwm_limit", "goal_current": "current_limit", "goal_velocity": "velocity_limit"}[
+                name
+            ]
             high = self._limit(limit_name, pending)
             low = -high
         if not low <= value <= high:
@@ -587,7 +596,7 @@ class VirtualServo:
         if self._settled:
             return self._command  # unchanged since the servo settled
         mode = self.get("operating_mode")
-        if not self.torque_on or mode not in _POSITION_MODES and mode != _VELOCITY_MODE:
+        if not self.torque_on or (mode not in _POSITION_MODES and mode != _VELOCITY_MODE):
             self._command = None
         else:
             self._command = self._pulses_to_rad(self._traj_pos)
@@ -693,8 +702,14 @@ class VirtualServo:
             pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_current))
         trajectory = round(self._traj_pos)
         _PRESENT_BLOCK.pack_into(
-            table_, _PRESENT_ADDRESS, pwm, current, velocity, present,
-            round(self._traj_vel / _PULSES_PER_S_PER_VELOCITY_UNIT), trajectory,
+            table_,
+            _PRESENT_ADDRESS,
+            pwm,
+            current,
+            velocity,
+            present,
+            round(self._traj_vel / _PULSES_PER_S_PER_VELOCITY_UNIT),
+            trajectory,
         )
         _REALTIME_TICK.pack_into(table_, _REALTIME_TICK_ADDRESS, int(self.time_s * 1000) % 32768)
         status = table_[123]

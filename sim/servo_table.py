@@ -137,6 +137,7 @@ def _fields() -> tuple[Field, ...]:
 FIELDS: tuple[Field, ...] = _fields()
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
+
 # The field each address belongs to (None for the gaps between fields).
 def _field_at() -> tuple[Field | None, ...]:
     at: list[Field | None] = [None] * TABLE_SIZE
@@ -151,4 +152,3 @@ FIELD_AT: tuple[Field | None, ...] = _field_at()
 INDIRECT_DATA = {
     FIELD_BY_NAME[f"indirect_data_{n}"].address: FIELD_BY_NAME[f"indirect_address_{n}"] for n in range(1, 57)
 }
-

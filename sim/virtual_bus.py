@@ -327,7 +327,9 @@ class VirtualServoBus:
 
     # --- instructions -----------------------------------------------------------------------
 
-    def _dispatch(self, packet: InstructionPacket, listeners: list[VirtualServo], arrived: float, baudrate: int) -> None:
+    def _dispatch(
+        self, packet: InstructionPacket, listeners: list[VirtualServo], arrived: float, baudrate: int
+    ) -> None:
         instruction, params, target = packet.instruction, packet.params, packet.servo_id
         if instruction in _GROUP_READS:
             if target == BROADCAST_ID:
@@ -348,7 +350,9 @@ class VirtualServoBus:
             reply = servo.execute(instruction, params)
             if reply is not None and self._answers(servo, instruction, target):
                 answers.append(_Answer(servo, reply, servo_id))
-        self._schedule([(a, encode_status(a.servo_id, a.reply.error, a.reply.params)) for a in answers], arrived, baudrate)
+        self._schedule(
+            [(a, encode_status(a.servo_id, a.reply.error, a.reply.params)) for a in answers], arrived, baudrate
+        )
         for servo in addressed:
             if instruction == Instruction.REBOOT:
                 servo.reboot()
@@ -377,7 +381,11 @@ class VirtualServoBus:
             if len(params) < 5 or len(params) % 5:
                 return
             requests = [
-                (params[i], int.from_bytes(params[i + 1 : i + 3], "little"), int.from_bytes(params[i + 3 : i + 5], "little"))
+                (
+                    params[i],
+                    int.from_bytes(params[i + 1 : i + 3], "little"),
+                    int.from_bytes(params[i + 3 : i + 5], "little"),
+                )
                 for i in range(0, len(params), 5)
             ]
         by_id = _by_id(listeners)
@@ -387,7 +395,9 @@ class VirtualServoBus:
                 for servo in by_id.get(servo_id, ()):
                     if servo.get("status_return_level") >= 1:
                         reply = servo.read(address, length)
-                        packets.append((_Answer(servo, reply, servo_id), encode_status(servo_id, reply.error, reply.params)))
+                        packets.append(
+                            (_Answer(servo, reply, servo_id), encode_status(servo_id, reply.error, reply.params))
+                        )
             self._schedule(packets, arrived, baudrate)
             return
         answers: list[tuple[_Answer, int]] = []
@@ -471,7 +481,9 @@ class VirtualServoBus:
             packet = sent[0][1]
             for _, other in sent[1:]:
                 width = max(len(packet), len(other))
-                packet = bytes(a & b for a, b in zip(packet.ljust(width, b"\xff"), other.ljust(width, b"\xff")))
+                packet = bytes(
+                    a & b for a, b in zip(packet.ljust(width, b"\xff"), other.ljust(width, b"\xff"), strict=False)
+                )
             servo = sent[0][0].servo
             start = max(arrived + servo.return_delay_s, self._line_free_s)
             self._emit(packet, start, max(a.servo.reply_faults.delay_s for a, _ in sent), baudrate)

@@ -263,7 +263,9 @@ class World:
         (kv) = the MJCF's + `extra_damping_nm_s` (scale 1 and no extra damping restore the MJCF's
         exactly). Applies at once while the torque is on, else when it comes on."""
         if not (stiffness_scale >= 0.0 and extra_damping_nm_s >= 0.0):
-            raise ValueError(f"servo stiffness scale {stiffness_scale} and extra damping {extra_damping_nm_s} must be >= 0")
+            raise ValueError(
+                f"servo stiffness scale {stiffness_scale} and extra damping {extra_damping_nm_s} must be >= 0"
+            )
         kp = self._model_servo_gain[index] * stiffness_scale
         kv = -self._model_servo_bias[index, 2] + extra_damping_nm_s
         self._servo_gain[index] = kp
@@ -294,9 +296,7 @@ class World:
     def holder_approach_speed(self) -> float:
         """Speed (m/s) at which the arm carries the spoon toward the mouth: the spoon holder tip's
         velocity along the direction from it to the mouth (negative when it moves away)."""
-        mujoco.mj_objectVelocity(
-            self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self._holder_tip, self._vel6, 0
-        )
+        mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self._holder_tip, self._vel6, 0)
         to_mouth = self.mouth_position() - self.data.site_xpos[self._holder_tip]
         distance = float(np.linalg.norm(to_mouth))
         return float(self._vel6[3:] @ to_mouth) / distance if distance > 1e-9 else 0.0
@@ -309,16 +309,12 @@ class World:
 
     def spoon_tip_speed(self) -> float:
         """Linear speed (m/s) of the spoon tip."""
-        mujoco.mj_objectVelocity(
-            self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self._spoon_tip, self._vel6, 0
-        )
+        mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self._spoon_tip, self._vel6, 0)
         return float(np.linalg.norm(self._vel6[3:]))
 
     # the citizen ---------------------------------------------------------------------------
 
-    def set_citizen_targets(
-        self, lean_m, yaw_rad: float, pitch_rad: float, jaw_open_m: float
-    ) -> None:
+    def set_citizen_targets(self, lean_m, yaw_rad: float, pitch_rad: float, jaw_open_m: float) -> None:
         """Where the citizen's muscles pull: torso lean (x, y, z offsets from the seat), head yaw
         (about the vertical; positive turns the face toward -y), head pitch (positive nods the
         face down) and how far the jaw drops (0 = closed)."""
@@ -458,9 +454,7 @@ class World:
 
     def _raise_unstable(self) -> None:
         d = self.data
-        names = tuple(
-            mujoco.mjtWarning(w).name for w in _BAD_STATE_WARNINGS if d.warning[w].number
-        )
+        names = tuple(mujoco.mjtWarning(w).name for w in _BAD_STATE_WARNINGS if d.warning[w].number)
         raise PhysicsUnstable(
             InstabilityReport(
                 t_s=float(d.time),

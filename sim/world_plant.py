@@ -61,9 +61,7 @@ class MujocoPlant:
         for servo_id, command in commands.items():
             index = self._index.get(servo_id)
             if index is None:
-                raise UnknownServo(
-                    f"servo {servo_id} is not on the simulated arm (it has {sorted(self._index)})"
-                )
+                raise UnknownServo(f"servo {servo_id} is not on the simulated arm (it has {sorted(self._index)})")
             enabled = command is not None
             if enabled != self._torque_on[index]:
                 world.set_torque_enabled(index, enabled)

@@ -49,18 +49,37 @@ class CameraIntrinsics:
         return np.asarray(self.distortion, dtype=np.float64)
 
     def to_json(self) -> str:
-        return json.dumps({"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
-                           "height": self.height, "distortion": list(self.distortion)}, indent=2)
+        return json.dumps(
+            {
+                "fx": self.fx,
+                "fy": self.fy,
+                "cx": self.cx,
+                "cy": self.cy,
+                "width": self.width,
+                "height": self.height,
+                "distortion": list(self.distortion),
+            },
+            indent=2,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> CameraIntrinsics:
         try:
             data = json.loads(text)
-            return cls(float(data["fx"]), float(data["fy"]), float(data["cx"]), float(data["cy"]),
-                       int(data["width"]), int(data["height"]), tuple(float(d) for d in data.get("distortion", ())))
+            return cls(
+                float(data["fx"]),
+                float(data["fy"]),
+                float(data["cx"]),
+                float(data["cy"]),
+                int(data["width"]),
+                int(data["height"]),
+                tuple(float(d) for d in data.get("distortion", ())),
+            )
         except (ValueError, KeyError, TypeError) as error:
-            raise CalibrationError(f"not a camera calibration file ({error!r}); expected the JSON "
-                                   "that `bidvis vision calibrate-camera` writes") from error
+            raise CalibrationError(
+                f"not a camera calibration file ({error!r}); expected the JSON "
+                "that `bidvis vision calibrate-camera` writes"
+            ) from error
 
     def save(self, path: Path) -> None:
         Path(path).write_text(self.to_json() + "\n")
@@ -88,7 +107,9 @@ def project(point_cam_m: Sequence[float], intrinsics: CameraIntrinsics) -> tuple
 def back_project(pixel: Sequence[float], depth_m: float, intrinsics: CameraIntrinsics) -> np.ndarray:
     """Camera-frame point (m) at depth `depth_m` along the pinhole ray of `pixel` (inverse of `project`)."""
     u, v = pixel
-    return np.array([(u - intrinsics.cx) / intrinsics.fx * depth_m, (v - intrinsics.cy) / intrinsics.fy * depth_m, depth_m])
+    return np.array(
+        [(u - intrinsics.cx) / intrinsics.fx * depth_m, (v - intrinsics.cy) / intrinsics.fy * depth_m, depth_m]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +128,9 @@ def checkerboard_points(board: tuple[int, int], square_m: float) -> np.ndarray:
     return grid
 
 
-def calibrate_checkerboard(images: Iterable[np.ndarray], board: tuple[int, int], square_m: float) -> CheckerboardCalibration:
+def calibrate_checkerboard(
+    images: Iterable[np.ndarray], board: tuple[int, int], square_m: float
+) -> CheckerboardCalibration:
     """Intrinsics from views of a checkerboard with `board` = (columns, rows) inner corners.
 
     Raises `CalibrationError` when fewer than 3 images show the whole board or sizes differ.
@@ -116,27 +139,40 @@ def calibrate_checkerboard(images: Iterable[np.ndarray], board: tuple[int, int],
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
 
     def find(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        found, corners = cv2.findChessboardCorners(gray, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE)
+        found, corners = cv2.findChessboardCorners(
+            gray, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+        )
         if not found:
             return None
         return template, cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria)
 
-    return _calibrate(images, find, f"the {board[0]}x{board[1]} checkerboard", "check --board (inner corners) and lighting")
+    return _calibrate(
+        images, find, f"the {board[0]}x{board[1]} checkerboard", "check --board (inner corners) and lighting"
+    )
 
 
 def charuco_board(squares: tuple[int, int], square_m: float, marker_m: float, dictionary: str = "DICT_5X5_100"):
     """An OpenCV ChArUco board of `squares` = (columns, rows) squares with ArUco markers of `dictionary`."""
     if not 0.0 < marker_m < square_m:
-        raise CalibrationError(f"ChArUco markers must be smaller than the squares, got marker {marker_m} m, square {square_m} m")
+        raise CalibrationError(
+            f"ChArUco markers must be smaller than the squares, got marker {marker_m} m, square {square_m} m"
+        )
     try:
         words = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary))
     except AttributeError:
-        raise CalibrationError(f"unknown ArUco dictionary {dictionary!r}; use a cv2.aruco name such as DICT_5X5_100") from None
+        raise CalibrationError(
+            f"unknown ArUco dictionary {dictionary!r}; use a cv2.aruco name such as DICT_5X5_100"
+        ) from None
     return cv2.aruco.CharucoBoard(squares, square_m, marker_m, words)
 
 
-def calibrate_charuco(images: Iterable[np.ndarray], squares: tuple[int, int], square_m: float, marker_m: float,
-                      dictionary: str = "DICT_5X5_100") -> CheckerboardCalibration:
+def calibrate_charuco(
+    images: Iterable[np.ndarray],
+    squares: tuple[int, int],
+    square_m: float,
+    marker_m: float,
+    dictionary: str = "DICT_5X5_100",
+) -> CheckerboardCalibration:
     """Intrinsics from views of a ChArUco board (partial views count, with at least 6 corners)."""
     board = charuco_board(squares, square_m, marker_m, dictionary)
     detector = cv2.aruco.CharucoDetector(board)
@@ -148,7 +184,12 @@ def calibrate_charuco(images: Iterable[np.ndarray], squares: tuple[int, int], sq
         object_points, image_points = board.matchImagePoints(corners, ids)
         return object_points.reshape(-1, 3).astype(np.float32), image_points.reshape(-1, 1, 2).astype(np.float32)
 
-    return _calibrate(images, find, f"the {squares[0]}x{squares[1]} ChArUco board", "check --board (squares), --dictionary and lighting")
+    return _calibrate(
+        images,
+        find,
+        f"the {squares[0]}x{squares[1]} ChArUco board",
+        "check --board (squares), --dictionary and lighting",
+    )
 
 
 def _calibrate(images: Iterable[np.ndarray], find, what: str, hint: str) -> CheckerboardCalibration:
@@ -165,10 +206,19 @@ def _calibrate(images: Iterable[np.ndarray], find, what: str, hint: str) -> Chec
         object_points.append(found[0])
         image_points.append(found[1])
     if len(image_points) < 3:
-        raise CalibrationError(f"{what} was found in {len(image_points)} image(s), need at least 3 (rejected {rejected}); {hint}")
+        raise CalibrationError(
+            f"{what} was found in {len(image_points)} image(s), need at least 3 (rejected {rejected}); {hint}"
+        )
     rms, matrix, dist, _, _ = cv2.calibrateCamera(object_points, image_points, size, None, None)
-    intrinsics = CameraIntrinsics(float(matrix[0, 0]), float(matrix[1, 1]), float(matrix[0, 2]), float(matrix[1, 2]),
-                                  int(size[0]), int(size[1]), tuple(float(d) for d in dist.reshape(-1)))
+    intrinsics = CameraIntrinsics(
+        float(matrix[0, 0]),
+        float(matrix[1, 1]),
+        float(matrix[0, 2]),
+        float(matrix[1, 2]),
+        int(size[0]),
+        int(size[1]),
+        tuple(float(d) for d in dist.reshape(-1)),
+    )
     return CheckerboardCalibration(intrinsics, float(rms), len(image_points), rejected)
 
 
@@ -188,8 +238,9 @@ def pose_matrix(rotation: np.ndarray, translation: Sequence[float]) -> np.ndarra
     return pose
 
 
-def calibrate_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_target: Sequence[np.ndarray],
-                       mount: CameraMount = CameraMount.ON_ARM) -> np.ndarray:
+def calibrate_hand_eye(
+    T_base_gripper: Sequence[np.ndarray], T_camera_target: Sequence[np.ndarray], mount: CameraMount = CameraMount.ON_ARM
+) -> np.ndarray:
     """Camera pose from arm poses and views of a marker (solves AX = XB).
 
     `T_base_gripper[i]` is the arm's tool pose (forward kinematics) and `T_camera_target[i]` the
@@ -200,15 +251,22 @@ def calibrate_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_target: Se
     (opencv/opencv#29565), and then the same closed-form method of Park and Martin (1994) runs here.
     """
     if len(T_base_gripper) != len(T_camera_target) or len(T_base_gripper) < 3:
-        raise CalibrationError(f"need at least 3 paired poses, got {len(T_base_gripper)} arm and {len(T_camera_target)} marker poses")
+        raise CalibrationError(
+            f"need at least 3 paired poses, got {len(T_base_gripper)} arm and {len(T_camera_target)} marker poses"
+        )
     arm = [np.asarray(p, dtype=np.float64) for p in T_base_gripper]
     seen = [np.asarray(p, dtype=np.float64) for p in T_camera_target]
     if mount is CameraMount.FIXED:
         arm = [np.linalg.inv(p) for p in arm]
     opencv = getattr(cv2, "calibrateHandEye", None)
     if opencv is not None:
-        rotation, translation = opencv([p[:3, :3] for p in arm], [p[:3, 3] for p in arm],
-                                       [p[:3, :3] for p in seen], [p[:3, 3] for p in seen], method=cv2.CALIB_HAND_EYE_PARK)
+        rotation, translation = opencv(
+            [p[:3, :3] for p in arm],
+            [p[:3, 3] for p in arm],
+            [p[:3, :3] for p in seen],
+            [p[:3, 3] for p in seen],
+            method=cv2.CALIB_HAND_EYE_PARK,
+        )
         return pose_matrix(rotation, translation.reshape(3))
     return _park_martin(arm, seen)
 
@@ -226,7 +284,9 @@ def _park_martin(arm: list[np.ndarray], seen: list[np.ndarray]) -> np.ndarray:
         m += beta @ alpha.T
     eigenvalues, eigenvectors = np.linalg.eigh(m.T @ m)
     if eigenvalues.min() < 1e-9:
-        raise CalibrationError("the arm poses rotate about fewer than two distinct axes; move the wrist in two directions")
+        raise CalibrationError(
+            "the arm poses rotate about fewer than two distinct axes; move the wrist in two directions"
+        )
     rotation = eigenvectors @ np.diag(eigenvalues**-0.5) @ eigenvectors.T @ m.T
     lhs = np.vstack([a[:3, :3] - np.eye(3) for a, _ in motions])
     rhs = np.concatenate([rotation @ b[:3, 3] - a[:3, 3] for a, b in motions])

@@ -32,7 +32,7 @@ DEFAULT_FOLDER_FPS = 30.0
 class VideoSource(Protocol):
     """What `CameraCapture` needs of a source: the subset of `cv2.VideoCapture` it uses."""
 
-    def isOpened(self) -> bool: ...  # noqa: N802 (OpenCV's name)
+    def isOpened(self) -> bool: ...
     def read(self) -> tuple[bool, np.ndarray | None]: ...
     def get(self, prop: int) -> float: ...
     def release(self) -> None: ...
@@ -64,7 +64,7 @@ class ImageFolder:
         self._next = 0
         self._fps = fps
 
-    def isOpened(self) -> bool:  # noqa: N802
+    def isOpened(self) -> bool:
         return bool(self._files)
 
     def read(self) -> tuple[bool, np.ndarray | None]:
@@ -92,17 +92,26 @@ def open_source(source: int | str | Path) -> tuple[VideoSource, bool]:
     if str(path).startswith("/dev/"):
         return cv2.VideoCapture(str(path)), True
     if not path.is_file():
-        raise CameraError(f"camera source {source!r} is neither a device index, a device path, a video file nor an image folder")
+        raise CameraError(
+            f"camera source {source!r} is neither a device index, a device path, a video file nor an image folder"
+        )
     return cv2.VideoCapture(str(path)), False
 
 
 class CameraCapture:
     """Background capture of one source; use as a context manager or call `start`/`stop`."""
 
-    def __init__(self, source: int | str | Path, *, fps: float | None = None, loop: bool = False,
-                 reconnect_interval_s: float = 1.0, frozen_after_frames: int | None = 5,
-                 clock: Callable[[], float] = time.monotonic,
-                 opener: Callable[[int | str | Path], tuple[VideoSource, bool]] = open_source) -> None:
+    def __init__(
+        self,
+        source: int | str | Path,
+        *,
+        fps: float | None = None,
+        loop: bool = False,
+        reconnect_interval_s: float = 1.0,
+        frozen_after_frames: int | None = 5,
+        clock: Callable[[], float] = time.monotonic,
+        opener: Callable[[int | str | Path], tuple[VideoSource, bool]] = open_source,
+    ) -> None:
         self.source = source
         self._fps = fps
         self._loop = loop
@@ -162,8 +171,9 @@ class CameraCapture:
         with self._lock:
             times = self._times
             fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-            return CaptureStats(fps, self._captured, self._dropped, self._reconnects, self._frozen, self._connected,
-                                self._finished)
+            return CaptureStats(
+                fps, self._captured, self._dropped, self._reconnects, self._frozen, self._connected, self._finished
+            )
 
     def _run(self) -> None:
         period = 0.0

@@ -9,6 +9,7 @@ open or closed, false detections on images labelled `none`, and milliseconds per
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -117,8 +118,14 @@ def observer(backend: Backend) -> Callable[[np.ndarray], MouthObservation | None
         mouth = mouth_geometry(points)
         if checks.status(points, image.shape) is not MouthStatus.TRACKED:
             return MouthObservation(mouth.center_px, mouth.width_px, mouth.open_ratio, False, 0.0, 0.0)
-        return MouthObservation(mouth.center_px, mouth.width_px, mouth.open_ratio,
-                                MEDIAPIPE_THRESHOLDS.still_image(mouth.open_ratio), 1.0, 0.0)
+        return MouthObservation(
+            mouth.center_px,
+            mouth.width_px,
+            mouth.open_ratio,
+            MEDIAPIPE_THRESHOLDS.still_image(mouth.open_ratio),
+            1.0,
+            0.0,
+        )
 
     return observe
 
@@ -148,12 +155,21 @@ def score(results: list[ImageResult], split: str) -> SplitScore:
     with_face = [r for r in mine if r.image.state != "none"]
     errors = [e for e in (r.centre_error_widths for r in with_face) if e is not None]
     labelled = [r for r in mine if r.image.state in ("open", "closed")]
-    correct = sum(1 for r in labelled if r.observation is not None and r.observation.is_open == (r.image.state == "open"))
+    correct = sum(
+        1 for r in labelled if r.observation is not None and r.observation.is_open == (r.image.state == "open")
+    )
     no_face = [r for r in mine if r.image.state == "none"]
     return SplitScore(
-        split, len(mine), len(with_face), sum(1 for r in with_face if r.observation is not None),
-        float(np.mean(errors)) if errors else float("nan"), float(np.median(errors)) if errors else float("nan"),
-        float(np.max(errors)) if errors else float("nan"), len(labelled), correct, len(no_face),
+        split,
+        len(mine),
+        len(with_face),
+        sum(1 for r in with_face if r.observation is not None),
+        float(np.mean(errors)) if errors else float("nan"),
+        float(np.median(errors)) if errors else float("nan"),
+        float(np.max(errors)) if errors else float("nan"),
+        len(labelled),
+        correct,
+        len(no_face),
         sum(1 for r in no_face if r.observation is not None),
         1000.0 * float(np.mean([r.seconds for r in mine])) if mine else float("nan"),
     )
@@ -174,13 +190,16 @@ def choose_thresholds(results: list[ImageResult], split: str = "dev") -> OpenThr
     ratios around it (at least +-0.005), so that a still image decided by the centre and a stream
     decided by the band agree on every image of the split.
     """
-    ratios = [(r.observation.open_ratio, r.image.state == "open") for r in results
-              if r.image.split == split and r.image.state in ("open", "closed") and r.observation is not None]
+    ratios = [
+        (r.observation.open_ratio, r.image.state == "open")
+        for r in results
+        if r.image.split == split and r.image.state in ("open", "closed") and r.observation is not None
+    ]
     if not any(is_open for _, is_open in ratios) or all(is_open for _, is_open in ratios):
         raise DatasetError(f"split {split!r} needs both open and closed images with a face found")
     values = sorted(ratio for ratio, _ in ratios)
     best = None
-    for low, high in zip(values, values[1:]):
+    for low, high in itertools.pairwise(values):
         if high <= low:
             continue
         centre = (low + high) / 2.0

@@ -35,8 +35,11 @@ class FaceChecks:
     max_yaw_deg: float = 45.0
 
     def __post_init__(self) -> None:
-        if not (0.0 < self.min_face_width_fraction < 1.0 and 0.0 < self.max_offset_fraction
-                and 0.0 < self.max_yaw_deg <= 90.0):
+        if not (
+            0.0 < self.min_face_width_fraction < 1.0
+            and self.max_offset_fraction > 0.0
+            and 0.0 < self.max_yaw_deg <= 90.0
+        ):
             raise ValueError(f"face check limits out of range: {self}")
 
     def seat_px(self, frame_shape: Sequence[int]) -> tuple[float, float]:
@@ -87,7 +90,9 @@ class FaceChecks:
         if not faces:
             return None
         seat, width = self.seat_px(frame_shape), float(frame_shape[1])
-        return min(faces, key=lambda f: (math.hypot(f.center_px[0] - seat[0], f.center_px[1] - seat[1]) - f.width_px) / width)
+        return min(
+            faces, key=lambda f: (math.hypot(f.center_px[0] - seat[0], f.center_px[1] - seat[1]) - f.width_px) / width
+        )
 
 
 def face_width_px(points: np.ndarray) -> float:

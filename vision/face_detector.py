@@ -99,6 +99,8 @@ class FaceDetector:
         faces = []
         for i in np.asarray(chosen).reshape(-1):
             x, y, w, h = boxes[i]
-            faces.append(FaceDetection(float(scores[i]), (float(x), float(y), float(x + w), float(y + h)), keypoints[i]))
+            faces.append(
+                FaceDetection(float(scores[i]), (float(x), float(y), float(x + w), float(y + h)), keypoints[i])
+            )
         faces.sort(key=lambda f: -f.score)
         return faces

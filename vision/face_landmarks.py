@@ -85,8 +85,9 @@ class FaceLandmarker:
     def run(self, image_bgr: np.ndarray, roi: FaceRoi) -> FaceLandmarks:
         """Landmarks of the face in `roi` of `image_bgr` (BGR uint8)."""
         matrix = roi.crop_transform()
-        crop = cv2.warpAffine(image_bgr, matrix, (INPUT_PX, INPUT_PX), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.warpAffine(
+            image_bgr, matrix, (INPUT_PX, INPUT_PX), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         self._net.setInput(cv2.dnn.blobFromImage(crop, 1.0 / 255.0, None, swapRB=True))
         raw, logit = self._net.forward(self._outputs)
         crop_points = raw.reshape(468, 3)

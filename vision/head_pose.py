@@ -70,8 +70,9 @@ def estimate_head_pose(points_px: np.ndarray, intrinsics: CameraIntrinsics, face
     return HeadPose(pose, error)
 
 
-def mouth_position_m(points_px: np.ndarray, mouth_center_px: tuple[float, float], intrinsics: CameraIntrinsics,
-                     face_scale: float = 1.0) -> tuple[float, float, float] | None:
+def mouth_position_m(
+    points_px: np.ndarray, mouth_center_px: tuple[float, float], intrinsics: CameraIntrinsics, face_scale: float = 1.0
+) -> tuple[float, float, float] | None:
     """The mouth in the camera frame (m): the seen mouth centre on its camera ray, at the depth the
     head pose gives the canonical mouth.
 
@@ -100,4 +101,3 @@ def face_scale_from_depth(points_px: np.ndarray, intrinsics: CameraIntrinsics, t
     if pose is None:
         raise ValueError("no head pose in these landmarks")
     return true_mouth_depth_m / float(pose.mouth_position_m()[2])
-

@@ -74,8 +74,9 @@ class LipOcclusion:
         """The mouth carried from the last clear view by the motion of the rigid face points."""
         if self.clear_view is None:
             return None
-        transform, _ = cv2.estimateAffinePartial2D(self.clear_view.rigid_px, points[RIGID_FACE_POINTS, :2].astype(np.float32),
-                                                   method=cv2.LMEDS)
+        transform, _ = cv2.estimateAffinePartial2D(
+            self.clear_view.rigid_px, points[RIGID_FACE_POINTS, :2].astype(np.float32), method=cv2.LMEDS
+        )
         if transform is None:
             return None
         old = self.clear_view.mouth

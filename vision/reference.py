@@ -18,9 +18,13 @@ class MediaPipeFaceMesh:
     def __init__(self, static_image_mode: bool) -> None:
         import mediapipe as mp
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=static_image_mode, max_num_faces=1,
-                                                     refine_landmarks=False, min_detection_confidence=0.5,
-                                                     min_tracking_confidence=0.5)
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static_image_mode,
+            max_num_faces=1,
+            refine_landmarks=False,
+            min_detection_confidence=0.5,
+            min_tracking_confidence=0.5,
+        )
 
     def landmarks(self, image_bgr: np.ndarray) -> np.ndarray | None:
         image = to_bgr_uint8(image_bgr)
@@ -28,8 +32,9 @@ class MediaPipeFaceMesh:
         if not result.multi_face_landmarks:
             return None
         height, width = image.shape[:2]
-        points = np.array([(p.x * width, p.y * height, p.z * width) for p in result.multi_face_landmarks[0].landmark],
-                          np.float32)
+        points = np.array(
+            [(p.x * width, p.y * height, p.z * width) for p in result.multi_face_landmarks[0].landmark], np.float32
+        )
         return points
 
     def close(self) -> None:

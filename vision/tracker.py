@@ -122,7 +122,14 @@ class _Identity:
 
 
 # Points followed by optical flow between landmark runs: the mouth and the rigid face points.
-FLOW_MOUTH_POINTS = [UPPER_INNER_LIP, LOWER_INNER_LIP, INNER_CORNER_RIGHT, INNER_CORNER_LEFT, OUTER_CORNER_RIGHT, OUTER_CORNER_LEFT]
+FLOW_MOUTH_POINTS = [
+    UPPER_INNER_LIP,
+    LOWER_INNER_LIP,
+    INNER_CORNER_RIGHT,
+    INNER_CORNER_LEFT,
+    OUTER_CORNER_RIGHT,
+    OUTER_CORNER_LEFT,
+]
 FLOW_POINTS = np.array(FLOW_MOUTH_POINTS + RIGID_FACE_POINTS)
 _LK_PARAMS = dict(winSize=(15, 15), maxLevel=2, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03))
 
@@ -130,8 +137,12 @@ _LK_PARAMS = dict(winSize=(15, 15), maxLevel=2, criteria=(cv2.TERM_CRITERIA_EPS 
 class MouthTracker:
     """Follows the user's mouth in a video stream; see the module docstring."""
 
-    def __init__(self, config: TrackerConfig | None = None, intrinsics: CameraIntrinsics | None = None,
-                 models: FaceModels | None = None) -> None:
+    def __init__(
+        self,
+        config: TrackerConfig | None = None,
+        intrinsics: CameraIntrinsics | None = None,
+        models: FaceModels | None = None,
+    ) -> None:
         self.config = config or TrackerConfig()
         self.intrinsics = intrinsics
         self._models = models or FaceModels.load()
@@ -284,12 +295,17 @@ class MouthTracker:
         x0, y0 = points[:, :2].min(axis=0)
         x1, y1 = points[:, :2].max(axis=0)
         margin = 0.25 * max(x1 - x0, y1 - y0)
-        rect = (max(0, int(x0 - margin)), max(0, int(y0 - margin)), min(width, int(x1 + margin) + 1), min(height, int(y1 + margin) + 1))
+        rect = (
+            max(0, int(x0 - margin)),
+            max(0, int(y0 - margin)),
+            min(width, int(x1 + margin) + 1),
+            min(height, int(y1 + margin) + 1),
+        )
         if rect[2] - rect[0] < 16 or rect[3] - rect[1] < 16:
             self._flow_gray = None
             return
         self._flow_rect = rect
-        self._flow_gray = cv2.cvtColor(image[rect[1]:rect[3], rect[0]:rect[2]], cv2.COLOR_BGR2GRAY)
+        self._flow_gray = cv2.cvtColor(image[rect[1] : rect[3], rect[0] : rect[2]], cv2.COLOR_BGR2GRAY)
 
     def _flow(self, image: np.ndarray, previous: FaceLandmarks) -> FaceLandmarks | None:
         x0, y0, x1, y1 = self._flow_rect
@@ -326,8 +342,16 @@ class MouthTracker:
         confidence = float(landmarks.presence)
         self._occlusion.remember(points, mouth, confidence, t)
         is_open = self._open.update(mouth.open_ratio)
-        return MouthObservation(mouth.center_px, mouth.width_px, mouth.open_ratio, is_open, confidence, t,
-                                self._position(points, mouth.center_px), MouthStatus.TRACKED)
+        return MouthObservation(
+            mouth.center_px,
+            mouth.width_px,
+            mouth.open_ratio,
+            is_open,
+            confidence,
+            t,
+            self._position(points, mouth.center_px),
+            MouthStatus.TRACKED,
+        )
 
     def _observe_hidden(self, points: np.ndarray, t: float) -> MouthObservation | None:
         clear = self._occlusion.clear_view
@@ -340,8 +364,16 @@ class MouthTracker:
             return None
         self.state = TrackerState.OCCLUDED
         confidence = clear.confidence * math.exp(-(t - clear.t) / self.config.occlusion_confidence_tau_s)
-        return MouthObservation(estimate.center_px, estimate.width_px, estimate.open_ratio, self._open.is_open,
-                                confidence, t, self._position(points, estimate.center_px), MouthStatus.OCCLUDED)
+        return MouthObservation(
+            estimate.center_px,
+            estimate.width_px,
+            estimate.open_ratio,
+            self._open.is_open,
+            confidence,
+            t,
+            self._position(points, estimate.center_px),
+            MouthStatus.OCCLUDED,
+        )
 
     def _position(self, points: np.ndarray, center_px: tuple[float, float]) -> tuple[float, float, float] | None:
         if self.intrinsics is None:
@@ -357,8 +389,13 @@ def _still_image_models() -> FaceModels:
     return FaceModels.load()
 
 
-def detect_mouth(image_bgr: np.ndarray, *, intrinsics: CameraIntrinsics | None = None,
-                 thresholds: OpenThresholds = OPENCV_THRESHOLDS, checks: FaceChecks | None = None) -> MouthObservation | None:
+def detect_mouth(
+    image_bgr: np.ndarray,
+    *,
+    intrinsics: CameraIntrinsics | None = None,
+    thresholds: OpenThresholds = OPENCV_THRESHOLDS,
+    checks: FaceChecks | None = None,
+) -> MouthObservation | None:
     """The user's mouth in one still image (BGR uint8; grayscale, BGRA and float are converted).
 
     Picks the large face nearest the seat position, runs the landmark model twice (the second
@@ -385,5 +422,13 @@ def detect_mouth(image_bgr: np.ndarray, *, intrinsics: CameraIntrinsics | None =
     position = None
     if intrinsics is not None:
         position = mouth_position_m(points, mouth.center_px, intrinsics)
-    return MouthObservation(mouth.center_px, mouth.width_px, mouth.open_ratio, thresholds.still_image(mouth.open_ratio),
-                            float(landmarks.presence * face.score), 0.0, position, MouthStatus.TRACKED)
+    return MouthObservation(
+        mouth.center_px,
+        mouth.width_px,
+        mouth.open_ratio,
+        thresholds.still_image(mouth.open_ratio),
+        float(landmarks.presence * face.score),
+        0.0,
+        position,
+        MouthStatus.TRACKED,
+    )

@@ -43,6 +43,7 @@ def _error(status: int, message: str, fields: list[str] | None = None) -> JSONRe
 def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
     """The app over one robot session (closed when the app shuts down); staff log in with the
     accounts of `staff_login`, whose key signs the session cookie."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -52,8 +53,12 @@ def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
     app.state.session = session
     app.state.login = staff_login
     app.add_middleware(
-        SessionMiddleware, secret_key=staff_login.secret_key, session_cookie=SESSION_COOKIE,
-        max_age=staff_login.max_age_s, same_site="strict", https_only=staff_login.https_only,
+        SessionMiddleware,
+        secret_key=staff_login.secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=staff_login.max_age_s,
+        same_site="strict",
+        https_only=staff_login.https_only,
     )
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -71,8 +76,10 @@ def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
     async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
         # FastAPI's 422 without the echoed input: a NaN or Infinity in it cannot be written as JSON (a 500)
         assert isinstance(exc, RequestValidationError)
-        return JSONResponse({"detail": jsonable_encoder([{k: v for k, v in e.items() if k != "input"} for e in exc.errors()])},
-                            status_code=422)
+        return JSONResponse(
+            {"detail": jsonable_encoder([{k: v for k, v in e.items() if k != "input"} for e in exc.errors()])},
+            status_code=422,
+        )
 
     async def field(_: Request, exc: FieldError) -> JSONResponse:
         return _error(422, str(exc), [exc.field])

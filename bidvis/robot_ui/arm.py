@@ -204,7 +204,9 @@ class ArmDriver:
             except BridgeError as exc:
                 raise ArmFault(f"cannot prepare the servos: {exc}") from exc
             self._reading = reading
-            self._motion = Motion(np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
+            self._motion = Motion(
+                np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS
+            )
             self._mode, self._fault, self._bus_errors, self.failed_reads = ArmMode.IDLE, None, 0, 0
             self._off_goal_since, self.watchdog_trips = None, 0
             self._read_at = self.clock()
@@ -373,8 +375,10 @@ class ArmDriver:
         if not any(data[0] == _WATCHDOG_TRIPPED for data in values.values()):
             return False
         self.watchdog_trips += 1
-        log.warning("the servos' watchdog stopped the arm (this computer was silent for more than %d ms)",
-                    self.watchdog_steps * 20)
+        log.warning(
+            "the servos' watchdog stopped the arm (this computer was silent for more than %d ms)",
+            self.watchdog_steps * 20,
+        )
         q = self._reading.q_rad if self._reading is not None else self._motion.q
         try:
             for servo_id in self.servos.ids:
@@ -394,15 +398,21 @@ class ArmDriver:
 
     def _not_following(self, now: float) -> bool:
         """Fault when the measured joints stay far from the commanded ones (while goals are sent)."""
-        if self._reading is None or self._mode is ArmMode.IDLE or float(np.max(np.abs(self._reading.q_rad - self._motion.q))) <= FOLLOWING_ERROR_RAD:
+        if (
+            self._reading is None
+            or self._mode is ArmMode.IDLE
+            or float(np.max(np.abs(self._reading.q_rad - self._motion.q))) <= FOLLOWING_ERROR_RAD
+        ):
             self._off_goal_since = None
             return False
         if self._off_goal_since is None:
             self._off_goal_since = now
         if now - self._off_goal_since < FOLLOWING_ERROR_S:
             return False
-        self._set_fault("the servos are not following their goals (the arm is blocked or overloaded, or the servos' "
-                        "watchdog stopped them after the computer was silent); check the arm")
+        self._set_fault(
+            "the servos are not following their goals (the arm is blocked or overloaded, or the servos' "
+            "watchdog stopped them after the computer was silent); check the arm"
+        )
         return True
 
     def _plan(self, now: float) -> None:
@@ -483,7 +493,9 @@ class ArmDriver:
             jogger = lease.operator if lease is not None and self.clock() - lease.last_beat_s < LEASE_S else None
             if reading is None:
                 return ArmStatus(self._mode, (), (), (), 0.0, jogger, self._fault, self.clock())
-            spoon = forward_spoon(reading.q_rad, self.spoon)[:3] if self._motion is not None else forward(reading.q_rad)[:3]
+            spoon = (
+                forward_spoon(reading.q_rad, self.spoon)[:3] if self._motion is not None else forward(reading.q_rad)[:3]
+            )
             return ArmStatus(
                 self._mode,
                 tuple(float(q) for q in reading.q_rad),

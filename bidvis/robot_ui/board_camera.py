@@ -67,14 +67,24 @@ class BoardCamera:
         """The BGR picture with the arm at joint angles `q_rad`."""
         intr = self.intrinsics
         base_to_camera = np.linalg.inv(self.camera_to_base)
-        camera_board = base_to_camera @ tool_pose(np.asarray(q_rad, dtype=float)) @ board_on_tool(self.board, self.square_m)
+        camera_board = (
+            base_to_camera @ tool_pose(np.asarray(q_rad, dtype=float)) @ board_on_tool(self.board, self.square_m)
+        )
         points = (camera_board @ np.c_[self._texture_corners_m, np.ones(4)].T).T[:, :3]
         image = np.full((intr.height, intr.width), 90, np.uint8)
         if np.all(points[:, 2] > 0.05):
-            pixels = np.stack([intr.fx * points[:, 0] / points[:, 2] + intr.cx, intr.fy * points[:, 1] / points[:, 2] + intr.cy], 1)
+            pixels = np.stack(
+                [intr.fx * points[:, 0] / points[:, 2] + intr.cx, intr.fy * points[:, 1] / points[:, 2] + intr.cy], 1
+            )
             homography = cv2.getPerspectiveTransform(self._texture_corners_px, pixels.astype(np.float32))
-            warped = cv2.warpPerspective(self._texture, homography, (intr.width, intr.height), flags=cv2.INTER_AREA,
-                                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            warped = cv2.warpPerspective(
+                self._texture,
+                homography,
+                (intr.width, intr.height),
+                flags=cv2.INTER_AREA,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
             mask = cv2.warpPerspective(np.full_like(self._texture, 255), homography, (intr.width, intr.height))
             image = np.where(mask > 0, warped, image)
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)

@@ -81,7 +81,9 @@ def _gray(image: np.ndarray) -> np.ndarray:
 def find_board(image: np.ndarray, board: tuple[int, int]) -> np.ndarray | None:
     """Refined inner corners of the checkerboard in `image`, or None when the whole board is not seen."""
     gray = _gray(image)
-    found, corners = cv2.findChessboardCorners(gray, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE)
+    found, corners = cv2.findChessboardCorners(
+        gray, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+    )
     if not found:
         return None
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
@@ -114,14 +116,25 @@ class CheckerboardViews:
 
     def add(self, image: np.ndarray) -> ViewResult:
         if len(self.images) >= MAX_VIEWS:
-            return ViewResult(False, len(self.images), f"{MAX_VIEWS} views are plenty; compute the calibration now.", self.guidance())
+            return ViewResult(
+                False, len(self.images), f"{MAX_VIEWS} views are plenty; compute the calibration now.", self.guidance()
+            )
         if self.images and _gray(image).shape != _gray(self.images[0]).shape:
             raise CalibrationError("the picture size changed between views; restart the camera calibration")
         if find_board(image, self.board) is None:
-            return ViewResult(False, len(self.images), f"The whole {self.board[0]}x{self.board[1]} board was not found: "
-                              "show all of it, avoid glare and hold it still.", self.guidance())
+            return ViewResult(
+                False,
+                len(self.images),
+                f"The whole {self.board[0]}x{self.board[1]} board was not found: "
+                "show all of it, avoid glare and hold it still.",
+                self.guidance(),
+            )
         self.images.append(image.copy())
-        ready = "enough to compute" if len(self.images) >= GOOD_VIEWS else f"{GOOD_VIEWS - len(self.images)} more recommended"
+        ready = (
+            "enough to compute"
+            if len(self.images) >= GOOD_VIEWS
+            else f"{GOOD_VIEWS - len(self.images)} more recommended"
+        )
         return ViewResult(True, len(self.images), f"View {len(self.images)} taken ({ready}).", self.guidance())
 
     def solve(self) -> tuple[CameraIntrinsics, float]:
@@ -151,20 +164,33 @@ class HandEyeViews:
     def add(self, image: np.ndarray, q_rad: np.ndarray) -> ViewResult:
         corners = find_board(image, self.board)
         if corners is None:
-            return ViewResult(False, len(self.tool_poses), "The whole board was not found: jog the arm so the camera "
-                              "sees all of it.", self.guidance())
-        ok, rvec, tvec = cv2.solvePnP(checkerboard_points(self.board, self.square_m), corners,
-                                      self.intrinsics.matrix, self.intrinsics.dist_coeffs)
+            return ViewResult(
+                False,
+                len(self.tool_poses),
+                "The whole board was not found: jog the arm so the camera sees all of it.",
+                self.guidance(),
+            )
+        ok, rvec, tvec = cv2.solvePnP(
+            checkerboard_points(self.board, self.square_m), corners, self.intrinsics.matrix, self.intrinsics.dist_coeffs
+        )
         if not ok:
-            return ViewResult(False, len(self.tool_poses), "The board pose could not be computed; try again.", self.guidance())
+            return ViewResult(
+                False, len(self.tool_poses), "The board pose could not be computed; try again.", self.guidance()
+            )
         seen = np.eye(4)
         seen[:3, :3], _ = cv2.Rodrigues(rvec)
         seen[:3, 3] = tvec.reshape(3)
         pose = tool_pose(q_rad)
-        if any(np.linalg.norm(pose[:3, 3] - p[:3, 3]) < 0.01 and np.allclose(pose[:3, :3], p[:3, :3], atol=0.02)
-               for p in self.tool_poses):
-            return ViewResult(False, len(self.tool_poses), "The arm has hardly moved since the last view; "
-                              "move it before the next one.", self.guidance())
+        if any(
+            np.linalg.norm(pose[:3, 3] - p[:3, 3]) < 0.01 and np.allclose(pose[:3, :3], p[:3, :3], atol=0.02)
+            for p in self.tool_poses
+        ):
+            return ViewResult(
+                False,
+                len(self.tool_poses),
+                "The arm has hardly moved since the last view; move it before the next one.",
+                self.guidance(),
+            )
         self.tool_poses.append(pose)
         self.board_poses.append(seen)
         return ViewResult(True, len(self.tool_poses), f"View {len(self.tool_poses)} taken.", self.guidance())

@@ -49,16 +49,21 @@ def check_lips_distance(lips_distance_m: float) -> None:
     if not (math.isfinite(lips_distance_m) and LIPS_DISTANCE_MIN_M <= lips_distance_m <= LIPS_DISTANCE_MAX_M):
         raise ImplausibleDistance(
             f"the distance from the camera lens to the lips must be {LIPS_DISTANCE_MIN_M:g} .. {LIPS_DISTANCE_MAX_M:g} m "
-            f"(got {lips_distance_m!r}); measure it with a tape measure, in metres")
+            f"(got {lips_distance_m!r}); measure it with a tape measure, in metres"
+        )
 
 
 def _depth_along_axis(lips_distance_m: float, center_px: tuple[float, float], intrinsics: CameraIntrinsics) -> float:
     """The mouth's depth (camera z) from its straight-line distance to the lens and its pixel."""
-    x, y = cv2.undistortPoints(np.array([[center_px]], np.float64), intrinsics.matrix, intrinsics.dist_coeffs).reshape(2)
+    x, y = cv2.undistortPoints(np.array([[center_px]], np.float64), intrinsics.matrix, intrinsics.dist_coeffs).reshape(
+        2
+    )
     return lips_distance_m / math.sqrt(1.0 + x * x + y * y)
 
 
-def _scale_in(image: np.ndarray, intrinsics: CameraIntrinsics, lips_distance_m: float, models: FaceModels) -> float | None:
+def _scale_in(
+    image: np.ndarray, intrinsics: CameraIntrinsics, lips_distance_m: float, models: FaceModels
+) -> float | None:
     """This picture's face_scale, or None when it shows no face looking at the camera with its lips in view."""
     tracker = MouthTracker(intrinsics=intrinsics, models=models)  # fresh: each picture is judged on its own
     observation = tracker.update(image, 0.0)
@@ -66,13 +71,16 @@ def _scale_in(image: np.ndarray, intrinsics: CameraIntrinsics, lips_distance_m: 
     if observation is None or observation.status is not MouthStatus.TRACKED or points is None:
         return None
     try:
-        return face_scale_from_depth(points, intrinsics, _depth_along_axis(lips_distance_m, observation.center_px, intrinsics))
+        return face_scale_from_depth(
+            points, intrinsics, _depth_along_axis(lips_distance_m, observation.center_px, intrinsics)
+        )
     except ValueError:  # no head pose in these landmarks
         return None
 
 
-def measure_face_scale(images: Sequence[np.ndarray], intrinsics: CameraIntrinsics, lips_distance_m: float,
-                       models: FaceModels) -> FaceSize:
+def measure_face_scale(
+    images: Sequence[np.ndarray], intrinsics: CameraIntrinsics, lips_distance_m: float, models: FaceModels
+) -> FaceSize:
     """The median face_scale over `images` with the lips `lips_distance_m` from the lens.
 
     Raises `ImplausibleDistance` for a distance outside 0.2 .. 1.5 m or a result outside the
@@ -83,10 +91,12 @@ def measure_face_scale(images: Sequence[np.ndarray], intrinsics: CameraIntrinsic
     if len(scales) < min(MIN_FACE_VIEWS, len(images)) or not scales:
         raise FaceSizeRefused(
             f"the citizen's face was found in {len(scales)} of {len(images)} pictures; the citizen should sit at the "
-            "table facing the camera, lips in view and not covered, in good light, then try again")
+            "table facing the camera, lips in view and not covered, in good light, then try again"
+        )
     scale = statistics.median(scales)
     if not FACE_SCALE_MIN <= scale <= FACE_SCALE_MAX:
         raise ImplausibleDistance(
             f"{lips_distance_m:g} m gives a face size of {scale:.2f} times the mean face, outside "
-            f"{FACE_SCALE_MIN:g} .. {FACE_SCALE_MAX:g}; measure the distance from the lens to the lips again")
+            f"{FACE_SCALE_MIN:g} .. {FACE_SCALE_MAX:g}; measure the distance from the lens to the lips again"
+        )
     return FaceSize(scale, len(scales), len(images), (min(scales), max(scales)))

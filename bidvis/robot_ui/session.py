@@ -16,9 +16,9 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -255,7 +255,9 @@ class RobotSession:
             check_profile_fits(self.profile, new)
             change = calibration_change(old, new)
             change["fields"] = sorted({*change["fields"], *also_changed})
-            self._save_journalled(new, old, self.calibration_path, {**change, "document": "calibration", **(detail or {})})
+            self._save_journalled(
+                new, old, self.calibration_path, {**change, "document": "calibration", **(detail or {})}
+            )
             self.calibration = new
             if self.driver is not None and "spoon" in change["fields"]:
                 self.driver.spoon = new.spoon
@@ -343,8 +345,9 @@ class RobotSession:
             intrinsics.save(path)
             camera = {**self.calibration.camera.model_dump(), "intrinsics_ref": path.name}
             try:
-                self._change_calibration(who, also_changed=("camera.intrinsics",),
-                                         detail={"rms_error_px": round(rms, 3)}, camera=camera)
+                self._change_calibration(
+                    who, also_changed=("camera.intrinsics",), detail={"rms_error_px": round(rms, 3)}, camera=camera
+                )
             except Exception:  # the calibration change was refused or undone: so is the intrinsics file
                 if previous is None:
                     path.unlink(missing_ok=True)
@@ -411,14 +414,22 @@ class RobotSession:
                 raise FieldError("distance_m", str(exc)) from None
             except FaceSizeRefused as exc:
                 raise NotReady(str(exc)) from None
-            self.set_profile(who, {"face_scale": round(size.face_scale, 3)},
-                             detail={"lips_distance_m": lips_distance_m, "views_used": size.views_used,
-                                     "face_scale_spread": [round(v, 3) for v in size.spread]})
+            self.set_profile(
+                who,
+                {"face_scale": round(size.face_scale, 3)},
+                detail={
+                    "lips_distance_m": lips_distance_m,
+                    "views_used": size.views_used,
+                    "face_scale_spread": [round(v, 3) for v in size.spread],
+                },
+            )
             return size
 
     # -- profile -------------------------------------------------------------------------------
 
-    def set_profile(self, operator: str, values: dict[str, Any], detail: dict[str, Any] | None = None) -> CitizenProfile:
+    def set_profile(
+        self, operator: str, values: dict[str, Any], detail: dict[str, Any] | None = None
+    ) -> CitizenProfile:
         """Change profile fields (validated together with the rest of the profile), save, journal
         (`detail`: more event data, such as how a value was measured)."""
         who = check_operator(operator)
@@ -434,9 +445,18 @@ class RobotSession:
             check_profile_fits(new, self.calibration)
             before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
             fields = sorted(f"profile.{key}" for key in after if before.get(key) != after[key])
-            self._save_journalled(new, old, self.profile_path, {
-                "changed_by": who, "changed_at": datetime.now(UTC).isoformat(), "fields": fields, "document": "profile",
-                **(detail or {})})
+            self._save_journalled(
+                new,
+                old,
+                self.profile_path,
+                {
+                    "changed_by": who,
+                    "changed_at": datetime.now(UTC).isoformat(),
+                    "fields": fields,
+                    "document": "profile",
+                    **(detail or {}),
+                },
+            )
             self.profile = new
             self.panel.bowls = new.bowls_used
             return new
@@ -470,7 +490,11 @@ class RobotSession:
             PanelInput(bowls=self.panel.bowls).push(kind, bowl)  # validate before anything starts
             if not self.meal_running and self._meal_state is FeedingState.FAULT:
                 raise Busy("the robot stopped; staff must check the citizen and the arm and clear the stop")
-            if not self.meal_running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):
+            if not self.meal_running and kind in (
+                CommandKind.SELECT_BOWL,
+                CommandKind.NEXT_BITE,
+                CommandKind.START_MEAL,
+            ):
                 self.start_meal()
             self.panel.push(kind, bowl)
 
@@ -503,8 +527,18 @@ class RobotSession:
 
         inputs = triggers_for(self.profile, armed=armed, panel=self.panel, switches=self.switches)
         try:
-            report = run_meal(bus, self.mouth, inputs, clock, self.journal, self.profile, self.calibration,
-                              self.limits, rate_hz=self.calibration.rate_hz, on_tick=on_tick)
+            report = run_meal(
+                bus,
+                self.mouth,
+                inputs,
+                clock,
+                self.journal,
+                self.profile,
+                self.calibration,
+                self.limits,
+                rate_hz=self.calibration.rate_hz,
+                on_tick=on_tick,
+            )
             self._meal_result = f"meal ended: {report.final_state.value}"
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
@@ -531,7 +565,11 @@ class RobotSession:
 
     def meal_status(self) -> dict[str, Any]:
         state = self._meal_state
-        return {"running": self.meal_running, "state": None if state is None else state.value, "result": self._meal_result}
+        return {
+            "running": self.meal_running,
+            "state": None if state is None else state.value,
+            "result": self._meal_result,
+        }
 
     # -- status --------------------------------------------------------------------------------
 
@@ -566,4 +604,3 @@ class RobotSession:
             thread.join(timeout=5.0)
         with self._lock:
             self._release_bus()
-

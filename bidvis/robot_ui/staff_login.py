@@ -50,9 +50,7 @@ class WeakPassword(StaffAccountsError, ValueError):
 def check_name(name: str) -> str:
     """The name, if it may name an account; raises `InvalidStaffName`."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise InvalidStaffName(
-            f"a staff name is 1-64 letters, digits or . _ @ - (no spaces), got {name!r}"
-        )
+        raise InvalidStaffName(f"a staff name is 1-64 letters, digits or . _ @ - (no spaces), got {name!r}")
     return name
 
 

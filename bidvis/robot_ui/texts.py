@@ -114,7 +114,7 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "clear_stop": "Ophæv et måltids stop (borger og arm er tjekket)",
         "connect_h": "1. Forbind",
         "connect_p": "Skan bussen for at se hvilke servoer der svarer, og forbind så. Når armen forbindes, tændes "
-                     "motorerne og servoernes vagthund: de stopper af sig selv, hvis computeren holder op med at tale med dem.",
+        "motorerne og servoernes vagthund: de stopper af sig selv, hvis computeren holder op med at tale med dem.",
         "scan": "Skan bussen",
         "scan_all": "ved alle baudrater (langsomt)",
         "connect": "Forbind",
@@ -133,7 +133,7 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "go_ready": "Kør til klarstilling",
         "teach_h": "3. Lær stillinger",
         "teach_p": "Flyt armen til stillingen, og tryk så på knappen: den nuværende stilling gemmes. Klarstilling: skeen vandret, "
-                   "foran borgerens mund, ca. 15 cm væk. Øse: lær skeens vej gennem skålen, ét punkt ad gangen.",
+        "foran borgerens mund, ca. 15 cm væk. Øse: lær skeens vej gennem skålen, ét punkt ad gangen.",
         "save_ready": "Gem som klarstilling",
         "bowl_label": "Skål {n} ({name}):",
         "waypoints": "punkter",
@@ -148,7 +148,7 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "save_spoon": "Gem skeens placering",
         "camera_h": "5. Kamerakalibrering",
         "camera_p": "Print et skakbræt. Tæl dets indre hjørner på tværs og nedad, og mål ét felt. Start, tag billeder som "
-                    "vejledningen siger (8 eller flere), og beregn.",
+        "vejledningen siger (8 eller flere), og beregn.",
         "columns": "Indre hjørner på tværs",
         "rows": "Indre hjørner nedad",
         "square": "Felt (mm)",
@@ -157,7 +157,7 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "camera_solve": "Beregn kamerakalibrering",
         "handeye_h": "Kameraets placering (hånd-øje)",
         "handeye_p": "Sæt brættet fast i skeholderen. Start, og flyt armen til 8 eller flere forskellige stillinger, hvor "
-                     "kameraet ser hele brættet, med et billede i hver. Beregn så.",
+        "kameraet ser hele brættet, med et billede i hver. Beregn så.",
         "handeye_start": "Start hånd-øje-kalibrering",
         "handeye_solve": "Beregn kameraets placering",
         "profile_h": "6. Borgerens profil",
@@ -173,8 +173,8 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "save_profile": "Gem profil",
         "face_h": "7. Ansigtets størrelse",
         "face_p": "Borgeren sidder ved bordet med ansigtet mod kameraet. Mål afstanden fra kameraets linse til borgerens "
-                  "læber med et målebånd, skriv den ind og mål. Robotten ser ansigtet i nogle billeder og gemmer "
-                  "ansigtets størrelse i profilen: så ved den, hvor langt væk munden er.",
+        "læber med et målebånd, skriv den ind og mål. Robotten ser ansigtet i nogle billeder og gemmer "
+        "ansigtets størrelse i profilen: så ved den, hvor langt væk munden er.",
         "face_distance": "Linse til læber (m, 0,2-1,5)",
         "face_measure": "Mål ansigtets størrelse",
         "face_now": "Nu",
@@ -218,7 +218,7 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "clear_stop": "Clear a meal's stop (citizen and arm checked)",
         "connect_h": "1. Connect",
         "connect_p": "Scan the bus to see which servos answer, then connect. Connecting turns the torque on and arms "
-                     "the servos' watchdog: they stop by themselves if this computer stops talking to them.",
+        "the servos' watchdog: they stop by themselves if this computer stops talking to them.",
         "scan": "Scan the bus",
         "scan_all": "at every baud rate (slow)",
         "connect": "Connect",
@@ -237,7 +237,7 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "go_ready": "Go to ready pose",
         "teach_h": "3. Teach poses",
         "teach_p": "Move the arm to the pose, then press the button: the present pose is saved. Ready pose: the spoon level, "
-                   "in front of the citizen's mouth, about 15 cm away. Scoop: teach the spoon's path through the bowl, one waypoint at a time.",
+        "in front of the citizen's mouth, about 15 cm away. Scoop: teach the spoon's path through the bowl, one waypoint at a time.",
         "save_ready": "Save as ready pose",
         "bowl_label": "Bowl {n} ({name}):",
         "waypoints": "waypoints",
@@ -252,7 +252,7 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "save_spoon": "Save spoon offset",
         "camera_h": "5. Camera calibration",
         "camera_p": "Print a checkerboard. Count its inner corners across and down, and measure one square. Start, then "
-                    "take views as the guidance says (8 or more). Then compute.",
+        "take views as the guidance says (8 or more). Then compute.",
         "columns": "Inner corners across",
         "rows": "Inner corners down",
         "square": "Square (mm)",
@@ -261,7 +261,7 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "camera_solve": "Compute camera calibration",
         "handeye_h": "Camera position (hand-eye)",
         "handeye_p": "Fix the board to the spoon holder. Start, then jog the arm to 8 or more different poses where the "
-                     "camera sees the whole board, taking a view at each. Then compute.",
+        "camera sees the whole board, taking a view at each. Then compute.",
         "handeye_start": "Start hand-eye calibration",
         "handeye_solve": "Compute camera position",
         "profile_h": "6. Citizen profile",
@@ -277,8 +277,8 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "save_profile": "Save profile",
         "face_h": "7. Face size",
         "face_p": "The citizen sits at the table facing the camera. Measure the distance from the camera lens to the "
-                  "citizen's lips with a tape measure, enter it and measure. The robot finds the face in a few pictures "
-                  "and saves its size in the profile: then it knows how far away the mouth is.",
+        "citizen's lips with a tape measure, enter it and measure. The robot finds the face in a few pictures "
+        "and saves its size in the profile: then it knows how far away the mouth is.",
         "face_distance": "Lens to lips (m, 0.2-1.5)",
         "face_measure": "Measure face size",
         "face_now": "Now",

@@ -48,7 +48,9 @@ def encode_meal_resources(citizen_id: UUID, meal: MealSummary) -> tuple[bytes, b
 def _encoded_entries(meal: MealSummary, encoded: tuple[bytes, bytes], bundle_type: BundleType) -> bytes:
     entries = []
     for resource_type, resource in zip(("Observation", "Provenance"), encoded, strict=True):
-        entry = bundle_entry({"resourceType": resource_type, "id": resource_id(resource_type, meal.meal_id)}, bundle_type)
+        entry = bundle_entry(
+            {"resourceType": resource_type, "id": resource_id(resource_type, meal.meal_id)}, bundle_type
+        )
         entry["resource"] = orjson.Fragment(resource)  # same key order, the stored bytes inside
         entries.append(orjson.dumps(entry))
     return b",".join(entries)

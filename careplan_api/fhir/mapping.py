@@ -326,7 +326,9 @@ def check_record(record: CitizenRecord, as_of: datetime) -> None:
     known_devices = {dev.device_id for dev in record.devices}
     strays = {meal.device_id for meal in record.meals} - known_devices
     if strays:
-        raise InvalidInput(f"meals of citizen {record.citizen_id} name devices not in the record: {sorted(map(str, strays))}")
+        raise InvalidInput(
+            f"meals of citizen {record.citizen_id} name devices not in the record: {sorted(map(str, strays))}"
+        )
 
 
 def leading_resources(record: CitizenRecord, as_of: datetime) -> Iterator[Resource]:
@@ -418,8 +420,8 @@ __all__ = [
     "fuldmagt_consent",
     "leading_resources",
     "meal_observation",
-    "meal_resources",
     "meal_provenance",
+    "meal_resources",
     "patient",
     "patient_ref",
     "related_person",

@@ -28,7 +28,13 @@ from careplan_api.schemas import Token, UserOut
 from careplan_api.services import audit
 from careplan_api.services.access import Need, may_access, visible_citizens
 from careplan_api.services.login_throttle import Attempt, LoginLimits, Throttled, ThrottleScope
-from careplan_api.services.security import InvalidToken, create_access_token, revoke_token, user_for_token, verify_password
+from careplan_api.services.security import (
+    InvalidToken,
+    create_access_token,
+    revoke_token,
+    user_for_token,
+    verify_password,
+)
 from careplan_api.templating import render_page
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -48,7 +54,11 @@ def authenticate(request: Request, session: Session, username: str, password: st
     """The active user with this username and password, else None (same work either way: argon2
     runs against a dummy hash for unknown names, so timing does not tell which part was wrong)."""
     user = _find_user(session, username[:MAX_USERNAME_CHARS])
-    if not verify_password(user.password_hash if user else None, password, request.app.state.password_hasher) or user is None or not user.is_active:
+    if (
+        not verify_password(user.password_hash if user else None, password, request.app.state.password_hasher)
+        or user is None
+        or not user.is_active
+    ):
         return None
     return user
 
@@ -72,7 +82,9 @@ def client_address(request: Request) -> str:
     return str(address)
 
 
-def throttled_authenticate(request: Request, session: Session, username: str, password: str, resource: str) -> User | Throttled | None:
+def throttled_authenticate(
+    request: Request, session: Session, username: str, password: str, resource: str
+) -> User | Throttled | None:
     """`authenticate` behind the login throttle: `Throttled` (password not checked) when the username
     or the client address has too many recent failures; a failure that locks one is audit-logged."""
     throttle = request.app.state.login_throttle
@@ -100,19 +112,29 @@ def _audit_lock(session: Session, attempt: Attempt, scope: ThrottleScope, resour
         citizen_id = account.citizen_id if account is not None else None
     else:
         what, count, citizen_id = f"client address {attempt.address}", limits.max_failures_per_address, None
-    audit.record(session, actor=None, action=AuditAction.DENIED, citizen_id=citizen_id, purpose="login throttle",
-                 resource=f"{resource}: {what} locked after {count} failed logins within {limits.window_s:g} s",
-                 outcome="throttled")
+    audit.record(
+        session,
+        actor=None,
+        action=AuditAction.DENIED,
+        citizen_id=citizen_id,
+        purpose="login throttle",
+        resource=f"{resource}: {what} locked after {count} failed logins within {limits.window_s:g} s",
+        outcome="throttled",
+    )
     session.commit()
 
 
 def _too_many(throttled: Throttled) -> HTTPException:
-    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                         f"too many failed logins for this {throttled.scope.value}; try again in {throttled.retry_after_s} s",
-                         headers={"Retry-After": str(throttled.retry_after_s)})
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        f"too many failed logins for this {throttled.scope.value}; try again in {throttled.retry_after_s} s",
+        headers={"Retry-After": str(throttled.retry_after_s)},
+    )
 
 
-THROTTLED_RESPONSE = {429: {"description": "too many failed logins for this username or client address; see Retry-After"}}
+THROTTLED_RESPONSE = {
+    429: {"description": "too many failed logins for this username or client address; see Retry-After"}
+}
 
 
 @router.post("/token", response_model=Token, responses=THROTTLED_RESPONSE)
@@ -131,7 +153,9 @@ def login(
             status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
     token, _claims = create_access_token(user, request.app.state.jwt_key, settings.access_token_ttl_s)
-    audit.record(session, actor=user, action=AuditAction.LOGIN, resource="POST /api/v1/auth/token", citizen_id=user.citizen_id)
+    audit.record(
+        session, actor=user, action=AuditAction.LOGIN, resource="POST /api/v1/auth/token", citizen_id=user.citizen_id
+    )
     session.commit()
     return Token(access_token=token, token_type="bearer", expires_in=settings.access_token_ttl_s)
 
@@ -200,16 +224,33 @@ def _signed_in_user(request: Request, session: Session) -> User | None:
 
 
 LangQuery = Annotated[str | None, Query(max_length=8, description="da (default) or en")]
-NextQuery = Annotated[str | None, Query(max_length=MAX_NEXT_CHARS, description="a local path to go to after logging in")]
+NextQuery = Annotated[
+    str | None, Query(max_length=MAX_NEXT_CHARS, description="a local path to go to after logging in")
+]
 AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
 
 
-def _login_page(request: Request, session: Session, language: Lang, next_path: str | None, *, failed: bool,
-                throttled: Throttled | None = None) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    session: Session,
+    language: Lang,
+    next_path: str | None,
+    *,
+    failed: bool,
+    throttled: Throttled | None = None,
+) -> HTMLResponse:
     user = None if failed or throttled else _signed_in_user(request, session)
-    page = render_page(request, "login.html", language, next_path=next_path or "", failed=failed or throttled is not None,
-                       user=user, landing=landing_page(session, user) if user else None, signed_in=user is not None,
-                       retry_after_s=throttled.retry_after_s if throttled else None)
+    page = render_page(
+        request,
+        "login.html",
+        language,
+        next_path=next_path or "",
+        failed=failed or throttled is not None,
+        user=user,
+        landing=landing_page(session, user) if user else None,
+        signed_in=user is not None,
+        retry_after_s=throttled.retry_after_s if throttled else None,
+    )
     if throttled:
         page.status_code = status.HTTP_429_TOO_MANY_REQUESTS
         page.headers["Retry-After"] = str(throttled.retry_after_s)
@@ -217,15 +258,29 @@ def _login_page(request: Request, session: Session, language: Lang, next_path: s
 
 
 @browser_router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, session: SessionDep, next: NextQuery = None, lang: LangQuery = None,
-               accept_language: AcceptLanguage = None) -> HTMLResponse:
+def login_page(
+    request: Request,
+    session: SessionDep,
+    next: NextQuery = None,
+    lang: LangQuery = None,
+    accept_language: AcceptLanguage = None,
+) -> HTMLResponse:
     """The login form for a browser (or, with a valid login cookie, who is logged in and a logout button)."""
     return _login_page(request, session, negotiate(lang, accept_language), safe_next(next), failed=False)
 
 
-@browser_router.post("/login", response_class=HTMLResponse, response_model=None, status_code=status.HTTP_303_SEE_OTHER,
-                     responses={200: {"description": "the form again, with an error (wrong username or password)"},
-                                429: {"description": "the form again: too many failed logins for this username or client address; see Retry-After"}})
+@browser_router.post(
+    "/login",
+    response_class=HTMLResponse,
+    response_model=None,
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={
+        200: {"description": "the form again, with an error (wrong username or password)"},
+        429: {
+            "description": "the form again: too many failed logins for this username or client address; see Retry-After"
+        },
+    },
+)
 def browser_login(
     request: Request,
     session: SessionDep,
@@ -249,8 +304,15 @@ def browser_login(
     audit.record(session, actor=user, action=AuditAction.LOGIN, resource="POST /login", citizen_id=user.citizen_id)
     session.commit()
     response = RedirectResponse(safe_next(next) or landing_page(session, user), status.HTTP_303_SEE_OTHER)
-    response.set_cookie(SESSION_COOKIE, token, max_age=settings.access_token_ttl_s, path="/",
-                        secure=settings.cookie_secure, httponly=True, samesite="strict")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.access_token_ttl_s,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
     return response
 
 

@@ -23,7 +23,16 @@ from careplan_api.deps import (
     WriteCarePlan,
 )
 from careplan_api.models import AuditAction, Citizen, EatingGoal, Meal, StaffNote, UsageEventRecord
-from careplan_api.schemas import AuditEntryOut, CitizenOut, GoalAssessment, GoalOut, MealDetail, MealOut, NoteCreate, NoteOut
+from careplan_api.schemas import (
+    AuditEntryOut,
+    CitizenOut,
+    GoalAssessment,
+    GoalOut,
+    MealDetail,
+    MealOut,
+    NoteCreate,
+    NoteOut,
+)
 from careplan_api.services import audit, people
 from careplan_api.services.access import visible_citizens
 
@@ -34,18 +43,30 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 @router.get("", response_model=list[CitizenOut])
-def list_citizens(request: Request, session: SessionDep, user: CurrentUser, purpose: Purpose,
-                  limit: Limit = 100, offset: Offset = 0) -> list[Citizen]:
+def list_citizens(
+    request: Request, session: SessionDep, user: CurrentUser, purpose: Purpose, limit: Limit = 100, offset: Offset = 0
+) -> list[Citizen]:
     """The citizens the caller may see (staff: their unit; relative: valid fuldmagt; citizen: themself)."""
     query = visible_citizens(user)
     if query is None:
-        audit.record(session, actor=user, action=AuditAction.DENIED, resource=f"GET {request.url.path}",
-                     purpose=purpose, outcome="denied")
+        audit.record(
+            session,
+            actor=user,
+            action=AuditAction.DENIED,
+            resource=f"GET {request.url.path}",
+            purpose=purpose,
+            outcome="denied",
+        )
         session.commit()
         raise HTTPException(status.HTTP_403_FORBIDDEN, "analysts see aggregates only, never a list of persons")
     citizens = list(session.scalars(query.limit(limit).offset(offset)))
-    audit.record(session, actor=user, action=AuditAction.SEARCH, resource=f"GET {request.url.path} ({len(citizens)} found)",
-                 purpose=purpose)
+    audit.record(
+        session,
+        actor=user,
+        action=AuditAction.SEARCH,
+        resource=f"GET {request.url.path} ({len(citizens)} found)",
+        purpose=purpose,
+    )
     session.commit()
     return citizens
 
@@ -57,8 +78,14 @@ def read_citizen(access: ReadRecord) -> Citizen:
 
 
 @router.get("/{citizen_id}/meals", response_model=list[MealOut])
-def list_meals(access: ReadCarePlan, session: SessionDep, since: datetime | None = None, until: datetime | None = None,
-               limit: Limit = 100, offset: Offset = 0) -> list[Meal]:
+def list_meals(
+    access: ReadCarePlan,
+    session: SessionDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[Meal]:
     """The citizen's meals, newest first, optionally within [since, until)."""
     query = select(Meal).where(Meal.citizen_id == access.citizen.id)
     if since is not None:
@@ -75,7 +102,9 @@ def read_meal(access: ReadCarePlan, session: SessionDep, meal_id: uuid.UUID) -> 
     if meal is None or meal.citizen_id != access.citizen.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no meal {meal_id} for this citizen")
     events = session.scalars(
-        select(UsageEventRecord).where(UsageEventRecord.meal_id == meal.id).order_by(UsageEventRecord.at, UsageEventRecord.id)
+        select(UsageEventRecord)
+        .where(UsageEventRecord.meal_id == meal.id)
+        .order_by(UsageEventRecord.at, UsageEventRecord.id)
     ).all()
     return MealDetail.model_validate({**MealOut.model_validate(meal).model_dump(), "events": events})
 
@@ -120,5 +149,7 @@ def read_audit_log(access: ReadAuditLog, session: SessionDep, limit: Limit = 500
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "times need an offset (RFC 3339), e.g. 2026-01-01T00:00:00Z")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "times need an offset (RFC 3339), e.g. 2026-01-01T00:00:00Z"
+        )
     return value

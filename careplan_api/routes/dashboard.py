@@ -33,8 +33,9 @@ DEFAULT_PURPOSE = "aggregate statistics"
 def citizen_stats(session: Session, since: datetime, until: datetime, no_unit_label: str) -> list[CitizenStats]:
     """Per-citizen figures for the citizens who had at least one meal that started in [since, until)."""
     meals = session.execute(
-        select(Meal.citizen_id, Meal.started_at, Meal.ended_at, Meal.bites_taken, Meal.safety_stops)
-        .where(Meal.started_at >= since, Meal.started_at < until)
+        select(Meal.citizen_id, Meal.started_at, Meal.ended_at, Meal.bites_taken, Meal.safety_stops).where(
+            Meal.started_at >= since, Meal.started_at < until
+        )
     )
     per_citizen: dict[object, list[float]] = defaultdict(lambda: [0, 0, 0.0, 0])
     for citizen_id, started_at, ended_at, bites_taken, safety_stops in meals:
@@ -47,7 +48,9 @@ def citizen_stats(session: Session, since: datetime, until: datetime, no_unit_la
         return []
     units = dict(
         session.execute(
-            select(Citizen.id, Unit.name).outerjoin(Unit, Unit.id == Citizen.unit_id).where(Citizen.id.in_(list(per_citizen)))
+            select(Citizen.id, Unit.name)
+            .outerjoin(Unit, Unit.id == Citizen.unit_id)
+            .where(Citizen.id.in_(list(per_citizen)))
         ).all()
     )
     levels: dict[object, int] = {}
@@ -68,15 +71,24 @@ def citizen_stats(session: Session, since: datetime, until: datetime, no_unit_la
     ]
 
 
-def _dashboard(session: Session, user: User, request: Request, weeks: int, purpose: str | None, lang: Lang) -> tuple[Dashboard, datetime, datetime]:
+def _dashboard(
+    session: Session, user: User, request: Request, weeks: int, purpose: str | None, lang: Lang
+) -> tuple[Dashboard, datetime, datetime]:
     now = utcnow()
     today = now.astimezone(DISPLAY_TZ).date()
-    since = datetime.combine(today - timedelta(days=today.weekday(), weeks=weeks - 1), datetime.min.time(), tzinfo=DISPLAY_TZ)
+    since = datetime.combine(
+        today - timedelta(days=today.weekday(), weeks=weeks - 1), datetime.min.time(), tzinfo=DISPLAY_TZ
+    )
     t = texts(lang)
     stats = citizen_stats(session, since, now, no_unit_label=t["none"])
     dashboard = build_dashboard(stats, min_group_size=MIN_GROUP_SIZE, no_level_label=t["no_level"])
-    audit.record(session, actor=user, action=AuditAction.READ, resource=f"GET {request.url.path} (aggregates)",
-                 purpose=(purpose or DEFAULT_PURPOSE).strip()[:200] or DEFAULT_PURPOSE)
+    audit.record(
+        session,
+        actor=user,
+        action=AuditAction.READ,
+        resource=f"GET {request.url.path} (aggregates)",
+        purpose=(purpose or DEFAULT_PURPOSE).strip()[:200] or DEFAULT_PURPOSE,
+    )
     session.commit()
     return dashboard, since, now
 
@@ -95,9 +107,12 @@ def dashboard_page(
     language = negotiate(lang, accept_language)
     dashboard, since, now = _dashboard(session, user, request, weeks, purpose, language)
     t = texts(language)
-    dashboard = replace(dashboard, by_level=tuple(
-        replace(g, label=t[f"level_{g.label}"]) if f"level_{g.label}" in t else g for g in dashboard.by_level
-    ))
+    dashboard = replace(
+        dashboard,
+        by_level=tuple(
+            replace(g, label=t[f"level_{g.label}"]) if f"level_{g.label}" in t else g for g in dashboard.by_level
+        ),
+    )
     shown = [g for g in dashboard.by_unit if not g.suppressed]
     return render_page(
         request,

@@ -46,7 +46,9 @@ def _day_start(day: date | None) -> datetime | None:
 @router.get(
     "/Patient/{citizen_id}/$everything",
     response_class=Response,
-    responses={200: {"content": {FHIR_JSON: {}}, "description": "a Bundle (searchset) of everything about the citizen"}},
+    responses={
+        200: {"content": {FHIR_JSON: {}}, "description": "a Bundle (searchset) of everything about the citizen"}
+    },
 )
 def patient_everything(
     request: Request,
@@ -54,14 +56,18 @@ def patient_everything(
     session: SessionDep,
     start: Annotated[date | None, Query(description="only meals from this day on (Danish local date)")] = None,
     end: Annotated[date | None, Query(description="only meals up to and including this day")] = None,
-    bundle_type: Annotated[BundleType, Query(alias="_bundleType", description="searchset (default), collection or transaction (PUT by id)")] = BundleType.SEARCHSET,
+    bundle_type: Annotated[
+        BundleType, Query(alias="_bundleType", description="searchset (default), collection or transaction (PUT by id)")
+    ] = BundleType.SEARCHSET,
 ) -> Response:
     """Everything about one citizen as a FHIR R4 Bundle: Patient, Device, DeviceUseStatement, one
     Observation per meal, Condition/Goal (FSIII), RelatedPerson + Consent per fuldmagt,
     Provenance per meal and the AuditEvents of the citizen's audit log."""
     for name, day in (("start", start), ("end", end)):
         if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} must be between {EARLIEST_DAY} and {LATEST_DAY}")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} must be between {EARLIEST_DAY} and {LATEST_DAY}"
+            )
     if start is not None and end is not None and end < start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end is before start")
     until = None if end is None else _day_start(end + timedelta(days=1))
@@ -100,11 +106,19 @@ def bulk_export_type(
 ) -> StreamingResponse:
     """All citizens' resources of one type as NDJSON. Every exported citizen gets an audit entry."""
     if resource_type not in EXPORT_TYPES:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no export of {resource_type!r}; types: {', '.join(EXPORT_TYPES)}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no export of {resource_type!r}; types: {', '.join(EXPORT_TYPES)}"
+        )
     citizen_ids = session.scalars(select(Citizen.id)).all()
     for citizen_id in citizen_ids:
-        audit.record(session, actor=admin, action=AuditAction.EXPORT, citizen_id=citizen_id, purpose=purpose,
-                     resource=f"GET {request.url.path} (bulk)")
+        audit.record(
+            session,
+            actor=admin,
+            action=AuditAction.EXPORT,
+            citizen_id=citizen_id,
+            purpose=purpose,
+            resource=f"GET {request.url.path} (bulk)",
+        )
     session.commit()
     as_of = utcnow()
     session_factory = request.app.state.session_factory

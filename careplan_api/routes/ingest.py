@@ -16,7 +16,9 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 
 @router.post("/usage-events", response_model=IngestResult)
-async def post_usage_events(request: Request, batch: RawUsageBatch, token: DeviceToken, settings: SettingsDep) -> IngestResult:
+async def post_usage_events(
+    request: Request, batch: RawUsageBatch, token: DeviceToken, settings: SettingsDep
+) -> IngestResult:
     """Store a batch of the device's usage events, each once however often it is sent.
 
     The whole request is refused (422) when the body is not `{"events": [...]}` with at most 1000

@@ -29,9 +29,9 @@ from careplan_api.deps import (
     SessionDep,
     purpose_missing,
 )
+from careplan_api.fhir.records import GoalAssessment
 from careplan_api.i18n import DISPLAY_TZ, Lang, local_date, negotiate, texts
 from careplan_api.meal_summary import AssistanceLevel, MealSummary
-from careplan_api.fhir.records import GoalAssessment
 from careplan_api.models import utcnow
 from careplan_api.report_plots import trend_svg
 from careplan_api.reports import MAX_TREND_WEEKS, meal_rows, period_summary, weekly_trend
@@ -56,11 +56,22 @@ def _period(weeks: int, now: datetime) -> tuple[datetime, datetime]:
 def _ask_purpose(request: Request, language: Lang, needed: PurposeNeeded) -> HTMLResponse:
     """The form asking why the reader opens the page; it sends the same URL again with `purpose`."""
     keep = {k: v for k, v in request.query_params.items() if k not in ("purpose", "purpose_note", "lang")}
-    return render_page(request, "purpose.html", language, action=request.url.path, keep=keep, invalid=needed.invalid,
-                       min_chars=MIN_PURPOSE_CHARS, max_chars=MAX_PURPOSE_CHARS, signed_in=SESSION_COOKIE in request.cookies)
+    return render_page(
+        request,
+        "purpose.html",
+        language,
+        action=request.url.path,
+        keep=keep,
+        invalid=needed.invalid,
+        min_chars=MIN_PURPOSE_CHARS,
+        max_chars=MAX_PURPOSE_CHARS,
+        signed_in=SESSION_COOKIE in request.cookies,
+    )
 
 
-def _meals(request: Request, access: CitizenAccess, session: SessionDep, weeks: int) -> tuple[list[MealSummary], datetime, datetime]:
+def _meals(
+    request: Request, access: CitizenAccess, session: SessionDep, weeks: int
+) -> tuple[list[MealSummary], datetime, datetime]:
     since, now = _period(weeks, utcnow())
     meals = load_meal_summaries(session, access.citizen.id, since=since, cache=stored_meal_cache(request.app.state))
     return meals, since, now
@@ -84,7 +95,11 @@ def citizen_report(
     trend = weekly_trend(summaries, weeks=weeks, until=now.astimezone(DISPLAY_TZ).date())
     goal_row = current_goal(session, access.citizen.id)
     goal = (
-        GoalAssessment(AssistanceLevel(goal_row.level), goal_row.assessed_at.astimezone(DISPLAY_TZ).date(), note=goal_row.goal_text or None)
+        GoalAssessment(
+            AssistanceLevel(goal_row.level),
+            goal_row.assessed_at.astimezone(DISPLAY_TZ).date(),
+            note=goal_row.goal_text or None,
+        )
         if goal_row is not None
         else None
     )
@@ -107,10 +122,12 @@ def citizen_report(
             last=t["week_label"].format(week=trend[-1].week, year=trend[-1].year),
         ),
         trend_svg_url=request.app.url_path_for("citizen_trend_svg", citizen_id=str(access.citizen.id))
-        + "?" + urlencode({"weeks": weeks, "lang": language.value, "purpose": access.purpose}),
+        + "?"
+        + urlencode({"weeks": weeks, "lang": language.value, "purpose": access.purpose}),
         rows=meal_rows(summaries)[:meals],
         access_log_url=request.app.url_path_for("citizen_access_log", citizen_id=str(access.citizen.id))
-        + "?" + urlencode({"lang": language.value, "purpose": access.purpose}),
+        + "?"
+        + urlencode({"lang": language.value, "purpose": access.purpose}),
         signed_in=SESSION_COOKIE in request.cookies,
     )
 
@@ -153,5 +170,13 @@ def citizen_access_log(
     if isinstance(access, PurposeNeeded):
         return _ask_purpose(request, language, access)
     entries = audit.entries_for_citizen(session, access.citizen.id, limit)
-    return render_page(request, "access_log.html", language, citizen_id=str(access.citizen.id),
-                       purpose=access.purpose, limit=limit, entries=entries, signed_in=SESSION_COOKIE in request.cookies)
+    return render_page(
+        request,
+        "access_log.html",
+        language,
+        citizen_id=str(access.citizen.id),
+        purpose=access.purpose,
+        limit=limit,
+        entries=entries,
+        signed_in=SESSION_COOKIE in request.cookies,
+    )

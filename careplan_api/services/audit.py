@@ -20,8 +20,14 @@ MAX_PURPOSE_CHARS = 200
 _INSERT = insert(AuditEntry.__table__)
 
 
-def _values(actor: User | Device | None, action: AuditAction, resource: str, citizen_id: uuid.UUID | None,
-            purpose: str, outcome: str) -> dict[str, Any]:
+def _values(
+    actor: User | Device | None,
+    action: AuditAction,
+    resource: str,
+    citizen_id: uuid.UUID | None,
+    purpose: str,
+    outcome: str,
+) -> dict[str, Any]:
     if isinstance(actor, User):
         kind, actor_id, name, role = ActorKind.USER, actor.id, actor.username, actor.role.value
     elif isinstance(actor, Device):
@@ -29,9 +35,16 @@ def _values(actor: User | Device | None, action: AuditAction, resource: str, cit
     else:
         kind, actor_id, name, role = ActorKind.SYSTEM, None, "system", ""
     return {
-        "at": utcnow(), "actor_kind": kind, "actor_id": actor_id, "actor_name": name, "actor_role": role,
-        "action": action, "resource": resource[:MAX_RESOURCE_CHARS], "citizen_id": citizen_id,
-        "purpose": purpose[:MAX_PURPOSE_CHARS], "outcome": outcome,
+        "at": utcnow(),
+        "actor_kind": kind,
+        "actor_id": actor_id,
+        "actor_name": name,
+        "actor_role": role,
+        "action": action,
+        "resource": resource[:MAX_RESOURCE_CHARS],
+        "citizen_id": citizen_id,
+        "purpose": purpose[:MAX_PURPOSE_CHARS],
+        "outcome": outcome,
     }
 
 
@@ -66,7 +79,9 @@ def append(
     connection.execute(_INSERT, _values(actor, action, resource, citizen_id, purpose, outcome))
 
 
-def entries_for_citizen(session: Session, citizen_id: uuid.UUID, limit: int = 500, offset: int = 0) -> Sequence[AuditEntry]:
+def entries_for_citizen(
+    session: Session, citizen_id: uuid.UUID, limit: int = 500, offset: int = 0
+) -> Sequence[AuditEntry]:
     """The log of accesses to one citizen's data, newest first."""
     return session.scalars(
         select(AuditEntry)

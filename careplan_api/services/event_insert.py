@@ -25,8 +25,13 @@ _COLUMNS = ("id", "meal_id", "device_id", "citizen_id", "type", "at", "data", "r
 _RECORDSET = (
     func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), postgresql.JSONB))
     .table_valued(
-        column("id", Uuid), column("meal_id", Uuid), column("device_id", Uuid), column("citizen_id", Uuid),
-        column("type", String), column("at", DateTime(timezone=True)), column("data", postgresql.JSONB),
+        column("id", Uuid),
+        column("meal_id", Uuid),
+        column("device_id", Uuid),
+        column("citizen_id", Uuid),
+        column("type", String),
+        column("at", DateTime(timezone=True)),
+        column("data", postgresql.JSONB),
         column("received_at", DateTime(timezone=True)),
     )
     .render_derived(name="r", with_types=True)

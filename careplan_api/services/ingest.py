@@ -164,7 +164,7 @@ def _has_nul(data: Any) -> bool:
     return isinstance(data, list) and any(_has_nul(v) for v in data)
 
 
-def _insert(session: Session):  # noqa: ANN202 - a dialect's insert construct
+def _insert(session: Session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
@@ -218,8 +218,16 @@ def store_batch(session: Session, device: Device, batch: CheckedBatch) -> Ingest
         connection = session.connection()  # Core inserts: no ORM bookkeeping for thousands of rows
         connection.execute(
             insert(Meal).on_conflict_do_nothing(index_elements=["id"]),
-            [{"id": m, "citizen_id": device.citizen_id, "device_id": device.id, "status": MealStatus.OPEN,
-              "updated_at": now} for m in meal_ids],
+            [
+                {
+                    "id": m,
+                    "citizen_id": device.citizen_id,
+                    "device_id": device.id,
+                    "status": MealStatus.OPEN,
+                    "updated_at": now,
+                }
+                for m in meal_ids
+            ],
         )
         owner_query = select(Meal.id, Meal.device_id).where(Meal.id.in_(meal_ids)).order_by(Meal.id)
         if is_postgres:
@@ -230,10 +238,18 @@ def store_batch(session: Session, device: Device, batch: CheckedBatch) -> Ingest
             if owners.get(event.meal_id) != device.id:
                 rejected.append(RejectedEvent(id=str(event.id), reason="meal_id belongs to another device"))
                 continue
-            rows.append({
-                "id": event.id, "meal_id": event.meal_id, "device_id": device.id, "citizen_id": device.citizen_id,
-                "type": event.type.value, "at": event.at, "data": event.data, "received_at": now,
-            })
+            rows.append(
+                {
+                    "id": event.id,
+                    "meal_id": event.meal_id,
+                    "device_id": device.id,
+                    "citizen_id": device.citizen_id,
+                    "type": event.type.value,
+                    "at": event.at,
+                    "data": event.data,
+                    "received_at": now,
+                }
+            )
         inserted = insert_usage_events(connection, rows)
         accepted = len(inserted)
         not_inserted = [r["id"] for r in rows if r["id"] not in inserted]
@@ -253,8 +269,14 @@ def store_batch(session: Session, device: Device, batch: CheckedBatch) -> Ingest
             refresh_meals(session, touched, now)
             refresh_meal_summaries(session, touched, now)
         if accepted:
-            audit.append(connection, actor=device, action=AuditAction.CREATE, citizen_id=device.citizen_id,
-                         resource=f"POST /api/v1/usage-events ({accepted} events)", purpose="device ingest")
+            audit.append(
+                connection,
+                actor=device,
+                action=AuditAction.CREATE,
+                citizen_id=device.citizen_id,
+                resource=f"POST /api/v1/usage-events ({accepted} events)",
+                purpose="device ingest",
+            )
     if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_RESOLUTION:
         session.execute(update(Device).where(Device.id == device.id).values(last_seen_at=now))
     session.commit()
@@ -271,17 +293,21 @@ _UPDATE_MEAL = (
 
 def refresh_meals(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime) -> None:
     """Recompute the counters, start, end and status of meals from their stored events (Core, one pass)."""
-    stats = session.connection().execute(
-        select(
-            UsageEventRecord.meal_id,
-            UsageEventRecord.type,
-            func.count(),
-            func.min(UsageEventRecord.at),
-            func.max(UsageEventRecord.at),
+    stats = (
+        session.connection()
+        .execute(
+            select(
+                UsageEventRecord.meal_id,
+                UsageEventRecord.type,
+                func.count(),
+                func.min(UsageEventRecord.at),
+                func.max(UsageEventRecord.at),
+            )
+            .where(UsageEventRecord.meal_id.in_(meal_ids))
+            .group_by(UsageEventRecord.meal_id, UsageEventRecord.type)
         )
-        .where(UsageEventRecord.meal_id.in_(meal_ids))
-        .group_by(UsageEventRecord.meal_id, UsageEventRecord.type)
-    ).all()
+        .all()
+    )
     by_meal: dict[uuid.UUID, dict[str, tuple[int, datetime, datetime]]] = {m: {} for m in meal_ids}
     for meal_id, kind, count, first, last in stats:
         by_meal[meal_id][kind] = (count, _aware(first), _aware(last))

@@ -116,7 +116,9 @@ class _FailureWindow:
 class LoginThrottle:
     """Counts of failed logins per account and per client address, in this process; thread-safe."""
 
-    def __init__(self, limits: LoginLimits, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS) -> None:
+    def __init__(
+        self, limits: LoginLimits, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS
+    ) -> None:
         self.limits = limits
         self._clock = clock
         self._lock = threading.Lock()
@@ -146,7 +148,9 @@ class LoginThrottle:
         keys = {ThrottleScope.ACCOUNT: attempt.account, ThrottleScope.ADDRESS: attempt.address}
         with self._lock:
             now = self._clock()
-            return [scope for scope, window in self._windows.items() if window.locked_by(keys[scope], attempt.place, now)]
+            return [
+                scope for scope, window in self._windows.items() if window.locked_by(keys[scope], attempt.place, now)
+            ]
 
     def abandon(self, attempt: Attempt) -> None:
         """The password could not be checked (e.g. the database is down): the attempt counts for nothing."""

@@ -47,7 +47,9 @@ def get_citizen(session: Session, citizen_id: uuid.UUID) -> Citizen:
     return citizen
 
 
-def create_citizen(session: Session, name: str, cpr_key: bytes, cpr: str | None = None, unit: Unit | None = None) -> Citizen:
+def create_citizen(
+    session: Session, name: str, cpr_key: bytes, cpr: str | None = None, unit: Unit | None = None
+) -> Citizen:
     """A citizen with a new pseudonymous id; the CPR number, if given, is stored only as a keyed hash."""
     name = name.strip()
     if not name:
@@ -153,11 +155,15 @@ def revoke_device(session: Session, device_id: uuid.UUID) -> Device:
     return device
 
 
-def assess_goal(session: Session, citizen_id: uuid.UUID, level: int, goal_text: str, assessor: User | None) -> EatingGoal:
+def assess_goal(
+    session: Session, citizen_id: uuid.UUID, level: int, goal_text: str, assessor: User | None
+) -> EatingGoal:
     """Record a new FSIII "Spise og drikke" assessment (level 0-4); the newest one is current."""
     if not 0 <= level <= 4:
         raise InvalidInput("the FSIII level is 0 (no limitation) to 4 (complete limitation)")
-    goal = EatingGoal(citizen_id=citizen_id, level=level, goal_text=goal_text, assessed_by=assessor.id if assessor else None)
+    goal = EatingGoal(
+        citizen_id=citizen_id, level=level, goal_text=goal_text, assessed_by=assessor.id if assessor else None
+    )
     session.add(goal)
     session.flush()
     return goal

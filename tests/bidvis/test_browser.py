@@ -26,14 +26,22 @@ from bidvis.run import sim_robot
 from controller.config import CitizenProfile, demo_profile, load_calibration, load_profile, save_config
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"  # the accounts of the make_staff_login fixture (conftest.py)
 
 if not CHROMIUM.exists():
-    pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium; scripts/setup --test-deps)",
-                allow_module_level=True)
+    pytest.skip(
+        "Debian's Chromium is not installed (apt-get install -y chromium; scripts/setup --test-deps)",
+        allow_module_level=True,
+    )
 sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
 
 
@@ -52,7 +60,14 @@ def server(robot, make_staff_login):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(create_app(robot.session, make_staff_login(robot.session.calibration_path.parent)), host="127.0.0.1", port=port, log_level="warning"))
+    uv = uvicorn.Server(
+        uvicorn.Config(
+            create_app(robot.session, make_staff_login(robot.session.calibration_path.parent)),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     end = time.monotonic() + 10
@@ -88,8 +103,13 @@ def axe_source(tmp_path_factory) -> str:
         pytest.skip("npm is not installed: cannot fetch axe-core for the accessibility check")
     folder = tmp_path_factory.mktemp("axe")
     try:
-        packed = subprocess.run([npm, "pack", "axe-core@4", "--silent", "--pack-destination", str(folder)],
-                                capture_output=True, text=True, timeout=120, check=True)
+        packed = subprocess.run(
+            [npm, "pack", "axe-core@4", "--silent", "--pack-destination", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         pytest.skip(f"npm could not fetch axe-core from the registry: {exc}")
     with tarfile.open(folder / packed.stdout.strip().splitlines()[-1]) as archive:
@@ -256,7 +276,9 @@ def test_staff_measure_the_face_size_in_the_page(page, server, robot):
     world.step(300)
     mouth = world.mouth_position()
     camera = PinholeCamera(mount=CameraMount(position_m=(0.0, 0.02, float(mouth[2]) + 0.03), look_at_m=tuple(mouth)))
-    source = FaceFrameSource(world, camera, faces_dir=faces, measure_face=vision_face_measure(FaceModels.load(), camera.intrinsics.fx))
+    source = FaceFrameSource(
+        world, camera, faces_dir=faces, measure_face=vision_face_measure(FaceModels.load(), camera.intrinsics.fx)
+    )
     ci = camera.intrinsics
     session, profile_before = robot.session, robot.session.profile_path.read_bytes()
     board_camera, intrinsics_path = session.camera, session.intrinsics_path()
@@ -354,7 +376,9 @@ def test_no_serious_or_critical_accessibility_violations(page, server, axe_sourc
         staff(page, server)
     page.goto(server + path)
     page.add_script_tag(content=axe_source)
-    violations = page.evaluate("async () => (await axe.run(document)).violations"
-                               ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))")
+    violations = page.evaluate(
+        "async () => (await axe.run(document)).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
+    )
     bad = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert bad == [], bad

@@ -33,7 +33,9 @@ def test_scan_lists_every_servo_with_model_and_firmware(arm):
 
 def test_scan_json_decodes_hardware_errors(arm):
     arm.servo(13).inject_hardware_error(HardwareError.OVERLOAD)
-    result = CliRunner().invoke(app, ["bus", "scan", "--port", arm.url, "--baud", "1000000", "--ids", "11,13", "--json"])
+    result = CliRunner().invoke(
+        app, ["bus", "scan", "--port", arm.url, "--baud", "1000000", "--ids", "11,13", "--json"]
+    )
     assert result.exit_code == 0, result.output
     found = json.loads(result.output)
     assert [(s["id"], s["baudrate"], s["model_number"], s["firmware_version"]) for s in found] == [

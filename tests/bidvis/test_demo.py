@@ -16,8 +16,15 @@ from careplan_api.models import Meal, MealStatus
 from controller.journal import UsageJournal
 
 CONTRACT_FIELDS = {
-    "bites_offered", "bites_taken", "duration_s", "safety_stops", "peak_face_force_n",
-    "events_sent", "events_stored", "database_url", "citizen_id",
+    "bites_offered",
+    "bites_taken",
+    "duration_s",
+    "safety_stops",
+    "peak_face_force_n",
+    "events_sent",
+    "events_stored",
+    "database_url",
+    "citizen_id",
 }
 
 
@@ -44,7 +51,7 @@ def test_demo_meal_lands_in_the_care_plan(tmp_path):
     code, output, summary = _demo(tmp_path, "--bites", "2", "--svg", str(tmp_path / "demo.svg"))
 
     assert code == 0, output
-    assert CONTRACT_FIELDS <= summary.keys()
+    assert summary.keys() >= CONTRACT_FIELDS
     assert summary["events_recorded"] > 0
     assert summary["events_sent"] == summary["events_recorded"]
     assert summary["events_stored"] == summary["events_recorded"]
@@ -172,7 +179,9 @@ def test_demo_talk_is_a_journalled_misfire_and_a_lean_in_a_safety_stop_in_the_ca
     misfire and brings no bite; a lean-in is a safety stop; both are in the care plan's report."""
     scenarios = tmp_path / "scenarios.toml"
     scenarios.write_text(TALK_AND_LEAN_IN)
-    code, output, summary = _demo(tmp_path, "--bites", "2", "--scenarios", str(scenarios), "--scenario", "talk_and_lean_in")
+    code, output, summary = _demo(
+        tmp_path, "--bites", "2", "--scenarios", str(scenarios), "--scenario", "talk_and_lean_in"
+    )
     assert code == 0, output
     assert summary["trigger_kind"] == "mouth_gesture" and summary["bites_taken"] == 2
     assert summary["gesture"]["triggers"] == summary["bites_offered"]  # every bite offered was asked for
@@ -198,7 +207,9 @@ def test_demo_citizen_profile_is_the_embedded_one_with_the_gesture():
     profile = demo_citizen_profile()
     assert profile.trigger_kind is TriggerKind.MOUTH_GESTURE
     assert profile.gesture.model_dump() == demo_profile().gesture.model_dump() | DEMO_GESTURE_THRESHOLDS
-    assert profile.model_dump(exclude={"trigger_kind", "gesture"}) == demo_profile().model_dump(exclude={"trigger_kind", "gesture"})
+    assert profile.model_dump(exclude={"trigger_kind", "gesture"}) == demo_profile().model_dump(
+        exclude={"trigger_kind", "gesture"}
+    )
 
 
 class _Backlog:
@@ -221,7 +232,9 @@ class _Backlog:
         return SyncOutcome(sent=0 if failed else 1, rejected=0, failed=failed, retry_in_s=0.01)
 
 
-@pytest.mark.parametrize(("outcomes", "attempts", "left"), [([True, True, False], 3, 0), ([True, True, True, False], 3, 1)])
+@pytest.mark.parametrize(
+    ("outcomes", "attempts", "left"), [([True, True, False], 3, 0), ([True, True, True, False], 3, 1)]
+)
 def test_the_final_flush_tries_a_failed_send_again_a_few_times(outcomes, attempts, left):
     from bidvis.demo_run import _flush
 

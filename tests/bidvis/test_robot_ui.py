@@ -72,21 +72,40 @@ def joints(client):
 def test_staff_page_has_every_step_and_an_always_visible_stop(client):
     page = client.get("/staff?lang=en")
     assert page.status_code == 200 and '<html lang="en">' in page.text
-    for text in ("STOP", "Scan the bus", "hold to move", "Save as ready pose", "Add waypoint", "Test bite",
-                 "Spoon offset", "Start camera calibration", "Start hand-eye calibration", "Save profile", "Live status",
-                 "Logged in as <strong id=\"staff-name\">Anna</strong>", "Log out"):
+    for text in (
+        "STOP",
+        "Scan the bus",
+        "hold to move",
+        "Save as ready pose",
+        "Add waypoint",
+        "Test bite",
+        "Spoon offset",
+        "Start camera calibration",
+        "Start hand-eye calibration",
+        "Save profile",
+        "Live status",
+        'Logged in as <strong id="staff-name">Anna</strong>',
+        "Log out",
+    ):
         assert text in page.text
     assert client.get("/static/staff.js").status_code == 200
     assert client.get("/").headers.get("location", "/staff") == "/staff"
 
 
-@pytest.mark.parametrize("query, lang, words", [("", "da", "Næste bid"), ("?lang=en", "en", "Next bite"),
-                                                 ("?lang=xx", "da", "Næste bid"), ("?lang=<script>", "da", "Skål 1")])
+@pytest.mark.parametrize(
+    "query, lang, words",
+    [
+        ("", "da", "Næste bid"),
+        ("?lang=en", "en", "Next bite"),
+        ("?lang=xx", "da", "Næste bid"),
+        ("?lang=<script>", "da", "Skål 1"),
+    ],
+)
 def test_panel_is_danish_by_default_with_english_available(client, query, lang, words):
     page = client.get("/panel" + query)
     assert page.status_code == 200
     assert f'<html lang="{lang}">' in page.text
-    assert words in page.text and "<script>\"" not in page.text
+    assert words in page.text and '<script>"' not in page.text
 
 
 def test_panel_language_link_keeps_the_scanning_settings(client):
@@ -131,8 +150,9 @@ def test_status_is_live(connected):
 def hold_for(client, seconds, owner=ANNA, joint=1, direction=1, press=0):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        answer = client.post("/api/jog/hold", json={"owner": owner, "joint": joint,
-                                                    "direction": direction, "press": press})
+        answer = client.post(
+            "/api/jog/hold", json={"owner": owner, "joint": joint, "direction": direction, "press": press}
+        )
         assert answer.status_code == 200, answer.text
         time.sleep(0.05)
 
@@ -208,16 +228,19 @@ def test_a_lost_bus_is_a_fault_shown_in_status_and_connect_clears_it(connected, 
     hold_for(connected, 0.1)
 
 
-@pytest.mark.parametrize("body", [
-    {"owner": ANNA, "joint": 0, "direction": 1},
-    {"owner": ANNA, "joint": 5, "direction": 1},
-    {"owner": ANNA, "joint": 1, "direction": 2},
-    {"owner": ANNA, "joint": "1; drop", "direction": 1},
-    {"owner": "x", "joint": 1, "direction": 1},
-    {"owner": "<script>alert(1)</script>", "joint": 1, "direction": 1},
-    {"owner": ANNA, "joint": 1, "direction": 1, "speed": 9},
-    {},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"owner": ANNA, "joint": 0, "direction": 1},
+        {"owner": ANNA, "joint": 5, "direction": 1},
+        {"owner": ANNA, "joint": 1, "direction": 2},
+        {"owner": ANNA, "joint": "1; drop", "direction": 1},
+        {"owner": "x", "joint": 1, "direction": 1},
+        {"owner": "<script>alert(1)</script>", "joint": 1, "direction": 1},
+        {"owner": ANNA, "joint": 1, "direction": 1, "speed": 9},
+        {},
+    ],
+)
 def test_malformed_jog_requests_are_refused_and_nothing_moves(connected, body):
     before = joints(connected)
     answer = connected.post("/api/jog/hold", json=body)
@@ -250,7 +273,9 @@ def test_teaching_the_ready_pose_saves_and_journals_who_did_it(connected, robot)
 
 @pytest.mark.parametrize("operator", ["Mallory", "", "x" * 81])
 def test_a_change_cannot_name_someone_else_than_the_logged_in_account(connected, robot, operator):
-    answer = connected.put("/api/calibration/spoon", json={"operator": operator, "x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0})
+    answer = connected.put(
+        "/api/calibration/spoon", json={"operator": operator, "x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0}
+    )
     assert answer.status_code == 422
     assert calibration_events(robot) == []
 
@@ -274,8 +299,11 @@ def test_spoon_offset_is_validated_with_the_field_named(connected, robot):
     assert load_calibration(robot.session.calibration_path).spoon.x_m == 0.06
     bad = connected.put("/api/calibration/spoon", json={"x_m": 1.5, "z_m": 0.0, "pitch_rad": 0.0})
     assert bad.status_code == 422 and bad.json()["fields"] == ["spoon.x_m"]
-    nan = connected.put("/api/calibration/spoon", content=b'{"x_m": NaN, "z_m": 0, "pitch_rad": 0}',
-                        headers={"Content-Type": "application/json"})
+    nan = connected.put(
+        "/api/calibration/spoon",
+        content=b'{"x_m": NaN, "z_m": 0, "pitch_rad": 0}',
+        headers={"Content-Type": "application/json"},
+    )
     assert nan.status_code == 422
     assert load_calibration(robot.session.calibration_path).spoon.x_m == 0.06
 
@@ -308,8 +336,10 @@ def test_a_change_the_journal_cannot_record_is_undone(connected, robot, tmp_path
     before = robot.session.calibration
     robot.session.journal = UsageJournal(tmp_path / "full.sqlite3", max_bytes=4096)  # full from the start
     try:
-        for request in (lambda: connected.post("/api/calibration/ready"),
-                        lambda: connected.put("/api/profile", json={"values": {"speed_m_s": 0.1}})):
+        for request in (
+            lambda: connected.post("/api/calibration/ready"),
+            lambda: connected.put("/api/profile", json={"values": {"speed_m_s": 0.1}}),
+        ):
             answer = request()
             assert answer.status_code == 503 and "journal could not record it" in answer.json()["detail"]
     finally:
@@ -338,16 +368,36 @@ def test_names_from_files_are_escaped_in_the_page(client, robot):
 
 
 def test_profile_change_is_saved_and_journalled(client, robot):
-    answer = client.put("/api/profile", json={"values": {
-        "speed_m_s": 0.12, "standoff_m": 0.03, "trigger_kind": "auto_pace", "auto_pace_s": 8, "gesture": {"dwell_s": 1.5}}})
+    answer = client.put(
+        "/api/profile",
+        json={
+            "values": {
+                "speed_m_s": 0.12,
+                "standoff_m": 0.03,
+                "trigger_kind": "auto_pace",
+                "auto_pace_s": 8,
+                "gesture": {"dwell_s": 1.5},
+            }
+        },
+    )
     assert answer.status_code == 200
     saved = load_profile(robot.session.profile_path)
     assert (saved.speed_m_s, saved.standoff_m, saved.trigger_kind.value, saved.auto_pace_s, saved.gesture.dwell_s) == (
-        0.12, 0.03, "auto_pace", 8.0, 1.5)
+        0.12,
+        0.03,
+        "auto_pace",
+        8.0,
+        1.5,
+    )
     (event,) = calibration_events(robot)
     assert event["document"] == "profile" and event["changed_by"] == "Anna"
-    assert event["fields"] == ["profile.auto_pace_s", "profile.gesture", "profile.speed_m_s", "profile.standoff_m",
-                               "profile.trigger_kind"]
+    assert event["fields"] == [
+        "profile.auto_pace_s",
+        "profile.gesture",
+        "profile.speed_m_s",
+        "profile.standoff_m",
+        "profile.trigger_kind",
+    ]
 
 
 def test_staff_set_the_gesture_thresholds_for_a_citizen_who_cannot_open_wide(client, robot):
@@ -358,17 +408,20 @@ def test_staff_set_the_gesture_thresholds_for_a_citizen_who_cannot_open_wide(cli
     assert (gesture.open_threshold, gesture.close_threshold, gesture.dwell_s) == (0.08, 0.05, 1.0)
 
 
-@pytest.mark.parametrize("values, field", [
-    ({"speed_m_s": 9}, "speed_m_s"),
-    ({"speed_near_mouth_m_s": -1}, "speed_near_mouth_m_s"),
-    ({"standoff_m": "far"}, "standoff_m"),
-    ({"trigger_kind": "telepathy"}, "trigger_kind"),
-    ({"gesture": {"dwell_s": 60}}, "gesture.dwell_s"),
-    ({"gesture": {"open_threshold": 0.1, "close_threshold": 0.2}}, "gesture.close_threshold"),
-    ({"auto_pace_s": None}, "auto_pace_s"),
-    ({"bowls_used": [0, 4]}, "bowls_used"),
-    ({"volume_db": 3}, "volume_db"),
-])
+@pytest.mark.parametrize(
+    "values, field",
+    [
+        ({"speed_m_s": 9}, "speed_m_s"),
+        ({"speed_near_mouth_m_s": -1}, "speed_near_mouth_m_s"),
+        ({"standoff_m": "far"}, "standoff_m"),
+        ({"trigger_kind": "telepathy"}, "trigger_kind"),
+        ({"gesture": {"dwell_s": 60}}, "gesture.dwell_s"),
+        ({"gesture": {"open_threshold": 0.1, "close_threshold": 0.2}}, "gesture.close_threshold"),
+        ({"auto_pace_s": None}, "auto_pace_s"),
+        ({"bowls_used": [0, 4]}, "bowls_used"),
+        ({"volume_db": 3}, "volume_db"),
+    ],
+)
 def test_an_invalid_profile_value_is_refused_with_the_field_named(client, robot, values, field):
     before = robot.session.profile_path.read_bytes()
     answer = client.put("/api/profile", json={"values": values})
@@ -428,8 +481,12 @@ class BlackCamera:
 
 def test_camera_calibration_hostile_paths(connected, robot):
     assert connected.post("/api/camera/capture").status_code == 409  # not started
-    for board in ({"columns": 1, "rows": 5, "square_mm": 15}, {"columns": 7, "rows": 5, "square_mm": 0.5},
-                  {"columns": 7, "rows": 500, "square_mm": 15}, {"columns": 7, "rows": 5}):
+    for board in (
+        {"columns": 1, "rows": 5, "square_mm": 15},
+        {"columns": 7, "rows": 5, "square_mm": 0.5},
+        {"columns": 7, "rows": 500, "square_mm": 15},
+        {"columns": 7, "rows": 5},
+    ):
         assert connected.post("/api/camera/start", json=board).status_code == 422
     connected.post("/api/camera/start", json={"columns": 7, "rows": 5, "square_mm": 15})
     robot.session.camera = BlackCamera()
@@ -476,8 +533,12 @@ def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, rob
     wait_for(lambda: robot.session.meal_running)
     assert connected.post("/api/stop").json()["message"] == "meal stopped"
     wait_for(lambda: panel_state(connected)["state"] == "fault", what="the e-stop")
-    assert panel_state(connected, "da") == {"state": "fault", "tone": "stopped", "words": "Stoppet. Tilkald personale",
-                                            "paused": False}
+    assert panel_state(connected, "da") == {
+        "state": "fault",
+        "tone": "stopped",
+        "words": "Stoppet. Tilkald personale",
+        "paused": False,
+    }
     wait_for(lambda: not robot.session.meal_running, what="the meal to end after the e-stop")
     again = connected.post("/api/panel", json={"command": "next_bite"})
     assert again.status_code == 409 and "staff must check" in again.json()["detail"]
@@ -487,14 +548,17 @@ def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, rob
     wait_for(lambda: robot.session.meal_running, what="a new meal")
 
 
-@pytest.mark.parametrize("body", [
-    {"command": "select_bowl"},
-    {"command": "select_bowl", "bowl": 5},
-    {"command": "select_bowl", "bowl": -1},
-    {"command": "next_bite", "bowl": 1},
-    {"command": "estop_all_robots"},
-    {"command": "next_bite", "extra": 1},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"command": "select_bowl"},
+        {"command": "select_bowl", "bowl": 5},
+        {"command": "select_bowl", "bowl": -1},
+        {"command": "next_bite", "bowl": 1},
+        {"command": "estop_all_robots"},
+        {"command": "next_bite", "extra": 1},
+    ],
+)
 def test_malformed_panel_presses_are_refused(client, robot, body):
     answer = client.post("/api/panel", json=body)
     assert answer.status_code == 422

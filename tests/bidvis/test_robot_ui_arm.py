@@ -8,8 +8,7 @@ import pytest
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped, JogBusy
 from controller.config import demo_calibration
-from firmware_bridge import HardwareError
-from firmware_bridge import DynamixelBus
+from firmware_bridge import DynamixelBus, HardwareError
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
 TICK_S = arm_module.PERIOD_S
@@ -21,7 +20,9 @@ def rig():
     servos = VirtualServoBus.start(clock=clock)
     bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
-    driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, arm_module.SETUP_WATCHDOG_STEPS, clock=clock.now)
+    driver = ArmDriver(
+        bus, calibration.joint_servo_ids, calibration.spoon, arm_module.SETUP_WATCHDOG_STEPS, clock=clock.now
+    )
     driver.connect()
     yield driver, servos, clock
     bus.close()
@@ -157,7 +158,7 @@ def test_bad_jog_requests_are_refused(rig, joint, direction):
 def test_jogging_stops_short_of_the_joint_limit(rig):
     driver, _, clock = rig
     run_for(driver, clock, 12.0, hold=("owner-aaaa", 4, 1))  # about 0.2 rad/s: reaches the limit
-    low, high = arm_module.JOINT_LIMITS_RAD[3]
+    _low, high = arm_module.JOINT_LIMITS_RAD[3]
     assert high - 0.05 < driver.measured_q()[3] <= high
 
 

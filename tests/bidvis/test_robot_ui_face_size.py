@@ -22,8 +22,9 @@ from vision import CameraIntrinsics, FaceModels
 from vision.capture import Frame
 
 FACES = Path(__file__).resolve().parents[2] / "../shared/data/faces"
-needs_faces = pytest.mark.skipif(not (FACES / "labels.csv").is_file(),
-                                 reason=f"shared face photos not found at {FACES.resolve()}")
+needs_faces = pytest.mark.skipif(
+    not (FACES / "labels.csv").is_file(), reason=f"shared face photos not found at {FACES.resolve()}"
+)
 
 
 class FramesOf:
@@ -77,9 +78,15 @@ def citizen(request, robot, models):
     world = World()
     world.step(300)
     mouth = world.mouth_position()
-    camera = PinholeCamera(mount=CameraMount(position_m=(0.0, 0.02, float(mouth[2]) + 0.03),
-                                             look_at_m=(float(mouth[0]), float(mouth[1]) + aside_m, float(mouth[2]))))
-    source = FaceFrameSource(world, camera, faces_dir=FACES, measure_face=vision_face_measure(models, camera.intrinsics.fx))
+    camera = PinholeCamera(
+        mount=CameraMount(
+            position_m=(0.0, 0.02, float(mouth[2]) + 0.03),
+            look_at_m=(float(mouth[0]), float(mouth[1]) + aside_m, float(mouth[2])),
+        )
+    )
+    source = FaceFrameSource(
+        world, camera, faces_dir=FACES, measure_face=vision_face_measure(models, camera.intrinsics.fx)
+    )
     ci = camera.intrinsics
     CameraIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px).save(robot.session.intrinsics_path())
     robot.session.camera = FramesOf(source.compose)
@@ -87,8 +94,11 @@ def citizen(request, robot, models):
 
 
 def profile_events(robot):
-    return [e.data for e, _ in robot.journal.events()
-            if e.type == UsageEventType.CALIBRATION_CHANGED and e.data["document"] == "profile"]
+    return [
+        e.data
+        for e, _ in robot.journal.events()
+        if e.type == UsageEventType.CALIBRATION_CHANGED and e.data["document"] == "profile"
+    ]
 
 
 @needs_faces
@@ -107,8 +117,13 @@ def test_the_measured_face_size_is_saved_in_the_profile_and_journalled(client, r
     assert f'id="face-scale">{body["face_scale"]:.2f}<' in client.get("/staff?lang=en").text
 
 
-@pytest.mark.parametrize("lang, words", [("en", ["7. Face size", "tape measure", "not measured"]),
-                                         ("da", ["7. Ansigtets størrelse", "målebånd", "ikke målt"])])
+@pytest.mark.parametrize(
+    "lang, words",
+    [
+        ("en", ["7. Face size", "tape measure", "not measured"]),
+        ("da", ["7. Ansigtets størrelse", "målebånd", "ikke målt"]),
+    ],
+)
 def test_the_staff_page_has_the_face_size_step(client, lang, words):
     page = client.get(f"/staff?lang={lang}").text
     assert 'id="face-form"' in page and 'name="distance_m"' in page
@@ -159,9 +174,16 @@ def test_a_distance_that_makes_an_implausible_face_is_refused(client, robot, cit
     assert robot.session.profile_path.read_bytes() == before and profile_events(robot) == []
 
 
-@pytest.mark.parametrize("body", [
-    {"distance_m": 0.1}, {"distance_m": 1.6}, {"distance_m": 0.0}, {"distance_m": -0.45}, {"distance_m": 45},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"distance_m": 0.1},
+        {"distance_m": 1.6},
+        {"distance_m": 0.0},
+        {"distance_m": -0.45},
+        {"distance_m": 45},
+    ],
+)
 def test_an_implausible_distance_is_refused_before_the_camera_is_used(client, robot, body):
     robot.session.camera = FramesOf(lambda: pytest.fail("the camera must not be read for a refused distance"))
     before = robot.session.profile_path.read_bytes()
@@ -172,10 +194,19 @@ def test_an_implausible_distance_is_refused_before_the_camera_is_used(client, ro
     assert robot.session.profile_path.read_bytes() == before and profile_events(robot) == []
 
 
-@pytest.mark.parametrize("content", [
-    b'{"distance_m": "far"}', b'{"distance_m": NaN}', b'{"distance_m": Infinity}', b'{"distance_m": null}', b"{}",
-    b'{"distance_m": 0.45, "face_scale": 1.2}', b"not json", b"[0.45]",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"distance_m": "far"}',
+        b'{"distance_m": NaN}',
+        b'{"distance_m": Infinity}',
+        b'{"distance_m": null}',
+        b"{}",
+        b'{"distance_m": 0.45, "face_scale": 1.2}',
+        b"not json",
+        b"[0.45]",
+    ],
+)
 def test_malformed_bodies_are_refused(client, robot, content):
     before = robot.session.profile_path.read_bytes()
     answer = client.post("/api/profile/face-size", content=content, headers={"content-type": "application/json"})
@@ -187,13 +218,17 @@ def _save_intrinsics(robot) -> None:
     CameraIntrinsics.from_fov(640, 480, 70.0).save(robot.session.intrinsics_path())
 
 
-@pytest.mark.parametrize("picture", [
-    lambda: np.zeros((480, 640, 3), np.uint8),  # black frame
-    lambda: np.full((480, 640, 3), 255, np.uint8),  # overexposed
-    lambda: np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8),  # noise
-    lambda: np.zeros((480, 640, 3), np.float64),  # not an 8-bit picture
-    lambda: np.zeros(0, np.uint8),  # empty
-], ids=["black", "white", "noise", "float", "empty"])
+@pytest.mark.parametrize(
+    "picture",
+    [
+        lambda: np.zeros((480, 640, 3), np.uint8),  # black frame
+        lambda: np.full((480, 640, 3), 255, np.uint8),  # overexposed
+        lambda: np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8),  # noise
+        lambda: np.zeros((480, 640, 3), np.float64),  # not an 8-bit picture
+        lambda: np.zeros(0, np.uint8),  # empty
+    ],
+    ids=["black", "white", "noise", "float", "empty"],
+)
 def test_no_face_in_the_pictures_is_refused_with_what_to_do(client, robot, picture):
     _save_intrinsics(robot)
     robot.session.camera = FramesOf(picture)

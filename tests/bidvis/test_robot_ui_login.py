@@ -62,8 +62,9 @@ def clock():
 
 @pytest.fixture
 def staff_login(tmp_path, make_staff_login, clock):
-    return make_staff_login(tmp_path, throttle=LoginThrottle(max_failures=3, window_s=60, lockout_s=30,
-                                                             clock=lambda: clock["now"]))
+    return make_staff_login(
+        tmp_path, throttle=LoginThrottle(max_failures=3, window_s=60, lockout_s=30, clock=lambda: clock["now"])
+    )
 
 
 @pytest.fixture
@@ -111,11 +112,15 @@ def test_stop_and_letting_go_work_without_a_login(anonymous):
     assert anonymous.post("/api/jog/release", json={"owner": "owner-anna-1"}).status_code != 403  # 409: not connected
 
 
-def test_login_sets_a_signed_httponly_samesite_strict_cookie_and_the_journal_names_the_account(anonymous, robot, log_in):
+def test_login_sets_a_signed_httponly_samesite_strict_cookie_and_the_journal_names_the_account(
+    anonymous, robot, log_in
+):
     answer = log_in(anonymous, "Bo")
     assert answer.status_code == 303 and answer.headers["location"] == "/staff"
     cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert (
+        cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    )
     assert anonymous.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0}).status_code == 200
     (event,) = calibration_events(robot)
     assert event["changed_by"] == "Bo"
@@ -144,8 +149,16 @@ def test_a_removed_account_is_logged_out_at_its_next_request(anonymous, log_in, 
     assert anonymous.get("/api/status").status_code == 403
 
 
-@pytest.mark.parametrize(("name", "password"), [("Anna", "wrong password"), ("Nobody", "correct horse battery"),
-                                                 ("", ""), ("Anna' OR '1'='1", "x"), ("Anna", "ø" * 1000)])
+@pytest.mark.parametrize(
+    ("name", "password"),
+    [
+        ("Anna", "wrong password"),
+        ("Nobody", "correct horse battery"),
+        ("", ""),
+        ("Anna' OR '1'='1", "x"),
+        ("Anna", "ø" * 1000),
+    ],
+)
 def test_wrong_or_hostile_credentials_are_refused_without_a_session(anonymous, log_in, name, password):
     answer = log_in(anonymous, name, password)
     assert answer.status_code in (401, 422)
@@ -170,18 +183,29 @@ def test_a_client_guessing_many_names_is_throttled_by_its_address(anonymous, log
 
 
 def test_a_login_form_posted_from_another_site_is_refused(anonymous, password):
-    answer = anonymous.post("/login", data={"username": "Anna", "password": password},
-                            headers={"Origin": "http://evil.example"}, follow_redirects=False)
+    answer = anonymous.post(
+        "/login",
+        data={"username": "Anna", "password": password},
+        headers={"Origin": "http://evil.example"},
+        follow_redirects=False,
+    )
     assert answer.status_code == 403 and SESSION_COOKIE not in anonymous.cookies
-    cross = anonymous.post("/login", data={"username": "Anna", "password": password},
-                           headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
+    cross = anonymous.post(
+        "/login",
+        data={"username": "Anna", "password": password},
+        headers={"Sec-Fetch-Site": "cross-site"},
+        follow_redirects=False,
+    )
     assert cross.status_code == 403
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)"]
+)
 def test_login_never_redirects_off_the_robot(anonymous, password, target):
-    answer = anonymous.post("/login", data={"username": "Anna", "password": password, "next": target},
-                            follow_redirects=False)
+    answer = anonymous.post(
+        "/login", data={"username": "Anna", "password": password, "next": target}, follow_redirects=False
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/staff"
 
 
@@ -247,11 +271,14 @@ def test_add_staff_command_prompts_for_the_password_and_saves_a_hash(tmp_path):
 
     from bidvis.cli import app
 
-    result = CliRunner().invoke(app, ["ui", "add-staff", "Anna", "--dir", str(tmp_path)],
-                                input="a good password\na good password\n")
+    result = CliRunner().invoke(
+        app, ["ui", "add-staff", "Anna", "--dir", str(tmp_path)], input="a good password\na good password\n"
+    )
     assert result.exit_code == 0, result.output
     assert StaffAccounts(tmp_path / "staff_accounts.json").verify("Anna", "a good password")
-    refused = CliRunner().invoke(app, ["ui", "add-staff", "bad name", "--dir", str(tmp_path)], input="a good password\na good password\n")
+    refused = CliRunner().invoke(
+        app, ["ui", "add-staff", "bad name", "--dir", str(tmp_path)], input="a good password\na good password\n"
+    )
     assert refused.exit_code == 2 and "staff name" in refused.output
 
 
@@ -271,10 +298,12 @@ def test_ui_sim_prints_a_one_time_demo_login_that_works(tmp_path, monkeypatch):
 
     def serve(web_app, host, port):  # instead of uvicorn: try the login on the app
         with TestClient(web_app) as client:
-            served["wrong"] = client.post("/login", data={"username": "demo", "password": "guess-guess"},
-                                          follow_redirects=False).status_code
-            served["right"] = client.post("/login", data={"username": "demo", "password": served["password"]},
-                                          follow_redirects=False).status_code
+            served["wrong"] = client.post(
+                "/login", data={"username": "demo", "password": "guess-guess"}, follow_redirects=False
+            ).status_code
+            served["right"] = client.post(
+                "/login", data={"username": "demo", "password": served["password"]}, follow_redirects=False
+            ).status_code
 
     def capture_password(line):
         match = re.search(r"user demo, password (\S+)", line)

@@ -51,8 +51,18 @@ def arm():
 
 def run_args(files, port, camera=None, *extra, switch="switch"):
     switches = ("--switch", str(files / switch)) if switch else ()
-    return ("run", "--port", port, "--camera", str(camera or files / "camera"), "--profile", str(files / "citizen.toml"),
-            "--check", *switches, *extra)
+    return (
+        "run",
+        "--port",
+        port,
+        "--camera",
+        str(camera or files / "camera"),
+        "--profile",
+        str(files / "citizen.toml"),
+        "--check",
+        *switches,
+        *extra,
+    )
 
 
 def refused(result, *phrases):
@@ -79,11 +89,14 @@ def test_a_calibrated_face_size_needs_no_note(cli, robot_files, arm):
     assert "face size" not in result.output
 
 
-@pytest.mark.parametrize("line, phrase", [
-    ("face_scale = 2.5\n", "face_scale: Input should be less than or equal to 1.6"),
-    ("face_scale = 0.1\n", "face_scale: Input should be greater than or equal to 0.6"),
-    ('face_scale = "big"\n', "face_scale: Input should be a valid number"),
-])
+@pytest.mark.parametrize(
+    "line, phrase",
+    [
+        ("face_scale = 2.5\n", "face_scale: Input should be less than or equal to 1.6"),
+        ("face_scale = 0.1\n", "face_scale: Input should be greater than or equal to 0.6"),
+        ('face_scale = "big"\n', "face_scale: Input should be a valid number"),
+    ],
+)
 def test_refuses_a_face_scale_out_of_bounds(cli, robot_files, arm, line, phrase):
     path = robot_files / "citizen.toml"
     path.write_text(line + path.read_text())  # a top-level key: before the [gesture] table
@@ -136,15 +149,24 @@ def test_refuses_a_camera_calibration_made_for_another_picture_size(cli, robot_f
     refused(cli(*run_args(robot_files, arm.url)), "calibration is stale", "1280x720", "640x480")
 
 
-@pytest.mark.parametrize("content, phrase", [
-    (b"\x00\xff\xfe garbage", "not UTF-8"),
-    (b"speed_m_s = [unclosed", "not valid TOML"),
-    (b'speed_m_s = 0.1\n', "speed_near_mouth_m_s: required value is missing"),
-    (b'speed_m_s = 5.0\nspeed_near_mouth_m_s = 0.05\nnear_mouth_radius_m = 0.1\nstandoff_m = 0.02\n'
-     b'bite_timeout_s = 15\ntrigger_kind = "switch"\n', "speed_m_s: Input should be less than or equal to 0.25"),
-    (b'speed_m_s = 0.1\nspeed_near_mouth_m_s = 0.05\nnear_mouth_radius_m = 0.1\nstandoff_m = 0.02\n'
-     b'bite_timeout_s = 15\ntrigger_kind = "switch"\nbowls_used = [0, 5]\n', "bowl(s) [5] not taught"),
-])
+@pytest.mark.parametrize(
+    "content, phrase",
+    [
+        (b"\x00\xff\xfe garbage", "not UTF-8"),
+        (b"speed_m_s = [unclosed", "not valid TOML"),
+        (b"speed_m_s = 0.1\n", "speed_near_mouth_m_s: required value is missing"),
+        (
+            b"speed_m_s = 5.0\nspeed_near_mouth_m_s = 0.05\nnear_mouth_radius_m = 0.1\nstandoff_m = 0.02\n"
+            b'bite_timeout_s = 15\ntrigger_kind = "switch"\n',
+            "speed_m_s: Input should be less than or equal to 0.25",
+        ),
+        (
+            b"speed_m_s = 0.1\nspeed_near_mouth_m_s = 0.05\nnear_mouth_radius_m = 0.1\nstandoff_m = 0.02\n"
+            b'bite_timeout_s = 15\ntrigger_kind = "switch"\nbowls_used = [0, 5]\n',
+            "bowl(s) [5] not taught",
+        ),
+    ],
+)
 def test_refuses_a_corrupt_or_invalid_profile(cli, robot_files, arm, content, phrase):
     (robot_files / "citizen.toml").write_bytes(content)
     refused(cli(*run_args(robot_files, arm.url)), phrase)
@@ -198,8 +220,9 @@ def test_careplan_url_without_a_device_token_is_refused(cli, robot_files, arm, m
     assert result.exit_code == 2 and "BIDVIS_DEVICE_TOKEN" in result.output
 
 
-def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_service_is_down(robot_files, arm, make_staff_login,
-                                                                                                   log_in):
+def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_service_is_down(
+    robot_files, arm, make_staff_login, log_in
+):
     from fastapi.testclient import TestClient
 
     from bidvis.robot_ui.app import create_app
@@ -207,19 +230,33 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
 
     profile, calibration = robot_files / "citizen.toml", robot_files / "robot_calibration.toml"
     save_config(demo_profile().model_copy(update={"face_scale": 1.12}), profile)
-    checked = preflight(arm.url, str(robot_files / "camera"), profile, calibration, switches=[str(robot_files / "switch")])
-    session, closers = build_robot(arm.url, checked, profile, calibration, robot_files / "journal.sqlite3",
-                                   careplan=("http://127.0.0.1:9", "device-token"))  # nothing listens on port 9
+    checked = preflight(
+        arm.url, str(robot_files / "camera"), profile, calibration, switches=[str(robot_files / "switch")]
+    )
+    session, closers = build_robot(
+        arm.url,
+        checked,
+        profile,
+        calibration,
+        robot_files / "journal.sqlite3",
+        careplan=("http://127.0.0.1:9", "device-token"),
+    )  # nothing listens on port 9
     try:
-        (feed,) = [getattr(close, "__self__", None) for close in closers if isinstance(getattr(close, "__self__", None), MouthFeed)]
+        (feed,) = [
+            getattr(close, "__self__", None)
+            for close in closers
+            if isinstance(getattr(close, "__self__", None), MouthFeed)
+        ]
         assert feed.tracker.config.face_scale == 1.12  # the robot's mouth tracking uses the citizen's face size
         with TestClient(create_app(session, make_staff_login(robot_files))) as client:
             assert client.get("/panel").status_code == 200
             assert log_in(client).status_code == 303
             assert client.post("/api/connect").status_code == 200
             assert client.get("/api/status").json()["arm"]["mode"] == "idle"
-            assert client.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0,
-                                                              "pitch_rad": 0.0}).status_code == 200
+            assert (
+                client.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0}).status_code
+                == 200
+            )
         (event,) = session.journal.pending()
         assert event.data["changed_by"] == "Anna"  # kept for later: the service is down
     finally:

@@ -139,7 +139,6 @@ class World:
             result["X-Purpose"] = purpose
         return result
 
-
     @staticmethod
     def meal_events(meal_id: uuid.UUID | None = None, bites: int = 3, start: datetime | None = None) -> list[dict]:
         """A whole meal as event dicts: started, bowl, `bites` offered+taken, one safety stop, ended."""
@@ -147,15 +146,34 @@ class World:
         t = start or (utcnow() - timedelta(hours=1))
         kinds: list[tuple[str, dict]] = [("meal_started", {}), ("bowl_selected", {"bowl": 1})]
         for _ in range(bites):
-            kinds += [("trigger", {"kind": "button"}), ("bite_offered", {"bowl": 1}), ("bite_taken", {"bowl": 1, "duration_s": 4.5})]
+            kinds += [
+                ("trigger", {"kind": "button"}),
+                ("bite_offered", {"bowl": 1}),
+                ("bite_taken", {"bowl": 1, "duration_s": 4.5}),
+            ]
         kinds += [("safety_stop", {"reason": "face force above limit"}), ("meal_ended", {})]
         return [
-            {"id": str(uuid.uuid4()), "meal_id": str(meal_id), "type": kind, "at": (t + timedelta(seconds=10 * i)).isoformat(), "data": data}
+            {
+                "id": str(uuid.uuid4()),
+                "meal_id": str(meal_id),
+                "type": kind,
+                "at": (t + timedelta(seconds=10 * i)).isoformat(),
+                "data": data,
+            }
             for i, (kind, data) in enumerate(kinds)
         ]
 
 
-ROLES_IN_WORLD = ("staff_a", "staff_b", "relative", "relative_expired", "relative_audit_only", "citizen", "analyst", "admin")
+ROLES_IN_WORLD = (
+    "staff_a",
+    "staff_b",
+    "relative",
+    "relative_expired",
+    "relative_audit_only",
+    "citizen",
+    "analyst",
+    "admin",
+)
 
 
 @pytest.fixture
@@ -180,12 +198,20 @@ def world(app: FastAPI) -> World:
         }
         users = {}
         for name, (role, unit, citizen_id) in specs.items():
-            users[name] = people.create_user(session, name, PASSWORD, role, hasher=hasher, unit=unit, citizen_id=citizen_id)
+            users[name] = people.create_user(
+                session, name, PASSWORD, role, hasher=hasher, unit=unit, citizen_id=citizen_id
+            )
             w.user_ids[name] = users[name].id
         now = utcnow()
         people.grant_fuldmagt(session, users["relative"], alice.id, FuldmagtScope.FULL, now + timedelta(days=365))
-        people.grant_fuldmagt(session, users["relative_expired"], alice.id, FuldmagtScope.FULL,
-                              valid_until=now - timedelta(days=1), valid_from=now - timedelta(days=30))
+        people.grant_fuldmagt(
+            session,
+            users["relative_expired"],
+            alice.id,
+            FuldmagtScope.FULL,
+            valid_until=now - timedelta(days=1),
+            valid_from=now - timedelta(days=30),
+        )
         people.grant_fuldmagt(session, users["relative_audit_only"], alice.id, FuldmagtScope.AUDIT_LOG)
         for name, citizen_id in (("device_alice", alice.id), ("device_bob", bob.id)):
             device, token = people.enroll_device(session, citizen_id, name)

@@ -28,14 +28,18 @@ def test_person_data_reads_need_a_purpose(client, world, path):
 
 @pytest.mark.parametrize("purpose", ["", "  ", "ab", "x" * 201, "bad\x07bell"])
 def test_an_empty_or_unreadable_purpose_is_refused(client, world, purpose):
-    response = client.get(f"/api/v1/citizens/{world.alice}", params={"purpose": purpose},
-                          headers=world.headers("staff_a", purpose=None))
+    response = client.get(
+        f"/api/v1/citizens/{world.alice}", params={"purpose": purpose}, headers=world.headers("staff_a", purpose=None)
+    )
     assert response.status_code == 400
 
 
 def test_a_read_is_logged_with_who_when_what_and_why(client, world, app):
-    response = client.get(f"/api/v1/citizens/{world.alice}/meals", params={"purpose": "planning lunch"},
-                          headers=world.headers("staff_a", purpose=None))
+    response = client.get(
+        f"/api/v1/citizens/{world.alice}/meals",
+        params={"purpose": "planning lunch"},
+        headers=world.headers("staff_a", purpose=None),
+    )
     assert response.status_code == 200
     (entry,) = _entries(app, action=AuditAction.READ, citizen_id=world.alice)
     assert entry.actor_name == "staff_a" and entry.actor_role == "staff"
@@ -55,7 +59,9 @@ def test_searches_changes_and_refusals_are_logged(client, world, app):
 
 
 def test_device_ingest_is_logged_as_a_change_by_the_device(client, world, app):
-    client.post("/api/v1/usage-events", json={"events": world.meal_events(bites=1)}, headers=world.headers("device_alice", None))
+    client.post(
+        "/api/v1/usage-events", json={"events": world.meal_events(bites=1)}, headers=world.headers("device_alice", None)
+    )
     (entry,) = _entries(app, actor_role="device")
     assert entry.action is AuditAction.CREATE and entry.citizen_id == world.alice
 
@@ -67,8 +73,10 @@ def test_the_citizen_and_their_relatives_see_who_looked(client, world, reader):
     assert response.status_code == 200
     seen = [(e["actor_name"], e["purpose"], e["action"]) for e in response.json()]
     assert ("staff_a", "lunch review", "read") in seen
-    assert all(set(e) == {"at", "actor_kind", "actor_name", "actor_role", "action", "resource", "purpose", "outcome"}
-               for e in response.json())
+    assert all(
+        set(e) == {"at", "actor_kind", "actor_name", "actor_role", "action", "resource", "purpose", "outcome"}
+        for e in response.json()
+    )
 
 
 def test_the_audit_log_shows_only_the_citizens_own_entries(client, world):
@@ -83,10 +91,13 @@ def test_the_audit_log_cannot_be_changed_through_the_api(client, world):
         assert response.status_code == 405
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_log SET purpose = 'covered up'",
-    "DELETE FROM audit_log",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET purpose = 'covered up'",
+        "DELETE FROM audit_log",
+    ],
+)
 def test_the_database_refuses_to_change_the_audit_log(client, world, app, statement):
     client.get(f"/api/v1/citizens/{world.alice}", headers=world.headers("staff_a", "check"))
     before = [(e.id, e.purpose) for e in _entries(app)]
@@ -102,9 +113,12 @@ def test_truncating_the_audit_log_is_refused_on_postgresql(postgres_url, tmp_pat
     engine = make_engine(Settings(database_url=postgres_url, data_dir=tmp_path))
     try:
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO audit_log (at, actor_kind, actor_name, actor_role, action, resource, purpose, outcome) "
-                "VALUES (now(), 'system', 'system', '', 'read', 'test', 'test', 'ok')"))
+            connection.execute(
+                text(
+                    "INSERT INTO audit_log (at, actor_kind, actor_name, actor_role, action, resource, purpose, outcome) "
+                    "VALUES (now(), 'system', 'system', '', 'read', 'test', 'test', 'ok')"
+                )
+            )
         with pytest.raises(DBAPIError, match="append-only"):
             with engine.begin() as connection:
                 connection.execute(text("TRUNCATE audit_log"))

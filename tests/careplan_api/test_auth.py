@@ -27,12 +27,15 @@ def test_the_password_flow_gives_a_bearer_token_that_works(client, world):
     assert me.status_code == 200 and me.json()["username"] == "staff_a" and me.json()["role"] == "staff"
 
 
-@pytest.mark.parametrize(("username", "password"), [
-    ("staff_a", "wrong password"),
-    ("nobody", "correct horse battery"),
-    ("staff_a' OR '1'='1", "x' OR '1'='1"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("staff_a", "wrong password"),
+        ("nobody", "correct horse battery"),
+        ("staff_a' OR '1'='1", "x' OR '1'='1"),
+        ("", ""),
+    ],
+)
 def test_a_wrong_login_is_refused_with_401(client, world, username, password):
     response = _login(client, username, password)
     assert response.status_code in (401, 422)

@@ -17,8 +17,18 @@ from sqlalchemy import select
 from careplan_api.models import Fuldmagt, FuldmagtScope, Role, User
 from careplan_api.services import people
 
-CALLERS = ("anonymous", "device_alice", "staff_a", "staff_b", "relative", "relative_expired",
-           "relative_audit_only", "citizen", "analyst", "admin")
+CALLERS = (
+    "anonymous",
+    "device_alice",
+    "staff_a",
+    "staff_b",
+    "relative",
+    "relative_expired",
+    "relative_audit_only",
+    "citizen",
+    "analyst",
+    "admin",
+)
 EVERY_USER = {c: None for c in CALLERS if c not in ("anonymous", "device_alice")}
 
 
@@ -51,17 +61,28 @@ ROWS = {
     "list meals": Row("GET", "/api/v1/citizens/{alice}/meals", ALICE_READERS),
     "read meal": Row("GET", "/api/v1/citizens/{alice}/meals/{meal}", ALICE_READERS),
     "read goal": Row("GET", "/api/v1/citizens/{alice}/goal", ALICE_READERS),
-    "assess goal": Row("PUT", "/api/v1/citizens/{alice}/goal", {"staff_a": 200}, body={"level": 2, "goal_text": "Spiser selv"}),
+    "assess goal": Row(
+        "PUT", "/api/v1/citizens/{alice}/goal", {"staff_a": 200}, body={"level": 2, "goal_text": "Spiser selv"}
+    ),
     "list notes": Row("GET", "/api/v1/citizens/{alice}/notes", ALICE_READERS),
     "add note": Row("POST", "/api/v1/citizens/{alice}/notes", {"staff_a": 201}, body={"text": "Spiste godt"}),
-    "read audit log": Row("GET", "/api/v1/citizens/{alice}/audit",
-                          {**ALICE_READERS, "relative_audit_only": 200, "admin": 200}),
+    "read audit log": Row(
+        "GET", "/api/v1/citizens/{alice}/audit", {**ALICE_READERS, "relative_audit_only": 200, "admin": 200}
+    ),
     "create citizen": Row("POST", "/api/v1/citizens", {"admin": 201}, body={"name": "Carl", "unit": "Unit A"}),
-    "create user": Row("POST", "/api/v1/users", {"admin": 201},
-                       body={"username": "newstaff", "password": "longenough", "role": "staff", "unit": "Unit A"}),
+    "create user": Row(
+        "POST",
+        "/api/v1/users",
+        {"admin": 201},
+        body={"username": "newstaff", "password": "longenough", "role": "staff", "unit": "Unit A"},
+    ),
     "deactivate user": Row("POST", "/api/v1/users/{spare_user}/deactivate", {"admin": 200}),
-    "grant fuldmagt": Row("POST", "/api/v1/fuldmagter", {"admin": 201},
-                          body={"relative_user_id": "{relative_user}", "citizen_id": "{bob}", "scope": "care_plan"}),
+    "grant fuldmagt": Row(
+        "POST",
+        "/api/v1/fuldmagter",
+        {"admin": 201},
+        body={"relative_user_id": "{relative_user}", "citizen_id": "{bob}", "scope": "care_plan"},
+    ),
     "revoke fuldmagt": Row("POST", "/api/v1/fuldmagter/{spare_fuldmagt}/revoke", {"admin": 200}),
     "enroll device": Row("POST", "/api/v1/devices", {"admin": 201}, body={"citizen_id": "{bob}", "label": "arm 2"}),
     "list devices": Row("GET", "/api/v1/devices", {"admin": 200}),
@@ -86,22 +107,28 @@ def _fill(value, ids):
 @pytest.fixture
 def ids(client, world, app):
     meal_id = uuid.uuid4()
-    response = client.post("/api/v1/usage-events", json={"events": world.meal_events(meal_id)},
-                           headers=world.headers("device_alice", None))
+    response = client.post(
+        "/api/v1/usage-events", json={"events": world.meal_events(meal_id)}, headers=world.headers("device_alice", None)
+    )
     assert response.json()["accepted"] > 0
     with app.state.session_factory() as session:
         staff = session.get(User, world.user_ids["staff_a"])
         people.assess_goal(session, world.alice, 3, "Spiser med robot", staff)
         people.add_note(session, world.alice, staff, "Første måltid med robotten")
-        spare = people.create_user(session, "spare", "longenough", Role.ANALYST,
-                                   hasher=app.state.password_hasher)
+        spare = people.create_user(session, "spare", "longenough", Role.ANALYST, hasher=app.state.password_hasher)
         relative = session.get(User, world.user_ids["relative"])
         fuldmagt = people.grant_fuldmagt(session, relative, world.bob, FuldmagtScope.CARE_PLAN)
         device, _token = people.enroll_device(session, world.bob, "spare")
         session.commit()
-        return {"alice": world.alice, "bob": world.bob, "meal": meal_id, "spare_user": spare.id,
-                "relative_user": world.user_ids["relative"], "spare_fuldmagt": fuldmagt.id,
-                "spare_device": device.id}
+        return {
+            "alice": world.alice,
+            "bob": world.bob,
+            "meal": meal_id,
+            "spare_user": spare.id,
+            "relative_user": world.user_ids["relative"],
+            "spare_fuldmagt": fuldmagt.id,
+            "spare_device": device.id,
+        }
 
 
 @pytest.mark.parametrize("route", list(ROWS))
@@ -123,8 +150,13 @@ def test_every_caller_gets_the_status_of_the_access_table(client, world, ids, ro
 def test_every_route_of_the_app_is_in_the_access_table():
     # Read each routes module's own router: the app itself holds included routers, not routes.
     documented = {(r.method, r.path) for r in ROWS.values()}
-    own_modules = ("careplan_api.routes.auth", "careplan_api.routes.ingest", "careplan_api.routes.citizens",
-                   "careplan_api.routes.admin", "careplan_api.routes.ops")
+    own_modules = (
+        "careplan_api.routes.auth",
+        "careplan_api.routes.ingest",
+        "careplan_api.routes.citizens",
+        "careplan_api.routes.admin",
+        "careplan_api.routes.ops",
+    )
     checked, missing = 0, []
     for module in own_modules:
         for route in importlib.import_module(module).router.routes:
@@ -132,9 +164,14 @@ def test_every_route_of_the_app_is_in_the_access_table():
                 continue
             for method in route.methods:
                 checked += 1
-                key = (method, route.path.replace("{citizen_id}", "{alice}").replace("{meal_id}", "{meal}")
-                       .replace("{user_id}", "{spare_user}").replace("{fuldmagt_id}", "{spare_fuldmagt}")
-                       .replace("{device_id}", "{spare_device}"))
+                key = (
+                    method,
+                    route.path.replace("{citizen_id}", "{alice}")
+                    .replace("{meal_id}", "{meal}")
+                    .replace("{user_id}", "{spare_user}")
+                    .replace("{fuldmagt_id}", "{spare_fuldmagt}")
+                    .replace("{device_id}", "{spare_device}"),
+                )
                 if key not in documented:
                     missing.append(key)
     assert checked >= len(ROWS) // 2, f"only {checked} routes were found to check"
@@ -157,8 +194,7 @@ def test_a_revoked_fuldmagt_stops_access_at_once(client, world, app):
     headers = world.headers("relative")
     assert client.get(f"/api/v1/citizens/{world.alice}/meals", headers=headers).status_code == 200
     with app.state.session_factory() as session:
-        fuldmagt = session.scalar(select(Fuldmagt).where(
-            Fuldmagt.relative_user_id == world.user_ids["relative"]))
+        fuldmagt = session.scalar(select(Fuldmagt).where(Fuldmagt.relative_user_id == world.user_ids["relative"]))
         fuldmagt_id = fuldmagt.id
     assert client.post(f"/api/v1/fuldmagter/{fuldmagt_id}/revoke", headers=world.headers("admin")).status_code == 200
     assert client.get(f"/api/v1/citizens/{world.alice}/meals", headers=headers).status_code == 403

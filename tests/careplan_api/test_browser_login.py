@@ -41,8 +41,11 @@ def report(citizen, **query: str) -> str:
 
 def reads(app: FastAPI, who_id) -> list[tuple[str, str | None]]:
     with app.state.session_factory() as session:
-        rows = session.scalars(select(AuditEntry).where(AuditEntry.actor_id == who_id, AuditEntry.action == AuditAction.READ)
-                               .order_by(AuditEntry.id)).all()
+        rows = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.actor_id == who_id, AuditEntry.action == AuditAction.READ)
+            .order_by(AuditEntry.id)
+        ).all()
         return [(e.resource, e.purpose) for e in rows]
 
 
@@ -111,8 +114,11 @@ def test_a_relative_whose_fuldmagt_expired_can_log_in_but_reads_nothing(browser,
     response = browser.get(report(world.alice, purpose="omsorg"))
     assert response.status_code == 403
     with app.state.session_factory() as session:
-        denied = session.scalars(select(AuditEntry).where(AuditEntry.actor_id == world.user_ids["relative_expired"],
-                                                          AuditEntry.action == AuditAction.DENIED)).all()
+        denied = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.actor_id == world.user_ids["relative_expired"], AuditEntry.action == AuditAction.DENIED
+            )
+        ).all()
     assert [(e.outcome, e.purpose) for e in denied] == [("denied", "omsorg")]
 
 
@@ -125,25 +131,30 @@ def test_an_analyst_sees_the_dashboard_but_no_person(browser, world, app):
     assert ("GET /dashboard (aggregates)", "kvartal") in reads(app, world.user_ids["analyst"])
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("POST", "/api/v1/usage-events", {"events": []}),
-    ("GET", "/api/v1/citizens/{alice}", None),
-    ("GET", "/api/v1/citizens/{alice}/meals", None),
-    ("POST", "/api/v1/citizens/{alice}/notes", {"text": "via cookie"}),
-    ("PUT", "/api/v1/citizens/{alice}/goal", {"level": 1}),
-    ("GET", "/api/v1/auth/me", None),
-    ("POST", "/api/v1/auth/logout", None),
-    ("GET", "/fhir/Patient/{alice}/$everything", None),
-    ("GET", "/dashboard/aggregates.json", None),
-    ("POST", "/api/v1/users", {"username": "x", "password": "longenough", "role": "analyst"}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/usage-events", {"events": []}),
+        ("GET", "/api/v1/citizens/{alice}", None),
+        ("GET", "/api/v1/citizens/{alice}/meals", None),
+        ("POST", "/api/v1/citizens/{alice}/notes", {"text": "via cookie"}),
+        ("PUT", "/api/v1/citizens/{alice}/goal", {"level": 1}),
+        ("GET", "/api/v1/auth/me", None),
+        ("POST", "/api/v1/auth/logout", None),
+        ("GET", "/fhir/Patient/{alice}/$everything", None),
+        ("GET", "/dashboard/aggregates.json", None),
+        ("POST", "/api/v1/users", {"username": "x", "password": "longenough", "role": "analyst"}),
+    ],
+)
 @pytest.mark.parametrize("who", ["staff_a", "admin"])
 def test_the_cookie_never_authorises_the_api_fhir_or_a_change(browser, world, method, path, body, who):
     log_in(browser, who, world.password)
     assert SESSION_COOKIE in browser.cookies
     kwargs = {"json": body} if body is not None else {}
     for accept in ("application/json", BROWSER["Accept"]):
-        response = browser.request(method, path.format(alice=world.alice), headers={"Accept": accept, "X-Purpose": "omsorg"}, **kwargs)
+        response = browser.request(
+            method, path.format(alice=world.alice), headers={"Accept": accept, "X-Purpose": "omsorg"}, **kwargs
+        )
         assert response.status_code in (401, 403), (accept, response.status_code, response.text[:200])
         assert "location" not in response.headers
 
@@ -161,7 +172,9 @@ def test_logout_revokes_the_token_and_the_old_cookie_is_refused(browser, world, 
     assert response.status_code == 303 and response.headers["location"] == "/login"
     assert f"{SESSION_COOKIE}=;" in response.headers["set-cookie"] and "Max-Age=0" in response.headers["set-cookie"]
     assert SESSION_COOKIE not in browser.cookies
-    browser.cookies.set(SESSION_COOKIE, token, domain="testserver.local")  # the jar files dotless hosts under .local  # a copy kept by an attacker
+    browser.cookies.set(
+        SESSION_COOKIE, token, domain="testserver.local"
+    )  # the jar files dotless hosts under .local  # a copy kept by an attacker
     refused = browser.get(report(world.alice, purpose="omsorg"))
     assert refused.status_code == 303 and refused.headers["location"].startswith("/login?next=")
     assert "Max-Age=0" in refused.headers["set-cookie"]
@@ -172,14 +185,27 @@ def test_logout_revokes_the_token_and_the_old_cookie_is_refused(browser, world, 
 
 def test_logout_without_a_login_or_with_garbage_only_clears_the_cookie(browser):
     assert browser.post("/logout").status_code == 303
-    browser.cookies.set(SESSION_COOKIE, "not.a.jwt", domain="testserver.local")  # the jar files dotless hosts under .local
+    browser.cookies.set(
+        SESSION_COOKIE, "not.a.jwt", domain="testserver.local"
+    )  # the jar files dotless hosts under .local
     assert browser.post("/logout").status_code == 303
 
 
-@pytest.mark.parametrize("target", [
-    "https://evil.example/", "//evil.example/x", "/\\evil.example", "\\\\evil.example", "javascript:alert(1)",
-    "http:/evil.example", "/%0d%0aSet-Cookie:x=1", "", "dashboard", "/\t/evil.example",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "http:/evil.example",
+        "/%0d%0aSet-Cookie:x=1",
+        "",
+        "dashboard",
+        "/\t/evil.example",
+    ],
+)
 def test_next_must_be_a_local_path(browser, world, target):
     response = log_in(browser, "analyst", world.password, next=target)
     assert response.status_code == 303
@@ -210,11 +236,18 @@ def test_a_cross_site_login_or_logout_post_is_refused(browser, world):
     log_in(browser, "staff_a", world.password)
     assert browser.post("/logout", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     assert browser.get(report(world.alice, purpose="omsorg")).status_code == 200  # still logged in
-    sibling = browser.post("/login", data={"username": "staff_a", "password": world.password},
-                           headers={"Sec-Fetch-Site": "same-site", "Origin": "https://other.testserver"})
+    sibling = browser.post(
+        "/login",
+        data={"username": "staff_a", "password": world.password},
+        headers={"Sec-Fetch-Site": "same-site", "Origin": "https://other.testserver"},
+    )
     assert sibling.status_code == 403
     # our own pages: same origin, or Origin `null` (they send Referrer-Policy: no-referrer)
-    for own in ({"Origin": "https://testserver"}, {"Origin": "null", "Sec-Fetch-Site": "same-origin"}, {"Origin": "null"}):
+    for own in (
+        {"Origin": "https://testserver"},
+        {"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+        {"Origin": "null"},
+    ):
         response = browser.post("/login", data={"username": "staff_a", "password": world.password}, headers=own)
         assert response.status_code == 303, own
 
@@ -230,7 +263,9 @@ def test_a_browser_without_a_purpose_is_asked_why_and_nothing_is_read(browser, w
     assert "Måltider i perioden" not in asked.text
     assert reads(app, world.user_ids["staff_a"]) == []
     # the form's answer: a choice and a note, logged together
-    answered = browser.get(report(world.alice, weeks="4", lang="da", purpose="opf%C3%B8lgning", purpose_note="efter+fald"))
+    answered = browser.get(
+        report(world.alice, weeks="4", lang="da", purpose="opf%C3%B8lgning", purpose_note="efter+fald")
+    )
     assert answered.status_code == 200 and "opfølgning: efter fald" in answered.text
     assert reads(app, world.user_ids["staff_a"]) == [(f"GET /reports/citizens/{world.alice}", "opfølgning: efter fald")]
     english = browser.get(f"/reports/citizens/{world.alice}/access-log?lang=en")
@@ -252,7 +287,9 @@ def test_every_page_read_by_cookie_is_audited_with_its_purpose(browser, world, a
     assert browser.get(f"/reports/citizens/{world.alice}/trend.svg").status_code == 400  # an image cannot ask
     base = f"GET /reports/citizens/{world.alice}"
     assert reads(app, world.user_ids["citizen"]) == [
-        (base, "mit indsyn"), (f"{base}/trend.svg", "mit indsyn"), (f"{base}/access-log", "hvem kiggede"),
+        (base, "mit indsyn"),
+        (f"{base}/trend.svg", "mit indsyn"),
+        (f"{base}/access-log", "hvem kiggede"),
     ]
 
 
@@ -263,13 +300,16 @@ def test_the_login_page_shows_who_is_logged_in(browser, world):
     assert 'name="password"' not in html
 
 
-@pytest.mark.parametrize("form", [
-    {"username": "x" * 5000, "password": "p"},
-    {"username": "staff_a"},
-    {"username": "staff_a\x00", "password": "\x00"},
-    {"username": "' OR 1=1 --", "password": "' OR 1=1 --"},
-    {"username": "staff_a", "password": "p", "next": "/" + "a" * 5000},
-])
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"username": "x" * 5000, "password": "p"},
+        {"username": "staff_a"},
+        {"username": "staff_a\x00", "password": "\x00"},
+        {"username": "' OR 1=1 --", "password": "' OR 1=1 --"},
+        {"username": "staff_a", "password": "p", "next": "/" + "a" * 5000},
+    ],
+)
 def test_hostile_login_forms_get_a_clear_refusal(browser, form):
     response = browser.post("/login", data=form)
     assert response.status_code in (200, 422)

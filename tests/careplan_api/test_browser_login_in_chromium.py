@@ -34,7 +34,9 @@ def page(live_server: str) -> Iterator[object]:
 
 
 def axe_violations(page) -> list[str]:
-    axe_module = pytest.importorskip("axe_playwright_python.sync_playwright", reason="pip install axe-playwright-python")
+    axe_module = pytest.importorskip(
+        "axe_playwright_python.sync_playwright", reason="pip install axe-playwright-python"
+    )
     results = axe_module.Axe().run(page, options=AXE_OPTIONS)
     return [f"{v['id']} ({v['impact']}): {v['help']} x{len(v['nodes'])}" for v in results.response["violations"]]
 

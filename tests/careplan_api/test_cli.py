@@ -36,47 +36,106 @@ def test_the_admin_commands_set_up_a_citizen_a_device_and_people_who_can_log_in(
     device = _json(run("enroll-device", "--citizen", citizen_id))
     assert set(device) == {"device_id", "token"}
     staff = _json(run("add-user", "--username", "sofie", "--role", "staff", stdin="staffpass1\n"))
-    relative = _json(run("add-user", "--username", "ib", "--role", "relative", "--citizen", citizen_id,
-                         "--valid-until", "2099-12-31", stdin="relpass12\n"))
+    relative = _json(
+        run(
+            "add-user",
+            "--username",
+            "ib",
+            "--role",
+            "relative",
+            "--citizen",
+            citizen_id,
+            "--valid-until",
+            "2099-12-31",
+            stdin="relpass12\n",
+        )
+    )
     assert staff["user_id"] != relative["user_id"]
 
     app = create_app(Settings(database_url=database_url, data_dir=tmp_path))  # same secrets file as the CLI
     with TestClient(app) as client:
-        events = {"events": [{"id": "0b7c3a55-6c0d-4d0e-9a43-1d9e8c7a0001", "meal_id": "0b7c3a55-6c0d-4d0e-9a43-1d9e8c7a0002",
-                              "type": "meal_started", "at": "2026-01-05T12:00:00+01:00", "data": {}}]}
-        ingest = client.post("/api/v1/usage-events", json=events, headers={"Authorization": f"Bearer {device['token']}"})
+        events = {
+            "events": [
+                {
+                    "id": "0b7c3a55-6c0d-4d0e-9a43-1d9e8c7a0001",
+                    "meal_id": "0b7c3a55-6c0d-4d0e-9a43-1d9e8c7a0002",
+                    "type": "meal_started",
+                    "at": "2026-01-05T12:00:00+01:00",
+                    "data": {},
+                }
+            ]
+        }
+        ingest = client.post(
+            "/api/v1/usage-events", json=events, headers={"Authorization": f"Bearer {device['token']}"}
+        )
         assert ingest.json()["accepted"] == 1
         for username, password in (("sofie", "staffpass1"), ("ib", "relpass12")):
-            token = client.post("/api/v1/auth/token", data={"username": username, "password": password}).json()["access_token"]
-            meals = client.get(f"/api/v1/citizens/{citizen_id}/meals",
-                               headers={"Authorization": f"Bearer {token}", "X-Purpose": "cli check"})
+            token = client.post("/api/v1/auth/token", data={"username": username, "password": password}).json()[
+                "access_token"
+            ]
+            meals = client.get(
+                f"/api/v1/citizens/{citizen_id}/meals",
+                headers={"Authorization": f"Bearer {token}", "X-Purpose": "cli check"},
+            )
             assert meals.status_code == 200 and len(meals.json()) == 1, username
-        log = client.get(f"/api/v1/citizens/{citizen_id}/audit",
-                         headers={"Authorization": f"Bearer {token}", "X-Purpose": "cli check"}).json()
+        log = client.get(
+            f"/api/v1/citizens/{citizen_id}/audit",
+            headers={"Authorization": f"Bearer {token}", "X-Purpose": "cli check"},
+        ).json()
         assert any(e["resource"] == "cli add-citizen" and e["actor_kind"] == "system" for e in log)
     app.state.engine.dispose()
 
 
 def test_a_fuldmagt_that_has_already_ended_is_refused(run):
     citizen_id = _json(run("add-citizen", "--name", "Frida"))["citizen_id"]
-    result = run("add-user", "--username", "old", "--role", "relative", "--citizen", citizen_id,
-                 "--valid-until", "2020-01-01", stdin="relpass12\n")
+    result = run(
+        "add-user",
+        "--username",
+        "old",
+        "--role",
+        "relative",
+        "--citizen",
+        citizen_id,
+        "--valid-until",
+        "2020-01-01",
+        stdin="relpass12\n",
+    )
     assert result.exit_code == 1 and "must end after it starts" in result.output
 
 
-@pytest.mark.parametrize(("args", "stdin", "message"), [
-    (("enroll-device", "--citizen", "not-a-uuid"), None, "not a UUID"),
-    (("enroll-device", "--citizen", "00000000-0000-0000-0000-000000000000"), None, "no citizen"),
-    (("add-user", "--username", "u", "--role", "boss"), "password1\n", "one of staff"),
-    (("add-user", "--username", "u", "--role", "staff"), "", "password on standard input"),
-    (("add-user", "--username", "u", "--role", "staff"), "short\n", "at least 8"),
-    (("add-user", "--username", "u", "--role", "citizen"), "password1\n", "needs --citizen"),
-    (("add-user", "--username", "u", "--role", "relative", "--citizen", "00000000-0000-0000-0000-000000000000",
-      "--valid-until", "tomorrow"), "password1\n", "YYYY-MM-DD"),
-    (("add-user", "--username", "u", "--role", "staff", "--valid-until", "2030-01-01"), "password1\n", "only a relative"),
-    (("add-citizen", "--name", "  "), None, "needs a name"),
-    (("add-citizen", "--name", "X", "--cpr", "12"), None, "ten digits"),
-])
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("enroll-device", "--citizen", "not-a-uuid"), None, "not a UUID"),
+        (("enroll-device", "--citizen", "00000000-0000-0000-0000-000000000000"), None, "no citizen"),
+        (("add-user", "--username", "u", "--role", "boss"), "password1\n", "one of staff"),
+        (("add-user", "--username", "u", "--role", "staff"), "", "password on standard input"),
+        (("add-user", "--username", "u", "--role", "staff"), "short\n", "at least 8"),
+        (("add-user", "--username", "u", "--role", "citizen"), "password1\n", "needs --citizen"),
+        (
+            (
+                "add-user",
+                "--username",
+                "u",
+                "--role",
+                "relative",
+                "--citizen",
+                "00000000-0000-0000-0000-000000000000",
+                "--valid-until",
+                "tomorrow",
+            ),
+            "password1\n",
+            "YYYY-MM-DD",
+        ),
+        (
+            ("add-user", "--username", "u", "--role", "staff", "--valid-until", "2030-01-01"),
+            "password1\n",
+            "only a relative",
+        ),
+        (("add-citizen", "--name", "  "), None, "needs a name"),
+        (("add-citizen", "--name", "X", "--cpr", "12"), None, "ten digits"),
+    ],
+)
 def test_bad_input_gives_a_clear_error_and_a_nonzero_exit(run, args, stdin, message):
     result = run(*args, stdin=stdin)
     assert result.exit_code != 0
@@ -91,8 +150,10 @@ def test_a_taken_username_is_refused(run):
 
 def test_an_unreachable_database_is_reported_not_raised(tmp_path, monkeypatch):
     monkeypatch.setenv("BIDVIS_CAREPLAN_DATA_DIR", str(tmp_path))
-    result = CliRunner().invoke(bidvis_app, ["careplan", "add-citizen", "--name", "X", "--database-url",
-                                             "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+    result = CliRunner().invoke(
+        bidvis_app,
+        ["careplan", "add-citizen", "--name", "X", "--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/none"],
+    )
     assert result.exit_code == 1 and "cannot migrate" in result.output
     result = CliRunner().invoke(bidvis_app, ["careplan", "add-citizen", "--name", "X", "--database-url", "nonsense://"])
     assert result.exit_code == 1 and "error:" in result.output

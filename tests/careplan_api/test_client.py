@@ -43,8 +43,9 @@ def _scripted(responses):
 
 
 def _client(transport, sleeps, **kwargs) -> CareplanClient:
-    return CareplanClient("http://care.invalid", "bvd_token", transport=transport, sleep=sleeps.append,
-                          rng=random.Random(7), **kwargs)
+    return CareplanClient(
+        "http://care.invalid", "bvd_token", transport=transport, sleep=sleeps.append, rng=random.Random(7), **kwargs
+    )
 
 
 def test_posting_to_a_live_service_stores_the_batch_once(live_server, world):
@@ -64,11 +65,13 @@ def test_a_revoked_or_wrong_token_raises_device_unauthorized_at_once(live_server
 
 
 def test_503_with_retry_after_is_retried_after_the_given_seconds(world):
-    transport, seen = _scripted([
-        httpx.Response(503, headers={"Retry-After": "2"}, json={"detail": "db down"}),
-        httpx.Response(503, headers={"Retry-After": "1"}),
-        httpx.Response(200, json=OK_BODY),
-    ])
+    transport, seen = _scripted(
+        [
+            httpx.Response(503, headers={"Retry-After": "2"}, json={"detail": "db down"}),
+            httpx.Response(503, headers={"Retry-After": "1"}),
+            httpx.Response(200, json=OK_BODY),
+        ]
+    )
     sleeps: list[float] = []
     result = _client(transport, sleeps).post_events(_batch(world))
     assert result.accepted == 1
@@ -113,10 +116,18 @@ def test_timeouts_are_retried(world):
     assert len(seen) == 2
 
 
-@pytest.mark.parametrize(("status", "error"), [
-    (401, DeviceUnauthorized), (403, DeviceUnauthorized), (413, BatchRefused), (422, BatchRefused),
-    (400, BatchRefused), (500, CareplanHTTPError), (404, CareplanHTTPError),
-])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, DeviceUnauthorized),
+        (403, DeviceUnauthorized),
+        (413, BatchRefused),
+        (422, BatchRefused),
+        (400, BatchRefused),
+        (500, CareplanHTTPError),
+        (404, CareplanHTTPError),
+    ],
+)
 def test_other_error_statuses_raise_typed_errors_without_retrying(world, status, error):
     transport, seen = _scripted([httpx.Response(status, json={"detail": "because"})])
     with pytest.raises(error) as info:
@@ -132,10 +143,18 @@ def test_a_garbled_success_answer_raises_unexpected_response(world, body):
         _client(transport, []).post_events(_batch(world))
 
 
-@pytest.mark.parametrize(("header", "seconds"), [
-    (None, None), ("", None), ("5", 5.0), (" 7 ", 7.0), ("soon", None), ("-3", None),
-    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-])
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("5", 5.0),
+        (" 7 ", 7.0),
+        ("soon", None),
+        ("-3", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
+)
 def test_retry_after_parsing(header, seconds):
     assert parse_retry_after(header) == seconds
 

@@ -17,7 +17,7 @@ def citizens(unit: str, n: int, level: int | None = 2, meals: int = 10) -> list[
 
 def test_groups_of_five_or_more_show_their_figures():
     dashboard = build_dashboard(citizens("A", 5) + citizens("B", 7))
-    a, b = dashboard.by_unit
+    a, _b = dashboard.by_unit
     assert (a.label, a.suppressed, a.citizens, a.meals) == ("A", False, 5, 50)
     assert a.meals_per_citizen == 10 and a.bites_per_meal == 15 and a.minutes_per_meal == 10
     assert a.safety_stops_per_100_meals == 10
@@ -57,7 +57,11 @@ def test_the_limit_cannot_be_set_below_two():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from("ABCDEFG"), st.one_of(st.none(), st.integers(0, 4)), st.integers(0, 40)), max_size=60))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("ABCDEFG"), st.one_of(st.none(), st.integers(0, 4)), st.integers(0, 40)), max_size=60
+    )
+)
 def test_no_shown_group_is_small_and_no_hidden_group_can_be_derived(rows):
     stats = [CitizenStats(unit, level, meals, meals * 12, meals * 900.0, meals % 3) for unit, level, meals in rows]
     dashboard = build_dashboard(stats)

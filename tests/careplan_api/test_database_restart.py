@@ -46,8 +46,14 @@ def test_a_database_restart_mid_ingest_loses_and_doubles_nothing(own_postgres, l
 
     def device_loop():
         try:
-            with CareplanClient(live_server, world.device_tokens["device_alice"], max_attempts=40,
-                                backoff_base_s=0.05, backoff_max_s=0.5, timeout_s=5) as client:
+            with CareplanClient(
+                live_server,
+                world.device_tokens["device_alice"],
+                max_attempts=40,
+                backoff_base_s=0.05,
+                backoff_max_s=0.5,
+                timeout_s=5,
+            ) as client:
                 for i, batch in enumerate(batches):
                     results.append(client.post_events(batch))
                     if i == BATCHES // 3:
@@ -69,7 +75,9 @@ def test_a_database_restart_mid_ingest_loses_and_doubles_nothing(own_postgres, l
 
     total = sum(len(b.events) for b in batches)
     assert len(results) == BATCHES
-    assert all(not r.rejected and r.accepted + r.duplicates == len(b.events) for b, r in zip(batches, results, strict=True))
+    assert all(
+        not r.rejected and r.accepted + r.duplicates == len(b.events) for b, r in zip(batches, results, strict=True)
+    )
     with app.state.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(UsageEventRecord)) == total
         assert session.scalar(select(func.count(func.distinct(UsageEventRecord.id)))) == total
@@ -77,5 +85,6 @@ def test_a_database_restart_mid_ingest_loses_and_doubles_nothing(own_postgres, l
     assert len(meals) == BATCHES
     assert all(m.bites_taken == BITES_PER_BATCH and m.status.value == "ended" for m in meals)
     unavailable = app.state.metrics.registry.get_sample_value(
-        "careplan_http_requests_total", {"method": "POST", "route": "/api/v1/usage-events", "status": "503"})
+        "careplan_http_requests_total", {"method": "POST", "route": "/api/v1/usage-events", "status": "503"}
+    )
     assert unavailable and unavailable >= 1, "the restart should have been seen as 503s (else the test proved nothing)"

@@ -13,7 +13,6 @@ from careplan_api.errors import InvalidInput
 from careplan_api.fhir import EXPORT_TYPES, iter_ndjson, write_ndjson_export
 from careplan_api.fhir.validation import validate_resource
 from careplan_api.meal_summary import AssistanceLevel
-
 from careplan_api.synthetic_meals import synthetic_citizen_record
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -63,7 +62,9 @@ def test_streamed_lines_match_the_files(records, tmp_path):
 
 def test_text_stays_utf8_and_one_line(tmp_path):
     record = make_record(days=0)
-    record = replace(record, goal=replace(record.goal, note="Spiser grød\nselv – æøå", assessed_level=AssistanceLevel.TOTAL))
+    record = replace(
+        record, goal=replace(record.goal, note="Spiser grød\nselv – æøå", assessed_level=AssistanceLevel.TOTAL)
+    )
     path, _count = write_ndjson_export([record], tmp_path, AS_OF)["Goal"]
     raw = path.read_bytes()
     assert raw.count(b"\n") == 1 and "æøå".encode() in raw

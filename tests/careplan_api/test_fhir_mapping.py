@@ -23,9 +23,9 @@ from careplan_api.fhir import (
     GoalAssessment,
     PowerOfAttorney,
     citizen_resources,
+    codes,
     everything_bundle,
 )
-from careplan_api.fhir import codes
 from careplan_api.fhir.encoding import EntryCache, everything_json
 from careplan_api.fhir.ids import resource_id
 from careplan_api.fhir.validation import FhirValidationError, validate_resource
@@ -40,22 +40,24 @@ AS_OF = T0 + timedelta(days=30)
 def make_record(days: int = 3, seed: int = 7, **overrides) -> CitizenRecord:
     rng = random.Random(seed)
     device_id = UUID(int=rng.getrandbits(128), version=4)
-    meals = tuple(
-        summarize_meal(meal_id, device_id, events) for meal_id, events in synthetic_meals(T0, days, rng)
-    )
+    meals = tuple(summarize_meal(meal_id, device_id, events) for meal_id, events in synthetic_meals(T0, days, rng))
     fields = dict(
         citizen_id=UUID(int=rng.getrandbits(128), version=4),
         created_at=T0 - timedelta(days=60),
         devices=(DeviceRecord(device_id, T0 - timedelta(days=30), software_version="0.1.0"),),
         meals=meals,
-        goal=GoalAssessment(AssistanceLevel.SEVERE, date(2026, 1, 5), AssistanceLevel.MODERATE, "Spiser selv med robotten"),
+        goal=GoalAssessment(
+            AssistanceLevel.SEVERE, date(2026, 1, 5), AssistanceLevel.MODERATE, "Spiser selv med robotten"
+        ),
         powers_of_attorney=(
             PowerOfAttorney(UUID(int=1), UUID(int=2), "care_plan", T0 - timedelta(days=10), T0 + timedelta(days=100)),
             PowerOfAttorney(UUID(int=3), UUID(int=4), "full", T0 - timedelta(days=400), T0 - timedelta(days=1)),
         ),
         audit=(
             AuditRecord(17, T0, UUID(int=9), "staff", "read", "care", "GET /reports/citizens/x"),
-            AuditRecord(18, T0, UUID(int=10), "relative", "read", "follow my mother's meals", "report", outcome="denied"),
+            AuditRecord(
+                18, T0, UUID(int=10), "relative", "read", "follow my mother's meals", "report", outcome="denied"
+            ),
             AuditRecord(19, T0, None, "", "export", "bulk export", "FHIR $export"),
         ),
     )
@@ -92,7 +94,16 @@ def test_bundle_has_each_required_resource_type_and_one_observation_per_meal():
     bundle = everything_bundle(record, as_of=AS_OF)
     kinds = [entry["resource"]["resourceType"] for entry in bundle["entry"]]
     assert kinds[0] == "Patient"
-    for kind in ("Device", "DeviceUseStatement", "Condition", "Goal", "RelatedPerson", "Consent", "Provenance", "AuditEvent"):
+    for kind in (
+        "Device",
+        "DeviceUseStatement",
+        "Condition",
+        "Goal",
+        "RelatedPerson",
+        "Consent",
+        "Provenance",
+        "AuditEvent",
+    ):
         assert kind in kinds, kind
     assert kinds.count("Observation") == len(record.meals) == 12
     assert kinds.count("Provenance") == len(record.meals)
@@ -280,24 +291,65 @@ def test_validation_rejects_broken_resources_with_a_named_error():
     with pytest.raises(FhirValidationError, match="(?s)Observation/x.*status"):
         validate_resource({"resourceType": "Observation", "id": "x", "code": {"text": "meal"}})
     with pytest.raises(FhirValidationError, match="effectiveDateTime"):
-        validate_resource({"resourceType": "Observation", "id": "x", "status": "final", "code": {"text": "meal"}, "effectiveDateTime": "yesterday"})
+        validate_resource(
+            {
+                "resourceType": "Observation",
+                "id": "x",
+                "status": "final",
+                "code": {"text": "meal"},
+                "effectiveDateTime": "yesterday",
+            }
+        )
 
 
 @settings(max_examples=40, deadline=None)
 @given(
     labels=st.lists(st.text(min_size=0, max_size=200), min_size=1, max_size=4),
-    reasons=st.lists(st.one_of(st.text(max_size=300), st.integers(), st.none(), st.booleans(), st.lists(st.integers())), max_size=4),
+    reasons=st.lists(
+        st.one_of(st.text(max_size=300), st.integers(), st.none(), st.booleans(), st.lists(st.integers())), max_size=4
+    ),
     level=st.one_of(st.integers(-5, 9), st.text(max_size=3), st.none(), st.floats(allow_nan=True)),
 )
 def test_hostile_event_data_still_gives_a_valid_bundle(labels, reasons, level):
     meal_id, device_id = uuid4(), uuid4()
     events = [UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.MEAL_STARTED, at=T0)]
     for i, label in enumerate(labels):
-        events.append(UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.BOWL_SELECTED, at=T0 + timedelta(seconds=i), data={"bowl": label}))
-        events.append(UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.BITE_TAKEN, at=T0 + timedelta(seconds=i, milliseconds=1)))
+        events.append(
+            UsageEvent(
+                id=uuid4(),
+                meal_id=meal_id,
+                type=UsageEventType.BOWL_SELECTED,
+                at=T0 + timedelta(seconds=i),
+                data={"bowl": label},
+            )
+        )
+        events.append(
+            UsageEvent(
+                id=uuid4(),
+                meal_id=meal_id,
+                type=UsageEventType.BITE_TAKEN,
+                at=T0 + timedelta(seconds=i, milliseconds=1),
+            )
+        )
     for i, reason in enumerate(reasons):
-        events.append(UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.SAFETY_STOP, at=T0 + timedelta(seconds=i), data={"reason": reason}))
-    events.append(UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.MEAL_ENDED, at=T0 + timedelta(minutes=5), data={"assistance_level": level}))
+        events.append(
+            UsageEvent(
+                id=uuid4(),
+                meal_id=meal_id,
+                type=UsageEventType.SAFETY_STOP,
+                at=T0 + timedelta(seconds=i),
+                data={"reason": reason},
+            )
+        )
+    events.append(
+        UsageEvent(
+            id=uuid4(),
+            meal_id=meal_id,
+            type=UsageEventType.MEAL_ENDED,
+            at=T0 + timedelta(minutes=5),
+            data={"assistance_level": level},
+        )
+    )
     meal = summarize_meal(meal_id, device_id, events)
     record = make_record(days=0, meals=(meal,), devices=(DeviceRecord(device_id, T0),))
     Bundle.model_validate(everything_bundle(record, as_of=AS_OF))

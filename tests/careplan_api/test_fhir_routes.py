@@ -54,7 +54,10 @@ def test_everything_returns_a_valid_r4b_bundle_with_one_observation_per_meal(cli
     observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
     assert sorted(o["identifier"][0]["value"] for o in observations) == sorted(map(str, two_meals))
     bites = sorted(
-        c["valueInteger"] for o in observations for c in o["component"] if c["code"]["coding"][0]["code"] == "bites-taken"
+        c["valueInteger"]
+        for o in observations
+        for c in o["component"]
+        if c["code"]["coding"][0]["code"] == "bites-taken"
     )
     assert bites == [3, 5]
     kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
@@ -86,9 +89,20 @@ def test_everything_with_goal_has_fsiii_condition_and_goal(client, world, two_me
 
 def test_start_and_end_select_meals_by_day(client, world, two_meals):
     today = utcnow().date()
-    recent = client.get(everything_url(world.alice, start=str(today - timedelta(days=1))), headers=world.headers("staff_a")).json()
-    old = client.get(everything_url(world.alice, end=str(today - timedelta(days=2))), headers=world.headers("staff_a")).json()
-    obs = lambda b: [e["resource"]["identifier"][0]["value"] for e in b["entry"] if e["resource"]["resourceType"] == "Observation"]  # noqa: E731
+    recent = client.get(
+        everything_url(world.alice, start=str(today - timedelta(days=1))), headers=world.headers("staff_a")
+    ).json()
+    old = client.get(
+        everything_url(world.alice, end=str(today - timedelta(days=2))), headers=world.headers("staff_a")
+    ).json()
+
+    def obs(b):
+        return [
+            e["resource"]["identifier"][0]["value"]
+            for e in b["entry"]
+            if e["resource"]["resourceType"] == "Observation"
+        ]
+
     assert obs(recent) == [str(two_meals[1])]
     assert obs(old) == [str(two_meals[0])]
 
@@ -128,12 +142,20 @@ def test_every_export_is_audited_with_who_and_why_also_when_refused(client, worl
 def test_unknown_or_malformed_citizen(client, world):
     assert client.get(everything_url(uuid.uuid4()), headers=world.headers("staff_a")).status_code == 403
     assert client.get("/fhir/Patient/not-a-uuid/$everything", headers=world.headers("staff_a")).status_code == 422
-    assert client.get("/fhir/Patient/1%27%20OR%201=1--/$everything", headers=world.headers("staff_a")).status_code == 422
+    assert (
+        client.get("/fhir/Patient/1%27%20OR%201=1--/$everything", headers=world.headers("staff_a")).status_code == 422
+    )
 
 
 def test_hostile_query_parameters_get_a_clear_4xx(client, world):
-    for query in ({"start": "yesterday"}, {"_bundleType": "document"}, {"start": "2026-02-10", "end": "2026-02-01"},
-                  {"end": "9999-12-31"}, {"start": "0001-01-01"}, {"start": "2026-02-30"}):
+    for query in (
+        {"start": "yesterday"},
+        {"_bundleType": "document"},
+        {"start": "2026-02-10", "end": "2026-02-01"},
+        {"end": "9999-12-31"},
+        {"start": "0001-01-01"},
+        {"start": "2026-02-30"},
+    ):
         response = client.get(everything_url(world.alice, **query), headers=world.headers("staff_a"))
         assert response.status_code == 422, (query, response.text)
 
@@ -168,7 +190,9 @@ def test_bulk_ndjson_has_one_valid_resource_per_line_and_audits_each_citizen(cli
         resource = json.loads(line)
         assert resource["resourceType"] == "Observation"
         validate_resource(resource)
-    patients = client.get("/fhir/$export/Patient.ndjson", headers=world.headers("admin", purpose="monthly import")).text.splitlines()
+    patients = client.get(
+        "/fhir/$export/Patient.ndjson", headers=world.headers("admin", purpose="monthly import")
+    ).text.splitlines()
     assert len(patients) == 2  # alice and bob
     with world.app.state.session_factory() as session:
         exported = session.scalars(select(AuditEntry.citizen_id).where(AuditEntry.action == AuditAction.EXPORT)).all()
@@ -177,7 +201,9 @@ def test_bulk_ndjson_has_one_valid_resource_per_line_and_audits_each_citizen(cli
 
 def test_bulk_export_refuses_unknown_types_and_needs_a_purpose(client, world):
     assert client.get("/fhir/$export/Practitioner.ndjson", headers=world.headers("admin")).status_code == 404
-    assert client.get("/fhir/$export/Observation.ndjson", headers=world.headers("admin", purpose=None)).status_code == 400
+    assert (
+        client.get("/fhir/$export/Observation.ndjson", headers=world.headers("admin", purpose=None)).status_code == 400
+    )
 
 
 def test_audit_events_are_peoples_accesses_not_the_devices_ingest(client, world, two_meals):

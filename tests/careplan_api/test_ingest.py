@@ -51,7 +51,7 @@ def test_resending_a_batch_stores_nothing_twice(client, world, app):
 
 def test_an_event_repeated_within_one_batch_counts_as_a_duplicate(client, world, app):
     events = world.meal_events(bites=1)
-    body = events + [events[0], events[1]]
+    body = [*events, events[0], events[1]]
     result = _post(client, world, body).json()
     assert result == {"accepted": len(events), "duplicates": 2, "rejected": []}
     assert _count_events(app) == len(events)
@@ -90,7 +90,18 @@ def test_invalid_events_are_rejected_one_by_one_and_the_rest_is_stored(client, w
     extra_field = {**good[0], "id": str(uuid.uuid4()), "cpr": "0101501234"}
     not_an_object = ["meal_started"]
     no_id = {k: v for k, v in good[0].items() if k != "id"}
-    bad = [bad_type, naive_time, future, ancient, stop_without_reason, negative_duration, huge_data, extra_field, not_an_object, no_id]
+    bad = [
+        bad_type,
+        naive_time,
+        future,
+        ancient,
+        stop_without_reason,
+        negative_duration,
+        huge_data,
+        extra_field,
+        not_an_object,
+        no_id,
+    ]
     result = _post(client, world, good + bad).json()
     assert result["accepted"] == len(good)
     assert len(result["rejected"]) == len(bad)
@@ -111,7 +122,9 @@ def test_a_malformed_batch_is_refused_whole_with_422(client, world, app):
     for body in ({}, {"events": "nope"}, {"events": [], "extra": 1}, [], {"events": None}):
         response = client.post(URL, json=body, headers=world.headers("device_alice", None))
         assert response.status_code == 422, body
-    response = client.post(URL, content=b"{not json", headers={**world.headers("device_alice", None), "Content-Type": "application/json"})
+    response = client.post(
+        URL, content=b"{not json", headers={**world.headers("device_alice", None), "Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert _count_events(app) == 0
 
@@ -128,8 +141,13 @@ def test_a_full_batch_at_the_limit_is_stored(client, world, app):
     meal_id = uuid.uuid4()
     start = utcnow() - timedelta(hours=2)
     events = [
-        {"id": str(uuid.uuid4()), "meal_id": str(meal_id), "type": "bite_offered",
-         "at": (start + timedelta(seconds=i)).isoformat(), "data": {"bowl": i % 3}}
+        {
+            "id": str(uuid.uuid4()),
+            "meal_id": str(meal_id),
+            "type": "bite_offered",
+            "at": (start + timedelta(seconds=i)).isoformat(),
+            "data": {"bowl": i % 3},
+        }
         for i in range(MAX_EVENTS_PER_BATCH)
     ]
     assert _post(client, world, events).json()["accepted"] == MAX_EVENTS_PER_BATCH
@@ -179,8 +197,14 @@ def test_a_revoked_device_token_is_refused(client, world, app):
 
 def test_a_device_token_gets_403_on_every_person_route(client, world):
     headers = world.headers("device_alice")
-    for path in (f"/api/v1/citizens/{world.alice}", f"/api/v1/citizens/{world.alice}/meals",
-                 "/api/v1/citizens", f"/api/v1/citizens/{world.bob}/meals", "/api/v1/auth/me", "/api/v1/devices"):
+    for path in (
+        f"/api/v1/citizens/{world.alice}",
+        f"/api/v1/citizens/{world.alice}/meals",
+        "/api/v1/citizens",
+        f"/api/v1/citizens/{world.bob}/meals",
+        "/api/v1/auth/me",
+        "/api/v1/devices",
+    ):
         assert client.get(path, headers=headers).status_code == 403, path
 
 

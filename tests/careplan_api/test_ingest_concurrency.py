@@ -41,7 +41,7 @@ def test_concurrent_overlapping_batches_of_one_meal_keep_the_counters_right(live
     meal_id = uuid.uuid4()
     events = world.meal_events(meal_id, bites=20)
     # overlapping windows of the same meal, sent at once: every event arrives several times
-    windows = [events[i:i + 15] for i in range(0, len(events), 5)]
+    windows = [events[i : i + 15] for i in range(0, len(events), 5)]
 
     def send(window):
         with CareplanClient(live_server, world.device_tokens["device_alice"], backoff_base_s=0.05) as client:

@@ -38,7 +38,9 @@ def _token(client, username, password):
 
 def _throttle_entries(app) -> list[AuditEntry]:
     with app.state.session_factory() as session:
-        return list(session.scalars(select(AuditEntry).where(AuditEntry.outcome == "throttled").order_by(AuditEntry.id)))
+        return list(
+            session.scalars(select(AuditEntry).where(AuditEntry.outcome == "throttled").order_by(AuditEntry.id))
+        )
 
 
 # The limiter on its own ---------------------------------------------------------------------------
@@ -96,14 +98,18 @@ def test_memory_stays_bounded_under_a_spray_of_names():
     assert all(len(window._times) <= 100 for window in throttle._windows.values())
 
 
-@pytest.mark.parametrize("limits", [{"max_failures_per_account": 0}, {"max_failures_per_address": -1}, {"window_s": 0},
-                                    {"window_s": float("nan")}])
+@pytest.mark.parametrize(
+    "limits",
+    [{"max_failures_per_account": 0}, {"max_failures_per_address": -1}, {"window_s": 0}, {"window_s": float("nan")}],
+)
 def test_meaningless_limits_are_refused(limits):
     with pytest.raises(ValueError, match="login limits"):
         LoginLimits(**limits)
 
 
-@pytest.mark.parametrize("field", ["login_max_failures_per_account", "login_max_failures_per_address", "login_failure_window_s"])
+@pytest.mark.parametrize(
+    "field", ["login_max_failures_per_account", "login_max_failures_per_address", "login_failure_window_s"]
+)
 def test_settings_refuse_a_zero_limit(field, tmp_path):
     with pytest.raises(ValidationError):
         Settings(data_dir=tmp_path, **{field: 0})
@@ -112,7 +118,9 @@ def test_settings_refuse_a_zero_limit(field, tmp_path):
 # Over HTTP -------------------------------------------------------------------------------------------
 
 
-def test_wrong_passwords_lock_the_token_endpoint_then_a_correct_password_works_after_the_window(client, world, app, clock):
+def test_wrong_passwords_lock_the_token_endpoint_then_a_correct_password_works_after_the_window(
+    client, world, app, clock
+):
     for _ in range(3):
         assert _token(client, "staff_a", "guess").status_code == 401
     refused = _token(client, "staff_a", world.password)  # right password, but locked: not even checked

@@ -39,20 +39,25 @@ NOW = T0 + timedelta(days=120)
 AS_OF = NOW + timedelta(hours=1)
 
 # Few distinct times and data values, so that events often share an instant (the hard case).
-_EVENT = st.fixed_dictionaries({
-    "type": st.sampled_from(list(UsageEventType)),
-    "second": st.integers(0, 4),
-    "bowl": st.sampled_from([None, "1", "2", 3]),
-    "kind": st.sampled_from(["switch", "staff", "gesture"]),
-    "reason": st.sampled_from(["face force", "mouth lost"]),
-    "assistance_level": st.sampled_from([None, 0, 2, 4, 7, "x"]),
-})
+_EVENT = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(list(UsageEventType)),
+        "second": st.integers(0, 4),
+        "bowl": st.sampled_from([None, "1", "2", 3]),
+        "kind": st.sampled_from(["switch", "staff", "gesture"]),
+        "reason": st.sampled_from(["face force", "mouth lost"]),
+        "assistance_level": st.sampled_from([None, 0, 2, 4, 7, "x"]),
+    }
+)
 
 
 def _wire_event(meal_id: uuid.UUID, spec: dict) -> dict:
     kind = spec["type"]
     data: dict[str, object] = {}
-    if kind in (UsageEventType.BOWL_SELECTED, UsageEventType.BITE_OFFERED, UsageEventType.BITE_TAKEN) and spec["bowl"] is not None:
+    if (
+        kind in (UsageEventType.BOWL_SELECTED, UsageEventType.BITE_OFFERED, UsageEventType.BITE_TAKEN)
+        and spec["bowl"] is not None
+    ):
         data["bowl"] = spec["bowl"]
     if kind in (UsageEventType.TRIGGER, UsageEventType.MISFIRE):
         data["kind"] = spec["kind"]
@@ -73,8 +78,18 @@ def _stored_row(session, meal_id: uuid.UUID) -> MealSummaryRecord:
 
 
 def _summary_of(row: MealSummaryRecord):
-    return summary_from_row(row.meal_id, row.device_id, row.started_at, row.ended_at, row.complete, row.bites_offered,
-                            row.bites_taken, row.assistance_level, row.calibration_changes, row.details)
+    return summary_from_row(
+        row.meal_id,
+        row.device_id,
+        row.started_at,
+        row.ended_at,
+        row.complete,
+        row.bites_offered,
+        row.bites_taken,
+        row.assistance_level,
+        row.calibration_changes,
+        row.details,
+    )
 
 
 @given(specs=st.lists(_EVENT, min_size=1, max_size=40), seed=st.integers(0, 2**32 - 1))
@@ -84,8 +99,10 @@ def test_a_summary_does_not_depend_on_the_order_of_its_events(specs, seed):
     events = [UsageEvent.model_validate(_wire_event(meal_id, spec)) for spec in specs]
     rng = random.Random(seed)
     # a database may give "no data" back as None instead of {}
-    shuffled = [e.model_copy(update={"data": None}) if not e.data and rng.random() < 0.5 else e
-                for e in rng.sample(events, k=len(events))]
+    shuffled = [
+        e.model_copy(update={"data": None}) if not e.data and rng.random() < 0.5 else e
+        for e in rng.sample(events, k=len(events))
+    ]
     assert summarize_meal(meal_id, device_id, shuffled) == summarize_meal(meal_id, device_id, events)
 
 
@@ -94,12 +111,21 @@ def test_two_bowl_choices_at_one_instant_give_one_answer_whatever_the_order(no_d
     meal_id, device_id = uuid.uuid4(), uuid.uuid4()
 
     def event(kind: UsageEventType, second: int, data: dict | None) -> UsageEvent:
-        return UsageEvent.model_construct(id=uuid.uuid4(), meal_id=meal_id, type=kind, at=T0 + timedelta(seconds=second), data=data)
+        return UsageEvent.model_construct(
+            id=uuid.uuid4(), meal_id=meal_id, type=kind, at=T0 + timedelta(seconds=second), data=data
+        )
 
-    events = [event(UsageEventType.BOWL_SELECTED, 0, {"bowl": "1"}), event(UsageEventType.BOWL_SELECTED, 0, no_data),
-              event(UsageEventType.BITE_OFFERED, 1, {})]
-    answers = {summarize_meal(meal_id, device_id, order).bowls for order in (events, events[::-1], events[1::-1] + events[2:])}
-    assert answers == {summarize_meal(meal_id, device_id, [events[0], event(UsageEventType.BOWL_SELECTED, 0, {}), events[2]]).bowls}
+    events = [
+        event(UsageEventType.BOWL_SELECTED, 0, {"bowl": "1"}),
+        event(UsageEventType.BOWL_SELECTED, 0, no_data),
+        event(UsageEventType.BITE_OFFERED, 1, {}),
+    ]
+    answers = {
+        summarize_meal(meal_id, device_id, order).bowls for order in (events, events[::-1], events[1::-1] + events[2:])
+    }
+    assert answers == {
+        summarize_meal(meal_id, device_id, [events[0], event(UsageEventType.BOWL_SELECTED, 0, {}), events[2]]).bowls
+    }
 
 
 def test_events_of_one_instant_are_taken_in_the_order_a_bite_happens():
@@ -143,11 +169,13 @@ def test_concurrent_overlapping_batches_leave_the_from_scratch_summary(app, worl
     meal_id = uuid.uuid4()
     events = world.meal_events(meal_id, bites=12, start=NOW - timedelta(hours=1))
     random.Random(7).shuffle(events)
-    windows = [events[i:i + 9] for i in range(0, len(events), 3)]  # every event sent up to three times
+    windows = [events[i : i + 9] for i in range(0, len(events), 3)]  # every event sent up to three times
 
     def send(window: list[dict]) -> None:
         with app.state.session_factory() as session, app.state.write_lock:
-            ingest_batch(session, session.get(Device, world.device_ids["device_alice"]), window, IngestLimits(), now=NOW)
+            ingest_batch(
+                session, session.get(Device, world.device_ids["device_alice"]), window, IngestLimits(), now=NOW
+            )
 
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(send, windows))
@@ -171,7 +199,7 @@ def _ingest_synthetic(app, world, days: int) -> dict[uuid.UUID, list[UsageEvent]
     with app.state.session_factory() as session:
         device = session.get(Device, world.device_ids["device_alice"])
         for start in range(0, len(wire), 500):
-            assert not ingest_batch(session, device, wire[start:start + 500], IngestLimits(), now=NOW).rejected
+            assert not ingest_batch(session, device, wire[start : start + 500], IngestLimits(), now=NOW).rejected
     return meals
 
 
@@ -179,8 +207,10 @@ def test_everything_from_stored_summaries_is_byte_identical_to_the_export_from_e
     meals = _ingest_synthetic(app, world, days=28)
     device_id = world.device_ids["device_alice"]
     # the summaries as the export made them before they were stored: from the events, in journal order
-    from_events = sorted((summarize_meal(m, device_id, events) for m, events in meals.items()),
-                         key=lambda s: (s.started_at, str(s.meal_id)))
+    from_events = sorted(
+        (summarize_meal(m, device_id, events) for m, events in meals.items()),
+        key=lambda s: (s.started_at, str(s.meal_id)),
+    )
     with app.state.session_factory() as session:
         record = load_citizen_record(session, session.get(Citizen, world.alice))
     assert record.meals == tuple(from_events)
@@ -199,7 +229,9 @@ def test_everything_over_http_matches_the_export_from_events(client, app, world)
     bundle = response.json()
     device_id = world.device_ids["device_alice"]
     observations = {
-        e["resource"]["identifier"][0]["value"]: e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+        e["resource"]["identifier"][0]["value"]: e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
     }
     expected = {}
     for meal_id, events in meals.items():
@@ -214,7 +246,8 @@ def test_a_row_of_an_older_summariser_is_not_used(app, world):
     with app.state.session_factory() as session:
         fresh = load_stored_meals(session, world.alice)
         session.execute(
-            update(MealSummaryRecord).where(MealSummaryRecord.meal_id == outdated)
+            update(MealSummaryRecord)
+            .where(MealSummaryRecord.meal_id == outdated)
             .values(derived_version=DERIVED_VERSION - 1, bites_taken=-1, fhir_observation="{}")
         )
         session.commit()
@@ -226,8 +259,14 @@ def test_a_row_of_an_older_summariser_is_not_used(app, world):
     assert everything_json(record, as_of=AS_OF) == everything_json(replace(record, encoded_meals={}), as_of=AS_OF)
 
 
-@pytest.mark.parametrize("damage", [{"details": {}}, {"details": {"bowls": [["1"]], "incidents": [], "triggers": []}},
-                                    {"details": {"bowls": [], "incidents": [["meteor", "x", ""]], "triggers": []}}])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"details": {}},
+        {"details": {"bowls": [["1"]], "incidents": [], "triggers": []}},
+        {"details": {"bowls": [], "incidents": [["meteor", "x", ""]], "triggers": []}},
+    ],
+)
 def test_a_damaged_row_is_not_used_and_the_meal_is_summarised_from_its_events(app, world, damage):
     meals = _ingest_synthetic(app, world, days=1)
     damaged = next(iter(meals))
@@ -248,8 +287,10 @@ def test_reports_read_the_stored_summaries_within_the_period(app, world):
     with app.state.session_factory() as session:
         summaries = load_meal_summaries(session, world.alice, since=since)
     device_id = world.device_ids["device_alice"]
-    expected = sorted((s for s in (summarize_meal(m, device_id, e) for m, e in meals.items()) if s.started_at >= since),
-                      key=lambda s: (s.started_at, str(s.meal_id)))
+    expected = sorted(
+        (s for s in (summarize_meal(m, device_id, e) for m, e in meals.items()) if s.started_at >= since),
+        key=lambda s: (s.started_at, str(s.meal_id)),
+    )
     assert summaries == expected and len(summaries) == 21
 
 
@@ -280,7 +321,9 @@ def test_the_export_over_http_follows_new_events_with_a_warm_cache(client, app, 
     def bites_taken() -> int:
         bundle = client.get(url, headers=headers).json()
         (observation,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
-        return next(c["valueInteger"] for c in observation["component"] if c["code"]["coding"][0]["code"] == "bites-taken")
+        return next(
+            c["valueInteger"] for c in observation["component"] if c["code"]["coding"][0]["code"] == "bites-taken"
+        )
 
     device = world.headers("device_alice", purpose=None)
     assert client.post("/api/v1/usage-events", json={"events": events[:5]}, headers=device).status_code == 200

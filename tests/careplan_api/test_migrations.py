@@ -40,7 +40,15 @@ def test_the_migrated_schema_matches_the_models(database_url, tmp_path):
     finally:
         engine.dispose()
     assert not diff, f"models and migrations differ: {diff}"
-    assert {"citizens", "usage_events", "meal_summaries", "audit_log", "fuldmagter", "eating_goals", "alembic_version"} <= tables
+    assert {
+        "citizens",
+        "usage_events",
+        "meal_summaries",
+        "audit_log",
+        "fuldmagter",
+        "eating_goals",
+        "alembic_version",
+    } <= tables
 
 
 def test_a_new_database_is_migrated_from_empty_and_back(tmp_path):
@@ -73,9 +81,18 @@ def _stored_summaries(connection) -> dict[uuid.UUID, tuple]:
     rows = connection.execute(select(MealSummaryRecord.__table__)).mappings()
     return {
         row["meal_id"]: (
-            summary_from_row(row["meal_id"], row["device_id"], row["started_at"], row["ended_at"], row["complete"],
-                             row["bites_offered"], row["bites_taken"], row["assistance_level"],
-                             row["calibration_changes"], row["details"]),
+            summary_from_row(
+                row["meal_id"],
+                row["device_id"],
+                row["started_at"],
+                row["ended_at"],
+                row["complete"],
+                row["bites_offered"],
+                row["bites_taken"],
+                row["assistance_level"],
+                row["calibration_changes"],
+                row["details"],
+            ),
             row["fhir_observation"],
         )
         for row in rows
@@ -90,28 +107,47 @@ def test_0002_fills_meal_summaries_for_stored_meals_and_its_downgrade_keeps_the_
         upgrade_database(engine, "0001")
         with engine.begin() as connection:  # what a database of revision 0001 holds: events and meals only
             connection.execute(insert(Citizen.__table__).values(id=citizen_id, name="Migrated"))
-            connection.execute(insert(Device.__table__).values(id=device_id, citizen_id=citizen_id, token_sha256="0" * 64))
+            connection.execute(
+                insert(Device.__table__).values(id=device_id, citizen_id=citizen_id, token_sha256="0" * 64)
+            )
             for meal_id, events in meals.items():
-                connection.execute(insert(Meal.__table__).values(
-                    id=meal_id, citizen_id=citizen_id, device_id=device_id, status="ended", started_at=events[0].at
-                ))
-                connection.execute(insert(UsageEventRecord.__table__), [
-                    {"id": e.id, "meal_id": meal_id, "device_id": device_id, "citizen_id": citizen_id,
-                     "type": e.type.value, "at": e.at, "data": e.data} for e in reversed(events)
-                ])
+                connection.execute(
+                    insert(Meal.__table__).values(
+                        id=meal_id, citizen_id=citizen_id, device_id=device_id, status="ended", started_at=events[0].at
+                    )
+                )
+                connection.execute(
+                    insert(UsageEventRecord.__table__),
+                    [
+                        {
+                            "id": e.id,
+                            "meal_id": meal_id,
+                            "device_id": device_id,
+                            "citizen_id": citizen_id,
+                            "type": e.type.value,
+                            "at": e.at,
+                            "data": e.data,
+                        }
+                        for e in reversed(events)
+                    ],
+                )
         upgrade_database(engine)
         with engine.connect() as connection:
             stored = _stored_summaries(connection)
         assert {m: s for m, (s, _json) in stored.items()} == {
             m: summarize_meal(m, device_id, events) for m, events in meals.items()
         }
-        assert all(observation == encode_meal_resources(citizen_id, summary)[0].decode()
-                   for summary, observation in stored.values())
+        assert all(
+            observation == encode_meal_resources(citizen_id, summary)[0].decode()
+            for summary, observation in stored.values()
+        )
 
         downgrade_database(engine, "0001")
         with engine.connect() as connection:
             assert "meal_summaries" not in inspect(connection).get_table_names()
-            assert connection.scalar(select(func.count()).select_from(UsageEventRecord.__table__)) == sum(map(len, meals.values()))
+            assert connection.scalar(select(func.count()).select_from(UsageEventRecord.__table__)) == sum(
+                map(len, meals.values())
+            )
         upgrade_database(engine)
         with engine.connect() as connection:
             assert _stored_summaries(connection) == stored

@@ -45,8 +45,11 @@ def test_the_openapi_schema_lists_the_contract_routes(client):
 
 
 def test_metrics_count_requests_by_route_template_and_ingest_outcome(client, world):
-    client.post("/api/v1/usage-events", json={"events": world.meal_events(bites=1) + [{"id": "bad"}]},
-                headers=world.headers("device_alice", None))
+    client.post(
+        "/api/v1/usage-events",
+        json={"events": [*world.meal_events(bites=1), {"id": "bad"}]},
+        headers=world.headers("device_alice", None),
+    )
     client.get(f"/api/v1/citizens/{world.alice}", headers=world.headers("staff_a"))
     text = client.get("/metrics").text
     assert 'careplan_ingest_events_total{outcome="accepted"} 7.0' in text
@@ -57,8 +60,11 @@ def test_metrics_count_requests_by_route_template_and_ingest_outcome(client, wor
 
 def test_access_logs_are_json_without_personal_data(client, world, caplog):
     with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
-        client.get(f"/api/v1/citizens/{world.alice}", params={"purpose": "Alice Testesen lunch"},
-                   headers=world.headers("staff_a", None))
+        client.get(
+            f"/api/v1/citizens/{world.alice}",
+            params={"purpose": "Alice Testesen lunch"},
+            headers=world.headers("staff_a", None),
+        )
     records = [r for r in caplog.records if r.name == ACCESS_LOGGER]
     assert records
     line = JsonFormatter().format(records[-1])

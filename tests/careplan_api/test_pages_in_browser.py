@@ -52,7 +52,9 @@ def synthetic_municipality(world) -> None:
         for unit_name, count in (("Solhaven", 6), ("Egely", 5), ("Birkely", 3), ("Toften", 2)):
             unit = people.get_or_create_unit(session, unit_name)
             for i in range(count):
-                citizen = people.create_citizen(session, f"Syntetisk {unit_name} {i}", world.app.state.cpr_key, None, unit)
+                citizen = people.create_citizen(
+                    session, f"Syntetisk {unit_name} {i}", world.app.state.cpr_key, None, unit
+                )
                 people.assess_goal(session, citizen.id, rng.randint(1, 4), "", None)
                 device, _token = people.enroll_device(session, citizen.id)
                 session.commit()
@@ -74,7 +76,9 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag2
 
 def _axe_violations(page) -> list[str]:
     """WCAG 2.1 A/AA violations that axe-core finds on the page (skips when axe is not installed)."""
-    axe_module = pytest.importorskip("axe_playwright_python.sync_playwright", reason="pip install axe-playwright-python")
+    axe_module = pytest.importorskip(
+        "axe_playwright_python.sync_playwright", reason="pip install axe-playwright-python"
+    )
     results = axe_module.Axe().run(page, options=AXE_OPTIONS)
     return [f"{v['id']} ({v['impact']}): {v['help']} x{len(v['nodes'])}" for v in results.response["violations"]]
 
@@ -90,15 +94,23 @@ def _tab_order(page, presses: int) -> list[str]:
     order = []
     for _ in range(presses):
         page.keyboard.press("Tab")
-        order.append(page.evaluate("document.activeElement.textContent.trim().slice(0, 40) || document.activeElement.tagName"))
+        order.append(
+            page.evaluate("document.activeElement.textContent.trim().slice(0, 40) || document.activeElement.tagName")
+        )
     return order
 
 
 def test_report_page_in_chromium(browser, live_server, world, synthetic_municipality):
-    context = browser.new_context(locale="da-DK", viewport={"width": 1280, "height": 900}, bypass_csp=True,
-                                  extra_http_headers=world.headers("staff_a", purpose=None))
+    context = browser.new_context(
+        locale="da-DK",
+        viewport={"width": 1280, "height": 900},
+        bypass_csp=True,
+        extra_http_headers=world.headers("staff_a", purpose=None),
+    )
     page = context.new_page()
-    response = page.goto(f"{live_server}/reports/citizens/{world.alice}?purpose=ugentlig%20opf%C3%B8lgning&weeks=12&meals=15")
+    response = page.goto(
+        f"{live_server}/reports/citizens/{world.alice}?purpose=ugentlig%20opf%C3%B8lgning&weeks=12&meals=15"
+    )
     assert response.status == 200
     assert page.evaluate("document.documentElement.lang") == "da"
     assert page.locator("h1").inner_text() == "Måltidsrapport"
@@ -117,8 +129,12 @@ def test_report_page_in_chromium(browser, live_server, world, synthetic_municipa
 
 
 def test_dashboard_in_chromium(browser, live_server, world, synthetic_municipality):
-    context = browser.new_context(locale="da-DK", viewport={"width": 1280, "height": 900}, bypass_csp=True,
-                                  extra_http_headers=world.headers("analyst", purpose=None))
+    context = browser.new_context(
+        locale="da-DK",
+        viewport={"width": 1280, "height": 900},
+        bypass_csp=True,
+        extra_http_headers=world.headers("analyst", purpose=None),
+    )
     page = context.new_page()
     assert page.goto(f"{live_server}/dashboard?weeks=4").status == 200
     assert page.locator("h1").inner_text() == "Kommunens overblik"

@@ -56,7 +56,11 @@ def test_summary_counts_bites_per_bowl_triggers_incidents_and_pace():
     assert [(b.bowl, b.bites_offered, b.bites_taken) for b in meal.bowls] == [("1", 3, 2), ("grød", 1, 0)]
     assert dict(meal.triggers) == {"switch": 1, "staff": 1} and meal.staff_assists == 1
     assert hash(meal) == hash(summarize_meal(meal_id, meal.device_id, events))
-    assert [i.kind for i in meal.incidents] == [IncidentKind.BITE_TIMEOUT, IncidentKind.MISFIRE, IncidentKind.SAFETY_STOP]
+    assert [i.kind for i in meal.incidents] == [
+        IncidentKind.BITE_TIMEOUT,
+        IncidentKind.MISFIRE,
+        IncidentKind.SAFETY_STOP,
+    ]
     assert meal.incidents[2].reason == "face force above limit"
     assert meal.duration_s == 240.0 and meal.pace_bites_per_min == pytest.approx(0.5)
     assert meal.assistance_level is AssistanceLevel.MODERATE and meal.complete
@@ -82,18 +86,33 @@ def test_summary_refuses_no_events_and_naive_times():
 
 def test_short_meal_has_no_pace_instead_of_a_huge_one():
     meal_id = uuid4()
-    meal = summarize_meal(meal_id, uuid4(), [event(meal_id, 0, UsageEventType.BITE_TAKEN), event(meal_id, 0.5, UsageEventType.MEAL_ENDED)])
+    meal = summarize_meal(
+        meal_id, uuid4(), [event(meal_id, 0, UsageEventType.BITE_TAKEN), event(meal_id, 0.5, UsageEventType.MEAL_ENDED)]
+    )
     assert meal.pace_bites_per_min is None
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.sampled_from(["bowl", "kind", "reason", "assistance_level", "x"]),
-                       st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=300),
-                                 st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))),
-       st.sampled_from(list(UsageEventType)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["bowl", "kind", "reason", "assistance_level", "x"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(allow_nan=True),
+            st.text(max_size=300),
+            st.lists(st.integers(), max_size=3),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        ),
+    ),
+    st.sampled_from(list(UsageEventType)),
+)
 def test_summary_never_fails_on_hostile_data(data, event_type):
     meal_id = uuid4()
-    meal = summarize_meal(meal_id, uuid4(), [event(meal_id, 0, UsageEventType.MEAL_STARTED), event(meal_id, 1, event_type, **data)])
+    meal = summarize_meal(
+        meal_id, uuid4(), [event(meal_id, 0, UsageEventType.MEAL_STARTED), event(meal_id, 1, event_type, **data)]
+    )
     assert all(len(b.bowl) <= 80 for b in meal.bowls)
     assert meal.assistance_level is None or 0 <= meal.assistance_level <= 4
 
@@ -126,7 +145,11 @@ def test_weekly_trend_has_every_week_including_empty_ones():
 def test_trend_puts_a_late_evening_meal_in_its_local_week():
     meal_id = uuid4()
     sunday_night_utc = datetime(2026, 3, 8, 23, 30, tzinfo=UTC)  # Monday 00:30 in Copenhagen
-    meal = summarize_meal(meal_id, uuid4(), [UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.MEAL_STARTED, at=sunday_night_utc)])
+    meal = summarize_meal(
+        meal_id,
+        uuid4(),
+        [UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.MEAL_STARTED, at=sunday_night_utc)],
+    )
     points = weekly_trend([meal], weeks=2, until=date(2026, 3, 9))
     assert [p.meals for p in points] == [0, 1]
 
@@ -191,8 +214,14 @@ def test_trend_svg_of_weeks_without_meals_still_renders():
 
 
 def test_bar_svg_escapes_hostile_labels():
-    svg = bar_svg(["<script>alert(1)</script>", "$\\undefinedcmd{$", "Enhed & co"], [1.0, 2.0, 3.0], Lang.DA,
-                  ylabel="y", title="t", description="d")
+    svg = bar_svg(
+        ["<script>alert(1)</script>", "$\\undefinedcmd{$", "Enhed & co"],
+        [1.0, 2.0, 3.0],
+        Lang.DA,
+        ylabel="y",
+        title="t",
+        description="d",
+    )
     _parse_svg(svg)
     assert "<script>" not in svg
 

@@ -56,8 +56,9 @@ def _fuzz(operation, examples: int, client, world, app, counter) -> int:
     ran = 0
 
     @given(case=strategy)
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def fuzz(case) -> None:
         nonlocal ran
         n = next(counter)

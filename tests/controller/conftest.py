@@ -146,11 +146,16 @@ class Table:
             self._trigger_s = now
         if self._trigger_s is not None and state is FeedingState.APPROACH:
             self._trigger_s = -abs(self._trigger_s)  # accepted: now wait for the return to ready
-        if self._trigger_s is not None and self._trigger_s < 0 and state in (
-            FeedingState.READY,
-            FeedingState.CHOOSE_BOWL,
-            FeedingState.SCOOP,
-            FeedingState.ENDED,
+        if (
+            self._trigger_s is not None
+            and self._trigger_s < 0
+            and state
+            in (
+                FeedingState.READY,
+                FeedingState.CHOOSE_BOWL,
+                FeedingState.SCOOP,
+                FeedingState.ENDED,
+            )
         ):
             self.bite_cycles_s.append(now + self._trigger_s)
             self._trigger_s = None
@@ -176,7 +181,7 @@ def table(tmp_path) -> Iterator[Table]:
     calibration = quick_scoop_calibration()
     clock = SimulatedClock()
     plant = PushablePlant()
-    for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad):
+    for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad, strict=False):
         plant.set_position(servo_id, angle)
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant)
     bus = DynamixelBus(servos.url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 
@@ -212,7 +213,7 @@ def test_demo_scoop_clears_the_simulated_bowls():
     ready = np.array(calibration.ready_pose_rad)
     for bowl in calibration.bowls:
         path = [ready, *map(np.array, bowl.waypoints_rad), ready]
-        for start, end in zip(path[:-1], path[1:], strict=True):
+        for start, end in itertools.pairwise(path):
             for s in np.linspace(0.0, 1.0, 11):
                 world.set_arm_pose(start + (end - start) * s)
                 clearance = min(

@@ -11,8 +11,8 @@ from uuid import UUID
 
 import pytest
 
-from careplan_api.schemas import IngestResult, RejectedEvent, UsageBatch, UsageEvent, UsageEventType
 from careplan_api.client import backoff_delay_s
+from careplan_api.schemas import IngestResult, RejectedEvent, UsageBatch, UsageEvent, UsageEventType
 from controller.journal import JournalCounts, JournalSync, UsageJournal
 
 
@@ -219,8 +219,7 @@ def test_a_day_long_outage_and_a_restart_lose_nothing_and_deliver_each_event_onc
 
     service = FakeCareplanService(down=True, lose_answers=2)
     journal = UsageJournal(path, clock=clock)
-    sync = JournalSync(journal, service, batch_size=400, backoff_base_s=1.0, backoff_cap_s=300.0,
-                       rng=random.Random(7))
+    sync = JournalSync(journal, service, batch_size=400, backoff_base_s=1.0, backoff_cap_s=300.0, rng=random.Random(7))
     recorded: list[UUID] = []
     next_attempt_s = 0.0
     rng = random.Random(11)
@@ -256,8 +255,7 @@ def test_a_day_long_outage_and_a_restart_lose_nothing_and_deliver_each_event_onc
 
 def test_background_thread_delivers_everything_while_the_loop_records(journal):
     service = FakeCareplanService(down=True)
-    sync = JournalSync(journal, service, batch_size=100, idle_interval_s=0.01, backoff_base_s=0.001,
-                       backoff_cap_s=0.01)
+    sync = JournalSync(journal, service, batch_size=100, idle_interval_s=0.01, backoff_base_s=0.001, backoff_cap_s=0.01)
     recorded: list[UUID] = []
     with sync:
         recorded.extend(_meal(journal, 100))

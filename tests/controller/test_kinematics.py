@@ -92,7 +92,7 @@ def test_any_pose_is_reached_exactly_or_refused_with_a_reason(pose, elbow_up):
         assert error.reason in (UnreachableReason.OUT_OF_REACH, UnreachableReason.JOINT_LIMIT)
         assert str(error)
         return
-    for value, (low, high) in zip(q, JOINT_LIMITS_RAD):
+    for value, (low, high) in zip(q, JOINT_LIMITS_RAD, strict=False):
         assert low <= value <= high
     reached = forward(q)
     np.testing.assert_allclose(reached[:3], pose[:3], atol=TOLERANCE_M)
@@ -138,9 +138,7 @@ spoon_offsets = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    x=st.floats(0.12, 0.32), y=st.floats(-0.15, 0.15), z=st.floats(0.05, 0.30), spoon=spoon_offsets
-)
+@given(x=st.floats(0.12, 0.32), y=st.floats(-0.15, 0.15), z=st.floats(0.05, 0.30), spoon=spoon_offsets)
 def test_inverse_spoon_keeps_the_bowl_level_at_the_target(x, y, z, spoon):
     try:
         q = inverse_spoon([x, y, z], spoon)

@@ -39,7 +39,12 @@ def test_one_bite_meal_runs_to_the_end_and_is_journalled(table):
     kinds = [event.type for event, _ in table.journal.events()]
     assert kinds[0] is UsageEventType.MEAL_STARTED
     assert kinds[-1] is UsageEventType.MEAL_ENDED
-    for kind in (UsageEventType.BOWL_SELECTED, UsageEventType.TRIGGER, UsageEventType.BITE_OFFERED, UsageEventType.BITE_TAKEN):
+    for kind in (
+        UsageEventType.BOWL_SELECTED,
+        UsageEventType.TRIGGER,
+        UsageEventType.BITE_OFFERED,
+        UsageEventType.BITE_TAKEN,
+    ):
         assert kind in kinds
 
 
@@ -105,8 +110,16 @@ def test_one_sync_read_and_one_sync_write_per_tick_with_the_watchdog_armed(table
         watchdog.append(table.servos.servo(11).get("bus_watchdog"))
 
     report = run_meal(
-        counting, table.mouth, table.commands, table.clock, table.journal, table.profile,
-        table.calibration, table.limits, on_tick=on_tick, max_duration_s=60.0,
+        counting,
+        table.mouth,
+        table.commands,
+        table.clock,
+        table.journal,
+        table.profile,
+        table.calibration,
+        table.limits,
+        on_tick=on_tick,
+        max_duration_s=60.0,
     )
     assert report.final_state is FeedingState.ENDED
     assert counting.reads == report.loop.ticks + 1  # plus the start position

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+
 from careplan_api.schemas import UsageEventType
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import run_meal
@@ -83,7 +84,9 @@ def test_bus_that_stops_answering_mid_approach_is_a_safe_stop_and_the_servos_sto
 def test_servo_alert_mid_approach_is_a_safe_stop_naming_the_hardware_error(table):
     report = run(
         table,
-        Once(approaching_for(0.2, table), lambda _: table.servos.servo(13).inject_hardware_error(HardwareError.OVERLOAD)),
+        Once(
+            approaching_for(0.2, table), lambda _: table.servos.servo(13).inject_hardware_error(HardwareError.OVERLOAD)
+        ),
     )
     assert report.final_state is FeedingState.FAULT
     stop = journalled(table, UsageEventType.SAFETY_STOP)[0]
@@ -93,7 +96,10 @@ def test_servo_alert_mid_approach_is_a_safe_stop_naming_the_hardware_error(table
 
 @pytest.mark.parametrize(
     ("fault", "reason"),
-    [(lambda servo: servo.set_temperature(75.0), "overheating"), (lambda servo: servo.set_input_voltage(9.8), "low_voltage")],
+    [
+        (lambda servo: servo.set_temperature(75.0), "overheating"),
+        (lambda servo: servo.set_input_voltage(9.8), "low_voltage"),
+    ],
     ids=["hot", "low_supply"],
 )
 def test_hot_or_undersupplied_servo_is_a_safe_stop_before_its_own_shutdown(table, fault, reason):

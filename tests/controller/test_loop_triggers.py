@@ -33,8 +33,16 @@ def test_a_lost_switch_and_a_misfire_are_journalled(table):
     merger.add(MisfiringSource(merger))
 
     report = run_meal(
-        table.bus, table.mouth, merger, table.clock, table.journal,
-        table.profile, table.calibration, table.limits, on_tick=table.on_tick, max_duration_s=3.0,
+        table.bus,
+        table.mouth,
+        merger,
+        table.clock,
+        table.journal,
+        table.profile,
+        table.calibration,
+        table.limits,
+        on_tick=table.on_tick,
+        max_duration_s=3.0,
     )
 
     events = [event for event, _ in table.journal.events()]

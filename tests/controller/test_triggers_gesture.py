@@ -74,16 +74,36 @@ CASES = [
     ("yawn-length opening released", [(SHUT, 0.3), (WIDE, 0.7), (SHUT, 0.5)], 0, 1, ["released_before_dwell"]),
     ("hold sagging into the band stays open", [(SHUT, 0.3), (OPEN, 0.3), (BAND, 0.9), (SHUT, 0.5)], 1, 0, []),
     ("hovering in the band never opens", [(SHUT, 0.3), (BAND, 3.0), (SHUT, 0.3)], 0, 0, []),
-    ("one-frame close breaks the hold", [(SHUT, 0.3), (OPEN, 0.6), (SHUT, 1 / FPS), (OPEN, 0.6), (SHUT, 0.5)],
-     0, 1, ["released_before_dwell"]),
-    ("re-open right after a trigger", [(SHUT, 0.3), (OPEN, 1.2), (SHUT, 0.2), (OPEN, 1.5), (SHUT, 0.5)],
-     1, 1, ["reopen_after_trigger"]),
-    ("second hold after the refractory time", [(SHUT, 0.3), (OPEN, 1.2), (SHUT, 1.5), (OPEN, 1.2), (SHUT, 0.5)],
-     2, 0, []),
+    (
+        "one-frame close breaks the hold",
+        [(SHUT, 0.3), (OPEN, 0.6), (SHUT, 1 / FPS), (OPEN, 0.6), (SHUT, 0.5)],
+        0,
+        1,
+        ["released_before_dwell"],
+    ),
+    (
+        "re-open right after a trigger",
+        [(SHUT, 0.3), (OPEN, 1.2), (SHUT, 0.2), (OPEN, 1.5), (SHUT, 0.5)],
+        1,
+        1,
+        ["reopen_after_trigger"],
+    ),
+    (
+        "second hold after the refractory time",
+        [(SHUT, 0.3), (OPEN, 1.2), (SHUT, 1.5), (OPEN, 1.2), (SHUT, 0.5)],
+        2,
+        0,
+        [],
+    ),
     ("short face loss is bridged", [(SHUT, 0.3), (OPEN, 0.5), (None, 0.07), (OPEN, 0.6), (SHUT, 0.5)], 1, 0, []),
     ("low confidence frames are bridged", [(SHUT, 0.3), (OPEN, 0.5), (LOW_CONFIDENCE, 0.07), (OPEN, 0.6)], 1, 0, []),
-    ("long face loss resets without misfire", [(SHUT, 0.3), (OPEN, 0.7), (None, 0.5), (OPEN, 0.5), (SHUT, 0.5)],
-     0, 0, []),
+    (
+        "long face loss resets without misfire",
+        [(SHUT, 0.3), (OPEN, 0.7), (None, 0.5), (OPEN, 0.5), (SHUT, 0.5)],
+        0,
+        0,
+        [],
+    ),
     ("open at start must close first", [(WIDE, 2.0), (SHUT, 0.5)], 0, 0, []),
     ("open at start, then a real hold", [(WIDE, 2.0), (SHUT, 0.5), (WIDE, 1.2), (SHUT, 0.3)], 1, 0, []),
     ("nan ratios are gaps", [(SHUT, 0.3), (OPEN, 0.5), (math.nan, 0.05), (OPEN, 0.6), (SHUT, 0.3)], 1, 0, []),
@@ -224,8 +244,11 @@ def test_hold_seen_by_a_slow_late_camera_with_a_dropped_frame_still_triggers():
     gesture = MouthGesture(SETTINGS)
     captures = [10.0 + k / 15.0 for k in range(40)]
     levels = [SHUT if t < 10.5 or t > 11.9 else WIDE for t in captures]
-    delivered = [(t + 0.06, MouthObservation((320.0, 240.0), 60.0, r, r > 0.091, 0.95, t))
-                 for k, (t, r) in enumerate(zip(captures, levels, strict=True)) if k != 15]
+    delivered = [
+        (t + 0.06, MouthObservation((320.0, 240.0), 60.0, r, r > 0.091, 0.95, t))
+        for k, (t, r) in enumerate(zip(captures, levels, strict=True))
+        if k != 15
+    ]
     commands, latest = [], None
     for tick in range(int(2.8 * 200)):
         now = 10.0 + tick / 200

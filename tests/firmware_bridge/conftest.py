@@ -47,13 +47,20 @@ class PtyServos:
             address, length = int.from_bytes(params[0:2], "little"), int.from_bytes(params[2:4], "little")
             ids = [i for i in params[4:] if i in self.memory]
             if inst == Instruction.SYNC_READ:
-                return b"".join(protocol.encode_status(i, 0, bytes(self.memory[i][address : address + length])) for i in ids)
-            return protocol.encode_fast_read_status([(i, 0, bytes(self.memory[i][address : address + length])) for i in ids])
+                return b"".join(
+                    protocol.encode_status(i, 0, bytes(self.memory[i][address : address + length])) for i in ids
+                )
+            return protocol.encode_fast_read_status(
+                [(i, 0, bytes(self.memory[i][address : address + length])) for i in ids]
+            )
         if inst in (Instruction.BULK_READ, Instruction.FAST_BULK_READ):
             entries = []
             for k in range(0, len(params), 5):
                 i = params[k]
-                address, length = int.from_bytes(params[k + 1 : k + 3], "little"), int.from_bytes(params[k + 3 : k + 5], "little")
+                address, length = (
+                    int.from_bytes(params[k + 1 : k + 3], "little"),
+                    int.from_bytes(params[k + 3 : k + 5], "little"),
+                )
                 entries.append((i, 0, bytes(self.memory[i][address : address + length])))
             if inst == Instruction.BULK_READ:
                 return b"".join(protocol.encode_status(i, e, d) for i, e, d in entries)
@@ -69,13 +76,18 @@ class PtyServos:
             k = 0
             while k < len(params):
                 i = params[k]
-                address, length = int.from_bytes(params[k + 1 : k + 3], "little"), int.from_bytes(params[k + 3 : k + 5], "little")
+                address, length = (
+                    int.from_bytes(params[k + 1 : k + 3], "little"),
+                    int.from_bytes(params[k + 3 : k + 5], "little"),
+                )
                 self.memory[i][address : address + length] = params[k + 5 : k + 5 + length]
                 k += 5 + length
             return None
         if packet.servo_id == BROADCAST_ID:
             if inst == Instruction.PING:
-                return b"".join(protocol.encode_status(i, 0, bytes(m[0:2]) + bytes((m[6],))) for i, m in sorted(self.memory.items()))
+                return b"".join(
+                    protocol.encode_status(i, 0, bytes(m[0:2]) + bytes((m[6],))) for i, m in sorted(self.memory.items())
+                )
             return None
         if packet.servo_id not in self.memory:
             return None

@@ -17,9 +17,9 @@ from firmware_bridge import (
     ProtocolError,
     ServoError,
     StatusError,
+    protocol,
     wire_time_s,
 )
-from firmware_bridge import protocol
 from firmware_bridge.protocol import ALERT_BIT, Instruction
 
 pytestmark = pytest.mark.timeout(60)
@@ -169,7 +169,9 @@ def test_only_a_wrong_id_answering_times_out(servos):
 
 def test_echo_of_the_request_is_skipped(bus, servos):
     servos.memory[1][132:136] = _u32(5)
-    servos.respond = lambda packet: protocol.encode_instruction(packet.servo_id, packet.instruction, packet.params) + servos.answer(packet)
+    servos.respond = lambda packet: (
+        protocol.encode_instruction(packet.servo_id, packet.instruction, packet.params) + servos.answer(packet)
+    )
     assert bus.read(1, 132, 4) == _u32(5)
     assert bus.sync_read(132, 4, (1, 2)) == {1: _u32(5), 2: _u32(0)}
     assert any(d.reason is protocol.DropReason.INSTRUCTION_ECHO for d in bus.last_dropped)
@@ -204,7 +206,9 @@ def test_alert_bit_reads_and_decodes_hardware_error_status(bus, servos):
         if packet.instruction == Instruction.SYNC_READ:
             address, length = int.from_bytes(packet.params[:2], "little"), int.from_bytes(packet.params[2:4], "little")
             return b"".join(
-                protocol.encode_status(i, ALERT_BIT if i == 3 else 0, bytes(servos.memory[i][address : address + length]))
+                protocol.encode_status(
+                    i, ALERT_BIT if i == 3 else 0, bytes(servos.memory[i][address : address + length])
+                )
                 for i in packet.params[4:]
             )
         return servos.answer(packet)
@@ -262,7 +266,7 @@ def test_two_threads_never_interleave_packets(bus, servos):
                 bus.write(servo_id, 116, _u32(n))
                 assert bus.read(servo_id, 132, 4) == _u32(servo_id * 11)
                 assert bus.sync_read(132, 4, (1, 2)) == {1: _u32(11), 2: _u32(22)}
-        except BaseException as exc:  # noqa: BLE001 - reported to the main thread below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=hammer, args=(i,)) for i in (1, 2)]

@@ -13,7 +13,8 @@ import itertools
 
 import pytest
 
-from firmware_bridge import BusTimeout, DynamixelBus, bus as bus_module
+from firmware_bridge import BusTimeout, DynamixelBus
+from firmware_bridge import bus as bus_module
 from firmware_bridge.control_table import XM430_W350, OperatingMode, Register
 
 sim_bus = pytest.importorskip("sim.virtual_bus", reason="the virtual servos of sim are not available")

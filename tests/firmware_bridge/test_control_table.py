@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 
 from firmware_bridge.control_table import (
     MODELS,
+    XL430_W250,
+    XM430_W350,
     Access,
     Area,
     Register,
-    XL430_W250,
-    XM430_W350,
     decode,
     encode,
     table_for_model,
@@ -69,7 +70,7 @@ def test_models_are_found_by_number():
 def test_registers_do_not_overlap():
     for table in MODELS.values():
         fields = sorted(table.fields.values(), key=lambda f: f.address)
-        for a, b in zip(fields, fields[1:]):
+        for a, b in itertools.pairwise(fields):
             assert a.end <= b.address, (table.model_name, a.name, b.name)
 
 
@@ -106,7 +107,13 @@ def test_velocity_current_voltage_and_temperature_units():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("GOAL_POSITION", 1e9), ("BUS_WATCHDOG", 3.0), ("TORQUE_ENABLE", 2), ("GOAL_CURRENT", -10.0), ("MAX_VOLTAGE_LIMIT", 5.0)],
+    [
+        ("GOAL_POSITION", 1e9),
+        ("BUS_WATCHDOG", 3.0),
+        ("TORQUE_ENABLE", 2),
+        ("GOAL_CURRENT", -10.0),
+        ("MAX_VOLTAGE_LIMIT", 5.0),
+    ],
 )
 def test_out_of_range_values_are_refused_with_the_range(name, value):
     with pytest.raises(ValueError, match="outside"):
@@ -121,7 +128,11 @@ def test_decode_refuses_wrong_size():
 def test_control_cycle_block_covers_current_velocity_position():
     block = XM430_W350.block(Register.PRESENT_POSITION, Register.PRESENT_CURRENT, Register.PRESENT_VELOCITY)
     assert (block.address, block.length) == (126, 10)
-    raw = (-10).to_bytes(2, "little", signed=True) + (20).to_bytes(4, "little", signed=True) + (2048 + 1024).to_bytes(4, "little")
+    raw = (
+        (-10).to_bytes(2, "little", signed=True)
+        + (20).to_bytes(4, "little", signed=True)
+        + (2048 + 1024).to_bytes(4, "little")
+    )
     values = block.decode(raw)
     assert values[Register.PRESENT_CURRENT] == pytest.approx(-0.0269)
     assert values[Register.PRESENT_VELOCITY] == pytest.approx(20 * 0.229 * 2 * math.pi / 60)

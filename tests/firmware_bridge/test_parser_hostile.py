@@ -16,7 +16,10 @@ SETTINGS = settings(derandomize=True, max_examples=200, deadline=None, suppress_
 
 servo_ids = st.integers(0, protocol.MAX_ID)
 # Parameters drawn so that the header pattern, and thus byte stuffing, comes up often.
-params = st.lists(st.sampled_from([b"\xff", b"\xfd", b"\x00", b"\xff\xff\xfd", b"\xff\xff\xfd\x00"]) | st.binary(max_size=3), max_size=12).map(b"".join)
+params = st.lists(
+    st.sampled_from([b"\xff", b"\xfd", b"\x00", b"\xff\xff\xfd", b"\xff\xff\xfd\x00"]) | st.binary(max_size=3),
+    max_size=12,
+).map(b"".join)
 statuses = st.builds(StatusPacket, servo_ids, st.integers(0, 255), params)
 
 
@@ -45,7 +48,9 @@ def _noise_candidates(draw) -> bytes:
         flip = draw(st.integers(1, 255))
         return packet[:-1] + bytes((packet[-1] ^ flip,))
     if kind == "echo":
-        return protocol.encode_instruction(draw(servo_ids), draw(st.sampled_from([0x01, 0x02, 0x03, 0x82, 0x83])), draw(params))
+        return protocol.encode_instruction(
+            draw(servo_ids), draw(st.sampled_from([0x01, 0x02, 0x03, 0x82, 0x83])), draw(params)
+        )
     length = draw(st.integers(MAX_PACKET_LENGTH + 1, 0xFFFF) | st.integers(0, 2))
     return protocol.HEADER + bytes((draw(servo_ids), length & 0xFF, length >> 8)) + draw(st.binary(max_size=8))
 
@@ -53,7 +58,7 @@ def _noise_candidates(draw) -> bytes:
 def _feed_in_pieces(parser, stream: bytes, cuts: list[int]) -> list:
     out = []
     start = 0
-    for cut in sorted(set(c % (len(stream) + 1) for c in cuts)) + [len(stream)]:
+    for cut in [*sorted(set(c % (len(stream) + 1) for c in cuts)), len(stream)]:
         out += parser.feed(stream[start:cut])
         start = cut
     return out
@@ -119,7 +124,8 @@ def test_each_kind_of_noise_is_recorded_with_its_reason():
     bad[-2] ^= 0x55
     stream = (
         b"\x13\x37"
-        + protocol.HEADER + b"\x01\xff\xff"
+        + protocol.HEADER
+        + b"\x01\xff\xff"
         + bytes(bad)
         + protocol.read(4, 132, 4)
         + protocol.encode_status(4, 0, bytes(30))[:15]

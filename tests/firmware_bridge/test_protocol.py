@@ -83,7 +83,10 @@ def test_parser_decodes_emanual_status_packets(name):
 def test_broadcast_ping_with_several_replies_in_one_read():
     stream = h(EMANUAL_STATUSES["ping id 1"][0]) + h(EMANUAL_STATUSES["ping id 2"][0])
     packets = protocol.StatusParser().feed(stream)
-    assert [(p.servo_id, p.params[0] | p.params[1] << 8, p.params[2]) for p in packets] == [(1, 1030, 38), (2, 1030, 38)]
+    assert [(p.servo_id, p.params[0] | p.params[1] << 8, p.params[2]) for p in packets] == [
+        (1, 1030, 38),
+        (2, 1030, 38),
+    ]
 
 
 def test_crc_check_value():

@@ -37,7 +37,10 @@ def test_projection_follows_the_pinhole_model():
     camera = PinholeCamera()
     point = np.array([0.42, -0.05, 0.25])
     x, y, z = camera.to_camera(point)
-    expected = (camera.intrinsics.fx * x / z + camera.intrinsics.cx, camera.intrinsics.fy * y / z + camera.intrinsics.cy)
+    expected = (
+        camera.intrinsics.fx * x / z + camera.intrinsics.cx,
+        camera.intrinsics.fy * y / z + camera.intrinsics.cy,
+    )
     np.testing.assert_allclose(camera.project(point)[0], expected, atol=1e-9)
 
 
@@ -91,7 +94,9 @@ def test_black_and_dropped_frames_deliver_no_new_sighting(kind):
 
 def test_frozen_frame_repeats_the_picture_with_fresh_timestamps():
     world = World()
-    source = GroundTruthMouthSource(world, faults=_fault(CameraFaultKind.FROZEN_FRAME, at_s=0.3), dropout_probability=0.0)
+    source = GroundTruthMouthSource(
+        world, faults=_fault(CameraFaultKind.FROZEN_FRAME, at_s=0.3), dropout_probability=0.0
+    )
     for i in range(60):
         source.poll(i * 0.005)
     world.set_citizen_targets((-0.06, 0.0, 0.0), 0.0, 0.0, 0.0)
@@ -106,7 +111,9 @@ def test_frozen_frame_repeats_the_picture_with_fresh_timestamps():
 
 
 def test_second_face_sometimes_wins_the_detector():
-    source = GroundTruthMouthSource(World(), faults=_fault(CameraFaultKind.SECOND_FACE), dropout_probability=0.0, noise_px=0.0)
+    source = GroundTruthMouthSource(
+        World(), faults=_fault(CameraFaultKind.SECOND_FACE), dropout_probability=0.0, noise_px=0.0
+    )
     xs = {round(s.center_px[0]) for s in (source.poll(i * 0.005) for i in range(400)) if s is not None}
     assert max(xs) - min(xs) > 40
 
@@ -185,9 +192,10 @@ def test_meal_without_face_photos_falls_back_to_ground_truth_and_says_why(tmp_pa
 
     journal = UsageJournal(tmp_path / "j.sqlite3")
     try:
-        with caplog.at_level(logging.WARNING), SimulatedMeal(
-            Scenario(name="x"), journal, camera_mode=CameraMode.AUTO, faces_dir=tmp_path
-        ) as meal:
+        with (
+            caplog.at_level(logging.WARNING),
+            SimulatedMeal(Scenario(name="x"), journal, camera_mode=CameraMode.AUTO, faces_dir=tmp_path) as meal,
+        ):
             assert meal.camera_mode is CameraMode.GROUND_TRUTH
     finally:
         journal.close()

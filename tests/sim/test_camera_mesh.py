@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from controller.kinematics import inverse
-from sim.camera import SPOON_BGR, FaceFrameSource, FacesUnavailable, FaceShape, PinholeCamera, true_mouth
+from sim.camera import SPOON_BGR, FaceFrameSource, FaceShape, FacesUnavailable, PinholeCamera, true_mouth
 from sim.world import World
 
 PHOTO_W, PHOTO_H, MOUTH_PX = 200, 240, (100.0, 170.0)
@@ -118,13 +118,14 @@ def test_a_face_behind_the_camera_is_not_drawn(faces_dir):
     assert (frame == frame[0, 0]).all()  # only background
 
 
-
 def test_the_spoon_is_drawn_over_the_face_only_when_it_is_in_front_of_it(faces_dir):
     world, camera = World(), PinholeCamera()
     source = FaceFrameSource(world, camera, faces_dir=faces_dir, measure_face=flat_face)
     # the spoon tip 2 cm in front of the mouth, toward the camera
     mouth = world.mouth_position()
-    target = mouth + 0.02 * (np.asarray(camera.mount.position_m) - mouth) / np.linalg.norm(np.asarray(camera.mount.position_m) - mouth)
+    target = mouth + 0.02 * (np.asarray(camera.mount.position_m) - mouth) / np.linalg.norm(
+        np.asarray(camera.mount.position_m) - mouth
+    )
     q = inverse((target[0] - world.config.spoon_offset_m[0], target[1], target[2], 0.0))
     world.set_arm_pose(q)
     tip = camera.project(world.spoon_tip_position())[0]

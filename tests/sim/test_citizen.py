@@ -68,7 +68,9 @@ def test_leans_in_toward_the_spoon(world):
 
 
 def test_turns_away_and_back(world):
-    citizen = Citizen(world, _scenario('events = [{ kind = "turn_away", at_s = 0.0, duration_s = 1.0, angle_rad = 1.2 }]'))
+    citizen = Citizen(
+        world, _scenario('events = [{ kind = "turn_away", at_s = 0.0, duration_s = 1.0, angle_rad = 1.2 }]')
+    )
     _run(world, citizen, 1.2)
     forward = -world.head_rotation()[:, 0]
     assert abs(np.arctan2(forward[1], -forward[0])) > 1.0
@@ -83,7 +85,7 @@ def test_talking_moves_the_jaw_and_is_the_same_for_the_same_seed():
         world = World()
         citizen = Citizen(world, _scenario('events = [{ kind = "talk", at_s = 0.0, duration_s = 2.0 }]'))
         trace = []
-        _run(world, citizen, 2.0, lambda w: trace.append(w.mouth_opening_m()))
+        _run(world, citizen, 2.0, lambda w, trace=trace: trace.append(w.mouth_opening_m()))
         traces.append(trace)
     assert max(traces[0]) > 0.008 and np.std(traces[0]) > 0.002
     assert traces[0] == traces[1]
@@ -101,14 +103,19 @@ def test_asleep_citizen_takes_no_bite(world):
 
 def test_leaves_the_table(world):
     mouth = world.mouth_position()
-    citizen = Citizen(world, _scenario('events = [{ kind = "leave_table", at_s = 0.0, duration_s = 100.0, distance_m = 0.25 }]'))
+    citizen = Citizen(
+        world, _scenario('events = [{ kind = "leave_table", at_s = 0.0, duration_s = 100.0, distance_m = 0.25 }]')
+    )
     _run(world, citizen, 3.0)
     assert citizen.activity is CitizenActivity.AWAY
     assert world.mouth_position()[0] > mouth[0] + 0.15
 
 
 def test_sneeze_is_a_fast_jerk(world):
-    citizen = Citizen(world, _scenario('events = [{ kind = "sneeze", at_s = 0.0, distance_m = 0.05, speed_m_s = 1.0, duration_s = 0.2 }]'))
+    citizen = Citizen(
+        world,
+        _scenario('events = [{ kind = "sneeze", at_s = 0.0, distance_m = 0.05, speed_m_s = 1.0, duration_s = 0.2 }]'),
+    )
     speeds = []
     last = world.mouth_position()
 

@@ -84,7 +84,10 @@ def test_json_rows_have_exactly_the_contract_fields(tmp_path):
 
 def test_markdown_table_lists_every_scenario_and_the_broken_limits():
     text = render_markdown(
-        [_result(), _result(scenario="leans_in", peak_face_force_n=7.5)], LIMITS, command="bidvis safety-report", generated="now"
+        [_result(), _result(scenario="leans_in", peak_face_force_n=7.5)],
+        LIMITS,
+        command="bidvis safety-report",
+        generated="now",
     )
     assert "| s | 1.00 |" in text
     assert "| leans_in | 7.50 |" in text and "| NO |" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from firmware_bridge import protocol as p
@@ -28,24 +30,56 @@ def exchange(bus: VirtualServoBus, packet: bytes) -> list[p.StatusPacket]:
 
 def test_addresses_match_the_e_manual():
     expected = {
-        "model_number": (0, 2), "firmware_version": (6, 1), "id": (7, 1), "baud_rate": (8, 1),
-        "return_delay_time": (9, 1), "drive_mode": (10, 1), "operating_mode": (11, 1), "homing_offset": (20, 4),
-        "temperature_limit": (31, 1), "max_voltage_limit": (32, 2), "min_voltage_limit": (34, 2), "pwm_limit": (36, 2),
-        "current_limit": (38, 2), "velocity_limit": (44, 4), "max_position_limit": (48, 4), "min_position_limit": (52, 4),
-        "shutdown": (63, 1), "torque_enable": (64, 1), "led": (65, 1), "status_return_level": (68, 1),
-        "registered_instruction": (69, 1), "hardware_error_status": (70, 1), "position_p_gain": (84, 2),
-        "bus_watchdog": (98, 1), "goal_pwm": (100, 2), "goal_current": (102, 2), "goal_velocity": (104, 4),
-        "profile_acceleration": (108, 4), "profile_velocity": (112, 4), "goal_position": (116, 4),
-        "realtime_tick": (120, 2), "moving": (122, 1), "moving_status": (123, 1), "present_pwm": (124, 2),
-        "present_current": (126, 2), "present_velocity": (128, 4), "present_position": (132, 4),
-        "velocity_trajectory": (136, 4), "position_trajectory": (140, 4), "present_input_voltage": (144, 2),
-        "present_temperature": (146, 1), "indirect_address_1": (168, 2), "indirect_data_1": (224, 1),
-        "indirect_address_29": (578, 2), "indirect_data_56": (661, 1),
+        "model_number": (0, 2),
+        "firmware_version": (6, 1),
+        "id": (7, 1),
+        "baud_rate": (8, 1),
+        "return_delay_time": (9, 1),
+        "drive_mode": (10, 1),
+        "operating_mode": (11, 1),
+        "homing_offset": (20, 4),
+        "temperature_limit": (31, 1),
+        "max_voltage_limit": (32, 2),
+        "min_voltage_limit": (34, 2),
+        "pwm_limit": (36, 2),
+        "current_limit": (38, 2),
+        "velocity_limit": (44, 4),
+        "max_position_limit": (48, 4),
+        "min_position_limit": (52, 4),
+        "shutdown": (63, 1),
+        "torque_enable": (64, 1),
+        "led": (65, 1),
+        "status_return_level": (68, 1),
+        "registered_instruction": (69, 1),
+        "hardware_error_status": (70, 1),
+        "position_p_gain": (84, 2),
+        "bus_watchdog": (98, 1),
+        "goal_pwm": (100, 2),
+        "goal_current": (102, 2),
+        "goal_velocity": (104, 4),
+        "profile_acceleration": (108, 4),
+        "profile_velocity": (112, 4),
+        "goal_position": (116, 4),
+        "realtime_tick": (120, 2),
+        "moving": (122, 1),
+        "moving_status": (123, 1),
+        "present_pwm": (124, 2),
+        "present_current": (126, 2),
+        "present_velocity": (128, 4),
+        "present_position": (132, 4),
+        "velocity_trajectory": (136, 4),
+        "position_trajectory": (140, 4),
+        "present_input_voltage": (144, 2),
+        "present_temperature": (146, 1),
+        "indirect_address_1": (168, 2),
+        "indirect_data_1": (224, 1),
+        "indirect_address_29": (578, 2),
+        "indirect_data_56": (661, 1),
     }
     for name, (address, size) in expected.items():
         assert (FIELD_BY_NAME[name].address, FIELD_BY_NAME[name].size) == (address, size), name
     ends = [f.end for f in FIELDS]
-    assert all(a.end <= b.address for a, b in zip(FIELDS, FIELDS[1:])), "fields overlap"
+    assert all(a.end <= b.address for a, b in itertools.pairwise(FIELDS)), "fields overlap"
     assert max(ends) == TABLE_SIZE
 
 

@@ -325,7 +325,9 @@ def test_status_data_that_needs_stuffing_is_stuffed():
     class Backwards:
         def step(self, commands, dt):
             # 2045 pulses (low byte 0xFD) turning at -1 velocity unit: present velocity ff ff ff ff, then fd
-            return {i: JointReading((2045 - 2048) * 2 * math.pi / 4096, -0.229 * 2 * math.pi / 60, 0.0) for i in commands}
+            return {
+                i: JointReading((2045 - 2048) * 2 * math.pi / 4096, -0.229 * 2 * math.pi / 60, 0.0) for i in commands
+            }
 
     bus = VirtualServoBus((11,), clock=SimulatedClock(), plant=Backwards())
     bus.transmit(p.read(11, 128, 8))

@@ -192,7 +192,18 @@ def test_link_that_is_a_real_file_is_refused(tmp_path):
 def test_sim_bus_command_serves_until_sigterm_and_removes_its_link(tmp_path):
     link = tmp_path / "ttyDXL"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bidvis.cli", "sim-bus", "--link", str(link), "--ids", "11,12", "--return-delay-us", "0"],
+        [
+            sys.executable,
+            "-m",
+            "bidvis.cli",
+            "sim-bus",
+            "--link",
+            str(link),
+            "--ids",
+            "11,12",
+            "--return-delay-us",
+            "0",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -8,7 +8,6 @@ import pytest
 from controller import kinematics
 from sim.world import PhysicsUnstable, World, WorldConfig
 
-
 READY = (0.0, -0.1831, -0.6682, 0.8514)  # the controller's demo ready pose: spoon level in front of the face
 
 

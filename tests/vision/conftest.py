@@ -24,7 +24,9 @@ def models() -> FaceModels:
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     if not (FACES_DIR / "labels.csv").is_file():
-        pytest.skip(f"shared face images not found at {FACES_DIR.resolve()} (../shared/data/faces next to the repository)")
+        pytest.skip(
+            f"shared face images not found at {FACES_DIR.resolve()} (../shared/data/faces next to the repository)"
+        )
     return FACES_DIR
 
 
@@ -99,13 +101,19 @@ def _render_checkerboard(rvec, tvec, intrinsics) -> np.ndarray:
                 y, x = MARGIN_PX + r * SQUARE_PX, MARGIN_PX + c * SQUARE_PX
                 texture[y : y + SQUARE_PX, x : x + SQUARE_PX] = 0
     # Texture pixel of a board point (metres, inner corner 0 at the origin).
-    board_to_texture = np.array([[SQUARE_PX / SQUARE_M, 0, MARGIN_PX + SQUARE_PX],
-                                 [0, SQUARE_PX / SQUARE_M, MARGIN_PX + SQUARE_PX], [0, 0, 1.0]])
+    board_to_texture = np.array(
+        [
+            [SQUARE_PX / SQUARE_M, 0, MARGIN_PX + SQUARE_PX],
+            [0, SQUARE_PX / SQUARE_M, MARGIN_PX + SQUARE_PX],
+            [0, 0, 1.0],
+        ]
+    )
     rotation, _ = cv2.Rodrigues(np.asarray(rvec, float))
     board_to_image = intrinsics.matrix @ np.column_stack([rotation[:, 0], rotation[:, 1], np.asarray(tvec, float)])
     homography = board_to_image @ np.linalg.inv(board_to_texture)
-    return cv2.warpPerspective(texture, homography, (intrinsics.width, intrinsics.height), flags=cv2.INTER_AREA,
-                               borderValue=255)
+    return cv2.warpPerspective(
+        texture, homography, (intrinsics.width, intrinsics.height), flags=cv2.INTER_AREA, borderValue=255
+    )
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,14 @@ TRUE = CameraIntrinsics(fx=610.0, fy=605.0, cx=322.0, cy=236.0, width=640, heigh
 BOARD, SQUARE_M = (9, 6), 0.024
 
 
-VIEWS = [((0.3, -0.2, 0.05), (-0.10, -0.06, 0.45)), ((-0.25, 0.3, -0.1), (-0.08, -0.07, 0.50)),
-         ((0.1, 0.4, 0.2), (-0.12, -0.05, 0.55)), ((-0.35, -0.25, 0.0), (-0.09, -0.04, 0.42)),
-         ((0.0, 0.0, 0.3), (-0.06, -0.09, 0.48)), ((0.2, 0.2, -0.2), (-0.11, -0.06, 0.52))]
+VIEWS = [
+    ((0.3, -0.2, 0.05), (-0.10, -0.06, 0.45)),
+    ((-0.25, 0.3, -0.1), (-0.08, -0.07, 0.50)),
+    ((0.1, 0.4, 0.2), (-0.12, -0.05, 0.55)),
+    ((-0.35, -0.25, 0.0), (-0.09, -0.04, 0.42)),
+    ((0.0, 0.0, 0.3), (-0.06, -0.09, 0.48)),
+    ((0.2, 0.2, -0.2), (-0.11, -0.06, 0.52)),
+]
 
 
 @pytest.fixture(scope="module")
@@ -148,24 +153,39 @@ def test_hand_eye_refuses_arm_poses_about_one_axis_only():
 def render_charuco(board, rvec, tvec, square_px: int = 60, margin_px: int = 30) -> np.ndarray:
     cols, rows = board.getChessboardSize()
     square_m = board.getSquareLength()
-    texture = board.generateImage((cols * square_px + 2 * margin_px, rows * square_px + 2 * margin_px), marginSize=margin_px)
-    board_to_texture = np.array([[square_px / square_m, 0, margin_px], [0, square_px / square_m, margin_px], [0, 0, 1.0]])
+    texture = board.generateImage(
+        (cols * square_px + 2 * margin_px, rows * square_px + 2 * margin_px), marginSize=margin_px
+    )
+    board_to_texture = np.array(
+        [[square_px / square_m, 0, margin_px], [0, square_px / square_m, margin_px], [0, 0, 1.0]]
+    )
     rotation, _ = cv2.Rodrigues(np.asarray(rvec, float))
     board_to_image = TRUE.matrix @ np.column_stack([rotation[:, 0], rotation[:, 1], np.asarray(tvec, float)])
-    return cv2.warpPerspective(texture, board_to_image @ np.linalg.inv(board_to_texture), (TRUE.width, TRUE.height),
-                               flags=cv2.INTER_AREA, borderValue=255)
+    return cv2.warpPerspective(
+        texture,
+        board_to_image @ np.linalg.inv(board_to_texture),
+        (TRUE.width, TRUE.height),
+        flags=cv2.INTER_AREA,
+        borderValue=255,
+    )
 
 
 def test_charuco_calibration_recovers_known_intrinsics():
     from vision.calibration import calibrate_charuco, charuco_board
 
     board = charuco_board((7, 5), 0.03, 0.022)
-    views = [((0.3, -0.2, 0.05), (-0.10, -0.07, 0.45)), ((-0.25, 0.3, -0.1), (-0.09, -0.08, 0.50)),
-             ((0.1, 0.4, 0.2), (-0.12, -0.06, 0.55)), ((-0.35, -0.25, 0.0), (-0.10, -0.05, 0.42)),
-             ((0.2, 0.2, -0.2), (-0.11, -0.07, 0.52))]
+    views = [
+        ((0.3, -0.2, 0.05), (-0.10, -0.07, 0.45)),
+        ((-0.25, 0.3, -0.1), (-0.09, -0.08, 0.50)),
+        ((0.1, 0.4, 0.2), (-0.12, -0.06, 0.55)),
+        ((-0.35, -0.25, 0.0), (-0.10, -0.05, 0.42)),
+        ((0.2, 0.2, -0.2), (-0.11, -0.07, 0.52)),
+    ]
     result = calibrate_charuco([render_charuco(board, r, t) for r, t in views], (7, 5), 0.03, 0.022)
     assert result.images_used == len(views) and result.rms_error_px < 0.5
-    assert result.intrinsics.fx == pytest.approx(TRUE.fx, rel=0.01) and result.intrinsics.fy == pytest.approx(TRUE.fy, rel=0.01)
+    assert result.intrinsics.fx == pytest.approx(TRUE.fx, rel=0.01) and result.intrinsics.fy == pytest.approx(
+        TRUE.fy, rel=0.01
+    )
 
 
 def test_charuco_board_refuses_bad_dimensions_and_dictionaries():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -50,7 +51,7 @@ def test_video_file_frames_come_in_order_with_capture_times(video_file):
     assert stats.finished and stats.frames_captured == 10
     assert len(frames) + stats.frames_dropped == 10
     assert [f.index for f in frames] == sorted(f.index for f in frames)
-    assert all(b.t > a.t for a, b in zip(frames, frames[1:]))
+    assert all(b.t > a.t for a, b in itertools.pairwise(frames))
     assert frames[0].image.shape == (120, 160, 3)
 
 
@@ -82,7 +83,7 @@ class UnpluggedCamera:
         self._capture = cv2.VideoCapture(str(path))
         self._reads, self._fail_after = 0, fail_after
 
-    def isOpened(self) -> bool:  # noqa: N802
+    def isOpened(self) -> bool:
         return self._capture.isOpened()
 
     def read(self):
@@ -136,7 +137,7 @@ class StuckCamera:
         self._reads, self._stick_after = 0, stick_after
         self._rng = np.random.default_rng(1)
 
-    def isOpened(self) -> bool:  # noqa: N802
+    def isOpened(self) -> bool:
         return True
 
     def read(self):

@@ -23,11 +23,14 @@ def test_labels_load_with_face_and_no_face_rows(tmp_path):
     assert images[1].center_px is None and images[1].state == "none"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("file,split\na.png,dev\n", "lacks column"),
-    (HEADER + "a.png,dev,yawning,1,2,3\n", "not one of"),
-    (HEADER + "a.png,dev,open,left,2,3\n", "must be numbers"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("file,split\na.png,dev\n", "lacks column"),
+        (HEADER + "a.png,dev,yawning,1,2,3\n", "not one of"),
+        (HEADER + "a.png,dev,open,left,2,3\n", "must be numbers"),
+    ],
+)
 def test_malformed_labels_are_named(tmp_path, text, message):
     with pytest.raises(DatasetError, match=message):
         load_labels(write_labels(tmp_path, text))
@@ -60,8 +63,13 @@ def test_thresholds_need_both_states():
 
 
 def test_score_counts_found_faces_false_detections_and_states():
-    results = [result("open", 0.3), result("closed", 0.3), result("none", 0.2), result("open", 0.2, found=False),
-               result("open", 0.3, split="holdout")]
+    results = [
+        result("open", 0.3),
+        result("closed", 0.3),
+        result("none", 0.2),
+        result("open", 0.2, found=False),
+        result("open", 0.3, split="holdout"),
+    ]
     dev = score(results, "dev")
     assert (dev.images, dev.faces, dev.faces_found) == (4, 3, 2)
     assert (dev.open_closed, dev.open_closed_correct) == (3, 1)

@@ -55,8 +55,9 @@ def test_mouth_in_metres_within_a_centimetre_in_the_simulator(models, scene):
     t, errors = 1.0, []
     for lean in [(-0.05, 0.0, 0.0), (-0.03, 0.02, 0.0), (0.03, 0.0, 0.01), (0.05, -0.02, 0.0)]:
         settle(world, lean)
-        for t, frame in frames(source, t + 1.0, 8, rng):
-            observation = tracker.update(frame, t)
+        for t_frame, frame in frames(source, t + 1.0, 8, rng):
+            observation = tracker.update(frame, t_frame)
+        t = t_frame
         truth = camera.to_camera(world.mouth_position())
         assert observation is not None and observation.usable and 0.3 <= truth[2] <= 0.6
         errors.append(float(np.linalg.norm(np.subtract(observation.position_m, truth))))

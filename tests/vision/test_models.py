@@ -34,8 +34,15 @@ def test_anchors_cover_both_feature_maps_in_output_order():
     assert np.allclose(anchors[-1], (7.5 / 8, 7.5 / 8))
 
 
-@pytest.mark.parametrize("bad", [dict(landmark_interval=0), dict(min_presence=1.0), dict(occlusion_confidence_tau_s=0.0),
-                                 dict(identity_hold_s=-1.0)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(landmark_interval=0),
+        dict(min_presence=1.0),
+        dict(occlusion_confidence_tau_s=0.0),
+        dict(identity_hold_s=-1.0),
+    ],
+)
 def test_tracker_config_refuses_impossible_values(bad):
     with pytest.raises(ValueError):
         TrackerConfig(**bad)

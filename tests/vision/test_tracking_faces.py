@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -28,11 +29,15 @@ def test_still_image_finds_mouth_centre_and_state(face):
         assert 0.5 < observation.confidence <= 1.0
 
 
-@pytest.mark.parametrize("convert", [
-    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY),
-    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA),
-    lambda im: im.astype(np.float32) / 255.0,
-], ids=["grayscale", "4-channel", "float"])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY),
+        lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA),
+        lambda im: im.astype(np.float32) / 255.0,
+    ],
+    ids=["grayscale", "4-channel", "float"],
+)
 def test_converted_frames_of_a_face_still_find_the_mouth(face, convert):
     image, row = face(OPEN)
     observation = detect_mouth(convert(image))
@@ -152,7 +157,7 @@ def test_spoon_over_the_lips_keeps_an_estimate_with_falling_confidence(models, f
         assert error_in_widths(observation, row, x, 90) < 0.15
         confidences.append(observation.confidence)
     assert tracker.state is TrackerState.OCCLUDED
-    assert all(later < earlier for earlier, later in zip(confidences, confidences[1:]))
+    assert all(later < earlier for earlier, later in itertools.pairwise(confidences))
     # Hidden longer than occlusion_hold_s: no estimate any more.
     frame = draw_spoon(compose((640, 480), 90, (image, 165, 90)), label_center(row, 165, 90))
     assert tracker.update(frame, 10 / 30 + 1.2) is None
@@ -181,11 +186,11 @@ def test_reset_forgets_the_user_and_takes_the_face_at_the_seat(models, face, com
 def test_calibrated_tracker_reports_the_mouth_in_metres(models, face, compose):
     from vision import CameraIntrinsics, project
 
-    image, row = face(OPEN)
+    image, _row = face(OPEN)
     camera = CameraIntrinsics.from_fov(640, 480, 60.0)
     observation = MouthTracker(intrinsics=camera, models=models).update(compose((640, 480), 90, (image, 140, 90)), 0.0)
     assert observation is not None and observation.position_m is not None
-    x, y, z = observation.position_m
+    _x, _y, z = observation.position_m
     assert 0.2 < z < 1.5  # a face ~110 px wide in a 60-degree 640 px view is about half a metre away
     u, v = project(observation.position_m, camera)
     assert math.dist((u, v), observation.center_px) < 0.5 * observation.width_px
@@ -229,6 +234,7 @@ def test_sudden_change_of_light_is_not_taken_for_a_spoon(models, face, compose, 
 def test_after_a_long_cover_the_lips_are_learned_afresh(models, face, compose, label_center):
     image, row = face(OPEN)
     tracker = MouthTracker(TrackerConfig(occlusion_hold_s=0.2), models=models)
+
     def clear():
         return compose((640, 480), 90, (image, 140, 90))
 

@@ -13,8 +13,12 @@ from bidvis.cli import app
 from vision import CameraIntrinsics
 
 TRUE = CameraIntrinsics(fx=600.0, fy=600.0, cx=320.0, cy=240.0, width=640, height=480)
-VIEWS = [((0.3, -0.2, 0.05), (-0.10, -0.06, 0.45)), ((-0.25, 0.3, -0.1), (-0.08, -0.07, 0.50)),
-         ((0.1, 0.4, 0.2), (-0.12, -0.05, 0.55)), ((-0.35, -0.25, 0.0), (-0.09, -0.04, 0.42))]
+VIEWS = [
+    ((0.3, -0.2, 0.05), (-0.10, -0.06, 0.45)),
+    ((-0.25, 0.3, -0.1), (-0.08, -0.07, 0.50)),
+    ((0.1, 0.4, 0.2), (-0.12, -0.05, 0.55)),
+    ((-0.35, -0.25, 0.0), (-0.09, -0.04, 0.42)),
+]
 
 
 def test_calibrate_camera_writes_intrinsics(tmp_path, render_checkerboard):
@@ -23,8 +27,21 @@ def test_calibrate_camera_writes_intrinsics(tmp_path, render_checkerboard):
     for i, (r, t) in enumerate(VIEWS):
         cv2.imwrite(str(folder / f"view{i}.png"), render_checkerboard(r, t, TRUE))
     out = tmp_path / "camera.json"
-    result = CliRunner().invoke(app, ["vision", "calibrate-camera", "--images", str(folder), "--board", "9x6",
-                                      "--square-m", "0.024", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "vision",
+            "calibrate-camera",
+            "--images",
+            str(folder),
+            "--board",
+            "9x6",
+            "--square-m",
+            "0.024",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     found = CameraIntrinsics.load(out)
     assert found.fx == pytest.approx(600.0, rel=0.01) and found.width == 640
@@ -35,14 +52,18 @@ def test_calibrate_camera_without_boards_fails_clearly(tmp_path):
     folder = tmp_path / "empty"
     folder.mkdir()
     cv2.imwrite(str(folder / "blank.png"), np.full((480, 640), 255, np.uint8))
-    result = CliRunner().invoke(app, ["vision", "calibrate-camera", "--images", str(folder), "--out", str(tmp_path / "c.json")])
+    result = CliRunner().invoke(
+        app, ["vision", "calibrate-camera", "--images", str(folder), "--out", str(tmp_path / "c.json")]
+    )
     assert result.exit_code == 1 and "found in 0 image" in " ".join(result.output.split())
     assert not (tmp_path / "c.json").exists()
 
 
 def test_calibrate_camera_rejects_a_malformed_board(tmp_path):
-    result = CliRunner().invoke(app, ["vision", "calibrate-camera", "--images", str(tmp_path), "--board", "nine",
-                                      "--out", str(tmp_path / "c.json")])
+    result = CliRunner().invoke(
+        app,
+        ["vision", "calibrate-camera", "--images", str(tmp_path), "--board", "nine", "--out", str(tmp_path / "c.json")],
+    )
     assert result.exit_code == 2 and "COLUMNSxROWS" in " ".join(result.output.split())
 
 
@@ -72,14 +93,43 @@ def test_eval_refuses_an_unknown_backend(tmp_path):
 
 
 def test_calibrate_camera_refuses_an_unknown_pattern(tmp_path):
-    result = CliRunner().invoke(app, ["vision", "calibrate-camera", "--images", str(tmp_path), "--pattern", "dots",
-                                      "--out", str(tmp_path / "c.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "vision",
+            "calibrate-camera",
+            "--images",
+            str(tmp_path),
+            "--pattern",
+            "dots",
+            "--out",
+            str(tmp_path / "c.json"),
+        ],
+    )
     assert result.exit_code == 2 and "checkerboard or charuco" in " ".join(result.output.split())
 
 
 def test_calibrate_camera_with_charuco_and_a_wrong_dictionary_fails_clearly(tmp_path):
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((48, 64), 255, np.uint8))
-    result = CliRunner().invoke(app, ["vision", "calibrate-camera", "--images", str(tmp_path), "--pattern", "charuco",
-                                      "--board", "7x5", "--square-m", "0.03", "--marker-m", "0.022",
-                                      "--dictionary", "DICT_NOPE", "--out", str(tmp_path / "c.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "vision",
+            "calibrate-camera",
+            "--images",
+            str(tmp_path),
+            "--pattern",
+            "charuco",
+            "--board",
+            "7x5",
+            "--square-m",
+            "0.03",
+            "--marker-m",
+            "0.022",
+            "--dictionary",
+            "DICT_NOPE",
+            "--out",
+            str(tmp_path / "c.json"),
+        ],
+    )
     assert result.exit_code == 1 and "unknown ArUco dictionary" in " ".join(result.output.split())

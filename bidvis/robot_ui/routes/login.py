@@ -34,13 +34,20 @@ def _cross_site(request: Request) -> bool:
     return origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("host")
 
 
-def _page(request: Request, language: Language, next_path: str, *, error: str = "", status_code: int = 200) -> HTMLResponse:
+def _page(
+    request: Request, language: Language, next_path: str, *, error: str = "", status_code: int = 200
+) -> HTMLResponse:
     other = Language.ENGLISH if language is Language.DANISH else Language.DANISH
     return request.app.state.templates.TemplateResponse(
         request,
         "login.html",
-        {"t": STAFF_TEXT[language], "lang": language.value, "other_lang": other.value, "next": next_path,
-         "error": error},
+        {
+            "t": STAFF_TEXT[language],
+            "lang": language.value,
+            "other_lang": other.value,
+            "next": next_path,
+            "error": error,
+        },
         status_code=status_code,
     )
 
@@ -68,13 +75,20 @@ def login(
     name_key = f"name:{username}"
     wait_s = login.throttle.retry_after_s(name_key, client)
     if wait_s > 0:
-        response = _page(request, language, target, error=t["login_throttled"].format(s=int(wait_s) + 1),
-                         status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        response = _page(
+            request,
+            language,
+            target,
+            error=t["login_throttled"].format(s=int(wait_s) + 1),
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
         response.headers["Retry-After"] = str(int(wait_s) + 1)
         return response
     try:
         if not login.accounts.names():
-            return _page(request, language, target, error=t["login_no_accounts"], status_code=status.HTTP_401_UNAUTHORIZED)
+            return _page(
+                request, language, target, error=t["login_no_accounts"], status_code=status.HTTP_401_UNAUTHORIZED
+            )
         ok = login.accounts.verify(username, password)
     except StaffAccountsError as exc:
         return _page(request, language, target, error=str(exc), status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)

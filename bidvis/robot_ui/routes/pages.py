@@ -31,9 +31,16 @@ def staff(request: Request, session: Session, staff: Staff, lang: str | None = N
     return request.app.state.templates.TemplateResponse(
         request,
         "staff.html",
-        {"t": STAFF_TEXT[language], "lang": language.value, "other_lang": other.value, "staff": staff,
-         "status": session.status(), "calibration": session.calibration, "profile": session.profile,
-         "trigger_kinds": [k.value for k in TriggerKind]},
+        {
+            "t": STAFF_TEXT[language],
+            "lang": language.value,
+            "other_lang": other.value,
+            "staff": staff,
+            "status": session.status(),
+            "calibration": session.calibration,
+            "profile": session.profile,
+            "trigger_kinds": [k.value for k in TriggerKind],
+        },
     )
 
 
@@ -53,10 +60,17 @@ def panel(
     return request.app.state.templates.TemplateResponse(
         request,
         "panel.html",
-        {"t": PANEL_TEXT[language], "lang": language.value, "other_lang": other.value, "tone": tone.value,
-         "words": words, "bowls": [b for b in session.profile.bowls_used if b < len(session.calibration.bowls)],
-         "auto_scan": scan == "auto", "scan_ms": scan_ms,
-         "other_url": _same_page(request, lang=other.value)},
+        {
+            "t": PANEL_TEXT[language],
+            "lang": language.value,
+            "other_lang": other.value,
+            "tone": tone.value,
+            "words": words,
+            "bowls": [b for b in session.profile.bowls_used if b < len(session.calibration.bowls)],
+            "auto_scan": scan == "auto",
+            "scan_ms": scan_ms,
+            "other_url": _same_page(request, lang=other.value),
+        },
     )
 
 

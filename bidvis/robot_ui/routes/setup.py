@@ -86,9 +86,13 @@ def hand_eye_solve(staff: Staff, session: Session) -> dict[str, Any]:
 def measure_face_size(body: FaceDistance, staff: Staff, session: Session) -> dict[str, Any]:
     """The citizen faces the camera; `distance_m` is from the lens to their lips: face_scale saved."""
     size = session.measure_face_size(staff, body.distance_m)
-    return {"message": f"face size {size.face_scale:.2f} times the mean face saved "
-                       f"(from {size.views_used} of {size.views} pictures)",
-            "face_scale": round(size.face_scale, 3), "views_used": size.views_used, "views": size.views}
+    return {
+        "message": f"face size {size.face_scale:.2f} times the mean face saved "
+        f"(from {size.views_used} of {size.views} pictures)",
+        "face_scale": round(size.face_scale, 3),
+        "views_used": size.views_used,
+        "views": size.views,
+    }
 
 
 @router.put("/profile")
