@@ -40,6 +40,7 @@ from controller.config import (
     save_config,
 )
 from controller.loop import LatestValue
+from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class MouthFeed:
     def __init__(self, camera: Any, tracker: Any) -> None:
         self.camera = camera
         self.tracker = tracker
-        self.latest = LatestValue()
+        self.latest: LatestValue[MouthObservation] = LatestValue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mouth-feed", daemon=True)
 
