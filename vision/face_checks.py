@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vision.calibration import CameraIntrinsics
-from vision.face_detector import FaceDetection, FaceDetector
+from vision.face_detector import FaceDetection
 from vision.head_pose import estimate_head_pose
 from vision.observation import MouthStatus
 
@@ -60,30 +60,6 @@ class FaceChecks:
         if abs(head_yaw_deg(points, frame_shape) if yaw_deg is None else yaw_deg) > self.max_yaw_deg:
             return MouthStatus.TURNED_AWAY
         return MouthStatus.TRACKED
-
-    def seat_square(self, frame_shape: Sequence[int]) -> tuple[int, int, int, int] | None:
-        """The largest square around the seat position (x0, y0, x1, y1), or None for a square frame."""
-        height, width = int(frame_shape[0]), int(frame_shape[1])
-        side = min(height, width)
-        if side == max(height, width):
-            return None
-        seat_x, seat_y = self.seat_px(frame_shape)
-        x0 = int(min(max(seat_x - side / 2, 0), width - side))
-        y0 = int(min(max(seat_y - side / 2, 0), height - side))
-        return x0, y0, x0 + side, y0 + side
-
-    def find_faces(self, detector: FaceDetector, image_bgr: np.ndarray) -> list[FaceDetection]:
-        """Faces in the whole frame; if none, in the square around the seat, where a smaller face still shows.
-
-        The detector sees the frame at 128 px, so a face narrower than ~1/9 of the long side is
-        missed in the whole frame but found in the seat square (one more forward pass, only while
-        no face is found).
-        """
-        faces = detector.detect(image_bgr)
-        square = self.seat_square(image_bgr.shape)
-        if faces or square is None:
-            return faces
-        return detector.detect(image_bgr, square)
 
     def pick_user(self, faces: Sequence[FaceDetection], frame_shape: Sequence[int]) -> FaceDetection | None:
         """The face most likely the user's when none is being followed: large and near the seat position."""

@@ -21,8 +21,9 @@ import numpy as np
 from vision.calibration import CameraIntrinsics
 from vision.errors import InvalidFrame
 from vision.face_checks import FaceChecks, face_width_px, head_yaw_deg
-from vision.face_detector import FaceDetector
+from vision.face_detector import INPUT_PX, FaceDetection, FaceDetector
 from vision.face_landmarks import FaceLandmarker, FaceLandmarks, FaceRoi
+from vision.face_search import MIN_FACE_INPUT_PX, FaceSearch
 from vision.frames import to_bgr_uint8
 from vision.head_pose import mouth_position_m
 from vision.mouth import (
@@ -40,6 +41,7 @@ from vision.mouth import (
 )
 from vision.observation import MouthObservation, MouthStatus
 from vision.occlusion import RIGID_FACE_POINTS, LipOcclusion, OcclusionLimits
+from vision.scene_change import FaceRegionChange
 
 
 class TrackerState(StrEnum):
@@ -57,38 +59,48 @@ class TrackerState(StrEnum):
 class TrackerConfig:
     """Tunables of `MouthTracker`.
 
-    `min_presence`: landmark face-presence score below which the face is detected afresh.
-    `identity_gate_face_widths` / `identity_hold_s`: after losing the user, only a face within
-    this many face widths of where the user was is taken for `identity_hold_s` seconds, so the
-    tracker never jumps to a passer-by. `landmark_interval`: run the landmark model every n-th
-    frame and optical flow in between (1 = landmarks on every frame); `flow_max_error`: when a
-    mouth point's flow patch changes more than this (mean absolute grey-level difference, as
-    OpenCV's pyramidal Lucas-Kanade reports it), e.g. when the mouth opens, the landmark model runs
-    instead. `occlusion_hold_s` /
+    `search`: where faces are looked for (whole frame, padded frame, tiles; `FaceSearch`).
+    `min_presence`: landmark face-presence score below which the face is searched for afresh.
+    `identity_gate_face_widths` / `identity_max_size_ratio` / `identity_hold_s`: once the user
+    has been seen, for `identity_hold_s` seconds only a face within this many face widths of where
+    the user was, and of a width within this ratio of the user's, is taken, so the tracker never
+    jumps to a passer-by. `min_face_similarity`: the followed face's box in two consecutive frames
+    must correlate at least this much (`vision.scene_change`); less is a jump, and the face is
+    found afresh in the same frame, so the old position is never reported after it.
+    `full_search_every_frames` (`full_search_every_frames_occluded` while the lips are hidden)
+    and `search_below_presence`: how often, and below which landmark presence, the detector checks
+    that the followed mesh still sits on a face (its centre within
+    `verify_max_offset_face_widths` of a detected face's centre).
+    `landmark_interval`: run the landmark model every n-th frame and optical flow in between (1 =
+    landmarks on every frame); `flow_max_error`: when a mouth point's flow patch changes more than
+    this (mean absolute grey-level difference, as OpenCV's pyramidal Lucas-Kanade reports it),
+    e.g. when the mouth opens, the landmark model runs instead. `occlusion_hold_s` /
     `occlusion_confidence_tau_s`: how long a hidden mouth is estimated from the rest of the face,
     and the time constant of the confidence falling meanwhile. `frozen_after_frames`: when set,
     this many pixel-identical frames in a row mean a stuck camera (a real sensor's noise never
     repeats a frame); off by default because noiseless synthetic frames of a still scene repeat
     (`CameraCapture` does the same check on real cameras). The very same array handed over again
-    with a new time is always frozen. `verify_interval_s` (`verify_interval_occluded_s` while the
-    lips are hidden): how often the detector checks that the followed mesh still sits on a face
-    (its centre within `verify_max_offset_face_widths` of a detected face's centre).
+    with a new time is always frozen.
     """
 
     thresholds: OpenThresholds = OPENCV_THRESHOLDS
     checks: FaceChecks = field(default_factory=FaceChecks)
+    search: FaceSearch = field(default_factory=FaceSearch)
     occlusion: OcclusionLimits = field(default_factory=OcclusionLimits)
     min_presence: float = 0.5
     identity_gate_face_widths: float = 1.0
+    identity_max_size_ratio: float = 1.4
     identity_hold_s: float = 2.0
+    min_face_similarity: float = 0.8
     landmark_interval: int = 3
     flow_max_error: float = 8.0
     occlusion_hold_s: float = 3.0
     occlusion_confidence_tau_s: float = 1.0
     face_scale: float = 1.0
     frozen_after_frames: int | None = None
-    verify_interval_s: float = 1.0
-    verify_interval_occluded_s: float = 0.2
+    full_search_every_frames: int = 10
+    full_search_every_frames_occluded: int = 3
+    search_below_presence: float = 0.9
     verify_max_offset_face_widths: float = 0.5
 
     def __post_init__(self) -> None:
@@ -100,6 +112,21 @@ class TrackerConfig:
             raise ValueError(f"frozen_after_frames must be >= 2 or None, got {self.frozen_after_frames}")
         if self.identity_hold_s < 0 or self.occlusion_hold_s < 0 or self.occlusion_confidence_tau_s <= 0:
             raise ValueError("hold times must be >= 0 and the confidence time constant > 0")
+        if self.full_search_every_frames < 1 or self.full_search_every_frames_occluded < 1:
+            raise ValueError("full searches must come every 1 or more frames")
+        if self.identity_max_size_ratio < 1.0 or not -1.0 <= self.min_face_similarity <= 1.0:
+            raise ValueError("identity_max_size_ratio must be >= 1 and min_face_similarity in [-1, 1]")
+
+
+@dataclass(slots=True)
+class TrackerStats:
+    """What the tracker did since it was made: `searches` for the user's face (no face followed, or
+    the followed one lost or dropped), `checks` of a followed face against the detector (every
+    `full_search_every_frames`, or when its presence dropped), and `jumps` (`vision.scene_change`)."""
+
+    searches: int = 0
+    checks: int = 0
+    jumps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +146,12 @@ class _Identity:
     center: tuple[float, float]
     width_px: float
     t_seen: float
+
+    def continues(self, center: tuple[float, float], width_px: float, config: TrackerConfig) -> bool:
+        """True when a face at `center` of `width_px` may be this user: near where the user was, of a like size."""
+        ratio = width_px / self.width_px if self.width_px > 0 else math.inf
+        near = math.dist(center, self.center) <= config.identity_gate_face_widths * self.width_px
+        return near and 1.0 / config.identity_max_size_ratio <= ratio <= config.identity_max_size_ratio
 
 
 # Points followed by optical flow between landmark runs: the mouth and the rigid face points.
@@ -157,7 +190,9 @@ class MouthTracker:
         self._fingerprint: np.ndarray | None = None
         self._repeats = 0
         self._last_frame: object = None
-        self._verified_t = -math.inf
+        self._frames_since_search = 0
+        self._change = FaceRegionChange(self.config.min_face_similarity)
+        self.stats = TrackerStats()
         self._frames_since_landmarks = 0
         self._flow_rect: tuple[int, int, int, int] | None = None
         self._flow_gray: np.ndarray | None = None
@@ -173,6 +208,7 @@ class MouthTracker:
         self._identity = self._landmarks = None
         self._last_t = None
         self._flow_gray = None
+        self._change.reset()
         self._open.reset()
         self._occlusion.reset()
         self.state, self.last_error = TrackerState.SEARCHING, ""
@@ -201,20 +237,29 @@ class MouthTracker:
             return None
         if image.shape != self._frame_shape:  # a new camera or resolution: pixel history no longer applies
             self._frame_shape, self._landmarks, self._flow_gray, self._identity = image.shape, None, None, None
+            self._change.reset()
+        if self._landmarks is not None and self._change.changed(image):
+            # A jump: the mesh of the last frame says nothing about this one. Find the face afresh
+            # (only where the user can be), so the old position is never reported again.
+            self.stats.jumps += 1
+            self._landmarks = None
         landmarks = self._follow(image) if self._landmarks is not None else None
-        if landmarks is not None and self._verification_due(t):
-            landmarks = self._verify(image, landmarks, t)
+        if landmarks is not None and self._search_due(landmarks):
+            landmarks = self._verify(image, landmarks)
         if landmarks is None:
             landmarks = self._acquire(image, t)
         if landmarks is None:
             self._landmarks = None
+            self._change.reset()
             self.state = TrackerState.SEARCHING
             return None
+        self._frames_since_search += 1
         if landmarks.roi is not getattr(self._landmarks, "roi", None):  # a fresh landmark-model run
             self._frames_since_landmarks = 0
             self._start_flow(image, landmarks.points)
             self._yaw_deg = head_yaw_deg(landmarks.points, image.shape)
         self._landmarks = landmarks
+        self._change.remember(image, landmarks.points)
         return self._observe(image, landmarks, t)
 
     def _frozen(self, frame: np.ndarray, image: np.ndarray) -> bool:
@@ -242,50 +287,75 @@ class MouthTracker:
         landmarks = self._models.landmarker.run(image, FaceRoi.from_landmarks(previous.points))
         return landmarks if landmarks.presence >= self.config.min_presence else None
 
-    def _verification_due(self, t: float) -> bool:
-        interval = self.config.verify_interval_s
+    def _search_due(self, landmarks: FaceLandmarks) -> bool:
+        every = self.config.full_search_every_frames
         if self.state is TrackerState.OCCLUDED:  # hidden lips are also what a mesh on the wrong spot looks like
-            interval = min(interval, self.config.verify_interval_occluded_s)
-        return t - self._verified_t >= interval
+            every = min(every, self.config.full_search_every_frames_occluded)
+        return self._frames_since_search >= every or landmarks.presence < self.config.search_below_presence
 
-    def _verify(self, image: np.ndarray, landmarks: FaceLandmarks, t: float) -> FaceLandmarks | None:
-        """Check the followed mesh against the detector; None (detect afresh) when it sits off every face.
+    def _verify(self, image: np.ndarray, landmarks: FaceLandmarks) -> FaceLandmarks | None:
+        """Check the followed mesh against the detector; None (find the face afresh) when it sits off every face.
 
         The landmark model's presence score stays high on a crop that holds only part of a face,
-        so after a jump of the head the mesh can stay where the face was; the detector finds
-        where it is now. A frame in which the detector finds no face confirms nothing and keeps
-        the mesh (the spoon may hide enough of the face to defeat the detector).
+        so after a quick move of the head the mesh can stay where the face was; the detector finds
+        where it is now. Searches where this face can be found (`_deepest_level`); when they find no
+        face at all the mesh is kept (the spoon may hide enough of the face to defeat the detector).
         """
-        self._verified_t = t
-        faces = self._models.detector.detect(image)
-        if not faces:
-            return landmarks
-        centre = (landmarks.points[:, :2].min(axis=0) + landmarks.points[:, :2].max(axis=0)) / 2.0
-        limit = self.config.verify_max_offset_face_widths * face_width_px(landmarks.points)
-        if any(math.dist(face.center_px, centre) <= limit for face in faces):
-            return landmarks
-        return None
+        self._frames_since_search = 0
+        self.stats.checks += 1
+        points = landmarks.points
+        centre = (points[:, :2].min(axis=0) + points[:, :2].max(axis=0)) / 2.0
+        limit = self.config.verify_max_offset_face_widths * face_width_px(points)
+        seen = False
+        last_level = self._deepest_level(points, image.shape)
+        for level, faces in enumerate(self.config.search.levels(self._models.detector, image)):
+            if any(math.dist(face.center_px, centre) <= limit for face in faces):
+                return landmarks
+            seen = seen or bool(faces)
+            if level == last_level:
+                break
+        return None if seen else landmarks
+
+    @staticmethod
+    def _deepest_level(points: np.ndarray, frame_shape: tuple[int, ...]) -> int:
+        """The last search level a face like this one needs: 1 (whole or padded frame), 2 (tiles) for a small face."""
+        height, width = frame_shape[:2]
+        face_height = float(points[:, 1].max() - points[:, 1].min())
+        return 2 if face_height < max(height, width) * MIN_FACE_INPUT_PX / INPUT_PX * 1.25 else 1
 
     def _acquire(self, image: np.ndarray, t: float) -> FaceLandmarks | None:
-        self._verified_t = t
-        faces = self.config.checks.find_faces(self._models.detector, image)
+        """The user's face found afresh: while the user was seen moments ago, only a face that continues
+        the user's position and size (`_Identity.continues`); otherwise the seat rule (`FaceChecks.pick_user`)."""
+        self._frames_since_search = 0
+        self.stats.searches += 1
         identity = self._identity
-        if identity is not None and t - identity.t_seen <= self.config.identity_hold_s:
-            # The user was seen moments ago: only a face where the user was may be taken.
-            gate = self.config.identity_gate_face_widths * identity.width_px
-            near = [f for f in faces if math.dist(f.center_px, identity.center) <= gate]
-            face, same_user = (min(near, key=lambda f: math.dist(f.center_px, identity.center)) if near else None), True
-        else:
-            face, same_user = self.config.checks.pick_user(faces, image.shape), False
-        if face is None:
-            return None
-        landmarks = self._models.landmarker.run(image, FaceRoi.from_detection(face))
-        if landmarks.presence < self.config.min_presence:
-            return None
-        if not same_user:  # lip colour, last clear view and open state belonged to someone else
-            self._occlusion.reset()
-            self._open.reset()
-        return landmarks
+        if identity is not None and t - identity.t_seen > self.config.identity_hold_s:
+            identity = None
+        for faces in self.config.search.levels(self._models.detector, image):
+            for face in self._candidates(faces, identity, image.shape):
+                landmarks = self._models.landmarker.run(image, FaceRoi.from_detection(face))
+                if landmarks.presence < self.config.min_presence:
+                    continue
+                if identity is None:  # lip colour, last clear view and open state belonged to someone else
+                    self._occlusion.reset()
+                    self._open.reset()
+                    return landmarks
+                mesh_centre = tuple(landmarks.points[:, :2].mean(axis=0).tolist())
+                if identity.continues(mesh_centre, face_width_px(landmarks.points), self.config):
+                    return landmarks
+        return None
+
+    def _candidates(
+        self, faces: list[FaceDetection], identity: _Identity | None, frame_shape: tuple[int, ...]
+    ) -> list[FaceDetection]:
+        """Faces that may be the user's: near where the user was (nearest first), or by the seat rule."""
+        if identity is None:
+            chosen = self.config.checks.pick_user(faces, frame_shape)
+            return [] if chosen is None else [chosen]
+        # The size is judged on the mesh afterwards (a detector box is not cheek to cheek).
+        gate = self.config.identity_gate_face_widths * identity.width_px
+        near = [f for f in faces if math.dist(f.center_px, identity.center) <= gate]
+        return sorted(near, key=lambda f: math.dist(f.center_px, identity.center))
 
     # -- optical flow between landmark runs ---------------------------------------------------
 
@@ -409,7 +479,7 @@ def detect_mouth(
     checks = checks or FaceChecks()
     with _still_lock:
         models = _still_image_models()
-        face = checks.pick_user(checks.find_faces(models.detector, image), image.shape)
+        face = checks.pick_user(FaceSearch().find(models.detector, image), image.shape)
         if face is None:
             return None
         first = models.landmarker.run(image, FaceRoi.from_detection(face))

@@ -13,6 +13,7 @@ from vision import FaceModels
 
 BOARD, SQUARE_M, SQUARE_PX, MARGIN_PX = (9, 6), 0.024, 40, 40
 FACES_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces"
+VIDEO_DIR = FACES_DIR.parent / "video"
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +29,31 @@ def faces_dir() -> Path:
             f"shared face images not found at {FACES_DIR.resolve()} (../shared/data/faces next to the repository)"
         )
     return FACES_DIR
+
+
+@pytest.fixture(scope="session")
+def video_dir() -> Path:
+    if not (VIDEO_DIR / "labels.csv").is_file():
+        pytest.skip(
+            f"shared video clips not found at {VIDEO_DIR.resolve()} (../shared/data/video next to the repository)"
+        )
+    return VIDEO_DIR
+
+
+@pytest.fixture(scope="session")
+def clip(video_dir: Path):
+    """`clip(name)` -> (frames BGR, labels) of one shared clip, decoded once."""
+    from vision.video_evaluation import load_clip_labels, read_clip
+
+    labels = load_clip_labels(video_dir)
+    decoded: dict[str, list[np.ndarray]] = {}
+
+    def load(name: str):
+        if name not in decoded:
+            decoded[name] = read_clip(video_dir, name, len(labels[name]))
+        return decoded[name], labels[name]
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -60,10 +60,3 @@ def test_user_is_the_large_face_near_the_seat():
     user, poster, passer_by = detection(330, 200), detection(320, 60), detection(560, 180)
     assert checks.pick_user([poster, passer_by, user], (480, 640)) is user
     assert checks.pick_user([], (480, 640)) is None
-
-
-def test_seat_square_is_the_largest_square_around_the_seat_inside_the_frame():
-    assert FaceChecks().seat_square((480, 1280)) == (400, 0, 880, 480)
-    assert FaceChecks(seat_center_fraction=(0.1, 0.5)).seat_square((480, 1280)) == (0, 0, 480, 480)
-    assert FaceChecks().seat_square((720, 480)) == (0, 120, 480, 600)
-    assert FaceChecks().seat_square((480, 480)) is None
