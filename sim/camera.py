@@ -15,7 +15,11 @@ detector would report. Two sources turn that into the camera's output over time:
   source and on every sighting, and it logs a warning when created.
 
 Both apply the scenario's camera faults: a frozen frame (the same picture with fresh timestamps, as
-a stuck USB camera delivers), black frames, dropped frames, and a second face in view.
+a stuck USB camera delivers), the same picture under fresh sensor noise, black or white frames, a
+covered lens, dropped frames, and a second face in view. The ground-truth source stands for the
+vision pipeline, so it does what vision's content check (`vision.camera_health`) does with them:
+nothing from a black, white or covered frame, and the noisy frozen picture for
+`CONTENT_CHECK_S` at the most.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ from sim.world import SimError, World
 log = logging.getLogger(__name__)
 
 MOUTH_WIDTH_M = 0.05
+CONTENT_CHECK_S = 0.4  # vision's content check calls a picture still after this long (vision.camera_health)
+SENSOR_NOISE_GREY = 2.0  # standard deviation of the noise on a noisy frozen picture (grey levels)
+COVERED_BGR = (40, 60, 120)  # a finger over the lens
+_NO_PICTURE = frozenset({CameraFaultKind.BLACK_FRAME, CameraFaultKind.WHITE_FRAME, CameraFaultKind.COVERED_LENS})
 OPEN_RATIO_THRESHOLD = 0.2
 MAX_VISIBLE_YAW_RAD = 1.0  # beyond this the face is turned too far for a detector
 BACKGROUND_BGR = (96, 104, 110)
@@ -241,9 +249,12 @@ class GroundTruthMouthSource:
         faults = self.faults.active(t_s)
         if CameraFaultKind.FROZEN_FRAME in faults and self._frozen is not None:
             return dataclasses.replace(self._frozen, t=t_s)
-        if faults & {CameraFaultKind.BLACK_FRAME, CameraFaultKind.DROPPED_FRAMES} or (
-            self._rng.random() < self.dropout_probability
-        ):
+        if CameraFaultKind.NOISY_FROZEN_FRAME in faults and self._frozen is not None:
+            if self._frozen.content_t is not None and t_s - self._frozen.content_t > CONTENT_CHECK_S:
+                self.frames_dropped += 1  # vision's content check calls it still
+                return None
+            return self._with_noise(self._frozen, t_s)
+        if faults & (_NO_PICTURE | {CameraFaultKind.DROPPED_FRAMES}) or (self._rng.random() < self.dropout_probability):
             self.frames_dropped += 1
             return None
         truth = true_mouth(self.world, self.camera)
@@ -266,6 +277,16 @@ class GroundTruthMouthSource:
         )
         self._frozen = sighting
         return sighting
+
+    def _with_noise(self, sighting: MouthSighting, t_s: float) -> MouthSighting:
+        """The frozen sighting as a detector sees it in the same picture under fresh sensor noise."""
+        jitter = self._rng.normal(0.0, 0.2, size=2)
+        position = sighting.position_m
+        if position is not None:
+            x, y, z = np.multiply(position, 1.0 + 0.002 * self._rng.normal(size=3))
+            position = (float(x), float(y), float(z))
+        centre = (sighting.center_px[0] + float(jitter[0]), sighting.center_px[1] + float(jitter[1]))
+        return dataclasses.replace(sighting, center_px=centre, position_m=position, t=t_s)
 
     def _second_face(self) -> TrueMouth:
         """A bystander's mouth, half a metre behind the citizen and to the side."""
@@ -552,12 +573,19 @@ class FaceFrameSource:
             return None
         if CameraFaultKind.FROZEN_FRAME in faults and self._last_frame is not None:
             return self._last_frame
+        if CameraFaultKind.NOISY_FROZEN_FRAME in faults and self._last_frame is not None:
+            noise = self._rng.normal(0.0, SENSOR_NOISE_GREY, self._last_frame.shape)
+            return np.clip(self._last_frame + noise, 0, 255).astype(np.uint8)
         self._last_content_t = t_s
         truth = true_mouth(self.world, self.camera)
         self._last_truth_m = None if truth is None else truth.position_cam_m
+        ih = self.camera.intrinsics
         if CameraFaultKind.BLACK_FRAME in faults:
-            ih = self.camera.intrinsics
             return np.zeros((ih.height_px, ih.width_px, 3), np.uint8)
+        if CameraFaultKind.WHITE_FRAME in faults:
+            return np.full((ih.height_px, ih.width_px, 3), 255, np.uint8)
+        if CameraFaultKind.COVERED_LENS in faults:
+            return np.full((ih.height_px, ih.width_px, 3), COVERED_BGR, np.uint8)
         self._last_frame = self.compose(second_face=CameraFaultKind.SECOND_FACE in faults)
         return self._last_frame
 

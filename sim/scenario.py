@@ -39,7 +39,10 @@ class CameraFaultKind(str, Enum):
     """Ways the camera fails."""
 
     FROZEN_FRAME = "frozen_frame"
+    NOISY_FROZEN_FRAME = "noisy_frozen_frame"  # the same picture under fresh sensor noise: a stuck image pipeline
     BLACK_FRAME = "black_frame"
+    WHITE_FRAME = "white_frame"
+    COVERED_LENS = "covered_lens"
     DROPPED_FRAMES = "dropped_frames"
     SECOND_FACE = "second_face"
 

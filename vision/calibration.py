@@ -243,10 +243,43 @@ def pose_matrix(rotation: np.ndarray, translation: Sequence[float]) -> np.ndarra
     return pose
 
 
+@dataclass(frozen=True, slots=True)
+class HandEyeLimits:
+    """What a hand-eye calibration must meet to be used.
+
+    The arm's motions between views must turn the tool by at least `min_motion_deg` about at least
+    two axes `min_axis_spread_deg` apart (one axis leaves the camera's position along it unknown).
+    The marker, fixed in the world (or on the tool), must then come out in one place from every
+    view: its positions may scatter by at most `max_residual_mm` (RMS) and its orientations by
+    `max_rotation_residual_deg` (RMS).
+    """
+
+    min_motion_deg: float = 5.0
+    min_axis_spread_deg: float = 20.0
+    max_residual_mm: float = 5.0
+    max_rotation_residual_deg: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class HandEyeCalibration:
+    """A checked hand-eye calibration: `pose` (`T_gripper_camera` on the arm, `T_base_camera` fixed),
+    the marker's scatter over the views (`residual_mm`, `rotation_residual_deg`, RMS), the largest
+    angle between two rotation axes of the arm's motions (`axis_spread_deg`) and the number of views."""
+
+    pose: np.ndarray
+    residual_mm: float
+    rotation_residual_deg: float
+    axis_spread_deg: float
+    views: int
+
+
 def calibrate_hand_eye(
-    T_base_gripper: Sequence[np.ndarray], T_camera_target: Sequence[np.ndarray], mount: CameraMount = CameraMount.ON_ARM
-) -> np.ndarray:
-    """Camera pose from arm poses and views of a marker (solves AX = XB).
+    T_base_gripper: Sequence[np.ndarray],
+    T_camera_target: Sequence[np.ndarray],
+    mount: CameraMount = CameraMount.ON_ARM,
+    limits: HandEyeLimits = HandEyeLimits(),
+) -> HandEyeCalibration:
+    """Camera pose from arm poses and views of a marker (solves AX = XB), checked.
 
     `T_base_gripper[i]` is the arm's tool pose (forward kinematics) and `T_camera_target[i]` the
     marker pose seen by the camera (e.g. from solvePnP) at the same moment. For `ON_ARM` the
@@ -254,6 +287,9 @@ def calibrate_hand_eye(
     held by the arm and the result is `T_base_camera`. Uses OpenCV's `calibrateHandEye` (Park's
     method) when the installed build exposes it; OpenCV 5.0.0's Python bindings do not
     (opencv/opencv#29565), and then the same closed-form method of Park and Martin (1994) runs here.
+
+    Raises `CalibrationError` saying what to do when the poses are too few or degenerate
+    (`limits`), or when the marker does not come out in one place (a residual over the limits).
     """
     if len(T_base_gripper) != len(T_camera_target) or len(T_base_gripper) < 3:
         raise CalibrationError(
@@ -263,6 +299,13 @@ def calibrate_hand_eye(
     seen = [np.asarray(p, dtype=np.float64) for p in T_camera_target]
     if mount is CameraMount.FIXED:
         arm = [np.asarray(np.linalg.inv(p), dtype=np.float64) for p in arm]
+    spread = rotation_axis_spread_deg(arm, limits.min_motion_deg)
+    if spread < limits.min_axis_spread_deg:
+        raise CalibrationError(
+            f"the arm's poses turn the tool about one axis only (rotation axes at most {spread:.0f} degrees apart, "
+            f"need {limits.min_axis_spread_deg:.0f}, counting motions of {limits.min_motion_deg:.0f} degrees or "
+            "more): take views with joint 1 turned left and right and with the tool tipped up and down"
+        )
     opencv = getattr(cv2, "calibrateHandEye", None)
     if opencv is not None:
         rotation, translation = opencv(
@@ -272,8 +315,45 @@ def calibrate_hand_eye(
             [p[:3, 3] for p in seen],
             method=cv2.CALIB_HAND_EYE_PARK,
         )
-        return pose_matrix(rotation, translation.reshape(3))
-    return _park_martin(arm, seen)
+        pose = pose_matrix(rotation, translation.reshape(3))
+    else:
+        pose = _park_martin(arm, seen)
+    residual_mm, rotation_deg = _marker_scatter([a @ pose @ b for a, b in zip(arm, seen, strict=True)])
+    if residual_mm > limits.max_residual_mm or rotation_deg > limits.max_rotation_residual_deg:
+        raise CalibrationError(
+            f"the marker does not come out in one place: it scatters by {residual_mm:.1f} mm and "
+            f"{rotation_deg:.2f} degrees (RMS) over the views, allowed {limits.max_residual_mm:g} mm and "
+            f"{limits.max_rotation_residual_deg:g} degrees; check that the board is fixed rigidly and flat, "
+            "calibrate the camera again, and take the views again with the whole board sharp in the picture"
+        )
+    return HandEyeCalibration(pose, residual_mm, rotation_deg, spread, len(arm))
+
+
+def rotation_axis_spread_deg(poses: Sequence[np.ndarray], min_motion_deg: float) -> float:
+    """The largest angle (0-90 degrees) between the rotation axes of two motions between `poses` that
+    each turn by at least `min_motion_deg`; 0 when fewer than two such motions exist."""
+    axes = []
+    for i in range(len(poses)):
+        for j in range(i + 1, len(poses)):
+            vector, _ = cv2.Rodrigues(poses[i][:3, :3].T @ poses[j][:3, :3])
+            angle = float(np.linalg.norm(vector))
+            if np.degrees(angle) >= min_motion_deg:
+                axes.append(vector.reshape(3) / angle)
+    spread = 0.0
+    for i in range(len(axes)):
+        for j in range(i + 1, len(axes)):
+            spread = max(spread, float(np.degrees(np.arccos(min(1.0, abs(float(axes[i] @ axes[j])))))))
+    return spread
+
+
+def _marker_scatter(markers: Sequence[np.ndarray]) -> tuple[float, float]:
+    """RMS scatter of poses that should be one: position (mm) about their mean, angle (degrees) to their mean rotation."""
+    positions = np.array([m[:3, 3] for m in markers])
+    residual_mm = 1000.0 * float(np.sqrt(np.mean(np.sum((positions - positions.mean(axis=0)) ** 2, axis=1))))
+    u, _, vt = np.linalg.svd(sum(m[:3, :3] for m in markers))
+    mean = u @ np.diag([1.0, 1.0, float(np.linalg.det(u @ vt))]) @ vt
+    angles = [float(np.linalg.norm(cv2.Rodrigues(m[:3, :3] @ mean.T)[0])) for m in markers]
+    return residual_mm, float(np.degrees(np.sqrt(np.mean(np.square(angles)))))
 
 
 def _park_martin(arm: list[np.ndarray], seen: list[np.ndarray]) -> np.ndarray:

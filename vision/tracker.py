@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from vision.calibration import CameraIntrinsics
+from vision.camera_health import CameraHealth, ContentHealth, HealthLimits
 from vision.errors import InvalidFrame
 from vision.face_checks import FaceChecks, face_width_px, head_yaw_deg
 from vision.face_detector import INPUT_PX, FaceDetection, FaceDetector
@@ -52,6 +53,7 @@ class TrackerState(StrEnum):
     OCCLUDED = "occluded"  # following a face whose lips are hidden
     STALE = "stale"  # no new frame (None, or a capture time not after the last one): nothing reported
     FROZEN = "frozen"  # the same picture again with a fresh time (a stuck camera): nothing reported
+    UNHEALTHY = "unhealthy"  # the content check (`TrackerConfig.health`) refuses the picture; `health` says why
     INVALID_FRAME = "invalid_frame"  # the frame was not an image; `last_error` says why
 
 
@@ -76,11 +78,11 @@ class TrackerConfig:
     this (mean absolute grey-level difference, as OpenCV's pyramidal Lucas-Kanade reports it),
     e.g. when the mouth opens, the landmark model runs instead. `occlusion_hold_s` /
     `occlusion_confidence_tau_s`: how long a hidden mouth is estimated from the rest of the face,
-    and the time constant of the confidence falling meanwhile. `frozen_after_frames`: when set,
-    this many pixel-identical frames in a row mean a stuck camera (a real sensor's noise never
-    repeats a frame); off by default because noiseless synthetic frames of a still scene repeat
-    (`CameraCapture` does the same check on real cameras). The very same array handed over again
-    with a new time is always frozen.
+    and the time constant of the confidence falling meanwhile. `health`: when set, the content
+    check of `vision.camera_health` (black, white, covered, repeated, still pictures) runs on every
+    frame and a refused frame reports nothing; off by default because noiseless synthetic frames
+    of a still scene are still (`CameraCapture` runs the same check on live cameras). The very
+    same array handed over again with a new time is always frozen.
     """
 
     thresholds: OpenThresholds = OPENCV_THRESHOLDS
@@ -97,7 +99,7 @@ class TrackerConfig:
     occlusion_hold_s: float = 3.0
     occlusion_confidence_tau_s: float = 1.0
     face_scale: float = 1.0
-    frozen_after_frames: int | None = None
+    health: HealthLimits | None = None
     full_search_every_frames: int = 10
     full_search_every_frames_occluded: int = 3
     search_below_presence: float = 0.9
@@ -108,8 +110,6 @@ class TrackerConfig:
             raise ValueError(f"landmark_interval must be >= 1, got {self.landmark_interval}")
         if not 0.0 < self.min_presence < 1.0:
             raise ValueError(f"min_presence must be in (0, 1), got {self.min_presence}")
-        if self.frozen_after_frames is not None and self.frozen_after_frames < 2:
-            raise ValueError(f"frozen_after_frames must be >= 2 or None, got {self.frozen_after_frames}")
         if self.identity_hold_s < 0 or self.occlusion_hold_s < 0 or self.occlusion_confidence_tau_s <= 0:
             raise ValueError("hold times must be >= 0 and the confidence time constant > 0")
         if self.full_search_every_frames < 1 or self.full_search_every_frames_occluded < 1:
@@ -187,9 +187,9 @@ class MouthTracker:
         self._identity: _Identity | None = None
         self._landmarks: FaceLandmarks | None = None
         self._frame_shape: tuple[int, ...] = ()
-        self._fingerprint: np.ndarray | None = None
-        self._repeats = 0
         self._last_frame: object = None
+        self._fingerprint: np.ndarray | None = None
+        self._health = ContentHealth(self.config.health) if self.config.health is not None else None
         self._frames_since_search = 0
         self._change = FaceRegionChange(self.config.min_face_similarity)
         self.stats = TrackerStats()
@@ -232,8 +232,17 @@ class MouthTracker:
             self.state = TrackerState.STALE
             return None
         self._last_t = t
-        if self._frozen(frame_bgr, image):
+        # The very same array again, unchanged (a reused buffer refilled with a new picture passes):
+        # a source that stopped filling it.
+        fingerprint = image[::8, ::8].copy()
+        previous = self._fingerprint
+        resent = frame_bgr is self._last_frame and previous is not None and np.array_equal(fingerprint, previous)
+        self._last_frame, self._fingerprint = frame_bgr, fingerprint
+        if resent:
             self.state = TrackerState.FROZEN
+            return None
+        if self._health is not None and not self._health.update(image, t).healthy:
+            self.state = TrackerState.UNHEALTHY
             return None
         if image.shape != self._frame_shape:  # a new camera or resolution: pixel history no longer applies
             self._frame_shape, self._landmarks, self._flow_gray, self._identity = image.shape, None, None, None
@@ -262,17 +271,10 @@ class MouthTracker:
         self._change.remember(image, landmarks.points)
         return self._observe(image, landmarks, t)
 
-    def _frozen(self, frame: np.ndarray, image: np.ndarray) -> bool:
-        """True for the same array again unchanged, or `frozen_after_frames` identical frames in a row."""
-        fingerprint = image[::8, ::8]
-        previous = self._fingerprint
-        same = previous is not None and previous.shape == fingerprint.shape and np.array_equal(fingerprint, previous)
-        self._repeats = self._repeats + 1 if same else 1
-        self._fingerprint = fingerprint.copy()
-        resent = same and frame is self._last_frame
-        self._last_frame = frame
-        limit = self.config.frozen_after_frames
-        return resent or (limit is not None and self._repeats >= limit)
+    @property
+    def health(self) -> CameraHealth | None:
+        """The content check's verdict on the last frame (None when `TrackerConfig.health` is not set)."""
+        return None if self._health is None else self._health.health
 
     # -- following and acquiring a face -------------------------------------------------------
 

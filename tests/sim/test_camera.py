@@ -1,5 +1,6 @@
 """The simulated camera: pinhole projection, composed face frames, the ground-truth fallback, faults."""
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from sim.camera import (
+    CONTENT_CHECK_S,
     FaceFrameSource,
     FacesUnavailable,
     GroundTruthMouthSource,
@@ -85,8 +87,16 @@ def test_ground_truth_is_deterministic_for_a_seed():
     assert run() == run()
 
 
-@pytest.mark.parametrize("kind", [CameraFaultKind.BLACK_FRAME, CameraFaultKind.DROPPED_FRAMES])
-def test_black_and_dropped_frames_deliver_no_new_sighting(kind):
+@pytest.mark.parametrize(
+    "kind",
+    [
+        CameraFaultKind.BLACK_FRAME,
+        CameraFaultKind.WHITE_FRAME,
+        CameraFaultKind.COVERED_LENS,
+        CameraFaultKind.DROPPED_FRAMES,
+    ],
+)
+def test_black_white_covered_and_dropped_frames_deliver_no_new_sighting(kind):
     source = GroundTruthMouthSource(World(), faults=_fault(kind, at_s=0.5), dropout_probability=0.0)
     seen = [source.poll(i * 0.005) for i in range(400)]
     assert seen[-1].t < 0.5
@@ -108,6 +118,19 @@ def test_frozen_frame_repeats_the_picture_with_fresh_timestamps():
     assert last.content_t < 0.35  # the scene is the one from before the freeze
     moved = true_mouth(world, PinholeCamera()).center_px
     assert np.linalg.norm(np.subtract(last.center_px, moved)) > 10  # the picture did not follow
+
+
+def test_a_noisy_frozen_picture_gives_jittering_sightings_until_the_content_check_calls_it_still():
+    source = GroundTruthMouthSource(
+        World(), faults=_fault(CameraFaultKind.NOISY_FROZEN_FRAME, at_s=0.3), dropout_probability=0.0, latency_s=0.0
+    )
+    seen = [source.poll(i * 0.005) for i in range(400)]
+    frozen = [s for s in seen if s is not None and s.t > 0.31]
+    assert frozen, "the picture is delivered for a while"
+    assert len({s.center_px for s in frozen}) > 1  # fresh noise: no two alike
+    assert all(s.content_t < 0.31 for s in frozen)  # the scene from before the freeze
+    assert max(s.t for s in frozen) <= frozen[0].content_t + CONTENT_CHECK_S + 1 / 30
+    assert seen[-1].t <= 0.3 + CONTENT_CHECK_S + 1 / 30  # then nothing new
 
 
 def test_second_face_sometimes_wins_the_detector():
@@ -146,6 +169,8 @@ def test_composed_frame_puts_the_labelled_mouth_on_the_projected_mouth():
     ("kind", "check"),
     [
         (CameraFaultKind.BLACK_FRAME, lambda f: f is not None and f.max() == 0),
+        (CameraFaultKind.WHITE_FRAME, lambda f: f is not None and f.min() == 255),
+        (CameraFaultKind.COVERED_LENS, lambda f: f is not None and (f == f[0, 0]).all() and 0 < f.mean() < 100),
         (CameraFaultKind.DROPPED_FRAMES, lambda f: f is None),
     ],
 )
@@ -164,6 +189,17 @@ def test_frozen_composed_frames_keep_the_time_of_their_scene():
             first = delivered[1] if first is None else first
             assert delivered[1] is first  # the same picture ...
             assert source.delivered_content_t < 0.2  # ... showing the scene from before the freeze
+
+
+@needs_faces
+def test_noisy_frozen_composed_frames_are_the_same_picture_under_fresh_noise():
+    source = FaceFrameSource(
+        World(), faults=_fault(CameraFaultKind.NOISY_FROZEN_FRAME, at_s=0.1), faces_dir=FACES, latency_s=0.0
+    )
+    frozen = source.render(0.0)
+    later = [source.render(0.2 + 0.03 * k) for k in range(3)]
+    assert all(not np.array_equal(a, b) for a, b in itertools.pairwise(later))
+    assert all(0.5 < np.abs(f.astype(float) - frozen).mean() < 3.0 for f in later)  # noise only
 
 
 @needs_faces

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vision import CameraError
-from vision.capture import CameraCapture, open_source
+from vision.capture import CameraCapture, TimeSource, open_source
 
 
 def numbered_frame(i: int) -> np.ndarray:
@@ -106,7 +106,7 @@ def test_live_camera_reconnects_after_an_unplug(video_file):
         opened.append(source)
         return UnpluggedCamera(source, fail_after=3 if len(opened) == 1 else None), True
 
-    with CameraCapture(video_file, reconnect_interval_s=0.01, opener=opener) as capture:
+    with CameraCapture(video_file, reconnect_interval_s=0.01, health=None, opener=opener) as capture:
         deadline = time.monotonic() + 5.0
         while capture.stats.reconnects == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -130,38 +130,133 @@ def test_stop_ends_the_thread(video_file):
     assert not any(t.name.startswith("camera-") and t.is_alive() for t in threading.enumerate())
 
 
-class StuckCamera:
-    """A live camera that returns one picture forever after `stick_after` reads."""
+class LiveCamera:
+    """A live camera at 30 fps: a textured scene drifting 9 px/s under sensor noise, then (from
+    `stuck_after` reads) one picture: repeated exactly, under fresh noise, or black. With `v4l2`,
+    it reports a driver buffer time `latency_s` before each read returns, as OpenCV's V4L2 backend
+    does in CAP_PROP_POS_MSEC (`driver_times`: which reads have one)."""
 
-    def __init__(self, stick_after: int) -> None:
-        self._reads, self._stick_after = 0, stick_after
+    def __init__(self, stuck_after: int | None = None, stuck: str = "exact", v4l2: bool = False, latency_s=0.03):
+        self.reads, self.stuck_after, self.stuck = 0, stuck_after, stuck
+        self.v4l2, self.latency_s = v4l2, latency_s
+        self.driver_times = lambda read: True
         self._rng = np.random.default_rng(1)
+        texture = self._rng.integers(0, 256, (200, 260, 3), dtype=np.uint8)
+        self._scene = cv2.normalize(cv2.GaussianBlur(texture, (0, 0), 2.0), None, 0, 255, cv2.NORM_MINMAX)
+        self._driver_ms = 0.0
+        self.frozen_at: float | None = None
 
     def isOpened(self) -> bool:
         return True
 
+    def _picture(self, i: int) -> np.ndarray:
+        shift = np.float32([[1, 0, -20 - 0.3 * i], [0, 1, -20]])
+        return cv2.warpAffine(self._scene, shift, (160, 120))
+
     def read(self):
-        self._reads += 1
-        time.sleep(0.002)
-        if self._reads <= self._stick_after:
-            return True, self._rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)  # sensor noise
-        return True, np.full((120, 160, 3), 77, np.uint8)  # a fresh array, the same picture
+        self.reads += 1
+        time.sleep(1 / 30)
+        self._driver_ms = 1000.0 * (time.monotonic() - self.latency_s) if self.driver_times(self.reads) else 0.0
+        stuck = self.stuck_after is not None and self.reads > self.stuck_after
+        if stuck and self.frozen_at is None:
+            self.frozen_at = time.monotonic()
+        if stuck and self.stuck == "black":
+            return True, np.zeros((120, 160, 3), np.uint8)
+        picture = self._picture(self.stuck_after if stuck else self.reads)
+        if stuck and self.stuck == "exact":
+            return True, picture
+        return True, np.clip(picture + self._rng.normal(0.0, 2.0, picture.shape), 0, 255).astype(np.uint8)
 
     def get(self, prop):
-        return 0.0
+        return self._driver_ms if prop == cv2.CAP_PROP_POS_MSEC else 0.0
+
+    def getBackendName(self) -> str:
+        return "V4L2" if self.v4l2 else "FAKE"
 
     def release(self) -> None:
         pass
 
 
-def test_stuck_live_camera_stops_handing_over_its_repeated_picture():
-    with CameraCapture(0, frozen_after_frames=5, opener=lambda s: (StuckCamera(stick_after=10), True)) as capture:
-        deadline = time.monotonic() + 5.0
-        while capture.stats.frames_frozen < 20 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        capture.read()  # whatever was last handed over before the freeze was noticed
-        time.sleep(0.05)
-        assert capture.read() is None  # nothing new while it is stuck
-    stats = capture.stats
-    assert stats.frames_frozen >= 20
-    assert stats.frames_captured <= 10 + 4  # the noisy frames, then at most 4 repeats before the limit
+def frames_until(capture: CameraCapture, seconds: float) -> list:
+    frames, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = capture.read(timeout_s=0.05)
+        if frame is not None:
+            frames.append(frame)
+    return frames
+
+
+@pytest.mark.parametrize(("stuck", "reason"), [("exact", "repeated"), ("noise", "still"), ("black", "black")])
+def test_a_stuck_live_camera_is_reported_unhealthy_within_half_a_second_and_withheld(stuck, reason):
+    camera = LiveCamera(stuck_after=20, stuck=stuck)
+    with CameraCapture(0, opener=lambda s: (camera, True)) as capture:
+        frames = frames_until(capture, 2.0)
+        stats = capture.stats
+    assert camera.frozen_at is not None
+    assert stats.health.reason.value == reason
+    assert stats.health.since_t - camera.frozen_at <= 0.5
+    assert stats.frames_unhealthy >= 10
+    assert frames and max(f.t for f in frames) - camera.frozen_at <= 0.5  # nothing handed over after that
+    assert len(frames) >= 18  # the live frames before the freeze were handed over
+
+
+def test_v4l2_buffer_times_are_the_capture_times():
+    camera = LiveCamera(v4l2=True, latency_s=0.03)
+    with CameraCapture(0, health=None, opener=lambda s: (camera, True)) as capture:
+        frames = frames_until(capture, 0.5)
+        offset = capture.stats.stamp_offset_s
+    assert frames and all(f.time_source is TimeSource.DRIVER for f in frames)
+    # the driver's time, 30 ms before the read returned: not the time the read returned
+    assert all(0.025 <= f.read_end_s - f.t <= 0.06 for f in frames)
+    assert -0.03 - 0.01 <= offset <= -0.03 + 1 / 30 + 0.01  # driver time minus read start
+
+
+def test_an_implausible_driver_time_is_not_believed():
+    camera = LiveCamera(v4l2=True, latency_s=-5.0)  # "taken" 5 s after the read: another clock
+    with CameraCapture(0, health=None, stamp_offset_s=-0.02, opener=lambda s: (camera, True)) as capture:
+        frames = frames_until(capture, 0.3)
+    assert frames and all(f.time_source is TimeSource.READ_START for f in frames)
+    assert all(f.t == pytest.approx(f.read_start_s - 0.02) for f in frames)
+
+
+def test_without_driver_times_the_read_start_is_corrected_by_the_offset_measured_on_the_driver():
+    camera = LiveCamera(v4l2=True, latency_s=0.03)
+    camera.driver_times = lambda read: read <= 10  # the driver stops giving times
+    with CameraCapture(0, health=None, opener=lambda s: (camera, True)) as capture:
+        frames = frames_until(capture, 0.8)
+        offset = capture.stats.stamp_offset_s
+    late = [f for f in frames if f.time_source is TimeSource.READ_START]
+    # the driver's time was 30 ms before the read returned, the read took a frame period (1/30 s)
+    assert late and -0.01 <= offset <= 1 / 30 - 0.03 + 0.02
+    assert all(f.t == pytest.approx(f.read_start_s + offset) for f in late)
+    assert all(f.t < f.read_end_s for f in frames)  # never newer than the frame is
+
+
+def test_video_file_times_are_the_frames_positions_in_the_file(video_file):
+    with CameraCapture(video_file, fps=50.0, loop=True) as capture:
+        frames = frames_until(capture, 0.6)
+    assert all(f.time_source is TimeSource.FILE for f in frames)
+    times = [f.t for f in frames]
+    steps = np.diff(times) / 0.02
+    assert np.allclose(steps, np.round(steps), atol=1e-6) and (steps > 0.999).all()  # whole frames of 1/50 s
+    assert len(frames) > 10  # the loop went on past the file's end, its times too
+
+
+def test_image_folder_times_are_the_images_positions(tmp_path):
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"f{i:02d}.png"), numbered_frame(i))
+    with CameraCapture(tmp_path, fps=20.0) as capture:
+        frames = read_all(capture)
+    assert frames and all(f.time_source is TimeSource.FILE for f in frames)
+    steps = np.diff([f.t for f in frames]) / 0.05  # the replay's rate, not the folder's default
+    assert np.allclose(steps, np.round(steps), atol=1e-6) and (steps > 0.999).all()
+
+
+def test_a_frames_latency_comes_in_parts_that_add_up(video_file):
+    with CameraCapture(video_file, fps=50.0) as capture:
+        frame = capture.read(timeout_s=2.0)
+    assert frame is not None
+    parts = frame.latency(frame.handed_over_s + 0.004)
+    assert parts.processing_s == pytest.approx(0.004)
+    assert parts.capture_to_read_s >= 0.0 and parts.waiting_s >= 0.0
+    assert parts.total_s == pytest.approx(frame.handed_over_s + 0.004 - frame.t)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vision import MouthStatus, MouthTracker, TrackerConfig, TrackerState, detect_mouth
+from vision.camera_health import HealthLimits, HealthReason
 
 OPEN, CLOSED = "grid_bbaf2n_f049", "grid_bbaf2n_f002"
 
@@ -258,14 +259,25 @@ def test_poster_left_alone_after_the_user_goes_is_never_usable(models, face, com
         assert observation is None or not observation.usable
 
 
-def test_stuck_camera_repeating_one_picture_is_reported_frozen(models, face, compose):
+def test_stuck_camera_repeating_one_picture_is_reported_unhealthy(models, face, compose):
     image, _ = face(OPEN)
-    tracker = MouthTracker(TrackerConfig(frozen_after_frames=5), models=models)
+    tracker = MouthTracker(TrackerConfig(health=HealthLimits()), models=models)
     stuck = compose((640, 480), 90, (image, 140, 90))
     results = [tracker.update(stuck.copy(), i / 30) for i in range(8)]  # the same picture with fresh times
-    assert all(r is not None for r in results[:4]) and all(r is None for r in results[4:])
-    assert tracker.state is TrackerState.FROZEN
+    assert all(r is not None for r in results[:2]) and all(r is None for r in results[2:])
+    assert tracker.state is TrackerState.UNHEALTHY and tracker.health.reason is HealthReason.REPEATED
     assert tracker.update(compose((640, 480), 90, (image, 140, 90)), 8 / 30) is not None  # the camera recovers
+
+
+def test_a_picture_frozen_under_fresh_sensor_noise_is_unhealthy_within_half_a_second(models, face, compose):
+    image, _ = face(OPEN)
+    tracker = MouthTracker(TrackerConfig(health=HealthLimits()), models=models)
+    for i in range(15):  # a live face, moving a little
+        assert tracker.update(compose((640, 480), 90, (image, 140 + i % 4, 90)), i / 30) is not None
+    refused = [i for i in range(15, 45) if tracker.update(compose((640, 480), 90, (image, 140, 90)), i / 30) is None]
+    assert refused and (refused[0] - 15) / 30 <= 0.5
+    assert refused == list(range(refused[0], 45))
+    assert tracker.health.reason is HealthReason.STILL
 
 
 def test_the_same_frame_array_handed_over_again_is_frozen_at_once(models, face, compose):
@@ -274,4 +286,4 @@ def test_the_same_frame_array_handed_over_again_is_frozen_at_once(models, face, 
     frame = compose((640, 480), 90, (image, 140, 90))
     assert tracker.update(frame, 0.0) is not None
     assert tracker.update(frame, 0.1) is None and tracker.state is TrackerState.FROZEN
-    assert tracker.update(frame.copy(), 0.2) is not None  # identical copies pass unless frozen_after_frames is set
+    assert tracker.update(frame.copy(), 0.2) is not None  # an identical copy passes unless `health` is set
