@@ -18,6 +18,7 @@ from careplan_api.schemas import UsageEventType
 from controller.config import load_profile
 from sim.camera import CameraMount, FaceFrameSource, PinholeCamera
 from sim.world import World
+from tests.bidvis.conftest import ROBOT_URL
 from vision import CameraIntrinsics, FaceModels
 from vision.capture import Frame
 
@@ -55,7 +56,7 @@ def robot(tmp_path):
 
 @pytest.fixture
 def client(robot, tmp_path, make_staff_login, log_in):
-    with TestClient(create_app(robot.session, make_staff_login(tmp_path))) as client:
+    with TestClient(create_app(robot.session, make_staff_login(tmp_path)), base_url=ROBOT_URL) as client:
         assert log_in(client).status_code == 303
         yield client
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from bidvis.ui_commands import register
 from controller.config import demo_calibration, demo_profile, save_config
 from sim.virtual_bus import VirtualServoBus
+from tests.bidvis.conftest import ROBOT_URL
 from vision import CameraIntrinsics
 
 WIDTH, HEIGHT = 640, 480
@@ -248,7 +249,7 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
             if isinstance(getattr(close, "__self__", None), MouthFeed)
         ]
         assert feed.tracker.config.face_scale == 1.12  # the robot's mouth tracking uses the citizen's face size
-        with TestClient(create_app(session, make_staff_login(robot_files))) as client:
+        with TestClient(create_app(session, make_staff_login(robot_files)), base_url=ROBOT_URL) as client:
             assert client.get("/panel").status_code == 200
             assert log_in(client).status_code == 303
             assert client.post("/api/connect").status_code == 200
