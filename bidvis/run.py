@@ -397,12 +397,11 @@ def serve(app: Any, host: str, port: int, certificate: Any = None) -> None:
     `bidvis.robot_ui.certificate.RobotCertificate`)."""
     import uvicorn
 
-    tls = (
-        {}
-        if certificate is None
-        else {
-            "ssl_certfile": str(certificate.certificate_path),
-            "ssl_keyfile": str(certificate.key_path),
-        }
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning", **tls)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_tls(certificate))
+
+
+def uvicorn_tls(certificate: Any) -> dict[str, str]:
+    """uvicorn's options to serve HTTPS with `certificate` (none for None: plain HTTP)."""
+    if certificate is None:
+        return {}
+    return {"ssl_certfile": str(certificate.certificate_path), "ssl_keyfile": str(certificate.key_path)}

@@ -492,11 +492,15 @@ class AutoPace:
 
 # ---- the merger -----------------------------------------------------------------------------
 
-_PRIORITY = {CommandKind.ESTOP: 0, CommandKind.PAUSE: 1, CommandKind.END_MEAL: 2}
+# Within one tick: a meal's start first (so that a STOP or Done pressed right after it belongs to
+# the meal, and is journalled in it), then STOP, pause and end. The arm's target is computed after
+# every command of the tick, so nothing delays a STOP.
+_PRIORITY = {CommandKind.START_MEAL: 0, CommandKind.ESTOP: 1, CommandKind.PAUSE: 2, CommandKind.END_MEAL: 3}
 
 
 class TriggerMerger:
-    """Polls every source once per tick and hands the loop their commands, e-stops first.
+    """Polls every source once per tick and hands the loop their commands, e-stops first (after a
+    meal's start in the same tick: `_PRIORITY`).
 
     The merger is also the sources' `EventSink`: usage events (misfires, lost devices) go to
     `events` when given (e.g. `controller.loop.JournalWriter`), else they wait, at most
@@ -555,7 +559,7 @@ class TriggerMerger:
                 commands.append(UserCommand(CommandKind.PAUSE, TriggerKind.PANEL.value))
         if self.trigger_kind is not None:
             commands = [c for c in commands if self._allowed(c)]
-        commands.sort(key=lambda c: _PRIORITY.get(c.kind, 3))
+        commands.sort(key=lambda c: _PRIORITY.get(c.kind, 4))
         return commands
 
     def _allowed(self, command: UserCommand) -> bool:

@@ -132,7 +132,7 @@ def create_app(
         return _error(503, f"servo bus: {exc}")
 
     async def audit_failed(_: Request, exc: AuditError) -> JSONResponse:
-        return _error(503, f"refused: the audit trail cannot record it ({exc})")
+        return _error(503, f"the audit trail does not work, so actions are refused: {exc}")
 
     async def panel_error(_: Request, exc: PanelError) -> JSONResponse:
         return _error(422 if isinstance(exc, ValueError) else 404 if isinstance(exc, LookupError) else 500, str(exc))

@@ -45,7 +45,7 @@ MAX_TEXT_CHARS = 200  # actor, client and target as stored (a hostile value cann
 
 
 class AuditError(Exception):
-    """The audit trail cannot be opened or written (the action it would record is refused)."""
+    """The audit trail cannot be opened or written: the web app then refuses actions (STOP never)."""
 
 
 class AuditAction(StrEnum):
@@ -117,6 +117,7 @@ class AuditLog:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()
+        self.failure: str | None = None  # why the last record failed (cleared by the next that works)
         try:
             if not self.path.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,8 +172,16 @@ class AuditLog:
                     row,
                 )
             except sqlite3.Error as exc:
-                raise AuditError(f"audit trail {self.path}: cannot record {action.value} ({exc})") from exc
+                self.failure = f"audit trail {self.path}: cannot record {action.value} ({exc})"
+                raise AuditError(self.failure) from exc
+        self.failure = None
         return int(cursor.lastrowid or 0)
+
+    def require_working(self) -> None:
+        """Raise `AuditError` while the last record failed: an action that would go unaudited is
+        refused before it starts."""
+        if self.failure is not None:
+            raise AuditError(f"{self.failure}; actions are refused until it works again")
 
     def entries(self, action: AuditAction | None = None, limit: int = 1000) -> list[AuditEntry]:
         """The newest `limit` entries (of one `action`, when given), oldest first."""

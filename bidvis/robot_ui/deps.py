@@ -16,17 +16,19 @@ instead). Requests from other sites never get this far (`web_guard.WebGuard`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from bidvis.robot_ui.audit import AuditAction, AuditLog
+from bidvis.robot_ui.audit import AuditAction, AuditError, AuditLog
 from bidvis.robot_ui.panels import PairingCodes, PanelRegistry
 from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
 
+log = logging.getLogger(__name__)
 SESSION_COOKIE = "bidvis_staff"
 PANEL_COOKIE = "bidvis_panel"
 
@@ -108,12 +110,15 @@ def staff_from_cookie(request: Request, *, touch: bool, idle_ok: bool = False) -
         return None
     if login.accounts.epoch(session.account) != session.epoch:
         ended = login.sessions.end_account(session.account)
-        request.app.state.audit.record(
-            AuditAction.SESSIONS_ENDED,
-            actor=f"staff:{session.account}",
-            client=client_address(request),
-            detail={"sessions": ended, "reason": "password changed, or account disabled or removed"},
-        )
+        try:
+            request.app.state.audit.record(
+                AuditAction.SESSIONS_ENDED,
+                actor=f"staff:{session.account}",
+                client=client_address(request),
+                detail={"sessions": ended, "reason": "password changed, or account disabled or removed"},
+            )
+        except AuditError:  # the sessions have ended all the same; a STOP still goes through
+            log.exception("ending the sessions of %s not audited", session.account)
         return None
     if touch:
         login.sessions.touch(token)
@@ -186,15 +191,17 @@ class Recorder:
 
 
 def _staff_recorder(request: Request, actor: Annotated[Actor, Depends(staff_actor)]) -> Recorder:
+    request.app.state.audit.require_working()
     return Recorder(request.app.state.audit, actor)
 
 
 def _panel_recorder(request: Request, actor: Annotated[Actor, Depends(panel_or_staff)]) -> Recorder:
+    request.app.state.audit.require_working()
     return Recorder(request.app.state.audit, actor)
 
 
 def _stop_recorder(request: Request, actor: Annotated[Actor, Depends(stopper)]) -> Recorder:
-    return Recorder(request.app.state.audit, actor)
+    return Recorder(request.app.state.audit, actor)  # STOP is never refused, not even for the audit trail
 
 
 Session = Annotated[RobotSession, Depends(get_session)]

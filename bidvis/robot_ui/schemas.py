@@ -86,3 +86,10 @@ class FaceSizeOverride(_Body):
 
     face_scale: float | None = Field(allow_inf_nan=False)
     reason: str = Field(min_length=1, max_length=300)
+
+
+class FieldOfView(_Body):
+    """The camera's field of view as its datasheet states it (degrees; null: the documented default)."""
+
+    fov_deg: float | None = Field(None, ge=20, le=150, allow_inf_nan=False)
+    kind: Literal["horizontal", "diagonal"] = "horizontal"

@@ -228,6 +228,22 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "fingerprint": "Robottens certifikat (SHA-256)",
         "fingerprint_help": "Sammenlign med det, tablettens browser viser, før du stoler på certifikatet.",
         "api_docs": "API-dokumentation",
+        "fov_h": "Intet skakbræt? Kameraets synsfelt",
+        "fov_p": "Skriv synsfeltet fra kameraets datablad (vandret eller diagonalt). Tomt: 70° vandret antages. "
+        "Robotten siger, hvor stor fejl det giver; en kalibrering med skakbræt er altid bedre.",
+        "fov_deg": "Synsfelt (grader)",
+        "fov_kind": "Målt",
+        "fov_horizontal": "vandret",
+        "fov_diagonal": "diagonalt",
+        "fov_save": "Brug synsfeltet",
+        "meal_freeze": "Mens et måltid kører, kan profil og kalibrering ikke ændres: ændringer afvises, og det næste "
+        "måltid bruger det, der er gemt.",
+        "face_override_h": "Kan ansigtet ikke måles? Sæt størrelsen i hånden",
+        "face_override_p": "Kun når målingen ikke kan lade sig gøre. Skriv hvorfor: det journalføres som en manuel "
+        "ændring. Tomt felt: gennemsnitsansigtet.",
+        "face_override_value": "Ansigtets størrelse (0,6-1,6)",
+        "face_override_reason": "Hvorfor (mindst 10 tegn)",
+        "face_override_save": "Sæt i hånden",
     },
     Language.ENGLISH: {
         "login_title": "bidvis: staff log in",
@@ -358,5 +374,21 @@ STAFF_TEXT: dict[Language, dict[str, str]] = {
         "fingerprint": "The robot's certificate (SHA-256)",
         "fingerprint_help": "Compare with what the tablet's browser shows before you trust the certificate.",
         "api_docs": "API documentation",
+        "fov_h": "No checkerboard? The camera's field of view",
+        "fov_p": "Enter the field of view from the camera's datasheet (horizontal or diagonal). Empty: 70° horizontal "
+        "is assumed. The robot says what error that implies; a checkerboard calibration is always better.",
+        "fov_deg": "Field of view (degrees)",
+        "fov_kind": "Measured",
+        "fov_horizontal": "horizontally",
+        "fov_diagonal": "diagonally",
+        "fov_save": "Use the field of view",
+        "meal_freeze": "While a meal runs, the profile and the calibration cannot change: changes are refused, and the "
+        "next meal uses what is saved.",
+        "face_override_h": "The face cannot be measured? Set its size by hand",
+        "face_override_p": "Only when the measurement is not possible. Say why: it is journalled as a manual change. "
+        "Empty field: the mean face.",
+        "face_override_value": "Face size (0.6-1.6)",
+        "face_override_reason": "Why (at least 10 characters)",
+        "face_override_save": "Set by hand",
     },
 }

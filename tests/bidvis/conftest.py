@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Callable
+
 import pytest
+import uvicorn
 from argon2 import PasswordHasher, profiles
 
 from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, LoginThrottle, StaffAccounts, StaffLogin, StaffSessions
+from bidvis.run import uvicorn_tls
 
 PASSWORD = "correct horse battery"
 CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
@@ -41,3 +48,34 @@ def log_in():
         return client.post("/login", data={"username": name, "password": password}, follow_redirects=False)
 
     return post
+
+
+def start_server(app, host: str = "127.0.0.1", certificate=None) -> tuple[str, Callable[[], None]]:
+    """The app on a real uvicorn server (HTTPS with `certificate`) in a thread, listening on
+    `host`: its base URL, and the function that stops it."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", **uvicorn_tls(certificate)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < end, "the robot's web app did not start"
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+    return f"{'https' if certificate else 'http'}://{host}:{port}", stop
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
+    """Poll `predicate` (real time) until it holds; fail after `timeout_s`."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from bidvis.robot_ui.app import create_app
 from bidvis.run import sim_robot
 from controller.config import CitizenProfile, demo_profile, load_calibration, load_profile, save_config
+from tests.bidvis.conftest import start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,26 +55,11 @@ def robot(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(robot, make_staff_login):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uv = uvicorn.Server(
-        uvicorn.Config(
-            create_app(robot.session, make_staff_login(robot.session.documents.calibration_path.parent)),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
+    url, stop = start_server(
+        create_app(robot.session, make_staff_login(robot.session.documents.calibration_path.parent))
     )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < end, "the robot's web app did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=5)
+    yield url
+    stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from bidvis.run import sim_robot
 from careplan_api.schemas import UsageEventType
 from controller.config import demo_calibration, load_calibration, load_profile
 from sim.virtual_bus import VirtualServoBus
-from tests.bidvis.conftest import ROBOT_URL
+from tests.bidvis.conftest import ROBOT_URL, wait_for
 
 ANNA = "owner-anna-1"
 BO = "owner-bo-22"
@@ -48,15 +48,6 @@ def client(app, log_in):
 def connected(client):
     assert client.post("/api/connect").status_code == 200
     return client
-
-
-def wait_for(predicate, timeout_s=10.0, what="condition"):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def calibration_events(robot):

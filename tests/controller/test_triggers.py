@@ -284,6 +284,15 @@ def test_merger_gives_estop_first_from_any_source():
     assert [c.kind for c in merger.poll(0.0, None)] == [CommandKind.ESTOP, CommandKind.NEXT_BITE]
 
 
+def test_a_meal_start_comes_before_a_stop_or_done_pressed_in_the_same_tick():
+    panel = PanelInput()
+    panel.push("end_meal")
+    panel.push("estop")
+    panel.push("start_meal")
+    kinds = [c.kind for c in TriggerMerger([panel]).poll(0.0, None)]
+    assert kinds == [CommandKind.START_MEAL, CommandKind.ESTOP, CommandKind.END_MEAL]
+
+
 def test_a_lost_switch_pauses_the_meal_and_reports_a_fault(tmp_path):
     sink = Sink()
     switch = failing_switch(tmp_path)

@@ -15,10 +15,11 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from bidvis.robot_ui.audit import AuditAction
+from bidvis.robot_ui.camera_fov import FovKind
 from bidvis.robot_ui.camera_setup import ViewResult
 from bidvis.robot_ui.changes import changed_values
 from bidvis.robot_ui.deps import Recorder, Session, Staff, StaffAudit, current_staff
-from bidvis.robot_ui.schemas import Board, FaceDistance, FaceSizeOverride, ProfileChange, SpoonChange
+from bidvis.robot_ui.schemas import Board, FaceDistance, FaceSizeOverride, FieldOfView, ProfileChange, SpoonChange
 from bidvis.robot_ui.session import RobotSession
 
 router = APIRouter(prefix="/api", tags=["setup"], dependencies=[Depends(current_staff)])
@@ -102,6 +103,19 @@ def camera_solve(staff: Staff, session: Session, record: StaffAudit) -> dict[str
         rms = session.calibration_steps.solve_camera(staff)
     quality = "good" if rms <= 1.0 else "poor: take more views with the board in new places"
     return {"message": f"camera calibrated, reprojection error {rms:.2f} px ({quality})", "rms_error_px": rms}
+
+
+@router.post("/camera/field-of-view")
+def camera_from_field_of_view(body: FieldOfView, staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+    """No checkerboard at hand: intrinsics from the camera's stated field of view (or the default),
+    saved with the error they imply."""
+    with audited(record, session):
+        error = session.calibration_steps.intrinsics_from_field_of_view(staff, body.fov_deg, FovKind(body.kind))
+    where = "the default field of view" if body.fov_deg is None else f"a {body.kind} field of view of {body.fov_deg:g}°"
+    return {
+        "message": f"camera intrinsics from {where} saved: {error.summary()}",
+        "implied_error": error.as_dict(),
+    }
 
 
 @router.post("/hand-eye/start")

@@ -143,6 +143,20 @@ $("#profile-form").addEventListener("submit", (e) => {
   call("PUT", "/api/profile", { values });
 });
 
+$("#fov-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  const fov = form.get("fov_deg");
+  call("POST", "/api/camera/field-of-view", { fov_deg: fov === "" ? null : Number(fov), kind: form.get("kind") });
+});
+$("#face-override-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  const value = form.get("face_scale");
+  const data = await call("POST", "/api/profile/face-size/override",
+                          { face_scale: value === "" ? null : Number(value), reason: form.get("reason") });
+  if (data) $("#face-scale").textContent = value === "" ? $("#face-scale").dataset.none : Number(value).toFixed(2);
+});
 $("#face-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const data = await call("POST", "/api/profile/face-size", numbers(e.target));
