@@ -10,7 +10,8 @@ camera's datasheet states (horizontal or diagonal), or `DEFAULT_HFOV_DEG` when i
   one, `DEFAULT_SPREAD_DEG` for the default: USB webcams range about 55-85 degrees horizontally);
 - the mouth's depth comes from the face's size in pixels, `z = f * size / pixels`. With the face
   size measured (staff page step 7) under the same intrinsics, `f` cancels: the depth is right
-  whatever the focal length. Without it, the depth is off by the focal length's error;
+  whatever the focal length, to about 1 % from 0.3 to 0.6 m (the face's relief; see
+  tests/bidvis/test_camera_fov.py). Without it, the depth is off by the focal length's error;
 - the mouth's sideways position, `x = (u - cx) * z / f`, is off by the focal length's error times
   its distance from the picture's middle: nothing at the middle, most at the edge;
 - an uncorrected lens distortion bends points towards (or away from) the middle by about

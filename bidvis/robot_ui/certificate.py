@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from cryptography.x509.oid import NameOID
 CERTIFICATE_FILE = "robot_certificate.pem"
 KEY_FILE = "robot_key.pem"
 VALID_DAYS = 5 * 365
+HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 class CertificateError(Exception):
@@ -48,9 +50,12 @@ def _general_name(name: str) -> x509.GeneralName:
     except ValueError:
         pass
     try:
-        return x509.DNSName(name.encode("idna").decode("ascii"))
-    except UnicodeError as exc:
-        raise CertificateError(f"{name!r} is neither a host name nor an IP address") from exc
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    if not HOST_NAME.fullmatch(ascii_name):
+        raise CertificateError(f"{name!r} is neither a host name nor an IP address")
+    return x509.DNSName(ascii_name)
 
 
 def _describe(certificate: x509.Certificate, certificate_path: Path, key_path: Path) -> RobotCertificate:

@@ -263,3 +263,20 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
     finally:
         for close in closers:
             close()
+
+
+def test_a_video_file_given_as_the_camera_plays_in_a_loop(tmp_path):
+    from bidvis.run import camera_capture
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 100.0, (64, 48))
+    for index in range(5):
+        writer.write(np.full((48, 64, 3), 40 * index, np.uint8))
+    writer.release()
+    camera = camera_capture(str(clip)).start()
+    try:
+        seen = [camera.read(timeout_s=2.0) for _ in range(12)]  # more frames than the clip has
+    finally:
+        camera.stop()
+    assert all(frame is not None for frame in seen) and not camera.stats.finished
+    assert {int(frame.image.mean()) for frame in seen} <= {0, 40, 80, 120, 160}  # the clip's own pictures, again
