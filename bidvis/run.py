@@ -42,6 +42,7 @@ from controller.config import (
     save_config,
 )
 from controller.loop import LatestValue
+from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class MouthFeed:
     def __init__(self, camera: Any, tracker: Any) -> None:
         self.camera = camera
         self.tracker = tracker
-        self.latest = LatestValue()
+        self.latest: LatestValue[MouthObservation] = LatestValue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mouth-feed", daemon=True)
 
@@ -400,7 +401,7 @@ def serve(app: Any, host: str, port: int, certificate: Any = None) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_tls(certificate))
 
 
-def uvicorn_tls(certificate: Any) -> dict[str, str]:
+def uvicorn_tls(certificate: Any) -> dict[str, Any]:
     """uvicorn's options to serve HTTPS with `certificate` (none for None: plain HTTP)."""
     if certificate is None:
         return {}

@@ -95,6 +95,7 @@ def create_app(
     ):
         app.include_router(router)
 
+    @app.exception_handler(NotAuthenticated)
     async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             return _error(401, str(exc))
@@ -102,9 +103,11 @@ def create_app(
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         return RedirectResponse("/pair", status_code=303)
 
+    @app.exception_handler(ConfigValidationError)
     async def validation(_: Request, exc: ConfigValidationError) -> JSONResponse:
         return _error(422, str(exc), exc.fields)
 
+    @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
         # FastAPI's 422 without the echoed input: a NaN or Infinity in it cannot be written as JSON (a 500)
         assert isinstance(exc, RequestValidationError)
@@ -113,46 +116,42 @@ def create_app(
             status_code=422,
         )
 
+    @app.exception_handler(FieldError)
     async def field(_: Request, exc: FieldError) -> JSONResponse:
         return _error(422, str(exc), [exc.field])
 
+    @app.exception_handler(InvalidCommand)
     async def invalid_command(_: Request, exc: InvalidCommand) -> JSONResponse:
         return _error(422, str(exc), ["bowl"])
 
     async def conflict(_: Request, exc: Exception) -> JSONResponse:
         return _error(409, str(exc))
 
+    @app.exception_handler(ConfigError)
     async def config_file(_: Request, exc: ConfigError) -> JSONResponse:
         return _error(500, f"cannot save: {exc}")
 
+    @app.exception_handler(Unjournalled)
     async def unjournalled(_: Request, exc: Unjournalled) -> JSONResponse:
         return _error(503, str(exc))
 
+    @app.exception_handler(BridgeError)
     async def bus(_: Request, exc: BridgeError) -> JSONResponse:
         return _error(503, f"servo bus: {exc}")
 
+    @app.exception_handler(AuditError)
     async def audit_failed(_: Request, exc: AuditError) -> JSONResponse:
         return _error(503, f"the audit trail does not work, so actions are refused: {exc}")
 
+    @app.exception_handler(PanelError)
     async def panel_error(_: Request, exc: PanelError) -> JSONResponse:
         return _error(422 if isinstance(exc, ValueError) else 404 if isinstance(exc, LookupError) else 500, str(exc))
 
-    app.add_exception_handler(NotAuthenticated, not_authenticated)
-    app.add_exception_handler(AuditError, audit_failed)
-    app.add_exception_handler(PanelError, panel_error)
-    app.add_exception_handler(ConfigValidationError, validation)
-    app.add_exception_handler(RequestValidationError, request_invalid)
-    app.add_exception_handler(FieldError, field)
-    app.add_exception_handler(InvalidCommand, invalid_command)
-    for kind in (JogBusy, ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
-        app.add_exception_handler(kind, conflict)
-
-    async def refused(_: Request, exc: Exception) -> JSONResponse:
+    @app.exception_handler(TriggerRefused)
+    async def refused(_: Request, exc: TriggerRefused) -> JSONResponse:
         return _error(403, str(exc))
 
-    app.add_exception_handler(TriggerRefused, refused)
-    app.add_exception_handler(ConfigError, config_file)
-    app.add_exception_handler(Unjournalled, unjournalled)
-    app.add_exception_handler(BridgeError, bus)
+    for kind in (JogBusy, ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
+        app.exception_handler(kind)(conflict)
 
     return app
