@@ -12,7 +12,7 @@
 
 Every answer, refusals included, carries a Content-Security-Policy (`frame-ancestors 'none'`,
 scripts and styles from the robot only), `X-Content-Type-Options: nosniff`, `Referrer-Policy:
-no-referrer`, and `Cache-Control: no-store` except for the static files. Who may do what is
+same-origin` (no address of the robot's pages ever goes to another site), and `Cache-Control: no-store` except for the static files. Who may do what is
 decided after this, by the routes' dependencies (`deps`).
 """
 
@@ -33,7 +33,9 @@ CONTENT_SECURITY_POLICY = (
 )
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the robot's own
+    # form posts, which could then not be told from a sandboxed page of another site.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",

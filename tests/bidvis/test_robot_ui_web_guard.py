@@ -99,7 +99,7 @@ def test_every_answer_carries_the_security_headers(client, path):
     policy = answer.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
     assert answer.headers["x-content-type-options"] == "nosniff"
-    assert answer.headers["referrer-policy"] == "no-referrer"
+    assert answer.headers["referrer-policy"] == "same-origin"
     assert "access-control-allow-origin" not in answer.headers
 
 
