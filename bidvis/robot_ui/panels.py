@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 import threading
@@ -23,7 +22,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bidvis.robot_ui.staff_login import LoginThrottle, write_private
+from bidvis.robot_ui.private_file import PrivateRecords, RecordsFileError
+from bidvis.robot_ui.staff_login import LoginThrottle
 
 PANELS_FILE = "paired_panels.json"
 TOKEN_PREFIX = "bvp_"
@@ -85,36 +85,19 @@ class PanelRegistry:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._cache: tuple[tuple[int, int, int], dict[str, dict]] | None = None
+        self._file = PrivateRecords(self.path, "panels", "token_sha256")
 
     def _stored(self) -> dict[str, dict]:
         try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise PanelError(f"panels file {self.path} is unreadable ({exc})") from exc
-        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
-        if self._cache is not None and self._cache[0] == stamp:
-            return dict(self._cache[1])
-        try:
-            panels = json.loads(self.path.read_text(encoding="utf-8"))["panels"]
-            if not isinstance(panels, dict) or not all(
-                isinstance(p, dict) and isinstance(p.get("token_sha256"), str) for p in panels.values()
-            ):
-                raise TypeError("panels must map ids to {'token_sha256': ...}")
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            raise PanelError(
-                f"panels file {self.path} is unreadable ({exc}); move it away and pair the panels again"
-            ) from exc
-        self._cache = (stamp, panels)
-        return dict(panels)
+            return self._file.read()
+        except RecordsFileError as exc:
+            raise PanelError(f"panels file: {exc}; move it away and pair the panels again") from exc
 
     def _save(self, panels: dict[str, dict]) -> None:
         try:
-            write_private(self.path, json.dumps({"panels": panels}, indent=2, ensure_ascii=False) + "\n")
-        except OSError as exc:
-            raise PanelError(f"cannot write the panels file {self.path}: {exc}") from exc
+            self._file.write(panels)
+        except RecordsFileError as exc:
+            raise PanelError(f"panels file: {exc}") from exc
 
     @staticmethod
     def _panel(panel_id: str, record: dict) -> Panel:

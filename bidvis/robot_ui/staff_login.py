@@ -21,8 +21,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import secrets
 import threading
@@ -37,6 +35,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from bidvis.robot_ui.private_file import PrivateRecords, RecordsFileError
 
 STAFF_ACCOUNTS_FILE = "staff_accounts.json"
 NAME_PATTERN = re.compile(r"^[\w.@-]{1,64}$")  # letters (æ, ø, å too), digits, . _ @ -
@@ -88,16 +88,6 @@ def check_password(password: str, name: str = "") -> str:
     return password
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` readable by its owner only, replacing it in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-
-
 class StaffAccounts:
     """The staff accounts of one robot (see the module docstring). Thread-safe."""
 
@@ -106,40 +96,23 @@ class StaffAccounts:
         self.hasher = hasher or PasswordHasher()
         self._temporary: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
-        self._cache: tuple[tuple[int, int, int], dict[str, dict]] | None = None  # (file stamp, accounts)
+        self._file = PrivateRecords(path, "accounts", "hash")
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
 
     def _stored(self) -> dict[str, dict]:
         """The file's accounts (read again only when the file has changed: every staff request asks)."""
         try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise StaffAccountsError(f"staff accounts file {self.path} is unreadable ({exc})") from exc
-        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)  # a rewrite is a new file (os.replace)
-        if self._cache is not None and self._cache[0] == stamp:
-            return dict(self._cache[1])
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            accounts = data["accounts"]
-            if not isinstance(accounts, dict) or not all(
-                isinstance(v, dict) and isinstance(v.get("hash"), str) for v in accounts.values()
-            ):
-                raise TypeError("accounts must map names to {'hash': ...}")
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            return self._file.read()
+        except RecordsFileError as exc:
             raise StaffAccountsError(
-                f"staff accounts file {self.path} is unreadable ({exc}); move it away and add the "
-                "accounts again with `bidvis ui add-staff NAME`"
+                f"staff accounts file: {exc}; move it away and add the accounts again with `bidvis ui add-staff NAME`"
             ) from exc
-        self._cache = (stamp, accounts)
-        return dict(accounts)
 
     def _save(self, accounts: dict[str, dict]) -> None:
         try:
-            write_private(self.path, json.dumps({"accounts": accounts}, indent=2, ensure_ascii=False) + "\n")
-        except OSError as exc:
-            raise StaffAccountsError(f"cannot write staff accounts file {self.path}: {exc}") from exc
+            self._file.write(accounts)
+        except RecordsFileError as exc:
+            raise StaffAccountsError(f"staff accounts file: {exc}") from exc
 
     def _account(self, name: str) -> dict | None:
         return self._temporary.get(name) or self._stored().get(name)

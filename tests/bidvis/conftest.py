@@ -12,11 +12,19 @@ import uvicorn
 from argon2 import PasswordHasher, profiles
 
 from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, LoginThrottle, StaffAccounts, StaffLogin, StaffSessions
-from bidvis.run import uvicorn_tls
+from bidvis.run import sim_robot, uvicorn_tls
 
 PASSWORD = "correct horse battery"
 CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
 ROBOT_URL = "http://localhost"  # TestClient's address for the robot's app (which answers to loopback names only)
+
+
+@pytest.fixture
+def robot(tmp_path):
+    """A robot session on virtual servos and a simulated camera, its files in `tmp_path`."""
+    robot = sim_robot(tmp_path)
+    yield robot
+    robot.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ from bidvis.robot_ui.camera_fov import (
     implied_error,
     intrinsics_from_fov,
 )
-from bidvis.run import sim_robot
 from careplan_api.schemas import UsageEventType
 from tests.bidvis.conftest import ROBOT_URL
 from vision import CameraIntrinsics
@@ -79,13 +78,6 @@ def test_with_the_face_size_measured_a_wrong_focal_length_does_not_move_the_mout
         unmeasured = float(mouth_position_m(seen, (320.0, 260.0), assumed, citizen_scale)[2])
         assert abs(unmeasured - right) > 0.1 * right  # without the face size: off by about the focal length's error
         assert abs(estimated - right) < 0.015 * right, (depth, estimated, right)  # with it: the face's relief only
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 def test_staff_set_the_intrinsics_from_the_field_of_view_and_the_journal_says_how(

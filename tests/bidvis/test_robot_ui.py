@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.app import create_app
-from bidvis.run import sim_robot
 from careplan_api.schemas import UsageEventType
 from controller.config import demo_calibration, load_calibration, load_profile
 from sim.virtual_bus import VirtualServoBus
@@ -18,13 +17,6 @@ from tests.bidvis.conftest import ROBOT_URL, wait_for
 
 ANNA = "owner-anna-1"
 BO = "owner-bo-22"
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 @pytest.fixture

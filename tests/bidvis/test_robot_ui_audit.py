@@ -13,17 +13,9 @@ from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.audit import AUDIT_FILE, AuditAction, AuditError, AuditLog
-from bidvis.run import sim_robot
 from tests.bidvis.conftest import ROBOT_URL, wait_for
 
 OWNER = "owner-anna-1"
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
-from bidvis.run import sim_robot
 from bidvis.simulation import vision_face_measure
 from careplan_api.schemas import UsageEventType
 from controller.config import load_profile
@@ -45,13 +44,6 @@ class SilentCamera:
 
     def read(self, timeout_s: float = 0.0) -> None:
         return None
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 @pytest.fixture

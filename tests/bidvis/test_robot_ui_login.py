@@ -24,7 +24,6 @@ from bidvis.robot_ui.staff_login import (
     WeakPassword,
     check_password,
 )
-from bidvis.run import sim_robot
 from tests.bidvis.conftest import ROBOT_URL
 
 # Every staff route: (method, path, JSON body). A body that would be valid, so that a refusal is the login's.
@@ -50,13 +49,6 @@ STAFF_ROUTES = [
     ("PUT", "/api/profile", {"values": {"speed_m_s": 0.1}}),
     ("POST", "/api/profile/face-size", {"distance_m": 0.45}),
 ]
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 @pytest.fixture

@@ -24,16 +24,8 @@ from bidvis.robot_ui.panels import (
     UnknownPanel,
 )
 from bidvis.robot_ui.staff_login import LoginThrottle
-from bidvis.run import sim_robot
 from careplan_api.schemas import UsageEventType
 from tests.bidvis.conftest import ROBOT_URL, wait_for
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 @pytest.fixture

@@ -10,17 +10,9 @@ from fastapi.testclient import TestClient
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.changes import changed_values, journal_values
-from bidvis.run import sim_robot
 from careplan_api.schemas import UsageEventType
 from controller.config import load_profile
 from tests.bidvis.conftest import ROBOT_URL, wait_for
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 @pytest.fixture

@@ -9,15 +9,7 @@ from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.web_guard import SiteAddress, host_name
-from bidvis.run import sim_robot
 from tests.bidvis.conftest import ROBOT_URL
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 @pytest.fixture
