@@ -175,14 +175,17 @@ def add_staff(
     ] = "",
 ) -> None:
     """Add a staff account to this robot (or set a new password): argon2 hash in staff_accounts.json."""
+    from bidvis.robot_ui.audit import AuditAction
     from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, StaffAccounts, StaffAccountsError
 
     accounts = StaffAccounts(directory / STAFF_ACCOUNTS_FILE)
+    existed = accounts.exists(name)
     try:
         accounts.add(name, password)
     except StaffAccountsError as exc:
         typer.echo(f"bidvis ui add-staff: {exc}", err=True)
         raise typer.Exit(2) from None
+    _audit(directory, AuditAction.PASSWORD_CHANGED if existed else AuditAction.ACCOUNT_ADDED, target=f"staff:{name}")
     typer.echo(f"staff account {name} saved in {accounts.path}")
 
 
@@ -193,6 +196,7 @@ def remove_staff(
     ] = Path("."),
 ) -> None:
     """Remove a staff account from this robot; its logins end at their next request."""
+    from bidvis.robot_ui.audit import AuditAction
     from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, StaffAccounts, StaffAccountsError
 
     accounts = StaffAccounts(directory / STAFF_ACCOUNTS_FILE)
@@ -204,6 +208,7 @@ def remove_staff(
     if not removed:
         typer.echo(f"bidvis ui remove-staff: no staff account {name!r} in {accounts.path}", err=True)
         raise typer.Exit(1)
+    _audit(directory, AuditAction.ACCOUNT_REMOVED, target=f"staff:{name}")
     typer.echo(f"staff account {name} removed from {accounts.path}")
 
 

@@ -76,6 +76,7 @@ def create_app(
     app.state.login = staff_login
     app.state.site = site
     app.state.audit = audit
+    app.state.jog_presses = {}  # owner -> the jog press last audited (routes/arm.py)
     app.state.panels = panels or PanelAccess(PanelRegistry(data_dir / PANELS_FILE), PairingCodes())
     app.add_middleware(WebGuard, site=site)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")

@@ -78,7 +78,6 @@ class AuditAction(StrEnum):
     CALIBRATION_CHANGED = "calibration_changed"
     PROFILE_CHANGED = "profile_changed"
     FACE_SIZE_OVERRIDDEN = "face_size_overridden"
-    INTRINSICS_DEFAULT = "intrinsics_default"
 
 
 @dataclass(frozen=True, slots=True)

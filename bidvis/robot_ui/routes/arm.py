@@ -90,7 +90,7 @@ def clear_stop(staff: Staff, session: Session, record: StaffAudit) -> dict[str, 
 
 def _first_beat(request: Request, owner: str, press: int) -> bool:
     """True for the first heartbeat of a press (what the audit records; not every heartbeat)."""
-    presses: dict[str, int] = request.app.state.__dict__.setdefault("jog_presses", {})
+    presses: dict[str, int] = request.app.state.jog_presses
     if presses.get(owner) == press:
         return False
     presses.pop(owner, None)

@@ -28,6 +28,7 @@ PAIRING = "pairing"  # the name wrong codes are counted under, per address
 @router.post("/pair", response_model=None)
 def pair(body: PairRequest, request: Request, response: Response, panels: Panels, audit: Audit) -> Any:
     """A tablet enters the code staff were shown: it is paired, once."""
+    audit.require_working()
     client = client_address(request)
     throttle = panels.codes.throttle
     wait_s = throttle.retry_after_s(PAIRING, client)
