@@ -279,4 +279,5 @@ def test_a_video_file_given_as_the_camera_plays_in_a_loop(tmp_path):
     finally:
         camera.stop()
     assert all(frame is not None for frame in seen) and not camera.stats.finished
-    assert {int(frame.image.mean()) for frame in seen} <= {0, 40, 80, 120, 160}  # the clip's own pictures, again
+    shades = (0, 40, 80, 120, 160)  # the clip's own pictures, again (MJPG moves a shade by a few levels)
+    assert all(min(abs(frame.image.mean() - shade) for shade in shades) < 5 for frame in seen)
