@@ -336,7 +336,8 @@ def _site(host: str, directory: Path, command: str):
 
 def _say_where(site, host: str, http_port: int) -> None:
     scheme = "https" if site.https else "http"
-    shown = host if host not in ("0.0.0.0", "::") else sorted(site.hosts - {"localhost", "127.0.0.1", "::1"})[0]
+    names = sorted(site.hosts - {"localhost", "127.0.0.1", "::1"})
+    shown = names[0] if host in ("0.0.0.0", "::") and names else host
     typer.echo(f"staff: {scheme}://{shown}:{http_port}/staff   panel: {scheme}://{shown}:{http_port}/panel")
     if site.fingerprint:
         typer.echo(f"certificate SHA-256 fingerprint: {site.fingerprint}")
