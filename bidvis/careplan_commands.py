@@ -126,7 +126,7 @@ def add_citizen(
         citizen = people.create_citizen(session, name, cpr_key, cpr, people.get_or_create_unit(session, unit))
         audit.record(
             session,
-            actor=None,
+            actor=audit.Operator.current(),
             action=AuditAction.CREATE,
             resource="cli add-citizen",
             citizen_id=citizen.id,
@@ -151,7 +151,7 @@ def enroll_device(
         device, token = people.enroll_device(session, citizen_id, label)
         audit.record(
             session,
-            actor=None,
+            actor=audit.Operator.current(),
             action=AuditAction.CREATE,
             resource="cli enroll-device",
             citizen_id=citizen_id,
@@ -187,9 +187,7 @@ def add_user(
     until = _parse_valid_until(valid_until) if valid_until else None
     if until is not None and role_value is not Role.RELATIVE:
         raise typer.BadParameter("only a relative's fuldmagt has an end date", param_hint="--valid-until")
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        _fail("give the password on standard input, e.g. `printf '%s\\n' \"$PW\" | bidvis careplan add-user ...`", 2)
+    password = _password_from_stdin("add-user")
     from careplan_api.services.security import password_hasher
 
     with _admin_session(database_url) as (session, settings):
@@ -206,7 +204,7 @@ def add_user(
             people.grant_fuldmagt(session, user, citizen_id, FuldmagtScope.FULL, until)
         audit.record(
             session,
-            actor=None,
+            actor=audit.Operator.current(),
             action=AuditAction.CREATE,
             resource="cli add-user",
             citizen_id=citizen_id,
@@ -223,3 +221,105 @@ def _uuid(value: str, option: str) -> Any:
         return uuid.UUID(value)
     except ValueError:
         raise typer.BadParameter("not a UUID (as printed by add-citizen)", param_hint=option) from None
+
+
+def _password_from_stdin(command: str) -> str:
+    """The first line of standard input (never an argument: those show in `ps` and shell history)."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _fail(f"give the password on standard input, e.g. `printf '%s\\n' \"$PW\" | bidvis careplan {command} ...`", 2)
+    return password
+
+
+def _change_user(database_url: str | None, username: str, command: str, change: Any) -> None:
+    """Apply `change(session, settings, user)` to the user, audit it with the operator, print the user."""
+    from careplan_api.models import AuditAction
+    from careplan_api.services import audit, login
+
+    with _admin_session(database_url) as (session, settings):
+        user = login.get_user(session, username=username)
+        change(session, settings, user)
+        audit.record(
+            session,
+            actor=audit.Operator.current(),
+            action=AuditAction.UPDATE,
+            resource=f"cli {command}",
+            citizen_id=user.citizen_id,
+            purpose=CLI_PURPOSE,
+        )
+        session.commit()
+        _print({"user_id": str(user.id), "username": user.username, "is_active": user.is_active})
+
+
+Username = Annotated[str, typer.Option(help="login name")]
+
+
+@careplan_app.command("reset-password")
+def reset_password(username: Username, database_url: DatabaseUrl = None) -> None:
+    """Set a new password (read from standard input) for a user who lost theirs; their tokens stop
+    working and their failed logins are forgotten."""
+    from careplan_api.services import login
+    from careplan_api.services.security import password_hasher
+
+    password = _password_from_stdin("reset-password")
+    _change_user(
+        database_url,
+        username,
+        "reset-password",
+        lambda session, settings, user: login.reset_password(
+            session, password_hasher(settings.argon2_profile), user, password
+        ),
+    )
+
+
+@careplan_app.command("deactivate-user")
+def deactivate_user(username: Username, database_url: DatabaseUrl = None) -> None:
+    """Stop a login at once: every token of it is refused."""
+    from careplan_api.services import login
+
+    _change_user(database_url, username, "deactivate-user", lambda s, _settings, u: login.set_active(s, u, False))
+
+
+@careplan_app.command("reactivate-user")
+def reactivate_user(username: Username, database_url: DatabaseUrl = None) -> None:
+    """Let a deactivated login in again (tokens from before stay refused)."""
+    from careplan_api.services import login
+
+    _change_user(database_url, username, "reactivate-user", lambda s, _settings, u: login.set_active(s, u, True))
+
+
+@careplan_app.command("access-log")
+def access_log(
+    citizen: Annotated[str, typer.Option(help="the citizen's id")],
+    purpose: Annotated[str, typer.Option(help="why you read it (logged in the citizen's own access log)")],
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print a citizen's access log (newest first) as {"citizen_id", "entries": [...]}; this read is
+    itself logged, with you as the operator."""
+    from careplan_api.deps import valid_purpose
+    from careplan_api.models import AuditAction
+    from careplan_api.schemas import AuditEntryOut
+    from careplan_api.services import audit, people
+
+    if not valid_purpose(purpose.strip()):
+        raise typer.BadParameter("3-200 printable characters saying why", param_hint="--purpose")
+    citizen_id = _uuid(citizen, "--citizen")
+    with _admin_session(database_url) as (session, _settings):
+        people.get_citizen(session, citizen_id)
+        audit.record(
+            session,
+            actor=audit.Operator.current(),
+            action=AuditAction.READ,
+            resource="cli access-log",
+            citizen_id=citizen_id,
+            purpose=purpose.strip(),
+        )
+        session.commit()  # logged before it is shown
+        entries = audit.entries_for_citizen(session, citizen_id, limit)
+        _print(
+            {
+                "citizen_id": str(citizen_id),
+                "entries": [AuditEntryOut.model_validate(e).model_dump(mode="json") for e in entries],
+            }
+        )

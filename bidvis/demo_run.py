@@ -271,7 +271,7 @@ def _result(summary: Any, journal: _DemoJournal, service: Any, sent_before_flush
         events_sent_during_meal=sent_before_flush,
         events_pending=journal.counts().pending,
         journal_path=str(journal.path),
-        database_url=service.database_url if service else None,
+        database_url=service.settings.database_url_masked if service else None,  # never a password
         citizen_id=service.device.citizen_id if service else None,
         events_stored=service.stored_events(set(meal_ids)) if service else 0,
         careplan_incidents=service.meal_incidents(set(meal_ids)) if service else None,

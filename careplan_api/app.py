@@ -43,8 +43,26 @@ _ERROR_STATUS: dict[type[CareplanError], int] = {
 _access_log = logging.getLogger(ACCESS_LOGGER)
 
 
+# On every answer unless the route set its own: nothing is cached (most answers hold personal
+# data, and a cached one would outlive a logout), sniffed into another type, or framed by another site.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` plus each of `SECURITY_HEADERS` that is not already set."""
+    present = {name.lower() for name, _value in headers}
+    return [*headers, *((name, value) for name, value in SECURITY_HEADERS if name not in present)]
+
+
 class GuardMiddleware:
-    """Refuses bodies over the limit with 413, measures every request, and logs it without personal data."""
+    """Refuses bodies over the limit with 413, adds `SECURITY_HEADERS`, measures every request, and
+    logs it without personal data."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
         self.app = app
@@ -67,6 +85,7 @@ class GuardMiddleware:
             if message["type"] == "http.response.start":
                 status_code = message["status"]
                 response_started = True
+                message = {**message, "headers": with_security_headers(list(message.get("headers", [])))}
             await send(message)
 
         async def refuse() -> None:
@@ -76,6 +95,7 @@ class GuardMiddleware:
                 status.HTTP_413_CONTENT_TOO_LARGE,
                 headers={"Connection": "close"},
             )
+            response.raw_headers[:] = with_security_headers(response.raw_headers)
             await response(scope, receive, send)
             refused, status_code = True, status.HTTP_413_CONTENT_TOO_LARGE
 
@@ -145,7 +165,11 @@ def _request_invalid(_request: Request, exc: Exception) -> Response:
     """FastAPI's 422 answer, with ASCII escapes: the errors echo the input, and a lone surrogate in
     it (valid JSON, "\\ud800") cannot be encoded as UTF-8, which turned a 422 into a 500."""
     assert isinstance(exc, RequestValidationError)
-    body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+    errors = [
+        {k: v for k, v in error.items() if k != "input"} if "password" in map(str, error.get("loc", ())) else error
+        for error in exc.errors()
+    ]  # a password is never echoed back, not even to its sender
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
     return Response(body, status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
 
 
@@ -153,6 +177,16 @@ def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return _database_unavailable(request, exc)
     raise exc
+
+
+def login_limits(settings: Settings) -> LoginLimits:
+    return LoginLimits(
+        max_failures_per_pair=settings.login_max_failures_per_account_and_address,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        max_failures_per_account=settings.login_max_failures_per_account,
+        window_s=settings.login_failure_window_s,
+        known_address_s=settings.login_known_address_days * 86400.0,
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -182,13 +216,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.jwt_key = jwt_key
     app.state.cpr_key = cpr_key
     app.state.password_hasher = password_hasher(settings.argon2_profile)
-    app.state.login_throttle = LoginThrottle(
-        LoginLimits(
-            settings.login_max_failures_per_account,
-            settings.login_max_failures_per_address,
-            settings.login_failure_window_s,
-        )
-    )
+    app.state.login_throttle = LoginThrottle(login_limits(settings), app.state.session_factory)
 
     for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
         app.include_router(module.router)

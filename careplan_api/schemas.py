@@ -103,6 +103,19 @@ class UserCreate(BaseModel):
     valid_until: AwareDatetime | None = Field(default=None, description="relative: when the fuldmagt ends")
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_password: str = Field(min_length=8, max_length=1024, description="tell the user; they should change it")
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

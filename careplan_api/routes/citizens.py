@@ -60,13 +60,7 @@ def list_citizens(
         session.commit()
         raise HTTPException(status.HTTP_403_FORBIDDEN, "analysts see aggregates only, never a list of persons")
     citizens = list(session.scalars(query.limit(limit).offset(offset)))
-    audit.record(
-        session,
-        actor=user,
-        action=AuditAction.SEARCH,
-        resource=f"GET {request.url.path} ({len(citizens)} found)",
-        purpose=purpose,
-    )
+    audit.record_listing(session, user, f"GET {request.url.path}", purpose, [c.id for c in citizens])
     session.commit()
     return citizens
 

@@ -69,8 +69,8 @@ def _service(tmp_path: Path, **overrides: object) -> Service:
     settings = Settings(
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'careplan.sqlite3'}",
-        jwt_secret="journal-test-jwt-" + "x" * 32,
-        cpr_hmac_key="journal-test-cpr-" + "y" * 32,
+        jwt_secret="journal-test-jwt-Qa7Ws2Ed9Rf4Tg6Yh1Uj3Ik8Ol5Pz0Xc",
+        cpr_hmac_key="journal-test-cpr-Mn4Bv7Cx1Za9Sd3Fg6Hj2Kl8Qw5Er0Ty",
         argon2_profile="CHEAPEST",
         **overrides,
     )
