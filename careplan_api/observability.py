@@ -44,6 +44,11 @@ class Metrics:
             ["scope"],
             registry=self.registry,
         )
+        self.ingest_throttled = Counter(
+            "careplan_ingest_throttled",
+            "Device batches refused (429) by the ingest quota",
+            registry=self.registry,
+        )
         self.ingest_events = Counter(
             "careplan_ingest_events",
             "Usage events by outcome (accepted, duplicate, rejected)",

@@ -69,6 +69,14 @@ class IngestResult(BaseModel):
     rejected: list[RejectedEvent] = Field(default_factory=list)
 
 
+class QuotaAnswer(BaseModel):
+    """The 429 answer to a batch over the device's quota (with a Retry-After header); nothing was stored."""
+
+    detail: str
+    events_per_s: float = Field(description="the device's sustained rate")
+    max_batch_events: int = Field(description="the largest batch the device may post")
+
+
 class RawUsageBatch(BaseModel):
     """What `POST /api/v1/usage-events` accepts before each event is checked on its own.
 
@@ -277,6 +285,7 @@ class AuditEntryOut(BaseModel):
 __all__ = [
     "MAX_EVENTS_PER_BATCH",
     "IngestResult",
+    "QuotaAnswer",
     "RawUsageBatch",
     "RejectedEvent",
     "UsageBatch",

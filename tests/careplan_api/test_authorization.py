@@ -77,6 +77,16 @@ ROWS = {
         body={"username": "newstaff", "password": "longenough", "role": "staff", "unit": "Unit A"},
     ),
     "deactivate user": Row("POST", "/api/v1/users/{spare_user}/deactivate", {"admin": 200}),
+    "reactivate user": Row("POST", "/api/v1/users/{spare_user}/reactivate", {"admin": 200}),
+    "reset password": Row(
+        "POST", "/api/v1/users/{spare_user}/password", {"admin": 200}, body={"new_password": "a new long password"}
+    ),
+    "change own password": Row(
+        "POST",
+        "/api/v1/auth/password",
+        {c: 204 for c in EVERY_USER},
+        body={"current_password": "correct horse battery", "new_password": "another long password"},
+    ),
     "grant fuldmagt": Row(
         "POST",
         "/api/v1/fuldmagter",
