@@ -8,7 +8,7 @@ The second part describes the people-facing API's requests and answers.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -238,6 +238,9 @@ class GoalAssessment(BaseModel):
 
     level: int = Field(ge=0, le=4, description="FSIII assessed level: 0 none .. 4 complete limitation")
     goal_text: str = Field(default="", max_length=2000)
+    hand_feeding_minutes: float | None = Field(
+        default=None, ge=0, le=240, description="minutes a staff member spends feeding the citizen by hand at one meal"
+    )
 
 
 class GoalOut(BaseModel):
@@ -249,8 +252,39 @@ class GoalOut(BaseModel):
     condition_code: str
     level: int
     goal_text: str
+    hand_feeding_minutes: float | None
     assessed_by: UUID | None
     assessed_at: datetime
+
+
+class WeekEffectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    year: int
+    week: int
+    monday: date
+    meals: int = Field(description="meals eaten with the robot (at least one bite taken)")
+    staff_minutes_freed: float
+    meals_without_feeding_time: int
+    bites_offered: int
+    citizen_started_bites: int
+    self_started_share: float | None
+    fsiii_level: int | None
+
+
+class EffectOut(BaseModel):
+    """The effect figures of a period, per week and in sum (docs/reports.md)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    meals: int
+    meals_per_week: float
+    staff_minutes_freed: float
+    meals_without_feeding_time: int
+    self_started_share: float | None
+    fsiii_first: int | None
+    fsiii_last: int | None
+    weeks: list[WeekEffectOut]
 
 
 class NoteCreate(BaseModel):

@@ -178,7 +178,9 @@ def _read_secrets(path: Path) -> dict[str, str]:
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"cannot read the secrets file {path}: {exc}; fix or delete it") from exc
     if mode & 0o077:
-        raise ConfigurationError(f"the secrets file {path} can be read by other users (mode {mode:o}); run: chmod 600 {path}")
+        raise ConfigurationError(
+            f"the secrets file {path} can be read by other users (mode {mode:o}); run: chmod 600 {path}"
+        )
     if not isinstance(stored, dict):
         raise ConfigurationError(f"the secrets file {path} is not a JSON object; fix or delete it")
     for key in SECRET_KEYS:

@@ -50,7 +50,9 @@ def _login_context(request: Request, session: Session, resource: str) -> LoginCo
     return LoginContext(session, state.password_hasher, state.login_throttle, client_address(request), resource)
 
 
-def _password_login(request: Request, session: Session, username: str, password: str, resource: str) -> User | Throttled | None:
+def _password_login(
+    request: Request, session: Session, username: str, password: str, resource: str
+) -> User | Throttled | None:
     outcome = password_login(_login_context(request, session, resource), username, password)
     if isinstance(outcome, Throttled):
         request.app.state.metrics.login_throttled.labels(outcome.scope.value).inc()

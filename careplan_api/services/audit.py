@@ -111,12 +111,17 @@ def record_listing(
 ) -> None:
     """A list or search that showed several citizens: one `search` entry without a citizen (how
     many were found) and one per citizen shown, so that each sees it in their own access log."""
-    session.add(AuditEntry(**_values(actor, AuditAction.SEARCH, f"{resource} ({len(citizen_ids)} found)", None, purpose, "ok")))
+    session.add(
+        AuditEntry(**_values(actor, AuditAction.SEARCH, f"{resource} ({len(citizen_ids)} found)", None, purpose, "ok"))
+    )
     shown = list(dict.fromkeys(citizen_ids))
     if shown:
         session.execute(
             _INSERT,
-            [_values(actor, AuditAction.SEARCH, f"{resource} (in a list of {len(shown)})", c, purpose, "ok") for c in shown],
+            [
+                _values(actor, AuditAction.SEARCH, f"{resource} (in a list of {len(shown)})", c, purpose, "ok")
+                for c in shown
+            ],
         )
 
 

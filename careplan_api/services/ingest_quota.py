@@ -90,4 +90,3 @@ def take(
         quota.events_per_s,
         quota.max_batch_events,
     )
-

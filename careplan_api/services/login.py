@@ -41,7 +41,11 @@ def authenticate(session: Session, hasher: PasswordHasher, username: str, passwo
     """The active user with this username and password, else None (same work either way: argon2
     runs against a dummy hash for unknown names, so timing does not tell which part was wrong)."""
     user = find_user(session, username)
-    if not verify_password(user.password_hash if user else None, password, hasher) or user is None or not user.is_active:
+    if (
+        not verify_password(user.password_hash if user else None, password, hasher)
+        or user is None
+        or not user.is_active
+    ):
         return None
     return user
 

@@ -65,6 +65,7 @@ ROWS = {
         "PUT", "/api/v1/citizens/{alice}/goal", {"staff_a": 200}, body={"level": 2, "goal_text": "Spiser selv"}
     ),
     "list notes": Row("GET", "/api/v1/citizens/{alice}/notes", ALICE_READERS),
+    "read effect": Row("GET", "/api/v1/citizens/{alice}/effect", ALICE_READERS),
     "add note": Row("POST", "/api/v1/citizens/{alice}/notes", {"staff_a": 201}, body={"text": "Spiste godt"}),
     "read audit log": Row(
         "GET", "/api/v1/citizens/{alice}/audit", {**ALICE_READERS, "relative_audit_only": 200, "admin": 200}

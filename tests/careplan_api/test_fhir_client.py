@@ -64,7 +64,9 @@ def test_a_request_purpose_overrides_the_tokens(client, world, app):
     assert client.get(f"/api/v1/citizens/{world.alice}", headers=headers | {"X-Purpose": ""}).status_code == 200
     with app.state.session_factory() as session:
         purposes = session.scalars(
-            select(AuditEntry.purpose).where(AuditEntry.citizen_id == world.alice, AuditEntry.action == AuditAction.READ)
+            select(AuditEntry.purpose).where(
+                AuditEntry.citizen_id == world.alice, AuditEntry.action == AuditAction.READ
+            )
         ).all()
     assert purposes == ["quality review", "care"]
 

@@ -58,7 +58,9 @@ def test_two_workers_on_one_database_share_the_quota(client, world, app, setting
     try:
         with TestClient(other_worker) as second:
             batch = _batch(6)["events"]
-            assert client.post(URL, json={"events": batch[:20]}, headers=world.headers("device_alice")).status_code == 200
+            assert (
+                client.post(URL, json={"events": batch[:20]}, headers=world.headers("device_alice")).status_code == 200
+            )
             refused = second.post(URL, json={"events": batch[:20]}, headers=world.headers("device_alice"))
             assert refused.status_code == 429
     finally:

@@ -52,9 +52,7 @@ def _throttle_entries(app) -> list[AuditEntry]:
 # The limiter on its own (on the test's database) -------------------------------------------------
 
 
-def test_one_address_is_locked_out_of_an_account_after_its_failures_until_the_oldest_leaves_the_window(
-    throttle, clock
-):
+def test_one_address_is_locked_out_of_an_account_after_its_failures_until_the_oldest_leaves_the_window(throttle, clock):
     locked = []
     for _ in range(3):
         clock.now += 10
@@ -69,7 +67,9 @@ def test_one_address_is_locked_out_of_an_account_after_its_failures_until_the_ol
 
 
 def test_many_addresses_slow_the_account_down_but_never_lock_out_an_address_it_logged_in_from(throttle, world):
-    throttle.succeeded(throttle.begin("staff_a", "192.0.2.1"), world.user_ids["staff_a"])  # the owner's usual place: known
+    throttle.succeeded(
+        throttle.begin("staff_a", "192.0.2.1"), world.user_ids["staff_a"]
+    )  # the owner's usual place: known
     for i in range(LIMITS.max_failures_per_account):  # a guesser spread over many addresses
         throttle.failed(throttle.begin("staff_a", f"10.0.1.{i}"))
     refused = throttle.begin("staff_a", "10.0.1.200")
