@@ -93,21 +93,76 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     database_url: DatabaseUrl = None,
+    workers: Annotated[
+        int, typer.Option(help="worker processes (each a whole app; share nothing but the database)", min=1, max=64)
+    ] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(help="addresses of reverse proxies whose X-Forwarded-For is trusted (default 127.0.0.1)"),
+    ] = None,
 ) -> None:
-    """Run the service with uvicorn (JSON logs on stderr, migrations applied on start)."""
+    """Run the service with uvicorn (JSON logs on stderr, migrations applied once on start).
+
+    With `--workers N` the secrets, the schema and the settings are prepared once here; each worker
+    then builds the app from the environment (no migration of its own). Throttles, quotas, token
+    revocations and dashboard releases live in the database, so every worker answers the same.
+    """
+    import os
+
     import uvicorn
 
     from careplan_api.app import create_app
+    from careplan_api.db import make_engine, upgrade_database
     from careplan_api.errors import CareplanError
     from careplan_api.observability import configure_json_logging
 
     settings = _settings(database_url)
     configure_json_logging(settings.log_level)
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "access_log": False}
+    if forwarded_allow_ips is not None:
+        options["forwarded_allow_ips"] = forwarded_allow_ips
+    if workers == 1:
+        try:
+            app = create_app(settings)
+        except CareplanError as exc:
+            _fail(str(exc))
+        uvicorn.run(app, **options)
+        return
+    if settings.database_url.startswith("sqlite"):
+        _fail("several workers need PostgreSQL (--database-url postgresql+psycopg://...); SQLite has one writer")
     try:
-        app = create_app(settings)
+        settings = settings.with_secrets()  # generated once, before the workers start
+        settings.require_secrets()
+        if settings.run_migrations:
+            engine = make_engine(settings)
+            upgrade_database(engine)
+            engine.dispose()
     except CareplanError as exc:
         _fail(str(exc))
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    os.environ["BIDVIS_CAREPLAN_DATABASE_URL"] = settings.database_url
+    os.environ["BIDVIS_CAREPLAN_DATA_DIR"] = str(settings.data_dir)
+    os.environ["BIDVIS_CAREPLAN_RUN_MIGRATIONS"] = "false"
+    uvicorn.run("careplan_api.app:app_from_environment", factory=True, workers=workers, **options)
+
+
+@careplan_app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Bring the database schema to the newest version (Alembic); prints {"revision": ...}. Run it
+    once before starting workers that have `BIDVIS_CAREPLAN_RUN_MIGRATIONS=false`."""
+    from sqlalchemy import text
+
+    from careplan_api.db import make_engine, upgrade_database
+    from careplan_api.errors import CareplanError
+
+    try:
+        engine = make_engine(_settings(database_url))
+        upgrade_database(engine)
+        with engine.connect() as connection:
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        engine.dispose()
+    except CareplanError as exc:
+        _fail(str(exc))
+    _print({"revision": revision})
 
 
 @careplan_app.command("add-citizen")

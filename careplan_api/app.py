@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careplan_api.db import make_engine, make_session_factory, make_write_lock, upgrade_database
 from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
-from careplan_api.observability import ACCESS_LOGGER, Metrics
+from careplan_api.observability import ACCESS_LOGGER, Metrics, configure_json_logging
 from careplan_api.routes import admin, auth, citizens, dashboard, fhir, ingest, ops, reports
 from careplan_api.services.login_throttle import LoginLimits, LoginThrottle
 from careplan_api.services.security import InvalidToken, password_hasher
@@ -178,6 +178,12 @@ def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return _database_unavailable(request, exc)
     raise exc
+
+
+def app_from_environment() -> FastAPI:
+    """`create_app(Settings())`: the factory each worker process of `bidvis careplan serve --workers N`
+    calls (`uvicorn --factory`), configured by the `BIDVIS_CAREPLAN_*` environment."""
+    return create_app(Settings())
 
 
 def login_limits(settings: Settings) -> LoginLimits:

@@ -109,10 +109,15 @@ class Settings(BaseSettings):
         default=50.0, gt=0, description="each device's sustained ingest quota (events per second)"
     )
     ingest_max_batch_events: int = Field(
-        default=500,
+        default=1000,
         gt=0,
         le=1000,
         description="each device's burst: the largest batch it may post, and the events it may post at once after a pause",
+    )
+    dashboard_release_delay_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="a month's dashboard figures are released (computed once, then fixed) this long after it ends",
     )
     run_migrations: bool = Field(
         default=True, description="run `alembic upgrade head` when the app or CLI opens the database"

@@ -26,7 +26,7 @@ from careplan_api.models import Device
 @dataclass(frozen=True)
 class IngestQuota:
     events_per_s: float = 50.0
-    max_batch_events: int = 500
+    max_batch_events: int = 1000
 
     def __post_init__(self) -> None:
         if not self.events_per_s > 0 or self.max_batch_events < 1:

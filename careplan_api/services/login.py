@@ -122,7 +122,7 @@ def issue_token(
 
 
 def _cut_off_tokens(user: User, now: datetime) -> None:
-    user.tokens_valid_after = now.replace(microsecond=0)  # tokens carry whole seconds (iat)
+    user.tokens_valid_after = now  # tokens carry their issue time to the microsecond (iat)
 
 
 def _check_new_password(password: str) -> None:

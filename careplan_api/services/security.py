@@ -99,13 +99,13 @@ def create_access_token(
     user: User, key: bytes, ttl_s: int, now: datetime | None = None, purpose: str | None = None
 ) -> tuple[str, AccessClaims]:
     """A signed token for `user` (HS256), valid `ttl_s` seconds, carrying `purpose` when given."""
-    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    now = now or datetime.now(UTC)
     claims = AccessClaims(user.id, user.role, uuid.uuid4().hex, now + timedelta(seconds=ttl_s), now, purpose)
     payload: dict[str, object] = {
         "sub": str(user.id),
         "role": user.role.value,
         "jti": claims.jti,
-        "iat": int(now.timestamp()),
+        "iat": round(now.timestamp(), 6),  # RFC 7519 allows fractions: a cut-off in the same second still holds
         "exp": int(claims.expires_at.timestamp()),
     }
     if purpose:
@@ -123,7 +123,7 @@ def decode_access_token(token: str, key: bytes) -> AccessClaims:
             Role(payload["role"]),
             str(payload["jti"])[:64],
             datetime.fromtimestamp(int(payload["exp"]), UTC),
-            datetime.fromtimestamp(int(payload["iat"]), UTC) if "iat" in payload else None,
+            datetime.fromtimestamp(float(payload["iat"]), UTC) if "iat" in payload else None,
             purpose if isinstance(purpose, str) and purpose else None,
         )
     except jwt.ExpiredSignatureError as exc:

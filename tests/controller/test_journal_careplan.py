@@ -66,6 +66,8 @@ class Service:
 
 
 def _service(tmp_path: Path, **overrides: object) -> Service:
+    overrides.setdefault("ingest_events_per_s", 1e6)  # the quota has its own test below
+    overrides.setdefault("ingest_max_batch_events", 1000)
     settings = Settings(
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'careplan.sqlite3'}",
@@ -84,7 +86,7 @@ def _service(tmp_path: Path, **overrides: object) -> Service:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    running = _service(tmp_path, ingest_events_per_s=1e6, ingest_max_batch_events=1000)  # quota: its own test
+    running = _service(tmp_path)
     running.start()
     yield running
     running.stop()
