@@ -182,8 +182,10 @@ def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
 
 def app_from_environment() -> FastAPI:
     """`create_app(Settings())`: the factory each worker process of `bidvis careplan serve --workers N`
-    calls (`uvicorn --factory`), configured by the `BIDVIS_CAREPLAN_*` environment."""
-    return create_app(Settings())
+    calls (`uvicorn --factory`), configured by the `BIDVIS_CAREPLAN_*` environment, with JSON logs."""
+    settings = Settings()
+    configure_json_logging(settings.log_level)
+    return create_app(settings)
 
 
 def login_limits(settings: Settings) -> LoginLimits:
