@@ -103,11 +103,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         tokens_file = data_dir / "tokens.txt"
         tokens_file.write_text("\n".join(tokens))
         port = free_port()
+        log = (data_dir / "server.log").open("wb")
         server = subprocess.Popen(
             [sys.executable, "-m", "bidvis.cli", "careplan", "serve", "--port", str(port), "--workers", str(WORKERS)],
             env={**os.environ, "BIDVIS_CAREPLAN_DATA_DIR": str(data_dir), "BIDVIS_CAREPLAN_DATABASE_URL": url},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
         )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -119,7 +120,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError("the care-plan service did not start")
+                tail = (data_dir / "server.log").read_text()[-2000:]
+                raise RuntimeError(f"the care-plan service did not start: {tail}")
             time.sleep(0.2)
         time.sleep(2)  # every worker up
         postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])

@@ -77,13 +77,33 @@ class QuotaAnswer(BaseModel):
     max_batch_events: int = Field(description="the largest batch the device may post")
 
 
+EXAMPLE_ID = "6f1c2a9e-5b7d-4c3e-9a8f-0d1e2f3a4b5c"  # placeholder ids of the OpenAPI examples
+
+
 class RawUsageBatch(BaseModel):
     """What `POST /api/v1/usage-events` accepts before each event is checked on its own.
 
     Each item should be a `UsageEvent`; an item that is not is rejected alone (see IngestResult).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "id": "0b7c3a55-6c0d-4d0e-9a43-1d9e8c7a0001",
+                            "meal_id": "0b7c3a55-6c0d-4d0e-9a43-1d9e8c7a0002",
+                            "type": "bite_taken",
+                            "at": "2026-11-30T12:00:05+01:00",
+                            "data": {"bowl": 1, "duration_s": 4.5},
+                        }
+                    ]
+                }
+            ]
+        },
+    )
 
     events: list[Any] = Field(
         max_length=MAX_EVENTS_PER_BATCH,
@@ -101,7 +121,12 @@ class Token(BaseModel):
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"username": "sofie", "password": "a long password", "role": "staff", "unit": "Plejehjemmet"}]
+        },
+    )
 
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=8, max_length=1024)
@@ -112,14 +137,19 @@ class UserCreate(BaseModel):
 
 
 class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"current_password": "your current password", "new_password": "a new long password"}]
+        },
+    )
 
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=8, max_length=1024)
 
 
 class PasswordReset(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"new_password": "a new long password"}]})
 
     new_password: str = Field(min_length=8, max_length=1024, description="tell the user; they should change it")
 
@@ -136,7 +166,9 @@ class UserOut(BaseModel):
 
 
 class CitizenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Ellen", "unit": "Plejehjemmet"}]}
+    )
 
     name: str = Field(min_length=1, max_length=200)
     cpr: str | None = Field(default=None, pattern=r"^\d{6}-?\d{4}$", description="stored only as a keyed hash")
@@ -153,7 +185,9 @@ class CitizenOut(BaseModel):
 
 
 class DeviceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"citizen_id": EXAMPLE_ID, "label": "robot 2"}]}
+    )
 
     citizen_id: UUID
     label: str = Field(default="", max_length=200)
@@ -177,7 +211,12 @@ class DeviceOut(BaseModel):
 
 
 class FuldmagtCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"relative_user_id": EXAMPLE_ID, "citizen_id": EXAMPLE_ID, "scope": "care_plan"}]
+        },
+    )
 
     relative_user_id: UUID
     citizen_id: UUID
@@ -234,7 +273,12 @@ class MealDetail(MealOut):
 
 
 class GoalAssessment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"level": 2, "goal_text": "Spiser selv med robotten", "hand_feeding_minutes": 20}]
+        },
+    )
 
     level: int = Field(ge=0, le=4, description="FSIII assessed level: 0 none .. 4 complete limitation")
     goal_text: str = Field(default="", max_length=2000)
@@ -288,7 +332,7 @@ class EffectOut(BaseModel):
 
 
 class NoteCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "Spiste godt i dag"}]})
 
     text: str = Field(min_length=1, max_length=10_000)
 

@@ -31,11 +31,35 @@ from careplan_api.services import audit, login, people
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 
+def _links(**targets: tuple[str, str, str]) -> dict[int | str, dict[str, object]]:
+    """OpenAPI links of a 201 answer: name -> (operationId, path parameter, JSON pointer in the answer)."""
+    return {
+        201: {
+            "links": {
+                name: {"operationId": operation, "parameters": {parameter: f"$response.body#{pointer}"}}
+                for name, (operation, parameter, pointer) in targets.items()
+            }
+        }
+    }
+
+
+_USER_LINKS = _links(
+    Deactivate=("deactivate_user_api_v1_users__user_id__deactivate_post", "user_id", "/id"),
+    Reactivate=("reactivate_user_api_v1_users__user_id__reactivate_post", "user_id", "/id"),
+    ResetPassword=("reset_password_api_v1_users__user_id__password_post", "user_id", "/id"),
+)
+
+
 def _where(request: Request) -> str:
     return f"{request.method} {request.url.path}"
 
 
-@router.post("/citizens", response_model=CitizenOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/citizens",
+    response_model=CitizenOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_links(ReadCitizen=("read_citizen_api_v1_citizens__citizen_id__get", "citizen_id", "/id")),
+)
 def create_citizen(
     request: Request, session: SessionDep, admin: AdminUser, purpose: Purpose, body: CitizenCreate
 ) -> Citizen:
@@ -54,7 +78,7 @@ def create_citizen(
     return citizen
 
 
-@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, responses=_USER_LINKS)
 def create_user(request: Request, session: SessionDep, admin: AdminUser, purpose: Purpose, body: UserCreate) -> User:
     """Create a login; a relative gets a fuldmagt (scope full) for `citizen_id`, ending at `valid_until`."""
     role = Role(body.role)
@@ -126,7 +150,12 @@ def reset_password(
     return _change_user(request, session, admin, purpose, user)
 
 
-@router.post("/fuldmagter", response_model=FuldmagtOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/fuldmagter",
+    response_model=FuldmagtOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_links(Revoke=("revoke_fuldmagt_api_v1_fuldmagter__fuldmagt_id__revoke_post", "fuldmagt_id", "/id")),
+)
 def create_fuldmagt(
     request: Request, session: SessionDep, admin: AdminUser, purpose: Purpose, body: FuldmagtCreate
 ) -> Fuldmagt:
@@ -165,7 +194,12 @@ def revoke_fuldmagt(
     return fuldmagt
 
 
-@router.post("/devices", response_model=DeviceEnrolled, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/devices",
+    response_model=DeviceEnrolled,
+    status_code=status.HTTP_201_CREATED,
+    responses=_links(Revoke=("revoke_device_api_v1_devices__device_id__revoke_post", "device_id", "/device_id")),
+)
 def enroll_device(
     request: Request, session: SessionDep, admin: AdminUser, purpose: Purpose, body: DeviceCreate
 ) -> DeviceEnrolled:
