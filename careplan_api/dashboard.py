@@ -24,10 +24,12 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import cast
 
 from careplan_api.errors import InvalidInput
 
 MIN_GROUP_SIZE = 5
+Atom = tuple[int, tuple[str, ...]]  # citizens as a bit set, and the shown groups it is made of
 MAX_UNION_ATOMS = 12  # the smaller breakdown's 2^12 unions are checked; beyond, its smallest groups are merged
 
 
@@ -125,15 +127,15 @@ class _Breakdown:
             members |= self.groups[label]
         return members
 
-    def atoms(self) -> list[tuple[int, tuple[str, ...]]]:
+    def atoms(self) -> list[Atom]:
         """What a reader can add up: each shown group, and the hidden block as one piece."""
-        atoms = [(self.groups[g], (g,)) for g in self.shown()]
+        atoms: list[Atom] = [(self.groups[g], (g,)) for g in self.shown()]
         if self.hidden:
             atoms.append((self.block(), ()))
         return atoms
 
 
-def _unions(atoms: list[tuple[int, tuple[str, ...]]]) -> list[tuple[int, tuple[str, ...]]]:
+def _unions(atoms: list[Atom]) -> list[Atom]:
     """Every union of the atoms (with the shown groups in it), the empty set left out."""
     out = []
     for size in range(1, len(atoms) + 1):
@@ -142,8 +144,8 @@ def _unions(atoms: list[tuple[int, tuple[str, ...]]]) -> list[tuple[int, tuple[s
     return out
 
 
-def _union(atoms: Sequence[tuple[int, tuple[str, ...]]]) -> tuple[int, tuple[str, ...]]:
-    members, labels = 0, ()
+def _union(atoms: Sequence[Atom]) -> Atom:
+    members, labels = 0, cast(tuple[str, ...], ())
     for atom_members, atom_labels in atoms:
         members |= atom_members
         labels += atom_labels

@@ -7,6 +7,7 @@ only the bearer token."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -46,7 +47,7 @@ def _releases(
     return found, now
 
 
-def _labelled(content: dict[str, Any], t: dict[str, str]) -> dict[str, Any]:
+def _labelled(content: dict[str, Any], t: Mapping[str, str]) -> dict[str, Any]:
     """A release with its labels in the page's language."""
 
     def level(group: dict[str, Any]) -> dict[str, Any]:
