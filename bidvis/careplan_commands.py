@@ -69,6 +69,20 @@ def _admin_session(database_url: str | None) -> Any:
     return opened()
 
 
+def _log(session: Any, action: Any, resource: str, citizen_id: Any, purpose: str = CLI_PURPOSE) -> None:
+    """Write the command's audit entry, with the operator who ran it (the caller commits)."""
+    from careplan_api.services import audit
+
+    audit.record(
+        session,
+        actor=audit.Operator.current(),
+        action=action,
+        resource=resource,
+        citizen_id=citizen_id,
+        purpose=purpose,
+    )
+
+
 def _print(obj: dict[str, Any]) -> None:
     typer.echo(json.dumps(obj))
 
@@ -174,19 +188,12 @@ def add_citizen(
 ) -> None:
     """Register a citizen; prints {"citizen_id": ...}."""
     from careplan_api.models import AuditAction
-    from careplan_api.services import audit, people
+    from careplan_api.services import people
 
     with _admin_session(database_url) as (session, settings):
         _jwt_key, cpr_key = settings.require_secrets()
         citizen = people.create_citizen(session, name, cpr_key, cpr, people.get_or_create_unit(session, unit))
-        audit.record(
-            session,
-            actor=audit.Operator.current(),
-            action=AuditAction.CREATE,
-            resource="cli add-citizen",
-            citizen_id=citizen.id,
-            purpose=CLI_PURPOSE,
-        )
+        _log(session, AuditAction.CREATE, "cli add-citizen", citizen.id)
         session.commit()
         _print({"citizen_id": str(citizen.id)})
 
@@ -199,19 +206,12 @@ def enroll_device(
 ) -> None:
     """Register a device to a citizen; prints {"device_id": ..., "token": ...} (the token only this once)."""
     from careplan_api.models import AuditAction
-    from careplan_api.services import audit, people
+    from careplan_api.services import people
 
     citizen_id = _uuid(citizen, "--citizen")
     with _admin_session(database_url) as (session, _settings):
         device, token = people.enroll_device(session, citizen_id, label)
-        audit.record(
-            session,
-            actor=audit.Operator.current(),
-            action=AuditAction.CREATE,
-            resource="cli enroll-device",
-            citizen_id=citizen_id,
-            purpose=CLI_PURPOSE,
-        )
+        _log(session, AuditAction.CREATE, "cli enroll-device", citizen_id)
         session.commit()
         _print({"device_id": str(device.id), "token": token})
 
@@ -232,7 +232,7 @@ def add_user(
     A relative gets a fuldmagt (scope full) for --citizen, ending at --valid-until.
     """
     from careplan_api.models import AuditAction, FuldmagtScope, Role
-    from careplan_api.services import audit, people
+    from careplan_api.services import people
 
     try:
         role_value = Role(role)
@@ -257,14 +257,7 @@ def add_user(
         )
         if role_value is Role.RELATIVE and citizen_id is not None:
             people.grant_fuldmagt(session, user, citizen_id, FuldmagtScope.FULL, until)
-        audit.record(
-            session,
-            actor=audit.Operator.current(),
-            action=AuditAction.CREATE,
-            resource="cli add-user",
-            citizen_id=citizen_id,
-            purpose=CLI_PURPOSE,
-        )
+        _log(session, AuditAction.CREATE, "cli add-user", citizen_id)
         session.commit()
         _print({"user_id": str(user.id)})
 
@@ -289,19 +282,12 @@ def _password_from_stdin(command: str) -> str:
 def _change_user(database_url: str | None, username: str, command: str, change: Any) -> None:
     """Apply `change(session, settings, user)` to the user, audit it with the operator, print the user."""
     from careplan_api.models import AuditAction
-    from careplan_api.services import audit, login
+    from careplan_api.services import login
 
     with _admin_session(database_url) as (session, settings):
         user = login.get_user(session, username=username)
         change(session, settings, user)
-        audit.record(
-            session,
-            actor=audit.Operator.current(),
-            action=AuditAction.UPDATE,
-            resource=f"cli {command}",
-            citizen_id=user.citizen_id,
-            purpose=CLI_PURPOSE,
-        )
+        _log(session, AuditAction.UPDATE, f"cli {command}", user.citizen_id)
         session.commit()
         _print({"user_id": str(user.id), "username": user.username, "is_active": user.is_active})
 
@@ -362,14 +348,7 @@ def access_log(
     citizen_id = _uuid(citizen, "--citizen")
     with _admin_session(database_url) as (session, _settings):
         people.get_citizen(session, citizen_id)
-        audit.record(
-            session,
-            actor=audit.Operator.current(),
-            action=AuditAction.READ,
-            resource="cli access-log",
-            citizen_id=citizen_id,
-            purpose=purpose.strip(),
-        )
+        _log(session, AuditAction.READ, "cli access-log", citizen_id, purpose=purpose.strip())
         session.commit()  # logged before it is shown
         entries = audit.entries_for_citizen(session, citizen_id, limit)
         _print(
