@@ -1,0 +1,151 @@
+"""The simulated camera as the controller sees it: mouth observations from face frames through
+the real vision pipeline, or from the ground-truth source; and the robot calibration that puts
+the simulated camera where the simulator has it."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bidvis.simulation.face_vision import calibrate_face_scale, vision_face_measure
+from controller.config import CameraMount as CalibrationCameraMount
+from controller.config import RobotCalibration
+from controller.loop import LatestValue
+from sim.camera import FaceFrameSource, FacesUnavailable, GroundTruthMouthSource, PinholeCamera
+from sim.scenario import Scenario
+from sim.world import World
+from vision.errors import VisionError
+from vision.observation import MouthObservation
+
+
+class CameraMode(str, Enum):
+    """Where mouth observations come from in the simulation."""
+
+    AUTO = "auto"  # face frames through the vision pipeline when the photos are there, else ground truth
+    FACES = "faces"
+    GROUND_TRUTH = "ground_truth"
+
+
+def sim_calibration(calibration: RobotCalibration, camera: PinholeCamera) -> RobotCalibration:
+    """The robot calibration of the simulated robot: the given one with the simulated camera's
+    mount (its pose in the base frame), so vision positions land where the simulator put them."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = camera.mount.rotation_world_from_camera()
+    matrix[:3, 3] = camera.mount.position_m
+    r0, r1, r2, r3 = (tuple(float(v) for v in row) for row in matrix)
+    rows = (
+        (r0[0], r0[1], r0[2], r0[3]),
+        (r1[0], r1[1], r1[2], r1[3]),
+        (r2[0], r2[1], r2[2], r2[3]),
+        (r3[0], r3[1], r3[2], r3[3]),
+    )
+    mount = CalibrationCameraMount(intrinsics_ref="simulated-camera", camera_to_base=rows)
+    return calibration.model_copy(update={"camera": mount})
+
+
+class MouthFeed:
+    """The camera, polled once per control tick: puts each new mouth observation into `mouth`
+    (the loop's mouth source) and remembers when the scene it shows was captured (`content_t`:
+    a frozen frame looks fresh but shows the past).
+
+    `mode` AUTO opens face frames when the photos and models are there, else the ground-truth
+    source; `face_scale` None calibrates the tracker's face scale at set-up (face frames only).
+    """
+
+    def __init__(
+        self,
+        world: World,
+        camera: PinholeCamera,
+        scenario: Scenario,
+        mode: CameraMode,
+        *,
+        faces_dir: Path | None = None,
+        face_scale: float | None = None,
+        fps: float = 30.0,
+    ) -> None:
+        if not (math.isfinite(fps) and 1.0 <= fps <= 120.0):
+            raise ValueError(f"camera_fps must be 1-120 frames per second, got {fps}")
+        if face_scale is not None and not (math.isfinite(face_scale) and face_scale > 0.0):
+            raise ValueError(f"face_scale must be a positive factor of the mean face, got {face_scale}")
+        self.world = world
+        self.camera = camera
+        self.fps = fps
+        self.face_scale = face_scale
+        self.mouth: LatestValue[MouthObservation] = LatestValue()
+        self.content_t: float | None = None  # when the scene of the latest observation was captured
+        self.mouth_errors_m: list[float] = []  # vision against truth (face frames only)
+        self._last_sighting_t: float | None = None
+        self._frames: FaceFrameSource | None = None
+        self._tracker: Any = None
+        self._sightings: GroundTruthMouthSource | None = None
+        self.mode = self._open(scenario, mode, faces_dir)
+
+    def _open(self, scenario: Scenario, mode: CameraMode, faces_dir: Path | None) -> CameraMode:
+        faults, seed = scenario.camera_faults, scenario.seed
+        if mode in (CameraMode.AUTO, CameraMode.FACES):
+            try:
+                from vision import CameraIntrinsics as VisionIntrinsics
+                from vision import FaceModels, MouthTracker, TrackerConfig
+
+                models = FaceModels.load()
+                ci = self.camera.intrinsics
+                intrinsics = VisionIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px)
+                frames = FaceFrameSource(
+                    self.world,
+                    self.camera,
+                    faults,
+                    faces_dir=faces_dir,
+                    seed=seed,
+                    measure_face=vision_face_measure(models, ci.fx),
+                    fps=self.fps,
+                )
+                if self.face_scale is None:
+                    self.face_scale = calibrate_face_scale(frames, intrinsics, models)
+                config = TrackerConfig(face_scale=self.face_scale)
+                self._tracker = MouthTracker(config, intrinsics=intrinsics, models=models)
+                self._frames = frames
+                return CameraMode.FACES
+            except (FacesUnavailable, VisionError, ImportError, OSError) as exc:
+                if mode is CameraMode.FACES:
+                    raise
+                reason = f"face frames unavailable ({exc})"
+        else:
+            reason = "ground-truth camera chosen"
+        self._sightings = GroundTruthMouthSource(
+            self.world, self.camera, faults, seed=seed, reason=reason, fps=self.fps
+        )
+        return CameraMode.GROUND_TRUTH
+
+    def poll(self, now_s: float) -> None:
+        """Take what the camera delivers by `now_s` and hand it on."""
+        if self._frames is not None:
+            delivered = self._frames.poll(now_s)
+            if delivered is not None:
+                observation = self._tracker.update(delivered[1], delivered[0])
+                if observation is not None:
+                    self.mouth.put(observation)
+                    self.content_t = self._frames.delivered_content_t
+                    truth = self._frames.delivered_truth_m
+                    if observation.position_m is not None and truth is not None:
+                        self.mouth_errors_m.append(float(np.linalg.norm(np.subtract(observation.position_m, truth))))
+            return
+        assert self._sightings is not None
+        sighting = self._sightings.poll(now_s)
+        if sighting is not None and sighting.t != self._last_sighting_t:
+            self._last_sighting_t = sighting.t
+            self.content_t = sighting.content_t
+            self.mouth.put(
+                MouthObservation(
+                    sighting.center_px,
+                    sighting.width_px,
+                    sighting.open_ratio,
+                    sighting.is_open,
+                    sighting.confidence,
+                    sighting.t,
+                    sighting.position_m,
+                )
+            )
