@@ -48,6 +48,11 @@ FLINCH_FORCE_N = 2.0  # touched harder than this elsewhere than the lips, the ci
 FLINCH_M = 0.03  # ... this far from the spoon ...
 FLINCH_S = 0.6  # ... for this long, and stops leaning in meanwhile
 JAW_SPEED_M_S = 0.08  # lips open and close at most this fast (they close gently on a spoon)
+NOD_PERIOD_S = 0.6  # a nod: the head down by the event's angle and up again, this long each
+COUGH_PERIOD_S = 0.45  # a cough: a jerk forward (and down) every this long, the mouth open
+COUGH_PITCH_RAD = 0.15
+SLUMP_PITCH_RAD = 0.35  # a drowsy slump: the head sinks forward and down, and the mouth falls open a little
+SLUMP_JAW_M = 0.008
 
 
 def _length(v: np.ndarray) -> float:
@@ -61,6 +66,16 @@ def _backward(world: World) -> np.ndarray:
     back[2] = 0.0
     norm = _length(back)
     return back / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
+
+
+def _cough_pulse(since_start_s: float, rise_s: float) -> float:
+    """0..1: a cough's jerk forward (rising in `rise_s`), then back, once every `COUGH_PERIOD_S`."""
+    into = since_start_s % COUGH_PERIOD_S
+    rise_s = min(max(rise_s, 1e-3), COUGH_PERIOD_S / 3)
+    if into < rise_s:
+        return into / rise_s
+    back_s = COUGH_PERIOD_S / 3
+    return max(0.0, 1.0 - (into - rise_s) / back_s)
 
 
 class CitizenActivity(Enum):
@@ -108,6 +123,7 @@ class Citizen:
         self.activity = CitizenActivity.WAITING
         self.bites_taken = 0
         self.log: list[tuple[float, str]] = []
+        self.events_started = 0
         self._rng = np.random.default_rng(scenario.seed)
         self._sway_phase = self._rng.uniform(0, 2 * np.pi, size=3)
         self._sway_hz = self._rng.uniform(0.15, 0.35, size=3)
@@ -197,7 +213,7 @@ class Citizen:
                 and event.bite == self.bite_number
                 and distance <= event.when_spoon_within_m
                 and self._spoon_served
-                and self.activity is CitizenActivity.WAITING
+                and self.activity in (CitizenActivity.WAITING, CitizenActivity.TAKING_BITE)
                 and (self.spoon_waiting or not event.while_spoon_waits)
             )
             if not due:
@@ -208,6 +224,7 @@ class Citizen:
             norm = _length(toward)
             direction = toward / norm if norm > 1e-6 else np.array([-1.0, 0.0, 0.0])
             self._active.append(_ActiveEvent(event, t_s, direction))
+            self.events_started += 1
             self.log.append((t_s, f"starts {event.kind.value}"))
             self._gesture_s = (-1.0, -1.0)
             if event.kind is EventKind.TALK:
@@ -306,6 +323,8 @@ class Citizen:
             return e.distance_m / e.speed_m_s, 2.0
         if kind is EventKind.FALL_ASLEEP:
             return 2.0, 1.0
+        if kind is EventKind.SLUMP:
+            return e.distance_m / e.speed_m_s, 1.0
         return 0.0, 0.0
 
     def _apply(self, world: World, t_s: float, dt: float, spoon_distance_m: float) -> None:
@@ -343,6 +362,18 @@ class Citizen:
                 jaw = 0.0
             elif e.kind is EventKind.TALK:
                 jaw = self._talk(t_s, active)
+            elif e.kind is EventKind.NOD:
+                phase = (t_s - active.start_s) / NOD_PERIOD_S
+                pitch += e.angle_rad * k * 0.5 * (1.0 - math.cos(2.0 * math.pi * phase))
+            elif e.kind is EventKind.COUGH:
+                jerk = _cough_pulse(t_s - active.start_s, e.distance_m / e.speed_m_s)
+                lean += active.direction * e.distance_m * jerk * k
+                pitch += COUGH_PITCH_RAD * jerk * k
+                jaw = p.mouth_open_m * 0.6
+            elif e.kind is EventKind.SLUMP:
+                lean += (active.direction * 0.5 + np.array([0.0, 0.0, -0.85])) * e.distance_m * k
+                pitch += SLUMP_PITCH_RAD * k
+                jaw = SLUMP_JAW_M * k
         step = JAW_SPEED_M_S * dt
         self._jaw_m += min(max(jaw - self._jaw_m, -step), step)
         world.set_citizen_targets(lean, yaw, pitch, self._jaw_m)

@@ -9,6 +9,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from bidvis.simulation.face_vision import calibrate_face_scale, vision_face_measure
@@ -16,7 +17,7 @@ from controller.config import CameraMount as CalibrationCameraMount
 from controller.config import RobotCalibration
 from controller.loop import LatestValue
 from sim.camera import FaceFrameSource, FacesUnavailable, GroundTruthMouthSource, PinholeCamera
-from sim.scenario import Scenario
+from sim.scenario import CalibrationError, CameraVision, Scenario
 from sim.world import World
 from vision.errors import VisionError
 from vision.observation import MouthObservation
@@ -30,12 +31,19 @@ class CameraMode(str, Enum):
     GROUND_TRUTH = "ground_truth"
 
 
-def sim_calibration(calibration: RobotCalibration, camera: PinholeCamera) -> RobotCalibration:
+def sim_calibration(
+    calibration: RobotCalibration, camera: PinholeCamera, error: CalibrationError = CalibrationError()
+) -> RobotCalibration:
     """The robot calibration of the simulated robot: the given one with the simulated camera's
-    mount (its pose in the base frame), so vision positions land where the simulator put them."""
+    mount (its pose in the base frame), so vision positions land where the simulator put them,
+    or off by `error` (what the controller then believes about its camera)."""
     matrix = np.eye(4)
     matrix[:3, :3] = camera.mount.rotation_world_from_camera()
     matrix[:3, 3] = camera.mount.position_m
+    if error != CalibrationError():
+        turn, _ = cv2.Rodrigues(np.asarray(error.camera_rotation_rad, dtype=float))
+        matrix[:3, :3] = turn @ matrix[:3, :3]
+        matrix[:3, 3] += error.camera_translation_m
     r0, r1, r2, r3 = (tuple(float(v) for v in row) for row in matrix)
     rows = (
         (r0[0], r0[1], r0[2], r0[3]),
@@ -85,7 +93,11 @@ class MouthFeed:
         self.mode = self._open(scenario, mode, faces_dir)
 
     def _open(self, scenario: Scenario, mode: CameraMode, faces_dir: Path | None) -> CameraMode:
-        faults, seed = scenario.camera_faults, scenario.seed
+        faults, seed, settings = scenario.camera_faults, scenario.seed, scenario.camera
+        if settings.vision is CameraVision.FACES:
+            mode = CameraMode.AUTO  # the scenario asks for vision: faces wherever the photos are
+        elif settings.vision is CameraVision.GROUND_TRUTH:
+            mode = CameraMode.GROUND_TRUTH
         if mode in (CameraMode.AUTO, CameraMode.FACES):
             try:
                 from vision import CameraIntrinsics as VisionIntrinsics
@@ -102,6 +114,8 @@ class MouthFeed:
                     seed=seed,
                     measure_face=vision_face_measure(models, ci.fx),
                     fps=self.fps,
+                    light=settings.light,
+                    sensor_noise=settings.sensor_noise,
                 )
                 if self.face_scale is None:
                     self.face_scale = calibrate_face_scale(frames, intrinsics, models)
@@ -116,7 +130,17 @@ class MouthFeed:
         else:
             reason = "ground-truth camera chosen"
         self._sightings = GroundTruthMouthSource(
-            self.world, self.camera, faults, seed=seed, reason=reason, fps=self.fps
+            self.world,
+            self.camera,
+            faults,
+            seed=seed,
+            reason=reason,
+            fps=self.fps,
+            latency_s=settings.latency_s,
+            noise_px=settings.noise_px / settings.light,
+            depth_noise=settings.depth_noise / settings.light,
+            dropout_probability=settings.dropout_probability,
+            face_size=scenario.face_size,
         )
         return CameraMode.GROUND_TRUTH
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from bidvis.simulation.camera_feed import CameraMode, MouthFeed, sim_calibration
 from bidvis.simulation.clock import meal_clock
-from bidvis.simulation.judge import StaleMouthJudge
+from bidvis.simulation.judge import ArmStopJudge, StaleMouthJudge
 from bidvis.simulation.meal_task import MealTask
 from bidvis.simulation.summary import CountingJournal, MealSummary, summarize
 from controller.config import (
@@ -84,9 +84,19 @@ class SimulatedMeal:
         self.profile = profile or demo_profile()
         self.limits = limits or demo_safety_limits()
         self.camera = PinholeCamera(camera_intrinsics, camera_mount)
-        self.calibration = sim_calibration(calibration or demo_calibration(), self.camera)
+        self.calibration = sim_calibration(calibration or demo_calibration(), self.camera, scenario.calibration_error)
         spoon = self.calibration.spoon
-        self.world = World(WorldConfig(spoon_offset_m=(spoon.x_m, spoon.z_m)))
+        seat = WorldConfig().neck_home_m
+        self.world = World(
+            WorldConfig(
+                spoon_offset_m=(spoon.x_m, spoon.z_m),
+                neck_home_m=(
+                    seat[0] + scenario.seating_offset_m[0],
+                    seat[1] + scenario.seating_offset_m[1],
+                    seat[2] + scenario.seating_offset_m[2],
+                ),
+            )
+        )
         self.world.set_arm_pose(self.calibration.ready_pose_rad)
         self.clock = clock if clock is not None else meal_clock(speed)
         ids = tuple(self.calibration.joint_servo_ids)
@@ -116,6 +126,8 @@ class SimulatedMeal:
         self.journal = CountingJournal(journal)
         self.report_limits = report_limits
         self.stale_advances = StaleMouthJudge(report_limits, 1.0 / self.calibration.rate_hz)
+        self.arm_stops = ArmStopJudge(report_limits, self.bus.servos)
+        self._stalls = sorted(scenario.host_stalls, key=lambda stall: stall.at_s)
 
     @property
     def citizen(self):
@@ -139,7 +151,14 @@ class SimulatedMeal:
         now_s = self.clock.now()
         self.task.before_step(self.world, controller, now_s)
         self.feed.poll(now_s)
-        self.stale_advances.after_step(self.world, controller, now_s, self.feed.content_t)
+        latest = self.feed.mouth.latest()
+        confidence = None if latest is None else latest.confidence
+        self.stale_advances.after_step(self.world, controller, now_s, self.feed.content_t, confidence)
+        self.arm_stops.after_step(controller, now_s)
+        if self._stalls and now_s >= self._stalls[0].at_s:
+            # The host stalls: nothing is sent for the stall's length (the loop's next tick comes
+            # late); the servos run on alone and their Bus Watchdog may trip.
+            self.clock.sleep(self._stalls.pop(0).duration_s)
 
     def run(
         self,

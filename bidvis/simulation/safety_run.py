@@ -48,19 +48,15 @@ def run_safety_scenario(
         finally:
             main.close()
         probe_options = {"report_limits": report_limits, **options}
-        try:
-            # The worst moment of the approach: where the spoon moved fastest toward the face.
-            stop_s = _silence_probe(scenario, Path(tmp), probe_options, fastest.approach[1], "approach")
-            if math.isnan(stop_s):
-                stop_s = _silence_probe(scenario, Path(tmp), probe_options, fastest.any_state[1], "any")
-                notes.append(
-                    "host-silence probe: no approach to the mouth in this scenario, probed where the spoon moved fastest"
-                )
-        except PhysicsUnstable as exc:
+        if not scenario.probe_host_silence:
             stop_s = math.nan
-            notes.append(f"silence probe aborted: {exc}")
-    if math.isnan(stop_s):
+            notes.append("host-silence probe: not asked for by this scenario")
+        else:
+            stop_s = _probe_fastest_moments(scenario, Path(tmp), probe_options, fastest, notes)
+    if math.isnan(stop_s) and scenario.probe_host_silence:
         notes.append("host-silence probe: the arm never moved, so no stop time was measured")
+    if summary.events_started < len(scenario.events):
+        notes.append(f"{summary.events_started} of the scenario's {len(scenario.events)} citizen events started")
     if summary.bites_taken < min(scenario.bites, summary.bites_offered):
         notes.append(f"{summary.bites_taken} of {summary.bites_offered} bites offered were taken")
     return ScenarioResult(
@@ -79,7 +75,31 @@ def run_safety_scenario(
         ground_truth_camera=summary.ground_truth_camera,
         aborted=summary.aborted,
         notes=tuple(notes),
+        unnoticed_arm_stops=summary.unnoticed_arm_stops,
+        contact_head_speed_m_s=summary.contact_head_speed_m_s,
+        contact_spoon_speed_m_s=summary.contact_spoon_speed_m_s,
+        events_started=summary.events_started,
+        host_silence_probed=scenario.probe_host_silence,
     )
+
+
+def _probe_fastest_moments(
+    scenario: Scenario, workdir: Path, options: dict[str, Any], fastest: FastestMotion, notes: list[str]
+) -> float:
+    """The host-silence stop time where the arm drove the spoon fastest toward the mouth (else
+    anywhere); NaN when the arm never moved or physics became unstable."""
+    try:
+        # The worst moment of the approach: where the spoon moved fastest toward the face.
+        stop_s = _silence_probe(scenario, workdir, options, fastest.approach[1], "approach")
+        if math.isnan(stop_s):
+            stop_s = _silence_probe(scenario, workdir, options, fastest.any_state[1], "any")
+            notes.append(
+                "host-silence probe: no approach to the mouth in this scenario, probed where the spoon moved fastest"
+            )
+        return stop_s
+    except PhysicsUnstable as exc:
+        notes.append(f"silence probe aborted: {exc}")
+        return math.nan
 
 
 def run_safety_scenarios(path: Path | None = None, **options: Any) -> list[ScenarioResult]:

@@ -44,6 +44,10 @@ class MealSummary:
     mouth_error_m: dict[str, float] | None = None  # vision vs truth, 3-D (face frames only)
     trigger_kind: str = TriggerKind.SWITCH.value
     gesture: dict[str, int] | None = None  # the mouth gesture's triggers, misfires, speech openings
+    unnoticed_arm_stops: int = 0  # servos that stopped by themselves unnoticed (judge.ArmStopJudge)
+    contact_head_speed_m_s: float = 0.0  # at the onset of the contact with the peak face force
+    contact_spoon_speed_m_s: float = 0.0
+    events_started: int = 0  # of the scenario's events, how many the citizen started
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +112,10 @@ def summarize(meal: Any, report: Any, wall_s: float, aborted: str | None) -> Mea
         mouth_error_m=error_stats(feed.mouth_errors_m),
         trigger_kind=meal.profile.trigger_kind.value,
         gesture=meal.task.gesture_counts(),
+        unnoticed_arm_stops=meal.arm_stops.unnoticed,
+        contact_head_speed_m_s=round(metrics.peak_contact_head_speed_m_s, 4),
+        contact_spoon_speed_m_s=round(metrics.peak_contact_spoon_speed_m_s, 4),
+        events_started=meal.citizen.events_started,
     )
 
 
