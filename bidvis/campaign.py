@@ -104,12 +104,13 @@ def scenario_of(run: PlannedRun, family: Family) -> Scenario:
     return scenario.model_copy(update={"camera": camera})
 
 
-def run_planned(run: PlannedRun, family: Family, failures_dir: Path | None = None) -> RunRecord:
-    """Run one planned run with the real controller and judge it; a failing run's scenario is
-    saved in `failures_dir` as `<scenario name>.toml`."""
+def run_planned(
+    run: PlannedRun, family: Family, failures_dir: Path | None = None, limits: ReportLimits = ReportLimits()
+) -> RunRecord:
+    """Run one planned run with the real controller and judge it by `limits`; a failing run's
+    scenario is saved in `failures_dir` as `<scenario name>.toml`."""
     from bidvis.simulation import run_safety_scenario
 
-    limits = ReportLimits()
     scenario = scenario_of(run, family)
     cpu_started = time.process_time()
     result = run_safety_scenario(scenario, report_limits=limits)
@@ -154,29 +155,29 @@ def _quiet_worker() -> None:
 
 
 def _local(
-    plan: list[PlannedRun], families: dict[str, Family], workers: int, failures_dir: Path | None
+    plan: list[PlannedRun], families: dict[str, Family], workers: int, failures_dir: Path | None, limits: ReportLimits
 ) -> Iterator[RunRecord]:
     if workers == 1:
         _quiet_worker()
         for run in plan:
-            yield run_planned(run, families[run.family], failures_dir)
+            yield run_planned(run, families[run.family], failures_dir, limits)
         return
     # spawn, not fork: the parent has threads (the progress display) that a fork would copy mid-state
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker) as pool:
-        futures = [pool.submit(run_planned, run, families[run.family], failures_dir) for run in plan]
+        futures = [pool.submit(run_planned, run, families[run.family], failures_dir, limits) for run in plan]
         for future in as_completed(futures):
             yield future.result()
 
 
 def _on_ray(
-    plan: list[PlannedRun], families: dict[str, Family], address: str, failures_dir: Path | None
+    plan: list[PlannedRun], families: dict[str, Family], address: str, failures_dir: Path | None, limits: ReportLimits
 ) -> Iterator[RunRecord]:
     import ray
 
     ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
     try:
         remote = ray.remote(run_planned).options(num_cpus=1)
-        pending = [remote.remote(run, families[run.family], failures_dir) for run in plan]
+        pending = [remote.remote(run, families[run.family], failures_dir, limits) for run in plan]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
@@ -192,17 +193,19 @@ def run_campaign(
     address: str | None = None,
     failures_dir: Path | None = None,
     on_record: Callable[[RunRecord], None] | None = None,
+    limits: ReportLimits = ReportLimits(),
 ) -> list[RunRecord]:
     """Run the plan on `workers` local processes (all cores by default) or, given `address`, on
-    that Ray cluster; returns the records in plan order. `on_record` sees each as it arrives."""
+    that Ray cluster, judged by `limits`; returns the records in plan order. `on_record` sees each
+    as it arrives."""
     by_name = {f.name: f for f in families}
     missing = sorted({run.family for run in plan} - set(by_name))
     if missing:
         raise CampaignError(f"the plan names families that are not given: {', '.join(missing)}")
     if address is not None:
-        records: Iterable[RunRecord] = _on_ray(plan, by_name, address, failures_dir)
+        records: Iterable[RunRecord] = _on_ray(plan, by_name, address, failures_dir, limits)
     else:
-        records = _local(plan, by_name, workers or os.cpu_count() or 1, failures_dir)
+        records = _local(plan, by_name, workers or os.cpu_count() or 1, failures_dir, limits)
     order = {(run.family, run.seed): run.index for run in plan}
     collected = []
     for record in records:

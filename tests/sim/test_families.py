@@ -77,13 +77,13 @@ def test_a_sampled_scenario_saved_as_a_file_reads_back_equal():
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ('face_size = { uniform = [1.1, 0.9] }', "face_size: uniform needs low <= high"),
-        ('face_size = { uniform = [0.9] }', "face_size: uniform needs two numbers"),
-        ('face_size = { normal = [1.0, -0.1] }', "face_size: normal needs sd >= 0"),
-        ('face_size = { choice = [] }', "face_size: choice needs a non-empty list"),
-        ('face_size = { uniform = [0.9, 1.1], choice = [1.0] }', "face_size: a distribution is one of"),
-        ('face_size = { uniform = [2.0, 3.0] }', "face_size"),  # sampled out of the scenario's range
-        ('bitez = 2', "bitez"),
+        ("face_size = { uniform = [1.1, 0.9] }", "face_size: uniform needs low <= high"),
+        ("face_size = { uniform = [0.9] }", "face_size: uniform needs two numbers"),
+        ("face_size = { normal = [1.0, -0.1] }", "face_size: normal needs sd >= 0"),
+        ("face_size = { choice = [] }", "face_size: choice needs a non-empty list"),
+        ("face_size = { uniform = [0.9, 1.1], choice = [1.0] }", "face_size: a distribution is one of"),
+        ("face_size = { uniform = [2.0, 3.0] }", "face_size"),  # sampled out of the scenario's range
+        ("bitez = 2", "bitez"),
         ('name = "x"', "set per run"),
     ],
 )
