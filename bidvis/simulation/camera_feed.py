@@ -44,14 +44,7 @@ def sim_calibration(
         turn, _ = cv2.Rodrigues(np.asarray(error.camera_rotation_rad, dtype=float))
         matrix[:3, :3] = turn @ matrix[:3, :3]
         matrix[:3, 3] += error.camera_translation_m
-    r0, r1, r2, r3 = (tuple(float(v) for v in row) for row in matrix)
-    rows = (
-        (r0[0], r0[1], r0[2], r0[3]),
-        (r1[0], r1[1], r1[2], r1[3]),
-        (r2[0], r2[1], r2[2], r2[3]),
-        (r3[0], r3[1], r3[2], r3[3]),
-    )
-    mount = CalibrationCameraMount(intrinsics_ref="simulated-camera", camera_to_base=rows)
+    mount = CalibrationCameraMount(intrinsics_ref="simulated-camera", camera_to_base=matrix.tolist())
     return calibration.model_copy(update={"camera": mount})
 
 
