@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from sim.campaign_report import RunRecord
 from sim.families import HELD_OUT_SEEDS, TUNING_SEEDS, Family, sample, scenario_toml
@@ -176,7 +177,7 @@ def _on_ray(
 
     ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
     try:
-        remote = ray.remote(run_planned).options(num_cpus=1)
+        remote: Any = ray.remote(run_planned).options(num_cpus=1)  # Ray's stubs count only required arguments
         pending = [remote.remote(run, families[run.family], failures_dir, limits) for run in plan]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

@@ -594,11 +594,14 @@ class FaceFrameSource:
         frame = self.compose(second_face=CameraFaultKind.SECOND_FACE in faults)
         if CameraFaultKind.HAND_IN_VIEW in faults and truth is not None:
             _draw_hand(frame, truth)
-        if self.light != 1.0 or self.sensor_noise > 0.0:
-            exposed = frame.astype(np.float32) * self.light
-            if self.sensor_noise > 0.0:
-                exposed += self._rng.normal(0.0, self.sensor_noise, size=frame.shape).astype(np.float32)
-            frame = np.clip(exposed, 0, 255).astype(np.uint8)
+        if self.light != 1.0:
+            frame = cv2.convertScaleAbs(frame, alpha=self.light)
+        if self.sensor_noise > 0.0:
+            # OpenCV's generator (in C, ~50x numpy's here), seeded from this source's own
+            noise = np.empty(frame.shape, np.int16)
+            cv2.setRNGSeed(int(self._rng.integers(2**31)))
+            cv2.randn(noise, 0.0, self.sensor_noise)
+            frame = cv2.add(frame, noise, dtype=cv2.CV_8U)
         self._last_frame = frame
         return frame
 

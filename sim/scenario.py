@@ -106,6 +106,9 @@ class CameraSettings(_Strict):
     `latency_s` and drops `dropout_probability` of the frames; `light` below 1 (dimmer) scales
     its noise up by 1/light. Face frames are darkened or brightened by `light` and get
     `sensor_noise` grey levels of Gaussian noise; the real tracker then does what it can.
+    `vision_within_m` (face frames only) renders and tracks frames only while the spoon is that
+    near the mouth, where the arm acts on it; farther away (the scoop) the ground-truth source
+    stands in, to save the rendering. None: frames all the time.
     """
 
     vision: CameraVision | None = None
@@ -115,6 +118,7 @@ class CameraSettings(_Strict):
     dropout_probability: float = Field(default=0.03, ge=0.0, le=0.95)
     light: float = Field(default=1.0, ge=0.2, le=2.0)
     sensor_noise: float = Field(default=0.0, ge=0.0, le=40.0)
+    vision_within_m: float | None = Field(default=None, gt=0.05, le=1.0)
 
 
 class CalibrationError(_Strict):

@@ -22,6 +22,8 @@ from sim.world import World
 from vision.errors import VisionError
 from vision.observation import MouthObservation
 
+VISION_HYSTERESIS_M = 0.02
+
 
 class CameraMode(str, Enum):
     """Where mouth observations come from in the simulation."""
@@ -79,10 +81,12 @@ class MouthFeed:
         self.mouth: LatestValue[MouthObservation] = LatestValue()
         self.content_t: float | None = None  # when the scene of the latest observation was captured
         self.mouth_errors_m: list[float] = []  # vision against truth (face frames only)
-        self._last_sighting_t: float | None = None
+        self._newest_t = -math.inf  # capture time of the newest observation handed on
         self._frames: FaceFrameSource | None = None
         self._tracker: Any = None
         self._sightings: GroundTruthMouthSource | None = None
+        self._vision_within_m: float | None = None  # face frames only this near (else ground truth)
+        self._vision_on = True
         self.mode = self._open(scenario, mode, faces_dir)
 
     def _open(self, scenario: Scenario, mode: CameraMode, faces_dir: Path | None) -> CameraMode:
@@ -115,6 +119,9 @@ class MouthFeed:
                 config = TrackerConfig(face_scale=self.face_scale)
                 self._tracker = MouthTracker(config, intrinsics=intrinsics, models=models)
                 self._frames = frames
+                if settings.vision_within_m is not None:
+                    self._vision_within_m = settings.vision_within_m
+                    self._sightings = self._ground_truth(scenario, "far from the face")
                 return CameraMode.FACES
             except (FacesUnavailable, VisionError, ImportError, OSError) as exc:
                 if mode is CameraMode.FACES:
@@ -122,7 +129,12 @@ class MouthFeed:
                 reason = f"face frames unavailable ({exc})"
         else:
             reason = "ground-truth camera chosen"
-        self._sightings = GroundTruthMouthSource(
+        self._sightings = self._ground_truth(scenario, reason)
+        return CameraMode.GROUND_TRUTH
+
+    def _ground_truth(self, scenario: Scenario, reason: str) -> GroundTruthMouthSource:
+        settings, faults, seed = scenario.camera, scenario.camera_faults, scenario.seed
+        return GroundTruthMouthSource(
             self.world,
             self.camera,
             faults,
@@ -135,15 +147,19 @@ class MouthFeed:
             dropout_probability=settings.dropout_probability,
             face_size=scenario.face_size,
         )
-        return CameraMode.GROUND_TRUTH
 
     def poll(self, now_s: float) -> None:
         """Take what the camera delivers by `now_s` and hand it on."""
-        if self._frames is not None:
+        if self._vision_within_m is not None:
+            distance = float(np.linalg.norm(self.world.spoon_tip_position() - self.world.mouth_position()))
+            # a little hysteresis, so that a spoon at the edge does not flip the source every tick
+            self._vision_on = distance < self._vision_within_m + (VISION_HYSTERESIS_M if self._vision_on else 0.0)
+        if self._frames is not None and self._vision_on:
             delivered = self._frames.poll(now_s)
             if delivered is not None:
                 observation = self._tracker.update(delivered[1], delivered[0])
                 if observation is not None:
+                    self._newest_t = max(self._newest_t, observation.t)
                     self.mouth.put(observation)
                     self.content_t = self._frames.delivered_content_t
                     truth = self._frames.delivered_truth_m
@@ -152,8 +168,8 @@ class MouthFeed:
             return
         assert self._sightings is not None
         sighting = self._sightings.poll(now_s)
-        if sighting is not None and sighting.t != self._last_sighting_t:
-            self._last_sighting_t = sighting.t
+        if sighting is not None and sighting.t > self._newest_t:  # never an older one after face frames
+            self._newest_t = sighting.t
             self.content_t = sighting.content_t
             self.mouth.put(
                 MouthObservation(
