@@ -7,10 +7,9 @@
   in memory only (the one-time demo account that `bidvis ui --sim` prints at start-up).
 - `check_password`: a new password must not be easy to guess: zxcvbn (its lists of common
   passwords, words and names, and its guess estimate) must score it at least `MIN_PASSWORD_SCORE`.
-- `LoginThrottle`: wrong passwords are counted per account *from one client address*, and per
-  address. A name or an address that reaches its limit within `window_s` is refused from that
-  address for `lockout_s`; the same account from any other address is not: nobody can lock staff
-  out from another machine.
+- `LoginThrottle`: wrong passwords are counted per account from one client address, per address,
+  and per account from addresses it has never logged in from (the care plan's rule); nobody can
+  lock staff out from another machine.
 - `StaffSessions`: server-side sessions. The cookie holds a random session id, nothing else; the
   robot keeps the account, the client, the start and the last activity. Logging out, a password
   change and a disabled account end sessions on the robot at once; a session ends after
@@ -193,37 +192,51 @@ class StaffAccounts:
 
 @dataclass
 class LoginThrottle:
-    """Counts wrong passwords per account from one address, and per address (module docstring)."""
+    """Counts wrong passwords in three scopes, the care plan's rule (careplan_api/services/login_throttle.py):
 
-    max_failures: int = 5  # per account from one address
-    max_failures_per_address: int = 20  # whatever the names
+    - `pair`: one account from one address (`max_failures`);
+    - `address`: any account from one address (`max_failures_per_address`);
+    - `account`: one account from the addresses it has not logged in from (`max_failures_per_account`):
+      slows a guesser spread over many addresses, while an address the account's owner has logged in
+      from before is never held back in this scope.
+
+    A scope that reaches its limit within `window_s` is held back for `lockout_s`. So nobody can lock
+    staff out from another machine: their own tablet is known, and the other machine's failures
+    count only against itself.
+    """
+
+    max_failures: int = 5
+    max_failures_per_address: int = 20
+    max_failures_per_account: int = 50
     window_s: float = 900.0
     lockout_s: float = 60.0
     clock: Callable[[], float] = time.monotonic
-    max_keys: int = 10_000  # a flood of made-up names cannot grow this without bound
+    max_keys: int = 10_000  # a flood of made-up names or addresses cannot grow this without bound
     _failures: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict, repr=False)
     _locked_until: dict[str, float] = field(default_factory=dict, repr=False)
+    _known: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)  # "name@address" logged in
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    @staticmethod
-    def _keys(name: str, address: str) -> tuple[str, str]:
-        return f"account:{name}@{address}", f"address:{address}"
+    def _scopes(self, name: str, address: str) -> list[tuple[str, int]]:
+        """(key, limit) of the scopes a login of `name` from `address` counts in (caller holds the lock)."""
+        scopes = [(f"pair:{name}@{address}", self.max_failures), (f"address:{address}", self.max_failures_per_address)]
+        if f"{name}@{address}" not in self._known:
+            scopes.append((f"account:{name}", self.max_failures_per_account))
+        return scopes
 
     def retry_after_s(self, name: str, address: str) -> float:
         """Seconds until `name` may try again from `address` (0: now)."""
         now = self.clock()
         with self._lock:
-            return max([0.0, *(self._locked_until.get(k, 0.0) - now for k in self._keys(name, address))])
+            return max([0.0, *(self._locked_until.get(k, 0.0) - now for k, _ in self._scopes(name, address))])
 
     def failed(self, name: str, address: str) -> list[str]:
-        """A wrong password for `name` from `address`; returns what is locked now because of it
-        (`account` for the name from this address, `address` for the address)."""
+        """A wrong password for `name` from `address`; returns the scopes locked now because of it
+        (`pair`, `address`, `account`)."""
         now = self.clock()
         locked = []
         with self._lock:
-            for key, limit in zip(
-                self._keys(name, address), (self.max_failures, self.max_failures_per_address), strict=True
-            ):
+            for key, limit in self._scopes(name, address):
                 times = self._failures.pop(key, None) or deque()
                 times.append(now)
                 while times and now - times[0] > self.window_s:
@@ -239,9 +252,13 @@ class LoginThrottle:
         return locked
 
     def succeeded(self, name: str, address: str) -> None:
-        """A right password: forget the earlier failures of `name` from `address`."""
+        """A right password: forget the pair's failures and remember the address for the account."""
         with self._lock:
-            self._failures.pop(self._keys(name, address)[0], None)
+            self._failures.pop(f"pair:{name}@{address}", None)
+            self._known.pop(f"{name}@{address}", None)
+            self._known[f"{name}@{address}"] = None
+            while len(self._known) > self.max_keys:
+                self._known.popitem(last=False)
 
 
 @dataclass

@@ -283,7 +283,7 @@ def test_wrong_passwords_are_throttled_per_account_and_address_and_the_lockout_e
     assert log_in(anonymous, "Anna", password).status_code == 303
     assert len(audited(app, AuditAction.LOGIN_FAILED)) == 3
     (lockout,) = audited(app, AuditAction.LOGIN_LOCKED)
-    assert lockout.actor == "staff:Anna" and lockout.client == "testclient" and lockout.detail["scope"] == "account"
+    assert lockout.actor == "staff:Anna" and lockout.client == "testclient" and lockout.detail["scope"] == "pair"
 
 
 def test_wrong_passwords_from_another_address_never_lock_staff_out(browser_at, log_in, password, clock):
@@ -295,6 +295,16 @@ def test_wrong_passwords_from_another_address_never_lock_staff_out(browser_at, l
         assert log_in(anna, "Anna", password).status_code == 303  # Anna, from her own tablet, is not
         anna.post("/logout")
         clock["now"] += 61
+
+
+def test_guessing_from_many_addresses_is_held_back_but_not_from_staffs_own_tablet(staff_login, password, clock):
+    throttle = LoginThrottle(max_failures=3, max_failures_per_account=6, clock=lambda: clock["now"])
+    throttle.succeeded("Anna", "10.0.0.7")  # Anna's tablet: she has logged in from it
+    for host in range(1, 7):  # a guesser spread over six addresses, one wrong password each
+        throttle.failed("Anna", f"10.0.1.{host}")
+    assert throttle.retry_after_s("Anna", "10.0.1.99") > 0  # a new address: held back for this account
+    assert throttle.retry_after_s("Anna", "10.0.0.7") == 0  # her own tablet: never
+    assert throttle.retry_after_s("Bo", "10.0.1.99") == 0
 
 
 def test_a_client_guessing_many_names_is_throttled_by_its_address(anonymous, log_in, password):
