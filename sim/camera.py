@@ -41,7 +41,7 @@ from sim.world import SimError, World
 log = logging.getLogger(__name__)
 
 MOUTH_WIDTH_M = 0.05
-CONTENT_CHECK_S = 0.4  # vision's content check calls a picture still after this long (vision.camera_health)
+CONTENT_CHECK_S = 0.3  # vision calls a picture still after this long (vision.camera_health.HealthLimits.still_window_s)
 SENSOR_NOISE_GREY = 2.0  # standard deviation of the noise on a noisy frozen picture (grey levels)
 COVERED_BGR = (40, 60, 120)  # a finger over the lens
 _NO_PICTURE = frozenset({CameraFaultKind.BLACK_FRAME, CameraFaultKind.WHITE_FRAME, CameraFaultKind.COVERED_LENS})
@@ -51,6 +51,10 @@ BACKGROUND_BGR = (96, 104, 110)
 SPOON_BGR = (200, 200, 205)
 SPOON_BOWL_HALF_M = (0.020, 0.014)  # the bowl's half length and half width (sim/assets/bidvis_world.xml)
 SPOON_HANDLE_WIDTH_M = 0.008
+HAND_CONFIDENCE = 0.3  # a detector's confidence in a mouth half hidden by a hand
+HAND_NOISE_PX = 15.0
+HAND_DEPTH_NOISE = 0.08
+HAND_BGR = (120, 150, 200)  # skin tone of a bystander's hand drawn over the mouth in face frames
 _MAP_STEP = 4  # frame pixels per sample of a face mesh's pixel map (piecewise affine, upsampled linearly)
 _MAP_CENTRE = (_MAP_STEP - 1) / 2  # where a sample sits in its block, as cv2.resize expects
 
@@ -211,14 +215,18 @@ class GroundTruthMouthSource:
         fps: float = 30.0,
         latency_s: float = 0.06,
         noise_px: float = 1.5,
+        depth_noise: float = 0.01,
         dropout_probability: float = 0.03,
+        face_size: float = 1.0,
         reason: str = "no face images",
     ) -> None:
         self.world = world
         self.camera = camera or PinholeCamera()
         self.faults = CameraFaultSchedule(faults)
         self.noise_px = noise_px
+        self.depth_noise = depth_noise
         self.dropout_probability = dropout_probability
+        self.face_size = face_size
         self._clock = _FrameClock(fps, latency_s)
         self._rng = np.random.default_rng(seed)
         self._in_flight: list[MouthSighting | None] = []
@@ -262,15 +270,27 @@ class GroundTruthMouthSource:
             truth = self._second_face()
         if truth is None:
             return None
-        noisy = truth.center_px + self._rng.normal(0.0, self.noise_px, size=2)
+        confidence = float(np.clip(0.9 - 0.3 * truth.yaw_rad, 0.0, 1.0))
+        noise_px, depth_noise = self.noise_px, self.depth_noise
+        if CameraFaultKind.HAND_IN_VIEW in faults:
+            # A hand over the mouth: half the frames show no mouth; the rest a low-confidence guess
+            # somewhere on the hand, up to a few centimetres off.
+            if self._rng.random() < 0.5:
+                return None
+            confidence, noise_px, depth_noise = (
+                HAND_CONFIDENCE,
+                noise_px + HAND_NOISE_PX,
+                depth_noise + HAND_DEPTH_NOISE,
+            )
+        noisy = truth.center_px + self._rng.normal(0.0, noise_px, size=2)
         ratio = max(truth.open_ratio + self._rng.normal(0.0, 0.02), 0.0)
-        position = truth.position_cam_m * (1.0 + self._rng.normal(0.0, 0.01))
+        position = truth.position_cam_m * (1.0 + self._rng.normal(0.0, depth_noise))
         sighting = MouthSighting(
             (float(noisy[0]), float(noisy[1])),
-            truth.width_px * (1.0 + self._rng.normal(0.0, 0.03)),
+            truth.width_px * self.face_size * (1.0 + self._rng.normal(0.0, 0.03)),
             ratio,
             ratio > OPEN_RATIO_THRESHOLD,
-            float(np.clip(0.9 - 0.3 * truth.yaw_rad, 0.0, 1.0)),
+            confidence,
             t_s,
             (float(position[0]), float(position[1]), float(position[2])),
             content_t=t_s,
@@ -457,6 +477,15 @@ def _draw_spoon(frame: np.ndarray, world: World, camera: PinholeCamera) -> None:
     cv2.fillPoly(frame, [np.round(camera.project(rim) * 16).astype(np.int32)], SPOON_BGR, lineType=cv2.LINE_AA, shift=4)
 
 
+def _draw_hand(frame: np.ndarray, truth: TrueMouth) -> None:
+    """A hand in front of the face, covering the mouth's lower half and the chin."""
+    cx, cy = truth.center_px
+    w = truth.width_px
+    center = (round(cx + 0.2 * w), round(cy + 0.6 * w))
+    axes = (max(round(1.1 * w), 1), max(round(0.7 * w), 1))
+    cv2.ellipse(frame, center, axes, -20.0, 0.0, 360.0, HAND_BGR, thickness=-1, lineType=cv2.LINE_AA)
+
+
 def default_faces_dir() -> Path:
     """`<repo>/../shared/data/faces`, where the shared face photographs live."""
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
@@ -541,8 +570,12 @@ class FaceFrameSource:
         fps: float = 30.0,
         latency_s: float = 0.04,
         seed: int = 0,
+        light: float = 1.0,
+        sensor_noise: float = 0.0,
     ) -> None:
         self.world = world
+        self.light = light
+        self.sensor_noise = sensor_noise
         self.camera = camera or PinholeCamera()
         self.faults = CameraFaultSchedule(faults)
         self.photos, self.second_photo = load_face_photos(faces_dir or default_faces_dir())
@@ -574,8 +607,7 @@ class FaceFrameSource:
         if CameraFaultKind.FROZEN_FRAME in faults and self._last_frame is not None:
             return self._last_frame
         if CameraFaultKind.NOISY_FROZEN_FRAME in faults and self._last_frame is not None:
-            noise = self._rng.normal(0.0, SENSOR_NOISE_GREY, self._last_frame.shape)
-            return np.clip(self._last_frame + noise, 0, 255).astype(np.uint8)
+            return self._with_noise(self._last_frame, max(self.sensor_noise, SENSOR_NOISE_GREY))
         self._last_content_t = t_s
         truth = true_mouth(self.world, self.camera)
         self._last_truth_m = None if truth is None else truth.position_cam_m
@@ -586,8 +618,23 @@ class FaceFrameSource:
             return np.full((ih.height_px, ih.width_px, 3), 255, np.uint8)
         if CameraFaultKind.COVERED_LENS in faults:
             return np.full((ih.height_px, ih.width_px, 3), COVERED_BGR, np.uint8)
-        self._last_frame = self.compose(second_face=CameraFaultKind.SECOND_FACE in faults)
-        return self._last_frame
+        frame = self.compose(second_face=CameraFaultKind.SECOND_FACE in faults)
+        if CameraFaultKind.HAND_IN_VIEW in faults and truth is not None:
+            _draw_hand(frame, truth)
+        if self.light != 1.0:
+            frame = cv2.convertScaleAbs(frame, alpha=self.light)
+        if self.sensor_noise > 0.0:
+            frame = self._with_noise(frame, self.sensor_noise)
+        self._last_frame = frame
+        return frame
+
+    def _with_noise(self, frame: np.ndarray, sigma: float) -> np.ndarray:
+        """`frame` plus Gaussian noise of `sigma` grey levels: OpenCV's generator (in C, ~50x numpy's
+        here), seeded from this source's own."""
+        noise = np.empty(frame.shape, np.int16)
+        cv2.setRNGSeed(int(self._rng.integers(2**31)))
+        cv2.randn(noise, 0.0, sigma)
+        return cv2.add(frame, noise, dtype=cv2.CV_8U)
 
     def compose(self, *, second_face: bool = False) -> np.ndarray:
         """A picture of the scene as it is now, without faults, counting or history."""

@@ -55,7 +55,7 @@ class HealthLimits:
     bright_mean_min: float = 240.0
     flat_contrast_max: float = 6.0
     identical_after_frames: int = 3
-    still_window_s: float = 0.4
+    still_window_s: float = 0.3
     min_motion_over_noise: float = 1.45
 
     def __post_init__(self) -> None:

@@ -20,7 +20,13 @@ import numpy as np
 
 from controller.kinematics import forward
 from vision import CameraIntrinsics
-from vision.calibration import CameraMount, calibrate_checkerboard, calibrate_hand_eye, checkerboard_points
+from vision.calibration import (
+    CameraMount,
+    HandEyeCalibration,
+    calibrate_checkerboard,
+    calibrate_hand_eye,
+    checkerboard_points,
+)
 from vision.errors import CalibrationError
 
 MIN_VIEWS = 3
@@ -195,8 +201,9 @@ class HandEyeViews:
         self.board_poses.append(seen)
         return ViewResult(True, len(self.tool_poses), f"View {len(self.tool_poses)} taken.", self.guidance())
 
-    def solve(self) -> np.ndarray:
-        """The camera's pose in the robot base frame (4x4, `T_base_camera`)."""
+    def solve(self) -> HandEyeCalibration:
+        """The camera's pose in the robot base frame (`pose`, 4x4 `T_base_camera`), checked: its
+        residual in mm; `CalibrationError` (saying what to do) for degenerate poses or a bad fit."""
         if len(self.tool_poses) < MIN_VIEWS:
             raise CalibrationError(f"need at least {MIN_VIEWS} arm poses, have {len(self.tool_poses)}")
         return calibrate_hand_eye(self.tool_poses, self.board_poses, CameraMount.FIXED)
