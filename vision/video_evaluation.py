@@ -391,3 +391,35 @@ def jump_target(before: Placement, face_widths: float, angle_deg: float, frame_s
     dx = face_widths * face_width_px * math.cos(math.radians(angle_deg)) / width
     dy = face_widths * face_width_px * math.sin(math.radians(angle_deg)) / height
     return Placement((before.mouth_at[0] + dx, before.mouth_at[1] + dy), before.face_height, before.roll_deg)
+
+
+# -- grids of placed faces, as the benchmark and the tests use them -----------------------------
+
+PLACEMENT_HEIGHTS = (0.1, 0.15, 0.2, 0.35, 0.5, 0.7, 0.9)
+PLACEMENT_ROLLS_DEG = (0.0, -30.0, 30.0)
+PLACEMENT_POSITIONS = tuple((x, y) for x in (0.1, 0.5, 0.9) for y in (0.2, 0.5, 0.8))
+
+
+def placement_grid() -> list[Placement]:
+    """Faces 10-90 % of the frame height, rolled 0 and +-30 degrees, mouth at 9 places (the corners and
+    edges cut large faces by the frame)."""
+    return [
+        Placement(position, height, roll)
+        for height in PLACEMENT_HEIGHTS
+        for roll in PLACEMENT_ROLLS_DEG
+        for position in PLACEMENT_POSITIONS
+    ]
+
+
+def jump_grid(frame_size: tuple[int, int] = (640, 480)) -> list[tuple[Placement, Placement]]:
+    """(before, after) pairs: faces 20-50 % of the frame height at the seat, jumping 0.5-2 face
+    widths in five directions, the mouth staying in the frame."""
+    pairs = []
+    for height in (0.2, 0.35, 0.5):
+        before = Placement((0.5, 0.6), height)
+        for widths in (0.5, 1.0, 2.0):
+            for angle in (0.0, 45.0, 90.0, 180.0, 270.0):
+                after = jump_target(before, widths, angle, frame_size)
+                if 0.05 < after.mouth_at[0] < 0.95 and 0.1 < after.mouth_at[1] < 0.9:
+                    pairs.append((before, after))
+    return pairs
