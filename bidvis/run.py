@@ -5,9 +5,13 @@
 
 - the citizen profile or the robot calibration is missing, unreadable or invalid, or the profile
   uses a bowl the calibration has not taught;
-- the calibration is stale: made for other servos than the bus has (an id missing, a wrong
-  model, another baud rate), or for another camera (its intrinsics file is missing, or the
+- the calibration is stale: made for other servos than the bus has (an id missing, another baud
+  rate), or for another camera (its intrinsics file is missing, or the
   camera's picture has another size than the intrinsics were computed for);
+- a servo is of a model bidvis cannot drive: one without a control table in
+  `firmware_bridge.control_table`, or one that does not measure its motor current (the XL430-W250
+  reports Present Load, an estimate in 0.1 % of its stall torque, where contact detection needs
+  Present Current);
 - the serial port cannot be opened, or the camera does not open or gives no picture.
 
 `build_robot` then wires the robot's parts (journal, camera, mouth tracking, `RobotSession`) and
@@ -40,10 +44,10 @@ from controller.config import (
     save_config,
 )
 from controller.loop import LatestValue
+from firmware_bridge.control_table import MODELS, model_name
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_MODELS = {1020: "XM430-W350", 1060: "XL430-W250"}
 CAMERA_FIRST_FRAME_S = 3.0
 
 
@@ -133,8 +137,9 @@ def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.
                 missing.append(servo_id)
                 continue
             found[servo_id] = model
-            if model not in SUPPORTED_MODELS:
-                wrong.append(f"id {servo_id} is model {model}")
+            problem = model_problem(model)
+            if problem is not None:
+                wrong.append(f"id {servo_id} is {problem}")
     if len(missing) == len(calibration.servo_ids):
         raise RefusedToStart(
             f"no arm on {port}: none of the servos {list(calibration.servo_ids)} answered at {calibration.baudrate} baud; "
@@ -146,10 +151,26 @@ def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.
             f"{calibration.baudrate} baud (answered: {sorted(found)}); check the cable, or re-calibrate with `bidvis ui`"
         )
     if wrong:
-        raise RefusedToStart(
-            f"wrong servo model: {', '.join(wrong)}; bidvis drives {', '.join(f'{n} ({m})' for m, n in SUPPORTED_MODELS.items())}"
-        )
+        raise RefusedToStart(f"wrong servo model: {'; '.join(wrong)}; bidvis drives {_driven_models()}")
     return found
+
+
+def _driven_models() -> str:
+    return ", ".join(f"{t.model_name} ({n})" for n, t in MODELS.items() if t.reports_current)
+
+
+def model_problem(model_number: int) -> str | None:
+    """Why bidvis cannot drive a servo of this model number (None when it can): no control table
+    for it, or it does not measure its motor current (contact detection needs Present Current)."""
+    table = MODELS.get(model_number)
+    if table is None:
+        return f"{model_name(model_number)} (model {model_number}), which bidvis has no control table for"
+    if not table.reports_current:
+        return (
+            f"{table.model_name} (model {model_number}), which reports Present Load (an estimate in 0.1 % of its "
+            "stall torque) instead of Present Current; contact detection needs the motor current"
+        )
+    return None
 
 
 def open_camera(source: str, intrinsics: Any) -> Any:
@@ -235,7 +256,7 @@ class MouthFeed:
     def __init__(self, camera: Any, tracker: Any) -> None:
         self.camera = camera
         self.tracker = tracker
-        self.latest = LatestValue()
+        self.latest: LatestValue[Any] = LatestValue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mouth-feed", daemon=True)
 

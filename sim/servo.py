@@ -38,10 +38,11 @@ import math
 import struct
 from dataclasses import dataclass
 
+from firmware_bridge.control_table import XM430_W350, ControlTable
 from firmware_bridge.protocol import ALERT_BIT, HardwareError, Instruction, StatusError
 from sim import servo_table as table
-from sim.servo_plant import STALL_TORQUE_NM, TORQUE_CONSTANT_NM_PER_A, JointReading
-from sim.servo_table import FIELD_AT, Access, Field
+from sim.servo_plant import JointReading
+from sim.servo_table import Access, Field, ServoTable, servo_table
 
 _GOALS = frozenset({"goal_pwm", "goal_current", "goal_velocity", "goal_position"})
 _POSITION_GAINS = frozenset({"position_p_gain", "position_i_gain", "position_d_gain"})
@@ -51,22 +52,33 @@ _EXTENDED_RANGE = 1_048_575
 _PULSES_PER_S_PER_VELOCITY_UNIT = 0.229 * table.PULSES_PER_REV / 60
 _PULSES_PER_S2_PER_ACCELERATION_UNIT = 214.577 * table.PULSES_PER_REV / 3600
 _OVERLOAD_AFTER_S = 1.0
-_VOLT_S_PER_RAD = 12.0 / (46 * 2 * math.pi / 60)  # back-EMF: 46 rev/min no-load at 12 V
+_SUPPLY_V = 12.0  # the e-Manual's stall and no-load figures are at 12 V
 _CLEAR_KEY = bytes((0x44, 0x58, 0x4C, 0x22))
-# Per field name, precompiled: how to read it (signed or not) and how to store a value (masked to
-# the field's width, so -1 in a signed byte is stored as 0xFF).
 _FORMATS = {1: "B", 2: "H", 4: "I"}
-_READERS = {
-    f.name: (struct.Struct("<" + (_FORMATS[f.size].lower() if f.signed else _FORMATS[f.size])).unpack_from, f.address)
-    for f in table.FIELDS
-}
-_WRITERS = {
-    f.name: (struct.Struct("<" + _FORMATS[f.size]).pack_into, f.address, (1 << (8 * f.size)) - 1) for f in table.FIELDS
-}
+
+
+@functools.cache
+def _accessors(view: ServoTable) -> tuple[dict, dict]:
+    """Per field name, precompiled: how to read it (signed or not) and how to store a value (masked
+    to the field's width, so -1 in a signed byte is stored as 0xFF)."""
+    readers = {
+        f.name: (
+            struct.Struct("<" + (_FORMATS[f.size].lower() if f.signed else _FORMATS[f.size])).unpack_from,
+            f.address,
+        )
+        for f in view.fields
+    }
+    writers = {
+        f.name: (struct.Struct("<" + _FORMATS[f.size]).pack_into, f.address, (1 << (8 * f.size)) - 1)
+        for f in view.fields
+    }
+    return readers, writers
+
+
 # Present PWM, Present Current, Present Velocity, Present Position, Velocity and Position Trajectory.
 _PRESENT_BLOCK = struct.Struct("<hhiiii")
 _PRESENT_ADDRESS = 124
-# PWM Limit(36) and Current Limit(38); Realtime Tick(120).
+# PWM Limit(36), Current Limit(38) (XM430; a gap that reads 0 on the XL430); Realtime Tick(120).
 _PWM_CURRENT_LIMITS = struct.Struct("<HH")
 _PWM_CURRENT_LIMITS_ADDRESS = 36
 _REALTIME_TICK = struct.Struct("<H")
@@ -84,7 +96,6 @@ _VELOCITY_LIMIT = struct.Struct("<I").unpack_from  # Velocity Limit(44)
 _RAD_PER_PULSE = table.RAD_PER_PULSE
 _CENTER_PULSE = table.CENTER_PULSE
 _RAD_S_PER_VELOCITY_UNIT = table.RAD_S_PER_VELOCITY_UNIT
-_AMPERE_PER_CURRENT_UNIT = table.AMPERE_PER_CURRENT_UNIT
 
 # Moving Status(123) bits.
 _IN_POSITION = 0x01
@@ -103,27 +114,25 @@ def _spans(addresses) -> tuple[tuple[int, int], ...]:
     return tuple((first, end) for first, end in spans)
 
 
-_INDIRECT_DATA_SPANS = _spans(table.INDIRECT_DATA)
-
-
 @functools.lru_cache(maxsize=1024)
-def _touches_indirect_data(address: int, end: int) -> bool:
+def _touches_indirect_data(view: ServoTable, address: int, end: int) -> bool:
     """True when `address`..`end-1` includes an Indirect Data byte (whose meaning is indirect)."""
-    return any(address < high and low < end for low, high in _INDIRECT_DATA_SPANS)
+    return any(address < high and low < end for low, high in _spans(view.indirect_data))
 
 
 @functools.lru_cache(maxsize=1024)
-def _direct_layout(address: int, end: int) -> tuple[tuple[int, Field | None, bool], ...]:
+def _direct_layout(view: ServoTable, address: int, end: int) -> tuple[tuple[int, Field | None, bool], ...]:
     """The fields and gaps `address`..`end-1` meets, in address order: (first address met, field
     or None for a gap, whether the range covers the field only partly)."""
-    layout = []
+    field_at = view.at
+    layout: list[tuple[int, Field | None, bool]] = []
     a = address
     while a < end:
-        f = FIELD_AT[a]
+        f = field_at[a]
         if f is None:
             layout.append((a, None, False))
             a += 1
-            while a < end and FIELD_AT[a] is None:
+            while a < end and field_at[a] is None:
                 a += 1
             continue
         layout.append((a, f, f.address < address or f.end > end))
@@ -158,13 +167,23 @@ class Reply:
 
 
 class VirtualServo:
-    """A virtual XM430-W350 with its control table; see the module docstring for what it emulates."""
+    """A virtual XM430-W350 (or another model of `firmware_bridge.control_table`) with its control
+    table; see the module docstring for what it emulates."""
 
-    def __init__(self, servo_id: int = 1, *, eeprom: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, servo_id: int = 1, *, eeprom: dict[str, int] | None = None, model: ControlTable = XM430_W350
+    ) -> None:
         """A servo with this ID; `eeprom` overrides factory EEPROM values by field name, as a
         technician would have set them (e.g. {"baud_rate": 3} for 1 Mbps, {"return_delay_time": 0})."""
-        self._table = bytearray(table.TABLE_SIZE)
-        self._eeprom_defaults = {f.name: f.default for f in table.FIELDS if f.eeprom}
+        self.model = model
+        self._view = view = servo_table(model)
+        self._readers, self._writers = _accessors(view)
+        self._effort_nm_per_unit = model.effort_nm_per_unit
+        self._reports_current = model.reports_current
+        self._ohms = _SUPPLY_V / model.stall_current_a
+        self._volt_s_per_rad = _SUPPLY_V / model.no_load_speed_rad_s  # back-EMF
+        self._table = bytearray(view.size)
+        self._eeprom_defaults = {f.name: f.default for f in view.fields if f.eeprom}
         self._eeprom_defaults["id"] = servo_id
         self._eeprom_defaults.update(eeprom or {})
         self.reply_faults = ReplyFaults()
@@ -179,17 +198,18 @@ class VirtualServo:
         self._reading = JointReading(0.0, 0.0, 0.0)
         self._settled = False  # True while nothing moves and nothing changed: ticks then skip the work
         self._command: float | None = None
+        self._gains_changed = True
         self._power_on(reset_eeprom=True)
 
     # --- control table ----------------------------------------------------------------------
 
     def get(self, name: str) -> int:
         """The value of a control table field."""
-        unpack_from, address = _READERS[name]
+        unpack_from, address = self._readers[name]
         return unpack_from(self._table, address)[0]
 
     def _set(self, name: str, value: int) -> None:
-        pack_into, address, mask = _WRITERS[name]
+        pack_into, address, mask = self._writers[name]
         pack_into(self._table, address, value & mask)
 
     @property
@@ -231,7 +251,7 @@ class VirtualServo:
 
     def _power_on(self, *, reset_eeprom: bool) -> None:
         self._settled = False
-        for f in table.FIELDS:
+        for f in self._view.fields:
             if f.eeprom and not reset_eeprom:
                 continue
             self._set(f.name, self._eeprom_defaults.get(f.name, f.default))
@@ -249,11 +269,10 @@ class VirtualServo:
 
     def read_table(self, address: int, length: int) -> bytes:
         """Bytes `address`..`address+length-1`; raises TableError outside the table."""
-        if length < 1 or address + length > table.TABLE_SIZE:
-            raise TableError(
-                StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{table.TABLE_SIZE - 1})"
-            )
-        if not _touches_indirect_data(address, address + length):
+        size = self._view.size
+        if length < 1 or address + length > size:
+            raise TableError(StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{size - 1})")
+        if not _touches_indirect_data(self._view, address, address + length):
             return bytes(self._table[address : address + length])
         data = bytearray(self._table[address : address + length])
         for i in range(length):
@@ -264,7 +283,7 @@ class VirtualServo:
 
     def _indirect_target(self, address: int) -> int | None:
         """The address an Indirect Data byte stands for (None if `address` is not Indirect Data)."""
-        pointer = table.INDIRECT_DATA.get(address)
+        pointer = self._view.indirect_data.get(address)
         if pointer is None:
             return None
         target = int.from_bytes(self._table[pointer.address : pointer.end], "little")
@@ -279,9 +298,9 @@ class VirtualServo:
         if not data:
             raise TableError(StatusError.DATA_LENGTH_ERROR, "write without data")
         end = address + len(data)
-        if end > table.TABLE_SIZE:
+        if end > self._view.size:
             raise TableError(StatusError.ACCESS_ERROR, f"write {address}+{len(data)} is outside the table")
-        if not _touches_indirect_data(address, end):
+        if not _touches_indirect_data(self._view, address, end):
             return self._check_direct_write(address, data)
         by_address: dict[int, int] = {}
         for offset, a in enumerate(range(address, end)):
@@ -289,7 +308,7 @@ class VirtualServo:
             by_address[a if target is None else target] = data[offset]
         changes: list[tuple[Field, int]] = []
         for a in sorted(by_address):
-            f = FIELD_AT[a]
+            f = self._view.at[a]
             if f is None:
                 raise TableError(StatusError.ACCESS_ERROR, f"address {a} is not defined")
             if f.access is Access.R:
@@ -311,7 +330,7 @@ class VirtualServo:
         from the range's precomputed layout."""
         torque_on = self._table[64] == 1
         changes: list[tuple[Field, int]] = []
-        for a, f, partial in _direct_layout(address, address + len(data)):
+        for a, f, partial in _direct_layout(self._view, address, address + len(data)):
             if f is None:
                 raise TableError(StatusError.ACCESS_ERROR, f"address {a} is not defined")
             if f.access is Access.R:
@@ -342,9 +361,9 @@ class VirtualServo:
             # After a watchdog error (-1) only 0 is accepted: it clears the error.
             ok = 0 <= value <= 127 and (value == 0 or self.get("bus_watchdog") != -1)
         elif name == "operating_mode":
-            ok = value in table.OPERATING_MODES
+            ok = value in self.model.operating_modes
         elif name == "drive_mode":
-            ok = value & ~table.DRIVE_MODE_BITS == 0
+            ok = value & ~self.model.drive_mode_bits == 0
         elif name == "shutdown":
             ok = value & ~table.SHUTDOWN_BITS == 0
         elif f.low is not None and f.high is not None:
@@ -481,7 +500,7 @@ class VirtualServo:
             return Reply(self.status_error(StatusError.ACCESS_ERROR))
         keep = {0x01: ("id",), 0x02: ("id", "baud_rate"), 0xFF: ()}[params[0]]
         kept = {name: self.get(name) for name in keep}
-        self._eeprom_defaults = {f.name: f.default for f in table.FIELDS if f.eeprom} | kept
+        self._eeprom_defaults = {f.name: f.default for f in self._view.fields if f.eeprom} | kept
         if params[0] == 0xFF:
             self._eeprom_defaults["id"] = 1
         self._reset_pending = True
@@ -687,19 +706,21 @@ class VirtualServo:
         present = round(reverse * position_rad / _RAD_PER_PULSE + _CENTER_PULSE + _HOMING_OFFSET(table_, 20)[0])
         velocity = round(reverse * velocity_rad_s / _RAD_S_PER_VELOCITY_UNIT)
         pwm_limit, limit = _PWM_CURRENT_LIMITS.unpack_from(table_, _PWM_CURRENT_LIMITS_ADDRESS)
-        raw_current = torque_nm / TORQUE_CONSTANT_NM_PER_A / _AMPERE_PER_CURRENT_UNIT
-        current = max(-limit, min(limit, round(reverse * raw_current))) if torque_on else 0
-        overloaded = abs(raw_current) > limit or abs(torque_nm) > STALL_TORQUE_NM
+        if not self._reports_current:
+            limit = 1000  # Present Load: 0.1 % units of the stall torque, +-100 %
+        raw_effort = torque_nm / self._effort_nm_per_unit  # Present Current (XM430) or Present Load (XL430)
+        current = max(-limit, min(limit, round(reverse * raw_effort))) if torque_on else 0
+        overloaded = abs(raw_effort) > limit or abs(torque_nm) > self.model.stall_torque_nm
         self._overload_s = self._overload_s + dt if overloaded else 0.0
         if self._overload_s >= _OVERLOAD_AFTER_S:
             self.inject_hardware_error(HardwareError.OVERLOAD)
         pwm = 0
         if torque_on:
-            # PWM needed: resistive drop plus back-EMF (12 V / 2.3 A stall, 46 rev/min no-load at 12 V).
+            # PWM needed: resistive drop plus back-EMF (the model's stall current and no-load speed at 12 V).
             volts = max(self._input_voltage_v, 1.0)
-            amperes = abs(raw_current) * _AMPERE_PER_CURRENT_UNIT
-            duty = (amperes * 12.0 / 2.3 + abs(velocity_rad_s) * _VOLT_S_PER_RAD) / volts
-            pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_current))
+            amperes = abs(torque_nm) / self.model.torque_constant_nm_per_a
+            duty = (amperes * self._ohms + abs(velocity_rad_s) * self._volt_s_per_rad) / volts
+            pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_effort))
         trajectory = round(self._traj_pos)
         _PRESENT_BLOCK.pack_into(
             table_,

@@ -7,7 +7,9 @@ the joints are:
 
 `commands[servo_id]` is the commanded joint position (rad, the servo's profile output, 0 rad at
 pulse 2048), or None while the servo's torque is off (the joint is free). `torque_nm` is the torque
-the servo had to produce; the servo reports it as Present Current = torque / torque constant.
+the servo had to produce; the servo reports it in its effort register (Present Current = torque /
+torque constant on the XM430-W350; Present Load in 0.1 % of the stall torque on the XL430-W250; the
+facts are `firmware_bridge.control_table`'s).
 
 `IdealPlant` follows every command exactly and derives the torque from a simple load model per
 joint: inertia * acceleration + gravity * cos(angle + phase) + Coulomb and viscous friction.
@@ -20,10 +22,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
-
-# XM430-W350 at 12 V: stall torque 4.1 N m at 2.3 A (e-Manual specifications).
-TORQUE_CONSTANT_NM_PER_A = 4.1 / 2.3
-STALL_TORQUE_NM = 4.1
 
 
 class JointReading(NamedTuple):

@@ -33,9 +33,10 @@ import bisect
 import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple, Protocol
 
+from firmware_bridge.control_table import XM430_W350, ControlTable
 from firmware_bridge.protocol import (
     BROADCAST_ID,
     DropReason,
@@ -126,7 +127,10 @@ class _Answer(NamedTuple):
 
 
 class VirtualServoBus:
-    """Virtual XM430-W350 servos on one bus; see the module docstring for timing and clocks."""
+    """Virtual XM430-W350 servos on one bus; see the module docstring for timing and clocks.
+
+    `models` puts another model (`firmware_bridge.control_table`, e.g. XL430_W250) at some ids.
+    """
 
     def __init__(
         self,
@@ -137,6 +141,7 @@ class VirtualServoBus:
         plant: ServoPlant | None = None,
         tick_s: float = 0.001,
         eeprom: dict[str, int] | None = None,
+        models: Mapping[int, ControlTable] | None = None,
     ) -> None:
         baud_index = {rate: index for index, rate in BAUD_RATES.items()}.get(baudrate)
         if baud_index is None:
@@ -155,8 +160,10 @@ class VirtualServoBus:
         self._line_free_s = self.clock.now()
         self._physics_s = self.clock.now()
         self._host_done_s = self.clock.now()
+        models = models or {}
         for servo_id in ids:
-            self.add_servo(VirtualServo(servo_id, eeprom={"baud_rate": baud_index, **(eeprom or {})}))
+            model = models.get(servo_id, XM430_W350)
+            self.add_servo(VirtualServo(servo_id, eeprom={"baud_rate": baud_index, **(eeprom or {})}, model=model))
 
     # --- set-up -----------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from bidvis.ui_commands import register
 from controller.config import demo_calibration, demo_profile, save_config
+from firmware_bridge.control_table import XL430_W250
+from sim.servo import VirtualServo
 from sim.virtual_bus import VirtualServoBus
 from vision import CameraIntrinsics
 
@@ -262,3 +264,14 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
     finally:
         for close in closers:
             close()
+
+
+def test_refuses_an_xl430_naming_the_model_and_why(cli, robot_files):
+    with VirtualServoBus.start(ids=(11, 12, 13, 14, 15), models={13: XL430_W250}) as bus:
+        refused(cli(*run_args(robot_files, bus.url)), "id 13 is XL430-W250 (model 1060)", "Present Load", "XM430-W350")
+
+
+def test_refuses_a_servo_that_answers_with_an_unknown_model_number(cli, robot_files):
+    with VirtualServoBus.start(ids=(11, 13, 14, 15)) as bus:
+        bus.add_servo(VirtualServo(12, eeprom={"model_number": 1090, "baud_rate": 3}))  # PINGs as a 2XL430-W250
+        refused(cli(*run_args(robot_files, bus.url)), "id 12 is 2XL430-W250 (model 1090)", "no control table")

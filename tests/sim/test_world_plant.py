@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from controller import kinematics
+from firmware_bridge.control_table import XM430_W350
 from firmware_bridge.protocol import StatusError
-from sim.servo_plant import TORQUE_CONSTANT_NM_PER_A
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 from sim.world import World
 from sim.world_plant import MujocoPlant, UnknownServo
@@ -48,7 +48,7 @@ def test_pushing_the_spoon_into_the_face_raises_the_current():
     pressed = kinematics.inverse((mouth[0] - offset + 0.02, 0.0, mouth[2] - 0.02, 0.0))
     pressed_torque = np.array([r.torque_nm for r in _hold(plant, pressed, 1.0).values()])
     assert world.metrics.peak_face_force_n > 1.0
-    extra_current_a = np.abs(pressed_torque - free_torque) / TORQUE_CONSTANT_NM_PER_A
+    extra_current_a = np.abs(pressed_torque - free_torque) / XM430_W350.torque_constant_nm_per_a
     assert extra_current_a.max() > 0.05  # hundreds of Present Current units (2.69 mA each)
 
 
