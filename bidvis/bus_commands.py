@@ -63,18 +63,33 @@ def sim_bus(
         str | None,
         typer.Option("--xl430", help="Ids (of --ids) that are XL430-W250 servos instead of XM430-W350."),
     ] = None,
+    flaws: Annotated[
+        str | None,
+        typer.Option(
+            "--flaws",
+            help="The arm's flaws: a preset (typical, harsh, factory_adapter, ideal; default: the "
+            "simulator's default preset) or a .json/.toml file of sim.flaws.ArmFlaws fields (docs/simulator.md).",
+        ),
+    ] = None,
 ) -> None:
     """Serve virtual XM430-W350 servos on a pseudo-terminal until interrupted (real time)."""
+    from sim.flaws import DEFAULT_PRESET, FlawsError, load_flaws
     from sim.virtual_bus import VirtualServoBus
     from sim.virtual_bus_pty import PtyBusServer
 
+    try:
+        arm_flaws = load_flaws(flaws or DEFAULT_PRESET)
+    except FlawsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--flaws") from None
     servo_ids = _parse_ids(ids)
     xl430_ids = _parse_ids(xl430) if xl430 else ()
     if not set(xl430_ids) <= set(servo_ids):
         raise typer.BadParameter(f"every --xl430 id must be one of --ids {ids}", param_hint="--xl430")
     eeprom = {} if return_delay_us is None else {"return_delay_time": return_delay_us // 2}
     try:
-        bus = VirtualServoBus(servo_ids, baudrate=baud, eeprom=eeprom, models=dict.fromkeys(xl430_ids, XL430_W250))
+        bus = VirtualServoBus(
+            servo_ids, baudrate=baud, eeprom=eeprom, models=dict.fromkeys(xl430_ids, XL430_W250), flaws=arm_flaws
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--baud") from None
     try:
@@ -87,6 +102,7 @@ def sim_bus(
     try:
         models = ", ".join(f"{servo.servo_id} {servo.model.model_name}" for servo in bus.servos)
         typer.echo(f"virtual servos {models} at {baud} baud on {server.path} -> {server.device}")
+        typer.echo(f"flaws: {flaws or DEFAULT_PRESET} ({arm_flaws.summary()})")
         server.serve(stop)
     finally:
         server.close()

@@ -58,6 +58,7 @@ from sim.camera import (
     true_mouth,
 )
 from sim.citizen import Citizen
+from sim.flaws import ArmFlaws, default_flaws
 from sim.safety_report import ReportLimits, ScenarioResult, StaleAdvanceCounter, time_to_stop
 from sim.scenario import Scenario, load_scenarios
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
@@ -166,8 +167,8 @@ def sim_calibration(calibration: RobotCalibration, camera: PinholeCamera) -> Rob
     matrix = np.eye(4)
     matrix[:3, :3] = camera.mount.rotation_world_from_camera()
     matrix[:3, 3] = camera.mount.position_m
-    mount = CalibrationCameraMount(
-        intrinsics_ref="simulated-camera", camera_to_base=tuple(tuple(float(v) for v in row) for row in matrix)
+    mount = CalibrationCameraMount.model_validate(
+        {"intrinsics_ref": "simulated-camera", "camera_to_base": matrix.tolist()}
     )
     return calibration.model_copy(update={"camera": mount})
 
@@ -238,6 +239,7 @@ class SimulatedMeal:
     `speed` None runs as fast as the machine allows; a number paces simulated time to that
     multiple of real time (1.0 = real time, for watching). `face_scale` is the tracker's calibration
     of the citizen's face in face-frame mode; None calibrates it at set-up (`calibrate_face_scale`).
+    `flaws` are the simulated arm's (`sim.flaws`); None takes the scenario's, else the default preset.
     """
 
     def __init__(
@@ -256,6 +258,7 @@ class SimulatedMeal:
         speed: float | None = None,
         face_scale: float | None = None,
         camera_fps: float = 30.0,
+        flaws: ArmFlaws | None = None,
     ) -> None:
         if not (math.isfinite(camera_fps) and 1.0 <= camera_fps <= 120.0):
             raise ValueError(f"camera_fps must be 1-120 frames per second, got {camera_fps}")
@@ -268,16 +271,19 @@ class SimulatedMeal:
         self.camera = PinholeCamera(camera_intrinsics, camera_mount)
         self.calibration = sim_calibration(calibration or demo_calibration(), self.camera)
         spoon = self.calibration.spoon
+        self.flaws = flaws or scenario.flaws or default_flaws()
         self.world = World(WorldConfig(spoon_offset_m=(spoon.x_m, spoon.z_m)))
         self.world.set_arm_pose(self.calibration.ready_pose_rad)
+        self.world.add_joint_friction(self.flaws.friction_nm)
         self.clock = SimulatedClock() if speed is None else PacedClock(speed)
         ids = tuple(self.calibration.joint_servo_ids)
         self.bus = VirtualServoBus.start(
             ids,
             clock=self.clock,
-            plant=MujocoPlant(self.world, ids),
+            plant=MujocoPlant(self.world, ids, backlash_rad=self.flaws.backlash_rad),
             tick_s=1.0 / self.calibration.rate_hz,
             baudrate=self.calibration.baudrate,
+            flaws=self.flaws,
         )
         self.face_scale = face_scale
         self.mouth_errors_m: list[float] = []

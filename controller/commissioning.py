@@ -92,7 +92,7 @@ class JointMeasurement(_Document):
 class CommissioningRecord(_Document):
     """What `bidvis commission` measured, at which settings, and the verdict (see the module docstring)."""
 
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[1] = 1
     commissioned_at: AwareDatetime
     port: str = Field(min_length=1)
     baudrate: int

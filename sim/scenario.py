@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sim.flaws import FlawsSetting
 from sim.world import SimError
 
 BUILTIN_SCENARIOS = Path(__file__).resolve().parent / "assets" / "scenarios.toml"
@@ -109,6 +110,7 @@ class Scenario(_Strict):
     citizen: CitizenProfile = CitizenProfile()
     events: tuple[CitizenEvent, ...] = ()
     camera_faults: tuple[CameraFault, ...] = ()
+    flaws: FlawsSetting | None = None  # the simulated arm's flaws (sim.flaws); None: the default preset
 
 
 class ScenarioFile(_Strict):

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from firmware_bridge.control_table import XM430_W350, ControlTable
 from firmware_bridge.protocol import ALERT_BIT, HardwareError, Instruction, StatusError
 from sim import servo_table as table
+from sim.flaws import IDEAL, ArmFlaws
 from sim.servo_plant import JointReading
 from sim.servo_table import Access, Field, ServoTable, servo_table
 
@@ -53,6 +54,12 @@ _PULSES_PER_S_PER_VELOCITY_UNIT = 0.229 * table.PULSES_PER_REV / 60
 _PULSES_PER_S2_PER_ACCELERATION_UNIT = 214.577 * table.PULSES_PER_REV / 3600
 _OVERLOAD_AFTER_S = 1.0
 _SUPPLY_V = 12.0  # the e-Manual's stall and no-load figures are at 12 V
+_POWER_ON_TEMPERATURE_C = 30.0  # and the ambient the flaws' heating model relaxes to
+_EFFORT = struct.Struct("<h")  # Present Current / Present Load (126)
+_EFFORT_ADDRESS = 126
+_POSITION = struct.Struct("<i")  # Present Position (132)
+_POSITION_ADDRESS = 132
+_SENSORS_END = 136  # Present Current .. Present Position: what the flaws' sensor noise touches
 _CLEAR_KEY = bytes((0x44, 0x58, 0x4C, 0x22))
 _FORMATS = {1: "B", 2: "H", 4: "I"}
 
@@ -189,8 +196,12 @@ class VirtualServo:
         self.reply_faults = ReplyFaults()
         self.time_s = 0.0
         self._latched_errors = HardwareError.NONE
-        self._input_voltage_v = 12.0
-        self._temperature_c = 30.0
+        self._input_voltage_v = _SUPPLY_V
+        self._temperature_c = _POWER_ON_TEMPERATURE_C
+        self._clean_effort = 0.0  # Present Current/Load and Present Position before the sensor flaws
+        self._clean_position = float(table.CENTER_PULSE)
+        self._effort_limit = 0
+        self.apply_flaws(IDEAL)
         self._overload_s = 0.0
         self._registered: tuple[int, bytes] | None = None
         self._reset_pending = False
@@ -200,6 +211,18 @@ class VirtualServo:
         self._command: float | None = None
         self._gains_changed = True
         self._power_on(reset_eeprom=True)
+
+    def apply_flaws(self, flaws: ArmFlaws) -> None:
+        """Give this servo the sensor and heat flaws of `flaws` (see `sim.flaws`); its random draws
+        come from their own stream, by the servo's ID."""
+        self.flaws = flaws
+        self._rng = flaws.rng(self._eeprom_defaults["id"])
+        model = self.model
+        self._noise_units = flaws.current_noise_ma * 1e-3 * model.torque_constant_nm_per_a / model.effort_nm_per_unit
+        self._noise_ticks = flaws.encoder_noise_ticks
+        self._position_step = flaws.position_step_ticks
+        self._noisy = flaws.sensor_noise
+        self._heats = flaws.heats
 
     # --- control table ----------------------------------------------------------------------
 
@@ -444,6 +467,8 @@ class VirtualServo:
 
     def read(self, address: int, length: int) -> Reply:
         """Answer a READ (also one servo's share of a sync/bulk read)."""
+        if self._noisy and address < _SENSORS_END and address + length > _EFFORT_ADDRESS:
+            self._sample_sensors()
         try:
             return Reply(self.status_error(), self.read_table(address, length))
         except TableError as exc:
@@ -624,6 +649,8 @@ class VirtualServo:
     def advance_profile(self, dt: float) -> None:
         """Move the profile on by `dt` seconds (before the plant step)."""
         self.time_s += dt
+        if self._heats:
+            self._heat(dt)
         table = self._table
         if self._settled:
             if table[64] == 1 and table[98]:
@@ -698,18 +725,48 @@ class VirtualServo:
     def _set_realtime_tick(self) -> None:
         _REALTIME_TICK.pack_into(self._table, _REALTIME_TICK_ADDRESS, int(self.time_s * 1000) % 32768)
 
+    def _sample_sensors(self) -> None:
+        """Present Current/Load and Present Position as the flawed servo measures them now: the
+        clean values plus noise, the position in steps of `position_step_ticks`."""
+        table_, rng = self._table, self._rng
+        if self._noise_units:
+            limit = self._effort_limit
+            effort = round(self._clean_effort + rng.gauss(0.0, self._noise_units))
+            _EFFORT.pack_into(table_, _EFFORT_ADDRESS, max(-limit, min(limit, effort)))
+        position = self._clean_position
+        if self._noise_ticks:
+            position += rng.gauss(0.0, self._noise_ticks)
+        step = self._position_step
+        _POSITION.pack_into(table_, _POSITION_ADDRESS, round(position / step) * step)
+
+    def _heat(self, dt: float) -> None:
+        """The winding's I^2 R loss warms the servo toward its steady temperature; an overheating
+        servo (`ArmFlaws.overheating_servo_id`) climbs on top of that."""
+        flaws = self.flaws
+        amperes = self._clean_effort * self._effort_nm_per_unit / self.model.torque_constant_nm_per_a
+        target = _POWER_ON_TEMPERATURE_C + flaws.heating_c_per_w * amperes * amperes * self._ohms
+        celsius = self._temperature_c + (target - self._temperature_c) * min(1.0, dt / flaws.heating_time_constant_s)
+        if flaws.overheating_servo_id == self._table[7] and self.time_s >= flaws.overheating_from_s:
+            celsius += flaws.overheating_c_per_s * dt
+        self._temperature_c = celsius
+        if round(celsius) != self._table[146]:  # Present Temperature moves in whole degrees
+            self._detect_conditions()
+
     def _update_present(self, reading: JointReading, dt: float) -> None:
         table_ = self._table
         reverse = -1 if table_[10] & 0x01 else 1
         torque_on = table_[64] == 1
         position_rad, velocity_rad_s, torque_nm = reading.position_rad, reading.velocity_rad_s, reading.torque_nm
-        present = round(reverse * position_rad / _RAD_PER_PULSE + _CENTER_PULSE + _HOMING_OFFSET(table_, 20)[0])
+        self._clean_position = reverse * position_rad / _RAD_PER_PULSE + _CENTER_PULSE + _HOMING_OFFSET(table_, 20)[0]
+        present = round(self._clean_position)
         velocity = round(reverse * velocity_rad_s / _RAD_S_PER_VELOCITY_UNIT)
         pwm_limit, limit = _PWM_CURRENT_LIMITS.unpack_from(table_, _PWM_CURRENT_LIMITS_ADDRESS)
         if not self._reports_current:
             limit = 1000  # Present Load: 0.1 % units of the stall torque, +-100 %
         raw_effort = torque_nm / self._effort_nm_per_unit  # Present Current (XM430) or Present Load (XL430)
         current = max(-limit, min(limit, round(reverse * raw_effort))) if torque_on else 0
+        self._clean_effort = reverse * raw_effort if torque_on else 0.0
+        self._effort_limit = limit
         overloaded = abs(raw_effort) > limit or abs(torque_nm) > self.model.stall_torque_nm
         self._overload_s = self._overload_s + dt if overloaded else 0.0
         if self._overload_s >= _OVERLOAD_AFTER_S:

@@ -139,11 +139,18 @@ class PhysicsMetrics:
         self.face_force_history.clear()
 
 
+def _element(root: ET.Element, path: str) -> ET.Element:
+    found = root.find(path)
+    if found is None:
+        raise SimError(f"{ASSET_PATH} has no {path}")
+    return found
+
+
 def load_model(config: WorldConfig) -> mujoco.MjModel:
     """Build the MuJoCo model from the MJCF asset, patched with `config`."""
     tree = ET.parse(ASSET_PATH)
     root = tree.getroot()
-    root.find("option").set("timestep", repr(config.timestep_s))
+    _element(root, "option").set("timestep", repr(config.timestep_s))
     sx, sz = config.spoon_offset_m
     for element in root.iter():
         name = element.get("name")
@@ -163,7 +170,7 @@ def load_model(config: WorldConfig) -> mujoco.MjModel:
             element.set("forcerange", f"{-config.stall_torque_nm} {config.stall_torque_nm}")
     if config.spoon_holder_stroke_m == 0.0:
         # A rigid holder: the spoon is part of the arm (a joint limit would still be a stiff spring).
-        spoon = root.find(".//body[@name='spoon']")
+        spoon = _element(root, ".//body[@name='spoon']")
         for joint in spoon.findall("joint"):
             spoon.remove(joint)
     return mujoco.MjModel.from_xml_string(ET.tostring(root, encoding="unicode"))
@@ -253,6 +260,13 @@ class World:
         else:
             self.model.actuator_gainprm[act, 0] = 0.0
             self.model.actuator_biasprm[act, :3] = 0.0
+
+    def add_joint_friction(self, friction_nm: float) -> None:
+        """Add Coulomb friction (N m, stiction included) to every arm joint, on top of the MJCF's:
+        a flaw of the simulated arm (`sim.flaws.ArmFlaws.friction_nm`)."""
+        if not friction_nm >= 0.0:
+            raise ValueError(f"joint friction must be >= 0 N m, got {friction_nm}")
+        self.model.dof_frictionloss[self._arm_qvel] += friction_nm
 
     def model_servo_kp(self, index: int) -> float:
         """The MJCF's position stiffness (N m/rad) of joint `index`'s servo: its default gains."""

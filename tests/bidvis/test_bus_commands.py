@@ -114,3 +114,13 @@ def test_sim_bus_refuses_an_xl430_id_that_is_not_on_the_bus(tmp_path):
     assert result.exit_code == 2
     assert "--xl430" in result.output
     assert not (tmp_path / "tty").exists()
+
+
+@pytest.mark.parametrize(
+    ("flaws", "phrase"), [("perfect", "no flaw preset 'perfect'"), ("missing.toml", "cannot read")]
+)
+def test_sim_bus_refuses_unknown_flaws_in_one_line(tmp_path, flaws, phrase):
+    result = CliRunner().invoke(app, ["sim-bus", "--link", str(tmp_path / "tty"), "--flaws", flaws])
+    assert result.exit_code == 2
+    assert phrase in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "tty").exists()
