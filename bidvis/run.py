@@ -45,6 +45,7 @@ from controller.config import (
 )
 from controller.loop import LatestValue
 from firmware_bridge.control_table import MODELS, model_name
+from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ class MouthFeed:
     def __init__(self, camera: Any, tracker: Any) -> None:
         self.camera = camera
         self.tracker = tracker
-        self.latest: LatestValue[Any] = LatestValue()
+        self.latest: LatestValue[MouthObservation] = LatestValue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mouth-feed", daemon=True)
 

@@ -209,7 +209,7 @@ class VirtualServo:
         self._reading = JointReading(0.0, 0.0, 0.0)
         self._settled = False  # True while nothing moves and nothing changed: ticks then skip the work
         self._command: float | None = None
-        self._gains_changed = True
+        self._gains_changed = False
         self._power_on(reset_eeprom=True)
 
     def apply_flaws(self, flaws: ArmFlaws) -> None:

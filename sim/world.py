@@ -140,10 +140,11 @@ class PhysicsMetrics:
 
 
 def _element(root: ET.Element, path: str) -> ET.Element:
-    found = root.find(path)
-    if found is None:
-        raise SimError(f"{ASSET_PATH} has no {path}")
-    return found
+    """The element of the MJCF asset at `path` (the asset ships with the package: a miss is a bug)."""
+    element = root.find(path)
+    if element is None:
+        raise ValueError(f"{ASSET_PATH} has no element {path!r}")
+    return element
 
 
 def load_model(config: WorldConfig) -> mujoco.MjModel:
