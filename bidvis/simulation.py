@@ -58,6 +58,7 @@ from sim.camera import (
     true_mouth,
 )
 from sim.citizen import Citizen
+from sim.faults import FaultInjector, xl430_models
 from sim.flaws import ArmFlaws, default_flaws
 from sim.safety_report import ReportLimits, ScenarioResult, StaleAdvanceCounter, time_to_stop
 from sim.scenario import Scenario, load_scenarios
@@ -282,6 +283,7 @@ class SimulatedMeal:
             tick_s=1.0 / self.calibration.rate_hz,
             baudrate=self.calibration.baudrate,
             flaws=self.flaws,
+            models=xl430_models(scenario.servo_faults),
         )
         self.face_scale = face_scale
         self.mouth_errors_m: list[float] = []
@@ -292,6 +294,12 @@ class SimulatedMeal:
             self.bus.close()
             raise
         self.citizen = Citizen(self.world, scenario)
+        self.faults = FaultInjector(
+            self.bus,
+            scenario.servo_faults,
+            lambda: (self.world.spoon_tip_position(), self.world.mouth_position()),
+            lambda: self.citizen.bite_number,
+        )
         self.journal = _CountingJournal(journal)
         self.mouth: LatestValue[MouthObservation] = LatestValue()
         self.inputs = CommandQueue()  # the citizen's switch and panel; the loop polls `triggers`
@@ -417,6 +425,7 @@ class SimulatedMeal:
         now_s = self.clock.now()
         self.citizen.spoon_waiting = controller.state is FeedingState.READY
         self.citizen.update(now_s)
+        self.faults.update(now_s)
         self._observe(now_s)
         self._ask(controller, now_s)
         self._measure(now_s, controller)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sim.faults import ServoFault
 from sim.flaws import FlawsSetting
 from sim.world import SimError
 
@@ -111,6 +112,7 @@ class Scenario(_Strict):
     events: tuple[CitizenEvent, ...] = ()
     camera_faults: tuple[CameraFault, ...] = ()
     flaws: FlawsSetting | None = None  # the simulated arm's flaws (sim.flaws); None: the default preset
+    servo_faults: tuple[ServoFault, ...] = ()  # faults of servos, bus and host (sim.faults)
 
 
 class ScenarioFile(_Strict):

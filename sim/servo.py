@@ -209,6 +209,7 @@ class VirtualServo:
         self._reading = JointReading(0.0, 0.0, 0.0)
         self._settled = False  # True while nothing moves and nothing changed: ticks then skip the work
         self._command: float | None = None
+        self.powered = True
         self._gains_changed = False
         self._power_on(reset_eeprom=True)
 
@@ -223,6 +224,7 @@ class VirtualServo:
         self._position_step = flaws.position_step_ticks
         self._noisy = flaws.sensor_noise
         self._heats = flaws.heats
+        self._sample_sensors()  # the readings as these flaws give them (clean when there are none)
 
     # --- control table ----------------------------------------------------------------------
 
@@ -550,6 +552,16 @@ class VirtualServo:
 
     # --- faults -----------------------------------------------------------------------------
 
+    def power_off(self) -> None:
+        """The supply is gone: torque off, the servo hears and answers nothing until `power_on`."""
+        self._set_torque(False)
+        self.powered = False
+
+    def power_on(self) -> None:
+        """The supply is back: the servo starts as after a reboot (RAM at power-on values, torque off)."""
+        self.powered = True
+        self.reboot()
+
     def inject_hardware_error(self, errors: HardwareError) -> None:
         """Raise latched conditions (overload, electrical shock, encoder) as if detected now."""
         self._latched_errors |= errors
@@ -701,7 +713,11 @@ class VirtualServo:
         watchdog = self.get("bus_watchdog")
         if watchdog <= 0 or self.time_s - self._last_instruction_s <= watchdog * table.SECONDS_PER_WATCHDOG_UNIT:
             return
-        # Stop at once (profile acceleration and velocity taken as 0), hold, and lock the goals.
+        self.trip_watchdog()
+
+    def trip_watchdog(self) -> None:
+        """What the Bus Watchdog does when it fires: stop at once (profile acceleration and velocity
+        taken as 0), hold, and lock the goals (Bus Watchdog reads -1) until the host writes 0."""
         self._traj_pos = float(self.get("present_position"))
         self._traj_vel = 0.0
         self._set("goal_position", round(self._traj_pos))
@@ -729,10 +745,11 @@ class VirtualServo:
         """Present Current/Load and Present Position as the flawed servo measures them now: the
         clean values plus noise, the position in steps of `position_step_ticks`."""
         table_, rng = self._table, self._rng
+        effort = self._clean_effort
         if self._noise_units:
-            limit = self._effort_limit
-            effort = round(self._clean_effort + rng.gauss(0.0, self._noise_units))
-            _EFFORT.pack_into(table_, _EFFORT_ADDRESS, max(-limit, min(limit, effort)))
+            effort += rng.gauss(0.0, self._noise_units)
+        limit = self._effort_limit
+        _EFFORT.pack_into(table_, _EFFORT_ADDRESS, max(-limit, min(limit, round(effort))))
         position = self._clean_position
         if self._noise_ticks:
             position += rng.gauss(0.0, self._noise_ticks)

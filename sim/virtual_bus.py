@@ -156,14 +156,13 @@ class VirtualServoBus:
         if baud_index is None:
             raise ValueError(f"baudrate {baudrate} is not a Dynamixel X rate; use one of {sorted(BAUD_RATES.values())}")
         self.clock: Clock = clock or RealClock()
-        self.flaws = flaws = default_flaws() if flaws is None else flaws
+        flaws = default_flaws() if flaws is None else flaws
         self.plant: ServoPlant = plant or _plant_for(flaws)
         self._rng = flaws.rng(_BUS_RANDOM_STREAM)
-        self._latency_s = flaws.usb_latency_timer_ms / 1000.0
-        self._latency_phase_s = self._rng.uniform(0.0, self._latency_s)
-        self._stall_s = flaws.usb_stall_ms / 1000.0
         self._stall_rng = flaws.rng(_BUS_RANDOM_STREAM + 1)
-        self._stall_start_s = flaws.next_usb_stall_s(self.clock.now(), self._stall_rng)
+        self._set_bus_flaws(flaws)
+        self.cable_pulled = False  # the servo cable is out: nothing reaches the servos, nothing comes back
+        self.usb_unplugged = False  # the adapter is gone: the host's port fails (`sim.serial_url`)
         self.tick_s = tick_s
         self.baudrate = baudrate
         self.name: str | None = None
@@ -206,6 +205,11 @@ class VirtualServoBus:
         return f"{URL_SCHEME}://{self.name}"
 
     @property
+    def lock(self) -> threading.RLock:
+        """The bus's lock, held by every instruction: hold it to change servos from another thread."""
+        return self._lock
+
+    @property
     def running(self) -> bool:
         """True between `start` and `close` (while its URL opens)."""
         return self._registered
@@ -234,6 +238,34 @@ class VirtualServoBus:
             servo.apply_flaws(self.flaws)
             self.servos.append(servo)
         return servo
+
+    def apply_flaws(self, flaws: ArmFlaws) -> None:
+        """Change the bus's and the servos' flaws from now on (the plant keeps its own)."""
+        with self._lock:
+            self._set_bus_flaws(flaws)
+            for servo in self.servos:
+                servo.apply_flaws(flaws)
+
+    def _set_bus_flaws(self, flaws: ArmFlaws) -> None:
+        self.flaws = flaws
+        self._latency_s = flaws.usb_latency_timer_ms / 1000.0
+        self._latency_phase_s = self._rng.uniform(0.0, self._latency_s)
+        self._stall_s = flaws.usb_stall_ms / 1000.0
+        self._stall_start_s = flaws.next_usb_stall_s(self.clock.now(), self._stall_rng)
+
+    def power_off(self) -> None:
+        """Every servo loses its supply (see `VirtualServo.power_off`)."""
+        with self._lock:
+            self.advance_to(self.clock.now())
+            for servo in self.servos:
+                servo.power_off()
+
+    def power_on(self) -> None:
+        """The supply is back: every servo restarts with torque off."""
+        with self._lock:
+            self.advance_to(self.clock.now())
+            for servo in self.servos:
+                servo.power_on()
 
     def servo(self, servo_id: int) -> VirtualServo:
         """The (first) servo with this ID."""
@@ -290,7 +322,9 @@ class VirtualServoBus:
             if not packets and not corrupted:
                 return
             self.advance_to(arrived)
-            listeners = [s for s in self.servos if s.baudrate == baudrate]
+            if self.cable_pulled:
+                return  # the instruction never reaches the servos (physics ran up to its end)
+            listeners = [s for s in self.servos if s.baudrate == baudrate and s.powered]
             if corrupted:
                 # A servo that recognises its ID in a packet with a bad CRC answers CRC Error (3).
                 # Such a packet (a cut-off one whose length swallowed what followed) ends before
