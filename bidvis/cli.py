@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import typer
 
-from bidvis import bus_commands, careplan_commands, demo, safety_commands, ui_commands, vision_commands
+from bidvis import (
+    bus_commands,
+    careplan_commands,
+    commission_commands,
+    demo,
+    safety_commands,
+    ui_commands,
+    vision_commands,
+)
 
 app = typer.Typer(
     name="bidvis",
@@ -24,7 +32,15 @@ def main() -> None:
     """bidvis, bite by bite."""
 
 
-for _module in (demo, bus_commands, careplan_commands, vision_commands, safety_commands, ui_commands):
+for _module in (
+    demo,
+    bus_commands,
+    commission_commands,
+    careplan_commands,
+    vision_commands,
+    safety_commands,
+    ui_commands,
+):
     _module.register(app)
 
 

@@ -12,6 +12,8 @@
   `firmware_bridge.control_table`, or one that does not measure its motor current (the XL430-W250
   reports Present Load, an estimate in 0.1 % of its stall torque, where contact detection needs
   Present Current);
+- the arm has no commissioning record that passed for these servos (ids and model numbers) at
+  the gains and Bus Watchdog of the safety limits (`bidvis commission`, docs/commissioning.md);
 - the serial port cannot be opened, or the camera does not open or gives no picture.
 
 `build_robot` then wires the robot's parts (journal, camera, mouth tracking, `RobotSession`) and
@@ -44,7 +46,7 @@ from controller.config import (
     save_config,
 )
 from controller.loop import LatestValue
-from firmware_bridge.control_table import MODELS, model_name
+from firmware_bridge.control_table import driven_models, unsupported_reason
 from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
@@ -138,7 +140,7 @@ def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.
                 missing.append(servo_id)
                 continue
             found[servo_id] = model
-            problem = model_problem(model)
+            problem = unsupported_reason(model)
             if problem is not None:
                 wrong.append(f"id {servo_id} is {problem}")
     if len(missing) == len(calibration.servo_ids):
@@ -152,26 +154,28 @@ def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.
             f"{calibration.baudrate} baud (answered: {sorted(found)}); check the cable, or re-calibrate with `bidvis ui`"
         )
     if wrong:
-        raise RefusedToStart(f"wrong servo model: {'; '.join(wrong)}; bidvis drives {_driven_models()}")
+        raise RefusedToStart(f"wrong servo model: {'; '.join(wrong)}; bidvis drives {driven_models()}")
     return found
 
 
-def _driven_models() -> str:
-    return ", ".join(f"{t.model_name} ({n})" for n, t in MODELS.items() if t.reports_current)
+def check_commissioning(calibration_path: Path, servos: dict[int, int], limits: SafetyLimits) -> None:
+    """Refuse unless the commissioning record next to the calibration passed for `servos` (id ->
+    model number, as pinged) at the gains and Bus Watchdog of `limits`."""
+    from controller.commissioning import CommissioningError, check_record_fits, load_record, record_path
 
-
-def model_problem(model_number: int) -> str | None:
-    """Why bidvis cannot drive a servo of this model number (None when it can): no control table
-    for it, or it does not measure its motor current (contact detection needs Present Current)."""
-    table = MODELS.get(model_number)
-    if table is None:
-        return f"{model_name(model_number)} (model {model_number}), which bidvis has no control table for"
-    if not table.reports_current:
-        return (
-            f"{table.model_name} (model {model_number}), which reports Present Load (an estimate in 0.1 % of its "
-            "stall torque) instead of Present Current; contact detection needs the motor current"
+    path = record_path(calibration_path)
+    if not path.exists():
+        raise RefusedToStart(
+            f"the arm is not commissioned: no {path.name} next to the calibration; measure it with "
+            f"`bidvis commission --port PORT --dir {path.parent}` (docs/commissioning.md)"
         )
-    return None
+    try:
+        check_record_fits(load_record(path), servos, limits)
+    except CommissioningError as exc:
+        raise RefusedToStart(f"{exc}") from None
+    except ConfigError as exc:
+        problem = " ".join(line.strip() for line in str(exc).splitlines())
+        raise RefusedToStart(f"the commissioning record is not valid ({problem}); commission again") from None
 
 
 def open_camera(source: str, intrinsics: Any) -> Any:
@@ -234,6 +238,7 @@ def preflight(
     if port != checked.calibration.port:
         checked.notes.append(f"the calibration was made on port {checked.calibration.port}; using {port}")
     checked.servos = check_servos(port, checked.calibration)
+    check_commissioning(calibration_path, checked.servos, checked.limits)
     checked.switches = open_switches(list(switches or ()), checked.profile)
     try:
         checked.camera = open_camera(camera, checked.intrinsics)

@@ -556,6 +556,26 @@ def model_name(model_number: int) -> str:
     return X_SERIES_MODEL_NAMES.get(model_number, f"model {model_number}")
 
 
+def unsupported_reason(model_number: int) -> str | None:
+    """Why bidvis cannot drive a servo of this model number (None when it can): no table for it
+    here, or it does not measure its motor current (the controller's contact detection reads
+    Present Current; the XL430-W250's Present Load is an estimate in 0.1 % of its stall torque)."""
+    table = MODELS.get(model_number)
+    if table is None:
+        return f"{model_name(model_number)} (model {model_number}), which bidvis has no control table for"
+    if not table.reports_current:
+        return (
+            f"{table.model_name} (model {model_number}), which reports Present Load (an estimate in 0.1 % of its "
+            "stall torque) instead of Present Current; contact detection needs the motor current"
+        )
+    return None
+
+
+def driven_models() -> str:
+    """The models bidvis drives, for messages: "XM430-W350 (1020)"."""
+    return ", ".join(f"{t.model_name} ({n})" for n, t in MODELS.items() if t.reports_current)
+
+
 def table_for_model(model_number: int) -> ControlTable:
     """The control table of a model number as PING reports it; `UnknownModel` (a KeyError) names it."""
     try:
@@ -582,9 +602,11 @@ __all__ = [
     "Register",
     "UnknownModel",
     "decode",
+    "driven_models",
     "encode",
     "indirect_address",
     "indirect_data",
     "model_name",
     "table_for_model",
+    "unsupported_reason",
 ]
