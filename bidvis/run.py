@@ -374,7 +374,7 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
     )
 
     def joints() -> np.ndarray:
-        driver = session.driver
+        driver = session.arm.driver
         return driver.measured_q() if driver is not None else np.zeros(4)
 
     session.camera = BoardCamera(joints, CameraIntrinsics.from_fov(640, 480, 70.0), truth)

@@ -17,14 +17,9 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
 from bidvis.robot_ui.deps import SESSION_COOKIE, StaffLoginRequired
+from bidvis.robot_ui.errors import Busy, FieldError, NotReady, Unjournalled
 from bidvis.robot_ui.routes import arm, login, pages, panel, setup
-from bidvis.robot_ui.session import (
-    Busy,
-    FieldError,
-    NotReady,
-    RobotSession,
-    Unjournalled,
-)
+from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
 from controller.config import ConfigError, ConfigValidationError
 from controller.triggers import InvalidCommand

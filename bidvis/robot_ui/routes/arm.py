@@ -28,19 +28,19 @@ def status(session: Session) -> dict[str, Any]:
 def scan(session: Session, all_rates: bool = False) -> dict[str, Any]:
     """Find the servos on the port at the calibration's baud rate, or at every X-series rate
     (`all_rates=true`, slow). The arm must be disconnected."""
-    found = session.scan(all_rates)
-    return {"servos": [asdict(s) for s in found], "message": f"{len(found)} servo(s) answered on {session.port}"}
+    found = session.arm.scan(all_rates)
+    return {"servos": [asdict(s) for s in found], "message": f"{len(found)} servo(s) answered on {session.arm.port}"}
 
 
 @router.post("/connect")
 def connect(session: Session) -> dict[str, Any]:
-    session.connect()
+    session.arm.connect()
     return {"message": "arm connected; torque is on and the servos' watchdog is armed"}
 
 
 @router.post("/disconnect")
 def disconnect(session: Session) -> dict[str, Any]:
-    session.disconnect()
+    session.arm.disconnect()
     return {"message": "arm disconnected"}
 
 
@@ -53,31 +53,31 @@ def stop(session: Session) -> dict[str, Any]:
 @router.post("/meal/clear-stop")
 def clear_stop(staff: Staff, session: Session) -> dict[str, Any]:
     """After a stop in a meal, staff check the citizen and the arm, then let the panel start again."""
-    session.clear_stop(staff)
+    session.meal.clear_stop(staff)
     return {"message": "stop cleared: the citizen can start a meal on the panel"}
 
 
 @router.post("/jog/hold")
 def jog_hold(body: JogHold, staff: Staff, session: Session) -> dict[str, Any]:
     """Heartbeat of a held jog button; the joint moves only while these keep coming (every ~50 ms)."""
-    moving = session.arm().hold(body.owner, staff, body.joint, body.direction, body.press)
+    moving = session.arm.hold(body.owner, staff, body.joint, body.direction, body.press)
     return {"moving": moving}
 
 
 @stop_router.post("/jog/release")
 def jog_release(body: JogRelease, session: Session) -> dict[str, Any]:
-    session.arm().release(body.owner, body.press)
+    session.arm.release(body.owner, body.press)
     return {"moving": False}
 
 
 @router.post("/move/ready")
 def move_ready(body: Owner, session: Session) -> dict[str, Any]:
-    session.go_to_ready(body.owner)
+    session.arm.go_to_ready(body.owner)
     return {"message": "moving to the ready pose"}
 
 
 @router.post("/test-bite")
 def test_bite(body: TestBite, session: Session) -> dict[str, Any]:
     """Ready pose, the taught scoop of the bowl, back to ready, at the citizen's speed."""
-    session.test_bite(body.bowl, body.owner)
+    session.arm.test_bite(body.bowl, body.owner)
     return {"message": f"test bite from bowl {body.bowl + 1} running"}

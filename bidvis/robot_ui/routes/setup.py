@@ -24,68 +24,68 @@ def _view(result: ViewResult) -> dict[str, Any]:
 @router.post("/calibration/ready")
 def teach_ready(staff: Staff, session: Session) -> dict[str, Any]:
     """The arm's present pose becomes the ready pose."""
-    calibration = session.teach_ready(staff)
+    calibration = session.calibration_steps.teach_ready(staff)
     return {"message": "ready pose taught", "ready_pose_rad": list(calibration.ready_pose_rad)}
 
 
 @router.post("/calibration/bowls/{bowl}/waypoints")
 def teach_waypoint(bowl: int, staff: Staff, session: Session) -> dict[str, Any]:
     """Append the arm's present pose to the scoop of `bowl` (0-based; the next number adds a bowl)."""
-    calibration = session.teach_waypoint(staff, bowl)
+    calibration = session.calibration_steps.teach_waypoint(staff, bowl)
     return {"message": f"waypoint {len(calibration.bowls[bowl].waypoints_rad)} of bowl {bowl + 1} taught"}
 
 
 @router.post("/calibration/bowls/{bowl}/clear")
 def clear_bowl(bowl: int, staff: Staff, session: Session) -> dict[str, Any]:
-    session.clear_bowl(staff, bowl)
+    session.calibration_steps.clear_bowl(staff, bowl)
     return {"message": f"scoop of bowl {bowl + 1} cleared to its first waypoint; teach the rest"}
 
 
 @router.put("/calibration/spoon")
 def set_spoon(body: SpoonChange, staff: Staff, session: Session) -> dict[str, Any]:
-    session.set_spoon(staff, body.model_dump())
+    session.calibration_steps.set_spoon(staff, body.model_dump())
     return {"message": "spoon offset saved"}
 
 
 @router.post("/camera/start")
 def camera_start(body: Board, session: Session) -> dict[str, Any]:
-    guidance = session.start_camera_calibration((body.columns, body.rows), body.square_mm)
+    guidance = session.calibration_steps.start_camera((body.columns, body.rows), body.square_mm)
     return {"message": "camera calibration started", "guidance": guidance, "views": 0}
 
 
 @router.post("/camera/capture")
 def camera_capture(session: Session) -> dict[str, Any]:
-    return _view(session.capture_camera_view())
+    return _view(session.calibration_steps.capture_camera_view())
 
 
 @router.post("/camera/solve")
 def camera_solve(staff: Staff, session: Session) -> dict[str, Any]:
-    rms = session.solve_camera(staff)
+    rms = session.calibration_steps.solve_camera(staff)
     quality = "good" if rms <= 1.0 else "poor: take more views with the board in new places"
     return {"message": f"camera calibrated, reprojection error {rms:.2f} px ({quality})", "rms_error_px": rms}
 
 
 @router.post("/hand-eye/start")
 def hand_eye_start(body: Board, session: Session) -> dict[str, Any]:
-    guidance = session.start_hand_eye((body.columns, body.rows), body.square_mm)
+    guidance = session.calibration_steps.start_hand_eye((body.columns, body.rows), body.square_mm)
     return {"message": "hand-eye calibration started", "guidance": guidance, "views": 0}
 
 
 @router.post("/hand-eye/capture")
 def hand_eye_capture(session: Session) -> dict[str, Any]:
-    return _view(session.capture_hand_eye_view())
+    return _view(session.calibration_steps.capture_hand_eye_view())
 
 
 @router.post("/hand-eye/solve")
 def hand_eye_solve(staff: Staff, session: Session) -> dict[str, Any]:
-    pose = session.solve_hand_eye(staff)
+    pose = session.calibration_steps.solve_hand_eye(staff)
     return {"message": "camera position saved", "camera_to_base": [list(map(float, row)) for row in pose]}
 
 
 @router.post("/profile/face-size")
 def measure_face_size(body: FaceDistance, staff: Staff, session: Session) -> dict[str, Any]:
     """The citizen faces the camera; `distance_m` is from the lens to their lips: face_scale saved."""
-    size = session.measure_face_size(staff, body.distance_m)
+    size = session.profile_steps.measure_face_size(staff, body.distance_m)
     return {
         "message": f"face size {size.face_scale:.2f} times the mean face saved "
         f"(from {size.views_used} of {size.views} pictures)",
@@ -97,5 +97,5 @@ def measure_face_size(body: FaceDistance, staff: Staff, session: Session) -> dic
 
 @router.put("/profile")
 def set_profile(body: ProfileChange, staff: Staff, session: Session) -> dict[str, Any]:
-    profile = session.set_profile(staff, body.values)
+    profile = session.profile_steps.set_profile(staff, body.values)
     return {"message": "profile saved", "profile": profile.model_dump(mode="json")}
