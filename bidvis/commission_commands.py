@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 
 CALIBRATION_FILE = "robot_calibration.toml"
+# Commissioning waits this long (beyond the wire time) for each reply, so that a slow reply is
+# measured as slow rather than lost (the control loop allows less; the round trip shows the truth).
+REPLY_ALLOWANCE_S = 0.02
 
 
 def register(app: typer.Typer) -> None:
@@ -55,9 +58,9 @@ def commission(
         verdict_limits = demo_commissioning_limits() if limits is None else load_config(limits, CommissioningLimits)
     except ConfigError as exc:
         hint = "; teach the robot with `bidvis ui` first" if not calibration_path.exists() else ""
-        raise _fail(f"{str(exc).splitlines()[0]}{hint}") from None
+        raise _fail(" ".join(line.strip() for line in str(exc).splitlines()) + hint) from None
     try:
-        bus = DynamixelBus(port, baudrate=baud or calibration.baudrate)
+        bus = DynamixelBus(port, baudrate=baud or calibration.baudrate, timeout=REPLY_ALLOWANCE_S)
     except (PortError, ValueError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"commissioning the arm on {port}: keep clear, it moves near its ready pose and along the taught paths")

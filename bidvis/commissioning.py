@@ -53,7 +53,9 @@ from firmware_bridge.control_table import (
 from firmware_bridge.latency import read_latency_timer_ms
 
 TOOL_RANGE_RAD = 0.5  # the tool servo is commissioned within this of where it stands
-TRIES = 3  # a read that fails this often in a row is an error (one lost reply is ordinary)
+TRIES = 5  # a transaction that fails this often in a row is an error (a lost reply is ordinary) ...
+RETRY_PAUSE_S = 0.02  # ... after pauses of this, then twice, four, eight times as long (0.3 s in all:
+# an emulator short of CPU catches up meanwhile; a pulled cable is still reported within half a second)
 _PING_BYTES = 10 + 14  # PING instruction and its status packet
 _BITS_PER_BYTE = 10
 
@@ -540,6 +542,7 @@ class Commissioner:
             except BridgeError:
                 if attempt == tries - 1:
                     raise
+                self.clock.sleep(RETRY_PAUSE_S * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_raw(self, servo_id: int, register: Register, tries: int = TRIES) -> int:
