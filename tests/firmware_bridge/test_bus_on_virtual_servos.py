@@ -16,7 +16,7 @@ from firmware_bridge.control_table import XL430_W250, XM430_W350, Register, deco
 sim_bus = pytest.importorskip("sim.virtual_bus", reason="the virtual servos of sim are not available")
 
 IDS = (11, 12, 13, 14, 15)
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("ideal_arm")]  # exact emulator behaviour
 
 
 @pytest.fixture

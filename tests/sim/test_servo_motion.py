@@ -13,6 +13,8 @@ from firmware_bridge.protocol import StatusError, StatusParser
 from sim.servo_plant import IdealPlant, JointLoad, JointReading
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
+pytestmark = pytest.mark.usefixtures("ideal_arm")  # the emulator's exact behaviour, without the flaws
+
 PULSES_PER_S_PER_UNIT = 0.229 * 4096 / 60
 PULSES_PER_S2_PER_UNIT = 214.577 * 4096 / 3600
 

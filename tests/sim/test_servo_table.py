@@ -12,6 +12,8 @@ from sim.servo import VirtualServo
 from sim.servo_table import servo_table
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
+pytestmark = pytest.mark.usefixtures("ideal_arm")  # the emulator's exact behaviour, without the flaws
+
 
 def u32(value: int) -> bytes:
     return value.to_bytes(4, "little", signed=value < 0)
