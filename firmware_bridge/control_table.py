@@ -99,10 +99,12 @@ class Register(StrEnum):
     PRESENT_INPUT_VOLTAGE = "PRESENT_INPUT_VOLTAGE"
     PRESENT_TEMPERATURE = "PRESENT_TEMPERATURE"
     BACKUP_READY = "BACKUP_READY"
-    # Indirect Address n / Indirect Data n (n = 1..56) are `indirect_address(n)` / `indirect_data(n)`.
+    INDIRECT_ADDRESS_1 = "INDIRECT_ADDRESS_1"
+    INDIRECT_DATA_1 = "INDIRECT_DATA_1"
+    # Indirect Address n / Indirect Data n (n = 1..56) are named `indirect_address(n)` / `indirect_data(n)`.
 
 
-INDIRECT_SLOTS = 56
+INDIRECT_COUNT = 56  # Indirect Address/Data 1..56 (1..28 at 168/224, 29..56 at 578/634)
 
 
 def indirect_address(n: int) -> str:
@@ -403,7 +405,7 @@ def _common(*, max_voltage: tuple[int, int], velocity_limit_max: int, temperatur
 def _indirect() -> list[Field]:
     """Indirect Address 1..56 (power-on value: its own Indirect Data's address) and Indirect Data 1..56."""
     fields = []
-    for n in range(1, INDIRECT_SLOTS + 1):
+    for n in range(1, INDIRECT_COUNT + 1):
         address_base, data_base, k = (168, 224, n - 1) if n <= 28 else (578, 634, n - 29)
         data_address = data_base + k
         fields.append(Field(indirect_address(n), address_base + 2 * k, 2, M, RW, False, 64, 661, default=data_address))
@@ -588,7 +590,7 @@ def table_for_model(model_number: int) -> ControlTable:
 
 
 __all__ = [
-    "INDIRECT_SLOTS",
+    "INDIRECT_COUNT",
     "MODELS",
     "XL430_W250",
     "XM430_W350",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from firmware_bridge.control_table import (
-    INDIRECT_SLOTS,
+    INDIRECT_COUNT,
     RAD_PER_TICK,
     RAD_S_PER_VELOCITY_UNIT,
     SECOND_PER_RETURN_DELAY_UNIT,
@@ -129,6 +129,6 @@ def servo_table(model: ControlTable = XM430_W350) -> ServoTable:
         at[f.address : f.end] = [f] * f.size
     indirect = {
         by_name[indirect_data(n).lower()].address: by_name[indirect_address(n).lower()]
-        for n in range(1, INDIRECT_SLOTS + 1)
+        for n in range(1, INDIRECT_COUNT + 1)
     }
     return ServoTable(model, fields, MappingProxyType(by_name), tuple(at), MappingProxyType(indirect))
