@@ -3,58 +3,30 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from controller.commissioning import (
     CommissioningError,
     check_record_fits,
-    demo_commissioning_limits,
     judge,
     load_record,
     record_path,
     save_record,
 )
 from controller.config import ConfigError, ConfigFileError, ConfigValidationError, demo_safety_limits
+from tests.commissioning_records import commissioned_arm_measurements
 
 XM430 = 1020
+IDS = (11, 12, 13, 14)
 
 
 def joint(**changes):
-    values = {
-        "model_number": XM430,
-        "model_name": "XM430-W350",
-        "firmware_version": 48,
-        "rise_time_s": 0.03,
-        "overshoot_rad": 0.002,
-        "current_noise_rest_ma": 38.0,
-        "current_noise_moving_ma": 41.5,
-        "current_noise_ma": 41.5,
-        "stop_after_host_silence_s": 0.06,
-        "return_delay_time_us": 0.0,
-    }
-    return values | changes
+    return commissioned_arm_measurements(IDS)["joints"][11] | changes
 
 
 def measured(**changes):
-    limits = demo_safety_limits()
-    values = {
-        "commissioned_at": datetime(2026, 12, 4, 12, 0, tzinfo=UTC),
-        "port": "/dev/ttyUSB0",
-        "baudrate": 1_000_000,
-        "joints": {servo_id: joint() for servo_id in (11, 12, 13, 14)},
-        "stop_after_host_silence_s": 0.06,
-        "bus_round_trip_ms": 1.4,
-        "bus_round_trip_median_ms": 1.1,
-        "latency_timer_ms": 1.0,
-        "latency_timer_source": "sysfs",
-        "position_p_gain": limits.position_p_gain,
-        "position_d_gain": limits.position_d_gain,
-        "watchdog_ms": limits.watchdog_ms,
-        "limits": demo_commissioning_limits(),
-    }
-    return values | changes
+    return commissioned_arm_measurements(IDS) | changes
 
 
 SERVOS = {11: XM430, 12: XM430, 13: XM430, 14: XM430}
@@ -64,7 +36,7 @@ def test_a_record_within_the_limits_passes_and_fits_its_servos():
     record = judge(measured())
     assert record.passed and record.failures == []
     check_record_fits(record, SERVOS, demo_safety_limits())
-    assert record.current_noise_a((12, 11)) == (0.0415, 0.0415)
+    assert record.current_noise_a((12, 11)) == (0.041, 0.041)
 
 
 def test_the_verdict_names_each_measurement_beyond_its_limit():
