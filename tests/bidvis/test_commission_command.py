@@ -17,11 +17,12 @@ from bidvis.cli import app
 from controller.commissioning import load_record
 from controller.config import demo_calibration, save_config
 
-# Timing limits loosened for a test machine shared by many jobs (a pty round trip there is not the
-# arm's); every other limit is the embedded default.
+# The bus timing limits opened wide: on a test machine shared by many jobs a pty's round trip and
+# the latency estimated from it measure the machine's load, not the arm (up to 28 ms at the 99th
+# percentile under the whole test suite); every other limit is the embedded default.
 LOOSE_TIMING = (
     "max_rise_time_s = 0.15\nmax_overshoot_rad = 0.02\nmax_current_noise_ma = 60.0\n"
-    "max_stop_after_host_silence_s = 0.10\nmax_bus_round_trip_ms = 50.0\nmax_latency_timer_ms = 20.0\n"
+    "max_stop_after_host_silence_s = 0.10\nmax_bus_round_trip_ms = 100.0\nmax_latency_timer_ms = 100.0\n"
     "max_return_delay_time_us = 0.0\n"
 )
 
