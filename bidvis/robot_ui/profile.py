@@ -19,6 +19,8 @@ from controller.config import CitizenProfile
 from vision import CameraIntrinsics, FaceModels
 from vision.errors import CalibrationError
 
+MIN_REASON_CHARS = 10
+
 
 class ProfileSteps:
     """The profile steps of the staff page over `documents` and the `camera`."""
@@ -55,13 +57,25 @@ class ProfileSteps:
             raise FieldError("distance_m", str(exc)) from None
         except FaceSizeRefused as exc:
             raise NotReady(str(exc)) from None
-        self.set_profile(
+        self.documents.set_measured(
             who,
-            {"face_scale": round(size.face_scale, 3)},
+            "face_scale",
+            round(size.face_scale, 3),
             detail={
+                "how": "measured",
                 "lips_distance_m": lips_distance_m,
                 "views_used": size.views_used,
                 "face_scale_spread": [round(v, 3) for v in size.spread],
             },
         )
         return size
+
+    def override_face_size(self, operator: str, face_scale: float | None, reason: str) -> CitizenProfile:
+        """Staff set the face size without measuring it (or back to the mean face, None): a
+        separate action, refused without a reason, journalled with it."""
+        why = " ".join(reason.split())
+        if len(why) < MIN_REASON_CHARS:
+            raise FieldError("reason", f"say why the face size is set by hand (at least {MIN_REASON_CHARS} characters)")
+        return self.documents.set_measured(
+            operator, "face_scale", face_scale, detail={"how": "override", "reason": why}
+        )

@@ -27,6 +27,11 @@ from bidvis.robot_ui.meal import MealRuntime, MouthFeed
 from bidvis.robot_ui.profile import ProfileSteps
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 
+MEAL_FREEZES_DOCUMENTS = (
+    "a meal is running: the calibration and the profile cannot change until it ends (Done on the panel, "
+    "or STOP); the next meal uses what is saved then"
+)
+
 
 class RobotSession:
     """See the module docstring. `journal` is a `controller.journal.UsageJournal`."""
@@ -52,11 +57,13 @@ class RobotSession:
             profile=profile,
             profile_path=profile_path,
             journal=journal,
+            port=port,
         )
         self.arm = ArmControl(port, self.documents, limits, bus_timeout_s)
         self.calibration_steps = CalibrationSteps(self.documents, self.arm, camera)
         self.profile_steps = ProfileSteps(self.documents, camera)
         self.meal = MealRuntime(self.documents, self.arm, limits, mouth, switches)
+        self.documents.freeze_while(lambda: MEAL_FREEZES_DOCUMENTS if self.meal.running else None)
 
     @property
     def camera(self) -> FrameSource | None:
@@ -68,10 +75,11 @@ class RobotSession:
         self.calibration_steps.camera = camera
         self.profile_steps.camera = camera
 
-    def stop(self) -> str:
-        """STOP: stop the arm now, whatever moves it (set-up motion, or the meal by e-stop)."""
+    def stop(self, source: str | None = None) -> str:
+        """STOP: stop the arm now, whatever moves it (set-up motion, or the meal by an e-stop
+        journalled with `source`: who pressed it, from which client)."""
         if self.meal.running:
-            self.meal.estop()
+            self.meal.estop(source)
             return "meal stopped"
         self.arm.stop()
         return "arm stopped"
