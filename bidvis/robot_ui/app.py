@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
-from bidvis.robot_ui.deps import SESSION_COOKIE, StaffLoginRequired
+from bidvis.robot_ui.deps import SESSION_COOKIE, StaffLoginRequired, request_language
 from bidvis.robot_ui.routes import arm, login, pages, panel, setup
 from bidvis.robot_ui.session import (
     Busy,
@@ -27,17 +27,29 @@ from bidvis.robot_ui.session import (
 )
 from bidvis.robot_ui.staff_login import StaffLogin
 from controller.config import ConfigError, ConfigValidationError
+from controller.messages import DEFAULT_LANGUAGE, Message, MessageError
 from controller.triggers import InvalidCommand
 from firmware_bridge import BridgeError
 
 HERE = Path(__file__).parent
 
 
-def _error(status: int, message: str, fields: list[str] | None = None) -> JSONResponse:
-    body: dict[str, object] = {"detail": message}
+def _error(
+    status: int, message: str | Message, fields: list[str] | None = None, request: Request | None = None
+) -> JSONResponse:
+    """An error answer: `detail` in English (logs, scripts); a robot `Message` also gives its `key`,
+    `values` and `text` in the reader's language, which the pages show."""
+    body: dict[str, object] = {"detail": str(message)}
+    if isinstance(message, Message):
+        body.update(message.as_json(request_language(request) if request is not None else DEFAULT_LANGUAGE))
     if fields is not None:
         body["fields"] = fields
     return JSONResponse(body, status_code=status)
+
+
+def _said(exc: Exception) -> str | Message:
+    """What an error says: its robot message when it has one (`MessageError`), else its English text."""
+    return exc.message if isinstance(exc, MessageError) else str(exc)
 
 
 def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
@@ -81,20 +93,20 @@ def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
             status_code=422,
         )
 
-    async def field(_: Request, exc: FieldError) -> JSONResponse:
-        return _error(422, str(exc), [exc.field])
+    async def field(request: Request, exc: FieldError) -> JSONResponse:
+        return _error(422, _said(exc), [exc.field], request)
 
-    async def invalid_command(_: Request, exc: InvalidCommand) -> JSONResponse:
-        return _error(422, str(exc), ["bowl"])
+    async def invalid_command(request: Request, exc: InvalidCommand) -> JSONResponse:
+        return _error(422, _said(exc), ["bowl"], request)
 
-    async def conflict(_: Request, exc: Exception) -> JSONResponse:
-        return _error(409, str(exc))
+    async def conflict(request: Request, exc: Exception) -> JSONResponse:
+        return _error(409, _said(exc), request=request)
 
     async def config_file(_: Request, exc: ConfigError) -> JSONResponse:
         return _error(500, f"cannot save: {exc}")
 
-    async def unjournalled(_: Request, exc: Unjournalled) -> JSONResponse:
-        return _error(503, str(exc))
+    async def unjournalled(request: Request, exc: Unjournalled) -> JSONResponse:
+        return _error(503, _said(exc), request=request)
 
     async def bus(_: Request, exc: BridgeError) -> JSONResponse:
         return _error(503, f"servo bus: {exc}")

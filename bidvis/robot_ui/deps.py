@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
+from controller.messages import Language, negotiate
 
 SESSION_COOKIE = "bidvis_staff"
 
@@ -34,6 +35,13 @@ def current_staff(request: Request) -> str:
     return name
 
 
+def request_language(request: Request) -> Language:
+    """The reader's language: `?lang=`, else the staff session's choice, else the browser's, else Danish."""
+    chosen = request.query_params.get("lang") or request.scope.get("session", {}).get("lang")
+    return negotiate(chosen, request.headers.get("accept-language"))
+
+
 Session = Annotated[RobotSession, Depends(get_session)]
 Login = Annotated[StaffLogin, Depends(get_login)]
 Staff = Annotated[str, Depends(current_staff)]
+Reader = Annotated[Language, Depends(request_language)]

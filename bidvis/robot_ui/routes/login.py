@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bidvis.robot_ui.deps import Login
 from bidvis.robot_ui.staff_login import MAX_PASSWORD_CHARS, StaffAccountsError
-from bidvis.robot_ui.texts import STAFF_TEXT, Language, parse_language
+from bidvis.robot_ui.texts import Language, parse_language, staff_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,7 +42,7 @@ def _page(
         request,
         "login.html",
         {
-            "t": STAFF_TEXT[language],
+            "t": staff_words(language),
             "lang": language.value,
             "other_lang": other.value,
             "next": next_path,
@@ -68,7 +68,7 @@ def login(
 ) -> HTMLResponse | RedirectResponse:
     """Check the password; on success the session cookie names the account."""
     language, target = parse_language(lang), safe_next(next)
-    t = STAFF_TEXT[language]
+    t = staff_words(language)
     if _cross_site(request):
         return _page(request, language, target, error=t["login_cross_site"], status_code=status.HTTP_403_FORBIDDEN)
     client = f"client:{request.client.host if request.client else 'unknown'}"

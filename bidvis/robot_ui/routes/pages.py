@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bidvis.robot_ui.deps import Session, Staff
-from bidvis.robot_ui.texts import PANEL_TEXT, STAFF_TEXT, Language, parse_language, state_words
+from bidvis.robot_ui.texts import Language, panel_words, parse_language, staff_words, state_words
 from controller.config import TriggerKind
 from controller.feeding import FeedingState
 
@@ -32,7 +32,7 @@ def staff(request: Request, session: Session, staff: Staff, lang: str | None = N
         request,
         "staff.html",
         {
-            "t": STAFF_TEXT[language],
+            "t": staff_words(language),
             "lang": language.value,
             "other_lang": other.value,
             "staff": staff,
@@ -61,7 +61,7 @@ def panel(
         request,
         "panel.html",
         {
-            "t": PANEL_TEXT[language],
+            "t": panel_words(language),
             "lang": language.value,
             "other_lang": other.value,
             "tone": tone.value,

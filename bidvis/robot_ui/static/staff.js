@@ -22,12 +22,12 @@ async function call(method, url, body) {
   const data = await response.json().catch(() => ({}));
   if (response.status === 403) { location.assign("/login?next=/staff"); return null; }  // the login has expired
   if (!response.ok) {
-    let detail = data.detail;
+    let detail = data.text || data.detail;  // text: the robot's message in the page's language
     if (Array.isArray(detail)) detail = detail.map((d) => d.loc.slice(1).join(".") + ": " + d.msg).join("; ");
     fail((response.status === 409 ? T.refused : T.error) + ": " + (detail || response.statusText));
     return null;
   }
-  if (data.message) say(data.message);
+  if (data.text || data.message) say(data.text || data.message);
   return data;
 }
 
@@ -47,7 +47,7 @@ function beat() {
       if (!r.ok && holding && holding.button === button) {
         const data = await r.json().catch(() => ({}));
         stopHold();
-        fail(T.refused + ": " + (typeof data.detail === "string" ? data.detail : r.statusText));
+        fail(T.refused + ": " + (data.text || (typeof data.detail === "string" ? data.detail : r.statusText)));
       }
     })
     .catch(() => { stopHold(); fail(T.offlineStops); });
@@ -124,7 +124,7 @@ function boardForm(id, prefix) {
   $(`#${prefix.replace("-", "")}-capture`).addEventListener("click", async () => {
     const data = await call("POST", `/api/${prefix}/capture`);
     if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = T.views.replace("{n}", data.views) + " " + data.guidance;
-    if (data && !data.accepted) fail(data.message);
+    if (data && !data.accepted) fail(data.text || data.message);
   });
   $(`#${prefix.replace("-", "")}-solve`).addEventListener("click", () => call("POST", `/api/${prefix}/solve`));
 }
