@@ -49,6 +49,7 @@ from controller.config import (
 from controller.feeding import CommandKind, FeedingState
 from controller.journal import JournalError
 from controller.loop import LatestValue, MealController, run_meal
+from controller.messages import Language, Message, MessageError
 from controller.triggers import PanelInput, triggers_for
 from firmware_bridge import BridgeError, DynamixelBus
 from vision import CameraIntrinsics, FaceModels
@@ -60,8 +61,8 @@ log = logging.getLogger(__name__)
 MAX_OPERATOR_CHARS = 80
 
 
-class SessionError(Exception):
-    """Base of the errors a request to the robot session can get."""
+class SessionError(MessageError):
+    """Base of the errors a request to the robot session can get; each carries a robot `Message`."""
 
 
 class Busy(SessionError):
@@ -75,9 +76,9 @@ class NotReady(SessionError):
 class FieldError(SessionError, ValueError):
     """One named request field is invalid."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: Message) -> None:
         self.field = field
-        super().__init__(f"{field}: {message}")
+        super().__init__(Message("refusal.field", field=field, why=message))
 
 
 class Unjournalled(SessionError):
@@ -111,9 +112,9 @@ def check_operator(operator: str | None) -> str:
     """The staff member's name as journalled: required, trimmed, at most 80 characters."""
     name = (operator or "").strip()
     if not name:
-        raise FieldError("operator", "enter your name: every change is journalled with who made it")
+        raise FieldError("operator", Message("refusal.operator_missing"))
     if len(name) > MAX_OPERATOR_CHARS:
-        raise FieldError("operator", f"at most {MAX_OPERATOR_CHARS} characters")
+        raise FieldError("operator", Message("refusal.too_long", max=MAX_OPERATOR_CHARS))
     return name
 
 
@@ -161,11 +162,11 @@ class RobotSession:
         self.checkerboard: CheckerboardViews | None = None
         self.hand_eye: HandEyeViews | None = None
         self._face_models: FaceModels | None = None  # loaded at the first face-size measurement
-        self.last_message = ""
+        self.last_message: Message | None = None
         self._lock = threading.RLock()
         self._meal_thread: threading.Thread | None = None
         self._meal_state: FeedingState | None = None
-        self._meal_result = ""
+        self._meal_result: Message | None = None
 
     # -- bus and arm ---------------------------------------------------------------------------
 
@@ -175,12 +176,12 @@ class RobotSession:
         with self._lock:
             self._require_no_meal()
             if self.bus is not None:
-                raise Busy("disconnect the arm before scanning the bus")
+                raise Busy(Message("refusal.disconnect_before_scan"))
             rates = X_SERIES_BAUD_RATES if all_rates else (self.calibration.baudrate,)
             try:
                 self.last_scan = scan_port(self.port, rates, None, timeout_s=self.bus_timeout_s)
             except BridgeError as exc:
-                raise NotReady(f"cannot scan {self.port}: {exc}") from exc
+                raise NotReady(Message("refusal.cannot_scan", port=self.port, cause=str(exc))) from exc
             return self.last_scan
 
     def connect(self) -> None:
@@ -198,7 +199,7 @@ class RobotSession:
             try:
                 bus = DynamixelBus(self.port, baudrate=self.calibration.baudrate, timeout=self.bus_timeout_s)
             except BridgeError as exc:
-                raise NotReady(f"cannot open {self.port}: {exc}") from exc
+                raise NotReady(Message("refusal.cannot_open", port=self.port, cause=str(exc))) from exc
             watchdog_steps = max(self.limits.watchdog_steps, SETUP_WATCHDOG_STEPS)
             driver = ArmDriver(bus, self.calibration.joint_servo_ids, self.calibration.spoon, watchdog_steps)
             try:
@@ -227,17 +228,17 @@ class RobotSession:
         """The connected set-up driver (raises `ArmNotConnected` or `Busy` during a meal)."""
         self._require_no_meal()
         if self.driver is None:
-            raise ArmNotConnected("the arm is not connected; press Connect first")
+            raise ArmNotConnected(Message("refusal.not_connected"))
         return self.driver
 
-    def stop(self) -> str:
+    def stop(self) -> Message:
         """STOP: stop the arm now, whatever moves it (set-up motion, or the meal by e-stop)."""
         if self.meal_running:
             self.panel.push(CommandKind.ESTOP)
-            return "meal stopped"
+            return Message("done.meal_stopped")
         if self.driver is not None:
             self.driver.stop()
-        return "arm stopped"
+        return Message("done.arm_stopped")
 
     # -- calibration ---------------------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class RobotSession:
             self._journal(event)
         except JournalError as exc:
             save_config(old, path)
-            raise Unjournalled(f"the change was not saved, because the journal could not record it: {exc}") from exc
+            raise Unjournalled(Message("refusal.unjournalled", cause=str(exc))) from exc
 
     def teach_ready(self, operator: str) -> RobotCalibration:
         """The arm's present joint angles become the ready pose."""
@@ -286,7 +287,7 @@ class RobotSession:
         q = tuple(float(v) for v in self.arm().current_q())
         bowls = [b.model_dump() for b in self.calibration.bowls]
         if not 0 <= bowl <= len(bowls):
-            raise FieldError("bowl", f"bowl {bowl} does not exist; teach bowls 0..{len(bowls)}")
+            raise FieldError("bowl", Message("refusal.no_such_bowl_to_teach", bowl=bowl, last=len(bowls)))
         if bowl == len(bowls):
             bowls.append({"name": f"bowl {bowl + 1}", "waypoints_rad": [q]})
         else:
@@ -297,7 +298,7 @@ class RobotSession:
         """Forget the scoop of `bowl`, to teach it again (its first waypoint is kept as the start)."""
         bowls = [b.model_dump() for b in self.calibration.bowls]
         if not 0 <= bowl < len(bowls):
-            raise FieldError("bowl", f"bowl {bowl} does not exist (bowls 0..{len(bowls) - 1})")
+            raise FieldError("bowl", Message("refusal.no_such_bowl", bowl=bowl, last=len(bowls) - 1))
         bowls[bowl]["waypoints_rad"] = bowls[bowl]["waypoints_rad"][:1]
         return self._change_calibration(operator, bowls=bowls)
 
@@ -308,10 +309,10 @@ class RobotSession:
 
     def _frame(self) -> np.ndarray:
         if self.camera is None:
-            raise NotReady("no camera is attached to this robot")
+            raise NotReady(Message("refusal.no_camera"))
         frame = self.camera.read(timeout_s=1.0)
         if frame is None:
-            raise NotReady("the camera gave no picture within 1 s; check its cable")
+            raise NotReady(Message("refusal.no_picture"))
         return frame.image
 
     def start_camera_calibration(self, board: tuple[int, int], square_mm: float) -> str:
@@ -324,22 +325,22 @@ class RobotSession:
         with self._lock:
             self._require_no_meal()
             if self.checkerboard is None:
-                raise NotReady("start the camera calibration first (board size and square size)")
+                raise NotReady(Message("refusal.camera_calibration_not_started"))
             try:
                 return self.checkerboard.add(self._frame())
             except CalibrationError as exc:
-                raise NotReady(str(exc)) from exc
+                raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
 
     def solve_camera(self, operator: str) -> float:
         """Compute and save the intrinsics; returns the RMS reprojection error (px)."""
         who = check_operator(operator)
         with self._lock:
             if self.checkerboard is None:
-                raise NotReady("start the camera calibration first")
+                raise NotReady(Message("refusal.camera_calibration_not_started"))
             try:
                 intrinsics, rms = self.checkerboard.solve()
             except CalibrationError as exc:
-                raise NotReady(str(exc)) from exc
+                raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
             path = self.intrinsics_path()
             previous = path.read_bytes() if path.exists() else None
             intrinsics.save(path)
@@ -366,28 +367,28 @@ class RobotSession:
             try:
                 intrinsics = CameraIntrinsics.load(self.intrinsics_path())
             except CalibrationError as exc:
-                raise NotReady(f"calibrate the camera first ({exc})") from exc
+                raise NotReady(Message("refusal.camera_not_calibrated", cause=str(exc))) from exc
             self.hand_eye = HandEyeViews(board, square_mm / 1000.0, intrinsics)
             return self.hand_eye.guidance()
 
     def capture_hand_eye_view(self) -> ViewResult:
         with self._lock:
             if self.hand_eye is None:
-                raise NotReady("start the hand-eye calibration first")
+                raise NotReady(Message("refusal.hand_eye_not_started"))
             q = self.arm().current_q()
             try:
                 return self.hand_eye.add(self._frame(), q)
             except CalibrationError as exc:
-                raise NotReady(str(exc)) from exc
+                raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
 
     def solve_hand_eye(self, operator: str) -> np.ndarray:
         with self._lock:
             if self.hand_eye is None:
-                raise NotReady("start the hand-eye calibration first")
+                raise NotReady(Message("refusal.hand_eye_not_started"))
             try:
                 pose = self.hand_eye.solve()
             except CalibrationError as exc:
-                raise NotReady(str(exc)) from exc
+                raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
             camera = {**self.calibration.camera.model_dump(), "camera_to_base": [list(map(float, row)) for row in pose]}
             self._change_calibration(operator, camera=camera)
             return pose
@@ -399,21 +400,21 @@ class RobotSession:
         try:
             check_lips_distance(lips_distance_m)
         except ImplausibleDistance as exc:
-            raise FieldError("distance_m", str(exc)) from None
+            raise FieldError("distance_m", exc.message) from None
         with self._lock:
             try:
                 intrinsics = CameraIntrinsics.load(self.intrinsics_path())
             except CalibrationError as exc:
-                raise NotReady(f"calibrate the camera first ({exc})") from exc
+                raise NotReady(Message("refusal.camera_not_calibrated", cause=str(exc))) from exc
             images = [self._frame() for _ in range(FACE_SIZE_VIEWS)]
             if self._face_models is None:
                 self._face_models = FaceModels.load()
             try:
                 size = measure_face_scale(images, intrinsics, lips_distance_m, self._face_models)
             except ImplausibleDistance as exc:
-                raise FieldError("distance_m", str(exc)) from None
+                raise FieldError("distance_m", exc.message) from None
             except FaceSizeRefused as exc:
-                raise NotReady(str(exc)) from None
+                raise NotReady(exc.message) from None
             self.set_profile(
                 who,
                 {"face_scale": round(size.face_scale, 3)},
@@ -469,7 +470,9 @@ class RobotSession:
     def test_bite(self, bowl: int, owner: str | None = None) -> None:
         """Ready pose, the taught scoop of `bowl`, back to ready: at the citizen's speed, no citizen."""
         if not 0 <= bowl < len(self.calibration.bowls):
-            raise FieldError("bowl", f"bowl {bowl} is not taught (bowls 0..{len(self.calibration.bowls) - 1})")
+            raise FieldError(
+                "bowl", Message("refusal.bowl_not_taught", bowl=bowl, last=len(self.calibration.bowls) - 1)
+            )
         ready = self.calibration.ready_pose_rad
         poses = [ready, *self.calibration.bowls[bowl].waypoints_rad, ready]
         self.arm().move_through(poses, self.profile.speed_m_s, owner)
@@ -482,14 +485,14 @@ class RobotSession:
 
     def _require_no_meal(self) -> None:
         if self.meal_running:
-            raise Busy("a meal is running; end it on the panel (Done) or press STOP first")
+            raise Busy(Message("refusal.meal_running"))
 
     def panel_command(self, kind: CommandKind, bowl: int | None = None) -> None:
         """A button on the citizen's panel: start the meal if none runs, then pass the command on."""
         with self._lock:
             PanelInput(bowls=self.panel.bowls).push(kind, bowl)  # validate before anything starts
             if not self.meal_running and self._meal_state is FeedingState.FAULT:
-                raise Busy("the robot stopped; staff must check the citizen and the arm and clear the stop")
+                raise Busy(Message("refusal.stopped_until_cleared"))
             if not self.meal_running and kind in (
                 CommandKind.SELECT_BOWL,
                 CommandKind.NEXT_BITE,
@@ -506,12 +509,12 @@ class RobotSession:
                 self.connect()
             driver = self.driver
             if driver is not None and driver.busy:
-                raise Busy("the arm is moving; wait for it or press STOP")
+                raise Busy(Message("refusal.arm_moving"))
             bus = self.bus
             if driver is not None:
                 driver.close()
                 self.driver = None
-            self._meal_state, self._meal_result = FeedingState.IDLE, ""
+            self._meal_state, self._meal_result = FeedingState.IDLE, None
             self.panel.push(CommandKind.START_MEAL)
             self._meal_thread = threading.Thread(target=self._run_meal, args=(bus,), name="meal", daemon=True)
             self._meal_thread.start()
@@ -539,10 +542,10 @@ class RobotSession:
                 rate_hz=self.calibration.rate_hz,
                 on_tick=on_tick,
             )
-            self._meal_result = f"meal ended: {report.final_state.value}"
+            self._meal_result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
-            self._meal_result = f"meal failed: {exc}"
+            self._meal_result = Message("fault.meal_failed", cause=str(exc))
             self._meal_state = FeedingState.FAULT
         finally:
             with self._lock:
@@ -551,7 +554,7 @@ class RobotSession:
                 try:
                     self._connect()  # staff get the arm back, held where the meal left it
                 except (SessionError, ArmError) as exc:
-                    self.last_message = f"could not take the arm back after the meal: {exc}"
+                    self.last_message = Message("fault.arm_not_taken_back", cause=exc.message)
                 self._meal_thread = None
 
     def clear_stop(self, operator: str) -> None:
@@ -561,26 +564,30 @@ class RobotSession:
             self._require_no_meal()
             if self._meal_state is FeedingState.FAULT:
                 log.info("stop cleared by %s", who)
-                self._meal_state, self._meal_result = None, f"stop cleared by {who}"
+                self._meal_state, self._meal_result = None, Message("done.stop_cleared_by", who=who)
 
-    def meal_status(self) -> dict[str, Any]:
-        state = self._meal_state
+    def meal_status(self, language: Language = Language.ENGLISH) -> dict[str, Any]:
+        """The meal's state and last result; `*_text` in `language` for the page, the rest for scripts."""
+        state, result = self._meal_state, self._meal_result
         return {
             "running": self.meal_running,
             "state": None if state is None else state.value,
-            "result": self._meal_result,
+            "state_text": Message(f"meal_state.{state.value if state is not None else 'none'}").text(language),
+            "result": "" if result is None else str(result),
+            "result_text": "" if result is None else result.text(language),
         }
 
     # -- status --------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self, language: Language = Language.ENGLISH) -> dict[str, Any]:
+        """Everything the staff page shows; texts for a person (`*_text`) in `language`."""
         driver = self.driver
         cal = self.calibration
         return {
             "port": self.port,
             "connected": driver is not None or self.meal_running,
-            "arm": None if driver is None else driver.status().as_dict(),
-            "meal": self.meal_status(),
+            "arm": None if driver is None else driver.status().as_dict(language),
+            "meal": self.meal_status(language),
             "calibration": {
                 "changed_by": cal.changed_by,
                 "changed_at": cal.changed_at.isoformat(),
@@ -592,7 +599,8 @@ class RobotSession:
             "profile": self.profile.model_dump(mode="json"),
             "scan": [asdict(s) for s in self.last_scan],
             "camera": self.camera is not None,
-            "message": self.last_message,
+            "message": "" if self.last_message is None else str(self.last_message),
+            "message_text": "" if self.last_message is None else self.last_message.text(language),
         }
 
     def close(self) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from controller.feeding import FeedingState
 from controller.messages import Catalogue, Language, Message, parse_language
 
-__all__ = ["Language", "Tone", "page_words", "panel_words", "parse_language", "staff_words", "state_words"]
+__all__ = ["Language", "Tone", "page_words", "panel_words", "parse_language", "said", "staff_words", "state_words"]
 
 
 class Tone(StrEnum):
@@ -66,3 +67,9 @@ def state_message(state: FeedingState | None) -> Message:
 def state_words(state: FeedingState | None, language: Language) -> tuple[Tone, str]:
     """The colour and the words for the meal's state."""
     return _TONES[state], state_message(state).text(language)
+
+
+def said(message: Message, language: Language) -> dict[str, Any]:
+    """A route's report of what it did: `message` in English (logs, scripts), plus the message's
+    `key`, `values` and `text` in the reader's language (what the page shows)."""
+    return {"message": str(message), **message.as_json(language)}

@@ -11,50 +11,55 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from bidvis.robot_ui.deps import Session, Staff, current_staff
+from bidvis.robot_ui.deps import Reader, Session, Staff, current_staff
 from bidvis.robot_ui.schemas import JogHold, JogRelease, Owner, TestBite
+from bidvis.robot_ui.texts import said
+from controller.messages import Message
 
 router = APIRouter(prefix="/api", tags=["arm"], dependencies=[Depends(current_staff)])
 stop_router = APIRouter(prefix="/api", tags=["arm"])
 
 
 @router.get("/status")
-def status(session: Session) -> dict[str, Any]:
+def status(session: Session, reader: Reader) -> dict[str, Any]:
     """Live status: connection, joints, temperatures, jog owner, meal, calibration and profile."""
-    return session.status()
+    return session.status(reader)
 
 
 @router.post("/scan")
-def scan(session: Session, all_rates: bool = False) -> dict[str, Any]:
+def scan(session: Session, reader: Reader, all_rates: bool = False) -> dict[str, Any]:
     """Find the servos on the port at the calibration's baud rate, or at every X-series rate
     (`all_rates=true`, slow). The arm must be disconnected."""
     found = session.scan(all_rates)
-    return {"servos": [asdict(s) for s in found], "message": f"{len(found)} servo(s) answered on {session.port}"}
+    return {
+        "servos": [asdict(s) for s in found],
+        **said(Message("done.scan", count=len(found), port=session.port), reader),
+    }
 
 
 @router.post("/connect")
-def connect(session: Session) -> dict[str, Any]:
+def connect(session: Session, reader: Reader) -> dict[str, Any]:
     session.connect()
-    return {"message": "arm connected; torque is on and the servos' watchdog is armed"}
+    return said(Message("done.connected"), reader)
 
 
 @router.post("/disconnect")
-def disconnect(session: Session) -> dict[str, Any]:
+def disconnect(session: Session, reader: Reader) -> dict[str, Any]:
     session.disconnect()
-    return {"message": "arm disconnected"}
+    return said(Message("done.disconnected"), reader)
 
 
 @stop_router.post("/stop")
-def stop(session: Session) -> dict[str, Any]:
+def stop(session: Session, reader: Reader) -> dict[str, Any]:
     """STOP, from any screen and whoever holds the jog: the arm stops now."""
-    return {"message": session.stop()}
+    return said(session.stop(), reader)
 
 
 @router.post("/meal/clear-stop")
-def clear_stop(staff: Staff, session: Session) -> dict[str, Any]:
+def clear_stop(staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     """After a stop in a meal, staff check the citizen and the arm, then let the panel start again."""
     session.clear_stop(staff)
-    return {"message": "stop cleared: the citizen can start a meal on the panel"}
+    return said(Message("done.stop_cleared"), reader)
 
 
 @router.post("/jog/hold")
@@ -71,13 +76,13 @@ def jog_release(body: JogRelease, session: Session) -> dict[str, Any]:
 
 
 @router.post("/move/ready")
-def move_ready(body: Owner, session: Session) -> dict[str, Any]:
+def move_ready(body: Owner, session: Session, reader: Reader) -> dict[str, Any]:
     session.go_to_ready(body.owner)
-    return {"message": "moving to the ready pose"}
+    return said(Message("done.moving_to_ready"), reader)
 
 
 @router.post("/test-bite")
-def test_bite(body: TestBite, session: Session) -> dict[str, Any]:
+def test_bite(body: TestBite, session: Session, reader: Reader) -> dict[str, Any]:
     """Ready pose, the taught scoop of the bowl, back to ready, at the citizen's speed."""
     session.test_bite(body.bowl, body.owner)
-    return {"message": f"test bite from bowl {body.bowl + 1} running"}
+    return said(Message("done.test_bite", bowl=body.bowl + 1), reader)

@@ -36,7 +36,7 @@ def staff(request: Request, session: Session, staff: Staff, lang: str | None = N
             "lang": language.value,
             "other_lang": other.value,
             "staff": staff,
-            "status": session.status(),
+            "status": session.status(language),
             "calibration": session.calibration,
             "profile": session.profile,
             "trigger_kinds": [k.value for k in TriggerKind],

@@ -11,8 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from bidvis.robot_ui.camera_setup import ViewResult
-from bidvis.robot_ui.deps import Session, Staff, current_staff
+from bidvis.robot_ui.deps import Reader, Session, Staff, current_staff
 from bidvis.robot_ui.schemas import Board, FaceDistance, ProfileChange, SpoonChange
+from bidvis.robot_ui.texts import said
+from controller.messages import Message
 
 router = APIRouter(prefix="/api", tags=["setup"], dependencies=[Depends(current_staff)])
 
@@ -22,29 +24,29 @@ def _view(result: ViewResult) -> dict[str, Any]:
 
 
 @router.post("/calibration/ready")
-def teach_ready(staff: Staff, session: Session) -> dict[str, Any]:
+def teach_ready(staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     """The arm's present pose becomes the ready pose."""
     calibration = session.teach_ready(staff)
-    return {"message": "ready pose taught", "ready_pose_rad": list(calibration.ready_pose_rad)}
+    return {**said(Message("done.ready_taught"), reader), "ready_pose_rad": list(calibration.ready_pose_rad)}
 
 
 @router.post("/calibration/bowls/{bowl}/waypoints")
-def teach_waypoint(bowl: int, staff: Staff, session: Session) -> dict[str, Any]:
+def teach_waypoint(bowl: int, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     """Append the arm's present pose to the scoop of `bowl` (0-based; the next number adds a bowl)."""
     calibration = session.teach_waypoint(staff, bowl)
-    return {"message": f"waypoint {len(calibration.bowls[bowl].waypoints_rad)} of bowl {bowl + 1} taught"}
+    return said(Message("done.waypoint_taught", n=len(calibration.bowls[bowl].waypoints_rad), bowl=bowl + 1), reader)
 
 
 @router.post("/calibration/bowls/{bowl}/clear")
-def clear_bowl(bowl: int, staff: Staff, session: Session) -> dict[str, Any]:
+def clear_bowl(bowl: int, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     session.clear_bowl(staff, bowl)
-    return {"message": f"scoop of bowl {bowl + 1} cleared to its first waypoint; teach the rest"}
+    return said(Message("done.bowl_cleared", bowl=bowl + 1), reader)
 
 
 @router.put("/calibration/spoon")
-def set_spoon(body: SpoonChange, staff: Staff, session: Session) -> dict[str, Any]:
+def set_spoon(body: SpoonChange, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     session.set_spoon(staff, body.model_dump())
-    return {"message": "spoon offset saved"}
+    return said(Message("done.spoon_saved"), reader)
 
 
 @router.post("/camera/start")
@@ -59,10 +61,10 @@ def camera_capture(session: Session) -> dict[str, Any]:
 
 
 @router.post("/camera/solve")
-def camera_solve(staff: Staff, session: Session) -> dict[str, Any]:
+def camera_solve(staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     rms = session.solve_camera(staff)
-    quality = "good" if rms <= 1.0 else "poor: take more views with the board in new places"
-    return {"message": f"camera calibrated, reprojection error {rms:.2f} px ({quality})", "rms_error_px": rms}
+    quality = Message("done.calibration_good" if rms <= 1.0 else "done.calibration_poor")
+    return {**said(Message("done.camera_calibrated", rms_px=rms, quality=quality), reader), "rms_error_px": rms}
 
 
 @router.post("/hand-eye/start")
@@ -77,18 +79,21 @@ def hand_eye_capture(session: Session) -> dict[str, Any]:
 
 
 @router.post("/hand-eye/solve")
-def hand_eye_solve(staff: Staff, session: Session) -> dict[str, Any]:
+def hand_eye_solve(staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     pose = session.solve_hand_eye(staff)
-    return {"message": "camera position saved", "camera_to_base": [list(map(float, row)) for row in pose]}
+    return {
+        **said(Message("done.camera_position_saved"), reader),
+        "camera_to_base": [list(map(float, row)) for row in pose],
+    }
 
 
 @router.post("/profile/face-size")
-def measure_face_size(body: FaceDistance, staff: Staff, session: Session) -> dict[str, Any]:
+def measure_face_size(body: FaceDistance, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     """The citizen faces the camera; `distance_m` is from the lens to their lips: face_scale saved."""
     size = session.measure_face_size(staff, body.distance_m)
+    saved = Message("done.face_size_saved", scale=size.face_scale, used=size.views_used, views=size.views)
     return {
-        "message": f"face size {size.face_scale:.2f} times the mean face saved "
-        f"(from {size.views_used} of {size.views} pictures)",
+        **said(saved, reader),
         "face_scale": round(size.face_scale, 3),
         "views_used": size.views_used,
         "views": size.views,
@@ -96,6 +101,6 @@ def measure_face_size(body: FaceDistance, staff: Staff, session: Session) -> dic
 
 
 @router.put("/profile")
-def set_profile(body: ProfileChange, staff: Staff, session: Session) -> dict[str, Any]:
+def set_profile(body: ProfileChange, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     profile = session.set_profile(staff, body.values)
-    return {"message": "profile saved", "profile": profile.model_dump(mode="json")}
+    return {**said(Message("done.profile_saved"), reader), "profile": profile.model_dump(mode="json")}

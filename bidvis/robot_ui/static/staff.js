@@ -156,12 +156,12 @@ async function refresh() {
     data = await r.json();
   } catch { return; }
   const arm = data.arm;
-  $("#st-mode").textContent = arm ? arm.mode + (arm.fault ? ": " + arm.fault : "") : (data.meal.running ? data.meal.state : $("#st-mode").dataset.none);
+  $("#st-mode").textContent = arm ? arm.mode_text + (arm.fault_text ? ": " + arm.fault_text : "") : (data.meal.running ? data.meal.state_text : $("#st-mode").dataset.none);
   $("#st-joints").textContent = arm && arm.q_deg.length ? arm.q_deg.join(", ") : "-";
   $("#st-spoon").textContent = arm && arm.spoon_xyz_m.length ? arm.spoon_xyz_m.join(", ") : "-";
   $("#st-temps").textContent = arm && arm.temperature_c.length ? arm.temperature_c.join(", ") : "-";
   $("#st-jog").textContent = arm && arm.jog_operator ? arm.jog_operator : $("#st-jog").dataset.none;
-  $("#st-meal").textContent = data.meal.running ? data.meal.state : (data.meal.result || $("#st-meal").dataset.none);
+  $("#st-meal").textContent = data.meal.running ? data.meal.state_text : (data.meal.result_text || $("#st-meal").dataset.none);
   data.calibration.bowls.forEach((bowl, i) => {
     const count = document.querySelector(`#bowl-${i}-label .count`);
     if (count) count.textContent = bowl.waypoints;
