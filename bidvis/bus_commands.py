@@ -147,7 +147,7 @@ def scan_port(
                 if status is None:
                     errors = ["unreadable"]
                 else:
-                    errors = [flag.name.lower() for flag in HardwareError if flag and status & flag]
+                    errors = [str(flag.name).lower() for flag in HardwareError if flag and status & flag]
                 name = MODEL_NAMES.get(model_number, f"model {model_number}")
                 found.append(FoundServo(baudrate, servo_id, model_number, name, firmware, status, errors))
     return found

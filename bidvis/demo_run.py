@@ -152,6 +152,7 @@ def run_demo(options: DemoOptions, console: Console) -> dict[str, Any]:
                 service = LocalCareplan(options.data_dir, options.database_url).__enter__()
             except DemoServiceError as exc:
                 raise DemoError(str(exc)) from exc
+            assert service.device is not None  # set by __enter__
             sync = JournalSync(journal, CareplanSender(service.base_url, service.device.token), idle_interval_s=0.5)
             sync.start()
         summary = _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_simulated_meal)

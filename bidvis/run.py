@@ -40,6 +40,7 @@ from controller.config import (
     save_config,
 )
 from controller.loop import LatestValue
+from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class MouthFeed:
     def __init__(self, camera: Any, tracker: Any) -> None:
         self.camera = camera
         self.tracker = tracker
-        self.latest = LatestValue()
+        self.latest: LatestValue[MouthObservation] = LatestValue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mouth-feed", daemon=True)
 
@@ -347,7 +348,7 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
     )
 
     def joints() -> np.ndarray:
-        driver = session.driver
+        driver = session.arm.driver
         return driver.measured_q() if driver is not None else np.zeros(4)
 
     session.camera = BoardCamera(joints, CameraIntrinsics.from_fov(640, 480, 70.0), truth)

@@ -166,9 +166,7 @@ def sim_calibration(calibration: RobotCalibration, camera: PinholeCamera) -> Rob
     matrix = np.eye(4)
     matrix[:3, :3] = camera.mount.rotation_world_from_camera()
     matrix[:3, 3] = camera.mount.position_m
-    mount = CalibrationCameraMount(
-        intrinsics_ref="simulated-camera", camera_to_base=tuple(tuple(float(v) for v in row) for row in matrix)
-    )
+    mount = CalibrationCameraMount(intrinsics_ref="simulated-camera", camera_to_base=matrix.tolist())
     return calibration.model_copy(update={"camera": mount})
 
 

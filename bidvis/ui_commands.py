@@ -134,6 +134,7 @@ def ui(
         staff_login.accounts.add_temporary(DEMO_STAFF_NAME, password)
         typer.echo(f"one-time demo login (this run only): user {DEMO_STAFF_NAME}, password {password}")
     else:
+        assert port is not None  # checked above: exactly one of --sim and --port
         session, close = _hardware_session(port, camera, directory)
         _say_if_no_accounts(staff_login, directory)
     typer.echo(f"staff: http://{host}:{http_port}/staff   panel: http://{host}:{http_port}/panel")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
                 f"{s.ms_per_image:.1f}",
             )
         console.print(table)
-        summary = {"backend": chosen.value, "splits": [s.as_dict() for s in scores]}
+        summary: dict[str, Any] = {"backend": chosen.value, "splits": [s.as_dict() for s in scores]}
         if "dev" in splits:
             try:
                 thresholds = choose_thresholds(results, "dev")

@@ -43,12 +43,12 @@ from careplan_api.meal_summary import (
     MealSummary,
     summarize_meal,
 )
-from careplan_api.models import Meal, MealSummaryRecord, UsageEventRecord, utcnow
+from careplan_api.models import Meal, MealSummaryRecord, UsageEventRecord, table_of, utcnow
 
 DERIVED_VERSION = 1
 REBUILD_CHUNK_MEALS = 500
 
-_TABLE = MealSummaryRecord.__table__
+_TABLE = table_of(MealSummaryRecord)
 _log = logging.getLogger("careplan_api")
 _INCIDENT_KINDS = {kind.value: kind for kind in IncidentKind}  # a dict lookup: 1,000s per export
 _LEVELS = {int(level): level for level in AssistanceLevel}
@@ -164,8 +164,7 @@ def summary_from_row(
     details: Mapping[str, Any] | str,
 ) -> MealSummary:
     """The `MealSummary` of a stored row (`details` as stored, or as JSON text)."""
-    if isinstance(details, str):
-        details = orjson.loads(details)
+    stored: Mapping[str, Any] = orjson.loads(details) if isinstance(details, str) else details
     return MealSummary(
         meal_id=meal_id,
         device_id=device_id,
@@ -174,14 +173,14 @@ def summary_from_row(
         complete=bool(complete),
         bites_offered=bites_offered,
         bites_taken=bites_taken,
-        bowls=tuple([BowlTally(bowl, offered, taken) for bowl, offered, taken in details["bowls"]]),
+        bowls=tuple([BowlTally(bowl, offered, taken) for bowl, offered, taken in stored["bowls"]]),
         incidents=tuple(
             [
                 Incident(_INCIDENT_KINDS[kind], datetime.fromisoformat(at), reason)
-                for kind, at, reason in details["incidents"]
+                for kind, at, reason in stored["incidents"]
             ]
         ),
-        triggers=tuple([(kind, count) for kind, count in details["triggers"]]),
+        triggers=tuple([(kind, count) for kind, count in stored["triggers"]]),
         assistance_level=None if assistance_level is None else _LEVELS[assistance_level],
         calibration_changes=calibration_changes,
     )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     Uuid,
@@ -125,6 +126,13 @@ def _enum(enum_cls: type[StrEnum], name: str) -> SAEnum:
 
 class Base(DeclarativeBase):
     pass
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core `Table` of a mapped class (SQLAlchemy types `__table__` as the wider FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Unit(Base):

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 from matplotlib import rc_context
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.typing import RcKeyType
 
 from careplan_api.i18n import Lang, texts
 from careplan_api.reports import WeekPoint
@@ -21,7 +23,7 @@ from careplan_api.reports import WeekPoint
 BAR_COLOUR = "#1f4e79"  # 8.7:1 on white
 LINE_COLOUR = "#8a3b00"  # 7.8:1 on white
 TEXT_COLOUR = "#1a1a1a"
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "bidvis",  # stable ids: the same numbers give the same SVG
     "svg.fonttype": "none",  # text stays text (selectable, read by screen readers, scales)
     "font.size": 11,
@@ -63,7 +65,7 @@ def trend_svg(points: Sequence[WeekPoint], lang: Lang) -> str:
         pace_ax.set_ylabel(t["pace"])
         pace_ax.set_ylim(bottom=0)
         handles = ax.get_legend_handles_labels()[0] + pace_ax.get_legend_handles_labels()[0]
-        fig.legend(handles, [h.get_label() for h in handles], loc="outside upper center", ncols=2, frameon=False)
+        fig.legend(handles, [str(h.get_label()) for h in handles], loc="outside upper center", ncols=2, frameon=False)
         first = f"{points[0].week}/{points[0].year}" if points else ""
         last = f"{points[-1].week}/{points[-1].year}" if points else ""
         return _svg(fig, t["trend_title"], t["trend_alt"].format(first=first, last=last))

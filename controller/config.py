@@ -21,6 +21,7 @@ import math
 import os
 import tempfile
 import tomllib
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -75,7 +76,7 @@ class ConfigValidationError(ConfigError, ValueError):
     `bowls.1.waypoints_rad`), in the order pydantic reported them.
     """
 
-    def __init__(self, source: str, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, source: str, errors: Sequence[Mapping[str, Any]]) -> None:
         self.source = source
         self.fields = [_dotted(e["loc"]) for e in errors]
         lines = [f"{source}: invalid configuration ({len(errors)} problem(s)):"]

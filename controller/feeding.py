@@ -455,6 +455,7 @@ class FeedingMachine:
             if self._retract is _RetractPhase.STOP:
                 return HOLD
             if self._retract is _RetractPhase.CLEAR:
+                assert self._clear_point_m is not None  # CLEAR is entered only with a clear point
                 return Goal(GoalKind.SPOON, tuple(self._clear_point_m), self._cap(arm.spoon_m))
             if self._retract is _RetractPhase.BACK:
                 return Goal(GoalKind.SPOON, settings.ready_spoon_m, self._cap(arm.spoon_m))
@@ -476,6 +477,7 @@ class FeedingMachine:
         return cap * s.tuning.speed_planning_fraction
 
     def _scoop_path(self) -> tuple[tuple[float, float, float, float], ...]:
+        assert self.bowl is not None, "a scoop needs a chosen bowl (CHOOSE_BOWL sets it)"
         return (*self.settings.bowls_waypoints_rad[self.bowl], self.settings.ready_pose_rad)
 
     def _reached(self, arm: ArmView, q_target: Sequence[float]) -> bool:
@@ -495,7 +497,7 @@ class FeedingMachine:
             return None
         if np.linalg.norm(spoon_m - ready) <= self.settings.tuning.retract_clear_m:
             return None
-        toward = np.array((BASE_TO_J1[0] - spoon_m[0], BASE_TO_J1[1] - spoon_m[1], 0.0))
+        toward = np.array((BASE_TO_J1[0] - spoon_m[0], BASE_TO_J1[1] - spoon_m[1], 0.0), dtype=float)
         norm = math.hypot(toward[0], toward[1])
         if norm == 0.0:
             return None
@@ -504,7 +506,8 @@ class FeedingMachine:
     def _standoff_point(self) -> np.ndarray:
         """The stand-off point: `standoff_m` from the mouth, horizontally toward the arm's base."""
         mouth = self._last_mouth_m
-        toward = np.array((BASE_TO_J1[0] - mouth[0], BASE_TO_J1[1] - mouth[1], 0.0))
+        assert mouth is not None, "the stand-off point needs a trusted mouth (APPROACH starts only with one)"
+        toward = np.array((BASE_TO_J1[0] - mouth[0], BASE_TO_J1[1] - mouth[1], 0.0), dtype=float)
         norm = math.hypot(toward[0], toward[1])
         if norm == 0.0:
             return mouth.copy()

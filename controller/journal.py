@@ -568,7 +568,8 @@ def _event_or_raw(event_id: str, meal_id: str, event_type: str, at: str, data: s
     try:
         return UsageEvent(id=event_id, meal_id=meal_id, type=event_type, at=at, data=json.loads(data))
     except (ValidationError, ValueError, TypeError):
-        return UsageEvent.model_construct(id=event_id, meal_id=meal_id, type=event_type, at=at, data={"raw": data})
+        unvalidated: dict[str, Any] = {"id": event_id, "meal_id": meal_id, "type": event_type, "at": at}
+        return UsageEvent.model_construct(**unvalidated, data={"raw": data})
 
 
 # ---- sync ---------------------------------------------------------------------------------------

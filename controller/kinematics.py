@@ -67,9 +67,12 @@ class SpoonMount(Protocol):
     it down, like the tool pitch). A level bowl needs the tool at pitch `-pitch_rad`.
     """
 
-    x_m: float
-    z_m: float
-    pitch_rad: float
+    @property
+    def x_m(self) -> float: ...
+    @property
+    def z_m(self) -> float: ...
+    @property
+    def pitch_rad(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,7 +269,7 @@ class MealController:
         profile: Any,
         calibration: Any,
         limits: Any,
-        q0: Sequence[float],
+        q0: Sequence[float] | np.ndarray,
         *,
         period_s: float,
         motion_limits: MotionLimits | None = None,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
@@ -235,8 +235,8 @@ def lean_in_speed_m_s(
 
 
 def check_servo_health(
-    temperatures_c: Sequence[float],
-    voltages_v: Sequence[float],
+    temperatures_c: Iterable[float],
+    voltages_v: Iterable[float],
     max_temperature_c: float,
     min_voltage_v: float,
     max_voltage_v: float,

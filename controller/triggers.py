@@ -361,12 +361,10 @@ class MouthGesture:
 
     def poll(self, now_s: float, mouth: MouthObservation | None) -> list[UserCommand]:
         """Feed the latest observation; returns NEXT_BITE when a hold completes."""
-        fresh = mouth is not None and mouth.t != self._last_t
-        if fresh:
-            self._last_t = mouth.t
-        if not fresh:
+        if mouth is None or mouth.t == self._last_t:
             self._check_gap(now_s - CAMERA_SILENCE_GRACE_S)
             return []
+        self._last_t = mouth.t
         if not self._valid(mouth):
             self._check_gap(mouth.t)
             return []
@@ -416,7 +414,7 @@ class MouthGesture:
         elif phase is GesturePhase.CLOSING:
             if self._is_open:
                 self.phase, self._run_start_s = GesturePhase.OPEN, t_s
-            elif t_s - self._close_since_s >= s.debounce_s - _TIME_EPS_S:
+            elif self._close_since_s is not None and t_s - self._close_since_s >= s.debounce_s - _TIME_EPS_S:
                 self.phase = GesturePhase.CLOSED
                 if self._longest_run_s >= s.misfire_min_s:
                     self._misfire(MisfireReason.RELEASED_BEFORE_DWELL, self._longest_run_s)

@@ -38,6 +38,7 @@ try:
     _PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
 except ImportError:  # pragma: no cover - not POSIX
     _PORT_ERRORS = (serial.SerialException, OSError)
+_OPEN_ERRORS: tuple[type[BaseException], ...] = (ValueError, *_PORT_ERRORS)
 
 BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
 DEFAULT_ALLOWANCE_S = 0.005  # OS scheduling and USB transfer on top of the wire time
@@ -98,7 +99,7 @@ class DynamixelBus:
             self.allowance_s += latency_ms / 1000.0
         try:
             self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=self.allowance_s, write_timeout=1.0)
-        except (ValueError, *_PORT_ERRORS) as exc:
+        except _OPEN_ERRORS as exc:
             raise PortError(
                 f"cannot open serial port {port!r} at {baudrate} baud: {exc}. Check that the adapter is plugged "
                 "in, the path is right (ls /dev/serial/by-id) and you may use it (group dialout)"

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from types import MappingProxyType
+from typing import Any
 
 
 class Area(Enum):
@@ -253,9 +254,9 @@ I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 
 def _common(*, max_voltage: tuple[int, int], velocity_limit_max: int, temperature_max: int) -> list[Field]:
     """Registers the XM430-W350 and XL430-W250 share (same address, size and unit)."""
-    pos = {"scale": RAD_PER_TICK, "offset": POSITION_CENTER, "unit": "rad"}
-    vel = {"scale": RAD_S_PER_VELOCITY_UNIT, "unit": "rad/s"}
-    volt = {"scale": VOLT_PER_UNIT, "unit": "V", "minimum": max_voltage[0], "maximum": max_voltage[1]}
+    pos: dict[str, Any] = {"scale": RAD_PER_TICK, "offset": POSITION_CENTER, "unit": "rad"}
+    vel: dict[str, Any] = {"scale": RAD_S_PER_VELOCITY_UNIT, "unit": "rad/s"}
+    volt: dict[str, Any] = {"scale": VOLT_PER_UNIT, "unit": "V", "minimum": max_voltage[0], "maximum": max_voltage[1]}
     return [
         Field(Register.MODEL_NUMBER, 0, 2, E, R, maximum=0xFFFF),
         Field(Register.MODEL_INFORMATION, 2, 4, E, R, maximum=2**32 - 1),

@@ -93,7 +93,9 @@ class ServoError(BridgeError):
             if hardware_error is None:
                 parts.append("Alert bit set (hardware error status could not be read)")
             else:
-                faults = ", ".join(flag.name for flag in HardwareError if flag and flag in hardware_error) or "none"
+                faults = (
+                    ", ".join(str(flag.name) for flag in HardwareError if flag and flag in hardware_error) or "none"
+                )
                 parts.append(f"Alert bit set, hardware error: {faults}")
         advice = (
             "the servo has switched its torque off; remove the cause, then reboot it (DynamixelBus.reboot)"

@@ -261,7 +261,7 @@ class GroundTruthMouthSource:
             ratio > OPEN_RATIO_THRESHOLD,
             float(np.clip(0.9 - 0.3 * truth.yaw_rad, 0.0, 1.0)),
             t_s,
-            tuple(float(v) for v in position),
+            (float(position[0]), float(position[1]), float(position[2])),
             content_t=t_s,
         )
         self._frozen = sighting
@@ -533,7 +533,7 @@ class FaceFrameSource:
             }
         )
         self._clock = _FrameClock(fps, latency_s)
-        self._queue: list[tuple[float, float, np.ndarray | None]] = []
+        self._queue: list[tuple[float, float, np.ndarray | None, float, np.ndarray | None]] = []
         self._last_frame: np.ndarray | None = None
         self._last_content_t = 0.0
         self._rng = np.random.default_rng(seed)

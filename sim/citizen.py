@@ -178,6 +178,7 @@ class Citizen:
             due = (event.at_s is not None and t_s >= event.at_s) or (
                 event.bite is not None
                 and event.bite == self.bite_number
+                and event.when_spoon_within_m is not None
                 and distance <= event.when_spoon_within_m
                 and self._spoon_served
                 and self.activity is CitizenActivity.WAITING

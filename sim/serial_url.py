@@ -39,6 +39,8 @@ def register_url_handler() -> None:
 class Serial(SerialBase):
     """A serial port whose other end is a `VirtualServoBus` (see the module docstring)."""
 
+    is_open: bool
+
     def __init__(self, *args, **kwargs) -> None:
         self._bus: VirtualServoBus | None = None
         self._received = bytearray()
@@ -82,14 +84,13 @@ class Serial(SerialBase):
     def read(self, size: int = 1) -> bytes:
         bus = self._live_bus()
         clock = bus.clock
-        simulated = isinstance(clock, SimulatedClock)
         deadline = None if self.timeout is None else clock.now() + self.timeout
         self._collect()
         while len(self._received) < size:
             now = clock.now()
             if deadline is not None and now >= deadline:
                 break
-            if simulated:
+            if isinstance(clock, SimulatedClock):
                 # Straight to the moment the bytes asked for have arrived (or the deadline).
                 due = bus.ready_s_for(size - len(self._received), deadline)
                 if due is None:

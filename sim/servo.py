@@ -116,7 +116,7 @@ def _touches_indirect_data(address: int, end: int) -> bool:
 def _direct_layout(address: int, end: int) -> tuple[tuple[int, Field | None, bool], ...]:
     """The fields and gaps `address`..`end-1` meets, in address order: (first address met, field
     or None for a gap, whether the range covers the field only partly)."""
-    layout = []
+    layout: list[tuple[int, Field | None, bool]] = []
     a = address
     while a < end:
         f = FIELD_AT[a]
@@ -179,6 +179,7 @@ class VirtualServo:
         self._reading = JointReading(0.0, 0.0, 0.0)
         self._settled = False  # True while nothing moves and nothing changed: ticks then skip the work
         self._command: float | None = None
+        self._gains_changed = False
         self._power_on(reset_eeprom=True)
 
     # --- control table ----------------------------------------------------------------------

@@ -139,11 +139,19 @@ class PhysicsMetrics:
         self.face_force_history.clear()
 
 
+def _element(root: ET.Element, path: str) -> ET.Element:
+    """The element of the MJCF asset at `path` (the asset ships with the package: a miss is a bug)."""
+    element = root.find(path)
+    if element is None:
+        raise ValueError(f"{ASSET_PATH} has no element {path!r}")
+    return element
+
+
 def load_model(config: WorldConfig) -> mujoco.MjModel:
     """Build the MuJoCo model from the MJCF asset, patched with `config`."""
     tree = ET.parse(ASSET_PATH)
     root = tree.getroot()
-    root.find("option").set("timestep", repr(config.timestep_s))
+    _element(root, "option").set("timestep", repr(config.timestep_s))
     sx, sz = config.spoon_offset_m
     for element in root.iter():
         name = element.get("name")
@@ -163,7 +171,7 @@ def load_model(config: WorldConfig) -> mujoco.MjModel:
             element.set("forcerange", f"{-config.stall_torque_nm} {config.stall_torque_nm}")
     if config.spoon_holder_stroke_m == 0.0:
         # A rigid holder: the spoon is part of the arm (a joint limit would still be a stiff spring).
-        spoon = root.find(".//body[@name='spoon']")
+        spoon = _element(root, ".//body[@name='spoon']")
         for joint in spoon.findall("joint"):
             spoon.remove(joint)
     return mujoco.MjModel.from_xml_string(ET.tostring(root, encoding="unicode"))

@@ -66,7 +66,7 @@ class MujocoPlant:
             if enabled != self._torque_on[index]:
                 world.set_torque_enabled(index, enabled)
                 self._torque_on[index] = enabled
-            if enabled:
+            if command is not None:
                 world.set_arm_target(index, command)
         self._clock_s += dt
         world.advance_to(self._clock_s)

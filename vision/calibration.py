@@ -193,12 +193,16 @@ def calibrate_charuco(
 
 
 def _calibrate(images: Iterable[np.ndarray], find, what: str, hint: str) -> CheckerboardCalibration:
-    object_points, image_points, size, rejected = [], [], None, 0
+    object_points: list[np.ndarray] = []
+    image_points: list[np.ndarray] = []
+    size: tuple[int, int] | None = None
+    rejected = 0
     for image in images:
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        if size is not None and gray.shape[::-1] != size:
-            raise CalibrationError(f"all images must have one size; got {gray.shape[::-1]} after {size}")
-        size = gray.shape[::-1]
+        shape = (int(gray.shape[1]), int(gray.shape[0]))
+        if size is not None and shape != size:
+            raise CalibrationError(f"all images must have one size; got {shape} after {size}")
+        size = shape
         found = find(gray)
         if found is None:
             rejected += 1
@@ -209,6 +213,7 @@ def _calibrate(images: Iterable[np.ndarray], find, what: str, hint: str) -> Chec
         raise CalibrationError(
             f"{what} was found in {len(image_points)} image(s), need at least 3 (rejected {rejected}); {hint}"
         )
+    assert size is not None  # at least 3 images were read
     rms, matrix, dist, _, _ = cv2.calibrateCamera(object_points, image_points, size, None, None)
     intrinsics = CameraIntrinsics(
         float(matrix[0, 0]),
@@ -257,7 +262,7 @@ def calibrate_hand_eye(
     arm = [np.asarray(p, dtype=np.float64) for p in T_base_gripper]
     seen = [np.asarray(p, dtype=np.float64) for p in T_camera_target]
     if mount is CameraMount.FIXED:
-        arm = [np.linalg.inv(p) for p in arm]
+        arm = [np.asarray(np.linalg.inv(p), dtype=np.float64) for p in arm]
     opencv = getattr(cv2, "calibrateHandEye", None)
     if opencv is not None:
         rotation, translation = opencv(

@@ -207,6 +207,8 @@ def choose_thresholds(results: list[ImageResult], split: str = "dev") -> OpenThr
         key = (errors, -(high - low))
         if best is None or key < best[0]:
             best = (key, centre, high - low)
+    if best is None:
+        raise VisionError("the labelled open and closed ratios do not separate: no threshold can be chosen")
     _, centre, gap = best
     half_band = max(0.005, gap / 4.0)
     return OpenThresholds(open_at=round(centre + half_band, 3), close_at=round(max(0.001, centre - half_band), 3))

@@ -40,7 +40,9 @@ class FaceDetection:
 
     def shifted(self, dx: float, dy: float) -> FaceDetection:
         x0, y0, x1, y1 = self.box
-        return FaceDetection(self.score, (x0 + dx, y0 + dy, x1 + dx, y1 + dy), self.keypoints + np.float32((dx, dy)))
+        return FaceDetection(
+            self.score, (x0 + dx, y0 + dy, x1 + dx, y1 + dy), self.keypoints + np.array((dx, dy), np.float32)
+        )
 
 
 def blazeface_anchors() -> np.ndarray:

@@ -233,6 +233,7 @@ class MouthTracker:
 
     def _follow(self, image: np.ndarray) -> FaceLandmarks | None:
         previous = self._landmarks
+        assert previous is not None, "following needs the previous frame's landmarks"
         if self._frames_since_landmarks + 1 < self.config.landmark_interval and self._flow_gray is not None:
             flowed = self._flow(image, previous)
             if flowed is not None:
@@ -308,6 +309,7 @@ class MouthTracker:
         self._flow_gray = cv2.cvtColor(image[rect[1] : rect[3], rect[0] : rect[2]], cv2.COLOR_BGR2GRAY)
 
     def _flow(self, image: np.ndarray, previous: FaceLandmarks) -> FaceLandmarks | None:
+        assert self._flow_rect is not None and self._flow_gray is not None, "flow needs a previous crop"
         x0, y0, x1, y1 = self._flow_rect
         gray = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
         offset = np.array([x0, y0], np.float32)

@@ -1,7 +1,7 @@
 """The robot's own web app: staff set the robot up in a browser, the citizen eats with a panel.
 
-- `session.RobotSession`: the robot behind the pages (files, bus, set-up arm driver, camera
-  calibration, the panel's trigger source, the meal);
+- `session.RobotSession`: the robot behind the pages, one part per job (`documents`, `arm_control`,
+  `calibration`, `profile`, `meal`);
 - `arm.ArmDriver`: hold-to-move jogging and pose moves with a stop, one jog owner at a time;
 - `app.create_app(session)`: FastAPI app with server-rendered pages (`/staff`, `/panel`) and a
   small JSON API under `/api` that the pages' vanilla JavaScript calls.

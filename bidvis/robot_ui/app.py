@@ -17,14 +17,9 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
 from bidvis.robot_ui.deps import SESSION_COOKIE, StaffLoginRequired, request_language
+from bidvis.robot_ui.errors import Busy, FieldError, NotReady, Unjournalled
 from bidvis.robot_ui.routes import arm, login, pages, panel, setup
-from bidvis.robot_ui.session import (
-    Busy,
-    FieldError,
-    NotReady,
-    RobotSession,
-    Unjournalled,
-)
+from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
 from controller.config import ConfigError, ConfigValidationError
 from controller.messages import DEFAULT_LANGUAGE, Message, MessageError
@@ -77,14 +72,17 @@ def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
     for router in (login.router, pages.router, arm.stop_router, arm.router, setup.router, panel.router):
         app.include_router(router)
 
+    @app.exception_handler(StaffLoginRequired)
     async def login_required(request: Request, exc: StaffLoginRequired) -> Response:
         if request.url.path.startswith("/api/"):
             return _error(403, str(exc))
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
+    @app.exception_handler(ConfigValidationError)
     async def validation(_: Request, exc: ConfigValidationError) -> JSONResponse:
         return _error(422, str(exc), exc.fields)
 
+    @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
         # FastAPI's 422 without the echoed input: a NaN or Infinity in it cannot be written as JSON (a 500)
         assert isinstance(exc, RequestValidationError)
@@ -93,33 +91,30 @@ def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
             status_code=422,
         )
 
+    @app.exception_handler(FieldError)
     async def field(request: Request, exc: FieldError) -> JSONResponse:
         return _error(422, _said(exc), [exc.field], request)
 
+    @app.exception_handler(InvalidCommand)
     async def invalid_command(request: Request, exc: InvalidCommand) -> JSONResponse:
         return _error(422, _said(exc), ["bowl"], request)
 
     async def conflict(request: Request, exc: Exception) -> JSONResponse:
         return _error(409, _said(exc), request=request)
 
+    @app.exception_handler(ConfigError)
     async def config_file(_: Request, exc: ConfigError) -> JSONResponse:
         return _error(500, f"cannot save: {exc}")
 
+    @app.exception_handler(Unjournalled)
     async def unjournalled(request: Request, exc: Unjournalled) -> JSONResponse:
         return _error(503, _said(exc), request=request)
 
+    @app.exception_handler(BridgeError)
     async def bus(_: Request, exc: BridgeError) -> JSONResponse:
         return _error(503, f"servo bus: {exc}")
 
-    app.add_exception_handler(StaffLoginRequired, login_required)
-    app.add_exception_handler(ConfigValidationError, validation)
-    app.add_exception_handler(RequestValidationError, request_invalid)
-    app.add_exception_handler(FieldError, field)
-    app.add_exception_handler(InvalidCommand, invalid_command)
     for kind in (JogBusy, ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
-        app.add_exception_handler(kind, conflict)
-    app.add_exception_handler(ConfigError, config_file)
-    app.add_exception_handler(Unjournalled, unjournalled)
-    app.add_exception_handler(BridgeError, bus)
+        app.exception_handler(kind)(conflict)
 
     return app

@@ -310,6 +310,11 @@ class ArmDriver:
                 self._lease = None
             self._stop_motion()
 
+    def _require_motion(self) -> Motion:
+        """The commanded motion; it exists from `connect` on, and the loop runs only after it."""
+        assert self._motion is not None, "the arm is not connected"
+        return self._motion
+
     def _stop_motion(self) -> None:
         if self._motion is not None and self._mode is not ArmMode.FAULT:
             self._motion.stop()
@@ -380,7 +385,7 @@ class ArmDriver:
             "the servos' watchdog stopped the arm (this computer was silent for more than %d ms)",
             self.watchdog_steps * 20,
         )
-        q = self._reading.q_rad if self._reading is not None else self._motion.q
+        q = self._reading.q_rad if self._reading is not None else self._require_motion().q
         try:
             for servo_id in self.servos.ids:
                 self.bus.write(servo_id, _WATCHDOG.address, b"\x00")  # clears the watchdog error
@@ -402,7 +407,7 @@ class ArmDriver:
         if (
             self._reading is None
             or self._mode is ArmMode.IDLE
-            or float(np.max(np.abs(self._reading.q_rad - self._motion.q))) <= FOLLOWING_ERROR_RAD
+            or float(np.max(np.abs(self._reading.q_rad - self._require_motion().q))) <= FOLLOWING_ERROR_RAD
         ):
             self._off_goal_since = None
             return False
@@ -414,7 +419,7 @@ class ArmDriver:
         return True
 
     def _plan(self, now: float) -> None:
-        motion = self._motion
+        motion = self._require_motion()
         lease = self._lease
         if lease is not None and lease.moving:
             if now - lease.last_beat_s > HOLD_TIMEOUT_S:

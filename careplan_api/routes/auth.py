@@ -12,7 +12,7 @@ only by GET pages (`deps.get_page_caller`); POSTs here refuse other origins.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, status
@@ -132,7 +132,7 @@ def _too_many(throttled: Throttled) -> HTTPException:
     )
 
 
-THROTTLED_RESPONSE = {
+THROTTLED_RESPONSE: dict[int | str, dict[str, Any]] = {
     429: {"description": "too many failed logins for this username or client address; see Retry-After"}
 }
 

@@ -5,6 +5,7 @@ browser's login cookie (`deps.PageAnalystUser`); the JSON route only the bearer 
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
@@ -37,12 +38,13 @@ def citizen_stats(session: Session, since: datetime, until: datetime, no_unit_la
             Meal.started_at >= since, Meal.started_at < until
         )
     )
-    per_citizen: dict[object, list[float]] = defaultdict(lambda: [0, 0, 0.0, 0])
+    per_citizen: dict[uuid.UUID, list[float]] = defaultdict(lambda: [0, 0, 0.0, 0])
     for citizen_id, started_at, ended_at, bites_taken, safety_stops in meals:
         figures = per_citizen[citizen_id]
         figures[0] += 1
         figures[1] += bites_taken
-        figures[2] += (ended_at - started_at).total_seconds() if ended_at is not None else 0.0
+        if started_at is not None and ended_at is not None:
+            figures[2] += (ended_at - started_at).total_seconds()
         figures[3] += safety_stops
     if not per_citizen:
         return []
@@ -53,7 +55,7 @@ def citizen_stats(session: Session, since: datetime, until: datetime, no_unit_la
             .where(Citizen.id.in_(list(per_citizen)))
         ).all()
     )
-    levels: dict[object, int] = {}
+    levels: dict[uuid.UUID, int] = {}
     for citizen_id, level in session.execute(
         select(EatingGoal.citizen_id, EatingGoal.level).order_by(EatingGoal.assessed_at, EatingGoal.id)
     ):

@@ -65,7 +65,7 @@ def may_access(session: Session, user: User, citizen: Citizen, need: Need, at: d
             return False
 
 
-def visible_citizens(user: User, at: datetime | None = None) -> Select[tuple[Citizen]] | None:
+def visible_citizens(user: User, at: datetime | None = None) -> Select[Citizen] | None:
     """A query of the citizens `user` may list, or None for a role that may list none (analyst)."""
     at = at or utcnow()
     query = select(Citizen).order_by(Citizen.created_at, Citizen.id)

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
-from careplan_api.models import ActorKind, AuditAction, AuditEntry, Device, User, utcnow
+from careplan_api.models import ActorKind, AuditAction, AuditEntry, Device, User, table_of, utcnow
 
 MAX_RESOURCE_CHARS = 300
 MAX_PURPOSE_CHARS = 200
-_INSERT = insert(AuditEntry.__table__)
+_INSERT = insert(table_of(AuditEntry))
 
 
 def _values(

@@ -17,9 +17,9 @@ import pydantic_core
 from sqlalchemy import Connection, DateTime, String, Text, Uuid, bindparam, cast, column, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from careplan_api.models import UsageEventRecord
+from careplan_api.models import UsageEventRecord, table_of
 
-_TABLE = UsageEventRecord.__table__
+_TABLE = table_of(UsageEventRecord)
 _COLUMNS = ("id", "meal_id", "device_id", "citizen_id", "type", "at", "data", "received_at")
 
 _RECORDSET = (

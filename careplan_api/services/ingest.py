@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from careplan_api.meal_summary_store import refresh_meal_summaries
-from careplan_api.models import AuditAction, Device, Meal, MealStatus, UsageEventRecord, utcnow
+from careplan_api.models import AuditAction, Device, Meal, MealStatus, UsageEventRecord, table_of, utcnow
 from careplan_api.schemas import IngestResult, RejectedEvent, UsageEvent, UsageEventType
 from careplan_api.services import audit
 from careplan_api.services.event_insert import insert_usage_events
@@ -233,7 +233,7 @@ def store_batch(session: Session, device: Device, batch: CheckedBatch) -> Ingest
         if is_postgres:
             owner_query = owner_query.with_for_update()  # serialise concurrent batches of one meal
         owners = dict(session.execute(owner_query).all())
-        rows = []
+        rows: list[dict[str, Any]] = []
         for event in events.values():
             if owners.get(event.meal_id) != device.id:
                 rejected.append(RejectedEvent(id=str(event.id), reason="meal_id belongs to another device"))
@@ -285,8 +285,8 @@ def store_batch(session: Session, device: Device, batch: CheckedBatch) -> Ingest
 
 _MEAL_FIELDS = (*_COUNTERS.values(), "event_count", "started_at", "ended_at", "status", "updated_at")
 _UPDATE_MEAL = (
-    update(Meal.__table__)
-    .where(Meal.__table__.c.id == bindparam("b_id"))
+    update(table_of(Meal))
+    .where(table_of(Meal).c.id == bindparam("b_id"))
     .values({name: bindparam(f"b_{name}") for name in _MEAL_FIELDS})
 )
 

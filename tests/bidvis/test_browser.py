@@ -62,7 +62,7 @@ def server(robot, make_staff_login):
         port = probe.getsockname()[1]
     uv = uvicorn.Server(
         uvicorn.Config(
-            create_app(robot.session, make_staff_login(robot.session.calibration_path.parent)),
+            create_app(robot.session, make_staff_login(robot.session.documents.calibration_path.parent)),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -166,7 +166,7 @@ def test_staff_connect_jog_teach_test_bite_and_stop(page, server, robot, shots):
     wait_mode(page, "idle", 2_000)  # let go: the arm stops
     page.click("#teach-ready")
     page.wait_for_selector("#message:has-text('ready pose taught')")
-    assert load_calibration(robot.session.calibration_path).changed_by == "Anna"
+    assert load_calibration(robot.session.documents.calibration_path).changed_by == "Anna"
 
     page.click(".clear-bowl[data-bowl='1']")  # a short scoop keeps the test bite quick
     page.wait_for_selector("#message:has-text('cleared')")
@@ -181,7 +181,7 @@ def test_staff_connect_jog_teach_test_bite_and_stop(page, server, robot, shots):
     page.click("#stop")
     page.wait_for_selector("#message:has-text('arm stopped')")
     wait_mode(page, "idle", 2_000)
-    assert not robot.session.driver.busy
+    assert not robot.session.arm.driver.busy
 
 
 def test_two_browsers_jogging_one_is_told(browser, page, server, robot):
@@ -214,7 +214,7 @@ def test_a_browser_that_goes_away_while_holding_stops_the_arm(browser, server, r
     page.wait_for_function("document.querySelector('#st-mode').textContent === 'jogging'")
     context.close()  # the tab is gone with the button still held: no release, no more heartbeats
     gone_s = time.monotonic()
-    while robot.session.driver.status().mode.value != "idle":
+    while robot.session.arm.driver.status().mode.value != "idle":
         assert time.monotonic() - gone_s < 1.0, "the arm kept moving after the browser went away"
         time.sleep(0.01)
 
@@ -224,28 +224,28 @@ def test_hold_to_move_works_from_the_keyboard(page, server, robot):
     page.click("#connect")
     page.click("#stop")  # ends an earlier screen's jog lease
     wait_mode(page, "idle")
-    before = robot.session.driver.measured_q()[3]
+    before = robot.session.arm.driver.measured_q()[3]
     page.focus("button[aria-label='Joint 4 minus']")
     page.keyboard.down(" ")
     page.wait_for_function("document.querySelector('#st-mode').textContent === 'jogging'")
     page.wait_for_timeout(600)
     page.keyboard.up(" ")
     wait_mode(page, "idle", 2_000)
-    after = robot.session.driver.measured_q()[3]
-    assert after < before - 0.02, (before, after, robot.session.driver.status())
+    after = robot.session.arm.driver.measured_q()[3]
+    assert after < before - 0.02, (before, after, robot.session.arm.driver.status())
 
 
 def test_an_invalid_profile_value_is_refused_in_the_page(page, server, robot):
     staff(page, server)
-    before = robot.session.profile_path.read_bytes()
+    before = robot.session.documents.profile_path.read_bytes()
     page.fill("input[name='speed_m_s']", "9")
     page.click("#profile-form button[type=submit]")
     page.wait_for_selector("#error:has-text('speed_m_s')")
-    assert robot.session.profile_path.read_bytes() == before
+    assert robot.session.documents.profile_path.read_bytes() == before
     page.fill("input[name='speed_m_s']", "0.2")
     page.click("#profile-form button[type=submit]")
     page.wait_for_selector("#message:has-text('profile saved')")
-    assert load_profile(robot.session.profile_path).speed_m_s == 0.2
+    assert load_profile(robot.session.documents.profile_path).speed_m_s == 0.2
 
 
 class _FaceCamera:
@@ -280,8 +280,8 @@ def test_staff_measure_the_face_size_in_the_page(page, server, robot):
         world, camera, faces_dir=faces, measure_face=vision_face_measure(FaceModels.load(), camera.intrinsics.fx)
     )
     ci = camera.intrinsics
-    session, profile_before = robot.session, robot.session.profile_path.read_bytes()
-    board_camera, intrinsics_path = session.camera, session.intrinsics_path()
+    session, profile_before = robot.session, robot.session.documents.profile_path.read_bytes()
+    board_camera, intrinsics_path = session.camera, session.documents.intrinsics_path()
     CameraIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px).save(intrinsics_path)
     try:
         staff(page, server)
@@ -293,14 +293,14 @@ def test_staff_measure_the_face_size_in_the_page(page, server, robot):
         page.fill("#face-form input[name='distance_m']", f"{np.linalg.norm(camera.to_camera(mouth)):.3f}")
         page.click("#face-form button[type=submit]")
         page.wait_for_selector("#message:has-text('times the mean face saved')")
-        saved = load_profile(session.profile_path).face_scale
+        saved = load_profile(session.documents.profile_path).face_scale
         assert saved is not None and abs(saved - 1.0) < 0.04
         assert page.text_content("#face-scale") == f"{saved:.2f}"
     finally:
         session.camera = board_camera
         intrinsics_path.unlink(missing_ok=True)
-        session.profile_path.write_bytes(profile_before)
-        session.profile = load_profile(session.profile_path)
+        session.documents.profile_path.write_bytes(profile_before)
+        session.profile = load_profile(session.documents.profile_path)
 
 
 def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser, page, server, robot, shots):
@@ -330,9 +330,9 @@ def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser
     staff_page.wait_for_selector("#message:has-text('meal stopped')")
     page.wait_for_selector("#state.tone-stopped:has-text('Stoppet. Tilkald personale')")
     deadline = time.monotonic() + 10
-    while robot.session.meal_running and time.monotonic() < deadline:
+    while robot.session.meal.running and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not robot.session.meal_running
+    assert not robot.session.meal.running
     page.keyboard.press("Enter")  # the citizen cannot restart after a stop
     page.wait_for_selector("#feedback:has-text('Ikke muligt lige nu. Tilkald personale')")
     page.screenshot(path=str(shots / "panel-stopped-da.png"))

@@ -264,7 +264,7 @@ def test_teaching_the_ready_pose_saves_and_journals_who_did_it(connected, robot)
     wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "idle")
     answer = connected.post("/api/calibration/ready")
     assert answer.status_code == 200
-    saved = load_calibration(robot.session.calibration_path)
+    saved = load_calibration(robot.session.documents.calibration_path)
     assert saved.changed_by == "Anna"  # the logged-in account
     assert np.allclose(saved.ready_pose_rad, joints(connected), atol=0.01)
     (event,) = calibration_events(robot)
@@ -282,10 +282,10 @@ def test_a_change_cannot_name_someone_else_than_the_logged_in_account(connected,
 
 def test_teaching_a_scoop_adds_waypoints_and_bowls(connected, robot):
     assert connected.post("/api/calibration/bowls/0/clear").status_code == 200
-    assert len(load_calibration(robot.session.calibration_path).bowls[0].waypoints_rad) == 1
+    assert len(load_calibration(robot.session.documents.calibration_path).bowls[0].waypoints_rad) == 1
     assert connected.post("/api/calibration/bowls/0/waypoints").status_code == 200
     assert connected.post("/api/calibration/bowls/2/waypoints").status_code == 200
-    saved = load_calibration(robot.session.calibration_path)
+    saved = load_calibration(robot.session.documents.calibration_path)
     assert len(saved.bowls) == 3 and len(saved.bowls[0].waypoints_rad) == 2
     assert [e["fields"] for e in calibration_events(robot)] == [["bowls"]] * 3
     missing = connected.post("/api/calibration/bowls/7/waypoints")
@@ -296,7 +296,7 @@ def test_teaching_a_scoop_adds_waypoints_and_bowls(connected, robot):
 def test_spoon_offset_is_validated_with_the_field_named(connected, robot):
     ok = connected.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.01, "pitch_rad": 0.1})
     assert ok.status_code == 200
-    assert load_calibration(robot.session.calibration_path).spoon.x_m == 0.06
+    assert load_calibration(robot.session.documents.calibration_path).spoon.x_m == 0.06
     bad = connected.put("/api/calibration/spoon", json={"x_m": 1.5, "z_m": 0.0, "pitch_rad": 0.0})
     assert bad.status_code == 422 and bad.json()["fields"] == ["spoon.x_m"]
     nan = connected.put(
@@ -305,7 +305,7 @@ def test_spoon_offset_is_validated_with_the_field_named(connected, robot):
         headers={"Content-Type": "application/json"},
     )
     assert nan.status_code == 422
-    assert load_calibration(robot.session.calibration_path).spoon.x_m == 0.06
+    assert load_calibration(robot.session.documents.calibration_path).spoon.x_m == 0.06
 
 
 def test_a_test_bite_goes_through_the_scoop_and_back_to_ready(connected, robot):
@@ -313,8 +313,8 @@ def test_a_test_bite_goes_through_the_scoop_and_back_to_ready(connected, robot):
     connected.post("/api/calibration/bowls/1/clear")  # a short scoop: a quick test
     answer = connected.post("/api/test-bite", json={"owner": ANNA, "bowl": 1})
     assert answer.status_code == 200
-    wait_for(lambda: not robot.session.driver.busy, timeout_s=30, what="the test bite")
-    assert np.allclose(joints(connected), robot.session.calibration.ready_pose_rad, atol=0.02)
+    wait_for(lambda: not robot.session.arm.driver.busy, timeout_s=30, what="the test bite")
+    assert np.allclose(joints(connected), robot.session.documents.calibration.ready_pose_rad, atol=0.02)
     assert connected.post("/api/test-bite", json={"owner": ANNA, "bowl": 5}).json()["fields"] == ["bowl"]
 
 
@@ -322,7 +322,7 @@ def test_stop_during_a_test_bite(connected, robot):
     connected.post("/api/test-bite", json={"owner": ANNA, "bowl": 0})
     time.sleep(0.3)
     connected.post("/api/stop")
-    assert not robot.session.driver.busy
+    assert not robot.session.arm.driver.busy
     wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "idle", what="arm at rest")
     resting = joints(connected)
     time.sleep(0.3)
@@ -332,9 +332,9 @@ def test_stop_during_a_test_bite(connected, robot):
 def test_a_change_the_journal_cannot_record_is_undone(connected, robot, tmp_path):
     from controller.journal import UsageJournal
 
-    before_file = robot.session.calibration_path.read_bytes()
-    before = robot.session.calibration
-    robot.session.journal = UsageJournal(tmp_path / "full.sqlite3", max_bytes=4096)  # full from the start
+    before_file = robot.session.documents.calibration_path.read_bytes()
+    before = robot.session.documents.calibration
+    robot.session.documents.journal = UsageJournal(tmp_path / "full.sqlite3", max_bytes=4096)  # full from the start
     try:
         for request in (
             lambda: connected.post("/api/calibration/ready"),
@@ -343,23 +343,29 @@ def test_a_change_the_journal_cannot_record_is_undone(connected, robot, tmp_path
             answer = request()
             assert answer.status_code == 503 and "journal could not record it" in answer.json()["detail"]
     finally:
-        robot.session.journal.close()
-        robot.session.journal = robot.journal
-    assert robot.session.calibration_path.read_bytes() == before_file and robot.session.calibration is before
-    assert load_profile(robot.session.profile_path).speed_m_s == 0.15
+        robot.session.documents.journal.close()
+        robot.session.documents.journal = robot.journal
+    assert (
+        robot.session.documents.calibration_path.read_bytes() == before_file
+        and robot.session.documents.calibration is before
+    )
+    assert load_profile(robot.session.documents.profile_path).speed_m_s == 0.15
 
 
 def test_a_calibration_that_cannot_be_saved_is_refused_and_kept(connected, robot, tmp_path):
-    robot.session.calibration_path = tmp_path / "no-such-dir" / "robot_calibration.toml"
+    robot.session.documents.calibration_path = tmp_path / "no-such-dir" / "robot_calibration.toml"
     answer = connected.post("/api/calibration/ready")
     assert answer.status_code == 500 and "cannot save" in answer.json()["detail"]
-    assert robot.session.calibration.changed_by == "factory" and calibration_events(robot) == []
+    assert robot.session.documents.calibration.changed_by == "factory" and calibration_events(robot) == []
 
 
 def test_names_from_files_are_escaped_in_the_page(client, robot):
-    robot.session.calibration = robot.session.calibration.model_copy(update={"changed_by": "x"})
-    bowls = [bowl.model_copy(update={"name": "<script>alert(1)</script>"}) for bowl in robot.session.calibration.bowls]
-    robot.session.calibration = robot.session.calibration.model_copy(update={"bowls": bowls})
+    robot.session.documents.calibration = robot.session.documents.calibration.model_copy(update={"changed_by": "x"})
+    bowls = [
+        bowl.model_copy(update={"name": "<script>alert(1)</script>"})
+        for bowl in robot.session.documents.calibration.bowls
+    ]
+    robot.session.documents.calibration = robot.session.documents.calibration.model_copy(update={"bowls": bowls})
     page = client.get("/staff").text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
@@ -381,7 +387,7 @@ def test_profile_change_is_saved_and_journalled(client, robot):
         },
     )
     assert answer.status_code == 200
-    saved = load_profile(robot.session.profile_path)
+    saved = load_profile(robot.session.documents.profile_path)
     assert (saved.speed_m_s, saved.standoff_m, saved.trigger_kind.value, saved.auto_pace_s, saved.gesture.dwell_s) == (
         0.12,
         0.03,
@@ -404,7 +410,7 @@ def test_staff_set_the_gesture_thresholds_for_a_citizen_who_cannot_open_wide(cli
     assert 'name="gesture.open_threshold"' in client.get("/staff").text
     answer = client.put("/api/profile", json={"values": {"gesture": {"open_threshold": 0.08, "close_threshold": 0.05}}})
     assert answer.status_code == 200
-    gesture = load_profile(robot.session.profile_path).gesture
+    gesture = load_profile(robot.session.documents.profile_path).gesture
     assert (gesture.open_threshold, gesture.close_threshold, gesture.dwell_s) == (0.08, 0.05, 1.0)
 
 
@@ -423,12 +429,12 @@ def test_staff_set_the_gesture_thresholds_for_a_citizen_who_cannot_open_wide(cli
     ],
 )
 def test_an_invalid_profile_value_is_refused_with_the_field_named(client, robot, values, field):
-    before = robot.session.profile_path.read_bytes()
+    before = robot.session.documents.profile_path.read_bytes()
     answer = client.put("/api/profile", json={"values": values})
     assert answer.status_code == 422
     assert field in answer.json()["fields"]
     assert field in answer.json()["detail"]
-    assert robot.session.profile_path.read_bytes() == before
+    assert robot.session.documents.profile_path.read_bytes() == before
     assert calibration_events(robot) == []
 
 
@@ -436,14 +442,14 @@ def test_an_invalid_profile_value_is_refused_with_the_field_named(client, robot,
 
 
 def move_to(robot, q):
-    robot.session.driver.move_through([q], 0.2)
-    wait_for(lambda: not robot.session.driver.busy, what="the arm to reach a pose")
+    robot.session.arm.driver.move_through([q], 0.2)
+    wait_for(lambda: not robot.session.arm.driver.busy, what="the arm to reach a pose")
 
 
 def test_guided_camera_and_hand_eye_calibration_find_the_simulated_camera(connected, robot):
     board = {"columns": 7, "rows": 5, "square_mm": 15}
     assert "middle" in connected.post("/api/camera/start", json=board).json()["guidance"]
-    ready = np.array(robot.session.calibration.ready_pose_rad)
+    ready = np.array(robot.session.documents.calibration.ready_pose_rad)
     rng = np.random.default_rng(3)
     poses = [ready + rng.normal(0.0, 0.1, 4) for _ in range(4)]
     for q in poses:
@@ -452,7 +458,7 @@ def test_guided_camera_and_hand_eye_calibration_find_the_simulated_camera(connec
         assert view["accepted"], view["message"]
     solved = connected.post("/api/camera/solve")
     assert solved.status_code == 200 and solved.json()["rms_error_px"] < 1.0
-    assert robot.session.intrinsics_path().exists()
+    assert robot.session.documents.intrinsics_path().exists()
 
     assert connected.post("/api/hand-eye/start", json=board).status_code == 200
     repeat = None
@@ -466,7 +472,7 @@ def test_guided_camera_and_hand_eye_calibration_find_the_simulated_camera(connec
     truth = robot.session.camera.camera_to_base
     assert np.linalg.norm(pose[:3, 3] - truth[:3, 3]) < 0.01
     assert np.allclose(pose[:3, :3], truth[:3, :3], atol=0.02)
-    saved = load_calibration(robot.session.calibration_path)
+    saved = load_calibration(robot.session.documents.calibration_path)
     assert np.allclose(saved.camera.matrix(), pose)
     kinds = [e["fields"] for e in calibration_events(robot)]
     assert ["camera"] in kinds and ["camera.intrinsics"] in kinds
@@ -522,15 +528,15 @@ def test_panel_starts_the_meal_pauses_resumes_and_ends_it(connected, robot):
     connected.post("/api/panel", json={"command": "resume"})
     wait_for(lambda: not panel_state(connected)["paused"], what="resume")
     connected.post("/api/panel", json={"command": "done"})
-    wait_for(lambda: not robot.session.meal_running, timeout_s=30, what="the meal to end")
-    assert robot.session.driver is not None  # staff have the arm back
+    wait_for(lambda: not robot.session.meal.running, timeout_s=30, what="the meal to end")
+    assert robot.session.arm.driver is not None  # staff have the arm back
     types = [e.type for e, _ in robot.journal.events()]
     assert UsageEventType.MEAL_STARTED in types and UsageEventType.MEAL_ENDED in types
 
 
 def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, robot):
     connected.post("/api/panel", json={"command": "next_bite"})
-    wait_for(lambda: robot.session.meal_running)
+    wait_for(lambda: robot.session.meal.running)
     assert connected.post("/api/stop").json()["message"] == "meal stopped"
     wait_for(lambda: panel_state(connected)["state"] == "fault", what="the e-stop")
     assert panel_state(connected, "da") == {
@@ -539,13 +545,13 @@ def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, rob
         "words": "Stoppet. Tilkald personale",
         "paused": False,
     }
-    wait_for(lambda: not robot.session.meal_running, what="the meal to end after the e-stop")
+    wait_for(lambda: not robot.session.meal.running, what="the meal to end after the e-stop")
     again = connected.post("/api/panel", json={"command": "next_bite"})
     assert again.status_code == 409 and "staff must check" in again.json()["detail"]
     assert connected.post("/api/meal/clear-stop").status_code == 200
     assert panel_state(connected)["tone"] == "calm"
     assert connected.post("/api/panel", json={"command": "next_bite"}).status_code == 200
-    wait_for(lambda: robot.session.meal_running, what="a new meal")
+    wait_for(lambda: robot.session.meal.running, what="a new meal")
 
 
 @pytest.mark.parametrize(
@@ -562,4 +568,4 @@ def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, rob
 def test_malformed_panel_presses_are_refused(client, robot, body):
     answer = client.post("/api/panel", json=body)
     assert answer.status_code == 422
-    assert not robot.session.meal_running
+    assert not robot.session.meal.running

@@ -88,7 +88,9 @@ def citizen(request, robot, models):
         world, camera, faces_dir=FACES, measure_face=vision_face_measure(models, camera.intrinsics.fx)
     )
     ci = camera.intrinsics
-    CameraIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px).save(robot.session.intrinsics_path())
+    CameraIntrinsics(ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px).save(
+        robot.session.documents.intrinsics_path()
+    )
     robot.session.camera = FramesOf(source.compose)
     return float(np.linalg.norm(camera.to_camera(mouth)))
 
@@ -103,14 +105,14 @@ def profile_events(robot):
 
 @needs_faces
 def test_the_measured_face_size_is_saved_in_the_profile_and_journalled(client, robot, citizen):
-    assert load_profile(robot.session.profile_path).face_scale is None
+    assert load_profile(robot.session.documents.profile_path).face_scale is None
     answer = client.post("/api/profile/face-size", json={"distance_m": round(citizen, 3)})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["face_scale"] == pytest.approx(1.0, abs=0.04)  # the rendered face has the mean face's size
     assert body["views_used"] == body["views"] == 5
-    assert load_profile(robot.session.profile_path).face_scale == body["face_scale"]
-    assert robot.session.profile.face_scale == body["face_scale"]
+    assert load_profile(robot.session.documents.profile_path).face_scale == body["face_scale"]
+    assert robot.session.documents.profile.face_scale == body["face_scale"]
     (event,) = profile_events(robot)
     assert event["changed_by"] == "Anna" and event["fields"] == ["profile.face_scale"]
     assert event["lips_distance_m"] == round(citizen, 3) and event["views_used"] == 5
@@ -160,18 +162,18 @@ def test_a_larger_distance_for_the_same_picture_is_a_larger_face(client, robot, 
     near = client.post("/api/profile/face-size", json={"distance_m": citizen}).json()["face_scale"]
     far = client.post("/api/profile/face-size", json={"distance_m": citizen * 1.25}).json()["face_scale"]
     assert far / near == pytest.approx(1.25, rel=0.01)  # depth from a pose is proportional to the face's size
-    assert load_profile(robot.session.profile_path).face_scale == far
+    assert load_profile(robot.session.documents.profile_path).face_scale == far
 
 
 @needs_faces
 @pytest.mark.parametrize("distance_m", [0.2, 1.45])
 def test_a_distance_that_makes_an_implausible_face_is_refused(client, robot, citizen, distance_m):
-    before = robot.session.profile_path.read_bytes()
+    before = robot.session.documents.profile_path.read_bytes()
     answer = client.post("/api/profile/face-size", json={"distance_m": distance_m})
     assert answer.status_code == 422
     assert answer.json()["fields"] == ["distance_m"]
     assert "times the mean face, outside 0.6 .. 1.6" in answer.json()["detail"]
-    assert robot.session.profile_path.read_bytes() == before and profile_events(robot) == []
+    assert robot.session.documents.profile_path.read_bytes() == before and profile_events(robot) == []
 
 
 @pytest.mark.parametrize(
@@ -186,12 +188,12 @@ def test_a_distance_that_makes_an_implausible_face_is_refused(client, robot, cit
 )
 def test_an_implausible_distance_is_refused_before_the_camera_is_used(client, robot, body):
     robot.session.camera = FramesOf(lambda: pytest.fail("the camera must not be read for a refused distance"))
-    before = robot.session.profile_path.read_bytes()
+    before = robot.session.documents.profile_path.read_bytes()
     answer = client.post("/api/profile/face-size", json=body)
     assert answer.status_code == 422
     assert answer.json()["fields"] == ["distance_m"]
     assert "0.2 .. 1.5 m" in answer.json()["detail"] and "tape measure" in answer.json()["detail"]
-    assert robot.session.profile_path.read_bytes() == before and profile_events(robot) == []
+    assert robot.session.documents.profile_path.read_bytes() == before and profile_events(robot) == []
 
 
 @pytest.mark.parametrize(
@@ -208,14 +210,14 @@ def test_an_implausible_distance_is_refused_before_the_camera_is_used(client, ro
     ],
 )
 def test_malformed_bodies_are_refused(client, robot, content):
-    before = robot.session.profile_path.read_bytes()
+    before = robot.session.documents.profile_path.read_bytes()
     answer = client.post("/api/profile/face-size", content=content, headers={"content-type": "application/json"})
     assert answer.status_code == 422
-    assert robot.session.profile_path.read_bytes() == before and profile_events(robot) == []
+    assert robot.session.documents.profile_path.read_bytes() == before and profile_events(robot) == []
 
 
 def _save_intrinsics(robot) -> None:
-    CameraIntrinsics.from_fov(640, 480, 70.0).save(robot.session.intrinsics_path())
+    CameraIntrinsics.from_fov(640, 480, 70.0).save(robot.session.documents.intrinsics_path())
 
 
 @pytest.mark.parametrize(
@@ -232,12 +234,12 @@ def _save_intrinsics(robot) -> None:
 def test_no_face_in_the_pictures_is_refused_with_what_to_do(client, robot, picture):
     _save_intrinsics(robot)
     robot.session.camera = FramesOf(picture)
-    before = robot.session.profile_path.read_bytes()
+    before = robot.session.documents.profile_path.read_bytes()
     answer = client.post("/api/profile/face-size", json={"distance_m": 0.45})
     assert answer.status_code == 409
     assert "face was found in 0 of 5 pictures" in answer.json()["detail"]
     assert "facing the camera" in answer.json()["detail"]
-    assert robot.session.profile_path.read_bytes() == before and profile_events(robot) == []
+    assert robot.session.documents.profile_path.read_bytes() == before and profile_events(robot) == []
 
 
 def test_the_board_camera_of_bidvis_ui_sim_sees_no_face(client, robot):

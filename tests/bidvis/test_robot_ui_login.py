@@ -81,7 +81,7 @@ def calibration_events(robot):
 def test_every_staff_route_is_refused_without_a_login_and_changes_nothing(anonymous, robot, method, path, body):
     answer = anonymous.request(method, path, json=body)
     assert answer.status_code == 403 and "log in" in answer.json()["detail"]
-    assert robot.session.driver is None and calibration_events(robot) == []
+    assert robot.session.arm.driver is None and calibration_events(robot) == []
 
 
 @pytest.mark.parametrize(("method", "path", "body"), STAFF_ROUTES)

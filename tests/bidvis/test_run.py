@@ -257,7 +257,7 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
                 client.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0}).status_code
                 == 200
             )
-        (event,) = session.journal.pending()
+        (event,) = session.documents.journal.pending()
         assert event.data["changed_by"] == "Anna"  # kept for later: the service is down
     finally:
         for close in closers:

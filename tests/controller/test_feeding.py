@@ -279,11 +279,11 @@ def test_bite_is_taken_when_the_lips_close_and_the_head_moves_back():
     arrive(machine, 2.0)
     standoff = MOUTH + np.array([-0.02, 0.0, 0.0])
     machine.step(2.5, [], MouthView(MOUTH, is_open=True), OK, at_rest(spoon=standoff))
-    machine.step(2.6, [], MouthView([*MOUTH, 0.04, 0, 0], is_open=True), OK, at_rest(spoon=standoff))
+    machine.step(2.6, [], MouthView(MOUTH + np.array([0.04, 0, 0]), is_open=True), OK, at_rest(spoon=standoff))
     assert machine.state is S.AT_MOUTH  # moving back with an open mouth is not a bite
     machine.step(2.7, [], MouthView(MOUTH, is_open=False), OK, at_rest(spoon=standoff))
     assert machine.state is S.AT_MOUTH
-    machine.step(2.8, [], MouthView([*MOUTH, 0.04, 0, 0], is_open=False), OK, at_rest(spoon=standoff))
+    machine.step(2.8, [], MouthView(MOUTH + np.array([0.04, 0, 0]), is_open=False), OK, at_rest(spoon=standoff))
     assert machine.state is S.RETRACT and not machine.loaded
     assert machine.stats.bites_taken == 1
     assert UsageEventType.BITE_TAKEN in [kind for kind, _ in machine.events]
@@ -306,7 +306,7 @@ def test_contact_at_the_mouth_is_the_lips_on_the_spoon():
     goal = machine.step(2.5, [], SEEN, Verdict(Reaction.RETRACT, SafetyReason.CONTACT, "joint2"), at_rest(spoon=MOUTH))
     # The spoon held still at the mouth, so the retreat (straight out of the mouth) starts at once.
     assert machine.state is S.RETRACT and goal.kind is GoalKind.SPOON
-    assert np.allclose(goal.target, [*MOUTH, -0.05, 0, 0])
+    assert np.allclose(goal.target, MOUTH + np.array([-0.05, 0, 0]))
     assert machine.events == [(UsageEventType.BITE_TAKEN, {"bowl": 0, "held_s": 0.5, "ended_by": "lips_on_spoon"})]
     assert machine.stats.safety_stops == 0
 
@@ -346,7 +346,7 @@ def test_end_at_the_face_retracts_first_then_ends():
     machine = approaching_machine()
     machine.step(1.1, cmd(CommandKind.END_MEAL), SEEN, OK, MOVING)
     assert machine.state is S.RETRACT and machine.ending
-    machine.step(1.2, [], SEEN, OK, at_rest(spoon=[*READY_SPOON, 0.05, 0, 0]))
+    machine.step(1.2, [], SEEN, OK, at_rest(spoon=READY_SPOON + np.array([0.05, 0, 0])))
     machine.step(1.3, [], SEEN, OK, at_rest(spoon=READY_SPOON))
     machine.step(1.4, [], SEEN, OK, at_rest())
     assert machine.state is S.ENDED

@@ -30,22 +30,22 @@ def status(session: Session, reader: Reader) -> dict[str, Any]:
 def scan(session: Session, reader: Reader, all_rates: bool = False) -> dict[str, Any]:
     """Find the servos on the port at the calibration's baud rate, or at every X-series rate
     (`all_rates=true`, slow). The arm must be disconnected."""
-    found = session.scan(all_rates)
+    found = session.arm.scan(all_rates)
     return {
         "servos": [asdict(s) for s in found],
-        **said(Message("done.scan", count=len(found), port=session.port), reader),
+        **said(Message("done.scan", count=len(found), port=session.arm.port), reader),
     }
 
 
 @router.post("/connect")
 def connect(session: Session, reader: Reader) -> dict[str, Any]:
-    session.connect()
+    session.arm.connect()
     return said(Message("done.connected"), reader)
 
 
 @router.post("/disconnect")
 def disconnect(session: Session, reader: Reader) -> dict[str, Any]:
-    session.disconnect()
+    session.arm.disconnect()
     return said(Message("done.disconnected"), reader)
 
 
@@ -58,31 +58,31 @@ def stop(session: Session, reader: Reader) -> dict[str, Any]:
 @router.post("/meal/clear-stop")
 def clear_stop(staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     """After a stop in a meal, staff check the citizen and the arm, then let the panel start again."""
-    session.clear_stop(staff)
+    session.meal.clear_stop(staff)
     return said(Message("done.stop_cleared"), reader)
 
 
 @router.post("/jog/hold")
 def jog_hold(body: JogHold, staff: Staff, session: Session) -> dict[str, Any]:
     """Heartbeat of a held jog button; the joint moves only while these keep coming (every ~50 ms)."""
-    moving = session.arm().hold(body.owner, staff, body.joint, body.direction, body.press)
+    moving = session.arm.hold(body.owner, staff, body.joint, body.direction, body.press)
     return {"moving": moving}
 
 
 @stop_router.post("/jog/release")
 def jog_release(body: JogRelease, session: Session) -> dict[str, Any]:
-    session.arm().release(body.owner, body.press)
+    session.arm.release(body.owner, body.press)
     return {"moving": False}
 
 
 @router.post("/move/ready")
 def move_ready(body: Owner, session: Session, reader: Reader) -> dict[str, Any]:
-    session.go_to_ready(body.owner)
+    session.arm.go_to_ready(body.owner)
     return said(Message("done.moving_to_ready"), reader)
 
 
 @router.post("/test-bite")
 def test_bite(body: TestBite, session: Session, reader: Reader) -> dict[str, Any]:
     """Ready pose, the taught scoop of the bowl, back to ready, at the citizen's speed."""
-    session.test_bite(body.bowl, body.owner)
+    session.arm.test_bite(body.bowl, body.owner)
     return said(Message("done.test_bite", bowl=body.bowl + 1), reader)

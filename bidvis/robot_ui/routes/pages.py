@@ -37,8 +37,8 @@ def staff(request: Request, session: Session, staff: Staff, lang: str | None = N
             "other_lang": other.value,
             "staff": staff,
             "status": session.status(language),
-            "calibration": session.calibration,
-            "profile": session.profile,
+            "calibration": session.documents.calibration,
+            "profile": session.documents.profile,
             "trigger_kinds": [k.value for k in TriggerKind],
         },
     )
@@ -54,7 +54,7 @@ def panel(
 ) -> HTMLResponse:
     """The citizen's panel; `scan=auto` starts automatic switch scanning at `scan_ms` per button."""
     language = parse_language(lang)
-    meal = session.meal_status()
+    meal = session.meal.status()
     tone, words = state_words(None if meal["state"] is None else FeedingState(meal["state"]), language)
     other = Language.ENGLISH if language is Language.DANISH else Language.DANISH
     return request.app.state.templates.TemplateResponse(
@@ -66,7 +66,7 @@ def panel(
             "other_lang": other.value,
             "tone": tone.value,
             "words": words,
-            "bowls": [b for b in session.profile.bowls_used if b < len(session.calibration.bowls)],
+            "bowls": [b for b in session.documents.profile.bowls_used if b < len(session.documents.calibration.bowls)],
             "auto_scan": scan == "auto",
             "scan_ms": scan_ms,
             "other_url": _same_page(request, lang=other.value),

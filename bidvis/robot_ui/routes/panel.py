@@ -25,14 +25,14 @@ _COMMANDS = {
 @router.post("")
 def press(body: PanelPress, session: Session) -> dict[str, Any]:
     """One button of the panel (bowl 1/2 are `select_bowl` with bowl 0/1)."""
-    session.panel_command(_COMMANDS[body.command], body.bowl)
+    session.meal.panel_command(_COMMANDS[body.command], body.bowl)
     return {"accepted": True, "command": body.command}
 
 
 @router.get("/status")
 def panel_status(session: Session, lang: str | None = None) -> dict[str, Any]:
     """The meal's state in words and colour, in the panel's language."""
-    meal = session.meal_status()
+    meal = session.meal.status()
     state = None if meal["state"] is None else FeedingState(meal["state"])
     tone, words = state_words(state, parse_language(lang))
     return {"state": meal["state"], "tone": tone.value, "words": words, "paused": state is FeedingState.PAUSED}

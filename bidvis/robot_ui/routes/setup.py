@@ -26,61 +26,61 @@ def _view(result: ViewResult) -> dict[str, Any]:
 @router.post("/calibration/ready")
 def teach_ready(staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     """The arm's present pose becomes the ready pose."""
-    calibration = session.teach_ready(staff)
+    calibration = session.calibration_steps.teach_ready(staff)
     return {**said(Message("done.ready_taught"), reader), "ready_pose_rad": list(calibration.ready_pose_rad)}
 
 
 @router.post("/calibration/bowls/{bowl}/waypoints")
 def teach_waypoint(bowl: int, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     """Append the arm's present pose to the scoop of `bowl` (0-based; the next number adds a bowl)."""
-    calibration = session.teach_waypoint(staff, bowl)
+    calibration = session.calibration_steps.teach_waypoint(staff, bowl)
     return said(Message("done.waypoint_taught", n=len(calibration.bowls[bowl].waypoints_rad), bowl=bowl + 1), reader)
 
 
 @router.post("/calibration/bowls/{bowl}/clear")
 def clear_bowl(bowl: int, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
-    session.clear_bowl(staff, bowl)
+    session.calibration_steps.clear_bowl(staff, bowl)
     return said(Message("done.bowl_cleared", bowl=bowl + 1), reader)
 
 
 @router.put("/calibration/spoon")
 def set_spoon(body: SpoonChange, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
-    session.set_spoon(staff, body.model_dump())
+    session.calibration_steps.set_spoon(staff, body.model_dump())
     return said(Message("done.spoon_saved"), reader)
 
 
 @router.post("/camera/start")
 def camera_start(body: Board, session: Session) -> dict[str, Any]:
-    guidance = session.start_camera_calibration((body.columns, body.rows), body.square_mm)
+    guidance = session.calibration_steps.start_camera((body.columns, body.rows), body.square_mm)
     return {"message": "camera calibration started", "guidance": guidance, "views": 0}
 
 
 @router.post("/camera/capture")
 def camera_capture(session: Session) -> dict[str, Any]:
-    return _view(session.capture_camera_view())
+    return _view(session.calibration_steps.capture_camera_view())
 
 
 @router.post("/camera/solve")
 def camera_solve(staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
-    rms = session.solve_camera(staff)
+    rms = session.calibration_steps.solve_camera(staff)
     quality = Message("done.calibration_good" if rms <= 1.0 else "done.calibration_poor")
     return {**said(Message("done.camera_calibrated", rms_px=rms, quality=quality), reader), "rms_error_px": rms}
 
 
 @router.post("/hand-eye/start")
 def hand_eye_start(body: Board, session: Session) -> dict[str, Any]:
-    guidance = session.start_hand_eye((body.columns, body.rows), body.square_mm)
+    guidance = session.calibration_steps.start_hand_eye((body.columns, body.rows), body.square_mm)
     return {"message": "hand-eye calibration started", "guidance": guidance, "views": 0}
 
 
 @router.post("/hand-eye/capture")
 def hand_eye_capture(session: Session) -> dict[str, Any]:
-    return _view(session.capture_hand_eye_view())
+    return _view(session.calibration_steps.capture_hand_eye_view())
 
 
 @router.post("/hand-eye/solve")
 def hand_eye_solve(staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
-    pose = session.solve_hand_eye(staff)
+    pose = session.calibration_steps.solve_hand_eye(staff)
     return {
         **said(Message("done.camera_position_saved"), reader),
         "camera_to_base": [list(map(float, row)) for row in pose],
@@ -90,7 +90,7 @@ def hand_eye_solve(staff: Staff, session: Session, reader: Reader) -> dict[str, 
 @router.post("/profile/face-size")
 def measure_face_size(body: FaceDistance, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
     """The citizen faces the camera; `distance_m` is from the lens to their lips: face_scale saved."""
-    size = session.measure_face_size(staff, body.distance_m)
+    size = session.profile_steps.measure_face_size(staff, body.distance_m)
     saved = Message("done.face_size_saved", scale=size.face_scale, used=size.views_used, views=size.views)
     return {
         **said(saved, reader),
@@ -102,5 +102,5 @@ def measure_face_size(body: FaceDistance, staff: Staff, session: Session, reader
 
 @router.put("/profile")
 def set_profile(body: ProfileChange, staff: Staff, session: Session, reader: Reader) -> dict[str, Any]:
-    profile = session.set_profile(staff, body.values)
+    profile = session.profile_steps.set_profile(staff, body.values)
     return {**said(Message("done.profile_saved"), reader), "profile": profile.model_dump(mode="json")}

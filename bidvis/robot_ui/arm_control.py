@@ -1,0 +1,172 @@
+"""The arm as staff move it during set-up: scan the bus, connect, jog, pose moves, test bites, STOP.
+
+`ArmControl` owns the servo bus and the set-up `ArmDriver` while no meal runs. A meal borrows
+the bus (`lend_bus`) and gives it back when it ends (`take_back`); while it is lent, every set-up
+move is refused with `Busy`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
+from bidvis.robot_ui.arm import SETUP_WATCHDOG_STEPS, ArmDriver, ArmError, ArmMode, ArmNotConnected
+from bidvis.robot_ui.documents import RobotDocuments
+from bidvis.robot_ui.errors import Busy, FieldError, NotReady
+from controller.config import SafetyLimits
+from controller.kinematics import SpoonMount
+from controller.messages import Language, Message
+from firmware_bridge import BridgeError, DynamixelBus
+
+MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
+
+
+class ArmControl:
+    """Set-up motion of the arm on `port` (see the module docstring)."""
+
+    def __init__(self, port: str, documents: RobotDocuments, limits: SafetyLimits, bus_timeout_s: float = 0.05) -> None:
+        self.port = port
+        self.documents = documents
+        self.limits = limits
+        self.bus_timeout_s = bus_timeout_s
+        self.bus: DynamixelBus | None = None
+        self.driver: ArmDriver | None = None
+        self.last_scan: list[FoundServo] = []
+        self.lent = False  # the bus is lent to a meal
+        self._lock = threading.RLock()
+
+    def require_no_meal(self) -> None:
+        """Raise `Busy` while a meal holds the arm."""
+        if self.lent:
+            raise Busy(MEAL_HOLDS_THE_ARM)
+
+    def scan(self, all_rates: bool = False) -> list[FoundServo]:
+        """Find servos on the port at the calibration's baud rate, or at every X-series rate
+        (slow: seconds per rate). The arm must be disconnected."""
+        with self._lock:
+            self.require_no_meal()
+            if self.bus is not None:
+                raise Busy(Message("refusal.disconnect_before_scan"))
+            rates = X_SERIES_BAUD_RATES if all_rates else (self.documents.calibration.baudrate,)
+            try:
+                self.last_scan = scan_port(self.port, rates, None, timeout_s=self.bus_timeout_s)
+            except BridgeError as exc:
+                raise NotReady(Message("refusal.cannot_scan", port=self.port, cause=str(exc))) from exc
+            return self.last_scan
+
+    def connect(self) -> None:
+        """Open the bus at the calibration's baud rate, prepare the joint servos, start the driver."""
+        with self._lock:
+            self.require_no_meal()
+            if self.driver is not None:
+                if self.driver.status().mode is not ArmMode.FAULT:
+                    return
+                self._release_bus()  # staff checked the arm: open the port afresh (it may have been re-plugged)
+            calibration = self.documents.calibration
+            try:
+                bus = DynamixelBus(self.port, baudrate=calibration.baudrate, timeout=self.bus_timeout_s)
+            except BridgeError as exc:
+                raise NotReady(Message("refusal.cannot_open", port=self.port, cause=str(exc))) from exc
+            watchdog_steps = max(self.limits.watchdog_steps, SETUP_WATCHDOG_STEPS)
+            driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, watchdog_steps)
+            try:
+                driver.connect()
+            except ArmError:
+                bus.close()
+                raise
+            driver.start()
+            self.bus, self.driver = bus, driver
+
+    def disconnect(self) -> None:
+        with self._lock:
+            self.require_no_meal()
+            self._release_bus()
+
+    def _release_bus(self) -> None:
+        if self.driver is not None:
+            self.driver.stop()
+            self.driver.close()
+            self.driver = None
+        if self.bus is not None:
+            self.bus.close()
+            self.bus = None
+
+    def driver_or_refuse(self) -> ArmDriver:
+        """The connected set-up driver (raises `ArmNotConnected`, or `Busy` during a meal)."""
+        self.require_no_meal()
+        if self.driver is None:
+            raise ArmNotConnected(Message("refusal.not_connected"))
+        return self.driver
+
+    def stop(self) -> None:
+        """Stop any set-up motion now, whoever asks."""
+        if self.driver is not None:
+            self.driver.stop()
+
+    def hold(self, owner: str, operator: str, joint: int, direction: int, press: int = 0) -> bool:
+        """One heartbeat of a held jog button (see `ArmDriver.hold`)."""
+        return self.driver_or_refuse().hold(owner, operator, joint, direction, press)
+
+    def release(self, owner: str, press: int | None = None) -> None:
+        """The jog button was let go: stop now."""
+        self.driver_or_refuse().release(owner, press)
+
+    def current_q(self) -> np.ndarray:
+        """The joint angles read after this call (rad): where the arm is now."""
+        return self.driver_or_refuse().current_q()
+
+    def go_to_ready(self, owner: str | None = None) -> None:
+        docs = self.documents
+        self._move_through([docs.calibration.ready_pose_rad], docs.profile.speed_m_s, owner)
+
+    def test_bite(self, bowl: int, owner: str | None = None) -> None:
+        """Ready pose, the taught scoop of `bowl`, back to ready: at the citizen's speed, no citizen."""
+        calibration = self.documents.calibration
+        if not 0 <= bowl < len(calibration.bowls):
+            raise FieldError("bowl", Message("refusal.bowl_not_taught", bowl=bowl, last=len(calibration.bowls) - 1))
+        ready = calibration.ready_pose_rad
+        poses = [ready, *calibration.bowls[bowl].waypoints_rad, ready]
+        self._move_through(poses, self.documents.profile.speed_m_s, owner)
+
+    def _move_through(self, poses: Sequence[Sequence[float]], speed_m_s: float, owner: str | None) -> None:
+        self.driver_or_refuse().move_through(poses, speed_m_s, owner)
+
+    def use_spoon(self, spoon: SpoonMount) -> None:
+        """The spoon offset changed: the driver's spoon speed caps and status use the new one."""
+        if self.driver is not None:
+            self.driver.spoon = spoon
+
+    def lend_bus(self) -> DynamixelBus:
+        """Connect if needed and hand the bus to a meal: the set-up driver lets go."""
+        with self._lock:
+            self.require_no_meal()
+            if self.driver is None:
+                self.connect()
+            driver, bus = self.driver, self.bus
+            if driver is not None and driver.busy:
+                raise Busy(Message("refusal.arm_moving"))
+            assert bus is not None
+            if driver is not None:
+                driver.close()
+                self.driver = None
+            self.bus, self.lent = None, True
+            return bus
+
+    def take_back(self, bus: DynamixelBus) -> None:
+        """The meal ended: close its bus and reconnect, so staff have the arm held where it stopped."""
+        with self._lock:
+            bus.close()
+            self.lent = False
+            self.connect()
+
+    def status(self, language: Language = Language.ENGLISH) -> dict[str, Any] | None:
+        driver = self.driver
+        return None if driver is None else driver.status().as_dict(language)
+
+    def close(self) -> None:
+        with self._lock:
+            self._release_bus()

@@ -1,0 +1,164 @@
+"""The meal as the citizen's panel runs it: start, commands, STOP, and clearing a stop.
+
+While a meal runs (`controller.loop.run_meal` in its own thread) it holds the arm: the bus is
+lent to it by `ArmControl`, and every set-up move is refused until it ends. STOP during a meal is
+an e-stop command to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from bidvis.robot_ui.arm import ArmError
+from bidvis.robot_ui.arm_control import ArmControl
+from bidvis.robot_ui.documents import RobotDocuments, check_operator
+from bidvis.robot_ui.errors import Busy, SessionError
+from controller.config import SafetyLimits
+from controller.feeding import CommandKind, FeedingState
+from controller.loop import LatestValue, MealController, run_meal
+from controller.messages import Language, Message
+from controller.triggers import PanelInput, triggers_for
+from firmware_bridge import DynamixelBus
+
+log = logging.getLogger(__name__)
+
+
+class MouthFeed(Protocol):
+    """What the meal reads the mouth from (`controller.loop.LatestValue` filled by vision)."""
+
+    def latest(self) -> Any: ...
+
+
+class WallClock:
+    """The meal loop's clock on real hardware: monotonic time, real sleeps."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class MealRuntime:
+    """The citizen's meal over `documents` and the `arm` (see the module docstring)."""
+
+    def __init__(
+        self,
+        documents: RobotDocuments,
+        arm: ArmControl,
+        limits: SafetyLimits,
+        mouth: MouthFeed | None = None,
+        switches: Sequence[Any] = (),
+    ) -> None:
+        self.documents = documents
+        self.arm = arm
+        self.limits = limits
+        self.mouth = mouth or LatestValue()
+        self.switches = tuple(switches)
+        self.panel = PanelInput(bowls=documents.profile.bowls_used)
+        self.message: Message | None = None  # what went wrong handing the arm back, for the status display
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._state: FeedingState | None = None
+        self._result: Message | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def require_no_meal(self) -> None:
+        if self.running:
+            raise Busy(Message("refusal.meal_running"))
+
+    def panel_command(self, kind: CommandKind, bowl: int | None = None) -> None:
+        """A button on the citizen's panel: start the meal if none runs, then pass the command on."""
+        with self._lock:
+            self.panel.bowls = self.documents.profile.bowls_used
+            PanelInput(bowls=self.panel.bowls).push(kind, bowl)  # validate before anything starts
+            if not self.running and self._state is FeedingState.FAULT:
+                raise Busy(Message("refusal.stopped_until_cleared"))
+            if not self.running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):
+                self.start()
+            self.panel.push(kind, bowl)
+
+    def start(self) -> None:
+        """Borrow the bus from the set-up arm and start the meal loop."""
+        with self._lock:
+            self.require_no_meal()
+            bus = self.arm.lend_bus()
+            self._state, self._result = FeedingState.IDLE, None
+            self.panel.push(CommandKind.START_MEAL)
+            self._thread = threading.Thread(target=self._run, args=(bus,), name="meal", daemon=True)
+            self._thread.start()
+
+    def _run(self, bus: DynamixelBus) -> None:
+        docs = self.documents
+
+        def armed() -> bool:
+            return self._state is FeedingState.READY
+
+        def on_tick(controller: MealController) -> None:
+            self._state = controller.state
+
+        inputs = triggers_for(docs.profile, armed=armed, panel=self.panel, switches=self.switches)
+        try:
+            report = run_meal(
+                bus,
+                self.mouth,
+                inputs,
+                WallClock(),
+                docs.journal,
+                docs.profile,
+                docs.calibration,
+                self.limits,
+                rate_hz=docs.calibration.rate_hz,
+                on_tick=on_tick,
+            )
+            self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
+        except Exception as exc:  # the meal's thread must report, never vanish
+            log.exception("meal loop failed")
+            self._result = Message("fault.meal_failed", cause=str(exc))
+            self._state = FeedingState.FAULT
+        finally:
+            with self._lock:
+                try:
+                    self.arm.take_back(bus)  # staff get the arm back, held where the meal left it
+                except (SessionError, ArmError) as exc:
+                    self.message = Message("fault.arm_not_taken_back", cause=exc.message)
+                self._thread = None
+
+    def estop(self) -> None:
+        self.panel.push(CommandKind.ESTOP)
+
+    def clear_stop(self, operator: str) -> None:
+        """Staff have checked the citizen and the arm after a stop: the panel may start a meal again."""
+        who = check_operator(operator)
+        with self._lock:
+            self.require_no_meal()
+            if self._state is FeedingState.FAULT:
+                log.info("stop cleared by %s", who)
+                self._state, self._result = None, Message("done.stop_cleared_by", who=who)
+
+    def status(self, language: Language = Language.ENGLISH) -> dict[str, Any]:
+        """The meal's state and last result; `*_text` in `language` for the page, the rest for scripts."""
+        state, result = self._state, self._result
+        return {
+            "running": self.running,
+            "state": None if state is None else state.value,
+            "state_text": Message(f"meal_state.{state.value if state is not None else 'none'}").text(language),
+            "result": "" if result is None else str(result),
+            "result_text": "" if result is None else result.text(language),
+        }
+
+    def close(self) -> None:
+        """End a running meal by e-stop and wait for its thread."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self.panel.push(CommandKind.ESTOP)
+            self.panel.push(CommandKind.END_MEAL)
+            thread.join(timeout=5.0)
