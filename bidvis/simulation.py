@@ -110,6 +110,7 @@ class MealSummary:
     aborted: str | None = None
     citizen_log: list[tuple[float, str]] = field(default_factory=list)
     face_scale: float | None = None  # the tracker's calibration of the citizen's face (face frames only)
+    camera_reason: str = ""  # why the ground-truth camera stood in for the vision pipeline, when it did
     mouth_error_m: dict[str, float] | None = None  # vision vs truth, 3-D (face frames only)
     trigger_kind: str = TriggerKind.SWITCH.value
     gesture: dict[str, int] | None = None  # the mouth gesture's triggers, misfires, speech openings
@@ -281,6 +282,7 @@ class SimulatedMeal:
         self.mouth_errors_m: list[float] = []
         try:
             self.host = DynamixelBus(self.bus.url, baudrate=self.calibration.baudrate)
+            self.camera_reason = ""
             self.camera_mode, self._frames, self._sightings, self._tracker = self._open_camera(camera_mode, faces_dir)
         except BaseException:
             self.bus.close()
@@ -333,6 +335,7 @@ class SimulatedMeal:
                 reason = f"face frames unavailable ({exc})"
         else:
             reason = "ground-truth camera chosen"
+        self.camera_reason = reason
         sightings = GroundTruthMouthSource(
             self.world, self.camera, faults, seed=seed, reason=reason, fps=self.camera_fps
         )
@@ -495,6 +498,7 @@ def _summary(meal: SimulatedMeal, report, wall_s: float, aborted: str | None) ->
         final_state=str(report.final_state.value) if report is not None else "aborted",
         camera_mode=meal.camera_mode.value,
         ground_truth_camera=meal.camera_mode is CameraMode.GROUND_TRUTH,
+        camera_reason=meal.camera_reason,
         events=dict(meal.journal.counts),
         citizen_bites_taken=meal.citizen.bites_taken,
         aborted=aborted,
