@@ -83,7 +83,7 @@ class CalibrationSteps:
 
     # -- camera intrinsics -----------------------------------------------------------------------
 
-    def start_camera(self, board: tuple[int, int], square_mm: float) -> str:
+    def start_camera(self, board: tuple[int, int], square_mm: float) -> Message:
         self.arm.require_no_meal()
         self.checkerboard = CheckerboardViews(board, square_mm / 1000.0)
         return self.checkerboard.guidance()
@@ -124,7 +124,7 @@ class CalibrationSteps:
 
     # -- hand-eye --------------------------------------------------------------------------------
 
-    def start_hand_eye(self, board: tuple[int, int], square_mm: float) -> str:
+    def start_hand_eye(self, board: tuple[int, int], square_mm: float) -> Message:
         self.arm.require_no_meal()
         try:
             intrinsics = CameraIntrinsics.load(self.documents.intrinsics_path())

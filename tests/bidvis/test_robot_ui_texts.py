@@ -62,7 +62,7 @@ def test_the_staff_script_shows_the_translated_text_wherever_it_shows_a_robot_me
     script = (STATIC / "staff.js").read_text()
     # Every English field of an answer (detail, message, fault, state, result) is shown only as the
     # fallback of its translated twin.
-    for shown in re.findall(r"(?:data|arm|data\.meal)\.(detail|message|fault|state|result)\b", script):
+    for shown in re.findall(r"(?:data|arm|data\.meal)\.(detail|message|fault|state|result|guidance)\b", script):
         assert shown in {"detail", "message"}, f"staff.js shows the untranslated `{shown}`"
     assert "data.text || data.detail" in script and "data.text || data.message" in script
     assert not re.search(r"say\(data\.message\)|fail\(data\.message\)", script)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bidvis.robot_ui.arm import ArmMode
+from bidvis.robot_ui.camera_setup import CHECKERBOARD_GUIDANCE, HAND_EYE_GUIDANCE
 from bidvis.robot_ui.texts import page_words
 from controller.feeding import FeedingState
 from controller.messages import (
@@ -32,6 +33,8 @@ FAMILIES: dict[str, list[str]] = {
     "safety.": [reason.value for reason in SafetyReason],
     "meal_state.": [state.value for state in FeedingState] + ["none"],
     "arm_mode.": [mode.value for mode in ArmMode],
+    "guide.board_": [str(i) for i in range(1, len(CHECKERBOARD_GUIDANCE) + 1)],
+    "guide.hand_eye_": [str(i) for i in range(1, len(HAND_EYE_GUIDANCE) + 1)],
 }
 
 

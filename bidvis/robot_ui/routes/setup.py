@@ -14,13 +14,19 @@ from bidvis.robot_ui.camera_setup import ViewResult
 from bidvis.robot_ui.deps import Reader, Session, Staff, current_staff
 from bidvis.robot_ui.schemas import Board, FaceDistance, ProfileChange, SpoonChange
 from bidvis.robot_ui.texts import said
-from controller.messages import Message
+from controller.messages import Language, Message
 
 router = APIRouter(prefix="/api", tags=["setup"], dependencies=[Depends(current_staff)])
 
 
-def _view(result: ViewResult) -> dict[str, Any]:
-    return {"accepted": result.accepted, "views": result.views, "message": result.message, "guidance": result.next_step}
+def _guided(message: Message, guidance: Message, reader: Language) -> dict[str, Any]:
+    """A calibration step's report and the next step: English (`message`, `guidance`) and in the reader's
+    language (`text`, `guidance_text`)."""
+    return {**said(message, reader), "guidance": str(guidance), "guidance_text": guidance.text(reader)}
+
+
+def _view(result: ViewResult, reader: Language) -> dict[str, Any]:
+    return {"accepted": result.accepted, "views": result.views, **_guided(result.message, result.next_step, reader)}
 
 
 @router.post("/calibration/ready")
@@ -50,14 +56,14 @@ def set_spoon(body: SpoonChange, staff: Staff, session: Session, reader: Reader)
 
 
 @router.post("/camera/start")
-def camera_start(body: Board, session: Session) -> dict[str, Any]:
+def camera_start(body: Board, session: Session, reader: Reader) -> dict[str, Any]:
     guidance = session.calibration_steps.start_camera((body.columns, body.rows), body.square_mm)
-    return {"message": "camera calibration started", "guidance": guidance, "views": 0}
+    return {**_guided(Message("done.camera_calibration_started"), guidance, reader), "views": 0}
 
 
 @router.post("/camera/capture")
-def camera_capture(session: Session) -> dict[str, Any]:
-    return _view(session.calibration_steps.capture_camera_view())
+def camera_capture(session: Session, reader: Reader) -> dict[str, Any]:
+    return _view(session.calibration_steps.capture_camera_view(), reader)
 
 
 @router.post("/camera/solve")
@@ -68,14 +74,14 @@ def camera_solve(staff: Staff, session: Session, reader: Reader) -> dict[str, An
 
 
 @router.post("/hand-eye/start")
-def hand_eye_start(body: Board, session: Session) -> dict[str, Any]:
+def hand_eye_start(body: Board, session: Session, reader: Reader) -> dict[str, Any]:
     guidance = session.calibration_steps.start_hand_eye((body.columns, body.rows), body.square_mm)
-    return {"message": "hand-eye calibration started", "guidance": guidance, "views": 0}
+    return {**_guided(Message("done.hand_eye_started"), guidance, reader), "views": 0}
 
 
 @router.post("/hand-eye/capture")
-def hand_eye_capture(session: Session) -> dict[str, Any]:
-    return _view(session.calibration_steps.capture_hand_eye_view())
+def hand_eye_capture(session: Session, reader: Reader) -> dict[str, Any]:
+    return _view(session.calibration_steps.capture_hand_eye_view(), reader)
 
 
 @router.post("/hand-eye/solve")

@@ -119,11 +119,11 @@ function boardForm(id, prefix) {
   $(id).addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = await call("POST", `/api/${prefix}/start`, numbers(e.target));
-    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = data.guidance;
+    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = data.guidance_text;
   });
   $(`#${prefix.replace("-", "")}-capture`).addEventListener("click", async () => {
     const data = await call("POST", `/api/${prefix}/capture`);
-    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = T.views.replace("{n}", data.views) + " " + data.guidance;
+    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = T.views.replace("{n}", data.views) + " " + data.guidance_text;
     if (data && !data.accepted) fail(data.text || data.message);
   });
   $(`#${prefix.replace("-", "")}-solve`).addEventListener("click", () => call("POST", `/api/${prefix}/solve`));
