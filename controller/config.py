@@ -313,6 +313,9 @@ class SafetyLimits(_Document):
     stale_after_s: float = Field(gt=0.0, le=1.0)
     lost_after_s: float = Field(gt=0.0, le=5.0)
     max_mouth_jump_m: float = Field(gt=0.0, le=0.5)
+    # A mouth observation steers the spoon only at this confidence or above (and when vision calls it
+    # usable); below it counts as no observation: hold after stale_after_s, retract after lost_after_s.
+    min_mouth_confidence: float = Field(gt=0.0, le=1.0)
     max_lean_in_speed_m_s: float = Field(gt=0.0, le=2.0)
     lean_in_min_closing_m: float = Field(gt=0.0, le=0.1)
     contact_current_margin_ma: float = Field(gt=0.0, le=2000.0)

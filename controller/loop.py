@@ -70,6 +70,7 @@ from controller.safety import (
     check_vision,
     check_workspace,
     classify_hardware_error,
+    confident_mouth,
     lean_in_speed_m_s,
     speed_cap_m_s,
     worst,
@@ -220,6 +221,7 @@ class ControllerStats:
 
     reasons: dict[SafetyReason, int] = field(default_factory=dict)
     rejected_mouth_jumps: int = 0
+    low_confidence_mouths: int = 0  # observations not trusted: not usable or below `min_mouth_confidence`
     bus_errors: int = 0
     clock_jumps_back: int = 0
     advances_on_stale_mouth: int = 0
@@ -371,17 +373,10 @@ class MealController:
         verdict = OK
         if observation is not None and observation.position_m is not None and observation.t != self._last_obs_t_s:
             self._last_obs_t_s = observation.t
-            position = self.camera_to_base[:3, :3] @ np.asarray(observation.position_m, dtype=float)
-            position += self.camera_to_base[:3, 3]
-            verdict = supervisor.trust_mouth(position, observation.t, check_jump=near_face)
-            if verdict.reason is SafetyReason.MOUTH_JUMP:
-                self.stats.rejected_mouth_jumps += 1
-            elif self.machine.state is FeedingState.APPROACH:
-                closing = lean_in_speed_m_s(
-                    supervisor.mouth_history, self.motion.spoon_pose[:3], min_closing_m=supervisor.lean_in_min_closing_m
-                )
-                if closing > supervisor.lean_in_limit_m_s:
-                    verdict = Verdict(Reaction.RETRACT, SafetyReason.LEAN_IN, f"mouth closing in at {closing:.2f} m/s")
+            if confident_mouth(observation.usable, observation.confidence, self.limits.min_mouth_confidence):
+                verdict = self._trust_mouth(observation.position_m, observation.t, near_face)
+            else:  # counts as no observation: the vision watchdog holds, then retracts
+                self.stats.low_confidence_mouths += 1
         obs_t = None if observation is None else observation.t
         vision = check_vision(
             now_s, obs_t, supervisor.trusted_mouth_t_s, self.limits.stale_after_s, self.limits.lost_after_s
@@ -396,6 +391,22 @@ class MealController:
         if not near_face:
             return view, OK  # nothing to guard: the machine only needs the mouth to accept a trigger
         return view, worst([verdict, vision])
+
+    def _trust_mouth(self, position_cam_m: tuple[float, float, float], t_s: float, near_face: bool) -> Verdict:
+        """Offer a confident observation to the supervisor (base frame); a lean-in during the approach retracts."""
+        supervisor = self.supervisor
+        position = self.camera_to_base[:3, :3] @ np.asarray(position_cam_m, dtype=float)
+        position += self.camera_to_base[:3, 3]
+        verdict = supervisor.trust_mouth(position, t_s, check_jump=near_face)
+        if verdict.reason is SafetyReason.MOUTH_JUMP:
+            self.stats.rejected_mouth_jumps += 1
+        elif self.machine.state is FeedingState.APPROACH:
+            closing = lean_in_speed_m_s(
+                supervisor.mouth_history, self.motion.spoon_pose[:3], min_closing_m=supervisor.lean_in_min_closing_m
+            )
+            if closing > supervisor.lean_in_limit_m_s:
+                verdict = Verdict(Reaction.RETRACT, SafetyReason.LEAN_IN, f"mouth closing in at {closing:.2f} m/s")
+        return verdict
 
     def _check_command(self, q: np.ndarray) -> Verdict:
         """Checks of the command about to be sent. A SAFE_STOP verdict keeps the last good command;

@@ -200,6 +200,14 @@ def check_vision(
     return OK
 
 
+def confident_mouth(usable: bool, confidence: float, min_confidence: float) -> bool:
+    """True when a mouth observation may steer the spoon: vision calls it usable (a face it may
+    use, lips seen or estimated) and its confidence is finite and at least `min_confidence`. Any
+    other observation counts as none: it does not refresh the trusted mouth, so the vision
+    watchdog holds after `stale_after_s` and retracts after `lost_after_s` (`check_vision`)."""
+    return usable and math.isfinite(confidence) and confidence >= min_confidence
+
+
 def mouth_jump_m(previous_m: np.ndarray | None, current_m: np.ndarray) -> float:
     """How far the mouth moved since the last trusted observation (0 when there is none)."""
     if previous_m is None:
@@ -445,6 +453,7 @@ __all__ = [
     "check_vision",
     "check_workspace",
     "classify_hardware_error",
+    "confident_mouth",
     "lean_in_speed_m_s",
     "mouth_jump_m",
     "speed_cap_m_s",

@@ -16,7 +16,7 @@ from controller.loop import CommandQueue, LatestValue, MealController
 from firmware_bridge import DynamixelBus
 from sim.servo_plant import IdealPlant, JointReading
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
-from vision.observation import MouthObservation
+from vision.observation import MouthObservation, MouthStatus
 
 MOUTH_M = (0.36, 0.0, 0.25)  # where sim.world puts the demo citizen's mouth
 
@@ -26,7 +26,8 @@ class ScriptedCitizen:
     """A citizen for loop tests: the mouth sits at `mouth_m` (base frame); once the spoon has
     waited at the lips for `bite_after_s`, the lips close on it, and `head_back_s` later the head
     moves back by `head_back_m`, returning after `away_s`. Frames come every `frame_period_s`.
-    `visible` False hides the face; `offset_m` displaces the reported mouth (a bad detection).
+    `visible` False hides the face; `offset_m` displaces the reported mouth (a bad detection);
+    `confidence` and `status` are what vision says of its own estimate.
     Reported positions carry `noise_m` of Gaussian detection noise (seeded), as real ones do."""
 
     camera_to_base: np.ndarray
@@ -40,6 +41,8 @@ class ScriptedCitizen:
     takes_bites: bool = True
     offset_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
     noise_m: float = 0.001
+    confidence: float = 0.9
+    status: MouthStatus = MouthStatus.TRACKED
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     _waiting_since: float | None = None
     _last_frame_s: float = -1.0
@@ -71,9 +74,10 @@ class ScriptedCitizen:
             width_px=60.0,
             open_ratio=0.5 if self.is_open else 0.05,
             is_open=self.is_open,
-            confidence=0.9,
+            confidence=self.confidence,
             t=now_s,
             position_m=tuple(float(v) for v in in_camera),
+            status=self.status,
         )
 
 

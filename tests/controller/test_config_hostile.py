@@ -234,6 +234,9 @@ def test_camera_transform_must_be_rigid_and_near(matrix, reason):
         ({"max_lean_in_speed_m_s": 3.0}, "max_lean_in_speed_m_s", "less than or equal to 2"),
         ({"lean_in_min_closing_m": -0.01}, "lean_in_min_closing_m", "greater than 0"),
         ({"lean_in_min_closing_m": 0.5}, "lean_in_min_closing_m", "less than or equal to 0.1"),
+        ({"min_mouth_confidence": 0.0}, "min_mouth_confidence", "greater than 0"),
+        ({"min_mouth_confidence": 1.5}, "min_mouth_confidence", "less than or equal to 1"),
+        ({"min_mouth_confidence": math.nan}, "min_mouth_confidence", "finite number"),
         ({"position_p_gain": 16384}, "position_p_gain", "less than or equal to 16383"),
         ({"position_p_gain": -1}, "position_p_gain", "greater than or equal to 0"),
         ({"position_d_gain": 20000}, "position_d_gain", "less than or equal to 16383"),
@@ -248,8 +251,8 @@ def test_inconsistent_safety_limits_are_rejected(update, field, match):
     assert caught.value.fields == [field]
 
 
-@pytest.mark.parametrize("field", ["max_lean_in_speed_m_s", "lean_in_min_closing_m"])
-def test_a_limits_file_without_the_lean_in_limits_is_refused_naming_them(field):
+@pytest.mark.parametrize("field", ["max_lean_in_speed_m_s", "lean_in_min_closing_m", "min_mouth_confidence"])
+def test_a_limits_file_without_the_lean_in_or_confidence_limits_is_refused_naming_them(field):
     data = demo_safety_limits().model_dump()
     del data[field]
     with pytest.raises(ConfigValidationError, match="required value is missing") as caught:

@@ -14,6 +14,7 @@ from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import run_meal
 from controller.safety import SafetyReason
 from firmware_bridge.protocol import HardwareError
+from vision.observation import MouthStatus
 
 
 def run(table, on_tick=None, **kwargs):
@@ -270,6 +271,54 @@ def test_frozen_camera_mid_approach_holds_then_retracts(table):
     assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "mouth_lost"
     assert report.feeding.bites_taken == 0
     assert report.final_state is FeedingState.ENDED
+
+
+@pytest.mark.parametrize(
+    ("confidence", "status"),
+    [
+        (0.3, MouthStatus.TRACKED),
+        (0.49, MouthStatus.OCCLUDED),
+        (0.0, MouthStatus.TOO_SMALL),
+        (0.9, MouthStatus.OFF_CENTER),
+    ],
+)
+def test_low_confidence_mid_approach_is_a_stale_mouth_hold_then_retract(table, confidence, status):
+    doubted: dict = {}
+
+    def doubt(controller):
+        table.citizen.confidence, table.citizen.status = confidence, status
+        table.citizen.takes_bites = False
+        doubted["t"] = table.clock.now()
+
+    advances = []
+
+    def watch(controller):
+        # Once the stale-vision hold has begun (stale_after_s) and the stop is done (0.15 s), the
+        # spoon never goes on toward the mouth.
+        if not doubted or controller.state is not FeedingState.APPROACH:
+            return
+        if table.clock.now() < doubted["t"] + table.limits.stale_after_s + 0.15:
+            doubted["spoon"] = controller.motion.spoon_pose[:3].copy()
+            return
+        toward = table.citizen.mouth_now() - doubted["spoon"]
+        toward /= np.linalg.norm(toward)
+        advances.append(float((controller.motion.spoon_pose[:3] - doubted["spoon"]) @ toward))
+
+    once = Once(approaching_for(0.2, table), doubt)
+    report = run(table, lambda controller: (once(controller), watch(controller)))
+    assert report.controller.low_confidence_mouths > 0
+    assert SafetyReason.STALE_VISION in report.controller.reasons
+    assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "mouth_lost"
+    assert advances and max(advances) < 0.001  # m
+    assert report.feeding.bites_taken == 0
+    assert report.final_state is FeedingState.ENDED
+
+
+def test_confidence_at_the_threshold_feeds(table):
+    table.citizen.confidence = table.limits.min_mouth_confidence
+    report = run(table)
+    assert report.controller.low_confidence_mouths == 0
+    assert report.feeding.bites_taken == 1
 
 
 def test_arm_that_does_not_answer_at_start_is_a_clear_error_before_any_motion(table):

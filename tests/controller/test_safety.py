@@ -24,6 +24,7 @@ from controller.safety import (
     check_vision,
     check_workspace,
     classify_hardware_error,
+    confident_mouth,
     lean_in_speed_m_s,
     speed_cap_m_s,
     worst,
@@ -104,6 +105,21 @@ def test_vision_watchdog(age_s, since_trusted_s, reaction, reason):
     now = 100.0
     verdict = check_vision(now, now - age_s, now - since_trusted_s, 0.2, 0.5)
     assert (verdict.reaction, verdict.reason) == (reaction, reason)
+
+
+@pytest.mark.parametrize(
+    ("usable", "confidence", "trusted"),
+    [
+        (True, 0.5, True),
+        (True, 0.95, True),
+        (True, 0.4999, False),
+        (False, 0.95, False),  # a face vision reports but must not use (too small, off centre, turned away)
+        (True, math.nan, False),
+        (True, -math.inf, False),
+    ],
+)
+def test_only_a_usable_observation_at_the_minimum_confidence_is_trusted(usable, confidence, trusted):
+    assert confident_mouth(usable, confidence, 0.5) is trusted
 
 
 def test_never_seen_mouth_is_lost():
