@@ -148,14 +148,14 @@ def _simulator_alone(seconds: float) -> tuple[float, float]:
     time and over CPU time."""
     world = World()
     world.set_arm_pose(demo_calibration().ready_pose_rad)
-    citizen = Citizen(world, MEAL_20)
+    citizen = Citizen(MEAL_20)
     camera = GroundTruthMouthSource(world)
     started, cpu_started = time.perf_counter(), time.process_time()
     t = 0.0
     while t < seconds:
         t += 0.005
         world.advance_to(t)
-        citizen.update(t)
+        citizen.before_step(world, t)
         camera.poll(t)
     return seconds / (time.perf_counter() - started), seconds / (time.process_time() - cpu_started)
 

@@ -25,7 +25,12 @@ def careplan_backend(
 ) -> Iterator[CareplanBackend]:
     """A SQLite file, or a PostgreSQL server started from Debian's binaries (skipped when absent)."""
     data_dir = tmp_path_factory.mktemp(request.param)
-    common = {"data_dir": data_dir, "jwt_secret": "b" * 40, "cpr_hmac_key": "c" * 40, "argon2_profile": "CHEAPEST"}
+    common = {
+        "data_dir": data_dir,
+        "jwt_secret": "bench-jwt-Hq3Lx8Vt1Nc6Rw9Kp2Md5Zs7Fb4Gy0Ja",
+        "cpr_hmac_key": "bench-cpr-Tn6Wq1Xe9Lr3Bv8Dk5Hs2Pc7My4Zf0Ug",
+        "argon2_profile": "CHEAPEST",
+    }
     if request.param == "sqlite":
         yield CareplanBackend(Settings(database_url=f"sqlite:///{data_dir / 'bench.sqlite3'}", **common), None)
         return

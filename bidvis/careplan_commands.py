@@ -69,6 +69,20 @@ def _admin_session(database_url: str | None) -> Any:
     return opened()
 
 
+def _log(session: Any, action: Any, resource: str, citizen_id: Any, purpose: str = CLI_PURPOSE) -> None:
+    """Write the command's audit entry, with the operator who ran it (the caller commits)."""
+    from careplan_api.services import audit
+
+    audit.record(
+        session,
+        actor=audit.Operator.current(),
+        action=action,
+        resource=resource,
+        citizen_id=citizen_id,
+        purpose=purpose,
+    )
+
+
 def _print(obj: dict[str, Any]) -> None:
     typer.echo(json.dumps(obj))
 
@@ -93,21 +107,76 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     database_url: DatabaseUrl = None,
+    workers: Annotated[
+        int, typer.Option(help="worker processes (each a whole app; share nothing but the database)", min=1, max=64)
+    ] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(help="addresses of reverse proxies whose X-Forwarded-For is trusted (default 127.0.0.1)"),
+    ] = None,
 ) -> None:
-    """Run the service with uvicorn (JSON logs on stderr, migrations applied on start)."""
+    """Run the service with uvicorn (JSON logs on stderr, migrations applied once on start).
+
+    With `--workers N` the secrets, the schema and the settings are prepared once here; each worker
+    then builds the app from the environment (no migration of its own). Throttles, quotas, token
+    revocations and dashboard releases live in the database, so every worker answers the same.
+    """
+    import os
+
     import uvicorn
 
     from careplan_api.app import create_app
+    from careplan_api.db import make_engine, upgrade_database
     from careplan_api.errors import CareplanError
     from careplan_api.observability import configure_json_logging
 
     settings = _settings(database_url)
     configure_json_logging(settings.log_level)
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "access_log": False}
+    if forwarded_allow_ips is not None:
+        options["forwarded_allow_ips"] = forwarded_allow_ips
+    if workers == 1:
+        try:
+            app = create_app(settings)
+        except CareplanError as exc:
+            _fail(str(exc))
+        uvicorn.run(app, **options)
+        return
+    if settings.database_url.startswith("sqlite"):
+        _fail("several workers need PostgreSQL (--database-url postgresql+psycopg://...); SQLite has one writer")
     try:
-        app = create_app(settings)
+        settings = settings.with_secrets()  # generated once, before the workers start
+        settings.require_secrets()
+        if settings.run_migrations:
+            engine = make_engine(settings)
+            upgrade_database(engine)
+            engine.dispose()
     except CareplanError as exc:
         _fail(str(exc))
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    os.environ["BIDVIS_CAREPLAN_DATABASE_URL"] = settings.database_url
+    os.environ["BIDVIS_CAREPLAN_DATA_DIR"] = str(settings.data_dir)
+    os.environ["BIDVIS_CAREPLAN_RUN_MIGRATIONS"] = "false"
+    uvicorn.run("careplan_api.app:app_from_environment", factory=True, workers=workers, **options)
+
+
+@careplan_app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Bring the database schema to the newest version (Alembic); prints {"revision": ...}. Run it
+    once before starting workers that have `BIDVIS_CAREPLAN_RUN_MIGRATIONS=false`."""
+    from sqlalchemy import text
+
+    from careplan_api.db import make_engine, upgrade_database
+    from careplan_api.errors import CareplanError
+
+    try:
+        engine = make_engine(_settings(database_url))
+        upgrade_database(engine)
+        with engine.connect() as connection:
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        engine.dispose()
+    except CareplanError as exc:
+        _fail(str(exc))
+    _print({"revision": revision})
 
 
 @careplan_app.command("add-citizen")
@@ -119,19 +188,12 @@ def add_citizen(
 ) -> None:
     """Register a citizen; prints {"citizen_id": ...}."""
     from careplan_api.models import AuditAction
-    from careplan_api.services import audit, people
+    from careplan_api.services import people
 
     with _admin_session(database_url) as (session, settings):
         _jwt_key, cpr_key = settings.require_secrets()
         citizen = people.create_citizen(session, name, cpr_key, cpr, people.get_or_create_unit(session, unit))
-        audit.record(
-            session,
-            actor=None,
-            action=AuditAction.CREATE,
-            resource="cli add-citizen",
-            citizen_id=citizen.id,
-            purpose=CLI_PURPOSE,
-        )
+        _log(session, AuditAction.CREATE, "cli add-citizen", citizen.id)
         session.commit()
         _print({"citizen_id": str(citizen.id)})
 
@@ -144,19 +206,12 @@ def enroll_device(
 ) -> None:
     """Register a device to a citizen; prints {"device_id": ..., "token": ...} (the token only this once)."""
     from careplan_api.models import AuditAction
-    from careplan_api.services import audit, people
+    from careplan_api.services import people
 
     citizen_id = _uuid(citizen, "--citizen")
     with _admin_session(database_url) as (session, _settings):
         device, token = people.enroll_device(session, citizen_id, label)
-        audit.record(
-            session,
-            actor=None,
-            action=AuditAction.CREATE,
-            resource="cli enroll-device",
-            citizen_id=citizen_id,
-            purpose=CLI_PURPOSE,
-        )
+        _log(session, AuditAction.CREATE, "cli enroll-device", citizen_id)
         session.commit()
         _print({"device_id": str(device.id), "token": token})
 
@@ -177,7 +232,7 @@ def add_user(
     A relative gets a fuldmagt (scope full) for --citizen, ending at --valid-until.
     """
     from careplan_api.models import AuditAction, FuldmagtScope, Role
-    from careplan_api.services import audit, people
+    from careplan_api.services import people
 
     try:
         role_value = Role(role)
@@ -187,9 +242,7 @@ def add_user(
     until = _parse_valid_until(valid_until) if valid_until else None
     if until is not None and role_value is not Role.RELATIVE:
         raise typer.BadParameter("only a relative's fuldmagt has an end date", param_hint="--valid-until")
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        _fail("give the password on standard input, e.g. `printf '%s\\n' \"$PW\" | bidvis careplan add-user ...`", 2)
+    password = _password_from_stdin("add-user")
     from careplan_api.services.security import password_hasher
 
     with _admin_session(database_url) as (session, settings):
@@ -204,14 +257,7 @@ def add_user(
         )
         if role_value is Role.RELATIVE and citizen_id is not None:
             people.grant_fuldmagt(session, user, citizen_id, FuldmagtScope.FULL, until)
-        audit.record(
-            session,
-            actor=None,
-            action=AuditAction.CREATE,
-            resource="cli add-user",
-            citizen_id=citizen_id,
-            purpose=CLI_PURPOSE,
-        )
+        _log(session, AuditAction.CREATE, "cli add-user", citizen_id)
         session.commit()
         _print({"user_id": str(user.id)})
 
@@ -223,3 +269,91 @@ def _uuid(value: str, option: str) -> Any:
         return uuid.UUID(value)
     except ValueError:
         raise typer.BadParameter("not a UUID (as printed by add-citizen)", param_hint=option) from None
+
+
+def _password_from_stdin(command: str) -> str:
+    """The first line of standard input (never an argument: those show in `ps` and shell history)."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _fail(f"give the password on standard input, e.g. `printf '%s\\n' \"$PW\" | bidvis careplan {command} ...`", 2)
+    return password
+
+
+def _change_user(database_url: str | None, username: str, command: str, change: Any) -> None:
+    """Apply `change(session, settings, user)` to the user, audit it with the operator, print the user."""
+    from careplan_api.models import AuditAction
+    from careplan_api.services import login
+
+    with _admin_session(database_url) as (session, settings):
+        user = login.get_user(session, username=username)
+        change(session, settings, user)
+        _log(session, AuditAction.UPDATE, f"cli {command}", user.citizen_id)
+        session.commit()
+        _print({"user_id": str(user.id), "username": user.username, "is_active": user.is_active})
+
+
+Username = Annotated[str, typer.Option(help="login name")]
+
+
+@careplan_app.command("reset-password")
+def reset_password(username: Username, database_url: DatabaseUrl = None) -> None:
+    """Set a new password (read from standard input) for a user who lost theirs; their tokens stop
+    working and their failed logins are forgotten."""
+    from careplan_api.services import login
+    from careplan_api.services.security import password_hasher
+
+    password = _password_from_stdin("reset-password")
+    _change_user(
+        database_url,
+        username,
+        "reset-password",
+        lambda session, settings, user: login.reset_password(
+            session, password_hasher(settings.argon2_profile), user, password
+        ),
+    )
+
+
+@careplan_app.command("deactivate-user")
+def deactivate_user(username: Username, database_url: DatabaseUrl = None) -> None:
+    """Stop a login at once: every token of it is refused."""
+    from careplan_api.services import login
+
+    _change_user(database_url, username, "deactivate-user", lambda s, _settings, u: login.set_active(s, u, False))
+
+
+@careplan_app.command("reactivate-user")
+def reactivate_user(username: Username, database_url: DatabaseUrl = None) -> None:
+    """Let a deactivated login in again (tokens from before stay refused)."""
+    from careplan_api.services import login
+
+    _change_user(database_url, username, "reactivate-user", lambda s, _settings, u: login.set_active(s, u, True))
+
+
+@careplan_app.command("access-log")
+def access_log(
+    citizen: Annotated[str, typer.Option(help="the citizen's id")],
+    purpose: Annotated[str, typer.Option(help="why you read it (logged in the citizen's own access log)")],
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print a citizen's access log (newest first) as {"citizen_id", "entries": [...]}; this read is
+    itself logged, with you as the operator."""
+    from careplan_api.deps import valid_purpose
+    from careplan_api.models import AuditAction
+    from careplan_api.schemas import AuditEntryOut
+    from careplan_api.services import audit, people
+
+    if not valid_purpose(purpose.strip()):
+        raise typer.BadParameter("3-200 printable characters saying why", param_hint="--purpose")
+    citizen_id = _uuid(citizen, "--citizen")
+    with _admin_session(database_url) as (session, _settings):
+        people.get_citizen(session, citizen_id)
+        _log(session, AuditAction.READ, "cli access-log", citizen_id, purpose=purpose.strip())
+        session.commit()  # logged before it is shown
+        entries = audit.entries_for_citizen(session, citizen_id, limit)
+        _print(
+            {
+                "citizen_id": str(citizen_id),
+                "entries": [AuditEntryOut.model_validate(e).model_dump(mode="json") for e in entries],
+            }
+        )

@@ -108,36 +108,21 @@ def meal_time_anchor(now: datetime, max_duration_s: float, speed: float) -> date
     return now - timedelta(seconds=gain_s)
 
 
-class _Pacer:
-    """Holds the simulation to `speed` times real time (0: no holding)."""
-
-    def __init__(self, speed: float) -> None:
-        self.speed = speed
-        self.started = time.monotonic()
-
-    def hold(self, sim_now_s: float) -> None:
-        if self.speed <= 0:
-            return
-        ahead = sim_now_s / self.speed - (time.monotonic() - self.started)
-        if ahead > 0.002:
-            time.sleep(ahead)
-
-
 def run_demo(options: DemoOptions, console: Console) -> dict[str, Any]:
     """Run the demo meal; returns the summary."""
     from bidvis.demo_service import DemoServiceError, LocalCareplan
     from bidvis.simulation import run_simulated_meal
+    from bidvis.simulation.clock import meal_clock
 
     scenario = _load_scenario(options)
     camera_mode = _camera_mode(options.camera)
     options.data_dir.mkdir(parents=True, exist_ok=True)
 
     anchor = meal_time_anchor(datetime.now(UTC), scenario.max_duration_s, options.speed)
-    sim_clock: dict[str, Any] = {}
+    clock = meal_clock(options.speed or None)  # the meal's one clock: the journal stamps events by it
 
     def journal_time() -> datetime:
-        clock = sim_clock.get("clock")
-        return anchor + timedelta(seconds=clock.now() if clock is not None else 0.0)
+        return anchor + timedelta(seconds=clock.now())
 
     try:
         journal = _DemoJournal(options.data_dir / JOURNAL_FILE_NAME, journal_time)
@@ -155,7 +140,7 @@ def run_demo(options: DemoOptions, console: Console) -> dict[str, Any]:
             assert service.device is not None  # set by __enter__
             sync = JournalSync(journal, CareplanSender(service.base_url, service.device.token), idle_interval_s=0.5)
             sync.start()
-        summary = _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_simulated_meal)
+        summary = _run_meal(scenario, journal, camera_mode, options, console, clock, run_simulated_meal)
         sent_before_flush = journal.sent_of_run()
         if sync is not None:
             sync.stop()
@@ -171,8 +156,7 @@ def run_demo(options: DemoOptions, console: Console) -> dict[str, Any]:
     return result
 
 
-def _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_simulated_meal) -> Any:
-    pacer = _Pacer(options.speed)
+def _run_meal(scenario, journal, camera_mode, options, console, clock, run_simulated_meal) -> Any:
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -187,8 +171,6 @@ def _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_s
         panel = _Panel(scenario.bites)
 
         def on_progress(meal: Any, controller: Any) -> None:
-            sim_clock["clock"] = meal.clock
-            pacer.hold(meal.clock.now())
             taken = meal.journal.counts.get("bite_taken", 0)
             panel.choose_bowl(meal, taken)
             state = str(getattr(controller, "state", ""))
@@ -203,6 +185,7 @@ def _run_meal(scenario, journal, camera_mode, options, console, sim_clock, run_s
             on_progress=on_progress,
             camera_mode=camera_mode,
             camera_fps=options.camera_fps,
+            clock=clock,
         )
 
 
@@ -272,7 +255,7 @@ def _result(summary: Any, journal: _DemoJournal, service: Any, sent_before_flush
         events_sent_during_meal=sent_before_flush,
         events_pending=journal.counts().pending,
         journal_path=str(journal.path),
-        database_url=service.database_url if service else None,
+        database_url=service.settings.database_url_masked if service else None,  # never a password
         citizen_id=service.device.citizen_id if service else None,
         events_stored=service.stored_events(set(meal_ids)) if service else 0,
         careplan_incidents=service.meal_incidents(set(meal_ids)) if service else None,

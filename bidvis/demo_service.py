@@ -60,7 +60,7 @@ class LocalCareplan:
         try:
             self._app = create_app(self.settings)
         except (CareplanError, ValueError) as exc:
-            raise DemoServiceError(f"care-plan database {self.database_url}: {exc}") from exc
+            raise DemoServiceError(f"care-plan database {self.settings.database_url_masked}: {exc}") from exc
         self.device = self._demo_device()
         self._serve()
         return self

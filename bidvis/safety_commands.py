@@ -18,9 +18,17 @@ class CameraChoice(str, Enum):
     auto = "auto"
 
 
+class SplitChoice(str, Enum):
+    """Which seeds a campaign samples (bidvis.campaign.SeedSplit)."""
+
+    held_out = "held-out"
+    tuning = "tuning"
+
+
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the `bidvis` app."""
     app.command("safety-report")(safety_report)
+    app.command("safety-campaign")(safety_campaign)
 
 
 def safety_report(
@@ -103,4 +111,108 @@ def safety_report(
     failed = [r.scenario for r in results if not r.passed(limits)]
     if failed:
         console.print(f"[red]limits broken in {len(failed)} scenario(s):[/red] {', '.join(failed)}")
+        raise typer.Exit(1)
+
+
+def safety_campaign(
+    families_path: Path | None = typer.Option(
+        None, "--families", help="Family file (docs/scenarios.md, 'Scenario families'); the built-in ones by default."
+    ),
+    runs: int = typer.Option(3000, "--runs", min=1, help="How many runs, shared out over the families by weight."),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="First seed (consecutive seeds follow); the split's first seed by default."
+    ),
+    split: SplitChoice = typer.Option(
+        SplitChoice.held_out, "--split", help="held-out seeds judge; tuning seeds are for choosing parameters."
+    ),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Local worker processes (all cores by default)."),
+    address: str | None = typer.Option(None, "--address", help="Run on this Ray cluster (e.g. 127.0.0.1:6379)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write summary.md, runs.jsonl and failures/<scenario>.toml into this folder."
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Write one JSON object per family here."),
+) -> None:
+    """Run scenario families (parameters as distributions, sampled by seed) with the real controller
+    on all local cores or a Ray cluster, judge every run as safety-report does, and give each
+    family's failures with the exact binomial upper bound. Exit status 1 when any run fails."""
+    import json
+    import os
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bidvis.campaign import CampaignError, SeedSplit, plan_runs, run_campaign
+    from sim.campaign_report import family_stats, render_markdown, write_json
+    from sim.families import load_families
+    from sim.scenario import ScenarioError
+
+    console = Console(stderr=True)
+    try:
+        families = load_families(families_path) if families_path is not None else load_families()
+        plan = plan_runs(families, runs, seed, SeedSplit(split.value))
+    except (ScenarioError, CampaignError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    failures_dir = None if out is None else out / "failures"
+    where = f"Ray cluster {address}" if address else f"{workers or os.cpu_count()} local worker(s)"
+    console.print(f"{len(plan)} runs of {len(families)} families, seeds {plan[0].seed}..{plan[-1].seed}, on {where}")
+    failed = 0
+    started = time.monotonic()
+    with Progress(
+        TextColumn("[bold]runs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("runs", total=len(plan), failed="0 failed")
+
+        def on_record(record) -> None:
+            nonlocal failed
+            failed += not record.passed
+            progress.update(task, advance=1, failed=f"{failed} failed ({record.family} s{record.seed})")
+
+        records = run_campaign(
+            families, plan, workers=workers, address=address, failures_dir=failures_dir, on_record=on_record
+        )
+    wall_s = time.monotonic() - started
+    stats = family_stats(records, {f.name: f.argument for f in families if f.beyond_physics})
+    parts = ["bidvis", "safety-campaign", "--runs", str(runs), "--split", split.value]
+    for flag, value in (
+        ("--families", families_path),
+        ("--seed", seed),
+        ("--workers", workers),
+        ("--address", address),
+        ("--out", out),
+        ("--json", json_path),
+    ):
+        if value is not None:
+            parts += [flag, str(value)]
+    command = shlex.join(parts)
+    load = os.getloadavg()
+    header = [
+        f"Generated on {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; seeds {plan[0].seed}..{plan[-1].seed} "
+        f"({split.value}); {where}; {os.cpu_count()} cores; wall {wall_s:.0f} s; "
+        f"CPU {sum(r.cpu_s for r in records):.0f} s; load average at the end {load[0]:.1f}.",
+        "Each run is one sampled scenario (docs/scenarios.md) with the real controller, judged as "
+        "`bidvis safety-report` judges (docs/safety.md); what a run simulates: docs/simulator.md.",
+    ]
+    if out is not None:
+        (out / "summary.md").write_text(render_markdown(stats, command=command, header=header), encoding="utf-8")
+        with (out / "runs.jsonl").open("w", encoding="utf-8") as stream:
+            for record in records:
+                stream.write(json.dumps(record.as_json()) + "\n")
+        console.print(f"wrote {out / 'summary.md'}")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(stats, json_path)
+        console.print(f"wrote {json_path}")
+    for s in stats:
+        line = f"{s.family}: {s.failures}/{s.runs} failed, upper 95 % {100 * s.upper_95:.3f} %"
+        console.print(f"[red]{line}[/red]" if s.failures else line)
+    if failed:
         raise typer.Exit(1)

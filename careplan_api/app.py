@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -27,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careplan_api.db import make_engine, make_session_factory, make_write_lock, upgrade_database
 from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
-from careplan_api.observability import ACCESS_LOGGER, Metrics
+from careplan_api.observability import ACCESS_LOGGER, Metrics, configure_json_logging
 from careplan_api.routes import admin, auth, citizens, dashboard, fhir, ingest, ops, reports
 from careplan_api.services.login_throttle import LoginLimits, LoginThrottle
 from careplan_api.services.security import InvalidToken, password_hasher
@@ -43,8 +44,26 @@ _ERROR_STATUS: dict[type[CareplanError], int] = {
 _access_log = logging.getLogger(ACCESS_LOGGER)
 
 
+# On every answer unless the route set its own: nothing is cached (most answers hold personal
+# data, and a cached one would outlive a logout), sniffed into another type, or framed by another site.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` plus each of `SECURITY_HEADERS` that is not already set."""
+    present = {name.lower() for name, _value in headers}
+    return [*headers, *((name, value) for name, value in SECURITY_HEADERS if name not in present)]
+
+
 class GuardMiddleware:
-    """Refuses bodies over the limit with 413, measures every request, and logs it without personal data."""
+    """Refuses bodies over the limit with 413, adds `SECURITY_HEADERS`, measures every request, and
+    logs it without personal data."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
         self.app = app
@@ -67,6 +86,7 @@ class GuardMiddleware:
             if message["type"] == "http.response.start":
                 status_code = message["status"]
                 response_started = True
+                message = {**message, "headers": with_security_headers(list(message.get("headers", [])))}
             await send(message)
 
         async def refuse() -> None:
@@ -76,6 +96,7 @@ class GuardMiddleware:
                 status.HTTP_413_CONTENT_TOO_LARGE,
                 headers={"Connection": "close"},
             )
+            response.raw_headers[:] = with_security_headers(response.raw_headers)
             await response(scope, receive, send)
             refused, status_code = True, status.HTTP_413_CONTENT_TOO_LARGE
 
@@ -145,7 +166,11 @@ def _request_invalid(_request: Request, exc: Exception) -> Response:
     """FastAPI's 422 answer, with ASCII escapes: the errors echo the input, and a lone surrogate in
     it (valid JSON, "\\ud800") cannot be encoded as UTF-8, which turned a 422 into a 500."""
     assert isinstance(exc, RequestValidationError)
-    body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+    errors = [
+        {k: v for k, v in error.items() if k != "input"} if "password" in map(str, error.get("loc", ())) else error
+        for error in exc.errors()
+    ]  # a password is never echoed back, not even to its sender
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
     return Response(body, status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
 
 
@@ -153,6 +178,24 @@ def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return _database_unavailable(request, exc)
     raise exc
+
+
+def app_from_environment() -> FastAPI:
+    """`create_app(Settings())`: the factory each worker process of `bidvis careplan serve --workers N`
+    calls (`uvicorn --factory`), configured by the `BIDVIS_CAREPLAN_*` environment, with JSON logs."""
+    settings = Settings()
+    configure_json_logging(settings.log_level)
+    return create_app(settings)
+
+
+def login_limits(settings: Settings) -> LoginLimits:
+    return LoginLimits(
+        max_failures_per_pair=settings.login_max_failures_per_account_and_address,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        max_failures_per_account=settings.login_max_failures_per_account,
+        window_s=settings.login_failure_window_s,
+        known_address_s=settings.login_known_address_days * 86400.0,
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -179,16 +222,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.write_lock = make_write_lock(engine)
     app.state.metrics = Metrics()
+    app.state.started_at = datetime.now(UTC).replace(microsecond=0)
     app.state.jwt_key = jwt_key
     app.state.cpr_key = cpr_key
     app.state.password_hasher = password_hasher(settings.argon2_profile)
-    app.state.login_throttle = LoginThrottle(
-        LoginLimits(
-            settings.login_max_failures_per_account,
-            settings.login_max_failures_per_address,
-            settings.login_failure_window_s,
-        )
-    )
+    app.state.login_throttle = LoginThrottle(login_limits(settings), app.state.session_factory)
 
     for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
         app.include_router(module.router)

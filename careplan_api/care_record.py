@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careplan_api.effect import WEEK_TZ, EffectSummary, LevelAssessment, effect_summary, weekly_effect
 from careplan_api.fhir.records import (
     AuditRecord,
     CitizenRecord,
@@ -23,7 +24,7 @@ from careplan_api.fhir.records import (
 )
 from careplan_api.meal_summary import AssistanceLevel, MealSummary
 from careplan_api.meal_summary_store import StoredMealCache, load_stored_meals
-from careplan_api.models import ActorKind, AuditEntry, Citizen, Device, Fuldmagt
+from careplan_api.models import ActorKind, AuditEntry, Citizen, Device, EatingGoal, Fuldmagt, utcnow
 from careplan_api.services.people import current_goal
 
 
@@ -46,6 +47,29 @@ def load_meal_summaries(
     """Summaries of the citizen's meals that started in [since, until), oldest first, as stored by
     ingest (`careplan_api.meal_summary_store`)."""
     return [meal.summary for meal in load_stored_meals(session, citizen_id, since=since, until=until, cache=cache)]
+
+
+def load_assessments(session: Session, citizen_id: uuid.UUID) -> tuple[LevelAssessment, ...]:
+    """Every FSIII assessment of the citizen, oldest first (level and hand-feeding minutes)."""
+    return tuple(
+        LevelAssessment(at, level, minutes)
+        for at, level, minutes in session.execute(
+            select(EatingGoal.assessed_at, EatingGoal.level, EatingGoal.hand_feeding_minutes)
+            .where(EatingGoal.citizen_id == citizen_id)
+            .order_by(EatingGoal.assessed_at, EatingGoal.id)
+        )
+    )
+
+
+def citizen_effect(
+    session: Session, citizen_id: uuid.UUID, weeks: int, cache: StoredMealCache | None = None
+) -> EffectSummary:
+    """The citizen's effect figures for the `weeks` weeks up to now (Danish weeks)."""
+    today = utcnow().astimezone(WEEK_TZ).date()
+    first_monday = today - timedelta(days=today.weekday(), weeks=weeks - 1)
+    since = datetime.combine(first_monday, time.min, tzinfo=WEEK_TZ)
+    meals = load_meal_summaries(session, citizen_id, since=since, cache=cache)
+    return effect_summary(weekly_effect(meals, load_assessments(session, citizen_id), weeks=weeks, until=today))
 
 
 def load_citizen_record(
@@ -104,6 +128,7 @@ def load_citizen_record(
         goal=goal,
         powers_of_attorney=fuldmagter,
         audit=audit,
+        assessments=load_assessments(session, citizen.id),
         encoded_meals={meal.summary.meal_id: meal.encoded for meal in meals if meal.encoded is not None},
     )
 

@@ -78,6 +78,16 @@ class ServiceUnavailable(CareplanClientError):
         self.last_status = last_status
 
 
+class RateLimited(ServiceUnavailable):
+    """429: the device is over its ingest quota; nothing was stored. Wait `retry_after_s`, and send
+    batches of at most `max_batch_events` (when the service said so)."""
+
+    def __init__(self, message: str, attempts: int, retry_after_s: float, max_batch_events: int | None) -> None:
+        super().__init__(message, attempts, 429)
+        self.retry_after_s = retry_after_s
+        self.max_batch_events = max_batch_events
+
+
 class UnexpectedResponse(CareplanClientError):
     """A success status with a body that is not an IngestResult."""
 
@@ -140,6 +150,11 @@ class CareplanClient:
                 last_status = response.status_code
                 last_error = f"HTTP {response.status_code}"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if response.status_code == 429:
+                    limited = _rate_limited(response, attempt, retry_after)
+                    too_big = limited.max_batch_events is not None and len(batch.events) > limited.max_batch_events
+                    if too_big or attempt == self.max_attempts:
+                        raise limited  # a batch over the size limit is refused however often it is sent
             if attempt < self.max_attempts:
                 self._sleep(
                     backoff_delay_s(
@@ -174,6 +189,20 @@ class CareplanClient:
         raise CareplanHTTPError(response.status_code, detail)
 
 
+def _rate_limited(response: httpx.Response, attempts: int, retry_after_s: float | None) -> RateLimited:
+    try:
+        body = response.json()
+        detail, size = str(body.get("detail", "")), body.get("max_batch_events")
+    except (ValueError, AttributeError):
+        detail, size = response.text[:500], None
+    return RateLimited(
+        f"care-plan service: over this device's ingest quota ({detail}); the batch is safe to resend",
+        attempts,
+        retry_after_s if retry_after_s is not None else 1.0,
+        size if isinstance(size, int) and size >= 1 else None,
+    )
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), None if absent or unreadable."""
     if not value:
@@ -196,6 +225,7 @@ __all__ = [
     "CareplanClientError",
     "CareplanHTTPError",
     "DeviceUnauthorized",
+    "RateLimited",
     "ServiceUnavailable",
     "UnexpectedResponse",
     "backoff_delay_s",

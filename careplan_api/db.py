@@ -38,7 +38,7 @@ def make_engine(settings: Settings) -> Engine:
     try:
         url = make_url(settings.database_url)
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"database URL {settings.database_url!r} is not valid: {exc}") from exc
+        raise DatabaseError(f"database URL {settings.database_url_masked!r} is not valid: {exc}") from exc
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _to_json}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":

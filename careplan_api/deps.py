@@ -16,6 +16,7 @@ let the page ask for a missing purpose (`PurposeNeeded`) instead of answering 40
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -86,6 +87,25 @@ def get_caller(request: Request, session: SessionDep, token: Annotated[str | Non
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+IPV6_THROTTLE_PREFIX = 64  # one subscriber usually holds a whole /64
+
+
+def client_address(request: Request) -> str:
+    """The key the login throttle counts a client under: its address as uvicorn reports it (behind
+    a proxy: from X-Forwarded-For of a trusted proxy, `--forwarded-allow-ips`; by default
+    127.0.0.1), an IPv6 address as its /64 network, so that one network cannot rotate addresses."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/{IPV6_THROTTLE_PREFIX}", strict=False))
+    return str(address)
 
 
 def wants_html(request: Request) -> bool:
@@ -198,7 +218,8 @@ def require_roles(*roles: Role, pages: bool = False) -> Callable[[User], User]:
     return check_page if pages else check_api
 
 
-def _valid_purpose(value: str) -> bool:
+def valid_purpose(value: str) -> bool:
+    """Whether `value` may stand as a purpose of use: 3-200 printable characters."""
     return MIN_PURPOSE_CHARS <= len(value) <= MAX_PURPOSE_CHARS and value.isprintable()
 
 
@@ -207,19 +228,22 @@ def purpose_missing() -> HTTPException:
     return HTTPException(
         status.HTTP_400_BAD_REQUEST,
         f"a purpose is required for personal data: send the X-Purpose header or the purpose query "
-        f"parameter ({MIN_PURPOSE_CHARS}-{MAX_PURPOSE_CHARS} printable characters saying why)",
+        f"parameter ({MIN_PURPOSE_CHARS}-{MAX_PURPOSE_CHARS} printable characters saying why), or log in "
+        "with one (POST /api/v1/auth/token with the form field purpose) so that your token carries it",
     )
 
 
 def require_purpose(
+    caller: CurrentCaller,
     x_purpose: Annotated[str | None, Header(description="why you access this personal data (logged)")] = None,
     purpose: Annotated[
         str | None, Query(description="why you access this personal data (logged); or X-Purpose")
     ] = None,
 ) -> str:
-    """The purpose of an access to personal data, from the `X-Purpose` header or `purpose` query (400 if none)."""
-    value = (x_purpose or purpose or "").strip()
-    if not _valid_purpose(value):
+    """The purpose of an access to personal data: the `X-Purpose` header, else the `purpose` query,
+    else the purpose the token was issued with at login (400 if none is given)."""
+    value = (x_purpose or purpose or caller.claims.purpose or "").strip()
+    if not valid_purpose(value):
         raise purpose_missing()
     return value
 
@@ -236,6 +260,7 @@ class PurposeNeeded:
 
 
 def page_purpose(
+    caller: PageCaller,
     x_purpose: Annotated[str | None, Header(description="why you access this personal data (logged)")] = None,
     purpose: Annotated[
         str | None,
@@ -253,9 +278,10 @@ def page_purpose(
         value = x_purpose.strip()
     else:
         value = ": ".join(part for part in ((purpose or "").strip(), (purpose_note or "").strip()) if part)
+    value = value or (caller.claims.purpose or "")
     if not value:
         return PurposeNeeded(invalid=False)
-    return value if _valid_purpose(value) else PurposeNeeded(invalid=True)
+    return value if valid_purpose(value) else PurposeNeeded(invalid=True)
 
 
 PagePurpose = Annotated[str | PurposeNeeded, Depends(page_purpose)]

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -174,6 +175,35 @@ class User(Base):
     citizen_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("citizens.id", ondelete="RESTRICT"))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # tokens issued before this are refused: set by a password change, an admin reset, a reactivation
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """A failed (or in-flight) login, counted by the login throttle (`services.login_throttle`)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account_address", "account", "address"),
+        Index("ix_login_failures_address", "address"),
+        Index("ix_login_failures_at_s", "at_s"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(150))
+    address: Mapped[str] = mapped_column(String(150))
+    at_s: Mapped[float] = mapped_column(Float)  # seconds since the epoch (the throttle's clock)
+    from_known: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KnownLoginAddress(Base):
+    """A client address from which a user has logged in successfully (exempt from the account-wide throttle)."""
+
+    __tablename__ = "login_known_addresses"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(150), primary_key=True)
+    last_success_s: Mapped[float] = mapped_column(Float)
 
 
 class Fuldmagt(Base):
@@ -207,6 +237,9 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the ingest quota's token bucket (`services.ingest_quota`): events allowed now, as of when
+    quota_events: Mapped[float | None] = mapped_column(Float)
+    quota_at_s: Mapped[float | None] = mapped_column(Float)
 
 
 class Meal(Base):
@@ -303,6 +336,8 @@ class EatingGoal(Base):
     condition_code: Mapped[str] = mapped_column(String(64), default=FSIII_EATING_CONDITION)
     level: Mapped[int] = mapped_column(Integer)
     goal_text: Mapped[str] = mapped_column(Text, default="")
+    # minutes a staff member spends feeding the citizen by hand at one meal (for "staff time freed")
+    hand_feeding_minutes: Mapped[float | None] = mapped_column(Float)
     assessed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     assessed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -327,6 +362,17 @@ class RevokedToken(Base):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DashboardRelease(Base):
+    """The municipality dashboard's figures for one closed period, computed once and then only
+    ever shown as stored, so that later queries cannot be differenced against it (docs/reports.md)."""
+
+    __tablename__ = "dashboard_releases"
+
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)  # "2026-11"
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
 
 class AuditEntry(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -43,6 +44,11 @@ class Metrics:
             ["scope"],
             registry=self.registry,
         )
+        self.ingest_throttled = Counter(
+            "careplan_ingest_throttled",
+            "Device batches refused (429) by the ingest quota",
+            registry=self.registry,
+        )
         self.ingest_events = Counter(
             "careplan_ingest_events",
             "Usage events by outcome (accepted, duplicate, rejected)",
@@ -60,6 +66,14 @@ class Metrics:
         self.ingest_events.labels("rejected").inc(len(result.rejected))
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s]*@")
+
+
+def mask_url_passwords(text: str) -> str:
+    """`text` with the password of every URL in it replaced by `***` (`postgresql://u:***@host/db`)."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", text)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and the record's `fields`."""
 
@@ -75,7 +89,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str)
+        return mask_url_passwords(json.dumps(entry, default=str))  # a URL in a message keeps no password
 
 
 def configure_json_logging(level: str = "INFO") -> None:

@@ -8,7 +8,7 @@ The second part describes the people-facing API's requests and answers.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -69,13 +69,41 @@ class IngestResult(BaseModel):
     rejected: list[RejectedEvent] = Field(default_factory=list)
 
 
+class QuotaAnswer(BaseModel):
+    """The 429 answer to a batch over the device's quota (with a Retry-After header); nothing was stored."""
+
+    detail: str
+    events_per_s: float = Field(description="the device's sustained rate")
+    max_batch_events: int = Field(description="the largest batch the device may post")
+
+
+EXAMPLE_ID = "6f1c2a9e-5b7d-4c3e-9a8f-0d1e2f3a4b5c"  # placeholder ids of the OpenAPI examples
+
+
 class RawUsageBatch(BaseModel):
     """What `POST /api/v1/usage-events` accepts before each event is checked on its own.
 
     Each item should be a `UsageEvent`; an item that is not is rejected alone (see IngestResult).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "id": "0b7c3a55-6c0d-4d0e-9a43-1d9e8c7a0001",
+                            "meal_id": "0b7c3a55-6c0d-4d0e-9a43-1d9e8c7a0002",
+                            "type": "bite_taken",
+                            "at": "2026-11-30T12:00:05+01:00",
+                            "data": {"bowl": 1, "duration_s": 4.5},
+                        }
+                    ]
+                }
+            ]
+        },
+    )
 
     events: list[Any] = Field(
         max_length=MAX_EVENTS_PER_BATCH,
@@ -93,7 +121,12 @@ class Token(BaseModel):
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"username": "sofie", "password": "a long password", "role": "staff", "unit": "Plejehjemmet"}]
+        },
+    )
 
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=8, max_length=1024)
@@ -101,6 +134,24 @@ class UserCreate(BaseModel):
     unit: str | None = Field(default=None, min_length=1, max_length=200, description="staff: the unit's name")
     citizen_id: UUID | None = Field(default=None, description="citizen and relative users: whose")
     valid_until: AwareDatetime | None = Field(default=None, description="relative: when the fuldmagt ends")
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"current_password": "your current password", "new_password": "a new long password"}]
+        },
+    )
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"new_password": "a new long password"}]})
+
+    new_password: str = Field(min_length=8, max_length=1024, description="tell the user; they should change it")
 
 
 class UserOut(BaseModel):
@@ -115,7 +166,9 @@ class UserOut(BaseModel):
 
 
 class CitizenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Ellen", "unit": "Plejehjemmet"}]}
+    )
 
     name: str = Field(min_length=1, max_length=200)
     cpr: str | None = Field(default=None, pattern=r"^\d{6}-?\d{4}$", description="stored only as a keyed hash")
@@ -132,7 +185,9 @@ class CitizenOut(BaseModel):
 
 
 class DeviceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"citizen_id": EXAMPLE_ID, "label": "robot 2"}]}
+    )
 
     citizen_id: UUID
     label: str = Field(default="", max_length=200)
@@ -156,7 +211,12 @@ class DeviceOut(BaseModel):
 
 
 class FuldmagtCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"relative_user_id": EXAMPLE_ID, "citizen_id": EXAMPLE_ID, "scope": "care_plan"}]
+        },
+    )
 
     relative_user_id: UUID
     citizen_id: UUID
@@ -213,10 +273,18 @@ class MealDetail(MealOut):
 
 
 class GoalAssessment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"level": 2, "goal_text": "Spiser selv med robotten", "hand_feeding_minutes": 20}]
+        },
+    )
 
     level: int = Field(ge=0, le=4, description="FSIII assessed level: 0 none .. 4 complete limitation")
     goal_text: str = Field(default="", max_length=2000)
+    hand_feeding_minutes: float | None = Field(
+        default=None, ge=0, le=240, description="minutes a staff member spends feeding the citizen by hand at one meal"
+    )
 
 
 class GoalOut(BaseModel):
@@ -228,12 +296,43 @@ class GoalOut(BaseModel):
     condition_code: str
     level: int
     goal_text: str
+    hand_feeding_minutes: float | None
     assessed_by: UUID | None
     assessed_at: datetime
 
 
+class WeekEffectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    year: int
+    week: int
+    monday: date
+    meals: int = Field(description="meals eaten with the robot (at least one bite taken)")
+    staff_minutes_freed: float
+    meals_without_feeding_time: int
+    bites_offered: int
+    citizen_started_bites: int
+    self_started_share: float | None
+    fsiii_level: int | None
+
+
+class EffectOut(BaseModel):
+    """The effect figures of a period, per week and in sum (docs/reports.md)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    meals: int
+    meals_per_week: float
+    staff_minutes_freed: float
+    meals_without_feeding_time: int
+    self_started_share: float | None
+    fsiii_first: int | None
+    fsiii_last: int | None
+    weeks: list[WeekEffectOut]
+
+
 class NoteCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "Spiste godt i dag"}]})
 
     text: str = Field(min_length=1, max_length=10_000)
 
@@ -264,6 +363,7 @@ class AuditEntryOut(BaseModel):
 __all__ = [
     "MAX_EVENTS_PER_BATCH",
     "IngestResult",
+    "QuotaAnswer",
     "RawUsageBatch",
     "RejectedEvent",
     "UsageBatch",

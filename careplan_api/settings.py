@@ -11,15 +11,49 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from careplan_api.errors import ConfigurationError
 
 SECRETS_FILE_NAME = "secrets.json"
 DATABASE_FILE_NAME = "careplan.sqlite3"
+MIN_SECRET_BYTES = 32
+MIN_SECRET_DISTINCT_BYTES = 10  # "a" * 32 is long enough but not random
+SECRET_KEYS = ("jwt_secret", "cpr_hmac_key")
+
+
+def mask_database_url(url: str) -> str:
+    """`url` with its password replaced by `***` (unchanged when it holds none or cannot be read)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "<unreadable database URL>"
+    return parsed.render_as_string(hide_password=True) if parsed.password else url
+
+
+def new_secret() -> str:
+    """A fresh secret: 48 random bytes, URL-safe base64 (64 characters)."""
+    return secrets.token_urlsafe(48)
+
+
+def secret_problem(value: str) -> str | None:
+    """Why `value` is not good enough as a key (None when it is): at least `MIN_SECRET_BYTES` bytes
+    and not an obvious pattern. The message never repeats the value."""
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) < MIN_SECRET_BYTES:
+        return (
+            f"is {len(raw)} bytes; a key needs at least {MIN_SECRET_BYTES} random bytes "
+            "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if len(set(raw)) < MIN_SECRET_DISTINCT_BYTES:
+        return f"has only {len(set(raw))} different characters; use random bytes (secrets.token_urlsafe(48))"
+    return None
 
 
 def default_data_dir() -> Path:
@@ -31,7 +65,8 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Configuration of the care-plan service (env prefix `BIDVIS_CAREPLAN_`)."""
 
-    model_config = SettingsConfigDict(env_prefix="BIDVIS_CAREPLAN_", extra="forbid")
+    # hide_input_in_errors: a refused secret or URL is never repeated in the error message
+    model_config = SettingsConfigDict(env_prefix="BIDVIS_CAREPLAN_", extra="forbid", hide_input_in_errors=True)
 
     data_dir: Path = Field(default_factory=default_data_dir, description="SQLite file and generated secrets live here")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
@@ -54,25 +89,65 @@ class Settings(BaseSettings):
     max_event_data_bytes: int = Field(default=4096, gt=0)
     max_event_clock_skew_s: float = Field(default=300.0, ge=0)
     db_pool_size: int = Field(default=20, gt=0)
-    login_max_failures_per_account: int = Field(
-        default=10, gt=0, description="failed logins for one username within login_failure_window_s before more get 429"
+    login_max_failures_per_account_and_address: int = Field(
+        default=10, gt=0, description="failed logins for one username from one client address within the window"
     )
     login_max_failures_per_address: int = Field(
-        default=50,
+        default=50, gt=0, description="failed logins from one client address (any username) within the window"
+    )
+    login_max_failures_per_account: int = Field(
+        default=100,
         gt=0,
-        description="failed logins from one client address within login_failure_window_s before more get 429",
+        description="failed logins for one username from addresses it has not logged in from before, within the "
+        "window; its known addresses are never refused for this (so nobody elsewhere can lock the owner out)",
     )
     login_failure_window_s: float = Field(default=900.0, gt=0, description="the sliding window of the login throttle")
+    login_known_address_days: float = Field(
+        default=90.0, ge=0, description="an address stays known for an account this long after a successful login"
+    )
+    ingest_events_per_s: float = Field(
+        default=50.0, gt=0, description="each device's sustained ingest quota (events per second)"
+    )
+    ingest_max_batch_events: int = Field(
+        default=1000,
+        gt=0,
+        le=1000,
+        description="each device's burst: the largest batch it may post, and the events it may post at once after a pause",
+    )
+    dashboard_release_delay_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="a month's dashboard figures are released (computed once, then fixed) this long after it ends",
+    )
     run_migrations: bool = Field(
         default=True, description="run `alembic upgrade head` when the app or CLI opens the database"
     )
     log_level: str = "INFO"
+
+    @field_validator("jwt_secret", "cpr_hmac_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None, info: object) -> SecretStr | None:
+        if value is not None:
+            problem = secret_problem(value.get_secret_value())
+            if problem is not None:
+                name = getattr(info, "field_name", "secret")
+                raise ValueError(f"BIDVIS_CAREPLAN_{str(name).upper()} {problem}")
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / DATABASE_FILE_NAME}"
         return self
+
+    @property
+    def database_url_masked(self) -> str:
+        """The database URL with its password replaced by `***`: the only form ever printed or logged."""
+        return mask_database_url(self.database_url)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (self.database_url_masked if name == "database_url" else value)
 
     def with_secrets(self) -> Settings:
         """A copy whose unset secrets are read from (or first written to) `data_dir/secrets.json`.
@@ -83,23 +158,9 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None and self.cpr_hmac_key is not None:
             return self
         path = self.data_dir / SECRETS_FILE_NAME
-        try:
-            stored = json.loads(path.read_text()) if path.exists() else {}
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot read the secrets file {path}: {exc}; fix or delete it") from exc
-        changed = False
-        for key in ("jwt_secret", "cpr_hmac_key"):
-            if not isinstance(stored.get(key), str) or len(stored[key]) < 32:
-                stored[key] = secrets.token_urlsafe(48)
-                changed = True
-        if changed:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    json.dump(stored, fh)
-            except OSError as exc:
-                raise ConfigurationError(f"cannot write the secrets file {path}: {exc}") from exc
+        if not path.exists():
+            _write_private(path, {key: new_secret() for key in SECRET_KEYS})
+        stored = _read_secrets(path)
         return self.model_copy(
             update={
                 "jwt_secret": self.jwt_secret or SecretStr(stored["jwt_secret"]),
@@ -112,3 +173,48 @@ class Settings(BaseSettings):
         if self.jwt_secret is None or self.cpr_hmac_key is None:
             raise ConfigurationError("jwt_secret and cpr_hmac_key must be set (or call Settings.with_secrets())")
         return self.jwt_secret.get_secret_value().encode(), self.cpr_hmac_key.get_secret_value().encode()
+
+
+def _read_secrets(path: Path) -> dict[str, str]:
+    """The keys of a secrets file, checked: a JSON object with both keys, each strong, mode 0600."""
+    try:
+        mode = path.stat().st_mode & 0o777
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read the secrets file {path}: {exc}; fix or delete it") from exc
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"the secrets file {path} can be read by other users (mode {mode:o}); run: chmod 600 {path}"
+        )
+    if not isinstance(stored, dict):
+        raise ConfigurationError(f"the secrets file {path} is not a JSON object; fix or delete it")
+    for key in SECRET_KEYS:
+        value = stored.get(key)
+        problem = secret_problem(value) if isinstance(value, str) else "is missing or not text"
+        if problem is not None:
+            raise ConfigurationError(
+                f"the secrets file {path}: {key} {problem}; replace it (tokens signed with the old key stop "
+                "working) or delete the file to generate new keys (then no citizen can be found by CPR again)"
+            )
+    return stored
+
+
+def _write_private(path: Path, content: dict[str, str]) -> None:
+    """Write `content` as JSON to `path`, readable by its owner only (0600), atomically."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(content, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():  # another process made it first: keep theirs, so that every process agrees
+            partial.unlink()
+            return
+        os.link(partial, path)
+        partial.unlink()
+    except FileExistsError:
+        partial.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the secrets file {path}: {exc}") from exc

@@ -32,7 +32,7 @@ from uuid import UUID
 import httpx
 from pydantic import ValidationError
 
-from careplan_api.client import BatchRefused, CareplanClient, backoff_delay_s
+from careplan_api.client import BatchRefused, CareplanClient, RateLimited, backoff_delay_s
 from careplan_api.schemas import (
     MAX_EVENTS_PER_BATCH,
     IngestResult,
@@ -666,6 +666,7 @@ class JournalSync:
         self.max_retry_after_s = max_retry_after_s
         self._rng = rng or random.Random()
         self._batch_limit = batch_size
+        self._server_max_batch: int | None = None  # the service's limit, once it has said one
         self._failures = 0
         self._last_error: str | None = None
         self._sent = 0
@@ -687,6 +688,8 @@ class JournalSync:
             result = self.sender.send(UsageBatch(events=events))
         except BatchRefused as exc:
             return self._refused(events, exc)
+        except RateLimited as exc:
+            return self._rate_limited(len(events), exc)
         except Exception as exc:
             return self._failed(f"{type(exc).__name__}: {exc}", getattr(exc, "retry_after_s", None))
         ids = {event.id for event in events}
@@ -718,7 +721,7 @@ class JournalSync:
             self._sent += len(ids) - len(rejected)
             self._rejected += len(rejected)
         more = len(events) == self._batch_limit
-        self._batch_limit = min(self.batch_size, self._batch_limit * 2)
+        self._batch_limit = min(self.batch_size, self._server_max_batch or self.batch_size, self._batch_limit * 2)
         return SyncOutcome(
             sent=len(ids) - len(rejected),
             rejected=len(rejected),
@@ -742,6 +745,19 @@ class JournalSync:
         with self._status_lock:
             self._rejected += 1
         return SyncOutcome(sent=0, rejected=1, failed=False, retry_in_s=0.0, error=error)
+
+    def _rate_limited(self, sent: int, exc: RateLimited) -> SyncOutcome:
+        """Over the device's quota: the events stay pending; wait what the service asked (plus up to
+        10 % jitter), in batches no larger than it allows. Not a failure: no growing backoff."""
+        if exc.max_batch_events is not None:
+            self._server_max_batch = exc.max_batch_events
+            self._batch_limit = min(self._batch_limit, exc.max_batch_events)
+        delay = min(exc.retry_after_s, self.max_retry_after_s) * (1.0 + self._rng.uniform(0.0, 0.1))
+        error = f"over the ingest quota with {sent} events; retrying in {delay:.1f} s"
+        with self._status_lock:
+            self._last_error = error
+        logger.info("journal sync: %s", error)
+        return SyncOutcome(sent=0, rejected=0, failed=True, retry_in_s=delay, error=error)
 
     def _failed(self, error: str, retry_after_s: float | None) -> SyncOutcome:
         with self._status_lock:

@@ -43,6 +43,10 @@ BACKGROUND_BGR = (96, 104, 110)
 SPOON_BGR = (200, 200, 205)
 SPOON_BOWL_HALF_M = (0.020, 0.014)  # the bowl's half length and half width (sim/assets/bidvis_world.xml)
 SPOON_HANDLE_WIDTH_M = 0.008
+HAND_CONFIDENCE = 0.3  # a detector's confidence in a mouth half hidden by a hand
+HAND_NOISE_PX = 15.0
+HAND_DEPTH_NOISE = 0.08
+HAND_BGR = (120, 150, 200)  # skin tone of a bystander's hand drawn over the mouth in face frames
 _MAP_STEP = 4  # frame pixels per sample of a face mesh's pixel map (piecewise affine, upsampled linearly)
 _MAP_CENTRE = (_MAP_STEP - 1) / 2  # where a sample sits in its block, as cv2.resize expects
 
@@ -203,14 +207,18 @@ class GroundTruthMouthSource:
         fps: float = 30.0,
         latency_s: float = 0.06,
         noise_px: float = 1.5,
+        depth_noise: float = 0.01,
         dropout_probability: float = 0.03,
+        face_size: float = 1.0,
         reason: str = "no face images",
     ) -> None:
         self.world = world
         self.camera = camera or PinholeCamera()
         self.faults = CameraFaultSchedule(faults)
         self.noise_px = noise_px
+        self.depth_noise = depth_noise
         self.dropout_probability = dropout_probability
+        self.face_size = face_size
         self._clock = _FrameClock(fps, latency_s)
         self._rng = np.random.default_rng(seed)
         self._in_flight: list[MouthSighting | None] = []
@@ -251,15 +259,27 @@ class GroundTruthMouthSource:
             truth = self._second_face()
         if truth is None:
             return None
-        noisy = truth.center_px + self._rng.normal(0.0, self.noise_px, size=2)
+        confidence = float(np.clip(0.9 - 0.3 * truth.yaw_rad, 0.0, 1.0))
+        noise_px, depth_noise = self.noise_px, self.depth_noise
+        if CameraFaultKind.HAND_IN_VIEW in faults:
+            # A hand over the mouth: half the frames show no mouth; the rest a low-confidence guess
+            # somewhere on the hand, up to a few centimetres off.
+            if self._rng.random() < 0.5:
+                return None
+            confidence, noise_px, depth_noise = (
+                HAND_CONFIDENCE,
+                noise_px + HAND_NOISE_PX,
+                depth_noise + HAND_DEPTH_NOISE,
+            )
+        noisy = truth.center_px + self._rng.normal(0.0, noise_px, size=2)
         ratio = max(truth.open_ratio + self._rng.normal(0.0, 0.02), 0.0)
-        position = truth.position_cam_m * (1.0 + self._rng.normal(0.0, 0.01))
+        position = truth.position_cam_m * (1.0 + self._rng.normal(0.0, depth_noise))
         sighting = MouthSighting(
             (float(noisy[0]), float(noisy[1])),
-            truth.width_px * (1.0 + self._rng.normal(0.0, 0.03)),
+            truth.width_px * self.face_size * (1.0 + self._rng.normal(0.0, 0.03)),
             ratio,
             ratio > OPEN_RATIO_THRESHOLD,
-            float(np.clip(0.9 - 0.3 * truth.yaw_rad, 0.0, 1.0)),
+            confidence,
             t_s,
             (float(position[0]), float(position[1]), float(position[2])),
             content_t=t_s,
@@ -436,6 +456,15 @@ def _draw_spoon(frame: np.ndarray, world: World, camera: PinholeCamera) -> None:
     cv2.fillPoly(frame, [np.round(camera.project(rim) * 16).astype(np.int32)], SPOON_BGR, lineType=cv2.LINE_AA, shift=4)
 
 
+def _draw_hand(frame: np.ndarray, truth: TrueMouth) -> None:
+    """A hand in front of the face, covering the mouth's lower half and the chin."""
+    cx, cy = truth.center_px
+    w = truth.width_px
+    center = (round(cx + 0.2 * w), round(cy + 0.6 * w))
+    axes = (max(round(1.1 * w), 1), max(round(0.7 * w), 1))
+    cv2.ellipse(frame, center, axes, -20.0, 0.0, 360.0, HAND_BGR, thickness=-1, lineType=cv2.LINE_AA)
+
+
 def default_faces_dir() -> Path:
     """`<repo>/../shared/data/faces`, where the shared face photographs live."""
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
@@ -520,8 +549,12 @@ class FaceFrameSource:
         fps: float = 30.0,
         latency_s: float = 0.04,
         seed: int = 0,
+        light: float = 1.0,
+        sensor_noise: float = 0.0,
     ) -> None:
         self.world = world
+        self.light = light
+        self.sensor_noise = sensor_noise
         self.camera = camera or PinholeCamera()
         self.faults = CameraFaultSchedule(faults)
         self.photos, self.second_photo = load_face_photos(faces_dir or default_faces_dir())
@@ -558,8 +591,19 @@ class FaceFrameSource:
         if CameraFaultKind.BLACK_FRAME in faults:
             ih = self.camera.intrinsics
             return np.zeros((ih.height_px, ih.width_px, 3), np.uint8)
-        self._last_frame = self.compose(second_face=CameraFaultKind.SECOND_FACE in faults)
-        return self._last_frame
+        frame = self.compose(second_face=CameraFaultKind.SECOND_FACE in faults)
+        if CameraFaultKind.HAND_IN_VIEW in faults and truth is not None:
+            _draw_hand(frame, truth)
+        if self.light != 1.0:
+            frame = cv2.convertScaleAbs(frame, alpha=self.light)
+        if self.sensor_noise > 0.0:
+            # OpenCV's generator (in C, ~50x numpy's here), seeded from this source's own
+            noise = np.empty(frame.shape, np.int16)
+            cv2.setRNGSeed(int(self._rng.integers(2**31)))
+            cv2.randn(noise, 0.0, self.sensor_noise)
+            frame = cv2.add(frame, noise, dtype=cv2.CV_8U)
+        self._last_frame = frame
+        return frame
 
     def compose(self, *, second_face: bool = False) -> np.ndarray:
         """A picture of the scene as it is now, without faults, counting or history."""

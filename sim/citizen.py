@@ -1,7 +1,10 @@
 """The simulated citizen: head pose, mouth and bites over time, driven by a `Scenario`.
 
-Each update the citizen looks at where the spoon is (it sees it, as a person does) and sets the
-targets of its muscles in the `World` (torso lean, head yaw and pitch, jaw). Eating follows what
+The citizen is a task on the physics, as in dm_control (`Task.before_step(action, physics)`): it
+holds its own behaviour and state, never the world. Before each physics step the composition calls
+`before_step(physics, t_s)` with the `World` and the time of the meal's one clock; the citizen
+looks at where the spoon is (it sees it, as a person does) and sets the targets of its muscles in
+that world (torso lean, head yaw and pitch, jaw). Eating follows what
 people do at a meal: the mouth opens as the spoon comes near; once the spoon waits within reach
 for the reaction time, the head moves toward it, the lips close on it, hold, and the head moves
 back (the bite is taken); then the citizen chews. A citizen whose trigger is the mouth gesture
@@ -45,11 +48,34 @@ FLINCH_FORCE_N = 2.0  # touched harder than this elsewhere than the lips, the ci
 FLINCH_M = 0.03  # ... this far from the spoon ...
 FLINCH_S = 0.6  # ... for this long, and stops leaning in meanwhile
 JAW_SPEED_M_S = 0.08  # lips open and close at most this fast (they close gently on a spoon)
+NOD_PERIOD_S = 0.6  # a nod: the head down by the event's angle and up again, this long each
+COUGH_PERIOD_S = 0.45  # a cough: a jerk forward (and down) every this long, the mouth open
+COUGH_PITCH_RAD = 0.15
+SLUMP_PITCH_RAD = 0.35  # a drowsy slump: the head sinks forward and down, and the mouth falls open a little
+SLUMP_JAW_M = 0.008
 
 
 def _length(v: np.ndarray) -> float:
     """Euclidean length of a 3-vector: what np.linalg.norm computes (sqrt of v.v), without its overhead."""
     return math.sqrt(v.dot(v))
+
+
+def _backward(world: World) -> np.ndarray:
+    """Horizontal unit vector from the face toward the back of the head."""
+    back = world.head_rotation()[:, 0].copy()
+    back[2] = 0.0
+    norm = _length(back)
+    return back / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
+
+
+def _cough_pulse(since_start_s: float, rise_s: float) -> float:
+    """0..1: a cough's jerk forward (rising in `rise_s`), then back, once every `COUGH_PERIOD_S`."""
+    into = since_start_s % COUGH_PERIOD_S
+    rise_s = min(max(rise_s, 1e-3), COUGH_PERIOD_S / 3)
+    if into < rise_s:
+        return into / rise_s
+    back_s = COUGH_PERIOD_S / 3
+    return max(0.0, 1.0 - (into - rise_s) / back_s)
 
 
 class CitizenActivity(Enum):
@@ -89,15 +115,15 @@ class _ActiveEvent:
 
 
 class Citizen:
-    """A person at the table; `update(t_s)` once per control tick (or more often)."""
+    """A person at the table; `before_step(physics, t_s)` once per control tick (or more often)."""
 
-    def __init__(self, world: World, scenario: Scenario) -> None:
-        self.world = world
+    def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.profile = scenario.citizen
         self.activity = CitizenActivity.WAITING
         self.bites_taken = 0
         self.log: list[tuple[float, str]] = []
+        self.events_started = 0
         self._rng = np.random.default_rng(scenario.seed)
         self._sway_phase = self._rng.uniform(0, 2 * np.pi, size=3)
         self._sway_hz = self._rng.uniform(0.15, 0.35, size=3)
@@ -107,8 +133,8 @@ class Citizen:
         self._bite_goal = np.zeros(3)
         self._phase_start_s = 0.0
         self._spoon_still_since_s: float | None = None
-        self._last_spoon = world.spoon_tip_position()
-        self._last_t = world.time_s
+        self._last_spoon: np.ndarray | None = None  # where the spoon was at the last step, and when
+        self._last_t = 0.0
         self._talk_opening_m = 0.0
         self._next_syllable_s = 0.0
         self._drawn_out_s = 0.0
@@ -148,9 +174,16 @@ class Citizen:
             self._gesture_s = (start, start + GESTURE_HOLD_S)
             self.log.append((t_s, "asks for a bite with the mouth"))
 
-    def update(self, t_s: float) -> None:
-        """Look at the spoon and set the muscle targets for time `t_s`."""
-        world = self.world
+    def initialize_episode(self, physics: World) -> None:
+        """Note where the spoon is at the start (the first step's spoon speed is measured from there;
+        `before_step` does this itself if it was not called)."""
+        self._last_spoon, self._last_t = physics.spoon_tip_position(), physics.time_s
+
+    def before_step(self, physics: World, t_s: float) -> None:
+        """Look at the spoon in `physics` and set the muscle targets there for time `t_s`."""
+        world = physics
+        if self._last_spoon is None:
+            self.initialize_episode(world)
         spoon = world.spoon_tip_position()
         mouth = world.mouth_position()
         dt = max(t_s - self._last_t, 1e-9)
@@ -164,11 +197,11 @@ class Citizen:
         if world.face_force_n - world.lip_force_n > FLINCH_FORCE_N:
             if t_s >= self._flinch_until_s:
                 self.log.append((t_s, f"flinches ({world.face_force_n:.1f} N)"))
-            self._flinch_direction = self._backward()
+            self._flinch_direction = _backward(world)
             self._flinch_until_s = t_s + FLINCH_S
         self._start_events(t_s, spoon, mouth, distance)
-        self._eat(t_s, spoon, mouth, distance, spoon_speed, dt)
-        self._apply(t_s, dt)
+        self._eat(world, t_s, spoon, mouth, distance, spoon_speed, dt)
+        self._apply(world, t_s, dt, distance)
 
     # behaviour ------------------------------------------------------------------------------
 
@@ -181,7 +214,7 @@ class Citizen:
                 and event.when_spoon_within_m is not None
                 and distance <= event.when_spoon_within_m
                 and self._spoon_served
-                and self.activity is CitizenActivity.WAITING
+                and self.activity in (CitizenActivity.WAITING, CitizenActivity.TAKING_BITE)
                 and (self.spoon_waiting or not event.while_spoon_waits)
             )
             if not due:
@@ -192,6 +225,7 @@ class Citizen:
             norm = _length(toward)
             direction = toward / norm if norm > 1e-6 else np.array([-1.0, 0.0, 0.0])
             self._active.append(_ActiveEvent(event, t_s, direction))
+            self.events_started += 1
             self.log.append((t_s, f"starts {event.kind.value}"))
             self._gesture_s = (-1.0, -1.0)
             if event.kind is EventKind.TALK:
@@ -213,7 +247,7 @@ class Citizen:
         """True while an event keeps the citizen from taking a bite."""
         return any(a.event.kind is not EventKind.LEAN_IN for a in self._active)
 
-    def _eat(self, t_s: float, spoon, mouth, distance: float, spoon_speed: float, dt: float) -> None:
+    def _eat(self, world: World, t_s: float, spoon, mouth, distance: float, spoon_speed: float, dt: float) -> None:
         p = self.profile
         activity = self.activity
         if activity is CitizenActivity.WAITING:
@@ -247,7 +281,7 @@ class Citizen:
                     self._spoon_emptied = True
                     self._spoon_loaded = self._spoon_served = False
                     self._set_activity(t_s, CitizenActivity.CHEWING)
-                    self._bite_goal = self._backward() * p.head_back_m
+                    self._bite_goal = _backward(world) * p.head_back_m
         elif activity is CitizenActivity.CHEWING:
             # pull the food off the spoon: head back past the resting place, then settle
             settled = t_s - self._phase_start_s > p.chew_s / 2
@@ -256,13 +290,6 @@ class Citizen:
                 self._set_activity(t_s, CitizenActivity.WAITING)
         else:
             self._move_bite_lean(np.zeros(3), HEAD_BACK_SPEED_M_S, dt)
-
-    def _backward(self) -> np.ndarray:
-        """Horizontal unit vector from the face toward the back of the head."""
-        back = self.world.head_rotation()[:, 0].copy()
-        back[2] = 0.0
-        norm = _length(back)
-        return back / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
 
     def _move_bite_lean(self, goal, speed_m_s: float, dt: float) -> bool:
         delta = goal - self._bite_lean
@@ -297,14 +324,16 @@ class Citizen:
             return e.distance_m / e.speed_m_s, 2.0
         if kind is EventKind.FALL_ASLEEP:
             return 2.0, 1.0
+        if kind is EventKind.SLUMP:
+            return e.distance_m / e.speed_m_s, 1.0
         return 0.0, 0.0
 
-    def _apply(self, t_s: float, dt: float) -> None:
+    def _apply(self, world: World, t_s: float, dt: float, spoon_distance_m: float) -> None:
         p = self.profile
         lean = self._bite_lean.copy()
         lean += p.sway_m * np.sin(2 * np.pi * self._sway_hz * t_s + self._sway_phase)
         yaw = pitch = 0.0
-        jaw = self._jaw_for_eating(t_s)
+        jaw = self._jaw_for_eating(t_s, spoon_distance_m)
         flinching = t_s < self._flinch_until_s
         if flinching:
             lean += self._flinch_direction * FLINCH_M
@@ -334,11 +363,23 @@ class Citizen:
                 jaw = 0.0
             elif e.kind is EventKind.TALK:
                 jaw = self._talk(t_s, active)
+            elif e.kind is EventKind.NOD:
+                phase = (t_s - active.start_s) / NOD_PERIOD_S
+                pitch += e.angle_rad * k * 0.5 * (1.0 - math.cos(2.0 * math.pi * phase))
+            elif e.kind is EventKind.COUGH:
+                jerk = _cough_pulse(t_s - active.start_s, e.distance_m / e.speed_m_s)
+                lean += active.direction * e.distance_m * jerk * k
+                pitch += COUGH_PITCH_RAD * jerk * k
+                jaw = p.mouth_open_m * 0.6
+            elif e.kind is EventKind.SLUMP:
+                lean += (active.direction * 0.5 + np.array([0.0, 0.0, -0.85])) * e.distance_m * k
+                pitch += SLUMP_PITCH_RAD * k
+                jaw = SLUMP_JAW_M * k
         step = JAW_SPEED_M_S * dt
         self._jaw_m += min(max(jaw - self._jaw_m, -step), step)
-        self.world.set_citizen_targets(lean, yaw, pitch, self._jaw_m)
+        world.set_citizen_targets(lean, yaw, pitch, self._jaw_m)
 
-    def _jaw_for_eating(self, t_s: float) -> float:
+    def _jaw_for_eating(self, t_s: float, spoon_distance_m: float) -> float:
         p = self.profile
         activity = self.activity
         if activity is CitizenActivity.TAKING_BITE:
@@ -348,8 +389,7 @@ class Citizen:
         if activity is CitizenActivity.WAITING:
             if self._gesture_s[0] <= t_s < self._gesture_s[1] and not self._busy():
                 return p.mouth_open_m
-            distance = _length(self.world.spoon_tip_position() - self.world.mouth_position())
-            if distance <= p.open_mouth_when_spoon_within_m and not self._busy():
+            if spoon_distance_m <= p.open_mouth_when_spoon_within_m and not self._busy():
                 return p.mouth_open_m
         return 0.0
 

@@ -21,6 +21,7 @@ JSON_FIELDS = (
     "advances_on_stale_mouth",
     "stop_after_host_silence_s",
     "passed",
+    "unnoticed_arm_stops",
 )
 
 
@@ -33,8 +34,12 @@ class ReportLimits:
     # (measured on the spoon holder, without contact: see `sim.world.PhysicsMetrics`).
     max_approach_speed_m_s: float = 0.06
     near_mouth_radius_m: float = 0.10
-    stale_mouth_s: float = 0.2  # never advance on an observation older than this
+    stale_mouth_s: float = 0.2  # never advance on an observation older than this ...
+    min_mouth_confidence: float = 0.5  # ... or less confident than this (a hand over the mouth gives 0.3)
     stop_after_host_silence_s: float = 0.1  # servos stop by themselves (bus watchdog)
+    # A servo that stopped by itself (torque off, Bus Watchdog tripped) is noticed by the controller
+    # (it stops commanding motion: fault or pause) within this long.
+    notice_arm_stop_s: float = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,11 @@ class ScenarioResult:
     ground_truth_camera: bool = True
     aborted: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    unnoticed_arm_stops: int = 0  # servos that stopped by themselves without the controller noticing in time
+    contact_head_speed_m_s: float = 0.0  # at the onset of the contact with the peak face force
+    contact_spoon_speed_m_s: float = 0.0
+    events_started: int = 0  # of the scenario's citizen events (a bite's event needs the spoon that near)
+    host_silence_probed: bool = True  # False: the scenario did not ask for the probe (not judged)
 
     def broken_limits(self, limits: ReportLimits) -> list[str]:
         """The limits this result breaks, in words (empty when it passes)."""
@@ -73,9 +83,13 @@ class ScenarioResult:
             broken.append(
                 f"advanced {self.advances_on_stale_mouth} ticks on a mouth older than {limits.stale_mouth_s} s"
             )
-        if not self.stop_after_host_silence_s <= limits.stop_after_host_silence_s:
+        if self.host_silence_probed and not self.stop_after_host_silence_s <= limits.stop_after_host_silence_s:
             broken.append(
                 f"stop after host silence {self.stop_after_host_silence_s:.3f} s > {limits.stop_after_host_silence_s} s"
+            )
+        if self.unnoticed_arm_stops > 0:
+            broken.append(
+                f"{self.unnoticed_arm_stops} servo stop(s) not noticed by the controller within {limits.notice_arm_stop_s} s"
             )
         return broken
 
@@ -97,6 +111,7 @@ class ScenarioResult:
             "advances_on_stale_mouth": int(self.advances_on_stale_mouth),
             "stop_after_host_silence_s": number(self.stop_after_host_silence_s),
             "passed": self.passed(limits),
+            "unnoticed_arm_stops": int(self.unnoticed_arm_stops),
         }
 
 
@@ -173,13 +188,16 @@ def write_json(results: list[ScenarioResult], limits: ReportLimits, path: Path) 
 
 
 class StaleAdvanceCounter:
-    """Counts control ticks in which the spoon is driven toward the mouth on a stale observation.
+    """Counts control ticks in which the spoon is driven toward the mouth on a stale or
+    low-confidence observation.
 
-    Feed it every tick with the age of the newest mouth observation the controller had and the
-    commanded spoon speed toward the mouth (m/s, positive = closer). A tick counts when the
-    observation is older than `stale_s` (plus one tick for the controller to notice) and the
-    spoon is moving toward the mouth without slowing down: braking is the correct reaction, any
-    speed held or gained is an advance.
+    Feed it every tick with the age of the newest mouth observation the controller had, how long
+    the controller has had only observations less confident than `min_confidence` (0 when the
+    newest is confident; `ReportLimits.min_mouth_confidence`) and the commanded spoon speed toward the mouth (m/s, positive = closer).
+    A tick counts when the observation is older than `stale_s`, or has been unconfident for
+    longer than a tick (each plus one tick for the controller to notice), and the spoon is moving
+    toward the mouth without slowing down: braking is the correct reaction, any speed held or
+    gained is an advance.
     """
 
     def __init__(self, stale_s: float, period_s: float, moving_m_s: float = 0.001) -> None:
@@ -189,8 +207,8 @@ class StaleAdvanceCounter:
         self.count = 0
         self._previous_toward_m_s = 0.0
 
-    def update(self, observation_age_s: float, toward_mouth_m_s: float) -> None:
-        stale = observation_age_s > self.stale_s + self.period_s
+    def update(self, observation_age_s: float, toward_mouth_m_s: float, unconfident_for_s: float = 0.0) -> None:
+        stale = observation_age_s > self.stale_s + self.period_s or unconfident_for_s > self.period_s
         if stale and toward_mouth_m_s > self.moving_m_s and toward_mouth_m_s >= self._previous_toward_m_s - 1e-9:
             self.count += 1
         self._previous_toward_m_s = toward_mouth_m_s

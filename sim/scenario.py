@@ -33,6 +33,9 @@ class EventKind(str, Enum):
     FALL_ASLEEP = "fall_asleep"
     LEAVE_TABLE = "leave_table"
     KEEP_MOUTH_CLOSED = "keep_mouth_closed"
+    NOD = "nod"
+    COUGH = "cough"
+    SLUMP = "slump"
 
 
 class CameraFaultKind(str, Enum):
@@ -42,6 +45,7 @@ class CameraFaultKind(str, Enum):
     BLACK_FRAME = "black_frame"
     DROPPED_FRAMES = "dropped_frames"
     SECOND_FACE = "second_face"
+    HAND_IN_VIEW = "hand_in_view"
 
 
 class _Strict(BaseModel):
@@ -84,6 +88,64 @@ class CameraFault(_Strict):
     duration_s: float = Field(gt=0.0, le=3600.0)
 
 
+Vector3 = tuple[float, float, float]
+
+
+class CameraVision(str, Enum):
+    """Where a scenario's mouth observations come from (see `CameraSettings.vision`)."""
+
+    FACES = "faces"  # rendered face frames through the real tracker
+    GROUND_TRUTH = "ground_truth"  # the true mouth with noise, latency and dropouts
+
+
+class CameraSettings(_Strict):
+    """How the simulated camera sees this citizen (docs/scenarios.md, `camera`).
+
+    `vision` None leaves the choice to the command (`--camera`). The ground-truth source adds
+    `noise_px` of pixel noise and `depth_noise` (relative) to the mouth's distance, delivers after
+    `latency_s` and drops `dropout_probability` of the frames; `light` below 1 (dimmer) scales
+    its noise up by 1/light. Face frames are darkened or brightened by `light` and get
+    `sensor_noise` grey levels of Gaussian noise; the real tracker then does what it can.
+    `vision_within_m` (face frames only) renders and tracks frames only while the spoon is that
+    near the mouth, where the arm acts on it; farther away (the scoop) the ground-truth source
+    stands in, to save the rendering. None: frames all the time.
+    """
+
+    vision: CameraVision | None = None
+    noise_px: float = Field(default=1.5, ge=0.0, le=30.0)
+    depth_noise: float = Field(default=0.01, ge=0.0, le=0.3)
+    latency_s: float = Field(default=0.06, ge=0.0, le=0.5)
+    dropout_probability: float = Field(default=0.03, ge=0.0, le=0.95)
+    light: float = Field(default=1.0, ge=0.2, le=2.0)
+    sensor_noise: float = Field(default=0.0, ge=0.0, le=40.0)
+    vision_within_m: float | None = Field(default=None, gt=0.05, le=1.0)
+
+
+class CalibrationError(_Strict):
+    """How wrong the robot's calibration of its camera is: the controller believes the camera
+    sits `camera_translation_m` off and turned by `camera_rotation_rad` (a rotation vector, base
+    frame) from where the simulator has it, so every mouth position it computes is off too."""
+
+    camera_translation_m: Vector3 = (0.0, 0.0, 0.0)
+    camera_rotation_rad: Vector3 = (0.0, 0.0, 0.0)
+
+    @model_validator(mode="after")
+    def _plausible(self) -> CalibrationError:
+        if max(abs(v) for v in self.camera_translation_m) > 0.05:
+            raise ValueError("camera_translation_m: each component must be within 0.05 m")
+        if max(abs(v) for v in self.camera_rotation_rad) > 0.2:
+            raise ValueError("camera_rotation_rad: each component must be within 0.2 rad")
+        return self
+
+
+class HostStall(_Strict):
+    """The host (the controller's process) stops talking to the servos at `at_s` for `duration_s`,
+    as a stalled computer does; the servos' Bus Watchdog may stop the arm meanwhile."""
+
+    at_s: float = Field(ge=0.0, le=3600.0)
+    duration_s: float = Field(gt=0.0, le=5.0)
+
+
 class CitizenProfile(_Strict):
     """How this citizen eats (SI units)."""
 
@@ -109,6 +171,18 @@ class Scenario(_Strict):
     citizen: CitizenProfile = CitizenProfile()
     events: tuple[CitizenEvent, ...] = ()
     camera_faults: tuple[CameraFault, ...] = ()
+    camera: CameraSettings = CameraSettings()
+    calibration_error: CalibrationError = CalibrationError()
+    seating_offset_m: Vector3 = (0.0, 0.0, 0.0)
+    face_size: float = Field(default=1.0, ge=0.7, le=1.3)
+    host_stalls: tuple[HostStall, ...] = ()
+    probe_host_silence: bool = True
+
+    @model_validator(mode="after")
+    def _seated_at_the_table(self) -> Scenario:
+        if max(abs(v) for v in self.seating_offset_m) > 0.1:
+            raise ValueError("seating_offset_m: each component must be within 0.1 m of the usual seat")
+        return self
 
 
 class ScenarioFile(_Strict):

@@ -126,6 +126,11 @@ class PhysicsMetrics:
     last_distance_m: float = float("inf")
     contact_steps: int = 0
     face_force_history: list[tuple[float, float]] = field(default_factory=list)
+    # At the onset of the contact that brought the peak face force: the head's and the spoon
+    # tip's speeds (m/s) in the step the face was first touched (for the physical argument of a
+    # head moving into the spoon faster than any arm can retreat).
+    peak_contact_head_speed_m_s: float = 0.0
+    peak_contact_spoon_speed_m_s: float = 0.0
 
     def reset(self) -> None:
         """Forget everything measured so far."""
@@ -137,6 +142,8 @@ class PhysicsMetrics:
         self.closest_approach_m = float("inf")
         self.contact_steps = 0
         self.face_force_history.clear()
+        self.peak_contact_head_speed_m_s = 0.0
+        self.peak_contact_spoon_speed_m_s = 0.0
 
 
 def _element(root: ET.Element, path: str) -> ET.Element:
@@ -214,6 +221,7 @@ class World:
         self._servo_on = [True] * len(ARM_JOINTS)
         self.face_force_n = 0.0
         self.lip_force_n = 0.0
+        self._onset_speeds = (0.0, 0.0)  # head and spoon speed when the current contact began
         self.metrics = PhysicsMetrics()
         self.record_force_history = False
         self._bad_state = self.data.warning.number[_BAD_STATE_SLICE]  # a view
@@ -314,6 +322,11 @@ class World:
         if self._spoon_mount_qpos is None:
             return 0.0
         return max(0.0, -float(self.data.qpos[self._spoon_mount_qpos]))
+
+    def head_speed(self) -> float:
+        """Linear speed (m/s) of the head (its body frame's origin)."""
+        mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_BODY, self._head_body, self._vel6, 0)
+        return float(np.linalg.norm(self._vel6[3:]))
 
     def spoon_tip_speed(self) -> float:
         """Linear speed (m/s) of the spoon tip."""
@@ -417,16 +430,20 @@ class World:
                 face_force += force
                 if lips[i]:
                     lip_force += force
+        touching_before = self.face_force_n > 0.0
         self.face_force_n = face_force
         self.lip_force_n = lip_force
         metrics = self.metrics
         distance = self._spoon_mouth_distance()
         if face_force > 0.0:
+            if not touching_before:
+                self._onset_speeds = (self.head_speed(), self.spoon_tip_speed())
             metrics.contact_steps += 1
             if self.record_force_history:
                 metrics.face_force_history.append((float(d.time), face_force))
         if face_force > metrics.peak_face_force_n:
             metrics.peak_face_force_n = face_force
+            metrics.peak_contact_head_speed_m_s, metrics.peak_contact_spoon_speed_m_s = self._onset_speeds
         metrics.last_distance_m = distance
         if distance < metrics.closest_approach_m:
             metrics.closest_approach_m = distance

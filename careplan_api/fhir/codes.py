@@ -64,6 +64,11 @@ MEAL_DISPLAY = {
     "misfires": "Fejludløsninger",
     "bite-timeouts": "Bidder ikke taget i tide",
     "incident": "Hændelse",
+    "robot-effect-week": "Effekt af spiserobot pr. uge",
+    "meals-with-robot": "Måltider spist med robotten",
+    "staff-minutes-freed": "Personaleminutter frigjort",
+    "meals-without-feeding-time": "Måltider uden registreret madningstid",
+    "self-started-share": "Andel bidder borgeren selv startede",
 }
 
 

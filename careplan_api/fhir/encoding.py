@@ -23,6 +23,8 @@ from careplan_api.fhir.mapping import (
     bundle_entry,
     bundle_head,
     check_record,
+    effect_observation,
+    effect_weeks,
     leading_resources,
     meal_resources,
     resource_count,
@@ -78,6 +80,9 @@ def everything_json(
             if cache is not None:
                 cache.put(key, encoded)
         parts.append(encoded)
+    parts.extend(
+        orjson.dumps(bundle_entry(effect_observation(record, w, as_of), bundle_type)) for w in effect_weeks(record)
+    )
     parts.extend(orjson.dumps(bundle_entry(audit_event(record, e), bundle_type)) for e in record.audit)
     head = orjson.dumps(bundle_head(record, bundle_type=bundle_type, as_of=as_of, total=resource_count(record)))
     return head[:-1] + b',"entry":[' + b",".join(parts) + b"]}"

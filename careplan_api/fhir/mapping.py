@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from careplan_api.effect import WEEK_TZ, WeekEffect, eaten_with_robot, week_effect, week_of
 from careplan_api.errors import InvalidInput
 from careplan_api.fhir import codes
 from careplan_api.fhir.ids import full_url, resource_id
@@ -24,7 +25,7 @@ from careplan_api.fhir.records import (
     GoalAssessment,
     PowerOfAttorney,
 )
-from careplan_api.meal_summary import IncidentKind, MealSummary
+from careplan_api.meal_summary import AssistanceLevel, IncidentKind, MealSummary
 
 Resource = dict[str, Any]
 
@@ -177,6 +178,63 @@ def meal_observation(record: CitizenRecord, meal: MealSummary) -> Resource:
         "effectivePeriod": period,
         "device": _ref("Device", meal.device_id),
         "component": _meal_components(meal),
+    }
+
+
+def effect_weeks(record: CitizenRecord) -> list[WeekEffect]:
+    """The effect figures of each week in which the record has a meal eaten with the robot."""
+    by_week: dict[date, list[MealSummary]] = {}
+    for meal in record.meals:
+        if eaten_with_robot(meal):
+            by_week.setdefault(week_of(meal), []).append(meal)
+    return [week_effect(monday, by_week[monday], record.assessments) for monday in sorted(by_week)]
+
+
+def effect_observation(record: CitizenRecord, week: WeekEffect, as_of: datetime) -> Resource:
+    """One Observation per week with robot meals: meals, staff minutes freed, the share of bites the
+    citizen started, and the FSIII level in force at the week's end (docs/fhir.md)."""
+    start = datetime.combine(week.monday, time.min, tzinfo=WEEK_TZ)
+    end = start + timedelta(days=7)
+    components: list[Resource] = [
+        _count("meals-with-robot", week.meals),
+        {
+            "code": codes.meal_concept("staff-minutes-freed"),
+            "valueQuantity": {
+                "value": round(week.staff_minutes_freed, 1),
+                "unit": "min",
+                "system": codes.UCUM,
+                "code": "min",
+            },
+        },
+        _count("meals-without-feeding-time", week.meals_without_feeding_time),
+    ]
+    share = week.self_started_share
+    if share is not None:
+        components.append(
+            {
+                "code": codes.meal_concept("self-started-share"),
+                "valueQuantity": {"value": round(100 * share, 1), "unit": "%", "system": codes.UCUM, "code": "%"},
+            }
+        )
+    if week.fsiii_level is not None:
+        components.append(
+            {
+                "code": codes.concept(codes.KL_COMMON, codes.FUNCTION_LEVEL_CODE, codes.FUNCTION_LEVEL_DISPLAY),
+                "valueCodeableConcept": codes.severity_concept(AssistanceLevel(week.fsiii_level)),
+            }
+        )
+    return {
+        "resourceType": "Observation",
+        "id": resource_id("Observation", record.citizen_id, "effect", f"{week.year}-W{week.week:02d}"),
+        "status": "final" if as_of >= end else "preliminary",
+        "category": [codes.concept(codes.OBSERVATION_CATEGORY, "activity", "Activity")],
+        "code": {
+            "coding": [codes.coding(codes.BIDVIS_MEAL, "robot-effect-week", codes.MEAL_DISPLAY["robot-effect-week"])],
+            "text": codes.MEAL_DISPLAY["robot-effect-week"],
+        },
+        "subject": patient_ref(record),
+        "effectivePeriod": {"start": _instant(start), "end": _instant(end)},
+        "component": components,
     }
 
 
@@ -356,6 +414,8 @@ def citizen_resources(record: CitizenRecord, as_of: datetime) -> Iterator[Resour
     yield from leading_resources(record, as_of)
     for meal in record.meals:
         yield from meal_resources(record, meal)
+    for week in effect_weeks(record):
+        yield effect_observation(record, week, as_of)
     for entry in record.audit:
         yield audit_event(record, entry)
 
@@ -391,6 +451,7 @@ def resource_count(record: CitizenRecord) -> int:
         + (2 if record.goal is not None else 0)
         + 2 * len(record.powers_of_attorney)
         + 2 * len(record.meals)
+        + len({week_of(meal) for meal in record.meals if eaten_with_robot(meal)})
         + len(record.audit)
     )
 
@@ -416,6 +477,8 @@ __all__ = [
     "device_use_statement",
     "eating_condition",
     "eating_goal",
+    "effect_observation",
+    "effect_weeks",
     "everything_bundle",
     "fuldmagt_consent",
     "leading_resources",

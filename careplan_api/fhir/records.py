@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
 
+from careplan_api.effect import LevelAssessment
 from careplan_api.meal_summary import AssistanceLevel, MealSummary
 
 
@@ -84,6 +85,7 @@ class CitizenRecord:
     goal: GoalAssessment | None = None
     powers_of_attorney: tuple[PowerOfAttorney, ...] = ()
     audit: tuple[AuditRecord, ...] = ()
+    assessments: tuple[LevelAssessment, ...] = ()  # every FSIII assessment, oldest first (effect figures)
     # Optional: a meal's Observation and Provenance already encoded as JSON by `fhir.encoding.
     # encode_meal_resources` (stored by the database); `everything_json` uses them as they are.
     encoded_meals: Mapping[UUID, tuple[bytes, bytes]] = field(default_factory=dict, compare=False, hash=False)

@@ -11,117 +11,52 @@ only by GET pages (`deps.get_page_caller`); POSTs here refuse other origins.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careplan_api.deps import SESSION_COOKIE, CurrentCaller, CurrentUser, SessionDep, SettingsDep, clear_cookie_header
+from careplan_api.deps import (
+    SESSION_COOKIE,
+    CurrentCaller,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    clear_cookie_header,
+    client_address,
+    valid_purpose,
+)
 from careplan_api.i18n import Lang, negotiate
 from careplan_api.models import AuditAction, Role, User
-from careplan_api.schemas import Token, UserOut
+from careplan_api.schemas import PasswordChange, Token, UserOut
 from careplan_api.services import audit
 from careplan_api.services.access import Need, may_access, visible_citizens
-from careplan_api.services.login_throttle import Attempt, LoginLimits, Throttled, ThrottleScope
-from careplan_api.services.security import (
-    InvalidToken,
-    create_access_token,
-    revoke_token,
-    user_for_token,
-    verify_password,
-)
+from careplan_api.services.login import LoginContext, change_password, issue_token, password_login
+from careplan_api.services.login_throttle import Throttled
+from careplan_api.services.security import InvalidToken, revoke_token, user_for_token
 from careplan_api.templating import render_page
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 browser_router = APIRouter(tags=["browser login"])
 
-MAX_USERNAME_CHARS = 150
 MAX_NEXT_CHARS = 2000
 
 
-def _find_user(session: Session, username: str) -> User | None:
-    if "\x00" in username:  # no username holds it, and PostgreSQL refuses it in a query
-        return None
-    return session.scalar(select(User).where(User.username == username))
+def _login_context(request: Request, session: Session, resource: str) -> LoginContext:
+    state = request.app.state
+    return LoginContext(session, state.password_hasher, state.login_throttle, client_address(request), resource)
 
 
-def authenticate(request: Request, session: Session, username: str, password: str) -> User | None:
-    """The active user with this username and password, else None (same work either way: argon2
-    runs against a dummy hash for unknown names, so timing does not tell which part was wrong)."""
-    user = _find_user(session, username[:MAX_USERNAME_CHARS])
-    if (
-        not verify_password(user.password_hash if user else None, password, request.app.state.password_hasher)
-        or user is None
-        or not user.is_active
-    ):
-        return None
-    return user
-
-
-IPV6_THROTTLE_PREFIX = 64  # one subscriber usually holds a whole /64
-
-
-def client_address(request: Request) -> str:
-    """The key the login throttle counts a client under: its address as uvicorn reports it (behind
-    a proxy: from X-Forwarded-For of a trusted proxy, `--forwarded-allow-ips`; by default
-    127.0.0.1), an IPv6 address as its /64 network, so that one network cannot rotate addresses."""
-    host = request.client.host if request.client else "unknown"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/{IPV6_THROTTLE_PREFIX}", strict=False))
-    return str(address)
-
-
-def throttled_authenticate(
+def _password_login(
     request: Request, session: Session, username: str, password: str, resource: str
 ) -> User | Throttled | None:
-    """`authenticate` behind the login throttle: `Throttled` (password not checked) when the username
-    or the client address has too many recent failures; a failure that locks one is audit-logged."""
-    throttle = request.app.state.login_throttle
-    attempt = throttle.begin(username[:MAX_USERNAME_CHARS], client_address(request))
-    if isinstance(attempt, Throttled):
-        request.app.state.metrics.login_throttled.labels(attempt.scope.value).inc()
-        return attempt
-    try:
-        user = authenticate(request, session, username, password)
-    except Exception:
-        throttle.abandon(attempt)
-        raise
-    if user is not None:
-        throttle.succeeded(attempt)
-        return user
-    for scope in throttle.failed(attempt):
-        _audit_lock(session, attempt, scope, resource, throttle.limits)
-    return None
-
-
-def _audit_lock(session: Session, attempt: Attempt, scope: ThrottleScope, resource: str, limits: LoginLimits) -> None:
-    if scope is ThrottleScope.ACCOUNT:
-        account = _find_user(session, attempt.account)
-        what, count = f"username {attempt.account!r}", limits.max_failures_per_account
-        citizen_id = account.citizen_id if account is not None else None
-    else:
-        what, count, citizen_id = f"client address {attempt.address}", limits.max_failures_per_address, None
-    audit.record(
-        session,
-        actor=None,
-        action=AuditAction.DENIED,
-        citizen_id=citizen_id,
-        purpose="login throttle",
-        resource=f"{resource}: {what} locked after {count} failed logins within {limits.window_s:g} s",
-        outcome="throttled",
-    )
-    session.commit()
+    outcome = password_login(_login_context(request, session, resource), username, password)
+    if isinstance(outcome, Throttled):
+        request.app.state.metrics.login_throttled.labels(outcome.scope.value).inc()
+    return outcome
 
 
 def _too_many(throttled: Throttled) -> HTTPException:
@@ -135,6 +70,14 @@ def _too_many(throttled: Throttled) -> HTTPException:
 THROTTLED_RESPONSE: dict[int | str, dict[str, Any]] = {
     429: {"description": "too many failed logins for this username or client address; see Retry-After"}
 }
+LoginPurpose = Annotated[
+    str | None,
+    Form(
+        max_length=200,
+        description="the purpose of use for every request made with this token (for clients that cannot send "
+        "X-Purpose, such as standard FHIR clients); each request's own X-Purpose or ?purpose= overrides it",
+    ),
+]
 
 
 @router.post("/token", response_model=Token, responses=THROTTLED_RESPONSE)
@@ -143,20 +86,28 @@ def login(
     session: SessionDep,
     settings: SettingsDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    purpose: LoginPurpose = None,
 ) -> Token:
-    """Exchange username and password (form fields) for a bearer access token (429 after too many failures)."""
-    user = throttled_authenticate(request, session, form.username, form.password, "POST /api/v1/auth/token")
+    """Exchange username and password (form fields) for a bearer access token (429 after too many
+    failures); with `purpose`, the token carries that purpose of use."""
+    purpose = (purpose or "").strip() or None
+    if purpose is not None and not valid_purpose(purpose):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "purpose: 3 to 200 printable characters")
+    user = _password_login(request, session, form.username, form.password, "POST /api/v1/auth/token")
     if isinstance(user, Throttled):
         raise _too_many(user)
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
-    token, _claims = create_access_token(user, request.app.state.jwt_key, settings.access_token_ttl_s)
-    audit.record(
-        session, actor=user, action=AuditAction.LOGIN, resource="POST /api/v1/auth/token", citizen_id=user.citizen_id
+    token, _claims = issue_token(
+        session,
+        user,
+        request.app.state.jwt_key,
+        settings.access_token_ttl_s,
+        purpose=purpose,
+        resource="POST /api/v1/auth/token",
     )
-    session.commit()
     return Token(access_token=token, token_type="bearer", expires_in=settings.access_token_ttl_s)
 
 
@@ -164,6 +115,34 @@ def login(
 def logout(session: SessionDep, caller: CurrentCaller) -> None:
     """Revoke the token used for this request; it is refused from now on."""
     revoke_token(session, caller.claims)
+    session.commit()
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**THROTTLED_RESPONSE, 403: {"description": "the current password is wrong"}},
+)
+def change_own_password(request: Request, session: SessionDep, caller: CurrentCaller, body: PasswordChange) -> None:
+    """Change your own password (the current one is checked through the login throttle); every
+    token issued before, this one included, stops working: log in again."""
+    checked = _password_login(
+        request, session, caller.user.username, body.current_password, "POST /api/v1/auth/password"
+    )
+    if isinstance(checked, Throttled):
+        raise _too_many(checked)
+    if checked is None or checked.id != caller.user.id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
+    change_password(session, request.app.state.password_hasher, checked, body.new_password)
+    revoke_token(session, caller.claims)
+    audit.record(
+        session,
+        actor=checked,
+        action=AuditAction.UPDATE,
+        resource="POST /api/v1/auth/password",
+        citizen_id=checked.citizen_id,
+        purpose="own password change",
+    )
     session.commit()
 
 
@@ -294,15 +273,15 @@ def browser_login(
     """Check username and password exactly as `POST /api/v1/auth/token` does; on success put the
     access token in the login cookie and go to `next` (a local path) or the role's landing page."""
     _refuse_cross_site(request)
-    user = throttled_authenticate(request, session, username, password, "POST /login")
+    user = _password_login(request, session, username, password, "POST /login")
     language = negotiate(lang, accept_language)
     if isinstance(user, Throttled):
         return _login_page(request, session, language, safe_next(next), failed=True, throttled=user)
     if user is None:
         return _login_page(request, session, language, safe_next(next), failed=True)
-    token, _claims = create_access_token(user, request.app.state.jwt_key, settings.access_token_ttl_s)
-    audit.record(session, actor=user, action=AuditAction.LOGIN, resource="POST /login", citizen_id=user.citizen_id)
-    session.commit()
+    token, _claims = issue_token(
+        session, user, request.app.state.jwt_key, settings.access_token_ttl_s, purpose=None, resource="POST /login"
+    )
     response = RedirectResponse(safe_next(next) or landing_page(session, user), status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
 
+from careplan_api.care_record import citizen_effect, stored_meal_cache
 from careplan_api.deps import (
     CurrentUser,
     Purpose,
@@ -22,10 +23,13 @@ from careplan_api.deps import (
     SessionDep,
     WriteCarePlan,
 )
+from careplan_api.effect import EffectSummary
 from careplan_api.models import AuditAction, Citizen, EatingGoal, Meal, StaffNote, UsageEventRecord
+from careplan_api.reports import MAX_TREND_WEEKS
 from careplan_api.schemas import (
     AuditEntryOut,
     CitizenOut,
+    EffectOut,
     GoalAssessment,
     GoalOut,
     MealDetail,
@@ -60,13 +64,7 @@ def list_citizens(
         session.commit()
         raise HTTPException(status.HTTP_403_FORBIDDEN, "analysts see aggregates only, never a list of persons")
     citizens = list(session.scalars(query.limit(limit).offset(offset)))
-    audit.record(
-        session,
-        actor=user,
-        action=AuditAction.SEARCH,
-        resource=f"GET {request.url.path} ({len(citizens)} found)",
-        purpose=purpose,
-    )
+    audit.record_listing(session, user, f"GET {request.url.path}", purpose, [c.id for c in citizens])
     session.commit()
     return citizens
 
@@ -121,9 +119,23 @@ def read_goal(access: ReadCarePlan, session: SessionDep) -> EatingGoal:
 @router.put("/{citizen_id}/goal", response_model=GoalOut)
 def assess_goal(access: WriteCarePlan, session: SessionDep, body: GoalAssessment) -> EatingGoal:
     """Record a new FSIII assessment (staff of the citizen's unit)."""
-    goal = people.assess_goal(session, access.citizen.id, body.level, body.goal_text, access.user)
+    goal = people.assess_goal(
+        session, access.citizen.id, body.level, body.goal_text, access.user, body.hand_feeding_minutes
+    )
     session.commit()
     return goal
+
+
+@router.get("/{citizen_id}/effect", response_model=EffectOut)
+def read_effect(
+    access: ReadCarePlan,
+    session: SessionDep,
+    request: Request,
+    weeks: Annotated[int, Query(ge=1, le=MAX_TREND_WEEKS, description="how many weeks back, this week included")] = 12,
+) -> EffectSummary:
+    """Staff minutes freed, the share of bites the citizen started, meals per week and the FSIII
+    level, per week and in sum, from the logged meals."""
+    return citizen_effect(session, access.citizen.id, weeks, stored_meal_cache(request.app.state))
 
 
 @router.get("/{citizen_id}/notes", response_model=list[NoteOut])

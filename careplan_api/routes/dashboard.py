@@ -1,89 +1,41 @@
-"""The municipality dashboard: aggregates over groups of citizens (by unit, by FSIII level), with
-groups smaller than five suppressed (`careplan_api.dashboard`). For analysts and administrators;
-no route here ever shows one person. Each view is audited (without a citizen). The page accepts the
-browser's login cookie (`deps.PageAnalystUser`); the JSON route only the bearer token."""
+"""The municipality dashboard: aggregates over groups of citizens (by unit, by FSIII level) per
+closed calendar month, released once and then shown as stored (`careplan_api.dashboard_releases`),
+with every group that could single out fewer than five citizens hidden (`careplan_api.dashboard`).
+For analysts and administrators; no route here ever shows one person. Each view is audited (without
+a citizen). The page accepts the browser's login cookie (`deps.PageAnalystUser`); the JSON route
+only the bearer token."""
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
-from dataclasses import asdict, replace
-from datetime import datetime, timedelta
-from typing import Annotated
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careplan_api.dashboard import MIN_GROUP_SIZE, CitizenStats, Dashboard, build_dashboard
+from careplan_api.dashboard import MIN_GROUP_SIZE
+from careplan_api.dashboard_releases import MAX_MONTHS, NOT_ASSESSED, month_start, releases
 from careplan_api.deps import SESSION_COOKIE, AnalystUser, PageAnalystUser, SessionDep
-from careplan_api.i18n import DISPLAY_TZ, Lang, local_date, negotiate, texts
-from careplan_api.models import AuditAction, Citizen, EatingGoal, Meal, Unit, User, utcnow
+from careplan_api.i18n import DISPLAY_TZ, negotiate, texts
+from careplan_api.models import AuditAction, User, utcnow
 from careplan_api.report_plots import bar_svg
-from careplan_api.reports import MAX_TREND_WEEKS
 from careplan_api.services import audit
 from careplan_api.templating import render_page
 
 router = APIRouter(tags=["dashboard"])
 
-Weeks = Annotated[int, Query(ge=1, le=MAX_TREND_WEEKS, description="how many weeks back, this week included")]
+Months = Annotated[int, Query(ge=1, le=MAX_MONTHS, description="how many closed months, newest first")]
+Purpose = Annotated[str | None, Query(max_length=200)]
 DEFAULT_PURPOSE = "aggregate statistics"
 
 
-def citizen_stats(session: Session, since: datetime, until: datetime, no_unit_label: str) -> list[CitizenStats]:
-    """Per-citizen figures for the citizens who had at least one meal that started in [since, until)."""
-    meals = session.execute(
-        select(Meal.citizen_id, Meal.started_at, Meal.ended_at, Meal.bites_taken, Meal.safety_stops).where(
-            Meal.started_at >= since, Meal.started_at < until
-        )
-    )
-    per_citizen: dict[uuid.UUID, list[float]] = defaultdict(lambda: [0, 0, 0.0, 0])
-    for citizen_id, started_at, ended_at, bites_taken, safety_stops in meals:
-        figures = per_citizen[citizen_id]
-        figures[0] += 1
-        figures[1] += bites_taken
-        if started_at is not None and ended_at is not None:
-            figures[2] += (ended_at - started_at).total_seconds()
-        figures[3] += safety_stops
-    if not per_citizen:
-        return []
-    units = dict(
-        session.execute(
-            select(Citizen.id, Unit.name)
-            .outerjoin(Unit, Unit.id == Citizen.unit_id)
-            .where(Citizen.id.in_(list(per_citizen)))
-        ).all()
-    )
-    levels: dict[uuid.UUID, int] = {}
-    for citizen_id, level in session.execute(
-        select(EatingGoal.citizen_id, EatingGoal.level).order_by(EatingGoal.assessed_at, EatingGoal.id)
-    ):
-        levels[citizen_id] = level  # newest assessment wins
-    return [
-        CitizenStats(
-            unit=units.get(citizen_id) or no_unit_label,
-            assessed_level=levels.get(citizen_id),
-            meals=int(figures[0]),
-            bites_taken=int(figures[1]),
-            duration_s=float(figures[2]),
-            safety_stops=int(figures[3]),
-        )
-        for citizen_id, figures in per_citizen.items()
-    ]
-
-
-def _dashboard(
-    session: Session, user: User, request: Request, weeks: int, purpose: str | None, lang: Lang
-) -> tuple[Dashboard, datetime, datetime]:
+def _releases(
+    session: Session, user: User, request: Request, months: int, purpose: str | None
+) -> tuple[list[dict[str, Any]], datetime]:
     now = utcnow()
-    today = now.astimezone(DISPLAY_TZ).date()
-    since = datetime.combine(
-        today - timedelta(days=today.weekday(), weeks=weeks - 1), datetime.min.time(), tzinfo=DISPLAY_TZ
-    )
-    t = texts(lang)
-    stats = citizen_stats(session, since, now, no_unit_label=t["none"])
-    dashboard = build_dashboard(stats, min_group_size=MIN_GROUP_SIZE, no_level_label=t["no_level"])
+    found = releases(session, now, months, request.app.state.settings.dashboard_release_delay_days)
     audit.record(
         session,
         actor=user,
@@ -92,7 +44,22 @@ def _dashboard(
         purpose=(purpose or DEFAULT_PURPOSE).strip()[:200] or DEFAULT_PURPOSE,
     )
     session.commit()
-    return dashboard, since, now
+    return found, now
+
+
+def _labelled(content: dict[str, Any], t: Mapping[str, str]) -> dict[str, Any]:
+    """A release with its labels in the page's language."""
+
+    def level(group: dict[str, Any]) -> dict[str, Any]:
+        key = "no_level" if group["label"] == NOT_ASSESSED else f"level_{group['label']}"
+        return group | {"label": t.get(key, group["label"])}
+
+    return content | {
+        "month": month_start(content["period"]).astimezone(DISPLAY_TZ),
+        "total": content["total"] | {"label": t["total"]},
+        "by_unit": [g | {"label": g["label"] or t["none"]} for g in content["by_unit"]],
+        "by_level": [level(g) for g in content["by_level"]],
+    }
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -100,52 +67,42 @@ def dashboard_page(
     request: Request,
     session: SessionDep,
     user: PageAnalystUser,
-    weeks: Weeks = 12,
-    purpose: Annotated[str | None, Query(max_length=200)] = None,
+    months: Months = 6,
+    purpose: Purpose = None,
     lang: Annotated[str | None, Query(max_length=8)] = None,
     accept_language: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> HTMLResponse:
-    """Aggregates over citizens by unit and by assessed FSIII level; groups under five are hidden."""
+    """Aggregates per closed month, by unit and by assessed FSIII level; small groups are hidden."""
     language = negotiate(lang, accept_language)
-    dashboard, since, now = _dashboard(session, user, request, weeks, purpose, language)
+    found, _now = _releases(session, user, request, months, purpose)
     t = texts(language)
-    dashboard = replace(
-        dashboard,
-        by_level=tuple(
-            replace(g, label=t[f"level_{g.label}"]) if f"level_{g.label}" in t else g for g in dashboard.by_level
-        ),
-    )
-    shown = [g for g in dashboard.by_unit if not g.suppressed]
+    shown = [_labelled(content, t) for content in found]
+    newest_units = [g for g in shown[0]["by_unit"] if not g["suppressed"]] if shown else []
     return render_page(
         request,
         "dashboard.html",
         language,
-        dashboard=dashboard,
-        total=replace(dashboard.total, label=t["total"]),
-        weeks=weeks,
-        period_from=local_date(since.astimezone(DISPLAY_TZ).date()),
-        period_to=local_date(now.astimezone(DISPLAY_TZ).date()),
+        releases=shown,
+        months=months,
+        min_group_size=MIN_GROUP_SIZE,
         chart_svg=bar_svg(
-            [g.label for g in shown],
-            [g.meals_per_citizen or 0.0 for g in shown],
+            [g["label"] for g in newest_units],
+            [g["meals_per_citizen"] or 0.0 for g in newest_units],
             language,
             ylabel=t["meals_per_citizen"],
             title=t["by_unit"],
-            description=t["dashboard_chart_alt"].format(n=len(shown)),
+            description=t["dashboard_chart_alt"].format(n=len(newest_units)),
         ),
-        chart_alt=t["dashboard_chart_alt"].format(n=len(shown)),
+        chart_alt=t["dashboard_chart_alt"].format(n=len(newest_units)),
         signed_in=SESSION_COOKIE in request.cookies,
     )
 
 
 @router.get("/dashboard/aggregates.json")
 def dashboard_json(
-    request: Request,
-    session: SessionDep,
-    user: AnalystUser,
-    weeks: Weeks = 12,
-    purpose: Annotated[str | None, Query(max_length=200)] = None,
+    request: Request, session: SessionDep, user: AnalystUser, months: Months = 6, purpose: Purpose = None
 ) -> dict[str, object]:
-    """The dashboard's figures as JSON (suppressed groups have `suppressed: true` and no figures)."""
-    dashboard, since, now = _dashboard(session, user, request, weeks, purpose, Lang.EN)
-    return {"since": since.isoformat(), "until": now.isoformat(), **asdict(dashboard)}
+    """The released figures of the newest closed months (suppressed groups have `suppressed: true`
+    and no figures); the same numbers, byte for byte, every time they are asked for."""
+    found, now = _releases(session, user, request, months, purpose)
+    return {"min_group_size": MIN_GROUP_SIZE, "as_of": now.isoformat(), "releases": found}

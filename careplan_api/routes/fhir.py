@@ -7,6 +7,7 @@ export with one entry per exported citizen.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
@@ -22,6 +23,7 @@ from careplan_api.care_record import (
 )
 from careplan_api.deps import AdminUser, ExportCarePlan, Purpose, SessionDep
 from careplan_api.fhir import EXPORT_TYPES, NDJSON_MEDIA_TYPE, BundleType, iter_ndjson
+from careplan_api.fhir.capability import capability_statement
 from careplan_api.fhir.encoding import EntryCache, everything_json
 from careplan_api.i18n import DISPLAY_TZ
 from careplan_api.models import AuditAction, Citizen, utcnow
@@ -41,6 +43,18 @@ def _entry_cache(state: object) -> EntryCache:
 
 def _day_start(day: date | None) -> datetime | None:
     return None if day is None else datetime.combine(day, time.min, tzinfo=DISPLAY_TZ)
+
+
+@router.get(
+    "/metadata",
+    response_class=Response,
+    responses={200: {"content": {FHIR_JSON: {}}, "description": "the service's FHIR CapabilityStatement"}},
+)
+def metadata(request: Request) -> Response:
+    """What a FHIR client can do here (no login needed: it holds no personal data)."""
+    base = str(request.base_url).rstrip("/") + "/fhir"
+    statement = capability_statement(base, request.app.version, request.app.state.started_at)
+    return Response(json.dumps(statement), media_type=FHIR_JSON)
 
 
 @router.get(

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from careplan_api.care_record import load_meal_summaries, stored_meal_cache
+from careplan_api.care_record import citizen_effect, load_meal_summaries, stored_meal_cache
 from careplan_api.deps import (
     MAX_PURPOSE_CHARS,
     MIN_PURPOSE_CHARS,
@@ -104,10 +104,12 @@ def citizen_report(
         else None
     )
     t = texts(language)
+    effect = citizen_effect(session, access.citizen.id, weeks, stored_meal_cache(request.app.state))
     return render_page(
         request,
         "report.html",
         language,
+        effect=effect,
         citizen_id=str(access.citizen.id),
         purpose=access.purpose,
         weeks=weeks,

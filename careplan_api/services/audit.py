@@ -6,8 +6,11 @@ transaction as the access it records, or commit it on its own for refused attemp
 
 from __future__ import annotations
 
+import getpass
+import os
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -18,10 +21,32 @@ from careplan_api.models import ActorKind, AuditAction, AuditEntry, Device, User
 MAX_RESOURCE_CHARS = 300
 MAX_PURPOSE_CHARS = 200
 _INSERT = insert(table_of(AuditEntry))
+OPERATOR_ENV = "BIDVIS_OPERATOR"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A person running an administration command on the server's command line."""
+
+    name: str
+
+    @classmethod
+    def current(cls) -> Operator:
+        """`$BIDVIS_OPERATOR` if set (e.g. your initials behind a shared account), else the login name."""
+        name = os.environ.get(OPERATOR_ENV, "").strip()
+        if not name:
+            try:
+                name = getpass.getuser()
+            except (KeyError, OSError):  # no passwd entry for this uid (a container)
+                name = f"uid {os.getuid()}"
+        return cls(name[:120])
+
+
+Actor = User | Device | Operator | None
 
 
 def _values(
-    actor: User | Device | None,
+    actor: Actor,
     action: AuditAction,
     resource: str,
     citizen_id: uuid.UUID | None,
@@ -32,6 +57,8 @@ def _values(
         kind, actor_id, name, role = ActorKind.USER, actor.id, actor.username, actor.role.value
     elif isinstance(actor, Device):
         kind, actor_id, name, role = ActorKind.DEVICE, actor.id, f"device {actor.id}", "device"
+    elif isinstance(actor, Operator):
+        kind, actor_id, name, role = ActorKind.SYSTEM, None, f"{actor.name} (command line)", "operator"
     else:
         kind, actor_id, name, role = ActorKind.SYSTEM, None, "system", ""
     return {
@@ -51,14 +78,14 @@ def _values(
 def record(
     session: Session,
     *,
-    actor: User | Device | None,
+    actor: Actor,
     action: AuditAction,
     resource: str,
     citizen_id: uuid.UUID | None = None,
     purpose: str = "",
     outcome: str = "ok",
 ) -> AuditEntry:
-    """Add one audit entry to `session` (the caller commits). `actor=None` means the system itself."""
+    """Add one audit entry to `session` (the caller commits). `actor=None` means the service itself."""
     entry = AuditEntry(**_values(actor, action, resource, citizen_id, purpose, outcome))
     session.add(entry)
     return entry
@@ -77,6 +104,25 @@ def append(
     """`record` as one Core INSERT on `connection`, in its transaction (the caller commits): no ORM
     flush, for the ingest path, which writes one entry per batch."""
     connection.execute(_INSERT, _values(actor, action, resource, citizen_id, purpose, outcome))
+
+
+def record_listing(
+    session: Session, actor: Actor, resource: str, purpose: str, citizen_ids: Sequence[uuid.UUID]
+) -> None:
+    """A list or search that showed several citizens: one `search` entry without a citizen (how
+    many were found) and one per citizen shown, so that each sees it in their own access log."""
+    session.add(
+        AuditEntry(**_values(actor, AuditAction.SEARCH, f"{resource} ({len(citizen_ids)} found)", None, purpose, "ok"))
+    )
+    shown = list(dict.fromkeys(citizen_ids))
+    if shown:
+        session.execute(
+            _INSERT,
+            [
+                _values(actor, AuditAction.SEARCH, f"{resource} (in a list of {len(shown)})", c, purpose, "ok")
+                for c in shown
+            ],
+        )
 
 
 def entries_for_citizen(

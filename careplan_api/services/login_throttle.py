@@ -1,51 +1,72 @@
-"""Throttling password guessing: failed logins counted per account and per client address.
+"""Throttling password guessing, shared by every worker through the database.
 
-A key (an account name, or a client address) that has `max_failures` failed logins within the
-last `window_s` seconds is refused until the oldest of them leaves the window: an attacker gets at
-most `max_failures` guesses per window and key, and a refused attempt does not reach the password
-check (argon2 is expensive on purpose). Every attempt holds its place as a failure while its
-password is checked, so parallel guesses cannot slip past the count; a successful login gives its
-place back and clears the account's failures.
+Failed logins are counted over a sliding window in three scopes:
 
-    throttle = LoginThrottle(LoginLimits(max_failures_per_account=10, max_failures_per_address=50, window_s=900))
+- `PAIR`: one username from one client address (`max_failures_per_pair`, 10 by default): a
+  guesser at one address gets that many tries at an account, and locks out only that address;
+- `ADDRESS`: any username from one client address (`max_failures_per_address`, 50);
+- `ACCOUNT`: one username from the addresses that have not logged in to it successfully within
+  `known_address_s` (`max_failures_per_account`, 100): slows a guesser spread over many addresses.
+  An address from which the account's owner has logged in before is never refused in this scope,
+  so nobody elsewhere can lock the real user out of their usual place.
+
+A refused attempt gets `Throttled` (429, Retry-After) before its password is checked (argon2 is
+expensive on purpose). Every attempt that is let through holds its place as a failure while its
+password is checked, so parallel guesses cannot slip past the count (PostgreSQL: a transaction
+advisory lock; SQLite: its single writer); a success gives the place back, clears the pair's
+failures and remembers the address as known for the account.
+
+    throttle = LoginThrottle(LoginLimits(), session_factory)
     attempt = throttle.begin(username, client_address)
     if isinstance(attempt, Throttled): ...  # 429, Retry-After: attempt.retry_after_s
-    elif password_ok: throttle.succeeded(attempt)
+    elif password_ok: throttle.succeeded(attempt, user_id)
     else: newly_locked = throttle.failed(attempt)  # scopes that reached their limit now (to audit)
     # throttle.abandon(attempt) when the password could not be checked at all
-
-The counts live in this process (one uvicorn worker): a restart forgets them, and several
-processes would each count on their own.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import threading
 import time
-from collections import deque
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-MAX_KEYS = 100_000  # per scope; beyond it the least recently failed keys are forgotten
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from careplan_api.models import KnownLoginAddress, LoginFailure, User
+
+_ADVISORY_LOCK_KEY = 0x6269_6476_6973_4C47  # "bidvisLG": serialises login throttling on PostgreSQL
+MAX_KEY_CHARS = 150
 
 
 class ThrottleScope(StrEnum):
-    ACCOUNT = "account"
+    PAIR = "account_and_address"
     ADDRESS = "address"
+    ACCOUNT = "account"
 
 
 @dataclass(frozen=True)
 class LoginLimits:
-    max_failures_per_account: int = 10
+    max_failures_per_pair: int = 10
     max_failures_per_address: int = 50
+    max_failures_per_account: int = 100
     window_s: float = 900.0
+    known_address_s: float = 90 * 24 * 3600.0
 
     def __post_init__(self) -> None:
-        if self.max_failures_per_account < 1 or self.max_failures_per_address < 1 or not self.window_s > 0:
+        counts = (self.max_failures_per_pair, self.max_failures_per_address, self.max_failures_per_account)
+        if min(counts) < 1 or not self.window_s > 0 or not self.known_address_s >= 0:
             raise ValueError(f"login limits need at least one failure per key and a window > 0 s, got {self}")
+
+    def limit(self, scope: ThrottleScope) -> int:
+        return {
+            ThrottleScope.PAIR: self.max_failures_per_pair,
+            ThrottleScope.ADDRESS: self.max_failures_per_address,
+            ThrottleScope.ACCOUNT: self.max_failures_per_account,
+        }[scope]
 
 
 @dataclass(frozen=True)
@@ -58,108 +79,119 @@ class Throttled:
 
 @dataclass(frozen=True)
 class Attempt:
-    """A login let through to the password check, holding its place in both counts."""
+    """A login let through to the password check, holding its place (row `place`) in the counts."""
 
     account: str
     address: str
-    place: tuple[float, int]  # (time, sequence number): unique, so it can be given back
-
-
-class _FailureWindow:
-    """The places (time, sequence number) of recent failures per key (not thread-safe: `LoginThrottle` holds the lock)."""
-
-    def __init__(self, max_failures: int, window_s: float, max_keys: int) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.max_keys = max_keys
-        self._times: dict[str, deque[tuple[float, int]]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[tuple[float, int]] | None:
-        times = self._times.get(key)
-        if times is None:
-            return None
-        while times and times[0][0] <= now - self.window_s:
-            times.popleft()
-        if not times:
-            del self._times[key]
-            return None
-        return times
-
-    def wait_s(self, key: str, now: float) -> float:
-        """0 when `key` may try now, else the seconds until it may."""
-        times = self._recent(key, now)
-        if times is None or len(times) < self.max_failures:
-            return 0.0
-        return times[-self.max_failures][0] + self.window_s - now
-
-    def add(self, key: str, place: tuple[float, int]) -> None:
-        times = self._times.pop(key, None) or deque()
-        times.append(place)
-        self._times[key] = times  # re-inserted: the dict's order is least recently failed first
-        if len(self._times) > self.max_keys:
-            self._times.pop(next(iter(self._times)))
-
-    def remove(self, key: str, place: tuple[float, int]) -> None:
-        times = self._times.get(key)
-        if times is not None and place in times:
-            times.remove(place)
-
-    def clear(self, key: str) -> None:
-        self._times.pop(key, None)
-
-    def locked_by(self, key: str, place: tuple[float, int], now: float) -> bool:
-        """Whether the failure at `place` was the one that filled `key`'s window."""
-        times = self._recent(key, now)
-        return times is not None and len(times) >= self.max_failures and times[-1] == place
+    place: int
+    at_s: float
+    known_address: bool
 
 
 class LoginThrottle:
-    """Counts of failed logins per account and per client address, in this process; thread-safe."""
+    """Counts of failed logins in the database (table `login_failures`); safe across threads and processes."""
 
     def __init__(
-        self, limits: LoginLimits, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS
+        self,
+        limits: LoginLimits,
+        session_factory: sessionmaker[Session],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.limits = limits
+        self._sessions = session_factory
         self._clock = clock
-        self._lock = threading.Lock()
-        self._sequence = itertools.count()
-        self._windows = {
-            ThrottleScope.ACCOUNT: _FailureWindow(limits.max_failures_per_account, limits.window_s, max_keys),
-            ThrottleScope.ADDRESS: _FailureWindow(limits.max_failures_per_address, limits.window_s, max_keys),
+
+    def _lock(self, session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+
+    def _is_known(self, session: Session, account: str, address: str, now: float) -> bool:
+        return (
+            session.scalar(
+                select(KnownLoginAddress.address)
+                .join(User, User.id == KnownLoginAddress.user_id)
+                .where(
+                    User.username == account,
+                    KnownLoginAddress.address == address,
+                    KnownLoginAddress.last_success_s > now - self.limits.known_address_s,
+                )
+            )
+            is not None
+        )
+
+    def _scopes(self, account: str, address: str, known: bool) -> dict[ThrottleScope, list]:
+        """The conditions on `LoginFailure` that make up each scope's count for this attempt."""
+        scopes: dict[ThrottleScope, list] = {
+            ThrottleScope.PAIR: [LoginFailure.account == account, LoginFailure.address == address],
+            ThrottleScope.ADDRESS: [LoginFailure.address == address],
         }
+        if not known:
+            scopes[ThrottleScope.ACCOUNT] = [LoginFailure.account == account, LoginFailure.from_known.is_(False)]
+        return scopes
 
     def begin(self, account: str, address: str) -> Attempt | Throttled:
         """Let a login through to the password check (its place held as a failure), or refuse it."""
-        keys = {ThrottleScope.ACCOUNT: account, ThrottleScope.ADDRESS: address}
-        with self._lock:
+        account, address = _key(account), _key(address)
+        with self._sessions() as session, session.begin():
+            self._lock(session)
             now = self._clock()
-            waits = {scope: window.wait_s(keys[scope], now) for scope, window in self._windows.items()}
-            scope, wait = max(waits.items(), key=lambda item: item[1])
-            if wait > 0:
-                return Throttled(scope, max(1, math.ceil(wait)))
-            place = (now, next(self._sequence))
-            for scope, window in self._windows.items():
-                window.add(keys[scope], place)
-            return Attempt(account, address, place)
+            since = now - self.limits.window_s
+            session.execute(delete(LoginFailure).where(LoginFailure.at_s <= since))
+            known = self._is_known(session, account, address, now)
+            refusals = []
+            for scope, conditions in self._scopes(account, address, known).items():
+                limit = self.limits.limit(scope)
+                times = session.scalars(
+                    select(LoginFailure.at_s)
+                    .where(*conditions, LoginFailure.at_s > since)
+                    .order_by(LoginFailure.at_s.desc(), LoginFailure.id.desc())
+                    .limit(limit)
+                ).all()
+                if len(times) >= limit:
+                    refusals.append(Throttled(scope, max(1, math.ceil(times[-1] + self.limits.window_s - now))))
+            if refusals:
+                return max(refusals, key=lambda refusal: refusal.retry_after_s)
+            place = LoginFailure(account=account, address=address, at_s=now, from_known=known)
+            session.add(place)
+            session.flush()
+            return Attempt(account, address, place.id, now, known)
 
     def failed(self, attempt: Attempt) -> list[ThrottleScope]:
-        """The attempt's password was wrong (its place stays a failure); the scopes whose key has
-        now reached its limit, i.e. that this failure locked."""
-        keys = {ThrottleScope.ACCOUNT: attempt.account, ThrottleScope.ADDRESS: attempt.address}
-        with self._lock:
-            now = self._clock()
-            return [
-                scope for scope, window in self._windows.items() if window.locked_by(keys[scope], attempt.place, now)
-            ]
+        """The attempt's password was wrong (its place stays a failure); the scopes whose count it
+        filled, i.e. that this failure locked (each lock is reported once)."""
+        with self._sessions() as session:
+            since = self._clock() - self.limits.window_s
+            locked = []
+            for scope, conditions in self._scopes(attempt.account, attempt.address, attempt.known_address).items():
+                up_to_here = session.scalar(
+                    select(func.count()).where(*conditions, LoginFailure.at_s > since, LoginFailure.id <= attempt.place)
+                )
+                if up_to_here == self.limits.limit(scope):
+                    locked.append(scope)
+            return locked
 
     def abandon(self, attempt: Attempt) -> None:
         """The password could not be checked (e.g. the database is down): the attempt counts for nothing."""
-        with self._lock:
-            for scope, key in ((ThrottleScope.ACCOUNT, attempt.account), (ThrottleScope.ADDRESS, attempt.address)):
-                self._windows[scope].remove(key, attempt.place)
+        with self._sessions() as session, session.begin():
+            session.execute(delete(LoginFailure).where(LoginFailure.id == attempt.place))
 
-    def succeeded(self, attempt: Attempt) -> None:
-        """The password was right: the address gets the attempt's place back, the account starts afresh."""
-        with self._lock:
-            self._windows[ThrottleScope.ADDRESS].remove(attempt.address, attempt.place)
-            self._windows[ThrottleScope.ACCOUNT].clear(attempt.account)
+    def succeeded(self, attempt: Attempt, user_id: uuid.UUID) -> None:
+        """The password was right: the attempt's place is given back, the pair starts afresh, and the
+        address becomes known for the account (exempt from the account-wide count)."""
+        with self._sessions() as session, session.begin():
+            session.execute(
+                delete(LoginFailure).where(
+                    (LoginFailure.id == attempt.place)
+                    | ((LoginFailure.account == attempt.account) & (LoginFailure.address == attempt.address))
+                )
+            )
+            known = session.get(KnownLoginAddress, (user_id, attempt.address))
+            if known is None:
+                session.add(KnownLoginAddress(user_id=user_id, address=attempt.address, last_success_s=attempt.at_s))
+            else:
+                known.last_success_s = attempt.at_s
+
+
+def _key(value: str) -> str:
+    """A username or address as stored: cut to `MAX_KEY_CHARS`, NUL written out (PostgreSQL refuses it)."""
+    return value[:MAX_KEY_CHARS].replace("\x00", "\\x00")

@@ -155,14 +155,29 @@ def revoke_device(session: Session, device_id: uuid.UUID) -> Device:
     return device
 
 
+MAX_HAND_FEEDING_MINUTES = 240.0
+
+
 def assess_goal(
-    session: Session, citizen_id: uuid.UUID, level: int, goal_text: str, assessor: User | None
+    session: Session,
+    citizen_id: uuid.UUID,
+    level: int,
+    goal_text: str,
+    assessor: User | None,
+    hand_feeding_minutes: float | None = None,
 ) -> EatingGoal:
-    """Record a new FSIII "Spise og drikke" assessment (level 0-4); the newest one is current."""
+    """Record a new FSIII "Spise og drikke" assessment (level 0-4; and, when staff know it, the
+    minutes of hand-feeding one meal takes); the newest one is current."""
     if not 0 <= level <= 4:
         raise InvalidInput("the FSIII level is 0 (no limitation) to 4 (complete limitation)")
+    if hand_feeding_minutes is not None and not 0 <= hand_feeding_minutes <= MAX_HAND_FEEDING_MINUTES:
+        raise InvalidInput(f"hand-feeding minutes per meal are 0 to {MAX_HAND_FEEDING_MINUTES:g}")
     goal = EatingGoal(
-        citizen_id=citizen_id, level=level, goal_text=goal_text, assessed_by=assessor.id if assessor else None
+        citizen_id=citizen_id,
+        level=level,
+        goal_text=goal_text,
+        assessed_by=assessor.id if assessor else None,
+        hand_feeding_minutes=hand_feeding_minutes,
     )
     session.add(goal)
     session.flush()

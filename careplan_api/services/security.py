@@ -91,18 +91,25 @@ class AccessClaims:
     role: Role
     jti: str
     expires_at: datetime
+    issued_at: datetime | None = None
+    purpose: str | None = None  # the purpose of use chosen at login (DESIGN.md), if any
 
 
-def create_access_token(user: User, key: bytes, ttl_s: int, now: datetime | None = None) -> tuple[str, AccessClaims]:
+def create_access_token(
+    user: User, key: bytes, ttl_s: int, now: datetime | None = None, purpose: str | None = None
+) -> tuple[str, AccessClaims]:
+    """A signed token for `user` (HS256), valid `ttl_s` seconds, carrying `purpose` when given."""
     now = now or datetime.now(UTC)
-    claims = AccessClaims(user.id, user.role, uuid.uuid4().hex, now + timedelta(seconds=ttl_s))
-    payload = {
+    claims = AccessClaims(user.id, user.role, uuid.uuid4().hex, now + timedelta(seconds=ttl_s), now, purpose)
+    payload: dict[str, object] = {
         "sub": str(user.id),
         "role": user.role.value,
         "jti": claims.jti,
-        "iat": int(now.timestamp()),
+        "iat": round(now.timestamp(), 6),  # RFC 7519 allows fractions: a cut-off in the same second still holds
         "exp": int(claims.expires_at.timestamp()),
     }
+    if purpose:
+        payload["purpose"] = purpose
     return jwt.encode(payload, key, algorithm=JWT_ALGORITHM), claims
 
 
@@ -110,11 +117,14 @@ def decode_access_token(token: str, key: bytes) -> AccessClaims:
     """Signature, expiry and shape of a token; raises `InvalidToken`. Revocation is checked separately."""
     try:
         payload = jwt.decode(token, key, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "exp", "jti", "role"]})
+        purpose = payload.get("purpose")
         return AccessClaims(
             uuid.UUID(str(payload["sub"])),
             Role(payload["role"]),
             str(payload["jti"])[:64],
             datetime.fromtimestamp(int(payload["exp"]), UTC),
+            datetime.fromtimestamp(float(payload["iat"]), UTC) if "iat" in payload else None,
+            purpose if isinstance(purpose, str) and purpose else None,
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("the access token has expired; log in again") from exc
@@ -130,6 +140,8 @@ def user_for_token(session: Session, token: str, key: bytes) -> tuple[User, Acce
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active or user.role is not claims.role:
         raise InvalidToken("the access token's user is no longer active")
+    if user.tokens_valid_after is not None and (claims.issued_at is None or claims.issued_at < user.tokens_valid_after):
+        raise InvalidToken("the access token is from before a password change or reactivation; log in again")
     return user, claims
 
 

@@ -30,8 +30,8 @@ from careplan_api.services import people
 from careplan_api.services.security import create_access_token, password_hasher
 from careplan_api.settings import Settings
 
-TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 32
-TEST_CPR_KEY = "test-cpr-key-" + "y" * 32
+TEST_JWT_SECRET = "test-jwt-secret-9fQm2xLr7TzKp4WcVb8NhJd3Ys6Ga1Eu"
+TEST_CPR_KEY = "test-cpr-key-Zr5Lq8Wx2Mv7Tn4Bk9Hc3Pf6Dj1Sg0Ay"
 PG_TEMPLATE = "careplan_template"
 PASSWORD = "correct horse battery"
 

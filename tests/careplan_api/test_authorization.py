@@ -65,6 +65,7 @@ ROWS = {
         "PUT", "/api/v1/citizens/{alice}/goal", {"staff_a": 200}, body={"level": 2, "goal_text": "Spiser selv"}
     ),
     "list notes": Row("GET", "/api/v1/citizens/{alice}/notes", ALICE_READERS),
+    "read effect": Row("GET", "/api/v1/citizens/{alice}/effect", ALICE_READERS),
     "add note": Row("POST", "/api/v1/citizens/{alice}/notes", {"staff_a": 201}, body={"text": "Spiste godt"}),
     "read audit log": Row(
         "GET", "/api/v1/citizens/{alice}/audit", {**ALICE_READERS, "relative_audit_only": 200, "admin": 200}
@@ -77,6 +78,16 @@ ROWS = {
         body={"username": "newstaff", "password": "longenough", "role": "staff", "unit": "Unit A"},
     ),
     "deactivate user": Row("POST", "/api/v1/users/{spare_user}/deactivate", {"admin": 200}),
+    "reactivate user": Row("POST", "/api/v1/users/{spare_user}/reactivate", {"admin": 200}),
+    "reset password": Row(
+        "POST", "/api/v1/users/{spare_user}/password", {"admin": 200}, body={"new_password": "a new long password"}
+    ),
+    "change own password": Row(
+        "POST",
+        "/api/v1/auth/password",
+        {c: 204 for c in EVERY_USER},
+        body={"current_password": "correct horse battery", "new_password": "another long password"},
+    ),
     "grant fuldmagt": Row(
         "POST",
         "/api/v1/fuldmagter",

@@ -168,3 +168,48 @@ def test_the_default_database_is_a_sqlite_file_in_the_per_user_data_dir(tmp_path
     assert (tmp_path / "bidvis" / "careplan.sqlite3").exists()
     secrets = tmp_path / "bidvis" / "secrets.json"
     assert secrets.exists() and (secrets.stat().st_mode & 0o077) == 0
+
+
+def test_a_lost_password_is_reset_old_tokens_stop_and_the_operator_is_in_the_citizens_log(
+    run, database_url, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("BIDVIS_OPERATOR", "kbh-it-jens")
+    citizen_id = _json(run("add-citizen", "--name", "Grete"))["citizen_id"]
+    _json(run("add-user", "--username", "grete", "--role", "citizen", "--citizen", citizen_id, stdin="firstpass1\n"))
+    app = create_app(Settings(database_url=database_url, data_dir=tmp_path))
+    with TestClient(app) as client:
+        old = client.post("/api/v1/auth/token", data={"username": "grete", "password": "firstpass1"}).json()
+        assert _json(run("reset-password", "--username", "grete", stdin="second-pass-2\n"))["is_active"] is True
+        headers = {"Authorization": f"Bearer {old['access_token']}", "X-Purpose": "own check"}
+        assert client.get("/api/v1/auth/me", headers=headers).status_code == 401  # cut off by the reset
+        assert (
+            client.post("/api/v1/auth/token", data={"username": "grete", "password": "firstpass1"}).status_code == 401
+        )
+        assert _json(run("deactivate-user", "--username", "grete"))["is_active"] is False
+        assert (
+            client.post("/api/v1/auth/token", data={"username": "grete", "password": "second-pass-2"}).status_code
+            == 401
+        )
+        assert _json(run("reactivate-user", "--username", "grete"))["is_active"] is True
+        fresh = client.post("/api/v1/auth/token", data={"username": "grete", "password": "second-pass-2"}).json()
+        log = client.get(
+            f"/api/v1/citizens/{citizen_id}/audit",
+            headers={"Authorization": f"Bearer {fresh['access_token']}", "X-Purpose": "own check"},
+        ).json()
+    app.state.engine.dispose()
+    by_cli = [(e["resource"], e["actor_name"], e["actor_role"]) for e in log if e["resource"].startswith("cli ")]
+    assert ("cli reset-password", "kbh-it-jens (command line)", "operator") in by_cli
+    assert {r for r, _name, _role in by_cli} >= {"cli add-citizen", "cli add-user", "cli deactivate-user"}
+    read = _json(run("access-log", "--citizen", citizen_id, "--purpose", "citizen asked for her log"))
+    assert read["entries"][0]["resource"] == "cli access-log"  # the read itself is logged first
+    assert read["entries"][0]["purpose"] == "citizen asked for her log"
+
+
+def test_migrate_names_the_newest_revision(run):
+    assert _json(run("migrate")) == {"revision": "0003"}
+
+
+def test_a_password_is_never_an_argument_and_an_unknown_user_is_a_clear_error(run):
+    result = run("reset-password", "--username", "nobody", stdin="whatever-pass\n")
+    assert result.exit_code == 1 and "no user 'nobody'" in result.output
+    assert "whatever-pass" not in result.output

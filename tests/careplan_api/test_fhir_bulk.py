@@ -11,6 +11,7 @@ import pytest
 
 from careplan_api.errors import InvalidInput
 from careplan_api.fhir import EXPORT_TYPES, iter_ndjson, write_ndjson_export
+from careplan_api.fhir.mapping import effect_weeks
 from careplan_api.fhir.validation import validate_resource
 from careplan_api.meal_summary import AssistanceLevel
 from careplan_api.synthetic_meals import synthetic_citizen_record
@@ -33,7 +34,8 @@ def test_files_per_type_with_one_valid_resource_per_line(records, tmp_path):
     written = write_ndjson_export(records, tmp_path, AS_OF)
     assert list(written) == [t for t in EXPORT_TYPES if t in written]
     assert written["Patient"][1] == 3
-    assert written["Observation"][1] == sum(len(r.meals) for r in records) == 18
+    assert sum(len(r.meals) for r in records) == 18
+    assert written["Observation"][1] == sum(len(r.meals) + len(effect_weeks(r)) for r in records)  # meals, weeks
     assert written["Condition"][1] == 2 and written["Consent"][1] == 4 and written["AuditEvent"][1] == 6
     for kind, (path, count) in written.items():
         lines = path.read_text(encoding="utf-8").splitlines()

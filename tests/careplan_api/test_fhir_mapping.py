@@ -28,6 +28,7 @@ from careplan_api.fhir import (
 )
 from careplan_api.fhir.encoding import EntryCache, everything_json
 from careplan_api.fhir.ids import resource_id
+from careplan_api.fhir.mapping import effect_weeks
 from careplan_api.fhir.validation import FhirValidationError, validate_resource
 from careplan_api.meal_summary import AssistanceLevel, summarize_meal
 from careplan_api.schemas import UsageEvent, UsageEventType
@@ -105,7 +106,8 @@ def test_bundle_has_each_required_resource_type_and_one_observation_per_meal():
         "AuditEvent",
     ):
         assert kind in kinds, kind
-    assert kinds.count("Observation") == len(record.meals) == 12
+    assert len(record.meals) == 12
+    assert kinds.count("Observation") == len(record.meals) + len(effect_weeks(record))  # meals and weeks
     assert kinds.count("Provenance") == len(record.meals)
     assert bundle["total"] == len(bundle["entry"])
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from careplan_api.fhir import EXPORT_TYPES
 from careplan_api.fhir.validation import validate_resource
 from careplan_api.models import AuditAction, AuditEntry, utcnow
+from tests.careplan_api.fhir_helpers import is_meal_observation
 
 ROLE_STATUS = {
     "staff_a": 200,  # the citizen's unit
@@ -51,7 +52,7 @@ def test_everything_returns_a_valid_r4b_bundle_with_one_observation_per_meal(cli
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = response.json()
     Bundle.model_validate(bundle)
-    observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    observations = [e["resource"] for e in bundle["entry"] if is_meal_observation(e["resource"])]
     assert sorted(o["identifier"][0]["value"] for o in observations) == sorted(map(str, two_meals))
     bites = sorted(
         c["valueInteger"]
@@ -97,11 +98,7 @@ def test_start_and_end_select_meals_by_day(client, world, two_meals):
     ).json()
 
     def obs(b):
-        return [
-            e["resource"]["identifier"][0]["value"]
-            for e in b["entry"]
-            if e["resource"]["resourceType"] == "Observation"
-        ]
+        return [e["resource"]["identifier"][0]["value"] for e in b["entry"] if is_meal_observation(e["resource"])]
 
     assert obs(recent) == [str(two_meals[1])]
     assert obs(old) == [str(two_meals[0])]
@@ -163,7 +160,7 @@ def test_hostile_query_parameters_get_a_clear_4xx(client, world):
 def test_citizen_without_meals_still_has_a_valid_bundle(client, world):
     bundle = client.get(everything_url(world.alice), headers=world.headers("citizen")).json()
     Bundle.model_validate(bundle)
-    assert not [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert not [e for e in bundle["entry"] if is_meal_observation(e["resource"])]
 
 
 def test_bulk_manifest_lists_one_ndjson_file_per_type(client, world):
@@ -185,7 +182,7 @@ def test_bulk_ndjson_has_one_valid_resource_per_line_and_audits_each_citizen(cli
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/fhir+ndjson")
     lines = response.text.splitlines()
-    assert len(lines) == 2
+    assert sum(is_meal_observation(json.loads(line)) for line in lines) == 2  # and the week's effect
     for line in lines:
         resource = json.loads(line)
         assert resource["resourceType"] == "Observation"

@@ -33,6 +33,7 @@ from careplan_api.models import Citizen, Device, MealSummaryRecord
 from careplan_api.schemas import UsageEvent, UsageEventType
 from careplan_api.services.ingest import IngestLimits, ingest_batch
 from careplan_api.synthetic_meals import synthetic_meals
+from tests.careplan_api.fhir_helpers import is_meal_observation
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday
 NOW = T0 + timedelta(days=120)
@@ -231,7 +232,7 @@ def test_everything_over_http_matches_the_export_from_events(client, app, world)
     observations = {
         e["resource"]["identifier"][0]["value"]: e["resource"]
         for e in bundle["entry"]
-        if e["resource"]["resourceType"] == "Observation"
+        if is_meal_observation(e["resource"])
     }
     expected = {}
     for meal_id, events in meals.items():
@@ -320,7 +321,7 @@ def test_the_export_over_http_follows_new_events_with_a_warm_cache(client, app, 
 
     def bites_taken() -> int:
         bundle = client.get(url, headers=headers).json()
-        (observation,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+        (observation,) = [e["resource"] for e in bundle["entry"] if is_meal_observation(e["resource"])]
         return next(
             c["valueInteger"] for c in observation["component"] if c["code"]["coding"][0]["code"] == "bites-taken"
         )

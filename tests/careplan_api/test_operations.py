@@ -108,4 +108,11 @@ def test_an_unusable_database_url_is_a_database_error(tmp_path):
     from careplan_api.app import create_app
 
     with pytest.raises(DatabaseError):
-        create_app(Settings(data_dir=tmp_path, database_url="nonsense://x", jwt_secret="j" * 40, cpr_hmac_key="c" * 40))
+        create_app(
+            Settings(
+                data_dir=tmp_path,
+                database_url="nonsense://x",
+                jwt_secret="j" * 30 + "0123456789ab",
+                cpr_hmac_key="c" * 30 + "0123456789ab",
+            )
+        )

@@ -142,7 +142,7 @@ def test_report_page_in_english_by_query_or_header(client, world, meals_of_alice
 def test_report_shows_the_meals_of_the_period_and_their_weekly_trend(client, world, meals_of_alice):
     html = client.get(report_url(world.alice, weeks=2, lang="en"), headers=world.headers("staff_a")).text
     # 2 weeks: the meals of today and of 6 days ago (at most 13 days back); not the one 20 days ago
-    assert html.count('<th scope="row">week') == 2
+    assert html.count('<th scope="row">week') == 2 * 2  # the effect table and the trend table
     assert html.count("face force above limit") == 2
 
 
@@ -276,6 +276,7 @@ ROLE_TESTED_ROUTES = {
     "/fhir/Patient/{citizen_id}/$everything": "test_fhir_routes.py::test_everything_access_per_role",
     "/fhir/$export": "test_fhir_routes.py::test_bulk_export_is_for_administrators_only",
     "/fhir/$export/{resource_type}.ndjson": "test_fhir_routes.py::test_bulk_export_is_for_administrators_only",
+    "/fhir/metadata": "test_fhir_client.py::test_the_capability_statement_is_valid_fhir_and_names_everything",
 }
 
 

@@ -66,11 +66,13 @@ class Service:
 
 
 def _service(tmp_path: Path, **overrides: object) -> Service:
+    overrides.setdefault("ingest_events_per_s", 1e6)  # the quota has its own test below
+    overrides.setdefault("ingest_max_batch_events", 1000)
     settings = Settings(
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'careplan.sqlite3'}",
-        jwt_secret="journal-test-jwt-" + "x" * 32,
-        cpr_hmac_key="journal-test-cpr-" + "y" * 32,
+        jwt_secret="journal-test-jwt-Qa7Ws2Ed9Rf4Tg6Yh1Uj3Ik8Ol5Pz0Xc",
+        cpr_hmac_key="journal-test-cpr-Mn4Bv7Cx1Za9Sd3Fg6Hj2Kl8Qw5Er0Ty",
         argon2_profile="CHEAPEST",
         **overrides,
     )
@@ -178,3 +180,28 @@ def test_a_revoked_device_keeps_its_events_pending(tmp_path, service):
         assert outcome.failed and "DeviceUnauthorized" in outcome.error
         assert journal.counts().pending == 9
     sender.close()
+
+
+def test_the_journal_honours_the_ingest_quota_and_loses_nothing(tmp_path):
+    running = _service(tmp_path, ingest_events_per_s=200.0, ingest_max_batch_events=40)
+    running.start()
+    try:
+        sender = CareplanSender(running.url, running.token, timeout_s=5.0)
+        with UsageJournal(tmp_path / "journal.sqlite3") as journal:
+            sync = JournalSync(journal, sender, batch_size=500)  # larger than the service allows
+            _meals(journal, 3, 30)  # 3 x 93 events: more than the bucket holds at once
+            outcomes = []
+            deadline = time.monotonic() + 60
+            while journal.counts().pending and time.monotonic() < deadline:
+                outcome = sync.sync_once()
+                outcomes.append(outcome)
+                if outcome.failed:
+                    time.sleep(outcome.retry_in_s)
+            assert journal.counts() == JournalCounts(pending=0, sent=3 * 93, rejected=0)
+            assert any("ingest quota" in (o.error or "") for o in outcomes)  # it was told to wait, and did
+            assert sync.status.consecutive_failures == 0  # a quota is not an outage: no growing backoff
+            assert running.stored_ids() == {event.id for event, _state in journal.events()}
+        sender.client.close()
+    finally:
+        running.stop()
+        running.app.state.engine.dispose()

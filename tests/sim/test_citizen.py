@@ -24,7 +24,7 @@ def _spoon_at(world: World, target) -> None:
 def _run(world: World, citizen: Citizen, seconds: float, record=None) -> None:
     for _ in range(int(seconds / 0.01)):
         world.step(5)
-        citizen.update(world.time_s)
+        citizen.before_step(world, world.time_s)
         if record is not None:
             record(world)
 
@@ -37,7 +37,7 @@ def world():
 def test_takes_a_bite_from_a_spoon_waiting_in_front_of_the_mouth(world):
     mouth = world.mouth_position()
     _spoon_at(world, mouth + np.array([-0.035, 0.0, 0.0]))
-    citizen = Citizen(world, _scenario())
+    citizen = Citizen(_scenario())
     openings, xs = [], []
     _run(world, citizen, 4.0, lambda w: (openings.append(w.mouth_opening_m()), xs.append(w.mouth_position()[0])))
     assert citizen.bites_taken == 1
@@ -50,7 +50,7 @@ def test_takes_a_bite_from_a_spoon_waiting_in_front_of_the_mouth(world):
 def test_does_not_take_a_bite_from_a_spoon_out_of_reach(world):
     mouth = world.mouth_position()
     _spoon_at(world, mouth + np.array([-0.12, 0.0, 0.0]))
-    citizen = Citizen(world, _scenario())
+    citizen = Citizen(_scenario())
     _run(world, citizen, 3.0)
     assert citizen.bites_taken == 0
     assert citizen.activity is CitizenActivity.WAITING
@@ -60,7 +60,6 @@ def test_leans_in_toward_the_spoon(world):
     mouth = world.mouth_position()
     _spoon_at(world, mouth + np.array([-0.15, 0.0, 0.0]))
     citizen = Citizen(
-        world,
         _scenario('events = [{ kind = "lean_in", at_s = 0.1, distance_m = 0.08, speed_m_s = 0.4, duration_s = 1.0 }]'),
     )
     _run(world, citizen, 0.6)
@@ -68,9 +67,7 @@ def test_leans_in_toward_the_spoon(world):
 
 
 def test_turns_away_and_back(world):
-    citizen = Citizen(
-        world, _scenario('events = [{ kind = "turn_away", at_s = 0.0, duration_s = 1.0, angle_rad = 1.2 }]')
-    )
+    citizen = Citizen(_scenario('events = [{ kind = "turn_away", at_s = 0.0, duration_s = 1.0, angle_rad = 1.2 }]'))
     _run(world, citizen, 1.2)
     forward = -world.head_rotation()[:, 0]
     assert abs(np.arctan2(forward[1], -forward[0])) > 1.0
@@ -83,7 +80,7 @@ def test_talking_moves_the_jaw_and_is_the_same_for_the_same_seed():
     traces = []
     for _ in range(2):
         world = World()
-        citizen = Citizen(world, _scenario('events = [{ kind = "talk", at_s = 0.0, duration_s = 2.0 }]'))
+        citizen = Citizen(_scenario('events = [{ kind = "talk", at_s = 0.0, duration_s = 2.0 }]'))
         trace = []
         _run(world, citizen, 2.0, lambda w, trace=trace: trace.append(w.mouth_opening_m()))
         traces.append(trace)
@@ -94,7 +91,7 @@ def test_talking_moves_the_jaw_and_is_the_same_for_the_same_seed():
 def test_asleep_citizen_takes_no_bite(world):
     mouth = world.mouth_position()
     _spoon_at(world, mouth + np.array([-0.035, 0.0, 0.0]))
-    citizen = Citizen(world, _scenario('events = [{ kind = "fall_asleep", at_s = 0.0, duration_s = 100.0 }]'))
+    citizen = Citizen(_scenario('events = [{ kind = "fall_asleep", at_s = 0.0, duration_s = 100.0 }]'))
     _run(world, citizen, 3.0)
     assert citizen.bites_taken == 0
     assert citizen.activity is CitizenActivity.ASLEEP
@@ -104,7 +101,7 @@ def test_asleep_citizen_takes_no_bite(world):
 def test_leaves_the_table(world):
     mouth = world.mouth_position()
     citizen = Citizen(
-        world, _scenario('events = [{ kind = "leave_table", at_s = 0.0, duration_s = 100.0, distance_m = 0.25 }]')
+        _scenario('events = [{ kind = "leave_table", at_s = 0.0, duration_s = 100.0, distance_m = 0.25 }]')
     )
     _run(world, citizen, 3.0)
     assert citizen.activity is CitizenActivity.AWAY
@@ -113,7 +110,6 @@ def test_leaves_the_table(world):
 
 def test_sneeze_is_a_fast_jerk(world):
     citizen = Citizen(
-        world,
         _scenario('events = [{ kind = "sneeze", at_s = 0.0, distance_m = 0.05, speed_m_s = 1.0, duration_s = 0.2 }]'),
     )
     speeds = []
@@ -133,7 +129,6 @@ def test_flinches_back_when_the_spoon_presses_on_the_face(world):
     mouth = world.mouth_position()
     _spoon_at(world, mouth + np.array([-0.06, 0.0, 0.0]))
     citizen = Citizen(
-        world,
         _scenario('events = [{ kind = "lean_in", at_s = 0.0, distance_m = 0.10, speed_m_s = 0.3, duration_s = 3.0 }]'),
     )
     forces = []
@@ -148,7 +143,6 @@ def test_events_of_a_bite_wait_for_that_bites_approach(world):
     # or loaded but not yet served at the ready pose does not start them
     mouth = world.mouth_position()
     citizen = Citizen(
-        world,
         _scenario('events = [{ kind = "lean_in", bite = 1, when_spoon_within_m = 0.12, distance_m = 0.03 }]'),
     )
     _spoon_at(world, mouth + np.array([-0.10, 0.0, 0.0]))

@@ -36,7 +36,7 @@ def _trace(citizen: Citizen, world: World, seconds: float, before=None) -> list[
         world.step(5)
         if before is not None:
             before(world.time_s)
-        citizen.update(world.time_s)
+        citizen.before_step(world, world.time_s)
         trace.append((world.time_s, world.mouth_opening_m()))
     return trace
 
@@ -55,7 +55,7 @@ def _open_runs(trace) -> list[float]:
 
 def test_asking_for_a_bite_is_one_opening_longer_than_the_gesture_dwell():
     world = _world_with_the_spoon_at_the_ready_pose()
-    citizen = Citizen(world, _scenario())
+    citizen = Citizen(_scenario())
     asked = {}
 
     def ask(t_s):
@@ -73,7 +73,7 @@ def test_asking_for_a_bite_is_one_opening_longer_than_the_gesture_dwell():
 
 def test_talk_is_short_syllables_then_one_drawn_out_vowel():
     world = _world_with_the_spoon_at_the_ready_pose()
-    citizen = Citizen(world, _scenario('events = [{ kind = "talk", at_s = 0.0, duration_s = 3.0 }]'))
+    citizen = Citizen(_scenario('events = [{ kind = "talk", at_s = 0.0, duration_s = 3.0 }]'))
     runs = _open_runs(_trace(citizen, world, 3.6))
     *syllables, drawn_out = runs
     assert len(syllables) >= 4 and max(syllables) < 0.45  # speech: every run shorter than misfire_min_s
@@ -82,7 +82,7 @@ def test_talk_is_short_syllables_then_one_drawn_out_vowel():
 
 def test_an_event_stops_a_gesture_under_way():
     world = _world_with_the_spoon_at_the_ready_pose()
-    citizen = Citizen(world, _scenario('events = [{ kind = "turn_away", at_s = 0.8, duration_s = 1.0 }]'))
+    citizen = Citizen(_scenario('events = [{ kind = "turn_away", at_s = 0.8, duration_s = 1.0 }]'))
     _trace(citizen, world, 0.1, lambda t: citizen.ask_for_bite(t) if t < 0.02 else None)
     assert citizen.gesturing(0.2)
     _trace(citizen, world, 1.3)  # turned away from 0.8 s: the mouth closes (the jaw needs ~0.3 s)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from sim.families import HELD_OUT_SEEDS, load_families, sample
 from sim.scenario import EventKind, ScenarioError, load_scenarios, parse_scenarios
 
 REQUIRED_BEHAVIOURS = {
@@ -16,10 +17,13 @@ REQUIRED_BEHAVIOURS = {
 }
 
 
-def test_builtin_scenarios_cover_every_behaviour_of_the_issue():
+def test_builtin_scenarios_and_campaign_families_cover_every_behaviour_of_the_issues():
     scenarios = load_scenarios()
     assert {s.name for s in scenarios} >= REQUIRED_BEHAVIOURS
     kinds = {e.kind for s in scenarios for e in s.events}
+    # the campaign's families (issue 14) add the head motions that have no scenario of their own
+    families = load_families()
+    kinds |= {e.kind for f in families for seed in range(20) for e in sample(f, HELD_OUT_SEEDS.start + seed).events}
     assert kinds >= set(EventKind) - {EventKind.KEEP_MOUTH_CLOSED}
 
 

@@ -127,10 +127,10 @@ def test_head_jerking_into_the_spoon_meets_the_compliant_holder_not_the_arm():
     for stroke_m in (0.05, 0.0):
         world = World(WorldConfig(spoon_offset_m=(0.05, 0.0), spoon_holder_stroke_m=stroke_m))
         _spoon_level_in_front_of_the_mouth(world, 0.08)
-        citizen = Citizen(world, sneeze)
+        citizen = Citizen(sneeze)
         for _ in range(300):
             world.step(5)
-            citizen.update(world.time_s)
+            citizen.before_step(world, world.time_s)
         assert world.metrics.contact_steps > 0  # the head did hit the spoon
         peaks[stroke_m] = world.metrics.peak_face_force_n
     assert peaks[0.05] <= 5.0
