@@ -17,6 +17,7 @@ browser tests and the screenshots).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bidvis.robot_ui.session import RobotSession
+from bidvis.robot_ui.web_guard import SiteAddress
 from controller.config import (
     CitizenProfile,
     ConfigError,
@@ -154,13 +156,21 @@ def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.
     return found
 
 
+def camera_capture(source: str) -> Any:
+    """The camera `source` names: an index (`0`), a device (`/dev/video0`), or a video file or
+    image folder, which plays in a loop as a stand-in camera (for demos and tests). Not started.
+    Raises `vision.errors.CameraError` when it does not open."""
+    from vision.capture import CameraCapture
+
+    return CameraCapture(int(source) if source.isdigit() else source, loop=True)
+
+
 def open_camera(source: str, intrinsics: Any) -> Any:
     """Open the camera and check its first picture against the intrinsics' size."""
-    from vision.capture import CameraCapture
     from vision.errors import CameraError
 
     try:
-        camera = CameraCapture(int(source) if source.isdigit() else source)
+        camera = camera_capture(source)
     except CameraError as exc:
         raise RefusedToStart(
             f"the camera does not open: {exc}; check --camera (an index such as 0, or /dev/video0)"
@@ -367,8 +377,44 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
     return SimRobot(session, bus, journal)
 
 
-def serve(app: Any, host: str, port: int) -> None:
-    """Serve the robot's web app until interrupted."""
+def is_loopback(host: str) -> bool:
+    """True for an address only this computer reaches (127.0.0.1, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def site_for(host: str, directory: Path, load_certificate: Callable[[Path], Any]) -> tuple[SiteAddress, Any]:
+    """What the pages answer to when listening on `host`, and the certificate to serve them with.
+
+    On a loopback address: plain HTTP, the loopback names. On any other address: HTTPS with the
+    robot's certificate from `directory` (`load_certificate`, e.g.
+    `bidvis.robot_ui.certificate.load_certificate`), answering to the names in it; without one,
+    `ValueError` saying how to make it."""
+    if is_loopback(host):
+        return SiteAddress.local([host]), None
+    certificate = load_certificate(directory)
+    if certificate is None:
+        raise ValueError(
+            f"{host} is on the network, and the robot serves the network only over HTTPS: make its certificate "
+            f"first with `bidvis ui make-certificate --dir {directory} --name HOSTNAME --name ADDRESS`"
+        )
+    return SiteAddress.local(certificate.names, https=True, fingerprint=certificate.fingerprint), certificate
+
+
+def serve(app: Any, host: str, port: int, certificate: Any = None) -> None:
+    """Serve the robot's web app until interrupted (over HTTPS with `certificate`, a
+    `bidvis.robot_ui.certificate.RobotCertificate`)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_tls(certificate))
+
+
+def uvicorn_tls(certificate: Any) -> dict[str, Any]:
+    """uvicorn's options to serve HTTPS with `certificate` (none for None: plain HTTP)."""
+    if certificate is None:
+        return {}
+    return {"ssl_certfile": str(certificate.certificate_path), "ssl_keyfile": str(certificate.key_path)}

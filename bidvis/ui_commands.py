@@ -1,8 +1,14 @@
 """`bidvis run` (the robot at a meal, on real hardware), `bidvis ui` (set-up pages, real or virtual
-servos) and `bidvis ui add-staff NAME` (a staff account for the set-up pages)."""
+servos), and the robot's accounts, panels and certificate: `bidvis ui add-staff NAME`,
+`remove-staff`, `disable-staff`, `enable-staff`, `pair-panel`, `revoke-panel`, `make-certificate`.
+
+The pages listen on 127.0.0.1 unless `--host` says otherwise; on any other address they are
+served over HTTPS with the robot's certificate (`make-certificate`), and answer only to the names
+in it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +16,10 @@ import typer
 
 DEFAULT_HTTP_PORT = 8080
 DEMO_STAFF_NAME = "demo"
+HOST_HELP = (
+    "Address the web pages listen on: 127.0.0.1 (this computer only), or a network address "
+    "(0.0.0.0: all), served over HTTPS with the certificate of `bidvis ui make-certificate`."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,12 +31,20 @@ def register(app: typer.Typer) -> None:
     ui_app.callback(invoke_without_command=True)(ui)
     ui_app.command("add-staff")(add_staff)
     ui_app.command("remove-staff")(remove_staff)
+    ui_app.command("disable-staff")(disable_staff)
+    ui_app.command("enable-staff")(enable_staff)
+    ui_app.command("pair-panel")(pair_panel)
+    ui_app.command("revoke-panel")(revoke_panel)
+    ui_app.command("make-certificate")(make_certificate)
     app.add_typer(ui_app, name="ui")
 
 
 def run(
     port: Annotated[str, typer.Option("--port", help="Servo bus: serial device (/dev/ttyUSB0) or URL.")],
-    camera: Annotated[str, typer.Option("--camera", help="Camera: index (0), device (/dev/video0) or a video/folder.")],
+    camera: Annotated[
+        str,
+        typer.Option("--camera", help="Camera: index (0), device (/dev/video0), or a video file or folder (loops)."),
+    ],
     profile: Annotated[Path, typer.Option("--profile", help="The citizen's profile file (.toml or .json).")],
     calibration: Annotated[
         Path | None,
@@ -44,7 +62,7 @@ def run(
     journal: Annotated[Path, typer.Option("--journal", help="Usage journal (SQLite outbox).")] = Path(
         "bidvis-journal.sqlite3"
     ),
-    host: Annotated[str, typer.Option("--host", help="Address the robot's web pages listen on.")] = "0.0.0.0",
+    host: Annotated[str, typer.Option("--host", help=HOST_HELP)] = "127.0.0.1",
     http_port: Annotated[
         int, typer.Option("--http-port", help="Port of the web pages (/panel, /staff).")
     ] = DEFAULT_HTTP_PORT,
@@ -73,6 +91,7 @@ def run(
             raise typer.Exit(2)
         careplan = (careplan_url, settings.device_token.get_secret_value())
     calibration_path = calibration or profile.parent / "robot_calibration.toml"
+    site, certificate = _site(host, calibration_path.parent, "bidvis run")
     try:
         checked = preflight(port, camera, profile, calibration_path, safety, switch)
     except RefusedToStart as exc:
@@ -89,12 +108,12 @@ def run(
         return
     from bidvis.robot_ui.app import create_app
 
-    staff_login = _staff_login(calibration_path.parent)
+    staff_login = _staff_login(calibration_path.parent, https_only=site.https)
     _say_if_no_accounts(staff_login, calibration_path.parent)
     session, closers = build_robot(port, checked, profile, calibration_path, journal, careplan)
-    typer.echo(f"panel: http://{host}:{http_port}/panel   staff: http://{host}:{http_port}/staff")
+    _say_where(site, host, http_port)
     try:
-        serve(create_app(session, staff_login), host, http_port)
+        serve(create_app(session, staff_login, site=site), host, http_port, certificate)
     finally:
         for close in closers:
             close()
@@ -107,12 +126,13 @@ def ui(
     ] = False,
     port: Annotated[str | None, typer.Option("--port", help="Servo bus (hardware): serial device or URL.")] = None,
     camera: Annotated[
-        str | None, typer.Option("--camera", help="Camera (hardware) for calibration: index or device.")
+        str | None,
+        typer.Option("--camera", help="Camera (hardware) for calibration: index, device, or a video file (loops)."),
     ] = None,
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the calibration, profile and journal files live.")
     ] = Path("."),
-    host: Annotated[str, typer.Option("--host", help="Address the web pages listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help=HOST_HELP)] = "127.0.0.1",
     http_port: Annotated[int, typer.Option("--http-port", help="Port of the web pages.")] = DEFAULT_HTTP_PORT,
 ) -> None:
     """Serve the set-up pages (/staff, staff log in) and the panel (/panel): on a real arm (--port)
@@ -125,7 +145,8 @@ def ui(
 
     if sim == (port is not None):
         raise typer.BadParameter("give either --sim or --port")
-    staff_login = _staff_login(directory)
+    site, certificate = _site(host, directory, "bidvis ui")
+    staff_login = _staff_login(directory, https_only=site.https)
     if sim:
         robot = sim_robot(directory)
         close = robot.close
@@ -137,9 +158,9 @@ def ui(
         assert port is not None  # checked above: exactly one of --sim and --port
         session, close = _hardware_session(port, camera, directory)
         _say_if_no_accounts(staff_login, directory)
-    typer.echo(f"staff: http://{host}:{http_port}/staff   panel: http://{host}:{http_port}/panel")
+    _say_where(site, host, http_port)
     try:
-        serve(create_app(session, staff_login), host, http_port)
+        serve(create_app(session, staff_login, site=site), host, http_port, certificate)
     finally:
         close()
 
@@ -154,14 +175,17 @@ def add_staff(
     ] = "",
 ) -> None:
     """Add a staff account to this robot (or set a new password): argon2 hash in staff_accounts.json."""
+    from bidvis.robot_ui.audit import AuditAction
     from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, StaffAccounts, StaffAccountsError
 
     accounts = StaffAccounts(directory / STAFF_ACCOUNTS_FILE)
+    existed = accounts.exists(name)
     try:
         accounts.add(name, password)
     except StaffAccountsError as exc:
         typer.echo(f"bidvis ui add-staff: {exc}", err=True)
         raise typer.Exit(2) from None
+    _audit(directory, AuditAction.PASSWORD_CHANGED if existed else AuditAction.ACCOUNT_ADDED, target=f"staff:{name}")
     typer.echo(f"staff account {name} saved in {accounts.path}")
 
 
@@ -172,6 +196,7 @@ def remove_staff(
     ] = Path("."),
 ) -> None:
     """Remove a staff account from this robot; its logins end at their next request."""
+    from bidvis.robot_ui.audit import AuditAction
     from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, StaffAccounts, StaffAccountsError
 
     accounts = StaffAccounts(directory / STAFF_ACCOUNTS_FILE)
@@ -183,7 +208,139 @@ def remove_staff(
     if not removed:
         typer.echo(f"bidvis ui remove-staff: no staff account {name!r} in {accounts.path}", err=True)
         raise typer.Exit(1)
+    _audit(directory, AuditAction.ACCOUNT_REMOVED, target=f"staff:{name}")
     typer.echo(f"staff account {name} removed from {accounts.path}")
+
+
+def disable_staff(
+    name: Annotated[str, typer.Argument(help="The account name.")],
+    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir.")] = Path("."),
+) -> None:
+    """Disable a staff account: it cannot log in, and every session of it ends at once."""
+    _set_disabled(name, directory, True)
+
+
+def enable_staff(
+    name: Annotated[str, typer.Argument(help="The account name.")],
+    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir.")] = Path("."),
+) -> None:
+    """Enable a disabled staff account again."""
+    _set_disabled(name, directory, False)
+
+
+def _set_disabled(name: str, directory: Path, disabled: bool) -> None:
+    from bidvis.robot_ui.audit import AuditAction
+    from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, StaffAccounts, StaffAccountsError, UnknownAccount
+
+    command = "disable-staff" if disabled else "enable-staff"
+    accounts = StaffAccounts(directory / STAFF_ACCOUNTS_FILE)
+    try:
+        accounts.set_disabled(name, disabled)
+    except UnknownAccount as exc:
+        typer.echo(f"bidvis ui {command}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except StaffAccountsError as exc:
+        typer.echo(f"bidvis ui {command}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _audit(directory, AuditAction.ACCOUNT_DISABLED if disabled else AuditAction.ACCOUNT_ENABLED, target=f"staff:{name}")
+    typer.echo(f"staff account {name} {'disabled: its sessions have ended' if disabled else 'enabled'}")
+
+
+def pair_panel(
+    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir.")] = Path("."),
+    name: Annotated[str, typer.Option("--name", help="What staff call this panel (Annas tablet).")] = "panel",
+) -> None:
+    """Pair a citizen's panel with this robot: prints {"panel_id": ..., "token": ...}; the panel
+    sends `Authorization: Bearer TOKEN`. Staff revoke it on the staff page or with revoke-panel."""
+    from bidvis.robot_ui.audit import AuditAction
+    from bidvis.robot_ui.panels import PANELS_FILE, PanelError, PanelRegistry, panel_as_dict
+
+    try:
+        panel, token = PanelRegistry(directory / PANELS_FILE).pair(name, "cli")
+    except PanelError as exc:
+        typer.echo(f"bidvis ui pair-panel: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _audit(directory, AuditAction.PANEL_PAIRED, target=panel.panel_id, new=panel_as_dict(panel))
+    typer.echo(json.dumps({"panel_id": panel.panel_id, "token": token}))
+
+
+def revoke_panel(
+    panel_id: Annotated[str, typer.Argument(help="The panel's id (p-...), as pair-panel or the staff page shows it.")],
+    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir.")] = Path("."),
+) -> None:
+    """Revoke a paired panel: its token is refused from now on."""
+    from bidvis.robot_ui.audit import AuditAction
+    from bidvis.robot_ui.panels import PANELS_FILE, PanelError, PanelRegistry, UnknownPanel, panel_as_dict
+
+    try:
+        panel = PanelRegistry(directory / PANELS_FILE).revoke(panel_id, "cli")
+    except UnknownPanel as exc:
+        typer.echo(f"bidvis ui revoke-panel: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except PanelError as exc:
+        typer.echo(f"bidvis ui revoke-panel: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _audit(directory, AuditAction.PANEL_REVOKED, target=panel_id, new=panel_as_dict(panel))
+    typer.echo(f"panel {panel.name} ({panel_id}) revoked")
+
+
+def make_certificate(
+    names: Annotated[
+        list[str],
+        typer.Option("--name", help="The robot's host name or IP address on the network (repeatable)."),
+    ],
+    directory: Annotated[Path, typer.Option("--dir", help="The robot's data dir.")] = Path("."),
+) -> None:
+    """Make the robot's HTTPS certificate (self-signed) for its names on the network; prints its
+    fingerprint, for staff to compare with what a tablet's browser shows."""
+    from bidvis.robot_ui.certificate import CertificateError
+    from bidvis.robot_ui.certificate import make_certificate as make
+
+    try:
+        certificate = make(directory, names)
+    except CertificateError as exc:
+        typer.echo(f"bidvis ui make-certificate: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"certificate for {', '.join(certificate.names)} saved in {certificate.certificate_path}")
+    typer.echo(f"SHA-256 fingerprint: {certificate.fingerprint}")
+
+
+def _audit(directory: Path, action, **values) -> None:
+    """Record a command-line action in the robot's audit trail (actor `cli`, client `local`)."""
+    from bidvis.robot_ui.audit import AUDIT_FILE, AuditError, AuditLog
+
+    try:
+        log = AuditLog(directory / AUDIT_FILE)
+    except AuditError as exc:
+        typer.echo(f"note: {exc}", err=True)
+        return
+    try:
+        log.record(action, actor="cli", client="local", **values)
+    finally:
+        log.close()
+
+
+def _site(host: str, directory: Path, command: str):
+    """The names the pages answer to and the certificate to serve them with (None on loopback);
+    refuses (exit 2) a network address without a certificate."""
+    from bidvis.robot_ui.certificate import CertificateError, load_certificate
+    from bidvis.run import site_for
+
+    try:
+        site, certificate = site_for(host, directory, load_certificate)
+    except (CertificateError, ValueError) as exc:
+        typer.echo(f"{command}: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return site, certificate
+
+
+def _say_where(site, host: str, http_port: int) -> None:
+    scheme = "https" if site.https else "http"
+    names = sorted(site.hosts - {"localhost", "127.0.0.1", "::1"})
+    shown = names[0] if host in ("0.0.0.0", "::") and names else host
+    typer.echo(f"staff: {scheme}://{shown}:{http_port}/staff   panel: {scheme}://{shown}:{http_port}/panel")
+    if site.fingerprint:
+        typer.echo(f"certificate SHA-256 fingerprint: {site.fingerprint}")
 
 
 def _say_if_no_accounts(staff_login, directory: Path) -> None:
@@ -196,12 +353,12 @@ def _say_if_no_accounts(staff_login, directory: Path) -> None:
         typer.echo(f"note: no staff accounts yet; add one with `bidvis ui add-staff NAME --dir {directory}`")
 
 
-def _staff_login(directory: Path):
-    """The staff accounts and session key of the robot whose files live in `directory`."""
+def _staff_login(directory: Path, https_only: bool = False):
+    """The staff accounts of the robot whose files live in `directory`."""
     from bidvis.robot_ui.staff_login import StaffAccountsError, StaffLogin
 
     try:
-        return StaffLogin.for_directory(directory)
+        return StaffLogin.for_directory(directory, https_only=https_only)
     except StaffAccountsError as exc:
         typer.echo(f"bidvis: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -210,6 +367,7 @@ def _staff_login(directory: Path):
 def _hardware_session(port: str, camera_source: str | None, directory: Path):
     """A set-up session on real servos; files from `directory` (demo defaults when absent)."""
     from bidvis.robot_ui.session import RobotSession
+    from bidvis.run import camera_capture
     from controller.config import (
         ConfigError,
         demo_calibration,
@@ -219,13 +377,12 @@ def _hardware_session(port: str, camera_source: str | None, directory: Path):
         load_profile,
     )
     from controller.journal import UsageJournal
-    from vision.capture import CameraCapture
     from vision.errors import CameraError
 
     camera = None
     if camera_source is not None:
         try:
-            camera = CameraCapture(int(camera_source) if camera_source.isdigit() else camera_source).start()
+            camera = camera_capture(camera_source).start()
         except CameraError as exc:
             typer.echo(f"bidvis ui: {exc}", err=True)
             raise typer.Exit(2) from None

@@ -167,7 +167,9 @@ def _request_invalid(_request: Request, exc: Exception) -> Response:
     it (valid JSON, "\\ud800") cannot be encoded as UTF-8, which turned a 422 into a 500."""
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {k: v for k, v in error.items() if k != "input"} if "password" in map(str, error.get("loc", ())) else error
+        {k: v for k, v in error.items() if k != "input"}
+        if any("password" in str(part) for part in error.get("loc", ()))
+        else error
         for error in exc.errors()
     ]  # a password is never echoed back, not even to its sender
     body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)

@@ -302,7 +302,10 @@ class FeedingMachine:
                 self.loaded = self.ending = False
                 self.stats = FeedingStats()
                 self._fault_reason = ""
-                self._note(UsageEventType.MEAL_STARTED, {"bowls_used": list(self.settings.bowls_used)})
+                self._note(
+                    UsageEventType.MEAL_STARTED,
+                    {"bowls_used": list(self.settings.bowls_used), "started_by": command.source},
+                )
         elif kind is CommandKind.NEXT_BITE:
             self.stats.triggers += 1
             data: dict[str, Any] = {"kind": command.source, "state": self.state.value}

@@ -246,7 +246,8 @@ class PanelInput:
 
     `push` validates: SELECT_BOWL needs a bowl number >= 0 (and one of `bowls` when given), the
     other commands take none. At most `max_queued` commands wait; beyond that the oldest go
-    (a panel cannot flood the loop).
+    (a panel cannot flood the loop). A NEXT_BITE is always from the panel; who sent any other
+    command may be said in `source` (a STOP from "staff Anna from 10.0.0.7"), else "panel".
     """
 
     def __init__(self, bowls: Sequence[int] | None = None, max_queued: int = 32) -> None:
@@ -254,7 +255,7 @@ class PanelInput:
         self._queue: deque[UserCommand] = deque(maxlen=max_queued)
         self._lock = threading.Lock()
 
-    def push(self, kind: CommandKind | str, bowl: int | None = None) -> UserCommand:
+    def push(self, kind: CommandKind | str, bowl: int | None = None, source: str | None = None) -> UserCommand:
         try:
             kind = CommandKind(kind)
         except ValueError:
@@ -268,7 +269,9 @@ class PanelInput:
                 raise InvalidCommand(f"bowl {bowl} is not in use (bowls {list(self.bowls)})")
         elif bowl is not None:
             raise InvalidCommand(f"{kind.value} takes no bowl, got {bowl!r}")
-        command = UserCommand(kind, TriggerKind.PANEL.value, bowl)
+        if kind is CommandKind.NEXT_BITE or source is None:
+            source = TriggerKind.PANEL.value
+        command = UserCommand(kind, source, bowl)
         with self._lock:
             self._queue.append(command)
         return command
@@ -475,11 +478,15 @@ class AutoPace:
 
 # ---- the merger -----------------------------------------------------------------------------
 
-_PRIORITY = {CommandKind.ESTOP: 0, CommandKind.PAUSE: 1, CommandKind.END_MEAL: 2}
+# Within one tick: a meal's start first (so that a STOP or Done pressed right after it belongs to
+# the meal, and is journalled in it), then STOP, pause and end. The arm's target is computed after
+# every command of the tick, so nothing delays a STOP.
+_PRIORITY = {CommandKind.START_MEAL: 0, CommandKind.ESTOP: 1, CommandKind.PAUSE: 2, CommandKind.END_MEAL: 3}
 
 
 class TriggerMerger:
-    """Polls every source once per tick and hands the loop their commands, e-stops first.
+    """Polls every source once per tick and hands the loop their commands, e-stops first (after a
+    meal's start in the same tick: `_PRIORITY`).
 
     The merger is also the sources' `EventSink`: usage events (misfires, lost devices) go to
     `events` when given (e.g. `controller.loop.JournalWriter`), else they wait, at most
@@ -488,6 +495,10 @@ class TriggerMerger:
     A source that fails (`TriggerError`: a switch unplugged) is dropped: the merger reports a
     `fault`, and issues one PAUSE so the meal waits for staff instead of going on without the
     citizen's control.
+
+    With `trigger_kind` (the profile's), a NEXT_BITE from any other kind of source is refused:
+    dropped, and reported as a `trigger` event with `accepted` false. Bowls, pause, done and STOP
+    pass from every source.
     """
 
     def __init__(
@@ -496,9 +507,11 @@ class TriggerMerger:
         *,
         events: EventSink | None = None,
         max_pending_events: int = 256,
+        trigger_kind: TriggerKind | None = None,
     ) -> None:
         self.sources = list(sources)
         self.events = events
+        self.trigger_kind = trigger_kind
         self.failed: list[tuple[CommandSource, str]] = []
         self._pending: deque[tuple[UsageEventType, dict[str, Any]]] = deque(maxlen=max_pending_events)
 
@@ -530,8 +543,24 @@ class TriggerMerger:
                 logger.error("trigger source dropped: %s", exc)
                 self.put(UsageEventType.FAULT, {"reason": "trigger_lost", "detail": str(exc)})
                 commands.append(UserCommand(CommandKind.PAUSE, TriggerKind.PANEL.value))
-        commands.sort(key=lambda c: _PRIORITY.get(c.kind, 3))
+        if self.trigger_kind is not None:
+            commands = [c for c in commands if self._allowed(c)]
+        commands.sort(key=lambda c: _PRIORITY.get(c.kind, 4))
         return commands
+
+    def _allowed(self, command: UserCommand) -> bool:
+        """False (and reported) for a NEXT_BITE from a kind of trigger the profile does not name."""
+        if command.kind is not CommandKind.NEXT_BITE or command.source == self.trigger_kind:
+            return True
+        self.put(
+            UsageEventType.TRIGGER,
+            {
+                "kind": command.source,
+                "accepted": False,
+                "ignored_because": f"not the citizen's trigger (the profile names {self.trigger_kind})",
+            },
+        )
+        return False
 
 
 def triggers_for(
@@ -542,10 +571,13 @@ def triggers_for(
     switches: Sequence[CommandSource] = (),
     events: EventSink | None = None,
 ) -> TriggerMerger:
-    """The sources a citizen's profile asks for: the panel (always, for staff), the given switch
-    sources, and the mouth gesture or auto-pace when that is the profile's `trigger_kind`.
+    """The sources a citizen's profile asks for: the panel (always: bowls, pause, done, STOP),
+    the given switch sources, and the mouth gesture or auto-pace when that is the profile's
+    `trigger_kind`. Only the profile's kind of trigger may ask for the next bite (`TriggerMerger`).
     `armed()` says whether the spoon waits at the ready pose for a trigger."""
-    merger = TriggerMerger([panel or PanelInput(bowls=profile.bowls_used), *switches], events=events)
+    merger = TriggerMerger(
+        [panel or PanelInput(bowls=profile.bowls_used), *switches], events=events, trigger_kind=profile.trigger_kind
+    )
     if profile.trigger_kind is TriggerKind.MOUTH_GESTURE:
         merger.add(MouthGesture(profile.gesture, armed=armed, events=merger))
     elif profile.trigger_kind is TriggerKind.AUTO_PACE:

@@ -1,5 +1,10 @@
 """The robot's web app: `create_app(session, login)` serves the staff pages (behind a staff login),
-the citizen's panel (no login: it is the citizen's tablet) and their JSON API."""
+the citizen's panel (a paired panel only), the pairing page, and their JSON API.
+
+Every request passes `web_guard.WebGuard` first (the robot's own host names only; nothing that
+changes state from another site; security headers on every answer); then each route's
+dependency says who may call it (`deps`). Every action is recorded in the audit trail (`audit`).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.sessions import SessionMiddleware
+from swagger_ui_bundle import swagger_ui_path
 
 from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
-from bidvis.robot_ui.deps import SESSION_COOKIE, StaffLoginRequired, request_language
-from bidvis.robot_ui.errors import Busy, FieldError, NotReady, Unjournalled
-from bidvis.robot_ui.routes import arm, login, pages, panel, setup
+from bidvis.robot_ui.audit import AUDIT_FILE, AuditError, AuditLog
+from bidvis.robot_ui.deps import NotAuthenticated, PanelAccess, StaffLoginRequired, request_language
+from bidvis.robot_ui.errors import Busy, FieldError, NotReady, TriggerRefused, Unjournalled
+from bidvis.robot_ui.panels import PANELS_FILE, PairingCodes, PanelError, PanelRegistry
+from bidvis.robot_ui.routes import arm, docs, login, pages, pairing, panel, setup
 from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
+from bidvis.robot_ui.web_guard import SiteAddress, WebGuard
 from controller.config import ConfigError, ConfigValidationError
 from controller.messages import DEFAULT_LANGUAGE, Message, MessageError
 from controller.triggers import InvalidCommand
@@ -47,36 +55,66 @@ def _said(exc: Exception) -> str | Message:
     return exc.message if isinstance(exc, MessageError) else str(exc)
 
 
-def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
-    """The app over one robot session (closed when the app shuts down); staff log in with the
-    accounts of `staff_login`, whose key signs the session cookie."""
+def create_app(
+    session: RobotSession,
+    staff_login: StaffLogin,
+    *,
+    site: SiteAddress | None = None,
+    panels: PanelAccess | None = None,
+    audit: AuditLog | None = None,
+) -> FastAPI:
+    """The app over one robot session (closed when the app shuts down). Staff log in with the
+    accounts of `staff_login`; the app answers to the names of `site` (loopback only by default);
+    the paired panels and the audit trail live next to the session's calibration unless given."""
+    data_dir = session.documents.calibration_path.parent
+    audit = audit or AuditLog(data_dir / AUDIT_FILE)
+    site = site or SiteAddress.local()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         session.close()
+        audit.close()
 
-    app = FastAPI(title="bidvis robot", summary="Set-up pages for staff and the citizen's panel", lifespan=lifespan)
+    app = FastAPI(
+        title="bidvis robot",
+        summary="Set-up pages for staff and the citizen's panel",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # the API docs are for staff: routes/docs.py
+    )
     app.state.session = session
     app.state.login = staff_login
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=staff_login.secret_key,
-        session_cookie=SESSION_COOKIE,
-        max_age=staff_login.max_age_s,
-        same_site="strict",
-        https_only=staff_login.https_only,
-    )
+    app.state.site = site
+    app.state.audit = audit
+    app.state.jog_presses = {}  # owner -> the jog press last audited (routes/arm.py)
+    app.state.panels = panels or PanelAccess(PanelRegistry(data_dir / PANELS_FILE), PairingCodes())
+    app.add_middleware(WebGuard, site=site)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (login.router, pages.router, arm.stop_router, arm.router, setup.router, panel.router):
+    for router in (
+        login.router,
+        pages.router,
+        pairing.router,
+        pairing.staff_router,
+        docs.router,
+        arm.watch_router,
+        arm.stop_router,
+        arm.router,
+        setup.router,
+        panel.router,
+    ):
         app.include_router(router)
 
-    @app.exception_handler(StaffLoginRequired)
-    async def login_required(request: Request, exc: StaffLoginRequired) -> Response:
-        if request.url.path.startswith("/api/"):
-            return _error(403, str(exc))
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+            return _error(401, str(exc))
+        if isinstance(exc, StaffLoginRequired):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return RedirectResponse("/pair", status_code=303)
 
     @app.exception_handler(ConfigValidationError)
     async def validation(_: Request, exc: ConfigValidationError) -> JSONResponse:
@@ -113,6 +151,18 @@ def create_app(session: RobotSession, staff_login: StaffLogin) -> FastAPI:
     @app.exception_handler(BridgeError)
     async def bus(_: Request, exc: BridgeError) -> JSONResponse:
         return _error(503, f"servo bus: {exc}")
+
+    @app.exception_handler(AuditError)
+    async def audit_failed(_: Request, exc: AuditError) -> JSONResponse:
+        return _error(503, f"the audit trail does not work, so actions are refused: {exc}")
+
+    @app.exception_handler(PanelError)
+    async def panel_error(_: Request, exc: PanelError) -> JSONResponse:
+        return _error(422 if isinstance(exc, ValueError) else 404 if isinstance(exc, LookupError) else 500, str(exc))
+
+    @app.exception_handler(TriggerRefused)
+    async def refused(_: Request, exc: TriggerRefused) -> JSONResponse:
+        return _error(403, str(exc))
 
     for kind in (JogBusy, ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
         app.exception_handler(kind)(conflict)

@@ -1,5 +1,5 @@
 """Calibration by staff: taught poses (ready pose, scoops), the spoon offset, the camera's
-intrinsics (checkerboard) and its place (hand-eye). Each step is saved and journalled through
+intrinsics (checkerboard, or its field of view when no board is at hand) and its place (hand-eye). Each step is saved and journalled through
 `RobotDocuments`; none runs while a meal holds the arm."""
 
 from __future__ import annotations
@@ -9,6 +9,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from bidvis.robot_ui.arm_control import ArmControl
+from bidvis.robot_ui.camera_fov import (
+    DATASHEET_SPREAD_DEG,
+    DEFAULT_HFOV_DEG,
+    DEFAULT_SPREAD_DEG,
+    FovKind,
+    ImpliedError,
+    horizontal_fov_deg,
+    implied_error,
+    intrinsics_from_fov,
+)
 from bidvis.robot_ui.camera_setup import CheckerboardViews, HandEyeViews, ViewResult
 from bidvis.robot_ui.documents import RobotDocuments, check_operator
 from bidvis.robot_ui.errors import FieldError, NotReady
@@ -106,21 +116,49 @@ class CalibrationSteps:
             intrinsics, rms = self.checkerboard.solve()
         except CalibrationError as exc:
             raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
+        self._save_intrinsics(who, intrinsics, {"intrinsics_from": "checkerboard", "rms_error_px": round(rms, 3)})
+        return rms
+
+    def intrinsics_from_field_of_view(
+        self, operator: str, fov_deg: float | None, kind: FovKind = FovKind.HORIZONTAL
+    ) -> ImpliedError:
+        """No checkerboard at hand: intrinsics from the camera's stated field of view (`fov_deg`,
+        `kind`), or the default (`fov_deg` None), at the camera's picture size. Saved and
+        journalled with where they came from and the error they imply (`camera_fov`)."""
+        who = check_operator(operator)
+        self.arm.require_no_meal()
+        stated = fov_deg is not None
+        fov, kind = (fov_deg, kind) if fov_deg is not None else (DEFAULT_HFOV_DEG, FovKind.HORIZONTAL)
+        height, width = read_image(self.camera).shape[:2]
+        try:
+            hfov = horizontal_fov_deg(fov, kind, width, height)
+        except ValueError as exc:
+            raise FieldError("fov_deg", Message("refusal.invalid_value", cause=str(exc))) from None
+        error = implied_error(hfov, DATASHEET_SPREAD_DEG if stated else DEFAULT_SPREAD_DEG)
+        detail = {
+            "intrinsics_from": "stated field of view" if stated else "default field of view",
+            "fov_deg": fov,
+            "fov_kind": kind.value,
+            "implied_error": error.as_dict(),
+        }
+        self._save_intrinsics(who, intrinsics_from_fov(width, height, fov, kind), detail)
+        return error
+
+    def _save_intrinsics(self, who: str, intrinsics: CameraIntrinsics, detail: dict[str, Any]) -> None:
+        """Save the intrinsics file and the calibration naming it, journalled with `detail`; the
+        old file is put back if the calibration change is refused or undone."""
         path = self.documents.intrinsics_path()
         previous = path.read_bytes() if path.exists() else None
         intrinsics.save(path)
         camera = {**self.documents.calibration.camera.model_dump(), "intrinsics_ref": path.name}
         try:
-            self._change(
-                who, also_changed=("camera.intrinsics",), detail={"rms_error_px": round(rms, 3)}, camera=camera
-            )
+            self._change(who, also_changed=("camera.intrinsics",), detail=detail, camera=camera)
         except Exception:  # the calibration change was refused or undone: so is the intrinsics file
             if previous is None:
                 path.unlink(missing_ok=True)
             else:
                 path.write_bytes(previous)
             raise
-        return rms
 
     # -- hand-eye --------------------------------------------------------------------------------
 

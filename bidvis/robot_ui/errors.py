@@ -27,3 +27,7 @@ class FieldError(SessionError, ValueError):
 
 class Unjournalled(SessionError):
     """A change was undone because the journal could not record it."""
+
+
+class TriggerRefused(SessionError):
+    """A panel asked for the next bite, but the citizen's profile names another trigger."""

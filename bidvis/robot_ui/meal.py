@@ -16,8 +16,9 @@ from typing import Any, Protocol
 from bidvis.robot_ui.arm import ArmError
 from bidvis.robot_ui.arm_control import ArmControl
 from bidvis.robot_ui.documents import RobotDocuments, check_operator
-from bidvis.robot_ui.errors import Busy, SessionError
-from controller.config import SafetyLimits
+from bidvis.robot_ui.errors import Busy, SessionError, TriggerRefused
+from careplan_api.schemas import UsageEventType
+from controller.config import SafetyLimits, TriggerKind
 from controller.feeding import CommandKind, FeedingState
 from controller.loop import LatestValue, MealController, run_meal
 from controller.messages import Language, Message
@@ -75,24 +76,35 @@ class MealRuntime:
         if self.running:
             raise Busy(Message("refusal.meal_running"))
 
-    def panel_command(self, kind: CommandKind, bowl: int | None = None) -> None:
-        """A button on the citizen's panel: start the meal if none runs, then pass the command on."""
+    def panel_command(self, kind: CommandKind, bowl: int | None = None, source: str | None = None) -> None:
+        """A button on the citizen's panel (pressed by `source`): start the meal if none runs,
+        then pass the command on. The next bite only when the profile's trigger is the panel
+        (else `TriggerRefused`, journalled in a running meal as a trigger not accepted)."""
         with self._lock:
-            self.panel.bowls = self.documents.profile.bowls_used
+            profile = self.documents.profile
+            self.panel.bowls = profile.bowls_used
             PanelInput(bowls=self.panel.bowls).push(kind, bowl)  # validate before anything starts
+            if kind is CommandKind.NEXT_BITE and profile.trigger_kind is not TriggerKind.PANEL:
+                reason = f"the citizen asks for a bite by {profile.trigger_kind.value}, not on the panel"
+                if self.running and self.documents.journal.open_meal_id is not None:
+                    self.documents.journal.record(
+                        UsageEventType.TRIGGER,
+                        {"kind": TriggerKind.PANEL.value, "accepted": False, "ignored_because": reason},
+                    )
+                raise TriggerRefused(Message("refusal.not_the_profiles_trigger", trigger=profile.trigger_kind.value))
             if not self.running and self._state is FeedingState.FAULT:
                 raise Busy(Message("refusal.stopped_until_cleared"))
             if not self.running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):
-                self.start()
-            self.panel.push(kind, bowl)
+                self.start(source)
+            self.panel.push(kind, bowl, source=source)
 
-    def start(self) -> None:
-        """Borrow the bus from the set-up arm and start the meal loop."""
+    def start(self, source: str | None = None) -> None:
+        """Borrow the bus from the set-up arm and start the meal loop (journalled as started by `source`)."""
         with self._lock:
             self.require_no_meal()
             bus = self.arm.lend_bus()
             self._state, self._result = FeedingState.IDLE, None
-            self.panel.push(CommandKind.START_MEAL)
+            self.panel.push(CommandKind.START_MEAL, source=source)
             self._thread = threading.Thread(target=self._run, args=(bus,), name="meal", daemon=True)
             self._thread.start()
 
@@ -132,8 +144,9 @@ class MealRuntime:
                     self.message = Message("fault.arm_not_taken_back", cause=exc.message)
                 self._thread = None
 
-    def estop(self) -> None:
-        self.panel.push(CommandKind.ESTOP)
+    def estop(self, source: str | None = None) -> None:
+        """STOP the meal: an e-stop journalled with its real `source` (who, from which client)."""
+        self.panel.push(CommandKind.ESTOP, source=source)
 
     def clear_stop(self, operator: str) -> None:
         """Staff have checked the citizen and the arm after a stop: the panel may start a meal again."""

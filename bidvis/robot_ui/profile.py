@@ -20,6 +20,8 @@ from controller.messages import Message
 from vision import CameraIntrinsics, FaceModels
 from vision.errors import CalibrationError
 
+MIN_REASON_CHARS = 10
+
 
 class ProfileSteps:
     """The profile steps of the staff page over `documents` and the `camera`."""
@@ -56,13 +58,25 @@ class ProfileSteps:
             raise FieldError("distance_m", exc.message) from None
         except FaceSizeRefused as exc:
             raise NotReady(exc.message) from None
-        self.set_profile(
+        self.documents.set_measured(
             who,
-            {"face_scale": round(size.face_scale, 3)},
+            "face_scale",
+            round(size.face_scale, 3),
             detail={
+                "how": "measured",
                 "lips_distance_m": lips_distance_m,
                 "views_used": size.views_used,
                 "face_scale_spread": [round(v, 3) for v in size.spread],
             },
         )
         return size
+
+    def override_face_size(self, operator: str, face_scale: float | None, reason: str) -> CitizenProfile:
+        """Staff set the face size without measuring it (or back to the mean face, None): a
+        separate action, refused without a reason, journalled with it."""
+        why = " ".join(reason.split())
+        if len(why) < MIN_REASON_CHARS:
+            raise FieldError("reason", Message("refusal.override_reason", min=MIN_REASON_CHARS))
+        return self.documents.set_measured(
+            operator, "face_scale", face_scale, detail={"how": "override", "reason": why}
+        )

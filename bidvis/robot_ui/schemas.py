@@ -67,3 +67,29 @@ class ProfileChange(_Body):
 class PanelPress(_Body):
     command: Literal["select_bowl", "next_bite", "pause", "resume", "done"]
     bowl: int | None = Field(None, ge=0, le=7)
+
+
+class PairRequest(_Body):
+    """A tablet's pairing: the one-time code staff were shown (`ABCD-EFGH`; case, spaces and dashes do not matter)."""
+
+    code: str = Field(min_length=1, max_length=20)
+
+
+class PairingCodeRequest(_Body):
+    """Staff ask for a pairing code: the name the new panel gets (`Annas tablet`)."""
+
+    name: str = Field("panel", min_length=1, max_length=40)
+
+
+class FaceSizeOverride(_Body):
+    """Staff set the face size by hand: the value (null: back to the mean face) and why it was not measured."""
+
+    face_scale: float | None = Field(allow_inf_nan=False)
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class FieldOfView(_Body):
+    """The camera's field of view as its datasheet states it (degrees; null: the documented default)."""
+
+    fov_deg: float | None = Field(None, ge=20, le=150, allow_inf_nan=False)
+    kind: Literal["horizontal", "diagonal"] = "horizontal"

@@ -28,6 +28,8 @@ from bidvis.robot_ui.profile import ProfileSteps
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.messages import Language, Message
 
+MEAL_FREEZES_DOCUMENTS = Message("refusal.meal_freezes_documents")
+
 
 class RobotSession:
     """See the module docstring. `journal` is a `controller.journal.UsageJournal`."""
@@ -53,11 +55,13 @@ class RobotSession:
             profile=profile,
             profile_path=profile_path,
             journal=journal,
+            port=port,
         )
         self.arm = ArmControl(port, self.documents, limits, bus_timeout_s)
         self.calibration_steps = CalibrationSteps(self.documents, self.arm, camera)
         self.profile_steps = ProfileSteps(self.documents, camera)
         self.meal = MealRuntime(self.documents, self.arm, limits, mouth, switches)
+        self.documents.freeze_while(lambda: MEAL_FREEZES_DOCUMENTS if self.meal.running else None)
 
     @property
     def camera(self) -> FrameSource | None:
@@ -69,10 +73,11 @@ class RobotSession:
         self.calibration_steps.camera = camera
         self.profile_steps.camera = camera
 
-    def stop(self) -> Message:
-        """STOP: stop the arm now, whatever moves it (set-up motion, or the meal by e-stop)."""
+    def stop(self, source: str | None = None) -> Message:
+        """STOP: stop the arm now, whatever moves it (set-up motion, or the meal by an e-stop
+        journalled with `source`: who pressed it, from which client)."""
         if self.meal.running:
-            self.meal.estop()
+            self.meal.estop(source)
             return Message("done.meal_stopped")
         self.arm.stop()
         return Message("done.arm_stopped")

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Callable
+
 import pytest
+import uvicorn
 from argon2 import PasswordHasher, profiles
 
-from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, LoginThrottle, StaffAccounts, StaffLogin
+from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, LoginThrottle, StaffAccounts, StaffLogin, StaffSessions
+from bidvis.run import sim_robot, uvicorn_tls
 
 PASSWORD = "correct horse battery"
 CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+ROBOT_URL = "http://localhost"  # TestClient's address for the robot's app (which answers to loopback names only)
+
+
+@pytest.fixture
+def robot(tmp_path):
+    """A robot session on virtual servos and a simulated camera, its files in `tmp_path`."""
+    robot = sim_robot(tmp_path)
+    yield robot
+    robot.close()
 
 
 @pytest.fixture(scope="session")
 def make_staff_login():
-    """`make(directory, names=("Anna", "Bo"), throttle=None)`: accounts with password `password`
-    (the fixture) in `directory`, and a cookie key."""
+    """`make(directory, names=("Anna", "Bo"), throttle=None, sessions=None)`: accounts with
+    password `password` (the fixture) in `directory`."""
 
-    def make(directory, names=("Anna", "Bo"), throttle: LoginThrottle | None = None) -> StaffLogin:
+    def make(
+        directory, names=("Anna", "Bo"), throttle: LoginThrottle | None = None, sessions: StaffSessions | None = None
+    ) -> StaffLogin:
         accounts = StaffAccounts(directory / STAFF_ACCOUNTS_FILE, hasher=CHEAP_HASHER)
         for name in names:
             accounts.add(name, PASSWORD)
-        return StaffLogin(accounts, "test-secret-" + "k" * 32, throttle or LoginThrottle())
+        return StaffLogin(accounts, sessions or StaffSessions(), throttle or LoginThrottle())
 
     return make
 
@@ -38,3 +56,34 @@ def log_in():
         return client.post("/login", data={"username": name, "password": password}, follow_redirects=False)
 
     return post
+
+
+def start_server(app, host: str = "127.0.0.1", certificate=None) -> tuple[str, Callable[[], None]]:
+    """The app on a real uvicorn server (HTTPS with `certificate`) in a thread, listening on
+    `host`: its base URL, and the function that stops it."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", **uvicorn_tls(certificate)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < end, "the robot's web app did not start"
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+    return f"{'https' if certificate else 'http'}://{host}:{port}", stop
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
+    """Poll `predicate` (real time) until it holds; fail after `timeout_s`."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

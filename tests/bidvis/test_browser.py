@@ -5,25 +5,27 @@ invalid profile value. Citizen: switch scanning (Space/Enter), start a meal, pau
 red. Accessibility: axe-core (from the npm registry, `npm pack axe-core@4`) finds no serious or
 critical violation on either page. Screenshots go to a temporary folder, or to docs/screenshots/
 when `BIDVIS_SCREENSHOTS=1`.
+
+Playwright's waits evaluate JavaScript in the page, which the pages' Content-Security-Policy
+forbids: the contexts bypass it, except in `test_the_browser_enforces_the_pages_policy`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from bidvis.robot_ui.app import create_app
+from bidvis.robot_ui.audit import AuditAction
 from bidvis.run import sim_robot
 from controller.config import CitizenProfile, demo_profile, load_calibration, load_profile, save_config
+from tests.bidvis.conftest import start_server, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,7 +50,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright 
 @pytest.fixture(scope="module")
 def robot(tmp_path_factory):
     folder = tmp_path_factory.mktemp("robot")
-    quick = demo_profile().model_dump() | {"speed_m_s": 0.25}  # quicker test bites
+    quick = demo_profile().model_dump() | {
+        "speed_m_s": 0.25,
+        "trigger_kind": "panel",
+    }  # quick test bites; the panel asks
     save_config(CitizenProfile.model_validate(quick), folder / "citizen_profile.toml")
     robot = sim_robot(folder)
     yield robot
@@ -56,27 +61,15 @@ def robot(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(robot, make_staff_login):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uv = uvicorn.Server(
-        uvicorn.Config(
-            create_app(robot.session, make_staff_login(robot.session.documents.calibration_path.parent)),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < end, "the robot's web app did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=5)
+def web_app(robot, make_staff_login):
+    return create_app(robot.session, make_staff_login(robot.session.documents.calibration_path.parent))
+
+
+@pytest.fixture(scope="module")
+def server(web_app):
+    url, stop = start_server(web_app)
+    yield url
+    stop()
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +82,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
@@ -187,7 +180,9 @@ def test_staff_connect_jog_teach_test_bite_and_stop(page, server, robot, shots):
 def test_the_staff_page_in_danish_shows_the_robots_own_messages_in_danish(page, server, robot):
     staff(page, server, lang="da")
     page.click("#teach-ready")  # refused: not connected
-    page.wait_for_selector("#error:has-text('Afvist: armen er ikke forbundet; tryk først på Forbind')")
+    page.wait_for_function(
+        "document.querySelector('#error').textContent === 'Afvist: armen er ikke forbundet; tryk først på Forbind'"
+    )
     page.click("#connect")
     page.wait_for_selector("#message:has-text('Armen er forbundet')")
     wait_mode(page, "klar")
@@ -200,7 +195,7 @@ def test_two_browsers_jogging_one_is_told(browser, page, server, robot):
     staff(page, server)
     page.click("#connect")
     wait_mode(page, "idle")
-    other = browser.new_context().new_page()
+    other = browser.new_context(bypass_csp=True).new_page()
     staff(other, server, name="Bo")
     button = page.locator("button[aria-label='Joint 2 minus']")
     button.hover()
@@ -216,7 +211,7 @@ def test_two_browsers_jogging_one_is_told(browser, page, server, robot):
 
 
 def test_a_browser_that_goes_away_while_holding_stops_the_arm(browser, server, robot):
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     page = staff(context.new_page(), server)
     page.click("#connect")
     page.click("#stop")  # ends an earlier screen's jog lease
@@ -315,9 +310,99 @@ def test_staff_measure_the_face_size_in_the_page(page, server, robot):
         session.profile = load_profile(session.documents.profile_path)
 
 
-def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser, page, server, robot, shots):
-    page.set_viewport_size({"width": 1024, "height": 768})  # a tablet
-    page.goto(server + "/panel")
+def pair(browser, server, lang="da"):
+    """A tablet paired the way staff do it: a one-time code from the staff page, typed on the tablet."""
+    staff_page = staff(browser.new_context(bypass_csp=True).new_page(), server)
+    staff_page.fill("#pairing-form input[name='name']", "Annas tablet")
+    staff_page.click("#pairing-form button[type=submit]")
+    staff_page.wait_for_selector("#pairing:not([hidden])")
+    code = staff_page.text_content("#pairing-code")
+    assert staff_page.get_attribute("#pairing-qr", "src").startswith("data:image/svg+xml")
+    staff_page.context.close()
+    tablet = browser.new_context(viewport={"width": 1024, "height": 768}, bypass_csp=True).new_page()
+    tablet.set_default_timeout(10_000)
+    tablet.goto(f"{server}/panel?lang={lang}")
+    tablet.wait_for_url("**/pair?lang=*")  # an unpaired tablet sees only the pairing page
+    tablet.fill("#code", code.lower())
+    tablet.click("#pair-form button[type=submit]")
+    tablet.wait_for_url("**/panel?lang=*")
+    return tablet
+
+
+def test_a_tablet_is_paired_with_a_code_from_the_staff_page_and_revoked(browser, page, server, shots):
+    tablet = pair(browser, server, lang="en")
+    tablet.wait_for_selector("#state")
+    assert tablet.locator(".big").count() == 5
+    cookie = next(c for c in tablet.context.cookies() if c["name"] == "bidvis_panel")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "bidvis_panel" not in tablet.evaluate("document.cookie")  # no script on the page can read it
+    staff(page, server)
+    page.wait_for_selector("#panels >> text=Annas tablet")
+    page.locator("#h-panels").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "staff-panels.png"))
+    for _ in range(page.locator("button.revoke").count()):  # every paired panel, this tablet's too
+        page.locator("button.revoke").first.click()
+        page.wait_for_selector("#message:has-text('revoked')")
+        page.evaluate("document.querySelector('#message').textContent = ''")
+    tablet.wait_for_selector("#feedback:has-text('no longer paired')")
+    tablet.wait_for_url("**/pair?lang=en", timeout=10_000)
+    tablet.context.close()
+
+
+def test_a_wrong_pairing_code_is_refused_on_the_tablet(browser, server, shots):
+    tablet = browser.new_context(bypass_csp=True, viewport={"width": 1024, "height": 768}).new_page()
+    tablet.goto(server + "/pair?lang=en")
+    tablet.screenshot(path=str(shots / "pair-en.png"))
+    tablet.fill("#code", "AAAA-AAAA")
+    tablet.click("#pair-form button[type=submit]")
+    tablet.wait_for_selector("#feedback:has-text('Wrong or expired code')")
+    tablet.goto(server + "/panel")
+    assert "/pair" in tablet.url
+    tablet.context.close()
+
+
+def test_a_page_of_another_site_cannot_stop_a_meal_from_a_staff_browser(browser, page, server, robot, web_app):
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    evil = FastAPI()
+
+    @evil.get("/", response_class=HTMLResponse)
+    def lure() -> str:  # a bodyless cross-site POST, as in the finding, and a fetch with credentials
+        return (
+            f'<form id="f" method="post" action="{server}/api/stop"></form>'
+            f"<script>fetch('{server}/api/stop', {{method: 'POST', credentials: 'include', mode: 'no-cors'}});"
+            "document.getElementById('f').submit();</script>"
+        )
+
+    evil_url, stop_evil = start_server(evil, host="127.0.0.2")
+    tablet = pair(browser, server)
+    try:
+        tablet.click("button[data-command='next_bite']")
+        wait_for(lambda: robot.journal.open_meal_id is not None, what="the meal")
+        staff(page, server)  # the same browser is logged in as staff
+        stops = len(web_app.state.audit.entries(AuditAction.STOP))
+        page.goto(evil_url)
+        page.wait_for_load_state("networkidle")
+        time.sleep(0.5)
+        assert robot.session.meal.running and len(web_app.state.audit.entries(AuditAction.STOP)) == stops
+    finally:
+        stop_evil()
+        robot.session.stop(source="test cleanup")
+        wait_for(lambda: not robot.session.meal.running, timeout_s=15, what="the meal to stop")
+        robot.session.meal.clear_stop("Anna")
+        tablet.context.close()
+
+
+def test_a_logged_out_staff_page_says_so_and_keeps_stop(browser, page, server, web_app):
+    staff(page, server, lang="en")
+    web_app.state.login.sessions.end_account("Anna")  # logged out elsewhere (a password change)
+    page.wait_for_selector("#idle:not([hidden])")
+    assert "Log in again" in page.text_content("#idle") and page.is_visible("#stop")
+
+
+def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser, server, robot, shots):
+    page = pair(browser, server)  # a tablet
     assert page.get_attribute("html", "lang") == "da"
     page.screenshot(path=str(shots / "panel-da.png"))
     sizes = [page.locator(".big").nth(i).bounding_box() for i in range(page.locator(".big").count())]
@@ -336,7 +421,7 @@ def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser
     page.wait_for_selector("#pause:has-text('Fortsæt')")
     page.screenshot(path=str(shots / "panel-paused-da.png"))
 
-    staff_page = browser.new_context().new_page()
+    staff_page = browser.new_context(bypass_csp=True).new_page()
     staff(staff_page, server)
     staff_page.click("#stop")
     staff_page.wait_for_selector("#message:has-text('meal stopped')")
@@ -352,10 +437,11 @@ def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser
     staff_page.wait_for_selector("#message:has-text('stop cleared')")
     page.wait_for_selector("#state.tone-calm")
     staff_page.context.close()
+    page.context.close()
 
 
-def test_panel_in_english_with_automatic_scanning(page, server, shots):
-    page.set_viewport_size({"width": 1024, "height": 768})
+def test_panel_in_english_with_automatic_scanning(browser, server, shots):
+    page = pair(browser, server, lang="en")
     page.goto(server + "/panel?lang=en&scan=auto&scan_ms=300")
     assert page.get_attribute("html", "lang") == "en"
     first = page.text_content(".scanned")
@@ -363,6 +449,7 @@ def test_panel_in_english_with_automatic_scanning(page, server, shots):
     page.screenshot(path=str(shots / "panel-en-scanning.png"))  # the highlight has moved on
     page.click("a.lang")
     page.wait_for_selector("html[lang='da']")
+    page.context.close()
 
 
 def test_staff_page_is_danish_by_default_after_logging_in(page, server, shots):
@@ -382,10 +469,13 @@ def test_a_wrong_password_in_the_browser_is_refused(page, server):
     page.wait_for_url("**/login?next=/staff")
 
 
-@pytest.mark.parametrize("path", ["/login", "/login?lang=en", "/staff", "/staff?lang=en", "/panel", "/panel?lang=en"])
+@pytest.mark.parametrize(
+    "path",
+    ["/login", "/login?lang=en", "/staff", "/staff?lang=en", "/panel", "/panel?lang=en", "/pair", "/pair?lang=en"],
+)
 def test_no_serious_or_critical_accessibility_violations(page, server, axe_source, path):
-    if path.startswith("/staff"):
-        staff(page, server)
+    if path.startswith(("/staff", "/panel")):
+        staff(page, server)  # staff may open the panel too
     page.goto(server + path)
     page.add_script_tag(content=axe_source)
     violations = page.evaluate(
@@ -394,3 +484,30 @@ def test_no_serious_or_critical_accessibility_violations(page, server, axe_sourc
     )
     bad = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert bad == [], bad
+
+
+def test_the_browser_enforces_the_pages_policy(browser, server):
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    framing = FastAPI()
+
+    @framing.get("/", response_class=HTMLResponse)
+    def frame() -> str:
+        return f'<iframe id="robot" src="{server}/login"></iframe>'
+
+    framing_url, stop = start_server(framing, host="127.0.0.2")
+    context = browser.new_context()  # the policy in force
+    try:
+        page = context.new_page()
+        page.goto(server + "/login")
+        with pytest.raises(sync_api.Error):
+            page.add_script_tag(content="document.title = 'injected'")  # no inline script runs
+        assert page.title() != "injected"
+        page.goto(framing_url)
+        page.wait_for_timeout(500)
+        framed = page.frame_locator("#robot").locator("input[name='username']")
+        assert framed.count() == 0  # frame-ancestors 'none': the robot's page is not shown in another site's frame
+    finally:
+        context.close()
+        stop()

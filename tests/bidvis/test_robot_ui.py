@@ -10,20 +10,13 @@ from fastapi.testclient import TestClient
 
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.app import create_app
-from bidvis.run import sim_robot
 from careplan_api.schemas import UsageEventType
-from controller.config import load_calibration, load_profile
+from controller.config import demo_calibration, load_calibration, load_profile
 from sim.virtual_bus import VirtualServoBus
+from tests.bidvis.conftest import ROBOT_URL, wait_for
 
 ANNA = "owner-anna-1"
 BO = "owner-bo-22"
-
-
-@pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
 
 
 @pytest.fixture
@@ -38,7 +31,7 @@ def app(robot, staff_login):
 
 @pytest.fixture
 def client(app, log_in):
-    with TestClient(app) as client:
+    with TestClient(app, base_url=ROBOT_URL) as client:
         assert log_in(client).status_code == 303
         yield client
 
@@ -47,15 +40,6 @@ def client(app, log_in):
 def connected(client):
     assert client.post("/api/connect").status_code == 200
     return client
-
-
-def wait_for(predicate, timeout_s=10.0, what="condition"):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def calibration_events(robot):
@@ -95,9 +79,9 @@ def test_staff_page_has_every_step_and_an_always_visible_stop(client):
 @pytest.mark.parametrize(
     "query, lang, words",
     [
-        ("", "da", "Næste bid"),
-        ("?lang=en", "en", "Next bite"),
-        ("?lang=xx", "da", "Næste bid"),
+        ("", "da", "Skål 1"),
+        ("?lang=en", "en", "Bowl 1"),
+        ("?lang=xx", "da", "Færdig"),
         ("?lang=<script>", "da", "Skål 1"),
     ],
 )
@@ -115,11 +99,14 @@ def test_panel_language_link_keeps_the_scanning_settings(client):
     assert client.get("/panel?scan_ms=5").status_code == 422
 
 
-def test_panel_buttons_are_the_few_choices(client):
-    page = client.get("/panel?lang=en").text
-    for label in ("Bowl 1", "Bowl 2", "Next bite", "Pause", "Done"):
+def test_panel_buttons_are_the_few_choices_and_next_bite_only_when_the_panel_is_the_trigger(client):
+    page = client.get("/panel?lang=en").text  # the demo citizen asks for a bite with a switch
+    for label in ("Bowl 1", "Bowl 2", "Pause", "Done"):
         assert label in page
-    assert page.count('class="big') == 5
+    assert page.count('class="big') == 4 and "Next bite" not in page
+    assert client.put("/api/profile", json={"values": {"trigger_kind": "panel"}}).status_code == 200
+    page = client.get("/panel?lang=en").text
+    assert page.count('class="big') == 5 and "Next bite" in page
 
 
 # -- bus and arm ----------------------------------------------------------------------------------
@@ -268,7 +255,17 @@ def test_teaching_the_ready_pose_saves_and_journals_who_did_it(connected, robot)
     assert saved.changed_by == "Anna"  # the logged-in account
     assert np.allclose(saved.ready_pose_rad, joints(connected), atol=0.01)
     (event,) = calibration_events(robot)
-    assert event["changed_by"] == "Anna" and event["fields"] == ["ready_pose_rad"]
+    assert event["changed_by"] == "Anna" and event["fields"] == ["port", "ready_pose_rad"]
+    assert np.allclose(event["new"]["ready_pose_rad"], saved.ready_pose_rad)
+    assert event["old"]["ready_pose_rad"] == list(demo_calibration().ready_pose_rad)
+
+
+def test_a_saved_calibration_records_the_port_really_used(connected, robot):
+    assert demo_calibration().port != robot.bus.url  # the demo files name another port than the virtual bus
+    assert connected.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0}).status_code == 200
+    assert load_calibration(robot.session.documents.calibration_path).port == robot.bus.url
+    (event,) = calibration_events(robot)
+    assert event["old"]["port"] == demo_calibration().port and event["new"]["port"] == robot.bus.url
 
 
 @pytest.mark.parametrize("operator", ["Mallory", "", "x" * 81])
@@ -287,7 +284,7 @@ def test_teaching_a_scoop_adds_waypoints_and_bowls(connected, robot):
     assert connected.post("/api/calibration/bowls/2/waypoints").status_code == 200
     saved = load_calibration(robot.session.documents.calibration_path)
     assert len(saved.bowls) == 3 and len(saved.bowls[0].waypoints_rad) == 2
-    assert [e["fields"] for e in calibration_events(robot)] == [["bowls"]] * 3
+    assert [e["fields"] for e in calibration_events(robot)] == [["bowls", "port"], ["bowls"], ["bowls"]]
     missing = connected.post("/api/calibration/bowls/7/waypoints")
     assert missing.status_code == 422 and missing.json()["fields"] == ["bowl"]
     assert connected.post("/api/calibration/bowls/-1/clear").status_code == 422
@@ -475,7 +472,7 @@ def test_guided_camera_and_hand_eye_calibration_find_the_simulated_camera(connec
     saved = load_calibration(robot.session.documents.calibration_path)
     assert np.allclose(saved.camera.matrix(), pose)
     kinds = [e["fields"] for e in calibration_events(robot)]
-    assert ["camera"] in kinds and ["camera.intrinsics"] in kinds
+    assert ["camera"] in kinds and ["camera.intrinsics", "port"] in kinds
 
 
 class BlackCamera:
@@ -535,8 +532,8 @@ def test_panel_starts_the_meal_pauses_resumes_and_ends_it(connected, robot):
 
 
 def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, robot):
-    connected.post("/api/panel", json={"command": "next_bite"})
-    wait_for(lambda: robot.session.meal.running)
+    connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0})
+    wait_for(lambda: panel_state(connected)["state"] in ("choose_bowl", "scoop"), what="the meal to start")
     assert connected.post("/api/stop").json()["message"] == "meal stopped"
     wait_for(lambda: panel_state(connected)["state"] == "fault", what="the e-stop")
     assert panel_state(connected, "da") == {
@@ -546,11 +543,13 @@ def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, rob
         "paused": False,
     }
     wait_for(lambda: not robot.session.meal.running, what="the meal to end after the e-stop")
-    again = connected.post("/api/panel", json={"command": "next_bite"})
+    stop = next(e.data for e, _ in robot.journal.events() if e.type is UsageEventType.SAFETY_STOP)
+    assert stop["detail"] == "e-stop from staff Anna from testclient"  # its real source
+    again = connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0})
     assert again.status_code == 409 and "staff must check" in again.json()["detail"]
     assert connected.post("/api/meal/clear-stop").status_code == 200
     assert panel_state(connected)["tone"] == "calm"
-    assert connected.post("/api/panel", json={"command": "next_bite"}).status_code == 200
+    assert connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0}).status_code == 200
     wait_for(lambda: robot.session.meal.running, what="a new meal")
 
 

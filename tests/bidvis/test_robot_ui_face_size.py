@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
-from bidvis.run import sim_robot
 from bidvis.simulation import vision_face_measure
 from careplan_api.schemas import UsageEventType
 from controller.config import load_profile
 from sim.camera import CameraMount, FaceFrameSource, PinholeCamera
 from sim.world import World
+from tests.bidvis.conftest import ROBOT_URL
 from vision import CameraIntrinsics, FaceModels
 from vision.capture import Frame
 
@@ -47,15 +47,8 @@ class SilentCamera:
 
 
 @pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
-
-
-@pytest.fixture
 def client(robot, tmp_path, make_staff_login, log_in):
-    with TestClient(create_app(robot.session, make_staff_login(tmp_path))) as client:
+    with TestClient(create_app(robot.session, make_staff_login(tmp_path)), base_url=ROBOT_URL) as client:
         assert log_in(client).status_code == 303
         yield client
 

@@ -1,6 +1,7 @@
-"""Staff login of the robot's web app: every staff route refuses without a session and works with
-one, the panel needs none, wrong passwords are throttled, hostile input is refused, and the staff
-page is Danish by default."""
+"""Staff login of the robot's web app: every staff route refuses without a live session and works
+with one; sessions are kept on the robot and end on logout, password change, a disabled account
+and idling; wrong passwords are throttled without letting anyone lock staff out from another
+address; common passwords are refused; logins are audited; the staff page is Danish by default."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
+from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.deps import SESSION_COOKIE
 from bidvis.robot_ui.staff_login import (
     InvalidStaffName,
@@ -18,10 +20,11 @@ from bidvis.robot_ui.staff_login import (
     StaffAccounts,
     StaffAccountsError,
     StaffLogin,
+    StaffSessions,
     WeakPassword,
-    session_secret,
+    check_password,
 )
-from bidvis.run import sim_robot
+from tests.bidvis.conftest import ROBOT_URL
 
 # Every staff route: (method, path, JSON body). A body that would be valid, so that a refusal is the login's.
 STAFF_ROUTES = [
@@ -49,13 +52,6 @@ STAFF_ROUTES = [
 
 
 @pytest.fixture
-def robot(tmp_path):
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
-
-
-@pytest.fixture
 def clock():
     return {"now": 1000.0}
 
@@ -63,14 +59,42 @@ def clock():
 @pytest.fixture
 def staff_login(tmp_path, make_staff_login, clock):
     return make_staff_login(
-        tmp_path, throttle=LoginThrottle(max_failures=3, window_s=60, lockout_s=30, clock=lambda: clock["now"])
+        tmp_path,
+        throttle=LoginThrottle(
+            max_failures=3, max_failures_per_address=6, window_s=60, lockout_s=30, clock=lambda: clock["now"]
+        ),
+        sessions=StaffSessions(idle_timeout_s=600, max_age_s=3600, clock=lambda: clock["now"]),
     )
 
 
 @pytest.fixture
-def anonymous(robot, staff_login):
-    with TestClient(create_app(robot.session, staff_login)) as client:
+def app(robot, staff_login):
+    return create_app(robot.session, staff_login)
+
+
+@pytest.fixture
+def anonymous(app):
+    with TestClient(app, base_url=ROBOT_URL) as client:
         yield client
+
+
+@pytest.fixture
+def browser_at(app):
+    """`browser_at(address)`: another browser, from another client address."""
+    clients = []
+
+    def make(address: str) -> TestClient:
+        client = TestClient(app, base_url=ROBOT_URL, client=(address, 40000))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def audited(app, action: AuditAction):
+    return app.state.audit.entries(action)
 
 
 def calibration_events(robot):
@@ -80,7 +104,7 @@ def calibration_events(robot):
 @pytest.mark.parametrize(("method", "path", "body"), STAFF_ROUTES)
 def test_every_staff_route_is_refused_without_a_login_and_changes_nothing(anonymous, robot, method, path, body):
     answer = anonymous.request(method, path, json=body)
-    assert answer.status_code == 403 and "log in" in answer.json()["detail"]
+    assert answer.status_code == 401 and "log in" in answer.json()["detail"]
     assert robot.session.arm.driver is None and calibration_events(robot) == []
 
 
@@ -99,20 +123,15 @@ def test_the_staff_page_sends_a_browser_without_a_login_to_the_login_page(anonym
     assert '<html lang="en">' in anonymous.get("/login?lang=en").text
 
 
-def test_the_panel_needs_no_login_and_only_has_the_citizens_commands(anonymous):
-    assert anonymous.get("/panel").status_code == 200
-    assert anonymous.get("/api/panel/status").status_code == 200
-    assert anonymous.post("/api/panel", json={"command": "pause"}).status_code in (200, 409)
-    for command in ("jog", "estop", "reset", "start_meal", "teach"):
-        assert anonymous.post("/api/panel", json={"command": command}).status_code == 422
-
-
-def test_stop_and_letting_go_work_without_a_login(anonymous):
+def test_stop_needs_staff_or_a_paired_panel_and_letting_go_a_jog_too(anonymous, log_in):
+    assert anonymous.post("/api/stop").status_code == 401
+    assert anonymous.post("/api/jog/release", json={"owner": "owner-anna-1"}).status_code == 401
+    log_in(anonymous)
     assert anonymous.post("/api/stop").status_code == 200
-    assert anonymous.post("/api/jog/release", json={"owner": "owner-anna-1"}).status_code != 403  # 409: not connected
+    assert anonymous.post("/api/jog/release", json={"owner": "owner-anna-1"}).status_code == 409  # not connected
 
 
-def test_login_sets_a_signed_httponly_samesite_strict_cookie_and_the_journal_names_the_account(
+def test_login_sets_a_random_httponly_samesite_strict_cookie_and_the_journal_names_the_account(
     anonymous, robot, log_in
 ):
     answer = log_in(anonymous, "Bo")
@@ -121,6 +140,7 @@ def test_login_sets_a_signed_httponly_samesite_strict_cookie_and_the_journal_nam
     assert (
         cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
     )
+    assert "Bo" not in anonymous.cookies[SESSION_COOKIE] and len(anonymous.cookies[SESSION_COOKIE]) >= 40
     assert anonymous.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0}).status_code == 200
     (event,) = calibration_events(robot)
     assert event["changed_by"] == "Bo"
@@ -131,22 +151,107 @@ def test_a_forged_or_tampered_cookie_is_no_login(anonymous, log_in):
     value = anonymous.cookies.get(SESSION_COOKIE)
     anonymous.cookies.clear()
     anonymous.cookies.set(SESSION_COOKIE, value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB"))
-    assert anonymous.get("/api/status").status_code == 403
+    assert anonymous.get("/api/status").status_code == 401
     anonymous.cookies.set(SESSION_COOKIE, "eyJzdGFmZiI6ICJBbm5hIn0=.forged.signature")
-    assert anonymous.get("/api/status").status_code == 403
+    assert anonymous.get("/api/status").status_code == 401
 
 
-def test_logout_ends_the_session(anonymous, log_in):
+def test_logout_ends_the_session_on_the_robot_so_a_copied_cookie_is_no_login(anonymous, log_in, browser_at, app):
     log_in(anonymous)
-    assert anonymous.get("/api/status").status_code == 200
+    copy = browser_at("10.0.0.66")
+    copy.cookies.set(SESSION_COOKIE, anonymous.cookies[SESSION_COOKIE])
+    assert copy.get("/api/status").status_code == 200
     assert anonymous.post("/logout", follow_redirects=False).status_code == 303
-    assert anonymous.get("/api/status").status_code == 403
+    assert anonymous.get("/api/status").status_code == 401
+    assert copy.get("/api/status").status_code == 401  # the copied cookie ended with the logout
+    assert copy.post("/api/connect").status_code == 401
+    assert [e.actor for e in audited(app, AuditAction.LOGOUT)] == ["staff:Anna"]
+
+
+def test_a_password_change_ends_every_session_of_the_account_at_once(anonymous, log_in, browser_at, app, password):
+    log_in(anonymous)
+    tablet, bo = browser_at("10.0.0.5"), browser_at("10.0.0.6")
+    log_in(tablet)
+    log_in(bo, "Bo")
+    answer = anonymous.post(
+        "/account/password",
+        data={
+            "current_password": password,
+            "new_password": "purple kettle harbour",
+            "new_password_again": "purple kettle harbour",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and "password_changed" in answer.headers["location"]
+    assert anonymous.get("/api/status").status_code == 401 and tablet.get("/api/status").status_code == 401
+    assert bo.get("/api/status").status_code == 200  # another account's session goes on
+    assert log_in(tablet, "Anna", password).status_code == 401
+    assert log_in(tablet, "Anna", "purple kettle harbour").status_code == 303
+    (entry,) = audited(app, AuditAction.PASSWORD_CHANGED)
+    assert entry.actor == "staff:Anna" and entry.detail == {"sessions_ended": 2}
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "again", "status"),
+    [
+        ("wrong password", "purple kettle harbour", "purple kettle harbour", 401),
+        (None, "purple kettle harbour", "purple kettle harbor", 422),
+        (None, "password123", "password123", 422),  # a common password
+    ],
+)
+def test_a_password_change_is_refused_without_the_right_current_password_or_for_a_weak_one(
+    anonymous, log_in, password, current, new, again, status
+):
+    log_in(anonymous)
+    answer = anonymous.post(
+        "/account/password",
+        data={"current_password": current or password, "new_password": new, "new_password_again": again},
+    )
+    assert answer.status_code == status
+    assert anonymous.get("/api/status").status_code == 200  # nothing changed: still logged in
+
+
+def test_a_disabled_account_ends_every_session_at_once_and_cannot_log_in(anonymous, log_in, staff_login, tmp_path):
+    from typer.testing import CliRunner
+
+    from bidvis.cli import app
+
+    log_in(anonymous)
+    result = CliRunner().invoke(app, ["ui", "disable-staff", "Anna", "--dir", str(tmp_path)])  # another process's view
+    assert result.exit_code == 0, result.output
+    assert anonymous.get("/api/status").status_code == 401
+    assert log_in(anonymous).status_code == 401
+    CliRunner().invoke(app, ["ui", "enable-staff", "Anna", "--dir", str(tmp_path)])
+    assert log_in(anonymous).status_code == 303
 
 
 def test_a_removed_account_is_logged_out_at_its_next_request(anonymous, log_in, staff_login):
     log_in(anonymous)
     assert staff_login.accounts.remove("Anna")
-    assert anonymous.get("/api/status").status_code == 403
+    assert anonymous.get("/api/status").status_code == 401
+
+
+def test_an_idle_staff_page_times_out_but_staff_can_still_stop(anonymous, log_in, clock):
+    log_in(anonymous)
+    for _ in range(2):
+        clock["now"] += 299
+        assert anonymous.get("/api/status").status_code == 200  # the page polls: that is not use
+    clock["now"] += 3  # 10 minutes since the last use
+    assert anonymous.get("/api/status").status_code == 401
+    assert anonymous.post("/api/connect").status_code == 401
+    assert anonymous.get("/staff", follow_redirects=False).status_code == 303
+    assert anonymous.post("/api/stop").status_code == 200  # STOP is never refused to staff for idling
+
+
+def test_using_the_page_keeps_the_session_alive_until_its_maximum_age(anonymous, log_in, clock):
+    log_in(anonymous)
+    for _ in range(6):
+        clock["now"] += 500
+        assert anonymous.post("/api/stop").status_code == 200
+        assert anonymous.get("/staff").status_code == 200  # use
+    clock["now"] += 700  # 1 hour after login
+    assert anonymous.get("/api/status").status_code == 401
+    assert anonymous.post("/api/stop").status_code == 401  # past its age the session is over
 
 
 @pytest.mark.parametrize(
@@ -163,10 +268,12 @@ def test_wrong_or_hostile_credentials_are_refused_without_a_session(anonymous, l
     answer = log_in(anonymous, name, password)
     assert answer.status_code in (401, 422)
     assert SESSION_COOKIE not in anonymous.cookies
-    assert anonymous.get("/api/status").status_code == 403
+    assert anonymous.get("/api/status").status_code == 401
 
 
-def test_wrong_passwords_are_throttled_per_name_and_the_lockout_ends(anonymous, log_in, password, clock):
+def test_wrong_passwords_are_throttled_per_account_and_address_and_the_lockout_ends(
+    anonymous, log_in, password, clock, app
+):
     for _ in range(3):
         assert log_in(anonymous, "Anna", "guess").status_code == 401
     locked = log_in(anonymous, "Anna", password)
@@ -174,10 +281,34 @@ def test_wrong_passwords_are_throttled_per_name_and_the_lockout_ends(anonymous, 
     assert "For mange" in locked.text
     clock["now"] += 31
     assert log_in(anonymous, "Anna", password).status_code == 303
+    assert len(audited(app, AuditAction.LOGIN_FAILED)) == 3
+    (lockout,) = audited(app, AuditAction.LOGIN_LOCKED)
+    assert lockout.actor == "staff:Anna" and lockout.client == "testclient" and lockout.detail["scope"] == "pair"
+
+
+def test_wrong_passwords_from_another_address_never_lock_staff_out(browser_at, log_in, password, clock):
+    attacker, anna = browser_at("10.0.0.99"), browser_at("10.0.0.7")
+    for _ in range(20):  # keep trying, as often as the throttle lets it
+        for _ in range(3):
+            log_in(attacker, "Anna", "guess")
+        assert log_in(attacker, "Anna", password).status_code == 429  # the attacker's address is held back
+        assert log_in(anna, "Anna", password).status_code == 303  # Anna, from her own tablet, is not
+        anna.post("/logout")
+        clock["now"] += 61
+
+
+def test_guessing_from_many_addresses_is_held_back_but_not_from_staffs_own_tablet(staff_login, password, clock):
+    throttle = LoginThrottle(max_failures=3, max_failures_per_account=6, clock=lambda: clock["now"])
+    throttle.succeeded("Anna", "10.0.0.7")  # Anna's tablet: she has logged in from it
+    for host in range(1, 7):  # a guesser spread over six addresses, one wrong password each
+        throttle.failed("Anna", f"10.0.1.{host}")
+    assert throttle.retry_after_s("Anna", "10.0.1.99") > 0  # a new address: held back for this account
+    assert throttle.retry_after_s("Anna", "10.0.0.7") == 0  # her own tablet: never
+    assert throttle.retry_after_s("Bo", "10.0.1.99") == 0
 
 
 def test_a_client_guessing_many_names_is_throttled_by_its_address(anonymous, log_in, password):
-    for name in ("a1", "a2", "a3"):
+    for name in ("a1", "a2", "a3", "a4", "a5", "a6"):
         log_in(anonymous, name, "guess")
     assert log_in(anonymous, "Bo", password).status_code == 429
 
@@ -209,9 +340,18 @@ def test_login_never_redirects_off_the_robot(anonymous, password, target):
     assert answer.status_code == 303 and answer.headers["location"] == "/staff"
 
 
+def test_logins_are_audited_with_the_client_address(browser_at, log_in, password, app):
+    tablet = browser_at("10.0.0.31")
+    log_in(tablet, "Anna", "guess")
+    log_in(tablet, "Anna", password)
+    failed, ok = audited(app, AuditAction.LOGIN_FAILED), audited(app, AuditAction.LOGIN)
+    assert [(e.actor, e.client) for e in failed] == [("staff:Anna", "10.0.0.31")]
+    assert [(e.actor, e.client) for e in ok] == [("staff:Anna", "10.0.0.31")]
+
+
 def test_a_robot_without_accounts_says_how_to_make_one(robot, tmp_path):
-    empty = StaffLogin(StaffAccounts(tmp_path / "none.json"), "k" * 40)
-    with TestClient(create_app(robot.session, empty)) as client:
+    empty = StaffLogin(StaffAccounts(tmp_path / "none.json"))
+    with TestClient(create_app(robot.session, empty), base_url=ROBOT_URL) as client:
         answer = client.post("/login", data={"username": "Anna", "password": "whatever1"}, follow_redirects=False)
     assert answer.status_code == 401 and "add-staff" in answer.text
 
@@ -219,12 +359,12 @@ def test_a_robot_without_accounts_says_how_to_make_one(robot, tmp_path):
 def test_a_corrupt_accounts_file_is_a_clear_error_not_a_crash(robot, tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    with TestClient(create_app(robot.session, StaffLogin(StaffAccounts(path), "k" * 40))) as client:
+    with TestClient(create_app(robot.session, StaffLogin(StaffAccounts(path))), base_url=ROBOT_URL) as client:
         answer = client.post("/login", data={"username": "Anna", "password": "whatever1"}, follow_redirects=False)
     assert answer.status_code == 500 and "unreadable" in answer.text and "add-staff" in answer.text
 
 
-# -- the accounts file and the key ----------------------------------------------------------------
+# -- the accounts file and passwords --------------------------------------------------------------
 
 
 def test_accounts_file_holds_argon2_hashes_only_and_is_private(tmp_path):
@@ -243,27 +383,43 @@ def test_bad_account_names_are_refused(tmp_path, name):
         StaffAccounts(tmp_path / "staff.json").add(name, "long enough password")
 
 
-def test_short_passwords_are_refused(tmp_path):
+@pytest.mark.parametrize(
+    "password",
+    ["short", "password1", "Password123", "qwertyuiop", "sommer2024", "iloveyou1", "anna2024!", "abcdefgh"],
+)
+def test_short_common_or_easily_guessed_passwords_are_refused(tmp_path, password):
     with pytest.raises(WeakPassword):
-        StaffAccounts(tmp_path / "staff.json").add("Anna", "short")
+        StaffAccounts(tmp_path / "staff.json").add("anna", password)
+    assert not (tmp_path / "staff.json").exists()
 
 
-def test_the_cookie_key_is_random_per_robot_and_kept(tmp_path):
-    first, other = session_secret(tmp_path / "a"), session_secret(tmp_path / "b")
-    assert first != other and len(first) >= 32 and session_secret(tmp_path / "a") == first
-    assert stat.S_IMODE((tmp_path / "a" / "session_secret.key").stat().st_mode) == 0o600
+def test_the_common_passwords_come_from_zxcvbns_maintained_lists():
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    long_enough = [p for p in FREQUENCY_LISTS["passwords"] if len(p) >= 8]
+    for common in (long_enough[0], long_enough[len(long_enough) // 2], long_enough[-1]):  # of its 30,000
+        with pytest.raises(WeakPassword, match="most common passwords"):
+            check_password(common.upper())
+    assert check_password("purple kettle harbour") == "purple kettle harbour"
 
 
 def test_the_throttle_forgets_old_failures_and_is_bounded():
     now = {"t": 0.0}
     throttle = LoginThrottle(max_failures=2, window_s=10, lockout_s=5, clock=lambda: now["t"], max_keys=3)
-    throttle.failed("a")
+    throttle.failed("a", "10.0.0.1")
     now["t"] = 20.0
-    throttle.failed("a")  # the first one is out of the window
-    assert throttle.retry_after_s("a") == 0
+    throttle.failed("a", "10.0.0.1")  # the first one is out of the window
+    assert throttle.retry_after_s("a", "10.0.0.1") == 0
     for k in range(10):
-        throttle.failed(f"key{k}")
+        throttle.failed(f"key{k}", "10.0.0.1")
     assert len(throttle._failures) <= 3
+
+
+def test_sessions_are_bounded_and_their_ids_kept_hashed():
+    sessions = StaffSessions(max_sessions=3)
+    tokens = [sessions.begin("Anna", "e", "10.0.0.1", "da") for _ in range(5)]
+    assert sessions.get(tokens[0]) is None and sessions.get(tokens[-1]) is not None
+    assert not any(token in sessions._sessions for token in tokens)
 
 
 def test_add_staff_command_prompts_for_the_password_and_saves_a_hash(tmp_path):
@@ -296,8 +452,8 @@ def test_ui_sim_prints_a_one_time_demo_login_that_works(tmp_path, monkeypatch):
 
     served = {}
 
-    def serve(web_app, host, port):  # instead of uvicorn: try the login on the app
-        with TestClient(web_app) as client:
+    def serve(web_app, host, port, certificate=None):  # instead of uvicorn: try the login on the app
+        with TestClient(web_app, base_url=ROBOT_URL) as client:
             served["wrong"] = client.post(
                 "/login", data={"username": "demo", "password": "guess-guess"}, follow_redirects=False
             ).status_code

@@ -10,21 +10,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
-from bidvis.run import sim_robot
 from controller.messages import Language, Message
+from tests.bidvis.conftest import ROBOT_URL
 
 STATIC = Path(__file__).resolve().parents[2] / "bidvis" / "robot_ui" / "static"
 
 
 @pytest.fixture
-def client(tmp_path, make_staff_login, log_in):
-    robot = sim_robot(tmp_path)
-    try:
-        with TestClient(create_app(robot.session, make_staff_login(tmp_path))) as client:
-            assert log_in(client).status_code == 303
-            yield client
-    finally:
-        robot.close()
+def client(robot, tmp_path, make_staff_login, log_in):
+    with TestClient(create_app(robot.session, make_staff_login(tmp_path)), base_url=ROBOT_URL) as client:
+        assert log_in(client).status_code == 303
+        yield client
 
 
 def test_a_refusal_is_in_danish_by_default_and_in_english_when_the_page_is(client):

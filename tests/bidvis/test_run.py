@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from bidvis.ui_commands import register
 from controller.config import demo_calibration, demo_profile, save_config
 from sim.virtual_bus import VirtualServoBus
+from tests.bidvis.conftest import ROBOT_URL
 from vision import CameraIntrinsics
 
 WIDTH, HEIGHT = 640, 480
@@ -248,7 +249,7 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
             if isinstance(getattr(close, "__self__", None), MouthFeed)
         ]
         assert feed.tracker.config.face_scale == 1.12  # the robot's mouth tracking uses the citizen's face size
-        with TestClient(create_app(session, make_staff_login(robot_files))) as client:
+        with TestClient(create_app(session, make_staff_login(robot_files)), base_url=ROBOT_URL) as client:
             assert client.get("/panel").status_code == 200
             assert log_in(client).status_code == 303
             assert client.post("/api/connect").status_code == 200
@@ -262,3 +263,21 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
     finally:
         for close in closers:
             close()
+
+
+def test_a_video_file_given_as_the_camera_plays_in_a_loop(tmp_path):
+    from bidvis.run import camera_capture
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 100.0, (64, 48))
+    for index in range(5):
+        writer.write(np.full((48, 64, 3), 40 * index, np.uint8))
+    writer.release()
+    camera = camera_capture(str(clip)).start()
+    try:
+        seen = [camera.read(timeout_s=2.0) for _ in range(12)]  # more frames than the clip has
+    finally:
+        camera.stop()
+    assert all(frame is not None for frame in seen) and not camera.stats.finished
+    shades = (0, 40, 80, 120, 160)  # the clip's own pictures, again (MJPG moves a shade by a few levels)
+    assert all(min(abs(frame.image.mean() - shade) for shade in shades) < 5 for frame in seen)

@@ -126,3 +126,13 @@ def test_truncating_the_audit_log_is_refused_on_postgresql(postgres_url, tmp_pat
             assert connection.scalar(text("SELECT count(*) FROM audit_log")) == 1
     finally:
         engine.dispose()
+
+
+def test_a_list_of_citizens_is_in_each_listed_citizens_own_log(client, world):
+    client.get("/api/v1/citizens", headers=world.headers("admin", "yearly review"))
+    client.get("/api/v1/devices", headers=world.headers("admin", "device inventory"))
+    for citizen, reader in ((world.alice, "citizen"), (world.bob, "staff_b")):
+        log = client.get(f"/api/v1/citizens/{citizen}/audit", headers=world.headers(reader, "own log")).json()
+        searches = {(e["actor_name"], e["purpose"]) for e in log if e["action"] == "search"}
+        assert ("admin", "yearly review") in searches and ("admin", "device inventory") in searches
+        assert all(e["actor_role"] and e["at"] for e in log)

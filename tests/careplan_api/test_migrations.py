@@ -23,6 +23,7 @@ from careplan_api.models import (
     Device,
     Meal,
     MealSummaryRecord,
+    Role,
     UsageEventRecord,
 )
 from careplan_api.settings import Settings
@@ -151,5 +152,42 @@ def test_0002_fills_meal_summaries_for_stored_meals_and_its_downgrade_keeps_the_
         upgrade_database(engine)
         with engine.connect() as connection:
             assert _stored_summaries(connection) == stored
+    finally:
+        engine.dispose()
+
+
+def test_0003_goes_down_to_0002_keeping_the_people_and_up_again(empty_database_url, tmp_path):
+    from sqlalchemy import func
+
+    from careplan_api.db import make_session_factory
+    from careplan_api.models import DashboardRelease, EatingGoal, LoginFailure, User
+    from careplan_api.services import people
+    from careplan_api.services.security import password_hasher
+
+    settings = Settings(database_url=empty_database_url, data_dir=tmp_path).with_secrets()
+    engine = make_engine(settings)
+    try:
+        upgrade_database(engine)
+        with make_session_factory(engine)() as session:
+            citizen = people.create_citizen(session, "Migrated", settings.require_secrets()[1])
+            people.assess_goal(session, citizen.id, 3, "", None, hand_feeding_minutes=25.0)
+            people.create_user(session, "kept", "longenough", Role.ADMIN, hasher=password_hasher("CHEAPEST"))
+            session.add(LoginFailure(account="kept", address="192.0.2.1", at_s=1.0, from_known=False))
+            session.add(DashboardRelease(period="2026-11", content={"period": "2026-11"}))
+            session.commit()
+        downgrade_database(engine, "0002")
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            user_columns = {c["name"] for c in inspect(connection).get_columns("users")}
+            assert connection.execute(select(func.count()).select_from(User.__table__)).scalar() == 1
+            assert connection.execute(select(func.count()).select_from(EatingGoal.__table__)).scalar() == 1
+        assert not {"login_failures", "login_known_addresses", "dashboard_releases"} & tables
+        assert "tokens_valid_after" not in user_columns
+        upgrade_database(engine)
+        with make_session_factory(engine)() as session:
+            goal = session.scalar(select(EatingGoal))
+            assert (
+                goal is not None and goal.level == 3 and goal.hand_feeding_minutes is None
+            )  # the column came back empty
     finally:
         engine.dispose()

@@ -53,7 +53,7 @@ def database_url(sqlite_url):
 
 @pytest.fixture
 def real_ids(world, app, client):
-    """Ids that exist: alice's meal, a spare user, fuldmagt and device (for path parameters)."""
+    """Ids that exist: alice's meal and FSIII goal, a spare user, fuldmagt and device (for path parameters)."""
     events = world.meal_events(bites=3)
     client.post("/api/v1/usage-events", json={"events": events}, headers=world.headers("device_alice", None))
     with app.state.session_factory() as session:
@@ -61,6 +61,7 @@ def real_ids(world, app, client):
         relative = session.get(User, world.user_ids["relative"])
         fuldmagt = people.grant_fuldmagt(session, relative, world.bob, FuldmagtScope.CARE_PLAN)
         device, _token = people.enroll_device(session, world.bob, "spare")
+        people.assess_goal(session, world.alice, 3, "Spiser selv med robotten", None, hand_feeding_minutes=20.0)
         session.commit()
         return {
             "citizen_id": str(world.alice),

@@ -161,6 +161,15 @@ def test_meal_start_scoops_the_first_bowl_through_its_waypoints_then_goes_ready(
     assert goal.target == SCOOP[1]
 
 
+def test_the_meal_start_names_who_started_it():
+    machine = FeedingMachine(settings())
+    machine.step(
+        0.0, [UserCommand(CommandKind.START_MEAL, "panel Annas tablet (p-1) from 10.0.0.5")], SEEN, OK, at_rest()
+    )
+    ((kind, data), _) = machine.events
+    assert kind is UsageEventType.MEAL_STARTED and data["started_by"] == "panel Annas tablet (p-1) from 10.0.0.5"
+
+
 def test_selected_bowl_is_used_for_the_next_scoop():
     machine = FeedingMachine(settings())
     machine.step(0.0, cmd(CommandKind.SELECT_BOWL, bowl=1) + cmd(CommandKind.START_MEAL), SEEN, OK, at_rest())

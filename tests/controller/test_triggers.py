@@ -284,6 +284,15 @@ def test_merger_gives_estop_first_from_any_source():
     assert [c.kind for c in merger.poll(0.0, None)] == [CommandKind.ESTOP, CommandKind.NEXT_BITE]
 
 
+def test_a_meal_start_comes_before_a_stop_or_done_pressed_in_the_same_tick():
+    panel = PanelInput()
+    panel.push("end_meal")
+    panel.push("estop")
+    panel.push("start_meal")
+    kinds = [c.kind for c in TriggerMerger([panel]).poll(0.0, None)]
+    assert kinds == [CommandKind.START_MEAL, CommandKind.ESTOP, CommandKind.END_MEAL]
+
+
 def test_a_lost_switch_pauses_the_meal_and_reports_a_fault(tmp_path):
     sink = Sink()
     switch = failing_switch(tmp_path)
@@ -306,6 +315,32 @@ def test_triggers_follow_the_profile():
     assert auto.pace_s == profile.auto_pace_s
     switch = triggers_for(profile, armed=lambda: True)
     assert [type(s) for s in switch.sources] == [PanelInput]
+
+
+def test_a_next_bite_from_a_trigger_the_profile_does_not_name_is_refused_and_reported():
+    sink = Sink()
+    panel = PanelInput(bowls=(0, 1))
+    merger = triggers_for(demo_profile(), armed=lambda: True, panel=panel, events=sink)  # the profile names a switch
+    panel.push("next_bite")
+    panel.push("select_bowl", 1)
+    panel.push("estop", source="staff Anna from 10.0.0.7")
+    commands = merger.poll(0.0, None)
+    assert [(c.kind, c.source) for c in commands] == [
+        (CommandKind.ESTOP, "staff Anna from 10.0.0.7"),
+        (CommandKind.SELECT_BOWL, "panel"),
+    ]
+    ((kind, data),) = sink.events
+    assert kind is UsageEventType.TRIGGER and data["kind"] == "panel" and data["accepted"] is False
+    assert "profile names switch" in data["ignored_because"]
+
+
+def test_the_profiles_own_trigger_still_asks_for_the_next_bite():
+    panel = PanelInput()
+    merger = triggers_for(
+        demo_profile().model_copy(update={"trigger_kind": TriggerKind.PANEL}), armed=lambda: True, panel=panel
+    )
+    panel.push("next_bite", source="someone else")  # a bite is always the panel's, whoever claims it
+    assert merger.poll(0.0, None) == [UserCommand(CommandKind.NEXT_BITE, "panel")]
 
 
 def test_misfires_reach_the_journal_sink_or_wait_for_the_loop_to_drain_them():

@@ -1,6 +1,10 @@
-"""Staff log in and out. The session cookie (Starlette's SessionMiddleware, signed with the robot's
-own key; HttpOnly, SameSite=Strict) carries the account name; wrong passwords are throttled per
-account name and per client address (`staff_login.LoginThrottle`)."""
+"""Staff log in and out, and change their password.
+
+The session cookie holds a random session id only (HttpOnly, SameSite=Strict, Secure over
+HTTPS); the robot keeps the session (`staff_login.StaffSessions`). Wrong passwords are throttled
+per account from one address and per address (`staff_login.LoginThrottle`). Logins, failures,
+lock-outs, logouts and password changes are audited.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from bidvis.robot_ui.deps import Login
-from bidvis.robot_ui.staff_login import MAX_PASSWORD_CHARS, StaffAccountsError
+from bidvis.robot_ui.audit import AuditAction
+from bidvis.robot_ui.deps import SESSION_COOKIE, Audit, Login, StaffActor, client_address
+from bidvis.robot_ui.staff_login import MAX_PASSWORD_CHARS, StaffAccountsError, StaffLogin
 from bidvis.robot_ui.texts import Language, parse_language, staff_words
 
 router = APIRouter(include_in_schema=False)
@@ -25,85 +30,162 @@ def safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else "/staff"
 
 
-def _cross_site(request: Request) -> bool:
-    """True for a form posted from another site (login CSRF)."""
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None:
-        return fetch_site not in ("same-origin", "none")
-    origin = request.headers.get("origin")
-    return origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("host")
-
-
 def _page(
-    request: Request, language: Language, next_path: str, *, error: str = "", status_code: int = 200
+    request: Request,
+    template: str,
+    language: Language,
+    next_path: str = "/staff",
+    *,
+    error: str = "",
+    note: str = "",
+    status_code: int = 200,
 ) -> HTMLResponse:
     other = Language.ENGLISH if language is Language.DANISH else Language.DANISH
     return request.app.state.templates.TemplateResponse(
         request,
-        "login.html",
+        template,
         {
             "t": staff_words(language),
             "lang": language.value,
             "other_lang": other.value,
             "next": next_path,
             "error": error,
+            "note": note,
         },
         status_code=status_code,
     )
 
 
+def _throttled(request: Request, language: Language, target: str, wait_s: float) -> HTMLResponse:
+    seconds = int(wait_s) + 1
+    response = _page(
+        request,
+        "login.html",
+        language,
+        target,
+        error=staff_words(language)["login_throttled"].format(s=seconds),
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _wrong_password(request: Request, login: StaffLogin, audit: Audit, name: str, action: AuditAction) -> None:
+    """Count a wrong password for `name` from this client, and audit it (and a lock-out it causes)."""
+    client = client_address(request)
+    locked = login.throttle.failed(name, client)
+    audit.record(action, actor=f"staff:{name}", client=client)
+    for scope in locked:
+        audit.record(
+            AuditAction.LOGIN_LOCKED,
+            actor=f"staff:{name}",
+            client=client,
+            detail={"scope": scope, "lockout_s": login.throttle.lockout_s},
+        )
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None, lang: str | None = None) -> HTMLResponse:
-    return _page(request, parse_language(lang), safe_next(next))
+def login_page(request: Request, next: str | None = None, lang: str | None = None, note: str = "") -> HTMLResponse:
+    language = parse_language(lang)
+    notes = {"password_changed": staff_words(language)["password_changed"]}
+    return _page(request, "login.html", language, safe_next(next), note=notes.get(note, ""))
 
 
 @router.post("/login", response_model=None)
 def login(
     request: Request,
     login: Login,
+    audit: Audit,
     username: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=MAX_PASSWORD_CHARS)],
     next: Annotated[str | None, Form(max_length=2000)] = None,
     lang: Annotated[str | None, Form(max_length=8)] = None,
-) -> HTMLResponse | RedirectResponse:
-    """Check the password; on success the session cookie names the account."""
+) -> Response:
+    """Check the password; on success a new session, named by a new random cookie."""
     language, target = parse_language(lang), safe_next(next)
     t = staff_words(language)
-    if _cross_site(request):
-        return _page(request, language, target, error=t["login_cross_site"], status_code=status.HTTP_403_FORBIDDEN)
-    client = f"client:{request.client.host if request.client else 'unknown'}"
-    name_key = f"name:{username}"
-    wait_s = login.throttle.retry_after_s(name_key, client)
+    client = client_address(request)
+    wait_s = login.throttle.retry_after_s(username, client)
     if wait_s > 0:
-        response = _page(
-            request,
-            language,
-            target,
-            error=t["login_throttled"].format(s=int(wait_s) + 1),
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        )
-        response.headers["Retry-After"] = str(int(wait_s) + 1)
-        return response
+        return _throttled(request, language, target, wait_s)
     try:
         if not login.accounts.names():
-            return _page(
-                request, language, target, error=t["login_no_accounts"], status_code=status.HTTP_401_UNAUTHORIZED
-            )
+            return _page(request, "login.html", language, target, error=t["login_no_accounts"], status_code=401)
         ok = login.accounts.verify(username, password)
     except StaffAccountsError as exc:
-        return _page(request, language, target, error=str(exc), status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return _page(request, "login.html", language, target, error=str(exc), status_code=500)
     if not ok:
-        login.throttle.failed(name_key, client)
-        return _page(request, language, target, error=t["login_wrong"], status_code=status.HTTP_401_UNAUTHORIZED)
-    login.throttle.succeeded(name_key)
-    request.session.clear()
-    request.session["staff"] = username
-    request.session["lang"] = language.value
-    return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+        _wrong_password(request, login, audit, username, AuditAction.LOGIN_FAILED)
+        return _page(request, "login.html", language, target, error=t["login_wrong"], status_code=401)
+    login.throttle.succeeded(username, client)
+    epoch = login.accounts.epoch(username)
+    if epoch is None:  # disabled between the check and now
+        return _page(request, "login.html", language, target, error=t["login_wrong"], status_code=401)
+    login.sessions.end(request.cookies.get(SESSION_COOKIE))
+    audit.record(AuditAction.LOGIN, actor=f"staff:{username}", client=client)
+    token = login.sessions.begin(username, epoch, client, language.value)
+    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(login.sessions.max_age_s),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=login.https_only,
+    )
+    return response
 
 
 @router.post("/logout")
-def logout(request: Request) -> RedirectResponse:
-    lang = request.session.get("lang", Language.DANISH.value)
-    request.session.clear()
-    return RedirectResponse(f"/login?lang={parse_language(lang).value}", status.HTTP_303_SEE_OTHER)
+def logout(request: Request, login: Login, audit: Audit) -> RedirectResponse:
+    """End this session (on the robot: a copy of the cookie is no login either)."""
+    session = login.sessions.end(request.cookies.get(SESSION_COOKIE))
+    language = parse_language(session.language if session else None)
+    if session is not None:
+        audit.record(AuditAction.LOGOUT, actor=f"staff:{session.account}", client=client_address(request))
+    response = RedirectResponse(f"/login?lang={language.value}", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=login.https_only)
+    return response
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+def password_page(request: Request, staff: StaffActor, lang: str | None = None) -> HTMLResponse:
+    return _page(request, "password.html", parse_language(lang))
+
+
+@router.post("/account/password", response_model=None)
+def change_password(
+    request: Request,
+    staff: StaffActor,
+    login: Login,
+    audit: Audit,
+    current_password: Annotated[str, Form(max_length=MAX_PASSWORD_CHARS)],
+    new_password: Annotated[str, Form(max_length=MAX_PASSWORD_CHARS)],
+    new_password_again: Annotated[str, Form(max_length=MAX_PASSWORD_CHARS)],
+    lang: Annotated[str | None, Form(max_length=8)] = None,
+) -> Response:
+    """A new password for the logged-in account; every session of the account ends, this one too."""
+    language = parse_language(lang)
+    t = staff_words(language)
+    wait_s = login.throttle.retry_after_s(staff.name, staff.client)
+    if wait_s > 0:
+        return _page(
+            request, "password.html", language, error=t["login_throttled"].format(s=int(wait_s) + 1), status_code=429
+        )
+    if not login.accounts.verify(staff.name, current_password):
+        _wrong_password(request, login, audit, staff.name, AuditAction.LOGIN_FAILED)
+        return _page(request, "password.html", language, error=t["password_wrong"], status_code=401)
+    if new_password != new_password_again:
+        return _page(request, "password.html", language, error=t["password_mismatch"], status_code=422)
+    if login.accounts.is_temporary(staff.name):
+        return _page(request, "password.html", language, error=t["password_temporary"], status_code=409)
+    try:
+        login.accounts.add(staff.name, new_password)
+    except StaffAccountsError as exc:
+        return _page(request, "password.html", language, error=str(exc), status_code=422)
+    ended = login.sessions.end_account(staff.name)
+    audit.record(AuditAction.PASSWORD_CHANGED, actor=staff.ref, client=staff.client, detail={"sessions_ended": ended})
+    response = RedirectResponse(f"/login?lang={language.value}&note=password_changed", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=login.https_only)
+    return response

@@ -1,4 +1,9 @@
-"""The citizen's panel: its buttons push commands into the panel trigger source."""
+"""The citizen's panel: its buttons push commands into the panel trigger source.
+
+Only a paired panel (its bearer token, or the browser panel's cookie) or staff may press them or
+read the meal's state (`deps.Panel`). The next bite only when the profile's trigger is the panel:
+else refused (403) and audited.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from bidvis.robot_ui.deps import Session
+from bidvis.robot_ui.audit import AuditAction
+from bidvis.robot_ui.deps import Panel, PanelAudit, Session
+from bidvis.robot_ui.errors import TriggerRefused
 from bidvis.robot_ui.schemas import PanelPress
 from bidvis.robot_ui.texts import parse_language, state_words
 from controller.feeding import CommandKind, FeedingState
@@ -23,14 +30,21 @@ _COMMANDS = {
 
 
 @router.post("")
-def press(body: PanelPress, session: Session) -> dict[str, Any]:
+def press(body: PanelPress, session: Session, record: PanelAudit) -> dict[str, Any]:
     """One button of the panel (bowl 1/2 are `select_bowl` with bowl 0/1)."""
-    session.meal.panel_command(_COMMANDS[body.command], body.bowl)
+    running = session.meal.running
+    try:
+        session.meal.panel_command(_COMMANDS[body.command], body.bowl, source=record.actor.label)
+    except TriggerRefused as exc:
+        record(AuditAction.TRIGGER_REFUSED, target=body.command, reason=str(exc))
+        raise
+    if not running and session.meal.running:
+        record(AuditAction.MEAL_START, target="meal", command=body.command, bowl=body.bowl)
     return {"accepted": True, "command": body.command}
 
 
 @router.get("/status")
-def panel_status(session: Session, lang: str | None = None) -> dict[str, Any]:
+def panel_status(session: Session, panel: Panel, lang: str | None = None) -> dict[str, Any]:
     """The meal's state in words and colour, in the panel's language."""
     meal = session.meal.status()
     state = None if meal["state"] is None else FeedingState(meal["state"])

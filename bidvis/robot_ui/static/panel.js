@@ -38,6 +38,7 @@ async function press(button) {
   if (button.dataset.bowl !== undefined) body.bowl = Number(button.dataset.bowl);
   try {
     const r = await fetch("/api/panel", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    if (r.status === 401) { notPaired(); return; }
     feedback.textContent = r.ok ? feedback.dataset.sent.replace("{what}", button.textContent.trim()) : feedback.dataset.refused;
   } catch {
     feedback.textContent = feedback.dataset.offline;
@@ -46,9 +47,16 @@ async function press(button) {
 }
 targets.forEach((button, i) => button.addEventListener("click", () => { highlighted = i; press(button); }));
 
+// The panel was revoked (or the robot forgot it): say so, then go to the pairing page.
+function notPaired() {
+  feedback.textContent = feedback.dataset.notPaired;
+  setTimeout(() => location.assign("/pair?lang=" + lang), 3000);
+}
+
 async function refresh() {
   try {
     const r = await fetch("/api/panel/status?lang=" + lang);
+    if (r.status === 401) { notPaired(); return; }
     const data = await r.json();
     stateBox.textContent = data.words;
     stateBox.className = "state tone-" + data.tone;

@@ -9,6 +9,8 @@ const T = document.body.dataset;  // the page's words for what this script says 
 
 function say(text) { $("#message").textContent = text || ""; $("#error").textContent = ""; }
 function fail(text) { $("#error").textContent = text; }
+// The session ended (idle, logged out elsewhere, password changed): say so; STOP stays.
+function loggedOut() { $("#idle-text").textContent = T.idle; $("#idle").hidden = false; }
 
 async function call(method, url, body) {
   let response;
@@ -20,7 +22,7 @@ async function call(method, url, body) {
     return null;
   }
   const data = await response.json().catch(() => ({}));
-  if (response.status === 403) { location.assign("/login?next=/staff"); return null; }  // the login has expired
+  if (response.status === 401) { loggedOut(); return null; }
   if (!response.ok) {
     let detail = data.text || data.detail;  // text: the robot's message in the page's language
     if (Array.isArray(detail)) detail = detail.map((d) => d.loc.slice(1).join(".") + ": " + d.msg).join("; ");
@@ -141,10 +143,60 @@ $("#profile-form").addEventListener("submit", (e) => {
   call("PUT", "/api/profile", { values });
 });
 
+$("#fov-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  const fov = form.get("fov_deg");
+  call("POST", "/api/camera/field-of-view", { fov_deg: fov === "" ? null : Number(fov), kind: form.get("kind") });
+});
+$("#face-override-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  const value = form.get("face_scale");
+  const data = await call("POST", "/api/profile/face-size/override",
+                          { face_scale: value === "" ? null : Number(value), reason: form.get("reason") });
+  if (data) $("#face-scale").textContent = value === "" ? $("#face-scale").dataset.none : Number(value).toFixed(2);
+});
 $("#face-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const data = await call("POST", "/api/profile/face-size", numbers(e.target));
   if (data) $("#face-scale").textContent = data.face_scale.toFixed(2);
+});
+
+// --- panels: pair with a one-time code, revoke ---
+function showPanels(panels) {
+  const list = $("#panels");
+  if (!panels.length) { const li = document.createElement("li"); li.textContent = T.noPanels; list.replaceChildren(li); return; }
+  list.replaceChildren(...panels.map((p) => {
+    const li = document.createElement("li");
+    const text = document.createElement("span");
+    const when = p.active ? T.paired.replace("{at}", p.paired_at).replace("{by}", p.paired_by)
+                          : T.revoked.replace("{at}", p.revoked_at).replace("{by}", p.revoked_by);
+    text.textContent = `${p.name} (${p.panel_id}): ${when}`;
+    li.append(text);
+    if (p.active) {
+      const button = document.createElement("button");
+      button.type = "button"; button.className = "revoke"; button.dataset.panel = p.panel_id; button.textContent = T.revoke;
+      li.append(" ", button);
+    }
+    return li;
+  }));
+}
+async function reloadPanels() { const data = await call("GET", "/api/panels"); if (data) showPanels(data.panels); }
+$("#panels").addEventListener("click", async (e) => {
+  const id = e.target.dataset && e.target.dataset.panel;
+  if (!id) return;
+  if (await call("POST", `/api/panels/${encodeURIComponent(id)}/revoke`)) reloadPanels();
+});
+$("#pairing-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const data = await call("POST", "/api/panels/pairing-code", { name: new FormData(e.target).get("name") });
+  if (!data) return;
+  $("#pairing-code").textContent = data.code;
+  $("#pairing-qr").src = data.qr_svg;
+  $("#pairing-link").textContent = data.link;
+  $("#pairing").hidden = false;
+  setTimeout(() => { $("#pairing").hidden = true; reloadPanels(); }, data.expires_in_s * 1000);
 });
 
 // --- live status ---
@@ -152,7 +204,7 @@ async function refresh() {
   let data;
   try {
     const r = await fetch("/api/status");
-    if (r.status === 403) { location.assign("/login?next=/staff"); return; }
+    if (r.status === 401) { loggedOut(); return; }
     data = await r.json();
   } catch { return; }
   const arm = data.arm;
