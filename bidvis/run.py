@@ -72,6 +72,7 @@ class Preflight:
     camera: Any = None  # vision.capture.CameraCapture, started
     switches: list[Any] = field(default_factory=list)  # controller.triggers.EvdevSwitch, open
     notes: list[str] = field(default_factory=list)
+    face_models: Any = None  # vision.FaceModels, loaded
 
     def close(self) -> None:
         """Release what the checks opened (the camera, the switches)."""
@@ -245,6 +246,7 @@ def preflight(
 ) -> Preflight:
     """Every check of `bidvis run`, cheapest first; raises `RefusedToStart`."""
     checked = check_configuration(profile_path, calibration_path, safety_path)
+    checked.face_models = load_face_models()
     if port != checked.calibration.port:
         checked.notes.append(f"the calibration was made on port {checked.calibration.port}; using {port}")
     checked.servos = check_servos(port, checked.calibration)
@@ -258,12 +260,22 @@ def preflight(
     return checked
 
 
-def mouth_tracker(profile: CitizenProfile, intrinsics: Any) -> Any:
+def load_face_models() -> Any:
+    """The face networks on their runtime (`vision.FaceModels`); a missing model or runtime refuses to start."""
+    from vision import FaceModels, VisionError
+
+    try:
+        return FaceModels.load()
+    except VisionError as exc:
+        raise RefusedToStart(f"the face models do not load: {exc}") from None
+
+
+def mouth_tracker(profile: CitizenProfile, intrinsics: Any, models: Any = None) -> Any:
     """The citizen's `vision.MouthTracker`: their face size (the mean face, 1.0, when not calibrated)."""
     from vision import MouthTracker, TrackerConfig
 
     face_scale = 1.0 if profile.face_scale is None else profile.face_scale
-    return MouthTracker(TrackerConfig(face_scale=face_scale), intrinsics=intrinsics)
+    return MouthTracker(TrackerConfig(face_scale=face_scale), intrinsics=intrinsics, models=models)
 
 
 class MouthFeed:
@@ -320,7 +332,7 @@ def build_robot(
         sync = JournalSync(journal, sender)
         sync.start()
         closers += [sync.stop, sender.close]
-    feed = MouthFeed(checked.camera, mouth_tracker(checked.profile, checked.intrinsics)).start()
+    feed = MouthFeed(checked.camera, mouth_tracker(checked.profile, checked.intrinsics, checked.face_models)).start()
     session = RobotSession(
         port=port,
         calibration=checked.calibration,

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from controller.config import FACE_SCALE_MAX, FACE_SCALE_MIN
+from controller.messages import Message, MessageError
 from vision import CameraIntrinsics, FaceModels, MouthStatus, MouthTracker
 from vision.head_pose import face_scale_from_depth
 
@@ -27,7 +28,7 @@ FACE_SIZE_VIEWS = 5
 MIN_FACE_VIEWS = 3  # of FACE_SIZE_VIEWS: fewer faces found is refused, not guessed from one picture
 
 
-class FaceSizeRefused(ValueError):
+class FaceSizeRefused(MessageError, ValueError):
     """The face size cannot be measured: the message says why and what to do."""
 
 
@@ -48,8 +49,9 @@ class FaceSize:
 def check_lips_distance(lips_distance_m: float) -> None:
     if not (math.isfinite(lips_distance_m) and LIPS_DISTANCE_MIN_M <= lips_distance_m <= LIPS_DISTANCE_MAX_M):
         raise ImplausibleDistance(
-            f"the distance from the camera lens to the lips must be {LIPS_DISTANCE_MIN_M:g} .. {LIPS_DISTANCE_MAX_M:g} m "
-            f"(got {lips_distance_m!r}); measure it with a tape measure, in metres"
+            Message(
+                "refusal.lips_distance", min_m=LIPS_DISTANCE_MIN_M, max_m=LIPS_DISTANCE_MAX_M, got=repr(lips_distance_m)
+            )
         )
 
 
@@ -89,14 +91,16 @@ def measure_face_scale(
     check_lips_distance(lips_distance_m)
     scales = [s for s in (_scale_in(image, intrinsics, lips_distance_m, models) for image in images) if s is not None]
     if len(scales) < min(MIN_FACE_VIEWS, len(images)) or not scales:
-        raise FaceSizeRefused(
-            f"the citizen's face was found in {len(scales)} of {len(images)} pictures; the citizen should sit at the "
-            "table facing the camera, lips in view and not covered, in good light, then try again"
-        )
+        raise FaceSizeRefused(Message("refusal.face_not_found", found=len(scales), pictures=len(images)))
     scale = statistics.median(scales)
     if not FACE_SCALE_MIN <= scale <= FACE_SCALE_MAX:
         raise ImplausibleDistance(
-            f"{lips_distance_m:g} m gives a face size of {scale:.2f} times the mean face, outside "
-            f"{FACE_SCALE_MIN:g} .. {FACE_SCALE_MAX:g}; measure the distance from the lens to the lips again"
+            Message(
+                "refusal.face_scale_implausible",
+                distance_m=lips_distance_m,
+                scale=scale,
+                min=FACE_SCALE_MIN,
+                max=FACE_SCALE_MAX,
+            )
         )
     return FaceSize(scale, len(scales), len(images), (min(scales), max(scales)))

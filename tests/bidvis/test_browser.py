@@ -177,6 +177,20 @@ def test_staff_connect_jog_teach_test_bite_and_stop(page, server, robot, shots):
     assert not robot.session.arm.driver.busy
 
 
+def test_the_staff_page_in_danish_shows_the_robots_own_messages_in_danish(page, server, robot):
+    staff(page, server, lang="da")
+    page.click("#teach-ready")  # refused: not connected
+    page.wait_for_function(
+        "document.querySelector('#error').textContent === 'Afvist: armen er ikke forbundet; tryk først på Forbind'"
+    )
+    page.click("#connect")
+    page.wait_for_selector("#message:has-text('Armen er forbundet')")
+    wait_mode(page, "klar")
+    page.click("#stop")
+    page.wait_for_selector("#message:has-text('Armen er stoppet')")
+    assert "arm" not in page.text_content("#message").lower().split()
+
+
 def test_two_browsers_jogging_one_is_told(browser, page, server, robot):
     staff(page, server)
     page.click("#connect")
