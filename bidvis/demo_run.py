@@ -311,7 +311,9 @@ def _print_summary(console: Console, result: dict[str, Any], options: DemoOption
             "camera",
             result["camera_mode"]
             + (
-                " (simulated detections with noise, latency and dropouts; no camera frames)"
+                " (simulated detections with noise, latency and dropouts; no camera frames"
+                + (f"; {result['camera_reason']}" if result.get("camera_reason") else "")
+                + ")"
                 if result["ground_truth_camera"]
                 else ""
             ),

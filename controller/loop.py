@@ -31,19 +31,21 @@ import math
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from careplan_api.schemas import UsageEventType
+from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.feeding import (
     ArmView,
     CommandKind,
     FeedingMachine,
     FeedingSettings,
     FeedingState,
+    FeedingStats,
     FeedingTuning,
     GoalKind,
     MouthView,
@@ -51,6 +53,7 @@ from controller.feeding import (
 )
 from controller.kinematics import Unreachable, forward_spoon
 from controller.motion import Motion, MotionLimits
+from controller.roles import Clock, CommandSource, Journal, MouthSource, ServoBus
 from controller.safety import (
     OK,
     ContactDetector,
@@ -83,41 +86,7 @@ T = TypeVar("T")
 DEFAULT_RATE_HZ = 200.0
 
 
-# -- roles ------------------------------------------------------------------------------------
-
-
-class ServoBus(Protocol):
-    """The part of `firmware_bridge.DynamixelBus` the loop uses."""
-
-    def sync_read(self, address: int, length: int, ids: Sequence[int]) -> dict[int, bytes]: ...
-
-    def sync_write(self, address: int, data: Mapping[int, bytes]) -> None: ...
-
-    def write(self, servo_id: int, address: int, data: bytes) -> None: ...
-
-
-class MouthSource(Protocol):
-    def latest(self) -> MouthObservation | None: ...
-
-
-class CommandSource(Protocol):
-    def poll(self, now_s: float, mouth: MouthObservation | None) -> Sequence[UserCommand]: ...
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class Journal(Protocol):
-    """The part of `controller.journal.UsageJournal` the loop uses."""
-
-    def start_meal(self, data: Mapping[str, Any] | None = None) -> Any: ...
-
-    def record(self, event_type: UsageEventType, data: Mapping[str, Any] | None = None) -> Any: ...
-
-    def end_meal(self, reason: str = "completed", data: Mapping[str, Any] | None = None) -> Any: ...
+# -- roles (one Protocol each: controller/roles.py) --------------------------------------------
 
 
 class LatestValue(Generic[T]):
@@ -262,15 +231,15 @@ class MealController:
     """The controller without I/O: `tick` maps this tick's inputs to the joint command.
 
     `profile`, `calibration` and `limits` are `controller.config.CitizenProfile`,
-    `RobotCalibration` and `SafetyLimits` (or objects with the same fields); `q0` the measured
+    `RobotCalibration` and `SafetyLimits`; `q0` the measured
     joint angles at start (rad).
     """
 
     def __init__(
         self,
-        profile: Any,
-        calibration: Any,
-        limits: Any,
+        profile: CitizenProfile,
+        calibration: RobotCalibration,
+        limits: SafetyLimits,
         q0: Sequence[float] | np.ndarray,
         *,
         period_s: float,
@@ -287,7 +256,7 @@ class MealController:
         self.camera_to_base = calibration.camera.matrix()
         motion_limits = motion_limits or MotionLimits(max_joint_speed_rad_s=limits.max_joint_speed_rad_s)
         self.motion = Motion(q0, calibration.spoon, period_s, motion_limits)
-        ready = tuple(calibration.ready_pose_rad)
+        ready = calibration.ready_pose_rad
         self.machine = FeedingMachine(
             FeedingSettings(
                 speed_m_s=profile.speed_m_s,
@@ -297,7 +266,7 @@ class MealController:
                 bite_timeout_s=profile.bite_timeout_s,
                 ready_pose_rad=ready,
                 ready_spoon_m=tuple(forward_spoon(ready, calibration.spoon)[:3]),
-                bowls_waypoints_rad=tuple(tuple(map(tuple, b.waypoints_rad)) for b in calibration.bowls),
+                bowls_waypoints_rad=tuple(tuple(b.waypoints_rad) for b in calibration.bowls),
                 bowls_used=tuple(profile.bowls_used),
                 braking_distance_m=motion_limits.braking_distance_m(profile.speed_m_s, profile.speed_near_mouth_m_s),
                 tuning=tuning,
@@ -549,7 +518,7 @@ class MealReport:
     duration_s: float
     loop: LoopStats
     controller: ControllerStats
-    feeding: Any
+    feeding: FeedingStats
     journal_errors: int
 
 
@@ -559,9 +528,9 @@ def run_meal(
     inputs: CommandSource,
     clock: Clock,
     journal: Journal,
-    profile: Any,
-    calibration: Any,
-    limits: Any,
+    profile: CitizenProfile,
+    calibration: RobotCalibration,
+    limits: SafetyLimits,
     *,
     rate_hz: float = DEFAULT_RATE_HZ,
     max_duration_s: float | None = None,

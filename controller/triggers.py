@@ -30,13 +30,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import serial
 
 from careplan_api.schemas import UsageEventType
 from controller.config import CitizenProfile, GestureSettings, TriggerKind
 from controller.feeding import CommandKind, UserCommand
+from controller.roles import CommandSource, EventSink
 from vision.observation import MouthObservation
 
 logger = logging.getLogger(__name__)
@@ -52,19 +53,6 @@ class TriggerDeviceError(TriggerError):
 
 class InvalidCommand(TriggerError, ValueError):
     """A command pushed by the panel is malformed (unknown kind, missing or stray bowl)."""
-
-
-class CommandSource(Protocol):
-    """What the loop polls once per tick; must return at once."""
-
-    def poll(self, now_s: float, mouth: MouthObservation | None) -> list[UserCommand]: ...
-
-
-class EventSink(Protocol):
-    """Where sources report usage events (misfires, lost devices) without blocking, such as
-    `controller.loop.JournalWriter`."""
-
-    def put(self, event_type: UsageEventType, data: dict[str, Any]) -> None: ...
 
 
 def _always() -> bool:

@@ -1,4 +1,4 @@
-"""Face detection: MediaPipe's short-range BlazeFace model run by OpenCV DNN, decoded here.
+"""Face detection: MediaPipe's short-range BlazeFace model (run by `vision.inference`), decoded here.
 
 The model takes a 128x128 RGB image scaled to [-1, 1] (the frame is letterboxed, as MediaPipe
 does) and returns, for each of 896 fixed anchors, a score logit and 16 regressors: box centre
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vision.models import FACE_DETECTOR, load_tflite
+from vision.inference import DEFAULT_RUNTIME, Runtime, load_network, outputs_by_size
+from vision.models import FACE_DETECTOR, model_path
 
 INPUT_PX = 128
 MIN_SCORE = 0.5
@@ -58,9 +59,8 @@ def blazeface_anchors() -> np.ndarray:
 class FaceDetector:
     """Detects faces in a BGR uint8 frame; `detect` returns them best first."""
 
-    def __init__(self, min_score: float = MIN_SCORE) -> None:
-        self._net = load_tflite(FACE_DETECTOR)
-        self._outputs = ("classificators", "regressors")
+    def __init__(self, min_score: float = MIN_SCORE, runtime: Runtime = DEFAULT_RUNTIME) -> None:
+        self._net = load_network(model_path(FACE_DETECTOR), runtime)
         self._anchors = blazeface_anchors()
         self._min_logit = float(np.log(min_score / (1.0 - min_score)))
         self._canvas = np.zeros((INPUT_PX, INPUT_PX, 3), np.uint8)
@@ -78,10 +78,8 @@ class FaceDetector:
         self._canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.resize(
             image_bgr, (new_w, new_h), interpolation=cv2.INTER_AREA
         )
-        blob = cv2.dnn.blobFromImage(self._canvas, 1.0 / 127.5, None, (127.5, 127.5, 127.5), swapRB=True)
-        self._net.setInput(blob)
-        logits, raw = self._net.forward(self._outputs)
-        logits = logits.reshape(-1)
+        rgb = self._canvas[None, :, :, ::-1].astype(np.float32)
+        logits, raw = outputs_by_size(self._net.forward((rgb - 127.5) / 127.5), 896, 896 * 16)
         keep = np.flatnonzero(logits > self._min_logit)
         if keep.size == 0:
             return []

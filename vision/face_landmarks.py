@@ -1,4 +1,4 @@
-"""Face landmarks: MediaPipe's 468-point face mesh model run by OpenCV DNN on an aligned crop.
+"""Face landmarks: MediaPipe's 468-point face mesh model (run by `vision.inference`) on an aligned crop.
 
 The crop is a square region of interest (`FaceRoi`) rotated so that the eyes are level, scaled to
 the model's 192x192 RGB input in [0, 1]. The model returns 468 (x, y, z) points in crop pixels and
@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from vision.face_detector import FaceDetection
-from vision.models import FACE_LANDMARKS, load_tflite
+from vision.inference import DEFAULT_RUNTIME, Runtime, load_network, outputs_by_size
+from vision.models import FACE_LANDMARKS, model_path
 
 INPUT_PX = 192
 ROI_SCALE = 1.5
@@ -72,15 +73,8 @@ class FaceLandmarks:
 class FaceLandmarker:
     """Runs the 468-point landmark model on the crop given by a `FaceRoi`."""
 
-    def __init__(self) -> None:
-        self._net = load_tflite(FACE_LANDMARKS)
-        names = self._net.getUnconnectedOutLayersNames()
-        # One output has 1404 values (468 x 3 landmarks), the other one (the presence logit).
-        shapes = {}
-        self._net.setInput(np.zeros((1, 3, INPUT_PX, INPUT_PX), np.float32))
-        for name, out in zip(names, self._net.forward(names), strict=True):
-            shapes[out.size] = name
-        self._outputs = (shapes[1404], shapes[1])
+    def __init__(self, runtime: Runtime = DEFAULT_RUNTIME) -> None:
+        self._net = load_network(model_path(FACE_LANDMARKS), runtime)
 
     def run(self, image_bgr: np.ndarray, roi: FaceRoi) -> FaceLandmarks:
         """Landmarks of the face in `roi` of `image_bgr` (BGR uint8)."""
@@ -88,8 +82,8 @@ class FaceLandmarker:
         crop = cv2.warpAffine(
             image_bgr, matrix, (INPUT_PX, INPUT_PX), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        self._net.setInput(cv2.dnn.blobFromImage(crop, 1.0 / 255.0, None, swapRB=True))
-        raw, logit = self._net.forward(self._outputs)
+        # One output has 1404 values (468 x 3 landmarks), the other one (the presence logit).
+        raw, logit = outputs_by_size(self._net.forward(crop[None, :, :, ::-1].astype(np.float32) / 255.0), 1404, 1)
         crop_points = raw.reshape(468, 3)
         inverse = cv2.invertAffineTransform(matrix)
         points = np.empty((468, 3), np.float32)

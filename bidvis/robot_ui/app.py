@@ -22,7 +22,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
 from bidvis.robot_ui.audit import AUDIT_FILE, AuditError, AuditLog
-from bidvis.robot_ui.deps import NotAuthenticated, PanelAccess, StaffLoginRequired
+from bidvis.robot_ui.deps import NotAuthenticated, PanelAccess, StaffLoginRequired, request_language
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady, TriggerRefused, Unjournalled
 from bidvis.robot_ui.panels import PANELS_FILE, PairingCodes, PanelError, PanelRegistry
 from bidvis.robot_ui.routes import arm, docs, login, pages, pairing, panel, setup
@@ -30,17 +30,29 @@ from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
 from bidvis.robot_ui.web_guard import SiteAddress, WebGuard
 from controller.config import ConfigError, ConfigValidationError
+from controller.messages import DEFAULT_LANGUAGE, Message, MessageError
 from controller.triggers import InvalidCommand
 from firmware_bridge import BridgeError
 
 HERE = Path(__file__).parent
 
 
-def _error(status: int, message: str, fields: list[str] | None = None) -> JSONResponse:
-    body: dict[str, object] = {"detail": message}
+def _error(
+    status: int, message: str | Message, fields: list[str] | None = None, request: Request | None = None
+) -> JSONResponse:
+    """An error answer: `detail` in English (logs, scripts); a robot `Message` also gives its `key`,
+    `values` and `text` in the reader's language, which the pages show."""
+    body: dict[str, object] = {"detail": str(message)}
+    if isinstance(message, Message):
+        body.update(message.as_json(request_language(request) if request is not None else DEFAULT_LANGUAGE))
     if fields is not None:
         body["fields"] = fields
     return JSONResponse(body, status_code=status)
+
+
+def _said(exc: Exception) -> str | Message:
+    """What an error says: its robot message when it has one (`MessageError`), else its English text."""
+    return exc.message if isinstance(exc, MessageError) else str(exc)
 
 
 def create_app(
@@ -118,23 +130,23 @@ def create_app(
         )
 
     @app.exception_handler(FieldError)
-    async def field(_: Request, exc: FieldError) -> JSONResponse:
-        return _error(422, str(exc), [exc.field])
+    async def field(request: Request, exc: FieldError) -> JSONResponse:
+        return _error(422, _said(exc), [exc.field], request)
 
     @app.exception_handler(InvalidCommand)
-    async def invalid_command(_: Request, exc: InvalidCommand) -> JSONResponse:
-        return _error(422, str(exc), ["bowl"])
+    async def invalid_command(request: Request, exc: InvalidCommand) -> JSONResponse:
+        return _error(422, _said(exc), ["bowl"], request)
 
-    async def conflict(_: Request, exc: Exception) -> JSONResponse:
-        return _error(409, str(exc))
+    async def conflict(request: Request, exc: Exception) -> JSONResponse:
+        return _error(409, _said(exc), request=request)
 
     @app.exception_handler(ConfigError)
     async def config_file(_: Request, exc: ConfigError) -> JSONResponse:
         return _error(500, f"cannot save: {exc}")
 
     @app.exception_handler(Unjournalled)
-    async def unjournalled(_: Request, exc: Unjournalled) -> JSONResponse:
-        return _error(503, str(exc))
+    async def unjournalled(request: Request, exc: Unjournalled) -> JSONResponse:
+        return _error(503, _said(exc), request=request)
 
     @app.exception_handler(BridgeError)
     async def bus(_: Request, exc: BridgeError) -> JSONResponse:

@@ -36,6 +36,7 @@ import numpy as np
 
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
 from controller.loop import ArmServos, JointReading
+from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits, PlanningError
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import XM430_W350, Register
@@ -69,8 +70,8 @@ JOG_LIMITS = MotionLimits(
 POSE_LIMITS = dataclasses.replace(JOG_LIMITS, max_joint_speed_rad_s=1.0)
 
 
-class ArmError(Exception):
-    """Base of the set-up arm errors."""
+class ArmError(MessageError):
+    """Base of the set-up arm errors; each carries a robot `Message`."""
 
 
 class ArmNotConnected(ArmError):
@@ -82,10 +83,7 @@ class JogBusy(ArmError):
 
     def __init__(self, operator: str, idle_s: float) -> None:
         self.operator = operator
-        super().__init__(
-            f"{operator} is jogging the arm from another screen; wait until they let go "
-            f"(free {max(LEASE_S - idle_s, 0.0):.0f} s after their last move) or press STOP"
-        )
+        super().__init__(Message("refusal.jog_busy", operator=operator, free_in_s=round(max(LEASE_S - idle_s, 0.0))))
 
 
 class ArmStopped(ArmError):
@@ -129,20 +127,23 @@ class ArmStatus:
     temperature_c: tuple[float, ...]
     voltage_v: float
     jog_operator: str | None
-    fault: str | None
+    fault: Message | None
     at: float
     watchdog_trips: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, language: Language = Language.ENGLISH) -> dict[str, Any]:
+        """The status for the page: `fault` in English (logs, scripts), `fault_text` in `language`."""
         return {
             "mode": self.mode.value,
+            "mode_text": Message(f"arm_mode.{self.mode.value}").text(language),
             "q_rad": list(self.q_rad),
             "q_deg": [round(math.degrees(q), 1) for q in self.q_rad],
             "spoon_xyz_m": list(self.spoon_xyz_m),
             "temperature_c": list(self.temperature_c),
             "voltage_v": self.voltage_v,
             "jog_operator": self.jog_operator,
-            "fault": self.fault,
+            "fault": None if self.fault is None else str(self.fault),
+            "fault_text": None if self.fault is None else self.fault.text(language),
             "watchdog_trips": self.watchdog_trips,
         }
 
@@ -182,7 +183,7 @@ class ArmDriver:
         self._reading: JointReading | None = None
         self._motion: Motion | None = None
         self._mode = ArmMode.IDLE
-        self._fault: str | None = None
+        self._fault: Message | None = None
         self._bus_errors = 0
         self.failed_reads = 0  # since connect: reads lost to timeouts or bad packets
         self._off_goal_since: float | None = None
@@ -202,7 +203,7 @@ class ArmDriver:
                 self.servos.prepare(self.bus, self.watchdog_steps)
                 reading = self.servos.read(self.bus)
             except BridgeError as exc:
-                raise ArmFault(f"cannot prepare the servos: {exc}") from exc
+                raise ArmFault(Message("fault.cannot_prepare_servos", cause=str(exc))) from exc
             self._reading = reading
             self._motion = Motion(
                 np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS
@@ -236,7 +237,7 @@ class ArmDriver:
             except Exception:  # never die silently: report it as a fault and keep the arm held
                 log.exception("arm driver tick failed")
                 with self._lock:
-                    self._set_fault("internal error in the arm driver; see the log")
+                    self._set_fault(Message("fault.driver_internal"))
             next_s += self.period_s
             delay = next_s - time.monotonic()
             if delay < 0:
@@ -259,7 +260,7 @@ class ArmDriver:
         with self._lock:
             self._require_ready()
             if press <= self._stopped_press.get(owner, -1):
-                raise ArmStopped("STOP was pressed: let go of the button, then press it again to move")
+                raise ArmStopped(Message("refusal.let_go_after_stop"))
             if press <= self._ended_press.get(owner, -1):
                 return False
             lease = self._lease
@@ -321,9 +322,9 @@ class ArmDriver:
 
     def _require_ready(self) -> None:
         if self._motion is None:
-            raise ArmNotConnected("the arm is not connected; press Connect first")
+            raise ArmNotConnected(Message("refusal.not_connected"))
         if self._mode is ArmMode.FAULT:
-            raise ArmFault(f"the arm has a fault: {self._fault}; press Connect to clear it")
+            raise ArmFault(Message("fault.arm_fault", fault=self._fault or ""))
 
     # -- one period ----------------------------------------------------------------------------
 
@@ -340,12 +341,12 @@ class ArmDriver:
                 self._fresh.notify_all()
             except BridgeError as exc:
                 if isinstance(exc, ServoError) and exc.hardware_error is not None:  # its torque is off
-                    self._set_fault(f"a servo reports a hardware error: {exc}")
+                    self._set_fault(Message("fault.servo_hardware", cause=str(exc)))
                     return
                 self._bus_errors += 1
                 self.failed_reads += 1
                 if self._bus_errors >= MAX_BUS_ERRORS:
-                    self._set_fault(f"the servo bus stopped answering: {exc}")
+                    self._set_fault(Message("fault.bus_silent", cause=str(exc)))
                     return
             self._ticks += 1
             if self._ticks % WATCHDOG_CHECK_TICKS == 0 and self._watchdog_tripped():
@@ -392,7 +393,7 @@ class ArmDriver:
             for servo_id in self.servos.ids:
                 self.bus.write(servo_id, _WATCHDOG.address, bytes((self.watchdog_steps,)))
         except BridgeError as exc:
-            self._set_fault(f"the servos' watchdog stopped the arm and it could not be re-armed: {exc}")
+            self._set_fault(Message("fault.watchdog_not_rearmed", cause=str(exc)))
             return True
         self._motion = Motion(np.clip(q, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
         self._sequence = None
@@ -414,10 +415,7 @@ class ArmDriver:
             self._off_goal_since = now
         if now - self._off_goal_since < FOLLOWING_ERROR_S:
             return False
-        self._set_fault(
-            "the servos are not following their goals (the arm is blocked or overloaded, or the servos' "
-            "watchdog stopped them after the computer was silent); check the arm"
-        )
+        self._set_fault(Message("fault.following_error"))
         return True
 
     def _plan(self, now: float) -> None:
@@ -457,7 +455,7 @@ class ArmDriver:
             sequence.started = True
             self._mode = ArmMode.MOVING
 
-    def _set_fault(self, reason: str) -> None:
+    def _set_fault(self, reason: Message) -> None:
         self._mode, self._fault = ArmMode.FAULT, reason
         self._sequence, self._lease = None, None
         self._fresh.notify_all()
@@ -474,7 +472,7 @@ class ArmDriver:
         """The joint angles last read from the servos (rad)."""
         with self._lock:
             if self._reading is None:
-                raise ArmNotConnected("the arm is not connected; press Connect first")
+                raise ArmNotConnected(Message("refusal.not_connected"))
             return self._reading.q_rad.copy()
 
     def current_q(self, timeout_s: float = 1.0) -> np.ndarray:
@@ -484,11 +482,11 @@ class ArmDriver:
         with self._lock:
             asked = self.clock()
             if self._reading is None:
-                raise ArmNotConnected("the arm is not connected; press Connect first")
+                raise ArmNotConnected(Message("refusal.not_connected"))
             if not self._fresh.wait_for(lambda: self._read_at > asked or self._mode is ArmMode.FAULT, timeout_s):
-                raise ArmFault(f"the servos gave no reading for {timeout_s:g} s; check the bus, then try again")
+                raise ArmFault(Message("fault.no_reading", timeout_s=float(timeout_s)))
             if self._mode is ArmMode.FAULT:
-                raise ArmFault(f"the arm has a fault: {self._fault}; press Connect to clear it")
+                raise ArmFault(Message("fault.arm_fault", fault=self._fault or ""))
             return self._reading.q_rad.copy()
 
     def status(self) -> ArmStatus:

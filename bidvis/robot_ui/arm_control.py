@@ -19,9 +19,10 @@ from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
 from controller.config import SafetyLimits
 from controller.kinematics import SpoonMount
+from controller.messages import Language, Message
 from firmware_bridge import BridgeError, DynamixelBus
 
-MEAL_HOLDS_THE_ARM = "a meal is running; end it on the panel (Done) or press STOP first"
+MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
 
 
 class ArmControl:
@@ -49,12 +50,12 @@ class ArmControl:
         with self._lock:
             self.require_no_meal()
             if self.bus is not None:
-                raise Busy("disconnect the arm before scanning the bus")
+                raise Busy(Message("refusal.disconnect_before_scan"))
             rates = X_SERIES_BAUD_RATES if all_rates else (self.documents.calibration.baudrate,)
             try:
                 self.last_scan = scan_port(self.port, rates, None, timeout_s=self.bus_timeout_s)
             except BridgeError as exc:
-                raise NotReady(f"cannot scan {self.port}: {exc}") from exc
+                raise NotReady(Message("refusal.cannot_scan", port=self.port, cause=str(exc))) from exc
             return self.last_scan
 
     def connect(self) -> None:
@@ -69,7 +70,7 @@ class ArmControl:
             try:
                 bus = DynamixelBus(self.port, baudrate=calibration.baudrate, timeout=self.bus_timeout_s)
             except BridgeError as exc:
-                raise NotReady(f"cannot open {self.port}: {exc}") from exc
+                raise NotReady(Message("refusal.cannot_open", port=self.port, cause=str(exc))) from exc
             watchdog_steps = max(self.limits.watchdog_steps, SETUP_WATCHDOG_STEPS)
             driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, watchdog_steps)
             try:
@@ -98,7 +99,7 @@ class ArmControl:
         """The connected set-up driver (raises `ArmNotConnected`, or `Busy` during a meal)."""
         self.require_no_meal()
         if self.driver is None:
-            raise ArmNotConnected("the arm is not connected; press Connect first")
+            raise ArmNotConnected(Message("refusal.not_connected"))
         return self.driver
 
     def stop(self) -> None:
@@ -126,7 +127,7 @@ class ArmControl:
         """Ready pose, the taught scoop of `bowl`, back to ready: at the citizen's speed, no citizen."""
         calibration = self.documents.calibration
         if not 0 <= bowl < len(calibration.bowls):
-            raise FieldError("bowl", f"bowl {bowl} is not taught (bowls 0..{len(calibration.bowls) - 1})")
+            raise FieldError("bowl", Message("refusal.bowl_not_taught", bowl=bowl, last=len(calibration.bowls) - 1))
         ready = calibration.ready_pose_rad
         poses = [ready, *calibration.bowls[bowl].waypoints_rad, ready]
         self._move_through(poses, self.documents.profile.speed_m_s, owner)
@@ -147,7 +148,7 @@ class ArmControl:
                 self.connect()
             driver, bus = self.driver, self.bus
             if driver is not None and driver.busy:
-                raise Busy("the arm is moving; wait for it or press STOP")
+                raise Busy(Message("refusal.arm_moving"))
             assert bus is not None
             if driver is not None:
                 driver.close()
@@ -162,9 +163,9 @@ class ArmControl:
             self.lent = False
             self.connect()
 
-    def status(self) -> dict[str, Any] | None:
+    def status(self, language: Language = Language.ENGLISH) -> dict[str, Any] | None:
         driver = self.driver
-        return None if driver is None else driver.status().as_dict()
+        return None if driver is None else driver.status().as_dict(language)
 
     def close(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ from bidvis.robot_ui.camera_setup import CheckerboardViews, HandEyeViews, ViewRe
 from bidvis.robot_ui.documents import RobotDocuments, check_operator
 from bidvis.robot_ui.errors import FieldError, NotReady
 from controller.config import RobotCalibration
+from controller.messages import Message
 from vision import CameraIntrinsics
 from vision.calibration import HandEyeCalibration
 from vision.capture import Frame
@@ -38,10 +39,10 @@ class FrameSource(Protocol):
 def read_image(camera: FrameSource | None) -> np.ndarray:
     """The camera's newest picture (BGR); `NotReady` without a camera or a picture within 1 s."""
     if camera is None:
-        raise NotReady("no camera is attached to this robot")
+        raise NotReady(Message("refusal.no_camera"))
     frame = camera.read(timeout_s=1.0)
     if frame is None:
-        raise NotReady("the camera gave no picture within 1 s; check its cable")
+        raise NotReady(Message("refusal.no_picture"))
     return frame.image
 
 
@@ -71,7 +72,7 @@ class CalibrationSteps:
         q = tuple(float(v) for v in self.arm.current_q())
         bowls = [b.model_dump() for b in self.documents.calibration.bowls]
         if not 0 <= bowl <= len(bowls):
-            raise FieldError("bowl", f"bowl {bowl} does not exist; teach bowls 0..{len(bowls)}")
+            raise FieldError("bowl", Message("refusal.no_such_bowl_to_teach", bowl=bowl, last=len(bowls)))
         if bowl == len(bowls):
             bowls.append({"name": f"bowl {bowl + 1}", "waypoints_rad": [q]})
         else:
@@ -82,7 +83,7 @@ class CalibrationSteps:
         """Forget the scoop of `bowl`, to teach it again (its first waypoint is kept as the start)."""
         bowls = [b.model_dump() for b in self.documents.calibration.bowls]
         if not 0 <= bowl < len(bowls):
-            raise FieldError("bowl", f"bowl {bowl} does not exist (bowls 0..{len(bowls) - 1})")
+            raise FieldError("bowl", Message("refusal.no_such_bowl", bowl=bowl, last=len(bowls) - 1))
         bowls[bowl]["waypoints_rad"] = bowls[bowl]["waypoints_rad"][:1]
         return self._change(operator, bowls=bowls)
 
@@ -93,7 +94,7 @@ class CalibrationSteps:
 
     # -- camera intrinsics -----------------------------------------------------------------------
 
-    def start_camera(self, board: tuple[int, int], square_mm: float) -> str:
+    def start_camera(self, board: tuple[int, int], square_mm: float) -> Message:
         self.arm.require_no_meal()
         self.checkerboard = CheckerboardViews(board, square_mm / 1000.0)
         return self.checkerboard.guidance()
@@ -101,21 +102,21 @@ class CalibrationSteps:
     def capture_camera_view(self) -> ViewResult:
         self.arm.require_no_meal()
         if self.checkerboard is None:
-            raise NotReady("start the camera calibration first (board size and square size)")
+            raise NotReady(Message("refusal.camera_calibration_not_started"))
         try:
             return self.checkerboard.add(read_image(self.camera))
         except CalibrationError as exc:
-            raise NotReady(str(exc)) from exc
+            raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
 
     def solve_camera(self, operator: str) -> float:
         """Compute and save the intrinsics; returns the RMS reprojection error (px)."""
         who = check_operator(operator)
         if self.checkerboard is None:
-            raise NotReady("start the camera calibration first")
+            raise NotReady(Message("refusal.camera_calibration_not_started"))
         try:
             intrinsics, rms = self.checkerboard.solve()
         except CalibrationError as exc:
-            raise NotReady(str(exc)) from exc
+            raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
         self._save_intrinsics(who, intrinsics, {"intrinsics_from": "checkerboard", "rms_error_px": round(rms, 3)})
         return rms
 
@@ -133,7 +134,7 @@ class CalibrationSteps:
         try:
             hfov = horizontal_fov_deg(fov, kind, width, height)
         except ValueError as exc:
-            raise FieldError("fov_deg", str(exc)) from None
+            raise FieldError("fov_deg", Message("refusal.invalid_value", cause=str(exc))) from None
         error = implied_error(hfov, DATASHEET_SPREAD_DEG if stated else DEFAULT_SPREAD_DEG)
         detail = {
             "intrinsics_from": "stated field of view" if stated else "default field of view",
@@ -162,32 +163,32 @@ class CalibrationSteps:
 
     # -- hand-eye --------------------------------------------------------------------------------
 
-    def start_hand_eye(self, board: tuple[int, int], square_mm: float) -> str:
+    def start_hand_eye(self, board: tuple[int, int], square_mm: float) -> Message:
         self.arm.require_no_meal()
         try:
             intrinsics = CameraIntrinsics.load(self.documents.intrinsics_path())
         except CalibrationError as exc:
-            raise NotReady(f"calibrate the camera first ({exc})") from exc
+            raise NotReady(Message("refusal.camera_not_calibrated", cause=str(exc))) from exc
         self.hand_eye = HandEyeViews(board, square_mm / 1000.0, intrinsics)
         return self.hand_eye.guidance()
 
     def capture_hand_eye_view(self) -> ViewResult:
         if self.hand_eye is None:
-            raise NotReady("start the hand-eye calibration first")
+            raise NotReady(Message("refusal.hand_eye_not_started"))
         q = self.arm.current_q()
         try:
             return self.hand_eye.add(read_image(self.camera), q)
         except CalibrationError as exc:
-            raise NotReady(str(exc)) from exc
+            raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
 
     def solve_hand_eye(self, operator: str) -> HandEyeCalibration:
         """Solve, check and save the camera's pose; a refused calibration (`NotReady`) says what to do."""
         if self.hand_eye is None:
-            raise NotReady("start the hand-eye calibration first")
+            raise NotReady(Message("refusal.hand_eye_not_started"))
         try:
             result = self.hand_eye.solve()
         except CalibrationError as exc:
-            raise NotReady(str(exc)) from exc
+            raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
         camera = {
             **self.documents.calibration.camera.model_dump(),
             "camera_to_base": [list(map(float, row)) for row in result.pose],

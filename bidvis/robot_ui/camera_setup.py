@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from controller.kinematics import forward
+from controller.messages import Message
 from vision import CameraIntrinsics
 from vision.calibration import (
     CameraMount,
@@ -34,28 +35,9 @@ GOOD_VIEWS = 8
 MAX_VIEWS = 30
 MAX_GOOD_RMS_PX = 1.0
 
-CHECKERBOARD_GUIDANCE = (
-    "Hold the board in the middle of the picture, flat towards the camera.",
-    "Move the board to the upper left corner of the picture.",
-    "Move the board to the upper right corner.",
-    "Move the board to the lower left corner.",
-    "Move the board to the lower right corner.",
-    "Tilt the board left by about 30 degrees.",
-    "Tilt the board right by about 30 degrees.",
-    "Tilt the top of the board away from the camera.",
-    "Hold the board closer to the camera, still all in view.",
-    "Hold the board further away.",
-)
-HAND_EYE_GUIDANCE = (
-    "Fix the board to the spoon holder. Jog the arm so the camera sees the whole board.",
-    "Turn joint 1 a little left and take the next view.",
-    "Turn joint 1 a little right.",
-    "Tip the tool down (joint 4) by about 20 degrees.",
-    "Raise the tool (joint 2 back) and tip it up.",
-    "Move the board nearer the camera, turning joint 1 as well.",
-    "Change both joint 1 and joint 4 together.",
-    "One more view from a new angle.",
-)
+# The steps staff are walked through, in order (texts: `guide.*` of controller/locale/).
+CHECKERBOARD_GUIDANCE = tuple(Message(f"guide.board_{i}") for i in range(1, 11))
+HAND_EYE_GUIDANCE = tuple(Message(f"guide.hand_eye_{i}") for i in range(1, 9))
 
 
 def _check_board(board: tuple[int, int], square_m: float) -> None:
@@ -102,8 +84,8 @@ class ViewResult:
 
     accepted: bool
     views: int
-    message: str
-    next_step: str
+    message: Message
+    next_step: Message
 
 
 @dataclass
@@ -117,31 +99,30 @@ class CheckerboardViews:
     def __post_init__(self) -> None:
         _check_board(self.board, self.square_m)
 
-    def guidance(self) -> str:
+    def guidance(self) -> Message:
         return CHECKERBOARD_GUIDANCE[len(self.images) % len(CHECKERBOARD_GUIDANCE)]
 
     def add(self, image: np.ndarray) -> ViewResult:
         if len(self.images) >= MAX_VIEWS:
-            return ViewResult(
-                False, len(self.images), f"{MAX_VIEWS} views are plenty; compute the calibration now.", self.guidance()
-            )
+            return ViewResult(False, len(self.images), Message("view.plenty", max=MAX_VIEWS), self.guidance())
         if self.images and _gray(image).shape != _gray(self.images[0]).shape:
             raise CalibrationError("the picture size changed between views; restart the camera calibration")
         if find_board(image, self.board) is None:
             return ViewResult(
                 False,
                 len(self.images),
-                f"The whole {self.board[0]}x{self.board[1]} board was not found: "
-                "show all of it, avoid glare and hold it still.",
+                Message("view.board_not_found", columns=self.board[0], rows=self.board[1]),
                 self.guidance(),
             )
         self.images.append(image.copy())
         ready = (
-            "enough to compute"
+            Message("view.enough")
             if len(self.images) >= GOOD_VIEWS
-            else f"{GOOD_VIEWS - len(self.images)} more recommended"
+            else Message("view.more_recommended", n=GOOD_VIEWS - len(self.images))
         )
-        return ViewResult(True, len(self.images), f"View {len(self.images)} taken ({ready}).", self.guidance())
+        return ViewResult(
+            True, len(self.images), Message("view.taken_of", n=len(self.images), ready=ready), self.guidance()
+        )
 
     def solve(self) -> tuple[CameraIntrinsics, float]:
         """The intrinsics and the RMS reprojection error (px)."""
@@ -164,7 +145,7 @@ class HandEyeViews:
     def __post_init__(self) -> None:
         _check_board(self.board, self.square_m)
 
-    def guidance(self) -> str:
+    def guidance(self) -> Message:
         return HAND_EYE_GUIDANCE[len(self.tool_poses) % len(HAND_EYE_GUIDANCE)]
 
     def add(self, image: np.ndarray, q_rad: np.ndarray) -> ViewResult:
@@ -173,16 +154,14 @@ class HandEyeViews:
             return ViewResult(
                 False,
                 len(self.tool_poses),
-                "The whole board was not found: jog the arm so the camera sees all of it.",
+                Message("view.board_not_seen_by_arm"),
                 self.guidance(),
             )
         ok, rvec, tvec = cv2.solvePnP(
             checkerboard_points(self.board, self.square_m), corners, self.intrinsics.matrix, self.intrinsics.dist_coeffs
         )
         if not ok:
-            return ViewResult(
-                False, len(self.tool_poses), "The board pose could not be computed; try again.", self.guidance()
-            )
+            return ViewResult(False, len(self.tool_poses), Message("view.no_board_pose"), self.guidance())
         seen = np.eye(4)
         seen[:3, :3], _ = cv2.Rodrigues(rvec)
         seen[:3, 3] = tvec.reshape(3)
@@ -194,12 +173,12 @@ class HandEyeViews:
             return ViewResult(
                 False,
                 len(self.tool_poses),
-                "The arm has hardly moved since the last view; move it before the next one.",
+                Message("view.arm_not_moved"),
                 self.guidance(),
             )
         self.tool_poses.append(pose)
         self.board_poses.append(seen)
-        return ViewResult(True, len(self.tool_poses), f"View {len(self.tool_poses)} taken.", self.guidance())
+        return ViewResult(True, len(self.tool_poses), Message("view.taken", n=len(self.tool_poses)), self.guidance())
 
     def solve(self) -> HandEyeCalibration:
         """The camera's pose in the robot base frame (`pose`, 4x4 `T_base_camera`), checked: its

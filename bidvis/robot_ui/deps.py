@@ -27,6 +27,7 @@ from bidvis.robot_ui.audit import AuditAction, AuditError, AuditLog
 from bidvis.robot_ui.panels import PairingCodes, PanelRegistry
 from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
+from controller.messages import Language, negotiate
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "bidvis_staff"
@@ -204,6 +205,16 @@ def _stop_recorder(request: Request, actor: Annotated[Actor, Depends(stopper)]) 
     return Recorder(request.app.state.audit, actor)  # STOP is never refused, not even for the audit trail
 
 
+def request_language(request: Request) -> Language:
+    """The reader's language: `?lang=`, else the staff session's choice, else the browser's, else Danish.
+    Never touches the session (asking the language must not keep a session alive)."""
+    chosen = request.query_params.get("lang")
+    if not chosen:
+        kept = request.app.state.login.sessions.get(request.cookies.get(SESSION_COOKIE), idle_ok=True)
+        chosen = kept.language if kept is not None else None
+    return negotiate(chosen, request.headers.get("accept-language"))
+
+
 Session = Annotated[RobotSession, Depends(get_session)]
 Login = Annotated[StaffLogin, Depends(get_login)]
 Audit = Annotated[AuditLog, Depends(get_audit)]
@@ -216,3 +227,4 @@ Stopper = Annotated[Actor, Depends(stopper)]
 StaffAudit = Annotated[Recorder, Depends(_staff_recorder)]
 PanelAudit = Annotated[Recorder, Depends(_panel_recorder)]
 StopAudit = Annotated[Recorder, Depends(_stop_recorder)]
+Reader = Annotated[Language, Depends(request_language)]

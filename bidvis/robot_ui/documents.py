@@ -37,6 +37,7 @@ from controller.config import (
     save_config,
 )
 from controller.journal import JournalError
+from controller.messages import Message
 
 MAX_OPERATOR_CHARS = 80
 MEASURED_FIELDS = frozenset({"face_scale"})  # profile fields that only a measurement (or an override) sets
@@ -46,9 +47,9 @@ def check_operator(operator: str | None) -> str:
     """The staff member's name as journalled: required, trimmed, at most 80 characters."""
     name = (operator or "").strip()
     if not name:
-        raise FieldError("operator", "enter your name: every change is journalled with who made it")
+        raise FieldError("operator", Message("refusal.operator_missing"))
     if len(name) > MAX_OPERATOR_CHARS:
-        raise FieldError("operator", f"at most {MAX_OPERATOR_CHARS} characters")
+        raise FieldError("operator", Message("refusal.too_long", max=MAX_OPERATOR_CHARS))
     return name
 
 
@@ -81,9 +82,9 @@ class RobotDocuments:
         self.journal = journal
         self.setup_id = uuid.uuid4()  # the journal's meal id for changes made outside a meal
         self.lock = threading.RLock()
-        self._frozen: Callable[[], str | None] = lambda: None
+        self._frozen: Callable[[], Message | None] = lambda: None
 
-    def freeze_while(self, reason: Callable[[], str | None]) -> None:
+    def freeze_while(self, reason: Callable[[], Message | None]) -> None:
         """Refuse every change (`Busy`, with the reason) while `reason()` gives one."""
         self._frozen = reason
 
@@ -131,17 +132,14 @@ class RobotDocuments:
         (`detail`: more event data). A measured field (`MEASURED_FIELDS`) is refused here."""
         measured = sorted(MEASURED_FIELDS & values.keys())
         if measured:
-            raise FieldError(
-                measured[0],
-                "is measured, not typed in: use the face size step (or its override, with a reason)",
-            )
+            raise FieldError(measured[0], Message("refusal.measured_not_typed"))
         return self._change_profile(operator, values, detail)
 
     def set_measured(self, operator: str, field: str, value: Any, detail: dict[str, Any]) -> CitizenProfile:
         """Set a measured profile field (`MEASURED_FIELDS`) from its measurement, or a staff
         override; `detail` says how (journalled with the change)."""
         if field not in MEASURED_FIELDS:
-            raise FieldError(field, "is not a measured field")
+            raise FieldError(field, Message("refusal.not_measured_field"))
         return self._change_profile(operator, {field: value}, detail)
 
     def _change_profile(self, operator: str, values: dict[str, Any], detail: dict[str, Any] | None) -> CitizenProfile:
@@ -183,4 +181,4 @@ class RobotDocuments:
             self.journal.record(UsageEventType.CALIBRATION_CHANGED, event, meal_id=self.setup_id)
         except JournalError as exc:
             save_config(old, path)
-            raise Unjournalled(f"the change was not saved, because the journal could not record it: {exc}") from exc
+            raise Unjournalled(Message("refusal.unjournalled", cause=str(exc))) from exc

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from controller.messages import Message, MessageError
 
-class SessionError(Exception):
-    """Base of the errors a request to the robot session can get."""
+
+class SessionError(MessageError):
+    """Base of the errors a request to the robot session can get; each carries a robot `Message`."""
 
 
 class Busy(SessionError):
@@ -18,9 +20,9 @@ class NotReady(SessionError):
 class FieldError(SessionError, ValueError):
     """One named request field is invalid."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: Message) -> None:
         self.field = field
-        super().__init__(f"{field}: {message}")
+        super().__init__(Message("refusal.field", field=field, why=message))
 
 
 class Unjournalled(SessionError):

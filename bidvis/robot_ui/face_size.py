@@ -18,11 +18,13 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import cv2
 import numpy as np
 
 from controller.config import FACE_SCALE_MAX, FACE_SCALE_MIN
+from controller.messages import Message, MessageError
 from vision import CameraIntrinsics, FaceModels, MouthStatus, MouthTracker, project
 from vision.head_pose import face_scale_from_depth
 
@@ -34,7 +36,7 @@ MAX_SPOON_OFF_MOUTH = 0.5  # mouth widths between the projected spoon tip and th
 MAX_SPOON_VIEWS_APART = 0.06  # largest over smallest face size of the views, minus one
 
 
-class FaceSizeRefused(ValueError):
+class FaceSizeRefused(MessageError, ValueError):
     """The face size cannot be measured: the message says why and what to do."""
 
 
@@ -68,65 +70,76 @@ def measure_face_scale_with_spoon(
     """The median face_scale over views of the spoon at the lips (see the module docstring).
 
     Raises `FaceSizeRefused` saying what to do when fewer than `MIN_SPOON_VIEWS` views show the face
-    with the spoon tip on its mouth, when the views disagree by more than `MAX_SPOON_VIEWS_APART`,
-    or when the result lies outside the profile's bounds.
+    with the spoon tip on its mouth (counted by why not), when the views disagree by more than
+    `MAX_SPOON_VIEWS_APART`, or when the result lies outside the profile's bounds.
     """
     base_to_camera = np.linalg.inv(np.asarray(camera_to_base, dtype=float))
-    scales, problems = [], []
-    for number, view in enumerate(views, start=1):
+    scales: list[float] = []
+    unusable = {problem: 0 for problem in SpoonViewProblem}
+    for view in views:
         tip = base_to_camera[:3, :3] @ np.asarray(view.spoon_tip_base_m, dtype=float) + base_to_camera[:3, 3]
-        scale, problem = _scale_at_spoon(view.image, tip, intrinsics, models)
-        if scale is None:
-            problems.append(f"view {number}: {problem}")
+        scale = _scale_at_spoon(view.image, tip, intrinsics, models)
+        if isinstance(scale, SpoonViewProblem):
+            unusable[scale] += 1
         else:
             scales.append(scale)
     if len(scales) < MIN_SPOON_VIEWS:
         raise FaceSizeRefused(
-            f"{len(scales)} of {len(views)} views could be used, {MIN_SPOON_VIEWS} are needed"
-            + (f" ({'; '.join(problems)})" if problems else "")
-            + "; bring the spoon tip to the middle of the lips, the citizen facing the camera, and take the view again"
+            Message(
+                "refusal.face_size_spoon_views",
+                used=len(scales),
+                views=len(views),
+                needed=MIN_SPOON_VIEWS,
+                **{problem.value: count for problem, count in unusable.items()},
+            )
         )
     apart = max(scales) / min(scales) - 1.0
     if apart > MAX_SPOON_VIEWS_APART:
         raise FaceSizeRefused(
-            f"the views give face sizes {100 * apart:.0f} % apart (at most {100 * MAX_SPOON_VIEWS_APART:.0f} %); "
-            "the spoon may not have touched the lips each time: take the views again"
+            Message("refusal.face_size_views_apart", percent=100 * apart, limit=100 * MAX_SPOON_VIEWS_APART)
         )
     scale = statistics.median(scales)
     if not FACE_SCALE_MIN <= scale <= FACE_SCALE_MAX:
         raise FaceSizeRefused(
-            f"the views give a face size of {scale:.2f} times the mean face, outside {FACE_SCALE_MIN:g} .. "
-            f"{FACE_SCALE_MAX:g}; check the camera and hand-eye calibrations, then measure again"
+            Message("refusal.face_size_spoon_implausible", scale=scale, min=FACE_SCALE_MIN, max=FACE_SCALE_MAX)
         )
     return FaceSize(scale, len(scales), len(views), (min(scales), max(scales)))
 
 
+class SpoonViewProblem(StrEnum):
+    """Why a view of the spoon at the lips cannot be used."""
+
+    NO_FACE = "no_face"  # no face looking at the camera (or no head pose in it)
+    OFF_MOUTH = "off_mouth"  # the projected spoon tip is not on the mouth the camera sees
+    BEHIND = "behind"  # the spoon tip is behind the camera by the hand-eye calibration
+
+
 def _scale_at_spoon(
     image: np.ndarray, tip_camera_m: np.ndarray, intrinsics: CameraIntrinsics, models: FaceModels
-) -> tuple[float | None, str]:
-    """This view's face_scale with the mouth at the spoon tip's depth, or None and why not."""
+) -> float | SpoonViewProblem:
+    """This view's face_scale with the mouth at the spoon tip's depth, or why not."""
     if tip_camera_m[2] <= 0.0:
-        return None, "the spoon tip is behind the camera by the hand-eye calibration; calibrate it again"
+        return SpoonViewProblem.BEHIND
     tracker = MouthTracker(intrinsics=intrinsics, models=models)  # fresh: each picture is judged on its own
     observation = tracker.update(image, 0.0)
     points = tracker.landmarks_px
     if observation is None or observation.status is not MouthStatus.TRACKED or points is None:
-        return None, "no face looking at the camera"
+        return SpoonViewProblem.NO_FACE
     spoon_px = project(tip_camera_m.tolist(), intrinsics)
-    off = math.dist(spoon_px, observation.center_px) / observation.width_px
-    if off > MAX_SPOON_OFF_MOUTH:
-        return None, f"the spoon tip is {off:.1f} mouth widths from the mouth the camera sees"
+    if math.dist(spoon_px, observation.center_px) > MAX_SPOON_OFF_MOUTH * observation.width_px:
+        return SpoonViewProblem.OFF_MOUTH
     try:
-        return face_scale_from_depth(points, intrinsics, float(tip_camera_m[2])), ""
-    except ValueError as exc:  # no head pose in these landmarks
-        return None, str(exc)
+        return face_scale_from_depth(points, intrinsics, float(tip_camera_m[2]))
+    except ValueError:  # no head pose in these landmarks
+        return SpoonViewProblem.NO_FACE
 
 
 def check_lips_distance(lips_distance_m: float) -> None:
     if not (math.isfinite(lips_distance_m) and LIPS_DISTANCE_MIN_M <= lips_distance_m <= LIPS_DISTANCE_MAX_M):
         raise ImplausibleDistance(
-            f"the distance from the camera lens to the lips must be {LIPS_DISTANCE_MIN_M:g} .. {LIPS_DISTANCE_MAX_M:g} m "
-            f"(got {lips_distance_m!r}); measure it with a tape measure, in metres"
+            Message(
+                "refusal.lips_distance", min_m=LIPS_DISTANCE_MIN_M, max_m=LIPS_DISTANCE_MAX_M, got=repr(lips_distance_m)
+            )
         )
 
 
@@ -166,14 +179,16 @@ def measure_face_scale(
     check_lips_distance(lips_distance_m)
     scales = [s for s in (_scale_in(image, intrinsics, lips_distance_m, models) for image in images) if s is not None]
     if len(scales) < min(MIN_FACE_VIEWS, len(images)) or not scales:
-        raise FaceSizeRefused(
-            f"the citizen's face was found in {len(scales)} of {len(images)} pictures; the citizen should sit at the "
-            "table facing the camera, lips in view and not covered, in good light, then try again"
-        )
+        raise FaceSizeRefused(Message("refusal.face_not_found", found=len(scales), pictures=len(images)))
     scale = statistics.median(scales)
     if not FACE_SCALE_MIN <= scale <= FACE_SCALE_MAX:
         raise ImplausibleDistance(
-            f"{lips_distance_m:g} m gives a face size of {scale:.2f} times the mean face, outside "
-            f"{FACE_SCALE_MIN:g} .. {FACE_SCALE_MAX:g}; measure the distance from the lens to the lips again"
+            Message(
+                "refusal.face_scale_implausible",
+                distance_m=lips_distance_m,
+                scale=scale,
+                min=FACE_SCALE_MIN,
+                max=FACE_SCALE_MAX,
+            )
         )
     return FaceSize(scale, len(scales), len(images), (min(scales), max(scales)))

@@ -21,6 +21,7 @@ from careplan_api.schemas import UsageEventType
 from controller.config import SafetyLimits, TriggerKind
 from controller.feeding import CommandKind, FeedingState
 from controller.loop import LatestValue, MealController, run_meal
+from controller.messages import Language, Message
 from controller.triggers import PanelInput, triggers_for
 from firmware_bridge import DynamixelBus
 
@@ -61,11 +62,11 @@ class MealRuntime:
         self.mouth = mouth or LatestValue()
         self.switches = tuple(switches)
         self.panel = PanelInput(bowls=documents.profile.bowls_used)
-        self.message = ""  # what went wrong handing the arm back, for the status display
+        self.message: Message | None = None  # what went wrong handing the arm back, for the status display
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._state: FeedingState | None = None
-        self._result = ""
+        self._result: Message | None = None
 
     @property
     def running(self) -> bool:
@@ -73,7 +74,7 @@ class MealRuntime:
 
     def require_no_meal(self) -> None:
         if self.running:
-            raise Busy("a meal is running; end it on the panel (Done) or press STOP first")
+            raise Busy(Message("refusal.meal_running"))
 
     def panel_command(self, kind: CommandKind, bowl: int | None = None, source: str | None = None) -> None:
         """A button on the citizen's panel (pressed by `source`): start the meal if none runs,
@@ -90,9 +91,9 @@ class MealRuntime:
                         UsageEventType.TRIGGER,
                         {"kind": TriggerKind.PANEL.value, "accepted": False, "ignored_because": reason},
                     )
-                raise TriggerRefused(f"refused: {reason} (the profile's trigger)")
+                raise TriggerRefused(Message("refusal.not_the_profiles_trigger", trigger=profile.trigger_kind.value))
             if not self.running and self._state is FeedingState.FAULT:
-                raise Busy("the robot stopped; staff must check the citizen and the arm and clear the stop")
+                raise Busy(Message("refusal.stopped_until_cleared"))
             if not self.running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):
                 self.start(source)
             self.panel.push(kind, bowl, source=source)
@@ -102,7 +103,7 @@ class MealRuntime:
         with self._lock:
             self.require_no_meal()
             bus = self.arm.lend_bus()
-            self._state, self._result = FeedingState.IDLE, ""
+            self._state, self._result = FeedingState.IDLE, None
             self.panel.push(CommandKind.START_MEAL, source=source)
             self._thread = threading.Thread(target=self._run, args=(bus,), name="meal", daemon=True)
             self._thread.start()
@@ -130,17 +131,17 @@ class MealRuntime:
                 rate_hz=docs.calibration.rate_hz,
                 on_tick=on_tick,
             )
-            self._result = f"meal ended: {report.final_state.value}"
+            self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
-            self._result = f"meal failed: {exc}"
+            self._result = Message("fault.meal_failed", cause=str(exc))
             self._state = FeedingState.FAULT
         finally:
             with self._lock:
                 try:
                     self.arm.take_back(bus)  # staff get the arm back, held where the meal left it
                 except (SessionError, ArmError) as exc:
-                    self.message = f"could not take the arm back after the meal: {exc}"
+                    self.message = Message("fault.arm_not_taken_back", cause=exc.message)
                 self._thread = None
 
     def estop(self, source: str | None = None) -> None:
@@ -154,11 +155,18 @@ class MealRuntime:
             self.require_no_meal()
             if self._state is FeedingState.FAULT:
                 log.info("stop cleared by %s", who)
-                self._state, self._result = None, f"stop cleared by {who}"
+                self._state, self._result = None, Message("done.stop_cleared_by", who=who)
 
-    def status(self) -> dict[str, Any]:
-        state = self._state
-        return {"running": self.running, "state": None if state is None else state.value, "result": self._result}
+    def status(self, language: Language = Language.ENGLISH) -> dict[str, Any]:
+        """The meal's state and last result; `*_text` in `language` for the page, the rest for scripts."""
+        state, result = self._state, self._result
+        return {
+            "running": self.running,
+            "state": None if state is None else state.value,
+            "state_text": Message(f"meal_state.{state.value if state is not None else 'none'}").text(language),
+            "result": "" if result is None else str(result),
+            "result_text": "" if result is None else result.text(language),
+        }
 
     def close(self) -> None:
         """End a running meal by e-stop and wait for its thread."""

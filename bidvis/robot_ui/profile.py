@@ -16,6 +16,7 @@ from bidvis.robot_ui.face_size import (
     measure_face_scale,
 )
 from controller.config import CitizenProfile
+from controller.messages import Message
 from vision import CameraIntrinsics, FaceModels
 from vision.errors import CalibrationError
 
@@ -43,20 +44,20 @@ class ProfileSteps:
         try:
             check_lips_distance(lips_distance_m)
         except ImplausibleDistance as exc:
-            raise FieldError("distance_m", str(exc)) from None
+            raise FieldError("distance_m", exc.message) from None
         try:
             intrinsics = CameraIntrinsics.load(self.documents.intrinsics_path())
         except CalibrationError as exc:
-            raise NotReady(f"calibrate the camera first ({exc})") from exc
+            raise NotReady(Message("refusal.camera_not_calibrated", cause=str(exc))) from exc
         images = [read_image(self.camera) for _ in range(FACE_SIZE_VIEWS)]
         if self._face_models is None:
             self._face_models = FaceModels.load()
         try:
             size = measure_face_scale(images, intrinsics, lips_distance_m, self._face_models)
         except ImplausibleDistance as exc:
-            raise FieldError("distance_m", str(exc)) from None
+            raise FieldError("distance_m", exc.message) from None
         except FaceSizeRefused as exc:
-            raise NotReady(str(exc)) from None
+            raise NotReady(exc.message) from None
         self.documents.set_measured(
             who,
             "face_scale",
@@ -75,7 +76,7 @@ class ProfileSteps:
         separate action, refused without a reason, journalled with it."""
         why = " ".join(reason.split())
         if len(why) < MIN_REASON_CHARS:
-            raise FieldError("reason", f"say why the face size is set by hand (at least {MIN_REASON_CHARS} characters)")
+            raise FieldError("reason", Message("refusal.override_reason", min=MIN_REASON_CHARS))
         return self.documents.set_measured(
             operator, "face_scale", face_scale, detail={"how": "override", "reason": why}
         )

@@ -26,11 +26,9 @@ from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.meal import MealRuntime, MouthFeed
 from bidvis.robot_ui.profile import ProfileSteps
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
+from controller.messages import Language, Message
 
-MEAL_FREEZES_DOCUMENTS = (
-    "a meal is running: the calibration and the profile cannot change until it ends (Done on the panel, "
-    "or STOP); the next meal uses what is saved then"
-)
+MEAL_FREEZES_DOCUMENTS = Message("refusal.meal_freezes_documents")
 
 
 class RobotSession:
@@ -75,24 +73,26 @@ class RobotSession:
         self.calibration_steps.camera = camera
         self.profile_steps.camera = camera
 
-    def stop(self, source: str | None = None) -> str:
+    def stop(self, source: str | None = None) -> Message:
         """STOP: stop the arm now, whatever moves it (set-up motion, or the meal by an e-stop
         journalled with `source`: who pressed it, from which client)."""
         if self.meal.running:
             self.meal.estop(source)
-            return "meal stopped"
+            return Message("done.meal_stopped")
         self.arm.stop()
-        return "arm stopped"
+        return Message("done.arm_stopped")
 
-    def status(self) -> dict[str, Any]:
-        """Everything the staff page shows: connection, arm, meal, calibration, profile, last scan."""
+    def status(self, language: Language = Language.ENGLISH) -> dict[str, Any]:
+        """Everything the staff page shows: connection, arm, meal, calibration, profile, last scan;
+        texts for a person (`*_text`) in `language`."""
         cal = self.documents.calibration
-        arm = self.arm.status()
+        arm = self.arm.status(language)
+        message = self.meal.message
         return {
             "port": self.arm.port,
             "connected": arm is not None or self.meal.running,
             "arm": arm,
-            "meal": self.meal.status(),
+            "meal": self.meal.status(language),
             "calibration": {
                 "changed_by": cal.changed_by,
                 "changed_at": cal.changed_at.isoformat(),
@@ -104,7 +104,8 @@ class RobotSession:
             "profile": self.documents.profile.model_dump(mode="json"),
             "scan": [asdict(s) for s in self.arm.last_scan],
             "camera": self.camera is not None,
-            "message": self.meal.message,
+            "message": "" if message is None else str(message),
+            "message_text": "" if message is None else message.text(language),
         }
 
     def close(self) -> None:

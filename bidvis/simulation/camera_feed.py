@@ -89,6 +89,7 @@ class MouthFeed:
         self._sightings: GroundTruthMouthSource | None = None
         self._vision_within_m: float | None = None  # face frames only this near (else ground truth)
         self._vision_on = True
+        self.reason = ""  # why the ground-truth camera stands in for the vision pipeline, when it does
         self.mode = self._open(scenario, mode, faces_dir)
 
     def _open(self, scenario: Scenario, mode: CameraMode, faces_dir: Path | None) -> CameraMode:
@@ -135,6 +136,7 @@ class MouthFeed:
                 reason = f"face frames unavailable ({exc})"
         else:
             reason = "ground-truth camera chosen"
+        self.reason = reason
         self._sightings = self._ground_truth(scenario, reason)
         return CameraMode.GROUND_TRUTH
 

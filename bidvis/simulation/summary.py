@@ -41,6 +41,7 @@ class MealSummary:
     aborted: str | None = None
     citizen_log: list[tuple[float, str]] = field(default_factory=list)
     face_scale: float | None = None  # the tracker's calibration of the citizen's face (face frames only)
+    camera_reason: str = ""  # why the ground-truth camera stood in for the vision pipeline, when it did
     mouth_error_m: dict[str, float] | None = None  # vision vs truth, 3-D (face frames only)
     trigger_kind: str = TriggerKind.SWITCH.value
     gesture: dict[str, int] | None = None  # the mouth gesture's triggers, misfires, speech openings
@@ -104,6 +105,7 @@ def summarize(meal: Any, report: Any, wall_s: float, aborted: str | None) -> Mea
         final_state=str(report.final_state.value) if report is not None else "aborted",
         camera_mode=feed.mode.value,
         ground_truth_camera=feed.mode.value == "ground_truth",
+        camera_reason=feed.reason,
         events=dict(meal.journal.counts),
         citizen_bites_taken=meal.citizen.bites_taken,
         aborted=aborted,

@@ -177,6 +177,20 @@ def test_staff_connect_jog_teach_test_bite_and_stop(page, server, robot, shots):
     assert not robot.session.arm.driver.busy
 
 
+def test_the_staff_page_in_danish_shows_the_robots_own_messages_in_danish(page, server, robot):
+    staff(page, server, lang="da")
+    page.click("#teach-ready")  # refused: not connected
+    page.wait_for_function(
+        "document.querySelector('#error').textContent === 'Afvist: armen er ikke forbundet; tryk først på Forbind'"
+    )
+    page.click("#connect")
+    page.wait_for_selector("#message:has-text('Armen er forbundet')")
+    wait_mode(page, "klar")
+    page.click("#stop")
+    page.wait_for_selector("#message:has-text('Armen er stoppet')")
+    assert "arm" not in page.text_content("#message").lower().split()
+
+
 def test_two_browsers_jogging_one_is_told(browser, page, server, robot):
     staff(page, server)
     page.click("#connect")
@@ -324,6 +338,7 @@ def test_a_tablet_is_paired_with_a_code_from_the_staff_page_and_revoked(browser,
     assert "bidvis_panel" not in tablet.evaluate("document.cookie")  # no script on the page can read it
     staff(page, server)
     page.wait_for_selector("#panels >> text=Annas tablet")
+    page.locator("#h-panels").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "staff-panels.png"))
     for _ in range(page.locator("button.revoke").count()):  # every paired panel, this tablet's too
         page.locator("button.revoke").first.click()
@@ -334,9 +349,10 @@ def test_a_tablet_is_paired_with_a_code_from_the_staff_page_and_revoked(browser,
     tablet.context.close()
 
 
-def test_a_wrong_pairing_code_is_refused_on_the_tablet(browser, server):
-    tablet = browser.new_context(bypass_csp=True).new_page()
+def test_a_wrong_pairing_code_is_refused_on_the_tablet(browser, server, shots):
+    tablet = browser.new_context(bypass_csp=True, viewport={"width": 1024, "height": 768}).new_page()
     tablet.goto(server + "/pair?lang=en")
+    tablet.screenshot(path=str(shots / "pair-en.png"))
     tablet.fill("#code", "AAAA-AAAA")
     tablet.click("#pair-form button[type=submit]")
     tablet.wait_for_selector("#feedback:has-text('Wrong or expired code')")

@@ -477,11 +477,11 @@ def test_ui_sim_prints_a_one_time_demo_login_that_works(tmp_path, monkeypatch):
 def test_danish_and_english_staff_texts_have_the_same_keys_and_the_page_uses_only_known_ones(anonymous, log_in):
     import re
 
-    from bidvis.robot_ui.texts import STAFF_TEXT, Language
+    from bidvis.robot_ui.texts import Language, staff_words
     from controller.config import TriggerKind
 
-    assert STAFF_TEXT[Language.DANISH].keys() == STAFF_TEXT[Language.ENGLISH].keys()
-    assert all(f"trigger_{kind.value}" in STAFF_TEXT[Language.DANISH] for kind in TriggerKind)
+    assert staff_words(Language.DANISH).keys() == staff_words(Language.ENGLISH).keys()
+    assert all(f"trigger_{kind.value}" in staff_words(Language.DANISH) for kind in TriggerKind)
     log_in(anonymous)
     for lang, words in (("da", "1. Forbind"), ("en", "1. Connect")):
         page = anonymous.get(f"/staff?lang={lang}")

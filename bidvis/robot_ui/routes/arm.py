@@ -16,8 +16,10 @@ from fastapi import APIRouter, Depends, Request
 
 from bidvis.robot_ui.arm import ArmError
 from bidvis.robot_ui.audit import AuditAction, AuditError
-from bidvis.robot_ui.deps import Session, Staff, StaffAudit, StopAudit, Watcher, current_staff
+from bidvis.robot_ui.deps import Reader, Session, Staff, StaffAudit, StopAudit, Watcher, current_staff
 from bidvis.robot_ui.schemas import JogHold, JogRelease, Owner, TestBite
+from bidvis.robot_ui.texts import said
+from controller.messages import Message
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["arm"], dependencies=[Depends(current_staff)])
@@ -38,54 +40,57 @@ def joints(session: Session) -> list[float] | None:
 
 
 @watch_router.get("/status")
-def status(session: Session, staff: Watcher) -> dict[str, Any]:
+def status(session: Session, staff: Watcher, reader: Reader) -> dict[str, Any]:
     """Live status: connection, joints, temperatures, jog owner, meal, calibration and profile."""
-    return session.status()
+    return session.status(reader)
 
 
 @router.post("/scan")
-def scan(session: Session, all_rates: bool = False) -> dict[str, Any]:
+def scan(session: Session, reader: Reader, all_rates: bool = False) -> dict[str, Any]:
     """Find the servos on the port at the calibration's baud rate, or at every X-series rate
     (`all_rates=true`, slow). The arm must be disconnected."""
     found = session.arm.scan(all_rates)
-    return {"servos": [asdict(s) for s in found], "message": f"{len(found)} servo(s) answered on {session.arm.port}"}
+    return {
+        "servos": [asdict(s) for s in found],
+        **said(Message("done.scan", count=len(found), port=session.arm.port), reader),
+    }
 
 
 @router.post("/connect")
-def connect(session: Session, record: StaffAudit) -> dict[str, Any]:
+def connect(session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     session.arm.connect()
     record(AuditAction.TORQUE_ON, target="arm", new=joints(session))
-    return {"message": "arm connected; torque is on and the servos' watchdog is armed"}
+    return said(Message("done.connected"), reader)
 
 
 @router.post("/disconnect")
-def disconnect(session: Session, record: StaffAudit) -> dict[str, Any]:
+def disconnect(session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     old = joints(session)
     session.arm.disconnect()
     record(AuditAction.TORQUE_OFF, target="arm", old=old)
-    return {"message": "arm disconnected"}
+    return said(Message("done.disconnected"), reader)
 
 
 @stop_router.post("/stop")
-def stop(session: Session, record: StopAudit) -> dict[str, Any]:
+def stop(session: Session, record: StopAudit, reader: Reader) -> dict[str, Any]:
     """STOP, from staff or the paired panel, whoever holds the arm: the arm stops now. The stop
     is journalled with its real source (who, from which client)."""
     old = joints(session)
     message = session.stop(source=record.actor.label)
     try:
-        record(AuditAction.STOP, target="arm", old=old, result=message)
+        record(AuditAction.STOP, target="arm", old=old, result=str(message))
     except AuditError:  # the arm has stopped: say so, whatever the audit trail's trouble
         log.exception("STOP by %s not audited", record.actor.label)
-    return {"message": message}
+    return said(message, reader)
 
 
 @router.post("/meal/clear-stop")
-def clear_stop(staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def clear_stop(staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     """After a stop in a meal, staff check the citizen and the arm, then let the panel start again."""
     old = session.meal.status()["state"]
     session.meal.clear_stop(staff)
     record(AuditAction.CLEAR_STOP, target="meal", old=old, new=session.meal.status()["state"])
-    return {"message": "stop cleared: the citizen can start a meal on the panel"}
+    return said(Message("done.stop_cleared"), reader)
 
 
 def _first_beat(request: Request, owner: str, press: int) -> bool:
@@ -121,17 +126,17 @@ def jog_release(body: JogRelease, session: Session, record: StopAudit) -> dict[s
 
 
 @router.post("/move/ready")
-def move_ready(body: Owner, session: Session, record: StaffAudit) -> dict[str, Any]:
+def move_ready(body: Owner, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     old = joints(session)
     session.arm.go_to_ready(body.owner)
     record(AuditAction.POSE_MOVE, target="ready pose", old=old, new=list(session.documents.calibration.ready_pose_rad))
-    return {"message": "moving to the ready pose"}
+    return said(Message("done.moving_to_ready"), reader)
 
 
 @router.post("/test-bite")
-def test_bite(body: TestBite, session: Session, record: StaffAudit) -> dict[str, Any]:
+def test_bite(body: TestBite, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     """Ready pose, the taught scoop of the bowl, back to ready, at the citizen's speed."""
     old = joints(session)
     session.arm.test_bite(body.bowl, body.owner)
     record(AuditAction.TEST_BITE, target=f"bowl {body.bowl}", old=old, speed_m_s=session.documents.profile.speed_m_s)
-    return {"message": f"test bite from bowl {body.bowl + 1} running"}
+    return said(Message("done.test_bite", bowl=body.bowl + 1), reader)

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.deps import SESSION_COOKIE, Audit, Login, StaffActor, client_address
 from bidvis.robot_ui.staff_login import MAX_PASSWORD_CHARS, StaffAccountsError, StaffLogin
-from bidvis.robot_ui.texts import STAFF_TEXT, Language, parse_language
+from bidvis.robot_ui.texts import Language, parse_language, staff_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,7 +45,7 @@ def _page(
         request,
         template,
         {
-            "t": STAFF_TEXT[language],
+            "t": staff_words(language),
             "lang": language.value,
             "other_lang": other.value,
             "next": next_path,
@@ -63,7 +63,7 @@ def _throttled(request: Request, language: Language, target: str, wait_s: float)
         "login.html",
         language,
         target,
-        error=STAFF_TEXT[language]["login_throttled"].format(s=seconds),
+        error=staff_words(language)["login_throttled"].format(s=seconds),
         status_code=status.HTTP_429_TOO_MANY_REQUESTS,
     )
     response.headers["Retry-After"] = str(seconds)
@@ -87,7 +87,7 @@ def _wrong_password(request: Request, login: StaffLogin, audit: Audit, name: str
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str | None = None, lang: str | None = None, note: str = "") -> HTMLResponse:
     language = parse_language(lang)
-    notes = {"password_changed": STAFF_TEXT[language]["password_changed"]}
+    notes = {"password_changed": staff_words(language)["password_changed"]}
     return _page(request, "login.html", language, safe_next(next), note=notes.get(note, ""))
 
 
@@ -103,7 +103,7 @@ def login(
 ) -> Response:
     """Check the password; on success a new session, named by a new random cookie."""
     language, target = parse_language(lang), safe_next(next)
-    t = STAFF_TEXT[language]
+    t = staff_words(language)
     client = client_address(request)
     wait_s = login.throttle.retry_after_s(username, client)
     if wait_s > 0:
@@ -167,7 +167,7 @@ def change_password(
 ) -> Response:
     """A new password for the logged-in account; every session of the account ends, this one too."""
     language = parse_language(lang)
-    t = STAFF_TEXT[language]
+    t = staff_words(language)
     wait_s = login.throttle.retry_after_s(staff.name, staff.client)
     if wait_s > 0:
         return _page(

@@ -18,7 +18,7 @@ from bidvis.robot_ui.deps import (
     staff_from_cookie,
 )
 from bidvis.robot_ui.panels import panel_as_dict
-from bidvis.robot_ui.texts import PANEL_TEXT, STAFF_TEXT, Language, parse_language, state_words
+from bidvis.robot_ui.texts import Language, panel_words, parse_language, staff_words, state_words
 from controller.config import TriggerKind
 from controller.feeding import FeedingState
 
@@ -49,11 +49,11 @@ def staff(
         request,
         "staff.html",
         {
-            "t": STAFF_TEXT[language],
+            "t": staff_words(language),
             "lang": language.value,
             "other_lang": _other(language).value,
             "staff": staff.name,
-            "status": session.status(),
+            "status": session.status(language),
             "calibration": session.documents.calibration,
             "profile": session.documents.profile,
             "trigger_kinds": [k.value for k in TriggerKind],
@@ -85,7 +85,7 @@ def panel(
         request,
         "panel.html",
         {
-            "t": PANEL_TEXT[language],
+            "t": panel_words(language),
             "lang": language.value,
             "other_lang": _other(language).value,
             "tone": tone.value,
@@ -110,7 +110,7 @@ def pair_page(request: Request, lang: str | None = None) -> HTMLResponse:
     return request.app.state.templates.TemplateResponse(
         request,
         "pair.html",
-        {"t": PANEL_TEXT[language], "lang": language.value, "other_lang": _other(language).value},
+        {"t": panel_words(language), "lang": language.value, "other_lang": _other(language).value},
     )
 
 

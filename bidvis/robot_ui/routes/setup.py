@@ -18,9 +18,11 @@ from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.camera_fov import FovKind
 from bidvis.robot_ui.camera_setup import ViewResult
 from bidvis.robot_ui.changes import changed_values
-from bidvis.robot_ui.deps import Recorder, Session, Staff, StaffAudit, current_staff
+from bidvis.robot_ui.deps import Reader, Recorder, Session, Staff, StaffAudit, current_staff
 from bidvis.robot_ui.schemas import Board, FaceDistance, FaceSizeOverride, FieldOfView, ProfileChange, SpoonChange
 from bidvis.robot_ui.session import RobotSession
+from bidvis.robot_ui.texts import said
+from controller.messages import Language, Message
 
 router = APIRouter(prefix="/api", tags=["setup"], dependencies=[Depends(current_staff)])
 
@@ -52,57 +54,63 @@ def audited(record: Recorder, session: RobotSession) -> Iterator[None]:
             record(action, target=document, old=old, new=new)
 
 
-def _view(result: ViewResult) -> dict[str, Any]:
-    return {"accepted": result.accepted, "views": result.views, "message": result.message, "guidance": result.next_step}
+def _guided(message: Message, guidance: Message, reader: Language) -> dict[str, Any]:
+    """A calibration step's report and the next step: English (`message`, `guidance`) and in the reader's
+    language (`text`, `guidance_text`)."""
+    return {**said(message, reader), "guidance": str(guidance), "guidance_text": guidance.text(reader)}
+
+
+def _view(result: ViewResult, reader: Language) -> dict[str, Any]:
+    return {"accepted": result.accepted, "views": result.views, **_guided(result.message, result.next_step, reader)}
 
 
 @router.post("/calibration/ready")
-def teach_ready(staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def teach_ready(staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     """The arm's present pose becomes the ready pose."""
     with audited(record, session):
         calibration = session.calibration_steps.teach_ready(staff)
-    return {"message": "ready pose taught", "ready_pose_rad": list(calibration.ready_pose_rad)}
+    return {**said(Message("done.ready_taught"), reader), "ready_pose_rad": list(calibration.ready_pose_rad)}
 
 
 @router.post("/calibration/bowls/{bowl}/waypoints")
-def teach_waypoint(bowl: int, staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def teach_waypoint(bowl: int, staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     """Append the arm's present pose to the scoop of `bowl` (0-based; the next number adds a bowl)."""
     with audited(record, session):
         calibration = session.calibration_steps.teach_waypoint(staff, bowl)
-    return {"message": f"waypoint {len(calibration.bowls[bowl].waypoints_rad)} of bowl {bowl + 1} taught"}
+    return said(Message("done.waypoint_taught", n=len(calibration.bowls[bowl].waypoints_rad), bowl=bowl + 1), reader)
 
 
 @router.post("/calibration/bowls/{bowl}/clear")
-def clear_bowl(bowl: int, staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def clear_bowl(bowl: int, staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     with audited(record, session):
         session.calibration_steps.clear_bowl(staff, bowl)
-    return {"message": f"scoop of bowl {bowl + 1} cleared to its first waypoint; teach the rest"}
+    return said(Message("done.bowl_cleared", bowl=bowl + 1), reader)
 
 
 @router.put("/calibration/spoon")
-def set_spoon(body: SpoonChange, staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def set_spoon(body: SpoonChange, staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     with audited(record, session):
         session.calibration_steps.set_spoon(staff, body.model_dump())
-    return {"message": "spoon offset saved"}
+    return said(Message("done.spoon_saved"), reader)
 
 
 @router.post("/camera/start")
-def camera_start(body: Board, session: Session) -> dict[str, Any]:
+def camera_start(body: Board, session: Session, reader: Reader) -> dict[str, Any]:
     guidance = session.calibration_steps.start_camera((body.columns, body.rows), body.square_mm)
-    return {"message": "camera calibration started", "guidance": guidance, "views": 0}
+    return {**_guided(Message("done.camera_calibration_started"), guidance, reader), "views": 0}
 
 
 @router.post("/camera/capture")
-def camera_capture(session: Session) -> dict[str, Any]:
-    return _view(session.calibration_steps.capture_camera_view())
+def camera_capture(session: Session, reader: Reader) -> dict[str, Any]:
+    return _view(session.calibration_steps.capture_camera_view(), reader)
 
 
 @router.post("/camera/solve")
-def camera_solve(staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def camera_solve(staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     with audited(record, session):
         rms = session.calibration_steps.solve_camera(staff)
-    quality = "good" if rms <= 1.0 else "poor: take more views with the board in new places"
-    return {"message": f"camera calibrated, reprojection error {rms:.2f} px ({quality})", "rms_error_px": rms}
+    quality = Message("done.calibration_good" if rms <= 1.0 else "done.calibration_poor")
+    return {**said(Message("done.camera_calibrated", rms_px=rms, quality=quality), reader), "rms_error_px": rms}
 
 
 @router.post("/camera/field-of-view")
@@ -119,35 +127,36 @@ def camera_from_field_of_view(body: FieldOfView, staff: Staff, session: Session,
 
 
 @router.post("/hand-eye/start")
-def hand_eye_start(body: Board, session: Session) -> dict[str, Any]:
+def hand_eye_start(body: Board, session: Session, reader: Reader) -> dict[str, Any]:
     guidance = session.calibration_steps.start_hand_eye((body.columns, body.rows), body.square_mm)
-    return {"message": "hand-eye calibration started", "guidance": guidance, "views": 0}
+    return {**_guided(Message("done.hand_eye_started"), guidance, reader), "views": 0}
 
 
 @router.post("/hand-eye/capture")
-def hand_eye_capture(session: Session) -> dict[str, Any]:
-    return _view(session.calibration_steps.capture_hand_eye_view())
+def hand_eye_capture(session: Session, reader: Reader) -> dict[str, Any]:
+    return _view(session.calibration_steps.capture_hand_eye_view(), reader)
 
 
 @router.post("/hand-eye/solve")
-def hand_eye_solve(staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def hand_eye_solve(staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     with audited(record, session):
         result = session.calibration_steps.solve_hand_eye(staff)
     return {
-        "message": f"camera position saved (the board comes out within {result.residual_mm:.1f} mm over the views)",
+        **said(Message("done.camera_position_saved", residual_mm=result.residual_mm), reader),
         "camera_to_base": [list(map(float, row)) for row in result.pose],
         "residual_mm": result.residual_mm,
     }
 
 
 @router.post("/profile/face-size")
-def measure_face_size(body: FaceDistance, staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def measure_face_size(
+    body: FaceDistance, staff: Staff, session: Session, record: StaffAudit, reader: Reader
+) -> dict[str, Any]:
     """The citizen faces the camera; `distance_m` is from the lens to their lips: face_scale saved."""
     with audited(record, session):
         size = session.profile_steps.measure_face_size(staff, body.distance_m)
     return {
-        "message": f"face size {size.face_scale:.2f} times the mean face saved "
-        f"(from {size.views_used} of {size.views} pictures)",
+        **said(Message("done.face_size_saved", scale=size.face_scale, used=size.views_used, views=size.views), reader),
         "face_scale": round(size.face_scale, 3),
         "views_used": size.views_used,
         "views": size.views,
@@ -155,10 +164,12 @@ def measure_face_size(body: FaceDistance, staff: Staff, session: Session, record
 
 
 @router.put("/profile")
-def set_profile(body: ProfileChange, staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def set_profile(
+    body: ProfileChange, staff: Staff, session: Session, record: StaffAudit, reader: Reader
+) -> dict[str, Any]:
     with audited(record, session):
         profile = session.profile_steps.set_profile(staff, body.values)
-    return {"message": "profile saved", "profile": profile.model_dump(mode="json")}
+    return {**said(Message("done.profile_saved"), reader), "profile": profile.model_dump(mode="json")}
 
 
 @router.post("/profile/face-size/override")

@@ -24,12 +24,12 @@ async function call(method, url, body) {
   const data = await response.json().catch(() => ({}));
   if (response.status === 401) { loggedOut(); return null; }
   if (!response.ok) {
-    let detail = data.detail;
+    let detail = data.text || data.detail;  // text: the robot's message in the page's language
     if (Array.isArray(detail)) detail = detail.map((d) => d.loc.slice(1).join(".") + ": " + d.msg).join("; ");
     fail((response.status === 409 ? T.refused : T.error) + ": " + (detail || response.statusText));
     return null;
   }
-  if (data.message) say(data.message);
+  if (data.text || data.message) say(data.text || data.message);
   return data;
 }
 
@@ -49,7 +49,7 @@ function beat() {
       if (!r.ok && holding && holding.button === button) {
         const data = await r.json().catch(() => ({}));
         stopHold();
-        fail(T.refused + ": " + (typeof data.detail === "string" ? data.detail : r.statusText));
+        fail(T.refused + ": " + (data.text || (typeof data.detail === "string" ? data.detail : r.statusText)));
       }
     })
     .catch(() => { stopHold(); fail(T.offlineStops); });
@@ -121,12 +121,12 @@ function boardForm(id, prefix) {
   $(id).addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = await call("POST", `/api/${prefix}/start`, numbers(e.target));
-    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = data.guidance;
+    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = data.guidance_text;
   });
   $(`#${prefix.replace("-", "")}-capture`).addEventListener("click", async () => {
     const data = await call("POST", `/api/${prefix}/capture`);
-    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = T.views.replace("{n}", data.views) + " " + data.guidance;
-    if (data && !data.accepted) fail(data.message);
+    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = T.views.replace("{n}", data.views) + " " + data.guidance_text;
+    if (data && !data.accepted) fail(data.text || data.message);
   });
   $(`#${prefix.replace("-", "")}-solve`).addEventListener("click", () => call("POST", `/api/${prefix}/solve`));
 }
@@ -208,12 +208,12 @@ async function refresh() {
     data = await r.json();
   } catch { return; }
   const arm = data.arm;
-  $("#st-mode").textContent = arm ? arm.mode + (arm.fault ? ": " + arm.fault : "") : (data.meal.running ? data.meal.state : $("#st-mode").dataset.none);
+  $("#st-mode").textContent = arm ? arm.mode_text + (arm.fault_text ? ": " + arm.fault_text : "") : (data.meal.running ? data.meal.state_text : $("#st-mode").dataset.none);
   $("#st-joints").textContent = arm && arm.q_deg.length ? arm.q_deg.join(", ") : "-";
   $("#st-spoon").textContent = arm && arm.spoon_xyz_m.length ? arm.spoon_xyz_m.join(", ") : "-";
   $("#st-temps").textContent = arm && arm.temperature_c.length ? arm.temperature_c.join(", ") : "-";
   $("#st-jog").textContent = arm && arm.jog_operator ? arm.jog_operator : $("#st-jog").dataset.none;
-  $("#st-meal").textContent = data.meal.running ? data.meal.state : (data.meal.result || $("#st-meal").dataset.none);
+  $("#st-meal").textContent = data.meal.running ? data.meal.state_text : (data.meal.result_text || $("#st-meal").dataset.none);
   data.calibration.bowls.forEach((bowl, i) => {
     const count = document.querySelector(`#bowl-${i}-label .count`);
     if (count) count.textContent = bowl.waypoints;
