@@ -11,25 +11,11 @@ from typing import Annotated
 
 import typer
 
+from firmware_bridge.control_table import XL430_W250, XM430_W350, Register, model_name
+
 # Baud rates of the X series (Baud Rate register values 0..7), most used first, as the Wizard scans.
 X_SERIES_BAUD_RATES = (57_600, 1_000_000, 115_200, 2_000_000, 3_000_000, 4_000_000, 4_500_000, 9_600)
-MODEL_NAMES = {
-    1000: "XH430-W350",
-    1010: "XH430-W210",
-    1020: "XM430-W350",
-    1030: "XM430-W210",
-    1040: "XH430-V350",
-    1050: "XH430-V210",
-    1060: "XL430-W250",
-    1070: "XC430-W150",
-    1080: "XC430-W240",
-    1090: "2XL430-W250",
-    1120: "XM540-W270",
-    1130: "XM540-W150",
-    1190: "XL330-M077",
-    1200: "XL330-M288",
-}
-HARDWARE_ERROR_STATUS = 70
+HARDWARE_ERROR_STATUS = XM430_W350[Register.HARDWARE_ERROR_STATUS].address  # the same on every X-series model
 
 bus_app = typer.Typer(help="Find and inspect Dynamixel servos on a serial port.", no_args_is_help=True)
 
@@ -73,15 +59,37 @@ def sim_bus(
             help="Return Delay Time in us, 0..508 in steps of 2 (factory value 500).",
         ),
     ] = None,
+    xl430: Annotated[
+        str | None,
+        typer.Option("--xl430", help="Ids (of --ids) that are XL430-W250 servos instead of XM430-W350."),
+    ] = None,
+    flaws: Annotated[
+        str | None,
+        typer.Option(
+            "--flaws",
+            help="The arm's flaws: a preset (typical, harsh, factory_adapter, ideal; default: the "
+            "simulator's default preset) or a .json/.toml file of sim.flaws.ArmFlaws fields (docs/simulator.md).",
+        ),
+    ] = None,
 ) -> None:
     """Serve virtual XM430-W350 servos on a pseudo-terminal until interrupted (real time)."""
+    from sim.flaws import DEFAULT_PRESET, FlawsError, load_flaws
     from sim.virtual_bus import VirtualServoBus
     from sim.virtual_bus_pty import PtyBusServer
 
+    try:
+        arm_flaws = load_flaws(flaws or DEFAULT_PRESET)
+    except FlawsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--flaws") from None
     servo_ids = _parse_ids(ids)
+    xl430_ids = _parse_ids(xl430) if xl430 else ()
+    if not set(xl430_ids) <= set(servo_ids):
+        raise typer.BadParameter(f"every --xl430 id must be one of --ids {ids}", param_hint="--xl430")
     eeprom = {} if return_delay_us is None else {"return_delay_time": return_delay_us // 2}
     try:
-        bus = VirtualServoBus(servo_ids, baudrate=baud, eeprom=eeprom)
+        bus = VirtualServoBus(
+            servo_ids, baudrate=baud, eeprom=eeprom, models=dict.fromkeys(xl430_ids, XL430_W250), flaws=arm_flaws
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--baud") from None
     try:
@@ -92,8 +100,9 @@ def sim_bus(
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        id_list = ",".join(map(str, servo_ids))
-        typer.echo(f"virtual XM430-W350 ids {id_list} at {baud} baud on {server.path} -> {server.device}")
+        models = ", ".join(f"{servo.servo_id} {servo.model.model_name}" for servo in bus.servos)
+        typer.echo(f"virtual servos {models} at {baud} baud on {server.path} -> {server.device}")
+        typer.echo(f"flaws: {flaws or DEFAULT_PRESET} ({arm_flaws.summary()})")
         server.serve(stop)
     finally:
         server.close()
@@ -148,8 +157,9 @@ def scan_port(
                     errors = ["unreadable"]
                 else:
                     errors = [str(flag.name).lower() for flag in HardwareError if flag and status & flag]
-                name = MODEL_NAMES.get(model_number, f"model {model_number}")
-                found.append(FoundServo(baudrate, servo_id, model_number, name, firmware, status, errors))
+                found.append(
+                    FoundServo(baudrate, servo_id, model_number, model_name(model_number), firmware, status, errors)
+                )
     return found
 
 

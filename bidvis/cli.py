@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 
-from bidvis import bus_commands, careplan_commands, demo, safety_commands, ui_commands, vision_commands
+from bidvis import (
+    bus_commands,
+    careplan_commands,
+    commission_commands,
+    demo,
+    safety_commands,
+    ui_commands,
+    vision_commands,
+)
 
 app = typer.Typer(
     name="bidvis",
@@ -39,7 +47,15 @@ def main(
     _Options.debug = debug
 
 
-for _module in (demo, bus_commands, careplan_commands, vision_commands, safety_commands, ui_commands):
+for _module in (
+    demo,
+    bus_commands,
+    commission_commands,
+    careplan_commands,
+    vision_commands,
+    safety_commands,
+    ui_commands,
+):
     _module.register(app)
 
 

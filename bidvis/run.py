@@ -5,9 +5,15 @@
 
 - the citizen profile or the robot calibration is missing, unreadable or invalid, or the profile
   uses a bowl the calibration has not taught;
-- the calibration is stale: made for other servos than the bus has (an id missing, a wrong
-  model, another baud rate), or for another camera (its intrinsics file is missing, or the
+- the calibration is stale: made for other servos than the bus has (an id missing, another baud
+  rate), or for another camera (its intrinsics file is missing, or the
   camera's picture has another size than the intrinsics were computed for);
+- a servo is of a model bidvis cannot drive: one without a control table in
+  `firmware_bridge.control_table`, or one that does not measure its motor current (the XL430-W250
+  reports Present Load, an estimate in 0.1 % of its stall torque, where contact detection needs
+  Present Current);
+- the arm has no commissioning record that passed for these servos (ids and model numbers) at
+  the gains and Bus Watchdog of the safety limits (`bidvis commission`, docs/commissioning.md);
 - the serial port cannot be opened, or the camera does not open or gives no picture.
 
 `build_robot` then wires the robot's parts (journal, camera, mouth tracking, `RobotSession`) and
@@ -42,11 +48,11 @@ from controller.config import (
     save_config,
 )
 from controller.loop import LatestValue
+from firmware_bridge.control_table import driven_models, unsupported_reason
 from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_MODELS = {1020: "XM430-W350", 1060: "XL430-W250"}
 CAMERA_FIRST_FRAME_S = 3.0
 
 
@@ -137,8 +143,9 @@ def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.
                 missing.append(servo_id)
                 continue
             found[servo_id] = model
-            if model not in SUPPORTED_MODELS:
-                wrong.append(f"id {servo_id} is model {model}")
+            problem = unsupported_reason(model)
+            if problem is not None:
+                wrong.append(f"id {servo_id} is {problem}")
     if len(missing) == len(calibration.servo_ids):
         raise RefusedToStart(
             f"no arm on {port}: none of the servos {list(calibration.servo_ids)} answered at {calibration.baudrate} baud; "
@@ -150,10 +157,28 @@ def check_servos(port: str, calibration: RobotCalibration, timeout_s: float = 0.
             f"{calibration.baudrate} baud (answered: {sorted(found)}); check the cable, or re-calibrate with `bidvis ui`"
         )
     if wrong:
-        raise RefusedToStart(
-            f"wrong servo model: {', '.join(wrong)}; bidvis drives {', '.join(f'{n} ({m})' for m, n in SUPPORTED_MODELS.items())}"
-        )
+        raise RefusedToStart(f"wrong servo model: {'; '.join(wrong)}; bidvis drives {driven_models()}")
     return found
+
+
+def check_commissioning(calibration_path: Path, servos: dict[int, int], limits: SafetyLimits) -> None:
+    """Refuse unless the commissioning record next to the calibration passed for `servos` (id ->
+    model number, as pinged) at the gains and Bus Watchdog of `limits`."""
+    from controller.commissioning import CommissioningError, check_record_fits, load_record, record_path
+
+    path = record_path(calibration_path)
+    if not path.exists():
+        raise RefusedToStart(
+            f"the arm is not commissioned: no {path.name} next to the calibration; measure it with "
+            f"`bidvis commission --port PORT --dir {path.parent}` (docs/commissioning.md)"
+        )
+    try:
+        check_record_fits(load_record(path), servos, limits)
+    except CommissioningError as exc:
+        raise RefusedToStart(f"{exc}") from None
+    except ConfigError as exc:
+        problem = " ".join(line.strip() for line in str(exc).splitlines())
+        raise RefusedToStart(f"the commissioning record is not valid ({problem}); commission again") from None
 
 
 def camera_capture(source: str) -> Any:
@@ -225,6 +250,7 @@ def preflight(
     if port != checked.calibration.port:
         checked.notes.append(f"the calibration was made on port {checked.calibration.port}; using {port}")
     checked.servos = check_servos(port, checked.calibration)
+    check_commissioning(calibration_path, checked.servos, checked.limits)
     checked.switches = open_switches(list(switches or ()), checked.profile)
     try:
         checked.camera = open_camera(camera, checked.intrinsics)

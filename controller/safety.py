@@ -25,6 +25,7 @@ from enum import IntEnum, StrEnum
 import numpy as np
 
 from controller.kinematics import JOINT_LIMITS_RAD, JOINT_NAMES
+from firmware_bridge.control_table import XM430_W350
 from firmware_bridge.protocol import HardwareError
 
 
@@ -287,7 +288,7 @@ class CurrentModel:
     The masses are rough; the contact detector removes the slow model error with its baseline.
     """
 
-    torque_constant_nm_a: float = 4.1 / 2.3  # XM430-W350 at 12 V
+    torque_constant_nm_a: float = XM430_W350.torque_constant_nm_per_a  # the one table of servo facts
     link_masses_kg: tuple[float, float, float] = (0.14, 0.14, 0.20)  # upper arm, forearm, wrist+spoon
     inertia_kg_m2: tuple[float, float, float, float] = (0.004, 0.010, 0.005, 0.002)
 

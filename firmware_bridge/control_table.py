@@ -1,22 +1,28 @@
-"""Typed control tables of the servos we drive, with unit conversion to SI.
+"""The one table of servo facts: each model's control table, units, power-on values and limits.
 
 Callers name a register (`Register.GOAL_POSITION`) instead of a raw address; the table of the
-servo's model gives its address, size, EEPROM/RAM area, access, signedness, raw range and the
-conversion between raw units and SI (rad, rad/s, rad/s^2, A, V, degC, s).
+servo's model gives its address, size, EEPROM/RAM area, access, signedness, raw range, power-on
+value and the conversion between raw units and SI (rad, rad/s, rad/s^2, A, V, degC, s). The
+table also carries the model's motor facts: stall torque and current, no-load speed, which
+register reports the motor's effort (`effort`: Present Current on the XM430-W350, Present Load on
+the XL430-W250) and how many N m one unit of it stands for, the operating modes it accepts.
 
-Addresses and ranges follow the ROBOTIS e-Manual control tables of the XM430-W350 (model 1020)
-and the XL430-W250 (model 1060), Protocol 2.0. Positions are centred: raw 2048 (the middle of one
-turn, 4096 ticks) is 0 rad. Profile acceleration uses the velocity-based profile unit
-(214.577 rev/min^2), which is what Drive Mode 0 selects.
+Addresses, ranges and power-on values follow the ROBOTIS e-Manual control tables of the
+XM430-W350 (model 1020) and the XL430-W250 (model 1060), Protocol 2.0, indirect addresses
+included. Positions are centred: raw 2048 (the middle of one turn, 4096 ticks) is 0 rad. Profile
+acceleration uses the velocity-based profile unit (214.577 rev/min^2), which is what Drive Mode 0
+selects.
 
-Everything here is immutable data built at import without I/O, so the virtual servos can share it.
+Everything here is immutable data built at import without I/O: the host (`firmware_bridge`), the
+controller, the tools and the virtual servos of `sim` all read this one table (DESIGN.md's import
+rule lets `sim` import this module, which is pure data).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -93,6 +99,22 @@ class Register(StrEnum):
     PRESENT_INPUT_VOLTAGE = "PRESENT_INPUT_VOLTAGE"
     PRESENT_TEMPERATURE = "PRESENT_TEMPERATURE"
     BACKUP_READY = "BACKUP_READY"
+    INDIRECT_ADDRESS_1 = "INDIRECT_ADDRESS_1"
+    INDIRECT_DATA_1 = "INDIRECT_DATA_1"
+    # Indirect Address n / Indirect Data n (n = 1..56) are named `indirect_address(n)` / `indirect_data(n)`.
+
+
+INDIRECT_COUNT = 56  # Indirect Address/Data 1..56 (1..28 at 168/224, 29..56 at 578/634)
+
+
+def indirect_address(n: int) -> str:
+    """The register name of Indirect Address `n` (1..56)."""
+    return f"INDIRECT_ADDRESS_{n}"
+
+
+def indirect_data(n: int) -> str:
+    """The register name of Indirect Data `n` (1..56)."""
+    return f"INDIRECT_DATA_{n}"
 
 
 class OperatingMode(int, Enum):
@@ -119,6 +141,7 @@ VOLT_PER_UNIT = 0.1
 SECOND_PER_RETURN_DELAY_UNIT = 2e-6
 SECOND_PER_WATCHDOG_UNIT = 0.02
 SECOND_PER_TICK_MS = 1e-3
+RAD_S_PER_REV_MIN = 2.0 * math.pi / 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +149,11 @@ class Field:
     """One register: where it is, how big, who may write it, and its unit conversion.
 
     SI value = (raw - offset) * scale. `minimum`/`maximum` bound the raw value a write may carry.
+    `default` is the power-on (factory) raw value; None where the servo measures it (present values).
+    `name` is a `Register`, or the name of an indirect address/data slot (`indirect_address(n)`).
     """
 
-    name: Register
+    name: str
     address: int
     size: int
     area: Area
@@ -139,6 +164,7 @@ class Field:
     scale: float = 1.0
     offset: int = 0
     unit: str = ""
+    default: int | None = None
 
     @property
     def end(self) -> int:
@@ -189,9 +215,9 @@ class Block:
     address: int
     length: int
     fields: tuple[Field, ...]
-    _layout: tuple[tuple[Register, int, int, bool, float, int], ...] = field(repr=False, compare=False)
+    _layout: tuple[tuple[str, int, int, bool, float, int], ...] = field(repr=False, compare=False)
 
-    def decode(self, data: bytes) -> dict[Register, float]:
+    def decode(self, data: bytes) -> dict[str, float]:
         """SI values of every register of the block from the bytes read at `address`."""
         if len(data) != self.length:
             raise ValueError(f"block at {self.address} has {self.length} bytes, got {len(data)}")
@@ -202,19 +228,54 @@ class Block:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per model, compared and hashed by identity
 class ControlTable:
-    """The control table of one servo model."""
+    """The control table of one servo model, with the model's motor facts.
+
+    `effort` is the register that reports the motor's effort (Present Current or Present Load);
+    one raw unit of it stands for `effort_nm_per_unit` N m at the output shaft (current units
+    through the torque constant stall torque / stall current; load units as 0.1 % of the stall
+    torque). Stall torque, stall current and no-load speed are the e-Manual's figures at 12 V.
+    """
 
     model_number: int
     model_name: str
-    fields: Mapping[Register, Field]
+    fields: Mapping[str, Field]
+    firmware_version: int
+    stall_torque_nm: float
+    stall_current_a: float
+    no_load_speed_rad_s: float
+    effort: Register
+    operating_modes: frozenset[int]
+    drive_mode_bits: int
 
     def __getitem__(self, name: Register | str) -> Field:
         try:
-            return self.fields[Register(name)]
-        except (KeyError, ValueError):
+            return self.fields[name]
+        except KeyError:
             raise KeyError(f"{self.model_name} has no register {name!r}") from None
+
+    @property
+    def torque_constant_nm_per_a(self) -> float:
+        """Output torque per ampere of motor current (stall torque / stall current)."""
+        return self.stall_torque_nm / self.stall_current_a
+
+    @property
+    def effort_nm_per_unit(self) -> float:
+        """N m of output torque per raw unit of the `effort` register."""
+        if self.effort is Register.PRESENT_CURRENT:
+            return self[Register.PRESENT_CURRENT].scale * self.torque_constant_nm_per_a
+        return self[Register.PRESENT_LOAD].scale * self.stall_torque_nm
+
+    @property
+    def reports_current(self) -> bool:
+        """True when the servo measures its motor current (Present Current), not only a load estimate."""
+        return self.effort is Register.PRESENT_CURRENT
+
+    @property
+    def size(self) -> int:
+        """Bytes in the table: the address after the last register."""
+        return max(f.end for f in self.fields.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self.fields
@@ -240,11 +301,23 @@ class ControlTable:
         return Block(start, stop - start, members, layout)
 
 
-def _table(model_number: int, model_name: str, fields: list[Field]) -> ControlTable:
+def _table(
+    model_number: int,
+    model_name: str,
+    fields: list[Field],
+    *,
+    defaults: Mapping[str, int],
+    **facts,
+) -> ControlTable:
+    """A model's table; `defaults` are its power-on values (model number and firmware included)."""
     by_name = {f.name: f for f in fields}
     if len(by_name) != len(fields):
         raise ValueError(f"{model_name}: duplicate register names")
-    return ControlTable(model_number, model_name, MappingProxyType(by_name))
+    unknown = set(defaults) - set(by_name)
+    if unknown:
+        raise ValueError(f"{model_name}: defaults for registers it has not: {sorted(unknown)}")
+    by_name = {name: replace(f, default=defaults.get(name, f.default)) for name, f in by_name.items()}
+    return ControlTable(model_number, model_name, MappingProxyType(by_name), **facts)
 
 
 E, M = Area.EEPROM, Area.RAM
@@ -325,7 +398,65 @@ def _common(*, max_voltage: tuple[int, int], velocity_limit_max: int, temperatur
         Field(Register.PRESENT_INPUT_VOLTAGE, 144, 2, M, R, maximum=0xFFFF, scale=VOLT_PER_UNIT, unit="V"),
         Field(Register.PRESENT_TEMPERATURE, 146, 1, M, R, maximum=0xFF, unit="degC"),
         Field(Register.BACKUP_READY, 147, 1, M, R, maximum=1),
+        *_indirect(),
     ]
+
+
+def _indirect() -> list[Field]:
+    """Indirect Address 1..56 (power-on value: its own Indirect Data's address) and Indirect Data 1..56."""
+    fields = []
+    for n in range(1, INDIRECT_COUNT + 1):
+        address_base, data_base, k = (168, 224, n - 1) if n <= 28 else (578, 634, n - 29)
+        data_address = data_base + k
+        fields.append(Field(indirect_address(n), address_base + 2 * k, 2, M, RW, False, 64, 661, default=data_address))
+        fields.append(Field(indirect_data(n), data_address, 1, M, RW, maximum=255, default=0))
+    return fields
+
+
+# Power-on values both models share (e-Manual "Default Value" column); each model adds its own.
+_COMMON_DEFAULTS: dict[str, int] = {
+    Register.MODEL_INFORMATION: 0,
+    Register.ID: 1,
+    Register.BAUD_RATE: 1,
+    Register.RETURN_DELAY_TIME: 250,
+    Register.DRIVE_MODE: 0,
+    Register.OPERATING_MODE: int(OperatingMode.POSITION),
+    Register.SECONDARY_ID: 255,
+    Register.PROTOCOL_TYPE: 2,
+    Register.HOMING_OFFSET: 0,
+    Register.MOVING_THRESHOLD: 10,
+    Register.PWM_LIMIT: 885,
+    Register.MAX_POSITION_LIMIT: 4095,
+    Register.MIN_POSITION_LIMIT: 0,
+    Register.STARTUP_CONFIGURATION: 0,
+    Register.SHUTDOWN: 52,
+    Register.TORQUE_ENABLE: 0,
+    Register.LED: 0,
+    Register.STATUS_RETURN_LEVEL: 2,
+    Register.REGISTERED_INSTRUCTION: 0,
+    Register.HARDWARE_ERROR_STATUS: 0,
+    Register.VELOCITY_P_GAIN: 100,
+    Register.POSITION_I_GAIN: 0,
+    Register.FEEDFORWARD_2ND_GAIN: 0,
+    Register.FEEDFORWARD_1ST_GAIN: 0,
+    Register.BUS_WATCHDOG: 0,
+    Register.GOAL_PWM: 885,
+    Register.GOAL_VELOCITY: 0,
+    Register.PROFILE_ACCELERATION: 0,
+    Register.PROFILE_VELOCITY: 0,
+    Register.GOAL_POSITION: POSITION_CENTER,
+    Register.REALTIME_TICK: 0,
+    Register.MOVING: 0,
+    Register.MOVING_STATUS: 0,
+    Register.PRESENT_PWM: 0,
+    Register.PRESENT_VELOCITY: 0,
+    Register.PRESENT_POSITION: POSITION_CENTER,
+    Register.VELOCITY_TRAJECTORY: 0,
+    Register.POSITION_TRAJECTORY: POSITION_CENTER,
+    Register.PRESENT_INPUT_VOLTAGE: 120,
+    Register.PRESENT_TEMPERATURE: 30,
+    Register.BACKUP_READY: 0,
+}
 
 
 XM430_W350 = _table(
@@ -337,6 +468,29 @@ XM430_W350 = _table(
         Field(Register.GOAL_CURRENT, 102, 2, M, RW, True, -1193, 1193, AMPERE_PER_CURRENT_UNIT, 0, "A"),
         Field(Register.PRESENT_CURRENT, 126, 2, M, R, True, -32768, 32767, AMPERE_PER_CURRENT_UNIT, 0, "A"),
     ],
+    defaults={
+        **_COMMON_DEFAULTS,
+        Register.MODEL_NUMBER: 1020,
+        Register.FIRMWARE_VERSION: 48,
+        Register.TEMPERATURE_LIMIT: 80,
+        Register.MAX_VOLTAGE_LIMIT: 160,
+        Register.MIN_VOLTAGE_LIMIT: 95,
+        Register.CURRENT_LIMIT: 1193,
+        Register.VELOCITY_LIMIT: 200,
+        Register.VELOCITY_I_GAIN: 1920,
+        Register.POSITION_D_GAIN: 0,
+        Register.POSITION_P_GAIN: 800,
+        Register.GOAL_CURRENT: 1193,
+        Register.PRESENT_CURRENT: 0,
+    },
+    firmware_version=48,
+    stall_torque_nm=4.1,  # at 12 V, 2.3 A
+    stall_current_a=2.3,
+    no_load_speed_rad_s=46 * RAD_S_PER_REV_MIN,
+    effort=Register.PRESENT_CURRENT,
+    # current, velocity, position, extended position, current-based position, PWM
+    operating_modes=frozenset({0, 1, 3, 4, 5, 16}),
+    drive_mode_bits=0x0D,  # reverse (0x01), time-based profile (0x04), torque on by goal update (0x08)
 )
 
 XL430_W250 = _table(
@@ -346,24 +500,101 @@ XL430_W250 = _table(
         *_common(max_voltage=(60, 140), velocity_limit_max=1023, temperature_max=100),
         Field(Register.PRESENT_LOAD, 126, 2, M, R, True, -1000, 1000, FRACTION_PER_LOAD_UNIT, 0, "1"),
     ],
+    defaults={
+        **_COMMON_DEFAULTS,
+        Register.MODEL_NUMBER: 1060,
+        Register.FIRMWARE_VERSION: 46,
+        Register.TEMPERATURE_LIMIT: 72,
+        Register.MAX_VOLTAGE_LIMIT: 140,
+        Register.MIN_VOLTAGE_LIMIT: 60,
+        Register.VELOCITY_LIMIT: 265,
+        Register.VELOCITY_I_GAIN: 1000,
+        Register.POSITION_D_GAIN: 4000,
+        Register.POSITION_P_GAIN: 640,
+        Register.PRESENT_LOAD: 0,
+    },
+    firmware_version=46,
+    stall_torque_nm=1.5,  # at 12 V, 1.4 A
+    stall_current_a=1.4,
+    no_load_speed_rad_s=61 * RAD_S_PER_REV_MIN,
+    effort=Register.PRESENT_LOAD,
+    operating_modes=frozenset({1, 3, 4, 16}),  # velocity, position, extended position, PWM
+    drive_mode_bits=0x05,  # reverse (0x01), time-based profile (0x04)
 )
 
 MODELS: Mapping[int, ControlTable] = MappingProxyType({t.model_number: t for t in (XM430_W350, XL430_W250)})
 
+# Model numbers of the X series as PING reports them (e-Manual), for naming what a scan finds;
+# only the models in `MODELS` have a table here.
+X_SERIES_MODEL_NAMES: Mapping[int, str] = MappingProxyType(
+    {
+        1000: "XH430-W350",
+        1010: "XH430-W210",
+        1020: "XM430-W350",
+        1030: "XM430-W210",
+        1040: "XH430-V350",
+        1050: "XH430-V210",
+        1060: "XL430-W250",
+        1070: "XC430-W150",
+        1080: "XC430-W240",
+        1090: "2XL430-W250",
+        1120: "XM540-W270",
+        1130: "XM540-W150",
+        1190: "XL330-M077",
+        1200: "XL330-M288",
+    }
+)
+
+
+class UnknownModel(KeyError):
+    """A model number without a control table here."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+def model_name(model_number: int) -> str:
+    """The name of a model number ("XM430-W350"), or "model N" when it is not an X-series number we know."""
+    return X_SERIES_MODEL_NAMES.get(model_number, f"model {model_number}")
+
+
+def unsupported_reason(model_number: int) -> str | None:
+    """Why bidvis cannot drive a servo of this model number (None when it can): no table for it
+    here, or it does not measure its motor current (the controller's contact detection reads
+    Present Current; the XL430-W250's Present Load is an estimate in 0.1 % of its stall torque)."""
+    table = MODELS.get(model_number)
+    if table is None:
+        return f"{model_name(model_number)} (model {model_number}), which bidvis has no control table for"
+    if not table.reports_current:
+        return (
+            f"{table.model_name} (model {model_number}), which reports Present Load (an estimate in 0.1 % of its "
+            "stall torque) instead of Present Current; contact detection needs the motor current"
+        )
+    return None
+
+
+def driven_models() -> str:
+    """The models bidvis drives, for messages: "XM430-W350 (1020)"."""
+    return ", ".join(f"{t.model_name} ({n})" for n, t in MODELS.items() if t.reports_current)
+
 
 def table_for_model(model_number: int) -> ControlTable:
-    """The control table of a model number as PING reports it."""
+    """The control table of a model number as PING reports it; `UnknownModel` (a KeyError) names it."""
     try:
         return MODELS[model_number]
     except KeyError:
         known = ", ".join(f"{t.model_name} ({n})" for n, t in MODELS.items())
-        raise KeyError(f"no control table for model number {model_number}; known models: {known}") from None
+        raise UnknownModel(
+            f"no control table for {model_name(model_number)} (model number {model_number}); known models: {known}"
+        ) from None
 
 
 __all__ = [
+    "INDIRECT_COUNT",
     "MODELS",
     "XL430_W250",
     "XM430_W350",
+    "X_SERIES_MODEL_NAMES",
     "Access",
     "Area",
     "Block",
@@ -371,7 +602,13 @@ __all__ = [
     "Field",
     "OperatingMode",
     "Register",
+    "UnknownModel",
     "decode",
+    "driven_models",
     "encode",
+    "indirect_address",
+    "indirect_data",
+    "model_name",
     "table_for_model",
+    "unsupported_reason",
 ]

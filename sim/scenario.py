@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sim.faults import ServoFault
+from sim.flaws import FlawsSetting
 from sim.world import SimError
 
 BUILTIN_SCENARIOS = Path(__file__).resolve().parent / "assets" / "scenarios.toml"
@@ -177,6 +179,8 @@ class Scenario(_Strict):
     face_size: float = Field(default=1.0, ge=0.7, le=1.3)
     host_stalls: tuple[HostStall, ...] = ()
     probe_host_silence: bool = True
+    flaws: FlawsSetting | None = None  # the simulated arm's flaws (sim.flaws); None: the default preset
+    servo_faults: tuple[ServoFault, ...] = ()  # faults of servos, bus and host (sim.faults)
 
     @model_validator(mode="after")
     def _seated_at_the_table(self) -> Scenario:

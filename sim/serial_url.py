@@ -69,9 +69,15 @@ class Serial(SerialBase):
     def _live_bus(self) -> VirtualServoBus:
         if not self.is_open or self._bus is None:
             raise PortNotOpenError()
-        if not self._bus.running:
-            raise SerialException(f"virtual bus {self._bus.name!r} was closed")
-        return self._bus
+        bus = self._bus
+        if not bus.running:
+            raise SerialException(f"virtual bus {bus.name!r} was closed")
+        if bus.usb_unplugged:  # the servos go on without the host (their watchdogs trip)
+            bus.advance_to(bus.clock.now())
+            raise SerialException(
+                f"device reports readiness to read but returned no data (virtual bus {bus.name!r} unplugged)"
+            )
+        return bus
 
     def _collect(self) -> None:
         self._received += self._live_bus().pop_ready()

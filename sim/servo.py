@@ -38,10 +38,12 @@ import math
 import struct
 from dataclasses import dataclass
 
+from firmware_bridge.control_table import XM430_W350, ControlTable
 from firmware_bridge.protocol import ALERT_BIT, HardwareError, Instruction, StatusError
 from sim import servo_table as table
-from sim.servo_plant import STALL_TORQUE_NM, TORQUE_CONSTANT_NM_PER_A, JointReading
-from sim.servo_table import FIELD_AT, Access, Field
+from sim.flaws import IDEAL, ArmFlaws
+from sim.servo_plant import JointReading
+from sim.servo_table import Access, Field, ServoTable, servo_table
 
 _GOALS = frozenset({"goal_pwm", "goal_current", "goal_velocity", "goal_position"})
 _POSITION_GAINS = frozenset({"position_p_gain", "position_i_gain", "position_d_gain"})
@@ -51,22 +53,39 @@ _EXTENDED_RANGE = 1_048_575
 _PULSES_PER_S_PER_VELOCITY_UNIT = 0.229 * table.PULSES_PER_REV / 60
 _PULSES_PER_S2_PER_ACCELERATION_UNIT = 214.577 * table.PULSES_PER_REV / 3600
 _OVERLOAD_AFTER_S = 1.0
-_VOLT_S_PER_RAD = 12.0 / (46 * 2 * math.pi / 60)  # back-EMF: 46 rev/min no-load at 12 V
+_SUPPLY_V = 12.0  # the e-Manual's stall and no-load figures are at 12 V
+_POWER_ON_TEMPERATURE_C = 30.0  # and the ambient the flaws' heating model relaxes to
+_EFFORT = struct.Struct("<h")  # Present Current / Present Load (126)
+_EFFORT_ADDRESS = 126
+_POSITION = struct.Struct("<i")  # Present Position (132)
+_POSITION_ADDRESS = 132
+_SENSORS_END = 136  # Present Current .. Present Position: what the flaws' sensor noise touches
 _CLEAR_KEY = bytes((0x44, 0x58, 0x4C, 0x22))
-# Per field name, precompiled: how to read it (signed or not) and how to store a value (masked to
-# the field's width, so -1 in a signed byte is stored as 0xFF).
 _FORMATS = {1: "B", 2: "H", 4: "I"}
-_READERS = {
-    f.name: (struct.Struct("<" + (_FORMATS[f.size].lower() if f.signed else _FORMATS[f.size])).unpack_from, f.address)
-    for f in table.FIELDS
-}
-_WRITERS = {
-    f.name: (struct.Struct("<" + _FORMATS[f.size]).pack_into, f.address, (1 << (8 * f.size)) - 1) for f in table.FIELDS
-}
+
+
+@functools.cache
+def _accessors(view: ServoTable) -> tuple[dict, dict]:
+    """Per field name, precompiled: how to read it (signed or not) and how to store a value (masked
+    to the field's width, so -1 in a signed byte is stored as 0xFF)."""
+    readers = {
+        f.name: (
+            struct.Struct("<" + (_FORMATS[f.size].lower() if f.signed else _FORMATS[f.size])).unpack_from,
+            f.address,
+        )
+        for f in view.fields
+    }
+    writers = {
+        f.name: (struct.Struct("<" + _FORMATS[f.size]).pack_into, f.address, (1 << (8 * f.size)) - 1)
+        for f in view.fields
+    }
+    return readers, writers
+
+
 # Present PWM, Present Current, Present Velocity, Present Position, Velocity and Position Trajectory.
 _PRESENT_BLOCK = struct.Struct("<hhiiii")
 _PRESENT_ADDRESS = 124
-# PWM Limit(36) and Current Limit(38); Realtime Tick(120).
+# PWM Limit(36), Current Limit(38) (XM430; a gap that reads 0 on the XL430); Realtime Tick(120).
 _PWM_CURRENT_LIMITS = struct.Struct("<HH")
 _PWM_CURRENT_LIMITS_ADDRESS = 36
 _REALTIME_TICK = struct.Struct("<H")
@@ -84,7 +103,6 @@ _VELOCITY_LIMIT = struct.Struct("<I").unpack_from  # Velocity Limit(44)
 _RAD_PER_PULSE = table.RAD_PER_PULSE
 _CENTER_PULSE = table.CENTER_PULSE
 _RAD_S_PER_VELOCITY_UNIT = table.RAD_S_PER_VELOCITY_UNIT
-_AMPERE_PER_CURRENT_UNIT = table.AMPERE_PER_CURRENT_UNIT
 
 # Moving Status(123) bits.
 _IN_POSITION = 0x01
@@ -103,27 +121,25 @@ def _spans(addresses) -> tuple[tuple[int, int], ...]:
     return tuple((first, end) for first, end in spans)
 
 
-_INDIRECT_DATA_SPANS = _spans(table.INDIRECT_DATA)
-
-
 @functools.lru_cache(maxsize=1024)
-def _touches_indirect_data(address: int, end: int) -> bool:
+def _touches_indirect_data(view: ServoTable, address: int, end: int) -> bool:
     """True when `address`..`end-1` includes an Indirect Data byte (whose meaning is indirect)."""
-    return any(address < high and low < end for low, high in _INDIRECT_DATA_SPANS)
+    return any(address < high and low < end for low, high in _spans(view.indirect_data))
 
 
 @functools.lru_cache(maxsize=1024)
-def _direct_layout(address: int, end: int) -> tuple[tuple[int, Field | None, bool], ...]:
+def _direct_layout(view: ServoTable, address: int, end: int) -> tuple[tuple[int, Field | None, bool], ...]:
     """The fields and gaps `address`..`end-1` meets, in address order: (first address met, field
     or None for a gap, whether the range covers the field only partly)."""
+    field_at = view.at
     layout: list[tuple[int, Field | None, bool]] = []
     a = address
     while a < end:
-        f = FIELD_AT[a]
+        f = field_at[a]
         if f is None:
             layout.append((a, None, False))
             a += 1
-            while a < end and FIELD_AT[a] is None:
+            while a < end and field_at[a] is None:
                 a += 1
             continue
         layout.append((a, f, f.address < address or f.end > end))
@@ -158,20 +174,34 @@ class Reply:
 
 
 class VirtualServo:
-    """A virtual XM430-W350 with its control table; see the module docstring for what it emulates."""
+    """A virtual XM430-W350 (or another model of `firmware_bridge.control_table`) with its control
+    table; see the module docstring for what it emulates."""
 
-    def __init__(self, servo_id: int = 1, *, eeprom: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, servo_id: int = 1, *, eeprom: dict[str, int] | None = None, model: ControlTable = XM430_W350
+    ) -> None:
         """A servo with this ID; `eeprom` overrides factory EEPROM values by field name, as a
         technician would have set them (e.g. {"baud_rate": 3} for 1 Mbps, {"return_delay_time": 0})."""
-        self._table = bytearray(table.TABLE_SIZE)
-        self._eeprom_defaults = {f.name: f.default for f in table.FIELDS if f.eeprom}
+        self.model = model
+        self._view = view = servo_table(model)
+        self._readers, self._writers = _accessors(view)
+        self._effort_nm_per_unit = model.effort_nm_per_unit
+        self._reports_current = model.reports_current
+        self._ohms = _SUPPLY_V / model.stall_current_a
+        self._volt_s_per_rad = _SUPPLY_V / model.no_load_speed_rad_s  # back-EMF
+        self._table = bytearray(view.size)
+        self._eeprom_defaults = {f.name: f.default for f in view.fields if f.eeprom}
         self._eeprom_defaults["id"] = servo_id
         self._eeprom_defaults.update(eeprom or {})
         self.reply_faults = ReplyFaults()
         self.time_s = 0.0
         self._latched_errors = HardwareError.NONE
-        self._input_voltage_v = 12.0
-        self._temperature_c = 30.0
+        self._input_voltage_v = _SUPPLY_V
+        self._temperature_c = _POWER_ON_TEMPERATURE_C
+        self._clean_effort = 0.0  # Present Current/Load and Present Position before the sensor flaws
+        self._clean_position = float(table.CENTER_PULSE)
+        self._effort_limit = 0
+        self.apply_flaws(IDEAL)
         self._overload_s = 0.0
         self._registered: tuple[int, bytes] | None = None
         self._reset_pending = False
@@ -179,18 +209,32 @@ class VirtualServo:
         self._reading = JointReading(0.0, 0.0, 0.0)
         self._settled = False  # True while nothing moves and nothing changed: ticks then skip the work
         self._command: float | None = None
+        self.powered = True
         self._gains_changed = False
         self._power_on(reset_eeprom=True)
+
+    def apply_flaws(self, flaws: ArmFlaws) -> None:
+        """Give this servo the sensor and heat flaws of `flaws` (see `sim.flaws`); its random draws
+        come from their own stream, by the servo's ID."""
+        self.flaws = flaws
+        self._rng = flaws.rng(self._eeprom_defaults["id"])
+        model = self.model
+        self._noise_units = flaws.current_noise_ma * 1e-3 * model.torque_constant_nm_per_a / model.effort_nm_per_unit
+        self._noise_ticks = flaws.encoder_noise_ticks
+        self._position_step = flaws.position_step_ticks
+        self._noisy = flaws.sensor_noise
+        self._heats = flaws.heats
+        self._sample_sensors()  # the readings as these flaws give them (clean when there are none)
 
     # --- control table ----------------------------------------------------------------------
 
     def get(self, name: str) -> int:
         """The value of a control table field."""
-        unpack_from, address = _READERS[name]
+        unpack_from, address = self._readers[name]
         return unpack_from(self._table, address)[0]
 
     def _set(self, name: str, value: int) -> None:
-        pack_into, address, mask = _WRITERS[name]
+        pack_into, address, mask = self._writers[name]
         pack_into(self._table, address, value & mask)
 
     @property
@@ -232,7 +276,7 @@ class VirtualServo:
 
     def _power_on(self, *, reset_eeprom: bool) -> None:
         self._settled = False
-        for f in table.FIELDS:
+        for f in self._view.fields:
             if f.eeprom and not reset_eeprom:
                 continue
             self._set(f.name, self._eeprom_defaults.get(f.name, f.default))
@@ -250,11 +294,10 @@ class VirtualServo:
 
     def read_table(self, address: int, length: int) -> bytes:
         """Bytes `address`..`address+length-1`; raises TableError outside the table."""
-        if length < 1 or address + length > table.TABLE_SIZE:
-            raise TableError(
-                StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{table.TABLE_SIZE - 1})"
-            )
-        if not _touches_indirect_data(address, address + length):
+        size = self._view.size
+        if length < 1 or address + length > size:
+            raise TableError(StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{size - 1})")
+        if not _touches_indirect_data(self._view, address, address + length):
             return bytes(self._table[address : address + length])
         data = bytearray(self._table[address : address + length])
         for i in range(length):
@@ -265,7 +308,7 @@ class VirtualServo:
 
     def _indirect_target(self, address: int) -> int | None:
         """The address an Indirect Data byte stands for (None if `address` is not Indirect Data)."""
-        pointer = table.INDIRECT_DATA.get(address)
+        pointer = self._view.indirect_data.get(address)
         if pointer is None:
             return None
         target = int.from_bytes(self._table[pointer.address : pointer.end], "little")
@@ -280,9 +323,9 @@ class VirtualServo:
         if not data:
             raise TableError(StatusError.DATA_LENGTH_ERROR, "write without data")
         end = address + len(data)
-        if end > table.TABLE_SIZE:
+        if end > self._view.size:
             raise TableError(StatusError.ACCESS_ERROR, f"write {address}+{len(data)} is outside the table")
-        if not _touches_indirect_data(address, end):
+        if not _touches_indirect_data(self._view, address, end):
             return self._check_direct_write(address, data)
         by_address: dict[int, int] = {}
         for offset, a in enumerate(range(address, end)):
@@ -290,7 +333,7 @@ class VirtualServo:
             by_address[a if target is None else target] = data[offset]
         changes: list[tuple[Field, int]] = []
         for a in sorted(by_address):
-            f = FIELD_AT[a]
+            f = self._view.at[a]
             if f is None:
                 raise TableError(StatusError.ACCESS_ERROR, f"address {a} is not defined")
             if f.access is Access.R:
@@ -312,7 +355,7 @@ class VirtualServo:
         from the range's precomputed layout."""
         torque_on = self._table[64] == 1
         changes: list[tuple[Field, int]] = []
-        for a, f, partial in _direct_layout(address, address + len(data)):
+        for a, f, partial in _direct_layout(self._view, address, address + len(data)):
             if f is None:
                 raise TableError(StatusError.ACCESS_ERROR, f"address {a} is not defined")
             if f.access is Access.R:
@@ -343,9 +386,9 @@ class VirtualServo:
             # After a watchdog error (-1) only 0 is accepted: it clears the error.
             ok = 0 <= value <= 127 and (value == 0 or self.get("bus_watchdog") != -1)
         elif name == "operating_mode":
-            ok = value in table.OPERATING_MODES
+            ok = value in self.model.operating_modes
         elif name == "drive_mode":
-            ok = value & ~table.DRIVE_MODE_BITS == 0
+            ok = value & ~self.model.drive_mode_bits == 0
         elif name == "shutdown":
             ok = value & ~table.SHUTDOWN_BITS == 0
         elif f.low is not None and f.high is not None:
@@ -426,6 +469,8 @@ class VirtualServo:
 
     def read(self, address: int, length: int) -> Reply:
         """Answer a READ (also one servo's share of a sync/bulk read)."""
+        if self._noisy and address < _SENSORS_END and address + length > _EFFORT_ADDRESS:
+            self._sample_sensors()
         try:
             return Reply(self.status_error(), self.read_table(address, length))
         except TableError as exc:
@@ -482,7 +527,7 @@ class VirtualServo:
             return Reply(self.status_error(StatusError.ACCESS_ERROR))
         keep = {0x01: ("id",), 0x02: ("id", "baud_rate"), 0xFF: ()}[params[0]]
         kept = {name: self.get(name) for name in keep}
-        self._eeprom_defaults = {f.name: f.default for f in table.FIELDS if f.eeprom} | kept
+        self._eeprom_defaults = {f.name: f.default for f in self._view.fields if f.eeprom} | kept
         if params[0] == 0xFF:
             self._eeprom_defaults["id"] = 1
         self._reset_pending = True
@@ -506,6 +551,16 @@ class VirtualServo:
         return Reply(self.status_error())  # multi-turn count: our joints never pass a full turn
 
     # --- faults -----------------------------------------------------------------------------
+
+    def power_off(self) -> None:
+        """The supply is gone: torque off, the servo hears and answers nothing until `power_on`."""
+        self._set_torque(False)
+        self.powered = False
+
+    def power_on(self) -> None:
+        """The supply is back: the servo starts as after a reboot (RAM at power-on values, torque off)."""
+        self.powered = True
+        self.reboot()
 
     def inject_hardware_error(self, errors: HardwareError) -> None:
         """Raise latched conditions (overload, electrical shock, encoder) as if detected now."""
@@ -606,6 +661,8 @@ class VirtualServo:
     def advance_profile(self, dt: float) -> None:
         """Move the profile on by `dt` seconds (before the plant step)."""
         self.time_s += dt
+        if self._heats:
+            self._heat(dt)
         table = self._table
         if self._settled:
             if table[64] == 1 and table[98]:
@@ -656,7 +713,11 @@ class VirtualServo:
         watchdog = self.get("bus_watchdog")
         if watchdog <= 0 or self.time_s - self._last_instruction_s <= watchdog * table.SECONDS_PER_WATCHDOG_UNIT:
             return
-        # Stop at once (profile acceleration and velocity taken as 0), hold, and lock the goals.
+        self.trip_watchdog()
+
+    def trip_watchdog(self) -> None:
+        """What the Bus Watchdog does when it fires: stop at once (profile acceleration and velocity
+        taken as 0), hold, and lock the goals (Bus Watchdog reads -1) until the host writes 0."""
         self._traj_pos = float(self.get("present_position"))
         self._traj_vel = 0.0
         self._set("goal_position", round(self._traj_pos))
@@ -680,27 +741,60 @@ class VirtualServo:
     def _set_realtime_tick(self) -> None:
         _REALTIME_TICK.pack_into(self._table, _REALTIME_TICK_ADDRESS, int(self.time_s * 1000) % 32768)
 
+    def _sample_sensors(self) -> None:
+        """Present Current/Load and Present Position as the flawed servo measures them now: the
+        clean values plus noise, the position in steps of `position_step_ticks`."""
+        table_, rng = self._table, self._rng
+        effort = self._clean_effort
+        if self._noise_units:
+            effort += rng.gauss(0.0, self._noise_units)
+        limit = self._effort_limit
+        _EFFORT.pack_into(table_, _EFFORT_ADDRESS, max(-limit, min(limit, round(effort))))
+        position = self._clean_position
+        if self._noise_ticks:
+            position += rng.gauss(0.0, self._noise_ticks)
+        step = self._position_step
+        _POSITION.pack_into(table_, _POSITION_ADDRESS, round(position / step) * step)
+
+    def _heat(self, dt: float) -> None:
+        """The winding's I^2 R loss warms the servo toward its steady temperature; an overheating
+        servo (`ArmFlaws.overheating_servo_id`) climbs on top of that."""
+        flaws = self.flaws
+        amperes = self._clean_effort * self._effort_nm_per_unit / self.model.torque_constant_nm_per_a
+        target = _POWER_ON_TEMPERATURE_C + flaws.heating_c_per_w * amperes * amperes * self._ohms
+        celsius = self._temperature_c + (target - self._temperature_c) * min(1.0, dt / flaws.heating_time_constant_s)
+        if flaws.overheating_servo_id == self._table[7] and self.time_s >= flaws.overheating_from_s:
+            celsius += flaws.overheating_c_per_s * dt
+        self._temperature_c = celsius
+        if round(celsius) != self._table[146]:  # Present Temperature moves in whole degrees
+            self._detect_conditions()
+
     def _update_present(self, reading: JointReading, dt: float) -> None:
         table_ = self._table
         reverse = -1 if table_[10] & 0x01 else 1
         torque_on = table_[64] == 1
         position_rad, velocity_rad_s, torque_nm = reading.position_rad, reading.velocity_rad_s, reading.torque_nm
-        present = round(reverse * position_rad / _RAD_PER_PULSE + _CENTER_PULSE + _HOMING_OFFSET(table_, 20)[0])
+        self._clean_position = reverse * position_rad / _RAD_PER_PULSE + _CENTER_PULSE + _HOMING_OFFSET(table_, 20)[0]
+        present = round(self._clean_position)
         velocity = round(reverse * velocity_rad_s / _RAD_S_PER_VELOCITY_UNIT)
         pwm_limit, limit = _PWM_CURRENT_LIMITS.unpack_from(table_, _PWM_CURRENT_LIMITS_ADDRESS)
-        raw_current = torque_nm / TORQUE_CONSTANT_NM_PER_A / _AMPERE_PER_CURRENT_UNIT
-        current = max(-limit, min(limit, round(reverse * raw_current))) if torque_on else 0
-        overloaded = abs(raw_current) > limit or abs(torque_nm) > STALL_TORQUE_NM
+        if not self._reports_current:
+            limit = 1000  # Present Load: 0.1 % units of the stall torque, +-100 %
+        raw_effort = torque_nm / self._effort_nm_per_unit  # Present Current (XM430) or Present Load (XL430)
+        current = max(-limit, min(limit, round(reverse * raw_effort))) if torque_on else 0
+        self._clean_effort = reverse * raw_effort if torque_on else 0.0
+        self._effort_limit = limit
+        overloaded = abs(raw_effort) > limit or abs(torque_nm) > self.model.stall_torque_nm
         self._overload_s = self._overload_s + dt if overloaded else 0.0
         if self._overload_s >= _OVERLOAD_AFTER_S:
             self.inject_hardware_error(HardwareError.OVERLOAD)
         pwm = 0
         if torque_on:
-            # PWM needed: resistive drop plus back-EMF (12 V / 2.3 A stall, 46 rev/min no-load at 12 V).
+            # PWM needed: resistive drop plus back-EMF (the model's stall current and no-load speed at 12 V).
             volts = max(self._input_voltage_v, 1.0)
-            amperes = abs(raw_current) * _AMPERE_PER_CURRENT_UNIT
-            duty = (amperes * 12.0 / 2.3 + abs(velocity_rad_s) * _VOLT_S_PER_RAD) / volts
-            pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_current))
+            amperes = abs(torque_nm) / self.model.torque_constant_nm_per_a
+            duty = (amperes * self._ohms + abs(velocity_rad_s) * self._volt_s_per_rad) / volts
+            pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_effort))
         trajectory = round(self._traj_pos)
         _PRESENT_BLOCK.pack_into(
             table_,

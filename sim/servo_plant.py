@@ -7,12 +7,18 @@ the joints are:
 
 `commands[servo_id]` is the commanded joint position (rad, the servo's profile output, 0 rad at
 pulse 2048), or None while the servo's torque is off (the joint is free). `torque_nm` is the torque
-the servo had to produce; the servo reports it as Present Current = torque / torque constant.
+the servo had to produce; the servo reports it in its effort register (Present Current = torque /
+torque constant on the XM430-W350; Present Load in 0.1 % of the stall torque on the XL430-W250; the
+facts are `firmware_bridge.control_table`'s).
 
 `IdealPlant` follows every command exactly and derives the torque from a simple load model per
-joint: inertia * acceleration + gravity * cos(angle + phase) + Coulomb and viscous friction.
-Replace it with a physics engine (MuJoCo) by implementing `ServoPlant`; a free joint (command None)
-may then fall under gravity, which the ideal plant does not model (it holds still).
+joint: inertia * acceleration + gravity * cos(angle + phase) + Coulomb and viscous friction; a free
+joint holds still. `CompliantPlant` is the flawed arm's plant without physics engine: each joint is
+held by a position loop of finite stiffness and damping from the servo's Position P/D Gain (the
+same mapping as the MuJoCo world's, `sim.world_plant`), limited to the stall torque, through a
+gearbox with play (backlash) and friction; so joints sag under load, lag behind a moving command,
+brake in finite time when the Bus Watchdog stops them, and fall under gravity with torque off.
+The MuJoCo arm (`sim.world_plant.MujocoPlant`) implements `ServoPlant` with full physics.
 """
 
 from __future__ import annotations
@@ -20,10 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
-
-# XM430-W350 at 12 V: stall torque 4.1 N m at 2.3 A (e-Manual specifications).
-TORQUE_CONSTANT_NM_PER_A = 4.1 / 2.3
-STALL_TORQUE_NM = 4.1
 
 
 class JointReading(NamedTuple):
@@ -106,3 +108,126 @@ class IdealPlant:
             self._state[servo_id] = (new_position, new_velocity)
             readings[servo_id] = JointReading(new_position, new_velocity, torque)
         return readings
+
+
+# The servo's position loop as N m/rad and N m s/rad. MODEL ASSUMPTION shared with the MuJoCo world
+# (its MJCF, sim/assets/bidvis_world.xml, has kp 100 and kv 3.5 at the power-on gains; see
+# sim.world_plant for why): stiffness in proportion to Position P Gain, each unit of Position D
+# Gain adding kp x DAMPING_S_PER_D_GAIN of damping.
+DEFAULT_POSITION_P_GAIN = 800  # XM430-W350 Position P Gain(84) power-on value
+DEFAULT_POSITION_D_GAIN = 0  # Position D Gain(80) power-on value
+SERVO_KP_NM_PER_RAD = 100.0  # at DEFAULT_POSITION_P_GAIN
+SERVO_KV_NM_S_PER_RAD = 3.5  # back-EMF and motor friction, at any gain
+DAMPING_S_PER_D_GAIN = 8 * 0.001 / DEFAULT_POSITION_P_GAIN  # KPD/KPP = 8 D/P, per an assumed 1 ms period
+# The gearbox and joint as the MJCF has them: reflected rotor inertia, viscous damping, friction.
+JOINT_ARMATURE_KG_M2 = 0.012
+JOINT_DAMPING_NM_S = 0.15
+JOINT_FRICTION_NM = 0.02
+JOINT_RANGE_RAD = math.pi  # the joints' hard stops (the arm's limits are narrower, DESIGN.md)
+_STALL_TORQUE_NM = 4.1  # XM430-W350 at 12 V (firmware_bridge.control_table)
+
+
+def through_backlash(setpoint: float, command: float, half_play: float) -> float:
+    """The joint's setpoint after gears with `2 x half_play` of play: it follows the motor's
+    `command` only once the motor pushes on a flank."""
+    if command - setpoint > half_play:
+        return command - half_play
+    if setpoint - command > half_play:
+        return command + half_play
+    return setpoint
+
+
+def servo_stiffness(p_gain: int, d_gain: int) -> tuple[float, float]:
+    """(kp N m/rad, kv N m s/rad) of a servo's position loop at these Position P and D Gains."""
+    kp = SERVO_KP_NM_PER_RAD * p_gain / DEFAULT_POSITION_P_GAIN
+    kv = SERVO_KV_NM_S_PER_RAD + (d_gain - DEFAULT_POSITION_D_GAIN) * DAMPING_S_PER_D_GAIN * SERVO_KP_NM_PER_RAD
+    return kp, max(kv, 0.0)
+
+
+@dataclass
+class _Joint:
+    q: float = 0.0
+    qd: float = 0.0
+    setpoint: float = 0.0  # the command after the gearbox's play
+    kp: float = SERVO_KP_NM_PER_RAD
+    kv: float = SERVO_KV_NM_S_PER_RAD
+
+
+class CompliantPlant:
+    """Joints held by a stiff but finite position loop, through gears with play and friction (see
+    the module docstring). Integrated implicitly (stable at any tick the virtual bus uses)."""
+
+    def __init__(
+        self,
+        loads: dict[int, JointLoad] | None = None,
+        *,
+        backlash_rad: float = 0.0,
+        friction_nm: float = 0.0,
+        stall_torque_nm: float = _STALL_TORQUE_NM,
+    ) -> None:
+        self.loads = arm_loads() if loads is None else loads
+        self.backlash_rad = backlash_rad
+        self.friction_nm = friction_nm
+        self.stall_torque_nm = stall_torque_nm
+        self._joints: dict[int, _Joint] = {}
+
+    def _joint(self, servo_id: int) -> _Joint:
+        joint = self._joints.get(servo_id)
+        if joint is None:
+            joint = self._joints[servo_id] = _Joint()
+        return joint
+
+    def set_position(self, servo_id: int, position_rad: float) -> None:
+        """Place a joint at rest (before start)."""
+        joint = self._joint(servo_id)
+        joint.q = joint.setpoint = position_rad
+        joint.qd = 0.0
+
+    def set_position_gains(self, servo_id: int, p_gain: int, i_gain: int, d_gain: int) -> None:
+        """Stiffness and damping of this servo's loop from its Position P and D Gain (I is not modelled)."""
+        joint = self._joint(servo_id)
+        joint.kp, joint.kv = servo_stiffness(p_gain, d_gain)
+
+    def step(self, commands: dict[int, float | None], dt: float) -> dict[int, JointReading]:
+        readings = {}
+        half_play = self.backlash_rad / 2.0
+        for servo_id, command in commands.items():
+            joint = self._joint(servo_id)
+            load = self.loads.get(servo_id, JointLoad())
+            if dt <= 0.0:
+                readings[servo_id] = JointReading(joint.q, joint.qd, 0.0)
+                continue
+            if command is None:  # torque off: the motor coasts, the gears' play follows the joint
+                kp = kv = 0.0
+                joint.setpoint = joint.q
+            else:
+                kp, kv = joint.kp, joint.kv
+                joint.setpoint = through_backlash(joint.setpoint, command, half_play)
+            readings[servo_id] = JointReading(*self._advance(joint, load, kp, kv, dt))
+        return readings
+
+    def _advance(self, joint: _Joint, load: JointLoad, kp: float, kv: float, dt: float) -> tuple[float, float, float]:
+        """One implicit Euler step of joint `joint`; returns (position, velocity, motor torque)."""
+        q, qd = joint.q, joint.qd
+        inertia = load.inertia_kg_m2 + JOINT_ARMATURE_KG_M2
+        viscous = load.viscous_nm_s + JOINT_DAMPING_NM_S
+        friction = load.coulomb_nm + JOINT_FRICTION_NM + self.friction_nm
+        gravity = load.gravity_nm * math.cos(q + load.gravity_phase_rad)  # what holding the joint takes
+        a = dt / inertia
+        # the motor's torque, implicit in the new velocity: kp (setpoint - q - dt qd') - kv qd'
+        denominator = 1.0 + a * (kv + viscous) + a * dt * kp
+        qd_new = (qd + a * (kp * (joint.setpoint - q) - gravity)) / denominator
+        motor = kp * (joint.setpoint - q - dt * qd_new) - kv * qd_new
+        if abs(motor) > self.stall_torque_nm:  # saturated: the stall torque, no longer a spring
+            motor = math.copysign(self.stall_torque_nm, motor)
+            qd_new = (qd + a * (motor - gravity)) / (1.0 + a * viscous)
+        # Coulomb friction takes up to `stick` of velocity per step: a slower joint sticks.
+        stick = a * friction / denominator
+        qd_new = 0.0 if abs(qd_new) <= stick else qd_new - math.copysign(stick, qd_new)
+        q_new = q + dt * qd_new
+        if abs(q_new) > JOINT_RANGE_RAD:  # the hard stop
+            q_new, qd_new = math.copysign(JOINT_RANGE_RAD, q_new), 0.0
+        joint.q, joint.qd = q_new, qd_new
+        if kp or kv:
+            motor = max(-self.stall_torque_nm, min(self.stall_torque_nm, kp * (joint.setpoint - q_new) - kv * qd_new))
+        return q_new, qd_new, motor

@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple, Protocol
 
+from firmware_bridge.control_table import XM430_W350, ControlTable
 from firmware_bridge.protocol import (
     BROADCAST_ID,
     DropReason,
@@ -46,11 +48,13 @@ from firmware_bridge.protocol import (
     encode_fast_read_status,
     encode_status,
 )
-from sim.servo import Reply, ReplyFaults, VirtualServo
-from sim.servo_plant import IdealPlant, JointReading, ServoPlant
+from sim.flaws import ArmFlaws, default_flaws
+from sim.servo import Reply, VirtualServo
+from sim.servo_plant import CompliantPlant, IdealPlant, JointReading, ServoPlant
 from sim.servo_table import BAUD_RATES
 
 URL_SCHEME = "bidvis-sim"
+_BUS_RANDOM_STREAM = 1_000  # the bus's own random draws (the servos use their ids)
 BITS_PER_BYTE = 10
 DEFAULT_IDS = (11, 12, 13, 14)
 _GROUP_READS = frozenset(
@@ -126,7 +130,15 @@ class _Answer(NamedTuple):
 
 
 class VirtualServoBus:
-    """Virtual XM430-W350 servos on one bus; see the module docstring for timing and clocks."""
+    """Virtual XM430-W350 servos on one bus; see the module docstring for timing and clocks.
+
+    `models` puts another model (`firmware_bridge.control_table`, e.g. XL430_W250) at some ids.
+    `flaws` (`sim.flaws.ArmFlaws`; the default preset when None) are applied by the servos (sensor
+    noise, heat), by the bus (lost and corrupted replies, the USB adapter's latency timer and
+    stalls) and, when no `plant` is given, by the plant it builds: a `CompliantPlant` with the
+    flaws' backlash and friction, or the `IdealPlant` when the flaws ask for rigid joints. A given
+    `plant` is used as it is (give it the mechanical flaws yourself, as `bidvis.simulation` does).
+    """
 
     def __init__(
         self,
@@ -137,12 +149,20 @@ class VirtualServoBus:
         plant: ServoPlant | None = None,
         tick_s: float = 0.001,
         eeprom: dict[str, int] | None = None,
+        models: Mapping[int, ControlTable] | None = None,
+        flaws: ArmFlaws | None = None,
     ) -> None:
         baud_index = {rate: index for index, rate in BAUD_RATES.items()}.get(baudrate)
         if baud_index is None:
             raise ValueError(f"baudrate {baudrate} is not a Dynamixel X rate; use one of {sorted(BAUD_RATES.values())}")
         self.clock: Clock = clock or RealClock()
-        self.plant: ServoPlant = plant or IdealPlant()
+        flaws = default_flaws() if flaws is None else flaws
+        self.plant: ServoPlant = plant or _plant_for(flaws)
+        self._rng = flaws.rng(_BUS_RANDOM_STREAM)
+        self._stall_rng = flaws.rng(_BUS_RANDOM_STREAM + 1)
+        self._set_bus_flaws(flaws)
+        self.cable_pulled = False  # the servo cable is out: nothing reaches the servos, nothing comes back
+        self.usb_unplugged = False  # the adapter is gone: the host's port fails (`sim.serial_url`)
         self.tick_s = tick_s
         self.baudrate = baudrate
         self.name: str | None = None
@@ -155,8 +175,10 @@ class VirtualServoBus:
         self._line_free_s = self.clock.now()
         self._physics_s = self.clock.now()
         self._host_done_s = self.clock.now()
+        models = models or {}
         for servo_id in ids:
-            self.add_servo(VirtualServo(servo_id, eeprom={"baud_rate": baud_index, **(eeprom or {})}))
+            model = models.get(servo_id, XM430_W350)
+            self.add_servo(VirtualServo(servo_id, eeprom={"baud_rate": baud_index, **(eeprom or {})}, model=model))
 
     # --- set-up -----------------------------------------------------------------------------
 
@@ -181,6 +203,11 @@ class VirtualServoBus:
         if self.name is None:
             raise RuntimeError("this bus is not registered; create it with VirtualServoBus.start(...)")
         return f"{URL_SCHEME}://{self.name}"
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The bus's lock, held by every instruction: hold it to change servos from another thread."""
+        return self._lock
 
     @property
     def running(self) -> bool:
@@ -208,8 +235,37 @@ class VirtualServoBus:
                 servo.observe(reading, 0.0)
                 servo.reboot()  # power on at the plant's position
             servo.time_s = self._physics_s
+            servo.apply_flaws(self.flaws)
             self.servos.append(servo)
         return servo
+
+    def apply_flaws(self, flaws: ArmFlaws) -> None:
+        """Change the bus's and the servos' flaws from now on (the plant keeps its own)."""
+        with self._lock:
+            self._set_bus_flaws(flaws)
+            for servo in self.servos:
+                servo.apply_flaws(flaws)
+
+    def _set_bus_flaws(self, flaws: ArmFlaws) -> None:
+        self.flaws = flaws
+        self._latency_s = flaws.usb_latency_timer_ms / 1000.0
+        self._latency_phase_s = self._rng.uniform(0.0, self._latency_s)
+        self._stall_s = flaws.usb_stall_ms / 1000.0
+        self._stall_start_s = flaws.next_usb_stall_s(self.clock.now(), self._stall_rng)
+
+    def power_off(self) -> None:
+        """Every servo loses its supply (see `VirtualServo.power_off`)."""
+        with self._lock:
+            self.advance_to(self.clock.now())
+            for servo in self.servos:
+                servo.power_off()
+
+    def power_on(self) -> None:
+        """The supply is back: every servo restarts with torque off."""
+        with self._lock:
+            self.advance_to(self.clock.now())
+            for servo in self.servos:
+                servo.power_on()
 
     def servo(self, servo_id: int) -> VirtualServo:
         """The (first) servo with this ID."""
@@ -255,7 +311,7 @@ class VirtualServoBus:
         """The host sends `data` now at `baudrate` (default: the bus's); replies are scheduled."""
         baudrate = baudrate or self.baudrate
         with self._lock:
-            start = max(self.clock.now(), self._line_free_s)
+            start = self._usb_free_at(max(self.clock.now(), self._line_free_s))
             arrived = start + wire_time_s(len(data), baudrate)
             self._line_free_s = arrived
             self._host_done_s = arrived
@@ -266,7 +322,9 @@ class VirtualServoBus:
             if not packets and not corrupted:
                 return
             self.advance_to(arrived)
-            listeners = [s for s in self.servos if s.baudrate == baudrate]
+            if self.cable_pulled:
+                return  # the instruction never reaches the servos (physics ran up to its end)
+            listeners = [s for s in self.servos if s.baudrate == baudrate and s.powered]
             if corrupted:
                 # A servo that recognises its ID in a packet with a bad CRC answers CRC Error (3).
                 # Such a packet (a cut-off one whose length swallowed what followed) ends before
@@ -415,8 +473,12 @@ class VirtualServoBus:
             if faults.drop:
                 faults.drop -= 1
                 break
+            if self._lost():
+                break
             if faults.corrupt:
                 faults.corrupt -= 1
+                corrupt = True
+            elif self._corrupted():
                 corrupt = True
             delay = max(delay, faults.delay_s)
             data = answer.reply.params if len(answer.reply.params) == length else bytes(length)
@@ -425,7 +487,7 @@ class VirtualServoBus:
             return
         packet = encode_fast_read_status(entries)
         if corrupt:
-            packet = packet[:-1] + bytes((packet[-1] ^ 0xFF,))
+            packet = _corrupt(packet)
         start = max(arrived + answers[0][0].servo.return_delay_s, self._line_free_s)
         self._emit(packet, start, delay, baudrate)
 
@@ -462,7 +524,7 @@ class VirtualServoBus:
         if len({answer.servo_id for answer, _ in replies}) == len(replies):
             for answer, packet in replies:  # no collision: each reply goes out on its own
                 servo = answer.servo
-                sent_packet = _let_out(servo.reply_faults, packet)
+                sent_packet = self._let_out(servo, packet)
                 if sent_packet is not None:
                     start = max(arrived + servo.return_delay_s, self._line_free_s)
                     self._emit(sent_packet, start, servo.reply_faults.delay_s, baudrate)
@@ -473,7 +535,7 @@ class VirtualServoBus:
         for group in by_id.values():
             sent = []
             for answer, packet in group:
-                sent_packet = _let_out(answer.servo.reply_faults, packet)
+                sent_packet = self._let_out(answer.servo, packet)
                 if sent_packet is not None:
                     sent.append((answer, sent_packet))
             if not sent:
@@ -491,21 +553,50 @@ class VirtualServoBus:
     def _emit(self, packet: bytes, start: float, delay_s: float, baudrate: int) -> None:
         end = start + len(packet) * BITS_PER_BYTE / baudrate  # wire_time_s, inline on the hot path
         self._line_free_s = max(self._line_free_s, end + delay_s)
-        bisect.insort(self._pending, _Pending(end + delay_s, next(self._seq), packet))
+        ready = end + delay_s
+        latency = self._latency_s
+        if latency:  # the adapter hands the bytes on when its latency timer next fires
+            phase = self._latency_phase_s
+            ready = phase + math.ceil((ready - phase) / latency) * latency
+        bisect.insort(self._pending, _Pending(self._usb_free_at(ready), next(self._seq), packet))
+
+    def _usb_free_at(self, t: float) -> float:
+        """`t`, or the end of the USB stall going on at `t` (bytes wait for the link)."""
+        start, length = self._stall_start_s, self._stall_s
+        while t >= start + length:
+            start = self._stall_start_s = self.flaws.next_usb_stall_s(start + length, self._stall_rng)
+        return start + length if t >= start else t
+
+    def _lost(self) -> bool:
+        rate = self.flaws.lost_reply_rate
+        return rate > 0.0 and self._rng.random() < rate
+
+    def _corrupted(self) -> bool:
+        rate = self.flaws.corrupt_reply_rate
+        return rate > 0.0 and self._rng.random() < rate
+
+    def _let_out(self, servo: VirtualServo, packet: bytes) -> bytes | None:
+        """The reply as the servo's faults and the bus's flaws let it out: None when silent or
+        lost, else the packet (with a wrong CRC when corrupted). Uses up one drop or one corruption."""
+        faults = servo.reply_faults
+        if faults.silent:
+            return None
+        if faults.drop:
+            faults.drop -= 1
+            return None
+        if self._lost():
+            return None
+        if faults.corrupt:
+            faults.corrupt -= 1
+            return _corrupt(packet)
+        if self._corrupted():
+            return _corrupt(packet)
+        return packet
 
 
-def _let_out(faults: ReplyFaults, packet: bytes) -> bytes | None:
-    """The reply as the servo's faults let it out: None when silent or dropped, else the packet
-    (with a wrong CRC when a corruption is due). Uses up one drop or one corruption."""
-    if faults.silent:
-        return None
-    if faults.drop:
-        faults.drop -= 1
-        return None
-    if faults.corrupt:
-        faults.corrupt -= 1
-        return packet[:-1] + bytes((packet[-1] ^ 0xFF,))
-    return packet
+def _corrupt(packet: bytes) -> bytes:
+    """The packet with a wrong CRC."""
+    return packet[:-1] + bytes((packet[-1] ^ 0xFF,))
 
 
 def _by_id(servos: list[VirtualServo]) -> dict[int, list[VirtualServo]]:
@@ -534,3 +625,11 @@ def register_url_handler() -> None:
     from sim.serial_url import register_url_handler as register
 
     register()
+
+
+def _plant_for(flaws: ArmFlaws) -> ServoPlant:
+    """The plant a bus builds for itself: compliant joints with the flaws' gear play and friction,
+    or ideal ones."""
+    if flaws.compliant_joints:
+        return CompliantPlant(backlash_rad=flaws.backlash_rad, friction_nm=flaws.friction_nm)
+    return IdealPlant()

@@ -270,6 +270,13 @@ class World:
             self.model.actuator_gainprm[act, 0] = 0.0
             self.model.actuator_biasprm[act, :3] = 0.0
 
+    def add_joint_friction(self, friction_nm: float) -> None:
+        """Add Coulomb friction (N m, stiction included) to every arm joint, on top of the MJCF's:
+        a flaw of the simulated arm (`sim.flaws.ArmFlaws.friction_nm`)."""
+        if not friction_nm >= 0.0:
+            raise ValueError(f"joint friction must be >= 0 N m, got {friction_nm}")
+        self.model.dof_frictionloss[self._arm_qvel] += friction_nm
+
     def model_servo_kp(self, index: int) -> float:
         """The MJCF's position stiffness (N m/rad) of joint `index`'s servo: its default gains."""
         return float(self._model_servo_gain[index])

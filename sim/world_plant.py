@@ -20,13 +20,16 @@ XM430-W350 before any stopping time measured here is trusted.
 
 from __future__ import annotations
 
-from sim.servo_plant import JointReading
+from sim.servo_plant import (
+    DAMPING_S_PER_D_GAIN,
+    DEFAULT_POSITION_D_GAIN,
+    DEFAULT_POSITION_P_GAIN,
+    JointReading,
+    through_backlash,
+)
 from sim.world import SimError, World
 
 ARM_SERVO_IDS = (11, 12, 13, 14)
-DEFAULT_POSITION_P_GAIN = 800  # XM430-W350 Position P Gain(84) power-on value
-DEFAULT_POSITION_D_GAIN = 0  # Position D Gain(80) power-on value
-DAMPING_S_PER_D_GAIN = 8 * 0.001 / DEFAULT_POSITION_P_GAIN  # model assumption, see above
 
 
 class UnknownServo(SimError):
@@ -37,14 +40,18 @@ class MujocoPlant:
     """Drives `world`'s arm joints from servo commands; physics advances with the servo ticks.
 
     The physics timestep may be longer than the servo tick: commands are latched and the world
-    steps whenever the accumulated servo time reaches the next physics step.
+    steps whenever the accumulated servo time reaches the next physics step. `backlash_rad` is
+    the gears' play between a servo's command and its joint's setpoint (the flawed arm's,
+    `sim.flaws.ArmFlaws.backlash_rad`; friction is the world's, `World.add_joint_friction`).
     """
 
-    def __init__(self, world: World, servo_ids: tuple[int, ...] = ARM_SERVO_IDS) -> None:
+    def __init__(self, world: World, servo_ids: tuple[int, ...] = ARM_SERVO_IDS, *, backlash_rad: float = 0.0) -> None:
         self.world = world
         self._index = {servo_id: i for i, servo_id in enumerate(servo_ids)}
         self._torque_on = [True] * len(servo_ids)
         self._clock_s = world.time_s
+        self._half_play = backlash_rad / 2.0
+        self._setpoints = list(world.arm_positions()[: len(servo_ids)])
 
     def set_position_gains(self, servo_id: int, p_gain: int, i_gain: int, d_gain: int) -> None:
         """Stiffness and damping of this servo's joint from its Position P and D Gain (see the
@@ -66,8 +73,10 @@ class MujocoPlant:
             if enabled != self._torque_on[index]:
                 world.set_torque_enabled(index, enabled)
                 self._torque_on[index] = enabled
-            if command is not None:
-                world.set_arm_target(index, command)
+            if command is None:
+                continue
+            setpoint = self._setpoints[index] = through_backlash(self._setpoints[index], command, self._half_play)
+            world.set_arm_target(index, setpoint)
         self._clock_s += dt
         world.advance_to(self._clock_s)
         q = world.arm_positions().tolist()

@@ -16,7 +16,8 @@ ALLOWED = {
     "vision": ("vision",),
     "careplan_api": ("careplan_api",),
     "controller": ("controller", "firmware_bridge", "vision", "careplan_api.schemas", "careplan_api.client"),
-    "sim": ("sim", "firmware_bridge.protocol", "controller.kinematics"),
+    # sim may read the one table of servo facts (pure data), besides the codec and the kinematics.
+    "sim": ("sim", "firmware_bridge.protocol", "firmware_bridge.control_table", "controller.kinematics"),
     "bidvis": ("bidvis", "controller", "vision", "firmware_bridge", "careplan_api", "sim"),
 }
 

@@ -41,6 +41,8 @@ from controller.config import (
 from controller.loop import MealController, MealReport, run_meal
 from firmware_bridge import DynamixelBus
 from sim.camera import CameraIntrinsics, CameraMount, PinholeCamera
+from sim.faults import FaultInjector, xl430_models
+from sim.flaws import ArmFlaws, default_flaws
 from sim.safety_report import ReportLimits, time_to_stop
 from sim.scenario import Scenario
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
@@ -59,7 +61,9 @@ class SimulatedMeal:
     `clock` is the meal's one clock; without it, `speed` None runs as fast as the machine allows
     and a number paces simulated time to that multiple of real time (1.0 = real time, for
     watching). `face_scale` is the tracker's calibration of the citizen's face in face-frame mode;
-    None calibrates it at set-up (`face_vision.calibrate_face_scale`).
+    None calibrates it at set-up (`face_vision.calibrate_face_scale`). `flaws` are the simulated
+    arm's (`sim.flaws`); None takes the scenario's, else the default preset. The scenario's
+    `servo_faults` are injected by `self.faults` (`sim.faults.FaultInjector`) every tick.
     """
 
     def __init__(
@@ -79,8 +83,10 @@ class SimulatedMeal:
         clock: SimulatedClock | None = None,
         face_scale: float | None = None,
         camera_fps: float = 30.0,
+        flaws: ArmFlaws | None = None,
     ) -> None:
         self.scenario = scenario
+        self.flaws = flaws or scenario.flaws or default_flaws()
         self.profile = profile or demo_profile()
         self.limits = limits or demo_safety_limits()
         self.camera = PinholeCamera(camera_intrinsics, camera_mount)
@@ -98,14 +104,17 @@ class SimulatedMeal:
             )
         )
         self.world.set_arm_pose(self.calibration.ready_pose_rad)
+        self.world.add_joint_friction(self.flaws.friction_nm)
         self.clock = clock if clock is not None else meal_clock(speed)
         ids = tuple(self.calibration.joint_servo_ids)
         self.bus = VirtualServoBus.start(
             ids,
             clock=self.clock,
-            plant=MujocoPlant(self.world, ids),
+            plant=MujocoPlant(self.world, ids, backlash_rad=self.flaws.backlash_rad),
             tick_s=1.0 / self.calibration.rate_hz,
             baudrate=self.calibration.baudrate,
+            flaws=self.flaws,
+            models=xl430_models(scenario.servo_faults),
         )
         try:
             self.host = DynamixelBus(self.bus.url, baudrate=self.calibration.baudrate)
@@ -128,6 +137,12 @@ class SimulatedMeal:
         self.stale_advances = StaleMouthJudge(report_limits, 1.0 / self.calibration.rate_hz)
         self.arm_stops = ArmStopJudge(report_limits, self.bus.servos)
         self._stalls = sorted(scenario.host_stalls, key=lambda stall: stall.at_s)
+        self.faults = FaultInjector(
+            self.bus,
+            scenario.servo_faults,
+            lambda: (self.world.spoon_tip_position(), self.world.mouth_position()),
+            lambda: self.task.citizen.bite_number,
+        )
 
     @property
     def citizen(self):
@@ -150,6 +165,7 @@ class SimulatedMeal:
         """The simulator's part of one control tick (after the controller's sync write)."""
         now_s = self.clock.now()
         self.task.before_step(self.world, controller, now_s)
+        self.faults.update(now_s)
         self.feed.poll(now_s)
         latest = self.feed.mouth.latest()
         confidence = None if latest is None else latest.confidence

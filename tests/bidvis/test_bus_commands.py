@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from bidvis.bus_commands import scan_port
 from bidvis.cli import app
+from firmware_bridge.control_table import XL430_W250
 from firmware_bridge.protocol import HardwareError
 from sim.servo import VirtualServo
 from sim.virtual_bus import VirtualServoBus
@@ -96,4 +97,30 @@ def test_sim_bus_with_a_link_in_a_missing_directory_is_a_clear_error(tmp_path):
 def test_sim_bus_rejects_a_return_delay_the_servo_cannot_hold(tmp_path):
     result = CliRunner().invoke(app, ["sim-bus", "--link", str(tmp_path / "tty"), "--return-delay-us", "600"])
     assert result.exit_code == 2
+    assert not (tmp_path / "tty").exists()
+
+
+def test_scan_names_an_xl430_on_the_bus():
+    bus = VirtualServoBus.start((11, 12), name="mixed-arm", models={12: XL430_W250})
+    try:
+        found = scan_port(bus.url, (1_000_000,), (11, 12))
+    finally:
+        bus.close()
+    assert [(s.id, s.model_number, s.model_name) for s in found] == [(11, 1020, "XM430-W350"), (12, 1060, "XL430-W250")]
+
+
+def test_sim_bus_refuses_an_xl430_id_that_is_not_on_the_bus(tmp_path):
+    result = CliRunner().invoke(app, ["sim-bus", "--link", str(tmp_path / "tty"), "--xl430", "15"])
+    assert result.exit_code == 2
+    assert "--xl430" in result.output
+    assert not (tmp_path / "tty").exists()
+
+
+@pytest.mark.parametrize(
+    ("flaws", "phrase"), [("perfect", "no flaw preset 'perfect'"), ("missing.toml", "cannot read")]
+)
+def test_sim_bus_refuses_unknown_flaws_in_one_line(tmp_path, flaws, phrase):
+    result = CliRunner().invoke(app, ["sim-bus", "--link", str(tmp_path / "tty"), "--flaws", flaws])
+    assert result.exit_code == 2
+    assert phrase in result.output and "Traceback" not in result.output
     assert not (tmp_path / "tty").exists()

@@ -10,8 +10,11 @@ from typer.testing import CliRunner
 
 from bidvis.ui_commands import register
 from controller.config import demo_calibration, demo_profile, save_config
+from firmware_bridge.control_table import XL430_W250
+from sim.servo import VirtualServo
 from sim.virtual_bus import VirtualServoBus
 from tests.bidvis.conftest import ROBOT_URL
+from tests.commissioning_records import commissioned_arm_measurements, write_commissioning_record
 from vision import CameraIntrinsics
 
 WIDTH, HEIGHT = 640, 480
@@ -40,6 +43,7 @@ def robot_files(tmp_path):
     for index in range(3):
         cv2.imwrite(str(frames / f"{index}.png"), np.full((HEIGHT, WIDTH, 3), 60 * index, np.uint8))
     (tmp_path / "switch").write_bytes(b"")  # an input event stream with no presses yet
+    write_commissioning_record(tmp_path)
     return tmp_path
 
 
@@ -206,6 +210,7 @@ def test_an_explicit_calibration_file_is_used(cli, robot_files, arm, tmp_path_fa
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (robot_files / "robot_calibration.toml").rename(elsewhere / "robot.toml")
     (robot_files / "camera_intrinsics.json").rename(elsewhere / "camera_intrinsics.json")
+    (robot_files / "commissioning.json").rename(elsewhere / "commissioning.json")  # it lives next to the calibration
     result = cli(*run_args(robot_files, arm.url, None, "--calibration", str(elsewhere / "robot.toml")))
     assert result.exit_code == 0, result.output
 
@@ -263,6 +268,38 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
     finally:
         for close in closers:
             close()
+
+
+def test_refuses_an_xl430_naming_the_model_and_why(cli, robot_files):
+    with VirtualServoBus.start(ids=(11, 12, 13, 14, 15), models={13: XL430_W250}) as bus:
+        refused(cli(*run_args(robot_files, bus.url)), "id 13 is XL430-W250 (model 1060)", "Present Load", "XM430-W350")
+
+
+def test_refuses_a_servo_that_answers_with_an_unknown_model_number(cli, robot_files):
+    with VirtualServoBus.start(ids=(11, 13, 14, 15)) as bus:
+        bus.add_servo(VirtualServo(12, eeprom={"model_number": 1090, "baud_rate": 3}))  # PINGs as a 2XL430-W250
+        refused(cli(*run_args(robot_files, bus.url)), "id 12 is 2XL430-W250 (model 1090)", "no control table")
+
+
+def test_refuses_an_arm_that_is_not_commissioned(cli, robot_files, arm):
+    (robot_files / "commissioning.json").unlink()
+    refused(cli(*run_args(robot_files, arm.url)), "not commissioned", "bidvis commission --port PORT")
+
+
+def test_refuses_an_arm_that_failed_commissioning(cli, robot_files, arm):
+    write_commissioning_record(robot_files, latency_timer_ms=16.0)
+    refused(cli(*run_args(robot_files, arm.url)), "failed commissioning", "USB latency timer 16 ms")
+
+
+def test_refuses_a_record_made_for_other_servos(cli, robot_files, arm):
+    write_commissioning_record(robot_files, joints=commissioned_arm_measurements((11, 12, 13, 14))["joints"])
+    refused(cli(*run_args(robot_files, arm.url)), "record is for other servos", "bidvis commission")
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff", b'{"joints": ', b'{"passed": true, "failures": []}'])
+def test_refuses_a_corrupt_commissioning_record(cli, robot_files, arm, content):
+    (robot_files / "commissioning.json").write_bytes(content)
+    refused(cli(*run_args(robot_files, arm.url)), "commissioning record is not valid", "commission again")
 
 
 def test_a_video_file_given_as_the_camera_plays_in_a_loop(tmp_path):

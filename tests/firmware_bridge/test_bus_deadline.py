@@ -19,6 +19,8 @@ from firmware_bridge.control_table import XM430_W350, OperatingMode, Register
 
 sim_bus = pytest.importorskip("sim.virtual_bus", reason="the virtual servos of sim are not available")
 
+pytestmark = pytest.mark.usefixtures("ideal_arm")  # the emulator's exact behaviour, without the flaws
+
 STUFFED_GOAL = (-131_073).to_bytes(4, "little", signed=True)  # FF FF FD FF: stuffed on the wire
 GOAL = XM430_W350[Register.GOAL_POSITION]
 

@@ -16,7 +16,7 @@ virtual_bus = pytest.importorskip("sim.virtual_bus", reason="the virtual servos 
 virtual_bus_pty = pytest.importorskip("sim.virtual_bus_pty", reason="the pty server of sim is not available")
 
 IDS = (11, 12, 13)
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("ideal_arm")]  # exact emulator behaviour
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import math
 import pytest
 
 from firmware_bridge import BusTimeout, CRCError, DynamixelBus, HardwareError, ServoError, StatusError
-from firmware_bridge.control_table import XM430_W350, Register, decode, encode
+from firmware_bridge.control_table import XL430_W250, XM430_W350, Register, decode, encode
 
 sim_bus = pytest.importorskip("sim.virtual_bus", reason="the virtual servos of sim are not available")
 
 IDS = (11, 12, 13, 14, 15)
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("ideal_arm")]  # exact emulator behaviour
 
 
 @pytest.fixture
@@ -101,11 +101,13 @@ def test_dropped_and_corrupted_replies(host, virtual):
     assert host.read(14, 132, 4) == (2048).to_bytes(4, "little")
 
 
-def test_host_and_virtual_servo_tables_agree():
-    """sim keeps its own copy of the XM430-W350 table; both must match the e-Manual alike."""
+def test_virtual_servos_use_the_one_table_of_servo_facts():
+    """sim has no copy of the control table: the virtual servo's view is built from the host's."""
     servo_table = pytest.importorskip("sim.servo_table")
-    for field in servo_table.FIELDS:
-        if field.name.startswith("indirect_"):
-            continue  # the host model leaves indirect addressing out
-        ours = XM430_W350[field.name.upper()]
-        assert (ours.address, ours.size, ours.signed) == (field.address, field.size, field.signed), field.name
+    for model in (XM430_W350, XL430_W250):
+        view = servo_table.servo_table(model)
+        assert len(view.fields) == len(model.fields)
+        for name, ours in model.fields.items():
+            theirs = view.by_name[str(name).lower()]
+            assert (theirs.address, theirs.size, theirs.signed) == (ours.address, ours.size, ours.signed), name
+            assert theirs.default == (ours.default or 0), name

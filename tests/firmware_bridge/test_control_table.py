@@ -14,8 +14,12 @@ from firmware_bridge.control_table import (
     Access,
     Area,
     Register,
+    UnknownModel,
     decode,
     encode,
+    indirect_address,
+    indirect_data,
+    model_name,
     table_for_model,
 )
 
@@ -149,3 +153,39 @@ def test_block_spans_gaps_between_registers():
 def test_register_at_address():
     assert XM430_W350.at(98).name is Register.BUS_WATCHDOG
     assert XM430_W350.at(99) is None
+
+
+def test_unknown_model_numbers_are_refused_by_name():
+    with pytest.raises(UnknownModel, match=r"no control table for 2XL430-W250 \(model number 1090\)"):
+        table_for_model(1090)
+    with pytest.raises(UnknownModel, match="model 4321"):
+        table_for_model(4321)
+    assert model_name(1060) == "XL430-W250" and model_name(4321) == "model 4321"
+
+
+def test_power_on_values_follow_the_emanual():
+    xm, xl = XM430_W350, XL430_W250
+    assert (xm[Register.MODEL_NUMBER].default, xl[Register.MODEL_NUMBER].default) == (1020, 1060)
+    assert (xm[Register.POSITION_P_GAIN].default, xl[Register.POSITION_P_GAIN].default) == (800, 640)
+    assert (xm[Register.POSITION_D_GAIN].default, xl[Register.POSITION_D_GAIN].default) == (0, 4000)
+    assert (xm[Register.VELOCITY_LIMIT].default, xl[Register.VELOCITY_LIMIT].default) == (200, 265)
+    assert (xm[Register.TEMPERATURE_LIMIT].default, xl[Register.TEMPERATURE_LIMIT].default) == (80, 72)
+    assert xm[Register.RETURN_DELAY_TIME].default == xl[Register.RETURN_DELAY_TIME].default == 250
+    assert xm[Register.CURRENT_LIMIT].default == 1193
+
+
+def test_indirect_addresses_point_at_their_own_data_by_default():
+    for table in MODELS.values():
+        assert (table[indirect_address(1)].address, table[indirect_address(1)].default) == (168, 224)
+        assert (table[indirect_address(29)].address, table[indirect_address(29)].default) == (578, 634)
+        assert table[indirect_data(56)].address == 661
+        assert table.size == 662
+
+
+def test_effort_register_and_its_torque_per_unit():
+    """XM430: Present Current, 2.69 mA x 4.1 N m / 2.3 A; XL430: Present Load, 0.1 % of 1.5 N m."""
+    assert XM430_W350.effort is Register.PRESENT_CURRENT and XM430_W350.reports_current
+    assert XM430_W350.effort_nm_per_unit == pytest.approx(2.69e-3 * 4.1 / 2.3)
+    assert XL430_W250.effort is Register.PRESENT_LOAD and not XL430_W250.reports_current
+    assert XL430_W250.effort_nm_per_unit == pytest.approx(1.5e-3)
+    assert 0 in XM430_W350.operating_modes and 0 not in XL430_W250.operating_modes  # no current mode

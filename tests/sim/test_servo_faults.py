@@ -9,6 +9,8 @@ from firmware_bridge.protocol import ALERT_BIT, HardwareError, StatusError, Stat
 from sim.servo_plant import JointReading
 from sim.virtual_bus import SimulatedClock, VirtualServoBus, wire_time_s
 
+pytestmark = pytest.mark.usefixtures("ideal_arm")  # the emulator's exact behaviour, without the flaws
+
 
 def exchange(bus: VirtualServoBus, packet: bytes, wait_s: float = 0.01) -> list[p.StatusPacket]:
     bus.transmit(packet)

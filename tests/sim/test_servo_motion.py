@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 from firmware_bridge import protocol as p
+from firmware_bridge.control_table import XL430_W250, XM430_W350
 from firmware_bridge.protocol import StatusError, StatusParser
-from sim.servo_plant import TORQUE_CONSTANT_NM_PER_A, IdealPlant, JointLoad, JointReading
+from sim.servo_plant import IdealPlant, JointLoad, JointReading
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
+
+pytestmark = pytest.mark.usefixtures("ideal_arm")  # the emulator's exact behaviour, without the flaws
 
 PULSES_PER_S_PER_UNIT = 0.229 * 4096 / 60
 PULSES_PER_S2_PER_UNIT = 214.577 * 4096 / 3600
@@ -175,7 +178,7 @@ def test_present_current_comes_from_the_load():
     write(bus, 12, 64, b"\x01")
     bus.clock.sleep(0.01)
     bus.advance_to(bus.clock.now())
-    expected = 0.5 / TORQUE_CONSTANT_NM_PER_A / 0.00269  # gravity at 0 rad, in 2.69 mA units
+    expected = 0.5 / XM430_W350.torque_constant_nm_per_a / 0.00269  # gravity at 0 rad, in 2.69 mA units
     assert bus.servo(12).get("present_current") == pytest.approx(expected, abs=1)
     write(bus, 12, 116, u32(3072))  # +90 degrees: gravity torque vanishes
     record(bus, 12, 1.0)
@@ -259,3 +262,23 @@ def test_watchdog_stops_velocity_mode_at_once(bus):
     assert velocities[-1] == 0
     assert bus.servo(11).get("goal_velocity") == 0
     assert np.all(positions[-50:] == positions[-1])
+
+
+def test_a_virtual_xl430_reports_present_load_in_tenths_of_a_percent():
+    load = JointLoad(inertia_kg_m2=0.0, gravity_nm=0.5, coulomb_nm=0.0, viscous_nm_s=0.0)
+    bus = VirtualServoBus((12,), clock=SimulatedClock(), plant=IdealPlant(loads={12: load}), models={12: XL430_W250})
+    assert bus.servo(12).get("model_number") == 1060
+    write(bus, 12, 64, b"\x01")
+    bus.clock.sleep(0.01)
+    bus.advance_to(bus.clock.now())
+    # 0.5 N m of the XL430's 1.5 N m stall torque is 33.3 %, in 0.1 % units at Present Load (126)
+    assert bus.servo(12).get("present_load") == pytest.approx(333, abs=1)
+
+
+def test_a_virtual_xl430_has_no_current_registers_and_no_current_mode():
+    bus = VirtualServoBus((12,), clock=SimulatedClock(), models={12: XL430_W250})
+    (status,) = exchange(bus, p.write(12, 38, (500).to_bytes(2, "little")))  # Current Limit: XM430 only
+    assert status.error_number is StatusError.ACCESS_ERROR
+    (status,) = exchange(bus, p.write(12, 11, b"\x00"))  # current control mode
+    assert status.error_number is StatusError.DATA_RANGE_ERROR
+    assert bus.servo(12).get("position_p_gain") == 640

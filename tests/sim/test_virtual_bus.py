@@ -17,6 +17,8 @@ from firmware_bridge.protocol import BROADCAST_ID, StatusParser
 from sim.servo_plant import JointReading
 from sim.virtual_bus import SimulatedClock, VirtualServoBus, wire_time_s
 
+pytestmark = pytest.mark.usefixtures("ideal_arm")  # the emulator's exact behaviour, without the flaws
+
 PING_REPLY_BYTES = 14
 
 

@@ -19,6 +19,8 @@ from firmware_bridge.protocol import StatusParser
 from sim.virtual_bus import VirtualServoBus
 from sim.virtual_bus_pty import PtyBusServer, PtyBusThread
 
+pytestmark = pytest.mark.usefixtures("ideal_arm")  # the emulator's exact behaviour, without the flaws
+
 IDS = (11, 12, 13, 14)
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from controller import kinematics
+from firmware_bridge.control_table import XM430_W350
 from firmware_bridge.protocol import StatusError
-from sim.servo_plant import TORQUE_CONSTANT_NM_PER_A
+from sim.servo_plant import SERVO_KP_NM_PER_RAD, SERVO_KV_NM_S_PER_RAD
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 from sim.world import World
 from sim.world_plant import MujocoPlant, UnknownServo
@@ -48,7 +49,7 @@ def test_pushing_the_spoon_into_the_face_raises_the_current():
     pressed = kinematics.inverse((mouth[0] - offset + 0.02, 0.0, mouth[2] - 0.02, 0.0))
     pressed_torque = np.array([r.torque_nm for r in _hold(plant, pressed, 1.0).values()])
     assert world.metrics.peak_face_force_n > 1.0
-    extra_current_a = np.abs(pressed_torque - free_torque) / TORQUE_CONSTANT_NM_PER_A
+    extra_current_a = np.abs(pressed_torque - free_torque) / XM430_W350.torque_constant_nm_per_a
     assert extra_current_a.max() > 0.05  # hundreds of Present Current units (2.69 mA each)
 
 
@@ -149,3 +150,31 @@ def test_a_negative_or_nan_servo_gain_is_refused(scale, damping):
     with pytest.raises(ValueError, match="must be >= 0"):
         world.set_servo_gains(1, scale, damping)
     assert world.model.actuator_gainprm[1, 0] == kp
+
+
+def test_the_flawed_arms_gear_play_swallows_a_small_reversal():
+    play = 0.01
+    plant = MujocoPlant(World(), backlash_rad=play)
+    q = (0.3, 0.0, 0.0, 0.0)
+    before = _hold(plant, q, 1.0)[11].position_rad
+    back = _hold(plant, (0.3 - 0.8 * play, 0.0, 0.0, 0.0), 0.5)[11].position_rad  # back by less than the play
+    assert back == pytest.approx(before, abs=1e-3)
+    beyond = _hold(plant, (0.3 - 3 * play, 0.0, 0.0, 0.0), 0.5)[11].position_rad
+    assert beyond < before - play
+
+
+def test_added_joint_friction_is_on_every_arm_joint():
+    world = World()
+    before = world.model.dof_frictionloss.copy()
+    world.add_joint_friction(0.03)
+    changed = np.flatnonzero(world.model.dof_frictionloss != before)
+    assert len(changed) == 4 and np.allclose(world.model.dof_frictionloss[changed] - before[changed], 0.03)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        world.add_joint_friction(-1.0)
+
+
+def test_the_compliant_plant_and_the_mujoco_arm_share_their_servo_model():
+    world = World()
+    assert world.model_servo_kp(0) == SERVO_KP_NM_PER_RAD
+    act = world.model.actuator("joint1").id
+    assert -world.model.actuator_biasprm[act, 2] == SERVO_KV_NM_S_PER_RAD
