@@ -179,6 +179,9 @@ def test_staff_connect_jog_teach_test_bite_and_stop(page, server, robot, shots):
 
 def test_the_staff_page_in_danish_shows_the_robots_own_messages_in_danish(page, server, robot):
     staff(page, server, lang="da")
+    page.click("#stop")  # an earlier test's screen may still hold the arm
+    page.click("#disconnect")  # the robot is shared by this file's tests: start disconnected
+    page.wait_for_selector("#message:has-text('Armen er afbrudt')")
     page.click("#teach-ready")  # refused: not connected
     page.wait_for_function(
         "document.querySelector('#error').textContent === 'Afvist: armen er ikke forbundet; tryk først på Forbind'"
@@ -188,7 +191,6 @@ def test_the_staff_page_in_danish_shows_the_robots_own_messages_in_danish(page, 
     wait_mode(page, "klar")
     page.click("#stop")
     page.wait_for_selector("#message:has-text('Armen er stoppet')")
-    assert "arm" not in page.text_content("#message").lower().split()
 
 
 def test_two_browsers_jogging_one_is_told(browser, page, server, robot):
