@@ -38,7 +38,9 @@ def test_a_device_over_its_rate_gets_429_with_retry_after_and_nothing_is_stored(
     assert first.status_code == 200 and first.json()["accepted"] == 20
     second = client.post(URL, json={"events": _batch(6)["events"][:20]}, headers=world.headers("device_alice"))
     assert second.status_code == 429
-    assert second.headers["Retry-After"] == "2"  # 20 events at 10 a second
+    # 20 events at 10 a second: 2 s right after the first batch, 1 s once the refill since the first
+    # request covers a few events (a slow machine); the exact arithmetic is tested on `take` below.
+    assert second.headers["Retry-After"] in {"1", "2"}
     assert second.json()["events_per_s"] == 10.0 and second.json()["max_batch_events"] == 20
     assert _stored(app) == 20
     other = client.post(URL, json={"events": _batch(6)["events"][:20]}, headers=world.headers("device_bob"))
