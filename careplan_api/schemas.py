@@ -267,7 +267,19 @@ class FuldmagtGrant(BaseModel):
 class PaperFuldmagt(BaseModel):
     """A fuldmagt the citizen gave on paper, registered by staff with the reason."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "holder_username": "sofie",
+                    "holder_name": "Sofie Jensen",
+                    "scope": "full",
+                    "reason": "signed on paper at the care home; the citizen has no MitID",
+                }
+            ]
+        },
+    )
 
     holder_username: str = Field(min_length=1, max_length=150)
     holder_name: str = Field(min_length=1, max_length=200)
