@@ -193,7 +193,7 @@ def test_0003_goes_down_to_0002_keeping_the_people_and_up_again(empty_database_u
         engine.dispose()
 
 
-def test_0004_goes_down_to_0003_keeping_fuldmagter_with_a_login_and_up_again(empty_database_url, tmp_path):
+def test_0005_goes_down_to_0004_keeping_fuldmagter_with_a_login_and_up_again(empty_database_url, tmp_path):
     from careplan_api.db import make_session_factory
     from careplan_api.models import Fuldmagt, FuldmagtSource, User
     from careplan_api.services import people
@@ -219,7 +219,7 @@ def test_0004_goes_down_to_0003_keeping_fuldmagter_with_a_login_and_up_again(emp
                 )
             )
             session.commit()
-        downgrade_database(engine, "0003")
+        downgrade_database(engine, "0004")
         with engine.connect() as connection:
             columns = {c["name"] for c in inspect(connection).get_columns("fuldmagter")}
             rows = connection.execute(select(Fuldmagt.__table__.c.relative_user_id)).all()

@@ -1,7 +1,7 @@
 """fuldmagt grants: who gave a fuldmagt, how, and to whom before they have a login
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-05
 
 - `fuldmagter.source`: citizen (granted here), paper (registered by staff), register (imported from
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
