@@ -1,8 +1,8 @@
 """The meal as the citizen's panel runs it: start, commands, STOP, and clearing a stop.
 
 While a meal runs (`controller.loop.run_meal` in its own thread) it holds the arm: the bus is
-lent to it by `ArmControl`, and every set-up move is refused until it ends. STOP during a meal is
-an e-stop command to it.
+lent to it by `ArmControl` with the arm's lease, so no meal starts while a staff screen holds the
+arm, and every set-up move is refused until it ends. STOP during a meal is an e-stop command to it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class MealRuntime:
         if self.running:
             raise Busy(Message("refusal.meal_running"))
 
-    def panel_command(self, kind: CommandKind, bowl: int | None = None, source: str | None = None) -> None:
+    def panel_command(self, kind: CommandKind, bowl: int | None, source: str) -> None:
         """A button on the citizen's panel (pressed by `source`): start the meal if none runs,
         then pass the command on. The next bite only when the profile's trigger is the panel
         (else `TriggerRefused`, journalled in a running meal as a trigger not accepted)."""
@@ -98,11 +98,12 @@ class MealRuntime:
                 self.start(source)
             self.panel.push(kind, bowl, source=source)
 
-    def start(self, source: str | None = None) -> None:
-        """Borrow the bus from the set-up arm and start the meal loop (journalled as started by `source`)."""
+    def start(self, source: str) -> None:
+        """Borrow the bus and the arm's lease from the set-up arm and start the meal loop
+        (journalled as started by `source`); `ArmHeld` while a staff screen holds the arm."""
         with self._lock:
             self.require_no_meal()
-            bus = self.arm.lend_bus()
+            bus = self.arm.lend_bus(source)
             self._state, self._result = FeedingState.IDLE, None
             self.panel.push(CommandKind.START_MEAL, source=source)
             self._thread = threading.Thread(target=self._run, args=(bus,), name="meal", daemon=True)

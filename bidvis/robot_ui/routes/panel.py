@@ -2,7 +2,8 @@
 
 Only a paired panel (its bearer token, or the browser panel's cookie) or staff may press them or
 read the meal's state (`deps.Panel`). The next bite only when the profile's trigger is the panel:
-else refused (403) and audited.
+else refused (403) and audited. A press that would start a meal while a staff screen holds the
+arm is refused (409, naming who) and audited.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def press(body: PanelPress, session: Session, record: PanelAudit) -> dict[str, A
     """One button of the panel (bowl 1/2 are `select_bowl` with bowl 0/1)."""
     running = session.meal.running
     try:
-        session.meal.panel_command(_COMMANDS[body.command], body.bowl, source=record.actor.label)
+        with record.refused_while_held(f"meal start ({body.command})"):
+            session.meal.panel_command(_COMMANDS[body.command], body.bowl, source=record.actor.label)
     except TriggerRefused as exc:
         record(AuditAction.TRIGGER_REFUSED, target=body.command, reason=str(exc))
         raise
