@@ -241,6 +241,7 @@ class FeedingMachine:
     loaded: bool = False
     ending: bool = False
     meal_open: bool = False  # a meal_started not yet followed by its meal_ended
+    stopped_by: SafetyReason | None = None  # why the last safe stop came (what people are told)
     _requested_bowl: int | None = None
     _entered_s: float = 0.0
     _paused_from: FeedingState | None = None
@@ -384,6 +385,7 @@ class FeedingMachine:
         self.stats.faults += 1
         self._note(UsageEventType.SAFETY_STOP, data)
         self._note(UsageEventType.FAULT, data)
+        self.stopped_by = verdict.reason
         # A meal cut short is closed in the care plan now, not when the next one starts.
         self._end_meal({"reason": "interrupted", "stopped_by": data["reason"], "state": data["state"]})
         self._fire(now_s, E.FAULT)
