@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from careplan_api.schemas import UsageEventType
 from controller.config import TriggerKind
 from controller.feeding import CommandKind, FeedingState
+from controller.safety import SafetyReason
 from vision.observation import MouthObservation, MouthStatus
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -102,8 +103,11 @@ class End(_Message):
 
 
 class State(_Message):
+    """The meal's state, and why the last safe stop came (what people are told)."""
+
     kind: Literal["state"] = "state"
     state: FeedingState
+    stopped_by: SafetyReason | None = None
 
 
 class JournalEvent(_Message):

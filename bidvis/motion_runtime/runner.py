@@ -29,6 +29,7 @@ from bidvis.motion_runtime.worker import Setup, serve
 from careplan_api.schemas import UsageEventType
 from controller.config import TriggerKind
 from controller.feeding import CommandKind, FeedingState
+from controller.safety import SafetyReason
 from controller.triggers import TriggerError
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class ControllerProcess:
         mouth: Any,
         *,
         heartbeat_s: float = HEARTBEAT_S,
-        on_state: Callable[[FeedingState], None] | None = None,
+        on_state: Callable[[messages.State], None] | None = None,
         switches: Sequence[Any] = (),
     ) -> None:
         self.setup = setup
@@ -58,6 +59,7 @@ class ControllerProcess:
         self.heartbeat_s = heartbeat_s
         self.on_state = on_state
         self.state: FeedingState | None = None
+        self.stopped_by: SafetyReason | None = None  # why the last safe stop came
         self.finished: messages.Finished | None = None
         self.intervals_s: list[float] = []
         self.refused = 0  # messages from the controller that were not valid
@@ -172,13 +174,13 @@ class ControllerProcess:
                 self.finished = messages.Finished(
                     final_state=FeedingState.FAULT, error="the controller process ended unexpectedly"
                 )
-                self._set_state(FeedingState.FAULT)
+                self._set_state(messages.State(state=FeedingState.FAULT, stopped_by=self.stopped_by))
             self._close_open_meal()
             self._done.set()
 
     def _handle(self, message: messages.FromControllerMessage) -> None:
         if isinstance(message, messages.State):
-            self._set_state(message.state)
+            self._set_state(message)
         elif isinstance(message, messages.JournalEvent):
             self._write(message.event_type, message.data)
         elif isinstance(message, messages.Timing):
@@ -187,8 +189,8 @@ class ControllerProcess:
         else:
             self.finished = message
 
-    def _set_state(self, state: FeedingState) -> None:
-        self.state = state
+    def _set_state(self, state: messages.State) -> None:
+        self.state, self.stopped_by = state.state, state.stopped_by
         if self.on_state is not None:
             self.on_state(state)
 

@@ -35,6 +35,7 @@ from careplan_api.schemas import UsageEventType
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import CommandQueue, LatestValue, MealController, run_meal
+from controller.safety import SafetyReason
 from controller.triggers import InvalidCommand, PanelInput, triggers_for
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ def serve(connection: Connection, setup: Setup) -> None:
         switches = CommandQueue()
         Inbox(connection, panel, switches, mouth, setup.silence_s)
         state: list[FeedingState | None] = [None]
+        stopped_by: list[SafetyReason | None] = [None]
         intervals: list[float] = []
         last_tick: list[float | None] = [None]
 
@@ -189,9 +191,9 @@ def serve(connection: Connection, setup: Setup) -> None:
                     outbox.put(messages.Timing(intervals_s=intervals[:]))
                     intervals.clear()
             last_tick[0] = now
-            if controller.state is not state[0]:
-                state[0] = controller.state
-                outbox.put(messages.State(state=controller.state))
+            if controller.state is not state[0] or controller.machine.stopped_by is not stopped_by[0]:
+                state[0], stopped_by[0] = controller.state, controller.machine.stopped_by
+                outbox.put(messages.State(state=controller.state, stopped_by=controller.machine.stopped_by))
 
         inputs = triggers_for(profile, armed=lambda: state[0] is FeedingState.READY, panel=panel, switches=[switches])
         with DynamixelBus(setup.port, baudrate=setup.baudrate, timeout=setup.bus_timeout_s) as bus:

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from bidvis.motion_runtime.messages import State
 from bidvis.motion_runtime.runner import ControllerProcess
 from bidvis.motion_runtime.worker import Setup, WallClock
 from bidvis.robot_ui.arm import ArmError
@@ -121,8 +122,8 @@ class MealRuntime:
     def _controller_process(self) -> ControllerProcess:
         docs = self.documents
 
-        def on_state(state: FeedingState) -> None:
-            self._state = state
+        def on_state(state: State) -> None:
+            self._state, self._stopped_by = state.state, state.stopped_by
 
         setup = Setup(
             port=self.arm.port,
@@ -155,7 +156,7 @@ class MealRuntime:
                 self._result = Message("fault.meal_failed", cause=finished.error)
                 self._state = FeedingState.FAULT
             elif finished is not None and finished.final_state is not None:
-                self._result = Message("done.meal_ended", state=Message(f"meal_state.{finished.final_state.value}"))
+                self._result = self._ended(finished.final_state)
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("controller process failed")
             self._result = Message("fault.meal_failed", cause=str(exc))
@@ -195,17 +196,20 @@ class MealRuntime:
                 rate_hz=docs.calibration.rate_hz,
                 on_tick=on_tick,
             )
-            if report.final_state is FeedingState.FAULT and self._stopped_by is not None:
-                # Staff page and panel say why in plain words; a person must clear it (`clear_stop`).
-                self._result = Message("fault.meal_stopped", reason=Message(f"safety.{self._stopped_by.value}"))
-            else:
-                self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
+            self._result = self._ended(report.final_state)
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
             self._result = Message("fault.meal_failed", cause=str(exc))
             self._state = FeedingState.FAULT
         finally:
             self._give_back(bus)
+
+    def _ended(self, final_state: FeedingState) -> Message:
+        """What the pages say when a meal has ended in `final_state`."""
+        if final_state is FeedingState.FAULT and self._stopped_by is not None:
+            # Staff page and panel say why in plain words; a person must clear it (`clear_stop`).
+            return Message("fault.meal_stopped", reason=Message(f"safety.{self._stopped_by.value}"))
+        return Message("done.meal_ended", state=Message(f"meal_state.{final_state.value}"))
 
     def estop(self, source: str | None = None) -> None:
         """STOP the meal: an e-stop journalled with its real `source` (who, from which client)."""

@@ -132,7 +132,9 @@ def test_a_meal_runs_in_its_own_process_and_stop_reaches_it(robot_files, port, j
         assert session.stop(source=STAFF).key == "done.meal_stopped"
         wait_for(lambda: not session.meal.running, timeout_s=30, what="the meal to end")
         assert events(journal, UsageEventType.SAFETY_STOP)[0]["detail"] == f"e-stop from {STAFF}"
-        assert journal.open_meal_id is None and session.meal.status()["state"] == FeedingState.FAULT.value
+        status = session.meal.status()
+        assert journal.open_meal_id is None and status["state"] == FeedingState.FAULT.value
+        assert status["stopped_by"] == "estop" and "stopped" in status["result"]
         assert session.arm.driver is not None  # staff have the arm back, held where the meal left it
     finally:
         session.close()
