@@ -37,7 +37,7 @@ import numpy as np
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
 from controller.loop import ArmServos, JointReading
 from controller.messages import Language, Message, MessageError
-from controller.motion import Motion, MotionLimits, PlanningError
+from controller.motion import Motion, MotionLimits
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import XM430_W350, Register
 
@@ -330,12 +330,12 @@ class ArmDriver:
                 return
             if self._not_following(now):
                 return
-            self._plan(now)
-            if self._mode is ArmMode.IDLE and self._motion.finished:
-                return  # nothing asked: the servos hold their goal (the reads keep the watchdog fed)
             try:
+                self._plan(now)
+                if self._mode is ArmMode.IDLE and self._motion.finished:
+                    return  # nothing asked: the servos hold their goal (the reads keep the watchdog fed)
                 q = self._motion.step()
-            except (Unreachable, PlanningError) as exc:
+            except (Unreachable, ValueError) as exc:  # PlanningError included: a named stop, never an internal error
                 self._sequence = None
                 self._stop_motion()
                 log.warning("set-up move stopped: %s", exc)

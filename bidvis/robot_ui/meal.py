@@ -22,6 +22,7 @@ from controller.config import SafetyLimits, TriggerKind
 from controller.feeding import CommandKind, FeedingState
 from controller.loop import LatestValue, MealController, run_meal
 from controller.messages import Language, Message
+from controller.safety import SafetyReason
 from controller.triggers import PanelInput, triggers_for
 from firmware_bridge import DynamixelBus
 
@@ -67,6 +68,7 @@ class MealRuntime:
         self._thread: threading.Thread | None = None
         self._state: FeedingState | None = None
         self._result: Message | None = None
+        self._stopped_by: SafetyReason | None = None
 
     @property
     def running(self) -> bool:
@@ -117,6 +119,7 @@ class MealRuntime:
 
         def on_tick(controller: MealController) -> None:
             self._state = controller.state
+            self._stopped_by = controller.machine.stopped_by
 
         inputs = triggers_for(docs.profile, armed=armed, panel=self.panel, switches=self.switches)
         try:
@@ -132,7 +135,11 @@ class MealRuntime:
                 rate_hz=docs.calibration.rate_hz,
                 on_tick=on_tick,
             )
-            self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
+            if report.final_state is FeedingState.FAULT and self._stopped_by is not None:
+                # Staff page and panel say why in plain words; a person must clear it (`clear_stop`).
+                self._result = Message("fault.meal_stopped", reason=Message(f"safety.{self._stopped_by.value}"))
+            else:
+                self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
             self._result = Message("fault.meal_failed", cause=str(exc))
@@ -167,6 +174,9 @@ class MealRuntime:
             "state_text": Message(f"meal_state.{state.value if state is not None else 'none'}").text(language),
             "result": "" if result is None else str(result),
             "result_text": "" if result is None else result.text(language),
+            "stopped_by": None
+            if self._stopped_by is None or state is not FeedingState.FAULT
+            else self._stopped_by.value,
         }
 
     def close(self) -> None:

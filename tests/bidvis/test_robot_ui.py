@@ -555,6 +555,7 @@ def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, rob
         "tone": "stopped",
         "words": "Stoppet. Tilkald personale",
         "paused": False,
+        "why": "Der blev trykket STOP.",  # why, in plain words
     }
     wait_for(lambda: not robot.session.meal.running, what="the meal to end after the e-stop")
     stop = next(e.data for e, _ in robot.journal.events() if e.type is UsageEventType.SAFETY_STOP)

@@ -209,3 +209,25 @@ def test_a_joint_that_does_not_follow_its_goals_is_a_fault(rig):
     with pytest.raises(ArmFault, match="not following"):
         run_for(driver, clock, 3.0, hold=("owner-aaaa", 1, 1))
     assert driver.status().mode is ArmMode.FAULT
+
+
+def test_a_planner_error_while_jogging_stops_the_arm_and_is_never_an_internal_error(rig, monkeypatch):
+    """A jog of one joint while another still brakes once made ruckig answer -101 (a ValueError of
+    its binding) and put the arm in fault with "internal error" (issue 13)."""
+    from controller import motion as motion_module
+
+    driver, servos, clock = rig
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
+    driver.release("owner-aaaa")
+    run_for(driver, clock, 0.02)  # joint 1 still braking
+
+    def refuse(self, generator, inp, out):
+        raise ValueError("-101 is not a valid Result")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(motion_module.Motion, "_update", refuse)
+        driver.hold("owner-aaaa", "Anna", 2, 1, press=1)
+        driver.tick()  # the thread's `_run` would turn an escaping exception into fault.driver_internal
+        assert driver.status().mode is not ArmMode.FAULT
+    assert time_to_rest(driver, servos, clock, clock.now()) <= 0.2
+    assert driver.status().fault is None

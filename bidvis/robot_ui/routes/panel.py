@@ -18,6 +18,7 @@ from bidvis.robot_ui.errors import TriggerRefused
 from bidvis.robot_ui.schemas import PanelPress
 from bidvis.robot_ui.texts import parse_language, state_words
 from controller.feeding import CommandKind, FeedingState
+from controller.messages import Message
 
 router = APIRouter(prefix="/api/panel", tags=["panel"])
 
@@ -50,5 +51,13 @@ def panel_status(session: Session, panel: Panel, lang: str | None = None) -> dic
     """The meal's state in words and colour, in the panel's language."""
     meal = session.meal.status()
     state = None if meal["state"] is None else FeedingState(meal["state"])
-    tone, words = state_words(state, parse_language(lang))
-    return {"state": meal["state"], "tone": tone.value, "words": words, "paused": state is FeedingState.PAUSED}
+    language = parse_language(lang)
+    tone, words = state_words(state, language)
+    why = "" if meal["stopped_by"] is None else Message(f"safety.{meal['stopped_by']}").text(language)
+    return {
+        "state": meal["state"],
+        "tone": tone.value,
+        "words": words,
+        "paused": state is FeedingState.PAUSED,
+        "why": why,  # why the arm stopped, in plain words (empty unless stopped)
+    }
