@@ -102,7 +102,8 @@ def safety_report(
     if out is not None:
         generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_markdown(results, limits, command=command, generated=generated), encoding="utf-8")
+        page = render_markdown(results, limits, command=command, generated=generated)
+        out.write_text(page + _campaign_section(out), encoding="utf-8")
         console.print(f"wrote {out}")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,20 @@ def safety_report(
     if failed:
         console.print(f"[red]limits broken in {len(failed)} scenario(s):[/red] {', '.join(failed)}")
         raise typer.Exit(1)
+
+
+CAMPAIGN_HEADING = "## Safety campaign"
+
+
+def _campaign_section(page: Path) -> str:
+    """The campaign's section of an existing safety page (from its heading `CAMPAIGN_HEADING` to
+    the end), which safety-report keeps when it rewrites the scenarios above it; else nothing."""
+    try:
+        text = page.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    start = text.find(f"\n{CAMPAIGN_HEADING}")
+    return "" if start < 0 else text[start:]
 
 
 def safety_campaign(
