@@ -7,7 +7,7 @@
 The database is migrated to the newest schema when the app is created (unless
 `settings.run_migrations` is off). Everything lives on `app.state`: `settings`, `engine`,
 `session_factory`, `write_lock` (serialises bulk writes on SQLite), `metrics`, `jwt_key`, `cpr_key`,
-`password_hasher`, `login_throttle`.
+`password_hasher`, `login_throttle`, `openid` (the clients of the OpenID Providers).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careplan_api.db import make_engine, make_session_factory, make_write_lock, upgrade_database
-from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
+from careplan_api.errors import CareplanError, Conflict, Forbidden, InvalidInput, NotFound
 from careplan_api.observability import ACCESS_LOGGER, Metrics, configure_json_logging
-from careplan_api.routes import admin, auth, citizens, dashboard, fhir, ingest, ops, reports
+from careplan_api.openid import OpenIdClients
+from careplan_api.routes import admin, auth, citizens, dashboard, fhir, fuldmagter, ingest, openid, ops, reports
 from careplan_api.services.login_throttle import LoginLimits, LoginThrottle
 from careplan_api.services.security import InvalidToken, password_hasher
 from careplan_api.settings import Settings
@@ -38,6 +39,7 @@ RETRY_AFTER_S = 1
 _ERROR_STATUS: dict[type[CareplanError], int] = {
     NotFound: status.HTTP_404_NOT_FOUND,
     Conflict: status.HTTP_409_CONFLICT,
+    Forbidden: status.HTTP_403_FORBIDDEN,
     InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
     InvalidToken: status.HTTP_401_UNAUTHORIZED,
 }
@@ -229,10 +231,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.cpr_key = cpr_key
     app.state.password_hasher = password_hasher(settings.argon2_profile)
     app.state.login_throttle = LoginThrottle(login_limits(settings), app.state.session_factory)
+    app.state.openid = OpenIdClients(settings.openid_providers)
 
-    for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
+    for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard, fuldmagter):
         app.include_router(module.router)
+    app.include_router(fuldmagter.page_router)
     app.include_router(auth.browser_router)
+    app.include_router(openid.router)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _dbapi_error)

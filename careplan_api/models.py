@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy import Enum as SAEnum
@@ -165,6 +166,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("role != 'staff' OR unit_id IS NOT NULL", name="staff_has_unit"),
         CheckConstraint("role != 'citizen' OR citizen_id IS NOT NULL", name="citizen_user_has_citizen"),
+        UniqueConstraint("national_id_hmac", name="uq_users_national_id_hmac"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -177,6 +179,43 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # tokens issued before this are refused: set by a password change, an admin reset, a reactivation
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the person's national identifier (CPR) as a keyed hash, to link an OpenID login (never the number)
+    national_id_hmac: Mapped[str | None] = mapped_column(String(64))
+
+
+NO_PASSWORD = "!"  # `User.password_hash` of a person who logs in only through an OpenID Provider
+
+
+class IdentityLink(Base):
+    """A person at an OpenID Provider (issuer and pseudonymous subject) who logs in as `user_id`."""
+
+    __tablename__ = "identity_links"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_identity_links_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PendingOpenIdLogin(Base):
+    """A login sent to an OpenID Provider and not back yet: used once (deleted), or dropped when old.
+
+    The state and the browser's binding cookie are kept as SHA-256 only."""
+
+    __tablename__ = "pending_openid_logins"
+
+    state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_sha256: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    next_path: Mapped[str] = mapped_column(String(2000), default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+    created_s: Mapped[float] = mapped_column(Float, index=True)
 
 
 class LoginFailure(Base):
@@ -206,20 +245,51 @@ class KnownLoginAddress(Base):
     last_success_s: Mapped[float] = mapped_column(Float)
 
 
+class FuldmagtSource(StrEnum):
+    """How a fuldmagt came to the service."""
+
+    CITIZEN = "citizen"  # the citizen granted it here, logged in
+    PAPER = "paper"  # given on paper; registered by staff, with the reason
+    REGISTER = "register"  # imported from the national fuldmagt register (`careplan_api.fuldmagt_register`)
+    ADMIN = "admin"  # registered by an administrator (CLI `add-user --role relative`, the admin API)
+
+
 class Fuldmagt(Base):
-    """A relative's digital power of attorney for one citizen; void after `valid_until` or revocation."""
+    """A digital power of attorney: the citizen lets one person (the holder) see their data within
+    `scope`; void after `valid_until` or when ended (`revoked_at`).
+
+    The holder is a relative's login (`relative_user_id`) or, until that person first logs in, a
+    keyed hash of their CPR number (`holder_national_id_hmac`, from the national register);
+    `holder_name` is how the citizen named them.
+    """
 
     __tablename__ = "fuldmagter"
-    __table_args__ = (Index("ix_fuldmagter_relative_citizen", "relative_user_id", "citizen_id"),)
+    __table_args__ = (
+        Index("ix_fuldmagter_relative_citizen", "relative_user_id", "citizen_id"),
+        CheckConstraint(
+            "relative_user_id IS NOT NULL OR holder_national_id_hmac IS NOT NULL", name="fuldmagt_has_holder"
+        ),
+        CheckConstraint("source != 'paper' OR reason != ''", name="paper_fuldmagt_has_reason"),
+        UniqueConstraint("register_ref", name="uq_fuldmagter_register_ref"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    relative_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    relative_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizens.id", ondelete="RESTRICT"), index=True)
     scope: Mapped[FuldmagtScope] = mapped_column(_enum(FuldmagtScope, "fuldmagt_scope"))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    holder_name: Mapped[str] = mapped_column(String(200), default="")
+    holder_national_id_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    source: Mapped[FuldmagtSource] = mapped_column(
+        _enum(FuldmagtSource, "fuldmagt_source"), default=FuldmagtSource.ADMIN, server_default="admin"
+    )
+    granted_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    register_ref: Mapped[str | None] = mapped_column(String(100))  # the national register's id of it
+    revoked_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
 
     def is_valid_at(self, at: datetime) -> bool:
         return self.revoked_at is None and self.valid_from <= at and (self.valid_until is None or at < self.valid_until)
