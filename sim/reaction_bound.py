@@ -14,9 +14,9 @@ design's answer lies elsewhere: the compliant holder, the stand-off, the approac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from controller import kinematics
-from controller.config import demo_calibration
 from sim.citizen import Citizen
 from sim.scenario import CitizenEvent, Scenario
 from sim.world import World, WorldConfig
@@ -25,6 +25,14 @@ ONSET_S = 0.2  # the head settles this long before the event
 RETREAT_M = 0.15
 WATCH_S = 1.5
 TICK_STEPS = 5  # the citizen acts every 5 physics steps (10 ms), as in a meal
+
+
+class _Spoon(NamedTuple):
+    """The world's spoon on the tool (`kinematics.SpoonMount`), level."""
+
+    x_m: float
+    z_m: float
+    pitch_rad: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +47,8 @@ class ContactBound:
 def peak_face_force_with_ideal_retreat(event: CitizenEvent, spoon_gap_m: float, reaction_s: float) -> ContactBound:
     """Peak face force of `event` (its timing replaced by an onset at `ONSET_S`) with the spoon
     `spoon_gap_m` in front of the lips and the arm retreating at full torque `reaction_s` after onset."""
-    spoon = demo_calibration().spoon
-    world = World(WorldConfig(spoon_offset_m=(spoon.x_m, spoon.z_m)))
+    world = World(WorldConfig())
+    spoon = _Spoon(*world.config.spoon_offset_m)
     mouth = world.mouth_position()
 
     def pose(gap_m: float):
