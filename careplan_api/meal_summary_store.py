@@ -124,7 +124,7 @@ def _meal_events(connection: Connection, meal_filter: Sequence[ColumnElement[boo
         .join(Meal, Meal.id == UsageEventRecord.meal_id)
         .where(*meal_filter)
         .order_by(UsageEventRecord.meal_id)
-    )
+    ).all()  # one fetch: row by row costs the drivers more than the rows' own conversion
     return [
         MealEvents(
             uuid.UUID(raw_id),
