@@ -84,15 +84,19 @@ class ScriptedCitizen:
 @dataclass
 class PushablePlant:
     """The ideal servo plant plus an external torque on chosen joints (a hand or face pushing on
-    the spoon), so that present current shows a contact."""
+    the spoon), so that present current shows a contact, and joints an obstacle blocks."""
 
     inner: IdealPlant = field(default_factory=IdealPlant)
     push_nm: dict[int, float] = field(default_factory=dict)
+    blocked: dict[int, float] = field(default_factory=dict)  # joints held at an angle (rad) by an obstacle
 
     def set_position(self, servo_id: int, position_rad: float) -> None:
         self.inner.set_position(servo_id, position_rad)
 
     def step(self, commands, dt):
+        for servo_id, angle in self.blocked.items():
+            self.inner.set_position(servo_id, angle)
+            commands = {**commands, servo_id: angle if commands.get(servo_id) is not None else None}
         readings = self.inner.step(commands, dt)
         return {
             i: JointReading(r.position_rad, r.velocity_rad_s, r.torque_nm + self.push_nm.get(i, 0.0))
