@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
@@ -163,6 +163,38 @@ def get_page_user(caller: PageCaller) -> User:
 
 
 PageUser = Annotated[User, Depends(get_page_user)]
+
+
+def refuse_cross_site(request: Request) -> None:
+    """403 for a form posted from another site (defence in depth beside SameSite=Strict).
+
+    Browsers send `Sec-Fetch-Site`; older ones only `Origin`, which is `null` for a POST from our
+    own pages (they send `Referrer-Policy: no-referrer`), so only a foreign host counts there.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if fetch_site is not None:
+        foreign = fetch_site not in ("same-origin", "none")
+    else:
+        foreign = origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("host")
+    if foreign:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this form may only be sent from this site")
+
+
+def get_form_user(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+    """The sender of a page's form (POST): the bearer token, or the login cookie of a form sent
+    from this site (`refuse_cross_site`); a browser without a login goes to the login page."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if token or not cookie:
+        return get_caller(request, session, token).user
+    refuse_cross_site(request)
+    try:
+        return user_for_token(session, cookie, request.app.state.jwt_key)[0]
+    except InvalidToken as exc:
+        raise _login_redirect(request, clear_cookie=True) from exc
+
+
+FormUser = Annotated[User, Depends(get_form_user)]
 
 
 def get_current_user(caller: CurrentCaller) -> User:
