@@ -324,3 +324,30 @@ def test_a_misconfigured_issuer_is_refused_with_a_page(tmp_path, sqlite_url, nat
         assert [e.resource for e in _audit(app, AuditAction.DENIED)] == ["GET /login/oidc/mitid: wrong_issuer"]
     finally:
         app.state.engine.dispose()
+
+
+def test_a_login_cancelled_at_the_provider_is_a_page_that_offers_to_try_again(app, base, http):
+    start = http.get(f"{base}/login/oidc/mitid")
+    state = dict(parse_qsl(urlsplit(start.headers["location"]).query))["state"]
+    cancelled = http.get(f"{base}/login/oidc/mitid/callback", params={"error": "access_denied", "state": state})
+    assert cancelled.status_code == 400 and "MitID afbrød login" in cancelled.text
+    assert 'href="/login/oidc/mitid?lang=da"' in cancelled.text
+    assert [e.resource for e in _audit(app, AuditAction.DENIED)] == ["GET /login/oidc/mitid/callback: provider_error"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "code=x",
+        "state=forged&code=x",
+        "state=" + "%00%ED%A0%80%FF" * 1500 + "&code=" + "y" * 5000,  # NUL, a UTF-8 surrogate, bad bytes
+        "error=%3Cscript%3Ealert(1)%3C/script%3E",
+        "state=a&state=b&code=x&code=y",
+    ],
+    ids=["nothing", "no-state", "forged-state", "huge-garbage", "script-in-error", "repeated"],
+)
+def test_a_hostile_callback_is_refused_with_a_page(base, http, query):
+    response = http.get(f"{base}/login/oidc/mitid/callback?{query}")
+    assert response.status_code == 400 and "bidvis_session" not in http.cookies
+    assert "<script>alert" not in response.text
