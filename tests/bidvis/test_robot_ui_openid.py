@@ -208,3 +208,13 @@ def test_a_staff_member_logs_in_to_the_robot_in_chromium(server, provider):
         page.locator("#logout-yes").click()
         page.wait_for_url(f"{server}/login")
         browser.close()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "state=forged&code=x", "state=" + "%00%ED%A0%80%FF" * 1500, "error=%3Cscript%3E", "state=a&state=b"],
+    ids=["nothing", "forged-state", "huge-garbage", "script-in-error", "repeated"],
+)
+def test_a_hostile_callback_is_refused_with_a_page(server, provider, http, query):
+    response = http.get(f"{server}/login/oidc/kommune/callback?{query}")
+    assert response.status_code == 400 and SESSION_COOKIE not in http.cookies and "<script>" not in response.text
