@@ -28,7 +28,7 @@ from itertools import groupby
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Insert, String, Text, cast, select, type_coerce
+from sqlalchemy import Connection, Insert, Select, String, Text, bindparam, cast, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -111,8 +111,11 @@ class MealEvents(NamedTuple):
     events: list[StoredEvent]
 
 
-def _meal_events(connection: Connection, meal_filter: Sequence[ColumnElement[bool]]) -> list[MealEvents]:
-    rows = connection.execute(
+_EventsQuery = Select[str, str, str, str, str, str]  # meal, device, citizen, type, at, data
+
+
+def _events_query(meal_filter: Sequence[ColumnElement[bool]]) -> _EventsQuery:
+    return (
         select(
             cast(Meal.id, String),
             cast(Meal.device_id, String),
@@ -124,7 +127,16 @@ def _meal_events(connection: Connection, meal_filter: Sequence[ColumnElement[boo
         .join(Meal, Meal.id == UsageEventRecord.meal_id)
         .where(*meal_filter)
         .order_by(UsageEventRecord.meal_id)
-    ).all()  # one fetch: row by row costs the drivers more than the rows' own conversion
+    )
+
+
+_EVENTS_OF_MEALS = _events_query([Meal.id.in_(bindparam("meal_ids", expanding=True))])  # ingest: built once
+
+
+def _meal_events(
+    connection: Connection, query: _EventsQuery, params: Mapping[str, Any] | None = None
+) -> list[MealEvents]:
+    rows = connection.execute(query, params).all()  # one fetch: row by row costs the drivers more than the rows
     return [
         MealEvents(
             uuid.UUID(raw_id),
@@ -141,7 +153,7 @@ def _summarise(
 ) -> list[tuple[uuid.UUID, MealSummary]]:
     return [
         (meal.citizen_id, summarize_meal(meal.meal_id, meal.device_id, meal.events))
-        for meal in _meal_events(connection, meal_filter)
+        for meal in _meal_events(connection, _events_query(meal_filter))
     ]
 
 
@@ -243,7 +255,7 @@ def refresh_meal_summaries(
     if not meal_ids:
         return []
     now = now or utcnow()
-    meals = _meal_events(session.connection(), [Meal.id.in_(meal_ids)])
+    meals = _meal_events(session.connection(), _EVENTS_OF_MEALS, {"meal_ids": list(meal_ids)})
     _upsert(
         session.connection(),
         [summary_row(m.citizen_id, summarize_meal(m.meal_id, m.device_id, m.events), now) for m in meals],
