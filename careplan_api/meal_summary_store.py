@@ -1,8 +1,8 @@
 """Meal summaries kept in the database (table `meal_summaries`), so that reading a year of meals
 reads one row per meal instead of its ~60 journal events.
 
-- Ingest calls `refresh_meal_summaries` for the meals a batch added events to, in the transaction
-  that stores them: each summary is made again from all the meal's stored events
+- Ingest reads the stored events of the meals a batch added events to (`read_meal_events`) and
+  stores their summaries (`store_meal_summaries`), in the transaction that stores the events: each summary is made again from all the meal's stored events
   (`summarize_meal`), so it equals the from-scratch summary however the events arrived (out of
   order, resent, split over batches, concurrently: PostgreSQL batches of one meal are serialised
   by ingest's lock on the meal row, SQLite has one writer).
@@ -246,21 +246,24 @@ def _store(connection: Connection, meal_filter: Sequence[ColumnElement[bool]], n
     return len(rows)
 
 
-def refresh_meal_summaries(
-    session: Session, meal_ids: Sequence[uuid.UUID], now: datetime | None = None
-) -> list[MealEvents]:
-    """Summarise `meal_ids` again from all their stored events and store the summaries, in the
-    session's transaction (ingest calls this after storing a batch); returns the events it read,
-    so that the caller need not read them again."""
-    if not meal_ids:
-        return []
-    now = now or utcnow()
-    meals = _meal_events(session.connection(), _EVENTS_OF_MEALS, {"meal_ids": list(meal_ids)})
+def read_meal_events(connection: Connection, meal_ids: Sequence[uuid.UUID]) -> list[MealEvents]:
+    """All the stored events of `meal_ids`, by meal (a meal without events is left out)."""
+    return _meal_events(connection, _EVENTS_OF_MEALS, {"meal_ids": list(meal_ids)}) if meal_ids else []
+
+
+def store_meal_summaries(connection: Connection, meals: Sequence[MealEvents], now: datetime) -> None:
+    """Summarise each of `meals` (all its stored events, as `read_meal_events` gives them) and store
+    the summaries, in the connection's transaction. Returns nothing, so that it can be pipelined."""
     _upsert(
-        session.connection(),
-        [summary_row(m.citizen_id, summarize_meal(m.meal_id, m.device_id, m.events), now) for m in meals],
+        connection, [summary_row(m.citizen_id, summarize_meal(m.meal_id, m.device_id, m.events), now) for m in meals]
     )
-    return meals
+
+
+def refresh_meal_summaries(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
+    """Summarise `meal_ids` again from all their stored events and store the summaries, in the
+    session's transaction (ingest does this in two steps after storing a batch)."""
+    connection = session.connection()
+    store_meal_summaries(connection, read_meal_events(connection, meal_ids), now or utcnow())
 
 
 def rebuild_meal_summaries(connection: Connection, chunk_meals: int = REBUILD_CHUNK_MEALS) -> int:
@@ -355,8 +358,10 @@ __all__ = [
     "StoredMeal",
     "StoredMealCache",
     "load_stored_meals",
+    "read_meal_events",
     "rebuild_meal_summaries",
     "refresh_meal_summaries",
+    "store_meal_summaries",
     "summarise_from_events",
     "summary_from_row",
     "summary_row",
