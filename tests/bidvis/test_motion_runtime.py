@@ -84,7 +84,7 @@ def robot_files(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def port(robot_files: Path):
-    with sim_bus_process(robot_files / "ttyARM") as link:
+    with sim_bus_process(robot_files / "ttyARM", real_time=True) as link:
         yield str(link)
 
 
