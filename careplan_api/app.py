@@ -7,7 +7,8 @@
 The database is migrated to the newest schema when the app is created (unless
 `settings.run_migrations` is off). Everything lives on `app.state`: `settings`, `engine`,
 `session_factory`, `write_lock` (serialises bulk writes on SQLite), `metrics`, `jwt_key`, `cpr_key`,
-`password_hasher`, `login_throttle`, `openid` (the clients of the OpenID Providers).
+`password_hasher`, `login_throttle`, `openid` (the clients of the OpenID Providers), and for ingest
+`device_cache`, `ingest_limits`, `ingest_quota`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from careplan_api.errors import CareplanError, Conflict, Forbidden, InvalidInput
 from careplan_api.observability import ACCESS_LOGGER, Metrics, configure_json_logging
 from careplan_api.openid import OpenIdClients
 from careplan_api.routes import admin, auth, citizens, dashboard, fhir, fuldmagter, ingest, openid, ops, reports
+from careplan_api.services.device_auth import DeviceCache
+from careplan_api.services.ingest import IngestLimits
+from careplan_api.services.ingest_quota import IngestQuota
 from careplan_api.services.login_throttle import LoginLimits, LoginThrottle
 from careplan_api.services.security import InvalidToken, password_hasher
 from careplan_api.settings import Settings
@@ -232,6 +236,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.password_hasher = password_hasher(settings.argon2_profile)
     app.state.login_throttle = LoginThrottle(login_limits(settings), app.state.session_factory)
     app.state.openid = OpenIdClients(settings.openid_providers)
+    app.state.device_cache = DeviceCache()
+    app.state.ingest_limits = IngestLimits(settings.max_event_data_bytes, settings.max_event_clock_skew_s)
+    app.state.ingest_quota = IngestQuota(settings.ingest_events_per_s, settings.ingest_max_batch_events)
 
     for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard, fuldmagter):
         app.include_router(module.router)

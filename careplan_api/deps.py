@@ -27,15 +27,15 @@ from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from careplan_api.models import AuditAction, Citizen, Device, Role, User
+from careplan_api.models import AuditAction, Citizen, Role, User
 from careplan_api.services import audit
 from careplan_api.services.access import Need, may_access
+from careplan_api.services.device_auth import DeviceCache, IngestingDevice, active_device
 from careplan_api.services.security import (
     DEVICE_TOKEN_PREFIX,
     AccessClaims,
     InvalidToken,
     decode_access_token,
-    find_device_by_token,
     user_for_token,
 )
 from careplan_api.settings import Settings
@@ -220,16 +220,24 @@ async def get_device_token(
 DeviceToken = Annotated[str, Depends(get_device_token)]
 
 
-def authenticate_device(session: Session, token: str, jwt_key: bytes) -> Device:
-    """The active device of `token`; 401 for an unknown or revoked one, 403 for a person's token."""
-    device = find_device_by_token(session, token)
+def authenticate_device(
+    session: Session, token: str, jwt_key: bytes, cache: DeviceCache | None = None
+) -> IngestingDevice:
+    """The active device of `token` (remembered in `cache`: see `services.device_auth` for what the
+    caller must still check); 401 for an unknown or revoked one, 403 for a person's token."""
+    device = active_device(session, token, cache)
     if device is not None:
         return device
     try:
         decode_access_token(token, jwt_key)
     except InvalidToken:
-        raise _unauthorized("unknown or revoked device token") from None
+        raise device_refused() from None
     raise HTTPException(status.HTTP_403_FORBIDDEN, "only devices post usage events; a person's token cannot")
+
+
+def device_refused() -> HTTPException:
+    """The 401 for a device token that is unknown or revoked."""
+    return _unauthorized("unknown or revoked device token")
 
 
 def require_roles(*roles: Role, pages: bool = False) -> Callable[[User], User]:
