@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from careplan_api.errors import Forbidden, InvalidInput, NotFound
@@ -172,6 +172,21 @@ def held_by(session: Session, user: User) -> list[Held]:
         .order_by(Fuldmagt.created_at.desc(), Fuldmagt.id)
     )
     return [Held(fuldmagt, citizen) for fuldmagt, citizen in rows]
+
+
+def link_pending(session: Session, user: User, national_id_hmac: str) -> int:
+    """Record `user` (a relative's login) as the holder of the register's fuldmagter for their CPR
+    number (`national_id_hmac`, as `services.security.cpr_hmac` makes it); how many. The OpenID
+    login calls it; access does not wait for it (`services.access.held_by` matches the hash too)."""
+    if user.role is not Role.RELATIVE:
+        return 0
+    result = session.execute(
+        update(Fuldmagt)
+        .where(Fuldmagt.relative_user_id.is_(None), Fuldmagt.holder_national_id_hmac == national_id_hmac)
+        .values(relative_user_id=user.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _audit(session: Session, actor: audit.Actor, action: AuditAction, fuldmagt: Fuldmagt, purpose: str) -> None:
