@@ -226,7 +226,7 @@ def test_a_planner_error_while_jogging_stops_the_arm_and_is_never_an_internal_er
 
     with monkeypatch.context() as patch:
         patch.setattr(motion_module.Motion, "_update", refuse)
-        driver.hold("owner-aaaa", "Anna", 2, 1, press=1)
+        driver.hold("owner-aaaa", 2, 1, press=1)
         driver.tick()  # the thread's `_run` would turn an escaping exception into fault.driver_internal
         assert driver.status().mode is not ArmMode.FAULT
     assert time_to_rest(driver, servos, clock, clock.now()) <= 0.2
