@@ -58,6 +58,7 @@ from controller.safety import (
     OK,
     ContactDetector,
     CurrentModel,
+    JointNoise,
     Reaction,
     SafetyReason,
     SafetySupervisor,
@@ -76,7 +77,7 @@ from controller.safety import (
     worst,
 )
 from firmware_bridge.control_table import XM430_W350, OperatingMode, Register, encode
-from firmware_bridge.errors import BridgeError, ServoError
+from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, ServoError
 from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ _READING_ORDER = (
     Register.PRESENT_TEMPERATURE,
 )  # the fields of `JointReading`
 _GOAL = XM430_W350[Register.GOAL_POSITION]
+SETUP_TRIES = 3  # a configuration write or the first read is tried this often: a lost reply is ordinary
 
 
 class MissingReply(BridgeError):
@@ -196,20 +198,36 @@ class ArmServos:
         Position D Gain; raw register values) are written too, else the servos keep theirs. Every
         write is confirmed by the servo's status packet (`bus.write` raises on an error status)."""
         table = XM430_W350
+
+        def write(servo_id: int, register: Register, data: bytes) -> None:
+            _retrying(lambda: bus.write(servo_id, table[register].address, data))
+
         for servo_id in self.ids:
-            bus.write(servo_id, table[Register.BUS_WATCHDOG].address, b"\x00")  # clear a tripped watchdog
-            bus.write(servo_id, table[Register.TORQUE_ENABLE].address, b"\x00")
-            bus.write(servo_id, table[Register.OPERATING_MODE].address, bytes((OperatingMode.POSITION,)))
+            write(servo_id, Register.BUS_WATCHDOG, b"\x00")  # clear a tripped watchdog
+            write(servo_id, Register.TORQUE_ENABLE, b"\x00")
+            write(servo_id, Register.OPERATING_MODE, bytes((OperatingMode.POSITION,)))
             if position_gains is not None:
                 for register, raw in zip(
                     (Register.POSITION_P_GAIN, Register.POSITION_D_GAIN), position_gains, strict=False
                 ):
-                    bus.write(servo_id, table[register].address, table[register].encode_raw(raw))
-            bus.write(servo_id, table[Register.PROFILE_VELOCITY].address, (0).to_bytes(4, "little"))
-            bus.write(servo_id, table[Register.PROFILE_ACCELERATION].address, (0).to_bytes(4, "little"))
-            bus.write(servo_id, table[Register.TORQUE_ENABLE].address, b"\x01")
+                    write(servo_id, register, table[register].encode_raw(raw))
+            write(servo_id, Register.PROFILE_VELOCITY, (0).to_bytes(4, "little"))
+            write(servo_id, Register.PROFILE_ACCELERATION, (0).to_bytes(4, "little"))
+            write(servo_id, Register.TORQUE_ENABLE, b"\x01")
         for servo_id in self.ids:
-            bus.write(servo_id, table[Register.BUS_WATCHDOG].address, bytes((watchdog_steps,)))
+            write(servo_id, Register.BUS_WATCHDOG, bytes((watchdog_steps,)))
+
+
+def _retrying(exchange: Callable[[], T]) -> T:
+    """Run one bus exchange, again after a lost or corrupt reply (`SETUP_TRIES` in all; writes of
+    a value and reads are idempotent). A servo's own error status is never retried."""
+    for attempt in range(SETUP_TRIES):
+        try:
+            return exchange()
+        except (BusTimeout, CRCError, MissingReply):
+            if attempt == SETUP_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 # -- the controller ---------------------------------------------------------------------------
@@ -232,7 +250,9 @@ class MealController:
 
     `profile`, `calibration` and `limits` are `controller.config.CitizenProfile`,
     `RobotCalibration` and `SafetyLimits`; `q0` the measured
-    joint angles at start (rad).
+    joint angles at start (rad). `contact_noise` is the arm's commissioned current noise
+    (`CommissioningRecord.joint_noise`); without it the contact thresholds assume
+    `limits.uncommissioned_current_noise_ma` on every joint.
     """
 
     def __init__(
@@ -247,6 +267,7 @@ class MealController:
         workspace: Workspace = Workspace(),
         current_model: CurrentModel = CurrentModel(),
         tuning: FeedingTuning = FeedingTuning(),
+        contact_noise: JointNoise | None = None,
     ) -> None:
         self.period_s = period_s
         self.limits = limits
@@ -275,7 +296,11 @@ class MealController:
         self.supervisor = SafetySupervisor(
             max_consecutive_bus_errors=limits.max_consecutive_bus_errors,
             max_mouth_jump_m=limits.max_mouth_jump_m,
-            contact=ContactDetector(margin_a=limits.contact_current_margin_ma / 1e3, period_s=period_s),
+            contact=ContactDetector(
+                contact_noise or JointNoise.uniform(limits.uncommissioned_current_noise_ma / 1e3),
+                limits.contact_noise_sigmas,
+                period_s,
+            ),
             lean_in_limit_m_s=limits.max_lean_in_speed_m_s,
             lean_in_min_closing_m=limits.lean_in_min_closing_m,
         )
@@ -358,14 +383,20 @@ class MealController:
         )
         if health:
             return health
-        if self.machine.state in (FeedingState.APPROACH, FeedingState.AT_MOUTH):
-            qd = self.motion.qd
-            qdd = (qd - self._qd_prev) / self.period_s
-            self._qd_prev = qd
-            expected = self.current_model.expected_a(self.motion.q, qdd)
-            return supervisor.contact.update(reading.current_a, expected)
-        supervisor.contact.reset()
-        return OK
+        return self._check_contact(reading)
+
+    def _check_contact(self, reading: JointReading) -> Verdict:
+        """Contact in every phase the arm is driven (scoop, ready, approach, at the mouth, retract,
+        homing): measured current against the current expected for the commanded motion."""
+        contact = self.supervisor.contact
+        qd = self.motion.qd
+        qdd = (qd - self._qd_prev) / self.period_s
+        self._qd_prev = qd
+        if self.machine.state in (FeedingState.IDLE, FeedingState.FAULT):
+            contact.reset()  # learnt afresh once the arm is driven again
+            return OK
+        expected = self.current_model.expected_a(self.motion.q, qdd, qd)
+        return contact.update(reading.current_a, expected, qd)
 
     def _check_mouth(self, now_s: float, observation: MouthObservation | None) -> tuple[MouthView, Verdict]:
         supervisor = self.supervisor
@@ -538,6 +569,7 @@ def run_meal(
     prepare: bool = True,
     record_timing: bool = False,
     on_tick: Callable[[MealController], None] | None = None,
+    contact_noise: JointNoise | None = None,
 ) -> MealReport:
     """Run the controller at `rate_hz` until the meal has ended (arm home), a fault has brought the
     arm to rest, `stop_when(controller)` is true, or `max_duration_s` has passed.
@@ -545,6 +577,7 @@ def run_meal(
     Servos: `calibration.joint_servo_ids`; they are prepared (position mode, torque on, Bus
     Watchdog `limits.watchdog_steps`, Position P/D Gain from `limits`) unless `prepare` is False. The start position is read from
     the bus. `on_tick` is called after every tick (progress display, the simulator's step).
+    `contact_noise`: the arm's commissioned current noise (see `MealController`).
     """
     if not (math.isfinite(rate_hz) and rate_hz > 0.0):
         raise ValueError(f"rate must be a positive frequency in Hz, got {rate_hz}")
@@ -552,8 +585,10 @@ def run_meal(
     servos = ArmServos(calibration.joint_servo_ids)
     if prepare:
         servos.prepare(bus, limits.watchdog_steps, (limits.position_p_gain, limits.position_d_gain))
-    start_reading = servos.read(bus)
-    controller = MealController(profile, calibration, limits, start_reading.q_rad, period_s=period_s)
+    start_reading = _retrying(lambda: servos.read(bus))
+    controller = MealController(
+        profile, calibration, limits, start_reading.q_rad, period_s=period_s, contact_noise=contact_noise
+    )
     writer = JournalWriter(journal)
     # Trigger sources report misfires and lost devices through the merger (`controller.triggers`).
     drain_input_events = getattr(inputs, "drain_events", None)

@@ -130,6 +130,7 @@ class MealRuntime:
                 self.limits,
                 rate_hz=docs.calibration.rate_hz,
                 on_tick=on_tick,
+                contact_noise=docs.contact_noise(),
             )
             self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
         except Exception as exc:  # the meal's thread must report, never vanish

@@ -14,8 +14,9 @@ from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
 from controller.loop import CommandQueue, LatestValue, MealController
 from firmware_bridge import DynamixelBus
-from sim.servo_plant import IdealPlant, JointReading
-from sim.virtual_bus import SimulatedClock, VirtualServoBus
+from sim.flaws import default_flaws
+from sim.servo_plant import CompliantPlant, IdealPlant
+from sim.virtual_bus import SimulatedClock, VirtualServoBus, plant_for
 from vision.observation import MouthObservation, MouthStatus
 
 MOUTH_M = (0.36, 0.0, 0.25)  # where sim.world puts the demo citizen's mouth
@@ -81,25 +82,6 @@ class ScriptedCitizen:
         )
 
 
-@dataclass
-class PushablePlant:
-    """The ideal servo plant plus an external torque on chosen joints (a hand or face pushing on
-    the spoon), so that present current shows a contact."""
-
-    inner: IdealPlant = field(default_factory=IdealPlant)
-    push_nm: dict[int, float] = field(default_factory=dict)
-
-    def set_position(self, servo_id: int, position_rad: float) -> None:
-        self.inner.set_position(servo_id, position_rad)
-
-    def step(self, commands, dt):
-        readings = self.inner.step(commands, dt)
-        return {
-            i: JointReading(r.position_rad, r.velocity_rad_s, r.torque_nm + self.push_nm.get(i, 0.0))
-            for i, r in readings.items()
-        }
-
-
 class JumpingClock:
     """The loop's clock when the system time jumps: `inner` time plus offsets that switch on at
     given inner times ({inner_time_s: jump_s}). The servos keep running on `inner`."""
@@ -125,7 +107,7 @@ class Table:
 
     clock: SimulatedClock
     servos: VirtualServoBus
-    plant: PushablePlant
+    plant: CompliantPlant | IdealPlant  # push on the arm with `plant.external_nm`
     bus: DynamixelBus
     journal: UsageJournal
     citizen: ScriptedCitizen
@@ -184,7 +166,7 @@ def table(tmp_path) -> Iterator[Table]:
     `table.calibration = demo_calibration()` for the real scoops)."""
     calibration = quick_scoop_calibration()
     clock = SimulatedClock()
-    plant = PushablePlant()
+    plant = plant_for(default_flaws())  # the simulated arm as it is by default (sim.flaws)
     for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad, strict=False):
         plant.set_position(servo_id, angle)
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant)
@@ -218,3 +200,12 @@ def jumping_clock(table: Table) -> JumpingClock:
     clock = JumpingClock(table.clock, {})
     table.clock = clock
     return clock
+
+
+@pytest.fixture(scope="session")
+def arm_noise():
+    """The current noise of the default simulated arm (seed 0), as `bidvis commission` measures
+    it: what the contact thresholds of a commissioned arm come from."""
+    from tests.controller.contact_trials import commissioned_noise
+
+    return commissioned_noise(default_flaws().seed)
