@@ -15,6 +15,7 @@ that Ray cluster instead (`ray.init(address=...)`).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -28,8 +29,10 @@ from typing import Any
 
 from sim.campaign_report import RunRecord
 from sim.families import HELD_OUT_SEEDS, TUNING_SEEDS, Family, sample, scenario_toml
-from sim.safety_report import ReportLimits
+from sim.safety_report import ReportLimits, ScenarioResult
 from sim.scenario import CameraSettings, CameraVision, Scenario
+
+log = logging.getLogger(__name__)
 
 VISION_EVERY = 5  # one run in five with the real vision pipeline in the loop
 
@@ -114,7 +117,11 @@ def run_planned(
 
     scenario = scenario_of(run, family)
     cpu_started = time.process_time()
-    result = run_safety_scenario(scenario, report_limits=limits)
+    try:
+        result = run_safety_scenario(scenario, report_limits=limits)
+    except Exception as exc:  # a run that crashes fails (saved, replayable); the campaign goes on
+        log.exception("campaign run %s crashed", scenario.name)
+        result = crashed_result(scenario, f"crashed: {type(exc).__name__}: {exc}")
     cpu_s = time.process_time() - cpu_started
     broken = tuple(result.broken_limits(limits))
     saved = None
@@ -148,6 +155,28 @@ def run_planned(
     )
 
 
+def crashed_result(scenario: Scenario, reason: str) -> ScenarioResult:
+    """The result of a run that raised instead of finishing: aborted, so it breaks a limit (nothing
+    was measured: the figures are zero, the reason says why)."""
+    return ScenarioResult(
+        scenario=scenario.name,
+        peak_face_force_n=0.0,
+        max_speed_near_mouth_m_s=0.0,
+        max_approach_speed_m_s=0.0,
+        closest_approach_m=math.nan,
+        advances_on_stale_mouth=0,
+        stop_after_host_silence_s=math.nan,
+        bites_offered=0,
+        bites_taken=0,
+        safety_stops=0,
+        safety_stop_reasons=(),
+        duration_s=0.0,
+        ground_truth_camera=scenario.camera.vision is not CameraVision.FACES,
+        aborted=reason,
+        host_silence_probed=scenario.probe_host_silence,
+    )
+
+
 def _quiet_worker() -> None:
     """A campaign worker logs only errors (the ground-truth camera warns once per run)."""
     import logging
@@ -164,10 +193,13 @@ def _local(
             yield run_planned(run, families[run.family], failures_dir, limits)
         return
     # spawn, not fork: the parent has threads (the progress display) that a fork would copy mid-state
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker)
+    try:
         futures = [pool.submit(run_planned, run, families[run.family], failures_dir, limits) for run in plan]
         for future in as_completed(futures):
             yield future.result()
+    finally:  # stopped early (Ctrl-C): the runs not yet started are dropped, the running ones finish
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _on_ray(

@@ -42,7 +42,8 @@ class LocalCareplan:
 
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        fields: dict[str, Any] = {"data_dir": data_dir}
+        # the embedded demo has no OpenID Provider: its people log in with local passwords (docs/identity.md)
+        fields: dict[str, Any] = {"data_dir": data_dir, "password_login": "everyone"}
         if database_url:
             fields["database_url"] = database_url
         self.settings = Settings(**fields).with_secrets()

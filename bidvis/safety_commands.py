@@ -160,7 +160,10 @@ def safety_campaign(
     where = f"Ray cluster {address}" if address else f"{workers or os.cpu_count()} local worker(s)"
     console.print(f"{len(plan)} runs of {len(families)} families, seeds {plan[0].seed}..{plan[-1].seed}, on {where}")
     failed = 0
+    done: list = []
     started = time.monotonic()
+    stream = None if out is None else (out / "runs.jsonl").open("w", encoding="utf-8")
+    interrupted = False
     with Progress(
         TextColumn("[bold]runs"),
         BarColumn(),
@@ -174,11 +177,23 @@ def safety_campaign(
         def on_record(record) -> None:
             nonlocal failed
             failed += not record.passed
+            done.append(record)
+            if stream is not None:  # each run as it ends: a stopped campaign keeps what it ran
+                stream.write(json.dumps(record.as_json()) + "\n")
+                stream.flush()
             progress.update(task, advance=1, failed=f"{failed} failed ({record.family} s{record.seed})")
 
-        records = run_campaign(
-            families, plan, workers=workers, address=address, failures_dir=failures_dir, on_record=on_record
-        )
+        try:
+            records = run_campaign(
+                families, plan, workers=workers, address=address, failures_dir=failures_dir, on_record=on_record
+            )
+        except KeyboardInterrupt:  # stopped: summarise the runs that ended, in plan order
+            interrupted = True
+            order = {(run.family, run.seed): run.index for run in plan}
+            records = sorted(done, key=lambda r: order[(r.family, r.seed)])
+        finally:
+            if stream is not None:
+                stream.close()
     wall_s = time.monotonic() - started
     stats = family_stats(records, {f.name: f.argument for f in families if f.beyond_physics})
     parts = ["bidvis", "safety-campaign", "--runs", str(runs), "--split", split.value]
@@ -194,7 +209,13 @@ def safety_campaign(
             parts += [flag, str(value)]
     command = shlex.join(parts)
     load = os.getloadavg()
+    stopped = (
+        [f"**Stopped early: {len(records)} of the {len(plan)} planned runs ended** (the others did not run)."]
+        if interrupted
+        else []
+    )
     header = [
+        *stopped,
         f"Generated on {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; seeds {plan[0].seed}..{plan[-1].seed} "
         f"({split.value}); {where}; {os.cpu_count()} cores; wall {wall_s:.0f} s; "
         f"CPU {sum(r.cpu_s for r in records):.0f} s; load average at the end {load[0]:.1f}.",
@@ -203,9 +224,6 @@ def safety_campaign(
     ]
     if out is not None:
         (out / "summary.md").write_text(render_markdown(stats, command=command, header=header), encoding="utf-8")
-        with (out / "runs.jsonl").open("w", encoding="utf-8") as stream:
-            for record in records:
-                stream.write(json.dumps(record.as_json()) + "\n")
         console.print(f"wrote {out / 'summary.md'}")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,5 +232,8 @@ def safety_campaign(
     for s in stats:
         line = f"{s.family}: {s.failures}/{s.runs} failed, upper 95 % {100 * s.upper_95:.3f} %"
         console.print(f"[red]{line}[/red]" if s.failures else line)
+    if interrupted:
+        console.print(f"[yellow]stopped early: {len(records)} of {len(plan)} runs ended[/yellow]")
+        raise typer.Exit(130)
     if failed:
         raise typer.Exit(1)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from vision.gate_choice import GateChoice
 
 
 def _parse_board(text: str) -> tuple[int, int]:
@@ -136,4 +139,91 @@ def register(app: typer.Typer) -> None:
         if json_path is not None:
             json_path.write_text(json.dumps(summary, indent=2) + "\n")
 
+    @vision_app.command("choose-gate")
+    def choose_gate_command(
+        data: Annotated[
+            Path, typer.Option("--data", help="folder of clips/ and labels.csv (../shared/data/video)", exists=True)
+        ],
+        latency_s: Annotated[
+            float,
+            typer.Option("--latency-s", help="camera-to-observation latency, p95 (docs/benchmarks.md, Vision)", min=0),
+        ] = 0.0605,
+        limits: Annotated[
+            Path | None, typer.Option("--limits", help="safety limits to compare (default: the embedded ones)")
+        ] = None,
+        json_path: Annotated[Path | None, typer.Option("--json", help="also write the choice as JSON")] = None,
+    ) -> None:
+        """Choose min_mouth_confidence and stale_after_s on the dev clips under stress; judge them on holdout."""
+        import cv2
+        from rich.console import Console
+
+        from controller.config import demo_safety_limits, load_safety_limits
+        from controller.safety import confident_mouth
+        from vision import FaceModels, MouthTracker
+        from vision.evaluation import DatasetError
+        from vision.gate_choice import GateChoiceError, choose_gate, collect_samples
+        from vision.video_evaluation import load_clip_labels
+
+        cv2.setNumThreads(1)
+        console = Console()
+        configured = demo_safety_limits() if limits is None else load_safety_limits(limits)
+        models = FaceModels.load()
+        try:
+            samples = collect_samples(data, lambda: MouthTracker(models=models))
+            choice = choose_gate(
+                samples,
+                load_clip_labels(data),
+                confident_mouth,
+                configured.min_mouth_confidence,
+                configured.stale_after_s,
+                latency_s,
+            )
+        except (DatasetError, GateChoiceError) as error:
+            console.print(f"[red]no choice:[/red] {error}")
+            raise typer.Exit(1) from None
+        console.print(gate_choice_table(choice, configured.min_mouth_confidence))
+        console.print(
+            f"chosen: min_mouth_confidence = {choice.min_confidence} (configured {configured.min_mouth_confidence}), "
+            f"stale_after_s = {choice.stale_after_s} (configured {configured.stale_after_s})"
+        )
+        if json_path is not None:
+            json_path.write_text(json.dumps(choice.as_dict(), indent=2) + "\n")
+
     app.add_typer(vision_app, name="vision")
+
+
+def gate_choice_table(choice: GateChoice, configured_min_confidence: float) -> str:
+    """The choice as a Markdown table (docs/vision.md, "Confidence the arm obeys")."""
+    lines = [
+        "| split | threshold | frames | wrong mouths reported / trusted | trusted > 0.25 widths off | "
+        "clean frames trusted | stressed frames trusted | trusted error p95 (widths) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [
+        ("tuning (dev)", choice.tuning),
+        ("held-out (holdout)", choice.held_out),
+        (f"held-out, configured {configured_min_confidence}", choice.held_out_configured),
+    ]
+    for name, j in rows:
+        lines.append(
+            f"| {name} | {j.threshold} | {j.frames} | {j.wrong_reported} / {j.wrong_trusted} | "
+            f"{j.imprecise_trusted} | {j.clean_trusted}/{j.clean_frames} | {j.stressed_trusted}/{j.stressed_frames} | "
+            f"{j.trusted_error_p95:.3f} |"
+        )
+    lines += ["", "| stress | dev: trusted / frames (wrong trusted) | holdout: trusted / frames (wrong trusted) |"]
+    lines.append("|---|---|---|")
+    for stress, (n, ok, bad) in choice.tuning.by_stress.items():
+        hn, hok, hbad = choice.held_out.by_stress.get(stress, (0, 0, 0))
+        lines.append(f"| {stress} | {ok}/{n} ({bad}) | {hok}/{hn} ({hbad}) |")
+    c = choice.tuning_confidence
+    lines += [
+        "",
+        f"Confidence on {c.split}: from {c.lower} (no wrong mouth trusted from {c.lowest_safe} on, plus the margin; most "
+        f"confident wrong mouth {c.highest_wrong:.2f}) to {c.upper} (every clean frame trusted).",
+    ]
+    lines += ["", "| split | age limit lower bound (s) | longest clean gap (frames) | mouth moved 0.5 widths in (s) |"]
+    lines.append("|---|---|---|---|")
+    for ages in (choice.tuning_ages, choice.held_out_ages):
+        upper = "not within 1 s" if ages.upper_s is None else f"{ages.upper_s:.2f}"
+        lines.append(f"| {ages.split} | {ages.lower_s:.3f} | {ages.longest_clean_gap_frames} | {upper} |")
+    return "\n".join(lines)

@@ -7,7 +7,7 @@
 The database is migrated to the newest schema when the app is created (unless
 `settings.run_migrations` is off). Everything lives on `app.state`: `settings`, `engine`,
 `session_factory`, `write_lock` (serialises bulk writes on SQLite), `metrics`, `jwt_key`, `cpr_key`,
-`password_hasher`, `login_throttle`.
+`password_hasher`, `login_throttle`, `openid` (the clients of the OpenID Providers).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from careplan_api.db import make_engine, make_session_factory, make_write_lock, upgrade_database
 from careplan_api.errors import CareplanError, Conflict, InvalidInput, NotFound
 from careplan_api.observability import ACCESS_LOGGER, Metrics, configure_json_logging
-from careplan_api.routes import admin, auth, citizens, dashboard, fhir, ingest, ops, reports
+from careplan_api.openid import OpenIdClients
+from careplan_api.routes import admin, auth, citizens, dashboard, fhir, ingest, openid, ops, reports
 from careplan_api.services.login_throttle import LoginLimits, LoginThrottle
 from careplan_api.services.security import InvalidToken, password_hasher
 from careplan_api.settings import Settings
@@ -229,10 +230,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.cpr_key = cpr_key
     app.state.password_hasher = password_hasher(settings.argon2_profile)
     app.state.login_throttle = LoginThrottle(login_limits(settings), app.state.session_factory)
+    app.state.openid = OpenIdClients(settings.openid_providers)
 
     for module in (ops, auth, ingest, citizens, admin, fhir, reports, dashboard):
         app.include_router(module.router)
     app.include_router(auth.browser_router)
+    app.include_router(openid.router)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _dbapi_error)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy import Enum as SAEnum
@@ -165,6 +166,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("role != 'staff' OR unit_id IS NOT NULL", name="staff_has_unit"),
         CheckConstraint("role != 'citizen' OR citizen_id IS NOT NULL", name="citizen_user_has_citizen"),
+        UniqueConstraint("national_id_hmac", name="uq_users_national_id_hmac"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -177,6 +179,43 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # tokens issued before this are refused: set by a password change, an admin reset, a reactivation
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the person's national identifier (CPR) as a keyed hash, to link an OpenID login (never the number)
+    national_id_hmac: Mapped[str | None] = mapped_column(String(64))
+
+
+NO_PASSWORD = "!"  # `User.password_hash` of a person who logs in only through an OpenID Provider
+
+
+class IdentityLink(Base):
+    """A person at an OpenID Provider (issuer and pseudonymous subject) who logs in as `user_id`."""
+
+    __tablename__ = "identity_links"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_identity_links_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PendingOpenIdLogin(Base):
+    """A login sent to an OpenID Provider and not back yet: used once (deleted), or dropped when old.
+
+    The state and the browser's binding cookie are kept as SHA-256 only."""
+
+    __tablename__ = "pending_openid_logins"
+
+    state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_sha256: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    next_path: Mapped[str] = mapped_column(String(2000), default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+    created_s: Mapped[float] = mapped_column(Float, index=True)
 
 
 class LoginFailure(Base):

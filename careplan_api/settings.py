@@ -17,6 +17,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from careplan_api.errors import ConfigurationError
+from careplan_api.models import Role
+from careplan_api.openid import OpenIdProvider
 
 SECRETS_FILE_NAME = "secrets.json"
 DATABASE_FILE_NAME = "careplan.sqlite3"
@@ -85,6 +87,21 @@ class Settings(BaseSettings):
         description="mark the browser login cookie Secure (sent over HTTPS only); browsers also accept it on "
         "http://localhost. Switch off only to serve plain HTTP to another host in development",
     )
+    openid_providers: tuple[OpenIdProvider, ...] = Field(
+        default=(),
+        description="the OpenID Providers people log in with, as a JSON list (docs/identity.md): one for citizens "
+        "and relatives (the national one), one for staff (the municipality's), or more",
+    )
+    password_login: Literal["break_glass", "everyone"] = Field(
+        default="break_glass",
+        description="who may log in with a local password: only administrators (break-glass access when the "
+        "providers are down), or everyone (the embedded demo, and a service without OpenID Providers)",
+    )
+    public_url: str = Field(
+        default="",
+        description="the service's address as browsers reach it (https://omsorg.kommune.dk), for the addresses "
+        "registered at the providers; empty: taken from each request",
+    )
     max_request_body_bytes: int = Field(default=1_048_576, gt=0)
     max_event_data_bytes: int = Field(default=4096, gt=0)
     max_event_clock_skew_s: float = Field(default=300.0, ge=0)
@@ -134,11 +151,31 @@ class Settings(BaseSettings):
                 raise ValueError(f"BIDVIS_CAREPLAN_{str(name).upper()} {problem}")
         return value
 
+    @field_validator("openid_providers")
+    @classmethod
+    def _distinct_providers(cls, value: tuple[OpenIdProvider, ...]) -> tuple[OpenIdProvider, ...]:
+        names = [provider.name for provider in value]
+        if len(set(names)) != len(names):
+            raise ValueError("each OpenID Provider needs its own name")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if value and not (value.startswith(("https://", "http://")) and "?" not in value and "#" not in value):
+            raise ValueError("public_url is the service's base address, e.g. https://omsorg.kommune.dk")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / DATABASE_FILE_NAME}"
         return self
+
+    @property
+    def password_roles(self) -> frozenset[Role] | None:
+        """The roles that may log in with a local password (`password_login`); None: every role."""
+        return None if self.password_login == "everyone" else frozenset({Role.ADMIN})
 
     @property
     def database_url_masked(self) -> str:

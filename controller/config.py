@@ -327,6 +327,10 @@ class SafetyLimits(_Document):
     max_consecutive_bus_errors: int = Field(ge=1, le=100)
     watchdog_ms: int = Field(ge=BUS_WATCHDOG_STEP_MS, le=BUS_WATCHDOG_STEP_MS * BUS_WATCHDOG_MAX_STEPS)
     max_joint_speed_rad_s: float = Field(gt=0.0, le=6.0)
+    # A measured joint further than max_following_error_rad + following_lag_s x its commanded speed
+    # from its command (two ticks in a row) is a safe stop, `following_error` (docs/controller.md).
+    max_following_error_rad: float = Field(gt=0.0, le=0.5)
+    following_lag_s: float = Field(ge=0.0, le=0.5)
     max_temperature_c: float = Field(ge=30.0, le=80.0)
     min_voltage_v: float = Field(ge=9.5, le=16.0)
     max_voltage_v: float = Field(ge=9.5, le=16.0)

@@ -163,6 +163,9 @@ class FeedingTuning:
 
     arrive_tolerance_m: float = 0.005  # spoon this close to the stand-off point counts as arrived
     arrive_speed_m_s: float = 0.01  # ... while moving slower than this
+    # ... and the measured spoon (forward kinematics of the servos' present positions) this close to
+    # it: "at mouth" and "bite taken" speak of the arm as measured, never only as commanded.
+    measured_arrive_tolerance_m: float = 0.01
     bite_head_back_m: float = 0.03  # lips closed, then the mouth this much further away: bite taken
     retract_clear_m: float = 0.05  # a retreat first draws the spoon this far straight out of the mouth
     rest_tolerance_rad: float = 1e-3  # a joint move counts as done within this of its target
@@ -195,13 +198,15 @@ class FeedingSettings:
 
 @dataclass(frozen=True, slots=True)
 class ArmView:
-    """Where the commanded arm is: joints (rad), spoon (m), spoon speed (m/s), and whether the
-    last motion finished and stands still."""
+    """Where the commanded arm is: joints (rad), spoon (m), spoon speed (m/s), whether the last
+    motion finished and stands still; and where the measured spoon is (m, from this tick's
+    sync read)."""
 
     q: np.ndarray
     spoon_m: np.ndarray
     spoon_speed_m_s: float
     at_rest: bool
+    measured_spoon_m: np.ndarray
 
 
 class _RetractPhase(Enum):
@@ -235,6 +240,8 @@ class FeedingMachine:
     bowl: int | None = None
     loaded: bool = False
     ending: bool = False
+    meal_open: bool = False  # a meal_started not yet followed by its meal_ended
+    stopped_by: SafetyReason | None = None  # why the last safe stop came (what people are told)
     _requested_bowl: int | None = None
     _entered_s: float = 0.0
     _paused_from: FeedingState | None = None
@@ -244,7 +251,8 @@ class FeedingMachine:
     _last_mouth_m: np.ndarray | None = None
     _arrival_distance_m: float = 0.0
     _lips_closed: bool = False
-    _fault_reason: str = ""
+    _measured_at_mouth: bool = False
+    _arrival_spoon_m: np.ndarray | None = None
 
     # -- the step ------------------------------------------------------------------------------
 
@@ -260,6 +268,9 @@ class FeedingMachine:
         known = mouth.position_m if mouth.last_known_m is None else mouth.last_known_m
         if known is not None:
             self._last_mouth_m = known
+        if self.state is S.AT_MOUTH and self._arrival_spoon_m is not None:
+            # The spoon is held where it arrived: the measured one must still be there for a bite.
+            self._measured_at_mouth = self._measured_at(arm, self._arrival_spoon_m)
         for command in commands:
             self._command(now_s, command, mouth)
         self._safety(now_s, verdict)
@@ -283,12 +294,19 @@ class FeedingMachine:
             self._retract = _RetractPhase.STOP
         elif state is S.AT_MOUTH:
             self._lips_closed = False
+            self._measured_at_mouth = True  # ARRIVED needs the measured spoon at the stand-off
         elif state is S.PAUSED:
             self._paused_from = previous
         elif state is S.IDLE:
             self.ending = False
         if state is S.ENDED:
-            self._note(UsageEventType.MEAL_ENDED, {"reason": "completed" if not self._fault_reason else "fault"})
+            self._end_meal({"reason": "completed"})
+
+    def _end_meal(self, data: dict[str, Any]) -> None:
+        """Close the meal in the journal, once."""
+        if self.meal_open:
+            self.meal_open = False
+            self._note(UsageEventType.MEAL_ENDED, data)
 
     def _note(self, kind: UsageEventType, data: dict[str, Any]) -> None:
         self.events.append((kind, data))
@@ -301,7 +319,7 @@ class FeedingMachine:
             if self._fire(now_s, E.START):
                 self.loaded = self.ending = False
                 self.stats = FeedingStats()
-                self._fault_reason = ""
+                self.meal_open = True
                 self._note(
                     UsageEventType.MEAL_STARTED,
                     {"bowls_used": list(self.settings.bowls_used), "started_by": command.source},
@@ -383,7 +401,9 @@ class FeedingMachine:
         self.stats.faults += 1
         self._note(UsageEventType.SAFETY_STOP, data)
         self._note(UsageEventType.FAULT, data)
-        self._fault_reason = str(verdict.reason)
+        self.stopped_by = verdict.reason
+        # A meal cut short is closed in the care plan now, not when the next one starts.
+        self._end_meal({"reason": "interrupted", "stopped_by": data["reason"], "state": data["state"]})
         self._fire(now_s, E.FAULT)
 
     # -- progress within a state ---------------------------------------------------------------
@@ -411,8 +431,10 @@ class FeedingMachine:
                 mouth.position_m is not None
                 and np.linalg.norm(arm.spoon_m - target) < tuning.arrive_tolerance_m
                 and arm.spoon_speed_m_s < tuning.arrive_speed_m_s
+                and self._measured_at(arm, target)
             ):
                 self._arrival_distance_m = float(np.linalg.norm(arm.spoon_m - mouth.position_m))
+                self._arrival_spoon_m = arm.spoon_m.copy()
                 self._fire(now_s, E.ARRIVED)
         elif state is S.AT_MOUTH:
             self._watch_bite(now_s, mouth, arm)
@@ -434,7 +456,17 @@ class FeedingMachine:
             self._note(UsageEventType.BITE_TIMEOUT, {"bowl": self.bowl, "held_s": round(now_s - self._entered_s, 3)})
             self._fire(now_s, E.BITE_TIMEOUT)
 
+    def _measured_at(self, arm: ArmView, target: np.ndarray) -> bool:
+        """The measured spoon within `measured_arrive_tolerance_m` of `target`."""
+        distance = float(np.linalg.norm(arm.measured_spoon_m - target))
+        return distance < self.settings.tuning.measured_arrive_tolerance_m
+
     def _bite_taken(self, now_s: float, ended_by: str) -> None:
+        if not self._measured_at_mouth:
+            # The arm as measured is not at the mouth (it was pushed, or stopped on its own): whatever
+            # vision or current said, no bite was given. Take the spoon back, still loaded.
+            self._fire(now_s, E.SAFETY_RETRACT)
+            return
         self.loaded = False
         self.stats.bites_taken += 1
         held_s = round(now_s - self._entered_s, 3)

@@ -67,6 +67,7 @@ from controller.safety import (
     check_joint_command,
     check_joint_speeds,
     check_servo_health,
+    check_servo_state,
     check_spoon_speed,
     check_vision,
     check_workspace,
@@ -76,8 +77,8 @@ from controller.safety import (
     speed_cap_m_s,
     worst,
 )
-from firmware_bridge.control_table import XM430_W350, OperatingMode, Register, encode
-from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, ServoError
+from controller.servos import ArmServos, JointReading, MissingReply
+from firmware_bridge.errors import BridgeError, ServoError
 from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_RATE_HZ = 200.0
+# Safe stops after which the servos, not the controller, decide where the arm is.
+_STOPPED_BY_THE_SERVOS = frozenset(
+    {
+        SafetyReason.FOLLOWING_ERROR,
+        SafetyReason.TORQUE_OFF,
+        SafetyReason.WATCHDOG_TRIPPED,
+        SafetyReason.SERVO_HARDWARE_ERROR,
+        SafetyReason.OVERHEATING,
+        SafetyReason.LOW_VOLTAGE,
+    }
+)
 
 
 # -- roles (one Protocol each: controller/roles.py) --------------------------------------------
@@ -129,105 +141,6 @@ class CommandQueue:
             items = list(self._items)
             self._items.clear()
         return items
-
-
-# -- servos -----------------------------------------------------------------------------------
-
-_READ_BLOCK = XM430_W350.block(
-    Register.PRESENT_CURRENT,
-    Register.PRESENT_VELOCITY,
-    Register.PRESENT_POSITION,
-    Register.PRESENT_INPUT_VOLTAGE,
-    Register.PRESENT_TEMPERATURE,
-)
-_READING_ORDER = (
-    Register.PRESENT_POSITION,
-    Register.PRESENT_VELOCITY,
-    Register.PRESENT_CURRENT,
-    Register.PRESENT_INPUT_VOLTAGE,
-    Register.PRESENT_TEMPERATURE,
-)  # the fields of `JointReading`
-_GOAL = XM430_W350[Register.GOAL_POSITION]
-SETUP_TRIES = 3  # a configuration write or the first read is tried this often: a lost reply is ordinary
-
-
-class MissingReply(BridgeError):
-    """A servo's part of a sync read is missing."""
-
-
-@dataclass(frozen=True, slots=True)
-class JointReading:
-    """One sync read of the joint servos, in SI units, joints 1-4 in order."""
-
-    q_rad: np.ndarray
-    qd_rad_s: np.ndarray
-    current_a: np.ndarray
-    voltage_v: np.ndarray
-    temperature_c: np.ndarray
-
-
-class ArmServos:
-    """The joint servos on a bus: one sync read of present state, one sync write of goals."""
-
-    def __init__(self, ids: Sequence[int]) -> None:
-        if len(ids) != 4:
-            raise ValueError(f"expected 4 joint servo ids, got {list(ids)}")
-        self.ids = tuple(ids)
-
-    def read(self, bus: ServoBus) -> JointReading:
-        """Present current, velocity, position, input voltage and temperature of joints 1-4."""
-        raw = bus.sync_read(_READ_BLOCK.address, _READ_BLOCK.length, self.ids)
-        rows = []
-        for servo_id in self.ids:
-            data = raw.get(servo_id)
-            if data is None:
-                raise MissingReply(f"servo {servo_id} did not answer the sync read")
-            values = _READ_BLOCK.decode(data)
-            rows.append([values[name] for name in _READING_ORDER])
-        # One array for the whole reading (a row per quantity), built once per tick.
-        q, qd, current, voltage, temperature = np.array(rows).T.copy()
-        return JointReading(q, qd, current, voltage, temperature)
-
-    def write(self, bus: ServoBus, q_rad: np.ndarray) -> None:
-        """Goal positions of joints 1-4 (rad)."""
-        bus.sync_write(_GOAL.address, {i: encode(_GOAL, float(q)) for i, q in zip(self.ids, q_rad, strict=False)})
-
-    def prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None = None) -> None:
-        """Position mode, no servo-side profile (the controller streams smooth goals), torque on,
-        and the Bus Watchdog armed at `watchdog_steps` x 20 ms. `position_gains` (Position P Gain,
-        Position D Gain; raw register values) are written too, else the servos keep theirs. Every
-        write is confirmed by the servo's status packet (`bus.write` raises on an error status)."""
-        table = XM430_W350
-
-        def write(servo_id: int, register: Register, data: bytes) -> None:
-            _retrying(lambda: bus.write(servo_id, table[register].address, data))
-
-        for servo_id in self.ids:
-            write(servo_id, Register.BUS_WATCHDOG, b"\x00")  # clear a tripped watchdog
-            write(servo_id, Register.TORQUE_ENABLE, b"\x00")
-            write(servo_id, Register.OPERATING_MODE, bytes((OperatingMode.POSITION,)))
-            if position_gains is not None:
-                for register, raw in zip(
-                    (Register.POSITION_P_GAIN, Register.POSITION_D_GAIN), position_gains, strict=False
-                ):
-                    write(servo_id, register, table[register].encode_raw(raw))
-            write(servo_id, Register.PROFILE_VELOCITY, (0).to_bytes(4, "little"))
-            write(servo_id, Register.PROFILE_ACCELERATION, (0).to_bytes(4, "little"))
-            write(servo_id, Register.TORQUE_ENABLE, b"\x01")
-        for servo_id in self.ids:
-            write(servo_id, Register.BUS_WATCHDOG, bytes((watchdog_steps,)))
-
-
-def _retrying(exchange: Callable[[], T]) -> T:
-    """Run one bus exchange, again after a lost or corrupt reply (`SETUP_TRIES` in all; writes of
-    a value and reads are idempotent). A servo's own error status is never retried."""
-    for attempt in range(SETUP_TRIES):
-        try:
-            return exchange()
-        except (BusTimeout, CRCError, MissingReply):
-            if attempt == SETUP_TRIES - 1:
-                raise
-    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 # -- the controller ---------------------------------------------------------------------------
@@ -275,8 +188,11 @@ class MealController:
         self.workspace = workspace
         self.current_model = current_model
         self.camera_to_base = calibration.camera.matrix()
-        motion_limits = motion_limits or MotionLimits(max_joint_speed_rad_s=limits.max_joint_speed_rad_s)
-        self.motion = Motion(q0, calibration.spoon, period_s, motion_limits)
+        self.motion_limits = motion_limits or MotionLimits(max_joint_speed_rad_s=limits.max_joint_speed_rad_s)
+        self.spoon = calibration.spoon
+        self.joint_ids = tuple(calibration.joint_servo_ids)
+        self.motion = Motion(q0, calibration.spoon, period_s, self.motion_limits)
+        motion_limits = self.motion_limits
         ready = calibration.ready_pose_rad
         self.machine = FeedingMachine(
             FeedingSettings(
@@ -310,7 +226,10 @@ class MealController:
         self._pending: Verdict = OK
         self._last_reason: SafetyReason | None = None
         self._q_sent = np.array(q0, dtype=float)
+        self._qd_sent = np.zeros(4)
         self._qd_prev = np.zeros(4)
+        self.measured_q = np.array(q0, dtype=float)  # the last joint angles read from the servos
+        self.measured_spoon_m = forward_spoon(self.measured_q, self.spoon)[:3]
 
     @property
     def state(self) -> FeedingState:
@@ -336,8 +255,15 @@ class MealController:
         verdict = worst(verdicts)
         self._count(verdict)
 
+        if reading is not None:
+            self.measured_q = reading.q_rad
+            self.measured_spoon_m = forward_spoon(reading.q_rad, self.spoon)[:3]
+            if verdict.reason in _STOPPED_BY_THE_SERVOS:
+                # The servos stopped or no longer drive the arm: the command starts again from
+                # where the arm is, so it never runs ahead of an arm that cannot follow.
+                self.motion = Motion(reading.q_rad, self.spoon, self.period_s, self.motion_limits)
         motion = self.motion
-        arm = ArmView(motion.q, motion.spoon_pose[:3], motion.spoon_speed_m_s, motion.at_rest)
+        arm = ArmView(motion.q, motion.spoon_pose[:3], motion.spoon_speed_m_s, motion.at_rest, self.measured_spoon_m)
         goal = self.machine.step(now_s, commands, mouth, verdict, arm)
         try:
             if goal.kind is GoalKind.HOLD:
@@ -348,11 +274,11 @@ class MealController:
             else:
                 motion.move_spoon(goal.target, goal.speed_cap_m_s)
             q = motion.step()
-        except (Unreachable, ValueError) as error:
-            self._pending = Verdict(Reaction.RETRACT, SafetyReason.UNREACHABLE, str(error))
-            if not motion.stopping:
-                motion.stop()
-            q = motion.q
+        except Unreachable as error:
+            q = self._planning_failed(Verdict(Reaction.RETRACT, SafetyReason.UNREACHABLE, str(error)))
+        except Exception as error:  # any other failure of the planner (ruckig's included) is a named safe stop
+            detail = f"{type(error).__name__}: {error}"
+            q = self._planning_failed(Verdict(Reaction.SAFE_STOP, SafetyReason.PLANNER_ERROR, detail))
         if goal.kind is GoalKind.SPOON and mouth.position_m is None and self.machine.state is FeedingState.APPROACH:
             self.stats.advances_on_stale_mouth += 1
         command_verdict = self._check_command(q)
@@ -362,7 +288,20 @@ class MealController:
             if command_verdict.reaction is Reaction.SAFE_STOP:
                 return self._q_sent  # never send a bad command: keep the last good one
         self._q_sent = q
+        self._qd_sent = self.motion.qd
         return q
+
+    def _planning_failed(self, verdict: Verdict) -> np.ndarray:
+        """The planner failed this tick: hold the last command (the motion holds it after a failed
+        step), stop, and act on `verdict` from the next tick."""
+        self._pending = worst([self._pending, verdict])
+        motion = self.motion
+        try:
+            if not motion.stopping:
+                motion.stop()
+        except Exception as error:  # a planner that cannot even stop: keep the last good command
+            log.error("the planner could not stop: %s", error)
+        return motion.q
 
     # -- checks --------------------------------------------------------------------------------
 
@@ -374,6 +313,16 @@ class MealController:
                 return classify_hardware_error(error.servo_id, error.hardware_error)
             return supervisor.bus_failed(error or MissingReply("no reading"))
         supervisor.bus_ok()
+        servo_state = check_servo_state(
+            self.joint_ids, reading.torque_on, reading.hardware_error, reading.watchdog_tripped
+        )
+        if servo_state:
+            return servo_state
+        following = supervisor.following(
+            reading.q_rad, self._q_sent, self._qd_sent, limits.max_following_error_rad, limits.following_lag_s
+        )
+        if following:
+            return following
         health = check_servo_health(
             reading.temperature_c,
             reading.voltage_v,
@@ -585,7 +534,7 @@ def run_meal(
     servos = ArmServos(calibration.joint_servo_ids)
     if prepare:
         servos.prepare(bus, limits.watchdog_steps, (limits.position_p_gain, limits.position_d_gain))
-    start_reading = _retrying(lambda: servos.read(bus))
+    start_reading = servos.read_at_start(bus)
     controller = MealController(
         profile, calibration, limits, start_reading.q_rad, period_s=period_s, contact_noise=contact_noise
     )

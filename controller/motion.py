@@ -310,7 +310,7 @@ class Motion:
         """One ruckig step; a failed plan holds the arm and raises `PlanningError`."""
         try:
             result = generator.update(inp, out)
-        except RuckigError as error:
+        except (RuckigError, ValueError, RuntimeError) as error:  # the binding raises ValueError for some results
             self._hold()
             raise PlanningError(f"ruckig could not plan the {self.mode.value} move: {error}") from error
         if result not in (Result.Working, Result.Finished):

@@ -10,8 +10,9 @@ Reactions, in rising severity:
 - HOLD: stop advancing and stand still until the cause goes away (stale vision, a jumped mouth).
 - RETRACT: stop, then take the spoon back to the ready pose (mouth lost, contact, a sudden
   lean-in toward the spoon, unreachable target).
-- SAFE_STOP: stop where we are and enter FAULT until staff reset (servo hardware error,
-  overheating, voltage, bus errors, e-stop, invalid command).
+- SAFE_STOP: stop where we are and enter FAULT until a person re-arms (servo hardware error,
+  overheating, voltage, bus errors, e-stop, invalid command, a measured arm that does not follow
+  its command, torque lost, the servos' watchdog tripped, a planner error).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class SafetyReason(StrEnum):
     BUS_ERRORS = "bus_errors"
     ESTOP = "estop"
     CLOCK_JUMP = "clock_jump"
+    FOLLOWING_ERROR = "following_error"
+    TORQUE_OFF = "torque_off"
+    WATCHDOG_TRIPPED = "watchdog_tripped"
+    PLANNER_ERROR = "planner_error"
 
 
 class Reaction(IntEnum):
@@ -264,6 +269,58 @@ def check_servo_health(
     return OK
 
 
+def check_servo_state(
+    ids: Sequence[int],
+    torque_on: Sequence[bool],
+    hardware_error: Sequence[int],
+    watchdog_tripped: Sequence[bool],
+) -> Verdict:
+    """What each tick's sync read says of the servos themselves (SAFE_STOP otherwise): a hardware
+    error (its Alert), a Bus Watchdog that has stopped the servo (the host was silent too long), or
+    torque that went off without the controller asking (a power loss and return, another program)."""
+    for servo_id, error in zip(ids, hardware_error, strict=True):
+        if error:
+            return classify_hardware_error(servo_id, HardwareError(error))
+    for servo_id, tripped in zip(ids, watchdog_tripped, strict=True):
+        if tripped:
+            return Verdict(
+                Reaction.SAFE_STOP,
+                SafetyReason.WATCHDOG_TRIPPED,
+                f"servo {servo_id}'s Bus Watchdog stopped it: the computer was silent too long",
+            )
+    for servo_id, on in zip(ids, torque_on, strict=True):
+        if not on:
+            return Verdict(Reaction.SAFE_STOP, SafetyReason.TORQUE_OFF, f"servo {servo_id}'s torque is off")
+    return OK
+
+
+def following_error_bound_rad(commanded_speed_rad_s: float, static_rad: float, lag_s: float) -> float:
+    """How far (rad) a joint may be from its command: `static_rad` (backlash, sag under load,
+    quantisation) plus the distance the command runs ahead of a servo that tracks it `lag_s` late."""
+    return static_rad + lag_s * abs(commanded_speed_rad_s)
+
+
+def check_following_error(
+    measured_q: Sequence[float],
+    commanded_q: Sequence[float],
+    commanded_qd: Sequence[float],
+    static_rad: float,
+    lag_s: float,
+) -> Verdict:
+    """The measured joints within `following_error_bound_rad` of the command (SAFE_STOP otherwise):
+    a blocked, overloaded or stopped arm, or one that the servos no longer drive."""
+    for index, (q, goal, speed) in enumerate(zip(measured_q, commanded_q, commanded_qd, strict=True)):
+        error = abs(q - goal)
+        bound = following_error_bound_rad(speed, static_rad, lag_s)
+        if not error <= bound:  # a NaN reading fails too
+            return Verdict(
+                Reaction.SAFE_STOP,
+                SafetyReason.FOLLOWING_ERROR,
+                f"{JOINT_NAMES[index]} is {error:.3f} rad from its command (bound {bound:.3f} rad)",
+            )
+    return OK
+
+
 def classify_hardware_error(servo_id: int, hardware_error: HardwareError | None) -> Verdict:
     """A servo's Alert (Hardware Error Status) as a SAFE_STOP naming the most specific reason."""
     if hardware_error is not None and HardwareError.OVERHEATING in hardware_error:
@@ -440,7 +497,9 @@ class SafetySupervisor:
     contact: ContactDetector
     lean_in_limit_m_s: float = 0.25
     lean_in_min_closing_m: float = 0.02
+    following_confirm_ticks: int = 2
     bus_errors_in_a_row: int = 0
+    following_errors_in_a_row: int = 0
     rejected_mouth_jumps: int = 0
     frozen_observations: int = 0
     trusted_mouth_m: np.ndarray | None = None
@@ -458,6 +517,20 @@ class SafetySupervisor:
     def counts(self) -> dict[SafetyReason, int]:
         """How many times each reason fired."""
         return dict(self._counters)
+
+    def following(
+        self, measured_q: np.ndarray, commanded_q: np.ndarray, commanded_qd: np.ndarray, static_rad: float, lag_s: float
+    ) -> Verdict:
+        """`check_following_error` confirmed on `following_confirm_ticks` ticks in a row (one
+        corrupt or glitching reading is not a blocked arm)."""
+        verdict = check_following_error(
+            measured_q.tolist(), commanded_q.tolist(), commanded_qd.tolist(), static_rad, lag_s
+        )
+        if not verdict:
+            self.following_errors_in_a_row = 0
+            return OK
+        self.following_errors_in_a_row += 1
+        return verdict if self.following_errors_in_a_row >= self.following_confirm_ticks else OK
 
     def bus_ok(self) -> None:
         self.bus_errors_in_a_row = 0
@@ -503,15 +576,18 @@ __all__ = [
     "SafetySupervisor",
     "Verdict",
     "Workspace",
+    "check_following_error",
     "check_joint_command",
     "check_joint_speeds",
     "check_servo_health",
+    "check_servo_state",
     "check_spoon_speed",
     "check_vision",
     "check_workspace",
     "classify_hardware_error",
     "confident_mouth",
     "contact_thresholds_a",
+    "following_error_bound_rad",
     "lean_in_speed_m_s",
     "mouth_jump_m",
     "speed_cap_m_s",

@@ -366,6 +366,11 @@ class DynamixelBus:
     ) -> dict[int, StatusPacket]:
         """Write `packet`; read until a status from each of `ids` came. Caller holds the lock."""
         deadline = self._send(packet, timeout)
+        # What the port may wait in all. A short read means the port waited out its whole timeout,
+        # so the waits are counted too: a port on another clock (a simulated one) then ends at the
+        # same budget instead of waiting once per pass of this loop until the wall clock catches up.
+        budget = deadline - time.perf_counter()
+        waited = 0.0
         read = self._serial.read
         feed = self._parser.feed
         got: dict[int, StatusPacket] = {}
@@ -379,6 +384,8 @@ class DynamixelBus:
             self._set_timeout(timeout)
             while True:
                 chunk = read(need)
+                if len(chunk) < need:
+                    waited += self._port_timeout
                 if chunk:
                     received += len(chunk)
                     for status in feed(chunk):
@@ -393,7 +400,7 @@ class DynamixelBus:
                     # A short read: the port waited its whole timeout, so the deadline has passed
                     # (on a simulated port, on its clock; this process's clock may say otherwise).
                     break
-                left = deadline - time.perf_counter()
+                left = min(deadline - time.perf_counter(), budget - waited)
                 if left <= 0:
                     # Past the deadline (this process may have lost the CPU meanwhile): take what
                     # has already arrived, without waiting, before calling it a timeout.

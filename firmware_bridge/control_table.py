@@ -228,6 +228,17 @@ class Block:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class IndirectBlock:
+    """Registers mapped into consecutive Indirect Data slots (`ControlTable.indirect_block`): write
+    `pointers` at `pointers_address` (Indirect Address n..; RAM, lost at power-off, and writable
+    on a real servo only while its torque is off), then read `block` in one go."""
+
+    pointers_address: int
+    pointers: bytes
+    block: Block
+
+
 @dataclass(frozen=True, eq=False)  # one per model, compared and hashed by identity
 class ControlTable:
     """The control table of one servo model, with the model's motor facts.
@@ -286,6 +297,28 @@ class ControlTable:
             if candidate.address == address:
                 return candidate
         return None
+
+    def indirect_block(self, *names: Register | str, first: int = 1) -> IndirectBlock:
+        """`names` gathered, in the order given, into consecutive Indirect Data slots from `first` on,
+        so that one (sync) read of `IndirectBlock.block` brings registers that lie far apart.
+
+        The slots must stay within one bank (Indirect Data 1..28 or 29..56, each contiguous)."""
+        if not names:
+            raise ValueError("an indirect block needs at least one register")
+        members = tuple(self[name] for name in names)
+        size = sum(f.size for f in members)
+        last = first + size - 1
+        if not (first >= 1 and last <= INDIRECT_COUNT and (first > 28 or last <= 28)):
+            raise ValueError(f"Indirect Data {first}..{last} does not fit in one bank (1..28 or 29..56)")
+        targets = [f.address + byte for f in members for byte in range(f.size)]
+        layout, offset = [], 0
+        for f in members:
+            layout.append((f.name, offset, offset + f.size, f.signed, f.scale, f.offset))
+            offset += f.size
+        pointer = self[indirect_address(first)]
+        pointers = b"".join(self[indirect_address(first + k)].encode_raw(t) for k, t in enumerate(targets))
+        data = self[indirect_data(first)]
+        return IndirectBlock(pointer.address, pointers, Block(data.address, size, members, tuple(layout)))
 
     def block(self, *names: Register | str) -> Block:
         """The smallest address range covering `names`, with a decoder for it.
@@ -600,6 +633,7 @@ __all__ = [
     "Block",
     "ControlTable",
     "Field",
+    "IndirectBlock",
     "OperatingMode",
     "Register",
     "UnknownModel",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ HAND_DEPTH_NOISE = 0.08
 HAND_BGR = (120, 150, 200)  # skin tone of a bystander's hand drawn over the mouth in face frames
 _MAP_STEP = 4  # frame pixels per sample of a face mesh's pixel map (piecewise affine, upsampled linearly)
 _MAP_CENTRE = (_MAP_STEP - 1) / 2  # where a sample sits in its block, as cv2.resize expects
+_NOISE_FIELDS = 16  # independent unit-noise fields per frame size, drawn from by every face-frame source
+_NOISE_MARGIN_PX = 16  # each frame's noise is a field cropped at a random offset within this margin
 
 
 class FacesUnavailable(SimError):
@@ -448,6 +451,15 @@ def _render_mesh(
     )
 
 
+@functools.cache
+def _unit_noise_fields(shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """`_NOISE_FIELDS` fields of independent standard normals (float32), `_NOISE_MARGIN_PX` larger
+    than a frame of `shape` each way; the same in every process (fixed seed), made once per size."""
+    rng = np.random.default_rng(20261205)
+    size = (shape[0] + _NOISE_MARGIN_PX, shape[1] + _NOISE_MARGIN_PX, *shape[2:])
+    return tuple(rng.standard_normal(size, dtype=np.float32) for _ in range(_NOISE_FIELDS))
+
+
 def _draw_spoon(frame: np.ndarray, world: World, camera: PinholeCamera) -> None:
     """Draw the spoon (handle from the flange, elliptic bowl at the tip) when it is nearer the camera
     than the face, e.g. over the lips during a bite."""
@@ -629,12 +641,14 @@ class FaceFrameSource:
         return frame
 
     def _with_noise(self, frame: np.ndarray, sigma: float) -> np.ndarray:
-        """`frame` plus Gaussian noise of `sigma` grey levels: OpenCV's generator (in C, ~50x numpy's
-        here), seeded from this source's own."""
-        noise = np.empty(frame.shape, np.int16)
-        cv2.setRNGSeed(int(self._rng.integers(2**31)))
-        cv2.randn(noise, 0.0, sigma)
-        return cv2.add(frame, noise, dtype=cv2.CV_8U)
+        """`frame` plus Gaussian noise of `sigma` grey levels per pixel and channel: one of
+        `_unit_noise_fields` cropped at an offset, both drawn from this source's generator (drawing
+        a new frame of normals costs ~10x the sum; two frames share their noise, shifted, 1 time in 16)."""
+        h, w = frame.shape[:2]
+        fields = _unit_noise_fields(frame.shape)
+        dy, dx = self._rng.integers(_NOISE_MARGIN_PX + 1, size=2)
+        noise = fields[int(self._rng.integers(len(fields)))][dy : dy + h, dx : dx + w]
+        return cv2.addWeighted(frame, 1.0, noise, sigma, 0.0, dtype=cv2.CV_8U)
 
     def compose(self, *, second_face: bool = False) -> np.ndarray:
         """A picture of the scene as it is now, without faults, counting or history."""

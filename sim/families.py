@@ -13,8 +13,8 @@ may be a distribution, a table with exactly one of these keys:
 
 `sample(family, seed)` draws every distribution with a generator seeded by the family's name and
 the seed, and validates the result as a `sim.scenario.Scenario` named `<family>_s<seed>` with that
-seed, so the same (family, seed) always gives the same scenario, and the scenario alone (saved to a
-file) reruns the same meal. Seeds are split: `TUNING_SEEDS` for choosing parameters and
+seed (the arm's flaws, when the family gives them, get it too), so the same (family, seed) always
+gives the same scenario, and the scenario alone (saved to a file) reruns the same meal. Seeds are split: `TUNING_SEEDS` for choosing parameters and
 `HELD_OUT_SEEDS` for judging them; the two ranges never meet.
 """
 
@@ -121,6 +121,11 @@ def sample(family: Family, seed: int) -> Scenario:
     rng = np.random.default_rng([zlib.crc32(family.name.encode()), seed])
     raw = _draw(dict(family.scenario), rng, "")
     raw |= {"name": f"{family.name}_s{seed}", "seed": seed}
+    flaws = raw.get("flaws")
+    if isinstance(flaws, str):
+        raw["flaws"] = flaws = {"preset": flaws}
+    if isinstance(flaws, dict):  # the arm's own randomness (lost replies, noise, stalls) from the run's seed too
+        flaws.setdefault("seed", seed)
     raw.setdefault("description", family.description)
     try:
         return Scenario.model_validate(raw)
@@ -182,4 +187,6 @@ def scenario_toml(scenario: Scenario) -> str:
     """`scenario` as a one-scenario file that `load_scenarios` reads back to an equal scenario."""
     data = scenario.model_dump(mode="json", exclude_defaults=True)
     data["name"] = scenario.name
+    if scenario.flaws is not None:  # every field over the ideal arm: none may read back as the default preset's
+        data["flaws"] = {"preset": "ideal", **scenario.flaws.model_dump(mode="json", exclude_none=True)}
     return tomli_w.dumps({"scenario": [data]})

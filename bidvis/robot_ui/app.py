@@ -2,8 +2,9 @@
 the citizen's panel (a paired panel only), the pairing page, and their JSON API.
 
 Every request passes `web_guard.WebGuard` first (the robot's own host names only; nothing that
-changes state from another site; security headers on every answer); then each route's
-dependency says who may call it (`deps`). Every action is recorded in the audit trail (`audit`).
+changes state from another site; security headers on every answer), then `body_limit.BodyLimit`
+(a body over the cap is refused with 413 before it is read); then each route's dependency says
+who may call it (`deps`). Every action is recorded in the audit trail (`audit`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from swagger_ui_bundle import swagger_ui_path
 
-from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped, JogBusy
+from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped
 from bidvis.robot_ui.audit import AUDIT_FILE, AuditError, AuditLog
+from bidvis.robot_ui.body_limit import MAX_BODY_BYTES, BodyLimit
 from bidvis.robot_ui.deps import NotAuthenticated, PanelAccess, StaffLoginRequired, request_language
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady, TriggerRefused, Unjournalled
 from bidvis.robot_ui.panels import PANELS_FILE, PairingCodes, PanelError, PanelRegistry
@@ -62,10 +64,12 @@ def create_app(
     site: SiteAddress | None = None,
     panels: PanelAccess | None = None,
     audit: AuditLog | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The app over one robot session (closed when the app shuts down). Staff log in with the
     accounts of `staff_login`; the app answers to the names of `site` (loopback only by default);
-    the paired panels and the audit trail live next to the session's calibration unless given."""
+    the paired panels and the audit trail live next to the session's calibration unless given;
+    request bodies larger than `max_body_bytes` are refused (413)."""
     data_dir = session.documents.calibration_path.parent
     audit = audit or AuditLog(data_dir / AUDIT_FILE)
     site = site or SiteAddress.local()
@@ -90,7 +94,8 @@ def create_app(
     app.state.audit = audit
     app.state.jog_presses = {}  # owner -> the jog press last audited (routes/arm.py)
     app.state.panels = panels or PanelAccess(PanelRegistry(data_dir / PANELS_FILE), PairingCodes())
-    app.add_middleware(WebGuard, site=site)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(WebGuard, site=site)  # added last: the outermost, it sees every request first
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -164,7 +169,7 @@ def create_app(
     async def refused(_: Request, exc: TriggerRefused) -> JSONResponse:
         return _error(403, str(exc))
 
-    for kind in (JogBusy, ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
+    for kind in (ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
         app.exception_handler(kind)(conflict)
 
     return app

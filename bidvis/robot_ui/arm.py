@@ -9,8 +9,8 @@ jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop
   `HOLD_TIMEOUT_S` (the button was released, the tab closed, the network dropped) the next tick
   stops the arm: a stop target with high jerk, so it rests within 200 ms of the last heartbeat
   (tested on the virtual servos' simulated clock).
-- One jog owner at a time: the first browser to hold keeps a lease for `LEASE_S` after its last
-  heartbeat; another owner gets `JogBusy` (the web app answers 409 and names who holds it).
+- Who may move the arm is decided before a request reaches the driver: one owner at a time
+  holds the arm's lease (`arm_lease.ArmLease`, taken by `ArmControl`).
 - `move_through(poses)` moves through joint poses (go to a taught pose, a test bite);
   `stop()` ends any motion at once, whoever asks; a browser still holding its jog button is then
   refused (`ArmStopped`) until it presses anew, so STOP cannot be undone by a held button. Presses
@@ -40,7 +40,7 @@ import numpy as np
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
 from controller.loop import ArmServos, JointReading
 from controller.messages import Language, Message, MessageError
-from controller.motion import Motion, MotionLimits, PlanningError
+from controller.motion import Motion, MotionLimits
 from controller.safety import ContactDetector, CurrentModel
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import XM430_W350, Register
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 PERIOD_S = 0.02
 HOLD_TIMEOUT_S = 0.1  # two heartbeats (50 ms) missed: stop
-LEASE_S = 3.0  # the jog owner keeps the arm this long after its last heartbeat
 JOG_SPOON_SPEED_M_S = 0.05  # the spoon's speed cap while jogging
 JOG_MAX_JOINT_SPEED_RAD_S = 0.3
 LIMIT_MARGIN_RAD = 0.02  # jogging ends this short of a joint limit
@@ -82,14 +81,6 @@ class ArmNotConnected(ArmError):
     """The arm is not connected (or is being used by a running meal)."""
 
 
-class JogBusy(ArmError):
-    """Another browser holds the jog lease."""
-
-    def __init__(self, operator: str, idle_s: float) -> None:
-        self.operator = operator
-        super().__init__(Message("refusal.jog_busy", operator=operator, free_in_s=round(max(LEASE_S - idle_s, 0.0))))
-
-
 class ArmStopped(ArmError):
     """STOP was pressed while this owner held a jog button: it must let go before moving again."""
 
@@ -109,11 +100,10 @@ class ArmMode(StrEnum):
 
 
 @dataclass
-class JogLease:
-    """Who jogs which joint, and when their last heartbeat came."""
+class Jog:
+    """Which owner jogs which joint, and when their last heartbeat came."""
 
     owner: str
-    operator: str
     joint: int
     direction: int
     last_beat_s: float
@@ -130,7 +120,6 @@ class ArmStatus:
     spoon_xyz_m: tuple[float, ...]
     temperature_c: tuple[float, ...]
     voltage_v: float
-    jog_operator: str | None
     fault: Message | None
     at: float
     watchdog_trips: int = 0
@@ -145,7 +134,6 @@ class ArmStatus:
             "spoon_xyz_m": list(self.spoon_xyz_m),
             "temperature_c": list(self.temperature_c),
             "voltage_v": self.voltage_v,
-            "jog_operator": self.jog_operator,
             "fault": None if self.fault is None else str(self.fault),
             "fault_text": None if self.fault is None else self.fault.text(language),
             "watchdog_trips": self.watchdog_trips,
@@ -183,7 +171,7 @@ class ArmDriver:
         self.clock = clock
         self.period_s = period_s
         self._lock = threading.RLock()
-        self._lease: JogLease | None = None
+        self._jog: Jog | None = None
         self._ended_press: dict[str, int] = {}  # owner -> last press released or stopped
         self._stopped_press: dict[str, int] = {}  # owner -> last press ended by STOP
         self._sequence: _Sequence | None = None
@@ -222,7 +210,7 @@ class ArmDriver:
             self._mode, self._fault, self._bus_errors, self.failed_reads = ArmMode.IDLE, None, 0, 0
             self._off_goal_since, self.watchdog_trips = None, 0
             self._read_at = self.clock()
-            self._lease, self._sequence = None, None
+            self._jog, self._sequence = None, None
             self._reset_contact()
             return reading
 
@@ -259,7 +247,7 @@ class ArmDriver:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def hold(self, owner: str, operator: str, joint: int, direction: int, press: int = 0) -> bool:
+    def hold(self, owner: str, joint: int, direction: int, press: int = 0) -> bool:
         """One heartbeat of a held jog button: move `joint` (1-4) in `direction` (+1/-1).
 
         `press` numbers the owner's button presses; a heartbeat of a press already released (one
@@ -275,51 +263,40 @@ class ArmDriver:
                 raise ArmStopped(Message("refusal.let_go_after_stop"))
             if press <= self._ended_press.get(owner, -1):
                 return False
-            lease = self._lease
-            if lease is not None and lease.owner != owner and now - lease.last_beat_s < LEASE_S:
-                raise JogBusy(lease.operator, now - lease.last_beat_s)
             self._sequence = None
-            self._lease = JogLease(owner, operator, joint, direction, now, press)
+            self._jog = Jog(owner, joint, direction, now, press)
             return True
 
     def release(self, owner: str, press: int | None = None) -> None:
-        """The jog button was let go (`press`, or the owner's current press): stop now. The lease
-        stays with `owner` for `LEASE_S`."""
+        """The jog button was let go (`press`, or the owner's current press): stop now."""
         with self._lock:
-            lease = self._lease if self._lease is not None and self._lease.owner == owner else None
-            ended = press if press is not None else (lease.press if lease is not None else -1)
+            jog = self._jog if self._jog is not None and self._jog.owner == owner else None
+            ended = press if press is not None else (jog.press if jog is not None else -1)
             self._ended_press[owner] = max(self._ended_press.get(owner, -1), ended)
-            if lease is not None and lease.moving and lease.press <= ended:
-                lease.moving = False
+            if jog is not None and jog.moving and jog.press <= ended:
+                jog.moving = False
                 self._stop_motion()
 
-    def move_through(self, poses: Sequence[Sequence[float]], speed_m_s: float, owner: str | None = None) -> None:
+    def move_through(self, poses: Sequence[Sequence[float]], speed_m_s: float) -> None:
         """Move through joint poses (rad) in order, the spoon no faster than `speed_m_s`."""
         targets = [np.asarray(p, dtype=float) for p in poses]
         if not targets:
             raise ValueError("no poses to move through")
-        now = self.clock()
         with self._lock:
             self._require_ready()
-            lease = self._lease
-            if lease is not None and lease.owner != owner and now - lease.last_beat_s < LEASE_S:
-                raise JogBusy(lease.operator, now - lease.last_beat_s)
-            self._lease = None
+            self._jog = None
             self._sequence = _Sequence(targets, speed_m_s)
 
     def stop(self) -> None:
-        """Stop any motion now (jog or pose moves), whoever asks.
-
-        The jog lease ends (another screen may move the arm next); the owner who was jogging must
-        let go of its button before its heartbeats move the arm again.
-        """
+        """Stop any motion now (jog or pose moves), whoever asks. The owner who was jogging must
+        let go of its button before its heartbeats move the arm again."""
         with self._lock:
             self._sequence = None
-            lease = self._lease
-            if lease is not None:
+            jog = self._jog
+            if jog is not None:
                 for ended in (self._stopped_press, self._ended_press):
-                    ended[lease.owner] = max(ended.get(lease.owner, -1), lease.press)
-                self._lease = None
+                    ended[jog.owner] = max(ended.get(jog.owner, -1), jog.press)
+                self._jog = None
             self._stop_motion()
 
     def _require_motion(self) -> Motion:
@@ -367,12 +344,12 @@ class ArmDriver:
                 return
             if self._read_at == now:  # a fresh reading
                 self._touched()
-            self._plan(now)
-            if self._mode is ArmMode.IDLE and self._motion.finished:
-                return  # nothing asked: the servos hold their goal (the reads keep the watchdog fed)
             try:
+                self._plan(now)
+                if self._mode is ArmMode.IDLE and self._motion.finished:
+                    return  # nothing asked: the servos hold their goal (the reads keep the watchdog fed)
                 q = self._motion.step()
-            except (Unreachable, PlanningError) as exc:
+            except (Unreachable, ValueError) as exc:  # PlanningError included: a named stop, never an internal error
                 self._sequence = None
                 self._stop_motion()
                 log.warning("set-up move stopped: %s", exc)
@@ -435,8 +412,8 @@ class ArmDriver:
             return True
         self._motion = Motion(np.clip(q, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
         self._sequence = None
-        if self._lease is not None:
-            self._lease.moving = False  # a button still held moves again with its next heartbeat
+        if self._jog is not None:
+            self._jog.moving = False  # a button still held moves again with its next heartbeat
         self._mode, self._off_goal_since = ArmMode.IDLE, None
         self._reset_contact()
         return True
@@ -459,15 +436,15 @@ class ArmDriver:
 
     def _plan(self, now: float) -> None:
         motion = self._require_motion()
-        lease = self._lease
-        if lease is not None and lease.moving:
-            if now - lease.last_beat_s > HOLD_TIMEOUT_S:
-                lease.moving = False
+        jog = self._jog
+        if jog is not None and jog.moving:
+            if now - jog.last_beat_s > HOLD_TIMEOUT_S:
+                jog.moving = False
                 self._stop_motion()
                 return
             target = motion.q.copy()
-            low, high = JOINT_LIMITS_RAD[lease.joint - 1]
-            target[lease.joint - 1] = high - LIMIT_MARGIN_RAD if lease.direction > 0 else low + LIMIT_MARGIN_RAD
+            low, high = JOINT_LIMITS_RAD[jog.joint - 1]
+            target[jog.joint - 1] = high - LIMIT_MARGIN_RAD if jog.direction > 0 else low + LIMIT_MARGIN_RAD
             motion.limits = JOG_LIMITS
             motion.move_joints(target, JOG_SPOON_SPEED_M_S)
             self._mode = ArmMode.JOGGING
@@ -496,7 +473,7 @@ class ArmDriver:
 
     def _set_fault(self, reason: Message) -> None:
         self._mode, self._fault = ArmMode.FAULT, reason
-        self._sequence, self._lease = None, None
+        self._sequence, self._jog = None, None
         self._fresh.notify_all()
 
     # -- what the pages show -------------------------------------------------------------------
@@ -531,10 +508,8 @@ class ArmDriver:
     def status(self) -> ArmStatus:
         with self._lock:
             reading = self._reading
-            lease = self._lease
-            jogger = lease.operator if lease is not None and self.clock() - lease.last_beat_s < LEASE_S else None
             if reading is None:
-                return ArmStatus(self._mode, (), (), (), 0.0, jogger, self._fault, self.clock())
+                return ArmStatus(self._mode, (), (), (), 0.0, self._fault, self.clock())
             spoon = (
                 forward_spoon(reading.q_rad, self.spoon)[:3] if self._motion is not None else forward(reading.q_rad)[:3]
             )
@@ -544,7 +519,6 @@ class ArmDriver:
                 tuple(round(float(v), 4) for v in spoon),
                 tuple(float(t) for t in reading.temperature_c),
                 float(np.min(reading.voltage_v)),
-                jogger,
                 self._fault,
                 self.clock(),
                 self.watchdog_trips,

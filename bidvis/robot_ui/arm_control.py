@@ -1,8 +1,10 @@
 """The arm as staff move it during set-up: scan the bus, connect, jog, pose moves, test bites, STOP.
 
-`ArmControl` owns the servo bus and the set-up `ArmDriver` while no meal runs. A meal borrows
-the bus (`lend_bus`) and gives it back when it ends (`take_back`); while it is lent, every set-up
-move is refused with `Busy`.
+`ArmControl` owns the servo bus and the set-up `ArmDriver` while no meal runs, and the arm's one
+lease (`arm_lease.ArmLease`): a jog, a pose move or a test bite takes it for the screen that asked,
+and a meal for the one who started it; anyone else is refused with `ArmHeld` naming the holder.
+A meal borrows the bus (`lend_bus`) and gives it back when it ends (`take_back`); while it is
+lent, every set-up move is refused with `Busy`. STOP (`stop`) is never refused and frees the lease.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
 from bidvis.robot_ui.arm import PERIOD_S, SETUP_WATCHDOG_STEPS, ArmDriver, ArmError, ArmMode, ArmNotConnected
+from bidvis.robot_ui.arm_lease import MEAL_OWNER, ArmLease, ArmUse
 from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
 from controller.config import SafetyLimits
@@ -29,7 +32,14 @@ MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
 class ArmControl:
     """Set-up motion of the arm on `port` (see the module docstring)."""
 
-    def __init__(self, port: str, documents: RobotDocuments, limits: SafetyLimits, bus_timeout_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        port: str,
+        documents: RobotDocuments,
+        limits: SafetyLimits,
+        bus_timeout_s: float = 0.05,
+        lease: ArmLease | None = None,
+    ) -> None:
         self.port = port
         self.documents = documents
         self.limits = limits
@@ -38,6 +48,7 @@ class ArmControl:
         self.driver: ArmDriver | None = None
         self.last_scan: list[FoundServo] = []
         self.lent = False  # the bus is lent to a meal
+        self.lease = lease or ArmLease()
         self._lock = threading.RLock()
 
     def require_no_meal(self) -> None:
@@ -90,6 +101,7 @@ class ArmControl:
         with self._lock:
             self.require_no_meal()
             self._release_bus()
+            self.lease.free()
 
     def _release_bus(self) -> None:
         if self.driver is not None:
@@ -108,13 +120,22 @@ class ArmControl:
         return self.driver
 
     def stop(self) -> None:
-        """Stop any set-up motion now, whoever asks."""
-        if self.driver is not None:
-            self.driver.stop()
+        """Stop any set-up motion now, whoever asks; the arm is free for the next screen."""
+        with self._lock:
+            if self.driver is not None:
+                self.driver.stop()
+            if not self.lent:
+                self.lease.free()
 
     def hold(self, owner: str, operator: str, joint: int, direction: int, press: int = 0) -> bool:
-        """One heartbeat of a held jog button (see `ArmDriver.hold`)."""
-        return self.driver_or_refuse().hold(owner, operator, joint, direction, press)
+        """One heartbeat of a held jog button (see `ArmDriver.hold`): takes or renews the lease."""
+        with self._lock:
+            driver = self.driver_or_refuse()
+            self.lease.check(owner)
+            moving = driver.hold(owner, joint, direction, press)
+            if moving:
+                self.lease.take(owner, operator, ArmUse.JOG)
+            return moving
 
     def release(self, owner: str, press: int | None = None) -> None:
         """The jog button was let go: stop now."""
@@ -124,41 +145,50 @@ class ArmControl:
         """The joint angles read after this call (rad): where the arm is now."""
         return self.driver_or_refuse().current_q()
 
-    def go_to_ready(self, owner: str | None = None) -> None:
+    def go_to_ready(self, owner: str, operator: str) -> None:
         docs = self.documents
-        self._move_through([docs.calibration.ready_pose_rad], docs.profile.speed_m_s, owner)
+        self._move_through([docs.calibration.ready_pose_rad], docs.profile.speed_m_s, owner, operator, ArmUse.POSE_MOVE)
 
-    def test_bite(self, bowl: int, owner: str | None = None) -> None:
+    def test_bite(self, bowl: int, owner: str, operator: str) -> None:
         """Ready pose, the taught scoop of `bowl`, back to ready: at the citizen's speed, no citizen."""
         calibration = self.documents.calibration
         if not 0 <= bowl < len(calibration.bowls):
             raise FieldError("bowl", Message("refusal.bowl_not_taught", bowl=bowl, last=len(calibration.bowls) - 1))
         ready = calibration.ready_pose_rad
         poses = [ready, *calibration.bowls[bowl].waypoints_rad, ready]
-        self._move_through(poses, self.documents.profile.speed_m_s, owner)
+        self._move_through(poses, self.documents.profile.speed_m_s, owner, operator, ArmUse.TEST_BITE)
 
-    def _move_through(self, poses: Sequence[Sequence[float]], speed_m_s: float, owner: str | None) -> None:
-        self.driver_or_refuse().move_through(poses, speed_m_s, owner)
+    def _move_through(
+        self, poses: Sequence[Sequence[float]], speed_m_s: float, owner: str, operator: str, use: ArmUse
+    ) -> None:
+        """Move through `poses` for `owner`, who holds the arm until the move ends."""
+        with self._lock:
+            driver = self.driver_or_refuse()
+            self.lease.check(owner)
+            driver.move_through(poses, speed_m_s)
+            self.lease.take(owner, operator, use, running=lambda: driver.busy)
 
     def use_spoon(self, spoon: SpoonMount) -> None:
         """The spoon offset changed: the driver's spoon speed caps and status use the new one."""
         if self.driver is not None:
             self.driver.spoon = spoon
 
-    def lend_bus(self) -> DynamixelBus:
-        """Connect if needed and hand the bus to a meal: the set-up driver lets go."""
+    def lend_bus(self, started_by: str) -> DynamixelBus:
+        """Connect if needed and hand the bus to a meal started by `started_by` (who, from where),
+        which then holds the arm's lease: the set-up driver lets go. `ArmHeld` while a screen
+        holds the arm."""
         with self._lock:
             self.require_no_meal()
+            self.lease.check(MEAL_OWNER)
             if self.driver is None:
                 self.connect()
             driver, bus = self.driver, self.bus
-            if driver is not None and driver.busy:
-                raise Busy(Message("refusal.arm_moving"))
             assert bus is not None
             if driver is not None:
                 driver.close()
                 self.driver = None
             self.bus, self.lent = None, True
+            self.lease.take(MEAL_OWNER, started_by, ArmUse.MEAL, running=lambda: self.lent)
             return bus
 
     def take_back(self, bus: DynamixelBus) -> None:
@@ -166,11 +196,22 @@ class ArmControl:
         with self._lock:
             bus.close()
             self.lent = False
+            self.lease.free(MEAL_OWNER)
             self.connect()
 
     def status(self, language: Language = Language.ENGLISH) -> dict[str, Any] | None:
+        """The set-up arm's status with who holds the arm (`jog_operator`: the holder, by name),
+        or None when it is not connected."""
         driver = self.driver
-        return None if driver is None else driver.status().as_dict(language)
+        if driver is None:
+            return None
+        with self._lock:
+            holder = self.lease.holder()
+        return {
+            **driver.status().as_dict(language),
+            "jog_operator": None if holder is None else holder.operator,
+            "holder_use": None if holder is None else holder.use.value,
+        }
 
     def close(self) -> None:
         with self._lock:

@@ -17,12 +17,15 @@ instead). Requests from other sites never get this far (`web_guard.WebGuard`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from bidvis.robot_ui.arm_lease import ArmHeld
 from bidvis.robot_ui.audit import AuditAction, AuditError, AuditLog
 from bidvis.robot_ui.panels import PairingCodes, PanelRegistry
 from bidvis.robot_ui.session import RobotSession
@@ -189,6 +192,15 @@ class Recorder:
             new=new,
             detail=detail or None,
         )
+
+    @contextmanager
+    def refused_while_held(self, target: str) -> Iterator[None]:
+        """Record an `ArmHeld` refusal of `target` (what was asked) with who holds the arm, and re-raise it."""
+        try:
+            yield
+        except ArmHeld as refused:
+            self(AuditAction.ARM_HELD, target=target, holder=refused.holder.operator, use=refused.holder.use.value)
+            raise
 
 
 def _staff_recorder(request: Request, actor: Annotated[Actor, Depends(staff_actor)]) -> Recorder:

@@ -1,8 +1,8 @@
 """The meal as the citizen's panel runs it: start, commands, STOP, and clearing a stop.
 
 While a meal runs (`controller.loop.run_meal` in its own thread) it holds the arm: the bus is
-lent to it by `ArmControl`, and every set-up move is refused until it ends. STOP during a meal is
-an e-stop command to it.
+lent to it by `ArmControl` with the arm's lease, so no meal starts while a staff screen holds the
+arm, and every set-up move is refused until it ends. STOP during a meal is an e-stop command to it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from controller.config import SafetyLimits, TriggerKind
 from controller.feeding import CommandKind, FeedingState
 from controller.loop import LatestValue, MealController, run_meal
 from controller.messages import Language, Message
+from controller.safety import SafetyReason
 from controller.triggers import PanelInput, triggers_for
 from firmware_bridge import DynamixelBus
 
@@ -67,6 +68,7 @@ class MealRuntime:
         self._thread: threading.Thread | None = None
         self._state: FeedingState | None = None
         self._result: Message | None = None
+        self._stopped_by: SafetyReason | None = None
 
     @property
     def running(self) -> bool:
@@ -76,7 +78,7 @@ class MealRuntime:
         if self.running:
             raise Busy(Message("refusal.meal_running"))
 
-    def panel_command(self, kind: CommandKind, bowl: int | None = None, source: str | None = None) -> None:
+    def panel_command(self, kind: CommandKind, bowl: int | None, source: str) -> None:
         """A button on the citizen's panel (pressed by `source`): start the meal if none runs,
         then pass the command on. The next bite only when the profile's trigger is the panel
         (else `TriggerRefused`, journalled in a running meal as a trigger not accepted)."""
@@ -98,11 +100,12 @@ class MealRuntime:
                 self.start(source)
             self.panel.push(kind, bowl, source=source)
 
-    def start(self, source: str | None = None) -> None:
-        """Borrow the bus from the set-up arm and start the meal loop (journalled as started by `source`)."""
+    def start(self, source: str) -> None:
+        """Borrow the bus and the arm's lease from the set-up arm and start the meal loop
+        (journalled as started by `source`); `ArmHeld` while a staff screen holds the arm."""
         with self._lock:
             self.require_no_meal()
-            bus = self.arm.lend_bus()
+            bus = self.arm.lend_bus(source)
             self._state, self._result = FeedingState.IDLE, None
             self.panel.push(CommandKind.START_MEAL, source=source)
             self._thread = threading.Thread(target=self._run, args=(bus,), name="meal", daemon=True)
@@ -116,6 +119,7 @@ class MealRuntime:
 
         def on_tick(controller: MealController) -> None:
             self._state = controller.state
+            self._stopped_by = controller.machine.stopped_by
 
         inputs = triggers_for(docs.profile, armed=armed, panel=self.panel, switches=self.switches)
         try:
@@ -132,7 +136,11 @@ class MealRuntime:
                 on_tick=on_tick,
                 contact_noise=docs.contact_noise(),
             )
-            self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
+            if report.final_state is FeedingState.FAULT and self._stopped_by is not None:
+                # Staff page and panel say why in plain words; a person must clear it (`clear_stop`).
+                self._result = Message("fault.meal_stopped", reason=Message(f"safety.{self._stopped_by.value}"))
+            else:
+                self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
             self._result = Message("fault.meal_failed", cause=str(exc))
@@ -167,6 +175,9 @@ class MealRuntime:
             "state_text": Message(f"meal_state.{state.value if state is not None else 'none'}").text(language),
             "result": "" if result is None else str(result),
             "result_text": "" if result is None else result.text(language),
+            "stopped_by": None
+            if self._stopped_by is None or state is not FeedingState.FAULT
+            else self._stopped_by.value,
         }
 
     def close(self) -> None:

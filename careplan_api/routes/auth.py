@@ -12,7 +12,7 @@ only by GET pages (`deps.get_page_caller`); POSTs here refuse other origins.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -37,6 +37,7 @@ from careplan_api.services.access import Need, may_access, visible_citizens
 from careplan_api.services.login import LoginContext, change_password, issue_token, password_login
 from careplan_api.services.login_throttle import Throttled
 from careplan_api.services.security import InvalidToken, revoke_token, user_for_token
+from careplan_api.settings import Settings
 from careplan_api.templating import render_page
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -47,7 +48,14 @@ MAX_NEXT_CHARS = 2000
 
 def _login_context(request: Request, session: Session, resource: str) -> LoginContext:
     state = request.app.state
-    return LoginContext(session, state.password_hasher, state.login_throttle, client_address(request), resource)
+    return LoginContext(
+        session,
+        state.password_hasher,
+        state.login_throttle,
+        client_address(request),
+        resource,
+        state.settings.password_roles,
+    )
 
 
 def _password_login(
@@ -152,6 +160,16 @@ def me(user: CurrentUser) -> User:
     return user
 
 
+def base_url(request: Request, settings: Settings) -> str:
+    """The service's address as browsers reach it: `Settings.public_url`, else this request's."""
+    return settings.public_url or str(request.base_url).rstrip("/")
+
+
+def logged_out_url(request: Request, settings: Settings) -> str:
+    """Where an OpenID Provider sends the browser after logging out (registered at the provider): `{base}/login`."""
+    return f"{base_url(request, settings)}/login"
+
+
 def safe_next(value: str | None) -> str | None:
     """`value` if it is a path on this site (`/…`), else None: no scheme, host, `//` or backslash."""
     if not value or len(value) > MAX_NEXT_CHARS or not value.startswith("/") or value.startswith("//"):
@@ -219,6 +237,11 @@ def _login_page(
     throttled: Throttled | None = None,
 ) -> HTMLResponse:
     user = None if failed or throttled else _signed_in_user(request, session)
+    query = {"lang": language.value, **({"next": next_path} if next_path else {})}
+    providers = [
+        {"name": p.name, "title": p.title, "url": f"/login/oidc/{p.name}?{urlencode(query)}"}
+        for p in request.app.state.openid.providers()
+    ]
     page = render_page(
         request,
         "login.html",
@@ -229,6 +252,8 @@ def _login_page(
         landing=landing_page(session, user) if user else None,
         signed_in=user is not None,
         retry_after_s=throttled.retry_after_s if throttled else None,
+        providers=providers,
+        break_glass_only=request.app.state.settings.password_roles is not None,
     )
     if throttled:
         page.status_code = status.HTTP_429_TOO_MANY_REQUESTS
@@ -296,11 +321,15 @@ def browser_login(
 
 
 @browser_router.post("/logout", status_code=status.HTTP_303_SEE_OTHER, response_class=RedirectResponse)
-def browser_logout(request: Request, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
-    """Revoke the login cookie's token (refused from now on, by the API too), delete the cookie,
-    and go to the login page."""
+def browser_logout(
+    request: Request, session: SessionDep, settings: SettingsDep, lang: Annotated[str | None, Form(max_length=8)] = None
+) -> RedirectResponse:
+    """Revoke the login cookie's token (refused from now on, by the API too), delete the cookie, and
+    go to the login page; after a login through an OpenID Provider, by way of the provider's logout
+    (RP-initiated logout), so that the provider's session ends too."""
     _refuse_cross_site(request)
     token = request.cookies.get(SESSION_COOKIE)
+    target = "/login"
     if token:
         try:
             _user, claims = user_for_token(session, token, request.app.state.jwt_key)
@@ -309,6 +338,10 @@ def browser_logout(request: Request, session: SessionDep, settings: SettingsDep)
         else:
             revoke_token(session, claims)
             session.commit()
-    response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+            client = request.app.state.openid.get(claims.provider) if claims.provider else None
+            if client is not None:
+                language = negotiate(lang, request.headers.get("accept-language"))
+                target = client.logout_url(logged_out_url(request, settings), ui_locales=language.value) or target
+    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     response.headers["Set-Cookie"] = clear_cookie_header(settings.cookie_secure)
     return response

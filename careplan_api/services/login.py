@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from careplan_api.errors import InvalidInput, NotFound
-from careplan_api.models import AuditAction, LoginFailure, User, utcnow
+from careplan_api.models import AuditAction, LoginFailure, Role, User, utcnow
 from careplan_api.services import audit
 from careplan_api.services.login_throttle import Attempt, LoginThrottle, Throttled, ThrottleScope
 from careplan_api.services.people import MIN_PASSWORD_CHARS
@@ -59,6 +59,8 @@ class LoginContext:
     throttle: LoginThrottle
     address: str
     resource: str  # how the attempt came in, for the audit log ("POST /api/v1/auth/token")
+    # the roles that may log in with a password (`Settings.password_login`); None: every role
+    password_roles: frozenset[Role] | None = None
 
 
 def password_login(context: LoginContext, username: str, password: str) -> User | Throttled | None:
@@ -74,6 +76,8 @@ def password_login(context: LoginContext, username: str, password: str) -> User 
     except Exception:
         throttle.abandon(attempt)
         raise
+    if user is not None and context.password_roles is not None and user.role not in context.password_roles:
+        user = None  # answered as a wrong password: the password login is for the break-glass administrator
     if user is not None:
         throttle.succeeded(attempt, user.id)
         return user
@@ -104,11 +108,18 @@ def _audit_lock(context: LoginContext, attempt: Attempt, scope: ThrottleScope) -
 
 
 def issue_token(
-    session: Session, user: User, key: bytes, ttl_s: int, *, purpose: str | None, resource: str
+    session: Session,
+    user: User,
+    key: bytes,
+    ttl_s: int,
+    *,
+    purpose: str | None,
+    resource: str,
+    provider: str | None = None,
 ) -> tuple[str, AccessClaims]:
     """An access token for `user` carrying the purpose of use chosen at login (None: every request
-    must then say why itself), with its `login` audit entry (committed)."""
-    token, claims = create_access_token(user, key, ttl_s, purpose=purpose)
+    must then say why itself) and the OpenID Provider logged in with, with its `login` audit entry (committed)."""
+    token, claims = create_access_token(user, key, ttl_s, purpose=purpose, provider=provider)
     audit.record(
         session,
         actor=user,

@@ -93,14 +93,21 @@ class AccessClaims:
     expires_at: datetime
     issued_at: datetime | None = None
     purpose: str | None = None  # the purpose of use chosen at login (DESIGN.md), if any
+    provider: str | None = None  # the OpenID Provider logged in with (its configured name), None for a password
 
 
 def create_access_token(
-    user: User, key: bytes, ttl_s: int, now: datetime | None = None, purpose: str | None = None
+    user: User,
+    key: bytes,
+    ttl_s: int,
+    now: datetime | None = None,
+    purpose: str | None = None,
+    provider: str | None = None,
 ) -> tuple[str, AccessClaims]:
-    """A signed token for `user` (HS256), valid `ttl_s` seconds, carrying `purpose` when given."""
+    """A signed token for `user` (HS256), valid `ttl_s` seconds, carrying `purpose` and the OpenID
+    Provider's name (`idp`) when given. It names the user by id only: no CPR number, no name."""
     now = now or datetime.now(UTC)
-    claims = AccessClaims(user.id, user.role, uuid.uuid4().hex, now + timedelta(seconds=ttl_s), now, purpose)
+    claims = AccessClaims(user.id, user.role, uuid.uuid4().hex, now + timedelta(seconds=ttl_s), now, purpose, provider)
     payload: dict[str, object] = {
         "sub": str(user.id),
         "role": user.role.value,
@@ -110,6 +117,8 @@ def create_access_token(
     }
     if purpose:
         payload["purpose"] = purpose
+    if provider:
+        payload["idp"] = provider
     return jwt.encode(payload, key, algorithm=JWT_ALGORITHM), claims
 
 
@@ -118,6 +127,7 @@ def decode_access_token(token: str, key: bytes) -> AccessClaims:
     try:
         payload = jwt.decode(token, key, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "exp", "jti", "role"]})
         purpose = payload.get("purpose")
+        provider = payload.get("idp")
         return AccessClaims(
             uuid.UUID(str(payload["sub"])),
             Role(payload["role"]),
@@ -125,6 +135,7 @@ def decode_access_token(token: str, key: bytes) -> AccessClaims:
             datetime.fromtimestamp(int(payload["exp"]), UTC),
             datetime.fromtimestamp(float(payload["iat"]), UTC) if "iat" in payload else None,
             purpose if isinstance(purpose, str) and purpose else None,
+            provider[:32] if isinstance(provider, str) and provider else None,
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("the access token has expired; log in again") from exc

@@ -96,7 +96,48 @@ def test_the_command_writes_json_per_family_a_summary_and_the_runs_on_local_work
     summary = (out / "summary.md").read_text()
     assert "bidvis safety-campaign --runs 2 --split held-out" in summary and "| plain | 1 |" in summary
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    assert [r["seed"] for r in runs] == [HELD_OUT_SEEDS.start, HELD_OUT_SEEDS.start + 1]
+    assert sorted(r["seed"] for r in runs) == [HELD_OUT_SEEDS.start, HELD_OUT_SEEDS.start + 1]  # as they ended
+
+
+def test_a_run_that_crashes_fails_is_saved_and_the_campaign_goes_on(tmp_path, monkeypatch):
+    import bidvis.simulation
+
+    real = bidvis.simulation.run_safety_scenario
+
+    def crash_on_talking(scenario, **options):
+        if scenario.name.startswith("talking"):
+            raise RuntimeError("the controller raised")
+        return real(scenario, **options)
+
+    monkeypatch.setattr(bidvis.simulation, "run_safety_scenario", crash_on_talking)
+    families = parse_families(QUICK)
+    records = run_campaign(families, plan_runs(families, 2, None, SeedSplit.HELD_OUT), workers=1, failures_dir=tmp_path)
+    plain, talking = records
+    assert plain.passed and plain.bites_taken == 1
+    assert not talking.passed and talking.aborted == "crashed: RuntimeError: the controller raised"
+    assert talking.broken[0] == "run aborted: crashed: RuntimeError: the controller raised"
+    assert talking.scenario_file == str(tmp_path / f"{talking.scenario}.toml")
+
+
+def test_a_stopped_campaign_keeps_and_summarises_the_runs_that_ended(tmp_path, monkeypatch):
+    """Ctrl-C after the first run: runs.jsonl has it, the summary says the campaign stopped early."""
+    import bidvis.campaign
+
+    real = bidvis.campaign.run_campaign
+
+    def stopped_after_one(families, plan, *, on_record, **options):
+        real(families, plan[:1], on_record=on_record, **options)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bidvis.campaign, "run_campaign", stopped_after_one)
+    out = tmp_path / "campaign"
+    args = ["safety-campaign", "--families", str(_families(tmp_path)), "--runs", "2", "--workers", "1"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert [r["family"] for r in runs] == ["plain"]
+    summary = (out / "summary.md").read_text()
+    assert "Stopped early: 1 of the 2 planned runs ended" in summary and "| plain | 1 |" in summary
 
 
 @pytest.mark.parametrize(

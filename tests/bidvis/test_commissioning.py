@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from bidvis.commission_commands import REPLY_ALLOWANCE_S
 from bidvis.commissioning import (
     Commissioner,
     CommissionError,
@@ -38,7 +39,7 @@ def one_bowl_calibration():
 
 def commission(bus: VirtualServoBus, calibration=None, safety=None, lines=None):
     calibration = calibration or one_bowl_calibration()
-    with DynamixelBus(bus.url, baudrate=calibration.baudrate) as host:
+    with DynamixelBus(bus.url, baudrate=calibration.baudrate, timeout=REPLY_ALLOWANCE_S) as host:
         return Commissioner(
             host,
             calibration,

@@ -141,9 +141,6 @@ def test_finding_a_panel_press_without_login_cannot_take_the_arm_from_jogging_st
     assert staff.post("/api/jog/hold", json=jog, headers=network.same_origin).status_code == 200  # still Anna's
 
 
-@pytest.mark.xfail(
-    strict=True, reason="one arm lease for jogs, pose moves, test bites and meals: issue 17 item 2 (runtime)"
-)
 def test_finding_a_paired_panel_cannot_start_a_meal_while_staff_hold_the_arm(network):
     token = pair_panel(network)
     staff = network.staff()
@@ -158,7 +155,6 @@ def test_finding_a_paired_panel_cannot_start_a_meal_while_staff_hold_the_arm(net
     assert answer.status_code == 409 and "Anna" in answer.json()["detail"]
 
 
-@pytest.mark.xfail(strict=True, reason="pose moves have an owner (one arm lease): issue 17 item 2 (runtime)")
 def test_finding_a_second_screens_test_bite_does_not_replace_the_first(network):
     anna, bo = network.staff(), network.staff("127.0.0.6", "Bo")
     anna.post("/api/connect", headers=network.same_origin)
@@ -227,7 +223,6 @@ def test_finding_a_profile_change_during_a_meal_is_refused_not_silently_ignored(
     assert answer.status_code == 409 and "meal is running" in answer.json()["detail"]
 
 
-@pytest.mark.xfail(strict=True, reason="request bodies are capped: issue 17 item 4 (runtime)")
 def test_finding_a_huge_body_without_login_is_refused_before_it_is_read(network):
     attacker = network.machine(ATTACKER)
     body = b'{"command": "' + b"x" * (50 * 1024 * 1024) + b'"}'

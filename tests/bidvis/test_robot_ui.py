@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.app import create_app
+from bidvis.robot_ui.audit import AuditAction
 from careplan_api.schemas import UsageEventType
 from controller.config import demo_calibration, load_calibration, load_profile
 from sim.virtual_bus import VirtualServoBus
@@ -166,13 +166,13 @@ def test_two_browsers_jogging_one_wins_the_other_is_told(connected):
     hold_for(connected, 0.2)
     refused = connected.post("/api/jog/hold", json={"owner": BO, "joint": 2, "direction": -1})
     assert refused.status_code == 409
-    assert "Anna is jogging the arm" in refused.json()["detail"]
+    assert "Anna holds the arm (jogging)" in refused.json()["detail"]
     assert connected.post("/api/test-bite", json={"owner": BO, "bowl": 0}).status_code == 409
     assert connected.get("/api/status").json()["arm"]["jog_operator"] == "Anna"
 
 
-def test_the_jog_lease_passes_on_after_the_owner_lets_go(connected, monkeypatch):
-    monkeypatch.setattr(arm_module, "LEASE_S", 0.3)
+def test_the_jog_lease_passes_on_after_the_owner_lets_go(connected, robot):
+    robot.session.arm.lease.jog_grace_s = 0.3
     hold_for(connected, 0.1)
     connected.post("/api/jog/release", json={"owner": ANNA})
     time.sleep(0.4)
@@ -313,6 +313,20 @@ def test_a_test_bite_goes_through_the_scoop_and_back_to_ready(connected, robot):
     wait_for(lambda: not robot.session.arm.driver.busy, timeout_s=30, what="the test bite")
     assert np.allclose(joints(connected), robot.session.documents.calibration.ready_pose_rad, atol=0.02)
     assert connected.post("/api/test-bite", json={"owner": ANNA, "bowl": 5}).json()["fields"] == ["bowl"]
+
+
+def test_a_test_bite_holds_the_arm_no_meal_starts_until_stop_frees_it(connected, robot, app):
+    assert connected.post("/api/test-bite", json={"owner": ANNA, "bowl": 0}).status_code == 200
+    refused = connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0})
+    assert refused.status_code == 409 and "Anna holds the arm (a test bite)" in refused.json()["detail"]
+    assert not robot.session.meal.running and robot.journal.open_meal_id is None
+    (entry,) = app.state.audit.entries(AuditAction.ARM_HELD)
+    assert entry.target == "meal start (select_bowl)" and entry.detail == {"holder": "Anna", "use": "test_bite"}
+    assert connected.post("/api/stop").status_code == 200  # STOP frees the arm
+    assert connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0}).status_code == 200
+    assert robot.session.meal.running
+    refused = connected.post("/api/test-bite", json={"owner": BO, "bowl": 0})
+    assert refused.status_code == 409 and "meal is running" in refused.json()["detail"]
 
 
 def test_stop_during_a_test_bite(connected, robot):
@@ -541,6 +555,7 @@ def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, rob
         "tone": "stopped",
         "words": "Stoppet. Tilkald personale",
         "paused": False,
+        "why": "Der blev trykket STOP.",  # why, in plain words
     }
     wait_for(lambda: not robot.session.meal.running, what="the meal to end after the e-stop")
     stop = next(e.data for e, _ in robot.journal.events() if e.type is UsageEventType.SAFETY_STOP)

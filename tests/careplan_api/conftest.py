@@ -37,13 +37,15 @@ PASSWORD = "correct horse battery"
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
+    """Test settings: every role logs in with a password (as in the embedded demo) unless overridden."""
+    values: dict[str, object] = {"password_login": "everyone", **overrides}
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
         jwt_secret=TEST_JWT_SECRET,
         cpr_hmac_key=TEST_CPR_KEY,
         argon2_profile="CHEAPEST",
-        **overrides,
+        **values,
     )
 
 
@@ -222,12 +224,11 @@ def world(app: FastAPI) -> World:
     return w
 
 
-@pytest.fixture
-def live_server(app: FastAPI) -> Iterator[str]:
-    """The app served by uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 (`port`, else a free one) in a thread; yields its base URL."""
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -239,3 +240,9 @@ def live_server(app: FastAPI) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[str]:
+    """The app served by uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    yield from serve(app)

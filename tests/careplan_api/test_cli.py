@@ -52,7 +52,9 @@ def test_the_admin_commands_set_up_a_citizen_a_device_and_people_who_can_log_in(
     )
     assert staff["user_id"] != relative["user_id"]
 
-    app = create_app(Settings(database_url=database_url, data_dir=tmp_path))  # same secrets file as the CLI
+    app = create_app(
+        Settings(database_url=database_url, data_dir=tmp_path, password_login="everyone")
+    )  # same secrets file as the CLI
     with TestClient(app) as client:
         events = {
             "events": [
@@ -176,7 +178,7 @@ def test_a_lost_password_is_reset_old_tokens_stop_and_the_operator_is_in_the_cit
     monkeypatch.setenv("BIDVIS_OPERATOR", "kbh-it-jens")
     citizen_id = _json(run("add-citizen", "--name", "Grete"))["citizen_id"]
     _json(run("add-user", "--username", "grete", "--role", "citizen", "--citizen", citizen_id, stdin="firstpass1\n"))
-    app = create_app(Settings(database_url=database_url, data_dir=tmp_path))
+    app = create_app(Settings(database_url=database_url, data_dir=tmp_path, password_login="everyone"))
     with TestClient(app) as client:
         old = client.post("/api/v1/auth/token", data={"username": "grete", "password": "firstpass1"}).json()
         assert _json(run("reset-password", "--username", "grete", stdin="second-pass-2\n"))["is_active"] is True
@@ -206,7 +208,7 @@ def test_a_lost_password_is_reset_old_tokens_stop_and_the_operator_is_in_the_cit
 
 
 def test_migrate_names_the_newest_revision(run):
-    assert _json(run("migrate")) == {"revision": "0003"}
+    assert _json(run("migrate")) == {"revision": "0004"}
 
 
 def test_a_password_is_never_an_argument_and_an_unknown_user_is_a_clear_error(run):

@@ -82,6 +82,33 @@ class ScriptedCitizen:
         )
 
 
+@dataclass
+class TablePlant:
+    """The default simulated arm's plant (`sim.virtual_bus.plant_for(default_flaws())`: compliant
+    joints with backlash and friction), a push on chosen joints (`external_nm`: a hand or face
+    pushing on the spoon) and joints an obstacle blocks."""
+
+    inner: CompliantPlant | IdealPlant = field(default_factory=lambda: plant_for(default_flaws()))
+    blocked: dict[int, float] = field(default_factory=dict)  # joints held at an angle (rad) by an obstacle
+
+    @property
+    def external_nm(self) -> dict[int, float]:
+        return self.inner.external_nm
+
+    def set_position(self, servo_id: int, position_rad: float) -> None:
+        self.inner.set_position(servo_id, position_rad)
+
+    def set_position_gains(self, servo_id: int, p_gain: int, i_gain: int, d_gain: int) -> None:
+        if isinstance(self.inner, CompliantPlant):
+            self.inner.set_position_gains(servo_id, p_gain, i_gain, d_gain)
+
+    def step(self, commands, dt):
+        for servo_id, angle in self.blocked.items():
+            self.inner.set_position(servo_id, angle)
+            commands = {**commands, servo_id: angle if commands.get(servo_id) is not None else None}
+        return self.inner.step(commands, dt)
+
+
 class JumpingClock:
     """The loop's clock when the system time jumps: `inner` time plus offsets that switch on at
     given inner times ({inner_time_s: jump_s}). The servos keep running on `inner`."""
@@ -107,7 +134,7 @@ class Table:
 
     clock: SimulatedClock
     servos: VirtualServoBus
-    plant: CompliantPlant | IdealPlant  # push on the arm with `plant.external_nm`
+    plant: TablePlant
     bus: DynamixelBus
     journal: UsageJournal
     citizen: ScriptedCitizen
@@ -166,7 +193,7 @@ def table(tmp_path) -> Iterator[Table]:
     `table.calibration = demo_calibration()` for the real scoops)."""
     calibration = quick_scoop_calibration()
     clock = SimulatedClock()
-    plant = plant_for(default_flaws())  # the simulated arm as it is by default (sim.flaws)
+    plant = TablePlant()  # the simulated arm as it is by default (sim.flaws)
     for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad, strict=False):
         plant.set_position(servo_id, angle)
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant)

@@ -31,7 +31,7 @@ from controller.safety import ContactDetector, JointNoise, SafetyReason, Verdict
 from firmware_bridge import DynamixelBus
 from sim.flaws import TYPICAL, ArmFlaws
 from sim.virtual_bus import SimulatedClock, VirtualServoBus, plant_for
-from tests.controller.conftest import ScriptedCitizen, Table, quick_scoop_calibration
+from tests.controller.conftest import ScriptedCitizen, Table, TablePlant, quick_scoop_calibration
 
 TUNING_SEEDS = tuple(range(1, 7))
 HELD_OUT_SEEDS = tuple(range(101, 105))
@@ -91,7 +91,7 @@ def record_meal(
         limits = limits.model_copy(update={"contact_noise_sigmas": 20.0})
     calibration = quick_scoop_calibration()
     clock = SimulatedClock()
-    plant = plant_for(flaws_of(seed))
+    plant = TablePlant(plant_for(flaws_of(seed)))
     for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad, strict=True):
         plant.set_position(servo_id, angle)
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant, flaws=flaws_of(seed))

@@ -120,10 +120,10 @@ def settings(**overrides) -> FeedingSettings:
 
 
 def at_rest(q=READY_Q, spoon=READY_SPOON) -> ArmView:
-    return ArmView(np.array(q, dtype=float), np.asarray(spoon, dtype=float), 0.0, True)
+    return ArmView(np.array(q, dtype=float), np.asarray(spoon, dtype=float), 0.0, True, np.asarray(spoon, dtype=float))
 
 
-MOVING = ArmView(np.array(READY_Q), READY_SPOON + 0.01, 0.1, False)
+MOVING = ArmView(np.array(READY_Q), READY_SPOON + 0.01, 0.1, False, READY_SPOON + 0.01)
 SEEN = MouthView(MOUTH, is_open=True)
 UNSEEN = MouthView(None)
 
@@ -197,7 +197,7 @@ def test_approach_slows_before_the_mouth_can_have_come_nearer_unseen(beyond_m, n
     assert s.tuning.unseen_mouth_approach_m == pytest.approx(0.015)
     distance = s.near_mouth_radius_m + s.braking_distance_m + beyond_m
     spoon = MOUTH + np.array((-1.0, 0.0, 0.0)) * distance
-    goal = machine.step(1.005, [], SEEN, OK, ArmView(np.array(READY_Q), spoon, 0.1, False))
+    goal = machine.step(1.005, [], SEEN, OK, ArmView(np.array(READY_Q), spoon, 0.1, False, spoon))
     cap = s.speed_near_mouth_m_s if near else s.speed_m_s
     assert goal.speed_cap_m_s == pytest.approx(cap * s.tuning.speed_planning_fraction)
 
@@ -263,11 +263,24 @@ def test_safe_stop_faults_from_any_state_until_reset(reason):
     machine.events.clear()
     goal = machine.step(1.1, [], SEEN, Verdict(Reaction.SAFE_STOP, reason, "why"), MOVING)
     assert machine.state is S.FAULT and goal == HOLD
-    assert [kind for kind, _ in machine.events] == [UsageEventType.SAFETY_STOP, UsageEventType.FAULT]
+    kinds = [kind for kind, _ in machine.events]
+    assert kinds == [UsageEventType.SAFETY_STOP, UsageEventType.FAULT, UsageEventType.MEAL_ENDED]
+    ended = machine.events[-1][1]  # the meal is closed in the care plan at once, not at the next start
+    assert ended == {"reason": "interrupted", "stopped_by": str(reason), "state": "approach"}
     machine.step(1.2, cmd(CommandKind.NEXT_BITE) + cmd(CommandKind.RESUME), SEEN, OK, at_rest())
     assert machine.state is S.FAULT
     machine.step(1.3, cmd(CommandKind.RESET), SEEN, OK, at_rest())
     assert machine.state is S.IDLE
+
+
+def test_a_meal_is_closed_once_and_a_fault_outside_a_meal_closes_nothing():
+    machine = approaching_machine()
+    machine.step(1.1, [], SEEN, Verdict(Reaction.SAFE_STOP, SafetyReason.ESTOP, "why"), MOVING)
+    machine.step(1.2, cmd(CommandKind.RESET), SEEN, OK, at_rest())
+    machine.events.clear()
+    machine.step(1.3, cmd(CommandKind.END_MEAL), SEEN, OK, at_rest())  # IDLE -> ENDED: nothing open to close
+    machine.step(1.4, cmd(CommandKind.ESTOP), SEEN, OK, at_rest())
+    assert UsageEventType.MEAL_ENDED not in [kind for kind, _ in machine.events]
 
 
 def test_estop_command_faults_with_its_reason():
@@ -281,6 +294,34 @@ def arrive(machine: FeedingMachine, now: float) -> None:
     standoff = MOUTH + np.array([-0.02, 0.0, 0.0])
     machine.step(now, [], SEEN, OK, at_rest(spoon=standoff))
     assert machine.state is S.AT_MOUTH
+
+
+def test_no_arrival_while_the_measured_spoon_is_short_of_the_standoff():
+    """The commanded spoon at the stand-off is not enough: the servos stopped 12 cm short."""
+    machine = approaching_machine()
+    standoff = MOUTH + np.array([-0.02, 0.0, 0.0])
+    short = standoff + np.array([-0.123, 0.0, 0.0])
+    arm = ArmView(np.array(READY_Q), standoff, 0.0, True, short)
+    machine.step(2.0, [], SEEN, OK, arm)
+    assert machine.state is S.APPROACH
+    tolerance = machine.settings.tuning.measured_arrive_tolerance_m
+    nearly = ArmView(np.array(READY_Q), standoff, 0.0, True, standoff + np.array([0.0, 0.0, 0.9 * tolerance]))
+    machine.step(2.1, [], SEEN, OK, nearly)
+    assert machine.state is S.AT_MOUTH
+
+
+@pytest.mark.parametrize("reason", [SafetyReason.CONTACT, SafetyReason.MOUTH_LOST])
+def test_no_bite_taken_unless_the_measured_spoon_is_at_the_mouth(reason):
+    machine = approaching_machine()
+    arrive(machine, 2.0)
+    standoff = MOUTH + np.array([-0.02, 0.0, 0.0])
+    machine.step(2.5, [], MouthView(MOUTH, is_open=False), OK, at_rest(spoon=standoff))  # lips close
+    pushed = ArmView(np.array(READY_Q), standoff, 0.0, True, standoff + np.array([-0.05, 0.0, 0.0]))
+    machine.events.clear()
+    machine.step(2.6, [], MouthView(MOUTH, is_open=False), Verdict(Reaction.RETRACT, reason, "why"), pushed)
+    assert machine.state is S.RETRACT and machine.loaded
+    assert machine.stats.bites_taken == 0
+    assert UsageEventType.BITE_TAKEN not in [kind for kind, _ in machine.events]
 
 
 def test_bite_is_taken_when_the_lips_close_and_the_head_moves_back():
@@ -312,10 +353,12 @@ def test_contact_at_the_mouth_is_the_lips_on_the_spoon():
     machine = approaching_machine()
     arrive(machine, 2.0)
     machine.events.clear()
-    goal = machine.step(2.5, [], SEEN, Verdict(Reaction.RETRACT, SafetyReason.CONTACT, "joint2"), at_rest(spoon=MOUTH))
+    standoff = MOUTH + np.array([-0.02, 0.0, 0.0])
+    contact = Verdict(Reaction.RETRACT, SafetyReason.CONTACT, "joint2")
+    goal = machine.step(2.5, [], SEEN, contact, at_rest(spoon=standoff))
     # The spoon held still at the mouth, so the retreat (straight out of the mouth) starts at once.
     assert machine.state is S.RETRACT and goal.kind is GoalKind.SPOON
-    assert np.allclose(goal.target, MOUTH + np.array([-0.05, 0, 0]))
+    assert np.allclose(goal.target, standoff + np.array([-0.05, 0, 0]))
     assert machine.events == [(UsageEventType.BITE_TAKEN, {"bowl": 0, "held_s": 0.5, "ended_by": "lips_on_spoon"})]
     assert machine.stats.safety_stops == 0
 

@@ -98,6 +98,9 @@ class CountingBus:
         self.writes += 1
         return self.bus.sync_write(address, data)
 
+    def read(self, servo_id, address, length):
+        return self.bus.read(servo_id, address, length)
+
     def write(self, servo_id, address, data):
         return self.bus.write(servo_id, address, data)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bidvis.robot_ui.arm import ArmMode
+from bidvis.robot_ui.arm_lease import ArmUse
 from bidvis.robot_ui.camera_setup import CHECKERBOARD_GUIDANCE, HAND_EYE_GUIDANCE
 from bidvis.robot_ui.texts import page_words
 from controller.feeding import FeedingState
@@ -33,6 +34,7 @@ FAMILIES: dict[str, list[str]] = {
     "safety.": [reason.value for reason in SafetyReason],
     "meal_state.": [state.value for state in FeedingState] + ["none"],
     "arm_mode.": [mode.value for mode in ArmMode],
+    "arm_use.": [use.value for use in ArmUse],
     "guide.board_": [str(i) for i in range(1, len(CHECKERBOARD_GUIDANCE) + 1)],
     "guide.hand_eye_": [str(i) for i in range(1, len(HAND_EYE_GUIDANCE) + 1)],
 }

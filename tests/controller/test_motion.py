@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from controller.config import demo_calibration
 from controller.kinematics import SpoonOffset, Unreachable, forward_spoon, inverse_spoon
-from controller.motion import Motion, MotionLimits, MotionMode
+from controller.motion import Motion, MotionLimits, MotionMode, PlanningError
 
 PERIOD_S = 0.005
 SPOON = SpoonOffset(x_m=0.05)
@@ -148,3 +149,21 @@ def test_commanded_pose_matches_forward_kinematics():
     for _ in range(50):
         q = motion.step()
     np.testing.assert_allclose(forward_spoon(q, SPOON), motion.spoon_pose)
+
+
+def test_a_trajectory_ruckig_finds_too_long_is_a_planning_error_and_the_arm_holds():
+    """ruckig answers -101 (trajectory too long) through a ValueError of its binding (issue 13)."""
+    calibration = demo_calibration()
+    motion = Motion(calibration.ready_pose_rad, calibration.spoon, 0.02, MotionLimits(max_joint_speed_rad_s=0.3))
+    target = np.array(calibration.ready_pose_rad)
+    target[0] += 1.0
+    motion.move_joints(target, 0.05)
+    for _ in range(10):
+        motion.step()
+    held = motion.q.copy()
+    motion._joint_in.max_velocity = [1e-9] * 4  # what a speed floor of ~0 asked of a joint still braking
+    motion._joint_in.target_position = list(held + 0.01)
+    with pytest.raises(PlanningError, match="-101"):
+        motion.step()
+    np.testing.assert_array_equal(motion.q, held)
+    assert motion.at_rest

@@ -18,15 +18,18 @@ from controller.safety import (
     SafetySupervisor,
     Verdict,
     Workspace,
+    check_following_error,
     check_joint_command,
     check_joint_speeds,
     check_servo_health,
+    check_servo_state,
     check_spoon_speed,
     check_vision,
     check_workspace,
     classify_hardware_error,
     confident_mouth,
     contact_thresholds_a,
+    following_error_bound_rad,
     lean_in_speed_m_s,
     speed_cap_m_s,
     worst,
@@ -326,3 +329,61 @@ def test_frozen_camera_repeating_a_position_does_not_refresh_the_mouth():
         assert sup.trust_mouth(position.copy(), 1.0 + i / 30) == OK
     assert sup.trusted_mouth_t_s == 1.0 and sup.frozen_observations == 19
     assert check_vision(1.0 + 19 / 30, 1.0 + 19 / 30, sup.trusted_mouth_t_s, 0.2, 0.5).reason is SafetyReason.MOUTH_LOST
+
+
+# -- the measured arm ---------------------------------------------------------------------------
+
+
+def test_following_error_bound_grows_with_the_commanded_speed():
+    assert following_error_bound_rad(0.0, 0.08, 0.06) == pytest.approx(0.08)
+    assert following_error_bound_rad(-1.0, 0.08, 0.06) == pytest.approx(0.14)
+    assert following_error_bound_rad(2.0, 0.08, 0.0) == pytest.approx(0.08)
+
+
+@pytest.mark.parametrize(
+    ("measured", "ok"),
+    [
+        ((0.0, 0.0, 0.0, 0.0), True),
+        ((0.0, 0.079, 0.0, 0.0), True),
+        ((0.0, 0.0, -0.081, 0.0), False),
+        ((0.0, 0.0, 0.0, math.nan), False),  # a broken reading never passes
+        ((0.0, 0.0, 0.0, math.inf), False),
+    ],
+)
+def test_following_error_beyond_the_bound_is_a_safe_stop_naming_the_joint(measured, ok):
+    verdict = check_following_error(measured, (0.0,) * 4, (0.0,) * 4, 0.08, 0.06)
+    assert bool(verdict) is not ok
+    if not ok:
+        assert verdict.reaction is Reaction.SAFE_STOP and verdict.reason is SafetyReason.FOLLOWING_ERROR
+        assert "joint" in verdict.detail and "bound 0.080 rad" in verdict.detail
+
+
+def test_a_moving_command_may_lead_the_measured_joint_by_its_lag():
+    assert not check_following_error((0.0,) * 4, (0.0, 0.13, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0), 0.08, 0.06)
+    assert check_following_error((0.0,) * 4, (0.0, 0.15, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0), 0.08, 0.06)
+
+
+def test_one_glitching_reading_is_not_a_following_error_two_in_a_row_are():
+    supervisor = SafetySupervisor(3, 0.1, ContactDetector(margin_a=0.15, period_s=0.005))
+    zero, off = np.zeros(4), np.array([0.0, 0.5, 0.0, 0.0])
+    assert not supervisor.following(off, zero, zero, 0.08, 0.06)
+    assert not supervisor.following(zero, zero, zero, 0.08, 0.06)
+    assert not supervisor.following(off, zero, zero, 0.08, 0.06)
+    assert supervisor.following(off, zero, zero, 0.08, 0.06).reason is SafetyReason.FOLLOWING_ERROR
+
+
+@pytest.mark.parametrize(
+    ("torque", "error", "tripped", "reason", "servo"),
+    [
+        ((True,) * 4, (0,) * 4, (False,) * 4, None, None),
+        ((True, False, True, True), (0,) * 4, (False,) * 4, SafetyReason.TORQUE_OFF, "12"),
+        ((True,) * 4, (0,) * 4, (False, False, True, False), SafetyReason.WATCHDOG_TRIPPED, "13"),
+        ((True,) * 4, (0, 0, 0, int(HardwareError.OVERLOAD)), (False,) * 4, SafetyReason.SERVO_HARDWARE_ERROR, "14"),
+        ((False,) * 4, (int(HardwareError.OVERHEATING), 0, 0, 0), (True,) * 4, SafetyReason.OVERHEATING, "11"),
+    ],
+)
+def test_the_servos_own_state_torque_watchdog_and_errors_is_a_safe_stop(torque, error, tripped, reason, servo):
+    verdict = check_servo_state((11, 12, 13, 14), torque, error, tripped)
+    assert verdict.reason is reason
+    if reason is not None:
+        assert verdict.reaction is Reaction.SAFE_STOP and servo in verdict.detail

@@ -14,6 +14,7 @@ from sim.families import (
     sample,
     scenario_toml,
 )
+from sim.flaws import flaws_preset
 from sim.scenario import EventKind, ScenarioError, parse_scenarios
 
 SNEEZES = """
@@ -125,6 +126,21 @@ def test_the_built_in_families_cover_the_head_motions_camera_and_host_faults():
     assert {"lean_in", "sneeze", "turn_away", "nod", "cough", "talk", "slump"} <= kinds
     assert {"second_face", "hand_in_view"} <= faults
     assert any(sample(f, 1_000_000).host_stalls for f in families)
+    flawed = [sample(f, 1_000_000) for f in families if sample(f, 1_000_000).flaws is not None]
+    assert flawed and all(s.flaws.compliant_joints and s.flaws.lost_reply_rate > 0.0 for s in flawed)
+
+
+def test_a_familys_flaws_get_the_runs_seed_and_a_saved_flawed_scenario_reads_back_equal():
+    (family,) = parse_families(
+        '[[family]]\nname = "arm"\nscenario.flaws = { preset = "harsh", backlash_rad = { uniform = [0.0, 0.01] } }\n'
+    )
+    first, second = sample(family, 5), sample(family, 6)
+    assert (first.flaws.seed, second.flaws.seed) == (5, 6)
+    assert first.flaws.backlash_rad != second.flaws.backlash_rad
+    assert first.flaws.lost_reply_rate == flaws_preset("harsh").lost_reply_rate
+    for scenario in (first, sample(parse_families('[[family]]\nname = "i"\nscenario.flaws = "ideal"\n')[0], 7)):
+        (back,) = parse_scenarios(scenario_toml(scenario))
+        assert back == scenario  # the ideal arm stays ideal whatever the simulator's default preset
 
 
 def test_family_weights_must_be_positive():

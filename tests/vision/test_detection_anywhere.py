@@ -41,22 +41,38 @@ PLACEMENTS = [
 
 
 @pytest.fixture(scope="module")
-def mediapipe():
-    tracker = MediaPipeTracker()
-    yield tracker
-    tracker.close()
+def first_detections(models, clip):
+    """Frames to the first detection of each of PLACEMENTS: (ours, MediaPipe's), on the same frames."""
+    frames, labels = clip(CLIP)
+    ours, mediapipe = OurTracker(models), MediaPipeTracker()
+    try:
+        return {
+            placement: tuple(
+                frames_to_first_detection(tracker, frames, labels, placement, Stage(seed=3), max_frames=20)
+                for tracker in (ours, mediapipe)
+            )
+            for placement in PLACEMENTS
+        }
+    finally:
+        mediapipe.close()
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS, ids=lambda p: f"{p.mouth_at}-{p.face_height}-{p.roll_deg:+.0f}")
-def test_a_face_anywhere_is_found_within_a_frame_and_no_later_than_mediapipe_plus_one(
-    models, clip, mediapipe, placement
-):
-    frames, labels = clip(CLIP)
-    ours = frames_to_first_detection(OurTracker(models), frames, labels, placement, Stage(seed=3), max_frames=20)
-    theirs = frames_to_first_detection(mediapipe, frames, labels, placement, Stage(seed=3), max_frames=20)
+def test_a_face_anywhere_is_found_within_a_frame_and_no_later_than_mediapipe_plus_one(first_detections, placement):
+    ours, theirs = first_detections[placement]
     assert ours is not None and ours <= 1, f"ours found it at frame {ours}, MediaPipe at {theirs}"
     if theirs is not None:
         assert ours <= theirs + 1
+
+
+def test_placed_faces_are_found_at_least_as_soon_as_by_mediapipe_in_all(first_detections):
+    """Issue 16's "done when": frames to first detection at or better than MediaPipe's on placed
+    faces, summed over the placements (a face never found counts as the 20 frames watched)."""
+    ours = [o for o, _ in first_detections.values()]
+    theirs = [t for _, t in first_detections.values()]
+    assert None not in ours
+    assert sum(ours) <= sum(20 if t is None else t for t in theirs), first_detections
+    assert theirs.count(None) >= 1  # MediaPipe misses some of them: the comparison means something
 
 
 def test_a_face_of_a_tenth_of_the_height_is_reported_but_not_usable(models, clip):

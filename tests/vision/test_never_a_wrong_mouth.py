@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 
 from vision import MouthTracker, TrackerConfig
+from vision.gate_choice import stress_sequence
+from vision.stresses import Stress
 from vision.video_evaluation import (
     MediaPipeTracker,
     OurTracker,
@@ -118,3 +120,31 @@ def test_a_face_of_another_size_where_the_user_was_is_not_taken(models, clip):
     ]
     results = run(MouthTracker(models=models), Stage(seed=10), scenes)
     assert all(estimate is None for estimate, _ in results[10:])
+
+
+def test_a_second_face_at_the_users_cheek_does_not_pull_the_mesh_over(models, clip):
+    """The landmark model on a crop holding both faces slid the mesh, over 10-30 frames and at full
+    confidence, onto the other face; the slide check keeps it on the user's."""
+    user, other = clip(USER), clip("brbk7n")
+    cheek = Placement((0.38, 0.5), 0.25, 15.0)
+    tracker = MouthTracker(models=models)
+    samples = stress_sequence(tracker, user, other, Stress.SECOND_FACE, cheek, seed=11)
+    assert all(s.error_widths is not None and not s.wrong for s in samples)
+    assert tracker.stats.slides > 0
+    unchecked = MouthTracker(TrackerConfig(max_slide_face_widths=1.0), models=models)
+    assert any(s.wrong for s in stress_sequence(unchecked, user, other, Stress.SECOND_FACE, cheek, seed=11))
+
+
+def test_a_false_flow_match_in_a_blurred_frame_is_not_reported(models, clip):
+    """Optical flow of the mouth points in blurred frames once put the mouth 1.15 widths away for a
+    frame at full confidence; a mouth point that leaves the face's motion sends the frame to the
+    landmark model. (The slide check is switched off to see this check alone.)"""
+    user, other = clip("brbk7n"), clip("lbax4n")
+    seat = Placement((0.5, 0.6), 0.4)
+
+    def wrong_frames(config: TrackerConfig) -> int:
+        samples = stress_sequence(MouthTracker(config, models=models), user, other, Stress.BLUR, seat, seed=105)
+        return sum(s.wrong for s in samples)
+
+    assert wrong_frames(TrackerConfig(max_slide_face_widths=1.0)) == 0
+    assert wrong_frames(TrackerConfig(max_slide_face_widths=1.0, flow_max_mouth_shift=10.0)) > 0

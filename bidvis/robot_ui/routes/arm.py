@@ -3,7 +3,8 @@
 Every route needs a live staff login (`deps.Staff`) except two that only ever stop the arm: STOP
 and letting go of a jog button, which staff may send even when their session has idled out, and
 a paired panel may send too (`deps.Stopper`). Torque on and off, each jog press and its release,
-pose moves, test bites, STOP and clearing a stop are audited with the joint angles before and after.
+pose moves, test bites, STOP and clearing a stop are audited with the joint angles before and after;
+a pose move or test bite refused because another screen holds the arm is audited with the holder.
 """
 
 from __future__ import annotations
@@ -126,17 +127,19 @@ def jog_release(body: JogRelease, session: Session, record: StopAudit) -> dict[s
 
 
 @router.post("/move/ready")
-def move_ready(body: Owner, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
+def move_ready(body: Owner, staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     old = joints(session)
-    session.arm.go_to_ready(body.owner)
+    with record.refused_while_held("ready pose"):
+        session.arm.go_to_ready(body.owner, staff)
     record(AuditAction.POSE_MOVE, target="ready pose", old=old, new=list(session.documents.calibration.ready_pose_rad))
     return said(Message("done.moving_to_ready"), reader)
 
 
 @router.post("/test-bite")
-def test_bite(body: TestBite, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
+def test_bite(body: TestBite, staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
     """Ready pose, the taught scoop of the bowl, back to ready, at the citizen's speed."""
     old = joints(session)
-    session.arm.test_bite(body.bowl, body.owner)
+    with record.refused_while_held(f"test bite bowl {body.bowl}"):
+        session.arm.test_bite(body.bowl, body.owner, staff)
     record(AuditAction.TEST_BITE, target=f"bowl {body.bowl}", old=old, speed_m_s=session.documents.profile.speed_m_s)
     return said(Message("done.test_bite", bowl=body.bowl + 1), reader)

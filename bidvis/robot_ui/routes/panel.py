@@ -2,7 +2,8 @@
 
 Only a paired panel (its bearer token, or the browser panel's cookie) or staff may press them or
 read the meal's state (`deps.Panel`). The next bite only when the profile's trigger is the panel:
-else refused (403) and audited.
+else refused (403) and audited. A press that would start a meal while a staff screen holds the
+arm is refused (409, naming who) and audited.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bidvis.robot_ui.errors import TriggerRefused
 from bidvis.robot_ui.schemas import PanelPress
 from bidvis.robot_ui.texts import parse_language, state_words
 from controller.feeding import CommandKind, FeedingState
+from controller.messages import Message
 
 router = APIRouter(prefix="/api/panel", tags=["panel"])
 
@@ -34,7 +36,8 @@ def press(body: PanelPress, session: Session, record: PanelAudit) -> dict[str, A
     """One button of the panel (bowl 1/2 are `select_bowl` with bowl 0/1)."""
     running = session.meal.running
     try:
-        session.meal.panel_command(_COMMANDS[body.command], body.bowl, source=record.actor.label)
+        with record.refused_while_held(f"meal start ({body.command})"):
+            session.meal.panel_command(_COMMANDS[body.command], body.bowl, source=record.actor.label)
     except TriggerRefused as exc:
         record(AuditAction.TRIGGER_REFUSED, target=body.command, reason=str(exc))
         raise
@@ -48,5 +51,13 @@ def panel_status(session: Session, panel: Panel, lang: str | None = None) -> dic
     """The meal's state in words and colour, in the panel's language."""
     meal = session.meal.status()
     state = None if meal["state"] is None else FeedingState(meal["state"])
-    tone, words = state_words(state, parse_language(lang))
-    return {"state": meal["state"], "tone": tone.value, "words": words, "paused": state is FeedingState.PAUSED}
+    language = parse_language(lang)
+    tone, words = state_words(state, language)
+    why = "" if meal["stopped_by"] is None else Message(f"safety.{meal['stopped_by']}").text(language)
+    return {
+        "state": meal["state"],
+        "tone": tone.value,
+        "words": words,
+        "paused": state is FeedingState.PAUSED,
+        "why": why,  # why the arm stopped, in plain words (empty unless stopped)
+    }

@@ -1,5 +1,8 @@
-// Citizen panel. Touch, or one switch: Space moves the highlight to the next button, Enter
-// selects it. With automatic scanning the highlight moves by itself and Space or Enter selects.
+// Citizen panel. The highlighted button is always the focused one, and the panel acts on exactly
+// that button, by keyboard, switch and touch alike: Tab (or an arrow key) moves to the next
+// button, Enter or Space presses it (the browser's own button behaviour, so nothing else is
+// pressed). A two-switch interface sends Tab and Enter. With automatic scanning the focus moves
+// by itself and one switch (Enter or Space) presses the button that is highlighted.
 "use strict";
 const SCAN_MS = Number(document.body.dataset.scanMs) || 1500;
 const lang = document.body.dataset.lang;
@@ -7,30 +10,35 @@ const targets = [...document.querySelectorAll(".scan-target")];
 const feedback = document.getElementById("feedback");
 const stateBox = document.getElementById("state");
 const pauseButton = document.getElementById("pause");
-let highlighted = -1;
+const autoBox = document.getElementById("auto-scan");
 let autoTimer = null;
 
-function highlight(index) {
-  targets.forEach((t) => t.classList.remove("scanned"));
-  highlighted = (index + targets.length) % targets.length;
-  targets[highlighted].classList.add("scanned");
-  targets[highlighted].focus();
+function focusedIndex() { return targets.indexOf(document.activeElement); }
+function step(by) {
+  const at = focusedIndex();
+  targets[((at < 0 ? (by > 0 ? -1 : 0) : at) + by + targets.length) % targets.length].focus();
 }
-function select() { if (highlighted >= 0) targets[highlighted].click(); }
 
-document.addEventListener("keydown", (e) => {
-  if (e.key === " ") { e.preventDefault(); if (autoTimer) select(); else highlight(highlighted + 1); }
-  else if (e.key === "Enter") { e.preventDefault(); if (highlighted < 0) highlight(0); else select(); }
+// Arrow keys move between the buttons too (Tab already does, natively).
+document.getElementById("buttons").addEventListener("keydown", (e) => {
+  if (e.key === "ArrowRight" || e.key === "ArrowDown") { e.preventDefault(); step(1); }
+  else if (e.key === "ArrowLeft" || e.key === "ArrowUp") { e.preventDefault(); step(-1); }
 });
-document.addEventListener("keyup", (e) => { if (e.key === " " || e.key === "Enter") e.preventDefault(); });
 
+// Automatic scanning: the focus moves on every SCAN_MS. It waits while someone has moved the
+// focus to another control (the checkbox, the language link), so that control can be used.
+function scanTick() {
+  const outside = document.activeElement !== document.body && focusedIndex() < 0;
+  if (!outside) step(1);
+}
 function setAutoScan(on) {
   clearInterval(autoTimer);
-  autoTimer = on ? setInterval(() => highlight(highlighted + 1), SCAN_MS) : null;
-  if (on) highlight(highlighted + 1);
+  autoTimer = on ? setInterval(scanTick, SCAN_MS) : null;
+  if (on && focusedIndex() < 0) targets[0].focus();
 }
-const autoBox = document.getElementById("auto-scan");
 autoBox.addEventListener("change", () => setAutoScan(autoBox.checked));
+// A press restarts the dwell, so the button just pressed stays highlighted for a full period.
+targets.forEach((t) => t.addEventListener("focus", () => { if (autoTimer) setAutoScan(true); }));
 if (document.body.dataset.autoScan === "true") setAutoScan(true);
 
 async function press(button) {
@@ -45,7 +53,7 @@ async function press(button) {
   }
   refresh();
 }
-targets.forEach((button, i) => button.addEventListener("click", () => { highlighted = i; press(button); }));
+targets.forEach((button) => button.addEventListener("click", () => press(button)));
 
 // The panel was revoked (or the robot forgot it): say so, then go to the pairing page.
 function notPaired() {

@@ -1,0 +1,53 @@
+"""The timing budget of the control loop against the servos' Bus Watchdog (docs/controller.md,
+"Timing budget"), as pure functions of the figures it is made of.
+
+A servo's Bus Watchdog stops it when no instruction packet has come for the watchdog time. A healthy
+host must never trip it, and a dead one must still have the arm standing within `stop_within_s`:
+
+- a tick whose sync read lost its reply waits out the reply timeout, then writes the goals; the
+  next read comes a period after that tick began (the read instruction itself reached the servos);
+- a tick may start up to `late_periods` periods late (the loop skips the slots it missed);
+- both at once is the longest silence a servo hears from a healthy host; the watchdog must exceed
+  it by `margin_s` (USB stalls of the adapter, the OS);
+- a dead host: the watchdog time after its last packet, then the servos brake (`brake_s`, measured
+  by `bidvis commission` as `stop_after_host_silence_s` minus the watchdog).
+"""
+
+from __future__ import annotations
+
+
+def longest_healthy_silence_s(period_s: float, reply_timeout_s: float, late_periods: int = 2) -> float:
+    """The longest gap between two instruction packets of a healthy host: a read whose reply was lost
+    (the host waits `reply_timeout_s` before writing) followed by a tick `late_periods` periods late."""
+    return (1 + late_periods) * period_s + reply_timeout_s
+
+
+def budget_problems(
+    period_s: float,
+    reply_timeout_s: float,
+    watchdog_s: float,
+    brake_s: float,
+    *,
+    late_periods: int = 2,
+    margin_s: float = 0.03,
+    stop_within_s: float = 0.1,
+) -> list[str]:
+    """What breaks the budget (empty when it holds), each in words that say what to change."""
+    problems = []
+    silence = longest_healthy_silence_s(period_s, reply_timeout_s, late_periods)
+    if watchdog_s < silence + margin_s:
+        problems.append(
+            f"the Bus Watchdog ({watchdog_s * 1e3:.0f} ms) would trip on a healthy host: a lost reply and a tick "
+            f"{late_periods} periods late leave the servos {silence * 1e3:.1f} ms without a packet, plus "
+            f"{margin_s * 1e3:.0f} ms for USB and OS stalls; raise watchdog_ms"
+        )
+    if watchdog_s + brake_s > stop_within_s:
+        problems.append(
+            f"a dead host leaves the arm moving for {(watchdog_s + brake_s) * 1e3:.0f} ms (watchdog "
+            f"{watchdog_s * 1e3:.0f} ms + braking {brake_s * 1e3:.0f} ms), over {stop_within_s * 1e3:.0f} ms; "
+            "lower watchdog_ms or raise the position gains"
+        )
+    return problems
+
+
+__all__ = ["budget_problems", "longest_healthy_silence_s"]

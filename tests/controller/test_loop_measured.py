@@ -1,0 +1,124 @@
+"""The meal acts on the measured arm, on the real virtual servos and simulated time: a servo that
+stops, loses its torque or is blocked is noticed within a tick or two, the meal stops and is closed
+in the journal at once, no bite is logged that the arm did not give, and the planner's errors are
+named safe stops."""
+
+from __future__ import annotations
+
+import pytest
+
+from careplan_api.schemas import UsageEventType
+from controller.feeding import FeedingState
+from controller.kinematics import forward_spoon
+from controller.safety import SafetyReason
+from firmware_bridge.control_table import XM430_W350, Register
+from tests.controller.test_loop_hostile import Once, approaching_for, journalled, run
+
+PERIOD_S = 0.005
+
+
+class FirstTickOf:
+    """Remember the simulated time of the first tick on which `reason` was counted."""
+
+    def __init__(self, table, reason):
+        self.table, self.reason, self.at_s = table, reason, None
+
+    def __call__(self, controller):
+        if self.at_s is None and controller.stats.reasons.get(self.reason):
+            self.at_s = self.table.clock.now()
+
+
+def at_mouth(controller):
+    return controller.state is FeedingState.AT_MOUTH
+
+
+def stopped_meal(table, reason):
+    """What the journal says of a meal stopped for `reason`."""
+    kinds = [event.type for event, _ in table.journal.events()]
+    assert journalled(table, UsageEventType.SAFETY_STOP)[-1]["reason"] == reason
+    assert journalled(table, UsageEventType.FAULT)[-1]["reason"] == reason
+    (ended,) = journalled(table, UsageEventType.MEAL_ENDED)
+    assert ended["reason"] == "interrupted" and ended["stopped_by"] == reason
+    assert kinds[-1] is UsageEventType.MEAL_ENDED  # closed at once, nothing after it
+    assert table.journal.open_meal_id is None
+    return kinds
+
+
+@pytest.mark.parametrize("when", ["approach", "at_mouth"])
+def test_a_tripped_watchdog_is_noticed_within_one_tick_and_closes_the_meal(table, when):
+    trip_at = {}
+
+    def trip(controller):
+        trip_at["t"] = table.clock.now()
+        table.servos.servo(12).trip_watchdog()
+
+    first = FirstTickOf(table, SafetyReason.WATCHDOG_TRIPPED)
+    due = approaching_for(0.3, table) if when == "approach" else at_mouth
+    tripper = Once(due, trip)
+
+    def on_tick(controller):
+        tripper(controller)
+        first(controller)
+
+    report = run(table, on_tick)
+    assert report.final_state is FeedingState.FAULT
+    assert first.at_s is not None and first.at_s - trip_at["t"] <= PERIOD_S + 1e-9  # the next tick
+    kinds = stopped_meal(table, "watchdog_tripped")
+    assert UsageEventType.BITE_TAKEN not in kinds
+
+
+def test_torque_lost_mid_approach_is_a_safe_stop_within_one_tick(table):
+    torque = XM430_W350[Register.TORQUE_ENABLE].address
+    lost_at = {}
+
+    def lose(controller):
+        lost_at["t"] = table.clock.now()
+        table.servos.servo(13).write(torque, b"\x00")  # as if another program or a brown-out did it
+
+    first = FirstTickOf(table, SafetyReason.TORQUE_OFF)
+    loser = Once(approaching_for(0.3, table), lose)
+
+    def on_tick(controller):
+        loser(controller)
+        first(controller)
+
+    report = run(table, on_tick)
+    assert report.final_state is FeedingState.FAULT
+    assert first.at_s - lost_at["t"] <= PERIOD_S + 1e-9
+    stopped_meal(table, "torque_off")
+
+
+def test_a_blocked_joint_is_a_following_error_and_the_command_stops_where_the_arm_is(table):
+    def block(controller):
+        table.plant.blocked[12] = float(controller.measured_q[1])
+
+    report = run(table, Once(approaching_for(0.2, table), block))
+    assert report.final_state is FeedingState.FAULT
+    assert report.controller.reasons.get(SafetyReason.FOLLOWING_ERROR) == 1
+    stopped_meal(table, "following_error")
+
+
+def test_a_normal_meal_has_no_following_error_and_its_bite_is_measured_at_the_mouth(table):
+    spoons = []
+
+    def on_tick(controller):
+        if controller.state is FeedingState.AT_MOUTH:
+            spoons.append(forward_spoon(controller.measured_q, controller.spoon)[:3])
+
+    report = run(table, on_tick)
+    assert report.final_state is FeedingState.ENDED and report.feeding.bites_taken == 1
+    assert report.controller.reasons == {}
+    assert spoons  # the measured spoon stood at the mouth while the bite was taken
+
+
+def test_any_planner_error_is_a_named_safe_stop_never_an_internal_error(table, monkeypatch):
+    from controller import motion
+
+    def refuse(self, generator, inp, out):
+        raise ValueError("ruckig: -101 (trajectory duration exceeds its numerical limits)")
+
+    failing = Once(approaching_for(0.2, table), lambda _: monkeypatch.setattr(motion.Motion, "_update", refuse))
+    report = run(table, failing)
+    assert report.final_state is FeedingState.FAULT
+    stop = journalled(table, UsageEventType.SAFETY_STOP)[-1]
+    assert stop["reason"] == "planner_error" and "-101" in stop["detail"]

@@ -1,0 +1,96 @@
+"""The timing budget: the demo limits keep it on the real bus's reply timeout, a 20 ms watchdog did
+not, and on the virtual servos (simulated time) one lost reply or a tick two periods late leaves the
+watchdog armed while a dead host has the arm standing within 100 ms."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from controller.config import demo_calibration, demo_safety_limits
+from controller.feeding import FeedingState
+from controller.servos import ArmServos
+from controller.timing import budget_problems, longest_healthy_silence_s
+from tests.controller.test_loop_hostile import Once, approaching_for, run
+
+PERIOD_S = 0.005
+BRAKE_S = 0.027 - 0.020  # commissioning on the virtual servos: stop 27 ms after silence at a 20 ms watchdog
+
+
+def sync_read_timeout_s(bus) -> float:
+    servos = ArmServos(demo_calibration().joint_servo_ids)
+    block = servos.map.block
+    request = 14 + 4 + len(servos.ids)  # header, instruction, CRC; address, length; ids
+    return bus.reply_timeout_s(request, 4 * (11 + block.length), len(servos.ids))
+
+
+def test_the_demo_limits_keep_the_budget_and_a_20_ms_watchdog_did_not(table):
+    timeout_s = sync_read_timeout_s(table.bus)
+    assert longest_healthy_silence_s(PERIOD_S, timeout_s) == pytest.approx(3 * PERIOD_S + timeout_s)
+    watchdog_s = demo_safety_limits().watchdog_ms / 1000
+    assert budget_problems(PERIOD_S, timeout_s, watchdog_s, BRAKE_S) == []
+    (problem,) = budget_problems(PERIOD_S, timeout_s, 0.020, BRAKE_S)
+    assert "would trip on a healthy host" in problem
+    (problem,) = budget_problems(PERIOD_S, timeout_s, 0.100, BRAKE_S)
+    assert "dead host" in problem
+
+
+class LateOnce:
+    """The loop's clock, sleeping `extra_s` longer than asked once (the host was busy)."""
+
+    def __init__(self, inner, extra_s: float) -> None:
+        self.inner, self.extra_s, self.armed = inner, extra_s, False
+
+    def now(self) -> float:
+        return self.inner.now()
+
+    def sleep(self, seconds: float) -> None:
+        extra, self.armed = (self.extra_s, False) if self.armed else (0.0, False)
+        self.inner.sleep(seconds + extra)
+
+
+def test_a_lost_reply_and_a_tick_two_periods_late_do_not_trip_the_watchdog(table):
+    late = LateOnce(table.clock, 2 * PERIOD_S)
+    table.clock = late
+
+    def upset(_):
+        table.servos.servo(12).reply_faults.drop = 1  # the next read's reply from joint 2 is lost
+        late.armed = True  # and the tick after comes two periods late
+
+    report = run(table, Once(approaching_for(0.3, table), upset))
+    assert report.final_state is FeedingState.ENDED and report.feeding.bites_taken == 1
+    assert report.controller.bus_errors == 1
+    assert report.controller.reasons == {}
+    assert all(servo.get("bus_watchdog") == demo_safety_limits().watchdog_steps for servo in table.servos.servos)
+
+
+def test_a_dead_host_has_the_arm_standing_within_100_ms(table):
+    died = {}
+
+    def die(_):
+        died["t"] = table.clock.now()
+        raise SystemExit  # the loop's process ends mid-approach
+
+    with pytest.raises(SystemExit):
+        run(table, Once(approaching_for(0.5, table), die))
+    positions, t = [], died["t"]
+    while t < died["t"] + 0.3:
+        t += 0.001
+        table.servos.advance_to(t)
+        positions.append((t, tuple(servo.get("present_position") for servo in table.servos.servos)))
+    last_change = max(t for (t, p), (_, q) in itertools.pairwise(positions) if p != q)
+    assert last_change - died["t"] <= 0.1
+    assert all(servo.get("bus_watchdog") == -1 for servo in table.servos.servos)
+
+
+def test_the_controller_reads_no_wall_clock():
+    """Every deadline of the controller runs on the injected clock (DESIGN.md)."""
+    import ast
+    from pathlib import Path
+
+    for path in (Path(__file__).parents[2] / "controller").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "time":
+                assert path.name == "journal.py", f"{path}: time.{node.attr}"  # the journal's sync thread only
