@@ -364,7 +364,7 @@ def test_a_moving_command_may_lead_the_measured_joint_by_its_lag():
 
 
 def test_one_glitching_reading_is_not_a_following_error_two_in_a_row_are():
-    supervisor = SafetySupervisor(3, 0.1, ContactDetector(margin_a=0.15, period_s=0.005))
+    supervisor = SafetySupervisor(3, 0.1, ContactDetector(JointNoise.uniform(0.03), 5.0, 0.005))
     zero, off = np.zeros(4), np.array([0.0, 0.5, 0.0, 0.0])
     assert not supervisor.following(off, zero, zero, 0.08, 0.06)
     assert not supervisor.following(zero, zero, zero, 0.08, 0.06)

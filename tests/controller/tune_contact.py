@@ -5,7 +5,7 @@ spoon while scooping, during the approach and at the mouth (`contact_trials`); e
 (sigmas, confirm ticks, baseline time constant) is replayed on them. Printed per candidate: false
 alarms (meals without contact that alarmed, or alarms before a push), and the slowest detection
 (ms from the push). The gains kept (controller/defaults/safety_limits.toml, ContactDetector) have
-no false alarm, a neighbour in sigmas without one too, the slowest detection within 20 ms, and at
+no false alarm on them nor on their neighbours in sigmas, the slowest detection within 20 ms, and at
 least two ticks of confirmation (docs/controller.md, "Contact detection", has the run); the tests
 judge them on the held-out seeds (tests/controller/test_contact_on_flawed_arm.py).
 """
