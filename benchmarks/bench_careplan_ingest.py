@@ -24,8 +24,10 @@ the same load:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -96,6 +98,7 @@ def _seed(settings: Settings) -> list[str]:
 
 
 COMPARE = dict(item.split("=", 1) for item in os.environ.get("BIDVIS_BENCH_COMPARE", "").split(",") if "=" in item)
+PLAIN_HTTP = set(os.environ.get("BIDVIS_BENCH_PLAIN_HTTP", "").split(",")) - {""}
 CODES = [*COMPARE, "current"]
 BACKENDS = ("sqlite", "postgresql")
 VARIANTS = [(backend, code) for backend in BACKENDS for code in CODES]
@@ -103,13 +106,17 @@ VARIANTS = [(backend, code) for backend in BACKENDS for code in CODES]
 
 def _start_server(url: str, data_dir: Path, code: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "BIDVIS_CAREPLAN_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "BIDVIS_CAREPLAN_DATA_DIR": str(data_dir), "BIDVIS_CAREPLAN_DATABASE_URL": url}
     cwd = None
     if code in COMPARE:  # an older tree: its own code, on the database this tree migrated
         env.update(PYTHONPATH=COMPARE[code], BIDVIS_CAREPLAN_RUN_MIGRATIONS="false")
         cwd = COMPARE[code]
+    command = [sys.executable, "-m", "bidvis.cli", "careplan", "serve", "--port", str(port)]
+    if code in PLAIN_HTTP:  # what `serve` runs in each worker, with uvicorn's pure-Python HTTP parser and loop
+        command = [sys.executable, "-m", "uvicorn", "--factory", "careplan_api.app:app_from_environment"]
+        command += ["--port", str(port), "--no-access-log", "--http", "h11", "--loop", "asyncio"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "bidvis.cli", "careplan", "serve", "--port", str(port), "--database-url", url],
+        command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -304,3 +311,75 @@ def test_latency_100_devices(benchmark, service: Service) -> None:
         p99_ms=pct(99),
         max_ms=round(1000 * ordered[-1], 1),
     )
+
+
+CPU_ROUNDS = 6
+CPU_REQUESTS_PER_ROUND = 50
+
+
+@pytest.mark.parametrize("size", [1, 20])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cpu_per_request_side_by_side(
+    benchmark, services: dict[tuple[str, str], Service | str], backend: str, size: int
+) -> None:
+    """Server CPU per request of every code variant, measured in alternating rounds (so that each
+    sees the same load): each round posts 50 sequential requests of `size` events to each variant,
+    one device after the other, each device's batches making 60-event meals as a robot does.
+    extra_info: per variant the median over rounds of server CPU ms per request, and its ratio to
+    the first variant (the first of BIDVIS_BENCH_COMPARE, i.e. the code before)."""
+    found = [services[backend, code] for code in CODES]
+    variants = [v for v in found if isinstance(v, Service)]
+    if not variants:
+        pytest.skip(str(found[0]))
+    per_round: dict[str, list[float]] = {v.code: [] for v in variants}
+    clients = {
+        v.code: httpx.Client(base_url=v.base_url, headers={"Content-Type": "application/json"}, timeout=60)
+        for v in variants
+    }
+    meals = {v.code: [(uuid.uuid4(), 0) for _ in v.tokens] for v in variants}
+    posted = dict.fromkeys(per_round, 0)
+
+    def post_round(service: Service) -> float:
+        client, code = clients[service.code], service.code
+        before = service.cpu_s()
+        for _ in range(CPU_REQUESTS_PER_ROUND):
+            device = posted[code] % len(service.tokens)
+            meal_id, batches = meals[code][device]
+            meals[code][device] = (meal_id, batches + 1) if batches < 2 else (uuid.uuid4(), 0)
+            response = client.post(
+                "/api/v1/usage-events",
+                content=_batch(size, meal_id),
+                headers={"Authorization": f"Bearer {service.tokens[device]}"},
+            )
+            assert response.status_code == 200 and response.json()["accepted"] == size, response.text
+            posted[code] += 1
+        return 1000 * (service.cpu_s() - before) / CPU_REQUESTS_PER_ROUND
+
+    def run() -> None:
+        for v in variants:  # warm-up: every device's token seen once, connections open
+            for _ in range(len(v.tokens) // CPU_REQUESTS_PER_ROUND):
+                post_round(v)
+        for index in range(CPU_ROUNDS):
+            order = variants if index % 2 == 0 else variants[::-1]
+            for v in order:
+                per_round[v.code].append(post_round(v))
+
+    load = _load()
+    try:
+        benchmark.pedantic(run, rounds=1, iterations=1)
+    finally:
+        for client in clients.values():
+            client.close()
+    medians = {code: statistics.median(values) for code, values in per_round.items()}
+    first = medians[variants[0].code]
+    benchmark.extra_info.update(
+        backend=backend,
+        events_per_request=size,
+        requests_per_variant=CPU_ROUNDS * CPU_REQUESTS_PER_ROUND,
+        server_cpu_ms_per_request={code: round(m, 2) for code, m in medians.items()},
+        server_cpu_ms_per_round={code: [round(x, 2) for x in values] for code, values in per_round.items()},
+        ratio_to_first={code: round(m / first, 2) for code, m in medians.items()},
+        load_before=load,
+        load_after=_load(),
+    )
+    print(f"\n{benchmark.name}: " + json.dumps(benchmark.extra_info))

@@ -329,6 +329,43 @@ def reactivate_user(username: Username, database_url: DatabaseUrl = None) -> Non
     _change_user(database_url, username, "reactivate-user", lambda s, _settings, u: login.set_active(s, u, True))
 
 
+@careplan_app.command("set-national-id")
+def set_national_id(username: Username, database_url: DatabaseUrl = None) -> None:
+    """Link a login to its person's CPR number (read from standard input, kept only as a keyed hash): their
+    first login through an OpenID Provider that gives the national identifier finds them (docs/identity.md)."""
+    from careplan_api.services import openid_login
+
+    number = sys.stdin.readline().strip()
+    if not number:
+        _fail("give the CPR number on standard input (never as an argument: those show in `ps` and shell history)", 2)
+    _change_user(
+        database_url,
+        username,
+        "set-national-id",
+        lambda session, settings, user: openid_login.set_national_id(
+            session, user, number, settings.require_secrets()[1]
+        ),
+    )
+
+
+@careplan_app.command("link-identity")
+def link_identity(
+    username: Username,
+    issuer: Annotated[str, typer.Option(help="the OpenID Provider's issuer URL, as configured")],
+    subject: Annotated[str, typer.Option(help="the person's subject (sub) at that provider")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Link a login to a person at an OpenID Provider (issuer and subject): their logins there log in as it."""
+    from careplan_api.services import openid_login
+
+    _change_user(
+        database_url,
+        username,
+        "link-identity",
+        lambda session, _settings, user: openid_login.link_identity(session, user, issuer, subject),
+    )
+
+
 @careplan_app.command("access-log")
 def access_log(
     citizen: Annotated[str, typer.Option(help="the citizen's id")],

@@ -344,6 +344,7 @@ def build_robot(
         camera=None,
         mouth=feed.latest,
         switches=checked.switches,
+        controller_process=True,  # the meal's loop apart from the web server (bidvis.motion_runtime)
     )
     return session, [session.close, feed.close, checked.close, *closers, journal.close]
 

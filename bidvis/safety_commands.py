@@ -102,7 +102,8 @@ def safety_report(
     if out is not None:
         generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_markdown(results, limits, command=command, generated=generated), encoding="utf-8")
+        page = render_markdown(results, limits, command=command, generated=generated)
+        out.write_text(page + _campaign_section(out), encoding="utf-8")
         console.print(f"wrote {out}")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,55 @@ def safety_report(
     if failed:
         console.print(f"[red]limits broken in {len(failed)} scenario(s):[/red] {', '.join(failed)}")
         raise typer.Exit(1)
+
+
+CAMPAIGN_HEADING = "## Safety campaign"
+
+
+def _machine() -> str:
+    """`<CPU model>, <n> cores` (Linux: /proc/cpuinfo), for a campaign's summary."""
+    import os
+
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def _commit() -> str:
+    """The git commit the code ran from (`+changes` when the tree differs), else `unknown`."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit + ("+changes" if dirty else "")) if commit else "unknown"
+
+
+def _campaign_section(page: Path) -> str:
+    """The campaign's section of an existing safety page (from its heading `CAMPAIGN_HEADING` to
+    the end), which safety-report keeps when it rewrites the scenarios above it; else nothing."""
+    try:
+        text = page.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    start = text.find(f"\n{CAMPAIGN_HEADING}")
+    return "" if start < 0 else text[start:]
 
 
 def safety_campaign(
@@ -217,7 +267,7 @@ def safety_campaign(
     header = [
         *stopped,
         f"Generated on {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; seeds {plan[0].seed}..{plan[-1].seed} "
-        f"({split.value}); {where}; {os.cpu_count()} cores; wall {wall_s:.0f} s; "
+        f"({split.value}); {where}; {_machine()}; code {_commit()}; wall {wall_s:.0f} s; "
         f"CPU {sum(r.cpu_s for r in records):.0f} s; load average at the end {load[0]:.1f}.",
         "Each run is one sampled scenario (docs/scenarios.md) with the real controller, judged as "
         "`bidvis safety-report` judges (docs/safety.md); what a run simulates: docs/simulator.md.",

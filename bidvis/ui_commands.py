@@ -344,21 +344,40 @@ def _say_where(site, host: str, http_port: int) -> None:
 
 
 def _say_if_no_accounts(staff_login, directory: Path) -> None:
+    """A note when no staff member can log in: no OpenID Provider, and no local account that may use its password."""
     try:
         names = staff_login.accounts.names()
     except Exception as exc:
         typer.echo(f"note: {exc}", err=True)
         return
+    if staff_login.openid.clients:
+        return
+    usable = [name for name in names if staff_login.password_allowed(name)]
     if not names:
         typer.echo(f"note: no staff accounts yet; add one with `bidvis ui add-staff NAME --dir {directory}`")
+    elif not usable:
+        typer.echo(
+            "note: no staff member can log in: configure the OpenID Provider (BIDVIS_UI_OPENID_PROVIDERS), or name "
+            "break-glass accounts (BIDVIS_UI_BREAK_GLASS_ACCOUNTS), or let every account use its password "
+            "(BIDVIS_UI_PASSWORD_LOGIN=everyone); docs/identity.md"
+        )
 
 
 def _staff_login(directory: Path, https_only: bool = False):
-    """The staff accounts of the robot whose files live in `directory`."""
+    """The staff accounts of the robot whose files live in `directory`, with the staff's OpenID Providers and
+    break-glass accounts from the environment (`BIDVIS_UI_*`, docs/identity.md)."""
+    from pydantic import ValidationError
+
     from bidvis.robot_ui.staff_login import StaffAccountsError, StaffLogin
+    from bidvis.robot_ui.staff_openid import StaffIdentitySettings
 
     try:
-        return StaffLogin.for_directory(directory, https_only=https_only)
+        settings = StaffIdentitySettings()
+    except ValidationError as exc:
+        typer.echo(f"bidvis: the staff login settings (BIDVIS_UI_*) are invalid:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        return StaffLogin.from_settings(directory, settings, https_only=https_only)
     except StaffAccountsError as exc:
         typer.echo(f"bidvis: {exc}", err=True)
         raise typer.Exit(2) from None

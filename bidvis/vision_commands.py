@@ -181,7 +181,7 @@ def register(app: typer.Typer) -> None:
         except (DatasetError, GateChoiceError) as error:
             console.print(f"[red]no choice:[/red] {error}")
             raise typer.Exit(1) from None
-        console.print(gate_choice_table(choice, configured.min_mouth_confidence))
+        typer.echo(gate_choice_table(choice, configured.min_mouth_confidence))  # Markdown, unwrapped
         console.print(
             f"chosen: min_mouth_confidence = {choice.min_confidence} (configured {configured.min_mouth_confidence}), "
             f"stale_after_s = {choice.stale_after_s} (configured {configured.stale_after_s})"

@@ -36,5 +36,9 @@ class BoundedCache(Generic[K, V]):
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._items)

@@ -95,7 +95,9 @@ def load_citizen_record(
         else None
     )
     fuldmagter = tuple(
-        PowerOfAttorney(f.id, f.relative_user_id, f.scope.value, f.valid_from, f.valid_until, f.revoked_at)
+        PowerOfAttorney(
+            f.id, f.relative_user_id, f.scope.value, f.valid_from, f.valid_until, f.revoked_at, f.source.value
+        )
         for f in session.scalars(
             select(Fuldmagt).where(Fuldmagt.citizen_id == citizen.id).order_by(Fuldmagt.valid_from, Fuldmagt.id)
         )

@@ -21,21 +21,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from careplan_api.models import AuditAction, Citizen, Device, Role, User
+from careplan_api.models import AuditAction, Citizen, Role, User
 from careplan_api.services import audit
 from careplan_api.services.access import Need, may_access
+from careplan_api.services.device_auth import DeviceCache, IngestingDevice, active_device
 from careplan_api.services.security import (
     DEVICE_TOKEN_PREFIX,
     AccessClaims,
     InvalidToken,
     decode_access_token,
-    find_device_by_token,
     user_for_token,
 )
 from careplan_api.settings import Settings
@@ -165,6 +165,38 @@ def get_page_user(caller: PageCaller) -> User:
 PageUser = Annotated[User, Depends(get_page_user)]
 
 
+def refuse_cross_site(request: Request) -> None:
+    """403 for a form posted from another site (defence in depth beside SameSite=Strict).
+
+    Browsers send `Sec-Fetch-Site`; older ones only `Origin`, which is `null` for a POST from our
+    own pages (they send `Referrer-Policy: no-referrer`), so only a foreign host counts there.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if fetch_site is not None:
+        foreign = fetch_site not in ("same-origin", "none")
+    else:
+        foreign = origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("host")
+    if foreign:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this form may only be sent from this site")
+
+
+def get_form_user(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+    """The sender of a page's form (POST): the bearer token, or the login cookie of a form sent
+    from this site (`refuse_cross_site`); a browser without a login goes to the login page."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if token or not cookie:
+        return get_caller(request, session, token).user
+    refuse_cross_site(request)
+    try:
+        return user_for_token(session, cookie, request.app.state.jwt_key)[0]
+    except InvalidToken as exc:
+        raise _login_redirect(request, clear_cookie=True) from exc
+
+
+FormUser = Annotated[User, Depends(get_form_user)]
+
+
 def get_current_user(caller: CurrentCaller) -> User:
     return caller.user
 
@@ -187,16 +219,24 @@ async def get_device_token(
 DeviceToken = Annotated[str, Depends(get_device_token)]
 
 
-def authenticate_device(session: Session, token: str, jwt_key: bytes) -> Device:
-    """The active device of `token`; 401 for an unknown or revoked one, 403 for a person's token."""
-    device = find_device_by_token(session, token)
+def authenticate_device(
+    session: Session, token: str, jwt_key: bytes, cache: DeviceCache | None = None
+) -> IngestingDevice:
+    """The active device of `token` (remembered in `cache`: see `services.device_auth` for what the
+    caller must still check); 401 for an unknown or revoked one, 403 for a person's token."""
+    device = active_device(session, token, cache)
     if device is not None:
         return device
     try:
         decode_access_token(token, jwt_key)
     except InvalidToken:
-        raise _unauthorized("unknown or revoked device token") from None
+        raise device_refused() from None
     raise HTTPException(status.HTTP_403_FORBIDDEN, "only devices post usage events; a person's token cannot")
+
+
+def device_refused() -> HTTPException:
+    """The 401 for a device token that is unknown or revoked."""
+    return _unauthorized("unknown or revoked device token")
 
 
 def require_roles(*roles: Role, pages: bool = False) -> Callable[[User], User]:

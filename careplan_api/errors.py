@@ -25,3 +25,7 @@ class Conflict(CareplanError):
 
 class InvalidInput(CareplanError, ValueError):
     """A value given to a service function is not acceptable; the message says why."""
+
+
+class Forbidden(CareplanError):
+    """The caller may not do this (their role, or whose data it is); the message says who may."""

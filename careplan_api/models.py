@@ -245,20 +245,51 @@ class KnownLoginAddress(Base):
     last_success_s: Mapped[float] = mapped_column(Float)
 
 
+class FuldmagtSource(StrEnum):
+    """How a fuldmagt came to the service."""
+
+    CITIZEN = "citizen"  # the citizen granted it here, logged in
+    PAPER = "paper"  # given on paper; registered by staff, with the reason
+    REGISTER = "register"  # imported from the national fuldmagt register (`careplan_api.fuldmagt_register`)
+    ADMIN = "admin"  # registered by an administrator (CLI `add-user --role relative`, the admin API)
+
+
 class Fuldmagt(Base):
-    """A relative's digital power of attorney for one citizen; void after `valid_until` or revocation."""
+    """A digital power of attorney: the citizen lets one person (the holder) see their data within
+    `scope`; void after `valid_until` or when ended (`revoked_at`).
+
+    The holder is a relative's login (`relative_user_id`) or, until that person first logs in, a
+    keyed hash of their CPR number (`holder_national_id_hmac`, from the national register);
+    `holder_name` is how the citizen named them.
+    """
 
     __tablename__ = "fuldmagter"
-    __table_args__ = (Index("ix_fuldmagter_relative_citizen", "relative_user_id", "citizen_id"),)
+    __table_args__ = (
+        Index("ix_fuldmagter_relative_citizen", "relative_user_id", "citizen_id"),
+        CheckConstraint(
+            "relative_user_id IS NOT NULL OR holder_national_id_hmac IS NOT NULL", name="fuldmagt_has_holder"
+        ),
+        CheckConstraint("source != 'paper' OR reason != ''", name="paper_fuldmagt_has_reason"),
+        UniqueConstraint("register_ref", name="uq_fuldmagter_register_ref"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    relative_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    relative_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizens.id", ondelete="RESTRICT"), index=True)
     scope: Mapped[FuldmagtScope] = mapped_column(_enum(FuldmagtScope, "fuldmagt_scope"))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    holder_name: Mapped[str] = mapped_column(String(200), default="")
+    holder_national_id_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    source: Mapped[FuldmagtSource] = mapped_column(
+        _enum(FuldmagtSource, "fuldmagt_source"), default=FuldmagtSource.ADMIN, server_default="admin"
+    )
+    granted_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    register_ref: Mapped[str | None] = mapped_column(String(100))  # the national register's id of it
+    revoked_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
 
     def is_valid_at(self, at: datetime) -> bool:
         return self.revoked_at is None and self.valid_from <= at and (self.valid_until is None or at < self.valid_until)

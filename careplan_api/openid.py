@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -130,6 +130,11 @@ class OpenIdProvider(BaseModel):
     unit_map: dict[str, str] = Field(default_factory=dict, description="a value of units_claim -> our unit's name")
     national_id_claim: str | None = Field(
         default=None, description="the claim with the national identifier (CPR); hashed at once, never kept"
+    )
+    unknown_people: Literal["refuse", "relative"] = Field(
+        default="refuse",
+        description="a citizen or relative the care plan has no record of: refused, or given a relative's login "
+        "without any fuldmagt (so that a citizen can then grant them one by their name in the care plan)",
     )
     timeout_s: float = Field(default=10.0, gt=0, le=60)
     clock_skew_s: float = Field(default=120.0, ge=0, le=600)

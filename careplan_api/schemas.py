@@ -228,12 +228,70 @@ class FuldmagtOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: UUID
-    relative_user_id: UUID
+    relative_user_id: UUID | None = Field(
+        description="the holder's login; empty until a holder from the register logs in"
+    )
     citizen_id: UUID
     scope: str
     valid_from: datetime
     valid_until: datetime | None
     revoked_at: datetime | None
+    holder_name: str = ""
+    source: str = Field(default="admin", description="citizen, paper, register or admin")
+
+
+class FuldmagtGrant(BaseModel):
+    """A fuldmagt the logged-in citizen gives: to whom (their login's user name, and the name the
+    citizen knows them by), what it covers, and when it ends."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "holder_username": "sofie",
+                    "holder_name": "Sofie Jensen",
+                    "scope": "care_plan",
+                    "valid_until": "2027-12-31T23:00:00Z",
+                }
+            ]
+        },
+    )
+
+    holder_username: str = Field(min_length=1, max_length=150)
+    holder_name: str = Field(min_length=1, max_length=200)
+    scope: str = Field(pattern="^(care_plan|audit_log|full)$")
+    valid_until: AwareDatetime
+
+
+class PaperFuldmagt(BaseModel):
+    """A fuldmagt the citizen gave on paper, registered by staff with the reason."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "holder_username": "sofie",
+                    "holder_name": "Sofie Jensen",
+                    "scope": "full",
+                    "reason": "signed on paper at the care home; the citizen has no MitID",
+                }
+            ]
+        },
+    )
+
+    holder_username: str = Field(min_length=1, max_length=150)
+    holder_name: str = Field(min_length=1, max_length=200)
+    scope: str = Field(pattern="^(care_plan|audit_log|full)$")
+    valid_until: AwareDatetime | None = None
+    reason: str = Field(min_length=3, max_length=1000, description="why it was given on paper (audited)")
+
+
+class HeldFuldmagtOut(FuldmagtOut):
+    """A fuldmagt its holder sees, with the name of the citizen it is for."""
+
+    citizen_name: str
 
 
 class MealOut(BaseModel):

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from careplan_api.i18n import Lang, local_date, local_time, number, texts
+from careplan_api.i18n import Lang, local_date, local_time, long_date, number, texts
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",  # personal data: never kept by a browser or proxy cache
@@ -51,6 +51,7 @@ def render_page(request: Request, template: str, lang: Lang, **context: Any) -> 
             time=local_time,
             clock=lambda when: local_time(when)[-5:],
             date=local_date,
+            day=lambda when: long_date(when, lang),
             **context,
         )
     )

@@ -261,6 +261,8 @@ class FaultInjector:
 
     def update(self, now_s: float) -> None:
         """Inject what is due now, end what has lasted its duration."""
+        if not self._pending and not self._ends:
+            return  # nothing left to inject or end (most runs: no servo fault at all)
         lasting = []
         for end_s, undo in self._ends:
             if now_s >= end_s:

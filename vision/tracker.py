@@ -72,8 +72,7 @@ class TrackerConfig:
     `max_slide_face_widths`: when the landmark model puts the rigid face points farther than this from
     where the image motion (optical flow) takes them, the mesh may be sliding off the face (toward a
     second face at the user's cheek): it is moved with the image instead and seated afresh on the
-    detected face nearest it (dev clips: at most 0.009 face widths in 95 % of clean frames, up to 0.06
-    while a second face pulls the mesh).
+    detected face nearest it (docs/vision.md, pipeline step 4).
     `full_search_every_frames` (`full_search_every_frames_occluded` while the lips are hidden)
     and `search_below_presence`: how often, and below which landmark presence, the detector checks
     that the followed mesh still sits on a face (its centre within

@@ -27,7 +27,7 @@ from bidvis.robot_ui.body_limit import MAX_BODY_BYTES, BodyLimit
 from bidvis.robot_ui.deps import NotAuthenticated, PanelAccess, StaffLoginRequired, request_language
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady, TriggerRefused, Unjournalled
 from bidvis.robot_ui.panels import PANELS_FILE, PairingCodes, PanelError, PanelRegistry
-from bidvis.robot_ui.routes import arm, docs, login, pages, pairing, panel, setup
+from bidvis.robot_ui.routes import arm, docs, login, openid, pages, pairing, panel, setup
 from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
 from bidvis.robot_ui.web_guard import SiteAddress, WebGuard
@@ -101,6 +101,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (
         login.router,
+        openid.router,
         pages.router,
         pairing.router,
         pairing.staff_router,

@@ -105,14 +105,15 @@ def get_panels(request: Request) -> PanelAccess:
 
 
 def staff_from_cookie(request: Request, *, touch: bool, idle_ok: bool = False) -> Actor | None:
-    """The staff member of the request's session cookie, or None. A session of an account whose
-    password changed, or that was disabled or removed, ends here, with every other session of it."""
+    """The staff member of the request's session cookie, or None. A session of a local account whose
+    password changed, or that was disabled or removed, ends here, with every other session of it (a
+    session from an OpenID Provider lives as long as the session limits allow, or until logout)."""
     login: StaffLogin = request.app.state.login
     token = request.cookies.get(SESSION_COOKIE)
     session = login.sessions.get(token, idle_ok=idle_ok)
     if token is None or session is None:
         return None
-    if login.accounts.epoch(session.account) != session.epoch:
+    if session.provider is None and login.accounts.epoch(session.account) != session.epoch:
         ended = login.sessions.end_account(session.account)
         try:
             request.app.state.audit.record(
@@ -126,7 +127,7 @@ def staff_from_cookie(request: Request, *, touch: bool, idle_ok: bool = False) -
         return None
     if touch:
         login.sessions.touch(token)
-    return Actor(ActorKind.STAFF, session.account, session.account, client_address(request))
+    return Actor(ActorKind.STAFF, session.name, session.account, client_address(request))
 
 
 def panel_from_token(request: Request) -> Actor | None:

@@ -1,18 +1,25 @@
 """The meal as the citizen's panel runs it: start, commands, STOP, and clearing a stop.
 
-While a meal runs (`controller.loop.run_meal` in its own thread) it holds the arm: the bus is
-lent to it by `ArmControl` with the arm's lease, so no meal starts while a staff screen holds the
-arm, and every set-up move is refused until it ends. STOP during a meal is an e-stop command to it.
+While a meal runs (`controller.loop.run_meal`) it holds the arm: the bus is lent to it by
+`ArmControl` with the arm's lease, so no meal starts while a staff screen holds the arm, and every
+set-up move is refused until it ends. STOP during a meal is an e-stop command to it.
+
+With `own_process` (what `bidvis run` uses) the loop runs in the controller process
+(`bidvis.motion_runtime`), apart from the web server: no request, however large or many, can
+delay a tick, and a web server that hangs or dies stops the meal. Without it the loop runs in a
+thread of this process (the simulator's in-process servos, tests).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from bidvis.motion_runtime.messages import State
+from bidvis.motion_runtime.runner import ControllerProcess
+from bidvis.motion_runtime.worker import Setup, WallClock
 from bidvis.robot_ui.arm import ArmError
 from bidvis.robot_ui.arm_control import ArmControl
 from bidvis.robot_ui.documents import RobotDocuments, check_operator
@@ -35,17 +42,6 @@ class MouthFeed(Protocol):
     def latest(self) -> Any: ...
 
 
-class WallClock:
-    """The meal loop's clock on real hardware: monotonic time, real sleeps."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
-
-
 class MealRuntime:
     """The citizen's meal over `documents` and the `arm` (see the module docstring)."""
 
@@ -56,8 +52,14 @@ class MealRuntime:
         limits: SafetyLimits,
         mouth: MouthFeed | None = None,
         switches: Sequence[Any] = (),
+        *,
+        own_process: bool = False,
+        bus_timeout_s: float = 0.05,
     ) -> None:
         self.documents = documents
+        self.own_process = own_process
+        self.bus_timeout_s = bus_timeout_s
+        self.process: ControllerProcess | None = None  # the meal's controller process (own_process)
         self.arm = arm
         self.limits = limits
         self.mouth = mouth or LatestValue()
@@ -98,7 +100,7 @@ class MealRuntime:
                 raise Busy(Message("refusal.stopped_until_cleared"))
             if not self.running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):
                 self.start(source)
-            self.panel.push(kind, bowl, source=source)
+            self._command(kind, bowl, source)
 
     def start(self, source: str) -> None:
         """Borrow the bus and the arm's lease from the set-up arm and start the meal loop
@@ -107,9 +109,68 @@ class MealRuntime:
             self.require_no_meal()
             bus = self.arm.lend_bus(source)
             self._state, self._result = FeedingState.IDLE, None
-            self.panel.push(CommandKind.START_MEAL, source=source)
-            self._thread = threading.Thread(target=self._run, args=(bus,), name="meal", daemon=True)
+            self.process = None
+            target = self._run
+            if self.own_process:
+                bus.close()  # the controller process opens the port itself
+                self.process = self._controller_process()
+                target = self._run_process
+            self._command(CommandKind.START_MEAL, None, source)
+            self._thread = threading.Thread(target=target, args=(bus,), name="meal", daemon=True)
             self._thread.start()
+
+    def _controller_process(self) -> ControllerProcess:
+        docs = self.documents
+
+        def on_state(state: State) -> None:
+            self._state, self._stopped_by = state.state, state.stopped_by
+
+        setup = Setup(
+            port=self.arm.port,
+            baudrate=docs.calibration.baudrate,
+            profile=docs.profile.model_dump(mode="json"),
+            calibration=docs.calibration.model_dump(mode="json"),
+            limits=self.limits.model_dump(mode="json"),
+            bus_timeout_s=self.bus_timeout_s,
+        )
+        return ControllerProcess(setup, docs.journal, self.mouth, on_state=on_state, switches=self.switches)
+
+    def _command(self, kind: CommandKind, bowl: int | None, source: str | None) -> None:
+        """Pass a command to the running meal (its controller process, or its panel source)."""
+        process = self.process
+        if process is None:
+            self.panel.push(kind, bowl, source=source)
+        elif kind is CommandKind.ESTOP:
+            process.stop(source or TriggerKind.PANEL.value)
+        else:
+            process.panel(kind, bowl, source or TriggerKind.PANEL.value)
+
+    def _run_process(self, bus: DynamixelBus) -> None:
+        process = self.process
+        assert process is not None
+        try:
+            process.start()
+            process.wait()
+            finished = process.finished
+            if finished is not None and finished.error is not None:
+                self._result = Message("fault.meal_failed", cause=finished.error)
+                self._state = FeedingState.FAULT
+            elif finished is not None and finished.final_state is not None:
+                self._result = self._ended(finished.final_state)
+        except Exception as exc:  # the meal's thread must report, never vanish
+            log.exception("controller process failed")
+            self._result = Message("fault.meal_failed", cause=str(exc))
+            self._state = FeedingState.FAULT
+        finally:
+            self._give_back(bus)
+
+    def _give_back(self, bus: DynamixelBus) -> None:
+        with self._lock:
+            try:
+                self.arm.take_back(bus)  # staff get the arm back, held where the meal left it
+            except (SessionError, ArmError) as exc:
+                self.message = Message("fault.arm_not_taken_back", cause=exc.message)
+            self._thread = None
 
     def _run(self, bus: DynamixelBus) -> None:
         docs = self.documents
@@ -136,26 +197,24 @@ class MealRuntime:
                 on_tick=on_tick,
                 contact_noise=docs.contact_noise(),
             )
-            if report.final_state is FeedingState.FAULT and self._stopped_by is not None:
-                # Staff page and panel say why in plain words; a person must clear it (`clear_stop`).
-                self._result = Message("fault.meal_stopped", reason=Message(f"safety.{self._stopped_by.value}"))
-            else:
-                self._result = Message("done.meal_ended", state=Message(f"meal_state.{report.final_state.value}"))
+            self._result = self._ended(report.final_state)
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
             self._result = Message("fault.meal_failed", cause=str(exc))
             self._state = FeedingState.FAULT
         finally:
-            with self._lock:
-                try:
-                    self.arm.take_back(bus)  # staff get the arm back, held where the meal left it
-                except (SessionError, ArmError) as exc:
-                    self.message = Message("fault.arm_not_taken_back", cause=exc.message)
-                self._thread = None
+            self._give_back(bus)
+
+    def _ended(self, final_state: FeedingState) -> Message:
+        """What the pages say when a meal has ended in `final_state`."""
+        if final_state is FeedingState.FAULT and self._stopped_by is not None:
+            # Staff page and panel say why in plain words; a person must clear it (`clear_stop`).
+            return Message("fault.meal_stopped", reason=Message(f"safety.{self._stopped_by.value}"))
+        return Message("done.meal_ended", state=Message(f"meal_state.{final_state.value}"))
 
     def estop(self, source: str | None = None) -> None:
         """STOP the meal: an e-stop journalled with its real `source` (who, from which client)."""
-        self.panel.push(CommandKind.ESTOP, source=source)
+        self._command(CommandKind.ESTOP, None, source)
 
     def clear_stop(self, operator: str) -> None:
         """Staff have checked the citizen and the arm after a stop: the panel may start a meal again."""
@@ -182,8 +241,11 @@ class MealRuntime:
 
     def close(self) -> None:
         """End a running meal by e-stop and wait for its thread."""
-        thread = self._thread
+        thread, process = self._thread, self.process
         if thread is not None and thread.is_alive():
-            self.panel.push(CommandKind.ESTOP)
-            self.panel.push(CommandKind.END_MEAL)
+            if process is not None:
+                process.end()
+            else:
+                self.panel.push(CommandKind.ESTOP)
+                self.panel.push(CommandKind.END_MEAL)
             thread.join(timeout=5.0)

@@ -8,7 +8,8 @@ part per job:
 - `calibration_steps`: taught poses, spoon offset, camera and hand-eye calibration
   (`calibration.CalibrationSteps`);
 - `profile_steps`: profile fields and the measured face size (`profile.ProfileSteps`);
-- `meal`: the citizen's meal, started from the panel (`meal.MealRuntime`).
+- `meal`: the citizen's meal, started from the panel (`meal.MealRuntime`); with
+  `controller_process` its control loop runs in a process of its own (`bidvis.motion_runtime`).
 
 STOP (`stop()`) reaches whatever moves the arm: the meal by e-stop, or the set-up motion.
 """
@@ -48,6 +49,7 @@ class RobotSession:
         mouth: MouthFeed | None = None,
         switches: Sequence[Any] = (),
         bus_timeout_s: float = 0.05,
+        controller_process: bool = False,
     ) -> None:
         self.documents = RobotDocuments(
             calibration=calibration,
@@ -60,7 +62,15 @@ class RobotSession:
         self.arm = ArmControl(port, self.documents, limits, bus_timeout_s)
         self.calibration_steps = CalibrationSteps(self.documents, self.arm, camera)
         self.profile_steps = ProfileSteps(self.documents, camera)
-        self.meal = MealRuntime(self.documents, self.arm, limits, mouth, switches)
+        self.meal = MealRuntime(
+            self.documents,
+            self.arm,
+            limits,
+            mouth,
+            switches,
+            own_process=controller_process,
+            bus_timeout_s=bus_timeout_s,
+        )
         self.documents.freeze_while(lambda: MEAL_FREEZES_DOCUMENTS if self.meal.running else None)
 
     @property

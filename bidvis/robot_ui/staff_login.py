@@ -14,7 +14,9 @@
   robot keeps the account, the client, the start and the last activity. Logging out, a password
   change and a disabled account end sessions on the robot at once; a session ends after
   `idle_timeout_s` without use and `max_age_s` after login.
-- `StaffLogin`: the four together, as `bidvis.robot_ui.app.create_app` takes them.
+- `StaffLogin`: the four together, as `bidvis.robot_ui.app.create_app` takes them, with the staff's
+  OpenID login (`staff_openid.StaffOpenId`) and which local accounts may still use a password
+  (`password_accounts`: the break-glass accounts; None: every one).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from bidvis.robot_ui.private_file import PrivateRecords, RecordsFileError
+from bidvis.robot_ui.staff_openid import StaffIdentitySettings, StaffOpenId
 
 STAFF_ACCOUNTS_FILE = "staff_accounts.json"
 NAME_PATTERN = re.compile(r"^[\w.@-]{1,64}$")  # letters (æ, ø, å too), digits, . _ @ -
@@ -271,6 +274,12 @@ class StaffSession:
     language: str
     started_s: float
     active_s: float
+    provider: str | None = None  # the OpenID Provider logged in with; None: a local account's password
+    display_name: str = ""  # the name pages and journals show (the account's name when empty)
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.account
 
 
 class StaffSessions:
@@ -295,12 +304,23 @@ class StaffSessions:
     def _key(token: str) -> str:
         return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def begin(self, account: str, epoch: str, client: str, language: str) -> str:
+    def begin(
+        self,
+        account: str,
+        epoch: str,
+        client: str,
+        language: str,
+        *,
+        provider: str | None = None,
+        display_name: str = "",
+    ) -> str:
         """A new session; returns its id (for the cookie). The oldest go beyond `max_sessions`."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
         with self._lock:
-            self._sessions[self._key(token)] = StaffSession(account, epoch, client, language, now, now)
+            self._sessions[self._key(token)] = StaffSession(
+                account, epoch, client, language, now, now, provider, display_name
+            )
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
         return token
@@ -355,11 +375,28 @@ class StaffLogin:
     sessions: StaffSessions = field(default_factory=StaffSessions)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     https_only: bool = False
+    openid: StaffOpenId = field(default_factory=StaffOpenId)
+    password_accounts: frozenset[str] | None = None
 
     @classmethod
     def for_directory(cls, directory: Path, **options) -> StaffLogin:
         """The accounts kept in a robot's data dir."""
         return cls(StaffAccounts(directory / STAFF_ACCOUNTS_FILE), **options)
+
+    @classmethod
+    def from_settings(cls, directory: Path, settings: StaffIdentitySettings, **options) -> StaffLogin:
+        """The accounts of a robot's data dir, with the OpenID Providers and break-glass accounts of `settings`."""
+        return cls.for_directory(
+            directory,
+            openid=StaffOpenId.from_settings(settings),
+            password_accounts=settings.password_accounts,
+            **options,
+        )
+
+    def password_allowed(self, name: str) -> bool:
+        """Whether `name` may log in with a local password: a break-glass account, the demo's
+        temporary one, or any when `password_accounts` is None."""
+        return self.password_accounts is None or name in self.password_accounts or self.accounts.is_temporary(name)
 
 
 def demo_password() -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from careplan_api.effect import WEEK_TZ, WeekEffect, eaten_with_robot, week_effect, week_of
 from careplan_api.errors import InvalidInput
@@ -295,28 +296,44 @@ def eating_goal(record: CitizenRecord, goal: GoalAssessment) -> Resource:
     return resource
 
 
-def related_person(record: CitizenRecord, poa: PowerOfAttorney, as_of: datetime) -> Resource:
-    """The relative who holds a fuldmagt (pseudonymous user id, no name)."""
+def _holder_key(poa: PowerOfAttorney) -> UUID:
+    return poa.relative_id if poa.relative_id is not None else poa.fuldmagt_id
+
+
+def _period(poa: PowerOfAttorney) -> Resource:
     period = {"start": _instant(poa.valid_from)}
-    end = min((t for t in (poa.valid_until, poa.revoked_at) if t is not None), default=None)
-    if end is not None:
-        period["end"] = _instant(end)
-    return {
+    if poa.ends_at is not None:
+        period["end"] = _instant(poa.ends_at)
+    return period
+
+
+def related_person(record: CitizenRecord, poa: PowerOfAttorney, as_of: datetime) -> Resource:
+    """The person who holds a fuldmagt (pseudonymous user id, no name; none while a holder from
+    the national register has not logged in yet)."""
+    resource: Resource = {
         "resourceType": "RelatedPerson",
-        "id": resource_id("RelatedPerson", record.citizen_id, poa.relative_id),
-        "identifier": [{"system": codes.BIDVIS_USER_ID, "value": str(poa.relative_id)}],
+        "id": resource_id("RelatedPerson", record.citizen_id, _holder_key(poa)),
         "active": poa.is_valid_at(as_of),
         "patient": patient_ref(record),
         "relationship": [codes.concept(codes.V3_ROLE_CODE, "POWATT", "power of attorney", text="Fuldmagt")],
-        "period": period,
+        "period": _period(poa),
     }
+    if poa.relative_id is not None:
+        resource["identifier"] = [{"system": codes.BIDVIS_USER_ID, "value": str(poa.relative_id)}]
+    return resource
+
+
+_CONSENT_SOURCE_TEXT = {
+    "citizen": "Givet digitalt af borgeren",
+    "paper": "Givet på papir, registreret af personalet",
+    "register": "Fra det nationale fuldmagtsregister",
+    "admin": "Registreret af en administrator",
+}
 
 
 def fuldmagt_consent(record: CitizenRecord, poa: PowerOfAttorney, as_of: datetime) -> Resource:
-    """The fuldmagt as a Consent: the citizen permits the relative to access, within its scope and period."""
-    period = {"start": _instant(poa.valid_from)}
-    if poa.valid_until is not None:
-        period["end"] = _instant(poa.valid_until)
+    """The fuldmagt as a Consent: the citizen permits the holder to access, within its scope and
+    period (which ends when the fuldmagt was ended), given the way `source` says."""
     return {
         "resourceType": "Consent",
         "id": resource_id("Consent", poa.fuldmagt_id),
@@ -325,14 +342,15 @@ def fuldmagt_consent(record: CitizenRecord, poa: PowerOfAttorney, as_of: datetim
         "category": [codes.concept(codes.LOINC, "59284-0", "Consent Document", text="Fuldmagt")],
         "patient": patient_ref(record),
         "dateTime": _instant(poa.valid_from),
-        "policyRule": codes.concept(codes.V3_ACT_CODE, "OPTIN", "opt-in"),
+        "performer": [patient_ref(record)],
+        "policyRule": codes.concept(codes.V3_ACT_CODE, "OPTIN", "opt-in", text=_CONSENT_SOURCE_TEXT.get(poa.source)),
         "provision": {
             "type": "permit",
-            "period": period,
+            "period": _period(poa),
             "actor": [
                 {
                     "role": codes.concept(codes.V3_ROLE_CODE, "POWATT", "power of attorney"),
-                    "reference": _ref("RelatedPerson", record.citizen_id, poa.relative_id),
+                    "reference": _ref("RelatedPerson", record.citizen_id, _holder_key(poa)),
                 }
             ],
             "action": [codes.concept(codes.CONSENT_ACTION, "access", "Access", text=_text(poa.scope))],

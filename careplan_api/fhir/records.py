@@ -42,14 +42,22 @@ class GoalAssessment:
 
 @dataclass(frozen=True, slots=True)
 class PowerOfAttorney:
-    """A relative's fuldmagt for the citizen: who (pseudonymous user id), what, and until when."""
+    """A fuldmagt for the citizen: who (pseudonymous user id; None while the holder, known from the
+    national register, has not logged in yet), what, until when, and how it was given (`source`:
+    citizen, paper, register, admin)."""
 
     fuldmagt_id: UUID
-    relative_id: UUID
+    relative_id: UUID | None
     scope: str
     valid_from: datetime
     valid_until: datetime | None = None
     revoked_at: datetime | None = None
+    source: str = "admin"
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """The end date or, when it was ended earlier, that moment."""
+        return min((t for t in (self.valid_until, self.revoked_at) if t is not None), default=None)
 
     def is_valid_at(self, when: datetime) -> bool:
         """True while the fuldmagt has started, has not ended and was not revoked."""

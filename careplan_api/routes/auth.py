@@ -27,6 +27,7 @@ from careplan_api.deps import (
     SettingsDep,
     clear_cookie_header,
     client_address,
+    refuse_cross_site,
     valid_purpose,
 )
 from careplan_api.i18n import Lang, negotiate
@@ -194,22 +195,6 @@ def landing_page(session: Session, user: User) -> str:
     return "/login"
 
 
-def _refuse_cross_site(request: Request) -> None:
-    """403 for a form posted from another site (defence in depth beside SameSite=Strict).
-
-    Browsers send `Sec-Fetch-Site`; older ones only `Origin`, which is `null` for a POST from our
-    own pages (they send `Referrer-Policy: no-referrer`), so only a foreign host counts there.
-    """
-    fetch_site = request.headers.get("sec-fetch-site")
-    origin = request.headers.get("origin")
-    if fetch_site is not None:
-        foreign = fetch_site not in ("same-origin", "none")
-    else:
-        foreign = origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("host")
-    if foreign:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this form may only be sent from this site")
-
-
 def _signed_in_user(request: Request, session: Session) -> User | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
@@ -297,7 +282,7 @@ def browser_login(
 ) -> HTMLResponse | RedirectResponse:
     """Check username and password exactly as `POST /api/v1/auth/token` does; on success put the
     access token in the login cookie and go to `next` (a local path) or the role's landing page."""
-    _refuse_cross_site(request)
+    refuse_cross_site(request)
     user = _password_login(request, session, username, password, "POST /login")
     language = negotiate(lang, accept_language)
     if isinstance(user, Throttled):
@@ -327,7 +312,7 @@ def browser_logout(
     """Revoke the login cookie's token (refused from now on, by the API too), delete the cookie, and
     go to the login page; after a login through an OpenID Provider, by way of the provider's logout
     (RP-initiated logout), so that the provider's session ends too."""
-    _refuse_cross_site(request)
+    refuse_cross_site(request)
     token = request.cookies.get(SESSION_COOKIE)
     target = "/login"
     if token:

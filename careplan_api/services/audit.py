@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from careplan_api.models import ActorKind, AuditAction, AuditEntry, Device, User, table_of, utcnow
+from careplan_api.services.device_auth import IngestingDevice
 
 MAX_RESOURCE_CHARS = 300
 MAX_PURPOSE_CHARS = 200
@@ -42,7 +43,7 @@ class Operator:
         return cls(name[:120])
 
 
-Actor = User | Device | Operator | None
+Actor = User | Device | IngestingDevice | Operator | None
 
 
 def _values(
@@ -55,7 +56,7 @@ def _values(
 ) -> dict[str, Any]:
     if isinstance(actor, User):
         kind, actor_id, name, role = ActorKind.USER, actor.id, actor.username, actor.role.value
-    elif isinstance(actor, Device):
+    elif isinstance(actor, Device | IngestingDevice):
         kind, actor_id, name, role = ActorKind.DEVICE, actor.id, f"device {actor.id}", "device"
     elif isinstance(actor, Operator):
         kind, actor_id, name, role = ActorKind.SYSTEM, None, f"{actor.name} (command line)", "operator"
@@ -94,7 +95,7 @@ def record(
 def append(
     connection: Connection,
     *,
-    actor: User | Device | None,
+    actor: User | Device | IngestingDevice | None,
     action: AuditAction,
     resource: str,
     citizen_id: uuid.UUID | None = None,

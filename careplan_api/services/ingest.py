@@ -12,8 +12,10 @@ The rule for a batch (docs/careplan.md, "Ingest"):
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,14 +23,15 @@ from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, Insert, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from careplan_api.meal_summary_store import refresh_meal_summaries
+from careplan_api.meal_summary_store import MealEvents, refresh_meal_summaries
 from careplan_api.models import AuditAction, Device, Meal, MealStatus, UsageEventRecord, table_of, utcnow
 from careplan_api.schemas import IngestResult, RejectedEvent, UsageEvent, UsageEventType
 from careplan_api.services import audit
+from careplan_api.services.device_auth import IngestingDevice
 from careplan_api.services.event_insert import insert_usage_events
 
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
@@ -164,8 +167,19 @@ def _has_nul(data: Any) -> bool:
     return isinstance(data, list) and any(_has_nul(v) for v in data)
 
 
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+@functools.cache
+def _claim_meals(dialect: str) -> Insert:
+    """Create the batch's meals that are new and lock them all (`ON CONFLICT DO UPDATE` locks the
+    row; PostgreSQL then serialises concurrent batches of one meal), returning those of this device:
+    a meal of another device is not changed and not returned."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    meals = table_of(Meal)
+    statement = insert(meals)
+    return statement.on_conflict_do_update(
+        index_elements=[meals.c.id],
+        set_={"updated_at": statement.excluded.updated_at},
+        where=meals.c.device_id == statement.excluded.device_id,
+    ).returning(meals.c.id)
 
 
 @dataclass(frozen=True)
@@ -203,39 +217,36 @@ def ingest_batch(
     now: datetime | None = None,
 ) -> IngestResult:
     """Store a batch for `device` and commit; see the module docstring for the rules."""
-    return store_batch(session, device, check_events(raw_events, limits, now))
+    ingesting = IngestingDevice(device.id, device.citizen_id, device.last_seen_at)
+    return store_batch(session, ingesting, check_events(raw_events, limits, now))
 
 
-def store_batch(session: Session, device: Device, batch: CheckedBatch) -> IngestResult:
+def store_batch(session: Session, device: IngestingDevice, batch: CheckedBatch) -> IngestResult:
     """The database part of `ingest_batch`, for a batch already checked (`check_events`); commits."""
     events, now = batch.events, batch.now
     rejected, duplicates = list(batch.rejected), batch.duplicates
-    insert = _insert(session)
-    is_postgres = session.get_bind().dialect.name == "postgresql"
-    meal_ids = sorted({e.meal_id for e in events.values()})
     accepted = 0
-    if meal_ids:
-        connection = session.connection()  # Core inserts: no ORM bookkeeping for thousands of rows
-        connection.execute(
-            insert(Meal).on_conflict_do_nothing(index_elements=["id"]),
-            [
-                {
-                    "id": m,
-                    "citizen_id": device.citizen_id,
-                    "device_id": device.id,
-                    "status": MealStatus.OPEN,
-                    "updated_at": now,
-                }
-                for m in meal_ids
-            ],
+    if events:
+        connection = session.connection()  # Core statements: no ORM bookkeeping for thousands of rows
+        meal_ids = sorted({e.meal_id for e in events.values()})  # one lock order for every batch
+        owned = set(
+            connection.execute(
+                _claim_meals(connection.dialect.name),
+                [
+                    {
+                        "id": m,
+                        "citizen_id": device.citizen_id,
+                        "device_id": device.id,
+                        "status": MealStatus.OPEN,
+                        "updated_at": now,
+                    }
+                    for m in meal_ids
+                ],
+            ).scalars()
         )
-        owner_query = select(Meal.id, Meal.device_id).where(Meal.id.in_(meal_ids)).order_by(Meal.id)
-        if is_postgres:
-            owner_query = owner_query.with_for_update()  # serialise concurrent batches of one meal
-        owners = dict(session.execute(owner_query).all())
         rows: list[dict[str, Any]] = []
         for event in events.values():
-            if owners.get(event.meal_id) != device.id:
+            if event.meal_id not in owned:
                 rejected.append(RejectedEvent(id=str(event.id), reason="meal_id belongs to another device"))
                 continue
             rows.append(
@@ -266,8 +277,7 @@ def store_batch(session: Session, device: Device, batch: CheckedBatch) -> Ingest
                     rejected.append(RejectedEvent(id=str(event_id), reason="event id already used by another device"))
         touched = sorted({r["meal_id"] for r in rows if r["id"] in inserted})
         if touched:
-            refresh_meals(session, touched, now)
-            refresh_meal_summaries(session, touched, now)
+            refresh_meals(connection, refresh_meal_summaries(session, touched, now), now)
         if accepted:
             audit.append(
                 connection,
@@ -291,45 +301,27 @@ _UPDATE_MEAL = (
 )
 
 
-def refresh_meals(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime) -> None:
-    """Recompute the counters, start, end and status of meals from their stored events (Core, one pass)."""
-    stats = (
-        session.connection()
-        .execute(
-            select(
-                UsageEventRecord.meal_id,
-                UsageEventRecord.type,
-                func.count(),
-                func.min(UsageEventRecord.at),
-                func.max(UsageEventRecord.at),
-            )
-            .where(UsageEventRecord.meal_id.in_(meal_ids))
-            .group_by(UsageEventRecord.meal_id, UsageEventRecord.type)
-        )
-        .all()
-    )
-    by_meal: dict[uuid.UUID, dict[str, tuple[int, datetime, datetime]]] = {m: {} for m in meal_ids}
-    for meal_id, kind, count, first, last in stats:
-        by_meal[meal_id][kind] = (count, _aware(first), _aware(last))
+def refresh_meals(connection: Connection, meals: Sequence[MealEvents], now: datetime) -> None:
+    """Set the counters, start, end and status of `meals` from all their stored events (as
+    `refresh_meal_summaries` read them), in one executemany UPDATE."""
     rows = []
-    for meal_id, kinds in by_meal.items():
-        started = kinds.get(UsageEventType.MEAL_STARTED.value)
-        ended = kinds.get(UsageEventType.MEAL_ENDED.value)
-        row: dict[str, Any] = {f"b_{attr}": kinds.get(kind.value, (0,))[0] for kind, attr in _COUNTERS.items()}
+    for meal in meals:
+        counts: Counter[str] = Counter()
+        first: dict[str, datetime] = {}
+        for event in meal.events:
+            counts[event.type] += 1
+            if event.type not in first or event.at < first[event.type]:
+                first[event.type] = event.at
+        ended = first.get(UsageEventType.MEAL_ENDED.value)
+        row: dict[str, Any] = {f"b_{attr}": counts[kind.value] for kind, attr in _COUNTERS.items()}
         row.update(
-            b_id=meal_id,
-            b_event_count=sum(v[0] for v in kinds.values()),
-            b_started_at=started[1] if started else min((v[1] for v in kinds.values()), default=None),
-            b_ended_at=ended[1] if ended else None,
+            b_id=meal.meal_id,
+            b_event_count=len(meal.events),
+            b_started_at=first.get(UsageEventType.MEAL_STARTED.value, min(first.values(), default=None)),
+            b_ended_at=ended,
             b_status=(MealStatus.ENDED if ended else MealStatus.OPEN).value,
             b_updated_at=now,
         )
         rows.append(row)
-    session.connection().execute(_UPDATE_MEAL, rows)
-
-
-def _aware(value: datetime) -> datetime:
-    """Aggregates bypass the column type on SQLite (naive strings or datetimes come back)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if rows:
+        connection.execute(_UPDATE_MEAL, rows)

@@ -6,8 +6,12 @@ Who a person is here (docs/identity.md):
 2. else a user whose national identifier hash (`User.national_id_hmac`) equals the hash of the
    provider's national identifier claim (a relative registered for a fuldmagt, say);
 3. else, for the role `citizen`: the citizen record whose CPR hash equals it gets a citizen login;
+   a person who holds a fuldmagt known so far by their CPR hash only (from the national register,
+   `services.fuldmagt`) gets a relative's login;
 4. else, for staff, analysts and administrators (roles and units from claims): a new user.
-A citizen or relative whom none of these finds is refused: the claims alone give nobody personal data.
+A citizen or relative whom none of these finds is refused (or, when the provider's `unknown_people` is
+`relative`, gets a relative's login without any fuldmagt): the claims alone give nobody personal data.
+At every login a relative gets the fuldmagter waiting for their CPR hash (`fuldmagt.link_pending`).
 Staff's role and unit follow the claims at every login; citizens' and relatives' come from our records.
 """
 
@@ -21,8 +25,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from careplan_api.identity_mapping import Person
-from careplan_api.models import NO_PASSWORD, Citizen, IdentityLink, PendingOpenIdLogin, Role, User, utcnow
+from careplan_api.models import NO_PASSWORD, Citizen, Fuldmagt, IdentityLink, PendingOpenIdLogin, Role, User, utcnow
 from careplan_api.openid import PENDING_LOGIN_TTL_S, ClaimsRefused, OpenIdProvider, PendingLogin, StateUnknown
+from careplan_api.services import fuldmagt
 from careplan_api.services.people import get_or_create_unit
 from careplan_api.services.security import cpr_hmac
 
@@ -119,12 +124,14 @@ def link_identity(session: Session, user: User, issuer: str, subject: str) -> Id
 
 
 def set_national_id(session: Session, user: User, national_id: str, key: bytes) -> None:
-    """Record `user`'s CPR number as its keyed hash, so that their first OpenID login finds them."""
+    """Record `user`'s CPR number as its keyed hash, so that their first OpenID login finds them
+    (a relative also gets the fuldmagter waiting for that hash)."""
     digest = cpr_hmac(national_id, key)
     other = session.scalar(select(User.id).where(User.national_id_hmac == digest, User.id != user.id))
     if other is not None:
         raise ClaimsRefused("another user of the care plan has this national identifier")
     user.national_id_hmac = digest
+    fuldmagt.link_pending(session, user, digest)
 
 
 def _staff_unit(session: Session, provider: OpenIdProvider, person: Person) -> uuid.UUID | None:
@@ -155,10 +162,13 @@ def user_for_person(session: Session, provider: OpenIdProvider, person: Person) 
         if not claimed_people_role:  # staff, analysts, admins follow the claims at every login
             user.unit_id = _staff_unit(session, provider, person)
             user.role = person.role
+        elif person.national_id_hmac is not None:
+            fuldmagt.link_pending(session, user, person.national_id_hmac)
         return user
     if claimed_people_role:
-        if person.role is Role.CITIZEN and person.national_id_hmac is not None:
-            citizen = session.scalar(select(Citizen).where(Citizen.cpr_hmac == person.national_id_hmac))
+        digest = person.national_id_hmac
+        if person.role is Role.CITIZEN and digest is not None:
+            citizen = session.scalar(select(Citizen).where(Citizen.cpr_hmac == digest))
             if citizen is not None:
                 user = session.scalar(select(User).where(User.role == Role.CITIZEN, User.citizen_id == citizen.id))
                 user = user or _new_user(session, person, Role.CITIZEN, citizen_id=citizen.id)
@@ -166,6 +176,17 @@ def user_for_person(session: Session, provider: OpenIdProvider, person: Person) 
                     raise ClaimsRefused("your login in the care plan is switched off; ask the municipality")
                 link_identity(session, user, person.issuer, person.subject)
                 return user
+        if digest is not None and session.scalar(
+            select(Fuldmagt.id).where(Fuldmagt.relative_user_id.is_(None), Fuldmagt.holder_national_id_hmac == digest)
+        ):
+            user = _new_user(session, person, Role.RELATIVE)
+            link_identity(session, user, person.issuer, person.subject)
+            fuldmagt.link_pending(session, user, digest)
+            return user
+        if provider.unknown_people == "relative":  # a login that sees nothing until a citizen grants a fuldmagt
+            user = _new_user(session, person, Role.RELATIVE)
+            link_identity(session, user, person.issuer, person.subject)
+            return user
         raise ClaimsRefused(
             "the care plan has no record of you and no fuldmagt for you; if you should have access, ask the municipality"
         )

@@ -16,6 +16,7 @@ from careplan_api.models import (
     EatingGoal,
     Fuldmagt,
     FuldmagtScope,
+    FuldmagtSource,
     Role,
     StaffNote,
     Unit,
@@ -112,7 +113,14 @@ def grant_fuldmagt(
     scope: FuldmagtScope = FuldmagtScope.FULL,
     valid_until: datetime | None = None,
     valid_from: datetime | None = None,
+    *,
+    source: FuldmagtSource = FuldmagtSource.ADMIN,
+    granted_by: User | None = None,
+    holder_name: str = "",
+    reason: str = "",
 ) -> Fuldmagt:
+    """A fuldmagt for `relative` (a relative's login) over `citizen_id`; `services.fuldmagt` has the
+    citizen's, staff's and the register's ways to one."""
     if relative.role is not Role.RELATIVE:
         raise InvalidInput("only a relative user can hold a fuldmagt")
     get_citizen(session, citizen_id)
@@ -120,19 +128,30 @@ def grant_fuldmagt(
     if valid_until is not None and valid_until <= valid_from:
         raise InvalidInput("a fuldmagt must end after it starts")
     fuldmagt = Fuldmagt(
-        relative_user_id=relative.id, citizen_id=citizen_id, scope=scope, valid_from=valid_from, valid_until=valid_until
+        relative_user_id=relative.id,
+        citizen_id=citizen_id,
+        scope=scope,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        source=source,
+        granted_by_user_id=granted_by.id if granted_by else None,
+        holder_name=holder_name or relative.username,
+        reason=reason,
     )
     session.add(fuldmagt)
     session.flush()
     return fuldmagt
 
 
-def revoke_fuldmagt(session: Session, fuldmagt_id: uuid.UUID) -> Fuldmagt:
+def revoke_fuldmagt(session: Session, fuldmagt_id: uuid.UUID, by: User | None = None) -> Fuldmagt:
+    """End a fuldmagt now (ending one already ended changes nothing)."""
     fuldmagt = session.get(Fuldmagt, fuldmagt_id)
     if fuldmagt is None:
         raise NotFound(f"no fuldmagt with id {fuldmagt_id}")
     if fuldmagt.revoked_at is None:
         fuldmagt.revoked_at = utcnow()
+        fuldmagt.revoked_by_user_id = by.id if by else None
+        session.flush()
     return fuldmagt
 
 

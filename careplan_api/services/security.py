@@ -14,11 +14,10 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careplan_api.errors import CareplanError, InvalidInput
-from careplan_api.models import Device, RevokedToken, Role, User, utcnow
+from careplan_api.models import RevokedToken, Role, User, utcnow
 
 JWT_ALGORITHM = "HS256"
 DEVICE_TOKEN_PREFIX = "bvd_"
@@ -75,14 +74,6 @@ def new_device_token() -> str:
 
 def device_token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def find_device_by_token(session: Session, token: str) -> Device | None:
-    """The active (not revoked) device whose token this is, else None."""
-    device = session.scalar(select(Device).where(Device.token_sha256 == device_token_sha256(token)))
-    if device is None or device.revoked_at is not None:
-        return None
-    return device
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -87,3 +93,25 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str =
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def sim_bus_process(link: Path, flaws: str | None = None) -> Iterator[Path]:
+    """`bidvis sim-bus` in its own process (an emulator apart from the code under test) at `link`."""
+    command = [sys.executable, "-m", "bidvis.cli", "sim-bus", "--link", str(link)]
+    process = subprocess.Popen(
+        command + ([] if flaws is None else ["--flaws", flaws]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30.0
+        while not link.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bidvis sim-bus did not start: {process.stdout.read() if process.stdout else ''}")
+            time.sleep(0.05)
+        yield link
+    finally:
+        os.kill(process.pid, signal.SIGINT)
+        process.wait(timeout=10)

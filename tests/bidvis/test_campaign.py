@@ -95,6 +95,7 @@ def test_the_command_writes_json_per_family_a_summary_and_the_runs_on_local_work
     assert result.exit_code == (1 if any(r["failures"] for r in rows) else 0), result.output
     summary = (out / "summary.md").read_text()
     assert "bidvis safety-campaign --runs 2 --split held-out" in summary and "| plain | 1 |" in summary
+    assert " cores; code " in summary  # the machine and the commit the campaign ran on
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert sorted(r["seed"] for r in runs) == [HELD_OUT_SEEDS.start, HELD_OUT_SEEDS.start + 1]  # as they ended
 

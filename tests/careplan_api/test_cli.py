@@ -6,6 +6,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bidvis.cli import app as bidvis_app
@@ -208,10 +209,39 @@ def test_a_lost_password_is_reset_old_tokens_stop_and_the_operator_is_in_the_cit
 
 
 def test_migrate_names_the_newest_revision(run):
-    assert _json(run("migrate")) == {"revision": "0004"}
+    assert _json(run("migrate")) == {"revision": "0005"}
 
 
 def test_a_password_is_never_an_argument_and_an_unknown_user_is_a_clear_error(run):
     result = run("reset-password", "--username", "nobody", stdin="whatever-pass\n")
     assert result.exit_code == 1 and "no user 'nobody'" in result.output
     assert "whatever-pass" not in result.output
+
+
+def test_an_administrator_links_logins_to_a_cpr_number_and_to_an_openid_subject(run, database_url, tmp_path):
+    from careplan_api.models import IdentityLink, User
+    from careplan_api.services.security import cpr_hmac
+
+    citizen_id = _json(run("add-citizen", "--name", "Grete"))["citizen_id"]
+    args = ("--role", "relative", "--citizen", citizen_id)
+    _json(run("add-user", "--username", "ib", *args, stdin="relpass12\n"))
+    _json(run("add-user", "--username", "ulla", *args, stdin="relpass12\n"))
+    result = run("set-national-id", "--username", "ib", stdin="050505-5555\n")
+    assert _json(result)["username"] == "ib" and "050505" not in result.output
+    taken = run("set-national-id", "--username", "ulla", stdin="0505055555\n")
+    assert taken.exit_code == 1 and "another user" in taken.output and "0505055555" not in taken.output
+    bad = run("set-national-id", "--username", "ulla", stdin="not-a-cpr-9\n")
+    assert bad.exit_code == 1 and "CPR number" in bad.output and "not-a-cpr-9" not in bad.output
+    assert run("set-national-id", "--username", "ulla", stdin="\n").exit_code == 2
+    issuer = "https://login.kommune.test"
+    _json(run("link-identity", "--username", "ulla", "--issuer", issuer, "--subject", "pseudonym-7"))
+    again = run("link-identity", "--username", "ib", "--issuer", issuer, "--subject", "pseudonym-7")
+    assert again.exit_code == 1 and "belongs to another user" in again.output
+
+    app = create_app(Settings(database_url=database_url, data_dir=tmp_path))
+    with app.state.session_factory() as session:
+        ib = session.scalar(select(User).where(User.username == "ib"))
+        assert ib.national_id_hmac == cpr_hmac("050505-5555", app.state.cpr_key)
+        link = session.scalar(select(IdentityLink).where(IdentityLink.subject == "pseudonym-7"))
+        assert link.issuer == issuer and session.get(User, link.user_id).username == "ulla"
+    app.state.engine.dispose()

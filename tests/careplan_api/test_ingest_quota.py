@@ -73,12 +73,12 @@ def test_the_bucket_refills_at_the_rate_and_never_beyond_its_size(app, world):
     quota = IngestQuota(events_per_s=10.0, max_batch_events=20)
     with app.state.session_factory() as session:
         device = session.get(Device, world.device_ids["device_alice"])
-        assert take(session, device, 20, quota, now_s=1000.0) is None
-        refused = take(session, device, 5, quota, now_s=1000.2)  # 2 events back after 0.2 s
+        assert take(session, device.id, 20, quota, now_s=1000.0) is None
+        refused = take(session, device.id, 5, quota, now_s=1000.2)  # 2 events back after 0.2 s
         assert refused is not None and refused.retry_after_s == 1
-        assert take(session, device, 5, quota, now_s=1000.5) is None  # 5 back after 0.5 s
-        assert take(session, device, 20, quota, now_s=5000.0) is None  # a long pause: full, not more
-        assert take(session, device, 1, quota, now_s=5000.0) is not None
+        assert take(session, device.id, 5, quota, now_s=1000.5) is None  # 5 back after 0.5 s
+        assert take(session, device.id, 20, quota, now_s=5000.0) is None  # a long pause: full, not more
+        assert take(session, device.id, 1, quota, now_s=5000.0) is not None
         session.commit()
 
 

@@ -191,3 +191,44 @@ def test_0003_goes_down_to_0002_keeping_the_people_and_up_again(empty_database_u
             )  # the column came back empty
     finally:
         engine.dispose()
+
+
+def test_0005_goes_down_to_0004_keeping_fuldmagter_with_a_login_and_up_again(empty_database_url, tmp_path):
+    from careplan_api.db import make_session_factory
+    from careplan_api.models import Fuldmagt, FuldmagtSource, User
+    from careplan_api.services import people
+    from careplan_api.services.security import password_hasher
+
+    settings = Settings(database_url=empty_database_url, data_dir=tmp_path).with_secrets()
+    engine = make_engine(settings)
+    try:
+        upgrade_database(engine)
+        with make_session_factory(engine)() as session:
+            citizen = people.create_citizen(session, "Migrated", settings.require_secrets()[1])
+            relative = people.create_user(
+                session, "rel", "longenough", Role.RELATIVE, hasher=password_hasher("CHEAPEST"), citizen_id=citizen.id
+            )
+            people.grant_fuldmagt(session, relative, citizen.id, source=FuldmagtSource.CITIZEN, holder_name="Rel")
+            session.add(
+                Fuldmagt(
+                    citizen_id=citizen.id,
+                    scope="full",
+                    holder_national_id_hmac="ab" * 32,
+                    source=FuldmagtSource.REGISTER,
+                    register_ref="DF-1",
+                )
+            )
+            session.commit()
+        downgrade_database(engine, "0004")
+        with engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("fuldmagter")}
+            rows = connection.execute(select(Fuldmagt.__table__.c.relative_user_id)).all()
+        assert "source" not in columns and "holder_national_id_hmac" not in columns
+        assert len(rows) == 1 and rows[0][0] is not None  # the holder without a login could not stay
+        upgrade_database(engine)
+        with make_session_factory(engine)() as session:
+            kept = session.scalar(select(Fuldmagt))
+            assert kept is not None and kept.source is FuldmagtSource.ADMIN and kept.reason == ""
+            assert session.scalar(select(func.count()).select_from(User)) == 1
+    finally:
+        engine.dispose()

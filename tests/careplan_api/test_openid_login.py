@@ -22,10 +22,20 @@ from sqlalchemy import select
 
 from careplan_api.app import create_app
 from careplan_api.local_postgres import free_port
-from careplan_api.models import AuditAction, AuditEntry, IdentityLink, Role, User
+from careplan_api.models import (
+    AuditAction,
+    AuditEntry,
+    Fuldmagt,
+    FuldmagtScope,
+    FuldmagtSource,
+    IdentityLink,
+    Role,
+    User,
+)
 from careplan_api.openid import OpenIdProvider
 from careplan_api.services.login import get_user
 from careplan_api.services.openid_login import set_national_id
+from careplan_api.services.security import cpr_hmac
 from tests.careplan_api.conftest import make_settings, serve
 from tests.openid_provider import CLIENT_SECRET, OpenIdProviderProcess, client, log_in_at_provider
 
@@ -35,6 +45,7 @@ ACCOUNTS_NATIONAL = {
     "alice": {"name": "Alice Testesen", "cpr": ALICE_CPR},
     "karen": {"name": "Karen Testesen", "cpr": RELATIVE_CPR},
     "stranger": {"name": "Ukendt Person", "cpr": "030370-3456"},
+    "sofie": {"name": "Sofie Jensen", "cpr": "040480-4567"},  # holds a fuldmagt from the national register
 }
 ACCOUNTS_MUNICIPAL = {
     "anna": {"name": "Anna Hansen", "preferred_username": "anna@kommune.test", "roles": ["sosu"], "units": ["ou-a"]},
@@ -66,7 +77,7 @@ def municipal(careplan_port: int) -> Iterator[OpenIdProviderProcess]:
     provider.stop()
 
 
-def providers(national_issuer: str, municipal_issuer: str) -> list[OpenIdProvider]:
+def providers(national_issuer: str, municipal_issuer: str, unknown_people: str = "refuse") -> list[OpenIdProvider]:
     """The configuration a municipality writes (docs/identity.md)."""
     return [
         OpenIdProvider(
@@ -78,6 +89,7 @@ def providers(national_issuer: str, municipal_issuer: str) -> list[OpenIdProvide
             scopes=("openid", "profile", "bidvis"),
             default_role=Role.CITIZEN,
             national_id_claim="cpr",
+            unknown_people=unknown_people,
         ),
         OpenIdProvider(
             name="kommune",
@@ -169,6 +181,26 @@ def test_a_relative_registered_by_national_identifier_logs_in_to_the_citizen_she
     assert f"url=/reports/citizens/{world.alice}" in done.text
     report = http.get(f"{base}/reports/citizens/{world.alice}?purpose=omsorg")
     assert report.status_code == 200 and "Måltidsrapport" in report.text
+
+
+def test_the_holder_of_a_fuldmagt_known_by_cpr_only_becomes_a_relative_at_her_first_login(app, base, http, world):
+    with app.state.session_factory() as session:
+        session.add(
+            Fuldmagt(
+                citizen_id=world.alice,
+                scope=FuldmagtScope.CARE_PLAN,
+                holder_name="Sofie Jensen",
+                holder_national_id_hmac=cpr_hmac("040480-4567", app.state.cpr_key),
+                source=FuldmagtSource.REGISTER,
+                register_ref="dfm-1",
+            )
+        )
+        session.commit()
+    done = log_in_at_provider(http, f"{base}/login/oidc/mitid", "sofie")
+    assert done.status_code == 200 and f"url=/reports/citizens/{world.alice}" in done.text
+    me = _me(http, base)
+    assert me["role"] == "relative" and me["username"] == "Sofie Jensen"
+    assert http.get(f"{base}/reports/citizens/{world.alice}?purpose=omsorg").status_code == 200
 
 
 def test_staff_get_role_and_unit_from_the_municipal_providers_claims(app, base, http, world):
@@ -292,3 +324,30 @@ def test_a_misconfigured_issuer_is_refused_with_a_page(tmp_path, sqlite_url, nat
         assert [e.resource for e in _audit(app, AuditAction.DENIED)] == ["GET /login/oidc/mitid: wrong_issuer"]
     finally:
         app.state.engine.dispose()
+
+
+def test_a_login_cancelled_at_the_provider_is_a_page_that_offers_to_try_again(app, base, http):
+    start = http.get(f"{base}/login/oidc/mitid")
+    state = dict(parse_qsl(urlsplit(start.headers["location"]).query))["state"]
+    cancelled = http.get(f"{base}/login/oidc/mitid/callback", params={"error": "access_denied", "state": state})
+    assert cancelled.status_code == 400 and "MitID afbrød login" in cancelled.text
+    assert 'href="/login/oidc/mitid?lang=da"' in cancelled.text
+    assert [e.resource for e in _audit(app, AuditAction.DENIED)] == ["GET /login/oidc/mitid/callback: provider_error"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "code=x",
+        "state=forged&code=x",
+        "state=" + "%00%ED%A0%80%FF" * 1500 + "&code=" + "y" * 5000,  # NUL, a UTF-8 surrogate, bad bytes
+        "error=%3Cscript%3Ealert(1)%3C/script%3E",
+        "state=a&state=b&code=x&code=y",
+    ],
+    ids=["nothing", "no-state", "forged-state", "huge-garbage", "script-in-error", "repeated"],
+)
+def test_a_hostile_callback_is_refused_with_a_page(base, http, query):
+    response = http.get(f"{base}/login/oidc/mitid/callback?{query}")
+    assert response.status_code == 400 and "bidvis_session" not in http.cookies
+    assert "<script>alert" not in response.text

@@ -2,8 +2,9 @@
 settings: the login cookie is Secure) through real OpenID Providers (node's oidc-provider on 127.0.0.1):
 a citizen and a relative with the national provider, a staff member with the municipality's. Logging out
 ends the session here and at the provider (RP-initiated logout): the next login asks at the provider
-again. axe-core finds no WCAG 2.1 A/AA violation on the login page or on a refusal. The browser may
-reach 127.0.0.1 only."""
+again. A citizen grants a fuldmagt to a person who logged in once, and ends it: the holder's access
+follows at the next request. axe-core finds no WCAG 2.1 A/AA violation on the login page or on a
+refusal. The browser may reach 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def settings(database_url, tmp_path, national, municipal):  # noqa: F811
     return make_settings(
         database_url,
         tmp_path,
-        openid_providers=providers(national.issuer, municipal.issuer),
+        openid_providers=providers(national.issuer, municipal.issuer, unknown_people="relative"),
         password_login="break_glass",
     )
 
@@ -126,8 +127,33 @@ def test_a_staff_member_logs_in_with_the_municipal_provider(page, base):
     log_out_here_and_at_the_provider(page, base)
 
 
+def test_a_citizen_grants_a_fuldmagt_to_a_person_who_logged_in_once_and_ends_it(page, base, world):
+    holder = page.context.browser.new_context(locale="da-DK", bypass_csp=True).new_page()
+    holder.context.route("**/*", _loopback_only)
+    holder.set_default_timeout(10_000)
+    log_in(holder, base, "MitID", "stranger")  # unknown to the care plan: a login that sees nothing yet
+    holder.goto(f"{base}/fuldmagter")
+    assert "Du har ingen fuldmagter" in holder.locator("main").inner_text()
+    report = f"{base}/reports/citizens/{world.alice}?purpose=omsorg"
+    assert holder.goto(report).status == 403
+
+    log_in(page, base, "MitID", "alice")
+    page.goto(f"{base}/fuldmagter")
+    page.locator("#holder_name").fill("Ukendt Person")
+    page.locator("#holder_username").fill("Ukendt Person")  # her user name, as her own fuldmagt page shows it
+    page.locator("#valid_until").fill("2030-12-31")
+    page.get_by_role("button", name="Giv fuldmagt").click()
+    assert "Fuldmagten er givet" in page.locator("main").inner_text()
+    assert holder.goto(report).status == 200  # at her next request
+
+    page.get_by_role("button", name="Ophæv fuldmagten til Ukendt Person").click()
+    assert "Fuldmagten er ophævet" in page.locator("main").inner_text()
+    assert holder.goto(report).status == 403  # at her next request
+    holder.context.close()
+
+
 def test_a_refused_login_says_what_to_do_in_danish(page, base):
-    log_in(page, base, "MitID", "stranger", refused=True)
+    log_in(page, base, "Kommunens login", "nobody", refused=True)
     assert page.locator("h1").inner_text() == "Du blev ikke logget ind"
     assert "kontakt kommunen" in page.get_by_role("alert").inner_text()
     assert axe_violations(page) == []

@@ -41,11 +41,14 @@ CALLER = (
     ("/api/v1/citizens/{citizen_id}/audit", "relative"),
     ("/api/v1/citizens/{citizen_id}", "staff_a"),
     ("/api/v1/citizens", "admin"),
+    ("/api/v1/fuldmagter/granted", "citizen"),
+    ("/api/v1/fuldmagter/held", "relative"),
     ("/api/v1/", "admin"),
     ("/fhir/$export", "admin"),
     ("/fhir/Patient", "staff_a"),
     ("/reports", "staff_a"),
     ("/dashboard", "analyst"),
+    ("/fuldmagter", "citizen"),
 )
 
 
@@ -109,6 +112,7 @@ class Fuzzer:
                 ("citizen_id", str(self.world.bob)),
                 ("relative_user_id", str(self.world.user_ids["relative"])),
                 ("current_password", self.world.password),
+                ("holder_username", "relative"),
             ):
                 if field in case.body:
                     case.body[field] = value

@@ -133,3 +133,19 @@ def test_calibrate_camera_with_charuco_and_a_wrong_dictionary_fails_clearly(tmp_
         ],
     )
     assert result.exit_code == 1 and "unknown ArUco dictionary" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (None, "no labels.csv"),
+        ("clip,split\nx,dev\n", "lacks column"),
+        ("clip,split,frame,mouth_cx,mouth_cy,mouth_w,open_ratio,mouth_state\nx,dev,0,1,2,3,0.1,closed\n", "decoded 0"),
+    ],
+)
+def test_choose_gate_names_data_it_cannot_use(tmp_path, labels, message):
+    if labels is not None:
+        (tmp_path / "labels.csv").write_text(labels)
+    result = CliRunner().invoke(app, ["vision", "choose-gate", "--data", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no choice" in result.output and message in " ".join(result.output.split())

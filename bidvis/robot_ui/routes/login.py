@@ -9,7 +9,7 @@ lock-outs, logouts and password changes are audited.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -41,6 +41,12 @@ def _page(
     status_code: int = 200,
 ) -> HTMLResponse:
     other = Language.ENGLISH if language is Language.DANISH else Language.DANISH
+    login: StaffLogin = request.app.state.login
+    query = urlencode({"lang": language.value, "next": next_path})
+    providers = [
+        {"name": p.name, "title": p.title, "url": f"/login/oidc/{p.name}?{query}"}
+        for p in login.openid.clients.providers()
+    ]
     return request.app.state.templates.TemplateResponse(
         request,
         template,
@@ -51,6 +57,8 @@ def _page(
             "next": next_path,
             "error": error,
             "note": note,
+            "providers": providers,
+            "break_glass_only": login.password_accounts is not None,
         },
         status_code=status_code,
     )
@@ -114,6 +122,8 @@ def login(
         ok = login.accounts.verify(username, password)
     except StaffAccountsError as exc:
         return _page(request, "login.html", language, target, error=str(exc), status_code=500)
+    if ok and not login.password_allowed(username):
+        ok = False  # answered as a wrong password: only break-glass accounts log in with a password here
     if not ok:
         _wrong_password(request, login, audit, username, AuditAction.LOGIN_FAILED)
         return _page(request, "login.html", language, target, error=t["login_wrong"], status_code=401)
@@ -137,16 +147,43 @@ def login(
     return response
 
 
-@router.post("/logout")
-def logout(request: Request, login: Login, audit: Audit) -> RedirectResponse:
-    """End this session (on the robot: a copy of the cookie is no login either)."""
+@router.post("/logout", response_model=None)
+def logout(request: Request, login: Login, audit: Audit) -> Response:
+    """End this session (on the robot: a copy of the cookie is no login either). After a login
+    through an OpenID Provider, go on to the provider's logout (RP-initiated logout), by a page: the
+    pages' policy lets a form lead to the robot only (`form-action 'self'`)."""
     session = login.sessions.end(request.cookies.get(SESSION_COOKIE))
     language = parse_language(session.language if session else None)
     if session is not None:
         audit.record(AuditAction.LOGOUT, actor=f"staff:{session.account}", client=client_address(request))
-    response = RedirectResponse(f"/login?lang={language.value}", status.HTTP_303_SEE_OTHER)
+    client = login.openid.clients.get(session.provider) if session is not None and session.provider else None
+    at_provider = client.logout_url(logged_out_url(request, login), ui_locales=language.value) if client else None
+    response: Response
+    if at_provider is None:
+        response = RedirectResponse(f"/login?lang={language.value}", status.HTTP_303_SEE_OTHER)
+    else:
+        response = continue_page(request, language, at_provider, staff_words(language)["logged_out_here"])
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=login.https_only)
     return response
+
+
+def base_url(request: Request, login: StaffLogin) -> str:
+    """The robot's address as browsers reach it (the settings' public_url, else this request's)."""
+    return login.openid.public_url or str(request.base_url).rstrip("/")
+
+
+def logged_out_url(request: Request, login: StaffLogin) -> str:
+    """Where a provider sends the browser after its logout (registered at the provider): `{base}/login`."""
+    return f"{base_url(request, login)}/login"
+
+
+def continue_page(request: Request, language: Language, target: str, said: str) -> HTMLResponse:
+    """A page that goes on to `target` at once (and says `said`, with a link, if it does not)."""
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "continue.html",
+        {"t": staff_words(language), "lang": language.value, "target": target, "said": said},
+    )
 
 
 @router.get("/account/password", response_class=HTMLResponse)
@@ -168,23 +205,25 @@ def change_password(
     """A new password for the logged-in account; every session of the account ends, this one too."""
     language = parse_language(lang)
     t = staff_words(language)
-    wait_s = login.throttle.retry_after_s(staff.name, staff.client)
+    if not login.accounts.exists(staff.ident):  # logged in through an OpenID Provider: no password here
+        return _page(request, "password.html", language, error=t["password_at_provider"], status_code=409)
+    wait_s = login.throttle.retry_after_s(staff.ident, staff.client)
     if wait_s > 0:
         return _page(
             request, "password.html", language, error=t["login_throttled"].format(s=int(wait_s) + 1), status_code=429
         )
-    if not login.accounts.verify(staff.name, current_password):
-        _wrong_password(request, login, audit, staff.name, AuditAction.LOGIN_FAILED)
+    if not login.accounts.verify(staff.ident, current_password):
+        _wrong_password(request, login, audit, staff.ident, AuditAction.LOGIN_FAILED)
         return _page(request, "password.html", language, error=t["password_wrong"], status_code=401)
     if new_password != new_password_again:
         return _page(request, "password.html", language, error=t["password_mismatch"], status_code=422)
-    if login.accounts.is_temporary(staff.name):
+    if login.accounts.is_temporary(staff.ident):
         return _page(request, "password.html", language, error=t["password_temporary"], status_code=409)
     try:
-        login.accounts.add(staff.name, new_password)
+        login.accounts.add(staff.ident, new_password)
     except StaffAccountsError as exc:
         return _page(request, "password.html", language, error=str(exc), status_code=422)
-    ended = login.sessions.end_account(staff.name)
+    ended = login.sessions.end_account(staff.ident)
     audit.record(AuditAction.PASSWORD_CHANGED, actor=staff.ref, client=staff.client, detail={"sessions_ended": ended})
     response = RedirectResponse(f"/login?lang={language.value}&note=password_changed", status.HTTP_303_SEE_OTHER)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=login.https_only)

@@ -1,0 +1,226 @@
+"""The controller process: the meal's control loop on the servo port, apart from the web server.
+
+`serve(connection, setup)` is the process's body (`runner.ControllerProcess` starts it with the
+"spawn" method, so it shares nothing with the web server but the pipe). It opens the port, runs
+`controller.loop.run_meal` at the calibration's rate and talks to the web server through the pipe
+only from its own threads, never from the loop:
+
+- a receiver thread validates every message (`messages.to_controller`) and hands it on: panel
+  buttons and STOP to the panel trigger source, the web server's switches to a trigger source of
+  their own, mouth observations to the latest-value slot. A
+  message that is not valid is dropped and logged. A web server that falls silent (no message
+  for `silence_s`) or goes away (the pipe closes) is a STOP: the meal stops the arm as for any
+  e-stop (an ordinary stop target), then ends;
+- a sender thread passes on what the loop reports (state changes, usage events for the journal,
+  tick intervals), so a web server that reads slowly can never hold up a tick.
+
+The servos' Bus Watchdog stays armed (`run_meal` prepares the servos), so the arm stops by itself
+if this process dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bidvis.motion_runtime import messages
+from careplan_api.schemas import UsageEventType
+from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
+from controller.feeding import CommandKind, FeedingState, UserCommand
+from controller.loop import CommandQueue, LatestValue, MealController, run_meal
+from controller.safety import SafetyReason
+from controller.triggers import InvalidCommand, PanelInput, triggers_for
+
+log = logging.getLogger(__name__)
+
+TIMING_WINDOW_TICKS = 200  # tick intervals sent per `Timing` message
+SILENT_WEB_SERVER = "the web server fell silent"
+GONE_WEB_SERVER = "the web server went away"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the controller process needs, as plain data (validated again in the process)."""
+
+    port: str
+    baudrate: int
+    profile: dict[str, Any]
+    calibration: dict[str, Any]
+    limits: dict[str, Any]
+    bus_timeout_s: float = 0.05
+    silence_s: float = 1.0
+
+
+class WallClock:
+    """The loop's clock: monotonic time (the same clock in every process), real sleeps."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class Outbox:
+    """What the loop reports, sent by a thread of its own; `put` never blocks."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._queue: queue.SimpleQueue[messages.FromControllerMessage | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="controller-outbox", daemon=True)
+        self._thread.start()
+
+    def put(self, message: messages.FromControllerMessage) -> None:
+        self._queue.put(message)
+
+    def _run(self) -> None:
+        while (message := self._queue.get()) is not None:
+            try:
+                self.connection.send_bytes(messages.encode(message))
+            except (OSError, messages.ProtocolError) as exc:
+                log.warning("cannot tell the web server %s: %s", message.kind, exc)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5.0)
+
+
+class ForwardedJournal:
+    """The usage journal as the loop sees it (`controller.roles.Journal`): every event goes to the
+    web server, which writes it to the robot's one journal. The ids returned are this process's
+    own; the loop does not use them."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    def start_meal(self, data: Mapping[str, Any] | None = None) -> uuid.UUID:
+        return self.record(UsageEventType.MEAL_STARTED, data)
+
+    def end_meal(self, reason: str = "completed", data: Mapping[str, Any] | None = None) -> uuid.UUID:
+        return self.record(UsageEventType.MEAL_ENDED, {"reason": reason, **(data or {})})
+
+    def record(self, event_type: UsageEventType, data: Mapping[str, Any] | None = None) -> uuid.UUID:
+        self.outbox.put(messages.JournalEvent(event_type=event_type, data=dict(data or {})))
+        return uuid.uuid4()
+
+
+class Inbox:
+    """The receiver thread: see the module docstring."""
+
+    def __init__(
+        self, connection: Connection, panel: PanelInput, switches: CommandQueue, mouth: LatestValue, silence_s: float
+    ) -> None:
+        self.connection = connection
+        self.panel = panel
+        self.switches = switches
+        self.mouth = mouth
+        self.silence_s = silence_s
+        self.refused = 0
+        self._thread = threading.Thread(target=self._run, name="controller-inbox", daemon=True)
+        self._thread.start()
+
+    def _stop(self, source: str) -> None:
+        self.panel.push(CommandKind.ESTOP, source=source)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                if not self.connection.poll(self.silence_s):
+                    log.error("%s for %.1f s: stopping the meal", SILENT_WEB_SERVER, self.silence_s)
+                    self._stop(SILENT_WEB_SERVER)
+                    continue
+                data = self.connection.recv_bytes(messages.MAX_MESSAGE_BYTES)
+            except (EOFError, OSError) as exc:
+                log.error("%s (%s): ending the meal", GONE_WEB_SERVER, exc)
+                self._stop(GONE_WEB_SERVER)
+                self.panel.push(CommandKind.END_MEAL, source=GONE_WEB_SERVER)
+                return
+            try:
+                self._handle(messages.to_controller(data))
+            except (messages.ProtocolError, InvalidCommand) as exc:
+                self.refused += 1
+                log.warning("refused a message from the web server: %s", exc)
+
+    def _handle(self, message: messages.ToControllerMessage) -> None:
+        if isinstance(message, messages.Mouth):
+            self.mouth.put(message.observation())
+        elif isinstance(message, messages.Panel):
+            self.panel.push(message.command, message.bowl, source=message.source)
+        elif isinstance(message, messages.Command):
+            self.switches.push(UserCommand(message.command, message.source.value, message.bowl))
+        elif isinstance(message, messages.Stop):
+            self._stop(message.source)
+        elif isinstance(message, messages.End):
+            self._stop("the web server closed the meal")
+            self.panel.push(CommandKind.END_MEAL)
+
+
+def serve(connection: Connection, setup: Setup) -> None:
+    """The controller process's body: run one meal, then report how it ended."""
+    from firmware_bridge import BridgeError, DynamixelBus
+
+    logging.basicConfig(level=logging.WARNING)
+    outbox = Outbox(connection)
+    finished = messages.Finished(final_state=FeedingState.FAULT, error="the meal did not start")
+    try:
+        profile = CitizenProfile.model_validate(setup.profile)
+        calibration = RobotCalibration.model_validate(setup.calibration)
+        limits = SafetyLimits.model_validate(setup.limits)
+        panel = PanelInput(bowls=profile.bowls_used)
+        mouth: LatestValue = LatestValue()
+        switches = CommandQueue()
+        Inbox(connection, panel, switches, mouth, setup.silence_s)
+        state: list[FeedingState | None] = [None]
+        stopped_by: list[SafetyReason | None] = [None]
+        intervals: list[float] = []
+        last_tick: list[float | None] = [None]
+
+        def on_tick(controller: MealController) -> None:
+            now = time.monotonic()
+            if last_tick[0] is not None:
+                intervals.append(now - last_tick[0])
+                if len(intervals) >= TIMING_WINDOW_TICKS:
+                    outbox.put(messages.Timing(intervals_s=intervals[:]))
+                    intervals.clear()
+            last_tick[0] = now
+            if controller.state is not state[0] or controller.machine.stopped_by is not stopped_by[0]:
+                state[0], stopped_by[0] = controller.state, controller.machine.stopped_by
+                outbox.put(messages.State(state=controller.state, stopped_by=controller.machine.stopped_by))
+
+        inputs = triggers_for(profile, armed=lambda: state[0] is FeedingState.READY, panel=panel, switches=[switches])
+        with DynamixelBus(setup.port, baudrate=setup.baudrate, timeout=setup.bus_timeout_s) as bus:
+            report = run_meal(
+                bus,
+                mouth,
+                inputs,
+                WallClock(),
+                ForwardedJournal(outbox),
+                profile,
+                calibration,
+                limits,
+                rate_hz=calibration.rate_hz,
+                on_tick=on_tick,
+            )
+        if intervals:
+            outbox.put(messages.Timing(intervals_s=intervals[:]))
+        finished = messages.Finished(
+            final_state=report.final_state, ticks=report.loop.ticks, overruns=report.loop.overruns
+        )
+    except (BridgeError, ValueError) as exc:  # the port, the servos, or the documents
+        log.exception("the meal could not run")
+        finished = messages.Finished(final_state=FeedingState.FAULT, error=str(exc)[:2000])
+    except Exception as exc:  # the process must report, never vanish
+        log.exception("the meal loop failed")
+        finished = messages.Finished(final_state=FeedingState.FAULT, error=f"internal error: {exc}"[:2000])
+    finally:
+        outbox.put(finished)
+        outbox.close()
+        connection.close()

@@ -1,0 +1,208 @@
+"""Fuldmagter as people give and use them (`services.fuldmagt`): the API, and the page
+`/fuldmagter` where a logged-in citizen grants, sees and ends theirs, and a holder sees what they
+hold and for whom. Staff register a fuldmagt given on paper through the API, with the reason.
+Every change is audited and shows in the citizen's access log and FHIR export at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Header, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from careplan_api.deps import SESSION_COOKIE, CurrentUser, FormUser, PageUser, SessionDep
+from careplan_api.errors import CareplanError, Forbidden, InvalidInput, NotFound
+from careplan_api.i18n import DISPLAY_TZ, Lang, negotiate, texts
+from careplan_api.models import AuditAction, Fuldmagt, FuldmagtScope, Role, User, utcnow
+from careplan_api.schemas import FuldmagtGrant, FuldmagtOut, HeldFuldmagtOut, PaperFuldmagt
+from careplan_api.services import audit
+from careplan_api.services import fuldmagt as fuldmagter
+from careplan_api.templating import render_page
+
+router = APIRouter(prefix="/api/v1", tags=["fuldmagter"])
+page_router = APIRouter(tags=["fuldmagt pages"])
+
+LangQuery = Annotated[str | None, Query(max_length=8, description="da (default) or en")]
+AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
+OWN_OVERVIEW = "the citizen's own overview of their fuldmagter"
+HOLDER_OVERVIEW = "the holder's overview of the fuldmagter they hold"
+
+
+def _citizen_of(user: User) -> uuid.UUID:
+    if user.role is not Role.CITIZEN or user.citizen_id is None:
+        raise Forbidden("only a citizen has fuldmagter they have granted; a holder sees theirs at /fuldmagter/held")
+    return user.citizen_id
+
+
+def _granted(session: SessionDep, user: User) -> list[Fuldmagt]:
+    citizen_id = _citizen_of(user)
+    rows = fuldmagter.granted_for(session, citizen_id)
+    audit.record(
+        session, actor=user, action=AuditAction.READ, resource="fuldmagter", citizen_id=citizen_id, purpose=OWN_OVERVIEW
+    )
+    session.commit()
+    return rows
+
+
+def _held(session: SessionDep, user: User) -> list[fuldmagter.Held]:
+    if user.role is not Role.RELATIVE:
+        raise Forbidden("only a relative's login holds fuldmagter")
+    rows = fuldmagter.held_by(session, user)
+    audit.record_listing(session, user, "fuldmagter held", HOLDER_OVERVIEW, [h.citizen.id for h in rows])
+    session.commit()
+    return rows
+
+
+@router.get("/fuldmagter/granted", response_model=list[FuldmagtOut])
+def list_granted(session: SessionDep, user: CurrentUser) -> list[Fuldmagt]:
+    """Every fuldmagt the logged-in citizen has given (valid, expired or ended), newest first."""
+    return _granted(session, user)
+
+
+@router.post("/fuldmagter/granted", response_model=FuldmagtOut, status_code=status.HTTP_201_CREATED)
+def grant(session: SessionDep, user: CurrentUser, body: FuldmagtGrant) -> Fuldmagt:
+    """The logged-in citizen gives a person with a relative's login a fuldmagt until `valid_until`."""
+    fuldmagt = fuldmagter.grant_by_citizen(
+        session, user, body.holder_username, body.holder_name, FuldmagtScope(body.scope), body.valid_until
+    )
+    session.commit()
+    return fuldmagt
+
+
+@router.get("/fuldmagter/held", response_model=list[HeldFuldmagtOut])
+def list_held(session: SessionDep, user: CurrentUser) -> list[HeldFuldmagtOut]:
+    """Every fuldmagt the logged-in relative holds, and for whom."""
+    return [
+        HeldFuldmagtOut.model_validate(
+            {**FuldmagtOut.model_validate(h.fuldmagt).model_dump(), "citizen_name": h.citizen.name}
+        )
+        for h in _held(session, user)
+    ]
+
+
+@router.post("/fuldmagter/{fuldmagt_id}/end", response_model=FuldmagtOut)
+def end(session: SessionDep, user: CurrentUser, fuldmagt_id: uuid.UUID) -> Fuldmagt:
+    """End a fuldmagt now (its citizen, its holder, staff of the citizen's unit, an administrator);
+    the holder's next request is refused."""
+    fuldmagt = fuldmagter.end(session, user, fuldmagt_id)
+    session.commit()
+    return fuldmagt
+
+
+@router.post("/citizens/{citizen_id}/fuldmagter/paper", response_model=FuldmagtOut, status_code=status.HTTP_201_CREATED)
+def register_paper(session: SessionDep, user: CurrentUser, citizen_id: uuid.UUID, body: PaperFuldmagt) -> Fuldmagt:
+    """Staff of the citizen's unit register a fuldmagt the citizen gave on paper, with the reason (audited)."""
+    fuldmagt = fuldmagter.register_paper(
+        session,
+        user,
+        citizen_id,
+        body.holder_username,
+        body.holder_name,
+        FuldmagtScope(body.scope),
+        body.valid_until,
+        body.reason,
+    )
+    session.commit()
+    return fuldmagt
+
+
+def _page(
+    request: Request, session: SessionDep, user: User, language: Lang, error: str | None = None, done: str | None = None
+) -> HTMLResponse:
+    now = utcnow()
+    granted = _granted(session, user) if user.role is Role.CITIZEN else []
+    held = _held(session, user) if user.role is Role.RELATIVE else []
+    page = render_page(
+        request,
+        "fuldmagter.html",
+        language,
+        user=user,
+        granted=granted,
+        held=held,
+        now=now,
+        scopes=[s.value for s in FuldmagtScope],
+        error=error,
+        done=done,
+        min_date=(now.astimezone(DISPLAY_TZ).date()).isoformat(),
+        report_query=urlencode({"lang": language.value, "purpose": texts(language)["fuldmagt_purpose"]}),
+        signed_in=SESSION_COOKIE in request.cookies,
+    )
+    if error:
+        page.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    return page
+
+
+@page_router.get("/fuldmagter", response_class=HTMLResponse)
+def fuldmagter_page(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    lang: LangQuery = None,
+    done: Annotated[str | None, Query(pattern="^(granted|ended)$")] = None,
+    accept_language: AcceptLanguage = None,
+) -> HTMLResponse:
+    """The citizen's fuldmagter (grant, see, end) or the holder's (see, give back)."""
+    return _page(request, session, user, negotiate(lang, accept_language), done=done)
+
+
+def _end_of_day(day: str) -> datetime:
+    """The last moment of a date (YYYY-MM-DD) in Danish time: a fuldmagt 'until 31 December' covers that day."""
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        raise InvalidInput("date") from None
+    return datetime.combine(parsed, time(23, 59, 59), tzinfo=DISPLAY_TZ)
+
+
+@page_router.post(
+    "/fuldmagter",
+    response_class=HTMLResponse,
+    response_model=None,
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={422: {"description": "the page again, saying what to correct"}},
+)
+def grant_from_page(
+    request: Request,
+    session: SessionDep,
+    user: FormUser,
+    holder_name: Annotated[str, Form(max_length=1000)] = "",
+    holder_username: Annotated[str, Form(max_length=1000)] = "",
+    scope: Annotated[str, Form(max_length=32)] = "",
+    valid_until: Annotated[str, Form(max_length=32)] = "",
+    lang: Annotated[str | None, Form(max_length=8)] = None,
+) -> HTMLResponse | RedirectResponse:
+    """The citizen's form: give a fuldmagt; back to the page, which shows it."""
+    language = negotiate(lang, None)
+    t = texts(language)
+    try:
+        if scope not in {s.value for s in FuldmagtScope}:
+            raise InvalidInput("scope")
+        until = _end_of_day(valid_until)
+        fuldmagter.grant_by_citizen(session, user, holder_username, holder_name, FuldmagtScope(scope), until)
+    except NotFound:
+        session.rollback()
+        return _page(request, session, user, language, error=t["fuldmagt_error_holder"])
+    except Forbidden:
+        session.rollback()
+        return _page(request, session, user, language, error=t["fuldmagt_error_role"])
+    except CareplanError:
+        session.rollback()
+        return _page(request, session, user, language, error=t["fuldmagt_error_form"])
+    session.commit()
+    return RedirectResponse(f"/fuldmagter?lang={language.value}&done=granted", status.HTTP_303_SEE_OTHER)
+
+
+@page_router.post(
+    "/fuldmagter/{fuldmagt_id}/end", response_class=RedirectResponse, status_code=status.HTTP_303_SEE_OTHER
+)
+def end_from_page(
+    session: SessionDep, user: FormUser, fuldmagt_id: uuid.UUID, lang: Annotated[str | None, Form(max_length=8)] = None
+) -> RedirectResponse:
+    """End a fuldmagt from the page (the citizen's, or the holder giving it back)."""
+    fuldmagter.end(session, user, fuldmagt_id)
+    session.commit()
+    return RedirectResponse(f"/fuldmagter?lang={negotiate(lang, None).value}&done=ended", status.HTTP_303_SEE_OTHER)

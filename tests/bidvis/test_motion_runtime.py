@@ -1,0 +1,199 @@
+"""The meal's loop in the controller process (issue 17 item 4): its messages, a meal on virtual
+servos served by `bidvis sim-bus` in a third process, STOP, and a peer that falls silent or dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from bidvis.motion_runtime import messages
+from bidvis.motion_runtime.runner import ControllerProcess
+from bidvis.motion_runtime.worker import GONE_WEB_SERVER, SILENT_WEB_SERVER, Setup
+from bidvis.robot_ui.session import RobotSession
+from careplan_api.schemas import UsageEventType
+from controller.config import demo_calibration, demo_profile, demo_safety_limits, save_config
+from controller.feeding import CommandKind, FeedingState
+from controller.journal import UsageJournal
+from controller.loop import LatestValue
+from tests.bidvis.conftest import sim_bus_process, wait_for
+from vision.observation import MouthObservation, MouthStatus
+
+STAFF = "staff Anna from 127.0.0.1"
+
+# -- the messages ---------------------------------------------------------------------------------
+
+
+def test_a_mouth_observation_crosses_unchanged():
+    seen = MouthObservation((320.5, 240.0), 61.0, 0.4, True, 0.9, 12.25, (0.01, 0.02, 0.5), MouthStatus.OCCLUDED)
+    assert messages.to_controller(messages.encode(messages.Mouth.of(seen))).observation() == seen
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"kind": "reboot"}',
+        b'{"kind": "heartbeat", "extra": 1}',
+        b'{"kind": "panel", "command": "select_bowl", "bowl": 99, "source": "x"}',
+        b'{"kind": "panel", "command": "fly", "source": "x"}',
+        b'{"kind": "panel", "command": "pause", "source": ""}',
+        b'{"kind": "stop", "source": "' + b"x" * 201 + b'"}',
+        b'{"kind": "command", "command": "next_bite", "source": "the attacker"}',
+        b'{"kind": "mouth", "center_px": [NaN, 1], "width_px": 1, "open_ratio": 0, "is_open": false, '
+        b'"confidence": 1, "t": 0}',
+        b'{"kind": "mouth", "center_px": [1, 1], "width_px": 1, "open_ratio": 0, "is_open": false, '
+        b'"confidence": 7, "t": 0}',
+        b'{"kind": "heartbeat"' + b" " * messages.MAX_MESSAGE_BYTES + b"}",
+    ],
+)
+def test_every_message_to_the_controller_is_validated(data):
+    with pytest.raises(messages.ProtocolError):
+        messages.to_controller(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"kind": "journal", "event_type": "bite_taken", "data": {"force_n": NaN}}',
+        b'{"kind": "journal", "event_type": "made_up", "data": {}}',
+        b'{"kind": "state", "state": "flying"}',
+        b'{"kind": "timing", "intervals_s": [Infinity]}',
+        b'{"kind": "stop", "source": "x"}',  # a message for the controller, not from it
+    ],
+)
+def test_every_message_from_the_controller_is_validated(data):
+    with pytest.raises(messages.ProtocolError):
+        messages.from_controller(data)
+
+
+# -- a meal in the controller process --------------------------------------------------------------
+
+
+@pytest.fixture
+def robot_files(tmp_path: Path) -> Path:
+    save_config(demo_calibration().model_copy(update={"tool_servo_id": None}), tmp_path / "robot_calibration.toml")
+    save_config(demo_profile(), tmp_path / "citizen_profile.toml")
+    return tmp_path
+
+
+@pytest.fixture
+def port(robot_files: Path):
+    with sim_bus_process(robot_files / "ttyARM") as link:
+        yield str(link)
+
+
+@pytest.fixture
+def journal(robot_files: Path):
+    journal = UsageJournal(robot_files / "journal.sqlite3")
+    yield journal
+    journal.close()
+
+
+def setup_for(port: str, **changes) -> Setup:
+    calibration = demo_calibration().model_copy(update={"tool_servo_id": None})
+    return Setup(
+        port=port,
+        baudrate=calibration.baudrate,
+        profile=demo_profile().model_dump(mode="json"),
+        calibration=calibration.model_dump(mode="json"),
+        limits=demo_safety_limits().model_dump(mode="json"),
+        **changes,
+    )
+
+
+def events(journal: UsageJournal, kind: UsageEventType) -> list[dict]:
+    return [e.data for e, _ in journal.events() if e.type is kind]
+
+
+def test_a_meal_runs_in_its_own_process_and_stop_reaches_it(robot_files, port, journal):
+    session = RobotSession(
+        port=port,
+        calibration=demo_calibration().model_copy(update={"tool_servo_id": None}),
+        calibration_path=robot_files / "robot_calibration.toml",
+        profile=demo_profile(),
+        profile_path=robot_files / "citizen_profile.toml",
+        limits=demo_safety_limits(),
+        journal=journal,
+        controller_process=True,
+    )
+    try:
+        session.meal.panel_command(CommandKind.SELECT_BOWL, 0, STAFF)
+        wait_for(lambda: journal.open_meal_id is not None, timeout_s=30, what="the meal in the journal")
+        process = session.meal.process
+        assert process is not None and process.pid not in (None, os.getpid())
+        assert events(journal, UsageEventType.MEAL_STARTED)[0]["started_by"] == STAFF
+        wait_for(lambda: len(process.intervals_s) >= 200, timeout_s=30, what="a second of ticks")
+        assert session.stop(source=STAFF).key == "done.meal_stopped"
+        wait_for(lambda: not session.meal.running, timeout_s=30, what="the meal to end")
+        assert events(journal, UsageEventType.SAFETY_STOP)[0]["detail"] == f"e-stop from {STAFF}"
+        status = session.meal.status()
+        assert journal.open_meal_id is None and status["state"] == FeedingState.FAULT.value
+        assert status["stopped_by"] == "estop" and "stopped" in status["result"]
+        assert session.arm.driver is not None  # staff have the arm back, held where the meal left it
+    finally:
+        session.close()
+
+
+def test_a_silent_web_server_stops_the_meal(port, journal):
+    process = ControllerProcess(setup_for(port, silence_s=0.5), journal, LatestValue(), heartbeat_s=60.0)
+    process.panel(CommandKind.START_MEAL, None, STAFF)
+    process.start()
+    try:
+        assert process.wait(60), "the meal did not stop"
+        assert events(journal, UsageEventType.SAFETY_STOP)[0]["detail"] == f"e-stop from {SILENT_WEB_SERVER}"
+        assert process.finished is not None and process.finished.final_state is FeedingState.FAULT
+    finally:
+        process.end()
+
+
+def test_a_dead_controller_process_ends_the_meal_as_interrupted(port, journal):
+    process = ControllerProcess(setup_for(port), journal, LatestValue())
+    process.panel(CommandKind.START_MEAL, None, STAFF)
+    process.start()
+    try:
+        wait_for(lambda: journal.open_meal_id is not None, timeout_s=30, what="the meal in the journal")
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(10)
+        assert process.state is FeedingState.FAULT and "ended unexpectedly" in (process.finished.error or "")
+        (ended,) = events(journal, UsageEventType.MEAL_ENDED)
+        assert ended["reason"] == "interrupted" and journal.open_meal_id is None
+    finally:
+        process.end()
+
+
+def test_the_controller_refuses_bad_messages_and_goes_on(port, journal):
+    process = ControllerProcess(setup_for(port), journal, LatestValue())
+    process.panel(CommandKind.START_MEAL, None, STAFF)
+    process.start()
+    try:
+        wait_for(lambda: journal.open_meal_id is not None, timeout_s=30, what="the meal in the journal")
+        for junk in (b"\xff\x00", json.dumps({"kind": "stop"}).encode(), b'{"kind": "end", "now": true}'):
+            process._connection.send_bytes(junk)
+        seen = len(process.intervals_s)
+        wait_for(lambda: len(process.intervals_s) >= seen + 400, timeout_s=30, what="two more seconds of ticks")
+        assert process.running and process.state is not FeedingState.FAULT
+    finally:
+        process.end()
+    stops = [stop["detail"] for stop in events(journal, UsageEventType.SAFETY_STOP)]
+    assert stops == ["e-stop from the web server closed the meal"]  # only the end's own stop
+    assert journal.open_meal_id is None
+
+
+def test_a_message_over_the_size_cap_is_a_broken_peer_and_a_stop(port, journal):
+    process = ControllerProcess(setup_for(port), journal, LatestValue())
+    process.panel(CommandKind.START_MEAL, None, STAFF)
+    process.start()
+    try:
+        wait_for(lambda: journal.open_meal_id is not None, timeout_s=30, what="the meal in the journal")
+        process._connection.send_bytes(b"{}" * messages.MAX_MESSAGE_BYTES)
+        assert process.wait(30), "the meal did not stop"
+        assert events(journal, UsageEventType.SAFETY_STOP)[0]["detail"] == f"e-stop from {GONE_WEB_SERVER}"
+    finally:
+        process.end()
