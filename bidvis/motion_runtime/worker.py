@@ -21,6 +21,7 @@ if this process dies.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -41,6 +42,7 @@ from controller.triggers import InvalidCommand, PanelInput, triggers_for
 log = logging.getLogger(__name__)
 
 TIMING_WINDOW_TICKS = 200  # tick intervals sent per `Timing` message
+REAL_TIME_PRIORITY = 10  # SCHED_FIFO priority asked for the controller process (docs/benchmarks.md)
 SILENT_WEB_SERVER = "the web server fell silent"
 GONE_WEB_SERVER = "the web server went away"
 
@@ -163,11 +165,22 @@ class Inbox:
             self.panel.push(CommandKind.END_MEAL)
 
 
+def _ask_real_time() -> None:
+    """Real-time scheduling for this process when the system allows it (root, or CAP_SYS_NICE):
+    then no ordinary process, the web server included, can take the CPU from a tick. Without it
+    the loop runs at normal priority (still apart from the web server's interpreter lock)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REAL_TIME_PRIORITY))
+    except (AttributeError, OSError) as exc:
+        log.warning("the controller runs without real-time priority (%s)", exc)
+
+
 def serve(connection: Connection, setup: Setup) -> None:
     """The controller process's body: run one meal, then report how it ended."""
     from firmware_bridge import BridgeError, DynamixelBus
 
     logging.basicConfig(level=logging.WARNING)
+    _ask_real_time()
     outbox = Outbox(connection)
     finished = messages.Finished(final_state=FeedingState.FAULT, error="the meal did not start")
     try:

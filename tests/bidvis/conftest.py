@@ -95,15 +95,23 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str =
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _ask_real_time() -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+
+
 @contextlib.contextmanager
-def sim_bus_process(link: Path, flaws: str | None = None) -> Iterator[Path]:
-    """`bidvis sim-bus` in its own process (an emulator apart from the code under test) at `link`."""
+def sim_bus_process(link: Path, flaws: str | None = None, real_time: bool = False) -> Iterator[Path]:
+    """`bidvis sim-bus` in its own process (an emulator apart from the code under test) at `link`;
+    with `real_time`, at real-time priority when the system allows it (it stands in for servos,
+    which no load on the computer can slow down)."""
     command = [sys.executable, "-m", "bidvis.cli", "sim-bus", "--link", str(link)]
     process = subprocess.Popen(
         command + ([] if flaws is None else ["--flaws", flaws]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_ask_real_time if real_time else None,
     )
     try:
         deadline = time.monotonic() + 30.0

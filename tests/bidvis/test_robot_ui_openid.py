@@ -218,3 +218,22 @@ def test_a_staff_member_logs_in_to_the_robot_in_chromium(server, provider):
 def test_a_hostile_callback_is_refused_with_a_page(server, provider, http, query):
     response = http.get(f"{server}/login/oidc/kommune/callback?{query}")
     assert response.status_code == 400 and SESSION_COOKIE not in http.cookies and "<script>" not in response.text
+
+
+def test_the_robot_says_at_start_up_when_nobody_can_log_in_and_refuses_bad_settings(
+    tmp_path, monkeypatch, capsys, make_staff_login
+):
+    import typer
+
+    from bidvis import ui_commands
+
+    make_staff_login(tmp_path)  # local accounts Anna and Bo
+    ui_commands._say_if_no_accounts(ui_commands._staff_login(tmp_path), tmp_path)
+    assert "no staff member can log in" in capsys.readouterr().out  # break-glass by default, none named
+    monkeypatch.setenv("BIDVIS_UI_BREAK_GLASS_ACCOUNTS", '["Bo"]')
+    ui_commands._say_if_no_accounts(ui_commands._staff_login(tmp_path), tmp_path)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("BIDVIS_UI_OPENID_PROVIDERS", '[{"name": "Kommune!", "issuer": "http://login.example"}]')
+    with pytest.raises(typer.Exit) as refused:
+        ui_commands._staff_login(tmp_path)
+    assert refused.value.exit_code == 2 and "BIDVIS_UI_" in capsys.readouterr().err
