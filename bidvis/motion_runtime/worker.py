@@ -36,7 +36,7 @@ from careplan_api.schemas import UsageEventType
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import CommandQueue, LatestValue, MealController, run_meal
-from controller.safety import SafetyReason
+from controller.safety import JointNoise, SafetyReason
 from controller.triggers import InvalidCommand, PanelInput, triggers_for
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ class Setup:
     limits: dict[str, Any]
     bus_timeout_s: float = 0.05
     silence_s: float = 1.0
+    # the joints' commissioned current noise (A), at rest and moving (`controller.safety.JointNoise`)
+    contact_noise_a: tuple[tuple[float, float, float, float], tuple[float, float, float, float]] | None = None
 
 
 class WallClock:
@@ -187,6 +189,7 @@ def serve(connection: Connection, setup: Setup) -> None:
         profile = CitizenProfile.model_validate(setup.profile)
         calibration = RobotCalibration.model_validate(setup.calibration)
         limits = SafetyLimits.model_validate(setup.limits)
+        noise = None if setup.contact_noise_a is None else JointNoise(*setup.contact_noise_a)
         panel = PanelInput(bowls=profile.bowls_used)
         mouth: LatestValue = LatestValue()
         switches = CommandQueue()
@@ -221,6 +224,7 @@ def serve(connection: Connection, setup: Setup) -> None:
                 limits,
                 rate_hz=calibration.rate_hz,
                 on_tick=on_tick,
+                contact_noise=noise,
             )
         if intervals:
             outbox.put(messages.Timing(intervals_s=intervals[:]))

@@ -125,6 +125,7 @@ class MealRuntime:
         def on_state(state: State) -> None:
             self._state, self._stopped_by = state.state, state.stopped_by
 
+        noise = docs.contact_noise()
         setup = Setup(
             port=self.arm.port,
             baudrate=docs.calibration.baudrate,
@@ -132,6 +133,7 @@ class MealRuntime:
             calibration=docs.calibration.model_dump(mode="json"),
             limits=self.limits.model_dump(mode="json"),
             bus_timeout_s=self.bus_timeout_s,
+            contact_noise_a=None if noise is None else (noise.rest_a, noise.moving_a),
         )
         return ControllerProcess(setup, docs.journal, self.mouth, on_state=on_state, switches=self.switches)
 

@@ -20,6 +20,7 @@ from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
 from controller.loop import CommandQueue, LatestValue
 from tests.bidvis.conftest import sim_bus_process, wait_for
+from tests.commissioning_records import write_commissioning_record
 from vision.observation import MouthObservation, MouthStatus
 
 STAFF = "staff Anna from 127.0.0.1"
@@ -137,7 +138,7 @@ def test_a_meal_runs_in_its_own_process_and_stop_reaches_it(robot_files, port, j
         status = session.meal.status()
         assert journal.open_meal_id is None and status["state"] == FeedingState.FAULT.value
         assert status["stopped_by"] == "estop" and "stopped" in status["result"]
-        assert session.arm.driver is not None  # staff have the arm back, held where the meal left it
+        assert session.arm.driver is not None, session.meal.message  # staff have the arm back, held where it stopped
     finally:
         session.close()
 
@@ -217,3 +218,21 @@ def test_a_local_switch_of_the_web_server_reaches_the_meal_as_a_switch(port, jou
         assert press["kind"] == "switch" and press["accepted"] is False  # the profile names the panel
     finally:
         process.end()
+
+
+def test_the_controller_process_gets_the_arms_commissioned_current_noise(robot_files, journal):
+    write_commissioning_record(robot_files)
+    session = RobotSession(
+        port="/dev/null",
+        calibration=demo_calibration().model_copy(update={"tool_servo_id": None}),
+        calibration_path=robot_files / "robot_calibration.toml",
+        profile=demo_profile(),
+        profile_path=robot_files / "citizen_profile.toml",
+        limits=LIMITS,
+        journal=journal,
+        controller_process=True,
+    )
+    noise = session.documents.contact_noise()
+    assert noise is not None
+    setup = session.meal._controller_process().setup  # what the process would be started with
+    assert setup.contact_noise_a == (noise.rest_a, noise.moving_a) and noise.rest_a[0] == pytest.approx(0.039)
