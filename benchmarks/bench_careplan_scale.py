@@ -111,7 +111,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             stderr=log,
         )
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # migrations and two workers importing the app, on a crowded machine
         while True:
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
