@@ -354,7 +354,8 @@ class MouthTracker:
             near = [face for face in faces if math.dist(face.center_px, centre) <= limit]
             if near and reseat:
                 face = min(near, key=lambda face: math.dist(face.center_px, centre))
-                return self._seat(image, face) or landmarks
+                seated = self._models.landmarker.run(image, FaceRoi.from_detection(face))  # the box: not the other face
+                return seated if seated.presence >= self.config.min_presence else landmarks
             if near:
                 return landmarks
             seen = seen or bool(faces)
