@@ -50,15 +50,18 @@ class Deployment:
 
 
 def _tree_cpu_s(root: int) -> float:
+    """CPU seconds of `root` and its live descendants, plus those of its children that have exited
+    (the root's cutime and cstime: PostgreSQL's backends of the pool's overflow connections end
+    when the connection is returned, and would otherwise drop out of the sum)."""
     total = 0.0
     for pid in _descendants(root) | {root}:
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if pid == root else 0)
         except (OSError, IndexError, ValueError):
             continue
-    return total
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _descendants(root: int) -> set[int]:

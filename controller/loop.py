@@ -51,7 +51,7 @@ from controller.feeding import (
     MouthView,
     UserCommand,
 )
-from controller.kinematics import Unreachable, forward_spoon
+from controller.kinematics import JOINT_LIMITS_RAD, Unreachable, forward_spoon
 from controller.motion import Motion, MotionLimits
 from controller.roles import Clock, CommandSource, Journal, MouthSource, ServoBus
 from controller.safety import (
@@ -86,6 +86,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_RATE_HZ = 200.0
+_JOINT_LOW_RAD, _JOINT_HIGH_RAD = np.array(JOINT_LIMITS_RAD).T
 # Safe stops after which the servos, not the controller, decide where the arm is.
 _STOPPED_BY_THE_SERVOS = frozenset(
     {
@@ -258,10 +259,12 @@ class MealController:
         if reading is not None:
             self.measured_q = reading.q_rad
             self.measured_spoon_m = forward_spoon(reading.q_rad, self.spoon)[:3]
-            if verdict.reason in _STOPPED_BY_THE_SERVOS:
+            if verdict.reason in _STOPPED_BY_THE_SERVOS and np.all(np.isfinite(reading.q_rad)):
                 # The servos stopped or no longer drive the arm: the command starts again from
-                # where the arm is, so it never runs ahead of an arm that cannot follow.
-                self.motion = Motion(reading.q_rad, self.spoon, self.period_s, self.motion_limits)
+                # where the arm is (within the joint limits), so it never runs ahead of an arm
+                # that cannot follow.
+                q = np.clip(reading.q_rad, _JOINT_LOW_RAD, _JOINT_HIGH_RAD)
+                self.motion = Motion(q, self.spoon, self.period_s, self.motion_limits)
         motion = self.motion
         arm = ArmView(motion.q, motion.spoon_pose[:3], motion.spoon_speed_m_s, motion.at_rest, self.measured_spoon_m)
         goal = self.machine.step(now_s, commands, mouth, verdict, arm)
@@ -470,7 +473,9 @@ class JournalWriter:
 @dataclass
 class TickTiming:
     """Per-tick timing (s), kept when `run_meal(record_timing=True)`: how late each tick started
-    against its slot, and how long its sync read, computation and sync write took."""
+    against the slot that was due (one period after the last tick's slot: after an overrun, the
+    slot the tick should have had, not the free slot it got, so skipping slots never hides lateness),
+    and how long its sync read, computation and sync write took."""
 
     lateness_s: list[float] = field(default_factory=list)
     read_s: list[float] = field(default_factory=list)
@@ -544,7 +549,7 @@ def run_meal(
     stats = LoopStats(timing=TickTiming() if record_timing else None)
     timing = stats.timing
     start_s = clock.now()
-    slot_s = start_s
+    slot_s = due_s = start_s
     try:
         while True:
             now_s = clock.now()
@@ -563,7 +568,7 @@ def run_meal(
             except BridgeError as exc:  # a lost write shows as a failed read next tick
                 log.warning("sync write failed: %s", exc)
             if timing is not None:
-                timing.lateness_s.append(now_s - slot_s)
+                timing.lateness_s.append(now_s - due_s)
                 timing.read_s.append(read_s - now_s)
                 timing.compute_s.append(computed_s - read_s)
                 timing.write_s.append(clock.now() - computed_s)
@@ -580,7 +585,9 @@ def run_meal(
                 break
             if max_duration_s is not None and clock.now() - start_s >= max_duration_s:
                 break
+            due_s = slot_s + period_s
             slot_s = _next_slot(clock.now(), slot_s, period_s, stats)
+            due_s = min(due_s, slot_s)  # a clock that went backward restarts the grid
             clock.sleep(slot_s - clock.now())
     finally:
         writer.close()

@@ -88,7 +88,8 @@ class ArmServos:
         names = [model.effort if name is None else name for name in _MEASURED]
         self.map = model.indirect_block(*names)
         fields = self.map.block.fields
-        self._unpack = struct.Struct("<" + "".join(_FORMATS[f.size, f.signed] for f in fields)).unpack
+        # One servo's reply: the raw values in `_MEASURED` order.
+        self.row = struct.Struct("<" + "".join(_FORMATS[f.size, f.signed] for f in fields))
         # SI = (raw - offset) * scale per column; the effort column as the motor current it stands for
         # (`effort_nm_per_unit` / torque constant), the status columns as they are.
         offsets = [float(f.offset) for f in fields]
@@ -110,7 +111,7 @@ class ArmServos:
                 raise MissingReply(f"servo {servo_id} did not answer the sync read")
             if len(data) != block.length:
                 raise MissingReply(f"servo {servo_id} answered {len(data)} bytes of {block.length}")
-            rows.append(self._unpack(data))
+            rows.append(self.row.unpack(data))
         # One array for the whole reading (a row per quantity), built once per tick.
         q, qd, current, voltage, temperature, torque, error, watchdog = (
             (np.array(rows, dtype=float) - self._offsets) * self._scales

@@ -122,3 +122,24 @@ def test_any_planner_error_is_a_named_safe_stop_never_an_internal_error(table, m
     assert report.final_state is FeedingState.FAULT
     stop = journalled(table, UsageEventType.SAFETY_STOP)[-1]
     assert stop["reason"] == "planner_error" and "-101" in stop["detail"]
+
+
+def test_a_reading_beyond_the_joint_limits_after_a_stop_is_a_stop_never_a_crash():
+    """A blocked or dropped arm can read outside the joint limits (or garbage): the command restarts
+    from the nearest angle within them, and the tick never raises."""
+    import numpy as np
+
+    from controller.config import demo_calibration, demo_profile, demo_safety_limits
+    from controller.loop import JointReading, MealController
+
+    calibration = demo_calibration()
+    controller = MealController(
+        demo_profile(), calibration, demo_safety_limits(), calibration.ready_pose_rad, period_s=PERIOD_S
+    )
+    ones = np.ones(4)
+    for t, q in ((0.0, (0.0, -3.0, 0.0, 0.0)), (0.005, (np.nan, 0.0, 0.0, 0.0)), (0.01, (0.0, -3.0, 0.0, 0.0))):
+        reading = JointReading(np.array(q), np.zeros(4), ones * 0.1, ones * 12.0, ones * 40.0)
+        command = controller.tick(t, reading, None, None, [])
+        assert np.all(np.isfinite(command))
+    assert controller.state is FeedingState.FAULT
+    assert controller.stats.reasons.get(SafetyReason.FOLLOWING_ERROR) == 1

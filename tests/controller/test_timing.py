@@ -94,3 +94,44 @@ def test_the_controller_reads_no_wall_clock():
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "time":
                 assert path.name == "journal.py", f"{path}: time.{node.attr}"  # the journal's sync thread only
+
+
+class SlowTickOnce:
+    """The loop's clock; once armed, the current tick takes `extra_s` longer (an overrun)."""
+
+    def __init__(self, inner, extra_s: float) -> None:
+        self.inner, self.extra_s, self.armed = inner, extra_s, False
+
+    def now(self) -> float:
+        return self.inner.now()
+
+    def sleep(self, seconds: float) -> None:
+        if self.armed:
+            self.armed = False
+            self.inner.sleep(self.extra_s)  # the work ran long: the slot is gone before the sleep
+            return
+        self.inner.sleep(seconds)
+
+
+def test_an_overrun_shows_as_lateness_against_the_slot_that_was_due(table):
+    """The schedule skips the missed slots without re-aligning its grid, and the tick after an
+    overrun is measured against the slot it should have had, not the free one it got."""
+    slow = SlowTickOnce(table.clock, 2.5 * PERIOD_S)
+    table.clock = slow
+    ticks = {"n": 0, "slow": None}
+    due = approaching_for(0.2, table)
+
+    def count(controller):
+        ticks["n"] += 1
+        if ticks["slow"] is None and due(controller):
+            ticks["slow"], slow.armed = ticks["n"] - 1, True  # this tick (index) runs long
+
+    report = run(table, count, record_timing=True)
+    lateness = report.loop.timing.lateness_s
+    k = ticks["slow"]
+    assert report.loop.overruns >= 1 and report.loop.slots_skipped >= 2
+    # The slow tick's successor starts late; the tick after it starts on a grid slot two slots on,
+    # and is still late against the slot that was due: both show (lateness taken against the free
+    # slot it got would show only the first).
+    assert lateness[k + 1] >= 1.5 * PERIOD_S and lateness[k + 2] >= 1.5 * PERIOD_S
+    assert lateness[k + 1] < 3 * PERIOD_S and lateness[k + 2] < 3 * PERIOD_S
