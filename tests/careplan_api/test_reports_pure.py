@@ -242,17 +242,29 @@ def _contrast(a: str, b: str) -> float:
 
 
 def test_every_colour_of_pages_and_plots_has_aa_contrast_on_every_background():
+    """A rule that sets both its text colour and its background (a filled button) is judged on that
+    pair; every other foreground (text, outline, border, plot colours, the body's text that every
+    element inherits) on every page surface (the body's and the other rules' backgrounds)."""
     import re
     from importlib.resources import files
 
     from careplan_api import report_plots
 
     css = files("careplan_api").joinpath("templates/careplan.css").read_text()
-    foregrounds = set(re.findall(r"(?<![-\w])(?:color|outline):[^;#]*(#[0-9a-f]{6})", css))
-    foregrounds |= set(re.findall(r"border[^:]*:[^;#]*(#[0-9a-f]{6})", css))
-    foregrounds |= {report_plots.BAR_COLOUR, report_plots.LINE_COLOUR, report_plots.TEXT_COLOUR}
-    backgrounds = set(re.findall(r"background:\s*(#[0-9a-f]{6})", css))
-    assert len(foregrounds) >= 5 and "#ffffff" in backgrounds and len(backgrounds) >= 3
-    for fg in foregrounds:
-        for bg in backgrounds:
-            assert _contrast(fg, bg) >= 4.5, (fg, bg, _contrast(fg, bg))
+    foreground = re.compile(r"(?<![-\w])(?:color|outline|border[\w-]*):[^;#]*(#[0-9a-f]{6})")
+    background = re.compile(r"background:\s*(#[0-9a-f]{6})")
+    foregrounds = {report_plots.BAR_COLOUR, report_plots.LINE_COLOUR, report_plots.TEXT_COLOUR}
+    surfaces: set[str] = set()
+    filled: list[tuple[str, str]] = []
+    for selector, declarations in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        own_text = re.findall(r"(?<![-\w])color:\s*(#[0-9a-f]{6})", declarations)
+        own_background = background.findall(declarations)
+        if own_text and own_background and selector.strip() != "body":
+            filled.append((own_text[0], own_background[0]))
+            foregrounds |= set(foreground.findall(declarations)) - set(own_text)
+        else:
+            foregrounds |= set(foreground.findall(declarations))
+            surfaces |= set(own_background)
+    assert len(foregrounds) >= 5 and "#ffffff" in surfaces and len(surfaces) >= 3 and filled
+    for fg, bg in [(fg, bg) for fg in foregrounds for bg in surfaces] + filled:
+        assert _contrast(fg, bg) >= 4.5, (fg, bg, _contrast(fg, bg))
