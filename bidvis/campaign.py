@@ -30,11 +30,17 @@ from typing import Any
 from sim.campaign_report import RunRecord
 from sim.families import HELD_OUT_SEEDS, TUNING_SEEDS, Family, sample, scenario_toml
 from sim.safety_report import ReportLimits, ScenarioResult
-from sim.scenario import CameraSettings, CameraVision, Scenario
+from sim.scenario import CameraSettings, CameraVision, EventKind, Scenario
 
 log = logging.getLogger(__name__)
 
 VISION_EVERY = 5  # one run in five with the real vision pipeline in the loop
+# The oracle behind the physically impossible class (docs/safety.md): head motions toward the spoon,
+# an arm reacting this long after their onset (sooner than camera or contact sensing can know), and
+# how much farther than the motion's reach the spoon may be for contact to be possible at all.
+ORACLE_MOTIONS = frozenset({EventKind.SNEEZE, EventKind.COUGH, EventKind.LEAN_IN, EventKind.SLUMP})
+ORACLE_REACTION_S = 0.05
+ORACLE_MARGIN_M = 0.01
 
 
 class SeedSplit(str, Enum):
@@ -122,6 +128,7 @@ def run_planned(
     except Exception as exc:  # a run that crashes fails (saved, replayable); the campaign goes on
         log.exception("campaign run %s crashed", scenario.name)
         result = crashed_result(scenario, f"crashed: {type(exc).__name__}: {exc}")
+    oracle_n = oracle_bound(scenario, result.event_onsets)
     cpu_s = time.process_time() - cpu_started
     broken = tuple(result.broken_limits(limits))
     saved = None
@@ -152,7 +159,25 @@ def run_planned(
         contact_spoon_speed_m_s=result.contact_spoon_speed_m_s,
         aborted=result.aborted,
         scenario_file=saved,
+        oracle_peak_face_force_n=round(oracle_n, 4),
+        beyond_physics=oracle_n > limits.peak_face_force_n,
     )
+
+
+def oracle_bound(scenario: Scenario, onsets: Iterable[tuple[int, float, float]]) -> float:
+    """The largest peak face force an oracle arm allows for the run's head motions that began
+    within their reach of the spoon (`sim.reaction_bound`, reacting `ORACLE_REACTION_S` after each
+    onset from the spoon's gap then); 0 when none did. Above the force limit the run is in the
+    physically impossible class, whatever the controller did."""
+    from sim.reaction_bound import peak_face_force_with_ideal_retreat
+
+    bound = 0.0
+    for index, _, gap_m in onsets:
+        event = scenario.events[index]
+        if event.kind in ORACLE_MOTIONS and gap_m <= event.distance_m + ORACLE_MARGIN_M:
+            force = peak_face_force_with_ideal_retreat(event, gap_m, ORACLE_REACTION_S).peak_face_force_n
+            bound = max(bound, force)
+    return bound
 
 
 def crashed_result(scenario: Scenario, reason: str) -> ScenarioResult:

@@ -63,6 +63,10 @@ class RunRecord:
     contact_spoon_speed_m_s: float = 0.0
     aborted: str | None = None
     scenario_file: str | None = None  # where the failing run's one-scenario file was saved
+    # the oracle arm's peak face force for the run's head motion (sim.reaction_bound; 0 when none
+    # came near the spoon): above the limit, the run is in the physically impossible class
+    oracle_peak_face_force_n: float = 0.0
+    beyond_physics: bool = False
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -117,15 +121,31 @@ class FamilyStats:
         }
 
 
+ORACLE_ARGUMENT = (
+    "In each of these runs the head motion began with the spoon so near that an arm retreating at "
+    "full servo torque 50 ms after the onset, sooner than the camera (33 ms frames, 40 ms or more of "
+    "latency) or contact sensing (only once the head has hit) can know, breaks the force limit from "
+    "the same spoon gap (sim.reaction_bound, largest such bound {bound:.1f} N). The design's answer: "
+    "the compliant holder and the stand-off (docs/safety.md, 'The physically impossible class')."
+)
+
+
 def family_stats(records: list[RunRecord], beyond_physics: dict[str, str]) -> list[FamilyStats]:
     """The records summed per family, in order of first appearance; `beyond_physics` maps the
-    names of beyond-physics families to their argument."""
+    names of beyond-physics families to their argument. A run of another family that is itself
+    `beyond_physics` (its oracle bound above the limit) goes to `<family>:beyond_physics`, argued
+    by `ORACLE_ARGUMENT`."""
     stats: dict[str, FamilyStats] = {}
     for record in records:
-        if record.family not in stats:
-            argument = beyond_physics.get(record.family)
-            stats[record.family] = FamilyStats(record.family, argument is not None, argument or "")
-        stats[record.family].add(record)
+        key = record.family
+        argument = beyond_physics.get(key)
+        if argument is None and record.beyond_physics:
+            key = f"{record.family}:beyond_physics"
+            bound = max(r.oracle_peak_face_force_n for r in records if r.family == record.family and r.beyond_physics)
+            argument = ORACLE_ARGUMENT.format(bound=bound)
+        if key not in stats:
+            stats[key] = FamilyStats(key, argument is not None, argument or "")
+        stats[key].add(record)
     return list(stats.values())
 
 
@@ -154,7 +174,7 @@ def render_markdown(stats: list[FamilyStats], *, command: str, header: list[str]
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in stats:
-        name = f"{s.family} (beyond physics)" if s.beyond_physics else s.family
+        name = f"{s.family.removesuffix(':beyond_physics')} (beyond physics)" if s.beyond_physics else s.family
         per_run = max(s.runs, 1)
         lines.append(
             f"| {name} | {s.runs} | {s.vision_runs} | {s.failures} | {_percent(s.upper_95)} | "
@@ -163,7 +183,7 @@ def render_markdown(stats: list[FamilyStats], *, command: str, header: list[str]
         )
     lines += [
         "",
-        f"**All families physics allows to be safe: {failures} failures in {runs} runs; failure rate "
+        f"**All runs physics allows to make safe: {failures} failures in {runs} runs; failure rate "
         f"below {_percent(clopper_pearson_upper(failures, runs))} with 95 % confidence (exact binomial).**",
     ]
     for s in stats:

@@ -124,10 +124,12 @@ class Citizen:
         self.bites_taken = 0
         self.log: list[tuple[float, str]] = []
         self.events_started = 0
+        # (index in the scenario's events, time, spoon tip to mouth in m) of each event as it started
+        self.event_onsets: list[tuple[int, float, float]] = []
         self._rng = np.random.default_rng(scenario.seed)
         self._sway_phase = self._rng.uniform(0, 2 * np.pi, size=3)
         self._sway_hz = self._rng.uniform(0.15, 0.35, size=3)
-        self._pending = list(scenario.events)
+        self._pending = list(enumerate(scenario.events))  # (index in the scenario, event)
         self._active: list[_ActiveEvent] = []
         self._bite_lean = np.zeros(3)  # current lean of the bite motion
         self._bite_goal = np.zeros(3)
@@ -207,7 +209,7 @@ class Citizen:
 
     def _start_events(self, t_s: float, spoon, mouth, distance: float) -> None:
         still_pending = []
-        for event in self._pending:
+        for index, event in self._pending:
             due = (event.at_s is not None and t_s >= event.at_s) or (
                 event.bite is not None
                 and event.bite == self.bite_number
@@ -218,7 +220,7 @@ class Citizen:
                 and (self.spoon_waiting or not event.while_spoon_waits)
             )
             if not due:
-                still_pending.append(event)
+                still_pending.append((index, event))
                 continue
             toward = spoon - mouth
             toward[2] = 0.0
@@ -226,6 +228,7 @@ class Citizen:
             direction = toward / norm if norm > 1e-6 else np.array([-1.0, 0.0, 0.0])
             self._active.append(_ActiveEvent(event, t_s, direction))
             self.events_started += 1
+            self.event_onsets.append((index, t_s, distance))
             self.log.append((t_s, f"starts {event.kind.value}"))
             self._gesture_s = (-1.0, -1.0)
             if event.kind is EventKind.TALK:

@@ -69,6 +69,7 @@ class ScenarioResult:
     contact_spoon_speed_m_s: float = 0.0
     events_started: int = 0  # of the scenario's citizen events (a bite's event needs the spoon that near)
     host_silence_probed: bool = True  # False: the scenario did not ask for the probe (not judged)
+    event_onsets: tuple[tuple[int, float, float], ...] = ()  # (event index, time s, spoon to mouth m) as each started
 
     def broken_limits(self, limits: ReportLimits) -> list[str]:
         """The limits this result breaks, in words (empty when it passes)."""

@@ -79,6 +79,7 @@ def run_safety_scenario(
         contact_head_speed_m_s=summary.contact_head_speed_m_s,
         contact_spoon_speed_m_s=summary.contact_spoon_speed_m_s,
         events_started=summary.events_started,
+        event_onsets=summary.event_onsets,
         host_silence_probed=scenario.probe_host_silence,
     )
 

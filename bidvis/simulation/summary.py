@@ -49,6 +49,7 @@ class MealSummary:
     contact_head_speed_m_s: float = 0.0  # at the onset of the contact with the peak face force
     contact_spoon_speed_m_s: float = 0.0
     events_started: int = 0  # of the scenario's events, how many the citizen started
+    event_onsets: tuple[tuple[int, float, float], ...] = ()  # (event index, time s, spoon to mouth m) as each started
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +119,7 @@ def summarize(meal: Any, report: Any, wall_s: float, aborted: str | None) -> Mea
         contact_head_speed_m_s=round(metrics.peak_contact_head_speed_m_s, 4),
         contact_spoon_speed_m_s=round(metrics.peak_contact_spoon_speed_m_s, 4),
         events_started=meal.citizen.events_started,
+        event_onsets=tuple(meal.citizen.event_onsets),
     )
 
 

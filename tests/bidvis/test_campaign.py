@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bidvis.campaign import VISION_EVERY, CampaignError, SeedSplit, plan_runs, run_campaign, scenario_of
+from bidvis.campaign import (
+    VISION_EVERY,
+    CampaignError,
+    PlannedRun,
+    SeedSplit,
+    plan_runs,
+    run_campaign,
+    run_planned,
+    scenario_of,
+)
 from bidvis.cli import app
 from sim.campaign_report import FAMILY_JSON_FIELDS
 from sim.families import HELD_OUT_SEEDS, Family, parse_families
@@ -98,6 +107,30 @@ def test_the_command_writes_json_per_family_a_summary_and_the_runs_on_local_work
     assert " cores; code " in summary  # the machine and the commit the campaign ran on
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert sorted(r["seed"] for r in runs) == [HELD_OUT_SEEDS.start, HELD_OUT_SEEDS.start + 1]  # as they ended
+
+
+AT_THE_LIPS = """
+[[family]]
+name = "at_lips"
+
+[family.scenario]
+bites = 1
+max_duration_s = 21.0
+probe_host_silence = false
+camera = { vision = "ground_truth" }
+events = [{ kind = "sneeze", bite = 1, when_spoon_within_m = 0.012, distance_m = 0.06, speed_m_s = 1.0, duration_s = 0.4 }]
+"""
+
+
+def test_a_run_whose_sneeze_begins_at_the_lips_is_in_the_physically_impossible_class(tmp_path):
+    """The oracle arm (50 ms after the onset, from the spoon's gap then) cannot keep it under 5 N,
+    so the run is beyond physics whatever the controller did; a plain meal's bound is 0."""
+    (at_lips,) = parse_families(AT_THE_LIPS)
+    record = run_planned(PlannedRun(0, "at_lips", HELD_OUT_SEEDS.start, False), at_lips)
+    assert record.events_started == 1
+    assert record.beyond_physics and record.oracle_peak_face_force_n > 5.0
+    plain = parse_families(QUICK)[0]
+    assert run_planned(PlannedRun(1, "plain", HELD_OUT_SEEDS.start + 1, False), plain).oracle_peak_face_force_n == 0.0
 
 
 def test_a_run_that_crashes_fails_is_saved_and_the_campaign_goes_on(tmp_path, monkeypatch):

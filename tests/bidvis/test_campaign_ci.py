@@ -5,7 +5,7 @@ ones the safety case is judged on), one run in five with the vision pipeline in 
 
 The machinery must hold whatever the controller does (every run ends and is judged, each failing
 run is saved as a scenario file that replays to the same numbers); the safety claim itself, no
-failure among the families physics allows to be safe, is its own test.
+failure among the runs physics allows to make safe, is its own test.
 """
 
 import json

@@ -4,11 +4,6 @@ against any Dynamixel bus, and its refusals of bad input in one line."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from typer.testing import CliRunner
@@ -16,6 +11,7 @@ from typer.testing import CliRunner
 from bidvis.cli import app
 from controller.commissioning import load_record
 from controller.config import demo_calibration, save_config
+from tests.bidvis.conftest import sim_bus_process
 
 # The bus timing limits opened wide: on a test machine shared by many jobs a pty's round trip and
 # the latency estimated from it measure the machine's load, not the arm (up to 28 ms at the 99th
@@ -42,23 +38,8 @@ def robot_dir(tmp_path):
 @pytest.fixture
 def sim_bus(robot_dir):
     """`bidvis sim-bus` with the typical flawed arm, in its own process, at DIR/ttyDXL."""
-    link = robot_dir / "ttyDXL"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bidvis.cli", "sim-bus", "--link", str(link), "--flaws", "typical"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30.0
-        while not link.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bidvis sim-bus did not start: {process.stdout.read() if process.stdout else ''}")
-            time.sleep(0.05)
+    with sim_bus_process(robot_dir / "ttyDXL", flaws="typical") as link:
         yield link
-    finally:
-        os.kill(process.pid, signal.SIGINT)
-        process.wait(timeout=10)
 
 
 def commission(*args: str):

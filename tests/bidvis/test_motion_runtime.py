@@ -15,10 +15,10 @@ from bidvis.motion_runtime.runner import ControllerProcess
 from bidvis.motion_runtime.worker import GONE_WEB_SERVER, SILENT_WEB_SERVER, Setup
 from bidvis.robot_ui.session import RobotSession
 from careplan_api.schemas import UsageEventType
-from controller.config import demo_calibration, demo_profile, demo_safety_limits, save_config
-from controller.feeding import CommandKind, FeedingState
+from controller.config import TriggerKind, demo_calibration, demo_profile, demo_safety_limits, save_config
+from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
-from controller.loop import LatestValue
+from controller.loop import CommandQueue, LatestValue
 from tests.bidvis.conftest import sim_bus_process, wait_for
 from vision.observation import MouthObservation, MouthStatus
 
@@ -97,14 +97,12 @@ def journal(robot_files: Path):
 
 def setup_for(port: str, **changes) -> Setup:
     calibration = demo_calibration().model_copy(update={"tool_servo_id": None})
-    return Setup(
-        port=port,
-        baudrate=calibration.baudrate,
-        profile=demo_profile().model_dump(mode="json"),
-        calibration=calibration.model_dump(mode="json"),
-        limits=demo_safety_limits().model_dump(mode="json"),
-        **changes,
-    )
+    documents = {
+        "profile": demo_profile().model_dump(mode="json"),
+        "calibration": calibration.model_dump(mode="json"),
+        "limits": demo_safety_limits().model_dump(mode="json"),
+    }
+    return Setup(port=port, baudrate=calibration.baudrate, **{**documents, **changes})
 
 
 def events(journal: UsageJournal, kind: UsageEventType) -> list[dict]:
@@ -195,5 +193,23 @@ def test_a_message_over_the_size_cap_is_a_broken_peer_and_a_stop(port, journal):
         process._connection.send_bytes(b"{}" * messages.MAX_MESSAGE_BYTES)
         assert process.wait(30), "the meal did not stop"
         assert events(journal, UsageEventType.SAFETY_STOP)[0]["detail"] == f"e-stop from {GONE_WEB_SERVER}"
+    finally:
+        process.end()
+
+
+def test_a_local_switch_of_the_web_server_reaches_the_meal_as_a_switch(port, journal):
+    switch = CommandQueue()  # stands in for an `EvdevSwitch` opened by `bidvis run`
+    profile = demo_profile().model_copy(update={"trigger_kind": TriggerKind.PANEL})
+    process = ControllerProcess(
+        setup_for(port, profile=profile.model_dump(mode="json")), journal, LatestValue(), switches=[switch]
+    )
+    process.panel(CommandKind.START_MEAL, None, STAFF)
+    process.start()
+    try:
+        wait_for(lambda: journal.open_meal_id is not None, timeout_s=30, what="the meal in the journal")
+        switch.push(UserCommand(CommandKind.NEXT_BITE, source=TriggerKind.SWITCH.value))
+        wait_for(lambda: events(journal, UsageEventType.TRIGGER), timeout_s=10, what="the switch's press")
+        (press,) = events(journal, UsageEventType.TRIGGER)
+        assert press["kind"] == "switch" and press["accepted"] is False  # the profile names the panel
     finally:
         process.end()

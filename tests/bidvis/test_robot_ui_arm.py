@@ -30,13 +30,13 @@ def rig():
 
 
 def run_for(driver, clock, seconds, hold=None) -> float | None:
-    """Tick for `seconds` of simulated time; `hold` = (owner, joint, direction) sends a heartbeat
-    every 50 ms. Returns the time of the last heartbeat."""
+    """Tick for `seconds` of simulated time; `hold` = (owner, joint, direction[, press]) sends a
+    heartbeat every 50 ms. Returns the time of the last heartbeat."""
     end = clock.now() + seconds
     next_beat, last_beat = clock.now(), None
     while clock.now() < end:
         if hold is not None and clock.now() >= next_beat:
-            driver.hold(hold[0], hold[1], hold[2])
+            driver.hold(*hold)
             last_beat, next_beat = clock.now(), clock.now() + 0.05
         driver.tick()
         clock.advance_to(clock.now() + TICK_S)
@@ -226,8 +226,41 @@ def test_a_planner_error_while_jogging_stops_the_arm_and_is_never_an_internal_er
 
     with monkeypatch.context() as patch:
         patch.setattr(motion_module.Motion, "_update", refuse)
-        driver.hold("owner-aaaa", "Anna", 2, 1, press=1)
+        driver.hold("owner-aaaa", 2, 1, press=1)
         driver.tick()  # the thread's `_run` would turn an escaping exception into fault.driver_internal
         assert driver.status().mode is not ArmMode.FAULT
     assert time_to_rest(driver, servos, clock, clock.now()) <= 0.2
     assert driver.status().fault is None
+
+
+@pytest.mark.parametrize("release", [False, True])
+@pytest.mark.parametrize("first, second", [((1, 1), (2, -1)), ((2, 1), (3, 1)), ((4, -1), (1, -1)), ((1, 1), (1, -1))])
+def test_switching_joints_and_directions_mid_motion_is_accepted_never_a_fault(rig, first, second, release):
+    driver, _, clock = rig
+    run_for(driver, clock, 0.5, hold=("owner-aaaa", *first))
+    start = driver.measured_q()
+    if release:
+        driver.release("owner-aaaa", press=0)
+        run_for(driver, clock, 0.02)  # the first joint brakes
+    driver.hold("owner-aaaa", *second, press=1)  # the first joint is still moving
+    run_for(driver, clock, 0.8, hold=("owner-aaaa", *second, 1))
+    status = driver.status()
+    assert status.mode is not ArmMode.FAULT, status.fault
+    joint, direction = second
+    assert (driver.measured_q() - start)[joint - 1] * direction > 0.02, "the new jog did not move its joint"
+
+
+def test_a_jog_during_a_pose_move_and_a_pose_move_during_a_jog_are_accepted(rig):
+    driver, _, clock = rig
+    ready = demo_calibration().ready_pose_rad
+    driver.move_through([ready], 0.15)
+    run_for(driver, clock, 0.3)
+    start = driver.measured_q()
+    run_for(driver, clock, 0.6, hold=("owner-aaaa", 3, 1))  # a jog replaces the move mid-motion
+    assert not driver.busy and (driver.measured_q() - start)[2] > 0.02
+    driver.move_through([ready], 0.15)  # and a pose move replaces the jog while the joint still moves
+    for _ in range(400):
+        run_for(driver, clock, 0.05)
+        if not driver.busy:
+            break
+    assert driver.status().mode is not ArmMode.FAULT and np.allclose(driver.measured_q(), ready, atol=0.02)

@@ -77,8 +77,31 @@ def test_summary_counts_a_beyond_physics_family_on_its_own_line_with_its_argumen
     records += [_record("head_into_spoon", s, passed=False, force=30.0, head=1.4) for s in range(100, 103)]
     stats = family_stats(records, {"head_into_spoon": "No arm retreats at 1.4 m/s; the holder limits the force."})
     text = render_markdown(stats, command="bidvis safety-campaign --runs 103", header=["machine"])
-    assert "All families physics allows to be safe: 0 failures in 100 runs" in text
+    assert "All runs physics allows to make safe: 0 failures in 100 runs" in text
     assert "head_into_spoon, beyond physics: 3 of 3 runs broke a limit" in text
     energy = 0.5 * 4.5 * 1.4**2
     assert f"{energy:.2f} J" in text and "No arm retreats" in text
     assert "head_into_spoon_s100" in text and not math.isnan(stats[1].upper_95)
+
+
+def test_runs_whose_oracle_bound_breaks_the_limit_are_their_familys_own_beyond_physics_line():
+    """Membership comes from the oracle arm (sim.reaction_bound), not from the run's outcome: a
+    beyond-physics run that passed stays on that line, and the judged total has only the others."""
+    from dataclasses import replace
+
+    records = [_record("sneeze", s) for s in range(20)]
+    records[3] = replace(
+        _record("sneeze", 3, passed=False, force=11.5, head=0.5), oracle_peak_face_force_n=10.1, beyond_physics=True
+    )
+    records[4] = replace(_record("sneeze", 4), oracle_peak_face_force_n=7.8, beyond_physics=True)
+    records[5] = replace(_record("sneeze", 5, passed=False, force=6.0), oracle_peak_face_force_n=0.0)
+    stats = family_stats(records, {})
+    assert [(s.family, s.runs, s.failures, s.beyond_physics) for s in stats] == [
+        ("sneeze", 18, 1, False),
+        ("sneeze:beyond_physics", 2, 1, True),
+    ]
+    text = render_markdown(stats, command="c", header=[])
+    assert "All runs physics allows to make safe: 1 failures in 18 runs" in text
+    assert "| sneeze (beyond physics) | 2 |" in text
+    assert "sneeze:beyond_physics, beyond physics: 1 of 2 runs broke a limit" in text
+    assert "largest such bound 10.1 N" in text
