@@ -29,7 +29,7 @@ from vision.observation import MouthObservation
 PHASES = (FaultPhase.APPROACH, FaultPhase.AT_MOUTH)
 MAX_DURATION_S = 40.0  # a one-bite meal ends by about 25 s of simulated time
 WATCH_AFTER_S = 6.0  # how long the meal runs on after the fault, unless it ends first ...
-SETTLE_S = 1.0  # ... or the bite is over and this long has passed since the fault
+SETTLE_S = 1.0  # ... or the bite is over (eaten, logged, the spoon back) and this long has passed since it
 CLOCK_JUMP_S = 1.0  # how far the camera's clock jumps ahead of the controller's
 SYNC_EVERY_S = 0.5  # while the care-plan service is down, the journal's sync tries this often
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard: nothing listens there
@@ -91,7 +91,7 @@ def _clock_jump(meal: SimulatedMeal, now_s: float) -> None:
     meal.feed.mouth = _JumpedClock(meal.feed.mouth, CLOCK_JUMP_S)
 
 
-_AT_THE_FACE = (FeedingState.APPROACH, FeedingState.AT_MOUTH)
+_AT_THE_FACE = (FeedingState.APPROACH, FeedingState.AT_MOUTH, FeedingState.RETRACT)
 
 
 class _JumpedClock(LatestValue[MouthObservation]):
@@ -205,7 +205,12 @@ def run_fault(name: str, phase: FaultPhase, tmp_path: Path) -> FaultRun:
                 if not injected:
                     return False
                 since_s = meal.clock.now() - injected[0]
-                bite_over = controller.machine.stats.bites_taken >= 1 and controller.state not in _AT_THE_FACE
+                # The bite is over: the citizen has eaten it, the controller logged it and took the spoon back.
+                bite_over = (
+                    meal.citizen.bites_taken >= 1
+                    and controller.machine.stats.bites_taken >= 1
+                    and controller.state not in _AT_THE_FACE
+                )
                 return since_s >= WATCH_AFTER_S or (bite_over and since_s >= SETTLE_S)
 
             report = meal.run(stop_when=stop_when, on_progress=on_progress)
