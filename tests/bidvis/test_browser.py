@@ -387,7 +387,8 @@ def test_a_page_of_another_site_cannot_stop_a_meal_from_a_staff_browser(browser,
         page.goto(evil_url)
         page.wait_for_load_state("networkidle")
         time.sleep(0.5)
-        assert robot.session.meal.running and len(web_app.state.audit.entries(AuditAction.STOP)) == stops
+        assert robot.session.meal.running, robot.session.meal.status()
+        assert len(web_app.state.audit.entries(AuditAction.STOP)) == stops
     finally:
         stop_evil()
         robot.session.stop(source="test cleanup")

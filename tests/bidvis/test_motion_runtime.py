@@ -23,6 +23,10 @@ from tests.bidvis.conftest import sim_bus_process, wait_for
 from vision.observation import MouthObservation, MouthStatus
 
 STAFF = "staff Anna from 127.0.0.1"
+# The servos' Bus Watchdog as during set-up, not the meal's 60 ms: on this shared 2-core machine the
+# pseudo-terminal to the emulated servos alone stalls for up to ~100 ms now and then (docs/benchmarks.md,
+# "Controller process under a flood"); these tests are about the processes, not that timing.
+LIMITS = demo_safety_limits().model_copy(update={"watchdog_ms": 200})
 
 # -- the messages ---------------------------------------------------------------------------------
 
@@ -100,7 +104,7 @@ def setup_for(port: str, **changes) -> Setup:
     documents = {
         "profile": demo_profile().model_dump(mode="json"),
         "calibration": calibration.model_dump(mode="json"),
-        "limits": demo_safety_limits().model_dump(mode="json"),
+        "limits": LIMITS.model_dump(mode="json"),
     }
     return Setup(port=port, baudrate=calibration.baudrate, **{**documents, **changes})
 
@@ -116,7 +120,7 @@ def test_a_meal_runs_in_its_own_process_and_stop_reaches_it(robot_files, port, j
         calibration_path=robot_files / "robot_calibration.toml",
         profile=demo_profile(),
         profile_path=robot_files / "citizen_profile.toml",
-        limits=demo_safety_limits(),
+        limits=LIMITS,
         journal=journal,
         controller_process=True,
     )
@@ -155,8 +159,8 @@ def test_a_dead_controller_process_ends_the_meal_as_interrupted(port, journal):
     process.panel(CommandKind.START_MEAL, None, STAFF)
     process.start()
     try:
-        wait_for(lambda: journal.open_meal_id is not None, timeout_s=30, what="the meal in the journal")
-        assert process.pid is not None
+        wait_for(lambda: journal.open_meal_id is not None or not process.running, timeout_s=30, what="the meal")
+        assert journal.open_meal_id is not None and process.pid is not None, process.finished
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait(10)
         assert process.state is FeedingState.FAULT and "ended unexpectedly" in (process.finished.error or "")
