@@ -103,7 +103,7 @@ def safety_report(
         generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         out.parent.mkdir(parents=True, exist_ok=True)
         page = render_markdown(results, limits, command=command, generated=generated)
-        out.write_text(page + _campaign_section(out), encoding="utf-8")
+        out.write_text(page + _kept_sections(out), encoding="utf-8")
         console.print(f"wrote {out}")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +116,8 @@ def safety_report(
 
 
 CAMPAIGN_HEADING = "## Safety campaign"
+FAULT_TABLE_HEADING = "## Fault table"  # written by hand, checked by tests/bidvis/test_fault_table.py
+KEPT_HEADINGS = (FAULT_TABLE_HEADING, CAMPAIGN_HEADING)
 
 
 def _machine() -> str:
@@ -153,15 +155,16 @@ def _commit() -> str:
     return (commit + ("+changes" if dirty else "")) if commit else "unknown"
 
 
-def _campaign_section(page: Path) -> str:
-    """The campaign's section of an existing safety page (from its heading `CAMPAIGN_HEADING` to
-    the end), which safety-report keeps when it rewrites the scenarios above it; else nothing."""
+def _kept_sections(page: Path) -> str:
+    """The sections of an existing safety page that safety-report keeps when it rewrites the
+    scenarios above them: from the first of `KEPT_HEADINGS` (the fault table, the campaign's
+    summary) to the end; else nothing."""
     try:
         text = page.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return ""
-    start = text.find(f"\n{CAMPAIGN_HEADING}")
-    return "" if start < 0 else text[start:]
+    starts = [i for i in (text.find(f"\n{heading}") for heading in KEPT_HEADINGS) if i >= 0]
+    return text[min(starts) :] if starts else ""
 
 
 def safety_campaign(

@@ -182,6 +182,10 @@ class CameraFaultSchedule:
     def active(self, t_s: float) -> set[CameraFaultKind]:
         return {f.kind for f in self._faults if f.at_s <= t_s < f.at_s + f.duration_s}
 
+    def add(self, fault: CameraFault) -> None:
+        """Schedule one more fault (a fault injected at a moment of the meal, not a set time)."""
+        self._faults = (*self._faults, fault)
+
 
 class _FrameClock:
     """Frame capture times at a fixed rate, and delivery after a latency."""

@@ -18,7 +18,7 @@ from controller.config import RobotCalibration
 from controller.loop import LatestValue
 from sim.calibration_error import believed_face_scale, believed_intrinsics, seen_position_m
 from sim.camera import FaceFrameSource, FacesUnavailable, GroundTruthMouthSource, PinholeCamera
-from sim.scenario import CalibrationError, CameraVision, Scenario
+from sim.scenario import CalibrationError, CameraFault, CameraVision, Scenario
 from sim.world import World
 from vision.errors import VisionError
 from vision.observation import MouthObservation
@@ -155,6 +155,12 @@ class MouthFeed:
             dropout_probability=settings.dropout_probability,
             face_size=scenario.face_size,
         )
+
+    def add_fault(self, fault: CameraFault) -> None:
+        """Inject a camera fault into every camera of the feed (face frames and ground truth)."""
+        for source in (self._frames, self._sightings):
+            if source is not None:
+                source.faults.add(fault)
 
     def poll(self, now_s: float) -> None:
         """Take what the camera delivers by `now_s` and hand it on."""

@@ -142,11 +142,14 @@ def test_cli_writes_the_json_and_table_of_a_scenario_file(tmp_path):
     assert tuple(rows[0]) == JSON_FIELDS
     assert result.exit_code == (0 if rows[0]["passed"] else 1)
     assert "| first_seconds |" in out.read_text()
-    campaign = "\n## Safety campaign\n\n3000 runs, 0 failures (a section written from a campaign's summary).\n"
+    campaign = (
+        "\n## Fault table\n\n| fault | ... |\n"
+        "\n## Safety campaign\n\n3000 runs, 0 failures (a section written from a campaign's summary).\n"
+    )
     out.write_text(out.read_text() + campaign)
     again = CliRunner().invoke(app, ["safety-report", "--scenarios", str(short), "--out", str(out)])
     assert again.exit_code == result.exit_code
     page = out.read_text()
     assert page.count("| first_seconds |") == 1 and page.endswith(
         campaign
-    )  # the scenarios rewritten, the campaign kept
+    )  # the scenarios rewritten, the fault table and campaign kept
