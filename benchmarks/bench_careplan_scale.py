@@ -111,7 +111,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             stderr=log,
         )
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # migrations and two workers importing the app, on a crowded machine
         while True:
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
@@ -163,7 +163,7 @@ def test_ingest_latency_with_many_devices(benchmark, deployment: Deployment, tmp
     benchmark.pedantic(run, rounds=1, iterations=1)
     result = json.loads(out.read_text())
     cpu_after = deployment.cpu_s()
-    requests = max(1, result["requests"])
+    requests = max(1, result["requests_with_warmup"])  # the CPU figures cover the warm-up too
     benchmark.extra_info.update(
         result,
         workers=WORKERS,

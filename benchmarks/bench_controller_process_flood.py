@@ -36,6 +36,7 @@ def test_loop_jitter_with_and_without_a_flood(benchmark, tmp_path):
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     seen: Measurement = results["seen"]
+    assert seen.stopped_before_flood is None, seen.stopped_before_flood
     info = {
         "quiet_ticks": len(seen.quiet_s),
         "flooded_ticks": len(seen.flooded_s),

@@ -5,7 +5,8 @@ Each device keeps one HTTP/1.1 keep-alive connection (plain asyncio streams: a f
 CPU per request, far less than an HTTP library) and, about once a second (jittered +-20 %, random
 phase), posts a batch of 20 events of its current meal; a meal is 3 batches (60 events: started,
 bites, ended), then the next meal begins. It records each request's latency from the first byte
-sent to the last byte of the answer, and counts anything but a 200 with every event accepted.
+sent to the last byte of the answer after the warm-up, and counts anything but a 200 with every
+event accepted; `requests_with_warmup` counts every answer, for CPU per request.
 
     python benchmarks/careplan_load.py --url http://127.0.0.1:8000 --tokens tokens.txt \\
         --devices 100 --seconds 30 --warmup-s 5 --json result.json
@@ -62,7 +63,14 @@ async def post(
 
 
 async def device(
-    url: str, token: str, seconds: float, warmup_s: float, rng: random.Random, latencies: list[float], errors: list[str]
+    url: str,
+    token: str,
+    seconds: float,
+    warmup_s: float,
+    rng: random.Random,
+    latencies: list[float],
+    errors: list[str],
+    answered: list[int],
 ) -> None:
     parts = urlsplit(url)
     head = (
@@ -84,6 +92,7 @@ async def device(
                 writer.close()
                 reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
             else:
+                answered.append(1)
                 if sent - started >= warmup_s:
                     latencies.append(time.perf_counter() - sent)
                     if status != 200 or json.loads(answer)["accepted"] != BATCH_EVENTS:
@@ -104,14 +113,16 @@ async def run(url: str, tokens: list[str], seconds: float, warmup_s: float, seed
     rng = random.Random(seed)
     latencies: list[float] = []
     errors: list[str] = []
+    answered: list[int] = []
     await asyncio.gather(
-        *(device(url, t, seconds, warmup_s, random.Random(rng.random()), latencies, errors) for t in tokens)
+        *(device(url, t, seconds, warmup_s, random.Random(rng.random()), latencies, errors, answered) for t in tokens)
     )
     ordered = sorted(latencies)
     measured_s = seconds - warmup_s
     return {
         "devices": len(tokens),
         "requests": len(ordered),
+        "requests_with_warmup": len(answered),
         "requests_per_s": round(len(ordered) / measured_s, 1),
         "events_per_s": round(BATCH_EVENTS * len(ordered) / measured_s),
         "errors": len(errors),

@@ -446,12 +446,29 @@ class Commissioner:
 
     # -- 6. stop after host silence --------------------------------------------------------------
 
+    def _arm_watchdogs(self, last: _Servo) -> None:
+        """Arm every servo's Bus Watchdog in one pass without pauses, `last` last. A lost reply
+        is not retried in place: a retry's pause would be host silence that trips the servos
+        already armed; every watchdog is cleared and the pass made again instead."""
+        steps = self.safety.watchdog_steps
+        order = [s for s in self.servos if s is not last] + [last]
+        for _ in range(TRIES):
+            try:
+                for servo in order:
+                    self.bus.write(servo.servo_id, _reg(Register.BUS_WATCHDOG).address, bytes((steps,)))
+                return
+            except BridgeError:
+                for servo in self.servos:
+                    self._write_raw(servo.servo_id, Register.BUS_WATCHDOG, 0)  # clears a trip
+        raise CommissionError(
+            f"the servos' Bus Watchdog could not be armed in {TRIES} tries: too many replies were lost"
+        )
+
     def _stop_after_silence(self, servo: _Servo) -> None:
         sid = servo.servo_id
         watchdog_s = self.safety.watchdog_ms / 1000.0
         speed = self._run_toward_middle(servo)
-        for other in self.servos:
-            self._write_raw(other.servo_id, Register.BUS_WATCHDOG, self.safety.watchdog_steps)
+        self._arm_watchdogs(servo)
         p0 = self._read_si(sid, Register.PRESENT_POSITION)  # the host's last word
         self.clock.sleep(watchdog_s + 0.3)  # silent: the watchdog must trip, and the joint stop
         tripped = self._read_raw(sid, Register.BUS_WATCHDOG) == -1

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pydantic_core
-from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from careplan_api.errors import DatabaseError
@@ -64,6 +66,28 @@ def make_write_lock(engine: Engine) -> AbstractContextManager[Any]:
     in the process instead hands the database over at once. PostgreSQL needs no lock (row locks).
     """
     return threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+
+
+@contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the block's statements without waiting for each one's answer (psycopg's
+    pipeline mode): they travel in one round trip, at the end of the block, where an error in any
+    of them is raised as SQLAlchemy's `DBAPIError` (its `OperationalError` for a lost connection,
+    which is then invalidated), as if the statement had raised it. Only for statements whose results
+    nobody reads (no RETURNING, no rowcount). On SQLite (in-process, no round trips) the block runs
+    as it is."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            yield
+    except psycopg.Error as exc:  # raised by psycopg itself at the sync: give it SQLAlchemy's shape
+        lost = bool(driver.closed or driver.broken)  # type: ignore[union-attr]
+        if lost:
+            connection.invalidate(exc)  # the pool must not hand this connection out again
+        raise DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=lost) from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -43,7 +43,8 @@ from careplan_api.settings import Settings
 MIN_PURPOSE_CHARS = 3
 MAX_PURPOSE_CHARS = 200
 SESSION_COOKIE = "bidvis_session"
-COOKIE_METHODS = frozenset({"GET", "HEAD"})  # the cookie never authorises a state-changing request
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
+OWN_RECORD_PURPOSE = "the citizen's own record"  # the purpose of a citizen reading their own pages  # the cookie never authorises a state-changing request
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 device_scheme = HTTPBearer(auto_error=False, scheme_name="DeviceToken", description="a device's enrolment token")
@@ -387,6 +388,9 @@ def page_citizen_access(need: Need, action: AuditAction) -> Callable[..., Citize
     def check(
         request: Request, session: SessionDep, user: PageUser, purpose: PagePurpose, citizen_id: CitizenId
     ) -> CitizenAccess | PurposeNeeded:
+        own = user.role is Role.CITIZEN and user.citizen_id == citizen_id
+        if isinstance(purpose, PurposeNeeded) and not purpose.invalid and own:  # the citizen is not asked why
+            return _grant(request, session, user, OWN_RECORD_PURPOSE, citizen_id, need, action)
         if isinstance(purpose, PurposeNeeded):
             if not wants_html(request):
                 raise purpose_missing()  # API clients get the API's answer

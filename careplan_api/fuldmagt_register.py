@@ -7,8 +7,8 @@ protocol implements the same method. `import_changes` applies a page to the data
 
 - the grantor is found by their CPR number's keyed hash (`Citizen.cpr_hmac`); an entry for someone
   who is not our citizen is skipped (counted, nothing stored);
-- the holder is kept by name and CPR hash only, until they log in with a national identifier
-  (`services.fuldmagt.link_pending`); CPR numbers are hashed here and never stored;
+- the holder is kept by name and CPR hash only: they hold it once they log in with a national
+  identifier (`services.access.held_by`); CPR numbers are hashed here and never stored;
 - an entry seen before (its `ref`) updates the end date and the ending, so an ending in the register
   ends it here;
 - an entry with an unknown scope or bad dates is refused on its own (with the reason); the others go on.

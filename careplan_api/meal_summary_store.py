@@ -1,8 +1,8 @@
 """Meal summaries kept in the database (table `meal_summaries`), so that reading a year of meals
 reads one row per meal instead of its ~60 journal events.
 
-- Ingest calls `refresh_meal_summaries` for the meals a batch added events to, in the transaction
-  that stores them: each summary is made again from all the meal's stored events
+- Ingest reads the stored events of the meals a batch added events to (`read_meal_events`) and
+  stores their summaries (`store_meal_summaries`), in the transaction that stores the events: each summary is made again from all the meal's stored events
   (`summarize_meal`), so it equals the from-scratch summary however the events arrived (out of
   order, resent, split over batches, concurrently: PostgreSQL batches of one meal are serialised
   by ingest's lock on the meal row, SQLite has one writer).
@@ -28,7 +28,7 @@ from itertools import groupby
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Insert, String, Text, cast, select, type_coerce
+from sqlalchemy import Connection, Insert, Select, String, Text, bindparam, cast, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -111,8 +111,11 @@ class MealEvents(NamedTuple):
     events: list[StoredEvent]
 
 
-def _meal_events(connection: Connection, meal_filter: Sequence[ColumnElement[bool]]) -> list[MealEvents]:
-    rows = connection.execute(
+_EventsQuery = Select[str, str, str, str, str, str]  # meal, device, citizen, type, at, data
+
+
+def _events_query(meal_filter: Sequence[ColumnElement[bool]]) -> _EventsQuery:
+    return (
         select(
             cast(Meal.id, String),
             cast(Meal.device_id, String),
@@ -124,7 +127,16 @@ def _meal_events(connection: Connection, meal_filter: Sequence[ColumnElement[boo
         .join(Meal, Meal.id == UsageEventRecord.meal_id)
         .where(*meal_filter)
         .order_by(UsageEventRecord.meal_id)
-    ).all()  # one fetch: row by row costs the drivers more than the rows' own conversion
+    )
+
+
+_EVENTS_OF_MEALS = _events_query([Meal.id.in_(bindparam("meal_ids", expanding=True))])  # ingest: built once
+
+
+def _meal_events(
+    connection: Connection, query: _EventsQuery, params: Mapping[str, Any] | None = None
+) -> list[MealEvents]:
+    rows = connection.execute(query, params).all()  # one fetch: row by row costs the drivers more than the rows
     return [
         MealEvents(
             uuid.UUID(raw_id),
@@ -141,7 +153,7 @@ def _summarise(
 ) -> list[tuple[uuid.UUID, MealSummary]]:
     return [
         (meal.citizen_id, summarize_meal(meal.meal_id, meal.device_id, meal.events))
-        for meal in _meal_events(connection, meal_filter)
+        for meal in _meal_events(connection, _events_query(meal_filter))
     ]
 
 
@@ -234,21 +246,24 @@ def _store(connection: Connection, meal_filter: Sequence[ColumnElement[bool]], n
     return len(rows)
 
 
-def refresh_meal_summaries(
-    session: Session, meal_ids: Sequence[uuid.UUID], now: datetime | None = None
-) -> list[MealEvents]:
-    """Summarise `meal_ids` again from all their stored events and store the summaries, in the
-    session's transaction (ingest calls this after storing a batch); returns the events it read,
-    so that the caller need not read them again."""
-    if not meal_ids:
-        return []
-    now = now or utcnow()
-    meals = _meal_events(session.connection(), [Meal.id.in_(meal_ids)])
+def read_meal_events(connection: Connection, meal_ids: Sequence[uuid.UUID]) -> list[MealEvents]:
+    """All the stored events of `meal_ids`, by meal (a meal without events is left out)."""
+    return _meal_events(connection, _EVENTS_OF_MEALS, {"meal_ids": list(meal_ids)}) if meal_ids else []
+
+
+def store_meal_summaries(connection: Connection, meals: Sequence[MealEvents], now: datetime) -> None:
+    """Summarise each of `meals` (all its stored events, as `read_meal_events` gives them) and store
+    the summaries, in the connection's transaction. Returns nothing, so that it can be pipelined."""
     _upsert(
-        session.connection(),
-        [summary_row(m.citizen_id, summarize_meal(m.meal_id, m.device_id, m.events), now) for m in meals],
+        connection, [summary_row(m.citizen_id, summarize_meal(m.meal_id, m.device_id, m.events), now) for m in meals]
     )
-    return meals
+
+
+def refresh_meal_summaries(session: Session, meal_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
+    """Summarise `meal_ids` again from all their stored events and store the summaries, in the
+    session's transaction (ingest does this in two steps after storing a batch)."""
+    connection = session.connection()
+    store_meal_summaries(connection, read_meal_events(connection, meal_ids), now or utcnow())
 
 
 def rebuild_meal_summaries(connection: Connection, chunk_meals: int = REBUILD_CHUNK_MEALS) -> int:
@@ -343,8 +358,10 @@ __all__ = [
     "StoredMeal",
     "StoredMealCache",
     "load_stored_meals",
+    "read_meal_events",
     "rebuild_meal_summaries",
     "refresh_meal_summaries",
+    "store_meal_summaries",
     "summarise_from_events",
     "summary_from_row",
     "summary_row",

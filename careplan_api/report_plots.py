@@ -15,9 +15,10 @@ from typing import Any
 from matplotlib import rc_context
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 from matplotlib.typing import RcKeyType
 
-from careplan_api.i18n import Lang, texts
+from careplan_api.i18n import Lang, number, texts
 from careplan_api.reports import WeekPoint
 
 BAR_COLOUR = "#1f4e79"  # 8.7:1 on white
@@ -33,6 +34,16 @@ _RC: dict[RcKeyType, Any] = {
     "ytick.color": TEXT_COLOUR,
     "axes.edgecolor": TEXT_COLOUR,
 }
+
+
+def _number_axis(axis: Any, lang: Lang) -> None:
+    """Tick labels with the language's decimal mark (`2,5` in Danish)."""
+    axis.set_major_formatter(FuncFormatter(lambda value, _position: number(float(value), lang, _decimals(axis))))
+
+
+def _decimals(axis: Any) -> int:
+    ticks = [t for t in axis.get_majorticklocs() if abs(t) < 1e9]
+    return 0 if all(float(t).is_integer() for t in ticks) else 1
 
 
 def _svg(fig: Figure, title: str, description: str) -> str:
@@ -64,6 +75,8 @@ def trend_svg(points: Sequence[WeekPoint], lang: Lang) -> str:
         pace_ax.plot(pace_xs, pace_ys, color=LINE_COLOUR, marker="o", linewidth=2.0, label=t["mean_pace"])
         pace_ax.set_ylabel(t["pace"])
         pace_ax.set_ylim(bottom=0)
+        _number_axis(ax.yaxis, lang)
+        _number_axis(pace_ax.yaxis, lang)
         handles = ax.get_legend_handles_labels()[0] + pace_ax.get_legend_handles_labels()[0]
         fig.legend(handles, [str(h.get_label()) for h in handles], loc="outside upper center", ncols=2, frameon=False)
         first = f"{points[0].week}/{points[0].year}" if points else ""
@@ -90,4 +103,5 @@ def bar_svg(
             ax.text(0.5, 0.5, texts(lang)["chart_empty"], ha="center", va="center", transform=ax.transAxes)
             ax.set_xticks([])
         ax.set_ylabel(ylabel)
+        _number_axis(ax.yaxis, lang)
         return _svg(fig, title, description)

@@ -29,7 +29,7 @@ def synthetic_meal_events(
     rng: random.Random,
     *,
     bites: int = 20,
-    bowls: Sequence[str] = ("1", "2"),
+    bowls: Sequence[int] = (0, 1),  # as the robot numbers them (the panel's "Skål 1" is 0)
     assistance_level: int | None = 2,
 ) -> list[UsageEvent]:
     """The journal of one plausible meal: bowl choices, triggers, bites offered and mostly taken,

@@ -10,7 +10,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from careplan_api.i18n import Lang, local_date, local_time, long_date, number, texts
+from careplan_api import plain_words
+from careplan_api.i18n import Lang, clock_time, date_and_time, long_date, number, texts
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",  # personal data: never kept by a browser or proxy cache
@@ -39,6 +40,7 @@ def _relative(url: Any) -> str:
 def render_page(request: Request, template: str, lang: Lang, **context: Any) -> HTMLResponse:
     """Render `template` in `lang`; the page links to itself in the other language."""
     other = Lang.EN if lang is Lang.DA else Lang.DA
+    t = texts(lang)
     html = (
         environment()
         .get_template(template)
@@ -46,12 +48,16 @@ def render_page(request: Request, template: str, lang: Lang, **context: Any) -> 
             lang=lang.value,
             other_lang=other.value,
             other_lang_url=_relative(request.url.include_query_params(lang=other.value)),
-            t=texts(lang),
+            t=t,
             num=lambda value, digits=1: number(value, lang, digits),
-            time=local_time,
-            clock=lambda when: local_time(when)[-5:],
-            date=local_date,
+            time=lambda when: date_and_time(when, lang),
+            clock=lambda when: clock_time(when, lang),
             day=lambda when: long_date(when, lang),
+            what=lambda resource: plain_words.what(resource, t),
+            why=lambda purpose: plain_words.why(purpose, t),
+            who=lambda kind, actor_id, name, role, reader: plain_words.who(kind, actor_id, name, role, reader, t),
+            stop_reason=lambda reason: plain_words.stop_reason(reason, t),
+            bowl=lambda name: plain_words.bowl(name, t),
             **context,
         )
     )

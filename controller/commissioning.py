@@ -6,7 +6,7 @@ host falls silent, current noise at rest and along the taught paths, bus round t
 timer, Return Delay Time) and writes a `CommissioningRecord` as `commissioning.json` next to the
 robot calibration (`record_path`). `bidvis run` refuses to start without a record that passed for
 the servos on the bus (`check_record_fits`), and the controller reads each joint's current noise
-from it (`JointMeasurement.current_noise_ma`) to set its contact thresholds.
+from it, at rest and moving (`CommissioningRecord.joint_noise`), to set its contact thresholds.
 
 The file is JSON (format: docs/commissioning.md); its top-level keys `joints` (per servo id:
 `rise_time_s`, `overshoot_rad`, `current_noise_ma`), `stop_after_host_silence_s`,
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -37,6 +37,7 @@ from controller.config import (
     load_config,
     save_config,
 )
+from controller.safety import JointNoise
 
 RECORD_FILE_NAME = "commissioning.json"
 FORMAT_VERSION = 1
@@ -127,9 +128,17 @@ class CommissioningRecord(_Document):
         """Servo id -> model number, as commissioned."""
         return {servo_id: joint.model_number for servo_id, joint in self.joints.items()}
 
-    def current_noise_a(self, servo_ids: tuple[int, ...]) -> tuple[float, ...]:
-        """Each servo's current noise (A), in the order of `servo_ids` (for contact thresholds)."""
-        return tuple(self.joints[servo_id].current_noise_ma / 1e3 for servo_id in servo_ids)
+    def joint_noise(self, joint_ids: Sequence[int]) -> JointNoise:
+        """The current noise of joints 1-4 (servo ids in joint order), at rest and along the taught
+        paths, for the contact detector's per-joint thresholds."""
+        if len(joint_ids) != 4 or any(servo_id not in self.joints for servo_id in joint_ids):
+            raise CommissioningError(
+                f"the commissioning record has no current noise for joint servos {list(joint_ids)} "
+                f"(commissioned: {sorted(self.joints)}); commission this arm with `bidvis commission`"
+            )
+        rest = tuple(self.joints[servo_id].current_noise_rest_ma / 1e3 for servo_id in joint_ids)
+        moving = tuple(self.joints[servo_id].current_noise_moving_ma / 1e3 for servo_id in joint_ids)
+        return JointNoise(rest, moving)  # type: ignore[arg-type]  # four values, checked above
 
 
 def verdict(record: CommissioningRecord | _Measured) -> list[str]:

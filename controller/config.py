@@ -318,7 +318,12 @@ class SafetyLimits(_Document):
     min_mouth_confidence: float = Field(gt=0.0, le=1.0)
     max_lean_in_speed_m_s: float = Field(gt=0.0, le=2.0)
     lean_in_min_closing_m: float = Field(gt=0.0, le=0.1)
-    contact_current_margin_ma: float = Field(gt=0.0, le=2000.0)
+    # Contact: a joint's current this many times its commissioned noise off the expected current
+    # (docs/controller.md, "Contact detection", says how it was tuned) ...
+    contact_noise_sigmas: float = Field(gt=0.0, le=20.0)
+    # ... and, on an arm with no commissioning record yet (set-up before `bidvis commission`, the
+    # simulator), the noise assumed for every joint: the largest that commissioning passes.
+    uncommissioned_current_noise_ma: float = Field(gt=0.0, le=1000.0)
     max_consecutive_bus_errors: int = Field(ge=1, le=100)
     watchdog_ms: int = Field(ge=BUS_WATCHDOG_STEP_MS, le=BUS_WATCHDOG_STEP_MS * BUS_WATCHDOG_MAX_STEPS)
     max_joint_speed_rad_s: float = Field(gt=0.0, le=6.0)

@@ -376,6 +376,22 @@ class FeedingMachine:
             self.stats.safety_stops += 1
             self._note(UsageEventType.SAFETY_STOP, _verdict_data(verdict, self.state))
             self._fire(now_s, E.SAFETY_RETRACT)
+        elif verdict.reason is SafetyReason.CONTACT:
+            self._contact_away_from_face(now_s, verdict)
+
+    def _contact_away_from_face(self, now_s: float, verdict: Verdict) -> None:
+        """Contact while scooping, waiting or going home: the arm stops where it is and the meal
+        pauses until a person resumes it. Drawing the spoon out of the mouth (the first part of a
+        retract) goes on: moving away from the face is the reaction to a face that touches it."""
+        if self.state is S.RETRACT and self._retract in (_RetractPhase.STOP, _RetractPhase.CLEAR):
+            return
+        if self.state is S.ENDED:
+            self.ending = False  # the meal is over: stop on the way home and stay there
+            return
+        if transition(self.state, E.PAUSE) is not None:
+            self.stats.safety_stops += 1
+            self._note(UsageEventType.SAFETY_STOP, _verdict_data(verdict, self.state))
+            self._fire(now_s, E.PAUSE)
 
     def _fault(self, now_s: float, verdict: Verdict) -> None:
         if self.state is S.FAULT:

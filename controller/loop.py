@@ -58,6 +58,7 @@ from controller.safety import (
     OK,
     ContactDetector,
     CurrentModel,
+    JointNoise,
     Reaction,
     SafetyReason,
     SafetySupervisor,
@@ -162,7 +163,9 @@ class MealController:
 
     `profile`, `calibration` and `limits` are `controller.config.CitizenProfile`,
     `RobotCalibration` and `SafetyLimits`; `q0` the measured
-    joint angles at start (rad).
+    joint angles at start (rad). `contact_noise` is the arm's commissioned current noise
+    (`CommissioningRecord.joint_noise`); without it the contact thresholds assume
+    `limits.uncommissioned_current_noise_ma` on every joint.
     """
 
     def __init__(
@@ -177,6 +180,7 @@ class MealController:
         workspace: Workspace = Workspace(),
         current_model: CurrentModel = CurrentModel(),
         tuning: FeedingTuning = FeedingTuning(),
+        contact_noise: JointNoise | None = None,
     ) -> None:
         self.period_s = period_s
         self.limits = limits
@@ -208,7 +212,11 @@ class MealController:
         self.supervisor = SafetySupervisor(
             max_consecutive_bus_errors=limits.max_consecutive_bus_errors,
             max_mouth_jump_m=limits.max_mouth_jump_m,
-            contact=ContactDetector(margin_a=limits.contact_current_margin_ma / 1e3, period_s=period_s),
+            contact=ContactDetector(
+                contact_noise or JointNoise.uniform(limits.uncommissioned_current_noise_ma / 1e3),
+                limits.contact_noise_sigmas,
+                period_s,
+            ),
             lean_in_limit_m_s=limits.max_lean_in_speed_m_s,
             lean_in_min_closing_m=limits.lean_in_min_closing_m,
         )
@@ -324,14 +332,20 @@ class MealController:
         )
         if health:
             return health
-        if self.machine.state in (FeedingState.APPROACH, FeedingState.AT_MOUTH):
-            qd = self.motion.qd
-            qdd = (qd - self._qd_prev) / self.period_s
-            self._qd_prev = qd
-            expected = self.current_model.expected_a(self.motion.q, qdd)
-            return supervisor.contact.update(reading.current_a, expected)
-        supervisor.contact.reset()
-        return OK
+        return self._check_contact(reading)
+
+    def _check_contact(self, reading: JointReading) -> Verdict:
+        """Contact in every phase the arm is driven (scoop, ready, approach, at the mouth, retract,
+        homing): measured current against the current expected for the commanded motion."""
+        contact = self.supervisor.contact
+        qd = self.motion.qd
+        qdd = (qd - self._qd_prev) / self.period_s
+        self._qd_prev = qd
+        if self.machine.state in (FeedingState.IDLE, FeedingState.FAULT):
+            contact.reset()  # learnt afresh once the arm is driven again
+            return OK
+        expected = self.current_model.expected_a(self.motion.q, qdd, qd)
+        return contact.update(reading.current_a, expected, qd)
 
     def _check_mouth(self, now_s: float, observation: MouthObservation | None) -> tuple[MouthView, Verdict]:
         supervisor = self.supervisor
@@ -504,6 +518,7 @@ def run_meal(
     prepare: bool = True,
     record_timing: bool = False,
     on_tick: Callable[[MealController], None] | None = None,
+    contact_noise: JointNoise | None = None,
 ) -> MealReport:
     """Run the controller at `rate_hz` until the meal has ended (arm home), a fault has brought the
     arm to rest, `stop_when(controller)` is true, or `max_duration_s` has passed.
@@ -511,6 +526,7 @@ def run_meal(
     Servos: `calibration.joint_servo_ids`; they are prepared (position mode, torque on, Bus
     Watchdog `limits.watchdog_steps`, Position P/D Gain from `limits`) unless `prepare` is False. The start position is read from
     the bus. `on_tick` is called after every tick (progress display, the simulator's step).
+    `contact_noise`: the arm's commissioned current noise (see `MealController`).
     """
     if not (math.isfinite(rate_hz) and rate_hz > 0.0):
         raise ValueError(f"rate must be a positive frequency in Hz, got {rate_hz}")
@@ -518,8 +534,10 @@ def run_meal(
     servos = ArmServos(calibration.joint_servo_ids)
     if prepare:
         servos.prepare(bus, limits.watchdog_steps, (limits.position_p_gain, limits.position_d_gain))
-    start_reading = servos.read(bus)
-    controller = MealController(profile, calibration, limits, start_reading.q_rad, period_s=period_s)
+    start_reading = servos.read_at_start(bus)
+    controller = MealController(
+        profile, calibration, limits, start_reading.q_rad, period_s=period_s, contact_noise=contact_noise
+    )
     writer = JournalWriter(journal)
     # Trigger sources report misfires and lost devices through the merger (`controller.triggers`).
     drain_input_events = getattr(inputs, "drain_events", None)

@@ -307,15 +307,30 @@ class Motion:
         return q
 
     def _update(self, generator: Ruckig, inp: InputParameter, out: OutputParameter) -> Result:
-        """One ruckig step; a failed plan holds the arm and raises `PlanningError`."""
+        """One ruckig step; a failed plan holds the arm and raises `PlanningError`. A step that phase
+        synchronisation cannot plan (ruckig's numerics fail on some micrometre moves, as a flawed
+        arm's retract can ask for) is planned again with time synchronisation, then without."""
         try:
-            result = generator.update(inp, out)
+            return self._update_once(generator, inp, out)
         except (RuckigError, ValueError, RuntimeError) as error:  # the binding raises ValueError for some results
-            self._hold()
-            raise PlanningError(f"ruckig could not plan the {self.mode.value} move: {error}") from error
+            first = error
+        try:
+            for synchronization in (Synchronization.Time, Synchronization.No):
+                inp.synchronization = synchronization
+                try:
+                    return self._update_once(generator, inp, out)
+                except (RuckigError, ValueError, RuntimeError):
+                    continue
+        finally:
+            inp.synchronization = Synchronization.Phase
+        self._hold()
+        raise PlanningError(f"ruckig could not plan the {self.mode.value} move: {first}") from first
+
+    @staticmethod
+    def _update_once(generator: Ruckig, inp: InputParameter, out: OutputParameter) -> Result:
+        result = generator.update(inp, out)
         if result not in (Result.Working, Result.Finished):
-            self._hold()
-            raise PlanningError(f"ruckig could not plan the {self.mode.value} move ({result.name})")
+            raise RuckigError(f"ruckig answered {result.name}")
         return result
 
     def _hold(self) -> None:

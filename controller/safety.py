@@ -340,17 +340,23 @@ def classify_hardware_error(servo_id: int, hardware_error: HardwareError | None)
 class CurrentModel:
     """Expected motor current of a commanded motion, per joint (A).
 
-    current = gravity (point masses on the links, joints 2-4) / torque constant
-              + inertia * commanded acceleration / torque constant.
-    The masses are rough; the contact detector removes the slow model error with its baseline.
+    current = (gravity (point masses on the links, joints 2-4)
+               + (link inertia + reflected rotor inertia) * commanded acceleration
+               + Coulomb friction * sign(commanded velocity)) / torque constant.
+    The masses and frictions are rough; the contact detector removes the slow model error with
+    its baseline, and its thresholds are set against the noise the commissioning measured.
     """
 
     torque_constant_nm_a: float = XM430_W350.torque_constant_nm_per_a  # the one table of servo facts
     link_masses_kg: tuple[float, float, float] = (0.14, 0.14, 0.20)  # upper arm, forearm, wrist+spoon
     inertia_kg_m2: tuple[float, float, float, float] = (0.004, 0.010, 0.005, 0.002)
+    rotor_inertia_kg_m2: float = 0.012  # the XM430's rotor through its 353:1 gears, seen at the joint
+    friction_nm: float = 0.04  # gearbox Coulomb friction, per joint
+    moving_rad_s: float = 0.01  # commanded slower than this, a joint counts as still (no friction sign)
 
-    def expected_a(self, q: np.ndarray, qdd: np.ndarray) -> np.ndarray:
-        """Expected current (A) of joints 1-4 holding q (rad) while accelerating at qdd (rad/s^2)."""
+    def expected_a(self, q: np.ndarray, qdd: np.ndarray, qd: np.ndarray | None = None) -> np.ndarray:
+        """Expected current (A) of joints 1-4 holding q (rad) while accelerating at qdd (rad/s^2)
+        and, when given, moving at qd (rad/s)."""
         g = 9.81
         a2, a23, a234 = q[1], q[1] + q[2], q[1] + q[2] + q[3]
         m_upper, m_fore, m_wrist = self.link_masses_kg
@@ -364,50 +370,99 @@ class CurrentModel:
         tau3 = tau4 + m_wrist * g * fore_end + m_fore * g * fore_mid
         tau2 = tau3 + (m_wrist + m_fore) * g * upper_end + m_upper * g * upper_mid
         gravity = np.array((0.0, tau2, tau3, tau4))
+        inertia = np.asarray(self.inertia_kg_m2) + self.rotor_inertia_kg_m2
         # The motor holds against gravity: its torque is the opposite of gravity's.
-        return (np.asarray(self.inertia_kg_m2) * qdd - gravity) / self.torque_constant_nm_a
+        torque = inertia * qdd - gravity
+        if qd is not None:
+            moving = np.abs(qd) > self.moving_rad_s
+            torque = torque + np.where(moving, np.sign(qd) * self.friction_nm, 0.0)
+        return torque / self.torque_constant_nm_a
+
+
+@dataclass(frozen=True, slots=True)
+class JointNoise:
+    """Each joint's Present Current noise (A, standard deviation), joints 1-4: standing still and
+    moving along the taught paths, as `bidvis commission` measured it on this arm
+    (`controller.commissioning.CommissioningRecord.joint_noise`)."""
+
+    rest_a: tuple[float, float, float, float]
+    moving_a: tuple[float, float, float, float]
+
+    def __post_init__(self) -> None:
+        for value in (*self.rest_a, *self.moving_a):
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"current noise must be finite and not negative, got {value}")
+
+    @classmethod
+    def uniform(cls, noise_a: float) -> JointNoise:
+        """The same noise on every joint, at rest and moving (an arm not yet commissioned is given
+        the noisiest one commissioning passes: `CommissioningLimits.max_current_noise_ma`)."""
+        joints = (noise_a,) * 4
+        return cls(joints, joints)
+
+
+def contact_thresholds_a(noise: JointNoise, moving: np.ndarray, sigmas: float, floor_a: float) -> np.ndarray:
+    """Per joint, how far (A) the current may stray from the expected before it counts: `sigmas`
+    times the joint's measured noise, moving or at rest as commanded, and at least `floor_a`."""
+    noise_a = np.where(moving, noise.moving_a, noise.rest_a)
+    return np.maximum(sigmas * noise_a, floor_a)
 
 
 @dataclass
 class ContactDetector:
-    """Contact from motor current: |measured - expected - baseline| above the margin on any joint
-    for `confirm_ticks` ticks in a row. The baseline follows the residual slowly (time constant
-    `baseline_tau_s`) so that model error and slow load changes do not count as contact, while a
-    push on the spoon (a step within a few ticks) does. For `warmup_s` after a reset the baseline
-    is learnt fast and nothing is detected (the servos settle as a move begins)."""
+    """Contact from motor current: |measured - expected - baseline| above the joint's threshold
+    (`contact_thresholds_a`: `sigmas` x the commissioned noise) on any joint for `confirm_ticks`
+    ticks in a row. The baseline follows the residual slowly (time constant `baseline_tau_s`) so
+    that model error and slow load changes do not count as contact, while a push on the spoon (a
+    step within a few ticks) does. For `warmup_s` after a reset the baseline is learnt fast and
+    nothing is detected (torque just came on). The gains were chosen on tuning seeds of the flawed
+    simulated arm and judged on held-out ones (docs/controller.md, "Contact detection")."""
 
-    margin_a: float
+    noise: JointNoise
+    sigmas: float
     period_s: float
+    floor_a: float = 0.03
     baseline_tau_s: float = 1.0
     confirm_ticks: int = 2
-    warmup_s: float = 0.25
-    warmup_tau_s: float = 0.05
+    warmup_s: float = 0.1
+    warmup_tau_s: float = 0.02
+    moving_rad_s: float = 0.01  # a joint commanded faster than this is judged against its moving noise
     baseline: np.ndarray | None = None
-    last_excess_a: np.ndarray | None = None  # |residual - baseline| of the last update (diagnostics)
+    # Diagnostics of the last update: measured - expected, |that - baseline|, the thresholds.
+    last_residual_a: np.ndarray | None = None
+    last_excess_a: np.ndarray | None = None
+    last_threshold_a: np.ndarray | None = None
     _over: int = 0
     _since_reset_s: float = 0.0
 
-    def update(self, measured_a: np.ndarray, expected_a: np.ndarray) -> Verdict:
+    def update(self, measured_a: np.ndarray, expected_a: np.ndarray, qd_rad_s: np.ndarray | None = None) -> Verdict:
+        """One tick: the measured and expected currents (A) and the commanded joint speeds (rad/s;
+        None: the arm is commanded to stand still)."""
         residual = measured_a - expected_a
+        self.last_residual_a = residual
         if self.baseline is None:
             self.baseline = residual.copy()
             self._since_reset_s = 0.0
             return OK
         if self._since_reset_s < self.warmup_s:
-            # Settling after a reset (a move just began or ended): learn the baseline fast.
+            # Settling after a reset: learn the baseline fast.
             self._since_reset_s += self.period_s
             self.baseline += min(1.0, self.period_s / self.warmup_tau_s) * (residual - self.baseline)
             return OK
+        moving = np.zeros(4, dtype=bool) if qd_rad_s is None else np.abs(qd_rad_s) > self.moving_rad_s
+        threshold = contact_thresholds_a(self.noise, moving, self.sigmas, self.floor_a)
         excess = np.abs(residual - self.baseline)
-        self.last_excess_a = excess
-        joint = int(np.argmax(excess))
-        if excess[joint] > self.margin_a:
+        self.last_excess_a, self.last_threshold_a = excess, threshold
+        over = excess / threshold
+        joint = int(np.argmax(over))
+        if over[joint] > 1.0:
             self._over += 1
             if self._over >= self.confirm_ticks:
                 return Verdict(
                     Reaction.RETRACT,
                     SafetyReason.CONTACT,
-                    f"{JOINT_NAMES[joint]} current {excess[joint] * 1e3:.0f} mA off the expected",
+                    f"{JOINT_NAMES[joint]} current {excess[joint] * 1e3:.0f} mA off the expected "
+                    f"(threshold {threshold[joint] * 1e3:.0f} mA)",
                 )
             return OK
         self._over = 0
@@ -416,8 +471,8 @@ class ContactDetector:
         return OK
 
     def reset(self) -> None:
-        """Forget the baseline (after a stop, a reboot or a long pause)."""
-        self.baseline = None
+        """Forget the baseline (torque came on, after a fault or a reboot)."""
+        self.baseline = self.last_residual_a = None
         self._over = 0
 
 
@@ -515,6 +570,7 @@ __all__ = [
     "OK",
     "ContactDetector",
     "CurrentModel",
+    "JointNoise",
     "Reaction",
     "SafetyReason",
     "SafetySupervisor",
@@ -530,6 +586,7 @@ __all__ = [
     "check_workspace",
     "classify_hardware_error",
     "confident_mouth",
+    "contact_thresholds_a",
     "following_error_bound_rad",
     "lean_in_speed_m_s",
     "mouth_jump_m",

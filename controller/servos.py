@@ -126,6 +126,10 @@ class ArmServos:
             tuple(v == WATCHDOG_TRIPPED for v in watchdog),
         )
 
+    def read_at_start(self, bus: ServoBus) -> JointReading:
+        """`read`, tried again after a lost or corrupt reply (`START_UP_ATTEMPTS`): the start pose."""
+        return self.read(_Retrying(bus))
+
     def write(self, bus: ServoBus, q_rad: np.ndarray) -> None:
         """Goal positions of joints 1-4 (rad)."""
         goal = self._goal

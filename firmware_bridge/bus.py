@@ -396,7 +396,9 @@ class DynamixelBus:
                             self.stray_statuses += 1
                     if len(got) == want:
                         return got
-                if expired:
+                if expired or len(chunk) < need:
+                    # A short read: the port waited its whole timeout, so the deadline has passed
+                    # (on a simulated port, on its clock; this process's clock may say otherwise).
                     break
                 left = min(deadline - time.perf_counter(), budget - waited)
                 if left <= 0:

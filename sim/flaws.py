@@ -156,7 +156,7 @@ FACTORY_ADAPTER = TYPICAL.model_copy(update={"usb_latency_timer_ms": 16.0})
 FLAW_PRESETS: Mapping[str, ArmFlaws] = MappingProxyType(
     {"typical": TYPICAL, "harsh": HARSH, "factory_adapter": FACTORY_ADAPTER, "ideal": IDEAL}
 )
-DEFAULT_PRESET = "ideal"  # becomes "typical" once the controller copes with the flawed arm (issue 13)
+DEFAULT_PRESET = "typical"  # the flawed arm; the ideal plant only on request (issue 13)
 
 
 class FlawsError(ValueError):

@@ -87,6 +87,9 @@ class IdealPlant:
     """Joints that follow their commands exactly; torque from `JointLoad` (no load = friction only)."""
 
     loads: dict[int, JointLoad] = field(default_factory=arm_loads)
+    external_nm: dict[int, float] = field(default_factory=dict)
+    """Torques from outside (a hand or face pushing on the arm), per servo id, in the joint's
+    positive direction: the servo holding the joint takes them up."""
     _state: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def set_position(self, servo_id: int, position_rad: float) -> None:
@@ -104,7 +107,11 @@ class IdealPlant:
                 new_velocity = (command - position) / dt if dt > 0 else 0.0
             acceleration = (new_velocity - velocity) / dt if dt > 0 else 0.0
             load = self.loads.get(servo_id, JointLoad())
-            torque = 0.0 if command is None else load.torque_nm(new_position, new_velocity, acceleration)
+            torque = (
+                0.0
+                if command is None
+                else load.torque_nm(new_position, new_velocity, acceleration) - self.external_nm.get(servo_id, 0.0)
+            )
             self._state[servo_id] = (new_position, new_velocity)
             readings[servo_id] = JointReading(new_position, new_velocity, torque)
         return readings
@@ -169,6 +176,9 @@ class CompliantPlant:
         self.backlash_rad = backlash_rad
         self.friction_nm = friction_nm
         self.stall_torque_nm = stall_torque_nm
+        self.external_nm: dict[int, float] = {}
+        """Torques from outside (a hand or face pushing on the arm), per servo id, in the joint's
+        positive direction: the joint gives way until its position loop holds them."""
         self._joints: dict[int, _Joint] = {}
 
     def _joint(self, servo_id: int) -> _Joint:
@@ -203,16 +213,21 @@ class CompliantPlant:
             else:
                 kp, kv = joint.kp, joint.kv
                 joint.setpoint = through_backlash(joint.setpoint, command, half_play)
-            readings[servo_id] = JointReading(*self._advance(joint, load, kp, kv, dt))
+            readings[servo_id] = JointReading(
+                *self._advance(joint, load, kp, kv, dt, self.external_nm.get(servo_id, 0.0))
+            )
         return readings
 
-    def _advance(self, joint: _Joint, load: JointLoad, kp: float, kv: float, dt: float) -> tuple[float, float, float]:
+    def _advance(
+        self, joint: _Joint, load: JointLoad, kp: float, kv: float, dt: float, external_nm: float
+    ) -> tuple[float, float, float]:
         """One implicit Euler step of joint `joint`; returns (position, velocity, motor torque)."""
         q, qd = joint.q, joint.qd
         inertia = load.inertia_kg_m2 + JOINT_ARMATURE_KG_M2
         viscous = load.viscous_nm_s + JOINT_DAMPING_NM_S
         friction = load.coulomb_nm + JOINT_FRICTION_NM + self.friction_nm
-        gravity = load.gravity_nm * math.cos(q + load.gravity_phase_rad)  # what holding the joint takes
+        # What holding the joint takes: gravity, less what pushes it from outside.
+        gravity = load.gravity_nm * math.cos(q + load.gravity_phase_rad) - external_nm
         a = dt / inertia
         # the motor's torque, implicit in the new velocity: kp (setpoint - q - dt qd') - kv qd'
         denominator = 1.0 + a * (kv + viscous) + a * dt * kp

@@ -157,7 +157,7 @@ class VirtualServoBus:
             raise ValueError(f"baudrate {baudrate} is not a Dynamixel X rate; use one of {sorted(BAUD_RATES.values())}")
         self.clock: Clock = clock or RealClock()
         flaws = default_flaws() if flaws is None else flaws
-        self.plant: ServoPlant = plant or _plant_for(flaws)
+        self.plant: ServoPlant = plant or plant_for(flaws)
         self._rng = flaws.rng(_BUS_RANDOM_STREAM)
         self._stall_rng = flaws.rng(_BUS_RANDOM_STREAM + 1)
         self._set_bus_flaws(flaws)
@@ -627,7 +627,7 @@ def register_url_handler() -> None:
     register()
 
 
-def _plant_for(flaws: ArmFlaws) -> ServoPlant:
+def plant_for(flaws: ArmFlaws) -> CompliantPlant | IdealPlant:
     """The plant a bus builds for itself: compliant joints with the flaws' gear play and friction,
     or ideal ones."""
     if flaws.compliant_joints:

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from vision.errors import VisionError
+from vision.observation import MouthObservation
 from vision.stresses import Stress, apply_stress
 from vision.tracker import MouthTracker
 from vision.video_evaluation import (
@@ -149,7 +150,9 @@ def _between(start: Placement, end: Placement, i: int) -> Placement:
     return Placement((x, y), start.face_height, start.roll_deg)
 
 
-def _sample(label: FrameLabel, stress: Stress, i: int, stressed: bool, observation, mouth: PlacedMouth) -> GateSample:
+def _sample(
+    label: FrameLabel, stress: Stress, i: int, stressed: bool, observation: MouthObservation | None, mouth: PlacedMouth
+) -> GateSample:
     if observation is None:
         return GateSample(label.split, label.clip, stress, i, stressed, False, 0.0, None)
     error = math.dist(observation.center_px, mouth.center_px) / mouth.width_px

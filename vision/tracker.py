@@ -354,7 +354,7 @@ class MouthTracker:
             near = [face for face in faces if math.dist(face.center_px, centre) <= limit]
             if near and reseat:
                 face = min(near, key=lambda face: math.dist(face.center_px, centre))
-                seated = self._models.landmarker.run(image, FaceRoi.from_detection(face))
+                seated = self._models.landmarker.run(image, FaceRoi.from_detection(face))  # the box: not the other face
                 return seated if seated.presence >= self.config.min_presence else landmarks
             if near:
                 return landmarks
@@ -380,8 +380,8 @@ class MouthTracker:
             identity = None
         for faces in self.config.search.levels(self._models.detector, image):
             for face in self._candidates(faces, identity, image.shape):
-                landmarks = self._models.landmarker.run(image, FaceRoi.from_detection(face))
-                if landmarks.presence < self.config.min_presence:
+                landmarks = self._seat(image, face)
+                if landmarks is None:
                     continue
                 if identity is None:  # lip colour, last clear view and open state belonged to someone else
                     self._occlusion.reset()
@@ -391,6 +391,16 @@ class MouthTracker:
                 if identity.continues(mesh_centre, face_width_px(landmarks.points), self.config):
                     return landmarks
         return None
+
+    def _seat(self, image: np.ndarray, face: FaceDetection) -> FaceLandmarks | None:
+        """The mesh on a detected face: the landmark model on the detector's box, then once more on the
+        crop its points give (the box is rough: a small face's mouth came out half a width off), or
+        None when the model sees no face there."""
+        rough = self._models.landmarker.run(image, FaceRoi.from_detection(face))
+        if rough.presence < self.config.min_presence:
+            return None
+        landmarks = self._models.landmarker.run(image, FaceRoi.from_landmarks(rough.points))
+        return landmarks if landmarks.presence >= self.config.min_presence else None
 
     def _candidates(
         self, faces: list[FaceDetection], identity: _Identity | None, frame_shape: tuple[int, ...]

@@ -18,6 +18,9 @@ jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
   process dies and stops talking. Joints that stay far from their goals (a blocked arm, an
   overload, a tripped watchdog) are a fault; `connect()` again clears it.
+- Contact is guarded as in a meal (`controller.safety.ContactDetector`, thresholds from the
+  commissioning record when there is one): a jog or a move that meets something stops at once
+  (an ordinary stop target) and then holds in fault, naming the joint; `connect()` clears it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, for
 from controller.loop import ArmServos, JointReading
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
+from controller.safety import ContactDetector, CurrentModel
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import XM430_W350, Register
 
@@ -156,7 +160,10 @@ class ArmDriver:
         *,
         clock: Callable[[], float] = time.monotonic,
         period_s: float = PERIOD_S,
+        contact: ContactDetector | None = None,
     ) -> None:
+        """`contact`: the contact detector of set-up moves (its `period_s` must be this driver's);
+        None moves without one (tests of the bus and the leases only)."""
         self.bus = bus
         self.servos = ArmServos(joint_ids)
         self.spoon = spoon
@@ -181,6 +188,10 @@ class ArmDriver:
         self._fresh = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
+        self.contact = contact
+        self._current_model = CurrentModel()
+        self._qd_prev = np.zeros(4)
+        self._contact_fault: Message | None = None  # set on contact; a fault once the arm stands still
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -200,6 +211,7 @@ class ArmDriver:
             self._off_goal_since, self.watchdog_trips = None, 0
             self._read_at = self.clock()
             self._jog, self._sequence = None, None
+            self._reset_contact()
             return reading
 
     def start(self) -> None:
@@ -330,6 +342,8 @@ class ArmDriver:
                 return
             if self._not_following(now):
                 return
+            if self._read_at == now:  # a fresh reading
+                self._touched()
             try:
                 self._plan(now)
                 if self._mode is ArmMode.IDLE and self._motion.finished:
@@ -346,6 +360,30 @@ class ArmDriver:
                 log.warning("goal write failed: %s", exc)
             if self._mode is ArmMode.STOPPING and self._motion.at_rest:
                 self._mode = ArmMode.IDLE
+                if self._contact_fault is not None:
+                    self._set_fault(self._contact_fault)
+
+    def _reset_contact(self) -> None:
+        self._qd_prev = np.zeros(4)
+        self._contact_fault = None
+        if self.contact is not None:
+            self.contact.reset()
+
+    def _touched(self) -> None:
+        """Contact check of this tick's reading against the commanded motion: on contact, stop
+        (jog and moves end, as with STOP) and fault once at rest."""
+        motion = self._require_motion()
+        qd = motion.qd
+        qdd = (qd - self._qd_prev) / self.period_s
+        self._qd_prev = qd
+        if self.contact is None or self._reading is None or self._contact_fault is not None:
+            return
+        expected = self._current_model.expected_a(motion.q, qdd, qd)
+        verdict = self.contact.update(self._reading.current_a, expected, qd)
+        if verdict:
+            log.warning("set-up move stopped by contact: %s", verdict.detail)
+            self._contact_fault = Message("fault.contact", detail=verdict.detail)
+            self.stop()
 
     def _watchdog_tripped(self) -> bool:
         """If the servos' watchdog stopped them (this computer was silent too long), the arm stands
@@ -377,6 +415,7 @@ class ArmDriver:
         if self._jog is not None:
             self._jog.moving = False  # a button still held moves again with its next heartbeat
         self._mode, self._off_goal_since = ArmMode.IDLE, None
+        self._reset_contact()
         return True
 
     def _not_following(self, now: float) -> bool:

@@ -16,6 +16,7 @@ Values only through the paths meant for them:
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from bidvis.robot_ui.errors import Busy, FieldError, Unjournalled
 from careplan_api.schemas import UsageEventType
 from controller.config import (
     CitizenProfile,
+    ConfigError,
     ConfigValidationError,
     RobotCalibration,
     calibration_change,
@@ -38,6 +40,9 @@ from controller.config import (
 )
 from controller.journal import JournalError
 from controller.messages import Message
+from controller.safety import JointNoise
+
+log = logging.getLogger(__name__)
 
 MAX_OPERATOR_CHARS = 80
 MEASURED_FIELDS = frozenset({"face_scale"})  # profile fields that only a measurement (or an override) sets
@@ -92,6 +97,21 @@ class RobotDocuments:
         reason = self._frozen()
         if reason is not None:
             raise Busy(reason)
+
+    def contact_noise(self) -> JointNoise | None:
+        """The joints' current noise from the commissioning record next to the calibration (the
+        contact detector's thresholds), or None while the arm is not commissioned (or its record
+        is unreadable or for other servos: the detector then assumes the noisiest arm that passes)."""
+        from controller.commissioning import load_record, record_path
+
+        path = record_path(self.calibration_path)
+        if not path.exists():
+            return None
+        try:
+            return load_record(path).joint_noise(self.calibration.joint_servo_ids)
+        except ConfigError as exc:
+            log.warning("commissioning record not used for contact thresholds: %s", exc)
+            return None
 
     def intrinsics_path(self) -> Path:
         """Where the camera intrinsics file of the calibration lives (next to the calibration)."""

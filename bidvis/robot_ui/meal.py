@@ -195,6 +195,7 @@ class MealRuntime:
                 self.limits,
                 rate_hz=docs.calibration.rate_hz,
                 on_tick=on_tick,
+                contact_noise=docs.contact_noise(),
             )
             self._result = self._ended(report.final_state)
         except Exception as exc:  # the meal's thread must report, never vanish

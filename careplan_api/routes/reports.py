@@ -30,9 +30,9 @@ from careplan_api.deps import (
     purpose_missing,
 )
 from careplan_api.fhir.records import GoalAssessment
-from careplan_api.i18n import DISPLAY_TZ, Lang, local_date, negotiate, texts
+from careplan_api.i18n import DISPLAY_TZ, Lang, long_date, negotiate, texts
 from careplan_api.meal_summary import AssistanceLevel, MealSummary
-from careplan_api.models import utcnow
+from careplan_api.models import Role, utcnow
 from careplan_api.report_plots import trend_svg
 from careplan_api.reports import MAX_TREND_WEEKS, meal_rows, period_summary, weekly_trend
 from careplan_api.services import audit
@@ -67,6 +67,18 @@ def _ask_purpose(request: Request, language: Lang, needed: PurposeNeeded) -> HTM
         max_chars=MAX_PURPOSE_CHARS,
         signed_in=SESSION_COOKIE in request.cookies,
     )
+
+
+def _reader(access: CitizenAccess) -> dict[str, object]:
+    """Who reads: the citizen themself (`own`: the page speaks to them), a relative (the citizen's
+    name), or staff and administrators (the pseudonym only)."""
+    user = access.user
+    own = user.role is Role.CITIZEN and user.citizen_id == access.citizen.id
+    return {
+        "own": own,
+        "citizen_name": access.citizen.name if own or user.role is Role.RELATIVE else None,
+        "reader_id": user.id,
+    }
 
 
 def _meals(
@@ -113,8 +125,8 @@ def citizen_report(
         citizen_id=str(access.citizen.id),
         purpose=access.purpose,
         weeks=weeks,
-        period_from=local_date(since.date()),
-        period_to=local_date(now.astimezone(DISPLAY_TZ).date()),
+        period_from=long_date(since.date(), language),
+        period_to=long_date(now.astimezone(DISPLAY_TZ).date(), language),
         summary=period_summary(summaries),
         goal=goal,
         trend=trend,
@@ -127,6 +139,7 @@ def citizen_report(
         + "?"
         + urlencode({"weeks": weeks, "lang": language.value, "purpose": access.purpose}),
         rows=meal_rows(summaries)[:meals],
+        **_reader(access),
         access_log_url=request.app.url_path_for("citizen_access_log", citizen_id=str(access.citizen.id))
         + "?"
         + urlencode({"lang": language.value, "purpose": access.purpose}),
@@ -180,5 +193,6 @@ def citizen_access_log(
         purpose=access.purpose,
         limit=limit,
         entries=entries,
+        **_reader(access),
         signed_in=SESSION_COOKIE in request.cookies,
     )

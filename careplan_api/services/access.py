@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from careplan_api.models import Citizen, Fuldmagt, FuldmagtScope, Role, User, utcnow
@@ -37,10 +37,16 @@ _FULDMAGT_SCOPE = {
 }
 
 
+def held_by(user: User) -> ColumnElement[bool]:
+    """The fuldmagter `user` holds: given to their login, or (from the national register) to their
+    CPR number's keyed hash, which an OpenID login with a national identifier sets."""
+    if user.national_id_hmac is None:
+        return Fuldmagt.relative_user_id == user.id
+    return or_(Fuldmagt.relative_user_id == user.id, Fuldmagt.holder_national_id_hmac == user.national_id_hmac)
+
+
 def valid_fuldmagt(session: Session, relative: User, citizen_id: uuid.UUID, at: datetime) -> list[Fuldmagt]:
-    rows = session.scalars(
-        select(Fuldmagt).where(Fuldmagt.relative_user_id == relative.id, Fuldmagt.citizen_id == citizen_id)
-    ).all()
+    rows = session.scalars(select(Fuldmagt).where(held_by(relative), Fuldmagt.citizen_id == citizen_id)).all()
     return [f for f in rows if f.is_valid_at(at)]
 
 
@@ -77,7 +83,7 @@ def visible_citizens(user: User, at: datetime | None = None) -> Select[Citizen] 
         case Role.RELATIVE:
             valid = (
                 select(Fuldmagt.citizen_id)
-                .where(Fuldmagt.relative_user_id == user.id, Fuldmagt.revoked_at.is_(None), Fuldmagt.valid_from <= at)
+                .where(held_by(user), Fuldmagt.revoked_at.is_(None), Fuldmagt.valid_from <= at)
                 .where((Fuldmagt.valid_until.is_(None)) | (Fuldmagt.valid_until > at))
             )
             return query.where(Citizen.id.in_(valid))

@@ -21,7 +21,7 @@ from careplan_api.services.device_auth import IngestingDevice
 
 MAX_RESOURCE_CHARS = 300
 MAX_PURPOSE_CHARS = 200
-_INSERT = insert(table_of(AuditEntry))
+_INSERT = insert(table_of(AuditEntry)).inline()  # no RETURNING of the new id: nobody reads it, and ingest pipelines it
 OPERATOR_ENV = "BIDVIS_OPERATOR"
 
 

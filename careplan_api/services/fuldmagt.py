@@ -6,8 +6,8 @@
 - The holder sees which they hold and for whom (`held_by`), and may end their own.
 - Staff of the citizen's unit register one given on paper, with the reason (`register_paper`).
 - The national fuldmagt register's entries come in through `careplan_api.fuldmagt_register`;
-  a holder known there only by CPR number gets the fuldmagt at their first login with a national
-  identifier (`link_pending`).
+  a holder known there only by CPR number holds it once they log in with a national identifier
+  (`services.access.held_by`).
 
 Access follows at once: every request checks the fuldmagter anew (`services.access`).
 """
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from careplan_api.errors import Forbidden, InvalidInput, NotFound
 from careplan_api.models import AuditAction, Citizen, Fuldmagt, FuldmagtScope, FuldmagtSource, Role, User, utcnow
-from careplan_api.services import audit, people
+from careplan_api.services import access, audit, people
 from careplan_api.services.access import Need, may_access
 
 MAX_HOLDER_NAME_CHARS = 200
@@ -134,7 +134,9 @@ def may_end(session: Session, user: User, fuldmagt: Fuldmagt) -> bool:
         case Role.CITIZEN:
             return user.citizen_id == fuldmagt.citizen_id
         case Role.RELATIVE:
-            return user.id == fuldmagt.relative_user_id
+            return user.id == fuldmagt.relative_user_id or (
+                user.national_id_hmac is not None and user.national_id_hmac == fuldmagt.holder_national_id_hmac
+            )
         case Role.STAFF:
             citizen = session.get(Citizen, fuldmagt.citizen_id)
             return citizen is not None and may_access(session, user, citizen, Need.WRITE_CARE_PLAN)
@@ -166,16 +168,16 @@ def held_by(session: Session, user: User) -> list[Held]:
     rows = session.execute(
         select(Fuldmagt, Citizen)
         .join(Citizen, Citizen.id == Fuldmagt.citizen_id)
-        .where(Fuldmagt.relative_user_id == user.id)
+        .where(access.held_by(user))
         .order_by(Fuldmagt.created_at.desc(), Fuldmagt.id)
     )
     return [Held(fuldmagt, citizen) for fuldmagt, citizen in rows]
 
 
 def link_pending(session: Session, user: User, national_id_hmac: str) -> int:
-    """Give `user` (a relative's login) the fuldmagter the register holds for their CPR number
-    (`national_id_hmac`, as `services.security.cpr_hmac` makes it); how many. For the OpenID login
-    to call when a person with a national identifier logs in."""
+    """Record `user` (a relative's login) as the holder of the register's fuldmagter for their CPR
+    number (`national_id_hmac`, as `services.security.cpr_hmac` makes it); how many. The OpenID
+    login calls it; access does not wait for it (`services.access.held_by` matches the hash too)."""
     if user.role is not Role.RELATIVE:
         return 0
     result = session.execute(

@@ -27,7 +27,8 @@ from sqlalchemy import Connection, Insert, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from careplan_api.meal_summary_store import MealEvents, refresh_meal_summaries
+from careplan_api.db import pipelined
+from careplan_api.meal_summary_store import MealEvents, read_meal_events, store_meal_summaries
 from careplan_api.models import AuditAction, Device, Meal, MealStatus, UsageEventRecord, table_of, utcnow
 from careplan_api.schemas import IngestResult, RejectedEvent, UsageEvent, UsageEventType
 from careplan_api.services import audit
@@ -275,18 +276,19 @@ def store_batch(session: Session, device: IngestingDevice, batch: CheckedBatch) 
                     duplicates += 1
                 else:
                     rejected.append(RejectedEvent(id=str(event_id), reason="event id already used by another device"))
-        touched = sorted({r["meal_id"] for r in rows if r["id"] in inserted})
-        if touched:
-            refresh_meals(connection, refresh_meal_summaries(session, touched, now), now)
-        if accepted:
-            audit.append(
-                connection,
-                actor=device,
-                action=AuditAction.CREATE,
-                citizen_id=device.citizen_id,
-                resource=f"POST /api/v1/usage-events ({accepted} events)",
-                purpose="device ingest",
-            )
+        meals = read_meal_events(connection, sorted({r["meal_id"] for r in rows if r["id"] in inserted}))
+        with pipelined(connection):  # the writes whose answers nobody reads: one round trip
+            store_meal_summaries(connection, meals, now)
+            refresh_meals(connection, meals, now)
+            if accepted:
+                audit.append(
+                    connection,
+                    actor=device,
+                    action=AuditAction.CREATE,
+                    citizen_id=device.citizen_id,
+                    resource=f"POST /api/v1/usage-events ({accepted} events)",
+                    purpose="device ingest",
+                )
     if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_RESOLUTION:
         session.execute(update(Device).where(Device.id == device.id).values(last_seen_at=now))
     session.commit()
@@ -303,7 +305,7 @@ _UPDATE_MEAL = (
 
 def refresh_meals(connection: Connection, meals: Sequence[MealEvents], now: datetime) -> None:
     """Set the counters, start, end and status of `meals` from all their stored events (as
-    `refresh_meal_summaries` read them), in one executemany UPDATE."""
+    `read_meal_events` gives them), in one executemany UPDATE."""
     rows = []
     for meal in meals:
         counts: Counter[str] = Counter()

@@ -13,6 +13,7 @@ forbids: the contexts bypass it, except in `test_the_browser_enforces_the_pages_
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -387,7 +388,8 @@ def test_a_page_of_another_site_cannot_stop_a_meal_from_a_staff_browser(browser,
         page.goto(evil_url)
         page.wait_for_load_state("networkidle")
         time.sleep(0.5)
-        assert robot.session.meal.running and len(web_app.state.audit.entries(AuditAction.STOP)) == stops
+        assert robot.session.meal.running, robot.session.meal.status()
+        assert len(web_app.state.audit.entries(AuditAction.STOP)) == stops
     finally:
         stop_evil()
         robot.session.stop(source="test cleanup")
@@ -578,3 +580,43 @@ def test_the_browser_enforces_the_pages_policy(browser, server):
     finally:
         context.close()
         stop()
+
+
+def _too_wide(page) -> list[str]:
+    """The page scrolls sideways: the elements that stick out (none when it does not)."""
+    return page.evaluate(
+        """() => {
+          const width = document.documentElement.clientWidth;
+          if (document.documentElement.scrollWidth <= width) return [];
+          return [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > width + 0.5)
+            .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className + ': ' + (e.textContent || '').trim().slice(0, 30));
+        }"""
+    )
+
+
+@pytest.mark.parametrize("path", ["/staff", "/staff?lang=en", "/panel", "/panel?lang=en", "/pair"])
+def test_no_sideways_scrolling_on_a_phone_or_at_200_percent_zoom(page, server, path):
+    staff(page, server)
+    page.goto(server + path)
+    for width in (320, 640):  # a phone; 200 % zoom of a 1280 px window
+        page.set_viewport_size({"width": width, "height": 800})
+        assert _too_wide(page) == [], width
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_the_panels_words_are_plain(page, server, lang):
+    from tests.readability import lix
+
+    staff(page, server)
+    page.goto(f"{server}/panel?lang={lang}")
+    from bidvis.robot_ui.texts import parse_language, state_words
+    from controller.feeding import FeedingState
+
+    words = page.eval_on_selector_all(".help, .big, footer label", "els => els.map(e => e.innerText)")
+    for state in [None, *FeedingState]:  # whatever state the panel shows
+        shown = state_words(state, parse_language(lang))[1]
+        assert lix([shown, *words]) <= 35, (shown, words)
+    if lang == "da":
+        text = page.inner_text("body")
+        assert not re.search(r"\b[a-z]+_[a-z_]+\b|\b(the|meal|stopped|ready|next|bite)\b", text), text

@@ -7,7 +7,8 @@ import pytest
 
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped
-from controller.config import demo_calibration
+from controller.config import demo_calibration, demo_safety_limits
+from controller.safety import ContactDetector, JointNoise
 from firmware_bridge import DynamixelBus, HardwareError
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
@@ -20,8 +21,17 @@ def rig():
     servos = VirtualServoBus.start(clock=clock)
     bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
+    limits = demo_safety_limits()  # contact guarded as the staff page has it, on an arm not yet commissioned
+    contact = ContactDetector(
+        JointNoise.uniform(limits.uncommissioned_current_noise_ma / 1e3), limits.contact_noise_sigmas, TICK_S
+    )
     driver = ArmDriver(
-        bus, calibration.joint_servo_ids, calibration.spoon, arm_module.SETUP_WATCHDOG_STEPS, clock=clock.now
+        bus,
+        calibration.joint_servo_ids,
+        calibration.spoon,
+        arm_module.SETUP_WATCHDOG_STEPS,
+        clock=clock.now,
+        contact=contact,
     )
     driver.connect()
     yield driver, servos, clock
@@ -47,14 +57,16 @@ def positions(servos) -> tuple[int, ...]:
     return tuple(servos.servo(i).get("present_position") for i in (11, 12, 13, 14))
 
 
-def time_to_rest(driver, servos, clock, since_s: float, watch_s: float = 0.6) -> float:
-    """Tick for `watch_s` and return when the servos' present positions last changed, after `since_s`."""
+def time_to_rest(driver, servos, clock, since_s: float, watch_s: float = 0.6, noise_ticks: int = 4) -> float:
+    """Tick for `watch_s` and return when the servos' present positions last moved by more than
+    `noise_ticks` (6 mrad: the flawed arm's encoder noise and its gears' 4.4 mrad of play settling
+    are not motion), after `since_s`."""
     last_change_s, previous = since_s, positions(servos)
     end = clock.now() + watch_s
     while clock.now() < end:
         run_for(driver, clock, TICK_S)
         now = positions(servos)
-        if now != previous:
+        if max(abs(a - b) for a, b in zip(now, previous, strict=True)) > noise_ticks:
             last_change_s, previous = clock.now(), now
     return last_change_s - since_s
 
@@ -72,7 +84,8 @@ def test_arm_moves_only_while_heartbeats_come_and_stops_within_200_ms(rig, joint
     last_beat_s = run_for(driver, clock, 1.0, hold=("owner-aaaa", joint, direction))
     moved = driver.measured_q() - start
     assert moved[joint - 1] * direction > 0.05, "the held joint did not move"
-    assert np.all(np.abs(np.delete(moved, joint - 1)) < 1e-3), "other joints moved"
+    # Within the flawed arm's play, encoder noise and sag (sim.flaws.TYPICAL), nothing else moves.
+    assert np.all(np.abs(np.delete(moved, joint - 1)) < 0.01), "other joints moved"
 
     assert time_to_rest(driver, servos, clock, last_beat_s) <= 0.2
     assert driver.status().mode is ArmMode.IDLE
@@ -231,6 +244,32 @@ def test_a_planner_error_while_jogging_stops_the_arm_and_is_never_an_internal_er
         assert driver.status().mode is not ArmMode.FAULT
     assert time_to_rest(driver, servos, clock, clock.now()) <= 0.2
     assert driver.status().fault is None
+
+
+def test_a_jog_that_meets_something_stops_and_holds_in_fault_naming_the_joint(rig):
+    driver, servos, clock = rig
+    run_for(driver, clock, 0.4, hold=("owner-aaaa", 2, 1))  # jogging the shoulder, no false alarm
+    assert driver.status().mode is ArmMode.JOGGING and driver.status().fault is None
+    servos.plant.external_nm[12] = -1.0  # a hand in the way: 1 N m against the shoulder
+    pushed_s = clock.now()
+    stopped_s = refused = None
+    while clock.now() < pushed_s + 0.3:
+        try:
+            driver.hold("owner-aaaa", 2, 1)  # the button is still held ...
+        except (ArmStopped, ArmFault) as exc:
+            refused = exc  # ... and refused: as after STOP, then in fault
+        run_for(driver, clock, TICK_S)
+        if stopped_s is None and driver.status().mode in (ArmMode.STOPPING, ArmMode.FAULT):
+            stopped_s = clock.now()
+    assert stopped_s is not None and stopped_s - pushed_s <= 3 * TICK_S  # two readings over, then the stop
+    assert refused is not None
+    status = driver.status()
+    assert status.mode is ArmMode.FAULT and "touched something" in str(status.fault) and "joint2" in str(status.fault)
+    with pytest.raises(ArmFault):
+        driver.hold("owner-aaaa", 2, 1, press=2)
+    servos.plant.external_nm.clear()
+    driver.connect()  # staff clear it
+    assert driver.status().mode is ArmMode.IDLE and driver.status().fault is None
 
 
 @pytest.mark.parametrize("release", [False, True])

@@ -181,30 +181,42 @@ def test_the_page_lets_the_citizen_grant_and_end_and_the_holder_see(app, world, 
     assert "ophævet" in client.get("/fuldmagter").text
 
 
-def test_a_pending_register_fuldmagt_goes_to_its_holder_at_their_login(app, world, sofie):
+def test_a_register_fuldmagt_is_held_by_the_login_with_the_holders_national_identifier(client, app, world, sofie):
     from careplan_api.services import fuldmagt as fuldmagter
     from careplan_api.services.security import cpr_hmac
 
     holder_hash = cpr_hmac("020260-4321", app.state.cpr_key)
     with app.state.session_factory() as session:
-        session.add(
-            Fuldmagt(
-                citizen_id=world.alice,
-                scope="care_plan",
-                holder_name="Sofie",
-                holder_national_id_hmac=holder_hash,
-                source=FuldmagtSource.REGISTER,
-                register_ref="DF-1",
-            )
+        fuldmagt = Fuldmagt(
+            citizen_id=world.alice,
+            scope="care_plan",
+            holder_name="Sofie",
+            holder_national_id_hmac=holder_hash,
+            source=FuldmagtSource.REGISTER,
+            register_ref="DF-1",
         )
+        session.add(fuldmagt)
         session.commit()
+        fuldmagt_id = str(fuldmagt.id)
+    meals = f"/api/v1/citizens/{world.alice}/meals"
+    assert client.get(meals, headers=sofie).status_code == 403  # no national identifier yet
+    assert client.get("/api/v1/fuldmagter/held", headers=sofie).json() == []
+    with app.state.session_factory() as session:
+        user = session.scalar(select(people.User).where(people.User.username == "sofie"))
+        user.national_id_hmac = cpr_hmac("020260-4321", app.state.cpr_key)  # as an OpenID login sets it
+        session.commit()
+    assert client.get(meals, headers=sofie).status_code == 200
+    assert [h["id"] for h in client.get("/api/v1/fuldmagter/held", headers=sofie).json()] == [fuldmagt_id]
+    with app.state.session_factory() as session:  # the OpenID login also records her as its holder
         user = session.scalar(select(people.User).where(people.User.username == "sofie"))
         staff = session.get(people.User, world.user_ids["staff_a"])
         assert fuldmagter.link_pending(session, staff, holder_hash) == 0  # only a relative's login
         assert fuldmagter.link_pending(session, user, cpr_hmac("010101-0000", app.state.cpr_key)) == 0
         assert fuldmagter.link_pending(session, user, holder_hash) == 1
         session.commit()
-        assert [h.citizen.id for h in fuldmagter.held_by(session, user)] == [world.alice]
+        assert session.get(Fuldmagt, uuid.UUID(fuldmagt_id)).relative_user_id == user.id
+    assert client.post(f"/api/v1/fuldmagter/{fuldmagt_id}/end", headers=sofie).status_code == 200
+    assert client.get(meals, headers=sofie).status_code == 403
 
 
 def test_the_window_of_ten_years_is_measured_from_now(client, world, sofie):

@@ -183,7 +183,8 @@ def test_the_page_tells_the_reader_that_the_view_was_logged(client, world):
     html = client.get(
         report_url(world.alice, purpose="tjek%20af%20uge"), headers=world.headers("citizen", purpose=None)
     ).text
-    assert "tjek af uge" in html and "Ingen måltider i perioden." in html
+    assert "Ingen måltider i perioden." in html
+    assert "Her kan du se, hvordan dine måltider" in html and "borgerens" not in html  # spoken to the citizen
 
 
 def test_report_needs_login_and_purpose(client, world):
@@ -257,9 +258,10 @@ def test_the_citizen_sees_who_looked_and_why(client, world, meals_of_alice):
     )
     page = check_accessible_structure(response.text, "da")
     text = " ".join(page.text)
-    assert "staff_a (staff)" in text and "morgenmøde" in text and "læst" in text
-    assert "staff_b (staff)" in text and "nysgerrig" in text and "afvist" in text
-    assert "robotten" in text  # the device's ingest
+    assert "staff_a (personale)" in text and "morgenmøde" in text and "læst" in text
+    assert "staff_b (personale)" in text and "nysgerrig" in text and "afvist" in text
+    assert "robotten sendte data om et måltid" in text  # the device's ingest, in words
+    assert "GET /" not in text and "device ingest" not in text and "(staff)" not in text
     english = client.get(
         f"/reports/citizens/{world.alice}/access-log?lang=en", headers=world.headers("relative_audit_only")
     ).text

@@ -14,8 +14,9 @@ from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
 from controller.loop import CommandQueue, LatestValue, MealController
 from firmware_bridge import DynamixelBus
-from sim.servo_plant import IdealPlant, JointReading
-from sim.virtual_bus import SimulatedClock, VirtualServoBus
+from sim.flaws import default_flaws
+from sim.servo_plant import CompliantPlant, IdealPlant
+from sim.virtual_bus import SimulatedClock, VirtualServoBus, plant_for
 from vision.observation import MouthObservation, MouthStatus
 
 MOUTH_M = (0.36, 0.0, 0.25)  # where sim.world puts the demo citizen's mouth
@@ -82,26 +83,30 @@ class ScriptedCitizen:
 
 
 @dataclass
-class PushablePlant:
-    """The ideal servo plant plus an external torque on chosen joints (a hand or face pushing on
-    the spoon), so that present current shows a contact, and joints an obstacle blocks."""
+class TablePlant:
+    """The default simulated arm's plant (`sim.virtual_bus.plant_for(default_flaws())`: compliant
+    joints with backlash and friction), a push on chosen joints (`external_nm`: a hand or face
+    pushing on the spoon) and joints an obstacle blocks."""
 
-    inner: IdealPlant = field(default_factory=IdealPlant)
-    push_nm: dict[int, float] = field(default_factory=dict)
+    inner: CompliantPlant | IdealPlant = field(default_factory=lambda: plant_for(default_flaws()))
     blocked: dict[int, float] = field(default_factory=dict)  # joints held at an angle (rad) by an obstacle
+
+    @property
+    def external_nm(self) -> dict[int, float]:
+        return self.inner.external_nm
 
     def set_position(self, servo_id: int, position_rad: float) -> None:
         self.inner.set_position(servo_id, position_rad)
+
+    def set_position_gains(self, servo_id: int, p_gain: int, i_gain: int, d_gain: int) -> None:
+        if isinstance(self.inner, CompliantPlant):
+            self.inner.set_position_gains(servo_id, p_gain, i_gain, d_gain)
 
     def step(self, commands, dt):
         for servo_id, angle in self.blocked.items():
             self.inner.set_position(servo_id, angle)
             commands = {**commands, servo_id: angle if commands.get(servo_id) is not None else None}
-        readings = self.inner.step(commands, dt)
-        return {
-            i: JointReading(r.position_rad, r.velocity_rad_s, r.torque_nm + self.push_nm.get(i, 0.0))
-            for i, r in readings.items()
-        }
+        return self.inner.step(commands, dt)
 
 
 class JumpingClock:
@@ -129,7 +134,7 @@ class Table:
 
     clock: SimulatedClock
     servos: VirtualServoBus
-    plant: PushablePlant
+    plant: TablePlant
     bus: DynamixelBus
     journal: UsageJournal
     citizen: ScriptedCitizen
@@ -188,7 +193,7 @@ def table(tmp_path) -> Iterator[Table]:
     `table.calibration = demo_calibration()` for the real scoops)."""
     calibration = quick_scoop_calibration()
     clock = SimulatedClock()
-    plant = PushablePlant()
+    plant = TablePlant()  # the simulated arm as it is by default (sim.flaws)
     for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad, strict=False):
         plant.set_position(servo_id, angle)
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant)
@@ -222,3 +227,12 @@ def jumping_clock(table: Table) -> JumpingClock:
     clock = JumpingClock(table.clock, {})
     table.clock = clock
     return clock
+
+
+@pytest.fixture(scope="session")
+def arm_noise():
+    """The current noise of the default simulated arm (seed 0), as `bidvis commission` measures
+    it: what the contact thresholds of a commissioned arm come from."""
+    from tests.controller.contact_trials import commissioned_noise
+
+    return commissioned_noise(default_flaws().seed)

@@ -36,7 +36,8 @@ def test_a_record_within_the_limits_passes_and_fits_its_servos():
     record = judge(measured())
     assert record.passed and record.failures == []
     check_record_fits(record, SERVOS, demo_safety_limits())
-    assert record.current_noise_a((12, 11)) == (0.041, 0.041)
+    noise = record.joint_noise((12, 11, 13, 14))
+    assert noise.rest_a == (0.039,) * 4 and noise.moving_a == (0.041,) * 4
 
 
 def test_the_verdict_names_each_measurement_beyond_its_limit():

@@ -35,7 +35,9 @@ def test_one_bite_meal_runs_to_the_end_and_is_journalled(table):
     assert report.feeding.bites_taken == 1
     assert report.journal_errors == 0
     assert report.controller.reasons == {}  # no false alarm on a normal bite
-    assert report.loop.overruns == 0
+    # On the flawed arm a lost reply costs the sync read its whole reply timeout (wire time + 5 ms,
+    # firmware_bridge.bus), which is longer than the 5 ms period: that tick, and only that one, overruns.
+    assert report.loop.overruns <= report.controller.bus_errors
     kinds = [event.type for event, _ in table.journal.events()]
     assert kinds[0] is UsageEventType.MEAL_STARTED
     assert kinds[-1] is UsageEventType.MEAL_ENDED

@@ -167,3 +167,18 @@ def test_a_trajectory_ruckig_finds_too_long_is_a_planning_error_and_the_arm_hold
         motion.step()
     np.testing.assert_array_equal(motion.q, held)
     assert motion.at_rest
+
+
+def test_a_micrometre_move_phase_synchronisation_cannot_plan_is_planned_without_it():
+    # The state a flawed arm's retract reached (ruckig fails "in step 2" with Phase and Time
+    # synchronisation); without synchronisation it finishes instead of stopping the meal.
+    motion = motion_at()
+    inp = motion._cart_in
+    inp.current_position = [0.2200039687285502, 9.431177143448723e-08, 0.2799980638163566]
+    inp.current_velocity = [-5.845732230010808e-05, -5.849311825932556e-05, 5.845775076869839e-05]
+    inp.current_acceleration = [0.02417794967295161, 0.02418535057825823, -0.02417803826661573]
+    inp.target_position = [0.2200038745032914, 0.0, 0.2799981580426635]
+    inp.max_velocity = [0.02770422879226067, 0.02772966533221873, 0.02770453694955434]
+    inp.max_acceleration, inp.max_jerk = [0.5] * 3, [5.0] * 3
+    motion._update(motion._cart, inp, motion._cart_out)
+    assert inp.synchronization.name == "Phase"  # the next move is straight again

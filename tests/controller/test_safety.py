@@ -12,6 +12,7 @@ from controller.safety import (
     OK,
     ContactDetector,
     CurrentModel,
+    JointNoise,
     Reaction,
     SafetyReason,
     SafetySupervisor,
@@ -27,6 +28,7 @@ from controller.safety import (
     check_workspace,
     classify_hardware_error,
     confident_mouth,
+    contact_thresholds_a,
     following_error_bound_rad,
     lean_in_speed_m_s,
     speed_cap_m_s,
@@ -42,7 +44,7 @@ def supervisor() -> SafetySupervisor:
     return SafetySupervisor(
         max_consecutive_bus_errors=LIMITS.max_consecutive_bus_errors,
         max_mouth_jump_m=LIMITS.max_mouth_jump_m,
-        contact=ContactDetector(margin_a=LIMITS.contact_current_margin_ma / 1e3, period_s=PERIOD_S),
+        contact=ContactDetector(JointNoise.uniform(0.04), LIMITS.contact_noise_sigmas, PERIOD_S),
     )
 
 
@@ -236,17 +238,21 @@ def test_worst_verdict_wins():
     assert worst([]) == OK
 
 
-def _contact_run(extra_current_a):
+NOISE = JointNoise(rest_a=(0.02, 0.03, 0.025, 0.02), moving_a=(0.03, 0.04, 0.035, 0.03))  # as commissioned
+
+
+def _contact_run(extra_current_a, noise=NOISE, sigmas=5.0):
     """Feed the detector a slow approach; extra_current_a(tick) is what a contact would add."""
     model = CurrentModel()
-    detector = ContactDetector(margin_a=0.15, period_s=PERIOD_S)
+    detector = ContactDetector(noise, sigmas, PERIOD_S)
     q = np.array([0.0, -0.18, -0.67, 0.85])
+    qd = np.array([0.0, 0.08, 0.04, -0.12])  # slow, steady motion
     bias = np.array([0.02, 0.05, -0.03, 0.01])  # model error
     for tick in range(700):
-        q = q + np.array([0.0, 0.0004, 0.0002, -0.0006])  # slow, steady motion
-        measured = model.expected_a(q, np.zeros(4)) * 1.1 + bias
+        q = q + qd * PERIOD_S
+        measured = model.expected_a(q, np.zeros(4), qd) * 1.1 + bias
         measured[1] += extra_current_a(tick)
-        verdict = detector.update(measured, model.expected_a(q, np.zeros(4)))
+        verdict = detector.update(measured, model.expected_a(q, np.zeros(4), qd), qd)
         if verdict:
             return tick, verdict
     return None, OK
@@ -264,20 +270,47 @@ def test_push_on_the_spoon_is_contact_within_two_ticks():
     tick, verdict = _contact_run(lambda tick: 0.3 if tick >= 400 else 0.0)
     assert tick == 401  # two ticks in a row: 10 ms at 200 Hz
     assert verdict.reaction is Reaction.RETRACT and verdict.reason is SafetyReason.CONTACT
-    assert "joint2" in verdict.detail
+    assert "joint2" in verdict.detail and "threshold 200 mA" in verdict.detail  # 5 x its 40 mA moving
+
+
+def test_thresholds_follow_each_joints_commissioned_noise():
+    # The same push is contact on a quiet arm and not on a noisy one: the threshold is the arm's.
+    assert _contact_run(lambda tick: 0.25 if tick >= 400 else 0.0)[0] == 401
+    noisy = JointNoise.uniform(0.06)
+    assert _contact_run(lambda tick: 0.25 if tick >= 400 else 0.0, noise=noisy)[0] is None
+    moving = np.array([True, False, True, False])
+    assert contact_thresholds_a(NOISE, moving, 5.0, 0.03).tolist() == pytest.approx([0.15, 0.15, 0.175, 0.1])
+    assert contact_thresholds_a(JointNoise.uniform(0.001), moving, 5.0, 0.03).tolist() == [0.03] * 4  # the floor
+
+
+def test_joint_noise_refuses_what_is_not_a_noise():
+    with pytest.raises(ValueError, match="finite"):
+        JointNoise((0.04, float("nan"), 0.04, 0.04), (0.04,) * 4)
+    with pytest.raises(ValueError, match="not negative"):
+        JointNoise.uniform(-0.01)
 
 
 def test_no_contact_while_the_servos_settle_after_a_reset():
-    detector = ContactDetector(margin_a=0.15, period_s=PERIOD_S)
+    detector = ContactDetector(JointNoise.uniform(0.03), 5.0, PERIOD_S)
     expected = np.zeros(4)
     detector.update(expected, expected)
-    for tick in range(40):  # 0.2 s of a decaying 0.6 A transient as a move begins
-        measured = np.array([0.0, 0.6 * np.exp(-tick / 10), 0.0, 0.0])
+    for tick in range(20):  # the warm-up (0.1 s) of a decaying 0.6 A transient as torque comes on
+        measured = np.array([0.0, 0.6 * np.exp(-tick / 5), 0.0, 0.0])
         assert detector.update(measured, expected) == OK
-    assert detector.update(np.array([0.0, 0.5, 0.0, 0.0]), expected) == OK  # warm-up still on
-    for _ in range(20):
+    for tick in range(20, 60):  # what is left of it is within the threshold
+        assert detector.update(np.array([0.0, 0.6 * np.exp(-tick / 5), 0.0, 0.0]), expected) == OK
+    for _ in range(2):
         verdict = detector.update(np.array([0.0, 0.5, 0.0, 0.0]), expected)
     assert verdict.reason is SafetyReason.CONTACT
+
+
+def test_expected_current_includes_friction_against_the_commanded_motion():
+    model = CurrentModel()
+    q, still = np.zeros(4), np.zeros(4)
+    up = model.expected_a(q, still, np.array([0.0, 0.5, 0.0, 0.0]))
+    down = model.expected_a(q, still, np.array([0.0, -0.5, 0.0, 0.0]))
+    assert up[1] - down[1] == pytest.approx(2 * model.friction_nm / model.torque_constant_nm_a)
+    assert model.expected_a(q, still, still).tolist() == model.expected_a(q, still).tolist()
 
 
 def test_expected_current_grows_with_the_arm_stretched_out():
@@ -331,7 +364,7 @@ def test_a_moving_command_may_lead_the_measured_joint_by_its_lag():
 
 
 def test_one_glitching_reading_is_not_a_following_error_two_in_a_row_are():
-    supervisor = SafetySupervisor(3, 0.1, ContactDetector(margin_a=0.15, period_s=0.005))
+    supervisor = SafetySupervisor(3, 0.1, ContactDetector(JointNoise.uniform(0.03), 5.0, 0.005))
     zero, off = np.zeros(4), np.array([0.0, 0.5, 0.0, 0.0])
     assert not supervisor.following(off, zero, zero, 0.08, 0.06)
     assert not supervisor.following(zero, zero, zero, 0.08, 0.06)

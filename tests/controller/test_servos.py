@@ -14,6 +14,9 @@ from firmware_bridge.control_table import XM430_W350, Register
 from firmware_bridge.protocol import HardwareError
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
+# Exact start positions and register values: the ideal arm (a flawed one sags with torque off).
+pytestmark = pytest.mark.usefixtures("ideal_arm")
+
 IDS = (11, 12, 13, 14)
 START_RAD = (0.1, -0.6, -0.1, 0.7)
 

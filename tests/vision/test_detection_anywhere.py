@@ -28,6 +28,7 @@ PLACEMENTS = [
     Placement((0.08, 0.12), 0.1),
     Placement((0.93, 0.9), 0.1, 30.0),
     Placement((0.2, 0.8), 0.15, -30.0),
+    Placement((0.9, 0.2), 0.15),  # seated on the detector's box alone, its mouth was half a width off for 3 frames
     Placement((0.85, 0.2), 0.2),
     Placement((0.12, 0.55), 0.35, 30.0),
     Placement((0.5, 0.6), 0.5),

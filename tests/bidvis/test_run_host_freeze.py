@@ -1,0 +1,245 @@
+"""`bidvis run` end to end as a care home runs it, on virtual servos (`bidvis sim-bus` over a pty, in
+its own process) with a video file as the camera: a 150 ms freeze of the host mid-approach (its
+processes stopped with SIGSTOP, then continued) trips the servos' Bus Watchdog. The robot notices:
+the meal stops, the panel and the staff page say why in plain words, the fault and the meal's end
+reach the care-plan journal, no bite is logged that the arm did not give, and nothing moves until a
+person clears the stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+
+from careplan_api.schemas import UsageEventType
+from controller.config import TriggerKind, demo_calibration, demo_profile, demo_safety_limits, save_config
+from controller.journal import UsageJournal
+from tests.bidvis.conftest import PASSWORD
+from tests.commissioning_records import write_commissioning_record
+
+FREEZE_S = 0.15
+FRAMES = 90  # 3 s at 30 fps, played in a loop
+
+
+def render_face_clip(path: Path) -> tuple[float, float, float, float, int, int]:
+    """The simulated citizen's face as the robot's camera sees it, as a video file; returns the
+    camera's intrinsics (fx, fy, cx, cy, width, height)."""
+    from bidvis.simulation.face_vision import vision_face_measure
+    from sim.camera import FaceFrameSource, FacesUnavailable, PinholeCamera
+    from sim.world import World, WorldConfig
+    from vision import FaceModels
+
+    camera = PinholeCamera()
+    ci = camera.intrinsics
+    world = World(WorldConfig(spoon_offset_m=(demo_calibration().spoon.x_m, 0.0)))
+    try:
+        source = FaceFrameSource(
+            world, camera, measure_face=vision_face_measure(FaceModels.load(), ci.fx), sensor_noise=2.0
+        )
+    except FacesUnavailable as exc:
+        pytest.skip(f"no face photographs to render the camera's clip: {exc}")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (ci.width_px, ci.height_px))
+    for k in range(FRAMES):
+        writer.write(source.render(k / 30.0))
+    writer.release()
+    return ci.fx, ci.fy, ci.cx, ci.cy, ci.width_px, ci.height_px
+
+
+def family(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc), children last."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            pids += family(int(child))
+    return pids
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def high_priority() -> None:
+    """A robot's computer runs the robot first (docs/controller.md, "Timing budget"); on this shared
+    test machine that is a raised priority, where the test may raise it."""
+    try:
+        os.nice(-10)
+    except OSError:
+        pass
+
+
+def bidvis(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bidvis.cli", *args], preexec_fn=high_priority, **kwargs)
+
+
+def wait_for(check, what, timeout_s: float = 60.0, every_s: float = 0.02):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+
+
+@pytest.fixture
+def care_home(tmp_path, make_staff_login):
+    load_per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    if load_per_core > 8.0:  # it passed at up to ~8 per core; a robot runs the robot alone
+        pytest.skip(f"load {load_per_core:.1f} per core: too loaded to run the robot's real-time loop on time")
+    """A robot's files, a paired panel, a staff account, `bidvis sim-bus` and `bidvis run`."""
+    from vision import CameraIntrinsics
+
+    calibration = demo_calibration()
+    save_config(calibration, tmp_path / "robot_calibration.toml")
+    save_config(demo_profile().model_copy(update={"trigger_kind": TriggerKind.PANEL}), tmp_path / "citizen.toml")
+    clip = tmp_path / "face.avi"
+    CameraIntrinsics(*render_face_clip(clip)).save(tmp_path / calibration.camera.intrinsics_ref)
+    # The built-in limits, but for the shared test machine (2 cores, load 10-15): vision may be 0.5 s
+    # old before the approach holds (the tracker delivers observations 120-250 ms after capture; a
+    # robot's own computer ~60 ms), and the Bus Watchdog is 100 ms, not 60 ms (at 60 ms both processes,
+    # even at raised priority, were starved into unprovoked trips here). The freeze outlasts both.
+    limits = demo_safety_limits().model_copy(update={"stale_after_s": 0.5, "lost_after_s": 1.0, "watchdog_ms": 100})
+    save_config(limits, tmp_path / "safety_limits.toml")
+    write_commissioning_record(tmp_path, watchdog_ms=limits.watchdog_ms)
+    make_staff_login(tmp_path)  # staff account Anna
+    paired = subprocess.run(
+        [sys.executable, "-m", "bidvis.cli", "ui", "pair-panel", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = json.loads(paired.stdout)["token"]
+    link = tmp_path / "arm"
+    ids = ",".join(str(i) for i in calibration.servo_ids)
+    servos = bidvis("sim-bus", "--link", str(link), "--ids", ids, stdout=subprocess.DEVNULL)
+    robot = None
+    try:
+        wait_for(link.exists, "the virtual servos' pty", timeout_s=30.0)
+        port = free_port()
+        robot = bidvis(
+            "run",
+            "--port",
+            str(link),
+            "--camera",
+            str(clip),
+            "--profile",
+            str(tmp_path / "citizen.toml"),
+            "--safety",
+            str(tmp_path / "safety_limits.toml"),
+            "--journal",
+            str(tmp_path / "journal.sqlite3"),
+            "--http-port",
+            str(port),
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "run.log").open("wb"),
+            env={**os.environ, "BIDVIS_UI_PASSWORD_LOGIN": "everyone"},  # Anna logs in with her password
+        )
+        panel = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"})
+
+        def up():
+            assert robot.poll() is None, "bidvis run ended"
+            try:
+                return panel.get("/api/panel/status").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(up, "bidvis run to serve its pages", timeout_s=90.0, every_s=0.2)
+        yield tmp_path, robot, panel
+        panel.close()
+    finally:
+        for process in (robot, servos):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def test_a_150_ms_host_freeze_mid_meal_stops_tells_staff_reaches_the_journal_and_waits_for_a_person(care_home):
+    directory, robot, panel = care_home
+    staff = httpx.Client(base_url=panel.base_url, headers={"Origin": str(panel.base_url).rstrip("/")})
+    assert staff.post("/login", data={"username": "Anna", "password": PASSWORD}).status_code in (200, 303)
+    seen: list[str | None] = []
+
+    def state() -> str | None:
+        value = panel.get("/api/panel/status", params={"lang": "en"}).json()["state"]
+        if not seen or seen[-1] != value:
+            seen.append(value)
+        return value
+
+    def pressed(command: dict) -> bool:
+        """A panel press; False when the meal stopped meanwhile (409: stopped until cleared)."""
+        answer = panel.post("/api/panel", json=command)
+        assert answer.status_code in (200, 409), answer.text
+        return answer.status_code == 200
+
+    def spoon_on_its_way() -> bool:
+        """Start a meal and ask for a bite; True once the spoon approaches the mouth. A stop before
+        that (this loaded machine can starve the robot into a watchdog trip of its own) is cleared
+        by staff, as on the robot, and the meal started again."""
+        if state() == "fault":
+            wait_for(lambda: not staff.get("/api/status").json()["meal"]["running"], "the stopped meal's end")
+            assert staff.post("/api/meal/clear-stop").status_code == 200
+        if not pressed({"command": "select_bowl", "bowl": 0}):
+            return False
+        if wait_for(lambda: state() in ("ready", "fault"), lambda: f"a loaded spoon (states: {seen})") == "fault":
+            return False
+        for _ in range(20):  # the citizen presses again while the robot does not see the mouth
+            if not pressed({"command": "next_bite"}):
+                return False
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end and state() not in ("approach", "fault"):
+                time.sleep(0.005)
+            if state() != "ready":
+                break
+        time.sleep(0.3)  # the spoon on its way to the mouth
+        return state() == "approach"
+
+    wait_for(spoon_on_its_way, lambda: f"a meal that reaches the approach (states: {seen})", timeout_s=300.0)
+    frozen = family(robot.pid)  # the web server and the controller's process (issue 17)
+    assert len(frozen) >= 2
+    for pid in frozen:  # the host freezes ...
+        os.kill(pid, signal.SIGSTOP)
+    time.sleep(FREEZE_S)
+    for pid in reversed(frozen):  # ... and goes on
+        os.kill(pid, signal.SIGCONT)
+
+    wait_for(lambda: state() == "fault", "the robot to notice", timeout_s=5.0)
+    status = panel.get("/api/panel/status", params={"lang": "en"}).json()
+    assert status["why"] == "The servos stopped the arm because the computer was silent too long."
+    danish = panel.get("/api/panel/status", params={"lang": "da"}).json()["why"]
+    assert "computeren var tavs" in danish
+
+    meal = wait_for(lambda: (m := staff.get("/api/status").json()["meal"]) and not m["running"] and m, "the meal")
+    # The staff page in the staff's language (Danish by default): why, and what to do.
+    assert "computeren var tavs for længe" in meal["result_text"] and "ryd så stoppet" in meal["result_text"]
+
+    # Nothing moves until a person clears the stop: the panel's next bite is refused.
+    assert panel.post("/api/panel", json={"command": "next_bite"}).status_code == 409
+    assert state() == "fault"
+
+    with UsageJournal(directory / "journal.sqlite3", read_only=True) as journal:
+        events = [event for event, _ in journal.events()]
+        assert journal.open_meal_id is None  # the meal is closed, not left for the next one
+    ended = events[-1]
+    assert ended.type is UsageEventType.MEAL_ENDED
+    meal_events = [event for event in events if event.meal_id == ended.meal_id]  # the frozen meal's
+    kinds = [event.type for event in meal_events]
+    assert UsageEventType.BITE_OFFERED in kinds and UsageEventType.BITE_TAKEN not in kinds  # no bite given
+    (fault,) = [event.data for event in meal_events if event.type is UsageEventType.FAULT]
+    assert fault["reason"] == "watchdog_tripped" and fault["state"] == "approach"
+    assert ended.data["reason"] == "interrupted" and ended.data["stopped_by"] == "watchdog_tripped"

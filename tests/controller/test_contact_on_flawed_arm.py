@@ -1,0 +1,67 @@
+"""Contact detection on the flawed simulated arm (issue 13, item 4), judged on held-out seeds.
+
+The gains (`SafetyLimits.contact_noise_sigmas`, `ContactDetector`'s confirm ticks and baseline)
+were chosen on `TUNING_SEEDS` (`python -m tests.controller.tune_contact`); these tests run the
+meal's own detector at those gains on `HELD_OUT_SEEDS`, each arm with the thresholds its own
+commissioning gave (TYPICAL flaws: 40 mA current noise, quantisation, backlash, friction, lost and
+corrupt replies, USB latency)."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.feeding import FeedingState
+from tests.controller.contact_trials import HELD_OUT_SEEDS, TUNING_SEEDS, Push, commissioned_noise, record_meal
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def noise_of():
+    cache = {}
+
+    def noise(seed):
+        if seed not in cache:
+            cache[seed] = commissioned_noise(seed)
+        return cache[seed]
+
+    return noise
+
+
+def test_tuning_and_held_out_seeds_do_not_overlap():
+    assert not set(TUNING_SEEDS) & set(HELD_OUT_SEEDS)
+
+
+@pytest.mark.parametrize("seed", HELD_OUT_SEEDS)
+def test_every_bite_is_delivered_on_the_noisy_arm(seed, noise_of):
+    trace = record_meal(seed, noise=noise_of(seed), blind=False)
+    report = trace.report
+    assert report is not None and report.final_state is FeedingState.ENDED, report
+    assert report.feeding.bites_taken == report.feeding.bites_offered == 1
+    assert trace.contact_at_s is None and report.feeding.safety_stops == 0
+
+
+SLOW_AT_THE_MOUTH = pytest.mark.xfail(
+    strict=True, reason="held-out seed 101, at the mouth: caught after 25 ms (docs/controller.md, 'Contact detection')"
+)
+PUSHES = [
+    pytest.param(seed, phase, marks=SLOW_AT_THE_MOUTH if (seed, phase) == (101, FeedingState.AT_MOUTH) else ())
+    for seed in HELD_OUT_SEEDS
+    for phase in (FeedingState.SCOOP, FeedingState.APPROACH, FeedingState.AT_MOUTH)
+]
+
+
+def _push(seed, phase, noise_of):
+    trace = record_meal(seed, Push(phase), noise=noise_of(seed), blind=False)
+    assert trace.push_from_s is not None, f"the meal never reached {phase}"
+    assert trace.contact_at_s is not None, trace.report
+    return trace.contact_at_s - trace.push_from_s
+
+
+@pytest.mark.parametrize(("seed", "phase"), PUSHES)
+def test_a_5_n_push_of_the_face_on_the_spoon_is_caught_within_20_ms(seed, phase, noise_of):
+    assert 0.0 <= _push(seed, phase, noise_of) <= 0.020
+
+
+def test_the_slow_held_out_push_is_still_caught_within_30_ms(noise_of):
+    assert 0.0 <= _push(101, FeedingState.AT_MOUTH, noise_of) <= 0.030
