@@ -10,10 +10,15 @@ host must never trip it, and a dead one must still have the arm standing within 
 - both at once is the longest silence a servo hears from a healthy host; the watchdog must exceed
   it by `margin_s` (USB stalls of the adapter, the OS);
 - a dead host: the watchdog time after its last packet, then the servos brake (`brake_s`, measured
-  by `bidvis commission` as `stop_after_host_silence_s` minus the watchdog).
+  by `bidvis commission` as `stop_after_host_silence_s` minus the watchdog);
+- the failed exchanges in a row that end the meal (`max_consecutive_bus_errors`) must outlast a
+  USB stall of `margin_s`, which the watchdog rides out: a stall the servos hold through must not
+  stop the meal either.
 """
 
 from __future__ import annotations
+
+import math
 
 
 def longest_healthy_silence_s(period_s: float, reply_timeout_s: float, late_periods: int = 2) -> float:
@@ -22,17 +27,26 @@ def longest_healthy_silence_s(period_s: float, reply_timeout_s: float, late_peri
     return (1 + late_periods) * period_s + reply_timeout_s
 
 
+def stall_bus_errors(reply_timeout_s: float, stall_s: float) -> int:
+    """The most failed exchanges in a row that a USB stall of `stall_s` causes: the exchange under
+    way when it starts, one per reply timeout while it lasts (a failed read waits out the timeout
+    before the next tick), and a lost reply right after it."""
+    return math.ceil(stall_s / reply_timeout_s) + 2
+
+
 def budget_problems(
     period_s: float,
     reply_timeout_s: float,
     watchdog_s: float,
     brake_s: float,
     *,
+    max_bus_errors: int | None = None,
     late_periods: int = 2,
     margin_s: float = 0.03,
     stop_within_s: float = 0.1,
 ) -> list[str]:
-    """What breaks the budget (empty when it holds), each in words that say what to change."""
+    """What breaks the budget (empty when it holds), each in words that say what to change
+    (`max_bus_errors`, the meal's `max_consecutive_bus_errors`, is judged when given)."""
     problems = []
     silence = longest_healthy_silence_s(period_s, reply_timeout_s, late_periods)
     if watchdog_s < silence + margin_s:
@@ -47,7 +61,12 @@ def budget_problems(
             f"{watchdog_s * 1e3:.0f} ms + braking {brake_s * 1e3:.0f} ms), over {stop_within_s * 1e3:.0f} ms; "
             "lower watchdog_ms or raise the position gains"
         )
+    if max_bus_errors is not None and max_bus_errors <= (stalled := stall_bus_errors(reply_timeout_s, margin_s)):
+        problems.append(
+            f"a {margin_s * 1e3:.0f} ms USB stall, which the watchdog rides out, fails up to {stalled} exchanges "
+            f"in a row and max_consecutive_bus_errors ({max_bus_errors}) would stop the meal; raise it above {stalled}"
+        )
     return problems
 
 
-__all__ = ["budget_problems", "longest_healthy_silence_s"]
+__all__ = ["budget_problems", "longest_healthy_silence_s", "stall_bus_errors"]

@@ -253,6 +253,12 @@ class VirtualServoBus:
         self._stall_s = flaws.usb_stall_ms / 1000.0
         self._stall_start_s = flaws.next_usb_stall_s(self.clock.now(), self._stall_rng)
 
+    def stall_usb(self, length_s: float) -> None:
+        """Stall the USB link from now for `length_s`, as the flawed adapter does now and then:
+        bytes neither way until it ends (the flaws' own stalls go on after it)."""
+        with self._lock:
+            self._stall_start_s, self._stall_s = self.clock.now(), length_s
+
     def power_off(self) -> None:
         """Every servo loses its supply (see `VirtualServo.power_off`)."""
         with self._lock:
@@ -562,10 +568,10 @@ class VirtualServoBus:
 
     def _usb_free_at(self, t: float) -> float:
         """`t`, or the end of the USB stall going on at `t` (bytes wait for the link)."""
-        start, length = self._stall_start_s, self._stall_s
-        while t >= start + length:
-            start = self._stall_start_s = self.flaws.next_usb_stall_s(start + length, self._stall_rng)
-        return start + length if t >= start else t
+        while t >= self._stall_start_s + self._stall_s:
+            self._stall_start_s = self.flaws.next_usb_stall_s(self._stall_start_s + self._stall_s, self._stall_rng)
+            self._stall_s = self.flaws.usb_stall_ms / 1000.0
+        return self._stall_start_s + self._stall_s if t >= self._stall_start_s else t
 
     def _lost(self) -> bool:
         rate = self.flaws.lost_reply_rate

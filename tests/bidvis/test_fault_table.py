@@ -48,14 +48,6 @@ CAMERA = {
 }
 REFUSED = {"xl430_on_bus": ("wrong servo model", "XL430")}  # refused before anything moves
 
-# Cases where the product does not yet do what the table says (strict: they must fail today).
-NOT_YET: dict[tuple[str, FaultPhase], str] = {
-    ("usb_latency_16ms", FaultPhase.AT_MOUTH): (
-        "with the 16 ms latency timer the retract from the mouth fails to plan: a planner_error safe stop"
-    ),
-}
-
-
 def test_every_fault_of_the_table_has_its_expectation():
     expected = set(STOPS) | RIDDEN_THROUGH | set(CAMERA) | set(REFUSED)
     assert expected == set(FAULTS)
@@ -70,16 +62,9 @@ def test_the_fault_table_in_docs_names_the_faults_this_test_injects():
     assert "tests/bidvis/test_fault_table.py" in section
 
 
-def _cases():
-    for name in FAULTS:
-        for phase in PHASES:
-            marks = []
-            if (name, phase) in NOT_YET:
-                marks.append(pytest.mark.xfail(strict=True, reason=NOT_YET[name, phase]))
-            yield pytest.param(name, phase, id=f"{name}-{phase.value}", marks=marks)
-
-
-@pytest.mark.parametrize(("name", "phase"), list(_cases()))
+@pytest.mark.parametrize(
+    ("name", "phase"), [pytest.param(name, phase, id=f"{name}-{phase.value}") for name in FAULTS for phase in PHASES]
+)
 def test_a_fault_injected_mid_bite_gets_its_reaction(tmp_path, name, phase):
     run = run_fault(name, phase, tmp_path)
     if name in REFUSED:

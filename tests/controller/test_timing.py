@@ -10,8 +10,9 @@ import pytest
 
 from controller.config import demo_calibration, demo_safety_limits
 from controller.feeding import FeedingState
+from controller.safety import SafetyReason
 from controller.servos import ArmServos
-from controller.timing import budget_problems, longest_healthy_silence_s
+from controller.timing import budget_problems, longest_healthy_silence_s, stall_bus_errors
 from tests.controller.test_loop_hostile import Once, approaching_for, run
 
 PERIOD_S = 0.005
@@ -28,8 +29,11 @@ def sync_read_timeout_s(bus) -> float:
 def test_the_demo_limits_keep_the_budget_and_a_20_ms_watchdog_did_not(table):
     timeout_s = sync_read_timeout_s(table.bus)
     assert longest_healthy_silence_s(PERIOD_S, timeout_s) == pytest.approx(3 * PERIOD_S + timeout_s)
-    watchdog_s = demo_safety_limits().watchdog_ms / 1000
-    assert budget_problems(PERIOD_S, timeout_s, watchdog_s, BRAKE_S) == []
+    limits = demo_safety_limits()
+    watchdog_s = limits.watchdog_ms / 1000
+    assert budget_problems(PERIOD_S, timeout_s, watchdog_s, BRAKE_S, max_bus_errors=limits.max_consecutive_bus_errors) == []
+    (problem,) = budget_problems(PERIOD_S, timeout_s, watchdog_s, BRAKE_S, max_bus_errors=3)  # the old limit
+    assert "USB stall" in problem and f"above {stall_bus_errors(timeout_s, 0.03)}" in problem
     (problem,) = budget_problems(PERIOD_S, timeout_s, 0.020, BRAKE_S)
     assert "would trip on a healthy host" in problem
     (problem,) = budget_problems(PERIOD_S, timeout_s, 0.100, BRAKE_S)
@@ -63,6 +67,21 @@ def test_a_lost_reply_and_a_tick_two_periods_late_do_not_trip_the_watchdog(table
     assert report.controller.bus_errors >= 1  # that one, and the flawed arm's own lost replies
     assert report.controller.reasons == {}
     assert all(servo.get("bus_watchdog") == demo_safety_limits().watchdog_steps for servo in table.servos.servos)
+
+
+@pytest.mark.parametrize("max_bus_errors", [None, 3])
+def test_a_30_ms_usb_stall_mid_approach_neither_trips_the_watchdog_nor_stops_the_meal(table, max_bus_errors):
+    """The typical flawed arm's USB stall (sim.flaws.TYPICAL, a few an hour): the servos hold their
+    goal through it and the meal goes on. The old limit of 3 failed exchanges in a row ended it."""
+    if max_bus_errors is not None:
+        table.limits = table.limits.model_copy(update={"max_consecutive_bus_errors": max_bus_errors})
+    report = run(table, Once(approaching_for(0.3, table), lambda _: table.servos.stall_usb(0.030)))
+    assert all(servo.get("bus_watchdog") == demo_safety_limits().watchdog_steps for servo in table.servos.servos)
+    if max_bus_errors is None:
+        assert report.final_state is FeedingState.ENDED and report.feeding.bites_taken == 1
+        assert report.controller.reasons == {}
+    else:
+        assert report.controller.reasons == {SafetyReason.BUS_ERRORS: 1} and report.feeding.bites_taken == 0
 
 
 def test_a_dead_host_has_the_arm_standing_within_100_ms(table):
