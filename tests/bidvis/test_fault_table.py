@@ -18,7 +18,6 @@ import pytest
 from careplan_api.schemas import UsageEventType
 from controller.feeding import FeedingState
 from controller.messages import Language, robot_messages
-from sim.faults import FaultPhase
 from tests.bidvis.fault_table import FAULTS, PHASES, FaultRun, run_fault
 
 SAFETY_MD = Path(__file__).resolve().parents[2] / "docs" / "safety.md"
@@ -47,6 +46,7 @@ CAMERA = {
     "clock_jump": {"clock_jump"},
 }
 REFUSED = {"xl430_on_bus": ("wrong servo model", "XL430")}  # refused before anything moves
+
 
 def test_every_fault_of_the_table_has_its_expectation():
     expected = set(STOPS) | RIDDEN_THROUGH | set(CAMERA) | set(REFUSED)

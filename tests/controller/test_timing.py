@@ -31,7 +31,10 @@ def test_the_demo_limits_keep_the_budget_and_a_20_ms_watchdog_did_not(table):
     assert longest_healthy_silence_s(PERIOD_S, timeout_s) == pytest.approx(3 * PERIOD_S + timeout_s)
     limits = demo_safety_limits()
     watchdog_s = limits.watchdog_ms / 1000
-    assert budget_problems(PERIOD_S, timeout_s, watchdog_s, BRAKE_S, max_bus_errors=limits.max_consecutive_bus_errors) == []
+    assert (
+        budget_problems(PERIOD_S, timeout_s, watchdog_s, BRAKE_S, max_bus_errors=limits.max_consecutive_bus_errors)
+        == []
+    )
     (problem,) = budget_problems(PERIOD_S, timeout_s, watchdog_s, BRAKE_S, max_bus_errors=3)  # the old limit
     assert "USB stall" in problem and f"above {stall_bus_errors(timeout_s, 0.03)}" in problem
     (problem,) = budget_problems(PERIOD_S, timeout_s, 0.020, BRAKE_S)
