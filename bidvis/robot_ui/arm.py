@@ -1,8 +1,9 @@
 """The arm during set-up: hold-to-move jogging, taught-pose moves and a stop, on one motion path.
 
-`ArmDriver` owns the servo bus while staff set the robot up. Every `tick()` (50 Hz from its own
-thread, or called directly by tests on a simulated clock) reads the joint servos, advances one
-jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop does:
+`ArmDriver` owns the servo bus while staff set the robot up. Every `tick()` (at the meal loop's
+rate, the calibration's `rate_hz`, from its own thread, or called directly by tests on a simulated
+clock) reads the joint servos, advances one jerk-limited `controller.motion.Motion` and writes the
+goals, like the meal loop does:
 
 - Jogging is hold-to-move. `hold(owner, ...)` is a heartbeat the browser sends every ~50 ms while
   a button is pressed; the joint moves only while heartbeats keep coming. When none came for
@@ -18,9 +19,16 @@ jerk-limited `controller.motion.Motion` and writes the goals, like the meal loop
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
   process dies and stops talking. Joints that stay far from their goals (a blocked arm, an
   overload, a tripped watchdog) are a fault; `connect()` again clears it.
-- Contact is guarded as in a meal (`controller.safety.ContactDetector`, thresholds from the
-  commissioning record when there is one): a jog or a move that meets something stops at once
-  (an ordinary stop target) and then holds in fault, naming the joint; `connect()` clears it.
+- Contact is guarded as in a meal (`controller.safety.ContactDetector` against the meal's
+  `CurrentModel` of the commanded motion, thresholds from the commissioning record when there is
+  one): a jog or a move that meets something stops at once (an ordinary stop target) and then holds
+  in fault, naming the joint; `connect()` clears it. The goals are streamed at the meal's rate: at
+  50 Hz each goal was a step four times as large, and the current of the servo's position loop
+  swinging after each step (up to 1.4 A at 1 rad/s, sampled at whatever phase the tick fell on)
+  was read as contact. The ticks keep to a grid of real time: a late tick catches up the periods
+  it missed (up to `MAX_CATCH_UP_PERIODS`), so a loaded computer does not slow the arm down in
+  fits and starts. After a pause in the goals or a catch-up step the readings settle
+  (`SETTLE_AFTER_PAUSE_S`) before they are judged again (docs/controller.md, "Contact detection").
 """
 
 from __future__ import annotations
@@ -38,16 +46,27 @@ from typing import Any
 import numpy as np
 
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
-from controller.loop import ArmServos, JointReading
+from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
-from controller.safety import ContactDetector, CurrentModel
+from controller.safety import ContactDetector, CurrentModel, JointNoise
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import XM430_W350, Register
 
 log = logging.getLogger(__name__)
 
-PERIOD_S = 0.02
+PERIOD_S = 1.0 / DEFAULT_RATE_HZ  # the meal loop's period; `ArmControl` uses the calibration's rate
+MAX_CATCH_UP_PERIODS = 2  # a tick this many periods late still advances the motion on time
+# A pause in the goal stream (a lost reply waited out, a late tick) or a catch-up step jolts a moving
+# arm: its position loop brakes, or lunges, and its current swings for a few of its time constants
+# (~16 ms), as it did after every 50 Hz goal. Readings of that settling are not judged for contact
+# (nor learnt into its baseline); a push lasts beyond it and is caught then.
+GOAL_PAUSE_PERIODS = 2.0  # goals written this many periods apart: a pause
+SETTLE_AFTER_PAUSE_S = 0.05
+# Set-up moves sweep the arm through its poses faster than a meal nears a face, and the current
+# model's gravity error changes with the pose as fast: the contact baseline follows it with 0.3 s
+# (the meal's 1 s; 0.3 s detected the same pushes in the meal's tuning, docs/controller.md).
+SETUP_BASELINE_TAU_S = 0.3
 HOLD_TIMEOUT_S = 0.1  # two heartbeats (50 ms) missed: stop
 JOG_SPOON_SPEED_M_S = 0.05  # the spoon's speed cap while jogging
 JOG_MAX_JOINT_SPEED_RAD_S = 0.3
@@ -55,11 +74,11 @@ LIMIT_MARGIN_RAD = 0.02  # jogging ends this short of a joint limit
 MAX_BUS_ERRORS = 5  # consecutive failed reads before the driver reports a fault
 FOLLOWING_ERROR_RAD = 0.1  # a joint this far from its goal ...
 FOLLOWING_ERROR_S = 0.25  # ... for this long is a fault (blocked, overloaded, or stopped by its watchdog)
-# The servos' Bus Watchdog during set-up. Goals are streamed in steps of at most 6 mrad, so a silent
+# The servos' Bus Watchdog during set-up. Goals are streamed in steps of at most 15 mrad, so a silent
 # host leaves the arm at most one step from where it stands; the watchdog is the servos' backstop and
-# must not trip when a busy computer misses a few 20 ms ticks.
+# must not trip when a busy computer misses a few ticks.
 SETUP_WATCHDOG_STEPS = 10  # x 20 ms
-WATCHDOG_CHECK_TICKS = 5  # read the servos' watchdog every 5 ticks (100 ms)
+WATCHDOG_CHECK_S = 0.1  # how often the servos' watchdog is read
 _WATCHDOG = XM430_W350[Register.BUS_WATCHDOG]
 _WATCHDOG_TRIPPED = 0xFF  # the register reads -1 after the watchdog stopped the servo
 
@@ -71,6 +90,23 @@ JOG_LIMITS = MotionLimits(
 )
 # Pose moves and test bites: the spoon speed cap of the move rules; joints as in a meal.
 POSE_LIMITS = dataclasses.replace(JOG_LIMITS, max_joint_speed_rad_s=1.0)
+
+
+def setup_contact_detector(noise: JointNoise, sigmas: float, period_s: float) -> ContactDetector:
+    """The contact detector of set-up moves: the meal's, with its baseline at `SETUP_BASELINE_TAU_S`."""
+    return ContactDetector(noise, sigmas, period_s, baseline_tau_s=SETUP_BASELINE_TAU_S)
+
+
+def next_slot(now_s: float, slot_s: float, period_s: float) -> tuple[float, int]:
+    """The start of the next tick on the grid of `period_s` after `slot_s`, and how many periods
+    the motion advances in it: one, plus the slots already past (a late tick catches up, at most
+    `MAX_CATCH_UP_PERIODS`; a longer delay slows the motion instead of making it jump). A clock
+    that went backward restarts the grid from now."""
+    following = slot_s + period_s
+    if now_s < slot_s - period_s:
+        return now_s + period_s, 1
+    missed = max(0, math.floor((now_s - following) / period_s) + 1) if now_s > following else 0
+    return following + missed * period_s, 1 + min(missed, MAX_CATCH_UP_PERIODS)
 
 
 class ArmError(MessageError):
@@ -184,6 +220,7 @@ class ArmDriver:
         self._off_goal_since: float | None = None
         self.watchdog_trips = 0  # since connect: times the servos' watchdog stopped the arm
         self._ticks = 0
+        self._watchdog_every = max(1, round(WATCHDOG_CHECK_S / period_s))
         self._read_at = -math.inf  # clock time of the last good reading
         self._fresh = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -191,6 +228,9 @@ class ArmDriver:
         self.contact = contact
         self._current_model = CurrentModel()
         self._qd_prev = np.zeros(4)
+        self._stepped_s = period_s  # how much motion time the last written goals advanced
+        self._written_at = -math.inf  # clock time of the last goal write
+        self._settled_at = -math.inf  # readings before this follow a pause in the goals: not judged
         self._contact_fault: Message | None = None  # set on contact; a fault once the arm stands still
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -230,20 +270,16 @@ class ArmDriver:
             self._thread = None
 
     def _run(self) -> None:
-        next_s = time.monotonic()
+        slot_s, periods = time.monotonic(), 1
         while self._running.is_set():
             try:
-                self.tick()
+                self.tick(periods)
             except Exception:  # never die silently: report it as a fault and keep the arm held
                 log.exception("arm driver tick failed")
                 with self._lock:
                     self._set_fault(Message("fault.driver_internal"))
-            next_s += self.period_s
-            delay = next_s - time.monotonic()
-            if delay < 0:
-                next_s = time.monotonic()
-            else:
-                time.sleep(delay)
+            slot_s, periods = next_slot(time.monotonic(), slot_s, self.period_s)
+            time.sleep(max(0.0, slot_s - time.monotonic()))
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -317,8 +353,9 @@ class ArmDriver:
 
     # -- one period ----------------------------------------------------------------------------
 
-    def tick(self) -> None:
-        """Read the joints, advance the motion one period, write the goals."""
+    def tick(self, periods: int = 1) -> None:
+        """Read the joints, advance the motion `periods` periods (the slots since the last tick,
+        at most 1 + `MAX_CATCH_UP_PERIODS`), write the goals."""
         with self._lock:
             if self._motion is None or self._mode is ArmMode.FAULT:
                 return
@@ -338,7 +375,7 @@ class ArmDriver:
                     self._set_fault(Message("fault.bus_silent", cause=str(exc)))
                     return
             self._ticks += 1
-            if self._ticks % WATCHDOG_CHECK_TICKS == 0 and self._watchdog_tripped():
+            if self._ticks % self._watchdog_every == 0 and self._watchdog_tripped():
                 return
             if self._not_following(now):
                 return
@@ -348,7 +385,9 @@ class ArmDriver:
                 self._plan(now)
                 if self._mode is ArmMode.IDLE and self._motion.finished:
                     return  # nothing asked: the servos hold their goal (the reads keep the watchdog fed)
-                q = self._motion.step()
+                for _ in range(periods):
+                    q = self._motion.step()
+                self._stepped_s = periods * self.period_s
             except (Unreachable, ValueError) as exc:  # PlanningError included: a named stop, never an internal error
                 self._sequence = None
                 self._stop_motion()
@@ -358,10 +397,18 @@ class ArmDriver:
                 self.servos.write(self.bus, q)
             except BridgeError as exc:
                 log.warning("goal write failed: %s", exc)
+            self._goals_written()
             if self._mode is ArmMode.STOPPING and self._motion.at_rest:
                 self._mode = ArmMode.IDLE
                 if self._contact_fault is not None:
                     self._set_fault(self._contact_fault)
+
+    def _goals_written(self) -> None:
+        """Note when the goals went out; after a pause in them or a catch-up, the readings settle first."""
+        written_at = self.clock()
+        if written_at - self._written_at > GOAL_PAUSE_PERIODS * self.period_s or self._stepped_s > self.period_s * 1.5:
+            self._settled_at = written_at + SETTLE_AFTER_PAUSE_S
+        self._written_at = written_at
 
     def _reset_contact(self) -> None:
         self._qd_prev = np.zeros(4)
@@ -374,9 +421,14 @@ class ArmDriver:
         (jog and moves end, as with STOP) and fault once at rest."""
         motion = self._require_motion()
         qd = motion.qd
-        qdd = (qd - self._qd_prev) / self.period_s
+        qdd = (qd - self._qd_prev) / self._stepped_s
         self._qd_prev = qd
-        if self.contact is None or self._reading is None or self._contact_fault is not None:
+        if (
+            self.contact is None
+            or self._reading is None
+            or self._contact_fault is not None
+            or self._read_at < self._settled_at
+        ):
             return
         expected = self._current_model.expected_a(motion.q, qdd, qd)
         verdict = self.contact.update(self._reading.current_a, expected, qd)

@@ -16,14 +16,21 @@ from typing import Any
 import numpy as np
 
 from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
-from bidvis.robot_ui.arm import PERIOD_S, SETUP_WATCHDOG_STEPS, ArmDriver, ArmError, ArmMode, ArmNotConnected
+from bidvis.robot_ui.arm import (
+    SETUP_WATCHDOG_STEPS,
+    ArmDriver,
+    ArmError,
+    ArmMode,
+    ArmNotConnected,
+    setup_contact_detector,
+)
 from bidvis.robot_ui.arm_lease import MEAL_OWNER, ArmLease, ArmUse
 from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
 from controller.config import SafetyLimits
 from controller.kinematics import SpoonMount
 from controller.messages import Language, Message
-from controller.safety import ContactDetector, JointNoise
+from controller.safety import JointNoise
 from firmware_bridge import BridgeError, DynamixelBus
 
 MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
@@ -87,8 +94,11 @@ class ArmControl:
             noise = self.documents.contact_noise() or JointNoise.uniform(
                 self.limits.uncommissioned_current_noise_ma / 1e3
             )
-            contact = ContactDetector(noise, self.limits.contact_noise_sigmas, PERIOD_S)
-            driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, watchdog_steps, contact=contact)
+            period_s = 1.0 / calibration.rate_hz
+            contact = setup_contact_detector(noise, self.limits.contact_noise_sigmas, period_s)
+            driver = ArmDriver(
+                bus, calibration.joint_servo_ids, calibration.spoon, watchdog_steps, period_s=period_s, contact=contact
+            )
             try:
                 driver.connect()
             except ArmError:

@@ -8,7 +8,7 @@ import pytest
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped
 from controller.config import demo_calibration, demo_safety_limits
-from controller.safety import ContactDetector, JointNoise
+from controller.safety import JointNoise
 from firmware_bridge import DynamixelBus, HardwareError
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
@@ -22,7 +22,7 @@ def rig():
     bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
     limits = demo_safety_limits()  # contact guarded as the staff page has it, on an arm not yet commissioned
-    contact = ContactDetector(
+    contact = arm_module.setup_contact_detector(
         JointNoise.uniform(limits.uncommissioned_current_noise_ma / 1e3), limits.contact_noise_sigmas, TICK_S
     )
     driver = ArmDriver(
@@ -261,7 +261,9 @@ def test_a_jog_that_meets_something_stops_and_holds_in_fault_naming_the_joint(ri
         run_for(driver, clock, TICK_S)
         if stopped_s is None and driver.status().mode in (ArmMode.STOPPING, ArmMode.FAULT):
             stopped_s = clock.now()
-    assert stopped_s is not None and stopped_s - pushed_s <= 3 * TICK_S  # two readings over, then the stop
+    # The joint gives way and its current rises with the position loop (~16 ms), two readings over
+    # confirm it, then the stop: within 30 ms (at 50 Hz this took up to 60 ms).
+    assert stopped_s is not None and stopped_s - pushed_s <= 0.03
     assert refused is not None
     status = driver.status()
     assert status.mode is ArmMode.FAULT and "touched something" in str(status.fault) and "joint2" in str(status.fault)
@@ -303,3 +305,60 @@ def test_a_jog_during_a_pose_move_and_a_pose_move_during_a_jog_are_accepted(rig)
         if not driver.busy:
             break
     assert driver.status().mode is not ArmMode.FAULT and np.allclose(driver.measured_q(), ready, atol=0.02)
+
+
+def test_next_slot_catches_up_a_late_tick_and_never_jumps_far():
+    period = 0.005
+    assert arm_module.next_slot(0.004, 0.0, period) == (0.005, 1)  # on time
+    assert arm_module.next_slot(0.006, 0.0, period) == (0.01, 2)  # one slot missed: made up
+    slot, periods = arm_module.next_slot(0.5, 0.0, period)  # starved for half a second
+    assert slot == pytest.approx(0.505) and periods == 1 + arm_module.MAX_CATCH_UP_PERIODS
+    assert arm_module.next_slot(-1.0, 0.0, period) == (pytest.approx(-0.995), 1)  # the clock went back
+
+
+def run_jittery(driver, clock, seconds, rng) -> None:
+    """Tick for `seconds` as a busy computer does: most ticks on time, some late by up to 3
+    periods, now and then a 55 ms pause (a lost reply waited out), on the driver's grid."""
+    end = clock.now() + seconds
+    slot, periods = clock.now(), 1
+    while clock.now() < end:
+        driver.tick(periods)
+        draw = rng.random()
+        late = 0.055 if draw < 0.01 else TICK_S * rng.uniform(0.0, 3.0) if draw < 0.1 else 0.0
+        slot, periods = arm_module.next_slot(clock.now() + late, slot, TICK_S)
+        clock.advance_to(max(slot, clock.now() + late))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_test_bite_at_speed_on_a_busy_computer_raises_no_false_contact(rig, seed):
+    """The staff page's test bite at a quick citizen's speed (0.25 m/s) on the flawed arm, with late
+    ticks and pauses: its current swings with the commanded motion and the pauses, never as contact."""
+    driver, _, clock = rig
+    calibration = demo_calibration()
+    ready = calibration.ready_pose_rad
+    rng = np.random.default_rng(seed)
+    driver.move_through([ready, *calibration.bowls[0].waypoints_rad, ready], 0.25)
+    for _ in range(80):
+        run_jittery(driver, clock, 0.25, rng)
+        if not driver.busy:
+            break
+    status = driver.status()
+    assert status.fault is None and status.mode is ArmMode.IDLE, status.fault
+    assert np.allclose(driver.measured_q(), ready, atol=0.01)
+
+
+def test_a_push_during_a_test_bite_stops_it_within_30_ms(rig):
+    driver, servos, clock = rig
+    calibration = demo_calibration()
+    driver.move_through([calibration.ready_pose_rad, *calibration.bowls[0].waypoints_rad], 0.25)
+    run_for(driver, clock, 1.0)
+    assert driver.busy and driver.status().fault is None
+    servos.plant.external_nm[13] = 1.0  # a hand on the forearm: 1 N m
+    pushed_s, stopped_s = clock.now(), None
+    while clock.now() < pushed_s + 0.3 and stopped_s is None:
+        run_for(driver, clock, TICK_S)
+        if driver.status().mode in (ArmMode.STOPPING, ArmMode.FAULT):
+            stopped_s = clock.now()
+    assert stopped_s is not None and stopped_s - pushed_s <= 0.03
+    run_for(driver, clock, 0.3)
+    assert not driver.busy and "joint3" in str(driver.status().fault)
