@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import serial
 
@@ -75,6 +75,9 @@ class DynamixelBus:
 
     `timeout` is the allowance in seconds added to the computed wire time of every reply for OS
     scheduling and USB transfer (default 5 ms); `return_delay_s` is the servos' Return Delay Time.
+    `clock` is the time (seconds) that reply deadlines are kept on: the wall clock by default, the
+    port's own clock when the port has one (a simulated port on simulated time, whose reads advance
+    it), so that how long a transaction waits never depends on how busy the machine is.
     Methods raise `BusTimeout`, `CRCError`, `ServoError`, `ProtocolError` or `PortError`, all
     `BridgeError`s. Safe to share between threads: each transaction holds the bus lock.
     """
@@ -85,6 +88,8 @@ class DynamixelBus:
         baudrate: int = 1_000_000,
         timeout: float | None = None,
         return_delay_s: float = 0.0,
+        *,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if baudrate <= 0:
             raise ValueError(f"baud rate must be positive, got {baudrate}")
@@ -93,6 +98,7 @@ class DynamixelBus:
         self.port = port
         self.baudrate = baudrate
         self.return_delay_s = return_delay_s
+        self._clock = clock if clock is not None else time.perf_counter
         self.allowance_s = DEFAULT_ALLOWANCE_S if timeout is None else timeout
         latency_ms = check_latency_timer(port)
         if latency_ms is not None:
@@ -163,7 +169,7 @@ class DynamixelBus:
         with self._lock:
             deadline = self._send(packet, window)
             try:
-                while (left := deadline - time.perf_counter()) > 0:
+                while (left := deadline - self._clock()) > 0:
                     self._set_timeout(left)
                     chunk = self._serial.read(PING_STATUS_BYTES)
                     for status in self._parser.feed(chunk):
@@ -345,7 +351,7 @@ class DynamixelBus:
             self._serial.reset_input_buffer()
             self._parser.reset()
             self._parser.dropped.clear()
-            now = time.perf_counter()
+            now = self._clock()
             self._serial.write(packet)
         except _PORT_ERRORS as exc:
             raise self._port_error("write", exc) from exc
@@ -353,7 +359,7 @@ class DynamixelBus:
         return now + timeout + max(0.0, self._wire_free_at - now)
 
     def _write_only(self, packet: bytes, what: str) -> None:
-        now = time.perf_counter()
+        now = self._clock()
         try:
             self._serial.reset_input_buffer()
             self._serial.write(packet)
@@ -369,7 +375,7 @@ class DynamixelBus:
         # What the port may wait in all. A short read means the port waited out its whole timeout,
         # so the waits are counted too: a port on another clock (a simulated one) then ends at the
         # same budget instead of waiting once per pass of this loop until the wall clock catches up.
-        budget = deadline - time.perf_counter()
+        budget = deadline - self._clock()
         waited = 0.0
         read = self._serial.read
         feed = self._parser.feed
@@ -400,7 +406,7 @@ class DynamixelBus:
                     # A short read: the port waited its whole timeout, so the deadline has passed
                     # (on a simulated port, on its clock; this process's clock may say otherwise).
                     break
-                left = min(deadline - time.perf_counter(), budget - waited)
+                left = min(deadline - self._clock(), budget - waited)
                 if left <= 0:
                     # Past the deadline (this process may have lost the CPU meanwhile): take what
                     # has already arrived, without waiting, before calling it a timeout.

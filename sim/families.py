@@ -13,8 +13,9 @@ may be a distribution, a table with exactly one of these keys:
 
 `sample(family, seed)` draws every distribution with a generator seeded by the family's name and
 the seed, and validates the result as a `sim.scenario.Scenario` named `<family>_s<seed>` with that
-seed (the arm's flaws, when the family gives them, get it too), so the same (family, seed) always
-gives the same scenario, and the scenario alone (saved to a file) reruns the same meal. Seeds are split: `TUNING_SEEDS` for choosing parameters and
+seed (the arm's flaws get it too; a family without flaws gets the default preset's, written into the
+scenario), so the same (family, seed) always gives the same scenario, and the scenario alone (saved to
+a file) reruns the same meal. Seeds are split: `TUNING_SEEDS` for choosing parameters and
 `HELD_OUT_SEEDS` for judging them; the two ranges never meet.
 """
 
@@ -121,11 +122,14 @@ def sample(family: Family, seed: int) -> Scenario:
     rng = np.random.default_rng([zlib.crc32(family.name.encode()), seed])
     raw = _draw(dict(family.scenario), rng, "")
     raw |= {"name": f"{family.name}_s{seed}", "seed": seed}
-    flaws = raw.get("flaws")
+    # The arm's flaws written into the scenario (the default preset when the family gives none), so
+    # that a saved run keeps them whatever the simulator's default later is, with the arm's own
+    # randomness (lost replies, noise, stalls) from the run's seed too.
+    flaws = raw.get("flaws", {})
     if isinstance(flaws, str):
-        raw["flaws"] = flaws = {"preset": flaws}
-    if isinstance(flaws, dict):  # the arm's own randomness (lost replies, noise, stalls) from the run's seed too
-        flaws.setdefault("seed", seed)
+        flaws = {"preset": flaws}
+    if isinstance(flaws, dict):
+        raw["flaws"] = {"seed": seed} | flaws
     raw.setdefault("description", family.description)
     try:
         return Scenario.model_validate(raw)

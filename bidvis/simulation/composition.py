@@ -117,7 +117,9 @@ class SimulatedMeal:
             models=xl430_models(scenario.servo_faults),
         )
         try:
-            self.host = DynamixelBus(self.bus.url, baudrate=self.calibration.baudrate)
+            # Reply deadlines on the meal's clock, which the simulated port's reads advance: a
+            # transaction waits the same simulated time however busy the machine is.
+            self.host = DynamixelBus(self.bus.url, baudrate=self.calibration.baudrate, clock=self.clock.now)
             self.feed = MouthFeed(
                 self.world,
                 self.camera,

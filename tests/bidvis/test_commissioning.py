@@ -39,7 +39,7 @@ def one_bowl_calibration():
 
 def commission(bus: VirtualServoBus, calibration=None, safety=None, lines=None):
     calibration = calibration or one_bowl_calibration()
-    with DynamixelBus(bus.url, baudrate=calibration.baudrate, timeout=REPLY_ALLOWANCE_S) as host:
+    with DynamixelBus(bus.url, baudrate=calibration.baudrate, timeout=REPLY_ALLOWANCE_S, clock=bus.clock.now) as host:
         return Commissioner(
             host,
             calibration,

@@ -197,7 +197,7 @@ def table(tmp_path) -> Iterator[Table]:
     for servo_id, angle in zip(calibration.joint_servo_ids, calibration.ready_pose_rad, strict=False):
         plant.set_position(servo_id, angle)
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant)
-    bus = DynamixelBus(servos.url)
+    bus = DynamixelBus(servos.url, clock=clock.now)  # reply deadlines on the meal's clock
     journal = UsageJournal(tmp_path / "journal.sqlite3")
     commands = CommandQueue()
     commands.push(UserCommand(CommandKind.START_MEAL, source="panel"))

@@ -96,7 +96,7 @@ def record_meal(
         plant.set_position(servo_id, angle)
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=clock, plant=plant, flaws=flaws_of(seed))
     trace = Trace()
-    with tempfile.TemporaryDirectory() as tmp, DynamixelBus(servos.url) as bus:
+    with tempfile.TemporaryDirectory() as tmp, DynamixelBus(servos.url, clock=clock.now) as bus:
         commands = CommandQueue()
         commands.push(UserCommand(CommandKind.START_MEAL, source="panel"))
         journal = UsageJournal(Path(tmp) / "journal.sqlite3")
@@ -188,7 +188,7 @@ def commission(seed: int) -> CommissioningRecord:
     calibration = quick_scoop_calibration()
     servos = VirtualServoBus.start(ids=calibration.joint_servo_ids, clock=SimulatedClock(), flaws=flaws_of(seed))
     try:
-        with DynamixelBus(servos.url) as bus:
+        with DynamixelBus(servos.url, clock=servos.clock.now) as bus:
             plan = CommissionPlan(round_trips=100, pings=60, rest_samples=200, step_watch_s=0.4)
             return Commissioner(
                 bus,

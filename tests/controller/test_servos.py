@@ -28,7 +28,7 @@ def arm():
     for servo_id, angle in zip(IDS, START_RAD, strict=True):
         servos.plant.set_position(servo_id, angle)
     servos.advance_to(0.01)
-    bus = DynamixelBus(servos.url)
+    bus = DynamixelBus(servos.url, clock=clock.now)
     yield servos, bus
     bus.close()
     servos.close()

@@ -14,7 +14,7 @@ from sim.families import (
     sample,
     scenario_toml,
 )
-from sim.flaws import flaws_preset
+from sim.flaws import default_flaws, flaws_preset
 from sim.scenario import EventKind, ScenarioError, parse_scenarios
 
 SNEEZES = """
@@ -141,6 +141,16 @@ def test_a_familys_flaws_get_the_runs_seed_and_a_saved_flawed_scenario_reads_bac
     for scenario in (first, sample(parse_families('[[family]]\nname = "i"\nscenario.flaws = "ideal"\n')[0], 7)):
         (back,) = parse_scenarios(scenario_toml(scenario))
         assert back == scenario  # the ideal arm stays ideal whatever the simulator's default preset
+
+
+def test_a_family_without_flaws_writes_the_default_arm_with_the_runs_seed_into_the_scenario(monkeypatch):
+    (family,) = parse_families('[[family]]\nname = "plain"\n')
+    scenario = sample(family, 8)
+    assert scenario.flaws == default_flaws().model_copy(update={"seed": 8})
+    saved = scenario_toml(scenario)
+    monkeypatch.setattr("sim.flaws.DEFAULT_PRESET", "ideal")  # the simulator's default changes later
+    (back,) = parse_scenarios(saved)
+    assert back == scenario
 
 
 def test_family_weights_must_be_positive():
