@@ -161,6 +161,7 @@ def run_planned(
         scenario_file=saved,
         oracle_peak_face_force_n=round(oracle_n, 4),
         beyond_physics=oracle_n > limits.peak_face_force_n,
+        safety_stop_reasons=result.safety_stop_reasons,
     )
 
 

@@ -177,6 +177,10 @@ class FeedingTuning:
     # 60 ms), so the spoon is slowed to the near-mouth cap this much before the near-mouth radius
     # plus the braking distance (docs/face-contact.md, "Lean-in").
     unseen_mouth_approach_m: float = 0.015
+    # Approaches in a row that end with the stand-off point out of the arm's reach (a citizen seated
+    # too far away, a mouth beyond the calibrated workspace): then, back at ready, the meal pauses
+    # for a person (reseat the citizen or move the arm, then resume) instead of offering again.
+    max_unreachable_offers: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +257,7 @@ class FeedingMachine:
     _lips_closed: bool = False
     _measured_at_mouth: bool = False
     _arrival_spoon_m: np.ndarray | None = None
+    _unreachable_in_a_row: int = 0
 
     # -- the step ------------------------------------------------------------------------------
 
@@ -293,6 +298,7 @@ class FeedingMachine:
         elif state is S.RETRACT:
             self._retract = _RetractPhase.STOP
         elif state is S.AT_MOUTH:
+            self._unreachable_in_a_row = 0
             self._lips_closed = False
             self._measured_at_mouth = True  # ARRIVED needs the measured spoon at the stand-off
         elif state is S.PAUSED:
@@ -319,6 +325,7 @@ class FeedingMachine:
             if self._fire(now_s, E.START):
                 self.loaded = self.ending = False
                 self.stats = FeedingStats()
+                self._unreachable_in_a_row = 0
                 self.meal_open = True
                 self._note(
                     UsageEventType.MEAL_STARTED,
@@ -342,6 +349,7 @@ class FeedingMachine:
         elif kind is CommandKind.PAUSE:
             self._fire(now_s, E.PAUSE)
         elif kind is CommandKind.RESUME and self.state is S.PAUSED:
+            self._unreachable_in_a_row = 0  # a person has seen to it: offer again
             origin = self._paused_from
             if origin in _AT_FACE:
                 self._fire(now_s, E.RESUME_AT_FACE)
@@ -373,6 +381,8 @@ class FeedingMachine:
             # reaction is the same as for any contact (stop, then retract), journalled as the bite.
             self._bite_taken(now_s, ended_by="lips_on_spoon")
         elif verdict.reaction is Reaction.RETRACT and self.state in (S.APPROACH, S.AT_MOUTH):
+            if verdict.reason is SafetyReason.UNREACHABLE:
+                self._unreachable_in_a_row += 1
             self.stats.safety_stops += 1
             self._note(UsageEventType.SAFETY_STOP, _verdict_data(verdict, self.state))
             self._fire(now_s, E.SAFETY_RETRACT)
@@ -491,6 +501,23 @@ class FeedingMachine:
                 self._fire(now_s, E.RETRACTED_ENDING)
             else:
                 self._fire(now_s, E.RETRACTED_LOADED if self.loaded else E.RETRACTED_EMPTY)
+                self._give_up_out_of_reach(now_s)
+
+    def _give_up_out_of_reach(self, now_s: float) -> None:
+        """After `max_unreachable_offers` approaches in a row to a mouth out of the arm's reach,
+        the meal pauses at ready, journalled once, until a person resumes it."""
+        offers = self._unreachable_in_a_row
+        if offers < self.settings.tuning.max_unreachable_offers or not self._fire(now_s, E.PAUSE):
+            return
+        self.stats.safety_stops += 1
+        detail = (
+            f"the mouth was out of the arm's reach on {offers} offers in a row: "
+            "reseat the citizen or move the arm, then resume"
+        )
+        self._note(
+            UsageEventType.SAFETY_STOP,
+            {"reason": SafetyReason.UNREACHABLE.value, "reaction": "pause", "detail": detail, "state": S.READY.value},
+        )
 
     # -- goals ---------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ The JSON is a list with one object per family with at least the keys of `FAMILY_
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -67,9 +68,17 @@ class RunRecord:
     # came near the spoon): above the limit, the run is in the physically impossible class
     oracle_peak_face_force_n: float = 0.0
     beyond_physics: bool = False
+    # the journal's `safety_stop` events by reason, (reason, count) sorted by reason: a run that
+    # stopped again and again for one reason (and fed nobody) shows why
+    safety_stop_reasons: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def fed_nobody(self) -> bool:
+        """No bite was taken: whatever the safety judgement, the citizen went hungry."""
+        return self.bites_taken == 0
 
     def as_json(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"safety_stop_reasons": dict(self.safety_stop_reasons)}
 
 
 @dataclass
@@ -88,6 +97,9 @@ class FamilyStats:
     max_contact_spoon_speed_m_s: float = 0.0
     simulated_s: float = 0.0
     cpu_s: float = 0.0
+    fed_nobody: int = 0  # runs in which no bite was taken
+    safety_stops: int = 0
+    safety_stop_reasons: Counter[str] = field(default_factory=Counter)
     failing: list[RunRecord] = field(default_factory=list)
 
     def add(self, record: RunRecord) -> None:
@@ -99,6 +111,9 @@ class FamilyStats:
         self.max_contact_spoon_speed_m_s = max(self.max_contact_spoon_speed_m_s, record.contact_spoon_speed_m_s)
         self.simulated_s += record.duration_s
         self.cpu_s += record.cpu_s
+        self.fed_nobody += record.fed_nobody
+        self.safety_stops += record.safety_stops
+        self.safety_stop_reasons.update(dict(record.safety_stop_reasons))
         if not record.passed:
             self.failures += 1
             self.failing.append(record)
@@ -117,6 +132,9 @@ class FamilyStats:
             "worst_approach_speed_m_s": round(self.worst_approach_speed_m_s, 4),
             "beyond_physics": self.beyond_physics,
             "vision_runs": self.vision_runs,
+            "fed_nobody": self.fed_nobody,
+            "safety_stops": self.safety_stops,
+            "safety_stop_reasons": dict(sorted(self.safety_stop_reasons.items())),
             "failing_scenarios": [r.scenario_file or r.scenario for r in self.failing],
         }
 
@@ -153,6 +171,14 @@ def write_json(stats: list[FamilyStats], path: Path) -> None:
     path.write_text(json.dumps([s.as_json() for s in stats], indent=2) + "\n", encoding="utf-8")
 
 
+def _by_reason(stats: FamilyStats) -> str:
+    """The family's safety stops, most frequent reason first: `12 (lean_in 9, contact 3)`."""
+    if not stats.safety_stops:
+        return "0"
+    reasons = ", ".join(f"{reason} {n}" for reason, n in stats.safety_stop_reasons.most_common())
+    return f"{stats.safety_stops} ({reasons})"
+
+
 def _percent(rate: float) -> str:
     return f"{100 * rate:.3f} %"
 
@@ -170,16 +196,17 @@ def render_markdown(stats: list[FamilyStats], *, command: str, header: list[str]
         *header,
         "",
         "| family | runs | vision runs | failures | failure rate, upper 95 % (Clopper-Pearson) | "
-        "worst face force (N) | worst approach speed (m/s) | CPU s per run | simulated s per run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "worst face force (N) | worst approach speed (m/s) | fed nobody | safety stops (by reason) | "
+        "CPU s per run | simulated s per run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in stats:
         name = f"{s.family.removesuffix(':beyond_physics')} (beyond physics)" if s.beyond_physics else s.family
         per_run = max(s.runs, 1)
         lines.append(
             f"| {name} | {s.runs} | {s.vision_runs} | {s.failures} | {_percent(s.upper_95)} | "
-            f"{s.worst_peak_face_force_n:.2f} | {s.worst_approach_speed_m_s:.3f} | {s.cpu_s / per_run:.2f} | "
-            f"{s.simulated_s / per_run:.1f} |"
+            f"{s.worst_peak_face_force_n:.2f} | {s.worst_approach_speed_m_s:.3f} | {s.fed_nobody} | "
+            f"{_by_reason(s)} | {s.cpu_s / per_run:.2f} | {s.simulated_s / per_run:.1f} |"
         )
     lines += [
         "",

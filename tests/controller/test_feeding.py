@@ -420,3 +420,52 @@ def test_commands_in_any_order_never_raise():
         machine = approaching_machine()
         machine.step(1.1, cmd(a, bowl=1) + cmd(b, bowl=7), SEEN, OK, MOVING)
         assert machine.state in FeedingState
+
+
+def unreachable_offer(machine: FeedingMachine, now: float) -> None:
+    """One offer from ready whose approach ends out of reach, and the spoon's way back to ready."""
+    machine.step(now, cmd(CommandKind.NEXT_BITE), SEEN, OK, at_rest())
+    assert machine.state is S.APPROACH
+    machine.step(now + 0.1, [], SEEN, Verdict(Reaction.RETRACT, SafetyReason.UNREACHABLE, "too far"), MOVING)
+    for spoon in (READY_SPOON, READY_SPOON):  # stopped near ready: straight back, then the joint move
+        machine.step(now + 0.2, [], SEEN, OK, at_rest(spoon=spoon))
+    machine.step(now + 0.3, [], SEEN, OK, at_rest())
+
+
+def test_a_mouth_out_of_reach_pauses_the_meal_once_after_a_few_offers():
+    # A citizen seated beyond the arm's reach: three offers, then the meal waits for a person at
+    # ready (one journalled reason) instead of offering hundreds of times without a bite.
+    machine = ready_machine()
+    limit = machine.settings.tuning.max_unreachable_offers
+    assert limit == 3
+    for k in range(limit):
+        assert machine.state is S.READY
+        unreachable_offer(machine, 1.0 + k)
+    assert machine.state is S.PAUSED and machine.loaded
+    stops = [data for kind, data in machine.events if kind is UsageEventType.SAFETY_STOP]
+    assert [d["reaction"] for d in stops] == ["retract"] * limit + ["pause"]
+    assert stops[-1]["reason"] == "unreachable" and "reseat the citizen" in stops[-1]["detail"]
+    assert machine.stats.bites_offered == limit and machine.stats.safety_stops == limit + 1
+    # The citizen's switch offers nothing more; a person's resume offers again, from zero.
+    machine.step(10.0, cmd(CommandKind.NEXT_BITE), SEEN, OK, at_rest())
+    assert machine.state is S.PAUSED and machine.stats.bites_offered == limit
+    machine.step(11.0, cmd(CommandKind.RESUME), SEEN, OK, at_rest())
+    assert machine.state is S.READY
+    unreachable_offer(machine, 12.0)
+    assert machine.state is S.READY
+
+
+def test_an_arrival_between_out_of_reach_offers_starts_the_count_again():
+    machine = ready_machine()
+    for k in range(machine.settings.tuning.max_unreachable_offers - 1):
+        unreachable_offer(machine, 1.0 + k)
+    machine.step(5.0, cmd(CommandKind.NEXT_BITE), SEEN, OK, at_rest())
+    arrive(machine, 5.1)
+    assert machine.state is S.AT_MOUTH
+    machine.step(21.0, [], SEEN, OK, at_rest(spoon=MOUTH + np.array([-0.02, 0.0, 0.0])))  # bite timeout
+    for spoon in (READY_SPOON, READY_SPOON):
+        machine.step(21.1, [], SEEN, OK, at_rest(spoon=spoon))
+    machine.step(21.2, [], SEEN, OK, at_rest())
+    assert machine.state is S.READY
+    unreachable_offer(machine, 22.0)
+    assert machine.state is S.READY  # one out of reach since the arrival, not three

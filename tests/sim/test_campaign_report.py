@@ -105,3 +105,25 @@ def test_runs_whose_oracle_bound_breaks_the_limit_are_their_familys_own_beyond_p
     assert "| sneeze (beyond physics) | 2 |" in text
     assert "sneeze:beyond_physics, beyond physics: 1 of 2 runs broke a limit" in text
     assert "largest such bound 10.1 N" in text
+
+
+def test_runs_that_fed_nobody_and_their_safety_stop_reasons_are_counted_per_family(tmp_path):
+    """A run that passes the face judgement but stops again and again and feeds nobody is a product
+    failure: each family says how many such runs it had and why its stops came."""
+    from dataclasses import replace
+
+    records = [_record("plain_meal", s) for s in range(5)]
+    records[1] = replace(
+        records[1], bites_offered=3, bites_taken=0, safety_stops=4, safety_stop_reasons=(("unreachable", 4),)
+    )
+    records[2] = replace(records[2], safety_stops=1, safety_stop_reasons=(("lean_in", 1),))
+    assert records[1].fed_nobody and not records[2].fed_nobody
+    assert records[1].as_json()["safety_stop_reasons"] == {"unreachable": 4}
+    stats = family_stats(records, {})
+    write_json(stats, tmp_path / "c.json")
+    (row,) = json.loads((tmp_path / "c.json").read_text())
+    assert (row["fed_nobody"], row["safety_stops"]) == (1, 5)
+    assert row["safety_stop_reasons"] == {"lean_in": 1, "unreachable": 4}
+    text = render_markdown(stats, command="c", header=[])
+    assert "| fed nobody | safety stops (by reason) |" in text
+    assert "| 1 | 5 (unreachable 4, lean_in 1) |" in text
