@@ -342,7 +342,8 @@ class CurrentModel:
 
     current = (gravity (point masses on the links, joints 2-4)
                + (link inertia + reflected rotor inertia) * commanded acceleration
-               + Coulomb friction * sign(commanded velocity)) / torque constant.
+               + Coulomb friction * sign(commanded velocity)
+               + viscous damping * commanded velocity) / torque constant.
     The masses and frictions are rough; the contact detector removes the slow model error with
     its baseline, and its thresholds are set against the noise the commissioning measured.
     """
@@ -352,6 +353,7 @@ class CurrentModel:
     inertia_kg_m2: tuple[float, float, float, float] = (0.004, 0.010, 0.005, 0.002)
     rotor_inertia_kg_m2: float = 0.012  # the XM430's rotor through its 353:1 gears, seen at the joint
     friction_nm: float = 0.04  # gearbox Coulomb friction, per joint
+    viscous_nm_s_per_rad: float = 0.4  # gearbox and motor damping, per joint
     moving_rad_s: float = 0.01  # commanded slower than this, a joint counts as still (no friction sign)
 
     def expected_a(self, q: np.ndarray, qdd: np.ndarray, qd: np.ndarray | None = None) -> np.ndarray:
@@ -375,7 +377,7 @@ class CurrentModel:
         torque = inertia * qdd - gravity
         if qd is not None:
             moving = np.abs(qd) > self.moving_rad_s
-            torque = torque + np.where(moving, np.sign(qd) * self.friction_nm, 0.0)
+            torque = torque + np.where(moving, np.sign(qd) * self.friction_nm, 0.0) + self.viscous_nm_s_per_rad * qd
         return torque / self.torque_constant_nm_a
 
 

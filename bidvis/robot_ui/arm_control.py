@@ -5,6 +5,10 @@ lease (`arm_lease.ArmLease`): a jog, a pose move or a test bite takes it for the
 and a meal for the one who started it; anyone else is refused with `ArmHeld` naming the holder.
 A meal borrows the bus (`lend_bus`) and gives it back when it ends (`take_back`); while it is
 lent, every set-up move is refused with `Busy`. STOP (`stop`) is never refused and frees the lease.
+A meal starts only from where it may move the arm (`outside_meal_space`): an arm left above the
+workspace or beyond a joint limit (by a meal stopped there, or sagged with its torque off) is
+refused with `NotReady`, saying to bring it to the ready pose, instead of a meal that stops at once,
+again and again.
 """
 
 from __future__ import annotations
@@ -28,12 +32,18 @@ from bidvis.robot_ui.arm_lease import MEAL_OWNER, ArmLease, ArmUse
 from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
 from controller.config import SafetyLimits
-from controller.kinematics import SpoonMount
+from controller.kinematics import SpoonMount, forward_spoon
 from controller.messages import Language, Message
-from controller.safety import JointNoise
+from controller.safety import JointNoise, Verdict, Workspace, check_joint_command, check_workspace
 from firmware_bridge import BridgeError, DynamixelBus
 
 MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
+
+
+def outside_meal_space(q_rad: Sequence[float], spoon: SpoonMount, workspace: Workspace) -> Verdict:
+    """Why a meal cannot start from joint angles `q_rad` (OK when it can): a joint beyond its limit,
+    or the spoon outside `workspace`, where the meal's first command would already stop it."""
+    return check_joint_command(list(q_rad)) or check_workspace(forward_spoon(q_rad, spoon)[:3].tolist(), workspace)
 
 
 class ArmControl:
@@ -194,6 +204,11 @@ class ArmControl:
                 self.connect()
             driver, bus = self.driver, self.bus
             assert bus is not None
+            if driver is not None:
+                q = driver.measured_q().tolist()
+                outside = outside_meal_space(q, self.documents.calibration.spoon, Workspace())
+                if outside:
+                    raise NotReady(Message("refusal.arm_outside_meal_space", detail=outside.detail))
             if driver is not None:
                 driver.close()
                 self.driver = None

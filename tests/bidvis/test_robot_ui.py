@@ -9,9 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
+from bidvis.robot_ui.arm_control import outside_meal_space
 from bidvis.robot_ui.audit import AuditAction
 from careplan_api.schemas import UsageEventType
 from controller.config import demo_calibration, load_calibration, load_profile
+from controller.safety import SafetyReason, Workspace
 from sim.virtual_bus import VirtualServoBus
 from tests.bidvis.conftest import ROBOT_URL, wait_for
 
@@ -601,3 +603,38 @@ def test_malformed_panel_presses_are_refused(client, robot, body):
     answer = client.post("/api/panel", json=body)
     assert answer.status_code == 422
     assert not robot.session.meal.running
+
+
+def test_a_meal_starts_only_from_where_it_may_move_the_arm():
+    spoon = demo_calibration().spoon
+    assert not outside_meal_space(demo_calibration().ready_pose_rad, spoon, Workspace())
+    beyond = outside_meal_space((0.0, -1.0, -1.56, 0.0), spoon, Workspace())  # sagged past joint 3's limit
+    assert beyond.reason is SafetyReason.JOINT_LIMIT and "joint3" in beyond.detail
+    above = outside_meal_space((0.0, -1.0, -0.55, 0.0), spoon, Workspace())  # the spoon 0.466 m up
+    assert above.reason is SafetyReason.WORKSPACE and "0.466" in above.detail
+
+
+def test_a_meal_from_a_sagged_arm_is_refused_until_staff_bring_it_to_ready(client, robot):
+    """The arm left above the workspace (a meal stopped there) or sagged past a joint limit with its
+    torque off: a meal would stop at its first command, again and again. The panel is refused with
+    what to do; once staff have sent the arm to its ready pose, the meal starts."""
+    # Sagged past joint 3's limit (-1.5 rad); with its torque off the flawed arm sinks further there.
+    for servo_id, q in zip((11, 12, 13, 14), (0.0, -1.0, -1.56, 0.0), strict=True):
+        robot.bus.plant.set_position(servo_id, q)
+    assert client.post("/api/connect").status_code == 200  # holds it there
+    refused = client.post("/api/panel", json={"command": "select_bowl", "bowl": 0})
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert "where a meal may not move it" in detail and "outside" in detail and "ready pose" in detail
+    assert not robot.session.meal.running
+    assert client.post("/api/move/ready", json={"owner": ANNA}).status_code == 200
+    ready = demo_calibration().ready_pose_rad
+    wait_for(
+        lambda: (
+            client.get("/api/status").json()["arm"]["mode"] == "idle" and np.allclose(joints(client), ready, atol=0.05)
+        ),
+        timeout_s=20,
+        what="the arm at its ready pose",
+    )
+    assert client.post("/api/panel", json={"command": "select_bowl", "bowl": 0}).status_code == 200
+    wait_for(lambda: robot.session.meal.running, what="the meal")

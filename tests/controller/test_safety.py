@@ -304,12 +304,15 @@ def test_no_contact_while_the_servos_settle_after_a_reset():
     assert verdict.reason is SafetyReason.CONTACT
 
 
-def test_expected_current_includes_friction_against_the_commanded_motion():
+def test_expected_current_includes_friction_and_damping_against_the_commanded_motion():
     model = CurrentModel()
     q, still = np.zeros(4), np.zeros(4)
     up = model.expected_a(q, still, np.array([0.0, 0.5, 0.0, 0.0]))
     down = model.expected_a(q, still, np.array([0.0, -0.5, 0.0, 0.0]))
-    assert up[1] - down[1] == pytest.approx(2 * model.friction_nm / model.torque_constant_nm_a)
+    against = model.friction_nm + model.viscous_nm_s_per_rad * 0.5
+    assert up[1] - down[1] == pytest.approx(2 * against / model.torque_constant_nm_a)
+    fast = model.expected_a(q, still, np.array([0.0, 1.0, 0.0, 0.0]))
+    assert fast[1] - up[1] == pytest.approx(model.viscous_nm_s_per_rad * 0.5 / model.torque_constant_nm_a)
     assert model.expected_a(q, still, still).tolist() == model.expected_a(q, still).tolist()
 
 
