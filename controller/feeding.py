@@ -245,7 +245,9 @@ class FeedingMachine:
     loaded: bool = False
     ending: bool = False
     meal_open: bool = False  # a meal_started not yet followed by its meal_ended
-    stopped_by: SafetyReason | None = None  # why the last safe stop came (what people are told)
+    # why the last safe stop came, or why the meal paused itself for a person (what people are
+    # told); a person's resume clears it
+    stopped_by: SafetyReason | None = None
     _requested_bowl: int | None = None
     _entered_s: float = 0.0
     _paused_from: FeedingState | None = None
@@ -350,6 +352,7 @@ class FeedingMachine:
             self._fire(now_s, E.PAUSE)
         elif kind is CommandKind.RESUME and self.state is S.PAUSED:
             self._unreachable_in_a_row = 0  # a person has seen to it: offer again
+            self.stopped_by = None
             origin = self._paused_from
             if origin in _AT_FACE:
                 self._fire(now_s, E.RESUME_AT_FACE)
@@ -402,6 +405,7 @@ class FeedingMachine:
             self.stats.safety_stops += 1
             self._note(UsageEventType.SAFETY_STOP, _verdict_data(verdict, self.state))
             self._fire(now_s, E.PAUSE)
+            self.stopped_by = verdict.reason
 
     def _fault(self, now_s: float, verdict: Verdict) -> None:
         if self.state is S.FAULT:
@@ -510,6 +514,7 @@ class FeedingMachine:
         if offers < self.settings.tuning.max_unreachable_offers or not self._fire(now_s, E.PAUSE):
             return
         self.stats.safety_stops += 1
+        self.stopped_by = SafetyReason.UNREACHABLE
         detail = (
             f"the mouth was out of the arm's reach on {offers} offers in a row: "
             "reseat the citizen or move the arm, then resume"

@@ -36,6 +36,15 @@ from firmware_bridge import DynamixelBus
 log = logging.getLogger(__name__)
 
 
+def reason_shown(state: FeedingState | None, stopped_by: SafetyReason | None) -> str | None:
+    """The reason the pages give for a stopped arm: after a safe stop (FAULT), or while the meal
+    pauses itself for a person (contact away from the face, a mouth out of reach; the machine
+    clears `stopped_by` when a person resumes); None otherwise."""
+    if stopped_by is None or state not in (FeedingState.FAULT, FeedingState.PAUSED):
+        return None
+    return stopped_by.value
+
+
 class MouthFeed(Protocol):
     """What the meal reads the mouth from (`controller.loop.LatestValue` filled by vision)."""
 
@@ -236,9 +245,7 @@ class MealRuntime:
             "state_text": Message(f"meal_state.{state.value if state is not None else 'none'}").text(language),
             "result": "" if result is None else str(result),
             "result_text": "" if result is None else result.text(language),
-            "stopped_by": None
-            if self._stopped_by is None or state is not FeedingState.FAULT
-            else self._stopped_by.value,
+            "stopped_by": reason_shown(state, self._stopped_by),
         }
 
     def close(self) -> None:

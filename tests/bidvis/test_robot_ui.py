@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.arm_control import outside_meal_space
 from bidvis.robot_ui.audit import AuditAction
+from bidvis.robot_ui.meal import reason_shown
 from careplan_api.schemas import UsageEventType
 from controller.config import demo_calibration, load_calibration, load_profile
+from controller.feeding import FeedingState
 from controller.safety import SafetyReason, Workspace
 from sim.virtual_bus import VirtualServoBus
 from tests.bidvis.conftest import ROBOT_URL, wait_for
@@ -638,3 +640,13 @@ def test_a_meal_from_a_sagged_arm_is_refused_until_staff_bring_it_to_ready(clien
     )
     assert client.post("/api/panel", json={"command": "select_bowl", "bowl": 0}).status_code == 200
     wait_for(lambda: robot.session.meal.running, what="the meal")
+
+
+def test_the_pages_say_why_after_a_stop_and_while_the_meal_pauses_itself():
+    # A mouth out of reach (or contact away from the face) pauses the meal for a person: the staff
+    # page and the panel say why, as after a safe stop; once a person resumes, nothing is shown.
+    assert reason_shown(FeedingState.PAUSED, SafetyReason.UNREACHABLE) == "unreachable"
+    assert reason_shown(FeedingState.FAULT, SafetyReason.ESTOP) == "estop"
+    assert reason_shown(FeedingState.PAUSED, None) is None  # a pause someone asked for
+    assert reason_shown(FeedingState.READY, SafetyReason.UNREACHABLE) is None
+    assert reason_shown(None, SafetyReason.CONTACT) is None

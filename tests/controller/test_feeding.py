@@ -446,11 +446,12 @@ def test_a_mouth_out_of_reach_pauses_the_meal_once_after_a_few_offers():
     assert [d["reaction"] for d in stops] == ["retract"] * limit + ["pause"]
     assert stops[-1]["reason"] == "unreachable" and "reseat the citizen" in stops[-1]["detail"]
     assert machine.stats.bites_offered == limit and machine.stats.safety_stops == limit + 1
+    assert machine.stopped_by is SafetyReason.UNREACHABLE  # what the staff page and the panel say
     # The citizen's switch offers nothing more; a person's resume offers again, from zero.
     machine.step(10.0, cmd(CommandKind.NEXT_BITE), SEEN, OK, at_rest())
     assert machine.state is S.PAUSED and machine.stats.bites_offered == limit
     machine.step(11.0, cmd(CommandKind.RESUME), SEEN, OK, at_rest())
-    assert machine.state is S.READY
+    assert machine.state is S.READY and machine.stopped_by is None
     unreachable_offer(machine, 12.0)
     assert machine.state is S.READY
 
@@ -469,3 +470,13 @@ def test_an_arrival_between_out_of_reach_offers_starts_the_count_again():
     assert machine.state is S.READY
     unreachable_offer(machine, 22.0)
     assert machine.state is S.READY  # one out of reach since the arrival, not three
+
+
+def test_contact_while_waiting_at_ready_pauses_and_says_why_until_a_person_resumes():
+    machine = ready_machine()
+    machine.step(2.0, [], SEEN, Verdict(Reaction.RETRACT, SafetyReason.CONTACT, "joint2"), at_rest())
+    assert machine.state is S.PAUSED and machine.stopped_by is SafetyReason.CONTACT
+    kind, data = machine.events[-1]
+    assert kind is UsageEventType.SAFETY_STOP and data["reason"] == "contact" and data["state"] == "ready"
+    machine.step(3.0, cmd(CommandKind.RESUME), SEEN, OK, at_rest())
+    assert machine.state is S.READY and machine.stopped_by is None
