@@ -59,5 +59,5 @@ def panel_status(session: Session, panel: Panel, lang: str | None = None) -> dic
         "tone": tone.value,
         "words": words,
         "paused": state is FeedingState.PAUSED,
-        "why": why,  # why the arm stopped, in plain words (empty unless stopped)
+        "why": why,  # why the arm stopped or the meal paused itself, in plain words (else empty)
     }
