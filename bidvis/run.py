@@ -363,8 +363,22 @@ class SimRobot:
         self.journal.close()
 
 
+def _hold_ready_pose(bus: Any, calibration: RobotCalibration) -> None:
+    """Leave the virtual arm as staff leave the robot between meals: at its ready pose, the servos
+    set up and holding it (torque on, Bus Watchdog off). The flawed arm's joints fall with their
+    torque off, so an arm left free would be wherever the time to the first connect let it fall."""
+    from controller.servos import ArmServos
+    from firmware_bridge import DynamixelBus
+
+    for servo_id, q in zip(calibration.joint_servo_ids, calibration.ready_pose_rad, strict=True):
+        bus.plant.set_position(servo_id, q)
+    with DynamixelBus(bus.url, baudrate=calibration.baudrate, timeout=0.05) as port:
+        ArmServos(calibration.joint_servo_ids).prepare(port, watchdog_steps=0)
+
+
 def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
     """Virtual XM430 servos, a camera that sees a checkerboard on the tool, and the demo files.
+    The arm starts at the calibration's ready pose, holding it (`_hold_ready_pose`).
 
     The calibration and profile files are created in `directory` from the embedded demo defaults
     when absent (and kept: changes made in the pages are saved there).
@@ -384,6 +398,7 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
         save_config(demo_profile(), profile_path)
     calibration, profile = load_calibration(calibration_path), load_profile(profile_path)
     bus = VirtualServoBus.start(ids=calibration.servo_ids, baudrate=calibration.baudrate, name=name)
+    _hold_ready_pose(bus, calibration)
     journal = UsageJournal(directory / "journal.sqlite3")
     truth = np.asarray(demo_calibration().camera.camera_to_base)  # where the simulated camera really is
     session = RobotSession(

@@ -568,7 +568,8 @@ def test_panel_starts_the_meal_pauses_resumes_and_ends_it(connected, robot):
 
 
 def test_stop_during_a_meal_is_an_estop_shown_in_red_on_the_panel(connected, robot):
-    connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0})
+    started = connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0})
+    assert started.status_code == 200, started.text
     wait_for(lambda: panel_state(connected)["state"] in ("choose_bowl", "scoop"), what="the meal to start")
     assert connected.post("/api/stop").json()["message"] == "meal stopped"
     wait_for(lambda: panel_state(connected)["state"] == "fault", what="the e-stop")
@@ -620,9 +621,12 @@ def test_a_meal_from_a_sagged_arm_is_refused_until_staff_bring_it_to_ready(clien
     """The arm left above the workspace (a meal stopped there) or sagged past a joint limit with its
     torque off: a meal would stop at its first command, again and again. The panel is refused with
     what to do; once staff have sent the arm to its ready pose, the meal starts."""
-    # Sagged past joint 3's limit (-1.5 rad); with its torque off the flawed arm sinks further there.
+    # After a power cut, sagged past joint 3's limit (-1.5 rad); with its torque off the flawed arm
+    # sinks further there.
+    robot.bus.power_off()
     for servo_id, q in zip((11, 12, 13, 14), (0.0, -1.0, -1.56, 0.0), strict=True):
         robot.bus.plant.set_position(servo_id, q)
+    robot.bus.power_on()
     assert client.post("/api/connect").status_code == 200  # holds it there
     refused = client.post("/api/panel", json={"command": "select_bowl", "bowl": 0})
     assert refused.status_code == 409

@@ -242,9 +242,8 @@ def test_the_panel_cannot_ask_for_a_bite_when_the_profile_names_another_trigger(
     assert not robot.session.meal.running
     (entry,) = app.state.audit.entries(AuditAction.TRIGGER_REFUSED)
     assert entry.actor.startswith("panel:p-") and entry.client == "10.0.0.21"
-    assert (
-        panel.post("/api/panel", json={"command": "select_bowl", "bowl": 0}, headers=bearer(token)).status_code == 200
-    )
+    started = panel.post("/api/panel", json={"command": "select_bowl", "bowl": 0}, headers=bearer(token))
+    assert started.status_code == 200, started.text
     wait_for(lambda: robot.journal.open_meal_id is not None, what="the meal to start")
     refused = panel.post("/api/panel", json={"command": "next_bite"}, headers=bearer(token))  # in the meal
     assert refused.status_code == 403
