@@ -14,6 +14,7 @@ again and again.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from bidvis.robot_ui.arm import (
     SETUP_WATCHDOG_STEPS,
     ArmDriver,
     ArmError,
+    ArmFault,
     ArmMode,
     ArmNotConnected,
     setup_contact_detector,
@@ -38,6 +40,9 @@ from controller.safety import JointNoise, Verdict, Workspace, check_joint_comman
 from firmware_bridge import BridgeError, DynamixelBus
 
 MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
+# Reconnecting after a meal is tried this often: the meal's last replies may still be on the wire
+# when its port closes, or a busy computer may miss the start-up's reply deadlines.
+TAKE_BACK_ATTEMPTS = 3
 
 
 def outside_meal_space(q_rad: Sequence[float], spoon: SpoonMount, workspace: Workspace) -> Verdict:
@@ -217,12 +222,20 @@ class ArmControl:
             return bus
 
     def take_back(self, bus: DynamixelBus) -> None:
-        """The meal ended: close its bus and reconnect, so staff have the arm held where it stopped."""
+        """The meal ended: close its bus and reconnect, so staff have the arm held where it stopped
+        (tried `TAKE_BACK_ATTEMPTS` times, a wire's quiet time apart; the last `ArmFault` raised)."""
         with self._lock:
             bus.close()
             self.lent = False
             self.lease.free(MEAL_OWNER)
-            self.connect()
+            for attempt in range(1, TAKE_BACK_ATTEMPTS + 1):
+                try:
+                    self.connect()
+                    return
+                except ArmFault:
+                    if attempt == TAKE_BACK_ATTEMPTS:
+                        raise
+                    time.sleep(2 * self.bus_timeout_s)
 
     def status(self, language: Language = Language.ENGLISH) -> dict[str, Any] | None:
         """The set-up arm's status with who holds the arm (`jog_operator`: the holder, by name),

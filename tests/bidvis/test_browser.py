@@ -429,7 +429,12 @@ def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser
     staff_page = browser.new_context(bypass_csp=True).new_page()
     staff(staff_page, server)
     staff_page.click("#stop")
-    staff_page.wait_for_selector("#message:has-text('meal stopped')")
+    # The meal's loop shares this process with the web server and Chromium's two cores: on a busy
+    # machine the servos' 60 ms Bus Watchdog may have ended the paused meal before STOP came
+    # ('arm stopped', a safe stop of its own). Either way the panel must show the stop.
+    staff_page.wait_for_selector("#message:has-text('stopped')")
+    if robot.session.meal.status()["stopped_by"] != "watchdog_tripped":
+        assert "meal stopped" in staff_page.inner_text("#message")
     page.wait_for_selector("#state.tone-stopped:has-text('Stoppet. Tilkald personale')")
     deadline = time.monotonic() + 10
     while robot.session.meal.running and time.monotonic() < deadline:

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
+from bidvis.robot_ui.arm import ArmFault
 from bidvis.robot_ui.arm_control import outside_meal_space
 from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.meal import reason_shown
@@ -16,6 +17,7 @@ from careplan_api.schemas import UsageEventType
 from controller.config import demo_calibration, load_calibration, load_profile
 from controller.feeding import FeedingState
 from controller.safety import SafetyReason, Workspace
+from controller.servos import START_UP_ATTEMPTS
 from sim.virtual_bus import VirtualServoBus
 from tests.bidvis.conftest import ROBOT_URL, wait_for
 
@@ -654,3 +656,28 @@ def test_the_pages_say_why_after_a_stop_and_while_the_meal_pauses_itself():
     assert reason_shown(FeedingState.PAUSED, None) is None  # a pause someone asked for
     assert reason_shown(FeedingState.READY, SafetyReason.UNREACHABLE) is None
     assert reason_shown(None, SafetyReason.CONTACT) is None
+
+
+def test_staff_get_the_arm_back_after_a_meal_when_the_first_reconnect_goes_unanswered(robot):
+    # The meal's last replies may still be on the wire when its port closes, or a busy computer
+    # misses the start-up's deadlines: one failed reconnect is tried again.
+    arm = robot.session.arm
+    bus = arm.lend_bus("staff:Anna")
+    with robot.bus.lock:
+        robot.bus.servo(11).reply_faults.drop = START_UP_ATTEMPTS  # every try of the first exchange
+    arm.take_back(bus)
+    assert arm.driver is not None and not arm.lent
+
+
+def test_a_servo_that_never_answers_after_a_meal_is_a_fault_and_the_arm_stays_free_to_connect(robot):
+    arm = robot.session.arm
+    bus = arm.lend_bus("staff:Anna")
+    with robot.bus.lock:
+        robot.bus.servo(12).reply_faults.silent = True
+    with pytest.raises(ArmFault):
+        arm.take_back(bus)
+    assert arm.driver is None and not arm.lent and arm.lease.holder() is None
+    with robot.bus.lock:
+        robot.bus.servo(12).reply_faults.silent = False
+    arm.connect()  # staff press Connect once the servo answers
+    assert arm.driver is not None
