@@ -71,6 +71,14 @@ def sim_bus(
             "simulator's default preset) or a .json/.toml file of sim.flaws.ArmFlaws fields (docs/simulator.md).",
         ),
     ] = None,
+    torque_off: Annotated[
+        bool,
+        typer.Option(
+            "--torque-off",
+            help="Start as real servos power on: torque off, the arm free (it falls onto its stops). "
+            "By default the servos start holding the arm where it stands, as staff leave it between meals.",
+        ),
+    ] = False,
 ) -> None:
     """Serve virtual XM430-W350 servos on a pseudo-terminal until interrupted (real time)."""
     from sim.flaws import DEFAULT_PRESET, FlawsError, load_flaws
@@ -92,6 +100,8 @@ def sim_bus(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--baud") from None
+    if not torque_off:
+        bus.hold()
     try:
         server = PtyBusServer(bus, link)
     except OSError as exc:
@@ -103,6 +113,7 @@ def sim_bus(
         models = ", ".join(f"{servo.servo_id} {servo.model.model_name}" for servo in bus.servos)
         typer.echo(f"virtual servos {models} at {baud} baud on {server.path} -> {server.device}")
         typer.echo(f"flaws: {flaws or DEFAULT_PRESET} ({arm_flaws.summary()})")
+        typer.echo("torque off: the arm is free" if torque_off else "torque on: the arm holds where it stands")
         server.serve(stop)
     finally:
         server.close()

@@ -72,12 +72,17 @@ class JointLoad:
 
 
 def arm_loads() -> dict[int, JointLoad]:
-    """Rough loads of the OpenManipulator-X-class arm with a spoon (shoulder and elbow carry most)."""
+    """Loads of the OpenManipulator-X-class arm with a spoon, fitted to the MuJoCo world
+    (sim/assets/bidvis_world.xml) at the demo calibration's ready pose: each joint's gravity torque
+    and its slope there (the other joints held at the ready pose). Gravity pulls joints 2-4
+    positive (the spoon goes down); near the ready pose each joint needs what the MuJoCo arm
+    needs, further away the single-joint model drifts from it (at 0 rad: -0.60, -0.43, -0.07
+    against the world's -0.62, -0.51, -0.11 N m). `tests/sim/test_flaws.py` checks the fit."""
     return {
         11: JointLoad(inertia_kg_m2=0.004),
-        12: JointLoad(inertia_kg_m2=0.010, gravity_nm=0.55),
-        13: JointLoad(inertia_kg_m2=0.005, gravity_nm=0.30),
-        14: JointLoad(inertia_kg_m2=0.002, gravity_nm=0.10),
+        12: JointLoad(inertia_kg_m2=0.010, gravity_nm=0.909, gravity_phase_rad=2.289),
+        13: JointLoad(inertia_kg_m2=0.005, gravity_nm=0.485, gravity_phase_rad=2.649),
+        14: JointLoad(inertia_kg_m2=0.002, gravity_nm=0.108, gravity_phase_rad=2.307),
         15: JointLoad(inertia_kg_m2=0.0005, gravity_nm=0.02),
     }
 
@@ -130,7 +135,15 @@ DAMPING_S_PER_D_GAIN = 8 * 0.001 / DEFAULT_POSITION_P_GAIN  # KPD/KPP = 8 D/P, p
 JOINT_ARMATURE_KG_M2 = 0.012
 JOINT_DAMPING_NM_S = 0.15
 JOINT_FRICTION_NM = 0.02
-JOINT_RANGE_RAD = math.pi  # the joints' hard stops (the arm's limits are narrower, DESIGN.md)
+# The joints' hard stops (rad) as the MJCF has them: a free arm falls onto them. The arm's limits
+# are narrower (DESIGN.md); a joint not listed (the tool) stops at +-pi.
+HARD_STOPS_RAD: dict[int, tuple[float, float]] = {
+    11: (-math.pi, math.pi),
+    12: (-1.5, 1.5),
+    13: (-1.5, 1.4),
+    14: (-1.7, 1.97),
+}
+_NO_STOPS = (-math.pi, math.pi)
 _STALL_TORQUE_NM = 4.1  # XM430-W350 at 12 V (firmware_bridge.control_table)
 
 
@@ -158,6 +171,7 @@ class _Joint:
     setpoint: float = 0.0  # the command after the gearbox's play
     kp: float = SERVO_KP_NM_PER_RAD
     kv: float = SERVO_KV_NM_S_PER_RAD
+    stops: tuple[float, float] = _NO_STOPS
 
 
 class CompliantPlant:
@@ -184,7 +198,7 @@ class CompliantPlant:
     def _joint(self, servo_id: int) -> _Joint:
         joint = self._joints.get(servo_id)
         if joint is None:
-            joint = self._joints[servo_id] = _Joint()
+            joint = self._joints[servo_id] = _Joint(stops=HARD_STOPS_RAD.get(servo_id, _NO_STOPS))
         return joint
 
     def set_position(self, servo_id: int, position_rad: float) -> None:
@@ -240,8 +254,9 @@ class CompliantPlant:
         stick = a * friction / denominator
         qd_new = 0.0 if abs(qd_new) <= stick else qd_new - math.copysign(stick, qd_new)
         q_new = q + dt * qd_new
-        if abs(q_new) > JOINT_RANGE_RAD:  # the hard stop
-            q_new, qd_new = math.copysign(JOINT_RANGE_RAD, q_new), 0.0
+        low, high = joint.stops
+        if not low <= q_new <= high:  # the hard stop
+            q_new, qd_new = min(max(q_new, low), high), 0.0
         joint.q, joint.qd = q_new, qd_new
         if kp or kv:
             motor = max(-self.stall_torque_nm, min(self.stall_torque_nm, kp * (joint.setpoint - q_new) - kv * qd_new))

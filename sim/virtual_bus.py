@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple, Protocol
 
-from firmware_bridge.control_table import XM430_W350, ControlTable
+from firmware_bridge.control_table import XM430_W350, ControlTable, Register
 from firmware_bridge.protocol import (
     BROADCAST_ID,
     DropReason,
@@ -272,6 +272,14 @@ class VirtualServoBus:
             self.advance_to(self.clock.now())
             for servo in self.servos:
                 servo.power_on()
+
+    def hold(self) -> None:
+        """Every servo turns its torque on where its joint stands (goal = present position), as
+        staff leave the arm holding between meals; a real servo powers on with torque off."""
+        with self._lock:
+            self.advance_to(self.clock.now())
+            for servo in self.servos:
+                servo.write(servo.model[Register.TORQUE_ENABLE].address, b"\x01")
 
     def servo(self, servo_id: int) -> VirtualServo:
         """The (first) servo with this ID."""

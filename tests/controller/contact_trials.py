@@ -35,6 +35,7 @@ from tests.controller.conftest import ScriptedCitizen, Table, TablePlant, quick_
 
 TUNING_SEEDS = tuple(range(1, 7))
 HELD_OUT_SEEDS = tuple(range(101, 105))
+PUSHED_PHASES = (FeedingState.SCOOP, FeedingState.APPROACH, FeedingState.AT_MOUTH)  # where a trial pushes
 PERIOD_S = 0.005
 
 

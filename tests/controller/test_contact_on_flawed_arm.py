@@ -11,7 +11,14 @@ from __future__ import annotations
 import pytest
 
 from controller.feeding import FeedingState
-from tests.controller.contact_trials import HELD_OUT_SEEDS, TUNING_SEEDS, Push, commissioned_noise, record_meal
+from tests.controller.contact_trials import (
+    HELD_OUT_SEEDS,
+    PUSHED_PHASES,
+    TUNING_SEEDS,
+    Push,
+    commissioned_noise,
+    record_meal,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -41,16 +48,6 @@ def test_every_bite_is_delivered_on_the_noisy_arm(seed, noise_of):
     assert trace.contact_at_s is None and report.feeding.safety_stops == 0
 
 
-SLOW_AT_THE_MOUTH = pytest.mark.xfail(
-    strict=True, reason="held-out seed 101, at the mouth: caught after 25 ms (docs/controller.md, 'Contact detection')"
-)
-PUSHES = [
-    pytest.param(seed, phase, marks=SLOW_AT_THE_MOUTH if (seed, phase) == (101, FeedingState.AT_MOUTH) else ())
-    for seed in HELD_OUT_SEEDS
-    for phase in (FeedingState.SCOOP, FeedingState.APPROACH, FeedingState.AT_MOUTH)
-]
-
-
 def _push(seed, phase, noise_of):
     trace = record_meal(seed, Push(phase), noise=noise_of(seed), blind=False)
     assert trace.push_from_s is not None, f"the meal never reached {phase}"
@@ -58,10 +55,7 @@ def _push(seed, phase, noise_of):
     return trace.contact_at_s - trace.push_from_s
 
 
-@pytest.mark.parametrize(("seed", "phase"), PUSHES)
+@pytest.mark.parametrize("phase", PUSHED_PHASES)
+@pytest.mark.parametrize("seed", HELD_OUT_SEEDS)
 def test_a_5_n_push_of_the_face_on_the_spoon_is_caught_within_20_ms(seed, phase, noise_of):
     assert 0.0 <= _push(seed, phase, noise_of) <= 0.020
-
-
-def test_the_slow_held_out_push_is_still_caught_within_30_ms(noise_of):
-    assert 0.0 <= _push(101, FeedingState.AT_MOUTH, noise_of) <= 0.030

@@ -15,11 +15,16 @@ from __future__ import annotations
 import itertools
 from functools import partial
 
-from controller.feeding import FeedingState
 from controller.safety import ContactDetector
-from tests.controller.contact_trials import PERIOD_S, TUNING_SEEDS, Push, commissioned_noise, record_meal, replay
-
-PHASES = (FeedingState.SCOOP, FeedingState.APPROACH, FeedingState.AT_MOUTH)
+from tests.controller.contact_trials import (
+    PERIOD_S,
+    PUSHED_PHASES,
+    TUNING_SEEDS,
+    Push,
+    commissioned_noise,
+    record_meal,
+    replay,
+)
 
 
 def main() -> None:
@@ -27,7 +32,7 @@ def main() -> None:
     for seed in TUNING_SEEDS:
         noise = commissioned_noise(seed)
         quiet = record_meal(seed, noise=noise)
-        pushed = [record_meal(seed, Push(phase), noise=noise) for phase in PHASES]
+        pushed = [record_meal(seed, Push(phase), noise=noise) for phase in PUSHED_PHASES]
         runs.append((noise, quiet, pushed))
         print(f"seed {seed}: recorded", flush=True)
     for sigmas, confirm, tau in itertools.product((4.0, 5.0, 6.0, 7.0, 8.0), (1, 2, 3), (0.3, 1.0)):

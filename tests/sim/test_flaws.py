@@ -10,11 +10,11 @@ import pytest
 
 from firmware_bridge import BusTimeout, CRCError, DynamixelBus
 from firmware_bridge import protocol as p
-from firmware_bridge.control_table import XL430_W250
+from firmware_bridge.control_table import XL430_W250, Register
 from firmware_bridge.protocol import HardwareError, StatusParser
 from sim.flaws import FLAW_PRESETS, IDEAL, TYPICAL, ArmFlaws, FlawsError, load_flaws
 from sim.scenario import ScenarioError, parse_scenarios
-from sim.servo_plant import CompliantPlant, IdealPlant, JointLoad
+from sim.servo_plant import HARD_STOPS_RAD, CompliantPlant, IdealPlant, JointLoad
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
 CURRENT_UNIT_MA = 2.69
@@ -224,6 +224,71 @@ def test_a_joint_with_torque_off_falls_under_gravity():
     plant = CompliantPlant({12: load})
     settle(plant, 12, 0.0)
     assert settle(plant, 12, None, seconds=0.5).position_rad < -0.2
+
+
+READY_POSE = (0.0, -0.638, -0.1327, 0.7707)  # the demo calibration's
+
+
+def holding_torques(plant, q, seconds: float = 1.0) -> list[float]:
+    readings = None
+    for _ in range(round(seconds / 0.001)):
+        readings = plant.step({11 + i: float(v) for i, v in enumerate(q)}, 0.001)
+    return [readings[servo_id].torque_nm for servo_id in (12, 13, 14)]
+
+
+@pytest.mark.parametrize(
+    "offset", [(0, 0, 0, 0), (0, 0.3, 0, 0), (0, -0.3, 0, 0), (0, 0, 0.3, 0), (0, 0, -0.3, 0), (0, 0.3, -0.3, 0.2)]
+)
+def test_the_virtual_bus_arm_needs_the_torques_the_mujoco_arm_needs_about_the_ready_pose(offset):
+    from sim.world import World
+    from sim.world_plant import MujocoPlant
+
+    q = tuple(a + b for a, b in zip(READY_POSE, offset, strict=True))
+    world = World()
+    world.set_arm_pose(q)
+    physics = holding_torques(MujocoPlant(world), q)
+    plant = CompliantPlant()
+    for servo_id, angle in zip((11, 12, 13, 14), q, strict=True):
+        plant.set_position(servo_id, angle)
+    assert holding_torques(plant, q) == pytest.approx(physics, abs=0.15)
+
+
+def test_the_free_virtual_arm_falls_spoon_down_onto_the_stops_the_mujoco_arm_has():
+    from sim.world import World
+
+    plant = CompliantPlant()
+    for servo_id, angle in zip((11, 12, 13, 14), READY_POSE, strict=True):
+        plant.set_position(servo_id, angle)
+    readings = None
+    for _ in range(3000):
+        readings = plant.step(dict.fromkeys((11, 12, 13, 14)), 0.001)
+    model = World().model
+    for servo_id in (12, 13):
+        high = float(model.jnt_range[model.joint(f"joint{servo_id - 10}").id][1])
+        assert readings[servo_id].position_rad == pytest.approx(high)  # fell positive, onto the stop
+        assert HARD_STOPS_RAD[servo_id] == pytest.approx(
+            tuple(model.jnt_range[model.joint(f"joint{servo_id - 10}").id])
+        )
+
+
+def test_the_virtual_bus_holds_the_flawed_arm_where_it_stands_until_torque_goes_off():
+    bus = VirtualServoBus((11, 12, 13, 14), clock=SimulatedClock(), flaws=TYPICAL)
+    for servo_id, angle in zip((11, 12, 13, 14), READY_POSE, strict=True):
+        bus.plant.set_position(servo_id, angle)
+    bus.clock.sleep(0.001)
+    bus.advance_to(bus.clock.now())  # one tick: the servos read where the joints stand
+    bus.hold()
+    assert all(servo.torque_on for servo in bus.servos)
+    bus.clock.sleep(1.0)
+    bus.advance_to(bus.clock.now())
+    held = bus.joint_states()
+    assert [held[servo_id].position_rad for servo_id in (11, 12, 13, 14)] == pytest.approx(READY_POSE, abs=0.02)
+    torque_off = bus.servo(13).model[Register.TORQUE_ENABLE].address
+    (status,) = exchange(bus, p.write(13, torque_off, b"\x00"))
+    assert status.error == 0
+    bus.clock.sleep(0.5)
+    bus.advance_to(bus.clock.now())
+    assert bus.joint_states()[13].position_rad > READY_POSE[2] + 0.3  # the elbow falls, spoon down
 
 
 def test_the_flawed_bus_builds_a_compliant_plant_and_the_ideal_one_an_ideal_plant():

@@ -191,7 +191,11 @@ def test_link_that_is_a_real_file_is_refused(tmp_path):
     assert blocker.read_text() == "not a tty"
 
 
-def test_sim_bus_command_serves_until_sigterm_and_removes_its_link(tmp_path):
+@pytest.mark.parametrize(
+    ("start", "torque_enable", "said"),
+    [((), b"\x01", "the arm holds where it stands"), (("--torque-off",), b"\x00", "the arm is free")],
+)
+def test_sim_bus_command_serves_until_sigterm_and_removes_its_link(tmp_path, start, torque_enable, said):
     link = tmp_path / "ttyDXL"
     proc = subprocess.Popen(
         [
@@ -205,6 +209,7 @@ def test_sim_bus_command_serves_until_sigterm_and_removes_its_link(tmp_path):
             "11,12",
             "--return-delay-us",
             "0",
+            *start,
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -220,6 +225,7 @@ def test_sim_bus_command_serves_until_sigterm_and_removes_its_link(tmp_path):
         with DynamixelBus(str(link), timeout=0.2) as host:
             assert host.broadcast_ping(max_id=20) == {11: (1020, 48), 12: (1020, 48)}
             assert host.read(12, 9, 1) == b"\x00"
+            assert [host.read(servo_id, 64, 1) for servo_id in (11, 12)] == [torque_enable] * 2  # Torque Enable
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -227,5 +233,5 @@ def test_sim_bus_command_serves_until_sigterm_and_removes_its_link(tmp_path):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 0, err
-    assert "stopped" in out
+    assert "stopped" in out and said in out
     assert not link.exists() and not link.is_symlink()
