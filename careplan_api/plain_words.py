@@ -102,6 +102,6 @@ def stop_reason(reason: str, t: Mapping[str, str]) -> str | None:
 
 def bowl(name: str, t: Mapping[str, str]) -> str:
     """A bowl as the panel names it: the robot's index 0 is "Skål 1"; a named bowl keeps its name."""
-    if name.isdigit() and len(name) <= 3:
+    if re.fullmatch(r"[0-9]{1,3}", name):  # ASCII digits only: str.isdigit() also takes "²", int() does not
         return t["bowl_n"].format(n=int(name) + 1)
     return t["bowl_unknown"] if name == "?" else name

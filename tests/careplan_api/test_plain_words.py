@@ -69,5 +69,9 @@ def test_bowls_are_numbered_from_one_as_on_the_panel():
     ]
 
 
+def test_a_bowl_named_with_digits_that_are_not_ascii_keeps_its_name():
+    assert [plain_words.bowl(name, DA) for name in ("²", "٣", "1234")] == ["²", "٣", "1234"]
+
+
 def test_both_languages_have_the_same_keys():
     assert DA.keys() == EN.keys()
