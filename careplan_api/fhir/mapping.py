@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from careplan_api import plain_words
 from careplan_api.effect import WEEK_TZ, WeekEffect, eaten_with_robot, week_effect, week_of
 from careplan_api.errors import InvalidInput
 from careplan_api.fhir import codes
@@ -27,7 +26,6 @@ from careplan_api.fhir.records import (
     GoalAssessment,
     PowerOfAttorney,
 )
-from careplan_api.i18n import Lang, texts
 from careplan_api.meal_summary import AssistanceLevel, IncidentKind, MealSummary
 
 Resource = dict[str, Any]
@@ -143,10 +141,7 @@ def _meal_components(meal: MealSummary) -> list[Resource]:
         )
     components.append(_count("staff-assists", meal.staff_assists))
     components.extend(
-        {
-            "code": codes.meal_concept("bowl-bites-taken", plain_words.bowl(tally.bowl, texts(Lang.DA))),
-            "valueInteger": tally.bites_taken,
-        }
+        {"code": codes.meal_concept("bowl-bites-taken", f"Skål {tally.bowl}"), "valueInteger": tally.bites_taken}
         for tally in meal.bowls
     )
     incident_counts = Counter(incident.kind for incident in meal.incidents)
