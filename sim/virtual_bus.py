@@ -275,7 +275,9 @@ class VirtualServoBus:
 
     def hold(self) -> None:
         """Every servo turns its torque on where its joint stands (goal = present position), as
-        staff leave the arm holding between meals; a real servo powers on with torque off."""
+        staff leave the arm holding between meals; a real servo powers on with torque off. A joint
+        placed on the plant since the last tick is held where the servo last read it: let one
+        tick pass first."""
         with self._lock:
             self.advance_to(self.clock.now())
             for servo in self.servos:
