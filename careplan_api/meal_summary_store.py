@@ -45,7 +45,7 @@ from careplan_api.meal_summary import (
 )
 from careplan_api.models import Meal, MealSummaryRecord, UsageEventRecord, table_of, utcnow
 
-DERIVED_VERSION = 1
+DERIVED_VERSION = 2  # 2: FHIR bowl text as the panel names it (migration 0006); 1: "Skål {index}"
 REBUILD_CHUNK_MEALS = 500
 
 _TABLE = table_of(MealSummaryRecord)

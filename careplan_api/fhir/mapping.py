@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from careplan_api import plain_words
 from careplan_api.effect import WEEK_TZ, WeekEffect, eaten_with_robot, week_effect, week_of
 from careplan_api.errors import InvalidInput
 from careplan_api.fhir import codes
@@ -26,6 +27,7 @@ from careplan_api.fhir.records import (
     GoalAssessment,
     PowerOfAttorney,
 )
+from careplan_api.i18n import Lang, texts
 from careplan_api.meal_summary import AssistanceLevel, IncidentKind, MealSummary
 
 Resource = dict[str, Any]
@@ -141,7 +143,12 @@ def _meal_components(meal: MealSummary) -> list[Resource]:
         )
     components.append(_count("staff-assists", meal.staff_assists))
     components.extend(
-        {"code": codes.meal_concept("bowl-bites-taken", f"Skål {tally.bowl}"), "valueInteger": tally.bites_taken}
+        {
+            # the bowl as the robot's panel names it (bowl 0 is "Skål 1"); the stored form depends on
+            # this text: a change needs meal_summary_store.DERIVED_VERSION raised (migration 0006)
+            "code": codes.meal_concept("bowl-bites-taken", plain_words.bowl(tally.bowl, texts(Lang.DA))),
+            "valueInteger": tally.bites_taken,
+        }
         for tally in meal.bowls
     )
     incident_counts = Counter(incident.kind for incident in meal.incidents)

@@ -147,6 +147,27 @@ def test_ids_depend_on_the_stable_key_only():
         resource_id("Observation")
 
 
+def test_a_bowl_is_numbered_in_the_fhir_text_as_on_the_panel():
+    meal_id, device_id = uuid4(), uuid4()
+    events = [
+        UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.MEAL_STARTED, at=T0),
+        UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.BOWL_SELECTED, at=T0, data={"bowl": "0"}),
+        UsageEvent(id=uuid4(), meal_id=meal_id, type=UsageEventType.BITE_TAKEN, at=T0 + timedelta(seconds=5)),
+        UsageEvent(
+            id=uuid4(), meal_id=meal_id, type=UsageEventType.BITE_TAKEN, at=T0 + timedelta(seconds=9), data={"bowl": 1}
+        ),
+    ]
+    meal = summarize_meal(meal_id, device_id, events)
+    record = make_record(days=0, meals=(meal,), devices=(DeviceRecord(device_id, T0 - timedelta(days=1)),))
+    texts = [
+        component["code"]["text"]
+        for resource in citizen_resources(record, AS_OF)
+        for component in resource.get("component", ())
+        if component["code"]["coding"][0]["code"] == "bowl-bites-taken"
+    ]
+    assert texts == ["Skål 1", "Skål 2"]  # the robot's bowls 0 and 1 are the panel's "Skål 1" and "Skål 2"
+
+
 def test_patient_is_pseudonymous_with_no_name_or_cpr():
     record = make_record(days=1)
     patient = next(iter(citizen_resources(record, AS_OF)))
@@ -187,7 +208,7 @@ def test_meal_observation_components_carry_bites_duration_pace_assistance_and_in
     level = by_code[codes.FUNCTION_LEVEL_CODE][0]["valueCodeableConcept"]["coding"][0]
     assert level == {"system": codes.FSIII, "code": "B4", "display": "Svære begrænsninger"}
     assert by_code["staff-assists"][0]["valueInteger"] == 1
-    assert by_code["bowl-bites-taken"][0]["code"]["text"] == "Skål kartoffelmos"
+    assert by_code["bowl-bites-taken"][0]["code"]["text"] == "kartoffelmos"  # a named bowl keeps its name
     assert by_code["safety-stops"][0]["valueInteger"] == 1
     assert by_code["incident"][0]["valueString"].endswith("face_contact")
     assert obs["status"] == "final"

@@ -349,18 +349,26 @@ def test_the_database_refuses_an_impossible_assistance_level(app, world, bad_lev
 
 
 # sha256 of the stored form (summary columns and FHIR JSON) of 30 synthetic days (bowls numbered 0 and 1
-# as the robot sends them), per DERIVED_VERSION.
-STORED_FORM_FINGERPRINTS = {1: "8347fda38599758c8b7117198341c85362b156c354d34de48a4fa038c3bd1a25"}
+# as the robot sends them), per DERIVED_VERSION. 2: the FHIR bowl text as the panel says it (migration 0006).
+STORED_FORM_FINGERPRINTS = {
+    1: "8347fda38599758c8b7117198341c85362b156c354d34de48a4fa038c3bd1a25",
+    2: "9e1b3f2d6e373feb2d8f9826855e44c13d64513ee52b7c6d9a2f786ff7ab4fe2",
+}
 
 
-def test_a_change_of_the_stored_form_comes_with_a_new_derived_version():
+def stored_form_fingerprint() -> str:
+    """The fingerprint of the stored form the code writes now (see STORED_FORM_FINGERPRINTS)."""
     citizen_id, device_id = uuid.UUID(int=1), uuid.UUID(int=2)
     digest = hashlib.sha256()
     for meal_id, events in synthetic_meals(T0, 30, random.Random(2026)):
         row = summary_row(citizen_id, summarize_meal(meal_id, device_id, events), T0)
         del row["updated_at"], row["revision"]  # bookkeeping, not derived from the events
         digest.update(orjson.dumps(row, default=str))
-    assert digest.hexdigest() == STORED_FORM_FINGERPRINTS.get(DERIVED_VERSION), (
+    return digest.hexdigest()
+
+
+def test_a_change_of_the_stored_form_comes_with_a_new_derived_version():
+    assert stored_form_fingerprint() == STORED_FORM_FINGERPRINTS.get(DERIVED_VERSION), (
         "summarize_meal or the meal's FHIR mapping now gives other results than the rows already stored: "
         "bump meal_summary_store.DERIVED_VERSION, add a migration that calls rebuild_meal_summaries, "
         "and record the new fingerprint here"
