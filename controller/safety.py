@@ -403,18 +403,31 @@ class JointNoise:
         return cls(joints, joints)
 
 
-def contact_thresholds_a(noise: JointNoise, moving: np.ndarray, sigmas: float, floor_a: float) -> np.ndarray:
+def contact_thresholds_a(
+    noise: JointNoise,
+    qd_rad_s: np.ndarray,
+    sigmas: float,
+    floor_a: float,
+    moving_rad_s: float,
+    speed_margin_a_per_rad_s: float = 0.0,
+) -> np.ndarray:
     """Per joint, how far (A) the current may stray from the expected before it counts: `sigmas`
-    times the joint's measured noise, moving or at rest as commanded, and at least `floor_a`."""
-    noise_a = np.where(moving, noise.moving_a, noise.rest_a)
-    return np.maximum(sigmas * noise_a, floor_a)
+    times the joint's measured noise, moving (commanded faster than `moving_rad_s`) or at rest, at
+    least `floor_a`, plus `speed_margin_a_per_rad_s` per rad/s of commanded speed (what grows with
+    speed: the swing after each goal step, the model's friction and damping error)."""
+    speed = np.abs(qd_rad_s)
+    noise_a = np.where(speed > moving_rad_s, noise.moving_a, noise.rest_a)
+    return np.maximum(sigmas * noise_a, floor_a) + speed_margin_a_per_rad_s * speed
 
 
 @dataclass
 class ContactDetector:
     """Contact from motor current: |measured - expected - baseline| above the joint's threshold
     (`contact_thresholds_a`: `sigmas` x the commissioned noise) on any joint for `confirm_ticks`
-    ticks in a row. The baseline follows the residual slowly (time constant `baseline_tau_s`) so
+    ticks in a row; a joint commanded to move fast is given `speed_margin_a_per_rad_s` more per
+    rad/s (its current swings after each goal step, and the model's damping is rough: a scoop's
+    1.5 rad/s on joint 4 read as contact in campaign meals; near the face the joints are slow, so
+    the margin there is tens of mA). The baseline follows the residual slowly (time constant `baseline_tau_s`) so
     that model error and slow load changes do not count as contact, while a push on the spoon (a
     step within a few ticks) does. For `warmup_s` after a reset the baseline is learnt fast and
     nothing is detected (torque just came on). The gains were chosen on tuning seeds of the flawed
@@ -429,9 +442,12 @@ class ContactDetector:
     warmup_s: float = 0.1
     warmup_tau_s: float = 0.02
     moving_rad_s: float = 0.01  # a joint commanded faster than this is judged against its moving noise
+    speed_margin_a_per_rad_s: float = 0.15  # added per rad/s of commanded joint speed (tuned, see above)
     baseline: np.ndarray | None = None
-    # Diagnostics of the last update: measured - expected, |that - baseline|, the thresholds.
+    # Diagnostics of the last update: measured - expected, the commanded speeds given,
+    # |residual - baseline|, the thresholds.
     last_residual_a: np.ndarray | None = None
+    last_qd_rad_s: np.ndarray | None = None
     last_excess_a: np.ndarray | None = None
     last_threshold_a: np.ndarray | None = None
     _over: int = 0
@@ -441,7 +457,7 @@ class ContactDetector:
         """One tick: the measured and expected currents (A) and the commanded joint speeds (rad/s;
         None: the arm is commanded to stand still)."""
         residual = measured_a - expected_a
-        self.last_residual_a = residual
+        self.last_residual_a, self.last_qd_rad_s = residual, qd_rad_s
         if self.baseline is None:
             self.baseline = residual.copy()
             self._since_reset_s = 0.0
@@ -451,8 +467,10 @@ class ContactDetector:
             self._since_reset_s += self.period_s
             self.baseline += min(1.0, self.period_s / self.warmup_tau_s) * (residual - self.baseline)
             return OK
-        moving = np.zeros(4, dtype=bool) if qd_rad_s is None else np.abs(qd_rad_s) > self.moving_rad_s
-        threshold = contact_thresholds_a(self.noise, moving, self.sigmas, self.floor_a)
+        qd = np.zeros(4) if qd_rad_s is None else qd_rad_s
+        threshold = contact_thresholds_a(
+            self.noise, qd, self.sigmas, self.floor_a, self.moving_rad_s, self.speed_margin_a_per_rad_s
+        )
         excess = np.abs(residual - self.baseline)
         self.last_excess_a, self.last_threshold_a = excess, threshold
         over = excess / threshold

@@ -56,10 +56,22 @@ class Trace:
 
     t_s: list[float] = field(default_factory=list)
     residual_a: list[np.ndarray | None] = field(default_factory=list)
-    qd_rad_s: list[np.ndarray] = field(default_factory=list)
+    qd_rad_s: list[np.ndarray | None] = field(default_factory=list)
     push_from_s: float | None = None
     contact_at_s: float | None = None  # the first contact the meal's own detector saw
     report: MealReport | None = None
+
+    def record(self, now_s: float, contact: ContactDetector) -> None:
+        """What `contact` saw at this tick: nothing new if it was not updated (a lost reply),
+        None if it was reset, else the residual and commanded speeds it was given."""
+        if contact.baseline is None:
+            self.t_s.append(now_s)
+            self.residual_a.append(None)
+            self.qd_rad_s.append(None)
+        elif not self.residual_a or contact.last_residual_a is not self.residual_a[-1]:
+            self.t_s.append(now_s)
+            self.residual_a.append(contact.last_residual_a)
+            self.qd_rad_s.append(contact.last_qd_rad_s)
 
 
 def joint_torques_nm(q: np.ndarray, spoon, force_n: np.ndarray) -> np.ndarray:
@@ -120,10 +132,7 @@ def record_meal(
             now = clock.now()
             table.on_tick(controller)
             entered.setdefault(controller.state, now)
-            contact = controller.supervisor.contact
-            trace.t_s.append(now)
-            trace.residual_a.append(None if contact.baseline is None else contact.last_residual_a)
-            trace.qd_rad_s.append(controller.motion.qd.copy())
+            trace.record(now, controller.supervisor.contact)
             if trace.contact_at_s is None and SafetyReason.CONTACT in controller.stats.reasons:
                 trace.contact_at_s = now
             if push is not None and push.phase in entered:
@@ -159,6 +168,55 @@ def record_meal(
     return trace
 
 
+# Campaign meals in the MuJoCo world (`bidvis safety-campaign`'s families, ground-truth camera):
+# contact-free meals of other citizens, seats and arms than the loop tests' one bite. The first
+# `CAMPAIGN_MEALS` runs of a campaign plan on the tuning seeds choose the gains; as many on the
+# held-out seeds judge them.
+CAMPAIGN_MEALS = 16
+
+
+def campaign_plan(split: str, runs: int = CAMPAIGN_MEALS) -> list:
+    """The campaign's own plan (`bidvis.campaign.plan_runs`) of `runs` runs on the `split` seeds
+    ("tuning" or "held-out"), without the vision pipeline (the detector does not see the camera)."""
+    from dataclasses import replace
+
+    from bidvis.campaign import SeedSplit, plan_runs
+    from sim.families import load_families
+
+    return [replace(run, vision=False) for run in plan_runs(load_families(), runs, None, SeedSplit(split))]
+
+
+def record_campaign_meal(run, *, blind: bool = True) -> Trace:
+    """One planned campaign run (`bidvis.campaign.PlannedRun`), recorded as `record_meal` records;
+    `push_from_s` is when the citizen first touched the spoon or arm (face or lips), None if never:
+    an alarm before it is false. `blind`: the meal's own detector never fires (to replay others)."""
+    from bidvis.campaign import scenario_of
+    from bidvis.simulation.composition import run_simulated_meal
+    from sim.families import load_families
+
+    family = {f.name: f for f in load_families()}[run.family]
+    limits = demo_safety_limits()
+    if blind:
+        limits = limits.model_copy(update={"contact_noise_sigmas": 20.0})
+    trace = Trace()
+
+    def on_progress(meal, controller: MealController) -> None:
+        now = meal.clock.now()
+        trace.record(now, controller.supervisor.contact)
+        if trace.push_from_s is None and (meal.world.face_force_n > 0.0 or meal.world.lip_force_n > 0.0):
+            trace.push_from_s = now
+        if trace.contact_at_s is None and SafetyReason.CONTACT in controller.stats.reasons:
+            trace.contact_at_s = now
+
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = UsageJournal(Path(tmp) / "journal.sqlite3")
+        try:
+            run_simulated_meal(scenario_of(run, family), journal, on_progress=on_progress, limits=limits)
+        finally:
+            journal.close()
+    return trace
+
+
 def _profile():
     from controller.config import demo_profile
 
@@ -175,6 +233,12 @@ def replay(trace: Trace, detector: ContactDetector) -> float | None:
         if verdict:
             return t_s
     return None
+
+
+def false_alarm(trace: Trace, detector: ContactDetector) -> bool:
+    """Whether `detector` alarms on the recorded meal before its push or touch (if any)."""
+    alarm = replay(trace, detector)
+    return alarm is not None and (trace.push_from_s is None or alarm < trace.push_from_s)
 
 
 def commissioned_noise(seed: int) -> JointNoise:

@@ -270,7 +270,8 @@ def test_push_on_the_spoon_is_contact_within_two_ticks():
     tick, verdict = _contact_run(lambda tick: 0.3 if tick >= 400 else 0.0)
     assert tick == 401  # two ticks in a row: 10 ms at 200 Hz
     assert verdict.reaction is Reaction.RETRACT and verdict.reason is SafetyReason.CONTACT
-    assert "joint2" in verdict.detail and "threshold 200 mA" in verdict.detail  # 5 x its 40 mA moving
+    # 5 x its 40 mA moving noise, and 0.15 A per rad/s of its commanded 0.08 rad/s
+    assert "joint2" in verdict.detail and "threshold 212 mA" in verdict.detail
 
 
 def test_thresholds_follow_each_joints_commissioned_noise():
@@ -278,9 +279,17 @@ def test_thresholds_follow_each_joints_commissioned_noise():
     assert _contact_run(lambda tick: 0.25 if tick >= 400 else 0.0)[0] == 401
     noisy = JointNoise.uniform(0.06)
     assert _contact_run(lambda tick: 0.25 if tick >= 400 else 0.0, noise=noisy)[0] is None
-    moving = np.array([True, False, True, False])
-    assert contact_thresholds_a(NOISE, moving, 5.0, 0.03).tolist() == pytest.approx([0.15, 0.15, 0.175, 0.1])
-    assert contact_thresholds_a(JointNoise.uniform(0.001), moving, 5.0, 0.03).tolist() == [0.03] * 4  # the floor
+    qd = np.array([0.05, 0.0, -0.5, 0.005])  # joints 1 and 3 moving, 4 slower than 0.01 rad/s: at rest
+    assert contact_thresholds_a(NOISE, qd, 5.0, 0.03, 0.01).tolist() == pytest.approx([0.15, 0.15, 0.175, 0.1])
+    assert contact_thresholds_a(JointNoise.uniform(0.001), qd, 5.0, 0.03, 0.01).tolist() == [0.03] * 4  # the floor
+
+
+def test_thresholds_widen_with_commanded_joint_speed():
+    # A fast joint's current swings after each goal step and its friction and damping are modelled
+    # roughly: the margin grows with the commanded speed, in either direction, on top of the noise.
+    qd = np.array([0.05, 0.0, -0.5, 2.0])
+    widened = contact_thresholds_a(NOISE, qd, 5.0, 0.03, 0.01, speed_margin_a_per_rad_s=0.2)
+    assert widened.tolist() == pytest.approx([0.15 + 0.01, 0.15, 0.175 + 0.1, 0.15 + 0.4])
 
 
 def test_joint_noise_refuses_what_is_not_a_noise():
