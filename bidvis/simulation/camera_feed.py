@@ -57,7 +57,10 @@ class MouthFeed:
     a frozen frame looks fresh but shows the past).
 
     `mode` AUTO opens face frames when the photos and models are there, else the ground-truth
-    source; `face_scale` None calibrates the tracker's face scale at set-up (face frames only).
+    source, saying why in `reason` and the log; FACES (or a scenario whose camera asks for `faces`)
+    opens face frames or raises what stops them (`FacesUnavailable`, a `VisionError` such as
+    `ModelRuntimeError`, ...); `face_scale` None calibrates the tracker's face scale at set-up
+    (face frames only).
     """
 
     def __init__(
@@ -95,7 +98,10 @@ class MouthFeed:
     def _open(self, scenario: Scenario, mode: CameraMode, faces_dir: Path | None) -> CameraMode:
         faults, seed, settings = scenario.camera_faults, scenario.seed, scenario.camera
         if settings.vision is CameraVision.FACES:
-            mode = CameraMode.AUTO  # the scenario asks for vision: faces wherever the photos are
+            # The scenario asks for the vision pipeline in the loop (a campaign's vision run): face frames
+            # through the tracker, or the error that stops them. Never the ground-truth camera in its place,
+            # which would pass the run as a vision run that never saw a face (issue 12).
+            mode = CameraMode.FACES
         elif settings.vision is CameraVision.GROUND_TRUTH:
             mode = CameraMode.GROUND_TRUTH
         if mode in (CameraMode.AUTO, CameraMode.FACES):
