@@ -1,13 +1,15 @@
 """What a person sees when a `bidvis` command fails: one line with the cause and what to do.
 
-`explain(error)` turns the failures a user can meet (a missing model or runtime, a camera, a serial
-port, a service or database that does not answer, an address in use, a bad configuration) into that
-line; anything else is named as an internal error with the way to get its traceback (`--debug`).
+`explain(error)` turns the failures a user can meet (a missing model or runtime, a camera, the simulated
+camera's face photographs, a serial port, a service or database that does not answer, an address in
+use, a bad configuration) into that line; anything else is named as an internal error with the way
+to get its traceback (`--debug`).
 """
 
 from __future__ import annotations
 
 import errno
+import sys
 
 from controller.config import ConfigError
 from controller.journal import JournalError
@@ -25,7 +27,16 @@ def explain(error: BaseException) -> str:
     import serial
     import sqlalchemy.exc
 
+    # An error of the simulated camera comes from an imported sim.camera; importing it here (mujoco,
+    # OpenCV) could itself fail while explaining an import error.
+    sim_camera = sys.modules.get("sim.camera")
+
     text = " ".join(str(error).split()) or type(error).__name__
+    if sim_camera is not None and isinstance(error, sim_camera.FacesUnavailable):
+        return (
+            f"the simulated camera cannot show face frames: {text}; the face photographs go in "
+            "../shared/data/faces (docs/simulator.md), or choose --camera ground_truth where the scenario allows it"
+        )
     if isinstance(error, CameraError):
         return f"camera: {text}; check its cable and the --camera value"
     if isinstance(error, VisionError | MessageError | ConfigError | JournalError):

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from bidvis.cli import app
 from bidvis.failures import explain
 from firmware_bridge import BusTimeout
+from sim.camera import FacesUnavailable
 from vision import CameraError, ModelFileMissing
 from vision.inference import ModelRuntimeError
 
@@ -49,6 +50,7 @@ def _validation_error() -> pydantic.ValidationError:
         ),
         (ModelRuntimeError("OpenCV 5.3 cannot load x.tflite: bad; run scripts/setup"), "run scripts/setup"),
         (CameraError("cannot open camera 3"), "check its cable and the --camera value"),
+        (FacesUnavailable("no face labels at /x/faces/labels.csv"), "face photographs go in ../shared/data/faces"),
         (serial.SerialException("could not open port /dev/ttyUSB0"), "check the cable"),
         (BusTimeout(0x01, (11,), 0.01), "--port/--baud"),
         (
