@@ -227,12 +227,6 @@ def care_home(tmp_path, make_staff_login):
                     process.wait(timeout=10)
 
 
-@pytest.mark.xfail(
-    reason="on the flawed simulated arm in real time, about 1 run in 3 every scoop stops as a contact on "
-    "joint 4 (260-320 mA off, threshold 246 mA): at 1.2 rad/s a tick 3 ms late swings the current by "
-    "kp x speed x lateness, which the contact detector reads as a push (docs/controller.md, 'Contact detection')",
-    strict=False,
-)
 def test_a_150_ms_host_freeze_mid_meal_stops_tells_staff_reaches_the_journal_and_waits_for_a_person(care_home):
     directory, robot, panel = care_home
     staff = httpx.Client(base_url=panel.base_url, headers={"Origin": str(panel.base_url).rstrip("/")})
