@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 
 _WORD = re.compile(r"[^\W\d_]+(?:[-'][^\W\d_]+)*")
 _SENTENCE_END = re.compile(r"[.!?:]+(?=\s|$)")
@@ -28,3 +30,77 @@ def lix(blocks: Iterable[str]) -> float:
     if words == 0:
         raise ValueError("no running text to measure")
     return words / sentences + 100 * long_words / words
+
+
+MAX_LIX = 35  # a citizen's or relative's page: plain Danish (and English)
+# text that must never reach a Danish page: request paths, role keys, codes, English words
+SYSTEM_TEXT = re.compile(
+    r"\b(GET|POST|PUT|DELETE) /|/api/|\bcli\b|\((citizen|relative|staff|admin|analyst)\)|\b[a-z]+_[a-z_]+\b"
+    r"|\bdevice ingest\b|\b(the|and|meal|stopped|safety|report|purpose|care|citizen|relative)\b"
+)
+_RUNNING = {"p", "li", "legend", "figcaption", "summary"}
+_SKIPPED = {"script", "style", "code"}  # a command shown as a command is not running text
+
+
+@dataclass
+class PageText:
+    """What a reader sees in a page's `<main>`: every text (`all`), and its running text (`running`:
+    paragraphs, list items without links or other elements, legends, captions, summaries), as the
+    browser-based page tests take them with `innerText`. A `<code>` (a command to type) and an
+    element in another language (`lang`, the link to the other language) are left out."""
+
+    running: list[str] = field(default_factory=list)
+    all: list[str] = field(default_factory=list)
+
+
+def page_text(html: str) -> PageText:
+    """The text of `<main>` in a server-rendered page (no script runs: the pages need none)."""
+    parser = _MainText()
+    parser.feed(html)
+    parser.close()
+    return parser.found
+
+
+class _MainText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found = PageText()
+        self._in_main = self._skipping = 0
+        self._blocks: list[tuple[str, list[str], bool]] = []  # (tag, text, has an element inside)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "main":
+            self._in_main += 1
+        if not self._in_main:
+            return
+        if tag not in _VOID and (tag in _SKIPPED or self._skipping or dict(attrs).get("lang")):
+            self._skipping += 1  # a command, or a link to the page in another language: not this page's text
+        if self._blocks and tag not in _VOID:
+            name, text, _ = self._blocks[-1]
+            self._blocks[-1] = (name, text, True)
+        if tag in _RUNNING:
+            self._blocks.append((tag, [], False))
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self._in_main:
+            return
+        if self._skipping:
+            self._skipping -= 1
+        if tag in _RUNNING and self._blocks and self._blocks[-1][0] == tag:
+            name, text, nested = self._blocks.pop()
+            block = " ".join("".join(text).split())
+            if block and not (name == "li" and nested):
+                self.found.running.append(block)
+        if tag == "main":
+            self._in_main -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._in_main or self._skipping:
+            return
+        if data.strip():
+            self.found.all.append(" ".join(data.split()))
+        for _name, text, _nested in self._blocks:
+            text.append(data)
+
+
+_VOID = {"br", "wbr", "input", "img", "meta", "link", "hr"}

@@ -542,7 +542,7 @@ def test_a_wrong_password_in_the_browser_is_refused(page, server):
     page.fill("input[name='username']", "Anna")
     page.fill("input[name='password']", "not the password")
     page.click("button[type=submit]")
-    page.wait_for_selector("#error:has-text('Forkert brugernavn eller adgangskode')")
+    page.wait_for_selector("#error:has-text('Brugernavn eller adgangskode passer ikke')")
     page.goto(server + "/staff")
     page.wait_for_url("**/login?next=/staff")
 

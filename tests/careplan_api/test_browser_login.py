@@ -93,7 +93,7 @@ def test_a_wrong_password_shows_the_form_with_an_error_and_sets_no_cookie(browse
     inactive = log_in(browser, "staff_b", world.password, lang="da")
     for response in (wrong, unknown, inactive):
         assert response.status_code == 200 and "set-cookie" not in response.headers
-        assert 'role="alert"' in response.text and "Forkert brugernavn eller adgangskode" in response.text
+        assert 'role="alert"' in response.text and "Brugernavn eller adgangskode passer ikke" in response.text
     # no user enumeration: the three answers are the same page
     assert wrong.text == unknown.text == inactive.text
     assert SESSION_COOKIE not in browser.cookies
@@ -297,7 +297,7 @@ def test_every_page_read_by_cookie_is_audited_with_its_purpose(browser, world, a
 def test_the_login_page_shows_who_is_logged_in(browser, world):
     log_in(browser, "staff_a", world.password)
     html = browser.get("/login").text
-    assert "Du er logget ind som staff_a (staff)." in html and 'action="/logout"' in html
+    assert "Du er logget ind som staff_a (personale)." in html and 'action="/logout"' in html
     assert 'name="password"' not in html
 
 

@@ -51,7 +51,7 @@ def test_a_relative_logs_in_says_why_reads_the_report_and_logs_out(page, live_se
     page.get_by_label("Brugernavn").fill("relative")
     page.get_by_label("Adgangskode").fill("wrong password")
     page.get_by_role("button", name="Log ind").click()
-    assert page.get_by_role("alert").inner_text().startswith("Forkert brugernavn eller adgangskode")
+    assert page.get_by_role("alert").inner_text().startswith("Brugernavn eller adgangskode passer ikke")
     assert axe_violations(page) == []
 
     page.get_by_label("Brugernavn").fill("relative")

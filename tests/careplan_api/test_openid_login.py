@@ -273,7 +273,7 @@ def test_the_login_page_offers_each_provider_and_the_password_only_as_break_glas
     assert "Log ind med MitID" in page.text and "Log ind med Kommunens login" in page.text
     assert "Nødadgang for administrator" in page.text
     as_staff = http.post(f"{base}/login", data={"username": "staff_a", "password": world.password})
-    assert as_staff.status_code == 200 and "Forkert brugernavn eller adgangskode" in as_staff.text
+    assert as_staff.status_code == 200 and "Brugernavn eller adgangskode passer ikke" in as_staff.text
     token = httpx.post(f"{base}/api/v1/auth/token", data={"username": "staff_a", "password": world.password})
     assert token.status_code == 401
     admin = httpx.post(f"{base}/api/v1/auth/token", data={"username": "admin", "password": world.password})

@@ -19,17 +19,11 @@ from careplan_api.models import AuditAction, Device, utcnow
 from careplan_api.services import audit, people
 from careplan_api.services.ingest import IngestLimits, ingest_batch
 from careplan_api.synthetic_meals import synthetic_meals
-from tests.readability import lix
+from tests.readability import MAX_LIX, SYSTEM_TEXT, lix
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
-MAX_LIX = 35
-# text that must never reach a Danish page: request paths, role keys, codes, English words
-SYSTEM_TEXT = re.compile(
-    r"\b(GET|POST|PUT|DELETE) /|/api/|\bcli\b|\((citizen|relative|staff|admin|analyst)\)|\b[a-z]+_[a-z_]+\b"
-    r"|\bdevice ingest\b|\b(the|and|meal|stopped|safety|report|purpose|care|citizen|relative)\b"
-)
 DECIMAL_POINT = re.compile(r"\d\.\d")
 
 

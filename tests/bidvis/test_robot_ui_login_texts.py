@@ -1,0 +1,133 @@
+"""The robot's staff login pages, in Danish and English, as anyone at the robot may meet them (a
+citizen or a relative included): with passwords only, with a choice of login service and the
+break-glass form, a wrong password, too many tries, an unknown service, and every refusal of an
+OpenID login. Each page's running text is plain language (LIX at most 35, tests/readability.py) and a
+Danish page shows no English or system text; the one command (how accounts are made) is shown as a
+command (`<code>`). A refusal that needs a provider's answer is made by a provider client that raises it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bidvis.robot_ui.app import create_app
+from bidvis.robot_ui.staff_openid import StaffOpenId
+from bidvis.robot_ui.texts import Language, staff_words
+from careplan_api import openid
+from careplan_api.local_postgres import free_port
+from careplan_api.models import Role
+from careplan_api.openid import OpenIdClients, OpenIdProvider
+from tests.bidvis.conftest import ROBOT_URL
+from tests.readability import MAX_LIX, SYSTEM_TEXT, lix, page_text
+
+ENGLISH = re.compile(
+    r"\b(log in|please|try|wrong|password|user name|accounts?|error|answer|provider|state|nonce|token)\b", re.I
+)
+REFUSALS = [
+    openid.ProviderUnavailable("down"),
+    openid.StateUnknown("replayed"),
+    openid.TokenExpired("expired"),
+    openid.ProviderRefused("cancelled"),
+    openid.ClaimsRefused("another unit"),
+    openid.WrongIssuer("another issuer"),
+    openid.InvalidIdToken("bad signature"),
+]
+
+
+def _provider(name: str, title: str) -> OpenIdProvider:
+    return OpenIdProvider(
+        name=name,
+        title=title,
+        issuer=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        client_id="robot-12",
+        client_secret="not-used-0123456789",
+        roles_claim="roles",
+        role_map={"sosu": Role.STAFF},
+    )
+
+
+def _pages(robot, tmp_path, make_staff_login, lang: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    pages: dict[str, str] = {}
+    wrong = {"username": "Anna", "password": "not the password", "lang": lang}
+    passwords_only = make_staff_login(tmp_path / "passwords")
+    with TestClient(create_app(robot.session, passwords_only), base_url=ROBOT_URL) as browser:
+        pages["passwords only"] = browser.get(f"/login?lang={lang}").text
+        pages["wrong password"] = browser.post("/login", data=wrong).text
+        for _ in range(20):
+            answer = browser.post("/login", data=wrong)
+            if answer.status_code == 429:
+                pages["too many tries"] = answer.text
+                break
+    with_services = make_staff_login(tmp_path / "services")
+    with_services.password_accounts = frozenset({"Bo"})  # break-glass only
+    with_services.openid = StaffOpenId(OpenIdClients([_provider("kommune", "Kommunens login")]), unit=None)
+    with TestClient(create_app(robot.session, with_services), base_url=ROBOT_URL) as browser:
+        pages["choice"] = browser.get(f"/login?lang={lang}").text
+        pages["unknown service"] = browser.get(f"/login/oidc/nosuch?lang={lang}").text
+        client = with_services.openid.clients.get("kommune")
+        for exc in REFUSALS:
+
+            def refuse(*_args: object, exc: Exception = exc, **_kwargs: object) -> None:
+                raise exc
+
+            monkeypatch.setattr(client, "begin", refuse)
+            pages[f"refused: {type(exc).__name__}"] = browser.get(f"/login/oidc/kommune?lang={lang}").text
+    assert "too many tries" in pages, "the login throttle never answered 429"
+    return pages
+
+
+def _problems(html: str, lang: str) -> list[str]:
+    shown = page_text(html)
+    problems = []
+    if shown.running and (readability := lix(shown.running)) > MAX_LIX:
+        problems.append(f"LIX {readability:.1f}: {' | '.join(shown.running)}")
+    if lang == "da":
+        text = " ".join(shown.all).replace("Anna", "NAME")
+        problems += [f"system or English text: {m.group(0)!r}" for m in SYSTEM_TEXT.finditer(text)]
+        problems += [f"English: {m.group(0)!r}" for m in ENGLISH.finditer(text)]
+        problems += [f"a command outside <code>: {m.group(0)!r}" for m in re.finditer(r"\bbidvis \w+", text)]
+    return problems
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_every_staff_login_page_of_the_robot_is_plain_language(robot, tmp_path, make_staff_login, lang, monkeypatch):
+    pages = _pages(robot, tmp_path, make_staff_login, lang, monkeypatch)
+    assert len(pages) == 5 + len(REFUSALS)
+    bad = {name: found for name, html in pages.items() if (found := _problems(html, lang))}
+    assert not bad, "\n".join(f"{name}: {problem}" for name, found in bad.items() for problem in found)
+    assert "<code>bidvis ui add-staff" in pages["passwords only"]
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        (
+            "oidc_refused_state",
+            "Anmodningen kunne ikke gennemføres, idet den medsendte tilstandsparameter enten allerede er "
+            "anvendt, er udløbet eller stammer fra en anden browsersession, hvorfor autentificeringen skal "
+            "påbegyndes påny.",
+        ),
+        ("login_wrong", "Wrong user name or password."),
+        ("login_no_accounts", "Robotten har ingen konti endnu. Opret en med bidvis ui add-staff NAVN."),
+    ],
+)
+def test_a_long_winded_english_or_system_text_fails_the_check(
+    robot, tmp_path, make_staff_login, monkeypatch, key, text
+):
+    """The check bites: put back a long-winded text, an English one or a bare command, and a page fails."""
+    danish = dict(staff_words(Language.DANISH)) | {key: text}
+
+    def words(language: Language) -> dict[str, str]:
+        return danish if language is Language.DANISH else staff_words(language)
+
+    for module in ("bidvis.robot_ui.routes.login", "bidvis.robot_ui.routes.openid"):
+        monkeypatch.setattr(f"{module}.staff_words", words)
+    pages = _pages(robot, tmp_path, make_staff_login, "da", monkeypatch)
+    if key == "login_no_accounts":  # shown when the robot has no account at all
+        with TestClient(
+            create_app(robot.session, make_staff_login(tmp_path / "none", names=())), base_url=ROBOT_URL
+        ) as b:
+            pages["no accounts"] = b.post("/login", data={"username": "Anna", "password": "x" * 12}).text
+    assert any(_problems(html, "da") for html in pages.values())
