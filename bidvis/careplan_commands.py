@@ -394,3 +394,72 @@ def access_log(
                 "entries": [AuditEntryOut.model_validate(e).model_dump(mode="json") for e in entries],
             }
         )
+
+
+@careplan_app.command("import-fuldmagter")
+def import_fuldmagter(
+    register: Annotated[
+        str,
+        typer.Option(
+            envvar="BIDVIS_CAREPLAN_FULDMAGT_REGISTER",
+            help="the register: a JSON file (the local stand-in, or an export) or the https URL of its JSON feed",
+        ),
+    ],
+    since: Annotated[
+        str | None, typer.Option(help="the feed's cursor from the last import (printed as `cursor`)")
+    ] = None,
+    citizen: Annotated[
+        str | None, typer.Option(help="import only this citizen's fuldmagter (the citizen's id)")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import fuldmagter from the national fuldmagt register (docs/fuldmagt.md); prints what changed
+    as {"created", "updated", "unchanged", "duplicates", "not_our_citizen", "other_citizens",
+    "refused": [{"ref", "reason"}], "cursor"}.
+
+    Running it again changes nothing. Every change is audited in the citizen's access log with you
+    as the operator. Exit status 1 (nothing changed) when the register cannot be read or the citizen
+    is unknown; 3 when some entries were refused (the others are imported).
+    """
+    from pathlib import Path
+
+    import httpx
+
+    from careplan_api.fuldmagt_register import FileFuldmagtRegister, HttpFuldmagtRegister, import_changes
+    from careplan_api.services import audit, people
+
+    citizen_id = _uuid(citizen, "--citizen") if citizen else None
+    client: httpx.Client | None = None
+    source: Any
+    if register.startswith(("https://", "http://")):
+        client = httpx.Client(timeout=30, follow_redirects=False)
+        source = HttpFuldmagtRegister(client, register)
+    else:
+        source = FileFuldmagtRegister(Path(register))
+    try:
+        with _admin_session(database_url) as (session, settings):
+            if citizen_id is not None:
+                people.get_citizen(session, citizen_id)  # NotFound: a clear error, nothing changed
+            _jwt_key, cpr_key = settings.require_secrets()
+            report = import_changes(
+                session, source, since, cpr_key, actor=audit.Operator.current(), citizen_id=citizen_id
+            )
+            session.commit()
+    finally:
+        if client is not None:
+            client.close()
+    _print(
+        {
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "duplicates": report.duplicates,
+            "not_our_citizen": report.not_our_citizen,
+            "other_citizens": report.other_citizens,
+            "refused": [{"ref": ref, "reason": reason} for ref, reason in report.refused],
+            "cursor": report.cursor,
+        }
+    )
+    if report.refused:
+        typer.echo(f"error: {len(report.refused)} entries refused (see `refused`); the others are imported", err=True)
+        raise typer.Exit(3)

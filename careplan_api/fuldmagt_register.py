@@ -11,12 +11,21 @@ protocol implements the same method. `import_changes` applies a page to the data
   identifier (`services.access.held_by`); CPR numbers are hashed here and never stored;
 - an entry seen before (its `ref`) updates the end date and the ending, so an ending in the register
   ends it here;
-- an entry with an unknown scope or bad dates is refused on its own (with the reason); the others go on.
+- an entry with an unknown scope or bad dates, or whose holder is the citizen themself, is refused on
+  its own (with the reason); the others go on. An entry given twice with the same contents counts
+  once; a `ref` given twice with different contents is refused, so that an import never depends on
+  the order of the register's answer (running it again changes nothing).
+
+`FileFuldmagtRegister` reads the same page from a JSON file: the local stand-in of a register, and
+the way to import an export of one (`bidvis careplan import-fuldmagter`).
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -86,6 +95,41 @@ class HttpFuldmagtRegister:
             raise RegisterError(f"the fuldmagt register sent a malformed page: {exc.error_count()} errors") from exc
 
 
+class FileFuldmagtRegister:
+    """A register kept as a JSON file holding one page (`{"entries": [...], "cursor": "..."}`, the
+    cursor optional): all of its fuldmagter, whatever the cursor asked from. The local stand-in of
+    a national register, and an export of one."""
+
+    MAX_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def changes(self, since: str | None) -> RegisterPage:
+        try:
+            if self.path.stat().st_size > self.MAX_BYTES:
+                raise RegisterError(f"the fuldmagt register file {self.path} is larger than {self.MAX_BYTES} bytes")
+            data = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            raise RegisterError(f"the fuldmagt register file {self.path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RegisterError(f"the fuldmagt register file {self.path} could not be read: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise RegisterError(
+                f"the fuldmagt register file {self.path} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
+        if isinstance(data, dict):
+            data.setdefault("cursor", "")
+        try:
+            return RegisterPage.model_validate(data)
+        except ValidationError as exc:
+            where = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in exc.errors()[:3])
+            raise RegisterError(
+                f"the fuldmagt register file {self.path} is not a register page "
+                f'({{"entries": [...], "cursor": "..."}}): {where}'
+            ) from None
+
+
 @dataclass
 class ImportReport:
     """What one import did."""
@@ -94,14 +138,26 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    duplicates: int = 0  # the same entry given again in the page: counted once
     not_our_citizen: int = 0
+    other_citizens: int = 0  # entries for another of our citizens than the one asked for
     refused: list[tuple[str, str]] = field(default_factory=list)  # (ref or position, reason)
 
 
-def import_changes(session: Session, register: FuldmagtRegister, since: str | None, cpr_key: bytes) -> ImportReport:
-    """Apply the register's changes after `since` (the caller commits); each change is audited."""
+def import_changes(
+    session: Session,
+    register: FuldmagtRegister,
+    since: str | None,
+    cpr_key: bytes,
+    *,
+    actor: audit.Actor = None,
+    citizen_id: uuid.UUID | None = None,
+) -> ImportReport:
+    """Apply the register's changes after `since` (the caller commits); each change is audited, by
+    `actor` (None: the system). With `citizen_id`, only that citizen's fuldmagter are imported."""
     page = register.changes(since)
     report = ImportReport(cursor=page.cursor)
+    by_ref: dict[str, list[tuple[RegisterEntry, FuldmagtScope, str, str]]] = {}
     for position, raw in enumerate(page.entries):
         try:
             entry = RegisterEntry.model_validate(raw)
@@ -115,16 +171,35 @@ def import_changes(session: Session, register: FuldmagtRegister, since: str | No
         if any(end <= entry.valid_from for end in ends):
             report.refused.append((entry.ref, "it ends before it starts"))
             continue
+        if holder_hmac == grantor_hmac:
+            report.refused.append((entry.ref, "the holder is the citizen themself"))
+            continue
+        by_ref.setdefault(entry.ref, []).append((entry, scope, holder_hmac, grantor_hmac))
+    for ref, given in by_ref.items():
+        if any(other[0] != given[0][0] for other in given[1:]):
+            report.refused.append((ref, f"the register gives this fuldmagt {len(given)} times, differently"))
+            continue
+        report.duplicates += len(given) - 1
+        entry, scope, holder_hmac, grantor_hmac = given[0]
         citizen = session.scalar(select(Citizen).where(Citizen.cpr_hmac == grantor_hmac))
         if citizen is None:
             report.not_our_citizen += 1
             continue
-        _apply(session, report, citizen, entry, scope, holder_hmac)
+        if citizen_id is not None and citizen.id != citizen_id:
+            report.other_citizens += 1
+            continue
+        _apply(session, report, citizen, entry, scope, holder_hmac, actor)
     return report
 
 
 def _apply(
-    session: Session, report: ImportReport, citizen: Citizen, entry: RegisterEntry, scope: FuldmagtScope, holder: str
+    session: Session,
+    report: ImportReport,
+    citizen: Citizen,
+    entry: RegisterEntry,
+    scope: FuldmagtScope,
+    holder: str,
+    actor: audit.Actor,
 ) -> None:
     known = session.scalar(select(Fuldmagt).where(Fuldmagt.register_ref == entry.ref))
     if known is None:
@@ -142,7 +217,7 @@ def _apply(
         session.add(fuldmagt)
         session.flush()
         report.created += 1
-        _audit(session, AuditAction.CREATE, fuldmagt, "fuldmagt from the national register")
+        _audit(session, actor, AuditAction.CREATE, fuldmagt, "fuldmagt from the national register")
         return
     if known.citizen_id != citizen.id or known.source is not FuldmagtSource.REGISTER:
         report.refused.append((entry.ref, "the register changed whose fuldmagt this is"))
@@ -153,7 +228,7 @@ def _apply(
     known.scope, known.valid_until, known.revoked_at = scope, entry.valid_until, entry.revoked_at
     session.flush()
     report.updated += 1
-    _audit(session, AuditAction.UPDATE, known, "fuldmagt changed in the national register")
+    _audit(session, actor, AuditAction.UPDATE, known, "fuldmagt changed in the national register")
 
 
 def _reason(exc: Exception) -> str:
@@ -162,10 +237,10 @@ def _reason(exc: Exception) -> str:
     return str(exc)  # a scope we do not know, or a CPR number that is not one (the number is not repeated)
 
 
-def _audit(session: Session, action: AuditAction, fuldmagt: Fuldmagt, purpose: str) -> None:
+def _audit(session: Session, actor: audit.Actor, action: AuditAction, fuldmagt: Fuldmagt, purpose: str) -> None:
     audit.record(
         session,
-        actor=None,
+        actor=actor,
         action=action,
         resource=f"fuldmagt {fuldmagt.id}",
         citizen_id=fuldmagt.citizen_id,
