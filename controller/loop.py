@@ -64,6 +64,7 @@ from controller.safety import (
     SafetySupervisor,
     Verdict,
     Workspace,
+    check_bus_silence,
     check_joint_command,
     check_joint_speeds,
     check_servo_health,
@@ -78,7 +79,7 @@ from controller.safety import (
     worst,
 )
 from controller.servos import ArmServos, JointReading, MissingReply
-from firmware_bridge.errors import BridgeError, ServoError
+from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, ProtocolError, ServoError
 from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,7 @@ class MealController:
         self.stats = ControllerStats()
         self._last_now_s: float | None = None
         self._last_obs_t_s: float | None = None
+        self._last_heard_s: float | None = None  # the last tick whose read the servos answered
         self._pending: Verdict = OK
         self._last_reason: SafetyReason | None = None
         self._q_sent = np.array(q0, dtype=float)
@@ -250,7 +252,7 @@ class MealController:
         if self._last_now_s is not None and now_s < self._last_now_s:
             self.stats.clock_jumps_back += 1
         self._last_now_s = now_s
-        verdicts.append(self._check_bus(reading, bus_error))
+        verdicts.append(self._check_bus(now_s, reading, bus_error))
         mouth, vision_verdict = self._check_mouth(now_s, observation)
         verdicts.append(vision_verdict)
         verdict = worst(verdicts)
@@ -308,13 +310,21 @@ class MealController:
 
     # -- checks --------------------------------------------------------------------------------
 
-    def _check_bus(self, reading: JointReading | None, error: BridgeError | None) -> Verdict:
+    def _check_bus(self, now_s: float, reading: JointReading | None, error: BridgeError | None) -> Verdict:
         supervisor, limits = self.supervisor, self.limits
+        if self._last_heard_s is None or now_s < self._last_heard_s:
+            self._last_heard_s = now_s  # the first tick (the start-up read was answered), or the clock went back
         if error is not None or reading is None:
             self.stats.bus_errors += 1
             if isinstance(error, ServoError) and error.alert:
                 return classify_hardware_error(error.servo_id, error.hardware_error)
-            return supervisor.bus_failed(error or MissingReply("no reading"))
+            if _answered(error):
+                self._last_heard_s = now_s
+            # Failed exchanges in a row, or, sooner, a bus silent for as long as the servos' Bus
+            # Watchdog: they may have stopped by themselves while no read could say so.
+            unheard = check_bus_silence(now_s - self._last_heard_s, limits.watchdog_ms / 1e3)
+            return worst([supervisor.bus_failed(error or MissingReply("no reading")), unheard])
+        self._last_heard_s = now_s
         supervisor.bus_ok()
         servo_state = check_servo_state(
             self.joint_ids, reading.torque_on, reading.hardware_error, reading.watchdog_tripped
@@ -421,6 +431,14 @@ class MealController:
         if reason is not None and reason is not self._last_reason:
             self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
         self._last_reason = reason
+
+
+def _answered(error: BridgeError | None) -> bool:
+    """Whether a failed read still shows the servos heard it: an answer came back, if garbled,
+    partial or an error status. Only a read that nothing answered (or a port that failed) does not."""
+    if isinstance(error, BusTimeout):
+        return error.received > 0
+    return isinstance(error, (CRCError, ProtocolError, ServoError, MissingReply))
 
 
 # -- journal ----------------------------------------------------------------------------------

@@ -294,6 +294,21 @@ def check_servo_state(
     return OK
 
 
+def check_bus_silence(unheard_s: float, watchdog_s: float) -> Verdict:
+    """A failed exchange `unheard_s` after the last one the servos are known to have heard (a read
+    they answered, even garbled): from the Bus Watchdog's time on they may have stopped by
+    themselves, and no read can tell while the bus is silent (a USB stall, a pulled cable), so the
+    controller takes them as stopped (SAFE_STOP) instead of waiting for more failed exchanges."""
+    if unheard_s >= watchdog_s - 1e-9:  # tick times are sums of floats: 60 ms may read 59.999...
+        return Verdict(
+            Reaction.SAFE_STOP,
+            SafetyReason.BUS_ERRORS,
+            f"no answer from the servos for {unheard_s * 1e3:.0f} ms, as long as their Bus Watchdog "
+            f"({watchdog_s * 1e3:.0f} ms): they may have stopped by themselves",
+        )
+    return OK
+
+
 def following_error_bound_rad(commanded_speed_rad_s: float, static_rad: float, lag_s: float) -> float:
     """How far (rad) a joint may be from its command: `static_rad` (backlash, sag under load,
     quantisation) plus the distance the command runs ahead of a servo that tracks it `lag_s` late."""

@@ -211,6 +211,10 @@ class VirtualServo:
         self._command: float | None = None
         self.powered = True
         self._gains_changed = False
+        # The servo's own time when it last stopped driving its joint: its Bus Watchdog tripped or
+        # its torque went off (a judge's stop time: the meal's clock may lag the servo's, since a
+        # packet held up by a USB stall moves the servos and the plant on to when it arrives).
+        self.stopped_s: float | None = None
         self._power_on(reset_eeprom=True)
 
     def apply_flaws(self, flaws: ArmFlaws) -> None:
@@ -275,6 +279,8 @@ class VirtualServo:
         return self.get("position_p_gain"), self.get("position_i_gain"), self.get("position_d_gain")
 
     def _power_on(self, *, reset_eeprom: bool) -> None:
+        if self._table[64] == 1:
+            self.stopped_s = self.time_s  # a reboot turns the torque off
         self._settled = False
         for f in self._view.fields:
             if f.eeprom and not reset_eeprom:
@@ -450,6 +456,8 @@ class VirtualServo:
             self._profile = (0.0, math.inf)
             self._last_instruction_s = self.time_s
         if not on:
+            if self.torque_on:
+                self.stopped_s = self.time_s
             self._table[123] = 0  # no profile runs without torque
         self._table[64] = 1 if on else 0
 
@@ -725,6 +733,7 @@ class VirtualServo:
         self._set("bus_watchdog", -1)
         self._table[123] = 0
         self._settled = False
+        self.stopped_s = self.time_s
 
     def observe(self, reading: JointReading, dt: float) -> None:
         """Take the plant's reading after a step: present values, current, moving, overload."""

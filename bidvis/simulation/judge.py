@@ -64,7 +64,8 @@ class StaleMouthJudge:
 class ArmStopJudge:
     """Counts servo stops the controller did not notice: a servo whose torque went off or whose
     Bus Watchdog tripped (it stops by itself) must find the controller no longer commanding
-    motion (fault, pause or the meal's end) within `ReportLimits.notice_arm_stop_s`."""
+    motion (fault, pause or the meal's end) within `ReportLimits.notice_arm_stop_s` of the moment
+    the servo stopped (`VirtualServo.stopped_s`, the servo's own time)."""
 
     def __init__(self, limits: ReportLimits, servos: list[VirtualServo]) -> None:
         self.notice_s = limits.notice_arm_stop_s
@@ -74,12 +75,16 @@ class ArmStopJudge:
         self._counted = False
 
     def after_step(self, controller: MealController, now_s: float) -> None:
-        stopped = any(not servo.torque_on or servo.get("bus_watchdog") < 0 for servo in self.servos)
+        stopped = [servo for servo in self.servos if not servo.torque_on or servo.get("bus_watchdog") < 0]
         if not stopped:
             self._stopped_since, self._counted = None, False
             return
         if self._stopped_since is None:
-            self._stopped_since = now_s
+            # When the servo stopped on its own clock, not when this tick first sees it: a packet
+            # held up by a USB stall moves the servos on to when it arrives, so a servo can show a
+            # stop that comes later in the meal's time than `now_s`.
+            times = [servo.stopped_s for servo in stopped if servo.stopped_s is not None]
+            self._stopped_since = min(times) if times else now_s
         if controller.state in NOTICED_STATES or self._counted:
             return
         if now_s - self._stopped_since > self.notice_s:

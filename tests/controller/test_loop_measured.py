@@ -67,6 +67,41 @@ def test_a_tripped_watchdog_is_noticed_within_one_tick_and_closes_the_meal(table
     assert UsageEventType.BITE_TAKEN not in kinds
 
 
+@pytest.mark.parametrize(("stall_s", "max_bus_errors"), [(0.075, None), (0.2, None), (0.2, 12)])
+def test_a_usb_stall_that_trips_the_watchdog_is_a_stop_within_20_ms_of_the_servos_stopping(
+    table, stall_s, max_bus_errors
+):
+    """A USB stall longer than the Bus Watchdog (the flawed arm's adapter, `flawed_arm` runs of the
+    campaign): no read can say the servos stopped until the link is back, so the meal stops once
+    the bus has gone unanswered for the watchdog time, within 20 ms of the servos' own stop
+    (`ReportLimits.notice_arm_stop_s`), however many failed reads in a row end a meal: counting
+    them to 8 took 78 ms here (18 ms after the servos stopped), to 12 some 40 ms longer."""
+    if max_bus_errors is not None:
+        table.limits = table.limits.model_copy(update={"max_consecutive_bus_errors": max_bus_errors})
+    stalled = {}
+
+    def stall(controller):
+        stalled["t"] = table.clock.now()
+        table.servos.stall_usb(stall_s)
+
+    first = FirstTickOf(table, SafetyReason.BUS_ERRORS)
+    staller = Once(approaching_for(0.3, table), stall)
+
+    def on_tick(controller):
+        staller(controller)
+        first(controller)
+
+    report = run(table, on_tick)
+    assert report.final_state is FeedingState.FAULT
+    stops = [servo.stopped_s for servo in table.servos.servos if servo.stopped_s is not None]
+    assert len(stops) == len(table.servos.servos)  # the watchdog stopped every servo
+    servos_stopped_s = min(stops)
+    assert servos_stopped_s > stalled["t"]
+    assert first.at_s is not None and first.at_s - servos_stopped_s <= 0.02
+    stopped_meal(table, "bus_errors")
+    assert "Bus Watchdog" in journalled(table, UsageEventType.SAFETY_STOP)[-1]["detail"]
+
+
 def test_torque_lost_mid_approach_is_a_safe_stop_within_one_tick(table):
     torque = XM430_W350[Register.TORQUE_ENABLE].address
     lost_at = {}

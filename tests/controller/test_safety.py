@@ -18,6 +18,7 @@ from controller.safety import (
     SafetySupervisor,
     Verdict,
     Workspace,
+    check_bus_silence,
     check_following_error,
     check_joint_command,
     check_joint_speeds,
@@ -200,6 +201,18 @@ def test_bus_errors_in_a_row_make_a_safe_stop_and_a_good_exchange_resets_the_cou
         assert sup.bus_failed(TimeoutError("silent")) == OK
     verdict = sup.bus_failed(TimeoutError("silent"))
     assert verdict.reaction is Reaction.SAFE_STOP and verdict.reason is SafetyReason.BUS_ERRORS
+
+
+def test_a_bus_unheard_for_the_watchdog_time_is_a_safe_stop_whatever_the_error_count():
+    # From the Bus Watchdog's time after the servos last answered they may have stopped by
+    # themselves; tick times are sums of floats, so 60 ms that reads 59.999... counts too.
+    watchdog_s = LIMITS.watchdog_ms / 1e3
+    assert check_bus_silence(0.0, watchdog_s) == OK
+    assert check_bus_silence(watchdog_s - 0.001, watchdog_s) == OK
+    for unheard_s in (0.7414 - 0.6814, watchdog_s, watchdog_s + 0.0113, 10.0):
+        verdict = check_bus_silence(unheard_s, watchdog_s)
+        assert verdict.reaction is Reaction.SAFE_STOP and verdict.reason is SafetyReason.BUS_ERRORS
+        assert "Bus Watchdog (60 ms)" in verdict.detail
 
 
 @pytest.mark.parametrize(
