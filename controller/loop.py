@@ -226,6 +226,7 @@ class MealController:
         self._last_now_s: float | None = None
         self._last_obs_t_s: float | None = None
         self._last_heard_s: float | None = None  # the last tick whose read the servos answered
+        self._newest_untrusted = False  # the newest mouth observation was one vision does not vouch for
         self._pending: Verdict = OK
         self._last_reason: SafetyReason | None = None
         self._q_sent = np.array(q0, dtype=float)
@@ -364,17 +365,27 @@ class MealController:
         supervisor = self.supervisor
         near_face = self.machine.state in (FeedingState.APPROACH, FeedingState.AT_MOUTH, FeedingState.RETRACT)
         verdict = OK
-        if observation is not None and observation.position_m is not None and observation.t != self._last_obs_t_s:
+        if observation is not None and observation.t != self._last_obs_t_s:
             self._last_obs_t_s = observation.t
-            if confident_mouth(observation.usable, observation.confidence, self.limits.min_mouth_confidence):
-                verdict = self._trust_mouth(observation.position_m, observation.t, near_face)
-            else:  # counts as no observation: the vision watchdog holds, then retracts
+            position = observation.position_m  # None: turned away, no face, or no calibration
+            confident = confident_mouth(observation.usable, observation.confidence, self.limits.min_mouth_confidence)
+            self._newest_untrusted = not confident or position is None
+            if confident and position is not None:
+                verdict = self._trust_mouth(position, observation.t, near_face)
+            elif not confident:  # counts as no observation: the vision watchdog holds, then retracts
                 self.stats.low_confidence_mouths += 1
         obs_t = None if observation is None else observation.t
         vision = check_vision(
             now_s, obs_t, supervisor.trusted_mouth_t_s, self.limits.stale_after_s, self.limits.lost_after_s
         )
         fresh = not vision and supervisor.trusted_mouth_m is not None and verdict.reaction is Reaction.NONE
+        if self._newest_untrusted and self.machine.state is FeedingState.APPROACH:
+            # The newest frame says the mouth is hidden, turned away or unsure: that is news, not a
+            # gap in the stream, so the spoon stops advancing now (the goal holds while the view has no
+            # mouth), not once the last trusted mouth is `stale_after_s` old; it goes on at the next
+            # trusted frame. No safety stop is journalled for it: `stale_vision` and `mouth_lost` still
+            # come when no trusted frame follows.
+            fresh = False
         view = MouthView(
             supervisor.trusted_mouth_m if fresh else None,
             bool(observation.is_open) if observation is not None else False,

@@ -5,6 +5,7 @@ while moving, a push on the spoon, and a clock that jumps."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -312,6 +313,63 @@ def test_low_confidence_mid_approach_is_a_stale_mouth_hold_then_retract(table, c
     assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "mouth_lost"
     assert advances and max(advances) < 0.001  # m
     assert report.feeding.bites_taken == 0
+    assert report.final_state is FeedingState.ENDED
+
+
+class TurnsAway:
+    """From the first tick `when(controller)` holds, for `for_s` (None: for good), every new frame
+    is what vision gives of a face turned away: not usable, no mouth position, confidence 0 (as in
+    the campaign's `turn` runs with the vision pipeline). Records how far the commanded spoon
+    advances toward the mouth from where it was when the first such frame came."""
+
+    def __init__(self, table, when, for_s=None):
+        self.table, self.when, self.for_s = table, when, for_s
+        self.since_s = None
+        self.spoon_m = None
+        self.advances_m: list[float] = []
+
+    def __call__(self, controller):
+        table, now = self.table, self.table.clock.now()
+        if self.since_s is None:
+            if not self.when(controller):
+                return
+            self.since_s = now
+        if self.for_s is None or now < self.since_s + self.for_s:
+            seen = table.mouth.latest()
+            if seen is not None and seen.position_m is not None and seen.t >= self.since_s:  # a new frame
+                table.mouth.put(replace(seen, position_m=None, confidence=0.0, status=MouthStatus.TURNED_AWAY))
+                if self.spoon_m is None:  # the first such frame: the loop sees it next tick
+                    self.spoon_m = controller.motion.spoon_pose[:3].copy()
+            if self.spoon_m is not None and controller.state is FeedingState.APPROACH:
+                toward = table.citizen.mouth_now() - self.spoon_m
+                toward /= np.linalg.norm(toward)
+                self.advances_m.append(float((controller.motion.spoon_pose[:3] - self.spoon_m) @ toward))
+
+
+def test_a_face_turning_away_mid_approach_stops_the_advance_at_once(table):
+    """turn_s4 and turn_s1000057 (campaign, vision): a turned-away frame has no mouth position,
+    and the loop used to skip it as if no frame had come (not even counted as low confidence), so
+    the spoon went on toward the last trusted mouth until it was 0.2 s old, 9-10 mm. A frame that
+    says the face turned away is news, not a gap: the spoon stops advancing the next tick."""
+    table.citizen.takes_bites = False
+    turns = TurnsAway(table, approaching_for(0.2, table))
+    report = run(table, turns)
+    steps = np.diff(turns.advances_m)
+    assert np.all(np.diff(steps) <= 1e-9)  # from the tick that saw the frame on, the spoon only brakes
+    assert max(turns.advances_m) < 0.003  # m: one tick at 0.048 m/s and the stop's braking (about 2 mm)
+    assert report.controller.low_confidence_mouths > 0
+    assert journalled(table, UsageEventType.SAFETY_STOP)[0]["reason"] == "mouth_lost"  # after 0.5 s, as before
+    assert report.feeding.bites_taken == 0
+    assert report.final_state is FeedingState.ENDED
+
+
+def test_a_glance_away_shorter_than_stale_after_s_pauses_the_approach_and_the_bite_still_comes(table):
+    glance = TurnsAway(table, approaching_for(0.2, table), for_s=0.1)
+    report = run(table, glance)
+    assert glance.advances_m and max(glance.advances_m) < 0.003  # m, while the face was turned away
+    assert report.controller.low_confidence_mouths > 0
+    assert journalled(table, UsageEventType.SAFETY_STOP) == []  # a pause of the approach, not a safety stop
+    assert report.feeding.bites_taken == 1
     assert report.final_state is FeedingState.ENDED
 
 
