@@ -82,7 +82,8 @@ class ScenarioResult:
             )
         if self.advances_on_stale_mouth > 0:
             broken.append(
-                f"advanced {self.advances_on_stale_mouth} ticks on a mouth older than {limits.stale_mouth_s} s"
+                f"advanced {self.advances_on_stale_mouth} ticks on a mouth older than {limits.stale_mouth_s} s "
+                f"or less confident than {limits.min_mouth_confidence}"
             )
         if self.host_silence_probed and not self.stop_after_host_silence_s <= limits.stop_after_host_silence_s:
             broken.append(
@@ -141,7 +142,8 @@ def render_markdown(results: list[ScenarioResult], limits: ReportLimits, *, comm
         "Limits: peak spoon-to-face force <= "
         f"{limits.peak_face_force_n} N; the arm carries the spoon toward the mouth at <= "
         f"{limits.max_approach_speed_m_s} m/s within {limits.near_mouth_radius_m} m of the mouth; no advance "
-        f"toward the mouth on an observation older than {limits.stale_mouth_s} s; servos stopped within "
+        f"toward the mouth on an observation older than {limits.stale_mouth_s} s, nor once the newest one has "
+        f"been less confident than {limits.min_mouth_confidence} for a tick; servos stopped within "
         f"{limits.stop_after_host_silence_s} s after the host falls silent mid-approach (bus watchdog), probed "
         "where the arm drove the spoon fastest toward the mouth (the meal replayed to that moment).",
         "",
