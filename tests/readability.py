@@ -6,7 +6,7 @@ pages at 35 or below."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -38,6 +38,25 @@ SYSTEM_TEXT = re.compile(
     r"\b(GET|POST|PUT|DELETE) /|/api/|\bcli\b|\((citizen|relative|staff|admin|analyst)\)|\b[a-z]+_[a-z_]+\b"
     r"|\bdevice ingest\b|\b(the|and|meal|stopped|safety|report|purpose|care|citizen|relative)\b"
 )
+
+
+def text_problems(
+    html: str, lang: str, english: re.Pattern[str], hide_names: Callable[[str], str] = lambda text: text
+) -> list[str]:
+    """What is wrong with a server-rendered page's texts: its running text above `MAX_LIX`, and on a
+    Danish page (`lang` "da") `SYSTEM_TEXT` or the `english` words, once `hide_names` has hidden
+    people's own names (theirs to keep, in any language)."""
+    shown = page_text(html)
+    problems = []
+    if shown.running and (readability := lix(shown.running)) > MAX_LIX:
+        problems.append(f"LIX {readability:.1f}: {' | '.join(shown.running)}")
+    if lang == "da":
+        text = hide_names(" ".join(shown.all))
+        problems += [f"system or English text: {m.group(0)!r}" for m in SYSTEM_TEXT.finditer(text)]
+        problems += [f"English: {m.group(0)!r}" for m in english.finditer(text)]
+    return problems
+
+
 _RUNNING = {"p", "li", "legend", "figcaption", "summary"}
 _SKIPPED = {"script", "style", "code"}  # a command shown as a command is not running text
 

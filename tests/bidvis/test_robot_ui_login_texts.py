@@ -20,7 +20,8 @@ from careplan_api.local_postgres import free_port
 from careplan_api.models import Role
 from careplan_api.openid import OpenIdClients, OpenIdProvider
 from tests.bidvis.conftest import ROBOT_URL
-from tests.readability import MAX_LIX, SYSTEM_TEXT, lix, page_text
+from tests.login_pages import refusal_pages, throttled_page
+from tests.readability import page_text, text_problems
 
 ENGLISH = re.compile(
     r"\b(log in|please|try|wrong|password|user name|accounts?|error|answer|provider|state|nonce|token)\b", re.I
@@ -55,11 +56,8 @@ def _pages(robot, tmp_path, make_staff_login, lang: str, monkeypatch: pytest.Mon
     with TestClient(create_app(robot.session, passwords_only), base_url=ROBOT_URL) as browser:
         pages["passwords only"] = browser.get(f"/login?lang={lang}").text
         pages["wrong password"] = browser.post("/login", data=wrong).text
-        for _ in range(20):
-            answer = browser.post("/login", data=wrong)
-            if answer.status_code == 429:
-                pages["too many tries"] = answer.text
-                break
+        if (throttled := throttled_page(browser, wrong)) is not None:
+            pages["too many tries"] = throttled
     with_services = make_staff_login(tmp_path / "services")
     with_services.password_accounts = frozenset({"Bo"})  # break-glass only
     with_services.openid = StaffOpenId(OpenIdClients([_provider("kommune", "Kommunens login")]), unit=None)
@@ -67,26 +65,17 @@ def _pages(robot, tmp_path, make_staff_login, lang: str, monkeypatch: pytest.Mon
         pages["choice"] = browser.get(f"/login?lang={lang}").text
         pages["unknown service"] = browser.get(f"/login/oidc/nosuch?lang={lang}").text
         client = with_services.openid.clients.get("kommune")
-        for exc in REFUSALS:
-
-            def refuse(*_args: object, exc: Exception = exc, **_kwargs: object) -> None:
-                raise exc
-
-            monkeypatch.setattr(client, "begin", refuse)
-            pages[f"refused: {type(exc).__name__}"] = browser.get(f"/login/oidc/kommune?lang={lang}").text
+        pages |= refusal_pages(browser, client, f"/login/oidc/kommune?lang={lang}", REFUSALS, monkeypatch)
     assert "too many tries" in pages, "the login throttle never answered 429"
     return pages
 
 
 def _problems(html: str, lang: str) -> list[str]:
-    shown = page_text(html)
-    problems = []
-    if shown.running and (readability := lix(shown.running)) > MAX_LIX:
-        problems.append(f"LIX {readability:.1f}: {' | '.join(shown.running)}")
+    """What is wrong with one page's texts: its LIX, on a Danish page English or system text, and a
+    command shown as text rather than as a command."""
+    problems = text_problems(html, lang, ENGLISH, lambda text: text.replace("Anna", "NAME"))
     if lang == "da":
-        text = " ".join(shown.all).replace("Anna", "NAME")
-        problems += [f"system or English text: {m.group(0)!r}" for m in SYSTEM_TEXT.finditer(text)]
-        problems += [f"English: {m.group(0)!r}" for m in ENGLISH.finditer(text)]
+        text = " ".join(page_text(html).all)
         problems += [f"a command outside <code>: {m.group(0)!r}" for m in re.finditer(r"\bbidvis \w+", text)]
     return problems
 

@@ -22,7 +22,8 @@ from careplan_api.models import Role
 from careplan_api.openid import OpenIdProvider
 from careplan_api.routes.auth import SESSION_COOKIE
 from tests.careplan_api.conftest import make_settings
-from tests.readability import MAX_LIX, SYSTEM_TEXT, lix, page_text
+from tests.login_pages import refusal_pages, throttled_page
+from tests.readability import page_text, text_problems
 
 # English words that a Danish login page must not show (beside SYSTEM_TEXT's)
 ENGLISH = re.compile(r"\b(log in|please|try|wrong|password|username|error|answer|provider|state|nonce|token)\b", re.I)
@@ -73,11 +74,8 @@ def _pages(app: FastAPI, world, lang: str, monkeypatch: pytest.MonkeyPatch) -> d
         pages["choice"] = browser.get(f"/login?lang={lang}").text
         wrong = {"username": "citizen", "password": "not the password", "lang": lang}
         pages["wrong password"] = browser.post("/login", data=wrong).text
-        for _ in range(20):
-            answer = browser.post("/login", data=wrong)
-            if answer.status_code == 429:
-                pages["too many tries"] = answer.text
-                break
+        if (throttled := throttled_page(browser, wrong)) is not None:
+            pages["too many tries"] = throttled
         pages["unknown service"] = browser.get(f"/login/oidc/nosuch?lang={lang}").text
         pages["cancelled at the provider"] = browser.get(
             f"/login/oidc/mitid/callback?error=access_denied&lang={lang}"
@@ -85,13 +83,7 @@ def _pages(app: FastAPI, world, lang: str, monkeypatch: pytest.MonkeyPatch) -> d
         pages["used answer"] = browser.get(f"/login/oidc/mitid/callback?state=old&code=x&lang={lang}").text
         pages["provider down"] = browser.get(f"/login/oidc/kommune?lang={lang}").text
         client = app.state.openid.get("mitid")
-        for exc in REFUSALS:
-
-            def refuse(*_args: object, exc: Exception = exc, **_kwargs: object) -> None:
-                raise exc
-
-            monkeypatch.setattr(client, "begin", refuse)
-            pages[f"refused: {type(exc).__name__}"] = browser.get(f"/login/oidc/mitid?lang={lang}").text
+        pages |= refusal_pages(browser, client, f"/login/oidc/mitid?lang={lang}", REFUSALS, monkeypatch)
     for who in ("citizen", "relative"):
         with TestClient(app, headers=html, cookies={SESSION_COOKIE: world.tokens[who]}) as browser:
             pages[f"logged in as {who}"] = browser.get(f"/login?lang={lang}").text
@@ -101,17 +93,13 @@ def _pages(app: FastAPI, world, lang: str, monkeypatch: pytest.MonkeyPatch) -> d
 
 def _problems(html: str, lang: str, names: list[str]) -> list[str]:
     """What is wrong with one page's texts: its LIX, and on a Danish page English or system text."""
-    shown = page_text(html)
-    problems = []
-    if shown.running and (readability := lix(shown.running)) > MAX_LIX:
-        problems.append(f"LIX {readability:.1f}: {' | '.join(shown.running)}")
-    if lang == "da":
-        text = " ".join(shown.all)
-        for name in sorted(names, key=len, reverse=True):  # people's user names are theirs to keep
+
+    def hide_names(text: str) -> str:  # people's user names are theirs to keep
+        for name in sorted(names, key=len, reverse=True):
             text = re.sub(rf"(?<!\(){re.escape(name)}\b(?!\))", "NAME", text)
-        problems += [f"system or English text: {m.group(0)!r}" for m in SYSTEM_TEXT.finditer(text)]
-        problems += [f"English: {m.group(0)!r}" for m in ENGLISH.finditer(text)]
-    return problems
+        return text
+
+    return text_problems(html, lang, ENGLISH, hide_names)
 
 
 @pytest.mark.parametrize("lang", ["da", "en"])
