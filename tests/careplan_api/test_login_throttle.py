@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from careplan_api.i18n import Lang, texts
 from careplan_api.models import AuditAction, AuditEntry
 from careplan_api.services.login_throttle import LoginLimits, LoginThrottle, Throttled, ThrottleScope
 from careplan_api.settings import Settings
@@ -197,7 +198,7 @@ def test_the_browser_login_is_throttled_with_a_page_that_says_when(client, world
     form = {"username": "staff_b", "password": "guess", "lang": "da"}
     for _ in range(3):
         page = client.post("/login", data=form)
-        assert page.status_code == 200 and "Forkert brugernavn" in page.text
+        assert page.status_code == 200 and texts(Lang.DA)["login_failed"] in page.text
     page = client.post("/login", data={**form, "password": world.password})
     assert page.status_code == 429
     assert page.headers["Retry-After"] == "600"
