@@ -32,6 +32,26 @@ def at_mouth(controller):
     return controller.state is FeedingState.AT_MOUTH
 
 
+def meal_with_fault(table, due, fault, reason):
+    """Run the meal, doing `fault(controller)` once when `due(controller)`; returns the report, when
+    the fault was done, and the first tick that counted `reason` (None if none did)."""
+    done_at = []
+    first = FirstTickOf(table, reason)
+
+    def inject(controller):
+        done_at.append(table.clock.now())
+        fault(controller)
+
+    injector = Once(due, inject)
+
+    def on_tick(controller):
+        injector(controller)
+        first(controller)
+
+    report = run(table, on_tick)
+    return report, (done_at[0] if done_at else None), first.at_s
+
+
 def stopped_meal(table, reason):
     """What the journal says of a meal stopped for `reason`."""
     kinds = [event.type for event, _ in table.journal.events()]
@@ -46,23 +66,12 @@ def stopped_meal(table, reason):
 
 @pytest.mark.parametrize("when", ["approach", "at_mouth"])
 def test_a_tripped_watchdog_is_noticed_within_one_tick_and_closes_the_meal(table, when):
-    trip_at = {}
-
-    def trip(controller):
-        trip_at["t"] = table.clock.now()
-        table.servos.servo(12).trip_watchdog()
-
-    first = FirstTickOf(table, SafetyReason.WATCHDOG_TRIPPED)
     due = approaching_for(0.3, table) if when == "approach" else at_mouth
-    tripper = Once(due, trip)
-
-    def on_tick(controller):
-        tripper(controller)
-        first(controller)
-
-    report = run(table, on_tick)
+    report, tripped_at, first_at = meal_with_fault(
+        table, due, lambda _: table.servos.servo(12).trip_watchdog(), SafetyReason.WATCHDOG_TRIPPED
+    )
     assert report.final_state is FeedingState.FAULT
-    assert first.at_s is not None and first.at_s - trip_at["t"] <= PERIOD_S + 1e-9  # the next tick
+    assert first_at is not None and first_at - tripped_at <= PERIOD_S + 1e-9  # the next tick
     kinds = stopped_meal(table, "watchdog_tripped")
     assert UsageEventType.BITE_TAKEN not in kinds
 
@@ -78,48 +87,28 @@ def test_a_usb_stall_that_trips_the_watchdog_is_a_stop_within_20_ms_of_the_servo
     them to 8 took 78 ms here (18 ms after the servos stopped), to 12 some 40 ms longer."""
     if max_bus_errors is not None:
         table.limits = table.limits.model_copy(update={"max_consecutive_bus_errors": max_bus_errors})
-    stalled = {}
-
-    def stall(controller):
-        stalled["t"] = table.clock.now()
-        table.servos.stall_usb(stall_s)
-
-    first = FirstTickOf(table, SafetyReason.BUS_ERRORS)
-    staller = Once(approaching_for(0.3, table), stall)
-
-    def on_tick(controller):
-        staller(controller)
-        first(controller)
-
-    report = run(table, on_tick)
+    report, stalled_at, first_at = meal_with_fault(
+        table, approaching_for(0.3, table), lambda _: table.servos.stall_usb(stall_s), SafetyReason.BUS_ERRORS
+    )
     assert report.final_state is FeedingState.FAULT
     stops = [servo.stopped_s for servo in table.servos.servos if servo.stopped_s is not None]
     assert len(stops) == len(table.servos.servos)  # the watchdog stopped every servo
     servos_stopped_s = min(stops)
-    assert servos_stopped_s > stalled["t"]
-    assert first.at_s is not None and first.at_s - servos_stopped_s <= 0.02
+    assert stalled_at is not None and servos_stopped_s > stalled_at
+    assert first_at is not None and first_at - servos_stopped_s <= 0.02
     stopped_meal(table, "bus_errors")
     assert "Bus Watchdog" in journalled(table, UsageEventType.SAFETY_STOP)[-1]["detail"]
 
 
 def test_torque_lost_mid_approach_is_a_safe_stop_within_one_tick(table):
     torque = XM430_W350[Register.TORQUE_ENABLE].address
-    lost_at = {}
 
     def lose(controller):
-        lost_at["t"] = table.clock.now()
         table.servos.servo(13).write(torque, b"\x00")  # as if another program or a brown-out did it
 
-    first = FirstTickOf(table, SafetyReason.TORQUE_OFF)
-    loser = Once(approaching_for(0.3, table), lose)
-
-    def on_tick(controller):
-        loser(controller)
-        first(controller)
-
-    report = run(table, on_tick)
+    report, lost_at, first_at = meal_with_fault(table, approaching_for(0.3, table), lose, SafetyReason.TORQUE_OFF)
     assert report.final_state is FeedingState.FAULT
-    assert first.at_s - lost_at["t"] <= PERIOD_S + 1e-9
+    assert first_at is not None and lost_at is not None and first_at - lost_at <= PERIOD_S + 1e-9
     stopped_meal(table, "torque_off")
 
 
