@@ -6,6 +6,7 @@ address; common passwords are refused; logins are audited; the staff page is Dan
 from __future__ import annotations
 
 import json
+import re
 import stat
 
 import pytest
@@ -132,7 +133,7 @@ def test_stop_needs_staff_or_a_paired_panel_and_letting_go_a_jog_too(anonymous, 
 
 
 def test_login_sets_a_random_httponly_samesite_strict_cookie_and_the_journal_names_the_account(
-    anonymous, robot, log_in
+    app, anonymous, robot, log_in
 ):
     answer = log_in(anonymous, "Bo")
     assert answer.status_code == 303 and answer.headers["location"] == "/staff"
@@ -140,10 +141,17 @@ def test_login_sets_a_random_httponly_samesite_strict_cookie_and_the_journal_nam
     assert (
         cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
     )
-    assert "Bo" not in anonymous.cookies[SESSION_COOKIE] and len(anonymous.cookies[SESSION_COOKIE]) >= 40
+    # An opaque random token (the session lives on the server), not the name or anything signed
+    # around it: only URL-safe base64 letters, and ("Bo" may occur in random letters) another one
+    # at the next login of the same account.
+    token = anonymous.cookies[SESSION_COOKIE]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{40,}", token)
     assert anonymous.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0}).status_code == 200
     (event,) = calibration_events(robot)
     assert event["changed_by"] == "Bo"
+    again = TestClient(app, base_url=ROBOT_URL)  # another browser (the app is already running)
+    log_in(again, "Bo")
+    assert again.cookies[SESSION_COOKIE] != token
 
 
 def test_a_forged_or_tampered_cookie_is_no_login(anonymous, log_in):
