@@ -49,9 +49,9 @@ from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, for
 from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
-from controller.safety import ContactDetector, CurrentModel, JointNoise, check_bus_silence
+from controller.safety import ContactDetector, CurrentModel, JointNoise
 from firmware_bridge import BridgeError, ServoError
-from firmware_bridge.control_table import SECOND_PER_WATCHDOG_UNIT, XM430_W350, Register
+from firmware_bridge.control_table import XM430_W350, Register
 
 log = logging.getLogger(__name__)
 
@@ -371,12 +371,8 @@ class ArmDriver:
                     return
                 self._bus_errors += 1
                 self.failed_reads += 1
-                # Failed reads in a row, or, sooner, no answer for as long as the servos' Bus
-                # Watchdog: they may have stopped by themselves while no read could say so.
-                unheard_s = self.clock() - self._read_at  # this read has failed by now
-                silent = check_bus_silence(unheard_s, self.watchdog_steps * SECOND_PER_WATCHDOG_UNIT)
-                if self._bus_errors >= MAX_BUS_ERRORS or silent:
-                    self._set_fault(Message("fault.bus_silent", cause=silent.detail or str(exc)))
+                if self._bus_errors >= MAX_BUS_ERRORS:
+                    self._set_fault(Message("fault.bus_silent", cause=str(exc)))
                     return
             self._ticks += 1
             if self._ticks % self._watchdog_every == 0 and self._watchdog_tripped():
