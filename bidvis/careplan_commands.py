@@ -406,7 +406,8 @@ def import_fuldmagter(
         ),
     ],
     since: Annotated[
-        str | None, typer.Option(help="the feed's cursor from the last import (printed as `cursor`)")
+        str | None,
+        typer.Option(help="ask from this cursor instead of the one kept from the last import ('' asks for everything)"),
     ] = None,
     citizen: Annotated[
         str | None, typer.Option(help="import only this citizen's fuldmagter (the citizen's id)")
@@ -415,18 +416,20 @@ def import_fuldmagter(
 ) -> None:
     """Import fuldmagter from the national fuldmagt register (docs/fuldmagt.md); prints what changed
     as {"created", "updated", "unchanged", "duplicates", "not_our_citizen", "other_citizens",
-    "refused": [{"ref", "reason"}], "cursor"}.
+    "refused": [{"ref", "reason"}], "since", "cursor"}.
 
-    Running it again changes nothing. Every change is audited in the citizen's access log with you
-    as the operator. Exit status 1 (nothing changed) when the register cannot be read or the citizen
-    is unknown; 3 when some entries were refused (the others are imported).
+    Without --since it asks from the cursor kept from the last import of this register, and keeps
+    the new one with the entries (not with --citizen, which leaves the others out). Running it again
+    changes nothing. Every change is audited with you as the operator. Exit status 1 (nothing
+    changed) when the register cannot be read or the citizen is unknown; 3 when some entries were
+    refused (the others are imported).
     """
     from pathlib import Path
 
     import httpx
 
     from careplan_api.fuldmagt_register import FileFuldmagtRegister, HttpFuldmagtRegister, import_changes
-    from careplan_api.services import audit, people
+    from careplan_api.services import audit, people, register_cursors
 
     citizen_id = _uuid(citizen, "--citizen") if citizen else None
     client: httpx.Client | None = None
@@ -441,10 +444,13 @@ def import_fuldmagter(
             if citizen_id is not None:
                 people.get_citizen(session, citizen_id)  # NotFound: a clear error, nothing changed
             _jwt_key, cpr_key = settings.require_secrets()
-            report = import_changes(
-                session, source, since, cpr_key, actor=audit.Operator.current(), citizen_id=citizen_id
-            )
-            session.commit()
+            operator, name = audit.Operator.current(), register_cursors.register_name(register)
+            if since is None and citizen_id is None:
+                since = register_cursors.stored(session, name)
+            report = import_changes(session, source, since, cpr_key, actor=operator, citizen_id=citizen_id)
+            if citizen_id is None and report.cursor:
+                register_cursors.advance(session, name, report.cursor, operator)
+            session.commit()  # the entries and the cursor together: a run that fails keeps the old cursor
     finally:
         if client is not None:
             client.close()
@@ -457,6 +463,7 @@ def import_fuldmagter(
             "not_our_citizen": report.not_our_citizen,
             "other_citizens": report.other_citizens,
             "refused": [{"ref": ref, "reason": reason} for ref, reason in report.refused],
+            "since": since,
             "cursor": report.cursor,
         }
     )

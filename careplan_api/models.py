@@ -295,6 +295,18 @@ class Fuldmagt(Base):
         return self.revoked_at is None and self.valid_from <= at and (self.valid_until is None or at < self.valid_until)
 
 
+class RegisterCursor(Base):
+    """Where the fuldmagt import got to in one register (a feed's URL or a file): the register's
+    cursor after the last import that stored its entries, asked from by the next import."""
+
+    __tablename__ = "fuldmagt_register_cursors"
+
+    source_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)  # of the register's name
+    source: Mapped[str] = mapped_column(String(2000))  # the register's name, any URL password masked
+    cursor: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Device(Base):
     """A robot registered to one citizen. Its bearer token is stored only as SHA-256."""
 

@@ -209,7 +209,7 @@ def test_a_lost_password_is_reset_old_tokens_stop_and_the_operator_is_in_the_cit
 
 
 def test_migrate_names_the_newest_revision(run):
-    assert _json(run("migrate")) == {"revision": "0006"}
+    assert _json(run("migrate")) == {"revision": "0007"}
 
 
 def test_a_password_is_never_an_argument_and_an_unknown_user_is_a_clear_error(run):

@@ -7,18 +7,24 @@ holder who is the citizen, an unknown citizen) give a clear error and a non-zero
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 from typer.testing import CliRunner
 
 from bidvis.cli import app as bidvis_app
+from careplan_api import fuldmagt_register
 from careplan_api.app import create_app
-from careplan_api.models import AuditEntry, Fuldmagt, FuldmagtSource, Role
-from careplan_api.services import people
+from careplan_api.db import make_engine
+from careplan_api.models import AuditEntry, Fuldmagt, FuldmagtSource, RegisterCursor, Role
+from careplan_api.services import people, register_cursors
 from careplan_api.services.security import create_access_token, password_hasher
 from careplan_api.settings import Settings
 
@@ -88,6 +94,20 @@ def _rows(database_url: str, tmp_path: Path) -> tuple[list[Fuldmagt], list[Audit
         app.state.engine.dispose()
 
 
+def _read(database_url: str, tmp_path: Path, query: Select) -> list[Row]:
+    engine = make_engine(Settings(database_url=database_url, data_dir=tmp_path))
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(query).all())
+    finally:
+        engine.dispose()
+
+
+def _cursors(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The kept cursors, by register name."""
+    return dict(_read(database_url, tmp_path, select(RegisterCursor.source, RegisterCursor.cursor)))
+
+
 def _fhir(database_url: str, tmp_path: Path, citizen_id: str) -> list[dict]:
     """The RelatedPerson and Consent resources of the citizen's FHIR export, as staff of the unit see them."""
     settings = Settings(database_url=database_url, data_dir=tmp_path).with_secrets()
@@ -128,6 +148,7 @@ def test_importing_a_register_file_twice_changes_nothing_the_second_time(run, ci
         "not_our_citizen": 0,
         "other_citizens": 0,
         "refused": None,
+        "since": None,
         "cursor": "c1",
     }
     rows, audited, _ = _rows(database_url, tmp_path)
@@ -212,6 +233,7 @@ def test_a_holder_who_is_the_citizen_is_refused_without_repeating_the_cpr_number
         (b'[{"ref": "DF-1"}]', "is not a register page"),
         (b'{"entries": "many"}', "is not a register page"),
         (b'{"entries": [1, 2]}', "is not a register page"),
+        (json.dumps({"cursor": "c9", "entries": [entry("DF-1")]}).encode()[:90], "is not JSON"),  # cut off mid-way
     ],
 )
 def test_a_missing_or_corrupt_register_file_is_a_clear_error_and_changes_nothing(
@@ -223,7 +245,7 @@ def test_a_missing_or_corrupt_register_file_is_a_clear_error_and_changes_nothing
     result = run("import-fuldmagter", "--register", str(path))
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert result.stderr.startswith("error: ") and message in result.stderr and "Traceback" not in result.output
-    assert _rows(database_url, tmp_path)[0] == []
+    assert _rows(database_url, tmp_path)[0] == [] and _cursors(database_url, tmp_path) == {}
 
 
 def test_an_unknown_citizen_is_a_clear_error_and_other_citizens_are_left_alone(run, citizen_id, database_url, tmp_path):
@@ -251,3 +273,134 @@ def test_the_register_comes_from_the_environment_when_configured(run, citizen_id
     monkeypatch.setenv("BIDVIS_CAREPLAN_FULDMAGT_REGISTER", register_file(tmp_path, entry("DF-1")))
     result = run("import-fuldmagter")
     assert result.exit_code == 0 and _out(result)["created"] == 1
+
+
+class Feed:
+    """A stand-in of the register's JSON feed on 127.0.0.1: `GET /fuldmagter?since=` answers the page
+    kept for that cursor (None: no `since`) and notes what was asked; a cursor in `broken` gets its
+    page cut off half-way (the connection closes before the promised length)."""
+
+    def __init__(self, pages: dict[str | None, dict]) -> None:
+        self.pages, self.asked, self.broken = pages, list[str | None](), set[str | None]()
+        feed = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                since = parse_qs(url.query).get("since", [None])[0]
+                feed.asked.append(since)
+                body = json.dumps(feed.pages[since]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2] if since in feed.broken else body)
+                self.close_connection = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+
+@pytest.fixture
+def feed() -> Iterator[Feed]:
+    revoked = entry("DF-1", revoked_at="2026-06-01T00:00:00Z")
+    stand_in = Feed(
+        {
+            None: {"cursor": "c1", "entries": [entry("DF-1")]},
+            "c1": {"cursor": "c2", "entries": [revoked, entry("DF-2", scope="care_plan")]},
+            "c2": {"cursor": "c2", "entries": []},
+        }
+    )
+    thread = threading.Thread(target=stand_in.server.serve_forever, daemon=True)
+    thread.start()
+    yield stand_in
+    stand_in.server.shutdown()
+    stand_in.server.server_close()
+    thread.join()
+
+
+def test_the_next_import_asks_from_the_kept_cursor_and_an_explicit_since_overrides_it(
+    run, citizen_id, database_url, tmp_path, feed
+):
+    first = _out(run("import-fuldmagter", "--register", feed.url))
+    assert (first["since"], first["cursor"], first["created"]) == (None, "c1", 1)
+    assert _cursors(database_url, tmp_path) == {feed.url.rstrip("/"): "c1"}
+    second = _out(run("import-fuldmagter", "--register", feed.url))
+    assert (second["since"], second["cursor"], second["created"], second["updated"]) == ("c1", "c2", 1, 1)
+    third = _out(run("import-fuldmagter", "--register", feed.url))
+    assert (third["since"], third["created"], third["updated"], third["unchanged"]) == ("c2", 0, 0, 0)
+    again = _out(run("import-fuldmagter", "--register", feed.url, "--since", "c1"))  # an explicit cursor wins
+    assert (again["since"], again["unchanged"]) == ("c1", 2)
+    assert feed.asked == [None, "c1", "c2", "c1"]
+    assert _cursors(database_url, tmp_path) == {feed.url.rstrip("/"): "c2"}
+
+    moves = _read(database_url, tmp_path, select(AuditEntry.__table__).where(AuditEntry.resource.like("cursor of %")))
+    assert [(e.actor_name, e.action, e.purpose, e.citizen_id) for e in moves] == [
+        ("it-ok (command line)", "update", register_cursors.PURPOSE, None)
+    ] * 2  # c1 and c2: a run that leaves it where it was audits nothing
+
+
+def test_an_import_of_one_citizen_neither_uses_nor_moves_the_kept_cursor(run, citizen_id, database_url, tmp_path, feed):
+    assert _out(run("import-fuldmagter", "--register", feed.url))["cursor"] == "c1"
+    one = _out(run("import-fuldmagter", "--register", feed.url, "--citizen", citizen_id))
+    assert (one["since"], one["unchanged"]) == (None, 1)  # from the start: the others' entries were left out
+    assert _cursors(database_url, tmp_path) == {feed.url.rstrip("/"): "c1"}
+    assert feed.asked == [None, None]
+
+
+def test_a_feed_that_breaks_mid_way_keeps_the_cursor_and_the_next_run_gets_its_entries(
+    run, citizen_id, database_url, tmp_path, feed
+):
+    assert run("import-fuldmagter", "--register", feed.url).exit_code == 0
+    feed.broken.add("c1")
+    broken = run("import-fuldmagter", "--register", feed.url)
+    assert broken.exit_code == 1 and "could not be read" in broken.stderr and "Traceback" not in broken.output
+    assert [r.register_ref for r in _rows(database_url, tmp_path)[0]] == ["DF-1"]
+    assert _cursors(database_url, tmp_path) == {feed.url.rstrip("/"): "c1"}
+    feed.broken.clear()
+    mended = _out(run("import-fuldmagter", "--register", feed.url))
+    assert (mended["since"], mended["created"], mended["updated"], mended["cursor"]) == ("c1", 1, 1, "c2")
+    assert feed.asked == [None, "c1", "c1"]
+
+
+def test_a_run_that_fails_while_storing_keeps_the_cursor_and_the_next_run_stores_everything(
+    run, citizen_id, database_url, tmp_path, feed, monkeypatch
+):
+    assert run("import-fuldmagter", "--register", feed.url).exit_code == 0
+    audit_change = fuldmagt_register._audit
+    calls = []
+
+    def fails_at_the_second_entry(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise ConnectionError("the database went away")  # after the first entry was written
+        audit_change(*args, **kwargs)
+
+    monkeypatch.setattr(fuldmagt_register, "_audit", fails_at_the_second_entry)
+    failed = run("import-fuldmagter", "--register", feed.url)
+    assert isinstance(failed.exception, ConnectionError) and len(calls) == 2
+    rows, _audited, _ = _rows(database_url, tmp_path)
+    assert [(r.register_ref, r.revoked_at) for r in rows] == [("DF-1", None)]  # nothing of the failed run
+    assert _cursors(database_url, tmp_path) == {feed.url.rstrip("/"): "c1"}
+    monkeypatch.setattr(fuldmagt_register, "_audit", audit_change)
+    after = _out(run("import-fuldmagter", "--register", feed.url))
+    assert (after["since"], after["created"], after["updated"]) == ("c1", 1, 1)
+
+
+def test_a_register_file_keeps_its_own_cursor_under_its_path(run, citizen_id, database_url, tmp_path, feed):
+    path = register_file(tmp_path, entry("DF-9"))
+    assert _out(run("import-fuldmagter", "--register", path))["cursor"] == "c1"
+    assert _out(run("import-fuldmagter", "--register", feed.url))["since"] is None  # another register
+    assert _cursors(database_url, tmp_path) == {str(Path(path).resolve()): "c1", feed.url.rstrip("/"): "c1"}
+
+
+def test_a_password_in_the_feeds_url_is_kept_masked_and_does_not_change_the_register():
+    assert register_cursors.register_name("https://it:s3cret@register.example/feed/") == (
+        "https://it:***@register.example/feed"
+    )
+    assert register_cursors.register_name("https://it:other@register.example/feed") == (
+        register_cursors.register_name("https://it:s3cret@register.example/feed")
+    )

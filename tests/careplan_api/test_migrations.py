@@ -1,6 +1,6 @@
 """Alembic migrations: the schema they build is the models' schema, on SQLite and PostgreSQL; the
-data migration of 0002 fills the meal summaries, 0006 rebuilds them in the new form, and every step
-can be undone."""
+data migration of 0002 fills the meal summaries, 0006 rebuilds them in the new form, 0007 keeps the
+fuldmagt import's cursors, and every step can be undone."""
 
 from __future__ import annotations
 
@@ -237,6 +237,42 @@ def test_0005_goes_down_to_0004_keeping_fuldmagter_with_a_login_and_up_again(emp
             kept = session.scalar(select(Fuldmagt))
             assert kept is not None and kept.source is FuldmagtSource.ADMIN and kept.reason == ""
             assert session.scalar(select(func.count()).select_from(User)) == 1
+    finally:
+        engine.dispose()
+
+
+def test_0007_goes_down_to_0006_forgetting_the_cursors_only_and_up_again(empty_database_url, tmp_path):
+    from careplan_api.models import Fuldmagt, FuldmagtSource, RegisterCursor
+    from careplan_api.services import people, register_cursors
+
+    settings = Settings(database_url=empty_database_url, data_dir=tmp_path).with_secrets()
+    engine = make_engine(settings)
+    try:
+        upgrade_database(engine)
+        with make_session_factory(engine)() as session:
+            citizen = people.create_citizen(session, "Migrated", settings.require_secrets()[1])
+            session.add(
+                Fuldmagt(
+                    citizen_id=citizen.id,
+                    scope="full",
+                    holder_national_id_hmac="ab" * 32,
+                    source=FuldmagtSource.REGISTER,
+                    register_ref="DF-1",
+                )
+            )
+            register_cursors.advance(session, "https://register.example/feed", "c7", None)
+            session.commit()
+        downgrade_database(engine, "0006")
+        with engine.connect() as connection:
+            assert "fuldmagt_register_cursors" not in inspect(connection).get_table_names()
+            assert connection.execute(select(Fuldmagt.__table__.c.register_ref)).scalars().all() == ["DF-1"]
+        upgrade_database(engine)
+        with make_session_factory(engine)() as session:
+            assert session.scalar(select(func.count()).select_from(RegisterCursor)) == 0
+            assert register_cursors.stored(session, "https://register.example/feed") is None  # asks from the start
+            register_cursors.advance(session, "https://register.example/feed", "c8", None)
+            session.commit()
+            assert register_cursors.stored(session, "https://register.example/feed") == "c8"
     finally:
         engine.dispose()
 
