@@ -35,6 +35,7 @@ class Stress(StrEnum):
     NOISE = "noise"  # heavy sensor noise, 20 grey levels standard deviation
     JUMP = "jump"  # the face moves 0.6 face widths in one frame (the scene, not the frame, changes)
     SECOND_FACE = "second_face"  # another person's face one face width beside the user's
+    OWN_HAND = "own_hand"  # the hand in the colour of the user's own cheeks, shaded and mottled
 
     @property
     def drawn(self) -> bool:
@@ -54,10 +55,11 @@ def apply_stress(frame: np.ndarray, mouth: PlacedMouth, stress: Stress, rng: np.
         half = max(1, round(0.12 * w))
         cv2.rectangle(out, (cx - half, y), (cx + half, out.shape[0] - 1), HANDLE_BGR, -1)
     elif stress is Stress.HAND:
-        cv2.ellipse(out, (cx, round(cy + 0.3 * w)), (round(0.9 * w), round(0.6 * w)), 15, 0, 360, SKIN_BGR, -1)
-        for finger in range(4):  # fingers toward the cheek
-            x = round(cx - 0.6 * w + finger * 0.35 * w)
-            cv2.ellipse(out, (x, round(cy - 0.2 * w)), (round(0.13 * w), round(0.45 * w)), 0, 0, 360, SKIN_BGR, -1)
+        _draw_hand(out, cx, cy, w, SKIN_BGR)
+    elif stress is Stress.OWN_HAND:
+        hand = np.zeros_like(out)
+        _draw_hand(hand, cx, cy, w, (255, 255, 255))
+        out[hand > 0] = _skin_texture(out.shape, cheek_bgr(frame, mouth), w, rng)[hand > 0]
     elif stress is Stress.BLUR:
         out = cv2.GaussianBlur(out, (0, 0), max(0.5, 0.1 * w))
     elif stress is Stress.MOTION_BLUR:
@@ -71,3 +73,39 @@ def apply_stress(frame: np.ndarray, mouth: PlacedMouth, stress: Stress, rng: np.
         noisy = out.astype(np.float32) + rng.normal(0.0, 20.0, out.shape).astype(np.float32)
         out = np.clip(noisy, 0, 255).astype(np.uint8)
     return out
+
+
+def _draw_hand(out: np.ndarray, cx: int, cy: int, w: float, colour: tuple[int, int, int]) -> None:
+    """A palm over mouth and chin with four fingers up toward the cheek, drawn in place."""
+    cv2.ellipse(out, (cx, round(cy + 0.3 * w)), (round(0.9 * w), round(0.6 * w)), 15, 0, 360, colour, -1)
+    for finger in range(4):
+        x = round(cx - 0.6 * w + finger * 0.35 * w)
+        cv2.ellipse(out, (x, round(cy - 0.2 * w)), (round(0.13 * w), round(0.45 * w)), 0, 0, 360, colour, -1)
+
+
+def _skin_texture(
+    shape: tuple[int, ...], bgr: tuple[int, int, int], mouth_width_px: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Skin of colour `bgr`: lit from above (+6 % to -10 % down the frame), mottled in brightness
+    (6 grey levels, blobs of a twentieth of a mouth width) and with 2 grey levels of sensor noise."""
+    height, width = shape[:2]
+    shade = np.linspace(1.06, 0.9, height, dtype=np.float32)[:, None, None]
+    mottle = rng.normal(0.0, 1.0, (height, width)).astype(np.float32)
+    mottle = cv2.GaussianBlur(mottle, (0, 0), max(0.5, 0.05 * mouth_width_px))
+    mottle *= 6.0 / max(float(mottle.std()), 1e-6)
+    noise = rng.normal(0.0, 2.0, (height, width, 3)).astype(np.float32)
+    skin = shade * np.asarray(bgr, np.float32) + mottle[:, :, None] + noise
+    return np.clip(skin, 0, 255).astype(np.uint8)
+
+
+def cheek_bgr(frame: np.ndarray, mouth: PlacedMouth) -> tuple[int, int, int]:
+    """The median colour of two patches of cheek beside the mouth corners (0.2 mouth widths square)."""
+    w = mouth.width_px
+    half = max(1, round(0.1 * w))
+    patches = []
+    for side in (-1, 1):
+        x, y = round(mouth.center_px[0] + side * 0.95 * w), round(mouth.center_px[1] - 0.3 * w)
+        patch = frame[max(0, y - half) : y + half + 1, max(0, x - half) : x + half + 1]
+        patches.append(patch.reshape(-1, 3))
+    median = np.median(np.concatenate(patches), axis=0)
+    return int(median[0]), int(median[1]), int(median[2])
