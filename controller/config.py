@@ -260,6 +260,9 @@ class RobotCalibration(_Document):
 
     spoon: SpoonOffset
     ready_pose_rad: JointAngles
+    # Where the arm rests on its own stops with its torque off (staff's "park and power down");
+    # None: the embedded default's (controller/defaults/robot_calibration.toml), see `rest_pose`.
+    rest_pose_rad: JointAngles | None = None
     bowls: list[BowlScoop] = Field(min_length=1, max_length=8)
     camera: CameraMount
     joint_servo_ids: tuple[int, int, int, int]
@@ -274,6 +277,11 @@ class RobotCalibration(_Document):
     @classmethod
     def _ready_within_limits(cls, q: tuple[float, ...]) -> tuple[float, ...]:
         return _check_joint_limits(q)
+
+    @field_validator("rest_pose_rad")
+    @classmethod
+    def _rest_within_limits(cls, q: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        return None if q is None else _check_joint_limits(q)
 
     @field_validator("baudrate")
     @classmethod
@@ -299,6 +307,15 @@ class RobotCalibration(_Document):
         if tool in info.data.get("joint_servo_ids", ()):
             raise ValueError(f"servo id {tool} is already a joint servo")
         return tool
+
+    @property
+    def rest_pose(self) -> tuple[float, ...]:
+        """The rest pose (rad): this robot's `rest_pose_rad`, else the embedded default's."""
+        if self.rest_pose_rad is not None:
+            return self.rest_pose_rad
+        default = demo_calibration().rest_pose_rad
+        assert default is not None, "the embedded calibration names its rest pose"
+        return default
 
     @property
     def servo_ids(self) -> tuple[int, ...]:

@@ -178,6 +178,14 @@ class ArmServos:
         for servo_id in self.ids:
             bus.write(servo_id, watchdog.address, watchdog.encode_raw(watchdog_steps))
 
+    def torque_off(self, bus: ServoBus) -> None:
+        """Torque Enable off on every joint servo (the arm goes limp), each write confirmed by its
+        servo and tried again after a lost or corrupt reply (`START_UP_ATTEMPTS`)."""
+        torque = self.model[Register.TORQUE_ENABLE]
+        retrying = _Retrying(bus)
+        for servo_id in self.ids:
+            retrying.write(servo_id, torque.address, b"\x00")
+
     def hold_where_it_is(self, bus: ServoBus, servo_id: int) -> None:
         """Goal Position = Present Position, so that torque coming on holds the joint where it is."""
         present, goal = self.model[Register.PRESENT_POSITION], self._goal

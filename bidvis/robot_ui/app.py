@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from swagger_ui_bundle import swagger_ui_path
 
-from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmStopped
+from bidvis.robot_ui.arm import ArmFault, ArmNotConnected, ArmParked, ArmStopped
 from bidvis.robot_ui.audit import AUDIT_FILE, AuditError, AuditLog
 from bidvis.robot_ui.body_limit import MAX_BODY_BYTES, BodyLimit
 from bidvis.robot_ui.deps import NotAuthenticated, PanelAccess, StaffLoginRequired, request_language
@@ -170,7 +170,7 @@ def create_app(
     async def refused(_: Request, exc: TriggerRefused) -> JSONResponse:
         return _error(403, str(exc))
 
-    for kind in (ArmStopped, Busy, ArmNotConnected, ArmFault, NotReady):
+    for kind in (ArmStopped, Busy, ArmNotConnected, ArmFault, ArmParked, NotReady):
         app.exception_handler(kind)(conflict)
 
     return app

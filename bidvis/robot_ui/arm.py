@@ -16,6 +16,9 @@ goals, like the meal loop does:
   `stop()` ends any motion at once, whoever asks; a browser still holding its jog button is then
   refused (`ArmStopped`) until it presses anew, so STOP cannot be undone by a held button. Presses
   are numbered, and a heartbeat that arrives after its press was released is ignored.
+- `park(rest_pose)` (park and power down) moves to the rest pose and, once the measured joints
+  stand there, turns the torque off: mode PARKED, the driver sends nothing until `connect()`. A
+  park that does not get there ends in fault with the torque on.
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
   process dies and stops talking. Joints that stay far from their goals (a blocked arm, an
   overload, a tripped watchdog) are a fault; `connect()` again clears it.
@@ -79,6 +82,13 @@ FOLLOWING_ERROR_S = 0.25  # ... for this long is a fault (blocked, overloaded, o
 # must not trip when a busy computer misses a few ticks.
 SETUP_WATCHDOG_STEPS = 10  # x 20 ms
 WATCHDOG_CHECK_S = 0.1  # how often the servos' watchdog is read
+# Park and power down: the rest pose is reached when a fresh reading, after the move has ended,
+# has every joint this near it; the arm gets PARK_SETTLE_S, and at least PARK_SETTLE_READINGS
+# readings (a starved thread cannot cut it short), to get there before the park fails, torque on.
+PARK_TOLERANCE_RAD = 0.03
+PARK_SETTLE_S = 1.0
+PARK_SETTLE_READINGS = 20
+PARK_SPOON_SPEED_M_S = 0.05  # set-up speed (as jogging): slow, nobody needs the arm quickly
 _WATCHDOG = XM430_W350[Register.BUS_WATCHDOG]
 _WATCHDOG_TRIPPED = 0xFF  # the register reads -1 after the watchdog stopped the servo
 
@@ -125,6 +135,10 @@ class ArmFault(ArmError):
     """The arm cannot move: the bus failed or a servo reported an error; reconnect to clear."""
 
 
+class ArmParked(ArmError):
+    """The arm is parked with its torque off; `connect()` turns the torque on again."""
+
+
 class ArmMode(StrEnum):
     """What the driver is doing."""
 
@@ -133,6 +147,11 @@ class ArmMode(StrEnum):
     MOVING = "moving"
     STOPPING = "stopping"
     FAULT = "fault"
+    PARKED = "parked"
+
+
+# The driver sends nothing in these modes: the servos hold their last goal (FAULT) or are limp (PARKED).
+_SILENT_MODES = frozenset({ArmMode.FAULT, ArmMode.PARKED})
 
 
 @dataclass
@@ -182,6 +201,9 @@ class _Sequence:
     speed_m_s: float
     index: int = 0
     started: bool = field(default=False)
+    power_down: bool = False  # a park: torque off once the measured arm stands on the last pose
+    settle_from_s: float | None = None  # when the park move ended
+    settle_readings: int = 0  # fresh readings since then
 
 
 class ArmDriver:
@@ -315,13 +337,23 @@ class ArmDriver:
 
     def move_through(self, poses: Sequence[Sequence[float]], speed_m_s: float) -> None:
         """Move through joint poses (rad) in order, the spoon no faster than `speed_m_s`."""
+        self._start_sequence(poses, speed_m_s, power_down=False)
+
+    def park(self, rest_pose: Sequence[float], speed_m_s: float) -> None:
+        """Park and power down: move to `rest_pose` (rad), the spoon no faster than `speed_m_s`;
+        once a fresh reading has every joint within `PARK_TOLERANCE_RAD` of it, turn the torque
+        off on every joint (mode PARKED). If the arm does not get there (a fault on the way, or
+        still off the pose `PARK_SETTLE_S` after the move ended) it is a fault, the torque on."""
+        self._start_sequence([rest_pose], speed_m_s, power_down=True)
+
+    def _start_sequence(self, poses: Sequence[Sequence[float]], speed_m_s: float, *, power_down: bool) -> None:
         targets = [np.asarray(p, dtype=float) for p in poses]
         if not targets:
             raise ValueError("no poses to move through")
         with self._lock:
             self._require_ready()
             self._jog = None
-            self._sequence = _Sequence(targets, speed_m_s)
+            self._sequence = _Sequence(targets, speed_m_s, power_down=power_down)
 
     def stop(self) -> None:
         """Stop any motion now (jog or pose moves), whoever asks. The owner who was jogging must
@@ -341,7 +373,7 @@ class ArmDriver:
         return self._motion
 
     def _stop_motion(self) -> None:
-        if self._motion is not None and self._mode is not ArmMode.FAULT:
+        if self._motion is not None and self._mode not in _SILENT_MODES:
             self._motion.stop()
             self._mode = ArmMode.STOPPING
 
@@ -350,6 +382,8 @@ class ArmDriver:
             raise ArmNotConnected(Message("refusal.not_connected"))
         if self._mode is ArmMode.FAULT:
             raise ArmFault(Message("fault.arm_fault", fault=self._fault or ""))
+        if self._mode is ArmMode.PARKED:
+            raise ArmParked(Message("refusal.arm_parked"))
 
     # -- one period ----------------------------------------------------------------------------
 
@@ -357,7 +391,7 @@ class ArmDriver:
         """Read the joints, advance the motion `periods` periods (the slots since the last tick,
         at most 1 + `MAX_CATCH_UP_PERIODS`), write the goals."""
         with self._lock:
-            if self._motion is None or self._mode is ArmMode.FAULT:
+            if self._motion is None or self._mode in _SILENT_MODES:
                 return
             now = self.clock()
             try:
@@ -383,6 +417,8 @@ class ArmDriver:
                 self._touched()
             try:
                 self._plan(now)
+                if self._mode in _SILENT_MODES:
+                    return  # parked (torque off), or the park did not get there
                 if self._mode is ArmMode.IDLE and self._motion.finished:
                     return  # nothing asked: the servos hold their goal (the reads keep the watchdog fed)
                 for _ in range(periods):
@@ -508,6 +544,9 @@ class ArmDriver:
             sequence.index += 1
             sequence.started = False
         if sequence.index >= len(sequence.poses):
+            if sequence.power_down:
+                self._power_down_there(sequence, now)
+                return
             self._sequence = None
             self._mode = ArmMode.IDLE
             return
@@ -522,6 +561,35 @@ class ArmDriver:
                 return
             sequence.started = True
             self._mode = ArmMode.MOVING
+
+    def _power_down_there(self, sequence: _Sequence, now: float) -> None:
+        """The park move has ended: torque off once a fresh reading has the arm on the rest pose
+        (PARKED); a fault, torque on, if it is not there after the settling time."""
+        if self._reading is None or self._read_at != now:
+            return  # judged on this tick's reading only
+        off = np.abs(self._reading.q_rad - sequence.poses[-1])
+        if float(np.max(off)) <= PARK_TOLERANCE_RAD:
+            try:
+                self.servos.torque_off(self.bus)
+            except BridgeError as exc:
+                self._set_fault(Message("fault.torque_not_off", cause=str(exc)))
+                return
+            log.info("arm parked at %s rad, torque off", np.round(self._reading.q_rad, 3).tolist())
+            self._sequence, self._mode = None, ArmMode.PARKED
+            return
+        if sequence.settle_from_s is None:
+            sequence.settle_from_s = now
+        sequence.settle_readings += 1
+        if now - sequence.settle_from_s >= PARK_SETTLE_S and sequence.settle_readings >= PARK_SETTLE_READINGS:
+            joint = int(np.argmax(off))
+            self._set_fault(
+                Message(
+                    "fault.rest_pose_not_reached",
+                    joint=joint + 1,
+                    off_rad=float(off[joint]),
+                    tolerance_rad=PARK_TOLERANCE_RAD,
+                )
+            )
 
     def _set_fault(self, reason: Message) -> None:
         self._mode, self._fault = ArmMode.FAULT, reason
@@ -551,6 +619,8 @@ class ArmDriver:
             asked = self.clock()
             if self._reading is None:
                 raise ArmNotConnected(Message("refusal.not_connected"))
+            if self._mode is ArmMode.PARKED:
+                raise ArmParked(Message("refusal.arm_parked"))
             if not self._fresh.wait_for(lambda: self._read_at > asked or self._mode is ArmMode.FAULT, timeout_s):
                 raise ArmFault(Message("fault.no_reading", timeout_s=float(timeout_s)))
             if self._mode is ArmMode.FAULT:

@@ -9,6 +9,13 @@ A meal starts only from where it may move the arm (`outside_meal_space`): an arm
 workspace or beyond a joint limit (by a meal stopped there, or sagged with its torque off) is
 refused with `NotReady`, saying to bring it to the ready pose, instead of a meal that stops at once,
 again and again.
+
+Park and power down (`park`), for the end of the day: the arm goes to the calibration's rest pose
+at set-up speed and its torque goes off once the measured arm is there (`ArmDriver.park`). From
+then on a meal is refused with `NotReady` until staff have sent the arm to its ready pose again
+(Connect turns the torque on, holding the arm where it lies, then Go to ready pose). An arm
+found at its rest pose (`at_rest_pose`: the robot was parked, switched off and started again) is
+refused the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import numpy as np
 
 from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
 from bidvis.robot_ui.arm import (
+    PARK_SPOON_SPEED_M_S,
     SETUP_WATCHDOG_STEPS,
     ArmDriver,
     ArmError,
@@ -43,12 +51,20 @@ MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
 # Reconnecting after a meal is tried this often: the meal's last replies may still be on the wire
 # when its port closes, or a busy computer may miss the start-up's reply deadlines.
 TAKE_BACK_ATTEMPTS = 3
+# An arm this near its rest pose on every joint lies parked: on the rest pose, or settled from it
+# onto its stops (0.05 rad further) with its torque off.
+AT_REST_POSE_RAD = 0.1
 
 
 def outside_meal_space(q_rad: Sequence[float], spoon: SpoonMount, workspace: Workspace) -> Verdict:
     """Why a meal cannot start from joint angles `q_rad` (OK when it can): a joint beyond its limit,
     or the spoon outside `workspace`, where the meal's first command would already stop it."""
     return check_joint_command(list(q_rad)) or check_workspace(forward_spoon(q_rad, spoon)[:3].tolist(), workspace)
+
+
+def at_rest_pose(q_rad: Sequence[float], rest_pose_rad: Sequence[float]) -> bool:
+    """True when every joint of `q_rad` is within `AT_REST_POSE_RAD` of the rest pose."""
+    return bool(np.all(np.abs(np.asarray(q_rad) - np.asarray(rest_pose_rad)) <= AT_REST_POSE_RAD))
 
 
 class ArmControl:
@@ -70,6 +86,7 @@ class ArmControl:
         self.driver: ArmDriver | None = None
         self.last_scan: list[FoundServo] = []
         self.lent = False  # the bus is lent to a meal
+        self.parked = False  # parked (or on the way): no meal until the arm is sent to ready again
         self.lease = lease or ArmLease()
         self._lock = threading.RLock()
 
@@ -97,9 +114,11 @@ class ArmControl:
         with self._lock:
             self.require_no_meal()
             if self.driver is not None:
-                if self.driver.status().mode is not ArmMode.FAULT:
+                if self.driver.status().mode not in (ArmMode.FAULT, ArmMode.PARKED):
                     return
-                self._release_bus()  # staff checked the arm: open the port afresh (it may have been re-plugged)
+                # staff checked the arm (or it is parked, limp): open the port afresh (it may have
+                # been re-plugged) and start up again, the goal = where the arm is before torque on
+                self._release_bus()
             calibration = self.documents.calibration
             try:
                 bus = DynamixelBus(self.port, baudrate=calibration.baudrate, timeout=self.bus_timeout_s)
@@ -171,8 +190,21 @@ class ArmControl:
         return self.driver_or_refuse().current_q()
 
     def go_to_ready(self, owner: str, operator: str) -> None:
+        """To the ready pose at the citizen's speed; after a park, a meal may start again."""
         docs = self.documents
-        self._move_through([docs.calibration.ready_pose_rad], docs.profile.speed_m_s, owner, operator, ArmUse.POSE_MOVE)
+        with self._lock:
+            self._move_through(
+                [docs.calibration.ready_pose_rad], docs.profile.speed_m_s, owner, operator, ArmUse.POSE_MOVE
+            )
+            self.parked = False
+
+    def park(self, owner: str, operator: str) -> None:
+        """Park and power down: to the calibration's rest pose at set-up speed, then torque off
+        once the measured arm is there (`ArmDriver.park`); no meal until the arm is sent to ready."""
+        with self._lock:
+            rest = self.documents.calibration.rest_pose
+            self._move_through([rest], PARK_SPOON_SPEED_M_S, owner, operator, ArmUse.PARK, power_down=True)
+            self.parked = True
 
     def test_bite(self, bowl: int, owner: str, operator: str) -> None:
         """Ready pose, the taught scoop of `bowl`, back to ready: at the citizen's speed, no citizen."""
@@ -184,13 +216,24 @@ class ArmControl:
         self._move_through(poses, self.documents.profile.speed_m_s, owner, operator, ArmUse.TEST_BITE)
 
     def _move_through(
-        self, poses: Sequence[Sequence[float]], speed_m_s: float, owner: str, operator: str, use: ArmUse
+        self,
+        poses: Sequence[Sequence[float]],
+        speed_m_s: float,
+        owner: str,
+        operator: str,
+        use: ArmUse,
+        *,
+        power_down: bool = False,
     ) -> None:
-        """Move through `poses` for `owner`, who holds the arm until the move ends."""
+        """Move through `poses` for `owner`, who holds the arm until the move ends (with
+        `power_down`: a park to the one pose given)."""
         with self._lock:
             driver = self.driver_or_refuse()
             self.lease.check(owner)
-            driver.move_through(poses, speed_m_s)
+            if power_down:
+                driver.park(poses[-1], speed_m_s)
+            else:
+                driver.move_through(poses, speed_m_s)
             self.lease.take(owner, operator, use, running=lambda: driver.busy)
 
     def use_spoon(self, spoon: SpoonMount) -> None:
@@ -205,12 +248,16 @@ class ArmControl:
         with self._lock:
             self.require_no_meal()
             self.lease.check(MEAL_OWNER)
+            if self.parked:
+                raise NotReady(Message("refusal.arm_parked_no_meal"))
             if self.driver is None:
                 self.connect()
             driver, bus = self.driver, self.bus
             assert bus is not None
             if driver is not None:
                 q = driver.measured_q().tolist()
+                if at_rest_pose(q, self.documents.calibration.rest_pose):
+                    raise NotReady(Message("refusal.arm_parked_no_meal"))
                 outside = outside_meal_space(q, self.documents.calibration.spoon, Workspace())
                 if outside:
                     raise NotReady(Message("refusal.arm_outside_meal_space", detail=outside.detail))
@@ -247,6 +294,7 @@ class ArmControl:
             holder = self.lease.holder()
         return {
             **driver.status().as_dict(language),
+            "parked": self.parked,
             "jog_operator": None if holder is None else holder.operator,
             "holder_use": None if holder is None else holder.use.value,
         }

@@ -32,6 +32,7 @@ class ArmUse(StrEnum):
     JOG = "jog"
     POSE_MOVE = "pose_move"
     TEST_BITE = "test_bite"
+    PARK = "park"
     MEAL = "meal"
 
 

@@ -71,6 +71,7 @@ class AuditAction(StrEnum):
     JOG_RELEASED = "jog_released"
     POSE_MOVE = "pose_move"
     TEST_BITE = "test_bite"
+    PARK = "park"  # park and power down asked: to the rest pose, then torque off
     ARM_HELD = "arm_held"  # a move or a meal start refused: someone else holds the arm (`detail`: who, doing what)
     MEAL_START = "meal_start"
     STOP = "stop"

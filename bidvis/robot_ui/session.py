@@ -107,6 +107,7 @@ class RobotSession:
                 "changed_by": cal.changed_by,
                 "changed_at": cal.changed_at.isoformat(),
                 "ready_pose_rad": list(cal.ready_pose_rad),
+                "rest_pose_rad": list(cal.rest_pose),
                 "bowls": [{"name": b.name, "waypoints": len(b.waypoints_rad)} for b in cal.bowls],
                 "spoon": cal.spoon.model_dump(),
                 "intrinsics_ref": cal.camera.intrinsics_ref,

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from bidvis.robot_ui import arm as arm_module
-from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped
+from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmParked, ArmStopped
 from controller.config import demo_calibration, demo_safety_limits
 from controller.safety import JointNoise
 from firmware_bridge import DynamixelBus, HardwareError
+from sim.faults import FaultKind, inject
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
 TICK_S = arm_module.PERIOD_S
@@ -362,3 +363,109 @@ def test_a_push_during_a_test_bite_stops_it_within_30_ms(rig):
     assert stopped_s is not None and stopped_s - pushed_s <= 0.03
     run_for(driver, clock, 0.3)
     assert not driver.busy and "joint3" in str(driver.status().fault)
+
+
+# -- park and power down --------------------------------------------------------------------------
+
+REST = np.array(demo_calibration().rest_pose)
+JOINT_IDS = (11, 12, 13, 14)
+
+
+def torque(servos) -> list[int]:
+    return [servos.servo(i).get("torque_enable") for i in JOINT_IDS]
+
+
+def park(driver, clock, seconds: float = 40.0, each_tick=None) -> None:
+    """Ask for a park and tick until it has ended (parked, or in fault), at most `seconds` of
+    simulated time; `each_tick()` runs after every tick."""
+    driver.park(REST, arm_module.PARK_SPOON_SPEED_M_S)
+    end = clock.now() + seconds
+    while driver.busy and clock.now() < end:
+        run_for(driver, clock, TICK_S)
+        if each_tick is not None:
+            each_tick()
+    assert not driver.busy, f"the park did not end within {seconds} s of simulated time"
+
+
+def test_park_reaches_the_rest_pose_without_sagging_then_turns_the_torque_off(rig):
+    driver, servos, clock = rig
+    start = driver.measured_q()
+    path = (REST - start) / np.linalg.norm(REST - start)
+    off_path, torque_seen = [], []
+
+    def watch() -> None:  # on the way: torque on, and the arm on the straight joint-space path
+        q = driver.measured_q() - start
+        off_path.append(float(np.linalg.norm(q - np.dot(q, path) * path)))
+        torque_seen.append(torque(servos))
+
+    park(driver, clock, each_tick=watch)
+    status = driver.status()
+    assert status.mode is ArmMode.PARKED and status.fault is None
+    # The flawed arm's sag (3 mrad at the shoulder), play and noise: the arm never drops off its path.
+    assert max(off_path) < 0.02
+    assert all(seen == [1, 1, 1, 1] for seen in torque_seen[:-1])  # torque went off at the end only
+    assert np.all(np.abs(driver.measured_q() - REST) <= arm_module.PARK_TOLERANCE_RAD)  # measured there
+    assert torque(servos) == [0, 0, 0, 0]
+    # Limp, the folded arm settles onto its stops (0.05 rad on), no further.
+    run_for(driver, clock, 1.0)
+    servos.advance_to(clock.now())
+    limp = (np.array(positions(servos)) - 2048) * 2 * np.pi / 4096
+    assert np.all(np.abs(limp - REST) <= 0.06), limp
+
+
+def test_a_parked_arm_refuses_moves_until_connect_holds_it_where_it_lies(rig):
+    driver, servos, clock = rig
+    park(driver, clock)
+    with pytest.raises(ArmParked, match="parked"):
+        driver.move_through([demo_calibration().ready_pose_rad], 0.15)
+    with pytest.raises(ArmParked):
+        driver.hold("owner-aaaa", 1, 1)
+    with pytest.raises(ArmParked):
+        driver.current_q()
+    driver.stop()  # STOP on a parked arm changes nothing
+    assert driver.status().mode is ArmMode.PARKED and torque(servos) == [0, 0, 0, 0]
+    lying = driver.connect()  # the start-up: goal = present position, then torque on
+    assert torque(servos) == [1, 1, 1, 1]
+    run_for(driver, clock, 0.5)
+    assert np.allclose(driver.measured_q(), lying.q_rad, atol=0.01)  # held where it lay: no jump, no sag
+
+
+@pytest.mark.parametrize("fault", ["silent_servo", "hand_in_the_way", "overload", "not_there"])
+def test_a_park_that_cannot_get_there_keeps_the_torque_on_and_says_why(rig, monkeypatch, fault):
+    driver, servos, clock = rig
+    expected = {
+        "silent_servo": "stopped answering",
+        "hand_in_the_way": "touched something",
+        "overload": "hardware error",
+        "not_there": "did not reach its rest pose",
+    }[fault]
+    if fault == "not_there":  # the arm stands within its play of the pose, never within this
+        monkeypatch.setattr(arm_module, "PARK_TOLERANCE_RAD", 1e-5)
+    driver.park(REST, arm_module.PARK_SPOON_SPEED_M_S)
+    run_for(driver, clock, 2.0)
+    assert driver.busy
+    if fault == "silent_servo":
+        inject(servos, FaultKind.SILENT_SERVO, servo_id=13)  # a bus error on the way
+    elif fault == "hand_in_the_way":
+        servos.plant.external_nm[13] = 1.0  # blocked on the way
+    elif fault == "overload":
+        inject(servos, FaultKind.OVERLOAD, servo_id=14)  # the wrist servo gives up: its own torque goes off
+    for _ in range(160):
+        run_for(driver, clock, 0.25)
+        if not driver.busy:
+            break
+    status = driver.status()
+    assert status.mode is ArmMode.FAULT and expected in str(status.fault), status.fault
+    holding = [1, 1, 1, 0] if fault == "overload" else [1, 1, 1, 1]
+    assert torque(servos) == holding  # bidvis turned no torque off
+    with pytest.raises(ArmFault):
+        driver.park(REST, arm_module.PARK_SPOON_SPEED_M_S)
+
+
+def test_stop_during_a_park_keeps_the_torque_on(rig):
+    driver, servos, clock = rig
+    driver.park(REST, arm_module.PARK_SPOON_SPEED_M_S)
+    run_for(driver, clock, 1.0)
+    driver.stop()
+    run_for(driver, clock, 2.0)
+    assert not driver.busy and driver.status().mode is ArmMode.IDLE and torque(servos) == [1, 1, 1, 1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from controller.config import (
     CitizenProfile,
     ConfigFileError,
+    ConfigValidationError,
     ControllerSettings,
     RobotCalibration,
     SafetyLimits,
@@ -156,6 +158,56 @@ def test_calibration_file_keeps_its_own_values(tmp_path):
     save_config(changed, path)
     loaded = load_calibration(path)
     assert (loaded.port, loaded.baudrate) == ("/dev/ttyACM3", 57_600)
+
+
+def test_rest_pose_beyond_a_joint_limit_is_refused_naming_the_joint(tmp_path):
+    path = tmp_path / "cal.toml"
+    path.write_text(
+        (resources.files("controller.defaults") / "robot_calibration.toml")
+        .read_text(encoding="utf-8")
+        .replace("rest_pose_rad = [0.0, -1.45, 1.35, -1.65]", "rest_pose_rad = [0.0, -1.45, 1.55, -1.65]")
+    )
+    with pytest.raises(ConfigValidationError) as caught:
+        load_calibration(path)
+    assert caught.value.fields == ["rest_pose_rad"] and "joint3 would need 1.550 rad" in str(caught.value)
+
+
+def test_a_calibration_without_a_rest_pose_rests_where_the_embedded_one_does(tmp_path):
+    path = tmp_path / "cal.toml"
+    save_config(demo_calibration().model_copy(update={"rest_pose_rad": None}), path)
+    assert "rest_pose_rad" not in path.read_text()
+    assert load_calibration(path).rest_pose == demo_calibration().rest_pose_rad
+    own = (0.3, -1.4, 1.3, -1.6)  # a robot mounted otherwise rests elsewhere
+    save_config(demo_calibration().model_copy(update={"rest_pose_rad": own}), path)
+    assert load_calibration(path).rest_pose == own
+
+
+def test_demo_rest_pose_is_reached_clear_of_the_table_and_holds_with_the_torque_off():
+    """From the ready pose to the rest pose no moving part of the arm (beyond joint 2) comes within
+    1 cm of the table or a bowl, and with every joint limp the folded arm only settles onto its
+    stops (MuJoCo world)."""
+    mujoco = pytest.importorskip("mujoco")
+    from sim.world import World
+
+    world = World()
+    model = world.model
+    moving = {"link3", "link4", "link5", "spoon"}
+    robot = [g for g in range(model.ngeom) if model.body(model.geom_bodyid[g]).name in moving]
+    scenery = [g for g in range(model.ngeom) if model.geom(g).name == "table"] + [
+        g for g in range(model.ngeom) if model.body(model.geom_bodyid[g]).name.startswith("bowl")
+    ]
+    scratch = np.zeros(6)
+    calibration = demo_calibration()
+    ready, rest = np.array(calibration.ready_pose_rad), np.array(calibration.rest_pose)
+    for s in np.linspace(0.0, 1.0, 21):
+        world.set_arm_pose(ready + (rest - ready) * s)
+        clearance = min(mujoco.mj_geomDistance(model, world.data, r, g, 0.05, scratch) for r in robot for g in scenery)
+        assert clearance > 0.01, s
+    world.set_arm_pose(rest)
+    for joint in range(4):
+        world.set_torque_enabled(joint, False)
+    world.advance_to(world.time_s + 2.0)
+    assert np.all(np.abs(world.arm_positions()[:4] - rest) <= 0.06)
 
 
 def _all_taught_poses(calibration):

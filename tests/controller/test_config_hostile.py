@@ -194,6 +194,9 @@ def test_pose_outside_joint_limits_names_the_waypoint(tmp_path):
         ({"tool_servo_id": 14}, "tool_servo_id"),
         ({"rate_hz": 5000}, "rate_hz"),
         ({"ready_pose_rad": [0.0, 0.0, 0.0]}, "ready_pose_rad.3"),
+        ({"rest_pose_rad": [0.0, -1.6, 1.35, -1.65]}, "rest_pose_rad"),  # joint 2 beyond its limit
+        ({"rest_pose_rad": [0.0, -1.45, 1.35]}, "rest_pose_rad.3"),
+        ({"rest_pose_rad": ["folded", -1.45, 1.35, -1.65]}, "rest_pose_rad.0"),
         ({"changed_at": "2026-11-23T12:00:00"}, "changed_at"),
     ],
 )

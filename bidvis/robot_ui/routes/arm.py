@@ -3,8 +3,9 @@
 Every route needs a live staff login (`deps.Staff`) except two that only ever stop the arm: STOP
 and letting go of a jog button, which staff may send even when their session has idled out, and
 a paired panel may send too (`deps.Stopper`). Torque on and off, each jog press and its release,
-pose moves, test bites, STOP and clearing a stop are audited with the joint angles before and after;
-a pose move or test bite refused because another screen holds the arm is audited with the holder.
+pose moves, test bites, park and power down, STOP and clearing a stop are audited with the joint
+angles before and after; a pose move, test bite or park refused because another screen holds the
+arm is audited with the holder.
 """
 
 from __future__ import annotations
@@ -133,6 +134,17 @@ def move_ready(body: Owner, staff: Staff, session: Session, record: StaffAudit, 
         session.arm.go_to_ready(body.owner, staff)
     record(AuditAction.POSE_MOVE, target="ready pose", old=old, new=list(session.documents.calibration.ready_pose_rad))
     return said(Message("done.moving_to_ready"), reader)
+
+
+@router.post("/move/park")
+def move_park(body: Owner, staff: Staff, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
+    """Park and power down: to the rest pose at set-up speed, then torque off once the measured
+    arm is there (the status says `parked`, or why not: a fault, the torque on)."""
+    old = joints(session)
+    with record.refused_while_held("rest pose"):
+        session.arm.park(body.owner, staff)
+    record(AuditAction.PARK, target="rest pose", old=old, new=list(session.documents.calibration.rest_pose))
+    return said(Message("done.parking"), reader)
 
 
 @router.post("/test-bite")

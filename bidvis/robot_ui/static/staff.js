@@ -101,6 +101,7 @@ $("#connect").addEventListener("click", () => call("POST", "/api/connect"));
 $("#disconnect").addEventListener("click", () => call("POST", "/api/disconnect"));
 $("#clear-stop").addEventListener("click", () => call("POST", "/api/meal/clear-stop"));
 $("#go-ready").addEventListener("click", () => call("POST", "/api/move/ready", { owner }));
+$("#park").addEventListener("click", () => call("POST", "/api/move/park", { owner }));
 
 // --- teach ---
 async function refreshAfter(promise) { const data = await promise; if (data) refresh(); return data; }
