@@ -37,6 +37,7 @@ MAX_LIX = 35  # a citizen's or relative's page: plain Danish (and English)
 SYSTEM_TEXT = re.compile(
     r"\b(GET|POST|PUT|DELETE) /|/api/|\bcli\b|\((citizen|relative|staff|admin|analyst)\)|\b[a-z]+_[a-z_]+\b"
     r"|\bdevice ingest\b|\b(the|and|meal|stopped|safety|report|purpose|care|citizen|relative)\b"
+    r"|\b(SVG|JSON|UUID|HTTP)\b"  # names of file formats and protocols
 )
 
 

@@ -30,7 +30,7 @@ from careplan_api.deps import (
     refuse_cross_site,
     valid_purpose,
 )
-from careplan_api.i18n import Lang, negotiate
+from careplan_api.i18n import DEFAULT_LANG, Lang, negotiate
 from careplan_api.models import AuditAction, Role, User
 from careplan_api.schemas import PasswordChange, Token, UserOut
 from careplan_api.services import audit
@@ -181,6 +181,15 @@ def safe_next(value: str | None) -> str | None:
     return value if not parts.scheme and not parts.netloc else None
 
 
+def in_language(path: str, language: Lang | None) -> str:
+    """The local `path` with `lang=` for the `language` the person chose (None: none chosen), unless
+    it names a language already: a page after a login or a logout keeps the person's language."""
+    parts = urlsplit(path)
+    if language is None or "lang=" in parts.query:
+        return path
+    return f"{path}{'&' if parts.query else '?'}lang={language.value}"
+
+
 def landing_page(session: Session, user: User) -> str:
     """Where a login without `next` goes: analysts and admins to the dashboard; a citizen, or a
     relative with a valid fuldmagt for exactly one citizen, to that citizen's report; everybody else
@@ -292,7 +301,8 @@ def browser_login(
     token, _claims = issue_token(
         session, user, request.app.state.jwt_key, settings.access_token_ttl_s, purpose=None, resource="POST /login"
     )
-    response = RedirectResponse(safe_next(next) or landing_page(session, user), status.HTTP_303_SEE_OTHER)
+    target = in_language(safe_next(next) or landing_page(session, user), language if lang else None)
+    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -314,7 +324,8 @@ def browser_logout(
     (RP-initiated logout), so that the provider's session ends too."""
     refuse_cross_site(request)
     token = request.cookies.get(SESSION_COOKIE)
-    target = "/login"
+    language = negotiate(lang, request.headers.get("accept-language"))
+    target = in_language("/login", language if lang and language is not DEFAULT_LANG else None)
     if token:
         try:
             _user, claims = user_for_token(session, token, request.app.state.jwt_key)
@@ -325,7 +336,6 @@ def browser_logout(
             session.commit()
             client = request.app.state.openid.get(claims.provider) if claims.provider else None
             if client is not None:
-                language = negotiate(lang, request.headers.get("accept-language"))
                 target = client.logout_url(logged_out_url(request, settings), ui_locales=language.value) or target
     response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     response.headers["Set-Cookie"] = clear_cookie_header(settings.cookie_secure)

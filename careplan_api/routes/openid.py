@@ -36,7 +36,15 @@ from careplan_api.openid import (
     StateUnknown,
     TokenExpired,
 )
-from careplan_api.routes.auth import MAX_NEXT_CHARS, AcceptLanguage, LangQuery, base_url, landing_page, safe_next
+from careplan_api.routes.auth import (
+    MAX_NEXT_CHARS,
+    AcceptLanguage,
+    LangQuery,
+    base_url,
+    in_language,
+    landing_page,
+    safe_next,
+)
 from careplan_api.services import audit
 from careplan_api.services.login import issue_token
 from careplan_api.services.openid_login import save_pending, take_pending, user_for_person
@@ -188,7 +196,7 @@ def finish_login(
         resource=resource,
         provider=provider,
     )
-    target = returning.next_path or landing_page(session, user)
+    target = in_language(returning.next_path or landing_page(session, user), language)
     # A page, not a redirect: the login cookie is SameSite=Strict, and a browser does not send it on a
     # redirect that a cross-site navigation (the provider's) started; this page's own navigation is same-site.
     page = render_page(request, "login_done.html", language, target=target, signed_in=False)
