@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
+from bidvis.robot_ui.deps import SESSION_COOKIE
 from bidvis.robot_ui.staff_openid import StaffOpenId
 from bidvis.robot_ui.texts import Language, staff_words
 from careplan_api import openid
@@ -120,3 +121,26 @@ def test_a_long_winded_english_or_system_text_fails_the_check(
         ) as b:
             pages["no accounts"] = b.post("/login", data={"username": "Anna", "password": "x" * 12}).text
     assert any(_problems(html, "da") for html in pages.values())
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_the_robots_logout_pages_are_plain_language(robot, tmp_path, make_staff_login, lang, monkeypatch):
+    """After a password login the logout ends on the login page; after an OpenID login on a page that
+    says so and goes on to the provider's logout. Both in the language of the session."""
+    login = make_staff_login(tmp_path / "services")
+    login.openid = StaffOpenId(OpenIdClients([_provider("kommune", "Kommunens login")]), unit=None)
+    monkeypatch.setattr(login.openid.clients.get("kommune"), "logout_url", lambda *_a, **_k: "http://127.0.0.1:9/end")
+    pages = {}
+    with TestClient(create_app(robot.session, login), base_url=ROBOT_URL) as browser:
+        for provider in (None, "kommune"):
+            epoch = login.accounts.epoch("Anna")
+            assert epoch is not None
+            browser.cookies.set(
+                SESSION_COOKIE, login.sessions.begin("Anna", epoch, "testclient", lang, provider=provider)
+            )
+            pages[f"logged out after {provider or 'a password'}"] = browser.post("/logout").text
+    assert "http://127.0.0.1:9/end" in pages["logged out after kommune"]
+    assert staff_words(Language(lang))["logged_out_here"] in pages["logged out after kommune"]
+    bad = {name: found for name, html in pages.items() if (found := _problems(html, lang))}
+    assert not bad, "\n".join(f"{name}: {problem}" for name, found in bad.items() for problem in found)
+    assert all(f'lang="{lang}"' in html and page_text(html).running for html in pages.values())

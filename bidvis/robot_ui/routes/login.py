@@ -162,7 +162,8 @@ def logout(request: Request, login: Login, audit: Audit) -> Response:
     if at_provider is None:
         response = RedirectResponse(f"/login?lang={language.value}", status.HTTP_303_SEE_OTHER)
     else:
-        response = continue_page(request, language, at_provider, staff_words(language)["logged_out_here"])
+        t = staff_words(language)
+        response = continue_page(request, language, at_provider, t["logged_out"], t["logged_out_here"])
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=login.https_only)
     return response
 
@@ -177,12 +178,12 @@ def logged_out_url(request: Request, login: StaffLogin) -> str:
     return f"{base_url(request, login)}/login"
 
 
-def continue_page(request: Request, language: Language, target: str, said: str) -> HTMLResponse:
-    """A page that goes on to `target` at once (and says `said`, with a link, if it does not)."""
+def continue_page(request: Request, language: Language, target: str, title: str, said: str = "") -> HTMLResponse:
+    """A page that goes on to `target` at once (headed `title`, saying `said`, with a link, if it does not)."""
     return request.app.state.templates.TemplateResponse(
         request,
         "continue.html",
-        {"t": staff_words(language), "lang": language.value, "target": target, "said": said},
+        {"t": staff_words(language), "lang": language.value, "target": target, "title": title, "said": said},
     )
 
 
