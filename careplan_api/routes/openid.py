@@ -23,7 +23,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from careplan_api.deps import SESSION_COOKIE, SessionDep, SettingsDep
-from careplan_api.i18n import Lang, negotiate
+from careplan_api.i18n import DEFAULT_LANG, Lang, negotiate
 from careplan_api.identity_mapping import person_from_claims
 from careplan_api.models import AuditAction
 from careplan_api.openid import (
@@ -196,7 +196,8 @@ def finish_login(
         resource=resource,
         provider=provider,
     )
-    target = in_language(returning.next_path or landing_page(session, user), language)
+    chosen = language if language is not DEFAULT_LANG else None  # Danish is every page's default
+    target = in_language(returning.next_path or landing_page(session, user), chosen)
     # A page, not a redirect: the login cookie is SameSite=Strict, and a browser does not send it on a
     # redirect that a cross-site navigation (the provider's) started; this page's own navigation is same-site.
     page = render_page(request, "login_done.html", language, target=target, signed_in=False)
