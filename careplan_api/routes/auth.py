@@ -301,7 +301,8 @@ def browser_login(
     token, _claims = issue_token(
         session, user, request.app.state.jwt_key, settings.access_token_ttl_s, purpose=None, resource="POST /login"
     )
-    target = in_language(safe_next(next) or landing_page(session, user), language if lang else None)
+    chosen = language if lang and language is not DEFAULT_LANG else None  # Danish is every page's default
+    target = in_language(safe_next(next) or landing_page(session, user), chosen)
     response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
