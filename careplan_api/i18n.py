@@ -545,13 +545,18 @@ _TEXTS: dict[Lang, dict[str, str]] = {
 _ACCEPT_ITEM = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([01](?:\.\d{0,3})?))?\s*$")
 
 
+def chosen(lang_query: str | None) -> Lang | None:
+    """The language an explicit `?lang=` (or form field `lang`) names; None if it names none we have."""
+    try:
+        return Lang((lang_query or "").strip().lower())
+    except ValueError:
+        return None
+
+
 def negotiate(lang_query: str | None, accept_language: str | None) -> Lang:
     """The page language: `?lang=` if supported, else the best supported `Accept-Language`, else Danish."""
-    if lang_query:
-        try:
-            return Lang(lang_query.strip().lower())
-        except ValueError:
-            pass
+    if (explicit := chosen(lang_query)) is not None:
+        return explicit
     best: tuple[float, int, Lang] | None = None
     for position, item in enumerate((accept_language or "")[:1000].split(",")[:50]):
         match = _ACCEPT_ITEM.match(item)

@@ -380,9 +380,12 @@ class OpenIdClient:
             raise InvalidIdToken(f"{self.provider.title}'s userinfo names another subject than the ID token")
         return info
 
-    def logout_url(self, post_logout_redirect_uri: str, *, ui_locales: str | None = None) -> str | None:
+    def logout_url(
+        self, post_logout_redirect_uri: str, *, ui_locales: str | None = None, state: str | None = None
+    ) -> str | None:
         """RP-initiated logout: the provider's end-session URL (None when it has none). It names this
-        client, not the ID token: an ID token may hold a national identifier, which never goes in a URL."""
+        client, not the ID token: an ID token may hold a national identifier, which never goes in a URL.
+        The provider sends `state` back to `post_logout_redirect_uri` (`?state=`)."""
         try:
             endpoint = self.metadata().get("end_session_endpoint")
         except OpenIdError:
@@ -392,6 +395,8 @@ class OpenIdClient:
         params = {"client_id": self.provider.client_id, "post_logout_redirect_uri": post_logout_redirect_uri}
         if ui_locales:
             params["ui_locales"] = ui_locales
+        if state:
+            params["state"] = state
         return str(httpx.URL(endpoint, params=params))
 
 

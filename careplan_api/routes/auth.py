@@ -30,7 +30,7 @@ from careplan_api.deps import (
     refuse_cross_site,
     valid_purpose,
 )
-from careplan_api.i18n import DEFAULT_LANG, Lang, negotiate
+from careplan_api.i18n import Lang, chosen, negotiate
 from careplan_api.models import AuditAction, Role, User
 from careplan_api.schemas import PasswordChange, Token, UserOut
 from careplan_api.services import audit
@@ -183,7 +183,8 @@ def safe_next(value: str | None) -> str | None:
 
 def in_language(path: str, language: Lang | None) -> str:
     """The local `path` with `lang=` for the `language` the person chose (None: none chosen), unless
-    it names a language already: a page after a login or a logout keeps the person's language."""
+    it names a language already: a page after a login or a logout keeps the person's language. Danish
+    is written too: an explicit Danish choice must win over a browser's English Accept-Language."""
     parts = urlsplit(path)
     if language is None or "lang=" in parts.query:
         return path
@@ -219,6 +220,14 @@ NextQuery = Annotated[
     str | None, Query(max_length=MAX_NEXT_CHARS, description="a local path to go to after logging in")
 ]
 AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
+LogoutState = Annotated[
+    str | None,
+    Query(
+        max_length=8,
+        description="the language chosen before a logout at an OpenID Provider, which sends it back as `state` "
+        "(RP-initiated logout); `lang` wins",
+    ),
+]
 
 
 def _login_page(
@@ -261,10 +270,12 @@ def login_page(
     session: SessionDep,
     next: NextQuery = None,
     lang: LangQuery = None,
+    state: LogoutState = None,
     accept_language: AcceptLanguage = None,
 ) -> HTMLResponse:
     """The login form for a browser (or, with a valid login cookie, who is logged in and a logout button)."""
-    return _login_page(request, session, negotiate(lang, accept_language), safe_next(next), failed=False)
+    language = negotiate(lang or state, accept_language)
+    return _login_page(request, session, language, safe_next(next), failed=False)
 
 
 @browser_router.post(
@@ -301,8 +312,7 @@ def browser_login(
     token, _claims = issue_token(
         session, user, request.app.state.jwt_key, settings.access_token_ttl_s, purpose=None, resource="POST /login"
     )
-    chosen = language if lang and language is not DEFAULT_LANG else None  # Danish is every page's default
-    target = in_language(safe_next(next) or landing_page(session, user), chosen)
+    target = in_language(safe_next(next) or landing_page(session, user), chosen(lang))
     response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
@@ -326,7 +336,8 @@ def browser_logout(
     refuse_cross_site(request)
     token = request.cookies.get(SESSION_COOKIE)
     language = negotiate(lang, request.headers.get("accept-language"))
-    target = in_language("/login", language if lang and language is not DEFAULT_LANG else None)
+    explicit = chosen(lang)
+    target = in_language("/login", explicit)
     if token:
         try:
             _user, claims = user_for_token(session, token, request.app.state.jwt_key)
@@ -337,7 +348,11 @@ def browser_logout(
             session.commit()
             client = request.app.state.openid.get(claims.provider) if claims.provider else None
             if client is not None:
-                target = client.logout_url(logged_out_url(request, settings), ui_locales=language.value) or target
+                state = explicit.value if explicit else None  # comes back as /login?state=: see login_page
+                target = (
+                    client.logout_url(logged_out_url(request, settings), ui_locales=language.value, state=state)
+                    or target
+                )
     response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     response.headers["Set-Cookie"] = clear_cookie_header(settings.cookie_secure)
     return response

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from careplan_api.deps import SESSION_COOKIE, SessionDep, SettingsDep
-from careplan_api.i18n import DEFAULT_LANG, Lang, negotiate
+from careplan_api.i18n import Lang, chosen, negotiate
 from careplan_api.identity_mapping import person_from_claims
 from careplan_api.models import AuditAction
 from careplan_api.openid import (
@@ -142,7 +142,8 @@ def start_login(
     except OpenIdError as exc:
         return _refused(request, session, language, client, exc, f"GET /login/oidc/{provider}")
     browser_secret = secrets.token_urlsafe(32)
-    save_pending(session, pending, browser_secret, safe_next(next) or "", language.value)
+    explicit = chosen(lang)  # only a language the person chose is carried on; else the browser's decides
+    save_pending(session, pending, browser_secret, safe_next(next) or "", explicit.value if explicit else "")
     session.commit()
     response = RedirectResponse(url, status.HTTP_303_SEE_OTHER)
     response.set_cookie(
@@ -196,8 +197,7 @@ def finish_login(
         resource=resource,
         provider=provider,
     )
-    chosen = language if language is not DEFAULT_LANG else None  # Danish is every page's default
-    target = in_language(returning.next_path or landing_page(session, user), chosen)
+    target = in_language(returning.next_path or landing_page(session, user), chosen(lang or returning.language))
     # A page, not a redirect: the login cookie is SameSite=Strict, and a browser does not send it on a
     # redirect that a cross-site navigation (the provider's) started; this page's own navigation is same-site.
     page = render_page(request, "login_done.html", language, target=target, signed_in=False)

@@ -63,7 +63,7 @@ def save_pending(session: Session, pending: PendingLogin, browser_secret: str, n
 class ReturningLogin:
     pending: PendingLogin
     next_path: str
-    language: str  # of the page the login started from
+    language: str  # chosen on the page the login started from ("": none, the browser's decides)
 
 
 def take_pending(session: Session, state: str, browser_secret: str | None, provider: str) -> ReturningLogin:

@@ -25,7 +25,7 @@ from bidvis.robot_ui.staff_login import (
     WeakPassword,
     check_password,
 )
-from tests.bidvis.conftest import ROBOT_URL
+from tests.bidvis.conftest import PASSWORD, ROBOT_URL
 
 # Every staff route: (method, path, JSON body). A body that would be valid, so that a refusal is the login's.
 STAFF_ROUTES = [
@@ -122,6 +122,19 @@ def test_the_staff_page_sends_a_browser_without_a_login_to_the_login_page(anonym
     login_page = anonymous.get("/login?next=/staff")
     assert login_page.status_code == 200 and '<html lang="da">' in login_page.text and "Log ind" in login_page.text
     assert '<html lang="en">' in anonymous.get("/login?lang=en").text
+
+
+@pytest.mark.parametrize(("chosen", "accept_language"), [("da", "en-GB,en;q=0.9"), ("en", "da")])
+def test_the_language_chosen_at_login_wins_over_the_browsers_through_login_and_logout(app, chosen, accept_language):
+    with TestClient(app, base_url=ROBOT_URL, headers={"Accept-Language": accept_language}) as browser:
+        form = browser.get(f"/login?lang={chosen}&next=/staff").text
+        assert f'<input type="hidden" name="lang" value="{chosen}">' in form
+        staff = browser.post(
+            "/login", data={"username": "Anna", "password": PASSWORD, "lang": chosen, "next": "/staff"}
+        )
+        assert staff.url.path == "/staff" and f'<html lang="{chosen}">' in staff.text
+        out = browser.post("/logout")
+        assert out.history[0].headers["location"] == f"/login?lang={chosen}" and f'<html lang="{chosen}">' in out.text
 
 
 def test_stop_needs_staff_or_a_paired_panel_and_letting_go_a_jog_too(anonymous, log_in):

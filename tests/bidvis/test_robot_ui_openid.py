@@ -97,8 +97,8 @@ def _audit(robot, action: AuditAction) -> list:
         log.close()
 
 
-def _log_in(http: httpx.Client, server: str, account: str) -> httpx.Response:
-    done = log_in_at_provider(http, f"{server}/login/oidc/kommune?next=/staff", account)
+def _log_in(http: httpx.Client, server: str, account: str, query: str = "") -> httpx.Response:
+    done = log_in_at_provider(http, f"{server}/login/oidc/kommune?next=/staff{query}", account)
     refresh = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', done.text)
     return http.get(urljoin(server, refresh.group(1))) if refresh else done
 
@@ -156,19 +156,39 @@ _FORM = re.compile(r'<form id="op.logoutForm" method="post" action="([^"]+)">(.*
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"/?>')
 
 
-def test_logout_ends_the_session_here_and_at_the_provider(server, provider, http):
-    _log_in(http, server, "anna")
+def _log_out_here_and_at_the_provider(http: httpx.Client, server: str, issuer: str) -> tuple[httpx.Response, str]:
+    """Log out of the robot and confirm at the provider: the robot's page on the way, and where the
+    provider sends the browser back to."""
     out = http.post(f"{server}/logout", headers={"Origin": server})
     assert out.status_code == 200 and SESSION_COOKIE not in http.cookies
     end_session = re.search(r'content="0;url=([^"]+)"', out.text).group(1).replace("&amp;", "&")
-    assert end_session.startswith(f"{provider.issuer}/session/end?") and "client_id=robot-12" in end_session
+    assert end_session.startswith(f"{issuer}/session/end?") and "client_id=robot-12" in end_session
     assert "id_token_hint" not in end_session  # an ID token may hold a CPR number: never in a URL
     confirm = http.get(end_session)
     action, inputs = _FORM.search(confirm.text).groups()
     back = http.post(action, data={**dict(_HIDDEN.findall(inputs)), "logout": "yes"})
-    assert back.status_code in (302, 303) and back.headers["location"].startswith(f"{server}/login")
+    assert back.status_code in (302, 303)
+    return out, back.headers["location"]
+
+
+def test_logout_ends_the_session_here_and_at_the_provider(server, provider, http):
+    _log_in(http, server, "anna")
+    _out, back = _log_out_here_and_at_the_provider(http, server, provider.issuer)
+    assert back == f"{server}/login?state=da"  # the session's language comes back as the logout's state
     again = http.get(f"{server}/login/oidc/kommune", follow_redirects=True)
     assert 'id="login"' in again.text  # the provider asks who you are again: its session ended too
+
+
+@pytest.mark.parametrize(("chosen", "accept_language"), [("da", "en-GB,en;q=0.9"), ("en", "da")])
+def test_the_language_chosen_at_login_wins_over_the_browsers_through_login_and_the_providers_logout(
+    server, provider, chosen, accept_language
+):
+    with httpx.Client(timeout=10, headers={"Accept-Language": accept_language}) as http:
+        staff = _log_in(http, server, "anna", f"&lang={chosen}")
+        assert staff.url.path == "/staff" and f'<html lang="{chosen}">' in staff.text
+        out, back = _log_out_here_and_at_the_provider(http, server, provider.issuer)
+        assert f'<html lang="{chosen}">' in out.text and back == f"{server}/login?state={chosen}"
+        assert f'<html lang="{chosen}">' in http.get(back).text
 
 
 def test_settings_from_the_environment(monkeypatch):
@@ -206,7 +226,7 @@ def test_a_staff_member_logs_in_to_the_robot_in_chromium(server, provider):
         assert page.locator("#staff-name").inner_text() == "Anna Hansen"
         page.locator("#logout").click()
         page.locator("#logout-yes").click()
-        page.wait_for_url(f"{server}/login")
+        page.wait_for_url(f"{server}/login?state=da")  # the session's language, sent back by the provider
         browser.close()
 
 

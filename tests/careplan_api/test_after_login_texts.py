@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -79,20 +79,30 @@ def _password_pages(app: FastAPI, world, who: str, lang: str) -> dict[str, str]:
     return pages
 
 
-def _openid_pages(app: FastAPI, world, who: str, lang: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def _fake_provider(app: FastAPI, who: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider's discovery answers and its ID token for `who`, given here (nothing listens there)."""
     client = app.state.openid.get("mitid")
     endpoints = {"authorization_endpoint": "http://127.0.0.1:9/auth", "end_session_endpoint": PROVIDER_END}
     monkeypatch.setattr(client, "metadata", lambda: endpoints)
     monkeypatch.setattr(client, "finish", lambda _pending, _params: {"sub": f"sub-{who}"})
+
+
+def _openid_login(browser: TestClient, query: str) -> tuple[str, str]:
+    """Log in through the provider from `/login/oidc/mitid?{query}`: the "you are logged in" page and
+    the address it goes on to."""
+    to_provider = browser.get(f"/login/oidc/mitid?{query}")
+    state = parse_qs(urlsplit(to_provider.headers["location"]).query)["state"][0]
+    done = browser.get(f"/login/oidc/mitid/callback?state={state}&code=c")
+    target = re.search(r'id="continue" href="([^"]+)"', done.text)
+    assert target is not None, done.text
+    return done.text, target.group(1).replace("&amp;", "&")
+
+
+def _openid_pages(app: FastAPI, world, who: str, lang: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    _fake_provider(app, who, monkeypatch)
     pages = {}
     with TestClient(app, headers={"Accept": "text/html"}, follow_redirects=False) as browser:
-        to_provider = browser.get(f"/login/oidc/mitid?lang={lang}")
-        state = parse_qs(urlsplit(to_provider.headers["location"]).query)["state"][0]
-        done = browser.get(f"/login/oidc/mitid/callback?state={state}&code=c")
-        pages[f"{who}: logged in through the provider"] = done.text
-        target = re.search(r'id="continue" href="([^"]+)"', done.text)
-        assert target is not None, done.text
-        url = target.group(1).replace("&amp;", "&")
+        pages[f"{who}: logged in through the provider"], url = _openid_login(browser, f"lang={lang}")
         pages |= _landed(browser, who, lang, url, browser.get(url).text, f"{who} after logging in through the provider")
         out = browser.post("/logout", data={"lang": lang})
         assert out.headers["location"].startswith(PROVIDER_END)  # the provider's logout, then back to /login
@@ -140,3 +150,69 @@ def test_a_long_winded_english_or_system_text_after_login_fails_the_check(care_p
     monkeypatch.setitem(texts(Lang.DA), key, text)  # type: ignore[arg-type]
     pages = _password_pages(care_plan, world, "citizen", "da")
     assert any(_problems(html, "da", list(world.user_ids)) for html in pages.values())
+
+
+def _language(html: str) -> str:
+    found = re.search(r'<html lang="([a-z]+)"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+# each language chosen on the login page against a browser that prefers the other one
+CHOICE_AGAINST_BROWSER = [("da", "en-GB,en;q=0.9"), ("en", "da")]
+
+
+@pytest.mark.parametrize(("chosen", "accept_language"), CHOICE_AGAINST_BROWSER)
+def test_a_language_chosen_at_the_password_login_wins_over_the_browsers_through_login_and_logout(
+    care_plan, world, chosen, accept_language
+):
+    headers = {"Accept": "text/html", "Accept-Language": accept_language}
+    with TestClient(care_plan, headers=headers) as browser:
+        assert f'<input type="hidden" name="lang" value="{chosen}">' in browser.get(f"/login?lang={chosen}").text
+        landed = browser.post("/login", data={"username": "citizen", "password": world.password, "lang": chosen})
+        assert landed.history[0].headers["location"] == f"/reports/citizens/{world.alice}?lang={chosen}"
+        assert _language(landed.text) == chosen
+        out = browser.post("/logout", data={"lang": chosen})
+        assert out.history[0].headers["location"] == f"/login?lang={chosen}" and _language(out.text) == chosen
+
+
+@pytest.mark.parametrize(("chosen", "accept_language"), CHOICE_AGAINST_BROWSER)
+def test_a_language_chosen_at_the_openid_login_wins_over_the_browsers_through_login_and_the_providers_logout(
+    care_plan, world, chosen, accept_language, monkeypatch
+):
+    _fake_provider(care_plan, "citizen", monkeypatch)
+    headers = {"Accept": "text/html", "Accept-Language": accept_language}
+    with TestClient(care_plan, headers=headers, follow_redirects=False) as browser:
+        done, url = _openid_login(browser, f"lang={chosen}")
+        assert _language(done) == chosen and url == f"/reports/citizens/{world.alice}?lang={chosen}"
+        assert _language(browser.get(url).text) == chosen
+        out = browser.post("/logout", data={"lang": chosen})
+        to_provider = parse_qs(urlsplit(out.headers["location"]).query)
+        assert to_provider["state"] == [chosen] and to_provider["ui_locales"] == [chosen]
+        back = browser.get(f"/login?state={chosen}")  # where the provider sends the browser after its logout
+        assert _language(back.text) == chosen
+
+
+def test_without_a_chosen_language_the_browsers_decides_and_none_is_written(care_plan, world, monkeypatch):
+    _fake_provider(care_plan, "citizen", monkeypatch)
+    headers = {"Accept": "text/html", "Accept-Language": "en"}
+    with TestClient(care_plan, headers=headers, follow_redirects=False) as browser:
+        done, url = _openid_login(browser, "")
+        assert url == f"/reports/citizens/{world.alice}" and _language(done) == "en"
+        out = browser.post("/logout")
+        assert "state" not in parse_qs(urlsplit(out.headers["location"]).query)
+        assert _language(browser.get("/login").text) == "en"
+
+
+@pytest.mark.parametrize("hostile", ["fr", "da<b>", "../en", "\u00e6"])
+def test_an_unknown_or_hostile_language_is_not_carried_on(care_plan, world, monkeypatch, hostile):
+    _fake_provider(care_plan, "citizen", monkeypatch)
+    headers = {"Accept": "text/html", "Accept-Language": "en"}
+    with TestClient(care_plan, headers=headers, follow_redirects=False) as browser:
+        login = browser.post("/login", data={"username": "citizen", "password": world.password, "lang": hostile})
+        assert login.headers["location"] == f"/reports/citizens/{world.alice}"
+        _done, url = _openid_login(browser, urlencode({"lang": hostile}))
+        assert url == f"/reports/citizens/{world.alice}"
+        out = browser.post("/logout", data={"lang": hostile})
+        assert "state" not in parse_qs(urlsplit(out.headers["location"]).query)
+        assert _language(browser.get("/login", params={"state": hostile}).text) == "en"

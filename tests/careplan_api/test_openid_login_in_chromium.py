@@ -93,7 +93,7 @@ def log_in(page, base: str, provider_title: str, account: str, *, refused: bool 
 def log_out_here_and_at_the_provider(page, base: str) -> None:
     page.get_by_role("button", name="Log ud").click()
     page.locator("#logout-yes").click()  # the provider asks before it ends its session
-    page.wait_for_url(f"{base}/login")
+    page.wait_for_url(f"{base}/login?state=da")  # the provider sends the chosen language back as state
     assert not any(c["name"] == SESSION_COOKIE for c in page.context.cookies())
 
 
@@ -122,7 +122,7 @@ def test_a_relative_logs_in_and_lands_on_the_report_of_the_citizen_she_represent
 
 def test_a_staff_member_logs_in_with_the_municipal_provider(page, base):
     log_in(page, base, "Kommunens login", "anna")
-    assert page.url == f"{base}/login"
+    assert page.url == f"{base}/login?lang=da"  # the login page's language is carried on
     assert "Du er logget ind som Anna Hansen" in page.locator("main").inner_text()
     log_out_here_and_at_the_provider(page, base)
 

@@ -93,8 +93,11 @@ def _wrong_password(request: Request, login: StaffLogin, audit: Audit, name: str
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None, lang: str | None = None, note: str = "") -> HTMLResponse:
-    language = parse_language(lang)
+def login_page(
+    request: Request, next: str | None = None, lang: str | None = None, note: str = "", state: str | None = None
+) -> HTMLResponse:
+    """The login form, in `lang`, else in `state`: the language a provider's logout sends back (see `logout`)."""
+    language = parse_language(lang or state)
     notes = {"password_changed": staff_words(language)["password_changed"]}
     return _page(request, "login.html", language, safe_next(next), note=notes.get(note, ""))
 
@@ -157,7 +160,11 @@ def logout(request: Request, login: Login, audit: Audit) -> Response:
     if session is not None:
         audit.record(AuditAction.LOGOUT, actor=f"staff:{session.account}", client=client_address(request))
     client = login.openid.clients.get(session.provider) if session is not None and session.provider else None
-    at_provider = client.logout_url(logged_out_url(request, login), ui_locales=language.value) if client else None
+    at_provider = (
+        client.logout_url(logged_out_url(request, login), ui_locales=language.value, state=language.value)
+        if client
+        else None
+    )  # the provider sends the browser back to /login?state=LANG (RP-initiated logout's state)
     response: Response
     if at_provider is None:
         response = RedirectResponse(f"/login?lang={language.value}", status.HTTP_303_SEE_OTHER)
