@@ -1,7 +1,8 @@
 """Danish (default) and English texts of the web pages, language negotiation and number formats.
 
 Pick the language with `negotiate(lang_query, accept_language)`: an explicit `?lang=` wins, then
-the first supported language of the `Accept-Language` header, else Danish.
+the first supported language of the `Accept-Language` header, else Danish. A text with a count
+comes from `counted(key, n, lang)`, which picks its singular or plural form.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ _TEXTS: dict[Lang, dict[str, str]] = {
         "effect_intro": "Tallene kommer fra de måltider, robotten har gemt. Personalet har skrevet ned, hvor lang tid det tager at made borgeren. Den tid sparer de ved hvert måltid med robotten. FSIII-niveauet er personalets vurdering af, hvor meget hjælp borgeren har brug for (0 ingen, 4 hjælp til alt).",
         "effect_intro_own": "Tallene kommer fra de måltider, robotten har gemt. Personalet har skrevet ned, hvor lang tid det tager at made dig. Den tid sparer de ved hvert måltid med robotten. FSIII-niveauet er personalets vurdering af, hvor meget hjælp du har brug for (0 ingen, 4 hjælp til alt).",
         "staff_minutes_freed": "Personaleminutter frigjort",
-        "effect_without_time": "{n} måltider uden registreret madningstid er ikke talt med",
         "self_started_share": "Bidder borgeren selv startede",
         "meals_per_week": "Måltider med robot pr. uge",
         "fsiii_change": "FSIII-niveau (først → sidst)",
@@ -43,7 +43,6 @@ _TEXTS: dict[Lang, dict[str, str]] = {
         "effect_table": "Effekt pr. uge",
         "citizen": "Borger (pseudonym)",
         "period": "Periode",
-        "weeks": "uger",
         "summary": "Overblik",
         "meals": "Måltider",
         "bites_offered": "Bidder tilbudt",
@@ -109,7 +108,6 @@ _TEXTS: dict[Lang, dict[str, str]] = {
         "suppressed": "færre end {min}",
         "no_level": "Ikke vurderet",
         "dashboard_chart_caption": "Måltider pr. borger pr. enhed. Undertrykte grupper er udeladt.",
-        "dashboard_chart_alt": "Søjlediagram over måltider pr. borger for {n} enheder.",
         "chart_empty": "Ingen data at vise.",
         "log_title": "Hvem har set oplysningerne",
         "log_link": "Se hvem der har set borgerens oplysninger",
@@ -292,7 +290,6 @@ _TEXTS: dict[Lang, dict[str, str]] = {
         "effect_intro": "The figures come from the meals the robot kept. Staff wrote down how long it takes to feed the citizen by hand. They save that time at each meal with the robot. The FSIII level is how much help staff find the citizen needs (0 none, 4 help with everything).",
         "effect_intro_own": "The figures come from the meals the robot kept. Staff wrote down how long it takes to feed you by hand. They save that time at each meal with the robot. The FSIII level is how much help staff find you need (0 none, 4 help with everything).",
         "staff_minutes_freed": "Staff minutes freed",
-        "effect_without_time": "{n} meals without a recorded feeding time are not counted",
         "self_started_share": "Bites the citizen started",
         "meals_per_week": "Meals with the robot per week",
         "fsiii_change": "FSIII level (first → last)",
@@ -301,7 +298,6 @@ _TEXTS: dict[Lang, dict[str, str]] = {
         "effect_table": "Effect per week",
         "citizen": "Citizen (pseudonym)",
         "period": "Period",
-        "weeks": "weeks",
         "summary": "Summary",
         "meals": "Meals",
         "bites_offered": "Bites offered",
@@ -367,7 +363,6 @@ _TEXTS: dict[Lang, dict[str, str]] = {
         "suppressed": "fewer than {min}",
         "no_level": "Not assessed",
         "dashboard_chart_caption": "Meals per citizen per unit. Suppressed groups are left out.",
-        "dashboard_chart_alt": "Bar chart of meals per citizen for {n} units.",
         "chart_empty": "No data to show.",
         "log_title": "Who has looked at the data",
         "log_link": "See who has looked at the citizen's data",
@@ -542,6 +537,33 @@ _TEXTS: dict[Lang, dict[str, str]] = {
     },
 }
 
+# Texts with a count: (singular, plural). Danish and English alike take the singular for exactly 1
+# and the plural for every other count, 0 included ("1 måltid", "0 måltider", "2 meals").
+_COUNTED: dict[Lang, dict[str, tuple[str, str]]] = {
+    Lang.DA: {
+        "effect_without_time": (
+            "{n} måltid uden registreret madningstid er ikke talt med",
+            "{n} måltider uden registreret madningstid er ikke talt med",
+        ),
+        "period_weeks": ("{n} uge", "{n} uger"),
+        "dashboard_chart_alt": (
+            "Søjlediagram over måltider pr. borger for {n} enhed.",
+            "Søjlediagram over måltider pr. borger for {n} enheder.",
+        ),
+    },
+    Lang.EN: {
+        "effect_without_time": (
+            "{n} meal without a recorded feeding time is not counted",
+            "{n} meals without a recorded feeding time are not counted",
+        ),
+        "period_weeks": ("{n} week", "{n} weeks"),
+        "dashboard_chart_alt": (
+            "Bar chart of meals per citizen for {n} unit.",
+            "Bar chart of meals per citizen for {n} units.",
+        ),
+    },
+}
+
 _ACCEPT_ITEM = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([01](?:\.\d{0,3})?))?\s*$")
 
 
@@ -575,6 +597,15 @@ def negotiate(lang_query: str | None, accept_language: str | None) -> Lang:
 def texts(lang: Lang) -> Mapping[str, str]:
     """All texts of one language (the templates read them as `t.key`)."""
     return _TEXTS[lang]
+
+
+def counted(key: str, n: int, lang: Lang) -> str:
+    """The text `key` for the count `n` (templates: `count(key, n)`): singular for exactly 1, else
+    plural, with `n` written as the language writes numbers. A negative count is a ValueError."""
+    if n < 0:
+        raise ValueError(f"a count is never negative: {key} got {n}")
+    singular, plural = _COUNTED[lang][key]
+    return (singular if n == 1 else plural).format(n=number(n, lang))
 
 
 def number(value: float | int | None, lang: Lang, digits: int = 1) -> str:

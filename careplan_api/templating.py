@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from careplan_api import plain_words
-from careplan_api.i18n import Lang, clock_time, date_and_time, long_date, number, texts
+from careplan_api.i18n import Lang, clock_time, counted, date_and_time, long_date, number, texts
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",  # personal data: never kept by a browser or proxy cache
@@ -50,6 +50,7 @@ def render_page(request: Request, template: str, lang: Lang, **context: Any) -> 
             other_lang_url=_relative(request.url.include_query_params(lang=other.value)),
             t=t,
             num=lambda value, digits=1: number(value, lang, digits),
+            count=lambda key, n: counted(key, n, lang),
             time=lambda when: date_and_time(when, lang),
             clock=lambda when: clock_time(when, lang),
             day=lambda when: long_date(when, lang),

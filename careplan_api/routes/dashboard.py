@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from careplan_api.dashboard import MIN_GROUP_SIZE
 from careplan_api.dashboard_releases import MAX_MONTHS, NOT_ASSESSED, month_start, releases
 from careplan_api.deps import SESSION_COOKIE, AnalystUser, PageAnalystUser, SessionDep
-from careplan_api.i18n import DISPLAY_TZ, negotiate, texts
+from careplan_api.i18n import DISPLAY_TZ, counted, negotiate, texts
 from careplan_api.models import AuditAction, User, utcnow
 from careplan_api.report_plots import bar_svg
 from careplan_api.services import audit
@@ -78,6 +78,7 @@ def dashboard_page(
     t = texts(language)
     shown = [_labelled(content, t) for content in found]
     newest_units = [g for g in shown[0]["by_unit"] if not g["suppressed"]] if shown else []
+    chart_alt = counted("dashboard_chart_alt", len(newest_units), language)
     return render_page(
         request,
         "dashboard.html",
@@ -91,9 +92,9 @@ def dashboard_page(
             language,
             ylabel=t["meals_per_citizen"],
             title=t["by_unit"],
-            description=t["dashboard_chart_alt"].format(n=len(newest_units)),
+            description=chart_alt,
         ),
-        chart_alt=t["dashboard_chart_alt"].format(n=len(newest_units)),
+        chart_alt=chart_alt,
         signed_in=SESSION_COOKIE in request.cookies,
     )
 

@@ -112,7 +112,7 @@ def test_dashboard_page_shows_aggregates_and_never_a_person(client, world, munic
     assert "fewer than 5" in html and "Solhaven" in html
     assert "Navn" not in html  # no names
     assert not any(str(c) in html for ids in municipality.values() for c in ids)  # no pseudonyms either
-    assert "<svg" in html and 'role="img" aria-label="Bar chart of meals per citizen for 1 units."' in html
+    assert "<svg" in html and 'role="img" aria-label="Bar chart of meals per citizen for 1 unit."' in html
 
 
 def test_dashboard_is_danish_by_default(client, world, municipality):

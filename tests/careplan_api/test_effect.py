@@ -107,3 +107,16 @@ def test_the_report_shows_the_effect_and_the_export_holds_it_as_observations(cli
     assert components["meals-with-robot"]["valueInteger"] == 3
     assert components["staff-minutes-freed"]["valueQuantity"]["value"] == 60.0
     assert components["66959f77-6e2a-4574-8423-3ff097f8b9fa"]["valueCodeableConcept"]["coding"][0]["code"] == "B4"
+
+
+def test_one_meal_and_one_week_read_in_the_singular_on_the_report(client, world):
+    """No feeding time is recorded, so the one meal is not counted: "1 måltid", not "1 måltider"."""
+    events = world.meal_events(bites=4, start=utcnow() - timedelta(minutes=30))
+    answer = client.post("/api/v1/usage-events", json={"events": events}, headers=world.headers("device_alice", None))
+    assert answer.status_code == 200 and answer.json()["accepted"] == len(events)
+    for lang, meal_text, week_text in [
+        ("da", "(1 måltid uden registreret madningstid er ikke talt med)", "(1 uge)"),
+        ("en", "(1 meal without a recorded feeding time is not counted)", "(1 week)"),
+    ]:
+        page = client.get(f"/reports/citizens/{world.alice}?lang={lang}&weeks=1", headers=world.headers("relative"))
+        assert page.status_code == 200 and meal_text in page.text and week_text in page.text

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from careplan_api.errors import InvalidInput
-from careplan_api.i18n import Lang, local_time, negotiate, number, texts
+from careplan_api.i18n import Lang, counted, local_time, negotiate, number, texts
 from careplan_api.meal_summary import AssistanceLevel, IncidentKind, summarize_meal
 from careplan_api.report_plots import bar_svg, trend_svg
 from careplan_api.reports import meal_rows, period_summary, weekly_trend
@@ -180,6 +180,43 @@ def test_language_negotiation(query, header, expected):
 
 def test_both_languages_have_the_same_texts():
     assert texts(Lang.DA).keys() == texts(Lang.EN).keys()
+
+
+@pytest.mark.parametrize(
+    ("lang", "key", "n", "expected"),
+    [
+        (Lang.DA, "effect_without_time", 1, "1 måltid uden registreret madningstid er ikke talt med"),
+        (Lang.DA, "effect_without_time", 0, "0 måltider uden registreret madningstid er ikke talt med"),
+        (Lang.DA, "effect_without_time", 2, "2 måltider uden registreret madningstid er ikke talt med"),
+        (Lang.EN, "effect_without_time", 1, "1 meal without a recorded feeding time is not counted"),
+        (Lang.EN, "effect_without_time", 21, "21 meals without a recorded feeding time are not counted"),
+        (Lang.DA, "period_weeks", 1, "1 uge"),
+        (Lang.DA, "period_weeks", 11, "11 uger"),
+        (Lang.EN, "period_weeks", 1, "1 week"),
+        (Lang.EN, "period_weeks", 1000, "1\u2009000 weeks"),
+        (Lang.DA, "dashboard_chart_alt", 1, "Søjlediagram over måltider pr. borger for 1 enhed."),
+        (Lang.DA, "dashboard_chart_alt", 3, "Søjlediagram over måltider pr. borger for 3 enheder."),
+        (Lang.EN, "dashboard_chart_alt", 1, "Bar chart of meals per citizen for 1 unit."),
+        (Lang.EN, "dashboard_chart_alt", 0, "Bar chart of meals per citizen for 0 units."),
+    ],
+)
+def test_a_count_takes_the_singular_for_exactly_one_and_the_plural_otherwise(lang, key, n, expected):
+    assert counted(key, n, lang) == expected
+
+
+def test_a_negative_count_or_an_unknown_counted_text_is_refused():
+    with pytest.raises(ValueError, match="never negative"):
+        counted("period_weeks", -1, Lang.DA)
+    with pytest.raises(KeyError):
+        counted("weeks", 2, Lang.DA)
+
+
+def test_no_plain_text_puts_a_count_before_a_noun():
+    """A count before a word belongs in the counted texts (one form for 1, one for the rest); the plain
+    texts hold counts only as a bound ("højst {limit}", "færre end {min}", always at least 2) or a label."""
+    for lang in Lang:
+        for key, text in texts(lang).items():
+            assert "{n} " not in text, f"{lang.value} {key}: {text!r} reads '1 ...' wrong for one"
 
 
 def test_numbers_and_times_are_written_the_local_way():
