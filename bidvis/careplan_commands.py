@@ -420,15 +420,25 @@ def import_fuldmagter(
 
     Without --since it asks from the cursor kept from the last import of this register, and keeps
     the new one with the entries (not with --citizen, which leaves the others out). Running it again
-    changes nothing. Every change is audited with you as the operator. Exit status 1 (nothing
-    changed) when the register cannot be read or the citizen is unknown; 3 when some entries were
-    refused (the others are imported).
+    changes nothing. Two runs at once are safe: the one that finds the other's entries stored runs
+    once more, and the cursor of the register's later answer is kept. Every change is audited with
+    you as the operator. Exit status 1 (nothing changed) when the register cannot be read, the
+    citizen is unknown, or other imports got in the way twice; 3 when some entries were refused (the
+    others are imported).
     """
     from pathlib import Path
 
     import httpx
+    from sqlalchemy.exc import IntegrityError
 
-    from careplan_api.fuldmagt_register import FileFuldmagtRegister, HttpFuldmagtRegister, import_changes
+    from careplan_api.fuldmagt_register import (
+        FileFuldmagtRegister,
+        HttpFuldmagtRegister,
+        ImportReport,
+        RegisterError,
+        import_changes,
+    )
+    from careplan_api.models import utcnow
     from careplan_api.services import audit, people, register_cursors
 
     citizen_id = _uuid(citizen, "--citizen") if citizen else None
@@ -445,12 +455,28 @@ def import_fuldmagter(
                 people.get_citizen(session, citizen_id)  # NotFound: a clear error, nothing changed
             _jwt_key, cpr_key = settings.require_secrets()
             operator, name = audit.Operator.current(), register_cursors.register_name(register)
-            if since is None and citizen_id is None:
-                since = register_cursors.stored(session, name)
-            report = import_changes(session, source, since, cpr_key, actor=operator, citizen_id=citizen_id)
-            if citizen_id is None and report.cursor:
-                register_cursors.advance(session, name, report.cursor, operator)
-            session.commit()  # the entries and the cursor together: a run that fails keeps the old cursor
+
+            def import_once() -> tuple[str | None, ImportReport]:
+                asked_from = register_cursors.stored(session, name) if since is None and citizen_id is None else since
+                asked_at = utcnow()
+                report = import_changes(session, source, asked_from, cpr_key, actor=operator, citizen_id=citizen_id)
+                if citizen_id is None and report.cursor:
+                    register_cursors.advance(session, name, report.cursor, operator, asked_at)
+                session.commit()  # the entries and the cursor together: a run that fails keeps the old cursor
+                return asked_from, report
+
+            try:
+                asked_from, report = import_once()
+            except IntegrityError:  # another import of this register stored some of the same entries first
+                session.rollback()
+                try:
+                    asked_from, report = import_once()  # its entries are known now: updated or unchanged
+                except IntegrityError:
+                    session.rollback()
+                    raise RegisterError(
+                        "other imports of this register stored the same fuldmagter twice while this one ran; "
+                        "nothing was changed by this run: run it again"
+                    ) from None
     finally:
         if client is not None:
             client.close()
@@ -463,7 +489,7 @@ def import_fuldmagter(
             "not_our_citizen": report.not_our_citizen,
             "other_citizens": report.other_citizens,
             "refused": [{"ref": ref, "reason": reason} for ref, reason in report.refused],
-            "since": since,
+            "since": asked_from,
             "cursor": report.cursor,
         }
     )

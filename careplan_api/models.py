@@ -304,7 +304,7 @@ class RegisterCursor(Base):
     source_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)  # of the register's name
     source: Mapped[str] = mapped_column(String(2000))  # the register's name, any URL password masked
     cursor: Mapped[str] = mapped_column(String(200))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # when the register gave the cursor
 
 
 class Device(Base):

@@ -10,8 +10,12 @@ the next run asks for the same entries again.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from pathlib import Path
+from typing import cast
 
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from careplan_api.models import AuditAction, RegisterCursor, utcnow
@@ -19,6 +23,7 @@ from careplan_api.observability import mask_url_passwords
 from careplan_api.services import audit
 
 PURPOSE = "import from the national fuldmagt register"
+_TABLE = cast(Table, RegisterCursor.__table__)
 
 
 def register_name(register: str) -> str:
@@ -39,16 +44,31 @@ def stored(session: Session, name: str) -> str | None:
     return None if row is None else row.cursor
 
 
-def advance(session: Session, name: str, cursor: str, actor: audit.Actor) -> bool:
-    """Keep `cursor` for the register `name` (the caller commits, with the entries the import stored);
-    a changed cursor is audited by `actor`. True when it changed."""
-    row = session.get(RegisterCursor, _key(name))
-    if row is not None and row.cursor == cursor:
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into the cursors with ON CONFLICT, in the session's dialect (the service runs on these two)."""
+    return postgresql.insert(_TABLE) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(_TABLE)
+
+
+def advance(session: Session, name: str, cursor: str, actor: audit.Actor, asked_at: datetime | None = None) -> bool:
+    """Keep `cursor`, which the register `name` answered at `asked_at` (default now), unless the row
+    holds one from a later answer (the caller commits, with the entries the import stored); a changed
+    cursor is audited by `actor`. True when it changed.
+
+    One INSERT ... ON CONFLICT DO UPDATE: two imports racing on a register's first cursor do not
+    collide on its key, and the cursor of the register's later answer stays, whichever commits last."""
+    key = _key(name)
+    if session.scalar(select(RegisterCursor.cursor).where(RegisterCursor.source_sha256 == key)) == cursor:
         return False
-    if row is None:
-        session.add(RegisterCursor(source_sha256=_key(name), source=name[:2000], cursor=cursor))
-    else:
-        row.cursor, row.updated_at = cursor, utcnow()
+    table, insert = _TABLE, _insert(session)
+    upsert = insert.values(
+        source_sha256=key, source=name[:2000], cursor=cursor, updated_at=asked_at or utcnow()
+    ).on_conflict_do_update(
+        index_elements=[table.c.source_sha256],
+        set_={"cursor": insert.excluded.cursor, "updated_at": insert.excluded.updated_at},
+        where=table.c.updated_at <= insert.excluded.updated_at,
+    )
+    if session.execute(upsert.returning(table.c.cursor)).first() is None:
+        return False  # another import keeps a cursor from a later answer of the register
     audit.record(
         session,
         actor=actor,
