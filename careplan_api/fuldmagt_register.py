@@ -11,8 +11,9 @@ protocol implements the same method. `import_changes` applies a page to the data
   identifier (`services.access.held_by`); CPR numbers are hashed here and never stored;
 - an entry seen before (its `ref`) updates the end date and the ending, so an ending in the register
   ends it here;
-- an entry with an unknown scope or bad dates, or whose holder is the citizen themself, is refused on
-  its own (with the reason); the others go on. An entry given twice with the same contents counts
+- an entry with an unknown scope, bad dates or a text holding a character that is not printable (a
+  NUL, a control character), or whose holder is the citizen themself, is refused on its own (with
+  the reason); the others go on. An entry given twice with the same contents counts
   once; a `ref` given twice with different contents is refused, so that an import never depends on
   the order of the register's answer (running it again changes nothing).
 
@@ -26,10 +27,10 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -45,16 +46,28 @@ class RegisterError(CareplanError):
     """The register could not be read (unreachable, an error answer, a malformed page)."""
 
 
+def _printable(value: str) -> str:
+    """`value` if every character is printable: a NUL (which PostgreSQL refuses in text), another
+    control character, a line break or a direction mark in a text from the register refuses it."""
+    bad = next((c for c in value if not c.isprintable()), None)
+    if bad is not None:
+        raise ValueError(f"holds a character that is not printable (U+{ord(bad):04X})")
+    return value
+
+
+RegisterText = Annotated[str, AfterValidator(_printable)]
+
+
 class RegisterEntry(BaseModel):
     """One fuldmagt as the register gives it."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    ref: str = Field(min_length=1, max_length=100, description="the register's id of the fuldmagt")
-    grantor_cpr: str = Field(min_length=10, max_length=11)
-    holder_cpr: str = Field(min_length=10, max_length=11)
-    holder_name: str = Field(min_length=1, max_length=200)
-    scope: str = Field(max_length=32, description="care_plan, audit_log or full")
+    ref: RegisterText = Field(min_length=1, max_length=100, description="the register's id of the fuldmagt")
+    grantor_cpr: RegisterText = Field(min_length=10, max_length=11)
+    holder_cpr: RegisterText = Field(min_length=10, max_length=11)
+    holder_name: RegisterText = Field(min_length=1, max_length=200)
+    scope: RegisterText = Field(max_length=32, description="care_plan, audit_log or full")
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = None
     revoked_at: AwareDatetime | None = None
@@ -66,7 +79,7 @@ class RegisterPage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     entries: list[dict[str, object]] = Field(max_length=MAX_ENTRIES_PER_PAGE)
-    cursor: str = Field(max_length=200)
+    cursor: RegisterText = Field(max_length=200)
 
 
 class FuldmagtRegister(Protocol):

@@ -269,6 +269,18 @@ def test_a_grantor_who_is_not_our_citizen_is_counted_not_stored(run, citizen_id,
     assert _rows(database_url, tmp_path)[0] == []
 
 
+def test_a_nul_in_a_holders_name_is_refused_with_the_reason_and_the_rest_imported(
+    run, citizen_id, database_url, tmp_path
+):
+    register = register_file(tmp_path, entry("DF-1", holder_name="Sofie\x00Jensen"), entry("DF-2"))
+    result = run("import-fuldmagter", "--register", register)
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    out = _out(result)
+    assert out["created"] == 1 and [r["ref"] for r in out["refused"]] == ["DF-1"]
+    assert out["refused"][0]["reason"] == "holder_name: Value error, holds a character that is not printable (U+0000)"
+    assert [r.register_ref for r in _rows(database_url, tmp_path)[0]] == ["DF-2"]
+
+
 def test_the_register_comes_from_the_environment_when_configured(run, citizen_id, database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("BIDVIS_CAREPLAN_FULDMAGT_REGISTER", register_file(tmp_path, entry("DF-1")))
     result = run("import-fuldmagter")

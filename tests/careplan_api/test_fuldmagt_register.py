@@ -3,13 +3,15 @@ stand-in of the register's JSON feed (a FastAPI app; `TestClient` is the adapter
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from careplan_api.fuldmagt_register import HttpFuldmagtRegister, RegisterError, import_changes
+from careplan_api.fuldmagt_register import FileFuldmagtRegister, HttpFuldmagtRegister, RegisterError, import_changes
 from careplan_api.models import AuditEntry, Fuldmagt, FuldmagtScope, FuldmagtSource
 
 ALICE_CPR = "010150-1234"  # the fixture's citizen alice
@@ -102,3 +104,44 @@ def test_an_unreachable_register_is_a_clear_error(app, world):
     register = HttpFuldmagtRegister(httpx.Client(transport=httpx.MockTransport(refuse)), "http://127.0.0.1:9")
     with app.state.session_factory() as session, pytest.raises(RegisterError, match="could not be read"):
         import_changes(session, register, None, app.state.cpr_key)
+
+
+NOT_PRINTABLE = "not printable (U+"
+HOSTILE_TEXTS = [
+    ("holder_name", "Sofie\x00Jensen", NOT_PRINTABLE),  # PostgreSQL refuses NUL in text
+    ("holder_name", "Sofie\nJensen", NOT_PRINTABLE),
+    ("holder_name", "\x1b[2JSofie", NOT_PRINTABLE),  # a terminal escape
+    ("holder_name", "Sofie \u202enesneJ", NOT_PRINTABLE),  # a right-to-left override: the name shows backwards
+    ("holder_name", "Sofie \ud800", "valid string"),  # a lone surrogate: no UTF-8 for it
+    ("ref", "DF-7\x00", NOT_PRINTABLE),
+    ("scope", "full\x00", NOT_PRINTABLE),
+    ("holder_cpr", "020260\x00432", NOT_PRINTABLE),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "said"), HOSTILE_TEXTS)
+def test_a_control_character_in_an_imported_text_refuses_that_entry_only(app, world, tmp_path, field, value, said):
+    path = tmp_path / "register.json"
+    path.write_text(json.dumps({"cursor": "c1", "entries": [entry("DF-7") | {field: value}, entry("DF-8")]}))
+    with app.state.session_factory() as session:
+        report = import_changes(session, FileFuldmagtRegister(path), None, app.state.cpr_key)
+        session.commit()
+        assert report.created == 1 and len(report.refused) == 1
+        reason = report.refused[0][1]
+        assert reason.startswith(f"{field}: ") and said in reason and HOLDER_CPR[:6] not in reason
+        imported = session.scalars(select(Fuldmagt.register_ref).where(Fuldmagt.source == FuldmagtSource.REGISTER))
+        assert list(imported) == ["DF-8"]
+
+
+def test_a_nul_from_the_feed_refuses_the_entry_and_a_nul_in_its_cursor_the_page(app, world):
+    pages = {
+        None: {"cursor": "c1", "entries": [entry("DF-7", holder_name="Sofie\x00Jensen"), entry("DF-8")]},
+        "c1": {"cursor": "c2\x00", "entries": []},
+    }
+    register = HttpFuldmagtRegister(stand_in(pages), "http://register.test")
+    with app.state.session_factory() as session:
+        report = import_changes(session, register, None, app.state.cpr_key)
+        session.commit()
+        assert report.created == 1 and [ref for ref, _ in report.refused] == ["DF-7"]
+        with pytest.raises(RegisterError, match="malformed page"):
+            import_changes(session, register, "c1", app.state.cpr_key)
