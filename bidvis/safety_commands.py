@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
     """Add this part's commands to the `bidvis` app."""
     app.command("safety-report")(safety_report)
     app.command("safety-campaign")(safety_campaign)
+    app.command("safety-trace")(safety_trace)
 
 
 def safety_report(
@@ -291,3 +292,67 @@ def safety_campaign(
         raise typer.Exit(130)
     if any(s.failures for s in stats if not s.beyond_physics):
         raise typer.Exit(1)
+
+
+def safety_trace(
+    scenarios: Path | None = typer.Option(
+        None, "--scenarios", help="Trace the first scenario of this TOML file (e.g. a campaign's failures/<run>.toml)."
+    ),
+    family: str | None = typer.Option(
+        None, "--family", help="Trace this family's run (with --seed), as the campaign samples it."
+    ),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="The run's seed (with --family)."),
+    vision: bool = typer.Option(
+        False, "--vision", help="The run with the vision pipeline in the loop (with --family)."
+    ),
+    families_path: Path | None = typer.Option(
+        None, "--families", help="Family file (docs/scenarios.md); the built-in ones by default."
+    ),
+    start_s: float = typer.Option(0.0, "--from", min=0.0, help="First simulated second to print."),
+    end_s: float = typer.Option(float("inf"), "--to", min=0.0, help="Last simulated second to print."),
+    every: int = typer.Option(1, "--every", min=1, help="Print every n-th tick of the window."),
+) -> None:
+    """Run one campaign run or scenario with the real controller and print it tick by tick: the
+    state, the commanded and the measured spoon, the commanded speed, the holder tip's speed toward
+    the mouth (what the judge measures), the face force and the stop's reason; then the summary."""
+    from rich.console import Console
+
+    from bidvis.campaign import PlannedRun, scenario_of
+    from bidvis.simulation.trace import HEADER, format_row, trace_meal
+    from sim.families import load_families
+    from sim.scenario import ScenarioError, load_scenarios
+
+    console = Console(stderr=True)
+
+    def refuse(message: str) -> typer.Exit:
+        console.print(f"[red]error:[/red] {message}")
+        return typer.Exit(2)
+
+    if (scenarios is None) == (family is None):
+        raise refuse("give either --scenarios FILE or --family NAME --seed N")
+    if family is not None and seed is None:
+        raise refuse("--family needs --seed")
+    if end_s < start_s:
+        raise refuse(f"--to ({end_s} s) is before --from ({start_s} s)")
+    try:
+        if scenarios is not None:
+            scenario = load_scenarios(scenarios)[0]
+        else:
+            known = {f.name: f for f in (load_families(families_path) if families_path else load_families())}
+            if family not in known:
+                raise refuse(f"no family {family!r}; the file has {', '.join(sorted(known))}")
+            assert seed is not None
+            scenario = scenario_of(PlannedRun(0, known[family].name, seed, vision=vision), known[family])
+    except ScenarioError as exc:
+        raise refuse(str(exc)) from exc
+    typer.echo(HEADER)
+    summary = trace_meal(scenario, lambda row: typer.echo(format_row(row)), start_s, end_s, every)
+    typer.echo(
+        f"{summary.scenario}: peak face force {summary.peak_face_force_n:.2f} N, "
+        f"max approach speed {summary.max_approach_speed_m_s:.4f} m/s, "
+        f"bites {summary.bites_taken}/{summary.bites_offered}, safety stops {summary.safety_stop_reasons or 0}"
+    )
+    for at_s, what in summary.citizen_log:
+        typer.echo(f"citizen at {at_s:.3f} s: {what}")
+    if summary.aborted:
+        typer.echo(f"aborted: {summary.aborted}")
