@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 from argon2 import PasswordHasher, profiles
+from fastapi.testclient import TestClient
 
+from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, LoginThrottle, StaffAccounts, StaffLogin, StaffSessions
 from bidvis.run import sim_robot, uvicorn_tls
 
@@ -31,6 +33,26 @@ def robot(tmp_path):
     robot = sim_robot(tmp_path)
     yield robot
     robot.close()
+
+
+@pytest.fixture
+def app(robot, tmp_path, make_staff_login):
+    """The robot's web app on `robot`, with the test staff accounts (a module may define its own)."""
+    return create_app(robot.session, make_staff_login(tmp_path))
+
+
+@pytest.fixture
+def client(app):
+    """A TestClient of `app` at the robot's own address, not logged in."""
+    with TestClient(app, base_url=ROBOT_URL) as client:
+        yield client
+
+
+@pytest.fixture
+def staff(client, log_in):
+    """`client`, logged in as staff."""
+    assert log_in(client).status_code == 303
+    return client
 
 
 @pytest.fixture(scope="session")

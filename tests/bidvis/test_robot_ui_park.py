@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.audit import AuditAction
 from controller.config import demo_calibration
 from sim.faults import FaultKind, inject
-from tests.bidvis.conftest import ROBOT_URL, wait_for
+from tests.bidvis.conftest import wait_for
 
 ANNA = "owner-anna-1"
 BO = "owner-bo-22"
@@ -21,23 +19,6 @@ JOINT_IDS = (11, 12, 13, 14)
 REST = demo_calibration().rest_pose
 # The park from the ready pose takes about 9 s at set-up speed; a loaded machine gets ample room.
 PARK_TIMEOUT_S = 90.0
-
-
-@pytest.fixture
-def app(robot, tmp_path, make_staff_login):
-    return create_app(robot.session, make_staff_login(tmp_path))
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app, base_url=ROBOT_URL) as client:
-        yield client
-
-
-@pytest.fixture
-def staff(client, log_in):
-    assert log_in(client).status_code == 303
-    return client
 
 
 @pytest.fixture

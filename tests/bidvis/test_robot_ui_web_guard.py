@@ -5,28 +5,9 @@ API docs for staff only."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.web_guard import SiteAddress, host_name
 from tests.bidvis.conftest import ROBOT_URL
-
-
-@pytest.fixture
-def app(robot, tmp_path, make_staff_login):
-    return create_app(robot.session, make_staff_login(tmp_path))
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app, base_url=ROBOT_URL) as client:
-        yield client
-
-
-@pytest.fixture
-def staff(client, log_in):
-    assert log_in(client).status_code == 303
-    return client
 
 
 @pytest.mark.parametrize(
