@@ -3,7 +3,7 @@
 The tracked video is composed from shared face images (../shared/data/faces, GRID clip bbaf2n):
 640x480 frames in which one face moves on a smooth path (up to 3 px per frame)
 and changes between closed, open, open and closed mouth frames every 17 frames, with +-2 grey
-levels of sensor noise. Truth per frame:
+levels of sensor noise (`moving_face` in conftest.py). Truth per frame:
 the labelled mouth centre moved with the face, and the labelled mouth state. Each result's
 `extra_info` holds the accuracy on the same frames (mean and max centre error as a fraction of the
 labelled mouth width, open/closed agreement with the labels using each backend's own hysteresis
@@ -17,10 +17,8 @@ One core: run under `taskset -c 0` with OMP_NUM_THREADS=1 (OpenCV threads are se
 
 from __future__ import annotations
 
-import csv
 import math
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -30,38 +28,7 @@ from vision import FaceModels, MouthTracker, TrackerConfig
 from vision.capture import CameraCapture
 from vision.mouth import MEDIAPIPE_THRESHOLDS, OpenHysteresis, mouth_geometry
 
-FACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces"
-CLIP = ("grid_bbaf2n_f002", "grid_bbaf2n_f049", "grid_bbaf2n_f036", "grid_bbaf2n_f073")
-FRAMES, BLOCK = 240, 17  # 17: state changes fall on flow frames too, whatever the interval
 RESULTS: dict[str, float] = {}
-
-
-@pytest.fixture(scope="module")
-def sequence():
-    """(frames, truth) where truth[i] = (centre x, centre y, mouth width, is_open)."""
-    if not (FACES / "labels.csv").is_file():
-        pytest.skip(f"shared face images not found at {FACES.resolve()}")
-    cv2.setNumThreads(1)
-    with (FACES / "labels.csv").open(newline="") as handle:
-        rows = {Path(r["file"]).stem: r for r in csv.DictReader(handle)}
-    frames, truth, noise = [], [], np.random.default_rng(5)
-    for i in range(FRAMES):
-        row = rows[CLIP[(i // BLOCK) % len(CLIP)]]
-        image = cv2.imread(str(FACES / row["file"]))
-        x, y = int(140 + 80 * math.sin(i / 25)), int(96 + 40 * math.sin(i / 17))
-        frame = np.full((480, 640, 3), 90, np.int16)
-        frame[y : y + image.shape[0], x : x + image.shape[1]] = image
-        frame += noise.integers(-2, 3, frame.shape, dtype=np.int16)  # sensor noise, as in every real frame
-        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-        truth.append(
-            (
-                float(row["mouth_cx"]) + x,
-                float(row["mouth_cy"]) + y,
-                float(row["mouth_w"]),
-                row["mouth_state"] == "open",
-            )
-        )
-    return frames, truth
 
 
 def accuracy(estimates, truth) -> dict[str, float]:
@@ -78,8 +45,8 @@ def accuracy(estimates, truth) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("interval", [1, 2, 3])
-def test_mouth_tracker_update(benchmark, sequence, interval):
-    frames, truth = sequence
+def test_mouth_tracker_update(benchmark, moving_face, interval):
+    frames, truth = moving_face
     models = FaceModels.load()
 
     def run():
@@ -96,11 +63,11 @@ def test_mouth_tracker_update(benchmark, sequence, interval):
     benchmark.extra_info["ms_per_frame_median"] = per_frame_ms
 
 
-def test_mediapipe_face_mesh_tracking(benchmark, sequence):
+def test_mediapipe_face_mesh_tracking(benchmark, moving_face):
     """MediaPipe's own runtime on the same frames, doing the same job (tracking mode, 468 points)."""
     from vision.reference import MediaPipeFaceMesh
 
-    frames, truth = sequence
+    frames, truth = moving_face
 
     def run():
         mesh, hysteresis = MediaPipeFaceMesh(static_image_mode=False), OpenHysteresis(MEDIAPIPE_THRESHOLDS)
@@ -124,10 +91,10 @@ def test_mediapipe_face_mesh_tracking(benchmark, sequence):
         benchmark.extra_info[f"speedup_of_{name}"] = per_frame_ms / ours
 
 
-def test_camera_to_observation_latency(benchmark, sequence, tmp_path):
+def test_camera_to_observation_latency(benchmark, moving_face, tmp_path):
     """A 30 fps replay through `CameraCapture` into the tracker: time from capture to observation, in
     parts (`Frame.latency`): capture to the end of the read, waiting to be handed over, tracking."""
-    frames, _ = sequence
+    frames, _ = moving_face
     folder = tmp_path / "camera"
     folder.mkdir()
     for i, frame in enumerate(frames[:90]):

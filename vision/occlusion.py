@@ -38,7 +38,8 @@ class OcclusionLimits:
     a contour point whose lip/skin edge contrast fell below this share of its learned contrast has
     lost its edge; `faded_fraction`: share of such points (among those whose learned contrast is at
     least `min_contrast`) that means the lips are hidden (a hand). `learning_rate` of both references
-    while the lips are in view."""
+    while the lips are in view. `lip_edge`: False leaves the edge test out (the colour test alone, as
+    before it; its cost is measured against it, docs/benchmarks.md)."""
 
     chroma_tolerance: float = 25.0
     covered_fraction: float = 0.6
@@ -46,6 +47,7 @@ class OcclusionLimits:
     faded_fraction: float = 0.5
     min_contrast: float = 6.0
     learning_rate: float = 0.1
+    lip_edge: bool = True
 
     def __post_init__(self) -> None:
         shares = (self.covered_fraction, self.contrast_fade, self.faded_fraction, self.learning_rate)
@@ -82,13 +84,15 @@ class LipOcclusion:
     def lips_hidden(self, image_bgr: np.ndarray, points: np.ndarray) -> bool:
         """True when most outer-lip samples no longer have the learned lip colour, or most of the
         learned lip/skin edge has faded."""
-        self._sampled = _sample_lips(image_bgr, points)
-        if self._chroma is None or self._contrast is None:
-            return False
         limits = self._limits
+        self._sampled = _sample_lips(image_bgr, points, limits.lip_edge)
+        if self._chroma is None:
+            return False
         distance = np.linalg.norm(self._sampled.chroma - self._chroma, axis=1)
         if np.mean(distance > limits.chroma_tolerance) >= limits.covered_fraction:
             return True
+        if self._contrast is None or self._sampled.contrast is None:
+            return False
         edged = self._contrast >= limits.min_contrast
         if np.count_nonzero(edged) < MIN_CONTRAST_POINTS:
             return False
@@ -98,11 +102,8 @@ class LipOcclusion:
     def remember(self, points: np.ndarray, mouth: MouthGeometry, confidence: float, t: float) -> None:
         """Record the frame last passed to `lips_hidden` as one with the lips in view."""
         sampled, rate = self._sampled, self._limits.learning_rate
-        if self._chroma is None or self._contrast is None:
-            self._chroma, self._contrast = sampled.chroma, sampled.contrast
-        else:
-            self._chroma = (1.0 - rate) * self._chroma + rate * sampled.chroma
-            self._contrast = (1.0 - rate) * self._contrast + rate * sampled.contrast
+        self._chroma = _learned(self._chroma, sampled.chroma, rate)
+        self._contrast = _learned(self._contrast, sampled.contrast, rate)
         self.clear_view = ClearView(points[RIGID_FACE_POINTS, :2].astype(np.float32), mouth, confidence, t)
 
     def estimate(self, points: np.ndarray) -> MouthGeometry | None:
@@ -123,27 +124,42 @@ class LipOcclusion:
 @dataclass(frozen=True, slots=True)
 class _LipSamples:
     """Per outer-lip point: chroma (Cr, Cb) minus the skin points' mean chroma, and the chroma
-    contrast across the contour per unit of brightness (x128)."""
+    contrast across the contour per unit of brightness (x128; None without the edge test)."""
 
     chroma: np.ndarray
-    contrast: np.ndarray
+    contrast: np.ndarray | None
 
 
-def _sample_lips(image_bgr: np.ndarray, points: np.ndarray) -> _LipSamples:
-    """The outer-lip samples of one frame (one colour conversion of 66 pixels)."""
+def _learned(reference: np.ndarray | None, sample: np.ndarray | None, rate: float) -> np.ndarray | None:
+    """The running average of a reference with one more sample (the sample itself when there is none yet)."""
+    if reference is None or sample is None:
+        return sample
+    return (1.0 - rate) * reference + rate * sample
+
+
+def _sample_lips(image_bgr: np.ndarray, points: np.ndarray, edge: bool) -> _LipSamples:
+    """The outer-lip samples of one frame (one colour conversion of 66 pixels; 26 without the edge)."""
     lips = points[LIP_POINTS, :2].astype(np.float32)
-    width = float(np.linalg.norm(points[OUTER_CORNER_LEFT, :2] - points[OUTER_CORNER_RIGHT, :2]))
-    outward = lips - lips.mean(axis=0)
-    outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
-    inside, outside = lips - CONTOUR_INSIDE * width * outward, lips + CONTOUR_OUTSIDE * width * outward
-    xy = np.concatenate([lips, points[SKIN_POINTS, :2], inside, outside])
-    height, frame_width = image_bgr.shape[:2]
-    cols = np.clip(np.rint(xy[:, 0]).astype(np.intp), 0, frame_width - 1)
-    rows = np.clip(np.rint(xy[:, 1]).astype(np.intp), 0, height - 1)
-    ycrcb = cv2.cvtColor(image_bgr[rows, cols].reshape(1, -1, 3), cv2.COLOR_BGR2YCrCb)[0].astype(np.float32)
+    xy = [lips, points[SKIN_POINTS, :2]]
+    if edge:
+        width = float(np.linalg.norm(points[OUTER_CORNER_LEFT, :2] - points[OUTER_CORNER_RIGHT, :2]))
+        outward = lips - lips.mean(axis=0)
+        outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
+        xy += [lips - CONTOUR_INSIDE * width * outward, lips + CONTOUR_OUTSIDE * width * outward]
+    ycrcb = _ycrcb_at(image_bgr, np.concatenate(xy))
     n, skin = len(LIP_POINTS), len(SKIN_POINTS)
-    lip, skin_px = ycrcb[:n], ycrcb[n : n + skin]
+    chroma = ycrcb[:n, 1:] - ycrcb[n : n + skin, 1:].mean(axis=0)
+    if not edge:
+        return _LipSamples(chroma, None)
     inner, outer = ycrcb[n + skin : 2 * n + skin], ycrcb[2 * n + skin :]
     brightness = np.maximum((inner[:, 0] + outer[:, 0]) / 2.0, 1.0)
     contrast = np.linalg.norm(inner[:, 1:] - outer[:, 1:], axis=1) / brightness * 128.0
-    return _LipSamples(lip[:, 1:] - skin_px[:, 1:].mean(axis=0), contrast)
+    return _LipSamples(chroma, contrast)
+
+
+def _ycrcb_at(image_bgr: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """YCrCb (float32) of the pixels nearest to the points `xy`, clipped to the frame."""
+    height, frame_width = image_bgr.shape[:2]
+    cols = np.clip(np.rint(xy[:, 0]).astype(np.intp), 0, frame_width - 1)
+    rows = np.clip(np.rint(xy[:, 1]).astype(np.intp), 0, height - 1)
+    return cv2.cvtColor(image_bgr[rows, cols].reshape(1, -1, 3), cv2.COLOR_BGR2YCrCb)[0].astype(np.float32)

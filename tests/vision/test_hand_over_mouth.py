@@ -57,6 +57,13 @@ def test_the_lip_edge_test_is_what_sees_the_hand_not_the_colour_test():
     assert not occlusion.lips_hidden(hand_over(image, np.random.default_rng(1)), points)
 
 
+def test_without_the_lip_edge_only_the_colour_test_judges_the_lips():
+    occlusion, image, points = learned(OcclusionLimits(lip_edge=False))
+    assert not occlusion.lips_hidden(hand_over(image, np.random.default_rng(1)), points)
+    cv2.ellipse(image, CENTRE, (AXES[0] + 6, AXES[1] + 6), 0, 0, 360, SPOON_BGR, -1)
+    assert occlusion.lips_hidden(image, points)
+
+
 @pytest.mark.parametrize("gain", [0.25, 0.5, 1.3])
 def test_a_change_of_light_does_not_fade_the_lip_edge(gain):
     occlusion, image, points = learned()
