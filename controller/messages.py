@@ -10,6 +10,9 @@ page, the panel, the command line), in that person's language:
     stop.text(Language.DANISH)  # "Skeen rørte ansigtet (3,2 N) ..."
     raise Refused(refusal)  # a `MessageError`: str() is English, for logs; pages show .message in theirs
 
+A text that carries a count has a form for one and a form for every other count (`Counted`, chosen by
+`counted_form`): `scan = { by = "count", one = "{count} servo ...", other = "{count} servoer ..." }`.
+
 Catalogues are TOML files, one per language, with the same keys and the same `{placeholders}`
 (tests/controller/test_messages.py checks every catalogue, and that every key the code uses exists):
 the robot's messages in `controller/locale/{da,en}.toml` (`robot_messages()`), the words of the
@@ -63,6 +66,30 @@ def negotiate(lang: str | None, accept_language: str | None = None) -> Language:
 
 
 Value = str | int | float
+
+
+def counted_form(n: object, one: str, other: str) -> str:
+    """`one` for a count of exactly 1, `other` for every other count, 0 included (the rule of Danish and
+    English: "1 servo", "0 servoer", "2 servos"). A count that is not a whole number >= 0 is a ValueError."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"a count is a whole number >= 0, not {n!r}")
+    return one if n == 1 else other
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A catalogue text that carries a count: the value named `by` picks `one` or `other` (`counted_form`)."""
+
+    by: str
+    one: str
+    other: str
+
+    def form(self, values: Mapping[str, object]) -> str:
+        """The form for the count in `values` (KeyError without it, ValueError for a count that is none)."""
+        return counted_form(values[self.by], self.one, self.other)
+
+
+Text = str | Counted
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -120,9 +147,10 @@ class _Formatter(string.Formatter):
 
 class Catalogue:
     """The texts of one part in every `Language`, from `DIR/da.toml` and `DIR/en.toml` (tables nest
-    keys: `[safety] contact = "..."` is the key `safety.contact`)."""
+    keys: `[safety] contact = "..."` is the key `safety.contact`; a table of exactly `by`, `one` and
+    `other` is one counted text)."""
 
-    def __init__(self, texts: Mapping[Language, Mapping[str, str]]) -> None:
+    def __init__(self, texts: Mapping[Language, Mapping[str, Text]]) -> None:
         self.texts = texts
 
     @classmethod
@@ -134,32 +162,58 @@ class Catalogue:
         return cls(texts)
 
     def words(self, language: Language, section: str = "") -> dict[str, str]:
-        """Every text of `language` (under `section.`, without that prefix), for a page template."""
+        """Every plain text of `language` (under `section.`, without that prefix), for a page template;
+        a counted text is said with its count by `say`."""
         prefix = f"{section}." if section else ""
-        return {k[len(prefix) :]: v for k, v in self.texts[language].items() if k.startswith(prefix)}
+        return {
+            k[len(prefix) :]: v for k, v in self.texts[language].items() if k.startswith(prefix) and isinstance(v, str)
+        }
 
     def text(self, message: Message, language: Language) -> str:
-        """`message` in words; a key or value missing from the catalogue is logged and shown as it is,
-        never an exception (the tests keep the catalogues complete)."""
-        template = self.texts[language].get(message.key) or self.texts[Language.ENGLISH].get(message.key)
-        if template is None:
-            log.error("no text for message key %r", message.key)
-            return f"{message.key} {dict(message.values)}" if message.values else message.key
+        """`message` in words; a key or value missing from the catalogue (or a count that is none) is
+        logged and shown as it is, never an exception (the tests keep the catalogues complete)."""
+        return self.say(message.key, language, **message.values)
+
+    def say(self, key: str, language: Language, /, **values: Value | Message) -> str:
+        """The text `key` with `values` in `language`, a counted text in the form its count takes."""
+        entry = self.texts[language].get(key) or self.texts[Language.ENGLISH].get(key)
+        if entry is None:
+            log.error("no text for message key %r", key)
+            return f"{key} {values}" if values else key
+        template = entry.other if isinstance(entry, Counted) else entry
         try:
-            return _Formatter(language, self).vformat(template, (), dict(message.values))
+            if isinstance(entry, Counted):
+                template = entry.form(values)
+            return _Formatter(language, self).vformat(template, (), values)
         except (KeyError, IndexError, ValueError) as exc:
-            log.error("message %r does not fit its text %r: %s", message.key, template, exc)
+            log.error("message %r does not fit its text %r: %s", key, template, exc)
             return template
 
 
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
+_COUNTED_FIELDS = frozenset({"by", "one", "other"})
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Text]:
+    flat: dict[str, Text] = {}
     for key, value in table.items():
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and {"one", "other"} & value.keys():
+            flat[f"{prefix}{key}"] = _counted(f"{prefix}{key}", value)
+        elif isinstance(value, Mapping):
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = str(value)
     return flat
+
+
+def _counted(key: str, table: Mapping[str, Any]) -> Counted:
+    """A counted text from its table; ValueError naming the key when the table is not one."""
+    if table.keys() != _COUNTED_FIELDS or not all(isinstance(v, str) for v in table.values()):
+        raise ValueError(f"counted text {key!r} needs exactly the texts by, one and other, got {dict(table)!r}")
+    counted = Counted(table["by"], table["one"], table["other"])
+    for form in (counted.one, counted.other):
+        if counted.by not in {name for _, name, _, _ in string.Formatter().parse(form) if name}:
+            raise ValueError(f"counted text {key!r}: {form!r} does not say its count {{{counted.by}}}")
+    return counted
 
 
 @cache

@@ -121,7 +121,7 @@ class CheckerboardViews:
             else Message("view.more_recommended", n=GOOD_VIEWS - len(self.images))
         )
         return ViewResult(
-            True, len(self.images), Message("view.taken_of", n=len(self.images), ready=ready), self.guidance()
+            True, len(self.images), Message("view.taken_of", view=len(self.images), ready=ready), self.guidance()
         )
 
     def solve(self) -> tuple[CameraIntrinsics, float]:
@@ -178,7 +178,7 @@ class HandEyeViews:
             )
         self.tool_poses.append(pose)
         self.board_poses.append(seen)
-        return ViewResult(True, len(self.tool_poses), Message("view.taken", n=len(self.tool_poses)), self.guidance())
+        return ViewResult(True, len(self.tool_poses), Message("view.taken", view=len(self.tool_poses)), self.guidance())
 
     def solve(self) -> HandEyeCalibration:
         """The camera's pose in the robot base frame (`pose`, 4x4 `T_base_camera`), checked: its

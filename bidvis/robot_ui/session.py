@@ -26,6 +26,7 @@ from bidvis.robot_ui.calibration import CalibrationSteps, FrameSource
 from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.meal import MealRuntime, MouthFeed
 from bidvis.robot_ui.profile import ProfileSteps
+from bidvis.robot_ui.texts import staff_text
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.messages import Language, Message
 
@@ -108,7 +109,14 @@ class RobotSession:
                 "changed_at": cal.changed_at.isoformat(),
                 "ready_pose_rad": list(cal.ready_pose_rad),
                 "rest_pose_rad": list(cal.rest_pose),
-                "bowls": [{"name": b.name, "waypoints": len(b.waypoints_rad)} for b in cal.bowls],
+                "bowls": [
+                    {
+                        "name": b.name,
+                        "waypoints": len(b.waypoints_rad),
+                        "waypoints_text": staff_text("waypoints", language, n=len(b.waypoints_rad)),
+                    }
+                    for b in cal.bowls
+                ],
                 "spoon": cal.spoon.model_dump(),
                 "intrinsics_ref": cal.camera.intrinsics_ref,
             },

@@ -13,9 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from controller.feeding import FeedingState
-from controller.messages import Catalogue, Language, Message, parse_language
+from controller.messages import Catalogue, Language, Message, Value, parse_language
 
-__all__ = ["Language", "Tone", "page_words", "panel_words", "parse_language", "said", "staff_words", "state_words"]
+__all__ = [
+    "Language",
+    "Tone",
+    "page_words",
+    "panel_words",
+    "parse_language",
+    "said",
+    "staff_text",
+    "staff_words",
+    "state_words",
+]
 
 
 class Tone(StrEnum):
@@ -52,6 +62,11 @@ def page_words() -> Catalogue:
 def staff_words(language: Language) -> dict[str, str]:
     """The staff pages' words (login and set-up), for a template's `t`."""
     return page_words().words(language, "staff")
+
+
+def staff_text(key: str, language: Language, /, **values: Value) -> str:
+    """The staff pages' text `key` with its values; a text with a count in the form its count takes."""
+    return page_words().say(f"staff.{key}", language, **values)
 
 
 def panel_words(language: Language) -> dict[str, str]:

@@ -164,6 +164,7 @@ def test_staff_connect_jog_teach_test_bite_and_stop(page, server, robot, shots):
 
     page.click(".clear-bowl[data-bowl='1']")  # a short scoop keeps the test bite quick
     page.wait_for_selector("#message:has-text('cleared')")
+    page.wait_for_selector("#bowl-1-label .count:text-is('1 waypoint')")  # the live status counts it
     page.click(".test-bite[data-bowl='1']")
     page.wait_for_selector("#message:has-text('test bite from bowl 2 running')")
     wait_mode(page, "moving", 5_000)

@@ -97,7 +97,7 @@ def test_views_that_disagree_are_refused(setup):
 def test_one_view_or_no_face_is_refused(setup):
     _, _, intrinsics, camera_to_base, models, _ = setup
     view, _ = spoon_at_lips(setup, HEAD_PLACES[0])
-    with pytest.raises(FaceSizeRefused, match="1 of 1 views could be used.*2 are needed"):
+    with pytest.raises(FaceSizeRefused, match="1 of 1 view could be used.*2 are needed"):
         measure_face_scale_with_spoon([view], intrinsics, camera_to_base, models)
     blank = SpoonAtLips(np.full((480, 640, 3), 90, np.uint8), view.spoon_tip_base_m)
     with pytest.raises(FaceSizeRefused, match="2 without a face looking at the camera"):

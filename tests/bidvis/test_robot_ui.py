@@ -137,7 +137,9 @@ def test_panel_buttons_are_the_few_choices_and_next_bite_only_when_the_panel_is_
 
 
 def test_scan_lists_the_servos_and_refuses_while_connected(client):
-    found = client.post("/api/scan").json()["servos"]
+    scan = client.post("/api/scan").json()
+    found = scan["servos"]
+    assert scan["text"].startswith("5 servoer svarede på ") and scan["message"].startswith("5 servos answered on ")
     assert [s["id"] for s in found] == [11, 12, 13, 14, 15]
     assert {s["model_name"] for s in found} == {"XM430-W350"}
     client.post("/api/connect")
@@ -301,10 +303,22 @@ def test_a_change_cannot_name_someone_else_than_the_logged_in_account(connected,
     assert calibration_events(robot) == []
 
 
+def _waypoints_shown(client, lang="da"):
+    """What the staff page shows of bowl 1's waypoints: rendered, and as the live status updates it."""
+    page = client.get(f"/staff?lang={lang}").text
+    shown = page.split('id="bowl-0-label"')[1].split('<span class="count">')[1].split("</span>")[0]
+    return shown, client.get(f"/api/status?lang={lang}").json()["calibration"]["bowls"][0]["waypoints_text"]
+
+
 def test_teaching_a_scoop_adds_waypoints_and_bowls(connected, robot):
     assert connected.post("/api/calibration/bowls/0/clear").status_code == 200
     assert len(load_calibration(robot.session.documents.calibration_path).bowls[0].waypoints_rad) == 1
-    assert connected.post("/api/calibration/bowls/0/waypoints").status_code == 200
+    assert _waypoints_shown(connected, "en") == ("1 waypoint", "1 waypoint")
+    assert _waypoints_shown(connected) == ("1 punkt", "1 punkt")  # and the session's language is Danish again
+    taught = connected.post("/api/calibration/bowls/0/waypoints")
+    assert taught.status_code == 200 and taught.json()["text"] == "Punkt 2 for skål 1 er gemt"
+    assert _waypoints_shown(connected) == ("2 punkter", "2 punkter")
+    assert _waypoints_shown(connected, "en") == ("2 waypoints", "2 waypoints")
     assert connected.post("/api/calibration/bowls/2/waypoints").status_code == 200
     saved = load_calibration(robot.session.documents.calibration_path)
     assert len(saved.bowls) == 3 and len(saved.bowls[0].waypoints_rad) == 2
@@ -487,10 +501,14 @@ def test_guided_camera_and_hand_eye_calibration_find_the_simulated_camera(connec
     ready = np.array(robot.session.documents.calibration.ready_pose_rad)
     rng = np.random.default_rng(3)
     poses = [ready + rng.normal(0.0, 0.1, 4) for _ in range(4)]
-    for q in poses:
+    for n, q in enumerate(poses, start=1):
         move_to(robot, q)
         view = connected.post("/api/camera/capture").json()
         assert view["accepted"], view["message"]
+        if n <= 2:  # what the page shows: the views so far, one in the singular
+            views, more = ("1 billede", "7 billeder mere") if n == 1 else ("2 billeder", "6 billeder mere")
+            assert view["views_text"] == f"{views}. Næste:"
+            assert view["text"] == f"Billede {n} taget ({more} anbefales)."
     solved = connected.post("/api/camera/solve")
     assert solved.status_code == 200 and solved.json()["rms_error_px"] < 1.0
     assert robot.session.documents.intrinsics_path().exists()

@@ -264,6 +264,23 @@ def test_an_idle_staff_page_times_out_but_staff_can_still_stop(anonymous, log_in
     assert anonymous.post("/api/stop").status_code == 200  # STOP is never refused to staff for idling
 
 
+@pytest.mark.parametrize(
+    ("idle_s", "danish", "english"),
+    [
+        (60, "efter 1 minut uden brug", "after 1 minute without use"),
+        (120, "efter 2 minutter uden brug", "after 2 minutes without use"),
+    ],
+)
+def test_the_page_tells_the_idle_logout_in_minutes_one_in_the_singular(
+    robot, tmp_path, make_staff_login, log_in, idle_s, danish, english
+):
+    login = make_staff_login(tmp_path, sessions=StaffSessions(idle_timeout_s=idle_s))
+    with TestClient(create_app(robot.session, login), base_url=ROBOT_URL) as client:
+        log_in(client)
+        assert danish in client.get("/staff").text
+        assert english in client.get("/staff?lang=en").text
+
+
 def test_using_the_page_keeps_the_session_alive_until_its_maximum_age(anonymous, log_in, clock):
     log_in(anonymous)
     for _ in range(6):
@@ -305,6 +322,18 @@ def test_wrong_passwords_are_throttled_per_account_and_address_and_the_lockout_e
     assert len(audited(app, AuditAction.LOGIN_FAILED)) == 3
     (lockout,) = audited(app, AuditAction.LOGIN_LOCKED)
     assert lockout.actor == "staff:Anna" and lockout.client == "testclient" and lockout.detail["scope"] == "pair"
+
+
+def test_the_lockout_text_counts_the_seconds_left_in_the_singular_for_one(anonymous, log_in, password, clock):
+    for _ in range(3):
+        log_in(anonymous, "Anna", "guess")
+    assert "Prøv igen om 31 sekunder." in log_in(anonymous, "Anna", password).text
+    clock["now"] += 29.5  # half a second left: the page rounds up to one
+    assert "Prøv igen om 1 sekund." in log_in(anonymous, "Anna", password).text
+    english = anonymous.post(
+        "/login", data={"username": "Anna", "password": password, "lang": "en"}, follow_redirects=False
+    )
+    assert english.status_code == 429 and "Try again in 1 second." in english.text
 
 
 def test_wrong_passwords_from_another_address_never_lock_staff_out(browser_at, log_in, password, clock):

@@ -17,9 +17,11 @@ from bidvis.robot_ui.texts import page_words
 from controller.feeding import FeedingState
 from controller.messages import (
     Catalogue,
+    Counted,
     Language,
     Message,
     MessageError,
+    Text,
     negotiate,
     parse_language,
     robot_messages,
@@ -68,13 +70,25 @@ def _keys_in_code() -> tuple[set[str], list[str], list[str]]:
     return literal, prefixes, unknown
 
 
+def _forms(text: Text) -> list[str]:
+    return [text.one, text.other] if isinstance(text, Counted) else [text]
+
+
+def _shape(text: Text) -> tuple[str | None, set[str]]:
+    """What both languages must agree on: the count's name (None for a plain text) and the placeholders."""
+    names = [_placeholders(form) for form in _forms(text)]
+    assert all(n == names[0] for n in names), f"the forms of {text!r} name different values"
+    return (text.by if isinstance(text, Counted) else None), names[0]
+
+
 @pytest.mark.parametrize("name", ["robot messages", "page words"])
 def test_every_key_has_a_text_in_both_languages_with_the_same_placeholders(name):
     catalogue = _catalogues()[name]
     danish, english = catalogue.texts[Language.DANISH], catalogue.texts[Language.ENGLISH]
     assert sorted(set(danish) ^ set(english)) == []
-    assert [key for key in danish if not danish[key].strip() or not english[key].strip()] == []
-    assert [key for key in danish if _placeholders(danish[key]) != _placeholders(english[key])] == []
+    blank = [key for key in danish if not all(form.strip() for form in _forms(danish[key]) + _forms(english[key]))]
+    assert blank == []
+    assert [key for key in danish if _shape(danish[key]) != _shape(english[key])] == []
 
 
 def test_every_message_key_the_code_uses_has_a_text():

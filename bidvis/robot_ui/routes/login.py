@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.deps import SESSION_COOKIE, Audit, Login, StaffActor, client_address
 from bidvis.robot_ui.staff_login import MAX_PASSWORD_CHARS, StaffAccountsError, StaffLogin
-from bidvis.robot_ui.texts import Language, parse_language, staff_words
+from bidvis.robot_ui.texts import Language, parse_language, staff_text, staff_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -71,7 +71,7 @@ def _throttled(request: Request, language: Language, target: str, wait_s: float)
         "login.html",
         language,
         target,
-        error=staff_words(language)["login_throttled"].format(s=seconds),
+        error=staff_text("login_throttled", language, s=seconds),
         status_code=status.HTTP_429_TOO_MANY_REQUESTS,
     )
     response.headers["Retry-After"] = str(seconds)
@@ -218,7 +218,11 @@ def change_password(
     wait_s = login.throttle.retry_after_s(staff.ident, staff.client)
     if wait_s > 0:
         return _page(
-            request, "password.html", language, error=t["login_throttled"].format(s=int(wait_s) + 1), status_code=429
+            request,
+            "password.html",
+            language,
+            error=staff_text("login_throttled", language, s=int(wait_s) + 1),
+            status_code=429,
         )
     if not login.accounts.verify(staff.ident, current_password):
         _wrong_password(request, login, audit, staff.ident, AuditAction.LOGIN_FAILED)

@@ -18,7 +18,7 @@ from bidvis.robot_ui.deps import (
     staff_from_cookie,
 )
 from bidvis.robot_ui.panels import panel_as_dict
-from bidvis.robot_ui.texts import Language, panel_words, parse_language, staff_words, state_words
+from bidvis.robot_ui.texts import Language, panel_words, parse_language, staff_text, staff_words, state_words
 from controller.config import TriggerKind
 from controller.feeding import FeedingState
 
@@ -50,6 +50,7 @@ def staff(
         "staff.html",
         {
             "t": staff_words(language),
+            "say": lambda key, **values: staff_text(key, language, **values),
             "lang": language.value,
             "other_lang": _other(language).value,
             "staff": staff.name,

@@ -21,7 +21,7 @@ from bidvis.robot_ui.changes import changed_values
 from bidvis.robot_ui.deps import Reader, Recorder, Session, Staff, StaffAudit, current_staff
 from bidvis.robot_ui.schemas import Board, FaceDistance, FaceSizeOverride, FieldOfView, ProfileChange, SpoonChange
 from bidvis.robot_ui.session import RobotSession
-from bidvis.robot_ui.texts import said
+from bidvis.robot_ui.texts import said, staff_text
 from controller.messages import Language, Message
 
 router = APIRouter(prefix="/api", tags=["setup"], dependencies=[Depends(current_staff)])
@@ -61,7 +61,12 @@ def _guided(message: Message, guidance: Message, reader: Language) -> dict[str, 
 
 
 def _view(result: ViewResult, reader: Language) -> dict[str, Any]:
-    return {"accepted": result.accepted, "views": result.views, **_guided(result.message, result.next_step, reader)}
+    return {
+        "accepted": result.accepted,
+        "views": result.views,
+        "views_text": staff_text("js_views", reader, n=result.views),
+        **_guided(result.message, result.next_step, reader),
+    }
 
 
 @router.post("/calibration/ready")
@@ -77,7 +82,9 @@ def teach_waypoint(bowl: int, staff: Staff, session: Session, record: StaffAudit
     """Append the arm's present pose to the scoop of `bowl` (0-based; the next number adds a bowl)."""
     with audited(record, session):
         calibration = session.calibration_steps.teach_waypoint(staff, bowl)
-    return said(Message("done.waypoint_taught", n=len(calibration.bowls[bowl].waypoints_rad), bowl=bowl + 1), reader)
+    return said(
+        Message("done.waypoint_taught", waypoint=len(calibration.bowls[bowl].waypoints_rad), bowl=bowl + 1), reader
+    )
 
 
 @router.post("/calibration/bowls/{bowl}/clear")

@@ -126,7 +126,7 @@ function boardForm(id, prefix) {
   });
   $(`#${prefix.replace("-", "")}-capture`).addEventListener("click", async () => {
     const data = await call("POST", `/api/${prefix}/capture`);
-    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = T.views.replace("{n}", data.views) + " " + data.guidance_text;
+    if (data) $(`#${prefix.replace("-", "")}-guidance`).textContent = data.views_text + " " + data.guidance_text;
     if (data && !data.accepted) fail(data.text || data.message);
   });
   $(`#${prefix.replace("-", "")}-solve`).addEventListener("click", () => call("POST", `/api/${prefix}/solve`));
@@ -217,7 +217,7 @@ async function refresh() {
   $("#st-meal").textContent = data.meal.running ? data.meal.state_text : (data.meal.result_text || $("#st-meal").dataset.none);
   data.calibration.bowls.forEach((bowl, i) => {
     const count = document.querySelector(`#bowl-${i}-label .count`);
-    if (count) count.textContent = bowl.waypoints;
+    if (count) count.textContent = bowl.waypoints_text;
   });
 }
 setInterval(refresh, 500);
