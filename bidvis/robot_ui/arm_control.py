@@ -141,9 +141,13 @@ class ArmControl:
             driver.start()
             self.bus, self.driver = bus, driver
 
-    def disconnect(self) -> None:
+    def disconnect(self, owner: str) -> None:
+        """Stop the driver and close the bus (the servos keep their torque until their watchdog
+        stops them). Refused during a meal, and while another screen holds the arm (`ArmHeld`,
+        naming who): a disconnect would cut its jog, pose move or park short."""
         with self._lock:
             self.require_no_meal()
+            self.lease.check(owner)
             self._release_bus()
             self.lease.free()
 

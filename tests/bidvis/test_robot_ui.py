@@ -145,7 +145,7 @@ def test_scan_lists_the_servos_and_refuses_while_connected(client):
     client.post("/api/connect")
     refused = client.post("/api/scan")
     assert refused.status_code == 409 and "disconnect" in refused.json()["detail"]
-    assert client.post("/api/disconnect").status_code == 200
+    assert client.post("/api/disconnect", json={"owner": "owner-anna-1"}).status_code == 200
     assert client.post("/api/scan").status_code == 200
 
 

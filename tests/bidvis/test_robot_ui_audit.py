@@ -36,7 +36,7 @@ def entries(app, action):
 
 def test_torque_on_and_off_are_audited_with_the_joint_angles(staff, app):
     assert staff.post("/api/connect").status_code == 200
-    assert staff.post("/api/disconnect").status_code == 200
+    assert staff.post("/api/disconnect", json={"owner": OWNER}).status_code == 200
     (on,), (off,) = entries(app, AuditAction.TORQUE_ON), entries(app, AuditAction.TORQUE_OFF)
     assert on.actor == off.actor == "staff:Anna" and on.client == off.client == "10.0.0.7"
     assert len(on.new) == 4 and len(off.old) == 4
@@ -135,7 +135,7 @@ def test_while_the_trail_cannot_record_actions_are_refused_but_never_stop(staff,
     app.state.audit.close()  # the trail is gone (a full disk, a broken file)
     answer = staff.post("/api/move/ready", json={"owner": OWNER})
     assert answer.status_code == 503 and "audit trail" in answer.json()["detail"]  # done, but not audited: said so
-    refused = staff.post("/api/disconnect")
+    refused = staff.post("/api/disconnect", json={"owner": OWNER})
     assert refused.status_code == 503 and robot.session.arm.driver is not None  # refused before it started
     assert staff.post("/api/panel", json={"command": "select_bowl", "bowl": 0}).status_code == 503
     assert not robot.session.meal.running

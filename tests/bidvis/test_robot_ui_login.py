@@ -32,7 +32,7 @@ STAFF_ROUTES = [
     ("GET", "/api/status", None),
     ("POST", "/api/scan", None),
     ("POST", "/api/connect", None),
-    ("POST", "/api/disconnect", None),
+    ("POST", "/api/disconnect", {"owner": "owner-anna-1"}),
     ("POST", "/api/meal/clear-stop", None),
     ("POST", "/api/jog/hold", {"owner": "owner-anna-1", "joint": 1, "direction": 1}),
     ("POST", "/api/move/ready", {"owner": "owner-anna-1"}),

@@ -156,3 +156,23 @@ def test_hostile_park_requests_move_nothing(connected, robot, app, method, body,
 def test_park_without_login_is_refused(client, robot):
     assert client.post("/api/move/park", json={"owner": ANNA}).status_code == 401
     assert robot.session.arm.driver is None
+
+
+def test_a_disconnect_is_refused_while_another_screen_holds_the_arm(connected, robot, app):
+    """A second screen cannot cut the first one's move short by closing the port: the disconnect
+    takes the same lease as every set-up move (409 naming who, audited), and the holder may."""
+    assert connected.post("/api/test-bite", json={"owner": BO, "bowl": 0}).status_code == 200
+    refused = connected.post("/api/disconnect", json={"owner": ANNA})
+    assert refused.status_code == 409 and "Anna holds the arm (a test bite)" in refused.json()["detail"]
+    assert robot.session.arm.driver is not None  # still connected, the test bite goes on
+    (held,) = app.state.audit.entries(AuditAction.ARM_HELD)
+    assert held.target == "disconnect" and held.detail == {"holder": "Anna", "use": "test_bite"}
+    assert app.state.audit.entries(AuditAction.TORQUE_OFF) == []
+    assert connected.post("/api/disconnect", json={"owner": BO}).status_code == 200  # the holder may
+    assert robot.session.arm.driver is None
+
+
+@pytest.mark.parametrize("body", [None, {}, {"owner": 5}, {"owner": "short"}, {"owner": ANNA, "extra": 1}])
+def test_a_disconnect_without_a_valid_owner_is_refused_and_keeps_the_arm(connected, robot, body):
+    assert connected.post("/api/disconnect", json=body).status_code == 422
+    assert robot.session.arm.driver is not None

@@ -66,9 +66,11 @@ def connect(session: Session, record: StaffAudit, reader: Reader) -> dict[str, A
 
 
 @router.post("/disconnect")
-def disconnect(session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
+def disconnect(body: Owner, session: Session, record: StaffAudit, reader: Reader) -> dict[str, Any]:
+    """Close the arm's port; refused while another screen holds the arm (409, naming who)."""
     old = joints(session)
-    session.arm.disconnect()
+    with record.refused_while_held("disconnect"):
+        session.arm.disconnect(body.owner)
     record(AuditAction.TORQUE_OFF, target="arm", old=old)
     return said(Message("done.disconnected"), reader)
 

@@ -98,7 +98,7 @@ $("#scan").addEventListener("click", async () => {
   }));
 });
 $("#connect").addEventListener("click", () => call("POST", "/api/connect"));
-$("#disconnect").addEventListener("click", () => call("POST", "/api/disconnect"));
+$("#disconnect").addEventListener("click", () => call("POST", "/api/disconnect", { owner }));
 $("#clear-stop").addEventListener("click", () => call("POST", "/api/meal/clear-stop"));
 $("#go-ready").addEventListener("click", () => call("POST", "/api/move/ready", { owner }));
 $("#park").addEventListener("click", () => call("POST", "/api/move/park", { owner }));
