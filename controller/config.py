@@ -21,7 +21,7 @@ import math
 import os
 import tempfile
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -41,7 +41,15 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from controller.kinematics import check_joint_limits
+from controller.invalid_values import InvalidValue, refusal
+from controller.kinematics import (
+    JOINT_LIMITS_RAD,
+    LIMIT_ROUNDING_RAD,
+    Unreachable,
+    UnreachableReason,
+    check_joint_limits,
+)
+from controller.messages import Message
 
 # Staff may adjust speeds only within these bounds (m/s).
 SPEED_MIN_M_S, SPEED_MAX_M_S = 0.02, 0.25
@@ -58,6 +66,7 @@ DYNAMIXEL_BAUDRATES = frozenset({9_600, 57_600, 115_200, 1_000_000, 2_000_000, 3
 # The servos' Bus Watchdog (address 98) counts in 20 ms steps, 1..127.
 BUS_WATCHDOG_STEP_MS = 20
 BUS_WATCHDOG_MAX_STEPS = 127
+MAX_CAMERA_DISTANCE_M = 2.0  # from the robot's base
 POSITION_GAIN_MAX = 16383  # XM430-W350 Position P/I/D Gain register range is 0..16383
 
 
@@ -73,13 +82,15 @@ class ConfigValidationError(ConfigError, ValueError):
     """A configuration document has wrong, missing or out-of-range values.
 
     `fields` lists the dotted names of the offending fields (e.g. `speed_near_mouth_m_s`,
-    `bowls.1.waypoints_rad`), in the order pydantic reported them.
+    `bowls.1.waypoints_rad`), in the order pydantic reported them; `message` says every problem
+    to a person, in their language (`refusal.invalid_value`); str() is the English, for logs.
     """
 
     def __init__(self, source: str, errors: Sequence[Mapping[str, Any]]) -> None:
         self.source = source
         self.fields = [_dotted(e["loc"]) for e in errors]
-        lines = [f"{source}: invalid configuration ({len(errors)} problem(s)):"]
+        self.message = refusal(errors)
+        lines = [str(Message("invalid.document", source=source, count=len(errors)))]
         for error, name in zip(errors, self.fields, strict=True):
             if error["type"] == "missing":
                 lines.append(f"  {name}: required value is missing (no default for this field)")
@@ -99,7 +110,13 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 
 def _require_below(
-    value: float, info: ValidationInfo, other: str, relation: str, *, or_equal: bool = False, above: bool = False
+    value: float,
+    info: ValidationInfo,
+    other: str,
+    relation: Callable[[float], Message],
+    *,
+    or_equal: bool = False,
+    above: bool = False,
 ) -> None:
     """Cross-field check on the later field, so that the error names it. `other` was validated
     first (declared earlier); when it failed, its own error is reported and this check is skipped."""
@@ -108,7 +125,7 @@ def _require_below(
         return
     low, high = (reference, value) if above else (value, reference)
     if not (low <= high if or_equal else low < high):
-        raise ValueError(f"must be {relation} ({reference})")
+        raise InvalidValue(relation(reference))
 
 
 class TriggerKind(StrEnum):
@@ -148,13 +165,15 @@ class GestureSettings(_Document):
     @field_validator("close_threshold")
     @classmethod
     def _hysteresis(cls, close: float, info: ValidationInfo) -> float:
-        _require_below(close, info, "open_threshold", "below open_threshold for hysteresis")
+        _require_below(
+            close, info, "open_threshold", lambda ref: Message("invalid.below_open_threshold", reference=ref)
+        )
         return close
 
     @field_validator("misfire_min_s")
     @classmethod
     def _shorter_than_dwell(cls, misfire_min_s: float, info: ValidationInfo) -> float:
-        _require_below(misfire_min_s, info, "dwell_s", "shorter than dwell_s")
+        _require_below(misfire_min_s, info, "dwell_s", lambda ref: Message("invalid.shorter_than_dwell", reference=ref))
         return misfire_min_s
 
 
@@ -181,13 +200,15 @@ class CitizenProfile(_Document):
     @classmethod
     def _distinct_bowls(cls, bowls: tuple[int, ...]) -> tuple[int, ...]:
         if any(b < 0 for b in bowls) or len(set(bowls)) != len(bowls):
-            raise ValueError(f"bowl numbers must be distinct and >= 0, got {list(bowls)}")
+            raise InvalidValue(Message("invalid.bowls_distinct", bowls=str(list(bowls))))
         return bowls
 
     @field_validator("speed_near_mouth_m_s")
     @classmethod
     def _near_mouth_not_faster(cls, speed: float, info: ValidationInfo) -> float:
-        _require_below(speed, info, "speed_m_s", "at most speed_m_s", or_equal=True)
+        _require_below(
+            speed, info, "speed_m_s", lambda ref: Message("invalid.at_most_speed", reference=ref), or_equal=True
+        )
         return speed
 
 
@@ -195,7 +216,22 @@ JointAngles = Annotated[tuple[float, float, float, float], Field(description="jo
 
 
 def _check_joint_limits(q: tuple[float, ...]) -> tuple[float, ...]:
-    check_joint_limits(q)  # raises Unreachable (a ValueError) naming the joint
+    """`q`, or `InvalidValue` naming the first joint outside its limits (`check_joint_limits`)."""
+    try:
+        check_joint_limits(q)
+    except Unreachable as exc:
+        assert exc.joint is not None, "a joint limit names its joint"
+        if exc.reason is UnreachableReason.NOT_FINITE:
+            raise InvalidValue(Message("invalid.joint_not_finite", joint=exc.joint)) from None
+        low, high = JOINT_LIMITS_RAD[exc.joint - 1]
+        outside = Message(
+            "invalid.joint_outside",
+            joint=exc.joint,
+            value_rad=q[exc.joint - 1],
+            low_rad=low - LIMIT_ROUNDING_RAD,
+            high_rad=high + LIMIT_ROUNDING_RAD,
+        )
+        raise InvalidValue(outside) from None
     return q
 
 
@@ -219,8 +255,8 @@ class BowlScoop(_Document):
         for index, q in enumerate(waypoints):
             try:
                 _check_joint_limits(q)
-            except ValueError as exc:
-                raise ValueError(f"waypoint {index}: {exc}") from None
+            except InvalidValue as exc:
+                raise InvalidValue(Message("invalid.waypoint", waypoint=index, cause=exc.message)) from None
         return waypoints
 
 
@@ -240,14 +276,14 @@ class CameraMount(_Document):
     def _rigid(cls, rows: tuple[tuple[float, ...], ...]) -> tuple[tuple[float, ...], ...]:
         matrix = np.asarray(rows, dtype=float)
         if not np.allclose(matrix[3], (0.0, 0.0, 0.0, 1.0), atol=1e-9):
-            raise ValueError(f"last row must be [0, 0, 0, 1], got {matrix[3].tolist()}")
+            raise InvalidValue(Message("invalid.last_row", row=str(matrix[3].tolist())))
         rotation = matrix[:3, :3]
         if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-3):
-            raise ValueError("rotation part is not orthonormal (not a rigid transform)")
+            raise InvalidValue(Message("invalid.not_orthonormal"))
         if np.linalg.det(rotation) < 0.0:
-            raise ValueError("rotation part is a reflection (determinant -1)")
-        if np.linalg.norm(matrix[:3, 3]) > 2.0:
-            raise ValueError(f"camera is {np.linalg.norm(matrix[:3, 3]):.2f} m from the base (max 2 m)")
+            raise InvalidValue(Message("invalid.reflection"))
+        if (distance := float(np.linalg.norm(matrix[:3, 3]))) > MAX_CAMERA_DISTANCE_M:
+            raise InvalidValue(Message("invalid.camera_far", distance_m=distance, max_m=MAX_CAMERA_DISTANCE_M))
         return rows
 
     def matrix(self) -> np.ndarray:
@@ -287,14 +323,14 @@ class RobotCalibration(_Document):
     @classmethod
     def _dynamixel_baudrate(cls, baudrate: int) -> int:
         if baudrate not in DYNAMIXEL_BAUDRATES:
-            raise ValueError(f"{baudrate} is not a Dynamixel baud rate ({sorted(DYNAMIXEL_BAUDRATES)})")
+            raise InvalidValue(Message("invalid.baudrate", baudrate=baudrate, rates=str(sorted(DYNAMIXEL_BAUDRATES))))
         return baudrate
 
     @field_validator("joint_servo_ids")
     @classmethod
     def _joint_ids(cls, ids: tuple[int, ...]) -> tuple[int, ...]:
         if any(not 0 <= i <= MAX_SERVO_ID for i in ids) or len(set(ids)) != len(ids):
-            raise ValueError(f"servo ids must be distinct and in 0..{MAX_SERVO_ID}, got {list(ids)}")
+            raise InvalidValue(Message("invalid.servo_ids", max=MAX_SERVO_ID, ids=str(list(ids))))
         return ids
 
     @field_validator("tool_servo_id")
@@ -303,9 +339,9 @@ class RobotCalibration(_Document):
         if tool is None:
             return None
         if not 0 <= tool <= MAX_SERVO_ID:
-            raise ValueError(f"servo id must be in 0..{MAX_SERVO_ID}, got {tool}")
+            raise InvalidValue(Message("invalid.servo_id", max=MAX_SERVO_ID, id=tool))
         if tool in info.data.get("joint_servo_ids", ()):
-            raise ValueError(f"servo id {tool} is already a joint servo")
+            raise InvalidValue(Message("invalid.servo_id_taken", id=tool))
         return tool
 
     @property
@@ -360,21 +396,31 @@ class SafetyLimits(_Document):
     @classmethod
     def _watchdog_step(cls, watchdog_ms: int) -> int:
         if watchdog_ms % BUS_WATCHDOG_STEP_MS:
-            raise ValueError(
-                f"{watchdog_ms} ms is not a multiple of the servo watchdog step ({BUS_WATCHDOG_STEP_MS} ms)"
-            )
+            raise InvalidValue(Message("invalid.watchdog_step", ms=watchdog_ms, step_ms=BUS_WATCHDOG_STEP_MS))
         return watchdog_ms
 
     @field_validator("lost_after_s")
     @classmethod
     def _lost_after_stale(cls, lost_after_s: float, info: ValidationInfo) -> float:
-        _require_below(lost_after_s, info, "stale_after_s", "longer than stale_after_s", above=True)
+        _require_below(
+            lost_after_s,
+            info,
+            "stale_after_s",
+            lambda ref: Message("invalid.longer_than_stale", reference=ref),
+            above=True,
+        )
         return lost_after_s
 
     @field_validator("max_voltage_v")
     @classmethod
     def _voltage_window(cls, max_voltage_v: float, info: ValidationInfo) -> float:
-        _require_below(max_voltage_v, info, "min_voltage_v", "above min_voltage_v", above=True)
+        _require_below(
+            max_voltage_v,
+            info,
+            "min_voltage_v",
+            lambda ref: Message("invalid.above_min_voltage", reference=ref),
+            above=True,
+        )
         return max_voltage_v
 
     @property
@@ -542,15 +588,17 @@ def check_profile_fits(profile: CitizenProfile, calibration: RobotCalibration) -
     """Raise `ConfigValidationError` (field `bowls_used`) if the profile uses a bowl not taught."""
     missing = [b for b in profile.bowls_used if b >= len(calibration.bowls)]
     if missing:
+        taught = Message("invalid.bowls_taught", count=len(calibration.bowls))
+        error = InvalidValue(Message("invalid.bowls_not_taught", bowls=str(missing), taught=taught))
         raise ConfigValidationError(
             "profile against calibration",
             [
                 {
                     "loc": ("bowls_used",),
                     "type": "value_error",
-                    "msg": f"bowl(s) {missing} not taught: the calibration has "
-                    f"{len(calibration.bowls)} bowl(s), numbered from 0",
+                    "msg": str(error),
                     "input": list(profile.bowls_used),
+                    "ctx": {"error": error},
                 }
             ],
         )

@@ -32,6 +32,7 @@ from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
 from bidvis.robot_ui.web_guard import SiteAddress, WebGuard
 from controller.config import ConfigError, ConfigValidationError
+from controller.invalid_values import refusal
 from controller.messages import DEFAULT_LANGUAGE, Message, MessageError
 from controller.triggers import InvalidCommand
 from firmware_bridge import BridgeError
@@ -40,11 +41,15 @@ HERE = Path(__file__).parent
 
 
 def _error(
-    status: int, message: str | Message, fields: list[str] | None = None, request: Request | None = None
+    status: int,
+    message: str | Message,
+    fields: list[str] | None = None,
+    request: Request | None = None,
+    detail: object = None,
 ) -> JSONResponse:
-    """An error answer: `detail` in English (logs, scripts); a robot `Message` also gives its `key`,
-    `values` and `text` in the reader's language, which the pages show."""
-    body: dict[str, object] = {"detail": str(message)}
+    """An error answer: `detail` in English (logs, scripts; the message's English unless given); a robot
+    `Message` also gives its `key`, `values` and `text` in the reader's language, which the pages show."""
+    body: dict[str, object] = {"detail": str(message) if detail is None else detail}
     if isinstance(message, Message):
         body.update(message.as_json(request_language(request) if request is not None else DEFAULT_LANGUAGE))
     if fields is not None:
@@ -123,17 +128,18 @@ def create_app(
         return RedirectResponse("/pair", status_code=303)
 
     @app.exception_handler(ConfigValidationError)
-    async def validation(_: Request, exc: ConfigValidationError) -> JSONResponse:
-        return _error(422, str(exc), exc.fields)
+    async def validation(request: Request, exc: ConfigValidationError) -> JSONResponse:
+        return _error(422, exc.message, exc.fields, request, detail=str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
-        # FastAPI's 422 without the echoed input: a NaN or Infinity in it cannot be written as JSON (a 500)
+    async def request_invalid(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's errors as `detail`, without the echoed input: a NaN or Infinity in it cannot be
+        # written as JSON (a 500); the problems in the reader's language as `text`
         assert isinstance(exc, RequestValidationError)
-        return JSONResponse(
-            {"detail": jsonable_encoder([{k: v for k, v in e.items() if k != "input"} for e in exc.errors()])},
-            status_code=422,
-        )
+        errors = exc.errors()
+        detail = jsonable_encoder([{k: v for k, v in e.items() if k != "input"} for e in errors])
+        fields = [name for e in errors if (name := ".".join(str(part) for part in e["loc"][1:]))]
+        return _error(422, refusal(errors, skip=1), fields, request, detail=detail)
 
     @app.exception_handler(FieldError)
     async def field(request: Request, exc: FieldError) -> JSONResponse:

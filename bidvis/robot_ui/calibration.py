@@ -23,6 +23,7 @@ from bidvis.robot_ui.camera_setup import CheckerboardViews, HandEyeViews, ViewRe
 from bidvis.robot_ui.documents import RobotDocuments, check_operator
 from bidvis.robot_ui.errors import FieldError, NotReady
 from controller.config import RobotCalibration
+from controller.invalid_values import InvalidValue
 from controller.messages import Message
 from vision import CameraIntrinsics
 from vision.calibration import HandEyeCalibration
@@ -133,8 +134,8 @@ class CalibrationSteps:
         height, width = read_image(self.camera).shape[:2]
         try:
             hfov = horizontal_fov_deg(fov, kind, width, height)
-        except ValueError as exc:
-            raise FieldError("fov_deg", Message("refusal.invalid_value", cause=str(exc))) from None
+        except InvalidValue as exc:
+            raise FieldError("fov_deg", Message("refusal.invalid_value", cause=exc.message)) from None
         error = implied_error(hfov, DATASHEET_SPREAD_DEG if stated else DEFAULT_SPREAD_DEG)
         detail = {
             "intrinsics_from": "stated field of view" if stated else "default field of view",

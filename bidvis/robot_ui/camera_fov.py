@@ -24,6 +24,8 @@ import math
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from controller.invalid_values import InvalidValue
+from controller.messages import Message
 from vision import CameraIntrinsics
 
 DEFAULT_HFOV_DEG = 70.0
@@ -43,12 +45,13 @@ class FovKind(StrEnum):
 
 
 def horizontal_fov_deg(fov_deg: float, kind: FovKind, width: int, height: int) -> float:
-    """The horizontal field of view of a `width` x `height` picture with the stated one."""
+    """The horizontal field of view of a `width` x `height` picture with the stated one (`InvalidValue`,
+    a ValueError, for a field of view outside `FOV_LIMITS_DEG` or an empty picture)."""
     low, high = FOV_LIMITS_DEG
     if not (math.isfinite(fov_deg) and low <= fov_deg <= high):
-        raise ValueError(f"a field of view is {low:g}-{high:g} degrees, got {fov_deg!r}")
+        raise InvalidValue(Message("invalid.field_of_view", low_deg=low, high_deg=high, got=fov_deg))
     if width <= 0 or height <= 0:
-        raise ValueError(f"picture size must be positive, got {width}x{height}")
+        raise InvalidValue(Message("invalid.picture_size", width=width, height=height))
     if kind is FovKind.HORIZONTAL:
         return fov_deg
     half_diagonal = math.tan(math.radians(fov_deg) / 2.0)
@@ -77,15 +80,22 @@ class ImpliedError:
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
 
-    def summary(self) -> str:
-        return (
-            f"focal length within ±{self.focal_length_error:.0%}; with the face size measured the mouth's depth "
-            f"is unaffected (without it: ±{self.depth_error_without_face_size:.0%}); at "
-            f"{TYPICAL_DISTANCE_M:g} m the mouth's sideways position is off by up to "
-            f"{self.sideways_error_off_centre_m * 1000:.0f} mm {OFF_CENTRE_M * 100:.0f} cm from the picture's middle "
-            f"and {self.sideways_error_at_edge_m * 1000:.0f} mm at its edge, plus up to "
-            f"{self.distortion_error_at_edge_m * 1000:.0f} mm at the edge from lens distortion"
+    def message(self) -> Message:
+        """What the error means for the mouth's position, for staff (`done.implied_error`)."""
+        return Message(
+            "done.implied_error",
+            focal_pct=round(self.focal_length_error * 100),
+            depth_pct=round(self.depth_error_without_face_size * 100),
+            distance_m=TYPICAL_DISTANCE_M,
+            off_centre_mm=round(self.sideways_error_off_centre_m * 1000),
+            off_centre_cm=round(OFF_CENTRE_M * 100),
+            edge_mm=round(self.sideways_error_at_edge_m * 1000),
+            distortion_mm=round(self.distortion_error_at_edge_m * 1000),
         )
+
+    def summary(self) -> str:
+        """The `message` in English (the journal, logs)."""
+        return str(self.message())
 
 
 def implied_error(hfov_deg: float, spread_deg: float, distance_m: float = TYPICAL_DISTANCE_M) -> ImpliedError:

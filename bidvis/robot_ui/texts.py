@@ -7,6 +7,7 @@ the one translation mechanism (docs/ui.md, "Texts and languages").
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from controller.messages import Catalogue, Language, Message, Value, parse_langu
 __all__ = [
     "Language",
     "Tone",
+    "idle_text",
     "page_words",
     "panel_words",
     "parse_language",
@@ -67,6 +69,15 @@ def staff_words(language: Language) -> dict[str, str]:
 def staff_text(key: str, language: Language, /, **values: Value) -> str:
     """The staff pages' text `key` with its values; a text with a count in the form its count takes."""
     return page_words().say(f"staff.{key}", language, **values)
+
+
+def idle_text(timeout_s: float, language: Language) -> str:
+    """What the staff page says when it logged out for idling: in minutes for a whole number of
+    minutes, else in seconds (rounded up: never "0")."""
+    seconds = max(1, math.ceil(timeout_s))
+    if seconds % 60 == 0:
+        return staff_text("js_idle", language, m=seconds // 60)
+    return staff_text("js_idle_seconds", language, s=seconds)
 
 
 def panel_words(language: Language) -> dict[str, str]:

@@ -269,9 +269,13 @@ def test_an_idle_staff_page_times_out_but_staff_can_still_stop(anonymous, log_in
     [
         (60, "efter 1 minut uden brug", "after 1 minute without use"),
         (120, "efter 2 minutter uden brug", "after 2 minutes without use"),
+        (30, "efter 30 sekunder uden brug", "after 30 seconds without use"),
+        (90, "efter 90 sekunder uden brug", "after 90 seconds without use"),
+        (1, "efter 1 sekund uden brug", "after 1 second without use"),
+        (0.2, "efter 1 sekund uden brug", "after 1 second without use"),
     ],
 )
-def test_the_page_tells_the_idle_logout_in_minutes_one_in_the_singular(
+def test_the_page_tells_the_idle_logout_in_minutes_or_seconds_never_zero_one_in_the_singular(
     robot, tmp_path, make_staff_login, log_in, idle_s, danish, english
 ):
     login = make_staff_login(tmp_path, sessions=StaffSessions(idle_timeout_s=idle_s))

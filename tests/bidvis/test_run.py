@@ -168,7 +168,7 @@ def test_refuses_a_camera_calibration_made_for_another_picture_size(cli, robot_f
         (
             b"speed_m_s = 0.1\nspeed_near_mouth_m_s = 0.05\nnear_mouth_radius_m = 0.1\nstandoff_m = 0.02\n"
             b'bite_timeout_s = 15\ntrigger_kind = "switch"\nbowls_used = [0, 5]\n',
-            "bowl(s) [5] not taught",
+            "bowls not taught: [5]",
         ),
     ],
 )

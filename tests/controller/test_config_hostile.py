@@ -265,9 +265,10 @@ def test_a_limits_file_without_the_lean_in_or_confidence_limits_is_refused_namin
 
 def test_profile_using_an_untaught_bowl_is_rejected():
     profile = demo_profile().model_copy(update={"bowls_used": (0, 1, 2)})
-    with pytest.raises(ConfigValidationError, match="bowl\\(s\\) \\[2\\] not taught") as caught:
+    with pytest.raises(ConfigValidationError, match="bowls not taught: \\[2\\]; the calibration has 2 bowls") as caught:
         check_profile_fits(profile, demo_calibration())
     assert caught.value.fields == ["bowls_used"]
+    assert "1 problem)" in str(caught.value)
 
 
 def test_duplicate_bowls_are_rejected():

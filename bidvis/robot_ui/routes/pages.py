@@ -18,7 +18,15 @@ from bidvis.robot_ui.deps import (
     staff_from_cookie,
 )
 from bidvis.robot_ui.panels import panel_as_dict
-from bidvis.robot_ui.texts import Language, panel_words, parse_language, staff_text, staff_words, state_words
+from bidvis.robot_ui.texts import (
+    Language,
+    idle_text,
+    panel_words,
+    parse_language,
+    staff_text,
+    staff_words,
+    state_words,
+)
 from controller.config import TriggerKind
 from controller.feeding import FeedingState
 
@@ -60,7 +68,7 @@ def staff(
             "trigger_kinds": [k.value for k in TriggerKind],
             "panels": [panel_as_dict(p) for p in panels.registry.panels()],
             "fingerprint": request.app.state.site.fingerprint,
-            "idle_timeout_s": int(login.sessions.idle_timeout_s),
+            "idle_text": idle_text(login.sessions.idle_timeout_s, language),
         },
     )
 

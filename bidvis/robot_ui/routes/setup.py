@@ -121,16 +121,22 @@ def camera_solve(staff: Staff, session: Session, record: StaffAudit, reader: Rea
 
 
 @router.post("/camera/field-of-view")
-def camera_from_field_of_view(body: FieldOfView, staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def camera_from_field_of_view(
+    body: FieldOfView, staff: Staff, session: Session, record: StaffAudit, reader: Reader
+) -> dict[str, Any]:
     """No checkerboard at hand: intrinsics from the camera's stated field of view (or the default),
     saved with the error they imply."""
+    kind = FovKind(body.kind)
     with audited(record, session):
-        error = session.calibration_steps.intrinsics_from_field_of_view(staff, body.fov_deg, FovKind(body.kind))
-    where = "the default field of view" if body.fov_deg is None else f"a {body.kind} field of view of {body.fov_deg:g}°"
-    return {
-        "message": f"camera intrinsics from {where} saved: {error.summary()}",
-        "implied_error": error.as_dict(),
-    }
+        error = session.calibration_steps.intrinsics_from_field_of_view(staff, body.fov_deg, kind)
+    if body.fov_deg is None:
+        where = Message("done.default_field_of_view")
+    elif kind is FovKind.DIAGONAL:
+        where = Message("done.diagonal_field_of_view", fov_deg=body.fov_deg)
+    else:
+        where = Message("done.horizontal_field_of_view", fov_deg=body.fov_deg)
+    saved = Message("done.intrinsics_from_field_of_view", where=where, error=error.message())
+    return {**said(saved, reader), "implied_error": error.as_dict()}
 
 
 @router.post("/hand-eye/start")

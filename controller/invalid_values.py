@@ -1,0 +1,109 @@
+"""What a person reads about an invalid value: pydantic's validation errors as robot `Message`s.
+
+Validation stays pydantic's (the models of `controller.config`, the web app's request bodies), and its
+English text stays for logs. A person reads each problem from the catalogues (`invalid.*`) in their
+language: a bound (`at most 0.25`), a wrong type (`must be a number`), a missing value, or a model's own
+check, which raises `InvalidValue` with its message instead of a plain ValueError:
+
+    raise InvalidValue(Message("invalid.bowls_distinct", bowls="[0, 0]"))  # pydantic keeps the error
+    refusal(exc.errors())  # Message("refusal.invalid_value", cause=...): each problem, its field named
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from controller.messages import Message, MessageError
+
+SHOWN_CHARS = 80  # a value given as text is shown up to this length
+
+
+class InvalidValue(MessageError, ValueError):
+    """A model's own check refused a value: pydantic reports it as a value error and keeps this
+    exception (its `ctx["error"]`), whose `message` a person reads; str() is the English text."""
+
+
+def problem(error: Mapping[str, Any]) -> Message:
+    """One validation error (a dict of pydantic's `errors()`) as what is wrong, without its field."""
+    found = _cause(error)
+    got = _shown(error.get("input"))
+    if got is None or error["type"] == "missing":
+        return found
+    return Message("invalid.got", problem=found, got=got)
+
+
+def refusal(errors: Sequence[Mapping[str, Any]], skip: int = 0) -> Message:
+    """`refusal.invalid_value` naming every problem of `errors` with its field (its dotted `loc`
+    without the first `skip` parts, e.g. FastAPI's "body"); a problem of the whole document has none."""
+    said: Message | None = None
+    for error in reversed(errors):
+        where = ".".join(str(part) for part in error["loc"][skip:])
+        one = Message("refusal.field", field=where, why=problem(error)) if where else problem(error)
+        said = one if said is None else Message("invalid.also", first=one, rest=said)
+    return Message("refusal.invalid_value", cause=said or Message("invalid.not_accepted"))
+
+
+_BOUNDS = {"greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le", "less_than": "lt"}
+
+
+def _cause(error: Mapping[str, Any]) -> Message:
+    ctx = error.get("ctx") or {}
+    bound = _bound(ctx.get(_BOUNDS.get(error["type"], "")))  # no number: not foreseen (none of our models)
+    length = ctx.get("min_length", ctx.get("max_length"))
+    match error["type"]:
+        case "missing":
+            return Message("invalid.missing")
+        case "value_error" | "assertion_error" if isinstance(ctx.get("error"), MessageError):
+            return ctx["error"].message
+        case "greater_than_equal" if bound is not None:
+            return Message("invalid.at_least", limit=bound)
+        case "greater_than" if bound is not None:
+            return Message("invalid.above", limit=bound)
+        case "less_than_equal" if bound is not None:
+            return Message("invalid.at_most", limit=bound)
+        case "less_than" if bound is not None:
+            return Message("invalid.below", limit=bound)
+        case "float_parsing" | "float_type" | "decimal_parsing" | "decimal_type":
+            return Message("invalid.not_number")
+        case "int_parsing" | "int_type" | "int_from_float" | "int_parsing_size":
+            return Message("invalid.not_whole_number")
+        case "finite_number":
+            return Message("invalid.not_finite")
+        case "bool_parsing" | "bool_type":
+            return Message("invalid.not_yes_no")
+        case "string_type" | "string_unicode":
+            return Message("invalid.not_text")
+        case "string_too_short" if isinstance(length, int):
+            return Message("invalid.text_too_short", min=length)
+        case "string_too_long" if isinstance(length, int):
+            return Message("refusal.too_long", max=length)
+        case "too_short" if isinstance(length, int):
+            return Message("invalid.too_few", min=length)
+        case "too_long" if isinstance(length, int):
+            return Message("invalid.too_many", max=length)
+        case "enum" | "literal_error":
+            return Message("invalid.one_of")
+        case "extra_forbidden":
+            return Message("invalid.unknown_field")
+        case "list_type" | "tuple_type" | "dict_type" | "model_type" | "model_attributes_type" | "set_type":
+            return Message("invalid.wrong_shape")
+        case _:
+            return Message("invalid.not_accepted")
+
+
+def _bound(value: object) -> int | float | None:
+    """A bound or a given value as a number; None for anything else, a bool too."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _shown(value: object) -> int | float | str | None:
+    """The value a person gave, as the text shows it: a number as a number (in the reader's way of
+    writing it), a text quoted and shortened; nothing for anything else (missing, a list, a table)."""
+    if (number := _bound(value)) is not None:
+        return number if math.isfinite(number) else None
+    if not isinstance(value, str):
+        return None
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
