@@ -50,6 +50,7 @@ def test_an_override_of_the_face_size_needs_a_reason_and_is_journalled_with_it(s
     reason = "the citizen cannot sit facing the camera; size from the last robot's profile"
     answer = staff.post("/api/profile/face-size/override", json={"face_scale": 1.2, "reason": reason})
     assert answer.status_code == 200 and "override" in answer.json()["message"]
+    assert answer.json()["text"].startswith("Ansigtets størrelse er sat i hånden til 1,20 gange gennemsnitsansigtet")
     assert load_profile(robot.session.documents.profile_path).face_scale == 1.2
     (event,) = profile_events(robot)
     assert event["how"] == "override" and event["reason"] == reason
@@ -58,6 +59,13 @@ def test_an_override_of_the_face_size_needs_a_reason_and_is_journalled_with_it(s
     assert entry.actor == "staff:Anna" and entry.old is None and entry.new == 1.2 and entry.detail["reason"] == reason
     back = staff.post("/api/profile/face-size/override", json={"face_scale": None, "reason": "measure again next week"})
     assert back.status_code == 200 and load_profile(robot.session.documents.profile_path).face_scale is None
+    assert back.json()["key"] == "done.face_size_reset_by_hand" and "gennemsnitsansigtet" in back.json()["text"]
+    english = staff.post("/api/profile/face-size/override?lang=en", json={"face_scale": 0.9, "reason": reason}).json()
+    assert (
+        english["text"]
+        == english["message"]
+        == ("face size set by hand to 0.90 times the mean face (an override, journalled with its reason)")
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,7 +79,8 @@ def test_an_override_of_the_face_size_needs_a_reason_and_is_journalled_with_it(s
     ],
 )
 def test_hostile_overrides_are_refused(staff, robot, body):
-    assert staff.post("/api/profile/face-size/override", json=body).status_code == 422
+    answer = staff.post("/api/profile/face-size/override", json=body)
+    assert answer.status_code == 422 and answer.json()["text"].startswith("ugyldig værdi: ")
     assert profile_events(robot) == []
 
 

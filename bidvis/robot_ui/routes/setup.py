@@ -186,7 +186,9 @@ def set_profile(
 
 
 @router.post("/profile/face-size/override")
-def override_face_size(body: FaceSizeOverride, staff: Staff, session: Session, record: StaffAudit) -> dict[str, Any]:
+def override_face_size(
+    body: FaceSizeOverride, staff: Staff, session: Session, record: StaffAudit, reader: Reader
+) -> dict[str, Any]:
     """Set the face size by hand (or back to the mean face: null), with a reason: only when it
     truly cannot be measured. Journalled and audited as an override, not a measurement."""
     old = session.documents.profile.face_scale
@@ -194,5 +196,6 @@ def override_face_size(body: FaceSizeOverride, staff: Staff, session: Session, r
     record(
         AuditAction.FACE_SIZE_OVERRIDDEN, target="profile.face_scale", old=old, new=body.face_scale, reason=body.reason
     )
-    shown = "the mean face" if body.face_scale is None else f"{body.face_scale:.2f} times the mean face"
-    return {"message": f"face size set by hand to {shown} (an override, journalled with its reason)"}
+    if body.face_scale is None:
+        return said(Message("done.face_size_reset_by_hand"), reader)
+    return said(Message("done.face_size_set_by_hand", scale=body.face_scale), reader)
