@@ -9,6 +9,7 @@ who may call it (`deps`). Every action is recorded in the audit trail (`audit`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,7 +27,15 @@ from bidvis.robot_ui.audit import AUDIT_FILE, AuditError, AuditLog
 from bidvis.robot_ui.body_limit import MAX_BODY_BYTES, BodyLimit
 from bidvis.robot_ui.deps import NotAuthenticated, PanelAccess, StaffLoginRequired, request_language
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady, TriggerRefused, Unjournalled
-from bidvis.robot_ui.panels import PANELS_FILE, PairingCodes, PanelError, PanelRegistry
+from bidvis.robot_ui.panels import (
+    MAX_NAME_CHARS,
+    PANELS_FILE,
+    InvalidPanelName,
+    PairingCodes,
+    PanelError,
+    PanelRegistry,
+    UnknownPanel,
+)
 from bidvis.robot_ui.routes import arm, docs, login, openid, pages, pairing, panel, setup
 from bidvis.robot_ui.session import RobotSession
 from bidvis.robot_ui.staff_login import StaffLogin
@@ -38,6 +47,7 @@ from controller.triggers import InvalidCommand
 from firmware_bridge import BridgeError
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 
 
 def _error(
@@ -48,10 +58,15 @@ def _error(
     detail: object = None,
 ) -> JSONResponse:
     """An error answer: `detail` in English (logs, scripts; the message's English unless given); a robot
-    `Message` also gives its `key`, `values` and `text` in the reader's language, which the pages show."""
-    body: dict[str, object] = {"detail": str(message) if detail is None else detail}
-    if isinstance(message, Message):
-        body.update(message.as_json(request_language(request) if request is not None else DEFAULT_LANGUAGE))
+    `Message` also gives its `key`, `values` and `text` in the reader's language, which the pages show.
+    Never raises: when the message cannot be said (a broken catalogue), the answer has `detail` only."""
+    try:
+        body: dict[str, object] = {"detail": str(message) if detail is None else detail}
+        if isinstance(message, Message):
+            body.update(message.as_json(request_language(request) if request is not None else DEFAULT_LANGUAGE))
+    except Exception:  # an error answer must not fail in turn: the English is enough then
+        log.exception("cannot say the refusal %r", message)
+        body = {"detail": detail if detail is not None else getattr(message, "key", message)}
     if fields is not None:
         body["fields"] = fields
     return JSONResponse(body, status_code=status)
@@ -60,6 +75,16 @@ def _error(
 def _said(exc: Exception) -> str | Message:
     """What an error says: its robot message when it has one (`MessageError`), else its English text."""
     return exc.message if isinstance(exc, MessageError) else str(exc)
+
+
+def _panel_refusal(exc: PanelError) -> tuple[int, Message]:
+    """The status and the words of a refusal about a panel: a name it may not have, a panel the robot
+    does not know, else the panels file that cannot be read or written."""
+    if isinstance(exc, InvalidPanelName):
+        return 422, Message("refusal.panel_name", max=MAX_NAME_CHARS)
+    if isinstance(exc, UnknownPanel):
+        return 404, Message("refusal.unknown_panel")
+    return 500, Message("refusal.panels_file")
 
 
 def create_app(
@@ -153,28 +178,30 @@ def create_app(
         return _error(409, _said(exc), request=request)
 
     @app.exception_handler(ConfigError)
-    async def config_file(_: Request, exc: ConfigError) -> JSONResponse:
-        return _error(500, f"cannot save: {exc}")
+    async def config_file(request: Request, exc: ConfigError) -> JSONResponse:
+        return _error(500, Message("refusal.cannot_save"), request=request, detail=f"cannot save: {exc}")
 
     @app.exception_handler(Unjournalled)
     async def unjournalled(request: Request, exc: Unjournalled) -> JSONResponse:
         return _error(503, _said(exc), request=request)
 
     @app.exception_handler(BridgeError)
-    async def bus(_: Request, exc: BridgeError) -> JSONResponse:
-        return _error(503, f"servo bus: {exc}")
+    async def bus(request: Request, exc: BridgeError) -> JSONResponse:
+        return _error(503, Message("refusal.servo_bus"), request=request, detail=f"servo bus: {exc}")
 
     @app.exception_handler(AuditError)
-    async def audit_failed(_: Request, exc: AuditError) -> JSONResponse:
-        return _error(503, f"the audit trail does not work, so actions are refused: {exc}")
+    async def audit_failed(request: Request, exc: AuditError) -> JSONResponse:
+        detail = f"the audit trail does not work, so actions are refused: {exc}"
+        return _error(503, Message("refusal.audit_broken"), request=request, detail=detail)
 
     @app.exception_handler(PanelError)
-    async def panel_error(_: Request, exc: PanelError) -> JSONResponse:
-        return _error(422 if isinstance(exc, ValueError) else 404 if isinstance(exc, LookupError) else 500, str(exc))
+    async def panel_error(request: Request, exc: PanelError) -> JSONResponse:
+        status, message = _panel_refusal(exc)
+        return _error(status, message, request=request, detail=str(exc))
 
     @app.exception_handler(TriggerRefused)
-    async def refused(_: Request, exc: TriggerRefused) -> JSONResponse:
-        return _error(403, str(exc))
+    async def refused(request: Request, exc: TriggerRefused) -> JSONResponse:
+        return _error(403, _said(exc), request=request)
 
     for kind in (ArmStopped, Busy, ArmNotConnected, ArmFault, ArmParked, NotReady):
         app.exception_handler(kind)(conflict)

@@ -104,7 +104,8 @@ class MealRuntime:
                         UsageEventType.TRIGGER,
                         {"kind": TriggerKind.PANEL.value, "accepted": False, "ignored_because": reason},
                     )
-                raise TriggerRefused(Message("refusal.not_the_profiles_trigger", trigger=profile.trigger_kind.value))
+                trigger = Message(f"trigger.{profile.trigger_kind.value}")
+                raise TriggerRefused(Message("refusal.not_the_profiles_trigger", trigger=trigger))
             if not self.running and self._state is FeedingState.FAULT:
                 raise Busy(Message("refusal.stopped_until_cleared"))
             if not self.running and kind in (CommandKind.SELECT_BOWL, CommandKind.NEXT_BITE, CommandKind.START_MEAL):

@@ -31,7 +31,8 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_CHARS = 8
 CODE_TTL_S = 300.0
 MAX_OPEN_CODES = 20
-NAME_PATTERN = re.compile(r"^[\w .'-]{1,40}$")
+MAX_NAME_CHARS = 40
+NAME_PATTERN = re.compile(rf"^[\w .'-]{{1,{MAX_NAME_CHARS}}}$")
 
 
 class PanelError(Exception):
@@ -66,7 +67,7 @@ def check_panel_name(name: str) -> str:
     """The trimmed name, if it may name a panel; raises `InvalidPanelName`."""
     trimmed = name.strip() if isinstance(name, str) else ""
     if not NAME_PATTERN.fullmatch(trimmed):
-        raise InvalidPanelName(f"a panel name is 1-40 letters, digits, spaces or . ' - , got {name!r}")
+        raise InvalidPanelName(f"a panel name is 1-{MAX_NAME_CHARS} letters, digits, spaces or . ' - , got {name!r}")
     return trimmed
 
 

@@ -14,6 +14,7 @@ from bidvis.robot_ui.arm import ArmMode
 from bidvis.robot_ui.arm_lease import ArmUse
 from bidvis.robot_ui.camera_setup import CHECKERBOARD_GUIDANCE, HAND_EYE_GUIDANCE
 from bidvis.robot_ui.texts import page_words
+from controller.config import TriggerKind
 from controller.feeding import FeedingState
 from controller.messages import (
     Catalogue,
@@ -37,6 +38,7 @@ FAMILIES: dict[str, list[str]] = {
     "meal_state.": [state.value for state in FeedingState] + ["none"],
     "arm_mode.": [mode.value for mode in ArmMode],
     "arm_use.": [use.value for use in ArmUse],
+    "trigger.": [kind.value for kind in TriggerKind],
     "guide.board_": [str(i) for i in range(1, len(CHECKERBOARD_GUIDANCE) + 1)],
     "guide.hand_eye_": [str(i) for i in range(1, len(HAND_EYE_GUIDANCE) + 1)],
 }

@@ -45,15 +45,23 @@ async function press(button) {
   const body = { command: button.dataset.command };
   if (button.dataset.bowl !== undefined) body.bowl = Number(button.dataset.bowl);
   try {
-    const r = await fetch("/api/panel", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const r = await fetch("/api/panel?lang=" + lang, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     if (r.status === 401) { notPaired(); return; }
-    feedback.textContent = r.ok ? feedback.dataset.sent.replace("{what}", button.textContent.trim()) : feedback.dataset.refused;
+    feedback.textContent = r.ok ? feedback.dataset.sent.replace("{what}", button.textContent.trim()) : await refusal(r);
   } catch {
     feedback.textContent = feedback.dataset.offline;
   }
   refresh();
 }
 targets.forEach((button) => button.addEventListener("click", () => press(button)));
+
+// A refused press: the panel's own words, then why, in the panel's language (the answer's `text`;
+// its English is for logs and scripts).
+async function refusal(r) {
+  const data = await r.json().catch(() => ({}));
+  const why = typeof data.text === "string" ? data.text.trim() : "";
+  return why ? `${feedback.dataset.refused}. ${why.charAt(0).toUpperCase()}${why.slice(1)}` : feedback.dataset.refused;
+}
 
 // The panel was revoked (or the robot forgot it): say so, then go to the pairing page.
 function notPaired() {
