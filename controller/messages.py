@@ -122,10 +122,11 @@ class Message:
 class MessageError(Exception):
     """An error whose text a person reads: it carries a `Message`; str() is the English text (logs).
 
-    `cause`, when given, is the lower layer's error the message says in words (`controller.causes`):
-    str() then ends with its English text in parentheses, for the log and the web app's `detail`."""
+    `cause`, when given, is the lower layer's error (or its English text) that the message says in words
+    (`controller.causes`) or leaves out: str() then ends with its English in parentheses, for the log
+    and the web app's `detail`."""
 
-    def __init__(self, message: Message, cause: BaseException | None = None) -> None:
+    def __init__(self, message: Message, cause: BaseException | str | None = None) -> None:
         self.message = message
         self.cause = cause
         super().__init__(message)

@@ -269,7 +269,9 @@ class ArmControl:
                     raise NotReady(Message("refusal.arm_parked_no_meal"))
                 outside = outside_meal_space(q, self.documents.calibration.spoon, Workspace())
                 if outside:
-                    raise NotReady(Message("refusal.arm_outside_meal_space", detail=outside.detail))
+                    raise NotReady(
+                        Message("refusal.arm_outside_meal_space"), cause=outside.detail
+                    )  # the detail is English
             if driver is not None:
                 driver.close()
                 self.driver = None

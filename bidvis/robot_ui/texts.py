@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from controller.feeding import FeedingState
-from controller.messages import Catalogue, Language, Message, Value, parse_language
+from controller.messages import Catalogue, Language, Message, Value, parse_language, robot_messages
 
 __all__ = [
     "Language",
     "Tone",
+    "choice_words",
+    "field_words",
     "idle_text",
     "page_words",
     "panel_words",
@@ -78,6 +80,18 @@ def idle_text(timeout_s: float, language: Language) -> str:
     if seconds % 60 == 0:
         return staff_text("js_idle", language, m=seconds // 60)
     return staff_text("js_idle_seconds", language, s=seconds)
+
+
+def field_words(language: Language) -> dict[str, str]:
+    """The words for each setting and request field by its name (`gesture.dwell_s`): the staff page's
+    labels, from `field.*` of the robot's messages, where a refusal names the field too."""
+    return robot_messages().words(language, "field")
+
+
+def choice_words(language: Language) -> dict[str, str]:
+    """The words for each choice of a setting (`trigger_kind.switch`), from `choice.*` of the robot's
+    messages, which a refusal lists too."""
+    return robot_messages().words(language, "choice")
 
 
 def panel_words(language: Language) -> dict[str, str]:
