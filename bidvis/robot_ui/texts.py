@@ -1,8 +1,9 @@
 """The words of the robot's pages in Danish (the default) and English, and the meal's state as words and colour.
 
 The words live in `bidvis/robot_ui/locale/{da,en}.toml` (`[staff]` and `[panel]`), the meal's state and
-every other robot message in `controller/locale/`; both are read by `controller.messages.Catalogue`,
-the one translation mechanism (docs/ui.md, "Texts and languages").
+every other robot message in `controller/locale/`, where the staff form's labels and options are too
+(`[field]`, `[choice]`: a refusal names a field by them); both are read by
+`controller.messages.Catalogue`, the one translation mechanism (docs/ui.md, "Texts and languages").
 """
 
 from __future__ import annotations
