@@ -120,14 +120,20 @@ class Message:
 
 
 class MessageError(Exception):
-    """An error whose text a person reads: it carries a `Message`; str() is the English text (logs)."""
+    """An error whose text a person reads: it carries a `Message`; str() is the English text (logs).
 
-    def __init__(self, message: Message) -> None:
+    `cause`, when given, is the lower layer's error (or its English text) that the message says in words
+    (`controller.causes`) or leaves out: str() then ends with its English in parentheses, for the log
+    and the web app's `detail`."""
+
+    def __init__(self, message: Message, cause: BaseException | str | None = None) -> None:
         self.message = message
+        self.cause = cause
         super().__init__(message)
 
     def __str__(self) -> str:
-        return self.message.text(Language.ENGLISH)
+        text = self.message.text(Language.ENGLISH)
+        return text if self.cause is None else f"{text} ({self.cause})"
 
 
 class _Formatter(string.Formatter):

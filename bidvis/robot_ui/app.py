@@ -77,6 +77,14 @@ def _said(exc: Exception) -> str | Message:
     return exc.message if isinstance(exc, MessageError) else str(exc)
 
 
+def _detail(exc: Exception) -> str:
+    """An error's English for the answer's `detail`; a lower layer's cause, which the reader gets in
+    words only (`controller.causes`), is logged too."""
+    if isinstance(exc, MessageError) and exc.cause is not None:
+        log.warning("refused: %s", exc)
+    return str(exc)
+
+
 def _panel_refusal(exc: PanelError) -> tuple[int, Message]:
     """The status and the words of a refusal about a panel: a name it may not have, a panel the robot
     does not know, else the panels file that cannot be read or written."""
@@ -175,7 +183,7 @@ def create_app(
         return _error(422, _said(exc), ["bowl"], request)
 
     async def conflict(request: Request, exc: Exception) -> JSONResponse:
-        return _error(409, _said(exc), request=request)
+        return _error(409, _said(exc), request=request, detail=_detail(exc))
 
     @app.exception_handler(ConfigError)
     async def config_file(request: Request, exc: ConfigError) -> JSONResponse:
@@ -183,7 +191,7 @@ def create_app(
 
     @app.exception_handler(Unjournalled)
     async def unjournalled(request: Request, exc: Unjournalled) -> JSONResponse:
-        return _error(503, _said(exc), request=request)
+        return _error(503, _said(exc), request=request, detail=_detail(exc))
 
     @app.exception_handler(BridgeError)
     async def bus(request: Request, exc: BridgeError) -> JSONResponse:

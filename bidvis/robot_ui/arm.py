@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from controller.causes import cause_message
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
 from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading
 from controller.messages import Language, Message, MessageError
@@ -264,7 +265,7 @@ class ArmDriver:
                 self.servos.prepare(self.bus, self.watchdog_steps)
                 reading = self.servos.read(self.bus)
             except BridgeError as exc:
-                raise ArmFault(Message("fault.cannot_prepare_servos", cause=str(exc))) from exc
+                raise ArmFault(Message("fault.cannot_prepare_servos", cause=cause_message(exc)), cause=exc) from exc
             self._reading = reading
             self._motion = Motion(
                 np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS

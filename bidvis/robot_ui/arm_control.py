@@ -41,6 +41,7 @@ from bidvis.robot_ui.arm import (
 from bidvis.robot_ui.arm_lease import MEAL_OWNER, ArmLease, ArmUse
 from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
+from controller.causes import cause_message
 from controller.config import SafetyLimits
 from controller.kinematics import SpoonMount, forward_spoon
 from controller.messages import Language, Message
@@ -106,7 +107,9 @@ class ArmControl:
             try:
                 self.last_scan = scan_port(self.port, rates, None, timeout_s=self.bus_timeout_s)
             except BridgeError as exc:
-                raise NotReady(Message("refusal.cannot_scan", port=self.port, cause=str(exc))) from exc
+                raise NotReady(
+                    Message("refusal.cannot_scan", port=self.port, cause=cause_message(exc)), cause=exc
+                ) from exc
             return self.last_scan
 
     def connect(self) -> None:
@@ -123,7 +126,9 @@ class ArmControl:
             try:
                 bus = DynamixelBus(self.port, baudrate=calibration.baudrate, timeout=self.bus_timeout_s)
             except BridgeError as exc:
-                raise NotReady(Message("refusal.cannot_open", port=self.port, cause=str(exc))) from exc
+                raise NotReady(
+                    Message("refusal.cannot_open", port=self.port, cause=cause_message(exc)), cause=exc
+                ) from exc
             watchdog_steps = max(self.limits.watchdog_steps, SETUP_WATCHDOG_STEPS)
             noise = self.documents.contact_noise() or JointNoise.uniform(
                 self.limits.uncommissioned_current_noise_ma / 1e3
@@ -264,7 +269,9 @@ class ArmControl:
                     raise NotReady(Message("refusal.arm_parked_no_meal"))
                 outside = outside_meal_space(q, self.documents.calibration.spoon, Workspace())
                 if outside:
-                    raise NotReady(Message("refusal.arm_outside_meal_space", detail=outside.detail))
+                    raise NotReady(
+                        Message("refusal.arm_outside_meal_space"), cause=outside.detail
+                    )  # the detail is English
             if driver is not None:
                 driver.close()
                 self.driver = None

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from bidvis.robot_ui.changes import changed_values, journal_values
 from bidvis.robot_ui.errors import Busy, FieldError, Unjournalled
 from careplan_api.schemas import UsageEventType
+from controller.causes import cause_message
 from controller.config import (
     CitizenProfile,
     ConfigError,
@@ -201,4 +202,4 @@ class RobotDocuments:
             self.journal.record(UsageEventType.CALIBRATION_CHANGED, event, meal_id=self.setup_id)
         except JournalError as exc:
             save_config(old, path)
-            raise Unjournalled(Message("refusal.unjournalled", cause=str(exc))) from exc
+            raise Unjournalled(Message("refusal.unjournalled", cause=cause_message(exc)), cause=exc) from exc

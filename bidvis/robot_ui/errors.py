@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller.invalid_values import field_name
 from controller.messages import Message, MessageError
 
 
@@ -22,7 +23,7 @@ class FieldError(SessionError, ValueError):
 
     def __init__(self, field: str, message: Message) -> None:
         self.field = field
-        super().__init__(Message("refusal.field", field=field, why=message))
+        super().__init__(Message("refusal.field", field=field_name(field), why=message))
 
 
 class Unjournalled(SessionError):

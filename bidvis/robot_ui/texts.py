@@ -1,8 +1,9 @@
 """The words of the robot's pages in Danish (the default) and English, and the meal's state as words and colour.
 
 The words live in `bidvis/robot_ui/locale/{da,en}.toml` (`[staff]` and `[panel]`), the meal's state and
-every other robot message in `controller/locale/`; both are read by `controller.messages.Catalogue`,
-the one translation mechanism (docs/ui.md, "Texts and languages").
+every other robot message in `controller/locale/`, where the staff form's labels and options are too
+(`[field]`, `[choice]`: a refusal names a field by them); both are read by
+`controller.messages.Catalogue`, the one translation mechanism (docs/ui.md, "Texts and languages").
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from controller.feeding import FeedingState
-from controller.messages import Catalogue, Language, Message, Value, parse_language
+from controller.messages import Catalogue, Language, Message, Value, parse_language, robot_messages
 
 __all__ = [
     "Language",
     "Tone",
+    "choice_words",
+    "field_words",
     "idle_text",
     "page_words",
     "panel_words",
@@ -78,6 +81,18 @@ def idle_text(timeout_s: float, language: Language) -> str:
     if seconds % 60 == 0:
         return staff_text("js_idle", language, m=seconds // 60)
     return staff_text("js_idle_seconds", language, s=seconds)
+
+
+def field_words(language: Language) -> dict[str, str]:
+    """The words for each setting and request field by its name (`gesture.dwell_s`): the staff page's
+    labels, from `field.*` of the robot's messages, where a refusal names the field too."""
+    return robot_messages().words(language, "field")
+
+
+def choice_words(language: Language) -> dict[str, str]:
+    """The words for each choice of a setting (`trigger_kind.switch`), from `choice.*` of the robot's
+    messages, which a refusal lists too."""
+    return robot_messages().words(language, "choice")
 
 
 def panel_words(language: Language) -> dict[str, str]:

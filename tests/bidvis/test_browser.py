@@ -252,7 +252,7 @@ def test_an_invalid_profile_value_is_refused_in_the_page(page, server, robot):
     before = robot.session.documents.profile_path.read_bytes()
     page.fill("input[name='speed_m_s']", "9")
     page.click("#profile-form button[type=submit]")
-    page.wait_for_selector("#error:has-text('speed_m_s')")
+    page.wait_for_selector("#error:has-text('Spoon speed (m/s, max 0.25): must be at most 0.25')")  # its label
     assert robot.session.documents.profile_path.read_bytes() == before
     page.fill("input[name='speed_m_s']", "0.2")
     page.click("#profile-form button[type=submit]")

@@ -110,3 +110,26 @@ def test_the_panel_shows_why_a_press_was_refused_in_its_own_language():
     assert 'fetch("/api/panel?lang=" + lang' in script  # the refusal comes in the panel's language
     assert "data.text" in script and "detail" not in script  # the English is for logs only
     assert "feedback.dataset.refused" in script  # the panel's own words when the answer has none
+
+
+def test_a_change_the_journal_cannot_record_says_why_in_words_and_logs_the_english(staff, robot, tmp_path, caplog):
+    from controller.journal import UsageJournal
+
+    robot.session.documents.journal = UsageJournal(tmp_path / "full.sqlite3", max_bytes=4096)  # full from the start
+    try:
+        message = Message("refusal.unjournalled", cause=Message("cause.disk_full"))
+        body = {"values": {"speed_m_s": 0.1}}
+        detail = _said_both_ways(staff, "PUT", "/api/profile", 503, message, json=body)
+    finally:
+        robot.session.documents.journal.close()
+        robot.session.documents.journal = robot.journal
+    assert detail.startswith(message.text(Language.ENGLISH) + " (journal ")  # the cause's English, for scripts
+    assert "size limit is reached" in detail and "size limit is reached" in caplog.text
+
+
+@pytest.mark.parametrize("port", ["no-such-tty", "../../dev/\u202enull", "x" * 300])
+def test_a_scan_of_a_port_that_cannot_be_opened_says_why_in_words(staff, robot, tmp_path, port):
+    robot.session.arm.port = str(tmp_path / port)
+    message = Message("refusal.cannot_scan", port=robot.session.arm.port, cause=Message("cause.port"))
+    detail = _said_both_ways(staff, "POST", "/api/scan", 409, message)
+    assert detail.startswith(message.text(Language.ENGLISH) + " (") and "could not open" in detail.lower()

@@ -3,6 +3,7 @@ app come in the reader's language (Danish by default), with the English kept for
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.errors import FieldError
-from controller.messages import Language, Message
+from controller.messages import Language, Message, robot_messages
 from tests.bidvis.conftest import ROBOT_URL
 from tests.controller.test_invalid_values import danish_problems
 
@@ -39,7 +40,7 @@ def test_a_refusal_is_in_danish_by_default_and_in_english_when_the_page_is(clien
 def test_a_field_refusal_names_the_field_in_the_readers_language(client):
     answer = client.post("/api/profile/face-size?lang=da", json={"distance_m": 9.0})
     assert answer.status_code == 422 and answer.json()["fields"] == ["distance_m"]
-    assert answer.json()["text"].startswith("distance_m: afstanden fra kameraets linse")
+    assert answer.json()["text"].startswith("Linse til læber (m, 0,2-1,5): afstanden fra kameraets linse")
     assert "9.0" in answer.json()["text"]
 
 
@@ -109,8 +110,8 @@ def test_an_invalid_profile_value_is_refused_in_the_readers_language(client, rob
 
 def test_the_refusal_names_the_bound_and_the_value_the_danish_way(client):
     danish, english = _refused_in_both_languages(client, "PUT", "/api/profile", {"values": {"speed_m_s": 0.5}})
-    assert danish["text"] == "ugyldig værdi: speed_m_s: skal være højst 0,25 (fik 0,5)"
-    assert english["text"] == "invalid value: speed_m_s: must be at most 0.25 (got 0.5)"
+    assert danish["text"] == "ugyldig værdi: Skeens fart (m/s, højst 0,25): skal være højst 0,25 (fik 0,5)"
+    assert english["text"] == "invalid value: Spoon speed (m/s, max 0.25): must be at most 0.25 (got 0.5)"
     assert danish["fields"] == ["speed_m_s"] and "invalid configuration (1 problem)" in danish["detail"]
     taught, _ = _refused_in_both_languages(client, "PUT", "/api/profile", {"values": {"bowls_used": [0, 5]}})
     assert taught["text"].endswith("[5]; kalibreringen har 2 skåle, nummereret fra 0")
@@ -168,6 +169,54 @@ def test_a_field_of_view_refused_past_the_form_is_said_in_the_readers_language_t
         robot.session.calibration_steps.intrinsics_from_field_of_view("Anna", 5.0)
     assert caught.value.field == "fov_deg"
     assert (
-        caught.value.message.text(Language.DANISH) == "fov_deg: ugyldig værdi: et synsfelt er 20-150 grader (fik 5,0)"
+        caught.value.message.text(Language.DANISH)
+        == "Synsfelt (grader): ugyldig værdi: et synsfelt er 20-150 grader (fik 5,0)"
     )
-    assert str(caught.value) == "fov_deg: invalid value: a field of view is 20-150 degrees, got 5.0"
+    assert str(caught.value) == "Field of view (degrees): invalid value: a field of view is 20-150 degrees, got 5.0"
+
+
+@pytest.mark.parametrize("lang", list(Language))
+def test_the_staff_page_labels_each_field_with_the_words_a_refusal_names_it_by(client, lang):
+    page = html.unescape(client.get(f"/staff?lang={lang.value}").text)
+    labelled = re.findall(r"<label>([^<]*?)\s*<(?:input|select)\b[^>]*\bname=\"([^\"]+)\"", page)
+    fields = robot_messages().words(lang, "field")
+    assert {name for _, name in labelled} == set(fields) - {"bowl", "command"}  # those two are the panel's
+    for label, name in labelled:
+        assert label == fields[name], name
+    options = dict(re.findall(r'<option value="(\w+)"[^>]*>([^<]+)</option>', page))
+    choices = robot_messages().words(lang, "choice")
+    assert options == {key.split(".")[1]: words for key, words in choices.items()}
+
+
+@pytest.mark.parametrize(
+    ("body", "danish", "english"),
+    [
+        (
+            {"kind": "round"},
+            "ugyldig værdi: Målt: skal være vandret eller diagonalt (fik 'round')",
+            "invalid value: Measured: must be horizontal or diagonal (got 'round')",
+        ),
+        (
+            {"fov_deg": 70, "kind": ["horizontal"]},
+            "ugyldig værdi: Målt: skal være vandret eller diagonalt",
+            "invalid value: Measured: must be horizontal or diagonal",
+        ),
+    ],
+)
+def test_a_refused_choice_lists_the_choices_in_the_readers_words(client, body, danish, english):
+    da, en = _refused_in_both_languages(client, "POST", "/api/camera/field-of-view", body)
+    assert (da["text"], en["text"]) == (danish, english)
+    assert da["fields"] == ["kind"] and "'horizontal' or 'diagonal'" in str(da["detail"])
+
+
+@pytest.mark.parametrize("body", [{"values": {"trigger_kind": "telepathy"}}, {"values": {"trigger_kind": 7}}])
+def test_a_refused_trigger_names_the_field_and_its_choices_as_the_staff_page_does(client, body):
+    da, en = _refused_in_both_languages(client, "PUT", "/api/profile", body)
+    fields, choices = (
+        robot_messages().words(Language.DANISH, "field"),
+        robot_messages().words(Language.DANISH, "choice"),
+    )
+    assert da["text"].startswith(
+        f"ugyldig værdi: {fields['trigger_kind']}: skal være {choices['trigger_kind.switch']}, "
+    )
+    assert "trigger_kind" not in da["text"] + en["text"] and "mouth_gesture" not in da["text"] + en["text"]

@@ -22,7 +22,7 @@ from controller.config import (
     parse_config,
 )
 from controller.invalid_values import InvalidValue, problem, refusal
-from controller.messages import Language, Message
+from controller.messages import Language, Message, robot_messages
 from tests.readability import text_problems
 
 DA, EN = Language.DANISH, Language.ENGLISH
@@ -44,6 +44,11 @@ def danish_problems(text: str, fields: list[str]) -> list[str]:
         return shown
 
     return text_problems(f"<main><div>{text}</div></main>", "da", ENGLISH, hide)
+
+
+def named(field: str, language: Language) -> str:
+    """How a refusal names `field`: by the staff page's words for it (`field.*`), else by its name."""
+    return robot_messages().texts[language].get(f"field.{field}", field)
 
 
 def _refused(data: dict, model: type) -> ConfigValidationError:
@@ -101,7 +106,9 @@ def test_every_problem_of_a_hostile_document_reads_danish_to_a_danish_reader(mod
     assert danish_problems(danish, refused.fields) == []
     assert danish != english
     for field in refused.fields:
-        assert f"{field}: " in danish and f"{field}: " in english
+        assert f"{named(field, DA)}: " in danish and f"{named(field, EN)}: " in english
+        if named(field, DA) != field:  # a field the staff page names is never shown by its raw name
+            assert f"{field}:" not in danish and f"{field}:" not in english
     assert str(refused).startswith("<text>: invalid configuration (")  # the log's English stays
     assert all(f"  {field}: " in str(refused) for field in refused.fields)
 
@@ -109,10 +116,12 @@ def test_every_problem_of_a_hostile_document_reads_danish_to_a_danish_reader(mod
 def test_the_english_reader_gets_what_the_log_says_in_other_words():
     refused = _refused(PROFILE | {"speed_m_s": 0.5, "standoff_m": "far"}, CitizenProfile)
     assert refused.message.text(EN) == (
-        "invalid value: speed_m_s: must be at most 0.25 (got 0.5); standoff_m: must be a number (got 'far')"
+        "invalid value: Spoon speed (m/s, max 0.25): must be at most 0.25 (got 0.5); "
+        "Stand-off before the lips (m, 0.01-0.05): must be a number (got 'far')"
     )
     assert refused.message.text(DA) == (
-        "ugyldig værdi: speed_m_s: skal være højst 0,25 (fik 0,5); standoff_m: skal være et tal (fik 'far')"
+        "ugyldig værdi: Skeens fart (m/s, højst 0,25): skal være højst 0,25 (fik 0,5); "
+        "Afstand før læberne (m, 0,01-0,05): skal være et tal (fik 'far')"
     )
     assert str(refused).splitlines() == [
         "<text>: invalid configuration (2 problems):",
@@ -125,7 +134,7 @@ def test_a_models_own_check_says_its_message_and_keeps_its_english_for_the_log()
     refused = _refused(PROFILE | {"speed_near_mouth_m_s": 0.08, "speed_m_s": 0.05}, CitizenProfile)
     assert "speed_near_mouth_m_s: must be at most speed_m_s (0.05) (got 0.08)" in str(refused)
     assert refused.message.text(DA) == (
-        "ugyldig værdi: speed_near_mouth_m_s: må højst være armens almindelige fart (0,05) (fik 0,08)"
+        "ugyldig værdi: Fart nær munden (m/s, højst 0,08): må højst være armens almindelige fart (0,05) (fik 0,08)"
     )
 
 
@@ -167,3 +176,41 @@ def test_a_problem_of_the_whole_document_names_no_field_and_none_says_the_value_
     assert str(InvalidValue(Message("invalid.not_orthonormal"))) == (
         "rotation part is not orthonormal (not a rigid transform)"
     )
+
+
+TRIGGER_CHOICES_PREFIX = {
+    DA: "ugyldig værdi: Hvordan borgeren beder om et bid: ",
+    EN: "invalid value: How the citizen asks for a bite: ",
+}
+TRIGGER_CHOICES = {
+    DA: "skal være Kontakt, Panelet, Mundbevægelse (åbn munden et øjeblik) eller Automatisk tempo",
+    EN: "must be Switch, Panel, Mouth gesture (open and hold) or Auto-pace",
+}
+
+
+@pytest.mark.parametrize("given", ["telepathy", "", "SWITCH", "switch ", "auto_pace\u202e", 3, False])
+def test_a_choice_that_is_none_lists_the_choices_in_the_readers_words(given):
+    refused = _refused(PROFILE | {"trigger_kind": given}, CitizenProfile)
+    for language in Language:
+        text = refused.message.text(language)
+        assert text.startswith(f"{TRIGGER_CHOICES_PREFIX[language]}{TRIGGER_CHOICES[language]}"), text
+        listed = text.split(" (")[0] if isinstance(given, str) else text
+        assert not re.search(r"mouth_gesture|auto_pace|\bswitch\b|\bpanel\b", listed), text
+    given_shown = refused.message.text(DA).replace(repr(given), "'...'")  # the hostile value is the giver's own
+    assert danish_problems(given_shown, refused.fields) == []
+    assert "trigger_kind: Input should be 'switch', 'panel', 'mouth_gesture' or 'auto_pace'" in str(refused)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"type": "literal_error", "loc": ("command",), "ctx": {"expected": "'select_bowl' or 'next_bite'"}},
+        {"type": "enum", "loc": ("trigger_kind",), "ctx": {"expected": "'switch' or 'telekinesis'"}},
+        {"type": "enum", "loc": ("trigger_kind",), "ctx": {"expected": ["switch"]}},
+        {"type": "enum", "loc": ("trigger_kind",), "ctx": {}},
+        {"type": "literal_error", "loc": ("colour",), "ctx": {"expected": "'red'"}},
+    ],
+)
+def test_a_choice_without_words_is_said_without_listing_a_raw_value(error):
+    assert problem(error, ".".join(error["loc"])).text(DA) == "skal være et af de mulige valg"
+    assert problem(error, ".".join(error["loc"])).text(EN) == Message("invalid.one_of").text(EN)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import ast
 import logging
+import re
 import string
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from bidvis.robot_ui.arm import ArmMode
 from bidvis.robot_ui.arm_lease import ArmUse
 from bidvis.robot_ui.camera_setup import CHECKERBOARD_GUIDANCE, HAND_EYE_GUIDANCE
+from bidvis.robot_ui.schemas import FieldOfView, PanelPress
 from bidvis.robot_ui.texts import page_words
 from controller.config import TriggerKind
 from controller.feeding import FeedingState
@@ -32,6 +35,14 @@ from controller.safety import SafetyReason
 REPO = Path(__file__).resolve().parents[2]
 PRODUCERS = ("controller", "bidvis", "sim", "vision", "firmware_bridge")
 
+
+def _form_fields() -> list[str]:
+    """The fields of the staff page's form (its inputs' and selects' names) and of a panel press: each is
+    named in words (`field.*`), on the page and in a refusal."""
+    page = (REPO / "bidvis" / "robot_ui" / "templates" / "staff.html").read_text()
+    return sorted(set(re.findall(r'<(?:input|select)\b[^>]*\bname="([^"]+)"', page)) | set(PanelPress.model_fields))
+
+
 # Keys made from an enum's values (`Message(f"safety.{reason.value}")`): every member needs a text.
 FAMILIES: dict[str, list[str]] = {
     "safety.": [reason.value for reason in SafetyReason],
@@ -39,6 +50,9 @@ FAMILIES: dict[str, list[str]] = {
     "arm_mode.": [mode.value for mode in ArmMode],
     "arm_use.": [use.value for use in ArmUse],
     "trigger.": [kind.value for kind in TriggerKind],
+    "field.": _form_fields(),
+    "choice.": [f"trigger_kind.{kind.value}" for kind in TriggerKind]
+    + [f"kind.{kind}" for kind in get_args(FieldOfView.model_fields["kind"].annotation)],
     "guide.board_": [str(i) for i in range(1, len(CHECKERBOARD_GUIDANCE) + 1)],
     "guide.hand_eye_": [str(i) for i in range(1, len(HAND_EYE_GUIDANCE) + 1)],
 }

@@ -20,6 +20,8 @@ from bidvis.robot_ui.deps import (
 from bidvis.robot_ui.panels import panel_as_dict
 from bidvis.robot_ui.texts import (
     Language,
+    choice_words,
+    field_words,
     idle_text,
     panel_words,
     parse_language,
@@ -58,6 +60,8 @@ def staff(
         "staff.html",
         {
             "t": staff_words(language),
+            "f": field_words(language),
+            "c": choice_words(language),
             "say": lambda key, **values: staff_text(key, language, **values),
             "lang": language.value,
             "other_lang": _other(language).value,
