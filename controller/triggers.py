@@ -37,6 +37,7 @@ import serial
 from careplan_api.schemas import UsageEventType
 from controller.config import CitizenProfile, GestureSettings, TriggerKind
 from controller.feeding import CommandKind, UserCommand
+from controller.messages import Message, MessageError
 from controller.roles import CommandSource, EventSink
 from vision.observation import MouthObservation
 
@@ -51,8 +52,9 @@ class TriggerDeviceError(TriggerError):
     """A trigger device cannot be opened, or was lost (unplugged, I/O error)."""
 
 
-class InvalidCommand(TriggerError, ValueError):
-    """A command pushed by the panel is malformed (unknown kind, missing or stray bowl)."""
+class InvalidCommand(MessageError, TriggerError, ValueError):
+    """A command pushed by the panel is malformed (unknown kind, missing or stray bowl, a bowl not in
+    use); its message numbers bowls as the panel does, from 1."""
 
 
 def _always() -> bool:
@@ -259,16 +261,15 @@ class PanelInput:
         try:
             kind = CommandKind(kind)
         except ValueError:
-            raise InvalidCommand(
-                f"unknown command {kind!r}; expected one of {[k.value for k in CommandKind]}"
-            ) from None
+            raise InvalidCommand(Message("refusal.unknown_command"), cause=f"unknown command {kind!r}") from None
         if kind is CommandKind.SELECT_BOWL:
             if not isinstance(bowl, int) or isinstance(bowl, bool) or bowl < 0:
-                raise InvalidCommand(f"select_bowl needs a bowl number >= 0, got {bowl!r}")
+                raise InvalidCommand(Message("refusal.bowl_needed"), cause=f"got {bowl!r}")
             if self.bowls is not None and bowl not in self.bowls:
-                raise InvalidCommand(f"bowl {bowl} is not in use (bowls {list(self.bowls)})")
+                in_use = f"in use: {list(self.bowls)}, counted from 0"
+                raise InvalidCommand(Message("refusal.bowl_not_in_use", bowl=bowl + 1), cause=in_use)
         elif bowl is not None:
-            raise InvalidCommand(f"{kind.value} takes no bowl, got {bowl!r}")
+            raise InvalidCommand(Message("refusal.no_bowl_for_command"), cause=f"{kind.value} got bowl {bowl!r}")
         if kind is CommandKind.NEXT_BITE or source is None:
             source = TriggerKind.PANEL.value
         command = UserCommand(kind, source, bowl)

@@ -54,6 +54,8 @@ PANEL_REFUSALS = [
     Message("refusal.servo_bus"),
     Message("refusal.audit_broken"),
     _invalid_press({"command": "select_bowl", "bowl": 9}),
+    Message("refusal.bowl_not_in_use", bowl=3),
+    Message("refusal.bowl_needed"),
     _invalid_press({"command": "fly"}),
 ]
 PANEL_REFUSAL_KEYS = {message.key for message in PANEL_REFUSALS}
@@ -108,6 +110,8 @@ def _provoke(staff, robot, app, monkeypatch, tmp_path):
     documents.profile = documents.profile.model_copy(update={"trigger_kind": TriggerKind.SWITCH})
     yield "another trigger", answers({"command": "next_bite"})
     yield "a bowl the panel has not", answers({"command": "select_bowl", "bowl": 9})
+    yield "a bowl not in use today", answers({"command": "select_bowl", "bowl": 2})
+    yield "no bowl chosen", answers({"command": "select_bowl"})
     robot.session.arm.lease.take(OWNER, "Bo", ArmUse.JOG, running=lambda: True)
     yield "staff hold the arm", answers(press)
     robot.session.arm.lease.free()

@@ -236,13 +236,13 @@ def test_panel_commands_come_out_in_order_with_the_panel_as_source():
 @pytest.mark.parametrize(
     "kind, bowl, match",
     [
-        ("teleport", None, "unknown command"),
-        ("select_bowl", None, "needs a bowl"),
-        ("select_bowl", -1, "needs a bowl"),
-        ("select_bowl", True, "needs a bowl"),
-        ("select_bowl", "1", "needs a bowl"),
-        ("select_bowl", 5, "not in use"),
-        ("next_bite", 1, "takes no bowl"),
+        ("teleport", None, "unknown command 'teleport'"),
+        ("select_bowl", None, "choose a bowl"),
+        ("select_bowl", -1, "choose a bowl"),
+        ("select_bowl", True, "choose a bowl"),
+        ("select_bowl", "1", "choose a bowl"),
+        ("select_bowl", 5, r"bowl 6 is not in use today \(in use: \[0, 1\], counted from 0\)"),
+        ("next_bite", 1, "not for a bowl"),
     ],
 )
 def test_malformed_panel_commands_are_refused(kind, bowl, match):
