@@ -138,7 +138,10 @@ def check_lips_distance(lips_distance_m: float) -> None:
     if not (math.isfinite(lips_distance_m) and LIPS_DISTANCE_MIN_M <= lips_distance_m <= LIPS_DISTANCE_MAX_M):
         raise ImplausibleDistance(
             Message(
-                "refusal.lips_distance", min_m=LIPS_DISTANCE_MIN_M, max_m=LIPS_DISTANCE_MAX_M, got=repr(lips_distance_m)
+                "refusal.lips_distance",
+                min_m=LIPS_DISTANCE_MIN_M,
+                max_m=LIPS_DISTANCE_MAX_M,
+                got=lips_distance_m,  # a number in the reader's way (the API refuses NaN before this)
             )
         )
 
