@@ -46,7 +46,7 @@ PANEL_REFUSALS = [
     ),
     Message("refusal.stopped_until_cleared"),
     Message("refusal.meal_running"),
-    *(Message("refusal.arm_held", operator="Anna", use=Message(f"arm_use.{use.value}")) for use in ArmUse),
+    *(Message("refusal.arm_held_for_panel", operator="Anna", use=Message(f"arm_use.{use.value}")) for use in ArmUse),
     Message("refusal.arm_parked_no_meal"),
     Message("refusal.arm_outside_meal_space"),
     Message("refusal.cannot_open", port="/dev/ttyUSB0", cause=Message("cause.port")),

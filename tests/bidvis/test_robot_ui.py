@@ -356,7 +356,7 @@ def test_a_test_bite_goes_through_the_scoop_and_back_to_ready(connected, robot):
 def test_a_test_bite_holds_the_arm_no_meal_starts_until_stop_frees_it(connected, robot, app):
     assert connected.post("/api/test-bite", json={"owner": ANNA, "bowl": 0}).status_code == 200
     refused = connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0})
-    assert refused.status_code == 409 and "Anna holds the arm (a test bite)" in refused.json()["detail"]
+    assert refused.status_code == 409 and "Anna is working with the arm (a test bite)" in refused.json()["detail"]
     assert not robot.session.meal.running and robot.journal.open_meal_id is None
     (entry,) = app.state.audit.entries(AuditAction.ARM_HELD)
     assert entry.target == "meal start (select_bowl)" and entry.detail == {"holder": "Anna", "use": "test_bite"}

@@ -3,7 +3,7 @@
 Only a paired panel (its bearer token, or the browser panel's cookie) or staff may press them or
 read the meal's state (`deps.Panel`). The next bite only when the profile's trigger is the panel:
 else refused (403) and audited. A press that would start a meal while a staff screen holds the
-arm is refused (409, naming who) and audited.
+arm is refused (409, naming who, in words for the citizen: the panel has no STOP) and audited.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from bidvis.robot_ui.arm_lease import ArmHeld
 from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.deps import Panel, PanelAudit, Session
-from bidvis.robot_ui.errors import TriggerRefused
+from bidvis.robot_ui.errors import Busy, TriggerRefused
 from bidvis.robot_ui.schemas import PanelPress
 from bidvis.robot_ui.texts import parse_language, state_words
 from controller.feeding import CommandKind, FeedingState
@@ -41,6 +42,10 @@ def press(body: PanelPress, session: Session, record: PanelAudit) -> dict[str, A
     except TriggerRefused as exc:
         record(AuditAction.TRIGGER_REFUSED, target=body.command, reason=str(exc))
         raise
+    except ArmHeld as held:
+        holder = held.holder
+        use = Message(f"arm_use.{holder.use.value}")
+        raise Busy(Message("refusal.arm_held_for_panel", operator=holder.operator, use=use)) from held
     if not running and session.meal.running:
         record(AuditAction.MEAL_START, target="meal", command=body.command, bowl=body.bowl)
     return {"accepted": True, "command": body.command}
