@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from controller.roles import ServoBus
+from firmware_bridge.bus import DynamixelBus
 from firmware_bridge.control_table import XM430_W350, ControlTable, OperatingMode, Register, encode
-from firmware_bridge.errors import BridgeError, BusTimeout, CRCError
+from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, ProtocolError
 from firmware_bridge.protocol import HardwareError
 
 # Shutdown (63): turn torque off on input voltage (0x01), overheating (0x04), motor encoder (0x08),
@@ -40,7 +41,10 @@ SHUTDOWN_ON_EVERY_ERROR = int(
     | HardwareError.OVERLOAD
 )
 WATCHDOG_TRIPPED = -1  # what Bus Watchdog (98) reads after it has stopped the servo
-START_UP_ATTEMPTS = 3  # each start-up exchange is tried this often on a lost or corrupt reply
+# Each start-up exchange is tried this often on a lost, corrupt or stale reply: at the timing budget's
+# ~6.3 ms reply timeout some 160 ms, so that a USB stall, a late answer or one still on the wire from
+# the bus's previous owner does not refuse a meal (the arm holds still meanwhile).
+START_UP_ATTEMPTS = 25
 
 
 class MissingReply(BridgeError):
@@ -127,6 +131,12 @@ class ArmServos:
             tuple(v == WATCHDOG_TRIPPED for v in watchdog),
         )
 
+    def read_timeout_s(self, bus: DynamixelBus) -> float:
+        """How long `read` waits on `bus` before a lost reply is a `BusTimeout`: what one lost
+        reply costs a tick (the timing budget's reply timeout, `controller.timing`)."""
+        block = self.map.block
+        return bus.sync_read_timeout_s(block.address, block.length, self.ids)
+
     def read_at_start(self, bus: ServoBus) -> JointReading:
         """`read`, tried again after a lost or corrupt reply (`START_UP_ATTEMPTS`): the start pose."""
         return self.read(_Retrying(bus))
@@ -194,7 +204,8 @@ class ArmServos:
 
 
 class _Retrying:
-    """A bus whose single reads and writes are tried again after a lost or corrupt reply."""
+    """A bus whose single reads and writes are tried again after a lost, corrupt or stale reply (a
+    status of the wrong length: an answer to an earlier request that came late)."""
 
     def __init__(self, bus: ServoBus) -> None:
         self.bus = bus
@@ -203,7 +214,7 @@ class _Retrying:
         for attempt in range(START_UP_ATTEMPTS):
             try:
                 return call(*args)
-            except (BusTimeout, CRCError):
+            except (BusTimeout, CRCError, ProtocolError):
                 if attempt == START_UP_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
