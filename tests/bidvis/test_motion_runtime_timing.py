@@ -1,23 +1,26 @@
 """The meal process's servo bus against the timing budget (docs/controller.md, "Timing budget"): it
 opens the port with the reply allowance the budget assumes, so one lost reply costs a tick ~6 ms,
 not 50, and it refuses at start, in one line and before anything moves, figures the budget cannot
-hold. On virtual servos with a simulated clock."""
+hold. On virtual servos with a simulated clock, and as the web server starts the process, on
+`bidvis sim-bus`."""
 
 from __future__ import annotations
 
-import multiprocessing
-
 import pytest
 
-from bidvis.motion_runtime import messages
-from bidvis.motion_runtime.worker import Setup, open_servo_bus, serve
+from bidvis.motion_runtime.runner import ControllerProcess
+from bidvis.motion_runtime.worker import Setup, open_servo_bus
 from controller.config import SafetyLimits, demo_calibration, demo_profile, demo_safety_limits
-from controller.feeding import FeedingState
+from controller.feeding import CommandKind, FeedingState
+from controller.journal import UsageJournal
+from controller.loop import LatestValue
 from controller.servos import ArmServos
 from controller.timing import TimingBudgetError, longest_healthy_silence_s
-from firmware_bridge import BusTimeout
+from firmware_bridge import BusTimeout, DynamixelBus
 from firmware_bridge.bus import DEFAULT_ALLOWANCE_S
+from firmware_bridge.control_table import XM430_W350, Register
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
+from tests.bidvis.conftest import sim_bus_process
 
 CALIBRATION = demo_calibration().model_copy(update={"tool_servo_id": None})
 LIMITS = demo_safety_limits()
@@ -91,19 +94,33 @@ def test_a_budget_that_cannot_hold_is_refused_at_start_in_one_line(servos, case)
     assert untouched(servos)
 
 
-def test_the_controller_process_reports_the_refusal_and_moves_nothing(servos):
-    """The process's body as the web server starts it: the refusal comes back as how the meal ended."""
-    setup = setup_for(servos.url, reply_allowance_s=0.05)
-    ours, theirs = multiprocessing.Pipe(duplex=True)
-    serve(theirs, setup)
-    received = []
-    while ours.poll(1.0):
+def servo_settings(port: str) -> dict[Register, dict[int, bytes]]:
+    """What a meal's start-up writes: Torque Enable and Bus Watchdog of each joint servo."""
+    with DynamixelBus(port, baudrate=CALIBRATION.baudrate, timeout=0.1) as bus:
+        return {
+            register: bus.sync_read(XM430_W350[register].address, XM430_W350[register].size, JOINT_IDS)
+            for register in (Register.TORQUE_ENABLE, Register.BUS_WATCHDOG)
+        }
+
+
+def test_the_controller_process_reports_the_refusal_and_moves_nothing(tmp_path):
+    """As the web server starts it, on `bidvis sim-bus` in a process of its own: the refusal comes
+    back as how the meal ended, nothing is journalled and nothing is written to the servos."""
+    journal = UsageJournal(tmp_path / "journal.sqlite3")
+    with sim_bus_process(tmp_path / "ttyARM") as link:
+        before = servo_settings(str(link))
+        process = ControllerProcess(setup_for(str(link), reply_allowance_s=0.05), journal, LatestValue())
+        process.panel(CommandKind.START_MEAL, None, "staff Anna from 127.0.0.1")
+        process.start()
         try:
-            received.append(messages.from_controller(ours.recv_bytes()))
-        except EOFError:
-            break
-    finished = received[-1]
-    assert isinstance(finished, messages.Finished) and finished.final_state is FeedingState.FAULT
-    assert finished.error is not None and finished.error.startswith("the timing budget does not hold")
-    assert "sync read reply timeout 51.3 ms" in finished.error and "\n" not in finished.error
-    assert untouched(servos)
+            assert process.wait(60), "the controller process did not end"
+        finally:
+            process.end()
+        finished = process.finished
+        assert finished is not None and finished.final_state is FeedingState.FAULT
+        assert finished.error is not None and finished.error.startswith("the timing budget does not hold")
+        assert "sync read reply timeout 51.3 ms" in finished.error and "\n" not in finished.error
+        assert list(journal.events()) == []
+        assert servo_settings(str(link)) == before
+        assert before[Register.BUS_WATCHDOG] == {i: b"\x00" for i in JOINT_IDS}  # a meal would have armed it
+    journal.close()
