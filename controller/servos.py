@@ -138,7 +138,8 @@ class ArmServos:
         return bus.sync_read_timeout_s(block.address, block.length, self.ids)
 
     def read_at_start(self, bus: ServoBus) -> JointReading:
-        """`read`, tried again after a lost or corrupt reply (`START_UP_ATTEMPTS`): the start pose."""
+        """`read`, tried again after a lost, corrupt or stale reply (`START_UP_ATTEMPTS`): the start
+        pose."""
         return self.read(_Retrying(bus))
 
     def write(self, bus: ServoBus, q_rad: np.ndarray) -> None:
@@ -147,8 +148,8 @@ class ArmServos:
         bus.sync_write(goal.address, {i: encode(goal, float(q)) for i, q in zip(self.ids, q_rad, strict=True)})
 
     def prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None = None) -> None:
-        """See `_prepare`; every exchange is retried (`START_UP_ATTEMPTS`) when its reply is lost or
-        corrupt (the writes set values, so a repeat does no harm)."""
+        """See `_prepare`; every exchange is retried (`START_UP_ATTEMPTS`) when its reply is lost,
+        corrupt or stale (the writes set values, so a repeat does no harm)."""
         self._prepare(_Retrying(bus), watchdog_steps, position_gains)
 
     def _prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None) -> None:
@@ -190,7 +191,7 @@ class ArmServos:
 
     def torque_off(self, bus: ServoBus) -> None:
         """Torque Enable off on every joint servo (the arm goes limp), each write confirmed by its
-        servo and tried again after a lost or corrupt reply (`START_UP_ATTEMPTS`)."""
+        servo and tried again after a lost, corrupt or stale reply (`START_UP_ATTEMPTS`)."""
         torque = self.model[Register.TORQUE_ENABLE]
         retrying = _Retrying(bus)
         for servo_id in self.ids:
