@@ -319,7 +319,7 @@ class MealController:
             self.stats.bus_errors += 1
             if isinstance(error, ServoError) and error.alert:
                 return classify_hardware_error(error.servo_id, error.hardware_error)
-            if _answered(error):
+            if servos_heard(error):
                 self._last_heard_s = now_s
             # Failed exchanges in a row, or, sooner, a bus silent for as long as the servos' Bus
             # Watchdog: they may have stopped by themselves while no read could say so.
@@ -444,7 +444,7 @@ class MealController:
         self._last_reason = reason
 
 
-def _answered(error: BridgeError | None) -> bool:
+def servos_heard(error: BridgeError | None) -> bool:
     """Whether a failed read still shows the servos heard it: an answer came back, if garbled,
     partial or an error status. Only a read that nothing answered (or a port that failed) does not."""
     if isinstance(error, BusTimeout):
@@ -667,4 +667,5 @@ __all__ = [
     "TickTiming",
     "UserCommand",
     "run_meal",
+    "servos_heard",
 ]

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from controller.roles import ServoBus
+from firmware_bridge.bus import DynamixelBus
 from firmware_bridge.control_table import XM430_W350, ControlTable, OperatingMode, Register, encode
-from firmware_bridge.errors import BridgeError, BusTimeout, CRCError
+from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, ProtocolError
 from firmware_bridge.protocol import HardwareError
 
 # Shutdown (63): turn torque off on input voltage (0x01), overheating (0x04), motor encoder (0x08),
@@ -40,7 +41,10 @@ SHUTDOWN_ON_EVERY_ERROR = int(
     | HardwareError.OVERLOAD
 )
 WATCHDOG_TRIPPED = -1  # what Bus Watchdog (98) reads after it has stopped the servo
-START_UP_ATTEMPTS = 3  # each start-up exchange is tried this often on a lost or corrupt reply
+# Each start-up exchange is tried this often on a lost, corrupt or stale reply: at the timing budget's
+# ~6.3 ms reply timeout some 160 ms, so that a USB stall, a late answer or one still on the wire from
+# the bus's previous owner does not refuse a meal (the arm holds still meanwhile).
+START_UP_ATTEMPTS = 25
 
 
 class MissingReply(BridgeError):
@@ -127,8 +131,15 @@ class ArmServos:
             tuple(v == WATCHDOG_TRIPPED for v in watchdog),
         )
 
+    def read_timeout_s(self, bus: DynamixelBus) -> float:
+        """How long `read` waits on `bus` before a lost reply is a `BusTimeout`: what one lost
+        reply costs a tick (the timing budget's reply timeout, `controller.timing`)."""
+        block = self.map.block
+        return bus.sync_read_timeout_s(block.address, block.length, self.ids)
+
     def read_at_start(self, bus: ServoBus) -> JointReading:
-        """`read`, tried again after a lost or corrupt reply (`START_UP_ATTEMPTS`): the start pose."""
+        """`read`, tried again after a lost, corrupt or stale reply (`START_UP_ATTEMPTS`): the start
+        pose."""
         return self.read(_Retrying(bus))
 
     def write(self, bus: ServoBus, q_rad: np.ndarray) -> None:
@@ -137,8 +148,8 @@ class ArmServos:
         bus.sync_write(goal.address, {i: encode(goal, float(q)) for i, q in zip(self.ids, q_rad, strict=True)})
 
     def prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None = None) -> None:
-        """See `_prepare`; every exchange is retried (`START_UP_ATTEMPTS`) when its reply is lost or
-        corrupt (the writes set values, so a repeat does no harm)."""
+        """See `_prepare`; every exchange is retried (`START_UP_ATTEMPTS`) when its reply is lost,
+        corrupt or stale (the writes set values, so a repeat does no harm)."""
         self._prepare(_Retrying(bus), watchdog_steps, position_gains)
 
     def _prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None) -> None:
@@ -180,7 +191,7 @@ class ArmServos:
 
     def torque_off(self, bus: ServoBus) -> None:
         """Torque Enable off on every joint servo (the arm goes limp), each write confirmed by its
-        servo and tried again after a lost or corrupt reply (`START_UP_ATTEMPTS`)."""
+        servo and tried again after a lost, corrupt or stale reply (`START_UP_ATTEMPTS`)."""
         torque = self.model[Register.TORQUE_ENABLE]
         retrying = _Retrying(bus)
         for servo_id in self.ids:
@@ -194,7 +205,8 @@ class ArmServos:
 
 
 class _Retrying:
-    """A bus whose single reads and writes are tried again after a lost or corrupt reply."""
+    """A bus whose single reads and writes are tried again after a lost, corrupt or stale reply (a
+    status of the wrong length: an answer to an earlier request that came late)."""
 
     def __init__(self, bus: ServoBus) -> None:
         self.bus = bus
@@ -203,7 +215,7 @@ class _Retrying:
         for attempt in range(START_UP_ATTEMPTS):
             try:
                 return call(*args)
-            except (BusTimeout, CRCError):
+            except (BusTimeout, CRCError, ProtocolError):
                 if attempt == START_UP_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover

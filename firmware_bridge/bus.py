@@ -235,6 +235,11 @@ class DynamixelBus:
                 result[servo_id] = status.params
             return result
 
+    def sync_read_timeout_s(self, address: int, length: int, ids: Iterable[int]) -> float:
+        """How long `sync_read(address, length, ids)` waits for its replies before `BusTimeout`:
+        what one lost reply costs (wire time both ways, return delays, the allowance)."""
+        return self._sync_read_plan(address, length, ids, fast=False)[3]
+
     def fast_sync_read(self, address: int, length: int, ids: Iterable[int]) -> dict[int, bytes]:
         """FAST SYNC READ: like `sync_read`, but the servos answer in one packet (fewer bytes)."""
         packet, ids_t, reply_bytes, timeout = self._sync_read_plan(address, length, ids, fast=True)

@@ -15,12 +15,16 @@ only from its own threads, never from the loop:
   tick intervals), so a web server that reads slowly can never hold up a tick.
 
 The servos' Bus Watchdog stays armed (`run_meal` prepares the servos), so the arm stops by itself
-if this process dies.
+if this process dies. Before anything moves, `open_servo_bus` opens the port with the reply
+allowance the timing budget assumes (docs/controller.md, "Timing budget": one lost reply costs
+the sync read's reply timeout, ~6.3 ms) and refuses, in one line, a budget that does not hold
+for the figures the loop will run with (`controller.timing.require_budget`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -29,7 +33,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bidvis.motion_runtime import messages
 from careplan_api.schemas import UsageEventType
@@ -37,7 +41,12 @@ from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import CommandQueue, LatestValue, MealController, run_meal
 from controller.safety import JointNoise, SafetyReason
+from controller.servos import ArmServos
+from controller.timing import TimingBudgetError, require_budget
 from controller.triggers import InvalidCommand, PanelInput, triggers_for
+
+if TYPE_CHECKING:
+    from firmware_bridge import DynamixelBus
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +65,9 @@ class Setup:
     profile: dict[str, Any]
     calibration: dict[str, Any]
     limits: dict[str, Any]
-    bus_timeout_s: float = 0.05
+    # The allowance (s) for the OS and USB on top of each reply's wire time; None: the bus's own
+    # (5 ms, plus the FTDI latency timer when Linux reports one), which the timing budget assumes.
+    reply_allowance_s: float | None = None
     silence_s: float = 1.0
     # the joints' commissioned current noise (A), at rest and moving (`controller.safety.JointNoise`)
     contact_noise_a: tuple[tuple[float, float, float, float], tuple[float, float, float, float]] | None = None
@@ -177,9 +188,39 @@ def _ask_real_time() -> None:
         log.warning("the controller runs without real-time priority (%s)", exc)
 
 
+def open_servo_bus(setup: Setup, calibration: RobotCalibration, limits: SafetyLimits) -> DynamixelBus:
+    """The servo port as the meal's loop will use it, once the timing budget holds for it: the
+    loop's period, the reply timeout of its sync read on this bus, the Bus Watchdog and the bus
+    errors allowed (`TimingBudgetError`, a `ValueError`, in one line, otherwise; so is an
+    allowance that is not a positive number of seconds)."""
+    from firmware_bridge import DynamixelBus
+
+    allowance = setup.reply_allowance_s
+    if allowance is not None and not (math.isfinite(allowance) and allowance > 0):
+        raise TimingBudgetError(
+            f"the servo bus's reply allowance must be a positive number of seconds, got {allowance!r}"
+        )
+    bus = DynamixelBus(setup.port, baudrate=setup.baudrate, timeout=allowance)
+    try:
+        reply_timeout_s = ArmServos(calibration.joint_servo_ids).read_timeout_s(bus)
+        require_budget(
+            1.0 / calibration.rate_hz,
+            reply_timeout_s,
+            limits.watchdog_ms / 1000.0,
+            max_bus_errors=limits.max_consecutive_bus_errors,
+        )
+    except TimingBudgetError:
+        bus.close()
+        raise
+    log.info(
+        "servo bus: sync read reply timeout %.1f ms, Bus Watchdog %d ms", reply_timeout_s * 1e3, limits.watchdog_ms
+    )
+    return bus
+
+
 def serve(connection: Connection, setup: Setup) -> None:
     """The controller process's body: run one meal, then report how it ended."""
-    from firmware_bridge import BridgeError, DynamixelBus
+    from firmware_bridge import BridgeError
 
     logging.basicConfig(level=logging.WARNING)
     _ask_real_time()
@@ -212,7 +253,7 @@ def serve(connection: Connection, setup: Setup) -> None:
                 outbox.put(messages.State(state=controller.state, stopped_by=controller.machine.stopped_by))
 
         inputs = triggers_for(profile, armed=lambda: state[0] is FeedingState.READY, panel=panel, switches=[switches])
-        with DynamixelBus(setup.port, baudrate=setup.baudrate, timeout=setup.bus_timeout_s) as bus:
+        with open_servo_bus(setup, calibration, limits) as bus:
             report = run_meal(
                 bus,
                 mouth,

@@ -22,6 +22,13 @@ goals, like the meal loop does:
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
   process dies and stops talking. Joints that stay far from their goals (a blocked arm, an
   overload, a tripped watchdog) are a fault; `connect()` again clears it.
+- A bus that stays silent (a USB stall, a pulled cable) is judged as in a meal
+  (`controller.safety.check_bus_silence`): a failed read that ends the watchdog time or more
+  after the last read the servos answered (a garbled or partial answer counts), or a read answered
+  only after failed ones that long, is a fault, since the servos may have stopped by themselves;
+  from then on the driver sends nothing until `connect()`. A shorter stall is ridden through.
+  `MAX_BUS_ERRORS` failed reads in a row (a servo that stopped answering, replies that keep
+  arriving corrupt) are a fault too.
 - Contact is guarded as in a meal (`controller.safety.ContactDetector` against the meal's
   `CurrentModel` of the commanded motion, thresholds from the commissioning record when there is
   one): a jog or a move that meets something stops at once (an ordinary stop target) and then holds
@@ -49,11 +56,12 @@ from typing import Any
 import numpy as np
 
 from controller.causes import cause_message
+from controller.config import BUS_WATCHDOG_MAX_STEPS, BUS_WATCHDOG_STEP_MS
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
-from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading
+from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading, servos_heard
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
-from controller.safety import ContactDetector, CurrentModel, JointNoise
+from controller.safety import ContactDetector, CurrentModel, JointNoise, check_bus_silence
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import XM430_W350, Register
 
@@ -221,8 +229,14 @@ class ArmDriver:
         period_s: float = PERIOD_S,
         contact: ContactDetector | None = None,
     ) -> None:
-        """`contact`: the contact detector of set-up moves (its `period_s` must be this driver's);
+        """`watchdog_steps`: the servos' Bus Watchdog during set-up, in its 20 ms steps (1-127);
+        `contact`: the contact detector of set-up moves (its `period_s` must be this driver's);
         None moves without one (tests of the bus and the leases only)."""
+        if not 1 <= watchdog_steps <= BUS_WATCHDOG_MAX_STEPS:
+            raise ValueError(
+                f"the set-up Bus Watchdog must be 1-{BUS_WATCHDOG_MAX_STEPS} steps of {BUS_WATCHDOG_STEP_MS} ms "
+                f"(the servos stop by themselves when this computer falls silent), got {watchdog_steps}"
+            )
         self.bus = bus
         self.servos = ArmServos(joint_ids)
         self.spoon = spoon
@@ -245,6 +259,7 @@ class ArmDriver:
         self._ticks = 0
         self._watchdog_every = max(1, round(WATCHDOG_CHECK_S / period_s))
         self._read_at = -math.inf  # clock time of the last good reading
+        self._heard_at = -math.inf  # clock time of the last read the servos answered (if garbled)
         self._fresh = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
@@ -272,7 +287,7 @@ class ArmDriver:
             )
             self._mode, self._fault, self._bus_errors, self.failed_reads = ArmMode.IDLE, None, 0, 0
             self._off_goal_since, self.watchdog_trips = None, 0
-            self._read_at = self.clock()
+            self._read_at = self._heard_at = self.clock()
             self._jog, self._sequence = None, None
             self._reset_contact()
             return reading
@@ -397,18 +412,15 @@ class ArmDriver:
             now = self.clock()
             try:
                 self._reading = self.servos.read(self.bus)
-                self._bus_errors = 0
-                self._read_at = now
-                self._fresh.notify_all()
             except BridgeError as exc:
-                if isinstance(exc, ServoError) and exc.hardware_error is not None:  # its torque is off
-                    self._set_fault(Message("fault.servo_hardware", cause=str(exc)))
+                if self._read_failed(exc, now):
                     return
-                self._bus_errors += 1
-                self.failed_reads += 1
-                if self._bus_errors >= MAX_BUS_ERRORS:
-                    self._set_fault(Message("fault.bus_silent", cause=str(exc)))
+            else:
+                if self._bus_errors and self._silent_for_watchdog():  # answered only after a silence
                     return
+                self._bus_errors = 0
+                self._read_at = self._heard_at = now
+                self._fresh.notify_all()
             self._ticks += 1
             if self._ticks % self._watchdog_every == 0 and self._watchdog_tripped():
                 return
@@ -439,6 +451,38 @@ class ArmDriver:
                 self._mode = ArmMode.IDLE
                 if self._contact_fault is not None:
                     self._set_fault(self._contact_fault)
+
+    def _read_failed(self, exc: BridgeError, sent_at: float) -> bool:
+        """A failed read (sent at `sent_at`): a fault, and True, when a servo reports a hardware
+        error, when the servos have heard nothing for the watchdog time (they may have stopped by
+        themselves), or after `MAX_BUS_ERRORS` failed reads in a row."""
+        if isinstance(exc, ServoError) and exc.hardware_error is not None:  # its torque is off
+            self._set_fault(Message("fault.servo_hardware", cause=str(exc)))
+            return True
+        self._bus_errors += 1
+        self.failed_reads += 1
+        if servos_heard(exc):
+            self._heard_at = sent_at
+        if self._silent_for_watchdog():
+            return True
+        if self._bus_errors >= MAX_BUS_ERRORS:
+            self._set_fault(Message("fault.bus_silent", cause=str(exc)))
+            return True
+        return False
+
+    def _silent_for_watchdog(self) -> bool:
+        """A fault, and True, when the servos have heard nothing from the last read they answered
+        until now (a read just failed, or was answered only after failed ones) for their watchdog
+        time: they may have stopped by themselves (`controller.safety.check_bus_silence`)."""
+        unheard_s = self.clock() - self._heard_at
+        watchdog_s = self.watchdog_steps * BUS_WATCHDOG_STEP_MS / 1000.0
+        if not check_bus_silence(unheard_s, watchdog_s):
+            return False
+        log.warning("no answer from the servos for %.0f ms (watchdog %.0f ms)", unheard_s * 1e3, watchdog_s * 1e3)
+        self._set_fault(
+            Message("fault.bus_silent_for_watchdog", unheard_ms=unheard_s * 1e3, watchdog_ms=watchdog_s * 1e3)
+        )
+        return True
 
     def _goals_written(self) -> None:
         """Note when the goals went out; after a pause in them or a catch-up, the readings settle first."""
@@ -487,7 +531,7 @@ class ArmDriver:
         self.watchdog_trips += 1
         log.warning(
             "the servos' watchdog stopped the arm (this computer was silent for more than %d ms)",
-            self.watchdog_steps * 20,
+            self.watchdog_steps * BUS_WATCHDOG_STEP_MS,
         )
         q = self._reading.q_rad if self._reading is not None else self._require_motion().q
         try:

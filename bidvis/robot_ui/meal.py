@@ -63,11 +63,9 @@ class MealRuntime:
         switches: Sequence[Any] = (),
         *,
         own_process: bool = False,
-        bus_timeout_s: float = 0.05,
     ) -> None:
         self.documents = documents
         self.own_process = own_process
-        self.bus_timeout_s = bus_timeout_s
         self.process: ControllerProcess | None = None  # the meal's controller process (own_process)
         self.arm = arm
         self.limits = limits
@@ -142,7 +140,6 @@ class MealRuntime:
             profile=docs.profile.model_dump(mode="json"),
             calibration=docs.calibration.model_dump(mode="json"),
             limits=self.limits.model_dump(mode="json"),
-            bus_timeout_s=self.bus_timeout_s,
             contact_noise_a=None if noise is None else (noise.rest_a, noise.moving_a),
         )
         return ControllerProcess(setup, docs.journal, self.mouth, on_state=on_state, switches=self.switches)

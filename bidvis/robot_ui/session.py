@@ -70,7 +70,6 @@ class RobotSession:
             mouth,
             switches,
             own_process=controller_process,
-            bus_timeout_s=bus_timeout_s,
         )
         self.documents.freeze_while(lambda: MEAL_FREEZES_DOCUMENTS if self.meal.running else None)
 

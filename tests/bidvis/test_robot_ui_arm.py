@@ -8,6 +8,7 @@ import pytest
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmParked, ArmStopped
 from controller.config import demo_calibration, demo_safety_limits
+from controller.messages import Language
 from controller.safety import JointNoise
 from firmware_bridge import DynamixelBus, HardwareError
 from sim.faults import FaultKind, inject
@@ -171,6 +172,115 @@ def test_a_silent_bus_is_a_fault_and_refuses_motion(rig):
     assert status.mode is ArmMode.FAULT and "stopped answering" in str(status.fault)
     with pytest.raises(ArmFault, match="Connect"):
         driver.hold("owner-aaaa", 1, 1)
+
+
+WATCHDOG_S = arm_module.SETUP_WATCHDOG_STEPS * 0.02
+
+
+class CountingBus:
+    """The driver's bus, counting every call it makes (to show that a faulted driver sends nothing)."""
+
+    def __init__(self, bus) -> None:
+        self.bus, self.calls = bus, 0
+
+    def __getattr__(self, name):
+        attribute = getattr(self.bus, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+def start_motion(driver, clock, motion: str):
+    """Start a jog, a pose move or a park and run it 0.3 s; returns the heartbeat to keep a jog going."""
+    hold = ("owner-aaaa", 1, 1) if motion == "jog" else None
+    if motion == "move":
+        driver.move_through([demo_calibration().ready_pose_rad], 0.15)
+    elif motion == "park":
+        driver.park(REST, arm_module.PARK_SPOON_SPEED_M_S)
+    run_for(driver, clock, 0.3, hold=hold)
+    assert driver.status().mode in (ArmMode.JOGGING, ArmMode.MOVING), driver.status()
+    return hold
+
+
+def tick_until_fault(driver, clock, seconds: float, hold) -> float | None:
+    """Tick for up to `seconds`; the clock time at the end of the tick that faulted, or None."""
+    end = clock.now() + seconds
+    while clock.now() < end:
+        run_for(driver, clock, TICK_S, hold=hold)
+        if driver.status().mode is ArmMode.FAULT:
+            return clock.now()
+    return None
+
+
+def one_tick_s(driver) -> float:
+    """The longest tick of a silent bus: the sync read's whole reply timeout, then the period."""
+    block = driver.servos.map.block
+    return driver.bus.reply_timeout_s(14 + 4 + 4, 4 * (11 + block.length), 4) + TICK_S
+
+
+@pytest.mark.parametrize("motion", ["jog", "move"])
+def test_a_usb_stall_shorter_than_the_watchdog_is_ridden_through(rig, motion):
+    driver, servos, clock = rig
+    hold = start_motion(driver, clock, motion)
+    servos.stall_usb(0.75 * WATCHDOG_S)
+    assert tick_until_fault(driver, clock, 0.5, hold) is None
+    status = driver.status()
+    assert status.fault is None and status.watchdog_trips == 0 and driver.failed_reads >= 2
+    assert all(servos.servo(i).get("bus_watchdog") == arm_module.SETUP_WATCHDOG_STEPS for i in JOINT_IDS)
+    assert servo_moving(servos, clock, driver)  # the jog or the move goes on
+
+
+@pytest.mark.parametrize("motion", ["jog", "move"])
+def test_a_usb_stall_as_long_as_the_watchdog_is_a_fault_within_one_tick(rig, motion):
+    driver, servos, clock = rig
+    hold = start_motion(driver, clock, motion)
+    stalled_s = clock.now()
+    servos.stall_usb(WATCHDOG_S)
+    faulted_s = tick_until_fault(driver, clock, 0.5, hold)
+    assert faulted_s is not None and faulted_s - (stalled_s + WATCHDOG_S) <= one_tick_s(driver)
+    status = driver.status()
+    assert "no answer from the servos" in str(status.fault) and "(200 ms)" in str(status.fault)
+    assert "vagthund (200 ms)" in status.as_dict(Language.DANISH)["fault_text"]
+    with pytest.raises(ArmFault, match="Connect"):
+        driver.hold("owner-aaaa", 1, 1, press=1)
+
+
+@pytest.mark.parametrize("motion", ["jog", "park"])
+def test_a_cable_pulled_mid_motion_is_a_fault_at_the_watchdog_time_and_nothing_more_is_sent(rig, motion):
+    driver, servos, clock = rig
+    hold = start_motion(driver, clock, motion)
+    driver.bus = spy = CountingBus(driver.bus)
+    undo = inject(servos, FaultKind.CABLE_PULLED)
+    pulled_s = clock.now()
+    faulted_s = tick_until_fault(driver, clock, 1.0, hold)
+    assert faulted_s is not None, "a pulled cable was never a fault"
+    late_s = faulted_s - (pulled_s + WATCHDOG_S)  # the last read the servos answered came a tick before
+    assert -TICK_S <= late_s <= one_tick_s(driver)
+    assert "no answer from the servos" in str(driver.status().fault)
+    servos.advance_to(clock.now())
+    assert all(servos.servo(i).get("bus_watchdog") == -1 for i in JOINT_IDS)  # they stopped by themselves
+    undo()  # the cable is back: the driver still sends nothing, and refuses moves, until Connect
+    sent = spy.calls
+    run_for(driver, clock, 0.5)
+    assert spy.calls == sent and driver.status().mode is ArmMode.FAULT
+    with pytest.raises(ArmFault):
+        driver.move_through([demo_calibration().ready_pose_rad], 0.15)
+    assert torque(servos) == [1, 1, 1, 1]  # a park cut short keeps the torque on
+    driver.connect()
+    assert driver.status().mode is ArmMode.IDLE and driver.status().fault is None
+    assert all(servos.servo(i).get("bus_watchdog") == arm_module.SETUP_WATCHDOG_STEPS for i in JOINT_IDS)
+
+
+@pytest.mark.parametrize("steps", [0, -1, 128])
+def test_a_driver_without_a_watchdog_it_can_arm_is_refused(steps):
+    calibration = demo_calibration()
+    with pytest.raises(ValueError, match="1-127 steps"):
+        ArmDriver(None, calibration.joint_servo_ids, calibration.spoon, steps)
 
 
 def test_a_driver_that_never_connected_refuses_motion():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from controller.servos import SHUTDOWN_ON_EVERY_ERROR, ArmServos
-from firmware_bridge import DynamixelBus
+from firmware_bridge import DynamixelBus, protocol
 from firmware_bridge.control_table import XM430_W350, Register
 from firmware_bridge.protocol import HardwareError
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
@@ -125,3 +125,14 @@ def test_a_start_up_reply_lost_once_is_retried(arm):
 def test_the_indirect_map_must_fit_one_bank():
     with pytest.raises(ValueError, match="one bank"):
         XM430_W350.indirect_block(Register.PRESENT_POSITION, Register.PRESENT_VELOCITY, first=25)
+
+
+def test_a_start_up_that_meets_a_stale_answer_on_the_wire_retries(arm):
+    """The port's previous owner (the staff page's driver, a meal) left a request whose answer is
+    still on its way: the first start-up exchange gets that answer, of the wrong length, and is
+    tried again instead of refusing the meal."""
+    servos, bus = arm
+    with DynamixelBus(servos.url, clock=servos.clock.now) as previous_owner:
+        previous_owner._serial.write(protocol.read(11, 132, 4))  # Present Position, never read back
+    ArmServos(IDS).prepare(bus, watchdog_steps=3)
+    assert all(servos.servo(i).torque_on for i in IDS)
