@@ -391,6 +391,11 @@ class SafetyLimits(_Document):
     # written at start-up: how hard the servos brake when the Bus Watchdog stops them.
     position_p_gain: int = Field(ge=0, le=POSITION_GAIN_MAX)
     position_d_gain: int = Field(ge=0, le=POSITION_GAIN_MAX)
+    # Current-limited position control near the face (controller.face_current; 0 = off, position
+    # control): above 0 the joint servos run in current-based position control, and near the face
+    # each joint's Goal Current is its expected current plus this margin (mA), which must stay above
+    # the contact threshold.
+    face_current_margin_ma: float = Field(ge=0.0, le=3000.0)
 
     @field_validator("watchdog_ms")
     @classmethod

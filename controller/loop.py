@@ -39,6 +39,7 @@ import numpy as np
 
 from careplan_api.schemas import UsageEventType
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
+from controller.face_current import GOAL_CURRENT_STEP_A, face_goal_current_a, goal_current_changed, near_face
 from controller.feeding import (
     ArmView,
     CommandKind,
@@ -79,6 +80,7 @@ from controller.safety import (
     worst,
 )
 from controller.servos import ArmServos, JointReading, MissingReply
+from firmware_bridge.control_table import OperatingMode
 from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, ProtocolError, ServoError
 from vision.observation import MouthObservation
 
@@ -167,7 +169,10 @@ class MealController:
     `RobotCalibration` and `SafetyLimits`; `q0` the measured
     joint angles at start (rad). `contact_noise` is the arm's commissioned current noise
     (`CommissioningRecord.joint_noise`); without it the contact thresholds assume
-    `limits.uncommissioned_current_noise_ma` on every joint.
+    `limits.uncommissioned_current_noise_ma` on every joint. `current_limit_a` is the joint
+    servos' Current Limit when they run in current-based position control: then, with
+    `limits.face_current_margin_ma` above 0, `goal_current_a` is each tick's Goal Current for the joints
+    (`controller.face_current`; None: their Current Limit).
     """
 
     def __init__(
@@ -183,6 +188,7 @@ class MealController:
         current_model: CurrentModel = CurrentModel(),
         tuning: FeedingTuning = FeedingTuning(),
         contact_noise: JointNoise | None = None,
+        current_limit_a: float | None = None,
     ) -> None:
         self.period_s = period_s
         self.limits = limits
@@ -234,6 +240,11 @@ class MealController:
         self._qd_prev = np.zeros(4)
         self.measured_q = np.array(q0, dtype=float)  # the last joint angles read from the servos
         self.measured_spoon_m = forward_spoon(self.measured_q, self.spoon)[:3]
+        margin_ma = limits.face_current_margin_ma
+        self.face_current_margin_a = margin_ma / 1e3 if margin_ma > 0.0 else None
+        self.current_limit_a = current_limit_a
+        self.goal_current_a: np.ndarray | None = None
+        self._expected_a: np.ndarray | None = None  # the current expected for this tick's commanded motion
 
     @property
     def state(self) -> FeedingState:
@@ -287,6 +298,7 @@ class MealController:
             q = self._planning_failed(Verdict(Reaction.SAFE_STOP, SafetyReason.PLANNER_ERROR, detail))
         if goal.kind is GoalKind.SPOON and mouth.position_m is None and self.machine.state is FeedingState.APPROACH:
             self.stats.advances_on_stale_mouth += 1
+        self.goal_current_a = self._face_goal_current()
         command_verdict = self._check_command(q)
         if command_verdict:
             self._pending = worst([self._pending, command_verdict])
@@ -296,6 +308,17 @@ class MealController:
         self._q_sent = q
         self._qd_sent = self.motion.qd
         return q
+
+    def _face_goal_current(self) -> np.ndarray | None:
+        """The joints' Goal Current (A) this tick: lowered while the spoon is at the face (see
+        `controller.face_current`), else None (their Current Limit)."""
+        margin, limit, expected = self.face_current_margin_a, self.current_limit_a, self._expected_a
+        if margin is None or limit is None or expected is None:
+            return None
+        mouth = self.supervisor.trusted_mouth_m
+        if not near_face(self.machine.state, self.motion.spoon_pose[:3], mouth, self.profile.near_mouth_radius_m):
+            return None
+        return face_goal_current_a(expected, margin, limit)
 
     def _planning_failed(self, verdict: Verdict) -> np.ndarray:
         """The planner failed this tick: hold the last command (the motion holds it after a failed
@@ -357,8 +380,9 @@ class MealController:
         self._qd_prev = qd
         if self.machine.state in (FeedingState.IDLE, FeedingState.FAULT):
             contact.reset()  # learnt afresh once the arm is driven again
+            self._expected_a = None
             return OK
-        expected = self.current_model.expected_a(self.motion.q, qdd, qd)
+        expected = self._expected_a = self.current_model.expected_a(self.motion.q, qdd, qd)
         return contact.update(reading.current_a, expected, qd)
 
     def _check_mouth(self, now_s: float, observation: MouthObservation | None) -> tuple[MouthView, Verdict]:
@@ -557,8 +581,10 @@ def run_meal(
     """Run the controller at `rate_hz` until the meal has ended (arm home), a fault has brought the
     arm to rest, `stop_when(controller)` is true, or `max_duration_s` has passed.
 
-    Servos: `calibration.joint_servo_ids`; they are prepared (position mode, torque on, Bus
-    Watchdog `limits.watchdog_steps`, Position P/D Gain from `limits`) unless `prepare` is False. The start position is read from
+    Servos: `calibration.joint_servo_ids`; they are prepared (position mode, or current-based
+    position mode when `limits.face_current_margin_ma` is above 0; torque on, Bus Watchdog
+    `limits.watchdog_steps`, Position P/D Gain from `limits`) unless `prepare` is False (then
+    Goal Current is never written). The start position is read from
     the bus. `on_tick` is called after every tick (progress display, the simulator's step).
     `contact_noise`: the arm's commissioned current noise (see `MealController`).
     """
@@ -567,11 +593,20 @@ def run_meal(
     period_s = 1.0 / rate_hz
     servos = ArmServos(calibration.joint_servo_ids)
     if prepare:
-        servos.prepare(bus, limits.watchdog_steps, (limits.position_p_gain, limits.position_d_gain))
+        mode = OperatingMode.CURRENT_BASED_POSITION if limits.face_current_margin_ma > 0 else OperatingMode.POSITION
+        gains = (limits.position_p_gain, limits.position_d_gain)
+        servos.prepare(bus, limits.watchdog_steps, gains, operating_mode=mode)
     start_reading = servos.read_at_start(bus)
     controller = MealController(
-        profile, calibration, limits, start_reading.q_rad, period_s=period_s, contact_noise=contact_noise
+        profile,
+        calibration,
+        limits,
+        start_reading.q_rad,
+        period_s=period_s,
+        contact_noise=contact_noise,
+        current_limit_a=servos.current_limit_a,
     )
+    goal_current = _GoalCurrentSender(servos)
     writer = JournalWriter(journal)
     # Trigger sources report misfires and lost devices through the merger (`controller.triggers`).
     drain_input_events = getattr(inputs, "drain_events", None)
@@ -596,6 +631,7 @@ def run_meal(
                 servos.write(bus, q)
             except BridgeError as exc:  # a lost write shows as a failed read next tick
                 log.warning("sync write failed: %s", exc)
+            goal_current.send(bus, controller.goal_current_a)
             if timing is not None:
                 timing.lateness_s.append(now_s - due_s)
                 timing.read_s.append(read_s - now_s)
@@ -628,6 +664,31 @@ def run_meal(
         controller.machine.stats,
         writer.errors,
     )
+
+
+class _GoalCurrentSender:
+    """Writes the joints' Goal Current when it changes (`GOAL_CURRENT_STEP_A`), in current-based
+    position control only; a failed write is tried again on the next tick."""
+
+    def __init__(self, servos: ArmServos) -> None:
+        self.servos = servos
+        limit = servos.current_limit_a
+        self.full_a = None if limit is None else np.full(4, limit)
+        self.sent_a: np.ndarray | None = self.full_a  # what start-up wrote
+
+    def send(self, bus: ServoBus, wanted_a: np.ndarray | None) -> None:
+        """Write `wanted_a` (A per joint; None: the Current Limit) if it differs from what was sent."""
+        if self.full_a is None:
+            return
+        wanted = self.full_a if wanted_a is None else wanted_a
+        if not goal_current_changed(self.sent_a, wanted, GOAL_CURRENT_STEP_A):
+            return
+        try:
+            self.servos.write_goal_current(bus, wanted)
+        except BridgeError as exc:
+            log.warning("goal current write failed: %s", exc)
+            return
+        self.sent_a = wanted
 
 
 def _finished(controller: MealController) -> bool:

@@ -14,6 +14,8 @@ EEPROM setting or the indirect map must change (a real servo refuses them while 
 goal is set to the present position before torque comes on, and Shutdown (63) is set to 0x3D so
 that every hardware error the servo can detect (input voltage, overheating, encoder, electrical
 shock, overload) turns its torque off and raises the Alert bit the controller reacts to.
+Operating Mode is position control, or, on request, current-based position control with Goal
+Current at the servo's Current Limit (`controller.face_current` lowers it near the face).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class ArmServos:
             offsets[column], scales[column] = 0.0, 1.0
         self._offsets, self._scales = np.array(offsets), np.array(scales)
         self._goal = model[Register.GOAL_POSITION]
+        self.current_limit_a: float | None = None  # Current Limit, read by `prepare` in current-based mode
 
     def read(self, bus: ServoBus) -> JointReading:
         """The measured state of joints 1-4 (one sync read of the indirect block)."""
@@ -147,13 +150,38 @@ class ArmServos:
         goal = self._goal
         bus.sync_write(goal.address, {i: encode(goal, float(q)) for i, q in zip(self.ids, q_rad, strict=True)})
 
-    def prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None = None) -> None:
-        """See `_prepare`; every exchange is retried (`START_UP_ATTEMPTS`) when its reply is lost,
-        corrupt or stale (the writes set values, so a repeat does no harm)."""
-        self._prepare(_Retrying(bus), watchdog_steps, position_gains)
+    def write_goal_current(self, bus: ServoBus, current_a: np.ndarray) -> None:
+        """Goal Current of joints 1-4 (A, the cap of current-based position control)."""
+        field = self.model[Register.GOAL_CURRENT]
+        bus.sync_write(field.address, {i: encode(field, float(a)) for i, a in zip(self.ids, current_a, strict=True)})
 
-    def _prepare(self, bus: ServoBus, watchdog_steps: int, position_gains: tuple[int, int] | None) -> None:
-        """Position mode, no servo-side profile (the controller streams smooth goals), Shutdown
+    def prepare(
+        self,
+        bus: ServoBus,
+        watchdog_steps: int,
+        position_gains: tuple[int, int] | None = None,
+        operating_mode: OperatingMode = OperatingMode.POSITION,
+    ) -> None:
+        """See `_prepare`; every exchange is retried (`START_UP_ATTEMPTS`) when its reply is lost,
+        corrupt or stale (the writes set values, so a repeat does no harm). `operating_mode` is position
+        control or current-based position control; a model without it is refused (ValueError)."""
+        if operating_mode not in (OperatingMode.POSITION, OperatingMode.CURRENT_BASED_POSITION):
+            raise ValueError(f"the arm runs in position or current-based position control, not {operating_mode!r}")
+        if operating_mode not in self.model.operating_modes:
+            raise ValueError(
+                f"{self.model.model_name} servos have no {operating_mode.name.lower().replace('_', ' ')} control"
+            )
+        self._prepare(_Retrying(bus), watchdog_steps, position_gains, operating_mode)
+
+    def _prepare(
+        self,
+        bus: ServoBus,
+        watchdog_steps: int,
+        position_gains: tuple[int, int] | None,
+        operating_mode: OperatingMode,
+    ) -> None:
+        """`operating_mode` (in current-based position control with Goal Current at Current
+        Limit, which is read into `current_limit_a`), no servo-side profile (the controller streams smooth goals), Shutdown
         0x3D, the measured state mapped into Indirect Data, goal = present position, torque on,
         and the Bus Watchdog armed at `watchdog_steps` x 20 ms. `position_gains` (Position P Gain,
         Position D Gain; raw register values) are written too, else the servos keep theirs.
@@ -162,19 +190,20 @@ class ArmServos:
         already set up by bidvis (a restarted program) keeps holding the arm. Every write is
         confirmed by the servo's status packet (`bus.write` raises on an error status)."""
         table = self.model
+        self.current_limit_a = None
         watchdog, torque = table[Register.BUS_WATCHDOG], table[Register.TORQUE_ENABLE]
         mode, shutdown = table[Register.OPERATING_MODE], table[Register.SHUTDOWN]
         pointers = self.map.pointers
         for servo_id in self.ids:
             bus.write(servo_id, watchdog.address, b"\x00")  # clears a tripped watchdog; the servo holds
             settings_ok = (
-                bus.read(servo_id, mode.address, 1)[0] == OperatingMode.POSITION
+                bus.read(servo_id, mode.address, 1)[0] == operating_mode
                 and bus.read(servo_id, shutdown.address, 1)[0] == SHUTDOWN_ON_EVERY_ERROR
                 and bus.read(servo_id, self.map.pointers_address, len(pointers)) == pointers
             )
             if not settings_ok:
                 bus.write(servo_id, torque.address, b"\x00")
-                bus.write(servo_id, mode.address, bytes((OperatingMode.POSITION,)))
+                bus.write(servo_id, mode.address, bytes((operating_mode,)))
                 bus.write(servo_id, shutdown.address, bytes((SHUTDOWN_ON_EVERY_ERROR,)))
                 bus.write(servo_id, self.map.pointers_address, pointers)
             if position_gains is not None:
@@ -184,10 +213,21 @@ class ArmServos:
                     bus.write(servo_id, table[register].address, table[register].encode_raw(raw))
             for register in (Register.PROFILE_VELOCITY, Register.PROFILE_ACCELERATION):
                 bus.write(servo_id, table[register].address, table[register].encode_raw(0))
+            if operating_mode is OperatingMode.CURRENT_BASED_POSITION:
+                self._full_goal_current(bus, servo_id)
             self.hold_where_it_is(bus, servo_id)
             bus.write(servo_id, torque.address, b"\x01")
         for servo_id in self.ids:
             bus.write(servo_id, watchdog.address, watchdog.encode_raw(watchdog_steps))
+
+    def _full_goal_current(self, bus: ServoBus, servo_id: int) -> None:
+        """Goal Current = Current Limit (the most the position loop may command); the lowest
+        Current Limit of the joints becomes `current_limit_a`."""
+        limit, goal = self.model[Register.CURRENT_LIMIT], self.model[Register.GOAL_CURRENT]
+        raw = limit.decode_raw(bus.read(servo_id, limit.address, limit.size))
+        bus.write(servo_id, goal.address, goal.encode_raw(raw))
+        amperes = limit.to_si(raw)
+        self.current_limit_a = amperes if self.current_limit_a is None else min(self.current_limit_a, amperes)
 
     def torque_off(self, bus: ServoBus) -> None:
         """Torque Enable off on every joint servo (the arm goes limp), each write confirmed by its

@@ -15,6 +15,12 @@ plant where its joint should be. What it emulates, following the ROBOTIS e-Manua
   velocity override when a new goal arrives mid-move, and the time-based profile (Drive Mode bit
   2). Velocity mode ramps to Goal Velocity with Profile Acceleration. Current and PWM mode are
   accepted but drive no plant torque (the joint is left free).
+- Current-based position control (Operating Mode 5): the position loop's current is capped at
+  |Goal Current(102)| (never above Current Limit(38)); the servo hands the cap, as output torque,
+  to the plant (`torque_limit_changed`), which limits the joint's position loop to it, so a joint
+  pushed harder than the cap gives way and comes back no harder than the cap. Goal Current can be
+  written with torque on; Operating Mode, like all EEPROM, only with torque off. In every other
+  mode only the motor limits the torque (its stall torque).
 - Torque on sets Goal Position to Present Position (the servo does not jump).
 - Position P/I/D Gain(84/82/80): the servo hands changed values to the plant
   (`position_gains_changed`); how stiff a gain makes the joint is the plant's model
@@ -38,7 +44,7 @@ import math
 import struct
 from dataclasses import dataclass
 
-from firmware_bridge.control_table import XM430_W350, ControlTable
+from firmware_bridge.control_table import XM430_W350, ControlTable, Register
 from firmware_bridge.protocol import ALERT_BIT, HardwareError, Instruction, StatusError
 from sim import servo_table as table
 from sim.flaws import IDEAL, ArmFlaws
@@ -48,6 +54,9 @@ from sim.servo_table import Access, Field, ServoTable, servo_table
 _GOALS = frozenset({"goal_pwm", "goal_current", "goal_velocity", "goal_position"})
 _POSITION_GAINS = frozenset({"position_p_gain", "position_i_gain", "position_d_gain"})
 _POSITION_MODES = frozenset({3, 4, 5})
+_CURRENT_BASED_POSITION_MODE = 5
+# Writes that change the torque the position loop may command (`VirtualServo.torque_limit_changed`).
+_TORQUE_LIMIT_FIELDS = frozenset({"operating_mode", "current_limit", "goal_current"})
 _VELOCITY_MODE = 1
 _EXTENDED_RANGE = 1_048_575
 _PULSES_PER_S_PER_VELOCITY_UNIT = 0.229 * table.PULSES_PER_REV / 60
@@ -211,6 +220,7 @@ class VirtualServo:
         self._command: float | None = None
         self.powered = True
         self._gains_changed = False
+        self._torque_limit_changed = False
         # The servo's own time when it last stopped driving its joint: its Bus Watchdog tripped or
         # its torque went off (a judge's stop time: the meal's clock may lag the servo's, since a
         # packet held up by a USB stall moves the servos and the plant on to when it arrives).
@@ -278,6 +288,21 @@ class VirtualServo:
         self._gains_changed = False
         return self.get("position_p_gain"), self.get("position_i_gain"), self.get("position_d_gain")
 
+    def torque_limit_changed(self) -> float | None:
+        """The most torque (N m at the output) the position loop may command, once after it may
+        have changed (writes to Operating Mode, Current Limit or Goal Current; power-on, reboot),
+        else None. In Operating Mode 5 that is |Goal Current| (at most Current Limit) through the
+        torque constant; in every other mode the stall torque."""
+        if not self._torque_limit_changed:
+            return None
+        self._torque_limit_changed = False
+        model = self.model
+        if self._table[11] != _CURRENT_BASED_POSITION_MODE:
+            return model.stall_torque_nm
+        units = min(abs(self.get("goal_current")), self.get("current_limit"))
+        amperes = units * model[Register.GOAL_CURRENT].scale
+        return min(model.stall_torque_nm, amperes * model.torque_constant_nm_per_a)
+
     def _power_on(self, *, reset_eeprom: bool) -> None:
         if self._table[64] == 1:
             self.stopped_s = self.time_s  # a reboot turns the torque off
@@ -290,6 +315,7 @@ class VirtualServo:
         self._latched_errors = HardwareError.NONE
         self._overload_s = 0.0
         self._gains_changed = True  # RAM back to the default gains: the plant must hear of it
+        self._torque_limit_changed = True  # and to the default Goal Current
         self._traj_pos = float(self._position_to_pulses(self._reading.position_rad))
         self._traj_vel = 0.0
         self._profile = (0.0, math.inf)
@@ -441,6 +467,8 @@ class VirtualServo:
                 self._start_profile()
             elif name in _POSITION_GAINS:
                 self._gains_changed = True
+            elif name in _TORQUE_LIMIT_FIELDS:
+                self._torque_limit_changed = True
             elif name in ("min_voltage_limit", "max_voltage_limit", "temperature_limit", "shutdown"):
                 self._detect_conditions()
 

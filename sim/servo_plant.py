@@ -45,9 +45,11 @@ class ServoPlant(Protocol):
 
 
 # A plant may also define `set_position_gains(servo_id, p_gain, i_gain, d_gain)`: the servo's
-# Position P/I/D Gain registers (84/82/80, raw values) whenever they change; the virtual bus calls
-# it before the next step. A plant without it (like `IdealPlant`, which follows every command
-# exactly) is not affected by the gains.
+# Position P/I/D Gain registers (84/82/80, raw values) whenever they change; and
+# `set_torque_limit(servo_id, torque_nm)`: the most torque the servo's position loop may command
+# (its Goal Current in current-based position control, else its stall torque,
+# `sim.servo.VirtualServo.torque_limit_changed`). The virtual bus calls them before the next step.
+# A plant without them (like `IdealPlant`, which follows every command exactly) is not affected.
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,13 @@ _NO_STOPS = (-math.pi, math.pi)
 _STALL_TORQUE_NM = 4.1  # XM430-W350 at 12 V (firmware_bridge.control_table)
 
 
+def checked_torque_limit(torque_nm: float) -> float:
+    """`torque_nm` if it can be a servo's torque limit (a number >= 0), else ValueError."""
+    if not torque_nm >= 0.0:  # NaN too
+        raise ValueError(f"a servo's torque limit must be >= 0 N m, got {torque_nm}")
+    return float(torque_nm)
+
+
 def through_backlash(setpoint: float, command: float, half_play: float) -> float:
     """The joint's setpoint after gears with `2 x half_play` of play: it follows the motor's
     `command` only once the motor pushes on a flank."""
@@ -172,6 +181,7 @@ class _Joint:
     kp: float = SERVO_KP_NM_PER_RAD
     kv: float = SERVO_KV_NM_S_PER_RAD
     stops: tuple[float, float] = _NO_STOPS
+    torque_limit_nm: float = math.inf  # the servo's cap on its position loop, below the stall torque
 
 
 class CompliantPlant:
@@ -212,6 +222,10 @@ class CompliantPlant:
         joint = self._joint(servo_id)
         joint.kp, joint.kv = servo_stiffness(p_gain, d_gain)
 
+    def set_torque_limit(self, servo_id: int, torque_nm: float) -> None:
+        """The most torque this servo's position loop may command (N m, at most the stall torque)."""
+        self._joint(servo_id).torque_limit_nm = checked_torque_limit(torque_nm)
+
     def step(self, commands: dict[int, float | None], dt: float) -> dict[int, JointReading]:
         readings = {}
         half_play = self.backlash_rad / 2.0
@@ -237,6 +251,7 @@ class CompliantPlant:
     ) -> tuple[float, float, float]:
         """One implicit Euler step of joint `joint`; returns (position, velocity, motor torque)."""
         q, qd = joint.q, joint.qd
+        limit = min(self.stall_torque_nm, joint.torque_limit_nm)
         inertia = load.inertia_kg_m2 + JOINT_ARMATURE_KG_M2
         viscous = load.viscous_nm_s + JOINT_DAMPING_NM_S
         friction = load.coulomb_nm + JOINT_FRICTION_NM + self.friction_nm
@@ -247,8 +262,8 @@ class CompliantPlant:
         denominator = 1.0 + a * (kv + viscous) + a * dt * kp
         qd_new = (qd + a * (kp * (joint.setpoint - q) - gravity)) / denominator
         motor = kp * (joint.setpoint - q - dt * qd_new) - kv * qd_new
-        if abs(motor) > self.stall_torque_nm:  # saturated: the stall torque, no longer a spring
-            motor = math.copysign(self.stall_torque_nm, motor)
+        if abs(motor) > limit:  # saturated: the torque limit, no longer a spring
+            motor = math.copysign(limit, motor)
             qd_new = (qd + a * (motor - gravity)) / (1.0 + a * viscous)
         # Coulomb friction takes up to `stick` of velocity per step: a slower joint sticks.
         stick = a * friction / denominator
@@ -259,5 +274,5 @@ class CompliantPlant:
             q_new, qd_new = min(max(q_new, low), high), 0.0
         joint.q, joint.qd = q_new, qd_new
         if kp or kv:
-            motor = max(-self.stall_torque_nm, min(self.stall_torque_nm, kp * (joint.setpoint - q_new) - kv * qd_new))
+            motor = max(-limit, min(limit, kp * (joint.setpoint - q_new) - kv * qd_new))
         return q_new, qd_new, motor

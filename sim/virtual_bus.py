@@ -303,12 +303,7 @@ class VirtualServoBus:
             tick = self.tick_s
             servos = self.servos
             plant_step = self.plant.step
-            set_gains = getattr(self.plant, "set_position_gains", None)
-            if set_gains is not None:
-                for servo in servos:
-                    gains = servo.position_gains_changed()
-                    if gains is not None:
-                        set_gains(servo.servo_id, *gains)
+            self._hand_settings_to_plant()
             while self._physics_s + tick <= t + 1e-12:
                 self._physics_s += tick
                 for servo in servos:
@@ -320,6 +315,17 @@ class VirtualServoBus:
                     reading = readings.get(servo.servo_id)
                     if reading is not None:
                         servo.observe(reading, tick)
+
+    def _hand_settings_to_plant(self) -> None:
+        """Changed Position Gains and torque limits (Goal Current in current-based position
+        control) to a plant that models them."""
+        set_gains = getattr(self.plant, "set_position_gains", None)
+        set_limit = getattr(self.plant, "set_torque_limit", None)
+        for servo in self.servos:
+            if set_gains is not None and (gains := servo.position_gains_changed()) is not None:
+                set_gains(servo.servo_id, *gains)
+            if set_limit is not None and (limit := servo.torque_limit_changed()) is not None:
+                set_limit(servo.servo_id, limit)
 
     # --- host side --------------------------------------------------------------------------
 

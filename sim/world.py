@@ -296,6 +296,14 @@ class World:
         if self._servo_on[index]:
             self.set_torque_enabled(index, True)
 
+    def set_servo_torque_limit(self, index: int, torque_nm: float) -> None:
+        """Cap joint `index`'s position loop at `torque_nm` (N m, >= 0; the stall torque, or more,
+        restores the MJCF's force range)."""
+        if not torque_nm >= 0.0:  # NaN too
+            raise ValueError(f"servo torque limit must be >= 0 N m, got {torque_nm}")
+        limit = min(torque_nm, self.config.stall_torque_nm)
+        self.model.actuator_forcerange[self._arm_act[index]] = (-limit, limit)
+
     def arm_positions(self) -> np.ndarray:
         """Joint angles (rad) of joints 1-4."""
         return self.data.qpos[self._arm_qpos].copy()

@@ -62,6 +62,14 @@ class MujocoPlant:
         extra_damping = (d_gain - DEFAULT_POSITION_D_GAIN) * DAMPING_S_PER_D_GAIN * self.world.model_servo_kp(index)
         self.world.set_servo_gains(index, p_gain / DEFAULT_POSITION_P_GAIN, extra_damping)
 
+    def set_torque_limit(self, servo_id: int, torque_nm: float) -> None:
+        """The most torque this servo's position loop may command (N m; the stall torque at most):
+        its Goal Current in current-based position control (`sim.servo.VirtualServo`)."""
+        index = self._index.get(servo_id)
+        if index is None:
+            raise UnknownServo(f"servo {servo_id} is not on the simulated arm (it has {sorted(self._index)})")
+        self.world.set_servo_torque_limit(index, torque_nm)
+
     def step(self, commands: dict[int, float | None], dt: float) -> dict[int, JointReading]:
         """Apply `commands` (rad, None = torque off) and advance physics by `dt` seconds."""
         world = self.world

@@ -102,6 +102,10 @@ class TablePlant:
         if isinstance(self.inner, CompliantPlant):
             self.inner.set_position_gains(servo_id, p_gain, i_gain, d_gain)
 
+    def set_torque_limit(self, servo_id: int, torque_nm: float) -> None:
+        if isinstance(self.inner, CompliantPlant):
+            self.inner.set_torque_limit(servo_id, torque_nm)
+
     def step(self, commands, dt):
         for servo_id, angle in self.blocked.items():
             self.inner.set_position(servo_id, angle)

@@ -16,6 +16,7 @@ judge them on `HELD_OUT_SEEDS` (docs/controller.md, "Contact detection").
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,11 +96,14 @@ def record_meal(
     *,
     blind: bool = True,
     max_duration_s: float = 40.0,
+    limits_update: dict | None = None,
+    observe: Callable[[MealController, VirtualServoBus], None] | None = None,
 ) -> Trace:
     """One bite on the flawed arm of `seed`, recorded (see the module docstring). `blind`: the
     meal's own detector never fires (to replay others on it); else it runs at the shipped gains
-    and the meal reacts. A pushed meal that is not blind ends 0.2 s after its first contact."""
-    limits = demo_safety_limits()
+    and the meal reacts. A pushed meal that is not blind ends 0.2 s after its first contact.
+    `limits_update` changes the demo safety limits; `observe` sees every tick's controller and servos."""
+    limits = demo_safety_limits().model_copy(update=limits_update or {})
     if blind:
         limits = limits.model_copy(update={"contact_noise_sigmas": 20.0})
     calibration = quick_scoop_calibration()
@@ -131,6 +135,8 @@ def record_meal(
         def on_tick(controller: MealController) -> None:
             now = clock.now()
             table.on_tick(controller)
+            if observe is not None:
+                observe(controller, servos)
             entered.setdefault(controller.state, now)
             trace.record(now, controller.supervisor.contact)
             if trace.contact_at_s is None and SafetyReason.CONTACT in controller.stats.reasons:

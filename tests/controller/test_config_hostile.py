@@ -245,6 +245,10 @@ def test_camera_transform_must_be_rigid_and_near(matrix, reason):
         ({"position_d_gain": 20000}, "position_d_gain", "less than or equal to 16383"),
         ({"position_d_gain": 1.5}, "position_d_gain", "integer"),
         ({"position_p_gain": "stiff"}, "position_p_gain", "integer"),
+        ({"face_current_margin_ma": -1.0}, "face_current_margin_ma", "greater than or equal to 0"),
+        ({"face_current_margin_ma": 5000.0}, "face_current_margin_ma", "less than or equal to 3000"),
+        ({"face_current_margin_ma": math.nan}, "face_current_margin_ma", "finite number"),
+        ({"face_current_margin_ma": "soft"}, "face_current_margin_ma", "number"),
     ],
 )
 def test_inconsistent_safety_limits_are_rejected(update, field, match):

@@ -10,7 +10,7 @@ import pytest
 
 from controller.servos import SHUTDOWN_ON_EVERY_ERROR, ArmServos
 from firmware_bridge import DynamixelBus, protocol
-from firmware_bridge.control_table import XM430_W350, Register
+from firmware_bridge.control_table import XL430_W250, XM430_W350, OperatingMode, Register
 from firmware_bridge.protocol import HardwareError
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
@@ -136,3 +136,50 @@ def test_a_start_up_that_meets_a_stale_answer_on_the_wire_retries(arm):
         previous_owner._serial.write(protocol.read(11, 132, 4))  # Present Position, never read back
     ArmServos(IDS).prepare(bus, watchdog_steps=3)
     assert all(servos.servo(i).torque_on for i in IDS)
+
+
+# -- current-based position control (controller.face_current) ---------------------------------
+
+
+def test_start_up_in_current_based_mode_gives_full_goal_current_and_sets_the_goal_before_torque_on(arm):
+    servos, bus = arm
+    recording = RecordingBus(bus)
+    joints = ArmServos(IDS)
+    joints.prepare(recording, watchdog_steps=3, operating_mode=OperatingMode.CURRENT_BASED_POSITION)
+    goal, torque = XM430_W350[Register.GOAL_POSITION], XM430_W350[Register.TORQUE_ENABLE]
+    mode = XM430_W350[Register.OPERATING_MODE]
+    for servo_id in IDS:
+        writes = [(address, data) for i, address, data in recording.writes if i == servo_id]
+        torque_on_at = writes.index((torque.address, b"\x01"))
+        assert writes.index((mode.address, b"\x05")) < torque_on_at  # the mode only with torque off
+        assert max(k for k, (address, _) in enumerate(writes) if address == goal.address) < torque_on_at
+        servo = servos.servo(servo_id)
+        assert servo.get("operating_mode") == 5 and servo.get("goal_current") == servo.get("current_limit")
+    assert joints.current_limit_a == pytest.approx(1193 * 0.00269)
+    servos.advance_to(servos.clock.now() + 0.5)
+    np.testing.assert_allclose(joints.read(bus).q_rad, START_RAD, atol=2 * math.tau / 4096)  # no jump
+
+
+def test_goal_current_is_written_to_every_joint_with_torque_on(arm):
+    servos, bus = arm
+    joints = ArmServos(IDS)
+    joints.prepare(bus, watchdog_steps=0, operating_mode=OperatingMode.CURRENT_BASED_POSITION)
+    joints.write_goal_current(bus, np.array([0.5, 0.8, 0.7, 0.6]))
+    servos.advance_to(servos.clock.now() + 0.01)
+    assert [servos.servo(i).get("goal_current") for i in IDS] == [186, 297, 260, 223]  # 2.69 mA units
+    assert all(servo.torque_on for servo in servos.servos)
+
+
+@pytest.mark.parametrize("mode", [OperatingMode.CURRENT, OperatingMode.VELOCITY, OperatingMode.PWM])
+def test_start_up_refuses_any_mode_but_position_and_current_based_position(arm, mode):
+    _, bus = arm
+    with pytest.raises(ValueError, match="position"):
+        ArmServos(IDS).prepare(bus, watchdog_steps=3, operating_mode=mode)
+
+
+def test_start_up_refuses_current_based_mode_on_servos_without_it(arm):
+    _, bus = arm
+    with pytest.raises(ValueError, match="XL430-W250 servos have no current based position control"):
+        ArmServos(IDS, model=XL430_W250).prepare(
+            bus, watchdog_steps=3, operating_mode=OperatingMode.CURRENT_BASED_POSITION
+        )
