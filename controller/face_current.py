@@ -19,9 +19,18 @@ import math
 import numpy as np
 
 from controller.feeding import FeedingState
+from firmware_bridge.control_table import OperatingMode
 
 GOAL_CURRENT_STEP_A = 0.02  # a Goal Current is written again once a joint's wanted value moves this much
 NEAR_FACE_STATES = frozenset({FeedingState.APPROACH, FeedingState.AT_MOUTH, FeedingState.RETRACT})
+
+
+def operating_mode(face_current_margin_ma: float) -> OperatingMode:
+    """The arm's Operating Mode for `SafetyLimits.face_current_margin_ma`: current-based position
+    control when the margin is on (above 0), else position control. Every part that prepares the
+    servos (the meal, the staff page's set-up arm) uses it, so that none switches the mode (with
+    the torque off) under the other."""
+    return OperatingMode.CURRENT_BASED_POSITION if face_current_margin_ma > 0.0 else OperatingMode.POSITION
 
 
 def near_face(state: FeedingState, spoon_m: np.ndarray, mouth_m: np.ndarray | None, radius_m: float) -> bool:

@@ -39,7 +39,13 @@ import numpy as np
 
 from careplan_api.schemas import UsageEventType
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
-from controller.face_current import GOAL_CURRENT_STEP_A, face_goal_current_a, goal_current_changed, near_face
+from controller.face_current import (
+    GOAL_CURRENT_STEP_A,
+    face_goal_current_a,
+    goal_current_changed,
+    near_face,
+    operating_mode,
+)
 from controller.feeding import (
     ArmView,
     CommandKind,
@@ -80,7 +86,6 @@ from controller.safety import (
     worst,
 )
 from controller.servos import ArmServos, JointReading, MissingReply
-from firmware_bridge.control_table import OperatingMode
 from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, ProtocolError, ServoError
 from vision.observation import MouthObservation
 
@@ -593,9 +598,8 @@ def run_meal(
     period_s = 1.0 / rate_hz
     servos = ArmServos(calibration.joint_servo_ids)
     if prepare:
-        mode = OperatingMode.CURRENT_BASED_POSITION if limits.face_current_margin_ma > 0 else OperatingMode.POSITION
         gains = (limits.position_p_gain, limits.position_d_gain)
-        servos.prepare(bus, limits.watchdog_steps, gains, operating_mode=mode)
+        servos.prepare(bus, limits.watchdog_steps, gains, operating_mode=operating_mode(limits.face_current_margin_ma))
     start_reading = servos.read_at_start(bus)
     controller = MealController(
         profile,

@@ -63,7 +63,7 @@ from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
 from controller.safety import ContactDetector, CurrentModel, JointNoise, check_bus_silence
 from firmware_bridge import BridgeError, ServoError
-from firmware_bridge.control_table import XM430_W350, Register
+from firmware_bridge.control_table import XM430_W350, OperatingMode, Register
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +228,13 @@ class ArmDriver:
         clock: Callable[[], float] = time.monotonic,
         period_s: float = PERIOD_S,
         contact: ContactDetector | None = None,
+        operating_mode: OperatingMode = OperatingMode.POSITION,
     ) -> None:
         """`watchdog_steps`: the servos' Bus Watchdog during set-up, in its 20 ms steps (1-127);
         `contact`: the contact detector of set-up moves (its `period_s` must be this driver's);
-        None moves without one (tests of the bus and the leases only)."""
+        None moves without one (tests of the bus and the leases only); `operating_mode`: the meal's
+        (`controller.face_current.operating_mode`), so that neither switches it under the other
+        (in current-based position control set-up moves have the full Current Limit)."""
         if not 1 <= watchdog_steps <= BUS_WATCHDOG_MAX_STEPS:
             raise ValueError(
                 f"the set-up Bus Watchdog must be 1-{BUS_WATCHDOG_MAX_STEPS} steps of {BUS_WATCHDOG_STEP_MS} ms "
@@ -241,6 +244,7 @@ class ArmDriver:
         self.servos = ArmServos(joint_ids)
         self.spoon = spoon
         self.watchdog_steps = watchdog_steps
+        self.operating_mode = operating_mode
         self.clock = clock
         self.period_s = period_s
         self._lock = threading.RLock()
@@ -274,10 +278,10 @@ class ArmDriver:
     # -- life cycle ----------------------------------------------------------------------------
 
     def connect(self) -> JointReading:
-        """Prepare the servos (position mode, torque on, watchdog armed) and hold them where they are."""
+        """Prepare the servos (`operating_mode`, torque on, watchdog armed) and hold them where they are."""
         with self._lock:
             try:
-                self.servos.prepare(self.bus, self.watchdog_steps)
+                self.servos.prepare(self.bus, self.watchdog_steps, operating_mode=self.operating_mode)
                 reading = self.servos.read(self.bus)
             except BridgeError as exc:
                 raise ArmFault(Message("fault.cannot_prepare_servos", cause=cause_message(exc)), cause=exc) from exc

@@ -43,6 +43,7 @@ from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
 from controller.causes import cause_message
 from controller.config import SafetyLimits
+from controller.face_current import operating_mode
 from controller.kinematics import SpoonMount, forward_spoon
 from controller.messages import Language, Message
 from controller.safety import JointNoise, Verdict, Workspace, check_joint_command, check_workspace
@@ -136,7 +137,13 @@ class ArmControl:
             period_s = 1.0 / calibration.rate_hz
             contact = setup_contact_detector(noise, self.limits.contact_noise_sigmas, period_s)
             driver = ArmDriver(
-                bus, calibration.joint_servo_ids, calibration.spoon, watchdog_steps, period_s=period_s, contact=contact
+                bus,
+                calibration.joint_servo_ids,
+                calibration.spoon,
+                watchdog_steps,
+                period_s=period_s,
+                contact=contact,
+                operating_mode=operating_mode(self.limits.face_current_margin_ma),
             )
             try:
                 driver.connect()

@@ -8,11 +8,15 @@ import pytest
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmParked, ArmStopped
 from controller.config import demo_calibration, demo_safety_limits
+from controller.face_current import operating_mode
 from controller.messages import Language
 from controller.safety import JointNoise
+from controller.servos import ArmServos
 from firmware_bridge import DynamixelBus, HardwareError
+from firmware_bridge.control_table import XM430_W350, Register
 from sim.faults import FaultKind, inject
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
+from tests.controller.test_servos import RecordingBus
 
 TICK_S = arm_module.PERIOD_S
 
@@ -579,3 +583,41 @@ def test_stop_during_a_park_keeps_the_torque_on(rig):
     driver.stop()
     run_for(driver, clock, 2.0)
     assert not driver.busy and driver.status().mode is ArmMode.IDLE and torque(servos) == [1, 1, 1, 1]
+
+
+# -- the operating mode, shared with the meal (controller.face_current.operating_mode) --------------
+
+
+@pytest.mark.parametrize("margin_ma, mode", [(0.0, 3), (500.0, 5)])
+def test_the_staff_pages_arm_prepares_the_servos_in_the_meals_operating_mode(robot, margin_ma, mode):
+    """With current-limited joints at the face on, the meal runs in Current-based Position Control; the
+    set-up arm prepares the servos in that mode too, with the full Current Limit, so that neither turns
+    the torque off to switch the mode under the other (the flawed arm sags with its torque off)."""
+    arm = robot.session.arm
+    arm.limits = arm.limits.model_copy(update={"face_current_margin_ma": margin_ma})
+    arm.connect()
+    ids = robot.session.documents.calibration.joint_servo_ids
+    servos = [robot.bus.servo(servo_id) for servo_id in ids]
+    assert [servo.get("operating_mode") for servo in servos] == [mode] * len(ids)
+    assert all(servo.torque_on and servo.get("goal_current") == servo.get("current_limit") for servo in servos)
+
+
+def test_a_meal_after_set_up_in_current_based_mode_keeps_the_torque_on():
+    """The meal's start-up after the set-up arm's, both in current-based position control: no EEPROM
+    setting must change, so no torque-off write reaches a servo."""
+    clock = SimulatedClock()
+    servos = VirtualServoBus.start(clock=clock)
+    calibration = demo_calibration()
+    mode = operating_mode(500.0)
+    try:
+        with DynamixelBus(servos.url, timeout=0.05) as bus:
+            ArmDriver(
+                bus, calibration.joint_servo_ids, calibration.spoon, 5, clock=clock.now, operating_mode=mode
+            ).connect()
+            recording = RecordingBus(bus)
+            ArmServos(calibration.joint_servo_ids).prepare(recording, watchdog_steps=3, operating_mode=mode)
+        torque = XM430_W350[Register.TORQUE_ENABLE].address
+        assert [write for write in recording.writes if write[1:] == (torque, b"\x00")] == []
+        assert all(servo.torque_on for servo in servos.servos)
+    finally:
+        servos.close()
