@@ -224,47 +224,28 @@ def mouth_jump_m(previous_m: np.ndarray | None, current_m: np.ndarray) -> float:
 def lean_in_speed_m_s(
     history: Sequence[tuple[float, np.ndarray]],
     spoon_xyz: np.ndarray,
-    window_s: tuple[float, float] = (0.09, 0.3),
+    window_s: tuple[float, float] = (0.1, 0.3),
     min_closing_m: float = 0.02,
-    newest_frames: int = 3,
-    older_frames: int = 5,
 ) -> float:
     """Speed (m/s) at which the mouth has come toward the spoon, from trusted (t, position)
-    samples, oldest first, judged robustly against one frame's depth error.
-
-    The mouth's distance to the spoon now is the median over the newest `newest_frames` samples;
-    then is the median over up to `older_frames` samples around the newest sample at least
-    `window_s[0]` older (at most `window_s[1]`) than now, none of them among the newest; the
-    times are medians too. So one sample off by centimetres at either end (a depth error of one
-    frame) moves neither end, at the cost of the newest end lagging one frame behind a real lean.
-    The speed counts only once the mouth has come `min_closing_m` closer. 0 when there are no
-    such samples; samples that are not finite are left out (missing frames, which the vision
-    watchdog covers); a spoon position that is not finite gives infinity (on doubt, stop).
-    """
+    samples, oldest first: the newest against the newest sample at least `window_s[0]` older (and
+    at most `window_s[1]`), and only once the mouth has come `min_closing_m` closer, so that
+    detection noise between two frames is not a lean-in. 0 when there is no such pair; infinity
+    when the spoon position is not finite (on doubt, stop). Medians over frames were tried against
+    one frame's depth error and not kept (docs/safety.md, "The lean-in guard on medians of frames")."""
     if not np.all(np.isfinite(spoon_xyz)):
         return math.inf
-    times, distances = [], []
-    for t, position in history:
-        distance = float(np.linalg.norm(spoon_xyz - position))
-        if math.isfinite(t) and math.isfinite(distance):
-            times.append(t)
-            distances.append(distance)
-    if len(times) <= newest_frames:
+    if len(history) < 2:
         return 0.0
-    t_new = float(np.median(times[-newest_frames:]))
-    d_new = float(np.median(distances[-newest_frames:]))
-    last_older = len(times) - newest_frames  # the older samples end where the newest begin
-    for index in range(last_older - 1, -1, -1):
-        age = t_new - times[index]
+    t_new, p_new = history[-1]
+    for t_old, p_old in reversed(history):
+        age = t_new - t_old
         if age < window_s[0]:
             continue
         if age > window_s[1]:
             return 0.0
-        low = max(0, index - older_frames // 2)
-        high = min(last_older, low + older_frames)
-        age = t_new - float(np.median(times[low:high]))
-        closing = float(np.median(distances[low:high])) - d_new
-        return closing / age if closing >= min_closing_m and age > 0.0 else 0.0
+        closing = float(np.linalg.norm(spoon_xyz - p_old) - np.linalg.norm(spoon_xyz - p_new))
+        return closing / age if closing >= min_closing_m else 0.0
     return 0.0
 
 

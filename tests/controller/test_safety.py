@@ -191,77 +191,17 @@ def test_detection_noise_is_not_a_lean_in():
         assert lean_in_speed_m_s(_history(0.0, noise_m=0.004, seed=seed), spoon) < 0.25
 
 
-def _still_then(offset_m, at):
-    """A still mouth 0.25 m from the spoon at 30 frames/s, with the frame `at` moved `offset_m`
-    toward the spoon (one frame's depth error)."""
-    history = _history(0.0)
-    t, position = history[at]
-    history[at] = (t, position - [offset_m, 0.0, 0.0])
-    return history
+def test_lean_in_from_a_spoon_position_that_is_not_finite_is_a_stop():
+    for broken in (math.nan, math.inf, -math.inf):
+        assert lean_in_speed_m_s(_history(0.0), np.array([0.35, broken, 0.2])) == math.inf
 
 
-@pytest.mark.parametrize("at", [-1, -2, -3, -4, -5, -6])
-def test_one_frame_depth_error_is_not_a_lean_in_wherever_it_falls(at):
-    spoon = np.array([0.20, 0.0, 0.2])
-    for offset_m in (0.03, -0.03, 0.10, -0.10):  # 3 cm either way, and a 10 cm jump
-        assert lean_in_speed_m_s(_still_then(offset_m, at), spoon) == 0.0
-
-
-def _lean(speed_m_s, onset_s=0.2, distance_m=0.10, dropped=()):
-    """A still mouth that leans toward the spoon from `onset_s` (frames at 30/s, some dropped)."""
-    frames = [t for i, t in enumerate(np.arange(0.0, 0.6, 1 / 30)) if i not in dropped]
-    return [(t, np.array([0.45 - min(max(t - onset_s, 0.0) * speed_m_s, distance_m), 0.0, 0.2])) for t in frames]
-
-
-def _first_seen_s(history, spoon, onset_s=0.2):
-    """How long after the onset the guard first reports more than the 0.25 m/s limit."""
-    for n in range(1, len(history) + 1):
-        if lean_in_speed_m_s(history[:n], spoon) > 0.25:
-            return history[n - 1][0] - onset_s
-    return math.inf
-
-
-@pytest.mark.parametrize(("speed_m_s", "within_s"), [(0.3, 0.14), (0.6, 0.1), (1.0, 0.08), (1.5, 0.07)])
-def test_a_real_lean_is_seen_soon_after_its_onset(speed_m_s, within_s):
-    # the newest end's median lags a real lean by one frame (0.3 m/s: 0.13 s, one frame later than
-    # a guard on single frames)
-    spoon = np.array([0.20, 0.0, 0.2])
-    assert _first_seen_s(_lean(speed_m_s), spoon) <= within_s
-    assert _first_seen_s(_lean(0.2), spoon) == math.inf  # slower than the limit: the contact guard's
-
-
-def test_a_real_lean_is_seen_through_dropped_and_broken_frames():
-    spoon = np.array([0.20, 0.0, 0.2])
-    assert _first_seen_s(_lean(0.6), spoon) <= 0.1
-    # two black frames just before the onset, or a frame whose depth is missing just after it:
-    # seen one frame later
-    assert _first_seen_s(_lean(0.6, dropped=(4, 5)), spoon) <= 0.14
-    broken = [(t, np.full(3, math.nan) if i == 8 else p) for i, (t, p) in enumerate(_lean(0.6))]
-    assert _first_seen_s(broken, spoon) <= 0.14
-    late = [(t, p) for t, p in _lean(0.6) if not 0.1 < t < 0.5]  # 0.4 s without a mouth: nothing to compare
-    assert lean_in_speed_m_s(late, spoon) == 0.0
-
-
-def test_lean_in_from_hostile_samples_and_spoon():
-    history = _lean(0.6)
-    assert lean_in_speed_m_s(history, np.array([math.nan, 0.0, 0.2])) == math.inf  # on doubt, stop
-    assert lean_in_speed_m_s([(math.nan, p) for _, p in history], np.array([0.2, 0.0, 0.2])) == 0.0
-    backwards = [(-t, p) for t, p in history]  # times running backwards: no closing speed
-    assert lean_in_speed_m_s(backwards, np.array([0.2, 0.0, 0.2])) == 0.0
-    assert lean_in_speed_m_s([], np.array([0.2, 0.0, 0.2])) == 0.0
-
-
-def test_frame_to_frame_depth_noise_of_a_centimetre_rarely_reads_as_a_lean_in():
-    # 8 mm of white noise per frame over a 3 s approach (2 % depth noise at 0.4 m; the campaign
-    # samples up to 5 %): a guard on two single frames stops in about half of them, the medians in
-    # hardly any.
-    spoon = np.array([0.35, 0.0, 0.2])
-    stopped = 0
-    for seed in range(40):
-        rng = np.random.default_rng(seed)
-        history = [(t, np.array([0.45, 0.0, 0.2]) + rng.normal(0.0, 0.008, 3)) for t in np.arange(0.0, 3.0, 1 / 30)]
-        stopped += any(lean_in_speed_m_s(history[max(0, n - 32) : n], spoon) > 0.25 for n in range(1, len(history)))
-    assert stopped <= 2
+def test_lean_in_from_hostile_histories_is_no_speed_and_no_crash():
+    spoon = np.array([0.10, 0.0, 0.2])
+    assert lean_in_speed_m_s([], spoon) == 0.0
+    backwards = [(-t, p) for t, p in _history(0.5)]  # times running backwards: no pair to judge
+    assert lean_in_speed_m_s(backwards, spoon) == 0.0
+    assert lean_in_speed_m_s([(t, np.full(3, math.nan)) for t, _ in _history(0.5)], spoon) == 0.0
 
 
 def test_bus_errors_in_a_row_make_a_safe_stop_and_a_good_exchange_resets_the_count():
