@@ -230,7 +230,11 @@ def lean_in_speed_m_s(
     """Speed (m/s) at which the mouth has come toward the spoon, from trusted (t, position)
     samples, oldest first: the newest against the newest sample at least `window_s[0]` older (and
     at most `window_s[1]`), and only once the mouth has come `min_closing_m` closer, so that
-    detection noise between two frames is not a lean-in. 0 when there is no such pair."""
+    detection noise between two frames is not a lean-in. 0 when there is no such pair; infinity
+    when the spoon position is not finite (on doubt, stop). Medians over frames were tried against
+    one frame's depth error and not kept (docs/safety.md, "The lean-in guard on medians of frames")."""
+    if not np.all(np.isfinite(spoon_xyz)):
+        return math.inf
     if len(history) < 2:
         return 0.0
     t_new, p_new = history[-1]

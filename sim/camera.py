@@ -28,6 +28,7 @@ import csv
 import dataclasses
 import functools
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,7 @@ class GroundTruthMouthSource:
         latency_s: float = 0.06,
         noise_px: float = 1.5,
         depth_noise: float = 0.01,
+        depth_noise_time_s: float = 0.0,
         dropout_probability: float = 0.03,
         face_size: float = 1.0,
         reason: str = "no face images",
@@ -231,7 +233,11 @@ class GroundTruthMouthSource:
         self.camera = camera or PinholeCamera()
         self.faults = CameraFaultSchedule(faults)
         self.noise_px = noise_px
+        if not (math.isfinite(depth_noise_time_s) and depth_noise_time_s >= 0.0):
+            raise ValueError(f"depth_noise_time_s must be a finite time of 0 s or more, got {depth_noise_time_s}")
         self.depth_noise = depth_noise
+        self.depth_noise_time_s = depth_noise_time_s
+        self._depth_error: tuple[float, float] | None = None  # (capture time, relative error) of the last frame
         self.dropout_probability = dropout_probability
         self.face_size = face_size
         self._clock = _FrameClock(fps, latency_s)
@@ -291,7 +297,9 @@ class GroundTruthMouthSource:
             )
         noisy = truth.center_px + self._rng.normal(0.0, noise_px, size=2)
         ratio = max(truth.open_ratio + self._rng.normal(0.0, 0.02), 0.0)
-        position = truth.position_cam_m * (1.0 + self._rng.normal(0.0, depth_noise))
+        draw = self._rng.normal(0.0, depth_noise)
+        error = draw if CameraFaultKind.HAND_IN_VIEW in faults else self._drifting_depth_error(draw, t_s)
+        position = truth.position_cam_m * (1.0 + error)
         sighting = MouthSighting(
             (float(noisy[0]), float(noisy[1])),
             truth.width_px * self.face_size * (1.0 + self._rng.normal(0.0, 0.03)),
@@ -304,6 +312,19 @@ class GroundTruthMouthSource:
         )
         self._frozen = sighting
         return sighting
+
+    def _drifting_depth_error(self, draw: float, t_s: float) -> float:
+        """The face's relative depth error at `t_s` from a fresh `draw`: the draw itself when
+        `depth_noise_time_s` is 0 (white noise), else a first-order drift with that correlation time
+        and the draw's spread, as the tracker's head-pose depth drifts (docs/safety.md)."""
+        previous = self._depth_error
+        if self.depth_noise_time_s == 0.0 or previous is None:
+            error = draw
+        else:
+            kept = math.exp(-max(t_s - previous[0], 0.0) / self.depth_noise_time_s)
+            error = kept * previous[1] + math.sqrt(1.0 - kept * kept) * draw
+        self._depth_error = (t_s, error)
+        return error
 
     def _with_noise(self, sighting: MouthSighting, t_s: float) -> MouthSighting:
         """The frozen sighting as a detector sees it in the same picture under fresh sensor noise."""

@@ -107,7 +107,8 @@ class CameraSettings(_Strict):
     """How the simulated camera sees this citizen (docs/scenarios.md, `camera`).
 
     `vision` None leaves the choice to the command (`--camera`). The ground-truth source adds
-    `noise_px` of pixel noise and `depth_noise` (relative) to the mouth's distance, delivers after
+    `noise_px` of pixel noise and `depth_noise` (relative) to the mouth's distance (fresh every
+    frame, or drifting with the correlation time `depth_noise_time_s` when that is above 0), delivers after
     `latency_s` and drops `dropout_probability` of the frames; `light` below 1 (dimmer) scales
     its noise up by 1/light. Face frames are darkened or brightened by `light` and get
     `sensor_noise` grey levels of Gaussian noise; the real tracker then does what it can.
@@ -119,6 +120,7 @@ class CameraSettings(_Strict):
     vision: CameraVision | None = None
     noise_px: float = Field(default=1.5, ge=0.0, le=30.0)
     depth_noise: float = Field(default=0.01, ge=0.0, le=0.3)
+    depth_noise_time_s: float = Field(default=0.0, ge=0.0, le=10.0)
     latency_s: float = Field(default=0.06, ge=0.0, le=0.5)
     dropout_probability: float = Field(default=0.03, ge=0.0, le=0.95)
     light: float = Field(default=1.0, ge=0.2, le=2.0)

@@ -158,6 +158,7 @@ class MouthFeed:
             latency_s=settings.latency_s,
             noise_px=settings.noise_px / settings.light,
             depth_noise=settings.depth_noise / settings.light,
+            depth_noise_time_s=settings.depth_noise_time_s,
             dropout_probability=settings.dropout_probability,
             face_size=scenario.face_size,
         )

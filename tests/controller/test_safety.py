@@ -191,6 +191,19 @@ def test_detection_noise_is_not_a_lean_in():
         assert lean_in_speed_m_s(_history(0.0, noise_m=0.004, seed=seed), spoon) < 0.25
 
 
+def test_lean_in_from_a_spoon_position_that_is_not_finite_is_a_stop():
+    for broken in (math.nan, math.inf, -math.inf):
+        assert lean_in_speed_m_s(_history(0.0), np.array([0.35, broken, 0.2])) == math.inf
+
+
+def test_lean_in_from_hostile_histories_is_no_speed_and_no_crash():
+    spoon = np.array([0.10, 0.0, 0.2])
+    assert lean_in_speed_m_s([], spoon) == 0.0
+    backwards = [(-t, p) for t, p in _history(0.5)]  # times running backwards: no pair to judge
+    assert lean_in_speed_m_s(backwards, spoon) == 0.0
+    assert lean_in_speed_m_s([(t, np.full(3, math.nan)) for t, _ in _history(0.5)], spoon) == 0.0
+
+
 def test_bus_errors_in_a_row_make_a_safe_stop_and_a_good_exchange_resets_the_count():
     sup = supervisor()
     n = LIMITS.max_consecutive_bus_errors

@@ -2,6 +2,7 @@
 
 import itertools
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +270,34 @@ def test_the_vision_pipeline_finds_the_composed_mouth_where_the_simulator_put_it
         assert observation is not None
         assert np.linalg.norm(np.subtract(observation.center_px, truth.center_px)) < 6.0
         assert observation.is_open is expect_open
+
+
+def _depth_errors(depth_noise_time_s, seed=3):
+    """The relative depth error of each ground-truth sighting over 20 s at 30 frames/s."""
+    world = World()
+    truth = np.linalg.norm(true_mouth(world, PinholeCamera()).position_cam_m)
+    source = GroundTruthMouthSource(
+        world, seed=seed, depth_noise=0.02, depth_noise_time_s=depth_noise_time_s, dropout_probability=0.0
+    )
+    errors, last_t = [], None
+    for i in range(4000):
+        sighting = source.poll(i * 0.005)
+        if sighting is not None and sighting.t != last_t:
+            last_t = sighting.t
+            errors.append(float(np.linalg.norm(sighting.position_m)) / truth - 1.0)
+    return np.array(errors)
+
+
+def test_depth_error_is_fresh_every_frame_by_default_and_drifts_with_a_correlation_time():
+    white, drifting = _depth_errors(0.0), _depth_errors(0.5)
+    # the same spread (sd 2 %), but from frame to frame the drifting error moves about 0.37 of it
+    assert 0.015 < white.std() < 0.025 and 0.012 < drifting.std() < 0.028
+    assert abs(np.corrcoef(white[:-1], white[1:])[0, 1]) < 0.15
+    assert np.corrcoef(drifting[:-1], drifting[1:])[0, 1] > 0.85
+    assert np.diff(drifting).std() < 0.5 * np.diff(white).std()
+
+
+@pytest.mark.parametrize("bad", [-0.1, math.nan, math.inf])
+def test_a_meaningless_depth_noise_time_is_refused(bad):
+    with pytest.raises(ValueError, match="depth_noise_time_s"):
+        GroundTruthMouthSource(World(), depth_noise_time_s=bad)

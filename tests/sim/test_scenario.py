@@ -52,6 +52,9 @@ def test_a_minimal_scenario_gets_defaults():
             '[[scenario]]\nname = "a"\ncamera_faults = [{ kind = "black_frame", at_s = 1.0 }]\n',
             "scenario[0].camera_faults[0].duration_s",
         ),
+        ('[[scenario]]\nname = "a"\ncamera = { depth_noise_time_s = -0.5 }\n', "scenario[0].camera.depth_noise_time_s"),
+        ('[[scenario]]\nname = "a"\ncamera = { depth_noise_time_s = nan }\n', "scenario[0].camera.depth_noise_time_s"),
+        ('[[scenario]]\nname = "a"\ncamera = { depth_noise_time_s = inf }\n', "scenario[0].camera.depth_noise_time_s"),
     ],
 )
 def test_bad_value_names_the_field(text, field):
