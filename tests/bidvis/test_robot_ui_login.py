@@ -533,9 +533,12 @@ def test_danish_and_english_staff_texts_have_the_same_keys_and_the_page_uses_onl
 
     from bidvis.robot_ui.texts import Language, staff_words
     from controller.config import TriggerKind
+    from controller.messages import robot_messages
 
     assert staff_words(Language.DANISH).keys() == staff_words(Language.ENGLISH).keys()
-    assert all(f"trigger_{kind.value}" in staff_words(Language.DANISH) for kind in TriggerKind)
+    for language in Language:  # the profile form's trigger choices, in words (controller/locale `[choice]`)
+        choices = robot_messages().words(language, "choice")
+        assert all(f"trigger_kind.{kind.value}" in choices for kind in TriggerKind), language
     log_in(anonymous)
     for lang, words in (("da", "1. Forbind"), ("en", "1. Connect")):
         page = anonymous.get(f"/staff?lang={lang}")
