@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from controller.causes import cause_message
+from controller.causes import Cause, cause_message, cause_of
 from controller.journal import (
     JournalCorruptError,
     JournalForeignError,
@@ -21,6 +21,7 @@ from controller.messages import Language, Message, MessageError, robot_messages
 from firmware_bridge import BridgeError, BusTimeout, CRCError, PortError, ProtocolError, ServoError
 from firmware_bridge.protocol import StatusError
 from tests.controller.test_invalid_values import danish_problems
+from vision.errors import CalibrationError, CalibrationProblem
 
 ENGLISH_CAUSE = "journal /var/bidvis/journal.sqlite3: record failed: disk I/O error"
 
@@ -37,6 +38,9 @@ KNOWN = [
     (JournalOpenError(ENGLISH_CAUSE), "cause.file_not_opened"),
     (JournalCorruptError(ENGLISH_CAUSE), "cause.file_damaged"),
     (JournalForeignError(ENGLISH_CAUSE), "cause.foreign_file"),
+] + [
+    (CalibrationError(f"need at least 3 views of the board ({problem.name})", problem), f"cause.calibration.{problem}")
+    for problem in CalibrationProblem
 ]
 
 
@@ -56,7 +60,14 @@ def test_the_known_causes_have_different_words():
 
 
 @pytest.mark.parametrize(
-    "exc", [ValueError("weird"), OSError(28, "No space left on device"), KeyError("x"), Exception("\u202e<script>")]
+    "exc",
+    [
+        ValueError("weird"),
+        OSError(28, "No space left on device"),
+        KeyError("x"),
+        Exception("\u202e<script>"),
+        CalibrationError("unknown ArUco dictionary 'weird'"),  # a bad argument: no kind a person acts on
+    ],
 )
 def test_a_cause_not_foreseen_is_said_as_a_general_phrase(exc):
     said = cause_message(exc)
@@ -75,3 +86,10 @@ def test_an_error_keeps_its_causes_english_for_the_log_but_says_words():
         "ændringen blev ikke gemt, fordi journalen ikke kunne skrive den: disken er fuld"
     )
     assert str(MessageError(Message("cause.unknown"))) == "a fault the robot does not know; see the log"
+
+
+def test_every_kind_is_said_by_its_own_text_and_crosses_a_process_as_its_value():
+    for cause in Cause:
+        assert Cause(cause.value) is cause and cause.message().key == f"cause.{cause.value}"
+        assert cause.message().key in robot_messages().texts[Language.DANISH]
+    assert {cause_of(exc) for exc, _ in KNOWN} == set(Cause) - {Cause.UNKNOWN}
