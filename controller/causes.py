@@ -23,7 +23,7 @@ from controller.journal import (
     JournalWriteError,
 )
 from controller.messages import Message
-from firmware_bridge import BridgeError, BusTimeout, CRCError, PortError, ProtocolError, ServoError
+from firmware_bridge import BridgeError, BusTimeout, CRCError, HardwareError, PortError, ProtocolError, ServoError
 from vision.errors import CalibrationError, CalibrationProblem
 
 
@@ -49,6 +49,11 @@ class Cause(StrEnum):
     CALIBRATION_UNREADABLE = "calibration.file_unreadable"
     ONE_AXIS = "calibration.one_axis"
     POOR_FIT = "calibration.poor_fit"
+    OVERHEATING = "hardware.overheating"
+    INPUT_VOLTAGE = "hardware.input_voltage"
+    OVERLOAD = "hardware.overload"
+    ELECTRICAL_SHOCK = "hardware.electrical_shock"
+    MOTOR_ENCODER = "hardware.motor_encoder"
     UNKNOWN = "unknown"
 
     def message(self) -> Message:
@@ -75,11 +80,22 @@ _CAUSES: tuple[tuple[type[BaseException], Cause], ...] = (
 # every kind of calibration failure a person can act on (a ValueError at import if one has no `Cause`)
 _CALIBRATION = {problem: Cause(f"calibration.{problem.value}") for problem in CalibrationProblem}
 
+# a servo's hardware error, the one staff can most readily act on first (the log has them all)
+_HARDWARE = (
+    (HardwareError.OVERHEATING, Cause.OVERHEATING),
+    (HardwareError.INPUT_VOLTAGE, Cause.INPUT_VOLTAGE),
+    (HardwareError.OVERLOAD, Cause.OVERLOAD),
+    (HardwareError.ELECTRICAL_SHOCK, Cause.ELECTRICAL_SHOCK),
+    (HardwareError.MOTOR_ENCODER, Cause.MOTOR_ENCODER),
+)
+
 
 def cause_of(exc: BaseException) -> Cause:
     """The kind of `exc`; `Cause.UNKNOWN` for a kind not foreseen."""
     if isinstance(exc, CalibrationError):
         return Cause.UNKNOWN if exc.problem is None else _CALIBRATION[exc.problem]
+    if isinstance(exc, ServoError) and exc.hardware_error:
+        return next((cause for flag, cause in _HARDWARE if flag in exc.hardware_error), Cause.SERVO_ERROR)
     for kind, cause in _CAUSES:
         if isinstance(exc, kind):
             return cause

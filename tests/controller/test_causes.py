@@ -19,29 +19,40 @@ from controller.journal import (
 )
 from controller.messages import Language, Message, MessageError, robot_messages
 from firmware_bridge import BridgeError, BusTimeout, CRCError, PortError, ProtocolError, ServoError
-from firmware_bridge.protocol import StatusError
+from firmware_bridge.protocol import HardwareError, StatusError
 from tests.controller.test_invalid_values import danish_problems
 from vision.errors import CalibrationError, CalibrationProblem
 
 ENGLISH_CAUSE = "journal /var/bidvis/journal.sqlite3: record failed: disk I/O error"
 
-KNOWN = [
-    (PortError("could not open port /dev/ttyUSB0: [Errno 2] No such file or directory"), "cause.port"),
-    (BusTimeout(0x01, (11,), 0.02), "cause.no_answer"),
-    (CRCError(0x02, (12,), 3), "cause.garbled"),
-    (ProtocolError(0x02, (12,), "has 3 bytes, expected 4"), "cause.other_controller"),
-    (ServoError(13, 0x03, StatusError.DATA_RANGE_ERROR, alert=False), "cause.servo_error"),
-    (BridgeError("the bus is closed"), "cause.servo_bus"),
-    (JournalFullError(ENGLISH_CAUSE), "cause.disk_full"),
-    (JournalReadOnlyError(ENGLISH_CAUSE), "cause.read_only"),
-    (JournalWriteError(ENGLISH_CAUSE), "cause.not_written"),
-    (JournalOpenError(ENGLISH_CAUSE), "cause.file_not_opened"),
-    (JournalCorruptError(ENGLISH_CAUSE), "cause.file_damaged"),
-    (JournalForeignError(ENGLISH_CAUSE), "cause.foreign_file"),
-] + [
-    (CalibrationError(f"need at least 3 views of the board ({problem.name})", problem), f"cause.calibration.{problem}")
-    for problem in CalibrationProblem
-]
+KNOWN = (
+    [
+        (PortError("could not open port /dev/ttyUSB0: [Errno 2] No such file or directory"), "cause.port"),
+        (BusTimeout(0x01, (11,), 0.02), "cause.no_answer"),
+        (CRCError(0x02, (12,), 3), "cause.garbled"),
+        (ProtocolError(0x02, (12,), "has 3 bytes, expected 4"), "cause.other_controller"),
+        (ServoError(13, 0x03, StatusError.DATA_RANGE_ERROR, alert=False), "cause.servo_error"),
+        (BridgeError("the bus is closed"), "cause.servo_bus"),
+        (JournalFullError(ENGLISH_CAUSE), "cause.disk_full"),
+        (JournalReadOnlyError(ENGLISH_CAUSE), "cause.read_only"),
+        (JournalWriteError(ENGLISH_CAUSE), "cause.not_written"),
+        (JournalOpenError(ENGLISH_CAUSE), "cause.file_not_opened"),
+        (JournalCorruptError(ENGLISH_CAUSE), "cause.file_damaged"),
+        (JournalForeignError(ENGLISH_CAUSE), "cause.foreign_file"),
+    ]
+    + [
+        (ServoError(12, 0x02, StatusError.NONE, alert=True, hardware_error=flag), f"cause.hardware.{flag.name.lower()}")
+        for flag in HardwareError
+        if flag
+    ]
+    + [
+        (
+            CalibrationError(f"need at least 3 views of the board ({problem.name})", problem),
+            f"cause.calibration.{problem}",
+        )
+        for problem in CalibrationProblem
+    ]
+)
 
 
 @pytest.mark.parametrize(("exc", "key"), KNOWN)
@@ -53,6 +64,19 @@ def test_each_known_cause_has_its_own_words_in_both_languages(exc, key):
     danish, english = said.text(Language.DANISH), said.text(Language.ENGLISH)
     assert danish_problems(danish, []) == [] and danish != english
     assert str(exc) not in danish and str(exc) not in english  # the English of the log is not the words
+
+
+def test_a_servo_with_several_hardware_errors_names_the_first_to_act_on_and_one_with_none_an_error():
+    both = ServoError(
+        12, 0x02, StatusError.NONE, alert=True, hardware_error=HardwareError.OVERLOAD | HardwareError.OVERHEATING
+    )
+    assert cause_of(both) is Cause.OVERHEATING
+    unread = ServoError(12, 0x02, StatusError.NONE, alert=True, hardware_error=None)
+    assert (
+        cause_of(unread)
+        is cause_of(ServoError(12, 0x02, StatusError.NONE, alert=True, hardware_error=HardwareError.NONE))
+        is Cause.SERVO_ERROR
+    )
 
 
 def test_the_known_causes_have_different_words():
