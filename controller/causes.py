@@ -23,6 +23,7 @@ from controller.journal import (
     JournalWriteError,
 )
 from controller.messages import Message
+from controller.timing import TimingBudgetError
 from firmware_bridge import BridgeError, BusTimeout, CRCError, HardwareError, PortError, ProtocolError, ServoError
 from vision.errors import CalibrationError, CalibrationProblem
 
@@ -42,6 +43,8 @@ class Cause(StrEnum):
     FILE_NOT_OPENED = "file_not_opened"
     FILE_DAMAGED = "file_damaged"
     FOREIGN_FILE = "foreign_file"
+    TIMING_BUDGET = "timing_budget"
+    CONTROLLER_ENDED = "controller_ended"  # the meal's controller process ended without saying how
     NO_BOARD = "calibration.no_board"
     TOO_FEW_VIEWS = "calibration.too_few_views"
     SIZE_CHANGED = "calibration.size_changed"
@@ -75,6 +78,7 @@ _CAUSES: tuple[tuple[type[BaseException], Cause], ...] = (
     (JournalOpenError, Cause.FILE_NOT_OPENED),
     (JournalCorruptError, Cause.FILE_DAMAGED),
     (JournalForeignError, Cause.FOREIGN_FILE),
+    (TimingBudgetError, Cause.TIMING_BUDGET),
 )
 
 # every kind of calibration failure a person can act on (a ValueError at import if one has no `Cause`)

@@ -18,6 +18,7 @@ from controller.journal import (
     JournalWriteError,
 )
 from controller.messages import Language, Message, MessageError, robot_messages
+from controller.timing import TimingBudgetError
 from firmware_bridge import BridgeError, BusTimeout, CRCError, PortError, ProtocolError, ServoError
 from firmware_bridge.protocol import HardwareError, StatusError
 from tests.controller.test_invalid_values import danish_problems
@@ -39,6 +40,7 @@ KNOWN = (
         (JournalOpenError(ENGLISH_CAUSE), "cause.file_not_opened"),
         (JournalCorruptError(ENGLISH_CAUSE), "cause.file_damaged"),
         (JournalForeignError(ENGLISH_CAUSE), "cause.foreign_file"),
+        (TimingBudgetError("the timing budget does not hold (loop period 5.0 ms ...)"), "cause.timing_budget"),
     ]
     + [
         (ServoError(12, 0x02, StatusError.NONE, alert=True, hardware_error=flag), f"cause.hardware.{flag.name.lower()}")
@@ -116,4 +118,4 @@ def test_every_kind_is_said_by_its_own_text_and_crosses_a_process_as_its_value()
     for cause in Cause:
         assert Cause(cause.value) is cause and cause.message().key == f"cause.{cause.value}"
         assert cause.message().key in robot_messages().texts[Language.DANISH]
-    assert {cause_of(exc) for exc, _ in KNOWN} == set(Cause) - {Cause.UNKNOWN}
+    assert {cause_of(exc) for exc, _ in KNOWN} == set(Cause) - {Cause.UNKNOWN, Cause.CONTROLLER_ENDED}
