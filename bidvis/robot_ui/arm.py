@@ -521,8 +521,20 @@ class ArmDriver:
         verdict = self.contact.update(self._reading.current_a, expected, qd)
         if verdict:
             log.warning("set-up move stopped by contact: %s", verdict.detail)
-            self._contact_fault = Message("fault.contact", detail=verdict.detail)
+            self._contact_fault = self._contact_said(self.contact)
             self.stop()
+
+    @staticmethod
+    def _contact_said(contact: ContactDetector) -> Message:
+        """The contact just found, in words: the joint furthest over its threshold, its excess and threshold."""
+        assert contact.last_excess_a is not None and contact.last_threshold_a is not None  # set by its update
+        joint = int(np.argmax(contact.last_excess_a / contact.last_threshold_a))
+        return Message(
+            "fault.contact",
+            joint=joint + 1,
+            excess_ma=float(contact.last_excess_a[joint]) * 1e3,
+            threshold_ma=float(contact.last_threshold_a[joint]) * 1e3,
+        )
 
     def _watchdog_tripped(self) -> bool:
         """If the servos' watchdog stopped them (this computer was silent too long), the arm stands

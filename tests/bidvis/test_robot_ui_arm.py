@@ -394,7 +394,11 @@ def test_a_jog_that_meets_something_stops_and_holds_in_fault_naming_the_joint(ri
     assert stopped_s is not None and stopped_s - pushed_s <= 0.03
     assert refused is not None
     status = driver.status()
-    assert status.mode is ArmMode.FAULT and "touched something" in str(status.fault) and "joint2" in str(status.fault)
+    assert status.mode is ArmMode.FAULT and "touched something and stopped (joint 2: its current was" in str(
+        status.fault
+    )
+    assert status.fault is not None and status.fault.values["threshold_ma"] < status.fault.values["excess_ma"]
+    assert danish_problems(status.fault.text(Language.DANISH), []) == []
     with pytest.raises(ArmFault):
         driver.hold("owner-aaaa", 2, 1, press=2)
     servos.plant.external_nm.clear()
@@ -489,7 +493,7 @@ def test_a_push_during_a_test_bite_stops_it_within_30_ms(rig):
             stopped_s = clock.now()
     assert stopped_s is not None and stopped_s - pushed_s <= 0.03
     run_for(driver, clock, 0.3)
-    assert not driver.busy and "joint3" in str(driver.status().fault)
+    assert not driver.busy and "(joint 3: " in str(driver.status().fault)
 
 
 # -- park and power down --------------------------------------------------------------------------
