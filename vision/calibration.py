@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.errors import CalibrationError
+from vision.errors import CalibrationError, CalibrationProblem
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +75,11 @@ class CameraIntrinsics:
                 int(data["height"]),
                 tuple(float(d) for d in data.get("distortion", ())),
             )
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, CalibrationError) as error:
             raise CalibrationError(
                 f"not a camera calibration file ({error!r}); expected the JSON "
-                "that `bidvis vision calibrate-camera` writes"
+                "that `bidvis vision calibrate-camera` writes",
+                CalibrationProblem.FILE_UNREADABLE,
             ) from error
 
     def save(self, path: Path) -> None:
@@ -88,8 +89,10 @@ class CameraIntrinsics:
     def load(cls, path: Path) -> CameraIntrinsics:
         try:
             return cls.from_json(Path(path).read_text())
-        except OSError as error:
-            raise CalibrationError(f"cannot read camera calibration {path}: {error}") from error
+        except (OSError, UnicodeDecodeError) as error:  # missing, unreadable, or not text
+            raise CalibrationError(
+                f"cannot read camera calibration {path}: {error}", CalibrationProblem.FILE_UNREADABLE
+            ) from error
 
 
 def project(point_cam_m: Sequence[float], intrinsics: CameraIntrinsics) -> tuple[float, float]:
@@ -201,7 +204,9 @@ def _calibrate(images: Iterable[np.ndarray], find, what: str, hint: str) -> Chec
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         shape = (int(gray.shape[1]), int(gray.shape[0]))
         if size is not None and shape != size:
-            raise CalibrationError(f"all images must have one size; got {shape} after {size}")
+            raise CalibrationError(
+                f"all images must have one size; got {shape} after {size}", CalibrationProblem.SIZE_CHANGED
+            )
         size = shape
         found = find(gray)
         if found is None:
@@ -211,7 +216,8 @@ def _calibrate(images: Iterable[np.ndarray], find, what: str, hint: str) -> Chec
         image_points.append(found[1])
     if len(image_points) < 3:
         raise CalibrationError(
-            f"{what} was found in {len(image_points)} image(s), need at least 3 (rejected {rejected}); {hint}"
+            f"{what} was found in {len(image_points)} image(s), need at least 3 (rejected {rejected}); {hint}",
+            CalibrationProblem.NO_BOARD,
         )
     assert size is not None  # at least 3 images were read
     rms, matrix, dist, _, _ = cv2.calibrateCamera(object_points, image_points, size, None, None)
@@ -293,7 +299,8 @@ def calibrate_hand_eye(
     """
     if len(T_base_gripper) != len(T_camera_target) or len(T_base_gripper) < 3:
         raise CalibrationError(
-            f"need at least 3 paired poses, got {len(T_base_gripper)} arm and {len(T_camera_target)} marker poses"
+            f"need at least 3 paired poses, got {len(T_base_gripper)} arm and {len(T_camera_target)} marker poses",
+            CalibrationProblem.TOO_FEW_VIEWS,
         )
     arm = [np.asarray(p, dtype=np.float64) for p in T_base_gripper]
     seen = [np.asarray(p, dtype=np.float64) for p in T_camera_target]
@@ -304,7 +311,8 @@ def calibrate_hand_eye(
         raise CalibrationError(
             f"the arm's poses turn the tool about one axis only (rotation axes at most {spread:.0f} degrees apart, "
             f"need {limits.min_axis_spread_deg:.0f}, counting motions of {limits.min_motion_deg:.0f} degrees or "
-            "more): take views with joint 1 turned left and right and with the tool tipped up and down"
+            "more): take views with joint 1 turned left and right and with the tool tipped up and down",
+            CalibrationProblem.ONE_AXIS,
         )
     opencv = getattr(cv2, "calibrateHandEye", None)
     if opencv is not None:
@@ -324,7 +332,8 @@ def calibrate_hand_eye(
             f"the marker does not come out in one place: it scatters by {residual_mm:.1f} mm and "
             f"{rotation_deg:.2f} degrees (RMS) over the views, allowed {limits.max_residual_mm:g} mm and "
             f"{limits.max_rotation_residual_deg:g} degrees; check that the board is fixed rigidly and flat, "
-            "calibrate the camera again, and take the views again with the whole board sharp in the picture"
+            "calibrate the camera again, and take the views again with the whole board sharp in the picture",
+            CalibrationProblem.POOR_FIT,
         )
     return HandEyeCalibration(pose, residual_mm, rotation_deg, spread, len(arm))
 
@@ -370,7 +379,8 @@ def _park_martin(arm: list[np.ndarray], seen: list[np.ndarray]) -> np.ndarray:
     eigenvalues, eigenvectors = np.linalg.eigh(m.T @ m)
     if eigenvalues.min() < 1e-9:
         raise CalibrationError(
-            "the arm poses rotate about fewer than two distinct axes; move the wrist in two directions"
+            "the arm poses rotate about fewer than two distinct axes; move the wrist in two directions",
+            CalibrationProblem.ONE_AXIS,
         )
     rotation = eigenvectors @ np.diag(eigenvalues**-0.5) @ eigenvectors.T @ m.T
     lhs = np.vstack([a[:3, :3] - np.eye(3) for a, _ in motions])

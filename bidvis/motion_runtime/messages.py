@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from careplan_api.schemas import UsageEventType
+from controller.causes import Cause
 from controller.config import TriggerKind
 from controller.feeding import CommandKind, FeedingState
 from controller.safety import SafetyReason
@@ -126,7 +127,8 @@ class Timing(_Message):
 class Finished(_Message):
     kind: Literal["finished"] = "finished"
     final_state: FeedingState | None
-    error: Annotated[str, Field(max_length=2000)] | None = None
+    error: Annotated[str, Field(max_length=2000)] | None = None  # English, for the log
+    cause: Cause | None = None  # the error's kind, which a person reads in words
     ticks: Annotated[int, Field(ge=0)] = 0
     overruns: Annotated[int, Field(ge=0)] = 0
 

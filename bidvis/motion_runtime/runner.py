@@ -27,6 +27,7 @@ from typing import Any
 from bidvis.motion_runtime import messages
 from bidvis.motion_runtime.worker import Setup, serve
 from careplan_api.schemas import UsageEventType
+from controller.causes import Cause
 from controller.config import TriggerKind
 from controller.feeding import CommandKind, FeedingState
 from controller.safety import SafetyReason
@@ -172,7 +173,9 @@ class ControllerProcess:
             self._connection.close()
             if self.finished is None:
                 self.finished = messages.Finished(
-                    final_state=FeedingState.FAULT, error="the controller process ended unexpectedly"
+                    final_state=FeedingState.FAULT,
+                    error="the controller process ended unexpectedly",
+                    cause=Cause.CONTROLLER_ENDED,
                 )
                 self._set_state(messages.State(state=FeedingState.FAULT, stopped_by=self.stopped_by))
             self._close_open_meal()

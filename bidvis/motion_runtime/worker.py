@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from bidvis.motion_runtime import messages
 from careplan_api.schemas import UsageEventType
+from controller.causes import cause_of
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import CommandQueue, LatestValue, MealController, run_meal
@@ -274,10 +275,12 @@ def serve(connection: Connection, setup: Setup) -> None:
         )
     except (BridgeError, ValueError) as exc:  # the port, the servos, or the documents
         log.exception("the meal could not run")
-        finished = messages.Finished(final_state=FeedingState.FAULT, error=str(exc)[:2000])
+        finished = messages.Finished(final_state=FeedingState.FAULT, error=str(exc)[:2000], cause=cause_of(exc))
     except Exception as exc:  # the process must report, never vanish
         log.exception("the meal loop failed")
-        finished = messages.Finished(final_state=FeedingState.FAULT, error=f"internal error: {exc}"[:2000])
+        finished = messages.Finished(
+            final_state=FeedingState.FAULT, error=f"internal error: {exc}"[:2000], cause=cause_of(exc)
+        )
     finally:
         outbox.put(finished)
         outbox.close()

@@ -461,7 +461,8 @@ class ArmDriver:
         error, when the servos have heard nothing for the watchdog time (they may have stopped by
         themselves), or after `MAX_BUS_ERRORS` failed reads in a row."""
         if isinstance(exc, ServoError) and exc.hardware_error is not None:  # its torque is off
-            self._set_fault(Message("fault.servo_hardware", cause=str(exc)))
+            log.warning("servo hardware error: %s", exc)
+            self._set_fault(Message("fault.servo_hardware", servo=exc.servo_id, cause=cause_message(exc)))
             return True
         self._bus_errors += 1
         self.failed_reads += 1
@@ -470,7 +471,8 @@ class ArmDriver:
         if self._silent_for_watchdog():
             return True
         if self._bus_errors >= MAX_BUS_ERRORS:
-            self._set_fault(Message("fault.bus_silent", cause=str(exc)))
+            log.warning("the servo bus stopped answering: %s", exc)
+            self._set_fault(Message("fault.bus_silent", cause=cause_message(exc)))
             return True
         return False
 
@@ -519,8 +521,20 @@ class ArmDriver:
         verdict = self.contact.update(self._reading.current_a, expected, qd)
         if verdict:
             log.warning("set-up move stopped by contact: %s", verdict.detail)
-            self._contact_fault = Message("fault.contact", detail=verdict.detail)
+            self._contact_fault = self._contact_said(self.contact)
             self.stop()
+
+    @staticmethod
+    def _contact_said(contact: ContactDetector) -> Message:
+        """The contact just found, in words: the joint furthest over its threshold, its excess and threshold."""
+        assert contact.last_excess_a is not None and contact.last_threshold_a is not None  # set by its update
+        joint = int(np.argmax(contact.last_excess_a / contact.last_threshold_a))
+        return Message(
+            "fault.contact",
+            joint=joint + 1,
+            excess_ma=float(contact.last_excess_a[joint]) * 1e3,
+            threshold_ma=float(contact.last_threshold_a[joint]) * 1e3,
+        )
 
     def _watchdog_tripped(self) -> bool:
         """If the servos' watchdog stopped them (this computer was silent too long), the arm stands
@@ -545,7 +559,8 @@ class ArmDriver:
             for servo_id in self.servos.ids:
                 self.bus.write(servo_id, _WATCHDOG.address, bytes((self.watchdog_steps,)))
         except BridgeError as exc:
-            self._set_fault(Message("fault.watchdog_not_rearmed", cause=str(exc)))
+            log.warning("cannot re-arm the servos' watchdog: %s", exc)
+            self._set_fault(Message("fault.watchdog_not_rearmed", cause=cause_message(exc)))
             return True
         self._motion = Motion(np.clip(q, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
         self._sequence = None
@@ -621,7 +636,8 @@ class ArmDriver:
             try:
                 self.servos.torque_off(self.bus)
             except BridgeError as exc:
-                self._set_fault(Message("fault.torque_not_off", cause=str(exc)))
+                log.warning("cannot turn the torque off: %s", exc)
+                self._set_fault(Message("fault.torque_not_off", cause=cause_message(exc)))
                 return
             log.info("arm parked at %s rad, torque off", np.round(self._reading.q_rad, 3).tolist())
             self._sequence, self._mode = None, ArmMode.PARKED

@@ -22,6 +22,7 @@ from bidvis.robot_ui.camera_fov import (
 from bidvis.robot_ui.camera_setup import CheckerboardViews, HandEyeViews, ViewResult
 from bidvis.robot_ui.documents import RobotDocuments, check_operator
 from bidvis.robot_ui.errors import FieldError, NotReady
+from controller.causes import cause_message
 from controller.config import RobotCalibration
 from controller.invalid_values import InvalidValue
 from controller.messages import Message
@@ -107,7 +108,7 @@ class CalibrationSteps:
         try:
             return self.checkerboard.add(read_image(self.camera))
         except CalibrationError as exc:
-            raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
+            raise NotReady(Message("refusal.calibration_failed", cause=cause_message(exc)), cause=exc) from exc
 
     def solve_camera(self, operator: str) -> float:
         """Compute and save the intrinsics; returns the RMS reprojection error (px)."""
@@ -117,7 +118,7 @@ class CalibrationSteps:
         try:
             intrinsics, rms = self.checkerboard.solve()
         except CalibrationError as exc:
-            raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
+            raise NotReady(Message("refusal.calibration_failed", cause=cause_message(exc)), cause=exc) from exc
         self._save_intrinsics(who, intrinsics, {"intrinsics_from": "checkerboard", "rms_error_px": round(rms, 3)})
         return rms
 
@@ -169,7 +170,7 @@ class CalibrationSteps:
         try:
             intrinsics = CameraIntrinsics.load(self.documents.intrinsics_path())
         except CalibrationError as exc:
-            raise NotReady(Message("refusal.camera_not_calibrated", cause=str(exc))) from exc
+            raise NotReady(Message("refusal.camera_not_calibrated", cause=cause_message(exc)), cause=exc) from exc
         self.hand_eye = HandEyeViews(board, square_mm / 1000.0, intrinsics)
         return self.hand_eye.guidance()
 
@@ -180,7 +181,7 @@ class CalibrationSteps:
         try:
             return self.hand_eye.add(read_image(self.camera), q)
         except CalibrationError as exc:
-            raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
+            raise NotReady(Message("refusal.calibration_failed", cause=cause_message(exc)), cause=exc) from exc
 
     def solve_hand_eye(self, operator: str) -> HandEyeCalibration:
         """Solve, check and save the camera's pose; a refused calibration (`NotReady`) says what to do."""
@@ -189,7 +190,7 @@ class CalibrationSteps:
         try:
             result = self.hand_eye.solve()
         except CalibrationError as exc:
-            raise NotReady(Message("refusal.calibration_failed", cause=str(exc))) from exc
+            raise NotReady(Message("refusal.calibration_failed", cause=cause_message(exc)), cause=exc) from exc
         camera = {
             **self.documents.calibration.camera.model_dump(),
             "camera_to_base": [list(map(float, row)) for row in result.pose],

@@ -28,7 +28,7 @@ from vision.calibration import (
     calibrate_hand_eye,
     checkerboard_points,
 )
-from vision.errors import CalibrationError
+from vision.errors import CalibrationError, CalibrationProblem
 
 MIN_VIEWS = 3
 GOOD_VIEWS = 8
@@ -62,7 +62,9 @@ def tool_pose(q_rad: np.ndarray) -> np.ndarray:
 
 def _gray(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
-        raise CalibrationError("the camera gave no usable picture (empty or not an 8-bit image)")
+        raise CalibrationError(
+            "the camera gave no usable picture (empty or not an 8-bit image)", CalibrationProblem.NO_PICTURE
+        )
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
@@ -106,7 +108,10 @@ class CheckerboardViews:
         if len(self.images) >= MAX_VIEWS:
             return ViewResult(False, len(self.images), Message("view.plenty", max=MAX_VIEWS), self.guidance())
         if self.images and _gray(image).shape != _gray(self.images[0]).shape:
-            raise CalibrationError("the picture size changed between views; restart the camera calibration")
+            raise CalibrationError(
+                "the picture size changed between views; restart the camera calibration",
+                CalibrationProblem.SIZE_CHANGED,
+            )
         if find_board(image, self.board) is None:
             return ViewResult(
                 False,
@@ -127,7 +132,10 @@ class CheckerboardViews:
     def solve(self) -> tuple[CameraIntrinsics, float]:
         """The intrinsics and the RMS reprojection error (px)."""
         if len(self.images) < MIN_VIEWS:
-            raise CalibrationError(f"need at least {MIN_VIEWS} views of the board, have {len(self.images)}")
+            raise CalibrationError(
+                f"need at least {MIN_VIEWS} views of the board, have {len(self.images)}",
+                CalibrationProblem.TOO_FEW_VIEWS,
+            )
         result = calibrate_checkerboard(self.images, self.board, self.square_m)
         return result.intrinsics, result.rms_error_px
 
@@ -184,5 +192,7 @@ class HandEyeViews:
         """The camera's pose in the robot base frame (`pose`, 4x4 `T_base_camera`), checked: its
         residual in mm; `CalibrationError` (saying what to do) for degenerate poses or a bad fit."""
         if len(self.tool_poses) < MIN_VIEWS:
-            raise CalibrationError(f"need at least {MIN_VIEWS} arm poses, have {len(self.tool_poses)}")
+            raise CalibrationError(
+                f"need at least {MIN_VIEWS} arm poses, have {len(self.tool_poses)}", CalibrationProblem.TOO_FEW_VIEWS
+            )
         return calibrate_hand_eye(self.tool_poses, self.board_poses, CameraMount.FIXED)

@@ -25,6 +25,7 @@ from bidvis.robot_ui.arm_control import ArmControl
 from bidvis.robot_ui.documents import RobotDocuments, check_operator
 from bidvis.robot_ui.errors import Busy, SessionError, TriggerRefused
 from careplan_api.schemas import UsageEventType
+from controller.causes import Cause, cause_message
 from controller.config import SafetyLimits, TriggerKind
 from controller.feeding import CommandKind, FeedingState
 from controller.loop import LatestValue, MealController, run_meal
@@ -162,13 +163,14 @@ class MealRuntime:
             process.wait()
             finished = process.finished
             if finished is not None and finished.error is not None:
-                self._result = Message("fault.meal_failed", cause=finished.error)
+                log.error("the meal failed: %s", finished.error)
+                self._result = Message("fault.meal_failed", cause=(finished.cause or Cause.UNKNOWN).message())
                 self._state = FeedingState.FAULT
             elif finished is not None and finished.final_state is not None:
                 self._result = self._ended(finished.final_state)
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("controller process failed")
-            self._result = Message("fault.meal_failed", cause=str(exc))
+            self._result = Message("fault.meal_failed", cause=cause_message(exc))
             self._state = FeedingState.FAULT
         finally:
             self._give_back(bus)
@@ -209,7 +211,7 @@ class MealRuntime:
             self._result = self._ended(report.final_state)
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
-            self._result = Message("fault.meal_failed", cause=str(exc))
+            self._result = Message("fault.meal_failed", cause=cause_message(exc))
             self._state = FeedingState.FAULT
         finally:
             self._give_back(bus)

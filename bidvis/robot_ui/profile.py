@@ -15,6 +15,7 @@ from bidvis.robot_ui.face_size import (
     check_lips_distance,
     measure_face_scale,
 )
+from controller.causes import cause_message
 from controller.config import CitizenProfile
 from controller.messages import Message
 from vision import CameraIntrinsics, FaceModels
@@ -48,7 +49,7 @@ class ProfileSteps:
         try:
             intrinsics = CameraIntrinsics.load(self.documents.intrinsics_path())
         except CalibrationError as exc:
-            raise NotReady(Message("refusal.camera_not_calibrated", cause=str(exc))) from exc
+            raise NotReady(Message("refusal.camera_not_calibrated", cause=cause_message(exc)), cause=exc) from exc
         images = [read_image(self.camera) for _ in range(FACE_SIZE_VIEWS)]
         if self._face_models is None:
             self._face_models = FaceModels.load()

@@ -15,12 +15,15 @@ from bidvis.motion_runtime.runner import ControllerProcess
 from bidvis.motion_runtime.worker import GONE_WEB_SERVER, SILENT_WEB_SERVER, Setup
 from bidvis.robot_ui.session import RobotSession
 from careplan_api.schemas import UsageEventType
+from controller.causes import Cause
 from controller.config import TriggerKind, demo_calibration, demo_profile, demo_safety_limits, save_config
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
 from controller.loop import CommandQueue, LatestValue
+from controller.messages import Language, Message
 from tests.bidvis.conftest import sim_bus_process, wait_for
 from tests.commissioning_records import write_commissioning_record
+from tests.controller.test_invalid_values import danish_problems
 from vision.observation import MouthObservation, MouthStatus
 
 STAFF = "staff Anna from 127.0.0.1"
@@ -70,11 +73,18 @@ def test_every_message_to_the_controller_is_validated(data):
         b'{"kind": "state", "state": "flying"}',
         b'{"kind": "timing", "intervals_s": [Infinity]}',
         b'{"kind": "stop", "source": "x"}',  # a message for the controller, not from it
+        b'{"kind": "finished", "final_state": "fault", "error": "x", "cause": "disk I/O error"}',
+        b'{"kind": "finished", "final_state": "fault", "cause": "calibration"}',
     ],
 )
 def test_every_message_from_the_controller_is_validated(data):
     with pytest.raises(messages.ProtocolError):
         messages.from_controller(data)
+
+
+def test_a_failed_meal_crosses_with_its_english_and_the_kind_said_in_words():
+    finished = messages.Finished(final_state=FeedingState.FAULT, error="could not open port", cause=Cause.PORT)
+    assert messages.from_controller(messages.encode(finished)) == finished
 
 
 # -- a meal in the controller process --------------------------------------------------------------
@@ -143,6 +153,29 @@ def test_a_meal_runs_in_its_own_process_and_stop_reaches_it(robot_files, port, j
         session.close()
 
 
+def test_a_meal_the_controller_refuses_says_why_in_words_and_logs_the_english(robot_files, port, journal, caplog):
+    session = RobotSession(
+        port=port,
+        calibration=demo_calibration().model_copy(update={"tool_servo_id": None}),
+        calibration_path=robot_files / "robot_calibration.toml",
+        profile=demo_profile(),
+        profile_path=robot_files / "citizen_profile.toml",
+        limits=LIMITS.model_copy(update={"max_consecutive_bus_errors": 3}),  # too few to ride out a USB stall
+        journal=journal,
+        controller_process=True,
+    )
+    try:
+        session.meal.panel_command(CommandKind.SELECT_BOWL, 0, STAFF)
+        wait_for(lambda: not session.meal.running, timeout_s=30, what="the meal to fail")
+        failed = Message("fault.meal_failed", cause=Cause.TIMING_BUDGET.message())
+        for language in Language:
+            assert session.meal.status(language)["result_text"] == failed.text(language)
+        assert danish_problems(failed.text(Language.DANISH), []) == []
+        assert "USB stall" in caplog.text and "USB stall" not in session.meal.status()["result"]
+    finally:
+        session.close()
+
+
 def test_a_silent_web_server_stops_the_meal(port, journal):
     process = ControllerProcess(setup_for(port, silence_s=0.5), journal, LatestValue(), heartbeat_s=60.0)
     process.panel(CommandKind.START_MEAL, None, STAFF)
@@ -165,6 +198,7 @@ def test_a_dead_controller_process_ends_the_meal_as_interrupted(port, journal):
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait(10)
         assert process.state is FeedingState.FAULT and "ended unexpectedly" in (process.finished.error or "")
+        assert process.finished.cause is Cause.CONTROLLER_ENDED
         (ended,) = events(journal, UsageEventType.MEAL_ENDED)
         assert ended["reason"] == "interrupted" and journal.open_meal_id is None
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from bidvis.motion_runtime.runner import ControllerProcess
 from bidvis.motion_runtime.worker import Setup, open_servo_bus
+from controller.causes import Cause
 from controller.config import SafetyLimits, demo_calibration, demo_profile, demo_safety_limits
 from controller.feeding import CommandKind, FeedingState
 from controller.journal import UsageJournal
@@ -120,6 +121,7 @@ def test_the_controller_process_reports_the_refusal_and_moves_nothing(tmp_path):
         assert finished is not None and finished.final_state is FeedingState.FAULT
         assert finished.error is not None and finished.error.startswith("the timing budget does not hold")
         assert "sync read reply timeout 51.3 ms" in finished.error and "\n" not in finished.error
+        assert finished.cause is Cause.TIMING_BUDGET  # what the staff page says, in words
         assert list(journal.events()) == []
         assert servo_settings(str(link)) == before
         assert before[Register.BUS_WATCHDOG] == {i: b"\x00" for i in JOINT_IDS}  # a meal would have armed it

@@ -7,15 +7,17 @@ import pytest
 
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmParked, ArmStopped
+from controller.causes import Cause
 from controller.config import demo_calibration, demo_safety_limits
 from controller.face_current import operating_mode
-from controller.messages import Language
+from controller.messages import Language, Message
 from controller.safety import JointNoise
 from controller.servos import ArmServos
-from firmware_bridge import DynamixelBus, HardwareError
+from firmware_bridge import BusTimeout, DynamixelBus, HardwareError
 from firmware_bridge.control_table import XM430_W350, Register
 from sim.faults import FaultKind, inject
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
+from tests.controller.test_invalid_values import danish_problems
 from tests.controller.test_servos import RecordingBus
 
 TICK_S = arm_module.PERIOD_S
@@ -174,8 +176,17 @@ def test_a_silent_bus_is_a_fault_and_refuses_motion(rig):
     run_for(driver, clock, 0.3)
     status = driver.status()
     assert status.mode is ArmMode.FAULT and "stopped answering" in str(status.fault)
+    said_in_words(status.fault)
     with pytest.raises(ArmFault, match="Connect"):
         driver.hold("owner-aaaa", 1, 1)
+
+
+def said_in_words(fault: Message | None) -> None:
+    """A fault names its cause in words (a `cause.*` message), never an exception's English."""
+    assert fault is not None
+    cause = fault.values["cause"]
+    assert isinstance(cause, Message) and cause.key.startswith("cause."), fault
+    assert danish_problems(fault.text(Language.DANISH), []) == []
 
 
 WATCHDOG_S = arm_module.SETUP_WATCHDOG_STEPS * 0.02
@@ -322,7 +333,9 @@ def test_a_servo_overload_is_a_fault_until_reconnected(rig):
     servos.servo(12).inject_hardware_error(HardwareError.OVERLOAD)  # the arm is blocked: the servo gives up
     with pytest.raises(ArmFault, match="hardware error"):
         run_for(driver, clock, 1.0, hold=("owner-aaaa", 2, 1))
-    assert "OVERLOAD" in str(driver.status().fault)
+    fault = driver.status().fault
+    assert fault == Message("fault.servo_hardware", servo=12, cause=Cause.OVERLOAD.message())
+    said_in_words(fault)
     servos.servo(12).reboot()  # staff free the arm and power-cycle the servo
     driver.connect()
     before = driver.measured_q()
@@ -381,7 +394,11 @@ def test_a_jog_that_meets_something_stops_and_holds_in_fault_naming_the_joint(ri
     assert stopped_s is not None and stopped_s - pushed_s <= 0.03
     assert refused is not None
     status = driver.status()
-    assert status.mode is ArmMode.FAULT and "touched something" in str(status.fault) and "joint2" in str(status.fault)
+    assert status.mode is ArmMode.FAULT and "touched something and stopped (joint 2: its current was" in str(
+        status.fault
+    )
+    assert status.fault is not None and status.fault.values["threshold_ma"] < status.fault.values["excess_ma"]
+    assert danish_problems(status.fault.text(Language.DANISH), []) == []
     with pytest.raises(ArmFault):
         driver.hold("owner-aaaa", 2, 1, press=2)
     servos.plant.external_nm.clear()
@@ -476,7 +493,7 @@ def test_a_push_during_a_test_bite_stops_it_within_30_ms(rig):
             stopped_s = clock.now()
     assert stopped_s is not None and stopped_s - pushed_s <= 0.03
     run_for(driver, clock, 0.3)
-    assert not driver.busy and "joint3" in str(driver.status().fault)
+    assert not driver.busy and "(joint 3: " in str(driver.status().fault)
 
 
 # -- park and power down --------------------------------------------------------------------------
@@ -570,6 +587,8 @@ def test_a_park_that_cannot_get_there_keeps_the_torque_on_and_says_why(rig, monk
             break
     status = driver.status()
     assert status.mode is ArmMode.FAULT and expected in str(status.fault), status.fault
+    if fault in ("silent_servo", "overload"):
+        said_in_words(status.fault)
     holding = [1, 1, 1, 0] if fault == "overload" else [1, 1, 1, 1]
     assert torque(servos) == holding  # bidvis turned no torque off
     with pytest.raises(ArmFault):
@@ -621,3 +640,28 @@ def test_a_meal_after_set_up_in_current_based_mode_keeps_the_torque_on():
         assert all(servo.torque_on for servo in servos.servos)
     finally:
         servos.close()
+
+
+def _no_answer(*_args, **_kwargs):
+    raise BusTimeout(0x01, (11,), 0.02)  # nobody answers: the cable is out
+
+
+def test_a_watchdog_that_cannot_be_rearmed_says_why_in_words(rig, monkeypatch):
+    driver, _, clock = rig
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
+    clock.advance_to(clock.now() + 0.5)  # this computer was silent longer than the servos' watchdog
+    monkeypatch.setattr(driver.bus, "write", _no_answer)  # and then the bus fails to re-arm it
+    run_for(driver, clock, 0.2)
+    fault = driver.status().fault
+    assert fault == Message("fault.watchdog_not_rearmed", cause=Cause.NO_ANSWER.message())
+    said_in_words(fault)
+
+
+def test_torque_that_cannot_be_turned_off_after_a_park_says_why_in_words(rig, monkeypatch):
+    driver, servos, clock = rig
+    monkeypatch.setattr(driver.servos, "torque_off", _no_answer)
+    park(driver, clock)
+    fault = driver.status().fault
+    assert fault == Message("fault.torque_not_off", cause=Cause.NO_ANSWER.message())
+    said_in_words(fault)
+    assert torque(servos) == [1, 1, 1, 1]

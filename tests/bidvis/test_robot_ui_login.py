@@ -5,6 +5,7 @@ address; common passwords are refused; logins are audited; the staff page is Dan
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import stat
@@ -25,6 +26,7 @@ from bidvis.robot_ui.staff_login import (
     WeakPassword,
     check_password,
 )
+from bidvis.robot_ui.texts import Language, staff_words
 from tests.bidvis.conftest import PASSWORD, ROBOT_URL
 
 # Every staff route: (method, path, JSON body). A body that would be valid, so that a refusal is the login's.
@@ -232,6 +234,32 @@ def test_a_password_change_is_refused_without_the_right_current_password_or_for_
     assert anonymous.get("/api/status").status_code == 200  # nothing changed: still logged in
 
 
+@pytest.mark.parametrize("new", ["kort", "password123", "qwertyuiop"])  # too short, common, a keyboard row
+def test_a_weak_new_password_is_refused_in_the_readers_words(anonymous, log_in, password, new):
+    log_in(anonymous)
+    for language in Language:
+        answer = anonymous.post(
+            "/account/password",
+            data={"current_password": password, "new_password": new, "new_password_again": new, "lang": language.value},
+        )
+        assert answer.status_code == 422
+        assert html.escape(staff_words(language)["password_weak"]) in answer.text
+        assert not re.search(r"password has|most common|choose a stronger", answer.text)  # WeakPassword's English
+
+
+@pytest.mark.parametrize("content", [b"{", b"\xff\xfe", b'{"accounts": 3}'])
+def test_a_corrupt_accounts_file_is_a_clear_error_in_the_readers_words_not_a_crash(
+    anonymous, staff_login, caplog, content
+):
+    staff_login.accounts.path.write_bytes(content)
+    for language in Language:
+        answer = anonymous.post("/login", data={"username": "Anna", "password": PASSWORD, "lang": language.value})
+        assert answer.status_code == 500
+        assert html.escape(staff_words(language)["accounts_broken"]) in answer.text
+        assert "accounts file" not in answer.text
+    assert "accounts file" in caplog.text
+
+
 def test_a_disabled_account_ends_every_session_at_once_and_cannot_log_in(anonymous, log_in, staff_login, tmp_path):
     from typer.testing import CliRunner
 
@@ -408,14 +436,6 @@ def test_a_robot_without_accounts_says_how_to_make_one(robot, tmp_path):
     with TestClient(create_app(robot.session, empty), base_url=ROBOT_URL) as client:
         answer = client.post("/login", data={"username": "Anna", "password": "whatever1"}, follow_redirects=False)
     assert answer.status_code == 401 and "add-staff" in answer.text
-
-
-def test_a_corrupt_accounts_file_is_a_clear_error_not_a_crash(robot, tmp_path):
-    path = tmp_path / "broken.json"
-    path.write_text("{not json")
-    with TestClient(create_app(robot.session, StaffLogin(StaffAccounts(path))), base_url=ROBOT_URL) as client:
-        answer = client.post("/login", data={"username": "Anna", "password": "whatever1"}, follow_redirects=False)
-    assert answer.status_code == 500 and "unreadable" in answer.text and "add-staff" in answer.text
 
 
 # -- the accounts file and passwords --------------------------------------------------------------

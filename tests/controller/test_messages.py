@@ -17,6 +17,7 @@ from bidvis.robot_ui.arm_lease import ArmUse
 from bidvis.robot_ui.camera_setup import CHECKERBOARD_GUIDANCE, HAND_EYE_GUIDANCE
 from bidvis.robot_ui.schemas import FieldOfView, PanelPress
 from bidvis.robot_ui.texts import page_words
+from controller.causes import Cause
 from controller.config import TriggerKind
 from controller.feeding import FeedingState
 from controller.messages import (
@@ -50,6 +51,7 @@ FAMILIES: dict[str, list[str]] = {
     "arm_mode.": [mode.value for mode in ArmMode],
     "arm_use.": [use.value for use in ArmUse],
     "trigger.": [kind.value for kind in TriggerKind],
+    "cause.": [cause.value for cause in Cause],
     "field.": _form_fields(),
     "choice.": [f"trigger_kind.{kind.value}" for kind in TriggerKind]
     + [f"kind.{kind}" for kind in get_args(FieldOfView.model_fields["kind"].annotation)],

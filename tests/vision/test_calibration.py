@@ -17,6 +17,7 @@ from vision.calibration import (
     rotation_axis_spread_deg,
     to_frame,
 )
+from vision.errors import CalibrationProblem
 from vision.head_pose import CANONICAL_MOUTH_MM, CANONICAL_RIGID_MM, RIGID_POINTS, estimate_head_pose
 
 TRUE = CameraIntrinsics(fx=610.0, fy=605.0, cx=322.0, cy=236.0, width=640, height=480)
@@ -48,13 +49,15 @@ def test_checkerboard_calibration_recovers_known_intrinsics(board_images):
 
 def test_calibration_needs_three_views_of_the_board(board_images):
     blank = np.full((480, 640), 255, np.uint8)
-    with pytest.raises(CalibrationError, match="found in 2 image"):
+    with pytest.raises(CalibrationError, match="found in 2 image") as caught:
         calibrate_checkerboard([board_images[0], board_images[1], blank, blank], BOARD, SQUARE_M)
+    assert caught.value.problem is CalibrationProblem.NO_BOARD
 
 
 def test_calibration_refuses_images_of_different_sizes(board_images):
-    with pytest.raises(CalibrationError, match="one size"):
+    with pytest.raises(CalibrationError, match="one size") as caught:
         calibrate_checkerboard([board_images[0], cv2.resize(board_images[1], (320, 240))], BOARD, SQUARE_M)
+    assert caught.value.problem is CalibrationProblem.SIZE_CHANGED
 
 
 def test_intrinsics_round_trip_through_json_and_bad_files_are_named(tmp_path):
@@ -62,12 +65,20 @@ def test_intrinsics_round_trip_through_json_and_bad_files_are_named(tmp_path):
     TRUE.save(path)
     assert CameraIntrinsics.load(path) == TRUE
     (tmp_path / "bad.json").write_text('{"fx": "wide"}')
-    with pytest.raises(CalibrationError, match="not a camera calibration"):
-        CameraIntrinsics.load(tmp_path / "bad.json")
-    with pytest.raises(CalibrationError, match="cannot read"):
-        CameraIntrinsics.load(tmp_path / "missing.json")
-    with pytest.raises(CalibrationError):
+    (tmp_path / "zero.json").write_text(TRUE.to_json().replace('"fx": ', '"fx": 0.0, "_": '))
+    (tmp_path / "binary.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    for name, match in [
+        ("bad.json", "not a camera calibration"),
+        ("zero.json", "not a camera calibration.*positive focal lengths"),
+        ("binary.json", "cannot read.*can't decode"),
+        ("missing.json", "cannot read"),
+    ]:
+        with pytest.raises(CalibrationError, match=match) as caught:
+            CameraIntrinsics.load(tmp_path / name)
+        assert caught.value.problem is CalibrationProblem.FILE_UNREADABLE, name
+    with pytest.raises(CalibrationError) as caught:
         CameraIntrinsics(fx=0.0, fy=1.0, cx=0.0, cy=0.0, width=640, height=480)
+    assert caught.value.problem is None  # a bad argument, no person's mistake
 
 
 def test_project_is_the_pinhole_model_and_back_project_inverts_it():
@@ -151,15 +162,16 @@ def test_a_hand_eye_calibration_whose_marker_moved_is_refused_saying_what_to_do(
     _, arm, seen = hand_eye_views(CameraMount.FIXED)
     seen[4] = seen[4].copy()
     seen[4][:3, 3] += (0.03, 0.0, 0.0)  # the board slipped on the tool before one view
-    with pytest.raises(CalibrationError, match=r"scatters by \d+\.\d mm.*fixed rigidly"):
+    with pytest.raises(CalibrationError, match=r"scatters by \d+\.\d mm.*fixed rigidly") as caught:
         calibrate_hand_eye(arm, seen, CameraMount.FIXED)
+    assert caught.value.problem is CalibrationProblem.POOR_FIT
 
 
 def test_hand_eye_needs_paired_poses():
-    with pytest.raises(CalibrationError, match="at least 3"):
-        calibrate_hand_eye([np.eye(4)] * 2, [np.eye(4)] * 2)
-    with pytest.raises(CalibrationError, match="paired"):
-        calibrate_hand_eye([np.eye(4)] * 4, [np.eye(4)] * 3)
+    for arm, seen in [([np.eye(4)] * 2, [np.eye(4)] * 2), ([np.eye(4)] * 4, [np.eye(4)] * 3)]:
+        with pytest.raises(CalibrationError, match="at least 3 paired") as caught:
+            calibrate_hand_eye(arm, seen)
+        assert caught.value.problem is CalibrationProblem.TOO_FEW_VIEWS
 
 
 def test_checkerboard_points_follow_columns_then_rows():
@@ -170,8 +182,9 @@ def test_checkerboard_points_follow_columns_then_rows():
 @pytest.mark.parametrize("mount", list(CameraMount))
 def test_hand_eye_refuses_arm_poses_about_one_axis_only(mount):
     arm = [pose_matrix(np.array([0.0, 0.0, angle]), (0.1 * angle, 0.0, 0.0)) for angle in (0.1, 0.4, 0.8, 1.2)]
-    with pytest.raises(CalibrationError, match="one axis only.*joint 1 turned left and right"):
+    with pytest.raises(CalibrationError, match="one axis only.*joint 1 turned left and right") as caught:
         calibrate_hand_eye(arm, [np.linalg.inv(p) for p in arm], mount)
+    assert caught.value.problem is CalibrationProblem.ONE_AXIS
 
 
 def test_hand_eye_refuses_arm_poses_that_hardly_turn():

@@ -8,6 +8,7 @@ lock-outs, logouts and password changes are audited.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
@@ -16,9 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.deps import SESSION_COOKIE, Audit, Login, StaffActor, client_address
-from bidvis.robot_ui.staff_login import MAX_PASSWORD_CHARS, StaffAccountsError, StaffLogin
+from bidvis.robot_ui.staff_login import MAX_PASSWORD_CHARS, StaffAccountsError, StaffLogin, WeakPassword
 from bidvis.robot_ui.texts import Language, parse_language, staff_text, staff_words
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
@@ -124,7 +126,8 @@ def login(
             return _page(request, "login.html", language, target, error=t["login_no_accounts"], status_code=401)
         ok = login.accounts.verify(username, password)
     except StaffAccountsError as exc:
-        return _page(request, "login.html", language, target, error=str(exc), status_code=500)
+        log.error("staff login: %s", exc)
+        return _page(request, "login.html", language, target, error=t["accounts_broken"], status_code=500)
     if ok and not login.password_allowed(username):
         ok = False  # answered as a wrong password: only break-glass accounts log in with a password here
     if not ok:
@@ -233,8 +236,12 @@ def change_password(
         return _page(request, "password.html", language, error=t["password_temporary"], status_code=409)
     try:
         login.accounts.add(staff.ident, new_password)
+    except WeakPassword as exc:
+        log.info("new password refused: %s", exc)
+        return _page(request, "password.html", language, error=t["password_weak"], status_code=422)
     except StaffAccountsError as exc:
-        return _page(request, "password.html", language, error=str(exc), status_code=422)
+        log.error("password change: %s", exc)
+        return _page(request, "password.html", language, error=t["accounts_broken"], status_code=500)
     ended = login.sessions.end_account(staff.ident)
     audit.record(AuditAction.PASSWORD_CHANGED, actor=staff.ref, client=staff.client, detail={"sessions_ended": ended})
     response = RedirectResponse(f"/login?lang={language.value}&note=password_changed", status.HTTP_303_SEE_OTHER)
