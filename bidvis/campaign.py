@@ -205,18 +205,21 @@ def crashed_result(scenario: Scenario, reason: str) -> ScenarioResult:
 
 def _quiet_worker() -> None:
     """A campaign worker logs only errors (the ground-truth camera warns once per run)."""
-    import logging
-
     logging.getLogger().setLevel(logging.ERROR)
 
 
 def _local(
     plan: list[PlannedRun], families: dict[str, Family], workers: int, failures_dir: Path | None, limits: ReportLimits
 ) -> Iterator[RunRecord]:
-    if workers == 1:
+    if workers == 1:  # in this process: quiet while the runs last, then the caller's logging as it was
+        root = logging.getLogger()
+        level = root.level
         _quiet_worker()
-        for run in plan:
-            yield run_planned(run, families[run.family], failures_dir, limits)
+        try:
+            for run in plan:
+                yield run_planned(run, families[run.family], failures_dir, limits)
+        finally:
+            root.setLevel(level)
         return
     # spawn, not fork: the parent has threads (the progress display) that a fork would copy mid-state
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker)

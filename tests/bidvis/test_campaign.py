@@ -221,3 +221,19 @@ def test_the_same_campaign_runs_on_a_ray_cluster_given_its_address(tmp_path):
         parse_families(QUICK), plan_runs(parse_families(QUICK), 2, None, SeedSplit.HELD_OUT), workers=1
     )
     assert [r["worst_peak_face_force_n"] for r in on_ray] == [round(r.peak_face_force_n, 4) for r in local]
+
+
+def test_a_campaign_in_this_process_leaves_the_callers_logging_as_it_was():
+    """One worker runs in the caller's process, quiet while it runs; afterwards the caller's warnings
+    are logged again (a test after it, or the robot in the same process, would lose them)."""
+    import logging
+
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.INFO)
+    try:
+        families = parse_families(QUICK)
+        assert run_campaign(families, [], workers=1) == []
+        assert root.level == logging.INFO
+    finally:
+        root.setLevel(before)
