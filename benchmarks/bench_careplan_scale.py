@@ -12,8 +12,10 @@ figure on a shared machine can be read against the load average, reported before
 (default 30, of which 5 warm-up) the length of each run. The workers log every garbage-collector
 pause of at least `BIDVIS_BENCH_GC_PAUSE_LOG_MS` (default 5); the run reports them (`gc_pauses`)
 and how many of the generator's slowest requests were in flight during one
-(`slowest_during_gc_pause`). The service's own settings pass through the environment
-(`BIDVIS_CAREPLAN_GC_FREEZE_AFTER_STARTUP=false` serves without freezing the start-up heap).
+(`slowest_during_gc_pause`), and the checkpoints, autovacuums and autoanalyzes PostgreSQL ran
+meanwhile (with their times, to set against the slowest requests'). The service's own settings
+pass through the environment (`BIDVIS_CAREPLAN_GC_FREEZE_AFTER_STARTUP=false` serves without
+freezing the start-up heap).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -50,6 +52,7 @@ class Deployment:
     server: subprocess.Popen
     postgres_pid: int
     log: Path
+    postgres_conninfo: str
 
     def cpu_s(self) -> dict[str, float]:
         """CPU seconds so far of the service (parent and workers) and of PostgreSQL (all its processes)."""
@@ -140,7 +143,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             time.sleep(0.2)
         time.sleep(2)  # every worker up
         postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
-        yield Deployment(base_url, tokens_file, server, postmaster, data_dir / "server.log")
+        conninfo = f"host=127.0.0.1 port={pg.port} user=postgres dbname=scale"
+        yield Deployment(base_url, tokens_file, server, postmaster, data_dir / "server.log", conninfo)
         server.terminate()
         server.wait(timeout=30)
     finally:
@@ -173,6 +177,33 @@ def _gc_pauses(log: Path, offset: int) -> list[Pause]:
     return pauses
 
 
+@dataclass(frozen=True)
+class PostgresBackground:
+    """PostgreSQL's checkpoints so far and, per table, its last autovacuum and autoanalyze."""
+
+    checkpoints: int
+    tables: list[tuple[str, datetime | None, datetime | None]]
+
+    @classmethod
+    def read(cls, conninfo: str) -> PostgresBackground:
+        import psycopg
+
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            row = conn.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()
+            tables = conn.execute("SELECT relname, last_autovacuum, last_autoanalyze FROM pg_stat_user_tables")
+            return cls(int(row[0]) if row else 0, list(tables.fetchall()))
+
+    def since(self, before: PostgresBackground, started: datetime) -> dict[str, object]:
+        """The checkpoints, autovacuums and autoanalyzes PostgreSQL ran between `before` (read at `started`) and now."""
+        runs = sorted(
+            f"{kind} {name} {when.astimezone(UTC).strftime('%H:%M:%S.%f')[:12]}"
+            for name, vacuumed, analyzed in self.tables
+            for kind, when in (("autovacuum", vacuumed), ("autoanalyze", analyzed))
+            if when is not None and when >= started
+        )
+        return {"postgres_checkpoints": self.checkpoints - before.checkpoints, "postgres_autovacuum": runs}
+
+
 def _pause_summary(pauses: list[Pause], slowest: list[dict[str, object]]) -> dict[str, object]:
     by_generation: dict[str, list[float]] = {}
     for pause in pauses:
@@ -194,6 +225,7 @@ def test_ingest_latency_with_many_devices(benchmark, deployment: Deployment, tmp
     out = tmp_path / "load.json"
     load_before = os.getloadavg()[0]
     log_offset = deployment.log.stat().st_size
+    background_before, started = PostgresBackground.read(deployment.postgres_conninfo), datetime.now(UTC)
     cpu_before = deployment.cpu_s()
 
     def run() -> None:
@@ -230,6 +262,7 @@ def test_ingest_latency_with_many_devices(benchmark, deployment: Deployment, tmp
         load_before=round(load_before, 1),
         load_after=round(os.getloadavg()[0], 1),
         **_pause_summary(_gc_pauses(deployment.log, log_offset), result["slowest"]),
+        **PostgresBackground.read(deployment.postgres_conninfo).since(background_before, started),
     )
     print(f"\n{devices} devices, {WORKERS} workers: " + json.dumps(benchmark.extra_info))
     assert result["errors"] == 0, result["error_kinds"]
