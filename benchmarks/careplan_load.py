@@ -6,7 +6,10 @@ CPU per request, far less than an HTTP library) and, about once a second (jitter
 phase), posts a batch of 20 events of its current meal; a meal is 3 batches (60 events: started,
 bites, ended), then the next meal begins. It records each request's latency from the first byte
 sent to the last byte of the answer after the warm-up, and counts anything but a 200 with every
-event accepted; `requests_with_warmup` counts every answer, for CPU per request.
+event accepted; `requests_with_warmup` counts every answer, for CPU per request. To tell the
+service's stalls from its own, it also reports how late its devices woke up to send (`send_late_*`:
+its event loop kept from running, by itself or by the other processes on the cores) and the slowest
+requests with the wall-clock time they were sent (`slowest`, to set against the service's logs).
 
     python benchmarks/careplan_load.py --url http://127.0.0.1:8000 --tokens tokens.txt \\
         --devices 100 --seconds 30 --warmup-s 5 --json result.json
@@ -26,6 +29,7 @@ from urllib.parse import urlsplit
 
 BATCH_EVENTS = 20
 BATCHES_PER_MEAL = 3
+SLOWEST_REPORTED = 20
 KINDS = ("trigger", "bite_offered", "bite_taken")
 
 
@@ -68,7 +72,8 @@ async def device(
     seconds: float,
     warmup_s: float,
     rng: random.Random,
-    latencies: list[float],
+    latencies: list[tuple[float, float]],
+    lateness: list[float],
     errors: list[str],
     answered: list[int],
 ) -> None:
@@ -81,10 +86,13 @@ async def device(
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     started = time.perf_counter()
     meal_id, index = uuid.uuid4(), 0
+    planned = started
     try:
         while (now := time.perf_counter()) - started < seconds:
+            if now - started >= warmup_s:
+                lateness.append(now - planned)
             body = meal_batch(meal_id, index, datetime.now(UTC) - timedelta(seconds=2))
-            sent = time.perf_counter()
+            sent, sent_wall = time.perf_counter(), time.time()
             try:
                 status, answer = await post(reader, writer, head, body)
             except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
@@ -94,13 +102,14 @@ async def device(
             else:
                 answered.append(1)
                 if sent - started >= warmup_s:
-                    latencies.append(time.perf_counter() - sent)
+                    latencies.append((time.perf_counter() - sent, sent_wall))
                     if status != 200 or json.loads(answer)["accepted"] != BATCH_EVENTS:
                         errors.append(f"HTTP {status}")
             index += 1
             if index == BATCHES_PER_MEAL:
                 meal_id, index = uuid.uuid4(), 0
-            await asyncio.sleep(max(0.0, rng.uniform(0.8, 1.2) - (time.perf_counter() - now)))
+            planned = now + rng.uniform(0.8, 1.2)
+            await asyncio.sleep(max(0.0, planned - time.perf_counter()))
     finally:
         writer.close()
 
@@ -111,13 +120,19 @@ def percentile(ordered: list[float], p: float) -> float:
 
 async def run(url: str, tokens: list[str], seconds: float, warmup_s: float, seed: int) -> dict[str, object]:
     rng = random.Random(seed)
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
+    lateness: list[float] = []
     errors: list[str] = []
     answered: list[int] = []
     await asyncio.gather(
-        *(device(url, t, seconds, warmup_s, random.Random(rng.random()), latencies, errors, answered) for t in tokens)
+        *(
+            device(url, t, seconds, warmup_s, random.Random(rng.random()), latencies, lateness, errors, answered)
+            for t in tokens
+        )
     )
-    ordered = sorted(latencies)
+    ordered = sorted(latency for latency, _sent in latencies)
+    late = sorted(lateness)
+    slowest = sorted(latencies, reverse=True)[:SLOWEST_REPORTED]
     measured_s = seconds - warmup_s
     return {
         "devices": len(tokens),
@@ -131,6 +146,12 @@ async def run(url: str, tokens: list[str], seconds: float, warmup_s: float, seed
         "p95_ms": percentile(ordered, 95),
         "p99_ms": percentile(ordered, 99),
         "max_ms": round(1000 * ordered[-1], 1) if ordered else float("nan"),
+        "send_late_p99_ms": percentile(late, 99),
+        "send_late_max_ms": round(1000 * late[-1], 1) if late else float("nan"),
+        "slowest": [
+            {"sent_at": datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds"), "ms": round(1000 * s, 1)}
+            for s, wall in slowest
+        ],
     }
 
 

@@ -128,6 +128,7 @@ def serve(
     from careplan_api.app import create_app
     from careplan_api.db import make_engine, upgrade_database
     from careplan_api.errors import CareplanError
+    from careplan_api.garbage_collection import prepare_worker_collector
     from careplan_api.observability import configure_json_logging
 
     settings = _settings(database_url)
@@ -140,6 +141,7 @@ def serve(
             app = create_app(settings)
         except CareplanError as exc:
             _fail(str(exc))
+        prepare_worker_collector(settings.gc_freeze_after_startup, settings.gc_pause_log_ms)
         uvicorn.run(app, **options)
         return
     if settings.database_url.startswith("sqlite"):

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careplan_api.db import make_engine, make_session_factory, make_write_lock, upgrade_database
 from careplan_api.errors import CareplanError, Conflict, Forbidden, InvalidInput, NotFound
+from careplan_api.garbage_collection import prepare_worker_collector
 from careplan_api.observability import ACCESS_LOGGER, Metrics, configure_json_logging
 from careplan_api.openid import OpenIdClients
 from careplan_api.routes import admin, auth, citizens, dashboard, fhir, fuldmagter, ingest, openid, ops, reports
@@ -193,7 +194,9 @@ def app_from_environment() -> FastAPI:
     calls (`uvicorn --factory`), configured by the `BIDVIS_CAREPLAN_*` environment, with JSON logs."""
     settings = Settings()
     configure_json_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    prepare_worker_collector(settings.gc_freeze_after_startup, settings.gc_pause_log_ms)
+    return app
 
 
 def login_limits(settings: Settings) -> LoginLimits:

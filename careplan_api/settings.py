@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     max_event_data_bytes: int = Field(default=4096, gt=0)
     max_event_clock_skew_s: float = Field(default=300.0, ge=0)
     db_pool_size: int = Field(default=20, gt=0)
+    gc_freeze_after_startup: bool = Field(
+        default=True,
+        description="move the objects built at start-up out of the garbage collector's scans (gc.freeze), "
+        "so that a full collection does not stall every request of the worker",
+    )
+    gc_pause_log_ms: float = Field(
+        default=50.0, gt=0, description="log a warning for each garbage-collector pause at least this long"
+    )
     login_max_failures_per_account_and_address: int = Field(
         default=10, gt=0, description="failed logins for one username from one client address within the window"
     )
