@@ -216,6 +216,27 @@ def test_staff_get_role_and_unit_from_the_municipal_providers_claims(app, base, 
     assert http.get(f"{base}/reports/citizens/{world.bob}?purpose=omsorg").status_code == 403  # unit B
 
 
+def test_staff_logged_in_through_the_provider_register_a_paper_fuldmagt_on_the_page(app, base, http, world):
+    """Staff have no password and no API token in this (the default) mode: the page is their way to do it."""
+    assert "url=/login" in log_in_at_provider(http, f"{base}/login/oidc/kommune", "anna").text  # on to who is logged in
+    assert '<a href="/fuldmagter?lang=da">Skriv en fuldmagt på papir ind</a>' in http.get(f"{base}/login").text
+    page = http.get(f"{base}/fuldmagter")
+    assert page.status_code == 200 and "Fuldmagt på papir" in page.text
+    assert f'value="{world.alice}"' in page.text and str(world.bob) not in page.text  # her unit's citizens only
+    reason = "underskrevet på plejehjemmet; borgeren har ikke MitID"
+    form = {"citizen": str(world.alice), "holder_name": "Karen", "holder_username": "relative", "scope": "full"}
+    done = http.post(f"{base}/fuldmagter/paper", data=form | {"reason": reason}, follow_redirects=True)
+    assert done.status_code == 200 and str(done.url).endswith("/fuldmagter?lang=da&done=paper")
+    assert "Fuldmagten på papir er skrevet ind." in done.text
+    with app.state.session_factory() as session:
+        row = session.scalar(select(Fuldmagt).where(Fuldmagt.source == FuldmagtSource.PAPER))
+        assert row is not None and row.citizen_id == world.alice and row.reason == reason
+        anna = session.get(User, row.granted_by_user_id)
+        assert anna is not None and anna.username == "Anna Hansen" and anna.password_hash == "!"
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.resource == f"fuldmagt {row.id}"))
+        assert entry is not None and entry.purpose == f"fuldmagt on paper: {reason}" and entry.citizen_id == world.alice
+
+
 def test_an_administrator_role_from_claims(base, http):
     log_in_at_provider(http, f"{base}/login/oidc/kommune", "bo")
     assert _me(http, base)["role"] == "admin"
