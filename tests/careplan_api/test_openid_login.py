@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
@@ -166,6 +168,23 @@ def test_a_citizen_logs_in_with_the_national_provider_as_her_own_citizen_record(
         assert link is not None and link.issuer.endswith(str(urlsplit(link.issuer).port)) and link.subject == "alice"
     logins = [e for e in _audit(app, AuditAction.LOGIN) if e.resource == "GET /login/oidc/mitid/callback"]
     assert len(logins) == 1 and logins[0].citizen_id == world.alice
+
+
+def test_the_cpr_number_is_in_no_url_log_line_or_audit_entry_of_a_login_and_logout(
+    app, base, http, world, caplog, national
+):
+    """Item 1: the CPR claim of the national provider is hashed at once (the URLs visited are in the log
+    too, as httpx writes each request's)."""
+    caplog.set_level(logging.DEBUG)
+    assert "url=/reports/citizens/" in log_in_at_provider(http, f"{base}/login/oidc/mitid", "alice").text
+    logout = http.post(f"{base}/logout", data={"lang": "da"})
+    assert logout.status_code == 303 and logout.headers["location"].startswith(national.issuer)
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("/login/oidc/mitid/callback?code=" in line for line in lines)  # the URLs are there to check
+    with app.state.session_factory() as session:
+        entries = [f"{e.resource} {e.purpose} {e.actor_name}" for e in session.scalars(select(AuditEntry))]
+    seen = [*lines, logout.headers["location"], *entries, *(cookie.value or "" for cookie in http.cookies.jar)]
+    assert [text for text in seen if re.search(r"010150-?1234", text)] == []
 
 
 def test_a_relative_registered_by_national_identifier_logs_in_to_the_citizen_she_holds_a_fuldmagt_for(
