@@ -182,15 +182,15 @@ def test_the_page_lets_the_citizen_grant_and_end_and_the_holder_see(app, world, 
     assert "ophævet" in client.get("/fuldmagter").text
 
 
-def test_the_page_lets_staff_register_a_paper_fuldmagt_for_their_units_citizens_only(app, world, sofie):
+def test_the_page_lets_staff_register_a_paper_fuldmagt_for_their_units_citizens_only(client, app, world, sofie):
     from fastapi.testclient import TestClient
 
-    client = TestClient(app, base_url="https://testserver", headers={"Accept": "text/html"})
-    assert client.post("/login", data={"username": "staff_a", "password": PASSWORD}).status_code == 200
-    page = client.get("/fuldmagter")
+    browser = TestClient(app, base_url="https://testserver", headers={"Accept": "text/html"})
+    assert browser.post("/login", data={"username": "staff_a", "password": PASSWORD}).status_code == 200
+    page = browser.get("/fuldmagter")
     assert page.status_code == 200 and "Alice Testesen" in page.text and "Bob" not in page.text
     for lang in ("da", "en"):  # plain words, and Danish on the Danish page, as the citizen's pages
-        assert _problems(client.get(f"/fuldmagter?lang={lang}").text, lang, ["Alice Testesen"]) == []
+        assert _problems(browser.get(f"/fuldmagter?lang={lang}").text, lang, ["Alice Testesen"]) == []
     with app.state.session_factory() as session:  # the choice of citizens is in each one's access log
         listed = session.scalars(select(AuditEntry.citizen_id).where(AuditEntry.resource.like("GET /fuldmagter (%")))
         assert set(listed) == {None, world.alice}  # the count, and the one citizen shown
@@ -205,17 +205,19 @@ def test_the_page_lets_staff_register_a_paper_fuldmagt_for_their_units_citizens_
         "bad date": (form | {"valid_until": "2020-01-01", "reason": reason}, {}, 422, "Udfyld alle felter"),
     }
     for what, (data, headers, code, text) in refused.items():
-        answer = client.post("/fuldmagter/paper", data=data, headers=headers, follow_redirects=False)
+        answer = browser.post("/fuldmagter/paper", data=data, headers=headers, follow_redirects=False)
         assert (answer.status_code, text in answer.text) == (code, True), what
-    done = client.post("/fuldmagter/paper", data=form | {"reason": reason, "lang": "en"}, follow_redirects=False)
+    done = browser.post("/fuldmagter/paper", data=form | {"reason": reason, "lang": "en"}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/fuldmagter?lang=en&done=paper"
     with app.state.session_factory() as session:
         row = session.scalar(select(Fuldmagt).where(Fuldmagt.source == FuldmagtSource.PAPER))
         assert row is not None and row.reason == reason and row.valid_until is None and row.citizen_id == world.alice
-    assert client.get(f"/api/v1/citizens/{world.alice}/audit", headers=sofie).status_code == 200  # scope full
-    client.cookies.clear()
-    assert client.post("/login", data={"username": "citizen", "password": PASSWORD}).status_code == 200
-    by_citizen = client.post("/fuldmagter/paper", data=form | {"reason": reason}, follow_redirects=False)
+    consent, person = _fuldmagt_resources(client, world, str(row.id))  # FHIR follows
+    assert consent["policyRule"]["text"] == "Givet på papir, registreret af personalet" and person["active"] is True
+    assert browser.get(f"/api/v1/citizens/{world.alice}/audit", headers=sofie).status_code == 200  # scope full
+    browser.cookies.clear()
+    assert browser.post("/login", data={"username": "citizen", "password": PASSWORD}).status_code == 200
+    by_citizen = browser.post("/fuldmagter/paper", data=form | {"reason": reason}, follow_redirects=False)
     assert by_citizen.status_code == 422 and "Kun personale i borgerens enhed" in by_citizen.text
 
 
