@@ -15,6 +15,7 @@ _RESOURCES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), key)
     for pattern, key in (
         (r"^fuldmagter held\b", "what_fuldmagter_held"),
+        (r"^GET /fuldmagter \(", "what_list"),  # the paper form's choice of the unit's citizens
         (r"^fuldmagter\b|/fuldmagter\b|^fuldmagt ", "what_fuldmagt"),
         (r"/access-log\b|/audit\b", "what_access_log"),
         (r"/trend\.svg\b", "what_trend"),
@@ -48,6 +49,7 @@ _SYSTEM_PURPOSES = {
     "the citizen's own overview of their fuldmagter": "why_own_fuldmagter",
     "the holder's overview of the fuldmagter they hold": "why_holder_fuldmagter",
     "the citizen's own record": "why_own_record",
+    "to register a fuldmagt given on paper": "why_paper_form",
 }
 PAPER_PREFIX = "fuldmagt on paper: "
 # the purpose form's choices, in both languages: shown in the reader's

@@ -1,12 +1,14 @@
 """Fuldmagter as people give and use them (`services.fuldmagt`): the API, and the page
 `/fuldmagter` where a logged-in citizen grants, sees and ends theirs, and a holder sees what they
-hold and for whom. Staff register a fuldmagt given on paper through the API, with the reason.
-Every change is audited and shows in the citizen's access log and FHIR export at once.
+hold and for whom. Staff of a unit register a fuldmagt given on paper, with the reason, on the same
+page (so that staff who log in through the municipality's OpenID Provider, and have no API token,
+can) or through the API. Every change is audited and shows in the citizen's access log and FHIR export at once.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Annotated
 from urllib.parse import urlencode
@@ -17,10 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from careplan_api.deps import SESSION_COOKIE, CurrentUser, FormUser, PageUser, SessionDep
 from careplan_api.errors import CareplanError, Forbidden, InvalidInput, NotFound
 from careplan_api.i18n import DISPLAY_TZ, Lang, negotiate, texts
-from careplan_api.models import AuditAction, Fuldmagt, FuldmagtScope, Role, User, utcnow
+from careplan_api.models import AuditAction, Citizen, Fuldmagt, FuldmagtScope, Role, User, utcnow
 from careplan_api.schemas import FuldmagtGrant, FuldmagtOut, HeldFuldmagtOut, PaperFuldmagt
 from careplan_api.services import audit
 from careplan_api.services import fuldmagt as fuldmagter
+from careplan_api.services.access import visible_citizens
 from careplan_api.templating import render_page
 
 router = APIRouter(prefix="/api/v1", tags=["fuldmagter"])
@@ -30,6 +33,7 @@ LangQuery = Annotated[str | None, Query(max_length=8, description="da (default) 
 AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
 OWN_OVERVIEW = "the citizen's own overview of their fuldmagter"
 HOLDER_OVERVIEW = "the holder's overview of the fuldmagter they hold"
+PAPER_FORM = "to register a fuldmagt given on paper"
 
 
 def _citizen_of(user: User) -> uuid.UUID:
@@ -44,6 +48,15 @@ def _granted(session: SessionDep, user: User) -> list[Fuldmagt]:
     audit.record(
         session, actor=user, action=AuditAction.READ, resource="fuldmagter", citizen_id=citizen_id, purpose=OWN_OVERVIEW
     )
+    session.commit()
+    return rows
+
+
+def _unit_citizens(session: SessionDep, user: User) -> list[Citizen]:
+    """The citizens of a staff member's unit, for the paper form's choice (each sees it in their access log)."""
+    query = visible_citizens(user)
+    rows = list(session.scalars(query)) if query is not None else []
+    audit.record_listing(session, user, "GET /fuldmagter", PAPER_FORM, [c.id for c in rows])
     session.commit()
     return rows
 
@@ -116,6 +129,7 @@ def _page(
     now = utcnow()
     granted = _granted(session, user) if user.role is Role.CITIZEN else []
     held = _held(session, user) if user.role is Role.RELATIVE else []
+    citizens = _unit_citizens(session, user) if user.role is Role.STAFF else []
     page = render_page(
         request,
         "fuldmagter.html",
@@ -123,6 +137,7 @@ def _page(
         user=user,
         granted=granted,
         held=held,
+        citizens=citizens,
         now=now,
         scopes=[s.value for s in FuldmagtScope],
         error=error,
@@ -142,10 +157,10 @@ def fuldmagter_page(
     session: SessionDep,
     user: PageUser,
     lang: LangQuery = None,
-    done: Annotated[str | None, Query(pattern="^(granted|ended)$")] = None,
+    done: Annotated[str | None, Query(pattern="^(granted|ended|paper)$")] = None,
     accept_language: AcceptLanguage = None,
 ) -> HTMLResponse:
-    """The citizen's fuldmagter (grant, see, end) or the holder's (see, give back)."""
+    """The citizen's fuldmagter (grant, see, end), the holder's (see, give back), or staff's paper form."""
     return _page(request, session, user, negotiate(lang, accept_language), done=done)
 
 
@@ -158,49 +173,104 @@ def _end_of_day(day: str) -> datetime:
     return datetime.combine(parsed, time(23, 59, 59), tzinfo=DISPLAY_TZ)
 
 
-@page_router.post(
-    "/fuldmagter",
-    response_class=HTMLResponse,
-    response_model=None,
-    status_code=status.HTTP_303_SEE_OTHER,
-    responses={422: {"description": "the page again, saying what to correct"}},
-)
-def grant_from_page(
-    request: Request,
-    session: SessionDep,
-    user: FormUser,
-    holder_name: Annotated[str, Form(max_length=1000)] = "",
-    holder_username: Annotated[str, Form(max_length=1000)] = "",
-    scope: Annotated[str, Form(max_length=32)] = "",
-    valid_until: Annotated[str, Form(max_length=32)] = "",
-    lang: Annotated[str | None, Form(max_length=8)] = None,
+def _from_form(
+    request: Request, session: SessionDep, user: User, language: Lang, act: Callable[[], object], done: str
 ) -> HTMLResponse | RedirectResponse:
-    """The citizen's form: give a fuldmagt; back to the page, which shows it."""
-    language = negotiate(lang, None)
+    """Do a form's change: back to the page, which shows it, or the page again saying what to correct."""
     t = texts(language)
+    form = "paper" if done == "paper" else "fuldmagt"
     try:
-        if scope not in {s.value for s in FuldmagtScope}:
-            raise InvalidInput("scope")
-        until = _end_of_day(valid_until)
-        fuldmagter.grant_by_citizen(session, user, holder_username, holder_name, FuldmagtScope(scope), until)
+        act()
     except NotFound:
         session.rollback()
         return _page(request, session, user, language, error=t["fuldmagt_error_holder"])
     except Forbidden:
         session.rollback()
-        return _page(request, session, user, language, error=t["fuldmagt_error_role"])
+        return _page(request, session, user, language, error=t[f"{form}_error_role"])
     except CareplanError:
         session.rollback()
-        return _page(request, session, user, language, error=t["fuldmagt_error_form"])
+        return _page(request, session, user, language, error=t[f"{form}_error_form"])
     session.commit()
-    return RedirectResponse(f"/fuldmagter?lang={language.value}&done=granted", status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(f"/fuldmagter?lang={language.value}&done={done}", status.HTTP_303_SEE_OTHER)
+
+
+def _scope(scope: str) -> FuldmagtScope:
+    if scope not in {s.value for s in FuldmagtScope}:
+        raise InvalidInput("scope")
+    return FuldmagtScope(scope)
+
+
+_FORM_RESPONSES: dict[int | str, dict[str, str]] = {422: {"description": "the page again, saying what to correct"}}
+Text = Annotated[str, Form(max_length=1000)]
+Short = Annotated[str, Form(max_length=64)]
+FormLang = Annotated[str | None, Form(max_length=8)]
+
+
+@page_router.post(
+    "/fuldmagter",
+    response_class=HTMLResponse,
+    response_model=None,
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses=_FORM_RESPONSES,
+)
+def grant_from_page(
+    request: Request,
+    session: SessionDep,
+    user: FormUser,
+    holder_name: Text = "",
+    holder_username: Text = "",
+    scope: Short = "",
+    valid_until: Short = "",
+    lang: FormLang = None,
+) -> HTMLResponse | RedirectResponse:
+    """The citizen's form: give a fuldmagt; back to the page, which shows it."""
+
+    def grant() -> object:
+        until = _end_of_day(valid_until)
+        return fuldmagter.grant_by_citizen(session, user, holder_username, holder_name, _scope(scope), until)
+
+    return _from_form(request, session, user, negotiate(lang, None), grant, "granted")
+
+
+@page_router.post(
+    "/fuldmagter/paper",
+    response_class=HTMLResponse,
+    response_model=None,
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses=_FORM_RESPONSES,
+)
+def register_paper_from_page(
+    request: Request,
+    session: SessionDep,
+    user: FormUser,
+    citizen: Short = "",
+    holder_name: Text = "",
+    holder_username: Text = "",
+    scope: Short = "",
+    valid_until: Short = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    lang: FormLang = None,
+) -> HTMLResponse | RedirectResponse:
+    """Staff's form: register a fuldmagt the citizen gave on paper, with the reason (audited)."""
+
+    def register() -> object:
+        try:
+            citizen_id = uuid.UUID(citizen)
+        except ValueError:
+            raise InvalidInput("citizen") from None
+        until = _end_of_day(valid_until) if valid_until else None
+        return fuldmagter.register_paper(
+            session, user, citizen_id, holder_username, holder_name, _scope(scope), until, reason
+        )
+
+    return _from_form(request, session, user, negotiate(lang, None), register, "paper")
 
 
 @page_router.post(
     "/fuldmagter/{fuldmagt_id}/end", response_class=RedirectResponse, status_code=status.HTTP_303_SEE_OTHER
 )
 def end_from_page(
-    session: SessionDep, user: FormUser, fuldmagt_id: uuid.UUID, lang: Annotated[str | None, Form(max_length=8)] = None
+    session: SessionDep, user: FormUser, fuldmagt_id: uuid.UUID, lang: FormLang = None
 ) -> RedirectResponse:
     """End a fuldmagt from the page (the citizen's, or the holder giving it back)."""
     fuldmagter.end(session, user, fuldmagt_id)

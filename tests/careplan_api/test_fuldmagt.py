@@ -13,6 +13,7 @@ from careplan_api.models import AuditEntry, Fuldmagt, FuldmagtSource, Role
 from careplan_api.services import people
 from careplan_api.services.security import create_access_token, password_hasher
 from tests.careplan_api.conftest import PASSWORD
+from tests.careplan_api.test_login_texts import _problems
 
 SOON = "2030-01-31T23:00:00Z"
 
@@ -179,6 +180,45 @@ def test_the_page_lets_the_citizen_grant_and_end_and_the_holder_see(app, world, 
     ended = client.post(f"/fuldmagter/{fuldmagt_id}/end", follow_redirects=False)
     assert ended.status_code == 303
     assert "ophævet" in client.get("/fuldmagter").text
+
+
+def test_the_page_lets_staff_register_a_paper_fuldmagt_for_their_units_citizens_only(client, app, world, sofie):
+    from fastapi.testclient import TestClient
+
+    browser = TestClient(app, base_url="https://testserver", headers={"Accept": "text/html"})
+    assert browser.post("/login", data={"username": "staff_a", "password": PASSWORD}).status_code == 200
+    page = browser.get("/fuldmagter")
+    assert page.status_code == 200 and "Alice Testesen" in page.text and "Bob" not in page.text
+    for lang in ("da", "en"):  # plain words, and Danish on the Danish page, as the citizen's pages
+        assert _problems(browser.get(f"/fuldmagter?lang={lang}").text, lang, ["Alice Testesen"]) == []
+    with app.state.session_factory() as session:  # the choice of citizens is in each one's access log
+        listed = session.scalars(select(AuditEntry.citizen_id).where(AuditEntry.resource.like("GET /fuldmagter (%")))
+        assert set(listed) == {None, world.alice}  # the count, and the one citizen shown
+    reason = "underskrevet på plejehjemmet"
+    form = {"citizen": str(world.alice), "holder_name": "Sofie Jensen", "holder_username": "sofie", "scope": "full"}
+    refused = {
+        "foreign site": (form | {"reason": reason}, {"Sec-Fetch-Site": "cross-site"}, 403, ""),
+        "no reason": (form | {"reason": " x "}, {}, 422, "Grunden skal være 3 til 1000 tegn"),
+        "another unit": (form | {"citizen": str(world.bob), "reason": reason}, {}, 422, "Kun personale i borgerens"),
+        "not an id": (form | {"citizen": "../1", "reason": reason}, {}, 422, "Udfyld alle felter"),
+        "unknown holder": (form | {"holder_username": "nobody", "reason": reason}, {}, 422, "Vi kender ingen"),
+        "bad date": (form | {"valid_until": "2020-01-01", "reason": reason}, {}, 422, "Udfyld alle felter"),
+    }
+    for what, (data, headers, code, text) in refused.items():
+        answer = browser.post("/fuldmagter/paper", data=data, headers=headers, follow_redirects=False)
+        assert (answer.status_code, text in answer.text) == (code, True), what
+    done = browser.post("/fuldmagter/paper", data=form | {"reason": reason, "lang": "en"}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/fuldmagter?lang=en&done=paper"
+    with app.state.session_factory() as session:
+        row = session.scalar(select(Fuldmagt).where(Fuldmagt.source == FuldmagtSource.PAPER))
+        assert row is not None and row.reason == reason and row.valid_until is None and row.citizen_id == world.alice
+    consent, person = _fuldmagt_resources(client, world, str(row.id))  # FHIR follows
+    assert consent["policyRule"]["text"] == "Givet på papir, registreret af personalet" and person["active"] is True
+    assert browser.get(f"/api/v1/citizens/{world.alice}/audit", headers=sofie).status_code == 200  # scope full
+    browser.cookies.clear()
+    assert browser.post("/login", data={"username": "citizen", "password": PASSWORD}).status_code == 200
+    by_citizen = browser.post("/fuldmagter/paper", data=form | {"reason": reason}, follow_redirects=False)
+    assert by_citizen.status_code == 422 and "Kun personale i borgerens enhed" in by_citizen.text
 
 
 def test_a_register_fuldmagt_is_held_by_the_login_with_the_holders_national_identifier(client, app, world, sofie):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
@@ -168,6 +170,23 @@ def test_a_citizen_logs_in_with_the_national_provider_as_her_own_citizen_record(
     assert len(logins) == 1 and logins[0].citizen_id == world.alice
 
 
+def test_the_cpr_number_is_in_no_url_log_line_or_audit_entry_of_a_login_and_logout(
+    app, base, http, world, caplog, national
+):
+    """Item 1: the CPR claim of the national provider is hashed at once (the URLs visited are in the log
+    too, as httpx writes each request's)."""
+    caplog.set_level(logging.DEBUG)
+    assert "url=/reports/citizens/" in log_in_at_provider(http, f"{base}/login/oidc/mitid", "alice").text
+    logout = http.post(f"{base}/logout", data={"lang": "da"})
+    assert logout.status_code == 303 and logout.headers["location"].startswith(national.issuer)
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("/login/oidc/mitid/callback?code=" in line for line in lines)  # the URLs are there to check
+    with app.state.session_factory() as session:
+        entries = [f"{e.resource} {e.purpose} {e.actor_name}" for e in session.scalars(select(AuditEntry))]
+    seen = [*lines, logout.headers["location"], *entries, *(cookie.value or "" for cookie in http.cookies.jar)]
+    assert [text for text in seen if re.search(r"010150-?1234", text)] == []
+
+
 def test_a_relative_registered_by_national_identifier_logs_in_to_the_citizen_she_holds_a_fuldmagt_for(
     app, base, http, world
 ):
@@ -214,6 +233,27 @@ def test_staff_get_role_and_unit_from_the_municipal_providers_claims(app, base, 
         assert user.password_hash == "!"  # no password: OpenID only
     assert http.get(f"{base}/reports/citizens/{world.alice}?purpose=omsorg").status_code == 200  # unit A
     assert http.get(f"{base}/reports/citizens/{world.bob}?purpose=omsorg").status_code == 403  # unit B
+
+
+def test_staff_logged_in_through_the_provider_register_a_paper_fuldmagt_on_the_page(app, base, http, world):
+    """Staff have no password and no API token in this (the default) mode: the page is their way to do it."""
+    assert "url=/login" in log_in_at_provider(http, f"{base}/login/oidc/kommune", "anna").text  # on to who is logged in
+    assert '<a href="/fuldmagter?lang=da">Skriv en fuldmagt på papir ind</a>' in http.get(f"{base}/login").text
+    page = http.get(f"{base}/fuldmagter")
+    assert page.status_code == 200 and "Fuldmagt på papir" in page.text
+    assert f'value="{world.alice}"' in page.text and str(world.bob) not in page.text  # her unit's citizens only
+    reason = "underskrevet på plejehjemmet; borgeren har ikke MitID"
+    form = {"citizen": str(world.alice), "holder_name": "Karen", "holder_username": "relative", "scope": "full"}
+    done = http.post(f"{base}/fuldmagter/paper", data=form | {"reason": reason}, follow_redirects=True)
+    assert done.status_code == 200 and str(done.url).endswith("/fuldmagter?lang=da&done=paper")
+    assert "Fuldmagten på papir er skrevet ind." in done.text
+    with app.state.session_factory() as session:
+        row = session.scalar(select(Fuldmagt).where(Fuldmagt.source == FuldmagtSource.PAPER))
+        assert row is not None and row.citizen_id == world.alice and row.reason == reason
+        anna = session.get(User, row.granted_by_user_id)
+        assert anna is not None and anna.username == "Anna Hansen" and anna.password_hash == "!"
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.resource == f"fuldmagt {row.id}"))
+        assert entry is not None and entry.purpose == f"fuldmagt on paper: {reason}" and entry.citizen_id == world.alice
 
 
 def test_an_administrator_role_from_claims(base, http):

@@ -3,7 +3,8 @@ Danish and English, as a citizen and as a relative with a fuldmagt: no serious o
 violation (WCAG 2.1 A/AA), no sideways scrolling at 320 px or at 200 % zoom, every control reached by
 the keyboard, radios and checkboxes at least 44 x 44 px, running text at LIX 35 or below, and no
 system or English text on a Danish page (request paths, role keys, purpose and reason codes,
-decimal points), FSIII explained where it appears, bowls numbered from 1, the citizen spoken to."""
+decimal points), FSIII explained where it appears, bowls numbered from 1, the citizen spoken to. The
+same for the staff's form for a fuldmagt given on paper (on the same page)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,8 @@ def _log_in(browser, live_server, name, password, width=1280):
 
 
 def _pages(world, who: str) -> list[str]:
+    if who == "staff_a":
+        return ["/fuldmagter"]
     if who == "citizen":
         return [f"/reports/citizens/{world.alice}", f"/reports/citizens/{world.alice}/access-log", "/fuldmagter"]
     purpose = "purpose=p%C3%A5r%C3%B8rende+med+fuldmagt"
@@ -147,7 +150,7 @@ def _tab_misses(page) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", ["da", "en"])
-@pytest.mark.parametrize("who", ["citizen", "relative"])
+@pytest.mark.parametrize("who", ["citizen", "relative", "staff_a"])
 def test_the_citizens_and_relatives_pages_are_for_everyone(browser, live_server, world, citizen_data, who, lang):
     page = _log_in(browser, live_server, who, world.password)
     problems: dict[str, list[str]] = {}

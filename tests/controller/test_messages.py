@@ -32,6 +32,7 @@ from controller.messages import (
     robot_messages,
 )
 from controller.safety import SafetyReason
+from tests.controller.test_invalid_values import danish_problems
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCERS = ("controller", "bidvis", "sim", "vision", "firmware_bridge")
@@ -107,6 +108,26 @@ def test_every_key_has_a_text_in_both_languages_with_the_same_placeholders(name)
     blank = [key for key in danish if not all(form.strip() for form in _forms(danish[key]) + _forms(english[key]))]
     assert blank == []
     assert [key for key in danish if _shape(danish[key]) != _shape(english[key])] == []
+
+
+def _without_values(form: str) -> str:
+    """A text with each `{placeholder}` put as a neutral word: the values are the code's, checked where they are made."""
+    return "".join(
+        literal + ("NN" if name is not None else "") for literal, name, _, _ in string.Formatter().parse(form)
+    )
+
+
+@pytest.mark.parametrize("name", ["robot messages", "page words"])
+def test_every_danish_text_has_no_english_or_system_words(name):
+    """Danish words that are also English ("hold det stille", "1 problem", "ID") are Danish here."""
+    danish = _catalogues()[name].texts[Language.DANISH]
+    found = {
+        key: problems
+        for key, text in danish.items()
+        for form in _forms(text)
+        if (problems := danish_problems(_without_values(form), []))
+    }
+    assert found == {}
 
 
 def test_every_message_key_the_code_uses_has_a_text():
