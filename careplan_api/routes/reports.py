@@ -156,7 +156,7 @@ def _report_page(
         request,
         "report.html",
         language,
-        page_url=report_url if error else None,
+        page_url=f"{report_url}?{urlencode({'purpose': access.purpose})}" if error else None,
         effect=effect,
         citizen_id=str(access.citizen.id),
         purpose=access.purpose,

@@ -115,7 +115,7 @@ def test_bad_values_come_back_as_the_report_saying_what_to_correct(app, world, f
     answer = browser.post(f"{report}/{path}", data=data, follow_redirects=False)
     correct = {"goal": "Vælg et niveau fra 0 til 4.", "note": "Skriv noget i notatet."}[form]
     assert answer.status_code == 422 and correct in answer.text and "Måltidsrapport" in answer.text
-    assert f'href="{report}?lang=en"' in answer.text  # the other language: the report, not the form's address
+    assert f'href="{report}?purpose={PURPOSE}&amp;lang=en"' in answer.text  # the report, not the form's address
     assert _stored(app) == ([], [])
     english = browser.post(f"{report}/{path}", data=data | {"lang": "en"}, follow_redirects=False).text
     assert {"goal": "Choose a level from 0 to 4.", "note": "Write something in the note."}[form] in english
