@@ -27,6 +27,7 @@ from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from careplan_api.errors import Forbidden, NotFound
 from careplan_api.models import AuditAction, Citizen, Role, User
 from careplan_api.services import audit
 from careplan_api.services.access import Need, may_access
@@ -337,10 +338,11 @@ class CitizenAccess:
     purpose: str
 
 
-def _grant(
-    request: Request, session: Session, user: User, purpose: str, citizen_id: uuid.UUID, need: Need, action: AuditAction
+def check_access(
+    session: Session, user: User, purpose: str, citizen_id: uuid.UUID, need: Need, action: AuditAction, resource: str
 ) -> CitizenAccess:
-    resource = f"{request.method} {request.url.path}"
+    """Check the access policy for `need` and write the audit entry (`denied` for a refusal),
+    committed either way; `NotFound` for an administrator asking for no citizen, else `Forbidden`."""
     citizen = session.get(Citizen, citizen_id)
     if citizen is None or not may_access(session, user, citizen, need):
         audit.record(
@@ -354,13 +356,22 @@ def _grant(
         )
         session.commit()
         if citizen is None and user.role is Role.ADMIN:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no citizen with id {citizen_id}")
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"your role ({user.role.value}) gives no access to this citizen's {need.value}"
-        )
+            raise NotFound(f"no citizen with id {citizen_id}")
+        raise Forbidden(f"your role ({user.role.value}) gives no access to this citizen's {need.value}")
     audit.record(session, actor=user, action=action, resource=resource, citizen_id=citizen.id, purpose=purpose)
     session.commit()
     return CitizenAccess(citizen, user, purpose)
+
+
+def _grant(
+    request: Request, session: Session, user: User, purpose: str, citizen_id: uuid.UUID, need: Need, action: AuditAction
+) -> CitizenAccess:
+    try:
+        return check_access(session, user, purpose, citizen_id, need, action, f"{request.method} {request.url.path}")
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except Forbidden as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
 
 
 CitizenId = Annotated[uuid.UUID, Path(description="the citizen's pseudonymous id")]

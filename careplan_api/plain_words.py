@@ -50,8 +50,10 @@ _SYSTEM_PURPOSES = {
     "the holder's overview of the fuldmagter they hold": "why_holder_fuldmagter",
     "the citizen's own record": "why_own_record",
     "to register a fuldmagt given on paper": "why_paper_form",
+    "to register or end a fuldmagt": "why_staff_fuldmagt_forms",
 }
-PAPER_PREFIX = "fuldmagt on paper: "
+# purposes the service writes with a person's reason after them -> text key with {reason}
+_REASONED = {"fuldmagt on paper: ": "why_fuldmagt_paper", "fuldmagt ended: ": "why_fuldmagt_ended_reason"}
 # the purpose form's choices, in both languages: shown in the reader's
 _CHOICES = {
     "omsorg": "purpose_care",
@@ -75,8 +77,9 @@ def why(purpose: str, t: Mapping[str, str]) -> str:
         return t["none"]
     if purpose in _SYSTEM_PURPOSES:
         return t[_SYSTEM_PURPOSES[purpose]]
-    if purpose.startswith(PAPER_PREFIX):
-        return t["why_fuldmagt_paper"].format(reason=purpose.removeprefix(PAPER_PREFIX))
+    for prefix, key in _REASONED.items():
+        if purpose.startswith(prefix):
+            return t[key].format(reason=purpose.removeprefix(prefix))
     choice, _, note = purpose.partition(": ")
     if choice in _CHOICES:
         return t[_CHOICES[choice]] + (f": {note}" if note else "")

@@ -288,6 +288,14 @@ class PaperFuldmagt(BaseModel):
     reason: str = Field(min_length=3, max_length=1000, description="why it was given on paper (audited)")
 
 
+class FuldmagtEnd(BaseModel):
+    """Why a fuldmagt is ended: staff give it (audited); the citizen and the holder need not."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "the citizen asked us to"}]})
+
+    reason: str = Field(min_length=3, max_length=1000, description="why it is ended (audited)")
+
+
 class HeldFuldmagtOut(FuldmagtOut):
     """A fuldmagt its holder sees, with the name of the citizen it is for."""
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.datastructures import URL
 
 from careplan_api import plain_words
 from careplan_api.i18n import Lang, clock_time, counted, date_and_time, long_date, number, texts
@@ -37,17 +38,21 @@ def _relative(url: Any) -> str:
     return f"{url.path}?{url.query}" if url.query else url.path
 
 
-def render_page(request: Request, template: str, lang: Lang, **context: Any) -> HTMLResponse:
-    """Render `template` in `lang`; the page links to itself in the other language."""
+def render_page(
+    request: Request, template: str, lang: Lang, page_url: str | None = None, **context: Any
+) -> HTMLResponse:
+    """Render `template` in `lang`; the page links to itself in the other language (at `page_url`
+    when it answers a form: the form's address takes no GET)."""
     other = Lang.EN if lang is Lang.DA else Lang.DA
     t = texts(lang)
+    url = request.url if page_url is None else URL(page_url)
     html = (
         environment()
         .get_template(template)
         .render(
             lang=lang.value,
             other_lang=other.value,
-            other_lang_url=_relative(request.url.include_query_params(lang=other.value)),
+            other_lang_url=_relative(url.include_query_params(lang=other.value)),
             t=t,
             num=lambda value, digits=1: number(value, lang, digits),
             count=lambda key, n: counted(key, n, lang),

@@ -1,14 +1,16 @@
 """Fuldmagter as people give and use them (`services.fuldmagt`): the API, and the page
 `/fuldmagter` where a logged-in citizen grants, sees and ends theirs, and a holder sees what they
-hold and for whom. Staff of a unit register a fuldmagt given on paper, with the reason, on the same
-page (so that staff who log in through the municipality's OpenID Provider, and have no API token,
-can) or through the API. Every change is audited and shows in the citizen's access log and FHIR export at once.
+hold and for whom. Staff of a unit register a fuldmagt given on paper, and end one of their unit's
+citizens, each with the reason, on the same page (so that staff who log in through the
+municipality's OpenID Provider, and have no API token, can) or through the API. Every change is
+audited and shows in the citizen's access log and FHIR export at once.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Annotated
 from urllib.parse import urlencode
@@ -20,7 +22,8 @@ from careplan_api.deps import SESSION_COOKIE, CurrentUser, FormUser, PageUser, S
 from careplan_api.errors import CareplanError, Forbidden, InvalidInput, NotFound
 from careplan_api.i18n import DISPLAY_TZ, Lang, negotiate, texts
 from careplan_api.models import AuditAction, Citizen, Fuldmagt, FuldmagtScope, Role, User, utcnow
-from careplan_api.schemas import FuldmagtGrant, FuldmagtOut, HeldFuldmagtOut, PaperFuldmagt
+from careplan_api.page_forms import RESPONSES, FormLang, Short, Text, change_from_form
+from careplan_api.schemas import FuldmagtEnd, FuldmagtGrant, FuldmagtOut, HeldFuldmagtOut, PaperFuldmagt
 from careplan_api.services import audit
 from careplan_api.services import fuldmagt as fuldmagter
 from careplan_api.services.access import visible_citizens
@@ -33,7 +36,7 @@ LangQuery = Annotated[str | None, Query(max_length=8, description="da (default) 
 AcceptLanguage = Annotated[str | None, Header(max_length=1000)]
 OWN_OVERVIEW = "the citizen's own overview of their fuldmagter"
 HOLDER_OVERVIEW = "the holder's overview of the fuldmagter they hold"
-PAPER_FORM = "to register a fuldmagt given on paper"
+STAFF_FORMS = "to register or end a fuldmagt"
 
 
 def _citizen_of(user: User) -> uuid.UUID:
@@ -52,13 +55,22 @@ def _granted(session: SessionDep, user: User) -> list[Fuldmagt]:
     return rows
 
 
-def _unit_citizens(session: SessionDep, user: User) -> list[Citizen]:
-    """The citizens of a staff member's unit, for the paper form's choice (each sees it in their access log)."""
+@dataclass(frozen=True)
+class UnitCitizen:
+    """A citizen of a staff member's unit, and the fuldmagter over them that are valid now."""
+
+    citizen: Citizen
+    valid: list[Fuldmagt]
+
+
+def _unit_citizens(session: SessionDep, user: User, now: datetime) -> list[UnitCitizen]:
+    """The citizens of a staff member's unit and their valid fuldmagter, for the paper form's choice
+    and the end forms (each citizen sees it in their access log)."""
     query = visible_citizens(user)
     rows = list(session.scalars(query)) if query is not None else []
-    audit.record_listing(session, user, "GET /fuldmagter", PAPER_FORM, [c.id for c in rows])
+    audit.record_listing(session, user, "GET /fuldmagter", STAFF_FORMS, [c.id for c in rows])
     session.commit()
-    return rows
+    return [UnitCitizen(c, [f for f in fuldmagter.granted_for(session, c.id) if f.is_valid_at(now)]) for c in rows]
 
 
 def _held(session: SessionDep, user: User) -> list[fuldmagter.Held]:
@@ -98,10 +110,10 @@ def list_held(session: SessionDep, user: CurrentUser) -> list[HeldFuldmagtOut]:
 
 
 @router.post("/fuldmagter/{fuldmagt_id}/end", response_model=FuldmagtOut)
-def end(session: SessionDep, user: CurrentUser, fuldmagt_id: uuid.UUID) -> Fuldmagt:
-    """End a fuldmagt now (its citizen, its holder, staff of the citizen's unit, an administrator);
-    the holder's next request is refused."""
-    fuldmagt = fuldmagter.end(session, user, fuldmagt_id)
+def end(session: SessionDep, user: CurrentUser, fuldmagt_id: uuid.UUID, body: FuldmagtEnd | None = None) -> Fuldmagt:
+    """End a fuldmagt now (its citizen, its holder, staff of the citizen's unit with the reason, an
+    administrator); the holder's next request is refused."""
+    fuldmagt = fuldmagter.end(session, user, fuldmagt_id, body.reason if body else None)
     session.commit()
     return fuldmagt
 
@@ -129,7 +141,7 @@ def _page(
     now = utcnow()
     granted = _granted(session, user) if user.role is Role.CITIZEN else []
     held = _held(session, user) if user.role is Role.RELATIVE else []
-    citizens = _unit_citizens(session, user) if user.role is Role.STAFF else []
+    citizens = _unit_citizens(session, user, now) if user.role is Role.STAFF else []
     page = render_page(
         request,
         "fuldmagter.html",
@@ -145,6 +157,7 @@ def _page(
         min_date=(now.astimezone(DISPLAY_TZ).date()).isoformat(),
         report_query=urlencode({"lang": language.value, "purpose": texts(language)["fuldmagt_purpose"]}),
         signed_in=SESSION_COOKIE in request.cookies,
+        page_url="/fuldmagter" if error else None,  # the page again, answering a form
     )
     if error:
         page.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
@@ -174,24 +187,18 @@ def _end_of_day(day: str) -> datetime:
 
 
 def _from_form(
-    request: Request, session: SessionDep, user: User, language: Lang, act: Callable[[], object], done: str
+    request: Request, session: SessionDep, user: User, language: Lang, act: Callable[[], object], done: str, form: str
 ) -> HTMLResponse | RedirectResponse:
-    """Do a form's change: back to the page, which shows it, or the page again saying what to correct."""
+    """Do a form's change: back to the page, which shows it, or the page again saying what to
+    correct (`form`'s texts `{form}_error_holder|role|form`, else the citizen's form's)."""
     t = texts(language)
-    form = "paper" if done == "paper" else "fuldmagt"
-    try:
-        act()
-    except NotFound:
-        session.rollback()
-        return _page(request, session, user, language, error=t["fuldmagt_error_holder"])
-    except Forbidden:
-        session.rollback()
-        return _page(request, session, user, language, error=t[f"{form}_error_role"])
-    except CareplanError:
-        session.rollback()
-        return _page(request, session, user, language, error=t[f"{form}_error_form"])
-    session.commit()
-    return RedirectResponse(f"/fuldmagter?lang={language.value}&done={done}", status.HTTP_303_SEE_OTHER)
+
+    def again(error: CareplanError) -> HTMLResponse:
+        kind = "holder" if isinstance(error, NotFound) else "role" if isinstance(error, Forbidden) else "form"
+        key = f"{form}_error_{kind}"
+        return _page(request, session, user, language, error=t[key if key in t else f"fuldmagt_error_{kind}"])
+
+    return change_from_form(session, act, f"/fuldmagter?lang={language.value}&done={done}", again)
 
 
 def _scope(scope: str) -> FuldmagtScope:
@@ -200,18 +207,12 @@ def _scope(scope: str) -> FuldmagtScope:
     return FuldmagtScope(scope)
 
 
-_FORM_RESPONSES: dict[int | str, dict[str, str]] = {422: {"description": "the page again, saying what to correct"}}
-Text = Annotated[str, Form(max_length=1000)]
-Short = Annotated[str, Form(max_length=64)]
-FormLang = Annotated[str | None, Form(max_length=8)]
-
-
 @page_router.post(
     "/fuldmagter",
     response_class=HTMLResponse,
     response_model=None,
     status_code=status.HTTP_303_SEE_OTHER,
-    responses=_FORM_RESPONSES,
+    responses=RESPONSES,
 )
 def grant_from_page(
     request: Request,
@@ -229,7 +230,7 @@ def grant_from_page(
         until = _end_of_day(valid_until)
         return fuldmagter.grant_by_citizen(session, user, holder_username, holder_name, _scope(scope), until)
 
-    return _from_form(request, session, user, negotiate(lang, None), grant, "granted")
+    return _from_form(request, session, user, negotiate(lang, None), grant, "granted", "fuldmagt")
 
 
 @page_router.post(
@@ -237,7 +238,7 @@ def grant_from_page(
     response_class=HTMLResponse,
     response_model=None,
     status_code=status.HTTP_303_SEE_OTHER,
-    responses=_FORM_RESPONSES,
+    responses=RESPONSES,
 )
 def register_paper_from_page(
     request: Request,
@@ -263,16 +264,27 @@ def register_paper_from_page(
             session, user, citizen_id, holder_username, holder_name, _scope(scope), until, reason
         )
 
-    return _from_form(request, session, user, negotiate(lang, None), register, "paper")
+    return _from_form(request, session, user, negotiate(lang, None), register, "paper", "paper")
 
 
 @page_router.post(
-    "/fuldmagter/{fuldmagt_id}/end", response_class=RedirectResponse, status_code=status.HTTP_303_SEE_OTHER
+    "/fuldmagter/{fuldmagt_id}/end",
+    response_class=HTMLResponse,
+    response_model=None,
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses=RESPONSES,
 )
 def end_from_page(
-    session: SessionDep, user: FormUser, fuldmagt_id: uuid.UUID, lang: FormLang = None
-) -> RedirectResponse:
-    """End a fuldmagt from the page (the citizen's, or the holder giving it back)."""
-    fuldmagter.end(session, user, fuldmagt_id)
-    session.commit()
-    return RedirectResponse(f"/fuldmagter?lang={negotiate(lang, None).value}&done=ended", status.HTTP_303_SEE_OTHER)
+    request: Request,
+    session: SessionDep,
+    user: FormUser,
+    fuldmagt_id: uuid.UUID,
+    reason: Annotated[str | None, Form(max_length=2000)] = None,
+    lang: FormLang = None,
+) -> HTMLResponse | RedirectResponse:
+    """End a fuldmagt from the page: the citizen's, the holder giving it back, or staff of the
+    citizen's unit with the reason."""
+    language = negotiate(lang, None)
+    return _from_form(
+        request, session, user, language, lambda: fuldmagter.end(session, user, fuldmagt_id, reason), "ended", "end"
+    )

@@ -4,7 +4,8 @@
   end date, sees every one they have granted, and ends one at once (`grant_by_citizen`,
   `granted_for`, `end`).
 - The holder sees which they hold and for whom (`held_by`), and may end their own.
-- Staff of the citizen's unit register one given on paper, with the reason (`register_paper`).
+- Staff of the citizen's unit register one given on paper, and end one, each with the reason
+  (`register_paper`, `end`).
 - The national fuldmagt register's entries come in through `careplan_api.fuldmagt_register`;
   a holder known there only by CPR number holds it once they log in with a national identifier
   (`services.access.held_by`).
@@ -30,6 +31,8 @@ MAX_HOLDER_NAME_CHARS = 200
 MIN_REASON_CHARS = 3
 MAX_REASON_CHARS = 1000
 MAX_YEARS = 10  # the longest a fuldmagt given here may run
+ENDED = "fuldmagt ended"
+ENDED_PREFIX = f"{ENDED}: "  # and the reason, when staff end one
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,7 @@ def register_paper(
     citizen = session.get(Citizen, citizen_id)
     if staff.role is not Role.STAFF or citizen is None or not may_access(session, staff, citizen, Need.WRITE_CARE_PLAN):
         raise Forbidden("only staff of the citizen's unit register a fuldmagt given on paper")
-    reason = " ".join(reason.split())
-    if not MIN_REASON_CHARS <= len(reason) <= MAX_REASON_CHARS or not reason.isprintable():
-        raise InvalidInput(f"the reason is {MIN_REASON_CHARS} to {MAX_REASON_CHARS} printable characters")
+    reason = _reason(reason)
     now = utcnow()
     fuldmagt = people.grant_fuldmagt(
         session,
@@ -126,6 +127,13 @@ def register_paper(
     )
     _audit(session, staff, AuditAction.CREATE, fuldmagt, f"fuldmagt on paper: {reason}")
     return fuldmagt
+
+
+def _reason(reason: str) -> str:
+    reason = " ".join(reason.split())
+    if not MIN_REASON_CHARS <= len(reason) <= MAX_REASON_CHARS or not reason.isprintable():
+        raise InvalidInput(f"the reason is {MIN_REASON_CHARS} to {MAX_REASON_CHARS} printable characters")
+    return reason
 
 
 def may_end(session: Session, user: User, fuldmagt: Fuldmagt) -> bool:
@@ -146,14 +154,18 @@ def may_end(session: Session, user: User, fuldmagt: Fuldmagt) -> bool:
             return False
 
 
-def end(session: Session, user: User, fuldmagt_id: uuid.UUID) -> Fuldmagt:
-    """End a fuldmagt now: the holder's next request is refused."""
+def end(session: Session, user: User, fuldmagt_id: uuid.UUID, reason: str | None = None) -> Fuldmagt:
+    """End a fuldmagt now: the holder's next request is refused. Staff say why (`reason`, audited
+    as `fuldmagt ended: <reason>`); the citizen and the holder may."""
     fuldmagt = session.get(Fuldmagt, fuldmagt_id)
     if fuldmagt is None or not may_end(session, user, fuldmagt):
         raise NotFound(f"no fuldmagt {fuldmagt_id} that you may end")  # the same answer: ids cannot be probed
+    if reason is None and user.role is Role.STAFF:
+        raise InvalidInput("staff give the reason when they end a fuldmagt")
+    purpose = ENDED if reason is None else f"{ENDED_PREFIX}{_reason(reason)}"
     if fuldmagt.revoked_at is None:
         people.revoke_fuldmagt(session, fuldmagt.id, by=user)
-        _audit(session, user, AuditAction.UPDATE, fuldmagt, "fuldmagt ended")
+        _audit(session, user, AuditAction.UPDATE, fuldmagt, purpose)
     return fuldmagt
 
 

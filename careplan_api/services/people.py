@@ -191,6 +191,7 @@ def assess_goal(
         raise InvalidInput("the FSIII level is 0 (no limitation) to 4 (complete limitation)")
     if hand_feeding_minutes is not None and not 0 <= hand_feeding_minutes <= MAX_HAND_FEEDING_MINUTES:
         raise InvalidInput(f"hand-feeding minutes per meal are 0 to {MAX_HAND_FEEDING_MINUTES:g}")
+    _storable(goal_text)
     goal = EatingGoal(
         citizen_id=citizen_id,
         level=level,
@@ -203,14 +204,26 @@ def assess_goal(
     return goal
 
 
+def _storable(text: str) -> str:
+    if "\x00" in text:  # PostgreSQL's text cannot hold it
+        raise InvalidInput("text cannot hold a NUL character")
+    return text
+
+
 def current_goal(session: Session, citizen_id: uuid.UUID) -> EatingGoal | None:
     return session.scalar(
         select(EatingGoal).where(EatingGoal.citizen_id == citizen_id).order_by(EatingGoal.assessed_at.desc()).limit(1)
     )
 
 
+def notes(session: Session, citizen_id: uuid.UUID, limit: int) -> list[StaffNote]:
+    """The citizen's newest staff notes, newest first."""
+    query = select(StaffNote).where(StaffNote.citizen_id == citizen_id)
+    return list(session.scalars(query.order_by(StaffNote.created_at.desc(), StaffNote.id).limit(limit)))
+
+
 def add_note(session: Session, citizen_id: uuid.UUID, author: User, text: str) -> StaffNote:
-    text = text.strip()
+    text = _storable(text).strip()
     if not text:
         raise InvalidInput("a note needs text")
     note = StaffNote(citizen_id=citizen_id, author_id=author.id, text=text)

@@ -96,7 +96,14 @@ def test_only_the_citizen_grants_and_nobody_ends_another_citizens_fuldmagt(clien
         assert answer.status_code == 404, who
     assert client.get("/api/v1/fuldmagter/granted", headers=world.headers("relative")).status_code == 403
     assert client.get("/api/v1/fuldmagter/held", headers=world.headers("citizen")).status_code == 403
-    assert client.post(f"/api/v1/fuldmagter/{fuldmagt['id']}/end", headers=world.headers("staff_a")).status_code == 200
+    end = f"/api/v1/fuldmagter/{fuldmagt['id']}/end"
+    assert client.post(end, headers=world.headers("staff_a")).status_code == 422  # staff say why
+    assert client.post(end, json={"reason": "x"}, headers=world.headers("staff_a")).status_code == 422
+    ended = client.post(end, json={"reason": "borgeren bad os om det"}, headers=world.headers("staff_a"))
+    assert ended.status_code == 200 and ended.json()["revoked_at"] is not None
+    with app.state.session_factory() as session:
+        purposes = session.scalars(select(AuditEntry.purpose).where(AuditEntry.resource.like("fuldmagt %")))
+        assert "fuldmagt ended: borgeren bad os om det" in set(purposes)
 
 
 def test_staff_register_a_paper_fuldmagt_with_the_reason_and_it_is_audited(client, world, sofie, app):
@@ -190,7 +197,8 @@ def test_the_page_lets_staff_register_a_paper_fuldmagt_for_their_units_citizens_
     page = browser.get("/fuldmagter")
     assert page.status_code == 200 and "Alice Testesen" in page.text and "Bob" not in page.text
     for lang in ("da", "en"):  # plain words, and Danish on the Danish page, as the citizen's pages
-        assert _problems(browser.get(f"/fuldmagter?lang={lang}").text, lang, ["Alice Testesen"]) == []
+        names = ["Alice Testesen", *world.user_ids]  # the holders of the fixture's fuldmagter are named by login
+        assert _problems(browser.get(f"/fuldmagter?lang={lang}").text, lang, names) == []
     with app.state.session_factory() as session:  # the choice of citizens is in each one's access log
         listed = session.scalars(select(AuditEntry.citizen_id).where(AuditEntry.resource.like("GET /fuldmagter (%")))
         assert set(listed) == {None, world.alice}  # the count, and the one citizen shown
@@ -219,6 +227,49 @@ def test_the_page_lets_staff_register_a_paper_fuldmagt_for_their_units_citizens_
     assert browser.post("/login", data={"username": "citizen", "password": PASSWORD}).status_code == 200
     by_citizen = browser.post("/fuldmagter/paper", data=form | {"reason": reason}, follow_redirects=False)
     assert by_citizen.status_code == 422 and "Kun personale i borgerens enhed" in by_citizen.text
+
+
+def test_the_page_lets_staff_end_a_fuldmagt_of_their_units_citizens_with_the_reason(client, app, world, sofie):
+    from fastapi.testclient import TestClient
+
+    fuldmagt_id = _grant(client, world).json()["id"]
+    meals = f"/api/v1/citizens/{world.alice}/meals"
+    assert client.get(meals, headers=sofie).status_code == 200
+    browser = TestClient(app, base_url="https://testserver", headers={"Accept": "text/html"})
+    assert browser.post("/login", data={"username": "staff_b", "password": PASSWORD}).status_code == 200
+    assert fuldmagt_id not in browser.get("/fuldmagter").text  # another unit's citizen
+    reason = "borgeren bad os om det i dag"
+    end = f"/fuldmagter/{fuldmagt_id}/end"
+    other_unit = browser.post(end, data={"reason": reason}, follow_redirects=False)
+    assert other_unit.status_code == 422 and "Du kan kun ophæve en fuldmagt" in other_unit.text
+    browser.cookies.clear()
+    assert browser.post("/login", data={"username": "staff_a", "password": PASSWORD}).status_code == 200
+    page = browser.get("/fuldmagter").text
+    assert f'action="{end}"' in page and "Fra Alice Testesen til Sofie Jensen" in page
+    assert f'href="/reports/citizens/{world.alice}?lang=da"' in page  # on to the report and its staff forms
+    refused = {
+        "foreign site": ({"reason": reason}, {"Sec-Fetch-Site": "cross-site"}, 403, ""),
+        "no reason": ({}, {}, 422, "Skriv, hvorfor du ophæver fuldmagten."),
+        "short reason": ({"reason": " x "}, {}, 422, "Grunden skal være 3 til 1000 tegn."),
+        "control character": ({"reason": "ringede\x07 i dag"}, {}, 422, "Grunden skal være 3 til 1000 tegn."),
+    }
+    for what, (data, headers, code, text) in refused.items():
+        answer = browser.post(end, data=data, headers=headers, follow_redirects=False)
+        assert (answer.status_code, text in answer.text) == (code, True), what
+        assert client.get(meals, headers=sofie).status_code == 200, what  # still valid
+    done = browser.post(end, data={"reason": reason, "lang": "en"}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/fuldmagter?lang=en&done=ended"
+    assert client.get(meals, headers=sofie).status_code == 403  # the very next request
+    assert f'action="{end}"' not in browser.get("/fuldmagter").text
+    with app.state.session_factory() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.resource == f"fuldmagt {fuldmagt_id}")).all()
+        assert ("staff_a", f"fuldmagt ended: {reason}") in [(e.actor_name, e.purpose) for e in entries]
+    consent, person = _fuldmagt_resources(client, world, fuldmagt_id)  # FHIR follows
+    assert consent["status"] == "inactive" and person["active"] is False
+    browser.cookies.clear()
+    assert browser.post("/login", data={"username": "citizen", "password": PASSWORD}).status_code == 200
+    log = browser.get(f"/reports/citizens/{world.alice}/access-log").text
+    assert f"fuldmagt ophævet: {reason}" in log  # in her access log, in words
 
 
 def test_a_register_fuldmagt_is_held_by_the_login_with_the_holders_national_identifier(client, app, world, sofie):

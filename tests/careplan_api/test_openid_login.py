@@ -27,11 +27,13 @@ from careplan_api.local_postgres import free_port
 from careplan_api.models import (
     AuditAction,
     AuditEntry,
+    EatingGoal,
     Fuldmagt,
     FuldmagtScope,
     FuldmagtSource,
     IdentityLink,
     Role,
+    StaffNote,
     User,
 )
 from careplan_api.openid import OpenIdProvider
@@ -254,6 +256,51 @@ def test_staff_logged_in_through_the_provider_register_a_paper_fuldmagt_on_the_p
         assert anna is not None and anna.username == "Anna Hansen" and anna.password_hash == "!"
         entry = session.scalar(select(AuditEntry).where(AuditEntry.resource == f"fuldmagt {row.id}"))
         assert entry is not None and entry.purpose == f"fuldmagt on paper: {reason}" and entry.citizen_id == world.alice
+
+
+def test_staff_logged_in_through_the_provider_assess_the_goal_write_a_note_and_end_a_fuldmagt_on_pages(
+    app, base, http, world
+):
+    """The staff writes that were in the API only, on pages: the goal and a note on the report, the end of a
+    fuldmagt on /fuldmagter (no API token in this mode); audited with her as the actor."""
+    log_in_at_provider(http, f"{base}/login/oidc/kommune", "anna")
+    report = f"{base}/reports/citizens/{world.alice}"
+    page = http.get(f"{report}?purpose=omsorg")
+    assert page.status_code == 200 and 'id="goal-form"' in page.text and 'id="note-form"' in page.text
+    goal = {"purpose": "omsorg", "level": "3", "goal_text": "Spiser selv med robotten", "hand_feeding_minutes": "15"}
+    done = http.post(f"{report}/goal", data=goal, follow_redirects=True)
+    assert done.status_code == 200 and "Vurderingen er gemt." in done.text and "3 Svære begrænsninger" in done.text
+    done = http.post(f"{report}/notes", data={"purpose": "omsorg", "text": "Spiste godt i dag"}, follow_redirects=True)
+    assert done.status_code == 200 and "Notatet er gemt." in done.text and "Spiste godt i dag" in done.text
+    with app.state.session_factory() as session:
+        fuldmagt_id = session.scalar(
+            select(Fuldmagt.id).where(
+                Fuldmagt.relative_user_id == world.user_ids["relative"], Fuldmagt.citizen_id == world.alice
+            )
+        )
+    assert f'action="/fuldmagter/{fuldmagt_id}/end"' in http.get(f"{base}/fuldmagter").text
+    reason = "borgeren har bedt os om det"
+    done = http.post(f"{base}/fuldmagter/{fuldmagt_id}/end", data={"reason": reason}, follow_redirects=True)
+    assert done.status_code == 200 and "Fuldmagten er ophævet." in done.text
+    with app.state.session_factory() as session:
+        anna = session.scalar(select(User).where(User.username == "Anna Hansen"))
+        assert anna is not None and anna.password_hash == "!"
+        goal_row = session.scalar(select(EatingGoal).where(EatingGoal.citizen_id == world.alice))
+        assert goal_row is not None and (goal_row.level, goal_row.assessed_by) == (3, anna.id)
+        note = session.scalar(select(StaffNote).where(StaffNote.citizen_id == world.alice))
+        assert note is not None and (note.text, note.author_id) == ("Spiste godt i dag", anna.id)
+        ended = session.get(Fuldmagt, fuldmagt_id)
+        assert ended is not None and ended.revoked_at is not None and ended.revoked_by_user_id == anna.id
+        written = session.execute(
+            select(AuditEntry.resource, AuditEntry.purpose).where(
+                AuditEntry.actor_id == anna.id, AuditEntry.action == AuditAction.UPDATE
+            )
+        ).all()
+    assert set(written) == {
+        (f"POST /reports/citizens/{world.alice}/goal", "omsorg"),
+        (f"POST /reports/citizens/{world.alice}/notes", "omsorg"),
+        (f"fuldmagt {fuldmagt_id}", f"fuldmagt ended: {reason}"),
+    }
 
 
 def test_an_administrator_role_from_claims(base, http):

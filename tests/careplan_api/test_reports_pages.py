@@ -273,6 +273,8 @@ ROLE_TESTED_ROUTES = {
     "/reports/citizens/{citizen_id}": "test_report_access_per_role",
     "/reports/citizens/{citizen_id}/trend.svg": "test_report_access_per_role",
     "/reports/citizens/{citizen_id}/access-log": "test_access_log_page_per_role",
+    "/reports/citizens/{citizen_id}/goal": "test_staff_report_forms.py::test_the_report_forms_per_role",
+    "/reports/citizens/{citizen_id}/notes": "test_staff_report_forms.py::test_the_report_forms_per_role",
     "/dashboard": "test_dashboard_pages.py::test_dashboard_access_per_role",
     "/dashboard/aggregates.json": "test_dashboard_pages.py::test_dashboard_access_per_role",
     "/fhir/Patient/{citizen_id}/$everything": "test_fhir_routes.py::test_everything_access_per_role",
