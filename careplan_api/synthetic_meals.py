@@ -16,7 +16,7 @@ from careplan_api.schemas import UsageEvent, UsageEventType
 
 MEAL_TIMES = (time(8, 0), time(12, 0), time(17, 30))
 TRIGGER_KINDS = ("switch", "gesture", "panel", "auto", "staff")
-STOP_REASONS = ("face_contact", "mouth_lost", "estop_pressed")
+STOP_REASONS = ("contact", "mouth_lost", "estop")  # as the controller journals them (controller.safety.SafetyReason)
 
 
 def _uuid(rng: random.Random) -> UUID:

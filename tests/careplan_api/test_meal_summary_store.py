@@ -10,6 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import orjson
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from careplan_api import synthetic_meals as synthetic_meals_module
 from careplan_api.care_record import load_citizen_record, load_meal_summaries
 from careplan_api.fhir.encoding import encode_meal_resources, everything_json
 from careplan_api.fhir.mapping import BundleType
@@ -33,6 +35,7 @@ from careplan_api.models import Citizen, Device, MealSummaryRecord
 from careplan_api.schemas import UsageEvent, UsageEventType
 from careplan_api.services.ingest import IngestLimits, ingest_batch
 from careplan_api.synthetic_meals import synthetic_meals
+from controller.safety import SafetyReason
 from tests.careplan_api.fhir_helpers import is_meal_observation
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday
@@ -354,13 +357,18 @@ STORED_FORM_FINGERPRINTS = {
     1: "8347fda38599758c8b7117198341c85362b156c354d34de48a4fa038c3bd1a25",
     2: "9e1b3f2d6e373feb2d8f9826855e44c13d64513ee52b7c6d9a2f786ff7ab4fe2",
 }
+# the stop reasons of the journals the fingerprints were taken on: their input is pinned, so that a change
+# of the synthetic journals is not mistaken for a change of the stored form
+FINGERPRINT_STOP_REASONS = ("face_contact", "mouth_lost", "estop_pressed")
 
 
 def stored_form_fingerprint() -> str:
     """The fingerprint of the stored form the code writes now (see STORED_FORM_FINGERPRINTS)."""
     citizen_id, device_id = uuid.UUID(int=1), uuid.UUID(int=2)
     digest = hashlib.sha256()
-    for meal_id, events in synthetic_meals(T0, 30, random.Random(2026)):
+    with mock.patch("careplan_api.synthetic_meals.STOP_REASONS", FINGERPRINT_STOP_REASONS):
+        journals = list(synthetic_meals(T0, 30, random.Random(2026)))
+    for meal_id, events in journals:
         row = summary_row(citizen_id, summarize_meal(meal_id, device_id, events), T0)
         del row["updated_at"], row["revision"]  # bookkeeping, not derived from the events
         digest.update(orjson.dumps(row, default=str))
@@ -373,3 +381,7 @@ def test_a_change_of_the_stored_form_comes_with_a_new_derived_version():
         "bump meal_summary_store.DERIVED_VERSION, add a migration that calls rebuild_meal_summaries, "
         "and record the new fingerprint here"
     )
+
+
+def test_the_synthetic_journals_stop_for_reasons_the_controller_journals():
+    assert set(synthetic_meals_module.STOP_REASONS) <= {reason.value for reason in SafetyReason}

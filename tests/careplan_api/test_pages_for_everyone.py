@@ -27,8 +27,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 DECIMAL_POINT = re.compile(r"\d\.\d")
-# the synthetic journals' older names of two stop reasons (kept: they fix the stored forms' fingerprints)
-CONTROLLER_STOP_CODES = {"face_contact": "contact", "estop_pressed": "estop"}
 
 
 @pytest.fixture
@@ -48,8 +46,6 @@ def citizen_data(world) -> None:
             for _m, evs in synthetic_meals(utcnow() - timedelta(days=21), 21, random.Random(7))
             for e in evs
         ]
-        for event in events:  # the controller's stop codes (controller/safety.py), as a robot sends them
-            event["reason"] = CONTROLLER_STOP_CODES.get(event.get("reason"), event.get("reason"))
         ingest_batch(session, device, events, IngestLimits())
         operator = audit.Operator("kommunens it")
         audit.record(
