@@ -206,6 +206,8 @@ def test_throughput_sequential(benchmark, service: Service) -> None:
 
     load, cpu = _load(), service.cpu_s()
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+    if benchmark.disabled:  # --benchmark-disable: one plain run, no timings
+        return
     _report(
         benchmark,
         service,
@@ -232,6 +234,8 @@ def test_throughput_4_devices(benchmark, service: Service) -> None:
 
     load, cpu = _load(), service.cpu_s()
     benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+    if benchmark.disabled:  # --benchmark-disable: one plain run, no timings
+        return
     total = devices * batches * size
     _report(
         benchmark,
