@@ -25,6 +25,7 @@ from bidvis.robot_ui.staff_login import StaffLogin
 from bidvis.run import sim_robot
 from controller.config import demo_calibration
 from firmware_bridge import DynamixelBus
+from sim.flaws import flaws_preset
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
 
 
@@ -68,8 +69,12 @@ def test_heartbeat_round_trip(benchmark, served):
 
 
 def _rig():
+    """Virtual servos on the ideal plant, as when the figures in docs/benchmarks.md were taken (before
+    sim.flaws): the stop time counts any change of a present position, and on the flawed arm encoder
+    noise and gear play still change them after the stop (tests/bidvis/test_robot_ui_arm.py checks the
+    flawed arm, ignoring changes within the noise)."""
     clock = SimulatedClock()
-    servos = VirtualServoBus.start(clock=clock)
+    servos = VirtualServoBus.start(clock=clock, flaws=flaws_preset("ideal"))
     bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
     driver = ArmDriver(
@@ -87,7 +92,7 @@ def test_driver_tick_while_jogging(benchmark):
         k = state["k"]
         state["k"] = k + 1
         if k % 3 == 0:
-            driver.hold("bench-owner", "bench", 1, 1 if (k // 300) % 2 == 0 else -1)
+            driver.hold("bench-owner", 1, 1 if (k // 300) % 2 == 0 else -1)
         driver.tick()
         clock.advance_to(clock.now() + arm_module.PERIOD_S)
 
@@ -102,7 +107,7 @@ def _stop_time_s(joint: int) -> float:
         direction = -1 if joint == 2 else 1
         for k in range(50):  # 1 s of jogging, a heartbeat every 60 ms (every third 20 ms tick)
             if k % 3 == 0:
-                driver.hold("bench-owner", "bench", joint, direction)
+                driver.hold("bench-owner", joint, direction)
                 last_beat = clock.now()
             driver.tick()
             clock.advance_to(clock.now() + arm_module.PERIOD_S)

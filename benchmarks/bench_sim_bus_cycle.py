@@ -41,5 +41,7 @@ def test_simulated_control_tick(benchmark, sim_host):
         bus.advance_to(clock.now())
 
     benchmark.pedantic(cycle, rounds=400, iterations=1, warmup_rounds=20)
+    if benchmark.disabled:  # --benchmark-disable: one plain run, no timings
+        return
     benchmark.extra_info["simulated_s_per_cycle"] = TICK_S
     benchmark.extra_info["speed_vs_real_time"] = TICK_S / benchmark.stats.stats.median
