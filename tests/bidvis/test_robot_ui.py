@@ -683,20 +683,20 @@ def test_staff_get_the_arm_back_after_a_meal_when_the_first_reconnect_goes_unans
     # The meal's last replies may still be on the wire when its port closes, or a busy computer
     # misses the start-up's deadlines: one failed reconnect is tried again.
     arm = robot.session.arm
-    bus = arm.lend_bus("staff:Anna")
+    arm.lend_arm("staff:Anna")
     with robot.bus.lock:
         robot.bus.servo(11).reply_faults.drop = START_UP_ATTEMPTS  # every try of the first exchange
-    arm.take_back(bus)
+    arm.take_back()
     assert arm.driver is not None and not arm.lent
 
 
 def test_a_servo_that_never_answers_after_a_meal_is_a_fault_and_the_arm_stays_free_to_connect(robot):
     arm = robot.session.arm
-    bus = arm.lend_bus("staff:Anna")
+    arm.lend_arm("staff:Anna")
     with robot.bus.lock:
         robot.bus.servo(12).reply_faults.silent = True
     with pytest.raises(ArmFault):
-        arm.take_back(bus)
+        arm.take_back()
     assert arm.driver is None and not arm.lent and arm.lease.holder() is None
     with robot.bus.lock:
         robot.bus.servo(12).reply_faults.silent = False
