@@ -18,13 +18,14 @@ The servos' Bus Watchdog stays armed (`run_meal` prepares the servos), so the ar
 if this process dies. Before anything moves, `open_servo_bus` opens the port with the reply
 allowance the timing budget assumes (docs/controller.md, "Timing budget": one lost reply costs
 the sync read's reply timeout, ~6.3 ms) and refuses, in one line, a budget that does not hold
-for the figures the loop will run with (`controller.timing.require_budget`).
+for the figures the loop will run with (`servo_port.open_budgeted_bus`, which every port that
+drives the arm goes through; the in-process meal of `bidvis.robot_ui.meal` calls `open_servo_bus`
+too).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import queue
 import threading
@@ -36,14 +37,13 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from bidvis.motion_runtime import messages
+from bidvis.motion_runtime.servo_port import open_budgeted_bus
 from careplan_api.schemas import UsageEventType
 from controller.causes import cause_of
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import CommandQueue, LatestValue, MealController, run_meal
 from controller.safety import JointNoise, SafetyReason
-from controller.servos import ArmServos
-from controller.timing import TimingBudgetError, require_budget
 from controller.triggers import InvalidCommand, PanelInput, triggers_for
 
 if TYPE_CHECKING:
@@ -192,31 +192,17 @@ def _ask_real_time() -> None:
 def open_servo_bus(setup: Setup, calibration: RobotCalibration, limits: SafetyLimits) -> DynamixelBus:
     """The servo port as the meal's loop will use it, once the timing budget holds for it: the
     loop's period, the reply timeout of its sync read on this bus, the Bus Watchdog and the bus
-    errors allowed (`TimingBudgetError`, a `ValueError`, in one line, otherwise; so is an
-    allowance that is not a positive number of seconds)."""
-    from firmware_bridge import DynamixelBus
-
-    allowance = setup.reply_allowance_s
-    if allowance is not None and not (math.isfinite(allowance) and allowance > 0):
-        raise TimingBudgetError(
-            f"the servo bus's reply allowance must be a positive number of seconds, got {allowance!r}"
-        )
-    bus = DynamixelBus(setup.port, baudrate=setup.baudrate, timeout=allowance)
-    try:
-        reply_timeout_s = ArmServos(calibration.joint_servo_ids).read_timeout_s(bus)
-        require_budget(
-            1.0 / calibration.rate_hz,
-            reply_timeout_s,
-            limits.watchdog_ms / 1000.0,
-            max_bus_errors=limits.max_consecutive_bus_errors,
-        )
-    except TimingBudgetError:
-        bus.close()
-        raise
-    log.info(
-        "servo bus: sync read reply timeout %.1f ms, Bus Watchdog %d ms", reply_timeout_s * 1e3, limits.watchdog_ms
+    errors allowed (`servo_port.open_budgeted_bus`; `TimingBudgetError`, a `ValueError`, in one
+    line otherwise). The controller process and the in-process meal both open their port here."""
+    return open_budgeted_bus(
+        setup.port,
+        setup.baudrate,
+        calibration.joint_servo_ids,
+        period_s=1.0 / calibration.rate_hz,
+        watchdog_s=limits.watchdog_ms / 1000.0,
+        max_bus_errors=limits.max_consecutive_bus_errors,
+        reply_allowance_s=setup.reply_allowance_s,
     )
-    return bus
 
 
 def serve(connection: Connection, setup: Setup) -> None:

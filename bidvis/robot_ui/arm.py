@@ -27,8 +27,11 @@ goals, like the meal loop does:
   after the last read the servos answered (a garbled or partial answer counts), or a read answered
   only after failed ones that long, is a fault, since the servos may have stopped by themselves;
   from then on the driver sends nothing until `connect()`. A shorter stall is ridden through.
-  `MAX_BUS_ERRORS` failed reads in a row (a servo that stopped answering, replies that keep
-  arriving corrupt) are a fault too.
+  Failed reads in a row (a servo that stopped answering, replies that keep arriving corrupt) are a
+  fault too, once there are more than a stall as long as the watchdog would fail
+  (`controller.timing.stall_bus_errors` on the bus's own reply timeout, `max_bus_errors`): so
+  any stall the servos ride out is ridden out here too, whatever the port's reply allowance
+  (`ArmControl` opens the port as the meal does, `bidvis.motion_runtime.servo_port`).
 - Contact is guarded as in a meal (`controller.safety.ContactDetector` against the meal's
   `CurrentModel` of the commanded motion, thresholds from the commissioning record when there is
   one): a jog or a move that meets something stops at once (an ordinary stop target) and then holds
@@ -62,6 +65,7 @@ from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading, servos_hea
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
 from controller.safety import ContactDetector, CurrentModel, JointNoise, check_bus_silence
+from controller.timing import stall_bus_errors
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import XM430_W350, OperatingMode, Register
 
@@ -83,7 +87,6 @@ HOLD_TIMEOUT_S = 0.1  # two heartbeats (50 ms) missed: stop
 JOG_SPOON_SPEED_M_S = 0.05  # the spoon's speed cap while jogging
 JOG_MAX_JOINT_SPEED_RAD_S = 0.3
 LIMIT_MARGIN_RAD = 0.02  # jogging ends this short of a joint limit
-MAX_BUS_ERRORS = 5  # consecutive failed reads before the driver reports a fault
 FOLLOWING_ERROR_RAD = 0.1  # a joint this far from its goal ...
 FOLLOWING_ERROR_S = 0.25  # ... for this long is a fault (blocked, overloaded, or stopped by its watchdog)
 # The servos' Bus Watchdog during set-up. Goals are streamed in steps of at most 15 mrad, so a silent
@@ -244,6 +247,8 @@ class ArmDriver:
         self.servos = ArmServos(joint_ids)
         self.spoon = spoon
         self.watchdog_steps = watchdog_steps
+        self.watchdog_s = watchdog_steps * BUS_WATCHDOG_STEP_MS / 1000.0
+        self.max_bus_errors = 0  # set by `connect`, from the bus's reply timeout
         self.operating_mode = operating_mode
         self.clock = clock
         self.period_s = period_s
@@ -280,6 +285,7 @@ class ArmDriver:
     def connect(self) -> JointReading:
         """Prepare the servos (`operating_mode`, torque on, watchdog armed) and hold them where they are."""
         with self._lock:
+            self.max_bus_errors = stall_bus_errors(self.servos.read_timeout_s(self.bus), self.watchdog_s) + 1
             try:
                 self.servos.prepare(self.bus, self.watchdog_steps, operating_mode=self.operating_mode)
                 reading = self.servos.read(self.bus)
@@ -459,7 +465,7 @@ class ArmDriver:
     def _read_failed(self, exc: BridgeError, sent_at: float) -> bool:
         """A failed read (sent at `sent_at`): a fault, and True, when a servo reports a hardware
         error, when the servos have heard nothing for the watchdog time (they may have stopped by
-        themselves), or after `MAX_BUS_ERRORS` failed reads in a row."""
+        themselves), or after `max_bus_errors` failed reads in a row."""
         if isinstance(exc, ServoError) and exc.hardware_error is not None:  # its torque is off
             log.warning("servo hardware error: %s", exc)
             self._set_fault(Message("fault.servo_hardware", servo=exc.servo_id, cause=cause_message(exc)))
@@ -470,7 +476,7 @@ class ArmDriver:
             self._heard_at = sent_at
         if self._silent_for_watchdog():
             return True
-        if self._bus_errors >= MAX_BUS_ERRORS:
+        if self._bus_errors >= self.max_bus_errors:
             log.warning("the servo bus stopped answering: %s", exc)
             self._set_fault(Message("fault.bus_silent", cause=cause_message(exc)))
             return True
@@ -481,7 +487,7 @@ class ArmDriver:
         until now (a read just failed, or was answered only after failed ones) for their watchdog
         time: they may have stopped by themselves (`controller.safety.check_bus_silence`)."""
         unheard_s = self.clock() - self._heard_at
-        watchdog_s = self.watchdog_steps * BUS_WATCHDOG_STEP_MS / 1000.0
+        watchdog_s = self.watchdog_s
         if not check_bus_silence(unheard_s, watchdog_s):
             return False
         log.warning("no answer from the servos for %.0f ms (watchdog %.0f ms)", unheard_s * 1e3, watchdog_s * 1e3)

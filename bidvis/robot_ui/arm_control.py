@@ -3,8 +3,12 @@
 `ArmControl` owns the servo bus and the set-up `ArmDriver` while no meal runs, and the arm's one
 lease (`arm_lease.ArmLease`): a jog, a pose move or a test bite takes it for the screen that asked,
 and a meal for the one who started it; anyone else is refused with `ArmHeld` naming the holder.
-A meal borrows the bus (`lend_bus`) and gives it back when it ends (`take_back`); while it is
-lent, every set-up move is refused with `Busy`. STOP (`stop`) is never refused and frees the lease.
+A meal borrows the arm (`lend_arm`: the set-up driver lets go and the port is closed, for the
+meal to open it as its loop needs it) and gives it back when it ends (`take_back`); while it is
+lent, every set-up move is refused with `Busy`. The set-up driver's port is opened as the meal's is
+(`bidvis.motion_runtime.servo_port.open_budgeted_bus`): the same reply allowance, and a timing
+budget judged for the set-up loop (its period and its Bus Watchdog, `SETUP_WATCHDOG_STEPS` at
+least) before anything is written; a budget that does not hold refuses Connect in words. STOP (`stop`) is never refused and frees the lease.
 A meal starts only from where it may move the arm (`outside_meal_space`): an arm left above the
 workspace or beyond a joint limit (by a meal stopped there, or sagged with its torque off) is
 refused with `NotReady`, saying to bring it to the ready pose, instead of a meal that stops at once,
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
+from bidvis.motion_runtime.servo_port import open_budgeted_bus
 from bidvis.robot_ui.arm import (
     PARK_SPOON_SPEED_M_S,
     SETUP_WATCHDOG_STEPS,
@@ -42,17 +47,21 @@ from bidvis.robot_ui.arm_lease import MEAL_OWNER, ArmLease, ArmUse
 from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
 from controller.causes import cause_message
-from controller.config import SafetyLimits
+from controller.config import BUS_WATCHDOG_STEP_MS, RobotCalibration, SafetyLimits
 from controller.face_current import operating_mode
 from controller.kinematics import SpoonMount, forward_spoon
 from controller.messages import Language, Message
 from controller.safety import JointNoise, Verdict, Workspace, check_joint_command, check_workspace
+from controller.timing import TimingBudgetError
 from firmware_bridge import BridgeError, DynamixelBus
 
 MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
-# Reconnecting after a meal is tried this often: the meal's last replies may still be on the wire
-# when its port closes, or a busy computer may miss the start-up's reply deadlines.
+# Reconnecting after a meal is tried this often, `TAKE_BACK_QUIET_S` apart: the meal's last replies
+# may still be on the wire when its port closes, or a busy computer may miss the start-up's deadlines.
 TAKE_BACK_ATTEMPTS = 3
+TAKE_BACK_QUIET_S = 0.1
+# A scan pings at rates the servos may not use: no loop runs, so its replies get a long allowance.
+SCAN_REPLY_ALLOWANCE_S = 0.05
 # An arm this near its rest pose on every joint lies parked: on the rest pose, or settled from it
 # onto its stops (0.05 rad further) with its torque off.
 AT_REST_POSE_RAD = 0.1
@@ -69,6 +78,27 @@ def at_rest_pose(q_rad: Sequence[float], rest_pose_rad: Sequence[float]) -> bool
     return bool(np.all(np.abs(np.asarray(q_rad) - np.asarray(rest_pose_rad)) <= AT_REST_POSE_RAD))
 
 
+def setup_watchdog_steps(limits: SafetyLimits) -> int:
+    """The servos' Bus Watchdog during set-up (20 ms steps): the meal's, `SETUP_WATCHDOG_STEPS` at least."""
+    return max(limits.watchdog_steps, SETUP_WATCHDOG_STEPS)
+
+
+def open_setup_bus(
+    port: str, calibration: RobotCalibration, limits: SafetyLimits, reply_allowance_s: float | None = None
+) -> DynamixelBus:
+    """The staff page's servo port, opened as the meal's is (`open_budgeted_bus`) for the set-up
+    loop: its period (the calibration's rate) and its Bus Watchdog (the failed reads it allows
+    follow from them, `ArmDriver.max_bus_errors`, and outlast any stall the watchdog rides out)."""
+    return open_budgeted_bus(
+        port,
+        calibration.baudrate,
+        calibration.joint_servo_ids,
+        period_s=1.0 / calibration.rate_hz,
+        watchdog_s=setup_watchdog_steps(limits) * BUS_WATCHDOG_STEP_MS / 1000.0,
+        reply_allowance_s=reply_allowance_s,
+    )
+
+
 class ArmControl:
     """Set-up motion of the arm on `port` (see the module docstring)."""
 
@@ -77,13 +107,15 @@ class ArmControl:
         port: str,
         documents: RobotDocuments,
         limits: SafetyLimits,
-        bus_timeout_s: float = 0.05,
+        reply_allowance_s: float | None = None,
         lease: ArmLease | None = None,
     ) -> None:
+        """`reply_allowance_s`: the servo port's allowance for OS and USB on each reply, for the
+        set-up driver and the meal alike (None: the bus's own, which the timing budget assumes)."""
         self.port = port
         self.documents = documents
         self.limits = limits
-        self.bus_timeout_s = bus_timeout_s
+        self.reply_allowance_s = reply_allowance_s
         self.bus: DynamixelBus | None = None
         self.driver: ArmDriver | None = None
         self.last_scan: list[FoundServo] = []
@@ -106,7 +138,7 @@ class ArmControl:
                 raise Busy(Message("refusal.disconnect_before_scan"))
             rates = X_SERIES_BAUD_RATES if all_rates else (self.documents.calibration.baudrate,)
             try:
-                self.last_scan = scan_port(self.port, rates, None, timeout_s=self.bus_timeout_s)
+                self.last_scan = scan_port(self.port, rates, None, timeout_s=SCAN_REPLY_ALLOWANCE_S)
             except BridgeError as exc:
                 raise NotReady(
                     Message("refusal.cannot_scan", port=self.port, cause=cause_message(exc)), cause=exc
@@ -114,7 +146,8 @@ class ArmControl:
             return self.last_scan
 
     def connect(self) -> None:
-        """Open the bus at the calibration's baud rate, prepare the joint servos, start the driver."""
+        """Open the bus at the calibration's baud rate once the set-up loop's timing budget holds
+        (`NotReady` in words otherwise, nothing written), prepare the joint servos, start the driver."""
         with self._lock:
             self.require_no_meal()
             if self.driver is not None:
@@ -125,22 +158,23 @@ class ArmControl:
                 self._release_bus()
             calibration = self.documents.calibration
             try:
-                bus = DynamixelBus(self.port, baudrate=calibration.baudrate, timeout=self.bus_timeout_s)
+                bus = open_setup_bus(self.port, calibration, self.limits, self.reply_allowance_s)
             except BridgeError as exc:
                 raise NotReady(
                     Message("refusal.cannot_open", port=self.port, cause=cause_message(exc)), cause=exc
                 ) from exc
-            watchdog_steps = max(self.limits.watchdog_steps, SETUP_WATCHDOG_STEPS)
+            except TimingBudgetError as exc:
+                raise NotReady(Message("refusal.cannot_connect", cause=cause_message(exc)), cause=exc) from exc
+            period_s = 1.0 / calibration.rate_hz
             noise = self.documents.contact_noise() or JointNoise.uniform(
                 self.limits.uncommissioned_current_noise_ma / 1e3
             )
-            period_s = 1.0 / calibration.rate_hz
             contact = setup_contact_detector(noise, self.limits.contact_noise_sigmas, period_s)
             driver = ArmDriver(
                 bus,
                 calibration.joint_servo_ids,
                 calibration.spoon,
-                watchdog_steps,
+                setup_watchdog_steps(self.limits),
                 period_s=period_s,
                 contact=contact,
                 operating_mode=operating_mode(self.limits.face_current_margin_ma),
@@ -257,10 +291,11 @@ class ArmControl:
         if self.driver is not None:
             self.driver.spoon = spoon
 
-    def lend_bus(self, started_by: str) -> DynamixelBus:
-        """Connect if needed and hand the bus to a meal started by `started_by` (who, from where),
-        which then holds the arm's lease: the set-up driver lets go. `ArmHeld` while a screen
-        holds the arm."""
+    def lend_arm(self, started_by: str) -> None:
+        """Connect if needed, check the arm may start a meal from where it stands, and lend it to a
+        meal started by `started_by` (who, from where), which then holds the arm's lease: the set-up
+        driver lets go and the port is closed; the meal opens it itself (`worker.open_servo_bus`).
+        `ArmHeld` while a screen holds the arm."""
         with self._lock:
             self.require_no_meal()
             self.lease.check(MEAL_OWNER)
@@ -282,15 +317,14 @@ class ArmControl:
             if driver is not None:
                 driver.close()
                 self.driver = None
+            bus.close()
             self.bus, self.lent = None, True
             self.lease.take(MEAL_OWNER, started_by, ArmUse.MEAL, running=lambda: self.lent)
-            return bus
 
-    def take_back(self, bus: DynamixelBus) -> None:
-        """The meal ended: close its bus and reconnect, so staff have the arm held where it stopped
-        (tried `TAKE_BACK_ATTEMPTS` times, a wire's quiet time apart; the last `ArmFault` raised)."""
+    def take_back(self) -> None:
+        """The meal ended (its port closed): reconnect, so staff have the arm held where it stopped
+        (tried `TAKE_BACK_ATTEMPTS` times, `TAKE_BACK_QUIET_S` apart; the last `ArmFault` raised)."""
         with self._lock:
-            bus.close()
             self.lent = False
             self.lease.free(MEAL_OWNER)
             for attempt in range(1, TAKE_BACK_ATTEMPTS + 1):
@@ -300,7 +334,7 @@ class ArmControl:
                 except ArmFault:
                     if attempt == TAKE_BACK_ATTEMPTS:
                         raise
-                    time.sleep(2 * self.bus_timeout_s)
+                    time.sleep(TAKE_BACK_QUIET_S)
 
     def status(self, language: Language = Language.ENGLISH) -> dict[str, Any] | None:
         """The set-up arm's status with who holds the arm (`jog_operator`: the holder, by name),

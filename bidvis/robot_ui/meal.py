@@ -1,8 +1,11 @@
 """The meal as the citizen's panel runs it: start, commands, STOP, and clearing a stop.
 
-While a meal runs (`controller.loop.run_meal`) it holds the arm: the bus is lent to it by
-`ArmControl` with the arm's lease, so no meal starts while a staff screen holds the arm, and every
-set-up move is refused until it ends. STOP during a meal is an e-stop command to it.
+While a meal runs (`controller.loop.run_meal`) it holds the arm: `ArmControl` lends it the arm
+with its lease, so no meal starts while a staff screen holds the arm, and every set-up move is
+refused until it ends. STOP during a meal is an e-stop command to it. The meal opens the servo port
+itself, one way wherever its loop runs (`bidvis.motion_runtime.worker.open_servo_bus`): with the
+reply allowance the timing budget assumes, and only once the budget holds; a budget that does not
+hold ends the meal before anything is written, and the pages say why in words.
 
 With `own_process` (what `bidvis run` uses) the loop runs in the controller process
 (`bidvis.motion_runtime`), apart from the web server: no request, however large or many, can
@@ -19,7 +22,7 @@ from typing import Any, Protocol
 
 from bidvis.motion_runtime.messages import State
 from bidvis.motion_runtime.runner import ControllerProcess
-from bidvis.motion_runtime.worker import Setup, WallClock
+from bidvis.motion_runtime.worker import Setup, WallClock, open_servo_bus
 from bidvis.robot_ui.arm import ArmError
 from bidvis.robot_ui.arm_control import ArmControl
 from bidvis.robot_ui.documents import RobotDocuments, check_operator
@@ -32,7 +35,6 @@ from controller.loop import LatestValue, MealController, run_meal
 from controller.messages import Language, Message
 from controller.safety import SafetyReason
 from controller.triggers import PanelInput, triggers_for
-from firmware_bridge import DynamixelBus
 
 log = logging.getLogger(__name__)
 
@@ -112,38 +114,42 @@ class MealRuntime:
             self._command(kind, bowl, source)
 
     def start(self, source: str) -> None:
-        """Borrow the bus and the arm's lease from the set-up arm and start the meal loop
-        (journalled as started by `source`); `ArmHeld` while a staff screen holds the arm."""
+        """Borrow the arm and its lease from the set-up arm and start the meal loop (journalled as
+        started by `source`); `ArmHeld` while a staff screen holds the arm."""
         with self._lock:
             self.require_no_meal()
-            bus = self.arm.lend_bus(source)
+            self.arm.lend_arm(source)
             self._state, self._result = FeedingState.IDLE, None
             self.process = None
             target = self._run
             if self.own_process:
-                bus.close()  # the controller process opens the port itself
                 self.process = self._controller_process()
                 target = self._run_process
             self._command(CommandKind.START_MEAL, None, source)
-            self._thread = threading.Thread(target=target, args=(bus,), name="meal", daemon=True)
+            self._thread = threading.Thread(target=target, name="meal", daemon=True)
             self._thread.start()
 
-    def _controller_process(self) -> ControllerProcess:
+    def _setup(self) -> Setup:
+        """What the meal's loop runs with, wherever it runs (its port opened by `open_servo_bus`)."""
         docs = self.documents
-
-        def on_state(state: State) -> None:
-            self._state, self._stopped_by = state.state, state.stopped_by
-
         noise = docs.contact_noise()
-        setup = Setup(
+        return Setup(
             port=self.arm.port,
             baudrate=docs.calibration.baudrate,
             profile=docs.profile.model_dump(mode="json"),
             calibration=docs.calibration.model_dump(mode="json"),
             limits=self.limits.model_dump(mode="json"),
+            reply_allowance_s=self.arm.reply_allowance_s,
             contact_noise_a=None if noise is None else (noise.rest_a, noise.moving_a),
         )
-        return ControllerProcess(setup, docs.journal, self.mouth, on_state=on_state, switches=self.switches)
+
+    def _controller_process(self) -> ControllerProcess:
+        def on_state(state: State) -> None:
+            self._state, self._stopped_by = state.state, state.stopped_by
+
+        return ControllerProcess(
+            self._setup(), self.documents.journal, self.mouth, on_state=on_state, switches=self.switches
+        )
 
     def _command(self, kind: CommandKind, bowl: int | None, source: str | None) -> None:
         """Pass a command to the running meal (its controller process, or its panel source)."""
@@ -155,7 +161,7 @@ class MealRuntime:
         else:
             process.panel(kind, bowl, source or TriggerKind.PANEL.value)
 
-    def _run_process(self, bus: DynamixelBus) -> None:
+    def _run_process(self) -> None:
         process = self.process
         assert process is not None
         try:
@@ -173,17 +179,17 @@ class MealRuntime:
             self._result = Message("fault.meal_failed", cause=cause_message(exc))
             self._state = FeedingState.FAULT
         finally:
-            self._give_back(bus)
+            self._give_back()
 
-    def _give_back(self, bus: DynamixelBus) -> None:
+    def _give_back(self) -> None:
         with self._lock:
             try:
-                self.arm.take_back(bus)  # staff get the arm back, held where the meal left it
+                self.arm.take_back()  # staff get the arm back, held where the meal left it
             except (SessionError, ArmError) as exc:
                 self.message = Message("fault.arm_not_taken_back", cause=exc.message)
             self._thread = None
 
-    def _run(self, bus: DynamixelBus) -> None:
+    def _run(self) -> None:
         docs = self.documents
 
         def armed() -> bool:
@@ -195,26 +201,27 @@ class MealRuntime:
 
         inputs = triggers_for(docs.profile, armed=armed, panel=self.panel, switches=self.switches)
         try:
-            report = run_meal(
-                bus,
-                self.mouth,
-                inputs,
-                WallClock(),
-                docs.journal,
-                docs.profile,
-                docs.calibration,
-                self.limits,
-                rate_hz=docs.calibration.rate_hz,
-                on_tick=on_tick,
-                contact_noise=docs.contact_noise(),
-            )
+            with open_servo_bus(self._setup(), docs.calibration, self.limits) as bus:
+                report = run_meal(
+                    bus,
+                    self.mouth,
+                    inputs,
+                    WallClock(),
+                    docs.journal,
+                    docs.profile,
+                    docs.calibration,
+                    self.limits,
+                    rate_hz=docs.calibration.rate_hz,
+                    on_tick=on_tick,
+                    contact_noise=docs.contact_noise(),
+                )
             self._result = self._ended(report.final_state)
         except Exception as exc:  # the meal's thread must report, never vanish
             log.exception("meal loop failed")
             self._result = Message("fault.meal_failed", cause=cause_message(exc))
             self._state = FeedingState.FAULT
         finally:
-            self._give_back(bus)
+            self._give_back()
 
     def _ended(self, final_state: FeedingState) -> Message:
         """What the pages say when a meal has ended in `final_state`."""

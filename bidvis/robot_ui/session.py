@@ -49,7 +49,7 @@ class RobotSession:
         camera: FrameSource | None = None,
         mouth: MouthFeed | None = None,
         switches: Sequence[Any] = (),
-        bus_timeout_s: float = 0.05,
+        reply_allowance_s: float | None = None,
         controller_process: bool = False,
     ) -> None:
         self.documents = RobotDocuments(
@@ -60,7 +60,7 @@ class RobotSession:
             journal=journal,
             port=port,
         )
-        self.arm = ArmControl(port, self.documents, limits, bus_timeout_s)
+        self.arm = ArmControl(port, self.documents, limits, reply_allowance_s)
         self.calibration_steps = CalibrationSteps(self.documents, self.arm, camera)
         self.profile_steps = ProfileSteps(self.documents, camera)
         self.meal = MealRuntime(

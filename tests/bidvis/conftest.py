@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -29,10 +30,17 @@ ROBOT_URL = "http://localhost"  # TestClient's address for the robot's app (whic
 
 @pytest.fixture
 def robot(tmp_path):
-    """A robot session on virtual servos and a simulated camera, its files in `tmp_path`."""
+    """A robot session on virtual servos and a simulated camera, its files in `tmp_path`.
+
+    The heap built so far is frozen while it runs, as `bidvis.run.serve` freezes the robot web
+    server's start-up heap: the set-up loop runs in this process, and a full garbage collection of
+    the test process's heap (pytest and every module the tests imported) held the interpreter lock
+    for ~470 ms on a loaded machine, so the virtual servos' 200 ms watchdog stopped the arm."""
+    gc.freeze()
     robot = sim_robot(tmp_path)
     yield robot
     robot.close()
+    gc.unfreeze()
 
 
 @pytest.fixture

@@ -166,7 +166,7 @@ def test_finding_a_second_screens_test_bite_does_not_replace_the_first(network):
 def test_finding_a_cross_site_bodyless_post_cannot_stop_a_meal(network):
     staff = network.staff()
     staff.post("/api/panel", json={"command": "select_bowl", "bowl": 0}, headers=network.same_origin)
-    wait_for(lambda: network.robot.journal.open_meal_id is not None, what="the meal")
+    wait_for(lambda: network.robot.journal.open_meal_id is not None, timeout_s=60, what="the meal")
     for headers in ({"Origin": "https://attacker.example"}, {"Sec-Fetch-Site": "cross-site"}):
         assert staff.post("/api/stop", headers=headers).status_code == 403  # the staff browser's cookie goes along
     assert network.machine(ATTACKER).post("/api/stop").status_code == 401
@@ -218,7 +218,7 @@ def test_finding_the_profile_api_takes_no_face_size(network):
 def test_finding_a_profile_change_during_a_meal_is_refused_not_silently_ignored(network):
     staff = network.staff()
     staff.post("/api/panel", json={"command": "select_bowl", "bowl": 0}, headers=network.same_origin)
-    wait_for(lambda: network.robot.journal.open_meal_id is not None, what="the meal")
+    wait_for(lambda: network.robot.journal.open_meal_id is not None, timeout_s=60, what="the meal")
     answer = staff.put("/api/profile", json={"values": {"speed_m_s": 0.1}}, headers=network.same_origin)
     assert answer.status_code == 409 and "meal is running" in answer.json()["detail"]
 
@@ -254,7 +254,7 @@ def test_finding_torque_jogs_test_bites_clear_stop_logins_failures_lockouts_and_
     staff.post("/api/test-bite", json={"owner": OWNER, "bowl": 0}, headers=same)
     staff.post("/api/stop", headers=same)
     staff.post("/api/panel", json={"command": "select_bowl", "bowl": 0}, headers=same)
-    wait_for(lambda: network.robot.journal.open_meal_id is not None, what="the meal")
+    wait_for(lambda: network.robot.journal.open_meal_id is not None, timeout_s=60, what="the meal")
     staff.post("/api/stop", headers=same)
     wait_for(lambda: not network.robot.session.meal.running, timeout_s=15, what="the meal to stop")
     staff.post("/api/meal/clear-stop", headers=same)

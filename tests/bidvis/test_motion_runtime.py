@@ -16,7 +16,7 @@ from bidvis.motion_runtime.worker import GONE_WEB_SERVER, SILENT_WEB_SERVER, Set
 from bidvis.robot_ui.session import RobotSession
 from careplan_api.schemas import UsageEventType
 from controller.causes import Cause
-from controller.config import TriggerKind, demo_calibration, demo_profile, demo_safety_limits, save_config
+from controller.config import SafetyLimits, TriggerKind, demo_calibration, demo_profile, demo_safety_limits, save_config
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
 from controller.loop import CommandQueue, LatestValue
@@ -110,6 +110,32 @@ def journal(robot_files: Path):
     journal.close()
 
 
+@pytest.fixture
+def make_session(robot_files: Path, journal: UsageJournal):
+    """`make(port, limits=LIMITS)`: the robot's session on `port` as `bidvis run` builds it (the meal
+    in a controller process), over the files in `robot_files`; closed after the test (ask for `port`
+    first, so that the sessions close before the servos go)."""
+    sessions: list[RobotSession] = []
+
+    def make(port: str, limits: SafetyLimits = LIMITS) -> RobotSession:
+        session = RobotSession(
+            port=port,
+            calibration=demo_calibration().model_copy(update={"tool_servo_id": None}),
+            calibration_path=robot_files / "robot_calibration.toml",
+            profile=demo_profile(),
+            profile_path=robot_files / "citizen_profile.toml",
+            limits=limits,
+            journal=journal,
+            controller_process=True,
+        )
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
 def setup_for(port: str, **changes) -> Setup:
     calibration = demo_calibration().model_copy(update={"tool_servo_id": None})
     documents = {
@@ -124,56 +150,32 @@ def events(journal: UsageJournal, kind: UsageEventType) -> list[dict]:
     return [e.data for e, _ in journal.events() if e.type is kind]
 
 
-def test_a_meal_runs_in_its_own_process_and_stop_reaches_it(robot_files, port, journal):
-    session = RobotSession(
-        port=port,
-        calibration=demo_calibration().model_copy(update={"tool_servo_id": None}),
-        calibration_path=robot_files / "robot_calibration.toml",
-        profile=demo_profile(),
-        profile_path=robot_files / "citizen_profile.toml",
-        limits=LIMITS,
-        journal=journal,
-        controller_process=True,
-    )
-    try:
-        session.meal.panel_command(CommandKind.SELECT_BOWL, 0, STAFF)
-        wait_for(lambda: journal.open_meal_id is not None, timeout_s=30, what="the meal in the journal")
-        process = session.meal.process
-        assert process is not None and process.pid not in (None, os.getpid())
-        assert events(journal, UsageEventType.MEAL_STARTED)[0]["started_by"] == STAFF
-        wait_for(lambda: len(process.intervals_s) >= 200, timeout_s=30, what="a second of ticks")
-        assert session.stop(source=STAFF).key == "done.meal_stopped"
-        wait_for(lambda: not session.meal.running, timeout_s=30, what="the meal to end")
-        assert events(journal, UsageEventType.SAFETY_STOP)[0]["detail"] == f"e-stop from {STAFF}"
-        status = session.meal.status()
-        assert journal.open_meal_id is None and status["state"] == FeedingState.FAULT.value
-        assert status["stopped_by"] == "estop" and "stopped" in status["result"]
-        assert session.arm.driver is not None, session.meal.message  # staff have the arm back, held where it stopped
-    finally:
-        session.close()
+def test_a_meal_runs_in_its_own_process_and_stop_reaches_it(port, make_session, journal):
+    session = make_session(port)
+    session.meal.panel_command(CommandKind.SELECT_BOWL, 0, STAFF)
+    wait_for(lambda: journal.open_meal_id is not None, timeout_s=30, what="the meal in the journal")
+    process = session.meal.process
+    assert process is not None and process.pid not in (None, os.getpid())
+    assert events(journal, UsageEventType.MEAL_STARTED)[0]["started_by"] == STAFF
+    wait_for(lambda: len(process.intervals_s) >= 200, timeout_s=30, what="a second of ticks")
+    assert session.stop(source=STAFF).key == "done.meal_stopped"
+    wait_for(lambda: not session.meal.running, timeout_s=30, what="the meal to end")
+    assert events(journal, UsageEventType.SAFETY_STOP)[0]["detail"] == f"e-stop from {STAFF}"
+    status = session.meal.status()
+    assert journal.open_meal_id is None and status["state"] == FeedingState.FAULT.value
+    assert status["stopped_by"] == "estop" and "stopped" in status["result"]
+    assert session.arm.driver is not None, session.meal.message  # staff have the arm back, held where it stopped
 
 
-def test_a_meal_the_controller_refuses_says_why_in_words_and_logs_the_english(robot_files, port, journal, caplog):
-    session = RobotSession(
-        port=port,
-        calibration=demo_calibration().model_copy(update={"tool_servo_id": None}),
-        calibration_path=robot_files / "robot_calibration.toml",
-        profile=demo_profile(),
-        profile_path=robot_files / "citizen_profile.toml",
-        limits=LIMITS.model_copy(update={"max_consecutive_bus_errors": 3}),  # too few to ride out a USB stall
-        journal=journal,
-        controller_process=True,
-    )
-    try:
-        session.meal.panel_command(CommandKind.SELECT_BOWL, 0, STAFF)
-        wait_for(lambda: not session.meal.running, timeout_s=30, what="the meal to fail")
-        failed = Message("fault.meal_failed", cause=Cause.TIMING_BUDGET.message())
-        for language in Language:
-            assert session.meal.status(language)["result_text"] == failed.text(language)
-        assert danish_problems(failed.text(Language.DANISH), []) == []
-        assert "USB stall" in caplog.text and "USB stall" not in session.meal.status()["result"]
-    finally:
-        session.close()
+def test_a_meal_the_controller_refuses_says_why_in_words_and_logs_the_english(port, make_session, caplog):
+    session = make_session(port, LIMITS.model_copy(update={"max_consecutive_bus_errors": 3}))  # too few for a stall
+    session.meal.panel_command(CommandKind.SELECT_BOWL, 0, STAFF)
+    wait_for(lambda: not session.meal.running, timeout_s=30, what="the meal to fail")
+    failed = Message("fault.meal_failed", cause=Cause.TIMING_BUDGET.message())
+    for language in Language:
+        assert session.meal.status(language)["result_text"] == failed.text(language)
+    assert danish_problems(failed.text(Language.DANISH), []) == []
+    assert "USB stall" in caplog.text and "USB stall" not in session.meal.status()["result"]
 
 
 def test_a_silent_web_server_stops_the_meal(port, journal):
@@ -254,18 +256,9 @@ def test_a_local_switch_of_the_web_server_reaches_the_meal_as_a_switch(port, jou
         process.end()
 
 
-def test_the_controller_process_gets_the_arms_commissioned_current_noise(robot_files, journal):
+def test_the_controller_process_gets_the_arms_commissioned_current_noise(robot_files, make_session):
     write_commissioning_record(robot_files)
-    session = RobotSession(
-        port="/dev/null",
-        calibration=demo_calibration().model_copy(update={"tool_servo_id": None}),
-        calibration_path=robot_files / "robot_calibration.toml",
-        profile=demo_profile(),
-        profile_path=robot_files / "citizen_profile.toml",
-        limits=LIMITS,
-        journal=journal,
-        controller_process=True,
-    )
+    session = make_session("/dev/null")
     noise = session.documents.contact_noise()
     assert noise is not None
     setup = session.meal._controller_process().setup  # what the process would be started with

@@ -170,12 +170,25 @@ def hold_for(client, seconds, owner=ANNA, joint=1, direction=1, press=0):
         time.sleep(0.05)
 
 
+def hold_until(client, done, timeout_s: float = 30.0, owner=ANNA, joint=1, direction=1, press=0) -> None:
+    """Send heartbeats every 50 ms, as a held button does, until `done()`; fail after `timeout_s`
+    (real time, generous: on a loaded machine a heartbeat can come later than the driver's 100 ms
+    hold timeout, and the jog then rightly stops until the next one)."""
+    end = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < end, f"the held button did not get there within {timeout_s} s"
+        answer = client.post(
+            "/api/jog/hold", json={"owner": owner, "joint": joint, "direction": direction, "press": press}
+        )
+        assert answer.status_code == 200, answer.text
+        time.sleep(0.05)
+
+
 def test_hold_to_move_moves_and_the_arm_stops_when_heartbeats_stop(connected, robot):
-    before = joints(connected)
-    hold_for(connected, 0.6)
+    driver = robot.session.arm.driver
+    before = driver.measured_q()
+    hold_until(connected, lambda: driver.measured_q()[0] - before[0] > 0.03)  # holding moves the joint
     last_beat = time.monotonic()
-    moved = joints(connected) - before
-    assert moved[0] > 0.03
     servo = robot.bus.servo(11)
     last_change, previous = last_beat, servo.get("present_position")
     while time.monotonic() - last_beat < 1.0:  # watch for a second; note when the joint last moved
@@ -185,7 +198,7 @@ def test_hold_to_move_moves_and_the_arm_stops_when_heartbeats_stop(connected, ro
             last_change, previous = time.monotonic(), now
     # 200 ms on the simulated clock (test_robot_ui_arm); real time on a shared CI machine gets a generous bound
     assert last_change - last_beat < 0.5
-    assert connected.get("/api/status").json()["arm"]["mode"] == "idle"
+    wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "idle", what="the arm at rest")
 
 
 def test_two_browsers_jogging_one_wins_the_other_is_told(connected):
@@ -348,8 +361,9 @@ def test_a_test_bite_goes_through_the_scoop_and_back_to_ready(connected, robot):
     connected.post("/api/calibration/bowls/1/clear")  # a short scoop: a quick test
     answer = connected.post("/api/test-bite", json={"owner": ANNA, "bowl": 1})
     assert answer.status_code == 200
-    wait_for(lambda: not robot.session.arm.driver.busy, timeout_s=30, what="the test bite")
-    assert np.allclose(joints(connected), robot.session.documents.calibration.ready_pose_rad, atol=0.02)
+    wait_for(lambda: not robot.session.arm.driver.busy, timeout_s=60, what="the test bite")
+    arm = connected.get("/api/status").json()["arm"]  # a watchdog trip (a host stall) would end it short
+    assert np.allclose(arm["q_rad"], robot.session.documents.calibration.ready_pose_rad, atol=0.02), arm
     assert connected.post("/api/test-bite", json={"owner": ANNA, "bowl": 5}).json()["fields"] == ["bowl"]
 
 
@@ -683,20 +697,20 @@ def test_staff_get_the_arm_back_after_a_meal_when_the_first_reconnect_goes_unans
     # The meal's last replies may still be on the wire when its port closes, or a busy computer
     # misses the start-up's deadlines: one failed reconnect is tried again.
     arm = robot.session.arm
-    bus = arm.lend_bus("staff:Anna")
+    arm.lend_arm("staff:Anna")
     with robot.bus.lock:
         robot.bus.servo(11).reply_faults.drop = START_UP_ATTEMPTS  # every try of the first exchange
-    arm.take_back(bus)
+    arm.take_back()
     assert arm.driver is not None and not arm.lent
 
 
 def test_a_servo_that_never_answers_after_a_meal_is_a_fault_and_the_arm_stays_free_to_connect(robot):
     arm = robot.session.arm
-    bus = arm.lend_bus("staff:Anna")
+    arm.lend_arm("staff:Anna")
     with robot.bus.lock:
         robot.bus.servo(12).reply_faults.silent = True
     with pytest.raises(ArmFault):
-        arm.take_back(bus)
+        arm.take_back()
     assert arm.driver is None and not arm.lent and arm.lease.holder() is None
     with robot.bus.lock:
         robot.bus.servo(12).reply_faults.silent = False

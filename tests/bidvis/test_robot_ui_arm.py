@@ -7,6 +7,7 @@ import pytest
 
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmParked, ArmStopped
+from bidvis.robot_ui.arm_control import open_setup_bus
 from controller.causes import Cause
 from controller.config import demo_calibration, demo_safety_limits
 from controller.face_current import operating_mode
@@ -27,9 +28,9 @@ TICK_S = arm_module.PERIOD_S
 def rig():
     clock = SimulatedClock()
     servos = VirtualServoBus.start(clock=clock)
-    bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
     limits = demo_safety_limits()  # contact guarded as the staff page has it, on an arm not yet commissioned
+    bus = open_setup_bus(servos.url, calibration, limits)  # the staff page's port, as ArmControl opens it
     contact = arm_module.setup_contact_detector(
         JointNoise.uniform(limits.uncommissioned_current_noise_ma / 1e3), limits.contact_noise_sigmas, TICK_S
     )

@@ -318,3 +318,22 @@ def test_a_video_file_given_as_the_camera_plays_in_a_loop(tmp_path):
     assert all(frame is not None for frame in seen) and not camera.stats.finished
     shades = (0, 40, 80, 120, 160)  # the clip's own pictures, again (MJPG moves a shade by a few levels)
     assert all(min(abs(frame.image.mean() - shade) for shade in shades) < 5 for frame in seen)
+
+
+def test_the_robots_web_server_freezes_its_start_up_heap_before_it_serves(monkeypatch):
+    """The staff page's set-up loop shares the web server's process: a full garbage collection must
+    not walk the start-up objects while it holds the interpreter lock (`bidvis.run.serve`)."""
+    import gc
+
+    import uvicorn
+
+    from bidvis import run
+
+    frozen_when_served: list[int] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: frozen_when_served.append(gc.get_freeze_count()))
+    gc.unfreeze()
+    try:
+        run.serve(object(), "127.0.0.1", 8080)
+    finally:
+        gc.unfreeze()
+    assert len(frozen_when_served) == 1 and frozen_when_served[0] > 10_000
