@@ -278,6 +278,11 @@ class PanelInput:
         return command
 
     def poll(self, now_s: float, mouth: MouthObservation | None = None) -> list[UserCommand]:
+        return self.drop_queued()
+
+    def drop_queued(self) -> list[UserCommand]:
+        """Take every queued command off the queue and return them (to the loop that polls, or to
+        be discarded: a meal that ended before it read them leaves them to nobody)."""
         with self._lock:
             commands = list(self._queue)
             self._queue.clear()

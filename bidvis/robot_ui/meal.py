@@ -125,6 +125,9 @@ class MealRuntime:
             if self.own_process:
                 self.process = self._controller_process()
                 target = self._run_process
+            stale = self.panel.drop_queued()  # left by a meal that ended before reading them: no one's now
+            if stale:
+                log.warning("dropped %d panel command(s) no meal read: %s", len(stale), [c.kind.value for c in stale])
             self._command(CommandKind.START_MEAL, None, source)
             self._thread = threading.Thread(target=target, name="meal", daemon=True)
             self._thread.start()

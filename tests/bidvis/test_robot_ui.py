@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from bidvis.robot_ui import meal as meal_module
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.arm import ArmFault
 from bidvis.robot_ui.arm_control import outside_meal_space
@@ -15,7 +17,7 @@ from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.meal import reason_shown
 from careplan_api.schemas import UsageEventType
 from controller.config import demo_calibration, load_calibration, load_profile
-from controller.feeding import FeedingState
+from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.safety import SafetyReason, Workspace
 from controller.servos import START_UP_ATTEMPTS
 from sim.virtual_bus import VirtualServoBus
@@ -716,3 +718,24 @@ def test_a_servo_that_never_answers_after_a_meal_is_a_fault_and_the_arm_stays_fr
         robot.bus.servo(12).reply_faults.silent = False
     arm.connect()  # staff press Connect once the servo answers
     assert arm.driver is not None
+
+
+def test_a_meal_starts_with_its_own_commands_only(connected, robot, monkeypatch):
+    """Commands no meal read (a meal that ended before its loop polled them, e.g. refused by its
+    timing budget) are dropped when the next meal starts: a stale next bite must not move the arm."""
+    meal = robot.session.meal
+    meal.panel.push(CommandKind.NEXT_BITE)
+    meal.panel.push(CommandKind.END_MEAL)
+    first_poll: list[UserCommand] = []
+    pressed = threading.Event()
+
+    def run_meal(bus, mouth, inputs, *args, **kwargs):
+        pressed.wait(timeout=30)  # the press's own commands are all queued
+        first_poll.extend(meal.panel.drop_queued())
+        raise RuntimeError("this test needs only the meal's first commands")
+
+    monkeypatch.setattr(meal_module, "run_meal", run_meal)
+    assert connected.post("/api/panel", json={"command": "select_bowl", "bowl": 0}).status_code == 200
+    pressed.set()
+    wait_for(lambda: not meal.running, timeout_s=30, what="the meal to end")
+    assert [(c.kind, c.bowl) for c in first_poll] == [(CommandKind.START_MEAL, None), (CommandKind.SELECT_BOWL, 0)]

@@ -261,6 +261,14 @@ def test_a_flooding_panel_cannot_grow_the_queue_without_bound():
     assert len(commands) == 8 and commands[-1].kind is CommandKind.ESTOP
 
 
+def test_dropping_the_queue_takes_every_command_and_leaves_nothing_for_the_next_poll():
+    panel = PanelInput(bowls=(0, 1))
+    panel.push("next_bite")
+    panel.push("select_bowl", 1)
+    assert [c.kind for c in panel.drop_queued()] == [CommandKind.NEXT_BITE, CommandKind.SELECT_BOWL]
+    assert panel.poll(0.0) == [] and panel.drop_queued() == []
+
+
 def test_panel_push_from_many_threads_loses_nothing():
     panel = PanelInput(max_queued=10_000)
     threads = [threading.Thread(target=lambda: [panel.push("next_bite") for _ in range(500)]) for _ in range(4)]
