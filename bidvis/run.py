@@ -454,7 +454,7 @@ def serve(app: Any, host: str, port: int, certificate: Any = None) -> None:
     The start-up heap is frozen first (`settle_heap`): the staff page's set-up loop runs in this
     process, and a full garbage collection holds the interpreter lock while it walks every object;
     with the start-up objects frozen it walks only what requests made since. Unfrozen, one such
-    collection in a request's thread stalled the set-up loop for ~470 ms on a loaded machine, over
+    collection in a request's thread stalled the set-up loop on a loaded machine for longer than
     the servos' 200 ms set-up watchdog."""
     import uvicorn
 

@@ -35,7 +35,7 @@ def robot(tmp_path):
     The heap built so far is frozen while it runs, as `bidvis.run.serve` freezes the robot web
     server's start-up heap: the set-up loop runs in this process, and a full garbage collection of
     the test process's heap (pytest and every module the tests imported) held the interpreter lock
-    for ~470 ms on a loaded machine, so the virtual servos' 200 ms watchdog stopped the arm."""
+    on a loaded machine longer than the virtual servos' 200 ms watchdog, which stopped the arm."""
     gc.freeze()
     robot = sim_robot(tmp_path)
     yield robot
