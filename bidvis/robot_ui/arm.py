@@ -288,7 +288,7 @@ class ArmDriver:
             self.max_bus_errors = stall_bus_errors(self.servos.read_timeout_s(self.bus), self.watchdog_s) + 1
             try:
                 self.servos.prepare(self.bus, self.watchdog_steps, operating_mode=self.operating_mode)
-                reading = self.servos.read(self.bus)
+                reading = self.servos.read_at_start(self.bus)  # a garbled or lost answer is asked again
             except BridgeError as exc:
                 raise ArmFault(Message("fault.cannot_prepare_servos", cause=cause_message(exc)), cause=exc) from exc
             self._reading = reading

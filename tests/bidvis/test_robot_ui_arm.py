@@ -666,3 +666,18 @@ def test_torque_that_cannot_be_turned_off_after_a_park_says_why_in_words(rig, mo
     assert fault == Message("fault.torque_not_off", cause=Cause.NO_ANSWER.message())
     said_in_words(fault)
     assert torque(servos) == [1, 1, 1, 1]
+
+
+def test_connect_asks_again_when_the_start_pose_answer_is_garbled(robot, monkeypatch):
+    """The start pose read right after the servos are prepared is retried like the preparation:
+    one corrupt answer on the flawed wire must not refuse Connect."""
+    prepare = ArmServos.prepare
+
+    def prepare_then_garble(self, bus, *args, **kwargs):
+        prepare(self, bus, *args, **kwargs)
+        robot.bus.servo(11).reply_faults.corrupt = 2  # the next two answers of joint 1 fail their CRC
+
+    monkeypatch.setattr(ArmServos, "prepare", prepare_then_garble)
+    robot.session.arm.connect()
+    status = robot.session.arm.driver.status()
+    assert status.fault is None and status.mode is ArmMode.IDLE
