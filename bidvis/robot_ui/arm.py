@@ -20,8 +20,10 @@ goals, like the meal loop does:
   stand there, turns the torque off: mode PARKED, the driver sends nothing until `connect()`. A
   park that does not get there ends in fault with the torque on.
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
-  process dies and stops talking. Joints that stay far from their goals (a blocked arm, an
-  overload, a tripped watchdog) are a fault; `connect()` again clears it.
+  process dies and stops talking. Every reading is judged as in a meal
+  (`controller.safety.check_servo_state`): a watchdog that tripped, torque gone off or a hardware
+  error is a fault at once, and nothing re-arms the servos but `connect()`, which a person asks
+  for. Joints that stay far from their goals (a blocked arm) are a fault too.
 - A bus that stays silent (a USB stall, a pulled cable) is judged as in a meal
   (`controller.safety.check_bus_silence`): a failed read that ends the watchdog time or more
   after the last read the servos answered (a garbled or partial answer counts), or a read answered
@@ -64,10 +66,10 @@ from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, for
 from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading, servos_heard
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
-from controller.safety import ContactDetector, CurrentModel, JointNoise, check_bus_silence
+from controller.safety import ContactDetector, CurrentModel, JointNoise, check_bus_silence, check_servo_state
 from controller.timing import stall_bus_errors
 from firmware_bridge import BridgeError, ServoError
-from firmware_bridge.control_table import XM430_W350, OperatingMode, Register
+from firmware_bridge.control_table import OperatingMode
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,6 @@ FOLLOWING_ERROR_S = 0.25  # ... for this long is a fault (blocked, overloaded, o
 # host leaves the arm at most one step from where it stands; the watchdog is the servos' backstop and
 # must not trip when a busy computer misses a few ticks.
 SETUP_WATCHDOG_STEPS = 10  # x 20 ms
-WATCHDOG_CHECK_S = 0.1  # how often the servos' watchdog is read
 # Park and power down: the rest pose is reached when a fresh reading, after the move has ended,
 # has every joint this near it; the arm gets PARK_SETTLE_S, and at least PARK_SETTLE_READINGS
 # readings (a starved thread cannot cut it short), to get there before the park fails, torque on.
@@ -101,8 +102,6 @@ PARK_TOLERANCE_RAD = 0.03
 PARK_SETTLE_S = 1.0
 PARK_SETTLE_READINGS = 20
 PARK_SPOON_SPEED_M_S = 0.05  # set-up speed (as jogging): slow, nobody needs the arm quickly
-_WATCHDOG = XM430_W350[Register.BUS_WATCHDOG]
-_WATCHDOG_TRIPPED = 0xFF  # the register reads -1 after the watchdog stopped the servo
 
 # Stops during set-up are sharper than in a meal: nothing is near a face and the arm is slow.
 JOG_LIMITS = MotionLimits(
@@ -189,7 +188,6 @@ class ArmStatus:
     voltage_v: float
     fault: Message | None
     at: float
-    watchdog_trips: int = 0
 
     def as_dict(self, language: Language = Language.ENGLISH) -> dict[str, Any]:
         """The status for the page: `fault` in English (logs, scripts), `fault_text` in `language`."""
@@ -203,7 +201,6 @@ class ArmStatus:
             "voltage_v": self.voltage_v,
             "fault": None if self.fault is None else str(self.fault),
             "fault_text": None if self.fault is None else self.fault.text(language),
-            "watchdog_trips": self.watchdog_trips,
         }
 
 
@@ -264,9 +261,6 @@ class ArmDriver:
         self._bus_errors = 0
         self.failed_reads = 0  # since connect: reads lost to timeouts or bad packets
         self._off_goal_since: float | None = None
-        self.watchdog_trips = 0  # since connect: times the servos' watchdog stopped the arm
-        self._ticks = 0
-        self._watchdog_every = max(1, round(WATCHDOG_CHECK_S / period_s))
         self._read_at = -math.inf  # clock time of the last good reading
         self._heard_at = -math.inf  # clock time of the last read the servos answered (if garbled)
         self._fresh = threading.Condition(self._lock)
@@ -296,7 +290,7 @@ class ArmDriver:
                 np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS
             )
             self._mode, self._fault, self._bus_errors, self.failed_reads = ArmMode.IDLE, None, 0, 0
-            self._off_goal_since, self.watchdog_trips = None, 0
+            self._off_goal_since = None
             self._read_at = self._heard_at = self.clock()
             self._jog, self._sequence = None, None
             self._reset_contact()
@@ -431,8 +425,7 @@ class ArmDriver:
                 self._bus_errors = 0
                 self._read_at = self._heard_at = now
                 self._fresh.notify_all()
-            self._ticks += 1
-            if self._ticks % self._watchdog_every == 0 and self._watchdog_tripped():
+            if self._read_at == now and self._servos_stopped():
                 return
             if self._not_following(now):
                 return
@@ -542,38 +535,21 @@ class ArmDriver:
             threshold_ma=float(contact.last_threshold_a[joint]) * 1e3,
         )
 
-    def _watchdog_tripped(self) -> bool:
-        """If the servos' watchdog stopped them (this computer was silent too long), the arm stands
-        where it stopped: end the motion there and re-arm the watchdog. True when it had tripped."""
-        try:
-            values = self.bus.sync_read(_WATCHDOG.address, 1, self.servos.ids)
-        except BridgeError as exc:
-            log.warning("cannot read the servos' watchdog: %s", exc)
-            return False
-        if not any(data[0] == _WATCHDOG_TRIPPED for data in values.values()):
-            return False
-        self.watchdog_trips += 1
-        log.warning(
-            "the servos' watchdog stopped the arm (this computer was silent for more than %d ms)",
-            self.watchdog_steps * BUS_WATCHDOG_STEP_MS,
+    def _servos_stopped(self) -> bool:
+        """A fault, and True, when this tick's reading says the servos stopped holding the arm by
+        themselves: a hardware error, their Bus Watchdog tripped (this computer was silent too
+        long), or torque gone off (a power cut and return). The meal's own check
+        (`controller.safety.check_servo_state`); nothing re-arms them until a person presses Connect."""
+        reading = self._reading
+        assert reading is not None  # a fresh reading
+        verdict = check_servo_state(
+            self.servos.ids, reading.torque_on, reading.hardware_error, reading.watchdog_tripped
         )
-        q = self._reading.q_rad if self._reading is not None else self._require_motion().q
-        try:
-            for servo_id in self.servos.ids:
-                self.bus.write(servo_id, _WATCHDOG.address, b"\x00")  # clears the watchdog error
-            self.servos.write(self.bus, q)  # hold where they stopped
-            for servo_id in self.servos.ids:
-                self.bus.write(servo_id, _WATCHDOG.address, bytes((self.watchdog_steps,)))
-        except BridgeError as exc:
-            log.warning("cannot re-arm the servos' watchdog: %s", exc)
-            self._set_fault(Message("fault.watchdog_not_rearmed", cause=cause_message(exc)))
-            return True
-        self._motion = Motion(np.clip(q, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS)
-        self._sequence = None
-        if self._jog is not None:
-            self._jog.moving = False  # a button still held moves again with its next heartbeat
-        self._mode, self._off_goal_since = ArmMode.IDLE, None
-        self._reset_contact()
+        if not verdict:
+            return False
+        assert verdict.reason is not None
+        log.warning("the servos stopped holding the arm: %s", verdict.detail)
+        self._set_fault(Message("fault.servos_stopped", reason=Message(f"safety.{verdict.reason.value}")))
         return True
 
     def _not_following(self, now: float) -> bool:
@@ -714,5 +690,4 @@ class ArmDriver:
                 float(np.min(reading.voltage_v)),
                 self._fault,
                 self.clock(),
-                self.watchdog_trips,
             )

@@ -240,7 +240,7 @@ def test_staff_get_role_and_unit_from_the_municipal_providers_claims(app, base, 
 def test_staff_logged_in_through_the_provider_register_a_paper_fuldmagt_on_the_page(app, base, http, world):
     """Staff have no password and no API token in this (the default) mode: the page is their way to do it."""
     assert "url=/login" in log_in_at_provider(http, f"{base}/login/oidc/kommune", "anna").text  # on to who is logged in
-    assert '<a href="/fuldmagter?lang=da">Skriv en fuldmagt på papir ind</a>' in http.get(f"{base}/login").text
+    assert '<a href="/fuldmagter?lang=da">Borgere og fuldmagter i din enhed</a>' in http.get(f"{base}/login").text
     page = http.get(f"{base}/fuldmagter")
     assert page.status_code == 200 and "Fuldmagt på papir" in page.text
     assert f'value="{world.alice}"' in page.text and str(world.bob) not in page.text  # her unit's citizens only
