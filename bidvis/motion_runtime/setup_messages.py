@@ -126,14 +126,13 @@ class Status(Validated):
     voltage_v: Finite
     fault: Said | None
     at: Finite
-    watchdog_trips: Annotated[int, Field(ge=0)]
     busy: bool
 
     @classmethod
     def of(cls, request_id: int, status: ArmStatus, busy: bool) -> Status:
         fields = {f: getattr(status, f) for f in ("mode", "q_rad", "spoon_xyz_m", "temperature_c", "voltage_v")}
         fault = None if status.fault is None else Said.of(status.fault)
-        return cls(id=request_id, **fields, fault=fault, at=status.at, watchdog_trips=status.watchdog_trips, busy=busy)
+        return cls(id=request_id, **fields, fault=fault, at=status.at, busy=busy)
 
     def status(self) -> ArmStatus:
         fault = None if self.fault is None else self.fault.message()
@@ -145,7 +144,6 @@ class Status(Validated):
             self.voltage_v,
             fault,
             self.at,
-            self.watchdog_trips,
         )
 
 

@@ -4,7 +4,8 @@ web server's, whose interpreter lock the flood holds (a 200 MB body starved the 
 
 The robot of tests/bidvis/flooding.py (the servos emulated by `bidvis sim-bus` in a process of their
 own, the web app on a real server), the flood of `flooding.flood`; the jog's heartbeats go through
-the same flooded server. What must hold is only the safety outcome: no watchdog trip and no fault.
+the same flooded server. What must hold is only the safety outcome: no fault (a tripped watchdog is one, at the first
+reading that shows it: `ArmDriver._servos_stopped`).
 A jog whose heartbeats the flood delays stops by itself (`HOLD_TIMEOUT_S`) and moves on with the
 next one: that is the jog's own safety, not a failure here.
 """
@@ -58,6 +59,9 @@ def test_a_flood_of_requests_during_a_jog_does_not_trip_the_watchdog(tmp_path, m
             thread.join(timeout=FLOOD_S + 60)
         wait_for(lambda: arm.status()["mode"] in ("idle", "fault"), what="the arm at rest")
         status = arm.status()
-    assert status["watchdog_trips"] == 0 and status["mode"] == "idle", status
+    assert status["mode"] == "idle" and status["fault"] is None, (
+        status
+    )  # a watchdog trip is a fault (fault.servos_stopped)
     assert answers.get("413", 0) > 10 and answers.get("401", 0) > 10, answers  # the flood reached the web app
-    assert status["q_rad"][0] - start["q_rad"][0] > 0.02, (beats.count(True), len(beats))  # it jogged in the flood
+    moved_rad = abs(status["q_rad"][0] - start["q_rad"][0])
+    assert moved_rad > 0.02, (moved_rad, beats.count(True), len(beats))  # it jogged during the flood

@@ -160,7 +160,7 @@ def test_an_error_in_the_set_up_process_is_raised_again_as_the_same_class_and_wo
     "junk",
     [
         b'{"kind": "status", "id": 1, "mode": "idle", "q_rad": [Infinity], "spoon_xyz_m": [], "temperature_c": [],'
-        b' "voltage_v": 12, "fault": null, "at": 0, "watchdog_trips": 0, "busy": false}',
+        b' "voltage_v": 12, "fault": null, "at": 0, "busy": false}',
         b'{"kind": "failed", "id": 1, "error": "SystemExit", "text": "bye"}',
         b'{"kind": "done", "id": 1, "q_rad": [0, 0, 0]}',
         b'{"kind": "ready", "now": true}',
