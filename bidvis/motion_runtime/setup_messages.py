@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, field_validator
 
 from bidvis.motion_runtime.messages import End, Finite, Heartbeat, Stop, Validated, decode
 from bidvis.robot_ui.arm import ArmFault, ArmMode, ArmNotConnected, ArmParked, ArmStatus, ArmStopped
@@ -38,6 +38,12 @@ class Said(Validated):
     key: Annotated[str, Field(min_length=1, max_length=200)]
     values: dict[Annotated[str, Field(max_length=100)], Text | int | Finite | Said] = Field(default_factory=dict)
 
+    @field_validator("key")
+    @classmethod
+    def _known(cls, key: str) -> str:
+        Message.received(key, {})  # a key the robot has a text for, or ValueError
+        return key
+
     @classmethod
     def of(cls, message: Message) -> Said:
         return cls(
@@ -46,7 +52,9 @@ class Said(Validated):
         )
 
     def message(self) -> Message:
-        return Message(self.key, **{k: v.message() if isinstance(v, Said) else v for k, v in self.values.items()})
+        return Message.received(
+            self.key, {k: v.message() if isinstance(v, Said) else v for k, v in self.values.items()}
+        )
 
 
 # -- requests ------------------------------------------------------------------------------------

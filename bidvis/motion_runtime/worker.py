@@ -5,7 +5,7 @@
 `controller.loop.run_meal` at the calibration's rate and talks to the web server through the pipe
 only from its own threads, never from the loop:
 
-- a receiver thread validates every message (`messages.to_controller`) and hands it on: panel
+- a receiver thread (`pipe.Pipe.receive`) validates every message (`messages.to_controller`) and hands it on: panel
   buttons and STOP to the panel trigger source, the web server's switches to a trigger source of
   their own, mouth observations to the latest-value slot. A
   message that is not valid is dropped and logged. A web server that falls silent (no message

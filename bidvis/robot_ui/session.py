@@ -4,7 +4,7 @@ part per job:
 - `documents`: the calibration and the citizen profile, every change validated, saved and
   journalled (`documents.RobotDocuments`);
 - `arm`: the bus and the arm during set-up: scan, connect, jog, pose moves, test bites
-  (`arm_control.ArmControl`);
+  (`arm_control.ArmControl`; its loop runs in the set-up process, `bidvis.motion_runtime`);
 - `calibration_steps`: taught poses, spoon offset, camera and hand-eye calibration
   (`calibration.CalibrationSteps`);
 - `profile_steps`: profile fields and the measured face size (`profile.ProfileSteps`);

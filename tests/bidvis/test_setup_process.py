@@ -164,6 +164,7 @@ def test_an_error_in_the_set_up_process_is_raised_again_as_the_same_class_and_wo
         b'{"kind": "failed", "id": 1, "error": "SystemExit", "text": "bye"}',
         b'{"kind": "done", "id": 1, "q_rad": [0, 0, 0]}',
         b'{"kind": "ready", "now": true}',
+        b'{"kind": "failed", "id": 1, "error": "ArmFault", "said": {"key": "no.such.text"}}',  # no words for it
     ],
 )
 def test_the_web_side_refuses_answers_that_are_not_valid(junk):
