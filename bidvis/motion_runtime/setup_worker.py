@@ -125,30 +125,40 @@ def internal_error(exc: Exception) -> ArmFault:
 
 
 class Answerer:
-    """The requests' thread (see the module docstring)."""
+    """The requests' thread (see the module docstring). A STOP (`stop`, from the receiver) goes to
+    the driver at once; a jog or a move that arrived before it and is answered after it is stopped
+    again once started: the later command wins, as it would have without the queue."""
 
     def __init__(self, driver: ArmDriver, pipe: Pipe) -> None:
         self.driver = driver
         self.pipe = pipe
-        self._requests: queue.SimpleQueue[sm.Request | None] = queue.SimpleQueue()
+        self.stops = 0  # STOPs so far (written by the receiver thread only)
+        self._requests: queue.SimpleQueue[tuple[sm.Request, int] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="setup-answerer", daemon=True)
         self._thread.start()
 
     def put(self, request: sm.Request) -> None:
-        self._requests.put(request)
+        self._requests.put((request, self.stops))
+
+    def stop(self) -> None:
+        self.stops += 1
+        self.driver.stop()
 
     def close(self) -> None:
         self._requests.put(None)
         self._thread.join(timeout=5.0)
 
     def _run(self) -> None:
-        while (request := self._requests.get()) is not None:
+        while (item := self._requests.get()) is not None:
+            request, stops = item
             try:
                 answer: sm.FromSetupMessage = self._answer(request)
             except (MessageError, ValueError) as exc:
                 answer = sm.Failed.of(request.id, exc)
             except Exception as exc:  # the answer must come, whatever went wrong
                 answer = sm.Failed.of(request.id, internal_error(exc))
+            if self.stops != stops and isinstance(request, sm.Hold | sm.Move):
+                self.driver.stop()  # a STOP came after it
             self.pipe.send(answer)
 
     def _answer(self, request: sm.Request) -> sm.FromSetupMessage:
@@ -177,24 +187,23 @@ class Answerer:
 class Receiver:
     """The receiver thread's work (see the module docstring); `run` returns once the arm is to end."""
 
-    def __init__(self, driver: ArmDriver, pipe: Pipe, answerer: Answerer, silence_s: float) -> None:
-        self.driver = driver
+    def __init__(self, pipe: Pipe, answerer: Answerer, silence_s: float) -> None:
         self.pipe = pipe
         self.answerer = answerer
         self.silence_s = silence_s
 
     def run(self) -> None:
         self.pipe.receive(self._handle, silence_s=self.silence_s, on_silence=self._silent)
-        self.driver.stop()
+        self.answerer.stop()
 
     def _silent(self) -> None:
         log.error("the web server fell silent for %.1f s: stopping the arm", self.silence_s)
-        self.driver.stop()
+        self.answerer.stop()
 
     def _handle(self, message: sm.ToSetupMessage) -> bool:
         if isinstance(message, sm.Stop):
             log.info("STOP from %s", message.source)
-            self.driver.stop()
+            self.answerer.stop()
         elif isinstance(message, sm.End):
             return True
         elif not isinstance(message, sm.Heartbeat):
@@ -227,7 +236,7 @@ def serve_setup(connection: Connection, setup: ArmSetup) -> None:
         answerer = Answerer(driver, pipe)
         try:
             pipe.send(sm.Ready())
-            Receiver(driver, pipe, answerer, setup.silence_s).run()
+            Receiver(pipe, answerer, setup.silence_s).run()
             wait_for_rest(driver)
         finally:
             answerer.close()

@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,9 +18,13 @@ import pytest
 from bidvis.motion_runtime import messages
 from bidvis.motion_runtime import setup_messages as sm
 from bidvis.motion_runtime.setup_runner import ArmProcess
-from bidvis.robot_ui.arm import ArmFault, ArmMode, ArmNotConnected, ArmStopped
+from bidvis.motion_runtime.setup_worker import Answerer
+from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped
 from bidvis.robot_ui.errors import NotReady
+from controller.config import demo_calibration
 from controller.messages import Language, Message
+from firmware_bridge import DynamixelBus
+from sim.virtual_bus import SimulatedClock, VirtualServoBus
 from tests.bidvis.conftest import wait_for
 
 ANNA = "owner-anna-1"
@@ -135,7 +140,30 @@ def test_a_message_over_the_size_cap_ends_the_set_up_process_and_the_arm_says_so
         arm.close()
 
 
-# -- the protocol, without a process -----------------------------------------------------------
+# -- the process's parts and the protocol, without a process -----------------------------------
+
+
+def test_a_stop_wins_over_a_move_that_waited_in_the_queue_before_it():
+    """STOP goes to the driver at once; a move sent before it but answered after it is stopped again."""
+    clock = SimulatedClock()
+    servos = VirtualServoBus.start(clock=clock)
+    calibration = demo_calibration()
+    sent: list = []
+    try:
+        with DynamixelBus(servos.url, timeout=0.05) as bus:
+            driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, 10, clock=clock.now)
+            driver.connect()
+            answerer = Answerer(driver, SimpleNamespace(send=sent.append))  # it only sends
+            answerer.put(sm.Ask(id=0, what="current_q"))  # no tick brings a reading: the queue waits 1 s
+            far = tuple(float(q) + 0.5 for q in calibration.ready_pose_rad)
+            answerer.put(sm.Move(id=1, poses=[far], speed_m_s=0.05))
+            answerer.stop()  # STOP, while the move waits
+            wait_for(lambda: len(sent) == 2, what="both answers")
+            answerer.close()
+            assert isinstance(sent[0], sm.Failed) and isinstance(sent[1], sm.Done)
+            assert not driver.busy  # the move was stopped
+    finally:
+        servos.close()
 
 
 @pytest.mark.parametrize(
