@@ -1,12 +1,15 @@
 """The web server's side of the set-up process: `ArmProcess`, the set-up arm as `ArmControl` uses it.
 
-`ArmProcess.connect(setup)` starts `setup_worker.serve_setup` in a process of its own ("spawn", as
-the meal's controller process) and returns once the arm is connected there, or raises the error the
-process gave (`NotReady`, an `ArmError`: the same class, `Message` and cause, so the staff page says
-the same words). Then `hold`, `release`, `move_through`, `park`, `use_spoon`, `status`,
-`measured_q` and `current_q` are requests answered by the process; `stop` is sent at once from the
-caller's thread and answered by nobody (the process hands it to the driver before any request).
-Two threads of the web server keep the pipe: a heartbeat every `HEARTBEAT_S` (the process stops
+`ArmProcess.connect(setup)` starts `setup_worker.serve_setup` in a process of its own and returns
+once the arm is connected there, or raises the error the process gave (`NotReady`, an `ArmError`:
+the same class, `Message` and cause, so the staff page says the same words). The process is forked
+from `multiprocessing`'s fork server ("forkserver"): a fresh interpreter, started once from the web
+server as a "spawn" process is, with the set-up process's modules imported. So nothing of the web
+server is inherited but the pipe, and a Connect (again after a fault, after each meal) does not
+wait for those imports again. Then `hold`, `release`, `move_through`, `park`, `use_spoon`,
+`status`, `measured_q` and `current_q` are requests answered by the process; `stop` is sent at once
+from the caller's thread and answered by nobody (the process hands it to the driver before any
+request). Two threads of the web server keep the pipe: a heartbeat every `HEARTBEAT_S` (the process stops
 the arm when these stop coming: `pipe.WEB_SERVER_SILENCE_S`) and the receiver, which validates
 every answer and hands it to whoever waits for it.
 
@@ -67,7 +70,8 @@ class ArmProcess:
     """The set-up arm in its own process (see the module docstring)."""
 
     def __init__(self, setup: ArmSetup, *, heartbeat_s: float = HEARTBEAT_S) -> None:
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([serve_setup.__module__])  # read by the server's first start only
         connection, self._child = context.Pipe(duplex=True)
         self._process = context.Process(
             target=serve_setup, args=(self._child, setup), name="bidvis-setup-arm", daemon=True

@@ -1,9 +1,9 @@
 """The set-up process: the staff page's set-up loop (`bidvis.robot_ui.arm.ArmDriver`) on the servo
 port, apart from the web server (issue 13 item 7, issue 17 item 4).
 
-`serve_setup(connection, setup)` is the process's body (`setup_runner.ArmProcess` starts it with
-the "spawn" method, as the meal's `worker.serve` is started: nothing of the web server is inherited
-but the pipe). It opens the port as the meal does (`open_setup_bus`: the reply allowance and the
+`serve_setup(connection, setup)` is the process's body (`setup_runner.ArmProcess` forks it from
+`multiprocessing`'s fork server, a fresh interpreter with this module imported: nothing of the web
+server is inherited but the pipe). It opens the port as the meal does (`open_setup_bus`: the reply allowance and the
 timing budget of the set-up loop), connects the `ArmDriver` (the servos prepared, their Bus Watchdog
 armed), starts its tick thread and says `Ready`, or says why it could not (`Failed`, the error
 the staff page shows) and ends. Then its threads talk to the web server, never the tick thread:

@@ -109,6 +109,16 @@ def test_a_set_up_process_killed_mid_jog_is_a_fault_in_words_and_connect_recover
     wait_for(lambda: positions(robot)[0] > before[0] + 10, what="a jog after Connect")
 
 
+def test_lending_the_arm_to_a_meal_ends_the_set_up_process_and_taking_it_back_starts_one(robot):
+    arm = robot.session.arm
+    arm.connect()
+    first = arm.driver
+    arm.lend_arm("Anna at the staff page")
+    assert first.ended and first._process.exitcode is not None and arm.driver is None  # the port is free
+    arm.take_back()
+    assert arm.driver is not None and arm.driver.pid != first.pid and arm.driver.status().mode is ArmMode.IDLE
+
+
 def test_a_silent_web_server_stops_a_pose_move(robot):
     """Nothing from the web server for `silence_s`: the process stops the arm (an ordinary stop target) before the
     far pose is reached; the arm stays connected and answers."""
