@@ -5,6 +5,7 @@ crash."""
 from __future__ import annotations
 
 import ast
+import math
 import random
 import subprocess
 import sys
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.xm430_emulator import __main__ as cli
-from tests.xm430_emulator.physics import Joint
+from tests.xm430_emulator.physics import Arm, Joint, Link
 from tests.xm430_emulator.servo import Bus, Servo
+from tests.xm430_emulator.table import ITEMS, RW, Memory
 from tests.xm430_emulator.wire import BROADCAST_ID, PacketReader, crc16, packet
 
 PACKAGE = Path(__file__).parent / "xm430_emulator"
@@ -57,11 +59,11 @@ def test_the_import_check_catches_a_project_import(tmp_path):
     assert imported_modules(source) == ["os", "firmware_bridge"]
 
 
-def make_bus(ids=(1, 2), **joint) -> Bus:
-    servos = [Servo(i, Joint(**joint), return_delay_units=0) for i in ids]
+def make_bus(ids=(1, 2), arm: Arm = Arm()) -> Bus:
+    servos = [Servo(i, Joint(), return_delay_units=0) for i in ids]
     for servo in servos:
         servo.memory.set("baud_rate", 3)  # 1 Mbps
-    return Bus(servos)
+    return Bus(servos, arm=arm)
 
 
 def exchange(bus: Bus, data: bytes) -> list[bytes]:
@@ -71,6 +73,17 @@ def exchange(bus: Bus, data: bytes) -> list[bytes]:
 
 def error_of(status: bytes) -> int:
     return status[8]
+
+
+def settings(memory: Memory) -> list[int]:
+    """Every writable item's value."""
+    return [memory.get(item.name) for item in ITEMS if item.access == RW]
+
+
+def read(bus: Bus, servo_id: int, address: int, size: int) -> int:
+    """A signed value read over the wire."""
+    (answer,) = exchange(bus, packet(servo_id, 0x02, bytes((address, 0, size, 0))))
+    return int.from_bytes(answer[9 : 9 + size], "little", signed=True)
 
 
 def test_the_manuals_packets_and_crc():
@@ -134,10 +147,10 @@ def test_an_unknown_instruction_gets_instruction_error_or_nothing_when_broadcast
 )
 def test_bad_addresses_lengths_and_values_get_the_manuals_error_and_change_nothing(request_params, instruction, error):
     bus = make_bus()
-    before = bytes(bus.servos[0].memory.data)
+    before = settings(bus.servos[0].memory)
     (answer,) = exchange(bus, packet(1, instruction, request_params))
     assert error_of(answer) == error and len(answer) == 11  # no data with an error
-    assert bytes(bus.servos[0].memory.data) == before
+    assert settings(bus.servos[0].memory) == before
 
 
 def test_eeprom_is_locked_while_torque_is_on():
@@ -201,20 +214,28 @@ def test_indirect_data_reads_the_items_it_points_at():
 
 
 def test_the_joint_follows_its_goal_with_the_sensors_noise():
-    bus = make_bus(ids=(1,), gravity_nm=0.3)
+    bus = make_bus(ids=(1,), arm=Arm((0,), (Link(0.3, (0.1, 0.0)),)))  # 0.29 N m at 0 rad
     exchange(bus, packet(1, 0x03, bytes((64, 0, 1))))
     exchange(bus, packet(1, 0x03, bytes((116, 0)) + (2048 + 200).to_bytes(4, "little")))
     currents = []
     for k in range(2000):  # 2 s
         bus.advance(bus.now_s + 0.001, bus.now_s + 0.001)
         if k >= 1000:
-            currents.append(bus.servos[0].memory.get("present_current") * 2.69)
-    position = bus.servos[0].memory.get("present_position")
+            currents.append(read(bus, 1, 126, 2) * 2.69)
+    position = read(bus, 1, 132, 4)
     assert abs(position - 2248) < 15  # within ~1 degree, the gravity load's sag
     mean = sum(currents) / len(currents)
     spread = (sum((c - mean) ** 2 for c in currents) / len(currents)) ** 0.5
     assert 30.0 < spread < 50.0  # an XM430's ~40 mA
-    assert mean > 50.0  # it holds the load up
+    assert mean < -100.0  # it holds the load up: 0.29 N m cos(0.3 rad) / 1.78 N m/A = -155 mA
+
+
+def test_gravity_loads_the_chain_of_pitch_joints():
+    upper, fore = Link(0.2, (0.05, 0.0), (0.1, 0.0)), Link(0.1, (0.05, 0.0))
+    arm = Arm((1, 2), (upper, fore))  # joint 0 (a yaw) carries nothing
+    assert arm.gravity_nm([0.7, 0.0, 0.0]) == pytest.approx([0.0, 9.81 * (0.2 * 0.05 + 0.1 * 0.15), 9.81 * 0.1 * 0.05])
+    bent = arm.gravity_nm([0.0, math.pi / 2, -math.pi / 2])  # upper arm up, forearm level
+    assert bent == pytest.approx([0.0, 9.81 * 0.1 * 0.05, 9.81 * 0.1 * 0.05], abs=1e-12)
 
 
 def test_the_bus_watchdog_stops_the_servo_and_refuses_goals_until_cleared():
@@ -224,15 +245,16 @@ def test_the_bus_watchdog_stops_the_servo_and_refuses_goals_until_cleared():
     exchange(bus, packet(1, 0x03, bytes((98, 0, 2))))  # 40 ms
     exchange(bus, packet(1, 0x03, bytes((116, 0)) + (3000).to_bytes(4, "little")))
     bus.advance(bus.now_s + 0.039, bus.now_s + 0.039)
-    assert bus.servos[0].memory.get("bus_watchdog") == 2
-    bus.advance(bus.now_s + 0.1, bus.now_s + 0.1)
-    memory = bus.servos[0].memory
-    assert memory.get("bus_watchdog") == -1 and memory.get("goal_position") < 3000
+    assert read(bus, 1, 98, 1) == 2
+    bus.advance(bus.now_s + 0.3, bus.now_s + 0.3)
+    goal, present = read(bus, 1, 116, 4), read(bus, 1, 132, 4)
+    assert read(bus, 1, 98, 1) == -1 and goal < 2200 and abs(present - goal) < 30  # stopped where it was
+    assert read(bus, 1, 128, 4) == 0
     (refused,) = exchange(bus, packet(1, 0x03, bytes((116, 0)) + (3000).to_bytes(4, "little")))
     assert error_of(refused) == 0x04
     exchange(bus, packet(1, 0x03, bytes((98, 0, 0))))
     (accepted,) = exchange(bus, packet(1, 0x03, bytes((116, 0)) + (3000).to_bytes(4, "little")))
-    assert error_of(accepted) == 0 and memory.get("bus_watchdog") == 0
+    assert error_of(accepted) == 0 and read(bus, 1, 98, 1) == 0
 
 
 def test_silence_the_emulator_did_not_see_does_not_trip_the_watchdog():
@@ -241,12 +263,22 @@ def test_silence_the_emulator_did_not_see_does_not_trip_the_watchdog():
     exchange(bus, packet(1, 0x03, bytes((98, 0, 2))))
     start = bus.now_s
     bus.advance(start + 0.2, start + 0.001)  # this process was away; bytes may have waited meanwhile
-    assert bus.servos[0].memory.get("bus_watchdog") == 2
+    assert read(bus, 1, 98, 1) == 2
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["--ids", "11,x"], ["--ids", "11,11"], ["--ids", "300"], ["--return-delay-us", "600"], ["--noise-ma", "nan"]],
+    [
+        ["--ids", "11,x"],
+        ["--ids", "11,11"],
+        ["--ids", "300"],
+        ["--return-delay-us", "600"],
+        ["--noise-ma", "nan"],
+        ["--arm", "12:0.2"],
+        ["--arm", "12:heavy:0,0"],
+        ["--arm", "12:0.2:0,0:1,1:2,2"],
+        ["--arm", "99:0.2:0,0"],
+    ],
 )
 def test_bad_options_are_refused_in_one_line(argv, tmp_path):
     result = subprocess.run(

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from .physics import Joint
+from .physics import Arm, Joint, Link
 from .pty_server import PtyServer
 from .servo import BAUD_RATES, Bus, Servo
 
@@ -32,10 +32,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--return-delay-us", type=int, default=500, help="Return Delay Time, 0..508 us (factory: 500)")
     parser.add_argument("--noise-ma", type=float, default=40.0, help="Present Current noise, standard deviation")
     parser.add_argument(
-        "--gravity-nm",
-        type=lambda t: _numbers(float, t),
-        default=[0.0, 0.5, 0.3, 0.1],
-        help="each joint's gravity load at 0 rad, in --ids order (missing: 0)",
+        "--arm",
+        type=parse_arm,
+        default=(),
+        help="the pitch joints' links, base to tip, as ID:MASS_KG:COM_U,COM_V[:END_U,END_V] separated by spaces "
+        "(physics.Link; default: no gravity load)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the current noise")
     parser.add_argument(
@@ -46,23 +47,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--ids must be distinct ids 0..252, got {args.ids}")
     if not 0 <= args.return_delay_us <= 508:
         parser.error(f"--return-delay-us must be 0..508, got {args.return_delay_us}")
-    if not (math.isfinite(args.noise_ma) and args.noise_ma >= 0) or not all(map(math.isfinite, args.gravity_nm)):
-        parser.error("--noise-ma and --gravity-nm must be finite, the noise not negative")
+    if not (math.isfinite(args.noise_ma) and args.noise_ma >= 0):
+        parser.error(f"--noise-ma must be finite and not negative, got {args.noise_ma}")
+    if not {servo_id for servo_id, _ in args.arm} <= set(args.ids):
+        parser.error(f"every --arm link must be moved by one of --ids {args.ids}")
     return args
+
+
+def parse_arm(text: str) -> tuple[tuple[int, Link], ...]:
+    """`--arm`'s links: (servo id, Link) base to tip."""
+    links = []
+    for spec in text.split():
+        try:
+            servo_id, mass, *vectors = spec.split(":")
+            com, end = ([float(v) for v in vector.split(",")] for vector in (*vectors, "0,0")[:2])
+            link = Link(float(mass), (com[0], com[1]), (end[0], end[1]))
+            if len(vectors) > 2 or not all(map(math.isfinite, (link.mass_kg, *link.com_m, *link.end_m))):
+                raise ValueError
+        except (ValueError, IndexError):
+            raise argparse.ArgumentTypeError(f"expected ID:MASS_KG:COM_U,COM_V[:END_U,END_V], got {spec!r}") from None
+        links.append((int(servo_id), link))
+    return tuple(links)
 
 
 def build_bus(args: argparse.Namespace) -> Bus:
     rng = random.Random(args.seed)
-    gravity = args.gravity_nm + [0.0] * len(args.ids)
     servos = []
-    for servo_id, load in zip(args.ids, gravity, strict=False):
-        joint = Joint(gravity_nm=load, noise_a=args.noise_ma / 1000.0, rng=random.Random(rng.random()))
+    for servo_id in args.ids:
+        joint = Joint(noise_a=args.noise_ma / 1000.0, rng=random.Random(rng.random()))
         servo = Servo(servo_id, joint, return_delay_units=args.return_delay_us // 2)
         servo.memory.set("baud_rate", BAUD_RATES.index(args.baud))
         if not args.torque_off:
             servo.write(64, b"\x01")
         servos.append(servo)
-    return Bus(servos, time.monotonic())
+    arm = Arm(tuple(args.ids.index(servo_id) for servo_id, _ in args.arm), tuple(link for _, link in args.arm))
+    return Bus(servos, time.monotonic(), arm)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
-"""One joint driven by an XM430-W350, stepped at 1 kHz: the servo's profile generator, its position
+"""The arm's joints, each driven by an XM430-W350, stepped at 1 kHz: the servo's profile generator, its position
 PID acting on the motor's PWM, a DC motor with the datasheet's figures (4.1 N m stall torque at
 2.3 A and 46 rpm no-load speed, at 12 V) through the gears onto an inertia with a gravity load and
 friction. What the servo reports is measured from it: position in whole encoder pulses, velocity
-in 0.229 rpm steps, current with the sensor's noise in 2.69 mA steps.
+in 0.229 rpm steps, current with the sensor's noise in 2.69 mA steps. Gravity loads the joints
+as a planar chain of links (`Arm`): the servos themselves know nothing of it, as on a real arm.
 
 The gains act as the e-Manual gives them (KPP = P/128, KPI = I/65536, KPD = D/16, output in PWM
 units of 885 = full duty); the derivative is taken per millisecond, the PID period assumed here.
@@ -39,6 +40,7 @@ class Drive:
     kpd: float = 0.0
     pwm_limit: float = FULL_PWM
     current_cap_a: float = math.inf  # Goal Current, in current-based position control
+    watchdog_s: float = 0.0  # the Bus Watchdog's time (0: off or tripped)
 
 
 @dataclass
@@ -46,8 +48,8 @@ class Joint:
     """A joint's state; `step` advances it by 1 ms under a `Drive`."""
 
     q: float = 0.0
-    load_inertia_kg_m2: float = 0.02
-    gravity_nm: float = 0.0  # the load's torque at q = 0, falling off as cos(q)
+    load_inertia_kg_m2: float = 0.01
+    gravity_nm: float = 0.0  # gravity's torque on the joint now (`Arm.gravity_nm`)
     coulomb_nm: float = 0.03
     viscous_nm_s: float = 0.05
     noise_a: float = 0.040
@@ -93,9 +95,8 @@ class Joint:
         else:
             self.motor_torque = self.pwm = 0.0
         friction = self.coulomb_nm * math.tanh(self.qd / 0.01) + self.viscous_nm_s * self.qd
-        load = self.gravity_nm * math.cos(self.q)
         inertia = self.load_inertia_kg_m2 + ROTOR_INERTIA_KG_M2
-        self.qd += (self.motor_torque - load - friction) / inertia * DT_S
+        self.qd += (self.motor_torque + self.gravity_nm - friction) / inertia * DT_S
         self.q += self.qd * DT_S
         if not -math.pi <= self.q <= math.pi:  # the arm's end stops
             self.q, self.qd = max(-math.pi, min(math.pi, self.q)), 0.0
@@ -106,3 +107,40 @@ class Joint:
         """Present Current as the sensor reads it (2.69 mA units, with its noise)."""
         amperes = self.motor_torque / TORQUE_CONSTANT_NM_A + self.rng.gauss(0.0, self.noise_a)
         return round(amperes / AMPERE_PER_CURRENT_UNIT)
+
+
+@dataclass(frozen=True)
+class Link:
+    """The link a pitch joint moves: its mass, its centre of mass and the next joint, as vectors
+    (m) in the joint's frame; (u, v) lies u cos(a) + v sin(a) sideways of the joint, a being the
+    sum of the pitch joints' angles up to this one (0: as the arm's zero pose has it)."""
+
+    mass_kg: float
+    com_m: tuple[float, float]
+    end_m: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """Pitch joints in a planar chain, base to tip: `links[k]` is moved by joint `joints[k]` (an
+    index into the servos); the other joints (a yaw, a tool) carry no gravity load."""
+
+    joints: tuple[int, ...] = ()
+    links: tuple[Link, ...] = ()
+
+    def gravity_nm(self, q: list[float]) -> list[float]:
+        """Gravity's torque on each joint (N m) at joint angles `q` (rad, all joints)."""
+        torques = [0.0] * len(q)
+        angle, sideways = 0.0, []  # per link: (its joint's sideways position, its com's, its end's)
+        x = 0.0
+        for joint, link in zip(self.joints, self.links, strict=True):
+            angle += q[joint]
+            c, s = math.cos(angle), math.sin(angle)
+            sideways.append((x, x + link.com_m[0] * c + link.com_m[1] * s))
+            x += link.end_m[0] * c + link.end_m[1] * s
+        for k, joint in enumerate(self.joints):
+            pivot = sideways[k][0]
+            torques[joint] = 9.81 * sum(
+                link.mass_kg * (com - pivot) for link, (_, com) in zip(self.links[k:], sideways[k:], strict=True)
+            )
+        return torques

@@ -113,6 +113,7 @@ class Servo:
             m.get("position_d_gain") / 16,
         )
         d.pwm_limit = m.get("pwm_limit")
+        d.watchdog_s = max(0, m.get("bus_watchdog")) * 0.02
         current_based = m.get("operating_mode") == 5
         d.current_cap_a = abs(m.get("goal_current")) * physics.AMPERE_PER_CURRENT_UNIT if current_based else math.inf
 
@@ -122,7 +123,7 @@ class Servo:
         m.set("bus_watchdog", -1)
         m.set("profile_velocity", 0)
         m.set("profile_acceleration", 0)
-        m.set("goal_position", m.get("present_position"))
+        m.set("goal_position", round(self.joint.q * physics.PULSES_PER_RAD) + 2048 + m.get("homing_offset"))
         self.joint.stop_profile()
         self.sync_drive()
 
@@ -136,7 +137,7 @@ class Servo:
                 self.sync_drive()
 
     def measure(self, now_s: float) -> None:
-        """The present values from the joint into the table."""
+        """The present values from the joint into the table (before an instruction is handled)."""
         m, j = self.memory, self.joint
         position = round(j.q * physics.PULSES_PER_RAD) + 2048 + m.get("homing_offset")
         velocity = round(j.qd / physics.RAD_S_PER_VELOCITY_UNIT)
@@ -156,8 +157,9 @@ class Servo:
 class Bus:
     """The servos on one bus (`advance` the clock, `handle` each packet)."""
 
-    def __init__(self, servos: list[Servo], now_s: float = 0.0) -> None:
+    def __init__(self, servos: list[Servo], now_s: float = 0.0, arm: physics.Arm = physics.Arm()) -> None:
         self.servos = servos
+        self.arm = arm
         self.now_s = self.last_packet_s = now_s
 
     def baudrate(self, servo: Servo) -> int:
@@ -169,16 +171,15 @@ class Bus:
         `line_empty_until_s` counts (when this emulator was not scheduled, bytes may have waited)."""
         while self.now_s + physics.DT_S <= now_s:
             self.now_s += physics.DT_S
+            heard_nothing = self.now_s <= line_empty_until_s
             silence = self.now_s - self.last_packet_s
-            for servo in self.servos:
-                m = servo.memory
-                watchdog = m.get("bus_watchdog")
-                heard_nothing = silence > watchdog * 0.02 and self.now_s <= line_empty_until_s
-                if watchdog > 0 and m.get("torque_enable") and heard_nothing:
+            gravity = self.arm.gravity_nm([servo.joint.q for servo in self.servos])
+            for servo, load_nm in zip(self.servos, gravity, strict=True):
+                servo.joint.gravity_nm = load_nm
+                drive = servo.drive
+                if drive.torque_on and 0.0 < drive.watchdog_s < silence and heard_nothing:
                     servo.watchdog_trip()
                 servo.step()
-        for servo in self.servos:
-            servo.measure(self.now_s)
 
     def handle(self, packet: Instruction, baudrate: int) -> list[Reply]:
         """The replies to one packet heard at `baudrate`, in the order they go on the wire."""
@@ -186,6 +187,8 @@ class Bus:
         if not listening:
             return []
         self.last_packet_s = self.now_s
+        for servo in listening:
+            servo.measure(self.now_s)
         addressed = [s for s in listening if packet.servo_id in (s.servo_id, BROADCAST_ID)]
         if not packet.crc_ok:
             return [] if packet.servo_id == BROADCAST_ID else [r for s in addressed for r in s.refuse(CRC_ERROR)]
