@@ -9,12 +9,16 @@ import math
 import random
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import serial
 
 from tests.xm430_emulator import __main__ as cli
 from tests.xm430_emulator.physics import Arm, Joint, Link
+from tests.xm430_emulator.pty_server import PtyServer
 from tests.xm430_emulator.servo import Bus, Servo
 from tests.xm430_emulator.table import ITEMS, RW, Memory
 from tests.xm430_emulator.wire import BROADCAST_ID, PacketReader, crc16, packet
@@ -94,6 +98,17 @@ def test_the_manuals_packets_and_crc():
     assert answer == packet(1, 0x55, bytes((0, 1020 & 0xFF, 1020 >> 8, 48)))  # model 1020, firmware 48
     (answer,) = exchange(bus, MANUAL_READ_PRESENT_POSITION)
     assert error_of(answer) == 0 and answer[9:13] == (2048).to_bytes(4, "little")
+
+
+def test_a_packet_in_pieces_is_put_together_and_a_dropped_piece_forgotten():
+    reader = PacketReader()
+    assert reader.feed(MANUAL_PING[:3]) == [] and reader.feed(MANUAL_PING[3:8]) == [] and reader.pending
+    (ping,) = reader.feed(MANUAL_PING[8:])
+    assert (ping.servo_id, ping.instruction, ping.params, ping.crc_ok) == (1, 0x01, b"", True)
+    reader.feed(MANUAL_READ_PRESENT_POSITION[:9])  # its sender went silent
+    reader.drop_partial()
+    (read,) = reader.feed(MANUAL_READ_PRESENT_POSITION)
+    assert (read.instruction, read.params, read.crc_ok) == (0x02, bytes((0x84, 0, 4, 0)), True)
 
 
 def test_byte_stuffing_on_both_sides():
@@ -293,3 +308,24 @@ def test_bad_options_are_refused_in_one_line(argv, tmp_path):
 
 def test_a_link_that_cannot_be_made_is_one_line(tmp_path):
     assert cli.main(["--link", str(tmp_path / "missing" / "tty")]) == 2
+
+
+def test_on_its_pty_a_client_at_the_servos_baud_rate_is_answered_and_one_at_another_is_not(tmp_path):
+    bus = make_bus(ids=(1,))
+    bus.now_s = bus.last_packet_s = time.monotonic()
+    stop = threading.Event()
+    with PtyServer(bus, tmp_path / "ttyDXL") as server:
+        thread = threading.Thread(target=server.serve, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            with serial.Serial(str(server.link), 57_600, timeout=0.3) as port:
+                port.write(MANUAL_PING)
+                assert port.read(14) == b""  # the servo listens at 1 Mbps
+                port.baudrate = 1_000_000
+                port.write(MANUAL_PING[:6])  # in two pieces
+                port.write(MANUAL_PING[6:])
+                assert port.read(14) == packet(1, 0x55, bytes((0, 0xFC, 0x03, 48)))  # model 1020, firmware 48
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    assert not (tmp_path / "ttyDXL").exists()
