@@ -272,6 +272,27 @@ def test_the_bus_watchdog_stops_the_servo_and_refuses_goals_until_cleared():
     assert error_of(accepted) == 0 and read(bus, 1, 98, 1) == 0
 
 
+def test_corrupt_packets_do_not_feed_the_bus_watchdog():
+    bus = make_bus(ids=(1,))
+    exchange(bus, packet(1, 0x03, bytes((64, 0, 1))))
+    exchange(bus, packet(1, 0x03, bytes((98, 0, 2))))  # 40 ms
+    corrupt = bytearray(packet(1, 0x01))
+    corrupt[-1] ^= 0xFF
+    for _ in range(10):
+        bus.advance(bus.now_s + 0.01, bus.now_s + 0.01)
+        exchange(bus, bytes(corrupt))
+    assert read(bus, 1, 98, 1) == -1
+
+
+def test_current_based_position_control_takes_multi_turn_goals():
+    bus = make_bus(ids=(1,))
+    beyond = packet(1, 0x03, bytes((116, 0)) + (8192).to_bytes(4, "little"))
+    (refused,) = exchange(bus, beyond)
+    (mode,) = exchange(bus, packet(1, 0x03, bytes((11, 0, 5))))
+    (accepted,) = exchange(bus, beyond)
+    assert (error_of(refused), error_of(mode), error_of(accepted)) == (0x06, 0, 0)
+
+
 def test_silence_the_emulator_did_not_see_does_not_trip_the_watchdog():
     bus = make_bus(ids=(1,))
     exchange(bus, packet(1, 0x03, bytes((64, 0, 1))))

@@ -186,12 +186,12 @@ class Bus:
         listening = [s for s in self.servos if self.baudrate(s) == baudrate]
         if not listening:
             return []
-        self.last_packet_s = self.now_s
         for servo in listening:
             servo.measure(self.now_s)
         addressed = [s for s in listening if packet.servo_id in (s.servo_id, BROADCAST_ID)]
-        if not packet.crc_ok:
+        if not packet.crc_ok:  # not an instruction: the Bus Watchdog goes on counting
             return [] if packet.servo_id == BROADCAST_ID else [r for s in addressed for r in s.refuse(CRC_ERROR)]
+        self.last_packet_s = self.now_s
         p, instruction = packet.params, packet.instruction
         if instruction == SYNC_READ and packet.servo_id == BROADCAST_ID and len(p) >= 5:
             address, length = int.from_bytes(p[0:2], "little"), int.from_bytes(p[2:4], "little")

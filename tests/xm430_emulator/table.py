@@ -5,8 +5,8 @@ them with the servo's rules.
 Rules kept (status error numbers of the Protocol 2.0 page): a write must cover whole items
 (0x05 Data Length Error), only RW items (0x07 Access Error), EEPROM items only with torque off
 (0x07), values within the item's range (0x04 Data Range Error) and within the limits other items
-set (0x06 Data Limit Error: Goal Position within the Position Limits, Goal Current within the
-Current Limit...). A write that breaks a rule changes nothing. Reads may span the gaps between
+set (0x06 Data Limit Error: Goal Position within the Position Limits in position control, within
++-1,048,575 in current-based position control; Goal Current within the Current Limit...). A write that breaks a rule changes nothing. Reads may span the gaps between
 items (they read 0), not the end of the table (0x07). Indirect Data 1-56 read and write the items
 their Indirect Address points at.
 """
@@ -191,7 +191,12 @@ class Memory:
         if name in _LIMITED:
             if abs(value) > now(_LIMITED[name]):
                 raise WriteRefused(DATA_LIMIT_ERROR)
-        elif name == "goal_position" and not now("min_position_limit") <= value <= now("max_position_limit"):
-            raise WriteRefused(DATA_LIMIT_ERROR)
+        elif name == "goal_position":
+            if now("operating_mode") == 5:  # current-based position: multi-turn, the limits unused
+                low, high = -1_048_575, 1_048_575
+            else:
+                low, high = now("min_position_limit"), now("max_position_limit")
+            if not low <= value <= high:
+                raise WriteRefused(DATA_LIMIT_ERROR)
         elif (name == "bus_watchdog" and value < 0) or (name == "operating_mode" and value == 4):
             raise WriteRefused(DATA_RANGE_ERROR)  # -1 is the servo's to set; extended position is not emulated
