@@ -253,6 +253,21 @@ def test_gravity_loads_the_chain_of_pitch_joints():
     assert bent == pytest.approx([0.0, 9.81 * 0.1 * 0.05, 9.81 * 0.1 * 0.05], abs=1e-12)
 
 
+def test_a_joint_that_cannot_hold_its_load_faults_with_overload_and_the_alert_bit():
+    bus = make_bus(ids=(1,), arm=Arm((0,), (Link(6.0, (0.1, 0.0)),)))  # 5.9 N m: beyond the 4.1 N m stall
+    exchange(bus, packet(1, 0x03, bytes((64, 0, 1))))
+    bus.advance(bus.now_s + 0.5, bus.now_s + 0.5)
+    assert read(bus, 1, 70, 1) == 0
+    for _ in range(20):
+        bus.advance(bus.now_s + 0.1, bus.now_s + 0.1)
+        exchange(bus, packet(1, 0x03, bytes((116, 0)) + (2048).to_bytes(4, "little")))  # hold it up
+    (answer,) = exchange(bus, packet(1, 0x02, bytes((64, 0, 1, 0))))
+    assert error_of(answer) == 0x80 and answer[9] == 0  # Alert; torque off (Shutdown's factory 0x34)
+    assert read(bus, 1, 70, 1) == 0x20
+    exchange(bus, packet(1, 0x08))  # a reboot clears it
+    assert error_of(exchange(bus, packet(1, 0x01))[0]) == 0
+
+
 def test_the_bus_watchdog_stops_the_servo_and_refuses_goals_until_cleared():
     bus = make_bus(ids=(1,))
     exchange(bus, packet(1, 0x03, bytes((64, 0, 1))))

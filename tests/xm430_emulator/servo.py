@@ -123,7 +123,7 @@ class Servo:
         m.set("bus_watchdog", -1)
         m.set("profile_velocity", 0)
         m.set("profile_acceleration", 0)
-        m.set("goal_position", round(self.joint.q * physics.PULSES_PER_RAD) + 2048 + m.get("homing_offset"))
+        m.set("goal_position", self._pulses(self.joint.q))
         self.joint.stop_profile()
         self.sync_drive()
 
@@ -136,16 +136,20 @@ class Servo:
                 m.set("torque_enable", 0)
                 self.sync_drive()
 
+    def _pulses(self, rad: float) -> int:
+        """A joint angle as the servo counts it (2048 at 0 rad, plus the Homing Offset)."""
+        return round(rad * physics.PULSES_PER_RAD) + 2048 + self.memory.get("homing_offset")
+
     def measure(self, now_s: float) -> None:
         """The present values from the joint into the table (before an instruction is handled)."""
         m, j = self.memory, self.joint
-        position = round(j.q * physics.PULSES_PER_RAD) + 2048 + m.get("homing_offset")
+        position = self._pulses(j.q)
         velocity = round(j.qd / physics.RAD_S_PER_VELOCITY_UNIT)
         m.set("present_position", position)
         m.set("present_velocity", velocity)
         m.set("present_current", j.current_units())
         m.set("present_pwm", round(j.pwm))
-        m.set("position_trajectory", round(j.ref * physics.PULSES_PER_RAD) + 2048 + m.get("homing_offset"))
+        m.set("position_trajectory", self._pulses(j.ref))
         m.set("velocity_trajectory", round(j.ref_velocity / physics.RAD_S_PER_VELOCITY_UNIT))
         m.set("moving", int(abs(velocity) > m.get("moving_threshold")))
         in_position = abs(m.get("goal_position") - position) <= 20
