@@ -130,14 +130,27 @@ def _ask_real_time() -> None:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
 
 
+def sim_bus_command(link: Path, ids: str = "11,12,13,14", *options: str) -> list[str]:
+    """`bidvis sim-bus` serving servos `ids` at `link`."""
+    return [sys.executable, "-m", "bidvis.cli", "sim-bus", "--link", str(link), "--ids", ids, *options]
+
+
+def xm430_emulator_command(link: Path, ids: str = "11,12,13,14", *options: str) -> list[str]:
+    """The independent XM430-W350 emulator (tests/xm430_emulator) serving servos `ids` at `link`."""
+    return [sys.executable, "-m", "tests.xm430_emulator", "--link", str(link), "--ids", ids, *options]
+
+
+# Servo emulators a bidvis process can be run against, by name: each a command(link, ids, *options).
+SERVO_EMULATORS = {"sim-bus": sim_bus_command, "xm430-emulator": xm430_emulator_command}
+
+
 @contextlib.contextmanager
-def sim_bus_process(link: Path, flaws: str | None = None, real_time: bool = False) -> Iterator[Path]:
-    """`bidvis sim-bus` in its own process (an emulator apart from the code under test) at `link`;
-    with `real_time`, at real-time priority when the system allows it (it stands in for servos,
-    which no load on the computer can slow down)."""
-    command = [sys.executable, "-m", "bidvis.cli", "sim-bus", "--link", str(link)]
+def servo_emulator_process(command: list[str], link: Path, real_time: bool = False) -> Iterator[Path]:
+    """A servo emulator's `command` in its own process (apart from the code under test), serving at
+    `link`; with `real_time`, at real-time priority when the system allows it (it stands in for
+    servos, which no load on the computer can slow down)."""
     process = subprocess.Popen(
-        command + ([] if flaws is None else ["--flaws", flaws]),
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -147,9 +160,17 @@ def sim_bus_process(link: Path, flaws: str | None = None, real_time: bool = Fals
         deadline = time.monotonic() + 30.0
         while not link.exists():
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bidvis sim-bus did not start: {process.stdout.read() if process.stdout else ''}")
+                raise RuntimeError(f"{command[2:4]} did not start: {process.stdout.read() if process.stdout else ''}")
             time.sleep(0.05)
         yield link
     finally:
         os.kill(process.pid, signal.SIGINT)
         process.wait(timeout=10)
+
+
+def sim_bus_process(
+    link: Path, flaws: str | None = None, real_time: bool = False
+) -> contextlib.AbstractContextManager[Path]:
+    """`bidvis sim-bus` (`servo_emulator_process`), with the flaws preset `flaws`."""
+    options = () if flaws is None else ("--flaws", flaws)
+    return servo_emulator_process(sim_bus_command(link, "11,12,13,14", *options), link, real_time)

@@ -1,5 +1,6 @@
-"""`bidvis commission` on `bidvis sim-bus` over a pseudo-terminal, as a technician would run it
-against any Dynamixel bus, and its refusals of bad input in one line."""
+"""`bidvis commission` on `bidvis sim-bus` and on the independent XM430-W350 emulator
+(tests/xm430_emulator), each over a pseudo-terminal, as a technician would run it against any
+Dynamixel bus, and its refusals of bad input in one line."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 from bidvis.cli import app
 from controller.commissioning import load_record
 from controller.config import demo_calibration, save_config
-from tests.bidvis.conftest import sim_bus_process
+from tests.bidvis.conftest import SERVO_EMULATORS, servo_emulator_process, sim_bus_process
 
 # The bus timing limits opened wide: on a test machine shared by many jobs a pty's round trip and
 # the latency estimated from it measure the machine's load, not the arm (up to 28 ms at the 99th
@@ -42,25 +43,37 @@ def sim_bus(robot_dir):
         yield link
 
 
+@pytest.fixture(params=sorted(SERVO_EMULATORS))
+def any_emulator(request, robot_dir):
+    """Each servo emulator in its own process at DIR/ttyDXL: `bidvis sim-bus` (its default flawed
+    arm) and the independent XM430-W350 emulator (factory Return Delay Time, 40 mA current noise)."""
+    link = robot_dir / "ttyDXL"
+    with servo_emulator_process(SERVO_EMULATORS[request.param](link), link) as path:
+        yield request.param, path
+
+
 def commission(*args: str):
     return CliRunner().invoke(app, ["commission", *args])
 
 
-def test_commission_passes_on_sim_bus_and_writes_the_record(robot_dir, sim_bus):
+def test_commission_passes_on_any_emulator_and_writes_the_record(robot_dir, any_emulator):
+    name, port = any_emulator
     limits = robot_dir / "limits.toml"
     limits.write_text(LOOSE_TIMING)
     out = robot_dir / "out.json"
-    result = commission("--port", str(sim_bus), "--dir", str(robot_dir), "--json", str(out), "--limits", str(limits))
-    assert result.exit_code == 0, result.output
+    result = commission("--port", str(port), "--dir", str(robot_dir), "--json", str(out), "--limits", str(limits))
+    assert result.exit_code == 0, f"{name}: {result.output}"
     assert "verdict: PASSED" in result.output and "Traceback" not in result.output
     record = load_record(robot_dir / "commissioning.json")
     assert record.passed and set(record.joints) == {11, 12, 13, 14}
+    assert {joint.model_number for joint in record.joints.values()} == {1020}  # XM430-W350
+    assert all(joint.return_delay_time_us == 0.0 for joint in record.joints.values())  # set to 0 where it was not
     assert record.latency_timer_source == "estimated"
     data = json.loads(out.read_text())
     for key in ("joints", "stop_after_host_silence_s", "bus_round_trip_ms", "latency_timer_ms", "passed"):
         assert key in data
     assert {"rise_time_s", "overshoot_rad", "current_noise_ma"} <= set(data["joints"]["12"])
-    assert 20.0 < data["joints"]["12"]["current_noise_ma"] < 60.0  # the typical flawed arm's 40 mA
+    assert 20.0 < data["joints"]["12"]["current_noise_ma"] < 60.0  # either emulator's 40 mA, as on a real XM430
 
 
 def test_a_failed_verdict_exits_1_and_lists_the_failures(robot_dir, sim_bus):

@@ -1,5 +1,6 @@
-"""`bidvis run` end to end as a care home runs it, on virtual servos (`bidvis sim-bus` over a pty, in
-its own process) with a video file as the camera: a 150 ms freeze of the host mid-approach (its
+"""`bidvis run` end to end as a care home runs it, on virtual servos over a pty in their own process
+(`bidvis sim-bus`, and the independent XM430-W350 emulator of tests/xm430_emulator: the robot must
+not rely on anything only our simulator does) with a video file as the camera: a 150 ms freeze of the host mid-approach (its
 processes stopped with SIGSTOP, then continued) trips the servos' Bus Watchdog. The robot notices:
 the meal stops, the panel and the staff page say why in plain words, the fault and the meal's end
 reach the care-plan journal, no bite is logged that the arm did not give, and nothing moves until a
@@ -29,12 +30,17 @@ import pytest
 from careplan_api.schemas import UsageEventType
 from controller.config import TriggerKind, demo_calibration, demo_profile, demo_safety_limits, save_config
 from controller.journal import UsageJournal
-from tests.bidvis.conftest import PASSWORD
+from tests.bidvis.conftest import PASSWORD, SERVO_EMULATORS
 from tests.commissioning_records import write_commissioning_record
 
 FREEZE_S = 0.15
 FRAMES = 90  # 3 s at 30 fps, played in a loop
 STAFF_OWNER = "freeze-test-staff"  # the staff client's screen id for arm moves
+# Each emulator's options beyond the servo ids. The independent emulator's servos are as commissioning
+# left them (Return Delay Time 0; they power on at the factory's 500 us), in an arm whose links are
+# the simulated arm's (OpenManipulator-X class, sim/assets/bidvis_world.xml; the wrist with its spoon).
+XM430_ARM = "12:0.2207:0.0103,0.0959:0.024,0.128 13:0.2144:0.0909,0:0.124,0 14:0.17:0.065,0.004"
+EMULATOR_OPTIONS = {"sim-bus": (), "xm430-emulator": ("--return-delay-us", "0", "--arm", XM430_ARM)}
 # Bounds of the waits (s); their sum stays under pytest-timeout's 300 s with the clip's rendering.
 PTY_S, SERVE_S, READY_POSE_S, MEAL_START_S, NOTICE_S, MEAL_END_S = 20.0, 60.0, 30.0, 120.0, 5.0, 20.0
 
@@ -88,8 +94,12 @@ def high_priority() -> None:
         pass
 
 
+def at_high_priority(command: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(command, preexec_fn=high_priority, **kwargs)
+
+
 def bidvis(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bidvis.cli", *args], preexec_fn=high_priority, **kwargs)
+    return at_high_priority([sys.executable, "-m", "bidvis.cli", *args], **kwargs)
 
 
 def wait_for(check, what, timeout_s: float, every_s: float = 0.02):
@@ -149,12 +159,13 @@ def bring_to_ready(staff: httpx.Client, ready_rad: tuple[float, ...], timeout_s:
         assert len(faults) < 4 and time.monotonic() < end, f"the arm did not reach its ready pose: {faults}"
 
 
-@pytest.fixture
-def care_home(tmp_path, make_staff_login):
+@pytest.fixture(params=sorted(SERVO_EMULATORS))
+def care_home(request, tmp_path, make_staff_login):
+    """A robot's files, a paired panel, a staff account, a servo emulator (each of
+    `SERVO_EMULATORS`) and `bidvis run`."""
     load_per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
     if load_per_core > 8.0:  # it passed at up to ~8 per core; a robot runs the robot alone
         pytest.skip(f"load {load_per_core:.1f} per core: too loaded to run the robot's real-time loop on time")
-    """A robot's files, a paired panel, a staff account, `bidvis sim-bus` and `bidvis run`."""
     from vision import CameraIntrinsics
 
     calibration = demo_calibration()
@@ -180,7 +191,8 @@ def care_home(tmp_path, make_staff_login):
     token = json.loads(paired.stdout)["token"]
     link = tmp_path / "arm"
     ids = ",".join(str(i) for i in calibration.servo_ids)
-    servos = bidvis("sim-bus", "--link", str(link), "--ids", ids, stdout=subprocess.DEVNULL)
+    emulator = SERVO_EMULATORS[request.param](link, ids, *EMULATOR_OPTIONS[request.param])
+    servos = at_high_priority(emulator, stdout=subprocess.DEVNULL)
     robot = None
     try:
         wait_for(link.exists, "the virtual servos' pty", PTY_S)
