@@ -19,13 +19,15 @@ the staff page shows) and ends. Then its threads talk to the web server, never t
   refusal, a `ValueError`), which the web side raises again as the same class.
 
 If this process dies, the servos' Bus Watchdog stops the arm; the web side sees the pipe close and
-shows the fault in words.
+shows the fault in words. A Ctrl-C at the terminal (SIGINT, sent to the whole process group) is
+left to the web server, which ends this process as above: the arm stops before the port closes.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -221,6 +223,7 @@ def wait_for_rest(driver: ArmDriver, wait_s: float = STOP_WAIT_S) -> None:
 def serve_setup(connection: Connection, setup: ArmSetup) -> None:
     """The set-up process's body: connect the arm, then serve the web server until it ends."""
     logging.basicConfig(level=logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ask_real_time()
     pipe = Pipe(connection, sm.to_setup, "the web server")
     try:

@@ -58,7 +58,7 @@ def arm_status(client, language: str = "en") -> dict:
     return client.get(f"/api/status?lang={language}").json()["arm"]
 
 
-def test_the_set_up_loop_is_not_in_the_web_servers_process_and_drops_hostile_messages(staff, robot):
+def test_the_set_up_loop_is_not_in_the_web_servers_process_and_drops_hostile_messages_and_sigint(staff, robot):
     assert staff.post("/api/connect").status_code == 200
     arm = robot.session.arm.driver
     assert isinstance(arm, ArmProcess) and arm.pid not in (None, os.getpid())
@@ -83,8 +83,10 @@ def test_the_set_up_loop_is_not_in_the_web_servers_process_and_drops_hostile_mes
     status = arm_status(staff)
     assert not arm.ended and status["mode"] == "idle" and status["fault"] is None
     assert np.abs(np.array(positions(robot)) - moved).max() <= 2  # nothing moved the arm
+    os.kill(arm.pid, signal.SIGINT)  # a Ctrl-C at the terminal is the web server's to handle
     jog(staff, 0.2, press=1)  # and it still answers
     wait_for(lambda: positions(robot)[0] > moved[0] + 5, what="the next jog")
+    assert not arm.ended
 
 
 def test_a_set_up_process_killed_mid_jog_is_a_fault_in_words_and_connect_recovers(staff, robot):
