@@ -415,6 +415,7 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
     truth = np.asarray(demo_calibration().camera.camera_to_base)  # where the simulated camera really is
     session = RobotSession(
         port=pty.server.path,
+        in_process_port=bus.url,  # the meal's thread reaches the servos in this process directly
         calibration=calibration,
         calibration_path=calibration_path,
         profile=profile,
