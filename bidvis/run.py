@@ -54,6 +54,7 @@ from vision.observation import MouthObservation
 log = logging.getLogger(__name__)
 
 CAMERA_FIRST_FRAME_S = 3.0
+SIM_PORT_LINK = "ttyARM"  # the simulated robot's servo port, in its directory
 
 
 class RefusedToStart(Exception):
@@ -356,9 +357,16 @@ class SimRobot:
     session: RobotSession
     bus: Any  # sim.virtual_bus.VirtualServoBus
     journal: Any
+    pty: Any  # sim.virtual_bus_pty.PtyBusThread: the servos' port, which the set-up process opens
+
+    @property
+    def port(self) -> str:
+        """The virtual servos' port (a pseudo-terminal)."""
+        return str(self.pty.server.path)
 
     def close(self) -> None:
         self.session.close()
+        self.pty.close()
         self.bus.close()
         self.journal.close()
 
@@ -381,13 +389,16 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
     The arm starts at the calibration's ready pose, holding it (`_hold_ready_pose`).
 
     The calibration and profile files are created in `directory` from the embedded demo defaults
-    when absent (and kept: changes made in the pages are saved there).
+    when absent (and kept: changes made in the pages are saved there). The servos are served on a
+    pseudo-terminal (`SimRobot.port`, linked as `directory`/ttyARM): the set-up loop runs in a
+    process of its own (`bidvis.motion_runtime.setup_worker`) and opens it as it opens a real port.
     """
     import numpy as np
 
     from bidvis.robot_ui.board_camera import BoardCamera
     from controller.journal import UsageJournal
     from sim.virtual_bus import VirtualServoBus
+    from sim.virtual_bus_pty import PtyBusThread
     from vision import CameraIntrinsics
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -399,10 +410,12 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
     calibration, profile = load_calibration(calibration_path), load_profile(profile_path)
     bus = VirtualServoBus.start(ids=calibration.servo_ids, baudrate=calibration.baudrate, name=name)
     _hold_ready_pose(bus, calibration)
+    pty = PtyBusThread(bus, directory / SIM_PORT_LINK)
     journal = UsageJournal(directory / "journal.sqlite3")
     truth = np.asarray(demo_calibration().camera.camera_to_base)  # where the simulated camera really is
     session = RobotSession(
-        port=bus.url,
+        port=pty.server.path,
+        in_process_port=bus.url,  # the meal's thread reaches the servos in this process directly
         calibration=calibration,
         calibration_path=calibration_path,
         profile=profile,
@@ -416,7 +429,7 @@ def sim_robot(directory: Path, *, name: str | None = None) -> SimRobot:
         return driver.measured_q() if driver is not None else np.zeros(4)
 
     session.camera = BoardCamera(joints, CameraIntrinsics.from_fov(640, 480, 70.0), truth)
-    return SimRobot(session, bus, journal)
+    return SimRobot(session, bus, journal, pty)
 
 
 def is_loopback(host: str) -> bool:

@@ -106,6 +106,14 @@ class Message:
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "values", values)
 
+    @classmethod
+    def received(cls, key: str, values: Mapping[str, Value | Message]) -> Message:
+        """A message whose key came as data (from another of the robot's processes): `ValueError`
+        unless the robot's catalogue has a text for it."""
+        if key not in robot_messages().texts[DEFAULT_LANGUAGE]:
+            raise ValueError(f"no robot message has the key {key!r}")
+        return cls(key, **values)
+
     def text(self, language: Language = DEFAULT_LANGUAGE) -> str:
         """The message in words, in `language`."""
         return robot_messages().text(self, language)

@@ -31,15 +31,17 @@ class ProtocolError(ValueError):
     """A message that is not one of ours: too large, not JSON, or not valid."""
 
 
-class _Message(BaseModel):
+class Validated(BaseModel):
+    """A message of the motion runtime: extra fields refused, frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Heartbeat(_Message):
+class Heartbeat(Validated):
     kind: Literal["heartbeat"] = "heartbeat"
 
 
-class Mouth(_Message):
+class Mouth(Validated):
     """A `vision.MouthObservation`; `t` on the monotonic clock both processes share."""
 
     kind: Literal["mouth"] = "mouth"
@@ -78,14 +80,14 @@ class Mouth(_Message):
         )
 
 
-class Panel(_Message):
+class Panel(Validated):
     kind: Literal["panel"] = "panel"
     command: CommandKind
     bowl: Annotated[int, Field(ge=0, le=7)] | None = None
     source: Source
 
 
-class Command(_Message):
+class Command(Validated):
     """A command of a local trigger source of the web server's (a switch), with its kind of source."""
 
     kind: Literal["command"] = "command"
@@ -94,16 +96,16 @@ class Command(_Message):
     source: TriggerKind
 
 
-class Stop(_Message):
+class Stop(Validated):
     kind: Literal["stop"] = "stop"
     source: Source
 
 
-class End(_Message):
+class End(Validated):
     kind: Literal["end"] = "end"
 
 
-class State(_Message):
+class State(Validated):
     """The meal's state, and why the last safe stop came (what people are told)."""
 
     kind: Literal["state"] = "state"
@@ -111,20 +113,20 @@ class State(_Message):
     stopped_by: SafetyReason | None = None
 
 
-class JournalEvent(_Message):
+class JournalEvent(Validated):
     kind: Literal["journal"] = "journal"
     event_type: UsageEventType
     data: dict[str, Any]
 
 
-class Timing(_Message):
+class Timing(Validated):
     """The loop's tick intervals (s) over the last window, measured in the controller process."""
 
     kind: Literal["timing"] = "timing"
     intervals_s: Annotated[list[Finite], Field(max_length=1000)]
 
 
-class Finished(_Message):
+class Finished(Validated):
     kind: Literal["finished"] = "finished"
     final_state: FeedingState | None
     error: Annotated[str, Field(max_length=2000)] | None = None  # English, for the log
@@ -141,14 +143,15 @@ _TO_CONTROLLER: TypeAdapter[ToController] = TypeAdapter(ToController)
 _FROM_CONTROLLER: TypeAdapter[FromController] = TypeAdapter(FromController)
 
 
-def encode(message: _Message) -> bytes:
+def encode(message: Validated) -> bytes:
     data = message.model_dump_json().encode()
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"{message.__class__.__name__} of {len(data)} bytes is over {MAX_MESSAGE_BYTES}")
     return data
 
 
-def _decode(adapter: TypeAdapter[Any], data: bytes) -> Any:
+def decode(adapter: TypeAdapter[Any], data: bytes) -> Any:
+    """`data` as one message of `adapter`s, or `ProtocolError` (the size cap first, then the schema)."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"a message of {len(data)} bytes is over {MAX_MESSAGE_BYTES}")
     try:
@@ -159,12 +162,12 @@ def _decode(adapter: TypeAdapter[Any], data: bytes) -> Any:
 
 def to_controller(data: bytes) -> ToControllerMessage:
     """Decode a message for the controller process, or raise `ProtocolError`."""
-    return _decode(_TO_CONTROLLER, data)
+    return decode(_TO_CONTROLLER, data)
 
 
 def from_controller(data: bytes) -> FromControllerMessage:
     """Decode a message from the controller process, or raise `ProtocolError`."""
-    message = _decode(_FROM_CONTROLLER, data)
+    message = decode(_FROM_CONTROLLER, data)
     if isinstance(message, JournalEvent) and not _finite(message.data):
         raise ProtocolError("a journal event with a non-finite number")
     return message

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bidvis.motion_runtime import messages
+from bidvis.motion_runtime.pipe import HEARTBEAT_S, Pipe, keep_beating
 from bidvis.motion_runtime.worker import Setup, serve
 from careplan_api.schemas import UsageEventType
 from controller.causes import Cause
@@ -35,7 +36,6 @@ from controller.triggers import TriggerError
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 0.05
 MAX_KEPT_INTERVALS = 100_000  # the loop's tick intervals kept for the status and the benchmark
 
 
@@ -63,12 +63,11 @@ class ControllerProcess:
         self.stopped_by: SafetyReason | None = None  # why the last safe stop came
         self.finished: messages.Finished | None = None
         self.intervals_s: list[float] = []
-        self.refused = 0  # messages from the controller that were not valid
         self.journal_errors = 0
-        self._send_lock = threading.Lock()
         self._done = threading.Event()
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe(duplex=True)
+        self._pipe = Pipe(self._connection, messages.from_controller, "the controller")
         self._process = context.Process(target=serve, args=(child, setup), name="bidvis-controller", daemon=True)
         self._child = child
         self._threads: list[threading.Thread] = []
@@ -86,6 +85,11 @@ class ControllerProcess:
         return not self._done.is_set()
 
     @property
+    def refused(self) -> int:
+        """Messages from the controller that were not valid."""
+        return self._pipe.refused
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid
 
@@ -93,13 +97,7 @@ class ControllerProcess:
 
     def send(self, message: messages.ToControllerMessage) -> bool:
         """Send one message; False when the controller is gone."""
-        data = messages.encode(message)
-        with self._send_lock:
-            try:
-                self._connection.send_bytes(data)
-            except (OSError, ValueError):
-                return False
-        return True
+        return self._pipe.send(message)
 
     def panel(self, command: CommandKind, bowl: int | None, source: str) -> None:
         self.send(messages.Panel(command=command, bowl=bowl, source=source))
@@ -127,17 +125,19 @@ class ControllerProcess:
     # -- threads -------------------------------------------------------------------------------
 
     def _beat(self) -> None:
-        last = None
-        while not self._done.wait(self.heartbeat_s):
+        last: list[Any] = [None]  # the observation sent last
+
+        def beat() -> bool:
             observation = self.mouth.latest()
             ok = (
                 self.send(messages.Mouth.of(observation))
-                if observation is not None and observation is not last
+                if observation is not None and observation is not last[0]
                 else self.send(messages.Heartbeat())
             )
-            last = observation
-            if not ok or not self._forward_switches(observation):
-                return
+            last[0] = observation
+            return ok and self._forward_switches(observation)
+
+        keep_beating(self.heartbeat_s, self._done, beat)
 
     def _forward_switches(self, observation: Any) -> bool:
         """Pass on what the local switches gave since the last beat; a switch that fails is dropped."""
@@ -157,18 +157,7 @@ class ControllerProcess:
 
     def _receive(self) -> None:
         try:
-            while True:
-                try:
-                    data = self._connection.recv_bytes(messages.MAX_MESSAGE_BYTES)
-                except (EOFError, OSError):
-                    break
-                try:
-                    message = messages.from_controller(data)
-                except messages.ProtocolError as exc:
-                    self.refused += 1
-                    log.warning("refused a message from the controller: %s", exc)
-                    continue
-                self._handle(message)
+            self._pipe.receive(self._handle)
         finally:
             self._connection.close()
             if self.finished is None:

@@ -5,7 +5,7 @@
 `controller.loop.run_meal` at the calibration's rate and talks to the web server through the pipe
 only from its own threads, never from the loop:
 
-- a receiver thread validates every message (`messages.to_controller`) and hands it on: panel
+- a receiver thread (`pipe.Pipe.receive`) validates every message (`messages.to_controller`) and hands it on: panel
   buttons and STOP to the panel trigger source, the web server's switches to a trigger source of
   their own, mouth observations to the latest-value slot. A
   message that is not valid is dropped and logged. A web server that falls silent (no message
@@ -37,6 +37,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from bidvis.motion_runtime import messages
+from bidvis.motion_runtime.pipe import WEB_SERVER_SILENCE_S, Pipe
 from bidvis.motion_runtime.servo_port import open_budgeted_bus
 from careplan_api.schemas import UsageEventType
 from controller.causes import cause_of
@@ -69,7 +70,7 @@ class Setup:
     # The allowance (s) for the OS and USB on top of each reply's wire time; None: the bus's own
     # (5 ms, plus the FTDI latency timer when Linux reports one), which the timing budget assumes.
     reply_allowance_s: float | None = None
-    silence_s: float = 1.0
+    silence_s: float = WEB_SERVER_SILENCE_S
     # the joints' commissioned current noise (A), at rest and moving (`controller.safety.JointNoise`)
     contact_noise_a: tuple[tuple[float, float, float, float], tuple[float, float, float, float]] | None = None
 
@@ -134,12 +135,11 @@ class Inbox:
     def __init__(
         self, connection: Connection, panel: PanelInput, switches: CommandQueue, mouth: LatestValue, silence_s: float
     ) -> None:
-        self.connection = connection
+        self.pipe = Pipe(connection, messages.to_controller, "the web server")
         self.panel = panel
         self.switches = switches
         self.mouth = mouth
         self.silence_s = silence_s
-        self.refused = 0
         self._thread = threading.Thread(target=self._run, name="controller-inbox", daemon=True)
         self._thread.start()
 
@@ -147,23 +147,14 @@ class Inbox:
         self.panel.push(CommandKind.ESTOP, source=source)
 
     def _run(self) -> None:
-        while True:
-            try:
-                if not self.connection.poll(self.silence_s):
-                    log.error("%s for %.1f s: stopping the meal", SILENT_WEB_SERVER, self.silence_s)
-                    self._stop(SILENT_WEB_SERVER)
-                    continue
-                data = self.connection.recv_bytes(messages.MAX_MESSAGE_BYTES)
-            except (EOFError, OSError) as exc:
-                log.error("%s (%s): ending the meal", GONE_WEB_SERVER, exc)
-                self._stop(GONE_WEB_SERVER)
-                self.panel.push(CommandKind.END_MEAL, source=GONE_WEB_SERVER)
-                return
-            try:
-                self._handle(messages.to_controller(data))
-            except (messages.ProtocolError, InvalidCommand) as exc:
-                self.refused += 1
-                log.warning("refused a message from the web server: %s", exc)
+        self.pipe.receive(self._handle, refuse=(InvalidCommand,), silence_s=self.silence_s, on_silence=self._silent)
+        log.error("%s: ending the meal", GONE_WEB_SERVER)
+        self._stop(GONE_WEB_SERVER)
+        self.panel.push(CommandKind.END_MEAL, source=GONE_WEB_SERVER)
+
+    def _silent(self) -> None:
+        log.error("%s for %.1f s: stopping the meal", SILENT_WEB_SERVER, self.silence_s)
+        self._stop(SILENT_WEB_SERVER)
 
     def _handle(self, message: messages.ToControllerMessage) -> None:
         if isinstance(message, messages.Mouth):
@@ -179,14 +170,14 @@ class Inbox:
             self.panel.push(CommandKind.END_MEAL)
 
 
-def _ask_real_time() -> None:
+def ask_real_time() -> None:
     """Real-time scheduling for this process when the system allows it (root, or CAP_SYS_NICE):
     then no ordinary process, the web server included, can take the CPU from a tick. Without it
     the loop runs at normal priority (still apart from the web server's interpreter lock)."""
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REAL_TIME_PRIORITY))
     except (AttributeError, OSError) as exc:
-        log.warning("the controller runs without real-time priority (%s)", exc)
+        log.warning("the motion runtime process runs without real-time priority (%s)", exc)
 
 
 def open_servo_bus(setup: Setup, calibration: RobotCalibration, limits: SafetyLimits) -> DynamixelBus:
@@ -210,7 +201,7 @@ def serve(connection: Connection, setup: Setup) -> None:
     from firmware_bridge import BridgeError
 
     logging.basicConfig(level=logging.WARNING)
-    _ask_real_time()
+    ask_real_time()
     outbox = Outbox(connection)
     finished = messages.Finished(final_state=FeedingState.FAULT, error="the meal did not start")
     try:

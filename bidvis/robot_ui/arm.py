@@ -3,7 +3,9 @@
 `ArmDriver` owns the servo bus while staff set the robot up. Every `tick()` (at the meal loop's
 rate, the calibration's `rate_hz`, from its own thread, or called directly by tests on a simulated
 clock) reads the joint servos, advances one jerk-limited `controller.motion.Motion` and writes the
-goals, like the meal loop does:
+goals, like the meal loop does. The driver and its thread live in the set-up process
+(`bidvis.motion_runtime.setup_worker`), never in the web server's; the staff page reaches them
+through `bidvis.motion_runtime.setup_runner.ArmProcess`:
 
 - Jogging is hold-to-move. `hold(owner, ...)` is a heartbeat the browser sends every ~50 ms while
   a button is pressed; the joint moves only while heartbeats keep coming. When none came for

@@ -1,14 +1,21 @@
 """The arm as staff move it during set-up: scan the bus, connect, jog, pose moves, test bites, STOP.
 
-`ArmControl` owns the servo bus and the set-up `ArmDriver` while no meal runs, and the arm's one
+`ArmControl` owns the set-up arm while no meal runs, and the arm's one
 lease (`arm_lease.ArmLease`): a jog, a pose move or a test bite takes it for the screen that asked,
 and a meal for the one who started it; anyone else is refused with `ArmHeld` naming the holder.
-A meal borrows the arm (`lend_arm`: the set-up driver lets go and the port is closed, for the
-meal to open it as its loop needs it) and gives it back when it ends (`take_back`); while it is
-lent, every set-up move is refused with `Busy`. The set-up driver's port is opened as the meal's is
-(`bidvis.motion_runtime.servo_port.open_budgeted_bus`): the same reply allowance, and a timing
+The set-up loop (`ArmDriver` and its tick thread) runs in a process of its own, never in the web
+server's: Connect starts it (`bidvis.motion_runtime.setup_runner.ArmProcess`), and every set-up
+request goes to it over a pipe of validated messages; what it refuses comes back as the same error,
+in the same words. A set-up process that died (the servos' Bus Watchdog has stopped the arm) shows
+as a fault in words, and Connect starts a new one. A meal borrows the arm (`lend_arm`: the set-up
+process ends and the port is closed, for the meal's own process to open it as its loop needs it)
+and gives it back when it ends (`take_back`: a new set-up process); while it is lent, every set-up
+move is refused with `Busy`. The set-up process opens its port as the meal's is
+(`bidvis.motion_runtime.setup_worker.open_setup_bus`): the same reply allowance, and a timing
 budget judged for the set-up loop (its period and its Bus Watchdog, `SETUP_WATCHDOG_STEPS` at
-least) before anything is written; a budget that does not hold refuses Connect in words. STOP (`stop`) is never refused and frees the lease.
+least) before anything is written; a budget that does not hold refuses Connect in words. STOP
+(`stop`) is never refused, reaches the set-up process at once from any request thread, and frees
+the lease.
 A meal starts only from where it may move the arm (`outside_meal_space`): an arm left above the
 workspace or beyond a joint limit (by a meal stopped there, or sagged with its torque off) is
 refused with `NotReady`, saying to bring it to the ready pose, instead of a meal that stops at once,
@@ -32,28 +39,18 @@ from typing import Any
 import numpy as np
 
 from bidvis.bus_commands import X_SERIES_BAUD_RATES, FoundServo, scan_port
-from bidvis.motion_runtime.servo_port import open_budgeted_bus
-from bidvis.robot_ui.arm import (
-    PARK_SPOON_SPEED_M_S,
-    SETUP_WATCHDOG_STEPS,
-    ArmDriver,
-    ArmError,
-    ArmFault,
-    ArmMode,
-    ArmNotConnected,
-    setup_contact_detector,
-)
+from bidvis.motion_runtime.setup_runner import ArmProcess
+from bidvis.motion_runtime.setup_worker import ArmSetup
+from bidvis.robot_ui.arm import PARK_SPOON_SPEED_M_S, ArmFault, ArmMode, ArmNotConnected
 from bidvis.robot_ui.arm_lease import MEAL_OWNER, ArmLease, ArmUse
 from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
 from controller.causes import cause_message
-from controller.config import BUS_WATCHDOG_STEP_MS, RobotCalibration, SafetyLimits
-from controller.face_current import operating_mode
+from controller.config import SafetyLimits
 from controller.kinematics import SpoonMount, forward_spoon
 from controller.messages import Language, Message
 from controller.safety import JointNoise, Verdict, Workspace, check_joint_command, check_workspace
-from controller.timing import TimingBudgetError
-from firmware_bridge import BridgeError, DynamixelBus
+from firmware_bridge import BridgeError
 
 MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
 # Reconnecting after a meal is tried this often, `TAKE_BACK_QUIET_S` apart: the meal's last replies
@@ -78,27 +75,6 @@ def at_rest_pose(q_rad: Sequence[float], rest_pose_rad: Sequence[float]) -> bool
     return bool(np.all(np.abs(np.asarray(q_rad) - np.asarray(rest_pose_rad)) <= AT_REST_POSE_RAD))
 
 
-def setup_watchdog_steps(limits: SafetyLimits) -> int:
-    """The servos' Bus Watchdog during set-up (20 ms steps): the meal's, `SETUP_WATCHDOG_STEPS` at least."""
-    return max(limits.watchdog_steps, SETUP_WATCHDOG_STEPS)
-
-
-def open_setup_bus(
-    port: str, calibration: RobotCalibration, limits: SafetyLimits, reply_allowance_s: float | None = None
-) -> DynamixelBus:
-    """The staff page's servo port, opened as the meal's is (`open_budgeted_bus`) for the set-up
-    loop: its period (the calibration's rate) and its Bus Watchdog (the failed reads it allows
-    follow from them, `ArmDriver.max_bus_errors`, and outlast any stall the watchdog rides out)."""
-    return open_budgeted_bus(
-        port,
-        calibration.baudrate,
-        calibration.joint_servo_ids,
-        period_s=1.0 / calibration.rate_hz,
-        watchdog_s=setup_watchdog_steps(limits) * BUS_WATCHDOG_STEP_MS / 1000.0,
-        reply_allowance_s=reply_allowance_s,
-    )
-
-
 class ArmControl:
     """Set-up motion of the arm on `port` (see the module docstring)."""
 
@@ -116,8 +92,7 @@ class ArmControl:
         self.documents = documents
         self.limits = limits
         self.reply_allowance_s = reply_allowance_s
-        self.bus: DynamixelBus | None = None
-        self.driver: ArmDriver | None = None
+        self.driver: ArmProcess | None = None  # the set-up process, once connected
         self.last_scan: list[FoundServo] = []
         self.lent = False  # the bus is lent to a meal
         self.parked = False  # parked (or on the way): no meal until the arm is sent to ready again
@@ -134,7 +109,7 @@ class ArmControl:
         (slow: seconds per rate). The arm must be disconnected."""
         with self._lock:
             self.require_no_meal()
-            if self.bus is not None:
+            if self.driver is not None:
                 raise Busy(Message("refusal.disconnect_before_scan"))
             rates = X_SERIES_BAUD_RATES if all_rates else (self.documents.calibration.baudrate,)
             try:
@@ -146,78 +121,60 @@ class ArmControl:
             return self.last_scan
 
     def connect(self) -> None:
-        """Open the bus at the calibration's baud rate once the set-up loop's timing budget holds
-        (`NotReady` in words otherwise, nothing written), prepare the joint servos, start the driver."""
+        """Start the set-up process: it opens the port at the calibration's baud rate once the set-up
+        loop's timing budget holds (`NotReady` in words otherwise, nothing written), prepares the
+        joint servos and runs the driver. Again after a fault, a park or a process that ended: a
+        new process opens the port afresh (it may have been re-plugged) and starts up again, the
+        goal = where the arm is before torque on."""
         with self._lock:
             self.require_no_meal()
             if self.driver is not None:
                 if self.driver.status().mode not in (ArmMode.FAULT, ArmMode.PARKED):
                     return
-                # staff checked the arm (or it is parked, limp): open the port afresh (it may have
-                # been re-plugged) and start up again, the goal = where the arm is before torque on
-                self._release_bus()
-            calibration = self.documents.calibration
-            try:
-                bus = open_setup_bus(self.port, calibration, self.limits, self.reply_allowance_s)
-            except BridgeError as exc:
-                raise NotReady(
-                    Message("refusal.cannot_open", port=self.port, cause=cause_message(exc)), cause=exc
-                ) from exc
-            except TimingBudgetError as exc:
-                raise NotReady(Message("refusal.cannot_connect", cause=cause_message(exc)), cause=exc) from exc
-            period_s = 1.0 / calibration.rate_hz
-            noise = self.documents.contact_noise() or JointNoise.uniform(
-                self.limits.uncommissioned_current_noise_ma / 1e3
-            )
-            contact = setup_contact_detector(noise, self.limits.contact_noise_sigmas, period_s)
-            driver = ArmDriver(
-                bus,
-                calibration.joint_servo_ids,
-                calibration.spoon,
-                setup_watchdog_steps(self.limits),
-                period_s=period_s,
-                contact=contact,
-                operating_mode=operating_mode(self.limits.face_current_margin_ma),
-            )
-            try:
-                driver.connect()
-            except ArmError:
-                bus.close()
-                raise
-            driver.start()
-            self.bus, self.driver = bus, driver
+                self._release_arm()
+            self.driver = ArmProcess.connect(self.arm_setup())
+
+    def arm_setup(self) -> ArmSetup:
+        """What the set-up process runs with: the documents as they are now."""
+        noise = self.documents.contact_noise() or JointNoise.uniform(self.limits.uncommissioned_current_noise_ma / 1e3)
+        return ArmSetup(
+            port=self.port,
+            calibration=self.documents.calibration.model_dump(mode="json"),
+            limits=self.limits.model_dump(mode="json"),
+            contact_noise_a=(noise.rest_a, noise.moving_a),
+            reply_allowance_s=self.reply_allowance_s,
+        )
 
     def disconnect(self, owner: str) -> None:
-        """Stop the driver and close the bus (the servos keep their torque until their watchdog
-        stops them). Refused during a meal, and while another screen holds the arm (`ArmHeld`,
+        """End the set-up process: the arm stops and the port is closed (the servos keep their
+        torque until their watchdog stops them). Refused during a meal, and while another screen holds the arm (`ArmHeld`,
         naming who): a disconnect would cut its jog, pose move or park short."""
         with self._lock:
             self.require_no_meal()
             self.lease.check(owner)
-            self._release_bus()
+            self._release_arm()
             self.lease.free()
 
-    def _release_bus(self) -> None:
+    def _release_arm(self) -> None:
         if self.driver is not None:
             self.driver.stop()
             self.driver.close()
             self.driver = None
-        if self.bus is not None:
-            self.bus.close()
-            self.bus = None
 
-    def driver_or_refuse(self) -> ArmDriver:
-        """The connected set-up driver (raises `ArmNotConnected`, or `Busy` during a meal)."""
+    def driver_or_refuse(self) -> ArmProcess:
+        """The connected set-up arm (raises `ArmNotConnected`, or `Busy` during a meal)."""
         self.require_no_meal()
         if self.driver is None:
             raise ArmNotConnected(Message("refusal.not_connected"))
         return self.driver
 
     def stop(self) -> None:
-        """Stop any set-up motion now, whoever asks; the arm is free for the next screen."""
+        """Stop any set-up motion now, whoever asks (sent at once, never waiting for a Connect or a
+        move that holds this object's lock); the arm is free for the next screen."""
+        driver = self.driver
+        if driver is not None:
+            driver.stop()
         with self._lock:
-            if self.driver is not None:
-                self.driver.stop()
             if not self.lent:
                 self.lease.free()
 
@@ -289,12 +246,12 @@ class ArmControl:
     def use_spoon(self, spoon: SpoonMount) -> None:
         """The spoon offset changed: the driver's spoon speed caps and status use the new one."""
         if self.driver is not None:
-            self.driver.spoon = spoon
+            self.driver.use_spoon(spoon)
 
     def lend_arm(self, started_by: str) -> None:
         """Connect if needed, check the arm may start a meal from where it stands, and lend it to a
         meal started by `started_by` (who, from where), which then holds the arm's lease: the set-up
-        driver lets go and the port is closed; the meal opens it itself (`worker.open_servo_bus`).
+        process ends and the port is closed; the meal opens it itself (`worker.open_servo_bus`).
         `ArmHeld` while a screen holds the arm."""
         with self._lock:
             self.require_no_meal()
@@ -303,26 +260,21 @@ class ArmControl:
                 raise NotReady(Message("refusal.arm_parked_no_meal"))
             if self.driver is None:
                 self.connect()
-            driver, bus = self.driver, self.bus
-            assert bus is not None
-            if driver is not None:
-                q = driver.measured_q().tolist()
-                if at_rest_pose(q, self.documents.calibration.rest_pose):
-                    raise NotReady(Message("refusal.arm_parked_no_meal"))
-                outside = outside_meal_space(q, self.documents.calibration.spoon, Workspace())
-                if outside:
-                    raise NotReady(
-                        Message("refusal.arm_outside_meal_space"), cause=outside.detail
-                    )  # the detail is English
-            if driver is not None:
-                driver.close()
-                self.driver = None
-            bus.close()
-            self.bus, self.lent = None, True
+            driver = self.driver
+            assert driver is not None
+            q = driver.measured_q().tolist()
+            if at_rest_pose(q, self.documents.calibration.rest_pose):
+                raise NotReady(Message("refusal.arm_parked_no_meal"))
+            outside = outside_meal_space(q, self.documents.calibration.spoon, Workspace())
+            if outside:
+                raise NotReady(Message("refusal.arm_outside_meal_space"), cause=outside.detail)  # the detail is English
+            self._release_arm()
+            self.lent = True
             self.lease.take(MEAL_OWNER, started_by, ArmUse.MEAL, running=lambda: self.lent)
 
     def take_back(self) -> None:
-        """The meal ended (its port closed): reconnect, so staff have the arm held where it stopped
+        """The meal ended (its process and port closed): start the set-up process again, so staff
+        have the arm held where it stopped
         (tried `TAKE_BACK_ATTEMPTS` times, `TAKE_BACK_QUIET_S` apart; the last `ArmFault` raised)."""
         with self._lock:
             self.lent = False
@@ -353,4 +305,4 @@ class ArmControl:
 
     def close(self) -> None:
         with self._lock:
-            self._release_bus()
+            self._release_arm()

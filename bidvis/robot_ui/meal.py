@@ -10,7 +10,9 @@ hold ends the meal before anything is written, and the pages say why in words.
 With `own_process` (what `bidvis run` uses) the loop runs in the controller process
 (`bidvis.motion_runtime`), apart from the web server: no request, however large or many, can
 delay a tick, and a web server that hangs or dies stops the meal. Without it the loop runs in a
-thread of this process (the simulator's in-process servos, tests).
+thread of this process (the simulator's in-process servos, tests), on `in_process_port` when one
+is given: the simulator's servos as this process reaches them (`bidvis-sim://`, no pseudo-terminal
+between a thread and its own process's servos; the set-up process opens their pseudo-terminal).
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ class MealRuntime:
         switches: Sequence[Any] = (),
         *,
         own_process: bool = False,
+        in_process_port: str | None = None,
     ) -> None:
         self.documents = documents
         self.own_process = own_process
+        self.in_process_port = in_process_port
         self.process: ControllerProcess | None = None  # the meal's controller process (own_process)
         self.arm = arm
         self.limits = limits
@@ -136,8 +140,9 @@ class MealRuntime:
         """What the meal's loop runs with, wherever it runs (its port opened by `open_servo_bus`)."""
         docs = self.documents
         noise = docs.contact_noise()
+        in_process_port = None if self.own_process else self.in_process_port
         return Setup(
-            port=self.arm.port,
+            port=in_process_port or self.arm.port,
             baudrate=docs.calibration.baudrate,
             profile=docs.profile.model_dump(mode="json"),
             calibration=docs.calibration.model_dump(mode="json"),

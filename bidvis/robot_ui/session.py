@@ -4,7 +4,7 @@ part per job:
 - `documents`: the calibration and the citizen profile, every change validated, saved and
   journalled (`documents.RobotDocuments`);
 - `arm`: the bus and the arm during set-up: scan, connect, jog, pose moves, test bites
-  (`arm_control.ArmControl`);
+  (`arm_control.ArmControl`; its loop runs in the set-up process, `bidvis.motion_runtime`);
 - `calibration_steps`: taught poses, spoon offset, camera and hand-eye calibration
   (`calibration.CalibrationSteps`);
 - `profile_steps`: profile fields and the measured face size (`profile.ProfileSteps`);
@@ -51,7 +51,10 @@ class RobotSession:
         switches: Sequence[Any] = (),
         reply_allowance_s: float | None = None,
         controller_process: bool = False,
+        in_process_port: str | None = None,
     ) -> None:
+        """`in_process_port`: where a meal run in this process (without `controller_process`)
+        opens the servos, when not `port` (`meal.MealRuntime`; the simulator's in-process servos)."""
         self.documents = RobotDocuments(
             calibration=calibration,
             calibration_path=calibration_path,
@@ -70,6 +73,7 @@ class RobotSession:
             mouth,
             switches,
             own_process=controller_process,
+            in_process_port=in_process_port,
         )
         self.documents.freeze_while(lambda: MEAL_FREEZES_DOCUMENTS if self.meal.running else None)
 

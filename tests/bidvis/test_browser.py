@@ -440,7 +440,7 @@ def test_panel_with_one_switch_starts_the_meal_pauses_and_shows_the_stop(browser
     # ('arm stopped', a safe stop of its own). Either way the panel must show the stop.
     staff_page.wait_for_selector("#message:has-text('stopped')")
     if robot.session.meal.status()["stopped_by"] != "watchdog_tripped":
-        assert "meal stopped" in staff_page.inner_text("#message")
+        assert "meal stopped" in staff_page.inner_text("#message"), robot.session.meal.status()
     page.wait_for_selector("#state.tone-stopped:has-text('Stoppet. Tilkald personale')")
     deadline = time.monotonic() + 10
     while robot.session.meal.running and time.monotonic() < deadline:

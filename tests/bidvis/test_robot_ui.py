@@ -20,7 +20,7 @@ from controller.config import demo_calibration, load_calibration, load_profile
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.safety import SafetyReason, Workspace
 from controller.servos import START_UP_ATTEMPTS
-from sim.virtual_bus import VirtualServoBus
+from sim.virtual_bus_pty import PtyBusThread
 from tests.bidvis.conftest import ROBOT_URL, wait_for
 
 ANNA = "owner-anna-1"
@@ -242,7 +242,8 @@ def test_a_late_heartbeat_of_a_released_press_does_not_move_the_arm(connected):
 
 
 def test_a_lost_bus_is_a_fault_shown_in_status_and_connect_clears_it(connected, robot):
-    robot.bus.close()  # the cable is pulled: the servos stop answering
+    link = robot.pty.server.link
+    robot.pty.close()  # the cable is pulled: the servos stop answering
     wait_for(lambda: connected.get("/api/status").json()["arm"]["mode"] == "fault", what="the fault")
     assert "stopped answering" in connected.get("/api/status").json()["arm"]["fault"]
     refused = connected.post("/api/jog/hold", json={"owner": ANNA, "joint": 1, "direction": 1})
@@ -250,7 +251,7 @@ def test_a_lost_bus_is_a_fault_shown_in_status_and_connect_clears_it(connected, 
     assert connected.post("/api/calibration/ready").status_code == 409
     still_gone = connected.post("/api/connect")
     assert still_gone.status_code in (409, 503) and connected.get("/api/status").json()["connected"] is False
-    robot.bus = VirtualServoBus.start(ids=(11, 12, 13, 14, 15), name=robot.bus.name)  # cable back in
+    robot.pty = PtyBusThread(robot.bus, link)  # cable back in
     assert connected.post("/api/connect").status_code == 200
     assert connected.get("/api/status").json()["arm"]["mode"] == "idle"
     hold_for(connected, 0.1)
@@ -302,11 +303,11 @@ def test_teaching_the_ready_pose_saves_and_journals_who_did_it(connected, robot)
 
 
 def test_a_saved_calibration_records_the_port_really_used(connected, robot):
-    assert demo_calibration().port != robot.bus.url  # the demo files name another port than the virtual bus
+    assert demo_calibration().port != robot.port  # the demo files name another port than the virtual bus
     assert connected.put("/api/calibration/spoon", json={"x_m": 0.06, "z_m": 0.0, "pitch_rad": 0.0}).status_code == 200
-    assert load_calibration(robot.session.documents.calibration_path).port == robot.bus.url
+    assert load_calibration(robot.session.documents.calibration_path).port == robot.port
     (event,) = calibration_events(robot)
-    assert event["old"]["port"] == demo_calibration().port and event["new"]["port"] == robot.bus.url
+    assert event["old"]["port"] == demo_calibration().port and event["new"]["port"] == robot.port
 
 
 @pytest.mark.parametrize("operator", ["Mallory", "", "x" * 81])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bidvis.motion_runtime.setup_worker import connect_driver, open_setup_bus
 from bidvis.robot_ui import arm as arm_module
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmParked, ArmStopped
-from bidvis.robot_ui.arm_control import open_setup_bus
 from controller.causes import Cause
 from controller.config import demo_calibration, demo_safety_limits
 from controller.face_current import operating_mode
@@ -700,6 +700,9 @@ def test_connect_asks_again_when_the_start_pose_answer_is_garbled(robot, monkeyp
         robot.bus.servo(11).reply_faults.corrupt = 2  # the next two answers of joint 1 fail their CRC
 
     monkeypatch.setattr(ArmServos, "prepare", prepare_then_garble)
-    robot.session.arm.connect()
-    status = robot.session.arm.driver.status()
-    assert status.fault is None and status.mode is ArmMode.IDLE
+    driver = connect_driver(robot.session.arm.arm_setup())  # the set-up process's connect, in this process
+    try:
+        status = driver.status()
+        assert status.fault is None and status.mode is ArmMode.IDLE
+    finally:
+        driver.bus.close()

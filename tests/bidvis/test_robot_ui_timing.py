@@ -1,15 +1,17 @@
 """Every port that drives the arm from the staff page opens as `bidvis run`'s controller process
 opens its own (`bidvis.motion_runtime.servo_port.open_budgeted_bus`): the reply allowance the
 timing budget assumes, and the budget judged before anything is written. The meal started from the
-staff page (in-process, as in `bidvis ui --sim`) and the staff page's own set-up loop, on virtual
+staff page (in-process, as in `bidvis ui --sim`) and the staff page's own set-up loop (in the set-up
+process; its body's `connect_driver` is called here directly to look at its port), on virtual
 servos, with hostile settings: each refusal is said in words, and the servos are left as they were."""
 
 from __future__ import annotations
 
 import pytest
 
+from bidvis.motion_runtime.setup_worker import connect_driver
 from bidvis.robot_ui import meal as meal_module
-from bidvis.robot_ui.arm import SETUP_WATCHDOG_STEPS, ArmDriver
+from bidvis.robot_ui.arm import SETUP_WATCHDOG_STEPS
 from careplan_api.schemas import UsageEventType
 from controller.feeding import FeedingState
 from controller.timing import stall_bus_errors
@@ -41,9 +43,12 @@ def test_the_staff_pages_meal_and_set_up_loop_open_the_port_with_the_budgets_all
         return real_run_meal(bus, *args, **kwargs)
 
     monkeypatch.setattr(meal_module, "run_meal", run_meal)
+    driver = connect_driver(robot.session.arm.arm_setup())  # what the set-up process opens and connects
+    try:
+        assert driver.bus.allowance_s == DEFAULT_ALLOWANCE_S  # not 50 ms
+    finally:
+        driver.bus.close()
     assert staff.post("/api/connect").status_code == 200
-    driver = robot.session.arm.driver
-    assert driver is not None and robot.session.arm.bus.allowance_s == DEFAULT_ALLOWANCE_S  # not 50 ms
     assert staff.post("/api/panel", json=MEAL_START).status_code == 200
     wait_for(lambda: ports, timeout_s=30, what="the meal's loop")
     assert ports == [DEFAULT_ALLOWANCE_S]
@@ -54,18 +59,18 @@ def test_the_staff_pages_meal_and_set_up_loop_open_the_port_with_the_budgets_all
 def test_a_lost_reply_costs_the_set_up_loop_one_reply_timeout_and_a_stall_it_rides_out_is_no_fault(robot):
     """The set-up loop's failed reads in a row follow from its reply timeout and its watchdog, so
     that a USB stall as long as its watchdog, which the servos ride out, is no fault by count."""
-    arm = robot.session.arm
-    arm.connect()
-    driver: ArmDriver = arm.driver
+    driver = connect_driver(robot.session.arm.arm_setup())  # the set-up process's driver, its thread not started
     reply_timeout_s = driver.servos.read_timeout_s(driver.bus)
     assert reply_timeout_s < 0.01  # 6.3 ms: the budget's, not 51.3 ms
     watchdog_s = SETUP_WATCHDOG_STEPS * 0.02
     assert driver.max_bus_errors > stall_bus_errors(reply_timeout_s, watchdog_s)
-    driver.close()  # the loop's thread off: one read by hand
     with robot.bus.lock:
         robot.bus.servo(12).reply_faults.drop = 1
-    with pytest.raises(BusTimeout, match=f"within {reply_timeout_s * 1e3:.2f} ms"):
-        driver.servos.read(driver.bus)
+    try:
+        with pytest.raises(BusTimeout, match=f"within {reply_timeout_s * 1e3:.2f} ms"):
+            driver.servos.read(driver.bus)
+    finally:
+        driver.bus.close()
 
 
 # hostile settings: (the port's reply allowance, safety limits changed) -> the meal is refused
@@ -111,5 +116,5 @@ def test_connect_with_an_allowance_that_is_not_a_positive_number_is_refused_in_w
     assert refused.status_code == 409
     assert "the arm cannot be connected" in refused.json()["detail"]
     assert "timing budget does not hold" in refused.json()["detail"]
-    assert robot.session.arm.driver is None and robot.session.arm.bus is None
+    assert robot.session.arm.driver is None
     assert (registers(robot, "bus_watchdog"), registers(robot, "torque_enable")) == before

@@ -13,6 +13,7 @@ from controller.config import demo_calibration, demo_profile, save_config
 from firmware_bridge.control_table import XL430_W250
 from sim.servo import VirtualServo
 from sim.virtual_bus import VirtualServoBus
+from sim.virtual_bus_pty import PtyBusThread
 from tests.bidvis.conftest import ROBOT_URL
 from tests.commissioning_records import commissioned_arm_measurements, write_commissioning_record
 from vision import CameraIntrinsics
@@ -236,11 +237,12 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
 
     profile, calibration = robot_files / "citizen.toml", robot_files / "robot_calibration.toml"
     save_config(demo_profile().model_copy(update={"face_scale": 1.12}), profile)
+    pty = PtyBusThread(arm, robot_files / "ttyARM")  # a port the set-up process opens as a real one
     checked = preflight(
-        arm.url, str(robot_files / "camera"), profile, calibration, switches=[str(robot_files / "switch")]
+        pty.server.path, str(robot_files / "camera"), profile, calibration, switches=[str(robot_files / "switch")]
     )
     session, closers = build_robot(
-        arm.url,
+        pty.server.path,
         checked,
         profile,
         calibration,
@@ -268,6 +270,7 @@ def test_after_the_checks_the_robot_serves_its_pages_and_keeps_events_while_the_
     finally:
         for close in closers:
             close()
+        pty.close()
 
 
 def test_refuses_an_xl430_naming_the_model_and_why(cli, robot_files):
