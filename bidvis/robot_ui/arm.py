@@ -63,12 +63,19 @@ from typing import Any
 import numpy as np
 
 from controller.causes import cause_message
-from controller.config import BUS_WATCHDOG_MAX_STEPS, BUS_WATCHDOG_STEP_MS
+from controller.config import BUS_WATCHDOG_MAX_STEPS, BUS_WATCHDOG_STEP_MS, SafetyLimits
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
 from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading, servos_heard
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
-from controller.safety import ContactDetector, CurrentModel, JointNoise, check_bus_silence, check_servo_state
+from controller.safety import (
+    ContactDetector,
+    CurrentModel,
+    JointNoise,
+    check_bus_silence,
+    check_servo_health,
+    check_servo_state,
+)
 from controller.timing import stall_bus_errors
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import OperatingMode
@@ -231,8 +238,11 @@ class ArmDriver:
         period_s: float = PERIOD_S,
         contact: ContactDetector | None = None,
         operating_mode: OperatingMode = OperatingMode.POSITION,
+        health_limits: SafetyLimits | None = None,
     ) -> None:
         """`watchdog_steps`: the servos' Bus Watchdog during set-up, in its 20 ms steps (1-127);
+        `health_limits`: the meal's limits of the servos' temperature and supply voltage, judged on
+        every reading as in a meal (None: not judged; tests of the bus and the leases only);
         `contact`: the contact detector of set-up moves (its `period_s` must be this driver's);
         None moves without one (tests of the bus and the leases only); `operating_mode`: the meal's
         (`controller.face_current.operating_mode`), so that neither switches it under the other
@@ -249,6 +259,7 @@ class ArmDriver:
         self.watchdog_s = watchdog_steps * BUS_WATCHDOG_STEP_MS / 1000.0
         self.max_bus_errors = 0  # set by `connect`, from the bus's reply timeout
         self.operating_mode = operating_mode
+        self.health_limits = health_limits
         self.clock = clock
         self.period_s = period_s
         self._lock = threading.RLock()
@@ -427,7 +438,7 @@ class ArmDriver:
                 self._bus_errors = 0
                 self._read_at = self._heard_at = now
                 self._fresh.notify_all()
-            if self._read_at == now and self._servos_stopped():
+            if self._read_at == now and (self._servos_stopped() or self._servos_unhealthy()):
                 return
             if self._not_following(now):
                 return
@@ -552,6 +563,27 @@ class ArmDriver:
         assert verdict.reason is not None
         log.warning("the servos stopped holding the arm: %s", verdict.detail)
         self._set_fault(Message("fault.servos_stopped", reason=Message(f"safety.{verdict.reason.value}")))
+        return True
+
+    def _servos_unhealthy(self) -> bool:
+        """A fault, and True, when this tick's reading has a servo hotter, or a supply lower or higher,
+        than the meal allows (`controller.safety.check_servo_health` on `health_limits`): the goals
+        stop, and the arm holds where it is until a person presses Connect."""
+        limits, reading = self.health_limits, self._reading
+        if limits is None or reading is None:
+            return False
+        verdict = check_servo_health(
+            reading.temperature_c,
+            reading.voltage_v,
+            limits.max_temperature_c,
+            limits.min_voltage_v,
+            limits.max_voltage_v,
+        )
+        if not verdict:
+            return False
+        assert verdict.reason is not None
+        log.warning("set-up move stopped: %s", verdict.detail)
+        self._set_fault(Message("fault.servo_health", reason=Message(f"safety.{verdict.reason.value}")))
         return True
 
     def _not_following(self, now: float) -> bool:

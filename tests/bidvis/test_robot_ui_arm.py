@@ -355,6 +355,29 @@ def test_torque_gone_off_mid_jog_is_a_fault_that_names_it(rig):
     assert driver.status().fault is None and servos.servo(13).torque_on
 
 
+@pytest.mark.parametrize(
+    ("hurt", "reason"),
+    [
+        (lambda servo: servo.set_temperature(75.0), "overheating"),  # over the meal's 70, under the servo's own 80
+        (lambda servo: servo.set_input_voltage(10.0), "low_voltage"),  # under the meal's 10.5, over the servo's 9.5
+        (lambda servo: servo.set_input_voltage(14.5), "high_voltage"),
+    ],
+)
+def test_a_servo_too_hot_or_on_a_bad_supply_stops_the_jog_as_in_a_meal(rig, hurt, reason):
+    driver, servos, clock = rig
+    driver.health_limits = demo_safety_limits()  # as the set-up process has it (`connect_driver`)
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
+    hurt(servos.servo(12))
+    with pytest.raises(ArmFault):
+        run_for(driver, clock, 0.2, hold=("owner-aaaa", 1, 1))
+    fault = driver.status().fault
+    assert fault == Message("fault.servo_health", reason=Message(f"safety.{reason}"))
+    assert danish_problems(fault.text(Language.DANISH), []) == []
+    goals = [servos.servo(i).get("goal_position") for i in JOINT_IDS]
+    run_for(driver, clock, 0.2)
+    assert [servos.servo(i).get("goal_position") for i in JOINT_IDS] == goals  # nothing more was sent
+
+
 def test_a_servo_overload_is_a_fault_until_reconnected(rig):
     driver, servos, clock = rig
     run_for(driver, clock, 0.3, hold=("owner-aaaa", 2, 1))
@@ -704,5 +727,6 @@ def test_connect_asks_again_when_the_start_pose_answer_is_garbled(robot, monkeyp
     try:
         status = driver.status()
         assert status.fault is None and status.mode is ArmMode.IDLE
+        assert driver.health_limits == robot.session.arm.limits  # judged on the meal's own limits
     finally:
         driver.bus.close()
