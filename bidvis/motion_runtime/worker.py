@@ -15,7 +15,8 @@ only from its own threads, never from the loop:
   tick intervals), so a web server that reads slowly can never hold up a tick.
 
 The servos' Bus Watchdog stays armed (`run_meal` prepares the servos), so the arm stops by itself
-if this process dies. Before anything moves, `open_servo_bus` opens the port with the reply
+if this process dies. A Ctrl-C at the terminal (SIGINT, sent to the whole process group) is
+ignored here: the web server ends the meal as for any close, with a stop first. Before anything moves, `open_servo_bus` opens the port with the reply
 allowance the timing budget assumes (docs/controller.md, "Timing budget": one lost reply costs
 the sync read's reply timeout, ~6.3 ms) and refuses, in one line, a budget that does not hold
 for the figures the loop will run with (`servo_port.open_budgeted_bus`, which every port that
@@ -28,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -201,6 +203,9 @@ def serve(connection: Connection, setup: Setup) -> None:
     from firmware_bridge import BridgeError
 
     logging.basicConfig(level=logging.WARNING)
+    # A Ctrl-C at the terminal reaches the whole process group: the web server ends the meal (a
+    # stop, then the end, `RobotSession.close`), not the interrupt in the middle of a tick.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ask_real_time()
     outbox = Outbox(connection)
     finished = messages.Finished(final_state=FeedingState.FAULT, error="the meal did not start")

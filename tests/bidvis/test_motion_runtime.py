@@ -158,6 +158,10 @@ def test_a_meal_runs_in_its_own_process_and_stop_reaches_it(port, make_session, 
     assert process is not None and process.pid not in (None, os.getpid())
     assert events(journal, UsageEventType.MEAL_STARTED)[0]["started_by"] == STAFF
     wait_for(lambda: len(process.intervals_s) >= 200, timeout_s=30, what="a second of ticks")
+    os.kill(process.pid, signal.SIGINT)  # a Ctrl-C at the terminal reaches the whole process group
+    ticks = len(process.intervals_s)
+    wait_for(lambda: len(process.intervals_s) >= ticks + 200, timeout_s=30, what="the meal to go on")
+    assert session.meal.running  # it is the web server's to end, with a stop (`RobotSession.close`)
     assert session.stop(source=STAFF).key == "done.meal_stopped"
     wait_for(lambda: not session.meal.running, timeout_s=30, what="the meal to end")
     assert events(journal, UsageEventType.SAFETY_STOP)[0]["detail"] == f"e-stop from {STAFF}"
