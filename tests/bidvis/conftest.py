@@ -21,26 +21,34 @@ from fastapi.testclient import TestClient
 
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.staff_login import STAFF_ACCOUNTS_FILE, LoginThrottle, StaffAccounts, StaffLogin, StaffSessions
-from bidvis.run import sim_robot, uvicorn_tls
+from bidvis.run import SimRobot, sim_robot, uvicorn_tls
 
 PASSWORD = "correct horse battery"
 CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
 ROBOT_URL = "http://localhost"  # TestClient's address for the robot's app (which answers to loopback names only)
 
 
+@contextlib.contextmanager
+def frozen_sim_robot(directory: Path) -> Iterator[SimRobot]:
+    """`sim_robot(directory)`, with the heap built so far frozen while it runs, as `bidvis.run.serve`
+    freezes the robot web server's start-up heap: the simulated servos answer from a thread of this
+    process, and a full garbage collection of the test process's heap (pytest, Playwright and every
+    module the tests imported; up to 176 ms seen under load) held the interpreter lock longer than
+    the set-up loop's 200 ms watchdog, so the set-up process heard no answer and stopped the arm."""
+    gc.freeze()
+    robot = sim_robot(directory)
+    try:
+        yield robot
+    finally:
+        robot.close()
+        gc.unfreeze()
+
+
 @pytest.fixture
 def robot(tmp_path):
-    """A robot session on virtual servos and a simulated camera, its files in `tmp_path`.
-
-    The heap built so far is frozen while it runs, as `bidvis.run.serve` freezes the robot web
-    server's start-up heap: the set-up loop runs in this process, and a full garbage collection of
-    the test process's heap (pytest and every module the tests imported) held the interpreter lock
-    on a loaded machine longer than the virtual servos' 200 ms watchdog, which stopped the arm."""
-    gc.freeze()
-    robot = sim_robot(tmp_path)
-    yield robot
-    robot.close()
-    gc.unfreeze()
+    """A robot session on virtual servos and a simulated camera, its files in `tmp_path`."""
+    with frozen_sim_robot(tmp_path) as robot:
+        yield robot
 
 
 @pytest.fixture

@@ -25,9 +25,8 @@ import pytest
 
 from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.audit import AuditAction
-from bidvis.run import sim_robot
 from controller.config import CitizenProfile, demo_profile, load_calibration, load_profile, save_config
-from tests.bidvis.conftest import start_server, wait_for
+from tests.bidvis.conftest import frozen_sim_robot, start_server, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,9 +56,8 @@ def robot(tmp_path_factory):
         "trigger_kind": "panel",
     }  # quick test bites; the panel asks
     save_config(CitizenProfile.model_validate(quick), folder / "citizen_profile.toml")
-    robot = sim_robot(folder)
-    yield robot
-    robot.close()
+    with frozen_sim_robot(folder) as robot:
+        yield robot
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,10 @@ from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.audit import AuditAction
 from bidvis.robot_ui.deps import SESSION_COOKIE
 from bidvis.robot_ui.staff_openid import StaffIdentitySettings, StaffOpenId
-from bidvis.run import sim_robot
 from careplan_api.local_postgres import free_port
 from careplan_api.models import Role
 from careplan_api.openid import OpenIdClients, OpenIdProvider
-from tests.bidvis.conftest import start_server
+from tests.bidvis.conftest import frozen_sim_robot, start_server
 from tests.openid_provider import CLIENT_SECRET, OpenIdProviderProcess, client, log_in_at_provider
 
 ACCOUNTS = {
@@ -49,9 +48,8 @@ def staff_provider(issuer: str, name: str = "kommune", title: str = "Kommunens l
 
 @pytest.fixture(scope="module")
 def robot(tmp_path_factory):
-    robot = sim_robot(tmp_path_factory.mktemp("robot"))
-    yield robot
-    robot.close()
+    with frozen_sim_robot(tmp_path_factory.mktemp("robot")) as robot:
+        yield robot
 
 
 @pytest.fixture(scope="module")
