@@ -23,7 +23,7 @@ from bidvis.robot_ui.app import create_app
 from bidvis.robot_ui.arm import ArmDriver
 from bidvis.robot_ui.staff_login import StaffLogin
 from bidvis.run import sim_robot
-from controller.config import demo_calibration
+from controller.config import demo_calibration, demo_safety_limits
 from firmware_bridge import DynamixelBus
 from sim.flaws import flaws_preset
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
@@ -78,7 +78,12 @@ def _rig():
     bus = DynamixelBus(servos.url, timeout=0.05)
     calibration = demo_calibration()
     driver = ArmDriver(
-        bus, calibration.joint_servo_ids, calibration.spoon, arm_module.SETUP_WATCHDOG_STEPS, clock=clock.now
+        bus,
+        calibration.joint_servo_ids,
+        calibration.spoon,
+        arm_module.SETUP_WATCHDOG_STEPS,
+        limits=demo_safety_limits(),
+        clock=clock.now,
     )
     driver.connect()
     return driver, servos, bus, clock

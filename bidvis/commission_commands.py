@@ -41,7 +41,7 @@ def commission(
     ready pose and along the taught paths), write DIR/commissioning.json and print the verdict.
     Exit status: 0 passed, 1 failed, 2 could not commission."""
     from bidvis.commissioning import Commissioner, CommissionError
-    from bidvis.motion_runtime.worker import WallClock
+    from bidvis.motion_runtime.wall_clock import WallClock
     from controller.commissioning import (
         CommissioningLimits,
         demo_commissioning_limits,

@@ -18,9 +18,10 @@ feeding state machine and the jerk-limited motion, and returns the joint command
   (`controller.journal.UsageJournal`), written from a background thread (`JournalWriter`) so a
   disk flush never delays a tick.
 
-Deadlines: ticks start on a fixed grid of slots; a tick that overruns its slot is counted and the
-next tick starts at the next free slot (missed slots are skipped, never made up). A clock that
-jumps backward restarts the grid at the current time. The servos' Bus Watchdog is armed by
+Deadlines: the ticks run on `controller.schedule.run_at_rate`, the loop the staff page's set-up
+moves run on too; a tick that overruns its slot is counted and the next tick starts at the next
+free slot (missed slots are skipped, never made up). Each reading is judged by
+`controller.arm_guard.ArmGuard`, as set-up moves judge theirs. The servos' Bus Watchdog is armed by
 `prepare_servos`, so the arm stops by itself if this loop dies.
 """
 
@@ -38,6 +39,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from careplan_api.schemas import UsageEventType
+from controller.arm_guard import ArmGuard
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
 from controller.face_current import (
     GOAL_CURRENT_STEP_A,
@@ -71,22 +73,19 @@ from controller.safety import (
     SafetySupervisor,
     Verdict,
     Workspace,
-    check_bus_silence,
     check_joint_command,
     check_joint_speeds,
-    check_servo_health,
-    check_servo_state,
     check_spoon_speed,
     check_vision,
     check_workspace,
-    classify_hardware_error,
     confident_mouth,
     lean_in_speed_m_s,
     speed_cap_m_s,
     worst,
 )
+from controller.schedule import LoopStats, TickTiming, run_at_rate
 from controller.servos import ArmServos, JointReading, MissingReply
-from firmware_bridge.errors import BridgeError, BusTimeout, CRCError, ProtocolError, ServoError
+from firmware_bridge.errors import BridgeError
 from vision.observation import MouthObservation
 
 log = logging.getLogger(__name__)
@@ -233,10 +232,10 @@ class MealController:
             lean_in_limit_m_s=limits.max_lean_in_speed_m_s,
             lean_in_min_closing_m=limits.lean_in_min_closing_m,
         )
+        self.guard = ArmGuard(self.joint_ids, self.supervisor, limits, limits.watchdog_ms / 1e3)
         self.stats = ControllerStats()
         self._last_now_s: float | None = None
         self._last_obs_t_s: float | None = None
-        self._last_heard_s: float | None = None  # the last tick whose read the servos answered
         self._newest_untrusted = False  # the newest mouth observation was one vision does not vouch for
         self._pending: Verdict = OK
         self._last_reason: SafetyReason | None = None
@@ -340,40 +339,12 @@ class MealController:
     # -- checks --------------------------------------------------------------------------------
 
     def _check_bus(self, now_s: float, reading: JointReading | None, error: BridgeError | None) -> Verdict:
-        supervisor, limits = self.supervisor, self.limits
-        if self._last_heard_s is None or now_s < self._last_heard_s:
-            self._last_heard_s = now_s  # the first tick (the start-up read was answered), or the clock went back
+        """The measured state (`controller.arm_guard.ArmGuard`), then contact on a reading that passed it."""
         if error is not None or reading is None:
             self.stats.bus_errors += 1
-            if isinstance(error, ServoError) and error.alert:
-                return classify_hardware_error(error.servo_id, error.hardware_error)
-            if servos_heard(error):
-                self._last_heard_s = now_s
-            # Failed exchanges in a row, or, sooner, a bus silent for as long as the servos' Bus
-            # Watchdog: they may have stopped by themselves while no read could say so.
-            unheard = check_bus_silence(now_s - self._last_heard_s, limits.watchdog_ms / 1e3)
-            return worst([supervisor.bus_failed(error or MissingReply("no reading")), unheard])
-        self._last_heard_s = now_s
-        supervisor.bus_ok()
-        servo_state = check_servo_state(
-            self.joint_ids, reading.torque_on, reading.hardware_error, reading.watchdog_tripped
-        )
-        if servo_state:
-            return servo_state
-        following = supervisor.following(
-            reading.q_rad, self._q_sent, self._qd_sent, limits.max_following_error_rad, limits.following_lag_s
-        )
-        if following:
-            return following
-        health = check_servo_health(
-            reading.temperature_c,
-            reading.voltage_v,
-            limits.max_temperature_c,
-            limits.min_voltage_v,
-            limits.max_voltage_v,
-        )
-        if health:
-            return health
+        _, verdict = self.guard.check(now_s, reading, error, self._q_sent, self._qd_sent)
+        if verdict or reading is None or error is not None:
+            return verdict
         return self._check_contact(reading)
 
     def _check_contact(self, reading: JointReading) -> Verdict:
@@ -473,14 +444,6 @@ class MealController:
         self._last_reason = reason
 
 
-def servos_heard(error: BridgeError | None) -> bool:
-    """Whether a failed read still shows the servos heard it: an answer came back, if garbled,
-    partial or an error status. Only a read that nothing answered (or a port that failed) does not."""
-    if isinstance(error, BusTimeout):
-        return error.received > 0
-    return isinstance(error, (CRCError, ProtocolError, ServoError, MissingReply))
-
-
 # -- journal ----------------------------------------------------------------------------------
 
 
@@ -526,31 +489,6 @@ class JournalWriter:
 
 
 # -- the runner -------------------------------------------------------------------------------
-
-
-@dataclass
-class TickTiming:
-    """Per-tick timing (s), kept when `run_meal(record_timing=True)`: how late each tick started
-    against the slot that was due (one period after the last tick's slot: after an overrun, the
-    slot the tick should have had, not the free slot it got, so skipping slots never hides lateness),
-    and how long its sync read, computation and sync write took."""
-
-    lateness_s: list[float] = field(default_factory=list)
-    read_s: list[float] = field(default_factory=list)
-    compute_s: list[float] = field(default_factory=list)
-    write_s: list[float] = field(default_factory=list)
-
-
-@dataclass
-class LoopStats:
-    """Timing of the runner: ticks, overruns (ticks that ended after their slot was over), slots
-    skipped because of them, backward clock jumps, and optionally per-tick timing."""
-
-    ticks: int = 0
-    overruns: int = 0
-    slots_skipped: int = 0
-    clock_jumps_back: int = 0
-    timing: TickTiming | None = None
 
 
 @dataclass
@@ -617,47 +555,43 @@ def run_meal(
     stats = LoopStats(timing=TickTiming() if record_timing else None)
     timing = stats.timing
     start_s = clock.now()
-    slot_s = due_s = start_s
-    try:
-        while True:
-            now_s = clock.now()
-            reading, error = None, None
-            try:
-                reading = servos.read(bus)
-            except BridgeError as exc:
-                error = exc
-            read_s = clock.now()
-            observation = mouth.latest()
-            commands = inputs.poll(now_s, observation)
-            q = controller.tick(now_s, reading, error, observation, commands)
-            computed_s = clock.now()
-            try:
-                servos.write(bus, q)
-            except BridgeError as exc:  # a lost write shows as a failed read next tick
-                log.warning("sync write failed: %s", exc)
-            goal_current.send(bus, controller.goal_current_a)
-            if timing is not None:
-                timing.lateness_s.append(now_s - due_s)
-                timing.read_s.append(read_s - now_s)
-                timing.compute_s.append(computed_s - read_s)
-                timing.write_s.append(clock.now() - computed_s)
-            for event in controller.machine.events:
+
+    def tick(_periods: int) -> bool:
+        """One tick of the meal; False once it is over."""
+        now_s = clock.now()
+        reading, error = None, None
+        try:
+            reading = servos.read(bus)
+        except BridgeError as exc:
+            error = exc
+        read_s = clock.now()
+        observation = mouth.latest()
+        commands = inputs.poll(now_s, observation)
+        q = controller.tick(now_s, reading, error, observation, commands)
+        computed_s = clock.now()
+        try:
+            servos.write(bus, q)
+        except BridgeError as exc:  # a lost write shows as a failed read next tick
+            log.warning("sync write failed: %s", exc)
+        goal_current.send(bus, controller.goal_current_a)
+        if timing is not None:
+            timing.read_s.append(read_s - now_s)
+            timing.compute_s.append(computed_s - read_s)
+            timing.write_s.append(clock.now() - computed_s)
+        for event in controller.machine.events:
+            writer.put(*event)
+        controller.machine.events.clear()
+        if drain_input_events is not None:
+            for event in drain_input_events():
                 writer.put(*event)
-            controller.machine.events.clear()
-            if drain_input_events is not None:
-                for event in drain_input_events():
-                    writer.put(*event)
-            stats.ticks += 1
-            if on_tick is not None:
-                on_tick(controller)
-            if _finished(controller) or (stop_when is not None and stop_when(controller)):
-                break
-            if max_duration_s is not None and clock.now() - start_s >= max_duration_s:
-                break
-            due_s = slot_s + period_s
-            slot_s = _next_slot(clock.now(), slot_s, period_s, stats)
-            due_s = min(due_s, slot_s)  # a clock that went backward restarts the grid
-            clock.sleep(slot_s - clock.now())
+        if on_tick is not None:
+            on_tick(controller)
+        if _finished(controller) or (stop_when is not None and stop_when(controller)):
+            return False
+        return max_duration_s is None or clock.now() - start_s < max_duration_s
+
+    try:
+        run_at_rate(tick, clock, period_s, stats)
     finally:
         writer.close()
     return MealReport(
@@ -702,20 +636,6 @@ def _finished(controller: MealController) -> bool:
     return machine.state is FeedingState.FAULT and controller.motion.at_rest
 
 
-def _next_slot(now_s: float, slot_s: float, period_s: float, stats: LoopStats) -> float:
-    """The start of the next tick: the next slot of the grid, skipping slots already past."""
-    next_slot = slot_s + period_s
-    if now_s < slot_s - period_s:  # the clock went backward: restart the grid from now
-        stats.clock_jumps_back += 1
-        return now_s + period_s
-    if now_s > next_slot:
-        missed = math.floor((now_s - next_slot) / period_s) + 1
-        stats.overruns += 1
-        stats.slots_skipped += missed
-        next_slot += missed * period_s
-    return next_slot
-
-
 __all__ = [
     "DEFAULT_RATE_HZ",
     "ArmServos",
@@ -732,5 +652,4 @@ __all__ = [
     "TickTiming",
     "UserCommand",
     "run_meal",
-    "servos_heard",
 ]

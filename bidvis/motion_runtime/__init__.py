@@ -7,5 +7,5 @@ item 7): the meal's control loop, and the staff page's set-up loop.
 `runner`: the web server's side (`ControllerProcess`: start, commands, journal events back);
 `setup_worker`, `setup_messages`, `setup_runner`: the set-up process (`ArmDriver` over the servo
 port), its messages, and the web server's side (`ArmProcess`, which `ArmControl` uses);
-`servo_port`: how every loop opens the port.
+`servo_port`: how every loop opens the port; `wall_clock`: the loops' clock.
 """

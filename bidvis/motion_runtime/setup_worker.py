@@ -111,7 +111,7 @@ def connect_driver(setup: ArmSetup) -> ArmDriver:
         period_s=period_s,
         contact=setup_contact_detector(JointNoise(*setup.contact_noise_a), limits.contact_noise_sigmas, period_s),
         operating_mode=operating_mode(limits.face_current_margin_ma),
-        health_limits=limits,
+        limits=limits,
     )
     try:
         driver.connect()

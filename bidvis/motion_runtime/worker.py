@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from bidvis.motion_runtime import messages
 from bidvis.motion_runtime.pipe import WEB_SERVER_SILENCE_S, Pipe
 from bidvis.motion_runtime.servo_port import open_budgeted_bus
+from bidvis.motion_runtime.wall_clock import WallClock
 from careplan_api.schemas import UsageEventType
 from controller.causes import cause_of
 from controller.config import CitizenProfile, RobotCalibration, SafetyLimits
@@ -75,17 +76,6 @@ class Setup:
     silence_s: float = WEB_SERVER_SILENCE_S
     # the joints' commissioned current noise (A), at rest and moving (`controller.safety.JointNoise`)
     contact_noise_a: tuple[tuple[float, float, float, float], tuple[float, float, float, float]] | None = None
-
-
-class WallClock:
-    """The loop's clock: monotonic time (the same clock in every process), real sleeps."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
 
 
 class Outbox:

@@ -1,11 +1,13 @@
 """The arm during set-up: hold-to-move jogging, taught-pose moves and a stop, on one motion path.
 
-`ArmDriver` owns the servo bus while staff set the robot up. Every `tick()` (at the meal loop's
-rate, the calibration's `rate_hz`, from its own thread, or called directly by tests on a simulated
-clock) reads the joint servos, advances one jerk-limited `controller.motion.Motion` and writes the
-goals, like the meal loop does. The driver and its thread live in the set-up process
-(`bidvis.motion_runtime.setup_worker`), never in the web server's; the staff page reaches them
-through `bidvis.motion_runtime.setup_runner.ArmProcess`:
+`ArmDriver` owns the servo bus while staff set the robot up. Every `tick()` reads the joint
+servos, judges the reading, advances one jerk-limited `controller.motion.Motion` and writes the
+goals. It is the meal's motion runtime with a set-up task: the ticks run on the meal's own
+fixed-rate loop (`controller.schedule.run_at_rate`, from the driver's thread; tests call `tick()`
+on a simulated clock), and each reading is judged by the meal's own checks over the meal's own
+`SafetySupervisor` (`controller.arm_guard.ArmGuard`); only the targets differ. The driver and its
+thread live in the set-up process (`bidvis.motion_runtime.setup_worker`), never in the web
+server's; the staff page reaches them through `bidvis.motion_runtime.setup_runner.ArmProcess`:
 
 - Jogging is hold-to-move. `hold(owner, ...)` is a heartbeat the browser sends every ~50 ms while
   a button is pressed; the joint moves only while heartbeats keep coming. When none came for
@@ -22,20 +24,22 @@ through `bidvis.motion_runtime.setup_runner.ArmProcess`:
   stand there, turns the torque off: mode PARKED, the driver sends nothing until `connect()`. A
   park that does not get there ends in fault with the torque on.
 - The servos' Bus Watchdog is armed by `connect()`, so the servos stop by themselves if this
-  process dies and stops talking. Every reading is judged as in a meal
-  (`controller.safety.check_servo_state`): a watchdog that tripped, torque gone off or a hardware
-  error is a fault at once, and nothing re-arms the servos but `connect()`, which a person asks
-  for. Joints that stay far from their goals (a blocked arm) are a fault too.
-- A bus that stays silent (a USB stall, a pulled cable) is judged as in a meal
-  (`controller.safety.check_bus_silence`): a failed read that ends the watchdog time or more
-  after the last read the servos answered (a garbled or partial answer counts), or a read answered
-  only after failed ones that long, is a fault, since the servos may have stopped by themselves;
-  from then on the driver sends nothing until `connect()`. A shorter stall is ridden through.
-  Failed reads in a row (a servo that stopped answering, replies that keep arriving corrupt) are a
-  fault too, once there are more than a stall as long as the watchdog would fail
-  (`controller.timing.stall_bus_errors` on the bus's own reply timeout, `max_bus_errors`): so
-  any stall the servos ride out is ridden out here too, whatever the port's reply allowance
-  (`ArmControl` opens the port as the meal does, `bidvis.motion_runtime.servo_port`).
+  process dies and stops talking. Every reading is judged as in a meal (`ArmGuard`): a watchdog
+  that tripped, torque gone off or a hardware error is a fault at once, and nothing re-arms the
+  servos but `connect()`, which a person asks for. Joints further from the command than the meal
+  allows (`max_following_error_rad` plus `following_lag_s` times the commanded speed, two ticks
+  in a row: a blocked or sagging arm) are a fault, and so are a servo hotter, or a supply lower or
+  higher, than the meal's limits.
+- A bus that stays silent (a USB stall, a pulled cable) is judged as in a meal: a failed read
+  that starts the watchdog time or more after the last read the servos answered (a garbled or
+  partial answer counts), or a read answered only after failed ones that long, is a fault, since
+  the servos may have stopped by themselves; from then on the driver sends nothing until
+  `connect()`. A shorter stall is ridden through. Failed reads in a row (a servo that stopped
+  answering, replies that keep arriving corrupt) are a fault too, once there are more than a stall
+  as long as the watchdog would fail (`controller.timing.stall_bus_errors` on the bus's own reply
+  timeout, `max_bus_errors`): so any stall the servos ride out is ridden out here too, whatever
+  the port's reply allowance (`ArmControl` opens the port as the meal does,
+  `bidvis.motion_runtime.servo_port`).
 - Contact is guarded as in a meal (`controller.safety.ContactDetector` against the meal's
   `CurrentModel` of the commanded motion, thresholds from the commissioning record when there is
   one): a jog or a move that meets something stops at once (an ordinary stop target) and then holds
@@ -62,20 +66,16 @@ from typing import Any
 
 import numpy as np
 
+from bidvis.motion_runtime.wall_clock import WallClock
+from controller.arm_guard import ArmGuard, Check
 from controller.causes import cause_message
 from controller.config import BUS_WATCHDOG_MAX_STEPS, BUS_WATCHDOG_STEP_MS, SafetyLimits
 from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, forward, forward_spoon
-from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading, servos_heard
+from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
-from controller.safety import (
-    ContactDetector,
-    CurrentModel,
-    JointNoise,
-    check_bus_silence,
-    check_servo_health,
-    check_servo_state,
-)
+from controller.safety import ContactDetector, CurrentModel, JointNoise, SafetySupervisor, Verdict
+from controller.schedule import LoopStats, run_at_rate
 from controller.timing import stall_bus_errors
 from firmware_bridge import BridgeError, ServoError
 from firmware_bridge.control_table import OperatingMode
@@ -98,8 +98,6 @@ HOLD_TIMEOUT_S = 0.1  # two heartbeats (50 ms) missed: stop
 JOG_SPOON_SPEED_M_S = 0.05  # the spoon's speed cap while jogging
 JOG_MAX_JOINT_SPEED_RAD_S = 0.3
 LIMIT_MARGIN_RAD = 0.02  # jogging ends this short of a joint limit
-FOLLOWING_ERROR_RAD = 0.1  # a joint this far from its goal ...
-FOLLOWING_ERROR_S = 0.25  # ... for this long is a fault (blocked, overloaded, or stopped by its watchdog)
 # The servos' Bus Watchdog during set-up. Goals are streamed in steps of at most 15 mrad, so a silent
 # host leaves the arm at most one step from where it stands; the watchdog is the servos' backstop and
 # must not trip when a busy computer misses a few ticks.
@@ -125,18 +123,6 @@ POSE_LIMITS = dataclasses.replace(JOG_LIMITS, max_joint_speed_rad_s=1.0)
 def setup_contact_detector(noise: JointNoise, sigmas: float, period_s: float) -> ContactDetector:
     """The contact detector of set-up moves: the meal's, with its baseline at `SETUP_BASELINE_TAU_S`."""
     return ContactDetector(noise, sigmas, period_s, baseline_tau_s=SETUP_BASELINE_TAU_S)
-
-
-def next_slot(now_s: float, slot_s: float, period_s: float) -> tuple[float, int]:
-    """The start of the next tick on the grid of `period_s` after `slot_s`, and how many periods
-    the motion advances in it: one, plus the slots already past (a late tick catches up, at most
-    `MAX_CATCH_UP_PERIODS`; a longer delay slows the motion instead of making it jump). A clock
-    that went backward restarts the grid from now."""
-    following = slot_s + period_s
-    if now_s < slot_s - period_s:
-        return now_s + period_s, 1
-    missed = max(0, math.floor((now_s - following) / period_s) + 1) if now_s > following else 0
-    return following + missed * period_s, 1 + min(missed, MAX_CATCH_UP_PERIODS)
 
 
 class ArmError(MessageError):
@@ -234,17 +220,18 @@ class ArmDriver:
         spoon: SpoonMount,
         watchdog_steps: int,
         *,
+        limits: SafetyLimits,
         clock: Callable[[], float] = time.monotonic,
         period_s: float = PERIOD_S,
         contact: ContactDetector | None = None,
         operating_mode: OperatingMode = OperatingMode.POSITION,
-        health_limits: SafetyLimits | None = None,
     ) -> None:
         """`watchdog_steps`: the servos' Bus Watchdog during set-up, in its 20 ms steps (1-127);
-        `health_limits`: the meal's limits of the servos' temperature and supply voltage, judged on
-        every reading as in a meal (None: not judged; tests of the bus and the leases only);
+        `limits`: the meal's safety limits, by which every reading is judged as in a meal
+        (`controller.arm_guard.ArmGuard`: following error, temperature, supply voltage);
         `contact`: the contact detector of set-up moves (its `period_s` must be this driver's);
-        None moves without one (tests of the bus and the leases only); `operating_mode`: the meal's
+        None: the meal's for an arm not yet commissioned, at the set-up's baseline
+        (`setup_contact_detector`); `operating_mode`: the meal's
         (`controller.face_current.operating_mode`), so that neither switches it under the other
         (in current-based position control set-up moves have the full Current Limit)."""
         if not 1 <= watchdog_steps <= BUS_WATCHDOG_MAX_STEPS:
@@ -257,9 +244,8 @@ class ArmDriver:
         self.spoon = spoon
         self.watchdog_steps = watchdog_steps
         self.watchdog_s = watchdog_steps * BUS_WATCHDOG_STEP_MS / 1000.0
-        self.max_bus_errors = 0  # set by `connect`, from the bus's reply timeout
         self.operating_mode = operating_mode
-        self.health_limits = health_limits
+        self.limits = limits
         self.clock = clock
         self.period_s = period_s
         self._lock = threading.RLock()
@@ -271,15 +257,19 @@ class ArmDriver:
         self._motion: Motion | None = None
         self._mode = ArmMode.IDLE
         self._fault: Message | None = None
-        self._bus_errors = 0
         self.failed_reads = 0  # since connect: reads lost to timeouts or bad packets
-        self._off_goal_since: float | None = None
         self._read_at = -math.inf  # clock time of the last good reading
-        self._heard_at = -math.inf  # clock time of the last read the servos answered (if garbled)
         self._fresh = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
-        self.contact = contact
+        self.contact = contact or setup_contact_detector(
+            JointNoise.uniform(limits.uncommissioned_current_noise_ma / 1e3), limits.contact_noise_sigmas, period_s
+        )
+        # The meal's supervisor and checks; the failed reads in a row it allows are set by `connect`.
+        self.supervisor = SafetySupervisor(
+            max_consecutive_bus_errors=1, max_mouth_jump_m=limits.max_mouth_jump_m, contact=self.contact
+        )
+        self.guard = ArmGuard(self.servos.ids, self.supervisor, limits, self.watchdog_s)
         self._current_model = CurrentModel()
         self._qd_prev = np.zeros(4)
         self._stepped_s = period_s  # how much motion time the last written goals advanced
@@ -292,7 +282,9 @@ class ArmDriver:
     def connect(self) -> JointReading:
         """Prepare the servos (`operating_mode`, torque on, watchdog armed) and hold them where they are."""
         with self._lock:
-            self.max_bus_errors = stall_bus_errors(self.servos.read_timeout_s(self.bus), self.watchdog_s) + 1
+            self.supervisor.max_consecutive_bus_errors = (
+                stall_bus_errors(self.servos.read_timeout_s(self.bus), self.watchdog_s) + 1
+            )
             try:
                 self.servos.prepare(self.bus, self.watchdog_steps, operating_mode=self.operating_mode)
                 reading = self.servos.read_at_start(self.bus)  # a garbled or lost answer is asked again
@@ -302,9 +294,9 @@ class ArmDriver:
             self._motion = Motion(
                 np.clip(reading.q_rad, *np.array(JOINT_LIMITS_RAD).T), self.spoon, self.period_s, JOG_LIMITS
             )
-            self._mode, self._fault, self._bus_errors, self.failed_reads = ArmMode.IDLE, None, 0, 0
-            self._off_goal_since = None
-            self._read_at = self._heard_at = self.clock()
+            self._mode, self._fault, self.failed_reads = ArmMode.IDLE, None, 0
+            self._read_at = self.clock()
+            self.guard.restart(self._read_at)
             self._jog, self._sequence = None, None
             self._reset_contact()
             return reading
@@ -324,17 +316,28 @@ class ArmDriver:
             self._thread.join(timeout=2.0)
             self._thread = None
 
+    @property
+    def max_bus_errors(self) -> int:
+        """Failed reads in a row that are a fault: more than a stall as long as the set-up watchdog
+        fails at this bus's reply timeout (set by `connect`)."""
+        return self.supervisor.max_consecutive_bus_errors
+
     def _run(self) -> None:
-        slot_s, periods = time.monotonic(), 1
-        while self._running.is_set():
-            try:
-                self.tick(periods)
-            except Exception:  # never die silently: report it as a fault and keep the arm held
-                log.exception("arm driver tick failed")
-                with self._lock:
-                    self._set_fault(Message("fault.driver_internal"))
-            slot_s, periods = next_slot(time.monotonic(), slot_s, self.period_s)
-            time.sleep(max(0.0, slot_s - time.monotonic()))
+        """The thread: `tick()` on the meal's fixed-rate loop, catching up late ticks (real time)."""
+        run_at_rate(
+            self._tick_while_running, WallClock(), self.period_s, LoopStats(), catch_up_periods=MAX_CATCH_UP_PERIODS
+        )
+
+    def _tick_while_running(self, periods: int) -> bool:
+        if not self._running.is_set():
+            return False
+        try:
+            self.tick(periods)
+        except Exception:  # never die silently: report it as a fault and keep the arm held
+            log.exception("arm driver tick failed")
+            with self._lock:
+                self._set_fault(Message("fault.driver_internal"))
+        return self._running.is_set()
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -427,20 +430,25 @@ class ArmDriver:
             if self._motion is None or self._mode in _SILENT_MODES:
                 return
             now = self.clock()
+            reading, error = None, None
             try:
-                self._reading = self.servos.read(self.bus)
+                reading = self.servos.read(self.bus)
             except BridgeError as exc:
-                if self._read_failed(exc, now):
-                    return
-            else:
-                if self._bus_errors and self._silent_for_watchdog():  # answered only after a silence
-                    return
-                self._bus_errors = 0
-                self._read_at = self._heard_at = now
+                error = exc
+                self.failed_reads += 1
+            # Judged when the read ended, so that a failed read's wait counts as silence and a pulled
+            # cable is a fault within a tick of the watchdog time. (The meal judges at the tick's
+            # start; its timing budget, docs/controller.md, counts that way.)
+            read_s, heard_s, motion = self.clock(), self.guard.last_heard_s, self._motion
+            check, verdict = self.guard.check(read_s, reading, error, motion.q, motion.qd)
+            if reading is not None:
+                self._reading, self._read_at = reading, now
                 self._fresh.notify_all()
-            if self._read_at == now and (self._servos_stopped() or self._servos_unhealthy()):
-                return
-            if self._not_following(now):
+            if verdict:
+                log.warning("set-up move stopped: %s", verdict.detail)
+                assert check is not None  # every verdict comes with its check
+                unheard_s = read_s - (heard_s if heard_s is not None else read_s)
+                self._set_fault(self._fault_said(check, verdict, error, unheard_s))
                 return
             if self._read_at == now:  # a fresh reading
                 self._touched()
@@ -468,40 +476,6 @@ class ArmDriver:
                 if self._contact_fault is not None:
                     self._set_fault(self._contact_fault)
 
-    def _read_failed(self, exc: BridgeError, sent_at: float) -> bool:
-        """A failed read (sent at `sent_at`): a fault, and True, when a servo reports a hardware
-        error, when the servos have heard nothing for the watchdog time (they may have stopped by
-        themselves), or after `max_bus_errors` failed reads in a row."""
-        if isinstance(exc, ServoError) and exc.hardware_error is not None:  # its torque is off
-            log.warning("servo hardware error: %s", exc)
-            self._set_fault(Message("fault.servo_hardware", servo=exc.servo_id, cause=cause_message(exc)))
-            return True
-        self._bus_errors += 1
-        self.failed_reads += 1
-        if servos_heard(exc):
-            self._heard_at = sent_at
-        if self._silent_for_watchdog():
-            return True
-        if self._bus_errors >= self.max_bus_errors:
-            log.warning("the servo bus stopped answering: %s", exc)
-            self._set_fault(Message("fault.bus_silent", cause=cause_message(exc)))
-            return True
-        return False
-
-    def _silent_for_watchdog(self) -> bool:
-        """A fault, and True, when the servos have heard nothing from the last read they answered
-        until now (a read just failed, or was answered only after failed ones) for their watchdog
-        time: they may have stopped by themselves (`controller.safety.check_bus_silence`)."""
-        unheard_s = self.clock() - self._heard_at
-        watchdog_s = self.watchdog_s
-        if not check_bus_silence(unheard_s, watchdog_s):
-            return False
-        log.warning("no answer from the servos for %.0f ms (watchdog %.0f ms)", unheard_s * 1e3, watchdog_s * 1e3)
-        self._set_fault(
-            Message("fault.bus_silent_for_watchdog", unheard_ms=unheard_s * 1e3, watchdog_ms=watchdog_s * 1e3)
-        )
-        return True
-
     def _goals_written(self) -> None:
         """Note when the goals went out; after a pause in them or a catch-up, the readings settle first."""
         written_at = self.clock()
@@ -512,8 +486,7 @@ class ArmDriver:
     def _reset_contact(self) -> None:
         self._qd_prev = np.zeros(4)
         self._contact_fault = None
-        if self.contact is not None:
-            self.contact.reset()
+        self.contact.reset()
 
     def _touched(self) -> None:
         """Contact check of this tick's reading against the commanded motion: on contact, stop
@@ -522,12 +495,7 @@ class ArmDriver:
         qd = motion.qd
         qdd = (qd - self._qd_prev) / self._stepped_s
         self._qd_prev = qd
-        if (
-            self.contact is None
-            or self._reading is None
-            or self._contact_fault is not None
-            or self._read_at < self._settled_at
-        ):
+        if self._reading is None or self._contact_fault is not None or self._read_at < self._settled_at:
             return
         expected = self._current_model.expected_a(motion.q, qdd, qd)
         verdict = self.contact.update(self._reading.current_a, expected, qd)
@@ -535,6 +503,23 @@ class ArmDriver:
             log.warning("set-up move stopped by contact: %s", verdict.detail)
             self._contact_fault = self._contact_said(self.contact)
             self.stop()
+
+    def _fault_said(self, check: Check, verdict: Verdict, error: BridgeError | None, unheard_s: float) -> Message:
+        """A fault `ArmGuard` found (`check`, `verdict`), in the staff page's words."""
+        reason = Message(f"safety.{verdict.reason}") if verdict.reason is not None else ""
+        if check is Check.SERVO_ALERT and isinstance(error, ServoError):
+            return Message("fault.servo_hardware", servo=error.servo_id, cause=cause_message(error))
+        if check is Check.BUS_SILENCE:
+            return Message(
+                "fault.bus_silent_for_watchdog", unheard_ms=unheard_s * 1e3, watchdog_ms=self.watchdog_s * 1e3
+            )
+        if check is Check.BUS_ERRORS:
+            return Message("fault.bus_silent", cause=cause_message(error) if error is not None else "")
+        if check is Check.FOLLOWING:
+            return Message("fault.following_error")
+        if check is Check.HEALTH:
+            return Message("fault.servo_health", reason=reason)
+        return Message("fault.servos_stopped", reason=reason)
 
     @staticmethod
     def _contact_said(contact: ContactDetector) -> Message:
@@ -547,60 +532,6 @@ class ArmDriver:
             excess_ma=float(contact.last_excess_a[joint]) * 1e3,
             threshold_ma=float(contact.last_threshold_a[joint]) * 1e3,
         )
-
-    def _servos_stopped(self) -> bool:
-        """A fault, and True, when this tick's reading says the servos stopped holding the arm by
-        themselves: a hardware error, their Bus Watchdog tripped (this computer was silent too
-        long), or torque gone off (a power cut and return). The meal's own check
-        (`controller.safety.check_servo_state`); nothing re-arms them until a person presses Connect."""
-        reading = self._reading
-        assert reading is not None  # a fresh reading
-        verdict = check_servo_state(
-            self.servos.ids, reading.torque_on, reading.hardware_error, reading.watchdog_tripped
-        )
-        if not verdict:
-            return False
-        assert verdict.reason is not None
-        log.warning("the servos stopped holding the arm: %s", verdict.detail)
-        self._set_fault(Message("fault.servos_stopped", reason=Message(f"safety.{verdict.reason.value}")))
-        return True
-
-    def _servos_unhealthy(self) -> bool:
-        """A fault, and True, when this tick's reading has a servo hotter, or a supply lower or higher,
-        than the meal allows (`controller.safety.check_servo_health` on `health_limits`): the goals
-        stop, and the arm holds where it is until a person presses Connect."""
-        limits, reading = self.health_limits, self._reading
-        if limits is None or reading is None:
-            return False
-        verdict = check_servo_health(
-            reading.temperature_c,
-            reading.voltage_v,
-            limits.max_temperature_c,
-            limits.min_voltage_v,
-            limits.max_voltage_v,
-        )
-        if not verdict:
-            return False
-        assert verdict.reason is not None
-        log.warning("set-up move stopped: %s", verdict.detail)
-        self._set_fault(Message("fault.servo_health", reason=Message(f"safety.{verdict.reason.value}")))
-        return True
-
-    def _not_following(self, now: float) -> bool:
-        """Fault when the measured joints stay far from the commanded ones (while goals are sent)."""
-        if (
-            self._reading is None
-            or self._mode is ArmMode.IDLE
-            or float(np.max(np.abs(self._reading.q_rad - self._require_motion().q))) <= FOLLOWING_ERROR_RAD
-        ):
-            self._off_goal_since = None
-            return False
-        if self._off_goal_since is None:
-            self._off_goal_since = now
-        if now - self._off_goal_since < FOLLOWING_ERROR_S:
-            return False
-        self._set_fault(Message("fault.following_error"))
-        return True
 
     def _plan(self, now: float) -> None:
         motion = self._require_motion()

@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 from bidvis.motion_runtime.messages import State
 from bidvis.motion_runtime.runner import ControllerProcess
-from bidvis.motion_runtime.worker import Setup, WallClock, open_servo_bus
+from bidvis.motion_runtime.wall_clock import WallClock
+from bidvis.motion_runtime.worker import Setup, open_servo_bus
 from bidvis.robot_ui.arm import ArmError
 from bidvis.robot_ui.arm_control import ArmControl
 from bidvis.robot_ui.documents import RobotDocuments, check_operator

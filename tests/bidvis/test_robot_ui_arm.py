@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,7 +15,8 @@ from controller.causes import Cause
 from controller.config import demo_calibration, demo_safety_limits
 from controller.face_current import operating_mode
 from controller.messages import Language, Message
-from controller.safety import JointNoise
+from controller.safety import JointNoise, check_following_error
+from controller.schedule import LoopStats, run_at_rate
 from controller.servos import ArmServos
 from firmware_bridge import BusTimeout, DynamixelBus, HardwareError
 from firmware_bridge.control_table import XM430_W350, Register
@@ -39,6 +43,7 @@ def rig():
         calibration.joint_servo_ids,
         calibration.spoon,
         arm_module.SETUP_WATCHDOG_STEPS,
+        limits=limits,
         clock=clock.now,
         contact=contact,
     )
@@ -298,12 +303,12 @@ def test_a_cable_pulled_mid_motion_is_a_fault_at_the_watchdog_time_and_nothing_m
 def test_a_driver_without_a_watchdog_it_can_arm_is_refused(steps):
     calibration = demo_calibration()
     with pytest.raises(ValueError, match="1-127 steps"):
-        ArmDriver(None, calibration.joint_servo_ids, calibration.spoon, steps)
+        ArmDriver(None, calibration.joint_servo_ids, calibration.spoon, steps, limits=demo_safety_limits())
 
 
 def test_a_driver_that_never_connected_refuses_motion():
     calibration = demo_calibration()
-    driver = ArmDriver(None, calibration.joint_servo_ids, calibration.spoon, 5)
+    driver = ArmDriver(None, calibration.joint_servo_ids, calibration.spoon, 5, limits=demo_safety_limits())
     with pytest.raises(ArmNotConnected, match="Connect"):
         driver.hold("owner-aaaa", 1, 1)
     with pytest.raises(ArmNotConnected):
@@ -365,7 +370,6 @@ def test_torque_gone_off_mid_jog_is_a_fault_that_names_it(rig):
 )
 def test_a_servo_too_hot_or_on_a_bad_supply_stops_the_jog_as_in_a_meal(rig, hurt, reason):
     driver, servos, clock = rig
-    driver.health_limits = demo_safety_limits()  # as the set-up process has it (`connect_driver`)
     run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
     hurt(servos.servo(12))
     with pytest.raises(ArmFault):
@@ -407,6 +411,45 @@ def test_a_joint_that_does_not_follow_its_goals_is_a_fault(rig, monkeypatch):
     with pytest.raises(ArmFault, match="not following"):
         run_for(driver, clock, 3.0, hold=("owner-aaaa", 1, 1))
     assert driver.status().mode is ArmMode.FAULT
+
+
+def test_the_set_up_arm_has_no_loop_of_its_own():
+    """One motion runtime (issue 13 item 7): set-up moves tick on the meal's fixed-rate loop
+    (`controller.schedule.run_at_rate`) and are judged by its `ArmGuard`; arm.py schedules nothing."""
+    tree = ast.parse(Path(arm_module.__file__).read_text(encoding="utf-8"))
+    assert not [node.lineno for node in ast.walk(tree) if isinstance(node, ast.While)]
+    assert not [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "sleep"]
+    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert {"run_at_rate", "ArmGuard", "SafetySupervisor"} <= called
+
+
+def test_a_joint_off_its_command_is_judged_by_the_meals_bound_and_no_other(rig, monkeypatch):
+    """Set-up judges the following error as the meal does (`controller.arm_guard.ArmGuard`): a joint
+    further from its command than `max_following_error_rad` plus `following_lag_s` times the commanded
+    speed, on two readings in a row, is a fault at the second; within the bound it is not."""
+    driver, _, clock = rig
+    limits = demo_safety_limits()
+    run_for(driver, clock, 0.3, hold=("owner-aaaa", 1, 1))
+    stuck_rad = driver.measured_q()[0]
+    write = driver.servos.write
+    monkeypatch.setattr(driver.servos, "write", lambda bus, q: write(bus, np.concatenate(([stuck_rad], q[1:]))))
+    over_in_a_row, next_beat = 0, clock.now()
+    for _ in range(600):  # 3 s
+        if clock.now() >= next_beat:
+            driver.hold("owner-aaaa", 1, 1)
+            next_beat += 0.05
+        commanded_q, commanded_qd = driver._motion.q.copy(), driver._motion.qd.copy()  # what the tick judges against
+        driver.tick()
+        verdict = check_following_error(
+            driver.measured_q(), commanded_q, commanded_qd, limits.max_following_error_rad, limits.following_lag_s
+        )
+        over_in_a_row = over_in_a_row + 1 if verdict else 0
+        faulted = driver.status().mode is ArmMode.FAULT
+        assert faulted == (over_in_a_row >= 2), (over_in_a_row, verdict.detail)
+        clock.advance_to(clock.now() + TICK_S)
+        if faulted:
+            break
+    assert driver.status().fault == Message("fault.following_error")
 
 
 def test_a_planner_error_while_jogging_stops_the_arm_and_is_never_an_internal_error(rig, monkeypatch):
@@ -496,26 +539,32 @@ def test_a_jog_during_a_pose_move_and_a_pose_move_during_a_jog_are_accepted(rig)
     assert driver.status().mode is not ArmMode.FAULT and np.allclose(driver.measured_q(), ready, atol=0.02)
 
 
-def test_next_slot_catches_up_a_late_tick_and_never_jumps_far():
-    period = 0.005
-    assert arm_module.next_slot(0.004, 0.0, period) == (0.005, 1)  # on time
-    assert arm_module.next_slot(0.006, 0.0, period) == (0.01, 2)  # one slot missed: made up
-    slot, periods = arm_module.next_slot(0.5, 0.0, period)  # starved for half a second
-    assert slot == pytest.approx(0.505) and periods == 1 + arm_module.MAX_CATCH_UP_PERIODS
-    assert arm_module.next_slot(-1.0, 0.0, period) == (pytest.approx(-0.995), 1)  # the clock went back
+class JitteryClock:
+    """The simulated clock as a busy computer's loop sees it: most sleeps end on time, some late
+    by up to 3 periods, now and then after a 55 ms pause (a lost reply waited out)."""
+
+    def __init__(self, clock, rng) -> None:
+        self.clock, self.rng = clock, rng
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        draw = self.rng.random()
+        late = 0.055 if draw < 0.01 else TICK_S * self.rng.uniform(0.0, 3.0) if draw < 0.1 else 0.0
+        self.clock.advance_to(self.clock.now() + max(seconds, 0.0) + late)
 
 
 def run_jittery(driver, clock, seconds, rng) -> None:
-    """Tick for `seconds` as a busy computer does: most ticks on time, some late by up to 3
-    periods, now and then a 55 ms pause (a lost reply waited out), on the driver's grid."""
+    """Tick for `seconds` on the driver's own loop (`controller.schedule.run_at_rate`, catching up
+    late ticks as its thread does) over a `JitteryClock`."""
     end = clock.now() + seconds
-    slot, periods = clock.now(), 1
-    while clock.now() < end:
+
+    def tick(periods: int) -> bool:
         driver.tick(periods)
-        draw = rng.random()
-        late = 0.055 if draw < 0.01 else TICK_S * rng.uniform(0.0, 3.0) if draw < 0.1 else 0.0
-        slot, periods = arm_module.next_slot(clock.now() + late, slot, TICK_S)
-        clock.advance_to(max(slot, clock.now() + late))
+        return clock.now() < end
+
+    run_at_rate(tick, JitteryClock(clock, rng), TICK_S, LoopStats(), catch_up_periods=arm_module.MAX_CATCH_UP_PERIODS)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -688,7 +737,13 @@ def test_a_meal_after_set_up_in_current_based_mode_keeps_the_torque_on():
     try:
         with DynamixelBus(servos.url, timeout=0.05) as bus:
             ArmDriver(
-                bus, calibration.joint_servo_ids, calibration.spoon, 5, clock=clock.now, operating_mode=mode
+                bus,
+                calibration.joint_servo_ids,
+                calibration.spoon,
+                5,
+                limits=demo_safety_limits(),
+                clock=clock.now,
+                operating_mode=mode,
             ).connect()
             recording = RecordingBus(bus)
             ArmServos(calibration.joint_servo_ids).prepare(recording, watchdog_steps=3, operating_mode=mode)
@@ -727,6 +782,6 @@ def test_connect_asks_again_when_the_start_pose_answer_is_garbled(robot, monkeyp
     try:
         status = driver.status()
         assert status.fault is None and status.mode is ArmMode.IDLE
-        assert driver.health_limits == robot.session.arm.limits  # judged on the meal's own limits
+        assert driver.limits == robot.session.arm.limits  # judged on the meal's own limits
     finally:
         driver.bus.close()

@@ -21,7 +21,7 @@ from bidvis.motion_runtime.setup_runner import ArmProcess
 from bidvis.motion_runtime.setup_worker import Answerer
 from bidvis.robot_ui.arm import ArmDriver, ArmFault, ArmMode, ArmNotConnected, ArmStopped
 from bidvis.robot_ui.errors import NotReady
-from controller.config import demo_calibration
+from controller.config import demo_calibration, demo_safety_limits
 from controller.messages import Language, Message
 from firmware_bridge import DynamixelBus
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
@@ -163,7 +163,9 @@ def test_a_stop_wins_over_a_move_that_waited_in_the_queue_before_it():
     sent: list = []
     try:
         with DynamixelBus(servos.url, timeout=0.05) as bus:
-            driver = ArmDriver(bus, calibration.joint_servo_ids, calibration.spoon, 10, clock=clock.now)
+            driver = ArmDriver(
+                bus, calibration.joint_servo_ids, calibration.spoon, 10, limits=demo_safety_limits(), clock=clock.now
+            )
             driver.connect()
             answerer = Answerer(driver, SimpleNamespace(send=sent.append))  # it only sends
             answerer.put(sm.Ask(id=0, what="current_q"))  # no tick brings a reading: the queue waits 1 s
