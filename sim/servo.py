@@ -131,9 +131,11 @@ def _spans(addresses) -> tuple[tuple[int, int], ...]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _touches_indirect_data(view: ServoTable, address: int, end: int) -> bool:
-    """True when `address`..`end-1` includes an Indirect Data byte (whose meaning is indirect)."""
-    return any(address < high and low < end for low, high in _spans(view.indirect_data))
+def _indirect_pointers(view: ServoTable, address: int, end: int) -> tuple[tuple[int, int], ...]:
+    """The spans of the Indirect Address bytes behind the Indirect Data bytes of `address`..`end-1`
+    (empty when the range has none: then every byte means itself)."""
+    pointers = (view.indirect_data.get(a) for a in range(address, end))
+    return _spans(b for f in pointers if f is not None for b in range(f.address, f.end))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -199,6 +201,7 @@ class VirtualServo:
         self._ohms = _SUPPLY_V / model.stall_current_a
         self._volt_s_per_rad = _SUPPLY_V / model.no_load_speed_rad_s  # back-EMF
         self._table = bytearray(view.size)
+        self._indirect_read: tuple[tuple[int, int, bytes], tuple[int, ...]] = ((0, 0, b""), ())
         self._eeprom_defaults = {f.name: f.default for f in view.fields if f.eeprom}
         self._eeprom_defaults["id"] = servo_id
         self._eeprom_defaults.update(eeprom or {})
@@ -327,16 +330,26 @@ class VirtualServo:
     def read_table(self, address: int, length: int) -> bytes:
         """Bytes `address`..`address+length-1`; raises TableError outside the table."""
         size = self._view.size
-        if length < 1 or address + length > size:
+        end = address + length
+        if length < 1 or end > size:
             raise TableError(StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{size - 1})")
-        if not _touches_indirect_data(self._view, address, address + length):
-            return bytes(self._table[address : address + length])
-        data = bytearray(self._table[address : address + length])
-        for i in range(length):
-            target = self._indirect_target(address + i)
-            if target is not None:
-                data[i] = self._table[target]
-        return bytes(data)
+        table_ = self._table
+        pointers = _indirect_pointers(self._view, address, end)
+        if not pointers:
+            return bytes(table_[address:end])
+        return bytes(map(table_.__getitem__, self._indirect_sources(address, end, pointers)))
+
+    def _indirect_sources(self, address: int, end: int, pointers: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+        """The address each byte of `address`..`end-1` is read from: an Indirect Data byte's target,
+        any other byte itself. The last range's answer is kept while the Indirect Address bytes
+        behind it (`pointers`) are unchanged: a tick's sync read asks for the same range each time."""
+        table_ = self._table
+        key = (address, end, b"".join([table_[low:high] for low, high in pointers]))
+        if self._indirect_read[0] != key:
+            targets = (self._indirect_target(a) for a in range(address, end))
+            sources = tuple(a if t is None else t for a, t in zip(range(address, end), targets, strict=True))
+            self._indirect_read = (key, sources)
+        return self._indirect_read[1]
 
     def _indirect_target(self, address: int) -> int | None:
         """The address an Indirect Data byte stands for (None if `address` is not Indirect Data)."""
@@ -357,7 +370,7 @@ class VirtualServo:
         end = address + len(data)
         if end > self._view.size:
             raise TableError(StatusError.ACCESS_ERROR, f"write {address}+{len(data)} is outside the table")
-        if not _touches_indirect_data(self._view, address, end):
+        if not _indirect_pointers(self._view, address, end):
             return self._check_direct_write(address, data)
         by_address: dict[int, int] = {}
         for offset, a in enumerate(range(address, end)):
