@@ -442,9 +442,11 @@ def contact_thresholds_a(
     times the joint's measured noise, moving (commanded faster than `moving_rad_s`) or at rest, at
     least `floor_a`, plus `speed_margin_a_per_rad_s` per rad/s of commanded speed (what grows with
     speed: the swing after each goal step, the model's friction and damping error)."""
-    speed = np.abs(qd_rad_s)
-    noise_a = np.where(speed > moving_rad_s, noise.moving_a, noise.rest_a)
-    return np.maximum(sigmas * noise_a, floor_a) + speed_margin_a_per_rad_s * speed
+    thresholds = []
+    for speed, moving_a, rest_a in zip(map(abs, qd_rad_s.tolist()), noise.moving_a, noise.rest_a, strict=True):
+        noise_a = moving_a if speed > moving_rad_s else rest_a  # four joints: floats, not numpy
+        thresholds.append(max(sigmas * noise_a, floor_a) + speed_margin_a_per_rad_s * speed)
+    return np.array(thresholds)
 
 
 @dataclass
