@@ -196,7 +196,10 @@ class VirtualServo:
         self.model = model
         self._view = view = servo_table(model)
         self._readers, self._writers = _accessors(view)
+        # The model's facts the tick path needs, looked up (and computed: torque constant) once.
         self._effort_nm_per_unit = model.effort_nm_per_unit
+        self._torque_constant_nm_per_a = model.torque_constant_nm_per_a
+        self._stall_torque_nm = model.stall_torque_nm
         self._reports_current = model.reports_current
         self._ohms = _SUPPLY_V / model.stall_current_a
         self._volt_s_per_rad = _SUPPLY_V / model.no_load_speed_rad_s  # back-EMF
@@ -810,7 +813,7 @@ class VirtualServo:
         """The winding's I^2 R loss warms the servo toward its steady temperature; an overheating
         servo (`ArmFlaws.overheating_servo_id`) climbs on top of that."""
         flaws = self.flaws
-        amperes = self._clean_effort * self._effort_nm_per_unit / self.model.torque_constant_nm_per_a
+        amperes = self._clean_effort * self._effort_nm_per_unit / self._torque_constant_nm_per_a
         target = _POWER_ON_TEMPERATURE_C + flaws.heating_c_per_w * amperes * amperes * self._ohms
         celsius = self._temperature_c + (target - self._temperature_c) * min(1.0, dt / flaws.heating_time_constant_s)
         if flaws.overheating_servo_id == self._table[7] and self.time_s >= flaws.overheating_from_s:
@@ -823,7 +826,7 @@ class VirtualServo:
         table_ = self._table
         reverse = -1 if table_[10] & 0x01 else 1
         torque_on = table_[64] == 1
-        position_rad, velocity_rad_s, torque_nm = reading.position_rad, reading.velocity_rad_s, reading.torque_nm
+        position_rad, velocity_rad_s, torque_nm = reading
         self._clean_position = reverse * position_rad / _RAD_PER_PULSE + _CENTER_PULSE + _HOMING_OFFSET(table_, 20)[0]
         present = round(self._clean_position)
         velocity = round(reverse * velocity_rad_s / _RAD_S_PER_VELOCITY_UNIT)
@@ -834,7 +837,7 @@ class VirtualServo:
         current = max(-limit, min(limit, round(reverse * raw_effort))) if torque_on else 0
         self._clean_effort = reverse * raw_effort if torque_on else 0.0
         self._effort_limit = limit
-        overloaded = abs(raw_effort) > limit or abs(torque_nm) > self.model.stall_torque_nm
+        overloaded = abs(raw_effort) > limit or abs(torque_nm) > self._stall_torque_nm
         self._overload_s = self._overload_s + dt if overloaded else 0.0
         if self._overload_s >= _OVERLOAD_AFTER_S:
             self.inject_hardware_error(HardwareError.OVERLOAD)
@@ -842,7 +845,7 @@ class VirtualServo:
         if torque_on:
             # PWM needed: resistive drop plus back-EMF (the model's stall current and no-load speed at 12 V).
             volts = max(self._input_voltage_v, 1.0)
-            amperes = abs(torque_nm) / self.model.torque_constant_nm_per_a
+            amperes = abs(torque_nm) / self._torque_constant_nm_per_a
             duty = (amperes * self._ohms + abs(velocity_rad_s) * self._volt_s_per_rad) / volts
             pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_effort))
         trajectory = round(self._traj_pos)
