@@ -109,6 +109,7 @@ _GOAL_POSITION = struct.Struct("<i").unpack_from
 # Profile Acceleration(108) and Profile Velocity(112), read together when a profile starts.
 _PROFILE = struct.Struct("<II").unpack_from
 _VELOCITY_LIMIT = struct.Struct("<I").unpack_from  # Velocity Limit(44)
+_BUS_WATCHDOG = struct.Struct("<b").unpack_from  # Bus Watchdog(98), -1 once tripped
 _RAD_PER_PULSE = table.RAD_PER_PULSE
 _CENTER_PULSE = table.CENTER_PULSE
 _RAD_S_PER_VELOCITY_UNIT = table.RAD_S_PER_VELOCITY_UNIT
@@ -649,10 +650,11 @@ class VirtualServo:
         return -1 if self._table[10] & 0x01 else 1
 
     def _position_to_pulses(self, rad: float) -> float:
-        return self._reverse() * rad / table.RAD_PER_PULSE + table.CENTER_PULSE + self.get("homing_offset")
+        return self._reverse() * rad / table.RAD_PER_PULSE + table.CENTER_PULSE + _HOMING_OFFSET(self._table, 20)[0]
 
     def _pulses_to_rad(self, pulses: float) -> float:
-        return self._reverse() * (pulses - table.CENTER_PULSE - self.get("homing_offset")) * table.RAD_PER_PULSE
+        homing_offset = _HOMING_OFFSET(self._table, 20)[0]
+        return self._reverse() * (pulses - table.CENTER_PULSE - homing_offset) * table.RAD_PER_PULSE
 
     def _goal_pulses(self) -> int:
         table_ = self._table
@@ -703,8 +705,8 @@ class VirtualServo:
         """Where the joint should be now (the profile's output), or None while torque is off."""
         if self._settled:
             return self._command  # unchanged since the servo settled
-        mode = self.get("operating_mode")
-        if not self.torque_on or (mode not in _POSITION_MODES and mode != _VELOCITY_MODE):
+        mode = self._table[11]  # Operating Mode
+        if self._table[64] != 1 or (mode not in _POSITION_MODES and mode != _VELOCITY_MODE):  # torque off
             self._command = None
         else:
             self._command = self._pulses_to_rad(self._traj_pos)
@@ -762,7 +764,7 @@ class VirtualServo:
         self._traj_pos += self._traj_vel * dt
 
     def _check_watchdog(self) -> None:
-        watchdog = self.get("bus_watchdog")
+        watchdog = _BUS_WATCHDOG(self._table, 98)[0]
         if watchdog <= 0 or self.time_s - self._last_instruction_s <= watchdog * table.SECONDS_PER_WATCHDOG_UNIT:
             return
         self.trip_watchdog()
