@@ -366,8 +366,8 @@ class MealController:
         if following:
             return following
         health = check_servo_health(
-            reading.temperature_c,
-            reading.voltage_v,
+            reading.temperature_c.tolist(),  # floats: max/min over four numpy scalars cost more
+            reading.voltage_v.tolist(),
             limits.max_temperature_c,
             limits.min_voltage_v,
             limits.max_voltage_v,
