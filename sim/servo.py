@@ -456,8 +456,9 @@ class VirtualServo:
 
     def _check_goal_limit(self, name: str, value: int, pending: dict[str, int]) -> None:
         if name == "goal_position":
-            if self._table[11] == 3:  # Operating Mode position
-                low, high = self._limit("min_position_limit", pending), self._limit("max_position_limit", pending)
+            if self._table[11] == 3:  # Operating Mode position: the limits as stored, or as this write sets them
+                high, low = _POSITION_LIMITS.unpack_from(self._table, _POSITION_LIMITS_ADDRESS)
+                low, high = pending.get("min_position_limit", low), pending.get("max_position_limit", high)
             else:
                 low, high = -_EXTENDED_RANGE, _EXTENDED_RANGE
         else:
