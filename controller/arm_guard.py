@@ -119,8 +119,8 @@ class ArmGuard:
         if following:
             return Check.FOLLOWING, following
         health = check_servo_health(
-            reading.temperature_c,
-            reading.voltage_v,
+            reading.temperature_c.tolist(),  # floats: max/min over four numpy scalars cost more
+            reading.voltage_v.tolist(),
             limits.max_temperature_c,
             limits.min_voltage_v,
             limits.max_voltage_v,

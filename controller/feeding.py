@@ -553,7 +553,8 @@ class FeedingMachine:
         if self._last_mouth_m is None:
             distance = None if unknown_is_near else math.inf
         else:
-            distance = float(np.linalg.norm(spoon_m - self._last_mouth_m))
+            to_mouth = spoon_m - self._last_mouth_m
+            distance = math.sqrt(to_mouth.dot(to_mouth))  # np.linalg.norm, without its overhead (every tick)
         s = self.settings
         margin = s.braking_distance_m + s.tuning.unseen_mouth_approach_m
         cap = speed_cap_m_s(distance, s.speed_m_s, s.speed_near_mouth_m_s, s.near_mouth_radius_m, margin)

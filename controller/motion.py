@@ -191,9 +191,10 @@ class Motion:
         for a cap that is not a positive finite speed; the current goal is kept then.
         """
         target = np.array(q_target, dtype=float)
-        check_joint_limits(target)
+        angles = target.tolist()  # four floats: cheaper to check and compare than numpy's scalars
+        check_joint_limits(angles)
         _check_speed(speed_cap_m_s)
-        if self._joint_goal is not None and np.array_equal(self._joint_goal[0], target):
+        if self._joint_goal is not None and self._joint_goal[0].tolist() == angles:
             if self._joint_goal[1] == speed_cap_m_s:
                 return  # same goal as before: keep the running trajectory
             delta, gain = self._joint_path  # same straight line, new cap: only the speeds change

@@ -379,7 +379,8 @@ class CurrentModel:
         """Expected current (A) of joints 1-4 holding q (rad) while accelerating at qdd (rad/s^2)
         and, when given, moving at qd (rad/s)."""
         g = 9.81
-        a2, a23, a234 = q[1], q[1] + q[2], q[1] + q[2] + q[3]
+        _, q2, q3, q4 = q.tolist()  # four joints: plain floats are cheaper than numpy on them
+        a2, a23, a234 = q2, q2 + q3, q2 + q3 + q4
         m_upper, m_fore, m_wrist = self.link_masses_kg
         # Horizontal lever arms (m) of each link's centre of mass about joints 2, 3 and 4.
         upper_mid = 0.5 * (0.024 * math.cos(a2) + 0.128 * math.sin(a2))
@@ -390,14 +391,21 @@ class CurrentModel:
         tau4 = m_wrist * g * wrist_mid
         tau3 = tau4 + m_wrist * g * fore_end + m_fore * g * fore_mid
         tau2 = tau3 + (m_wrist + m_fore) * g * upper_end + m_upper * g * upper_mid
-        gravity = np.array((0.0, tau2, tau3, tau4))
-        inertia = np.asarray(self.inertia_kg_m2) + self.rotor_inertia_kg_m2
+        rotor = self.rotor_inertia_kg_m2
         # The motor holds against gravity: its torque is the opposite of gravity's.
-        torque = inertia * qdd - gravity
+        torque = [
+            (inertia + rotor) * acceleration - tau
+            for inertia, acceleration, tau in zip(
+                self.inertia_kg_m2, qdd.tolist(), (0.0, tau2, tau3, tau4), strict=True
+            )
+        ]
         if qd is not None:
-            moving = np.abs(qd) > self.moving_rad_s
-            torque = torque + np.where(moving, np.sign(qd) * self.friction_nm, 0.0) + self.viscous_nm_s_per_rad * qd
-        return torque / self.torque_constant_nm_a
+            friction, viscous, still = self.friction_nm, self.viscous_nm_s_per_rad, self.moving_rad_s
+            torque = [
+                t + (math.copysign(friction, v) if abs(v) > still else 0.0) + viscous * v
+                for t, v in zip(torque, qd.tolist(), strict=True)
+            ]
+        return np.array(torque) / self.torque_constant_nm_a
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,9 +442,11 @@ def contact_thresholds_a(
     times the joint's measured noise, moving (commanded faster than `moving_rad_s`) or at rest, at
     least `floor_a`, plus `speed_margin_a_per_rad_s` per rad/s of commanded speed (what grows with
     speed: the swing after each goal step, the model's friction and damping error)."""
-    speed = np.abs(qd_rad_s)
-    noise_a = np.where(speed > moving_rad_s, noise.moving_a, noise.rest_a)
-    return np.maximum(sigmas * noise_a, floor_a) + speed_margin_a_per_rad_s * speed
+    thresholds = []
+    for speed, moving_a, rest_a in zip(map(abs, qd_rad_s.tolist()), noise.moving_a, noise.rest_a, strict=True):
+        noise_a = moving_a if speed > moving_rad_s else rest_a  # four joints: floats, not numpy
+        thresholds.append(max(sigmas * noise_a, floor_a) + speed_margin_a_per_rad_s * speed)
+    return np.array(thresholds)
 
 
 @dataclass

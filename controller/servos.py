@@ -96,14 +96,13 @@ class ArmServos:
         fields = self.map.block.fields
         # One servo's reply: the raw values in `_MEASURED` order.
         self.row = struct.Struct("<" + "".join(_FORMATS[f.size, f.signed] for f in fields))
-        # SI = (raw - offset) * scale per column; the effort column as the motor current it stands for
-        # (`effort_nm_per_unit` / torque constant), the status columns as they are.
+        # SI = (raw - offset) * scale per measured column; the effort column as the motor current it
+        # stands for (`effort_nm_per_unit` / torque constant). The status columns stay raw integers.
         offsets = [float(f.offset) for f in fields]
         scales = [f.scale for f in fields]
         scales[2] = model.effort_nm_per_unit / model.torque_constant_nm_per_a
-        for column in (5, 6, 7):
-            offsets[column], scales[column] = 0.0, 1.0
-        self._offsets, self._scales = np.array(offsets), np.array(scales)
+        # The five measured columns as a column vector each, for the (5, 4) block of a reading.
+        self._offsets, self._scales = np.array(offsets[:5])[:, None], np.array(scales[:5])[:, None]
         self._goal = model[Register.GOAL_POSITION]
         self.current_limit_a: float | None = None  # Current Limit, read by `prepare` in current-based mode
 
@@ -119,18 +118,18 @@ class ArmServos:
             if len(data) != block.length:
                 raise MissingReply(f"servo {servo_id} answered {len(data)} bytes of {block.length}")
             rows.append(self.row.unpack(data))
-        # One array for the whole reading (a row per quantity), built once per tick.
-        q, qd, current, voltage, temperature, torque, error, watchdog = (
-            (np.array(rows, dtype=float) - self._offsets) * self._scales
-        ).T.copy()
+        # A row per quantity: the measured ones as one array built once per tick, the status ones as
+        # the integers they were read as.
+        *measured, torque, error, watchdog = zip(*rows, strict=True)
+        q, qd, current, voltage, temperature = (np.array(measured, dtype=float) - self._offsets) * self._scales
         return JointReading(
             q,
             qd,
             current,
             voltage,
             temperature,
-            tuple(bool(v) for v in torque),
-            tuple(int(v) for v in error),
+            tuple(map(bool, torque)),
+            error,
             tuple(v == WATCHDOG_TRIPPED for v in watchdog),
         )
 

@@ -22,7 +22,7 @@ from enum import Enum
 import numpy as np
 
 from sim.scenario import CitizenEvent, EventKind, Scenario
-from sim.world import World
+from sim.world import World, vector_length
 
 SPOON_STILL_M_S = 0.03  # the citizen takes a bite only from a spoon that (nearly) waits
 LIPS_OVER_SPOON_M = 0.012  # the lips close this far past the spoon tip (over the bowl)
@@ -55,16 +55,11 @@ SLUMP_PITCH_RAD = 0.35  # a drowsy slump: the head sinks forward and down, and t
 SLUMP_JAW_M = 0.008
 
 
-def _length(v: np.ndarray) -> float:
-    """Euclidean length of a 3-vector: what np.linalg.norm computes (sqrt of v.v), without its overhead."""
-    return math.sqrt(v.dot(v))
-
-
 def _backward(world: World) -> np.ndarray:
     """Horizontal unit vector from the face toward the back of the head."""
     back = world.head_rotation()[:, 0].copy()
     back[2] = 0.0
-    norm = _length(back)
+    norm = vector_length(back)
     return back / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
 
 
@@ -189,9 +184,9 @@ class Citizen:
         spoon = world.spoon_tip_position()
         mouth = world.mouth_position()
         dt = max(t_s - self._last_t, 1e-9)
-        spoon_speed = _length(spoon - self._last_spoon) / dt
+        spoon_speed = vector_length(spoon - self._last_spoon) / dt
         self._last_spoon, self._last_t = spoon, t_s
-        distance = _length(spoon - mouth)
+        distance = vector_length(spoon - mouth)
         if spoon[2] < SPOON_IN_BOWL_Z_M:
             self._spoon_loaded = True
         self._spoon_served = self._spoon_served or (self._spoon_loaded and self.spoon_waiting)
@@ -224,7 +219,7 @@ class Citizen:
                 continue
             toward = spoon - mouth
             toward[2] = 0.0
-            norm = _length(toward)
+            norm = vector_length(toward)
             direction = toward / norm if norm > 1e-6 else np.array([-1.0, 0.0, 0.0])
             self._active.append(_ActiveEvent(event, t_s, direction))
             self.events_started += 1
@@ -297,7 +292,7 @@ class Citizen:
     def _move_bite_lean(self, goal, speed_m_s: float, dt: float) -> bool:
         delta = goal - self._bite_lean
         step = speed_m_s * dt
-        norm = _length(delta)
+        norm = vector_length(delta)
         if norm <= step:
             self._bite_lean = np.array(goal, dtype=float)
             return True

@@ -109,6 +109,7 @@ _GOAL_POSITION = struct.Struct("<i").unpack_from
 # Profile Acceleration(108) and Profile Velocity(112), read together when a profile starts.
 _PROFILE = struct.Struct("<II").unpack_from
 _VELOCITY_LIMIT = struct.Struct("<I").unpack_from  # Velocity Limit(44)
+_BUS_WATCHDOG = struct.Struct("<b").unpack_from  # Bus Watchdog(98), -1 once tripped
 _RAD_PER_PULSE = table.RAD_PER_PULSE
 _CENTER_PULSE = table.CENTER_PULSE
 _RAD_S_PER_VELOCITY_UNIT = table.RAD_S_PER_VELOCITY_UNIT
@@ -131,9 +132,11 @@ def _spans(addresses) -> tuple[tuple[int, int], ...]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _touches_indirect_data(view: ServoTable, address: int, end: int) -> bool:
-    """True when `address`..`end-1` includes an Indirect Data byte (whose meaning is indirect)."""
-    return any(address < high and low < end for low, high in _spans(view.indirect_data))
+def _indirect_pointers(view: ServoTable, address: int, end: int) -> tuple[tuple[int, int], ...]:
+    """The spans of the Indirect Address bytes behind the Indirect Data bytes of `address`..`end-1`
+    (empty when the range has none: then every byte means itself)."""
+    pointers = (view.indirect_data.get(a) for a in range(address, end))
+    return _spans(b for f in pointers if f is not None for b in range(f.address, f.end))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -194,11 +197,15 @@ class VirtualServo:
         self.model = model
         self._view = view = servo_table(model)
         self._readers, self._writers = _accessors(view)
+        # The model's facts the tick path needs, looked up (and computed: torque constant) once.
         self._effort_nm_per_unit = model.effort_nm_per_unit
+        self._torque_constant_nm_per_a = model.torque_constant_nm_per_a
+        self._stall_torque_nm = model.stall_torque_nm
         self._reports_current = model.reports_current
         self._ohms = _SUPPLY_V / model.stall_current_a
         self._volt_s_per_rad = _SUPPLY_V / model.no_load_speed_rad_s  # back-EMF
         self._table = bytearray(view.size)
+        self._indirect_read: tuple[tuple[int, int, bytes], tuple[int, ...]] = ((0, 0, b""), ())
         self._eeprom_defaults = {f.name: f.default for f in view.fields if f.eeprom}
         self._eeprom_defaults["id"] = servo_id
         self._eeprom_defaults.update(eeprom or {})
@@ -327,16 +334,26 @@ class VirtualServo:
     def read_table(self, address: int, length: int) -> bytes:
         """Bytes `address`..`address+length-1`; raises TableError outside the table."""
         size = self._view.size
-        if length < 1 or address + length > size:
+        end = address + length
+        if length < 1 or end > size:
             raise TableError(StatusError.ACCESS_ERROR, f"read {address}+{length} is outside the table (0..{size - 1})")
-        if not _touches_indirect_data(self._view, address, address + length):
-            return bytes(self._table[address : address + length])
-        data = bytearray(self._table[address : address + length])
-        for i in range(length):
-            target = self._indirect_target(address + i)
-            if target is not None:
-                data[i] = self._table[target]
-        return bytes(data)
+        table_ = self._table
+        pointers = _indirect_pointers(self._view, address, end)
+        if not pointers:
+            return bytes(table_[address:end])
+        return bytes(map(table_.__getitem__, self._indirect_sources(address, end, pointers)))
+
+    def _indirect_sources(self, address: int, end: int, pointers: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+        """The address each byte of `address`..`end-1` is read from: an Indirect Data byte's target,
+        any other byte itself. The last range's answer is kept while the Indirect Address bytes
+        behind it (`pointers`) are unchanged: a tick's sync read asks for the same range each time."""
+        table_ = self._table
+        key = (address, end, b"".join([table_[low:high] for low, high in pointers]))
+        if self._indirect_read[0] != key:
+            targets = (self._indirect_target(a) for a in range(address, end))
+            sources = tuple(a if t is None else t for a, t in zip(range(address, end), targets, strict=True))
+            self._indirect_read = (key, sources)
+        return self._indirect_read[1]
 
     def _indirect_target(self, address: int) -> int | None:
         """The address an Indirect Data byte stands for (None if `address` is not Indirect Data)."""
@@ -357,7 +374,7 @@ class VirtualServo:
         end = address + len(data)
         if end > self._view.size:
             raise TableError(StatusError.ACCESS_ERROR, f"write {address}+{len(data)} is outside the table")
-        if not _touches_indirect_data(self._view, address, end):
+        if not _indirect_pointers(self._view, address, end):
             return self._check_direct_write(address, data)
         by_address: dict[int, int] = {}
         for offset, a in enumerate(range(address, end)):
@@ -439,8 +456,9 @@ class VirtualServo:
 
     def _check_goal_limit(self, name: str, value: int, pending: dict[str, int]) -> None:
         if name == "goal_position":
-            if self._table[11] == 3:  # Operating Mode position
-                low, high = self._limit("min_position_limit", pending), self._limit("max_position_limit", pending)
+            if self._table[11] == 3:  # Operating Mode position: the limits as stored, or as this write sets them
+                high, low = _POSITION_LIMITS.unpack_from(self._table, _POSITION_LIMITS_ADDRESS)
+                low, high = pending.get("min_position_limit", low), pending.get("max_position_limit", high)
             else:
                 low, high = -_EXTENDED_RANGE, _EXTENDED_RANGE
         else:
@@ -633,10 +651,11 @@ class VirtualServo:
         return -1 if self._table[10] & 0x01 else 1
 
     def _position_to_pulses(self, rad: float) -> float:
-        return self._reverse() * rad / table.RAD_PER_PULSE + table.CENTER_PULSE + self.get("homing_offset")
+        return self._reverse() * rad / table.RAD_PER_PULSE + table.CENTER_PULSE + _HOMING_OFFSET(self._table, 20)[0]
 
     def _pulses_to_rad(self, pulses: float) -> float:
-        return self._reverse() * (pulses - table.CENTER_PULSE - self.get("homing_offset")) * table.RAD_PER_PULSE
+        homing_offset = _HOMING_OFFSET(self._table, 20)[0]
+        return self._reverse() * (pulses - table.CENTER_PULSE - homing_offset) * table.RAD_PER_PULSE
 
     def _goal_pulses(self) -> int:
         table_ = self._table
@@ -687,8 +706,8 @@ class VirtualServo:
         """Where the joint should be now (the profile's output), or None while torque is off."""
         if self._settled:
             return self._command  # unchanged since the servo settled
-        mode = self.get("operating_mode")
-        if not self.torque_on or (mode not in _POSITION_MODES and mode != _VELOCITY_MODE):
+        mode = self._table[11]  # Operating Mode
+        if self._table[64] != 1 or (mode not in _POSITION_MODES and mode != _VELOCITY_MODE):  # torque off
             self._command = None
         else:
             self._command = self._pulses_to_rad(self._traj_pos)
@@ -746,7 +765,7 @@ class VirtualServo:
         self._traj_pos += self._traj_vel * dt
 
     def _check_watchdog(self) -> None:
-        watchdog = self.get("bus_watchdog")
+        watchdog = _BUS_WATCHDOG(self._table, 98)[0]
         if watchdog <= 0 or self.time_s - self._last_instruction_s <= watchdog * table.SECONDS_PER_WATCHDOG_UNIT:
             return
         self.trip_watchdog()
@@ -797,7 +816,7 @@ class VirtualServo:
         """The winding's I^2 R loss warms the servo toward its steady temperature; an overheating
         servo (`ArmFlaws.overheating_servo_id`) climbs on top of that."""
         flaws = self.flaws
-        amperes = self._clean_effort * self._effort_nm_per_unit / self.model.torque_constant_nm_per_a
+        amperes = self._clean_effort * self._effort_nm_per_unit / self._torque_constant_nm_per_a
         target = _POWER_ON_TEMPERATURE_C + flaws.heating_c_per_w * amperes * amperes * self._ohms
         celsius = self._temperature_c + (target - self._temperature_c) * min(1.0, dt / flaws.heating_time_constant_s)
         if flaws.overheating_servo_id == self._table[7] and self.time_s >= flaws.overheating_from_s:
@@ -810,7 +829,7 @@ class VirtualServo:
         table_ = self._table
         reverse = -1 if table_[10] & 0x01 else 1
         torque_on = table_[64] == 1
-        position_rad, velocity_rad_s, torque_nm = reading.position_rad, reading.velocity_rad_s, reading.torque_nm
+        position_rad, velocity_rad_s, torque_nm = reading
         self._clean_position = reverse * position_rad / _RAD_PER_PULSE + _CENTER_PULSE + _HOMING_OFFSET(table_, 20)[0]
         present = round(self._clean_position)
         velocity = round(reverse * velocity_rad_s / _RAD_S_PER_VELOCITY_UNIT)
@@ -821,7 +840,7 @@ class VirtualServo:
         current = max(-limit, min(limit, round(reverse * raw_effort))) if torque_on else 0
         self._clean_effort = reverse * raw_effort if torque_on else 0.0
         self._effort_limit = limit
-        overloaded = abs(raw_effort) > limit or abs(torque_nm) > self.model.stall_torque_nm
+        overloaded = abs(raw_effort) > limit or abs(torque_nm) > self._stall_torque_nm
         self._overload_s = self._overload_s + dt if overloaded else 0.0
         if self._overload_s >= _OVERLOAD_AFTER_S:
             self.inject_hardware_error(HardwareError.OVERLOAD)
@@ -829,7 +848,7 @@ class VirtualServo:
         if torque_on:
             # PWM needed: resistive drop plus back-EMF (the model's stall current and no-load speed at 12 V).
             volts = max(self._input_voltage_v, 1.0)
-            amperes = abs(torque_nm) / self.model.torque_constant_nm_per_a
+            amperes = abs(torque_nm) / self._torque_constant_nm_per_a
             duty = (amperes * self._ohms + abs(velocity_rad_s) * self._volt_s_per_rad) / volts
             pwm = round(math.copysign(min(duty, 1.0) * pwm_limit, raw_effort))
         trajectory = round(self._traj_pos)

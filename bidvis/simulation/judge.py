@@ -13,7 +13,7 @@ from controller.feeding import FeedingState
 from controller.loop import MealController
 from sim.safety_report import ReportLimits, StaleAdvanceCounter
 from sim.servo import VirtualServo
-from sim.world import World
+from sim.world import World, vector_length
 
 TRACKING_STATES = (FeedingState.APPROACH, FeedingState.AT_MOUTH)
 NOTICED_STATES = (FeedingState.FAULT, FeedingState.PAUSED, FeedingState.ENDED)
@@ -51,7 +51,7 @@ class StaleMouthJudge:
         spoon = np.asarray(controller.motion.spoon_pose[:3], dtype=float)
         if self._last_spoon is not None and controller.state in TRACKING_STATES:
             to_mouth = physics.mouth_position() - spoon
-            distance = float(np.linalg.norm(to_mouth))
+            distance = vector_length(to_mouth)
             velocity = (spoon - self._last_spoon) / controller.period_s
             toward = float(velocity @ to_mouth / distance) if distance > 1e-9 else 0.0
             # the age of what the controller knows: a frozen frame looks fresh but shows the past

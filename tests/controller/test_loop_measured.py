@@ -167,3 +167,21 @@ def test_a_reading_beyond_the_joint_limits_after_a_stop_is_a_stop_never_a_crash(
         assert np.all(np.isfinite(command))
     assert controller.state is FeedingState.FAULT
     assert controller.stats.reasons.get(SafetyReason.FOLLOWING_ERROR) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        # Both within the servo's own limits (Temperature Limit 80 degC, Min Voltage Limit 9.5 V), so
+        # no Alert comes: only the controller's limits (70 degC, 10.5 V) on the read values stop it.
+        (lambda servo: servo.set_temperature(75.0), SafetyReason.OVERHEATING),
+        (lambda servo: servo.set_input_voltage(10.0), SafetyReason.LOW_VOLTAGE),
+    ],
+)
+def test_a_hot_servo_or_a_low_supply_read_in_the_tick_stops_the_meal_at_the_next_tick(table, fault, reason):
+    report, done_at, first_at = meal_with_fault(
+        table, approaching_for(0.3, table), lambda _: fault(table.servos.servo(13)), reason
+    )
+    assert report.final_state is FeedingState.FAULT
+    assert first_at is not None and first_at - done_at <= PERIOD_S + 1e-9
+    stopped_meal(table, reason.value)

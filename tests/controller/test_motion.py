@@ -80,6 +80,15 @@ def test_joint_move_reaches_the_taught_pose_with_the_spoon_under_the_cap():
     assert speeds(poses).max() <= 0.15 * 1.001
 
 
+def test_the_same_joint_goal_every_tick_keeps_the_running_trajectory():
+    scoop = (0.4889, -0.0135, 0.8102, -0.1967)
+    once, every_tick = motion_at(), motion_at()
+    once.move_joints(np.array(scoop), 0.15)
+    for _ in range(200):
+        every_tick.move_joints(scoop, 0.15)  # as the feeding machine asks, tick after tick
+        assert every_tick.step().tolist() == once.step().tolist()
+
+
 def test_retargeting_every_tick_follows_a_moving_goal_within_the_cap():
     motion = motion_at()
     max_speed = 0.0

@@ -258,6 +258,17 @@ def test_indirect_data_reads_the_mapped_address(bus):
     assert exchange(bus, p.read(11, 224, 2))[0].params == (2048).to_bytes(2, "little")
 
 
+def test_indirect_data_reads_follow_the_table_and_a_remapping():
+    servo = VirtualServo(11)
+    assert servo.write(168, b"".join(a.to_bytes(2, "little") for a in (132, 133, 64))).error == 0
+    assert servo.read(223, 4).params == b"\x00" + (2048).to_bytes(2, "little") + b"\x00"  # a plain byte first
+    assert servo.write(64, b"\x01").error == 0  # torque on: the same range again reads the new value
+    assert servo.read(223, 4).params == b"\x00" + (2048).to_bytes(2, "little") + b"\x01"
+    assert servo.write(168, (84).to_bytes(2, "little")).error == 0  # Indirect Data 1: Position P Gain's low byte
+    assert servo.read(223, 4).params == b"\x00\x20\x08\x01"  # 800 = 0x0320
+    assert servo.read(224, 1).params == b"\x20"
+
+
 def test_indirect_data_writes_go_to_the_mapped_field(bus):
     pointers = b"".join((112 + i).to_bytes(2, "little") for i in range(4))  # profile velocity
     assert exchange(bus, p.write(11, 168, pointers))[0].error == 0
