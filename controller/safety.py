@@ -29,6 +29,11 @@ from controller.kinematics import JOINT_LIMITS_RAD, JOINT_NAMES
 from firmware_bridge.control_table import XM430_W350
 from firmware_bridge.protocol import HardwareError
 
+# The arm's hard stops are at its joint limits. A joint this near one (or beyond it) may lie on its
+# stop; noise and the stop's give are a few mrad, and set-up jogs end 20 mrad short of a limit.
+STOP_BAND_RAD = 0.01
+_JOINT_LOW_RAD, _JOINT_HIGH_RAD = np.array(JOINT_LIMITS_RAD).T
+
 
 class SafetyReason(StrEnum):
     """Why the supervisor reacted; journalled as `data["reason"]` of a `safety_stop` event."""
@@ -480,27 +485,40 @@ class ContactDetector:
     last_excess_a: np.ndarray | None = None
     last_threshold_a: np.ndarray | None = None
     _over: int = 0
-    _since_reset_s: float = 0.0
+    _learning: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # per joint: fast-learning ticks left
 
-    def update(self, measured_a: np.ndarray, expected_a: np.ndarray, qd_rad_s: np.ndarray | None = None) -> Verdict:
-        """One tick: the measured and expected currents (A) and the commanded joint speeds (rad/s;
-        None: the arm is commanded to stand still)."""
+    def update(
+        self,
+        measured_a: np.ndarray,
+        expected_a: np.ndarray,
+        qd_rad_s: np.ndarray | None = None,
+        on_stop: np.ndarray | None = None,
+    ) -> Verdict:
+        """One tick: the measured and expected currents (A), the commanded joint speeds (rad/s;
+        None: the arm is commanded to stand still) and which joints rest on a hard stop
+        (`resting_on_stops`; None: none). A stop carries a part of its joint's load that no model
+        knows, and lets it go as the joint lifts off: such a joint is not judged, and its baseline
+        is learnt afresh, as after a reset, once it has left the stop."""
         residual = measured_a - expected_a
         self.last_residual_a, self.last_qd_rad_s = residual, qd_rad_s
+        warmup_ticks = math.ceil(self.warmup_s / self.period_s - 1e-9)
         if self.baseline is None:
             self.baseline = residual.copy()
-            self._since_reset_s = 0.0
+            self._learning = np.full(residual.shape, warmup_ticks)
             return OK
-        if self._since_reset_s < self.warmup_s:
-            # Settling after a reset: learn the baseline fast.
-            self._since_reset_s += self.period_s
-            self.baseline += min(1.0, self.period_s / self.warmup_tau_s) * (residual - self.baseline)
-            return OK
-        qd = np.zeros(4) if qd_rad_s is None else qd_rad_s
+        baseline, learning = self.baseline, self._learning
+        if on_stop is not None:
+            baseline[on_stop] = residual[on_stop]
+            learning[on_stop] = warmup_ticks
+        # Settling after a reset or a stop: learn those joints' baseline fast, judge the others.
+        fast = learning > 0
+        baseline[fast] += min(1.0, self.period_s / self.warmup_tau_s) * (residual[fast] - baseline[fast])
+        learning[fast] -= 1
+        qd = np.zeros(len(residual)) if qd_rad_s is None else qd_rad_s
         threshold = contact_thresholds_a(
             self.noise, qd, self.sigmas, self.floor_a, self.moving_rad_s, self.speed_margin_a_per_rad_s
         )
-        excess = np.abs(residual - self.baseline)
+        excess = np.where(fast, 0.0, np.abs(residual - baseline))
         self.last_excess_a, self.last_threshold_a = excess, threshold
         over = excess / threshold
         joint = int(np.argmax(over))
@@ -515,14 +533,22 @@ class ContactDetector:
                 )
             return OK
         self._over = 0
-        alpha = min(1.0, self.period_s / self.baseline_tau_s)
-        self.baseline += alpha * (residual - self.baseline)
+        slow = ~fast
+        baseline[slow] += min(1.0, self.period_s / self.baseline_tau_s) * (residual[slow] - baseline[slow])
         return OK
 
     def reset(self) -> None:
         """Forget the baseline (torque came on, after a fault or a reboot)."""
         self.baseline = self.last_residual_a = None
         self._over = 0
+
+
+def resting_on_stops(q_rad: Sequence[float] | np.ndarray, band_rad: float = STOP_BAND_RAD) -> np.ndarray:
+    """Per joint, whether its measured angle is within `band_rad` of an end of its range or beyond
+    it: where the arm's hard stops are, and where an arm parked with torque off, or sagged, lies.
+    A stop there may carry part of the joint's load (`ContactDetector.update`)."""
+    q = np.asarray(q_rad, dtype=float)
+    return (q <= _JOINT_LOW_RAD + band_rad) | (q >= _JOINT_HIGH_RAD - band_rad)
 
 
 # -- the supervisor ---------------------------------------------------------------------------

@@ -206,6 +206,7 @@ class VirtualServo:
         self._volt_s_per_rad = _SUPPLY_V / model.no_load_speed_rad_s  # back-EMF
         self._table = bytearray(view.size)
         self._indirect_read: tuple[tuple[int, int, bytes], tuple[int, ...]] = ((0, 0, b""), ())
+        self._indirect_reads_sensors = False  # whether the last range's sources touch the sensors
         self._eeprom_defaults = {f.name: f.default for f in view.fields if f.eeprom}
         self._eeprom_defaults["id"] = servo_id
         self._eeprom_defaults.update(eeprom or {})
@@ -343,6 +344,17 @@ class VirtualServo:
             return bytes(table_[address:end])
         return bytes(map(table_.__getitem__, self._indirect_sources(address, end, pointers)))
 
+    def _reads_sensors(self, address: int, end: int) -> bool:
+        """Whether reading `address`..`end-1` reads any byte the sensor noise touches (Present
+        Current/Load .. Present Position), itself or through Indirect Data."""
+        if address < _SENSORS_END and end > _EFFORT_ADDRESS:
+            return True
+        pointers = _indirect_pointers(self._view, address, end)
+        if not pointers:
+            return False
+        self._indirect_sources(address, end, pointers)
+        return self._indirect_reads_sensors
+
     def _indirect_sources(self, address: int, end: int, pointers: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
         """The address each byte of `address`..`end-1` is read from: an Indirect Data byte's target,
         any other byte itself. The last range's answer is kept while the Indirect Address bytes
@@ -353,6 +365,7 @@ class VirtualServo:
             targets = (self._indirect_target(a) for a in range(address, end))
             sources = tuple(a if t is None else t for a, t in zip(range(address, end), targets, strict=True))
             self._indirect_read = (key, sources)
+            self._indirect_reads_sensors = any(_EFFORT_ADDRESS <= a < _SENSORS_END for a in sources)
         return self._indirect_read[1]
 
     def _indirect_target(self, address: int) -> int | None:
@@ -495,7 +508,7 @@ class VirtualServo:
         if on and self.hardware_errors & self.get("shutdown"):
             return  # after a shutdown only REBOOT brings torque back
         if on and not self.torque_on:
-            self._traj_pos = float(self.get("present_position"))
+            self._traj_pos = self._own_position()
             self._traj_vel = 0.0
             self._set("goal_position", round(self._traj_pos))
             self._set("goal_velocity", 0)
@@ -523,7 +536,7 @@ class VirtualServo:
 
     def read(self, address: int, length: int) -> Reply:
         """Answer a READ (also one servo's share of a sync/bulk read)."""
-        if self._noisy and address < _SENSORS_END and address + length > _EFFORT_ADDRESS:
+        if self._noisy and self._reads_sensors(address, address + length):
             self._sample_sensors()
         try:
             return Reply(self.status_error(), self.read_table(address, length))
@@ -773,7 +786,7 @@ class VirtualServo:
     def trip_watchdog(self) -> None:
         """What the Bus Watchdog does when it fires: stop at once (profile acceleration and velocity
         taken as 0), hold, and lock the goals (Bus Watchdog reads -1) until the host writes 0."""
-        self._traj_pos = float(self.get("present_position"))
+        self._traj_pos = self._own_position()
         self._traj_vel = 0.0
         self._set("goal_position", round(self._traj_pos))
         self._set("goal_velocity", 0)
@@ -781,6 +794,12 @@ class VirtualServo:
         self._table[123] = 0
         self._settled = False
         self.stopped_s = self.time_s
+
+    def _own_position(self) -> float:
+        """Where the servo's own position loop knows its joint to be (in pulses): what it holds when
+        torque comes on or its watchdog trips. The sensor flaws' noise is in what it reports, not
+        in what it holds, else every hold would twitch by the noise."""
+        return float(round(self._clean_position))
 
     def observe(self, reading: JointReading, dt: float) -> None:
         """Take the plant's reading after a step: present values, current, moving, overload."""

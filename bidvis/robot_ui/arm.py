@@ -43,7 +43,9 @@ server's; the staff page reaches them through `bidvis.motion_runtime.setup_runne
 - Contact is guarded as in a meal (`controller.safety.ContactDetector` against the meal's
   `CurrentModel` of the commanded motion, thresholds from the commissioning record when there is
   one): a jog or a move that meets something stops at once (an ordinary stop target) and then holds
-  in fault, naming the joint; `connect()` clears it. The goals are streamed at the meal's rate: at
+  in fault, naming the joint; `connect()` clears it. A joint lying on its hard stop (an arm parked
+  with its torque off, or sagged) is not judged until it has left the stop and its baseline has
+  been learnt afresh: the stop carries part of its load, and lets it go as *Go to ready* lifts it. The goals are streamed at the meal's rate: at
   50 Hz each goal was a step four times as large, and the current of the servo's position loop
   swinging after each step (up to 1.4 A at 1 rad/s, sampled at whatever phase the tick fell on)
   was read as contact. The ticks keep to a grid of real time: a late tick catches up the periods
@@ -74,7 +76,14 @@ from controller.kinematics import JOINT_LIMITS_RAD, SpoonMount, Unreachable, for
 from controller.loop import DEFAULT_RATE_HZ, ArmServos, JointReading
 from controller.messages import Language, Message, MessageError
 from controller.motion import Motion, MotionLimits
-from controller.safety import ContactDetector, CurrentModel, JointNoise, SafetySupervisor, Verdict
+from controller.safety import (
+    ContactDetector,
+    CurrentModel,
+    JointNoise,
+    SafetySupervisor,
+    Verdict,
+    resting_on_stops,
+)
 from controller.schedule import LoopStats, run_at_rate
 from controller.timing import stall_bus_errors
 from firmware_bridge import BridgeError, ServoError
@@ -498,7 +507,8 @@ class ArmDriver:
         if self._reading is None or self._contact_fault is not None or self._read_at < self._settled_at:
             return
         expected = self._current_model.expected_a(motion.q, qdd, qd)
-        verdict = self.contact.update(self._reading.current_a, expected, qd)
+        on_stop = resting_on_stops(self._reading.q_rad)  # a parked or sagged arm lies on its stops
+        verdict = self.contact.update(self._reading.current_a, expected, qd, on_stop)
         if verdict:
             log.warning("set-up move stopped by contact: %s", verdict.detail)
             self._contact_fault = self._contact_said(self.contact)

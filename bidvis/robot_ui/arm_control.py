@@ -17,7 +17,8 @@ least) before anything is written; a budget that does not hold refuses Connect i
 (`stop`) is never refused, reaches the set-up process at once from any request thread, and frees
 the lease.
 A meal starts only from where it may move the arm (`outside_meal_space`): an arm left above the
-workspace or beyond a joint limit (by a meal stopped there, or sagged with its torque off) is
+workspace, beyond a joint limit or on a hard stop (by a meal stopped there, or sagged with its
+torque off) is
 refused with `NotReady`, saying to bring it to the ready pose, instead of a meal that stops at once,
 again and again.
 
@@ -47,9 +48,20 @@ from bidvis.robot_ui.documents import RobotDocuments
 from bidvis.robot_ui.errors import Busy, FieldError, NotReady
 from controller.causes import cause_message
 from controller.config import SafetyLimits
-from controller.kinematics import SpoonMount, forward_spoon
+from controller.kinematics import JOINT_NAMES, SpoonMount, forward_spoon
 from controller.messages import Language, Message
-from controller.safety import JointNoise, Verdict, Workspace, check_joint_command, check_workspace
+from controller.safety import (
+    OK,
+    STOP_BAND_RAD,
+    JointNoise,
+    Reaction,
+    SafetyReason,
+    Verdict,
+    Workspace,
+    check_joint_command,
+    check_workspace,
+    resting_on_stops,
+)
 from firmware_bridge import BridgeError
 
 MEAL_HOLDS_THE_ARM = Message("refusal.meal_running")
@@ -66,8 +78,27 @@ AT_REST_POSE_RAD = 0.1
 
 def outside_meal_space(q_rad: Sequence[float], spoon: SpoonMount, workspace: Workspace) -> Verdict:
     """Why a meal cannot start from joint angles `q_rad` (OK when it can): a joint beyond its limit,
-    or the spoon outside `workspace`, where the meal's first command would already stop it."""
-    return check_joint_command(list(q_rad)) or check_workspace(forward_spoon(q_rad, spoon)[:3].tolist(), workspace)
+    or the spoon outside `workspace`, where the meal's first command would already stop it; or a
+    joint lying on its hard stop (`resting_on_stops`), whose load the stop shares in a way the
+    meal's contact model cannot know (set-up's *Go to ready* lifts it off)."""
+    return (
+        check_joint_command(list(q_rad))
+        or _on_a_stop(q_rad)
+        or check_workspace(forward_spoon(q_rad, spoon)[:3].tolist(), workspace)
+    )
+
+
+def _on_a_stop(q_rad: Sequence[float]) -> Verdict:
+    """A JOINT_LIMIT stop for the first joint of `q_rad` lying on its hard stop, else OK."""
+    on_stop = resting_on_stops(q_rad)
+    if not on_stop.any():
+        return OK
+    joint = int(np.argmax(on_stop))
+    return Verdict(
+        Reaction.SAFE_STOP,
+        SafetyReason.JOINT_LIMIT,
+        f"{JOINT_NAMES[joint]} at {q_rad[joint]:.3f} rad lies on its stop (within {STOP_BAND_RAD} rad of its limit)",
+    )
 
 
 def at_rest_pose(q_rad: Sequence[float], rest_pose_rad: Sequence[float]) -> bool:

@@ -32,6 +32,7 @@ from controller.safety import (
     contact_thresholds_a,
     following_error_bound_rad,
     lean_in_speed_m_s,
+    resting_on_stops,
     speed_cap_m_s,
     worst,
 )
@@ -425,3 +426,52 @@ def test_the_servos_own_state_torque_watchdog_and_errors_is_a_safe_stop(torque, 
     assert verdict.reason is reason
     if reason is not None:
         assert verdict.reaction is Reaction.SAFE_STOP and servo in verdict.detail
+
+
+def _lift_off_run(tell_stops: bool, push_a: float = 0.0):
+    """An arm parked on joint 2's stop, held by torque, then lifted off at 0.3 rad/s: while it lies
+    there the stop carries 0.4 A of the joint's load, which the motor takes over at lift-off.
+    `push_a` is a push on joint 2 from 0.5 s on. The tick of the first contact, else None."""
+    model, detector = CurrentModel(), ContactDetector(JointNoise.uniform(0.04), 5.0, PERIOD_S)
+    rng = np.random.default_rng(3)
+    q = np.array([0.0, -1.503, 1.35, -1.65])  # joint 2 a little into its stop at -1.5
+    for tick in range(400):
+        moving = tick >= 100
+        qd = np.array([0.0, 0.3, 0.0, 0.0]) if moving else np.zeros(4)
+        lifted = q[1] > -1.5 and moving
+        q = q + qd * PERIOD_S
+        expected = model.expected_a(q, np.zeros(4), qd)
+        measured = expected + rng.normal(0.0, 0.04, 4)
+        if not lifted:
+            measured[1] -= min(0.4, 0.4 * (110 - tick) / 10) if tick < 110 else 0.0  # the motor takes it over
+        if tick >= 200:
+            measured[1] += push_a
+        on_stop = resting_on_stops(q) if tell_stops else None
+        if detector.update(measured, expected, qd, on_stop):
+            return tick
+    return None
+
+
+def test_an_arm_lifted_off_its_stop_is_not_contact_but_a_push_after_is():
+    assert _lift_off_run(tell_stops=False) is not None  # what set-up did: the stop's share read as contact
+    assert _lift_off_run(tell_stops=True) is None
+    assert _lift_off_run(tell_stops=True, push_a=0.35) in (200, 201)
+
+
+def test_resting_on_stops_is_within_the_band_of_a_limit_or_beyond():
+    on = resting_on_stops([0.0, -1.495, 1.5, float("nan")])
+    assert on.tolist() == [False, True, True, False]  # joint 3 beyond its 1.4 limit; NaN is no stop
+    assert resting_on_stops([0.0, -1.48, 1.38, 1.96], band_rad=0.01).tolist() == [False, False, False, True]
+
+
+def test_a_joint_on_its_stop_is_not_judged_and_learns_afresh_when_it_leaves():
+    detector = ContactDetector(JointNoise.uniform(0.03), 5.0, PERIOD_S)
+    zero, on_stop, off = np.zeros(4), np.array([False, True, False, False]), np.zeros(4, dtype=bool)
+    for _ in range(40):
+        detector.update(zero, zero, None, off)
+    for _ in range(40):  # on the stop: 1 A off the model is the stop's, not contact
+        assert detector.update(np.array([0.0, -1.0, 0.0, 0.0]), zero, None, on_stop) == OK
+    for _ in range(20):  # lifted off: the motor carries it; learnt fast for the warm-up
+        assert detector.update(zero, zero, None, off) == OK
+    verdicts = [detector.update(np.array([0.0, 0.0, 0.5, 0.0]), zero, None, off) for _ in range(2)]
+    assert verdicts[-1].reason is SafetyReason.CONTACT and "joint3" in verdicts[-1].detail

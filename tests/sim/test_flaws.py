@@ -67,6 +67,40 @@ def test_present_position_is_noisy_and_counted_in_steps():
     assert 1.5 < statistics.pstdev(samples) < 3.0  # 2 ticks of noise, plus the 4-tick steps
 
 
+def test_readings_through_indirect_data_carry_the_same_noise():
+    """The controller reads Present Current and Position through Indirect Data every tick: the
+    noise must reach it there too, not only on direct reads."""
+    bus = flawed_bus(current_noise_ma=40.0, encoder_noise_ticks=2.0)
+    torque_on(bus, 11)
+    pointers = b"".join(a.to_bytes(2, "little") for a in (126, 127, 132, 133, 134, 135))
+    (status,) = exchange(bus, p.write(11, 168, pointers))  # Indirect Address 1..6
+    assert status.error == 0
+    samples = []
+    for _ in range(2000):
+        (status,) = exchange(bus, p.read(11, 224, 6), wait_s=0.005)  # Indirect Data 1..6
+        samples.append(
+            (int.from_bytes(status.params[:2], "little", signed=True), int.from_bytes(status.params[2:], "little"))
+        )
+    currents, positions = zip(*samples, strict=True)
+    assert statistics.pstdev(c * CURRENT_UNIT_MA for c in currents) == pytest.approx(40.0, rel=0.08)
+    assert statistics.fmean(positions) == pytest.approx(2048, abs=2)  # held where torque came on
+    assert 1.5 < statistics.pstdev(positions) < 2.5
+
+
+@pytest.mark.parametrize("stop", ["torque on", "watchdog trip"])
+def test_a_servo_holds_where_its_joint_is_not_where_a_noisy_reading_said(stop):
+    holds = set()
+    for seed in range(20):
+        servo = flawed_bus(encoder_noise_ticks=4.0, seed=seed).servo(11)
+        assert servo.read(132, 4).error == 0  # a noisy Present Position just before
+        if stop == "torque on":
+            assert servo.write(64, b"\x01").error == 0
+        else:
+            servo.trip_watchdog()
+        holds.add(servo.get("goal_position"))
+    assert holds == {2048}
+
+
 def test_the_same_seed_gives_the_same_noise_and_another_seed_other_noise():
     def noise(seed: int) -> list[int]:
         bus = flawed_bus(current_noise_ma=40.0, seed=seed)
