@@ -8,8 +8,9 @@
    re-targets every tick. One round = one whole bite on simulated time (trigger, approach, hold,
    bite, retract): every state's tick is in the mix. Per-tick p50/p99/max go to `extra_info`,
    over all ticks of all rounds and over each tick's best round (least interference).
-2. `test_loop_jitter_200hz`: `run_meal` in real time at 200 Hz over `firmware_bridge.DynamixelBus`
-   on the virtual servos of `bidvis sim-bus` (own process, pseudo-terminal, 1 Mbps wire time
+2. `test_loop_jitter_200hz`: `run_meal` in real time at 200 Hz over `firmware_bridge.DynamixelBus`,
+   opened as the meal's process opens it (`open_budgeted_bus`: the bus's own reply allowance, the
+   timing budget judged), on the virtual servos of `bidvis sim-bus` (own process, pseudo-terminal, 1 Mbps wire time
    emulated, Return Delay 0; the arm starts at the zero pose), with the
    real `vision.MouthTracker` running on face frames in its own thread at 30 Hz when the shared
    face images exist (`BIDVIS_JITTER_TRACKER=0` leaves it out). Lateness of each tick's start
@@ -197,7 +198,7 @@ def sim_bus_port(tmp_path):
 
 
 def test_loop_jitter_200hz(benchmark, tmp_path, sim_bus_port):
-    from firmware_bridge import DynamixelBus
+    from bidvis.motion_runtime.servo_port import open_budgeted_bus
 
     duration_s = float(os.environ.get("BIDVIS_JITTER_S", "20"))
     calibration, profile, limits = demo_calibration(), demo_profile(), demo_safety_limits()
@@ -223,7 +224,14 @@ def test_loop_jitter_200hz(benchmark, tmp_path, sim_bus_port):
 
     def run():
         with (
-            DynamixelBus(sim_bus_port, timeout=0.1) as bus,
+            open_budgeted_bus(  # as the meal's process opens it: the bus's own reply allowance
+                sim_bus_port,
+                calibration.baudrate,
+                calibration.joint_servo_ids,
+                period_s=1.0 / calibration.rate_hz,
+                watchdog_s=limits.watchdog_ms / 1000.0,
+                max_bus_errors=limits.max_consecutive_bus_errors,
+            ) as bus,
             UsageJournal(tmp_path / "bench.sqlite3") as journal,
             _TrackerLoad() as load,
         ):
