@@ -200,7 +200,10 @@ class StaleAdvanceCounter:
     A tick counts when the observation is older than `stale_s`, or has been unconfident for
     longer than a tick (each plus one tick for the controller to notice), and the spoon is moving
     toward the mouth without slowing down: braking is the correct reaction, any speed held or
-    gained is an advance.
+    gained is an advance. The tick to notice a stale observation is the first tick that sees it
+    older than `stale_s`: a tick counts when the tick before saw it stale too. (An age threshold of
+    `stale_s` + one period instead let float rounding decide: ages of 0.19999999999999930 s and
+    then 0.20500000000000185 s on one tick grid counted the controller's first stale tick.)
     """
 
     def __init__(self, stale_s: float, period_s: float, moving_m_s: float = 0.001) -> None:
@@ -209,12 +212,15 @@ class StaleAdvanceCounter:
         self.moving_m_s = moving_m_s
         self.count = 0
         self._previous_toward_m_s = 0.0
+        self._previous_age_s = 0.0
 
     def update(self, observation_age_s: float, toward_mouth_m_s: float, unconfident_for_s: float = 0.0) -> None:
-        stale = observation_age_s > self.stale_s + self.period_s or unconfident_for_s > self.period_s
+        old = observation_age_s > self.stale_s and self._previous_age_s > self.stale_s
+        stale = old or unconfident_for_s > self.period_s
         if stale and toward_mouth_m_s > self.moving_m_s and toward_mouth_m_s >= self._previous_toward_m_s - 1e-9:
             self.count += 1
         self._previous_toward_m_s = toward_mouth_m_s
+        self._previous_age_s = observation_age_s
 
 
 def time_to_stop(speeds: list[tuple[float, float]], silent_from_s: float, still_m_s: float = 0.005) -> float:
