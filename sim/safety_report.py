@@ -200,7 +200,12 @@ class StaleAdvanceCounter:
     A tick counts when the observation is older than `stale_s`, or has been unconfident for
     longer than a tick (each plus one tick for the controller to notice), and the spoon is moving
     toward the mouth without slowing down: braking is the correct reaction, any speed held or
-    gained is an advance.
+    gained is an advance. Both are judged on the ticks themselves: an observation is stale at a
+    tick that sees it older than `stale_s` when the tick before did too, and unconfident "for
+    longer than a tick" when the tick before had it unconfident for some time already. (Thresholds
+    of `stale_s` + one period and of one period let float rounding decide: ages of
+    0.19999999999999930 s and then 0.20500000000000185 s on one tick grid counted the controller's
+    first stale tick, and 0.0050000000000017 s of unconfidence its tick to notice.)
     """
 
     def __init__(self, stale_s: float, period_s: float, moving_m_s: float = 0.001) -> None:
@@ -209,12 +214,21 @@ class StaleAdvanceCounter:
         self.moving_m_s = moving_m_s
         self.count = 0
         self._previous_toward_m_s = 0.0
+        self._previous_age_s = 0.0
+        self._previous_unconfident_s = 0.0
 
     def update(self, observation_age_s: float, toward_mouth_m_s: float, unconfident_for_s: float = 0.0) -> None:
-        stale = observation_age_s > self.stale_s + self.period_s or unconfident_for_s > self.period_s
-        if stale and toward_mouth_m_s > self.moving_m_s and toward_mouth_m_s >= self._previous_toward_m_s - 1e-9:
+        old = observation_age_s > self.stale_s and self._previous_age_s > self.stale_s
+        unsure = unconfident_for_s > 0.0 and self._previous_unconfident_s > 0.0
+        if (
+            (old or unsure)
+            and toward_mouth_m_s > self.moving_m_s
+            and toward_mouth_m_s >= self._previous_toward_m_s - 1e-9
+        ):
             self.count += 1
         self._previous_toward_m_s = toward_mouth_m_s
+        self._previous_age_s = observation_age_s
+        self._previous_unconfident_s = unconfident_for_s
 
 
 def time_to_stop(speeds: list[tuple[float, float]], silent_from_s: float, still_m_s: float = 0.005) -> float:

@@ -108,6 +108,32 @@ def test_stale_advance_counts_only_unbraked_motion_toward_the_mouth():
     assert counter.count == 2
 
 
+def test_the_controllers_first_stale_tick_is_its_tick_to_notice_whatever_the_rounding():
+    # Ages on one tick grid, as a campaign run (plain_meal, tuning seed 147) had them: the tick before
+    # is just under 0.2 s, so the controller first sees the mouth stale at 0.205 s and starts to brake.
+    counter = StaleAdvanceCounter(stale_s=0.2, period_s=0.005)
+    counter.update(0.19999999999999930, 0.0460)
+    counter.update(0.20500000000000185, 0.0461)  # the controller's first stale tick: it notices
+    assert counter.count == 0
+    counter.update(0.21000000000000085, 0.0462)  # still speeding up a tick later: an advance
+    assert counter.count == 1
+    counter.update(0.02, 0.0470)  # a fresh observation, then one just stale: one tick to notice again
+    counter.update(0.21, 0.0480)
+    assert counter.count == 1
+
+
+def test_an_unconfident_mouth_counts_once_it_has_been_so_for_longer_than_a_tick():
+    # As a campaign run had it (turn, held-out seed 1000057, vision): the controller stops advancing
+    # at the first unconfident frame; the next tick is 0.0050000000000017 s later.
+    counter = StaleAdvanceCounter(stale_s=0.2, period_s=0.005)
+    counter.update(0.04, 0.0431, 0.0)  # confident
+    counter.update(0.045, 0.0434, 0.0)  # the first unconfident tick: unconfident for 0 s
+    counter.update(0.05, 0.0436, 0.0050000000000017)  # for a tick: the controller's tick to notice
+    assert counter.count == 0
+    counter.update(0.055, 0.0437, 0.010000000000002)  # for longer than a tick, still speeding up
+    assert counter.count == 1
+
+
 def test_time_to_stop_waits_until_the_spoon_stays_still():
     samples = [(0.0, 0.05), (0.05, 0.05), (0.1, 0.001), (0.12, 0.02), (0.14, 0.001), (0.2, 0.0)]
     assert time_to_stop(samples, 0.0) == pytest.approx(0.14)
