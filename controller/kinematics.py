@@ -201,6 +201,31 @@ def forward_spoon(q, spoon: SpoonMount) -> np.ndarray:
     )
 
 
+def spoon_jacobian(q, spoon: SpoonMount) -> np.ndarray:
+    """4x4 d(spoon x, y, z, pitch)/dq of `forward_spoon` at joint angles q (rad), in closed form."""
+    q1, q2, q3, q4 = map(float, q)
+    a23, pitch = q2 + q3, q2 + q3 + q4
+    r, _ = _planar_forward(q2, q3, q4)
+    cp, sp = math.cos(pitch), math.sin(pitch)
+    reach = r + spoon.x_m * cp + spoon.z_m * sp  # the spoon's distance from the joint-1 axis
+    # d(reach)/dq and d(height)/dq for joints 4, 3, 2: each moves every link beyond it
+    dr4 = -(J4_TO_TIP + spoon.x_m) * sp + spoon.z_m * cp
+    dh4 = -(J4_TO_TIP + spoon.x_m) * cp - spoon.z_m * sp
+    dr3 = dr4 - J3_TO_J4 * math.sin(a23)
+    dh3 = dh4 - J3_TO_J4 * math.cos(a23)
+    dr2 = dr3 - J2_TO_J3[0] * math.sin(q2) + J2_TO_J3[1] * math.cos(q2)
+    dh2 = dh3 - J2_TO_J3[0] * math.cos(q2) - J2_TO_J3[1] * math.sin(q2)
+    c1, s1 = math.cos(q1), math.sin(q1)
+    return np.array(
+        (
+            (-reach * s1, dr2 * c1, dr3 * c1, dr4 * c1),
+            (reach * c1, dr2 * s1, dr3 * s1, dr4 * s1),
+            (0.0, dh2, dh3, dh4),
+            (0.0, 1.0, 1.0, 1.0),
+        )
+    )
+
+
 def inverse_spoon(position, spoon: SpoonMount, elbow_up: bool = True, spoon_pitch_rad: float = 0.0) -> np.ndarray:
     """Joint angles putting the spoon bowl at position = (x, y, z), level by default.
 

@@ -233,6 +233,12 @@ class MealController:
             lean_in_min_closing_m=limits.lean_in_min_closing_m,
         )
         self.guard = ArmGuard(self.joint_ids, self.supervisor, limits, limits.watchdog_ms / 1e3)
+        # The approach advances only on a mouth young enough that a stop begun now has stopped
+        # gaining speed by the time the mouth is `stale_after_s` old: a jerk-limited stop takes
+        # (move acceleration / stop jerk) to take the acceleration off, plus a tick to begin.
+        self.advance_within_s = (
+            limits.stale_after_s - motion_limits.acceleration_m_s2 / motion_limits.stop_jerk_m_s3 - period_s
+        )
         self.stats = ControllerStats()
         self._last_now_s: float | None = None
         self._last_obs_t_s: float | None = None
@@ -379,6 +385,10 @@ class MealController:
             now_s, obs_t, supervisor.trusted_mouth_t_s, self.limits.stale_after_s, self.limits.lost_after_s
         )
         fresh = not vision and supervisor.trusted_mouth_m is not None and verdict.reaction is Reaction.NONE
+        if fresh and self.machine.state is FeedingState.APPROACH and supervisor.trusted_mouth_t_s is not None:
+            # Stop advancing on a mouth that will be stale before the stop has taken the
+            # acceleration off (`advance_within_s`); it goes on at the next trusted frame.
+            fresh = now_s - supervisor.trusted_mouth_t_s <= self.advance_within_s
         if self._newest_untrusted and self.machine.state is FeedingState.APPROACH:
             # The newest frame says the mouth is hidden, turned away or unsure: that is news, not a
             # gap in the stream, so the spoon stops advancing now (the goal holds while the view has no

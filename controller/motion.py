@@ -40,9 +40,10 @@ from controller.kinematics import (
     check_joint_limits,
     forward_spoon,
     inverse_spoon,
+    spoon_jacobian,
 )
 
-# Step for the numerical spoon Jacobian (rad).
+# Step for the directional differences of a joint move's spoon speed (rad).
 _JACOBIAN_STEP_RAD = 1e-6
 # Joint speed (rad/s) below which a finished trajectory counts as at rest (rounding).
 _REST_SPEED_RAD_S = 1e-9
@@ -152,22 +153,11 @@ class Motion:
         self._joint_in.current_velocity = list(qd)
         self._joint_in.current_acceleration = [0.0] * 4
 
-    def _spoon_jacobian(self, q: np.ndarray) -> np.ndarray:
-        """4x4 d(spoon x, y, z, pitch)/dq by central differences."""
-        jac = np.empty((4, 4))
-        for i in range(4):
-            dq = np.zeros(4)
-            dq[i] = _JACOBIAN_STEP_RAD
-            jac[:, i] = (forward_spoon(q + dq, self.spoon) - forward_spoon(q - dq, self.spoon)) / (
-                2.0 * _JACOBIAN_STEP_RAD
-            )
-        return jac
-
     def _enter(self, mode: MotionMode) -> None:
         """Switch generator, carrying the current velocity across (spoon pitch rate held at 0)."""
         if mode is self.mode:
             return
-        jac = self._spoon_jacobian(self.q)
+        jac = spoon_jacobian(self.q, self.spoon)
         if mode is MotionMode.CARTESIAN:
             self._spoon_pitch_rad = float(self._pose[3])
             self._cart_in.current_position = list(self._pose[:3])

@@ -26,7 +26,7 @@ from controller.commissioning import CommissioningRecord
 from controller.config import demo_safety_limits
 from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.journal import UsageJournal
-from controller.kinematics import forward_spoon
+from controller.kinematics import spoon_jacobian
 from controller.loop import CommandQueue, LatestValue, MealController, MealReport, run_meal
 from controller.safety import ContactDetector, JointNoise, SafetyReason, Verdict
 from firmware_bridge import DynamixelBus
@@ -76,13 +76,8 @@ class Trace:
 
 
 def joint_torques_nm(q: np.ndarray, spoon, force_n: np.ndarray) -> np.ndarray:
-    """Torques on joints 1-4 of a force at the spoon: J^T F (J by central differences)."""
-    jacobian = np.zeros((3, 4))
-    for j in range(4):
-        dq = np.zeros(4)
-        dq[j] = 1e-6
-        jacobian[:, j] = (forward_spoon(q + dq, spoon)[:3] - forward_spoon(q - dq, spoon)[:3]) / 2e-6
-    return jacobian.T @ force_n
+    """Torques on joints 1-4 of a force at the spoon: J^T F."""
+    return spoon_jacobian(q, spoon)[:3].T @ force_n
 
 
 def flaws_of(seed: int) -> ArmFlaws:

@@ -18,6 +18,7 @@ from controller.kinematics import (
     forward_spoon,
     inverse,
     inverse_spoon,
+    spoon_jacobian,
 )
 
 TOLERANCE_M = 1e-4
@@ -147,6 +148,18 @@ def test_inverse_spoon_keeps_the_bowl_level_at_the_target(x, y, z, spoon):
     reached = forward_spoon(q, spoon)
     np.testing.assert_allclose(reached[:3], [x, y, z], atol=TOLERANCE_M)
     assert reached[3] == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(q=joint_angles(elbow_up=True) | joint_angles(elbow_up=False), spoon=spoon_offsets)
+def test_spoon_jacobian_is_the_derivative_of_forward_spoon(q, spoon):
+    step = 1e-6
+    numeric = np.empty((4, 4))
+    for j in range(4):
+        dq = np.zeros(4)
+        dq[j] = step
+        numeric[:, j] = (forward_spoon(np.add(q, dq), spoon) - forward_spoon(np.subtract(q, dq), spoon)) / (2 * step)
+    np.testing.assert_allclose(spoon_jacobian(q, spoon), numeric, atol=1e-7)
 
 
 def test_spoon_offset_moves_the_bowl_ahead_of_the_tool():

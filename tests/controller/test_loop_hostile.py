@@ -15,6 +15,7 @@ from controller.feeding import CommandKind, FeedingState, UserCommand
 from controller.loop import run_meal
 from controller.safety import SafetyReason
 from firmware_bridge.protocol import HardwareError
+from sim.safety_report import StaleAdvanceCounter
 from tests.controller.contact_trials import joint_torques_nm
 from vision.observation import MouthStatus
 
@@ -392,3 +393,31 @@ def test_arm_that_does_not_answer_at_start_is_a_clear_error_before_any_motion(ta
         run(table)
     assert threading.active_count() == threads_before  # no journal writer left behind
     assert table.journal.events() == []
+
+
+@pytest.mark.parametrize("frame_period_s", [0.15 + k * 0.005 for k in range(10)])
+def test_no_speed_is_gained_toward_a_mouth_gone_stale_while_the_approach_accelerates(table, frame_period_s):
+    # A slow camera (a frame every `frame_period_s`, never stale while it sees the face): the face
+    # disappears as the approach begins, on a frame already up to `frame_period_s` old, so the
+    # mouth goes stale (stale_after_s) while the jerk-limited approach still gains speed. Judged as
+    # the safety report judges it, the spoon is never driven toward the stale mouth without
+    # slowing (drowsy_slump_s207 of the tuning campaign was, for a tick).
+    table.citizen.frame_period_s = frame_period_s
+    judge = StaleAdvanceCounter(table.limits.stale_after_s, 0.005)
+    seen: dict = {}
+
+    def hide(controller):
+        table.citizen.visible = table.citizen.takes_bites = False
+
+    def watch(controller):
+        spoon = controller.motion.spoon_pose[:3].copy()
+        if "spoon" in seen and controller.supervisor.trusted_mouth_t_s is not None:
+            toward = table.citizen.mouth_now() - spoon
+            speed = float((spoon - seen["spoon"]) @ toward) / float(np.linalg.norm(toward)) / 0.005
+            judge.update(table.clock.now() - controller.supervisor.trusted_mouth_t_s, speed)
+        seen["spoon"] = spoon
+
+    once = Once(lambda controller: controller.state is FeedingState.APPROACH, hide)
+    report = run(table, lambda controller: (once(controller), watch(controller)), max_duration_s=30.0)
+    assert SafetyReason.STALE_VISION in report.controller.reasons
+    assert judge.count == 0
