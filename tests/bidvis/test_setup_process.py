@@ -25,6 +25,7 @@ from controller.config import demo_calibration, demo_safety_limits
 from controller.messages import Language, Message
 from firmware_bridge import DynamixelBus
 from sim.virtual_bus import SimulatedClock, VirtualServoBus
+from tests.bidvis.arm_noise import REST_TICKS
 from tests.bidvis.conftest import wait_for
 
 ANNA = "owner-anna-1"
@@ -82,7 +83,8 @@ def test_the_set_up_loop_is_not_in_the_web_servers_process_and_drops_hostile_mes
     time.sleep(0.3)  # what the process makes of them, if anything
     status = arm_status(staff)
     assert not arm.ended and status["mode"] == "idle" and status["fault"] is None
-    assert np.abs(np.array(positions(robot)) - moved).max() <= 2  # nothing moved the arm
+    # nothing moved the arm: what it does after a jog is settle in its gears' play, under the noise
+    assert np.abs(np.array(positions(robot)) - moved).max() <= REST_TICKS
     os.kill(arm.pid, signal.SIGINT)  # a Ctrl-C at the terminal is the web server's to handle
     jog(staff, 0.2, press=1)  # and it still answers
     wait_for(lambda: positions(robot)[0] > moved[0] + 5, what="the next jog")
