@@ -64,4 +64,7 @@ def test_a_flood_of_requests_during_a_jog_does_not_trip_the_watchdog(tmp_path, m
     )  # a watchdog trip is a fault (fault.servos_stopped)
     assert answers.get("413", 0) > 10 and answers.get("401", 0) > 10, answers  # the flood reached the web app
     moved_rad = abs(status["q_rad"][0] - start["q_rad"][0])
-    assert moved_rad > 0.02, (moved_rad, beats.count(True), len(beats))  # it jogged during the flood
+    # It jogged during the flood: how far depends on how the flooded machine schedules the three
+    # processes (0.017 rad with all 42 heartbeats answered in one CI run, 0.02 and more alone);
+    # 0.01 rad is 6.5 ticks, beyond the flawed arm's rest noise (tests/bidvis/arm_noise.py).
+    assert moved_rad > 0.01, (moved_rad, beats.count(True), len(beats))
