@@ -36,6 +36,9 @@ UPPER_ARM_REST_RAD = math.atan2(-J2_TO_J3[1], J2_TO_J3[0])
 JOINT_NAMES = ("joint1", "joint2", "joint3", "joint4")
 # (lower, upper) limits in rad, DESIGN.md.
 JOINT_LIMITS_RAD = ((-math.pi, math.pi), (-1.5, 1.5), (-1.5, 1.4), (-1.7, 1.97))
+# The same limits as read-only arrays of the four lower and the four upper bounds, for numpy.
+JOINT_LOW_RAD, JOINT_HIGH_RAD = np.array(JOINT_LIMITS_RAD).T
+JOINT_LOW_RAD.flags.writeable = JOINT_HIGH_RAD.flags.writeable = False
 
 # Slack on the limit check for floating-point rounding of a pose solved exactly at a limit.
 LIMIT_ROUNDING_RAD = 1e-9
@@ -245,7 +248,9 @@ def inverse_spoon(position, spoon: SpoonMount, elbow_up: bool = True, spoon_pitc
 
 
 __all__ = [
+    "JOINT_HIGH_RAD",
     "JOINT_LIMITS_RAD",
+    "JOINT_LOW_RAD",
     "JOINT_NAMES",
     "SpoonMount",
     "SpoonOffset",

@@ -60,7 +60,7 @@ from controller.feeding import (
     MouthView,
     UserCommand,
 )
-from controller.kinematics import JOINT_LIMITS_RAD, Unreachable, forward_spoon
+from controller.kinematics import JOINT_HIGH_RAD, JOINT_LOW_RAD, Unreachable, forward_spoon
 from controller.motion import Motion, MotionLimits
 from controller.roles import Clock, CommandSource, Journal, MouthSource, ServoBus
 from controller.safety import (
@@ -93,7 +93,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_RATE_HZ = 200.0
-_JOINT_LOW_RAD, _JOINT_HIGH_RAD = np.array(JOINT_LIMITS_RAD).T
 # Safe stops after which the servos, not the controller, decide where the arm is.
 _STOPPED_BY_THE_SERVOS = frozenset(
     {
@@ -287,7 +286,7 @@ class MealController:
                 # The servos stopped or no longer drive the arm: the command starts again from
                 # where the arm is (within the joint limits), so it never runs ahead of an arm
                 # that cannot follow.
-                q = np.clip(reading.q_rad, _JOINT_LOW_RAD, _JOINT_HIGH_RAD)
+                q = np.clip(reading.q_rad, JOINT_LOW_RAD, JOINT_HIGH_RAD)
                 self.motion = Motion(q, self.spoon, self.period_s, self.motion_limits)
         motion = self.motion
         arm = ArmView(motion.q, motion.spoon_pose[:3], motion.spoon_speed_m_s, motion.at_rest, self.measured_spoon_m)

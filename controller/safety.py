@@ -25,14 +25,13 @@ from enum import IntEnum, StrEnum
 
 import numpy as np
 
-from controller.kinematics import JOINT_LIMITS_RAD, JOINT_NAMES
+from controller.kinematics import JOINT_HIGH_RAD, JOINT_LIMITS_RAD, JOINT_LOW_RAD, JOINT_NAMES
 from firmware_bridge.control_table import XM430_W350
 from firmware_bridge.protocol import HardwareError
 
 # The arm's hard stops are at its joint limits. A joint this near one (or beyond it) may lie on its
 # stop; noise and the stop's give are a few mrad, and set-up jogs end 20 mrad short of a limit.
 STOP_BAND_RAD = 0.01
-_JOINT_LOW_RAD, _JOINT_HIGH_RAD = np.array(JOINT_LIMITS_RAD).T
 
 
 class SafetyReason(StrEnum):
@@ -548,7 +547,7 @@ def resting_on_stops(q_rad: Sequence[float] | np.ndarray, band_rad: float = STOP
     it: where the arm's hard stops are, and where an arm parked with torque off, or sagged, lies.
     A stop there may carry part of the joint's load (`ContactDetector.update`)."""
     q = np.asarray(q_rad, dtype=float)
-    return (q <= _JOINT_LOW_RAD + band_rad) | (q >= _JOINT_HIGH_RAD - band_rad)
+    return (q <= JOINT_LOW_RAD + band_rad) | (q >= JOINT_HIGH_RAD - band_rad)
 
 
 # -- the supervisor ---------------------------------------------------------------------------
