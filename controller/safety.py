@@ -197,15 +197,16 @@ def check_vision(
     """Vision watchdog over the time of the last trusted mouth (a rejected, frozen or missing
     observation does not refresh it): HOLD when it is older than `stale_after_s`, RETRACT when it
     is older than `lost_after_s` or there is none; HOLD too when the latest observation claims a
-    time in the future (a clock jumped)."""
-    if trusted_t_s is None or now_s - trusted_t_s > lost_after_s:
+    time in the future (a clock jumped). A time that is not a number counts as the worst case:
+    no trusted mouth, an observation from the future."""
+    if trusted_t_s is None or not math.isfinite(trusted_t_s) or not now_s - trusted_t_s <= lost_after_s:
         return Verdict(Reaction.RETRACT, SafetyReason.MOUTH_LOST, f"no trusted mouth for {lost_after_s} s")
-    if observation_t_s is not None and observation_t_s - now_s > stale_after_s:
+    if observation_t_s is not None and not observation_t_s - now_s <= stale_after_s:
         return Verdict(
             Reaction.HOLD, SafetyReason.CLOCK_JUMP, f"mouth observation {observation_t_s - now_s:.3f} s in the future"
         )
     age = now_s - trusted_t_s
-    if age > stale_after_s:
+    if not age <= stale_after_s:
         return Verdict(Reaction.HOLD, SafetyReason.STALE_VISION, f"last trusted mouth {age * 1e3:.0f} ms old")
     return OK
 
@@ -621,10 +622,14 @@ class SafetySupervisor:
         return OK
 
     def trust_mouth(self, position_m: np.ndarray, t_s: float, check_jump: bool = True) -> Verdict:
-        """Accept a mouth position unless it is not finite or (with `check_jump`, while the spoon
-        is at the face) it jumped too far from the last trusted one."""
+        """Accept a mouth position unless it or its time is not finite or (with `check_jump`,
+        while the spoon is at the face) it jumped too far from the last trusted one."""
         if not np.all(np.isfinite(position_m)):
             return Verdict(Reaction.HOLD, SafetyReason.INVALID_TARGET, "mouth position is not finite")
+        if not math.isfinite(t_s):
+            # A trusted time that is not a number would never grow old: the vision watchdog would
+            # stay quiet for good after the camera stopped.
+            return Verdict(Reaction.HOLD, SafetyReason.CLOCK_JUMP, f"mouth observation time {t_s} is not finite")
         if self.trusted_mouth_m is not None and np.array_equal(position_m, self.trusted_mouth_m):
             # A detector never measures exactly the same position twice: a frozen camera repeats
             # an old frame under new timestamps. It does not refresh the trusted time.

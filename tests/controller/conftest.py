@@ -28,7 +28,8 @@ class ScriptedCitizen:
     waited at the lips for `bite_after_s`, the lips close on it, and `head_back_s` later the head
     moves back by `head_back_m`, returning after `away_s`. Frames come every `frame_period_s`.
     `visible` False hides the face; `offset_m` displaces the reported mouth (a bad detection);
-    `confidence` and `status` are what vision says of its own estimate.
+    `confidence` and `status` are what vision says of its own estimate; `time_error_s` is added to
+    each frame's time (a camera clock gone wrong).
     Reported positions carry `noise_m` of Gaussian detection noise (seeded), as real ones do."""
 
     camera_to_base: np.ndarray
@@ -44,6 +45,7 @@ class ScriptedCitizen:
     noise_m: float = 0.001
     confidence: float = 0.9
     status: MouthStatus = MouthStatus.TRACKED
+    time_error_s: float = 0.0
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     _waiting_since: float | None = None
     _last_frame_s: float = -1.0
@@ -76,7 +78,7 @@ class ScriptedCitizen:
             open_ratio=0.5 if self.is_open else 0.05,
             is_open=self.is_open,
             confidence=self.confidence,
-            t=now_s,
+            t=now_s + self.time_error_s,
             position_m=tuple(float(v) for v in in_camera),
             status=self.status,
         )

@@ -141,6 +141,19 @@ def test_nan_mouth_position_is_never_a_target(table):
     assert report.final_state is FeedingState.ENDED
 
 
+def test_frames_whose_time_is_not_a_number_stop_the_approach_and_the_mouth_goes_lost(table):
+    # The camera goes on seeing the mouth, but its clock breaks: every frame's time is NaN. None may
+    # refresh the trusted mouth (a NaN time would never grow stale), so the arm holds, then retracts.
+    spoon = []
+    once = Once(approaching_for(0.2, table), lambda _: setattr(table.citizen, "time_error_s", math.nan))
+    report = run(table, lambda c: (once(c), spoon.append(c.motion.spoon_pose[:3].copy())))
+    assert SafetyReason.CLOCK_JUMP in report.controller.reasons
+    assert SafetyReason.MOUTH_LOST in report.controller.reasons
+    assert report.feeding.bites_taken == 0
+    assert report.final_state is FeedingState.ENDED
+    assert np.all(np.isfinite(spoon))
+
+
 def test_mouth_out_of_reach_retracts_with_the_reason(table):
     table.citizen.mouth_m = np.array([0.60, 0.0, 0.25])
     table.citizen.takes_bites = False

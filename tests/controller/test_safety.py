@@ -129,6 +129,25 @@ def test_only_a_usable_observation_at_the_minimum_confidence_is_trusted(usable, 
     assert confident_mouth(usable, confidence, 0.5) is trusted
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_time_that_is_not_a_number_never_keeps_the_vision_watchdog_quiet(bad):
+    now = 100.0
+    assert check_vision(now, now, bad, 0.2, 0.5).reaction is Reaction.RETRACT  # no trusted mouth
+    verdict = check_vision(now, bad, now, 0.2, 0.5)  # fresh trusted mouth, the newest frame's time broken
+    assert verdict.reaction is (Reaction.NONE if bad == -math.inf else Reaction.HOLD)
+    assert check_vision(math.nan, now, now, 0.2, 0.5).reaction is Reaction.RETRACT  # the loop's own clock
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_mouth_with_a_time_that_is_not_finite_is_not_trusted(bad):
+    sup = supervisor()
+    assert sup.trust_mouth(np.array([0.40, 0.0, 0.20]), 1.0) == OK
+    verdict = sup.trust_mouth(np.array([0.41, 0.0, 0.20]), bad)
+    assert (verdict.reaction, verdict.reason) == (Reaction.HOLD, SafetyReason.CLOCK_JUMP)
+    assert sup.trusted_mouth_t_s == 1.0 and sup.trusted_mouth_m.tolist() == [0.40, 0.0, 0.20]
+    assert check_vision(1.6, bad, sup.trusted_mouth_t_s, 0.2, 0.5).reaction is Reaction.RETRACT
+
+
 def test_never_seen_mouth_is_lost():
     assert check_vision(1.0, None, None, 0.2, 0.5).reason is SafetyReason.MOUTH_LOST
 
