@@ -48,7 +48,9 @@ FACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces"
 def observation(camera_to_base: np.ndarray, mouth_m: np.ndarray, t: float, is_open: bool) -> MouthObservation:
     base_to_camera = np.linalg.inv(camera_to_base)
     p = base_to_camera[:3, :3] @ mouth_m + base_to_camera[:3, 3]
-    return MouthObservation((320.0, 240.0), 60.0, 0.5 if is_open else 0.05, is_open, 0.9, t, tuple(map(float, p)))
+    return MouthObservation(
+        (320.0, 240.0), 60.0, 0.5 if is_open else 0.05, is_open, 0.9, t, (float(p[0]), float(p[1]), float(p[2]))
+    )
 
 
 class _Replies:
@@ -63,6 +65,15 @@ class _Replies:
     def sync_read(self, address: int, length: int, ids) -> dict[int, bytes]:
         pack = self.servos.row.pack
         return {i: pack(self._raw(q), 0, 37, 120, 40, 1, 0, 3) for i, q in zip(ids, self.q, strict=True)}
+
+    def sync_write(self, address: int, data) -> None:
+        raise AssertionError("the tick under test only reads")
+
+    def read(self, servo_id: int, address: int, length: int) -> bytes:
+        raise AssertionError("the tick under test only reads")
+
+    def write(self, servo_id: int, address: int, data: bytes) -> None:
+        raise AssertionError("the tick under test only reads")
 
 
 def one_bite_ticks() -> list[float]:
