@@ -115,6 +115,18 @@ def test_spoon_holder_is_rigid_below_its_preload_and_gives_way_above_it(world):
     assert world.spoon_mount_travel_m() < 0.001  # back at its stop
 
 
+def test_spoon_holder_tips_down_only_beyond_its_detent_and_no_further_than_its_travel(world):
+    # docs/spoon-holder.md: level up to 0.15 N m about the hinge (a loaded spoon's food adds about
+    # 0.01 N m), then the spoon tips down to its 0.8 rad stop, and springs back when let go.
+    _spoon_level_in_front_of_the_mouth(world, 0.15)
+    spoon = world.model.body("spoon").id
+    tilt = world.model.jnt_qposadr[world.model.joint("spoon_tilt").id]
+    for torque_nm, expected_rad in ((0.10, 0.0), (0.13, 0.0), (0.17, 0.8), (1.0, 0.8), (0.0, 0.0)):
+        world.data.xfrc_applied[spoon, 3:] = (0.0, torque_nm, 0.0)  # tip down, about the hinge's axis
+        world.step(250)
+        assert world.data.qpos[tilt] == pytest.approx(expected_rad, abs=0.03), torque_nm
+
+
 def test_head_jerking_into_the_spoon_meets_the_compliant_holder_not_the_arm():
     from sim.citizen import Citizen
     from sim.scenario import parse_scenarios
