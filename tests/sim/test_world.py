@@ -117,7 +117,7 @@ def test_spoon_holder_is_rigid_below_its_preload_and_gives_way_above_it(world):
 
 def test_spoon_holder_tips_down_only_beyond_its_detent_and_no_further_than_its_travel(world):
     # docs/spoon-holder.md: level up to 0.15 N m about the hinge (a loaded spoon's food adds about
-    # 0.01 N m), then the spoon tips down to its 0.8 rad stop, and springs back when let go.
+    # 0.005 N m), then the spoon tips down to its 0.8 rad stop, and springs back when let go.
     _spoon_level_in_front_of_the_mouth(world, 0.15)
     spoon = world.model.body("spoon").id
     tilt = world.model.jnt_qposadr[world.model.joint("spoon_tilt").id]
