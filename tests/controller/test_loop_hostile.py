@@ -144,14 +144,20 @@ def test_nan_mouth_position_is_never_a_target(table):
 def test_frames_whose_time_is_not_a_number_stop_the_approach_and_the_mouth_goes_lost(table):
     # The camera goes on seeing the mouth, but its clock breaks: every frame's time is NaN. None may
     # refresh the trusted mouth (a NaN time would never grow stale), so the arm holds, then retracts.
-    spoon = []
+    distances = []  # the commanded spoon's distance to the mouth, from the tick the clock broke
+
+    def watch(controller):
+        if math.isnan(table.citizen.time_error_s):
+            distances.append(float(np.linalg.norm(controller.motion.spoon_pose[:3] - table.citizen.mouth_now())))
+
     once = Once(approaching_for(0.2, table), lambda _: setattr(table.citizen, "time_error_s", math.nan))
-    report = run(table, lambda c: (once(c), spoon.append(c.motion.spoon_pose[:3].copy())))
+    report = run(table, lambda c: (once(c), watch(c)))
     assert SafetyReason.CLOCK_JUMP in report.controller.reasons
     assert SafetyReason.MOUTH_LOST in report.controller.reasons
+    nearest = int(np.argmin(distances))
+    assert nearest <= 30 and distances[0] - distances[nearest] < 0.006  # a stop: within 0.15 s and 6 mm
     assert report.feeding.bites_taken == 0
     assert report.final_state is FeedingState.ENDED
-    assert np.all(np.isfinite(spoon))
 
 
 def test_mouth_out_of_reach_retracts_with_the_reason(table):
