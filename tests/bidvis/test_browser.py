@@ -391,9 +391,10 @@ def test_a_page_of_another_site_cannot_stop_a_meal_from_a_staff_browser(browser,
         # Every accepted STOP is audited, whatever the meal's state: none came from the other site.
         assert len(web_app.state.audit.entries(AuditAction.STOP)) == stops
         # The meal's loop shares this process with the web server and Chromium's two cores: on a busy
-        # machine the servos' 60 ms Bus Watchdog may end the meal on its own (a safe stop, not a STOP).
+        # machine the servos' 60 ms Bus Watchdog, or replies lost on the virtual bus, may end the meal
+        # on its own (a safe stop of the arm's own, not a STOP, which would read "estop").
         status = robot.session.meal.status()
-        assert robot.session.meal.running or status["stopped_by"] == "watchdog_tripped", status
+        assert robot.session.meal.running or status["stopped_by"] in ("watchdog_tripped", "bus_errors"), status
     finally:
         stop_evil()
         robot.session.stop(source="test cleanup")
