@@ -66,7 +66,9 @@ class MotionLimits:
     acceleration_m_s2: float = 0.5
     jerk_m_s3: float = 5.0
     stop_acceleration_m_s2: float = 1.5
-    stop_jerk_m_s3: float = 30.0
+    # A stop begun at a move's full acceleration a brakes from its second 5 ms tick T on only if
+    # the jerk exceeds a / T (0.5 / 0.005 = 100; at 100 the two ticks are equally fast): 1.5 times that.
+    stop_jerk_m_s3: float = 150.0
     joint_acceleration_rad_s2: float = 2.0
     joint_jerk_rad_s3: float = 20.0
     joint_stop_acceleration_rad_s2: float = 6.0

@@ -116,6 +116,21 @@ def test_stop_is_a_zero_velocity_target_with_higher_jerk():
     assert np.linalg.norm(motion.spoon_pose[:3] - before) < 0.03
 
 
+@pytest.mark.parametrize("moving_ticks", range(2, 60, 3))
+def test_a_stop_begun_while_the_spoon_gains_speed_brakes_from_the_next_tick(moving_ticks):
+    # An unconfident frame can come at any moment of a move, its acceleration too: the stop takes
+    # the move's acceleration off within its first tick, and the spoon is slower every tick after.
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    for _ in range(moving_ticks):
+        motion.step()
+    motion.stop()
+    motion.step()
+    first = motion.spoon_speed_m_s
+    motion.step()
+    assert motion.spoon_speed_m_s < first
+
+
 def test_switching_from_a_moving_joint_move_to_a_spoon_move_keeps_velocity_continuous():
     motion = motion_at()
     motion.move_joints(inverse_spoon((0.30, 0.05, 0.28), SPOON), 0.15)
