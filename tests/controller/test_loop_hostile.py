@@ -440,3 +440,61 @@ def test_no_speed_is_gained_toward_a_mouth_gone_stale_while_the_approach_acceler
     report = run(table, lambda controller: (once(controller), watch(controller)), max_duration_s=30.0)
     assert SafetyReason.STALE_VISION in report.controller.reasons
     assert judge.count == 0
+
+
+@pytest.mark.parametrize("after_s", [k * 0.01 for k in range(16)])
+def test_no_speed_is_gained_toward_a_mouth_gone_unsure_while_the_approach_accelerates(table, after_s):
+    # bystander_s1000xxx (held-out campaign, vision): the newest frame turns unconfident while the
+    # approach still gains speed. The stop must take the approach's acceleration off within the
+    # tick the judge allows (`StaleAdvanceCounter`): one tick to notice, then the spoon brakes.
+    judge = StaleAdvanceCounter(table.limits.stale_after_s, 0.005)
+    seen: dict = {"frame": None, "unsure_since": None}
+
+    def doubt(controller):
+        table.citizen.confidence, table.citizen.takes_bites = 0.3, False
+
+    def watch(controller):
+        now, newest = table.clock.now(), seen["frame"]  # the frame this tick's controller had
+        if newest is not None and newest.confidence < table.limits.min_mouth_confidence:
+            seen["unsure_since"] = seen["unsure_since"] if seen["unsure_since"] is not None else now
+        else:
+            seen["unsure_since"] = None
+        spoon = controller.motion.spoon_pose[:3].copy()
+        if "spoon" in seen and controller.state is FeedingState.APPROACH:
+            toward = table.citizen.mouth_now() - spoon
+            speed = float((spoon - seen["spoon"]) @ toward) / float(np.linalg.norm(toward)) / 0.005
+            unsure_for = 0.0 if seen["unsure_since"] is None else now - seen["unsure_since"]
+            judge.update(0.0, speed, unsure_for)
+        seen["spoon"], seen["frame"] = spoon, table.mouth.latest()
+
+    once = Once(approaching_for(after_s, table), doubt)
+    report = run(table, lambda controller: (once(controller), watch(controller)), max_duration_s=30.0)
+    assert report.controller.low_confidence_mouths > 0
+    assert judge.count == 0
+
+
+@pytest.mark.parametrize("glance_s", [0.005, 0.01, 0.015, 0.02, 0.03])
+def test_an_approach_paused_for_a_few_ticks_goes_on_neither_backwards_nor_faster(table, glance_s):
+    # drowsy_slump_s39 (tuning): a HOLD of a few ticks, then the approach went on from the stop's
+    # braking (1.5 m/s^2), which the move's own jerk took 0.3 s to undo: the spoon was driven
+    # backwards at 0.07 m/s and stopped for `speed_limit`. A stop runs to rest before the next move.
+    table.citizen.frame_period_s = 0.005
+    glance = TurnsAway(table, approaching_for(0.3, table), for_s=glance_s)
+    toward: list[float] = []
+    speeds: list[float] = []
+    seen: dict = {}
+
+    def watch(controller):
+        spoon = controller.motion.spoon_pose[:3].copy()
+        if glance.since_s is not None and controller.state is FeedingState.APPROACH and "spoon" in seen:
+            to_mouth = table.citizen.mouth_now() - spoon
+            toward.append(float((spoon - seen["spoon"]) @ to_mouth) / float(np.linalg.norm(to_mouth)) / 0.005)
+            speeds.append(controller.motion.spoon_speed_m_s)
+        seen["spoon"] = spoon
+
+    report = run(table, lambda controller: (glance(controller), watch(controller)))
+    assert report.controller.low_confidence_mouths > 0
+    assert toward and min(toward) > -0.002  # m/s: never driven back from the mouth while approaching
+    assert max(speeds) <= table.profile.speed_near_mouth_m_s
+    assert SafetyReason.SPEED_LIMIT not in report.controller.reasons
+    assert report.feeding.bites_taken == 1
