@@ -295,11 +295,6 @@ class MealController:
             if goal.kind is GoalKind.HOLD:
                 if not motion.stopping:
                     motion.stop()
-            elif motion.stopping and not motion.at_rest:
-                # A stop runs to rest before the next move: a move begun mid-stop would start from
-                # the stop's braking (up to 1.5 m/s^2), which its own jerk takes 0.3 s to undo,
-                # driving the spoon backwards and then past its speed cap.
-                pass
             elif goal.kind is GoalKind.JOINTS:
                 motion.move_joints(goal.target, goal.speed_cap_m_s)
             else:

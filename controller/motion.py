@@ -14,14 +14,19 @@ the current commanded state):
   angles come from `kinematics.inverse_spoon` every step.
 
 A stop is an ordinary target: ruckig's velocity interface with target velocity zero and the
-higher stop acceleration and jerk limits, in whichever space the arm is moving.
+higher stop acceleration and jerk limits, in whichever space the arm is moving. A stop runs to
+rest: a move asked for while it runs begins once the arm stands still (a move begun mid-stop would
+start from the stop's braking, which the move's lower jerk takes long to undo, driving the spoon
+backwards and then past its cap).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 
 import numpy as np
 from ruckig import (
@@ -122,6 +127,7 @@ class Motion:
         self.finished = True
         self.spoon_speed_m_s = 0.0
         self._joint_goal: tuple[np.ndarray, float] | None = None
+        self._after_stop: Callable[[], None] | None = None  # the move asked for while a stop runs
         self._joint_path: tuple[np.ndarray, float] = (np.zeros(4), 0.0)
         self._spoon_pitch_rad = 0.0
         self._pose = forward_spoon(self.q, spoon)
@@ -178,14 +184,29 @@ class Motion:
 
     def move_joints(self, q_target, speed_cap_m_s: float) -> None:
         """Move to joint angles q_target (rad), ending at rest, the spoon no faster than the cap.
+        Asked for while a stop runs, the move begins once the arm is at rest.
 
         Raises `Unreachable` for a target outside the joint limits or not finite, and ValueError
         for a cap that is not a positive finite speed; the current goal is kept then.
         """
         target = np.array(q_target, dtype=float)
-        angles = target.tolist()  # four floats: cheaper to check and compare than numpy's scalars
-        check_joint_limits(angles)
+        check_joint_limits(target.tolist())
         _check_speed(speed_cap_m_s)
+        self._begin(partial(self._start_joints, target, speed_cap_m_s))
+
+    def _stop_runs(self) -> bool:
+        return self.stopping and not self.at_rest
+
+    def _begin(self, start: Callable[[], None]) -> None:
+        """Start a move now, or, while a stop runs, once the arm is at rest (`step`)."""
+        if self._stop_runs():
+            self._after_stop = start
+        else:
+            self._after_stop = None
+            start()
+
+    def _start_joints(self, target: np.ndarray, speed_cap_m_s: float) -> None:
+        angles = target.tolist()  # four floats: cheaper to compare than numpy's scalars
         if self._joint_goal is not None and self._joint_goal[0].tolist() == angles:
             if self._joint_goal[1] == speed_cap_m_s:
                 return  # same goal as before: keep the running trajectory
@@ -224,13 +245,20 @@ class Motion:
         return gain * _PATH_SAMPLING_MARGIN
 
     def move_spoon(self, target_xyz, speed_cap_m_s: float) -> None:
-        """Move the spoon bowl in a straight line to target_xyz (m), ending at rest.
+        """Move the spoon bowl in a straight line to target_xyz (m), ending at rest. Asked for
+        while a stop runs, the move begins once the arm is at rest.
 
         Call again with a new target every tick to follow a moving goal. Raises `Unreachable` if
         the target is not finite or cannot be reached with the spoon at its current pitch.
         """
         target = np.array(target_xyz, dtype=float)
         _check_speed(speed_cap_m_s)
+        if self._stop_runs():  # refused now as a move begun now would be (from the pitch it would keep)
+            pitch = self._spoon_pitch_rad if self.mode is MotionMode.CARTESIAN else float(self._pose[3])
+            inverse_spoon(target, self.spoon, self.elbow_up, pitch)
+        self._begin(partial(self._start_spoon, target, speed_cap_m_s))
+
+    def _start_spoon(self, target: np.ndarray, speed_cap_m_s: float) -> None:
         self._enter(MotionMode.CARTESIAN)
         self._joint_goal = None
         inverse_spoon(target, self.spoon, self.elbow_up, self._spoon_pitch_rad)
@@ -265,15 +293,18 @@ class Motion:
         inp.max_acceleration = [acceleration] * n
         inp.max_jerk = [jerk] * n
         self._joint_goal = None
+        self._after_stop = None
         self.stopping = True
         self.finished = False
 
     # -- the step ------------------------------------------------------------------------------
 
     def step(self) -> np.ndarray:
-        """Advance one period and return the new commanded joint angles (rad).
+        """Advance one period and return the new commanded joint angles (rad). A move asked for
+        during a stop begins in the step that brings the arm to rest (it moves from the next).
 
-        Raises `Unreachable` when the Cartesian path leaves the reachable workspace, and
+        Raises `Unreachable` when the Cartesian path leaves the reachable workspace (or a move
+        waiting for the stop's end cannot reach its target), and
         `PlanningError` when ruckig cannot plan; the arm is then held at the last commanded angles
         (velocity zeroed) and must be given a new goal.
         """
@@ -297,6 +328,9 @@ class Motion:
         self.spoon_speed_m_s = math.sqrt(moved.dot(moved)) / self.period_s  # np.linalg.norm, without its overhead
         self.q, self.qd, self._pose = q, qd, pose
         self.finished = result == Result.Finished
+        if self._after_stop is not None and self.at_rest:
+            start, self._after_stop = self._after_stop, None
+            start()
         return q
 
     def _update(self, generator: Ruckig, inp: InputParameter, out: OutputParameter) -> Result:
@@ -337,6 +371,7 @@ class Motion:
         self._set_joint_state(self.q, self.qd)
         self._joint_in.target_position = list(self.q)
         self._joint_goal = None
+        self._after_stop = None
         self.finished = True
 
 

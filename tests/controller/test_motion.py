@@ -131,6 +131,80 @@ def test_a_stop_begun_while_the_spoon_gains_speed_brakes_from_the_next_tick(movi
     assert motion.spoon_speed_m_s < first
 
 
+@pytest.mark.parametrize("held_ticks", [1, 2, 4, 8])
+@pytest.mark.parametrize("moving_ticks", [10, 40, 100])
+def test_a_move_asked_for_mid_stop_waits_for_rest_then_goes_on_neither_backwards_nor_faster(moving_ticks, held_ticks):
+    # An approach paused for a few ticks (a face turned away) and asked for again every tick: a move
+    # begun mid-stop would leave the stop's braking at the move's lower jerk, driving the spoon
+    # backwards and then past its cap.
+    motion = motion_at()
+    start = np.array(READY_SPOON)
+    direction = (np.array(MOUTH_SIDE) - start) / np.linalg.norm(np.array(MOUTH_SIDE) - start)
+    motion.move_spoon(MOUTH_SIDE, 0.06)
+    for _ in range(moving_ticks):
+        motion.step()
+    motion.stop()
+    for _ in range(held_ticks):
+        motion.step()
+    along = [float(motion.spoon_pose[:3] @ direction)]
+    for _ in range(4000):
+        motion.move_spoon(MOUTH_SIDE, 0.06)
+        motion.step()
+        along.append(float(motion.spoon_pose[:3] @ direction))
+        assert motion.spoon_speed_m_s <= 0.06 * 1.001
+        if motion.at_rest:
+            break
+    assert min(np.diff(along)) > -1e-9  # never back toward where it came from
+    np.testing.assert_allclose(motion.spoon_pose[:3], MOUTH_SIDE, atol=1e-4)
+
+
+def test_a_taught_pose_asked_for_once_mid_stop_is_reached_and_not_at_rest_before():
+    # The staff page's pose moves ask once and take "at rest" as the move's end.
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    for _ in range(60):
+        motion.step()
+    motion.stop()
+    motion.step()
+    scoop = np.array([0.4889, -0.0135, 0.8102, -0.1967])
+    motion.move_joints(scoop, 0.15)
+    assert motion.stopping
+    run(motion)
+    np.testing.assert_allclose(motion.q, scoop, atol=1e-6)
+
+
+def test_a_stop_asked_for_again_drops_the_move_that_waited_for_the_first():
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    for _ in range(60):
+        motion.step()
+    motion.stop()
+    motion.step()
+    motion.move_spoon(READY_SPOON, 0.15)
+    motion.stop()
+    run(motion)
+    stopped_at = motion.spoon_pose[:3].copy()
+    for _ in range(50):
+        motion.step()
+    assert motion.stopping and motion.at_rest
+    np.testing.assert_allclose(motion.spoon_pose[:3], stopped_at, atol=1e-9)
+
+
+def test_an_unreachable_move_asked_for_mid_stop_is_refused_at_once_and_the_stop_goes_on():
+    motion = motion_at()
+    motion.move_spoon(MOUTH_SIDE, 0.15)
+    for _ in range(60):
+        motion.step()
+    motion.stop()
+    motion.step()
+    with pytest.raises(Unreachable):
+        motion.move_spoon((2.0, 0.0, 0.3), 0.15)
+    with pytest.raises(Unreachable):
+        motion.move_spoon((0.3, math.nan, 0.3), 0.15)
+    run(motion)
+    assert motion.stopping and motion.at_rest
+
+
 def test_switching_from_a_moving_joint_move_to_a_spoon_move_keeps_velocity_continuous():
     motion = motion_at()
     motion.move_joints(inverse_spoon((0.30, 0.05, 0.28), SPOON), 0.15)
