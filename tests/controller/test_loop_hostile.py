@@ -57,6 +57,13 @@ class Once:
             self.action(controller)
 
 
+def speed_toward_mouth(table, spoon, before) -> float:
+    """The commanded spoon's speed (m/s) toward the citizen's mouth over the tick that took it from
+    `before` to `spoon` (the loop's 5 ms period)."""
+    to_mouth = table.citizen.mouth_now() - spoon
+    return float((spoon - before) @ to_mouth) / float(np.linalg.norm(to_mouth)) / 0.005
+
+
 def approaching_for(seconds: float, table):
     start = {}
 
@@ -431,8 +438,7 @@ def test_no_speed_is_gained_toward_a_mouth_gone_stale_while_the_approach_acceler
     def watch(controller):
         spoon = controller.motion.spoon_pose[:3].copy()
         if "spoon" in seen and controller.supervisor.trusted_mouth_t_s is not None:
-            toward = table.citizen.mouth_now() - spoon
-            speed = float((spoon - seen["spoon"]) @ toward) / float(np.linalg.norm(toward)) / 0.005
+            speed = speed_toward_mouth(table, spoon, seen["spoon"])
             judge.update(table.clock.now() - controller.supervisor.trusted_mouth_t_s, speed)
         seen["spoon"] = spoon
 
@@ -444,7 +450,7 @@ def test_no_speed_is_gained_toward_a_mouth_gone_stale_while_the_approach_acceler
 
 @pytest.mark.parametrize("after_s", [k * 0.01 for k in range(16)])
 def test_no_speed_is_gained_toward_a_mouth_gone_unsure_while_the_approach_accelerates(table, after_s):
-    # bystander_s1000xxx (held-out campaign, vision): the newest frame turns unconfident while the
+    # bystander_s1001489, s1002025 and s1002539 (held-out campaign, vision): the newest frame turns unconfident while the
     # approach still gains speed. The stop must take the approach's acceleration off within the
     # tick the judge allows (`StaleAdvanceCounter`): one tick to notice, then the spoon brakes.
     judge = StaleAdvanceCounter(table.limits.stale_after_s, 0.005)
@@ -461,8 +467,7 @@ def test_no_speed_is_gained_toward_a_mouth_gone_unsure_while_the_approach_accele
             seen["unsure_since"] = None
         spoon = controller.motion.spoon_pose[:3].copy()
         if "spoon" in seen and controller.state is FeedingState.APPROACH:
-            toward = table.citizen.mouth_now() - spoon
-            speed = float((spoon - seen["spoon"]) @ toward) / float(np.linalg.norm(toward)) / 0.005
+            speed = speed_toward_mouth(table, spoon, seen["spoon"])
             unsure_for = 0.0 if seen["unsure_since"] is None else now - seen["unsure_since"]
             judge.update(0.0, speed, unsure_for)
         seen["spoon"], seen["frame"] = spoon, table.mouth.latest()
@@ -477,7 +482,8 @@ def test_no_speed_is_gained_toward_a_mouth_gone_unsure_while_the_approach_accele
 def test_an_approach_paused_for_a_few_ticks_goes_on_neither_backwards_nor_faster(table, glance_s):
     # drowsy_slump_s39 (tuning): a HOLD of a few ticks, then the approach went on from the stop's
     # braking (1.5 m/s^2), which the move's own jerk took 0.3 s to undo: the spoon was driven
-    # backwards at 0.07 m/s and stopped for `speed_limit`. A stop runs to rest before the next move.
+    # backwards at 0.07 m/s and stopped for `speed_limit`. A stop runs to rest before the next move
+    # (`controller.motion.Motion`).
     table.citizen.frame_period_s = 0.005
     glance = TurnsAway(table, approaching_for(0.3, table), for_s=glance_s)
     toward: list[float] = []
@@ -487,8 +493,7 @@ def test_an_approach_paused_for_a_few_ticks_goes_on_neither_backwards_nor_faster
     def watch(controller):
         spoon = controller.motion.spoon_pose[:3].copy()
         if glance.since_s is not None and controller.state is FeedingState.APPROACH and "spoon" in seen:
-            to_mouth = table.citizen.mouth_now() - spoon
-            toward.append(float((spoon - seen["spoon"]) @ to_mouth) / float(np.linalg.norm(to_mouth)) / 0.005)
+            toward.append(speed_toward_mouth(table, spoon, seen["spoon"]))
             speeds.append(controller.motion.spoon_speed_m_s)
         seen["spoon"] = spoon
 
