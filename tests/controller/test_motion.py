@@ -158,14 +158,20 @@ def test_a_move_asked_for_mid_stop_waits_for_rest_then_goes_on_neither_backwards
     np.testing.assert_allclose(motion.spoon_pose[:3], MOUTH_SIDE, atol=1e-4)
 
 
-def test_a_taught_pose_asked_for_once_mid_stop_is_reached_and_not_at_rest_before():
-    # The staff page's pose moves ask once and take "at rest" as the move's end.
+def stopping_mid_move() -> Motion:
+    """A spoon move at speed, its stop begun a tick ago."""
     motion = motion_at()
     motion.move_spoon(MOUTH_SIDE, 0.15)
     for _ in range(60):
         motion.step()
     motion.stop()
     motion.step()
+    return motion
+
+
+def test_a_taught_pose_asked_for_once_mid_stop_is_reached_and_not_at_rest_before():
+    # The staff page's pose moves ask once and take "at rest" as the move's end.
+    motion = stopping_mid_move()
     scoop = np.array([0.4889, -0.0135, 0.8102, -0.1967])
     motion.move_joints(scoop, 0.15)
     assert motion.stopping
@@ -174,12 +180,7 @@ def test_a_taught_pose_asked_for_once_mid_stop_is_reached_and_not_at_rest_before
 
 
 def test_a_stop_asked_for_again_drops_the_move_that_waited_for_the_first():
-    motion = motion_at()
-    motion.move_spoon(MOUTH_SIDE, 0.15)
-    for _ in range(60):
-        motion.step()
-    motion.stop()
-    motion.step()
+    motion = stopping_mid_move()
     motion.move_spoon(READY_SPOON, 0.15)
     motion.stop()
     run(motion)
@@ -191,12 +192,7 @@ def test_a_stop_asked_for_again_drops_the_move_that_waited_for_the_first():
 
 
 def test_an_unreachable_move_asked_for_mid_stop_is_refused_at_once_and_the_stop_goes_on():
-    motion = motion_at()
-    motion.move_spoon(MOUTH_SIDE, 0.15)
-    for _ in range(60):
-        motion.step()
-    motion.stop()
-    motion.step()
+    motion = stopping_mid_move()
     with pytest.raises(Unreachable):
         motion.move_spoon((2.0, 0.0, 0.3), 0.15)
     with pytest.raises(Unreachable):
